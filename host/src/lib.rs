@@ -1,0 +1,24 @@
+//! wasync: a durable job queue whose jobs are sandboxed WebAssembly
+//! components.
+//!
+//! The layers, top to bottom (see `docs/architecture.md`):
+//!
+//! - [`api`]: the HTTP API (axum).
+//! - [`cli`]: the `wasync` command: client commands, `serve`, `worker`,
+//!   `run`.
+//! - [`service`]: the queue's operations and validation; the layer every
+//!   caller above goes through.
+//! - [`dispatch`]: dispatchers and agents: claiming, running and
+//!   completing jobs.
+//! - [`runtime`]: the wasmtime sandbox.
+//! - [`store`]: the database, behind one trait; all SQL lives there.
+//! - [`model`]: the domain types every layer shares, and the job state
+//!   machine ([`model::state`]).
+
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod clock;
+pub mod model;
+pub mod runtime;
+pub mod store;

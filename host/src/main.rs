@@ -1,0 +1,5 @@
+//! The `wasync` command.
+
+fn main() -> std::process::ExitCode {
+    wasync::cli::main()
+}

@@ -1,0 +1,80 @@
+//! Agents: how a dispatcher takes work from a queue.
+
+use serde::{Deserialize, Serialize};
+
+use super::DispatcherId;
+
+/// The size an agent gets when none is given (zc.async's default).
+pub const AGENT_SIZE_DEFAULT: u32 = 3;
+
+/// The name of the agent every dispatcher gets in the default queue when
+/// it has none there (zc.async's `addMainAgentActivationHandler`).
+pub const MAIN_AGENT_NAME: &str = "main";
+
+/// Which jobs an agent may take. Empty lists mean "any".
+///
+/// Patterns are globs: `*` matches any run of characters, `?` one
+/// character; everything else matches itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentFilter {
+    /// Module names or digests (globs). A job put by digest has no name
+    /// and matches only digest patterns.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<String>,
+    /// Job function names (globs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub functions: Vec<String>,
+}
+
+impl AgentFilter {
+    /// True when the filter takes every job.
+    pub fn is_any(&self) -> bool {
+        self.modules.is_empty() && self.functions.is_empty()
+    }
+}
+
+/// An agent's settings, as configured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentSpec {
+    /// Its name, unique per dispatcher and queue.
+    pub name: String,
+    /// The queue it takes jobs from.
+    pub queue: String,
+    /// The most jobs it runs at once.
+    pub size: u32,
+    /// Which jobs it takes; `None` takes any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<AgentFilter>,
+    /// The most fuel any job it runs gets; `None`: unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel_cap: Option<u64>,
+    /// The most memory (bytes) any job it runs gets; `None`: the runtime's
+    /// default limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_cap: Option<u64>,
+}
+
+impl AgentSpec {
+    /// An agent with zc.async's defaults: size 3, no filter, no caps.
+    pub fn new(queue: impl Into<String>, name: impl Into<String>) -> Self {
+        AgentSpec {
+            name: name.into(),
+            queue: queue.into(),
+            size: AGENT_SIZE_DEFAULT,
+            filter: None,
+            fuel_cap: None,
+            memory_cap: None,
+        }
+    }
+}
+
+/// An agent as stored: its spec and its dispatcher.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agent {
+    /// The dispatcher it belongs to.
+    pub dispatcher: DispatcherId,
+    /// Its settings.
+    #[serde(flatten)]
+    pub spec: AgentSpec,
+}

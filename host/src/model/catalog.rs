@@ -1,0 +1,56 @@
+//! Modules, queues and dispatchers as stored.
+
+use serde::{Deserialize, Serialize};
+
+use super::{DispatcherId, ModuleDigest, Timestamp};
+
+/// The name of the default queue, which always exists.
+pub const DEFAULT_QUEUE: &str = "";
+
+/// A stored module (its bytes are fetched separately).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleInfo {
+    /// Its content digest.
+    pub digest: ModuleDigest,
+    /// Its unique name, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Size of the component in bytes.
+    pub size: u64,
+    /// The component's exports as `name: type` lines (the job entry point),
+    /// and the job functions it declares, if it declares them.
+    pub exports: Vec<String>,
+    /// When it was first uploaded.
+    pub created_at: Timestamp,
+}
+
+/// A queue and how many jobs wait in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueInfo {
+    /// Its name; `""` is the default queue.
+    pub name: String,
+    /// Jobs in it with status `pending`.
+    pub length: u64,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// A dispatcher as stored: one per `wasync` process that does work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DispatcherInfo {
+    /// Its id.
+    pub id: DispatcherId,
+    /// The host it runs on.
+    pub hostname: String,
+    /// Its process id.
+    pub pid: u32,
+    /// How often it polls its queues when nothing wakes it, in ms.
+    pub poll_interval_ms: u64,
+    /// When it was (last) activated.
+    pub activated_at: Timestamp,
+    /// When it last reported it is alive.
+    pub last_ping_at: Timestamp,
+    /// When it stopped, if it stopped; `None` while active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deactivated_at: Option<Timestamp>,
+}

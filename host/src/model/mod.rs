@@ -1,0 +1,19 @@
+//! The domain: jobs, their states, failures, modules, queues, dispatchers
+//! and agents. Plain data shared by every layer; no I/O.
+
+mod agent;
+mod catalog;
+mod failure;
+mod ids;
+mod job;
+pub mod state;
+
+pub use agent::{AGENT_SIZE_DEFAULT, Agent, AgentFilter, AgentSpec, MAIN_AGENT_NAME};
+pub use catalog::{DEFAULT_QUEUE, DispatcherInfo, ModuleInfo, QueueInfo};
+pub use failure::{Failure, FailureKind};
+pub use ids::{BadDigest, DispatcherId, JobId, ModuleDigest};
+pub use job::{CapturedOutput, Job, JobLimits, NewJob, RunOutcome};
+pub use state::{JobStatus, Transition};
+
+/// A point in time, UTC, with millisecond precision when stored.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -1,0 +1,215 @@
+//! Job states and the transitions between them: the one place that says
+//! which status may follow which.
+//!
+//! The graph (see also `docs/state_machine.md`):
+//!
+//! ```text
+//!            put                claim              start
+//!   new ───────────▶ pending ──────────▶ assigned ──────────▶ active
+//!    ▲                 │ │                  │                   │ │
+//!    └── pull/remove ──┘ │ expire           │ release           │ │ finish
+//!                        ▼                  ▼                   │ ▼
+//!                    completed           pending                │ callbacks ──▶ completed
+//!                                                               └────────────────────▲
+//! ```
+//!
+//! Every store backend writes a status only through a [`Transition`]: the
+//! SQL binds `transition.from()` in its guard (`WHERE status = ?`) and
+//! `transition.to()` in its `SET`, so a write that does not match the
+//! expected current status changes nothing and is reported, never forced.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Where a job is in its life. Each variant's doc says who moves a job out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    /// Known but in no queue: pulled or removed from a queue (and may be
+    /// put again), or a callback or composite part that is not due yet.
+    /// Left by a `put` (→ pending).
+    New,
+    /// In a queue, waiting to be claimed. Left by a dispatcher's claim
+    /// (→ assigned), by `pull`/`remove` (→ new), or by expiry when its
+    /// `begin_by` passes before it starts (→ completed with a `timeout`
+    /// failure).
+    Pending,
+    /// Claimed by an agent of a dispatcher, not yet started. Left when the
+    /// dispatcher starts it (→ active), or released back to its queue
+    /// (→ pending) when its dispatcher stops or dies.
+    Assigned,
+    /// Running, or waiting for the job it returned (`awaiting`). Left when
+    /// its dispatcher records the outcome (→ callbacks or completed), or
+    /// when the job it awaits completes (→ completed).
+    Active,
+    /// Has its result; its callbacks are still to run. Left when the last
+    /// callback completes (→ completed).
+    Callbacks,
+    /// Done: the result (a value or a failure) is final. Terminal.
+    Completed,
+}
+
+impl JobStatus {
+    /// Every status, in life order.
+    pub const ALL: [JobStatus; 6] = [
+        JobStatus::New,
+        JobStatus::Pending,
+        JobStatus::Assigned,
+        JobStatus::Active,
+        JobStatus::Callbacks,
+        JobStatus::Completed,
+    ];
+
+    /// The lowercase name stored in the database and shown in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::New => "new",
+            JobStatus::Pending => "pending",
+            JobStatus::Assigned => "assigned",
+            JobStatus::Active => "active",
+            JobStatus::Callbacks => "callbacks",
+            JobStatus::Completed => "completed",
+        }
+    }
+
+    /// True once the job's result is final.
+    pub fn is_terminal(self) -> bool {
+        self == JobStatus::Completed
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A status name that is not one of [`JobStatus::ALL`].
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "unknown job status `{0}` (expected one of: new, pending, assigned, active, callbacks, completed)"
+)]
+pub struct UnknownStatus(pub String);
+
+impl FromStr for JobStatus {
+    type Err = UnknownStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| UnknownStatus(s.to_owned()))
+    }
+}
+
+/// A permitted change of status, named after the operation that makes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// `put` of a job that already exists but sits in no queue.
+    Put,
+    /// `pull` or `remove`: out of the queue, kept, may be put again.
+    Detach,
+    /// A dispatcher's agent takes the job.
+    Claim,
+    /// The dispatcher starts running a claimed job; counts an attempt.
+    Start,
+    /// The run ended (value, failure, or "await that job") and the job
+    /// has callbacks still to run.
+    FinishWithCallbacks,
+    /// The run ended with a value or a failure and no callbacks are pending.
+    Finish,
+    /// The job awaited another one, which has now completed.
+    ResolveAwait,
+    /// A pending job's `begin_by` passed before it started.
+    Expire,
+    /// A claimed job goes back to its queue unstarted (its dispatcher
+    /// stopped or died).
+    Release,
+    /// The last pending callback of a job completed.
+    CallbacksDone,
+}
+
+impl Transition {
+    /// The status a job must have for this transition to apply.
+    pub fn from(self) -> JobStatus {
+        match self {
+            Transition::Put => JobStatus::New,
+            Transition::Detach => JobStatus::Pending,
+            Transition::Claim => JobStatus::Pending,
+            Transition::Start => JobStatus::Assigned,
+            Transition::FinishWithCallbacks | Transition::Finish => JobStatus::Active,
+            Transition::ResolveAwait => JobStatus::Active,
+            Transition::Expire => JobStatus::Pending,
+            Transition::Release => JobStatus::Assigned,
+            Transition::CallbacksDone => JobStatus::Callbacks,
+        }
+    }
+
+    /// The status the job has afterwards.
+    pub fn to(self) -> JobStatus {
+        match self {
+            Transition::Put => JobStatus::Pending,
+            Transition::Detach => JobStatus::New,
+            Transition::Claim => JobStatus::Assigned,
+            Transition::Start => JobStatus::Active,
+            Transition::FinishWithCallbacks => JobStatus::Callbacks,
+            Transition::Finish | Transition::ResolveAwait | Transition::Expire => {
+                JobStatus::Completed
+            }
+            Transition::Release => JobStatus::Pending,
+            Transition::CallbacksDone => JobStatus::Completed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_names_round_trip() {
+        for status in JobStatus::ALL {
+            assert_eq!(status.as_str().parse::<JobStatus>().unwrap(), status);
+            assert_eq!(
+                serde_json::to_string(&status).unwrap(),
+                format!("\"{}\"", status.as_str())
+            );
+        }
+        assert!("running".parse::<JobStatus>().is_err());
+    }
+
+    #[test]
+    fn only_completed_is_terminal() {
+        let terminal: Vec<_> = JobStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_terminal())
+            .collect();
+        assert_eq!(terminal, vec![JobStatus::Completed]);
+    }
+
+    #[test]
+    fn transitions_follow_the_zc_async_life() {
+        assert_eq!(Transition::Claim.from(), JobStatus::Pending);
+        assert_eq!(Transition::Claim.to(), JobStatus::Assigned);
+        assert_eq!(Transition::Start.to(), JobStatus::Active);
+        assert_eq!(Transition::Finish.to(), JobStatus::Completed);
+        assert_eq!(Transition::FinishWithCallbacks.to(), JobStatus::Callbacks);
+        // Nothing leaves `completed`.
+        for t in [
+            Transition::Put,
+            Transition::Detach,
+            Transition::Claim,
+            Transition::Start,
+            Transition::FinishWithCallbacks,
+            Transition::Finish,
+            Transition::ResolveAwait,
+            Transition::Expire,
+            Transition::Release,
+            Transition::CallbacksDone,
+        ] {
+            assert_ne!(t.from(), JobStatus::Completed, "{t:?}");
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! The store: the one place with SQL.
+//!
+//! [`Store`] lists every database operation the rest of the host needs,
+//! grouped by entity and named `<entity>_<verb>[_many]` (the shape of
+//! River's driver interface). Each backend lives in its own folder with one
+//! SQL module per table and its own embedded migrations:
+//!
+//! - [`sqlite`]: the embedded default, one machine, several processes
+//!   sharing one file through WAL.
+//!
+//! Rules every backend follows:
+//! - Status changes go through [`Transition`](crate::model::Transition):
+//!   the guard binds `from()`, the `SET` binds `to()`. A guarded write
+//!   that matches nothing is reported (e.g. as `reassigned` or
+//!   [`Error::Conflict`]), never forced.
+//! - Time comes in as a parameter (`now`), never from the database clock,
+//!   so tests can inject a clock.
+//! - Batch operations (`*_many`) take one statement per batch, not one
+//!   per row: that is what lets a job's whole life cost a constant, small
+//!   number of statements however many jobs run at once.
+//!
+//! `docs/store.md` describes the tables.
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::model::{
+    Agent, AgentFilter, AgentSpec, CapturedOutput, DispatcherId, DispatcherInfo, Job, JobId,
+    JobStatus, ModuleDigest, ModuleInfo, NewJob, QueueInfo, RunOutcome, Timestamp,
+};
+
+pub mod sqlite;
+
+#[cfg(test)]
+mod conformance;
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The thing does not exist. `what` names it: "job 0192…", "module
+    /// `hello`", "queue `video`".
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked for.
+        what: String,
+    },
+    /// The operation does not fit the current state: a job already
+    /// claimed, a queue that is not empty, a name already taken.
+    #[error("{0}")]
+    Conflict(String),
+    /// The database failed or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The schema could not be brought up to date.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be read back (a bug or a hand-edited row).
+    #[error("corrupt row in {table}: {message}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    /// A [`Error::NotFound`] for `what`.
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Error::NotFound { what: what.into() }
+    }
+}
+
+/// The store's result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Stores a module.
+#[derive(Debug, Clone)]
+pub struct ModuleInsertParams {
+    /// Digest of `bytes`.
+    pub digest: ModuleDigest,
+    /// A unique name to give it. If another module has the name, the name
+    /// moves to this one (like a tag): jobs already put keep the digest
+    /// they resolved to.
+    pub name: Option<String>,
+    /// The component.
+    pub bytes: Vec<u8>,
+    /// Its exports, as shown by `ModuleInfo::exports`.
+    pub exports: Vec<String>,
+    /// Now.
+    pub now: Timestamp,
+}
+
+/// Lists a queue's jobs in queue order.
+#[derive(Debug, Clone)]
+pub struct QueueJobsParams {
+    /// The queue.
+    pub queue: String,
+    /// How many to skip.
+    pub offset: u64,
+    /// The most to return.
+    pub limit: u32,
+}
+
+/// Lists jobs across queues, oldest first, a page at a time.
+#[derive(Debug, Clone, Default)]
+pub struct JobListParams {
+    /// Only this queue.
+    pub queue: Option<String>,
+    /// Only these statuses (empty: all).
+    pub statuses: Vec<JobStatus>,
+    /// Only jobs created after this one (the cursor of the previous page).
+    pub after: Option<JobId>,
+    /// The most to return.
+    pub limit: u32,
+}
+
+/// Takes the job at `index` out of `queue` (zc.async `queue.pull`).
+#[derive(Debug, Clone)]
+pub struct JobPullParams {
+    /// The queue.
+    pub queue: String,
+    /// Position in queue order; negative counts from the end (-1: last).
+    pub index: i64,
+    /// Now.
+    pub now: Timestamp,
+}
+
+/// Takes a given pending job out of its queue (zc.async `queue.remove`).
+#[derive(Debug, Clone)]
+pub struct JobDetachParams {
+    /// The job.
+    pub id: JobId,
+    /// If given, the job must be in this queue.
+    pub queue: Option<String>,
+    /// Now.
+    pub now: Timestamp,
+}
+
+/// Puts a detached job (status `new`) back at the end of its queue.
+#[derive(Debug, Clone)]
+pub struct JobPutBackParams {
+    /// The job.
+    pub id: JobId,
+    /// The queue to put it in (it must exist).
+    pub queue: String,
+    /// Now: it becomes due now, at the end of the queue.
+    pub now: Timestamp,
+}
+
+/// Claims due jobs for one agent.
+#[derive(Debug, Clone)]
+pub struct JobClaimParams {
+    /// The claiming dispatcher.
+    pub dispatcher: DispatcherId,
+    /// The queue.
+    pub queue: String,
+    /// The agent's name.
+    pub agent: String,
+    /// The agent's filter.
+    pub filter: Option<AgentFilter>,
+    /// The most jobs to claim.
+    pub limit: u32,
+    /// Now: only jobs with `begin_after <= now` are due.
+    pub now: Timestamp,
+}
+
+/// Starts claimed jobs.
+#[derive(Debug, Clone)]
+pub struct JobStartParams {
+    /// The dispatcher that claimed them.
+    pub dispatcher: DispatcherId,
+    /// The jobs.
+    pub ids: Vec<JobId>,
+    /// Now.
+    pub now: Timestamp,
+}
+
+/// Records how one run ended.
+#[derive(Debug, Clone)]
+pub struct JobFinishParams {
+    /// The job.
+    pub id: JobId,
+    /// The dispatcher that ran it: the write happens only if the job is
+    /// still `active` and still this dispatcher's.
+    pub dispatcher: DispatcherId,
+    /// The outcome.
+    pub outcome: RunOutcome,
+    /// What the guest wrote.
+    pub output: CapturedOutput,
+    /// Now.
+    pub now: Timestamp,
+}
+
+/// What a batch of finishes did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FinishReport {
+    /// Jobs that reached `completed` (or `callbacks`), including jobs that
+    /// were awaiting them, transitively.
+    pub completed: Vec<JobId>,
+    /// Jobs that now await another job that has not completed yet.
+    pub awaiting: Vec<JobId>,
+    /// Jobs whose outcome was dropped: they were no longer `active` for
+    /// this dispatcher.
+    pub reassigned: Vec<JobId>,
+}
+
+/// Sets one annotation.
+#[derive(Debug, Clone)]
+pub struct AnnotationSetParams {
+    /// The job.
+    pub job: JobId,
+    /// The annotation's name.
+    pub name: String,
+    /// Its value.
+    pub value: Value,
+    /// Now.
+    pub now: Timestamp,
+}
+
+/// Registers (or re-registers) a dispatcher and marks it active.
+#[derive(Debug, Clone)]
+pub struct DispatcherActivateParams {
+    /// Its id.
+    pub id: DispatcherId,
+    /// The host it runs on.
+    pub hostname: String,
+    /// Its process id.
+    pub pid: u32,
+    /// Its poll interval in ms.
+    pub poll_interval_ms: u64,
+    /// Now.
+    pub now: Timestamp,
+}
+
+/// Every database operation of wasync. Implemented once per backend, and
+/// every backend passes the same conformance suite (`store::conformance`).
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// The backend's name, e.g. `sqlite`.
+    fn backend(&self) -> &'static str;
+
+    // ----- modules -----
+
+    /// Stores a module (idempotent by digest) and returns it.
+    async fn module_insert(&self, params: ModuleInsertParams) -> Result<ModuleInfo>;
+    /// A module by digest (`sha256:...`) or by name.
+    async fn module_get(&self, reference: &str) -> Result<ModuleInfo>;
+    /// A module's bytes.
+    async fn module_bytes(&self, digest: &ModuleDigest) -> Result<Vec<u8>>;
+    /// All modules, oldest first.
+    async fn module_list(&self) -> Result<Vec<ModuleInfo>>;
+    /// Deletes a module. [`Error::Conflict`] while any job references it.
+    async fn module_delete(&self, digest: &ModuleDigest) -> Result<()>;
+
+    // ----- queues -----
+
+    /// Creates a queue. [`Error::Conflict`] if it exists.
+    async fn queue_create(&self, name: &str, now: Timestamp) -> Result<QueueInfo>;
+    /// A queue.
+    async fn queue_get(&self, name: &str) -> Result<QueueInfo>;
+    /// All queues, by name.
+    async fn queue_list(&self) -> Result<Vec<QueueInfo>>;
+    /// Deletes a queue. [`Error::Conflict`] for the default queue and for
+    /// a queue that holds any job not yet completed.
+    async fn queue_delete(&self, name: &str) -> Result<()>;
+    /// The queue's pending jobs in queue order: jobs due first, by
+    /// `begin_after`; on a tie a scheduled job first; then by id.
+    async fn queue_jobs(&self, params: QueueJobsParams) -> Result<Vec<Job>>;
+
+    // ----- jobs -----
+
+    /// Inserts new pending jobs, all or none, in one transaction. Every
+    /// job's queue and module must exist.
+    async fn job_insert_many(&self, jobs: &[NewJob]) -> Result<Vec<Job>>;
+    /// A job.
+    async fn job_get(&self, id: JobId) -> Result<Job>;
+    /// Jobs, oldest first, filtered and a page at a time.
+    async fn job_list(&self, params: JobListParams) -> Result<Vec<Job>>;
+    /// zc.async `pull`: takes the job at an index out of its queue (it
+    /// becomes `new`) and returns it. [`Error::NotFound`] when the index
+    /// is out of range.
+    async fn job_pull(&self, params: JobPullParams) -> Result<Job>;
+    /// zc.async `remove`: takes a given pending job out of its queue (it
+    /// becomes `new`). [`Error::Conflict`] if it is not pending (already
+    /// claimed, running, done).
+    async fn job_detach(&self, params: JobDetachParams) -> Result<Job>;
+    /// Puts a `new` job back at the end of a queue. [`Error::Conflict`] if
+    /// it is not `new`.
+    async fn job_put_back(&self, params: JobPutBackParams) -> Result<Job>;
+    /// Claims up to `limit` due pending jobs of a queue that match the
+    /// agent's filter, in queue order, atomically: no job is ever claimed
+    /// twice, whatever the number of processes. They become `assigned`.
+    async fn job_claim_many(&self, params: JobClaimParams) -> Result<Vec<Job>>;
+    /// Starts claimed jobs: `assigned` → `active`, one more attempt. Returns
+    /// the jobs started (those still assigned to this dispatcher).
+    async fn job_start_many(&self, params: JobStartParams) -> Result<Vec<Job>>;
+    /// Records how runs ended, in one transaction: values and failures
+    /// complete the job; "await that job" leaves it active awaiting the
+    /// other, or completes it at once if the other is already completed;
+    /// every job that awaited a job completed here completes too, in
+    /// cascade.
+    async fn job_finish_many(&self, params: &[JobFinishParams]) -> Result<FinishReport>;
+
+    // ----- annotations -----
+
+    /// Sets an annotation, committed at once. [`Error::NotFound`] if the
+    /// job does not exist.
+    async fn annotation_set(&self, params: AnnotationSetParams) -> Result<()>;
+    /// One annotation; `None` if absent. [`Error::NotFound`] if the job
+    /// does not exist.
+    async fn annotation_get(&self, job: JobId, name: &str) -> Result<Option<Value>>;
+    /// All annotations of a job, by name. [`Error::NotFound`] if the job
+    /// does not exist.
+    async fn annotation_list(&self, job: JobId) -> Result<Vec<(String, Value)>>;
+
+    // ----- dispatchers and agents -----
+
+    /// Registers a dispatcher, or re-activates a known one.
+    async fn dispatcher_activate(&self, params: DispatcherActivateParams)
+    -> Result<DispatcherInfo>;
+    /// Records that a dispatcher is alive.
+    async fn dispatcher_ping(&self, id: DispatcherId, now: Timestamp) -> Result<()>;
+    /// Marks a dispatcher stopped.
+    async fn dispatcher_deactivate(&self, id: DispatcherId, now: Timestamp) -> Result<()>;
+    /// A dispatcher.
+    async fn dispatcher_get(&self, id: DispatcherId) -> Result<DispatcherInfo>;
+    /// All dispatchers, by id.
+    async fn dispatcher_list(&self) -> Result<Vec<DispatcherInfo>>;
+    /// Creates or replaces an agent of a dispatcher. The dispatcher and
+    /// the queue must exist.
+    async fn agent_upsert(&self, dispatcher: DispatcherId, spec: AgentSpec) -> Result<Agent>;
+    /// Agents, of one dispatcher or of all, by dispatcher, queue and name.
+    async fn agent_list(&self, dispatcher: Option<DispatcherId>) -> Result<Vec<Agent>>;
+    /// Deletes an agent. [`Error::Conflict`] while it holds assigned or
+    /// active jobs.
+    async fn agent_delete(&self, dispatcher: DispatcherId, queue: &str, name: &str) -> Result<()>;
+}
