@@ -142,7 +142,10 @@ fn the_function_list_survives_in_a_custom_section() {
         .collect();
     assert_eq!(sections.len(), 1, "one wasync-functions section");
     let text = std::str::from_utf8(&sections[0].1).unwrap();
-    assert_eq!(text, "hello\necho\nadd\nscribble\nsleep\nwrite_output\n");
+    assert_eq!(
+        text,
+        "hello\necho\nadd\nscribble\nsleep\nwrite_output\njob_info\n"
+    );
     let failing = summarize(&bytes("failing"));
     let (_, data) = failing
         .core_custom_sections

@@ -51,8 +51,8 @@ impl wasync::job::context::Host for Host {
             module_name: None,
             function: self.function.clone(),
             args: self.args.clone(),
-            attempt: 1,
-            annotations: Vec::new(),
+            attempt: 2,
+            annotations: vec![("note".into(), "[1,2]".into())],
         }
     }
 
@@ -197,8 +197,18 @@ fn hello_values_and_argument_errors() {
     assert_eq!(e.kind, "unknown-function");
     assert!(
         e.message
-            .contains("(it has: hello, echo, add, scribble, sleep, write_output)")
+            .contains("(it has: hello, echo, add, scribble, sleep, write_output, job_info)")
     );
+}
+
+#[test]
+fn get_job_reaches_the_guest() {
+    let run = run_with(&engine(), "hello", "job_info", r#"{}"#, &[]);
+    let expected = format!(
+        r#"{{"id":"{JOB_ID}","queue":"","module":"sha256:{}","module_name":null,"function":"job_info","args":{{}},"attempt":2,"annotations":{{"note":[1,2]}}}}"#,
+        "0".repeat(64)
+    );
+    assert_eq!(value(&run), expected);
 }
 
 #[test]
