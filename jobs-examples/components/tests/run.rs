@@ -4,7 +4,8 @@
 //! panic hook's `report-panic` and function names in trap backtraces.
 //! (The real host, with limits and a database, lives in `host/`.)
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, OnceLock};
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
@@ -108,8 +109,22 @@ struct Run {
     stderr: String,
 }
 
-fn engine() -> Engine {
-    Engine::new(&Config::new()).expect("engine")
+/// One engine for all tests, and each component compiled once.
+fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| Engine::new(&Config::new()).expect("engine"))
+}
+
+fn component(engine: &Engine, name: &str) -> Component {
+    static COMPILED: OnceLock<Mutex<HashMap<String, Component>>> = OnceLock::new();
+    let mut compiled = COMPILED.get_or_init(Default::default).lock().unwrap();
+    compiled
+        .entry(name.to_owned())
+        .or_insert_with(|| {
+            Component::from_file(engine, wasync_example_components::path(name))
+                .expect("the component compiles")
+        })
+        .clone()
 }
 
 /// Runs `function(args)` of example `name` in a fresh store, with the
@@ -121,8 +136,7 @@ fn run_with(
     args: &str,
     preset: &[(&str, &str)],
 ) -> Run {
-    let component = Component::from_file(engine, wasync_example_components::path(name))
-        .expect("the component compiles");
+    let component = component(engine, name);
     let mut linker: Linker<Host> = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).expect("wasi links");
     Job::add_to_linker::<Host, HasSelf<Host>>(&mut linker, |h| h).expect("context links");
@@ -171,28 +185,33 @@ fn job_error(run: &Run) -> &JobError {
 
 #[test]
 fn hello_values_and_argument_errors() {
-    let engine = engine();
     assert_eq!(
-        value(&run_with(&engine, "hello", "hello", "[]", &[])),
+        value(&run_with(engine(), "hello", "hello", "[]", &[])),
         "\"200 OK\""
     );
     assert_eq!(
-        value(&run_with(&engine, "hello", "add", r#"{"a":40,"b":2}"#, &[])),
+        value(&run_with(
+            engine(),
+            "hello",
+            "add",
+            r#"{"a":40,"b":2}"#,
+            &[]
+        )),
         "42"
     );
     assert_eq!(
-        value(&run_with(&engine, "hello", "scribble", r#"["x"]"#, &[])),
+        value(&run_with(engine(), "hello", "scribble", r#"["x"]"#, &[])),
         "\"x: SCRIBBLED\""
     );
-    let run = run_with(&engine, "demo", "increase", "[5]", &[]);
+    let run = run_with(engine(), "demo", "increase", "[5]", &[]);
     assert_eq!(value(&run), "6");
 
-    let run = run_with(&engine, "hello", "add", "[1]", &[]);
+    let run = run_with(engine(), "hello", "add", "[1]", &[]);
     let e = job_error(&run);
     assert_eq!(e.kind, "bad-arguments");
     assert_eq!(e.message, "add: missing required argument `b`");
     assert!(e.permanent);
-    let run = run_with(&engine, "hello", "nope", "[]", &[]);
+    let run = run_with(engine(), "hello", "nope", "[]", &[]);
     let e = job_error(&run);
     assert_eq!(e.kind, "unknown-function");
     assert!(
@@ -203,7 +222,7 @@ fn hello_values_and_argument_errors() {
 
 #[test]
 fn get_job_reaches_the_guest() {
-    let run = run_with(&engine(), "hello", "job_info", r#"{}"#, &[]);
+    let run = run_with(engine(), "hello", "job_info", r#"{}"#, &[]);
     let expected = format!(
         r#"{{"id":"{JOB_ID}","queue":"","module":"sha256:{}","module_name":null,"function":"job_info","args":{{}},"attempt":2,"annotations":{{"note":[1,2]}}}}"#,
         "0".repeat(64)
@@ -213,7 +232,7 @@ fn get_job_reaches_the_guest() {
 
 #[test]
 fn output_is_written_to_wasi_streams() {
-    let run = run_with(&engine(), "hello", "write_output", r#"["line one"]"#, &[]);
+    let run = run_with(engine(), "hello", "write_output", r#"["line one"]"#, &[]);
     assert_eq!(value(&run), "null");
     assert_eq!(run.stdout, "line one\n");
     assert_eq!(run.stderr, "line one\n");
@@ -221,18 +240,17 @@ fn output_is_written_to_wasi_streams() {
 
 #[test]
 fn errors_panics_and_traps() {
-    let engine = engine();
-    let run = run_with(&engine, "failing", "typed_error", r#"["k"]"#, &[]);
+    let run = run_with(engine(), "failing", "typed_error", r#"["k"]"#, &[]);
     let e = job_error(&run);
     assert_eq!(
         (e.kind.as_str(), e.permanent),
         ("LookupError::NotFound", false)
     );
-    let run = run_with(&engine, "failing", "permanent_error", "[]", &[]);
+    let run = run_with(engine(), "failing", "permanent_error", "[]", &[]);
     assert!(job_error(&run).permanent);
 
     // A panic: reported through `report-panic` before the abort's trap.
-    let run = run_with(&engine, "failing", "panics", r#"["it hurts"]"#, &[]);
+    let run = run_with(engine(), "failing", "panics", r#"["it hurts"]"#, &[]);
     let trap = run.result.as_ref().expect_err("a panic traps");
     assert_eq!(run.host.panics.len(), 1, "{:?}", run.host.panics);
     let message = &run.host.panics[0];
@@ -249,7 +267,7 @@ fn errors_panics_and_traps() {
     }
 
     // A real trap: nothing reported, named frames in the backtrace.
-    let run = run_with(&engine, "failing", "trap", "[]", &[]);
+    let run = run_with(engine(), "failing", "trap", "[]", &[]);
     let trap = run.result.as_ref().expect_err("traps");
     assert!(run.host.panics.is_empty());
     let backtrace = format!("{trap:?}");
@@ -267,7 +285,7 @@ fn errors_panics_and_traps() {
 
 #[test]
 fn put_and_await() {
-    let run = run_with(&engine(), "fanout", "first_job", "[]", &[]);
+    let run = run_with(engine(), "fanout", "first_job", "[]", &[]);
     match &run.result {
         Ok(Ok(Outcome::AwaitJob(id))) => assert!(id.ends_with("000000000001")),
         other => panic!("expected await-job, got {other:?}"),
@@ -283,7 +301,7 @@ fn put_and_await() {
 #[test]
 fn live_annotations() {
     let run = run_with(
-        &engine(),
+        engine(),
         "annotate",
         "annotate_status",
         "[]",
@@ -301,7 +319,7 @@ fn live_annotations() {
 
 #[test]
 fn hash_matches_native() {
-    let run = run_with(&engine(), "hash", "sha256_rounds", "[1000, 10]", &[]);
+    let run = run_with(engine(), "hash", "sha256_rounds", "[1000, 10]", &[]);
     assert_eq!(value(&run), format!("\"{}\"", hash_native(1000, 10)));
 }
 
