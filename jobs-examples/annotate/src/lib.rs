@@ -85,7 +85,30 @@ pub fn pause(other: String) -> Result<(), Error> {
     Ok(())
 }
 
-wasync_guest::export_jobs!(annotate_status, wait_for, set, wait_for_parallel, pause);
+/// Leaves one mark per execution on job `ledger`: an annotation named
+/// `ran:<this job's id>:<random nonce>`. Counting a job's marks counts how
+/// many times its code really ran, independently of what the queue
+/// recorded about it (tests use it to prove each job runs exactly once).
+#[job]
+pub fn mark(ledger: String) -> Result<String, Error> {
+    use std::hash::{BuildHasher, Hasher};
+    // Seeded from the host's random source: distinct for every execution.
+    let nonce = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let name = format!("ran:{}:{nonce:016x}", job().id);
+    wasync_guest::set_live_annotation_on(&JobId::new(ledger), &name, &true)?;
+    Ok(name)
+}
+
+wasync_guest::export_jobs!(
+    annotate_status,
+    wait_for,
+    set,
+    wait_for_parallel,
+    pause,
+    mark
+);
 
 #[cfg(test)]
 mod tests {
@@ -179,6 +202,28 @@ mod tests {
             .run(jobs(), "wait_for_parallel", json!([ctx.id()]))
             .unwrap();
         assert_eq!(out.value(), Some(json!(true)));
+    }
+
+    #[test]
+    fn mark_leaves_one_distinct_mark_per_execution() {
+        let ctx = FakeContext::new();
+        let ledger = ctx.add_job();
+        let first = ctx
+            .run(jobs(), "mark", json!([ledger]))
+            .unwrap()
+            .value()
+            .unwrap();
+        let second = ctx
+            .run(jobs(), "mark", json!([ledger]))
+            .unwrap()
+            .value()
+            .unwrap();
+        assert_ne!(first, second, "each execution leaves its own mark");
+        for mark in [first, second] {
+            let name = mark.as_str().unwrap();
+            assert!(name.starts_with(&format!("ran:{}:", ctx.id())), "{name}");
+            assert_eq!(ctx.annotation_on(&ledger, name), Some(json!(true)));
+        }
     }
 
     #[test]
