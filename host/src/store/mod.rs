@@ -54,6 +54,10 @@ pub enum Error {
     /// The schema could not be brought up to date.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The store was opened with settings it cannot work with (e.g. an
+    /// in-memory SQLite database, a directory that cannot be created).
+    #[error("store configuration: {0}")]
+    Config(String),
     /// A stored value could not be read back (a bug or a hand-edited row).
     #[error("corrupt row in {table}: {message}")]
     Corrupt {
@@ -239,6 +243,10 @@ pub struct DispatcherActivateParams {
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The backend's name, e.g. `sqlite`.
     fn backend(&self) -> &'static str;
+
+    /// Closes the store's connections, waiting for operations in progress
+    /// to finish. Operations after `close` fail.
+    async fn close(&self);
 
     // ----- modules -----
 
