@@ -180,6 +180,17 @@ pub struct JobStartParams {
     pub now: Timestamp,
 }
 
+/// A job [`Store::job_start_many`] started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobStarted {
+    /// The job.
+    pub id: JobId,
+    /// Its attempts, this one included (1 on a first run).
+    pub attempts: u32,
+    /// When this attempt started.
+    pub started_at: Timestamp,
+}
+
 /// Records how one run ended.
 #[derive(Debug, Clone)]
 pub struct JobFinishParams {
@@ -301,8 +312,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// twice, whatever the number of processes. They become `assigned`.
     async fn job_claim_many(&self, params: JobClaimParams) -> Result<Vec<Job>>;
     /// Starts claimed jobs: `assigned` → `active`, one more attempt. Returns
-    /// the jobs started (those still assigned to this dispatcher).
-    async fn job_start_many(&self, params: JobStartParams) -> Result<Vec<Job>>;
+    /// the jobs started (those still assigned to this dispatcher), in the
+    /// order asked. The caller has the jobs from the claim; only what the
+    /// start changed comes back (reading whole rows again costs more than
+    /// the start itself).
+    async fn job_start_many(&self, params: JobStartParams) -> Result<Vec<JobStarted>>;
     /// Records how runs ended, in one transaction: values and failures
     /// complete the job; "await that job" leaves it active awaiting the
     /// other, or completes it at once if the other is already completed;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::Harness;
 use super::kit::*;
 use crate::model::{AgentFilter, DispatcherId, JobId, JobStatus};
-use crate::store::{JobClaimParams, JobStartParams, Store};
+use crate::store::{JobClaimParams, JobStartParams, JobStarted, Store};
 
 fn filtered(d: DispatcherId, modules: &[&str], functions: &[&str]) -> JobClaimParams {
     JobClaimParams {
@@ -186,10 +186,20 @@ pub(crate) async fn start_counts_attempts<H: Harness>(h: H) {
     };
 
     let started = s.job_start_many(start(d, vec![j[1], j[0]])).await.unwrap();
-    assert_eq!(ids(&started), [j[1], j[0]], "in the order asked");
-    for job in &started {
+    let expected = |id| JobStarted {
+        id,
+        attempts: 1,
+        started_at: t(5),
+    };
+    assert_eq!(
+        started,
+        [expected(j[1]), expected(j[0])],
+        "in the order asked"
+    );
+    for id in [j[0], j[1]] {
+        let job = s.job_get(id).await.unwrap();
         assert_eq!((job.status, job.attempts), (JobStatus::Active, 1));
-        assert_eq!(job.started_at, Some(t(5)));
+        assert_eq!((job.started_at, job.dispatcher), (Some(t(5)), Some(d)));
     }
     assert!(
         s.job_start_many(start(d, vec![j[0]]))
@@ -214,7 +224,7 @@ pub(crate) async fn start_counts_attempts<H: Harness>(h: H) {
         .job_start_many(start(d, vec![JobId::new(), j[2]]))
         .await
         .unwrap();
-    assert_eq!(ids(&last), [j[2]]);
+    assert_eq!(last, [expected(j[2])]);
     assert_eq!(s.job_get(j[3]).await.unwrap().status, JobStatus::Pending);
     assert_eq!(s.job_get(j[0]).await.unwrap().attempts, 1);
 }

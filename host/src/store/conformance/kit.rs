@@ -162,7 +162,8 @@ pub(crate) async fn run(
         })
         .await
         .expect("start");
-    assert_eq!(ids(&started), claimed, "every claimed job starts");
+    let started: Vec<JobId> = started.iter().map(|s| s.id).collect();
+    assert_eq!(started, claimed, "every claimed job starts");
     claimed
 }
 

@@ -1,13 +1,18 @@
 //! `jobs`: claims (pending → assigned) and starts (assigned → active), each
 //! one statement per batch.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use uuid::Uuid;
+
 use super::SqliteStore;
+use super::batch::{self, Statements};
 use super::queue::QUEUE_ORDER;
-use super::row::{self, JOB_COLUMNS, hex, lit, ms};
-use crate::model::{Job, Transition};
-use crate::store::{JobClaimParams, JobStartParams, Result};
+use super::row::{self, JOB_COLUMNS, lit, ms};
+use crate::clock;
+use crate::model::{Job, JobId, Transition};
+use crate::store::{JobClaimParams, JobStartParams, JobStarted, Result};
 
 /// The claim statement for a filter shape: `[none, modules, functions,
 /// both]`.
@@ -49,17 +54,19 @@ fn claim_sql(modules: bool, functions: bool) -> String {
     )
 }
 
-static START: LazyLock<String> = LazyLock::new(|| {
+fn start_sql(rows: usize) -> String {
     let t = Transition::Start;
     format!(
-        "UPDATE jobs SET status = {to}, attempts = attempts + 1, started_at = ?2 \
-         WHERE id IN (SELECT unhex(value) FROM json_each(?1)) \
-         AND status = {from} AND dispatcher = ?3 \
-         RETURNING {JOB_COLUMNS}",
+        "UPDATE jobs SET status = {to}, attempts = attempts + 1, started_at = ? \
+         WHERE dispatcher = ? AND status = {from} AND id IN ({ids}) \
+         RETURNING id, attempts",
         from = lit(t.from()),
         to = lit(t.to()),
+        ids = batch::placeholders(rows),
     )
-});
+}
+
+static START: Statements = Statements::new(start_sql);
 
 /// Our patterns (`*`, `?`, everything else literal) as SQLite GLOB
 /// patterns, where `[` would open a character class: `[` becomes `[[]`.
@@ -95,18 +102,31 @@ pub(super) async fn claim_many(db: &SqliteStore, p: JobClaimParams) -> Result<Ve
 }
 
 /// Starts claimed jobs still assigned to the dispatcher.
-pub(super) async fn start_many(db: &SqliteStore, p: JobStartParams) -> Result<Vec<Job>> {
-    if p.ids.is_empty() {
-        return Ok(Vec::new());
+pub(super) async fn start_many(db: &SqliteStore, p: JobStartParams) -> Result<Vec<JobStarted>> {
+    let mut attempts = HashMap::with_capacity(p.ids.len());
+    for chunk in p.ids.chunks(batch::MAX_ROWS) {
+        let rows = batch::bucket(chunk.len());
+        let mut query = sqlx::query_as::<_, (Uuid, i64)>(START.get(rows))
+            .bind(ms(p.now))
+            .bind(p.dispatcher.0);
+        for i in 0..rows {
+            query = query.bind(chunk[i.min(chunk.len() - 1)].0);
+        }
+        for (id, n) in query.fetch_all(&db.writer).await? {
+            attempts.insert(JobId(id), row::to_u32("jobs", "attempts", n)?);
+        }
     }
-    let ids: Vec<String> = p.ids.iter().map(|id| hex(id.0)).collect();
-    let rows = sqlx::query(&START)
-        .bind(serde_json::Value::from(ids).to_string())
-        .bind(ms(p.now))
-        .bind(p.dispatcher.0)
-        .fetch_all(&db.writer)
-        .await?;
-    Ok(row::in_order_of(&p.ids, row::jobs(&rows)?))
+    let started_at = clock::from_millis(ms(p.now));
+    Ok(p.ids
+        .iter()
+        .filter_map(|&id| {
+            attempts.remove(&id).map(|attempts| JobStarted {
+                id,
+                attempts,
+                started_at,
+            })
+        })
+        .collect())
 }
 
 #[cfg(test)]

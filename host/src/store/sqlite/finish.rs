@@ -4,10 +4,13 @@
 //! 1. (only if some job returned "await that job") one read of the awaited
 //!    jobs and the chains they themselves await, to refuse a job awaiting
 //!    itself, a job that does not exist, or a cycle;
-//! 2. one `UPDATE … FROM json_each` completing the values and failures;
-//! 3. one `UPDATE … FROM json_each` recording the awaits;
+//! 2. one `UPDATE … FROM (VALUES …)` completing the values and failures;
+//! 3. one `UPDATE … FROM (VALUES …)` recording the awaits;
 //! 4. one recursive `UPDATE` completing every active job that awaits a
 //!    completed one, transitively, with that job's result.
+//!
+//! (Batches above [`batch::MAX_ROWS`] take one statement per chunk of
+//! that size, in the same transaction.)
 //!
 //! Every write is guarded by `status = 'active' AND dispatcher = <the
 //! job's dispatcher> AND awaiting IS NULL`: a job that is no longer this
@@ -18,72 +21,75 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
-use serde::Serialize;
 use serde_json::Value;
-use sqlx::sqlite::SqliteConnection;
 use sqlx::{Row as _, Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::SqliteStore;
+use super::batch::{self, Statements};
 use super::row::{self, hex, lit, ms};
 use crate::model::{Failure, FailureKind, JobId, JobStatus, RunOutcome, Transition};
 use crate::store::{FinishReport, JobFinishParams, Result};
 
 /// A value or failure to record.
-#[derive(Serialize)]
-struct DoneRow<'a> {
-    id: String,
-    dispatcher: String,
-    now: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+struct Done<'a> {
+    params: &'a JobFinishParams,
     result: Option<&'a Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     failure: Option<Cow<'a, Failure>>,
-    stdout: &'a str,
-    stderr: &'a str,
 }
 
 /// An await to record.
-#[derive(Serialize)]
-struct AwaitRow<'a> {
-    id: String,
-    dispatcher: String,
-    target: String,
-    stdout: &'a str,
-    stderr: &'a str,
+struct Await<'a> {
+    params: &'a JobFinishParams,
+    target: JobId,
 }
 
-/// The guard every finish write shares.
+/// The guard every finish write shares, `b` being the batch.
+///
+/// `jobs.id IN (SELECT b.id FROM b)` repeats the join condition on
+/// purpose: without it SQLite (no statistics) may choose to scan all of
+/// `jobs` and probe the batch, a cost that grows with the table; with it,
+/// it looks the batch's jobs up by id.
 fn guard() -> String {
     format!(
-        "jobs.id = unhex(b.value ->> 'id') AND jobs.status = {active} \
-         AND jobs.dispatcher = unhex(b.value ->> 'dispatcher') AND jobs.awaiting IS NULL",
+        "jobs.id = b.id AND jobs.id IN (SELECT b.id FROM b) AND jobs.status = {active} \
+         AND jobs.dispatcher = b.dispatcher AND jobs.awaiting IS NULL",
         active = lit(JobStatus::Active)
     )
 }
 
-static FINISH: LazyLock<String> = LazyLock::new(|| {
+const FINISH_COLUMNS: usize = 7;
+
+fn finish_sql(rows: usize) -> String {
     let t = Transition::Finish;
     debug_assert_eq!(t.from(), JobStatus::Active);
     format!(
-        "UPDATE jobs SET status = {to}, result = b.value -> 'result', \
-         failure = b.value -> 'failure', completed_at = b.value ->> 'now', \
-         stdout = nullif(b.value ->> 'stdout', ''), stderr = nullif(b.value ->> 'stderr', '') \
-         FROM json_each(?1) AS b WHERE {guard} RETURNING jobs.id",
+        "WITH b (id, dispatcher, now, result, failure, stdout, stderr) AS (VALUES {values}) \
+         UPDATE jobs SET status = {to}, result = b.result, failure = b.failure, \
+         completed_at = b.now, stdout = b.stdout, stderr = b.stderr \
+         FROM b WHERE {guard} RETURNING jobs.id",
+        values = batch::values(rows, FINISH_COLUMNS),
         to = lit(t.to()),
         guard = guard(),
     )
-});
+}
+
+static FINISH: Statements = Statements::new(finish_sql);
+
+const AWAIT_COLUMNS: usize = 5;
 
 /// Not a change of status: the job stays `active`, parked on `awaiting`.
-static AWAIT: LazyLock<String> = LazyLock::new(|| {
+fn await_sql(rows: usize) -> String {
     format!(
-        "UPDATE jobs SET awaiting = unhex(b.value ->> 'target'), \
-         stdout = nullif(b.value ->> 'stdout', ''), stderr = nullif(b.value ->> 'stderr', '') \
-         FROM json_each(?1) AS b WHERE {guard} RETURNING jobs.id",
+        "WITH b (id, dispatcher, target, stdout, stderr) AS (VALUES {values}) \
+         UPDATE jobs SET awaiting = b.target, stdout = b.stdout, stderr = b.stderr \
+         FROM b WHERE {guard} RETURNING jobs.id",
+        values = batch::values(rows, AWAIT_COLUMNS),
         guard = guard(),
     )
-});
+}
+
+static AWAIT: Statements = Statements::new(await_sql);
 
 /// The awaited jobs and, for those that are themselves awaiting, the chain
 /// of jobs they wait for.
@@ -102,25 +108,35 @@ static WALK: LazyLock<String> = LazyLock::new(|| {
 /// Every active job awaiting one of the seeds that is completed, and every
 /// active job awaiting those, and so on, completes with the result or
 /// failure of the completed job at the root of its chain.
-static CASCADE: LazyLock<String> = LazyLock::new(|| {
+///
+/// Written as `WHERE id IN (SELECT … FROM chain)` rather than `UPDATE …
+/// FROM chain`: with the latter SQLite may scan all of `jobs` and probe the
+/// (small) chain, a cost that grows with the table.
+fn cascade_sql(rows: usize) -> String {
     let t = Transition::ResolveAwait;
     format!(
-        "WITH RECURSIVE chain(id, root) AS ( \
+        "WITH RECURSIVE chain (id, root) AS ( \
            SELECT w.id, w.awaiting FROM jobs AS w JOIN jobs AS r ON r.id = w.awaiting \
-           WHERE w.status = {from} AND w.awaiting IN (SELECT unhex(value) FROM json_each(?1)) \
-           AND r.status = {completed} \
+           WHERE w.status = {from} AND w.awaiting IN ({seeds}) AND r.status = {completed} \
            UNION \
            SELECT w.id, chain.root FROM chain JOIN jobs AS w ON w.awaiting = chain.id \
            WHERE w.status = {from}) \
-         UPDATE jobs SET status = {to}, result = r.result, failure = r.failure, completed_at = ?2 \
-         FROM chain JOIN jobs AS r ON r.id = chain.root \
-         WHERE jobs.id = chain.id AND jobs.status = {from} \
+         UPDATE jobs SET status = {to}, \
+           result = (SELECT r.result FROM chain JOIN jobs AS r ON r.id = chain.root \
+                     WHERE chain.id = jobs.id), \
+           failure = (SELECT r.failure FROM chain JOIN jobs AS r ON r.id = chain.root \
+                      WHERE chain.id = jobs.id), \
+           completed_at = ? \
+         WHERE jobs.id IN (SELECT chain.id FROM chain) AND jobs.status = {from} \
          RETURNING jobs.id",
+        seeds = batch::placeholders(rows),
         from = lit(t.from()),
         to = lit(t.to()),
         completed = lit(JobStatus::Completed),
     )
-});
+}
+
+static CASCADE: Statements = Statements::new(cascade_sql);
 
 /// What the walk found about a job: its status and, if active, what it
 /// awaits.
@@ -154,74 +170,108 @@ pub(super) async fn finish_many(
     let mut awaits = Vec::new();
     let mut accepted: HashMap<JobId, JobId> = HashMap::new();
     for p in params {
-        let failure = match &p.outcome {
-            RunOutcome::Value(value) => {
-                done.push(done_row(p, Some(value), None));
-                continue;
-            }
-            RunOutcome::Failure(failure) => {
-                done.push(done_row(p, None, Some(Cow::Borrowed(failure))));
-                continue;
-            }
-            RunOutcome::Await(target) => refuse_await(p.id, *target, &graph, &accepted),
+        let (result, failure) = match &p.outcome {
+            RunOutcome::Value(value) => (Some(value), None),
+            RunOutcome::Failure(failure) => (None, Some(Cow::Borrowed(failure))),
+            RunOutcome::Await(target) => match refuse_await(p.id, *target, &graph, &accepted) {
+                Some(failure) => (None, Some(Cow::Owned(failure))),
+                None => {
+                    accepted.insert(p.id, *target);
+                    awaits.push(Await {
+                        params: p,
+                        target: *target,
+                    });
+                    continue;
+                }
+            },
         };
-        match (failure, &p.outcome) {
-            (Some(failure), _) => done.push(done_row(p, None, Some(Cow::Owned(failure)))),
-            (None, RunOutcome::Await(target)) => {
-                accepted.insert(p.id, *target);
-                awaits.push(AwaitRow {
-                    id: hex(p.id.0),
-                    dispatcher: hex(p.dispatcher.0),
-                    target: hex(target.0),
-                    stdout: &p.output.stdout,
-                    stderr: &p.output.stderr,
-                });
-            }
-            (None, _) => unreachable!("values and failures are handled above"),
-        }
+        done.push(Done {
+            params: p,
+            result,
+            failure,
+        });
     }
 
-    let finished = if done.is_empty() {
-        HashSet::new()
-    } else {
-        ids(&mut tx, FINISH.as_str(), json(&done)?, None).await?
-    };
-    let parked = if awaits.is_empty() {
-        HashSet::new()
-    } else {
-        ids(&mut tx, AWAIT.as_str(), json(&awaits)?, None).await?
-    };
-    let seeds: Vec<String> = finished
+    let mut finished = HashSet::new();
+    for chunk in done.chunks(batch::MAX_ROWS) {
+        finished.extend(write_done(&mut tx, chunk).await?);
+    }
+    let mut parked = HashSet::new();
+    for chunk in awaits.chunks(batch::MAX_ROWS) {
+        parked.extend(write_awaits(&mut tx, chunk).await?);
+    }
+    let seeds: Vec<JobId> = finished
         .iter()
         .copied()
         .chain(parked.iter().filter_map(|id| accepted.get(id).copied()))
-        .map(|id| hex(id.0))
         .collect();
-    let cascaded = if seeds.is_empty() {
-        HashSet::new()
-    } else {
-        let seeds = serde_json::to_string(&seeds).map_err(|e| row::corrupt("jobs", e))?;
-        ids(&mut tx, CASCADE.as_str(), seeds, Some(ms(now))).await?
-    };
+    let mut cascaded = HashSet::new();
+    for chunk in seeds.chunks(batch::MAX_ROWS) {
+        let rows = batch::bucket(chunk.len());
+        let mut query = sqlx::query_scalar::<_, Uuid>(CASCADE.get(rows));
+        for i in 0..rows {
+            query = query.bind(chunk[i.min(chunk.len() - 1)].0);
+        }
+        let ids = query.bind(ms(now)).fetch_all(&mut *tx).await?;
+        cascaded.extend(ids.into_iter().map(JobId));
+    }
     tx.commit().await?;
 
     Ok(report(params, &finished, &parked, &cascaded))
 }
 
-fn done_row<'a>(
-    p: &'a JobFinishParams,
-    result: Option<&'a Value>,
-    failure: Option<Cow<'a, Failure>>,
-) -> DoneRow<'a> {
-    DoneRow {
-        id: hex(p.id.0),
-        dispatcher: hex(p.dispatcher.0),
-        now: ms(p.now),
-        result,
-        failure,
-        stdout: &p.output.stdout,
-        stderr: &p.output.stderr,
+/// Empty output is no output.
+fn text(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
+async fn write_done(
+    tx: &mut Transaction<'static, Sqlite>,
+    chunk: &[Done<'_>],
+) -> Result<Vec<JobId>> {
+    let rows = batch::bucket(chunk.len());
+    let mut query = sqlx::query_scalar::<_, Uuid>(FINISH.get(rows));
+    for d in chunk {
+        let failure = d
+            .failure
+            .as_ref()
+            .map(|f| serde_json::to_string(f).map_err(|e| row::corrupt("jobs", e)))
+            .transpose()?;
+        query = query
+            .bind(d.params.id.0)
+            .bind(d.params.dispatcher.0)
+            .bind(ms(d.params.now))
+            .bind(d.result.map(Value::to_string))
+            .bind(failure)
+            .bind(text(&d.params.output.stdout))
+            .bind(text(&d.params.output.stderr));
     }
+    for _ in chunk.len() * FINISH_COLUMNS..rows * FINISH_COLUMNS {
+        query = query.bind(None::<i64>);
+    }
+    let ids = query.fetch_all(&mut **tx).await?;
+    Ok(ids.into_iter().map(JobId).collect())
+}
+
+async fn write_awaits(
+    tx: &mut Transaction<'static, Sqlite>,
+    chunk: &[Await<'_>],
+) -> Result<Vec<JobId>> {
+    let rows = batch::bucket(chunk.len());
+    let mut query = sqlx::query_scalar::<_, Uuid>(AWAIT.get(rows));
+    for a in chunk {
+        query = query
+            .bind(a.params.id.0)
+            .bind(a.params.dispatcher.0)
+            .bind(a.target.0)
+            .bind(text(&a.params.output.stdout))
+            .bind(text(&a.params.output.stderr));
+    }
+    for _ in chunk.len() * AWAIT_COLUMNS..rows * AWAIT_COLUMNS {
+        query = query.bind(None::<i64>);
+    }
+    let ids = query.fetch_all(&mut **tx).await?;
+    Ok(ids.into_iter().map(JobId).collect())
 }
 
 /// The failure a job gets instead of awaiting `target`, if it may not:
@@ -287,30 +337,6 @@ async fn walk(tx: &mut Transaction<'static, Sqlite>, targets: &[String]) -> Resu
             ))
         })
         .collect()
-}
-
-/// Runs a statement that returns job ids.
-async fn ids(
-    tx: &mut Transaction<'static, Sqlite>,
-    sql: &'static str,
-    batch: String,
-    now: Option<i64>,
-) -> Result<HashSet<JobId>> {
-    let conn: &mut SqliteConnection = &mut *tx;
-    let mut query = sqlx::query_scalar::<_, Uuid>(sql).bind(batch);
-    if let Some(now) = now {
-        query = query.bind(now);
-    }
-    Ok(query
-        .fetch_all(conn)
-        .await?
-        .into_iter()
-        .map(JobId)
-        .collect())
-}
-
-fn json<T: Serialize>(rows: &[T]) -> Result<String> {
-    serde_json::to_string(rows).map_err(|e| row::corrupt("jobs", e))
 }
 
 /// The report, in batch order; jobs completed by the cascade that were not

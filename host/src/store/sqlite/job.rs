@@ -3,80 +3,106 @@
 
 use std::sync::LazyLock;
 
-use serde::Serialize;
-use serde_json::Value;
+use sqlx::sqlite::SqliteConnection;
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::SqliteStore;
+use super::batch::{self, Statements};
 use super::queue::{self, QUEUE_ORDER, QUEUE_ORDER_REVERSED};
-use super::row::{self, JOB_COLUMNS, hex, lit, ms};
-use crate::model::{Job, JobId, JobLimits, JobStatus, NewJob, Transition};
+use super::row::{self, JOB_COLUMNS, lit, ms};
+use crate::clock;
+use crate::model::{Job, JobId, JobStatus, NewJob, Transition};
 use crate::store::{
     Error, JobDetachParams, JobListParams, JobPullParams, JobPutBackParams, Result,
 };
 
-/// One job of an insert batch, as the JSON `json_each` reads.
-#[derive(Serialize)]
-struct InsertRow<'a> {
-    id: String,
-    queue: &'a str,
-    module: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    module_name: Option<&'a str>,
-    function: &'a str,
-    args: &'a Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    limits: Option<&'a JobLimits>,
-    begin_after: i64,
-    scheduled: u8,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    begin_by_ms: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    parent: Option<String>,
-    created_at: i64,
-}
+/// Columns bound per inserted job (the last is its position in the batch).
+const INSERT_COLUMNS: usize = 13;
 
-impl<'a> InsertRow<'a> {
-    fn new(job: &'a NewJob) -> Self {
-        InsertRow {
-            id: hex(job.id.0),
-            queue: &job.queue,
-            module: job.module.as_str(),
-            module_name: job.module_name.as_deref(),
-            function: &job.function,
-            args: &job.args,
-            limits: (!job.limits.is_empty()).then_some(&job.limits),
-            begin_after: ms(job.begin_after),
-            scheduled: u8::from(job.scheduled),
-            // Saturated: `begin_by_ms` is compared in SQL, and i64::MAX ms
-            // (292 million years) is as good as "never".
-            begin_by_ms: job
-                .begin_by_ms
-                .map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
-            parent: job.parent.map(|p| hex(p.0)),
-            created_at: ms(job.created_at),
-        }
-    }
-}
-
-/// The queue is looked up in the statement: a missing queue leaves
-/// `queue` NULL and the NOT NULL constraint aborts the whole statement
-/// (the queue has no foreign key, see the migration).
-static INSERT: LazyLock<String> = LazyLock::new(|| {
+/// Inserts a batch padded with NULL rows. The queue is looked up in the
+/// statement: a missing queue leaves `queue` NULL and the NOT NULL
+/// constraint aborts the whole statement (the queue has no foreign key,
+/// see the migration).
+fn insert_sql(rows: usize) -> String {
     format!(
         "INSERT INTO jobs (id, queue, status, module, module_name, function, args, limits, \
          begin_after, scheduled, begin_by_ms, parent, created_at) \
-         SELECT unhex(b.value ->> 'id'), \
-         (SELECT q.name FROM queues q WHERE q.name = b.value ->> 'queue'), \
-         {pending}, b.value ->> 'module', b.value ->> 'module_name', b.value ->> 'function', \
-         b.value -> 'args', b.value -> 'limits', b.value ->> 'begin_after', \
-         b.value ->> 'scheduled', b.value ->> 'begin_by_ms', unhex(b.value ->> 'parent'), \
-         b.value ->> 'created_at' \
-         FROM json_each(?1) AS b ORDER BY b.key \
-         RETURNING {JOB_COLUMNS}",
+         SELECT v.column1, (SELECT q.name FROM queues AS q WHERE q.name = v.column2), \
+         {pending}, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, \
+         v.column9, v.column10, v.column11, v.column12 \
+         FROM (VALUES {values}) AS v WHERE v.column1 IS NOT NULL ORDER BY v.column13",
         pending = lit(Transition::Put.to()),
+        values = batch::values(rows, INSERT_COLUMNS),
     )
-});
+}
+
+static INSERT: Statements = Statements::new(insert_sql);
+
+/// `begin_by_ms` as stored: saturated, since it is compared in SQL and
+/// i64::MAX ms (292 million years) is as good as "never".
+fn begin_by(job: &NewJob) -> Option<i64> {
+    job.begin_by_ms
+        .map(|v| i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+/// The job as the insert stores it (and as reading it back gives it).
+fn inserted(job: &NewJob) -> Job {
+    Job {
+        id: job.id,
+        queue: job.queue.clone(),
+        status: Transition::Put.to(),
+        module: job.module.clone(),
+        module_name: job.module_name.clone(),
+        function: job.function.clone(),
+        args: job.args.clone(),
+        limits: job.limits.clone(),
+        begin_after: clock::from_millis(ms(job.begin_after)),
+        scheduled: job.scheduled,
+        begin_by_ms: begin_by(job).map(|v| v as u64),
+        result: None,
+        failure: None,
+        awaiting: None,
+        parent: job.parent,
+        attempts: 0,
+        dispatcher: None,
+        agent: None,
+        created_at: clock::from_millis(ms(job.created_at)),
+        started_at: None,
+        completed_at: None,
+        stdout: None,
+        stderr: None,
+    }
+}
+
+/// Inserts one chunk (at most [`batch::MAX_ROWS`] jobs) in one statement.
+async fn insert_chunk(conn: &mut SqliteConnection, jobs: &[NewJob]) -> Result<(), sqlx::Error> {
+    let rows = batch::bucket(jobs.len());
+    let mut query = sqlx::query(INSERT.get(rows));
+    for (position, job) in jobs.iter().enumerate() {
+        let limits = (!job.limits.is_empty())
+            .then(|| serde_json::to_string(&job.limits).expect("limits serialize to JSON"));
+        query = query
+            .bind(job.id.0)
+            .bind(&job.queue)
+            .bind(job.module.as_str())
+            .bind(job.module_name.as_deref())
+            .bind(&job.function)
+            .bind(job.args.to_string())
+            .bind(limits)
+            .bind(ms(job.begin_after))
+            .bind(job.scheduled)
+            .bind(begin_by(job))
+            .bind(job.parent.map(|p| p.0))
+            .bind(ms(job.created_at))
+            .bind(position as i64);
+    }
+    for _ in jobs.len() * INSERT_COLUMNS..rows * INSERT_COLUMNS {
+        query = query.bind(None::<i64>);
+    }
+    let inserted = query.execute(&mut *conn).await?.rows_affected();
+    debug_assert_eq!(inserted, jobs.len() as u64);
+    Ok(())
+}
 
 static GET: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"));
@@ -128,19 +154,33 @@ static PENDING_COUNT: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Inserts new pending jobs in one statement.
+/// Inserts new pending jobs: one statement for up to
+/// [`batch::MAX_ROWS`] jobs, larger batches in one transaction.
 pub(super) async fn insert_many(db: &SqliteStore, jobs: &[NewJob]) -> Result<Vec<Job>> {
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
-    let batch: Vec<InsertRow<'_>> = jobs.iter().map(InsertRow::new).collect();
-    let batch = serde_json::to_string(&batch).map_err(|e| row::corrupt("jobs", e))?;
-    let rows = match sqlx::query(&INSERT).bind(batch).fetch_all(&db.writer).await {
-        Ok(rows) => rows,
-        Err(e) => return Err(explain_insert_failure(db, jobs, e).await),
+    let written = if jobs.len() <= batch::MAX_ROWS {
+        let mut conn = db.writer.acquire().await?;
+        insert_chunk(&mut conn, jobs).await
+    } else {
+        let mut tx = db.begin().await?;
+        let mut written = Ok(());
+        for chunk in jobs.chunks(batch::MAX_ROWS) {
+            written = insert_chunk(&mut tx, chunk).await;
+            if written.is_err() {
+                break;
+            }
+        }
+        match written {
+            Ok(()) => tx.commit().await,
+            Err(e) => Err(e),
+        }
     };
-    let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
-    Ok(row::in_order_of(&ids, row::jobs(&rows)?))
+    match written {
+        Ok(()) => Ok(jobs.iter().map(inserted).collect()),
+        Err(e) => Err(explain_insert_failure(db, jobs, e).await),
+    }
 }
 
 /// Turns a failed insert into the error that names its cause: a missing

@@ -54,7 +54,7 @@ use sqlx::{Connection as _, Sqlite, Transaction};
 use super::{
     AnnotationSetParams, DispatcherActivateParams, Error, FinishReport, JobClaimParams,
     JobDetachParams, JobFinishParams, JobListParams, JobPullParams, JobPutBackParams,
-    JobStartParams, ModuleInsertParams, QueueJobsParams, Result, Store,
+    JobStartParams, JobStarted, ModuleInsertParams, QueueJobsParams, Result, Store,
 };
 use crate::model::{
     Agent, AgentSpec, DispatcherId, DispatcherInfo, Job, JobId, ModuleDigest, ModuleInfo, NewJob,
@@ -62,6 +62,7 @@ use crate::model::{
 };
 
 mod annotation;
+mod batch;
 mod claim;
 mod dispatcher;
 mod finish;
@@ -132,7 +133,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-65536")
+            .row_buffer_size(batch::MAX_ROWS);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -237,7 +240,7 @@ impl Store for SqliteStore {
         claim::claim_many(self, params).await
     }
 
-    async fn job_start_many(&self, params: JobStartParams) -> Result<Vec<Job>> {
+    async fn job_start_many(&self, params: JobStartParams) -> Result<Vec<JobStarted>> {
         claim::start_many(self, params).await
     }
 

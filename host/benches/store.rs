@@ -1,0 +1,316 @@
+//! Store benchmarks on durable SQLite (WAL, `synchronous=FULL`, a real file).
+//!
+//! ```text
+//! cargo bench -p wasync --bench store            # everything
+//! cargo bench -p wasync --bench store -- claim   # only the claim-cost part
+//! cargo bench -p wasync --bench store -- cycle put
+//! ```
+//!
+//! - `claim`: the median cost of one claim (of 64 jobs, and of 1) with
+//!   1,000 and with 1,000,000 pending jobs, measured after bulk-loading
+//!   them. After each timed claim the claimed jobs are replaced (untimed),
+//!   so the queue keeps its size.
+//! - `cycle`: jobs/s through `insert_many` → `claim_many` → `start_many` →
+//!   `finish_many` in batches of 256, one batch after another.
+//! - `put`: latency of a one-job `insert_many`, one after another.
+//!
+//! The database goes in a temporary directory (under `WASYNC_BENCH_DIR` if
+//! set; the default temporary directory otherwise): put it on the disk you
+//! want to measure, not on a tmpfs.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use wasync::clock::from_millis;
+use wasync::model::{
+    CapturedOutput, DispatcherId, JobId, JobLimits, ModuleDigest, ModuleInfo, NewJob, RunOutcome,
+    Timestamp,
+};
+use wasync::store::sqlite::SqliteStore;
+use wasync::store::{
+    DispatcherActivateParams, JobClaimParams, JobFinishParams, JobStartParams, ModuleInsertParams,
+    Store,
+};
+
+const BATCH: usize = 256;
+const LOAD_BATCH: usize = 10_000;
+
+fn t(ms: i64) -> Timestamp {
+    from_millis(1_700_000_000_000 + ms)
+}
+
+struct Bench {
+    _dir: tempfile::TempDir,
+    store: SqliteStore,
+    module: ModuleInfo,
+    dispatcher: DispatcherId,
+}
+
+impl Bench {
+    async fn new() -> Bench {
+        let dir = match std::env::var_os("WASYNC_BENCH_DIR") {
+            Some(base) => tempfile::tempdir_in(base),
+            None => tempfile::tempdir(),
+        }
+        .expect("temporary directory");
+        let store = SqliteStore::open(&dir.path().join("bench.db"))
+            .await
+            .expect("open store");
+        let bytes = wat::parse_str("(component $bench)").expect("component");
+        let module = store
+            .module_insert(ModuleInsertParams {
+                digest: ModuleDigest::of(&bytes),
+                name: Some("bench".to_owned()),
+                bytes,
+                exports: vec![],
+                now: t(0),
+            })
+            .await
+            .expect("module");
+        let dispatcher = DispatcherId::new();
+        store
+            .dispatcher_activate(DispatcherActivateParams {
+                id: dispatcher,
+                hostname: "bench".to_owned(),
+                pid: std::process::id(),
+                poll_interval_ms: 1_000,
+                now: t(0),
+            })
+            .await
+            .expect("dispatcher");
+        Bench {
+            _dir: dir,
+            store,
+            module,
+            dispatcher,
+        }
+    }
+
+    fn jobs(&self, n: usize, at: Timestamp) -> Vec<NewJob> {
+        (0..n)
+            .map(|i| NewJob {
+                id: JobId::new(),
+                queue: String::new(),
+                module: self.module.digest.clone(),
+                module_name: self.module.name.clone(),
+                function: "add".to_owned(),
+                args: json!([i, 2]),
+                limits: JobLimits::default(),
+                begin_after: at,
+                scheduled: false,
+                begin_by_ms: None,
+                parent: None,
+                created_at: at,
+            })
+            .collect()
+    }
+
+    async fn claim(&self, limit: u32, now: Timestamp) -> Vec<JobId> {
+        let jobs = self
+            .store
+            .job_claim_many(JobClaimParams {
+                dispatcher: self.dispatcher,
+                queue: String::new(),
+                agent: "main".to_owned(),
+                filter: None,
+                limit,
+                now,
+            })
+            .await
+            .expect("claim");
+        jobs.into_iter().map(|j| j.id).collect()
+    }
+}
+
+/// CPU time (user + system) of this process so far, on Linux.
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10)) // USER_HZ is 100 on Linux
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+/// Median claim cost with `pending` jobs waiting.
+async fn claim_cost(pending: usize, rounds: usize) -> (Duration, Duration) {
+    let b = Bench::new().await;
+    let started = Instant::now();
+    let mut left = pending;
+    while left > 0 {
+        let n = left.min(LOAD_BATCH);
+        b.store
+            .job_insert_many(&b.jobs(n, t(0)))
+            .await
+            .expect("load");
+        left -= n;
+    }
+    let load = started.elapsed();
+    println!(
+        "  loaded {pending} pending jobs in {:.1} s ({:.0} jobs/s, batches of {LOAD_BATCH})",
+        load.as_secs_f64(),
+        pending as f64 / load.as_secs_f64()
+    );
+    let mut medians = Vec::new();
+    for limit in [64u32, 1] {
+        let mut times = Vec::with_capacity(rounds);
+        for round in 0..rounds {
+            let now = t(1 + round as i64);
+            let began = Instant::now();
+            let claimed = b.claim(limit, now).await;
+            times.push(began.elapsed());
+            assert_eq!(claimed.len(), limit as usize);
+            b.store
+                .job_insert_many(&b.jobs(limit as usize, now))
+                .await
+                .expect("refill");
+        }
+        times.sort();
+        println!(
+            "  claim of {limit:>2}: median {}, p90 {}, min {} ({rounds} claims)",
+            ms(percentile(&times, 0.5)),
+            ms(percentile(&times, 0.9)),
+            ms(times[0]),
+        );
+        medians.push(percentile(&times, 0.5));
+    }
+    b.store.close().await;
+    (medians[0], medians[1])
+}
+
+/// Jobs/s through whole batches of insert, claim, start and finish.
+async fn cycles(batches: usize) {
+    let b = Bench::new().await;
+    let started = Instant::now();
+    let cpu_before = cpu_time();
+    let (mut put, mut claim, mut start, mut finish) = Default::default();
+    for round in 0..batches {
+        let now = t(round as i64);
+        let began = Instant::now();
+        b.store
+            .job_insert_many(&b.jobs(BATCH, now))
+            .await
+            .expect("insert");
+        let after_put = Instant::now();
+        let ids = b.claim(BATCH as u32, now).await;
+        assert_eq!(ids.len(), BATCH);
+        let after_claim = Instant::now();
+        let started = b
+            .store
+            .job_start_many(JobStartParams {
+                dispatcher: b.dispatcher,
+                ids: ids.clone(),
+                now,
+            })
+            .await
+            .expect("start");
+        assert_eq!(started.len(), BATCH);
+        let after_start = Instant::now();
+        let outcomes: Vec<JobFinishParams> = ids
+            .iter()
+            .map(|&id| JobFinishParams {
+                id,
+                dispatcher: b.dispatcher,
+                outcome: RunOutcome::Value(json!(42)),
+                output: CapturedOutput::default(),
+                now,
+            })
+            .collect();
+        let report = b.store.job_finish_many(&outcomes).await.expect("finish");
+        assert_eq!(report.completed.len(), BATCH);
+        let after_finish = Instant::now();
+        put += after_put - began;
+        claim += after_claim - after_put;
+        start += after_start - after_claim;
+        finish += after_finish - after_start;
+    }
+    let elapsed = started.elapsed();
+    let jobs = (batches * BATCH) as f64;
+    println!(
+        "  {} jobs in {:.2} s: {:.0} jobs/s (batches of {BATCH})",
+        batches * BATCH,
+        elapsed.as_secs_f64(),
+        jobs / elapsed.as_secs_f64()
+    );
+    if let (Some(before), Some(after)) = (cpu_before, cpu_time()) {
+        let cpu = after - before;
+        println!(
+            "  CPU (all threads): {:.1} µs per job, {:.0} jobs per CPU-second",
+            cpu.as_secs_f64() * 1e6 / jobs,
+            jobs / cpu.as_secs_f64()
+        );
+    }
+    let per_batch = |d: Duration| ms(d / batches as u32);
+    println!(
+        "  per batch: insert {}, claim {}, start {}, finish {}",
+        per_batch(put),
+        per_batch(claim),
+        per_batch(start),
+        per_batch(finish)
+    );
+    b.store.close().await;
+}
+
+/// Latency of one-job puts, one after another.
+async fn put_latency(puts: usize) {
+    let b = Bench::new().await;
+    let mut times = Vec::with_capacity(puts);
+    for i in 0..puts {
+        let job = b.jobs(1, t(i as i64));
+        let began = Instant::now();
+        b.store.job_insert_many(&job).await.expect("put");
+        times.push(began.elapsed());
+    }
+    times.sort();
+    println!(
+        "  {puts} puts: p50 {}, p90 {}, p99 {}, max {}",
+        ms(percentile(&times, 0.5)),
+        ms(percentile(&times, 0.9)),
+        ms(percentile(&times, 0.99)),
+        ms(*times.last().expect("some puts")),
+    );
+    b.store.close().await;
+}
+
+fn main() {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wanted = |name: &str| filters.is_empty() || filters.iter().any(|f| f == name);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        if wanted("claim") {
+            println!("claim cost by pending jobs (SQLite, WAL, synchronous=FULL)");
+            let mut results = Vec::new();
+            for pending in [1_000, 1_000_000] {
+                println!(" {pending} pending:");
+                results.push(claim_cost(pending, 300).await);
+            }
+            let (small, large) = (results[0], results[1]);
+            println!(
+                " ratio 1,000,000 / 1,000 pending: claim of 64 {:.2}, claim of 1 {:.2}",
+                large.0.as_secs_f64() / small.0.as_secs_f64(),
+                large.1.as_secs_f64() / small.1.as_secs_f64(),
+            );
+        }
+        if wanted("cycle") {
+            println!("insert → claim → start → finish cycles");
+            cycles(400).await;
+        }
+        if wanted("put") {
+            println!("single-job put latency");
+            put_latency(3_000).await;
+        }
+    });
+}
