@@ -23,7 +23,7 @@ use crate::store::{JobClaimParams, JobStartParams, JobStarted, Result};
 /// other writer (thread or process) can claim them in between. The agent's
 /// filter is part of the subquery: a job it does not match is skipped, not
 /// claimed and handed back.
-static CLAIM: LazyLock<[String; 4]> =
+pub(super) static CLAIM: LazyLock<[String; 4]> =
     LazyLock::new(|| [0, 1, 2, 3].map(|shape| claim_sql(shape & 1 != 0, shape & 2 != 0)));
 
 fn claim_sql(modules: bool, functions: bool) -> String {
@@ -66,7 +66,7 @@ fn start_sql(rows: usize) -> String {
     )
 }
 
-static START: Statements = Statements::new(start_sql);
+pub(super) static START: Statements = Statements::new(start_sql);
 
 /// Our patterns (`*`, `?`, everything else literal) as SQLite GLOB
 /// patterns, where `[` would open a character class: `[` becomes `[[]`.

@@ -16,7 +16,7 @@ const COLUMNS: &str =
     "id, hostname, pid, poll_interval_ms, activated_at, last_ping_at, deactivated_at";
 const AGENT_COLUMNS: &str = "dispatcher, queue, name, size, filter, fuel_cap, memory_cap";
 
-static HELD: LazyLock<String> = LazyLock::new(|| {
+pub(super) static HELD: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT count(*) FROM jobs WHERE dispatcher = ?1 AND queue = ?2 AND agent = ?3 \
          AND status IN ({assigned}, {active})",

@@ -74,7 +74,7 @@ fn finish_sql(rows: usize) -> String {
     )
 }
 
-static FINISH: Statements = Statements::new(finish_sql);
+pub(super) static FINISH: Statements = Statements::new(finish_sql);
 
 const AWAIT_COLUMNS: usize = 5;
 
@@ -89,11 +89,11 @@ fn await_sql(rows: usize) -> String {
     )
 }
 
-static AWAIT: Statements = Statements::new(await_sql);
+pub(super) static AWAIT: Statements = Statements::new(await_sql);
 
 /// The awaited jobs and, for those that are themselves awaiting, the chain
 /// of jobs they wait for.
-static WALK: LazyLock<String> = LazyLock::new(|| {
+pub(super) static WALK: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH RECURSIVE walk(id) AS ( \
            SELECT unhex(value) FROM json_each(?1) \
@@ -136,7 +136,7 @@ fn cascade_sql(rows: usize) -> String {
     )
 }
 
-static CASCADE: Statements = Statements::new(cascade_sql);
+pub(super) static CASCADE: Statements = Statements::new(cascade_sql);
 
 /// What the walk found about a job: its status and, if active, what it
 /// awaits.

@@ -36,7 +36,7 @@ fn insert_sql(rows: usize) -> String {
     )
 }
 
-static INSERT: Statements = Statements::new(insert_sql);
+pub(super) static INSERT: Statements = Statements::new(insert_sql);
 
 /// `begin_by_ms` as stored: saturated, since it is compared in SQL and
 /// i64::MAX ms (292 million years) is as good as "never".
@@ -104,7 +104,7 @@ async fn insert_chunk(conn: &mut SqliteConnection, jobs: &[NewJob]) -> Result<()
     Ok(())
 }
 
-static GET: LazyLock<String> =
+pub(super) static GET: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"));
 
 fn pull_sql(order: &str) -> String {
@@ -119,10 +119,11 @@ fn pull_sql(order: &str) -> String {
     )
 }
 
-static PULL: LazyLock<String> = LazyLock::new(|| pull_sql(QUEUE_ORDER));
-static PULL_FROM_END: LazyLock<String> = LazyLock::new(|| pull_sql(QUEUE_ORDER_REVERSED));
+pub(super) static PULL: LazyLock<String> = LazyLock::new(|| pull_sql(QUEUE_ORDER));
+pub(super) static PULL_FROM_END: LazyLock<String> =
+    LazyLock::new(|| pull_sql(QUEUE_ORDER_REVERSED));
 
-static DETACH: LazyLock<String> = LazyLock::new(|| {
+pub(super) static DETACH: LazyLock<String> = LazyLock::new(|| {
     let t = Transition::Detach;
     format!(
         "UPDATE jobs SET status = {to} \
@@ -135,7 +136,7 @@ static DETACH: LazyLock<String> = LazyLock::new(|| {
 
 /// Back at the end of the queue: due now, not scheduled, and the next put
 /// position.
-static PUT_BACK: LazyLock<String> = LazyLock::new(|| {
+pub(super) static PUT_BACK: LazyLock<String> = LazyLock::new(|| {
     let t = Transition::Put;
     format!(
         "UPDATE jobs SET status = {to}, \
@@ -147,7 +148,7 @@ static PUT_BACK: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-static PENDING_COUNT: LazyLock<String> = LazyLock::new(|| {
+pub(super) static PENDING_COUNT: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT count(*) FROM jobs WHERE status = {pending} AND queue = ?1",
         pending = lit(JobStatus::Pending)

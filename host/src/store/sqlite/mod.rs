@@ -68,6 +68,8 @@ mod dispatcher;
 mod finish;
 mod job;
 mod module;
+#[cfg(test)]
+mod plans;
 mod queue;
 mod row;
 

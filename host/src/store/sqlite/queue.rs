@@ -28,7 +28,7 @@ pub(super) fn what(name: &str) -> String {
     }
 }
 
-static SELECT: LazyLock<String> = LazyLock::new(|| {
+pub(super) static SELECT: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT q.name, q.created_at, \
          (SELECT count(*) FROM jobs j WHERE j.status = {pending} AND j.queue = q.name) \
@@ -37,7 +37,7 @@ static SELECT: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-static JOBS: LazyLock<String> = LazyLock::new(|| {
+pub(super) static JOBS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {JOB_COLUMNS} FROM jobs WHERE status = {pending} AND queue = ?1 \
          ORDER BY {QUEUE_ORDER} LIMIT ?2 OFFSET ?3",
