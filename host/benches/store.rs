@@ -159,10 +159,12 @@ async fn claim_cost(pending: usize, rounds: usize) -> (Duration, Duration) {
         pending as f64 / load.as_secs_f64()
     );
     let mut medians = Vec::new();
+    let mut tick = 0;
     for limit in [64u32, 1] {
         let mut times = Vec::with_capacity(rounds);
-        for round in 0..rounds {
-            let now = t(1 + round as i64);
+        for _ in 0..rounds {
+            tick += 1;
+            let now = t(tick);
             let began = Instant::now();
             let claimed = b.claim(limit, now).await;
             times.push(began.elapsed());
@@ -185,34 +187,70 @@ async fn claim_cost(pending: usize, rounds: usize) -> (Duration, Duration) {
     (medians[0], medians[1])
 }
 
+/// Wall and CPU time per phase of a cycle.
+struct Laps {
+    names: [&'static str; 4],
+    wall: [Duration; 4],
+    cpu: [Duration; 4],
+    mark: (Instant, Duration),
+}
+
+impl Laps {
+    fn new(names: [&'static str; 4]) -> Self {
+        Laps {
+            names,
+            wall: Default::default(),
+            cpu: Default::default(),
+            mark: (Instant::now(), cpu_time().unwrap_or_default()),
+        }
+    }
+
+    /// Ends phase `i` (and starts the next).
+    fn lap(&mut self, i: usize) {
+        let now = (Instant::now(), cpu_time().unwrap_or_default());
+        self.wall[i] += now.0 - self.mark.0;
+        self.cpu[i] += now.1.saturating_sub(self.mark.1);
+        self.mark = now;
+    }
+
+    fn print(&self, batches: usize) {
+        let per_batch = |d: Duration| ms(d / batches as u32);
+        let line = |times: &[Duration; 4]| {
+            self.names
+                .iter()
+                .zip(times)
+                .map(|(n, d)| format!("{n} {}", per_batch(*d)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!("  wall per batch: {}", line(&self.wall));
+        println!("  CPU per batch:  {}", line(&self.cpu));
+    }
+}
+
 /// Jobs/s through whole batches of insert, claim, start and finish.
 async fn cycles(batches: usize) {
     let b = Bench::new().await;
     let started = Instant::now();
     let cpu_before = cpu_time();
-    let (mut put, mut claim, mut start, mut finish) = Default::default();
+    let mut laps = Laps::new(["insert", "claim", "start", "finish"]);
     for round in 0..batches {
         let now = t(round as i64);
-        let began = Instant::now();
-        b.store
-            .job_insert_many(&b.jobs(BATCH, now))
-            .await
-            .expect("insert");
-        let after_put = Instant::now();
+        let jobs = b.jobs(BATCH, now);
+        laps.mark = (Instant::now(), cpu_time().unwrap_or_default());
+        b.store.job_insert_many(&jobs).await.expect("insert");
+        laps.lap(0);
         let ids = b.claim(BATCH as u32, now).await;
         assert_eq!(ids.len(), BATCH);
-        let after_claim = Instant::now();
-        let started = b
-            .store
-            .job_start_many(JobStartParams {
-                dispatcher: b.dispatcher,
-                ids: ids.clone(),
-                now,
-            })
-            .await
-            .expect("start");
+        laps.lap(1);
+        let start = JobStartParams {
+            dispatcher: b.dispatcher,
+            ids: ids.clone(),
+            now,
+        };
+        let started = b.store.job_start_many(start).await.expect("start");
         assert_eq!(started.len(), BATCH);
-        let after_start = Instant::now();
+        laps.lap(2);
         let outcomes: Vec<JobFinishParams> = ids
             .iter()
             .map(|&id| JobFinishParams {
@@ -225,11 +263,7 @@ async fn cycles(batches: usize) {
             .collect();
         let report = b.store.job_finish_many(&outcomes).await.expect("finish");
         assert_eq!(report.completed.len(), BATCH);
-        let after_finish = Instant::now();
-        put += after_put - began;
-        claim += after_claim - after_put;
-        start += after_start - after_claim;
-        finish += after_finish - after_start;
+        laps.lap(3);
     }
     let elapsed = started.elapsed();
     let jobs = (batches * BATCH) as f64;
@@ -247,14 +281,7 @@ async fn cycles(batches: usize) {
             jobs / cpu.as_secs_f64()
         );
     }
-    let per_batch = |d: Duration| ms(d / batches as u32);
-    println!(
-        "  per batch: insert {}, claim {}, start {}, finish {}",
-        per_batch(put),
-        per_batch(claim),
-        per_batch(start),
-        per_batch(finish)
-    );
+    laps.print(batches);
     b.store.close().await;
 }
 

@@ -128,14 +128,6 @@ pub(super) fn jobs(rows: &[SqliteRow]) -> Result<Vec<Job>> {
     rows.iter().map(|r| job(r).map(|(_, j)| j)).collect()
 }
 
-/// Puts `jobs` in the order of `ids` (a `RETURNING` clause gives rows in no
-/// promised order). Ids with no row are left out.
-pub(super) fn in_order_of(ids: &[JobId], jobs: Vec<Job>) -> Vec<Job> {
-    let mut by_id: std::collections::HashMap<JobId, Job> =
-        jobs.into_iter().map(|j| (j.id, j)).collect();
-    ids.iter().filter_map(|id| by_id.remove(id)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
