@@ -50,6 +50,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Connection as _, Sqlite, Transaction};
+use tracing::instrument;
 
 use super::{
     AnnotationSetParams, DispatcherActivateParams, Error, FinishReport, JobClaimParams,
@@ -169,99 +170,123 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn module_insert(&self, params: ModuleInsertParams) -> Result<ModuleInfo> {
         module::insert(self, params).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn module_get(&self, reference: &str) -> Result<ModuleInfo> {
         module::get(self, reference).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn module_bytes(&self, digest: &ModuleDigest) -> Result<Vec<u8>> {
         module::bytes(self, digest).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn module_list(&self) -> Result<Vec<ModuleInfo>> {
         module::list(self).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn module_delete(&self, digest: &ModuleDigest) -> Result<()> {
         module::delete(self, digest).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn queue_create(&self, name: &str, now: Timestamp) -> Result<QueueInfo> {
         queue::create(self, name, now).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn queue_get(&self, name: &str) -> Result<QueueInfo> {
         queue::get(self, name).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn queue_list(&self) -> Result<Vec<QueueInfo>> {
         queue::list(self).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn queue_delete(&self, name: &str) -> Result<()> {
         queue::delete(self, name).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn queue_jobs(&self, params: QueueJobsParams) -> Result<Vec<Job>> {
         queue::jobs(self, params).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn job_insert_many(&self, jobs: &[NewJob]) -> Result<Vec<Job>> {
         job::insert_many(self, jobs).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn job_get(&self, id: JobId) -> Result<Job> {
         job::get(self, id).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn job_list(&self, params: JobListParams) -> Result<Vec<Job>> {
         job::list(self, params).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn job_pull(&self, params: JobPullParams) -> Result<Job> {
         job::pull(self, params).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn job_detach(&self, params: JobDetachParams) -> Result<Job> {
         job::detach(self, params).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn job_put_back(&self, params: JobPutBackParams) -> Result<Job> {
         job::put_back(self, params).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn job_claim_many(&self, params: JobClaimParams) -> Result<Vec<Job>> {
         claim::claim_many(self, params).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn job_start_many(&self, params: JobStartParams) -> Result<Vec<JobStarted>> {
         claim::start_many(self, params).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn job_finish_many(&self, params: &[JobFinishParams]) -> Result<FinishReport> {
         finish::finish_many(self, params).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn annotation_set(&self, params: AnnotationSetParams) -> Result<()> {
         annotation::set(self, params).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn annotation_get(&self, job: JobId, name: &str) -> Result<Option<Value>> {
         annotation::get(self, job, name).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn annotation_list(&self, job: JobId) -> Result<Vec<(String, Value)>> {
         annotation::list(self, job).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn dispatcher_activate(
         &self,
         params: DispatcherActivateParams,
@@ -269,30 +294,37 @@ impl Store for SqliteStore {
         dispatcher::activate(self, params).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn dispatcher_ping(&self, id: DispatcherId, now: Timestamp) -> Result<()> {
         dispatcher::ping(self, id, now).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn dispatcher_deactivate(&self, id: DispatcherId, now: Timestamp) -> Result<()> {
         dispatcher::deactivate(self, id, now).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn dispatcher_get(&self, id: DispatcherId) -> Result<DispatcherInfo> {
         dispatcher::get(self, id).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn dispatcher_list(&self) -> Result<Vec<DispatcherInfo>> {
         dispatcher::list(self).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn agent_upsert(&self, dispatcher: DispatcherId, spec: AgentSpec) -> Result<Agent> {
         dispatcher::agent_upsert(self, dispatcher, spec).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn agent_list(&self, dispatcher: Option<DispatcherId>) -> Result<Vec<Agent>> {
         dispatcher::agent_list(self, dispatcher).await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn agent_delete(&self, dispatcher: DispatcherId, queue: &str, name: &str) -> Result<()> {
         dispatcher::agent_delete(self, dispatcher, queue, name).await
     }
