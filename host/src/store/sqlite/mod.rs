@@ -147,7 +147,10 @@ impl SqliteStore {
         {
             let mut conn = writer.acquire().await?;
             let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-            MIGRATOR.run(&mut *tx).await?;
+            // `run_direct`, not `run`: `run` takes an `Acquire`, which makes
+            // this future not `Send` for callers that spawn it (sqlx documents
+            // `run_direct` as the way around that).
+            MIGRATOR.run_direct(&mut *tx).await?;
             tx.commit().await?;
         }
         let reader = SqlitePoolOptions::new()
@@ -327,5 +330,61 @@ impl Store for SqliteStore {
     #[instrument(level = "debug", skip_all)]
     async fn agent_delete(&self, dispatcher: DispatcherId, queue: &str, name: &str) -> Result<()> {
         dispatcher::agent_delete(self, dispatcher, queue, name).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn processes_opening_a_new_file_at_once_migrate_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/dir/wasync.db");
+        let opens: Vec<_> = (0..4)
+            .map(|_| {
+                let path = path.clone();
+                tokio::spawn(async move { SqliteStore::open(&path).await })
+            })
+            .collect();
+        let mut stores = Vec::new();
+        for open in opens {
+            stores.push(open.await.unwrap().expect("every open succeeds"));
+        }
+        for store in &stores {
+            let queues = store.queue_list().await.unwrap();
+            assert_eq!(queues.len(), 1, "one default queue");
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(&store.reader)
+                .await
+                .unwrap();
+            assert_eq!(mode, "wal");
+            let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&store.writer)
+                .await
+                .unwrap();
+            assert_eq!(sync, 2, "synchronous=FULL");
+            let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+                .fetch_one(&store.writer)
+                .await
+                .unwrap();
+            assert_eq!(fk, 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn urls_name_files_not_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("a/b.db").display());
+        let store = SqliteStore::open_url(&url).await.unwrap();
+        assert_eq!(store.backend(), "sqlite");
+        store.close().await;
+        assert!(dir.path().join("a/b.db").exists());
+        for url in ["sqlite::memory:", "sqlite://file.db?mode=memory"] {
+            match SqliteStore::open_url(url).await {
+                Err(Error::Config(message)) => assert!(message.contains("in-memory")),
+                other => panic!("{url}: expected a configuration error, got {other:?}"),
+            }
+        }
     }
 }
