@@ -9,7 +9,10 @@
 //! - `claim`: the median cost of one claim (of 64 jobs, and of 1) with
 //!   1,000 and with 1,000,000 pending jobs, measured after bulk-loading
 //!   them. After each timed claim the claimed jobs are replaced (untimed),
-//!   so the queue keeps its size.
+//!   so the queue keeps its size. After loading, `sync` lets the operating
+//!   system write the load out, and a few untimed claims warm each store
+//!   up; then the claims on the two stores alternate, so that the rest of
+//!   the machine's load weighs on both alike.
 //! - `cycle`: jobs/s through `insert_many` → `claim_many` → `start_many` →
 //!   `finish_many` in batches of 256, one batch after another.
 //! - `put`: latency of a one-job `insert_many`, one after another.
@@ -34,6 +37,8 @@ use wasync::store::{
 
 const BATCH: usize = 256;
 const LOAD_BATCH: usize = 10_000;
+/// Untimed claims on each store before the timed ones.
+const WARM_UP: usize = 50;
 
 fn t(ms: i64) -> Timestamp {
     from_millis(1_700_000_000_000 + ms)
@@ -139,8 +144,8 @@ fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1e3)
 }
 
-/// Median claim cost with `pending` jobs waiting.
-async fn claim_cost(pending: usize, rounds: usize) -> (Duration, Duration) {
+/// A store with `pending` jobs waiting.
+async fn loaded(pending: usize) -> Bench {
     let b = Bench::new().await;
     let started = Instant::now();
     let mut left = pending;
@@ -158,33 +163,74 @@ async fn claim_cost(pending: usize, rounds: usize) -> (Duration, Duration) {
         load.as_secs_f64(),
         pending as f64 / load.as_secs_f64()
     );
-    let mut medians = Vec::new();
+    b
+}
+
+/// Claims `limit` jobs (timed), then puts as many back (untimed), so the
+/// number pending stays the same.
+async fn timed_claim(b: &Bench, limit: u32, now: Timestamp) -> Duration {
+    let began = Instant::now();
+    let claimed = b.claim(limit, now).await;
+    let took = began.elapsed();
+    assert_eq!(claimed.len(), limit as usize);
+    b.store
+        .job_insert_many(&b.jobs(limit as usize, now))
+        .await
+        .expect("refill");
+    took
+}
+
+/// Claim cost with few and with many jobs pending. The two stores' claims
+/// alternate, so that whatever else the machine does weighs on both alike.
+async fn claim_cost(sizes: [usize; 2], rounds: usize) {
+    let stores = [loaded(sizes[0]).await, loaded(sizes[1]).await];
+    // Let the operating system write out what the bulk load left dirty
+    // (hundreds of MB for a million jobs): otherwise the first fsyncs of the
+    // large store wait for that writeback, which is the load's cost, not
+    // the claims'.
+    let synced = std::process::Command::new("sync").status();
+    if !synced.is_ok_and(|s| s.success()) {
+        println!("  (could not run `sync`: the large store may pay for its load's writeback)");
+    }
     let mut tick = 0;
+    for b in &stores {
+        for _ in 0..WARM_UP {
+            tick += 1;
+            timed_claim(b, 64, t(tick)).await;
+        }
+    }
     for limit in [64u32, 1] {
-        let mut times = Vec::with_capacity(rounds);
+        let mut times = [Vec::with_capacity(rounds), Vec::with_capacity(rounds)];
         for _ in 0..rounds {
             tick += 1;
-            let now = t(tick);
-            let began = Instant::now();
-            let claimed = b.claim(limit, now).await;
-            times.push(began.elapsed());
-            assert_eq!(claimed.len(), limit as usize);
-            b.store
-                .job_insert_many(&b.jobs(limit as usize, now))
-                .await
-                .expect("refill");
+            for (b, times) in stores.iter().zip(&mut times) {
+                times.push(timed_claim(b, limit, t(tick)).await);
+            }
         }
-        times.sort();
+        for (pending, times) in sizes.iter().zip(&mut times) {
+            times.sort();
+            println!(
+                "  claim of {limit:>2} with {pending:>9} pending: median {}, p90 {}, min {} \
+                 ({rounds} claims)",
+                ms(percentile(times, 0.5)),
+                ms(percentile(times, 0.9)),
+                ms(times[0]),
+            );
+        }
+        let ratio = |p: f64| {
+            percentile(&times[1], p).as_secs_f64() / percentile(&times[0], p).as_secs_f64()
+        };
         println!(
-            "  claim of {limit:>2}: median {}, p90 {}, min {} ({rounds} claims)",
-            ms(percentile(&times, 0.5)),
-            ms(percentile(&times, 0.9)),
-            ms(times[0]),
+            "  claim of {limit:>2}: {} / {} pending = {:.2} (median), {:.2} (p90)",
+            sizes[1],
+            sizes[0],
+            ratio(0.5),
+            ratio(0.9)
         );
-        medians.push(percentile(&times, 0.5));
     }
-    b.store.close().await;
-    (medians[0], medians[1])
+    for b in &stores {
+        b.store.close().await;
+    }
 }
 
 /// Wall and CPU time per phase of a cycle.
@@ -319,17 +365,7 @@ fn main() {
     runtime.block_on(async {
         if wanted("claim") {
             println!("claim cost by pending jobs (SQLite, WAL, synchronous=FULL)");
-            let mut results = Vec::new();
-            for pending in [1_000, 1_000_000] {
-                println!(" {pending} pending:");
-                results.push(claim_cost(pending, 300).await);
-            }
-            let (small, large) = (results[0], results[1]);
-            println!(
-                " ratio 1,000,000 / 1,000 pending: claim of 64 {:.2}, claim of 1 {:.2}",
-                large.0.as_secs_f64() / small.0.as_secs_f64(),
-                large.1.as_secs_f64() / small.1.as_secs_f64(),
-            );
+            claim_cost([1_000, 1_000_000], 500).await;
         }
         if wanted("cycle") {
             println!("insert → claim → start → finish cycles");

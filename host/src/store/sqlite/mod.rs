@@ -137,7 +137,6 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
             .pragma("temp_store", "memory")
-            .pragma("cache_size", "-32768")
             .row_buffer_size(batch::MAX_ROWS);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
