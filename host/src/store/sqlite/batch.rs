@@ -38,6 +38,16 @@ pub(super) fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
+/// The items of `chunk`, then its last item again until there are `rows`:
+/// an `IN` list padded up to its bucket.
+pub(super) fn padded<T: Copy>(chunk: &[T], rows: usize) -> impl Iterator<Item = T> + '_ {
+    let last = *chunk.last().expect("a chunk is never empty");
+    chunk
+        .iter()
+        .copied()
+        .chain(std::iter::repeat_n(last, rows - chunk.len()))
+}
+
 /// Statement texts by bucket, each built once on first use.
 pub(super) struct Statements {
     texts: [OnceLock<String>; BUCKETS],
@@ -79,6 +89,8 @@ mod tests {
     fn placeholders_and_rows() {
         assert_eq!(values(2, 3), "(?, ?, ?), (?, ?, ?)");
         assert_eq!(placeholders(1), "?");
+        assert_eq!(padded(&[1, 2, 3], 4).collect::<Vec<_>>(), [1, 2, 3, 3]);
+        assert_eq!(padded(&[7], 1).collect::<Vec<_>>(), [7]);
         static S: Statements = Statements::new(|n| format!("rows {n}"));
         assert_eq!(S.get(8), "rows 8");
         assert_eq!(S.get(MAX_ROWS), format!("rows {MAX_ROWS}"));

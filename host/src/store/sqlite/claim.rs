@@ -109,8 +109,8 @@ pub(super) async fn start_many(db: &SqliteStore, p: JobStartParams) -> Result<Ve
         let mut query = sqlx::query_as::<_, (Uuid, i64)>(START.get(rows))
             .bind(ms(p.now))
             .bind(p.dispatcher.0);
-        for i in 0..rows {
-            query = query.bind(chunk[i.min(chunk.len() - 1)].0);
+        for id in batch::padded(chunk, rows) {
+            query = query.bind(id.0);
         }
         for (id, n) in query.fetch_all(&db.writer).await? {
             attempts.insert(JobId(id), row::to_u32("jobs", "attempts", n)?);

@@ -209,8 +209,8 @@ pub(super) async fn finish_many(
     for chunk in seeds.chunks(batch::MAX_ROWS) {
         let rows = batch::bucket(chunk.len());
         let mut query = sqlx::query_scalar::<_, Uuid>(CASCADE.get(rows));
-        for i in 0..rows {
-            query = query.bind(chunk[i.min(chunk.len() - 1)].0);
+        for id in batch::padded(chunk, rows) {
+            query = query.bind(id.0);
         }
         let ids = query.bind(ms(now)).fetch_all(&mut *tx).await?;
         cascaded.extend(ids.into_iter().map(JobId));
