@@ -25,7 +25,9 @@
 //!   a power cut), `foreign_keys=ON`, `busy_timeout` = [`BUSY_TIMEOUT`]
 //!   (several processes' writers queue behind each other for the file's
 //!   write lock; a generous timeout turns contention into waiting, not
-//!   errors), `temp_store=MEMORY`.
+//!   errors), `temp_store=MEMORY`. The page cache keeps SQLite's default
+//!   size on purpose: a larger one made every commit slower, the more so
+//!   the larger the database (see `docs/store.md`).
 //! - Multi-statement write transactions start with `BEGIN IMMEDIATE`: they
 //!   take the write lock first, so two processes never deadlock upgrading
 //!   read locks. Single-statement writes take it at their start anyway.
@@ -37,8 +39,9 @@
 //!
 //! One SQL module per table (`module.rs`, `queue.rs`, `job.rs`,
 //! `claim.rs`, `finish.rs`, `annotation.rs`, `dispatcher.rs`). Batches go in
-//! as one JSON parameter read with `json_each`, so a batch of any size costs
-//! the same few statements.
+//! as bound parameters, one statement per batch of up to 1024 rows
+//! (`batch.rs`), so a batch of any size costs the same few statements.
+//! `plans.rs` checks that no statement of a job's life scans `jobs`.
 
 use std::path::Path;
 use std::str::FromStr;
