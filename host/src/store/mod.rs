@@ -10,16 +10,19 @@
 //!
 //! Rules every backend follows:
 //! - Status changes go through [`Transition`](crate::model::Transition):
-//!   the guard binds `from()`, the `SET` binds `to()`. A guarded write
-//!   that matches nothing is reported (e.g. as `reassigned` or
-//!   [`Error::Conflict`]), never forced.
+//!   the guard tests `from()`, the `SET` writes `to()` (SQLite writes them
+//!   as literals generated from the transition, for its partial indexes).
+//!   A guarded write that matches nothing is reported (e.g. as
+//!   `reassigned` or [`Error::Conflict`]), never forced.
 //! - Time comes in as a parameter (`now`), never from the database clock,
 //!   so tests can inject a clock.
 //! - Batch operations (`*_many`) take one statement per batch, not one
 //!   per row: that is what lets a job's whole life cost a constant, small
 //!   number of statements however many jobs run at once.
+//! - Every backend passes the conformance suite (`store/conformance/`):
+//!   each case is written once and run against each backend.
 //!
-//! `docs/store.md` describes the tables.
+//! `docs/store.md` describes the tables and why they are so.
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -54,6 +57,10 @@ pub enum Error {
     /// The schema could not be brought up to date.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The store was opened with settings it cannot work with (e.g. an
+    /// in-memory SQLite database, a directory that cannot be created).
+    #[error("store configuration: {0}")]
+    Config(String),
     /// A stored value could not be read back (a bug or a hand-edited row).
     #[error("corrupt row in {table}: {message}")]
     Corrupt {
@@ -176,6 +183,17 @@ pub struct JobStartParams {
     pub now: Timestamp,
 }
 
+/// A job [`Store::job_start_many`] started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobStarted {
+    /// The job.
+    pub id: JobId,
+    /// Its attempts, this one included (1 on a first run).
+    pub attempts: u32,
+    /// When this attempt started.
+    pub started_at: Timestamp,
+}
+
 /// Records how one run ended.
 #[derive(Debug, Clone)]
 pub struct JobFinishParams {
@@ -240,6 +258,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The backend's name, e.g. `sqlite`.
     fn backend(&self) -> &'static str;
 
+    /// Closes the store's connections, waiting for operations in progress
+    /// to finish. Operations after `close` fail.
+    async fn close(&self);
+
     // ----- modules -----
 
     /// Stores a module (idempotent by digest) and returns it.
@@ -261,45 +283,60 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn queue_get(&self, name: &str) -> Result<QueueInfo>;
     /// All queues, by name.
     async fn queue_list(&self) -> Result<Vec<QueueInfo>>;
-    /// Deletes a queue. [`Error::Conflict`] for the default queue and for
-    /// a queue that holds any job not yet completed.
+    /// Deletes a queue, and its agents. [`Error::Conflict`] for the default
+    /// queue and for a queue that holds any job not yet completed
+    /// (including a detached `new` job last in it). Completed jobs keep
+    /// the queue's name.
     async fn queue_delete(&self, name: &str) -> Result<()>;
-    /// The queue's pending jobs in queue order: jobs due first, by
-    /// `begin_after`; on a tie a scheduled job first; then by id.
+    /// The queue's pending jobs in queue order: by `begin_after` (so jobs
+    /// due come first); on a tie a scheduled job first; then in put order
+    /// (a job put back counts as put at that moment, so it goes to the end
+    /// of the jobs due with it). [`Error::NotFound`] for an unknown queue.
     async fn queue_jobs(&self, params: QueueJobsParams) -> Result<Vec<Job>>;
 
     // ----- jobs -----
 
-    /// Inserts new pending jobs, all or none, in one transaction. Every
-    /// job's queue and module must exist.
+    /// Inserts new pending jobs, all or none, and returns them as stored.
+    /// Every job's queue and module must exist ([`Error::NotFound`] names
+    /// the missing one); an id already taken is a [`Error::Conflict`].
     async fn job_insert_many(&self, jobs: &[NewJob]) -> Result<Vec<Job>>;
     /// A job.
     async fn job_get(&self, id: JobId) -> Result<Job>;
     /// Jobs, oldest first, filtered and a page at a time.
     async fn job_list(&self, params: JobListParams) -> Result<Vec<Job>>;
-    /// zc.async `pull`: takes the job at an index out of its queue (it
-    /// becomes `new`) and returns it. [`Error::NotFound`] when the index
-    /// is out of range.
+    /// zc.async `pull`: takes the job at an index of the queue order (see
+    /// [`Store::queue_jobs`]; negative counts from the end) out of its queue
+    /// (it becomes `new`) and returns it. [`Error::NotFound`] when the
+    /// index is out of range or the queue does not exist.
     async fn job_pull(&self, params: JobPullParams) -> Result<Job>;
     /// zc.async `remove`: takes a given pending job out of its queue (it
     /// becomes `new`). [`Error::Conflict`] if it is not pending (already
-    /// claimed, running, done).
+    /// claimed, running, done, or already out of its queue), with a message
+    /// naming its status and the dispatcher and agent holding it;
+    /// [`Error::NotFound`] if it does not exist or is not in `queue`.
     async fn job_detach(&self, params: JobDetachParams) -> Result<Job>;
-    /// Puts a `new` job back at the end of a queue. [`Error::Conflict`] if
-    /// it is not `new`.
+    /// Puts a `new` job back at the end of a queue: due `now`, not
+    /// scheduled. [`Error::Conflict`] if it is not `new`;
+    /// [`Error::NotFound`] for an unknown job or queue.
     async fn job_put_back(&self, params: JobPutBackParams) -> Result<Job>;
     /// Claims up to `limit` due pending jobs of a queue that match the
     /// agent's filter, in queue order, atomically: no job is ever claimed
     /// twice, whatever the number of processes. They become `assigned`.
     async fn job_claim_many(&self, params: JobClaimParams) -> Result<Vec<Job>>;
     /// Starts claimed jobs: `assigned` → `active`, one more attempt. Returns
-    /// the jobs started (those still assigned to this dispatcher).
-    async fn job_start_many(&self, params: JobStartParams) -> Result<Vec<Job>>;
+    /// the jobs started (those still assigned to this dispatcher), in the
+    /// order asked. The caller has the jobs from the claim; only what the
+    /// start changed comes back (reading whole rows again costs more than
+    /// the start itself).
+    async fn job_start_many(&self, params: JobStartParams) -> Result<Vec<JobStarted>>;
     /// Records how runs ended, in one transaction: values and failures
     /// complete the job; "await that job" leaves it active awaiting the
-    /// other, or completes it at once if the other is already completed;
-    /// every job that awaited a job completed here completes too, in
-    /// cascade.
+    /// other, or completes it at once if the other is already completed
+    /// (awaiting itself, a missing job or a job that awaits it fails it at
+    /// once with a `host-error`); every job that awaited a job completed
+    /// here completes too, in cascade. Each write is guarded by `active`,
+    /// not parked on another job, and still this dispatcher's: the others
+    /// are dropped and listed in [`FinishReport::reassigned`].
     async fn job_finish_many(&self, params: &[JobFinishParams]) -> Result<FinishReport>;
 
     // ----- annotations -----
@@ -327,8 +364,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn dispatcher_get(&self, id: DispatcherId) -> Result<DispatcherInfo>;
     /// All dispatchers, by id.
     async fn dispatcher_list(&self) -> Result<Vec<DispatcherInfo>>;
-    /// Creates or replaces an agent of a dispatcher. The dispatcher and
-    /// the queue must exist.
+    /// Creates or replaces an agent of a dispatcher (replacing one that
+    /// holds jobs is allowed: its jobs stay its). The dispatcher and the
+    /// queue must exist ([`Error::NotFound`]).
     async fn agent_upsert(&self, dispatcher: DispatcherId, spec: AgentSpec) -> Result<Agent>;
     /// Agents, of one dispatcher or of all, by dispatcher, queue and name.
     async fn agent_list(&self, dispatcher: Option<DispatcherId>) -> Result<Vec<Agent>>;

@@ -1,1 +1,392 @@
-//! The SQLite backend: the embedded default.
+//! The SQLite backend: the embedded default. One machine, one file, any
+//! number of `wasync` processes sharing it through WAL.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), wasync::store::Error> {
+//! use wasync::store::{Store, sqlite::SqliteStore};
+//!
+//! let store = SqliteStore::open(std::path::Path::new("data/wasync.db")).await?;
+//! let queues = store.queue_list().await?; // the default queue "" always exists
+//! assert!(queues.iter().any(|q| q.name.is_empty()));
+//! store.close().await;
+//! # Ok(()) }
+//! ```
+//!
+//! # Connections and settings
+//!
+//! - Two pools. The **writer** pool has a single connection: every write of
+//!   this process goes through it, one after another (SQLite has one writer
+//!   at a time anyway, and queueing in-process is cheaper than contending
+//!   for the file lock). The **reader** pool has [`READER_CONNECTIONS`]
+//!   connections; through WAL they read the last committed state while the
+//!   writer writes.
+//! - Pragmas on every connection: `journal_mode=WAL`, `synchronous=FULL`
+//!   (a write acknowledged is on disk: an acknowledged put is never lost to
+//!   a power cut), `foreign_keys=ON`, `busy_timeout` = [`BUSY_TIMEOUT`]
+//!   (several processes' writers queue behind each other for the file's
+//!   write lock; a generous timeout turns contention into waiting, not
+//!   errors), `temp_store=MEMORY`. The page cache keeps SQLite's default
+//!   size on purpose: a larger one made every commit slower, the more so
+//!   the larger the database (see `docs/store.md`).
+//! - Multi-statement write transactions start with `BEGIN IMMEDIATE`: they
+//!   take the write lock first, so two processes never deadlock upgrading
+//!   read locks. Single-statement writes take it at their start anyway.
+//! - Migrations (`migrations/`, embedded in the binary) run at open inside
+//!   one `BEGIN IMMEDIATE` transaction, so processes opening a new file at
+//!   the same time apply them once.
+//!
+//! # Statements
+//!
+//! One SQL module per table (`module.rs`, `queue.rs`, `job.rs`,
+//! `claim.rs`, `finish.rs`, `annotation.rs`, `dispatcher.rs`). Batches go in
+//! as bound parameters, one statement per batch of up to 1024 rows
+//! (`batch.rs`), so a batch of any size costs the same few statements.
+//! `plans.rs` checks that no statement of a job's life scans `jobs`.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Connection as _, Sqlite, Transaction};
+use tracing::instrument;
+
+use super::{
+    AnnotationSetParams, DispatcherActivateParams, Error, FinishReport, JobClaimParams,
+    JobDetachParams, JobFinishParams, JobListParams, JobPullParams, JobPutBackParams,
+    JobStartParams, JobStarted, ModuleInsertParams, QueueJobsParams, Result, Store,
+};
+use crate::model::{
+    Agent, AgentSpec, DispatcherId, DispatcherInfo, Job, JobId, ModuleDigest, ModuleInfo, NewJob,
+    QueueInfo, Timestamp,
+};
+
+mod annotation;
+mod batch;
+mod claim;
+mod dispatcher;
+mod finish;
+mod job;
+mod module;
+#[cfg(test)]
+mod plans;
+mod queue;
+mod row;
+
+/// How long a connection waits for another process to release the write
+/// lock before it fails with "database is locked".
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long an operation waits for a free connection of its pool. Longer
+/// than [`BUSY_TIMEOUT`]: writes queue for the one writer connection, which
+/// may itself be waiting for the file lock.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Connections of the reader pool.
+pub const READER_CONNECTIONS: u32 = 4;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/sqlite/migrations");
+
+/// The SQLite store. Cheap to clone (the pools are shared).
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    /// One connection: every write.
+    writer: SqlitePool,
+    /// Reads of committed state.
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its parent directory if needed) the database
+    /// file at `path` and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                Error::Config(format!("cannot create directory {}: {e}", parent.display()))
+            })?;
+        }
+        Self::connect(SqliteConnectOptions::new().filename(path)).await
+    }
+
+    /// Opens the database named by a URL such as `sqlite://data/wasync.db`
+    /// (created if missing). In-memory databases are refused: the writer
+    /// and reader pools must see the same data, and a job queue that
+    /// forgets its jobs is not one.
+    pub async fn open_url(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?;
+        let file = options.get_filename();
+        if url.contains(":memory:") || url.contains("mode=memory") || file.as_os_str().is_empty() {
+            return Err(Error::Config(format!(
+                "`{url}` is an in-memory SQLite database; wasync needs a file"
+            )));
+        }
+        if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                Error::Config(format!("cannot create directory {}: {e}", parent.display()))
+            })?;
+        }
+        Self::connect(options).await
+    }
+
+    async fn connect(options: SqliteConnectOptions) -> Result<Self> {
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .pragma("temp_store", "memory")
+            .row_buffer_size(batch::MAX_ROWS);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.clone())
+            .await?;
+        {
+            let mut conn = writer.acquire().await?;
+            let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+            // `run_direct`, not `run`: `run` takes an `Acquire`, which makes
+            // this future not `Send` for callers that spawn it (sqlx documents
+            // `run_direct` as the way around that).
+            MIGRATOR.run_direct(&mut *tx).await?;
+            tx.commit().await?;
+        }
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READER_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?;
+        Ok(SqliteStore { writer, reader })
+    }
+
+    /// A write transaction that holds the write lock from its start.
+    async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn module_insert(&self, params: ModuleInsertParams) -> Result<ModuleInfo> {
+        module::insert(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn module_get(&self, reference: &str) -> Result<ModuleInfo> {
+        module::get(self, reference).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn module_bytes(&self, digest: &ModuleDigest) -> Result<Vec<u8>> {
+        module::bytes(self, digest).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn module_list(&self) -> Result<Vec<ModuleInfo>> {
+        module::list(self).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn module_delete(&self, digest: &ModuleDigest) -> Result<()> {
+        module::delete(self, digest).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn queue_create(&self, name: &str, now: Timestamp) -> Result<QueueInfo> {
+        queue::create(self, name, now).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn queue_get(&self, name: &str) -> Result<QueueInfo> {
+        queue::get(self, name).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn queue_list(&self) -> Result<Vec<QueueInfo>> {
+        queue::list(self).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn queue_delete(&self, name: &str) -> Result<()> {
+        queue::delete(self, name).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn queue_jobs(&self, params: QueueJobsParams) -> Result<Vec<Job>> {
+        queue::jobs(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_insert_many(&self, jobs: &[NewJob]) -> Result<Vec<Job>> {
+        job::insert_many(self, jobs).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_get(&self, id: JobId) -> Result<Job> {
+        job::get(self, id).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_list(&self, params: JobListParams) -> Result<Vec<Job>> {
+        job::list(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_pull(&self, params: JobPullParams) -> Result<Job> {
+        job::pull(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_detach(&self, params: JobDetachParams) -> Result<Job> {
+        job::detach(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_put_back(&self, params: JobPutBackParams) -> Result<Job> {
+        job::put_back(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_claim_many(&self, params: JobClaimParams) -> Result<Vec<Job>> {
+        claim::claim_many(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_start_many(&self, params: JobStartParams) -> Result<Vec<JobStarted>> {
+        claim::start_many(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_finish_many(&self, params: &[JobFinishParams]) -> Result<FinishReport> {
+        finish::finish_many(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn annotation_set(&self, params: AnnotationSetParams) -> Result<()> {
+        annotation::set(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn annotation_get(&self, job: JobId, name: &str) -> Result<Option<Value>> {
+        annotation::get(self, job, name).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn annotation_list(&self, job: JobId) -> Result<Vec<(String, Value)>> {
+        annotation::list(self, job).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_activate(
+        &self,
+        params: DispatcherActivateParams,
+    ) -> Result<DispatcherInfo> {
+        dispatcher::activate(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_ping(&self, id: DispatcherId, now: Timestamp) -> Result<()> {
+        dispatcher::ping(self, id, now).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_deactivate(&self, id: DispatcherId, now: Timestamp) -> Result<()> {
+        dispatcher::deactivate(self, id, now).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_get(&self, id: DispatcherId) -> Result<DispatcherInfo> {
+        dispatcher::get(self, id).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_list(&self) -> Result<Vec<DispatcherInfo>> {
+        dispatcher::list(self).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn agent_upsert(&self, dispatcher: DispatcherId, spec: AgentSpec) -> Result<Agent> {
+        dispatcher::agent_upsert(self, dispatcher, spec).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn agent_list(&self, dispatcher: Option<DispatcherId>) -> Result<Vec<Agent>> {
+        dispatcher::agent_list(self, dispatcher).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn agent_delete(&self, dispatcher: DispatcherId, queue: &str, name: &str) -> Result<()> {
+        dispatcher::agent_delete(self, dispatcher, queue, name).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn processes_opening_a_new_file_at_once_migrate_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/dir/wasync.db");
+        let opens: Vec<_> = (0..4)
+            .map(|_| {
+                let path = path.clone();
+                tokio::spawn(async move { SqliteStore::open(&path).await })
+            })
+            .collect();
+        let mut stores = Vec::new();
+        for open in opens {
+            stores.push(open.await.unwrap().expect("every open succeeds"));
+        }
+        for store in &stores {
+            let queues = store.queue_list().await.unwrap();
+            assert_eq!(queues.len(), 1, "one default queue");
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(&store.reader)
+                .await
+                .unwrap();
+            assert_eq!(mode, "wal");
+            let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&store.writer)
+                .await
+                .unwrap();
+            assert_eq!(sync, 2, "synchronous=FULL");
+            let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+                .fetch_one(&store.writer)
+                .await
+                .unwrap();
+            assert_eq!(fk, 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn urls_name_files_not_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("a/b.db").display());
+        let store = SqliteStore::open_url(&url).await.unwrap();
+        assert_eq!(store.backend(), "sqlite");
+        store.close().await;
+        assert!(dir.path().join("a/b.db").exists());
+        for url in ["sqlite::memory:", "sqlite://file.db?mode=memory"] {
+            match SqliteStore::open_url(url).await {
+                Err(Error::Config(message)) => assert!(message.contains("in-memory")),
+                other => panic!("{url}: expected a configuration error, got {other:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! Store benchmarks on durable SQLite (WAL, `synchronous=FULL`, a real file).
+//!
+//! ```text
+//! cargo bench -p wasync --bench store            # everything
+//! cargo bench -p wasync --bench store -- claim   # only the claim-cost part
+//! cargo bench -p wasync --bench store -- cycle put
+//! ```
+//!
+//! - `claim`: the median cost of one claim (of 64 jobs, and of 1) with
+//!   1,000 and with 1,000,000 pending jobs, measured after bulk-loading
+//!   them. After each timed claim the claimed jobs are replaced (untimed),
+//!   so the queue keeps its size. After loading, `sync` lets the operating
+//!   system write the load out, and a few untimed claims warm each store
+//!   up; then the claims on the two stores alternate, so that the rest of
+//!   the machine's load weighs on both alike.
+//! - `cycle`: jobs/s through `insert_many` → `claim_many` → `start_many` →
+//!   `finish_many` in batches of 256, one batch after another.
+//! - `put`: latency of a one-job `insert_many`, one after another.
+//!
+//! The database goes in a temporary directory (under `WASYNC_BENCH_DIR` if
+//! set; the default temporary directory otherwise): put it on the disk you
+//! want to measure, not on a tmpfs.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use wasync::clock::from_millis;
+use wasync::model::{
+    CapturedOutput, DispatcherId, JobId, JobLimits, ModuleDigest, ModuleInfo, NewJob, RunOutcome,
+    Timestamp,
+};
+use wasync::store::sqlite::SqliteStore;
+use wasync::store::{
+    DispatcherActivateParams, JobClaimParams, JobFinishParams, JobStartParams, ModuleInsertParams,
+    Store,
+};
+
+const BATCH: usize = 256;
+const LOAD_BATCH: usize = 10_000;
+/// Untimed claims on each store before the timed ones.
+const WARM_UP: usize = 50;
+
+fn t(ms: i64) -> Timestamp {
+    from_millis(1_700_000_000_000 + ms)
+}
+
+struct Bench {
+    _dir: tempfile::TempDir,
+    store: SqliteStore,
+    module: ModuleInfo,
+    dispatcher: DispatcherId,
+}
+
+impl Bench {
+    async fn new() -> Bench {
+        let dir = match std::env::var_os("WASYNC_BENCH_DIR") {
+            Some(base) => tempfile::tempdir_in(base),
+            None => tempfile::tempdir(),
+        }
+        .expect("temporary directory");
+        let store = SqliteStore::open(&dir.path().join("bench.db"))
+            .await
+            .expect("open store");
+        let bytes = wat::parse_str("(component $bench)").expect("component");
+        let module = store
+            .module_insert(ModuleInsertParams {
+                digest: ModuleDigest::of(&bytes),
+                name: Some("bench".to_owned()),
+                bytes,
+                exports: vec![],
+                now: t(0),
+            })
+            .await
+            .expect("module");
+        let dispatcher = DispatcherId::new();
+        store
+            .dispatcher_activate(DispatcherActivateParams {
+                id: dispatcher,
+                hostname: "bench".to_owned(),
+                pid: std::process::id(),
+                poll_interval_ms: 1_000,
+                now: t(0),
+            })
+            .await
+            .expect("dispatcher");
+        Bench {
+            _dir: dir,
+            store,
+            module,
+            dispatcher,
+        }
+    }
+
+    fn jobs(&self, n: usize, at: Timestamp) -> Vec<NewJob> {
+        (0..n)
+            .map(|i| NewJob {
+                id: JobId::new(),
+                queue: String::new(),
+                module: self.module.digest.clone(),
+                module_name: self.module.name.clone(),
+                function: "add".to_owned(),
+                args: json!([i, 2]),
+                limits: JobLimits::default(),
+                begin_after: at,
+                scheduled: false,
+                begin_by_ms: None,
+                parent: None,
+                created_at: at,
+            })
+            .collect()
+    }
+
+    async fn claim(&self, limit: u32, now: Timestamp) -> Vec<JobId> {
+        let jobs = self
+            .store
+            .job_claim_many(JobClaimParams {
+                dispatcher: self.dispatcher,
+                queue: String::new(),
+                agent: "main".to_owned(),
+                filter: None,
+                limit,
+                now,
+            })
+            .await
+            .expect("claim");
+        jobs.into_iter().map(|j| j.id).collect()
+    }
+}
+
+/// CPU time (user + system) of this process so far, on Linux.
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10)) // USER_HZ is 100 on Linux
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+/// A store with `pending` jobs waiting.
+async fn loaded(pending: usize) -> Bench {
+    let b = Bench::new().await;
+    let started = Instant::now();
+    let mut left = pending;
+    while left > 0 {
+        let n = left.min(LOAD_BATCH);
+        b.store
+            .job_insert_many(&b.jobs(n, t(0)))
+            .await
+            .expect("load");
+        left -= n;
+    }
+    let load = started.elapsed();
+    println!(
+        "  loaded {pending} pending jobs in {:.1} s ({:.0} jobs/s, batches of {LOAD_BATCH})",
+        load.as_secs_f64(),
+        pending as f64 / load.as_secs_f64()
+    );
+    b
+}
+
+/// Claims `limit` jobs (timed), then puts as many back (untimed), so the
+/// number pending stays the same.
+async fn timed_claim(b: &Bench, limit: u32, now: Timestamp) -> Duration {
+    let began = Instant::now();
+    let claimed = b.claim(limit, now).await;
+    let took = began.elapsed();
+    assert_eq!(claimed.len(), limit as usize);
+    b.store
+        .job_insert_many(&b.jobs(limit as usize, now))
+        .await
+        .expect("refill");
+    took
+}
+
+/// Claim cost with few and with many jobs pending. The two stores' claims
+/// alternate, so that whatever else the machine does weighs on both alike.
+async fn claim_cost(sizes: [usize; 2], rounds: usize) {
+    let stores = [loaded(sizes[0]).await, loaded(sizes[1]).await];
+    // Let the operating system write out what the bulk load left dirty
+    // (hundreds of MB for a million jobs): otherwise the first fsyncs of the
+    // large store wait for that writeback, which is the load's cost, not
+    // the claims'.
+    let synced = std::process::Command::new("sync").status();
+    if !synced.is_ok_and(|s| s.success()) {
+        println!("  (could not run `sync`: the large store may pay for its load's writeback)");
+    }
+    let mut tick = 0;
+    for b in &stores {
+        for _ in 0..WARM_UP {
+            tick += 1;
+            timed_claim(b, 64, t(tick)).await;
+        }
+    }
+    for limit in [64u32, 1] {
+        let mut times = [Vec::with_capacity(rounds), Vec::with_capacity(rounds)];
+        for _ in 0..rounds {
+            tick += 1;
+            for (b, times) in stores.iter().zip(&mut times) {
+                times.push(timed_claim(b, limit, t(tick)).await);
+            }
+        }
+        for (pending, times) in sizes.iter().zip(&mut times) {
+            times.sort();
+            println!(
+                "  claim of {limit:>2} with {pending:>9} pending: median {}, p90 {}, min {} \
+                 ({rounds} claims)",
+                ms(percentile(times, 0.5)),
+                ms(percentile(times, 0.9)),
+                ms(times[0]),
+            );
+        }
+        let ratio = |p: f64| {
+            percentile(&times[1], p).as_secs_f64() / percentile(&times[0], p).as_secs_f64()
+        };
+        println!(
+            "  claim of {limit:>2}: {} / {} pending = {:.2} (median), {:.2} (p90)",
+            sizes[1],
+            sizes[0],
+            ratio(0.5),
+            ratio(0.9)
+        );
+    }
+    for b in &stores {
+        b.store.close().await;
+    }
+}
+
+/// Wall and CPU time per phase of a cycle.
+struct Laps {
+    names: [&'static str; 4],
+    wall: [Duration; 4],
+    cpu: [Duration; 4],
+    mark: (Instant, Duration),
+}
+
+impl Laps {
+    fn new(names: [&'static str; 4]) -> Self {
+        Laps {
+            names,
+            wall: Default::default(),
+            cpu: Default::default(),
+            mark: (Instant::now(), cpu_time().unwrap_or_default()),
+        }
+    }
+
+    /// Ends phase `i` (and starts the next).
+    fn lap(&mut self, i: usize) {
+        let now = (Instant::now(), cpu_time().unwrap_or_default());
+        self.wall[i] += now.0 - self.mark.0;
+        self.cpu[i] += now.1.saturating_sub(self.mark.1);
+        self.mark = now;
+    }
+
+    fn print(&self, batches: usize) {
+        let per_batch = |d: Duration| ms(d / batches as u32);
+        let line = |times: &[Duration; 4]| {
+            self.names
+                .iter()
+                .zip(times)
+                .map(|(n, d)| format!("{n} {}", per_batch(*d)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!("  wall per batch: {}", line(&self.wall));
+        println!("  CPU per batch:  {}", line(&self.cpu));
+    }
+}
+
+/// Jobs/s through whole batches of insert, claim, start and finish.
+async fn cycles(batches: usize) {
+    let b = Bench::new().await;
+    let started = Instant::now();
+    let cpu_before = cpu_time();
+    let mut laps = Laps::new(["insert", "claim", "start", "finish"]);
+    for round in 0..batches {
+        let now = t(round as i64);
+        let jobs = b.jobs(BATCH, now);
+        laps.mark = (Instant::now(), cpu_time().unwrap_or_default());
+        b.store.job_insert_many(&jobs).await.expect("insert");
+        laps.lap(0);
+        let ids = b.claim(BATCH as u32, now).await;
+        assert_eq!(ids.len(), BATCH);
+        laps.lap(1);
+        let start = JobStartParams {
+            dispatcher: b.dispatcher,
+            ids: ids.clone(),
+            now,
+        };
+        let started = b.store.job_start_many(start).await.expect("start");
+        assert_eq!(started.len(), BATCH);
+        laps.lap(2);
+        let outcomes: Vec<JobFinishParams> = ids
+            .iter()
+            .map(|&id| JobFinishParams {
+                id,
+                dispatcher: b.dispatcher,
+                outcome: RunOutcome::Value(json!(42)),
+                output: CapturedOutput::default(),
+                now,
+            })
+            .collect();
+        let report = b.store.job_finish_many(&outcomes).await.expect("finish");
+        assert_eq!(report.completed.len(), BATCH);
+        laps.lap(3);
+    }
+    let elapsed = started.elapsed();
+    let jobs = (batches * BATCH) as f64;
+    println!(
+        "  {} jobs in {:.2} s: {:.0} jobs/s (batches of {BATCH})",
+        batches * BATCH,
+        elapsed.as_secs_f64(),
+        jobs / elapsed.as_secs_f64()
+    );
+    if let (Some(before), Some(after)) = (cpu_before, cpu_time()) {
+        let cpu = after - before;
+        println!(
+            "  CPU (all threads): {:.1} µs per job, {:.0} jobs per CPU-second",
+            cpu.as_secs_f64() * 1e6 / jobs,
+            jobs / cpu.as_secs_f64()
+        );
+    }
+    laps.print(batches);
+    b.store.close().await;
+}
+
+/// Latency of one-job puts, one after another.
+async fn put_latency(puts: usize) {
+    let b = Bench::new().await;
+    let mut times = Vec::with_capacity(puts);
+    for i in 0..puts {
+        let job = b.jobs(1, t(i as i64));
+        let began = Instant::now();
+        b.store.job_insert_many(&job).await.expect("put");
+        times.push(began.elapsed());
+    }
+    times.sort();
+    println!(
+        "  {puts} puts: p50 {}, p90 {}, p99 {}, max {}",
+        ms(percentile(&times, 0.5)),
+        ms(percentile(&times, 0.9)),
+        ms(percentile(&times, 0.99)),
+        ms(*times.last().expect("some puts")),
+    );
+    b.store.close().await;
+}
+
+fn main() {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wanted = |name: &str| filters.is_empty() || filters.iter().any(|f| f == name);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        if wanted("claim") {
+            println!("claim cost by pending jobs (SQLite, WAL, synchronous=FULL)");
+            claim_cost([1_000, 1_000_000], 500).await;
+        }
+        if wanted("cycle") {
+            println!("insert → claim → start → finish cycles");
+            cycles(400).await;
+        }
+        if wanted("put") {
+            println!("single-job put latency");
+            put_latency(3_000).await;
+        }
+    });
+}

@@ -1,0 +1,230 @@
+//! Claims and starts: limits, order, filters, and no job claimed twice
+//! however many claimers (tasks, or stores as separate processes have).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::Harness;
+use super::kit::*;
+use crate::model::{AgentFilter, DispatcherId, JobId, JobStatus};
+use crate::store::{JobClaimParams, JobStartParams, JobStarted, Store};
+
+fn filtered(d: DispatcherId, modules: &[&str], functions: &[&str]) -> JobClaimParams {
+    JobClaimParams {
+        dispatcher: d,
+        queue: String::new(),
+        agent: "filtered".to_owned(),
+        filter: Some(AgentFilter {
+            modules: modules.iter().map(|m| m.to_string()).collect(),
+            functions: functions.iter().map(|f| f.to_string()).collect(),
+        }),
+        limit: 10,
+        now: t(1_000),
+    }
+}
+
+pub(crate) async fn claim_respects_limit_and_queue_order<H: Harness>(h: H) {
+    let s = h.store();
+    let m = module(&*s, "m", None).await;
+    s.queue_create("b", t(0)).await.unwrap();
+    let j = put_n(&*s, "", &m, 10).await;
+    put_n(&*s, "b", &m, 3).await;
+    let d = dispatcher(&*s).await;
+
+    let first = claim(&*s, d, "", 4, t(100)).await;
+    assert_eq!(ids(&first), j[..4]);
+    for job in &first {
+        assert_eq!(job.status, JobStatus::Assigned);
+        assert_eq!(
+            (job.dispatcher, job.agent.as_deref()),
+            (Some(d), Some("main"))
+        );
+        assert_eq!(job.attempts, 0);
+    }
+    assert!(claim(&*s, d, "", 0, t(100)).await.is_empty());
+    assert_eq!(ids(&claim(&*s, d, "", 100, t(100)).await), j[4..]);
+    assert!(claim(&*s, d, "", 100, t(100)).await.is_empty());
+    assert_eq!(s.queue_get("").await.unwrap().length, 0);
+    assert_eq!(s.queue_get("b").await.unwrap().length, 3);
+    assert!(claim(&*s, d, "nope", 1, t(100)).await.is_empty());
+}
+
+pub(crate) async fn claim_applies_module_and_function_filters<H: Harness>(h: H) {
+    let s = h.store();
+    let resize = module(&*s, "resize", Some("image-resize")).await;
+    let thumb = module(&*s, "thumb", Some("image-thumb")).await;
+    let mail = module(&*s, "mail", Some("mail")).await;
+    let odd = module(&*s, "odd", Some("odd[1]")).await;
+    let anon = module(&*s, "anon", None).await;
+    let put_one = |m: &crate::model::ModuleInfo, f: &str| new_job("", m, f, t(0));
+    let jobs = vec![
+        put_one(&mail, "send"),
+        put_one(&resize, "run"),
+        put_one(&anon, "run"),
+        put_one(&thumb, "run"),
+        put_one(&mail, "run"),
+        put_one(&odd, "run"),
+        put_one(&mail, "sendall"),
+    ];
+    let j = ids(&put(&*s, jobs).await);
+    let d = dispatcher(&*s).await;
+    let take = |p: JobClaimParams| {
+        let s = s.clone();
+        async move { ids(&s.job_claim_many(p).await.unwrap()) }
+    };
+
+    assert!(take(filtered(d, &["zzz*"], &[])).await.is_empty());
+    assert_eq!(take(filtered(d, &["image-*"], &[])).await, [j[1], j[3]]);
+    assert_eq!(take(filtered(d, &[], &["s?nd"])).await, [j[0]]);
+    assert_eq!(
+        take(filtered(d, &["mail"], &["run", "nothing"])).await,
+        [j[4]]
+    );
+    assert_eq!(take(filtered(d, &["odd[1]"], &[])).await, [j[5]]);
+    assert_eq!(
+        take(filtered(d, &[anon.digest.as_str()], &[])).await,
+        [j[2]]
+    );
+    let any = JobClaimParams {
+        filter: Some(AgentFilter::default()),
+        ..filtered(d, &[], &[])
+    };
+    let rest = s.job_claim_many(any).await.unwrap();
+    assert_eq!(ids(&rest), [j[6]]);
+    assert_eq!(rest[0].agent.as_deref(), Some("filtered"));
+}
+
+/// Claims from `store` with `limit` until the queue is empty and `done`
+/// says no more jobs are coming; returns what it claimed.
+async fn claim_all(store: Arc<dyn Store>, limit: u32, done: Arc<AtomicBool>) -> Vec<JobId> {
+    let d = dispatcher(&*store).await;
+    let mut mine = Vec::new();
+    loop {
+        let finished = done.load(Ordering::SeqCst);
+        let claimed = claim(&*store, d, "", limit, t(1_000_000)).await;
+        for job in &claimed {
+            assert_eq!(
+                job.dispatcher,
+                Some(d),
+                "the claim returns the claimer's jobs"
+            );
+        }
+        if claimed.is_empty() && finished {
+            return mine;
+        }
+        mine.extend(ids(&claimed));
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Asserts every id in `put` was claimed exactly once.
+fn assert_exactly_once(put: &[JobId], claimed: &[Vec<JobId>]) {
+    let all: Vec<JobId> = claimed.iter().flatten().copied().collect();
+    let unique: HashSet<JobId> = all.iter().copied().collect();
+    assert_eq!(all.len(), unique.len(), "a job was claimed twice");
+    assert_eq!(unique, put.iter().copied().collect::<HashSet<_>>());
+}
+
+pub(crate) async fn concurrent_claimers_never_share_a_job<H: Harness>(h: H) {
+    let s = h.store();
+    let m = module(&*s, "m", None).await;
+    let put = put_n(&*s, "", &m, 500).await;
+    let done = Arc::new(AtomicBool::new(true));
+    let claimers: Vec<_> = (0..8)
+        .map(|_| tokio::spawn(claim_all(s.clone(), 7, done.clone())))
+        .collect();
+    let mut claimed = Vec::new();
+    for c in claimers {
+        claimed.push(c.await.unwrap());
+    }
+    assert_exactly_once(&put, &claimed);
+}
+
+pub(crate) async fn two_stores_on_one_database_never_share_a_job<H: Harness>(h: H) {
+    let s1 = h.store();
+    let s2 = h.another().await;
+    let m = module(&*s1, "m", None).await;
+    let mut put = put_n(&*s1, "", &m, 300).await;
+    let done = Arc::new(AtomicBool::new(false));
+    let claimers: Vec<_> = (0..8)
+        .map(|i| {
+            let store = if i % 2 == 0 { s1.clone() } else { s2.clone() };
+            tokio::spawn(claim_all(store, 3, done.clone()))
+        })
+        .collect();
+    // Meanwhile the second store puts more jobs.
+    for batch in 0..10 {
+        let jobs: Vec<_> = (0..30)
+            .map(|i| new_job("", &m, "late", t(1_000 + batch * 30 + i)))
+            .collect();
+        put.extend(ids(&s2.job_insert_many(&jobs).await.unwrap()));
+    }
+    done.store(true, Ordering::SeqCst);
+    let mut claimed = Vec::new();
+    for c in claimers {
+        claimed.push(c.await.unwrap());
+    }
+    assert_exactly_once(&put, &claimed);
+    // Which store claims how many is up to the database's lock: SQLite
+    // gives its write lock to no one in particular, so one process may
+    // take most (even all) of a short burst. That is fair enough for a
+    // queue; what must hold is that no job is claimed twice.
+}
+
+pub(crate) async fn start_counts_attempts<H: Harness>(h: H) {
+    let s = h.store();
+    let m = module(&*s, "m", None).await;
+    let j = put_n(&*s, "", &m, 4).await;
+    let d = dispatcher(&*s).await;
+    let other = dispatcher(&*s).await;
+    assert_eq!(ids(&claim(&*s, d, "", 3, t(1)).await), j[..3]);
+    let start = |dispatcher, ids: Vec<JobId>| JobStartParams {
+        dispatcher,
+        ids,
+        now: t(5),
+    };
+
+    let started = s.job_start_many(start(d, vec![j[1], j[0]])).await.unwrap();
+    let expected = |id| JobStarted {
+        id,
+        attempts: 1,
+        started_at: t(5),
+    };
+    assert_eq!(
+        started,
+        [expected(j[1]), expected(j[0])],
+        "in the order asked"
+    );
+    for id in [j[0], j[1]] {
+        let job = s.job_get(id).await.unwrap();
+        assert_eq!((job.status, job.attempts), (JobStatus::Active, 1));
+        assert_eq!((job.started_at, job.dispatcher), (Some(t(5)), Some(d)));
+    }
+    assert!(
+        s.job_start_many(start(d, vec![j[0]]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.job_start_many(start(other, vec![j[2]]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.job_start_many(start(d, vec![j[3]]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(s.job_start_many(start(d, vec![])).await.unwrap().is_empty());
+    let last = s
+        .job_start_many(start(d, vec![JobId::new(), j[2]]))
+        .await
+        .unwrap();
+    assert_eq!(last, [expected(j[2])]);
+    assert_eq!(s.job_get(j[3]).await.unwrap().status, JobStatus::Pending);
+    assert_eq!(s.job_get(j[0]).await.unwrap().attempts, 1);
+}

@@ -1,0 +1,226 @@
+//! The suite's test kit: fixed times, real components, job factories and
+//! the few steps most cases share.
+
+use serde_json::json;
+
+use crate::clock::from_millis;
+use crate::model::{
+    CapturedOutput, DispatcherId, Job, JobId, JobLimits, ModuleDigest, ModuleInfo, NewJob,
+    RunOutcome, Timestamp,
+};
+use crate::store::{
+    DispatcherActivateParams, Error, FinishReport, JobClaimParams, JobFinishParams, JobStartParams,
+    ModuleInsertParams, QueueJobsParams, Result, Store,
+};
+
+/// A fixed instant plus `ms` milliseconds: tests never read the wall clock.
+pub(crate) fn t(ms: i64) -> Timestamp {
+    from_millis(1_700_000_000_000 + ms)
+}
+
+/// The bytes of a real (empty) component named `tag`: different tags give
+/// different digests.
+pub(crate) fn component(tag: &str) -> Vec<u8> {
+    wat::parse_str(format!("(component ${tag})")).expect("valid component text")
+}
+
+/// Stores the component `tag`, under `name` if given.
+pub(crate) async fn module(store: &dyn Store, tag: &str, name: Option<&str>) -> ModuleInfo {
+    let bytes = component(tag);
+    store
+        .module_insert(ModuleInsertParams {
+            digest: ModuleDigest::of(&bytes),
+            name: name.map(str::to_owned),
+            bytes,
+            exports: vec!["wasync:job/run@0.1.0: func(...)".to_owned()],
+            now: t(0),
+        })
+        .await
+        .expect("insert module")
+}
+
+/// A plain job ("as soon as possible"), put at `at`.
+pub(crate) fn new_job(queue: &str, module: &ModuleInfo, function: &str, at: Timestamp) -> NewJob {
+    NewJob {
+        id: JobId::new(),
+        queue: queue.to_owned(),
+        module: module.digest.clone(),
+        module_name: module.name.clone(),
+        function: function.to_owned(),
+        args: json!([1, "two", {"three": 3.5}]),
+        limits: JobLimits::default(),
+        begin_after: at,
+        scheduled: false,
+        begin_by_ms: None,
+        parent: None,
+        created_at: at,
+    }
+}
+
+/// A job scheduled at `begin_after`, put at `at`.
+pub(crate) fn scheduled_job(
+    queue: &str,
+    module: &ModuleInfo,
+    at: Timestamp,
+    begin_after: Timestamp,
+) -> NewJob {
+    NewJob {
+        begin_after,
+        scheduled: true,
+        ..new_job(queue, module, "scheduled", at)
+    }
+}
+
+/// Puts jobs and returns them as stored.
+pub(crate) async fn put(store: &dyn Store, jobs: Vec<NewJob>) -> Vec<Job> {
+    store.job_insert_many(&jobs).await.expect("insert jobs")
+}
+
+/// `n` plain jobs in `queue`, put in one batch at `t(0)`: the queue order
+/// is the batch order.
+pub(crate) async fn put_n(
+    store: &dyn Store,
+    queue: &str,
+    module: &ModuleInfo,
+    n: usize,
+) -> Vec<JobId> {
+    let jobs = (0..n)
+        .map(|_| new_job(queue, module, "work", t(0)))
+        .collect();
+    ids(&put(store, jobs).await)
+}
+
+/// The ids of jobs.
+pub(crate) fn ids(jobs: &[Job]) -> Vec<JobId> {
+    jobs.iter().map(|j| j.id).collect()
+}
+
+/// The ids of a queue's pending jobs, in queue order.
+pub(crate) async fn queue_ids(store: &dyn Store, queue: &str) -> Vec<JobId> {
+    let jobs = store
+        .queue_jobs(QueueJobsParams {
+            queue: queue.to_owned(),
+            offset: 0,
+            limit: 10_000,
+        })
+        .await
+        .expect("queue jobs");
+    ids(&jobs)
+}
+
+/// A registered, active dispatcher.
+pub(crate) async fn dispatcher(store: &dyn Store) -> DispatcherId {
+    let id = DispatcherId::new();
+    store
+        .dispatcher_activate(DispatcherActivateParams {
+            id,
+            hostname: "test-host".to_owned(),
+            pid: 4242,
+            poll_interval_ms: 5_000,
+            now: t(0),
+        })
+        .await
+        .expect("activate dispatcher");
+    id
+}
+
+/// Claims up to `limit` jobs of `queue` for agent `main`, with no filter.
+pub(crate) async fn claim(
+    store: &dyn Store,
+    dispatcher: DispatcherId,
+    queue: &str,
+    limit: u32,
+    now: Timestamp,
+) -> Vec<Job> {
+    store
+        .job_claim_many(JobClaimParams {
+            dispatcher,
+            queue: queue.to_owned(),
+            agent: "main".to_owned(),
+            filter: None,
+            limit,
+            now,
+        })
+        .await
+        .expect("claim")
+}
+
+/// Claims and starts up to `limit` jobs; returns their ids.
+pub(crate) async fn run(
+    store: &dyn Store,
+    dispatcher: DispatcherId,
+    queue: &str,
+    limit: u32,
+    now: Timestamp,
+) -> Vec<JobId> {
+    let claimed = ids(&claim(store, dispatcher, queue, limit, now).await);
+    let started = store
+        .job_start_many(JobStartParams {
+            dispatcher,
+            ids: claimed.clone(),
+            now,
+        })
+        .await
+        .expect("start");
+    let started: Vec<JobId> = started.iter().map(|s| s.id).collect();
+    assert_eq!(started, claimed, "every claimed job starts");
+    claimed
+}
+
+/// A finish of `id` by `dispatcher`, with no output.
+pub(crate) fn outcome(
+    dispatcher: DispatcherId,
+    id: JobId,
+    outcome: RunOutcome,
+    now: Timestamp,
+) -> JobFinishParams {
+    JobFinishParams {
+        id,
+        dispatcher,
+        outcome,
+        output: CapturedOutput::default(),
+        now,
+    }
+}
+
+/// Finishes one job.
+pub(crate) async fn finish(
+    store: &dyn Store,
+    dispatcher: DispatcherId,
+    id: JobId,
+    result: RunOutcome,
+    now: Timestamp,
+) -> FinishReport {
+    store
+        .job_finish_many(&[outcome(dispatcher, id, result, now)])
+        .await
+        .expect("finish")
+}
+
+/// Asserts `result` is a [`Error::Conflict`] whose message contains every
+/// one of `parts`.
+#[track_caller]
+pub(crate) fn assert_conflict<T: std::fmt::Debug>(result: Result<T>, parts: &[&str]) {
+    match result {
+        Err(Error::Conflict(message)) => {
+            for part in parts {
+                assert!(message.contains(part), "`{message}` lacks `{part}`");
+            }
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+/// Asserts `result` is a [`Error::NotFound`] whose `what` contains every
+/// one of `parts`.
+#[track_caller]
+pub(crate) fn assert_not_found<T: std::fmt::Debug>(result: Result<T>, parts: &[&str]) {
+    match result {
+        Err(Error::NotFound { what }) => {
+            for part in parts {
+                assert!(what.contains(part), "`{what}` lacks `{part}`");
+            }
+        }
+        other => panic!("expected not found, got {other:?}"),
+    }
+}

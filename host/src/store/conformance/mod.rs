@@ -1,0 +1,153 @@
+//! The conformance suite: every backend passes the same cases (River's
+//! `riverdrivertest`, wasmtime's `foreach_p2!`).
+//!
+//! Each case is written once, as `async fn case<H: Harness>(h: H)`, in the
+//! module of what it covers. [`foreach_case!`] lists every case, and
+//! [`backends!`] expands the list into one `#[tokio::test]` per case per
+//! backend: `store::conformance::sqlite::put_lists_in_fifo_order` and so on.
+//! Each test gets a fresh database (SQLite: a new file in a temporary
+//! directory, with WAL; a backend that is not configured, such as
+//! PostgreSQL without `WASYNC_TEST_PG`, skips its tests).
+//!
+//! Adding a backend: implement [`Harness`] for it and add it to the
+//! `backends!` line at the bottom.
+
+use std::sync::Arc;
+
+use super::Store;
+use super::sqlite::SqliteStore;
+
+mod catalog;
+mod claim;
+mod durability;
+mod finish;
+mod kit;
+mod queue;
+
+use catalog::*;
+use claim::*;
+use durability::*;
+use finish::*;
+use queue::*;
+
+/// One backend under test: a fresh database per test.
+pub(crate) trait Harness: Sized + Send + 'static {
+    /// A fresh, empty database (migrated), or `None` when this backend is
+    /// not configured here (its tests are then skipped).
+    async fn fresh() -> Option<Self>;
+    /// The store under test.
+    fn store(&self) -> Arc<dyn Store>;
+    /// Another store on the same database, with its own connections: what
+    /// a second process would have.
+    async fn another(&self) -> Arc<dyn Store>;
+    /// Closes the store and opens the same database again, as a restarted
+    /// process would.
+    async fn reopen(&mut self);
+}
+
+/// SQLite: a new file in a temporary directory (not `:memory:`: WAL and
+/// several connections need a real file).
+pub(crate) struct SqliteHarness {
+    dir: tempfile::TempDir,
+    store: Arc<SqliteStore>,
+}
+
+impl SqliteHarness {
+    fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("wasync.db")
+    }
+}
+
+impl Harness for SqliteHarness {
+    async fn fresh() -> Option<Self> {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = SqliteStore::open(&dir.path().join("wasync.db"))
+            .await
+            .expect("open a fresh SQLite store");
+        Some(SqliteHarness {
+            dir,
+            store: Arc::new(store),
+        })
+    }
+
+    fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    async fn another(&self) -> Arc<dyn Store> {
+        Arc::new(SqliteStore::open(&self.path()).await.expect("open again"))
+    }
+
+    async fn reopen(&mut self) {
+        self.store.close().await;
+        self.store = Arc::new(SqliteStore::open(&self.path()).await.expect("reopen"));
+    }
+}
+
+/// Calls `$m!($harness, case)` for every case of the suite.
+macro_rules! foreach_case {
+    ($m:ident, $h:ty) => {
+        // queues and queue order
+        $m!($h, default_queue_always_exists);
+        $m!($h, queues_create_list_delete);
+        $m!($h, queue_delete_refused_while_holding_jobs);
+        $m!($h, put_lists_in_fifo_order);
+        $m!($h, pull_first_then_put_back_at_the_end);
+        $m!($h, pull_by_index_and_from_the_end);
+        $m!($h, remove_then_put_back_at_the_end);
+        $m!($h, claimed_job_cannot_be_pulled_or_removed);
+        $m!($h, put_back_rules);
+        $m!($h, future_begin_after_waits_until_due);
+        $m!($h, scheduled_jobs_go_first_on_ties);
+        $m!($h, past_begin_after_joins_the_end_of_the_fifo);
+        $m!($h, insert_is_all_or_nothing);
+        $m!($h, jobs_get_and_list);
+        // claims and starts
+        $m!($h, claim_respects_limit_and_queue_order);
+        $m!($h, claim_applies_module_and_function_filters);
+        $m!($h, concurrent_claimers_never_share_a_job);
+        $m!($h, two_stores_on_one_database_never_share_a_job);
+        $m!($h, start_counts_attempts);
+        // finishes
+        $m!($h, finish_records_values_failures_and_output);
+        $m!($h, finish_drops_outcomes_of_jobs_no_longer_ours);
+        $m!($h, await_pending_job_then_complete_with_its_result);
+        $m!($h, await_completed_job_completes_at_once);
+        $m!($h, await_self_missing_or_cycle_fails);
+        $m!($h, await_chain_of_three_cascades);
+        // catalog
+        $m!($h, modules_by_digest_and_name);
+        $m!($h, module_delete_refused_while_referenced);
+        $m!($h, annotations_set_get_list);
+        $m!($h, dispatchers_activate_ping_deactivate);
+        $m!($h, agents_upsert_list_delete);
+        // durability
+        $m!($h, everything_survives_a_restart);
+    };
+}
+
+/// One `#[tokio::test]` running `$case` on a fresh `$h`.
+macro_rules! case_test {
+    ($h:ty, $case:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            match <$h as super::Harness>::fresh().await {
+                Some(harness) => super::$case(harness).await,
+                None => eprintln!("skipped: backend not configured"),
+            }
+        }
+    };
+}
+
+/// A test module per backend, each with every case.
+macro_rules! backends {
+    ($($backend:ident => $h:ty),* $(,)?) => {
+        $(
+            mod $backend {
+                foreach_case!(case_test, $h);
+            }
+        )*
+    };
+}
+
+backends!(sqlite => super::SqliteHarness);

@@ -1,0 +1,88 @@
+//! The query plans of the statements that run per job, checked: none may
+//! read all of `jobs`. Without statistics SQLite sometimes prefers scanning
+//! a table and probing a small batch; that cost grows with the table (and
+//! with it every claim or finish), so a scan here is a bug.
+
+use sqlx::Row as _;
+
+use super::SqliteStore;
+use super::{claim, dispatcher, finish, job, queue};
+
+/// The plan of `sql`, one line per step.
+async fn plan(store: &SqliteStore, sql: &str) -> Vec<String> {
+    let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .fetch_all(&store.reader)
+        .await
+        .expect("explain");
+    rows.iter()
+        .map(|r| r.try_get::<String, _>(3).expect("detail"))
+        .collect()
+}
+
+/// True when a plan step reads a whole table of jobs (by any alias).
+fn scans_jobs(step: &str) -> bool {
+    let Some(rest) = step.strip_prefix("SCAN ") else {
+        return false;
+    };
+    let table = rest.split_whitespace().next().unwrap_or_default();
+    ["jobs", "c", "w", "r", "j"].contains(&table)
+}
+
+#[tokio::test]
+async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("plans.db"))
+        .await
+        .unwrap();
+    let mut statements: Vec<(&str, String)> = vec![
+        ("get", job::GET.to_string()),
+        ("pull", job::PULL.to_string()),
+        ("pull from the end", job::PULL_FROM_END.to_string()),
+        ("detach", job::DETACH.to_string()),
+        ("put back", job::PUT_BACK.to_string()),
+        ("pending count", job::PENDING_COUNT.to_string()),
+        ("queue jobs", queue::JOBS.to_string()),
+        ("queue get", format!("{} WHERE q.name = ?", *queue::SELECT)),
+        ("agent held jobs", dispatcher::HELD.to_string()),
+        ("await walk", finish::WALK.to_string()),
+    ];
+    let shapes = [
+        "claim",
+        "claim (modules)",
+        "claim (functions)",
+        "claim (both)",
+    ];
+    for (name, sql) in shapes.into_iter().zip(claim::CLAIM.iter()) {
+        statements.push((name, sql.clone()));
+    }
+    for rows in [1, 16, 256, super::batch::MAX_ROWS] {
+        statements.push(("insert", job::INSERT.get(rows).to_owned()));
+        statements.push(("start", claim::START.get(rows).to_owned()));
+        statements.push(("finish", finish::FINISH.get(rows).to_owned()));
+        statements.push(("await", finish::AWAIT.get(rows).to_owned()));
+        statements.push(("cascade", finish::CASCADE.get(rows).to_owned()));
+    }
+    let mut scanning = Vec::new();
+    for (name, sql) in &statements {
+        let steps = plan(&store, sql).await;
+        if steps.iter().any(|s| scans_jobs(s)) {
+            scanning.push(format!("{name}: {steps:?}"));
+        }
+    }
+    assert!(
+        scanning.is_empty(),
+        "plans that scan jobs:\n{}",
+        scanning.join("\n")
+    );
+}
+
+#[test]
+fn scans_are_recognised() {
+    assert!(scans_jobs("SCAN jobs"));
+    assert!(scans_jobs("SCAN c USING COVERING INDEX jobs_pending"));
+    assert!(!scans_jobs("SCAN b"));
+    assert!(!scans_jobs("SCAN 256 CONSTANT ROWS"));
+    assert!(!scans_jobs(
+        "SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)"
+    ));
+}
