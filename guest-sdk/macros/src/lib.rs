@@ -1,1 +1,311 @@
-//! Placeholder.
+//! Procedural macros of `wasync-guest`: `#[job]` and the implementation of
+//! `export_jobs!`. Use them through `wasync_guest`, which re-exports them;
+//! the code they generate names `::wasync_guest`.
+
+#![deny(missing_docs)]
+
+use proc_macro::TokenStream;
+use proc_macro2::{Span, TokenStream as TokenStream2, TokenTree};
+use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Attribute, Error, Expr, FnArg, Ident, ItemFn, LitByteStr, Pat, Path, Token, Type};
+
+/// Marks a function as a wasync job function; see `wasync_guest`'s docs.
+#[proc_macro_attribute]
+pub fn job(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let mut function = syn::parse_macro_input!(item as ItemFn);
+    let mut errors = Vec::new();
+    if !attr.is_empty() {
+        errors.push(Error::new(
+            TokenStream2::from(attr).span(),
+            "#[job] takes no arguments",
+        ));
+    }
+    let params = take_params(&mut function, &mut errors);
+    check_signature(&function, &mut errors);
+    if let Some(first) = errors.into_iter().reduce(|mut a, b| {
+        a.combine(b);
+        a
+    }) {
+        let error = first.to_compile_error();
+        return quote!(#function #error).into();
+    }
+    let glue = job_glue(&function, &params);
+    quote!(#function #glue).into()
+}
+
+/// One parameter of a job function.
+struct Param {
+    name: String,
+    ty: Type,
+    kind: ParamKind,
+}
+
+enum ParamKind {
+    Required,
+    /// `Option<T>`: may be omitted.
+    Optional,
+    /// `#[default(expr)]` (or `#[default]` for `Default::default()`).
+    Default(Expr),
+}
+
+/// Reads the parameters, removing their `#[default]` attributes from the
+/// function (they are ours, not the compiler's).
+fn take_params(function: &mut ItemFn, errors: &mut Vec<Error>) -> Vec<Param> {
+    let mut params = Vec::new();
+    for input in &mut function.sig.inputs {
+        let typed = match input {
+            FnArg::Receiver(receiver) => {
+                errors.push(Error::new(
+                    receiver.span(),
+                    "a #[job] function cannot take `self`: use a free function",
+                ));
+                continue;
+            }
+            FnArg::Typed(typed) => typed,
+        };
+        let default = match take_default(&mut typed.attrs) {
+            Ok(default) => default,
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        };
+        let name = match &*typed.pat {
+            Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => p.ident.unraw(),
+            other => {
+                errors.push(Error::new(
+                    other.span(),
+                    "a #[job] parameter must be a plain name: arguments are bound by name",
+                ));
+                continue;
+            }
+        };
+        match &*typed.ty {
+            Type::Reference(r) => errors.push(Error::new(
+                r.span(),
+                "a #[job] parameter must be an owned type (e.g. `String`, not `&str`)",
+            )),
+            Type::ImplTrait(t) => errors.push(Error::new(
+                t.span(),
+                "a #[job] parameter needs a concrete type to deserialize into",
+            )),
+            _ => {}
+        }
+        let kind = match default {
+            Some(expr) => ParamKind::Default(expr),
+            None if is_option(&typed.ty) => ParamKind::Optional,
+            None => ParamKind::Required,
+        };
+        params.push(Param {
+            name: name.to_string(),
+            ty: (*typed.ty).clone(),
+            kind,
+        });
+    }
+    params
+}
+
+/// Removes `#[default(expr)]` / `#[default]` from `attrs` and returns the
+/// default expression.
+fn take_default(attrs: &mut Vec<Attribute>) -> syn::Result<Option<Expr>> {
+    let Some(index) = attrs.iter().position(|a| a.path().is_ident("default")) else {
+        return Ok(None);
+    };
+    let attr = attrs.remove(index);
+    if let Some(second) = attrs.iter().find(|a| a.path().is_ident("default")) {
+        return Err(Error::new(second.span(), "more than one #[default]"));
+    }
+    match &attr.meta {
+        syn::Meta::Path(_) => Ok(Some(syn::parse_quote!(::core::default::Default::default()))),
+        syn::Meta::List(_) => attr.parse_args::<Expr>().map(Some),
+        syn::Meta::NameValue(nv) => Ok(Some(nv.value.clone())),
+    }
+}
+
+/// `Option<T>`, `std::option::Option<T>`, ... (by the last path segment).
+fn is_option(ty: &Type) -> bool {
+    match ty {
+        Type::Path(p) if p.qself.is_none() => p.path.segments.last().is_some_and(|s| {
+            s.ident == "Option" && matches!(s.arguments, syn::PathArguments::AngleBracketed(_))
+        }),
+        Type::Paren(p) => is_option(&p.elem),
+        Type::Group(g) => is_option(&g.elem),
+        _ => false,
+    }
+}
+
+fn check_signature(function: &ItemFn, errors: &mut Vec<Error>) {
+    let sig = &function.sig;
+    let refuse = |span: Span, what: &str| Error::new(span, format!("a #[job] function {what}"));
+    if let Some(a) = &sig.asyncness {
+        errors.push(refuse(a.span(), "cannot be `async`"));
+    }
+    if let Some(u) = &sig.unsafety {
+        errors.push(refuse(u.span(), "cannot be `unsafe`"));
+    }
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        errors.push(refuse(
+            sig.generics.span(),
+            "cannot be generic: the host calls it with JSON",
+        ));
+    }
+    if let Some(v) = &sig.variadic {
+        errors.push(refuse(v.span(), "cannot be variadic"));
+    }
+}
+
+/// The hidden `JobFn` constant `__wasync_job_<name>` beside the function.
+fn job_glue(function: &ItemFn, params: &[Param]) -> TokenStream2 {
+    let ident = &function.sig.ident;
+    let name = ident.unraw().to_string();
+    let constant = format_ident!("__wasync_job_{}", ident.unraw());
+    let names = params.iter().map(|p| &p.name);
+    let vars: Vec<Ident> = (0..params.len())
+        .map(|i| format_ident!("__wasync_arg_{}", i))
+        .collect();
+    let bindings = params.iter().zip(&vars).enumerate().map(|(i, (p, var))| {
+        let ty = &p.ty;
+        let span = ty.span();
+        match &p.kind {
+            ParamKind::Required => quote_spanned! {span=>
+                let #var: #ty = __wasync_args.required(#i)?;
+            },
+            ParamKind::Optional => quote_spanned! {span=>
+                let #var: #ty = __wasync_args.optional(#i)?;
+            },
+            ParamKind::Default(expr) => quote_spanned! {span=>
+                let #var: #ty = match __wasync_args.present(#i)? {
+                    ::core::option::Option::Some(value) => value,
+                    ::core::option::Option::None => #expr,
+                };
+            },
+        }
+    });
+    let args_mut = if params.is_empty() {
+        quote!()
+    } else {
+        quote!(mut)
+    };
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals, dead_code)]
+        pub(crate) const #constant: ::wasync_guest::JobFn = ::wasync_guest::JobFn::new(#name, {
+            fn __wasync_call(
+                __wasync_json: &str,
+            ) -> ::core::result::Result<::wasync_guest::Outcome, ::wasync_guest::Error> {
+                #[allow(unused_imports)]
+                use ::wasync_guest::__private::outcome::{
+                    ViaDisplay as _, ViaGuestError as _, ViaStdError as _, ViaValue as _,
+                };
+                let #args_mut __wasync_args =
+                    ::wasync_guest::__private::Args::bind(#name, &[#(#names),*], __wasync_json)?;
+                #(#bindings)*
+                (&&&&::wasync_guest::__private::outcome::Wrap::new(#ident(#(#vars),*)))
+                    .__wasync_outcome()
+            }
+            __wasync_call
+        });
+    }
+}
+
+/// `export_jobs_impl!($crate; path, path, ...)`: the body of
+/// `wasync_guest::export_jobs!`.
+#[doc(hidden)]
+#[proc_macro]
+pub fn export_jobs_impl(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as ExportInput);
+    match export_jobs(input) {
+        Ok(tokens) => tokens.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+struct ExportInput {
+    krate: TokenStream2,
+    functions: Punctuated<Path, Token![,]>,
+}
+
+impl Parse for ExportInput {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        // `$crate` arrives as an opaque token: keep everything before `;`.
+        let mut krate = TokenStream2::new();
+        while !input.peek(Token![;]) {
+            krate.extend([input.parse::<TokenTree>()?]);
+        }
+        input.parse::<Token![;]>()?;
+        let functions = Punctuated::parse_terminated(input)?;
+        Ok(ExportInput { krate, functions })
+    }
+}
+
+fn export_jobs(input: ExportInput) -> syn::Result<TokenStream2> {
+    let krate = &input.krate;
+    let mut names: Vec<String> = Vec::new();
+    let mut constants = Vec::new();
+    for path in &input.functions {
+        let last = path
+            .segments
+            .last()
+            .ok_or_else(|| Error::new(path.span(), "expected the path of a #[job] function"))?;
+        let name = last.ident.unraw().to_string();
+        if names.contains(&name) {
+            return Err(Error::new(
+                path.span(),
+                format!("job function `{name}` is exported twice"),
+            ));
+        }
+        names.push(name);
+        let mut constant = path.clone();
+        let last = constant.segments.last_mut().expect("checked above");
+        last.ident = format_ident!(
+            "__wasync_job_{}",
+            last.ident.unraw(),
+            span = last.ident.span()
+        );
+        constants.push(constant);
+    }
+    let section: String = names.iter().map(|n| format!("{n}\n")).collect();
+    let section_len = section.len();
+    let section = LitByteStr::new(section.as_bytes(), Span::call_site());
+    let bindings = quote!(#krate::__private::bindings);
+    Ok(quote! {
+        /// The job functions this crate exports, as registered by
+        /// `wasync_guest::export_jobs!`: run them natively with
+        /// `wasync_guest::testing`.
+        pub fn jobs() -> &'static #krate::Jobs {
+            static JOBS: #krate::Jobs = #krate::Jobs::new(&[#(#constants),*]);
+            &JOBS
+        }
+
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct __WasyncJobs;
+
+            impl #bindings::Guest for __WasyncJobs {
+                fn run(
+                    function: ::std::string::String,
+                    args: ::std::string::String,
+                ) -> ::core::result::Result<
+                    #bindings::wasync::job::types::Outcome,
+                    #bindings::wasync::job::types::JobError,
+                > {
+                    #krate::__private::run_export(jobs(), function, args)
+                }
+            }
+
+            #bindings::export!(__WasyncJobs with_types_in #bindings);
+        };
+
+        /// The names of the job functions, each followed by `\n`, for tools
+        /// that list a module's functions without running it.
+        #[cfg(target_arch = "wasm32")]
+        #[doc(hidden)]
+        #[used]
+        #[unsafe(link_section = "wasync-functions")]
+        static __WASYNC_FUNCTIONS: [u8; #section_len] = *#section;
+    })
+}

@@ -1,0 +1,15 @@
+//! The raw `context` calls, one implementation per target: the component
+//! imports on wasm32, the [`testing`](crate::testing) fake elsewhere. Both
+//! speak the WIT shapes (JSON text, ids as strings, errors as text).
+
+#[cfg(target_arch = "wasm32")]
+mod wasm;
+#[cfg(target_arch = "wasm32")]
+pub use wasm::{bindings, run_export};
+#[cfg(target_arch = "wasm32")]
+pub(crate) use wasm::{get_job, get_live_annotation, put, report_panic, set_live_annotation};
+
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) use crate::testing::sys::{
+    get_job, get_live_annotation, put, report_panic, set_live_annotation,
+};

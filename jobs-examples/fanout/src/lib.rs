@@ -1,0 +1,113 @@
+//! `fanout`: zc.async's "returning jobs": a job puts another and makes its
+//! result its own, in a pair, a chain, and a fan.
+
+#![deny(missing_docs)]
+
+use serde_json::Value;
+use wasync_guest::{Await, Error, JobId, JobRequest, Outcome, job, put, set_live_annotation};
+
+/// Puts `second_job(21)` and returns its result: 42.
+#[job]
+pub fn first_job() -> Result<Await, Error> {
+    let id = put(JobRequest::new("second_job").arg(21))?;
+    Ok(Await(id))
+}
+
+/// `value * 2`.
+#[job]
+pub fn second_job(value: i64) -> i64 {
+    value.wrapping_mul(2)
+}
+
+/// A chain of returned jobs: `value` when `depth` is 0, else the result of
+/// `chain(depth - 1, value)`, put and awaited. (Returning an [`Outcome`]
+/// chooses between a value and an await at run time.)
+#[job]
+pub fn chain(depth: u32, value: Value) -> Result<Outcome, Error> {
+    if depth == 0 {
+        return Ok(Outcome::Value(value.to_string()));
+    }
+    let id = put(JobRequest::new("chain").arg(depth - 1).arg(value))?;
+    Ok(Outcome::AwaitJob(id))
+}
+
+/// Puts `n` jobs `second_job(i)` for `i` in `0..n`, records their ids in
+/// annotation `children`, and returns the result of the last one
+/// (`2 * (n - 1)`). `n` must be at least 1.
+#[job]
+pub fn fanout(n: u32) -> Result<Await, Error> {
+    if n == 0 {
+        return Err(Error::permanent(
+            "bad-arguments",
+            "fanout: n must be at least 1",
+        ));
+    }
+    let children = (0..n)
+        .map(|i| put(JobRequest::new("second_job").arg(i)))
+        .collect::<Result<Vec<JobId>, Error>>()?;
+    set_live_annotation("children", &children)?;
+    let last = children.last().cloned().expect("n >= 1");
+    Ok(Await(last))
+}
+
+wasync_guest::export_jobs!(first_job, second_job, chain, fanout);
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use wasync_guest::testing::FakeContext;
+
+    use super::jobs;
+
+    #[test]
+    fn first_job_awaits_second_job() {
+        let ctx = FakeContext::new();
+        let out = ctx.run(jobs(), "first_job", json!([])).unwrap();
+        let puts = ctx.puts();
+        assert_eq!(puts.len(), 1);
+        assert_eq!(out.awaited(), Some(&puts[0].id));
+        assert_eq!(puts[0].function, "second_job");
+        assert_eq!(puts[0].args, json!([21]));
+        assert_eq!(
+            (puts[0].module.as_ref(), puts[0].queue.as_ref()),
+            (None, None)
+        );
+        let second = ctx.run_put(jobs(), &puts[0]).unwrap();
+        assert_eq!(second.value(), Some(json!(42)));
+    }
+
+    #[test]
+    fn chain_follows_to_the_end() {
+        let ctx = FakeContext::new();
+        let mut out = ctx.run(jobs(), "chain", json!([3, {"v": 1}])).unwrap();
+        let mut links = 0;
+        while let Some(next) = out.awaited().cloned() {
+            let put = ctx.puts().into_iter().find(|p| p.id == next).unwrap();
+            out = ctx.run_put(jobs(), &put).unwrap();
+            links += 1;
+        }
+        assert_eq!(links, 3);
+        assert_eq!(out.value(), Some(json!({"v": 1})));
+        let depths: Vec<_> = ctx.puts().iter().map(|p| p.args[0].clone()).collect();
+        assert_eq!(depths, [json!(2), json!(1), json!(0)]);
+    }
+
+    #[test]
+    fn fanout_puts_n_children_and_awaits_the_last() {
+        let ctx = FakeContext::new();
+        let out = ctx.run(jobs(), "fanout", json!([4])).unwrap();
+        let puts = ctx.puts();
+        assert_eq!(puts.len(), 4);
+        let ids: Vec<_> = puts.iter().map(|p| json!(p.id)).collect();
+        assert_eq!(ctx.annotation("children"), Some(json!(ids)));
+        assert_eq!(out.awaited(), Some(&puts[3].id));
+        for (i, put) in puts.iter().enumerate() {
+            assert_eq!(put.args, json!([i]));
+        }
+        let last = ctx.run_put(jobs(), &puts[3]).unwrap();
+        assert_eq!(last.value(), Some(json!(6)));
+        let e = ctx.run(jobs(), "fanout", json!([0])).unwrap_err();
+        assert_eq!(e.kind, "bad-arguments");
+        assert!(e.permanent);
+    }
+}

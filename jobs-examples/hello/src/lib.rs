@@ -1,0 +1,106 @@
+//! `hello`: the smallest wasync jobs, used by the host's tests: a constant,
+//! an echo, arithmetic, zc.async's string scribbler, a sleeper and a job
+//! that writes to stdout and stderr.
+//!
+//! Build: `cargo build --release --target wasm32-wasip2 -p wasync-example-hello`
+//! (→ `hello.wasm`).
+
+#![deny(missing_docs)]
+
+use std::io::Write;
+use std::time::Duration;
+
+use serde_json::Value;
+use wasync_guest::job;
+
+/// Always `"200 OK"` (zc.async's `imaginaryNetworkCall`).
+#[job]
+pub fn hello() -> &'static str {
+    "200 OK"
+}
+
+/// Returns its argument unchanged.
+#[job]
+pub fn echo(value: Value) -> Value {
+    value
+}
+
+/// `a + b` (wrapping, so any two `i64` give an answer).
+#[job]
+pub fn add(a: i64, b: i64) -> i64 {
+    a.wrapping_add(b)
+}
+
+/// zc.async's `I_scribble_on_strings`: `text + ": SCRIBBLED"`.
+#[job]
+pub fn scribble(text: String) -> String {
+    text + ": SCRIBBLED"
+}
+
+/// Sleeps `ms` milliseconds (a WASI clock wait) and returns `ms`: a long
+/// job for tests of timeouts and concurrency.
+#[job]
+pub fn sleep(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+/// Writes `text` and a newline to stdout and to stderr; returns null. For
+/// tests of captured output.
+#[job]
+pub fn write_output(text: String) {
+    // Output goes to bounded host buffers; a full buffer is not the job's
+    // failure, so write errors are ignored on purpose.
+    let _ = writeln!(std::io::stdout(), "{text}");
+    let _ = std::io::stdout().flush();
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+wasync_guest::export_jobs!(hello, echo, add, scribble, sleep, write_output);
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use wasync_guest::testing;
+
+    use super::jobs;
+
+    fn run(function: &str, args: serde_json::Value) -> serde_json::Value {
+        testing::run(jobs(), function, args)
+            .unwrap()
+            .value()
+            .unwrap()
+    }
+
+    #[test]
+    fn hello_echo_add_scribble() {
+        assert_eq!(run("hello", json!([])), json!("200 OK"));
+        let doc = json!({"a": [1, 2.5, null], "b": {"c": "d"}});
+        assert_eq!(run("echo", json!([doc])), doc);
+        assert_eq!(run("echo", json!({"value": "x"})), json!("x"));
+        assert_eq!(run("add", json!([2, 40])), json!(42));
+        assert_eq!(run("add", json!([i64::MAX, 1])), json!(i64::MIN));
+        assert_eq!(run("scribble", json!(["hi"])), json!("hi: SCRIBBLED"));
+    }
+
+    #[test]
+    fn sleep_returns_its_argument_after_sleeping() {
+        let start = std::time::Instant::now();
+        assert_eq!(run("sleep", json!([20])), json!(20));
+        assert!(start.elapsed() >= std::time::Duration::from_millis(20));
+    }
+
+    #[test]
+    fn write_output_returns_null() {
+        assert_eq!(run("write_output", json!(["to both streams"])), json!(null));
+    }
+
+    #[test]
+    fn the_registry_lists_every_job() {
+        let names: Vec<_> = jobs().names().collect();
+        assert_eq!(
+            names,
+            ["hello", "echo", "add", "scribble", "sleep", "write_output"]
+        );
+    }
+}
