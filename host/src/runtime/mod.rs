@@ -210,17 +210,26 @@ impl Runtime {
                 .unwrap_or_else(|e| e.into_inner());
             prepared.entry(digest.clone()).or_default().clone()
         };
-        cell.get_or_try_init(|| async {
-            let runtime = self.clone();
-            let digest = digest.clone();
-            let bytes = bytes.to_vec();
-            tokio::task::spawn_blocking(move || runtime.prepare_now(digest, &bytes))
-                .await
-                .map_err(|e| ValidationError::Invalid(format!("compilation crashed: {e}")))?
-                .map(Arc::new)
-        })
-        .await
-        .cloned()
+        let prepared = cell
+            .get_or_try_init(|| async {
+                let runtime = self.clone();
+                let digest = digest.clone();
+                let bytes = bytes.to_vec();
+                tokio::task::spawn_blocking(move || runtime.prepare_now(digest, &bytes))
+                    .await
+                    .map_err(|e| ValidationError::Invalid(format!("compilation crashed: {e}")))?
+                    .map(Arc::new)
+            })
+            .await
+            .cloned();
+        if prepared.is_err() {
+            // Keep no entry for a refused component.
+            let mut entries = self.inner.prepared.lock().unwrap_or_else(|e| e.into_inner());
+            if entries.get(digest).is_some_and(|cell| !cell.initialized()) {
+                entries.remove(digest);
+            }
+        }
+        prepared
     }
 
     /// The in-memory cache entry, if this process already prepared it.
