@@ -17,7 +17,8 @@
 //! crate-type = ["cdylib", "rlib"]
 //!
 //! [dependencies]
-//! wasync-guest = "0.1"
+//! wasync-guest = { path = "../guest-sdk" }   # or git = "..."
+//! serde_json = "1"                            # for serde_json::Value, if used
 //! ```
 //!
 //! ```

@@ -74,8 +74,8 @@ impl AsRef<str> for JobId {
 pub struct Await(pub JobId);
 
 /// What a running job knows about itself (zc.async `getJob()`): see
-/// [`job()`](crate::job()).
-#[derive(Debug, Clone, PartialEq)]
+/// [`job()`](crate::job()). Serializes as an object with these fields.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobInfo {
     /// This job's id.
     pub id: JobId,

@@ -309,3 +309,145 @@ fn export_jobs(input: ExportInput) -> syn::Result<TokenStream2> {
         static __WASYNC_FUNCTIONS: [u8; #section_len] = *#section;
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand_job(item: TokenStream2) -> Result<(ItemFn, Vec<Param>), Vec<String>> {
+        let mut function: ItemFn = syn::parse2(item).unwrap();
+        let mut errors = Vec::new();
+        let params = take_params(&mut function, &mut errors);
+        check_signature(&function, &mut errors);
+        if errors.is_empty() {
+            Ok((function, params))
+        } else {
+            Err(errors.iter().map(ToString::to_string).collect())
+        }
+    }
+
+    #[test]
+    fn parameters_are_classified() {
+        let (function, params) = expand_job(quote! {
+            fn f(a: i64, b: Option<String>, #[default(3)] c: u8, #[default] d: Vec<u8>,
+                 mut r#in: std::option::Option<u8>) -> i64 { a }
+        })
+        .unwrap();
+        let names: Vec<_> = params.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c", "d", "in"]);
+        assert!(matches!(params[0].kind, ParamKind::Required));
+        assert!(matches!(params[1].kind, ParamKind::Optional));
+        assert!(matches!(params[2].kind, ParamKind::Default(_)));
+        assert!(matches!(params[3].kind, ParamKind::Default(_)));
+        assert!(matches!(params[4].kind, ParamKind::Optional));
+        // `#[default]` is ours: it must not reach the compiler.
+        let text = quote!(#function).to_string();
+        assert!(!text.contains("default"), "{text}");
+    }
+
+    #[test]
+    fn unsupported_signatures_are_refused() {
+        let cases = [
+            (
+                quote!(
+                    async fn f() {}
+                ),
+                "cannot be `async`",
+            ),
+            (
+                quote!(
+                    unsafe fn f() {}
+                ),
+                "cannot be `unsafe`",
+            ),
+            (
+                quote!(
+                    fn f<T>(x: T) {}
+                ),
+                "cannot be generic",
+            ),
+            (
+                quote!(
+                    fn f(&self) {}
+                ),
+                "cannot take `self`",
+            ),
+            (
+                quote!(
+                    fn f(x: &str) {}
+                ),
+                "must be an owned type",
+            ),
+            (
+                quote!(
+                    fn f(x: impl Into<u8>) {}
+                ),
+                "needs a concrete type",
+            ),
+            (
+                quote!(
+                    fn f((a, b): (u8, u8)) {}
+                ),
+                "must be a plain name",
+            ),
+            (
+                quote!(
+                    fn f(
+                        #[default(1)]
+                        #[default(2)]
+                        x: u8,
+                    ) {
+                    }
+                ),
+                "more than one #[default]",
+            ),
+        ];
+        for (item, expected) in cases {
+            let errors = expand_job(item.clone()).err().unwrap_or_default();
+            assert!(
+                errors.iter().any(|e| e.contains(expected)),
+                "{item}: {errors:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn glue_calls_the_function_through_a_hidden_constant() {
+        let (function, params) = expand_job(quote!(
+            fn add(a: i64, b: i64) -> i64 {
+                a + b
+            }
+        ))
+        .unwrap();
+        let glue = job_glue(&function, &params).to_string();
+        assert!(glue.contains("const __wasync_job_add"), "{glue}");
+        assert!(glue.contains("JobFn :: new (\"add\""), "{glue}");
+        assert!(glue.contains("bind (\"add\" , & [\"a\" , \"b\"]"), "{glue}");
+        assert!(
+            glue.contains("add (__wasync_arg_0 , __wasync_arg_1)"),
+            "{glue}"
+        );
+    }
+
+    fn export(input: TokenStream2) -> syn::Result<String> {
+        export_jobs(syn::parse2(input)?).map(|t| t.to_string())
+    }
+
+    #[test]
+    fn export_lists_constants_and_the_section() {
+        let out = export(quote!(crate; add, math::r#mul)).unwrap();
+        assert!(
+            out.contains("[__wasync_job_add , math :: __wasync_job_mul]"),
+            "{out}"
+        );
+        assert!(out.contains("[u8 ; 8usize] = * b\"add\\nmul\\n\""), "{out}");
+        assert!(out.contains("link_section = \"wasync-functions\""), "{out}");
+        assert!(out.contains("pub fn jobs ()"), "{out}");
+    }
+
+    #[test]
+    fn export_refuses_duplicates() {
+        let err = export(quote!(crate; add, other::add)).unwrap_err();
+        assert_eq!(err.to_string(), "job function `add` is exported twice");
+    }
+}

@@ -45,6 +45,7 @@ pub fn permanent_error() -> Result<(), wasync_guest::Error> {
 /// Panics with `message`, three named calls deep so that the backtrace
 /// shows `panics` → `validate_input` → `explode`.
 #[job]
+#[inline(never)]
 pub fn panics(message: String) -> u32 {
     validate_input(&message)
 }
@@ -63,6 +64,7 @@ fn explode(message: &str) -> u32 {
 /// through `trap` → `corrupt_state` → `hit_unreachable`. Natively, where
 /// there is no such instruction, it panics instead.
 #[job]
+#[inline(never)]
 pub fn trap() -> u32 {
     corrupt_state()
 }

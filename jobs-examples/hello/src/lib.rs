@@ -56,7 +56,15 @@ pub fn write_output(text: String) {
     let _ = writeln!(std::io::stderr(), "{text}");
 }
 
-wasync_guest::export_jobs!(hello, echo, add, scribble, sleep, write_output);
+/// This job as the host describes it (`wasync_guest::job()`): id, queue,
+/// module, module name, function, args, attempt and the annotations at
+/// start. For tests of retries, routing and `get-job`.
+#[job]
+pub fn job_info() -> wasync_guest::JobInfo {
+    wasync_guest::job()
+}
+
+wasync_guest::export_jobs!(hello, echo, add, scribble, sleep, write_output, job_info);
 
 #[cfg(test)]
 mod tests {
@@ -96,11 +104,37 @@ mod tests {
     }
 
     #[test]
+    fn job_info_describes_the_running_job() {
+        let ctx = testing::FakeContext::new();
+        ctx.set_annotation("note", "before start");
+        let out = ctx
+            .run(jobs(), "job_info", json!({}))
+            .unwrap()
+            .value()
+            .unwrap();
+        assert_eq!(out["id"], json!(ctx.id()));
+        assert_eq!(out["function"], json!("job_info"));
+        assert_eq!(out["args"], json!({}));
+        assert_eq!(out["attempt"], json!(1));
+        assert_eq!(out["queue"], json!(""));
+        assert_eq!(out["module_name"], json!(null));
+        assert_eq!(out["annotations"], json!({"note": "before start"}));
+    }
+
+    #[test]
     fn the_registry_lists_every_job() {
         let names: Vec<_> = jobs().names().collect();
         assert_eq!(
             names,
-            ["hello", "echo", "add", "scribble", "sleep", "write_output"]
+            [
+                "hello",
+                "echo",
+                "add",
+                "scribble",
+                "sleep",
+                "write_output",
+                "job_info"
+            ]
         );
     }
 }
