@@ -5,10 +5,12 @@
 //!    — median and p99 over many runs, on one thread and on every core.
 //! 2. A CPU-bound job: the `hash` example in the sandbox (fuel and epoch
 //!    interruption on, as always) against the same Rust function compiled
-//!    natively into this benchmark.
+//!    natively into this benchmark. Natively, `sha2` uses the CPU's SHA
+//!    extensions when it has them, which wasm cannot; with
+//!    `--features bench-soft-sha2` both sides run the same portable code.
 //!
 //! `WASYNC_BENCH_RUNS` sets the number of runs per thread of part 1
-//! (default 20,000).
+//! (default 20,000); `WASYNC_BENCH_ONLY=hello` or `hash` runs one part.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -172,18 +174,23 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
+    // `WASYNC_BENCH_ONLY=hello` or `=hash` runs one part (for profiling).
+    let only = std::env::var("WASYNC_BENCH_ONLY").unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
     let prepared = current_thread().block_on(prepare(&runtime, "hello"));
 
-    // Warm up the pool's slots and the caches.
-    overhead(&runtime, &prepared, cores, 1_000);
-    let one = overhead(&runtime, &prepared, 1, runs);
-    let all = overhead(&runtime, &prepared, cores, runs);
-    println!(
-        "scaling: {cores} threads give {:.2}x one thread's throughput",
-        all / one
-    );
-
-    hash(&runtime);
+    if only != "hash" {
+        // Warm up the pool's slots and the caches.
+        overhead(&runtime, &prepared, cores, 1_000);
+        let one = overhead(&runtime, &prepared, 1, runs);
+        let all = overhead(&runtime, &prepared, cores, runs);
+        println!(
+            "scaling: {cores} threads give {:.2}x one thread's throughput",
+            all / one
+        );
+    }
+    if only != "hello" {
+        hash(&runtime);
+    }
 }

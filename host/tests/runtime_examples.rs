@@ -146,11 +146,12 @@ async fn puts_and_awaits_reach_the_context() {
     let context = TestContext::new(&prepared.info.digest, "first_job", json!([]));
     let report = run_with(&runtime, &prepared, context.clone(), Limits::default()).await;
     assert!(matches!(report.outcome, RunOutcome::Await(_)), "{report:?}");
-    let puts = context.puts.lock().unwrap();
-    assert_eq!(puts.len(), 1);
-    assert_eq!(puts[0].function, "second_job");
-    assert_eq!(puts[0].args, json!([21]));
-    drop(puts);
+    {
+        let puts = context.puts.lock().unwrap();
+        assert_eq!(puts.len(), 1);
+        assert_eq!(puts[0].function, "second_job");
+        assert_eq!(puts[0].args, json!([21]));
+    }
 
     let context = TestContext::new(&prepared.info.digest, "fanout", json!([3]));
     let report = run_with(&runtime, &prepared, context.clone(), Limits::default()).await;
@@ -263,6 +264,26 @@ async fn spin_ends_out_of_fuel_or_timeout_and_hello_runs_after() {
     assert_eq!(failure(&report).kind, FailureKind::Timeout);
     assert!(
         report.elapsed < Duration::from_secs(3),
+        "{:?}",
+        report.elapsed
+    );
+    let after = run(&runtime, "hello", "hello", json!([])).await;
+    assert_eq!(after.outcome, RunOutcome::Value(json!("200 OK")));
+}
+
+#[tokio::test]
+async fn a_job_waiting_in_a_host_call_also_times_out() {
+    let runtime = runtime();
+    let prepared = prepare(&runtime, "hello").await;
+    let context = TestContext::new(&prepared.info.digest, "sleep", json!([10_000]));
+    let limits = Limits {
+        timeout: Some(Duration::from_millis(200)),
+        ..Limits::default()
+    };
+    let report = run_with(&runtime, &prepared, context, limits).await;
+    assert_eq!(failure(&report).kind, FailureKind::Timeout);
+    assert!(
+        report.elapsed < Duration::from_secs(2),
         "{:?}",
         report.elapsed
     );

@@ -12,6 +12,11 @@
 //! The runtime knows nothing of the database: a job reaches the outside
 //! world only through the [`JobContext`] it is given.
 //!
+//! Known limits: prepared components stay in memory for the life of the
+//! runtime (no eviction) and files of the disk cache are never removed
+//! (except damaged ones); a time limit is checked every epoch tick, so a
+//! job may overrun it by about one tick.
+//!
 //! ```no_run
 //! # async fn demo(bytes: Vec<u8>, context: std::sync::Arc<dyn wasync::runtime::JobContext>) {
 //! use wasync::model::{ModuleDigest, RunOutcome};
@@ -224,7 +229,11 @@ impl Runtime {
             .cloned();
         if prepared.is_err() {
             // Keep no entry for a refused component.
-            let mut entries = self.inner.prepared.lock().unwrap_or_else(|e| e.into_inner());
+            let mut entries = self
+                .inner
+                .prepared
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             if entries.get(digest).is_some_and(|cell| !cell.initialized()) {
                 entries.remove(digest);
             }
