@@ -271,6 +271,40 @@ async fn spin_ends_out_of_fuel_or_timeout_and_hello_runs_after() {
     assert_eq!(after.outcome, RunOutcome::Value(json!("200 OK")));
 }
 
+/// Four `spin` jobs on a two-worker executor: a timer of another task still
+/// fires on time, because the guests yield every epoch tick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spinning_examples_do_not_pin_the_workers() {
+    let runtime = runtime();
+    let prepared = prepare(&runtime, "spin").await;
+    let limits = Limits {
+        timeout: Some(Duration::from_millis(500)),
+        ..Limits::default()
+    };
+    let spinners: Vec<_> = (0..4)
+        .map(|_| {
+            let (runtime, prepared) = (runtime.clone(), prepared.clone());
+            tokio::spawn(async move {
+                let context = TestContext::new(&prepared.info.digest, "spin", json!([]));
+                run_with(&runtime, &prepared, context, limits).await
+            })
+        })
+        .collect();
+    let mut worst = Duration::ZERO;
+    for _ in 0..20 {
+        let asked = std::time::Instant::now();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        worst = worst.max(asked.elapsed().saturating_sub(Duration::from_millis(10)));
+    }
+    for spinner in spinners {
+        assert_eq!(failure(&spinner.await.unwrap()).kind, FailureKind::Timeout);
+    }
+    assert!(
+        worst < Duration::from_millis(50),
+        "a timer was {worst:?} late"
+    );
+}
+
 #[tokio::test]
 async fn a_job_waiting_in_a_host_call_also_times_out() {
     let runtime = runtime();
