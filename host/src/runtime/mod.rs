@@ -58,7 +58,7 @@ pub use self::config::{
 };
 pub use self::context::{JobContext, JobInfo, PutRequest};
 pub use self::limits::Limits;
-pub use self::output::TailPipe;
+pub use self::run::RESULT_MAX;
 use self::store::StoreState;
 pub use self::validate::{ENTRY_POINT, ENTRY_POINT_SIGNATURE, FUNCTIONS_SECTION, ValidationError};
 use crate::model::{CapturedOutput, ModuleDigest, RunOutcome};

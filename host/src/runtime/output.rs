@@ -21,7 +21,7 @@ const WRITE_BUDGET: usize = 64 * 1024;
 /// An output stream that keeps the tail of what is written to it. Clones
 /// share the same buffer.
 #[derive(Debug, Clone)]
-pub struct TailPipe {
+pub(crate) struct TailPipe {
     limit: usize,
     tail: Arc<Mutex<Tail>>,
 }
@@ -34,7 +34,7 @@ struct Tail {
 
 impl TailPipe {
     /// A pipe keeping at most `limit` bytes.
-    pub fn new(limit: usize) -> Self {
+    pub(crate) fn new(limit: usize) -> Self {
         TailPipe {
             limit,
             tail: Arc::default(),
@@ -53,7 +53,7 @@ impl TailPipe {
 
     /// What was kept, lossily decoded as UTF-8. When bytes were dropped
     /// from the front, the text starts at the next character boundary.
-    pub fn contents(&self) -> String {
+    pub(crate) fn contents(&self) -> String {
         let tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
         let (a, b) = tail.bytes.as_slices();
         let mut bytes = Vec::with_capacity(a.len() + b.len());
@@ -71,7 +71,8 @@ impl TailPipe {
     }
 
     /// How many bytes were written but not kept.
-    pub fn dropped(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn dropped(&self) -> u64 {
         self.tail.lock().unwrap_or_else(|e| e.into_inner()).dropped
     }
 }
