@@ -77,10 +77,28 @@ async fn prepare(runtime: &Runtime, name: &str) -> Arc<Prepared> {
         .expect("example component")
 }
 
-/// Runs `hello` `runs` times on this thread; returns each run's latency.
-fn hello_loop(runtime: &Runtime, prepared: &Arc<Prepared>, runs: usize) -> Vec<Duration> {
+/// CPU time used by this thread so far.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Runs `hello` `runs` times on this thread; returns each run's latency
+/// and the thread's CPU time for all of them.
+fn hello_loop(
+    runtime: &Runtime,
+    prepared: &Arc<Prepared>,
+    runs: usize,
+) -> (Vec<Duration>, Duration) {
     let context = context(&prepared.info.digest, "hello");
-    current_thread().block_on(async {
+    let cpu = thread_cpu_time();
+    let latencies = current_thread().block_on(async {
         let mut latencies = Vec::with_capacity(runs);
         for _ in 0..runs {
             let call = JobCall {
@@ -95,7 +113,8 @@ fn hello_loop(runtime: &Runtime, prepared: &Arc<Prepared>, runs: usize) -> Vec<D
             assert_eq!(report.outcome, RunOutcome::Value(json!("200 OK")));
         }
         latencies
-    })
+    });
+    (latencies, thread_cpu_time() - cpu)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -106,24 +125,24 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// Runs `threads` loops at once; prints the figures and returns jobs/s.
 fn overhead(runtime: &Runtime, prepared: &Arc<Prepared>, threads: usize, runs: usize) -> f64 {
     let started = Instant::now();
-    let mut latencies: Vec<Duration> = std::thread::scope(|scope| {
+    let loops: Vec<(Vec<Duration>, Duration)> = std::thread::scope(|scope| {
         let loops: Vec<_> = (0..threads)
             .map(|_| scope.spawn(|| hello_loop(runtime, prepared, runs)))
             .collect();
-        loops
-            .into_iter()
-            .flat_map(|l| l.join().expect("loop"))
-            .collect()
+        loops.into_iter().map(|l| l.join().expect("loop")).collect()
     });
     let wall = started.elapsed();
+    let cpu: Duration = loops.iter().map(|(_, cpu)| *cpu).sum();
+    let mut latencies: Vec<Duration> = loops.into_iter().flat_map(|(l, _)| l).collect();
     latencies.sort();
     let throughput = latencies.len() as f64 / wall.as_secs_f64();
     println!(
-        "hello, {threads} thread(s), {} runs: median {:.1} µs, p99 {:.1} µs, {:.0} jobs/s",
+        "hello, {threads} thread(s), {} runs: median {:.1} µs, p99 {:.1} µs, {:.0} jobs/s, {:.1} µs CPU/job",
         latencies.len(),
         percentile(&latencies, 0.5).as_secs_f64() * 1e6,
         percentile(&latencies, 0.99).as_secs_f64() * 1e6,
-        throughput
+        throughput,
+        cpu.as_secs_f64() * 1e6 / latencies.len() as f64,
     );
     throughput
 }
