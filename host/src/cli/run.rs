@@ -31,7 +31,7 @@ pub struct RunArgs {
     /// The job function to call.
     pub function: String,
     /// Its arguments: a JSON array (positional) or object (named).
-    #[arg(default_value = "[]")]
+    #[arg(value_name = "ARGS_JSON", default_value = "[]")]
     pub args: String,
     /// Fuel budget (roughly, wasm instructions). Default: unlimited.
     #[arg(long)]
