@@ -356,3 +356,21 @@ async fn jobs_beyond_the_pool_size_wait_for_a_slot() {
     // time the first one ran before the echo's clock started).
     assert!(c.elapsed >= Duration::from_millis(150), "{:?}", c.elapsed);
 }
+
+#[tokio::test]
+async fn concurrent_prepares_compile_once_and_a_foreign_component_is_a_host_error() {
+    let runtime = runtime();
+    let bytes = guest();
+    let digest = ModuleDigest::of(&bytes);
+    let (a, b) = tokio::join!(
+        runtime.prepare(&digest, &bytes),
+        runtime.prepare(&digest, &bytes)
+    );
+    assert!(Arc::ptr_eq(&a.unwrap(), &b.unwrap()));
+    assert_eq!(runtime.cache_stats().compiled, 1);
+
+    let other = self::runtime();
+    let foreign = prepare(&other, &bytes).await;
+    let report = call(&runtime, &foreign, "echo", json!([1]), Limits::default()).await;
+    assert_eq!(failure(&report).kind, FailureKind::HostError);
+}

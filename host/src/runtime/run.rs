@@ -109,6 +109,13 @@ impl Runtime {
     ) -> (RunOutcome, Option<u64>) {
         let fuel = setup.fuel;
         let deadline = setup.deadline;
+        if !wasmtime::Engine::same(prepared.pre.instance_pre().engine(), &self.inner.engine) {
+            let failure = Failure::new(
+                FailureKind::HostError,
+                "the component was prepared by another runtime",
+            );
+            return (RunOutcome::Failure(failure), None);
+        }
         let mut store = match store::new_store(&self.inner.engine, setup) {
             Ok(store) => store,
             Err(e) => {
