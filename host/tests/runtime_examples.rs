@@ -429,3 +429,47 @@ fn wasync_run_usage_errors_exit_2() {
     assert_eq!(code, 2);
     assert!(stderr.contains("core WebAssembly module"), "{stderr}");
 }
+
+/// Runs `wasync run` with `args` and returns its own peak resident memory
+/// in bytes (from `wait4`, so other processes do not count).
+fn wasync_run_peak_rss(args: &[&str]) -> (i32, u64) {
+    let child = Command::new(env!("CARGO_BIN_EXE_wasync"))
+        .arg("run")
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("wasync starts");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value to overwrite.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our child, not yet waited for; the pointers are valid.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4");
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    (code, usage.ru_maxrss as u64 * 1024)
+}
+
+#[test]
+fn a_hogging_wasync_run_stays_within_twice_its_limit() {
+    let limit: u64 = 256 << 20;
+    let (code, baseline) = wasync_run_peak_rss(&[&path("hello"), "hello"]);
+    assert_eq!(code, 0);
+    let (code, peak) = wasync_run_peak_rss(&[&path("hog"), "hog", "[]", "--memory", "256MiB"]);
+    assert_eq!(code, 1, "the hog fails");
+    let grown = peak.saturating_sub(baseline);
+    // The hog really used its memory, and no more than twice its limit.
+    assert!(
+        grown > limit / 2,
+        "the hog grew the process by only {grown} bytes"
+    );
+    assert!(
+        grown < 2 * limit,
+        "peak RSS {peak} is {grown} bytes above {baseline}"
+    );
+}
