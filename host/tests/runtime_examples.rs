@@ -433,6 +433,7 @@ fn wasync_run_usage_errors_exit_2() {
 /// Runs `wasync run` with `args` and returns its own peak resident memory
 /// in bytes (from `wait4`, so other processes do not count).
 fn wasync_run_peak_rss(args: &[&str]) -> (i32, u64) {
+    #[expect(clippy::zombie_processes, reason = "reaped by wait4 below")]
     let child = Command::new(env!("CARGO_BIN_EXE_wasync"))
         .arg("run")
         .args(args)
