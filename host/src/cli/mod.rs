@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod run;
+
 /// wasync: a durable job queue whose jobs are WebAssembly components.
 #[derive(Debug, Parser)]
 #[command(name = "wasync", version, about)]
@@ -15,9 +17,14 @@ pub struct Cli {
 
 /// The commands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Run one job locally in the sandbox, with no server and no database.
+    Run(run::RunArgs),
+}
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
-    match Cli::parse().command {}
+    match Cli::parse().command {
+        Command::Run(args) => run::main(args),
+    }
 }

@@ -1,0 +1,260 @@
+//! `wasync run FILE FUNCTION [ARGS_JSON]`: runs one job locally, in the same
+//! sandbox as the server, with no server and no database.
+//!
+//! Annotations live in memory; a `put` from the job is printed to stderr
+//! (`{"put": {...}, "id": "..."}`) and answered with a fresh id, but the
+//! job is not run.
+//!
+//! Exit codes: 0 and the result JSON on stdout (`{"await": "<id>"}` for an
+//! await-job outcome); 1 and the failure as a JSON object with a `kind` on
+//! stdout; 2 and a message on stderr for a usage or file error (unreadable
+//! file, invalid component, bad `ARGS_JSON`). What the guest wrote to its
+//! stdout and stderr goes to stderr.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::model::{JobId, ModuleDigest, RunOutcome};
+use crate::runtime::{JobCall, JobContext, JobInfo, Limits, PutRequest, Runtime, RuntimeConfig};
+
+/// Arguments of `wasync run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The component (`.wasm`, built for `wasm32-wasip2`).
+    pub file: PathBuf,
+    /// The job function to call.
+    pub function: String,
+    /// Its arguments: a JSON array (positional) or object (named).
+    #[arg(value_name = "ARGS_JSON", default_value = "[]")]
+    pub args: String,
+    /// Fuel budget (roughly, wasm instructions). Default: unlimited.
+    #[arg(long)]
+    pub fuel: Option<u64>,
+    /// Memory limit, in bytes or with a unit (`64MiB`, `1GiB`). Default:
+    /// 256 MiB.
+    #[arg(long, value_parser = parse_size)]
+    pub memory: Option<u64>,
+    /// Wall-clock limit (`500ms`, `10s`, `2m`). Default: none.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    text.parse::<bytesize::ByteSize>().map(|size| size.as_u64())
+}
+
+/// Runs the command; returns the process exit code.
+pub fn main(args: RunArgs) -> ExitCode {
+    let tokio = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(tokio) => tokio,
+        Err(e) => return usage_error(format!("cannot start the async runtime: {e}")),
+    };
+    tokio.block_on(run(args))
+}
+
+async fn run(args: RunArgs) -> ExitCode {
+    let call_args: Value = match serde_json::from_str(&args.args) {
+        Ok(value @ (Value::Array(_) | Value::Object(_))) => value,
+        Ok(_) => return usage_error("ARGS_JSON must be a JSON array or object".into()),
+        Err(e) => return usage_error(format!("ARGS_JSON is not valid JSON: {e}")),
+    };
+    let bytes = match tokio::fs::read(&args.file).await {
+        Ok(bytes) => bytes,
+        Err(e) => return usage_error(format!("cannot read {}: {e}", args.file.display())),
+    };
+    let config = RuntimeConfig {
+        max_concurrent_instances: 4,
+        ..RuntimeConfig::default()
+    };
+    let runtime = match Runtime::new(config) {
+        Ok(runtime) => runtime,
+        Err(e) => return usage_error(e.to_string()),
+    };
+    let digest = ModuleDigest::of(&bytes);
+    let prepared = match runtime.prepare(&digest, &bytes).await {
+        Ok(prepared) => prepared,
+        Err(e) => return usage_error(format!("{}: {e}", args.file.display())),
+    };
+    let context = Arc::new(LocalContext::new(JobInfo {
+        id: JobId::new(),
+        queue: String::new(),
+        module: digest,
+        module_name: None,
+        function: args.function.clone(),
+        args: call_args.clone(),
+        attempt: 1,
+        annotations: Vec::new(),
+    }));
+    let call = JobCall {
+        function: args.function,
+        args: call_args,
+    };
+    let limits = Limits {
+        fuel: args.fuel,
+        memory_bytes: args.memory,
+        timeout: args.timeout,
+    };
+    let report = runtime.run(&prepared, call, limits, context).await;
+
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(report.output.stdout.as_bytes());
+    let _ = stderr.write_all(report.output.stderr.as_bytes());
+    let (printed, code) = match report.outcome {
+        RunOutcome::Value(value) => (value, ExitCode::SUCCESS),
+        RunOutcome::Await(id) => (json!({ "await": id }), ExitCode::SUCCESS),
+        RunOutcome::Failure(failure) => (json!(failure), ExitCode::from(1)),
+    };
+    println!("{printed}");
+    code
+}
+
+fn usage_error(message: String) -> ExitCode {
+    eprintln!("wasync run: {message}");
+    ExitCode::from(2)
+}
+
+/// The job's outside world for a local run: annotations in memory, puts
+/// recorded and printed.
+struct LocalContext {
+    info: JobInfo,
+    state: Mutex<LocalState>,
+}
+
+#[derive(Default)]
+struct LocalState {
+    /// Jobs this run knows: itself and the ones it put.
+    jobs: HashSet<JobId>,
+    annotations: HashMap<(JobId, String), Value>,
+}
+
+impl LocalContext {
+    fn new(info: JobInfo) -> Self {
+        let mut state = LocalState::default();
+        state.jobs.insert(info.id);
+        LocalContext {
+            info,
+            state: Mutex::new(state),
+        }
+    }
+
+    fn known(&self, state: &LocalState, job: Option<JobId>) -> Result<JobId, String> {
+        let id = job.unwrap_or(self.info.id);
+        if state.jobs.contains(&id) {
+            Ok(id)
+        } else {
+            Err(format!(
+                "no job {id} (wasync run knows only the running job and the jobs it put)"
+            ))
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl JobContext for LocalContext {
+    fn job_info(&self) -> JobInfo {
+        self.info.clone()
+    }
+
+    async fn set_annotation(
+        &self,
+        job: Option<JobId>,
+        name: &str,
+        value: Value,
+    ) -> Result<(), String> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let id = self.known(&state, job)?;
+        state.annotations.insert((id, name.to_owned()), value);
+        Ok(())
+    }
+
+    async fn get_annotation(
+        &self,
+        job: Option<JobId>,
+        name: &str,
+    ) -> Result<Option<Value>, String> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let id = self.known(&state, job)?;
+        Ok(state.annotations.get(&(id, name.to_owned())).cloned())
+    }
+
+    async fn put(&self, request: PutRequest) -> Result<JobId, String> {
+        let id = JobId::new();
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .jobs
+            .insert(id);
+        let printed = json!({
+            "put": {
+                "module": request.module,
+                "function": request.function,
+                "args": request.args,
+                "queue": request.queue,
+                "begin_after": request.begin_after,
+                "begin_by_ms": request.begin_by_ms,
+            },
+            "id": id,
+        });
+        eprintln!("{printed}");
+        Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_take_units() {
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("1 GiB"), Ok(1 << 30));
+        assert!(parse_size("lots").is_err());
+    }
+
+    #[tokio::test]
+    async fn the_local_context_keeps_annotations_and_knows_put_jobs() {
+        let info = JobInfo {
+            id: JobId::new(),
+            queue: String::new(),
+            module: ModuleDigest::of(b"x"),
+            module_name: None,
+            function: "f".into(),
+            args: json!([]),
+            attempt: 1,
+            annotations: Vec::new(),
+        };
+        let context = LocalContext::new(info);
+        assert_eq!(context.get_annotation(None, "a").await, Ok(None));
+        context.set_annotation(None, "a", json!(1)).await.unwrap();
+        assert_eq!(context.get_annotation(None, "a").await, Ok(Some(json!(1))));
+        let stranger = JobId::new();
+        assert!(context.get_annotation(Some(stranger), "a").await.is_err());
+        let request = PutRequest {
+            module: None,
+            function: "g".into(),
+            args: json!([1]),
+            queue: None,
+            begin_after: None,
+            begin_by_ms: None,
+        };
+        let child = context.put(request).await.unwrap();
+        context
+            .set_annotation(Some(child), "b", json!("x"))
+            .await
+            .unwrap();
+        assert_eq!(
+            context.get_annotation(Some(child), "b").await,
+            Ok(Some(json!("x")))
+        );
+    }
+}

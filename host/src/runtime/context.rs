@@ -1,0 +1,548 @@
+//! The `wasync:job/context` host imports: what a running job may do outside
+//! its sandbox (zc.async's `zc.async.local`).
+//!
+//! The runtime knows nothing of the database. A job reaches the outside
+//! world only through [`JobContext`], which the dispatcher implements
+//! against the queue and `wasync run` implements in memory. This module
+//! turns the WIT calls into calls of that trait, validating what the guest
+//! sends at the boundary:
+//!
+//! - annotation names are at most [`ANNOTATION_NAME_MAX`] bytes and not
+//!   empty, annotation values at most [`ANNOTATION_VALUE_MAX`] bytes of
+//!   valid JSON;
+//! - `put` arguments must be a JSON array or object, at most
+//!   [`PUT_ARGS_MAX`] bytes, and the function name must not be empty;
+//! - a panic message is kept up to [`PANIC_MESSAGE_MAX`] bytes.
+//!
+//! `get-live-annotation` waits here, in one place: while the annotation is
+//! absent it re-checks every `min(poll, time left)`, where `poll` is never
+//! below [`POLL_MIN`] (a guest asking for 0 or 1 ms polls is clamped, so it
+//! cannot turn a wait into a busy loop against the database). Waiting is a
+//! `tokio::time::sleep`: it holds no OS thread.
+//!
+//! The shape follows `wasmtime-wasi-config`: a private bindgen module, a
+//! state struct ([`ContextState`]) kept in the store, a borrowed view
+//! implementing the generated `Host` trait, and [`add_to_linker`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use wasmtime::component::{HasData, Linker};
+
+use crate::model::{JobId, ModuleDigest, Timestamp};
+
+/// The largest annotation name accepted, in bytes.
+pub const ANNOTATION_NAME_MAX: usize = 256;
+/// The largest annotation value accepted, in bytes of JSON text.
+pub const ANNOTATION_VALUE_MAX: usize = 64 * 1024;
+/// The largest arguments of a job put from a job, in bytes of JSON text.
+pub const PUT_ARGS_MAX: usize = 1024 * 1024;
+/// The longest panic message kept, in bytes.
+pub const PANIC_MESSAGE_MAX: usize = 16 * 1024;
+/// The shortest interval between two checks of `get-live-annotation`.
+pub const POLL_MIN: Duration = Duration::from_millis(10);
+
+/// What a running job may do outside its sandbox (zc.async
+/// `zc.async.local`).
+///
+/// Errors are plain text: they go back to the guest as the `err` of the
+/// WIT call.
+#[async_trait::async_trait]
+pub trait JobContext: Send + Sync {
+    /// The running job (`get-job`).
+    fn job_info(&self) -> JobInfo;
+    /// Sets an annotation on this job (`job == None`) or another, committed
+    /// at once.
+    async fn set_annotation(
+        &self,
+        job: Option<JobId>,
+        name: &str,
+        value: serde_json::Value,
+    ) -> Result<(), String>;
+    /// Reads an annotation now (no waiting); `Ok(None)` when absent, `Err`
+    /// when the job is unknown.
+    async fn get_annotation(
+        &self,
+        job: Option<JobId>,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>, String>;
+    /// Puts a new job (`put`), returns its id.
+    async fn put(&self, request: PutRequest) -> Result<JobId, String>;
+}
+
+/// What a running job learns about itself (`get-job`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobInfo {
+    /// The job's id.
+    pub id: JobId,
+    /// Its queue (`""` is the default queue).
+    pub queue: String,
+    /// The module it runs.
+    pub module: ModuleDigest,
+    /// The module's name, when the job was put by name.
+    pub module_name: Option<String>,
+    /// The job function.
+    pub function: String,
+    /// Its arguments: a JSON array or object.
+    pub args: serde_json::Value,
+    /// 1 for the first run, higher after retries.
+    pub attempt: u32,
+    /// The annotations it had when it started, sorted by name.
+    pub annotations: Vec<(String, serde_json::Value)>,
+}
+
+/// A job put from inside a running job (`put`), validated: `function` is
+/// not empty and `args` is a JSON array or object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PutRequest {
+    /// The module by digest or name; `None`: the caller's module.
+    pub module: Option<String>,
+    /// The job function.
+    pub function: String,
+    /// A JSON array (positional) or object (named arguments).
+    pub args: serde_json::Value,
+    /// The queue; `None`: the caller's queue.
+    pub queue: Option<String>,
+    /// Not before this time; `None`: as soon as possible.
+    pub begin_after: Option<Timestamp>,
+    /// Must have started this many milliseconds after `begin_after`.
+    pub begin_by_ms: Option<u64>,
+}
+
+mod gen_ {
+    wasmtime::component::bindgen!({
+        path: "../wit/job.wit",
+        world: "job",
+        imports: { default: async | trappable | tracing },
+        exports: { default: async },
+    });
+}
+
+pub(crate) use gen_::JobPre;
+pub(crate) use gen_::wasync::job::types as wit;
+
+/// Per-store state of the `context` imports.
+pub struct ContextState {
+    context: Arc<dyn JobContext>,
+    /// The message of `report-panic`, if the guest called it.
+    panic_message: Option<String>,
+}
+
+impl ContextState {
+    /// State for a job whose outside world is `context`.
+    pub fn new(context: Arc<dyn JobContext>) -> Self {
+        ContextState {
+            context,
+            panic_message: None,
+        }
+    }
+
+    /// The message the guest gave to `report-panic`, if it did.
+    pub fn panic_message(&self) -> Option<&str> {
+        self.panic_message.as_deref()
+    }
+}
+
+/// A borrowed view of [`ContextState`]: what the generated `Host` traits
+/// are implemented on.
+pub struct ContextView<'a> {
+    state: &'a mut ContextState,
+}
+
+impl<'a> ContextView<'a> {
+    /// A view of `state`.
+    pub fn new(state: &'a mut ContextState) -> Self {
+        ContextView { state }
+    }
+}
+
+struct HasContext;
+
+impl HasData for HasContext {
+    type Data<'a> = ContextView<'a>;
+}
+
+/// Adds `wasync:job/context` and `wasync:job/types` to `linker`; `view`
+/// finds the [`ContextState`] in the store's data.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> ContextView<'_>,
+) -> wasmtime::Result<()> {
+    gen_::wasync::job::context::add_to_linker::<T, HasContext>(linker, view)?;
+    gen_::wasync::job::types::add_to_linker::<T, HasContext>(linker, view)?;
+    Ok(())
+}
+
+use gen_::wasync::job::context;
+use gen_::wasync::job::types as wtypes;
+
+impl wtypes::Host for ContextView<'_> {}
+
+impl context::Host for ContextView<'_> {
+    async fn get_job(&mut self) -> wasmtime::Result<wtypes::JobInfo> {
+        let info = self.state.context.job_info();
+        Ok(wtypes::JobInfo {
+            id: info.id.to_string(),
+            queue: info.queue,
+            module: info.module.to_string(),
+            module_name: info.module_name,
+            function: info.function,
+            args: info.args.to_string(),
+            attempt: info.attempt,
+            annotations: info
+                .annotations
+                .into_iter()
+                .map(|(name, value)| (name, value.to_string()))
+                .collect(),
+        })
+    }
+
+    async fn set_live_annotation(
+        &mut self,
+        name: String,
+        value: String,
+        job: Option<String>,
+    ) -> wasmtime::Result<Result<(), String>> {
+        let checked = check_name(&name)
+            .and_then(|()| parse_job(job.as_deref()))
+            .and_then(|job| Ok((job, parse_value(&value)?)));
+        let (job, value) = match checked {
+            Ok(ok) => ok,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(self.state.context.set_annotation(job, &name, value).await)
+    }
+
+    async fn get_live_annotation(
+        &mut self,
+        name: String,
+        timeout_ms: u32,
+        poll_ms: u32,
+        job: Option<String>,
+    ) -> wasmtime::Result<Result<Option<String>, String>> {
+        let job = match check_name(&name).and_then(|()| parse_job(job.as_deref())) {
+            Ok(job) => job,
+            Err(e) => return Ok(Err(e)),
+        };
+        let context = &self.state.context;
+        let found = wait_for_annotation(
+            || context.get_annotation(job, &name),
+            Duration::from_millis(timeout_ms.into()),
+            Duration::from_millis(poll_ms.into()),
+        )
+        .await;
+        Ok(found.map(|value| value.map(|v| v.to_string())))
+    }
+
+    async fn put(
+        &mut self,
+        request: wtypes::JobRequest,
+    ) -> wasmtime::Result<Result<String, String>> {
+        let request = match check_put(request) {
+            Ok(request) => request,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(self
+            .state
+            .context
+            .put(request)
+            .await
+            .map(|id| id.to_string()))
+    }
+
+    async fn report_panic(&mut self, message: String) -> wasmtime::Result<()> {
+        self.state.panic_message = Some(truncate(message, PANIC_MESSAGE_MAX));
+        Ok(())
+    }
+}
+
+/// Reads with `read` until it finds a value or `timeout` has passed,
+/// sleeping `min(max(poll, POLL_MIN), time left)` between reads.
+async fn wait_for_annotation<F, Fut>(
+    mut read: F,
+    timeout: Duration,
+    poll: Duration,
+) -> Result<Option<serde_json::Value>, String>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<serde_json::Value>, String>>,
+{
+    let poll = poll.max(POLL_MIN);
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = read().await? {
+            return Ok(Some(value));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(poll.min(deadline - now)).await;
+    }
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        Err("annotation name is empty".into())
+    } else if name.len() > ANNOTATION_NAME_MAX {
+        Err(format!(
+            "annotation name is {} bytes long; the limit is {ANNOTATION_NAME_MAX}",
+            name.len()
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn parse_job(job: Option<&str>) -> Result<Option<JobId>, String> {
+    job.map(|text| {
+        text.parse::<JobId>()
+            .map_err(|_| format!("`{}` is not a job id", truncate(text.to_owned(), 64)))
+    })
+    .transpose()
+}
+
+fn parse_value(value: &str) -> Result<serde_json::Value, String> {
+    if value.len() > ANNOTATION_VALUE_MAX {
+        return Err(format!(
+            "annotation value is {} bytes long; the limit is {ANNOTATION_VALUE_MAX}",
+            value.len()
+        ));
+    }
+    serde_json::from_str(value).map_err(|e| format!("annotation value is not valid JSON: {e}"))
+}
+
+fn check_put(request: wtypes::JobRequest) -> Result<PutRequest, String> {
+    if request.function.is_empty() {
+        return Err("the function name is empty".into());
+    }
+    if request.args.len() > PUT_ARGS_MAX {
+        return Err(format!(
+            "the arguments are {} bytes long; the limit is {PUT_ARGS_MAX}",
+            request.args.len()
+        ));
+    }
+    let args: serde_json::Value = serde_json::from_str(&request.args)
+        .map_err(|e| format!("the arguments are not valid JSON: {e}"))?;
+    if !(args.is_array() || args.is_object()) {
+        return Err("the arguments must be a JSON array or object".into());
+    }
+    let begin_after = request
+        .begin_after_ms
+        .map(|ms| {
+            i64::try_from(ms)
+                .ok()
+                .and_then(chrono::DateTime::from_timestamp_millis)
+                .ok_or_else(|| format!("begin-after-ms {ms} is out of range"))
+        })
+        .transpose()?;
+    Ok(PutRequest {
+        module: request.module,
+        function: request.function,
+        args,
+        queue: request.queue,
+        begin_after,
+        begin_by_ms: request.begin_by_ms,
+    })
+}
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+pub(crate) fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_rechecks_until_the_value_appears() {
+        let reads = AtomicU32::new(0);
+        let started = Instant::now();
+        let found = wait_for_annotation(
+            || {
+                let n = reads.fetch_add(1, Ordering::SeqCst);
+                async move { Ok((n == 3).then(|| serde_json::json!(n))) }
+            },
+            Duration::from_secs(10),
+            Duration::from_millis(100),
+        )
+        .await;
+        assert_eq!(found, Ok(Some(serde_json::json!(3))));
+        assert_eq!(started.elapsed(), Duration::from_millis(300));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_gives_none_after_the_timeout_and_clamps_tiny_polls() {
+        let reads = AtomicU32::new(0);
+        let started = Instant::now();
+        let found = wait_for_annotation(
+            || {
+                reads.fetch_add(1, Ordering::SeqCst);
+                async { Ok(None) }
+            },
+            Duration::from_millis(95),
+            Duration::from_millis(1),
+        )
+        .await;
+        assert_eq!(found, Ok(None));
+        assert_eq!(started.elapsed(), Duration::from_millis(95));
+        // Reads at 0, 10, ..., 90 and one last at 95: never every 1 ms.
+        assert_eq!(reads.load(Ordering::SeqCst), 11);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn zero_timeout_answers_at_once_and_errors_pass_through() {
+        let found = wait_for_annotation(
+            || async { Ok(None) },
+            Duration::ZERO,
+            Duration::from_secs(1),
+        )
+        .await;
+        assert_eq!(found, Ok(None));
+        let failed = wait_for_annotation(
+            || async { Err("no such job".to_owned()) },
+            Duration::from_secs(5),
+            Duration::from_secs(1),
+        )
+        .await;
+        assert_eq!(failed, Err("no such job".to_owned()));
+    }
+
+    #[test]
+    fn inputs_are_checked_at_the_boundary() {
+        assert!(check_name("").is_err());
+        assert!(check_name(&"n".repeat(ANNOTATION_NAME_MAX)).is_ok());
+        assert!(check_name(&"n".repeat(ANNOTATION_NAME_MAX + 1)).is_err());
+        assert!(
+            parse_value("{not json")
+                .unwrap_err()
+                .contains("not valid JSON")
+        );
+        let big = format!("\"{}\"", "x".repeat(ANNOTATION_VALUE_MAX));
+        assert!(parse_value(&big).unwrap_err().contains("limit"));
+        assert!(
+            parse_job(Some("nope"))
+                .unwrap_err()
+                .contains("not a job id")
+        );
+        let id = JobId::new();
+        assert_eq!(parse_job(Some(&id.to_string())), Ok(Some(id)));
+        assert_eq!(truncate("héllo".into(), 2), "h");
+    }
+
+    #[test]
+    fn put_requests_are_validated() {
+        let request = |function: &str, args: &str| wtypes::JobRequest {
+            module: None,
+            function: function.into(),
+            args: args.into(),
+            queue: Some("q".into()),
+            begin_after_ms: Some(1_700_000_000_000),
+            begin_by_ms: Some(5),
+        };
+        assert!(check_put(request("", "[]")).is_err());
+        assert!(
+            check_put(request("f", "3"))
+                .unwrap_err()
+                .contains("array or object")
+        );
+        assert!(
+            check_put(request("f", "["))
+                .unwrap_err()
+                .contains("not valid JSON")
+        );
+        let ok = check_put(request("f", "[1]")).unwrap();
+        assert_eq!(ok.args, serde_json::json!([1]));
+        assert_eq!(ok.queue.as_deref(), Some("q"));
+        assert_eq!(
+            ok.begin_after.map(crate::clock::to_millis),
+            Some(1_700_000_000_000)
+        );
+    }
+
+    /// A context that records what it is asked.
+    struct Recorder(Mutex<Vec<String>>);
+
+    #[async_trait::async_trait]
+    impl JobContext for Recorder {
+        fn job_info(&self) -> JobInfo {
+            JobInfo {
+                id: JobId::new(),
+                queue: String::new(),
+                module: ModuleDigest::of(b""),
+                module_name: None,
+                function: "f".into(),
+                args: serde_json::json!([]),
+                attempt: 1,
+                annotations: vec![("a".into(), serde_json::json!(1))],
+            }
+        }
+        async fn set_annotation(
+            &self,
+            _job: Option<JobId>,
+            name: &str,
+            value: serde_json::Value,
+        ) -> Result<(), String> {
+            self.0.lock().unwrap().push(format!("set {name}={value}"));
+            Ok(())
+        }
+        async fn get_annotation(
+            &self,
+            _job: Option<JobId>,
+            _name: &str,
+        ) -> Result<Option<serde_json::Value>, String> {
+            Ok(Some(serde_json::json!("v")))
+        }
+        async fn put(&self, request: PutRequest) -> Result<JobId, String> {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("put {}", request.function));
+            Ok(JobId::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn host_calls_reach_the_context() {
+        use context::Host as _;
+        let recorder = Arc::new(Recorder(Mutex::new(Vec::new())));
+        let mut state = ContextState::new(recorder.clone());
+        let mut view = ContextView::new(&mut state);
+        let info = view.get_job().await.unwrap();
+        assert_eq!(info.annotations, vec![("a".to_owned(), "1".to_owned())]);
+        assert_eq!(info.args, "[]");
+        let set = view
+            .set_live_annotation("p".into(), "{\"x\":1}".into(), None)
+            .await
+            .unwrap();
+        assert_eq!(set, Ok(()));
+        let bad = view
+            .set_live_annotation("p".into(), "nope".into(), None)
+            .await
+            .unwrap();
+        assert!(bad.is_err());
+        let got = view
+            .get_live_annotation("p".into(), 0, 0, None)
+            .await
+            .unwrap();
+        assert_eq!(got, Ok(Some("\"v\"".to_owned())));
+        view.report_panic("boom".into()).await.unwrap();
+        assert_eq!(state.panic_message(), Some("boom"));
+        assert_eq!(
+            *recorder.0.lock().unwrap(),
+            vec!["set p={\"x\":1}".to_owned()]
+        );
+    }
+}

@@ -1,0 +1,213 @@
+//! Running one job: a fresh store, instantiation from the pre-linked
+//! component, the call of `run`, and the outcome.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tracing::Instrument as _;
+
+use super::context::{self, ContextState, JobContext};
+use super::limits::{self, Deadline, Evidence};
+use super::output::TailPipe;
+use super::store::{self, StoreSetup};
+use super::{JobCall, Limits, Prepared, RunReport, Runtime};
+use crate::model::{CapturedOutput, Failure, FailureKind, JobId, RunOutcome};
+
+/// The largest result a job may return, in bytes of JSON text.
+pub const RESULT_MAX: usize = 16 << 20;
+
+impl Runtime {
+    /// Runs `call` of `prepared` in a fresh store under `limits`, talking
+    /// to the outside world through `context`.
+    ///
+    /// Never fails and never panics on a guest problem: traps, exhaustion
+    /// of fuel, memory or time, panics and instantiation errors all come
+    /// back as [`RunOutcome::Failure`]. When all slots of the instance pool
+    /// are busy, it waits for one.
+    pub async fn run(
+        &self,
+        prepared: &Prepared,
+        call: JobCall,
+        limits: Limits,
+        context: Arc<dyn JobContext>,
+    ) -> RunReport {
+        let info = context.job_info();
+        let span = tracing::info_span!(
+            "job",
+            id = %info.id,
+            queue = %info.queue,
+            attempt = info.attempt,
+            function = %call.function,
+        );
+        self.run_in_span(prepared, call, limits, context)
+            .instrument(span)
+            .await
+    }
+
+    async fn run_in_span(
+        &self,
+        prepared: &Prepared,
+        call: JobCall,
+        limits: Limits,
+        context: Arc<dyn JobContext>,
+    ) -> RunReport {
+        let started = Instant::now();
+        let config = &self.inner.config;
+        let stdout = TailPipe::new(config.output_limit_bytes);
+        let stderr = TailPipe::new(config.output_limit_bytes);
+        let (outcome, fuel_consumed) = match self.slots().await {
+            Ok(_permit) => {
+                // The time limit counts from when the job has a slot.
+                let deadline = limits.timeout.map(|timeout| Deadline {
+                    at: Instant::now() + timeout,
+                    timeout,
+                });
+                let setup = StoreSetup {
+                    context: ContextState::new(context),
+                    stdout: stdout.clone(),
+                    stderr: stderr.clone(),
+                    memory_bytes: limits
+                        .memory_bytes
+                        .unwrap_or(config.default_memory_bytes)
+                        .min(config.max_memory_bytes),
+                    fuel: limits.fuel,
+                    deadline,
+                };
+                self.run_store(prepared, call, setup, &stderr).await
+            }
+            Err(failure) => (RunOutcome::Failure(failure), None),
+        };
+        match &outcome {
+            RunOutcome::Failure(failure) => limits::log_failure(failure),
+            _ => tracing::debug!("job succeeded"),
+        }
+        RunReport {
+            outcome,
+            output: CapturedOutput {
+                stdout: stdout.contents(),
+                stderr: stderr.contents(),
+            },
+            fuel_consumed,
+            elapsed: started.elapsed(),
+        }
+    }
+
+    async fn slots(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Failure> {
+        self.inner
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| Failure::new(FailureKind::HostError, "the runtime is shutting down"))
+    }
+
+    async fn run_store(
+        &self,
+        prepared: &Prepared,
+        call: JobCall,
+        setup: StoreSetup,
+        stderr: &TailPipe,
+    ) -> (RunOutcome, Option<u64>) {
+        let fuel = setup.fuel;
+        let deadline = setup.deadline;
+        if !wasmtime::Engine::same(prepared.pre.instance_pre().engine(), &self.inner.engine) {
+            let failure = Failure::new(
+                FailureKind::HostError,
+                "the component was prepared by another runtime",
+            );
+            return (RunOutcome::Failure(failure), None);
+        }
+        let mut store = match store::new_store(&self.inner.engine, setup) {
+            Ok(store) => store,
+            Err(e) => {
+                let failure = Failure::new(
+                    FailureKind::HostError,
+                    format!("cannot create the store: {e:#}"),
+                );
+                return (RunOutcome::Failure(failure), None);
+            }
+        };
+        let args = call.args.to_string();
+        let mut instantiating = true;
+        let result = {
+            let store = &mut store;
+            let instantiating = &mut instantiating;
+            let call = async move {
+                let job = prepared.pre.instantiate_async(&mut *store).await?;
+                *instantiating = false;
+                job.call_run(&mut *store, &call.function, &args).await
+            };
+            match deadline {
+                // The epoch callback stops a computing guest; this stops
+                // one waiting in a host call.
+                Some(deadline) => tokio::time::timeout_at(deadline.at.into(), call)
+                    .await
+                    .unwrap_or_else(|_| Err(limits::DeadlineExceeded.into())),
+                None => call.await,
+            }
+        };
+        let fuel_consumed = store
+            .get_fuel()
+            .ok()
+            .map(|left| fuel.unwrap_or(u64::MAX).saturating_sub(left));
+        let outcome = match result {
+            Ok(Ok(outcome)) => returned(outcome),
+            Ok(Err(error)) => guest_error(error),
+            Err(error) => {
+                let state = store.data();
+                let timed_out =
+                    state.timed_out || error.downcast_ref::<limits::DeadlineExceeded>().is_some();
+                let evidence = Evidence {
+                    timed_out: timed_out.then(|| deadline.map(|d| d.timeout)).flatten(),
+                    fuel,
+                    memory: &state.limiter,
+                    panic: state.context.panic_message(),
+                    stderr: &stderr.contents(),
+                    instantiating,
+                };
+                RunOutcome::Failure(limits::classify(&error, &evidence))
+            }
+        };
+        (outcome, fuel_consumed)
+    }
+}
+
+/// The outcome of a `run` that returned `ok`.
+fn returned(outcome: context::wit::Outcome) -> RunOutcome {
+    match outcome {
+        context::wit::Outcome::Value(json) if json.len() > RESULT_MAX => bad_result(format!(
+            "the job returned {} bytes of JSON; the limit is {RESULT_MAX}",
+            json.len()
+        )),
+        context::wit::Outcome::Value(json) => match serde_json::from_str(&json) {
+            Ok(value) => RunOutcome::Value(value),
+            Err(e) => bad_result(format!(
+                "the job returned a value that is not valid JSON: {e}"
+            )),
+        },
+        context::wit::Outcome::AwaitJob(id) => match id.parse::<JobId>() {
+            Ok(id) => RunOutcome::Await(id),
+            Err(_) => bad_result(format!(
+                "the job asked to await `{}`, which is not a job id",
+                context::truncate(id, 64)
+            )),
+        },
+    }
+}
+
+/// A result the guest got wrong: its fault, reported like its own error.
+fn bad_result(message: String) -> RunOutcome {
+    let mut failure = Failure::new(FailureKind::GuestError, message);
+    failure.guest_kind = Some("invalid-result".into());
+    RunOutcome::Failure(failure)
+}
+
+/// The `err` of `run`: an error the job reported on purpose.
+fn guest_error(error: context::wit::JobError) -> RunOutcome {
+    RunOutcome::Failure(Failure {
+        kind: FailureKind::GuestError,
+        message: error.message,
+        detail: error.detail,
+        guest_kind: Some(error.kind),
+        permanent: error.permanent,
+    })
+}
