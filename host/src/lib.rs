@@ -17,8 +17,12 @@
 
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod cli;
 pub mod clock;
+pub mod config;
+pub mod dispatch;
 pub mod model;
 pub mod runtime;
+pub mod service;
 pub mod store;

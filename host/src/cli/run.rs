@@ -38,30 +38,15 @@ pub struct RunArgs {
     pub fuel: Option<u64>,
     /// Memory limit, in bytes or with a unit (`64MiB`, `1GiB`). Default:
     /// 256 MiB.
-    #[arg(long, value_parser = parse_size)]
+    #[arg(long, value_parser = super::parse_size)]
     pub memory: Option<u64>,
     /// Wall-clock limit (`500ms`, `10s`, `2m`). Default: none.
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = super::parse_duration)]
     pub timeout: Option<Duration>,
 }
 
-fn parse_size(text: &str) -> Result<u64, String> {
-    text.parse::<bytesize::ByteSize>().map(|size| size.as_u64())
-}
-
 /// Runs the command; returns the process exit code.
-pub fn main(args: RunArgs) -> ExitCode {
-    let tokio = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(tokio) => tokio,
-        Err(e) => return usage_error(format!("cannot start the async runtime: {e}")),
-    };
-    tokio.block_on(run(args))
-}
-
-async fn run(args: RunArgs) -> ExitCode {
+pub async fn run(args: RunArgs) -> ExitCode {
     let call_args: Value = match serde_json::from_str(&args.args) {
         Ok(value @ (Value::Array(_) | Value::Object(_))) => value,
         Ok(_) => return usage_error("ARGS_JSON must be a JSON array or object".into()),
@@ -212,14 +197,6 @@ impl JobContext for LocalContext {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_take_units() {
-        assert_eq!(parse_size("1024"), Ok(1024));
-        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
-        assert_eq!(parse_size("1 GiB"), Ok(1 << 30));
-        assert!(parse_size("lots").is_err());
-    }
 
     #[tokio::test]
     async fn the_local_context_keeps_annotations_and_knows_put_jobs() {

@@ -50,8 +50,16 @@ pub const POLL_MIN: Duration = Duration::from_millis(10);
 /// WIT call.
 #[async_trait::async_trait]
 pub trait JobContext: Send + Sync {
-    /// The running job (`get-job`).
+    /// The running job: who it is and what it was called with. Cheap and
+    /// synchronous (it also names the run's tracing span); `get-job` fills
+    /// in the annotations from [`JobContext::annotations`].
     fn job_info(&self) -> JobInfo;
+    /// The job's annotations now, by name, for `get-job`. By default those
+    /// [`JobContext::job_info`] carries; a context backed by a database
+    /// reads them only when a job asks.
+    async fn annotations(&self) -> Result<Vec<(String, serde_json::Value)>, String> {
+        Ok(self.job_info().annotations)
+    }
     /// Sets an annotation on this job (`job == None`) or another, committed
     /// at once.
     async fn set_annotation(
@@ -181,7 +189,10 @@ impl wtypes::Host for ContextView<'_> {}
 
 impl context::Host for ContextView<'_> {
     async fn get_job(&mut self) -> wasmtime::Result<wtypes::JobInfo> {
-        let info = self.state.context.job_info();
+        let mut info = self.state.context.job_info();
+        if let Ok(annotations) = self.state.context.annotations().await {
+            info.annotations = annotations;
+        }
         Ok(wtypes::JobInfo {
             id: info.id.to_string(),
             queue: info.queue,

@@ -1,0 +1,102 @@
+//! Every error the HTTP API returns: a status and a JSON body
+//! `{"error": {"code": "...", "message": "..."}}`. Handlers return
+//! `Result<_, ApiError>` and never build error bodies by hand.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::service;
+
+/// An API error. Each variant's doc gives its status and code.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400 `bad_request`: malformed JSON, bad arguments or names.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401 `unauthorized`: a token is required and was missing or wrong.
+    #[error("a valid bearer token is required (Authorization: Bearer <token>)")]
+    Unauthorized,
+    /// 404 `not_found`: unknown job, module, queue, dispatcher or route.
+    #[error("{0}")]
+    NotFound(String),
+    /// 405 `method_not_allowed`.
+    #[error("method not allowed on this path")]
+    MethodNotAllowed,
+    /// 409 `conflict`: the request does not fit the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// 413 `payload_too_large`: over the upload limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// 422 `invalid_component`: the uploaded component was refused.
+    #[error("{0}")]
+    InvalidComponent(String),
+    /// 503 `unavailable`: shutting down.
+    #[error("wasync is shutting down")]
+    Unavailable,
+    /// 500 `internal`: the details are logged, not shown.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::InvalidComponent(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::InvalidComponent(_) => "invalid_component",
+            ApiError::Unavailable => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<service::Error> for ApiError {
+    fn from(error: service::Error) -> Self {
+        match error {
+            service::Error::Invalid(message) => ApiError::BadRequest(message),
+            service::Error::NotFound { .. } => ApiError::NotFound(error.to_string()),
+            service::Error::Conflict(message) => ApiError::Conflict(message),
+            service::Error::InvalidComponent(error) => {
+                ApiError::InvalidComponent(error.to_string())
+            }
+            service::Error::ShuttingDown => ApiError::Unavailable,
+            service::Error::Store(error) => ApiError::Internal(error.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(%detail, "internal error answering a request");
+        }
+        let body = json!({"error": {"code": self.code(), "message": self.to_string()}});
+        (self.status(), Json(body)).into_response()
+    }
+}
+
+/// The API's result.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,216 @@
+//! `/v1/jobs`: put, list, show, wait, put back, annotations.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::extract::{JsonBody, Path, Query};
+use super::input::{DurationInput, TimeInput, parse_duration_text};
+use crate::model::{Job, JobId, JobLimits, JobStatus};
+use crate::service::PutRequest;
+
+/// The longest a `wait` request may hold the connection.
+pub const WAIT_TIMEOUT_MAX: Duration = Duration::from_secs(300);
+/// How long `wait` holds it when not told.
+pub const WAIT_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
+
+/// Body of a put.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutBody {
+    /// Module digest or name.
+    pub module: String,
+    /// Job function.
+    pub function: String,
+    /// Array or object; default none.
+    #[serde(default)]
+    pub args: Value,
+    /// Queue; default the default queue.
+    #[serde(default)]
+    pub queue: Option<String>,
+    /// Not before this time.
+    #[serde(default)]
+    pub begin_after: Option<TimeInput>,
+    /// Must have started within this long after `begin_after`.
+    #[serde(default)]
+    pub begin_by: Option<DurationInput>,
+    /// Resource requests.
+    #[serde(default)]
+    pub limits: JobLimits,
+}
+
+/// Puts a job described by `body`.
+pub async fn put_job(state: &AppState, body: PutBody) -> ApiResult<(StatusCode, Json<Job>)> {
+    let request = PutRequest {
+        queue: body.queue.unwrap_or_default(),
+        module: body.module,
+        function: body.function,
+        args: body.args,
+        begin_after: body.begin_after.map(|t| t.0),
+        begin_by_ms: body.begin_by.map(|d| d.0.as_millis() as u64),
+        limits: body.limits,
+        parent: None,
+    };
+    let job = state.service.put(request).await?;
+    Ok((StatusCode::CREATED, Json(job)))
+}
+
+/// `POST /v1/jobs`: puts a job (queue in the body; default queue if none).
+pub async fn put(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<PutBody>,
+) -> ApiResult<(StatusCode, Json<Job>)> {
+    put_job(&state, body).await
+}
+
+/// Query of `GET /v1/jobs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Comma-separated statuses.
+    status: Option<String>,
+    queue: Option<String>,
+    after: Option<JobId>,
+    limit: Option<u32>,
+}
+
+/// `GET /v1/jobs?status=pending,active&queue=&after=&limit=`: oldest first;
+/// `next` is the `after` of the next page.
+pub async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let statuses = match query.status.as_deref() {
+        None | Some("") => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|s| s.trim().parse::<JobStatus>())
+            .collect::<Result<_, _>>()
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+    };
+    let page = state
+        .service
+        .job_list(
+            query.queue.as_deref(),
+            statuses,
+            query.after,
+            query.limit.unwrap_or(100),
+        )
+        .await?;
+    Ok(Json(
+        serde_json::to_value(page).map_err(|e| ApiError::Internal(e.to_string()))?,
+    ))
+}
+
+/// A job with its annotations.
+#[derive(Debug, Serialize)]
+pub struct JobView {
+    #[serde(flatten)]
+    job: Job,
+    annotations: BTreeMap<String, Value>,
+}
+
+/// `GET /v1/jobs/{id}`: status, result or failure, timestamps, attempts,
+/// dispatcher and agent, annotations.
+pub async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<JobId>,
+) -> ApiResult<Json<JobView>> {
+    let (job, annotations) =
+        tokio::try_join!(state.service.job_get(id), state.service.annotation_list(id))?;
+    Ok(Json(JobView {
+        job,
+        annotations: annotations.into_iter().collect(),
+    }))
+}
+
+/// Query of a wait.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitQuery {
+    timeout: Option<String>,
+}
+
+/// `GET /v1/jobs/{id}/wait?timeout=30s`: long-polls until the job completes
+/// or the timeout passes, then returns the job as it is.
+pub async fn wait(
+    State(state): State<AppState>,
+    Path(id): Path<JobId>,
+    Query(query): Query<WaitQuery>,
+) -> ApiResult<Json<Job>> {
+    let timeout = match query.timeout.as_deref() {
+        None => WAIT_TIMEOUT_DEFAULT,
+        Some(text) => parse_duration_text(text).map_err(ApiError::BadRequest)?,
+    };
+    Ok(Json(
+        state
+            .service
+            .job_wait(id, timeout.min(WAIT_TIMEOUT_MAX))
+            .await?,
+    ))
+}
+
+/// Body of a put back.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutBackBody {
+    queue: Option<String>,
+}
+
+/// `POST /v1/jobs/{id}/put`: puts a pulled or removed job back, at the end
+/// of its queue (or of `queue`).
+pub async fn put_back(
+    State(state): State<AppState>,
+    Path(id): Path<JobId>,
+    JsonBody(body): JsonBody<Option<PutBackBody>>,
+) -> ApiResult<Json<Job>> {
+    let body = body.unwrap_or_default();
+    Ok(Json(
+        state.service.put_back(id, body.queue.as_deref()).await?,
+    ))
+}
+
+/// `GET /v1/jobs/{id}/annotations`: every annotation, by name.
+pub async fn annotations(
+    State(state): State<AppState>,
+    Path(id): Path<JobId>,
+) -> ApiResult<Json<BTreeMap<String, Value>>> {
+    Ok(Json(
+        state
+            .service
+            .annotation_list(id)
+            .await?
+            .into_iter()
+            .collect(),
+    ))
+}
+
+/// `GET /v1/jobs/{id}/annotations/{name}`: one annotation's value.
+pub async fn annotation(
+    State(state): State<AppState>,
+    Path((id, name)): Path<(JobId, String)>,
+) -> ApiResult<Json<Value>> {
+    match state.service.annotation_get(id, &name).await? {
+        Some(value) => Ok(Json(value)),
+        None => Err(ApiError::NotFound(format!(
+            "job {id} has no annotation `{name}`"
+        ))),
+    }
+}
+
+/// `PUT /v1/jobs/{id}/annotations/{name}` with the JSON value as the body.
+pub async fn set_annotation(
+    State(state): State<AppState>,
+    Path((id, name)): Path<(JobId, String)>,
+    JsonBody(value): JsonBody<Value>,
+) -> ApiResult<StatusCode> {
+    state.service.annotation_set(id, &name, value).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,58 @@
+//! The HTTP API: JSON under `/v1`, built with axum.
+//!
+//! `router.rs` holds every route; `error.rs` the one error type, which
+//! answers `{"error": {"code", "message"}}` with the right status; each
+//! resource has its own file of handlers.
+
+mod error;
+mod extract;
+pub mod input;
+mod jobs;
+mod modules;
+mod queues;
+mod router;
+mod workers;
+
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+
+pub use error::{ApiError, ApiResult};
+pub use router::router;
+
+use crate::service::Service;
+
+/// The largest upload, by default: 50 MiB.
+pub const UPLOAD_LIMIT_DEFAULT: usize = 50 << 20;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The queue's operations.
+    pub service: Service,
+    /// The bearer token every request but the health check needs, if set.
+    pub token: Option<String>,
+    /// The largest request body, in bytes.
+    pub upload_limit: usize,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("upload_limit", &self.upload_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,113 @@
+//! `/v1/queues`: create, list, show (with length), delete; the jobs of a
+//! queue in order; `pull` and `remove`. The default queue `""` is written
+//! `default` in paths.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::error::ApiResult;
+use super::extract::{JsonBody, Path, Query};
+use super::jobs::PutBody;
+use crate::model::{Job, JobId, QueueInfo};
+
+/// Body of `POST /v1/queues`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    name: String,
+}
+
+/// `POST /v1/queues` `{"name": "video"}`.
+pub async fn create(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<CreateBody>,
+) -> ApiResult<(StatusCode, Json<QueueInfo>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.service.queue_create(&body.name).await?),
+    ))
+}
+
+/// `GET /v1/queues`.
+pub async fn list(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(json!({ "queues": state.service.queue_list().await? })))
+}
+
+/// `GET /v1/queues/{name}`: the queue and its length.
+pub async fn show(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<QueueInfo>> {
+    Ok(Json(state.service.queue_get(&name).await?))
+}
+
+/// `DELETE /v1/queues/{name}`: only an empty queue, never the default.
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    state.service.queue_delete(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `?offset=&limit=` of a queue listing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsQuery {
+    #[serde(default)]
+    offset: u64,
+    limit: Option<u32>,
+}
+
+/// `GET /v1/queues/{name}/jobs`: pending jobs in the order they will run.
+pub async fn jobs(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(query): Query<JobsQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let jobs = state
+        .service
+        .queue_jobs(&name, query.offset, query.limit.unwrap_or(100))
+        .await?;
+    Ok(Json(json!({ "jobs": jobs })))
+}
+
+/// `POST /v1/queues/{name}/jobs`: puts a job into this queue.
+pub async fn put(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    JsonBody(mut body): JsonBody<PutBody>,
+) -> ApiResult<(StatusCode, Json<Job>)> {
+    body.queue = Some(name);
+    super::jobs::put_job(&state, body).await
+}
+
+/// Body of `POST /v1/queues/{name}/pull`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullBody {
+    #[serde(default)]
+    index: i64,
+}
+
+/// `POST /v1/queues/{name}/pull` `{"index": -1}`: zc.async `queue.pull`.
+pub async fn pull(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<Option<PullBody>>,
+) -> ApiResult<Json<Job>> {
+    let index = body.unwrap_or_default().index;
+    Ok(Json(state.service.queue_pull(&name, index).await?))
+}
+
+/// `DELETE /v1/queues/{name}/jobs/{id}`: zc.async `queue.remove`.
+pub async fn remove(
+    State(state): State<AppState>,
+    Path((name, id)): Path<(String, JobId)>,
+) -> ApiResult<Json<Job>> {
+    Ok(Json(state.service.queue_remove(Some(&name), id).await?))
+}

@@ -1,0 +1,108 @@
+//! The one router: every route of the API in one place.
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use tower_http::trace::TraceLayer;
+
+use super::error::ApiError;
+use super::{AppState, jobs, modules, queues, workers};
+
+/// Builds the API: every route under `/v1`, bearer-token auth on all but
+/// `/v1/health` when a token is set, the upload limit, JSON errors for
+/// unknown routes and methods, and a trace span per request.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/modules", post(modules::upload).get(modules::list))
+        .route(
+            "/modules/{reference}",
+            get(modules::show).delete(modules::delete),
+        )
+        .route("/queues", post(queues::create).get(queues::list))
+        .route("/queues/{name}", get(queues::show).delete(queues::delete))
+        .route("/queues/{name}/jobs", post(queues::put).get(queues::jobs))
+        .route(
+            "/queues/{name}/jobs/{id}",
+            axum::routing::delete(queues::remove),
+        )
+        .route("/queues/{name}/pull", post(queues::pull))
+        .route("/jobs", post(jobs::put).get(jobs::list))
+        .route("/jobs/{id}", get(jobs::show))
+        .route("/jobs/{id}/wait", get(jobs::wait))
+        .route("/jobs/{id}/put", post(jobs::put_back))
+        .route("/jobs/{id}/annotations", get(jobs::annotations))
+        .route(
+            "/jobs/{id}/annotations/{name}",
+            get(jobs::annotation).put(jobs::set_annotation),
+        )
+        .route("/dispatchers", get(workers::list))
+        .route("/dispatchers/{id}", get(workers::show))
+        .route("/dispatchers/{id}/agents", get(workers::agents))
+        .route(
+            "/dispatchers/{id}/agents/{queue}/{name}",
+            put(workers::put_agent).delete(workers::delete_agent),
+        )
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let upload_limit = state.upload_limit;
+    Router::new()
+        .route("/v1/health", get(health))
+        .nest("/v1", api)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(upload_limit))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn health(State(state): State<AppState>) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "backend": state.service.store().backend(),
+    }))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route; the API lives under /v1".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// Refuses requests without the configured bearer token (when one is set).
+async fn require_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    if let Some(expected) = &state.token {
+        let given = request
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|given| constant_time_eq(given.as_bytes(), expected.as_bytes())) {
+            return Err(ApiError::Unauthorized);
+        }
+    }
+    Ok(next.run(request).await)
+}
+
+/// Compares without leaking where the first difference is.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn token_comparison() {
+        assert!(super::constant_time_eq(b"secret", b"secret"));
+        assert!(!super::constant_time_eq(b"secret", b"secreT"));
+        assert!(!super::constant_time_eq(b"secret", b"secret2"));
+    }
+}

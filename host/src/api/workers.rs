@@ -1,0 +1,76 @@
+//! `/v1/dispatchers`: dispatchers and their agents.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::error::ApiResult;
+use super::extract::{JsonBody, Path};
+use crate::model::{AGENT_SIZE_DEFAULT, Agent, AgentFilter, AgentSpec, DispatcherId};
+use crate::service::DispatcherView;
+
+/// `GET /v1/dispatchers`: every dispatcher with its agents.
+pub async fn list(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(
+        json!({ "dispatchers": state.service.dispatcher_list().await? }),
+    ))
+}
+
+/// `GET /v1/dispatchers/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<DispatcherId>,
+) -> ApiResult<Json<DispatcherView>> {
+    Ok(Json(state.service.dispatcher_get(id).await?))
+}
+
+/// `GET /v1/dispatchers/{id}/agents`.
+pub async fn agents(
+    State(state): State<AppState>,
+    Path(id): Path<DispatcherId>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let view = state.service.dispatcher_get(id).await?;
+    Ok(Json(json!({ "agents": view.agents })))
+}
+
+/// Body of an agent create/update.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentBody {
+    size: Option<u32>,
+    filter: Option<AgentFilter>,
+    fuel_cap: Option<u64>,
+    memory_cap: Option<u64>,
+}
+
+/// `PUT /v1/dispatchers/{id}/agents/{queue}/{name}`: creates or replaces an
+/// agent (`size` defaults to 3).
+pub async fn put_agent(
+    State(state): State<AppState>,
+    Path((id, queue, name)): Path<(DispatcherId, String, String)>,
+    JsonBody(body): JsonBody<Option<AgentBody>>,
+) -> ApiResult<Json<Agent>> {
+    let body = body.unwrap_or_default();
+    let spec = AgentSpec {
+        name,
+        queue,
+        size: body.size.unwrap_or(AGENT_SIZE_DEFAULT),
+        filter: body.filter.filter(|f| !f.is_any()),
+        fuel_cap: body.fuel_cap,
+        memory_cap: body.memory_cap,
+    };
+    Ok(Json(state.service.agent_upsert(id, spec).await?))
+}
+
+/// `DELETE /v1/dispatchers/{id}/agents/{queue}/{name}`: refused (409) while
+/// the agent holds jobs.
+pub async fn delete_agent(
+    State(state): State<AppState>,
+    Path((id, queue, name)): Path<(DispatcherId, String, String)>,
+) -> ApiResult<StatusCode> {
+    state.service.agent_delete(id, &queue, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,172 @@
+//! `wasync agents`: list, set (create or replace) and delete agents.
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+use clap::{Args, Subcommand};
+use serde_json::{Map, Value, json};
+
+use super::ClientArgs;
+use super::client::{Client, queue_segment, segment};
+use super::output::{print_json, queue_name};
+
+/// Arguments of `wasync agents`.
+#[derive(Debug, Args)]
+pub struct AgentsArgs {
+    /// The dispatcher; may be left out when there is exactly one.
+    #[arg(long, short, global = true)]
+    dispatcher: Option<String>,
+    /// What to do; default: list.
+    #[command(subcommand)]
+    command: Option<AgentsCommand>,
+}
+
+/// `wasync agents ...`.
+#[derive(Debug, Subcommand)]
+enum AgentsCommand {
+    /// List the agents.
+    List,
+    /// Create or replace an agent.
+    Set {
+        /// The queue it takes jobs from (`default` for the default queue).
+        queue: String,
+        /// Its name.
+        name: String,
+        /// The most jobs it runs at once.
+        #[arg(long, default_value_t = crate::model::AGENT_SIZE_DEFAULT)]
+        size: u32,
+        /// Take only jobs whose module name or digest matches (a glob; repeat for more).
+        #[arg(long = "module")]
+        modules: Vec<String>,
+        /// Take only jobs whose function matches (a glob; repeat for more).
+        #[arg(long = "function")]
+        functions: Vec<String>,
+        /// The most fuel any job it runs gets.
+        #[arg(long)]
+        fuel_cap: Option<u64>,
+        /// The most memory any job it runs gets, e.g. `64MiB`.
+        #[arg(long, value_parser = super::parse_size)]
+        memory_cap: Option<u64>,
+    },
+    /// Delete an agent (refused while it holds jobs).
+    Delete {
+        /// Its queue.
+        queue: String,
+        /// Its name.
+        name: String,
+    },
+}
+
+/// Prints one agent on one line.
+pub fn print_agent_line(agent: &Value) {
+    let mut extras = Vec::new();
+    if let Some(filter) = agent.get("filter") {
+        extras.push(format!("filter {filter}"));
+    }
+    if let Some(fuel) = agent.get("fuel_cap") {
+        extras.push(format!("fuel cap {fuel}"));
+    }
+    if let Some(memory) = agent.get("memory_cap") {
+        extras.push(format!("memory cap {memory}"));
+    }
+    println!(
+        "  agent {} in queue {}: size {}{}",
+        agent["name"].as_str().unwrap_or("?"),
+        queue_name(&agent["queue"]),
+        agent["size"],
+        if extras.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", extras.join(", "))
+        }
+    );
+}
+
+async fn dispatcher_id(client: &Client, given: Option<String>) -> anyhow::Result<String> {
+    if let Some(id) = given {
+        return Ok(id);
+    }
+    let answer = client.get("/v1/dispatchers").await?;
+    let active: Vec<&Value> = answer["dispatchers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d.get("deactivated_at").is_none())
+        .collect();
+    match active.as_slice() {
+        [one] => Ok(one["id"].as_str().unwrap_or_default().to_owned()),
+        [] => bail!("no active dispatcher; start `wasync serve` first"),
+        _ => bail!(
+            "{} dispatchers are active; choose one with --dispatcher",
+            active.len()
+        ),
+    }
+}
+
+/// Runs a `wasync agents` command.
+pub async fn run(client_args: &ClientArgs, args: AgentsArgs) -> anyhow::Result<ExitCode> {
+    let client = client_args.client();
+    let dispatcher = dispatcher_id(&client, args.dispatcher).await?;
+    let base = format!("/v1/dispatchers/{}/agents", segment(&dispatcher));
+    match args.command.unwrap_or(AgentsCommand::List) {
+        AgentsCommand::List => {
+            let answer = client.get(&base).await?;
+            if client_args.json {
+                print_json(&answer);
+            } else {
+                println!("dispatcher {dispatcher}");
+                for agent in answer["agents"].as_array().into_iter().flatten() {
+                    print_agent_line(agent);
+                }
+            }
+        }
+        AgentsCommand::Set {
+            queue,
+            name,
+            size,
+            modules,
+            functions,
+            fuel_cap,
+            memory_cap,
+        } => {
+            let mut body = Map::new();
+            body.insert("size".into(), json!(size));
+            if !modules.is_empty() || !functions.is_empty() {
+                body.insert(
+                    "filter".into(),
+                    json!({ "modules": modules, "functions": functions }),
+                );
+            }
+            if let Some(fuel) = fuel_cap {
+                body.insert("fuel_cap".into(), json!(fuel));
+            }
+            if let Some(memory) = memory_cap {
+                body.insert("memory_cap".into(), json!(memory));
+            }
+            let agent = client
+                .put(
+                    &format!("{base}/{}/{}", queue_segment(&queue), segment(&name)),
+                    &Value::Object(body),
+                )
+                .await?;
+            if client_args.json {
+                print_json(&agent);
+            } else {
+                print_agent_line(&agent);
+            }
+        }
+        AgentsCommand::Delete { queue, name } => {
+            client
+                .delete(&format!(
+                    "{base}/{}/{}",
+                    queue_segment(&queue),
+                    segment(&name)
+                ))
+                .await?;
+            if !client_args.json {
+                println!("deleted agent {name} in queue {queue}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,174 @@
+//! The HTTP client every client command uses.
+
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde_json::Value;
+
+/// The server the client commands talk to, by default.
+pub const SERVER_DEFAULT: &str = "http://127.0.0.1:7411";
+
+/// A failed request, with what the server said.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error.
+    #[error("{message} ({status}, {code})")]
+    Api {
+        /// HTTP status.
+        status: StatusCode,
+        /// The error code of the body.
+        code: String,
+        /// The error message of the body.
+        message: String,
+    },
+    /// The server could not be reached or answered nonsense.
+    #[error("could not talk to the wasync server at {server}: {message}")]
+    Transport {
+        /// The server URL.
+        server: String,
+        /// What failed.
+        message: String,
+    },
+}
+
+impl ClientError {
+    /// The HTTP status, if the server answered.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            ClientError::Api { status, .. } => Some(*status),
+            ClientError::Transport { .. } => None,
+        }
+    }
+}
+
+/// A client of one wasync server.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    server: String,
+    token: Option<String>,
+}
+
+/// A request body.
+pub enum Body<'a, T: Serialize> {
+    /// No body.
+    None,
+    /// A JSON body.
+    Json(&'a T),
+    /// Raw bytes.
+    Bytes(Vec<u8>),
+}
+
+impl Client {
+    /// A client of `server` (e.g. `http://127.0.0.1:7411`), sending `token`
+    /// as a bearer token if given.
+    pub fn new(server: &str, token: Option<String>) -> Self {
+        Client {
+            http: reqwest::Client::new(),
+            server: server.trim_end_matches('/').to_owned(),
+            token,
+        }
+    }
+
+    /// Sends a request to `path` (under the server, e.g. `/v1/jobs`) and
+    /// returns the JSON answer (`null` for an empty one).
+    pub async fn send<T: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body<'_, T>,
+    ) -> Result<Value, ClientError> {
+        let transport = |e: reqwest::Error| ClientError::Transport {
+            server: self.server.clone(),
+            message: e.to_string(),
+        };
+        let mut request = self.http.request(method, format!("{}{path}", self.server));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        request = match body {
+            Body::None => request,
+            Body::Json(value) => request.json(value),
+            Body::Bytes(bytes) => request
+                .header(reqwest::header::CONTENT_TYPE, "application/wasm")
+                .body(bytes),
+        };
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(transport)?;
+        let value: Value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).map_err(|e| ClientError::Transport {
+                server: self.server.clone(),
+                message: format!("the answer is not JSON ({e})"),
+            })?
+        };
+        if status.is_success() {
+            return Ok(value);
+        }
+        let error = &value["error"];
+        Err(ClientError::Api {
+            status,
+            code: error["code"].as_str().unwrap_or("unknown").to_owned(),
+            message: error["message"]
+                .as_str()
+                .unwrap_or("(no message)")
+                .to_owned(),
+        })
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
+        self.send::<()>(Method::GET, path, Body::None).await
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post<T: Serialize>(&self, path: &str, body: &T) -> Result<Value, ClientError> {
+        self.send(Method::POST, path, Body::Json(body)).await
+    }
+
+    /// `PUT path` with a JSON body.
+    pub async fn put<T: Serialize>(&self, path: &str, body: &T) -> Result<Value, ClientError> {
+        self.send(Method::PUT, path, Body::Json(body)).await
+    }
+
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str) -> Result<Value, ClientError> {
+        self.send::<()>(Method::DELETE, path, Body::None).await
+    }
+}
+
+/// A path segment, percent-encoded (queue and module names may hold `/`
+/// or `:`).
+pub fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The path spelling of a queue name (`""` is `default`).
+pub fn queue_segment(queue: &str) -> String {
+    if queue.is_empty() {
+        crate::service::DEFAULT_QUEUE_ALIAS.to_owned()
+    } else {
+        segment(queue)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_encoded() {
+        assert_eq!(segment("reports/daily"), "reports%2Fdaily");
+        assert_eq!(segment("sha256:ab"), "sha256%3Aab");
+        assert_eq!(queue_segment(""), "default");
+    }
+}

@@ -1,0 +1,86 @@
+//! `wasync jobs`: list jobs.
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::ClientArgs;
+use super::client::segment;
+use super::output::{outcome_line, print_json, print_table, queue_name};
+
+/// Arguments of `wasync jobs`.
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    /// Only these statuses (comma-separated: new, pending, assigned,
+    /// active, callbacks, completed).
+    #[arg(long, short)]
+    status: Option<String>,
+    /// Only this queue (`default` for the default queue).
+    #[arg(long, short)]
+    queue: Option<String>,
+    /// The most to list.
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// Start after this job id (the `next` of a previous page).
+    #[arg(long)]
+    after: Option<String>,
+}
+
+/// Lists jobs, oldest first.
+pub async fn run(client_args: &ClientArgs, args: JobsArgs) -> anyhow::Result<ExitCode> {
+    let mut query = vec![format!("limit={}", args.limit)];
+    if let Some(status) = &args.status {
+        query.push(format!("status={}", segment(status)));
+    }
+    if let Some(queue) = &args.queue {
+        query.push(format!(
+            "queue={}",
+            segment(if queue == "default" { "" } else { queue })
+        ));
+    }
+    if let Some(after) = &args.after {
+        query.push(format!("after={}", segment(after)));
+    }
+    let page = client_args
+        .client()
+        .get(&format!("/v1/jobs?{}", query.join("&")))
+        .await?;
+    if client_args.json {
+        print_json(&page);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = page["jobs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|job| {
+            let module = job["module_name"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| {
+                    job["module"]
+                        .as_str()
+                        .unwrap_or("?")
+                        .chars()
+                        .take(19)
+                        .collect()
+                });
+            vec![
+                job["id"].as_str().unwrap_or("?").to_owned(),
+                job["status"].as_str().unwrap_or("?").to_owned(),
+                queue_name(&job["queue"]),
+                format!("{module}:{}", job["function"].as_str().unwrap_or("?")),
+                if job["status"] == "completed" {
+                    outcome_line(job)
+                } else {
+                    String::new()
+                },
+            ]
+        })
+        .collect();
+    print_table(&["ID", "STATUS", "QUEUE", "CALL", "OUTCOME"], &rows);
+    if let Some(next) = page["next"].as_str() {
+        println!("(more: --after {next})");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,125 @@
+//! `wasync queues`: list, create, show, delete queues, and list a queue's
+//! pending jobs in order.
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::ClientArgs;
+use super::client::queue_segment;
+use super::output::{print_json, print_table, queue_name, short_json};
+
+/// Arguments of `wasync queues`.
+#[derive(Debug, Args)]
+pub struct QueuesArgs {
+    /// What to do; default: list.
+    #[command(subcommand)]
+    command: Option<QueuesCommand>,
+}
+
+/// `wasync queues ...`.
+#[derive(Debug, Subcommand)]
+enum QueuesCommand {
+    /// List queues with their lengths.
+    List,
+    /// Create a queue.
+    Create {
+        /// Its name.
+        name: String,
+    },
+    /// Show a queue and its length (`default` is the default queue).
+    Show {
+        /// Its name.
+        name: String,
+    },
+    /// Delete an empty queue.
+    Delete {
+        /// Its name.
+        name: String,
+    },
+    /// List a queue's pending jobs in the order they will run.
+    Jobs {
+        /// Its name (`default` is the default queue).
+        name: String,
+        /// The most to list.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+/// Runs a `wasync queues` command.
+pub async fn run(client_args: &ClientArgs, args: QueuesArgs) -> anyhow::Result<ExitCode> {
+    let client = client_args.client();
+    let command = args.command.unwrap_or(QueuesCommand::List);
+    let answer = match &command {
+        QueuesCommand::List => client.get("/v1/queues").await?,
+        QueuesCommand::Create { name } => {
+            client.post("/v1/queues", &json!({ "name": name })).await?
+        }
+        QueuesCommand::Show { name } => {
+            client
+                .get(&format!("/v1/queues/{}", queue_segment(name)))
+                .await?
+        }
+        QueuesCommand::Delete { name } => {
+            client
+                .delete(&format!("/v1/queues/{}", queue_segment(name)))
+                .await?
+        }
+        QueuesCommand::Jobs { name, limit } => {
+            client
+                .get(&format!(
+                    "/v1/queues/{}/jobs?limit={limit}",
+                    queue_segment(name)
+                ))
+                .await?
+        }
+    };
+    if client_args.json {
+        print_json(&answer);
+        return Ok(ExitCode::SUCCESS);
+    }
+    match command {
+        QueuesCommand::List => {
+            let rows: Vec<Vec<String>> = answer["queues"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|q| vec![queue_name(&q["name"]), q["length"].to_string()])
+                .collect();
+            print_table(&["QUEUE", "PENDING"], &rows);
+        }
+        QueuesCommand::Create { name } => println!("created queue {name}"),
+        QueuesCommand::Show { .. } => {
+            println!(
+                "{}: {} pending",
+                queue_name(&answer["name"]),
+                answer["length"]
+            );
+        }
+        QueuesCommand::Delete { name } => println!("deleted queue {name}"),
+        QueuesCommand::Jobs { .. } => {
+            let rows: Vec<Vec<String>> = answer["jobs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+                .map(|(i, job)| {
+                    vec![
+                        i.to_string(),
+                        job["id"].as_str().unwrap_or("?").to_owned(),
+                        format!(
+                            "{}({})",
+                            job["function"].as_str().unwrap_or("?"),
+                            short_json(&job["args"], 60)
+                        ),
+                        job["begin_after"].as_str().unwrap_or("").to_owned(),
+                    ]
+                })
+                .collect();
+            print_table(&["#", "ID", "CALL", "DUE"], &rows);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

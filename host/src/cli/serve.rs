@@ -1,0 +1,178 @@
+//! `wasync serve`: the HTTP API and a dispatcher in one process.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use tokio::net::TcpListener;
+
+use crate::api::{self, AppState};
+use crate::clock::SystemClock;
+use crate::config::{ConfigLayer, ServerConfig};
+use crate::dispatch::{Dispatcher, DispatcherConfig, identity};
+use crate::model::{AgentSpec, DEFAULT_QUEUE, MAIN_AGENT_NAME};
+use crate::runtime::{Runtime, RuntimeConfig};
+use crate::service::{Service, ServiceConfig};
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
+
+/// Arguments of `wasync serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A TOML file of settings (the same names as the flags, with `_`).
+    #[arg(long, env = "WASYNC_CONFIG")]
+    config: Option<PathBuf>,
+    /// Settings; each overrides the config file.
+    #[command(flatten)]
+    settings: ConfigLayer,
+}
+
+/// Resolves the configuration from defaults, file, environment and flags.
+pub fn resolve_config(
+    config_file: Option<PathBuf>,
+    settings: ConfigLayer,
+) -> anyhow::Result<ServerConfig> {
+    let mut config = ServerConfig::default();
+    if let Some(path) = config_file {
+        config = config.apply(ConfigLayer::from_file(&path)?);
+    }
+    let config = config.apply(settings);
+    config.validate().map_err(anyhow::Error::msg)?;
+    Ok(config)
+}
+
+/// Opens the store the configuration names.
+pub async fn open_store(config: &ServerConfig) -> anyhow::Result<Arc<dyn Store>> {
+    match config.database.as_deref() {
+        None => {
+            let path = config.data_dir.join("wasync.db");
+            let store = SqliteStore::open(&path)
+                .await
+                .with_context(|| format!("cannot open the SQLite database {}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+        Some(url) if url.starts_with("sqlite:") => {
+            let path = url
+                .trim_start_matches("sqlite://")
+                .trim_start_matches("sqlite:");
+            let store = SqliteStore::open(std::path::Path::new(path))
+                .await
+                .with_context(|| format!("cannot open the SQLite database {path}"))?;
+            Ok(Arc::new(store))
+        }
+        Some(other) => bail!(
+            "unsupported database URL `{}`: use sqlite:PATH (or no --database for SQLite in the data directory)",
+            other.split('@').next_back().unwrap_or(other)
+        ),
+    }
+}
+
+/// Builds the sandbox runtime, with its compiled cache in the data directory.
+pub fn open_runtime(config: &ServerConfig) -> anyhow::Result<Runtime> {
+    let runtime_config = RuntimeConfig {
+        cache_dir: Some(config.data_dir.join("cache")),
+        ..RuntimeConfig::default()
+    };
+    Runtime::new(runtime_config).context("cannot start the WebAssembly runtime")
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}
+
+/// Sets up logging from `WASYNC_LOG` (or `RUST_LOG`), default `info`.
+pub fn init_logging() {
+    let filter = std::env::var("WASYNC_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info,sqlx=warn,cranelift=warn,wasmtime=warn".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Starts the dispatcher the configuration asks for.
+pub async fn start_dispatcher(
+    service: &Service,
+    config: &ServerConfig,
+) -> anyhow::Result<Dispatcher> {
+    let id = match config.dispatcher_id {
+        Some(id) => id,
+        None => identity::load_or_create(&config.data_dir).with_context(|| {
+            format!(
+                "cannot keep the dispatcher id in {}",
+                config.data_dir.display()
+            )
+        })?,
+    };
+    let mut dispatcher_config = DispatcherConfig::new(id);
+    dispatcher_config.poll_interval = config.poll_interval;
+    dispatcher_config.shutdown_grace = config.shutdown_grace;
+    let mut main = AgentSpec::new(DEFAULT_QUEUE, MAIN_AGENT_NAME);
+    main.size = config.main_agent_size;
+    dispatcher_config.main_agent = Some(main);
+    Ok(Dispatcher::start(service.clone(), dispatcher_config).await?)
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let config = resolve_config(args.config, args.settings)?;
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
+    let store = open_store(&config).await?;
+    let runtime = open_runtime(&config)?;
+    let service = Service::new(
+        store,
+        runtime,
+        Arc::new(SystemClock),
+        ServiceConfig::default(),
+    );
+    let dispatcher = if config.dispatcher {
+        Some(start_dispatcher(&service, &config).await?)
+    } else {
+        None
+    };
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    // Tests and scripts read this line to find the port.
+    println!("wasync listening on http://{address}");
+    tracing::info!(?config, %address, "serving");
+    let state = AppState {
+        service: service.clone(),
+        token: config.token.clone(),
+        upload_limit: config.upload_limit as usize,
+    };
+    api::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("shutting down");
+    if let Some(dispatcher) = dispatcher {
+        dispatcher.stop().await;
+    }
+    Ok(ExitCode::SUCCESS)
+}

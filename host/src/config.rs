@@ -1,0 +1,295 @@
+//! The server's configuration: one struct, [`ServerConfig`], each field
+//! with its default. Values come, lowest precedence first, from the
+//! defaults, a TOML file (`--config`), `WASYNC_*` environment variables,
+//! and command-line flags.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use serde::{Deserialize, Deserializer};
+
+use crate::model::DispatcherId;
+
+/// Default data directory: `./wasync-data`.
+pub const DATA_DIR_DEFAULT: &str = "wasync-data";
+/// Default listen address. Port 7411, loopback only.
+pub const LISTEN_DEFAULT: &str = "127.0.0.1:7411";
+/// Default poll interval (zc.async's): 5 s.
+pub const POLL_INTERVAL_DEFAULT: Duration = crate::dispatch::POLL_INTERVAL_DEFAULT;
+/// Default upload limit: 50 MiB.
+pub const UPLOAD_LIMIT_DEFAULT: u64 = crate::api::UPLOAD_LIMIT_DEFAULT as u64;
+/// Default size of the `main` agent: 3 (zc.async's).
+pub const MAIN_AGENT_SIZE_DEFAULT: u32 = crate::model::AGENT_SIZE_DEFAULT;
+/// Default shutdown grace period: 30 s.
+pub const SHUTDOWN_GRACE_DEFAULT: Duration = crate::dispatch::SHUTDOWN_GRACE_DEFAULT;
+
+/// Everything `wasync serve` needs to know.
+#[derive(Clone, PartialEq)]
+pub struct ServerConfig {
+    /// Where the SQLite database, the dispatcher id and the compiled
+    /// component cache live. Default [`DATA_DIR_DEFAULT`].
+    pub data_dir: PathBuf,
+    /// The database URL; `None`: SQLite at `<data_dir>/wasync.db`.
+    pub database: Option<String>,
+    /// The address the HTTP API listens on. Default [`LISTEN_DEFAULT`].
+    pub listen: String,
+    /// The bearer token every request but the health check needs; `None`:
+    /// no authentication. Never printed.
+    pub token: Option<String>,
+    /// How often the dispatcher polls for work put by other processes.
+    /// Default [`POLL_INTERVAL_DEFAULT`].
+    pub poll_interval: Duration,
+    /// The dispatcher's id; `None`: the one kept in the data directory
+    /// (created on first start).
+    pub dispatcher_id: Option<DispatcherId>,
+    /// Whether this process runs a dispatcher (does work). Default true.
+    pub dispatcher: bool,
+    /// The size of the `main` agent created in the default queue when the
+    /// dispatcher has no agent there. Default [`MAIN_AGENT_SIZE_DEFAULT`].
+    pub main_agent_size: u32,
+    /// The largest request body (component upload). Default
+    /// [`UPLOAD_LIMIT_DEFAULT`].
+    pub upload_limit: u64,
+    /// How long a stopping dispatcher lets running jobs finish. Default
+    /// [`SHUTDOWN_GRACE_DEFAULT`].
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            data_dir: PathBuf::from(DATA_DIR_DEFAULT),
+            database: None,
+            listen: LISTEN_DEFAULT.to_owned(),
+            token: None,
+            poll_interval: POLL_INTERVAL_DEFAULT,
+            dispatcher_id: None,
+            dispatcher: true,
+            main_agent_size: MAIN_AGENT_SIZE_DEFAULT,
+            upload_limit: UPLOAD_LIMIT_DEFAULT,
+            shutdown_grace: SHUTDOWN_GRACE_DEFAULT,
+        }
+    }
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("data_dir", &self.data_dir)
+            .field("database", &self.database.as_deref().map(redact_url))
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("poll_interval", &self.poll_interval)
+            .field("dispatcher_id", &self.dispatcher_id)
+            .field("dispatcher", &self.dispatcher)
+            .field("main_agent_size", &self.main_agent_size)
+            .field("upload_limit", &self.upload_limit)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .finish()
+    }
+}
+
+/// A URL without its password.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:<redacted>{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// One layer of settings: a config file, or the environment and flags.
+/// Every field is optional; a set field overrides the layers below.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigLayer {
+    /// Data directory (SQLite database, dispatcher id, compiled cache).
+    #[arg(long, env = "WASYNC_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL (default: SQLite in the data directory).
+    #[arg(long, env = "WASYNC_DATABASE", hide_env_values = true)]
+    pub database: Option<String>,
+    /// Address to listen on (default 127.0.0.1:7411).
+    #[arg(long, env = "WASYNC_LISTEN")]
+    pub listen: Option<String>,
+    /// Require this bearer token on every request but /v1/health.
+    #[arg(long, env = "WASYNC_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// How often to poll for work put by other processes (default 5s).
+    #[arg(long, env = "WASYNC_POLL_INTERVAL", value_parser = crate::api::input::parse_duration_text)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub poll_interval: Option<Duration>,
+    /// This process's dispatcher id (default: kept in the data directory).
+    #[arg(long, env = "WASYNC_DISPATCHER_ID")]
+    pub dispatcher_id: Option<DispatcherId>,
+    /// Do not run a dispatcher: serve the API only.
+    #[arg(long, env = "WASYNC_NO_DISPATCHER")]
+    #[serde(default)]
+    pub no_dispatcher: Option<bool>,
+    /// Size of the `main` agent created in the default queue (default 3).
+    #[arg(long, env = "WASYNC_MAIN_AGENT_SIZE")]
+    pub main_agent_size: Option<u32>,
+    /// Largest upload, e.g. 50MiB (default).
+    #[arg(long, env = "WASYNC_UPLOAD_LIMIT", value_parser = crate::cli::parse_size)]
+    #[serde(default, deserialize_with = "de_size")]
+    pub upload_limit: Option<u64>,
+    /// How long running jobs may take to finish on shutdown (default 30s).
+    #[arg(long, env = "WASYNC_SHUTDOWN_GRACE", value_parser = crate::api::input::parse_duration_text)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub shutdown_grace: Option<Duration>,
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(d)?;
+    value
+        .map(|v| crate::api::input::parse_duration(&v).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+fn de_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None => Ok(None),
+        Some(serde_json::Value::Number(n)) => n
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom("a size must be a whole number of bytes")),
+        Some(serde_json::Value::String(s)) => crate::cli::parse_size(&s)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+        Some(other) => Err(serde::de::Error::custom(format!("`{other}` is not a size"))),
+    }
+}
+
+/// A config file could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("config file {path}: {message}")]
+pub struct ConfigFileError {
+    /// The file.
+    pub path: PathBuf,
+    /// What was wrong.
+    pub message: String,
+}
+
+impl ConfigLayer {
+    /// Reads a TOML config file (the same keys as the flags, with `_`).
+    pub fn from_file(path: &Path) -> Result<ConfigLayer, ConfigFileError> {
+        let error = |message: String| ConfigFileError {
+            path: path.to_owned(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+        toml::from_str(&text).map_err(|e| error(e.to_string()))
+    }
+}
+
+impl ServerConfig {
+    /// This config with every field `layer` sets overridden.
+    pub fn apply(mut self, layer: ConfigLayer) -> ServerConfig {
+        if let Some(v) = layer.data_dir {
+            self.data_dir = v;
+        }
+        if layer.database.is_some() {
+            self.database = layer.database;
+        }
+        if let Some(v) = layer.listen {
+            self.listen = v;
+        }
+        if layer.token.is_some() {
+            self.token = layer.token.filter(|t| !t.is_empty());
+        }
+        if let Some(v) = layer.poll_interval {
+            self.poll_interval = v;
+        }
+        if layer.dispatcher_id.is_some() {
+            self.dispatcher_id = layer.dispatcher_id;
+        }
+        if let Some(v) = layer.no_dispatcher {
+            self.dispatcher = !v;
+        }
+        if let Some(v) = layer.main_agent_size {
+            self.main_agent_size = v;
+        }
+        if let Some(v) = layer.upload_limit {
+            self.upload_limit = v;
+        }
+        if let Some(v) = layer.shutdown_grace {
+            self.shutdown_grace = v;
+        }
+        self
+    }
+
+    /// Checks the values that cannot be checked one by one.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.poll_interval.is_zero() {
+            return Err("poll_interval must be positive".into());
+        }
+        if self.main_agent_size == 0 {
+            return Err("main_agent_size must be at least 1".into());
+        }
+        if self.upload_limit == 0 {
+            return Err("upload_limit must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_override_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("wasync.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\npoll_interval = \"2s\"\nupload_limit = \"1MiB\"\n",
+        )
+        .unwrap();
+        let from_file = ConfigLayer::from_file(&file).unwrap();
+        let flags = ConfigLayer {
+            listen: Some("127.0.0.1:9001".into()),
+            ..Default::default()
+        };
+        let config = ServerConfig::default().apply(from_file).apply(flags);
+        assert_eq!(config.listen, "127.0.0.1:9001", "flags beat the file");
+        assert_eq!(
+            config.poll_interval,
+            Duration::from_secs(2),
+            "the file beats defaults"
+        );
+        assert_eq!(config.upload_limit, 1 << 20);
+        assert_eq!(config.data_dir, PathBuf::from(DATA_DIR_DEFAULT));
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("wasync.toml");
+        std::fs::write(&file, "listne = \"x\"\n").unwrap();
+        let error = ConfigLayer::from_file(&file).unwrap_err().to_string();
+        assert!(error.contains("listne"), "{error}");
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let config = ServerConfig {
+            token: Some("s3cret".into()),
+            database: Some("postgres://me:hunter2@db/wasync".into()),
+            ..Default::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("postgres://me:<redacted>@db/wasync"),
+            "{shown}"
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! Recording how runs ended. Two implementations behind one trait, as
+//! River's job completer has them: [`InlineCompleter`] writes each outcome
+//! at once (one transaction per job), [`BatchCompleter`] gathers the
+//! outcomes that arrive while a write is in flight and writes them all in
+//! the next transaction — the road to many thousands of jobs a second.
+//! Both wake this process's waiters for every job that completed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::service::Events;
+use crate::store::{self, FinishReport, JobFinishParams, Store};
+
+/// The most outcomes one finish transaction takes.
+pub const FINISH_BATCH_MAX_DEFAULT: usize = 512;
+
+/// Records outcomes durably.
+#[async_trait]
+pub trait Completer: Send + Sync + std::fmt::Debug {
+    /// Records how one run ended; returns once it is written.
+    async fn finish(&self, params: JobFinishParams) -> store::Result<()>;
+}
+
+/// Writes each outcome in its own transaction.
+#[derive(Debug)]
+pub struct InlineCompleter {
+    store: Arc<dyn Store>,
+    events: Arc<Events>,
+}
+
+impl InlineCompleter {
+    /// A completer writing to `store` and waking `events`.
+    pub fn new(store: Arc<dyn Store>, events: Arc<Events>) -> Self {
+        InlineCompleter { store, events }
+    }
+}
+
+#[async_trait]
+impl Completer for InlineCompleter {
+    async fn finish(&self, params: JobFinishParams) -> store::Result<()> {
+        let report = self
+            .store
+            .job_finish_many(std::slice::from_ref(&params))
+            .await?;
+        after_write(&self.events, &report);
+        Ok(())
+    }
+}
+
+fn after_write(events: &Events, report: &FinishReport) {
+    for job in &report.reassigned {
+        tracing::warn!(%job, "job was reassigned while it ran; its outcome was dropped");
+    }
+    events.completed(&report.completed);
+}
+
+type Reply = oneshot::Sender<store::Result<()>>;
+
+/// Writes outcomes in batches, one transaction per batch.
+#[derive(Debug, Clone)]
+pub struct BatchCompleter {
+    tx: mpsc::Sender<(JobFinishParams, Reply)>,
+}
+
+impl BatchCompleter {
+    /// Starts the writer task on the current tokio runtime.
+    pub fn start(store: Arc<dyn Store>, events: Arc<Events>, max_batch: usize) -> Self {
+        let (tx, rx) = mpsc::channel(max_batch * 4);
+        tokio::spawn(write_batches(store, events, rx, max_batch.max(1)));
+        BatchCompleter { tx }
+    }
+}
+
+#[async_trait]
+impl Completer for BatchCompleter {
+    async fn finish(&self, params: JobFinishParams) -> store::Result<()> {
+        let (reply, answer) = oneshot::channel();
+        let closed = || store::Error::Conflict("the completer has stopped".into());
+        self.tx.send((params, reply)).await.map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+}
+
+async fn write_batches(
+    store: Arc<dyn Store>,
+    events: Arc<Events>,
+    mut rx: mpsc::Receiver<(JobFinishParams, Reply)>,
+    max_batch: usize,
+) {
+    let mut batch = Vec::with_capacity(max_batch);
+    while rx.recv_many(&mut batch, max_batch).await > 0 {
+        let params: Vec<JobFinishParams> = batch.iter().map(|(p, _)| p.clone()).collect();
+        let mut attempt = 0u32;
+        // An outcome must not be lost while this process lives: if the
+        // database is unreachable, keep trying (the jobs stay `active`
+        // meanwhile, which is the truth).
+        let result = loop {
+            match store.job_finish_many(&params).await {
+                Ok(report) => break Ok(report),
+                Err(error @ store::Error::Database(_)) if attempt < 60 => {
+                    attempt += 1;
+                    tracing::error!(%error, attempt, "could not record job outcomes; retrying");
+                    tokio::time::sleep(Duration::from_millis(100) * attempt.min(50)).await;
+                }
+                Err(error) => break Err(error),
+            }
+        };
+        match result {
+            Ok(report) => {
+                after_write(&events, &report);
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, jobs = batch.len(), "gave up recording job outcomes");
+                let message = error.to_string();
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(store::Error::Conflict(message.clone())));
+                }
+            }
+        }
+    }
+}

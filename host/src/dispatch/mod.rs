@@ -1,0 +1,189 @@
+//! Dispatchers: the part of a `wasync` process that does work.
+//!
+//! One dispatcher per process (zc.async's dispatcher). It registers itself
+//! in the store, makes sure it has an agent in the default queue (`main`,
+//! zc.async's `addMainAgentActivationHandler`), then loops:
+//!
+//! 1. wait until work may be available — a put or a freed slot in this
+//!    process (at once), an agent change, or the poll interval (work put by
+//!    other processes);
+//! 2. for every agent with free slots, claim up to that many due jobs in
+//!    one statement and start them in one more ([`claimer`]);
+//! 3. run each job in the sandbox ([`runner`]), with the agent's caps;
+//! 4. hand each outcome to the [`completer`], which writes outcomes in
+//!    batches and wakes whoever waits for those jobs.
+//!
+//! A dispatcher with no agent in a queue runs nothing from it.
+
+mod agents;
+mod claimer;
+pub mod completer;
+mod context;
+pub mod identity;
+mod loader;
+mod runner;
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
+
+pub use agents::{AgentSet, AgentSlots};
+pub use completer::{BatchCompleter, Completer, FINISH_BATCH_MAX_DEFAULT, InlineCompleter};
+pub use context::DispatchContext;
+pub use loader::ComponentLoader;
+
+use crate::model::{AgentSpec, DEFAULT_QUEUE, DispatcherId, MAIN_AGENT_NAME};
+use crate::service::{self, Service};
+use crate::store::DispatcherActivateParams;
+
+/// How often a dispatcher looks for work when nothing wakes it
+/// (zc.async's default poll interval).
+pub const POLL_INTERVAL_DEFAULT: Duration = Duration::from_secs(5);
+
+/// How long a stopping dispatcher lets running jobs finish.
+pub const SHUTDOWN_GRACE_DEFAULT: Duration = Duration::from_secs(30);
+
+/// Settings of a dispatcher.
+#[derive(Debug, Clone)]
+pub struct DispatcherConfig {
+    /// Its id (see [`identity`]).
+    pub id: DispatcherId,
+    /// See [`POLL_INTERVAL_DEFAULT`].
+    pub poll_interval: Duration,
+    /// The agent to create in the default queue when the dispatcher has
+    /// none there; `None` creates none. Default: `main`, size 3.
+    pub main_agent: Option<AgentSpec>,
+    /// The most outcomes one finish transaction takes. Default:
+    /// [`FINISH_BATCH_MAX_DEFAULT`].
+    pub finish_batch_max: usize,
+    /// See [`SHUTDOWN_GRACE_DEFAULT`].
+    pub shutdown_grace: Duration,
+}
+
+impl DispatcherConfig {
+    /// The defaults, for dispatcher `id`.
+    pub fn new(id: DispatcherId) -> Self {
+        DispatcherConfig {
+            id,
+            poll_interval: POLL_INTERVAL_DEFAULT,
+            main_agent: Some(AgentSpec::new(DEFAULT_QUEUE, MAIN_AGENT_NAME)),
+            finish_batch_max: FINISH_BATCH_MAX_DEFAULT,
+            shutdown_grace: SHUTDOWN_GRACE_DEFAULT,
+        }
+    }
+}
+
+/// What the dispatcher's tasks share.
+#[derive(Debug)]
+struct Shared {
+    config: DispatcherConfig,
+    service: Service,
+    loader: ComponentLoader,
+    completer: Arc<dyn Completer>,
+    agents: RwLock<Arc<AgentSet>>,
+    running: TaskTracker,
+}
+
+/// A running dispatcher. Stop it with [`Dispatcher::stop`].
+#[derive(Debug)]
+pub struct Dispatcher {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    loop_task: JoinHandle<()>,
+}
+
+impl Dispatcher {
+    /// Registers and activates the dispatcher, gives it its main agent if
+    /// it has no agent in the default queue, and starts its loop.
+    pub async fn start(service: Service, config: DispatcherConfig) -> service::Result<Dispatcher> {
+        let store = service.store().clone();
+        let now = service.clock().now();
+        store
+            .dispatcher_activate(DispatcherActivateParams {
+                id: config.id,
+                hostname: hostname(),
+                pid: std::process::id(),
+                poll_interval_ms: config.poll_interval.as_millis() as u64,
+                now,
+            })
+            .await?;
+        let agents = store.agent_list(Some(config.id)).await?;
+        if let Some(main) = &config.main_agent
+            && !agents.iter().any(|a| a.spec.queue == DEFAULT_QUEUE)
+        {
+            store.agent_upsert(config.id, main.clone()).await?;
+        }
+        let completer: Arc<dyn Completer> = Arc::new(BatchCompleter::start(
+            store.clone(),
+            service.events().clone(),
+            config.finish_batch_max,
+        ));
+        let shared = Arc::new(Shared {
+            loader: ComponentLoader::new(service.runtime().clone(), store),
+            completer,
+            agents: RwLock::new(Arc::new(AgentSet::default())),
+            running: TaskTracker::new(),
+            config,
+            service,
+        });
+        claimer::reload_agents(&shared).await;
+        let (stop, stopped) = watch::channel(false);
+        let loop_task = tokio::spawn(claimer::claim_loop(shared.clone(), stopped));
+        tracing::info!(dispatcher = %shared.config.id, "dispatcher started");
+        Ok(Dispatcher {
+            shared,
+            stop,
+            loop_task,
+        })
+    }
+
+    /// Its id.
+    pub fn id(&self) -> DispatcherId {
+        self.shared.config.id
+    }
+
+    /// How many jobs it is running now.
+    pub fn running_jobs(&self) -> usize {
+        self.shared.running.len()
+    }
+
+    /// Stops claiming, lets running jobs finish within the shutdown grace
+    /// period, and marks the dispatcher deactivated. Jobs still running
+    /// after the grace period are abandoned where they are (`active`).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.loop_task.await;
+        self.shared.running.close();
+        let grace = self.shared.config.shutdown_grace;
+        if tokio::time::timeout(grace, self.shared.running.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                running = self.shared.running.len(),
+                "jobs still running after the shutdown grace period"
+            );
+        }
+        let now = self.shared.service.clock().now();
+        if let Err(error) = self
+            .shared
+            .service
+            .store()
+            .dispatcher_deactivate(self.shared.config.id, now)
+            .await
+        {
+            tracing::error!(%error, "could not mark the dispatcher deactivated");
+        }
+        tracing::info!(dispatcher = %self.shared.config.id, "dispatcher stopped");
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}

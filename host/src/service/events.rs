@@ -1,0 +1,99 @@
+//! In-process wake-ups: a put wakes this process's dispatcher at once, and
+//! a completion wakes whoever waits for that job, so nothing in one process
+//! waits for a poll interval. Other processes learn of work through the
+//! store (polling, or the backend's notifications).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{Notify, oneshot};
+
+use crate::model::JobId;
+
+/// The wake-ups of one process.
+#[derive(Debug, Default)]
+pub struct Events {
+    work: Arc<Notify>,
+    agents: Arc<Notify>,
+    completion_waiters: Mutex<HashMap<JobId, Vec<oneshot::Sender<()>>>>,
+}
+
+impl Events {
+    /// No one waiting yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// What the dispatcher waits on: notified when work may be available
+    /// (a put, a freed slot, an agent changed).
+    pub fn work(&self) -> Arc<Notify> {
+        self.work.clone()
+    }
+
+    /// Says that work may be available.
+    pub fn work_available(&self) {
+        self.work.notify_one();
+    }
+
+    /// What the dispatcher waits on to reload its agents.
+    pub fn agents(&self) -> Arc<Notify> {
+        self.agents.clone()
+    }
+
+    /// Says that agents were added, changed or removed.
+    pub fn agents_changed(&self) {
+        self.agents.notify_one();
+    }
+
+    /// A receiver that fires when `job` completes in this process.
+    /// Register before reading the job's status, so no completion is missed
+    /// between the read and the wait.
+    pub fn on_completion(&self, job: JobId) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        let mut waiters = self.completion_waiters.lock().unwrap();
+        let list = waiters.entry(job).or_default();
+        // Drop waiters that gave up, so a job polled many times does not
+        // accumulate dead senders.
+        list.retain(|sender| !sender.is_closed());
+        list.push(tx);
+        rx
+    }
+
+    /// Wakes everyone waiting for these jobs.
+    pub fn completed(&self, jobs: &[JobId]) {
+        let mut waiters = self.completion_waiters.lock().unwrap();
+        for job in jobs {
+            if let Some(list) = waiters.remove(job) {
+                for sender in list {
+                    let _ = sender.send(());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn completion_wakes_only_its_waiters() {
+        let events = Events::new();
+        let a = JobId::new();
+        let b = JobId::new();
+        let wait_a = events.on_completion(a);
+        let mut wait_b = events.on_completion(b);
+        events.completed(&[a]);
+        wait_a.await.expect("a's waiter is woken");
+        assert!(wait_b.try_recv().is_err(), "b's waiter keeps waiting");
+    }
+
+    #[tokio::test]
+    async fn a_put_before_the_wait_is_not_lost() {
+        let events = Events::new();
+        events.work_available();
+        tokio::time::timeout(std::time::Duration::from_secs(1), events.work().notified())
+            .await
+            .expect("the stored permit wakes the next waiter");
+    }
+}

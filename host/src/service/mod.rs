@@ -1,0 +1,110 @@
+//! The queue's operations, as the API, the CLI and running jobs see them:
+//! validation of every input, group commit of puts, and in-process
+//! wake-ups. Everything above the store goes through a [`Service`].
+
+mod error;
+pub mod events;
+mod jobs;
+mod modules;
+mod names;
+mod put_batcher;
+mod queues;
+mod workers;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use error::{Error, Result};
+pub use events::Events;
+pub use jobs::{JobPage, PutRequest};
+pub use names::{DEFAULT_QUEUE_ALIAS, validate_module_name, validate_queue_name};
+pub use put_batcher::PUT_BATCH_MAX_DEFAULT;
+pub use workers::DispatcherView;
+
+use crate::clock::Clock;
+use crate::runtime::Runtime;
+use crate::store::Store;
+use put_batcher::PutBatcher;
+
+/// How long `wait` sleeps between reads of a job's status when the job may
+/// complete in another process (in this process a completion wakes it at
+/// once).
+pub const WAIT_POLL_DEFAULT: Duration = Duration::from_millis(100);
+
+/// Settings of a [`Service`].
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// The most jobs one put transaction takes. Default:
+    /// [`PUT_BATCH_MAX_DEFAULT`].
+    pub put_batch_max: usize,
+    /// See [`WAIT_POLL_DEFAULT`].
+    pub wait_poll: Duration,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            put_batch_max: PUT_BATCH_MAX_DEFAULT,
+            wait_poll: WAIT_POLL_DEFAULT,
+        }
+    }
+}
+
+/// The queue's operations. Cheap to clone: all clones share one state.
+#[derive(Debug, Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    runtime: Runtime,
+    clock: Arc<dyn Clock>,
+    events: Arc<Events>,
+    puts: PutBatcher,
+    config: ServiceConfig,
+}
+
+impl Service {
+    /// A service over `store`, validating uploads with `runtime`. Starts the
+    /// put batcher, so it must be called inside a tokio runtime.
+    pub fn new(
+        store: Arc<dyn Store>,
+        runtime: Runtime,
+        clock: Arc<dyn Clock>,
+        config: ServiceConfig,
+    ) -> Self {
+        let puts = PutBatcher::start(store.clone(), config.put_batch_max);
+        Service {
+            inner: Arc::new(Inner {
+                store,
+                runtime,
+                clock,
+                events: Arc::new(Events::new()),
+                puts,
+                config,
+            }),
+        }
+    }
+
+    /// The store beneath.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The sandbox runtime.
+    pub fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
+    }
+
+    /// The clock every operation reads.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// This process's wake-ups.
+    pub fn events(&self) -> &Arc<Events> {
+        &self.inner.events
+    }
+}

@@ -1,0 +1,77 @@
+//! Queues and the zc.async queue operations on them: create, list,
+//! delete, length, listing in order, `pull` and `remove`.
+
+use super::names::{queue_from_alias, validate_queue_name};
+use super::{Result, Service};
+use crate::model::{Job, JobId, QueueInfo};
+use crate::store::{JobDetachParams, JobPullParams, QueueJobsParams};
+
+/// The most jobs one listing returns.
+pub const LIST_LIMIT_MAX: u32 = 1000;
+
+impl Service {
+    /// Creates a queue.
+    pub async fn queue_create(&self, name: &str) -> Result<QueueInfo> {
+        validate_queue_name(name)?;
+        Ok(self.store().queue_create(name, self.clock().now()).await?)
+    }
+
+    /// A queue (`default` names the default queue `""`).
+    pub async fn queue_get(&self, name: &str) -> Result<QueueInfo> {
+        Ok(self.store().queue_get(queue_from_alias(name)).await?)
+    }
+
+    /// Every queue with its length.
+    pub async fn queue_list(&self) -> Result<Vec<QueueInfo>> {
+        Ok(self.store().queue_list().await?)
+    }
+
+    /// Deletes a queue: never the default one, and only when no job in it
+    /// is still to complete.
+    pub async fn queue_delete(&self, name: &str) -> Result<()> {
+        Ok(self.store().queue_delete(queue_from_alias(name)).await?)
+    }
+
+    /// The pending jobs of a queue, in the order they will be claimed.
+    pub async fn queue_jobs(&self, name: &str, offset: u64, limit: u32) -> Result<Vec<Job>> {
+        let queue = queue_from_alias(name);
+        self.store().queue_get(queue).await?;
+        Ok(self
+            .store()
+            .queue_jobs(QueueJobsParams {
+                queue: queue.to_owned(),
+                offset,
+                limit: limit.clamp(1, LIST_LIMIT_MAX),
+            })
+            .await?)
+    }
+
+    /// zc.async `queue.pull(index)`: takes the job at `index` (negative
+    /// counts from the end) out of the queue. It keeps its id and status
+    /// `new`, and may be put back.
+    pub async fn queue_pull(&self, name: &str, index: i64) -> Result<Job> {
+        let queue = queue_from_alias(name);
+        self.store().queue_get(queue).await?;
+        Ok(self
+            .store()
+            .job_pull(JobPullParams {
+                queue: queue.to_owned(),
+                index,
+                now: self.clock().now(),
+            })
+            .await?)
+    }
+
+    /// zc.async `queue.remove(job)`: takes a given pending job out of its
+    /// queue. Refused once a dispatcher has claimed it.
+    pub async fn queue_remove(&self, name: Option<&str>, job: JobId) -> Result<Job> {
+        Ok(self
+            .store()
+            .job_detach(JobDetachParams {
+                id: job,
+                queue: name.map(|n| queue_from_alias(n).to_owned()),
+                now: self.clock().now(),
+            })
+            .await?)
+    }
+}
