@@ -127,7 +127,7 @@ pub struct ConfigLayer {
     #[arg(long, env = "WASYNC_DISPATCHER_ID")]
     pub dispatcher_id: Option<DispatcherId>,
     /// Do not run a dispatcher: serve the API only.
-    #[arg(long, env = "WASYNC_NO_DISPATCHER")]
+    #[arg(long, env = "WASYNC_NO_DISPATCHER", num_args = 0..=1, default_missing_value = "true")]
     #[serde(default)]
     pub no_dispatcher: Option<bool>,
     /// Size of the `main` agent created in the default queue (default 3).

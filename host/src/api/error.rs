@@ -3,7 +3,8 @@
 //! `Result<_, ApiError>` and never build error bodies by hand.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::CONNECTION;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -94,7 +95,16 @@ impl IntoResponse for ApiError {
             tracing::error!(%detail, "internal error answering a request");
         }
         let body = json!({"error": {"code": self.code(), "message": self.to_string()}});
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if matches!(self, ApiError::Unauthorized | ApiError::PayloadTooLarge(_)) {
+            // The request body was not read (or not all of it): the
+            // connection cannot carry another request, and a client that
+            // reused it would see it cut. Say so.
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
     }
 }
 

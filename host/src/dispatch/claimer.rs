@@ -136,9 +136,10 @@ async fn claim_and_start(shared: &Arc<Shared>, agent: &Arc<AgentSlots>, free: u3
         job.status = JobStatus::Active;
         job.attempts = start.attempts;
         job.started_at = Some(start.started_at);
-        shared
-            .running
-            .spawn(runner::run_job(shared.clone(), agent.clone(), job));
+        shared.running.spawn_on(
+            runner::run_job(shared.clone(), agent.clone(), job),
+            shared.guests.handle(),
+        );
     }
     count
 }

@@ -19,6 +19,7 @@ mod agents;
 mod claimer;
 pub mod completer;
 mod context;
+mod guests;
 pub mod identity;
 mod loader;
 mod runner;
@@ -33,6 +34,7 @@ use tokio_util::task::TaskTracker;
 pub use agents::{AgentSet, AgentSlots};
 pub use completer::{BatchCompleter, Completer, FINISH_BATCH_MAX_DEFAULT, InlineCompleter};
 pub use context::DispatchContext;
+pub use guests::{GUEST_NICE_DEFAULT, GuestThreads};
 pub use loader::ComponentLoader;
 
 use crate::model::{AgentSpec, DEFAULT_QUEUE, DispatcherId, MAIN_AGENT_NAME};
@@ -61,6 +63,11 @@ pub struct DispatcherConfig {
     pub finish_batch_max: usize,
     /// See [`SHUTDOWN_GRACE_DEFAULT`].
     pub shutdown_grace: Duration,
+    /// Threads guests run on. Default: one per CPU.
+    pub guest_threads: usize,
+    /// How much lower than the rest of the process guest threads run.
+    /// Default: [`GUEST_NICE_DEFAULT`].
+    pub guest_nice: i32,
 }
 
 impl DispatcherConfig {
@@ -72,6 +79,8 @@ impl DispatcherConfig {
             main_agent: Some(AgentSpec::new(DEFAULT_QUEUE, MAIN_AGENT_NAME)),
             finish_batch_max: FINISH_BATCH_MAX_DEFAULT,
             shutdown_grace: SHUTDOWN_GRACE_DEFAULT,
+            guest_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            guest_nice: GUEST_NICE_DEFAULT,
         }
     }
 }
@@ -85,6 +94,7 @@ struct Shared {
     completer: Arc<dyn Completer>,
     agents: RwLock<Arc<AgentSet>>,
     running: TaskTracker,
+    guests: GuestThreads,
 }
 
 /// A running dispatcher. Stop it with [`Dispatcher::stop`].
@@ -121,7 +131,10 @@ impl Dispatcher {
             service.events().clone(),
             config.finish_batch_max,
         ));
+        let guests = GuestThreads::new(config.guest_threads, config.guest_nice)
+            .map_err(|e| service::Error::Invalid(format!("cannot start the guest threads: {e}")))?;
         let shared = Arc::new(Shared {
+            guests,
             loader: ComponentLoader::new(service.runtime().clone(), store),
             completer,
             agents: RwLock::new(Arc::new(AgentSet::default())),

@@ -1,0 +1,12 @@
+//! End-to-end tests: each starts the real `wasync` binary on a free port
+//! with a temporary data directory and talks to it over HTTP (and through
+//! the CLI), with real example components.
+//!
+//! One test binary for all of them, so the example components and the
+//! binary are built once.
+
+mod support;
+
+mod api;
+mod cli;
+mod queue;
