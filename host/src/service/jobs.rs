@@ -131,8 +131,8 @@ impl Service {
             ));
         }
         let (queue_info, module) = tokio::try_join!(
-            self.store().queue_get(&queue),
-            self.store().module_get(&request.module)
+            self.lookup_queue(&queue),
+            self.lookup_module(&request.module)
         )?;
         let now = self.clock().now();
         let (begin_after, scheduled) = match request.begin_after {
@@ -157,6 +157,24 @@ impl Service {
             parent: request.parent,
             created_at: now,
         })
+    }
+
+    async fn lookup_queue(&self, name: &str) -> Result<crate::model::QueueInfo> {
+        if let Some(queue) = self.inner.lookups.queue(name) {
+            return Ok(queue);
+        }
+        let queue = self.store().queue_get(name).await?;
+        self.inner.lookups.remember_queue(&queue);
+        Ok(queue)
+    }
+
+    async fn lookup_module(&self, reference: &str) -> Result<crate::model::ModuleInfo> {
+        if let Some(module) = self.inner.lookups.module(reference) {
+            return Ok(module);
+        }
+        let module = self.store().module_get(reference).await?;
+        self.inner.lookups.remember_module(reference, &module);
+        Ok(module)
     }
 
     /// Puts a pulled or removed job (status `new`) back, at the end of a

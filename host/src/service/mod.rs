@@ -5,6 +5,7 @@
 mod error;
 pub mod events;
 mod jobs;
+mod lookups;
 mod modules;
 mod names;
 mod put_batcher;
@@ -17,6 +18,7 @@ use std::time::Duration;
 pub use error::{Error, Result};
 pub use events::Events;
 pub use jobs::{JobPage, PutRequest};
+pub use lookups::LOOKUP_TTL_DEFAULT;
 pub use names::{DEFAULT_QUEUE_ALIAS, validate_module_name, validate_queue_name};
 pub use put_batcher::PUT_BATCH_MAX_DEFAULT;
 pub use workers::DispatcherView;
@@ -39,6 +41,9 @@ pub struct ServiceConfig {
     pub put_batch_max: usize,
     /// See [`WAIT_POLL_DEFAULT`].
     pub wait_poll: Duration,
+    /// How long a looked-up queue or module is trusted; see
+    /// [`LOOKUP_TTL_DEFAULT`]. Zero looks up on every put.
+    pub lookup_ttl: Duration,
 }
 
 impl Default for ServiceConfig {
@@ -46,6 +51,7 @@ impl Default for ServiceConfig {
         ServiceConfig {
             put_batch_max: PUT_BATCH_MAX_DEFAULT,
             wait_poll: WAIT_POLL_DEFAULT,
+            lookup_ttl: LOOKUP_TTL_DEFAULT,
         }
     }
 }
@@ -63,6 +69,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     events: Arc<Events>,
     puts: PutBatcher,
+    lookups: lookups::Lookups,
     config: ServiceConfig,
 }
 
@@ -83,6 +90,7 @@ impl Service {
                 clock,
                 events: Arc::new(Events::new()),
                 puts,
+                lookups: lookups::Lookups::new(config.lookup_ttl),
                 config,
             }),
         }

@@ -35,6 +35,7 @@ impl Service {
                 now: self.clock().now(),
             })
             .await?;
+        self.inner.lookups.forget_modules();
         Ok(info)
     }
 
@@ -51,6 +52,8 @@ impl Service {
     /// Deletes a module (by digest or name); refused while jobs use it.
     pub async fn module_delete(&self, reference: &str) -> Result<()> {
         let module = self.store().module_get(reference).await?;
-        Ok(self.store().module_delete(&module.digest).await?)
+        self.store().module_delete(&module.digest).await?;
+        self.inner.lookups.forget_modules();
+        Ok(())
     }
 }

@@ -13,7 +13,9 @@ impl Service {
     /// Creates a queue.
     pub async fn queue_create(&self, name: &str) -> Result<QueueInfo> {
         validate_queue_name(name)?;
-        Ok(self.store().queue_create(name, self.clock().now()).await?)
+        let queue = self.store().queue_create(name, self.clock().now()).await?;
+        self.inner.lookups.forget_queues();
+        Ok(queue)
     }
 
     /// A queue (`default` names the default queue `""`).
@@ -29,7 +31,9 @@ impl Service {
     /// Deletes a queue: never the default one, and only when no job in it
     /// is still to complete.
     pub async fn queue_delete(&self, name: &str) -> Result<()> {
-        Ok(self.store().queue_delete(queue_from_alias(name)).await?)
+        self.store().queue_delete(queue_from_alias(name)).await?;
+        self.inner.lookups.forget_queues();
+        Ok(())
     }
 
     /// The pending jobs of a queue, in the order they will be claimed.

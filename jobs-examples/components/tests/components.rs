@@ -144,7 +144,7 @@ fn the_function_list_survives_in_a_custom_section() {
     let text = std::str::from_utf8(&sections[0].1).unwrap();
     assert_eq!(
         text,
-        "hello\necho\nadd\nscribble\nsleep\nwrite_output\njob_info\n"
+        "hello\necho\nadd\nscribble\nsleep\nwrite_output\njob_info\nnow_micros\n"
     );
     let failing = summarize(&bytes("failing"));
     let (_, data) = failing

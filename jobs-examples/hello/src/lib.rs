@@ -64,7 +64,26 @@ pub fn job_info() -> wasync_guest::JobInfo {
     wasync_guest::job()
 }
 
-wasync_guest::export_jobs!(hello, echo, add, scribble, sleep, write_output, job_info);
+/// The wall-clock time when the guest runs, in microseconds since the Unix
+/// epoch: benchmarks compare it with the time of the put to measure how
+/// long a job takes to start.
+#[job]
+pub fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+wasync_guest::export_jobs!(
+    hello,
+    echo,
+    add,
+    scribble,
+    sleep,
+    write_output,
+    job_info,
+    now_micros
+);
 
 #[cfg(test)]
 mod tests {
@@ -96,6 +115,16 @@ mod tests {
         let start = std::time::Instant::now();
         assert_eq!(run("sleep", json!([20])), json!(20));
         assert!(start.elapsed() >= std::time::Duration::from_millis(20));
+    }
+
+    #[test]
+    fn now_micros_is_the_wall_clock() {
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as u64;
+        let now = run("now_micros", json!([])).as_u64().unwrap();
+        assert!(now >= before && now < before + 60_000_000, "{before} {now}");
     }
 
     #[test]
@@ -133,7 +162,8 @@ mod tests {
                 "scribble",
                 "sleep",
                 "write_output",
-                "job_info"
+                "job_info",
+                "now_micros"
             ]
         );
     }

@@ -1,0 +1,248 @@
+//! The whole queue, end to end, in one process: put → claim → start → run
+//! in the sandbox → finish, on durable SQLite (WAL, `synchronous=FULL`, a
+//! real file), with the real `hello` component.
+//!
+//! ```text
+//! cargo bench -p wasync --bench queue                 # everything
+//! cargo bench -p wasync --bench queue -- latency      # idle put → completed
+//! cargo bench -p wasync --bench queue -- throughput   # sustained jobs/s
+//! ```
+//!
+//! - `latency`: on an idle system, one job at a time: the time `put` takes
+//!   to return (the job is durably committed), and from calling `put` until
+//!   the job has completed (claimed, started, run, outcome committed),
+//!   which bounds the time to start from above.
+//! - `throughput`: `WASYNC_BENCH_JOBS` (default 100,000) trivial jobs put
+//!   by 64 concurrent putters (`WASYNC_BENCH_PUTTERS`) while the dispatcher runs them; jobs/s from
+//!   the first put until the last job completed, and put latency under
+//!   that load. Run with the main agent at `WASYNC_BENCH_AGENT_SIZE`
+//!   (default 256) and, for comparison, at zc.async's default size 3.
+//!
+//! The database goes in a temporary directory (under `WASYNC_BENCH_DIR` if
+//! set).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+use tokio::sync::oneshot;
+use wasync::clock::SystemClock;
+use wasync::dispatch::{Dispatcher, DispatcherConfig};
+use wasync::model::{AgentSpec, DEFAULT_QUEUE, DispatcherId, JobId, MAIN_AGENT_NAME};
+use wasync::runtime::{Runtime, RuntimeConfig};
+use wasync::service::{PutRequest, Service, ServiceConfig};
+use wasync::store::sqlite::SqliteStore;
+
+/// Concurrent putters in the throughput part (`WASYNC_BENCH_PUTTERS`).
+fn putters() -> usize {
+    std::env::var("WASYNC_BENCH_PUTTERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64)
+}
+
+struct Bench {
+    _dir: tempfile::TempDir,
+    service: Service,
+    dispatcher: Option<Dispatcher>,
+}
+
+impl Bench {
+    async fn new(agent_size: u32) -> Bench {
+        let dir = match std::env::var_os("WASYNC_BENCH_DIR") {
+            Some(base) => tempfile::tempdir_in(base),
+            None => tempfile::tempdir(),
+        }
+        .expect("temporary directory");
+        let store = SqliteStore::open(&dir.path().join("wasync.db"))
+            .await
+            .expect("store");
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: Some(dir.path().join("cache")),
+            ..RuntimeConfig::default()
+        })
+        .expect("runtime");
+        let service = Service::new(
+            Arc::new(store),
+            runtime,
+            Arc::new(SystemClock),
+            ServiceConfig::default(),
+        );
+        service
+            .module_upload(
+                wasync_example_components::bytes("hello"),
+                Some("hello".into()),
+            )
+            .await
+            .expect("upload hello");
+        let mut config = DispatcherConfig::new(DispatcherId::new());
+        let mut main = AgentSpec::new(DEFAULT_QUEUE, MAIN_AGENT_NAME);
+        main.size = agent_size;
+        config.main_agent = Some(main);
+        let dispatcher = Dispatcher::start(service.clone(), config)
+            .await
+            .expect("dispatcher");
+        Bench {
+            _dir: dir,
+            service,
+            dispatcher: Some(dispatcher),
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(dispatcher) = self.dispatcher.take() {
+            dispatcher.stop().await;
+        }
+    }
+
+    fn hello(&self) -> PutRequest {
+        PutRequest::new("hello", "hello", json!([]))
+    }
+
+    /// Puts a job; returns its id, how long the put took, and a receiver
+    /// that fires when it completes.
+    async fn put(&self) -> (JobId, Duration, oneshot::Receiver<()>) {
+        self.put_request(self.hello()).await
+    }
+
+    async fn put_request(&self, request: PutRequest) -> (JobId, Duration, oneshot::Receiver<()>) {
+        let started = Instant::now();
+        let job = self.service.put(request).await.expect("put");
+        let took = started.elapsed();
+        // Registered right after the put returns; a job that completed even
+        // sooner is caught by the status check in `completed`.
+        let done = self.service.events().on_completion(job.id);
+        (job.id, took, done)
+    }
+
+    async fn completed(&self, job: JobId, done: oneshot::Receiver<()>) {
+        if tokio::time::timeout(Duration::from_secs(60), done)
+            .await
+            .is_err()
+        {
+            let job = self.service.job_get(job).await.expect("job");
+            assert!(job.status.is_terminal(), "job {} never completed", job.id);
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn summary(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    println!(
+        "{name}: p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} samples)",
+        percentile(&samples, 0.5).as_secs_f64() * 1e3,
+        percentile(&samples, 0.9).as_secs_f64() * 1e3,
+        percentile(&samples, 0.99).as_secs_f64() * 1e3,
+        samples.last().unwrap().as_secs_f64() * 1e3,
+        samples.len()
+    );
+}
+
+async fn latency() {
+    let bench = Bench::new(3).await;
+    // Warm up: the component is compiled and cached, the pools are open.
+    for _ in 0..50 {
+        let (id, _, done) = bench.put().await;
+        bench.completed(id, done).await;
+    }
+    let mut puts = Vec::new();
+    let mut starts = Vec::new();
+    let mut lives = Vec::new();
+    for _ in 0..1000 {
+        let wall = SystemTime::now();
+        let started = Instant::now();
+        let (id, put, done) = bench
+            .put_request(PutRequest::new("hello", "now_micros", json!([])))
+            .await;
+        bench.completed(id, done).await;
+        lives.push(started.elapsed());
+        puts.push(put);
+        // The guest read the wall clock as it began: that is the start.
+        let job = bench.service.job_get(id).await.expect("job");
+        let ran_at = job
+            .result
+            .and_then(|v| v.as_u64())
+            .expect("now_micros result");
+        let put_at = wall.duration_since(UNIX_EPOCH).unwrap().as_micros() as u64;
+        starts.push(Duration::from_micros(ran_at.saturating_sub(put_at)));
+        // Let the system go idle between jobs, as the target says.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    println!("latency, idle system, one job at a time:");
+    summary("  put (durably committed)", puts);
+    summary("  put -> guest starts running", starts);
+    summary("  put -> completed (outcome committed)", lives);
+    bench.stop().await;
+}
+
+async fn throughput(agent_size: u32, jobs: usize) {
+    let bench = Arc::new(Bench::new(agent_size).await);
+    let started = Instant::now();
+    let mut putters = Vec::new();
+    let putter_count = self::putters();
+    for putter in 0..putter_count {
+        let bench = bench.clone();
+        let count = jobs / putter_count + usize::from(putter < jobs % putter_count);
+        putters.push(tokio::spawn(async move {
+            let mut puts = Vec::with_capacity(count);
+            let mut waits = Vec::with_capacity(count);
+            for _ in 0..count {
+                let (id, took, done) = bench.put().await;
+                puts.push(took);
+                waits.push((id, done));
+            }
+            (puts, waits)
+        }));
+    }
+    let mut puts = Vec::new();
+    let mut waits = Vec::new();
+    for putter in putters {
+        let (p, w) = putter.await.expect("putter");
+        puts.extend(p);
+        waits.extend(w);
+    }
+    let put_phase = started.elapsed();
+    for (id, done) in waits {
+        bench.completed(id, done).await;
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "throughput, agent size {agent_size}: {jobs} jobs put by {putter_count} putters and completed in {:.2} s: {:.0} jobs/s (puts alone: {:.0} puts/s)",
+        elapsed.as_secs_f64(),
+        jobs as f64 / elapsed.as_secs_f64(),
+        jobs as f64 / put_phase.as_secs_f64(),
+    );
+    summary("  put latency under load", puts);
+    let bench = Arc::into_inner(bench).expect("no other owner");
+    bench.stop().await;
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wants = |part: &str| args.is_empty() || args.iter().any(|a| a == part);
+    let jobs = std::env::var("WASYNC_BENCH_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let agent_size = std::env::var("WASYNC_BENCH_AGENT_SIZE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    let runtime = tokio::runtime::Runtime::new().expect("tokio");
+    runtime.block_on(async {
+        if wants("latency") {
+            latency().await;
+        }
+        if wants("throughput") {
+            throughput(agent_size, jobs).await;
+            throughput(3, jobs / 10).await;
+        }
+    });
+}
