@@ -122,7 +122,7 @@ fn demo() -> Result<()> {
         .spawn()
         .context("could not start wasync serve")?;
     let client = |args: &[&str]| -> Result<String> {
-        println!("$ wasync {}", args.join(" "));
+        println!("$ wasync {}", shell_words(args));
         let output = Command::new(&wasync)
             .args(args)
             .env("WASYNC_SERVER", &server)
@@ -166,6 +166,23 @@ fn demo() -> Result<()> {
         bail!("wasync serve exited ({status})");
     }
     Ok(())
+}
+
+/// `args` as a shell would need them typed.
+fn shell_words(args: &[&str]) -> String {
+    args.iter()
+        .map(|arg| {
+            if arg
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./:=@".contains(c))
+            {
+                (*arg).to_owned()
+            } else {
+                format!("'{}'", arg.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn step(text: &str) {

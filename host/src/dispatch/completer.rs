@@ -125,3 +125,95 @@ async fn write_batches(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! One suite for both completers.
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::model::{JobStatus, RunOutcome};
+    use crate::store::conformance::kit::{self, t};
+    use crate::store::conformance::{Harness, SqliteHarness};
+
+    type Make = fn(Arc<dyn Store>, Arc<Events>) -> Arc<dyn Completer>;
+
+    fn inline(store: Arc<dyn Store>, events: Arc<Events>) -> Arc<dyn Completer> {
+        Arc::new(InlineCompleter::new(store, events))
+    }
+
+    fn batched(store: Arc<dyn Store>, events: Arc<Events>) -> Arc<dyn Completer> {
+        // A small batch, so that 40 concurrent outcomes need several.
+        Arc::new(BatchCompleter::start(store, events, 8))
+    }
+
+    async fn records_outcomes_and_wakes_waiters(make: Make) {
+        let harness = SqliteHarness::fresh().await.expect("sqlite");
+        let store = harness.store();
+        let events = Arc::new(Events::new());
+        let completer = make(store.clone(), events.clone());
+        let module = kit::module(&*store, "a", None).await;
+        kit::put_n(&*store, "", &module, 40).await;
+        let dispatcher = kit::dispatcher(&*store).await;
+        let ids = kit::run(&*store, dispatcher, "", 40, t(1)).await;
+        let waiters: Vec<_> = ids.iter().map(|id| events.on_completion(*id)).collect();
+        let finishes = ids.iter().enumerate().map(|(i, id)| {
+            let outcome = kit::outcome(dispatcher, *id, RunOutcome::Value(json!(i)), t(2));
+            let completer = completer.clone();
+            async move { completer.finish(outcome).await }
+        });
+        for result in futures::future::join_all(finishes).await {
+            result.expect("recorded");
+        }
+        for waiter in waiters {
+            waiter.await.expect("the waiter is woken");
+        }
+        for (i, id) in ids.iter().enumerate() {
+            let job = store.job_get(*id).await.unwrap();
+            assert_eq!(job.status, JobStatus::Completed);
+            assert_eq!(job.result, Some(json!(i)));
+        }
+    }
+
+    async fn drops_the_outcome_of_a_job_no_longer_ours(make: Make) {
+        let harness = SqliteHarness::fresh().await.expect("sqlite");
+        let store = harness.store();
+        let events = Arc::new(Events::new());
+        let completer = make(store.clone(), events);
+        let module = kit::module(&*store, "a", None).await;
+        kit::put_n(&*store, "", &module, 1).await;
+        let dispatcher = kit::dispatcher(&*store).await;
+        let id = kit::run(&*store, dispatcher, "", 1, t(1)).await[0];
+        let impostor = kit::dispatcher(&*store).await;
+        let outcome = kit::outcome(impostor, id, RunOutcome::Value(json!("stolen")), t(2));
+        completer.finish(outcome).await.expect("not an error");
+        let job = store.job_get(id).await.unwrap();
+        assert_eq!(
+            job.status,
+            JobStatus::Active,
+            "the real run's outcome is still to come"
+        );
+        assert_eq!(job.result, None);
+    }
+
+    #[tokio::test]
+    async fn inline_records_outcomes_and_wakes_waiters() {
+        records_outcomes_and_wakes_waiters(inline).await;
+    }
+
+    #[tokio::test]
+    async fn batched_records_outcomes_and_wakes_waiters() {
+        records_outcomes_and_wakes_waiters(batched).await;
+    }
+
+    #[tokio::test]
+    async fn inline_drops_the_outcome_of_a_job_no_longer_ours() {
+        drops_the_outcome_of_a_job_no_longer_ours(inline).await;
+    }
+
+    #[tokio::test]
+    async fn batched_drops_the_outcome_of_a_job_no_longer_ours() {
+        drops_the_outcome_of_a_job_no_longer_ours(batched).await;
+    }
+}

@@ -35,7 +35,7 @@ use crate::model::{
 pub mod sqlite;
 
 #[cfg(test)]
-mod conformance;
+pub(crate) mod conformance;
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

@@ -21,7 +21,7 @@ mod catalog;
 mod claim;
 mod durability;
 mod finish;
-mod kit;
+pub(crate) mod kit;
 mod queue;
 
 use catalog::*;
