@@ -55,6 +55,64 @@ impl Clock for ManualClock {
     }
 }
 
+/// The system clock shifted by an offset read from a file: how tests move a
+/// *running process's* time (the `WASYNC_CLOCK_FILE` environment variable of
+/// `wasync serve`, `worker` and `scheduler`). The file holds a whole number
+/// of milliseconds to add to the system time (`0` if the file is absent or
+/// empty); time keeps flowing, and a test jumps it forward by writing a
+/// larger offset. The file is re-read at most every 10 ms.
+#[derive(Debug)]
+pub struct OffsetFileClock {
+    path: std::path::PathBuf,
+    cached: Mutex<(std::time::Instant, i64)>,
+}
+
+impl OffsetFileClock {
+    /// A clock reading its offset from `path`.
+    pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
+        let clock = OffsetFileClock {
+            path: path.into(),
+            cached: Mutex::new((std::time::Instant::now(), 0)),
+        };
+        let offset = clock.read_offset();
+        *clock.cached.lock().unwrap() = (std::time::Instant::now(), offset);
+        clock
+    }
+
+    fn read_offset(&self) -> i64 {
+        std::fs::read_to_string(&self.path)
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Writes `offset` ms to `path` (atomically), for tests.
+    pub fn write_offset(path: &std::path::Path, offset_ms: i64) -> std::io::Result<()> {
+        let temp = path.with_extension("tmp");
+        std::fs::write(&temp, offset_ms.to_string())?;
+        std::fs::rename(temp, path)
+    }
+}
+
+impl Clock for OffsetFileClock {
+    fn now(&self) -> Timestamp {
+        let mut cached = self.cached.lock().unwrap();
+        if cached.0.elapsed() >= std::time::Duration::from_millis(10) {
+            *cached = (std::time::Instant::now(), self.read_offset());
+        }
+        truncate_to_millis(Utc::now() + TimeDelta::milliseconds(cached.1))
+    }
+}
+
+/// The clock a process should use: [`OffsetFileClock`] when
+/// `WASYNC_CLOCK_FILE` names a file (tests), else the [`SystemClock`].
+pub fn from_env() -> std::sync::Arc<dyn Clock> {
+    match std::env::var_os("WASYNC_CLOCK_FILE") {
+        Some(path) if !path.is_empty() => std::sync::Arc::new(OffsetFileClock::new(path)),
+        _ => std::sync::Arc::new(SystemClock),
+    }
+}
+
 /// `t` without its sub-millisecond part.
 pub fn truncate_to_millis(t: Timestamp) -> Timestamp {
     t.duration_trunc(TimeDelta::milliseconds(1)).unwrap_or(t)
@@ -81,6 +139,27 @@ mod tests {
         assert_eq!(clock.now(), start);
         clock.advance(std::time::Duration::from_millis(1500));
         assert_eq!(to_millis(clock.now()), 1_001_500);
+    }
+
+    #[test]
+    fn an_offset_file_moves_a_running_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clock");
+        let clock = OffsetFileClock::new(&path);
+        let before = clock.now();
+        assert!(
+            (SystemClock.now() - before).num_seconds().abs() < 5,
+            "no file: no offset"
+        );
+        OffsetFileClock::write_offset(&path, 3_600_000).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while (clock.now() - before).num_minutes() < 59 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the new offset is picked up"
+            );
+            std::thread::yield_now();
+        }
     }
 
     #[test]

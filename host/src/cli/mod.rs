@@ -24,6 +24,7 @@ pub mod run;
 mod serve;
 mod show;
 mod wait;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -71,6 +72,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Run the HTTP API and a dispatcher on the embedded SQLite default.
     Serve(serve::ServeArgs),
+    /// Run a dispatcher only (no HTTP API): a worker sharing the database.
+    Worker(serve::ServeArgs),
     /// Check that the server answers.
     Health(health::HealthArgs),
     /// Upload a job component.
@@ -116,6 +119,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => Ok(run::run(args).await),
             Command::Serve(args) => serve::run(args).await,
+            Command::Worker(args) => worker::run(args).await,
             Command::Health(args) => health::run(&cli.client, args).await,
             Command::Upload(args) => modules::upload(&cli.client, args).await,
             Command::Modules(command) => modules::run(&cli.client, command).await,

@@ -9,7 +9,7 @@ use clap::Args;
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState};
-use crate::clock::SystemClock;
+use crate::clock;
 use crate::config::{ConfigLayer, ServerConfig};
 use crate::dispatch::{Dispatcher, DispatcherConfig, identity};
 use crate::model::{AgentSpec, DEFAULT_QUEUE, MAIN_AGENT_NAME};
@@ -27,6 +27,13 @@ pub struct ServeArgs {
     /// Settings; each overrides the config file.
     #[command(flatten)]
     settings: ConfigLayer,
+}
+
+impl ServeArgs {
+    /// The config file and the settings given on the command line.
+    pub fn into_parts(self) -> (Option<PathBuf>, ConfigLayer) {
+        (self.config, self.settings)
+    }
 }
 
 /// Resolves the configuration from defaults, file, environment and flags.
@@ -135,24 +142,31 @@ pub async fn start_dispatcher(
     Ok(Dispatcher::start(service.clone(), dispatcher_config).await?)
 }
 
-/// Runs the server until Ctrl-C or SIGTERM.
-pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    init_logging();
-    let config = resolve_config(args.config, args.settings)?;
+/// Opens the store and the runtime the configuration names, and the
+/// service over them (with the data directory created).
+pub async fn open_service(config: &ServerConfig) -> anyhow::Result<Service> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}",
             config.data_dir.display()
         )
     })?;
-    let store = open_store(&config).await?;
-    let runtime = open_runtime(&config)?;
-    let service = Service::new(
+    let store = open_store(config).await?;
+    let runtime = open_runtime(config)?;
+    Ok(Service::new(
         store,
         runtime,
-        Arc::new(SystemClock),
+        clock::from_env(),
         ServiceConfig::default(),
-    );
+    ))
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let (config_file, settings) = args.into_parts();
+    let config = resolve_config(config_file, settings)?;
+    let service = open_service(&config).await?;
     let dispatcher = if config.dispatcher {
         Some(start_dispatcher(&service, &config).await?)
     } else {
@@ -164,7 +178,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let address = listener.local_addr()?;
     // Tests and scripts read this line to find the port.
     println!("wasync listening on http://{address}");
-    tracing::info!(?config, %address, "serving");
+    tracing::info!(%address, backend = service.store().backend(), "serving");
     let state = AppState {
         service: service.clone(),
         token: config.token.clone(),
