@@ -157,7 +157,11 @@ impl Harness for PgHarness {
     const NOTIFIES: bool = true;
 
     async fn lock_jobs(&self, ids: &[JobId]) -> Option<RowLocks> {
-        let tx = self.store.lock_jobs(ids).await.expect("lock jobs");
+        let tx = self
+            .store
+            .lock_jobs(ids, "FOR UPDATE")
+            .await
+            .expect("lock jobs");
         let (release, released) = oneshot::channel();
         let held = tokio::spawn(async move {
             let _ = released.await;

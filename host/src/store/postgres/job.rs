@@ -141,7 +141,7 @@ fn inserted(job: &NewJob) -> Job {
 }
 
 /// Inserts one chunk (at most [`MAX_ROWS`] jobs) in one statement.
-async fn insert_chunk(
+pub(super) async fn insert_chunk(
     conn: &mut PgConnection,
     channel: &str,
     jobs: &[NewJob],

@@ -76,6 +76,22 @@ impl TestSchema {
             .await
             .expect("open a PostgreSQL store in a test schema")
     }
+
+    /// Opens a store in this schema whose connections carry the
+    /// application name `<schema>_<tag>`, so a test can see in
+    /// `pg_stat_activity` what they are doing.
+    pub(crate) async fn open_tagged(&self, tag: &str) -> PgStore {
+        let sep = if self.url.contains('?') { '&' } else { '?' };
+        let url = format!("{}{sep}application_name={}", self.url, self.tag(tag));
+        PgStore::open_in_schema(&url, &self.name)
+            .await
+            .expect("open a tagged PostgreSQL store in a test schema")
+    }
+
+    /// The application name of [`TestSchema::open_tagged`]`(tag)`.
+    pub(crate) fn tag(&self, tag: &str) -> String {
+        format!("{}_{tag}", self.name)
+    }
 }
 
 impl Drop for TestSchema {
@@ -119,19 +135,34 @@ async fn drop_stale(url: &str) -> Result<()> {
 }
 
 impl PgStore {
-    /// Locks `ids` `FOR UPDATE` in a transaction of its own, as a claimer
-    /// on another machine would while its claim runs; the locks last until
-    /// the transaction ends.
-    pub(crate) async fn lock_jobs(&self, ids: &[JobId]) -> Result<Transaction<'static, Postgres>> {
+    /// Locks `ids` (`mode`: `FOR UPDATE`, `FOR SHARE`, …) in a transaction
+    /// of its own, as a claimer or a finish on another machine would; the
+    /// locks last until the transaction ends.
+    pub(crate) async fn lock_jobs(
+        &self,
+        ids: &[JobId],
+        mode: &str,
+    ) -> Result<Transaction<'static, Postgres>> {
         let mut tx = self.pool.begin().await?;
         let ids: Vec<Uuid> = ids.iter().map(|id| id.0).collect();
-        let locked: Vec<Uuid> = sqlx::query_scalar(
-            "SELECT id FROM jobs WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE",
-        )
+        let locked: Vec<Uuid> = sqlx::query_scalar(&format!(
+            "SELECT id FROM jobs WHERE id = ANY($1::uuid[]) ORDER BY id {mode}"
+        ))
         .bind(&ids)
         .fetch_all(&mut *tx)
         .await?;
         assert_eq!(locked.len(), ids.len(), "every job to lock exists");
+        Ok(tx)
+    }
+
+    /// Inserts `job` in a transaction of its own and leaves it open: a put
+    /// of the same id elsewhere waits for it to end (the primary key).
+    pub(crate) async fn insert_uncommitted(
+        &self,
+        job: &crate::model::NewJob,
+    ) -> Result<Transaction<'static, Postgres>> {
+        let mut tx = self.pool.begin().await?;
+        super::job::insert_chunk(&mut tx, &self.channel, std::slice::from_ref(job)).await?;
         Ok(tx)
     }
 

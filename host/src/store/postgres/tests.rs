@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::PgStore;
 use super::testing::{self, TestSchema};
-use crate::model::{JobStatus, NewJob, RunOutcome};
+use crate::model::{JobStatus, RunOutcome};
 use crate::store::conformance::kit::*;
 use crate::store::{Error, Store, StoreEvent, StoreListener};
 
@@ -169,73 +169,193 @@ async fn a_listener_that_lost_its_connection_says_so_then_listens_again() {
     );
 }
 
+/// Waits until a connection tagged `tag` (see [`TestSchema::open_tagged`])
+/// is waiting for a lock.
+async fn blocked(observer: &PgStore, schema: &TestSchema, tag: &str) {
+    waiting_or_done(observer, schema, tag, None).await
+}
+
+/// Waits until `task` has finished or a connection tagged `tag` is waiting
+/// for a lock, whichever comes first.
+async fn settled<T>(
+    observer: &PgStore,
+    schema: &TestSchema,
+    tag: &str,
+    task: &tokio::task::JoinHandle<T>,
+) {
+    waiting_or_done(observer, schema, tag, Some(&|| task.is_finished())).await
+}
+
+async fn waiting_or_done(
+    observer: &PgStore,
+    schema: &TestSchema,
+    tag: &str,
+    done: Option<&dyn Fn() -> bool>,
+) {
+    let name = schema.tag(tag);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if done.is_some_and(|done| done()) {
+            return;
+        }
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE application_name = $1 AND wait_event_type = 'Lock'",
+        )
+        .bind(&name)
+        .fetch_one(observer.pool())
+        .await
+        .unwrap();
+        if waiting > 0 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "`{tag}` never waited for a lock"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn awaits_racing_their_completion_on_two_stores_always_resolve() {
-    // Store A parks `outer` on `inner` while store B completes `inner`, over
-    // and over: whichever commits first, `outer` ends up completed with
-    // `inner`'s value (never left waiting on a completed job).
+async fn an_await_racing_the_completion_it_awaits_resolves() {
+    // Machine B completes `inner` and, in the same transaction, cascades to
+    // `early` (parked on `inner` before); its cascade is held up by another
+    // transaction's lock on `early`. Meanwhile machine A parks `outer` on
+    // `inner`. Without A's `FOR SHARE` lock on `inner`, A would read
+    // `inner` as active (B has not committed), park `outer`, find nothing
+    // to resolve and commit, and B's cascade, which read the waiters before
+    // A committed, would never see `outer`: it would wait forever.
     let Some(schema) = schema() else { return };
-    let (a, b) = (schema.open().await, schema.open().await);
-    let m = module(&a, "m", None).await;
-    let d = dispatcher(&a).await;
-    for round in 0..40 {
-        let jobs: Vec<NewJob> = (0..2).map(|_| new_job("", &m, "f", t(round))).collect();
-        let [outer, inner] = [jobs[0].id, jobs[1].id];
-        put(&a, jobs).await;
-        assert_eq!(run(&a, d, "", 2, t(round)).await, [outer, inner]);
-        let park = {
-            let a = a.clone();
-            tokio::spawn(
-                async move { finish(&a, d, outer, RunOutcome::Await(inner), t(round)).await },
-            )
-        };
-        let complete = {
-            let b = b.clone();
-            tokio::spawn(async move {
-                finish(&b, d, inner, RunOutcome::Value(json!(round)), t(round)).await
-            })
-        };
-        let (parked, completed) = (park.await.unwrap(), complete.await.unwrap());
-        assert_eq!(completed.completed[0], inner);
-        assert!(parked.reassigned.is_empty(), "{parked:?}");
-        let job = a.job_get(outer).await.unwrap();
+    let observer = schema.open().await;
+    let (a, b) = (schema.open_tagged("a").await, schema.open_tagged("b").await);
+    let m = module(&observer, "m", None).await;
+    let d = dispatcher(&observer).await;
+    let [inner, early, outer] = put_n(&observer, "", &m, 3).await[..] else {
+        unreachable!()
+    };
+    run(&observer, d, "", 3, t(1)).await;
+    finish(&observer, d, early, RunOutcome::Await(inner), t(2)).await;
+
+    let hold = observer.lock_jobs(&[early], "FOR UPDATE").await.unwrap();
+    let completing =
+        tokio::spawn(
+            async move { finish(&b, d, inner, RunOutcome::Value(json!("v")), t(3)).await },
+        );
+    blocked(&observer, &schema, "b").await;
+    let parking =
+        tokio::spawn(async move { finish(&a, d, outer, RunOutcome::Await(inner), t(3)).await });
+    settled(&observer, &schema, "a", &parking).await;
+    hold.rollback().await.unwrap();
+    let (completed, parked) = (completing.await.unwrap(), parking.await.unwrap());
+    assert_eq!(completed.completed, [inner, early]);
+    assert_eq!(parked.completed, [outer], "{parked:?}");
+    for id in [early, outer] {
+        let job = observer.job_get(id).await.unwrap();
         assert_eq!(
             (job.status, job.result),
-            (JobStatus::Completed, Some(json!(round))),
-            "round {round}: {parked:?} / {completed:?}"
+            (JobStatus::Completed, Some(json!("v")))
         );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cycle_split_across_two_stores_is_refused() {
-    // x awaits y on store A while y awaits x on store B: one of them sees
-    // the other's await (after a deadlock retry, if they met) and fails
-    // with a host error; the other completes with that failure.
+async fn a_waiter_parked_while_a_cascade_runs_is_resolved() {
+    // `y` awaits `inner`. Machine C parks `z` on `y`; its transaction has
+    // locked `y` and is held up (another transaction locks `z`). Machine B
+    // completes `inner`: its cascade reads the waiters (`y` only), then
+    // waits for C's lock on `y`. C commits (its cascade sees `y` still
+    // active); B then completes `y`, and must run its cascade again from
+    // `y` to find `z`, which it could not see when it started.
     let Some(schema) = schema() else { return };
-    let (a, b) = (schema.open().await, schema.open().await);
-    let m = module(&a, "m", None).await;
-    let d = dispatcher(&a).await;
-    for round in 0..10 {
-        let [x, y] = put_n(&a, "", &m, 2).await[..] else {
-            unreachable!()
-        };
-        run(&a, d, "", 2, t(round)).await;
-        let first = {
-            let a = a.clone();
-            tokio::spawn(async move { finish(&a, d, x, RunOutcome::Await(y), t(round)).await })
-        };
-        let second = {
-            let b = b.clone();
-            tokio::spawn(async move { finish(&b, d, y, RunOutcome::Await(x), t(round)).await })
-        };
-        first.await.unwrap();
-        second.await.unwrap();
-        for id in [x, y] {
-            let job = a.job_get(id).await.unwrap();
-            assert_eq!(job.status, JobStatus::Completed, "round {round}");
-            let failure = job.failure.expect("a failure");
-            assert!(failure.message.contains("waits for job"), "{failure:?}");
+    let observer = schema.open().await;
+    let (b, c) = (schema.open_tagged("b").await, schema.open_tagged("c").await);
+    let m = module(&observer, "m", None).await;
+    let d = dispatcher(&observer).await;
+    let [inner, y, z] = put_n(&observer, "", &m, 3).await[..] else {
+        unreachable!()
+    };
+    run(&observer, d, "", 3, t(1)).await;
+    finish(&observer, d, y, RunOutcome::Await(inner), t(2)).await;
+
+    let hold = observer.lock_jobs(&[z], "FOR UPDATE").await.unwrap();
+    let parking = tokio::spawn(async move { finish(&c, d, z, RunOutcome::Await(y), t(3)).await });
+    blocked(&observer, &schema, "c").await;
+    let completing =
+        tokio::spawn(
+            async move { finish(&b, d, inner, RunOutcome::Value(json!("deep")), t(3)).await },
+        );
+    blocked(&observer, &schema, "b").await;
+    hold.rollback().await.unwrap();
+    let (parked, completed) = (parking.await.unwrap(), completing.await.unwrap());
+    assert_eq!(parked.awaiting, [z]);
+    assert_eq!(completed.completed, [inner, y, z]);
+    let job = observer.job_get(z).await.unwrap();
+    assert_eq!(
+        (job.status, job.result),
+        (JobStatus::Completed, Some(json!("deep")))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_split_across_two_machines_is_refused() {
+    // A parks x on y while B parks y on x, both past their first statement
+    // before either writes (another transaction's share locks hold their
+    // writes back). Each has locked the other's job: PostgreSQL aborts one
+    // with a deadlock, it runs again, sees the other's await, and refuses
+    // the cycle: both complete with the host error.
+    let Some(schema) = schema() else { return };
+    let observer = schema.open().await;
+    let (a, b) = (schema.open_tagged("a").await, schema.open_tagged("b").await);
+    let m = module(&observer, "m", None).await;
+    let d = dispatcher(&observer).await;
+    let [x, y] = put_n(&observer, "", &m, 2).await[..] else {
+        unreachable!()
+    };
+    run(&observer, d, "", 2, t(1)).await;
+    let hold = observer.lock_jobs(&[x, y], "FOR SHARE").await.unwrap();
+    let first = tokio::spawn(async move { finish(&a, d, x, RunOutcome::Await(y), t(2)).await });
+    let second = tokio::spawn(async move { finish(&b, d, y, RunOutcome::Await(x), t(2)).await });
+    blocked(&observer, &schema, "a").await;
+    blocked(&observer, &schema, "b").await;
+    hold.rollback().await.unwrap();
+    let (first, second) = (first.await.unwrap(), second.await.unwrap());
+    assert!(first.reassigned.is_empty() && second.reassigned.is_empty());
+    for id in [x, y] {
+        let job = observer.job_get(id).await.unwrap();
+        assert_eq!(job.status, JobStatus::Completed);
+        let failure = job.failure.expect("a failure");
+        assert!(failure.message.contains("waits for job"), "{failure:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_deleted_while_a_job_is_put_in_it_keeps_it_or_refuses_it() {
+    // A put into queue `q` has read `q` and waits (another transaction
+    // inserts the same id and holds it); meanwhile `q` is deleted. Either
+    // the delete waits for the put and refuses (the queue holds a job), or
+    // the put fails: never a job in a queue that no longer exists.
+    let Some(schema) = schema() else { return };
+    let observer = schema.open().await;
+    let (putter, deleter) = (schema.open().await, schema.open_tagged("del").await);
+    let m = module(&observer, "m", None).await;
+    observer.queue_create("q", t(0)).await.unwrap();
+    let job = new_job("q", &m, "f", t(1));
+    let hold = observer.insert_uncommitted(&job).await.unwrap();
+    let putting = {
+        let job = job.clone();
+        tokio::spawn(async move { putter.job_insert_many(&[job]).await })
+    };
+    let deleting = tokio::spawn(async move { deleter.queue_delete("q").await });
+    settled(&observer, &schema, "del", &deleting).await;
+    hold.rollback().await.unwrap();
+    let (put, deleted) = (putting.await.unwrap(), deleting.await.unwrap());
+    match (&put, &deleted) {
+        (Ok(_), Err(Error::Conflict(message))) => {
+            assert!(message.contains("1 pending"), "{message}");
+            assert_eq!(observer.queue_get("q").await.unwrap().length, 1);
         }
+        (Err(Error::NotFound { what }), Ok(())) => assert!(what.contains("queue `q`")),
+        _ => panic!("put: {put:?}, delete: {deleted:?}"),
     }
 }
