@@ -1,9 +1,11 @@
 //! The query plans of the statements that run per job, checked on a table
 //! loaded as a busy installation's is (and analyzed): none may read all of
 //! `jobs` (or all of an index of it), and the claim reads `jobs_pending`.
-//! Each statement is prepared and explained with its generic plan: what
-//! PostgreSQL runs once it stops planning a prepared statement for its
-//! values, and the one that could not adapt to them.
+//! Each statement is prepared and explained with its generic plan, the
+//! plan made without the values: the store has PostgreSQL plan every run
+//! with its values (`force_custom_plan`, see `mod.rs`), and a statement
+//! whose plan is sound without them leaves the planner no excuse with
+//! them.
 
 use sqlx::{Connection as _, Row as _};
 
