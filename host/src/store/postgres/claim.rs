@@ -25,8 +25,12 @@ use crate::store::{JobClaimParams, JobStartParams, JobStarted, Result};
 /// rows the update has just changed, and claim more than `n` jobs; the
 /// conformance suite caught it.) A job another claimer has locked is
 /// skipped, not waited for, so claimers on any number of machines never
-/// block each other, and a job is never handed out twice. Empty filter
-/// arrays match any job.
+/// block each other, and a job is never handed out twice. The CTE's rows are
+/// locked and passed the guard (`status = 'pending'`, checked again on the
+/// latest version of each row once locked), so the `UPDATE` joins them on
+/// the id alone: a guard there too would let the planner read
+/// `jobs_pending` first and look for each pending job among the picked
+/// ones (see `finish.rs`). Empty filter arrays match any job.
 pub(super) static CLAIM: LazyLock<String> = LazyLock::new(|| {
     let t = Transition::Claim;
     format!(
@@ -39,7 +43,7 @@ pub(super) static CLAIM: LazyLock<String> = LazyLock::new(|| {
            ORDER BY {order} LIMIT $5 \
            FOR UPDATE SKIP LOCKED) \
          UPDATE jobs SET status = {to}, dispatcher = $1, agent = $2 \
-         FROM picked WHERE jobs.id = picked.picked_id AND jobs.status = {from} \
+         FROM picked WHERE jobs.id = picked.picked_id \
          RETURNING {JOB_COLUMNS}",
         from = lit(t.from()),
         to = lit(t.to()),

@@ -29,15 +29,6 @@
 //! - [`PgStore::open_in_schema`] sets `search_path` on every connection (a
 //!   startup option), so one database can hold several installations, or
 //!   one per test.
-//! - `plan_cache_mode = force_custom_plan` on every connection: sqlx
-//!   prepares each statement once per connection, and after five runs
-//!   PostgreSQL would switch to a generic plan, made without the values,
-//!   which guesses ten rows for every array. For a finish of 256 jobs
-//!   (`UPDATE … FROM unnest(…)`) that plan put the jobs outside and the
-//!   batch inside a nested loop, reading the whole batch once per job: a
-//!   finish cost 10–30 ms instead of 2 (measured), and grows with the
-//!   square of the batch. Planning each run with its values costs about
-//!   0.1 ms a statement.
 //! - Migrations (`migrations/`, embedded, numbered like SQLite's) run at
 //!   open on a connection of their own, under sqlx's advisory lock: several
 //!   processes opening at once apply them once.
@@ -46,7 +37,11 @@
 //!
 //! One SQL module per table, like the SQLite backend. Batches are arrays
 //! (`unnest($1::uuid[], $2::text[], …)`): one statement, one prepared text,
-//! whatever the batch size. Transactions are `READ COMMITTED`; where two
+//! whatever the batch size. A batch write compares each job only with
+//! columns of the batch (the expected status included), so the planner can
+//! reach the jobs only by id (see `finish.rs` for the plan this avoids), and
+//! `random_page_cost` is [`RANDOM_PAGE_COST`]. Transactions are `READ
+//! COMMITTED`; where two
 //! transactions could each miss the other's write (an await racing the
 //! completion it awaits, a queue deleted while a job is put in it) the
 //! statements take the row or table locks that order them, see
@@ -96,6 +91,14 @@ pub const POOL_CONNECTIONS: u32 = 8;
 /// The most listeners ([`Store::listen`]) one store has at once, each on
 /// its own connection.
 pub const LISTENER_CONNECTIONS: u32 = 4;
+
+/// The planner's cost of reading a page out of order, set on every
+/// connection (PostgreSQL's default is 4, for spinning disks). A queue's
+/// working set is in memory or on SSD, where a lookup by id costs little
+/// more than reading the next page; with 4, the planner judged 256 lookups
+/// by id dearer than reading a whole table of 100,000 jobs, and chose the
+/// scan.
+pub const RANDOM_PAGE_COST: &str = "1.1";
 
 /// How long an operation waits for a free connection of the pool.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -163,7 +166,7 @@ impl PgStore {
     }
 
     async fn connect(options: PgConnectOptions) -> Result<Self> {
-        let options = options.options([("plan_cache_mode", "force_custom_plan")]);
+        let options = options.options([("random_page_cost", RANDOM_PAGE_COST)]);
         // Migrate on a connection of its own: sqlx's advisory lock is held
         // by the session, and closing the session releases it even if the
         // migration failed half-way.

@@ -50,11 +50,6 @@ async fn processes_opening_a_new_schema_at_once_migrate_it_once() {
             .await
             .unwrap();
         assert_eq!(path, schema.name);
-        let plans: String = sqlx::query_scalar("SHOW plan_cache_mode")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
-        assert_eq!(plans, "force_custom_plan");
         assert_eq!(store.channel(), format!("wasync.{}", schema.name));
         assert_eq!(store.backend(), "postgres");
     }
