@@ -39,13 +39,12 @@
 //! (`unnest($1::uuid[], $2::text[], …)`): one statement, one prepared text,
 //! whatever the batch size. A batch write compares each job only with
 //! columns of the batch (the expected status included), so the planner can
-//! reach the jobs only by id (see `finish.rs` for the plan this avoids), and
-//! `random_page_cost` is [`RANDOM_PAGE_COST`]. Transactions are `READ
-//! COMMITTED`; where two
-//! transactions could each miss the other's write (an await racing the
-//! completion it awaits, a queue deleted while a job is put in it) the
-//! statements take the row or table locks that order them, see
-//! `finish.rs` and `queue.rs`.
+//! reach the jobs only by id (see `finish.rs` for the plan this avoids);
+//! every connection sets `random_page_cost` to [`RANDOM_PAGE_COST`].
+//! Transactions are `READ COMMITTED`; where two transactions could each
+//! miss the other's write (an await racing the completion it awaits, a
+//! queue deleted while a job is put in it) the statements take the row or
+//! table locks that order them, see `finish.rs` and `queue.rs`.
 
 use std::str::FromStr;
 use std::sync::Arc;

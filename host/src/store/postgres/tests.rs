@@ -359,3 +359,27 @@ async fn a_queue_deleted_while_a_job_is_put_in_it_keeps_it_or_refuses_it() {
         _ => panic!("put: {put:?}, delete: {deleted:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_by_url_alone_joins_the_installation_of_its_search_path() {
+    // `open(url)` works in the connection's default schema: here the URL
+    // names the test schema as its search path, so the two stores are one
+    // installation (same data, same notification channel).
+    let Some(schema) = schema() else { return };
+    let made = schema.open().await;
+    let sep = if schema.url.contains('?') { '&' } else { '?' };
+    let url = format!("{}{sep}options[search_path]={}", schema.url, schema.name);
+    let joined = PgStore::open(&url).await.unwrap();
+    assert_eq!(joined.channel(), made.channel());
+    let mut heard = made.listen().await.unwrap().unwrap();
+    let m = module(&joined, "m", Some("by-url")).await;
+    put_n(&joined, "", &m, 2).await;
+    assert_eq!(made.module_get("by-url").await.unwrap(), m);
+    assert_eq!(made.queue_get("").await.unwrap().length, 2);
+    assert_eq!(
+        next(&mut heard).await,
+        StoreEvent::JobsPut {
+            queues: vec![String::new()]
+        }
+    );
+}
