@@ -4,7 +4,7 @@ use sqlx::Row as _;
 use sqlx::postgres::PgRow;
 
 use super::PgStore;
-use super::row::{self, corrupt, digest, from_json, json_text, ms, retrying, sqlstate};
+use super::row::{corrupt, digest, from_json, json_text, ms, retrying};
 use crate::clock;
 use crate::model::{ModuleDigest, ModuleInfo};
 use crate::store::{Error, ModuleInsertParams, Result};
@@ -33,33 +33,24 @@ fn what(reference: &str) -> String {
 
 /// Stores a module; a name given moves to it from any other module.
 ///
-/// Two uploads claiming the same name at once: the second one's upsert
-/// meets the first one's committed name (a unique violation, since its
-/// `UPDATE … SET name = NULL` ran before that commit) and runs again,
-/// taking the name over.
+/// Uploads claiming the same name take turns: each first takes a
+/// transaction-level advisory lock on the name. (Without it, the second of
+/// two uploads at once would clear the name while the first still held it
+/// uncommitted, then meet the first's committed name in its upsert: a
+/// unique violation.)
 pub(super) async fn insert(db: &PgStore, p: ModuleInsertParams) -> Result<ModuleInfo> {
-    let mut tries = 1;
-    loop {
-        match retrying(|| insert_once(db, &p)).await {
-            Err(Error::Database(e))
-                if tries < row::ATTEMPTS && p.name.is_some() && is_name_taken(&e) =>
-            {
-                tries += 1;
-            }
-            other => return other,
-        }
-    }
-}
-
-fn is_name_taken(e: &sqlx::Error) -> bool {
-    row::db_error(e).is_some_and(|(code, constraint)| {
-        code == sqlstate::UNIQUE && constraint.as_deref() == Some("modules_name_key")
-    })
+    retrying(|| insert_once(db, &p)).await
 }
 
 async fn insert_once(db: &PgStore, p: &ModuleInsertParams) -> Result<ModuleInfo> {
     let mut tx = db.begin().await?;
     if let Some(name) = &p.name {
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtextextended('wasync module name ' || $1, 0))",
+        )
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("UPDATE modules SET name = NULL WHERE name = $1 AND digest <> $2")
             .bind(name)
             .bind(p.digest.as_str())

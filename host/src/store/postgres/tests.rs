@@ -383,3 +383,42 @@ async fn open_by_url_alone_joins_the_installation_of_its_search_path() {
         }
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_taking_one_name_at_once_all_succeed_and_one_holds_it() {
+    // Each upload moves the name to its module; run at once on several
+    // stores, the later ones meet the earlier ones' committed name and run
+    // again. Every upload succeeds and exactly one module ends with the
+    // name.
+    let Some(schema) = schema() else { return };
+    let mut stores = Vec::new();
+    for _ in 0..4 {
+        stores.push(schema.open().await);
+    }
+    let go = std::sync::Arc::new(tokio::sync::Barrier::new(8));
+    let uploads: Vec<_> = (0..8)
+        .map(|i| {
+            let (store, go) = (stores[i % 4].clone(), go.clone());
+            tokio::spawn(async move {
+                go.wait().await;
+                module(&store, &format!("v{i}"), Some("tool")).await
+            })
+        })
+        .collect();
+    let mut digests = Vec::new();
+    for upload in uploads {
+        digests.push(upload.await.unwrap().digest);
+    }
+    let all = stores[0].module_list().await.unwrap();
+    assert_eq!(all.len(), 8);
+    let named: Vec<_> = all
+        .iter()
+        .filter(|m| m.name.as_deref() == Some("tool"))
+        .collect();
+    assert_eq!(named.len(), 1, "{all:?}");
+    assert!(digests.contains(&named[0].digest));
+    assert_eq!(
+        stores[0].module_get("tool").await.unwrap().digest,
+        named[0].digest
+    );
+}
