@@ -1,9 +1,13 @@
-//! Store benchmarks on durable SQLite (WAL, `synchronous=FULL`, a real file).
+//! Store benchmarks on durable SQLite (WAL, `synchronous=FULL`, a real file)
+//! and, when `WASYNC_TEST_PG` names a server, on PostgreSQL too (each
+//! store in a schema of its own, `wasync_bench_<uuid>`, dropped at the end).
 //!
 //! ```text
 //! cargo bench -p wasync --bench store            # everything
 //! cargo bench -p wasync --bench store -- claim   # only the claim-cost part
 //! cargo bench -p wasync --bench store -- cycle put
+//! WASYNC_TEST_PG=postgres://postgres@127.0.0.1:5432/test cargo bench -p wasync --bench store
+//! cargo bench -p wasync --bench store -- postgres claim   # one backend
 //! ```
 //!
 //! - `claim`: the median cost of one claim (of 64 jobs, and of 1) with
@@ -17,10 +21,12 @@
 //!   `finish_many` in batches of 256, one batch after another.
 //! - `put`: latency of a one-job `insert_many`, one after another.
 //!
-//! The database goes in a temporary directory (under `WASYNC_BENCH_DIR` if
-//! set; the default temporary directory otherwise): put it on the disk you
-//! want to measure, not on a tmpfs.
+//! The SQLite database goes in a temporary directory (under
+//! `WASYNC_BENCH_DIR` if set; the default temporary directory otherwise):
+//! put it on the disk you want to measure, not on a tmpfs. PostgreSQL's
+//! data is wherever its server keeps it.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -29,6 +35,7 @@ use wasync::model::{
     CapturedOutput, DispatcherId, JobId, JobLimits, ModuleDigest, ModuleInfo, NewJob, RunOutcome,
     Timestamp,
 };
+use wasync::store::postgres::PgStore;
 use wasync::store::sqlite::SqliteStore;
 use wasync::store::{
     DispatcherActivateParams, JobClaimParams, JobFinishParams, JobStartParams, ModuleInsertParams,
@@ -44,23 +51,70 @@ fn t(ms: i64) -> Timestamp {
     from_millis(1_700_000_000_000 + ms)
 }
 
+/// Where a bench's store lives.
+#[derive(Debug, Clone)]
+enum Backend {
+    /// A file in a temporary directory.
+    Sqlite,
+    /// A fresh schema on the server at this URL.
+    Postgres(String),
+}
+
+impl Backend {
+    fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    fn describe(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite, WAL, synchronous=FULL",
+            Backend::Postgres(_) => "PostgreSQL",
+        }
+    }
+}
+
+/// What to remove when a bench ends.
+enum Place {
+    Dir { _dir: tempfile::TempDir },
+    Schema { url: String, name: String },
+}
+
 struct Bench {
-    _dir: tempfile::TempDir,
-    store: SqliteStore,
+    place: Place,
+    store: Arc<dyn Store>,
     module: ModuleInfo,
     dispatcher: DispatcherId,
 }
 
 impl Bench {
-    async fn new() -> Bench {
-        let dir = match std::env::var_os("WASYNC_BENCH_DIR") {
-            Some(base) => tempfile::tempdir_in(base),
-            None => tempfile::tempdir(),
-        }
-        .expect("temporary directory");
-        let store = SqliteStore::open(&dir.path().join("bench.db"))
-            .await
-            .expect("open store");
+    async fn new(backend: &Backend) -> Bench {
+        let (place, store): (Place, Arc<dyn Store>) = match backend {
+            Backend::Sqlite => {
+                let dir = match std::env::var_os("WASYNC_BENCH_DIR") {
+                    Some(base) => tempfile::tempdir_in(base),
+                    None => tempfile::tempdir(),
+                }
+                .expect("temporary directory");
+                let store = SqliteStore::open(&dir.path().join("bench.db"))
+                    .await
+                    .expect("open store");
+                (Place::Dir { _dir: dir }, Arc::new(store))
+            }
+            Backend::Postgres(url) => {
+                let name = format!("wasync_bench_{}", uuid::Uuid::now_v7().simple());
+                let store = PgStore::open_in_schema(url, &name)
+                    .await
+                    .expect("open store");
+                let place = Place::Schema {
+                    url: url.clone(),
+                    name,
+                };
+                (place, Arc::new(store))
+            }
+        };
         let bytes = wat::parse_str("(component $bench)").expect("component");
         let module = store
             .module_insert(ModuleInsertParams {
@@ -84,10 +138,18 @@ impl Bench {
             .await
             .expect("dispatcher");
         Bench {
-            _dir: dir,
+            place,
             store,
             module,
             dispatcher,
+        }
+    }
+
+    /// Closes the store and removes its database.
+    async fn close(self) {
+        self.store.close().await;
+        if let Place::Schema { url, name } = &self.place {
+            PgStore::drop_schema(url, name).await.expect("drop schema");
         }
     }
 
@@ -145,8 +207,8 @@ fn ms(d: Duration) -> String {
 }
 
 /// A store with `pending` jobs waiting.
-async fn loaded(pending: usize) -> Bench {
-    let b = Bench::new().await;
+async fn loaded(backend: &Backend, pending: usize) -> Bench {
+    let b = Bench::new(backend).await;
     let started = Instant::now();
     let mut left = pending;
     while left > 0 {
@@ -182,8 +244,11 @@ async fn timed_claim(b: &Bench, limit: u32, now: Timestamp) -> Duration {
 
 /// Claim cost with few and with many jobs pending. The two stores' claims
 /// alternate, so that whatever else the machine does weighs on both alike.
-async fn claim_cost(sizes: [usize; 2], rounds: usize) {
-    let stores = [loaded(sizes[0]).await, loaded(sizes[1]).await];
+async fn claim_cost(backend: &Backend, sizes: [usize; 2], rounds: usize) {
+    let stores = [
+        loaded(backend, sizes[0]).await,
+        loaded(backend, sizes[1]).await,
+    ];
     // Let the operating system write out what the bulk load left dirty
     // (hundreds of MB for a million jobs): otherwise the first fsyncs of the
     // large store wait for that writeback, which is the load's cost, not
@@ -228,8 +293,8 @@ async fn claim_cost(sizes: [usize; 2], rounds: usize) {
             ratio(0.9)
         );
     }
-    for b in &stores {
-        b.store.close().await;
+    for b in stores {
+        b.close().await;
     }
 }
 
@@ -275,8 +340,8 @@ impl Laps {
 }
 
 /// Jobs/s through whole batches of insert, claim, start and finish.
-async fn cycles(batches: usize) {
-    let b = Bench::new().await;
+async fn cycles(backend: &Backend, batches: usize) {
+    let b = Bench::new(backend).await;
     let started = Instant::now();
     let cpu_before = cpu_time();
     let mut laps = Laps::new(["insert", "claim", "start", "finish"]);
@@ -328,12 +393,12 @@ async fn cycles(batches: usize) {
         );
     }
     laps.print(batches);
-    b.store.close().await;
+    b.close().await;
 }
 
 /// Latency of one-job puts, one after another.
-async fn put_latency(puts: usize) {
-    let b = Bench::new().await;
+async fn put_latency(backend: &Backend, puts: usize) {
+    let b = Bench::new(backend).await;
     let mut times = Vec::with_capacity(puts);
     for i in 0..puts {
         let job = b.jobs(1, t(i as i64));
@@ -349,7 +414,7 @@ async fn put_latency(puts: usize) {
         ms(percentile(&times, 0.99)),
         ms(*times.last().expect("some puts")),
     );
-    b.store.close().await;
+    b.close().await;
 }
 
 fn main() {
@@ -357,23 +422,36 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let wanted = |name: &str| filters.is_empty() || filters.iter().any(|f| f == name);
+    let mut backends = vec![Backend::Sqlite];
+    match std::env::var("WASYNC_TEST_PG") {
+        Ok(url) if !url.is_empty() => backends.push(Backend::Postgres(url)),
+        _ => println!("(WASYNC_TEST_PG is not set: SQLite only)"),
+    }
+    let named = |name: &str| filters.iter().any(|f| f == name);
+    let any_backend_named = backends.iter().any(|b| named(b.name()));
+    backends.retain(|b| !any_backend_named || named(b.name()));
+    let sections = ["claim", "cycle", "put"];
+    let any_section_named = sections.iter().any(|s| named(s));
+    let wanted = |name: &str| !any_section_named || named(name);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        if wanted("claim") {
-            println!("claim cost by pending jobs (SQLite, WAL, synchronous=FULL)");
-            claim_cost([1_000, 1_000_000], 500).await;
-        }
-        if wanted("cycle") {
-            println!("insert → claim → start → finish cycles");
-            cycles(400).await;
-        }
-        if wanted("put") {
-            println!("single-job put latency");
-            put_latency(3_000).await;
+        for backend in &backends {
+            let on = backend.describe();
+            if wanted("claim") {
+                println!("claim cost by pending jobs ({on})");
+                claim_cost(backend, [1_000, 1_000_000], 500).await;
+            }
+            if wanted("cycle") {
+                println!("insert → claim → start → finish cycles ({on})");
+                cycles(backend, 400).await;
+            }
+            if wanted("put") {
+                println!("single-job put latency ({on})");
+                put_latency(backend, 3_000).await;
+            }
         }
     });
 }

@@ -7,6 +7,9 @@
 //!
 //! - [`sqlite`]: the embedded default, one machine, several processes
 //!   sharing one file through WAL.
+//! - [`postgres`]: many machines sharing one PostgreSQL database; claims
+//!   with `FOR UPDATE SKIP LOCKED`, wake-ups through `LISTEN/NOTIFY`
+//!   ([`Store::listen`]).
 //!
 //! Rules every backend follows:
 //! - Status changes go through [`Transition`](crate::model::Transition):
@@ -32,6 +35,7 @@ use crate::model::{
     JobStatus, ModuleDigest, ModuleInfo, NewJob, QueueInfo, RunOutcome, Timestamp,
 };
 
+pub mod postgres;
 pub mod sqlite;
 
 #[cfg(test)]
@@ -236,6 +240,44 @@ pub struct AnnotationSetParams {
     pub now: Timestamp,
 }
 
+/// Something another process (or this one) did to the shared database,
+/// announced to every [`StoreListener`]. Announcements are hints that
+/// save a poll, not a log: one may be lost (a dropped connection), so a
+/// dispatcher still polls, only less often.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreEvent {
+    /// Jobs were put (or put back) in these queues, sorted, each once.
+    /// Some of the jobs may be scheduled for later.
+    JobsPut {
+        /// The queues that got work.
+        queues: Vec<String>,
+    },
+    /// These jobs completed (values, failures, and jobs completed in
+    /// cascade because they awaited one of them). A large batch is
+    /// announced in several events.
+    JobsCompleted {
+        /// The jobs.
+        ids: Vec<JobId>,
+    },
+    /// The agents of this dispatcher changed (created, replaced, deleted,
+    /// or deleted with their queue).
+    AgentsChanged {
+        /// The dispatcher whose agents changed.
+        dispatcher: DispatcherId,
+    },
+}
+
+/// Notifications from other processes sharing the database (see
+/// [`Store::listen`]). Each listener has its own connection.
+#[async_trait]
+pub trait StoreListener: Send {
+    /// The next notification, waiting for it. `Err` when the connection
+    /// dropped: notifications sent meanwhile are lost, so the caller polls
+    /// once and calls `recv` again, which listens again on a new connection
+    /// (and fails again while the database cannot be reached).
+    async fn recv(&mut self) -> Result<StoreEvent>;
+}
+
 /// Registers (or re-registers) a dispatcher and marks it active.
 #[derive(Debug, Clone)]
 pub struct DispatcherActivateParams {
@@ -261,6 +303,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Closes the store's connections, waiting for operations in progress
     /// to finish. Operations after `close` fail.
     async fn close(&self);
+
+    /// Notifications from other processes sharing the database, if the
+    /// backend has them (`None`: it has not, callers poll). Every write
+    /// that announces something announces it on commit, in the same
+    /// transaction: a listener never hears of a put that was rolled back.
+    async fn listen(&self) -> Result<Option<Box<dyn StoreListener>>>;
 
     // ----- modules -----
 

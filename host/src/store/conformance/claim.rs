@@ -228,3 +228,57 @@ pub(crate) async fn start_counts_attempts<H: Harness>(h: H) {
     assert_eq!(s.job_get(j[3]).await.unwrap().status, JobStatus::Pending);
     assert_eq!(s.job_get(j[0]).await.unwrap().attempts, 1);
 }
+
+/// Claims from `store` until the queue is empty; each claim must return
+/// within `patience` (a claim that waits for another transaction's locks
+/// would not).
+async fn drain(store: Arc<dyn Store>, patience: std::time::Duration) -> Vec<JobId> {
+    let d = dispatcher(&*store).await;
+    let mut mine = Vec::new();
+    loop {
+        let claimed = tokio::time::timeout(patience, claim(&*store, d, "", 16, t(1_000_000)))
+            .await
+            .expect("a claim waited for locks held by another transaction");
+        if claimed.is_empty() {
+            return mine;
+        }
+        mine.extend(ids(&claimed));
+        tokio::task::yield_now().await;
+    }
+}
+
+pub(crate) async fn many_stores_drain_a_large_queue_past_locked_jobs<H: Harness>(h: H) {
+    let stores = [h.store(), h.another().await, h.another().await];
+    let m = module(&*stores[0], "m", None).await;
+    let mut put = Vec::new();
+    for i in 0..6 {
+        put.extend(put_n(&*stores[i % 3], "", &m, 500).await);
+    }
+    // Another transaction holds the first jobs of the queue, as a claim in
+    // progress on another machine does: claimers skip them and go on.
+    let locks = h.lock_jobs(&put[..10]).await;
+    let expected = if locks.is_some() {
+        &put[10..]
+    } else {
+        &put[..]
+    };
+    let claimers: Vec<_> = (0..6)
+        .map(|i| {
+            let store = stores[i % 3].clone();
+            tokio::spawn(drain(store, std::time::Duration::from_secs(10)))
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for c in claimers {
+        claimed.push(c.await.unwrap());
+    }
+    assert_exactly_once(expected, &claimed);
+    if let Some(locks) = locks {
+        // Skipped, not claimed: still pending, still first in the queue.
+        assert_eq!(queue_ids(&*stores[1], "").await, put[..10]);
+        locks.release().await;
+        let d = dispatcher(&*stores[2]).await;
+        let rest = claim(&*stores[2], d, "", 100, t(1_000_001)).await;
+        assert_eq!(ids(&rest), put[..10]);
+    }
+}

@@ -248,3 +248,46 @@ pub(crate) async fn await_chain_of_three_cascades<H: Harness>(h: H) {
     assert_eq!(report.completed, [c2, a2, b2]);
     assert_eq!(s.job_get(a2).await.unwrap().result, Some(json!([1, 2])));
 }
+
+pub(crate) async fn nul_characters_round_trip<H: Harness>(h: H) {
+    // NUL is a character like any other in JSON strings and in output.
+    let s = h.store();
+    let m = module(&*s, "m", None).await;
+    let mut job = new_job("", &m, "f", t(0));
+    job.args = json!(["a\u{0}b", {"k\u{0}": "\u{0}"}]);
+    let stored = put(&*s, vec![job.clone(), new_job("", &m, "f", t(0))]).await;
+    assert_eq!(s.job_get(job.id).await.unwrap().args, job.args);
+    let d = dispatcher(&*s).await;
+    run(&*s, d, "", 2, t(1)).await;
+    let mut value = outcome(d, job.id, RunOutcome::Value(json!({"v": "x\u{0}y"})), t(2));
+    value.output = CapturedOutput {
+        stdout: "out\0put".to_owned(),
+        stderr: "\0".to_owned(),
+    };
+    let failure = Failure::new(FailureKind::GuestError, "bad \0 byte").with_detail("\0");
+    let failed = outcome(d, stored[1].id, RunOutcome::Failure(failure.clone()), t(2));
+    let report = s.job_finish_many(&[value, failed]).await.unwrap();
+    assert_eq!(report.completed.len(), 2);
+    let done = s.job_get(job.id).await.unwrap();
+    assert_eq!(done.result, Some(json!({"v": "x\u{0}y"})));
+    assert_eq!(
+        (done.stdout.as_deref(), done.stderr.as_deref()),
+        (Some("out\0put"), Some("\0"))
+    );
+    assert_eq!(
+        s.job_get(stored[1].id).await.unwrap().failure,
+        Some(failure)
+    );
+    s.annotation_set(crate::store::AnnotationSetParams {
+        job: job.id,
+        name: "note".to_owned(),
+        value: json!("\u{0}"),
+        now: t(3),
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.annotation_get(job.id, "note").await.unwrap(),
+        Some(json!("\u{0}"))
+    );
+}

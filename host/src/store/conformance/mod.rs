@@ -6,28 +6,42 @@
 //! [`backends!`] expands the list into one `#[tokio::test]` per case per
 //! backend: `store::conformance::sqlite::put_lists_in_fifo_order` and so on.
 //! Each test gets a fresh database (SQLite: a new file in a temporary
-//! directory, with WAL; a backend that is not configured, such as
-//! PostgreSQL without `WASYNC_TEST_PG`, skips its tests).
+//! directory, with WAL; PostgreSQL: a new schema on the server named by
+//! `WASYNC_TEST_PG`, dropped when the test ends; a backend that is not
+//! configured, such as PostgreSQL without `WASYNC_TEST_PG`, skips its
+//! tests).
+//!
+//! ```text
+//! cargo test -p wasync store::                       # SQLite; PostgreSQL skipped
+//! WASYNC_TEST_PG=postgres://postgres@127.0.0.1:5432/test cargo test -p wasync store::
+//! ```
 //!
 //! Adding a backend: implement [`Harness`] for it and add it to the
 //! `backends!` line at the bottom.
 
 use std::sync::Arc;
 
+use tokio::sync::oneshot;
+
 use super::Store;
+use super::postgres::PgStore;
+use super::postgres::testing::{self, TestSchema};
 use super::sqlite::SqliteStore;
+use crate::model::JobId;
 
 mod catalog;
 mod claim;
 mod durability;
 mod finish;
 pub(crate) mod kit;
+mod notify;
 mod queue;
 
 use catalog::*;
 use claim::*;
 use durability::*;
 use finish::*;
+use notify::*;
 use queue::*;
 
 /// One backend under test: a fresh database per test.
@@ -43,6 +57,27 @@ pub(crate) trait Harness: Sized + Send + 'static {
     /// Closes the store and opens the same database again, as a restarted
     /// process would.
     async fn reopen(&mut self);
+    /// True when the backend announces writes to listeners
+    /// ([`Store::listen`] returns one).
+    const NOTIFIES: bool;
+    /// Holds row locks on `ids` in a transaction of its own (as a claim in
+    /// progress on another machine does) until [`RowLocks::release`];
+    /// `None` for a backend without row locks.
+    async fn lock_jobs(&self, ids: &[JobId]) -> Option<RowLocks>;
+}
+
+/// Row locks held by another transaction (see [`Harness::lock_jobs`]).
+pub(crate) struct RowLocks {
+    release: oneshot::Sender<()>,
+    held: tokio::task::JoinHandle<()>,
+}
+
+impl RowLocks {
+    /// Ends the transaction, releasing the locks.
+    pub(crate) async fn release(self) {
+        let _ = self.release.send(());
+        self.held.await.expect("the lock holder ends cleanly");
+    }
 }
 
 /// SQLite: a new file in a temporary directory (not `:memory:`: WAL and
@@ -82,6 +117,58 @@ impl Harness for SqliteHarness {
         self.store.close().await;
         self.store = Arc::new(SqliteStore::open(&self.path()).await.expect("reopen"));
     }
+
+    const NOTIFIES: bool = false;
+
+    async fn lock_jobs(&self, _ids: &[JobId]) -> Option<RowLocks> {
+        None
+    }
+}
+
+/// PostgreSQL: a fresh schema on the server named by `WASYNC_TEST_PG`
+/// (`None`, so skipped, when it is unset). The schema is dropped when the
+/// harness is (and schemas left by a killed run, an hour later).
+pub(crate) struct PgHarness {
+    store: Arc<PgStore>,
+    // Dropped last: the stores' connections are idle by then.
+    schema: TestSchema,
+}
+
+impl Harness for PgHarness {
+    async fn fresh() -> Option<Self> {
+        let schema = TestSchema::new(&testing::url()?);
+        let store = Arc::new(schema.open().await);
+        Some(PgHarness { store, schema })
+    }
+
+    fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    async fn another(&self) -> Arc<dyn Store> {
+        Arc::new(self.schema.open().await)
+    }
+
+    async fn reopen(&mut self) {
+        self.store.close().await;
+        self.store = Arc::new(self.schema.open().await);
+    }
+
+    const NOTIFIES: bool = true;
+
+    async fn lock_jobs(&self, ids: &[JobId]) -> Option<RowLocks> {
+        let tx = self
+            .store
+            .lock_jobs(ids, "FOR UPDATE")
+            .await
+            .expect("lock jobs");
+        let (release, released) = oneshot::channel();
+        let held = tokio::spawn(async move {
+            let _ = released.await;
+            tx.rollback().await.expect("roll back");
+        });
+        Some(RowLocks { release, held })
+    }
 }
 
 /// Calls `$m!($harness, case)` for every case of the suite.
@@ -101,12 +188,14 @@ macro_rules! foreach_case {
         $m!($h, scheduled_jobs_go_first_on_ties);
         $m!($h, past_begin_after_joins_the_end_of_the_fifo);
         $m!($h, insert_is_all_or_nothing);
+        $m!($h, large_batches_keep_their_order);
         $m!($h, jobs_get_and_list);
         // claims and starts
         $m!($h, claim_respects_limit_and_queue_order);
         $m!($h, claim_applies_module_and_function_filters);
         $m!($h, concurrent_claimers_never_share_a_job);
         $m!($h, two_stores_on_one_database_never_share_a_job);
+        $m!($h, many_stores_drain_a_large_queue_past_locked_jobs);
         $m!($h, start_counts_attempts);
         // finishes
         $m!($h, finish_records_values_failures_and_output);
@@ -115,12 +204,17 @@ macro_rules! foreach_case {
         $m!($h, await_completed_job_completes_at_once);
         $m!($h, await_self_missing_or_cycle_fails);
         $m!($h, await_chain_of_three_cascades);
+        $m!($h, nul_characters_round_trip);
         // catalog
         $m!($h, modules_by_digest_and_name);
         $m!($h, module_delete_refused_while_referenced);
         $m!($h, annotations_set_get_list);
         $m!($h, dispatchers_activate_ping_deactivate);
         $m!($h, agents_upsert_list_delete);
+        // notifications
+        $m!($h, puts_are_announced_on_commit);
+        $m!($h, completions_are_announced_with_their_cascades);
+        $m!($h, agent_changes_are_announced);
         // durability
         $m!($h, everything_survives_a_restart);
     };
@@ -150,4 +244,4 @@ macro_rules! backends {
     };
 }
 
-backends!(sqlite => super::SqliteHarness);
+backends!(sqlite => super::SqliteHarness, postgres => super::PgHarness);

@@ -380,6 +380,34 @@ pub(crate) async fn insert_is_all_or_nothing<H: Harness>(h: H) {
     assert_not_found(s.job_get(good.id).await, &["job"]);
 }
 
+pub(crate) async fn large_batches_keep_their_order<H: Harness>(h: H) {
+    // One put of 3,000 jobs over two queues, with the default queue's jobs
+    // due in reverse: each queue lists them in due order, then batch order.
+    let s = h.store();
+    let m = module(&*s, "m", None).await;
+    s.queue_create("b", t(0)).await.unwrap();
+    let batch: Vec<_> = (0..3_000)
+        .map(|i| match i % 3 {
+            0 => new_job("", &m, "f", t(10 - (i / 1_000))),
+            _ => new_job("b", &m, "f", t(0)),
+        })
+        .collect();
+    let stored = put(&*s, batch.clone()).await;
+    assert_eq!(ids(&stored), batch.iter().map(|j| j.id).collect::<Vec<_>>());
+    let mut in_default: Vec<_> = batch.iter().filter(|j| j.queue.is_empty()).collect();
+    in_default.sort_by_key(|j| j.begin_after); // stable: batch order on ties
+    let in_b: Vec<JobId> = batch
+        .iter()
+        .filter(|j| j.queue == "b")
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(
+        queue_ids(&*s, "").await,
+        in_default.iter().map(|j| j.id).collect::<Vec<_>>()
+    );
+    assert_eq!(queue_ids(&*s, "b").await, in_b);
+}
+
 pub(crate) async fn jobs_get_and_list<H: Harness>(h: H) {
     let s = h.store();
     let m = module(&*s, "m", None).await;

@@ -58,7 +58,7 @@ use tracing::instrument;
 use super::{
     AnnotationSetParams, DispatcherActivateParams, Error, FinishReport, JobClaimParams,
     JobDetachParams, JobFinishParams, JobListParams, JobPullParams, JobPutBackParams,
-    JobStartParams, JobStarted, ModuleInsertParams, QueueJobsParams, Result, Store,
+    JobStartParams, JobStarted, ModuleInsertParams, QueueJobsParams, Result, Store, StoreListener,
 };
 use crate::model::{
     Agent, AgentSpec, DispatcherId, DispatcherInfo, Job, JobId, ModuleDigest, ModuleInfo, NewJob,
@@ -179,6 +179,12 @@ impl Store for SqliteStore {
     async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
+    }
+
+    /// SQLite has no notifications: other processes' puts are found by
+    /// polling.
+    async fn listen(&self) -> Result<Option<Box<dyn StoreListener>>> {
+        Ok(None)
     }
 
     #[instrument(level = "debug", skip_all)]

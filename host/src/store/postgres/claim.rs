@@ -1,0 +1,163 @@
+//! `jobs`: claims (pending → assigned) and starts (assigned → active), each
+//! one statement per batch.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use uuid::Uuid;
+
+use super::PgStore;
+use super::queue::QUEUE_ORDER;
+use super::row::{self, JOB_COLUMNS, lit, ms};
+use crate::clock;
+use crate::model::{Job, JobId, Transition};
+use crate::store::{JobClaimParams, JobStartParams, JobStarted, Result};
+
+/// The claim: one statement.
+///
+/// A `MATERIALIZED` CTE picks the jobs (`SELECT … ORDER BY … LIMIT n FOR
+/// UPDATE SKIP LOCKED`) and the `UPDATE` of the same statement takes them:
+/// the CTE walks `jobs_pending` from its start, locks the first `n` due jobs
+/// that match the agent's filter and that no other transaction holds, and
+/// is evaluated exactly once. (The shape `UPDATE … WHERE id IN (SELECT …
+/// LIMIT n FOR UPDATE SKIP LOCKED)` is not safe: depending on the plan,
+/// PostgreSQL may run the subquery again while the update runs, skip the
+/// rows the update has just changed, and claim more than `n` jobs; the
+/// conformance suite caught it.) A job another claimer has locked is
+/// skipped, not waited for, so claimers on any number of machines never
+/// block each other, and a job is never handed out twice. The CTE's rows are
+/// locked and passed the guard (`status = 'pending'`, checked again on the
+/// latest version of each row once locked), so the `UPDATE` joins them on
+/// the id alone: a guard there too would let the planner read
+/// `jobs_pending` first and look for each pending job among the picked
+/// ones (see `finish.rs`). Empty filter arrays match any job.
+pub(super) static CLAIM: LazyLock<String> = LazyLock::new(|| {
+    let t = Transition::Claim;
+    format!(
+        "WITH picked AS MATERIALIZED ( \
+           SELECT c.id AS picked_id FROM jobs AS c \
+           WHERE c.status = {from} AND c.queue = $3 AND c.begin_after <= $4 \
+             AND (cardinality($6::text[]) = 0 \
+                  OR c.module_name LIKE ANY ($6::text[]) OR c.module LIKE ANY ($6::text[])) \
+             AND (cardinality($7::text[]) = 0 OR c.function LIKE ANY ($7::text[])) \
+           ORDER BY {order} LIMIT $5 \
+           FOR UPDATE SKIP LOCKED) \
+         UPDATE jobs SET status = {to}, dispatcher = $1, agent = $2 \
+         FROM picked WHERE jobs.id = picked.picked_id \
+         RETURNING {JOB_COLUMNS}",
+        from = lit(t.from()),
+        to = lit(t.to()),
+        order = QUEUE_ORDER
+            .split(", ")
+            .map(|key| format!("c.{key}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
+});
+
+pub(super) static START: LazyLock<String> = LazyLock::new(|| {
+    let t = Transition::Start;
+    format!(
+        "UPDATE jobs SET status = {to}, attempts = attempts + 1, started_at = $1 \
+         WHERE dispatcher = $2 AND status = {from} AND id = ANY($3::uuid[]) \
+         RETURNING id, attempts",
+        from = lit(t.from()),
+        to = lit(t.to()),
+    )
+});
+
+/// Our patterns (`*` any run, `?` one character, everything else literal)
+/// as `LIKE` patterns: `%`, `_` and the escape `\` are escaped first.
+pub(super) fn like_patterns(patterns: &[String]) -> Vec<String> {
+    patterns
+        .iter()
+        .map(|pattern| {
+            let mut like = String::with_capacity(pattern.len());
+            for c in pattern.chars() {
+                match c {
+                    '*' => like.push('%'),
+                    '?' => like.push('_'),
+                    '%' | '_' | '\\' => {
+                        like.push('\\');
+                        like.push(c);
+                    }
+                    c => like.push(c),
+                }
+            }
+            like
+        })
+        .collect()
+}
+
+/// Claims due pending jobs for an agent, in queue order.
+pub(super) async fn claim_many(db: &PgStore, p: JobClaimParams) -> Result<Vec<Job>> {
+    if p.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let modules = p.filter.as_ref().map_or(&[][..], |f| &f.modules[..]);
+    let functions = p.filter.as_ref().map_or(&[][..], |f| &f.functions[..]);
+    let rows = sqlx::query(&CLAIM)
+        .bind(p.dispatcher.0)
+        .bind(&p.agent)
+        .bind(&p.queue)
+        .bind(ms(p.now))
+        .bind(i64::from(p.limit))
+        .bind(like_patterns(modules))
+        .bind(like_patterns(functions))
+        .fetch_all(&db.pool)
+        .await?;
+    let mut claimed = rows.iter().map(row::job).collect::<Result<Vec<_>>>()?;
+    claimed.sort_by_key(|(seq, job)| (job.begin_after, !job.scheduled, *seq));
+    Ok(claimed.into_iter().map(|(_, job)| job).collect())
+}
+
+/// Starts claimed jobs still assigned to the dispatcher.
+pub(super) async fn start_many(db: &PgStore, p: JobStartParams) -> Result<Vec<JobStarted>> {
+    if p.ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = p.ids.iter().map(|id| id.0).collect();
+    let rows: Vec<(Uuid, i64)> = sqlx::query_as(&START)
+        .bind(ms(p.now))
+        .bind(p.dispatcher.0)
+        .bind(ids)
+        .fetch_all(&db.pool)
+        .await?;
+    let mut attempts = HashMap::with_capacity(rows.len());
+    for (id, n) in rows {
+        attempts.insert(JobId(id), row::to_u32("jobs", "attempts", n)?);
+    }
+    let started_at = clock::from_millis(ms(p.now));
+    Ok(p.ids
+        .iter()
+        .filter_map(|&id| {
+            attempts.remove(&id).map(|attempts| JobStarted {
+                id,
+                attempts,
+                started_at,
+            })
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_become_like_patterns() {
+        let like = like_patterns(&[
+            "image-*".to_owned(),
+            "s?nd".to_owned(),
+            "100%_\\x".to_owned(),
+            "odd[1]".to_owned(),
+        ]);
+        assert_eq!(like, ["image-%", "s_nd", "100\\%\\_\\\\x", "odd[1]"]);
+    }
+
+    #[test]
+    fn claim_orders_by_the_queue_order() {
+        assert!(CLAIM.contains("ORDER BY c.begin_after, c.scheduled DESC, c.seq LIMIT $5"));
+        assert!(CLAIM.contains("FOR UPDATE SKIP LOCKED"));
+    }
+}

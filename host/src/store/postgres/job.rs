@@ -1,0 +1,430 @@
+//! `jobs`: puts, reads, and zc.async's `pull`/`remove`/put-back. Claims
+//! and starts are in `claim.rs`, finishes in `finish.rs`.
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use super::PgStore;
+use super::notify;
+use super::queue::{self, QUEUE_ORDER, QUEUE_ORDER_REVERSED};
+use super::row::{self, JOB_COLUMNS, json_text, lit, ms, sqlstate};
+use crate::clock;
+use crate::model::{Job, JobId, JobStatus, NewJob, Transition};
+use crate::store::{
+    Error, JobDetachParams, JobListParams, JobPullParams, JobPutBackParams, Result,
+};
+
+/// The most jobs one insert statement takes; larger puts take one
+/// statement per chunk of this size, in one transaction.
+pub(super) const MAX_ROWS: usize = 16_384;
+
+/// How many times a pull runs again when the job it chose was claimed (or
+/// pulled) by another process in between.
+const PULL_ATTEMPTS: usize = 5;
+
+/// Inserts a batch, one array per column, in batch order (`seq` follows
+/// it), and announces the queues on commit. The queue and the module are
+/// looked up in the statement: a missing one leaves a NULL that the NOT
+/// NULL constraint refuses, aborting the whole statement.
+pub(super) static INSERT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH ins AS ( \
+           INSERT INTO jobs (id, queue, status, module, module_name, function, args, limits, \
+             begin_after, scheduled, begin_by_ms, parent, created_at) \
+           SELECT v.id, q.name, {pending}, m.digest, v.module_name, v.function, v.args::json, \
+             v.limits::json, v.begin_after, v.scheduled, v.begin_by_ms, v.parent, v.created_at \
+           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+             $7::text[], $8::int8[], $9::bool[], $10::int8[], $11::uuid[], $12::int8[]) \
+             WITH ORDINALITY AS v(id, queue, module, module_name, function, args, limits, \
+               begin_after, scheduled, begin_by_ms, parent, created_at, pos) \
+           LEFT JOIN queues q ON q.name = v.queue \
+           LEFT JOIN modules m ON m.digest = v.module \
+           ORDER BY v.pos \
+           RETURNING 1), \
+         sent AS (SELECT pg_notify($13, p) FROM unnest($14::text[]) AS p) \
+         SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM sent)",
+        pending = lit(Transition::Put.to()),
+    )
+});
+
+pub(super) static GET: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"));
+
+fn pull_sql(order: &str) -> String {
+    let t = Transition::Detach;
+    format!(
+        "UPDATE jobs SET status = {to} WHERE id = \
+         (SELECT id FROM jobs WHERE status = {from} AND queue = $1 \
+          ORDER BY {order} LIMIT 1 OFFSET $2) \
+         AND status = {from} RETURNING {JOB_COLUMNS}",
+        from = lit(t.from()),
+        to = lit(t.to()),
+    )
+}
+
+pub(super) static PULL: LazyLock<String> = LazyLock::new(|| pull_sql(QUEUE_ORDER));
+pub(super) static PULL_FROM_END: LazyLock<String> =
+    LazyLock::new(|| pull_sql(QUEUE_ORDER_REVERSED));
+
+pub(super) static DETACH: LazyLock<String> = LazyLock::new(|| {
+    let t = Transition::Detach;
+    format!(
+        "UPDATE jobs SET status = {to} \
+         WHERE id = $1 AND status = {from} AND ($2::text IS NULL OR queue = $2) \
+         RETURNING {JOB_COLUMNS}",
+        from = lit(t.from()),
+        to = lit(t.to()),
+    )
+});
+
+/// Back at the end of the queue: due now, not scheduled, the next put
+/// position; announced on commit.
+pub(super) static PUT_BACK: LazyLock<String> = LazyLock::new(|| {
+    let t = Transition::Put;
+    format!(
+        "WITH moved AS ( \
+           UPDATE jobs SET status = {to}, \
+             queue = (SELECT q.name FROM queues q WHERE q.name = $2), \
+             begin_after = $3, scheduled = false, seq = nextval('jobs_seq_seq') \
+           WHERE id = $1 AND status = {from} RETURNING {JOB_COLUMNS}), \
+         sent AS (SELECT pg_notify($4, p) FROM moved, unnest($5::text[]) AS p) \
+         SELECT {JOB_COLUMNS}, (SELECT count(*) FROM sent) FROM moved",
+        from = lit(t.from()),
+        to = lit(t.to()),
+    )
+});
+
+pub(super) static PENDING_COUNT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT count(*) FROM jobs WHERE status = {pending} AND queue = $1",
+        pending = lit(JobStatus::Pending)
+    )
+});
+
+/// `begin_by_ms` as stored: saturated, since it is compared in SQL and
+/// i64::MAX ms (292 million years) is as good as "never".
+fn begin_by(job: &NewJob) -> Option<i64> {
+    job.begin_by_ms
+        .map(|v| i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+/// The job as the insert stores it (and as reading it back gives it).
+fn inserted(job: &NewJob) -> Job {
+    Job {
+        id: job.id,
+        queue: job.queue.clone(),
+        status: Transition::Put.to(),
+        module: job.module.clone(),
+        module_name: job.module_name.clone(),
+        function: job.function.clone(),
+        args: job.args.clone(),
+        limits: job.limits.clone(),
+        begin_after: clock::from_millis(ms(job.begin_after)),
+        scheduled: job.scheduled,
+        begin_by_ms: begin_by(job).map(|v| v as u64),
+        result: None,
+        failure: None,
+        awaiting: None,
+        parent: job.parent,
+        attempts: 0,
+        dispatcher: None,
+        agent: None,
+        created_at: clock::from_millis(ms(job.created_at)),
+        started_at: None,
+        completed_at: None,
+        stdout: None,
+        stderr: None,
+    }
+}
+
+/// Inserts one chunk (at most [`MAX_ROWS`] jobs) in one statement.
+pub(super) async fn insert_chunk(
+    conn: &mut PgConnection,
+    channel: &str,
+    jobs: &[NewJob],
+) -> Result<(), sqlx::Error> {
+    let n = jobs.len();
+    let (mut ids, mut queues, mut modules, mut names) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut functions, mut args, mut limits, mut begin_after) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut scheduled, mut begin_by_ms, mut parents, mut created_at) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for job in jobs {
+        ids.push(job.id.0);
+        queues.push(job.queue.as_str());
+        modules.push(job.module.as_str());
+        names.push(job.module_name.as_deref());
+        functions.push(job.function.as_str());
+        args.push(json_text(&job.args));
+        limits.push((!job.limits.is_empty()).then(|| json_text(&job.limits)));
+        begin_after.push(ms(job.begin_after));
+        scheduled.push(job.scheduled);
+        begin_by_ms.push(begin_by(job));
+        parents.push(job.parent.map(|p| p.0));
+        created_at.push(ms(job.created_at));
+    }
+    let payloads = notify::put_payloads(queues.iter().copied());
+    let (inserted, _): (i64, i64) = sqlx::query_as(&INSERT)
+        .bind(ids)
+        .bind(queues)
+        .bind(modules)
+        .bind(names)
+        .bind(functions)
+        .bind(args)
+        .bind(limits)
+        .bind(begin_after)
+        .bind(scheduled)
+        .bind(begin_by_ms)
+        .bind(parents)
+        .bind(created_at)
+        .bind(channel)
+        .bind(payloads)
+        .fetch_one(&mut *conn)
+        .await?;
+    debug_assert_eq!(inserted, n as i64);
+    Ok(())
+}
+
+/// Inserts new pending jobs: one statement for up to [`MAX_ROWS`] jobs,
+/// larger batches in one transaction.
+pub(super) async fn insert_many(db: &PgStore, jobs: &[NewJob]) -> Result<Vec<Job>> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let written = if jobs.len() <= MAX_ROWS {
+        let mut conn = db.pool.acquire().await?;
+        insert_chunk(&mut conn, &db.channel, jobs).await
+    } else {
+        let mut tx = db.begin().await?;
+        let mut written = Ok(());
+        for chunk in jobs.chunks(MAX_ROWS) {
+            written = insert_chunk(&mut tx, &db.channel, chunk).await;
+            if written.is_err() {
+                break;
+            }
+        }
+        match written {
+            Ok(()) => tx.commit().await,
+            Err(e) => Err(e),
+        }
+    };
+    match written {
+        Ok(()) => Ok(jobs.iter().map(inserted).collect()),
+        Err(e) => Err(explain_insert_failure(db, jobs, e).await),
+    }
+}
+
+/// Turns a failed insert into the error that names its cause: a missing
+/// queue or module (in batch order), or an id already taken.
+async fn explain_insert_failure(db: &PgStore, jobs: &[NewJob], error: sqlx::Error) -> Error {
+    let Some((code, _)) = row::db_error(&error) else {
+        return error.into();
+    };
+    let explained = async {
+        match code.as_str() {
+            sqlstate::NOT_NULL => {
+                let mut seen = HashSet::new();
+                for job in jobs {
+                    if seen.insert(job.queue.as_str())
+                        && let Err(e) = queue::exists(db, &job.queue).await
+                    {
+                        return Ok(Some(e));
+                    }
+                }
+                let mut seen = HashSet::new();
+                for job in jobs {
+                    if !seen.insert(job.module.as_str()) {
+                        continue;
+                    }
+                    let found: Option<i32> =
+                        sqlx::query_scalar("SELECT 1 FROM modules WHERE digest = $1")
+                            .bind(job.module.as_str())
+                            .fetch_optional(&db.pool)
+                            .await?;
+                    if found.is_none() {
+                        return Ok(Some(Error::not_found(format!("module {}", job.module))));
+                    }
+                }
+                Ok(None)
+            }
+            sqlstate::UNIQUE => {
+                let ids: Vec<Uuid> = jobs.iter().map(|j| j.id.0).collect();
+                let taken: Option<Uuid> = sqlx::query_scalar(
+                    "SELECT u.id FROM unnest($1::uuid[]) WITH ORDINALITY AS u(id, i) \
+                     JOIN jobs j ON j.id = u.id ORDER BY u.i LIMIT 1",
+                )
+                .bind(ids)
+                .fetch_optional(&db.pool)
+                .await?;
+                Ok(taken.map(|id| Error::Conflict(format!("job {} already exists", JobId(id)))))
+            }
+            _ => Ok(None),
+        }
+    };
+    match explained.await {
+        Ok(Some(e)) => e,
+        Ok(None) | Err::<_, Error>(_) => error.into(),
+    }
+}
+
+/// A job.
+pub(super) async fn get(db: &PgStore, id: JobId) -> Result<Job> {
+    let row = sqlx::query(&GET)
+        .bind(id.0)
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("job {id}")))?;
+    Ok(row::job(&row)?.1)
+}
+
+/// Jobs by id (creation order), filtered, a page at a time.
+pub(super) async fn list(db: &PgStore, p: JobListParams) -> Result<Vec<Job>> {
+    let mut q: QueryBuilder<'_, Postgres> =
+        QueryBuilder::new(format!("SELECT {JOB_COLUMNS} FROM jobs WHERE true"));
+    if let Some(queue) = &p.queue {
+        q.push(" AND queue = ").push_bind(queue.clone());
+    }
+    if !p.statuses.is_empty() {
+        let statuses: Vec<&'static str> = p.statuses.iter().map(|s| s.as_str()).collect();
+        q.push(" AND status = ANY(")
+            .push_bind(statuses)
+            .push("::text[])");
+    }
+    if let Some(after) = p.after {
+        q.push(" AND id > ").push_bind(after.0);
+    }
+    q.push(" ORDER BY id LIMIT ").push_bind(i64::from(p.limit));
+    let rows = q.build().fetch_all(&db.pool).await?;
+    row::jobs(&rows)
+}
+
+/// zc.async `pull`: the job at an index of the queue order becomes `new`.
+///
+/// The statement picks the job and updates it only if it is still
+/// pending; if another process claimed (or pulled) it in between, the
+/// update matches nothing and the pull runs again on the queue as it now
+/// is.
+pub(super) async fn pull(db: &PgStore, p: JobPullParams) -> Result<Job> {
+    let (sql, offset) = if p.index >= 0 {
+        (&*PULL, p.index)
+    } else {
+        (&*PULL_FROM_END, -(p.index + 1))
+    };
+    let mut attempt = 1;
+    loop {
+        let row = sqlx::query(sql)
+            .bind(&p.queue)
+            .bind(offset)
+            .fetch_optional(&db.pool)
+            .await?;
+        if let Some(row) = row {
+            return Ok(row::job(&row)?.1);
+        }
+        queue::exists(db, &p.queue).await?;
+        let length: i64 = sqlx::query_scalar(&PENDING_COUNT)
+            .bind(&p.queue)
+            .fetch_one(&db.pool)
+            .await?;
+        if length <= offset || attempt == PULL_ATTEMPTS {
+            return Err(Error::not_found(format!(
+                "job at index {} of {} (it holds {length} pending job(s))",
+                p.index,
+                queue::what(&p.queue)
+            )));
+        }
+        attempt += 1;
+    }
+}
+
+/// zc.async `remove`: a given pending job becomes `new`.
+pub(super) async fn detach(db: &PgStore, p: JobDetachParams) -> Result<Job> {
+    let row = sqlx::query(&DETACH)
+        .bind(p.id.0)
+        .bind(&p.queue)
+        .fetch_optional(&db.pool)
+        .await?;
+    if let Some(row) = row {
+        return Ok(row::job(&row)?.1);
+    }
+    let job = get(db, p.id).await?;
+    if let Some(queue) = p.queue.as_deref().filter(|q| *q != job.queue) {
+        return Err(Error::not_found(format!(
+            "job {} in {}",
+            p.id,
+            queue::what(queue)
+        )));
+    }
+    Err(Error::Conflict(not_pending(&job, "pulled or removed")))
+}
+
+/// Puts a `new` job back at the end of a queue, and announces it.
+pub(super) async fn put_back(db: &PgStore, p: JobPutBackParams) -> Result<Job> {
+    let result = sqlx::query(&PUT_BACK)
+        .bind(p.id.0)
+        .bind(&p.queue)
+        .bind(ms(p.now))
+        .bind(&*db.channel)
+        .bind(notify::put_payloads([p.queue.as_str()]))
+        .fetch_optional(&db.pool)
+        .await;
+    let row = match result {
+        Ok(row) => row,
+        Err(e) if row::is(&e, sqlstate::NOT_NULL) => {
+            return Err(Error::not_found(queue::what(&p.queue)));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(row) = row {
+        return Ok(row::job(&row)?.1);
+    }
+    let job = get(db, p.id).await?;
+    Err(Error::Conflict(format!(
+        "job {} is {}: only a job in no queue (status new) can be put back",
+        job.id, job.status
+    )))
+}
+
+/// Why a job that is not pending cannot be `verb`: its status and, once
+/// claimed, the dispatcher and agent that hold it.
+fn not_pending(job: &Job, verb: &str) -> String {
+    let holder = match (&job.dispatcher, &job.agent) {
+        (Some(d), Some(a)) => format!(" by dispatcher {d} (agent `{a}`)"),
+        (Some(d), None) => format!(" by dispatcher {d}"),
+        _ => String::new(),
+    };
+    match job.status {
+        JobStatus::New => format!(
+            "job {} is not in a queue (status new): it was pulled or removed already",
+            job.id
+        ),
+        JobStatus::Pending => format!("job {} is pending", job.id),
+        JobStatus::Assigned => format!(
+            "job {} was already claimed{holder} (status assigned): it cannot be {verb}",
+            job.id
+        ),
+        JobStatus::Active => format!(
+            "job {} is running{holder} (status active): it cannot be {verb}",
+            job.id
+        ),
+        JobStatus::Callbacks | JobStatus::Completed => format!(
+            "job {} has already run{holder} (status {}): it cannot be {verb}",
+            job.id, job.status
+        ),
+    }
+}

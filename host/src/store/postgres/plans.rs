@@ -1,0 +1,155 @@
+//! The query plans of the statements that run per job, checked on a table
+//! loaded as a busy installation's is, first before any statistics exist
+//! (a new installation, where the planner guesses) and then analyzed: none
+//! may read all of `jobs`, the claim reads `jobs_pending` (once, to pick),
+//! the finish's writes look their jobs up by `jobs_pkey`, never through
+//! `jobs_in_flight` or `jobs_pending` (which would compare every in-flight
+//! job with every row of the batch, see `finish.rs`), and the cascade finds
+//! waiters through `jobs_awaiting`. Each statement is
+//! prepared and explained with its generic plan, the one PostgreSQL uses
+//! after five runs, made without the values.
+
+use sqlx::{Connection as _, Row as _};
+
+use super::testing::{self, TestSchema};
+use super::{claim, dispatcher, finish, job, queue};
+
+/// The number of parameters (`$n`) of `sql`.
+fn parameters(sql: &str) -> usize {
+    let mut max = 0;
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        rest = &rest[at + 1..];
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        if let Ok(n) = digits.parse::<usize>() {
+            max = max.max(n);
+        }
+    }
+    max
+}
+
+/// The generic plan of `sql`, one line per step.
+async fn plan(conn: &mut sqlx::PgConnection, name: &str, sql: &str) -> Vec<String> {
+    sqlx::raw_sql(&format!("PREPARE {name} AS {sql}"))
+        .execute(&mut *conn)
+        .await
+        .unwrap_or_else(|e| panic!("prepare {name}: {e}\n{sql}"));
+    let nulls = vec!["NULL"; parameters(sql)].join(", ");
+    let args = if nulls.is_empty() {
+        String::new()
+    } else {
+        format!("({nulls})")
+    };
+    let rows = sqlx::raw_sql(&format!("EXPLAIN EXECUTE {name}{args}"))
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap_or_else(|e| panic!("explain {name}: {e}"));
+    rows.iter()
+        .map(|r| r.try_get::<String, _>(0).expect("a plan line"))
+        .collect()
+}
+
+/// A table as a busy installation has it: many completed jobs, a long
+/// queue, some jobs in flight and a few awaiting; then statistics.
+const LOAD: &str = "
+    INSERT INTO modules (digest, size, exports, created_at, bytes)
+      VALUES ('sha256:' || repeat('0', 64), 0, '[]', 0, '');
+    INSERT INTO dispatchers (id, hostname, pid, poll_interval_ms, activated_at, last_ping_at)
+      VALUES ('00000000-0000-0000-0000-000000000001', 'h', 1, 1000, 0, 0);
+    INSERT INTO jobs (id, queue, status, module, function, args, begin_after, scheduled,
+                      created_at, result, dispatcher, agent, attempts)
+      SELECT gen_random_uuid(), '', CASE WHEN i <= 100000 THEN 'completed'
+                                        WHEN i <= 101000 THEN 'active' ELSE 'pending' END,
+             'sha256:' || repeat('0', 64), 'f', '[]', i, false, i,
+             CASE WHEN i <= 100000 THEN '1'::json END,
+             CASE WHEN i <= 101000 THEN '00000000-0000-0000-0000-000000000001'::uuid END,
+             CASE WHEN i <= 101000 THEN 'main' END, 1
+      FROM generate_series(1, 120000) AS i;
+    UPDATE jobs SET awaiting = (SELECT id FROM jobs WHERE status = 'pending' LIMIT 1)
+      WHERE id IN (SELECT id FROM jobs WHERE status = 'active' LIMIT 20);
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
+    let Some(url) = testing::url() else {
+        eprintln!("skipped: {} is not set", testing::URL_VAR);
+        return;
+    };
+    let schema = TestSchema::new(&url);
+    let store = schema.open().await;
+    let mut conn = store.pool().acquire().await.unwrap().detach();
+    sqlx::raw_sql(LOAD).execute(&mut conn).await.unwrap();
+    sqlx::raw_sql("SET plan_cache_mode = force_generic_plan")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let statements: Vec<(&str, &str)> = vec![
+        ("claim", claim::CLAIM.as_str()),
+        ("start", claim::START.as_str()),
+        ("insert", job::INSERT.as_str()),
+        ("get", job::GET.as_str()),
+        ("pull", job::PULL.as_str()),
+        ("pull_from_end", job::PULL_FROM_END.as_str()),
+        ("detach", job::DETACH.as_str()),
+        ("put_back", job::PUT_BACK.as_str()),
+        ("pending_count", job::PENDING_COUNT.as_str()),
+        ("queue_jobs", queue::JOBS.as_str()),
+        ("agent_held_jobs", dispatcher::HELD.as_str()),
+        ("finish", finish::FINISH.as_str()),
+        ("await", finish::AWAIT.as_str()),
+        ("await_lock", finish::LOCK),
+        ("await_walk", finish::WALK.as_str()),
+        ("cascade", finish::CASCADE.as_str()),
+    ];
+    let mut wrong = Vec::new();
+    for state in ["without statistics", "analyzed"] {
+        if state == "analyzed" {
+            sqlx::raw_sql("ANALYZE").execute(&mut conn).await.unwrap();
+        }
+        for (name, sql) in &statements {
+            let prepared = format!("{}_{}", name, state.len());
+            let steps = plan(&mut conn, &prepared, sql).await;
+            eprintln!("== {name} ({state})\n{}", steps.join("\n"));
+            let count = |what: &str| steps.iter().filter(|s| s.contains(what)).count();
+            let mut problems = Vec::new();
+            if count("Seq Scan on jobs") > 0 {
+                problems.push("scans jobs");
+            }
+            match *name {
+                "claim" if count("jobs_pending") != 1 || count("jobs_pkey") != 1 => {
+                    problems.push("does not pick from jobs_pending, then update by id")
+                }
+                "finish" | "await" | "cascade" | "put_back" | "detach"
+                    if count("jobs_pkey") == 0 =>
+                {
+                    problems.push("does not find its jobs by id")
+                }
+                "finish" | "await" if count("jobs_in_flight") + count("jobs_pending") > 0 => {
+                    problems.push("reads a partial index of jobs")
+                }
+                // The cascade looks for waiters in `jobs_awaiting` (without
+                // statistics, ANDed with `jobs_in_flight`: bounded by the
+                // jobs running, not by the table).
+                "cascade" if count("jobs_pending") > 0 || count("jobs_awaiting") == 0 => {
+                    problems.push("does not find waiters by jobs_awaiting")
+                }
+                _ => {}
+            }
+            if !problems.is_empty() {
+                wrong.push(format!(
+                    "{name} ({state}): {problems:?}\n  {}",
+                    steps.join("\n  ")
+                ));
+            }
+        }
+    }
+    conn.close().await.unwrap();
+    store.pool().close().await;
+    assert!(wrong.is_empty(), "unsound plans:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn parameters_are_counted() {
+    assert_eq!(parameters("SELECT 1"), 0);
+    assert_eq!(parameters("SELECT $1, $12, $3::text"), 12);
+}
