@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{DispatcherId, Failure, JobId, JobStatus, ModuleDigest, Timestamp};
+use super::{DispatcherId, Failure, JobId, JobStatus, ModuleDigest, ScheduleRun, Timestamp};
 
 /// Per-job resource requests. Each is capped by the agent that runs the
 /// job: a job never gets more than its agent allows.
@@ -60,6 +60,8 @@ pub struct NewJob {
     pub parent: Option<JobId>,
     /// When it was created.
     pub created_at: Timestamp,
+    /// The schedule occurrence it is put for, if a schedule puts it.
+    pub schedule: Option<ScheduleRun>,
 }
 
 /// A job as stored.
@@ -125,6 +127,10 @@ pub struct Job {
     /// The tail of what the guest wrote to stderr in its latest run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stderr: Option<String>,
+    /// The schedule that put it and the occurrence it was put for
+    /// (`schedule_id` and `occurrence` in JSON), if a schedule put it.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleRun>,
 }
 
 impl Job {

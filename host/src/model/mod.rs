@@ -1,11 +1,13 @@
-//! The domain: jobs, their states, failures, modules, queues, dispatchers
-//! and agents. Plain data shared by every layer; no I/O.
+//! The domain: jobs, their states, failures, modules, queues, dispatchers,
+//! agents and schedules. Plain data shared by every layer; no I/O.
 
 mod agent;
 mod catalog;
+pub mod cron;
 mod failure;
 mod ids;
 mod job;
+mod schedule;
 pub mod state;
 
 pub use agent::{AGENT_SIZE_DEFAULT, Agent, AgentFilter, AgentSpec, MAIN_AGENT_NAME};
@@ -13,6 +15,10 @@ pub use catalog::{DEFAULT_QUEUE, DispatcherInfo, ModuleInfo, QueueInfo};
 pub use failure::{Failure, FailureKind};
 pub use ids::{BadDigest, DispatcherId, JobId, ModuleDigest};
 pub use job::{CapturedOutput, Job, JobLimits, NewJob, RunOutcome};
+pub use schedule::{
+    AfterTake, CATCH_UP_ALL_MAX, CatchUp, NewSchedule, RETRY_DELAY_DEFAULT_MS, Schedule,
+    ScheduleId, ScheduleJob, ScheduleRun, Timing,
+};
 pub use state::{JobStatus, Transition};
 
 /// A point in time, UTC, with millisecond precision when stored.
