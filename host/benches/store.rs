@@ -168,6 +168,7 @@ impl Bench {
                 begin_by_ms: None,
                 parent: None,
                 created_at: at,
+                schedule: None,
             })
             .collect()
     }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::names::{queue_from_alias, validate_annotation_name};
 use super::queues::LIST_LIMIT_MAX;
 use super::{Error, Result, Service};
-use crate::model::{Job, JobId, JobLimits, JobStatus, NewJob, Timestamp};
+use crate::model::{Job, JobId, JobLimits, JobStatus, NewJob, ScheduleRun, Timestamp};
 use crate::store::{AnnotationSetParams, JobListParams, JobPutBackParams};
 
 /// The longest job function name.
@@ -66,7 +66,9 @@ pub struct JobPage {
     pub next: Option<JobId>,
 }
 
-fn validate_args(args: Value) -> Result<Value> {
+/// Checks a job's arguments: an array or an object (`null`: none), at most
+/// [`ARGS_MAX_BYTES`] of JSON.
+pub(super) fn validate_args(args: Value) -> Result<Value> {
     let args = match args {
         Value::Null => Value::Array(Vec::new()),
         args @ (Value::Array(_) | Value::Object(_)) => args,
@@ -104,6 +106,22 @@ impl Service {
     /// Wakes this process's dispatcher at once.
     pub async fn put(&self, request: PutRequest) -> Result<Job> {
         let job = self.new_job(request).await?;
+        self.insert(job).await
+    }
+
+    /// Puts a job for an occurrence of a schedule: [`Service::put`], with
+    /// the job linked to the schedule and the occurrence. A job for that
+    /// occurrence already put is an [`Error::Conflict`]: no occurrence is
+    /// put twice, whatever the number of schedulers.
+    pub async fn put_for_schedule(&self, request: PutRequest, run: ScheduleRun) -> Result<Job> {
+        let mut job = self.new_job(request).await?;
+        job.schedule = Some(run);
+        self.insert(job).await
+    }
+
+    /// Inserts a validated job through the put batcher and wakes this
+    /// process's dispatcher.
+    async fn insert(&self, job: NewJob) -> Result<Job> {
         let job = self
             .inner
             .puts
@@ -156,6 +174,7 @@ impl Service {
             begin_by_ms: request.begin_by_ms,
             parent: request.parent,
             created_at: now,
+            schedule: None,
         })
     }
 

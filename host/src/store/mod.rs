@@ -31,8 +31,9 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::model::{
-    Agent, AgentFilter, AgentSpec, CapturedOutput, DispatcherId, DispatcherInfo, Job, JobId,
-    JobStatus, ModuleDigest, ModuleInfo, NewJob, QueueInfo, RunOutcome, Timestamp,
+    Agent, AgentFilter, AgentSpec, CapturedOutput, CatchUp, DispatcherId, DispatcherInfo, Job,
+    JobId, JobStatus, ModuleDigest, ModuleInfo, NewJob, NewSchedule, QueueInfo, RunOutcome,
+    Schedule, ScheduleId, ScheduleJob, Timestamp, Timing,
 };
 
 pub mod postgres;
@@ -80,6 +81,17 @@ impl Error {
     pub fn not_found(what: impl Into<String>) -> Self {
         Error::NotFound { what: what.into() }
     }
+}
+
+/// The [`Error::Conflict`] of a put for a schedule occurrence that job
+/// `put` already has.
+pub fn occurrence_taken(run: crate::model::ScheduleRun, put: JobId) -> Error {
+    Error::Conflict(format!(
+        "schedule {} already put its occurrence of {} (job {put})",
+        run.schedule_id,
+        run.occurrence
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    ))
 }
 
 /// The store's result.
@@ -293,6 +305,82 @@ pub struct DispatcherActivateParams {
     pub now: Timestamp,
 }
 
+/// Replaces a schedule's definition, if it is still at `version`.
+#[derive(Debug, Clone)]
+pub struct ScheduleUpdateParams {
+    /// The schedule.
+    pub id: ScheduleId,
+    /// The version the caller read: the update is refused
+    /// ([`Error::Conflict`]) if any write came in between.
+    pub version: u64,
+    /// The job it puts.
+    pub job: ScheduleJob,
+    /// When.
+    pub timing: Timing,
+    /// Missed occurrences.
+    pub catch_up: CatchUp,
+    /// Paused when false.
+    pub active: bool,
+    /// How long a take locks it, in ms.
+    pub retry_delay_ms: u64,
+    /// The next call time. When it differs from the stored one, a lock a
+    /// scheduler holds is released (that scheduler's advance is refused).
+    pub next_call_time: Option<Timestamp>,
+    /// Now.
+    pub now: Timestamp,
+}
+
+/// Takes due schedules for one scheduler (m01.remote's
+/// `pullNextSchedulerItem`).
+#[derive(Debug, Clone)]
+pub struct ScheduleTakeParams {
+    /// The scheduler taking them (`host:pid:id`).
+    pub holder: String,
+    /// The most to take.
+    pub limit: u32,
+    /// Now: schedules with `next_call_time <= now` whose lock is free or
+    /// expired (`retry_time <= now`) are due.
+    pub now: Timestamp,
+}
+
+/// A scheduler's hold on a schedule it took: what its later writes are
+/// guarded by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleLock {
+    /// The schedule.
+    pub id: ScheduleId,
+    /// The scheduler that took it.
+    pub holder: String,
+    /// The `next_call_time` it took.
+    pub taken: Timestamp,
+    /// The `retry_time` its take set.
+    pub retry_time: Timestamp,
+}
+
+impl ScheduleLock {
+    /// The lock a take gave on `schedule` (as [`Store::schedule_take_many`]
+    /// returned it); `None` if it holds none.
+    pub fn of(schedule: &Schedule) -> Option<ScheduleLock> {
+        Some(ScheduleLock {
+            id: schedule.id,
+            holder: schedule.holder.clone()?,
+            taken: schedule.next_call_time?,
+            retry_time: schedule.retry_time?,
+        })
+    }
+}
+
+/// Moves a taken schedule on once its occurrences are put.
+#[derive(Debug, Clone)]
+pub struct ScheduleAdvanceParams {
+    /// The take.
+    pub lock: ScheduleLock,
+    /// The next call time.
+    pub next_call_time: Option<Timestamp>,
+    /// The last occurrence put.
+    pub last_call_time: Timestamp,
+}
+
 /// Every database operation of wasync. Implemented once per backend, and
 /// every backend passes the same conformance suite (`store::conformance`).
 #[async_trait]
@@ -346,7 +434,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Inserts new pending jobs, all or none, and returns them as stored.
     /// Every job's queue and module must exist ([`Error::NotFound`] names
-    /// the missing one); an id already taken is a [`Error::Conflict`].
+    /// the missing one); an id already taken is a [`Error::Conflict`], and
+    /// so is a schedule occurrence ([`NewJob::schedule`]) already put.
     async fn job_insert_many(&self, jobs: &[NewJob]) -> Result<Vec<Job>>;
     /// A job.
     async fn job_get(&self, id: JobId) -> Result<Job>;
@@ -421,4 +510,38 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Deletes an agent. [`Error::Conflict`] while it holds assigned or
     /// active jobs.
     async fn agent_delete(&self, dispatcher: DispatcherId, queue: &str, name: &str) -> Result<()>;
+
+    // ----- schedules -----
+
+    /// Stores a new schedule. [`Error::Conflict`] if its name is taken.
+    async fn schedule_insert(&self, schedule: &NewSchedule) -> Result<Schedule>;
+    /// A schedule by name.
+    async fn schedule_get(&self, name: &str) -> Result<Schedule>;
+    /// All schedules, by name.
+    async fn schedule_list(&self) -> Result<Vec<Schedule>>;
+    /// Replaces a schedule's definition if it is still at the version
+    /// read ([`Error::Conflict`] otherwise; [`Error::NotFound`] if gone).
+    async fn schedule_update(&self, params: ScheduleUpdateParams) -> Result<Schedule>;
+    /// Deletes a schedule by name. The jobs it put stay (and keep its id).
+    async fn schedule_delete(&self, name: &str) -> Result<()>;
+    /// Takes up to `limit` due schedules, earliest first, in one atomic
+    /// statement: each gets `retry_time = now + retry_delay_ms` and
+    /// `holder`. No schedule is taken by two schedulers before its
+    /// `retry_time`, whatever the number of processes. Returns them as
+    /// taken ([`ScheduleLock::of`] gives each lock).
+    async fn schedule_take_many(&self, params: ScheduleTakeParams) -> Result<Vec<Schedule>>;
+    /// Sets the next call time of a taken schedule, clears its lock and
+    /// its last error, records the last occurrence put. False (nothing
+    /// written) if the take no longer holds: the lock expired and another
+    /// scheduler took it, or an update moved or deleted it.
+    async fn schedule_advance(&self, params: ScheduleAdvanceParams) -> Result<bool>;
+    /// Records why putting a taken schedule's job failed, keeping the lock
+    /// (the schedule is tried again after `retry_time`). False if the take
+    /// no longer holds.
+    async fn schedule_fail(&self, lock: &ScheduleLock, error: &str) -> Result<bool>;
+    /// When the next active schedule becomes due (the later of its next
+    /// call time and its lock's expiry); `None` if none is active.
+    async fn schedule_next_due(&self) -> Result<Option<Timestamp>>;
+    /// The jobs a schedule put, latest occurrence first.
+    async fn schedule_runs(&self, schedule: ScheduleId, limit: u32) -> Result<Vec<Job>>;
 }

@@ -54,6 +54,7 @@ pub(crate) fn new_job(queue: &str, module: &ModuleInfo, function: &str, at: Time
         begin_by_ms: None,
         parent: None,
         created_at: at,
+        schedule: None,
     }
 }
 

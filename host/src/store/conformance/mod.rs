@@ -36,6 +36,7 @@ mod finish;
 pub(crate) mod kit;
 mod notify;
 mod queue;
+mod schedule;
 
 use catalog::*;
 use claim::*;
@@ -43,6 +44,7 @@ use durability::*;
 use finish::*;
 use notify::*;
 use queue::*;
+use schedule::*;
 
 /// One backend under test: a fresh database per test.
 pub(crate) trait Harness: Sized + Send + 'static {
@@ -217,6 +219,13 @@ macro_rules! foreach_case {
         $m!($h, agent_changes_are_announced);
         // durability
         $m!($h, everything_survives_a_restart);
+        // schedules
+        $m!($h, schedules_create_get_list_update_delete);
+        $m!($h, take_locks_until_retry_time);
+        $m!($h, failed_puts_keep_the_lock_and_updates_release_it);
+        $m!($h, paused_schedules_are_never_due);
+        $m!($h, one_job_per_schedule_occurrence);
+        $m!($h, concurrent_takers_take_each_occurrence_once);
     };
 }
 

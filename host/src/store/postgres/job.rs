@@ -12,7 +12,7 @@ use super::notify;
 use super::queue::{self, QUEUE_ORDER, QUEUE_ORDER_REVERSED};
 use super::row::{self, JOB_COLUMNS, json_text, lit, ms, sqlstate};
 use crate::clock;
-use crate::model::{Job, JobId, JobStatus, NewJob, Transition};
+use crate::model::{Job, JobId, JobStatus, NewJob, ScheduleRun, Transition};
 use crate::store::{
     Error, JobDetachParams, JobListParams, JobPullParams, JobPutBackParams, Result,
 };
@@ -33,13 +33,16 @@ pub(super) static INSERT: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH ins AS ( \
            INSERT INTO jobs (id, queue, status, module, module_name, function, args, limits, \
-             begin_after, scheduled, begin_by_ms, parent, created_at) \
+             begin_after, scheduled, begin_by_ms, parent, created_at, schedule_id, occurrence) \
            SELECT v.id, q.name, {pending}, m.digest, v.module_name, v.function, v.args::json, \
-             v.limits::json, v.begin_after, v.scheduled, v.begin_by_ms, v.parent, v.created_at \
+             v.limits::json, v.begin_after, v.scheduled, v.begin_by_ms, v.parent, v.created_at, \
+             v.schedule_id, v.occurrence \
            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
-             $7::text[], $8::int8[], $9::bool[], $10::int8[], $11::uuid[], $12::int8[]) \
+             $7::text[], $8::int8[], $9::bool[], $10::int8[], $11::uuid[], $12::int8[], \
+             $15::uuid[], $16::int8[]) \
              WITH ORDINALITY AS v(id, queue, module, module_name, function, args, limits, \
-               begin_after, scheduled, begin_by_ms, parent, created_at, pos) \
+               begin_after, scheduled, begin_by_ms, parent, created_at, schedule_id, \
+               occurrence, pos) \
            LEFT JOIN queues q ON q.name = v.queue \
            LEFT JOIN modules m ON m.digest = v.module \
            ORDER BY v.pos \
@@ -137,6 +140,10 @@ fn inserted(job: &NewJob) -> Job {
         completed_at: None,
         stdout: None,
         stderr: None,
+        schedule: job.schedule.map(|run| ScheduleRun {
+            occurrence: clock::from_millis(ms(run.occurrence)),
+            ..run
+        }),
     }
 }
 
@@ -165,6 +172,7 @@ pub(super) async fn insert_chunk(
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
+    let (mut schedule_ids, mut occurrences) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for job in jobs {
         ids.push(job.id.0);
         queues.push(job.queue.as_str());
@@ -178,6 +186,8 @@ pub(super) async fn insert_chunk(
         begin_by_ms.push(begin_by(job));
         parents.push(job.parent.map(|p| p.0));
         created_at.push(ms(job.created_at));
+        schedule_ids.push(job.schedule.map(|run| run.schedule_id.0));
+        occurrences.push(job.schedule.map(|run| ms(run.occurrence)));
     }
     let payloads = notify::put_payloads(queues.iter().copied());
     let (inserted, _): (i64, i64) = sqlx::query_as(&INSERT)
@@ -195,6 +205,8 @@ pub(super) async fn insert_chunk(
         .bind(created_at)
         .bind(channel)
         .bind(payloads)
+        .bind(schedule_ids)
+        .bind(occurrences)
         .fetch_one(&mut *conn)
         .await?;
     debug_assert_eq!(inserted, n as i64);
@@ -233,7 +245,7 @@ pub(super) async fn insert_many(db: &PgStore, jobs: &[NewJob]) -> Result<Vec<Job
 /// Turns a failed insert into the error that names its cause: a missing
 /// queue or module (in batch order), or an id already taken.
 async fn explain_insert_failure(db: &PgStore, jobs: &[NewJob], error: sqlx::Error) -> Error {
-    let Some((code, _)) = row::db_error(&error) else {
+    let Some((code, constraint)) = row::db_error(&error) else {
         return error.into();
     };
     let explained = async {
@@ -259,6 +271,16 @@ async fn explain_insert_failure(db: &PgStore, jobs: &[NewJob], error: sqlx::Erro
                             .await?;
                     if found.is_none() {
                         return Ok(Some(Error::not_found(format!("module {}", job.module))));
+                    }
+                }
+                Ok(None)
+            }
+            sqlstate::UNIQUE if constraint.as_deref() == Some("jobs_schedule_occurrence") => {
+                for job in jobs {
+                    if let Some(run) = job.schedule
+                        && let Some(put) = super::schedule::run_of(db, run).await?
+                    {
+                        return Ok(Some(crate::store::occurrence_taken(run, put)));
                     }
                 }
                 Ok(None)

@@ -11,13 +11,13 @@ use super::batch::{self, Statements};
 use super::queue::{self, QUEUE_ORDER, QUEUE_ORDER_REVERSED};
 use super::row::{self, JOB_COLUMNS, lit, ms};
 use crate::clock;
-use crate::model::{Job, JobId, JobStatus, NewJob, Transition};
+use crate::model::{Job, JobId, JobStatus, NewJob, ScheduleRun, Transition};
 use crate::store::{
     Error, JobDetachParams, JobListParams, JobPullParams, JobPutBackParams, Result,
 };
 
 /// Columns bound per inserted job (the last is its position in the batch).
-const INSERT_COLUMNS: usize = 13;
+const INSERT_COLUMNS: usize = 15;
 
 /// Inserts a batch padded with NULL rows. The queue is looked up in the
 /// statement: a missing queue leaves `queue` NULL and the NOT NULL
@@ -26,11 +26,11 @@ const INSERT_COLUMNS: usize = 13;
 fn insert_sql(rows: usize) -> String {
     format!(
         "INSERT INTO jobs (id, queue, status, module, module_name, function, args, limits, \
-         begin_after, scheduled, begin_by_ms, parent, created_at) \
+         begin_after, scheduled, begin_by_ms, parent, created_at, schedule_id, occurrence) \
          SELECT v.column1, (SELECT q.name FROM queues AS q WHERE q.name = v.column2), \
          {pending}, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, \
-         v.column9, v.column10, v.column11, v.column12 \
-         FROM (VALUES {values}) AS v WHERE v.column1 IS NOT NULL ORDER BY v.column13",
+         v.column9, v.column10, v.column11, v.column12, v.column13, v.column14 \
+         FROM (VALUES {values}) AS v WHERE v.column1 IS NOT NULL ORDER BY v.column15",
         pending = lit(Transition::Put.to()),
         values = batch::values(rows, INSERT_COLUMNS),
     )
@@ -71,6 +71,10 @@ fn inserted(job: &NewJob) -> Job {
         completed_at: None,
         stdout: None,
         stderr: None,
+        schedule: job.schedule.map(|run| ScheduleRun {
+            occurrence: clock::from_millis(ms(run.occurrence)),
+            ..run
+        }),
     }
 }
 
@@ -94,6 +98,8 @@ async fn insert_chunk(conn: &mut SqliteConnection, jobs: &[NewJob]) -> Result<()
             .bind(begin_by(job))
             .bind(job.parent.map(|p| p.0))
             .bind(ms(job.created_at))
+            .bind(job.schedule.map(|run| run.schedule_id.0))
+            .bind(job.schedule.map(|run| ms(run.occurrence)))
             .bind(position as i64);
     }
     for _ in jobs.len() * INSERT_COLUMNS..rows * INSERT_COLUMNS {
@@ -218,6 +224,11 @@ async fn explain_insert_failure(db: &SqliteStore, jobs: &[NewJob], error: sqlx::
                             "job {} already exists",
                             job.id
                         ))));
+                    }
+                    if let Some(run) = job.schedule
+                        && let Some(put) = super::schedule::run_of(db, run).await?
+                    {
+                        return Ok(Some(crate::store::occurrence_taken(run, put)));
                     }
                 }
                 _ => return Ok(None),

@@ -38,7 +38,8 @@
 //! # Statements
 //!
 //! One SQL module per table (`module.rs`, `queue.rs`, `job.rs`,
-//! `claim.rs`, `finish.rs`, `annotation.rs`, `dispatcher.rs`). Batches go in
+//! `claim.rs`, `finish.rs`, `annotation.rs`, `dispatcher.rs`,
+//! `schedule.rs`). Batches go in
 //! as bound parameters, one statement per batch of up to 1024 rows
 //! (`batch.rs`), so a batch of any size costs the same few statements.
 //! `plans.rs` checks that no statement of a job's life scans `jobs`.
@@ -58,11 +59,12 @@ use tracing::instrument;
 use super::{
     AnnotationSetParams, DispatcherActivateParams, Error, FinishReport, JobClaimParams,
     JobDetachParams, JobFinishParams, JobListParams, JobPullParams, JobPutBackParams,
-    JobStartParams, JobStarted, ModuleInsertParams, QueueJobsParams, Result, Store, StoreListener,
+    JobStartParams, JobStarted, ModuleInsertParams, QueueJobsParams, Result, ScheduleAdvanceParams,
+    ScheduleLock, ScheduleTakeParams, ScheduleUpdateParams, Store, StoreListener,
 };
 use crate::model::{
     Agent, AgentSpec, DispatcherId, DispatcherInfo, Job, JobId, ModuleDigest, ModuleInfo, NewJob,
-    QueueInfo, Timestamp,
+    NewSchedule, QueueInfo, Schedule, ScheduleId, Timestamp,
 };
 
 mod annotation;
@@ -76,6 +78,7 @@ mod module;
 mod plans;
 mod queue;
 mod row;
+mod schedule;
 
 /// How long a connection waits for another process to release the write
 /// lock before it fails with "database is locked".
@@ -338,6 +341,56 @@ impl Store for SqliteStore {
     #[instrument(level = "debug", skip_all)]
     async fn agent_delete(&self, dispatcher: DispatcherId, queue: &str, name: &str) -> Result<()> {
         dispatcher::agent_delete(self, dispatcher, queue, name).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn schedule_insert(&self, schedule: &NewSchedule) -> Result<Schedule> {
+        schedule::insert(self, schedule).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn schedule_get(&self, name: &str) -> Result<Schedule> {
+        schedule::get(self, name).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn schedule_list(&self) -> Result<Vec<Schedule>> {
+        schedule::list(self).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn schedule_update(&self, params: ScheduleUpdateParams) -> Result<Schedule> {
+        schedule::update(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn schedule_delete(&self, name: &str) -> Result<()> {
+        schedule::delete(self, name).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn schedule_take_many(&self, params: ScheduleTakeParams) -> Result<Vec<Schedule>> {
+        schedule::take_many(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn schedule_advance(&self, params: ScheduleAdvanceParams) -> Result<bool> {
+        schedule::advance(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn schedule_fail(&self, lock: &ScheduleLock, error: &str) -> Result<bool> {
+        schedule::fail(self, lock, error).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn schedule_next_due(&self) -> Result<Option<Timestamp>> {
+        schedule::next_due(self).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn schedule_runs(&self, schedule: ScheduleId, limit: u32) -> Result<Vec<Job>> {
+        schedule::runs(self, schedule, limit).await
     }
 }
 

@@ -8,14 +8,17 @@ use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
 use crate::clock;
-use crate::model::{DispatcherId, Job, JobId, JobStatus, ModuleDigest, Timestamp};
+use crate::model::{
+    DispatcherId, Job, JobId, JobStatus, ModuleDigest, ScheduleId, ScheduleRun, Timestamp,
+};
 use crate::store::{Error, Result};
 
 /// The columns of a job, in the order [`job`] reads them. `seq` (the
-/// queue position) comes last.
+/// queue position) is read apart; the schedule link follows it.
 pub(super) const JOB_COLUMNS: &str = "id, queue, status, module, module_name, function, args, \
      limits, begin_after, scheduled, begin_by_ms, result, failure, awaiting, parent, attempts, \
-     dispatcher, agent, created_at, started_at, completed_at, stdout, stderr, seq";
+     dispatcher, agent, created_at, started_at, completed_at, stdout, stderr, seq, \
+     schedule_id, occurrence";
 
 /// A status as an SQL string literal, e.g. `'pending'`.
 ///
@@ -119,8 +122,17 @@ pub(super) fn job(row: &SqliteRow) -> Result<(i64, Job)> {
         completed_at: row.try_get::<Option<i64>, _>(20)?.map(clock::from_millis),
         stdout: row.try_get(21)?,
         stderr: row.try_get(22)?,
+        schedule: schedule_run(row.try_get(24)?, row.try_get(25)?),
     };
     Ok((row.try_get(23)?, job))
+}
+
+/// The schedule link of a job row (both columns or neither).
+pub(super) fn schedule_run(id: Option<Uuid>, occurrence: Option<i64>) -> Option<ScheduleRun> {
+    Some(ScheduleRun {
+        schedule_id: ScheduleId(id?),
+        occurrence: clock::from_millis(occurrence?),
+    })
 }
 
 /// Job rows without their positions.
