@@ -5,11 +5,12 @@
 //!
 //! - [`api`]: the HTTP API (axum).
 //! - [`cli`]: the `wasync` command: client commands, `serve`, `worker`,
-//!   `run`.
+//!   `scheduler`, `run`.
 //! - [`service`]: the queue's operations and validation; the layer every
 //!   caller above goes through.
 //! - [`dispatch`]: dispatchers and agents: claiming, running and
 //!   completing jobs.
+//! - [`schedule`]: the scheduler: schedules' due occurrences become jobs.
 //! - [`runtime`]: the wasmtime sandbox.
 //! - [`store`]: the database, behind one trait; all SQL lives there.
 //! - [`model`]: the domain types every layer shares, and the job state
@@ -24,5 +25,6 @@ pub mod config;
 pub mod dispatch;
 pub mod model;
 pub mod runtime;
+pub mod schedule;
 pub mod service;
 pub mod store;

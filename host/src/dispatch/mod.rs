@@ -194,7 +194,8 @@ impl Dispatcher {
     }
 }
 
-fn hostname() -> String {
+/// This machine's name, as dispatchers and schedulers record it.
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .or_else(|_| std::env::var("HOSTNAME"))

@@ -1,6 +1,7 @@
-//! In-process wake-ups: a put wakes this process's dispatcher at once, and
-//! a completion wakes whoever waits for that job, so nothing in one process
-//! waits for a poll interval. Other processes learn of work through the
+//! In-process wake-ups: a put wakes this process's dispatcher at once, a
+//! schedule created or changed wakes its scheduler, and a completion wakes
+//! whoever waits for that job, so nothing in one process waits for a poll
+//! interval. Other processes learn of work through the
 //! store (polling, or the backend's notifications).
 
 use std::collections::HashMap;
@@ -15,6 +16,7 @@ use crate::model::JobId;
 pub struct Events {
     work: Arc<Notify>,
     agents: Arc<Notify>,
+    schedules: Arc<Notify>,
     completion_waiters: Mutex<HashMap<JobId, Vec<oneshot::Sender<()>>>>,
 }
 
@@ -43,6 +45,17 @@ impl Events {
     /// Says that agents were added, changed or removed.
     pub fn agents_changed(&self) {
         self.agents.notify_one();
+    }
+
+    /// What the scheduler waits on: notified when a schedule was created
+    /// or changed in this process.
+    pub fn schedules(&self) -> Arc<Notify> {
+        self.schedules.clone()
+    }
+
+    /// Says that a schedule was created or changed.
+    pub fn schedules_changed(&self) {
+        self.schedules.notify_one();
     }
 
     /// A receiver that fires when `job` completes in this process.

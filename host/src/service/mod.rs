@@ -10,6 +10,7 @@ mod modules;
 mod names;
 mod put_batcher;
 mod queues;
+mod schedules;
 mod workers;
 
 use std::sync::Arc;
@@ -19,8 +20,11 @@ pub use error::{Error, Result};
 pub use events::Events;
 pub use jobs::{JobPage, PutRequest};
 pub use lookups::LOOKUP_TTL_DEFAULT;
-pub use names::{DEFAULT_QUEUE_ALIAS, validate_module_name, validate_queue_name};
+pub use names::{
+    DEFAULT_QUEUE_ALIAS, validate_module_name, validate_queue_name, validate_schedule_name,
+};
 pub use put_batcher::PUT_BATCH_MAX_DEFAULT;
+pub use schedules::{DELAY_MIN, OccurrencePut, RUNS_LIMIT_MAX, SchedulePatch, ScheduleRequest};
 pub use workers::DispatcherView;
 
 use crate::clock::Clock;

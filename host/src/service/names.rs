@@ -56,6 +56,11 @@ pub fn validate_module_name(name: &str) -> Result<()> {
     check_name("module", name)
 }
 
+/// Checks a schedule name (the rules of queue and module names).
+pub fn validate_schedule_name(name: &str) -> Result<()> {
+    check_name("schedule", name)
+}
+
 /// Checks an annotation name (any non-empty text up to the limit).
 pub fn validate_annotation_name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > NAME_MAX_LEN {

@@ -33,7 +33,7 @@ use serde_json::Value;
 use crate::model::{
     Agent, AgentFilter, AgentSpec, CapturedOutput, CatchUp, DispatcherId, DispatcherInfo, Job,
     JobId, JobStatus, ModuleDigest, ModuleInfo, NewJob, NewSchedule, QueueInfo, RunOutcome,
-    Schedule, ScheduleId, ScheduleJob, Timestamp, Timing,
+    Schedule, ScheduleId, ScheduleJob, ScheduleRun, Timestamp, Timing,
 };
 
 pub mod postgres;
@@ -85,7 +85,7 @@ impl Error {
 
 /// The [`Error::Conflict`] of a put for a schedule occurrence that job
 /// `put` already has.
-pub fn occurrence_taken(run: crate::model::ScheduleRun, put: JobId) -> Error {
+pub fn occurrence_taken(run: ScheduleRun, put: JobId) -> Error {
     Error::Conflict(format!(
         "schedule {} already put its occurrence of {} (job {put})",
         run.schedule_id,
@@ -544,4 +544,6 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn schedule_next_due(&self) -> Result<Option<Timestamp>>;
     /// The jobs a schedule put, latest occurrence first.
     async fn schedule_runs(&self, schedule: ScheduleId, limit: u32) -> Result<Vec<Job>>;
+    /// The job put for a schedule occurrence, if one was.
+    async fn schedule_job(&self, run: ScheduleRun) -> Result<Option<JobId>>;
 }

@@ -64,7 +64,7 @@ use super::{
 };
 use crate::model::{
     Agent, AgentSpec, DispatcherId, DispatcherInfo, Job, JobId, ModuleDigest, ModuleInfo, NewJob,
-    NewSchedule, QueueInfo, Schedule, ScheduleId, Timestamp,
+    NewSchedule, QueueInfo, Schedule, ScheduleId, ScheduleRun, Timestamp,
 };
 
 mod annotation;
@@ -446,5 +446,10 @@ impl Store for PgStore {
     #[instrument(level = "debug", skip_all)]
     async fn schedule_runs(&self, schedule: ScheduleId, limit: u32) -> Result<Vec<Job>> {
         schedule::runs(self, schedule, limit).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn schedule_job(&self, run: ScheduleRun) -> Result<Option<JobId>> {
+        schedule::run_of(self, run).await
     }
 }

@@ -1,0 +1,275 @@
+//! The scheduler: the part of a `wasync` process that turns due schedule
+//! occurrences into jobs (m01.remote's scheduler thread). It only puts
+//! jobs; dispatchers run them, in this process or any other. `wasync
+//! serve` runs one unless `--no-scheduler`; `wasync scheduler` runs only
+//! this; `wasync worker` never schedules.
+//!
+//! Each round:
+//!
+//! 1. take the due schedules, locking each until `now + retry_delay`
+//!    ([`Store::schedule_take_many`](crate::store::Store::schedule_take_many):
+//!    one statement, so any number of schedulers share the schedules and
+//!    no two take the same one while it is locked);
+//! 2. for each, put the job of each occurrence to put
+//!    ([`Timing::after_take`](crate::model::Timing::after_take): one, or
+//!    every missed one with `catch_up = all`) through
+//!    [`Service::schedule_put`];
+//! 3. advance it to its next occurrence, clearing the lock — or, if a put
+//!    failed, record the error and keep the lock: the schedule is tried
+//!    again after `retry_time`.
+//!
+//! A scheduler that dies between 1 and 3 leaves the lock to expire; the
+//! next scheduler to take the schedule puts the same occurrence, and the
+//! store's one-job-per-occurrence rule turns a put that already happened
+//! into [`OccurrencePut::AlreadyPut`].
+//!
+//! Between rounds it sleeps until the next schedule is due, at most the
+//! interval (m01's `waitTime`, default 1 s: the clock of a process, or a
+//! schedule created by another one, may move under it), and wakes at once
+//! when this process creates or changes a schedule.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::model::{Schedule, Timestamp};
+use crate::service::{self, OccurrencePut, Service};
+use crate::store::{ScheduleAdvanceParams, ScheduleLock, ScheduleTakeParams};
+
+#[cfg(test)]
+mod tests;
+
+/// How often a scheduler looks for due schedules when nothing is due
+/// sooner (m01.remote's `waitTime`).
+pub const SCHEDULER_INTERVAL_DEFAULT: Duration = Duration::from_secs(1);
+
+/// The most schedules one round takes.
+pub const TAKE_BATCH_DEFAULT: u32 = 64;
+
+/// The shortest pause between rounds, so that a schedule due but not taken
+/// (taken by another scheduler a moment ago) does not spin the loop.
+const PAUSE_MIN: Duration = Duration::from_millis(10);
+
+/// Settings of a scheduler.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// Who takes the schedules: `host:pid:random`, unique per scheduler.
+    pub holder: String,
+    /// See [`SCHEDULER_INTERVAL_DEFAULT`].
+    pub interval: Duration,
+    /// See [`TAKE_BATCH_DEFAULT`].
+    pub take_batch: u32,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        SchedulerConfig {
+            holder: format!(
+                "{}:{}:{}",
+                crate::dispatch::hostname(),
+                std::process::id(),
+                &random[..8]
+            ),
+            interval: SCHEDULER_INTERVAL_DEFAULT,
+            take_batch: TAKE_BATCH_DEFAULT,
+        }
+    }
+}
+
+/// What one round did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Round {
+    /// Schedules taken.
+    pub taken: usize,
+    /// Jobs put.
+    pub put: usize,
+    /// Occurrences found already put (by a scheduler that stopped before
+    /// advancing its take).
+    pub already_put: usize,
+    /// Schedules whose put failed (tried again after their retry time).
+    pub failed: usize,
+    /// Schedules whose take no longer held when advanced (its lock
+    /// expired and another scheduler took it, or it was changed).
+    pub lost: usize,
+}
+
+impl Round {
+    fn add(&mut self, other: Round) {
+        self.taken += other.taken;
+        self.put += other.put;
+        self.already_put += other.already_put;
+        self.failed += other.failed;
+        self.lost += other.lost;
+    }
+}
+
+/// One round (see the module docs), at the service clock's now.
+pub async fn run_round(service: &Service, config: &SchedulerConfig) -> service::Result<Round> {
+    let now = service.clock().now();
+    let taken = service
+        .store()
+        .schedule_take_many(ScheduleTakeParams {
+            holder: config.holder.clone(),
+            limit: config.take_batch,
+            now,
+        })
+        .await?;
+    let fired = futures::future::join_all(taken.iter().map(|s| fire(service, s, now))).await;
+    let mut round = Round::default();
+    for outcome in fired {
+        round.add(outcome?);
+    }
+    Ok(round)
+}
+
+/// Puts the occurrences of one taken schedule, then advances it (or
+/// records why it could not).
+async fn fire(service: &Service, schedule: &Schedule, now: Timestamp) -> service::Result<Round> {
+    let mut round = Round {
+        taken: 1,
+        ..Round::default()
+    };
+    let Some(lock) = ScheduleLock::of(schedule) else {
+        return Ok(round);
+    };
+    let plan = schedule
+        .timing
+        .after_take(lock.taken, now, schedule.catch_up);
+    if plan.skipped > 0 {
+        tracing::warn!(
+            schedule = %schedule.name,
+            skipped = plan.skipped,
+            "more missed occurrences than catch-up puts; the oldest are skipped"
+        );
+    }
+    let puts = futures::future::join_all(
+        plan.occurrences
+            .iter()
+            .map(|occurrence| service.schedule_put(schedule, *occurrence)),
+    )
+    .await;
+    let mut error = None;
+    for (occurrence, put) in plan.occurrences.iter().zip(puts) {
+        match put {
+            Ok(OccurrencePut::Put(job)) => {
+                round.put += 1;
+                tracing::debug!(schedule = %schedule.name, %occurrence, job = %job.id, "put");
+            }
+            Ok(OccurrencePut::AlreadyPut(job)) => {
+                round.already_put += 1;
+                tracing::warn!(
+                    schedule = %schedule.name, %occurrence, %job,
+                    "occurrence already put (a scheduler stopped before advancing it)"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(
+                    schedule = %schedule.name, %occurrence, error = %e,
+                    "could not put a scheduled job; trying again after the retry delay"
+                );
+                error.get_or_insert(e.to_string());
+            }
+        }
+    }
+    let store = service.store();
+    if let Some(error) = error {
+        round.failed += 1;
+        if !store.schedule_fail(&lock, &error).await? {
+            round.lost += 1;
+        }
+        return Ok(round);
+    }
+    let advanced = store
+        .schedule_advance(ScheduleAdvanceParams {
+            lock,
+            next_call_time: plan.next,
+            last_call_time: *plan.occurrences.last().expect("one occurrence at least"),
+        })
+        .await?;
+    if !advanced {
+        round.lost += 1;
+        tracing::info!(
+            schedule = %schedule.name,
+            "the schedule changed (or its lock expired) while its job was put; not advanced"
+        );
+    }
+    Ok(round)
+}
+
+/// A running scheduler. Stop it with [`Scheduler::stop`].
+#[derive(Debug)]
+pub struct Scheduler {
+    holder: String,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Scheduler {
+    /// Starts the scheduler loop on the current tokio runtime.
+    pub fn start(service: Service, config: SchedulerConfig) -> Scheduler {
+        let (stop, stopped) = watch::channel(false);
+        let holder = config.holder.clone();
+        tracing::info!(%holder, interval = ?config.interval, "scheduler started");
+        let task = tokio::spawn(schedule_loop(service, config, stopped));
+        Scheduler { holder, stop, task }
+    }
+
+    /// Its holder name, as schedules it takes show it.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// Stops after the round in progress, if any.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        tracing::info!(holder = %self.holder, "scheduler stopped");
+    }
+}
+
+async fn schedule_loop(
+    service: Service,
+    config: SchedulerConfig,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let changed = service.events().schedules();
+    while !*stopped.borrow() {
+        // Registered before the round: a change made during it is not lost.
+        let woken = changed.notified();
+        let full = match run_round(&service, &config).await {
+            Ok(round) => round.taken >= config.take_batch as usize,
+            Err(error) => {
+                tracing::warn!(%error, "scheduler round failed");
+                false
+            }
+        };
+        if full {
+            continue;
+        }
+        let pause = pause_until_due(&service, config.interval).await;
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = woken => {}
+            _ = stopped.changed() => {}
+        }
+    }
+}
+
+/// How long to sleep: until the next schedule is due, at most `interval`,
+/// at least [`PAUSE_MIN`].
+async fn pause_until_due(service: &Service, interval: Duration) -> Duration {
+    let due = match service.store().schedule_next_due().await {
+        Ok(due) => due,
+        Err(error) => {
+            tracing::warn!(%error, "could not read when the next schedule is due");
+            None
+        }
+    };
+    let Some(due) = due else { return interval };
+    let wait = (due - service.clock().now())
+        .to_std()
+        .unwrap_or(Duration::ZERO);
+    wait.clamp(PAUSE_MIN, interval.max(PAUSE_MIN))
+}
