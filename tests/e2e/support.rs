@@ -240,7 +240,13 @@ impl Server {
             .arg(options.command.as_deref().unwrap_or("serve"))
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)
-            .args(["--poll-interval", "200ms"])
+            // A short poll by default, unless the test chose its own.
+            .args(
+                (!options.args.iter().any(|a| a == "--poll-interval"))
+                    .then_some(["--poll-interval", "200ms"])
+                    .into_iter()
+                    .flatten(),
+            )
             .args(
                 options
                     .database
