@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::jobs::{FUNCTION_NAME_MAX_LEN, validate_args};
-use super::names::{queue_from_alias, validate_schedule_name};
+use super::names::{queue_from_alias, validate_free_name, validate_schedule_name};
 use super::{Error, PutRequest, Result, Service};
 use crate::model::{
     CatchUp, Job, JobId, JobLimits, NewSchedule, Schedule, ScheduleId, ScheduleJob, ScheduleRun,
@@ -220,12 +220,7 @@ impl Service {
     /// Checks a schedule's job as a put would, without putting it.
     async fn validated_job(&self, job: ScheduleJob) -> Result<ScheduleJob> {
         let function = job.function.trim();
-        if function.is_empty() || function.len() > FUNCTION_NAME_MAX_LEN {
-            return Err(Error::Invalid(format!(
-                "`function` must be 1 to {FUNCTION_NAME_MAX_LEN} bytes, got {:?}",
-                job.function
-            )));
-        }
+        validate_free_name("function name", function, FUNCTION_NAME_MAX_LEN)?;
         if job.module.is_empty() {
             return Err(Error::Invalid(
                 "`module` is required (a digest or a name)".into(),
