@@ -121,6 +121,7 @@ async fn load(store: &PgStore, jobs: usize) -> ModuleDigest {
                 begin_by_ms: None,
                 parent: None,
                 created_at: now,
+                schedule: None,
             })
             .collect();
         store.job_insert_many(&batch).await.expect("load");

@@ -23,6 +23,8 @@ pub const UPLOAD_LIMIT_DEFAULT: u64 = crate::api::UPLOAD_LIMIT_DEFAULT as u64;
 pub const MAIN_AGENT_SIZE_DEFAULT: u32 = crate::model::AGENT_SIZE_DEFAULT;
 /// Default shutdown grace period: 30 s.
 pub const SHUTDOWN_GRACE_DEFAULT: Duration = crate::dispatch::SHUTDOWN_GRACE_DEFAULT;
+/// Default scheduler interval (m01.remote's `waitTime`): 1 s.
+pub const SCHEDULER_INTERVAL_DEFAULT: Duration = crate::schedule::SCHEDULER_INTERVAL_DEFAULT;
 
 /// Everything `wasync serve` needs to know.
 #[derive(Clone, PartialEq)]
@@ -54,6 +56,12 @@ pub struct ServerConfig {
     /// How long a stopping dispatcher lets running jobs finish. Default
     /// [`SHUTDOWN_GRACE_DEFAULT`].
     pub shutdown_grace: Duration,
+    /// Whether `serve` runs a scheduler (puts the jobs of due schedules).
+    /// Default true; `worker` never schedules, `scheduler` only does.
+    pub scheduler: bool,
+    /// How often the scheduler looks for due schedules when none is due
+    /// sooner. Default [`SCHEDULER_INTERVAL_DEFAULT`].
+    pub scheduler_interval: Duration,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +77,8 @@ impl Default for ServerConfig {
             main_agent_size: MAIN_AGENT_SIZE_DEFAULT,
             upload_limit: UPLOAD_LIMIT_DEFAULT,
             shutdown_grace: SHUTDOWN_GRACE_DEFAULT,
+            scheduler: true,
+            scheduler_interval: SCHEDULER_INTERVAL_DEFAULT,
         }
     }
 }
@@ -86,6 +96,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("main_agent_size", &self.main_agent_size)
             .field("upload_limit", &self.upload_limit)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("scheduler", &self.scheduler)
+            .field("scheduler_interval", &self.scheduler_interval)
             .finish()
     }
 }
@@ -141,6 +153,14 @@ pub struct ConfigLayer {
     #[arg(long, env = "WASYNC_SHUTDOWN_GRACE", value_parser = crate::api::input::parse_duration_text)]
     #[serde(default, deserialize_with = "de_duration")]
     pub shutdown_grace: Option<Duration>,
+    /// `serve`: do not run a scheduler (another process schedules).
+    #[arg(long, env = "WASYNC_NO_SCHEDULER", num_args = 0..=1, default_missing_value = "true")]
+    #[serde(default)]
+    pub no_scheduler: Option<bool>,
+    /// How often the scheduler looks for due schedules (default 1s).
+    #[arg(long, env = "WASYNC_SCHEDULER_INTERVAL", value_parser = crate::api::input::parse_duration_text)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub scheduler_interval: Option<Duration>,
 }
 
 fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -219,6 +239,12 @@ impl ServerConfig {
         if let Some(v) = layer.shutdown_grace {
             self.shutdown_grace = v;
         }
+        if let Some(v) = layer.no_scheduler {
+            self.scheduler = !v;
+        }
+        if let Some(v) = layer.scheduler_interval {
+            self.scheduler_interval = v;
+        }
         self
     }
 
@@ -232,6 +258,9 @@ impl ServerConfig {
         }
         if self.upload_limit == 0 {
             return Err("upload_limit must be positive".into());
+        }
+        if self.scheduler_interval.is_zero() {
+            return Err("scheduler_interval must be positive".into());
         }
         Ok(())
     }

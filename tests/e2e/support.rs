@@ -268,11 +268,16 @@ impl Server {
         std::thread::spawn(move || {
             let mut address_tx = Some(address_tx);
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                // `serve` announces its address; `worker` that it runs.
+                // `serve` announces its address; `worker` and `scheduler`
+                // that they run.
                 let ready = line
                     .strip_prefix("wasync listening on ")
                     .map(|url| url.trim().to_owned())
-                    .or_else(|| line.starts_with("wasync worker ").then(String::new));
+                    .or_else(|| {
+                        (line.starts_with("wasync worker ")
+                            || line.starts_with("wasync scheduler "))
+                        .then(String::new)
+                    });
                 if let Some(url) = ready
                     && let Some(tx) = address_tx.take()
                 {

@@ -11,6 +11,7 @@ mod jobs;
 mod modules;
 mod queues;
 mod router;
+mod schedules;
 mod workers;
 
 use std::net::SocketAddr;

@@ -9,7 +9,7 @@ use axum::routing::{get, post, put};
 use tower_http::trace::TraceLayer;
 
 use super::error::ApiError;
-use super::{AppState, jobs, modules, queues, workers};
+use super::{AppState, jobs, modules, queues, schedules, workers};
 
 /// Builds the API: every route under `/v1`, bearer-token auth on all but
 /// `/v1/health` when a token is set, the upload limit, JSON errors for
@@ -38,6 +38,15 @@ pub fn router(state: AppState) -> Router {
             "/jobs/{id}/annotations/{name}",
             get(jobs::annotation).put(jobs::set_annotation),
         )
+        .route("/schedules", post(schedules::create).get(schedules::list))
+        .route(
+            "/schedules/{name}",
+            get(schedules::show)
+                .patch(schedules::update)
+                .delete(schedules::delete),
+        )
+        .route("/schedules/{name}/pause", post(schedules::pause))
+        .route("/schedules/{name}/resume", post(schedules::resume))
         .route("/dispatchers", get(workers::list))
         .route("/dispatchers/{id}", get(workers::show))
         .route("/dispatchers/{id}/agents", get(workers::agents))

@@ -1,6 +1,7 @@
 //! The `wasync` command line: one file per command.
 //!
-//! Server commands: `serve` (API + dispatcher). Local: `run` (one job in
+//! Server commands: `serve` (API + dispatcher + scheduler), `worker`
+//! (dispatcher), `scheduler` (scheduler). Local: `run` (one job in
 //! the sandbox, no server). Client commands talk to a server over HTTP
 //! (`--server`, `--token`) and print for people, or the server's JSON with
 //! `--json`.
@@ -21,6 +22,8 @@ mod pull;
 mod put;
 mod queues;
 pub mod run;
+mod scheduler;
+mod schedules;
 mod serve;
 mod show;
 mod wait;
@@ -74,6 +77,9 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Run a dispatcher only (no HTTP API): a worker sharing the database.
     Worker(serve::ServeArgs),
+    /// Run a scheduler only (no HTTP API, no dispatcher): put the jobs of
+    /// due schedules, sharing the database with other processes.
+    Scheduler(serve::ServeArgs),
     /// Check that the server answers.
     Health(health::HealthArgs),
     /// Upload a job component.
@@ -99,6 +105,8 @@ pub enum Command {
     Annotate(annotate::AnnotateArgs),
     /// List, create, show or delete queues.
     Queues(queues::QueuesArgs),
+    /// List, create, show, update, pause, resume or delete schedules.
+    Schedules(Box<schedules::SchedulesArgs>),
     /// List dispatchers and their agents.
     Dispatchers,
     /// List, set or delete agents.
@@ -120,6 +128,7 @@ pub fn main() -> ExitCode {
             Command::Run(args) => Ok(run::run(args).await),
             Command::Serve(args) => serve::run(args).await,
             Command::Worker(args) => worker::run(args).await,
+            Command::Scheduler(args) => scheduler::run(args).await,
             Command::Health(args) => health::run(&cli.client, args).await,
             Command::Upload(args) => modules::upload(&cli.client, args).await,
             Command::Modules(command) => modules::run(&cli.client, command).await,
@@ -132,6 +141,7 @@ pub fn main() -> ExitCode {
             Command::PutBack(args) => pull::put_back(&cli.client, args).await,
             Command::Annotate(args) => annotate::run(&cli.client, args).await,
             Command::Queues(args) => queues::run(&cli.client, args).await,
+            Command::Schedules(args) => schedules::run(&cli.client, *args).await,
             Command::Dispatchers => dispatchers::run(&cli.client).await,
             Command::Agents(args) => agents::run(&cli.client, args).await,
         }

@@ -89,6 +89,9 @@ pub fn print_job(job: &Value) {
             field("agent")
         );
     }
+    if let Some(schedule) = job.get("schedule_id").and_then(Value::as_str) {
+        println!("schedule   {schedule}, occurrence {}", field("occurrence"));
+    }
     if let Some(awaiting) = job.get("awaiting").and_then(Value::as_str) {
         println!("awaiting   {awaiting}");
     }

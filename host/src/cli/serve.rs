@@ -1,4 +1,5 @@
-//! `wasync serve`: the HTTP API and a dispatcher in one process.
+//! `wasync serve`: the HTTP API, a dispatcher and a scheduler in one
+//! process.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,6 +15,7 @@ use crate::config::{ConfigLayer, ServerConfig};
 use crate::dispatch::{Dispatcher, DispatcherConfig, identity};
 use crate::model::{AgentSpec, DEFAULT_QUEUE, MAIN_AGENT_NAME};
 use crate::runtime::{Runtime, RuntimeConfig};
+use crate::schedule::{Scheduler, SchedulerConfig};
 use crate::service::{Service, ServiceConfig};
 use crate::store::Store;
 use crate::store::postgres::PgStore;
@@ -179,6 +181,15 @@ pub async fn start_dispatcher(
     Ok(Dispatcher::start(service.clone(), dispatcher_config).await?)
 }
 
+/// Starts the scheduler the configuration asks for.
+pub fn start_scheduler(service: &Service, config: &ServerConfig) -> Scheduler {
+    let scheduler_config = SchedulerConfig {
+        interval: config.scheduler_interval,
+        ..SchedulerConfig::default()
+    };
+    Scheduler::start(service.clone(), scheduler_config)
+}
+
 /// Opens the store and the runtime the configuration names, and the
 /// service over them (with the data directory created).
 pub async fn open_service(config: &ServerConfig) -> anyhow::Result<Service> {
@@ -209,6 +220,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    let scheduler = config.scheduler.then(|| start_scheduler(&service, &config));
     let listener = TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -223,6 +235,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     api::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("shutting down");
+    if let Some(scheduler) = scheduler {
+        scheduler.stop().await;
+    }
     if let Some(dispatcher) = dispatcher {
         dispatcher.stop().await;
     }
