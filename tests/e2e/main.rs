@@ -10,4 +10,5 @@ mod support;
 mod api;
 mod cli;
 mod queue;
+mod schedules;
 mod workers;
