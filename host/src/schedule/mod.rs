@@ -23,10 +23,11 @@
 //! store's one-job-per-occurrence rule turns a put that already happened
 //! into [`OccurrencePut::AlreadyPut`].
 //!
-//! Between rounds it sleeps until the next schedule is due, at most the
-//! interval (m01's `waitTime`, default 1 s: the clock of a process, or a
-//! schedule created by another one, may move under it), and wakes at once
-//! when this process creates or changes a schedule.
+//! It reads when the next schedule is due and sleeps until then, at most
+//! the interval (m01's `waitTime`, default 1 s: the clock of a process, or
+//! a schedule created by another one, may move under it), waking at once
+//! when this process creates or changes a schedule. An idle scheduler
+//! costs one read per interval, no write.
 
 use std::time::Duration;
 
@@ -236,40 +237,35 @@ async fn schedule_loop(
 ) {
     let changed = service.events().schedules();
     while !*stopped.borrow() {
-        // Registered before the round: a change made during it is not lost.
+        // Registered before reading: a change made meanwhile is not lost.
         let woken = changed.notified();
-        let full = match run_round(&service, &config).await {
-            Ok(round) => round.taken >= config.take_batch as usize,
+        let pause = match service.store().schedule_next_due().await {
             Err(error) => {
-                tracing::warn!(%error, "scheduler round failed");
-                false
+                tracing::warn!(%error, "could not read when the next schedule is due");
+                config.interval
+            }
+            Ok(None) => config.interval,
+            Ok(Some(due)) => {
+                let wait = (due - service.clock().now()).to_std().ok();
+                match wait.filter(|w| !w.is_zero()) {
+                    // Nothing due yet: a read, no write, while idle.
+                    Some(wait) => wait.clamp(PAUSE_MIN, config.interval.max(PAUSE_MIN)),
+                    None => match run_round(&service, &config).await {
+                        // More may be due than one round takes.
+                        Ok(round) if round.taken >= config.take_batch as usize => continue,
+                        Ok(_) => PAUSE_MIN,
+                        Err(error) => {
+                            tracing::warn!(%error, "scheduler round failed");
+                            config.interval
+                        }
+                    },
+                }
             }
         };
-        if full {
-            continue;
-        }
-        let pause = pause_until_due(&service, config.interval).await;
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
             _ = woken => {}
             _ = stopped.changed() => {}
         }
     }
-}
-
-/// How long to sleep: until the next schedule is due, at most `interval`,
-/// at least [`PAUSE_MIN`].
-async fn pause_until_due(service: &Service, interval: Duration) -> Duration {
-    let due = match service.store().schedule_next_due().await {
-        Ok(due) => due,
-        Err(error) => {
-            tracing::warn!(%error, "could not read when the next schedule is due");
-            None
-        }
-    };
-    let Some(due) = due else { return interval };
-    let wait = (due - service.clock().now())
-        .to_std()
-        .unwrap_or(Duration::ZERO);
-    wait.clamp(PAUSE_MIN, interval.max(PAUSE_MIN))
 }

@@ -39,9 +39,9 @@
 //!
 //! One SQL module per table (`module.rs`, `queue.rs`, `job.rs`,
 //! `claim.rs`, `finish.rs`, `annotation.rs`, `dispatcher.rs`,
-//! `schedule.rs`). Batches go in
-//! as bound parameters, one statement per batch of up to 1024 rows
-//! (`batch.rs`), so a batch of any size costs the same few statements.
+//! `schedule.rs`). Batches go in as bound parameters, one statement per
+//! batch of up to 1024 rows (`batch.rs`), so a batch of any size costs the
+//! same few statements.
 //! `plans.rs` checks that no statement of a job's life scans `jobs`.
 
 use std::path::Path;
