@@ -296,6 +296,28 @@ mod tests {
     }
 
     #[test]
+    fn serve_schedules_unless_told_not_to() {
+        let config = ServerConfig::default();
+        assert!(config.scheduler);
+        assert_eq!(config.scheduler_interval, Duration::from_secs(1));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("wasync.toml");
+        std::fs::write(
+            &file,
+            "no_scheduler = true\nscheduler_interval = \"250ms\"\n",
+        )
+        .unwrap();
+        let config = config.apply(ConfigLayer::from_file(&file).unwrap());
+        assert!(!config.scheduler);
+        assert_eq!(config.scheduler_interval, Duration::from_millis(250));
+        let zero = ServerConfig {
+            scheduler_interval: Duration::ZERO,
+            ..ServerConfig::default()
+        };
+        assert!(zero.validate().is_err());
+    }
+
+    #[test]
     fn unknown_keys_in_the_file_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("wasync.toml");
