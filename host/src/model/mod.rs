@@ -6,6 +6,7 @@ mod catalog;
 mod failure;
 mod ids;
 mod job;
+mod quota;
 pub mod state;
 
 pub use agent::{AGENT_SIZE_DEFAULT, Agent, AgentFilter, AgentSpec, MAIN_AGENT_NAME};
@@ -13,6 +14,10 @@ pub use catalog::{DEFAULT_QUEUE, DispatcherInfo, ModuleInfo, QueueInfo};
 pub use failure::{Failure, FailureKind};
 pub use ids::{BadDigest, DispatcherId, JobId, ModuleDigest};
 pub use job::{CapturedOutput, Job, JobLimits, NewJob, RunOutcome};
+pub use quota::{
+    QUOTA_NAME_MAX_LEN, QUOTA_NAMES_MAX, QUOTA_SIZE_DEFAULT, QUOTA_SIZE_MAX, Quota,
+    check_quota_name, normalize_quota_names,
+};
 pub use state::{JobStatus, Transition};
 
 /// A point in time, UTC, with millisecond precision when stored.

@@ -8,8 +8,11 @@ mod jobs;
 mod lookups;
 mod modules;
 mod names;
+mod patch;
 mod put_batcher;
 mod queues;
+mod quotas;
+mod schedule;
 mod workers;
 
 use std::sync::Arc;
@@ -20,7 +23,9 @@ pub use events::Events;
 pub use jobs::{JobPage, PutRequest};
 pub use lookups::LOOKUP_TTL_DEFAULT;
 pub use names::{DEFAULT_QUEUE_ALIAS, validate_module_name, validate_queue_name};
+pub use patch::JobPatch;
 pub use put_batcher::PUT_BATCH_MAX_DEFAULT;
+pub use schedule::BEGIN_BY_MAX_MS;
 pub use workers::DispatcherView;
 
 use crate::clock::Clock;

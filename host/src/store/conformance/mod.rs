@@ -36,6 +36,8 @@ mod finish;
 pub(crate) mod kit;
 mod notify;
 mod queue;
+mod quota;
+mod schedule;
 
 use catalog::*;
 use claim::*;
@@ -43,6 +45,8 @@ use durability::*;
 use finish::*;
 use notify::*;
 use queue::*;
+use quota::*;
+use schedule::*;
 
 /// One backend under test: a fresh database per test.
 pub(crate) trait Harness: Sized + Send + 'static {
@@ -215,6 +219,22 @@ macro_rules! foreach_case {
         $m!($h, puts_are_announced_on_commit);
         $m!($h, completions_are_announced_with_their_cascades);
         $m!($h, agent_changes_are_announced);
+        // quotas
+        $m!($h, quotas_create_list_resize_delete);
+        $m!($h, quota_names_round_trip);
+        $m!($h, a_full_quota_holds_its_jobs_back_but_not_others);
+        $m!($h, a_quota_of_two_fills_in_one_batch_and_no_further);
+        $m!($h, a_job_naming_several_quotas_needs_room_in_each);
+        $m!($h, shrinking_a_full_quota_leaves_running_jobs_alone);
+        $m!($h, a_removed_quota_is_ignored);
+        $m!($h, concurrent_claimers_never_exceed_a_quota);
+        // deadlines, changes, preferences
+        $m!($h, jobs_past_their_deadline_expire_and_never_run);
+        $m!($h, an_expired_job_completes_the_jobs_awaiting_it);
+        $m!($h, a_put_past_its_deadline_is_stored_completed);
+        $m!($h, next_due_gives_the_next_begin_after_and_deadline);
+        $m!($h, only_jobs_no_dispatcher_holds_can_be_changed);
+        $m!($h, preferred_jobs_are_claimed_first);
         // durability
         $m!($h, everything_survives_a_restart);
     };

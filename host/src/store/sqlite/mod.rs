@@ -37,8 +37,9 @@
 //!
 //! # Statements
 //!
-//! One SQL module per table (`module.rs`, `queue.rs`, `job.rs`,
-//! `claim.rs`, `finish.rs`, `annotation.rs`, `dispatcher.rs`). Batches go in
+//! One SQL module per table or step (`module.rs`, `queue.rs`, `job.rs`,
+//! `claim.rs`, `quota.rs`, `deadline.rs`, `finish.rs`, `annotation.rs`,
+//! `dispatcher.rs`). Batches go in
 //! as bound parameters, one statement per batch of up to 1024 rows
 //! (`batch.rs`), so a batch of any size costs the same few statements.
 //! `plans.rs` checks that no statement of a job's life scans `jobs`.
@@ -56,18 +57,20 @@ use sqlx::{Connection as _, Sqlite, Transaction};
 use tracing::instrument;
 
 use super::{
-    AnnotationSetParams, DispatcherActivateParams, Error, FinishReport, JobClaimParams,
-    JobDetachParams, JobFinishParams, JobListParams, JobPullParams, JobPutBackParams,
-    JobStartParams, JobStarted, ModuleInsertParams, QueueJobsParams, Result, Store, StoreListener,
+    AnnotationSetParams, DispatcherActivateParams, Error, ExpireReport, FinishReport,
+    JobClaimParams, JobDetachParams, JobExpireParams, JobFinishParams, JobListParams,
+    JobNextDueParams, JobPullParams, JobPutBackParams, JobStartParams, JobStarted, JobUpdateParams,
+    ModuleInsertParams, NextDue, QueueJobsParams, QuotaCreateParams, Result, Store, StoreListener,
 };
 use crate::model::{
     Agent, AgentSpec, DispatcherId, DispatcherInfo, Job, JobId, ModuleDigest, ModuleInfo, NewJob,
-    QueueInfo, Timestamp,
+    QueueInfo, Quota, Timestamp,
 };
 
 mod annotation;
 mod batch;
 mod claim;
+mod deadline;
 mod dispatcher;
 mod finish;
 mod job;
@@ -75,6 +78,7 @@ mod module;
 #[cfg(test)]
 mod plans;
 mod queue;
+mod quota;
 mod row;
 
 /// How long a connection waits for another process to release the write
@@ -273,6 +277,21 @@ impl Store for SqliteStore {
     }
 
     #[instrument(level = "debug", skip_all)]
+    async fn job_expire_many(&self, params: JobExpireParams) -> Result<ExpireReport> {
+        deadline::expire_many(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_next_due(&self, params: JobNextDueParams) -> Result<NextDue> {
+        deadline::next_due(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_update(&self, params: JobUpdateParams) -> Result<Job> {
+        job::update(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
     async fn job_start_many(&self, params: JobStartParams) -> Result<Vec<JobStarted>> {
         claim::start_many(self, params).await
     }
@@ -280,6 +299,31 @@ impl Store for SqliteStore {
     #[instrument(level = "debug", skip_all)]
     async fn job_finish_many(&self, params: &[JobFinishParams]) -> Result<FinishReport> {
         finish::finish_many(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn quota_create(&self, params: QuotaCreateParams) -> Result<Quota> {
+        quota::create(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn quota_get(&self, queue: &str, name: &str) -> Result<Quota> {
+        quota::get(self, queue, name).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn quota_list(&self, queue: &str) -> Result<Vec<Quota>> {
+        quota::list(self, queue).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn quota_set_size(&self, queue: &str, name: &str, size: u32) -> Result<Quota> {
+        quota::set_size(self, queue, name, size).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn quota_delete(&self, queue: &str, name: &str) -> Result<()> {
+        quota::delete(self, queue, name).await
     }
 
     #[instrument(level = "debug", skip_all)]
