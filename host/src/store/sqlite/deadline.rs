@@ -38,10 +38,12 @@ pub(super) static EXPIRE: LazyLock<String> = LazyLock::new(|| {
 pub(super) static NEXT_DUE: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT \
-           (SELECT min(j.begin_after) FROM jobs AS j \
-            WHERE j.status = {pending} AND j.queue = q.value AND j.begin_after > ?2), \
-           (SELECT min(j.begin_after + j.begin_by_ms) FROM jobs AS j \
-            WHERE j.status = {pending} AND j.queue = q.value AND j.begin_by_ms IS NOT NULL) \
+           (SELECT j.begin_after FROM jobs AS j \
+            WHERE j.status = {pending} AND j.queue = q.value AND j.begin_after > ?2 \
+            ORDER BY j.begin_after LIMIT 1), \
+           (SELECT j.begin_after + j.begin_by_ms FROM jobs AS j \
+            WHERE j.status = {pending} AND j.queue = q.value AND j.begin_by_ms IS NOT NULL \
+            ORDER BY j.begin_after + j.begin_by_ms LIMIT 1) \
          FROM json_each(?1) AS q",
         pending = lit(JobStatus::Pending),
     )
