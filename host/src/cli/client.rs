@@ -132,6 +132,11 @@ impl Client {
         self.send(Method::PUT, path, Body::Json(body)).await
     }
 
+    /// `PATCH path` with a JSON body.
+    pub async fn patch<T: Serialize>(&self, path: &str, body: &T) -> Result<Value, ClientError> {
+        self.send(Method::PATCH, path, Body::Json(body)).await
+    }
+
     /// `DELETE path`.
     pub async fn delete(&self, path: &str) -> Result<Value, ClientError> {
         self.send::<()>(Method::DELETE, path, Body::None).await

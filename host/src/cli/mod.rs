@@ -20,9 +20,11 @@ mod output;
 mod pull;
 mod put;
 mod queues;
+mod quotas;
 pub mod run;
 mod serve;
 mod show;
+mod update;
 mod wait;
 mod worker;
 
@@ -85,6 +87,9 @@ pub enum Command {
     Put(put::PutArgs),
     /// Show a job: status, result or failure, annotations.
     Show(show::ShowArgs),
+    /// Change a job's arguments, due time, begin-by or quotas before it is
+    /// claimed.
+    Update(update::UpdateArgs),
     /// Wait for a job to complete; exits 1 if it failed.
     Wait(wait::WaitArgs),
     /// List jobs, filtered by status and queue.
@@ -99,6 +104,8 @@ pub enum Command {
     Annotate(annotate::AnnotateArgs),
     /// List, create, show or delete queues.
     Queues(queues::QueuesArgs),
+    /// List, create, show, resize or delete a queue's quotas.
+    Quotas(quotas::QuotasArgs),
     /// List dispatchers and their agents.
     Dispatchers,
     /// List, set or delete agents.
@@ -125,6 +132,7 @@ pub fn main() -> ExitCode {
             Command::Modules(command) => modules::run(&cli.client, command).await,
             Command::Put(args) => put::run(&cli.client, args).await,
             Command::Show(args) => show::run(&cli.client, args).await,
+            Command::Update(args) => update::run(&cli.client, args).await,
             Command::Wait(args) => wait::run(&cli.client, args).await,
             Command::Jobs(args) => jobs::run(&cli.client, args).await,
             Command::Pull(args) => pull::pull(&cli.client, args).await,
@@ -132,6 +140,7 @@ pub fn main() -> ExitCode {
             Command::PutBack(args) => pull::put_back(&cli.client, args).await,
             Command::Annotate(args) => annotate::run(&cli.client, args).await,
             Command::Queues(args) => queues::run(&cli.client, args).await,
+            Command::Quotas(args) => quotas::run(&cli.client, args).await,
             Command::Dispatchers => dispatchers::run(&cli.client).await,
             Command::Agents(args) => agents::run(&cli.client, args).await,
         }
