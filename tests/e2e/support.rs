@@ -289,6 +289,12 @@ impl Http {
             .await
     }
 
+    /// `PATCH` with a JSON body.
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(self.client.patch(format!("{}{path}", self.base)).json(&body))
+            .await
+    }
+
     /// `DELETE`.
     pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
         self.send(self.client.delete(format!("{}{path}", self.base)))
