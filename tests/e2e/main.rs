@@ -10,3 +10,4 @@ mod support;
 mod api;
 mod cli;
 mod queue;
+mod usage;

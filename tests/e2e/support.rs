@@ -291,8 +291,12 @@ impl Http {
 
     /// `PATCH` with a JSON body.
     pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send(self.client.patch(format!("{}{path}", self.base)).json(&body))
-            .await
+        self.send(
+            self.client
+                .patch(format!("{}{path}", self.base))
+                .json(&body),
+        )
+        .await
     }
 
     /// `DELETE`.
