@@ -38,7 +38,10 @@ async fn setup() -> Setup {
         ServiceConfig::default(),
     );
     service
-        .module_upload(wasync_example_components::bytes("hello"), Some("hello".into()))
+        .module_upload(
+            wasync_example_components::bytes("hello"),
+            Some("hello".into()),
+        )
         .await
         .expect("upload hello");
     let mut config = DispatcherConfig::new(DispatcherId::new());
