@@ -91,7 +91,7 @@ impl std::fmt::Debug for ServerConfig {
 }
 
 /// A URL without its password.
-fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.find('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];

@@ -3,12 +3,11 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{Http, Server, ServerOptions, shared};
+use crate::support::{Backend, Http, Server, ServerOptions, shared};
 
-#[tokio::test]
-async fn upload_put_wait_and_read_the_result_over_http() {
+async fn upload_put_wait_and_read_the_result_over_http(backend: Backend) {
     let _machine = shared().await;
-    let server = Server::start().await;
+    let server = Server::start_on(backend).await;
     let http = server.http();
     let module = http.upload_example("hello").await;
     assert_eq!(module["name"], "hello");
@@ -58,10 +57,9 @@ async fn upload_put_wait_and_read_the_result_over_http() {
     assert_eq!(modules["modules"].as_array().unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn a_failure_says_what_went_wrong() {
+async fn a_failure_says_what_went_wrong(backend: Backend) {
     let _machine = shared().await;
-    let server = Server::start().await;
+    let server = Server::start_on(backend).await;
     let http = server.http();
     http.upload_example("failing").await;
     let job = http
@@ -97,11 +95,13 @@ async fn a_failure_says_what_went_wrong() {
 
 /// Every error case answers its status and a JSON error body, and a normal
 /// request right after succeeds.
-#[tokio::test]
-async fn every_error_answers_json_and_the_server_keeps_serving() {
+async fn every_error_answers_json_and_the_server_keeps_serving(backend: Backend) {
     let _machine = shared().await;
-    let server =
-        Server::start_with(ServerOptions::default().args(["--upload-limit", "200KiB"])).await;
+    let server = Server::start_on_with(
+        backend,
+        ServerOptions::default().args(["--upload-limit", "200KiB"]),
+    )
+    .await;
     let http = server.http();
     let hello = wasync_example_components::bytes("hello");
     assert!(
@@ -281,10 +281,9 @@ async fn expect_error(
 
 /// A component importing something outside the job world is refused,
 /// naming the import.
-#[tokio::test]
-async fn a_component_with_a_forbidden_import_is_refused_naming_it() {
+async fn a_component_with_a_forbidden_import_is_refused_naming_it(backend: Backend) {
     let _machine = shared().await;
-    let server = Server::start().await;
+    let server = Server::start_on(backend).await;
     let component = wat::parse_str(
         r#"(component
             (import "wasi:sockets/tcp@0.2.0" (instance))
@@ -302,10 +301,13 @@ async fn a_component_with_a_forbidden_import_is_refused_naming_it() {
     );
 }
 
-#[tokio::test]
-async fn with_a_token_requests_without_it_are_refused_and_change_nothing() {
+async fn with_a_token_requests_without_it_are_refused_and_change_nothing(backend: Backend) {
     let _machine = shared().await;
-    let server = Server::start_with(ServerOptions::default().args(["--token", "s3cret"])).await;
+    let server = Server::start_on_with(
+        backend,
+        ServerOptions::default().args(["--token", "s3cret"]),
+    )
+    .await;
     let anonymous = server.http_without_token();
     let wrong = Http::new(&server.url, Some("guess".into()));
     for http in [&anonymous, &wrong] {
@@ -331,3 +333,11 @@ async fn with_a_token_requests_without_it_are_refused_and_change_nothing() {
     assert_eq!(queues["queues"].as_array().unwrap().len(), 1, "{queues}");
     assert_eq!(http.ok("/v1/modules").await["modules"], json!([]));
 }
+
+crate::on_both_backends!(
+    upload_put_wait_and_read_the_result_over_http,
+    a_failure_says_what_went_wrong,
+    every_error_answers_json_and_the_server_keeps_serving,
+    a_component_with_a_forbidden_import_is_refused_naming_it,
+    with_a_token_requests_without_it_are_refused_and_change_nothing,
+);

@@ -2,12 +2,11 @@
 
 use std::path::Path;
 
-use crate::support::{Server, shared, stderr, stdout};
+use crate::support::{Backend, Server, shared, stderr, stdout};
 
-#[tokio::test]
-async fn upload_put_wait_show_through_the_cli() {
+async fn upload_put_wait_show_through_the_cli(backend: Backend) {
     let _machine = shared().await;
-    let server = Server::start().await;
+    let server = Server::start_on(backend).await;
     let hello = wasync_example_components::path("hello")
         .to_str()
         .unwrap()
@@ -137,3 +136,5 @@ async fn upload_put_wait_show_through_the_cli() {
     assert_eq!(output.status.code(), Some(2));
     assert!(Path::new(&hello).exists());
 }
+
+crate::on_both_backends!(upload_put_wait_show_through_the_cli,);

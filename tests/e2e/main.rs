@@ -11,3 +11,4 @@ mod api;
 mod cli;
 mod queue;
 mod usage;
+mod workers;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{Http, Server, ServerOptions, exclusive, shared, wait_until};
+use crate::support::{Backend, Http, Server, ServerOptions, exclusive, shared, wait_until};
 
 fn id(job: &Value) -> String {
     job["id"].as_str().expect("a job id").to_owned()
@@ -23,10 +23,9 @@ async fn status(http: &Http, job: &str) -> String {
 
 /// zc.async's `pull` and `remove` doctests, over HTTP, on a queue that no
 /// agent serves (so nothing is claimed meanwhile).
-#[tokio::test]
-async fn pull_remove_and_put_back_follow_the_queue_order() {
+async fn pull_remove_and_put_back_follow_the_queue_order(backend: Backend) {
     let _machine = shared().await;
-    let server = Server::start().await;
+    let server = Server::start_on(backend).await;
     let http = server.http();
     http.upload_example("hello").await;
     let (status, _) = http.post("/v1/queues", json!({"name": "idle"})).await;
@@ -90,19 +89,21 @@ async fn pull_remove_and_put_back_follow_the_queue_order() {
     assert_eq!(order().await, vec![job2, plain, scheduled]);
 }
 
-/// Two `wasync` processes sharing one SQLite file run 2,000 jobs; each job's
+/// Two `wasync` processes sharing one database (one SQLite file, or one
+/// PostgreSQL schema) run 2,000 jobs; each job's
 /// code runs exactly once. Executions are counted by the jobs themselves
 /// (each leaves a uniquely named mark on a ledger job), not by the queue's
 /// bookkeeping.
-#[tokio::test]
-async fn two_processes_on_one_sqlite_file_run_each_job_exactly_once() {
+async fn two_processes_sharing_one_database_run_each_job_exactly_once(backend: Backend) {
     let _machine = exclusive().await;
-    let shared_dir = tempfile::tempdir().unwrap();
-    let database = format!("sqlite:{}", shared_dir.path().join("shared.db").display());
-    let options =
-        || ServerOptions::default().args(["--database", &database, "--main-agent-size", "4"]);
-    let first = Server::start_with(options()).await;
-    let second = Server::start_with(options()).await;
+    let database = backend.database();
+    let options = || {
+        ServerOptions::default()
+            .database(&database)
+            .args(["--main-agent-size", "4"])
+    };
+    let first = Server::start_on_with(backend, options()).await;
+    let second = Server::start_on_with(backend, options()).await;
     let (a, b) = (first.http(), second.http());
     a.upload_example("annotate").await;
     a.upload_example("hello").await;
@@ -170,10 +171,9 @@ async fn two_processes_on_one_sqlite_file_run_each_job_exactly_once() {
 
 /// zc.async's `annotateStatus`: a job's live annotation is readable while
 /// the job is still active; an annotation set from outside reaches it.
-#[tokio::test]
-async fn a_live_annotation_is_readable_while_the_job_is_active() {
+async fn a_live_annotation_is_readable_while_the_job_is_active(backend: Backend) {
     let _machine = shared().await;
-    let server = Server::start().await;
+    let server = Server::start_on(backend).await;
     let http = server.http();
     http.upload_example("annotate").await;
     let job = id(&http.put_job("annotate", "annotate_status", json!([])).await);
@@ -198,10 +198,9 @@ async fn a_live_annotation_is_readable_while_the_job_is_active() {
 
 /// A job waiting on another job's annotation gets it when it comes, or its
 /// default once the timeout passes.
-#[tokio::test]
-async fn a_job_waits_for_another_jobs_annotation_or_gets_the_default() {
+async fn a_job_waits_for_another_jobs_annotation_or_gets_the_default(backend: Backend) {
     let _machine = shared().await;
-    let server = Server::start().await;
+    let server = Server::start_on(backend).await;
     let http = server.http();
     http.upload_example("annotate").await;
     http.upload_example("hello").await;
@@ -243,10 +242,9 @@ async fn a_job_waits_for_another_jobs_annotation_or_gets_the_default() {
 
 /// zc.async's "returning jobs": a job whose result is another job's, and a
 /// chain of three returned jobs.
-#[tokio::test]
-async fn a_chain_of_returned_jobs_gives_the_last_result_to_the_first() {
+async fn a_chain_of_returned_jobs_gives_the_last_result_to_the_first(backend: Backend) {
     let _machine = shared().await;
-    let server = Server::start().await;
+    let server = Server::start_on(backend).await;
     let http = server.http();
     http.upload_example("fanout").await;
     let first = id(&http.put_job("fanout", "first_job", json!([])).await);
@@ -275,11 +273,16 @@ async fn a_chain_of_returned_jobs_gives_the_last_result_to_the_first() {
 
 /// Jobs pending when a process is killed with SIGKILL run after the
 /// restart, and results from before are intact.
-#[tokio::test]
-async fn pending_jobs_survive_a_sigkill_and_run_after_restart() {
+async fn pending_jobs_survive_a_sigkill_and_run_after_restart(backend: Backend) {
     let _machine = shared().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start_with(ServerOptions::default().data_dir(dir.path())).await;
+    let database = backend.database();
+    let options = || {
+        ServerOptions::default()
+            .data_dir(dir.path())
+            .database(&database)
+    };
+    let mut server = Server::start_on_with(backend, options()).await;
     let http = server.http();
     http.upload_example("hello").await;
     let before = id(&http.put_job("hello", "add", json!([1, 2])).await);
@@ -287,12 +290,7 @@ async fn pending_jobs_survive_a_sigkill_and_run_after_restart() {
     server.terminate();
 
     // No dispatcher: every acknowledged put stays pending until the kill.
-    let mut server = Server::start_with(
-        ServerOptions::default()
-            .data_dir(dir.path())
-            .args(["--no-dispatcher"]),
-    )
-    .await;
+    let mut server = Server::start_on_with(backend, options().args(["--no-dispatcher"])).await;
     let http = server.http();
     let mut pending = Vec::new();
     for i in 0..20 {
@@ -300,7 +298,7 @@ async fn pending_jobs_survive_a_sigkill_and_run_after_restart() {
     }
     server.kill();
 
-    let server = Server::start_with(ServerOptions::default().data_dir(dir.path())).await;
+    let server = Server::start_on_with(backend, options()).await;
     let http = server.http();
     for (i, job) in pending.iter().enumerate() {
         assert_eq!(http.wait_completed(job).await["result"], i as i64 + 1000);
@@ -309,10 +307,9 @@ async fn pending_jobs_survive_a_sigkill_and_run_after_restart() {
 }
 
 /// An agent's fuel cap applies to every job it runs, whatever the job asks.
-#[tokio::test]
-async fn an_agents_fuel_cap_applies() {
+async fn an_agents_fuel_cap_applies(backend: Backend) {
     let _machine = shared().await;
-    let server = Server::start().await;
+    let server = Server::start_on(backend).await;
     let http = server.http();
     http.upload_example("spin").await;
     let dispatcher = http.dispatcher_id().await;
@@ -338,11 +335,13 @@ async fn an_agents_fuel_cap_applies() {
 /// Guests that compute without ever calling the host do not pin the
 /// threads the rest of the process needs: while every agent slot runs one,
 /// a put and a read of another job answer within 50 ms.
-#[tokio::test]
-async fn the_server_answers_while_every_slot_computes() {
+async fn the_server_answers_while_every_slot_computes(backend: Backend) {
     let _machine = exclusive().await;
-    let server =
-        Server::start_with(ServerOptions::default().args(["--main-agent-size", "4"])).await;
+    let server = Server::start_on_with(
+        backend,
+        ServerOptions::default().args(["--main-agent-size", "4"]),
+    )
+    .await;
     let http = server.http();
     http.upload_example("spin").await;
     http.upload_example("hello").await;
@@ -392,3 +391,14 @@ async fn the_server_answers_while_every_slot_computes() {
         "puts {puts:?}, reads {reads:?}"
     );
 }
+
+crate::on_both_backends!(
+    pull_remove_and_put_back_follow_the_queue_order,
+    two_processes_sharing_one_database_run_each_job_exactly_once,
+    a_live_annotation_is_readable_while_the_job_is_active,
+    a_job_waits_for_another_jobs_annotation_or_gets_the_default,
+    a_chain_of_returned_jobs_gives_the_last_result_to_the_first,
+    pending_jobs_survive_a_sigkill_and_run_after_restart,
+    an_agents_fuel_cap_applies,
+    the_server_answers_while_every_slot_computes,
+);

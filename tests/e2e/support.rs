@@ -41,6 +41,106 @@ pub fn postgres_url() -> Option<String> {
         .filter(|url| !url.is_empty())
 }
 
+/// The store backend a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite: each server's data directory, or a shared file.
+    Sqlite,
+    /// PostgreSQL (`WASYNC_TEST_PG`): a schema of the test's own.
+    Postgres,
+}
+
+impl Backend {
+    /// A fresh database that several servers of one test may share.
+    pub fn database(self) -> Database {
+        match self {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let url = format!("sqlite:{}", dir.path().join("shared.db").display());
+                Database {
+                    url,
+                    cleanup: Cleanup::Dir(dir),
+                }
+            }
+            Backend::Postgres => {
+                let base = postgres_url().expect("WASYNC_TEST_PG is set for PostgreSQL tests");
+                let schema = format!("wasync_e2e_{}", uuid::Uuid::now_v7().simple());
+                let separator = if base.contains('?') { '&' } else { '?' };
+                Database {
+                    url: format!("{base}{separator}schema={schema}"),
+                    cleanup: Cleanup::Schema { base, schema },
+                }
+            }
+        }
+    }
+}
+
+/// One test's database; dropped (the file or the schema) at the end.
+#[derive(Debug)]
+pub struct Database {
+    /// What `--database` takes.
+    pub url: String,
+    cleanup: Cleanup,
+}
+
+#[derive(Debug)]
+enum Cleanup {
+    Dir(#[allow(dead_code)] TempDir),
+    Schema { base: String, schema: String },
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Cleanup::Schema { base, schema } = &self.cleanup {
+            let (base, schema) = (base.clone(), schema.clone());
+            // Drop is synchronous and may run inside the test's runtime:
+            // drop the schema from a thread with a runtime of its own.
+            let dropped = std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime")
+                    .block_on(wasync::store::postgres::PgStore::drop_schema(
+                        &base, &schema,
+                    ))
+            })
+            .join();
+            if !matches!(dropped, Ok(Ok(()))) {
+                eprintln!("could not drop a test schema: {dropped:?}");
+            }
+        }
+    }
+}
+
+/// Declares each listed `async fn test(backend: Backend)` as two tests:
+/// `sqlite::test`, and `postgres::test`, which is skipped (passes, saying
+/// so) when `WASYNC_TEST_PG` is not set.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test($crate::support::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    if $crate::support::postgres_url().is_none() {
+                        eprintln!("skipped: WASYNC_TEST_PG is not set");
+                        return;
+                    }
+                    super::$test($crate::support::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
 /// How to start a server.
 #[derive(Debug, Clone, Default)]
 pub struct ServerOptions {
@@ -52,6 +152,8 @@ pub struct ServerOptions {
     pub env: Vec<(String, String)>,
     /// The subcommand (default `serve`).
     pub command: Option<String>,
+    /// `--database`; default: SQLite in the data directory.
+    pub database: Option<String>,
 }
 
 impl ServerOptions {
@@ -66,6 +168,18 @@ impl ServerOptions {
         self.data_dir = Some(dir.to_owned());
         self
     }
+
+    /// Uses this database.
+    pub fn database(mut self, database: &Database) -> Self {
+        self.database = Some(database.url.clone());
+        self
+    }
+
+    /// Runs this subcommand instead of `serve` (e.g. `worker`).
+    pub fn command(mut self, command: &str) -> Self {
+        self.command = Some(command.to_owned());
+        self
+    }
 }
 
 /// A running `wasync serve`.
@@ -78,12 +192,31 @@ pub struct Server {
     pub data_dir: PathBuf,
     temp: Option<TempDir>,
     token: Option<String>,
+    database: Option<Database>,
 }
 
 impl Server {
-    /// `wasync serve` with a fresh data directory and a short poll interval.
+    /// `wasync serve` with a fresh data directory and a short poll interval,
+    /// on SQLite.
     pub async fn start() -> Server {
         Server::start_with(ServerOptions::default()).await
+    }
+
+    /// `wasync serve` on a fresh database of `backend`.
+    pub async fn start_on(backend: Backend) -> Server {
+        Server::start_on_with(backend, ServerOptions::default()).await
+    }
+
+    /// A server with options, on a fresh database of `backend` (unless the
+    /// options name one).
+    pub async fn start_on_with(backend: Backend, options: ServerOptions) -> Server {
+        if options.database.is_some() || backend == Backend::Sqlite {
+            return Server::start_with(options).await;
+        }
+        let database = backend.database();
+        let mut server = Server::start_with(options.database(&database)).await;
+        server.database = Some(database);
+        server
     }
 
     /// A server with options.
@@ -107,7 +240,19 @@ impl Server {
             .arg(options.command.as_deref().unwrap_or("serve"))
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)
-            .args(["--poll-interval", "200ms"])
+            // A short poll by default, unless the test chose its own.
+            .args(
+                (!options.args.iter().any(|a| a == "--poll-interval"))
+                    .then_some(["--poll-interval", "200ms"])
+                    .into_iter()
+                    .flatten(),
+            )
+            .args(
+                options
+                    .database
+                    .iter()
+                    .flat_map(|url| ["--database", url.as_str()]),
+            )
             .args(&options.args)
             .env_remove("WASYNC_TOKEN")
             .env_remove("WASYNC_DATABASE")
@@ -123,10 +268,15 @@ impl Server {
         std::thread::spawn(move || {
             let mut address_tx = Some(address_tx);
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("wasync listening on ")
+                // `serve` announces its address; `worker` that it runs.
+                let ready = line
+                    .strip_prefix("wasync listening on ")
+                    .map(|url| url.trim().to_owned())
+                    .or_else(|| line.starts_with("wasync worker ").then(String::new));
+                if let Some(url) = ready
                     && let Some(tx) = address_tx.take()
                 {
-                    let _ = tx.send(url.trim().to_owned());
+                    let _ = tx.send(url);
                 }
             }
         });
@@ -144,6 +294,7 @@ impl Server {
             data_dir,
             temp,
             token,
+            database: None,
         }
     }
 

@@ -4,13 +4,13 @@
 //! numbered point of the issue is one test; the configuration document's
 //! quota list (point 8) and agent choosers (point 9) follow at the end.
 //!
-//! Every server is started through [`Server::start_with`], so the tests run
-//! on whichever backend the kit's options give (SQLite by default).
+//! Each test runs on SQLite and, when `WASYNC_TEST_PG` is set, on
+//! PostgreSQL (`sqlite::usage_…`, `postgres::usage_…`).
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{Http, Server, ServerOptions, shared, stderr, stdout, wait_until};
+use crate::support::{Backend, Http, Server, ServerOptions, shared, stderr, stdout, wait_until};
 
 fn id(job: &Value) -> String {
     job["id"].as_str().expect("a job id").to_owned()
@@ -75,10 +75,9 @@ fn blocking(queue: &str, quotas: &[&str]) -> Value {
 /// 1. Arguments: positional and named arguments reach the function, and a
 /// pending job's arguments can still be changed (zc.async mutates
 /// `job.args` before commit), not once a dispatcher holds it.
-#[tokio::test]
-async fn usage_1_arguments_reach_the_function_and_change_until_claimed() {
+async fn usage_1_arguments_reach_the_function_and_change_until_claimed(backend: Backend) {
     let _machine = shared().await;
-    let server = Server::start_with(ServerOptions::default()).await;
+    let server = Server::start_on(backend).await;
     let http = server.http();
     http.upload_example("demo").await;
     http.upload_example("hello").await;
@@ -156,8 +155,7 @@ async fn usage_1_arguments_reach_the_function_and_change_until_claimed() {
 /// `begin_by` fails a job not started in time with `timeout`, without
 /// running it; a time already past runs as soon as possible, unless its
 /// `begin_by` has passed too. The server's clock is moved, not waited for.
-#[tokio::test]
-async fn usage_2_scheduled_calls_wait_for_their_time_and_expire_after_begin_by() {
+async fn usage_2_scheduled_calls_wait_for_their_time_and_expire_after_begin_by(backend: Backend) {
     let _machine = shared().await;
     let clock_dir = tempfile::tempdir().unwrap();
     let clock = clock_dir.path().join("clock");
@@ -165,7 +163,7 @@ async fn usage_2_scheduled_calls_wait_for_their_time_and_expire_after_begin_by()
         env: vec![("WASYNC_CLOCK_FILE".to_owned(), clock.display().to_string())],
         ..ServerOptions::default()
     };
-    let server = Server::start_with(options).await;
+    let server = Server::start_on_with(backend, options).await;
     let http = server.http();
     http.upload_example("hello").await;
     let move_clock = |hours: f64| {
@@ -268,10 +266,9 @@ async fn usage_2_scheduled_calls_wait_for_their_time_and_expire_after_begin_by()
 /// 3. A failure carries what a user needs to debug it: its kind, a
 /// message, and the guest's backtrace with function names
 /// (`getTraceback()`).
-#[tokio::test]
-async fn usage_3_failures_carry_kind_message_and_backtrace() {
+async fn usage_3_failures_carry_kind_message_and_backtrace(backend: Backend) {
     let _machine = shared().await;
-    let server = Server::start_with(ServerOptions::default()).await;
+    let server = Server::start_on(backend).await;
     let http = server.http();
     http.upload_example("failing").await;
 
@@ -338,10 +335,9 @@ async fn usage_3_failures_carry_kind_message_and_backtrace() {
 /// `job.args`), see each other's live annotation when they run in
 /// parallel; under a quota of size 1, `pause` runs first and the other job
 /// stays pending until it completes.
-#[tokio::test]
-async fn usage_7_quotas_serialize_what_would_otherwise_run_in_parallel() {
+async fn usage_7_quotas_serialize_what_would_otherwise_run_in_parallel(backend: Backend) {
     let _machine = shared().await;
-    let server = Server::start_with(ServerOptions::default()).await;
+    let server = Server::start_on(backend).await;
     let http = server.http();
     http.upload_example("annotate").await;
     http.upload_example("hello").await;
@@ -434,10 +430,9 @@ async fn usage_7_quotas_serialize_what_would_otherwise_run_in_parallel() {
 
 /// 8. Quotas exactly as the configuration document lists them, over HTTP,
 /// through the CLI and from inside a job.
-#[tokio::test]
-async fn usage_8_quotas_as_the_configuration_document_lists_them() {
+async fn usage_8_quotas_as_the_configuration_document_lists_them(backend: Backend) {
     let _machine = shared().await;
-    let server = Server::start_with(ServerOptions::default()).await;
+    let server = Server::start_on(backend).await;
     let http = server.http();
     http.upload_example("hello").await;
     http.upload_example("annotate").await;
@@ -677,22 +672,21 @@ async fn quota_names(http: &Http, path: &str) -> Vec<String> {
 /// that has an agent there. Agents: one with a filter takes only its jobs
 /// (`chooseMul`); one with a preference takes its jobs first, then any
 /// (`preferMul`).
-#[tokio::test]
-async fn usage_9_queues_and_agents_choose_the_jobs() {
+async fn usage_9_queues_and_agents_choose_the_jobs(backend: Backend) {
     let _machine = shared().await;
     // Two processes on one database, each with its own dispatcher.
-    let data = tempfile::tempdir().unwrap();
+    let database = backend.database();
     let (id_a, id_b) = (
         uuid::Uuid::new_v4().to_string(),
         uuid::Uuid::new_v4().to_string(),
     );
     let options = |dispatcher: &str| {
         ServerOptions::default()
-            .data_dir(data.path())
+            .database(&database)
             .args(["--dispatcher-id", dispatcher])
     };
-    let a = Server::start_with(options(&id_a)).await;
-    let b = Server::start_with(options(&id_b)).await;
+    let a = Server::start_on_with(backend, options(&id_a)).await;
+    let b = Server::start_on_with(backend, options(&id_b)).await;
     let (http, http_b) = (a.http(), b.http());
     http.upload_example("hello").await;
     http.upload_example("annotate").await;
@@ -784,3 +778,12 @@ async fn usage_9_queues_and_agents_choose_the_jobs() {
     assert_eq!(mul["prefer"], json!({"functions": ["wait_for"]}), "{mul}");
     assert!(mul.get("filter").is_none(), "{mul}");
 }
+
+crate::on_both_backends!(
+    usage_1_arguments_reach_the_function_and_change_until_claimed,
+    usage_2_scheduled_calls_wait_for_their_time_and_expire_after_begin_by,
+    usage_3_failures_carry_kind_message_and_backtrace,
+    usage_7_quotas_serialize_what_would_otherwise_run_in_parallel,
+    usage_8_quotas_as_the_configuration_document_lists_them,
+    usage_9_queues_and_agents_choose_the_jobs,
+);

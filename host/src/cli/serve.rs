@@ -16,6 +16,7 @@ use crate::model::{AgentSpec, DEFAULT_QUEUE, MAIN_AGENT_NAME};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::service::{Service, ServiceConfig};
 use crate::store::Store;
+use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
 
 /// Arguments of `wasync serve`.
@@ -50,7 +51,9 @@ pub fn resolve_config(
     Ok(config)
 }
 
-/// Opens the store the configuration names.
+/// Opens the store the configuration names: SQLite in the data directory
+/// by default, `sqlite:PATH`, or `postgres://…` (optionally
+/// `?schema=NAME` to keep wasync's tables in a schema of their own).
 pub async fn open_store(config: &ServerConfig) -> anyhow::Result<Arc<dyn Store>> {
     match config.database.as_deref() {
         None => {
@@ -69,11 +72,45 @@ pub async fn open_store(config: &ServerConfig) -> anyhow::Result<Arc<dyn Store>>
                 .with_context(|| format!("cannot open the SQLite database {path}"))?;
             Ok(Arc::new(store))
         }
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let (url, schema) = split_schema(url);
+            let shown = crate::config::redact_url(&url);
+            let store = match schema {
+                Some(schema) => PgStore::open_in_schema(&url, &schema).await,
+                None => PgStore::open(&url).await,
+            }
+            .with_context(|| format!("cannot open the PostgreSQL database {shown}"))?;
+            Ok(Arc::new(store))
+        }
         Some(other) => bail!(
-            "unsupported database URL `{}`: use sqlite:PATH (or no --database for SQLite in the data directory)",
-            other.split('@').next_back().unwrap_or(other)
+            "unsupported database URL `{}`: use sqlite:PATH or postgres://USER@HOST/DB (or no --database for SQLite in the data directory)",
+            crate::config::redact_url(other)
         ),
     }
+}
+
+/// Takes wasync's own `schema=NAME` query parameter out of a PostgreSQL URL.
+fn split_schema(url: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), None);
+    };
+    let mut schema = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.strip_prefix("schema=") {
+            Some(name) => {
+                schema = Some(name.to_owned());
+                false
+            }
+            None => !pair.is_empty(),
+        })
+        .collect();
+    let url = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    (url, schema)
 }
 
 /// Builds the sandbox runtime, with its compiled cache in the data directory.
@@ -190,4 +227,28 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         dispatcher.stop().await;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_schema;
+
+    #[test]
+    fn the_schema_parameter_is_wasyncs_own() {
+        assert_eq!(
+            split_schema("postgres://u@h/db?schema=jobs&sslmode=disable"),
+            (
+                "postgres://u@h/db?sslmode=disable".to_owned(),
+                Some("jobs".to_owned())
+            )
+        );
+        assert_eq!(
+            split_schema("postgres://u@h/db?schema=jobs"),
+            ("postgres://u@h/db".to_owned(), Some("jobs".to_owned()))
+        );
+        assert_eq!(
+            split_schema("postgres://u@h/db"),
+            ("postgres://u@h/db".to_owned(), None)
+        );
+    }
 }

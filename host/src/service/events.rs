@@ -1,7 +1,9 @@
-//! In-process wake-ups: a put wakes this process's dispatcher at once, and
-//! a completion wakes whoever waits for that job, so nothing in one process
-//! waits for a poll interval. Other processes learn of work through the
-//! store (polling, or the backend's notifications).
+//! Wake-ups: a put wakes this process's dispatcher at once, and a
+//! completion wakes whoever waits for that job, so nothing in one process
+//! waits for a poll interval. Other processes' puts and completions arrive
+//! through the store's notifications when the backend has them
+//! (PostgreSQL's LISTEN/NOTIFY, relayed by [`relay_store_events`]); with
+//! SQLite, polling finds them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, oneshot};
 
 use crate::model::JobId;
+use crate::store::{Store, StoreEvent};
 
 /// The wake-ups of one process.
 #[derive(Debug, Default)]
@@ -67,6 +70,36 @@ impl Events {
                 for sender in list {
                     let _ = sender.send(());
                 }
+            }
+        }
+    }
+}
+
+/// Turns the store's notifications (other processes' puts, completions and
+/// agent changes) into this process's wake-ups, for as long as the task
+/// runs. Does nothing for a backend without notifications.
+pub async fn relay_store_events(store: Arc<dyn Store>, events: Arc<Events>) {
+    let mut listener = loop {
+        match store.listen().await {
+            Ok(Some(listener)) => break listener,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for the store's notifications; polling meanwhile");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    };
+    loop {
+        match listener.recv().await {
+            Ok(StoreEvent::JobsPut { .. }) => events.work_available(),
+            Ok(StoreEvent::JobsCompleted { ids }) => events.completed(&ids),
+            Ok(StoreEvent::AgentsChanged { .. }) => events.agents_changed(),
+            Err(error) => {
+                // Notifications may have been missed while the connection
+                // was down: look for work now; waiters poll anyway.
+                tracing::warn!(%error, "lost the store's notifications; listening again");
+                events.work_available();
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             }
         }
     }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::names::{queue_from_alias, validate_annotation_name};
+use super::names::{queue_from_alias, validate_annotation_name, validate_free_name};
 use super::queues::LIST_LIMIT_MAX;
 use super::schedule::{Schedule, check_begin_by};
 use super::{Error, Result, Service};
@@ -122,12 +122,7 @@ impl Service {
     /// Validates a put request and resolves its queue and module.
     async fn new_job(&self, request: PutRequest) -> Result<NewJob> {
         let function = request.function.trim();
-        if function.is_empty() || function.len() > FUNCTION_NAME_MAX_LEN {
-            return Err(Error::Invalid(format!(
-                "`function` must be 1 to {FUNCTION_NAME_MAX_LEN} bytes, got {:?}",
-                request.function
-            )));
-        }
+        validate_free_name("function name", function, FUNCTION_NAME_MAX_LEN)?;
         let args = validate_args(request.args)?;
         let queue = queue_from_alias(&request.queue).to_owned();
         if request.module.is_empty() {

@@ -76,6 +76,13 @@ struct Inner {
     puts: PutBatcher,
     lookups: lookups::Lookups,
     config: ServiceConfig,
+    relay: tokio::task::AbortHandle,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.relay.abort();
+    }
 }
 
 impl Service {
@@ -88,15 +95,19 @@ impl Service {
         config: ServiceConfig,
     ) -> Self {
         let puts = PutBatcher::start(store.clone(), config.put_batch_max);
+        let events = Arc::new(Events::new());
+        let relay =
+            tokio::spawn(events::relay_store_events(store.clone(), events.clone())).abort_handle();
         Service {
             inner: Arc::new(Inner {
                 store,
                 runtime,
                 clock,
-                events: Arc::new(Events::new()),
+                events,
                 puts,
                 lookups: lookups::Lookups::new(config.lookup_ttl),
                 config,
+                relay,
             }),
         }
     }

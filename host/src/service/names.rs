@@ -56,14 +56,22 @@ pub fn validate_module_name(name: &str) -> Result<()> {
     check_name("module", name)
 }
 
-/// Checks an annotation name (any non-empty text up to the limit).
-pub fn validate_annotation_name(name: &str) -> Result<()> {
-    if name.is_empty() || name.len() > NAME_MAX_LEN {
+/// Checks a free-form name (annotations, agents, job functions): 1 to
+/// `max` bytes, no control characters (NUL cannot even be stored by
+/// PostgreSQL).
+pub fn validate_free_name(kind: &str, name: &str, max: usize) -> Result<()> {
+    if name.is_empty() || name.len() > max || name.chars().any(char::is_control) {
         return Err(Error::Invalid(format!(
-            "invalid annotation name `{name}`: use 1 to {NAME_MAX_LEN} bytes"
+            "invalid {kind} `{}`: use 1 to {max} bytes without control characters",
+            name.escape_debug()
         )));
     }
     Ok(())
+}
+
+/// Checks an annotation name.
+pub fn validate_annotation_name(name: &str) -> Result<()> {
+    validate_free_name("annotation name", name, NAME_MAX_LEN)
 }
 
 #[cfg(test)]
@@ -81,6 +89,14 @@ mod tests {
         assert!(validate_queue_name(&"a".repeat(129)).is_err());
         assert_eq!(queue_from_alias("default"), "");
         assert_eq!(queue_from_alias("video"), "video");
+    }
+
+    #[test]
+    fn free_names_refuse_control_characters() {
+        assert!(validate_annotation_name("progress %").is_ok());
+        assert!(validate_annotation_name("").is_err());
+        assert!(validate_annotation_name("a\0b").is_err());
+        assert!(validate_free_name("function", "run\n", 256).is_err());
     }
 
     #[test]

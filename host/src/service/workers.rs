@@ -59,9 +59,7 @@ impl Service {
         mut spec: AgentSpec,
     ) -> Result<Agent> {
         spec.queue = queue_from_alias(&spec.queue).to_owned();
-        if spec.name.is_empty() || spec.name.len() > super::names::NAME_MAX_LEN {
-            return Err(Error::Invalid("agent `name` must be 1 to 128 bytes".into()));
-        }
+        super::names::validate_free_name("agent name", &spec.name, super::names::NAME_MAX_LEN)?;
         if spec.size == 0 || spec.size > AGENT_SIZE_MAX {
             return Err(Error::Invalid(format!(
                 "agent `size` must be 1 to {AGENT_SIZE_MAX}, got {}",

@@ -137,6 +137,27 @@ impl SqliteStore {
     }
 
     async fn connect(options: SqliteConnectOptions) -> Result<Self> {
+        // Processes opening a *new* file at once race to switch it to WAL,
+        // which SQLite answers with "database is locked" without waiting
+        // for the busy timeout. The race lasts milliseconds: try again.
+        let mut attempt = 0u32;
+        loop {
+            match Self::try_connect(options.clone()).await {
+                Err(Error::Database(sqlx::Error::Database(e)))
+                    if attempt < 100 && e.message().contains("database is locked") =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(
+                        5 * u64::from(attempt.min(20)),
+                    ))
+                    .await;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn try_connect(options: SqliteConnectOptions) -> Result<Self> {
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)

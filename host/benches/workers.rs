@@ -1,0 +1,271 @@
+//! Worker processes on PostgreSQL: how throughput scales with 1, 2 and 4
+//! `wasync worker` processes draining one queue, and how long a put on
+//! one process takes to start on another.
+//!
+//! ```text
+//! WASYNC_TEST_PG=postgres://postgres@127.0.0.1:5432/test cargo bench -p wasync --bench workers
+//! ```
+//!
+//! - `scaling`: `WASYNC_BENCH_JOBS` (default 20,000) trivial `hello` jobs
+//!   are loaded into the queue first; then N worker processes (main agent
+//!   size `WASYNC_BENCH_AGENT_SIZE`, default 64) start together and drain
+//!   it. The figure is jobs/s from the workers' start to the last
+//!   completion. On this 2-core machine every process shares the same two
+//!   cores with PostgreSQL, so more processes cannot mean more CPU.
+//! - `latency`: a `serve` process without a dispatcher and one worker
+//!   polling only every 60 s; jobs put over HTTP one at a time; the guest
+//!   reads the wall clock as it starts (`hello::now_micros`).
+//!
+//! Each run uses a schema of its own, dropped at the end.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use wasync::clock::{Clock, SystemClock};
+use wasync::model::{JobId, JobLimits, JobStatus, ModuleDigest, NewJob};
+use wasync::store::postgres::PgStore;
+use wasync::store::{JobListParams, ModuleInsertParams, Store};
+
+const WASYNC: &str = env!("CARGO_BIN_EXE_wasync");
+
+struct Schema {
+    base: String,
+    name: String,
+}
+
+impl Schema {
+    fn new(base: &str) -> Schema {
+        Schema {
+            base: base.to_owned(),
+            name: format!("wasync_bench_{}", uuid::Uuid::now_v7().simple()),
+        }
+    }
+
+    fn url(&self) -> String {
+        let separator = if self.base.contains('?') { '&' } else { '?' };
+        format!("{}{separator}schema={}", self.base, self.name)
+    }
+}
+
+/// A `wasync` process; killed when dropped.
+struct Process {
+    child: Child,
+    url: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Process {
+    fn start(command: &str, database: &str, args: &[&str]) -> Process {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(WASYNC)
+            .arg(command)
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .args(["--database", database])
+            .args(args)
+            .env("WASYNC_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start wasync");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().expect("a first line").expect("readable");
+        let url = first
+            .strip_prefix("wasync listening on ")
+            .map(|u| u.trim().to_owned());
+        std::thread::spawn(move || for _ in lines {});
+        Process {
+            child,
+            url,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn load(store: &PgStore, jobs: usize) -> ModuleDigest {
+    let bytes = wasync_example_components::bytes("hello");
+    let digest = ModuleDigest::of(&bytes);
+    let now = SystemClock.now();
+    store
+        .module_insert(ModuleInsertParams {
+            digest: digest.clone(),
+            name: Some("hello".into()),
+            bytes,
+            exports: Vec::new(),
+            now,
+        })
+        .await
+        .expect("module");
+    for chunk in (0..jobs).collect::<Vec<_>>().chunks(5_000) {
+        let batch: Vec<NewJob> = chunk
+            .iter()
+            .map(|_| NewJob {
+                id: JobId::new(),
+                queue: String::new(),
+                module: digest.clone(),
+                module_name: Some("hello".into()),
+                function: "hello".into(),
+                args: json!([]),
+                limits: JobLimits::default(),
+                begin_after: now,
+                scheduled: false,
+                begin_by_ms: None,
+                quota_names: Vec::new(),
+                expired: false,
+                parent: None,
+                created_at: now,
+            })
+            .collect();
+        store.job_insert_many(&batch).await.expect("load");
+    }
+    digest
+}
+
+async fn unfinished(store: &PgStore) -> bool {
+    let pending = store.queue_get("").await.expect("queue").length > 0;
+    let running = !store
+        .job_list(JobListParams {
+            statuses: vec![JobStatus::Assigned, JobStatus::Active],
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .is_empty();
+    pending || running
+}
+
+async fn scaling(base: &str, workers: usize, jobs: usize, agent_size: &str) {
+    let schema = Schema::new(base);
+    let store = PgStore::open_in_schema(base, &schema.name)
+        .await
+        .expect("store");
+    load(&store, jobs).await;
+    let started = Instant::now();
+    let processes: Vec<Process> = (0..workers)
+        .map(|_| Process::start("worker", &schema.url(), &["--main-agent-size", agent_size]))
+        .collect();
+    while unfinished(&store).await {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "scaling: {workers} worker process(es), agent size {agent_size}: {jobs} jobs in {:.2} s = {:.0} jobs/s (including process start and first compile)",
+        elapsed.as_secs_f64(),
+        jobs as f64 / elapsed.as_secs_f64()
+    );
+    drop(processes);
+    store.close().await;
+    PgStore::drop_schema(base, &schema.name)
+        .await
+        .expect("drop schema");
+}
+
+async fn latency(base: &str, samples: usize) {
+    let schema = Schema::new(base);
+    let server = Process::start("serve", &schema.url(), &["--no-dispatcher"]);
+    let _worker = Process::start("worker", &schema.url(), &["--poll-interval", "60s"]);
+    let url = server.url.clone().expect("serve announces its address");
+    let http = reqwest::Client::new();
+    let upload = http
+        .post(format!("{url}/v1/modules?name=hello"))
+        .body(wasync_example_components::bytes("hello"))
+        .send()
+        .await
+        .expect("upload");
+    assert!(upload.status().is_success());
+    let run = |function: &'static str| {
+        let http = http.clone();
+        let url = url.clone();
+        async move {
+            let job: Value = http
+                .post(format!("{url}/v1/jobs"))
+                .json(&json!({"module": "hello", "function": function}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let id = job["id"].as_str().unwrap().to_owned();
+            loop {
+                let job: Value = http
+                    .get(format!("{url}/v1/jobs/{id}/wait?timeout=10s"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                if job["status"] == "completed" {
+                    return job;
+                }
+            }
+        }
+    };
+    run("hello").await; // the worker compiles the component
+    let mut latencies = Vec::new();
+    for _ in 0..samples {
+        let put_at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as u64;
+        let job = run("now_micros").await;
+        let started_at = job["result"].as_u64().expect("the guest's clock");
+        latencies.push(Duration::from_micros(started_at.saturating_sub(put_at)));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    latencies.sort();
+    let at =
+        |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3;
+    println!(
+        "latency: put over HTTP on serve -> guest starts on a worker: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms ({samples} samples)",
+        at(0.5),
+        at(0.9),
+        at(0.99)
+    );
+    drop(server);
+    PgStore::drop_schema(base, &schema.name)
+        .await
+        .expect("drop schema");
+}
+
+fn main() {
+    let Some(base) = std::env::var("WASYNC_TEST_PG")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        println!("workers: set WASYNC_TEST_PG to a PostgreSQL URL to run this benchmark");
+        return;
+    };
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wants = |part: &str| args.is_empty() || args.iter().any(|a| a == part);
+    let jobs = std::env::var("WASYNC_BENCH_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let agent_size = std::env::var("WASYNC_BENCH_AGENT_SIZE").unwrap_or_else(|_| "64".into());
+    let runtime = tokio::runtime::Runtime::new().expect("tokio");
+    runtime.block_on(async {
+        if wants("scaling") {
+            for workers in [1, 2, 4] {
+                scaling(&base, workers, jobs, &agent_size).await;
+            }
+        }
+        if wants("latency") {
+            latency(&base, 200).await;
+        }
+    });
+}
