@@ -72,7 +72,7 @@ fn blocking(queue: &str, quotas: &[&str]) -> Value {
 
 // ----- Jobs: closures (positional and keyword arguments) -----
 
-/// 1. Arguments: positional and named arguments reach the function, and a
+/// Point 1: Arguments: positional and named arguments reach the function, and a
 /// pending job's arguments can still be changed (zc.async mutates
 /// `job.args` before commit), not once a dispatcher holds it.
 async fn usage_1_arguments_reach_the_function_and_change_until_claimed(backend: Backend) {
@@ -151,7 +151,7 @@ async fn usage_1_arguments_reach_the_function_and_change_until_claimed(backend: 
 
 // ----- Scheduled calls -----
 
-/// 2. `begin_after` holds a job until then (a time without zone is UTC);
+/// Point 2: `begin_after` holds a job until then (a time without zone is UTC);
 /// `begin_by` fails a job not started in time with `timeout`, without
 /// running it; a time already past runs as soon as possible, unless its
 /// `begin_by` has passed too. The server's clock is moved, not waited for.
@@ -263,7 +263,7 @@ async fn usage_2_scheduled_calls_wait_for_their_time_and_expire_after_begin_by(b
 
 // ----- Failures -----
 
-/// 3. A failure carries what a user needs to debug it: its kind, a
+/// Point 3: A failure carries what a user needs to debug it: its kind, a
 /// message, and the guest's backtrace with function names
 /// (`getTraceback()`).
 async fn usage_3_failures_carry_kind_message_and_backtrace(backend: Backend) {
@@ -330,7 +330,7 @@ async fn usage_3_failures_carry_kind_message_and_backtrace(backend: Backend) {
 
 // ----- Job quotas -----
 
-/// 7. The usage document's "Job Quotas": two `waitForParallel` jobs, each
+/// Point 7: The usage document's "Job Quotas": two `waitForParallel` jobs, each
 /// the other's argument (set after both are put, as the doctest mutates
 /// `job.args`), see each other's live annotation when they run in
 /// parallel; under a quota of size 1, `pause` runs first and the other job
@@ -428,7 +428,7 @@ async fn usage_7_quotas_serialize_what_would_otherwise_run_in_parallel(backend: 
 
 // ----- Configuration: quotas -----
 
-/// 8. Quotas exactly as the configuration document lists them, over HTTP,
+/// Point 8: Quotas exactly as the configuration document lists them, over HTTP,
 /// through the CLI and from inside a job.
 async fn usage_8_quotas_as_the_configuration_document_lists_them(backend: Backend) {
     let _machine = shared().await;
@@ -668,7 +668,7 @@ async fn quota_names(http: &Http, path: &str) -> Vec<String> {
 
 // ----- Configuration: agents and multiple queues -----
 
-/// 9. Multiple queues: a job in queue `video` runs only on the dispatcher
+/// Point 9: Multiple queues: a job in queue `video` runs only on the dispatcher
 /// that has an agent there. Agents: one with a filter takes only its jobs
 /// (`chooseMul`); one with a preference takes its jobs first, then any
 /// (`preferMul`).
