@@ -653,6 +653,44 @@ async fn usage_8_quotas_as_the_configuration_document_lists_them(backend: Backen
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// Point 8, across processes: two servers on one database, each
+/// dispatcher with free slots, never run two jobs of a quota of one at
+/// once.
+async fn usage_8_a_quota_holds_across_processes(backend: Backend) {
+    let _machine = shared().await;
+    let database = backend.database();
+    let options = || ServerOptions::default().database(&database);
+    let a = Server::start_on_with(backend, options()).await;
+    let b = Server::start_on_with(backend, options()).await;
+    let (http, http_b) = (a.http(), b.http());
+    http.upload_example("hello").await;
+    let (status, body) = http
+        .post("/v1/queues/default/quotas", json!({"name": "index"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let mut jobs = Vec::new();
+    for i in 0..6 {
+        let http = if i % 2 == 0 { &http } else { &http_b };
+        let body = json!({"module": "hello", "function": "sleep", "args": [100], "quota_names": ["index"]});
+        jobs.push(id(&http.put_job_with(body).await));
+    }
+    let time = |job: &Value, field: &str| {
+        chrono::DateTime::parse_from_rfc3339(job[field].as_str().unwrap()).unwrap()
+    };
+    let mut runs = Vec::new();
+    for job in &jobs {
+        let done = http.wait_completed(job).await;
+        runs.push((time(&done, "started_at"), time(&done, "completed_at")));
+    }
+    runs.sort();
+    for pair in runs.windows(2) {
+        assert!(
+            pair[1].0 >= pair[0].1,
+            "two jobs of a quota of one overlapped: {runs:?}"
+        );
+    }
+}
+
 async fn job_has_no_quotas(http: &Http, id: &str) -> bool {
     job(http, id).await.get("quota_names").is_none()
 }
@@ -785,5 +823,6 @@ crate::on_both_backends!(
     usage_3_failures_carry_kind_message_and_backtrace,
     usage_7_quotas_serialize_what_would_otherwise_run_in_parallel,
     usage_8_quotas_as_the_configuration_document_lists_them,
+    usage_8_a_quota_holds_across_processes,
     usage_9_queues_and_agents_choose_the_jobs,
 );
