@@ -24,7 +24,8 @@ use crate::Error;
 ///     .named("days", 7)
 ///     .queue("mail")
 ///     .begin_after(SystemTime::now() + Duration::from_secs(3600))
-///     .begin_by(Duration::from_secs(600));
+///     .begin_by(Duration::from_secs(600))
+///     .quota("mail server");
 /// assert_eq!(later.function(), "send_report");
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +36,7 @@ pub struct JobRequest {
     queue: Option<String>,
     begin_after_ms: Option<u64>,
     begin_by_ms: Option<u64>,
+    quota_names: Vec<String>,
     /// The first mistake made while building, reported by `put`.
     invalid: Option<String>,
 }
@@ -55,6 +57,7 @@ impl JobRequest {
             queue: None,
             begin_after_ms: None,
             begin_by_ms: None,
+            quota_names: Vec::new(),
             invalid: None,
         }
     }
@@ -150,6 +153,18 @@ impl JobRequest {
         self
     }
 
+    /// Makes the job count against quota `name` of its queue (zc.async's
+    /// `quota_names`; repeat for several): it does not start while that
+    /// quota already has as many jobs running as its size. The quota must
+    /// exist in the queue, or `put` fails naming it.
+    pub fn quota(mut self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        if !self.quota_names.contains(&name) {
+            self.quota_names.push(name);
+        }
+        self
+    }
+
     /// The job function to call.
     pub fn function(&self) -> &str {
         &self.function
@@ -184,6 +199,7 @@ impl JobRequest {
             queue: self.queue.as_deref(),
             begin_after_ms: self.begin_after_ms,
             begin_by_ms: self.begin_by_ms,
+            quota_names: self.quota_names.iter().map(String::as_str).collect(),
         })
     }
 
@@ -216,6 +232,7 @@ pub(crate) struct WireRequest<'a> {
     pub queue: Option<&'a str>,
     pub begin_after_ms: Option<u64>,
     pub begin_by_ms: Option<u64>,
+    pub quota_names: Vec<&'a str>,
 }
 
 fn to_json(value: &impl Serialize) -> Result<Value, serde_json::Error> {
@@ -290,6 +307,12 @@ mod tests {
         assert_eq!(wire.queue, Some("slow"));
         assert_eq!(wire.begin_after_ms, Some(1_700_000_000_123));
         assert_eq!(wire.begin_by_ms, Some(2000));
+        assert!(wire.quota_names.is_empty());
+        let r = JobRequest::new("f")
+            .quota("index")
+            .quota("mail")
+            .quota("index");
+        assert_eq!(r.to_wire().unwrap().quota_names, ["index", "mail"]);
         let before_epoch = UNIX_EPOCH - Duration::from_secs(1);
         let r = JobRequest::new("f").begin_after(before_epoch);
         assert_eq!(r.to_wire().unwrap().begin_after_ms, Some(0));

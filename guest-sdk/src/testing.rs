@@ -75,6 +75,8 @@ pub struct PutRecord {
     pub begin_after_ms: Option<u64>,
     /// Start within this many ms after begin-after, if set.
     pub begin_by_ms: Option<u64>,
+    /// The quotas it counts against.
+    pub quota_names: Vec<String>,
 }
 
 /// One call of `get_live_annotation` a job made.
@@ -449,6 +451,11 @@ impl FakeContext {
             queue: request.queue.map(str::to_owned),
             begin_after_ms: request.begin_after_ms,
             begin_by_ms: request.begin_by_ms,
+            quota_names: request
+                .quota_names
+                .iter()
+                .map(|n| (*n).to_owned())
+                .collect(),
         });
         Ok(id.into_string())
     }

@@ -166,6 +166,8 @@ impl Bench {
                 begin_after: at,
                 scheduled: false,
                 begin_by_ms: None,
+                quota_names: Vec::new(),
+                expired: false,
                 parent: None,
                 created_at: at,
                 schedule: None,
@@ -181,6 +183,7 @@ impl Bench {
                 queue: String::new(),
                 agent: "main".to_owned(),
                 filter: None,
+                preferred: None,
                 limit,
                 now,
             })

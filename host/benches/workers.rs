@@ -119,6 +119,8 @@ async fn load(store: &PgStore, jobs: usize) -> ModuleDigest {
                 begin_after: now,
                 scheduled: false,
                 begin_by_ms: None,
+                quota_names: Vec::new(),
+                expired: false,
                 parent: None,
                 created_at: now,
                 schedule: None,

@@ -11,4 +11,5 @@ mod api;
 mod cli;
 mod queue;
 mod schedules;
+mod usage;
 mod workers;

@@ -70,6 +70,11 @@ pub(crate) fn put(request: &WireRequest<'_>) -> Result<String, String> {
         queue: request.queue.map(str::to_owned),
         begin_after_ms: request.begin_after_ms,
         begin_by_ms: request.begin_by_ms,
+        quota_names: request
+            .quota_names
+            .iter()
+            .map(|n| (*n).to_owned())
+            .collect(),
     })
 }
 

@@ -56,6 +56,17 @@ pub fn parse_duration_text(text: &str) -> Result<Duration, String> {
         .map_err(|e| format!("`{text}` is not a duration ({e}); use e.g. `90s`, `1h 30m`, `250ms`"))
 }
 
+/// For `Option<Option<T>>` fields with `#[serde(default, deserialize_with
+/// = "nullable")]`: absent is `None` (leave as is), `null` is `Some(None)`
+/// (clear), a value is `Some(Some(value))`.
+pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
 /// A time in a request body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeInput(pub Timestamp);
@@ -97,6 +108,24 @@ mod tests {
             parse_time("2006-08-10T16:30:00Z").unwrap()
         );
         assert!(parse_time("tomorrow").is_err());
+    }
+
+    #[test]
+    fn nullable_fields_tell_absent_from_null() {
+        #[derive(Deserialize)]
+        struct Body {
+            #[serde(default, deserialize_with = "nullable")]
+            at: Option<Option<TimeInput>>,
+        }
+        let absent: Body = serde_json::from_str("{}").unwrap();
+        assert_eq!(absent.at, None);
+        let null: Body = serde_json::from_str(r#"{"at": null}"#).unwrap();
+        assert_eq!(null.at, Some(None));
+        let set: Body = serde_json::from_str(r#"{"at": "2006-08-10T15:56:00"}"#).unwrap();
+        assert_eq!(
+            set.at,
+            Some(Some(TimeInput(parse_time("2006-08-10T15:56:00Z").unwrap())))
+        );
     }
 
     #[test]

@@ -12,9 +12,9 @@ use serde_json::Value;
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, Path, Query};
-use super::input::{DurationInput, TimeInput, parse_duration_text};
+use super::input::{DurationInput, TimeInput, nullable, parse_duration_text};
 use crate::model::{Job, JobId, JobLimits, JobStatus};
-use crate::service::PutRequest;
+use crate::service::{JobPatch, PutRequest};
 
 /// The longest a `wait` request may hold the connection.
 pub const WAIT_TIMEOUT_MAX: Duration = Duration::from_secs(300);
@@ -44,6 +44,9 @@ pub struct PutBody {
     /// Resource requests.
     #[serde(default)]
     pub limits: JobLimits,
+    /// Quotas of the queue the job counts against.
+    #[serde(default)]
+    pub quota_names: Vec<String>,
 }
 
 /// Puts a job described by `body`.
@@ -54,8 +57,11 @@ pub async fn put_job(state: &AppState, body: PutBody) -> ApiResult<(StatusCode, 
         function: body.function,
         args: body.args,
         begin_after: body.begin_after.map(|t| t.0),
-        begin_by_ms: body.begin_by.map(|d| d.0.as_millis() as u64),
+        begin_by_ms: body
+            .begin_by
+            .map(|d| u64::try_from(d.0.as_millis()).unwrap_or(u64::MAX)),
         limits: body.limits,
+        quota_names: body.quota_names,
         parent: None,
     };
     let job = state.service.put(request).await?;
@@ -129,6 +135,44 @@ pub async fn show(
         job,
         annotations: annotations.into_iter().collect(),
     }))
+}
+
+/// Body of `PATCH /v1/jobs/{id}`: each field present is changed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchBody {
+    /// New arguments: an array (positional) or object (named).
+    #[serde(default)]
+    args: Option<Value>,
+    /// A new due time; `null`: as soon as possible.
+    #[serde(default, deserialize_with = "nullable")]
+    begin_after: Option<Option<TimeInput>>,
+    /// A new `begin_by` (after `begin_after`); `null`: none.
+    #[serde(default, deserialize_with = "nullable")]
+    begin_by: Option<Option<DurationInput>>,
+    /// New quota names (each a quota of the job's queue).
+    #[serde(default)]
+    quota_names: Option<Vec<String>>,
+}
+
+/// `PATCH /v1/jobs/{id}`: changes a job's `args`, `begin_after`,
+/// `begin_by` or `quota_names` while no dispatcher holds it (status
+/// `pending` or `new`); 409 naming its status once claimed, 400 naming an
+/// unknown quota (the job unchanged).
+pub async fn patch(
+    State(state): State<AppState>,
+    Path(id): Path<JobId>,
+    JsonBody(body): JsonBody<PatchBody>,
+) -> ApiResult<Json<Job>> {
+    let patch = JobPatch {
+        args: body.args,
+        begin_after: body.begin_after.map(|t| t.map(|t| t.0)),
+        begin_by_ms: body
+            .begin_by
+            .map(|d| d.map(|d| u64::try_from(d.0.as_millis()).unwrap_or(u64::MAX))),
+        quota_names: body.quota_names,
+    };
+    Ok(Json(state.service.job_update(id, patch).await?))
 }
 
 /// Query of a wait.

@@ -10,6 +10,7 @@ pub mod input;
 mod jobs;
 mod modules;
 mod queues;
+mod quotas;
 mod router;
 mod schedules;
 mod workers;

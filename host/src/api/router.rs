@@ -9,7 +9,7 @@ use axum::routing::{get, post, put};
 use tower_http::trace::TraceLayer;
 
 use super::error::ApiError;
-use super::{AppState, jobs, modules, queues, schedules, workers};
+use super::{AppState, jobs, modules, queues, quotas, schedules, workers};
 
 /// Builds the API: every route under `/v1`, bearer-token auth on all but
 /// `/v1/health` when a token is set, the upload limit, JSON errors for
@@ -29,8 +29,18 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(queues::remove),
         )
         .route("/queues/{name}/pull", post(queues::pull))
+        .route(
+            "/queues/{name}/quotas",
+            post(quotas::create).get(quotas::list),
+        )
+        .route(
+            "/queues/{name}/quotas/{quota}",
+            get(quotas::show)
+                .patch(quotas::patch)
+                .delete(quotas::delete),
+        )
         .route("/jobs", post(jobs::put).get(jobs::list))
-        .route("/jobs/{id}", get(jobs::show))
+        .route("/jobs/{id}", get(jobs::show).patch(jobs::patch))
         .route("/jobs/{id}/wait", get(jobs::wait))
         .route("/jobs/{id}/put", post(jobs::put_back))
         .route("/jobs/{id}/annotations", get(jobs::annotations))

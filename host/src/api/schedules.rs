@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, Path, Query};
-use super::input::{DurationInput, TimeInput};
+use super::input::{DurationInput, TimeInput, nullable};
 use crate::model::cron::CronSpec;
 use crate::model::{CatchUp, Job, JobLimits, Schedule, ScheduleJob, Timing};
 use crate::service::{SchedulePatch, ScheduleRequest};
@@ -108,7 +108,7 @@ fn timing(
 }
 
 fn millis(d: DurationInput) -> u64 {
-    d.0.as_millis() as u64
+    u64::try_from(d.0.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Body of `POST /v1/schedules`.
@@ -203,13 +203,6 @@ pub async fn show(
         .schedule_runs(schedule.id, query.runs.unwrap_or(RUNS_DEFAULT))
         .await?;
     Ok(Json(ScheduleView { schedule, runs }))
-}
-
-/// `Some(None)` for an explicit `null`, so a field can be removed.
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// Body of `PATCH /v1/schedules/{name}`: any field of a create but the

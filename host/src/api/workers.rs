@@ -42,12 +42,15 @@ pub async fn agents(
 pub struct AgentBody {
     size: Option<u32>,
     filter: Option<AgentFilter>,
+    prefer: Option<AgentFilter>,
     fuel_cap: Option<u64>,
     memory_cap: Option<u64>,
 }
 
 /// `PUT /v1/dispatchers/{id}/agents/{queue}/{name}`: creates or replaces an
-/// agent (`size` defaults to 3).
+/// agent (`size` defaults to 3). `filter` limits the jobs it takes;
+/// `prefer` (same shape) names the jobs it takes first, filling its other
+/// slots with any job its filter allows (zc.async's `preferMul`).
 pub async fn put_agent(
     State(state): State<AppState>,
     Path((id, queue, name)): Path<(DispatcherId, String, String)>,
@@ -59,6 +62,7 @@ pub async fn put_agent(
         queue,
         size: body.size.unwrap_or(AGENT_SIZE_DEFAULT),
         filter: body.filter.filter(|f| !f.is_any()),
+        prefer: body.prefer.filter(|f| !f.is_any()),
         fuel_cap: body.fuel_cap,
         memory_cap: body.memory_cap,
     };

@@ -41,6 +41,13 @@ enum AgentsCommand {
         /// Take only jobs whose function matches (a glob; repeat for more).
         #[arg(long = "function")]
         functions: Vec<String>,
+        /// Take jobs whose function matches first, then any (a glob;
+        /// repeat for more): zc.async's `preferMul`.
+        #[arg(long = "prefer", value_name = "GLOB")]
+        prefer: Vec<String>,
+        /// Take jobs whose module name or digest matches first, then any.
+        #[arg(long = "prefer-module", value_name = "GLOB")]
+        prefer_modules: Vec<String>,
         /// The most fuel any job it runs gets.
         #[arg(long)]
         fuel_cap: Option<u64>,
@@ -62,6 +69,9 @@ pub fn print_agent_line(agent: &Value) {
     let mut extras = Vec::new();
     if let Some(filter) = agent.get("filter") {
         extras.push(format!("filter {filter}"));
+    }
+    if let Some(prefer) = agent.get("prefer") {
+        extras.push(format!("prefers {prefer}"));
     }
     if let Some(fuel) = agent.get("fuel_cap") {
         extras.push(format!("fuel cap {fuel}"));
@@ -126,6 +136,8 @@ pub async fn run(client_args: &ClientArgs, args: AgentsArgs) -> anyhow::Result<E
             size,
             modules,
             functions,
+            prefer,
+            prefer_modules,
             fuel_cap,
             memory_cap,
         } => {
@@ -135,6 +147,12 @@ pub async fn run(client_args: &ClientArgs, args: AgentsArgs) -> anyhow::Result<E
                 body.insert(
                     "filter".into(),
                     json!({ "modules": modules, "functions": functions }),
+                );
+            }
+            if !prefer.is_empty() || !prefer_modules.is_empty() {
+                body.insert(
+                    "prefer".into(),
+                    json!({ "modules": prefer_modules, "functions": prefer }),
                 );
             }
             if let Some(fuel) = fuel_cap {

@@ -21,11 +21,13 @@ mod output;
 mod pull;
 mod put;
 mod queues;
+mod quotas;
 pub mod run;
 mod scheduler;
 mod schedules;
 mod serve;
 mod show;
+mod update;
 mod wait;
 mod worker;
 
@@ -91,6 +93,9 @@ pub enum Command {
     Put(put::PutArgs),
     /// Show a job: status, result or failure, annotations.
     Show(show::ShowArgs),
+    /// Change a job's arguments, due time, begin-by or quotas before it is
+    /// claimed.
+    Update(update::UpdateArgs),
     /// Wait for a job to complete; exits 1 if it failed.
     Wait(wait::WaitArgs),
     /// List jobs, filtered by status and queue.
@@ -107,6 +112,8 @@ pub enum Command {
     Queues(queues::QueuesArgs),
     /// List, create, show, update, pause, resume or delete schedules.
     Schedules(Box<schedules::SchedulesArgs>),
+    /// List, create, show, resize or delete a queue's quotas.
+    Quotas(quotas::QuotasArgs),
     /// List dispatchers and their agents.
     Dispatchers,
     /// List, set or delete agents.
@@ -134,6 +141,7 @@ pub fn main() -> ExitCode {
             Command::Modules(command) => modules::run(&cli.client, command).await,
             Command::Put(args) => put::run(&cli.client, args).await,
             Command::Show(args) => show::run(&cli.client, args).await,
+            Command::Update(args) => update::run(&cli.client, args).await,
             Command::Wait(args) => wait::run(&cli.client, args).await,
             Command::Jobs(args) => jobs::run(&cli.client, args).await,
             Command::Pull(args) => pull::pull(&cli.client, args).await,
@@ -142,6 +150,7 @@ pub fn main() -> ExitCode {
             Command::Annotate(args) => annotate::run(&cli.client, args).await,
             Command::Queues(args) => queues::run(&cli.client, args).await,
             Command::Schedules(args) => schedules::run(&cli.client, *args).await,
+            Command::Quotas(args) => quotas::run(&cli.client, args).await,
             Command::Dispatchers => dispatchers::run(&cli.client).await,
             Command::Agents(args) => agents::run(&cli.client, args).await,
         }

@@ -76,6 +76,10 @@ pub fn print_job(job: &Value) {
     if let Some(ms) = job.get("begin_by_ms").and_then(Value::as_u64) {
         println!("begin by   {ms} ms after begin_after");
     }
+    if let Some(quotas) = job.get("quota_names").and_then(Value::as_array) {
+        let names: Vec<String> = quotas.iter().map(|q| q.to_string()).collect();
+        println!("quotas     {}", names.join(", "));
+    }
     if job.get("started_at").is_some() {
         println!("started    {}", field("started_at"));
     }

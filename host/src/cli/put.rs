@@ -36,6 +36,9 @@ pub struct PutArgs {
     /// Wall-clock limit of a run, e.g. `30s`.
     #[arg(long, value_parser = super::parse_duration)]
     timeout: Option<Duration>,
+    /// A quota of the queue the job counts against (repeat for several).
+    #[arg(long = "quota", value_name = "NAME")]
+    quotas: Vec<String>,
 }
 
 /// Puts the job and prints its id (or the whole job with `--json`).
@@ -60,6 +63,7 @@ pub async fn run(client_args: &ClientArgs, args: PutArgs) -> anyhow::Result<Exit
         "args": call_args,
         "queue": args.queue.unwrap_or_default(),
         "limits": limits,
+        "quota_names": args.quotas,
     });
     if let Some(at) = args.begin_after {
         body["begin_after"] = Value::String(at);

@@ -223,6 +223,7 @@ mod tests {
             queue: None,
             begin_after: None,
             begin_by_ms: None,
+            quota_names: Vec::new(),
         };
         let child = context.put(request).await.unwrap();
         context

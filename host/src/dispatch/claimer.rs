@@ -1,14 +1,27 @@
-//! The claim loop: where a job is claimed.
+//! The claim loop: where a job is claimed, and where jobs past their
+//! deadline expire.
+//!
+//! Besides the wake-ups of [`super`] (a put, a freed slot, an agent change,
+//! the poll interval), the loop sleeps until the next moment something in
+//! its queues becomes due: the earliest future `begin_after` of a pending
+//! job (a scheduled job starts when it is due, not up to a poll interval
+//! later) and the earliest deadline (`begin_after + begin_by`), at which
+//! the jobs not yet started expire (zc.async fails them at claim time: they
+//! complete with a `timeout` failure and never run).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::time::MissedTickBehavior;
+use tokio::time::{Instant, MissedTickBehavior};
 
 use super::{AgentSlots, Shared, runner};
-use crate::model::{Job, JobId, JobStatus};
-use crate::store::{JobClaimParams, JobStartParams};
+use crate::model::{Job, JobId, JobStatus, Timestamp};
+use crate::store::{JobClaimParams, JobNextDueParams, JobStartParams, NextDue};
+
+/// The shortest sleep before looking at a due time again.
+const AGAIN_MIN: Duration = Duration::from_millis(10);
 
 /// Waits for work and claims it, until told to stop.
 pub(super) async fn claim_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
@@ -17,7 +30,11 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, mut stopped: watch::Receiver
     let agents_changed = events.agents();
     let mut poll = tokio::time::interval(shared.config.poll_interval);
     poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut due = NextDue::default();
     loop {
+        let wake = wake_at(&shared, &due);
+        // Whether `due` must be read again after this round: it was reached.
+        let mut stale = false;
         tokio::select! {
             _ = stopped.changed() => return,
             _ = work.notified() => {}
@@ -25,12 +42,81 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, mut stopped: watch::Receiver
             _ = poll.tick() => {
                 ping(&shared).await;
                 reload_agents(&shared).await;
+                stale = true;
             }
+            _ = sleep_until(wake) => stale = true,
         }
         if *stopped.borrow() {
             return;
         }
-        claim_round(&shared).await;
+        let now = shared.service.clock().now();
+        if due.deadline.is_some_and(|deadline| deadline < now) {
+            expire(&shared, now).await;
+            stale = true;
+        }
+        if claim_round(&shared).await || stale {
+            due = next_due(&shared).await;
+        }
+    }
+}
+
+/// The queues this dispatcher has agents in.
+fn queues(shared: &Shared) -> Vec<String> {
+    let agents = shared.agents.read().unwrap().clone();
+    let queues: BTreeSet<String> = agents.iter().map(|a| a.spec.queue.clone()).collect();
+    queues.into_iter().collect()
+}
+
+/// When the next job of this dispatcher's queues becomes due or expires.
+async fn next_due(shared: &Shared) -> NextDue {
+    let params = JobNextDueParams {
+        queues: queues(shared),
+        now: shared.service.clock().now(),
+    };
+    match shared.service.store().job_next_due(params).await {
+        Ok(due) => due,
+        Err(error) => {
+            tracing::error!(%error, "could not read when the next jobs are due");
+            NextDue::default()
+        }
+    }
+}
+
+/// The instant to wake at for `due` (the clock's time turned into the
+/// runtime's), at most a poll interval away; `None`: nothing to wait for.
+fn wake_at(shared: &Shared, due: &NextDue) -> Option<Instant> {
+    let now = shared.service.clock().now();
+    // A deadline wakes the loop just after it passes (jobs expire once
+    // their deadline is in the past).
+    let deadline = due.deadline.map(|d| d + chrono::TimeDelta::milliseconds(1));
+    let next: Timestamp = match (due.begin_after, deadline) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => a.or(b)?,
+    };
+    // A time already reached (a due job no agent had room for, a job
+    // another process holds while it expires) is looked at again shortly,
+    // not in a busy loop.
+    let wait = (next - now)
+        .to_std()
+        .unwrap_or(Duration::ZERO)
+        .max(AGAIN_MIN)
+        .min(shared.config.poll_interval);
+    Some(Instant::now() + wait)
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Expires the jobs of this dispatcher's queues past their deadline.
+async fn expire(shared: &Shared, now: Timestamp) {
+    for queue in queues(shared) {
+        if let Err(error) = shared.service.expire(&queue, now).await {
+            tracing::error!(%error, %queue, "could not expire jobs past their deadline");
+        }
     }
 }
 
@@ -65,8 +151,9 @@ async fn ping(shared: &Shared) {
 }
 
 /// Claims for every agent with free slots, again and again while claims
-/// come back full (more work may be waiting).
-async fn claim_round(shared: &Arc<Shared>) {
+/// come back full (more work may be waiting). Returns true when some agent
+/// still has free slots: what becomes due next is then worth knowing.
+async fn claim_round(shared: &Arc<Shared>) -> bool {
     loop {
         let agents = shared.agents.read().unwrap().clone();
         let mut maybe_more = false;
@@ -79,9 +166,47 @@ async fn claim_round(shared: &Arc<Shared>) {
             maybe_more |= claimed == free;
         }
         if !maybe_more {
-            return;
+            return agents.iter().any(|agent| agent.free() > 0);
         }
     }
+}
+
+/// Claims up to `free` jobs for `agent`: first the jobs its `prefer`
+/// policy names (zc.async's `preferMul`), then any its filter allows.
+async fn claim(shared: &Shared, agent: &AgentSlots, free: u32) -> Vec<Job> {
+    let params = |preferred, limit| JobClaimParams {
+        dispatcher: shared.config.id,
+        queue: agent.spec.queue.clone(),
+        agent: agent.spec.name.clone(),
+        filter: agent.spec.filter.clone(),
+        preferred,
+        limit,
+        now: shared.service.clock().now(),
+    };
+    let store = shared.service.store();
+    let mut claimed = Vec::new();
+    if let Some(prefer) = &agent.spec.prefer {
+        match store
+            .job_claim_many(params(Some(prefer.clone()), free))
+            .await
+        {
+            Ok(jobs) => claimed = jobs,
+            Err(error) => {
+                tracing::error!(%error, queue = %agent.spec.queue, agent = %agent.spec.name, "claim failed");
+                return claimed;
+            }
+        }
+    }
+    let rest = free - claimed.len() as u32;
+    if rest > 0 {
+        match store.job_claim_many(params(None, rest)).await {
+            Ok(jobs) => claimed.extend(jobs),
+            Err(error) => {
+                tracing::error!(%error, queue = %agent.spec.queue, agent = %agent.spec.name, "claim failed");
+            }
+        }
+    }
+    claimed
 }
 
 /// Claims up to `free` jobs for `agent`, starts them and spawns their runs.
@@ -89,23 +214,7 @@ async fn claim_round(shared: &Arc<Shared>) {
 async fn claim_and_start(shared: &Arc<Shared>, agent: &Arc<AgentSlots>, free: u32) -> u32 {
     let store = shared.service.store();
     let dispatcher = shared.config.id;
-    let claimed = match store
-        .job_claim_many(JobClaimParams {
-            dispatcher,
-            queue: agent.spec.queue.clone(),
-            agent: agent.spec.name.clone(),
-            filter: agent.spec.filter.clone(),
-            limit: free,
-            now: shared.service.clock().now(),
-        })
-        .await
-    {
-        Ok(claimed) => claimed,
-        Err(error) => {
-            tracing::error!(%error, queue = %agent.spec.queue, agent = %agent.spec.name, "claim failed");
-            return 0;
-        }
-    };
+    let claimed = claim(shared, agent, free).await;
     if claimed.is_empty() {
         return 0;
     }

@@ -55,6 +55,11 @@ fn after_write(events: &Events, report: &FinishReport) {
         tracing::warn!(%job, "job was reassigned while it ran; its outcome was dropped");
     }
     events.completed(&report.completed);
+    if !report.completed.is_empty() {
+        // The slots of the quotas these jobs held are free only now that
+        // the outcome is written: claim again.
+        events.work_available();
+    }
 }
 
 type Reply = oneshot::Sender<store::Result<()>>;

@@ -81,6 +81,7 @@ impl JobContext for DispatchContext {
             begin_after: request.begin_after,
             begin_by_ms: request.begin_by_ms,
             limits: Default::default(),
+            quota_names: request.quota_names,
             parent: Some(self.job.id),
         };
         self.service

@@ -23,6 +23,8 @@ mod guests;
 pub mod identity;
 mod loader;
 mod runner;
+#[cfg(test)]
+mod tests;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;

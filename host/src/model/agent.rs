@@ -46,6 +46,12 @@ pub struct AgentSpec {
     /// Which jobs it takes; `None` takes any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<AgentFilter>,
+    /// Which jobs it takes first (zc.async's `preferMul` chooser): each
+    /// claim takes the due jobs its filter allows that also match this, in
+    /// queue order, then fills its remaining free slots with any job its
+    /// filter allows. `None`: plain queue order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefer: Option<AgentFilter>,
     /// The most fuel any job it runs gets; `None`: unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fuel_cap: Option<u64>,
@@ -56,13 +62,15 @@ pub struct AgentSpec {
 }
 
 impl AgentSpec {
-    /// An agent with zc.async's defaults: size 3, no filter, no caps.
+    /// An agent with zc.async's defaults: size 3, no filter, no
+    /// preference, no caps.
     pub fn new(queue: impl Into<String>, name: impl Into<String>) -> Self {
         AgentSpec {
             name: name.into(),
             queue: queue.into(),
             size: AGENT_SIZE_DEFAULT,
             filter: None,
+            prefer: None,
             fuel_cap: None,
             memory_cap: None,
         }

@@ -86,6 +86,15 @@ impl Failure {
         }
     }
 
+    /// The failure of a job whose `begin_by` passed before it started
+    /// (zc.async's `TimeoutError` at claim): it was never run.
+    pub fn not_started() -> Self {
+        Failure::new(
+            FailureKind::Timeout,
+            "not started by its deadline (begin_after + begin_by): the job was not run",
+        )
+    }
+
     /// The same failure with `detail`.
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());

@@ -56,6 +56,13 @@ pub struct NewJob {
     pub scheduled: bool,
     /// Not started by `begin_after + begin_by_ms`: fails with `timeout`.
     pub begin_by_ms: Option<u64>,
+    /// The quotas of its queue it counts against (see
+    /// [`Quota`](super::Quota)); names that do not exist are ignored.
+    pub quota_names: Vec<String>,
+    /// True when its deadline (`begin_after + begin_by_ms`) had already
+    /// passed at put: it is stored `completed` with
+    /// [`Failure::not_started`] and never runs.
+    pub expired: bool,
     /// The job that put this one from inside its run, if any.
     pub parent: Option<JobId>,
     /// When it was created.
@@ -92,6 +99,10 @@ pub struct Job {
     /// Milliseconds after `begin_after` by which it must have started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub begin_by_ms: Option<u64>,
+    /// The quotas of its queue it counts against while `assigned` or
+    /// `active`; names no longer defined in the queue are ignored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quota_names: Vec<String>,
     /// Its value, once completed successfully.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,

@@ -1,5 +1,5 @@
 //! The domain: jobs, their states, failures, modules, queues, dispatchers,
-//! agents and schedules. Plain data shared by every layer; no I/O.
+//! agents, quotas and schedules. Plain data shared by every layer; no I/O.
 
 mod agent;
 mod catalog;
@@ -7,6 +7,7 @@ pub mod cron;
 mod failure;
 mod ids;
 mod job;
+mod quota;
 mod schedule;
 pub mod state;
 
@@ -15,6 +16,10 @@ pub use catalog::{DEFAULT_QUEUE, DispatcherInfo, ModuleInfo, QueueInfo};
 pub use failure::{Failure, FailureKind};
 pub use ids::{BadDigest, DispatcherId, JobId, ModuleDigest};
 pub use job::{CapturedOutput, Job, JobLimits, NewJob, RunOutcome};
+pub use quota::{
+    QUOTA_NAME_MAX_LEN, QUOTA_NAMES_MAX, QUOTA_SIZE_DEFAULT, QUOTA_SIZE_MAX, Quota,
+    check_quota_name, normalize_quota_names,
+};
 pub use schedule::{
     AfterTake, CATCH_UP_ALL_MAX, CatchUp, NewSchedule, RETRY_DELAY_DEFAULT_MS, Schedule,
     ScheduleId, ScheduleJob, ScheduleRun, Timing,

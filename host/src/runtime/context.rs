@@ -116,6 +116,8 @@ pub struct PutRequest {
     pub begin_after: Option<Timestamp>,
     /// Must have started this many milliseconds after `begin_after`.
     pub begin_by_ms: Option<u64>,
+    /// Quotas of the queue the job counts against.
+    pub quota_names: Vec<String>,
 }
 
 mod gen_ {
@@ -355,6 +357,7 @@ fn check_put(request: wtypes::JobRequest) -> Result<PutRequest, String> {
         queue: request.queue,
         begin_after,
         begin_by_ms: request.begin_by_ms,
+        quota_names: request.quota_names,
     })
 }
 
@@ -462,6 +465,7 @@ mod tests {
             queue: Some("q".into()),
             begin_after_ms: Some(1_700_000_000_000),
             begin_by_ms: Some(5),
+            quota_names: vec!["index".into()],
         };
         assert!(check_put(request("", "[]")).is_err());
         assert!(
@@ -477,6 +481,7 @@ mod tests {
         let ok = check_put(request("f", "[1]")).unwrap();
         assert_eq!(ok.args, serde_json::json!([1]));
         assert_eq!(ok.queue.as_deref(), Some("q"));
+        assert_eq!(ok.quota_names, ["index"]);
         assert_eq!(
             ok.begin_after.map(crate::clock::to_millis),
             Some(1_700_000_000_000)

@@ -360,6 +360,27 @@ async fn creation_checks_names_queues_modules_and_timing() {
     ));
 }
 
+/// A schedule's `begin_by` is checked as a put's is (at most
+/// [`service::BEGIN_BY_MAX_MS`]), at creation and at update: a schedule
+/// whose every put would be refused is never stored.
+#[tokio::test]
+async fn a_schedule_s_begin_by_is_checked_as_a_put_s() {
+    let f = fixture().await;
+    let mut too_late = request("late", EVERY_10S);
+    too_late.job.begin_by_ms = Some(service::BEGIN_BY_MAX_MS + 1);
+    let error = f.service.schedule_create(too_late).await.unwrap_err();
+    assert!(matches!(error, service::Error::Invalid(_)), "{error}");
+    let mut ok = request("ok", EVERY_10S);
+    ok.job.begin_by_ms = Some(service::BEGIN_BY_MAX_MS);
+    f.service.schedule_create(ok).await.unwrap();
+    let patch = service::SchedulePatch {
+        begin_by_ms: Some(Some(service::BEGIN_BY_MAX_MS + 1)),
+        ..Default::default()
+    };
+    let error = f.service.schedule_update("ok", patch).await.unwrap_err();
+    assert!(matches!(error, service::Error::Invalid(_)), "{error}");
+}
+
 /// The loop: woken at once by a schedule created in this process, then
 /// waking by itself when the next one is due (the manual clock moved).
 #[tokio::test]

@@ -105,7 +105,11 @@ pub async fn relay_store_events(store: Arc<dyn Store>, events: Arc<Events>) {
     loop {
         match listener.recv().await {
             Ok(StoreEvent::JobsPut { .. }) => events.work_available(),
-            Ok(StoreEvent::JobsCompleted { ids }) => events.completed(&ids),
+            Ok(StoreEvent::JobsCompleted { ids }) => {
+                events.completed(&ids);
+                // Jobs completed elsewhere may have freed quota slots.
+                events.work_available();
+            }
             Ok(StoreEvent::AgentsChanged { .. }) => events.agents_changed(),
             Err(error) => {
                 // Notifications may have been missed while the connection

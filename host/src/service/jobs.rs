@@ -6,8 +6,11 @@ use serde_json::Value;
 
 use super::names::{queue_from_alias, validate_annotation_name, validate_free_name};
 use super::queues::LIST_LIMIT_MAX;
+use super::schedule::{Schedule, check_begin_by};
 use super::{Error, Result, Service};
-use crate::model::{Job, JobId, JobLimits, JobStatus, NewJob, ScheduleRun, Timestamp};
+use crate::model::{
+    Job, JobId, JobLimits, JobStatus, NewJob, ScheduleRun, Timestamp, normalize_quota_names,
+};
 use crate::store::{AnnotationSetParams, JobListParams, JobPutBackParams};
 
 /// The longest job function name.
@@ -35,6 +38,9 @@ pub struct PutRequest {
     pub begin_by_ms: Option<u64>,
     /// Resource requests.
     pub limits: JobLimits,
+    /// Quotas of the queue the job counts against. Each must exist in
+    /// the queue ([`Error::Invalid`] naming the first that does not).
+    pub quota_names: Vec<String>,
     /// The job putting this one, when a job puts it.
     pub parent: Option<JobId>,
 }
@@ -51,6 +57,7 @@ impl PutRequest {
             begin_after: None,
             begin_by_ms: None,
             limits: JobLimits::default(),
+            quota_names: Vec::new(),
             parent: None,
         }
     }
@@ -143,18 +150,16 @@ impl Service {
                 "`module` is required (a digest or a name)".into(),
             ));
         }
+        let quota_names = normalize_quota_names(request.quota_names).map_err(Error::Invalid)?;
+        let begin_by_ms = request.begin_by_ms.map(check_begin_by).transpose()?;
         let (queue_info, module) = tokio::try_join!(
             self.lookup_queue(&queue),
             self.lookup_module(&request.module)
         )?;
+        self.check_quota_names(&queue_info.name, &quota_names)
+            .await?;
         let now = self.clock().now();
-        let (begin_after, scheduled) = match request.begin_after {
-            Some(at) if at > now => (at, true),
-            // zc.async: a time already past counts as "as soon as
-            // possible", at the end of the FIFO, without the preference
-            // scheduled jobs get.
-            _ => (now, false),
-        };
+        let schedule = Schedule::at(request.begin_after, begin_by_ms, now);
         let module_name = (module.digest.as_str() != request.module).then_some(request.module);
         Ok(NewJob {
             id: JobId::new(),
@@ -164,9 +169,11 @@ impl Service {
             function: function.to_owned(),
             args,
             limits: request.limits,
-            begin_after,
-            scheduled,
-            begin_by_ms: request.begin_by_ms,
+            begin_after: schedule.begin_after,
+            scheduled: schedule.scheduled,
+            begin_by_ms: schedule.begin_by_ms,
+            quota_names,
+            expired: schedule.expired,
             parent: request.parent,
             created_at: now,
             schedule: None,
@@ -200,6 +207,7 @@ impl Service {
             .unwrap_or(&current.queue)
             .to_owned();
         self.store().queue_get(&queue).await?;
+        self.check_quota_names(&queue, &current.quota_names).await?;
         let job = self
             .store()
             .job_put_back(JobPutBackParams {

@@ -1,5 +1,6 @@
 //! A short-lived cache of what every put looks up: does the queue exist,
-//! and which module does a name or digest mean.
+//! which module does a name or digest mean, and which quotas does the
+//! queue define.
 //!
 //! Without it, each put costs two reads before its (batched) insert, and
 //! the reads, not the insert, bound how many puts a second one process
@@ -7,7 +8,10 @@
 //! queue created by *another* process is seen within that time; this
 //! process's own uploads, deletes and queue changes clear the cache at
 //! once. A stale entry never puts a job where it cannot go: the insert
-//! itself checks that the queue and the module exist.
+//! itself checks that the queue and the module exist. Only known quota
+//! names are trusted from the cache: a name it lacks is looked up again
+//! before a put is refused, and a quota removed meanwhile only makes the
+//! name ignored, as if it had been removed just after the put.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -24,6 +28,7 @@ pub struct Lookups {
     ttl: Duration,
     queues: Mutex<HashMap<String, (QueueInfo, Instant)>>,
     modules: Mutex<HashMap<String, (ModuleInfo, Instant)>>,
+    quotas: Mutex<HashMap<String, (Vec<String>, Instant)>>,
 }
 
 impl Lookups {
@@ -33,6 +38,7 @@ impl Lookups {
             ttl,
             queues: Mutex::new(HashMap::new()),
             modules: Mutex::new(HashMap::new()),
+            quotas: Mutex::new(HashMap::new()),
         }
     }
 
@@ -83,6 +89,22 @@ impl Lookups {
     /// Forgets every queue (one was created or deleted here).
     pub fn forget_queues(&self) {
         self.queues.lock().unwrap().clear();
+        self.quotas.lock().unwrap().clear();
+    }
+
+    /// The quota names of a queue, looked up less than the TTL ago.
+    pub fn quotas(&self, queue: &str) -> Option<Vec<String>> {
+        self.fresh(&self.quotas, queue)
+    }
+
+    /// Remembers a queue's quota names.
+    pub fn remember_quotas(&self, queue: &str, names: Vec<String>) {
+        self.remember(&self.quotas, queue, names);
+    }
+
+    /// Forgets a queue's quota names (one was created or removed here).
+    pub fn forget_quotas(&self, queue: &str) {
+        self.quotas.lock().unwrap().remove(queue);
     }
 }
 

@@ -8,8 +8,11 @@ mod jobs;
 mod lookups;
 mod modules;
 mod names;
+mod patch;
 mod put_batcher;
 mod queues;
+mod quotas;
+mod schedule;
 mod schedules;
 mod workers;
 
@@ -23,7 +26,9 @@ pub use lookups::LOOKUP_TTL_DEFAULT;
 pub use names::{
     DEFAULT_QUEUE_ALIAS, validate_module_name, validate_queue_name, validate_schedule_name,
 };
+pub use patch::JobPatch;
 pub use put_batcher::PUT_BATCH_MAX_DEFAULT;
+pub use schedule::BEGIN_BY_MAX_MS;
 pub use schedules::{DELAY_MIN, OccurrencePut, RUNS_LIMIT_MAX, SchedulePatch, ScheduleRequest};
 pub use workers::DispatcherView;
 

@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use super::jobs::{FUNCTION_NAME_MAX_LEN, validate_args};
 use super::names::{queue_from_alias, validate_free_name, validate_schedule_name};
+use super::schedule::check_begin_by;
 use super::{Error, PutRequest, Result, Service};
 use crate::model::{
     CatchUp, Job, JobId, JobLimits, NewSchedule, Schedule, ScheduleId, ScheduleJob, ScheduleRun,
@@ -233,6 +234,7 @@ impl Service {
             queue,
             function: function.to_owned(),
             args: validate_args(job.args)?,
+            begin_by_ms: job.begin_by_ms.map(check_begin_by).transpose()?,
             ..job
         })
     }

@@ -31,13 +31,18 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::model::{
-    Agent, AgentFilter, AgentSpec, CapturedOutput, CatchUp, DispatcherId, DispatcherInfo, Job,
-    JobId, JobStatus, ModuleDigest, ModuleInfo, NewJob, NewSchedule, QueueInfo, RunOutcome,
-    Schedule, ScheduleId, ScheduleJob, ScheduleRun, Timestamp, Timing,
+    Agent, AgentFilter, AgentSpec, CapturedOutput, DispatcherId, DispatcherInfo, Job, JobId,
+    JobStatus, ModuleDigest, ModuleInfo, NewJob, NewSchedule, QueueInfo, Quota, RunOutcome,
+    Schedule, ScheduleId, ScheduleRun, Timestamp,
 };
 
 pub mod postgres;
+mod schedule;
 pub mod sqlite;
+
+pub use schedule::{
+    ScheduleAdvanceParams, ScheduleLock, ScheduleTakeParams, ScheduleUpdateParams, occurrence_taken,
+};
 
 #[cfg(test)]
 pub(crate) mod conformance;
@@ -83,19 +88,24 @@ impl Error {
     }
 }
 
-/// The [`Error::Conflict`] of a put for a schedule occurrence that job
-/// `put` already has.
-pub fn occurrence_taken(run: ScheduleRun, put: JobId) -> Error {
-    Error::Conflict(format!(
-        "schedule {} already put its occurrence of {} (job {put})",
-        run.schedule_id,
-        run.occurrence
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-    ))
-}
-
 /// The store's result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a job can no longer be changed: its status and, once claimed, who
+/// holds it.
+pub(crate) fn not_changeable(job: &Job) -> String {
+    let holder = match (&job.dispatcher, &job.agent) {
+        (Some(d), Some(a)) if job.status != JobStatus::Completed => {
+            format!(" (held by dispatcher {d}, agent `{a}`)")
+        }
+        _ => String::new(),
+    };
+    format!(
+        "job {} is {}{holder}: only a pending job (or one in no queue, status new) can be \
+         changed",
+        job.id, job.status
+    )
+}
 
 /// Stores a module.
 #[derive(Debug, Clone)]
@@ -182,9 +192,88 @@ pub struct JobClaimParams {
     pub agent: String,
     /// The agent's filter.
     pub filter: Option<AgentFilter>,
+    /// When set, only jobs that also match this filter: the first pass of
+    /// an agent with a `prefer` policy (the dispatcher then claims with
+    /// `None` for its remaining slots).
+    pub preferred: Option<AgentFilter>,
     /// The most jobs to claim.
     pub limit: u32,
-    /// Now: only jobs with `begin_after <= now` are due.
+    /// Now: only jobs with `begin_after <= now` are due, and only those
+    /// whose deadline (`begin_after + begin_by`) is not past are claimed.
+    pub now: Timestamp,
+}
+
+/// Changes a job that no dispatcher holds yet (status `pending` or `new`).
+/// `None` fields are left as they are.
+#[derive(Debug, Clone, Default)]
+pub struct JobUpdateParams {
+    /// The job.
+    pub id: JobId,
+    /// New arguments (a JSON array or object).
+    pub args: Option<Value>,
+    /// A new due time and whether it is scheduled (see
+    /// [`NewJob::scheduled`]); the job also takes the next put position,
+    /// as if put at that moment.
+    pub begin_after: Option<(Timestamp, bool)>,
+    /// A new `begin_by_ms` (`Some(None)` removes it).
+    pub begin_by_ms: Option<Option<u64>>,
+    /// New quota names (already checked against the job's queue).
+    pub quota_names: Option<Vec<String>>,
+}
+
+/// Completes the pending jobs of a queue whose deadline has passed.
+#[derive(Debug, Clone)]
+pub struct JobExpireParams {
+    /// The queue.
+    pub queue: String,
+    /// Now: jobs with `begin_after + begin_by_ms < now` expire.
+    pub now: Timestamp,
+    /// The most jobs to expire at once.
+    pub limit: u32,
+}
+
+/// What [`Store::job_expire_many`] completed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExpireReport {
+    /// The jobs that expired (completed with [`Failure::not_started`]), in
+    /// deadline order.
+    ///
+    /// [`Failure::not_started`]: crate::model::Failure::not_started
+    pub expired: Vec<JobId>,
+    /// The jobs that were awaiting them, completed in cascade.
+    pub cascaded: Vec<JobId>,
+}
+
+/// Asks when something next becomes due in some queues.
+#[derive(Debug, Clone)]
+pub struct JobNextDueParams {
+    /// The queues.
+    pub queues: Vec<String>,
+    /// Now.
+    pub now: Timestamp,
+}
+
+/// When the next pending job of some queues becomes due, and the earliest
+/// deadline among them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NextDue {
+    /// The earliest `begin_after` later than now.
+    pub begin_after: Option<Timestamp>,
+    /// The earliest deadline (`begin_after + begin_by_ms`) of a pending
+    /// job, past or future.
+    pub deadline: Option<Timestamp>,
+}
+
+/// Creates a quota.
+#[derive(Debug, Clone)]
+pub struct QuotaCreateParams {
+    /// Its queue (it must exist).
+    pub queue: String,
+    /// Its name.
+    pub name: String,
+    /// Its size (at least 1).
+    pub size: u32,
+    /// Now.
     pub now: Timestamp,
 }
 
@@ -305,82 +394,6 @@ pub struct DispatcherActivateParams {
     pub now: Timestamp,
 }
 
-/// Replaces a schedule's definition, if it is still at `version`.
-#[derive(Debug, Clone)]
-pub struct ScheduleUpdateParams {
-    /// The schedule.
-    pub id: ScheduleId,
-    /// The version the caller read: the update is refused
-    /// ([`Error::Conflict`]) if any write came in between.
-    pub version: u64,
-    /// The job it puts.
-    pub job: ScheduleJob,
-    /// When.
-    pub timing: Timing,
-    /// Missed occurrences.
-    pub catch_up: CatchUp,
-    /// Paused when false.
-    pub active: bool,
-    /// How long a take locks it, in ms.
-    pub retry_delay_ms: u64,
-    /// The next call time. When it differs from the stored one, a lock a
-    /// scheduler holds is released (that scheduler's advance is refused).
-    pub next_call_time: Option<Timestamp>,
-    /// Now.
-    pub now: Timestamp,
-}
-
-/// Takes due schedules for one scheduler (m01.remote's
-/// `pullNextSchedulerItem`).
-#[derive(Debug, Clone)]
-pub struct ScheduleTakeParams {
-    /// The scheduler taking them (`host:pid:id`).
-    pub holder: String,
-    /// The most to take.
-    pub limit: u32,
-    /// Now: schedules with `next_call_time <= now` whose lock is free or
-    /// expired (`retry_time <= now`) are due.
-    pub now: Timestamp,
-}
-
-/// A scheduler's hold on a schedule it took: what its later writes are
-/// guarded by.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScheduleLock {
-    /// The schedule.
-    pub id: ScheduleId,
-    /// The scheduler that took it.
-    pub holder: String,
-    /// The `next_call_time` it took.
-    pub taken: Timestamp,
-    /// The `retry_time` its take set.
-    pub retry_time: Timestamp,
-}
-
-impl ScheduleLock {
-    /// The lock a take gave on `schedule` (as [`Store::schedule_take_many`]
-    /// returned it); `None` if it holds none.
-    pub fn of(schedule: &Schedule) -> Option<ScheduleLock> {
-        Some(ScheduleLock {
-            id: schedule.id,
-            holder: schedule.holder.clone()?,
-            taken: schedule.next_call_time?,
-            retry_time: schedule.retry_time?,
-        })
-    }
-}
-
-/// Moves a taken schedule on once its occurrences are put.
-#[derive(Debug, Clone)]
-pub struct ScheduleAdvanceParams {
-    /// The take.
-    pub lock: ScheduleLock,
-    /// The next call time.
-    pub next_call_time: Option<Timestamp>,
-    /// The last occurrence put.
-    pub last_call_time: Timestamp,
-}
-
 /// Every database operation of wasync. Implemented once per backend, and
 /// every backend passes the same conformance suite (`store::conformance`).
 #[async_trait]
@@ -457,9 +470,30 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// [`Error::NotFound`] for an unknown job or queue.
     async fn job_put_back(&self, params: JobPutBackParams) -> Result<Job>;
     /// Claims up to `limit` due pending jobs of a queue that match the
-    /// agent's filter, in queue order, atomically: no job is ever claimed
-    /// twice, whatever the number of processes. They become `assigned`.
+    /// agent's filter (and `preferred`, if set), in queue order,
+    /// atomically: no job is ever claimed twice, whatever the number of
+    /// processes. They become `assigned`. Jobs past their deadline are
+    /// never claimed (see [`Store::job_expire_many`]). A job naming a
+    /// quota of its queue that already holds `size` assigned or active
+    /// jobs is skipped, and no claim, however many run at once on however
+    /// many machines, takes a quota past its size.
     async fn job_claim_many(&self, params: JobClaimParams) -> Result<Vec<Job>>;
+    /// zc.async's expiry at claim: completes (`Expire`) up to `limit`
+    /// pending jobs of a queue whose deadline (`begin_after +
+    /// begin_by_ms`) is before `now`, with [`Failure::not_started`], and,
+    /// in the same transaction, every job awaiting them (as a finish
+    /// does). They never run.
+    ///
+    /// [`Failure::not_started`]: crate::model::Failure::not_started
+    async fn job_expire_many(&self, params: JobExpireParams) -> Result<ExpireReport>;
+    /// When the next job of some queues becomes due, and the earliest
+    /// deadline among their pending jobs: what a claimer sleeps until.
+    async fn job_next_due(&self, params: JobNextDueParams) -> Result<NextDue>;
+    /// Changes the arguments, due time, `begin_by` or quota names of a job
+    /// no dispatcher holds (`pending` or `new`) and returns it.
+    /// [`Error::Conflict`] naming its status otherwise;
+    /// [`Error::NotFound`] for an unknown job.
+    async fn job_update(&self, params: JobUpdateParams) -> Result<Job>;
     /// Starts claimed jobs: `assigned` → `active`, one more attempt. Returns
     /// the jobs started (those still assigned to this dispatcher), in the
     /// order asked. The caller has the jobs from the claim; only what the
@@ -475,6 +509,21 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// not parked on another job, and still this dispatcher's: the others
     /// are dropped and listed in [`FinishReport::reassigned`].
     async fn job_finish_many(&self, params: &[JobFinishParams]) -> Result<FinishReport>;
+
+    // ----- quotas -----
+
+    /// Creates a quota. [`Error::Conflict`] if the queue has one by that
+    /// name; [`Error::NotFound`] for an unknown queue.
+    async fn quota_create(&self, params: QuotaCreateParams) -> Result<Quota>;
+    /// A quota, with the jobs holding it now.
+    async fn quota_get(&self, queue: &str, name: &str) -> Result<Quota>;
+    /// A queue's quotas, by name. [`Error::NotFound`] for an unknown queue.
+    async fn quota_list(&self, queue: &str) -> Result<Vec<Quota>>;
+    /// Changes a quota's size. Jobs already holding it are not touched: a
+    /// smaller size only holds back later claims.
+    async fn quota_set_size(&self, queue: &str, name: &str, size: u32) -> Result<Quota>;
+    /// Removes a quota; jobs that name it no longer count against anything.
+    async fn quota_delete(&self, queue: &str, name: &str) -> Result<()>;
 
     // ----- annotations -----
 

@@ -50,7 +50,28 @@ pub fn fanout(n: u32) -> Result<Await, Error> {
     Ok(Await(last))
 }
 
-wasync_guest::export_jobs!(first_job, second_job, chain, fanout);
+/// Puts `function(args)` into `queue` (default: this job's queue),
+/// counting against the quotas named `quotas` (zc.async's `quota_names`),
+/// and returns the new job's id. A quota the queue does not define makes
+/// the put fail: an error of kind `context` naming it.
+#[job]
+pub fn put_with_quotas(
+    function: String,
+    args: Value,
+    quotas: Vec<String>,
+    queue: Option<String>,
+) -> Result<JobId, Error> {
+    let mut request = JobRequest::new(function).json_args(args);
+    for quota in quotas {
+        request = request.quota(quota);
+    }
+    if let Some(queue) = queue {
+        request = request.queue(queue);
+    }
+    put(request)
+}
+
+wasync_guest::export_jobs!(first_job, second_job, chain, fanout, put_with_quotas);
 
 #[cfg(test)]
 mod tests {
@@ -58,6 +79,23 @@ mod tests {
     use wasync_guest::testing::FakeContext;
 
     use super::jobs;
+
+    #[test]
+    fn put_with_quotas_names_them() {
+        let ctx = FakeContext::new();
+        let out = ctx
+            .run(
+                jobs(),
+                "put_with_quotas",
+                json!(["pause", [1], ["test", "index"], "serial"]),
+            )
+            .unwrap();
+        let put = &ctx.puts()[0];
+        assert_eq!(out.value(), Some(json!(put.id)));
+        assert_eq!(put.quota_names, ["test", "index"]);
+        assert_eq!((put.function.as_str(), &put.args), ("pause", &json!([1])));
+        assert_eq!(put.queue.as_deref(), Some("serial"));
+    }
 
     #[test]
     fn first_job_awaits_second_job() {

@@ -210,6 +210,10 @@ pub(crate) async fn agents_upsert_list_delete<H: Harness>(h: H) {
             modules: vec!["image-*".to_owned()],
             functions: vec!["resize".to_owned()],
         }),
+        prefer: Some(AgentFilter {
+            modules: Vec::new(),
+            functions: vec!["thumb*".to_owned()],
+        }),
         fuel_cap: Some(u64::MAX),
         memory_cap: Some(1 << 30),
     };

@@ -19,6 +19,7 @@ fn filtered(d: DispatcherId, modules: &[&str], functions: &[&str]) -> JobClaimPa
             modules: modules.iter().map(|m| m.to_string()).collect(),
             functions: functions.iter().map(|f| f.to_string()).collect(),
         }),
+        preferred: None,
         limit: 10,
         now: t(1_000),
     }

@@ -52,6 +52,8 @@ pub(crate) fn new_job(queue: &str, module: &ModuleInfo, function: &str, at: Time
         begin_after: at,
         scheduled: false,
         begin_by_ms: None,
+        quota_names: Vec::new(),
+        expired: false,
         parent: None,
         created_at: at,
         schedule: None,
@@ -139,6 +141,7 @@ pub(crate) async fn claim(
             queue: queue.to_owned(),
             agent: "main".to_owned(),
             filter: None,
+            preferred: None,
             limit,
             now,
         })

@@ -36,7 +36,9 @@ mod finish;
 pub(crate) mod kit;
 mod notify;
 mod queue;
+mod quota;
 mod schedule;
+mod schedules;
 
 use catalog::*;
 use claim::*;
@@ -44,7 +46,9 @@ use durability::*;
 use finish::*;
 use notify::*;
 use queue::*;
+use quota::*;
 use schedule::*;
+use schedules::*;
 
 /// One backend under test: a fresh database per test.
 pub(crate) trait Harness: Sized + Send + 'static {
@@ -217,6 +221,22 @@ macro_rules! foreach_case {
         $m!($h, puts_are_announced_on_commit);
         $m!($h, completions_are_announced_with_their_cascades);
         $m!($h, agent_changes_are_announced);
+        // quotas
+        $m!($h, quotas_create_list_resize_delete);
+        $m!($h, quota_names_round_trip);
+        $m!($h, a_full_quota_holds_its_jobs_back_but_not_others);
+        $m!($h, a_quota_of_two_fills_in_one_batch_and_no_further);
+        $m!($h, a_job_naming_several_quotas_needs_room_in_each);
+        $m!($h, shrinking_a_full_quota_leaves_running_jobs_alone);
+        $m!($h, a_removed_quota_is_ignored);
+        $m!($h, concurrent_claimers_never_exceed_a_quota);
+        // deadlines, changes, preferences
+        $m!($h, jobs_past_their_deadline_expire_and_never_run);
+        $m!($h, an_expired_job_completes_the_jobs_awaiting_it);
+        $m!($h, a_put_past_its_deadline_is_stored_completed);
+        $m!($h, next_due_gives_the_next_begin_after_and_deadline);
+        $m!($h, only_jobs_no_dispatcher_holds_can_be_changed);
+        $m!($h, preferred_jobs_are_claimed_first);
         // durability
         $m!($h, everything_survives_a_restart);
         // schedules
@@ -225,6 +245,7 @@ macro_rules! foreach_case {
         $m!($h, failed_puts_keep_the_lock_and_updates_release_it);
         $m!($h, paused_schedules_are_never_due);
         $m!($h, one_job_per_schedule_occurrence);
+        $m!($h, occurrence_jobs_keep_quotas_and_deadlines);
         $m!($h, concurrent_takers_take_each_occurrence_once);
     };
 }

@@ -13,7 +13,7 @@ use crate::clock;
 use crate::model::{Job, JobId, Transition};
 use crate::store::{JobClaimParams, JobStartParams, JobStarted, Result};
 
-/// The claim: one statement.
+/// The claim of a queue without quotas: one statement.
 ///
 /// A `MATERIALIZED` CTE picks the jobs (`SELECT … ORDER BY … LIMIT n FOR
 /// UPDATE SKIP LOCKED`) and the `UPDATE` of the same statement takes them:
@@ -30,16 +30,22 @@ use crate::store::{JobClaimParams, JobStartParams, JobStarted, Result};
 /// latest version of each row once locked), so the `UPDATE` joins them on
 /// the id alone: a guard there too would let the planner read
 /// `jobs_pending` first and look for each pending job among the picked
-/// ones (see `finish.rs`). Empty filter arrays match any job.
+/// ones (see `finish.rs`). Empty filter arrays match any job; `$8` and `$9`
+/// are the preference's patterns (see [`JobClaimParams::preferred`]).
+///
+/// Jobs past their deadline are never picked, and the statement picks
+/// nothing when the queue has a quota (a one-time `NOT EXISTS`): such a
+/// queue is claimed by [`super::quota::claim`], which counts the quotas'
+/// slots under their row locks.
 pub(super) static CLAIM: LazyLock<String> = LazyLock::new(|| {
     let t = Transition::Claim;
     format!(
         "WITH picked AS MATERIALIZED ( \
            SELECT c.id AS picked_id FROM jobs AS c \
            WHERE c.status = {from} AND c.queue = $3 AND c.begin_after <= $4 \
-             AND (cardinality($6::text[]) = 0 \
-                  OR c.module_name LIKE ANY ($6::text[]) OR c.module LIKE ANY ($6::text[])) \
-             AND (cardinality($7::text[]) = 0 OR c.function LIKE ANY ($7::text[])) \
+             AND {not_expired} \
+             AND NOT EXISTS (SELECT 1 FROM quotas AS q WHERE q.queue = $3) \
+             AND {filters} \
            ORDER BY {order} LIMIT $5 \
            FOR UPDATE SKIP LOCKED) \
          UPDATE jobs SET status = {to}, dispatcher = $1, agent = $2 \
@@ -47,13 +53,59 @@ pub(super) static CLAIM: LazyLock<String> = LazyLock::new(|| {
          RETURNING {JOB_COLUMNS}",
         from = lit(t.from()),
         to = lit(t.to()),
-        order = QUEUE_ORDER
-            .split(", ")
-            .map(|key| format!("c.{key}"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        not_expired = not_expired(4),
+        filters = filter_clauses(6),
+        order = candidate_order(),
     )
 });
+
+/// The queue order for candidates aliased `c`.
+pub(super) fn candidate_order() -> String {
+    QUEUE_ORDER
+        .split(", ")
+        .map(|key| format!("c.{key}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The agent's filter (`$first`, `$first+1`: module and function
+/// patterns) and its preference (the next two), each list empty for "any".
+pub(super) fn filter_clauses(first: usize) -> String {
+    let module = |n: usize| {
+        format!(
+            "(cardinality(${n}::text[]) = 0 \
+              OR c.module_name LIKE ANY (${n}::text[]) OR c.module LIKE ANY (${n}::text[]))"
+        )
+    };
+    let function =
+        |n: usize| format!("(cardinality(${n}::text[]) = 0 OR c.function LIKE ANY (${n}::text[]))");
+    format!(
+        "{} AND {} AND {} AND {}",
+        module(first),
+        function(first + 1),
+        module(first + 2),
+        function(first + 3)
+    )
+}
+
+/// Not past its deadline at `$now`.
+pub(super) fn not_expired(now: usize) -> String {
+    format!("(c.begin_by_ms IS NULL OR c.begin_after + c.begin_by_ms >= ${now})")
+}
+
+/// The four pattern lists of a claim, as `LIKE` patterns, in the order
+/// [`filter_clauses`] binds them.
+pub(super) fn filter_binds(p: &JobClaimParams) -> [Vec<String>; 4] {
+    let lists = |f: &Option<crate::model::AgentFilter>| match f {
+        Some(f) => (like_patterns(&f.modules), like_patterns(&f.functions)),
+        None => (Vec::new(), Vec::new()),
+    };
+    let (modules, functions) = lists(&p.filter);
+    let (preferred_modules, preferred_functions) = lists(&p.preferred);
+    [modules, functions, preferred_modules, preferred_functions]
+}
+
+pub(super) static HAS_QUOTAS: &str = "SELECT EXISTS (SELECT 1 FROM quotas WHERE queue = $1)";
 
 pub(super) static START: LazyLock<String> = LazyLock::new(|| {
     let t = Transition::Start;
@@ -89,24 +141,37 @@ pub(super) fn like_patterns(patterns: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Claims due pending jobs for an agent, in queue order.
+/// Claims due pending jobs for an agent, in queue order: one statement
+/// for a queue without quotas; a queue with quotas (found when that
+/// statement comes back short) is claimed by [`super::quota::claim`].
 pub(super) async fn claim_many(db: &PgStore, p: JobClaimParams) -> Result<Vec<Job>> {
     if p.limit == 0 {
         return Ok(Vec::new());
     }
-    let modules = p.filter.as_ref().map_or(&[][..], |f| &f.modules[..]);
-    let functions = p.filter.as_ref().map_or(&[][..], |f| &f.functions[..]);
+    let [modules, functions, preferred_modules, preferred_functions] = filter_binds(&p);
     let rows = sqlx::query(&CLAIM)
         .bind(p.dispatcher.0)
         .bind(&p.agent)
         .bind(&p.queue)
         .bind(ms(p.now))
         .bind(i64::from(p.limit))
-        .bind(like_patterns(modules))
-        .bind(like_patterns(functions))
+        .bind(modules)
+        .bind(functions)
+        .bind(preferred_modules)
+        .bind(preferred_functions)
         .fetch_all(&db.pool)
         .await?;
     let mut claimed = rows.iter().map(row::job).collect::<Result<Vec<_>>>()?;
+    if claimed.len() < p.limit as usize {
+        let has_quotas: bool = sqlx::query_scalar(HAS_QUOTAS)
+            .bind(&p.queue)
+            .fetch_one(&db.pool)
+            .await?;
+        if has_quotas {
+            let rest = p.limit - claimed.len() as u32;
+            claimed.extend(super::quota::claim(db, &p, rest).await?);
+        }
+    }
     claimed.sort_by_key(|(seq, job)| (job.begin_after, !job.scheduled, *seq));
     Ok(claimed.into_iter().map(|(_, job)| job).collect())
 }

@@ -17,7 +17,7 @@ use crate::store::{DispatcherActivateParams, Error, Result};
 
 const COLUMNS: &str =
     "id, hostname, pid, poll_interval_ms, activated_at, last_ping_at, deactivated_at";
-const AGENT_COLUMNS: &str = "dispatcher, queue, name, size, filter, fuel_cap, memory_cap";
+const AGENT_COLUMNS: &str = "dispatcher, queue, name, size, filter, fuel_cap, memory_cap, prefer";
 
 pub(super) static HELD: LazyLock<String> = LazyLock::new(|| {
     format!(
@@ -35,11 +35,12 @@ const AGENTS_CHANGED: &str = "pg_notify($1, json_build_object('agents', w.dispat
 static UPSERT: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH w AS ( \
-           INSERT INTO agents (dispatcher, queue, name, size, filter, fuel_cap, memory_cap) \
-           VALUES ($2, $3, $4, $5, $6::json, $7, $8) \
+           INSERT INTO agents (dispatcher, queue, name, size, filter, fuel_cap, memory_cap, \
+             prefer) \
+           VALUES ($2, $3, $4, $5, $6::json, $7, $8, $9::json) \
            ON CONFLICT (dispatcher, queue, name) DO UPDATE SET size = excluded.size, \
              filter = excluded.filter, fuel_cap = excluded.fuel_cap, \
-             memory_cap = excluded.memory_cap \
+             memory_cap = excluded.memory_cap, prefer = excluded.prefer \
            RETURNING dispatcher) \
          SELECT {AGENTS_CHANGED} FROM w"
     )
@@ -81,6 +82,10 @@ fn agent(row: &PgRow) -> Result<Agent> {
             filter: row
                 .try_get::<Option<Value>, _>(4)?
                 .map(|f| from_json(T, "filter", f))
+                .transpose()?,
+            prefer: row
+                .try_get::<Option<Value>, _>(7)?
+                .map(|f| from_json(T, "prefer", f))
                 .transpose()?,
             fuel_cap: row.try_get::<Option<i64>, _>(5)?.map(from_u64_bits),
             memory_cap: row.try_get::<Option<i64>, _>(6)?.map(from_u64_bits),
@@ -166,6 +171,7 @@ pub(super) async fn agent_upsert(
         .bind(spec.filter.as_ref().map(json_text))
         .bind(spec.fuel_cap.map(u64_bits))
         .bind(spec.memory_cap.map(u64_bits))
+        .bind(spec.prefer.as_ref().map(json_text))
         .execute(&db.pool)
         .await;
     match written {

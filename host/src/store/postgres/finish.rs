@@ -233,20 +233,14 @@ async fn finish_once(db: &PgStore, params: &[JobFinishParams]) -> Result<FinishR
 
     let finished: HashSet<JobId> = write_done(&mut tx, &done).await?.into_iter().collect();
     let parked: HashSet<JobId> = write_awaits(&mut tx, &awaits).await?.into_iter().collect();
-    let mut seeds: Vec<Uuid> = finished
+    let seeds: Vec<Uuid> = finished
         .iter()
         .copied()
         .chain(parked.iter().filter_map(|id| accepted.get(id).copied()))
         .map(|id| id.0)
         .collect();
-    let mut announce: Vec<Uuid> = finished.iter().map(|id| id.0).collect();
-    let mut cascaded = HashSet::new();
-    while !seeds.is_empty() {
-        let resolved = cascade(&mut tx, db, &seeds, &announce, ms(now)).await?;
-        cascaded.extend(resolved.iter().copied().map(JobId));
-        seeds = resolved;
-        announce.clear();
-    }
+    let announce: Vec<Uuid> = finished.iter().map(|id| id.0).collect();
+    let cascaded = cascade_all(&mut tx, db, seeds, announce, ms(now)).await?;
     tx.commit().await?;
 
     Ok(report(params, &finished, &parked, &cascaded))
@@ -306,6 +300,33 @@ async fn write_awaits(conn: &mut PgConnection, awaits: &[Await<'_>]) -> Result<V
         .fetch_all(&mut *conn)
         .await?;
     Ok(ids.into_iter().map(JobId).collect())
+}
+
+/// Step 4: completes every active job awaiting one of `seeds` (jobs just
+/// completed, by a finish or an expiry), transitively, round after round
+/// (see the module doc), and announces them with `announce`. Returns what
+/// it completed. The one path by which a completion reaches the jobs that
+/// wait for it.
+pub(super) async fn cascade_all(
+    conn: &mut PgConnection,
+    db: &PgStore,
+    mut seeds: Vec<Uuid>,
+    mut announce: Vec<Uuid>,
+    now: i64,
+) -> Result<HashSet<JobId>> {
+    let mut cascaded = HashSet::new();
+    if seeds.is_empty() && announce.is_empty() {
+        return Ok(cascaded);
+    }
+    loop {
+        let resolved = cascade(conn, db, &seeds, &announce, now).await?;
+        cascaded.extend(resolved.iter().copied().map(JobId));
+        if resolved.is_empty() {
+            return Ok(cascaded);
+        }
+        seeds = resolved;
+        announce.clear();
+    }
 }
 
 /// One round of the cascade from `seeds`; announces what it completed and

@@ -12,9 +12,9 @@ use super::notify;
 use super::queue::{self, QUEUE_ORDER, QUEUE_ORDER_REVERSED};
 use super::row::{self, JOB_COLUMNS, json_text, lit, ms, sqlstate};
 use crate::clock;
-use crate::model::{Job, JobId, JobStatus, NewJob, ScheduleRun, Transition};
+use crate::model::{Failure, Job, JobId, JobStatus, NewJob, ScheduleRun, Transition};
 use crate::store::{
-    Error, JobDetachParams, JobListParams, JobPullParams, JobPutBackParams, Result,
+    Error, JobDetachParams, JobListParams, JobPullParams, JobPutBackParams, JobUpdateParams, Result,
 };
 
 /// The most jobs one insert statement takes; larger puts take one
@@ -33,16 +33,21 @@ pub(super) static INSERT: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH ins AS ( \
            INSERT INTO jobs (id, queue, status, module, module_name, function, args, limits, \
-             begin_after, scheduled, begin_by_ms, parent, created_at, schedule_id, occurrence) \
-           SELECT v.id, q.name, {pending}, m.digest, v.module_name, v.function, v.args::json, \
+             begin_after, scheduled, begin_by_ms, parent, created_at, quota_names, failure, \
+             completed_at, schedule_id, occurrence) \
+           SELECT v.id, q.name, \
+             CASE WHEN v.failure IS NULL THEN {pending} ELSE {expired} END, \
+             m.digest, v.module_name, v.function, v.args::json, \
              v.limits::json, v.begin_after, v.scheduled, v.begin_by_ms, v.parent, v.created_at, \
+             (SELECT array_agg(n) FROM json_array_elements_text(v.quota_names::json) AS n), \
+             v.failure::json, CASE WHEN v.failure IS NULL THEN NULL ELSE v.created_at END, \
              v.schedule_id, v.occurrence \
            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
              $7::text[], $8::int8[], $9::bool[], $10::int8[], $11::uuid[], $12::int8[], \
-             $15::uuid[], $16::int8[]) \
+             $15::text[], $16::text[], $17::uuid[], $18::int8[]) \
              WITH ORDINALITY AS v(id, queue, module, module_name, function, args, limits, \
-               begin_after, scheduled, begin_by_ms, parent, created_at, schedule_id, \
-               occurrence, pos) \
+               begin_after, scheduled, begin_by_ms, parent, created_at, quota_names, failure, \
+               schedule_id, occurrence, pos) \
            LEFT JOIN queues q ON q.name = v.queue \
            LEFT JOIN modules m ON m.digest = v.module \
            ORDER BY v.pos \
@@ -50,6 +55,7 @@ pub(super) static INSERT: LazyLock<String> = LazyLock::new(|| {
          sent AS (SELECT pg_notify($13, p) FROM unnest($14::text[]) AS p) \
          SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM sent)",
         pending = lit(Transition::Put.to()),
+        expired = lit(Transition::Expire.to()),
     )
 });
 
@@ -107,19 +113,22 @@ pub(super) static PENDING_COUNT: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// `begin_by_ms` as stored: saturated, since it is compared in SQL and
-/// i64::MAX ms (292 million years) is as good as "never".
-fn begin_by(job: &NewJob) -> Option<i64> {
-    job.begin_by_ms
-        .map(|v| i64::try_from(v).unwrap_or(i64::MAX))
-}
-
 /// The job as the insert stores it (and as reading it back gives it).
 fn inserted(job: &NewJob) -> Job {
+    let (status, failure, completed_at) = if job.expired {
+        let at = clock::from_millis(ms(job.created_at));
+        (
+            Transition::Expire.to(),
+            Some(Failure::not_started()),
+            Some(at),
+        )
+    } else {
+        (Transition::Put.to(), None, None)
+    };
     Job {
         id: job.id,
         queue: job.queue.clone(),
-        status: Transition::Put.to(),
+        status,
         module: job.module.clone(),
         module_name: job.module_name.clone(),
         function: job.function.clone(),
@@ -127,9 +136,10 @@ fn inserted(job: &NewJob) -> Job {
         limits: job.limits.clone(),
         begin_after: clock::from_millis(ms(job.begin_after)),
         scheduled: job.scheduled,
-        begin_by_ms: begin_by(job).map(|v| v as u64),
+        begin_by_ms: row::begin_by(job.begin_by_ms).map(|v| v as u64),
+        quota_names: job.quota_names.clone(),
         result: None,
-        failure: None,
+        failure,
         awaiting: None,
         parent: job.parent,
         attempts: 0,
@@ -137,7 +147,7 @@ fn inserted(job: &NewJob) -> Job {
         agent: None,
         created_at: clock::from_millis(ms(job.created_at)),
         started_at: None,
-        completed_at: None,
+        completed_at,
         stdout: None,
         stderr: None,
         schedule: job.schedule.map(|run| ScheduleRun {
@@ -172,7 +182,9 @@ pub(super) async fn insert_chunk(
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
+    let (mut quota_names, mut failures) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut schedule_ids, mut occurrences) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let expired = json_text(&Failure::not_started());
     for job in jobs {
         ids.push(job.id.0);
         queues.push(job.queue.as_str());
@@ -183,9 +195,11 @@ pub(super) async fn insert_chunk(
         limits.push((!job.limits.is_empty()).then(|| json_text(&job.limits)));
         begin_after.push(ms(job.begin_after));
         scheduled.push(job.scheduled);
-        begin_by_ms.push(begin_by(job));
+        begin_by_ms.push(row::begin_by(job.begin_by_ms));
         parents.push(job.parent.map(|p| p.0));
         created_at.push(ms(job.created_at));
+        quota_names.push((!job.quota_names.is_empty()).then(|| json_text(&job.quota_names)));
+        failures.push(job.expired.then_some(expired.as_str()));
         schedule_ids.push(job.schedule.map(|run| run.schedule_id.0));
         occurrences.push(job.schedule.map(|run| ms(run.occurrence)));
     }
@@ -205,6 +219,8 @@ pub(super) async fn insert_chunk(
         .bind(created_at)
         .bind(channel)
         .bind(payloads)
+        .bind(quota_names)
+        .bind(failures)
         .bind(schedule_ids)
         .bind(occurrences)
         .fetch_one(&mut *conn)
@@ -449,4 +465,52 @@ fn not_pending(job: &Job, verb: &str) -> String {
             job.id, job.status
         ),
     }
+}
+
+/// Changes a job no dispatcher holds: one guarded `UPDATE` (statuses
+/// `pending` and `new` only). A new due time also takes the next put
+/// position, as a put back does.
+pub(super) static UPDATE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE jobs SET \
+           args = coalesce($2::json, args), \
+           begin_after = CASE WHEN $3 THEN $4 ELSE begin_after END, \
+           scheduled = CASE WHEN $3 THEN $5 ELSE scheduled END, \
+           seq = CASE WHEN $3 THEN nextval('jobs_seq_seq') ELSE seq END, \
+           begin_by_ms = CASE WHEN $6 THEN $7 ELSE begin_by_ms END, \
+           quota_names = CASE WHEN $8 THEN $9 ELSE quota_names END \
+         WHERE id = $1 AND status IN ({pending}, {new}) RETURNING {JOB_COLUMNS}",
+        pending = lit(JobStatus::Pending),
+        new = lit(JobStatus::New),
+    )
+});
+
+/// Changes a pending or new job's arguments, schedule or quota names.
+pub(super) async fn update(db: &PgStore, p: JobUpdateParams) -> Result<Job> {
+    let (move_it, begin_after, scheduled) = match p.begin_after {
+        Some((at, scheduled)) => (true, ms(at), scheduled),
+        None => (false, 0, false),
+    };
+    let quota_names = p
+        .quota_names
+        .as_ref()
+        .filter(|names| !names.is_empty())
+        .cloned();
+    let row = sqlx::query(&UPDATE)
+        .bind(p.id.0)
+        .bind(p.args.as_ref().map(json_text))
+        .bind(move_it)
+        .bind(begin_after)
+        .bind(scheduled)
+        .bind(p.begin_by_ms.is_some())
+        .bind(p.begin_by_ms.and_then(row::begin_by))
+        .bind(p.quota_names.is_some())
+        .bind(quota_names)
+        .fetch_optional(&db.pool)
+        .await?;
+    if let Some(row) = row {
+        return Ok(row::job(&row)?.1);
+    }
+    let job = get(db, p.id).await?;
+    Err(Error::Conflict(crate::store::not_changeable(&job)))
 }

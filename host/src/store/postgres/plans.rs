@@ -12,7 +12,7 @@
 use sqlx::{Connection as _, Row as _};
 
 use super::testing::{self, TestSchema};
-use super::{claim, dispatcher, finish, job, queue};
+use super::{claim, deadline, dispatcher, finish, job, queue, quota};
 
 /// The number of parameters (`$n`) of `sql`.
 fn parameters(sql: &str) -> usize {
@@ -100,6 +100,13 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
         ("await_lock", finish::LOCK),
         ("await_walk", finish::WALK.as_str()),
         ("cascade", finish::CASCADE.as_str()),
+        ("update", job::UPDATE.as_str()),
+        ("quota_lock", quota::LOCK),
+        ("quota_slots", quota::IN_FLIGHT.as_str()),
+        ("quota_walk", quota::WALK.as_str()),
+        ("claim_ids", quota::CLAIM_IDS.as_str()),
+        ("expire", deadline::EXPIRE.as_str()),
+        ("next_due", deadline::NEXT_DUE.as_str()),
     ];
     let mut wrong = Vec::new();
     for state in ["without statistics", "analyzed"] {
@@ -119,13 +126,24 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
                 "claim" if count("jobs_pending") != 1 || count("jobs_pkey") != 1 => {
                     problems.push("does not pick from jobs_pending, then update by id")
                 }
-                "finish" | "await" | "cascade" | "put_back" | "detach"
+                "finish" | "await" | "cascade" | "put_back" | "detach" | "update" | "claim_ids"
                     if count("jobs_pkey") == 0 =>
                 {
                     problems.push("does not find its jobs by id")
                 }
-                "finish" | "await" if count("jobs_in_flight") + count("jobs_pending") > 0 => {
+                "finish" | "await" | "claim_ids"
+                    if count("jobs_in_flight") + count("jobs_pending") > 0 =>
+                {
                     problems.push("reads a partial index of jobs")
+                }
+                "quota_walk" if count("jobs_pending") == 0 => {
+                    problems.push("does not walk jobs_pending")
+                }
+                "quota_slots" if count("jobs_quota_in_flight") == 0 => {
+                    problems.push("does not read jobs_quota_in_flight")
+                }
+                "expire" | "next_due" if count("jobs_deadline") == 0 => {
+                    problems.push("does not read jobs_deadline")
                 }
                 // The cascade looks for waiters in `jobs_awaiting` (without
                 // statistics, ANDed with `jobs_in_flight`: bounded by the

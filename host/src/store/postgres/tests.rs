@@ -59,9 +59,15 @@ async fn processes_opening_a_new_schema_at_once_migrate_it_once() {
         .unwrap();
     assert_eq!(
         applied,
-        super::MIGRATOR.iter().count() as i64,
+        super::MIGRATOR.migrations.len() as i64,
         "each migration applied once"
     );
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(stores[0].pool())
+            .await
+            .unwrap();
+    assert_eq!(versions, [1, 2, 4], "sem-a's 0002 and the schedules' 0004");
     for store in &stores {
         store.close().await;
     }

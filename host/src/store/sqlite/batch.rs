@@ -16,7 +16,7 @@
 use std::sync::OnceLock;
 
 /// The most rows one statement takes (SQLite allows 32,766 parameters;
-/// the widest batch row has 15).
+/// the widest batch row has 17).
 pub(super) const MAX_ROWS: usize = 1024;
 
 const BUCKETS: usize = MAX_ROWS.trailing_zeros() as usize + 1;

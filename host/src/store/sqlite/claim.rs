@@ -14,45 +14,92 @@ use crate::clock;
 use crate::model::{Job, JobId, Transition};
 use crate::store::{JobClaimParams, JobStartParams, JobStarted, Result};
 
-/// The claim statement for a filter shape: `[none, modules, functions,
-/// both]`.
+/// The number of filter shapes: which of the agent's module and function
+/// patterns and its preference's module and function patterns are present
+/// (one bit each, in that order).
+pub(super) const SHAPES: usize = 16;
+
+/// The shape of a claim's filters (see [`SHAPES`]), and the pattern lists
+/// to bind, in order, for the clauses [`filter_clauses`] writes.
+pub(super) fn filter_shape(p: &JobClaimParams) -> (usize, Vec<String>) {
+    let lists = [
+        p.filter.as_ref().map(|f| &f.modules[..]),
+        p.filter.as_ref().map(|f| &f.functions[..]),
+        p.preferred.as_ref().map(|f| &f.modules[..]),
+        p.preferred.as_ref().map(|f| &f.functions[..]),
+    ];
+    let mut shape = 0;
+    let mut binds = Vec::new();
+    for (bit, list) in lists.into_iter().enumerate() {
+        if let Some(list) = list.filter(|l| !l.is_empty()) {
+            shape |= 1 << bit;
+            binds.push(glob_patterns(list));
+        }
+    }
+    (shape, binds)
+}
+
+/// ` AND EXISTS (…)` for each pattern list of `shape`, numbering their
+/// parameters from `?first`. Module patterns match the name the job was
+/// put by or its digest; function patterns its function.
+pub(super) fn filter_clauses(shape: usize, first: usize) -> String {
+    let mut clauses = String::new();
+    let mut param = first;
+    for bit in 0..4 {
+        if shape & (1 << bit) == 0 {
+            continue;
+        }
+        let test = if bit % 2 == 0 {
+            "c.module_name GLOB p.value OR c.module GLOB p.value"
+        } else {
+            "c.function GLOB p.value"
+        };
+        clauses.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM json_each(?{param}) AS p WHERE {test})"
+        ));
+        param += 1;
+    }
+    clauses
+}
+
+/// Not past its deadline at `?{now}`: a job whose `begin_after +
+/// begin_by_ms` is before now is never claimed (it expires instead).
+pub(super) fn not_expired(now: usize) -> String {
+    format!("(c.begin_by_ms IS NULL OR c.begin_after + c.begin_by_ms >= ?{now})")
+}
+
+/// The claim statement, by filter shape, for a queue without quotas.
 ///
 /// `UPDATE … WHERE seq IN (SELECT … ORDER BY … LIMIT n) RETURNING`: the
 /// subquery walks `jobs_pending` from its start and stops after `n`
 /// matches, and the update of those rows is the same statement, so no
 /// other writer (thread or process) can claim them in between. The agent's
 /// filter is part of the subquery: a job it does not match is skipped, not
-/// claimed and handed back.
-pub(super) static CLAIM: LazyLock<[String; 4]> =
-    LazyLock::new(|| [0, 1, 2, 3].map(|shape| claim_sql(shape & 1 != 0, shape & 2 != 0)));
+/// claimed and handed back. The statement claims nothing when the queue
+/// has a quota (`NOT EXISTS`, evaluated once): such a queue is claimed by
+/// [`super::quota::claim`], which counts the quotas' slots.
+pub(super) static CLAIM: LazyLock<[String; SHAPES]> =
+    LazyLock::new(|| std::array::from_fn(claim_sql));
 
-fn claim_sql(modules: bool, functions: bool) -> String {
+fn claim_sql(shape: usize) -> String {
     let t = Transition::Claim;
-    let mut filters = String::new();
-    let mut param = 6;
-    if modules {
-        filters.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM json_each(?{param}) AS p \
-             WHERE c.module_name GLOB p.value OR c.module GLOB p.value)"
-        ));
-        param += 1;
-    }
-    if functions {
-        filters.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM json_each(?{param}) AS p WHERE c.function GLOB p.value)"
-        ));
-    }
     format!(
         "UPDATE jobs SET status = {to}, dispatcher = ?1, agent = ?2 \
          WHERE seq IN (SELECT c.seq FROM jobs AS c \
-           WHERE c.status = {from} AND c.queue = ?3 AND c.begin_after <= ?4{filters} \
+           WHERE c.status = {from} AND c.queue = ?3 AND c.begin_after <= ?4 \
+             AND {not_expired} \
+             AND NOT EXISTS (SELECT 1 FROM quotas AS q WHERE q.queue = ?3){filters} \
            ORDER BY {QUEUE_ORDER} LIMIT ?5) \
          AND status = {from} \
          RETURNING {JOB_COLUMNS}",
         from = lit(t.from()),
         to = lit(t.to()),
+        not_expired = not_expired(4),
+        filters = filter_clauses(shape, 6),
     )
 }
+
+pub(super) static HAS_QUOTAS: &str = "SELECT EXISTS (SELECT 1 FROM quotas WHERE queue = ?1)";
 
 fn start_sql(rows: usize) -> String {
     let t = Transition::Start;
@@ -75,28 +122,35 @@ fn glob_patterns(patterns: &[String]) -> String {
     serde_json::Value::from(escaped).to_string()
 }
 
-/// Claims due pending jobs for an agent, in queue order.
+/// Claims due pending jobs for an agent, in queue order: one statement
+/// for a queue without quotas; a queue with quotas (found when that
+/// statement comes back short) is claimed by [`super::quota::claim`].
 pub(super) async fn claim_many(db: &SqliteStore, p: JobClaimParams) -> Result<Vec<Job>> {
     if p.limit == 0 {
         return Ok(Vec::new());
     }
-    let modules = p.filter.as_ref().map_or(&[][..], |f| &f.modules[..]);
-    let functions = p.filter.as_ref().map_or(&[][..], |f| &f.functions[..]);
-    let shape = usize::from(!modules.is_empty()) | (usize::from(!functions.is_empty()) << 1);
+    let (shape, patterns) = filter_shape(&p);
     let mut query = sqlx::query(&CLAIM[shape])
         .bind(p.dispatcher.0)
         .bind(&p.agent)
         .bind(&p.queue)
         .bind(ms(p.now))
         .bind(i64::from(p.limit));
-    if !modules.is_empty() {
-        query = query.bind(glob_patterns(modules));
-    }
-    if !functions.is_empty() {
-        query = query.bind(glob_patterns(functions));
+    for list in &patterns {
+        query = query.bind(list);
     }
     let rows = query.fetch_all(&db.writer).await?;
     let mut claimed = rows.iter().map(row::job).collect::<Result<Vec<_>>>()?;
+    if claimed.len() < p.limit as usize {
+        let has_quotas: bool = sqlx::query_scalar(HAS_QUOTAS)
+            .bind(&p.queue)
+            .fetch_one(&db.reader)
+            .await?;
+        if has_quotas {
+            let rest = p.limit - claimed.len() as u32;
+            claimed.extend(super::quota::claim(db, &p, rest).await?);
+        }
+    }
     claimed.sort_by_key(|(seq, job)| (job.begin_after, !job.scheduled, *seq));
     Ok(claimed.into_iter().map(|(_, job)| job).collect())
 }
@@ -144,6 +198,36 @@ mod tests {
         assert!(!CLAIM[0].contains("?6"));
         assert!(CLAIM[1].contains("?6") && !CLAIM[1].contains("?7"));
         assert!(CLAIM[2].contains("c.function GLOB") && CLAIM[2].contains("?6"));
-        assert!(CLAIM[3].contains("?7"));
+        assert!(CLAIM[3].contains("?7") && !CLAIM[3].contains("?8"));
+        assert!(CLAIM[15].contains("?9") && !CLAIM[15].contains("?10"));
+        assert_eq!(filter_clauses(0b0100, 6), filter_clauses(0b0001, 6));
+    }
+
+    #[test]
+    fn preferences_narrow_the_filter() {
+        let mut p = JobClaimParams {
+            dispatcher: crate::model::DispatcherId::new(),
+            queue: String::new(),
+            agent: "a".into(),
+            filter: Some(crate::model::AgentFilter {
+                modules: vec!["m*".into()],
+                functions: Vec::new(),
+            }),
+            preferred: None,
+            limit: 1,
+            now: crate::clock::from_millis(0),
+        };
+        assert_eq!(filter_shape(&p), (0b0001, vec![r#"["m*"]"#.to_owned()]));
+        p.preferred = Some(crate::model::AgentFilter {
+            modules: Vec::new(),
+            functions: vec!["mul".into()],
+        });
+        assert_eq!(
+            filter_shape(&p),
+            (
+                0b1001,
+                vec![r#"["m*"]"#.to_owned(), r#"["mul"]"#.to_owned()]
+            )
+        );
     }
 }

@@ -14,7 +14,7 @@ use crate::store::{DispatcherActivateParams, Error, Result};
 
 const COLUMNS: &str =
     "id, hostname, pid, poll_interval_ms, activated_at, last_ping_at, deactivated_at";
-const AGENT_COLUMNS: &str = "dispatcher, queue, name, size, filter, fuel_cap, memory_cap";
+const AGENT_COLUMNS: &str = "dispatcher, queue, name, size, filter, fuel_cap, memory_cap, prefer";
 
 pub(super) static HELD: LazyLock<String> = LazyLock::new(|| {
     format!(
@@ -53,6 +53,10 @@ fn agent(row: &SqliteRow) -> Result<Agent> {
             filter: row
                 .try_get::<Option<String>, _>(4)?
                 .map(|f| json(T, "filter", &f))
+                .transpose()?,
+            prefer: row
+                .try_get::<Option<String>, _>(7)?
+                .map(|f| json(T, "prefer", &f))
                 .transpose()?,
             fuel_cap: row.try_get::<Option<i64>, _>(5)?.map(from_u64_bits),
             memory_cap: row.try_get::<Option<i64>, _>(6)?.map(from_u64_bits),
@@ -133,19 +137,21 @@ pub(super) async fn agent_upsert(
     dispatcher: DispatcherId,
     spec: AgentSpec,
 ) -> Result<Agent> {
-    let filter = spec
-        .filter
-        .as_ref()
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(|e| corrupt("agents", e))?;
+    let to_json = |f: &Option<crate::model::AgentFilter>| {
+        f.as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| corrupt("agents", e))
+    };
+    let (filter, prefer) = (to_json(&spec.filter)?, to_json(&spec.prefer)?);
     let written = sqlx::query(
-        "INSERT INTO agents (dispatcher, queue, name, size, filter, fuel_cap, memory_cap) \
+        "INSERT INTO agents (dispatcher, queue, name, size, filter, fuel_cap, memory_cap, \
+           prefer) \
          VALUES ((SELECT id FROM dispatchers WHERE id = ?1), \
-                 (SELECT name FROM queues WHERE name = ?2), ?3, ?4, ?5, ?6, ?7) \
+                 (SELECT name FROM queues WHERE name = ?2), ?3, ?4, ?5, ?6, ?7, ?8) \
          ON CONFLICT (dispatcher, queue, name) DO UPDATE SET size = excluded.size, \
          filter = excluded.filter, fuel_cap = excluded.fuel_cap, \
-         memory_cap = excluded.memory_cap",
+         memory_cap = excluded.memory_cap, prefer = excluded.prefer",
     )
     .bind(dispatcher.0)
     .bind(&spec.queue)
@@ -154,6 +160,7 @@ pub(super) async fn agent_upsert(
     .bind(filter)
     .bind(spec.fuel_cap.map(u64_bits))
     .bind(spec.memory_cap.map(u64_bits))
+    .bind(prefer)
     .execute(&db.writer)
     .await;
     match written {

@@ -28,7 +28,7 @@ use uuid::Uuid;
 use super::SqliteStore;
 use super::batch::{self, Statements};
 use super::row::{self, hex, lit, ms};
-use crate::model::{Failure, FailureKind, JobId, JobStatus, RunOutcome, Transition};
+use crate::model::{Failure, FailureKind, JobId, JobStatus, RunOutcome, Timestamp, Transition};
 use crate::store::{FinishReport, JobFinishParams, Result};
 
 /// A value or failure to record.
@@ -205,6 +205,20 @@ pub(super) async fn finish_many(
         .copied()
         .chain(parked.iter().filter_map(|id| accepted.get(id).copied()))
         .collect();
+    let cascaded = cascade(&mut tx, &seeds, now).await?;
+    tx.commit().await?;
+
+    Ok(report(params, &finished, &parked, &cascaded))
+}
+
+/// Step 4: completes every active job awaiting one of `seeds` (jobs just
+/// completed, by a finish or an expiry), transitively, and returns them.
+/// The one path by which a completion reaches the jobs that wait for it.
+pub(super) async fn cascade(
+    tx: &mut Transaction<'static, Sqlite>,
+    seeds: &[JobId],
+    now: Timestamp,
+) -> Result<HashSet<JobId>> {
     let mut cascaded = HashSet::new();
     for chunk in seeds.chunks(batch::MAX_ROWS) {
         let rows = batch::bucket(chunk.len());
@@ -212,12 +226,10 @@ pub(super) async fn finish_many(
         for id in batch::padded(chunk, rows) {
             query = query.bind(id.0);
         }
-        let ids = query.bind(ms(now)).fetch_all(&mut *tx).await?;
+        let ids = query.bind(ms(now)).fetch_all(&mut **tx).await?;
         cascaded.extend(ids.into_iter().map(JobId));
     }
-    tx.commit().await?;
-
-    Ok(report(params, &finished, &parked, &cascaded))
+    Ok(cascaded)
 }
 
 /// Empty output is no output.

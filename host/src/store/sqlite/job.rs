@@ -11,46 +11,61 @@ use super::batch::{self, Statements};
 use super::queue::{self, QUEUE_ORDER, QUEUE_ORDER_REVERSED};
 use super::row::{self, JOB_COLUMNS, lit, ms};
 use crate::clock;
-use crate::model::{Job, JobId, JobStatus, NewJob, ScheduleRun, Transition};
+use crate::model::{Failure, Job, JobId, JobStatus, NewJob, ScheduleRun, Transition};
 use crate::store::{
-    Error, JobDetachParams, JobListParams, JobPullParams, JobPutBackParams, Result,
+    Error, JobDetachParams, JobListParams, JobPullParams, JobPutBackParams, JobUpdateParams, Result,
 };
 
+/// A failure as the `failure` column stores it.
+pub(super) fn job_failure_text(failure: &Failure) -> String {
+    serde_json::to_string(failure).expect("a failure serializes to JSON")
+}
+
 /// Columns bound per inserted job (the last is its position in the batch).
-const INSERT_COLUMNS: usize = 15;
+const INSERT_COLUMNS: usize = 17;
 
 /// Inserts a batch padded with NULL rows. The queue is looked up in the
 /// statement: a missing queue leaves `queue` NULL and the NOT NULL
 /// constraint aborts the whole statement (the queue has no foreign key,
-/// see the migration).
+/// see the migration). A job carrying a failure (`column14`) is one whose
+/// deadline had passed at put: it goes in `completed` at once (a put and
+/// an `Expire` in one step) and never runs.
 fn insert_sql(rows: usize) -> String {
     format!(
         "INSERT INTO jobs (id, queue, status, module, module_name, function, args, limits, \
-         begin_after, scheduled, begin_by_ms, parent, created_at, schedule_id, occurrence) \
+         begin_after, scheduled, begin_by_ms, parent, created_at, quota_names, failure, \
+         completed_at, schedule_id, occurrence) \
          SELECT v.column1, (SELECT q.name FROM queues AS q WHERE q.name = v.column2), \
-         {pending}, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, \
-         v.column9, v.column10, v.column11, v.column12, v.column13, v.column14 \
-         FROM (VALUES {values}) AS v WHERE v.column1 IS NOT NULL ORDER BY v.column15",
+         CASE WHEN v.column14 IS NULL THEN {pending} ELSE {expired} END, \
+         v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, \
+         v.column9, v.column10, v.column11, v.column12, v.column13, v.column14, \
+         CASE WHEN v.column14 IS NULL THEN NULL ELSE v.column12 END, \
+         v.column15, v.column16 \
+         FROM (VALUES {values}) AS v WHERE v.column1 IS NOT NULL ORDER BY v.column17",
         pending = lit(Transition::Put.to()),
+        expired = lit(Transition::Expire.to()),
         values = batch::values(rows, INSERT_COLUMNS),
     )
 }
 
 pub(super) static INSERT: Statements = Statements::new(insert_sql);
 
-/// `begin_by_ms` as stored: saturated, since it is compared in SQL and
-/// i64::MAX ms (292 million years) is as good as "never".
-fn begin_by(job: &NewJob) -> Option<i64> {
-    job.begin_by_ms
-        .map(|v| i64::try_from(v).unwrap_or(i64::MAX))
-}
-
 /// The job as the insert stores it (and as reading it back gives it).
 fn inserted(job: &NewJob) -> Job {
+    let (status, failure, completed_at) = if job.expired {
+        let at = clock::from_millis(ms(job.created_at));
+        (
+            Transition::Expire.to(),
+            Some(Failure::not_started()),
+            Some(at),
+        )
+    } else {
+        (Transition::Put.to(), None, None)
+    };
     Job {
         id: job.id,
         queue: job.queue.clone(),
-        status: Transition::Put.to(),
+        status,
         module: job.module.clone(),
         module_name: job.module_name.clone(),
         function: job.function.clone(),
@@ -58,9 +73,10 @@ fn inserted(job: &NewJob) -> Job {
         limits: job.limits.clone(),
         begin_after: clock::from_millis(ms(job.begin_after)),
         scheduled: job.scheduled,
-        begin_by_ms: begin_by(job).map(|v| v as u64),
+        begin_by_ms: row::begin_by(job.begin_by_ms).map(|v| v as u64),
+        quota_names: job.quota_names.clone(),
         result: None,
-        failure: None,
+        failure,
         awaiting: None,
         parent: job.parent,
         attempts: 0,
@@ -68,7 +84,7 @@ fn inserted(job: &NewJob) -> Job {
         agent: None,
         created_at: clock::from_millis(ms(job.created_at)),
         started_at: None,
-        completed_at: None,
+        completed_at,
         stdout: None,
         stderr: None,
         schedule: job.schedule.map(|run| ScheduleRun {
@@ -82,6 +98,7 @@ fn inserted(job: &NewJob) -> Job {
 async fn insert_chunk(conn: &mut SqliteConnection, jobs: &[NewJob]) -> Result<(), sqlx::Error> {
     let rows = batch::bucket(jobs.len());
     let mut query = sqlx::query(INSERT.get(rows));
+    let expired = job_failure_text(&Failure::not_started());
     for (position, job) in jobs.iter().enumerate() {
         let limits = (!job.limits.is_empty())
             .then(|| serde_json::to_string(&job.limits).expect("limits serialize to JSON"));
@@ -95,9 +112,11 @@ async fn insert_chunk(conn: &mut SqliteConnection, jobs: &[NewJob]) -> Result<()
             .bind(limits)
             .bind(ms(job.begin_after))
             .bind(job.scheduled)
-            .bind(begin_by(job))
+            .bind(row::begin_by(job.begin_by_ms))
             .bind(job.parent.map(|p| p.0))
             .bind(ms(job.created_at))
+            .bind(row::quota_names(&job.quota_names))
+            .bind(job.expired.then_some(expired.as_str()))
             .bind(job.schedule.map(|run| run.schedule_id.0))
             .bind(job.schedule.map(|run| ms(run.occurrence)))
             .bind(position as i64);
@@ -379,4 +398,47 @@ fn not_pending(job: &Job, verb: &str) -> String {
             job.id, job.status
         ),
     }
+}
+
+/// Changes a job no dispatcher holds: one guarded `UPDATE` (statuses
+/// `pending` and `new` only). A new due time also takes the next put
+/// position, as a put back does.
+pub(super) static UPDATE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE jobs SET \
+           args = coalesce(?2, args), \
+           begin_after = CASE WHEN ?3 THEN ?4 ELSE begin_after END, \
+           scheduled = CASE WHEN ?3 THEN ?5 ELSE scheduled END, \
+           seq = CASE WHEN ?3 THEN (SELECT max(seq) + 1 FROM jobs) ELSE seq END, \
+           begin_by_ms = CASE WHEN ?6 THEN ?7 ELSE begin_by_ms END, \
+           quota_names = CASE WHEN ?8 THEN ?9 ELSE quota_names END \
+         WHERE id = ?1 AND status IN ({pending}, {new}) RETURNING {JOB_COLUMNS}",
+        pending = lit(JobStatus::Pending),
+        new = lit(JobStatus::New),
+    )
+});
+
+/// Changes a pending or new job's arguments, schedule or quota names.
+pub(super) async fn update(db: &SqliteStore, p: JobUpdateParams) -> Result<Job> {
+    let (move_it, begin_after, scheduled) = match p.begin_after {
+        Some((at, scheduled)) => (true, ms(at), scheduled),
+        None => (false, 0, false),
+    };
+    let row = sqlx::query(&UPDATE)
+        .bind(p.id.0)
+        .bind(p.args.as_ref().map(|a| a.to_string()))
+        .bind(move_it)
+        .bind(begin_after)
+        .bind(scheduled)
+        .bind(p.begin_by_ms.is_some())
+        .bind(p.begin_by_ms.and_then(row::begin_by))
+        .bind(p.quota_names.is_some())
+        .bind(p.quota_names.as_deref().and_then(row::quota_names))
+        .fetch_optional(&db.writer)
+        .await?;
+    if let Some(row) = row {
+        return Ok(row::job(&row)?.1);
+    }
+    let job = get(db, p.id).await?;
+    Err(Error::Conflict(crate::store::not_changeable(&job)))
 }

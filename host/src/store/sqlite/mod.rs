@@ -37,11 +37,11 @@
 //!
 //! # Statements
 //!
-//! One SQL module per table (`module.rs`, `queue.rs`, `job.rs`,
-//! `claim.rs`, `finish.rs`, `annotation.rs`, `dispatcher.rs`,
-//! `schedule.rs`). Batches go in as bound parameters, one statement per
-//! batch of up to 1024 rows (`batch.rs`), so a batch of any size costs the
-//! same few statements.
+//! One SQL module per table or step (`module.rs`, `queue.rs`, `job.rs`,
+//! `claim.rs`, `quota.rs`, `deadline.rs`, `finish.rs`, `annotation.rs`,
+//! `dispatcher.rs`, `schedule.rs`). Batches go in as bound parameters,
+//! one statement per batch of up to 1024 rows (`batch.rs`), so a batch of
+//! any size costs the same few statements.
 //! `plans.rs` checks that no statement of a job's life scans `jobs`.
 
 use std::path::Path;
@@ -57,19 +57,21 @@ use sqlx::{Connection as _, Sqlite, Transaction};
 use tracing::instrument;
 
 use super::{
-    AnnotationSetParams, DispatcherActivateParams, Error, FinishReport, JobClaimParams,
-    JobDetachParams, JobFinishParams, JobListParams, JobPullParams, JobPutBackParams,
-    JobStartParams, JobStarted, ModuleInsertParams, QueueJobsParams, Result, ScheduleAdvanceParams,
+    AnnotationSetParams, DispatcherActivateParams, Error, ExpireReport, FinishReport,
+    JobClaimParams, JobDetachParams, JobExpireParams, JobFinishParams, JobListParams,
+    JobNextDueParams, JobPullParams, JobPutBackParams, JobStartParams, JobStarted, JobUpdateParams,
+    ModuleInsertParams, NextDue, QueueJobsParams, QuotaCreateParams, Result, ScheduleAdvanceParams,
     ScheduleLock, ScheduleTakeParams, ScheduleUpdateParams, Store, StoreListener,
 };
 use crate::model::{
     Agent, AgentSpec, DispatcherId, DispatcherInfo, Job, JobId, ModuleDigest, ModuleInfo, NewJob,
-    NewSchedule, QueueInfo, Schedule, ScheduleId, ScheduleRun, Timestamp,
+    NewSchedule, QueueInfo, Quota, Schedule, ScheduleId, ScheduleRun, Timestamp,
 };
 
 mod annotation;
 mod batch;
 mod claim;
+mod deadline;
 mod dispatcher;
 mod finish;
 mod job;
@@ -77,6 +79,7 @@ mod module;
 #[cfg(test)]
 mod plans;
 mod queue;
+mod quota;
 mod row;
 mod schedule;
 
@@ -297,6 +300,21 @@ impl Store for SqliteStore {
     }
 
     #[instrument(level = "debug", skip_all)]
+    async fn job_expire_many(&self, params: JobExpireParams) -> Result<ExpireReport> {
+        deadline::expire_many(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_next_due(&self, params: JobNextDueParams) -> Result<NextDue> {
+        deadline::next_due(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_update(&self, params: JobUpdateParams) -> Result<Job> {
+        job::update(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
     async fn job_start_many(&self, params: JobStartParams) -> Result<Vec<JobStarted>> {
         claim::start_many(self, params).await
     }
@@ -304,6 +322,31 @@ impl Store for SqliteStore {
     #[instrument(level = "debug", skip_all)]
     async fn job_finish_many(&self, params: &[JobFinishParams]) -> Result<FinishReport> {
         finish::finish_many(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn quota_create(&self, params: QuotaCreateParams) -> Result<Quota> {
+        quota::create(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn quota_get(&self, queue: &str, name: &str) -> Result<Quota> {
+        quota::get(self, queue, name).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn quota_list(&self, queue: &str) -> Result<Vec<Quota>> {
+        quota::list(self, queue).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn quota_set_size(&self, queue: &str, name: &str, size: u32) -> Result<Quota> {
+        quota::set_size(self, queue, name, size).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn quota_delete(&self, queue: &str, name: &str) -> Result<()> {
+        quota::delete(self, queue, name).await
     }
 
     #[instrument(level = "debug", skip_all)]

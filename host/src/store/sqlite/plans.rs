@@ -6,7 +6,7 @@
 use sqlx::Row as _;
 
 use super::SqliteStore;
-use super::{claim, dispatcher, finish, job, queue};
+use super::{claim, deadline, dispatcher, finish, job, queue, quota};
 
 /// The plan of `sql`, one line per step.
 async fn plan(store: &SqliteStore, sql: &str) -> Vec<String> {
@@ -45,15 +45,14 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
         ("queue get", format!("{} WHERE q.name = ?", *queue::SELECT)),
         ("agent held jobs", dispatcher::HELD.to_string()),
         ("await walk", finish::WALK.to_string()),
+        ("update", job::UPDATE.to_string()),
+        ("expire", deadline::EXPIRE.to_string()),
+        ("next due", deadline::NEXT_DUE.to_string()),
+        ("quota slots", quota::IN_FLIGHT.to_string()),
     ];
-    let shapes = [
-        "claim",
-        "claim (modules)",
-        "claim (functions)",
-        "claim (both)",
-    ];
-    for (name, sql) in shapes.into_iter().zip(claim::CLAIM.iter()) {
-        statements.push((name, sql.clone()));
+    for shape in 0..claim::SHAPES {
+        statements.push(("claim", claim::CLAIM[shape].clone()));
+        statements.push(("quota walk", quota::WALK[shape].clone()));
     }
     for rows in [1, 16, 256, super::batch::MAX_ROWS] {
         statements.push(("insert", job::INSERT.get(rows).to_owned()));
@@ -61,12 +60,28 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
         statements.push(("finish", finish::FINISH.get(rows).to_owned()));
         statements.push(("await", finish::AWAIT.get(rows).to_owned()));
         statements.push(("cascade", finish::CASCADE.get(rows).to_owned()));
+        statements.push(("claim by seq", quota::CLAIM_SEQS.get(rows).to_owned()));
     }
     let mut scanning = Vec::new();
     for (name, sql) in &statements {
         let steps = plan(&store, sql).await;
+        if std::env::var_os("WASYNC_SHOW_PLANS").is_some() {
+            eprintln!("== {name}\n{}", steps.join("\n"));
+        }
         if steps.iter().any(|s| scans_jobs(s)) {
             scanning.push(format!("{name}: {steps:?}"));
+        }
+        // Each of these reads its first entries of one index, by queue.
+        let index = match *name {
+            "expire" | "next due" => Some("jobs_deadline"),
+            "quota slots" => Some("jobs_quota_in_flight"),
+            "quota walk" | "claim" => Some("jobs_pending"),
+            _ => None,
+        };
+        if let Some(index) = index
+            && !steps.iter().any(|s| s.contains(index))
+        {
+            scanning.push(format!("{name} does not use {index}: {steps:?}"));
         }
     }
     assert!(

@@ -14,11 +14,31 @@ use crate::model::{
 use crate::store::{Error, Result};
 
 /// The columns of a job, in the order [`job`] reads them. `seq` (the
-/// queue position) is read apart; the schedule link follows it.
+/// queue position) is read apart; the quota names and the schedule link
+/// follow it.
 pub(super) const JOB_COLUMNS: &str = "id, queue, status, module, module_name, function, args, \
      limits, begin_after, scheduled, begin_by_ms, result, failure, awaiting, parent, attempts, \
-     dispatcher, agent, created_at, started_at, completed_at, stdout, stderr, seq, \
+     dispatcher, agent, created_at, started_at, completed_at, stdout, stderr, seq, quota_names, \
      schedule_id, occurrence";
+
+/// The largest `begin_by_ms` stored: about 73 million years, as good as
+/// "never", and small enough that `begin_after + begin_by_ms` (the
+/// deadline, computed in SQL) never overflows.
+pub(super) const BEGIN_BY_STORED_MAX: i64 = i64::MAX / 4;
+
+/// `begin_by_ms` as stored: capped at [`BEGIN_BY_STORED_MAX`].
+pub(super) fn begin_by(ms: Option<u64>) -> Option<i64> {
+    ms.map(|v| {
+        i64::try_from(v)
+            .unwrap_or(i64::MAX)
+            .min(BEGIN_BY_STORED_MAX)
+    })
+}
+
+/// A job's quota names as stored: a JSON array, or NULL for none.
+pub(super) fn quota_names(names: &[String]) -> Option<String> {
+    (!names.is_empty()).then(|| serde_json::Value::from(names).to_string())
+}
 
 /// A status as an SQL string literal, e.g. `'pending'`.
 ///
@@ -122,7 +142,8 @@ pub(super) fn job(row: &SqliteRow) -> Result<(i64, Job)> {
         completed_at: row.try_get::<Option<i64>, _>(20)?.map(clock::from_millis),
         stdout: row.try_get(21)?,
         stderr: row.try_get(22)?,
-        schedule: schedule_run(row.try_get(24)?, row.try_get(25)?),
+        quota_names: json_opt(T, "quota_names", row.try_get(24)?)?.unwrap_or_default(),
+        schedule: schedule_run(row.try_get(25)?, row.try_get(26)?),
     };
     Ok((row.try_get(23)?, job))
 }

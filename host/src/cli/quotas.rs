@@ -1,0 +1,128 @@
+//! `wasync quotas`: a queue's quotas (zc.async's `queue.quotas`): list,
+//! create, show, set-size, delete.
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use super::ClientArgs;
+use super::client::{queue_segment, segment};
+use super::output::{print_json, print_table, queue_name};
+
+/// Arguments of `wasync quotas`.
+#[derive(Debug, Args)]
+pub struct QuotasArgs {
+    /// The queue (`default`, or left out, for the default queue).
+    #[arg(long, short, global = true, default_value = "default")]
+    queue: String,
+    /// What to do; default: list.
+    #[command(subcommand)]
+    command: Option<QuotasCommand>,
+}
+
+/// `wasync quotas ...`.
+#[derive(Debug, Subcommand)]
+enum QuotasCommand {
+    /// List the queue's quotas: size, jobs holding each, filled or not.
+    List,
+    /// Create a quota.
+    Create {
+        /// Its name (spaces allowed: quote it).
+        name: String,
+        /// The most of its jobs running at once.
+        #[arg(long, default_value_t = crate::model::QUOTA_SIZE_DEFAULT)]
+        size: u32,
+    },
+    /// Show a quota and the jobs holding it.
+    Show {
+        /// Its name.
+        name: String,
+    },
+    /// Change a quota's size (running jobs are not touched).
+    SetSize {
+        /// Its name.
+        name: String,
+        /// The new size.
+        size: u32,
+    },
+    /// Remove a quota (jobs naming it are no longer held back by it).
+    Delete {
+        /// Its name.
+        name: String,
+    },
+}
+
+fn print_quota_line(quota: &Value) {
+    let active: Vec<&str> = quota["active"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    println!(
+        "quota {:?} of {}: size {}, {} running{}{}",
+        quota["name"].as_str().unwrap_or("?"),
+        queue_name(&quota["queue"]),
+        quota["size"],
+        active.len(),
+        if quota["filled"] == true {
+            ", filled"
+        } else {
+            ""
+        },
+        if active.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", active.join(", "))
+        }
+    );
+}
+
+/// Runs a `wasync quotas` command.
+pub async fn run(client_args: &ClientArgs, args: QuotasArgs) -> anyhow::Result<ExitCode> {
+    let client = client_args.client();
+    let base = format!("/v1/queues/{}/quotas", queue_segment(&args.queue));
+    let one = |name: &str| format!("{base}/{}", segment(name));
+    let command = args.command.unwrap_or(QuotasCommand::List);
+    let answer = match &command {
+        QuotasCommand::List => client.get(&base).await?,
+        QuotasCommand::Create { name, size } => {
+            client
+                .post(&base, &json!({ "name": name, "size": size }))
+                .await?
+        }
+        QuotasCommand::Show { name } => client.get(&one(name)).await?,
+        QuotasCommand::SetSize { name, size } => {
+            client.patch(&one(name), &json!({ "size": size })).await?
+        }
+        QuotasCommand::Delete { name } => client.delete(&one(name)).await?,
+    };
+    if client_args.json {
+        print_json(&answer);
+        return Ok(ExitCode::SUCCESS);
+    }
+    match command {
+        QuotasCommand::List => {
+            let rows: Vec<Vec<String>> = answer["quotas"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|q| {
+                    vec![
+                        q["name"].as_str().unwrap_or("?").to_owned(),
+                        q["size"].to_string(),
+                        q["active"].as_array().map_or(0, Vec::len).to_string(),
+                        if q["filled"] == true { "yes" } else { "no" }.to_owned(),
+                    ]
+                })
+                .collect();
+            print_table(&["QUOTA", "SIZE", "RUNNING", "FILLED"], &rows);
+        }
+        QuotasCommand::Delete { name } => {
+            println!("deleted quota {name:?} of {}", args.queue);
+        }
+        _ => print_quota_line(&answer),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,158 @@
+//! A dispatcher over a real store and the real runtime, with a poll
+//! interval far longer than the tests: what they see happen on time is
+//! woken by the dispatcher itself (a due time, a deadline, a freed quota
+//! slot), never by polling.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{Dispatcher, DispatcherConfig};
+use crate::clock::{Clock, SystemClock};
+use crate::model::{AgentFilter, AgentSpec, DispatcherId, FailureKind, JobStatus};
+use crate::runtime::{Runtime, RuntimeConfig};
+use crate::service::{PutRequest, Service, ServiceConfig};
+use crate::store::conformance::{Harness, SqliteHarness};
+
+/// Far longer than any test here waits.
+const POLL: Duration = Duration::from_secs(120);
+
+struct Setup {
+    service: Service,
+    dispatcher: Dispatcher,
+    _harness: SqliteHarness,
+}
+
+async fn setup() -> Setup {
+    let harness = SqliteHarness::fresh().await.expect("sqlite");
+    let runtime = Runtime::new(RuntimeConfig {
+        max_concurrent_instances: 8,
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime");
+    let service = Service::new(
+        harness.store(),
+        runtime,
+        Arc::new(SystemClock),
+        ServiceConfig::default(),
+    );
+    service
+        .module_upload(
+            wasync_example_components::bytes("hello"),
+            Some("hello".into()),
+        )
+        .await
+        .expect("upload hello");
+    let mut config = DispatcherConfig::new(DispatcherId::new());
+    config.poll_interval = POLL;
+    config.guest_threads = 1;
+    let dispatcher = Dispatcher::start(service.clone(), config)
+        .await
+        .expect("start");
+    Setup {
+        service,
+        dispatcher,
+        _harness: harness,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_job_starts_when_due_not_a_poll_interval_later() {
+    let s = setup().await;
+    let due = SystemClock.now() + chrono::TimeDelta::milliseconds(400);
+    let job = s
+        .service
+        .put(PutRequest {
+            begin_after: Some(due),
+            ..PutRequest::new("hello", "hello", json!([]))
+        })
+        .await
+        .unwrap();
+    assert!(job.scheduled);
+    let done = s
+        .service
+        .job_wait(job.id, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(done.status, JobStatus::Completed, "{done:?}");
+    let started = done.started_at.unwrap();
+    assert!(started >= due, "not before its time");
+    assert!(
+        started - due < chrono::TimeDelta::seconds(5),
+        "started {} ms after it was due",
+        (started - due).num_milliseconds()
+    );
+    s.dispatcher.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_no_agent_takes_expires_at_its_deadline_and_wakes_its_waiter() {
+    let s = setup().await;
+    s.service.queue_create("picky").await.unwrap();
+    let mut picky = AgentSpec::new("picky", "picky");
+    picky.filter = Some(AgentFilter {
+        modules: Vec::new(),
+        functions: vec!["echo".into()],
+    });
+    s.service
+        .agent_upsert(s.dispatcher.id(), picky)
+        .await
+        .unwrap();
+    let job = s
+        .service
+        .put(PutRequest {
+            queue: "picky".into(),
+            begin_by_ms: Some(300),
+            ..PutRequest::new("hello", "hello", json!([]))
+        })
+        .await
+        .unwrap();
+    let done = s
+        .service
+        .job_wait(job.id, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(done.status, JobStatus::Completed, "{done:?}");
+    assert_eq!(done.attempts, 0, "never run");
+    assert_eq!(done.failure.as_ref().unwrap().kind, FailureKind::Timeout);
+    let late = done.completed_at.unwrap() - done.deadline().unwrap();
+    assert!(
+        late >= chrono::TimeDelta::zero() && late < chrono::TimeDelta::seconds(5),
+        "expired {} ms after its deadline",
+        late.num_milliseconds()
+    );
+    s.dispatcher.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_of_a_quota_of_one_run_one_after_another_without_polling() {
+    let s = setup().await;
+    s.service.quota_create("", "serial", None).await.unwrap();
+    let put = |ms: u64| {
+        let service = s.service.clone();
+        async move {
+            service
+                .put(PutRequest {
+                    quota_names: vec!["serial".into()],
+                    ..PutRequest::new("hello", "sleep", json!([ms]))
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let first = put(300).await;
+    let second = put(10).await;
+    let second = s
+        .service
+        .job_wait(second.id, Duration::from_secs(20))
+        .await
+        .unwrap();
+    let first = s.service.job_get(first.id).await.unwrap();
+    assert_eq!(second.status, JobStatus::Completed, "{second:?}");
+    assert!(
+        second.started_at.unwrap() >= first.completed_at.unwrap(),
+        "one at a time: {first:?} {second:?}"
+    );
+    s.dispatcher.stop().await;
+}
