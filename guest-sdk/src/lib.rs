@@ -125,6 +125,7 @@ extern crate self as wasync_guest;
 mod context;
 mod dispatch;
 mod error;
+mod links;
 mod panic;
 mod request;
 mod sys;
@@ -137,6 +138,9 @@ mod types;
 pub use context::{get_live_annotation, job, put, set_live_annotation, set_live_annotation_on};
 pub use dispatch::{JobFn, Jobs};
 pub use error::Error;
+pub use links::{
+    CallbackOn, CompositeKind, add_callback, add_part, append_args, put_composite, put_held,
+};
 pub use request::JobRequest;
 pub use types::{Await, JobId, JobInfo, Outcome};
 

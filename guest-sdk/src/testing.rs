@@ -50,6 +50,10 @@ use serde_json::Value;
 
 use crate::{Error, JobId, JobInfo, Jobs, Outcome};
 
+mod links;
+
+pub use links::{CallbackRecord, CompositeRecord};
+
 /// Runs job function `function` of `jobs` with `args` (a JSON array or
 /// object) in a fresh [`FakeContext`]; see [`FakeContext::run`].
 pub fn run(jobs: &Jobs, function: &str, args: Value) -> Result<Outcome, Error> {
@@ -117,6 +121,10 @@ struct State {
     /// (job, name) → JSON text.
     annotations: BTreeMap<(JobId, String), String>,
     puts: Vec<PutRecord>,
+    callbacks: Vec<links::CallbackRecord>,
+    composites: Vec<links::CompositeRecord>,
+    /// Jobs made by `put_held` not yet put, with their arguments.
+    held: BTreeMap<JobId, Vec<Value>>,
     waits: Vec<WaitRecord>,
     panics: Vec<String>,
     next_id: u64,
@@ -477,10 +485,14 @@ pub(crate) mod sys {
     use super::{CURRENT, FakeContext, WireRequest};
     use crate::JobInfo;
 
+    pub(crate) use super::links::sys::{
+        add_callback, add_part, append_args, put_composite, put_held,
+    };
+
     const NOT_INITIALIZED: &str = "not initialized: natively, the context exists only in a job \
                                    run by wasync_guest::testing";
 
-    fn current() -> Option<FakeContext> {
+    pub(super) fn current() -> Option<FakeContext> {
         CURRENT.with(|c| c.borrow().clone())
     }
 

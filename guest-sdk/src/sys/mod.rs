@@ -5,11 +5,15 @@
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 #[cfg(target_arch = "wasm32")]
-pub use wasm::{bindings, run_export};
+pub(crate) use wasm::{
+    add_callback, add_part, append_args, get_job, get_live_annotation, put, put_composite,
+    put_held, report_panic, set_live_annotation,
+};
 #[cfg(target_arch = "wasm32")]
-pub(crate) use wasm::{get_job, get_live_annotation, put, report_panic, set_live_annotation};
+pub use wasm::{bindings, run_export};
 
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use crate::testing::sys::{
-    get_job, get_live_annotation, put, report_panic, set_live_annotation,
+    add_callback, add_part, append_args, get_job, get_live_annotation, put, put_composite,
+    put_held, report_panic, set_live_annotation,
 };

@@ -63,7 +63,60 @@ pub(crate) fn get_live_annotation(
 }
 
 pub(crate) fn put(request: &WireRequest<'_>) -> Result<String, String> {
-    context::put(&wit::JobRequest {
+    context::put(&wit_request(request))
+}
+
+pub(crate) fn add_callback(
+    job: &str,
+    on: crate::CallbackOn,
+    request: &WireRequest<'_>,
+) -> Result<String, String> {
+    context::add_callback(job, wit_on(on), &wit_request(request))
+}
+
+pub(crate) fn put_composite(
+    kind: crate::CompositeKind,
+    parts: &[WireRequest<'_>],
+    postprocess: &WireRequest<'_>,
+) -> Result<String, String> {
+    let kind = match kind {
+        crate::CompositeKind::Serial => wit::CompositeKind::Serial,
+        crate::CompositeKind::Parallel => wit::CompositeKind::Parallel,
+    };
+    let parts: Vec<wit::JobRequest> = parts.iter().map(wit_request).collect();
+    context::put_composite(kind, &parts, &wit_request(postprocess))
+}
+
+pub(crate) fn add_part(
+    composite: &str,
+    request: &WireRequest<'_>,
+    callbacks: &[(crate::CallbackOn, WireRequest<'_>)],
+) -> Result<String, String> {
+    let callbacks: Vec<(wit::CallbackOn, wit::JobRequest)> = callbacks
+        .iter()
+        .map(|(on, request)| (wit_on(*on), wit_request(request)))
+        .collect();
+    context::add_part(composite, &wit_request(request), &callbacks)
+}
+
+fn wit_on(on: crate::CallbackOn) -> wit::CallbackOn {
+    match on {
+        crate::CallbackOn::Always => wit::CallbackOn::Always,
+        crate::CallbackOn::Success => wit::CallbackOn::Success,
+        crate::CallbackOn::Failure => wit::CallbackOn::Failure,
+    }
+}
+
+pub(crate) fn put_held(request: &WireRequest<'_>) -> Result<String, String> {
+    context::put_held(&wit_request(request))
+}
+
+pub(crate) fn append_args(job: &str, args: &str, put_when: u32) -> Result<u32, String> {
+    context::append_args(job, args, put_when)
+}
+
+fn wit_request(request: &WireRequest<'_>) -> wit::JobRequest {
+    wit::JobRequest {
         module: request.module.map(str::to_owned),
         function: request.function.to_owned(),
         args: request.args.clone(),
@@ -75,7 +128,7 @@ pub(crate) fn put(request: &WireRequest<'_>) -> Result<String, String> {
             .iter()
             .map(|n| (*n).to_owned())
             .collect(),
-    })
+    }
 }
 
 pub(crate) fn report_panic(message: &str) {

@@ -47,6 +47,9 @@ pub struct PutBody {
     /// Quotas of the queue the job counts against.
     #[serde(default)]
     pub quota_names: Vec<String>,
+    /// Callbacks, put with the job in one transaction (`api/callbacks.rs`).
+    #[serde(default)]
+    pub callbacks: Vec<super::callbacks::LinkedBody>,
 }
 
 /// Puts a job described by `body`.
@@ -64,7 +67,9 @@ pub async fn put_job(state: &AppState, body: PutBody) -> ApiResult<(StatusCode, 
         quota_names: body.quota_names,
         parent: None,
     };
-    let job = state.service.put(request).await?;
+    let callbacks =
+        super::callbacks::callbacks_of_put(&request.module, &request.queue, body.callbacks);
+    let job = state.service.put_with_callbacks(request, callbacks).await?;
     Ok((StatusCode::CREATED, Json(job)))
 }
 

@@ -4,6 +4,7 @@
 //! answers `{"error": {"code", "message"}}` with the right status; each
 //! resource has its own file of handlers.
 
+mod callbacks;
 mod error;
 mod extract;
 pub mod input;

@@ -9,7 +9,7 @@ use axum::routing::{get, post, put};
 use tower_http::trace::TraceLayer;
 
 use super::error::ApiError;
-use super::{AppState, jobs, modules, queues, quotas, schedules, workers};
+use super::{AppState, callbacks, jobs, modules, queues, quotas, schedules, workers};
 
 /// Builds the API: every route under `/v1`, bearer-token auth on all but
 /// `/v1/health` when a token is set, the upload limit, JSON errors for
@@ -44,6 +44,15 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{id}/wait", get(jobs::wait))
         .route("/jobs/{id}/put", post(jobs::put_back))
         .route("/jobs/{id}/annotations", get(jobs::annotations))
+        .route(
+            "/jobs/{id}/callbacks",
+            post(callbacks::add).get(callbacks::list),
+        )
+        .route(
+            "/jobs/{id}/parts",
+            post(callbacks::add_part).get(callbacks::parts),
+        )
+        .route("/composites", post(callbacks::put_composite))
         .route(
             "/jobs/{id}/annotations/{name}",
             get(jobs::annotation).put(jobs::set_annotation),

@@ -12,6 +12,7 @@
 
 mod agents;
 mod annotate;
+mod callbacks;
 pub mod client;
 mod dispatchers;
 mod health;
@@ -118,6 +119,10 @@ pub enum Command {
     Dispatchers,
     /// List, set or delete agents.
     Agents(agents::AgentsArgs),
+    /// List or add a job's callbacks (zc.async `addCallback`).
+    Callbacks(callbacks::CallbacksArgs),
+    /// Put a serial or parallel composite; list or add its parts.
+    Composite(callbacks::CompositeArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -153,6 +158,8 @@ pub fn main() -> ExitCode {
             Command::Quotas(args) => quotas::run(&cli.client, args).await,
             Command::Dispatchers => dispatchers::run(&cli.client).await,
             Command::Agents(args) => agents::run(&cli.client, args).await,
+            Command::Callbacks(args) => callbacks::run(&cli.client, args).await,
+            Command::Composite(args) => callbacks::composite(&cli.client, args).await,
         }
     });
     match result {

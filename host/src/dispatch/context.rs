@@ -5,9 +5,9 @@
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::model::{Job, JobId};
+use crate::model::{CallbackOn, CompositeKind, Job, JobId};
 use crate::runtime::{JobContext, JobInfo, PutRequest as GuestPutRequest};
-use crate::service::{PutRequest, Service};
+use crate::service::{CallbackRequest, CompositeRequest, PutRequest, Service};
 
 /// The context of one running job.
 #[derive(Debug)]
@@ -71,7 +71,104 @@ impl JobContext for DispatchContext {
     }
 
     async fn put(&self, request: GuestPutRequest) -> Result<JobId, String> {
-        let put = PutRequest {
+        self.service
+            .put(self.request(request))
+            .await
+            .map(|job| job.id)
+            .map_err(|e| e.to_string())
+    }
+
+    async fn add_callback(
+        &self,
+        job: JobId,
+        on: CallbackOn,
+        request: GuestPutRequest,
+    ) -> Result<JobId, String> {
+        let callback = CallbackRequest {
+            on,
+            request: self.request(request),
+            callbacks: Vec::new(),
+        };
+        self.service
+            .callback_add(job, callback)
+            .await
+            .map(|job| job.id)
+            .map_err(|e| e.to_string())
+    }
+
+    async fn put_composite(
+        &self,
+        kind: CompositeKind,
+        parts: Vec<GuestPutRequest>,
+        postprocess: GuestPutRequest,
+    ) -> Result<JobId, String> {
+        let postprocess = self.request(postprocess);
+        let composite = PutRequest {
+            function: String::new(),
+            args: Value::Null,
+            ..postprocess.clone()
+        };
+        let request = CompositeRequest {
+            kind,
+            composite,
+            parts: parts.into_iter().map(|p| self.request(p)).collect(),
+            postprocess,
+            callbacks: Vec::new(),
+        };
+        self.service
+            .composite_put(request)
+            .await
+            .map(|job| job.id)
+            .map_err(|e| e.to_string())
+    }
+
+    async fn add_part(
+        &self,
+        composite: JobId,
+        part: GuestPutRequest,
+        callbacks: Vec<(CallbackOn, GuestPutRequest)>,
+    ) -> Result<JobId, String> {
+        let callbacks = callbacks
+            .into_iter()
+            .map(|(on, request)| CallbackRequest {
+                on,
+                request: self.request(request),
+                callbacks: Vec::new(),
+            })
+            .collect();
+        self.service
+            .part_add(composite, self.request(part), callbacks)
+            .await
+            .map(|job| job.id)
+            .map_err(|e| e.to_string())
+    }
+
+    async fn put_held(&self, request: GuestPutRequest) -> Result<JobId, String> {
+        self.service
+            .put_held(self.request(request))
+            .await
+            .map(|job| job.id)
+            .map_err(|e| e.to_string())
+    }
+
+    async fn append_args(
+        &self,
+        job: JobId,
+        values: Vec<Value>,
+        put_when: u32,
+    ) -> Result<u32, String> {
+        self.service
+            .append_args(job, values, put_when)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl DispatchContext {
+    /// A guest's request as the service takes it: by default in this
+    /// job's module and queue, put by this job.
+    fn request(&self, request: GuestPutRequest) -> PutRequest {
+        PutRequest {
             queue: request.queue.unwrap_or_else(|| self.job.queue.clone()),
             module: request
                 .module
@@ -83,11 +180,6 @@ impl JobContext for DispatchContext {
             limits: Default::default(),
             quota_names: request.quota_names,
             parent: Some(self.job.id),
-        };
-        self.service
-            .put(put)
-            .await
-            .map(|job| job.id)
-            .map_err(|e| e.to_string())
+        }
     }
 }

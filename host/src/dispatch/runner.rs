@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 use super::{AgentSlots, DispatchContext, Shared};
-use crate::model::{CapturedOutput, Job, RunOutcome};
+use crate::model::{CapturedOutput, CompositeKind, Failure, FailureKind, Job, RunOutcome};
 use crate::runtime::JobCall;
 use crate::store::JobFinishParams;
 
@@ -15,22 +15,10 @@ use crate::store::JobFinishParams;
 pub(super) async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Job) {
     let span = tracing::info_span!("job", id = %job.id, queue = %job.queue, function = %job.function, attempt = job.attempts);
     async move {
-        let (outcome, output) = match shared.loader.load(&job.module).await {
-            Ok(prepared) => {
-                let limits = agent.limits_for(&job.limits);
-                let call = JobCall {
-                    function: job.function.clone(),
-                    args: job.args.clone(),
-                };
-                let context = Arc::new(DispatchContext::new(shared.service.clone(), job.clone()));
-                let report = shared
-                    .service
-                    .runtime()
-                    .run(&prepared, call, limits, context)
-                    .await;
-                (report.outcome, report.output)
-            }
-            Err(failure) => (RunOutcome::Failure(failure), CapturedOutput::default()),
+        let (outcome, output) = if CompositeKind::of_function(&job.function).is_some() {
+            (start_composite(&shared, &job).await, CapturedOutput::default())
+        } else {
+            run_guest(&shared, &agent, &job).await
         };
         agent.release();
         shared.service.events().work_available();
@@ -50,4 +38,38 @@ pub(super) async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Jo
     }
     .instrument(span)
     .await
+}
+
+/// A composite's run, done by the host: puts the parts whose turn it is
+/// and awaits the postprocess (zc.async's `serial`/`parallel` return the
+/// postprocess job).
+async fn start_composite(shared: &Shared, job: &Job) -> RunOutcome {
+    match shared.service.composite_start(job.id).await {
+        Ok(postprocess) => RunOutcome::Await(postprocess),
+        Err(error) => RunOutcome::Failure(Failure::new(
+            FailureKind::HostError,
+            format!("could not start composite {}: {error}", job.id),
+        )),
+    }
+}
+
+/// Runs a guest job in the sandbox.
+async fn run_guest(shared: &Shared, agent: &AgentSlots, job: &Job) -> (RunOutcome, CapturedOutput) {
+    match shared.loader.load(&job.module).await {
+        Ok(prepared) => {
+            let limits = agent.limits_for(&job.limits);
+            let call = JobCall {
+                function: job.function.clone(),
+                args: job.args.clone(),
+            };
+            let context = Arc::new(DispatchContext::new(shared.service.clone(), job.clone()));
+            let report = shared
+                .service
+                .runtime()
+                .run(&prepared, call, limits, context)
+                .await;
+            (report.outcome, report.output)
+        }
+        Err(failure) => (RunOutcome::Failure(failure), CapturedOutput::default()),
+    }
 }

@@ -7,6 +7,7 @@ pub mod cron;
 mod failure;
 mod ids;
 mod job;
+mod links;
 mod quota;
 mod schedule;
 pub mod state;
@@ -16,6 +17,10 @@ pub use catalog::{DEFAULT_QUEUE, DispatcherInfo, ModuleInfo, QueueInfo};
 pub use failure::{Failure, FailureKind};
 pub use ids::{BadDigest, DispatcherId, JobId, ModuleDigest};
 pub use job::{CapturedOutput, Job, JobLimits, NewJob, RunOutcome};
+pub use links::{
+    CallbackOn, CompositeArgs, CompositeKind, HOST_FUNCTION_PREFIX, JobLink, LinkedJob,
+    UnknownCallbackOn, outcome_json, with_outcome, with_outcomes,
+};
 pub use quota::{
     QUOTA_NAME_MAX_LEN, QUOTA_NAMES_MAX, QUOTA_SIZE_DEFAULT, QUOTA_SIZE_MAX, Quota,
     check_quota_name, normalize_quota_names,

@@ -129,6 +129,21 @@ pub enum Transition {
     Release,
     /// The last pending callback of a job completed.
     CallbacksDone,
+    /// A callback whose job got its result and whose branch matches it, a
+    /// composite's next part, or a composite's postprocess once its parts
+    /// are done: it joins its queue, due at once.
+    Fire,
+    /// A callback whose branch does not match its job's outcome (a
+    /// success-only callback of a failed job, or the reverse): it does not
+    /// run and completes with that outcome, unchanged.
+    PassThrough,
+    /// [`Transition::PassThrough`] of a callback that has callbacks of its
+    /// own still to run.
+    PassThroughWithCallbacks,
+    /// [`Transition::ResolveAwait`] of a job that has callbacks to run.
+    ResolveAwaitWithCallbacks,
+    /// [`Transition::Expire`] of a job that has callbacks to run.
+    ExpireWithCallbacks,
 }
 
 impl Transition {
@@ -144,6 +159,11 @@ impl Transition {
             Transition::Expire => JobStatus::Pending,
             Transition::Release => JobStatus::Assigned,
             Transition::CallbacksDone => JobStatus::Callbacks,
+            Transition::Fire | Transition::PassThrough | Transition::PassThroughWithCallbacks => {
+                JobStatus::New
+            }
+            Transition::ResolveAwaitWithCallbacks => JobStatus::Active,
+            Transition::ExpireWithCallbacks => JobStatus::Pending,
         }
     }
 
@@ -159,7 +179,25 @@ impl Transition {
                 JobStatus::Completed
             }
             Transition::Release => JobStatus::Pending,
-            Transition::CallbacksDone => JobStatus::Completed,
+            Transition::CallbacksDone | Transition::PassThrough => JobStatus::Completed,
+            Transition::Fire => JobStatus::Pending,
+            Transition::PassThroughWithCallbacks
+            | Transition::ResolveAwaitWithCallbacks
+            | Transition::ExpireWithCallbacks => JobStatus::Callbacks,
+        }
+    }
+
+    /// The transition that gives a job its result: `self` when no callback
+    /// of it is pending, its `…WithCallbacks` twin when one is. Only
+    /// [`Transition::Finish`], [`Transition::ResolveAwait`],
+    /// [`Transition::Expire`] and [`Transition::PassThrough`] have a twin.
+    pub fn with_callbacks(self) -> Transition {
+        match self {
+            Transition::Finish => Transition::FinishWithCallbacks,
+            Transition::ResolveAwait => Transition::ResolveAwaitWithCallbacks,
+            Transition::Expire => Transition::ExpireWithCallbacks,
+            Transition::PassThrough => Transition::PassThroughWithCallbacks,
+            other => panic!("{other:?} has no with-callbacks twin"),
         }
     }
 }
@@ -208,8 +246,22 @@ mod tests {
             Transition::Expire,
             Transition::Release,
             Transition::CallbacksDone,
+            Transition::Fire,
+            Transition::PassThrough,
+            Transition::PassThroughWithCallbacks,
+            Transition::ResolveAwaitWithCallbacks,
+            Transition::ExpireWithCallbacks,
         ] {
             assert_ne!(t.from(), JobStatus::Completed, "{t:?}");
+        }
+        for t in [
+            Transition::Finish,
+            Transition::ResolveAwait,
+            Transition::Expire,
+            Transition::PassThrough,
+        ] {
+            assert_eq!(t.with_callbacks().from(), t.from(), "{t:?}");
+            assert_eq!(t.with_callbacks().to(), JobStatus::Callbacks, "{t:?}");
         }
     }
 }

@@ -30,7 +30,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use wasmtime::component::{HasData, Linker};
 
-use crate::model::{JobId, ModuleDigest, Timestamp};
+use crate::model::{CallbackOn, CompositeKind, JobId, ModuleDigest, Timestamp};
 
 /// The largest annotation name accepted, in bytes.
 pub const ANNOTATION_NAME_MAX: usize = 256;
@@ -77,6 +77,54 @@ pub trait JobContext: Send + Sync {
     ) -> Result<Option<serde_json::Value>, String>;
     /// Puts a new job (`put`), returns its id.
     async fn put(&self, request: PutRequest) -> Result<JobId, String>;
+    /// Adds a callback to a job (`add-callback`), returns the callback's
+    /// id. By default refused: a context without a queue has no callbacks.
+    async fn add_callback(
+        &self,
+        job: JobId,
+        on: CallbackOn,
+        request: PutRequest,
+    ) -> Result<JobId, String> {
+        let _ = (job, on, request);
+        Err("callbacks are not available in this context".into())
+    }
+    /// Puts a composite (`put-composite`), returns its id. By default
+    /// refused.
+    async fn put_composite(
+        &self,
+        kind: CompositeKind,
+        parts: Vec<PutRequest>,
+        postprocess: PutRequest,
+    ) -> Result<JobId, String> {
+        let _ = (kind, parts, postprocess);
+        Err("composites are not available in this context".into())
+    }
+    /// Adds a part to a composite with callbacks of its own (`add-part`),
+    /// returns the part's id. By default refused.
+    async fn add_part(
+        &self,
+        composite: JobId,
+        part: PutRequest,
+        callbacks: Vec<(CallbackOn, PutRequest)>,
+    ) -> Result<JobId, String> {
+        let _ = (composite, part, callbacks);
+        Err("composites are not available in this context".into())
+    }
+    /// Creates a held job (`put-held`). By default refused.
+    async fn put_held(&self, request: PutRequest) -> Result<JobId, String> {
+        let _ = request;
+        Err("held jobs are not available in this context".into())
+    }
+    /// Appends arguments to a held job (`append-args`). By default refused.
+    async fn append_args(
+        &self,
+        job: JobId,
+        values: Vec<serde_json::Value>,
+        put_when: u32,
+    ) -> Result<u32, String> {
+        let _ = (job, values, put_when);
+        Err("held jobs are not available in this context".into())
+    }
 }
 
 /// What a running job learns about itself (`get-job`).
@@ -264,9 +312,132 @@ impl context::Host for ContextView<'_> {
             .map(|id| id.to_string()))
     }
 
+    async fn add_callback(
+        &mut self,
+        job: String,
+        on: wtypes::CallbackOn,
+        callback: wtypes::JobRequest,
+    ) -> wasmtime::Result<Result<String, String>> {
+        let checked = parse_job(Some(&job)).and_then(|job| Ok((job, check_put(callback)?)));
+        let (job, request) = match checked {
+            Ok((Some(job), request)) => (job, request),
+            Ok((None, _)) => unreachable!("a job was given"),
+            Err(e) => return Ok(Err(e)),
+        };
+        let on = callback_on(on);
+        Ok(self
+            .state
+            .context
+            .add_callback(job, on, request)
+            .await
+            .map(|id| id.to_string()))
+    }
+
+    async fn put_composite(
+        &mut self,
+        kind: wtypes::CompositeKind,
+        parts: Vec<wtypes::JobRequest>,
+        postprocess: wtypes::JobRequest,
+    ) -> wasmtime::Result<Result<String, String>> {
+        let checked = parts
+            .into_iter()
+            .map(check_put)
+            .collect::<Result<Vec<_>, _>>()
+            .and_then(|parts| Ok((parts, check_put(postprocess)?)));
+        let (parts, postprocess) = match checked {
+            Ok(checked) => checked,
+            Err(e) => return Ok(Err(e)),
+        };
+        let kind = match kind {
+            wtypes::CompositeKind::Serial => CompositeKind::Serial,
+            wtypes::CompositeKind::Parallel => CompositeKind::Parallel,
+        };
+        Ok(self
+            .state
+            .context
+            .put_composite(kind, parts, postprocess)
+            .await
+            .map(|id| id.to_string()))
+    }
+
+    async fn add_part(
+        &mut self,
+        composite: String,
+        part: wtypes::JobRequest,
+        callbacks: Vec<(wtypes::CallbackOn, wtypes::JobRequest)>,
+    ) -> wasmtime::Result<Result<String, String>> {
+        let checked = parse_job(Some(&composite)).and_then(|job| {
+            let callbacks = callbacks
+                .into_iter()
+                .map(|(on, request)| Ok((callback_on(on), check_put(request)?)))
+                .collect::<Result<Vec<_>, String>>()?;
+            Ok((job, check_put(part)?, callbacks))
+        });
+        let (composite, part, callbacks) = match checked {
+            Ok((Some(composite), part, callbacks)) => (composite, part, callbacks),
+            Ok((None, _, _)) => unreachable!("a job was given"),
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(self
+            .state
+            .context
+            .add_part(composite, part, callbacks)
+            .await
+            .map(|id| id.to_string()))
+    }
+
+    async fn put_held(
+        &mut self,
+        request: wtypes::JobRequest,
+    ) -> wasmtime::Result<Result<String, String>> {
+        let request = match check_put(request) {
+            Ok(request) => request,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(self
+            .state
+            .context
+            .put_held(request)
+            .await
+            .map(|id| id.to_string()))
+    }
+
+    async fn append_args(
+        &mut self,
+        job: String,
+        args: String,
+        put_when: u32,
+    ) -> wasmtime::Result<Result<u32, String>> {
+        let job = match parse_job(Some(&job)) {
+            Ok(Some(job)) => job,
+            Ok(None) => unreachable!("a job was given"),
+            Err(e) => return Ok(Err(e)),
+        };
+        if args.len() > PUT_ARGS_MAX {
+            return Ok(Err(format!(
+                "the arguments are {} bytes long; the limit is {PUT_ARGS_MAX}",
+                args.len()
+            )));
+        }
+        let values = match serde_json::from_str::<serde_json::Value>(&args) {
+            Ok(serde_json::Value::Array(values)) => values,
+            Ok(_) => return Ok(Err("the arguments to append must be a JSON array".into())),
+            Err(e) => return Ok(Err(format!("the arguments are not valid JSON: {e}"))),
+        };
+        Ok(self.state.context.append_args(job, values, put_when).await)
+    }
+
     async fn report_panic(&mut self, message: String) -> wasmtime::Result<()> {
         self.state.panic_message = Some(truncate(message, PANIC_MESSAGE_MAX));
         Ok(())
+    }
+}
+
+fn callback_on(on: wtypes::CallbackOn) -> CallbackOn {
+    match on {
+        wtypes::CallbackOn::Always => CallbackOn::Always,
+        wtypes::CallbackOn::Success => CallbackOn::Success,
+        wtypes::CallbackOn::Failure => CallbackOn::Failure,
     }
 }
 

@@ -112,6 +112,7 @@ impl Service {
     /// Puts a job into a queue and returns it once it is durably stored.
     /// Wakes this process's dispatcher at once.
     pub async fn put(&self, request: PutRequest) -> Result<Job> {
+        super::callbacks::refuse_host_function(&request.function)?;
         let job = self.new_job(request).await?;
         self.insert(job).await
     }
@@ -140,7 +141,7 @@ impl Service {
     }
 
     /// Validates a put request and resolves its queue and module.
-    async fn new_job(&self, request: PutRequest) -> Result<NewJob> {
+    pub(super) async fn new_job(&self, request: PutRequest) -> Result<NewJob> {
         let function = request.function.trim();
         validate_free_name("function name", function, FUNCTION_NAME_MAX_LEN)?;
         let args = validate_args(request.args)?;

@@ -2,6 +2,7 @@
 //! validation of every input, group commit of puts, and in-process
 //! wake-ups. Everything above the store goes through a [`Service`].
 
+mod callbacks;
 mod error;
 pub mod events;
 mod jobs;
@@ -19,6 +20,7 @@ mod workers;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use callbacks::{CallbackRequest, CompositeRequest};
 pub use error::{Error, Result};
 pub use events::Events;
 pub use jobs::{JobPage, PutRequest};

@@ -32,13 +32,17 @@ use serde_json::Value;
 
 use crate::model::{
     Agent, AgentFilter, AgentSpec, CapturedOutput, DispatcherId, DispatcherInfo, Job, JobId,
-    JobStatus, ModuleDigest, ModuleInfo, NewJob, NewSchedule, QueueInfo, Quota, RunOutcome,
-    Schedule, ScheduleId, ScheduleRun, Timestamp,
+    JobStatus, LinkedJob, ModuleDigest, ModuleInfo, NewJob, NewSchedule, QueueInfo, Quota,
+    RunOutcome, Schedule, ScheduleId, ScheduleRun, Timestamp,
 };
 
+mod links;
 pub mod postgres;
 mod schedule;
+pub(crate) mod settle;
 pub mod sqlite;
+
+pub use links::{CallbackAddParams, JobAppendArgsParams, JobLinks, PartAddParams};
 
 pub use schedule::{
     ScheduleAdvanceParams, ScheduleLock, ScheduleTakeParams, ScheduleUpdateParams, occurrence_taken,
@@ -595,4 +599,32 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn schedule_runs(&self, schedule: ScheduleId, limit: u32) -> Result<Vec<Job>>;
     /// The job put for a schedule occurrence, if one was.
     async fn schedule_job(&self, run: ScheduleRun) -> Result<Option<JobId>>;
+
+    // ----- callbacks and composites (`store/links.rs`, `store/settle.rs`) -----
+
+    /// Inserts jobs with their links in one transaction: jobs not `held`
+    /// as `pending` (or `completed`, or `callbacks`, when already expired),
+    /// held ones `new` (callbacks, parts, postprocesses). Queues and
+    /// modules must exist. An expired job's callbacks fire at once.
+    async fn job_insert_linked(&self, jobs: &[LinkedJob], now: Timestamp) -> Result<()>;
+    /// Adds a callback to a job: held `new` until the job has its result,
+    /// or, when it has it already (`callbacks`, `completed`), fired (or
+    /// passed through) at once. [`Error::NotFound`] for an unknown job.
+    async fn callback_add(&self, params: CallbackAddParams) -> Result<JobId>;
+    /// Adds a part to a composite, last: held until its turn, or put at
+    /// once when the composite runs its parts in parallel and has started.
+    /// [`Error::Conflict`] if the job is not a composite or has already
+    /// put its postprocess; [`Error::NotFound`] for an unknown job.
+    async fn part_add(&self, params: PartAddParams) -> Result<JobId>;
+    /// Starts a composite the dispatcher holds (`active`): puts its parts
+    /// (all, or the first) or, with none, its postprocess; returns the
+    /// postprocess, which the composite then awaits.
+    async fn composite_start(&self, id: JobId, now: Timestamp) -> Result<JobId>;
+    /// A job's callbacks and parts. [`Error::NotFound`] for an unknown job.
+    async fn job_links(&self, id: JobId) -> Result<JobLinks>;
+    /// Appends values to the positional arguments of a held job (`new`,
+    /// neither a callback nor a part) and puts it once it has `put_when`
+    /// arguments, in one transaction; returns its number of arguments.
+    /// [`Error::Conflict`] for a job not held or linked.
+    async fn job_append_args(&self, params: JobAppendArgsParams) -> Result<u32>;
 }

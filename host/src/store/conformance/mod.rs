@@ -29,6 +29,7 @@ use super::postgres::testing::{self, TestSchema};
 use super::sqlite::SqliteStore;
 use crate::model::JobId;
 
+mod callbacks;
 mod catalog;
 mod claim;
 mod durability;
@@ -40,6 +41,7 @@ mod quota;
 mod schedule;
 mod schedules;
 
+use callbacks::*;
 use catalog::*;
 use claim::*;
 use durability::*;
@@ -244,6 +246,20 @@ macro_rules! foreach_case {
         $m!($h, take_locks_until_retry_time);
         $m!($h, failed_puts_keep_the_lock_and_updates_release_it);
         $m!($h, paused_schedules_are_never_due);
+        $m!($h, callbacks_fire_on_finish_with_the_outcome);
+        $m!(
+            $h,
+            a_callback_of_the_other_branch_passes_the_outcome_through
+        );
+        $m!($h, callbacks_fire_when_an_await_resolves_or_a_job_expires);
+        $m!($h, a_callback_added_to_a_completed_job_runs_at_once);
+        $m!($h, serial_composites_run_parts_in_turn_then_the_postprocess);
+        $m!($h, parallel_composites_take_parts_before_and_while_they_run);
+        $m!(
+            $h,
+            a_callback_of_a_part_adds_parts_before_the_composite_moves_on
+        );
+        $m!($h, held_jobs_are_put_once_their_arguments_are_in);
         $m!($h, one_job_per_schedule_occurrence);
         $m!($h, occurrence_jobs_keep_quotas_and_deadlines);
         $m!($h, concurrent_takers_take_each_occurrence_once);

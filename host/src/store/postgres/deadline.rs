@@ -8,11 +8,11 @@ use sqlx::Row as _;
 use uuid::Uuid;
 
 use super::PgStore;
-use super::finish;
+use super::callbacks::{self, PgTx};
 use super::row::{json_text, lit, ms, retrying};
 use crate::clock;
 use crate::model::{Failure, JobId, JobStatus, Transition};
-use crate::store::{ExpireReport, JobExpireParams, JobNextDueParams, NextDue, Result};
+use crate::store::{ExpireReport, JobExpireParams, JobNextDueParams, NextDue, Result, settle};
 
 /// Completes a queue's pending jobs past their deadline, earliest first,
 /// through `jobs_deadline`; jobs another transaction holds (a claim in
@@ -26,11 +26,11 @@ pub(super) static EXPIRE: LazyLock<String> = LazyLock::new(|| {
              AND begin_after + begin_by_ms < $2 \
            ORDER BY begin_after + begin_by_ms LIMIT $4 \
            FOR UPDATE SKIP LOCKED) \
-         UPDATE jobs SET status = {to}, failure = $3::json, completed_at = $2 \
+         UPDATE jobs SET status = {status}, failure = $3::json, completed_at = $2 \
          FROM expiring WHERE jobs.id = expiring.expiring_id \
          RETURNING jobs.id, jobs.begin_after + jobs.begin_by_ms",
         from = lit(t.from()),
-        to = lit(t.to()),
+        status = callbacks::settled_status(t, "jobs"),
     )
 });
 
@@ -78,11 +78,11 @@ async fn expire_once(db: &PgStore, p: &JobExpireParams) -> Result<ExpireReport> 
         .collect::<Result<Vec<_>>>()?;
     expired.sort();
     let ids: Vec<Uuid> = expired.into_iter().map(|(_, id)| id).collect();
+    let seeds: Vec<JobId> = ids.iter().copied().map(JobId).collect();
     let mut cascaded: Vec<JobId> =
-        finish::cascade_all(&mut tx, db, ids.clone(), ids.clone(), ms(p.now))
+        settle::settle(&mut PgTx::new(&mut tx, db, ids.clone()), seeds, p.now)
             .await?
-            .into_iter()
-            .collect();
+            .completed;
     tx.commit().await?;
     cascaded.sort();
     Ok(ExpireReport {

@@ -48,10 +48,11 @@ use sqlx::{PgConnection, Row as _};
 use uuid::Uuid;
 
 use super::PgStore;
+use super::callbacks::{self, PgTx};
 use super::notify::IDS_PER_PAYLOAD;
 use super::row::{self, json_text, lit, ms, output, retrying};
 use crate::model::{Failure, FailureKind, JobId, JobStatus, RunOutcome, Transition};
-use crate::store::{FinishReport, JobFinishParams, Result};
+use crate::store::{FinishReport, JobFinishParams, Result, settle};
 
 /// `UPDATE jobs … FROM b WHERE <guard>`, the batch `b` being a
 /// `MATERIALIZED` CTE that carries, with each row, the status the job must
@@ -89,7 +90,7 @@ pub(super) static FINISH: LazyLock<String> = LazyLock::new(|| {
         &format!(
             "status = {to}, result = b.result::json, failure = b.failure::json, \
              completed_at = b.now, stdout = b.stdout, stderr = b.stderr",
-            to = lit(t.to())
+            to = callbacks::settled_status(t, "jobs")
         ),
     )
 });
@@ -135,7 +136,7 @@ pub(super) static CASCADE: LazyLock<String> = LazyLock::new(|| {
         "WITH RECURSIVE chain (id, root) AS ( \
            SELECT w.id, w.awaiting FROM jobs AS w JOIN jobs AS r ON r.id = w.awaiting \
            WHERE w.status = {from} AND w.awaiting IS NOT NULL AND w.awaiting = ANY($1::uuid[]) \
-             AND r.status = {completed} \
+             AND r.status IN ({with_result}) \
            UNION \
            SELECT w.id, chain.root FROM chain JOIN jobs AS w ON w.awaiting = chain.id \
            WHERE w.status = {from} AND w.awaiting IS NOT NULL), \
@@ -143,7 +144,7 @@ pub(super) static CASCADE: LazyLock<String> = LazyLock::new(|| {
            SELECT chain.id, r.result, r.failure, {from}::text AS expected \
            FROM chain JOIN jobs AS r ON r.id = chain.root), \
          resolved AS ( \
-           UPDATE jobs SET status = {to}, result = held.result, failure = held.failure, \
+           UPDATE jobs SET status = {status}, result = held.result, failure = held.failure, \
              completed_at = $2 \
            FROM held WHERE jobs.id = held.id AND jobs.status = held.expected \
            RETURNING jobs.id), \
@@ -155,13 +156,21 @@ pub(super) static CASCADE: LazyLock<String> = LazyLock::new(|| {
            GROUP BY d.chunk) \
          SELECT (SELECT array_agg(id) FROM resolved), (SELECT count(*) FROM sent)",
         from = lit(t.from()),
-        to = lit(t.to()),
-        completed = lit(JobStatus::Completed),
+        status = callbacks::settled_status(t, "jobs"),
+        with_result = with_result(),
     )
 });
 
 /// What the walk found about a job: its status and, if active, what it
 /// awaits.
+/// The statuses of a job that has its result: an awaiter resolves as soon
+/// as its job has it, while that job's callbacks run.
+fn with_result() -> String {
+    [JobStatus::Callbacks, JobStatus::Completed]
+        .map(lit)
+        .join(", ")
+}
+
 type Graph = HashMap<JobId, (JobStatus, Option<JobId>)>;
 
 /// A value or failure to record.
@@ -240,7 +249,9 @@ async fn finish_once(db: &PgStore, params: &[JobFinishParams]) -> Result<FinishR
         .map(|id| id.0)
         .collect();
     let announce: Vec<Uuid> = finished.iter().map(|id| id.0).collect();
-    let cascaded = cascade_all(&mut tx, db, seeds, announce, ms(now)).await?;
+    let seeds: Vec<JobId> = seeds.into_iter().map(JobId).collect();
+    let settled = settle::settle(&mut PgTx::new(&mut tx, db, announce), seeds, now).await?;
+    let cascaded: HashSet<JobId> = settled.completed.into_iter().collect();
     tx.commit().await?;
 
     Ok(report(params, &finished, &parked, &cascaded))

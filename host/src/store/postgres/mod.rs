@@ -69,6 +69,7 @@ use crate::model::{
 };
 
 mod annotation;
+mod callbacks;
 mod claim;
 mod deadline;
 mod dispatcher;
@@ -494,5 +495,38 @@ impl Store for PgStore {
     #[instrument(level = "debug", skip_all)]
     async fn schedule_job(&self, run: ScheduleRun) -> Result<Option<JobId>> {
         schedule::run_of(self, run).await
+    }
+    #[instrument(level = "debug", skip_all)]
+    async fn job_insert_linked(
+        &self,
+        jobs: &[crate::model::LinkedJob],
+        now: Timestamp,
+    ) -> Result<()> {
+        self.insert_linked(jobs, now).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn callback_add(&self, params: crate::store::CallbackAddParams) -> Result<JobId> {
+        self.add_callback(params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn part_add(&self, params: crate::store::PartAddParams) -> Result<JobId> {
+        self.add_part(params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn composite_start(&self, id: JobId, now: Timestamp) -> Result<JobId> {
+        self.start_composite(id, now).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_links(&self, id: JobId) -> Result<crate::store::JobLinks> {
+        self.links_of(id).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_append_args(&self, params: crate::store::JobAppendArgsParams) -> Result<u32> {
+        self.append_args(params).await
     }
 }

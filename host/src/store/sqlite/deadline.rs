@@ -8,19 +8,19 @@ use sqlx::Row as _;
 use uuid::Uuid;
 
 use super::SqliteStore;
-use super::finish;
+use super::callbacks::{self, SqliteTx};
 use super::job::job_failure_text;
 use super::row::{lit, ms};
 use crate::clock;
 use crate::model::{Failure, JobId, JobStatus, Transition};
-use crate::store::{ExpireReport, JobExpireParams, JobNextDueParams, NextDue, Result};
+use crate::store::{ExpireReport, JobExpireParams, JobNextDueParams, NextDue, Result, settle};
 
 /// Completes a queue's pending jobs past their deadline, earliest first,
 /// through `jobs_deadline`.
 pub(super) static EXPIRE: LazyLock<String> = LazyLock::new(|| {
     let t = Transition::Expire;
     format!(
-        "UPDATE jobs SET status = {to}, failure = ?3, completed_at = ?2 \
+        "UPDATE jobs SET status = {status}, failure = ?3, completed_at = ?2 \
          WHERE seq IN (SELECT seq FROM jobs \
            WHERE status = {from} AND queue = ?1 AND begin_by_ms IS NOT NULL \
              AND begin_after + begin_by_ms < ?2 \
@@ -28,7 +28,7 @@ pub(super) static EXPIRE: LazyLock<String> = LazyLock::new(|| {
          AND status = {from} \
          RETURNING id, begin_after + begin_by_ms",
         from = lit(t.from()),
-        to = lit(t.to()),
+        status = callbacks::settled_status(t, "jobs"),
     )
 });
 
@@ -72,10 +72,9 @@ pub(super) async fn expire_many(db: &SqliteStore, p: JobExpireParams) -> Result<
         .collect::<Result<Vec<_>>>()?;
     expired.sort();
     let expired: Vec<JobId> = expired.into_iter().map(|(_, id)| id).collect();
-    let mut cascaded: Vec<JobId> = finish::cascade(&mut tx, &expired, p.now)
+    let mut cascaded: Vec<JobId> = settle::settle(&mut SqliteTx(&mut tx), expired.clone(), p.now)
         .await?
-        .into_iter()
-        .collect();
+        .completed;
     tx.commit().await?;
     cascaded.sort();
     Ok(ExpireReport { expired, cascaded })

@@ -6,8 +6,13 @@
 //!    itself, a job that does not exist, or a cycle;
 //! 2. one `UPDATE … FROM (VALUES …)` completing the values and failures;
 //! 3. one `UPDATE … FROM (VALUES …)` recording the awaits;
-//! 4. one recursive `UPDATE` completing every active job that awaits a
-//!    completed one, transitively, with that job's result.
+//! 4. settling (`store/settle.rs`): one recursive `UPDATE` completing
+//!    every active job that awaits a completed one, transitively, with
+//!    that job's result; then the callbacks and composites of every job
+//!    that got its result (two reads when there are none).
+//!
+//! A job with a callback not yet completed goes to `callbacks` rather than
+//! `completed` (`FinishWithCallbacks`, `ResolveAwaitWithCallbacks`).
 //!
 //! (Batches above [`batch::MAX_ROWS`] take one statement per chunk of
 //! that size, in the same transaction.)
@@ -27,9 +32,10 @@ use uuid::Uuid;
 
 use super::SqliteStore;
 use super::batch::{self, Statements};
+use super::callbacks::{self, SqliteTx};
 use super::row::{self, hex, lit, ms};
 use crate::model::{Failure, FailureKind, JobId, JobStatus, RunOutcome, Timestamp, Transition};
-use crate::store::{FinishReport, JobFinishParams, Result};
+use crate::store::{FinishReport, JobFinishParams, Result, settle};
 
 /// A value or failure to record.
 struct Done<'a> {
@@ -69,7 +75,7 @@ fn finish_sql(rows: usize) -> String {
          completed_at = b.now, stdout = b.stdout, stderr = b.stderr \
          FROM b WHERE {guard} RETURNING jobs.id",
         values = batch::values(rows, FINISH_COLUMNS),
-        to = lit(t.to()),
+        to = callbacks::settled_status(t, "jobs"),
         guard = guard(),
     )
 }
@@ -117,11 +123,12 @@ fn cascade_sql(rows: usize) -> String {
     format!(
         "WITH RECURSIVE chain (id, root) AS ( \
            SELECT w.id, w.awaiting FROM jobs AS w JOIN jobs AS r ON r.id = w.awaiting \
-           WHERE w.status = {from} AND w.awaiting IN ({seeds}) AND r.status = {completed} \
+           WHERE w.status = {from} AND w.awaiting IN ({seeds}) \
+             AND r.status IN ({with_result}) \
            UNION \
            SELECT w.id, chain.root FROM chain JOIN jobs AS w ON w.awaiting = chain.id \
            WHERE w.status = {from}) \
-         UPDATE jobs SET status = {to}, \
+         UPDATE jobs SET status = {status}, \
            result = (SELECT r.result FROM chain JOIN jobs AS r ON r.id = chain.root \
                      WHERE chain.id = jobs.id), \
            failure = (SELECT r.failure FROM chain JOIN jobs AS r ON r.id = chain.root \
@@ -131,9 +138,17 @@ fn cascade_sql(rows: usize) -> String {
          RETURNING jobs.id",
         seeds = batch::placeholders(rows),
         from = lit(t.from()),
-        to = lit(t.to()),
-        completed = lit(JobStatus::Completed),
+        status = callbacks::settled_status(t, "jobs"),
+        with_result = with_result(),
     )
+}
+
+/// The statuses of a job that has its result: an awaiter resolves as soon
+/// as its job has it, while that job's callbacks run.
+pub(super) fn with_result() -> String {
+    [JobStatus::Callbacks, JobStatus::Completed]
+        .map(lit)
+        .join(", ")
 }
 
 pub(super) static CASCADE: Statements = Statements::new(cascade_sql);
@@ -200,20 +215,23 @@ pub(super) async fn finish_many(
     for chunk in awaits.chunks(batch::MAX_ROWS) {
         parked.extend(write_awaits(&mut tx, chunk).await?);
     }
+    // The jobs finished here, and the jobs just awaited (already
+    // completed ones resolve their new awaiters at once).
     let seeds: Vec<JobId> = finished
         .iter()
         .copied()
         .chain(parked.iter().filter_map(|id| accepted.get(id).copied()))
         .collect();
-    let cascaded = cascade(&mut tx, &seeds, now).await?;
+    let settled = settle::settle(&mut SqliteTx(&mut tx), seeds, now).await?;
+    let cascaded: HashSet<JobId> = settled.completed.into_iter().collect();
     tx.commit().await?;
 
     Ok(report(params, &finished, &parked, &cascaded))
 }
 
-/// Step 4: completes every active job awaiting one of `seeds` (jobs just
-/// completed, by a finish or an expiry), transitively, and returns them.
-/// The one path by which a completion reaches the jobs that wait for it.
+/// Step 4: completes every active job awaiting one of `seeds` (jobs that
+/// just got their result), transitively, and returns them. The await step
+/// of `store::settle`, the one path every completion takes.
 pub(super) async fn cascade(
     tx: &mut Transaction<'static, Sqlite>,
     seeds: &[JobId],

@@ -1,0 +1,210 @@
+//! A `parallel` composite of 1,000 parts with a postprocess, against 1,000
+//! independent jobs, end to end in one process (service, dispatcher,
+//! sandbox, the real `usage` component), on durable SQLite and, when
+//! `WASYNC_TEST_PG` names a server, on PostgreSQL.
+//!
+//! ```text
+//! cargo bench -p wasync --bench composite
+//! WASYNC_TEST_PG=postgres://postgres@127.0.0.1:5432/test cargo bench -p wasync --bench composite
+//! ```
+//!
+//! - independent: 1,000 `job_a` jobs put at once (concurrently, as group
+//!   commit takes them); time from the first put until the last
+//!   completed;
+//! - parallel: one `POST /v1/composites`-equivalent put of a `parallel`
+//!   of 1,000 `job_a` parts and a `sum` postprocess; time from the put
+//!   until the composite completed with the postprocess's result (7,000).
+//!
+//! Each is run `WASYNC_BENCH_ROUNDS` times (default 3) after a warm-up;
+//! the medians and their ratio are printed (target: parallel within 1.5×
+//! of independent). The agent has `WASYNC_BENCH_AGENT_SIZE` slots
+//! (default 64). `WASYNC_BENCH_PARTS` changes the 1,000.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use wasync::clock::SystemClock;
+use wasync::dispatch::{Dispatcher, DispatcherConfig};
+use wasync::model::{AgentSpec, CompositeKind, DEFAULT_QUEUE, DispatcherId, MAIN_AGENT_NAME};
+use wasync::runtime::{Runtime, RuntimeConfig};
+use wasync::service::{CompositeRequest, PutRequest, Service, ServiceConfig};
+use wasync::store::Store;
+use wasync::store::postgres::PgStore;
+use wasync::store::sqlite::SqliteStore;
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Bench {
+    service: Service,
+    dispatcher: Option<Dispatcher>,
+}
+
+impl Bench {
+    async fn new(store: Arc<dyn Store>, dir: &std::path::Path) -> Bench {
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: Some(dir.join("cache")),
+            ..RuntimeConfig::default()
+        })
+        .expect("runtime");
+        let service = Service::new(
+            store,
+            runtime,
+            Arc::new(SystemClock),
+            ServiceConfig::default(),
+        );
+        service
+            .module_upload(
+                wasync_example_components::bytes("usage"),
+                Some("usage".into()),
+            )
+            .await
+            .expect("upload usage");
+        let mut config = DispatcherConfig::new(DispatcherId::new());
+        let mut main = AgentSpec::new(DEFAULT_QUEUE, MAIN_AGENT_NAME);
+        main.size = env_or("WASYNC_BENCH_AGENT_SIZE", 64) as u32;
+        config.main_agent = Some(main);
+        let dispatcher = Dispatcher::start(service.clone(), config)
+            .await
+            .expect("dispatcher");
+        Bench {
+            service,
+            dispatcher: Some(dispatcher),
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(dispatcher) = self.dispatcher.take() {
+            dispatcher.stop().await;
+        }
+    }
+
+    async fn wait(&self, id: wasync::model::JobId) -> wasync::model::Job {
+        let job = self
+            .service
+            .job_wait(id, Duration::from_secs(300))
+            .await
+            .expect("wait");
+        assert!(job.status.is_terminal(), "job {id} never completed");
+        job
+    }
+
+    /// Puts `n` independent jobs at once; time until the last completed.
+    async fn independent(&self, n: usize) -> Duration {
+        let started = Instant::now();
+        let puts = (0..n).map(|_| {
+            let service = self.service.clone();
+            tokio::spawn(async move {
+                let job = service
+                    .put(PutRequest::new("usage", "job_a", json!([])))
+                    .await
+                    .expect("put");
+                let done = service.events().on_completion(job.id);
+                (job.id, done)
+            })
+        });
+        let mut waits = Vec::new();
+        for put in puts.collect::<Vec<_>>() {
+            waits.push(put.await.expect("putter"));
+        }
+        for (id, done) in waits {
+            if tokio::time::timeout(Duration::from_secs(300), done)
+                .await
+                .is_err()
+            {
+                self.wait(id).await;
+            }
+        }
+        started.elapsed()
+    }
+
+    /// Puts a `parallel` of `n` parts; time until its result.
+    async fn parallel(&self, n: usize) -> Duration {
+        let started = Instant::now();
+        let request = CompositeRequest {
+            kind: CompositeKind::Parallel,
+            composite: PutRequest::new("usage", "", json!(null)),
+            parts: (0..n)
+                .map(|_| PutRequest::new("usage", "job_a", json!([])))
+                .collect(),
+            postprocess: PutRequest::new("usage", "sum", json!({})),
+            callbacks: Vec::new(),
+        };
+        let composite = self.service.composite_put(request).await.expect("put");
+        let done = self.wait(composite.id).await;
+        let elapsed = started.elapsed();
+        assert_eq!(done.result, Some(json!(7 * n)), "{done:?}");
+        elapsed
+    }
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+async fn compare(backend: &str, store: Arc<dyn Store>, dir: &std::path::Path) {
+    let parts = env_or("WASYNC_BENCH_PARTS", 1000);
+    let rounds = env_or("WASYNC_BENCH_ROUNDS", 3).max(1);
+    let bench = Bench::new(store, dir).await;
+    bench.independent(50).await;
+    bench.parallel(50).await;
+    let mut independent = Vec::new();
+    let mut parallel = Vec::new();
+    for _ in 0..rounds {
+        independent.push(bench.independent(parts).await);
+        parallel.push(bench.parallel(parts).await);
+    }
+    let (i, p) = (median(independent.clone()), median(parallel.clone()));
+    println!(
+        "{backend}: {parts} independent jobs, put -> last completed: median {:.1} ms {:?}",
+        i.as_secs_f64() * 1e3,
+        independent
+            .iter()
+            .map(|d| d.as_millis())
+            .collect::<Vec<_>>()
+    );
+    println!(
+        "{backend}: parallel of {parts} parts + postprocess, put -> result: median {:.1} ms {:?}",
+        p.as_secs_f64() * 1e3,
+        parallel.iter().map(|d| d.as_millis()).collect::<Vec<_>>()
+    );
+    println!(
+        "{backend}: ratio parallel / independent: {:.2} (target: at most 1.5)",
+        p.as_secs_f64() / i.as_secs_f64()
+    );
+    bench.stop().await;
+}
+
+fn main() {
+    let runtime = tokio::runtime::Runtime::new().expect("tokio");
+    runtime.block_on(async {
+        let dir = match std::env::var_os("WASYNC_BENCH_DIR") {
+            Some(base) => tempfile::tempdir_in(base),
+            None => tempfile::tempdir(),
+        }
+        .expect("temporary directory");
+        let sqlite = SqliteStore::open(&dir.path().join("wasync.db"))
+            .await
+            .expect("store");
+        compare("sqlite", Arc::new(sqlite), dir.path()).await;
+        match std::env::var("WASYNC_TEST_PG") {
+            Ok(url) if !url.is_empty() => {
+                let schema = format!("bench_composite_{}", std::process::id());
+                let store = PgStore::open_in_schema(&url, &schema)
+                    .await
+                    .expect("open PostgreSQL");
+                compare("postgres", Arc::new(store), dir.path()).await;
+                PgStore::drop_schema(&url, &schema)
+                    .await
+                    .expect("drop schema");
+            }
+            _ => println!("(WASYNC_TEST_PG is not set: SQLite only)"),
+        }
+    });
+}

@@ -1,0 +1,265 @@
+//! `wasync callbacks` (zc.async `addCallback`/`addCallbacks`) and
+//! `wasync composite` (`serial`, `parallel`): list and add callbacks,
+//! put composites, list and add their parts.
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+use super::ClientArgs;
+use super::client::segment;
+use super::output::{outcome_line, print_json, print_table};
+
+/// Arguments of `wasync callbacks`.
+#[derive(Debug, Args)]
+pub struct CallbacksArgs {
+    /// What to do.
+    #[command(subcommand)]
+    command: CallbacksCommand,
+}
+
+/// `wasync callbacks ...`.
+#[derive(Debug, Subcommand)]
+enum CallbacksCommand {
+    /// List a job's callbacks: branch, status, outcome.
+    List {
+        /// The job.
+        job: String,
+    },
+    /// Add a callback to a job: it runs once the job has its outcome (at
+    /// once if it has it already), with the outcome appended to ARGS.
+    Add {
+        /// The job.
+        job: String,
+        #[command(flatten)]
+        callback: LinkedArgs,
+        /// On which outcome it runs its function; otherwise it passes the
+        /// outcome through.
+        #[arg(long, value_enum, default_value_t = On::Always)]
+        on: On,
+    },
+}
+
+/// A callback's branch.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum On {
+    /// Whatever the outcome.
+    Always,
+    /// Only a value.
+    Success,
+    /// Only a failure.
+    Failure,
+}
+
+impl On {
+    fn as_str(self) -> &'static str {
+        match self {
+            On::Always => "always",
+            On::Success => "success",
+            On::Failure => "failure",
+        }
+    }
+}
+
+/// A job that hangs on another (a callback or a part).
+#[derive(Debug, Args)]
+struct LinkedArgs {
+    /// The job function.
+    function: String,
+    /// Its arguments as JSON (an array or an object); the outcome is added.
+    args: Option<String>,
+    /// The module (default: that of the job it hangs on).
+    #[arg(long, short)]
+    module: Option<String>,
+    /// The queue (default: that of the job it hangs on).
+    #[arg(long, short)]
+    queue: Option<String>,
+}
+
+impl LinkedArgs {
+    fn body(&self) -> anyhow::Result<Value> {
+        let mut body = json!({
+            "function": self.function,
+            "args": match &self.args {
+                Some(text) => super::parse_json_arg("ARGS", text)?,
+                None => json!([]),
+            },
+        });
+        if let Some(module) = &self.module {
+            body["module"] = json!(module);
+        }
+        if let Some(queue) = &self.queue {
+            body["queue"] = json!(queue);
+        }
+        Ok(body)
+    }
+}
+
+fn print_jobs(rows: impl Iterator<Item = (String, Value)>) {
+    let rows: Vec<Vec<String>> = rows
+        .map(|(first, job)| {
+            vec![
+                first,
+                job["id"].as_str().unwrap_or("?").to_owned(),
+                job["function"].as_str().unwrap_or("?").to_owned(),
+                job["status"].as_str().unwrap_or("?").to_owned(),
+                outcome_line(&job),
+            ]
+        })
+        .collect();
+    print_table(&["", "ID", "FUNCTION", "STATUS", "OUTCOME"], &rows);
+}
+
+fn print_id(client_args: &ClientArgs, job: &Value) {
+    if client_args.json {
+        print_json(job);
+    } else {
+        println!("{}", job["id"].as_str().unwrap_or("?"));
+    }
+}
+
+/// Runs `wasync callbacks`.
+pub async fn run(client_args: &ClientArgs, args: CallbacksArgs) -> anyhow::Result<ExitCode> {
+    let client = client_args.client();
+    match args.command {
+        CallbacksCommand::List { job } => {
+            let list = client
+                .get(&format!("/v1/jobs/{}/callbacks", segment(&job)))
+                .await?;
+            if client_args.json {
+                print_json(&list);
+            } else {
+                let rows = list.as_array().cloned().unwrap_or_default().into_iter();
+                print_jobs(
+                    rows.map(|c| (c["on"].as_str().unwrap_or("?").to_owned(), c["job"].clone())),
+                );
+            }
+        }
+        CallbacksCommand::Add { job, callback, on } => {
+            let mut body = callback.body()?;
+            body["on"] = json!(on.as_str());
+            let path = format!("/v1/jobs/{}/callbacks", segment(&job));
+            print_id(client_args, &client.post(&path, &body).await?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Arguments of `wasync composite`.
+#[derive(Debug, Args)]
+pub struct CompositeArgs {
+    /// What to do.
+    #[command(subcommand)]
+    command: CompositeCommand,
+}
+
+/// The two composites.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Kind {
+    /// Parts one after another.
+    Serial,
+    /// Every part at once.
+    Parallel,
+}
+
+/// `wasync composite ...`.
+#[derive(Debug, Subcommand)]
+enum CompositeCommand {
+    /// Put a composite; prints its id. Its result is the postprocess's.
+    Put {
+        /// Serial or parallel.
+        #[arg(value_enum)]
+        kind: Kind,
+        /// The module of the parts and the postprocess.
+        module: String,
+        /// The postprocess function, called with the parts' outcomes
+        /// appended to `--postprocess-args`.
+        postprocess: String,
+        /// A part: `FUNCTION` or `FUNCTION:ARGS` (ARGS as JSON); repeat,
+        /// in order.
+        #[arg(long = "part", value_name = "FUNCTION[:ARGS]")]
+        parts: Vec<String>,
+        /// The postprocess's own arguments (JSON array or object).
+        #[arg(long)]
+        postprocess_args: Option<String>,
+        /// The queue (default: the default queue).
+        #[arg(long, short)]
+        queue: Option<String>,
+        /// Do not start before this time (RFC 3339; without zone it is UTC).
+        #[arg(long)]
+        begin_after: Option<String>,
+    },
+    /// List a composite's parts, in order.
+    Parts {
+        /// The composite.
+        job: String,
+    },
+    /// Add a part, last, until the composite has put its postprocess.
+    AddPart {
+        /// The composite.
+        job: String,
+        #[command(flatten)]
+        part: LinkedArgs,
+    },
+}
+
+fn part_body(spec: &str) -> anyhow::Result<Value> {
+    let (function, args) = match spec.split_once(':') {
+        Some((function, args)) => (function, super::parse_json_arg("--part", args)?),
+        None => (spec, json!([])),
+    };
+    Ok(json!({"function": function, "args": args}))
+}
+
+/// Runs `wasync composite`.
+pub async fn composite(client_args: &ClientArgs, args: CompositeArgs) -> anyhow::Result<ExitCode> {
+    let client = client_args.client();
+    match args.command {
+        CompositeCommand::Put {
+            kind,
+            module,
+            postprocess,
+            parts,
+            postprocess_args,
+            queue,
+            begin_after,
+        } => {
+            let parts = parts
+                .iter()
+                .map(|p| part_body(p))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let postprocess_args = match postprocess_args {
+                Some(text) => super::parse_json_arg("--postprocess-args", &text)?,
+                None => json!([]),
+            };
+            let mut body = json!({
+                "kind": match kind { Kind::Serial => "serial", Kind::Parallel => "parallel" },
+                "module": module,
+                "queue": queue.unwrap_or_default(),
+                "parts": parts,
+                "postprocess": {"function": postprocess, "args": postprocess_args},
+            });
+            if let Some(at) = begin_after {
+                body["begin_after"] = json!(at);
+            }
+            print_id(client_args, &client.post("/v1/composites", &body).await?);
+        }
+        CompositeCommand::Parts { job } => {
+            let parts = client
+                .get(&format!("/v1/jobs/{}/parts", segment(&job)))
+                .await?;
+            if client_args.json {
+                print_json(&parts);
+            } else {
+                let rows = parts.as_array().cloned().unwrap_or_default().into_iter();
+                print_jobs(rows.enumerate().map(|(i, job)| (i.to_string(), job)));
+            }
+        }
+        CompositeCommand::AddPart { job, part } => {
+            let path = format!("/v1/jobs/{}/parts", segment(&job));
+            print_id(client_args, &client.post(&path, &part.body()?).await?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

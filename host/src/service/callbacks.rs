@@ -1,0 +1,277 @@
+//! Callbacks and composites (zc.async `addCallback`/`addCallbacks`,
+//! `serial`, `parallel`), as the API, the CLI and running jobs ask for
+//! them: validation and defaults here, the links and their firing in the
+//! store (`store/settle.rs`). `docs/callbacks.md` describes them.
+
+use serde_json::json;
+
+use super::{Error, PutRequest, Result, Service};
+use crate::model::{
+    CallbackOn, CompositeArgs, CompositeKind, HOST_FUNCTION_PREFIX, Job, JobId, JobLink, LinkedJob,
+    NewJob,
+};
+use crate::store::{CallbackAddParams, JobAppendArgsParams, JobLinks, PartAddParams};
+
+/// A callback to add: the job to put once the job it hangs on has its
+/// outcome, and the callbacks of that callback in turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallbackRequest {
+    /// On which outcome it runs its function (otherwise it passes the
+    /// outcome through).
+    pub on: CallbackOn,
+    /// The job to run (its arguments get the outcome, see
+    /// [`crate::model::with_outcome`]).
+    pub request: PutRequest,
+    /// Its own callbacks.
+    pub callbacks: Vec<CallbackRequest>,
+}
+
+/// A `serial` or `parallel` composite to put.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompositeRequest {
+    /// One part after another, or all at once.
+    pub kind: CompositeKind,
+    /// The composite itself: its queue, `begin_after`, `begin_by`, quota
+    /// names (`module`, `function` and `args` are ignored: the composite
+    /// runs the host's function and is claimed like its postprocess).
+    pub composite: PutRequest,
+    /// The parts, in order.
+    pub parts: Vec<PutRequest>,
+    /// The job called with the parts' outcomes once they are done; its
+    /// result is the composite's.
+    pub postprocess: PutRequest,
+    /// Callbacks of the composite.
+    pub callbacks: Vec<CallbackRequest>,
+}
+
+/// The single place where the options of a callback job (and of a part or
+/// a postprocess, which are put the same way) are settled, before it is
+/// held: e.g. the default retry policy of callbacks ("retry interruptions
+/// forever", zc.async's `RetryCommonForever`) belongs here.
+fn held_job_options(job: NewJob) -> NewJob {
+    // Due when fired, not at put: `begin_after` is set when it fires, and
+    // a deadline then counts from that moment.
+    NewJob {
+        expired: false,
+        scheduled: false,
+        ..job
+    }
+}
+
+/// Refuses the host's own function names (composites) in a put.
+pub(super) fn refuse_host_function(function: &str) -> Result<()> {
+    if function.trim_start().starts_with(HOST_FUNCTION_PREFIX) {
+        return Err(Error::Invalid(format!(
+            "function `{function}`: names starting with `{HOST_FUNCTION_PREFIX}` are the host's \
+             own (composites are put with POST /v1/composites)"
+        )));
+    }
+    Ok(())
+}
+
+impl Service {
+    /// Puts a job with callbacks, all in one transaction: the job is
+    /// `pending`, its callbacks held until it has its outcome.
+    pub async fn put_with_callbacks(
+        &self,
+        request: PutRequest,
+        callbacks: Vec<CallbackRequest>,
+    ) -> Result<Job> {
+        if callbacks.is_empty() {
+            return self.put(request).await;
+        }
+        let job = self.new_job(request).await?;
+        let id = job.id;
+        let mut linked = vec![LinkedJob {
+            job,
+            held: false,
+            link: None,
+        }];
+        self.hold_callbacks(id, callbacks, &mut linked).await?;
+        self.store()
+            .job_insert_linked(&linked, self.clock().now())
+            .await?;
+        self.events().work_available();
+        self.job_get(id).await
+    }
+
+    /// Resolves `callbacks` of job `of` (and theirs, depth first) into
+    /// held jobs.
+    async fn hold_callbacks(
+        &self,
+        of: JobId,
+        callbacks: Vec<CallbackRequest>,
+        linked: &mut Vec<LinkedJob>,
+    ) -> Result<()> {
+        let mut todo: Vec<(JobId, CallbackRequest)> =
+            callbacks.into_iter().map(|c| (of, c)).collect();
+        todo.reverse();
+        while let Some((of, callback)) = todo.pop() {
+            let job = held_job_options(self.new_linked_job(callback.request).await?);
+            let id = job.id;
+            linked.push(LinkedJob {
+                job,
+                held: true,
+                link: Some(JobLink::Callback {
+                    of,
+                    on: callback.on,
+                }),
+            });
+            todo.extend(callback.callbacks.into_iter().rev().map(|c| (id, c)));
+        }
+        Ok(())
+    }
+
+    async fn new_linked_job(&self, request: PutRequest) -> Result<NewJob> {
+        refuse_host_function(&request.function)?;
+        self.new_job(request).await
+    }
+
+    /// Adds a callback (and its own callbacks) to a job: it runs once the
+    /// job has its outcome, at once if it already has. Returns the
+    /// callback job.
+    pub async fn callback_add(&self, job: JobId, callback: CallbackRequest) -> Result<Job> {
+        let new = held_job_options(self.new_linked_job(callback.request).await?);
+        let id = self
+            .store()
+            .callback_add(CallbackAddParams {
+                job,
+                callback: new,
+                on: callback.on,
+                now: self.clock().now(),
+            })
+            .await?;
+        for nested in callback.callbacks {
+            Box::pin(self.callback_add(id, nested)).await?;
+        }
+        self.events().work_available();
+        self.job_get(id).await
+    }
+
+    /// Puts a composite with its parts, its postprocess and its callbacks,
+    /// in one transaction; returns the composite.
+    pub async fn composite_put(&self, request: CompositeRequest) -> Result<Job> {
+        let postprocess = held_job_options(self.new_linked_job(request.postprocess).await?);
+        let mut composite = request.composite;
+        composite.module = postprocess.module.to_string();
+        composite.function = request.kind.function().to_owned();
+        composite.args = json!(CompositeArgs {
+            postprocess: postprocess.id
+        });
+        let composite = self.new_job(composite).await?;
+        let id = composite.id;
+        let mut linked = vec![
+            LinkedJob {
+                job: composite,
+                held: false,
+                link: None,
+            },
+            LinkedJob {
+                job: postprocess,
+                held: true,
+                link: None,
+            },
+        ];
+        for (index, part) in request.parts.into_iter().enumerate() {
+            linked.push(LinkedJob {
+                job: held_job_options(self.new_linked_job(part).await?),
+                held: true,
+                link: Some(JobLink::Part {
+                    of: id,
+                    index: index as i64,
+                }),
+            });
+        }
+        self.hold_callbacks(id, request.callbacks, &mut linked)
+            .await?;
+        self.store()
+            .job_insert_linked(&linked, self.clock().now())
+            .await?;
+        self.events().work_available();
+        self.job_get(id).await
+    }
+
+    /// Adds a part to a composite, last (zc.async: appending to the
+    /// composite's `args`): before it starts, by a part while it runs, or
+    /// by a callback of a part before that part begins. Refused once the
+    /// composite has put its postprocess.
+    /// The part's `callbacks` are added with it, in one transaction: none
+    /// can miss its outcome, even in a `parallel` that puts it at once.
+    pub async fn part_add(
+        &self,
+        composite: JobId,
+        part: PutRequest,
+        callbacks: Vec<CallbackRequest>,
+    ) -> Result<Job> {
+        let part = held_job_options(self.new_linked_job(part).await?);
+        let mut linked = Vec::new();
+        self.hold_callbacks(part.id, callbacks, &mut linked).await?;
+        let id = self
+            .store()
+            .part_add(PartAddParams {
+                composite,
+                part,
+                callbacks: linked,
+                now: self.clock().now(),
+            })
+            .await?;
+        self.events().work_available();
+        self.job_get(id).await
+    }
+
+    /// Starts a composite the dispatcher holds: puts its parts whose turn
+    /// it is and returns its postprocess, which it then awaits.
+    pub async fn composite_start(&self, composite: JobId) -> Result<JobId> {
+        let postprocess = self
+            .store()
+            .composite_start(composite, self.clock().now())
+            .await?;
+        self.events().work_available();
+        Ok(postprocess)
+    }
+
+    /// Creates a job held in no queue (status `new`), zc.async's `Job(f)`
+    /// before `queue.put`: [`Service::append_args`] puts it.
+    pub async fn put_held(&self, request: PutRequest) -> Result<Job> {
+        let job = held_job_options(self.new_linked_job(request).await?);
+        let id = job.id;
+        let linked = [LinkedJob {
+            job,
+            held: true,
+            link: None,
+        }];
+        self.store()
+            .job_insert_linked(&linked, self.clock().now())
+            .await?;
+        self.job_get(id).await
+    }
+
+    /// Appends `values` to a held job's positional arguments and puts it
+    /// once it has `put_when` of them (atomically); returns how many it
+    /// has.
+    pub async fn append_args(
+        &self,
+        job: JobId,
+        values: Vec<serde_json::Value>,
+        put_when: u32,
+    ) -> Result<u32> {
+        let count = self
+            .store()
+            .job_append_args(JobAppendArgsParams {
+                id: job,
+                values,
+                put_when,
+                now: self.clock().now(),
+            })
+            .await?;
+        if count >= put_when {
+            self.events().work_available();
+        }
+        Ok(count)
+    }
+
+    /// A job's callbacks and, for a composite, its parts.
+    pub async fn job_links(&self, job: JobId) -> Result<JobLinks> {
+        Ok(self.store().job_links(job).await?)
+    }
+}
