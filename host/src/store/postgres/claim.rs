@@ -145,7 +145,7 @@ pub(super) fn like_patterns(patterns: &[String]) -> Vec<String> {
 /// for a queue without quotas; a queue with quotas (found when that
 /// statement comes back short) is claimed by [`super::quota::claim`].
 pub(super) async fn claim_many(db: &PgStore, p: JobClaimParams) -> Result<Vec<Job>> {
-    if p.limit == 0 {
+    if p.limit == 0 || super::manage::paused(db, &p.queue, p.dispatcher).await? {
         return Ok(Vec::new());
     }
     let [modules, functions, preferred_modules, preferred_functions] = filter_binds(&p);

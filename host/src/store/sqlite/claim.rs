@@ -126,7 +126,7 @@ fn glob_patterns(patterns: &[String]) -> String {
 /// for a queue without quotas; a queue with quotas (found when that
 /// statement comes back short) is claimed by [`super::quota::claim`].
 pub(super) async fn claim_many(db: &SqliteStore, p: JobClaimParams) -> Result<Vec<Job>> {
-    if p.limit == 0 {
+    if p.limit == 0 || super::manage::paused(db, &p.queue, p.dispatcher).await? {
         return Ok(Vec::new());
     }
     let (shape, patterns) = filter_shape(&p);

@@ -75,6 +75,7 @@ mod deadline;
 mod dispatcher;
 mod finish;
 mod job;
+mod manage;
 mod module;
 #[cfg(test)]
 mod plans;
@@ -82,6 +83,7 @@ mod queue;
 mod quota;
 mod row;
 mod schedule;
+mod stats;
 
 /// How long a connection waits for another process to release the write
 /// lock before it fails with "database is locked".
