@@ -211,9 +211,8 @@ async fn claim(shared: &Shared, agent: &AgentSlots, free: u32) -> Vec<Job> {
 
 /// Keeps what this claim took in the bounded record of recent polls
 /// (zc.async's poll record; only claims that took something are kept, so
-/// an idle dispatcher writes nothing). A failure to record is logged: the
-/// jobs run anyway.
-async fn record_poll(shared: &Shared, agent: &AgentSlots, jobs: Vec<JobId>) {
+/// an idle dispatcher writes nothing), through the recorder's batches.
+fn record_poll(shared: &Shared, agent: &AgentSlots, jobs: Vec<JobId>) {
     let params = PollRecordParams {
         dispatcher: shared.config.id,
         queue: agent.spec.queue.clone(),
@@ -222,9 +221,7 @@ async fn record_poll(shared: &Shared, agent: &AgentSlots, jobs: Vec<JobId>) {
         now: shared.service.clock().now(),
         keep: POLLS_KEPT_DEFAULT,
     };
-    if let Err(error) = shared.service.store().poll_record(params).await {
-        tracing::warn!(%error, "could not record the poll");
-    }
+    shared.polls.record(params);
 }
 
 /// Claims up to `free` jobs for `agent`, starts them and spawns their runs.
@@ -269,7 +266,6 @@ async fn claim_and_start(shared: &Arc<Shared>, agent: &Arc<AgentSlots>, free: u3
             shared.guests.handle(),
         );
     }
-    // After the runs are spawned: the record costs the jobs no delay.
-    record_poll(shared, agent, ids).await;
+    record_poll(shared, agent, ids);
     count
 }

@@ -175,9 +175,10 @@ pub trait ManageStore: Send + Sync {
 
     // ----- polls and statistics -----
 
-    /// Records a poll that claimed jobs, deleting the dispatcher's records
-    /// beyond the latest `keep`. Returns its id.
-    async fn poll_record(&self, params: PollRecordParams) -> Result<i64>;
+    /// Records polls that claimed jobs, in order, in one transaction,
+    /// deleting each dispatcher's records beyond the latest `keep`.
+    /// Returns their ids.
+    async fn poll_record_many(&self, polls: &[PollRecordParams]) -> Result<Vec<i64>>;
     /// A dispatcher's latest poll records, latest first.
     async fn poll_list(&self, dispatcher: DispatcherId, limit: u32) -> Result<Vec<PollRecord>>;
     /// The id of the latest kept poll of `dispatcher` that claimed `job`.

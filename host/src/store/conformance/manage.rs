@@ -422,11 +422,22 @@ pub(crate) async fn polls_are_bounded_and_find_their_jobs<H: Harness>(h: H) {
         now: t(at),
         keep: 2,
     };
-    let first = s.poll_record(record(d, vec![j[0], j[1]], 1)).await.unwrap();
-    let second = s.poll_record(record(d, vec![j[2]], 2)).await.unwrap();
-    s.poll_record(record(other, vec![j[4]], 2)).await.unwrap();
+    let first = s
+        .poll_record_many(&[record(d, vec![j[0], j[1]], 1)])
+        .await
+        .unwrap()[0];
+    // A batch: in order, one transaction, the bound applied per dispatcher.
+    let batch = s
+        .poll_record_many(&[record(d, vec![j[2]], 2), record(other, vec![j[4]], 2)])
+        .await
+        .unwrap();
+    let second = batch[0];
     assert_eq!(s.poll_of_job(d, j[1]).await.unwrap(), Some(first));
-    let third = s.poll_record(record(d, vec![j[3]], 3)).await.unwrap();
+    let third = s
+        .poll_record_many(&[record(d, vec![j[3]], 3)])
+        .await
+        .unwrap()[0];
+    assert!(s.poll_record_many(&[]).await.unwrap().is_empty());
     assert!(first < second && second < third);
 
     let polls = s.poll_list(d, 10).await.unwrap();

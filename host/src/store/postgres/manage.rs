@@ -382,30 +382,44 @@ impl ManageStore for PgStore {
         Ok(())
     }
 
-    async fn poll_record(&self, p: PollRecordParams) -> Result<i64> {
-        let jobs: Vec<Uuid> = p.jobs.iter().map(|id| id.0).collect();
+    async fn poll_record_many(&self, polls: &[PollRecordParams]) -> Result<Vec<i64>> {
+        if polls.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO polls (dispatcher, queue, agent, polled_at, jobs) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        )
-        .bind(p.dispatcher.0)
-        .bind(&p.queue)
-        .bind(&p.agent)
-        .bind(ms(p.now))
-        .bind(jobs)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
-            "DELETE FROM polls WHERE dispatcher = $1 AND id <= \
-               (SELECT id FROM polls WHERE dispatcher = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
-        )
-        .bind(p.dispatcher.0)
-        .bind(i64::from(p.keep))
-        .execute(&mut *tx)
-        .await?;
+        let mut ids = Vec::with_capacity(polls.len());
+        for p in polls {
+            let jobs: Vec<Uuid> = p.jobs.iter().map(|id| id.0).collect();
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO polls (dispatcher, queue, agent, polled_at, jobs) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(p.dispatcher.0)
+            .bind(&p.queue)
+            .bind(&p.agent)
+            .bind(ms(p.now))
+            .bind(jobs)
+            .fetch_one(&mut *tx)
+            .await?;
+            ids.push(id);
+        }
+        let mut bounded: Vec<(DispatcherId, u32)> =
+            polls.iter().map(|p| (p.dispatcher, p.keep)).collect();
+        bounded.sort();
+        bounded.dedup_by_key(|(dispatcher, _)| *dispatcher);
+        for (dispatcher, keep) in bounded {
+            sqlx::query(
+                "DELETE FROM polls WHERE dispatcher = $1 AND id <= \
+                   (SELECT id FROM polls WHERE dispatcher = $1 ORDER BY id DESC \
+                    LIMIT 1 OFFSET $2)",
+            )
+            .bind(dispatcher.0)
+            .bind(i64::from(keep))
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
-        Ok(id)
+        Ok(ids)
     }
 
     async fn poll_list(&self, dispatcher: DispatcherId, limit: u32) -> Result<Vec<PollRecord>> {
