@@ -56,6 +56,19 @@ impl Clock {
     }
 }
 
+/// Waits until the server reads the moved clock (it reads the clock file
+/// at most every 10 ms): the dispatcher's uptime, measured on the server's
+/// clock, passes `offset_ms`.
+async fn server_clock_reaches(http: &Http, dispatcher: &str, offset_ms: i64) {
+    wait_until("the server to read the moved clock", || async {
+        let status = http
+            .ok(&format!("/v1/dispatchers/{dispatcher}/status"))
+            .await;
+        (status["uptime_ms"].as_i64()? >= offset_ms).then_some(())
+    })
+    .await;
+}
+
 fn duration_ms(stat: &Value) -> i64 {
     stat["ms"]
         .as_i64()
@@ -93,9 +106,11 @@ async fn statistics_and_job_info_match_what_ran(backend: Backend) {
         wait_status(&http, job, "active").await;
     }
     clock.set_offset_ms(HOUR_MS);
+    server_clock_reaches(&http, &dispatcher, HOUR_MS).await;
     release(&http, &one_hour).await;
     http.wait_completed(&one_hour).await;
     clock.set_offset_ms(3 * HOUR_MS);
+    server_clock_reaches(&http, &dispatcher, 3 * HOUR_MS).await;
     release(&http, &three_hours).await;
     http.wait_completed(&three_hours).await;
 
@@ -164,8 +179,13 @@ async fn statistics_and_job_info_match_what_ran(backend: Backend) {
     assert_eq!(status["active_jobs"], json!([running]), "{status}");
     assert_eq!(status["paused"], false);
 
-    // Job info: who ran it, from which poll, when, and how it ended.
-    let info = http.ok(&format!("/v1/jobs/{one_hour}/info")).await;
+    // Job info: who ran it, from which poll, when, and how it ended. Poll
+    // records are written in batches, within 200 ms of the claim.
+    let info = wait_until("the claiming poll to be recorded", || async {
+        let info = http.ok(&format!("/v1/jobs/{one_hour}/info")).await;
+        info["poll_id"].is_i64().then_some(info)
+    })
+    .await;
     assert_eq!(info["dispatcher"], dispatcher.as_str(), "{info}");
     assert_eq!(info["agent"], "main");
     assert_eq!(info["queue"], "");

@@ -120,6 +120,25 @@ pub(crate) async fn paused_queues_and_dispatchers_claim_nothing<H: Harness>(h: H
     assert_not_found(s.queue_resume("nope").await, &["queue `nope`"]);
     let unknown = crate::model::DispatcherId::new();
     assert_not_found(s.dispatcher_pause(unknown, t(8)).await, &["dispatcher"]);
+    // A queue with quotas is claimed apart; a pause holds there too.
+    s.queue_create("limited", t(9)).await.unwrap();
+    s.quota_create(crate::store::QuotaCreateParams {
+        queue: "limited".to_owned(),
+        name: "one".to_owned(),
+        size: 1,
+        now: t(9),
+    })
+    .await
+    .unwrap();
+    let limited = put_n(&*s, "limited", &m, 1).await;
+    s.queue_pause("limited", t(9)).await.unwrap();
+    assert!(claim(&*s, d, "limited", 1, t(10)).await.is_empty());
+    s.dispatcher_pause(d, t(10)).await.unwrap();
+    s.queue_resume("limited").await.unwrap();
+    assert!(claim(&*s, d, "limited", 1, t(10)).await.is_empty());
+    s.dispatcher_resume(d).await.unwrap();
+    assert_eq!(ids(&claim(&*s, d, "limited", 1, t(11)).await), limited);
+
     // A deleted queue takes its pause with it.
     s.queue_create("gone", t(9)).await.unwrap();
     s.queue_pause("gone", t(9)).await.unwrap();

@@ -39,8 +39,8 @@ static CANCEL: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// True when a claim of `queue` by `dispatcher` must take nothing: the
-/// queue or the dispatcher is paused. Read before each claim (two primary
-/// key probes of tiny tables).
+/// queue or the dispatcher is paused. The plain claim statement tests the
+/// same in itself; this is read before a quota claim.
 static PAUSED: &str = "SELECT EXISTS (SELECT 1 FROM queue_pauses WHERE queue = $1) \
      OR EXISTS (SELECT 1 FROM dispatcher_pauses WHERE dispatcher = $2)";
 
