@@ -485,6 +485,32 @@ mod tests {
     use crate::model::{JobId, JobStatus};
     use crate::store::{JobCancelParams, ManageStore as _, Store as _};
 
+    /// The columns of `jobs`, its indexes, and the tables whose foreign
+    /// keys reference it.
+    async fn schema_of_jobs(
+        conn: &mut sqlx::SqliteConnection,
+    ) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let columns = sqlx::query_scalar("SELECT name FROM pragma_table_info('jobs')")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        let indexes = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'jobs' \
+             AND name NOT LIKE 'sqlite_autoindex%'",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+        let referencing = sqlx::query_scalar(
+            "SELECT DISTINCT m.name FROM sqlite_master AS m, pragma_foreign_key_list(m.name) AS f \
+             WHERE m.type = 'table' AND f.\"table\" = 'jobs'",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+        (columns, indexes, referencing)
+    }
+
     /// 0007 rebuilds `jobs` to add `cancelled`: a database migrated up to
     /// 0006 with a job and its annotation keeps both, with every column,
     /// and the new status is accepted afterwards.
@@ -542,9 +568,26 @@ mod tests {
         .execute(&mut conn)
         .await
         .unwrap();
+        let before = schema_of_jobs(&mut conn).await;
         conn.close().await.unwrap();
 
         let store = SqliteStore::open(&path).await.unwrap();
+        let mut conn = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .unwrap();
+        let after = schema_of_jobs(&mut conn).await;
+        conn.close().await.unwrap();
+        // A merge that adds jobs columns, indexes or tables referencing jobs
+        // in an earlier migration must carry them through the rebuild.
+        for (what, before, after) in [
+            ("column", &before.0, &after.0),
+            ("index", &before.1, &after.1),
+            ("table referencing jobs", &before.2, &after.2),
+        ] {
+            for item in before {
+                assert!(after.contains(item), "0007 lost the jobs {what} `{item}`");
+            }
+        }
         let job = store.job_get(done).await.unwrap();
         assert_eq!(job.status, JobStatus::Completed);
         assert_eq!(job.result, Some(serde_json::json!(42)));
