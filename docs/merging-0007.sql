@@ -1,6 +1,6 @@
 -- NOT A MIGRATION. For the merge of the `manage` branch with `callbacks`
 -- (0005_callbacks.sql) and `failures` (0006_failures.sql), as they stood
--- at 02:10 UTC on 2026-11-26: the SQLite 0007_management.sql to use once
+-- at 02:00 UTC on 2026-11-26: the SQLite 0007_management.sql to use once
 -- both are in. It carries their jobs columns (callback_of, callback_on,
 -- part_of, part_index, retry), their indexes (jobs_callbacks, jobs_parts),
 -- and rebuilds job_attempts like annotations (dropping the old jobs table
