@@ -8,7 +8,7 @@
 -- Checked with the sqlite3 shell on 0001..0006 plus this file, foreign keys
 -- on, inside one transaction: rows of jobs, annotations and job_attempts
 -- kept, every index present, foreign_key_check clean, deletes still
--- cascade. The test store::sqlite::manage::tests::
+-- cascade. The test store::sqlite::rebuild_tests::
 -- the_jobs_rebuild_keeps_jobs_and_their_annotations fails, naming the
 -- lost column, index or table, if a merged 0007 misses one.
 -- PostgreSQL's 0007 needs no change.

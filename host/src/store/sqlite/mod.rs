@@ -81,6 +81,8 @@ mod module;
 mod plans;
 mod queue;
 mod quota;
+#[cfg(test)]
+mod rebuild_tests;
 mod row;
 mod schedule;
 mod stats;
