@@ -9,6 +9,8 @@ mod support;
 
 mod api;
 mod cli;
+mod manage;
+mod monitor;
 mod queue;
 mod schedules;
 mod usage;

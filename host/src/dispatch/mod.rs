@@ -22,6 +22,7 @@ mod context;
 mod guests;
 pub mod identity;
 mod loader;
+mod polls;
 mod runner;
 #[cfg(test)]
 mod tests;
@@ -38,6 +39,7 @@ pub use completer::{BatchCompleter, Completer, FINISH_BATCH_MAX_DEFAULT, InlineC
 pub use context::DispatchContext;
 pub use guests::{GUEST_NICE_DEFAULT, GuestThreads};
 pub use loader::ComponentLoader;
+pub use polls::POLL_FLUSH_DELAY;
 
 use crate::model::{AgentSpec, DEFAULT_QUEUE, DispatcherId, MAIN_AGENT_NAME};
 use crate::service::{self, Service};
@@ -97,6 +99,7 @@ struct Shared {
     agents: RwLock<Arc<AgentSet>>,
     running: TaskTracker,
     guests: GuestThreads,
+    polls: polls::PollRecorder,
 }
 
 /// A running dispatcher. Stop it with [`Dispatcher::stop`].
@@ -137,6 +140,7 @@ impl Dispatcher {
             .map_err(|e| service::Error::Invalid(format!("cannot start the guest threads: {e}")))?;
         let shared = Arc::new(Shared {
             guests,
+            polls: polls::PollRecorder::start(store.clone()),
             loader: ComponentLoader::new(service.runtime().clone(), store),
             completer,
             agents: RwLock::new(Arc::new(AgentSet::default())),
@@ -182,6 +186,7 @@ impl Dispatcher {
                 "jobs still running after the shutdown grace period"
             );
         }
+        self.shared.polls.stop().await;
         let now = self.shared.service.clock().now();
         if let Err(error) = self
             .shared

@@ -8,6 +8,7 @@ mod failure;
 mod ids;
 mod job;
 mod links;
+mod manage;
 mod quota;
 mod schedule;
 pub mod state;
@@ -20,6 +21,11 @@ pub use job::{CapturedOutput, Job, JobLimits, NewJob, RunOutcome};
 pub use links::{
     CallbackOn, CompositeArgs, CompositeKind, HOST_FUNCTION_PREFIX, JobLink, LinkedJob,
     UnknownCallbackOn, outcome_json, with_outcome, with_outcomes,
+};
+pub use manage::{
+    DispatcherStats, DispatcherStatus, JobDuration, JobFilter, JobName, POLLS_KEPT_DEFAULT,
+    PollRecord, QueryState, REMOVABLE_STATES, RemovalReport, STUCK_POLLS, TimeRange, UnknownState,
+    result_summary,
 };
 pub use quota::{
     QUOTA_NAME_MAX_LEN, QUOTA_NAMES_MAX, QUOTA_SIZE_DEFAULT, QUOTA_SIZE_MAX, Quota,

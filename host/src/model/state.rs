@@ -11,6 +11,8 @@
 //!                        ▼                  ▼                   │ ▼
 //!                    completed           pending                │ callbacks ──▶ completed
 //!                                                               └────────────────────▲
+//!
+//!   new, pending ── cancel ──▶ cancelled   (terminal, never runs)
 //! ```
 //!
 //! Every store backend writes a status only through a [`Transition`]: the
@@ -49,17 +51,22 @@ pub enum JobStatus {
     Callbacks,
     /// Done: the result (a value or a failure) is final. Terminal.
     Completed,
+    /// Cancelled before any dispatcher claimed it (m01.remote's
+    /// `cancelJob`): it never runs; its failure has kind `cancelled`.
+    /// Terminal.
+    Cancelled,
 }
 
 impl JobStatus {
     /// Every status, in life order.
-    pub const ALL: [JobStatus; 6] = [
+    pub const ALL: [JobStatus; 7] = [
         JobStatus::New,
         JobStatus::Pending,
         JobStatus::Assigned,
         JobStatus::Active,
         JobStatus::Callbacks,
         JobStatus::Completed,
+        JobStatus::Cancelled,
     ];
 
     /// The lowercase name stored in the database and shown in the API.
@@ -71,12 +78,13 @@ impl JobStatus {
             JobStatus::Active => "active",
             JobStatus::Callbacks => "callbacks",
             JobStatus::Completed => "completed",
+            JobStatus::Cancelled => "cancelled",
         }
     }
 
     /// True once the job's result is final.
     pub fn is_terminal(self) -> bool {
-        self == JobStatus::Completed
+        matches!(self, JobStatus::Completed | JobStatus::Cancelled)
     }
 }
 
@@ -89,7 +97,7 @@ impl fmt::Display for JobStatus {
 /// A status name that is not one of [`JobStatus::ALL`].
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(
-    "unknown job status `{0}` (expected one of: new, pending, assigned, active, callbacks, completed)"
+    "unknown job status `{0}` (expected one of: new, pending, assigned, active, callbacks, completed, cancelled)"
 )]
 pub struct UnknownStatus(pub String);
 
@@ -144,6 +152,10 @@ pub enum Transition {
     ResolveAwaitWithCallbacks,
     /// [`Transition::Expire`] of a job that has callbacks to run.
     ExpireWithCallbacks,
+    /// A queued job is cancelled (m01.remote `cancelJob`); it never runs.
+    Cancel,
+    /// A job in no queue (pulled or removed) is cancelled.
+    CancelDetached,
 }
 
 impl Transition {
@@ -164,6 +176,8 @@ impl Transition {
             }
             Transition::ResolveAwaitWithCallbacks => JobStatus::Active,
             Transition::ExpireWithCallbacks => JobStatus::Pending,
+            Transition::Cancel => JobStatus::Pending,
+            Transition::CancelDetached => JobStatus::New,
         }
     }
 
@@ -180,6 +194,7 @@ impl Transition {
             }
             Transition::Release => JobStatus::Pending,
             Transition::CallbacksDone | Transition::PassThrough => JobStatus::Completed,
+            Transition::Cancel | Transition::CancelDetached => JobStatus::Cancelled,
             Transition::Fire => JobStatus::Pending,
             Transition::PassThroughWithCallbacks
             | Transition::ResolveAwaitWithCallbacks
@@ -219,12 +234,12 @@ mod tests {
     }
 
     #[test]
-    fn only_completed_is_terminal() {
+    fn only_completed_and_cancelled_are_terminal() {
         let terminal: Vec<_> = JobStatus::ALL
             .into_iter()
             .filter(|s| s.is_terminal())
             .collect();
-        assert_eq!(terminal, vec![JobStatus::Completed]);
+        assert_eq!(terminal, vec![JobStatus::Completed, JobStatus::Cancelled]);
     }
 
     #[test]
@@ -251,8 +266,11 @@ mod tests {
             Transition::PassThroughWithCallbacks,
             Transition::ResolveAwaitWithCallbacks,
             Transition::ExpireWithCallbacks,
+            Transition::Cancel,
+            Transition::CancelDetached,
         ] {
             assert_ne!(t.from(), JobStatus::Completed, "{t:?}");
+            assert_ne!(t.from(), JobStatus::Cancelled, "{t:?}");
         }
         for t in [
             Transition::Finish,

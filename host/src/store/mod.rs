@@ -37,12 +37,17 @@ use crate::model::{
 };
 
 mod links;
+mod manage;
 pub mod postgres;
 mod schedule;
 pub(crate) mod settle;
 pub mod sqlite;
 
 pub use links::{CallbackAddParams, JobAppendArgsParams, JobLinks, PartAddParams};
+pub use manage::{
+    CancelReport, DispatcherStatsParams, JobCancelParams, JobOrder, JobQueryParams,
+    JobRemoveParams, JobRetainParams, ManageStore, Pauses, PollRecordParams,
+};
 
 pub use schedule::{
     ScheduleAdvanceParams, ScheduleLock, ScheduleTakeParams, ScheduleUpdateParams, occurrence_taken,
@@ -400,8 +405,9 @@ pub struct DispatcherActivateParams {
 
 /// Every database operation of wasync. Implemented once per backend, and
 /// every backend passes the same conformance suite (`store::conformance`).
+/// The management tools' operations are in [`ManageStore`].
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+pub trait Store: ManageStore + Send + Sync + std::fmt::Debug + 'static {
     /// The backend's name, e.g. `sqlite`.
     fn backend(&self) -> &'static str;
 

@@ -166,9 +166,13 @@ pub(super) static CASCADE: LazyLock<String> = LazyLock::new(|| {
 /// The statuses of a job that has its result: an awaiter resolves as soon
 /// as its job has it, while that job's callbacks run.
 fn with_result() -> String {
-    [JobStatus::Callbacks, JobStatus::Completed]
-        .map(lit)
-        .join(", ")
+    [
+        JobStatus::Callbacks,
+        JobStatus::Completed,
+        JobStatus::Cancelled,
+    ]
+    .map(lit)
+    .join(", ")
 }
 
 type Graph = HashMap<JobId, (JobStatus, Option<JobId>)>;

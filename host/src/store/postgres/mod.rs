@@ -75,6 +75,7 @@ mod deadline;
 mod dispatcher;
 mod finish;
 mod job;
+mod manage;
 mod module;
 mod notify;
 #[cfg(test)]
@@ -83,6 +84,7 @@ mod queue;
 mod quota;
 mod row;
 mod schedule;
+mod stats;
 #[cfg(test)]
 pub(crate) mod testing;
 #[cfg(test)]

@@ -31,8 +31,10 @@ const IDS: &str = "SELECT unhex(value) FROM json_each(?1)";
 fn callbacks_pending(job: &str) -> String {
     format!(
         "EXISTS (SELECT 1 FROM jobs AS cb WHERE cb.callback_of = {job}.id \
-         AND cb.status <> {completed})",
-        completed = lit(JobStatus::Completed)
+         AND cb.status NOT IN ({done}))",
+        done = [JobStatus::Completed, JobStatus::Cancelled]
+            .map(lit)
+            .join(", ")
     )
 }
 

@@ -146,9 +146,13 @@ fn cascade_sql(rows: usize) -> String {
 /// The statuses of a job that has its result: an awaiter resolves as soon
 /// as its job has it, while that job's callbacks run.
 pub(super) fn with_result() -> String {
-    [JobStatus::Callbacks, JobStatus::Completed]
-        .map(lit)
-        .join(", ")
+    [
+        JobStatus::Callbacks,
+        JobStatus::Completed,
+        JobStatus::Cancelled,
+    ]
+    .map(lit)
+    .join(", ")
 }
 
 pub(super) static CASCADE: Statements = Statements::new(cascade_sql);
