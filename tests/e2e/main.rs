@@ -9,6 +9,7 @@ mod support;
 
 mod api;
 mod cli;
+mod failures;
 mod queue;
 mod schedules;
 mod usage;

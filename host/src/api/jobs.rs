@@ -13,7 +13,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, Path, Query};
 use super::input::{DurationInput, TimeInput, nullable, parse_duration_text};
-use crate::model::{Job, JobId, JobLimits, JobStatus};
+use crate::model::{Job, JobId, JobLimits, JobStatus, RetryPolicy};
 use crate::service::{JobPatch, PutRequest};
 
 /// The longest a `wait` request may hold the connection.
@@ -47,6 +47,10 @@ pub struct PutBody {
     /// Quotas of the queue the job counts against.
     #[serde(default)]
     pub quota_names: Vec<String>,
+    /// Its retry policy: a preset's name or an object (see
+    /// [`RetryPolicy`]); default its queue's.
+    #[serde(default)]
+    pub retry: Option<RetryPolicy>,
 }
 
 /// Puts a job described by `body`.
@@ -63,6 +67,7 @@ pub async fn put_job(state: &AppState, body: PutBody) -> ApiResult<(StatusCode, 
         limits: body.limits,
         quota_names: body.quota_names,
         parent: None,
+        retry: body.retry,
     };
     let job = state.service.put(request).await?;
     Ok((StatusCode::CREATED, Json(job)))

@@ -6,6 +6,7 @@
 
 mod error;
 mod extract;
+mod failures;
 pub mod input;
 mod jobs;
 mod modules;

@@ -83,6 +83,7 @@ impl JobContext for DispatchContext {
             limits: Default::default(),
             quota_names: request.quota_names,
             parent: Some(self.job.id),
+            retry: None,
         };
         self.service
             .put(put)

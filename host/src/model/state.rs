@@ -8,6 +8,8 @@
 //!   new ───────────▶ pending ──────────▶ assigned ──────────▶ active
 //!    ▲                 │ │                  │                   │ │
 //!    └── pull/remove ──┘ │ expire           │ release           │ │ finish
+//!                        │                  │   (retry: active ──▶ pending,
+//!                        │                  │    abort: active ──▶ completed)
 //!                        ▼                  ▼                   │ ▼
 //!                    completed           pending                │ callbacks ──▶ completed
 //!                                                               └────────────────────▲
@@ -129,6 +131,12 @@ pub enum Transition {
     Release,
     /// The last pending callback of a job completed.
     CallbacksDone,
+    /// A run failed or was interrupted (its dispatcher died or stopped)
+    /// and the job's retry policy tries it again: back to its queue.
+    Retry,
+    /// A run was interrupted and the job's retry policy gives up: the job
+    /// completes with an `aborted` failure.
+    Abort,
 }
 
 impl Transition {
@@ -144,6 +152,7 @@ impl Transition {
             Transition::Expire => JobStatus::Pending,
             Transition::Release => JobStatus::Assigned,
             Transition::CallbacksDone => JobStatus::Callbacks,
+            Transition::Retry | Transition::Abort => JobStatus::Active,
         }
     }
 
@@ -160,6 +169,8 @@ impl Transition {
             }
             Transition::Release => JobStatus::Pending,
             Transition::CallbacksDone => JobStatus::Completed,
+            Transition::Retry => JobStatus::Pending,
+            Transition::Abort => JobStatus::Completed,
         }
     }
 }
@@ -208,6 +219,8 @@ mod tests {
             Transition::Expire,
             Transition::Release,
             Transition::CallbacksDone,
+            Transition::Retry,
+            Transition::Abort,
         ] {
             assert_ne!(t.from(), JobStatus::Completed, "{t:?}");
         }

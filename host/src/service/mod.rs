@@ -4,6 +4,7 @@
 
 mod error;
 pub mod events;
+mod failures;
 mod jobs;
 mod lookups;
 mod modules;

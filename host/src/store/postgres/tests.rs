@@ -67,7 +67,11 @@ async fn processes_opening_a_new_schema_at_once_migrate_it_once() {
             .fetch_all(stores[0].pool())
             .await
             .unwrap();
-    assert_eq!(versions, [1, 2, 4], "sem-a's 0002 and the schedules' 0004");
+    assert_eq!(
+        versions,
+        [1, 2, 4, 6],
+        "sem-a's 0002, the schedules' 0004 and the failures' 0006"
+    );
     for store in &stores {
         store.close().await;
     }
