@@ -58,13 +58,12 @@ fn dispatcher_id(server: &Server) -> String {
         .to_owned()
 }
 
-/// A ledger job (completed) for the long jobs to mark.
+/// A ledger job for the long jobs to mark (a `hello` job: the first
+/// worker runs it, quickly).
 async fn ledger(http: &Http) -> String {
     http.upload_example("annotate").await;
     http.upload_example("hello").await;
-    let ledger = id(&http.put_job("hello", "hello", json!([])).await);
-    http.wait_completed(&ledger).await;
-    ledger
+    id(&http.put_job("hello", "hello", json!([])).await)
 }
 
 /// How many marks starting with `prefix` each job left on the ledger.
@@ -111,6 +110,18 @@ async fn wait_active_on(http: &Http, jobs: &[String], dispatcher: &str) {
     .await;
 }
 
+/// Waits until each job's code has started `runs` times (its `started:`
+/// marks): `active` alone is set just before the guest runs.
+async fn wait_started(http: &Http, ledger: &str, jobs: &[String], runs: usize) {
+    wait_until("every job's code started", || async {
+        let started = marks(http, ledger, "started:").await;
+        jobs.iter()
+            .all(|job| started.get(job) == Some(&runs))
+            .then_some(())
+    })
+    .await;
+}
+
 /// Acceptance: a worker running 10 long jobs is killed with SIGKILL; three
 /// live workers race to take them over after the death interval; every
 /// job completes, none is lost, none completes twice, exactly one of the
@@ -135,6 +146,7 @@ async fn a_killed_workers_jobs_are_taken_over_once_by_one_of_three_racing_worker
         jobs.push(id(&job));
     }
     wait_active_on(&http, &jobs, &doomed_id).await;
+    wait_started(&http, &ledger, &jobs, 1).await;
     doomed.kill();
     let killed = Instant::now();
 
@@ -219,6 +231,7 @@ async fn sigterm_lets_short_jobs_finish_and_hands_long_ones_to_another_worker(ba
     }
     let all: Vec<String> = short.iter().chain(&long).cloned().collect();
     wait_active_on(&http, &all, &stopping_id).await;
+    wait_started(&http, &ledger, &all, 1).await;
     let status = stopping.terminate();
     assert!(status.success(), "a clean exit: {status:?}");
 
