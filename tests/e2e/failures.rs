@@ -463,7 +463,33 @@ async fn a_queue_default_policy_applies_and_permanent_errors_are_final(backend: 
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 }
 
+/// A job puts another from inside its run with a retry policy (the WIT
+/// `job-request.retry`, `JobRequest::retry` in the SDK): the child runs
+/// twice, keeps both failures, and the parent awaiting it completes with
+/// the last one.
+async fn a_job_puts_a_child_with_its_own_retry_policy(backend: Backend) {
+    let _machine = shared().await;
+    let server = Server::start_on(backend).await;
+    let http = server.http();
+    http.upload_example("failing").await;
+    let parent = id(&http.put_job("failing", "retried_child", json!([2])).await);
+    let done = http.wait_completed(&parent).await;
+    assert_eq!(done["failure"]["kind"], "guest-error", "{done}");
+    let children = http.ok("/v1/jobs?limit=10").await;
+    let child = children["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["parent"] == parent.as_str())
+        .expect("the child")
+        .clone();
+    assert_eq!(child["retry"]["max_attempts"], 2, "{child}");
+    assert_eq!(child["attempts"], 2, "{child}");
+    assert_eq!(attempts(&http, &id(&child)).await.len(), 2);
+}
+
 on_both_backends!(
+    a_job_puts_a_child_with_its_own_retry_policy,
     a_killed_workers_jobs_are_taken_over_once_by_one_of_three_racing_workers,
     sigterm_lets_short_jobs_finish_and_hands_long_ones_to_another_worker,
     a_second_signal_stops_at_once,

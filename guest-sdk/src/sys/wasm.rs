@@ -75,6 +75,7 @@ pub(crate) fn put(request: &WireRequest<'_>) -> Result<String, String> {
             .iter()
             .map(|n| (*n).to_owned())
             .collect(),
+        retry: request.retry.clone(),
     })
 }
 

@@ -83,7 +83,7 @@ impl JobContext for DispatchContext {
             limits: Default::default(),
             quota_names: request.quota_names,
             parent: Some(self.job.id),
-            retry: None,
+            retry: request.retry,
         };
         self.service
             .put(put)

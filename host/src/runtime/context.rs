@@ -118,6 +118,8 @@ pub struct PutRequest {
     pub begin_by_ms: Option<u64>,
     /// Quotas of the queue the job counts against.
     pub quota_names: Vec<String>,
+    /// Its retry policy; `None`: the queue's default.
+    pub retry: Option<crate::model::RetryPolicy>,
 }
 
 mod gen_ {
@@ -350,7 +352,16 @@ fn check_put(request: wtypes::JobRequest) -> Result<PutRequest, String> {
                 .ok_or_else(|| format!("begin-after-ms {ms} is out of range"))
         })
         .transpose()?;
+    let retry = request
+        .retry
+        .map(|text| {
+            serde_json::from_str(&text)
+                .map_err(|e| format!("the retry policy is not valid JSON: {e}"))
+                .and_then(|value| crate::model::RetryPolicy::from_json(&value))
+        })
+        .transpose()?;
     Ok(PutRequest {
+        retry,
         module: request.module,
         function: request.function,
         args,
@@ -466,6 +477,7 @@ mod tests {
             begin_after_ms: Some(1_700_000_000_000),
             begin_by_ms: Some(5),
             quota_names: vec!["index".into()],
+            retry: Some("{\"max_attempts\": 3}".into()),
         };
         assert!(check_put(request("", "[]")).is_err());
         assert!(
@@ -482,6 +494,16 @@ mod tests {
         assert_eq!(ok.args, serde_json::json!([1]));
         assert_eq!(ok.queue.as_deref(), Some("q"));
         assert_eq!(ok.quota_names, ["index"]);
+        assert_eq!(ok.retry.map(|p| p.max_attempts), Some(3));
+        let bad_retry = wtypes::JobRequest {
+            retry: Some("\"sometimes\"".into()),
+            ..request("f", "[]")
+        };
+        assert!(
+            check_put(bad_retry)
+                .unwrap_err()
+                .contains("unknown retry policy")
+        );
         assert_eq!(
             ok.begin_after.map(crate::clock::to_millis),
             Some(1_700_000_000_000)
