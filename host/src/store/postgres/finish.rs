@@ -235,13 +235,20 @@ async fn finish_once(db: &PgStore, params: &[JobFinishParams]) -> Result<FinishR
 
     let finished: HashSet<JobId> = write_done(&mut tx, &done).await?.into_iter().collect();
     // Every failed run is kept in the job's history (migration 0006).
-    let failed: Vec<Uuid> = done
+    let (failed, kinds): (Vec<Uuid>, Vec<&str>) = done
         .iter()
         .filter(|d| d.failure.is_some() && finished.contains(&d.params.id))
-        .map(|d| d.params.id.0)
-        .collect();
+        .map(|d| {
+            let kind = match &d.params.outcome {
+                RunOutcome::Failure(failure) => failure.kind,
+                // An await refused at once (see `refuse_await`).
+                _ => FailureKind::HostError,
+            };
+            (d.params.id.0, kind.as_str())
+        })
+        .unzip();
     if !failed.is_empty() {
-        super::failures::record_finished_failures(&mut tx, &failed).await?;
+        super::failures::record_finished_failures(&mut tx, &failed, &kinds).await?;
     }
     let parked: HashSet<JobId> = write_awaits(&mut tx, &awaits).await?.into_iter().collect();
     let seeds: Vec<Uuid> = finished
