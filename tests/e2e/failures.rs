@@ -41,13 +41,19 @@ async fn api(backend: Backend, database: &Database) -> Server {
 
 /// A `wasync worker` with a main agent of `size` and short intervals.
 async fn worker(backend: Backend, database: &Database, size: u32, extra: &[&str]) -> Server {
+    let mut args = SHORT_INTERVALS.to_vec();
+    args.extend_from_slice(extra);
+    worker_with(backend, database, size, &args).await
+}
+
+/// A `wasync worker` with a main agent of `size` and exactly `args`.
+async fn worker_with(backend: Backend, database: &Database, size: u32, args: &[&str]) -> Server {
     let size = size.to_string();
     let options = ServerOptions::default()
         .command("worker")
         .database(database)
         .args(["--main-agent-size", size.as_str()])
-        .args(SHORT_INTERVALS)
-        .args(extra.iter().copied());
+        .args(args.iter().copied());
     Server::start_on_with(backend, options).await
 }
 
@@ -463,6 +469,84 @@ async fn a_queue_default_policy_applies_and_permanent_errors_are_final(backend: 
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 }
 
+/// A worker paused (SIGSTOP) for longer than the death interval is
+/// declared dead and its job runs elsewhere; when it comes back (SIGCONT)
+/// its ping tells it so and reactivates it, and the outcome of the run it
+/// still had is dropped (`reassigned`): the job completes once, with the
+/// rescued run's outcome.
+async fn a_paused_worker_is_reactivated_and_its_late_outcome_dropped(backend: Backend) {
+    let _machine = shared().await;
+    let database = backend.database();
+    let api = api(backend, &database).await;
+    let http = api.http();
+    let ledger = ledger(&http).await;
+    // It pings every second; the others find it dead after one.
+    let paused = worker_with(
+        backend,
+        &database,
+        2,
+        &["--ping-interval", "1s", "--death-interval", "3s"],
+    )
+    .await;
+    let paused_id = dispatcher_id(&paused);
+    let job = id(&http
+        .put_job("annotate", "long_mark", json!([ledger, 120_000]))
+        .await);
+    let jobs = [job.clone()];
+    wait_active_on(&http, &jobs, &paused_id).await;
+    wait_started(&http, &ledger, &jobs, 1).await;
+
+    let rescuer = worker(backend, &database, 2, &[]).await;
+    let rescuer_id = dispatcher_id(&rescuer);
+    // On SQLite a process stopped while it holds the file's write lock (a
+    // claim or a ping: a millisecond in every 200) would block the others
+    // until it continues: then let it go and pause it again.
+    let mut pauses = 0;
+    loop {
+        signal(paused.pid(), "STOP");
+        pauses += 1;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut rescued = false;
+        while !rescued && Instant::now() < deadline {
+            let now = http.ok(&format!("/v1/jobs/{job}")).await;
+            rescued = now["status"] == "active" && now["dispatcher"] == rescuer_id.as_str();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if rescued {
+            break;
+        }
+        assert!(pauses < 4, "the paused worker's job never moved");
+        signal(paused.pid(), "CONT");
+    }
+    wait_started(&http, &ledger, &jobs, 2).await;
+    signal(paused.pid(), "CONT");
+    wait_until(
+        "the paused worker learning it was declared dead",
+        || async { paused.log().contains("was declared dead").then_some(()) },
+    )
+    .await;
+    let info = http.ok(&format!("/v1/dispatchers/{paused_id}")).await;
+    assert!(info.get("deactivated_at").is_none(), "reactivated: {info}");
+
+    release(&http, &ledger).await;
+    let done = http.wait_completed(&job).await;
+    assert_eq!(done["dispatcher"], rescuer_id.as_str(), "{done}");
+    assert_eq!(done["attempts"], 2, "{done}");
+    wait_until("the paused run's outcome dropped", || async {
+        paused.log().contains("reassigned").then_some(())
+    })
+    .await;
+    let after = http.ok(&format!("/v1/jobs/{job}")).await;
+    assert_eq!(
+        after["result"], done["result"],
+        "the rescued run's outcome stands"
+    );
+    let history = attempts(&http, &job).await;
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0]["dispatcher"], paused_id.as_str());
+    assert_eq!(history[0]["failure"]["kind"], "interrupted");
+}
+
 /// A job puts another from inside its run with a retry policy (the WIT
 /// `job-request.retry`, `JobRequest::retry` in the SDK): the child runs
 /// twice, keeps both failures, and the parent awaiting it completes with
@@ -489,6 +573,7 @@ async fn a_job_puts_a_child_with_its_own_retry_policy(backend: Backend) {
 }
 
 on_both_backends!(
+    a_paused_worker_is_reactivated_and_its_late_outcome_dropped,
     a_job_puts_a_child_with_its_own_retry_policy,
     a_killed_workers_jobs_are_taken_over_once_by_one_of_three_racing_workers,
     sigterm_lets_short_jobs_finish_and_hands_long_ones_to_another_worker,
