@@ -30,6 +30,9 @@ pub const DEATH_INTERVAL_DEFAULT: Duration = crate::dispatch::DEATH_INTERVAL_DEF
 /// Default scheduler interval (m01.remote's `waitTime`): 1 s.
 pub const SCHEDULER_INTERVAL_DEFAULT: Duration = crate::schedule::SCHEDULER_INTERVAL_DEFAULT;
 
+/// Default retention interval: 60 s.
+pub const RETENTION_INTERVAL_DEFAULT: Duration = crate::service::RETENTION_INTERVAL_DEFAULT;
+
 /// Everything `wasync serve` needs to know.
 #[derive(Clone, PartialEq)]
 pub struct ServerConfig {
@@ -73,6 +76,15 @@ pub struct ServerConfig {
     /// hands its jobs back. Longer than `ping_interval`. Default
     /// [`DEATH_INTERVAL_DEFAULT`].
     pub death_interval: Duration,
+    /// `serve`: delete finished (completed or cancelled) jobs that completed
+    /// longer ago than this. Default `None`: keep them.
+    pub retain_for: Option<Duration>,
+    /// `serve`: keep at most this many finished jobs, deleting the oldest.
+    /// Default `None`: keep them all.
+    pub retain_count: Option<u64>,
+    /// How often retention looks for jobs to delete. Default
+    /// [`RETENTION_INTERVAL_DEFAULT`].
+    pub retention_interval: Duration,
 }
 
 impl Default for ServerConfig {
@@ -92,6 +104,9 @@ impl Default for ServerConfig {
             scheduler_interval: SCHEDULER_INTERVAL_DEFAULT,
             ping_interval: PING_INTERVAL_DEFAULT,
             death_interval: DEATH_INTERVAL_DEFAULT,
+            retain_for: None,
+            retain_count: None,
+            retention_interval: RETENTION_INTERVAL_DEFAULT,
         }
     }
 }
@@ -113,6 +128,9 @@ impl std::fmt::Debug for ServerConfig {
             .field("scheduler_interval", &self.scheduler_interval)
             .field("ping_interval", &self.ping_interval)
             .field("death_interval", &self.death_interval)
+            .field("retain_for", &self.retain_for)
+            .field("retain_count", &self.retain_count)
+            .field("retention_interval", &self.retention_interval)
             .finish()
     }
 }
@@ -185,6 +203,18 @@ pub struct ConfigLayer {
     #[arg(long, env = "WASYNC_DEATH_INTERVAL", value_parser = crate::api::input::parse_duration_text)]
     #[serde(default, deserialize_with = "de_duration")]
     pub death_interval: Option<Duration>,
+    /// `serve`: delete finished jobs completed longer ago than this, e.g.
+    /// 7d (default: keep them).
+    #[arg(long, env = "WASYNC_RETAIN_FOR", value_parser = crate::api::input::parse_duration_text)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub retain_for: Option<Duration>,
+    /// `serve`: keep at most this many finished jobs (default: all).
+    #[arg(long, env = "WASYNC_RETAIN_COUNT")]
+    pub retain_count: Option<u64>,
+    /// How often retention looks for jobs to delete (default 60s).
+    #[arg(long, env = "WASYNC_RETENTION_INTERVAL", value_parser = crate::api::input::parse_duration_text)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub retention_interval: Option<Duration>,
 }
 
 fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -275,6 +305,15 @@ impl ServerConfig {
         if let Some(v) = layer.death_interval {
             self.death_interval = v;
         }
+        if layer.retain_for.is_some() {
+            self.retain_for = layer.retain_for;
+        }
+        if layer.retain_count.is_some() {
+            self.retain_count = layer.retain_count;
+        }
+        if let Some(v) = layer.retention_interval {
+            self.retention_interval = v;
+        }
         self
     }
 
@@ -302,7 +341,22 @@ impl ServerConfig {
                 self.death_interval, self.ping_interval
             ));
         }
+        if self.retention_interval.is_zero() {
+            return Err("retention_interval must be positive".into());
+        }
+        if self.retain_for.is_some_and(|age| age.is_zero()) {
+            return Err("retain_for must be positive (omit it to keep finished jobs)".into());
+        }
         Ok(())
+    }
+
+    /// The retention settings.
+    pub fn retention(&self) -> crate::service::RetentionConfig {
+        crate::service::RetentionConfig {
+            max_age: self.retain_for,
+            max_count: self.retain_count,
+            interval: self.retention_interval,
+        }
     }
 }
 
@@ -381,6 +435,39 @@ mod tests {
         };
         let error = wrong.validate().unwrap_err();
         assert!(error.contains("death_interval"), "{error}");
+    }
+
+    #[test]
+    fn retention_by_age_or_count_from_the_file_and_flags() {
+        let config = ServerConfig::default();
+        assert!(
+            !config.retention().is_active(),
+            "keeps everything by default"
+        );
+        assert_eq!(config.retention_interval, Duration::from_secs(60));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("wasync.toml");
+        std::fs::write(
+            &file,
+            "retain_for = \"7d\"\nretain_count = 1000\nretention_interval = \"5m\"\n",
+        )
+        .unwrap();
+        let config = config.apply(ConfigLayer::from_file(&file).unwrap());
+        let flags = ConfigLayer {
+            retain_count: Some(10),
+            ..Default::default()
+        };
+        let config = config.apply(flags);
+        let retention = config.retention();
+        assert_eq!(retention.max_age, Some(Duration::from_secs(7 * 24 * 3600)));
+        assert_eq!(retention.max_count, Some(10), "flags beat the file");
+        assert_eq!(retention.interval, Duration::from_secs(300));
+        assert!(config.validate().is_ok());
+        let zero = ServerConfig {
+            retain_for: Some(Duration::ZERO),
+            ..ServerConfig::default()
+        };
+        assert!(zero.validate().is_err());
     }
 
     #[test]

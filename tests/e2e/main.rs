@@ -10,6 +10,8 @@ mod support;
 mod api;
 mod cli;
 mod failures;
+mod manage;
+mod monitor;
 mod queue;
 mod schedules;
 mod usage;

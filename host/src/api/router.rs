@@ -9,7 +9,9 @@ use axum::routing::{get, post, put};
 use tower_http::trace::TraceLayer;
 
 use super::error::ApiError;
-use super::{AppState, failures, jobs, modules, queues, quotas, schedules, workers};
+use super::{
+    AppState, failures, jobs, manage, modules, monitor, queues, quotas, schedules, workers,
+};
 
 /// Builds the API: every route under `/v1`, bearer-token auth on all but
 /// `/v1/health` when a token is set, the upload limit, JSON errors for
@@ -69,6 +71,7 @@ pub fn router(state: AppState) -> Router {
             "/dispatchers/{id}/agents/{queue}/{name}",
             put(workers::put_agent).delete(workers::delete_agent),
         )
+        .merge(management_routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     let upload_limit = state.upload_limit;
     Router::new()
@@ -79,6 +82,41 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(upload_limit))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The management tools' routes (issue 7): cancel, removal, pauses,
+/// named jobs, job queries and dispatcher introspection.
+fn management_routes() -> Router<AppState> {
+    Router::new()
+        .route("/jobs/query", get(monitor::query))
+        .route("/jobs/count", get(monitor::count))
+        .route("/jobs/last-completed", get(monitor::last_completed))
+        .route("/jobs/remove", post(manage::remove))
+        .route("/jobs/{id}/cancel", post(manage::cancel))
+        .route("/jobs/{id}/failure", get(monitor::failure))
+        .route("/jobs/{id}/info", get(monitor::info))
+        .route("/queues/{name}/next", get(monitor::next_pending))
+        .route("/queues/{name}/pause", post(manage::pause_queue))
+        .route("/queues/{name}/resume", post(manage::resume_queue))
+        .route("/queues/{name}/processing", get(manage::queue_processing))
+        .route("/processing", get(manage::processing))
+        .route("/dispatchers/{id}/pause", post(manage::pause_dispatcher))
+        .route("/dispatchers/{id}/resume", post(manage::resume_dispatcher))
+        .route(
+            "/dispatchers/{id}/processing",
+            get(manage::dispatcher_processing),
+        )
+        .route("/dispatchers/{id}/stats", get(monitor::stats))
+        .route("/dispatchers/{id}/status", get(monitor::status))
+        .route("/dispatchers/{id}/polls", get(monitor::polls))
+        .route("/job-names", get(manage::list_names))
+        .route(
+            "/job-names/{name}",
+            get(manage::show_name)
+                .put(manage::set_name)
+                .delete(manage::delete_name),
+        )
+        .route("/job-names/{name}/jobs", post(manage::put_by_name))
 }
 
 async fn health(State(state): State<AppState>) -> axum::Json<serde_json::Value> {

@@ -12,7 +12,7 @@ use super::output::{outcome_line, print_json, print_table, queue_name};
 #[derive(Debug, Args)]
 pub struct JobsArgs {
     /// Only these statuses (comma-separated: new, pending, assigned,
-    /// active, callbacks, completed).
+    /// active, callbacks, completed, cancelled).
     #[arg(long, short)]
     status: Option<String>,
     /// Only this queue (`default` for the default queue).

@@ -17,7 +17,10 @@ mod dispatchers;
 mod failures;
 mod health;
 mod jobs;
+mod manage;
 mod modules;
+mod monitor;
+mod names;
 mod output;
 mod pull;
 mod put;
@@ -123,6 +126,21 @@ pub enum Command {
     Dispatchers,
     /// List, set or delete agents.
     Agents(agents::AgentsArgs),
+    /// Cancel a job no dispatcher holds yet: it never runs.
+    Cancel(manage::CancelArgs),
+    /// Delete finished jobs by status; prints the count per status.
+    RemoveJobs(manage::RemoveJobsArgs),
+    /// Stop processing a queue or a dispatcher (nothing is claimed).
+    Pause(manage::PauseArgs),
+    /// Start processing a paused queue or dispatcher again.
+    Resume(manage::PauseArgs),
+    /// List the paused queues and dispatchers.
+    Processing,
+    /// Named jobs: register a name for a module's function, put by name.
+    Names(names::NamesArgs),
+    /// Count and list jobs, job info and failures, dispatcher statistics,
+    /// status and polls.
+    Monitor(monitor::MonitorArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -160,6 +178,13 @@ pub fn main() -> ExitCode {
             Command::Quotas(args) => quotas::run(&cli.client, args).await,
             Command::Dispatchers => dispatchers::run(&cli.client).await,
             Command::Agents(args) => agents::run(&cli.client, args).await,
+            Command::Cancel(args) => manage::cancel(&cli.client, args).await,
+            Command::RemoveJobs(args) => manage::remove_jobs(&cli.client, args).await,
+            Command::Pause(args) => manage::pause(&cli.client, args, false).await,
+            Command::Resume(args) => manage::pause(&cli.client, args, true).await,
+            Command::Processing => manage::processing(&cli.client).await,
+            Command::Names(args) => names::run(&cli.client, args).await,
+            Command::Monitor(args) => monitor::run(&cli.client, args).await,
         }
     });
     match result {

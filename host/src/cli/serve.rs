@@ -16,7 +16,7 @@ use crate::dispatch::{Dispatcher, DispatcherConfig, identity};
 use crate::model::{AgentSpec, DEFAULT_QUEUE, MAIN_AGENT_NAME};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::schedule::{Scheduler, SchedulerConfig};
-use crate::service::{Service, ServiceConfig};
+use crate::service::{Retention, Service, ServiceConfig};
 use crate::store::Store;
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
@@ -231,6 +231,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         None
     };
     let scheduler = config.scheduler.then(|| start_scheduler(&service, &config));
+    let retention = Retention::start(service.clone(), config.retention());
     let listener = TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -247,6 +248,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing::info!("shutting down");
     if let Some(scheduler) = scheduler {
         scheduler.stop().await;
+    }
+    if let Some(retention) = retention {
+        retention.stop().await;
     }
     if let Some(dispatcher) = dispatcher {
         dispatcher.stop_or(second_signal()).await;

@@ -52,7 +52,8 @@ pub async fn run(client_args: &ClientArgs, args: WaitArgs) -> anyhow::Result<Exi
             }
         };
         let status = job["status"].as_str().unwrap_or("?");
-        if status == "completed" {
+        // Both final statuses: a cancelled job never runs.
+        if status == "completed" || status == "cancelled" {
             break job;
         }
         if args.timeout.is_some_and(|t| started.elapsed() >= t) {
@@ -73,7 +74,8 @@ pub async fn run(client_args: &ClientArgs, args: WaitArgs) -> anyhow::Result<Exi
     if client_args.json {
         print_json(&job);
     } else {
-        println!("job {} completed with {}", args.id, outcome_line(&job));
+        let status = job["status"].as_str().unwrap_or("completed");
+        println!("job {} {status} with {}", args.id, outcome_line(&job));
     }
     Ok(if job.get("failure").is_some() {
         ExitCode::FAILURE

@@ -17,8 +17,8 @@ use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::{AgentSlots, Shared, pinger, runner};
-use crate::model::{Job, JobId, JobStatus, Timestamp};
-use crate::store::{JobClaimParams, JobNextDueParams, JobStartParams, NextDue};
+use crate::model::{Job, JobId, JobStatus, POLLS_KEPT_DEFAULT, Timestamp};
+use crate::store::{JobClaimParams, JobNextDueParams, JobStartParams, NextDue, PollRecordParams};
 
 /// The shortest sleep before looking at a due time again.
 const AGAIN_MIN: Duration = Duration::from_millis(10);
@@ -199,6 +199,21 @@ async fn claim(shared: &Shared, agent: &AgentSlots, free: u32) -> Vec<Job> {
     claimed
 }
 
+/// Keeps what this claim took in the bounded record of recent polls
+/// (zc.async's poll record; only claims that took something are kept, so
+/// an idle dispatcher writes nothing), through the recorder's batches.
+fn record_poll(shared: &Shared, agent: &AgentSlots, jobs: Vec<JobId>) {
+    let params = PollRecordParams {
+        dispatcher: shared.config.id,
+        queue: agent.spec.queue.clone(),
+        agent: agent.spec.name.clone(),
+        jobs,
+        now: shared.service.clock().now(),
+        keep: POLLS_KEPT_DEFAULT,
+    };
+    shared.polls.record(params);
+}
+
 /// Claims up to `free` jobs for `agent`, starts them and spawns their runs.
 /// Returns how many were claimed.
 async fn claim_and_start(shared: &Arc<Shared>, agent: &Arc<AgentSlots>, free: u32) -> u32 {
@@ -210,10 +225,11 @@ async fn claim_and_start(shared: &Arc<Shared>, agent: &Arc<AgentSlots>, free: u3
     }
     let count = claimed.len() as u32;
     agent.acquire(count);
+    let ids: Vec<JobId> = claimed.iter().map(|job| job.id).collect();
     let started = match store
         .job_start_many(JobStartParams {
             dispatcher,
-            ids: claimed.iter().map(|job| job.id).collect(),
+            ids: ids.clone(),
             now: shared.service.clock().now(),
         })
         .await
@@ -240,5 +256,6 @@ async fn claim_and_start(shared: &Arc<Shared>, agent: &Arc<AgentSlots>, free: u3
             shared.guests.handle(),
         );
     }
+    record_poll(shared, agent, ids);
     count
 }

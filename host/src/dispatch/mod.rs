@@ -30,6 +30,7 @@ mod guests;
 pub mod identity;
 mod loader;
 mod pinger;
+mod polls;
 mod runner;
 #[cfg(test)]
 mod tests;
@@ -46,6 +47,7 @@ pub use completer::{BatchCompleter, Completer, FINISH_BATCH_MAX_DEFAULT, InlineC
 pub use context::DispatchContext;
 pub use guests::{GUEST_NICE_DEFAULT, GuestThreads};
 pub use loader::ComponentLoader;
+pub use polls::POLL_FLUSH_DELAY;
 
 use crate::model::{AgentSpec, DEFAULT_QUEUE, DispatcherId, MAIN_AGENT_NAME};
 use crate::service::{self, Service};
@@ -123,6 +125,7 @@ struct Shared {
     guests: GuestThreads,
     /// When the last ping was recorded (see [`pinger::ping_if_due`]).
     last_ping: std::sync::Mutex<tokio::time::Instant>,
+    polls: polls::PollRecorder,
 }
 
 /// A running dispatcher. Stop it with [`Dispatcher::stop`].
@@ -186,6 +189,7 @@ impl Dispatcher {
             .map_err(|e| service::Error::Invalid(format!("cannot start the guest threads: {e}")))?;
         let shared = Arc::new(Shared {
             guests,
+            polls: polls::PollRecorder::start(store.clone()),
             loader: ComponentLoader::new(service.runtime().clone(), store),
             completer,
             agents: RwLock::new(Arc::new(AgentSet::default())),
@@ -247,6 +251,7 @@ impl Dispatcher {
                 "jobs still running at the end of the shutdown grace period: handing them back"
             );
         }
+        self.shared.polls.stop().await;
         let service = &self.shared.service;
         let id = self.shared.config.id;
         let handed = service

@@ -30,6 +30,8 @@ pub enum FailureKind {
     /// The host could not run the job at all (module missing or invalid,
     /// instantiation refused).
     HostError,
+    /// The job was cancelled before it ran (its status is `cancelled`).
+    Cancelled,
 }
 
 impl FailureKind {
@@ -45,6 +47,7 @@ impl FailureKind {
             FailureKind::Interrupted => "interrupted",
             FailureKind::Aborted => "aborted",
             FailureKind::HostError => "host-error",
+            FailureKind::Cancelled => "cancelled",
         }
     }
 }
@@ -93,6 +96,12 @@ impl Failure {
             FailureKind::Timeout,
             "not started by its deadline (begin_after + begin_by): the job was not run",
         )
+    }
+
+    /// The failure of a cancelled job (m01.remote `cancelJob`): it was
+    /// never run. Jobs awaiting it complete with it.
+    pub fn cancelled() -> Self {
+        Failure::new(FailureKind::Cancelled, "cancelled before it ran")
     }
 
     /// The same failure with `detail`.

@@ -7,6 +7,7 @@ pub mod cron;
 mod failure;
 mod ids;
 mod job;
+mod manage;
 mod quota;
 mod retry;
 mod schedule;
@@ -17,6 +18,11 @@ pub use catalog::{DEFAULT_QUEUE, DispatcherInfo, ModuleInfo, QueueInfo};
 pub use failure::{Failure, FailureKind};
 pub use ids::{BadDigest, DispatcherId, JobId, ModuleDigest};
 pub use job::{CapturedOutput, Job, JobLimits, NewJob, RunOutcome};
+pub use manage::{
+    DispatcherStats, DispatcherStatus, JobDuration, JobFilter, JobName, POLLS_KEPT_DEFAULT,
+    PollRecord, QueryState, REMOVABLE_STATES, RemovalReport, STUCK_POLLS, TimeRange, UnknownState,
+    result_summary,
+};
 pub use quota::{
     QUOTA_NAME_MAX_LEN, QUOTA_NAMES_MAX, QUOTA_SIZE_DEFAULT, QUOTA_SIZE_MAX, Quota,
     check_quota_name, normalize_quota_names,

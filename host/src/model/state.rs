@@ -13,6 +13,8 @@
 //!                        ▼                  ▼                   │ ▼
 //!                    completed           pending                │ callbacks ──▶ completed
 //!                                                               └────────────────────▲
+//!
+//!   new, pending ── cancel ──▶ cancelled   (terminal, never runs)
 //! ```
 //!
 //! Every store backend writes a status only through a [`Transition`]: the
@@ -51,17 +53,22 @@ pub enum JobStatus {
     Callbacks,
     /// Done: the result (a value or a failure) is final. Terminal.
     Completed,
+    /// Cancelled before any dispatcher claimed it (m01.remote's
+    /// `cancelJob`): it never runs; its failure has kind `cancelled`.
+    /// Terminal.
+    Cancelled,
 }
 
 impl JobStatus {
     /// Every status, in life order.
-    pub const ALL: [JobStatus; 6] = [
+    pub const ALL: [JobStatus; 7] = [
         JobStatus::New,
         JobStatus::Pending,
         JobStatus::Assigned,
         JobStatus::Active,
         JobStatus::Callbacks,
         JobStatus::Completed,
+        JobStatus::Cancelled,
     ];
 
     /// The lowercase name stored in the database and shown in the API.
@@ -73,12 +80,13 @@ impl JobStatus {
             JobStatus::Active => "active",
             JobStatus::Callbacks => "callbacks",
             JobStatus::Completed => "completed",
+            JobStatus::Cancelled => "cancelled",
         }
     }
 
     /// True once the job's result is final.
     pub fn is_terminal(self) -> bool {
-        self == JobStatus::Completed
+        matches!(self, JobStatus::Completed | JobStatus::Cancelled)
     }
 }
 
@@ -91,7 +99,7 @@ impl fmt::Display for JobStatus {
 /// A status name that is not one of [`JobStatus::ALL`].
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(
-    "unknown job status `{0}` (expected one of: new, pending, assigned, active, callbacks, completed)"
+    "unknown job status `{0}` (expected one of: new, pending, assigned, active, callbacks, completed, cancelled)"
 )]
 pub struct UnknownStatus(pub String);
 
@@ -137,6 +145,10 @@ pub enum Transition {
     /// A run was interrupted and the job's retry policy gives up: the job
     /// completes with an `aborted` failure.
     Abort,
+    /// A queued job is cancelled (m01.remote `cancelJob`); it never runs.
+    Cancel,
+    /// A job in no queue (pulled or removed) is cancelled.
+    CancelDetached,
 }
 
 impl Transition {
@@ -153,6 +165,8 @@ impl Transition {
             Transition::Release => JobStatus::Assigned,
             Transition::CallbacksDone => JobStatus::Callbacks,
             Transition::Retry | Transition::Abort => JobStatus::Active,
+            Transition::Cancel => JobStatus::Pending,
+            Transition::CancelDetached => JobStatus::New,
         }
     }
 
@@ -171,6 +185,7 @@ impl Transition {
             Transition::CallbacksDone => JobStatus::Completed,
             Transition::Retry => JobStatus::Pending,
             Transition::Abort => JobStatus::Completed,
+            Transition::Cancel | Transition::CancelDetached => JobStatus::Cancelled,
         }
     }
 }
@@ -192,12 +207,12 @@ mod tests {
     }
 
     #[test]
-    fn only_completed_is_terminal() {
+    fn only_completed_and_cancelled_are_terminal() {
         let terminal: Vec<_> = JobStatus::ALL
             .into_iter()
             .filter(|s| s.is_terminal())
             .collect();
-        assert_eq!(terminal, vec![JobStatus::Completed]);
+        assert_eq!(terminal, vec![JobStatus::Completed, JobStatus::Cancelled]);
     }
 
     #[test]
@@ -221,8 +236,11 @@ mod tests {
             Transition::CallbacksDone,
             Transition::Retry,
             Transition::Abort,
+            Transition::Cancel,
+            Transition::CancelDetached,
         ] {
             assert_ne!(t.from(), JobStatus::Completed, "{t:?}");
+            assert_ne!(t.from(), JobStatus::Cancelled, "{t:?}");
         }
     }
 }

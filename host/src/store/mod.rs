@@ -37,6 +37,7 @@ use crate::model::{
 };
 
 mod failures;
+mod manage;
 pub mod postgres;
 mod schedule;
 pub mod sqlite;
@@ -45,6 +46,11 @@ pub use failures::{
     DispatcherRescueParams, HandBackParams, HandBackReport, JobRetryParams, RetryVerdict,
     effective_policy, interrupted, interruption_verdict,
 };
+pub use manage::{
+    CancelReport, DispatcherStatsParams, JobCancelParams, JobOrder, JobQueryParams,
+    JobRemoveParams, JobRetainParams, ManageStore, Pauses, PollRecordParams,
+};
+
 pub use schedule::{
     ScheduleAdvanceParams, ScheduleLock, ScheduleTakeParams, ScheduleUpdateParams, occurrence_taken,
 };
@@ -401,8 +407,9 @@ pub struct DispatcherActivateParams {
 
 /// Every database operation of wasync. Implemented once per backend, and
 /// every backend passes the same conformance suite (`store::conformance`).
+/// The management tools' operations are in [`ManageStore`].
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+pub trait Store: ManageStore + Send + Sync + std::fmt::Debug + 'static {
     /// The backend's name, e.g. `sqlite`.
     fn backend(&self) -> &'static str;
 

@@ -35,6 +35,7 @@ mod durability;
 mod failures;
 mod finish;
 pub(crate) mod kit;
+mod manage;
 mod notify;
 mod queue;
 mod quota;
@@ -46,6 +47,7 @@ use claim::*;
 use durability::*;
 use failures::*;
 use finish::*;
+use manage::*;
 use notify::*;
 use queue::*;
 use quota::*;
@@ -262,6 +264,16 @@ macro_rules! foreach_case {
             $h,
             a_dispatcher_wrongly_declared_dead_is_reactivated_and_loses_its_run
         );
+        // management tools
+        $m!($h, cancelled_jobs_never_run);
+        $m!($h, cancelling_an_awaited_job_completes_its_waiters);
+        $m!($h, paused_queues_and_dispatchers_claim_nothing);
+        $m!($h, named_jobs_set_get_list_delete);
+        $m!($h, remove_finished_counts_per_status);
+        $m!($h, retention_keeps_by_age_and_count);
+        $m!($h, job_queries_filter_and_count);
+        $m!($h, polls_are_bounded_and_find_their_jobs);
+        $m!($h, dispatcher_stats_count_and_rank_jobs);
     };
 }
 

@@ -33,7 +33,9 @@ use crate::store::{JobClaimParams, JobStartParams, JobStarted, Result};
 /// ones (see `finish.rs`). Empty filter arrays match any job; `$8` and `$9`
 /// are the preference's patterns (see [`JobClaimParams::preferred`]).
 ///
-/// Jobs past their deadline are never picked, and the statement picks
+/// Jobs past their deadline are never picked, nor jobs of a paused queue
+/// or for a paused dispatcher (two one-time `NOT EXISTS` on the tiny pause
+/// tables: no round trip of its own), and the statement picks
 /// nothing when the queue has a quota (a one-time `NOT EXISTS`): such a
 /// queue is claimed by [`super::quota::claim`], which counts the quotas'
 /// slots under their row locks.
@@ -45,6 +47,8 @@ pub(super) static CLAIM: LazyLock<String> = LazyLock::new(|| {
            WHERE c.status = {from} AND c.queue = $3 AND c.begin_after <= $4 \
              AND {not_expired} \
              AND NOT EXISTS (SELECT 1 FROM quotas AS q WHERE q.queue = $3) \
+             AND NOT EXISTS (SELECT 1 FROM queue_pauses AS pq WHERE pq.queue = $3) \
+             AND NOT EXISTS (SELECT 1 FROM dispatcher_pauses AS pd WHERE pd.dispatcher = $1) \
              AND {filters} \
            ORDER BY {order} LIMIT $5 \
            FOR UPDATE SKIP LOCKED) \
@@ -167,7 +171,9 @@ pub(super) async fn claim_many(db: &PgStore, p: JobClaimParams) -> Result<Vec<Jo
             .bind(&p.queue)
             .fetch_one(&db.pool)
             .await?;
-        if has_quotas {
+        // The statement above took nothing from a paused queue or for a
+        // paused dispatcher; the quota claim asks apart.
+        if has_quotas && !super::manage::paused(db, &p.queue, p.dispatcher).await? {
             let rest = p.limit - claimed.len() as u32;
             claimed.extend(super::quota::claim(db, &p, rest).await?);
         }

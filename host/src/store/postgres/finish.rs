@@ -137,7 +137,7 @@ pub(super) static CASCADE: LazyLock<String> = LazyLock::new(|| {
         "WITH RECURSIVE chain (id, root) AS ( \
            SELECT w.id, w.awaiting FROM jobs AS w JOIN jobs AS r ON r.id = w.awaiting \
            WHERE w.status = {from} AND w.awaiting IS NOT NULL AND w.awaiting = ANY($1::uuid[]) \
-             AND r.status = {completed} \
+             AND r.status IN ({completed}, {cancelled}) \
            UNION \
            SELECT w.id, chain.root FROM chain JOIN jobs AS w ON w.awaiting = chain.id \
            WHERE w.status = {from} AND w.awaiting IS NOT NULL), \
@@ -159,6 +159,7 @@ pub(super) static CASCADE: LazyLock<String> = LazyLock::new(|| {
         from = lit(t.from()),
         to = lit(t.to()),
         completed = lit(JobStatus::Completed),
+        cancelled = lit(JobStatus::Cancelled),
     )
 });
 

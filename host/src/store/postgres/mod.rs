@@ -77,6 +77,7 @@ mod dispatcher;
 mod failures;
 mod finish;
 mod job;
+mod manage;
 mod module;
 mod notify;
 #[cfg(test)]
@@ -85,6 +86,7 @@ mod queue;
 mod quota;
 mod row;
 mod schedule;
+mod stats;
 #[cfg(test)]
 pub(crate) mod testing;
 #[cfg(test)]

@@ -48,9 +48,10 @@ pub(super) static JOBS: LazyLock<String> = LazyLock::new(|| {
 
 static IN_USE: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT status, count(*) FROM jobs WHERE queue = $1 AND status <> {completed} \
+        "SELECT status, count(*) FROM jobs WHERE queue = $1 AND status NOT IN ({completed}, {cancelled}) \
          GROUP BY status ORDER BY status",
-        completed = lit(JobStatus::Completed)
+        completed = lit(JobStatus::Completed),
+        cancelled = lit(JobStatus::Cancelled),
     )
 });
 

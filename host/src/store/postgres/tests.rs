@@ -69,8 +69,8 @@ async fn processes_opening_a_new_schema_at_once_migrate_it_once() {
             .unwrap();
     assert_eq!(
         versions,
-        [1, 2, 4, 6],
-        "sem-a's 0002, the schedules' 0004 and the failures' 0006"
+        [1, 2, 4, 6, 7],
+        "sem-a's 0002, the schedules' 0004, the failures' 0006, the management tools' 0007"
     );
     for store in &stores {
         store.close().await;

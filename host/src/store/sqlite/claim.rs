@@ -75,7 +75,10 @@ pub(super) fn not_expired(now: usize) -> String {
 /// matches, and the update of those rows is the same statement, so no
 /// other writer (thread or process) can claim them in between. The agent's
 /// filter is part of the subquery: a job it does not match is skipped, not
-/// claimed and handed back. The statement claims nothing when the queue
+/// claimed and handed back. Nothing is claimed from a paused queue or for a
+/// paused dispatcher (one-time `NOT EXISTS` on the tiny pause tables, in
+/// the same statement: no round trip of its own).
+/// The statement claims nothing when the queue
 /// has a quota (`NOT EXISTS`, evaluated once): such a queue is claimed by
 /// [`super::quota::claim`], which counts the quotas' slots.
 pub(super) static CLAIM: LazyLock<[String; SHAPES]> =
@@ -88,7 +91,9 @@ fn claim_sql(shape: usize) -> String {
          WHERE seq IN (SELECT c.seq FROM jobs AS c \
            WHERE c.status = {from} AND c.queue = ?3 AND c.begin_after <= ?4 \
              AND {not_expired} \
-             AND NOT EXISTS (SELECT 1 FROM quotas AS q WHERE q.queue = ?3){filters} \
+             AND NOT EXISTS (SELECT 1 FROM quotas AS q WHERE q.queue = ?3) \
+             AND NOT EXISTS (SELECT 1 FROM queue_pauses AS pq WHERE pq.queue = ?3) \
+             AND NOT EXISTS (SELECT 1 FROM dispatcher_pauses AS pd WHERE pd.dispatcher = ?1){filters} \
            ORDER BY {QUEUE_ORDER} LIMIT ?5) \
          AND status = {from} \
          RETURNING {JOB_COLUMNS}",
@@ -146,7 +151,9 @@ pub(super) async fn claim_many(db: &SqliteStore, p: JobClaimParams) -> Result<Ve
             .bind(&p.queue)
             .fetch_one(&db.reader)
             .await?;
-        if has_quotas {
+        // The statement above took nothing from a paused queue or for a
+        // paused dispatcher; the quota claim asks apart.
+        if has_quotas && !super::manage::paused(db, &p.queue, p.dispatcher).await? {
             let rest = p.limit - claimed.len() as u32;
             claimed.extend(super::quota::claim(db, &p, rest).await?);
         }

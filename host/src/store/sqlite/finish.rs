@@ -119,7 +119,7 @@ fn cascade_sql(rows: usize) -> String {
     format!(
         "WITH RECURSIVE chain (id, root) AS ( \
            SELECT w.id, w.awaiting FROM jobs AS w JOIN jobs AS r ON r.id = w.awaiting \
-           WHERE w.status = {from} AND w.awaiting IN ({seeds}) AND r.status = {completed} \
+           WHERE w.status = {from} AND w.awaiting IN ({seeds}) AND r.status IN ({completed}, {cancelled}) \
            UNION \
            SELECT w.id, chain.root FROM chain JOIN jobs AS w ON w.awaiting = chain.id \
            WHERE w.status = {from}) \
@@ -135,6 +135,7 @@ fn cascade_sql(rows: usize) -> String {
         from = lit(t.from()),
         to = lit(t.to()),
         completed = lit(JobStatus::Completed),
+        cancelled = lit(JobStatus::Cancelled),
     )
 }
 

@@ -400,7 +400,7 @@ fn not_pending(job: &Job, verb: &str) -> String {
             "job {} is running{holder} (status active): it cannot be {verb}",
             job.id
         ),
-        JobStatus::Callbacks | JobStatus::Completed => format!(
+        JobStatus::Callbacks | JobStatus::Completed | JobStatus::Cancelled => format!(
             "job {} has already run{holder} (status {}): it cannot be {verb}",
             job.id, job.status
         ),

@@ -78,13 +78,17 @@ mod dispatcher;
 mod failures;
 mod finish;
 mod job;
+mod manage;
 mod module;
 #[cfg(test)]
 mod plans;
 mod queue;
 mod quota;
+#[cfg(test)]
+mod rebuild_tests;
 mod row;
 mod schedule;
+mod stats;
 
 /// How long a connection waits for another process to release the write
 /// lock before it fails with "database is locked".

@@ -1,0 +1,253 @@
+//! Introspection as zc.async offers it: job queries (the `asyncdb`
+//! monitor: count, jobs, job, traceback, nextpending, lastcompleted),
+//! dispatcher statistics, status and recent polls, and job info.
+
+use serde::Serialize;
+
+use super::jobs::JobPage;
+use super::names::queue_from_alias;
+use super::queues::LIST_LIMIT_MAX;
+use super::{Error, Result, Service};
+use crate::model::{
+    DispatcherId, DispatcherStats, DispatcherStatus, Failure, Job, JobFilter, JobId, JobStatus,
+    POLLS_KEPT_DEFAULT, PollRecord, Timestamp, result_summary,
+};
+use crate::store::{DispatcherStatsParams, JobOrder, JobQueryParams, QueueJobsParams};
+
+/// zc.async's `getJobInfo`: who ran a job, when, how it ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobInfo {
+    /// The job.
+    pub id: JobId,
+    /// Its status.
+    pub status: JobStatus,
+    /// What it calls: `module:function`.
+    pub call: String,
+    /// Its queue.
+    pub queue: String,
+    /// Its quota names.
+    pub quota_names: Vec<String>,
+    /// The dispatcher that claimed it last.
+    pub dispatcher: Option<DispatcherId>,
+    /// The agent that claimed it last.
+    pub agent: Option<String>,
+    /// The kept poll that claimed it, if still kept.
+    pub poll_id: Option<i64>,
+    /// How many times it started.
+    pub attempts: u32,
+    /// When its latest attempt started.
+    pub started: Option<Timestamp>,
+    /// When it completed.
+    pub completed: Option<Timestamp>,
+    /// Whether it completed with a failure.
+    pub failed: bool,
+    /// Its value or failure as text, cut at 10,000 characters.
+    pub result: Option<String>,
+}
+
+/// zc.async's `getStatusInfo` for one dispatcher, with its active jobs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DispatcherStatusView {
+    /// The dispatcher.
+    pub id: DispatcherId,
+    /// STARTING, RUNNING, STOPPED or STUCK.
+    pub status: DispatcherStatus,
+    /// Whether it is paused (claims nothing).
+    pub paused: bool,
+    /// When it was activated.
+    pub activated_at: Timestamp,
+    /// Milliseconds since then (until it stopped, if it stopped).
+    pub uptime_ms: i64,
+    /// Its last poll.
+    pub last_poll: Timestamp,
+    /// Its poll interval.
+    pub poll_interval_ms: u64,
+    /// The jobs it runs now (zc.async's `getActiveJobIds`).
+    pub active_jobs: Vec<JobId>,
+}
+
+/// The most active job ids a status shows.
+pub const ACTIVE_IDS_MAX: u32 = 1_000;
+
+impl Service {
+    /// Jobs matching `filter`, oldest first, a page at a time.
+    pub async fn job_query(
+        &self,
+        mut filter: JobFilter,
+        after: Option<JobId>,
+        limit: u32,
+    ) -> Result<JobPage> {
+        let limit = check_limit(limit)?;
+        filter.queue = filter.queue.map(|q| queue_from_alias(&q).to_owned());
+        let jobs = self
+            .store()
+            .job_query(JobQueryParams {
+                filter,
+                order: JobOrder::Created,
+                after,
+                limit,
+            })
+            .await?;
+        let next = (jobs.len() == limit as usize)
+            .then(|| jobs.last().map(|j| j.id))
+            .flatten();
+        Ok(JobPage { jobs, next })
+    }
+
+    /// How many jobs match `filter`.
+    pub async fn job_count(&self, mut filter: JobFilter) -> Result<u64> {
+        filter.queue = filter.queue.map(|q| queue_from_alias(&q).to_owned());
+        Ok(self.store().job_count(&filter).await?)
+    }
+
+    /// The job completed last among those matching `filter` (its states
+    /// are replaced by "completed or cancelled").
+    pub async fn job_last_completed(&self, mut filter: JobFilter) -> Result<Option<Job>> {
+        filter.queue = filter.queue.map(|q| queue_from_alias(&q).to_owned());
+        filter.states = vec![
+            crate::model::QueryState::Status(JobStatus::Completed),
+            crate::model::QueryState::Status(JobStatus::Cancelled),
+        ];
+        let jobs = self
+            .store()
+            .job_query(JobQueryParams {
+                filter,
+                order: JobOrder::LatestCompleted,
+                after: None,
+                limit: 1,
+            })
+            .await?;
+        Ok(jobs.into_iter().next())
+    }
+
+    /// The job a queue will hand out next (the first in queue order).
+    pub async fn queue_next_pending(&self, queue: &str) -> Result<Option<Job>> {
+        let jobs = self
+            .store()
+            .queue_jobs(QueueJobsParams {
+                queue: queue_from_alias(queue).to_owned(),
+                offset: 0,
+                limit: 1,
+            })
+            .await?;
+        Ok(jobs.into_iter().next())
+    }
+
+    /// The failure of a job (zc.async's `traceback`); `None` if it has
+    /// none.
+    pub async fn job_failure(&self, id: JobId) -> Result<Option<Failure>> {
+        Ok(self.store().job_get(id).await?.failure)
+    }
+
+    /// zc.async's `getJobInfo`.
+    pub async fn job_info(&self, id: JobId) -> Result<JobInfo> {
+        let job = self.store().job_get(id).await?;
+        let poll_id = match job.dispatcher {
+            Some(dispatcher) => self.store().poll_of_job(dispatcher, id).await?,
+            None => None,
+        };
+        Ok(JobInfo {
+            id,
+            status: job.status,
+            call: format!(
+                "{}:{}",
+                job.module_name.as_deref().unwrap_or(job.module.as_str()),
+                job.function
+            ),
+            queue: job.queue.clone(),
+            quota_names: job.quota_names.clone(),
+            dispatcher: job.dispatcher,
+            agent: job.agent.clone(),
+            poll_id,
+            attempts: job.attempts,
+            started: job.started_at,
+            completed: job.completed_at,
+            failed: job.failure.is_some(),
+            result: result_summary(&job),
+        })
+    }
+
+    /// zc.async's `getStatistics` for one dispatcher: the jobs it started
+    /// from `since` (default: the beginning) until `before` (default: now).
+    pub async fn dispatcher_stats(
+        &self,
+        dispatcher: DispatcherId,
+        since: Option<Timestamp>,
+        before: Option<Timestamp>,
+    ) -> Result<DispatcherStats> {
+        self.store().dispatcher_get(dispatcher).await?;
+        let now = self.clock().now();
+        let before = before.unwrap_or(now + chrono::TimeDelta::milliseconds(1));
+        if since.is_some_and(|since| since >= before) {
+            return Err(Error::Invalid(
+                "`since` must be before `before` (the window is empty)".into(),
+            ));
+        }
+        Ok(self
+            .store()
+            .dispatcher_stats(DispatcherStatsParams {
+                dispatcher,
+                since,
+                before,
+                now,
+            })
+            .await?)
+    }
+
+    /// zc.async's `getStatusInfo` and `getActiveJobIds` for one dispatcher.
+    pub async fn dispatcher_status(&self, id: DispatcherId) -> Result<DispatcherStatusView> {
+        let info = self.store().dispatcher_get(id).await?;
+        let now = self.clock().now();
+        let filter = JobFilter {
+            states: vec![crate::model::QueryState::Status(JobStatus::Active)],
+            dispatcher: Some(id),
+            ..JobFilter::default()
+        };
+        let (active, pauses) = tokio::try_join!(
+            self.store().job_query(JobQueryParams {
+                filter,
+                order: JobOrder::Created,
+                after: None,
+                limit: ACTIVE_IDS_MAX,
+            }),
+            self.store().pause_list()
+        )?;
+        let end = info.deactivated_at.unwrap_or(now);
+        Ok(DispatcherStatusView {
+            id,
+            status: DispatcherStatus::at(
+                info.activated_at,
+                info.last_ping_at,
+                info.deactivated_at,
+                info.poll_interval_ms,
+                now,
+            ),
+            paused: pauses.dispatchers.iter().any(|(d, _)| *d == id),
+            activated_at: info.activated_at,
+            uptime_ms: (end - info.activated_at).num_milliseconds().max(0),
+            last_poll: info.last_ping_at,
+            poll_interval_ms: info.poll_interval_ms,
+            active_jobs: active.into_iter().map(|j| j.id).collect(),
+        })
+    }
+
+    /// A dispatcher's latest polls that claimed something, latest first.
+    pub async fn dispatcher_polls(&self, id: DispatcherId, count: u32) -> Result<Vec<PollRecord>> {
+        if count == 0 || count > POLLS_KEPT_DEFAULT {
+            return Err(Error::Invalid(format!(
+                "`count` must be 1 to {POLLS_KEPT_DEFAULT}, got {count}"
+            )));
+        }
+        self.store().dispatcher_get(id).await?;
+        Ok(self.store().poll_list(id, count).await?)
+    }
+}
+
+fn check_limit(limit: u32) -> Result<u32> {
+    if limit == 0 || limit > LIST_LIMIT_MAX {
+        return Err(Error::Invalid(format!(
+            "`limit` must be 1 to {LIST_LIMIT_MAX}, got {limit}"
+        )));
+    }
+    Ok(limit)
+}

@@ -1,0 +1,118 @@
+//! Retention of finished jobs (issue 7, point 5): a small background loop,
+//! like the scheduler's, that deletes completed and cancelled jobs older
+//! than an age or beyond a count. Time comes from the service's clock, so
+//! tests move it by hand.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::{Result, Service};
+use crate::store::JobRetainParams;
+
+/// How often retention looks for jobs to delete: 60 s.
+pub const RETENTION_INTERVAL_DEFAULT: Duration = Duration::from_secs(60);
+
+/// The most jobs one delete statement takes (a round repeats it while it
+/// comes back full), so that a large backlog never holds the database's
+/// write lock for long.
+pub const RETENTION_BATCH: u32 = 1_000;
+
+/// What retention keeps. With neither limit set, it keeps everything (and
+/// no loop runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// Delete finished jobs that completed longer ago than this.
+    pub max_age: Option<Duration>,
+    /// Keep at most this many finished jobs (the latest completed).
+    pub max_count: Option<u64>,
+    /// How often to look. Default [`RETENTION_INTERVAL_DEFAULT`].
+    pub interval: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            max_age: None,
+            max_count: None,
+            interval: RETENTION_INTERVAL_DEFAULT,
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// True when some limit is set.
+    pub fn is_active(&self) -> bool {
+        self.max_age.is_some() || self.max_count.is_some()
+    }
+}
+
+impl Service {
+    /// One retention round: deletes, in batches, every finished job the
+    /// configuration no longer keeps. Returns how many.
+    pub async fn retain_finished(&self, config: &RetentionConfig) -> Result<u64> {
+        let now = self.clock().now();
+        // An age beyond the calendar keeps everything ever completed.
+        let completed_before = config.max_age.map(|age| {
+            chrono::TimeDelta::from_std(age)
+                .ok()
+                .and_then(|age| now.checked_sub_signed(age))
+                .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+        });
+        let mut total = 0;
+        loop {
+            let removed = self
+                .store()
+                .job_retain(JobRetainParams {
+                    completed_before,
+                    keep_latest: config.max_count,
+                    limit: RETENTION_BATCH,
+                })
+                .await?;
+            total += removed;
+            if removed < u64::from(RETENTION_BATCH) {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+/// The running retention loop. Stop it with [`Retention::stop`].
+#[derive(Debug)]
+pub struct Retention {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Retention {
+    /// Starts the loop, or returns `None` when `config` keeps everything.
+    pub fn start(service: Service, config: RetentionConfig) -> Option<Retention> {
+        if !config.is_active() {
+            return None;
+        }
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(config.interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = stopped.changed() => return,
+                    _ = tick.tick() => {}
+                }
+                match service.retain_finished(&config).await {
+                    Ok(0) => {}
+                    Ok(removed) => tracing::info!(removed, "retention deleted finished jobs"),
+                    Err(error) => tracing::error!(%error, "retention failed; trying again later"),
+                }
+            }
+        });
+        Some(Retention { stop, task })
+    }
+
+    /// Stops the loop (a round in progress finishes first).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}

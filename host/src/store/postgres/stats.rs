@@ -1,0 +1,68 @@
+//! `jobs`: a dispatcher's statistics over a window (zc.async's
+//! `getStatistics`), read from the jobs it started, through `jobs_started`.
+
+use std::sync::LazyLock;
+
+use sqlx::Row as _;
+use uuid::Uuid;
+
+use super::PgStore;
+use super::row::{lit, ms};
+use crate::model::{DispatcherStats, JobDuration, JobId, JobStatus};
+use crate::store::{DispatcherStatsParams, Result};
+
+/// The same statement as SQLite's. One row per class of job (`s`uccessful, `f`ailed, `a`ctive,
+/// `u`nknown): its count and its shortest and longest job. The window
+/// functions compute everything in one pass over the jobs started in the
+/// window; `DISTINCT` keeps one row per class.
+pub(super) static STATS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH w AS ( \
+           SELECT id, \
+             CASE WHEN status IN ({callbacks}, {completed}) \
+                    THEN CASE WHEN failure IS NULL THEN 's' ELSE 'f' END \
+                  WHEN status = {active} THEN 'a' ELSE 'u' END AS class, \
+             coalesce(completed_at, $4) - started_at AS dur \
+           FROM jobs WHERE dispatcher = $1 AND started_at IS NOT NULL \
+             AND started_at >= $2 AND started_at < $3) \
+         SELECT DISTINCT class, \
+           count(*) OVER (PARTITION BY class), \
+           first_value(id) OVER (PARTITION BY class ORDER BY dur, id), \
+           first_value(dur) OVER (PARTITION BY class ORDER BY dur, id), \
+           first_value(id) OVER (PARTITION BY class ORDER BY dur DESC, id), \
+           first_value(dur) OVER (PARTITION BY class ORDER BY dur DESC, id) \
+         FROM w",
+        callbacks = lit(JobStatus::Callbacks),
+        completed = lit(JobStatus::Completed),
+        active = lit(JobStatus::Active),
+    )
+});
+
+/// zc.async's `getStatistics` for one dispatcher.
+pub(super) async fn dispatcher_stats(
+    db: &PgStore,
+    p: DispatcherStatsParams,
+) -> Result<DispatcherStats> {
+    let rows = sqlx::query(&STATS)
+        .bind(p.dispatcher.0)
+        .bind(p.since.map_or(i64::MIN, ms))
+        .bind(ms(p.before))
+        .bind(ms(p.now))
+        .fetch_all(&db.pool)
+        .await?;
+    let mut stats = DispatcherStats::empty(p.dispatcher, p.since, p.before);
+    for r in &rows {
+        let class: String = r.try_get(0)?;
+        let count = r.try_get::<i64, _>(1)? as u64;
+        let shortest = JobDuration {
+            id: JobId(r.try_get::<Uuid, _>(2)?),
+            ms: r.try_get(3)?,
+        };
+        let longest = JobDuration {
+            id: JobId(r.try_get::<Uuid, _>(4)?),
+            ms: r.try_get(5)?,
+        };
+        stats.add_class(&class, count, shortest, longest);
+    }
+    Ok(stats)
+}
