@@ -216,6 +216,11 @@ impl Dispatcher {
         self.shared.config.id
     }
 
+    /// How often this dispatcher pings and looks for dead dispatchers.
+    pub fn ping_interval(&self) -> Duration {
+        self.shared.config.ping_interval
+    }
+
     /// How many jobs it is running now.
     pub fn running_jobs(&self) -> usize {
         self.shared.running.len()

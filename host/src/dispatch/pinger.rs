@@ -9,9 +9,11 @@
 //! guarded write does it here without an order to agree on).
 //!
 //! The claim loop also pings before it claims when the last ping is older
-//! than the interval ([`ping_if_due`]): a dispatcher that was paused long
-//! enough to be declared dead learns it (and is reactivated) before it
-//! takes new work.
+//! than the ping or the poll interval, whichever is shorter
+//! ([`ping_if_due`]): a dispatcher that was paused long enough to be
+//! declared dead learns it (and is reactivated) before it takes new work,
+//! and the last ping doubles as zc.async's "last poll", which the
+//! dispatcher status (`STUCK` after two silent poll intervals) reads.
 
 use std::sync::Arc;
 
@@ -38,10 +40,11 @@ pub(super) async fn ping_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<
     }
 }
 
-/// Pings if the last ping is older than the ping interval.
+/// Pings if the last ping is older than the ping or the poll interval.
 pub(super) async fn ping_if_due(shared: &Shared) {
     let last = *shared.last_ping.lock().unwrap();
-    if last.elapsed() >= shared.config.ping_interval {
+    let due_after = shared.config.ping_interval.min(shared.config.poll_interval);
+    if last.elapsed() >= due_after {
         ping(shared).await;
     }
 }
