@@ -189,6 +189,8 @@ async fn a_killed_workers_jobs_are_taken_over_once_by_one_of_three_racing_worker
                 .contains("stopped pinging"),
             "{history:?}"
         );
+        let info = http.ok(&format!("/v1/jobs/{job}/info")).await;
+        assert_eq!(info["reassigned"], true, "{info}");
     }
     let started = marks(&http, &ledger, "started:").await;
     let ran = marks(&http, &ledger, "ran:").await;
