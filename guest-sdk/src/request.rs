@@ -37,6 +37,7 @@ pub struct JobRequest {
     begin_after_ms: Option<u64>,
     begin_by_ms: Option<u64>,
     quota_names: Vec<String>,
+    retry: Option<Value>,
     /// The first mistake made while building, reported by `put`.
     invalid: Option<String>,
 }
@@ -58,6 +59,7 @@ impl JobRequest {
             begin_after_ms: None,
             begin_by_ms: None,
             quota_names: Vec::new(),
+            retry: None,
             invalid: None,
         }
     }
@@ -165,6 +167,18 @@ impl JobRequest {
         self
     }
 
+    /// Gives the job a retry policy (default: its queue's): a preset's
+    /// name (`"common-four-times"`, `"forever"`, `"never"`) or an object
+    /// such as `json!({"max_attempts": 3, "backoff": {"initial_ms": 1000}})`.
+    /// wasync checks it at `put`.
+    pub fn retry(mut self, policy: impl Serialize) -> Self {
+        match to_json(&policy) {
+            Ok(policy) => self.retry = Some(policy),
+            Err(e) => self.fail(format!("retry policy: {e}")),
+        }
+        self
+    }
+
     /// The job function to call.
     pub fn function(&self) -> &str {
         &self.function
@@ -200,6 +214,7 @@ impl JobRequest {
             begin_after_ms: self.begin_after_ms,
             begin_by_ms: self.begin_by_ms,
             quota_names: self.quota_names.iter().map(String::as_str).collect(),
+            retry: self.retry.as_ref().map(Value::to_string),
         })
     }
 
@@ -233,6 +248,7 @@ pub(crate) struct WireRequest<'a> {
     pub begin_after_ms: Option<u64>,
     pub begin_by_ms: Option<u64>,
     pub quota_names: Vec<&'a str>,
+    pub retry: Option<String>,
 }
 
 fn to_json(value: &impl Serialize) -> Result<Value, serde_json::Error> {

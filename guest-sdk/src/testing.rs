@@ -81,6 +81,8 @@ pub struct PutRecord {
     pub begin_by_ms: Option<u64>,
     /// The quotas it counts against.
     pub quota_names: Vec<String>,
+    /// Its retry policy, if given.
+    pub retry: Option<Value>,
 }
 
 /// One call of `get_live_annotation` a job made.
@@ -464,6 +466,7 @@ impl FakeContext {
                 .iter()
                 .map(|n| (*n).to_owned())
                 .collect(),
+            retry: request.retry.as_deref().map(parse),
         });
         Ok(id.into_string())
     }

@@ -97,7 +97,8 @@ fn hand_over(value: i64) -> Result<Await, Error> {
             .arg(value)
             .arg(1)
             .queue("fast")
-            .begin_by(Duration::from_secs(5)),
+            .begin_by(Duration::from_secs(5))
+            .retry(serde_json::json!({"max_attempts": 2})),
     )?;
     Ok(Await(id))
 }
@@ -343,6 +344,7 @@ fn await_outcomes() {
     assert_eq!(put.module, None);
     assert_eq!(put.begin_by_ms, Some(5000));
     assert_eq!(put.begin_after_ms, None);
+    assert_eq!(put.retry, Some(json!({"max_attempts": 2})));
     // The put job runs as itself, in the queue it was put in.
     assert_eq!(value(ctx.run_put(jobs(), put)), json!(42));
     assert_eq!(ctx.for_job(&put.id).job_info().queue, "fast");

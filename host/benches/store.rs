@@ -171,6 +171,7 @@ impl Bench {
                 parent: None,
                 created_at: at,
                 schedule: None,
+                retry: None,
             })
             .collect()
     }

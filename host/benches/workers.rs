@@ -124,6 +124,7 @@ async fn load(store: &PgStore, jobs: usize) -> ModuleDigest {
                 parent: None,
                 created_at: now,
                 schedule: None,
+                retry: None,
             })
             .collect();
         store.job_insert_many(&batch).await.expect("load");

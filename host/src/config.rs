@@ -23,6 +23,10 @@ pub const UPLOAD_LIMIT_DEFAULT: u64 = crate::api::UPLOAD_LIMIT_DEFAULT as u64;
 pub const MAIN_AGENT_SIZE_DEFAULT: u32 = crate::model::AGENT_SIZE_DEFAULT;
 /// Default shutdown grace period: 30 s.
 pub const SHUTDOWN_GRACE_DEFAULT: Duration = crate::dispatch::SHUTDOWN_GRACE_DEFAULT;
+/// Default ping interval (zc.async's): 30 s.
+pub const PING_INTERVAL_DEFAULT: Duration = crate::dispatch::PING_INTERVAL_DEFAULT;
+/// Default death interval (zc.async's): 60 s.
+pub const DEATH_INTERVAL_DEFAULT: Duration = crate::dispatch::DEATH_INTERVAL_DEFAULT;
 /// Default scheduler interval (m01.remote's `waitTime`): 1 s.
 pub const SCHEDULER_INTERVAL_DEFAULT: Duration = crate::schedule::SCHEDULER_INTERVAL_DEFAULT;
 
@@ -65,6 +69,13 @@ pub struct ServerConfig {
     /// How often the scheduler looks for due schedules when none is due
     /// sooner. Default [`SCHEDULER_INTERVAL_DEFAULT`].
     pub scheduler_interval: Duration,
+    /// How often the dispatcher records that it is alive and looks for
+    /// dead dispatchers. Default [`PING_INTERVAL_DEFAULT`].
+    pub ping_interval: Duration,
+    /// A dispatcher whose last ping is older than this is dead: a live one
+    /// hands its jobs back. Longer than `ping_interval`. Default
+    /// [`DEATH_INTERVAL_DEFAULT`].
+    pub death_interval: Duration,
     /// `serve`: delete finished (completed or cancelled) jobs that completed
     /// longer ago than this. Default `None`: keep them.
     pub retain_for: Option<Duration>,
@@ -91,6 +102,8 @@ impl Default for ServerConfig {
             shutdown_grace: SHUTDOWN_GRACE_DEFAULT,
             scheduler: true,
             scheduler_interval: SCHEDULER_INTERVAL_DEFAULT,
+            ping_interval: PING_INTERVAL_DEFAULT,
+            death_interval: DEATH_INTERVAL_DEFAULT,
             retain_for: None,
             retain_count: None,
             retention_interval: RETENTION_INTERVAL_DEFAULT,
@@ -113,6 +126,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("shutdown_grace", &self.shutdown_grace)
             .field("scheduler", &self.scheduler)
             .field("scheduler_interval", &self.scheduler_interval)
+            .field("ping_interval", &self.ping_interval)
+            .field("death_interval", &self.death_interval)
             .field("retain_for", &self.retain_for)
             .field("retain_count", &self.retain_count)
             .field("retention_interval", &self.retention_interval)
@@ -179,6 +194,15 @@ pub struct ConfigLayer {
     #[arg(long, env = "WASYNC_SCHEDULER_INTERVAL", value_parser = crate::api::input::parse_duration_text)]
     #[serde(default, deserialize_with = "de_duration")]
     pub scheduler_interval: Option<Duration>,
+    /// How often the dispatcher pings and looks for dead ones (default 30s).
+    #[arg(long, env = "WASYNC_PING_INTERVAL", value_parser = crate::api::input::parse_duration_text)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub ping_interval: Option<Duration>,
+    /// A dispatcher silent this long is dead; its jobs are handed back
+    /// (default 60s).
+    #[arg(long, env = "WASYNC_DEATH_INTERVAL", value_parser = crate::api::input::parse_duration_text)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub death_interval: Option<Duration>,
     /// `serve`: delete finished jobs completed longer ago than this, e.g.
     /// 7d (default: keep them).
     #[arg(long, env = "WASYNC_RETAIN_FOR", value_parser = crate::api::input::parse_duration_text)]
@@ -275,6 +299,12 @@ impl ServerConfig {
         if let Some(v) = layer.scheduler_interval {
             self.scheduler_interval = v;
         }
+        if let Some(v) = layer.ping_interval {
+            self.ping_interval = v;
+        }
+        if let Some(v) = layer.death_interval {
+            self.death_interval = v;
+        }
         if layer.retain_for.is_some() {
             self.retain_for = layer.retain_for;
         }
@@ -300,6 +330,16 @@ impl ServerConfig {
         }
         if self.scheduler_interval.is_zero() {
             return Err("scheduler_interval must be positive".into());
+        }
+        if self.ping_interval.is_zero() {
+            return Err("ping_interval must be positive".into());
+        }
+        if self.death_interval <= self.ping_interval {
+            return Err(format!(
+                "death_interval ({:?}) must be longer than ping_interval ({:?}): a live \
+                 dispatcher would look dead between two pings",
+                self.death_interval, self.ping_interval
+            ));
         }
         if self.retention_interval.is_zero() {
             return Err("retention_interval must be positive".into());
@@ -369,6 +409,32 @@ mod tests {
             ..ServerConfig::default()
         };
         assert!(zero.validate().is_err());
+    }
+
+    #[test]
+    fn pings_and_death_default_to_zc_async_and_death_must_outlast_a_ping() {
+        let config = ServerConfig::default();
+        assert_eq!(config.ping_interval, Duration::from_secs(30));
+        assert_eq!(config.death_interval, Duration::from_secs(60));
+        assert!(config.validate().is_ok());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("wasync.toml");
+        std::fs::write(
+            &file,
+            "ping_interval = \"200ms\"\ndeath_interval = \"1s\"\nshutdown_grace = \"2s\"\n",
+        )
+        .unwrap();
+        let short = config.apply(ConfigLayer::from_file(&file).unwrap());
+        assert_eq!(short.ping_interval, Duration::from_millis(200));
+        assert_eq!(short.death_interval, Duration::from_secs(1));
+        assert_eq!(short.shutdown_grace, Duration::from_secs(2));
+        assert!(short.validate().is_ok());
+        let wrong = ServerConfig {
+            death_interval: Duration::from_millis(100),
+            ..short
+        };
+        let error = wrong.validate().unwrap_err();
+        assert!(error.contains("death_interval"), "{error}");
     }
 
     #[test]

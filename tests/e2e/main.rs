@@ -9,6 +9,7 @@ mod support;
 
 mod api;
 mod cli;
+mod failures;
 mod manage;
 mod monitor;
 mod queue;

@@ -191,6 +191,7 @@ async fn statistics_and_job_info_match_what_ran(backend: Backend) {
     assert_eq!(info["queue"], "");
     assert_eq!(info["call"], "annotate:wait_for");
     assert_eq!(info["failed"], false);
+    assert_eq!(info["reassigned"], false, "{info}");
     assert_eq!(info["result"], "\"released\"");
     assert!(
         info["started"].is_string() && info["completed"].is_string(),

@@ -128,6 +128,7 @@ fn wit_request(request: &WireRequest<'_>) -> wit::JobRequest {
             .iter()
             .map(|n| (*n).to_owned())
             .collect(),
+        retry: request.retry.clone(),
     }
 }
 

@@ -69,6 +69,7 @@ impl LinkedBody {
             limits: self.limits,
             quota_names: self.quota_names,
             parent: None,
+            retry: None,
         };
         (request, self.callbacks)
     }
@@ -246,6 +247,7 @@ pub async fn put_composite(
         limits: JobLimits::default(),
         quota_names: body.quota_names,
         parent: None,
+        retry: None,
     };
     let callbacks = callbacks_of_put(&module, &queue, body.callbacks);
     let job = state

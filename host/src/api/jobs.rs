@@ -13,7 +13,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, Path, Query};
 use super::input::{DurationInput, TimeInput, nullable, parse_duration_text};
-use crate::model::{Job, JobId, JobLimits, JobStatus};
+use crate::model::{Job, JobId, JobLimits, JobStatus, RetryPolicy};
 use crate::service::{JobPatch, PutRequest};
 
 /// The longest a `wait` request may hold the connection.
@@ -50,6 +50,10 @@ pub struct PutBody {
     /// Callbacks, put with the job in one transaction (`api/callbacks.rs`).
     #[serde(default)]
     pub callbacks: Vec<super::callbacks::LinkedBody>,
+    /// Its retry policy: a preset's name or an object (see
+    /// [`RetryPolicy`]); default its queue's.
+    #[serde(default)]
+    pub retry: Option<RetryPolicy>,
 }
 
 /// Puts a job described by `body`.
@@ -66,6 +70,7 @@ pub async fn put_job(state: &AppState, body: PutBody) -> ApiResult<(StatusCode, 
         limits: body.limits,
         quota_names: body.quota_names,
         parent: None,
+        retry: body.retry,
     };
     let callbacks =
         super::callbacks::callbacks_of_put(&request.module, &request.queue, body.callbacks);

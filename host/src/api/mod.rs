@@ -7,6 +7,7 @@
 mod callbacks;
 mod error;
 mod extract;
+mod failures;
 pub mod input;
 mod jobs;
 mod manage;

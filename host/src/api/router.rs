@@ -10,7 +10,8 @@ use tower_http::trace::TraceLayer;
 
 use super::error::ApiError;
 use super::{
-    AppState, callbacks, jobs, manage, modules, monitor, queues, quotas, schedules, workers,
+    AppState, callbacks, failures, jobs, manage, modules, monitor, queues, quotas, schedules,
+    workers,
 };
 
 /// Builds the API: every route under `/v1`, bearer-token auth on all but
@@ -32,6 +33,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/queues/{name}/pull", post(queues::pull))
         .route(
+            "/queues/{name}/retry",
+            get(failures::show_retry).put(failures::set_retry),
+        )
+        .route(
             "/queues/{name}/quotas",
             post(quotas::create).get(quotas::list),
         )
@@ -44,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs", post(jobs::put).get(jobs::list))
         .route("/jobs/{id}", get(jobs::show).patch(jobs::patch))
         .route("/jobs/{id}/wait", get(jobs::wait))
+        .route("/jobs/{id}/attempts", get(failures::attempts))
         .route("/jobs/{id}/put", post(jobs::put_back))
         .route("/jobs/{id}/annotations", get(jobs::annotations))
         .route(

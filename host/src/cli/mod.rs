@@ -15,6 +15,7 @@ mod annotate;
 mod callbacks;
 pub mod client;
 mod dispatchers;
+mod failures;
 mod health;
 mod jobs;
 mod manage;
@@ -112,6 +113,10 @@ pub enum Command {
     PutBack(pull::PutBackArgs),
     /// Read a job's annotations, or set one.
     Annotate(annotate::AnnotateArgs),
+    /// List a job's failed attempts (failed runs and interruptions).
+    Attempts(failures::AttemptsArgs),
+    /// Show or set a queue's default retry policy.
+    RetryPolicy(failures::RetryPolicyArgs),
     /// List, create, show or delete queues.
     Queues(queues::QueuesArgs),
     /// List, create, show, update, pause, resume or delete schedules.
@@ -171,6 +176,8 @@ pub fn main() -> ExitCode {
             Command::Remove(args) => pull::remove(&cli.client, args).await,
             Command::PutBack(args) => pull::put_back(&cli.client, args).await,
             Command::Annotate(args) => annotate::run(&cli.client, args).await,
+            Command::Attempts(args) => failures::attempts(&cli.client, args).await,
+            Command::RetryPolicy(args) => failures::retry_policy(&cli.client, args).await,
             Command::Queues(args) => queues::run(&cli.client, args).await,
             Command::Schedules(args) => schedules::run(&cli.client, *args).await,
             Command::Quotas(args) => quotas::run(&cli.client, args).await,

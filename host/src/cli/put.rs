@@ -39,6 +39,12 @@ pub struct PutArgs {
     /// A quota of the queue the job counts against (repeat for several).
     #[arg(long = "quota", value_name = "NAME")]
     quotas: Vec<String>,
+    /// Its retry policy: `common-four-times` (the usual default),
+    /// `forever`, `never`, or a JSON object such as
+    /// '{"max_attempts": 3, "backoff": {"initial_ms": 1000}}'
+    /// (default: the queue's).
+    #[arg(long, value_name = "POLICY")]
+    retry: Option<String>,
 }
 
 /// Puts the job and prints its id (or the whole job with `--json`).
@@ -70,6 +76,9 @@ pub async fn run(client_args: &ClientArgs, args: PutArgs) -> anyhow::Result<Exit
     }
     if let Some(by) = args.begin_by {
         body["begin_by"] = Value::String(by);
+    }
+    if let Some(policy) = &args.retry {
+        body["retry"] = super::failures::policy_arg(policy)?;
     }
     let job = client_args.client().post("/v1/jobs", &body).await?;
     if client_args.json {

@@ -224,6 +224,7 @@ mod tests {
             begin_after: None,
             begin_by_ms: None,
             quota_names: Vec::new(),
+            retry: None,
         };
         let child = context.put(request).await.unwrap();
         context

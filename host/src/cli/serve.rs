@@ -146,6 +146,14 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// A second Ctrl-C or SIGTERM, after the first started a graceful stop:
+/// stop at once (the jobs still running are handed back without waiting
+/// for the grace period).
+pub async fn second_signal() {
+    shutdown_signal().await;
+    tracing::warn!("second stop signal");
+}
+
 /// Sets up logging from `WASYNC_LOG` (or `RUST_LOG`), default `info`.
 pub fn init_logging() {
     let filter = std::env::var("WASYNC_LOG")
@@ -175,6 +183,8 @@ pub async fn start_dispatcher(
     let mut dispatcher_config = DispatcherConfig::new(id);
     dispatcher_config.poll_interval = config.poll_interval;
     dispatcher_config.shutdown_grace = config.shutdown_grace;
+    dispatcher_config.ping_interval = config.ping_interval;
+    dispatcher_config.death_interval = config.death_interval;
     let mut main = AgentSpec::new(DEFAULT_QUEUE, MAIN_AGENT_NAME);
     main.size = config.main_agent_size;
     dispatcher_config.main_agent = Some(main);
@@ -243,7 +253,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         retention.stop().await;
     }
     if let Some(dispatcher) = dispatcher {
-        dispatcher.stop().await;
+        dispatcher.stop_or(second_signal()).await;
     }
     Ok(ExitCode::SUCCESS)
 }

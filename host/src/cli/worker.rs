@@ -5,11 +5,13 @@
 use std::process::ExitCode;
 
 use super::serve::{
-    ServeArgs, init_logging, open_service, resolve_config, shutdown_signal, start_dispatcher,
+    ServeArgs, init_logging, open_service, resolve_config, second_signal, shutdown_signal,
+    start_dispatcher,
 };
 
 /// Runs jobs until Ctrl-C or SIGTERM, then stops as `serve` does: no new
-/// claims, running jobs get the shutdown grace period.
+/// claims, running jobs get the shutdown grace period, those still running
+/// then are handed back (a second signal hands them back at once).
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging();
     let (config_file, settings) = args.into_parts();
@@ -21,6 +23,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(dispatcher = %dispatcher.id(), backend = service.store().backend(), "working");
     shutdown_signal().await;
     tracing::info!("shutting down");
-    dispatcher.stop().await;
+    dispatcher.stop_or(second_signal()).await;
     Ok(ExitCode::SUCCESS)
 }

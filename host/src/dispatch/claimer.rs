@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::{AgentSlots, Shared, runner};
+use super::{AgentSlots, Shared, pinger, runner};
 use crate::model::{Job, JobId, JobStatus, POLLS_KEPT_DEFAULT, Timestamp};
 use crate::store::{JobClaimParams, JobNextDueParams, JobStartParams, NextDue, PollRecordParams};
 
@@ -40,7 +40,6 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, mut stopped: watch::Receiver
             _ = work.notified() => {}
             _ = agents_changed.notified() => reload_agents(&shared).await,
             _ = poll.tick() => {
-                ping(&shared).await;
                 reload_agents(&shared).await;
                 stale = true;
             }
@@ -54,6 +53,9 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, mut stopped: watch::Receiver
             expire(&shared, now).await;
             stale = true;
         }
+        // zc.async pings before it claims: a dispatcher declared dead
+        // while it was paused is reactivated before it takes new work.
+        pinger::ping_if_due(&shared).await;
         if claim_round(&shared).await || stale {
             due = next_due(&shared).await;
         }
@@ -135,18 +137,6 @@ pub(super) async fn reload_agents(shared: &Shared) {
             *current = Arc::new(current.replaced(specs));
         }
         Err(error) => tracing::error!(%error, "could not load this dispatcher's agents"),
-    }
-}
-
-async fn ping(shared: &Shared) {
-    let now = shared.service.clock().now();
-    if let Err(error) = shared
-        .service
-        .store()
-        .dispatcher_ping(shared.config.id, now)
-        .await
-    {
-        tracing::error!(%error, "could not record the dispatcher's ping");
     }
 }
 

@@ -180,6 +180,7 @@ impl DispatchContext {
             limits: Default::default(),
             quota_names: request.quota_names,
             parent: Some(self.job.id),
+            retry: request.retry,
         }
     }
 }

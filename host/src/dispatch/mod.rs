@@ -14,6 +14,13 @@
 //!    batches and wakes whoever waits for those jobs.
 //!
 //! A dispatcher with no agent in a queue runs nothing from it.
+//!
+//! Beside the claim loop, the [`pinger`] records every `ping_interval`
+//! that the dispatcher is alive and hands back the jobs of dispatchers
+//! silent for longer than `death_interval` (zc.async's pings and death);
+//! a failed run goes back to its queue when its retry policy says so
+//! ([`runner`]); and [`Dispatcher::stop`] hands back, as interrupted, the
+//! jobs still running when the shutdown grace period ends.
 
 mod agents;
 mod claimer;
@@ -22,6 +29,7 @@ mod context;
 mod guests;
 pub mod identity;
 mod loader;
+mod pinger;
 mod polls;
 mod runner;
 #[cfg(test)]
@@ -43,14 +51,24 @@ pub use polls::POLL_FLUSH_DELAY;
 
 use crate::model::{AgentSpec, DEFAULT_QUEUE, DispatcherId, MAIN_AGENT_NAME};
 use crate::service::{self, Service};
-use crate::store::DispatcherActivateParams;
+use crate::store::{DispatcherActivateParams, HandBackParams};
 
 /// How often a dispatcher looks for work when nothing wakes it
 /// (zc.async's default poll interval).
 pub const POLL_INTERVAL_DEFAULT: Duration = Duration::from_secs(5);
 
-/// How long a stopping dispatcher lets running jobs finish.
+/// How long a stopping dispatcher lets running jobs finish before it
+/// hands them back as interrupted: 30 s (as long as a ping interval, so a
+/// stop takes no longer than a death would take to be noticed).
 pub const SHUTDOWN_GRACE_DEFAULT: Duration = Duration::from_secs(30);
+
+/// How often a dispatcher records that it is alive (zc.async's default
+/// ping interval).
+pub const PING_INTERVAL_DEFAULT: Duration = Duration::from_secs(30);
+
+/// How long a dispatcher may stay silent before it is dead and its jobs
+/// are handed back (zc.async's default death interval).
+pub const DEATH_INTERVAL_DEFAULT: Duration = Duration::from_secs(60);
 
 /// Settings of a dispatcher.
 #[derive(Debug, Clone)]
@@ -67,6 +85,10 @@ pub struct DispatcherConfig {
     pub finish_batch_max: usize,
     /// See [`SHUTDOWN_GRACE_DEFAULT`].
     pub shutdown_grace: Duration,
+    /// See [`PING_INTERVAL_DEFAULT`].
+    pub ping_interval: Duration,
+    /// See [`DEATH_INTERVAL_DEFAULT`].
+    pub death_interval: Duration,
     /// Threads guests run on. Default: one per CPU.
     pub guest_threads: usize,
     /// How much lower than the rest of the process guest threads run.
@@ -83,6 +105,8 @@ impl DispatcherConfig {
             main_agent: Some(AgentSpec::new(DEFAULT_QUEUE, MAIN_AGENT_NAME)),
             finish_batch_max: FINISH_BATCH_MAX_DEFAULT,
             shutdown_grace: SHUTDOWN_GRACE_DEFAULT,
+            ping_interval: PING_INTERVAL_DEFAULT,
+            death_interval: DEATH_INTERVAL_DEFAULT,
             guest_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             guest_nice: GUEST_NICE_DEFAULT,
         }
@@ -99,6 +123,8 @@ struct Shared {
     agents: RwLock<Arc<AgentSet>>,
     running: TaskTracker,
     guests: GuestThreads,
+    /// When the last ping was recorded (see [`pinger::ping_if_due`]).
+    last_ping: std::sync::Mutex<tokio::time::Instant>,
     polls: polls::PollRecorder,
 }
 
@@ -108,6 +134,7 @@ pub struct Dispatcher {
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     loop_task: JoinHandle<()>,
+    ping_task: JoinHandle<()>,
 }
 
 impl Dispatcher {
@@ -125,6 +152,28 @@ impl Dispatcher {
                 now,
             })
             .await?;
+        // Jobs this dispatcher held in a previous life (a process killed
+        // and restarted with the same id before anyone noticed its death)
+        // would otherwise stay `assigned` or `active` for good.
+        let leftover = store
+            .dispatcher_hand_back(HandBackParams {
+                dispatcher: config.id,
+                reason: format!(
+                    "its dispatcher {} restarted while it ran (the previous process ended \
+                     without stopping)",
+                    config.id
+                ),
+                now,
+            })
+            .await?;
+        if !leftover.is_empty() {
+            tracing::warn!(
+                released = leftover.released.len(),
+                retried = leftover.retried.len(),
+                aborted = leftover.aborted.len(),
+                "handed back the jobs of this dispatcher's previous run"
+            );
+        }
         let agents = store.agent_list(Some(config.id)).await?;
         if let Some(main) = &config.main_agent
             && !agents.iter().any(|a| a.spec.queue == DEFAULT_QUEUE)
@@ -145,17 +194,20 @@ impl Dispatcher {
             completer,
             agents: RwLock::new(Arc::new(AgentSet::default())),
             running: TaskTracker::new(),
+            last_ping: std::sync::Mutex::new(tokio::time::Instant::now()),
             config,
             service,
         });
         claimer::reload_agents(&shared).await;
         let (stop, stopped) = watch::channel(false);
-        let loop_task = tokio::spawn(claimer::claim_loop(shared.clone(), stopped));
+        let loop_task = tokio::spawn(claimer::claim_loop(shared.clone(), stopped.clone()));
+        let ping_task = tokio::spawn(pinger::ping_loop(shared.clone(), stopped));
         tracing::info!(dispatcher = %shared.config.id, "dispatcher started");
         Ok(Dispatcher {
             shared,
             stop,
             loop_task,
+            ping_task,
         })
     }
 
@@ -164,40 +216,76 @@ impl Dispatcher {
         self.shared.config.id
     }
 
+    /// How often this dispatcher pings and looks for dead dispatchers.
+    pub fn ping_interval(&self) -> Duration {
+        self.shared.config.ping_interval
+    }
+
     /// How many jobs it is running now.
     pub fn running_jobs(&self) -> usize {
         self.shared.running.len()
     }
 
     /// Stops claiming, lets running jobs finish within the shutdown grace
-    /// period, and marks the dispatcher deactivated. Jobs still running
-    /// after the grace period are abandoned where they are (`active`).
+    /// period, hands back the jobs still running then (as interrupted:
+    /// their retry policy decides, most go back to their queue for another
+    /// dispatcher), and marks the dispatcher deactivated.
     pub async fn stop(self) {
+        self.stop_or(std::future::pending()).await;
+    }
+
+    /// [`Dispatcher::stop`], cutting the grace period short when `hurry`
+    /// completes (a second Ctrl-C or SIGTERM): the jobs still running are
+    /// handed back at once.
+    pub async fn stop_or(self, hurry: impl std::future::Future<Output = ()>) {
         let _ = self.stop.send(true);
         let _ = self.loop_task.await;
+        let _ = self.ping_task.await;
         self.shared.running.close();
         let grace = self.shared.config.shutdown_grace;
-        if tokio::time::timeout(grace, self.shared.running.wait())
-            .await
-            .is_err()
-        {
+        let finished = tokio::select! {
+            waited = tokio::time::timeout(grace, self.shared.running.wait()) => waited.is_ok(),
+            _ = hurry => {
+                tracing::warn!("asked again to stop: not waiting for running jobs any longer");
+                false
+            }
+        };
+        if !finished {
             tracing::warn!(
                 running = self.shared.running.len(),
-                "jobs still running after the shutdown grace period"
+                "jobs still running at the end of the shutdown grace period: handing them back"
             );
         }
         self.shared.polls.stop().await;
-        let now = self.shared.service.clock().now();
-        if let Err(error) = self
-            .shared
-            .service
+        let service = &self.shared.service;
+        let id = self.shared.config.id;
+        let handed = service
             .store()
-            .dispatcher_deactivate(self.shared.config.id, now)
-            .await
-        {
+            .dispatcher_hand_back(HandBackParams {
+                dispatcher: id,
+                reason: format!("its dispatcher {id} stopped before it finished"),
+                now: service.clock().now(),
+            })
+            .await;
+        match handed {
+            Ok(report) => {
+                if !report.is_empty() {
+                    tracing::info!(
+                        released = report.released.len(),
+                        retried = report.retried.len(),
+                        aborted = report.aborted.len(),
+                        "handed back the jobs still held"
+                    );
+                }
+                service.events().completed(&report.completed);
+            }
+            Err(error) => tracing::error!(%error, "could not hand back the jobs still held"),
+        }
+        let now = service.clock().now();
+        if let Err(error) = service.store().dispatcher_deactivate(id, now).await {
             tracing::error!(%error, "could not mark the dispatcher deactivated");
         }
-        tracing::info!(dispatcher = %self.shared.config.id, "dispatcher stopped");
+        tracing::info!(dispatcher = %id, "dispatcher stopped");
     }
 }
 

@@ -7,7 +7,7 @@ use tracing::Instrument;
 use super::{AgentSlots, DispatchContext, Shared};
 use crate::model::{CapturedOutput, CompositeKind, Failure, FailureKind, Job, RunOutcome};
 use crate::runtime::JobCall;
-use crate::store::JobFinishParams;
+use crate::store::{JobFinishParams, JobRetryParams, RetryVerdict};
 
 /// Runs `job` (already started) under `agent`'s caps and records the
 /// outcome. The agent's slot is freed as soon as the guest is done, before
@@ -24,6 +24,11 @@ pub(super) async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Jo
         shared.service.events().work_available();
         if let RunOutcome::Failure(failure) = &outcome {
             tracing::info!(error.type = failure.kind.as_str(), message = %failure.message, "job failed");
+        }
+        if let RunOutcome::Failure(failure) = &outcome
+            && retried(&shared, &job, failure, &output).await
+        {
+            return;
         }
         let finish = JobFinishParams {
             id: job.id,
@@ -71,5 +76,40 @@ async fn run_guest(shared: &Shared, agent: &AgentSlots, job: &Job) -> (RunOutcom
             (report.outcome, report.output)
         }
         Err(failure) => (RunOutcome::Failure(failure), CapturedOutput::default()),
+    }
+}
+
+/// Asks the store to try the job again after a failed run, as its retry
+/// policy says (m01.remote's retry counter and delay). True when the job
+/// is taken care of (back in its queue, or no longer this dispatcher's);
+/// false when the failure is final and must be recorded as the outcome.
+async fn retried(shared: &Shared, job: &Job, failure: &Failure, output: &CapturedOutput) -> bool {
+    if failure.permanent {
+        // m01.remote's RemoteException: never retried, whatever the policy.
+        return false;
+    }
+    let params = JobRetryParams {
+        id: job.id,
+        dispatcher: shared.config.id,
+        failure: failure.clone(),
+        output: output.clone(),
+        now: shared.service.clock().now(),
+    };
+    match shared.service.store().job_retry(params).await {
+        Ok(RetryVerdict::Retried { at, failures }) => {
+            tracing::info!(%at, failures, "job goes back to its queue, as its retry policy says");
+            shared.service.events().work_available();
+            true
+        }
+        Ok(RetryVerdict::Final) => false,
+        Ok(RetryVerdict::Reassigned) => {
+            tracing::warn!("job was reassigned while it ran; its failure was dropped");
+            true
+        }
+        Err(error) => {
+            // Better a failure recorded as final than one lost.
+            tracing::error!(%error, "could not ask for a retry; recording the failure");
+            false
+        }
     }
 }

@@ -10,7 +10,9 @@ use serde_json::json;
 
 use super::{Dispatcher, DispatcherConfig};
 use crate::clock::{Clock, SystemClock};
-use crate::model::{AgentFilter, AgentSpec, DispatcherId, FailureKind, JobStatus};
+use crate::model::{
+    AgentFilter, AgentSpec, DispatcherId, DispatcherStatus, FailureKind, JobStatus,
+};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::service::{PutRequest, Service, ServiceConfig};
 use crate::store::conformance::{Harness, SqliteHarness};
@@ -25,6 +27,10 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
+    setup_polling_every(POLL).await
+}
+
+async fn setup_polling_every(poll_interval: Duration) -> Setup {
     let harness = SqliteHarness::fresh().await.expect("sqlite");
     let runtime = Runtime::new(RuntimeConfig {
         max_concurrent_instances: 8,
@@ -45,7 +51,7 @@ async fn setup() -> Setup {
         .await
         .expect("upload hello");
     let mut config = DispatcherConfig::new(DispatcherId::new());
-    config.poll_interval = POLL;
+    config.poll_interval = poll_interval;
     config.guest_threads = 1;
     let dispatcher = Dispatcher::start(service.clone(), config)
         .await
@@ -154,5 +160,41 @@ async fn jobs_of_a_quota_of_one_run_one_after_another_without_polling() {
         second.started_at.unwrap() >= first.completed_at.unwrap(),
         "one at a time: {first:?} {second:?}"
     );
+    s.dispatcher.stop().await;
+}
+
+/// The last ping is zc.async's "last poll" for the dispatcher status: an
+/// idle dispatcher polling every 100 ms with the default 30 s ping
+/// interval still pings on each poll, so it shows RUNNING, never STUCK.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_dispatcher_pings_as_often_as_it_polls_and_shows_running() {
+    let poll = Duration::from_millis(100);
+    let s = setup_polling_every(poll).await;
+    assert!(s.dispatcher.ping_interval() > poll * 10);
+    let store = s.service.store();
+    let first = store.dispatcher_get(s.dispatcher.id()).await.unwrap();
+    let mut pings = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while pings.len() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dispatcher pinged {} times in 20 s while polling every 100 ms",
+            pings.len()
+        );
+        tokio::time::sleep(poll / 2).await;
+        let info = store.dispatcher_get(s.dispatcher.id()).await.unwrap();
+        if info.last_ping_at > pings.last().copied().unwrap_or(first.last_ping_at) {
+            pings.push(info.last_ping_at);
+        }
+    }
+    let info = store.dispatcher_get(s.dispatcher.id()).await.unwrap();
+    let status = DispatcherStatus::at(
+        info.activated_at,
+        info.last_ping_at,
+        info.deactivated_at,
+        info.poll_interval_ms,
+        SystemClock.now(),
+    );
+    assert_eq!(status, DispatcherStatus::Running, "{info:?}");
     s.dispatcher.stop().await;
 }

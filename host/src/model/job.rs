@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{DispatcherId, Failure, JobId, JobStatus, ModuleDigest, ScheduleRun, Timestamp};
+use super::{
+    DispatcherId, Failure, JobId, JobStatus, ModuleDigest, RetryPolicy, ScheduleRun, Timestamp,
+};
 
 /// Per-job resource requests. Each is capped by the agent that runs the
 /// job: a job never gets more than its agent allows.
@@ -69,6 +71,9 @@ pub struct NewJob {
     pub created_at: Timestamp,
     /// The schedule occurrence it is put for, if a schedule puts it.
     pub schedule: Option<ScheduleRun>,
+    /// Its own retry policy; `None`: its queue's default (see
+    /// [`RetryPolicy`]).
+    pub retry: Option<RetryPolicy>,
 }
 
 /// A job as stored.
@@ -142,6 +147,10 @@ pub struct Job {
     /// (`schedule_id` and `occurrence` in JSON), if a schedule put it.
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<ScheduleRun>,
+    /// Its own retry policy, if it was given one at put; `None`: its
+    /// queue's default applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
 }
 
 impl Job {

@@ -10,6 +10,7 @@ mod job;
 mod links;
 mod manage;
 mod quota;
+mod retry;
 mod schedule;
 pub mod state;
 
@@ -30,6 +31,10 @@ pub use manage::{
 pub use quota::{
     QUOTA_NAME_MAX_LEN, QUOTA_NAMES_MAX, QUOTA_SIZE_DEFAULT, QUOTA_SIZE_MAX, Quota,
     check_quota_name, normalize_quota_names,
+};
+pub use retry::{
+    AfterInterruption, Attempt, Backoff, COMMON_INTERRUPTIONS, MAX_ATTEMPTS_LIMIT, RetryPolicy,
+    RetryPreset,
 };
 pub use schedule::{
     AfterTake, CATCH_UP_ALL_MAX, CatchUp, NewSchedule, RETRY_DELAY_DEFAULT_MS, Schedule,

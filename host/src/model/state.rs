@@ -8,6 +8,8 @@
 //!   new ───────────▶ pending ──────────▶ assigned ──────────▶ active
 //!    ▲                 │ │                  │                   │ │
 //!    └── pull/remove ──┘ │ expire           │ release           │ │ finish
+//!                        │                  │   (retry: active ──▶ pending,
+//!                        │                  │    abort: active ──▶ completed)
 //!                        ▼                  ▼                   │ ▼
 //!                    completed           pending                │ callbacks ──▶ completed
 //!                                                               └────────────────────▲
@@ -152,6 +154,12 @@ pub enum Transition {
     ResolveAwaitWithCallbacks,
     /// [`Transition::Expire`] of a job that has callbacks to run.
     ExpireWithCallbacks,
+    /// A run failed or was interrupted (its dispatcher died or stopped)
+    /// and the job's retry policy tries it again: back to its queue.
+    Retry,
+    /// A run was interrupted and the job's retry policy gives up: the job
+    /// completes with an `aborted` failure.
+    Abort,
     /// A queued job is cancelled (m01.remote `cancelJob`); it never runs.
     Cancel,
     /// A job in no queue (pulled or removed) is cancelled.
@@ -176,6 +184,7 @@ impl Transition {
             }
             Transition::ResolveAwaitWithCallbacks => JobStatus::Active,
             Transition::ExpireWithCallbacks => JobStatus::Pending,
+            Transition::Retry | Transition::Abort => JobStatus::Active,
             Transition::Cancel => JobStatus::Pending,
             Transition::CancelDetached => JobStatus::New,
         }
@@ -193,7 +202,10 @@ impl Transition {
                 JobStatus::Completed
             }
             Transition::Release => JobStatus::Pending,
-            Transition::CallbacksDone | Transition::PassThrough => JobStatus::Completed,
+            Transition::CallbacksDone | Transition::PassThrough | Transition::Abort => {
+                JobStatus::Completed
+            }
+            Transition::Retry => JobStatus::Pending,
             Transition::Cancel | Transition::CancelDetached => JobStatus::Cancelled,
             Transition::Fire => JobStatus::Pending,
             Transition::PassThroughWithCallbacks
@@ -266,6 +278,8 @@ mod tests {
             Transition::PassThroughWithCallbacks,
             Transition::ResolveAwaitWithCallbacks,
             Transition::ExpireWithCallbacks,
+            Transition::Retry,
+            Transition::Abort,
             Transition::Cancel,
             Transition::CancelDetached,
         ] {

@@ -166,6 +166,8 @@ pub struct PutRequest {
     pub begin_by_ms: Option<u64>,
     /// Quotas of the queue the job counts against.
     pub quota_names: Vec<String>,
+    /// Its retry policy; `None`: the queue's default.
+    pub retry: Option<crate::model::RetryPolicy>,
 }
 
 mod gen_ {
@@ -521,7 +523,16 @@ fn check_put(request: wtypes::JobRequest) -> Result<PutRequest, String> {
                 .ok_or_else(|| format!("begin-after-ms {ms} is out of range"))
         })
         .transpose()?;
+    let retry = request
+        .retry
+        .map(|text| {
+            serde_json::from_str(&text)
+                .map_err(|e| format!("the retry policy is not valid JSON: {e}"))
+                .and_then(|value| crate::model::RetryPolicy::from_json(&value))
+        })
+        .transpose()?;
     Ok(PutRequest {
+        retry,
         module: request.module,
         function: request.function,
         args,

@@ -9,7 +9,8 @@ use super::queues::LIST_LIMIT_MAX;
 use super::schedule::{Schedule, check_begin_by};
 use super::{Error, Result, Service};
 use crate::model::{
-    Job, JobId, JobLimits, JobStatus, NewJob, ScheduleRun, Timestamp, normalize_quota_names,
+    Job, JobId, JobLimits, JobStatus, NewJob, RetryPolicy, ScheduleRun, Timestamp,
+    normalize_quota_names,
 };
 use crate::store::{AnnotationSetParams, JobListParams, JobPutBackParams};
 
@@ -43,6 +44,8 @@ pub struct PutRequest {
     pub quota_names: Vec<String>,
     /// The job putting this one, when a job puts it.
     pub parent: Option<JobId>,
+    /// Its retry policy; `None`: its queue's default.
+    pub retry: Option<RetryPolicy>,
 }
 
 impl PutRequest {
@@ -59,6 +62,7 @@ impl PutRequest {
             limits: JobLimits::default(),
             quota_names: Vec::new(),
             parent: None,
+            retry: None,
         }
     }
 }
@@ -178,6 +182,7 @@ impl Service {
             parent: request.parent,
             created_at: now,
             schedule: None,
+            retry: request.retry,
         })
     }
 

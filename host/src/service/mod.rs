@@ -5,6 +5,7 @@
 mod callbacks;
 mod error;
 pub mod events;
+mod failures;
 mod jobs;
 mod lookups;
 mod manage;

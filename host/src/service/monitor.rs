@@ -9,8 +9,8 @@ use super::names::queue_from_alias;
 use super::queues::LIST_LIMIT_MAX;
 use super::{Error, Result, Service};
 use crate::model::{
-    DispatcherId, DispatcherStats, DispatcherStatus, Failure, Job, JobFilter, JobId, JobStatus,
-    POLLS_KEPT_DEFAULT, PollRecord, Timestamp, result_summary,
+    DispatcherId, DispatcherStats, DispatcherStatus, Failure, FailureKind, Job, JobFilter, JobId,
+    JobStatus, POLLS_KEPT_DEFAULT, PollRecord, Timestamp, result_summary,
 };
 use crate::store::{DispatcherStatsParams, JobOrder, JobQueryParams, QueueJobsParams};
 
@@ -35,6 +35,10 @@ pub struct JobInfo {
     pub poll_id: Option<i64>,
     /// How many times it started.
     pub attempts: u32,
+    /// Whether a dispatcher lost it while running it (zc.async's
+    /// `reassigned`): its history holds an `interrupted` attempt, the run
+    /// of a dispatcher that died or stopped, handed to another.
+    pub reassigned: bool,
     /// When its latest attempt started.
     pub started: Option<Timestamp>,
     /// When it completed.
@@ -146,6 +150,12 @@ impl Service {
             Some(dispatcher) => self.store().poll_of_job(dispatcher, id).await?,
             None => None,
         };
+        let reassigned = self
+            .store()
+            .job_attempts(id)
+            .await?
+            .iter()
+            .any(|attempt| attempt.failure.kind == FailureKind::Interrupted);
         Ok(JobInfo {
             id,
             status: job.status,
@@ -160,6 +170,7 @@ impl Service {
             agent: job.agent.clone(),
             poll_id,
             attempts: job.attempts,
+            reassigned,
             started: job.started_at,
             completed: job.completed_at,
             failed: job.failure.is_some(),

@@ -31,11 +31,12 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::model::{
-    Agent, AgentFilter, AgentSpec, CapturedOutput, DispatcherId, DispatcherInfo, Job, JobId,
-    JobStatus, LinkedJob, ModuleDigest, ModuleInfo, NewJob, NewSchedule, QueueInfo, Quota,
-    RunOutcome, Schedule, ScheduleId, ScheduleRun, Timestamp,
+    Agent, AgentFilter, AgentSpec, Attempt, CapturedOutput, DispatcherId, DispatcherInfo, Job,
+    JobId, JobStatus, LinkedJob, ModuleDigest, ModuleInfo, NewJob, NewSchedule, QueueInfo, Quota,
+    RetryPolicy, RunOutcome, Schedule, ScheduleId, ScheduleRun, Timestamp,
 };
 
+mod failures;
 mod links;
 mod manage;
 pub mod postgres;
@@ -43,6 +44,10 @@ mod schedule;
 pub(crate) mod settle;
 pub mod sqlite;
 
+pub use failures::{
+    DispatcherRescueParams, HandBackParams, HandBackReport, JobRetryParams, RetryVerdict,
+    effective_policy, interrupted, interruption_verdict,
+};
 pub use links::{CallbackAddParams, JobAppendArgsParams, JobLinks, PartAddParams};
 pub use manage::{
     CancelReport, DispatcherStatsParams, JobCancelParams, JobOrder, JobQueryParams,
@@ -552,8 +557,10 @@ pub trait Store: ManageStore + Send + Sync + std::fmt::Debug + 'static {
     /// Registers a dispatcher, or re-activates a known one.
     async fn dispatcher_activate(&self, params: DispatcherActivateParams)
     -> Result<DispatcherInfo>;
-    /// Records that a dispatcher is alive.
-    async fn dispatcher_ping(&self, id: DispatcherId, now: Timestamp) -> Result<()>;
+    /// Records that a dispatcher is alive, and reactivates it if it was
+    /// declared dead meanwhile (a long pause): true then (its jobs were
+    /// handed back; their outcomes, if its runs end, are dropped).
+    async fn dispatcher_ping(&self, id: DispatcherId, now: Timestamp) -> Result<bool>;
     /// Marks a dispatcher stopped.
     async fn dispatcher_deactivate(&self, id: DispatcherId, now: Timestamp) -> Result<()>;
     /// A dispatcher.
@@ -569,6 +576,38 @@ pub trait Store: ManageStore + Send + Sync + std::fmt::Debug + 'static {
     /// Deletes an agent. [`Error::Conflict`] while it holds assigned or
     /// active jobs.
     async fn agent_delete(&self, dispatcher: DispatcherId, queue: &str, name: &str) -> Result<()>;
+
+    // ----- failures: retries, dead dispatchers, shutdown -----
+
+    /// Finds every dispatcher (but the rescuer) whose last ping is older
+    /// than the death interval and that is active or still holds jobs,
+    /// marks it deactivated and rescued by `rescuer`, and hands its jobs
+    /// back (see [`Store::dispatcher_hand_back`]), each in one
+    /// transaction: however many dispatchers race, exactly one handles a
+    /// dead dispatcher's jobs.
+    async fn dispatcher_rescue(
+        &self,
+        params: DispatcherRescueParams,
+    ) -> Result<Vec<HandBackReport>>;
+    /// Hands back every job a dispatcher holds, by state, in one
+    /// transaction: `assigned` → `pending` with no attempt counted;
+    /// `active` (and not awaiting another job) → an `interrupted` failure
+    /// in its history, then its retry policy decides: back to its place in
+    /// its queue, or completed with an `aborted` failure (and the jobs
+    /// awaiting it complete too).
+    async fn dispatcher_hand_back(&self, params: HandBackParams) -> Result<HandBackReport>;
+    /// A run failed: if the job is still `active` and the dispatcher's and
+    /// its retry policy tries it again, records the failure in its
+    /// history and puts it back, due after the policy's backoff. Writes
+    /// nothing when the failure is final (the caller finishes the job).
+    async fn job_retry(&self, params: JobRetryParams) -> Result<RetryVerdict>;
+    /// A job's failed attempts, oldest first. [`Error::NotFound`] for an
+    /// unknown job.
+    async fn job_attempts(&self, id: JobId) -> Result<Vec<Attempt>>;
+    /// A queue's default retry policy (`None`: the built-in default).
+    async fn queue_retry_get(&self, queue: &str) -> Result<Option<RetryPolicy>>;
+    /// Sets (or, with `None`, clears) a queue's default retry policy.
+    async fn queue_retry_set(&self, queue: &str, policy: Option<RetryPolicy>) -> Result<()>;
 
     // ----- schedules -----
 

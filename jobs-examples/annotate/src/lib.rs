@@ -101,13 +101,41 @@ pub fn mark(ledger: String) -> Result<String, Error> {
     Ok(name)
 }
 
+/// A long job for the failure tests: leaves a `started:<this job's
+/// id>:<nonce>` mark on job `ledger`, waits up to `ms` for annotation
+/// `release` on the ledger (a test sets it to let every such job end),
+/// then leaves `ran:<this job's id>:<nonce>` and returns that name.
+/// `started:` marks count the runs that began, `ran:` marks the runs that
+/// got to the end: a run cut short (its process killed or stopped) leaves
+/// the first and not the second.
+#[job]
+pub fn long_mark(ledger: String, ms: u64) -> Result<String, Error> {
+    use std::hash::{BuildHasher, Hasher};
+    let nonce = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let ledger = JobId::new(ledger);
+    let id = job().id;
+    wasync_guest::set_live_annotation_on(&ledger, &format!("started:{id}:{nonce:016x}"), &true)?;
+    let _: Option<Value> = get_live_annotation(
+        "release",
+        Duration::from_millis(ms),
+        Duration::from_millis(50),
+        Some(&ledger),
+    )?;
+    let name = format!("ran:{id}:{nonce:016x}");
+    wasync_guest::set_live_annotation_on(&ledger, &name, &true)?;
+    Ok(name)
+}
+
 wasync_guest::export_jobs!(
     annotate_status,
     wait_for,
     set,
     wait_for_parallel,
     pause,
-    mark
+    mark,
+    long_mark
 );
 
 #[cfg(test)]
@@ -224,6 +252,23 @@ mod tests {
             assert!(name.starts_with(&format!("ran:{}:", ctx.id())), "{name}");
             assert_eq!(ctx.annotation_on(&ledger, name), Some(json!(true)));
         }
+    }
+
+    #[test]
+    fn long_mark_marks_its_start_and_its_end() {
+        let ctx = FakeContext::new();
+        let ledger = ctx.add_job();
+        ctx.set_annotation_on(&ledger, "release", true);
+        let out = ctx
+            .run(jobs(), "long_mark", json!([ledger, 10_000]))
+            .unwrap()
+            .value()
+            .unwrap();
+        let name = out.as_str().unwrap();
+        assert!(name.starts_with(&format!("ran:{}:", ctx.id())), "{name}");
+        assert_eq!(ctx.annotation_on(&ledger, name), Some(json!(true)));
+        let started = name.replacen("ran:", "started:", 1);
+        assert_eq!(ctx.annotation_on(&ledger, &started), Some(json!(true)));
     }
 
     #[test]

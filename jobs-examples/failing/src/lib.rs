@@ -116,7 +116,30 @@ pub fn divide(a: i64, b: i64) -> Result<i64, MathError> {
     }
 }
 
-wasync_guest::export_jobs!(typed_error, permanent_error, panics, trap, divide);
+/// Puts `typed_error("child")` with a retry policy of `attempts` runs 10 ms
+/// apart (`JobRequest::retry`) and returns it to await: the child fails
+/// `attempts` times, then this job completes with its failure.
+#[job]
+pub fn retried_child(attempts: u32) -> Result<wasync_guest::Await, wasync_guest::Error> {
+    let child = wasync_guest::put(
+        wasync_guest::JobRequest::new("typed_error")
+            .arg("child")
+            .retry(serde_json::json!({
+                "max_attempts": attempts,
+                "backoff": {"initial_ms": 10, "increment_ms": 0}
+            })),
+    )?;
+    Ok(wasync_guest::Await(child))
+}
+
+wasync_guest::export_jobs!(
+    typed_error,
+    permanent_error,
+    panics,
+    trap,
+    divide,
+    retried_child
+);
 
 #[cfg(test)]
 mod tests {
@@ -124,6 +147,17 @@ mod tests {
     use wasync_guest::testing::{self, FakeContext};
 
     use super::jobs;
+
+    #[test]
+    fn retried_child_puts_the_child_with_its_policy() {
+        let ctx = FakeContext::new();
+        let out = ctx.run(jobs(), "retried_child", json!([2])).unwrap();
+        let puts = ctx.puts();
+        assert_eq!(puts.len(), 1);
+        assert_eq!(out.awaited(), Some(&puts[0].id));
+        assert_eq!(puts[0].function, "typed_error");
+        assert_eq!(puts[0].retry.as_ref().unwrap()["max_attempts"], 2);
+    }
 
     #[test]
     fn typed_error_names_type_and_variant() {

@@ -1,4 +1,5 @@
 //! Tests of the `context` imports: waits, boundary checks, host calls.
+
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -90,6 +91,7 @@ fn put_requests_are_validated() {
         begin_after_ms: Some(1_700_000_000_000),
         begin_by_ms: Some(5),
         quota_names: vec!["index".into()],
+        retry: Some("{\"max_attempts\": 3}".into()),
     };
     assert!(check_put(request("", "[]")).is_err());
     assert!(
@@ -106,6 +108,16 @@ fn put_requests_are_validated() {
     assert_eq!(ok.args, serde_json::json!([1]));
     assert_eq!(ok.queue.as_deref(), Some("q"));
     assert_eq!(ok.quota_names, ["index"]);
+    assert_eq!(ok.retry.map(|p| p.max_attempts), Some(3));
+    let bad_retry = wtypes::JobRequest {
+        retry: Some("\"sometimes\"".into()),
+        ..request("f", "[]")
+    };
+    assert!(
+        check_put(bad_retry)
+            .unwrap_err()
+            .contains("unknown retry policy")
+    );
     assert_eq!(
         ok.begin_after.map(crate::clock::to_millis),
         Some(1_700_000_000_000)

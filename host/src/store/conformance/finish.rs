@@ -276,7 +276,12 @@ pub(crate) async fn nul_characters_round_trip<H: Harness>(h: H) {
     );
     assert_eq!(
         s.job_get(stored[1].id).await.unwrap().failure,
-        Some(failure)
+        Some(failure.clone())
+    );
+    assert_eq!(
+        s.job_attempts(stored[1].id).await.unwrap()[0].failure,
+        failure,
+        "the attempts history keeps it too"
     );
     s.annotation_set(crate::store::AnnotationSetParams {
         job: job.id,

@@ -57,6 +57,7 @@ pub(crate) fn new_job(queue: &str, module: &ModuleInfo, function: &str, at: Time
         parent: None,
         created_at: at,
         schedule: None,
+        retry: None,
     }
 }
 

@@ -33,6 +33,7 @@ mod callbacks;
 mod catalog;
 mod claim;
 mod durability;
+mod failures;
 mod finish;
 pub(crate) mod kit;
 mod manage;
@@ -46,6 +47,7 @@ use callbacks::*;
 use catalog::*;
 use claim::*;
 use durability::*;
+use failures::*;
 use finish::*;
 use manage::*;
 use notify::*;
@@ -265,6 +267,19 @@ macro_rules! foreach_case {
         $m!($h, one_job_per_schedule_occurrence);
         $m!($h, occurrence_jobs_keep_quotas_and_deadlines);
         $m!($h, concurrent_takers_take_each_occurrence_once);
+        // failures: retries, attempts, hand back, rescue
+        $m!($h, a_failed_run_is_retried_by_its_policy_with_backoff);
+        $m!($h, policies_come_from_the_job_or_its_queue);
+        $m!($h, handing_back_goes_by_state_and_policy);
+        $m!($h, interruptions_beyond_the_policy_abort_the_job);
+        $m!(
+            $h,
+            exactly_one_of_three_racing_rescuers_handles_a_dead_dispatcher
+        );
+        $m!(
+            $h,
+            a_dispatcher_wrongly_declared_dead_is_reactivated_and_loses_its_run
+        );
         // management tools
         $m!($h, cancelled_jobs_never_run);
         $m!($h, cancelling_an_awaited_job_completes_its_waiters);

@@ -99,7 +99,8 @@ pub(super) async fn activate(db: &PgStore, p: DispatcherActivateParams) -> Resul
         "INSERT INTO dispatchers ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $5, NULL) \
          ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, pid = excluded.pid, \
          poll_interval_ms = excluded.poll_interval_ms, activated_at = excluded.activated_at, \
-         last_ping_at = excluded.last_ping_at, deactivated_at = NULL \
+         last_ping_at = excluded.last_ping_at, deactivated_at = NULL, rescued_by = NULL, \
+         rescued_at = NULL \
          RETURNING {COLUMNS}"
     );
     let row = sqlx::query(&sql)
@@ -125,11 +126,6 @@ async fn stamp(db: &PgStore, column: &str, id: DispatcherId, now: Timestamp) -> 
         return Err(no_dispatcher(id));
     }
     Ok(())
-}
-
-/// Records that a dispatcher is alive.
-pub(super) async fn ping(db: &PgStore, id: DispatcherId, now: Timestamp) -> Result<()> {
-    stamp(db, "last_ping_at", id, now).await
 }
 
 /// Marks a dispatcher stopped.

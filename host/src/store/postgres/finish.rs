@@ -10,7 +10,9 @@
 //! 4. one recursive `UPDATE` completing every active job that awaits a
 //!    completed one, transitively, with that job's result, which also
 //!    announces every job completed by the batch (`pg_notify`, delivered on
-//!    commit).
+//!    commit);
+//! 5. (only if some run failed) one `INSERT … SELECT` keeping those
+//!    failures in the jobs' histories (`job_attempts`).
 //!
 //! Every write is guarded by `status = 'active' AND dispatcher = <the
 //! job's dispatcher> AND awaiting IS NULL`: a job that is no longer this
@@ -245,6 +247,22 @@ async fn finish_once(db: &PgStore, params: &[JobFinishParams]) -> Result<FinishR
     }
 
     let finished: HashSet<JobId> = write_done(&mut tx, &done).await?.into_iter().collect();
+    // Every failed run is kept in the job's history (migration 0006).
+    let (failed, kinds): (Vec<Uuid>, Vec<&str>) = done
+        .iter()
+        .filter(|d| d.failure.is_some() && finished.contains(&d.params.id))
+        .map(|d| {
+            let kind = match &d.params.outcome {
+                RunOutcome::Failure(failure) => failure.kind,
+                // An await refused at once (see `refuse_await`).
+                _ => FailureKind::HostError,
+            };
+            (d.params.id.0, kind.as_str())
+        })
+        .unzip();
+    if !failed.is_empty() {
+        super::failures::record_finished_failures(&mut tx, &failed, &kinds).await?;
+    }
     let parked: HashSet<JobId> = write_awaits(&mut tx, &awaits).await?.into_iter().collect();
     let seeds: Vec<Uuid> = finished
         .iter()

@@ -57,15 +57,17 @@ use sqlx::{ConnectOptions as _, Connection as _, Postgres, Transaction};
 use tracing::instrument;
 
 use super::{
-    AnnotationSetParams, DispatcherActivateParams, Error, ExpireReport, FinishReport,
-    JobClaimParams, JobDetachParams, JobExpireParams, JobFinishParams, JobListParams,
-    JobNextDueParams, JobPullParams, JobPutBackParams, JobStartParams, JobStarted, JobUpdateParams,
-    ModuleInsertParams, NextDue, QueueJobsParams, QuotaCreateParams, Result, ScheduleAdvanceParams,
-    ScheduleLock, ScheduleTakeParams, ScheduleUpdateParams, Store, StoreListener,
+    AnnotationSetParams, DispatcherActivateParams, DispatcherRescueParams, Error, ExpireReport,
+    FinishReport, HandBackParams, HandBackReport, JobClaimParams, JobDetachParams, JobExpireParams,
+    JobFinishParams, JobListParams, JobNextDueParams, JobPullParams, JobPutBackParams,
+    JobRetryParams, JobStartParams, JobStarted, JobUpdateParams, ModuleInsertParams, NextDue,
+    QueueJobsParams, QuotaCreateParams, Result, RetryVerdict, ScheduleAdvanceParams, ScheduleLock,
+    ScheduleTakeParams, ScheduleUpdateParams, Store, StoreListener,
 };
 use crate::model::{
-    Agent, AgentSpec, DispatcherId, DispatcherInfo, Job, JobId, ModuleDigest, ModuleInfo, NewJob,
-    NewSchedule, QueueInfo, Quota, Schedule, ScheduleId, ScheduleRun, Timestamp,
+    Agent, AgentSpec, Attempt, DispatcherId, DispatcherInfo, Job, JobId, ModuleDigest, ModuleInfo,
+    NewJob, NewSchedule, QueueInfo, Quota, RetryPolicy, Schedule, ScheduleId, ScheduleRun,
+    Timestamp,
 };
 
 mod annotation;
@@ -73,6 +75,7 @@ mod callbacks;
 mod claim;
 mod deadline;
 mod dispatcher;
+mod failures;
 mod finish;
 mod job;
 mod manage;
@@ -410,8 +413,8 @@ impl Store for PgStore {
     }
 
     #[instrument(level = "debug", skip_all)]
-    async fn dispatcher_ping(&self, id: DispatcherId, now: Timestamp) -> Result<()> {
-        dispatcher::ping(self, id, now).await
+    async fn dispatcher_ping(&self, id: DispatcherId, now: Timestamp) -> Result<bool> {
+        failures::ping(self, id, now).await
     }
 
     #[instrument(level = "debug", skip_all)]
@@ -442,6 +445,39 @@ impl Store for PgStore {
     #[instrument(level = "debug", skip_all)]
     async fn agent_delete(&self, dispatcher: DispatcherId, queue: &str, name: &str) -> Result<()> {
         dispatcher::agent_delete(self, dispatcher, queue, name).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_rescue(
+        &self,
+        params: DispatcherRescueParams,
+    ) -> Result<Vec<HandBackReport>> {
+        failures::rescue(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_hand_back(&self, params: HandBackParams) -> Result<HandBackReport> {
+        failures::hand_back(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_retry(&self, params: JobRetryParams) -> Result<RetryVerdict> {
+        failures::retry(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_attempts(&self, id: JobId) -> Result<Vec<Attempt>> {
+        failures::attempts(self, id).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn queue_retry_get(&self, queue: &str) -> Result<Option<RetryPolicy>> {
+        failures::queue_retry_get(self, queue).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn queue_retry_set(&self, queue: &str, policy: Option<RetryPolicy>) -> Result<()> {
+        failures::queue_retry_set(self, queue, policy).await
     }
 
     #[instrument(level = "debug", skip_all)]

@@ -23,7 +23,7 @@ use crate::store::{Error, Result};
 pub(super) const JOB_COLUMNS: &str = "id, queue, status, module, module_name, function, args, \
      limits, begin_after, scheduled, begin_by_ms, result, failure, awaiting, parent, attempts, \
      dispatcher, agent, created_at, started_at, completed_at, stdout, stderr, seq, quota_names, \
-     schedule_id, occurrence";
+     schedule_id, occurrence, retry";
 
 /// The largest `begin_by_ms` stored: about 73 million years, as good as
 /// "never", and small enough that `begin_after + begin_by_ms` (the
@@ -158,6 +158,10 @@ pub(super) fn job(row: &PgRow) -> Result<(i64, Job)> {
             .try_get::<Option<Vec<String>>, _>(24)?
             .unwrap_or_default(),
         schedule: schedule_run(row.try_get(25)?, row.try_get(26)?),
+        retry: row
+            .try_get::<Option<Value>, _>(27)?
+            .map(|v| from_json(T, "retry", v))
+            .transpose()?,
     };
     Ok((row.try_get(23)?, job))
 }
@@ -249,7 +253,7 @@ mod tests {
         assert_eq!(json_text(&serde_json::json!("a\u{0}b")), r#""a\u0000b""#);
         assert_eq!(output(""), None);
         assert_eq!(output("x\0"), Some(&b"x\0"[..]));
-        assert_eq!(JOB_COLUMNS.split(", ").count(), 27);
+        assert_eq!(JOB_COLUMNS.split(", ").count(), 28);
         assert_eq!(begin_by(Some(u64::MAX)), Some(BEGIN_BY_STORED_MAX));
         assert!(BEGIN_BY_STORED_MAX.checked_add(4_000_000_000_000).is_some());
     }

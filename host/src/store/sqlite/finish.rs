@@ -13,6 +13,8 @@
 //!
 //! A job with a callback not yet completed goes to `callbacks` rather than
 //! `completed` (`FinishWithCallbacks`, `ResolveAwaitWithCallbacks`).
+//! 5. (only if some run failed) one `INSERT … SELECT` keeping those
+//!    failures in the jobs' histories (`job_attempts`).
 //!
 //! (Batches above [`batch::MAX_ROWS`] take one statement per chunk of
 //! that size, in the same transaction.)
@@ -214,6 +216,15 @@ pub(super) async fn finish_many(
     let mut finished = HashSet::new();
     for chunk in done.chunks(batch::MAX_ROWS) {
         finished.extend(write_done(&mut tx, chunk).await?);
+    }
+    // Every failed run is kept in the job's history (migration 0006).
+    let failed: Vec<JobId> = done
+        .iter()
+        .filter(|d| d.failure.is_some() && finished.contains(&d.params.id))
+        .map(|d| d.params.id)
+        .collect();
+    if !failed.is_empty() {
+        super::failures::record_finished_failures(&mut tx, &failed).await?;
     }
     let mut parked = HashSet::new();
     for chunk in awaits.chunks(batch::MAX_ROWS) {

@@ -92,6 +92,20 @@ async fn the_jobs_rebuild_keeps_jobs_and_their_annotations() {
         .execute(&mut conn)
         .await
         .unwrap();
+    // The failures' 0006: a retry policy and a failed attempt.
+    sqlx::query("UPDATE jobs SET retry = '\"never\"' WHERE id = ?1")
+        .bind(done.0)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO job_attempts (job, attempt, dispatcher, kind, failure, failed_at) \
+         VALUES (?1, 1, NULL, 'interrupted', '{\"kind\":\"interrupted\",\"message\":\"m\"}', 7)",
+    )
+    .bind(done.0)
+    .execute(&mut conn)
+    .await
+    .unwrap();
     let before = schema_of_jobs(&mut conn).await;
     conn.close().await.unwrap();
 
@@ -119,6 +133,20 @@ async fn the_jobs_rebuild_keeps_jobs_and_their_annotations() {
     assert_eq!(
         store.annotation_list(done).await.unwrap(),
         [("p".to_owned(), serde_json::json!(7))]
+    );
+    assert_eq!(
+        job.retry.map(|p| p.preset),
+        Some(crate::model::RetryPreset::Never)
+    );
+    let attempts = store.job_attempts(done).await.unwrap();
+    assert_eq!(
+        attempts.len(),
+        1,
+        "the attempts history survives the rebuild"
+    );
+    assert_eq!(
+        attempts[0].failure.kind,
+        crate::model::FailureKind::Interrupted
     );
     let cancelled = store
         .job_cancel(JobCancelParams {

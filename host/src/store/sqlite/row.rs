@@ -19,7 +19,7 @@ use crate::store::{Error, Result};
 pub(super) const JOB_COLUMNS: &str = "id, queue, status, module, module_name, function, args, \
      limits, begin_after, scheduled, begin_by_ms, result, failure, awaiting, parent, attempts, \
      dispatcher, agent, created_at, started_at, completed_at, stdout, stderr, seq, quota_names, \
-     schedule_id, occurrence";
+     schedule_id, occurrence, retry";
 
 /// The largest `begin_by_ms` stored: about 73 million years, as good as
 /// "never", and small enough that `begin_after + begin_by_ms` (the
@@ -144,6 +144,7 @@ pub(super) fn job(row: &SqliteRow) -> Result<(i64, Job)> {
         stderr: row.try_get(22)?,
         quota_names: json_opt(T, "quota_names", row.try_get(24)?)?.unwrap_or_default(),
         schedule: schedule_run(row.try_get(25)?, row.try_get(26)?),
+        retry: json_opt(T, "retry", row.try_get(27)?)?,
     };
     Ok((row.try_get(23)?, job))
 }

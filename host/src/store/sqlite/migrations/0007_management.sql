@@ -46,6 +46,7 @@ CREATE TABLE jobs_new (
                  CHECK (callback_on IS NULL OR callback_on IN ('always', 'success', 'failure')),
     part_of      BLOB CHECK (part_of IS NULL OR length(part_of) = 16),
     part_index   INTEGER,
+    retry        TEXT,
     CHECK (result IS NULL OR failure IS NULL),
     CHECK (status NOT IN ('callbacks', 'completed', 'cancelled')
            OR result IS NOT NULL OR failure IS NOT NULL),
@@ -56,12 +57,12 @@ INSERT INTO jobs_new (seq, id, queue, status, module, module_name, function, arg
                       begin_after, scheduled, begin_by_ms, result, failure, awaiting, parent,
                       attempts, dispatcher, agent, created_at, started_at, completed_at,
                       stdout, stderr, quota_names, schedule_id, occurrence,
-                      callback_of, callback_on, part_of, part_index)
+                      callback_of, callback_on, part_of, part_index, retry)
 SELECT seq, id, queue, status, module, module_name, function, args, limits,
        begin_after, scheduled, begin_by_ms, result, failure, awaiting, parent,
        attempts, dispatcher, agent, created_at, started_at, completed_at,
        stdout, stderr, quota_names, schedule_id, occurrence,
-       callback_of, callback_on, part_of, part_index
+       callback_of, callback_on, part_of, part_index, retry
 FROM jobs;
 
 CREATE TABLE annotations_new (
@@ -75,10 +76,25 @@ CREATE TABLE annotations_new (
 INSERT INTO annotations_new (job, name, value, updated_at)
 SELECT job, name, value, updated_at FROM annotations;
 
+CREATE TABLE job_attempts_new (
+    job        BLOB NOT NULL REFERENCES jobs_new (id) ON DELETE CASCADE,
+    attempt    INTEGER NOT NULL CHECK (attempt >= 0),
+    dispatcher BLOB,
+    kind       TEXT NOT NULL,
+    failure    TEXT NOT NULL,
+    failed_at  INTEGER NOT NULL
+);
+
+INSERT INTO job_attempts_new (job, attempt, dispatcher, kind, failure, failed_at)
+SELECT job, attempt, dispatcher, kind, failure, failed_at FROM job_attempts;
+
 DROP TABLE annotations;
+DROP TABLE job_attempts;
 DROP TABLE jobs;
 ALTER TABLE jobs_new RENAME TO jobs;
 ALTER TABLE annotations_new RENAME TO annotations;
+ALTER TABLE job_attempts_new RENAME TO job_attempts;
+CREATE INDEX job_attempts_job ON job_attempts (job, failed_at);
 
 CREATE INDEX jobs_pending ON jobs (queue, begin_after, scheduled DESC, seq)
     WHERE status = 'pending';

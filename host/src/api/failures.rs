@@ -1,0 +1,56 @@
+//! Failures over HTTP: a job's failed attempts
+//! (`GET /v1/jobs/{id}/attempts`) and a queue's default retry policy
+//! (`GET`/`PUT /v1/queues/{name}/retry`).
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiResult;
+use super::extract::{JsonBody, Path};
+use crate::model::{JobId, RetryPolicy};
+
+/// `GET /v1/jobs/{id}/attempts`: `{"attempts": [{attempt, dispatcher,
+/// failure, failed_at}, …]}`, oldest first.
+pub async fn attempts(
+    State(state): State<AppState>,
+    Path(id): Path<JobId>,
+) -> ApiResult<Json<Value>> {
+    let attempts = state.service.job_attempts(id).await?;
+    Ok(Json(json!({ "job": id, "attempts": attempts })))
+}
+
+/// `GET /v1/queues/{name}/retry`: the policy set on the queue (`null`:
+/// none) and the one its jobs without a policy of their own get.
+pub async fn show_retry(
+    State(state): State<AppState>,
+    Path(queue): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (set, effective) = state.service.queue_retry(&queue).await?;
+    Ok(Json(
+        json!({ "queue": queue, "retry": set, "effective": effective }),
+    ))
+}
+
+/// Body of `PUT /v1/queues/{name}/retry`: `{"retry": <policy> | null}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryBody {
+    /// A preset's name or an object; `null` clears the queue's default.
+    retry: Option<RetryPolicy>,
+}
+
+/// `PUT /v1/queues/{name}/retry` `{"retry": {"max_attempts": 3}}`.
+pub async fn set_retry(
+    State(state): State<AppState>,
+    Path(queue): Path<String>,
+    JsonBody(body): JsonBody<RetryBody>,
+) -> ApiResult<Json<Value>> {
+    state.service.set_queue_retry(&queue, body.retry).await?;
+    let (set, effective) = state.service.queue_retry(&queue).await?;
+    Ok(Json(
+        json!({ "queue": queue, "retry": set, "effective": effective }),
+    ))
+}

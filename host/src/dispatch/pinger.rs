@@ -1,0 +1,105 @@
+//! The pinger: zc.async's pings and death checks.
+//!
+//! Every `ping_interval` the dispatcher records that it is alive, then
+//! looks for dead dispatchers: those whose last ping is older than
+//! `death_interval`. The store hands each dead one's jobs back in one
+//! transaction that takes the dead dispatcher's row first, so however many
+//! live dispatchers look at once, exactly one handles it (zc.async has
+//! each ping check the next dispatcher in UUID order to the same end; a
+//! guarded write does it here without an order to agree on).
+//!
+//! The claim loop also pings before it claims when the last ping is older
+//! than the ping or the poll interval, whichever is shorter
+//! ([`ping_if_due`]): a dispatcher that was paused long enough to be
+//! declared dead learns it (and is reactivated) before it takes new work,
+//! and the last ping doubles as zc.async's "last poll", which the
+//! dispatcher status (`STUCK` after two silent poll intervals) reads.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::Shared;
+use crate::store::DispatcherRescueParams;
+
+/// Pings and looks for dead dispatchers until told to stop.
+pub(super) async fn ping_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(shared.config.ping_interval);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => return,
+            _ = tick.tick() => {}
+        }
+        if *stopped.borrow() {
+            return;
+        }
+        ping(&shared).await;
+        rescue(&shared).await;
+    }
+}
+
+/// Pings if the last ping is older than the ping or the poll interval.
+pub(super) async fn ping_if_due(shared: &Shared) {
+    let last = *shared.last_ping.lock().unwrap();
+    let due_after = shared.config.ping_interval.min(shared.config.poll_interval);
+    if last.elapsed() >= due_after {
+        ping(shared).await;
+    }
+}
+
+/// Records that this dispatcher is alive.
+pub(super) async fn ping(shared: &Shared) {
+    let now = shared.service.clock().now();
+    match shared
+        .service
+        .store()
+        .dispatcher_ping(shared.config.id, now)
+        .await
+    {
+        Ok(reactivated) => {
+            *shared.last_ping.lock().unwrap() = Instant::now();
+            if reactivated {
+                tracing::warn!(
+                    dispatcher = %shared.config.id,
+                    running = shared.running.len(),
+                    "this dispatcher was declared dead (silent longer than the death interval) \
+                     and its jobs were handed back; reactivated. The outcomes of the runs it \
+                     still has will be dropped (reassigned)."
+                );
+            }
+        }
+        Err(error) => tracing::error!(%error, "could not record the dispatcher's ping"),
+    }
+}
+
+/// Hands back the jobs of every dead dispatcher this one gets to first.
+async fn rescue(shared: &Shared) {
+    let params = DispatcherRescueParams {
+        rescuer: shared.config.id,
+        death_interval: shared.config.death_interval,
+        now: shared.service.clock().now(),
+    };
+    let reports = match shared.service.store().dispatcher_rescue(params).await {
+        Ok(reports) => reports,
+        Err(error) => {
+            tracing::error!(%error, "could not look for dead dispatchers");
+            return;
+        }
+    };
+    for report in reports {
+        tracing::warn!(
+            dead = ?report.dispatcher,
+            released = report.released.len(),
+            retried = report.retried.len(),
+            aborted = report.aborted.len(),
+            "handed back the jobs of a dead dispatcher"
+        );
+        let events = shared.service.events();
+        events.completed(&report.completed);
+        if !report.queues.is_empty() || !report.completed.is_empty() {
+            events.work_available();
+        }
+    }
+}
