@@ -160,6 +160,8 @@ pub enum Transition {
     /// A run was interrupted and the job's retry policy gives up: the job
     /// completes with an `aborted` failure.
     Abort,
+    /// [`Transition::Abort`] of a job that has callbacks to run.
+    AbortWithCallbacks,
     /// A queued job is cancelled (m01.remote `cancelJob`); it never runs.
     Cancel,
     /// A job in no queue (pulled or removed) is cancelled.
@@ -184,7 +186,9 @@ impl Transition {
             }
             Transition::ResolveAwaitWithCallbacks => JobStatus::Active,
             Transition::ExpireWithCallbacks => JobStatus::Pending,
-            Transition::Retry | Transition::Abort => JobStatus::Active,
+            Transition::Retry | Transition::Abort | Transition::AbortWithCallbacks => {
+                JobStatus::Active
+            }
             Transition::Cancel => JobStatus::Pending,
             Transition::CancelDetached => JobStatus::New,
         }
@@ -210,20 +214,23 @@ impl Transition {
             Transition::Fire => JobStatus::Pending,
             Transition::PassThroughWithCallbacks
             | Transition::ResolveAwaitWithCallbacks
-            | Transition::ExpireWithCallbacks => JobStatus::Callbacks,
+            | Transition::ExpireWithCallbacks
+            | Transition::AbortWithCallbacks => JobStatus::Callbacks,
         }
     }
 
     /// The transition that gives a job its result: `self` when no callback
     /// of it is pending, its `…WithCallbacks` twin when one is. Only
     /// [`Transition::Finish`], [`Transition::ResolveAwait`],
-    /// [`Transition::Expire`] and [`Transition::PassThrough`] have a twin.
+    /// [`Transition::Expire`], [`Transition::PassThrough`] and
+    /// [`Transition::Abort`] have a twin.
     pub fn with_callbacks(self) -> Transition {
         match self {
             Transition::Finish => Transition::FinishWithCallbacks,
             Transition::ResolveAwait => Transition::ResolveAwaitWithCallbacks,
             Transition::Expire => Transition::ExpireWithCallbacks,
             Transition::PassThrough => Transition::PassThroughWithCallbacks,
+            Transition::Abort => Transition::AbortWithCallbacks,
             other => panic!("{other:?} has no with-callbacks twin"),
         }
     }
@@ -280,6 +287,7 @@ mod tests {
             Transition::ExpireWithCallbacks,
             Transition::Retry,
             Transition::Abort,
+            Transition::AbortWithCallbacks,
             Transition::Cancel,
             Transition::CancelDetached,
         ] {
@@ -291,6 +299,7 @@ mod tests {
             Transition::ResolveAwait,
             Transition::Expire,
             Transition::PassThrough,
+            Transition::Abort,
         ] {
             assert_eq!(t.with_callbacks().from(), t.from(), "{t:?}");
             assert_eq!(t.with_callbacks().to(), JobStatus::Callbacks, "{t:?}");

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::{Error, PutRequest, Result, Service};
 use crate::model::{
     CallbackOn, CompositeArgs, CompositeKind, HOST_FUNCTION_PREFIX, Job, JobId, JobLink, LinkedJob,
-    NewJob,
+    NewJob, RetryPreset,
 };
 use crate::store::{CallbackAddParams, JobAppendArgsParams, JobLinks, PartAddParams};
 
@@ -44,16 +44,26 @@ pub struct CompositeRequest {
     pub callbacks: Vec<CallbackRequest>,
 }
 
-/// The single place where the options of a callback job (and of a part or
-/// a postprocess, which are put the same way) are settled, before it is
-/// held: e.g. the default retry policy of callbacks ("retry interruptions
-/// forever", zc.async's `RetryCommonForever`) belongs here.
+/// The single place where the options of a held job (a callback, a part,
+/// a postprocess, a held put) are settled before it is held.
 fn held_job_options(job: NewJob) -> NewJob {
     // Due when fired, not at put: `begin_after` is set when it fires, and
     // a deadline then counts from that moment.
     NewJob {
         expired: false,
         scheduled: false,
+        ..job
+    }
+}
+
+/// The options of a callback job, and of a composite's postprocess (the
+/// callback that gathers its parts): a held job's, and, unless the request
+/// names a policy, zc.async's `RetryCommonForever` ("retry interruptions
+/// forever"), so that a callback is never lost to a dead dispatcher.
+fn callback_job_options(job: NewJob) -> NewJob {
+    let job = held_job_options(job);
+    NewJob {
+        retry: job.retry.or(Some(RetryPreset::Forever.policy())),
         ..job
     }
 }
@@ -107,7 +117,7 @@ impl Service {
             callbacks.into_iter().map(|c| (of, c)).collect();
         todo.reverse();
         while let Some((of, callback)) = todo.pop() {
-            let job = held_job_options(self.new_linked_job(callback.request).await?);
+            let job = callback_job_options(self.new_linked_job(callback.request).await?);
             let id = job.id;
             linked.push(LinkedJob {
                 job,
@@ -131,7 +141,7 @@ impl Service {
     /// job has its outcome, at once if it already has. Returns the
     /// callback job.
     pub async fn callback_add(&self, job: JobId, callback: CallbackRequest) -> Result<Job> {
-        let new = held_job_options(self.new_linked_job(callback.request).await?);
+        let new = callback_job_options(self.new_linked_job(callback.request).await?);
         let id = self
             .store()
             .callback_add(CallbackAddParams {
@@ -151,7 +161,7 @@ impl Service {
     /// Puts a composite with its parts, its postprocess and its callbacks,
     /// in one transaction; returns the composite.
     pub async fn composite_put(&self, request: CompositeRequest) -> Result<Job> {
-        let postprocess = held_job_options(self.new_linked_job(request.postprocess).await?);
+        let postprocess = callback_job_options(self.new_linked_job(request.postprocess).await?);
         let mut composite = request.composite;
         composite.module = postprocess.module.to_string();
         composite.function = request.kind.function().to_owned();
@@ -273,5 +283,37 @@ impl Service {
     /// A job's callbacks and, for a composite, its parts.
     pub async fn job_links(&self, job: JobId) -> Result<JobLinks> {
         Ok(self.store().job_links(job).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ModuleDigest, ModuleInfo, Timestamp};
+    use crate::store::conformance::kit::new_job;
+
+    fn job() -> NewJob {
+        let module = ModuleInfo {
+            digest: ModuleDigest::of(b"callback"),
+            name: None,
+            size: 8,
+            exports: Vec::new(),
+            created_at: Timestamp::UNIX_EPOCH,
+        };
+        new_job("", &module, "f", Timestamp::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn callbacks_retry_interruptions_forever_unless_told_otherwise() {
+        let callback = callback_job_options(job());
+        assert_eq!(callback.retry, Some(RetryPreset::Forever.policy()));
+        let never = RetryPreset::Never.policy();
+        let told = callback_job_options(NewJob {
+            retry: Some(never.clone()),
+            ..job()
+        });
+        assert_eq!(told.retry, Some(never));
+        // Parts and held puts keep the queue's default.
+        assert_eq!(held_job_options(job()).retry, None);
     }
 }

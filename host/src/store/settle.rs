@@ -203,7 +203,10 @@ pub(crate) async fn settle<T: SettleTx + ?Sized>(
         next.extend(tx.pass_through(&pass, now).await?);
 
         let links = tx.links(&round).await?;
-        let completed = |link: &&Link| link.status == JobStatus::Completed;
+        // A cancelled callback or part is as done as a completed one: it
+        // will never run, and its parent or composite must not wait for it.
+        let completed =
+            |link: &&Link| matches!(link.status, JobStatus::Completed | JobStatus::Cancelled);
         let parents: Vec<JobId> =
             dedup(links.iter().filter(completed).filter_map(|l| l.callback_of));
         next.extend(tx.callbacks_done(&parents, now).await?);

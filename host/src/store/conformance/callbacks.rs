@@ -9,9 +9,12 @@ use super::Harness;
 use super::kit::*;
 use crate::model::{
     CallbackOn, CompositeArgs, CompositeKind, Failure, FailureKind, JobId, JobLink, JobStatus,
-    LinkedJob, ModuleInfo, NewJob, RunOutcome,
+    LinkedJob, ModuleInfo, NewJob, RetryPreset, RunOutcome,
 };
-use crate::store::{CallbackAddParams, JobAppendArgsParams, JobExpireParams, PartAddParams, Store};
+use crate::store::{
+    CallbackAddParams, HandBackParams, JobAppendArgsParams, JobCancelParams, JobExpireParams,
+    PartAddParams, Store,
+};
 
 fn top(job: NewJob) -> LinkedJob {
     LinkedJob {
@@ -490,4 +493,75 @@ pub(crate) async fn held_jobs_are_put_once_their_arguments_are_in<H: Harness>(h:
         (JobStatus::Pending, json!([7, 14, 21]))
     );
     assert_conflict(s.job_append_args(append(1)).await, &["pending"]);
+}
+
+/// A job aborted by its retry policy (its dispatcher stopped) and a job
+/// cancelled before it ran get their result like any other: their failure
+/// callbacks run with it (a success callback passes it through), and the
+/// aborted job stays `callbacks` until its callbacks complete.
+pub(crate) async fn aborted_and_cancelled_jobs_run_their_failure_callbacks<H: Harness>(h: H) {
+    let s = h.store();
+    let m = module(&*s, "m", None).await;
+    let aborted = NewJob {
+        retry: Some(RetryPreset::Never.policy()),
+        ..job_with(&m, "long", json!([]))
+    };
+    let on_abort = job_with(&m, "handle", json!([]));
+    let (aborted_id, on_abort_id) = (aborted.id, on_abort.id);
+    s.job_insert_linked(
+        &[
+            top(aborted),
+            callback(on_abort, aborted_id, CallbackOn::Failure),
+        ],
+        t(0),
+    )
+    .await
+    .unwrap();
+    let d = dispatcher(&*s).await;
+    assert_eq!(run(&*s, d, "", 1, t(1)).await, [aborted_id]);
+    let report = s
+        .dispatcher_hand_back(HandBackParams {
+            dispatcher: d,
+            reason: "its dispatcher stopped".into(),
+            now: t(2),
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.aborted, [aborted_id]);
+    let job = s.job_get(aborted_id).await.unwrap();
+    assert_eq!(job.status, JobStatus::Callbacks);
+    assert_eq!(job.failure.map(|f| f.kind), Some(FailureKind::Aborted));
+    assert_eq!(status(&*s, on_abort_id).await, JobStatus::Pending);
+    assert_eq!(args(&*s, on_abort_id).await[0]["kind"], "aborted");
+    run_one(&*s, on_abort_id, RunOutcome::Value(json!("handled")), 10).await;
+    assert_eq!(status(&*s, aborted_id).await, JobStatus::Completed);
+
+    let cancelled = job_with(&m, "never", json!([]));
+    let on_cancel = job_with(&m, "handle", json!([]));
+    let on_success = job_with(&m, "scribble", json!([]));
+    let ids = (cancelled.id, on_cancel.id, on_success.id);
+    s.job_insert_linked(
+        &[
+            top(cancelled),
+            callback(on_cancel, ids.0, CallbackOn::Failure),
+            callback(on_success, ids.0, CallbackOn::Success),
+        ],
+        t(20),
+    )
+    .await
+    .unwrap();
+    s.job_cancel(JobCancelParams {
+        id: ids.0,
+        now: t(21),
+    })
+    .await
+    .unwrap();
+    assert_eq!(status(&*s, ids.0).await, JobStatus::Cancelled);
+    assert_eq!(status(&*s, ids.1).await, JobStatus::Pending);
+    assert_eq!(args(&*s, ids.1).await[0]["kind"], "cancelled");
+    assert_eq!(
+        status(&*s, ids.2).await,
+        JobStatus::Completed,
+        "passed through"
+    );
 }

@@ -257,6 +257,7 @@ macro_rules! foreach_case {
         );
         $m!($h, callbacks_fire_when_an_await_resolves_or_a_job_expires);
         $m!($h, a_callback_added_to_a_completed_job_runs_at_once);
+        $m!($h, aborted_and_cancelled_jobs_run_their_failure_callbacks);
         $m!($h, serial_composites_run_parts_in_turn_then_the_postprocess);
         $m!($h, parallel_composites_take_parts_before_and_while_they_run);
         $m!(

@@ -24,7 +24,7 @@ use sqlx::{PgConnection, Row as _};
 use uuid::Uuid;
 
 use super::PgStore;
-use super::finish::cascade_all;
+use super::callbacks::{self, PgTx};
 use super::notify;
 use super::queue;
 use super::row::{self, from_json, json_text, lit, ms, output};
@@ -33,6 +33,7 @@ use crate::model::{
     AfterInterruption, Attempt, DispatcherId, Failure, JobId, JobStatus, RetryPolicy, Timestamp,
     Transition,
 };
+use crate::store::settle;
 use crate::store::{
     DispatcherRescueParams, Error, HandBackParams, HandBackReport, JobRetryParams, Result,
     RetryVerdict, effective_policy, interrupted, interruption_verdict,
@@ -267,7 +268,7 @@ static ABORT: LazyLock<String> = LazyLock::new(|| {
         "UPDATE jobs SET status = {to}, failure = $3::json, completed_at = $4 \
          WHERE id = $1 AND status = {from} AND dispatcher = $2 AND awaiting IS NULL",
         from = lit(t.from()),
-        to = lit(t.to()),
+        to = callbacks::settled_status(t, "jobs"),
     )
 });
 
@@ -331,10 +332,14 @@ async fn hand_back_in(
         }
     }
     if !report.aborted.is_empty() {
-        let seeds: Vec<Uuid> = report.aborted.iter().map(|id| id.0).collect();
-        let cascaded = cascade_all(conn, db, seeds.clone(), seeds, ms(p.now)).await?;
+        // The aborted jobs got their result: their waiters, callbacks and
+        // composites move on as after any other completion.
+        let announce: Vec<Uuid> = report.aborted.iter().map(|id| id.0).collect();
+        let mut settle_tx = PgTx::on_connection(conn, db, announce);
+        let settled = settle::settle(&mut settle_tx, report.aborted.clone(), p.now).await?;
+        queues.extend(settled.queues);
         let mut completed: BTreeSet<JobId> = report.aborted.iter().copied().collect();
-        completed.extend(cascaded);
+        completed.extend(settled.completed);
         report.completed = completed.into_iter().collect();
     }
     report.queues = queues.into_iter().collect();

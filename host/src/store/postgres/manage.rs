@@ -10,8 +10,8 @@ use sqlx::{Postgres, QueryBuilder, Row as _};
 use uuid::Uuid;
 
 use super::PgStore;
+use super::callbacks::PgTx;
 use super::claim::like_patterns;
-use super::finish;
 use super::notify::put_payloads;
 use super::row::{self, JOB_COLUMNS, json_text, lit, ms};
 use crate::clock;
@@ -19,6 +19,7 @@ use crate::model::{
     DispatcherId, DispatcherStats, Failure, Job, JobFilter, JobId, JobName, JobStatus, PollRecord,
     QueryState, RemovalReport, TimeRange, Timestamp, Transition,
 };
+use crate::store::settle;
 use crate::store::{
     CancelReport, DispatcherStatsParams, Error, JobCancelParams, JobOrder, JobQueryParams,
     JobRemoveParams, JobRetainParams, ManageStore, Pauses, PollRecordParams, Result,
@@ -167,11 +168,15 @@ impl ManageStore for PgStore {
             )));
         };
         let (_, job) = row::job(&row)?;
-        let mut cascaded: Vec<JobId> =
-            finish::cascade_all(&mut tx, self, vec![p.id.0], vec![p.id.0], ms(p.now))
-                .await?
-                .into_iter()
-                .collect();
+        // A cancelled job has its result (the `cancelled` failure): its
+        // waiters complete with it and its failure callbacks run.
+        let mut cascaded = settle::settle(
+            &mut PgTx::new(&mut tx, self, vec![p.id.0]),
+            vec![p.id],
+            p.now,
+        )
+        .await?
+        .completed;
         tx.commit().await?;
         cascaded.sort();
         Ok(CancelReport { job, cascaded })

@@ -50,7 +50,7 @@ pub(super) fn settled_status(t: Transition, job: &str) -> String {
 
 static INSERT: &str = "INSERT INTO jobs (id, queue, status, module, module_name, function, args, \
      limits, begin_after, scheduled, begin_by_ms, parent, created_at, quota_names, failure, \
-     completed_at, callback_of, callback_on, part_of, part_index) \
+     completed_at, callback_of, callback_on, part_of, part_index, retry) \
      SELECT unhex(j.value ->> 'id'), \
        (SELECT q.name FROM queues AS q WHERE q.name = j.value ->> 'queue'), \
        j.value ->> 'status', j.value ->> 'module', j.value ->> 'module_name', \
@@ -58,7 +58,8 @@ static INSERT: &str = "INSERT INTO jobs (id, queue, status, module, module_name,
        j.value ->> 'begin_after', j.value ->> 'scheduled', j.value ->> 'begin_by_ms', \
        unhex(j.value ->> 'parent'), j.value ->> 'created_at', j.value ->> 'quota_names', \
        j.value ->> 'failure', j.value ->> 'completed_at', unhex(j.value ->> 'callback_of'), \
-       j.value ->> 'callback_on', unhex(j.value ->> 'part_of'), j.value ->> 'part_index' \
+       j.value ->> 'callback_on', unhex(j.value ->> 'part_of'), j.value ->> 'part_index', \
+       j.value ->> 'retry' \
      FROM json_each(?1) AS j ORDER BY j.key";
 
 static WAITING: LazyLock<String> = LazyLock::new(|| {
@@ -386,6 +387,7 @@ fn insert_row(row: &InsertRow<'_>) -> Value {
         "callback_on": callback_on,
         "part_of": part_of,
         "part_index": part_index,
+        "retry": super::job::retry_text(job.retry.as_ref()),
     })
 }
 

@@ -16,7 +16,7 @@ use sqlx::{Row as _, Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::SqliteStore;
-use super::finish;
+use super::callbacks::{self, SqliteTx};
 use super::job::{job_failure_text, retry_text};
 use super::queue;
 use super::row::{self, lit, ms};
@@ -25,6 +25,7 @@ use crate::model::{
     AfterInterruption, Attempt, DispatcherId, Failure, JobId, JobStatus, RetryPolicy, Timestamp,
     Transition,
 };
+use crate::store::settle;
 use crate::store::{
     DispatcherRescueParams, Error, HandBackParams, HandBackReport, JobRetryParams, Result,
     RetryVerdict, effective_policy, interrupted, interruption_verdict,
@@ -257,7 +258,7 @@ static ABORT: LazyLock<String> = LazyLock::new(|| {
         "UPDATE jobs SET status = {to}, failure = ?3, completed_at = ?4 \
          WHERE id = ?1 AND status = {from} AND dispatcher = ?2 AND awaiting IS NULL",
         from = lit(t.from()),
-        to = lit(t.to()),
+        to = callbacks::settled_status(t, "jobs"),
     )
 });
 
@@ -321,9 +322,13 @@ async fn hand_back_in(
         }
     }
     if !report.aborted.is_empty() {
-        let cascaded = finish::cascade(tx, &report.aborted, p.now).await?;
+        // The aborted jobs got their result: their waiters, callbacks and
+        // composites move on as after any other completion.
+        let settled =
+            settle::settle(&mut SqliteTx(&mut *tx), report.aborted.clone(), p.now).await?;
+        queues.extend(settled.queues);
         let mut completed: BTreeSet<JobId> = report.aborted.iter().copied().collect();
-        completed.extend(cascaded);
+        completed.extend(settled.completed);
         report.completed = completed.into_iter().collect();
     }
     report.queues = queues.into_iter().collect();

@@ -9,7 +9,7 @@ use sqlx::{QueryBuilder, Row as _, Sqlite};
 use uuid::Uuid;
 
 use super::SqliteStore;
-use super::finish;
+use super::callbacks::SqliteTx;
 use super::job::job_failure_text;
 use super::row::{self, JOB_COLUMNS, hex, lit, ms};
 use crate::clock;
@@ -17,6 +17,7 @@ use crate::model::{
     DispatcherId, DispatcherStats, Failure, Job, JobFilter, JobId, JobName, JobStatus, PollRecord,
     QueryState, RemovalReport, TimeRange, Timestamp, Transition,
 };
+use crate::store::settle;
 use crate::store::{
     CancelReport, DispatcherStatsParams, Error, JobCancelParams, JobOrder, JobQueryParams,
     JobRemoveParams, JobRetainParams, ManageStore, Pauses, PollRecordParams, Result,
@@ -169,10 +170,11 @@ impl ManageStore for SqliteStore {
             )));
         };
         let (_, job) = row::job(&row)?;
-        let mut cascaded: Vec<JobId> = finish::cascade(&mut tx, &[p.id], p.now)
+        // A cancelled job has its result (the `cancelled` failure): its
+        // waiters complete with it and its failure callbacks run.
+        let mut cascaded = settle::settle(&mut SqliteTx(&mut tx), vec![p.id], p.now)
             .await?
-            .into_iter()
-            .collect();
+            .completed;
         tx.commit().await?;
         cascaded.sort();
         Ok(CancelReport { job, cascaded })
