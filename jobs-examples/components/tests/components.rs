@@ -62,7 +62,7 @@ fn summarize(wasm: &[u8]) -> Summary {
 
 #[test]
 fn every_example_is_a_component() {
-    assert_eq!(ALL.len(), 8);
+    assert_eq!(ALL.len(), 9);
     for (name, file) in ALL {
         assert_eq!(path(name), std::path::Path::new(file));
         let wasm = bytes(name);
@@ -154,6 +154,6 @@ fn the_function_list_survives_in_a_custom_section() {
         .unwrap();
     assert_eq!(
         data,
-        b"typed_error\npermanent_error\npanics\ntrap\ndivide\n"
+        b"typed_error\npermanent_error\npanics\ntrap\ndivide\nretried_child\n"
     );
 }
