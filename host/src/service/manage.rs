@@ -73,6 +73,10 @@ impl Service {
         let mut done = report.cascaded;
         done.push(id);
         self.events().completed(&done);
+        if !report.queues.is_empty() {
+            // Its failure callbacks fired: wake this process's dispatcher.
+            self.events().work_available();
+        }
         Ok(report.job)
     }
 

@@ -32,6 +32,9 @@ pub struct CancelReport {
     /// The jobs that were awaiting it, completed in cascade with its
     /// failure.
     pub cascaded: Vec<JobId>,
+    /// Queues that got a due job: its callbacks that fired with the
+    /// failure, and what they moved on.
+    pub queues: Vec<String>,
 }
 
 /// How a job query orders its jobs.

@@ -170,16 +170,20 @@ impl ManageStore for PgStore {
         let (_, job) = row::job(&row)?;
         // A cancelled job has its result (the `cancelled` failure): its
         // waiters complete with it and its failure callbacks run.
-        let mut cascaded = settle::settle(
+        let settled = settle::settle(
             &mut PgTx::new(&mut tx, self, vec![p.id.0]),
             vec![p.id],
             p.now,
         )
-        .await?
-        .completed;
+        .await?;
         tx.commit().await?;
+        let mut cascaded = settled.completed;
         cascaded.sort();
-        Ok(CancelReport { job, cascaded })
+        Ok(CancelReport {
+            job,
+            cascaded,
+            queues: settled.queues.into_iter().collect(),
+        })
     }
 
     async fn job_query(&self, p: JobQueryParams) -> Result<Vec<Job>> {

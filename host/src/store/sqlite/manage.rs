@@ -172,12 +172,15 @@ impl ManageStore for SqliteStore {
         let (_, job) = row::job(&row)?;
         // A cancelled job has its result (the `cancelled` failure): its
         // waiters complete with it and its failure callbacks run.
-        let mut cascaded = settle::settle(&mut SqliteTx(&mut tx), vec![p.id], p.now)
-            .await?
-            .completed;
+        let settled = settle::settle(&mut SqliteTx(&mut tx), vec![p.id], p.now).await?;
         tx.commit().await?;
+        let mut cascaded = settled.completed;
         cascaded.sort();
-        Ok(CancelReport { job, cascaded })
+        Ok(CancelReport {
+            job,
+            cascaded,
+            queues: settled.queues.into_iter().collect(),
+        })
     }
 
     async fn job_query(&self, p: JobQueryParams) -> Result<Vec<Job>> {
