@@ -189,3 +189,31 @@ pub trait ManageStore: Send + Sync {
     /// zc.async's `getStatistics` for one dispatcher.
     async fn dispatcher_stats(&self, params: DispatcherStatsParams) -> Result<DispatcherStats>;
 }
+
+/// Reads the rows of a statistics statement (one per class of job: class,
+/// count, shortest id and ms, longest id and ms; the same columns on
+/// every backend) into `stats`.
+pub(crate) fn add_stats_rows<R>(stats: &mut crate::model::DispatcherStats, rows: &[R]) -> Result<()>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> uuid::Uuid: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    use crate::model::{JobDuration, JobId};
+    for r in rows {
+        let class: String = r.try_get(0)?;
+        let count = r.try_get::<i64, _>(1)? as u64;
+        let shortest = JobDuration {
+            id: JobId(r.try_get::<uuid::Uuid, _>(2)?),
+            ms: r.try_get(3)?,
+        };
+        let longest = JobDuration {
+            id: JobId(r.try_get::<uuid::Uuid, _>(4)?),
+            ms: r.try_get(5)?,
+        };
+        stats.add_class(&class, count, shortest, longest);
+    }
+    Ok(())
+}

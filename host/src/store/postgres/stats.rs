@@ -3,12 +3,9 @@
 
 use std::sync::LazyLock;
 
-use sqlx::Row as _;
-use uuid::Uuid;
-
 use super::PgStore;
 use super::row::{lit, ms};
-use crate::model::{DispatcherStats, JobDuration, JobId, JobStatus};
+use crate::model::{DispatcherStats, JobStatus};
 use crate::store::{DispatcherStatsParams, Result};
 
 /// The same statement as SQLite's. One row per class of job (`s`uccessful, `f`ailed, `a`ctive,
@@ -51,18 +48,6 @@ pub(super) async fn dispatcher_stats(
         .fetch_all(&db.pool)
         .await?;
     let mut stats = DispatcherStats::empty(p.dispatcher, p.since, p.before);
-    for r in &rows {
-        let class: String = r.try_get(0)?;
-        let count = r.try_get::<i64, _>(1)? as u64;
-        let shortest = JobDuration {
-            id: JobId(r.try_get::<Uuid, _>(2)?),
-            ms: r.try_get(3)?,
-        };
-        let longest = JobDuration {
-            id: JobId(r.try_get::<Uuid, _>(4)?),
-            ms: r.try_get(5)?,
-        };
-        stats.add_class(&class, count, shortest, longest);
-    }
+    crate::store::manage::add_stats_rows(&mut stats, &rows)?;
     Ok(stats)
 }
