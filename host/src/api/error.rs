@@ -3,12 +3,17 @@
 //! `Result<_, ApiError>` and never build error bodies by hand.
 
 use axum::Json;
-use axum::http::header::CONNECTION;
+use axum::http::header::{CONNECTION, RETRY_AFTER};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::service;
+use crate::store::{Fault, FaultKind};
+
+/// What a fault's answer tells the client to wait before trying again, in
+/// seconds (`Retry-After`).
+pub const RETRY_AFTER_SECS: u32 = 5;
 
 /// An API error. Each variant's doc gives its status and code.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +42,13 @@ pub enum ApiError {
     /// 503 `unavailable`: shutting down.
     #[error("wasync is shutting down")]
     Unavailable,
+    /// The database failed, not the request: 507 `storage_full` when its
+    /// storage is full, 503 `database_unavailable` when it cannot be
+    /// reached. Nothing was written; the same request succeeds once the
+    /// database recovers (`Retry-After` says when to try). Logged once per
+    /// episode by the store's health, not once per request.
+    #[error("{}; try again later", .0.kind.meaning())]
+    StoreFault(Fault),
     /// 500 `internal`: the details are logged, not shown.
     #[error("internal error")]
     Internal(String),
@@ -54,6 +66,10 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::InvalidComponent(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StoreFault(fault) => match fault.kind {
+                FaultKind::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+                FaultKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            },
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -69,6 +85,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::InvalidComponent(_) => "invalid_component",
             ApiError::Unavailable => "unavailable",
+            ApiError::StoreFault(fault) => fault.kind.code(),
             ApiError::Internal(_) => "internal",
         }
     }
@@ -84,6 +101,7 @@ impl From<service::Error> for ApiError {
                 ApiError::InvalidComponent(error.to_string())
             }
             service::Error::ShuttingDown => ApiError::Unavailable,
+            service::Error::Store(crate::store::Error::Fault(fault)) => ApiError::StoreFault(fault),
             service::Error::Store(error) => ApiError::Internal(error.to_string()),
         }
     }
@@ -103,6 +121,13 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        if let ApiError::StoreFault(fault) = self {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            // For the router's layer that reports it to the store's health.
+            response.extensions_mut().insert(fault);
         }
         response
     }

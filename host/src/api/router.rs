@@ -2,9 +2,10 @@
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use tower_http::trace::TraceLayer;
 
@@ -16,7 +17,8 @@ use super::{
 
 /// Builds the API: every route under `/v1`, bearer-token auth on all but
 /// `/v1/health` when a token is set, the upload limit, JSON errors for
-/// unknown routes and methods, and a trace span per request.
+/// unknown routes and methods, the report of database faults to the
+/// store's health, and a trace span per request.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/modules", post(modules::upload).get(modules::list))
@@ -89,6 +91,10 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1", api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            report_store_faults,
+        ))
         .layer(DefaultBodyLimit::max(upload_limit))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -129,12 +135,53 @@ fn management_routes() -> Router<AppState> {
         .route("/job-names/{name}/jobs", post(manage::put_by_name))
 }
 
-async fn health(State(state): State<AppState>) -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({
-        "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
-        "backend": state.service.store().backend(),
-    }))
+/// `GET /v1/health`: 200 `ok` while the store takes writes; 503
+/// `degraded` while it does not (a full disk, an unreachable database),
+/// with the cause as an error body (`storage_full`,
+/// `database_unavailable`), the database's own words, since when and how
+/// many operations failed. Reads nothing from the database.
+async fn health(State(state): State<AppState>) -> Response {
+    let version = env!("CARGO_PKG_VERSION");
+    let backend = state.service.store().backend();
+    match state.service.health().degraded() {
+        None => axum::Json(serde_json::json!({
+            "status": "ok",
+            "version": version,
+            "backend": backend,
+        }))
+        .into_response(),
+        Some(degraded) => {
+            let fault = degraded.fault.clone();
+            let body = serde_json::json!({
+                "status": "degraded",
+                "version": version,
+                "backend": backend,
+                "error": {
+                    "code": fault.kind.code(),
+                    "message": fault.kind.meaning(),
+                },
+                "detail": fault.detail,
+                "since": degraded.since,
+                "failed_operations": degraded.failures,
+            });
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+        }
+    }
+}
+
+/// Reports the database faults that requests met (an [`ApiError::StoreFault`]
+/// leaves its fault in the response) to the store's health, which logs
+/// the episode once.
+async fn report_store_faults(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(request).await;
+    if let Some(fault) = response.extensions().get::<crate::store::Fault>() {
+        state.service.health().fault(fault);
+    }
+    response
 }
 
 async fn not_found() -> ApiError {

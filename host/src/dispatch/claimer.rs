@@ -78,7 +78,7 @@ async fn next_due(shared: &Shared) -> NextDue {
     match shared.service.store().job_next_due(params).await {
         Ok(due) => due,
         Err(error) => {
-            tracing::error!(%error, "could not read when the next jobs are due");
+            shared.store_failed(&error, "could not read when the next jobs are due");
             NextDue::default()
         }
     }
@@ -116,8 +116,14 @@ async fn sleep_until(at: Option<Instant>) {
 /// Expires the jobs of this dispatcher's queues past their deadline.
 async fn expire(shared: &Shared, now: Timestamp) {
     for queue in queues(shared) {
-        if let Err(error) = shared.service.expire(&queue, now).await {
-            tracing::error!(%error, %queue, "could not expire jobs past their deadline");
+        match shared.service.expire(&queue, now).await {
+            Err(crate::service::Error::Store(error)) => {
+                shared.store_failed(&error, "could not expire jobs past their deadline");
+            }
+            Err(error) => {
+                tracing::error!(%error, %queue, "could not expire jobs past their deadline");
+            }
+            Ok(_) => {}
         }
     }
 }
@@ -136,7 +142,7 @@ pub(super) async fn reload_agents(shared: &Shared) {
             let mut current = shared.agents.write().unwrap();
             *current = Arc::new(current.replaced(specs));
         }
-        Err(error) => tracing::error!(%error, "could not load this dispatcher's agents"),
+        Err(error) => shared.store_failed(&error, "could not load this dispatcher's agents"),
     }
 }
 
@@ -182,7 +188,7 @@ async fn claim(shared: &Shared, agent: &AgentSlots, free: u32) -> Vec<Job> {
         {
             Ok(jobs) => claimed = jobs,
             Err(error) => {
-                tracing::error!(%error, queue = %agent.spec.queue, agent = %agent.spec.name, "claim failed");
+                shared.store_failed(&error, "claim failed");
                 return claimed;
             }
         }
@@ -191,9 +197,7 @@ async fn claim(shared: &Shared, agent: &AgentSlots, free: u32) -> Vec<Job> {
     if rest > 0 {
         match store.job_claim_many(params(None, rest)).await {
             Ok(jobs) => claimed.extend(jobs),
-            Err(error) => {
-                tracing::error!(%error, queue = %agent.spec.queue, agent = %agent.spec.name, "claim failed");
-            }
+            Err(error) => shared.store_failed(&error, "claim failed"),
         }
     }
     claimed
@@ -216,7 +220,12 @@ fn record_poll(shared: &Shared, agent: &AgentSlots, jobs: Vec<JobId>) {
 
 /// Claims up to `free` jobs for `agent`, starts them and spawns their runs.
 /// Returns how many were claimed.
+///
+/// The claimed jobs are held (see [`super::held`]) from the claim on. If
+/// the start fails, they are let go and a self-check is asked for: it
+/// hands them back once the database takes writes again.
 async fn claim_and_start(shared: &Arc<Shared>, agent: &Arc<AgentSlots>, free: u32) -> u32 {
+    let _claiming = shared.held.claiming().await;
     let store = shared.service.store();
     let dispatcher = shared.config.id;
     let claimed = claim(shared, agent, free).await;
@@ -226,6 +235,7 @@ async fn claim_and_start(shared: &Arc<Shared>, agent: &Arc<AgentSlots>, free: u3
     let count = claimed.len() as u32;
     agent.acquire(count);
     let ids: Vec<JobId> = claimed.iter().map(|job| job.id).collect();
+    shared.held.hold(&ids);
     let started = match store
         .job_start_many(JobStartParams {
             dispatcher,
@@ -236,14 +246,13 @@ async fn claim_and_start(shared: &Arc<Shared>, agent: &Arc<AgentSlots>, free: u3
     {
         Ok(started) => started,
         Err(error) => {
-            tracing::error!(%error, jobs = count, "could not start claimed jobs; they stay assigned");
+            shared.store_failed(&error, "could not start claimed jobs; handing them back");
+            shared.held.check_soon();
             Vec::new()
         }
     };
-    for _ in started.len()..claimed.len() {
-        agent.release();
-    }
     let mut claimed: HashMap<JobId, Job> = claimed.into_iter().map(|job| (job.id, job)).collect();
+    let mut runs = Vec::with_capacity(started.len());
     for start in started {
         let Some(mut job) = claimed.remove(&start.id) else {
             continue;
@@ -251,6 +260,14 @@ async fn claim_and_start(shared: &Arc<Shared>, agent: &Arc<AgentSlots>, free: u3
         job.status = JobStatus::Active;
         job.attempts = start.attempts;
         job.started_at = Some(start.started_at);
+        runs.push(job);
+    }
+    // Not started: no longer this dispatcher's, or left to the self-check.
+    for id in claimed.into_keys() {
+        shared.held.let_go(id);
+        agent.release();
+    }
+    for job in runs {
         shared.running.spawn_on(
             runner::run_job(shared.clone(), agent.clone(), job),
             shared.guests.handle(),

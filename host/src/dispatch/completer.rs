@@ -3,15 +3,17 @@
 //! at once (one transaction per job), [`BatchCompleter`] gathers the
 //! outcomes that arrive while a write is in flight and writes them all in
 //! the next transaction — the road to many thousands of jobs a second.
-//! Both wake this process's waiters for every job that completed.
+//! Both wake this process's waiters for every job that completed, and
+//! both keep an outcome the database cannot take now (a full disk, a
+//! server restarting) and write it once it recovers: an outcome is never
+//! dropped while this process lives (`service::health`).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::service::Events;
+use crate::service::{Events, StoreHealth};
 use crate::store::{self, FinishReport, JobFinishParams, Store};
 
 /// The most outcomes one finish transaction takes.
@@ -20,7 +22,9 @@ pub const FINISH_BATCH_MAX_DEFAULT: usize = 512;
 /// Records outcomes durably.
 #[async_trait]
 pub trait Completer: Send + Sync + std::fmt::Debug {
-    /// Records how one run ended; returns once it is written.
+    /// Records how one run ended; returns once it is written. A fault of
+    /// the database is waited out, never returned: an error means the
+    /// outcome can never be written (a bug, a corrupt row).
     async fn finish(&self, params: JobFinishParams) -> store::Result<()>;
 }
 
@@ -29,25 +33,55 @@ pub trait Completer: Send + Sync + std::fmt::Debug {
 pub struct InlineCompleter {
     store: Arc<dyn Store>,
     events: Arc<Events>,
+    health: Arc<StoreHealth>,
 }
 
 impl InlineCompleter {
-    /// A completer writing to `store` and waking `events`.
-    pub fn new(store: Arc<dyn Store>, events: Arc<Events>) -> Self {
-        InlineCompleter { store, events }
+    /// A completer writing to `store`, waking `events`, waiting out the
+    /// faults `health` follows.
+    pub fn new(store: Arc<dyn Store>, events: Arc<Events>, health: Arc<StoreHealth>) -> Self {
+        InlineCompleter {
+            store,
+            events,
+            health,
+        }
     }
 }
 
 #[async_trait]
 impl Completer for InlineCompleter {
     async fn finish(&self, params: JobFinishParams) -> store::Result<()> {
-        let report = self
-            .store
-            .job_finish_many(std::slice::from_ref(&params))
-            .await?;
+        let params = std::slice::from_ref(&params);
+        let report = write(&*self.store, &self.health, params).await?;
         after_write(&self.events, &report);
         Ok(())
     }
+}
+
+/// Writes outcomes, waiting out the database's faults.
+async fn write(
+    store: &dyn Store,
+    health: &StoreHealth,
+    params: &[JobFinishParams],
+) -> store::Result<FinishReport> {
+    let mut tries = 0u32;
+    let report = health
+        .through_faults(|| {
+            tries += 1;
+            store.job_finish_many(params)
+        })
+        .await?;
+    health.wrote();
+    if tries > 1 && !report.reassigned.is_empty() {
+        // A try that failed may have committed nonetheless (PostgreSQL's
+        // connection dropped after its COMMIT): those jobs are completed
+        // already, by this very outcome.
+        tracing::info!(
+            jobs = report.reassigned.len(),
+            "outcomes written on a try that seemed to fail are not written twice"
+        );
+    }
+    Ok(report)
 }
 
 fn after_write(events: &Events, report: &FinishReport) {
@@ -72,9 +106,14 @@ pub struct BatchCompleter {
 
 impl BatchCompleter {
     /// Starts the writer task on the current tokio runtime.
-    pub fn start(store: Arc<dyn Store>, events: Arc<Events>, max_batch: usize) -> Self {
+    pub fn start(
+        store: Arc<dyn Store>,
+        events: Arc<Events>,
+        health: Arc<StoreHealth>,
+        max_batch: usize,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(max_batch * 4);
-        tokio::spawn(write_batches(store, events, rx, max_batch.max(1)));
+        tokio::spawn(write_batches(store, events, health, rx, max_batch.max(1)));
         BatchCompleter { tx }
     }
 }
@@ -92,39 +131,40 @@ impl Completer for BatchCompleter {
 async fn write_batches(
     store: Arc<dyn Store>,
     events: Arc<Events>,
+    health: Arc<StoreHealth>,
     mut rx: mpsc::Receiver<(JobFinishParams, Reply)>,
     max_batch: usize,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut batch, max_batch).await > 0 {
         let params: Vec<JobFinishParams> = batch.iter().map(|(p, _)| p.clone()).collect();
-        let mut attempt = 0u32;
-        // An outcome must not be lost while this process lives: if the
-        // database is unreachable, keep trying (the jobs stay `active`
-        // meanwhile, which is the truth).
-        let result = loop {
-            match store.job_finish_many(&params).await {
-                Ok(report) => break Ok(report),
-                Err(error @ store::Error::Database(_)) if attempt < 60 => {
-                    attempt += 1;
-                    tracing::error!(%error, attempt, "could not record job outcomes; retrying");
-                    tokio::time::sleep(Duration::from_millis(100) * attempt.min(50)).await;
-                }
-                Err(error) => break Err(error),
-            }
-        };
-        match result {
+        // An outcome must not be lost while this process lives: while the
+        // database fails, keep it and try again (the jobs stay `active`
+        // meanwhile, which is the truth); outcomes that arrive meanwhile
+        // wait for the next batch.
+        match write(&*store, &health, &params).await {
             Ok(report) => {
                 after_write(&events, &report);
                 for (_, reply) in batch.drain(..) {
                     let _ = reply.send(Ok(()));
                 }
             }
-            Err(error) => {
-                tracing::error!(%error, jobs = batch.len(), "gave up recording job outcomes");
-                let message = error.to_string();
-                for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(store::Error::Conflict(message.clone())));
+            Err(error) if batch.len() == 1 => {
+                tracing::error!(%error, "cannot record a job's outcome");
+                let (_, reply) = batch.pop().expect("one");
+                let _ = reply.send(Err(error));
+            }
+            Err(_) => {
+                // One outcome the store refuses must not cost the others
+                // theirs: write them one by one, each caller gets its own
+                // answer.
+                for (params, reply) in batch.drain(..) {
+                    let written = write(&*store, &health, std::slice::from_ref(&params)).await;
+                    let answer = written.map(|report| after_write(&events, &report));
+                    if let Err(error) = &answer {
+                        tracing::error!(%error, job = %params.id, "cannot record a job's outcome");
+                    }
+                    let _ = reply.send(answer);
                 }
             }
         }
@@ -144,13 +184,17 @@ mod tests {
 
     type Make = fn(Arc<dyn Store>, Arc<Events>) -> Arc<dyn Completer>;
 
+    fn health() -> Arc<StoreHealth> {
+        Arc::new(StoreHealth::new(Arc::new(crate::clock::SystemClock)))
+    }
+
     fn inline(store: Arc<dyn Store>, events: Arc<Events>) -> Arc<dyn Completer> {
-        Arc::new(InlineCompleter::new(store, events))
+        Arc::new(InlineCompleter::new(store, events, health()))
     }
 
     fn batched(store: Arc<dyn Store>, events: Arc<Events>) -> Arc<dyn Completer> {
         // A small batch, so that 40 concurrent outcomes need several.
-        Arc::new(BatchCompleter::start(store, events, 8))
+        Arc::new(BatchCompleter::start(store, events, health(), 8))
     }
 
     async fn records_outcomes_and_wakes_waiters(make: Make) {

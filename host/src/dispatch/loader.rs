@@ -1,7 +1,9 @@
 //! Components for the dispatcher: from this process's runtime cache, else
 //! from the store (bytes) through the runtime's disk cache, compiling only
 //! when no machine-local compiled copy exists. Concurrent loads of one
-//! module share one load.
+//! module share one load. A read the database fails (a server restarting)
+//! is tried again until it succeeds: the job waits, it does not fail for
+//! the database's sake.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,6 +12,7 @@ use tokio::sync::OnceCell;
 
 use crate::model::{Failure, FailureKind, ModuleDigest};
 use crate::runtime::{Prepared, Runtime};
+use crate::service::StoreHealth;
 use crate::store::Store;
 
 /// Loads components by digest.
@@ -17,15 +20,18 @@ use crate::store::Store;
 pub struct ComponentLoader {
     runtime: Runtime,
     store: Arc<dyn Store>,
+    health: Arc<StoreHealth>,
     loading: Mutex<HashMap<ModuleDigest, Arc<OnceCell<Arc<Prepared>>>>>,
 }
 
 impl ComponentLoader {
-    /// A loader over `runtime`'s caches and `store`'s modules.
-    pub fn new(runtime: Runtime, store: Arc<dyn Store>) -> Self {
+    /// A loader over `runtime`'s caches and `store`'s modules, waiting out
+    /// the faults `health` follows.
+    pub fn new(runtime: Runtime, store: Arc<dyn Store>, health: Arc<StoreHealth>) -> Self {
         ComponentLoader {
             runtime,
             store,
+            health,
             loading: Mutex::new(HashMap::new()),
         }
     }
@@ -45,12 +51,16 @@ impl ComponentLoader {
             .clone();
         let result = cell
             .get_or_try_init(|| async {
-                let bytes = self.store.module_bytes(digest).await.map_err(|error| {
-                    Failure::new(
-                        FailureKind::HostError,
-                        format!("could not load module {digest}: {error}"),
-                    )
-                })?;
+                let bytes = self
+                    .health
+                    .through_faults(|| self.store.module_bytes(digest))
+                    .await
+                    .map_err(|error| {
+                        Failure::new(
+                            FailureKind::HostError,
+                            format!("could not load module {digest}: {error}"),
+                        )
+                    })?;
                 self.runtime.prepare(digest, &bytes).await.map_err(|error| {
                     Failure::new(
                         FailureKind::HostError,

@@ -21,12 +21,18 @@
 //! a failed run goes back to its queue when its retry policy says so
 //! ([`runner`]); and [`Dispatcher::stop`] hands back, as interrupted, the
 //! jobs still running when the shutdown grace period ends.
+//!
+//! When the database fails (a full disk, a server restarting), nothing is
+//! forgotten: the completer keeps outcomes until they are written, and the
+//! dispatcher's self-check ([`held`]) hands back any job the store says it
+//! holds but it does not, once the database is back.
 
 mod agents;
 mod claimer;
 pub mod completer;
 mod context;
 mod guests;
+mod held;
 pub mod identity;
 mod loader;
 mod pinger;
@@ -125,7 +131,22 @@ struct Shared {
     guests: GuestThreads,
     /// When the last ping was recorded (see [`pinger::ping_if_due`]).
     last_ping: std::sync::Mutex<tokio::time::Instant>,
+    /// The jobs it holds in memory (see [`held`]).
+    held: held::HeldJobs,
     polls: polls::PollRecorder,
+}
+
+impl Shared {
+    /// Reports a store operation that failed: a fault of the database to
+    /// the store's health (which logs the episode once), anything else to
+    /// the log, as `what` failed.
+    fn store_failed(&self, error: &crate::store::Error, what: &str) {
+        if self.service.health().failed(error) {
+            tracing::debug!(%error, "{what}");
+        } else {
+            tracing::error!(%error, "{what}");
+        }
+    }
 }
 
 /// A running dispatcher. Stop it with [`Dispatcher::stop`].
@@ -158,6 +179,7 @@ impl Dispatcher {
         let leftover = store
             .dispatcher_hand_back(HandBackParams {
                 dispatcher: config.id,
+                job: None,
                 reason: format!(
                     "its dispatcher {} restarted while it ran (the previous process ended \
                      without stopping)",
@@ -183,18 +205,24 @@ impl Dispatcher {
         let completer: Arc<dyn Completer> = Arc::new(BatchCompleter::start(
             store.clone(),
             service.events().clone(),
+            service.health().clone(),
             config.finish_batch_max,
         ));
         let guests = GuestThreads::new(config.guest_threads, config.guest_nice)
             .map_err(|e| service::Error::Invalid(format!("cannot start the guest threads: {e}")))?;
         let shared = Arc::new(Shared {
             guests,
-            polls: polls::PollRecorder::start(store.clone()),
-            loader: ComponentLoader::new(service.runtime().clone(), store),
+            polls: polls::PollRecorder::start(store.clone(), service.health().clone()),
+            loader: ComponentLoader::new(
+                service.runtime().clone(),
+                store,
+                service.health().clone(),
+            ),
             completer,
             agents: RwLock::new(Arc::new(AgentSet::default())),
             running: TaskTracker::new(),
             last_ping: std::sync::Mutex::new(tokio::time::Instant::now()),
+            held: held::HeldJobs::default(),
             config,
             service,
         });
@@ -224,6 +252,19 @@ impl Dispatcher {
     /// How many jobs it is running now.
     pub fn running_jobs(&self) -> usize {
         self.shared.running.len()
+    }
+
+    /// How many jobs it holds: claimed, running, or with an outcome not
+    /// yet written.
+    pub fn held_jobs(&self) -> usize {
+        self.shared.held.len()
+    }
+
+    /// Hands back the jobs the store says this dispatcher holds and it
+    /// does not (see [`held`]); it does so by itself every ping interval.
+    /// Returns how many.
+    pub async fn self_check(&self) -> usize {
+        held::self_check(&self.shared).await
     }
 
     /// Stops claiming, lets running jobs finish within the shutdown grace
@@ -263,6 +304,7 @@ impl Dispatcher {
             .store()
             .dispatcher_hand_back(HandBackParams {
                 dispatcher: id,
+                job: None,
                 reason: format!("its dispatcher {id} stopped before it finished"),
                 now: service.clock().now(),
             })

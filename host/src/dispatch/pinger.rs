@@ -14,29 +14,47 @@
 //! declared dead learns it (and is reactivated) before it takes new work,
 //! and the last ping doubles as zc.async's "last poll", which the
 //! dispatcher status (`STUCK` after two silent poll intervals) reads.
+//!
+//! The same loop runs the dispatcher's self-check (see [`super::held`]):
+//! after each ping, when a start failed, and as soon as the database takes
+//! writes again after a fault — when it also pings and looks for work at
+//! once. For a death interval after such a fault it declares no other
+//! dispatcher dead: their pings failed for the same reason its own did.
 
 use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::Shared;
+use super::{Shared, held};
 use crate::store::DispatcherRescueParams;
 
 /// Pings and looks for dead dispatchers until told to stop.
 pub(super) async fn ping_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(shared.config.ping_interval);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut health = shared.service.health().watch();
     loop {
         tokio::select! {
             _ = stopped.changed() => return,
-            _ = tick.tick() => {}
+            _ = tick.tick() => {
+                ping(&shared).await;
+                rescue(&shared).await;
+            }
+            _ = shared.held.check_asked() => {}
+            changed = health.changed() => {
+                let recovered = changed.is_ok() && health.borrow_and_update().is_none();
+                if !recovered {
+                    continue;
+                }
+                ping(&shared).await;
+                shared.service.events().work_available();
+            }
         }
         if *stopped.borrow() {
             return;
         }
-        ping(&shared).await;
-        rescue(&shared).await;
+        held::self_check(&shared).await;
     }
 }
 
@@ -59,6 +77,7 @@ pub(super) async fn ping(shared: &Shared) {
         .await
     {
         Ok(reactivated) => {
+            shared.service.health().wrote();
             *shared.last_ping.lock().unwrap() = Instant::now();
             if reactivated {
                 tracing::warn!(
@@ -70,12 +89,20 @@ pub(super) async fn ping(shared: &Shared) {
                 );
             }
         }
-        Err(error) => tracing::error!(%error, "could not record the dispatcher's ping"),
+        Err(error) => shared.store_failed(&error, "could not record the dispatcher's ping"),
     }
 }
 
 /// Hands back the jobs of every dead dispatcher this one gets to first.
 async fn rescue(shared: &Shared) {
+    if shared
+        .service
+        .health()
+        .troubled_within(shared.config.death_interval)
+    {
+        tracing::debug!("the database failed within a death interval: declaring no one dead");
+        return;
+    }
     let params = DispatcherRescueParams {
         rescuer: shared.config.id,
         death_interval: shared.config.death_interval,
@@ -84,7 +111,7 @@ async fn rescue(shared: &Shared) {
     let reports = match shared.service.store().dispatcher_rescue(params).await {
         Ok(reports) => reports,
         Err(error) => {
-            tracing::error!(%error, "could not look for dead dispatchers");
+            shared.store_failed(&error, "could not look for dead dispatchers");
             return;
         }
     };

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::service::StoreHealth;
 use crate::store::{PollRecordParams, Store};
 
 /// How long records gather before they are written.
@@ -28,7 +29,9 @@ pub(super) struct PollRecorder {
 
 impl PollRecorder {
     /// Starts the writer task.
-    pub(super) fn start(store: Arc<dyn Store>) -> Self {
+    /// Records the database cannot take now are dropped (they are a view
+    /// of recent activity, not state), and the fault reported to `health`.
+    pub(super) fn start(store: Arc<dyn Store>, health: Arc<StoreHealth>) -> Self {
         let (sender, mut receiver) = mpsc::unbounded_channel::<PollRecordParams>();
         let task = tokio::spawn(async move {
             let mut batch = Vec::new();
@@ -41,7 +44,9 @@ impl PollRecorder {
                         Err(_) => break,
                     }
                 }
-                if let Err(error) = store.poll_record_many(&batch).await {
+                if let Err(error) = store.poll_record_many(&batch).await
+                    && !health.failed(&error)
+                {
                     tracing::warn!(%error, polls = batch.len(), "could not record polls");
                 }
                 batch.clear();

@@ -11,7 +11,8 @@ use crate::store::{JobFinishParams, JobRetryParams, RetryVerdict};
 
 /// Runs `job` (already started) under `agent`'s caps and records the
 /// outcome. The agent's slot is freed as soon as the guest is done, before
-/// the outcome is written, so the next job can start meanwhile.
+/// the outcome is written, so the next job can start meanwhile; the job
+/// stays held (see [`super::held`]) until its outcome or retry is written.
 pub(super) async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Job) {
     let span = tracing::info_span!("job", id = %job.id, queue = %job.queue, function = %job.function, attempt = job.attempts);
     async move {
@@ -28,6 +29,7 @@ pub(super) async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Jo
         if let RunOutcome::Failure(failure) = &outcome
             && retried(&shared, &job, failure, &output).await
         {
+            shared.held.let_go(job.id);
             return;
         }
         let finish = JobFinishParams {
@@ -38,8 +40,12 @@ pub(super) async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Jo
             now: shared.service.clock().now(),
         };
         if let Err(error) = shared.completer.finish(finish).await {
+            // Never a fault (the completer waits those out): the outcome
+            // cannot be written at all. The self-check hands the job back.
             tracing::error!(%error, "could not record the job's outcome");
+            shared.held.check_soon();
         }
+        shared.held.let_go(job.id);
     }
     .instrument(span)
     .await
@@ -95,8 +101,16 @@ async fn retried(shared: &Shared, job: &Job, failure: &Failure, output: &Capture
         output: output.clone(),
         now: shared.service.clock().now(),
     };
-    match shared.service.store().job_retry(params).await {
+    // Waits out the database's faults: a retry decided is not lost either.
+    let store = shared.service.store();
+    let verdict = shared
+        .service
+        .health()
+        .through_faults(|| store.job_retry(params.clone()))
+        .await;
+    match verdict {
         Ok(RetryVerdict::Retried { at, failures }) => {
+            shared.service.health().wrote();
             tracing::info!(%at, failures, "job goes back to its queue, as its retry policy says");
             shared.service.events().work_available();
             true

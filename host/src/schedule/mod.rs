@@ -23,6 +23,11 @@
 //! store's one-job-per-occurrence rule turns a put that already happened
 //! into [`OccurrencePut::AlreadyPut`].
 //!
+//! When the database fails (a full disk, a server restarting) a round
+//! fails as a whole and the next tries again an interval later: the
+//! schedules' locks and the one-job-per-occurrence rule make the retry
+//! safe, and the fault is logged once by the store's health.
+//!
 //! It reads when the next schedule is due and sleeps until then, at most
 //! the interval (m01's `waitTime`, default 1 s: the clock of a process, or
 //! a schedule created by another one, may move under it), waking at once
@@ -166,10 +171,12 @@ async fn fire(service: &Service, schedule: &Schedule, now: Timestamp) -> service
                 );
             }
             Err(e) => {
-                tracing::warn!(
-                    schedule = %schedule.name, %occurrence, error = %e,
-                    "could not put a scheduled job; trying again after the retry delay"
-                );
+                if !database_fault(service, &e) {
+                    tracing::warn!(
+                        schedule = %schedule.name, %occurrence, error = %e,
+                        "could not put a scheduled job; trying again after the retry delay"
+                    );
+                }
                 error.get_or_insert(e.to_string());
             }
         }
@@ -230,6 +237,12 @@ impl Scheduler {
     }
 }
 
+/// True when `error` is a fault of the database, which the store's health
+/// records (and logs once per episode): the next round tries again.
+fn database_fault(service: &Service, error: &service::Error) -> bool {
+    matches!(error, service::Error::Store(error) if service.health().failed(error))
+}
+
 async fn schedule_loop(
     service: Service,
     config: SchedulerConfig,
@@ -241,7 +254,9 @@ async fn schedule_loop(
         let woken = changed.notified();
         let pause = match service.store().schedule_next_due().await {
             Err(error) => {
-                tracing::warn!(%error, "could not read when the next schedule is due");
+                if !service.health().failed(&error) {
+                    tracing::warn!(%error, "could not read when the next schedule is due");
+                }
                 config.interval
             }
             Ok(None) => config.interval,
@@ -255,7 +270,9 @@ async fn schedule_loop(
                         Ok(round) if round.taken >= config.take_batch as usize => continue,
                         Ok(_) => PAUSE_MIN,
                         Err(error) => {
-                            tracing::warn!(%error, "scheduler round failed");
+                            if !database_fault(&service, &error) {
+                                tracing::warn!(%error, "scheduler round failed");
+                            }
                             config.interval
                         }
                     },

@@ -92,18 +92,26 @@ impl Events {
 /// agent changes) into this process's wake-ups, for as long as the task
 /// runs. Does nothing for a backend without notifications.
 pub async fn relay_store_events(store: Arc<dyn Store>, events: Arc<Events>) {
+    // Said once per outage, not once per try.
+    let mut lost = false;
     let mut listener = loop {
         match store.listen().await {
             Ok(Some(listener)) => break listener,
             Ok(None) => return,
             Err(error) => {
-                tracing::warn!(%error, "cannot listen for the store's notifications; polling meanwhile");
+                if !std::mem::replace(&mut lost, true) {
+                    tracing::warn!(%error, "cannot listen for the store's notifications; polling meanwhile");
+                }
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
         }
     };
     loop {
-        match listener.recv().await {
+        let received = listener.recv().await;
+        if received.is_ok() && std::mem::replace(&mut lost, false) {
+            tracing::info!("listening for the store's notifications again");
+        }
+        match received {
             Ok(StoreEvent::JobsPut { .. }) => events.work_available(),
             Ok(StoreEvent::JobsCompleted { ids }) => {
                 events.completed(&ids);
@@ -114,7 +122,9 @@ pub async fn relay_store_events(store: Arc<dyn Store>, events: Arc<Events>) {
             Err(error) => {
                 // Notifications may have been missed while the connection
                 // was down: look for work now; waiters poll anyway.
-                tracing::warn!(%error, "lost the store's notifications; listening again");
+                if !std::mem::replace(&mut lost, true) {
+                    tracing::warn!(%error, "lost the store's notifications; listening again");
+                }
                 events.work_available();
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             }

@@ -6,6 +6,7 @@ mod callbacks;
 mod error;
 pub mod events;
 mod failures;
+pub mod health;
 mod jobs;
 mod lookups;
 mod manage;
@@ -27,6 +28,7 @@ use std::time::Duration;
 pub use callbacks::{CallbackRequest, CompositeRequest};
 pub use error::{Error, Result};
 pub use events::Events;
+pub use health::{Degraded, PROBE_INTERVAL, StoreHealth};
 pub use jobs::{JobPage, PutRequest};
 pub use lookups::LOOKUP_TTL_DEFAULT;
 pub use manage::{JobNameRequest, PausedDispatcher, PausedQueue, ProcessingView, REMOVE_DEFAULT};
@@ -86,15 +88,18 @@ struct Inner {
     runtime: Runtime,
     clock: Arc<dyn Clock>,
     events: Arc<Events>,
+    health: Arc<StoreHealth>,
     puts: PutBatcher,
     lookups: lookups::Lookups,
     config: ServiceConfig,
     relay: tokio::task::AbortHandle,
+    probe: tokio::task::AbortHandle,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         self.relay.abort();
+        self.probe.abort();
     }
 }
 
@@ -107,8 +112,11 @@ impl Service {
         clock: Arc<dyn Clock>,
         config: ServiceConfig,
     ) -> Self {
-        let puts = PutBatcher::start(store.clone(), config.put_batch_max);
+        let health = Arc::new(StoreHealth::new(clock.clone()));
+        let puts = PutBatcher::start(store.clone(), health.clone(), config.put_batch_max);
         let events = Arc::new(Events::new());
+        let probe = tokio::spawn(health::probe_while_degraded(store.clone(), health.clone()))
+            .abort_handle();
         let relay =
             tokio::spawn(events::relay_store_events(store.clone(), events.clone())).abort_handle();
         Service {
@@ -117,10 +125,12 @@ impl Service {
                 runtime,
                 clock,
                 events,
+                health,
                 puts,
                 lookups: lookups::Lookups::new(config.lookup_ttl),
                 config,
                 relay,
+                probe,
             }),
         }
     }
@@ -143,5 +153,10 @@ impl Service {
     /// This process's wake-ups.
     pub fn events(&self) -> &Arc<Events> {
         &self.inner.events
+    }
+
+    /// Whether the store takes writes, as this process sees it.
+    pub fn health(&self) -> &Arc<StoreHealth> {
+        &self.inner.health
     }
 }

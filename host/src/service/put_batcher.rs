@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::StoreHealth;
 use crate::model::{Job, NewJob};
 use crate::store::{self, Store};
 
@@ -38,9 +39,9 @@ impl std::fmt::Debug for PendingPut {
 
 impl PutBatcher {
     /// Starts the writer task on the current tokio runtime.
-    pub fn start(store: Arc<dyn Store>, max_batch: usize) -> Self {
+    pub fn start(store: Arc<dyn Store>, health: Arc<StoreHealth>, max_batch: usize) -> Self {
         let (tx, rx) = mpsc::channel(max_batch * 4);
-        tokio::spawn(write_batches(store, rx, max_batch.max(1)));
+        tokio::spawn(write_batches(store, health, rx, max_batch.max(1)));
         PutBatcher { tx }
     }
 
@@ -54,6 +55,7 @@ impl PutBatcher {
 
 async fn write_batches(
     store: Arc<dyn Store>,
+    health: Arc<StoreHealth>,
     mut rx: mpsc::Receiver<PendingPut>,
     max_batch: usize,
 ) {
@@ -62,8 +64,17 @@ async fn write_batches(
         let jobs: Vec<NewJob> = batch.iter().map(|p| p.job.clone()).collect();
         match store.job_insert_many(&jobs).await {
             Ok(inserted) => {
+                health.wrote();
                 for (pending, job) in batch.drain(..).zip(inserted) {
                     let _ = pending.reply.send(Ok(job));
+                }
+            }
+            Err(store::Error::Fault(fault)) => {
+                // The database's condition, not one job's: every put of
+                // the batch gets the same answer, none is tried alone.
+                health.fault(&fault);
+                for pending in batch.drain(..) {
+                    let _ = pending.reply.send(Err(store::Error::Fault(fault.clone())));
                 }
             }
             Err(error) if batch.len() == 1 => {

@@ -103,6 +103,7 @@ impl Retention {
                 match service.retain_finished(&config).await {
                     Ok(0) => {}
                     Ok(removed) => tracing::info!(removed, "retention deleted finished jobs"),
+                    Err(super::Error::Store(error)) if service.health().failed(&error) => {}
                     Err(error) => tracing::error!(%error, "retention failed; trying again later"),
                 }
             }

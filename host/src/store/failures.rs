@@ -22,11 +22,13 @@ pub struct DispatcherRescueParams {
 }
 
 /// Hands back every job a dispatcher holds: its own at shutdown, or a
-/// dead one's.
+/// dead one's; or one job it no longer holds in memory (its self-check).
 #[derive(Debug, Clone)]
 pub struct HandBackParams {
     /// The dispatcher whose jobs go back.
     pub dispatcher: DispatcherId,
+    /// Only this job, if it is still the dispatcher's (`None`: all).
+    pub job: Option<JobId>,
     /// Why its active jobs were interrupted (the `interrupted` failure's
     /// message).
     pub reason: String,

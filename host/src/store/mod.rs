@@ -37,6 +37,7 @@ use crate::model::{
 };
 
 mod failures;
+mod fault;
 mod links;
 mod manage;
 pub mod postgres;
@@ -48,6 +49,8 @@ pub use failures::{
     DispatcherRescueParams, HandBackParams, HandBackReport, JobRetryParams, RetryVerdict,
     effective_policy, interrupted, interruption_verdict,
 };
+pub(crate) use fault::no_open_transaction;
+pub use fault::{Fault, FaultKind, classify};
 pub use links::{CallbackAddParams, JobAppendArgsParams, JobLinks, PartAddParams};
 pub use manage::{
     CancelReport, DispatcherStatsParams, JobCancelParams, JobOrder, JobQueryParams,
@@ -60,6 +63,8 @@ pub use schedule::{
 
 #[cfg(test)]
 pub(crate) mod conformance;
+#[cfg(test)]
+mod fault_tests;
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -75,9 +80,17 @@ pub enum Error {
     /// claimed, a queue that is not empty, a name already taken.
     #[error("{0}")]
     Conflict(String),
-    /// The database failed or could not be reached.
+    /// The database failed: an error of the statement itself (a bug, a
+    /// constraint no operation expected). Errors that are the database's
+    /// condition — full storage, a server that cannot be reached — are
+    /// [`Error::Fault`] instead (`store/fault.rs` tells them apart).
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+    /// The database cannot take the operation now: its storage is full or
+    /// it cannot be reached. Passes by itself once space returns or the
+    /// server is back; nothing was written.
+    #[error("{0}")]
+    Fault(#[from] Fault),
     /// The schema could not be brought up to date.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -99,6 +112,14 @@ impl Error {
     /// A [`Error::NotFound`] for `what`.
     pub fn not_found(what: impl Into<String>) -> Self {
         Error::NotFound { what: what.into() }
+    }
+
+    /// The fault this error is, if the database's condition caused it.
+    pub fn fault(&self) -> Option<&Fault> {
+        match self {
+            Error::Fault(fault) => Some(fault),
+            _ => None,
+        }
     }
 }
 
@@ -601,6 +622,14 @@ pub trait Store: ManageStore + Send + Sync + std::fmt::Debug + 'static {
     /// history and puts it back, due after the policy's backoff. Writes
     /// nothing when the failure is final (the caller finishes the job).
     async fn job_retry(&self, params: JobRetryParams) -> Result<RetryVerdict>;
+    /// The jobs the store says a dispatcher holds: `assigned`, and
+    /// `active` not awaiting another job (what [`Store::dispatcher_hand_back`]
+    /// would move). A dispatcher's self-check compares them with the jobs
+    /// it holds in memory; one range of the in-flight index.
+    async fn dispatcher_held_jobs(&self, id: DispatcherId) -> Result<Vec<JobId>>;
+    /// Rewrites one row and commits: succeeds only once the database takes
+    /// writes again (how a store reported degraded learns it recovered).
+    async fn store_probe(&self, now: Timestamp) -> Result<()>;
     /// A job's failed attempts, oldest first. [`Error::NotFound`] for an
     /// unknown job.
     async fn job_attempts(&self, id: JobId) -> Result<Vec<Attempt>>;

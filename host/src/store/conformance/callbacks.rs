@@ -522,6 +522,7 @@ pub(crate) async fn aborted_and_cancelled_jobs_run_their_failure_callbacks<H: Ha
     let report = s
         .dispatcher_hand_back(HandBackParams {
             dispatcher: d,
+            job: None,
             reason: "its dispatcher stopped".into(),
             now: t(2),
         })

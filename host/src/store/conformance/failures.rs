@@ -188,6 +188,7 @@ pub(crate) async fn policies_come_from_the_job_or_its_queue<H: Harness>(h: H) {
 async fn hand_back(s: &dyn Store, d: DispatcherId, now: i64) -> HandBackReport {
     s.dispatcher_hand_back(HandBackParams {
         dispatcher: d,
+        job: None,
         reason: "its dispatcher stopped".into(),
         now: t(now),
     })
@@ -420,4 +421,61 @@ pub(crate) async fn a_dispatcher_wrongly_declared_dead_is_reactivated_and_loses_
     let job = s.job_get(id).await.unwrap();
     assert_eq!(job.result, Some(json!("rescued")));
     assert_eq!(job.attempts, 2);
+}
+
+/// A dispatcher's self-check (issue 20): the store lists the jobs it holds
+/// (claimed, and running but not parked awaiting another job) and hands
+/// back one of them alone, by state, when the dispatcher no longer holds
+/// it in memory; another dispatcher's job is never touched. The probe
+/// writes.
+pub(crate) async fn held_jobs_are_listed_and_handed_back_one_at_a_time<H: Harness>(h: H) {
+    let s = h.store();
+    let m = module(&*s, "m", None).await;
+    let d = dispatcher(&*s).await;
+    let other = dispatcher(&*s).await;
+    let jobs = put(
+        &*s,
+        vec![
+            new_job("", &m, "running", t(0)),
+            new_job("", &m, "parked", t(0)),
+            new_job("", &m, "awaited", t(0)),
+        ],
+    )
+    .await;
+    let (running, parked, awaited) = (jobs[0].id, jobs[1].id, jobs[2].id);
+    assert_eq!(run(&*s, d, "", 2, t(1)).await, [running, parked]);
+    kit::finish(&*s, d, parked, RunOutcome::Await(awaited), t(2)).await;
+    assert_eq!(run(&*s, other, "", 1, t(2)).await, [awaited]);
+    let claimed = kit::put_n(&*s, "", &m, 2).await;
+    assert_eq!(kit::ids(&claim(&*s, d, "", 2, t(3)).await), claimed);
+
+    let held = s.dispatcher_held_jobs(d).await.unwrap();
+    assert_eq!(sorted(&held), sorted(&[running, claimed[0], claimed[1]]));
+    assert_eq!(s.dispatcher_held_jobs(other).await.unwrap(), [awaited]);
+
+    let one = |job| HandBackParams {
+        dispatcher: d,
+        job: Some(job),
+        reason: "its dispatcher lost track of it".into(),
+        now: t(4),
+    };
+    let report = s.dispatcher_hand_back(one(claimed[0])).await.unwrap();
+    assert_eq!(report.released, [claimed[0]]);
+    assert!(report.retried.is_empty() && report.aborted.is_empty());
+    let report = s.dispatcher_hand_back(one(running)).await.unwrap();
+    assert_eq!(report.retried, [running]);
+    assert!(report.released.is_empty());
+    assert_eq!(
+        kinds(&s.job_attempts(running).await.unwrap()),
+        [(1, FailureKind::Interrupted)]
+    );
+    for not_ours in [awaited, parked, JobId::new()] {
+        let report = s.dispatcher_hand_back(one(not_ours)).await.unwrap();
+        assert!(report.is_empty(), "{not_ours}: {report:?}");
+    }
+    assert_eq!(s.dispatcher_held_jobs(d).await.unwrap(), [claimed[1]]);
+    assert_eq!(s.job_get(awaited).await.unwrap().status, JobStatus::Active);
+    assert_eq!(kit::queue_ids(&*s, "").await, [running, claimed[0]]);
+
+    s.store_probe(t(5)).await.expect("the probe writes");
 }

@@ -281,6 +281,7 @@ macro_rules! foreach_case {
             $h,
             a_dispatcher_wrongly_declared_dead_is_reactivated_and_loses_its_run
         );
+        $m!($h, held_jobs_are_listed_and_handed_back_one_at_a_time);
         // management tools
         $m!($h, cancelled_jobs_never_run);
         $m!($h, cancelling_an_awaited_job_completes_its_waiters);

@@ -450,7 +450,7 @@ fn missing(error: sqlx::Error) -> Error {
             column.as_deref().unwrap_or("queue or module")
         ));
     }
-    Error::Database(error)
+    error.into()
 }
 
 impl PgStore {

@@ -228,18 +228,20 @@ pub(super) async fn queue_retry_set(
     Ok(())
 }
 
+/// Claimed, not started: back to the queue (all of them, or only job `$2`).
 static RELEASE: LazyLock<String> = LazyLock::new(|| {
     let t = Transition::Release;
     format!(
         "UPDATE jobs SET status = {to} WHERE dispatcher = $1 AND status = {from} \
-         RETURNING id, queue",
+         AND ($2::uuid IS NULL OR id = $2) RETURNING id, queue",
         from = lit(t.from()),
         to = lit(t.to()),
     )
 });
 
 /// The running jobs of a dispatcher (not those parked awaiting another
-/// job), locked, with what their retry policy needs.
+/// job), locked, with what their retry policy needs (all of them, or only
+/// job `$2`).
 static RUNNING: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT jobs.id, jobs.queue, jobs.attempts, jobs.retry, queues.retry, \
@@ -247,7 +249,7 @@ static RUNNING: LazyLock<String> = LazyLock::new(|| {
             AND a.kind = 'interrupted') \
          FROM jobs LEFT JOIN queues ON queues.name = jobs.queue \
          WHERE jobs.dispatcher = $1 AND jobs.status = {active} AND jobs.awaiting IS NULL \
-         ORDER BY jobs.id FOR UPDATE OF jobs",
+         AND ($2::uuid IS NULL OR jobs.id = $2) ORDER BY jobs.id FOR UPDATE OF jobs",
         active = lit(JobStatus::Active)
     )
 });
@@ -283,8 +285,10 @@ async fn hand_back_in(
         ..HandBackReport::default()
     };
     let mut queues = BTreeSet::new();
+    let only = p.job.map(|id| id.0);
     for r in sqlx::query(&RELEASE)
         .bind(p.dispatcher.0)
+        .bind(only)
         .fetch_all(&mut *conn)
         .await?
     {
@@ -293,6 +297,7 @@ async fn hand_back_in(
     }
     let running = sqlx::query(&RUNNING)
         .bind(p.dispatcher.0)
+        .bind(only)
         .fetch_all(&mut *conn)
         .await?;
     let failure = interrupted(&p.reason);
@@ -410,6 +415,7 @@ pub(super) async fn rescue(db: &PgStore, p: DispatcherRescueParams) -> Result<Ve
         );
         let params = HandBackParams {
             dispatcher: id,
+            job: None,
             reason,
             now: p.now,
         };
@@ -436,4 +442,34 @@ pub(super) async fn ping(db: &PgStore, id: DispatcherId, now: Timestamp) -> Resu
     .fetch_optional(&db.pool)
     .await?;
     rescued.ok_or_else(|| Error::not_found(format!("dispatcher {id}")))
+}
+
+/// The jobs the store says a dispatcher holds (see
+/// [`crate::store::Store::dispatcher_held_jobs`]): one range of
+/// `jobs_in_flight`.
+pub(super) static HELD_JOBS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT id FROM jobs WHERE dispatcher = $1 AND status IN ({assigned}, {active}) \
+         AND (status = {assigned} OR awaiting IS NULL)",
+        assigned = lit(JobStatus::Assigned),
+        active = lit(JobStatus::Active),
+    )
+});
+
+/// The jobs the store says a dispatcher holds.
+pub(super) async fn held_jobs(db: &PgStore, id: DispatcherId) -> Result<Vec<JobId>> {
+    let ids: Vec<Uuid> = sqlx::query_scalar(&HELD_JOBS)
+        .bind(id.0)
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(ids.into_iter().map(JobId).collect())
+}
+
+/// Rewrites the probe row (migration 0009) and commits.
+pub(super) async fn probe(db: &PgStore, now: Timestamp) -> Result<()> {
+    sqlx::query("UPDATE probes SET probed_at = $1 WHERE id = 1")
+        .bind(ms(now))
+        .execute(&db.pool)
+        .await?;
+    Ok(())
 }

@@ -62,7 +62,7 @@ use super::{
     JobFinishParams, JobListParams, JobNextDueParams, JobPullParams, JobPutBackParams,
     JobRetryParams, JobStartParams, JobStarted, JobUpdateParams, ModuleInsertParams, NextDue,
     QueueJobsParams, QuotaCreateParams, Result, RetryVerdict, ScheduleAdvanceParams, ScheduleLock,
-    ScheduleTakeParams, ScheduleUpdateParams, Store, StoreListener,
+    ScheduleTakeParams, ScheduleUpdateParams, Store, StoreListener, no_open_transaction,
 };
 use crate::model::{
     Agent, AgentSpec, Attempt, DispatcherId, DispatcherInfo, Job, JobId, ModuleDigest, ModuleInfo,
@@ -110,8 +110,13 @@ pub const LISTENER_CONNECTIONS: u32 = 4;
 /// scan.
 pub const RANDOM_PAGE_COST: &str = "1.1";
 
-/// How long an operation waits for a free connection of the pool.
-pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an operation waits for a connection of the pool: a free one,
+/// or a new one while the server is down or restarting (sqlx tries again
+/// and again while connections are refused). Past it the operation fails
+/// as [`FaultKind::Unavailable`](crate::store::FaultKind): a put answers
+/// 503 `database_unavailable` within this time instead of hanging, and a
+/// restart shorter than this is only a pause.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/postgres/migrations");
 
@@ -187,6 +192,7 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(POOL_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .before_acquire(no_open_transaction::<Postgres>)
             .connect_with(options.clone())
             .await?;
         let listeners = PgPoolOptions::new()
@@ -463,6 +469,16 @@ impl Store for PgStore {
     #[instrument(level = "debug", skip_all)]
     async fn job_retry(&self, params: JobRetryParams) -> Result<RetryVerdict> {
         failures::retry(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_held_jobs(&self, id: DispatcherId) -> Result<Vec<JobId>> {
+        failures::held_jobs(self, id).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn store_probe(&self, now: Timestamp) -> Result<()> {
+        failures::probe(self, now).await
     }
 
     #[instrument(level = "debug", skip_all)]

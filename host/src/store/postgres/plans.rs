@@ -12,7 +12,7 @@
 use sqlx::{Connection as _, Row as _};
 
 use super::testing::{self, TestSchema};
-use super::{claim, deadline, dispatcher, finish, job, queue, quota};
+use super::{claim, deadline, dispatcher, failures, finish, job, queue, quota};
 
 /// The number of parameters (`$n`) of `sql`.
 fn parameters(sql: &str) -> usize {
@@ -95,6 +95,7 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
         ("pending_count", job::PENDING_COUNT.as_str()),
         ("queue_jobs", queue::JOBS.as_str()),
         ("agent_held_jobs", dispatcher::HELD.as_str()),
+        ("self_check", failures::HELD_JOBS.as_str()),
         ("finish", finish::FINISH.as_str()),
         ("await", finish::AWAIT.as_str()),
         ("await_lock", finish::LOCK),
@@ -138,6 +139,11 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
                 }
                 "quota_walk" if count("jobs_pending") == 0 => {
                     problems.push("does not walk jobs_pending")
+                }
+                // A dispatcher's self-check reads its range of the jobs in
+                // flight, however many jobs wait or are done.
+                "self_check" if count("jobs_in_flight") == 0 => {
+                    problems.push("does not read jobs_in_flight")
                 }
                 "quota_slots" if count("jobs_quota_in_flight") == 0 => {
                     problems.push("does not read jobs_quota_in_flight")

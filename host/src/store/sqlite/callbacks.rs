@@ -401,7 +401,7 @@ fn missing_queue(error: sqlx::Error, rows: &[InsertRow<'_>]) -> Error {
             Error::not_found(format!("queue among {queues:?}"))
         }
         Some(m) if m.contains("FOREIGN KEY") => Error::not_found("module"),
-        _ => Error::Database(error),
+        _ => error.into(),
     }
 }
 

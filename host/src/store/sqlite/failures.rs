@@ -215,12 +215,13 @@ pub(super) async fn queue_retry_set(
     Ok(())
 }
 
-/// Claimed, not started: back to the queue at the place they had.
+/// Claimed, not started: back to the queue at the place they had (all of
+/// them, or only job `?2`).
 static RELEASE: LazyLock<String> = LazyLock::new(|| {
     let t = Transition::Release;
     format!(
         "UPDATE jobs SET status = {to} WHERE dispatcher = ?1 AND status = {from} \
-         RETURNING id, queue",
+         AND (?2 IS NULL OR id = ?2) RETURNING id, queue",
         from = lit(t.from()),
         to = lit(t.to()),
     )
@@ -228,14 +229,15 @@ static RELEASE: LazyLock<String> = LazyLock::new(|| {
 
 /// The running jobs of a dispatcher (not those parked awaiting another
 /// job: their run is over, the awaited job's completion finishes them),
-/// with what their retry policy needs.
+/// with what their retry policy needs (all of them, or only job `?2`).
 static RUNNING: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT jobs.id, jobs.queue, jobs.attempts, jobs.retry, queues.retry, \
            (SELECT count(*) FROM job_attempts AS a WHERE a.job = jobs.id \
             AND a.kind = 'interrupted') \
          FROM jobs LEFT JOIN queues ON queues.name = jobs.queue \
-         WHERE jobs.dispatcher = ?1 AND jobs.status = {active} AND jobs.awaiting IS NULL",
+         WHERE jobs.dispatcher = ?1 AND jobs.status = {active} AND jobs.awaiting IS NULL \
+         AND (?2 IS NULL OR jobs.id = ?2)",
         active = lit(JobStatus::Active)
     )
 });
@@ -273,8 +275,10 @@ async fn hand_back_in(
         ..HandBackReport::default()
     };
     let mut queues = BTreeSet::new();
+    let only = p.job.map(|id| id.0);
     for r in sqlx::query(&RELEASE)
         .bind(p.dispatcher.0)
+        .bind(only)
         .fetch_all(&mut **tx)
         .await?
     {
@@ -283,6 +287,7 @@ async fn hand_back_in(
     }
     let running = sqlx::query(&RUNNING)
         .bind(p.dispatcher.0)
+        .bind(only)
         .fetch_all(&mut **tx)
         .await?;
     let failure = interrupted(&p.reason);
@@ -403,6 +408,7 @@ pub(super) async fn rescue(
             &mut tx,
             &HandBackParams {
                 dispatcher: id,
+                job: None,
                 reason,
                 now: p.now,
             },
@@ -440,4 +446,34 @@ pub(super) async fn ping(db: &SqliteStore, id: DispatcherId, now: Timestamp) -> 
     .await?;
     tx.commit().await?;
     Ok(rescued.is_some())
+}
+
+/// The jobs the store says a dispatcher holds (see
+/// [`crate::store::Store::dispatcher_held_jobs`]): one range of
+/// `jobs_in_flight`.
+pub(super) static HELD_JOBS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT id FROM jobs WHERE dispatcher = ?1 AND status IN ({assigned}, {active}) \
+         AND (status = {assigned} OR awaiting IS NULL)",
+        assigned = lit(JobStatus::Assigned),
+        active = lit(JobStatus::Active),
+    )
+});
+
+/// The jobs the store says a dispatcher holds.
+pub(super) async fn held_jobs(db: &SqliteStore, id: DispatcherId) -> Result<Vec<JobId>> {
+    let ids: Vec<Uuid> = sqlx::query_scalar(&HELD_JOBS)
+        .bind(id.0)
+        .fetch_all(&db.reader)
+        .await?;
+    Ok(ids.into_iter().map(JobId).collect())
+}
+
+/// Rewrites the probe row (migration 0009) and commits.
+pub(super) async fn probe(db: &SqliteStore, now: Timestamp) -> Result<()> {
+    sqlx::query("UPDATE probes SET probed_at = ?1 WHERE id = 1")
+        .bind(ms(now))
+        .execute(&db.writer)
+        .await?;
+    Ok(())
 }

@@ -474,6 +474,6 @@ impl ManageStore for SqliteStore {
 fn foreign_key_as_not_found(error: sqlx::Error, what: impl FnOnce() -> String) -> Error {
     match &error {
         sqlx::Error::Database(e) if e.is_foreign_key_violation() => Error::not_found(what()),
-        _ => Error::Database(error),
+        _ => error.into(),
     }
 }

@@ -31,6 +31,9 @@
 //! - Multi-statement write transactions start with `BEGIN IMMEDIATE`: they
 //!   take the write lock first, so two processes never deadlock upgrading
 //!   read locks. Single-statement writes take it at their start anyway.
+//! - No transaction outlives an error: a connection that an error left
+//!   inside a transaction (a commit that met a full disk) is closed at its
+//!   next acquire and replaced (`store/fault.rs`).
 //! - Migrations (`migrations/`, embedded in the binary) run at open inside
 //!   one `BEGIN IMMEDIATE` transaction, so processes opening a new file at
 //!   the same time apply them once.
@@ -62,7 +65,7 @@ use super::{
     JobFinishParams, JobListParams, JobNextDueParams, JobPullParams, JobPutBackParams,
     JobRetryParams, JobStartParams, JobStarted, JobUpdateParams, ModuleInsertParams, NextDue,
     QueueJobsParams, QuotaCreateParams, Result, RetryVerdict, ScheduleAdvanceParams, ScheduleLock,
-    ScheduleTakeParams, ScheduleUpdateParams, Store, StoreListener,
+    ScheduleTakeParams, ScheduleUpdateParams, Store, StoreListener, no_open_transaction,
 };
 use crate::model::{
     Agent, AgentSpec, Attempt, DispatcherId, DispatcherInfo, Job, JobId, ModuleDigest, ModuleInfo,
@@ -153,8 +156,8 @@ impl SqliteStore {
         let mut attempt = 0u32;
         loop {
             match Self::try_connect(options.clone()).await {
-                Err(Error::Database(sqlx::Error::Database(e)))
-                    if attempt < 100 && e.message().contains("database is locked") =>
+                Err(Error::Fault(fault))
+                    if attempt < 100 && fault.detail.contains("database is locked") =>
                 {
                     attempt += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(
@@ -179,6 +182,7 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .before_acquire(no_open_transaction::<Sqlite>)
             .connect_with(options.clone())
             .await?;
         {
@@ -193,6 +197,7 @@ impl SqliteStore {
         let reader = SqlitePoolOptions::new()
             .max_connections(READER_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .before_acquire(no_open_transaction::<Sqlite>)
             .connect_with(options)
             .await?;
         Ok(SqliteStore { writer, reader })
@@ -431,6 +436,16 @@ impl Store for SqliteStore {
     #[instrument(level = "debug", skip_all)]
     async fn job_retry(&self, params: JobRetryParams) -> Result<RetryVerdict> {
         failures::retry(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_held_jobs(&self, id: DispatcherId) -> Result<Vec<JobId>> {
+        failures::held_jobs(self, id).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn store_probe(&self, now: Timestamp) -> Result<()> {
+        failures::probe(self, now).await
     }
 
     #[instrument(level = "debug", skip_all)]

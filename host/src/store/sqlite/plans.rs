@@ -6,7 +6,7 @@
 use sqlx::Row as _;
 
 use super::SqliteStore;
-use super::{claim, deadline, dispatcher, finish, job, queue, quota};
+use super::{claim, deadline, dispatcher, failures, finish, job, queue, quota};
 
 /// The plan of `sql`, one line per step.
 async fn plan(store: &SqliteStore, sql: &str) -> Vec<String> {
@@ -44,6 +44,7 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
         ("queue jobs", queue::JOBS.to_string()),
         ("queue get", format!("{} WHERE q.name = ?", *queue::SELECT)),
         ("agent held jobs", dispatcher::HELD.to_string()),
+        ("self-check", failures::HELD_JOBS.to_string()),
         ("await walk", finish::WALK.to_string()),
         ("update", job::UPDATE.to_string()),
         ("expire", deadline::EXPIRE.to_string()),
@@ -75,6 +76,7 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
         let index = match *name {
             "expire" | "next due" => Some("jobs_deadline"),
             "quota slots" => Some("jobs_quota_in_flight"),
+            "self-check" => Some("jobs_in_flight"),
             "quota walk" | "claim" => Some("jobs_pending"),
             _ => None,
         };
