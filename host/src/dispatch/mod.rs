@@ -31,6 +31,8 @@ mod agents;
 mod claimer;
 pub mod completer;
 mod context;
+#[cfg(test)]
+mod fault_tests;
 mod guests;
 mod held;
 pub mod identity;

@@ -12,7 +12,6 @@
 //! write failed with "attempted to call begin_with at non-zero transaction
 //! depth", forever.
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -198,7 +197,7 @@ async fn write(store: &dyn Store, s: &Scene, op: Op, round: u32) -> super::Resul
             .await
             .map(drop),
         Op::Agent => store
-            .agent_upsert(s.dispatcher, AgentSpec::new("", &format!("agent-{round}")))
+            .agent_upsert(s.dispatcher, AgentSpec::new("", format!("agent-{round}")))
             .await
             .map(drop),
         Op::Cancel => store
@@ -303,28 +302,6 @@ async fn sqlite_a_full_disk_fails_every_write_and_leaves_no_transaction_open() {
     store.close().await;
 }
 
-/// The test server's URL with its host and port replaced by `address`.
-fn through(url: &str, address: std::net::SocketAddr) -> String {
-    let options = sqlx::postgres::PgConnectOptions::from_str(url).expect("a PostgreSQL URL");
-    format!(
-        "postgres://{}@{address}/{}",
-        options.get_username(),
-        options.get_database().unwrap_or("postgres")
-    )
-}
-
-/// The test server's address.
-fn address_of(url: &str) -> std::net::SocketAddr {
-    let options = sqlx::postgres::PgConnectOptions::from_str(url).expect("a PostgreSQL URL");
-    let host = match options.get_host() {
-        "localhost" => "127.0.0.1",
-        host => host,
-    };
-    format!("{host}:{}", options.get_port())
-        .parse()
-        .expect("the test server is named by its IP address")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_server_gone_away_fails_every_write_and_the_pool_recovers() {
     let Some(url) = testing::url() else {
@@ -332,8 +309,8 @@ async fn postgres_a_server_gone_away_fails_every_write_and_the_pool_recovers() {
         return;
     };
     // Dropped last: the schema is dropped through it.
-    let proxy = Proxy::start(address_of(&url)).expect("a proxy");
-    let schema = TestSchema::new(&through(&url, proxy.address()));
+    let proxy = Proxy::start(testing::address(&url)).expect("a proxy");
+    let schema = TestSchema::new(&testing::url_through(&url, proxy.address()));
     let store = schema.open().await;
     let s = scene(&store).await;
     let before = job_count(&store).await;

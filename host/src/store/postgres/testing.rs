@@ -3,9 +3,11 @@
 //! left behind by a killed run are dropped by the next run once they are an
 //! hour old.
 
+use std::str::FromStr;
 use std::sync::Once;
 use std::time::{Duration, SystemTime};
 
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
@@ -26,6 +28,29 @@ const STALE: Duration = Duration::from_secs(3600);
 /// The test server's URL, if configured.
 pub(crate) fn url() -> Option<String> {
     std::env::var(URL_VAR).ok().filter(|u| !u.is_empty())
+}
+
+/// The test server's address (for a proxy in front of it).
+pub(crate) fn address(url: &str) -> std::net::SocketAddr {
+    let options = PgConnectOptions::from_str(url).expect("a PostgreSQL URL");
+    let host = match options.get_host() {
+        "localhost" => "127.0.0.1",
+        host => host,
+    };
+    format!("{host}:{}", options.get_port())
+        .parse()
+        .expect("the test server is named by its IP address")
+}
+
+/// The test server's URL with its address replaced by `address` (a proxy
+/// in front of it).
+pub(crate) fn url_through(url: &str, address: std::net::SocketAddr) -> String {
+    let options = PgConnectOptions::from_str(url).expect("a PostgreSQL URL");
+    format!(
+        "postgres://{}@{address}/{}",
+        options.get_username(),
+        options.get_database().unwrap_or("postgres")
+    )
 }
 
 /// Runs `f` to completion on a runtime of its own, on a thread of its own:
