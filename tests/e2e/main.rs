@@ -10,6 +10,7 @@ mod support;
 mod api;
 mod cli;
 mod failures;
+mod faults;
 mod manage;
 mod monitor;
 mod queue;

@@ -165,7 +165,9 @@ pub(crate) fn no_open_transaction<DB: Database>(
 ) -> BoxFuture<'_, Result<bool, sqlx::Error>> {
     let depth = <DB::TransactionManager as TransactionManager>::get_transaction_depth(conn);
     if depth > 0 {
-        tracing::warn!(
+        // Always after an error the caller met (and the store's health
+        // reports), so not worth more than a debug line each time.
+        tracing::debug!(
             depth,
             "a pooled connection was left inside a transaction after an error; closing it"
         );
