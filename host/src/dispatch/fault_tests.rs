@@ -11,13 +11,10 @@ use serde_json::json;
 use wasync_faults::{Proxy, SmallDisk};
 
 use super::completer::{BatchCompleter, Completer};
-use super::{Dispatcher, DispatcherConfig};
 use crate::clock::{Clock, SystemClock};
-use crate::model::{DispatcherId, FailureKind, JobId, JobStatus, RunOutcome};
-use crate::runtime::{Runtime, RuntimeConfig};
-use crate::service::{Events, PutRequest, Service, ServiceConfig, StoreHealth};
+use crate::model::{FailureKind, JobId, JobStatus, RunOutcome};
+use crate::service::{Events, PutRequest, StoreHealth};
 use crate::store::conformance::kit::{self, t};
-use crate::store::conformance::{Harness, SqliteHarness};
 use crate::store::postgres::testing::{self, TestSchema};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{FaultKind, JobStartParams, Store};
@@ -26,30 +23,11 @@ const DEADLINE: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_the_store_says_a_dispatcher_holds_and_it_does_not_are_handed_back_and_run() {
-    let harness = SqliteHarness::fresh().await.expect("sqlite");
-    let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
-    let service = Service::new(
-        harness.store(),
-        runtime,
-        Arc::new(SystemClock),
-        ServiceConfig::default(),
-    );
-    let module = service
-        .module_upload(
-            wasync_example_components::bytes("hello"),
-            Some("hello".into()),
-        )
-        .await
-        .expect("upload hello");
-    let mut config = DispatcherConfig::new(DispatcherId::new());
     // Nothing is found by polling here: the self-check's hand back wakes
     // the dispatcher.
-    config.poll_interval = Duration::from_secs(120);
-    config.ping_interval = Duration::from_secs(120);
-    config.guest_threads = 1;
-    let dispatcher = Dispatcher::start(service.clone(), config)
-        .await
-        .expect("start");
+    let setup = super::tests::setup().await;
+    let (service, dispatcher) = (&setup.service, setup.dispatcher);
+    let module = service.store().module_get("hello").await.unwrap();
     let store = service.store().clone();
     let id = dispatcher.id();
 
@@ -199,8 +177,7 @@ async fn the_completer_keeps_outcomes_through_a_full_disk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_completer_keeps_outcomes_through_a_server_gone_away_and_reconnects() {
-    let Some(url) = testing::url() else {
-        eprintln!("skipped: {} is not set", testing::URL_VAR);
+    let Some(url) = testing::url_or_skip() else {
         return;
     };
     let proxy = Proxy::start(testing::address(&url)).expect("a proxy");

@@ -20,13 +20,15 @@ use crate::store::conformance::{Harness, SqliteHarness};
 /// Far longer than any test here waits.
 const POLL: Duration = Duration::from_secs(120);
 
-struct Setup {
-    service: Service,
-    dispatcher: Dispatcher,
+/// A service on a fresh SQLite store with `hello` uploaded, and its
+/// dispatcher (one guest thread, polling every [`POLL`]).
+pub(super) struct Setup {
+    pub(super) service: Service,
+    pub(super) dispatcher: Dispatcher,
     _harness: SqliteHarness,
 }
 
-async fn setup() -> Setup {
+pub(super) async fn setup() -> Setup {
     setup_polling_every(POLL).await
 }
 

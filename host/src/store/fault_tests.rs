@@ -304,8 +304,7 @@ async fn sqlite_a_full_disk_fails_every_write_and_leaves_no_transaction_open() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_server_gone_away_fails_every_write_and_the_pool_recovers() {
-    let Some(url) = testing::url() else {
-        eprintln!("skipped: {} is not set", testing::URL_VAR);
+    let Some(url) = testing::url_or_skip() else {
         return;
     };
     // Dropped last: the schema is dropped through it.
@@ -324,8 +323,7 @@ async fn postgres_a_server_gone_away_fails_every_write_and_the_pool_recovers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_connection_killed_inside_a_transaction_is_not_used_again() {
-    let Some(url) = testing::url() else {
-        eprintln!("skipped: {} is not set", testing::URL_VAR);
+    let Some(url) = testing::url_or_skip() else {
         return;
     };
     let schema = TestSchema::new(&url);

@@ -30,6 +30,15 @@ pub(crate) fn url() -> Option<String> {
     std::env::var(URL_VAR).ok().filter(|u| !u.is_empty())
 }
 
+/// The test server's URL, or `None` after saying the test is skipped.
+pub(crate) fn url_or_skip() -> Option<String> {
+    let url = url();
+    if url.is_none() {
+        eprintln!("skipped: {URL_VAR} is not set");
+    }
+    url
+}
+
 /// The test server's address (for a proxy in front of it).
 pub(crate) fn address(url: &str) -> std::net::SocketAddr {
     let options = PgConnectOptions::from_str(url).expect("a PostgreSQL URL");
