@@ -264,6 +264,12 @@ impl Processes {
             }
             assert!(!log.contains("non-zero transaction depth"), "{name}: {log}");
             assert!(failed <= most, "{name}: {failed} episodes logged: {log}");
+            // Not one error line per refused put or failed operation.
+            let errors = log.lines().filter(|l| l.contains(" ERROR ")).count();
+            assert!(
+                errors <= 3 * failed,
+                "{name}: {errors} error lines for {failed} episodes: {log}"
+            );
         }
         let self_checked: usize = [&self.serve, &self.worker]
             .iter()
@@ -341,13 +347,10 @@ async fn sqlite_a_full_disk_refuses_puts_honestly_and_recovers_by_itself() {
     )
     .await;
     assert!(refused > 0, "no put met the full disk");
-    // On a disk that is nearly full small writes may fit between ones that
-    // do not: a few short episodes, never one per refused put.
-    let logged = processes.episodes_logged_once(10).await;
-    assert!(
-        logged >= 1 && logged * 10 <= refused.max(10),
-        "{logged} episodes logged by serve for {refused} refused puts"
-    );
+    // One episode (a relapse right after a recovery is part of it), not
+    // one per refused put.
+    let logged = processes.episodes_logged_once(3).await;
+    assert!(logged >= 1, "the serve that answered 507 logged why");
 }
 
 #[tokio::test]
@@ -393,6 +396,6 @@ async fn postgres_a_restarted_server_strands_no_job_and_everything_resumes() {
         recovered,
     )
     .await;
-    let logged = processes.episodes_logged_once(5).await;
+    let logged = processes.episodes_logged_once(3).await;
     assert!(logged >= 1, "the serve that answered 503 logged why");
 }

@@ -7,7 +7,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use super::error::ApiError;
 use super::{
@@ -96,7 +96,13 @@ pub fn router(state: AppState) -> Router {
             report_store_faults,
         ))
         .layer(DefaultBodyLimit::max(upload_limit))
-        .layer(TraceLayer::new_for_http())
+        // A 5xx is not logged per request at ERROR: an internal error is
+        // logged with its detail where it is answered (`error.rs`), and a
+        // database fault once per episode by the store's health.
+        .layer(
+            TraceLayer::new_for_http()
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+        )
         .with_state(state)
 }
 

@@ -32,6 +32,13 @@ pub const RETRY_BACKOFF_MIN: Duration = Duration::from_millis(50);
 /// The longest pause of [`StoreHealth::through_faults`] between tries.
 pub const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(2);
 
+/// A fault this soon after a recovery is a relapse of the same episode in
+/// the log (an operation that started before the recovery and failed
+/// after it; a nearly full disk taking some writes and not others): the
+/// health answers degraded again at once, but the log does not tell of a
+/// new episode.
+pub const RELAPSE_WINDOW: Duration = Duration::from_secs(10);
+
 /// A degraded episode: since when, why, how many operations failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Degraded {
@@ -41,6 +48,9 @@ pub struct Degraded {
     pub since: Timestamp,
     /// How many operations failed since.
     pub failures: u64,
+    /// Within [`RELAPSE_WINDOW`] of the previous episode's end: not logged
+    /// as an episode of its own.
+    pub relapse: bool,
 }
 
 /// The store's health as this process sees it. Shared by every part of
@@ -84,18 +94,32 @@ impl StoreHealth {
     pub fn fault(&self, fault: &Fault) {
         self.state.send_if_modified(|state| match state {
             None => {
-                tracing::error!(
-                    code = fault.kind.code(),
-                    detail = %fault.detail,
-                    "the database fails: {}. Puts are refused and outcomes kept until it \
-                     recovers; wasync retries by itself",
-                    fault.kind.meaning()
-                );
-                *self.started.lock().unwrap() = Some(Instant::now());
+                let relapse = self
+                    .recovered
+                    .lock()
+                    .unwrap()
+                    .is_some_and(|at| at.elapsed() < RELAPSE_WINDOW);
+                if relapse {
+                    tracing::debug!(
+                        code = fault.kind.code(),
+                        detail = %fault.detail,
+                        "the database fails again right after recovering"
+                    );
+                } else {
+                    tracing::error!(
+                        code = fault.kind.code(),
+                        detail = %fault.detail,
+                        "the database fails: {}. Puts are refused and outcomes kept until \
+                         it recovers; wasync retries by itself",
+                        fault.kind.meaning()
+                    );
+                    *self.started.lock().unwrap() = Some(Instant::now());
+                }
                 *state = Some(Degraded {
                     fault: fault.clone(),
                     since: self.clock.now(),
                     failures: 1,
+                    relapse,
                 });
                 true
             }
@@ -125,19 +149,26 @@ impl StoreHealth {
             let Some(degraded) = state.take() else {
                 return false;
             };
+            // From the episode's first fault, relapses included.
             let lasted = self
                 .started
                 .lock()
                 .unwrap()
-                .take()
                 .map(|started| started.elapsed())
                 .unwrap_or_default();
-            tracing::warn!(
-                code = degraded.fault.kind.code(),
-                lasted = ?lasted,
-                failed_operations = degraded.failures,
-                "the database takes writes again; resuming"
-            );
+            if degraded.relapse {
+                tracing::debug!(
+                    failed_operations = degraded.failures,
+                    "writes succeed again after a relapse of the episode"
+                );
+            } else {
+                tracing::warn!(
+                    code = degraded.fault.kind.code(),
+                    lasted = ?lasted,
+                    failed_operations = degraded.failures,
+                    "the database takes writes again; resuming"
+                );
+            }
             *self.recovered.lock().unwrap() = Some(Instant::now());
             true
         });
@@ -267,6 +298,16 @@ mod tests {
         assert_eq!(health.degraded(), None);
         assert!(waiting.await.unwrap(), "waiters learn of the recovery");
         assert!(health.troubled_within(Duration::from_secs(60)));
+
+        // A fault right after the recovery: degraded at once, a relapse of
+        // the same episode; after the window, a new episode.
+        assert!(health.failed(&full()));
+        assert!(health.degraded().unwrap().relapse);
+        health.wrote();
+        tokio::time::advance(RELAPSE_WINDOW + Duration::from_secs(1)).await;
+        assert!(health.failed(&full()));
+        assert!(!health.degraded().unwrap().relapse);
+        health.wrote();
         tokio::time::advance(Duration::from_secs(61)).await;
         assert!(!health.troubled_within(Duration::from_secs(60)));
     }
