@@ -14,6 +14,10 @@
 //! declared dead learns it (and is reactivated) before it takes new work,
 //! and the last ping doubles as zc.async's "last poll", which the
 //! dispatcher status (`STUCK` after two silent poll intervals) reads.
+//!
+//! A ping names this process: if another process took the id over while
+//! this one was silent (`store/identity.rs`), the ping writes nothing and
+//! the dispatcher stops working under the id ([`Shared::taken_over`]).
 
 use std::sync::Arc;
 
@@ -21,7 +25,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::Shared;
-use crate::store::DispatcherRescueParams;
+use crate::store::{DispatcherPingParams, DispatcherRescueParams, Ping};
 
 /// Pings and looks for dead dispatchers until told to stop.
 pub(super) async fn ping_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
@@ -36,6 +40,9 @@ pub(super) async fn ping_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<
             return;
         }
         ping(&shared).await;
+        if shared.taken_over.borrow().is_some() {
+            return;
+        }
         rescue(&shared).await;
     }
 }
@@ -49,25 +56,37 @@ pub(super) async fn ping_if_due(shared: &Shared) {
     }
 }
 
-/// Records that this dispatcher is alive.
+/// Records that this dispatcher is alive, or learns that its id was taken
+/// over.
 pub(super) async fn ping(shared: &Shared) {
-    let now = shared.service.clock().now();
-    match shared
-        .service
-        .store()
-        .dispatcher_ping(shared.config.id, now)
-        .await
-    {
-        Ok(reactivated) => {
+    let params = DispatcherPingParams {
+        id: shared.config.id,
+        process: shared.config.process.clone(),
+        now: shared.service.clock().now(),
+    };
+    match shared.service.store().dispatcher_ping(params).await {
+        Ok(ping) => {
             *shared.last_ping.lock().unwrap() = Instant::now();
-            if reactivated {
-                tracing::warn!(
+            match ping {
+                Ping::Alive => {}
+                Ping::Reactivated => tracing::warn!(
                     dispatcher = %shared.config.id,
                     running = shared.running.len(),
                     "this dispatcher was declared dead (silent longer than the death interval) \
                      and its jobs were handed back; reactivated. The outcomes of the runs it \
                      still has will be dropped (reassigned)."
-                );
+                ),
+                Ping::TakenOver { by } => {
+                    tracing::error!(
+                        dispatcher = %shared.config.id,
+                        holder = %by,
+                        running = shared.running.len(),
+                        "this dispatcher's id was taken over by another process while this one \
+                         was silent (longer than the death interval): no longer claiming; the \
+                         outcomes of the runs it still has will be dropped"
+                    );
+                    shared.taken_over.send_replace(Some(by));
+                }
             }
         }
         Err(error) => tracing::error!(%error, "could not record the dispatcher's ping"),

@@ -22,6 +22,12 @@ pub(super) async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Jo
         };
         agent.release();
         shared.service.events().work_available();
+        if let Some(by) = shared.taken_over.borrow().clone() {
+            // Handed back when the id was taken over: the run is not this
+            // process's to record, and the id now names another's runs.
+            tracing::warn!(holder = %by, "dispatcher id taken over while the job ran; its outcome was dropped");
+            return;
+        }
         if let RunOutcome::Failure(failure) = &outcome {
             tracing::info!(error.type = failure.kind.as_str(), message = %failure.message, "job failed");
         }
