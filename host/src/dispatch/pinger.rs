@@ -56,6 +56,18 @@ pub(super) async fn ping_if_due(shared: &Shared) {
     }
 }
 
+/// Pings if this dispatcher has been silent for half its death interval:
+/// long enough that, paused, it may have been declared dead and its id
+/// taken over. A run about to record its outcome asks first, so that an
+/// outcome of a run handed back meanwhile is dropped instead of landing on
+/// the new holder's run of the same job.
+pub(super) async fn ping_if_silent(shared: &Shared) {
+    let last = *shared.last_ping.lock().unwrap();
+    if last.elapsed() >= shared.config.death_interval / 2 {
+        ping(shared).await;
+    }
+}
+
 /// Records that this dispatcher is alive, or learns that its id was taken
 /// over.
 pub(super) async fn ping(shared: &Shared) {

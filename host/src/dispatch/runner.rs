@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
-use super::{AgentSlots, DispatchContext, Shared};
+use super::{AgentSlots, DispatchContext, Shared, pinger};
 use crate::model::{CapturedOutput, CompositeKind, Failure, FailureKind, Job, RunOutcome};
 use crate::runtime::JobCall;
 use crate::store::{JobFinishParams, JobRetryParams, RetryVerdict};
@@ -22,6 +22,7 @@ pub(super) async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Jo
         };
         agent.release();
         shared.service.events().work_available();
+        pinger::ping_if_silent(&shared).await;
         if let Some(by) = shared.taken_over.borrow().clone() {
             // Handed back when the id was taken over: the run is not this
             // process's to record, and the id now names another's runs.
