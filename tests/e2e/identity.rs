@@ -89,6 +89,43 @@ async fn assert_each_ran_once(http: &Http, ledger: &str, jobs: &[String]) {
     }
 }
 
+/// A long job running on `first`, and everything about it a refused
+/// second process must leave as it was.
+struct Busy {
+    http: Http,
+    ledger: String,
+    job: String,
+    before: Value,
+}
+
+impl Busy {
+    /// Puts a long job and waits until its code runs on `first`.
+    async fn on(first: &Server) -> Busy {
+        let http = first.http();
+        let ledger = ledger(&http).await;
+        let job = long_job(&http, &ledger).await;
+        wait_active_on(&http, std::slice::from_ref(&job), &dispatcher_id(first)).await;
+        wait_started(&http, &ledger, std::slice::from_ref(&job), 1).await;
+        let before = snapshot(&http, &job).await;
+        Busy {
+            http,
+            ledger,
+            job,
+            before,
+        }
+    }
+
+    /// Nothing changed; released, the job completes once, `attempts: 1`.
+    async fn assert_untouched_then_ran_once(self) {
+        assert_eq!(
+            snapshot(&self.http, &self.job).await,
+            self.before,
+            "nothing changed"
+        );
+        assert_each_ran_once(&self.http, &self.ledger, &[self.job]).await;
+    }
+}
+
 /// `--database` for `backend` when it needs one: SQLite stays in the data
 /// directory, as by default.
 fn own_database(backend: Backend) -> Option<Database> {
@@ -113,12 +150,7 @@ async fn a_second_process_on_a_data_directory_in_use_is_refused(backend: Backend
     let database = own_database(backend);
     let options = || with_database(ServerOptions::default().data_dir(dir.path()), &database);
     let first = Server::start_with(options()).await;
-    let http = first.http();
-    let ledger = ledger(&http).await;
-    let job = long_job(&http, &ledger).await;
-    wait_active_on(&http, std::slice::from_ref(&job), &dispatcher_id(&first)).await;
-    wait_started(&http, &ledger, std::slice::from_ref(&job), 1).await;
-    let before = snapshot(&http, &job).await;
+    let busy = Busy::on(&first).await;
 
     let port = first.url.trim_start_matches("http://").to_owned();
     let holder = format!("`wasync serve`, pid {} on host", first.pid());
@@ -140,8 +172,7 @@ async fn a_second_process_on_a_data_directory_in_use_is_refused(backend: Backend
             ],
         );
     }
-    assert_eq!(snapshot(&http, &job).await, before, "nothing changed");
-    assert_each_ran_once(&http, &ledger, &[job]).await;
+    busy.assert_untouched_then_ran_once().await;
 }
 
 /// A `worker` and a `serve`, each with a data directory of its own but
@@ -152,13 +183,8 @@ async fn a_second_process_with_a_dispatcher_id_in_use_is_refused(backend: Backen
     let _machine = shared().await;
     let database = backend.database();
     let first = Server::start_with(ServerOptions::default().database(&database)).await;
-    let http = first.http();
     let held = dispatcher_id(&first);
-    let ledger = ledger(&http).await;
-    let job = long_job(&http, &ledger).await;
-    wait_active_on(&http, std::slice::from_ref(&job), &held).await;
-    wait_started(&http, &ledger, std::slice::from_ref(&job), 1).await;
-    let before = snapshot(&http, &job).await;
+    let busy = Busy::on(&first).await;
 
     let holder = format!("pid {} on host", first.pid());
     for command in ["worker", "serve"] {
@@ -180,8 +206,7 @@ async fn a_second_process_with_a_dispatcher_id_in_use_is_refused(backend: Backen
             ],
         );
     }
-    assert_eq!(snapshot(&http, &job).await, before, "nothing changed");
-    assert_each_ran_once(&http, &ledger, &[job]).await;
+    busy.assert_untouched_then_ran_once().await;
 }
 
 /// A `serve` whose port is taken fails before it activates its

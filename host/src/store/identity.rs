@@ -87,33 +87,21 @@ pub struct Activation {
     pub handed_back: HandBackReport,
 }
 
-/// A dispatcher's row as activation reads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Holding {
-    /// The process it names.
-    pub process: Process,
-    /// When that process activated it.
-    pub activated_at: Timestamp,
-    /// Its last ping.
-    pub last_ping_at: Timestamp,
-    /// When it stopped, if it did.
-    pub deactivated_at: Option<Timestamp>,
-}
-
-/// Whether `p.process` may take the id `holding` describes, and why; else
-/// the refusal, naming the live holder and how to proceed.
+/// Whether `p.process` may take the id whose row is `holding`, and why;
+/// else the refusal, naming the live holder and how to proceed.
 pub fn vacancy(
-    holding: &Holding,
+    holding: &DispatcherInfo,
     p: &DispatcherActivateParams,
 ) -> std::result::Result<Vacancy, String> {
+    let holder = holding.process();
     let death = chrono::TimeDelta::from_std(p.death_interval).unwrap_or(chrono::TimeDelta::MAX);
     let alive_until = holding
         .last_ping_at
         .checked_add_signed(death)
         .unwrap_or(Timestamp::MAX_UTC);
-    if holding.process == p.process {
+    if holder == p.process {
         Ok(Vacancy::SameProcess)
-    } else if p.proven_gone.as_ref() == Some(&holding.process) {
+    } else if p.proven_gone.as_ref() == Some(&holder) {
         Ok(Vacancy::ProvenGone)
     } else if alive_until < p.now {
         Ok(Vacancy::Dead {
@@ -130,7 +118,6 @@ pub fn vacancy(
              directory). If that process is gone, the id is free once it has been silent \
              for the death interval ({death}), at {alive_until}.",
             id = p.id,
-            holder = holding.process,
             activated = holding.activated_at,
             ping = holding.last_ping_at,
             ago = humantime::format_duration(round_to_ms(ago)),
@@ -174,7 +161,7 @@ impl Takeover {
 pub trait ActivateTx: Send {
     /// The id's row, locked until the transaction ends; `None` for an id
     /// never seen.
-    async fn holding(&mut self, id: DispatcherId) -> Result<Option<Holding>>;
+    async fn holding(&mut self, id: DispatcherId) -> Result<Option<DispatcherInfo>>;
     /// Registers a new id for `p.process`; `None` when another process
     /// registered it meanwhile (it is then read again).
     async fn register(&mut self, p: &DispatcherActivateParams) -> Result<Option<DispatcherInfo>>;
@@ -208,7 +195,7 @@ pub async fn activate(
         };
         let takeover = Takeover {
             vacancy: vacancy(&holding, p).map_err(Error::Conflict)?,
-            previous: holding.process,
+            previous: holding.process(),
         };
         let info = tx.reactivate(p).await?;
         let handed_back = tx
@@ -281,9 +268,12 @@ mod tests {
         }
     }
 
-    fn holding(last_ping_ms: i64, deactivated: bool) -> Holding {
-        Holding {
-            process: process("a", 1),
+    fn holding(last_ping_ms: i64, deactivated: bool) -> DispatcherInfo {
+        DispatcherInfo {
+            id: DispatcherId::new(),
+            hostname: "a".to_owned(),
+            pid: 1,
+            poll_interval_ms: 5_000,
             activated_at: from_millis(0),
             last_ping_at: from_millis(last_ping_ms),
             deactivated_at: deactivated.then(|| from_millis(last_ping_ms)),

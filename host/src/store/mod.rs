@@ -50,8 +50,8 @@ pub use failures::{
     effective_policy, interrupted, interruption_verdict,
 };
 pub use identity::{
-    ActivateTx, Activation, DispatcherActivateParams, DispatcherPingParams, Holding, Ping,
-    Takeover, Vacancy, ping_verdict, vacancy,
+    ActivateTx, Activation, DispatcherActivateParams, DispatcherPingParams, Ping, Takeover,
+    Vacancy, ping_verdict, vacancy,
 };
 pub use links::{CallbackAddParams, JobAppendArgsParams, JobLinks, PartAddParams};
 pub use manage::{

@@ -13,8 +13,8 @@ use sqlx::{PgConnection, Postgres, Row as _};
 use super::row::{self, from_json, from_u64_bits, json_text, lit, ms, to_u32, u64_bits};
 use super::{PgStore, failures, queue};
 use crate::clock;
-use crate::model::{Agent, AgentSpec, DispatcherId, DispatcherInfo, JobStatus, Process, Timestamp};
-use crate::store::identity::{self, ActivateTx, Activation, DispatcherActivateParams, Holding};
+use crate::model::{Agent, AgentSpec, DispatcherId, DispatcherInfo, JobStatus, Timestamp};
+use crate::store::identity::{self, ActivateTx, Activation, DispatcherActivateParams};
 use crate::store::{Error, HandBackParams, HandBackReport, Result};
 
 const COLUMNS: &str =
@@ -105,26 +105,13 @@ struct ActivatePg<'a> {
 
 #[async_trait]
 impl ActivateTx for ActivatePg<'_> {
-    async fn holding(&mut self, id: DispatcherId) -> Result<Option<Holding>> {
-        let row = sqlx::query(
-            "SELECT hostname, pid, activated_at, last_ping_at, deactivated_at FROM dispatchers \
-             WHERE id = $1 FOR UPDATE",
-        )
-        .bind(id.0)
-        .fetch_optional(&mut *self.conn)
-        .await?;
-        row.map(|row| {
-            Ok(Holding {
-                process: Process {
-                    hostname: row.try_get(0)?,
-                    pid: to_u32("dispatchers", "pid", row.try_get(1)?)?,
-                },
-                activated_at: clock::from_millis(row.try_get(2)?),
-                last_ping_at: clock::from_millis(row.try_get(3)?),
-                deactivated_at: row.try_get::<Option<i64>, _>(4)?.map(clock::from_millis),
-            })
-        })
-        .transpose()
+    async fn holding(&mut self, id: DispatcherId) -> Result<Option<DispatcherInfo>> {
+        let sql = format!("SELECT {COLUMNS} FROM dispatchers WHERE id = $1 FOR UPDATE");
+        let row = sqlx::query(&sql)
+            .bind(id.0)
+            .fetch_optional(&mut *self.conn)
+            .await?;
+        row.as_ref().map(info).transpose()
     }
 
     async fn register(&mut self, p: &DispatcherActivateParams) -> Result<Option<DispatcherInfo>> {

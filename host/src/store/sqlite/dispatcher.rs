@@ -10,8 +10,8 @@ use sqlx::{Row as _, Sqlite, Transaction};
 use super::row::{corrupt, from_u64_bits, json, lit, ms, to_u32, u64_bits};
 use super::{SqliteStore, failures, queue};
 use crate::clock;
-use crate::model::{Agent, AgentSpec, DispatcherId, DispatcherInfo, JobStatus, Process, Timestamp};
-use crate::store::identity::{self, ActivateTx, Activation, DispatcherActivateParams, Holding};
+use crate::model::{Agent, AgentSpec, DispatcherId, DispatcherInfo, JobStatus, Timestamp};
+use crate::store::identity::{self, ActivateTx, Activation, DispatcherActivateParams};
 use crate::store::{Error, HandBackParams, HandBackReport, Result};
 
 const COLUMNS: &str =
@@ -72,26 +72,13 @@ struct ActivateSqlite<'a>(&'a mut Transaction<'static, Sqlite>);
 
 #[async_trait]
 impl ActivateTx for ActivateSqlite<'_> {
-    async fn holding(&mut self, id: DispatcherId) -> Result<Option<Holding>> {
-        let row = sqlx::query(
-            "SELECT hostname, pid, activated_at, last_ping_at, deactivated_at FROM dispatchers \
-             WHERE id = ?1",
-        )
-        .bind(id.0)
-        .fetch_optional(&mut **self.0)
-        .await?;
-        row.map(|row| {
-            Ok(Holding {
-                process: Process {
-                    hostname: row.try_get(0)?,
-                    pid: to_u32("dispatchers", "pid", row.try_get(1)?)?,
-                },
-                activated_at: clock::from_millis(row.try_get(2)?),
-                last_ping_at: clock::from_millis(row.try_get(3)?),
-                deactivated_at: row.try_get::<Option<i64>, _>(4)?.map(clock::from_millis),
-            })
-        })
-        .transpose()
+    async fn holding(&mut self, id: DispatcherId) -> Result<Option<DispatcherInfo>> {
+        let sql = format!("SELECT {COLUMNS} FROM dispatchers WHERE id = ?1");
+        let row = sqlx::query(&sql)
+            .bind(id.0)
+            .fetch_optional(&mut **self.0)
+            .await?;
+        row.as_ref().map(info).transpose()
     }
 
     async fn register(&mut self, p: &DispatcherActivateParams) -> Result<Option<DispatcherInfo>> {
