@@ -539,4 +539,28 @@ mod tests {
             "{shown}"
         );
     }
+
+    #[test]
+    fn an_instance_has_a_directory_of_its_own_in_the_data_directory() {
+        let config = ServerConfig::default();
+        assert_eq!(config.own_dir(), PathBuf::from(DATA_DIR_DEFAULT));
+        let flags = ConfigLayer {
+            instance: Some("worker-1".into()),
+            ..Default::default()
+        };
+        let config = config.apply(flags);
+        assert_eq!(
+            config.own_dir(),
+            PathBuf::from(DATA_DIR_DEFAULT).join("instances/worker-1")
+        );
+        assert!(config.validate().is_ok());
+        for bad in ["../up", "a/b", ".hidden", "two words"] {
+            let config = ServerConfig {
+                instance: Some(bad.into()),
+                ..ServerConfig::default()
+            };
+            let error = config.validate().unwrap_err();
+            assert!(error.contains(bad), "{error}");
+        }
+    }
 }

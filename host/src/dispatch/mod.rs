@@ -264,7 +264,8 @@ impl Dispatcher {
         let _ = self.ping_task.await;
         self.shared.running.close();
         // Runs of an id taken over have nothing left to record.
-        let grace = if self.shared.taken_over.borrow().is_some() {
+        let taken_over = self.shared.taken_over.borrow().is_some();
+        let grace = if taken_over {
             Duration::ZERO
         } else {
             self.shared.config.shutdown_grace
@@ -276,7 +277,7 @@ impl Dispatcher {
                 false
             }
         };
-        if !finished {
+        if !finished && !taken_over {
             tracing::warn!(
                 running = self.shared.running.len(),
                 "jobs still running at the end of the shutdown grace period: handing them back"
