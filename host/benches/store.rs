@@ -130,10 +130,11 @@ impl Bench {
         store
             .dispatcher_activate(DispatcherActivateParams {
                 id: dispatcher,
-                hostname: "bench".to_owned(),
-                pid: std::process::id(),
+                process: wasync::dispatch::this_process(),
                 poll_interval_ms: 1_000,
                 now: t(0),
+                death_interval: std::time::Duration::from_secs(60),
+                proven_gone: None,
             })
             .await
             .expect("dispatcher");

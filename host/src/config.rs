@@ -13,6 +13,9 @@ use crate::model::DispatcherId;
 
 /// Default data directory: `./wasync-data`.
 pub const DATA_DIR_DEFAULT: &str = "wasync-data";
+/// The folder of the data directory that holds its instances' own
+/// directories (see [`ServerConfig::instance`]).
+pub const INSTANCES_DIR: &str = "instances";
 /// Default listen address. Port 7411, loopback only.
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:7411";
 /// Default poll interval (zc.async's): 5 s.
@@ -37,8 +40,16 @@ pub const RETENTION_INTERVAL_DEFAULT: Duration = crate::service::RETENTION_INTER
 #[derive(Clone, PartialEq)]
 pub struct ServerConfig {
     /// Where the SQLite database, the dispatcher id and the compiled
-    /// component cache live. Default [`DATA_DIR_DEFAULT`].
+    /// component cache live. Default [`DATA_DIR_DEFAULT`]. One process at
+    /// a time holds it (its lock, `wasync.lock`), unless each names an
+    /// [`instance`](Self::instance).
     pub data_dir: PathBuf,
+    /// The name of this process among several sharing the data directory
+    /// on one machine: its lock and dispatcher id are then kept in
+    /// `<data_dir>/instances/<name>` ([`ServerConfig::own_dir`]), while the
+    /// SQLite database and the compiled cache stay shared. `None`: the
+    /// process has the data directory to itself.
+    pub instance: Option<String>,
     /// The database URL; `None`: SQLite at `<data_dir>/wasync.db`.
     pub database: Option<String>,
     /// The address the HTTP API listens on. Default [`LISTEN_DEFAULT`].
@@ -91,6 +102,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             data_dir: PathBuf::from(DATA_DIR_DEFAULT),
+            instance: None,
             database: None,
             listen: LISTEN_DEFAULT.to_owned(),
             token: None,
@@ -115,6 +127,7 @@ impl std::fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerConfig")
             .field("data_dir", &self.data_dir)
+            .field("instance", &self.instance)
             .field("database", &self.database.as_deref().map(redact_url))
             .field("listen", &self.listen)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
@@ -152,9 +165,15 @@ pub fn redact_url(url: &str) -> String {
 #[derive(Debug, Clone, Default, Args, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigLayer {
-    /// Data directory (SQLite database, dispatcher id, compiled cache).
+    /// Data directory (SQLite database, dispatcher id, compiled cache); one
+    /// process at a time holds it.
     #[arg(long, env = "WASYNC_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Run as instance NAME of the data directory: an identity (lock and
+    /// dispatcher id) of its own in DATA_DIR/instances/NAME, sharing its
+    /// database and compiled cache. For several workers on one machine.
+    #[arg(long, env = "WASYNC_INSTANCE")]
+    pub instance: Option<String>,
     /// Database URL (default: SQLite in the data directory).
     #[arg(long, env = "WASYNC_DATABASE", hide_env_values = true)]
     pub database: Option<String>,
@@ -266,6 +285,9 @@ impl ServerConfig {
         if let Some(v) = layer.data_dir {
             self.data_dir = v;
         }
+        if layer.instance.is_some() {
+            self.instance = layer.instance.filter(|name| !name.is_empty());
+        }
         if layer.database.is_some() {
             self.database = layer.database;
         }
@@ -317,8 +339,29 @@ impl ServerConfig {
         self
     }
 
+    /// The directory this process has to itself: its lock and its
+    /// dispatcher id live there. The data directory, or with an
+    /// [`instance`](Self::instance) `<data_dir>/instances/<name>`.
+    pub fn own_dir(&self) -> PathBuf {
+        match &self.instance {
+            Some(name) => self.data_dir.join(INSTANCES_DIR).join(name),
+            None => self.data_dir.clone(),
+        }
+    }
+
     /// Checks the values that cannot be checked one by one.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(name) = &self.instance {
+            let plain = name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            if !plain || name.starts_with('.') {
+                return Err(format!(
+                    "instance `{name}`: use letters, digits, `-`, `_` and `.` (not first): it \
+                     names a directory"
+                ));
+            }
+        }
         if self.poll_interval.is_zero() {
             return Err("poll_interval must be positive".into());
         }
@@ -495,5 +538,29 @@ mod tests {
             shown.contains("postgres://me:<redacted>@db/wasync"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn an_instance_has_a_directory_of_its_own_in_the_data_directory() {
+        let config = ServerConfig::default();
+        assert_eq!(config.own_dir(), PathBuf::from(DATA_DIR_DEFAULT));
+        let flags = ConfigLayer {
+            instance: Some("worker-1".into()),
+            ..Default::default()
+        };
+        let config = config.apply(flags);
+        assert_eq!(
+            config.own_dir(),
+            PathBuf::from(DATA_DIR_DEFAULT).join("instances/worker-1")
+        );
+        assert!(config.validate().is_ok());
+        for bad in ["../up", "a/b", ".hidden", "two words"] {
+            let config = ServerConfig {
+                instance: Some(bad.into()),
+                ..ServerConfig::default()
+            };
+            let error = config.validate().unwrap_err();
+            assert!(error.contains(bad), "{error}");
+        }
     }
 }

@@ -15,6 +15,9 @@
 //! - [`store`]: the database, behind one trait; all SQL lives there.
 //! - [`model`]: the domain types every layer shares, and the job state
 //!   machine ([`model::state`]).
+//!
+//! Beside them: [`config`] (the server's settings), [`clock`] (injected
+//! time) and [`data_dir`] (one process per data directory: its lock).
 
 #![deny(missing_docs)]
 
@@ -22,6 +25,7 @@ pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod data_dir;
 pub mod dispatch;
 pub mod model;
 pub mod runtime;

@@ -5,7 +5,6 @@
 //! themselves (`annotate::long_mark` marks a ledger job as it starts and
 //! as it ends), not by the queue's bookkeeping.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -13,17 +12,15 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
+use crate::runs::{
+    attempts, dispatcher_id, id, ledger, marks, release, wait_active_on, wait_started,
+};
 use crate::support::{
-    Backend, Database, Http, Server, ServerOptions, exclusive, shared, signal, stderr, stdout,
-    wait_until,
+    Backend, Database, Server, ServerOptions, exclusive, shared, signal, stderr, stdout, wait_until,
 };
 
 /// Short pings and death, so a death is noticed within about a second.
 const SHORT_INTERVALS: [&str; 4] = ["--ping-interval", "200ms", "--death-interval", "1s"];
-
-fn id(job: &Value) -> String {
-    job["id"].as_str().expect("a job id").to_owned()
-}
 
 fn time(value: &Value) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(value.as_str().expect("a time"))
@@ -55,77 +52,6 @@ async fn worker_with(backend: Backend, database: &Database, size: u32, args: &[&
         .args(["--main-agent-size", size.as_str()])
         .args(args.iter().copied());
     Server::start_on_with(backend, options).await
-}
-
-fn dispatcher_id(server: &Server) -> String {
-    std::fs::read_to_string(server.data_dir.join("dispatcher-id"))
-        .expect("a dispatcher id")
-        .trim()
-        .to_owned()
-}
-
-/// A ledger job for the long jobs to mark (a `hello` job: the first
-/// worker runs it, quickly).
-async fn ledger(http: &Http) -> String {
-    http.upload_example("annotate").await;
-    http.upload_example("hello").await;
-    id(&http.put_job("hello", "hello", json!([])).await)
-}
-
-/// How many marks starting with `prefix` each job left on the ledger.
-async fn marks(http: &Http, ledger: &str, prefix: &str) -> BTreeMap<String, usize> {
-    let marks = http.ok(&format!("/v1/jobs/{ledger}/annotations")).await;
-    let mut counts = BTreeMap::new();
-    for name in marks.as_object().expect("annotations").keys() {
-        if let Some(rest) = name.strip_prefix(prefix) {
-            let job = rest.split(':').next().unwrap().to_owned();
-            *counts.entry(job).or_default() += 1;
-        }
-    }
-    counts
-}
-
-async fn release(http: &Http, ledger: &str) {
-    let (status, body) = http
-        .put(
-            &format!("/v1/jobs/{ledger}/annotations/release"),
-            json!(true),
-        )
-        .await;
-    assert!(status.is_success(), "{status} {body}");
-}
-
-async fn attempts(http: &Http, job: &str) -> Vec<Value> {
-    http.ok(&format!("/v1/jobs/{job}/attempts")).await["attempts"]
-        .as_array()
-        .expect("attempts")
-        .clone()
-}
-
-/// Waits until every job is active on `dispatcher`.
-async fn wait_active_on(http: &Http, jobs: &[String], dispatcher: &str) {
-    wait_until("every job running on the doomed worker", || async {
-        for job in jobs {
-            let job = http.ok(&format!("/v1/jobs/{job}")).await;
-            if job["status"] != "active" || job["dispatcher"] != dispatcher {
-                return None;
-            }
-        }
-        Some(())
-    })
-    .await;
-}
-
-/// Waits until each job's code has started `runs` times (its `started:`
-/// marks): `active` alone is set just before the guest runs.
-async fn wait_started(http: &Http, ledger: &str, jobs: &[String], runs: usize) {
-    wait_until("every job's code started", || async {
-        let started = marks(http, ledger, "started:").await;
-        jobs.iter()
-            .all(|job| started.get(job) == Some(&runs))
-            .then_some(())
-    })
-    .await;
 }
 
 /// Acceptance: a worker running 10 long jobs is killed with SIGKILL; three

@@ -154,6 +154,9 @@ pub struct ServerOptions {
     pub command: Option<String>,
     /// `--database`; default: SQLite in the data directory.
     pub database: Option<String>,
+    /// Run in this directory with no `--data-dir`: the default data
+    /// directory, `./wasync-data` there.
+    pub cwd: Option<PathBuf>,
 }
 
 impl ServerOptions {
@@ -179,6 +182,104 @@ impl ServerOptions {
     pub fn command(mut self, command: &str) -> Self {
         self.command = Some(command.to_owned());
         self
+    }
+
+    /// Runs in `dir` with the default data directory (`dir/wasync-data`).
+    pub fn in_dir(mut self, dir: &Path) -> Self {
+        self.cwd = Some(dir.to_owned());
+        self
+    }
+
+    /// The process these options start, its data directory, and the
+    /// temporary directory holding it if the options named none.
+    fn build(&self) -> (Command, PathBuf, Option<TempDir>) {
+        let (data_dir, temp) = match (&self.data_dir, &self.cwd) {
+            (Some(dir), _) => (dir.clone(), None),
+            (None, Some(cwd)) => (cwd.join("wasync-data"), None),
+            (None, None) => {
+                let temp = tempfile::tempdir().expect("temporary directory");
+                (temp.path().to_owned(), Some(temp))
+            }
+        };
+        std::fs::create_dir_all(&data_dir).unwrap();
+        let given = |flag: &str| self.args.iter().any(|a| a == flag);
+        let mut command = Command::new(WASYNC);
+        command.arg(self.command.as_deref().unwrap_or("serve"));
+        if !given("--listen") {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
+        match &self.cwd {
+            Some(cwd) => {
+                command.current_dir(cwd);
+            }
+            None => {
+                command.arg("--data-dir").arg(&data_dir);
+            }
+        }
+        command
+            // A short poll by default, unless the test chose its own.
+            .args(
+                (!given("--poll-interval"))
+                    .then_some(["--poll-interval", "200ms"])
+                    .into_iter()
+                    .flatten(),
+            )
+            .args(
+                self.database
+                    .iter()
+                    .flat_map(|url| ["--database", url.as_str()]),
+            )
+            .args(&self.args)
+            .env_remove("WASYNC_TOKEN")
+            .env_remove("WASYNC_DATABASE")
+            .env_remove("WASYNC_DATA_DIR")
+            .env_remove("WASYNC_INSTANCE")
+            .env_remove("WASYNC_DISPATCHER_ID")
+            .env("WASYNC_LOG", "info,wasync=debug")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        (command, data_dir, temp)
+    }
+}
+
+/// A `wasync serve`, `worker` or `scheduler` that ended on its own (see
+/// [`refused`]).
+#[derive(Debug)]
+pub struct Refusal {
+    /// How it ended.
+    pub status: ExitStatus,
+    /// What it wrote to stderr.
+    pub stderr: String,
+}
+
+/// Starts the process `options` describe expecting it to end on its own
+/// before it is ready, as a refused start does; fails the test if it runs
+/// on past [`DEADLINE`].
+pub async fn refused(options: ServerOptions) -> Refusal {
+    let (mut command, _data_dir, _temp) = options.build();
+    let stderr_dir = tempfile::tempdir().expect("temporary directory");
+    let stderr_path = stderr_dir.path().join("stderr");
+    let stderr_file = std::fs::File::create(&stderr_path).expect("stderr file");
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(stderr_file)
+        .spawn()
+        .expect("start wasync");
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+            panic!("wasync was expected to refuse to start; it ran on. Its stderr:\n{stderr}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    Refusal {
+        status,
+        stderr: std::fs::read_to_string(&stderr_path).unwrap_or_default(),
     }
 }
 
@@ -221,45 +322,14 @@ impl Server {
 
     /// A server with options.
     pub async fn start_with(options: ServerOptions) -> Server {
-        let (data_dir, temp) = match options.data_dir {
-            Some(dir) => (dir, None),
-            None => {
-                let temp = tempfile::tempdir().expect("temporary directory");
-                (temp.path().to_owned(), Some(temp))
-            }
-        };
-        std::fs::create_dir_all(&data_dir).unwrap();
+        let (mut command, data_dir, temp) = options.build();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(data_dir.join("server.log"))
             .expect("server log");
         let token = token_of(&options.args);
-        let mut command = Command::new(WASYNC);
-        command
-            .arg(options.command.as_deref().unwrap_or("serve"))
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&data_dir)
-            // A short poll by default, unless the test chose its own.
-            .args(
-                (!options.args.iter().any(|a| a == "--poll-interval"))
-                    .then_some(["--poll-interval", "200ms"])
-                    .into_iter()
-                    .flatten(),
-            )
-            .args(
-                options
-                    .database
-                    .iter()
-                    .flat_map(|url| ["--database", url.as_str()]),
-            )
-            .args(&options.args)
-            .env_remove("WASYNC_TOKEN")
-            .env_remove("WASYNC_DATABASE")
-            .env("WASYNC_LOG", "info,wasync=debug")
-            .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::piped())
-            .stderr(log);
+        command.stdout(Stdio::piped()).stderr(log);
         let mut child = command.spawn().expect("start wasync serve");
         let stdout = child.stdout.take().expect("piped stdout");
         // Read the announced address on a thread of its own, then keep
@@ -338,17 +408,29 @@ impl Server {
     /// Asks the process to stop (SIGTERM) and waits for it.
     pub fn terminate(&mut self) -> ExitStatus {
         signal(self.child.id(), "TERM");
+        self.wait_exit("wasync did not stop on SIGTERM")
+    }
+
+    /// Waits for the process to end on its own; fails the test with
+    /// `what` after [`DEADLINE`].
+    pub fn wait_exit(&mut self, what: &str) -> ExitStatus {
         let deadline = std::time::Instant::now() + DEADLINE;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return status;
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "wasync did not stop on SIGTERM"
-            );
+            assert!(std::time::Instant::now() < deadline, "{what}");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The dispatcher id it keeps in its own directory: `dir` is the data
+    /// directory, or the instance's directory in it.
+    pub fn kept_dispatcher_id(dir: &Path) -> String {
+        std::fs::read_to_string(dir.join("dispatcher-id"))
+            .expect("a dispatcher id")
+            .trim()
+            .to_owned()
     }
 
     /// The server's log so far.

@@ -17,6 +17,7 @@ pub mod client;
 mod dispatchers;
 mod failures;
 mod health;
+mod identity;
 mod jobs;
 mod manage;
 mod modules;

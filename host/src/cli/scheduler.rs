@@ -6,6 +6,7 @@
 
 use std::process::ExitCode;
 
+use super::identity;
 use super::serve::{
     ServeArgs, init_logging, open_service, resolve_config, shutdown_signal, start_scheduler,
 };
@@ -16,6 +17,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging();
     let (config_file, settings) = args.into_parts();
     let config = resolve_config(config_file, settings)?;
+    let lock = identity::lock_own_dir(&config, "scheduler")?;
     let service = open_service(&config).await?;
     let scheduler = start_scheduler(&service, &config);
     // Tests and scripts read this line to know the scheduler is ready.
@@ -28,5 +30,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     shutdown_signal().await;
     tracing::info!("shutting down");
     scheduler.stop().await;
+    drop(lock);
     Ok(ExitCode::SUCCESS)
 }

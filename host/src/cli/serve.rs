@@ -9,10 +9,12 @@ use anyhow::{Context, bail};
 use clap::Args;
 use tokio::net::TcpListener;
 
+use super::identity;
 use crate::api::{self, AppState};
 use crate::clock;
 use crate::config::{ConfigLayer, ServerConfig};
-use crate::dispatch::{Dispatcher, DispatcherConfig, identity};
+use crate::data_dir::DataDirLock;
+use crate::dispatch::{Dispatcher, DispatcherConfig};
 use crate::model::{AgentSpec, DEFAULT_QUEUE, MAIN_AGENT_NAME};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::schedule::{Scheduler, SchedulerConfig};
@@ -166,21 +168,9 @@ pub fn init_logging() {
         .try_init();
 }
 
-/// Starts the dispatcher the configuration asks for.
-pub async fn start_dispatcher(
-    service: &Service,
-    config: &ServerConfig,
-) -> anyhow::Result<Dispatcher> {
-    let id = match config.dispatcher_id {
-        Some(id) => id,
-        None => identity::load_or_create(&config.data_dir).with_context(|| {
-            format!(
-                "cannot keep the dispatcher id in {}",
-                config.data_dir.display()
-            )
-        })?,
-    };
-    let mut dispatcher_config = DispatcherConfig::new(id);
+/// The settings of the dispatcher the configuration asks for.
+pub fn dispatcher_config(config: &ServerConfig) -> anyhow::Result<DispatcherConfig> {
+    let mut dispatcher_config = DispatcherConfig::new(identity::dispatcher_id(config)?);
     dispatcher_config.poll_interval = config.poll_interval;
     dispatcher_config.shutdown_grace = config.shutdown_grace;
     dispatcher_config.ping_interval = config.ping_interval;
@@ -188,7 +178,17 @@ pub async fn start_dispatcher(
     let mut main = AgentSpec::new(DEFAULT_QUEUE, MAIN_AGENT_NAME);
     main.size = config.main_agent_size;
     dispatcher_config.main_agent = Some(main);
-    Ok(Dispatcher::start(service.clone(), dispatcher_config).await?)
+    Ok(dispatcher_config)
+}
+
+/// Starts the dispatcher the configuration asks for, in the process that
+/// holds `lock` (see [`identity::start_dispatcher`]).
+pub async fn start_dispatcher(
+    service: &Service,
+    config: &ServerConfig,
+    lock: &DataDirLock,
+) -> anyhow::Result<Dispatcher> {
+    identity::start_dispatcher(service, dispatcher_config(config)?, config, lock).await
 }
 
 /// Starts the scheduler the configuration asks for.
@@ -219,22 +219,27 @@ pub async fn open_service(config: &ServerConfig) -> anyhow::Result<Service> {
     ))
 }
 
-/// Runs the server until Ctrl-C or SIGTERM.
+/// Runs the server until Ctrl-C or SIGTERM (or until its dispatcher id is
+/// taken over: then it exits with an error).
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging();
     let (config_file, settings) = args.into_parts();
     let config = resolve_config(config_file, settings)?;
+    // What only one process may have comes first, before anything is
+    // written to the database: a start that cannot complete changes
+    // nothing there.
+    let lock = identity::lock_own_dir(&config, "serve")?;
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
     let service = open_service(&config).await?;
     let dispatcher = if config.dispatcher {
-        Some(start_dispatcher(&service, &config).await?)
+        Some(start_dispatcher(&service, &config, &lock).await?)
     } else {
         None
     };
     let scheduler = config.scheduler.then(|| start_scheduler(&service, &config));
     let retention = Retention::start(service.clone(), config.retention());
-    let listener = TcpListener::bind(&config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
     // Tests and scripts read this line to find the port.
     println!("wasync listening on http://{address}");
@@ -244,7 +249,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         token: config.token.clone(),
         upload_limit: config.upload_limit as usize,
     };
-    api::serve(listener, state, shutdown_signal()).await?;
+    let (stopped, why) = tokio::sync::oneshot::channel();
+    let until = identity::until_stopped(dispatcher.as_ref());
+    api::serve(listener, state, async move {
+        let _ = stopped.send(until.await);
+    })
+    .await?;
+    let taken_over = why.await.ok().flatten();
     tracing::info!("shutting down");
     if let Some(scheduler) = scheduler {
         scheduler.stop().await;
@@ -253,8 +264,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         retention.stop().await;
     }
     if let Some(dispatcher) = dispatcher {
+        let id = dispatcher.id();
         dispatcher.stop_or(second_signal()).await;
+        if let Some(by) = taken_over {
+            return Err(identity::taken_over(id, &by));
+        }
     }
+    drop(lock);
     Ok(ExitCode::SUCCESS)
 }
 

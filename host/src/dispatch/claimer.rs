@@ -56,6 +56,9 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, mut stopped: watch::Receiver
         // zc.async pings before it claims: a dispatcher declared dead
         // while it was paused is reactivated before it takes new work.
         pinger::ping_if_due(&shared).await;
+        if shared.taken_over.borrow().is_some() {
+            return;
+        }
         if claim_round(&shared).await || stale {
             due = next_due(&shared).await;
         }

@@ -15,7 +15,9 @@
 //! in-flight index) and hands back, one by one and by state, those it does
 //! not hold: a claimed one goes back to its queue, a started one is
 //! interrupted (its retry policy decides). Claims wait while it checks, so
-//! a job just claimed is never mistaken for a forgotten one.
+//! a job just claimed is never mistaken for a forgotten one. A dispatcher
+//! whose id another process took over checks nothing: the jobs under the
+//! id are that process's.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -74,6 +76,11 @@ impl HeldJobs {
 /// not. Returns how many.
 pub(super) async fn self_check(shared: &Shared) -> usize {
     let _no_claims = shared.held.claims.write().await;
+    if shared.taken_over.borrow().is_some() {
+        // The id names another process's jobs now: none is this one's to
+        // hand back.
+        return 0;
+    }
     // Taken before reading the store: a job let go meanwhile had its write
     // committed first, so the store no longer lists it as held.
     let held: HashSet<JobId> = shared.held.jobs.lock().unwrap().clone();

@@ -1,5 +1,8 @@
-//! A dispatcher's identity: a UUID kept in the data directory, so that a
-//! restarted process is the same dispatcher (zc.async's `uuid.txt`).
+//! A dispatcher's identity: a UUID kept in the process's own directory
+//! (the data directory, or its instance's), so that a restarted process is
+//! the same dispatcher (zc.async's `uuid.txt`). One live process holds an
+//! id at a time: activation refuses the others (`store/identity.rs`,
+//! `docs/identity.md`).
 
 use std::io;
 use std::path::Path;

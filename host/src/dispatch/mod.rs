@@ -57,9 +57,9 @@ pub use guests::{GUEST_NICE_DEFAULT, GuestThreads};
 pub use loader::ComponentLoader;
 pub use polls::POLL_FLUSH_DELAY;
 
-use crate::model::{AgentSpec, DEFAULT_QUEUE, DispatcherId, MAIN_AGENT_NAME};
+use crate::model::{AgentSpec, DEFAULT_QUEUE, DispatcherId, MAIN_AGENT_NAME, Process};
 use crate::service::{self, Service};
-use crate::store::{DispatcherActivateParams, HandBackParams};
+use crate::store::{Activation, DispatcherActivateParams, HandBackParams};
 
 /// How often a dispatcher looks for work when nothing wakes it
 /// (zc.async's default poll interval).
@@ -102,6 +102,12 @@ pub struct DispatcherConfig {
     /// How much lower than the rest of the process guest threads run.
     /// Default: [`GUEST_NICE_DEFAULT`].
     pub guest_nice: i32,
+    /// The process it runs in, as its row names it. Default: this one
+    /// ([`this_process`]).
+    pub process: Process,
+    /// The process this one's data-directory lock proves gone (see
+    /// [`DispatcherActivateParams::proven_gone`]). Default: none.
+    pub proven_gone: Option<Process>,
 }
 
 impl DispatcherConfig {
@@ -117,6 +123,8 @@ impl DispatcherConfig {
             death_interval: DEATH_INTERVAL_DEFAULT,
             guest_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             guest_nice: GUEST_NICE_DEFAULT,
+            process: this_process(),
+            proven_gone: None,
         }
     }
 }
@@ -135,6 +143,10 @@ struct Shared {
     last_ping: std::sync::Mutex<tokio::time::Instant>,
     /// The jobs it holds in memory (see [`held`]).
     held: held::HeldJobs,
+    /// The process that took this dispatcher's id over while this one was
+    /// silent, once a ping found it: from then on this dispatcher claims
+    /// nothing and records no outcome (see [`Dispatcher::taken_over`]).
+    taken_over: watch::Sender<Option<Process>>,
     polls: polls::PollRecorder,
 }
 
@@ -163,41 +175,27 @@ pub struct Dispatcher {
 impl Dispatcher {
     /// Registers and activates the dispatcher, gives it its main agent if
     /// it has no agent in the default queue, and starts its loop.
+    ///
+    /// Activation refuses ([`service::Error::Conflict`], naming the
+    /// holder) an id a live process holds; it takes over an id whose
+    /// holder is gone, handing back the jobs that one still held, in the
+    /// same transaction (`store/identity.rs`). What can fail without
+    /// touching the database (the guest threads) is set up first.
     pub async fn start(service: Service, config: DispatcherConfig) -> service::Result<Dispatcher> {
+        let guests = GuestThreads::new(config.guest_threads, config.guest_nice)
+            .map_err(|e| service::Error::Invalid(format!("cannot start the guest threads: {e}")))?;
         let store = service.store().clone();
-        let now = service.clock().now();
-        store
+        let activation = store
             .dispatcher_activate(DispatcherActivateParams {
                 id: config.id,
-                hostname: hostname(),
-                pid: std::process::id(),
+                process: config.process.clone(),
                 poll_interval_ms: config.poll_interval.as_millis() as u64,
-                now,
+                now: service.clock().now(),
+                death_interval: config.death_interval,
+                proven_gone: config.proven_gone.clone(),
             })
             .await?;
-        // Jobs this dispatcher held in a previous life (a process killed
-        // and restarted with the same id before anyone noticed its death)
-        // would otherwise stay `assigned` or `active` for good.
-        let leftover = store
-            .dispatcher_hand_back(HandBackParams {
-                dispatcher: config.id,
-                job: None,
-                reason: format!(
-                    "its dispatcher {} restarted while it ran (the previous process ended \
-                     without stopping)",
-                    config.id
-                ),
-                now,
-            })
-            .await?;
-        if !leftover.is_empty() {
-            tracing::warn!(
-                released = leftover.released.len(),
-                retried = leftover.retried.len(),
-                aborted = leftover.aborted.len(),
-                "handed back the jobs of this dispatcher's previous run"
-            );
-        }
+        report_takeover(&service, &activation);
         let agents = store.agent_list(Some(config.id)).await?;
         if let Some(main) = &config.main_agent
             && !agents.iter().any(|a| a.spec.queue == DEFAULT_QUEUE)
@@ -210,8 +208,6 @@ impl Dispatcher {
             service.health().clone(),
             config.finish_batch_max,
         ));
-        let guests = GuestThreads::new(config.guest_threads, config.guest_nice)
-            .map_err(|e| service::Error::Invalid(format!("cannot start the guest threads: {e}")))?;
         let shared = Arc::new(Shared {
             guests,
             polls: polls::PollRecorder::start(store.clone(), service.health().clone()),
@@ -225,6 +221,7 @@ impl Dispatcher {
             running: TaskTracker::new(),
             last_ping: std::sync::Mutex::new(tokio::time::Instant::now()),
             held: held::HeldJobs::default(),
+            taken_over: watch::Sender::new(None),
             config,
             service,
         });
@@ -249,6 +246,29 @@ impl Dispatcher {
     /// How often this dispatcher pings and looks for dead dispatchers.
     pub fn ping_interval(&self) -> Duration {
         self.shared.config.ping_interval
+    }
+
+    /// Waits until a ping finds that another process took this
+    /// dispatcher's id over while this one was silent (a pause or a network
+    /// partition longer than the death interval), and returns that
+    /// process. The dispatcher has stopped claiming and drops the outcomes
+    /// of the runs it still has (they were handed back); the process
+    /// should stop ([`Dispatcher::stop`] then neither hands back nor
+    /// deactivates anything: the id is no longer this process's).
+    /// The future does not borrow the dispatcher.
+    pub fn taken_over(&self) -> impl std::future::Future<Output = Process> + Send + 'static {
+        let mut watch = self.shared.taken_over.subscribe();
+        async move {
+            let by = match watch.wait_for(Option::is_some).await {
+                Ok(by) => by.clone(),
+                Err(_) => None,
+            };
+            match by {
+                Some(by) => by,
+                // Gone with the dispatcher: never taken over.
+                None => std::future::pending().await,
+            }
+        }
     }
 
     /// How many jobs it is running now.
@@ -285,7 +305,13 @@ impl Dispatcher {
         let _ = self.loop_task.await;
         let _ = self.ping_task.await;
         self.shared.running.close();
-        let grace = self.shared.config.shutdown_grace;
+        // Runs of an id taken over have nothing left to record.
+        let taken_over = self.shared.taken_over.borrow().is_some();
+        let grace = if taken_over {
+            Duration::ZERO
+        } else {
+            self.shared.config.shutdown_grace
+        };
         let finished = tokio::select! {
             waited = tokio::time::timeout(grace, self.shared.running.wait()) => waited.is_ok(),
             _ = hurry => {
@@ -293,7 +319,7 @@ impl Dispatcher {
                 false
             }
         };
-        if !finished {
+        if !finished && !taken_over {
             tracing::warn!(
                 running = self.shared.running.len(),
                 "jobs still running at the end of the shutdown grace period: handing them back"
@@ -302,6 +328,13 @@ impl Dispatcher {
         self.shared.polls.stop().await;
         let service = &self.shared.service;
         let id = self.shared.config.id;
+        // The id may have been taken over while this process was silent:
+        // what it holds now is the new holder's, not to be touched.
+        pinger::ping(&self.shared).await;
+        if let Some(by) = self.shared.taken_over.borrow().clone() {
+            tracing::warn!(dispatcher = %id, holder = %by, "dispatcher stopped; its id is another process's now");
+            return;
+        }
         let handed = service
             .store()
             .dispatcher_hand_back(HandBackParams {
@@ -330,6 +363,40 @@ impl Dispatcher {
             tracing::error!(%error, "could not mark the dispatcher deactivated");
         }
         tracing::info!(dispatcher = %id, "dispatcher stopped");
+    }
+}
+
+/// Logs what activation took over and handed back, and wakes whoever the
+/// jobs handed back concern.
+fn report_takeover(service: &Service, activation: &Activation) {
+    let Some(takeover) = &activation.takeover else {
+        return;
+    };
+    let handed = &activation.handed_back;
+    tracing::info!(
+        dispatcher = %activation.info.id,
+        previous = %takeover.previous,
+        vacancy = ?takeover.vacancy,
+        "took the dispatcher id over"
+    );
+    if !handed.is_empty() {
+        tracing::warn!(
+            released = handed.released.len(),
+            retried = handed.retried.len(),
+            aborted = handed.aborted.len(),
+            "handed back the jobs of this dispatcher's previous run"
+        );
+        service.events().completed(&handed.completed);
+        service.events().work_available();
+    }
+}
+
+/// This process, as a dispatcher's row and a data directory's lock name
+/// it.
+pub fn this_process() -> Process {
+    Process {
+        hostname: hostname(),
+        pid: std::process::id(),
     }
 }
 

@@ -15,6 +15,10 @@
 //! and the last ping doubles as zc.async's "last poll", which the
 //! dispatcher status (`STUCK` after two silent poll intervals) reads.
 //!
+//! A ping names this process: if another process took the id over while
+//! this one was silent (`store/identity.rs`), the ping writes nothing and
+//! the dispatcher stops working under the id ([`Shared::taken_over`]).
+//!
 //! The same loop runs the dispatcher's self-check (see [`super::held`]):
 //! after each ping, when a start failed, and as soon as the database takes
 //! writes again after a fault — when it also pings and looks for work at
@@ -27,7 +31,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::{Shared, held};
-use crate::store::DispatcherRescueParams;
+use crate::store::{DispatcherPingParams, DispatcherRescueParams, Ping};
 
 /// Pings and looks for dead dispatchers until told to stop.
 pub(super) async fn ping_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
@@ -39,6 +43,9 @@ pub(super) async fn ping_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<
             _ = stopped.changed() => return,
             _ = tick.tick() => {
                 ping(&shared).await;
+                if shared.taken_over.borrow().is_some() {
+                    return;
+                }
                 rescue(&shared).await;
             }
             _ = shared.held.check_asked() => {}
@@ -54,6 +61,9 @@ pub(super) async fn ping_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<
         if *stopped.borrow() {
             return;
         }
+        if shared.taken_over.borrow().is_some() {
+            return;
+        }
         held::self_check(&shared).await;
     }
 }
@@ -67,26 +77,52 @@ pub(super) async fn ping_if_due(shared: &Shared) {
     }
 }
 
-/// Records that this dispatcher is alive.
+/// Pings if this dispatcher has been silent for half its death interval:
+/// long enough that, paused, it may have been declared dead and its id
+/// taken over. A run about to record its outcome asks first, so that an
+/// outcome of a run handed back meanwhile is dropped instead of landing on
+/// the new holder's run of the same job.
+pub(super) async fn ping_if_silent(shared: &Shared) {
+    let last = *shared.last_ping.lock().unwrap();
+    if last.elapsed() >= shared.config.death_interval / 2 {
+        ping(shared).await;
+    }
+}
+
+/// Records that this dispatcher is alive, or learns that its id was taken
+/// over.
 pub(super) async fn ping(shared: &Shared) {
-    let now = shared.service.clock().now();
-    match shared
-        .service
-        .store()
-        .dispatcher_ping(shared.config.id, now)
-        .await
-    {
-        Ok(reactivated) => {
-            shared.service.health().wrote();
+    let params = DispatcherPingParams {
+        id: shared.config.id,
+        process: shared.config.process.clone(),
+        now: shared.service.clock().now(),
+    };
+    match shared.service.store().dispatcher_ping(params).await {
+        Ok(ping) => {
+            if !matches!(ping, Ping::TakenOver { .. }) {
+                shared.service.health().wrote();
+            }
             *shared.last_ping.lock().unwrap() = Instant::now();
-            if reactivated {
-                tracing::warn!(
+            match ping {
+                Ping::Alive => {}
+                Ping::Reactivated => tracing::warn!(
                     dispatcher = %shared.config.id,
                     running = shared.running.len(),
                     "this dispatcher was declared dead (silent longer than the death interval) \
                      and its jobs were handed back; reactivated. The outcomes of the runs it \
                      still has will be dropped (reassigned)."
-                );
+                ),
+                Ping::TakenOver { by } => {
+                    tracing::error!(
+                        dispatcher = %shared.config.id,
+                        holder = %by,
+                        running = shared.running.len(),
+                        "this dispatcher's id was taken over by another process while this one \
+                         was silent (longer than the death interval): no longer claiming; the \
+                         outcomes of the runs it still has will be dropped"
+                    );
+                    shared.taken_over.send_replace(Some(by));
+                }
             }
         }
         Err(error) => shared.store_failed(&error, "could not record the dispatcher's ping"),

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
-use super::{AgentSlots, DispatchContext, Shared};
+use super::{AgentSlots, DispatchContext, Shared, pinger};
 use crate::model::{CapturedOutput, CompositeKind, Failure, FailureKind, Job, RunOutcome};
 use crate::runtime::JobCall;
 use crate::store::{JobFinishParams, JobRetryParams, RetryVerdict};
@@ -23,6 +23,14 @@ pub(super) async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Jo
         };
         agent.release();
         shared.service.events().work_available();
+        pinger::ping_if_silent(&shared).await;
+        if let Some(by) = shared.taken_over.borrow().clone() {
+            // Handed back when the id was taken over: the run is not this
+            // process's to record, and the id now names another's runs.
+            tracing::warn!(holder = %by, "dispatcher id taken over while the job ran; its outcome was dropped");
+            shared.held.let_go(job.id);
+            return;
+        }
         if let RunOutcome::Failure(failure) = &outcome {
             tracing::info!(error.type = failure.kind.as_str(), message = %failure.message, "job failed");
         }

@@ -11,11 +11,12 @@ use serde_json::json;
 use super::{Dispatcher, DispatcherConfig};
 use crate::clock::{Clock, SystemClock};
 use crate::model::{
-    AgentFilter, AgentSpec, DispatcherId, DispatcherStatus, FailureKind, JobStatus,
+    AgentFilter, AgentSpec, DispatcherId, DispatcherStatus, FailureKind, JobStatus, Process,
 };
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::service::{PutRequest, Service, ServiceConfig};
 use crate::store::conformance::{Harness, SqliteHarness};
+use crate::store::{DispatcherActivateParams, Vacancy};
 
 /// Far longer than any test here waits.
 const POLL: Duration = Duration::from_secs(120);
@@ -199,4 +200,63 @@ async fn an_idle_dispatcher_pings_as_often_as_it_polls_and_shows_running() {
     );
     assert_eq!(status, DispatcherStatus::Running, "{info:?}");
     s.dispatcher.stop().await;
+}
+
+/// A dispatcher whose id another process took over (activated for
+/// another process once this one looked dead: here, seen from 90 s later)
+/// learns it at its next ping: `taken_over` names that process, and the
+/// stop neither hands back nor deactivates what is now the other's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispatcher_whose_id_was_taken_over_leaves_it_alone() {
+    let s = setup_polling_every(Duration::from_millis(100)).await;
+    let store = s.service.store().clone();
+    let id = s.dispatcher.id();
+    let other = Process {
+        hostname: "elsewhere".into(),
+        pid: 1,
+    };
+    let refused = store
+        .dispatcher_activate(DispatcherActivateParams {
+            id,
+            process: other.clone(),
+            poll_interval_ms: 1_000,
+            now: SystemClock.now(),
+            death_interval: Duration::from_secs(60),
+            proven_gone: None,
+        })
+        .await;
+    assert!(
+        matches!(refused, Err(crate::store::Error::Conflict(_))),
+        "alive: {refused:?}"
+    );
+    let taken = store
+        .dispatcher_activate(DispatcherActivateParams {
+            id,
+            process: other.clone(),
+            poll_interval_ms: 1_000,
+            now: SystemClock.now() + chrono::TimeDelta::seconds(90),
+            death_interval: Duration::from_secs(60),
+            proven_gone: None,
+        })
+        .await
+        .expect("dead, seen from 90 s later");
+    assert!(matches!(
+        taken.takeover.map(|t| t.vacancy),
+        Some(Vacancy::Dead { .. })
+    ));
+    let by = tokio::time::timeout(Duration::from_secs(20), s.dispatcher.taken_over())
+        .await
+        .expect("its next ping tells it");
+    assert_eq!(by, other);
+    let job = s
+        .service
+        .put(PutRequest::new("hello", "hello", json!([])))
+        .await
+        .unwrap();
+    s.dispatcher.stop().await;
+    let info = store.dispatcher_get(id).await.unwrap();
+    assert_eq!(info.process(), other, "still the other process's");
+    assert_eq!(info.deactivated_at, None, "not deactivated by the old one");
+    let job = store.job_get(job.id).await.unwrap();
+    assert_eq!(job.status, JobStatus::Pending, "never claimed: {job:?}");
 }

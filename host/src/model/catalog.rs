@@ -35,6 +35,23 @@ pub struct QueueInfo {
     pub created_at: Timestamp,
 }
 
+/// A process, as a dispatcher's row and a data directory's lock name it:
+/// the machine it runs on and its process id there. Two processes are the
+/// same only if both are equal.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Process {
+    /// The host it runs on.
+    pub hostname: String,
+    /// Its process id on that host.
+    pub pid: u32,
+}
+
+impl std::fmt::Display for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pid {} on host {}", self.pid, self.hostname)
+    }
+}
+
 /// A dispatcher as stored: one per `wasync` process that does work.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DispatcherInfo {
@@ -53,4 +70,14 @@ pub struct DispatcherInfo {
     /// When it stopped, if it stopped; `None` while active.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deactivated_at: Option<Timestamp>,
+}
+
+impl DispatcherInfo {
+    /// The process that holds (or last held) this dispatcher id.
+    pub fn process(&self) -> Process {
+        Process {
+            hostname: self.hostname.clone(),
+            pid: self.pid,
+        }
+    }
 }

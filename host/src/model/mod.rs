@@ -15,7 +15,7 @@ mod schedule;
 pub mod state;
 
 pub use agent::{AGENT_SIZE_DEFAULT, Agent, AgentFilter, AgentSpec, MAIN_AGENT_NAME};
-pub use catalog::{DEFAULT_QUEUE, DispatcherInfo, ModuleInfo, QueueInfo};
+pub use catalog::{DEFAULT_QUEUE, DispatcherInfo, ModuleInfo, Process, QueueInfo};
 pub use failure::{Failure, FailureKind};
 pub use ids::{BadDigest, DispatcherId, JobId, ModuleDigest};
 pub use job::{CapturedOutput, Job, JobLimits, NewJob, RunOutcome};

@@ -168,7 +168,14 @@ async fn write(store: &dyn Store, s: &Scene, op: Op, round: u32) -> super::Resul
             })
             .await
             .map(drop),
-        Op::Ping => store.dispatcher_ping(s.dispatcher, now).await.map(drop),
+        Op::Ping => store
+            .dispatcher_ping(super::DispatcherPingParams {
+                id: s.dispatcher,
+                process: kit::test_process(),
+                now,
+            })
+            .await
+            .map(drop),
         Op::Annotate => {
             store
                 .annotation_set(AnnotationSetParams {

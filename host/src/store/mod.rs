@@ -38,6 +38,7 @@ use crate::model::{
 
 mod failures;
 mod fault;
+mod identity;
 mod links;
 mod manage;
 pub mod postgres;
@@ -51,6 +52,10 @@ pub use failures::{
 };
 pub(crate) use fault::no_open_transaction;
 pub use fault::{Fault, FaultKind, classify};
+pub use identity::{
+    ActivateTx, Activation, DispatcherActivateParams, DispatcherPingParams, Ping, Takeover,
+    Vacancy, ping_verdict, vacancy,
+};
 pub use links::{CallbackAddParams, JobAppendArgsParams, JobLinks, PartAddParams};
 pub use manage::{
     CancelReport, DispatcherStatsParams, JobCancelParams, JobOrder, JobQueryParams,
@@ -414,21 +419,6 @@ pub trait StoreListener: Send {
     async fn recv(&mut self) -> Result<StoreEvent>;
 }
 
-/// Registers (or re-registers) a dispatcher and marks it active.
-#[derive(Debug, Clone)]
-pub struct DispatcherActivateParams {
-    /// Its id.
-    pub id: DispatcherId,
-    /// The host it runs on.
-    pub hostname: String,
-    /// Its process id.
-    pub pid: u32,
-    /// Its poll interval in ms.
-    pub poll_interval_ms: u64,
-    /// Now.
-    pub now: Timestamp,
-}
-
 /// Every database operation of wasync. Implemented once per backend, and
 /// every backend passes the same conformance suite (`store::conformance`).
 /// The management tools' operations are in [`ManageStore`].
@@ -575,13 +565,16 @@ pub trait Store: ManageStore + Send + Sync + std::fmt::Debug + 'static {
 
     // ----- dispatchers and agents -----
 
-    /// Registers a dispatcher, or re-activates a known one.
-    async fn dispatcher_activate(&self, params: DispatcherActivateParams)
-    -> Result<DispatcherInfo>;
-    /// Records that a dispatcher is alive, and reactivates it if it was
-    /// declared dead meanwhile (a long pause): true then (its jobs were
-    /// handed back; their outcomes, if its runs end, are dropped).
-    async fn dispatcher_ping(&self, id: DispatcherId, now: Timestamp) -> Result<bool>;
+    /// Registers a dispatcher id for a process, or takes a known one over
+    /// if its holder is gone, handing back the jobs it still holds, in one
+    /// transaction; refuses ([`Error::Conflict`], naming the holder,
+    /// writing nothing) an id a live process holds (`store/identity.rs`).
+    async fn dispatcher_activate(&self, params: DispatcherActivateParams) -> Result<Activation>;
+    /// Records that a dispatcher's process is alive, and reactivates it if
+    /// it was declared dead meanwhile (a long pause: its jobs were handed
+    /// back; their outcomes, if its runs end, are dropped). Writes nothing
+    /// if another process took the id over meanwhile ([`Ping::TakenOver`]).
+    async fn dispatcher_ping(&self, params: DispatcherPingParams) -> Result<Ping>;
     /// Marks a dispatcher stopped.
     async fn dispatcher_deactivate(&self, id: DispatcherId, now: Timestamp) -> Result<()>;
     /// A dispatcher.

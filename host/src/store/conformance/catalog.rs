@@ -6,7 +6,8 @@ use super::Harness;
 use super::kit::*;
 use crate::model::{AgentFilter, AgentSpec, DispatcherId, JobId, ModuleDigest, RunOutcome};
 use crate::store::{
-    AnnotationSetParams, DispatcherActivateParams, JobStartParams, ModuleInsertParams,
+    AnnotationSetParams, DispatcherActivateParams, DispatcherPingParams, JobStartParams,
+    ModuleInsertParams, Ping, Vacancy,
 };
 
 pub(crate) async fn modules_by_digest_and_name<H: Harness>(h: H) {
@@ -138,13 +139,17 @@ pub(crate) async fn dispatchers_activate_ping_deactivate<H: Harness>(h: H) {
     let s = h.store();
     let id = DispatcherId::new();
     let activate = |pid: u32, now| DispatcherActivateParams {
-        id,
-        hostname: "worker-1".to_owned(),
-        pid,
         poll_interval_ms: u64::MAX,
+        ..activation(id, process("worker-1", pid), now)
+    };
+    let ping = |now| DispatcherPingParams {
+        id,
+        process: process("worker-1", 100),
         now,
     };
-    let info = s.dispatcher_activate(activate(100, t(0))).await.unwrap();
+    let first = s.dispatcher_activate(activate(100, t(0))).await.unwrap();
+    assert_eq!(first.takeover, None, "a new id");
+    let info = first.info;
     assert_eq!(
         (info.id, info.hostname.as_str(), info.pid),
         (id, "worker-1", 100)
@@ -156,7 +161,10 @@ pub(crate) async fn dispatchers_activate_ping_deactivate<H: Harness>(h: H) {
     assert_eq!(info.poll_interval_ms, u64::MAX);
     assert_eq!(s.dispatcher_get(id).await.unwrap(), info);
 
-    s.dispatcher_ping(id, t(30_000)).await.unwrap();
+    assert_eq!(
+        s.dispatcher_ping(ping(t(30_000))).await.unwrap(),
+        Ping::Alive
+    );
     assert_eq!(s.dispatcher_get(id).await.unwrap().last_ping_at, t(30_000));
     s.dispatcher_deactivate(id, t(40_000)).await.unwrap();
     assert_eq!(
@@ -167,6 +175,12 @@ pub(crate) async fn dispatchers_activate_ping_deactivate<H: Harness>(h: H) {
         .dispatcher_activate(activate(200, t(50_000)))
         .await
         .unwrap();
+    assert_eq!(
+        again.takeover.map(|t| t.vacancy),
+        Some(Vacancy::Stopped),
+        "a stopped dispatcher's id is free"
+    );
+    let again = again.info;
     assert_eq!(
         (again.pid, again.activated_at, again.deactivated_at),
         (200, t(50_000), None)
@@ -187,7 +201,11 @@ pub(crate) async fn dispatchers_activate_ping_deactivate<H: Harness>(h: H) {
     let nobody = DispatcherId::new();
     assert_not_found(s.dispatcher_get(nobody).await, &["dispatcher"]);
     assert_not_found(
-        s.dispatcher_ping(nobody, t(1)).await,
+        s.dispatcher_ping(DispatcherPingParams {
+            id: nobody,
+            ..ping(t(1))
+        })
+        .await,
         &[&nobody.to_string()],
     );
     assert_not_found(s.dispatcher_deactivate(nobody, t(1)).await, &["dispatcher"]);

@@ -14,7 +14,8 @@ use crate::model::{
     RunOutcome,
 };
 use crate::store::{
-    DispatcherRescueParams, HandBackParams, HandBackReport, JobRetryParams, RetryVerdict, Store,
+    DispatcherRescueParams, HandBackParams, HandBackReport, JobRetryParams, Ping, RetryVerdict,
+    Store,
 };
 
 fn policy(value: serde_json::Value) -> RetryPolicy {
@@ -314,13 +315,13 @@ pub(crate) async fn exactly_one_of_three_racing_rescuers_handles_a_dead_dispatch
     let running = run(&*s, dead, "", 10, t(1)).await;
     let claimed = kit::ids(&claim(&*s, dead, "", 2, t(1)).await);
     let alive = dispatcher(&*s).await;
-    s.dispatcher_ping(alive, t(50_000)).await.unwrap();
+    kit::ping(&*s, alive, t(50_000)).await;
 
     let mut rescuers = Vec::new();
     for _ in 0..3 {
         let store = h.another().await;
         let id = dispatcher(&*store).await;
-        store.dispatcher_ping(id, t(61_000)).await.unwrap();
+        kit::ping(&*store, id, t(61_000)).await;
         rescuers.push((store, id));
     }
     let rescues = rescuers.iter().map(|(store, id)| {
@@ -380,7 +381,7 @@ pub(crate) async fn a_dispatcher_wrongly_declared_dead_is_reactivated_and_loses_
     let rescuer = dispatcher(&*s).await;
     let id = kit::put_n(&*s, "", &m, 1).await[0];
     run(&*s, paused, "", 1, t(1)).await;
-    s.dispatcher_ping(rescuer, t(70_000)).await.unwrap();
+    kit::ping(&*s, rescuer, t(70_000)).await;
     let reports = s
         .dispatcher_rescue(DispatcherRescueParams {
             rescuer,
@@ -399,13 +400,14 @@ pub(crate) async fn a_dispatcher_wrongly_declared_dead_is_reactivated_and_loses_
             .is_some()
     );
 
-    assert!(
-        s.dispatcher_ping(paused, t(80_000)).await.unwrap(),
+    assert_eq!(
+        kit::ping(&*s, paused, t(80_000)).await,
+        Ping::Reactivated,
         "the ping tells it was declared dead"
     );
     let info = s.dispatcher_get(paused).await.unwrap();
     assert_eq!((info.deactivated_at, info.activated_at), (None, t(80_000)));
-    assert!(!s.dispatcher_ping(paused, t(81_000)).await.unwrap());
+    assert_eq!(kit::ping(&*s, paused, t(81_000)).await, Ping::Alive);
 
     assert_eq!(run(&*s, rescuer, "", 1, t(82_000)).await, [id]);
     let late = kit::finish(&*s, paused, id, RunOutcome::Value(json!("late")), t(83_000)).await;

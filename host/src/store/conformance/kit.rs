@@ -5,12 +5,12 @@ use serde_json::json;
 
 use crate::clock::from_millis;
 use crate::model::{
-    CapturedOutput, DispatcherId, Job, JobId, JobLimits, ModuleDigest, ModuleInfo, NewJob,
+    CapturedOutput, DispatcherId, Job, JobId, JobLimits, ModuleDigest, ModuleInfo, NewJob, Process,
     RunOutcome, Timestamp,
 };
 use crate::store::{
-    DispatcherActivateParams, Error, FinishReport, JobClaimParams, JobFinishParams, JobStartParams,
-    ModuleInsertParams, QueueJobsParams, Result, Store,
+    DispatcherActivateParams, DispatcherPingParams, Error, FinishReport, JobClaimParams,
+    JobFinishParams, JobStartParams, ModuleInsertParams, Ping, QueueJobsParams, Result, Store,
 };
 
 /// A fixed instant plus `ms` milliseconds: tests never read the wall clock.
@@ -112,20 +112,56 @@ pub(crate) async fn queue_ids(store: &dyn Store, queue: &str) -> Vec<JobId> {
     ids(&jobs)
 }
 
+/// A process on host `hostname`.
+pub(crate) fn process(hostname: &str, pid: u32) -> Process {
+    Process {
+        hostname: hostname.to_owned(),
+        pid,
+    }
+}
+
+/// The process the kit's dispatchers run in.
+pub(crate) fn test_process() -> Process {
+    process("test-host", 4242)
+}
+
+/// Activates `id` for `process` at `now`, with zc.async's 60 s death
+/// interval and no lock proving anyone gone.
+pub(crate) fn activation(
+    id: DispatcherId,
+    process: Process,
+    now: Timestamp,
+) -> DispatcherActivateParams {
+    DispatcherActivateParams {
+        id,
+        process,
+        poll_interval_ms: 5_000,
+        now,
+        death_interval: std::time::Duration::from_secs(60),
+        proven_gone: None,
+    }
+}
+
 /// A registered, active dispatcher.
 pub(crate) async fn dispatcher(store: &dyn Store) -> DispatcherId {
     let id = DispatcherId::new();
     store
-        .dispatcher_activate(DispatcherActivateParams {
-            id,
-            hostname: "test-host".to_owned(),
-            pid: 4242,
-            poll_interval_ms: 5_000,
-            now: t(0),
-        })
+        .dispatcher_activate(activation(id, test_process(), t(0)))
         .await
         .expect("activate dispatcher");
     id
+}
+
+/// Pings `id` as the kit's process.
+pub(crate) async fn ping(store: &dyn Store, id: DispatcherId, now: Timestamp) -> Ping {
+    store
+        .dispatcher_ping(DispatcherPingParams {
+            id,
+            process: test_process(),
+            now,
+        })
+        .await
+        .expect("ping")
 }
 
 /// Claims up to `limit` jobs of `queue` for agent `main`, with no filter.

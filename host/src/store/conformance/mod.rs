@@ -35,6 +35,7 @@ mod claim;
 mod durability;
 mod failures;
 mod finish;
+mod identity;
 pub(crate) mod kit;
 mod manage;
 mod notify;
@@ -49,6 +50,7 @@ use claim::*;
 use durability::*;
 use failures::*;
 use finish::*;
+use identity::*;
 use manage::*;
 use notify::*;
 use queue::*;
@@ -223,6 +225,11 @@ macro_rules! foreach_case {
         $m!($h, annotations_set_get_list);
         $m!($h, dispatchers_activate_ping_deactivate);
         $m!($h, agents_upsert_list_delete);
+        // one live process per dispatcher id
+        $m!($h, a_live_holder_keeps_its_dispatcher_id);
+        $m!($h, a_dead_holders_id_is_taken_over_with_its_jobs);
+        $m!($h, a_proven_gone_stopped_or_same_holder_gives_the_id_up);
+        $m!($h, two_processes_activating_one_new_id_at_once_one_wins);
         // notifications
         $m!($h, puts_are_announced_on_commit);
         $m!($h, completions_are_announced_with_their_cascades);

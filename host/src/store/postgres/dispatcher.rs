@@ -4,16 +4,18 @@
 
 use std::sync::LazyLock;
 
+use async_trait::async_trait;
 use serde_json::Value;
-use sqlx::Row as _;
-use sqlx::postgres::PgRow;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::{PgConnection, Postgres, Row as _};
 
-use super::PgStore;
-use super::queue;
 use super::row::{self, from_json, from_u64_bits, json_text, lit, ms, to_u32, u64_bits};
+use super::{PgStore, failures, queue};
 use crate::clock;
 use crate::model::{Agent, AgentSpec, DispatcherId, DispatcherInfo, JobStatus, Timestamp};
-use crate::store::{DispatcherActivateParams, Error, Result};
+use crate::store::identity::{self, ActivateTx, Activation, DispatcherActivateParams};
+use crate::store::{Error, HandBackParams, HandBackReport, Result};
 
 const COLUMNS: &str =
     "id, hostname, pid, poll_interval_ms, activated_at, last_ping_at, deactivated_at";
@@ -93,25 +95,75 @@ fn agent(row: &PgRow) -> Result<Agent> {
     })
 }
 
-/// Registers a dispatcher or re-activates a known one.
-pub(super) async fn activate(db: &PgStore, p: DispatcherActivateParams) -> Result<DispatcherInfo> {
-    let sql = format!(
-        "INSERT INTO dispatchers ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $5, NULL) \
-         ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, pid = excluded.pid, \
-         poll_interval_ms = excluded.poll_interval_ms, activated_at = excluded.activated_at, \
-         last_ping_at = excluded.last_ping_at, deactivated_at = NULL, rescued_by = NULL, \
-         rescued_at = NULL \
-         RETURNING {COLUMNS}"
-    );
-    let row = sqlx::query(&sql)
+/// Activation's statements, in one transaction: the row is read `FOR
+/// UPDATE`, and a new id is inserted only if no other process inserted it
+/// first (`ON CONFLICT DO NOTHING` waits for that one's transaction).
+struct ActivatePg<'a> {
+    conn: &'a mut PgConnection,
+    db: &'a PgStore,
+}
+
+#[async_trait]
+impl ActivateTx for ActivatePg<'_> {
+    async fn holding(&mut self, id: DispatcherId) -> Result<Option<DispatcherInfo>> {
+        let sql = format!("SELECT {COLUMNS} FROM dispatchers WHERE id = $1 FOR UPDATE");
+        let row = sqlx::query(&sql)
+            .bind(id.0)
+            .fetch_optional(&mut *self.conn)
+            .await?;
+        row.as_ref().map(info).transpose()
+    }
+
+    async fn register(&mut self, p: &DispatcherActivateParams) -> Result<Option<DispatcherInfo>> {
+        let sql = format!(
+            "INSERT INTO dispatchers ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $5, NULL) \
+             ON CONFLICT (id) DO NOTHING RETURNING {COLUMNS}"
+        );
+        let row = bind_activation(sqlx::query(&sql), p)
+            .fetch_optional(&mut *self.conn)
+            .await?;
+        row.as_ref().map(info).transpose()
+    }
+
+    async fn reactivate(&mut self, p: &DispatcherActivateParams) -> Result<DispatcherInfo> {
+        let sql = format!(
+            "UPDATE dispatchers SET hostname = $2, pid = $3, poll_interval_ms = $4, \
+             activated_at = $5, last_ping_at = $5, deactivated_at = NULL, rescued_by = NULL, \
+             rescued_at = NULL WHERE id = $1 RETURNING {COLUMNS}"
+        );
+        let row = bind_activation(sqlx::query(&sql), p)
+            .fetch_one(&mut *self.conn)
+            .await?;
+        info(&row)
+    }
+
+    async fn hand_back(&mut self, p: &HandBackParams) -> Result<HandBackReport> {
+        failures::hand_back_in(self.conn, self.db, p).await
+    }
+}
+
+fn bind_activation<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    p: &'q DispatcherActivateParams,
+) -> Query<'q, Postgres, PgArguments> {
+    query
         .bind(p.id.0)
-        .bind(&p.hostname)
-        .bind(i64::from(p.pid))
+        .bind(&p.process.hostname)
+        .bind(i64::from(p.process.pid))
         .bind(u64_bits(p.poll_interval_ms))
         .bind(ms(p.now))
-        .fetch_one(&db.pool)
-        .await?;
-    info(&row)
+}
+
+/// Registers a dispatcher id, or takes a known one over if its holder is
+/// gone (see [`identity::activate`]).
+pub(super) async fn activate(db: &PgStore, p: DispatcherActivateParams) -> Result<Activation> {
+    row::retrying(|| async {
+        let mut tx = db.begin().await?;
+        let activation = identity::activate(&mut ActivatePg { conn: &mut tx, db }, &p).await?;
+        tx.commit().await?;
+        Ok(activation)
+    })
+    .await
 }
 
 async fn stamp(db: &PgStore, column: &str, id: DispatcherId, now: Timestamp) -> Result<()> {

@@ -30,9 +30,10 @@ use super::queue;
 use super::row::{self, from_json, json_text, lit, ms, output};
 use crate::clock;
 use crate::model::{
-    AfterInterruption, Attempt, DispatcherId, Failure, JobId, JobStatus, RetryPolicy, Timestamp,
-    Transition,
+    AfterInterruption, Attempt, DispatcherId, Failure, JobId, JobStatus, Process, RetryPolicy,
+    Timestamp, Transition,
 };
+use crate::store::identity::{self, DispatcherPingParams, Ping};
 use crate::store::settle;
 use crate::store::{
     DispatcherRescueParams, Error, HandBackParams, HandBackReport, JobRetryParams, Result,
@@ -275,7 +276,7 @@ static ABORT: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Hands back every job of `p.dispatcher` inside the caller's transaction.
-async fn hand_back_in(
+pub(super) async fn hand_back_in(
     conn: &mut PgConnection,
     db: &PgStore,
     p: &HandBackParams,
@@ -427,21 +428,36 @@ pub(super) async fn rescue(db: &PgStore, p: DispatcherRescueParams) -> Result<Ve
     }
 }
 
-/// Records a ping; reactivates a dispatcher declared dead meanwhile.
-pub(super) async fn ping(db: &PgStore, id: DispatcherId, now: Timestamp) -> Result<bool> {
-    let rescued: Option<bool> = sqlx::query_scalar(
-        "UPDATE dispatchers AS d SET last_ping_at = $2, \
+/// Records a ping if the row still names the process; reactivates a
+/// dispatcher declared dead meanwhile (see [`identity::ping_verdict`]).
+/// One statement: the row as it was, locked, and the write guarded by the
+/// process it names.
+pub(super) async fn ping(db: &PgStore, p: DispatcherPingParams) -> Result<Ping> {
+    let current = sqlx::query(
+        "WITH old AS (SELECT hostname, pid, rescued_at FROM dispatchers WHERE id = $1 \
+           FOR UPDATE), \
+         w AS (UPDATE dispatchers AS d SET last_ping_at = $2, \
            activated_at = CASE WHEN old.rescued_at IS NULL THEN d.activated_at ELSE $2 END, \
-           deactivated_at = CASE WHEN old.rescued_at IS NULL THEN d.deactivated_at ELSE NULL END, \
-           rescued_at = NULL, rescued_by = NULL \
-         FROM (SELECT rescued_at FROM dispatchers WHERE id = $1 FOR UPDATE) AS old \
-         WHERE d.id = $1 RETURNING old.rescued_at IS NOT NULL",
+           deactivated_at = CASE WHEN old.rescued_at IS NULL THEN d.deactivated_at ELSE NULL \
+           END, rescued_at = NULL, rescued_by = NULL \
+           FROM old WHERE d.id = $1 AND old.hostname = $3 AND old.pid = $4) \
+         SELECT hostname, pid, rescued_at IS NOT NULL FROM old",
     )
-    .bind(id.0)
-    .bind(ms(now))
+    .bind(p.id.0)
+    .bind(ms(p.now))
+    .bind(&p.process.hostname)
+    .bind(i64::from(p.process.pid))
     .fetch_optional(&db.pool)
-    .await?;
-    rescued.ok_or_else(|| Error::not_found(format!("dispatcher {id}")))
+    .await?
+    .map(|r| -> Result<(Process, bool)> {
+        let process = Process {
+            hostname: r.try_get(0)?,
+            pid: row::to_u32("dispatchers", "pid", r.try_get(1)?)?,
+        };
+        Ok((process, r.try_get(2)?))
+    })
+    .transpose()?;
+    identity::ping_verdict(current, &p)
 }
 
 /// The jobs the store says a dispatcher holds (see

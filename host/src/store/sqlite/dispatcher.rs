@@ -2,15 +2,17 @@
 
 use std::sync::LazyLock;
 
-use sqlx::Row as _;
-use sqlx::sqlite::SqliteRow;
+use async_trait::async_trait;
+use sqlx::query::Query;
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{Row as _, Sqlite, Transaction};
 
-use super::SqliteStore;
-use super::queue;
 use super::row::{corrupt, from_u64_bits, json, lit, ms, to_u32, u64_bits};
+use super::{SqliteStore, failures, queue};
 use crate::clock;
 use crate::model::{Agent, AgentSpec, DispatcherId, DispatcherInfo, JobStatus, Timestamp};
-use crate::store::{DispatcherActivateParams, Error, Result};
+use crate::store::identity::{self, ActivateTx, Activation, DispatcherActivateParams};
+use crate::store::{Error, HandBackParams, HandBackReport, Result};
 
 const COLUMNS: &str =
     "id, hostname, pid, poll_interval_ms, activated_at, last_ping_at, deactivated_at";
@@ -64,28 +66,68 @@ fn agent(row: &SqliteRow) -> Result<Agent> {
     })
 }
 
-/// Registers a dispatcher or re-activates a known one.
-pub(super) async fn activate(
-    db: &SqliteStore,
-    p: DispatcherActivateParams,
-) -> Result<DispatcherInfo> {
-    let sql = format!(
-        "INSERT INTO dispatchers ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?5, NULL) \
-         ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, pid = excluded.pid, \
-         poll_interval_ms = excluded.poll_interval_ms, activated_at = excluded.activated_at, \
-         last_ping_at = excluded.last_ping_at, deactivated_at = NULL, rescued_by = NULL, \
-         rescued_at = NULL \
-         RETURNING {COLUMNS}"
-    );
-    let row = sqlx::query(&sql)
+/// Activation's statements, in one `BEGIN IMMEDIATE` transaction: SQLite's
+/// one writer serializes two processes activating one id.
+struct ActivateSqlite<'a>(&'a mut Transaction<'static, Sqlite>);
+
+#[async_trait]
+impl ActivateTx for ActivateSqlite<'_> {
+    async fn holding(&mut self, id: DispatcherId) -> Result<Option<DispatcherInfo>> {
+        let sql = format!("SELECT {COLUMNS} FROM dispatchers WHERE id = ?1");
+        let row = sqlx::query(&sql)
+            .bind(id.0)
+            .fetch_optional(&mut **self.0)
+            .await?;
+        row.as_ref().map(info).transpose()
+    }
+
+    async fn register(&mut self, p: &DispatcherActivateParams) -> Result<Option<DispatcherInfo>> {
+        let sql = format!(
+            "INSERT INTO dispatchers ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?5, NULL) \
+             ON CONFLICT (id) DO NOTHING RETURNING {COLUMNS}"
+        );
+        let row = bind_activation(sqlx::query(&sql), p)
+            .fetch_optional(&mut **self.0)
+            .await?;
+        row.as_ref().map(info).transpose()
+    }
+
+    async fn reactivate(&mut self, p: &DispatcherActivateParams) -> Result<DispatcherInfo> {
+        let sql = format!(
+            "UPDATE dispatchers SET hostname = ?2, pid = ?3, poll_interval_ms = ?4, \
+             activated_at = ?5, last_ping_at = ?5, deactivated_at = NULL, rescued_by = NULL, \
+             rescued_at = NULL WHERE id = ?1 RETURNING {COLUMNS}"
+        );
+        let row = bind_activation(sqlx::query(&sql), p)
+            .fetch_one(&mut **self.0)
+            .await?;
+        info(&row)
+    }
+
+    async fn hand_back(&mut self, p: &HandBackParams) -> Result<HandBackReport> {
+        failures::hand_back_in(self.0, p).await
+    }
+}
+
+fn bind_activation<'q>(
+    query: Query<'q, Sqlite, SqliteArguments<'q>>,
+    p: &'q DispatcherActivateParams,
+) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+    query
         .bind(p.id.0)
-        .bind(&p.hostname)
-        .bind(i64::from(p.pid))
+        .bind(&p.process.hostname)
+        .bind(i64::from(p.process.pid))
         .bind(u64_bits(p.poll_interval_ms))
         .bind(ms(p.now))
-        .fetch_one(&db.writer)
-        .await?;
-    info(&row)
+}
+
+/// Registers a dispatcher id, or takes a known one over if its holder is
+/// gone (see [`identity::activate`]).
+pub(super) async fn activate(db: &SqliteStore, p: DispatcherActivateParams) -> Result<Activation> {
+    let mut tx = db.begin().await?;
+    let activation = identity::activate(&mut ActivateSqlite(&mut tx), &p).await?;
+    tx.commit().await?;
+    Ok(activation)
 }
 
 async fn stamp(db: &SqliteStore, column: &str, id: DispatcherId, now: Timestamp) -> Result<()> {

@@ -22,9 +22,10 @@ use super::queue;
 use super::row::{self, lit, ms};
 use crate::clock;
 use crate::model::{
-    AfterInterruption, Attempt, DispatcherId, Failure, JobId, JobStatus, RetryPolicy, Timestamp,
-    Transition,
+    AfterInterruption, Attempt, DispatcherId, Failure, JobId, JobStatus, Process, RetryPolicy,
+    Timestamp, Transition,
 };
+use crate::store::identity::{self, DispatcherPingParams, Ping};
 use crate::store::settle;
 use crate::store::{
     DispatcherRescueParams, Error, HandBackParams, HandBackReport, JobRetryParams, Result,
@@ -266,7 +267,7 @@ static ABORT: LazyLock<String> = LazyLock::new(|| {
 
 /// Hands back every job of `p.dispatcher` inside `tx` (see
 /// [`crate::store::Store::dispatcher_hand_back`]).
-async fn hand_back_in(
+pub(super) async fn hand_back_in(
     tx: &mut Transaction<'static, Sqlite>,
     p: &HandBackParams,
 ) -> Result<HandBackReport> {
@@ -421,31 +422,37 @@ pub(super) async fn rescue(
     }
 }
 
-/// Records a ping; reactivates a dispatcher declared dead meanwhile.
-pub(super) async fn ping(db: &SqliteStore, id: DispatcherId, now: Timestamp) -> Result<bool> {
+/// Records a ping if the row still names the process; reactivates a
+/// dispatcher declared dead meanwhile (see [`identity::ping_verdict`]).
+pub(super) async fn ping(db: &SqliteStore, p: DispatcherPingParams) -> Result<Ping> {
     let mut tx = db.begin().await?;
-    let rescued: Option<Option<i64>> =
-        sqlx::query_scalar("SELECT rescued_at FROM dispatchers WHERE id = ?1")
-            .bind(id.0)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let Some(rescued) = rescued else {
-        return Err(Error::not_found(format!("dispatcher {id}")));
-    };
-    if rescued.is_some() {
-        sqlx::query(
+    let current = sqlx::query("SELECT hostname, pid, rescued_at FROM dispatchers WHERE id = ?1")
+        .bind(p.id.0)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| -> Result<(Process, bool)> {
+            let process = Process {
+                hostname: r.try_get(0)?,
+                pid: row::to_u32("dispatchers", "pid", r.try_get(1)?)?,
+            };
+            Ok((process, r.try_get::<Option<i64>, _>(2)?.is_some()))
+        })
+        .transpose()?;
+    let verdict = identity::ping_verdict(current, &p)?;
+    match verdict {
+        Ping::TakenOver { .. } => return Ok(verdict),
+        Ping::Reactivated => sqlx::query(
             "UPDATE dispatchers SET last_ping_at = ?2, activated_at = ?2, \
              deactivated_at = NULL, rescued_at = NULL, rescued_by = NULL WHERE id = ?1",
-        )
-    } else {
-        sqlx::query("UPDATE dispatchers SET last_ping_at = ?2 WHERE id = ?1")
+        ),
+        Ping::Alive => sqlx::query("UPDATE dispatchers SET last_ping_at = ?2 WHERE id = ?1"),
     }
-    .bind(id.0)
-    .bind(ms(now))
+    .bind(p.id.0)
+    .bind(ms(p.now))
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(rescued.is_some())
+    Ok(verdict)
 }
 
 /// The jobs the store says a dispatcher holds (see

@@ -60,12 +60,13 @@ use sqlx::{Connection as _, Sqlite, Transaction};
 use tracing::instrument;
 
 use super::{
-    AnnotationSetParams, DispatcherActivateParams, DispatcherRescueParams, Error, ExpireReport,
-    FinishReport, HandBackParams, HandBackReport, JobClaimParams, JobDetachParams, JobExpireParams,
-    JobFinishParams, JobListParams, JobNextDueParams, JobPullParams, JobPutBackParams,
-    JobRetryParams, JobStartParams, JobStarted, JobUpdateParams, ModuleInsertParams, NextDue,
-    QueueJobsParams, QuotaCreateParams, Result, RetryVerdict, ScheduleAdvanceParams, ScheduleLock,
-    ScheduleTakeParams, ScheduleUpdateParams, Store, StoreListener, no_open_transaction,
+    Activation, AnnotationSetParams, DispatcherActivateParams, DispatcherPingParams,
+    DispatcherRescueParams, Error, ExpireReport, FinishReport, HandBackParams, HandBackReport,
+    JobClaimParams, JobDetachParams, JobExpireParams, JobFinishParams, JobListParams,
+    JobNextDueParams, JobPullParams, JobPutBackParams, JobRetryParams, JobStartParams, JobStarted,
+    JobUpdateParams, ModuleInsertParams, NextDue, Ping, QueueJobsParams, QuotaCreateParams, Result,
+    RetryVerdict, ScheduleAdvanceParams, ScheduleLock, ScheduleTakeParams, ScheduleUpdateParams,
+    Store, StoreListener, no_open_transaction,
 };
 use crate::model::{
     Agent, AgentSpec, Attempt, DispatcherId, DispatcherInfo, Job, JobId, ModuleDigest, ModuleInfo,
@@ -378,16 +379,13 @@ impl Store for SqliteStore {
     }
 
     #[instrument(level = "debug", skip_all)]
-    async fn dispatcher_activate(
-        &self,
-        params: DispatcherActivateParams,
-    ) -> Result<DispatcherInfo> {
+    async fn dispatcher_activate(&self, params: DispatcherActivateParams) -> Result<Activation> {
         dispatcher::activate(self, params).await
     }
 
     #[instrument(level = "debug", skip_all)]
-    async fn dispatcher_ping(&self, id: DispatcherId, now: Timestamp) -> Result<bool> {
-        failures::ping(self, id, now).await
+    async fn dispatcher_ping(&self, params: DispatcherPingParams) -> Result<Ping> {
+        failures::ping(self, params).await
     }
 
     #[instrument(level = "debug", skip_all)]
