@@ -40,6 +40,14 @@ impl SmallDisk {
         Ok(SmallDisk { dir, ballast })
     }
 
+    /// [`SmallDisk::mount`], or `None` after printing why the test that
+    /// asked is skipped.
+    pub fn mount_or_skip(bytes: u64) -> Option<SmallDisk> {
+        Self::mount(bytes)
+            .map_err(|reason| eprintln!("skipped: {reason}"))
+            .ok()
+    }
+
     /// Where it is mounted.
     pub fn path(&self) -> &Path {
         self.dir.path()

@@ -59,6 +59,14 @@ impl PrivatePostgres {
         Ok(cluster)
     }
 
+    /// [`PrivatePostgres::start`], or `None` after printing why the test
+    /// that asked is skipped.
+    pub fn start_or_skip() -> Option<PrivatePostgres> {
+        Self::start()
+            .map_err(|reason| eprintln!("skipped: {reason}"))
+            .ok()
+    }
+
     /// A URL of database `postgres` on it.
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)

@@ -287,12 +287,8 @@ impl Processes {
 #[tokio::test]
 async fn sqlite_a_full_disk_refuses_puts_honestly_and_recovers_by_itself() {
     let _machine = exclusive().await;
-    let disk = match SmallDisk::mount(32 << 20) {
-        Ok(disk) => disk,
-        Err(reason) => {
-            eprintln!("skipped: {reason}");
-            return;
-        }
+    let Some(disk) = SmallDisk::mount_or_skip(32 << 20) else {
+        return;
     };
     // Only the database on the small disk: the logs and the compiled
     // caches stay in the processes' data directories.
@@ -356,12 +352,8 @@ async fn sqlite_a_full_disk_refuses_puts_honestly_and_recovers_by_itself() {
 #[tokio::test]
 async fn postgres_a_restarted_server_strands_no_job_and_everything_resumes() {
     let _machine = exclusive().await;
-    let cluster = match PrivatePostgres::start() {
-        Ok(cluster) => cluster,
-        Err(reason) => {
-            eprintln!("skipped: {reason}");
-            return;
-        }
+    let Some(cluster) = PrivatePostgres::start_or_skip() else {
+        return;
     };
     let processes = Processes::start(&cluster.url()).await;
     let http = processes.serve.http();

@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use wasync_faults::{Proxy, SmallDisk};
+use wasync_faults::SmallDisk;
 
 use super::completer::{BatchCompleter, Completer};
 use crate::clock::{Clock, SystemClock};
 use crate::model::{FailureKind, JobId, JobStatus, RunOutcome};
 use crate::service::{Events, PutRequest, StoreHealth};
 use crate::store::conformance::kit::{self, t};
-use crate::store::postgres::testing::{self, TestSchema};
+use crate::store::postgres::testing;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{FaultKind, JobStartParams, Store};
 
@@ -151,12 +151,8 @@ async fn outcomes_survive(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_completer_keeps_outcomes_through_a_full_disk() {
-    let disk = match SmallDisk::mount(16 << 20) {
-        Ok(disk) => disk,
-        Err(reason) => {
-            eprintln!("skipped: {reason}");
-            return;
-        }
+    let Some(disk) = SmallDisk::mount_or_skip(16 << 20) else {
+        return;
     };
     let store = Arc::new(
         SqliteStore::open(&disk.path().join("wasync.db"))
@@ -177,12 +173,9 @@ async fn the_completer_keeps_outcomes_through_a_full_disk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_completer_keeps_outcomes_through_a_server_gone_away_and_reconnects() {
-    let Some(url) = testing::url_or_skip() else {
+    let Some((proxy, schema)) = testing::behind_proxy() else {
         return;
     };
-    let proxy = Proxy::start(testing::address(&url)).expect("a proxy");
-    let proxied = testing::url_through(&url, proxy.address());
-    let schema = TestSchema::new(&proxied);
     let store = Arc::new(schema.open().await);
     outcomes_survive(
         store.clone(),

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use wasync_faults::{PrivatePostgres, Proxy, SmallDisk};
+use wasync_faults::{PrivatePostgres, SmallDisk};
 
 use super::conformance::kit::{self, t};
 use super::postgres::PgStore;
@@ -287,12 +287,8 @@ async fn job_count(store: &dyn Store) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_a_full_disk_fails_every_write_and_leaves_no_transaction_open() {
-    let disk = match SmallDisk::mount(16 << 20) {
-        Ok(disk) => disk,
-        Err(reason) => {
-            eprintln!("skipped: {reason}");
-            return;
-        }
+    let Some(disk) = SmallDisk::mount_or_skip(16 << 20) else {
+        return;
     };
     let store = SqliteStore::open(&disk.path().join("wasync.db"))
         .await
@@ -311,12 +307,9 @@ async fn sqlite_a_full_disk_fails_every_write_and_leaves_no_transaction_open() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_server_gone_away_fails_every_write_and_the_pool_recovers() {
-    let Some(url) = testing::url_or_skip() else {
+    let Some((proxy, schema)) = testing::behind_proxy() else {
         return;
     };
-    // Dropped last: the schema is dropped through it.
-    let proxy = Proxy::start(testing::address(&url)).expect("a proxy");
-    let schema = TestSchema::new(&testing::url_through(&url, proxy.address()));
     let store = schema.open().await;
     let s = scene(&store).await;
     let before = job_count(&store).await;
@@ -382,12 +375,8 @@ async fn postgres_a_connection_killed_inside_a_transaction_is_not_used_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_restarted_server_is_a_pause_and_a_stopped_one_a_fault() {
-    let cluster = match PrivatePostgres::start() {
-        Ok(cluster) => cluster,
-        Err(reason) => {
-            eprintln!("skipped: {reason}");
-            return;
-        }
+    let Some(cluster) = PrivatePostgres::start_or_skip() else {
+        return;
     };
     let store = PgStore::open(&cluster.url())
         .await

@@ -39,6 +39,17 @@ pub(crate) fn url_or_skip() -> Option<String> {
     url
 }
 
+/// A fresh schema on the test server reached through a proxy the test
+/// controls (to cut every connection, as a server going away does), or
+/// `None` after saying the test is skipped. Keep the proxy until the
+/// schema is dropped: the schema is dropped through it.
+pub(crate) fn behind_proxy() -> Option<(wasync_faults::Proxy, TestSchema)> {
+    let url = url_or_skip()?;
+    let proxy = wasync_faults::Proxy::start(address(&url)).expect("a proxy");
+    let schema = TestSchema::new(&url_through(&url, proxy.address()));
+    Some((proxy, schema))
+}
+
 /// The test server's address (for a proxy in front of it).
 pub(crate) fn address(url: &str) -> std::net::SocketAddr {
     let options = PgConnectOptions::from_str(url).expect("a PostgreSQL URL");
