@@ -14,6 +14,8 @@
 //! (no permission to mount, no PostgreSQL binaries): the test prints the
 //! reason and skips.
 
+#![deny(missing_docs)]
+
 mod disk;
 mod postgres;
 mod proxy;

@@ -126,34 +126,54 @@ pub fn open_runtime(config: &ServerConfig) -> anyhow::Result<Runtime> {
     Runtime::new(runtime_config).context("cannot start the WebAssembly runtime")
 }
 
-/// Waits for Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Waits for Ctrl-C or SIGTERM. The listeners are registered when this
+/// is called, not when the future is first polled: a signal that arrives
+/// in between is not lost.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (mut interrupt, mut terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = terminate => {}
+    async move {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = next(interrupt.as_mut()) => {}
+                _ = next(terminate.as_mut()) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// The next delivery of `signal`; never, without a listener.
+#[cfg(unix)]
+async fn next(signal: Option<&mut tokio::signal::unix::Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending::<()>().await,
     }
 }
 
 /// A second Ctrl-C or SIGTERM, after the first started a graceful stop:
 /// stop at once (the jobs still running are handed back without waiting
-/// for the grace period).
-pub async fn second_signal() {
-    shutdown_signal().await;
-    tracing::warn!("second stop signal");
+/// for the grace period). Listening from the call: a second signal sent
+/// while the dispatcher's loops wind down is heard.
+pub fn second_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    let signal = shutdown_signal();
+    async move {
+        signal.await;
+        tracing::warn!("second stop signal");
+    }
 }
 
 /// Sets up logging from `WASYNC_LOG` (or `RUST_LOG`), default `info`.
@@ -256,6 +276,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     })
     .await?;
     let taken_over = why.await.ok().flatten();
+    // Listening before saying so: a second signal sent at once is heard.
+    let hurry = second_signal();
     tracing::info!("shutting down");
     if let Some(scheduler) = scheduler {
         scheduler.stop().await;
@@ -265,7 +287,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(dispatcher) = dispatcher {
         let id = dispatcher.id();
-        dispatcher.stop_or(second_signal()).await;
+        dispatcher.stop_or(hurry).await;
         if let Some(by) = taken_over {
             return Err(identity::taken_over(id, &by));
         }

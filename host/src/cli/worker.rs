@@ -25,9 +25,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     println!("wasync worker {} running", dispatcher.id());
     tracing::info!(dispatcher = %dispatcher.id(), backend = service.store().backend(), "working");
     let taken_over = identity::until_stopped(Some(&dispatcher)).await;
+    // Listening before saying so: a second signal sent at once is heard.
+    let hurry = second_signal();
     tracing::info!("shutting down");
     let id = dispatcher.id();
-    dispatcher.stop_or(second_signal()).await;
+    dispatcher.stop_or(hurry).await;
     if let Some(by) = taken_over {
         return Err(identity::taken_over(id, &by));
     }

@@ -191,7 +191,7 @@ async fn claim(shared: &Shared, agent: &AgentSlots, free: u32) -> Vec<Job> {
         {
             Ok(jobs) => claimed = jobs,
             Err(error) => {
-                shared.store_failed(&error, "claim failed");
+                shared.store_failed(&error, &claim_failed(agent));
                 return claimed;
             }
         }
@@ -200,10 +200,17 @@ async fn claim(shared: &Shared, agent: &AgentSlots, free: u32) -> Vec<Job> {
     if rest > 0 {
         match store.job_claim_many(params(None, rest)).await {
             Ok(jobs) => claimed.extend(jobs),
-            Err(error) => shared.store_failed(&error, "claim failed"),
+            Err(error) => shared.store_failed(&error, &claim_failed(agent)),
         }
     }
     claimed
+}
+
+fn claim_failed(agent: &AgentSlots) -> String {
+    format!(
+        "claim failed (queue `{}`, agent `{}`)",
+        agent.spec.queue, agent.spec.name
+    )
 }
 
 /// Keeps what this claim took in the bounded record of recent polls
