@@ -16,6 +16,7 @@ mod manage;
 mod monitor;
 mod queue;
 mod runs;
+mod sandbox;
 mod schedules;
 mod usage;
 mod workers;
