@@ -29,6 +29,7 @@ enum Language {
 /// The examples: `jobs-examples/<name>`, built to `<name>.wasm`.
 const EXAMPLES: &[(&str, Language)] = &[
     ("python-hello", Language::Python),
+    ("js-hello", Language::JavaScript),
 ];
 
 /// Builds every example whose toolchain is there; returns the output
