@@ -314,7 +314,8 @@ fn sdk_tests(tools: &toolchains::Toolchains) -> Result<()> {
     step("The Python SDK's tests (pytest)");
     match &tools.python {
         Ok(python) => run(Command::new(python)
-            .args(["-m", "pytest", "-q", "guest-sdk/python/tests"])
+            .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+            .args(["guest-sdk/python/tests", "jobs-examples/python-usage"])
             .env("PYTHONPATH", root.join("guest-sdk/python"))
             .current_dir(&root))?,
         Err(reason) => println!("skipped: no Python toolchain: {reason}"),

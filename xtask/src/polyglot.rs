@@ -29,7 +29,11 @@ enum Language {
 /// The examples: `jobs-examples/<name>`, built to `<name>.wasm`.
 const EXAMPLES: &[(&str, Language)] = &[
     ("python-hello", Language::Python),
+    ("python-context", Language::Python),
+    ("python-usage", Language::Python),
     ("js-hello", Language::JavaScript),
+    ("js-context", Language::JavaScript),
+    ("c-hello", Language::C),
 ];
 
 /// Builds every example whose toolchain is there; returns the output
