@@ -26,7 +26,8 @@ fi
 
 gen=$(mktemp -d)
 trap 'rm -rf "$gen"' EXIT
-"$WIT_BINDGEN" c "$root/wit" --world job --out-dir "$gen" >/dev/null
+"$WIT_BINDGEN" c "$root/wit" --world job --out-dir "$gen" >"$gen/wit-bindgen.log" 2>&1 ||
+    { cat "$gen/wit-bindgen.log" >&2; exit 1; }
 cflags=(--target=wasm32-wasi --sysroot=/usr -O2 -Wall -Werror -I"$gen")
 "$CC" "${cflags[@]}" -c "$gen/job.c" -o "$gen/job.o"
 "$CC" "${cflags[@]}" -c "$src/hello.c" -o "$gen/hello.o"

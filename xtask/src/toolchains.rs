@@ -28,6 +28,11 @@ pub const PYTEST: &str = "8.3.4";
 pub const COMPONENTIZE_JS: &str = "0.23.0";
 /// jco, from npm (reads a component's imports: `jco wit`).
 pub const JCO: &str = "1.35.0";
+/// preview2-shim, from npm: componentize-js imports it without declaring
+/// it (it relies on a hoisted copy), and it reads no WIT folder with the
+/// 0.26 that jco 1.35 brings ("reading file ...: os error 44"), so the
+/// 0.17 line it was developed with is pinned here.
+pub const PREVIEW2_SHIM: &str = "0.17.9";
 /// rolldown, from npm: bundles a job's ES modules into the one file
 /// componentize-js takes.
 pub const ROLLDOWN: &str = "1.3.4";
@@ -168,6 +173,7 @@ fn node(root: &Path) -> Result<PathBuf> {
         "{{\n  \"private\": true,\n  \"dependencies\": {{\n    \
          \"@bytecodealliance/componentize-js\": \"{COMPONENTIZE_JS}\",\n    \
          \"@bytecodealliance/jco\": \"{JCO}\",\n    \
+         \"@bytecodealliance/preview2-shim\": \"{PREVIEW2_SHIM}\",\n    \
          \"rolldown\": \"{ROLLDOWN}\"\n  }}\n}}\n"
     );
     let stamp = dir.join("wasync-pinned.txt");

@@ -17,7 +17,7 @@
  */
 
 import { spawnSync } from "node:child_process";
-import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -138,7 +138,11 @@ export function build(folder, output, { modules, disable = ["fetch-event"] } = {
     const bundled = join(tmp, "job.js");
     bundle(tmp, entry, bundled, "neutral");
     mkdirSync(dirname(output), { recursive: true });
-    const args = [bundled, "-w", witDir(), "-n", WORLD, "-o", output];
+    // A plain copy: componentize-js's WASI shim does not follow symlinks
+    // (the package's `wit` is one in a source checkout).
+    const wit = join(tmp, "wit");
+    cpSync(witDir(), wit, { recursive: true, dereference: true });
+    const args = [bundled, "-w", wit, "-n", WORLD, "-o", output];
     if (disable.length > 0) args.push("-d", ...disable);
     run(tool("componentize-js"), args, "componentize-js");
     appendFileSync(output, customSection(FUNCTIONS_SECTION, JSON.stringify(names)));
