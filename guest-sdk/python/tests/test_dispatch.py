@@ -71,6 +71,7 @@ def test_exception_becomes_a_job_error_with_traceback():
     assert e.message == "division by zero"
     assert not e.permanent
     assert "Traceback" in e.detail and "in boom" in e.detail
+    assert "_dispatch.py" not in e.detail  # the SDK's own frame is left out
 
 
 def test_permanent_errors():

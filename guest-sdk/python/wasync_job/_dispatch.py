@@ -121,7 +121,11 @@ def failure_of(error: BaseException) -> Failure:
     """The job-error for an exception: kind is the class name, detail the
     traceback; permanent when the exception says so (a ``permanent``
     attribute that is true, as :class:`JobFailure` has)."""
-    detail = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    tb = error.__traceback__
+    # The first frame is this module's call of the job function.
+    if tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    detail = "".join(traceback.format_exception(type(error), error, tb))
     if isinstance(error, JobFailure):
         return Failure(error.kind, error.message, error.detail or detail, error.permanent)
     kind = type(error).__name__

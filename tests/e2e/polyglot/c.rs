@@ -16,7 +16,7 @@ async fn c_hello_runs_through_the_queue(backend: Backend) {
     let server = Server::start_on(backend).await;
     let http = server.http();
     let module = upload(&http, "c", &wasm).await;
-    assert_eq!(exports(&module), ["greet", "add", "whoami"]);
+    assert_eq!(exports(&module), ["add", "greet", "whoami"]);
 
     let done = run_job(&http, "c", "greet", json!(["Ada"])).await;
     assert_eq!(done["result"], "Hello, Ada!", "{done}");

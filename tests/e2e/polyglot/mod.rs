@@ -61,14 +61,17 @@ pub(crate) async fn upload(http: &Http, name: &str, path: &PathBuf) -> Value {
     body
 }
 
-/// The job function names the server lists for an uploaded module.
+/// The job function names the server lists for an uploaded module
+/// (`function NAME` entries of `exports`), sorted.
 pub(crate) fn exports(module: &Value) -> Vec<&str> {
-    module["exports"]
+    let mut names: Vec<&str> = module["exports"]
         .as_array()
         .unwrap_or_else(|| panic!("no exports in {module}"))
         .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect()
+        .filter_map(|v| v.as_str()?.strip_prefix("function "))
+        .collect();
+    names.sort_unstable();
+    names
 }
 
 /// The id of a job record.

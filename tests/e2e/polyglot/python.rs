@@ -17,7 +17,7 @@ async fn python_hello_runs_through_the_queue(backend: Backend) {
     let server = Server::start_on(backend).await;
     let http = server.http();
     let module = upload(&http, "py", &wasm).await;
-    assert_eq!(exports(&module), ["greet", "add", "divide", "check_order"]);
+    assert_eq!(exports(&module), ["add", "check_order", "divide", "greet"]);
 
     let done = run_job(&http, "py", "greet", json!(["Ada"])).await;
     assert_eq!(done["result"], "Hello, Ada!", "{done}");
@@ -42,7 +42,8 @@ async fn python_hello_runs_through_the_queue(backend: Backend) {
         .await;
     let done = http.wait_completed(&id(&job)).await;
     assert_eq!(failure(&done).1, "invalid-order", "{done}");
-    assert_eq!(done["attempt"], 1, "a permanent error is not retried: {done}");
+    assert_eq!(done["attempts"], 1, "a permanent error is not retried: {done}");
+    assert_eq!(done["failure"]["permanent"], true, "{done}");
 
     let job = http.put_job_with(never("add", json!([1, "two"]))).await;
     let done = http.wait_completed(&id(&job)).await;
