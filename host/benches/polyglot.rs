@@ -57,7 +57,10 @@ fn bytes(name: &str) -> Option<Vec<u8>> {
     match std::fs::read(&path) {
         Ok(bytes) => Some(bytes),
         Err(_) => {
-            println!("{name}: skipped, {} is not built (cargo xtask polyglot)", path.display());
+            println!(
+                "{name}: skipped, {} is not built (cargo xtask polyglot)",
+                path.display()
+            );
             None
         }
     }
@@ -73,7 +76,14 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Part 1: `runs` runs of `function(args)` of component `name`.
-fn overhead(runtime: &Runtime, name: &str, function: &str, args: Value, expected: Value, runs: usize) {
+fn overhead(
+    runtime: &Runtime,
+    name: &str,
+    function: &str,
+    args: Value,
+    expected: Value,
+    runs: usize,
+) {
     let Some(bytes) = bytes(name) else { return };
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -103,9 +113,14 @@ fn overhead(runtime: &Runtime, name: &str, function: &str, args: Value, expected
             args: args.clone(),
         };
         let started = Instant::now();
-        let report = tokio.block_on(runtime.run(&prepared, call, Limits::default(), context.clone()));
+        let report =
+            tokio.block_on(runtime.run(&prepared, call, Limits::default(), context.clone()));
         let took = started.elapsed();
-        assert_eq!(report.outcome, RunOutcome::Value(expected.clone()), "{name}");
+        assert_eq!(
+            report.outcome,
+            RunOutcome::Value(expected.clone()),
+            "{name}"
+        );
         match i {
             0 => first = Some(took),
             // The first runs warm the pool's slot and the caches.
@@ -146,7 +161,9 @@ impl Drop for Serve {
 /// Part 2: the server's RSS with 8 Python jobs running at once.
 fn memory() {
     const JOBS: usize = 8;
-    let Some(bytes) = bytes("python-context") else { return };
+    let Some(bytes) = bytes("python-context") else {
+        return;
+    };
     let data = tempfile::tempdir().expect("temporary directory");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -181,7 +198,11 @@ fn memory() {
             .send()
             .await
             .expect("upload");
-        assert!(answer.status().is_success(), "upload: {}", answer.text().await.unwrap_or_default());
+        assert!(
+            answer.status().is_success(),
+            "upload: {}",
+            answer.text().await.unwrap_or_default()
+        );
         let upload = started.elapsed();
         let uploaded = rss_mib(pid);
         let mut ids = Vec::new();
@@ -200,13 +221,23 @@ fn memory() {
         loop {
             let mut active = 0;
             for id in &ids {
-                let job: Value = http.get(format!("{base}/jobs/{id}")).send().await.expect("get").json().await.expect("job");
+                let job: Value = http
+                    .get(format!("{base}/jobs/{id}"))
+                    .send()
+                    .await
+                    .expect("get")
+                    .json()
+                    .await
+                    .expect("job");
                 active += usize::from(job["status"] == "active");
             }
             if active == JOBS {
                 break;
             }
-            assert!(Instant::now() < deadline, "only {active} of {JOBS} jobs became active");
+            assert!(
+                Instant::now() < deadline,
+                "only {active} of {JOBS} jobs became active"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         // Give the guests a moment to reach their wait (they are parked in
@@ -222,12 +253,22 @@ fn memory() {
         }
         for id in &ids {
             loop {
-                let job: Value = http.get(format!("{base}/jobs/{id}/wait?timeout=5s")).send().await.expect("wait").json().await.expect("job");
+                let job: Value = http
+                    .get(format!("{base}/jobs/{id}/wait?timeout=5s"))
+                    .send()
+                    .await
+                    .expect("wait")
+                    .json()
+                    .await
+                    .expect("job");
                 if job["status"] == "completed" {
                     assert_eq!(job["result"], true, "{job}");
                     break;
                 }
-                assert!(Instant::now() < deadline + Duration::from_secs(60), "job {id} did not complete");
+                assert!(
+                    Instant::now() < deadline + Duration::from_secs(60),
+                    "job {id} did not complete"
+                );
             }
         }
         println!(

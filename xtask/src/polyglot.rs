@@ -72,7 +72,8 @@ pub fn build_all(root: &Path, target: &Path, tools: &Toolchains) -> Result<PathB
             }
             Language::JavaScript => {
                 let mut c = Command::new("node");
-                c.arg(root.join("guest-sdk/js/bin/wasync-js.js")).arg("build");
+                c.arg(root.join("guest-sdk/js/bin/wasync-js.js"))
+                    .arg("build");
                 c
             }
             Language::C => {
@@ -130,8 +131,10 @@ fn newest(path: &Path) -> SystemTime {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if matches!(name.as_ref(), "node_modules" | "__pycache__" | ".pytest_cache" | "build")
-            || name.ends_with(".wasm")
+        if matches!(
+            name.as_ref(),
+            "node_modules" | "__pycache__" | ".pytest_cache" | "build"
+        ) || name.ends_with(".wasm")
         {
             continue;
         }

@@ -39,7 +39,12 @@ pub const ROLLDOWN: &str = "1.3.4";
 /// wit-bindgen-cli, from crates.io, for the C bindings.
 pub const WIT_BINDGEN: &str = "0.63.0";
 /// Debian packages of the C toolchain.
-pub const APT_PACKAGES: &[&str] = &["clang-19", "lld-19", "wasi-libc", "libclang-rt-19-dev-wasm32"];
+pub const APT_PACKAGES: &[&str] = &[
+    "clang-19",
+    "lld-19",
+    "wasi-libc",
+    "libclang-rt-19-dev-wasm32",
+];
 
 /// Where each toolchain is, or why it is not there.
 #[derive(Debug)]
@@ -130,7 +135,11 @@ fn run_quiet(command: &mut Command, what: &str) -> Result<Output> {
             + &String::from_utf8_lossy(&output.stdout);
         let tail: Vec<&str> = text.lines().rev().take(6).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
-        bail!("could not {what} ({}):\n    {}", output.status, tail.join("\n    "));
+        bail!(
+            "could not {what} ({}):\n    {}",
+            output.status,
+            tail.join("\n    ")
+        );
     }
     Ok(output)
 }
@@ -143,7 +152,10 @@ fn python(root: &Path) -> Result<PathBuf> {
     if python.is_file() && stamp_matches(&stamp, &wanted) {
         return Ok(python);
     }
-    eprintln!("xtask: installing componentize-py {COMPONENTIZE_PY} and pytest {PYTEST} from PyPI into {}", venv.display());
+    eprintln!(
+        "xtask: installing componentize-py {COMPONENTIZE_PY} and pytest {PYTEST} from PyPI into {}",
+        venv.display()
+    );
     if !python.is_file() {
         run_quiet(
             Command::new("python3").arg("-m").arg("venv").arg(&venv),
@@ -191,9 +203,12 @@ fn node(root: &Path) -> Result<PathBuf> {
     fs::create_dir_all(&dir)?;
     fs::write(dir.join("package.json"), &manifest)?;
     run_quiet(
-        Command::new("npm")
-            .current_dir(&dir)
-            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"]),
+        Command::new("npm").current_dir(&dir).args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+        ]),
         "install componentize-js, jco and rolldown from npm (is the npm registry reachable?)",
     )?;
     fs::write(&stamp, manifest)?;
@@ -207,7 +222,9 @@ fn wit_bindgen(root: &Path) -> Result<PathBuf> {
     {
         return Ok(tool);
     }
-    eprintln!("xtask: installing wit-bindgen-cli {WIT_BINDGEN} from crates.io (a few minutes, once)");
+    eprintln!(
+        "xtask: installing wit-bindgen-cli {WIT_BINDGEN} from crates.io (a few minutes, once)"
+    );
     run_quiet(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .args(["install", "--locked", "--quiet", "--root"])
@@ -247,11 +264,17 @@ fn c_packages() -> Result<PathBuf> {
         )
     };
     if install().is_err() {
-        run_quiet(Command::new("apt-get").args(["update", "-qq"]), "run apt-get update")?;
+        run_quiet(
+            Command::new("apt-get").args(["update", "-qq"]),
+            "run apt-get update",
+        )?;
         install()?;
     }
     if !c_packages_present() {
-        bail!("apt-get installed {} but the wasm32 files are not where expected", APT_PACKAGES.join(" "));
+        bail!(
+            "apt-get installed {} but the wasm32 files are not where expected",
+            APT_PACKAGES.join(" ")
+        );
     }
     Ok(PathBuf::from("/usr/bin/clang-19"))
 }
@@ -260,16 +283,25 @@ fn c_packages() -> Result<PathBuf> {
 /// `wasm32-wasip2` target's host tools).
 fn component_ld() -> Result<PathBuf> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let out = run_quiet(Command::new(&rustc).args(["--print", "sysroot"]), "ask rustc for its sysroot")?;
+    let out = run_quiet(
+        Command::new(&rustc).args(["--print", "sysroot"]),
+        "ask rustc for its sysroot",
+    )?;
     let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     let out = run_quiet(Command::new(&rustc).arg("-vV"), "ask rustc for its host")?;
     let host = String::from_utf8_lossy(&out.stdout)
         .lines()
         .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
         .context("rustc -vV names no host")?;
-    let tool = sysroot.join("lib/rustlib").join(host).join("bin/wasm-component-ld");
+    let tool = sysroot
+        .join("lib/rustlib")
+        .join(host)
+        .join("bin/wasm-component-ld");
     if !tool.is_file() {
-        bail!("{} is missing (it comes with the Rust toolchain since 1.82)", tool.display());
+        bail!(
+            "{} is missing (it comes with the Rust toolchain since 1.82)",
+            tool.display()
+        );
     }
     Ok(tool)
 }

@@ -57,7 +57,11 @@ pub(crate) async fn upload(http: &Http, name: &str, path: &PathBuf) -> Value {
     let (status, body) = http
         .post_bytes(&format!("/v1/modules?name={name}"), bytes)
         .await;
-    assert_eq!(status, reqwest::StatusCode::CREATED, "upload {name}: {body}");
+    assert_eq!(
+        status,
+        reqwest::StatusCode::CREATED,
+        "upload {name}: {body}"
+    );
     body
 }
 

@@ -5,14 +5,16 @@ use serde_json::{Value, json};
 
 use super::{component, exports, failure, id, run_job, run_json, upload, wasync_run};
 use crate::on_both_backends;
-use crate::usage::{create_queue, set_agent};
 use crate::support::{Backend, Server, shared, wait_until};
+use crate::usage::{create_queue, set_agent};
 
 /// `python-hello`: positional and named arguments, an omitted optional
 /// parameter, stdout captured, an exception with its traceback, a
 /// permanent error; the server lists the job functions.
 async fn python_hello_runs_through_the_queue(backend: Backend) {
-    let Some(wasm) = component("python-hello") else { return };
+    let Some(wasm) = component("python-hello") else {
+        return;
+    };
     let _machine = shared().await;
     let server = Server::start_on(backend).await;
     let http = server.http();
@@ -21,28 +23,51 @@ async fn python_hello_runs_through_the_queue(backend: Backend) {
 
     let done = run_job(&http, "py", "greet", json!(["Ada"])).await;
     assert_eq!(done["result"], "Hello, Ada!", "{done}");
-    assert!(done["stdout"].as_str().unwrap_or_default().contains("greeting Ada"), "{done}");
-    let done = run_job(&http, "py", "greet", json!({"name": "Ada", "greeting": "Hi"})).await;
+    assert!(
+        done["stdout"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("greeting Ada"),
+        "{done}"
+    );
+    let done = run_job(
+        &http,
+        "py",
+        "greet",
+        json!({"name": "Ada", "greeting": "Hi"}),
+    )
+    .await;
     assert_eq!(done["result"], "Hi, Ada!", "{done}");
-    assert_eq!(run_job(&http, "py", "add", json!({"a": 2})).await["result"], 3);
+    assert_eq!(
+        run_job(&http, "py", "add", json!({"a": 2})).await["result"],
+        3
+    );
 
-    let never = |function: &str, args: Value| {
-        json!({"module": "py", "function": function, "args": args, "retry": "never"})
-    };
+    let never = |function: &str, args: Value| json!({"module": "py", "function": function, "args": args, "retry": "never"});
     let job = http.put_job_with(never("divide", json!([1, 0]))).await;
     let done = http.wait_completed(&id(&job)).await;
     let (kind, guest_kind, message) = failure(&done);
-    assert_eq!((kind.as_str(), guest_kind.as_str()), ("guest-error", "ZeroDivisionError"), "{done}");
+    assert_eq!(
+        (kind.as_str(), guest_kind.as_str()),
+        ("guest-error", "ZeroDivisionError"),
+        "{done}"
+    );
     assert!(message.contains("division by zero"), "{done}");
     let detail = done["failure"]["detail"].as_str().unwrap_or_default();
-    assert!(detail.contains("Traceback") && detail.contains("in divide"), "{done}");
+    assert!(
+        detail.contains("Traceback") && detail.contains("in divide"),
+        "{done}"
+    );
 
     let job = http
         .put_job_with(json!({"module": "py", "function": "check_order", "args": ["x"]}))
         .await;
     let done = http.wait_completed(&id(&job)).await;
     assert_eq!(failure(&done).1, "invalid-order", "{done}");
-    assert_eq!(done["attempts"], 1, "a permanent error is not retried: {done}");
+    assert_eq!(
+        done["attempts"], 1,
+        "a permanent error is not retried: {done}"
+    );
     assert_eq!(done["failure"]["permanent"], true, "{done}");
 
     let job = http.put_job_with(never("add", json!([1, "two"]))).await;
@@ -55,7 +80,9 @@ async fn python_hello_runs_through_the_queue(backend: Backend) {
 /// put + await-job, annotations on another job, a callback and a
 /// parallel composite.
 async fn python_context_calls_work_through_the_queue(backend: Backend) {
-    let Some(wasm) = component("python-context") else { return };
+    let Some(wasm) = component("python-context") else {
+        return;
+    };
     let _machine = shared().await;
     let server = Server::start_on(backend).await;
     let http = server.http();
@@ -71,8 +98,13 @@ async fn python_context_calls_work_through_the_queue(backend: Backend) {
 
     let done = run_job(&http, "ctx", "delegate", json!([21])).await;
     assert_eq!(done["result"], 42, "{done}");
-    let child = http.ok(&format!("/v1/jobs/{}", done["awaiting"].as_str().unwrap())).await;
-    assert_eq!((&child["function"], &child["args"]), (&json!("double"), &json!([21])));
+    let child = http
+        .ok(&format!("/v1/jobs/{}", done["awaiting"].as_str().unwrap()))
+        .await;
+    assert_eq!(
+        (&child["function"], &child["args"]),
+        (&json!("double"), &json!([21]))
+    );
 
     // One job waits for an annotation another job sets on it.
     let waiter = http.put_job("ctx", "wait_for", json!(["go", 30.0])).await;
@@ -82,10 +114,19 @@ async fn python_context_calls_work_through_the_queue(backend: Backend) {
     })
     .await;
     run_job(&http, "ctx", "mark", json!([id(&waiter), "go", {"n": 7}])).await;
-    assert_eq!(http.wait_completed(&id(&waiter)).await["result"], json!({"n": 7}));
+    assert_eq!(
+        http.wait_completed(&id(&waiter)).await["result"],
+        json!({"n": 7})
+    );
 
-    assert_eq!(run_job(&http, "ctx", "with_callback", json!([4])).await["result"], "recorded 8");
-    assert_eq!(run_job(&http, "ctx", "fan_out", json!([4])).await["result"], 12);
+    assert_eq!(
+        run_job(&http, "ctx", "with_callback", json!([4])).await["result"],
+        "recorded 8"
+    );
+    assert_eq!(
+        run_job(&http, "ctx", "fan_out", json!([4])).await["result"],
+        12
+    );
 }
 
 /// `python-usage`: zc.async's usage semantics from Python: a callback on
@@ -93,13 +134,17 @@ async fn python_context_calls_work_through_the_queue(backend: Backend) {
 /// example (callbacks appending to a held postprocess), serial and
 /// parallel composites put from inside a job, and parts added by a part.
 async fn python_usage_semantics(backend: Backend) {
-    let Some(wasm) = component("python-usage") else { return };
+    let Some(wasm) = component("python-usage") else {
+        return;
+    };
     let _machine = shared().await;
     let server = Server::start_on(backend).await;
     let http = server.http();
     upload(&http, "usage", &wasm).await;
 
-    let job = http.put_job("usage", "network_call_with_callback", json!([])).await;
+    let job = http
+        .put_job("usage", "network_call_with_callback", json!([]))
+        .await;
     assert_eq!(http.wait_completed(&id(&job)).await["result"], "200 OK");
     let callbacks = http.ok(&format!("/v1/jobs/{}/callbacks", id(&job))).await;
     let callback = callbacks
@@ -121,9 +166,19 @@ async fn python_usage_semantics(backend: Backend) {
         )
         .await;
     assert!(status.is_success(), "{handler}");
-    let handler = if handler["job"].is_object() { handler["job"].clone() } else { handler };
-    assert_eq!(failure(&http.wait_completed(&id(&bad)).await).1, "NameError");
-    assert_eq!(http.wait_completed(&id(&handler)).await["result"], "I handled a name error");
+    let handler = if handler["job"].is_object() {
+        handler["job"].clone()
+    } else {
+        handler
+    };
+    assert_eq!(
+        failure(&http.wait_completed(&id(&bad)).await).1,
+        "NameError"
+    );
+    assert_eq!(
+        http.wait_completed(&id(&handler)).await["result"],
+        "I handled a name error"
+    );
 
     let done = run_job(&http, "usage", "main_job", json!([])).await;
     assert_eq!(done["result"], 42, "{done}");
@@ -153,7 +208,11 @@ async fn python_usage_semantics(backend: Backend) {
     let dispatcher = http.dispatcher_id().await;
     set_agent(&http, &dispatcher, "held", "main", json!({"size": 3})).await;
     let done = http.wait_completed(&id(&composite)).await;
-    assert_eq!(done["result"], json!(["first", "second", "third"]), "{done}");
+    assert_eq!(
+        done["result"],
+        json!(["first", "second", "third"]),
+        "{done}"
+    );
 }
 
 on_both_backends!(
@@ -166,11 +225,16 @@ on_both_backends!(
 /// (exit 1 with the failure as JSON).
 #[test]
 fn wasync_run_runs_a_python_job() {
-    let Some(wasm) = component("python-hello") else { return };
+    let Some(wasm) = component("python-hello") else {
+        return;
+    };
     let out = wasync_run(&wasm, "greet", r#"{"name": "Ada"}"#);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(run_json(&out), "Hello, Ada!");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("greeting Ada"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("greeting Ada"),
+        "{out:?}"
+    );
     let out = wasync_run(&wasm, "divide", "[1, 0]");
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let failure = run_json(&out);
