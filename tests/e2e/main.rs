@@ -17,6 +17,7 @@ mod monitor;
 mod polyglot;
 mod queue;
 mod runs;
+mod sandbox;
 mod schedules;
 mod usage;
 mod workers;

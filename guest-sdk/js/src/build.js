@@ -106,7 +106,7 @@ function bundle(dir, entry, output, platform) {
 }
 
 /** Builds `folder` into the component `output`; returns the job function names. */
-export function build(folder, output, { modules, disable = ["http", "fetch-event"] } = {}) {
+export function build(folder, output, { modules, disable = ["fetch-event"] } = {}) {
   folder = resolve(folder);
   output = resolve(output);
   if (!statSync(folder, { throwIfNoEntry: false })?.isDirectory()) throw new BuildError(`${folder} is not a folder`);
