@@ -14,6 +14,7 @@ mod faults;
 mod identity;
 mod manage;
 mod monitor;
+mod polyglot;
 mod queue;
 mod runs;
 mod sandbox;
