@@ -62,7 +62,7 @@ fn summarize(wasm: &[u8]) -> Summary {
 
 #[test]
 fn every_example_is_a_component() {
-    assert_eq!(ALL.len(), 9);
+    assert_eq!(ALL.len(), 10);
     for (name, file) in ALL {
         assert_eq!(path(name), std::path::Path::new(file));
         let wasm = bytes(name);
@@ -83,7 +83,7 @@ fn unknown_examples_are_named() {
     path("nope");
 }
 
-/// The interfaces the host links (see the `job` world's docs), plus the
+/// The interfaces the host links (docs/sandbox.md), plus the
 /// `types` interface and the three types the world `use`s, which a
 /// component imports as such.
 fn allowed(import: &str) -> bool {
@@ -91,9 +91,17 @@ fn allowed(import: &str) -> bool {
         || ["wasync:job/context@", "wasync:job/types@"]
             .iter()
             .any(|prefix| import.starts_with(prefix))
-        || ["wasi:cli/", "wasi:clocks/", "wasi:random/", "wasi:io/"]
-            .iter()
-            .any(|prefix| import.starts_with(prefix))
+        || [
+            "wasi:cli/",
+            "wasi:clocks/",
+            "wasi:random/",
+            "wasi:io/",
+            "wasi:filesystem/",
+            "wasi:sockets/",
+            "wasi:http/",
+        ]
+        .iter()
+        .any(|prefix| import.starts_with(prefix))
 }
 
 #[test]
