@@ -35,6 +35,7 @@
 mod cache;
 mod config;
 pub mod context;
+mod describe;
 mod engine;
 mod http;
 mod limits;
@@ -294,7 +295,7 @@ impl Runtime {
         }
         let (component, compilation) = self.load_or_compile(&digest, bytes)?;
         validate::check_entry_point(&inner.engine, &component)?;
-        let exports = validate::describe_exports(&inner.engine, &component);
+        let exports = describe::describe_exports(&inner.engine, &component);
         let instance_pre = inner
             .linker
             .instantiate_pre(&component)
