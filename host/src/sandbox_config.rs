@@ -26,6 +26,11 @@ pub struct SandboxLayer {
     /// Elements one table may have (default 100000).
     #[arg(long, env = "WASYNC_MAX_TABLE_ELEMENTS")]
     pub max_table_elements: Option<usize>,
+    /// Bytes of instance state a component may need, per core module and
+    /// in all (about 32 per function; default 4MiB).
+    #[arg(long, env = "WASYNC_MAX_INSTANCE_BYTES", value_parser = crate::cli::parse_size)]
+    #[serde(default, deserialize_with = "de_size")]
+    pub max_instance_bytes: Option<u64>,
     /// An origin jobs may send HTTP requests to: `ORIGIN` (every queue) or
     /// `QUEUE=ORIGIN`, e.g. `fetch=https://api.example.com`. Repeatable.
     /// Default: none, every request is denied.
@@ -57,6 +62,7 @@ impl SandboxLayer {
                 .max_tables_per_component
                 .or(below.max_tables_per_component),
             max_table_elements: self.max_table_elements.or(below.max_table_elements),
+            max_instance_bytes: self.max_instance_bytes.or(below.max_instance_bytes),
             allow_http: self.allow_http.or(below.allow_http),
             http_timeout: self.http_timeout.or(below.http_timeout),
             http_max_response: self.http_max_response.or(below.http_max_response),
@@ -77,6 +83,9 @@ impl SandboxLayer {
         }
         if let Some(v) = self.max_table_elements {
             limits.table_elements = v;
+        }
+        if let Some(v) = self.max_instance_bytes {
+            limits.instance_bytes = usize::try_from(v).unwrap_or(usize::MAX);
         }
         let http: &mut HttpConfig = &mut config.http;
         if let Some(allow) = &self.allow_http {

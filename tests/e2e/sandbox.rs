@@ -191,3 +191,96 @@ async fn an_upload_compiles_once_and_the_next_is_answered_from_the_cache() {
         "the log is appended to; no second compile: {log}"
     );
 }
+
+/// A `job` component whose core module has `functions` small functions
+/// (kept alive through a table): slow to compile, like an interpreter's
+/// component, and `run` returns `1`.
+fn big_component(functions: usize) -> Vec<u8> {
+    use std::fmt::Write as _;
+    use wit_component::{ComponentEncoder, StringEncoding, embed_component_metadata};
+
+    let mut wat = format!(
+        r#"(module
+  (memory (export "memory") 1)
+  (data (i32.const 200) "1")
+  (table {functions} funcref)
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (i32.const 1024))
+  (func (export "run") (param i32 i32 i32 i32) (result i32)
+    (i32.store8 (i32.const 16) (i32.const 0))
+    (i32.store8 (i32.const 20) (i32.const 0))
+    (i32.store (i32.const 24) (i32.const 200))
+    (i32.store (i32.const 28) (i32.const 1))
+    (i32.const 16))
+  (elem (i32.const 0) func"#
+    );
+    for i in 0..functions {
+        write!(wat, " $f{i}").unwrap();
+    }
+    wat.push_str(")\n");
+    for i in 0..functions {
+        writeln!(
+            wat,
+            "  (func $f{i} (param i32) (result i32) (i32.xor (i32.add (i32.mul (local.get 0) (i32.const {i})) (i32.const 7)) (local.get 0)))"
+        )
+        .unwrap();
+    }
+    wat.push(')');
+    let mut module = wat::parse_str(&wat).expect("valid WAT");
+    let mut resolve = wit_parser::Resolve::new();
+    let job = resolve
+        .push_str("job.wit", include_str!("../../wit/job.wit"))
+        .expect("job.wit parses");
+    let world = resolve
+        .select_world(&[job], Some("job"))
+        .expect("the job world");
+    embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8).expect("metadata");
+    ComponentEncoder::default()
+        .module(&module)
+        .expect("module")
+        .validate(true)
+        .encode()
+        .expect("component")
+}
+
+/// A slow compile happens off the API's threads: the health check keeps
+/// answering at once while an upload compiles.
+#[tokio::test]
+async fn health_answers_while_an_upload_compiles() {
+    // About 4 s of compiling in a debug build on 2 cores (40,000: 8.3 s,
+    // 348 health answers, the slowest in 29 ms).
+    const FUNCTIONS: usize = 20_000;
+    let _machine = shared().await;
+    let server = Server::start_with(ServerOptions::default()).await;
+    let http = server.http();
+    let bytes = big_component(FUNCTIONS);
+    let started = std::time::Instant::now();
+    let upload = {
+        let http = http.clone();
+        tokio::spawn(async move { http.post_bytes("/v1/modules?name=big", bytes).await })
+    };
+    let mut answers = Vec::new();
+    while !upload.is_finished() {
+        let asked = std::time::Instant::now();
+        let (status, body) = http.get("/v1/health").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        answers.push(asked.elapsed());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (status, body) = upload.await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let compile = started.elapsed();
+    let slowest = answers.iter().max().copied().unwrap_or_default();
+    eprintln!(
+        "upload of a {}-function component: {compile:?}; {} health answers meanwhile, slowest {slowest:?}",
+        FUNCTIONS,
+        answers.len()
+    );
+    assert!(
+        answers.len() >= 3,
+        "the compile should take long enough to ask a few times ({compile:?})"
+    );
+    assert!(slowest < std::time::Duration::from_secs(1), "{answers:?}");
+    let job = http.put_job("big", "any", json!([])).await;
+    let done = http.wait_completed(job["id"].as_str().unwrap()).await;
+    assert_eq!(done["result"], 1, "{done}");
+}

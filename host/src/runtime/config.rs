@@ -29,6 +29,11 @@ pub const CORE_INSTANCES_PER_COMPONENT_DEFAULT: u32 = 64;
 pub const MEMORIES_PER_COMPONENT_DEFAULT: u32 = 4;
 /// Tables one component may have by default.
 pub const TABLES_PER_COMPONENT_DEFAULT: u32 = 16;
+/// Bytes of instance state a component may need by default, for each of
+/// its core module instances and for all of them together (`VMContext`s:
+/// about 32 bytes per function, plus globals and tables): 4 MiB, for up
+/// to about 130,000 functions.
+pub const INSTANCE_BYTES_DEFAULT: usize = 4 << 20;
 /// Elements one table may have by default (an interpreter's function
 /// table holds one per compiled function).
 pub const TABLE_ELEMENTS_DEFAULT: usize = 100_000;
@@ -46,6 +51,10 @@ pub struct ComponentLimits {
     pub tables: u32,
     /// Elements per table. Default [`TABLE_ELEMENTS_DEFAULT`].
     pub table_elements: usize,
+    /// Bytes of instance state, per core module instance and for the
+    /// whole component. Default
+    /// [`INSTANCE_BYTES_DEFAULT`].
+    pub instance_bytes: usize,
 }
 
 impl Default for ComponentLimits {
@@ -55,6 +64,7 @@ impl Default for ComponentLimits {
             memories: MEMORIES_PER_COMPONENT_DEFAULT,
             tables: TABLES_PER_COMPONENT_DEFAULT,
             table_elements: TABLE_ELEMENTS_DEFAULT,
+            instance_bytes: INSTANCE_BYTES_DEFAULT,
         }
     }
 }

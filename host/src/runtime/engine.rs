@@ -40,6 +40,8 @@ pub(crate) fn new_engine(config: &RuntimeConfig) -> wasmtime::Result<Engine> {
         .max_memories_per_component(limits.memories)
         .max_tables_per_component(limits.tables)
         .table_elements(limits.table_elements)
+        .max_core_instance_size(limits.instance_bytes)
+        .max_component_instance_size(limits.instance_bytes)
         .max_memory_size(usize::try_from(config.max_memory_bytes).unwrap_or(usize::MAX))
         .linear_memory_keep_resident(LINEAR_MEMORY_KEEP_RESIDENT)
         .table_keep_resident(TABLE_KEEP_RESIDENT)

@@ -300,6 +300,23 @@ pub(crate) fn compile_error(error: &wasmtime::Error, limits: &ComponentLimits) -
             "max_tables_per_component",
         ),
     ];
+    // wasmtime: "instance allocation for this module requires 1280332
+    // bytes which exceeds the configured maximum of 1048576 bytes" (or
+    // "for this component requires ...").
+    if let Some(at) = message.find("instance allocation for this ") {
+        let found = message[at..]
+            .split_once("requires ")
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok());
+        if let Some(found) = found {
+            return ValidationError::OverLimit {
+                what: "bytes of instance state (about 32 per function)",
+                found,
+                limit: limits.instance_bytes as u64,
+                setting: "max_instance_bytes",
+            };
+        }
+    }
     for (marker, what, limit, setting) in counted {
         let Some(at) = message.find(marker) else {
             continue;
@@ -560,6 +577,25 @@ mod tests {
             assert_eq!((*w, *s), (what, setting));
             assert!(wasmtime_says.contains(&format!(" {found} ")));
         }
+        let size = compile_error(
+            &wasmtime::Error::msg(
+                "module instance size does not fit in pooling allocator requirements: instance \
+                 allocation for this module requires 1280332 bytes which exceeds the configured \
+                 maximum of 1048576 bytes",
+            ),
+            &limits,
+        );
+        assert!(
+            matches!(
+                &size,
+                ValidationError::OverLimit {
+                    found: 1280332,
+                    setting: "max_instance_bytes",
+                    ..
+                }
+            ),
+            "{size:?}"
+        );
         let other = compile_error(&wasmtime::Error::msg("bad magic"), &limits);
         assert_eq!(other, ValidationError::Invalid("bad magic".into()));
     }
