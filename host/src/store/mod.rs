@@ -70,6 +70,8 @@ pub use schedule::{
 pub(crate) mod conformance;
 #[cfg(test)]
 mod fault_tests;
+#[cfg(test)]
+mod twins;
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
