@@ -1,10 +1,18 @@
-//! Parameters and reports of the store's failure handling: retries of
-//! failed runs, dead dispatchers' rescue, and jobs handed back at shutdown
-//! (issue 7). Each backend implements them in its own `failures.rs`; the
-//! decisions themselves are the retry policy's ([`RetryPolicy`]).
+//! The store's failure handling: retries of failed runs, dead
+//! dispatchers' rescue, and jobs handed back at shutdown. The decisions
+//! are the retry policy's ([`RetryPolicy`]); the steps that read what it
+//! needs and write its verdict are written here once ([`retry`],
+//! [`hand_back`], [`rescue_next`]), generic over [`FailureTx`], the
+//! statements each backend gives in its own `failures.rs`.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
+use async_trait::async_trait;
+
+use super::Result;
+use super::settle::{self, SettleTx};
+use crate::clock;
 use crate::model::{
     AfterInterruption, CapturedOutput, DispatcherId, Failure, FailureKind, JobId, RetryPolicy,
     Timestamp,
@@ -129,4 +137,250 @@ pub fn interruption_verdict(
         ),
     );
     (verdict, aborted)
+}
+
+/// A job's active run, as a retry decision reads it.
+#[derive(Debug, Clone)]
+pub(crate) struct ActiveRun {
+    /// The job's own retry policy.
+    pub job_policy: Option<RetryPolicy>,
+    /// Its queue's default retry policy.
+    pub queue_policy: Option<RetryPolicy>,
+    /// Its start count: the attempt that failed.
+    pub attempt: i64,
+    /// Its failed runs so far, interruptions apart.
+    pub failures: i64,
+    /// Its queue.
+    pub queue: String,
+}
+
+/// A running job being handed back, as the interruption verdict reads it.
+#[derive(Debug, Clone)]
+pub(crate) struct RunningJob {
+    /// The job.
+    pub id: JobId,
+    /// Its queue.
+    pub queue: String,
+    /// Its start count: the attempt interrupted.
+    pub attempt: i64,
+    /// The job's own retry policy.
+    pub job_policy: Option<RetryPolicy>,
+    /// Its queue's default retry policy.
+    pub queue_policy: Option<RetryPolicy>,
+    /// Its interruptions so far.
+    pub interruptions: i64,
+}
+
+/// A failed attempt, as recorded in a job's history.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AttemptRecord<'a> {
+    /// The job.
+    pub job: JobId,
+    /// Its start count then.
+    pub attempt: i64,
+    /// The dispatcher that ran it.
+    pub dispatcher: DispatcherId,
+    /// How it failed.
+    pub failure: &'a Failure,
+    /// When.
+    pub now: Timestamp,
+}
+
+/// The statements failure handling needs, run inside the caller's
+/// transaction. Every write is guarded by the status a
+/// [`Transition`](crate::model::Transition) names and by the dispatcher,
+/// and reports whether it matched.
+#[async_trait]
+pub(crate) trait FailureTx: SettleTx {
+    /// The active run of job `id` if `dispatcher` still runs it (and it is
+    /// not parked awaiting another job), locked where the backend has row
+    /// locks.
+    async fn active_run(
+        &mut self,
+        id: JobId,
+        dispatcher: DispatcherId,
+    ) -> Result<Option<ActiveRun>>;
+    /// `active` → `pending` after a failed run, due at `at` and
+    /// `scheduled` (once due it goes before plain jobs put since), keeping
+    /// the run's output. False if the guard matched nothing.
+    async fn retry_later(
+        &mut self,
+        id: JobId,
+        dispatcher: DispatcherId,
+        at: Timestamp,
+        output: &CapturedOutput,
+    ) -> Result<bool>;
+    /// Adds a failed attempt to a job's history.
+    async fn record_attempt(&mut self, attempt: AttemptRecord<'_>) -> Result<()>;
+    /// `assigned` → `pending` for the jobs `dispatcher` claimed but did not
+    /// start (all, or only `only`), at the place they had; returns them
+    /// with their queues.
+    async fn release(
+        &mut self,
+        dispatcher: DispatcherId,
+        only: Option<JobId>,
+    ) -> Result<Vec<(JobId, String)>>;
+    /// The jobs `dispatcher` runs (all, or only `only`), not those parked
+    /// awaiting another job (their run is over), locked where the backend
+    /// has row locks.
+    async fn running(
+        &mut self,
+        dispatcher: DispatcherId,
+        only: Option<JobId>,
+    ) -> Result<Vec<RunningJob>>;
+    /// `active` → `pending` after an interruption, back to its place at
+    /// the front of its queue (`begin_after` and put order unchanged).
+    async fn retry_now(&mut self, id: JobId, dispatcher: DispatcherId) -> Result<bool>;
+    /// `active` → `completed` (or `callbacks`) with `failure`.
+    async fn abort(
+        &mut self,
+        id: JobId,
+        dispatcher: DispatcherId,
+        failure: &Failure,
+        now: Timestamp,
+    ) -> Result<bool>;
+    /// The next dead dispatcher, locked so that no other rescuer takes it
+    /// meanwhile: not `rescuer`, last ping before `cutoff`, and either
+    /// still active or still holding jobs (one that claimed while wrongly
+    /// declared dead, then died). Returns it with its last ping.
+    async fn next_dead(
+        &mut self,
+        rescuer: DispatcherId,
+        cutoff: Timestamp,
+    ) -> Result<Option<(DispatcherId, Timestamp)>>;
+    /// Marks a dead dispatcher deactivated and rescued by `rescuer` (both
+    /// kept if already set).
+    async fn mark_rescued(
+        &mut self,
+        id: DispatcherId,
+        rescuer: DispatcherId,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Announces work put back in `queues` on commit, where the backend
+    /// announces (see [`Store::listen`](super::Store::listen)).
+    async fn announce_puts(&mut self, queues: &[String]) -> Result<()>;
+}
+
+/// A run failed: retries the job if its policy says so (see
+/// [`Store::job_retry`](super::Store::job_retry)). Writes nothing unless
+/// the verdict is [`RetryVerdict::Retried`].
+pub(crate) async fn retry<T: FailureTx + ?Sized>(
+    tx: &mut T,
+    p: &JobRetryParams,
+) -> Result<RetryVerdict> {
+    let Some(run) = tx.active_run(p.id, p.dispatcher).await? else {
+        return Ok(RetryVerdict::Reassigned);
+    };
+    let policy = effective_policy(run.job_policy, run.queue_policy);
+    let failures = super::sql::one_more(run.failures);
+    let Some(delay) = policy.after_failure(&p.failure, failures) else {
+        return Ok(RetryVerdict::Final);
+    };
+    let at = p.now + chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::MAX);
+    // Stored in milliseconds: the verdict says the time as stored.
+    let at = clock::from_millis(clock::to_millis(at));
+    if !tx.retry_later(p.id, p.dispatcher, at, &p.output).await? {
+        return Ok(RetryVerdict::Reassigned);
+    }
+    tx.record_attempt(AttemptRecord {
+        job: p.id,
+        attempt: run.attempt,
+        dispatcher: p.dispatcher,
+        failure: &p.failure,
+        now: p.now,
+    })
+    .await?;
+    tx.announce_puts(std::slice::from_ref(&run.queue)).await?;
+    tracing::debug!(job = %p.id, queue = %run.queue, failures, "retry after a failed run");
+    Ok(RetryVerdict::Retried { at, failures })
+}
+
+/// Hands back every job of `p.dispatcher` (or only `p.job`) inside the
+/// caller's transaction (see
+/// [`Store::dispatcher_hand_back`](super::Store::dispatcher_hand_back)).
+pub(crate) async fn hand_back<T: FailureTx + ?Sized>(
+    tx: &mut T,
+    p: &HandBackParams,
+) -> Result<HandBackReport> {
+    let mut report = HandBackReport {
+        dispatcher: Some(p.dispatcher),
+        ..HandBackReport::default()
+    };
+    let mut queues = BTreeSet::new();
+    for (id, queue) in tx.release(p.dispatcher, p.job).await? {
+        report.released.push(id);
+        queues.insert(queue);
+    }
+    let failure = interrupted(&p.reason);
+    for run in tx.running(p.dispatcher, p.job).await? {
+        let policy = effective_policy(run.job_policy, run.queue_policy);
+        let interruptions = super::sql::one_more(run.interruptions);
+        let (verdict, aborted) = interruption_verdict(&policy, interruptions);
+        let moved = match verdict {
+            AfterInterruption::Retry => tx.retry_now(run.id, p.dispatcher).await?,
+            AfterInterruption::Abort => tx.abort(run.id, p.dispatcher, &aborted, p.now).await?,
+        };
+        if !moved {
+            continue;
+        }
+        tx.record_attempt(AttemptRecord {
+            job: run.id,
+            attempt: run.attempt,
+            dispatcher: p.dispatcher,
+            failure: &failure,
+            now: p.now,
+        })
+        .await?;
+        match verdict {
+            AfterInterruption::Retry => {
+                report.retried.push(run.id);
+                queues.insert(run.queue);
+            }
+            AfterInterruption::Abort => report.aborted.push(run.id),
+        }
+    }
+    if !report.aborted.is_empty() {
+        // The aborted jobs got their result: their waiters, callbacks and
+        // composites move on as after any other completion.
+        let settled = settle::settle(tx, report.aborted.clone(), p.now).await?;
+        queues.extend(settled.queues);
+        let mut completed: BTreeSet<JobId> = report.aborted.iter().copied().collect();
+        completed.extend(settled.completed);
+        report.completed = completed.into_iter().collect();
+    }
+    report.queues = queues.into_iter().collect();
+    tx.announce_puts(&report.queues).await?;
+    Ok(report)
+}
+
+/// Rescues the next dead dispatcher inside the caller's transaction:
+/// marks it rescued and hands its jobs back. `None` once no dead
+/// dispatcher is left (or only ones in `seen`, taken earlier in this round
+/// and found with nothing left to do). The caller commits after each, so
+/// no transaction holds more than one dispatcher's jobs.
+pub(crate) async fn rescue_next<T: FailureTx + ?Sized>(
+    tx: &mut T,
+    p: &DispatcherRescueParams,
+    seen: &mut BTreeSet<DispatcherId>,
+) -> Result<Option<HandBackReport>> {
+    let cutoff = p.now - chrono::TimeDelta::from_std(p.death_interval).unwrap_or_default();
+    let Some((id, last_ping)) = tx.next_dead(p.rescuer, cutoff).await? else {
+        return Ok(None);
+    };
+    if !seen.insert(id) {
+        return Ok(None);
+    }
+    tx.mark_rescued(id, p.rescuer, p.now).await?;
+    let reason = format!(
+        "its dispatcher {id} stopped pinging (last ping {last_ping}); dispatcher {} rescued \
+         its jobs",
+        p.rescuer
+    );
+    let params = HandBackParams {
+        dispatcher: id,
+        job: None,
+        reason,
+        now: p.now,
+    };
+    hand_back(tx, &params).await.map(Some)
 }

@@ -44,6 +44,7 @@ mod manage;
 pub mod postgres;
 mod schedule;
 pub(crate) mod settle;
+mod sql;
 pub mod sqlite;
 
 pub use failures::{
@@ -53,8 +54,8 @@ pub use failures::{
 pub(crate) use fault::no_open_transaction;
 pub use fault::{Fault, FaultKind, classify};
 pub use identity::{
-    ActivateTx, Activation, DispatcherActivateParams, DispatcherPingParams, Ping, Takeover,
-    Vacancy, ping_verdict, vacancy,
+    Activation, DispatcherActivateParams, DispatcherPingParams, Ping, Takeover, Vacancy,
+    ping_verdict, vacancy,
 };
 pub use links::{CallbackAddParams, JobAppendArgsParams, JobLinks, PartAddParams};
 pub use manage::{

@@ -16,58 +16,35 @@
 //! either wins the row first (its outcome stands, the job is no longer
 //! active) or finds it handed back (its outcome is dropped).
 
-use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
+use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::{PgConnection, Row as _};
 use uuid::Uuid;
 
 use super::PgStore;
-use super::callbacks::{self, PgTx};
 use super::notify;
 use super::queue;
 use super::row::{self, from_json, json_text, lit, ms, output};
+use super::tx::PgTx;
 use crate::clock;
 use crate::model::{
-    AfterInterruption, Attempt, DispatcherId, Failure, JobId, JobStatus, Process, RetryPolicy,
+    Attempt, CapturedOutput, DispatcherId, Failure, JobId, JobStatus, Process, RetryPolicy,
     Timestamp, Transition,
 };
+use crate::store::failures::{self, ActiveRun, AttemptRecord, FailureTx, RunningJob};
 use crate::store::identity::{self, DispatcherPingParams, Ping};
-use crate::store::settle;
+use crate::store::sql::settled_status;
 use crate::store::{
     DispatcherRescueParams, Error, HandBackParams, HandBackReport, JobRetryParams, Result,
-    RetryVerdict, effective_policy, interrupted, interruption_verdict,
+    RetryVerdict,
 };
 
 const T: &str = "job_attempts";
 
 fn policy(value: Option<Value>) -> Result<Option<RetryPolicy>> {
     value.map(|v| from_json("jobs", "retry", v)).transpose()
-}
-
-/// Records one failed attempt (the job's start count then).
-async fn record_attempt(
-    conn: &mut PgConnection,
-    job: JobId,
-    attempt: i64,
-    dispatcher: DispatcherId,
-    failure: &Failure,
-    now: Timestamp,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO job_attempts (job, attempt, dispatcher, kind, failure, failed_at) \
-         VALUES ($1, $2, $3, $4, $5::json, $6)",
-    )
-    .bind(job.0)
-    .bind(attempt)
-    .bind(dispatcher.0)
-    .bind(failure.kind.as_str())
-    .bind(json_text(failure))
-    .bind(ms(now))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }
 
 /// Records the failed attempts of jobs a finish just completed with a
@@ -97,7 +74,7 @@ static RUN: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT jobs.retry, queues.retry, jobs.attempts, \
            (SELECT count(*) FROM job_attempts AS a WHERE a.job = jobs.id \
-            AND a.kind <> 'interrupted') \
+            AND a.kind <> 'interrupted'), jobs.queue \
          FROM jobs LEFT JOIN queues ON queues.name = jobs.queue \
          WHERE jobs.id = $1 AND jobs.status = {active} AND jobs.dispatcher = $2 \
          AND jobs.awaiting IS NULL FOR UPDATE OF jobs",
@@ -105,67 +82,26 @@ static RUN: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Back to the queue after a failed run, due after the backoff; announced
-/// as a put (on commit).
+/// Back to the queue after a failed run, due after the backoff.
 static RETRY_LATER: LazyLock<String> = LazyLock::new(|| {
     let t = Transition::Retry;
     format!(
-        "WITH moved AS (UPDATE jobs SET status = {to}, begin_after = $3, scheduled = true, \
-           stdout = $4, stderr = $5 WHERE id = $1 AND status = {from} AND dispatcher = $2 \
-           AND awaiting IS NULL RETURNING queue) \
-         SELECT queue FROM moved",
+        "UPDATE jobs SET status = {to}, begin_after = $3, scheduled = true, stdout = $4, \
+         stderr = $5 WHERE id = $1 AND status = {from} AND dispatcher = $2 \
+         AND awaiting IS NULL",
         from = lit(t.from()),
         to = lit(t.to()),
     )
 });
 
-async fn announce_puts(conn: &mut PgConnection, db: &PgStore, queues: &[String]) -> Result<()> {
-    if queues.is_empty() {
-        return Ok(());
-    }
-    let payloads = notify::put_payloads(queues.iter().map(String::as_str));
-    sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
-        .bind(&*db.channel)
-        .bind(payloads)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
 /// A run failed: retries the job if its policy says so.
 pub(super) async fn retry(db: &PgStore, p: JobRetryParams) -> Result<RetryVerdict> {
     let mut tx = db.begin().await?;
-    let Some(run) = sqlx::query(&RUN)
-        .bind(p.id.0)
-        .bind(p.dispatcher.0)
-        .fetch_optional(&mut *tx)
-        .await?
-    else {
-        return Ok(RetryVerdict::Reassigned);
-    };
-    let policy = effective_policy(policy(run.try_get(0)?)?, policy(run.try_get(1)?)?);
-    let attempt: i64 = run.try_get(2)?;
-    let failures = u32::try_from(run.try_get::<i64, _>(3)?).unwrap_or(u32::MAX - 1) + 1;
-    let Some(delay) = policy.after_failure(&p.failure, failures) else {
-        return Ok(RetryVerdict::Final);
-    };
-    let at = p.now + chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::MAX);
-    let at = clock::from_millis(ms(at));
-    let queue: Option<String> = sqlx::query_scalar(&RETRY_LATER)
-        .bind(p.id.0)
-        .bind(p.dispatcher.0)
-        .bind(ms(at))
-        .bind(output(&p.output.stdout))
-        .bind(output(&p.output.stderr))
-        .fetch_optional(&mut *tx)
-        .await?;
-    let Some(queue) = queue else {
-        return Ok(RetryVerdict::Reassigned);
-    };
-    record_attempt(&mut tx, p.id, attempt, p.dispatcher, &p.failure, p.now).await?;
-    announce_puts(&mut tx, db, &[queue]).await?;
-    tx.commit().await?;
-    Ok(RetryVerdict::Retried { at, failures })
+    let verdict = failures::retry(&mut PgTx::new(&mut tx, db, Vec::new()), &p).await?;
+    if matches!(verdict, RetryVerdict::Retried { .. }) {
+        tx.commit().await?;
+    }
+    Ok(verdict)
 }
 
 /// A job's failed attempts, oldest first.
@@ -271,93 +207,15 @@ static ABORT: LazyLock<String> = LazyLock::new(|| {
         "UPDATE jobs SET status = {to}, failure = $3::json, completed_at = $4 \
          WHERE id = $1 AND status = {from} AND dispatcher = $2 AND awaiting IS NULL",
         from = lit(t.from()),
-        to = callbacks::settled_status(t, "jobs"),
+        to = settled_status(t, "jobs"),
     )
 });
-
-/// Hands back every job of `p.dispatcher` inside the caller's transaction.
-pub(super) async fn hand_back_in(
-    conn: &mut PgConnection,
-    db: &PgStore,
-    p: &HandBackParams,
-) -> Result<HandBackReport> {
-    let mut report = HandBackReport {
-        dispatcher: Some(p.dispatcher),
-        ..HandBackReport::default()
-    };
-    let mut queues = BTreeSet::new();
-    let only = p.job.map(|id| id.0);
-    for r in sqlx::query(&RELEASE)
-        .bind(p.dispatcher.0)
-        .bind(only)
-        .fetch_all(&mut *conn)
-        .await?
-    {
-        report.released.push(JobId(r.try_get(0)?));
-        queues.insert(r.try_get::<String, _>(1)?);
-    }
-    let running = sqlx::query(&RUNNING)
-        .bind(p.dispatcher.0)
-        .bind(only)
-        .fetch_all(&mut *conn)
-        .await?;
-    let failure = interrupted(&p.reason);
-    for r in running {
-        let id = JobId(r.try_get(0)?);
-        let queue: String = r.try_get(1)?;
-        let attempt: i64 = r.try_get(2)?;
-        let policy = effective_policy(policy(r.try_get(3)?)?, policy(r.try_get(4)?)?);
-        let interruptions = u32::try_from(r.try_get::<i64, _>(5)?).unwrap_or(u32::MAX - 1) + 1;
-        let (verdict, aborted) = interruption_verdict(&policy, interruptions);
-        let moved = match verdict {
-            AfterInterruption::Retry => sqlx::query(&RETRY_NOW)
-                .bind(id.0)
-                .bind(p.dispatcher.0)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected(),
-            AfterInterruption::Abort => sqlx::query(&ABORT)
-                .bind(id.0)
-                .bind(p.dispatcher.0)
-                .bind(json_text(&aborted))
-                .bind(ms(p.now))
-                .execute(&mut *conn)
-                .await?
-                .rows_affected(),
-        };
-        if moved == 0 {
-            continue;
-        }
-        record_attempt(conn, id, attempt, p.dispatcher, &failure, p.now).await?;
-        match verdict {
-            AfterInterruption::Retry => {
-                report.retried.push(id);
-                queues.insert(queue);
-            }
-            AfterInterruption::Abort => report.aborted.push(id),
-        }
-    }
-    if !report.aborted.is_empty() {
-        // The aborted jobs got their result: their waiters, callbacks and
-        // composites move on as after any other completion.
-        let announce: Vec<Uuid> = report.aborted.iter().map(|id| id.0).collect();
-        let mut settle_tx = PgTx::on_connection(conn, db, announce);
-        let settled = settle::settle(&mut settle_tx, report.aborted.clone(), p.now).await?;
-        queues.extend(settled.queues);
-        let mut completed: BTreeSet<JobId> = report.aborted.iter().copied().collect();
-        completed.extend(settled.completed);
-        report.completed = completed.into_iter().collect();
-    }
-    report.queues = queues.into_iter().collect();
-    announce_puts(conn, db, &report.queues).await?;
-    Ok(report)
-}
 
 /// Hands back every job a dispatcher holds, in one transaction.
 pub(super) async fn hand_back(db: &PgStore, p: HandBackParams) -> Result<HandBackReport> {
     row::retrying(|| async {
         let mut tx = db.begin().await?;
-        let report = hand_back_in(&mut tx, db, &p).await?;
+        let report = failures::hand_back(&mut PgTx::new(&mut tx, db, Vec::new()), &p).await?;
         tx.commit().await?;
         Ok(report)
     })
@@ -379,52 +237,202 @@ static DEAD: LazyLock<String> = LazyLock::new(|| {
 
 /// Finds dead dispatchers and hands their jobs back, one transaction each.
 pub(super) async fn rescue(db: &PgStore, p: DispatcherRescueParams) -> Result<Vec<HandBackReport>> {
-    let cutoff = p.now - chrono::TimeDelta::from_std(p.death_interval).unwrap_or_default();
     let mut reports = Vec::new();
     // Dispatchers this round took already: one this transaction found with
     // nothing left to do is not taken again.
-    let mut seen = BTreeSet::new();
+    let mut seen = std::collections::BTreeSet::new();
     loop {
         let mut tx = db.begin().await?;
-        let Some(dead) = sqlx::query(&DEAD)
-            .bind(p.rescuer.0)
-            .bind(ms(cutoff))
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
+        let mut rescue_tx = PgTx::new(&mut tx, db, Vec::new());
+        let Some(report) = failures::rescue_next(&mut rescue_tx, &p, &mut seen).await? else {
             return Ok(reports);
         };
-        let id = DispatcherId(dead.try_get(0)?);
-        if !seen.insert(id) {
-            return Ok(reports);
-        }
-        let last_ping = clock::from_millis(dead.try_get(1)?);
-        sqlx::query(
-            "UPDATE dispatchers SET deactivated_at = coalesce(deactivated_at, $2), \
-             rescued_by = CASE WHEN rescued_at IS NULL THEN $3 ELSE rescued_by END, \
-             rescued_at = coalesce(rescued_at, $2) WHERE id = $1",
-        )
-        .bind(id.0)
-        .bind(ms(p.now))
-        .bind(p.rescuer.0)
-        .execute(&mut *tx)
-        .await?;
-        let reason = format!(
-            "its dispatcher {id} stopped pinging (last ping {last_ping}); dispatcher {} \
-             rescued its jobs",
-            p.rescuer
-        );
-        let params = HandBackParams {
-            dispatcher: id,
-            job: None,
-            reason,
-            now: p.now,
-        };
-        let report = hand_back_in(&mut tx, db, &params).await?;
         tx.commit().await?;
         if !report.is_empty() {
             reports.push(report);
         }
+    }
+}
+
+static MARK_RESCUED: &str = "UPDATE dispatchers SET deactivated_at = coalesce(deactivated_at, $2), \
+     rescued_by = CASE WHEN rescued_at IS NULL THEN $3 ELSE rescued_by END, \
+     rescued_at = coalesce(rescued_at, $2) WHERE id = $1";
+
+#[async_trait]
+impl FailureTx for PgTx<'_> {
+    async fn active_run(
+        &mut self,
+        id: JobId,
+        dispatcher: DispatcherId,
+    ) -> Result<Option<ActiveRun>> {
+        let Some(run) = sqlx::query(&RUN)
+            .bind(id.0)
+            .bind(dispatcher.0)
+            .fetch_optional(&mut *self.conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(ActiveRun {
+            job_policy: policy(run.try_get(0)?)?,
+            queue_policy: policy(run.try_get(1)?)?,
+            attempt: run.try_get(2)?,
+            failures: run.try_get(3)?,
+            queue: run.try_get(4)?,
+        }))
+    }
+
+    async fn retry_later(
+        &mut self,
+        id: JobId,
+        dispatcher: DispatcherId,
+        at: Timestamp,
+        out: &CapturedOutput,
+    ) -> Result<bool> {
+        let moved = sqlx::query(&RETRY_LATER)
+            .bind(id.0)
+            .bind(dispatcher.0)
+            .bind(ms(at))
+            .bind(output(&out.stdout))
+            .bind(output(&out.stderr))
+            .execute(&mut *self.conn)
+            .await?
+            .rows_affected();
+        Ok(moved > 0)
+    }
+
+    async fn record_attempt(&mut self, a: AttemptRecord<'_>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO job_attempts (job, attempt, dispatcher, kind, failure, failed_at) \
+             VALUES ($1, $2, $3, $4, $5::json, $6)",
+        )
+        .bind(a.job.0)
+        .bind(a.attempt)
+        .bind(a.dispatcher.0)
+        .bind(a.failure.kind.as_str())
+        .bind(json_text(a.failure))
+        .bind(ms(a.now))
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn release(
+        &mut self,
+        dispatcher: DispatcherId,
+        only: Option<JobId>,
+    ) -> Result<Vec<(JobId, String)>> {
+        let rows = sqlx::query(&RELEASE)
+            .bind(dispatcher.0)
+            .bind(only.map(|id| id.0))
+            .fetch_all(&mut *self.conn)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((JobId(r.try_get(0)?), r.try_get(1)?)))
+            .collect()
+    }
+
+    async fn running(
+        &mut self,
+        dispatcher: DispatcherId,
+        only: Option<JobId>,
+    ) -> Result<Vec<RunningJob>> {
+        let rows = sqlx::query(&RUNNING)
+            .bind(dispatcher.0)
+            .bind(only.map(|id| id.0))
+            .fetch_all(&mut *self.conn)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RunningJob {
+                    id: JobId(r.try_get(0)?),
+                    queue: r.try_get(1)?,
+                    attempt: r.try_get(2)?,
+                    job_policy: policy(r.try_get(3)?)?,
+                    queue_policy: policy(r.try_get(4)?)?,
+                    interruptions: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn retry_now(&mut self, id: JobId, dispatcher: DispatcherId) -> Result<bool> {
+        let moved = sqlx::query(&RETRY_NOW)
+            .bind(id.0)
+            .bind(dispatcher.0)
+            .execute(&mut *self.conn)
+            .await?
+            .rows_affected();
+        Ok(moved > 0)
+    }
+
+    /// Also announces the job as completed, with the next cascade.
+    async fn abort(
+        &mut self,
+        id: JobId,
+        dispatcher: DispatcherId,
+        failure: &Failure,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let moved = sqlx::query(&ABORT)
+            .bind(id.0)
+            .bind(dispatcher.0)
+            .bind(json_text(failure))
+            .bind(ms(now))
+            .execute(&mut *self.conn)
+            .await?
+            .rows_affected();
+        if moved > 0 {
+            self.announce.push(id.0);
+        }
+        Ok(moved > 0)
+    }
+
+    async fn next_dead(
+        &mut self,
+        rescuer: DispatcherId,
+        cutoff: Timestamp,
+    ) -> Result<Option<(DispatcherId, Timestamp)>> {
+        let row = sqlx::query(&DEAD)
+            .bind(rescuer.0)
+            .bind(ms(cutoff))
+            .fetch_optional(&mut *self.conn)
+            .await?;
+        row.map(|r| {
+            Ok((
+                DispatcherId(r.try_get(0)?),
+                clock::from_millis(r.try_get(1)?),
+            ))
+        })
+        .transpose()
+    }
+
+    async fn mark_rescued(
+        &mut self,
+        id: DispatcherId,
+        rescuer: DispatcherId,
+        now: Timestamp,
+    ) -> Result<()> {
+        sqlx::query(MARK_RESCUED)
+            .bind(id.0)
+            .bind(ms(now))
+            .bind(rescuer.0)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn announce_puts(&mut self, queues: &[String]) -> Result<()> {
+        if queues.is_empty() {
+            return Ok(());
+        }
+        let payloads = notify::put_payloads(queues.iter().map(String::as_str));
+        sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
+            .bind(&*self.db.channel)
+            .bind(payloads)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
     }
 }
 

@@ -10,10 +10,10 @@ use sqlx::{Postgres, QueryBuilder, Row as _};
 use uuid::Uuid;
 
 use super::PgStore;
-use super::callbacks::PgTx;
 use super::claim::like_patterns;
 use super::notify::put_payloads;
 use super::row::{self, JOB_COLUMNS, json_text, lit, ms};
+use super::tx::PgTx;
 use crate::clock;
 use crate::model::{
     DispatcherId, DispatcherStats, Failure, Job, JobFilter, JobId, JobName, JobStatus, PollRecord,

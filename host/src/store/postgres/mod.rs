@@ -93,6 +93,7 @@ mod stats;
 pub(crate) mod testing;
 #[cfg(test)]
 mod tests;
+mod tx;
 
 /// Connections of the main pool, per store (so per process). Enough for a
 /// dispatcher's claimers, its completer, annotations and API reads at once;

@@ -9,27 +9,28 @@
 //! dispatcher run one after the other, and the second finds nothing left
 //! to do.
 
-use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
+use async_trait::async_trait;
 use sqlx::{Row as _, Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::SqliteStore;
-use super::callbacks::{self, SqliteTx};
 use super::job::{job_failure_text, retry_text};
 use super::queue;
 use super::row::{self, lit, ms};
+use super::tx::SqliteTx;
 use crate::clock;
 use crate::model::{
-    AfterInterruption, Attempt, DispatcherId, Failure, JobId, JobStatus, Process, RetryPolicy,
+    Attempt, CapturedOutput, DispatcherId, Failure, JobId, JobStatus, Process, RetryPolicy,
     Timestamp, Transition,
 };
+use crate::store::failures::{self, ActiveRun, AttemptRecord, FailureTx, RunningJob};
 use crate::store::identity::{self, DispatcherPingParams, Ping};
-use crate::store::settle;
+use crate::store::sql::settled_status;
 use crate::store::{
     DispatcherRescueParams, Error, HandBackParams, HandBackReport, JobRetryParams, Result,
-    RetryVerdict, effective_policy, interrupted, interruption_verdict,
+    RetryVerdict,
 };
 
 const T: &str = "job_attempts";
@@ -37,30 +38,6 @@ const T: &str = "job_attempts";
 fn policy(text: Option<String>) -> Result<Option<RetryPolicy>> {
     text.map(|t| serde_json::from_str(&t).map_err(|e| row::corrupt("jobs", e)))
         .transpose()
-}
-
-/// Records one failed attempt (the job's start count then).
-async fn record_attempt(
-    tx: &mut Transaction<'static, Sqlite>,
-    job: JobId,
-    attempt: i64,
-    dispatcher: DispatcherId,
-    failure: &Failure,
-    now: Timestamp,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO job_attempts (job, attempt, dispatcher, kind, failure, failed_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )
-    .bind(job.0)
-    .bind(attempt)
-    .bind(dispatcher.0)
-    .bind(failure.kind.as_str())
-    .bind(job_failure_text(failure))
-    .bind(ms(now))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 /// Records the failed attempts of jobs a finish just completed with a
@@ -118,40 +95,11 @@ static RETRY_LATER: LazyLock<String> = LazyLock::new(|| {
 /// [`crate::store::Store::job_retry`]).
 pub(super) async fn retry(db: &SqliteStore, p: JobRetryParams) -> Result<RetryVerdict> {
     let mut tx = db.begin().await?;
-    let Some(run) = sqlx::query(&RUN)
-        .bind(p.id.0)
-        .bind(p.dispatcher.0)
-        .fetch_optional(&mut *tx)
-        .await?
-    else {
-        return Ok(RetryVerdict::Reassigned);
-    };
-    let policy = effective_policy(policy(run.try_get(0)?)?, policy(run.try_get(1)?)?);
-    let attempt: i64 = run.try_get(2)?;
-    let failures = u32::try_from(run.try_get::<i64, _>(3)?).unwrap_or(u32::MAX - 1) + 1;
-    let queue: String = run.try_get(4)?;
-    let Some(delay) = policy.after_failure(&p.failure, failures) else {
-        return Ok(RetryVerdict::Final);
-    };
-    let at = p.now + chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::MAX);
-    let at = clock::from_millis(ms(at));
-    let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    let moved = sqlx::query(&RETRY_LATER)
-        .bind(p.id.0)
-        .bind(p.dispatcher.0)
-        .bind(ms(at))
-        .bind(text(&p.output.stdout))
-        .bind(text(&p.output.stderr))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if moved == 0 {
-        return Ok(RetryVerdict::Reassigned);
+    let verdict = failures::retry(&mut SqliteTx(&mut tx), &p).await?;
+    if matches!(verdict, RetryVerdict::Retried { .. }) {
+        tx.commit().await?;
     }
-    record_attempt(&mut tx, p.id, attempt, p.dispatcher, &p.failure, p.now).await?;
-    tx.commit().await?;
-    tracing::debug!(job = %p.id, %queue, failures, "retry after a failed run");
-    Ok(RetryVerdict::Retried { at, failures })
+    Ok(verdict)
 }
 
 /// A job's failed attempts, oldest first.
@@ -261,90 +209,14 @@ static ABORT: LazyLock<String> = LazyLock::new(|| {
         "UPDATE jobs SET status = {to}, failure = ?3, completed_at = ?4 \
          WHERE id = ?1 AND status = {from} AND dispatcher = ?2 AND awaiting IS NULL",
         from = lit(t.from()),
-        to = callbacks::settled_status(t, "jobs"),
+        to = settled_status(t, "jobs"),
     )
 });
-
-/// Hands back every job of `p.dispatcher` inside `tx` (see
-/// [`crate::store::Store::dispatcher_hand_back`]).
-pub(super) async fn hand_back_in(
-    tx: &mut Transaction<'static, Sqlite>,
-    p: &HandBackParams,
-) -> Result<HandBackReport> {
-    let mut report = HandBackReport {
-        dispatcher: Some(p.dispatcher),
-        ..HandBackReport::default()
-    };
-    let mut queues = BTreeSet::new();
-    let only = p.job.map(|id| id.0);
-    for r in sqlx::query(&RELEASE)
-        .bind(p.dispatcher.0)
-        .bind(only)
-        .fetch_all(&mut **tx)
-        .await?
-    {
-        report.released.push(JobId(r.try_get(0)?));
-        queues.insert(r.try_get::<String, _>(1)?);
-    }
-    let running = sqlx::query(&RUNNING)
-        .bind(p.dispatcher.0)
-        .bind(only)
-        .fetch_all(&mut **tx)
-        .await?;
-    let failure = interrupted(&p.reason);
-    for r in running {
-        let id = JobId(r.try_get(0)?);
-        let queue: String = r.try_get(1)?;
-        let attempt: i64 = r.try_get(2)?;
-        let policy = effective_policy(policy(r.try_get(3)?)?, policy(r.try_get(4)?)?);
-        let interruptions = u32::try_from(r.try_get::<i64, _>(5)?).unwrap_or(u32::MAX - 1) + 1;
-        let (verdict, aborted) = interruption_verdict(&policy, interruptions);
-        let moved = match verdict {
-            AfterInterruption::Retry => sqlx::query(&RETRY_NOW)
-                .bind(id.0)
-                .bind(p.dispatcher.0)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected(),
-            AfterInterruption::Abort => sqlx::query(&ABORT)
-                .bind(id.0)
-                .bind(p.dispatcher.0)
-                .bind(job_failure_text(&aborted))
-                .bind(ms(p.now))
-                .execute(&mut **tx)
-                .await?
-                .rows_affected(),
-        };
-        if moved == 0 {
-            continue;
-        }
-        record_attempt(tx, id, attempt, p.dispatcher, &failure, p.now).await?;
-        match verdict {
-            AfterInterruption::Retry => {
-                report.retried.push(id);
-                queues.insert(queue);
-            }
-            AfterInterruption::Abort => report.aborted.push(id),
-        }
-    }
-    if !report.aborted.is_empty() {
-        // The aborted jobs got their result: their waiters, callbacks and
-        // composites move on as after any other completion.
-        let settled =
-            settle::settle(&mut SqliteTx(&mut *tx), report.aborted.clone(), p.now).await?;
-        queues.extend(settled.queues);
-        let mut completed: BTreeSet<JobId> = report.aborted.iter().copied().collect();
-        completed.extend(settled.completed);
-        report.completed = completed.into_iter().collect();
-    }
-    report.queues = queues.into_iter().collect();
-    Ok(report)
-}
 
 /// Hands back every job a dispatcher holds, in one transaction.
 pub(super) async fn hand_back(db: &SqliteStore, p: HandBackParams) -> Result<HandBackReport> {
     let mut tx = db.begin().await?;
-    let report = hand_back_in(&mut tx, &p).await?;
+    let report = failures::hand_back(&mut SqliteTx(&mut tx), &p).await?;
     tx.commit().await?;
     Ok(report)
 }
@@ -365,60 +237,195 @@ static DEAD: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Finds dead dispatchers and hands their jobs back, each in its own
-/// transaction (see [`crate::store::Store::dispatcher_rescue`]).
+/// transaction (see [`crate::store::Store::dispatcher_rescue`]): the
+/// write lock is not held for longer than one dispatcher's jobs take.
 pub(super) async fn rescue(
     db: &SqliteStore,
     p: DispatcherRescueParams,
 ) -> Result<Vec<HandBackReport>> {
-    let cutoff = p.now - chrono::TimeDelta::from_std(p.death_interval).unwrap_or_default();
     let mut reports = Vec::new();
-    let mut seen = BTreeSet::new();
+    let mut seen = std::collections::BTreeSet::new();
     loop {
-        // One dead dispatcher per transaction: the write lock is not held
-        // for longer than one dispatcher's jobs take.
         let mut tx = db.begin().await?;
-        let Some(dead) = sqlx::query(&DEAD)
-            .bind(p.rescuer.0)
-            .bind(ms(cutoff))
-            .fetch_optional(&mut *tx)
-            .await?
+        let Some(report) = failures::rescue_next(&mut SqliteTx(&mut tx), &p, &mut seen).await?
         else {
             return Ok(reports);
         };
-        let id = DispatcherId(dead.try_get(0)?);
-        if !seen.insert(id) {
-            return Ok(reports);
-        }
-        let last_ping = clock::from_millis(dead.try_get(1)?);
-        sqlx::query(
-            "UPDATE dispatchers SET deactivated_at = coalesce(deactivated_at, ?2), \
-             rescued_by = CASE WHEN rescued_at IS NULL THEN ?3 ELSE rescued_by END, \
-             rescued_at = coalesce(rescued_at, ?2) WHERE id = ?1",
-        )
-        .bind(id.0)
-        .bind(ms(p.now))
-        .bind(p.rescuer.0)
-        .execute(&mut *tx)
-        .await?;
-        let reason = format!(
-            "its dispatcher {id} stopped pinging (last ping {last_ping}); dispatcher {} \
-             rescued its jobs",
-            p.rescuer
-        );
-        let report = hand_back_in(
-            &mut tx,
-            &HandBackParams {
-                dispatcher: id,
-                job: None,
-                reason,
-                now: p.now,
-            },
-        )
-        .await?;
         tx.commit().await?;
         if !report.is_empty() {
             reports.push(report);
         }
+    }
+}
+
+static MARK_RESCUED: &str = "UPDATE dispatchers SET deactivated_at = coalesce(deactivated_at, ?2), \
+     rescued_by = CASE WHEN rescued_at IS NULL THEN ?3 ELSE rescued_by END, \
+     rescued_at = coalesce(rescued_at, ?2) WHERE id = ?1";
+
+#[async_trait]
+impl FailureTx for SqliteTx<'_> {
+    async fn active_run(
+        &mut self,
+        id: JobId,
+        dispatcher: DispatcherId,
+    ) -> Result<Option<ActiveRun>> {
+        let Some(run) = sqlx::query(&RUN)
+            .bind(id.0)
+            .bind(dispatcher.0)
+            .fetch_optional(&mut **self.0)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(ActiveRun {
+            job_policy: policy(run.try_get(0)?)?,
+            queue_policy: policy(run.try_get(1)?)?,
+            attempt: run.try_get(2)?,
+            failures: run.try_get(3)?,
+            queue: run.try_get(4)?,
+        }))
+    }
+
+    async fn retry_later(
+        &mut self,
+        id: JobId,
+        dispatcher: DispatcherId,
+        at: Timestamp,
+        output: &CapturedOutput,
+    ) -> Result<bool> {
+        let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        let moved = sqlx::query(&RETRY_LATER)
+            .bind(id.0)
+            .bind(dispatcher.0)
+            .bind(ms(at))
+            .bind(text(&output.stdout))
+            .bind(text(&output.stderr))
+            .execute(&mut **self.0)
+            .await?
+            .rows_affected();
+        Ok(moved > 0)
+    }
+
+    async fn record_attempt(&mut self, a: AttemptRecord<'_>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO job_attempts (job, attempt, dispatcher, kind, failure, failed_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(a.job.0)
+        .bind(a.attempt)
+        .bind(a.dispatcher.0)
+        .bind(a.failure.kind.as_str())
+        .bind(job_failure_text(a.failure))
+        .bind(ms(a.now))
+        .execute(&mut **self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn release(
+        &mut self,
+        dispatcher: DispatcherId,
+        only: Option<JobId>,
+    ) -> Result<Vec<(JobId, String)>> {
+        let rows = sqlx::query(&RELEASE)
+            .bind(dispatcher.0)
+            .bind(only.map(|id| id.0))
+            .fetch_all(&mut **self.0)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((JobId(r.try_get(0)?), r.try_get(1)?)))
+            .collect()
+    }
+
+    async fn running(
+        &mut self,
+        dispatcher: DispatcherId,
+        only: Option<JobId>,
+    ) -> Result<Vec<RunningJob>> {
+        let rows = sqlx::query(&RUNNING)
+            .bind(dispatcher.0)
+            .bind(only.map(|id| id.0))
+            .fetch_all(&mut **self.0)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RunningJob {
+                    id: JobId(r.try_get(0)?),
+                    queue: r.try_get(1)?,
+                    attempt: r.try_get(2)?,
+                    job_policy: policy(r.try_get(3)?)?,
+                    queue_policy: policy(r.try_get(4)?)?,
+                    interruptions: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn retry_now(&mut self, id: JobId, dispatcher: DispatcherId) -> Result<bool> {
+        let moved = sqlx::query(&RETRY_NOW)
+            .bind(id.0)
+            .bind(dispatcher.0)
+            .execute(&mut **self.0)
+            .await?
+            .rows_affected();
+        Ok(moved > 0)
+    }
+
+    async fn abort(
+        &mut self,
+        id: JobId,
+        dispatcher: DispatcherId,
+        failure: &Failure,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let moved = sqlx::query(&ABORT)
+            .bind(id.0)
+            .bind(dispatcher.0)
+            .bind(job_failure_text(failure))
+            .bind(ms(now))
+            .execute(&mut **self.0)
+            .await?
+            .rows_affected();
+        Ok(moved > 0)
+    }
+
+    async fn next_dead(
+        &mut self,
+        rescuer: DispatcherId,
+        cutoff: Timestamp,
+    ) -> Result<Option<(DispatcherId, Timestamp)>> {
+        let row = sqlx::query(&DEAD)
+            .bind(rescuer.0)
+            .bind(ms(cutoff))
+            .fetch_optional(&mut **self.0)
+            .await?;
+        row.map(|r| {
+            Ok((
+                DispatcherId(r.try_get(0)?),
+                clock::from_millis(r.try_get(1)?),
+            ))
+        })
+        .transpose()
+    }
+
+    async fn mark_rescued(
+        &mut self,
+        id: DispatcherId,
+        rescuer: DispatcherId,
+        now: Timestamp,
+    ) -> Result<()> {
+        sqlx::query(MARK_RESCUED)
+            .bind(id.0)
+            .bind(ms(now))
+            .bind(rescuer.0)
+            .execute(&mut **self.0)
+            .await?;
+        Ok(())
+    }
+
+    /// SQLite has no announcements: other processes poll.
+    async fn announce_puts(&mut self, _queues: &[String]) -> Result<()> {
+        Ok(())
     }
 }
 

@@ -9,9 +9,9 @@ use sqlx::{QueryBuilder, Row as _, Sqlite};
 use uuid::Uuid;
 
 use super::SqliteStore;
-use super::callbacks::SqliteTx;
 use super::job::job_failure_text;
 use super::row::{self, JOB_COLUMNS, hex, lit, ms};
+use super::tx::SqliteTx;
 use crate::clock;
 use crate::model::{
     DispatcherId, DispatcherStats, Failure, Job, JobFilter, JobId, JobName, JobStatus, PollRecord,

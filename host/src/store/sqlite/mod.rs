@@ -94,6 +94,7 @@ mod rebuild_tests;
 mod row;
 mod schedule;
 mod stats;
+mod tx;
 
 /// How long a connection waits for another process to release the write
 /// lock before it fails with "database is locked".
