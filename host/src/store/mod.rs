@@ -46,6 +46,7 @@ mod schedule;
 pub(crate) mod settle;
 mod sql;
 pub mod sqlite;
+mod statement;
 
 pub use failures::{
     DispatcherRescueParams, HandBackParams, HandBackReport, JobRetryParams, RetryVerdict,

@@ -78,6 +78,15 @@ pub(crate) fn to_u32(table: &'static str, column: &str, v: i64) -> Result<u32> {
     u32::try_from(v).map_err(|_| corrupt(table, format!("{column} out of range: {v}")))
 }
 
+/// How errors name a queue: "the default queue", "queue `video`".
+pub(crate) fn queue_what(name: &str) -> String {
+    if name == crate::model::DEFAULT_QUEUE {
+        "the default queue".to_owned()
+    } else {
+        format!("queue `{name}`")
+    }
+}
+
 /// A failure count read back as the count including one more failure (the
 /// run being decided), saturating.
 pub(crate) fn one_more(count: i64) -> u32 {
