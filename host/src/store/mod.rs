@@ -36,11 +36,15 @@ use crate::model::{
     RetryPolicy, RunOutcome, Schedule, ScheduleId, ScheduleRun, Timestamp,
 };
 
+mod cancel;
 mod failures;
 mod fault;
 mod identity;
+mod job_names;
+mod job_query;
 mod links;
 mod manage;
+mod pauses;
 pub mod postgres;
 mod schedule;
 pub(crate) mod settle;

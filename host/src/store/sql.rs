@@ -4,8 +4,12 @@
 //! the errors for rows that cannot be read back. Each backend's `row.rs`
 //! re-exports what it uses and adds its own encodings (ids, JSON, output).
 
+use super::statement::SqlRow;
 use crate::clock;
-use crate::model::{JobStatus, ModuleDigest, Timestamp, Transition};
+use crate::model::{
+    DispatcherId, Job, JobId, JobStatus, ModuleDigest, ScheduleId, ScheduleRun, Timestamp,
+    Transition,
+};
 use crate::store::{Error, Result};
 
 /// The columns of a job, in the order each backend's `row::job` reads
@@ -76,6 +80,55 @@ pub(crate) fn digest(table: &'static str, text: String) -> Result<ModuleDigest> 
 /// A non-negative integer column as `u32`.
 pub(crate) fn to_u32(table: &'static str, column: &str, v: i64) -> Result<u32> {
     u32::try_from(v).map_err(|_| corrupt(table, format!("{column} out of range: {v}")))
+}
+
+/// A job row (as selected with [`JOB_COLUMNS`]) and its queue position,
+/// from either backend.
+pub(crate) fn job_of(r: &SqlRow) -> Result<(i64, Job)> {
+    const T: &str = "jobs";
+    let job = Job {
+        id: JobId(r.id(0)?),
+        queue: r.text(1)?,
+        status: r.text(2)?.parse().map_err(|e| corrupt(T, e))?,
+        module: digest(T, r.text(3)?)?,
+        module_name: r.opt_text(4)?,
+        function: r.text(5)?,
+        args: r.json(6)?,
+        limits: r.opt_json(7)?.unwrap_or_default(),
+        begin_after: clock::from_millis(r.int(8)?),
+        scheduled: r.bool(9)?,
+        begin_by_ms: r
+            .opt_int(10)?
+            .map(|v| u64::try_from(v).map_err(|_| corrupt(T, "negative begin_by_ms")))
+            .transpose()?,
+        result: r.opt_json(11)?,
+        failure: r.opt_json(12)?,
+        awaiting: r.opt_id(13)?.map(JobId),
+        parent: r.opt_id(14)?.map(JobId),
+        attempts: to_u32(T, "attempts", r.int(15)?)?,
+        dispatcher: r.opt_id(16)?.map(DispatcherId),
+        agent: r.opt_text(17)?,
+        created_at: clock::from_millis(r.int(18)?),
+        started_at: r.opt_int(19)?.map(clock::from_millis),
+        completed_at: r.opt_int(20)?.map(clock::from_millis),
+        stdout: r.opt_output(21)?,
+        stderr: r.opt_output(22)?,
+        quota_names: r.opt_texts(24)?.unwrap_or_default(),
+        schedule: r
+            .opt_id(25)?
+            .zip(r.opt_int(26)?)
+            .map(|(id, occurrence)| ScheduleRun {
+                schedule_id: ScheduleId(id),
+                occurrence: clock::from_millis(occurrence),
+            }),
+        retry: r.opt_json(27)?,
+    };
+    Ok((r.int(23)?, job))
+}
+
+/// Job rows without their positions.
+pub(crate) fn jobs_of(rows: &[SqlRow]) -> Result<Vec<Job>> {
+    rows.iter().map(|r| job_of(r).map(|(_, j)| j)).collect()
 }
 
 /// How errors name a queue: "the default queue", "queue `video`".

@@ -44,6 +44,37 @@ pub(crate) struct Dialect {
     /// The hidden column that orders rows inserted in one transaction
     /// (`rowid`, `ctid`).
     pub row_order: &'static str,
+    /// The column a statement deleting chosen jobs picks them by (SQLite:
+    /// `seq`, its integer row key; PostgreSQL: `id`).
+    pub job_key: &'static str,
+    /// The operator matching our globs (`*`, `?`): `GLOB` or `LIKE`.
+    pub glob: &'static str,
+    /// A glob as the pattern [`Dialect::glob`] takes.
+    pub glob_pattern: fn(&str) -> String,
+    /// Latest completed first, jobs not completed last.
+    pub latest_completed_first: &'static str,
+}
+
+/// Our globs as SQLite GLOB patterns (`[` is literal).
+fn sqlite_glob(pattern: &str) -> String {
+    pattern.replace('[', "[[]")
+}
+
+/// Our globs as `LIKE` patterns (`%` and `_` are literal).
+pub(crate) fn like_pattern(pattern: &str) -> String {
+    let mut like = String::with_capacity(pattern.len());
+    for c in pattern.chars() {
+        match c {
+            '*' => like.push('%'),
+            '?' => like.push('_'),
+            '%' | '_' | '\\' => {
+                like.push('\\');
+                like.push(c);
+            }
+            c => like.push(c),
+        }
+    }
+    like
 }
 
 /// SQLite's spelling.
@@ -55,6 +86,10 @@ pub(crate) static SQLITE: Dialect = Dialect {
     json: "",
     uuid: "",
     row_order: "rowid",
+    job_key: "seq",
+    glob: "GLOB",
+    glob_pattern: sqlite_glob,
+    latest_completed_first: "completed_at IS NULL, completed_at DESC",
 };
 
 /// PostgreSQL's spelling.
@@ -66,6 +101,10 @@ pub(crate) static POSTGRES: Dialect = Dialect {
     json: "::json",
     uuid: "::uuid",
     row_order: "ctid",
+    job_key: "id",
+    glob: "LIKE",
+    glob_pattern: like_pattern,
+    latest_completed_first: "completed_at DESC NULLS LAST",
 };
 
 impl Dialect {
@@ -130,6 +169,42 @@ pub(crate) enum Arg<'a> {
     Output(&'a str),
 }
 
+/// A parameter a statement built at run time owns (see [`Binds`]).
+#[derive(Debug, Clone)]
+pub(crate) enum Bind {
+    /// An id.
+    Id(Uuid),
+    /// An integer.
+    Int(i64),
+    /// A text.
+    Text(String),
+}
+
+/// A statement built at run time (filters), with its parameters:
+/// [`Binds::push`] appends a placeholder and returns it.
+#[derive(Debug, Default)]
+pub(crate) struct Binds(Vec<Bind>);
+
+impl Binds {
+    /// Adds a parameter; returns its placeholder (`?N`).
+    pub fn push(&mut self, bind: Bind) -> String {
+        self.0.push(bind);
+        format!("?{}", self.0.len())
+    }
+
+    /// The parameters, to bind.
+    pub fn args(&self) -> Vec<Arg<'_>> {
+        self.0
+            .iter()
+            .map(|b| match b {
+                Bind::Id(id) => Arg::Id(*id),
+                Bind::Int(v) => Arg::Int(*v),
+                Bind::Text(t) => Arg::Text(t),
+            })
+            .collect()
+    }
+}
+
 /// A value read back, whatever the backend's type for it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Cell {
@@ -147,6 +222,8 @@ pub(crate) enum Cell {
     Json(Value),
     /// A PostgreSQL boolean.
     Bool(bool),
+    /// A PostgreSQL `text[]`.
+    Texts(Vec<String>),
 }
 
 /// A row read back as [`Cell`]s, with typed getters that name the table
@@ -219,6 +296,31 @@ impl SqlRow {
         self.opt_text(i)?.ok_or_else(|| self.wrong(i, "a text"))
     }
 
+    /// A boolean (an integer in SQLite).
+    pub fn bool(&self, i: usize) -> Result<bool> {
+        Ok(self.int(i)? != 0)
+    }
+
+    /// A guest's output tail (text in SQLite, `bytea` in PostgreSQL), or
+    /// NULL.
+    pub fn opt_output(&self, i: usize) -> Result<Option<String>> {
+        match self.cell(i)? {
+            Cell::Bytes(b) => String::from_utf8(b.clone())
+                .map(Some)
+                .map_err(|e| corrupt(self.table, format!("column {i}: {e}"))),
+            _ => self.opt_text(i),
+        }
+    }
+
+    /// A list of names (a JSON array in SQLite, `text[]` in PostgreSQL),
+    /// or NULL.
+    pub fn opt_texts(&self, i: usize) -> Result<Option<Vec<String>>> {
+        match self.cell(i)? {
+            Cell::Texts(t) => Ok(Some(t.clone())),
+            _ => self.opt_json(i),
+        }
+    }
+
     /// A JSON column (text in SQLite, `json` in PostgreSQL) as a domain
     /// type, or NULL.
     pub fn opt_json<T: DeserializeOwned>(&self, i: usize) -> Result<Option<T>> {
@@ -269,6 +371,12 @@ pub(crate) trait SqlConn: Send {
     /// backend announces (see [`Store::listen`](super::Store::listen));
     /// SQLite has no announcements: other processes poll.
     async fn announce_puts(&mut self, _queues: &[String]) -> Result<()> {
+        Ok(())
+    }
+
+    /// Announces, on commit, that a dispatcher's agents changed (or that
+    /// it was resumed), which wakes it.
+    async fn announce_agents(&mut self, _dispatcher: Uuid) -> Result<()> {
         Ok(())
     }
 

@@ -98,6 +98,22 @@ impl SqlConn for PgPoolConn<'_> {
     async fn announce_puts(&mut self, queues: &[String]) -> Result<()> {
         announce_puts(&self.0.pool, self.0, queues).await
     }
+
+    async fn announce_agents(&mut self, dispatcher: Uuid) -> Result<()> {
+        sqlx::query("SELECT pg_notify($1, json_build_object('agents', $2::uuid)::text)")
+            .bind(&*self.0.channel)
+            .bind(dispatcher)
+            .execute(&self.0.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+impl PgStore {
+    /// Statements outside a transaction, each committed on its own.
+    pub(super) fn conn(&self) -> PgPoolConn<'_> {
+        PgPoolConn(self)
+    }
 }
 
 async fn execute<'e>(
@@ -176,6 +192,7 @@ fn read(table: &'static str, row: &PgRow) -> Result<SqlRow> {
                 "JSON" | "JSONB" => Cell::Json(row.try_get(i)?),
                 "BYTEA" => Cell::Bytes(row.try_get(i)?),
                 "BOOL" => Cell::Bool(row.try_get(i)?),
+                "TEXT[]" => Cell::Texts(row.try_get(i)?),
                 other => return Err(corrupt(table, format!("column {i}: a {other} value"))),
             }
         };

@@ -62,6 +62,18 @@ impl SqlConn for SqlitePoolConn<'_> {
     }
 }
 
+impl super::SqliteStore {
+    /// Statements reading committed state, on the reader pool.
+    pub(super) fn reads(&self) -> SqlitePoolConn<'_> {
+        SqlitePoolConn(&self.reader)
+    }
+
+    /// Statements writing, each committed on its own, on the writer pool.
+    pub(super) fn writes(&self) -> SqlitePoolConn<'_> {
+        SqlitePoolConn(&self.writer)
+    }
+}
+
 async fn execute<'e>(
     conn: impl Executor<'e, Database = Sqlite>,
     sql: &str,
