@@ -53,6 +53,15 @@ pub(crate) struct Dialect {
     pub glob_pattern: fn(&str) -> String,
     /// Latest completed first, jobs not completed last.
     pub latest_completed_first: &'static str,
+    /// True as the schema compares it (SQLite's partial indexes say `1`).
+    pub truth: &'static str,
+    /// The larger of two values (`max`, `GREATEST`).
+    pub greatest: &'static str,
+    /// Null-safe equality (`IS`, `IS NOT DISTINCT FROM`).
+    pub same: &'static str,
+    /// Orders names byte by byte, as SQLite does by default (PostgreSQL:
+    /// ` COLLATE "C"`).
+    pub binary_order: &'static str,
 }
 
 /// Our globs as SQLite GLOB patterns (`[` is literal).
@@ -90,6 +99,10 @@ pub(crate) static SQLITE: Dialect = Dialect {
     glob: "GLOB",
     glob_pattern: sqlite_glob,
     latest_completed_first: "completed_at IS NULL, completed_at DESC",
+    truth: "1",
+    greatest: "max",
+    same: "IS",
+    binary_order: "",
 };
 
 /// PostgreSQL's spelling.
@@ -105,9 +118,19 @@ pub(crate) static POSTGRES: Dialect = Dialect {
     glob: "LIKE",
     glob_pattern: like_pattern,
     latest_completed_first: "completed_at DESC NULLS LAST",
+    truth: "true",
+    greatest: "GREATEST",
+    same: "IS NOT DISTINCT FROM",
+    binary_order: " COLLATE \"C\"",
 };
 
 impl Dialect {
+    /// Whether this backend locks rows (PostgreSQL): a statement tuned
+    /// for it is written apart.
+    pub fn locks_rows(&self) -> bool {
+        !self.skip_locked.is_empty()
+    }
+
     /// `text` with its `?N` placeholders in this dialect's spelling.
     pub fn render(&self, text: &str) -> String {
         if !self.dollar {
@@ -157,6 +180,10 @@ pub(crate) enum Arg<'a> {
     OptId(Option<Uuid>),
     /// An integer.
     Int(i64),
+    /// An integer or NULL.
+    OptInt(Option<i64>),
+    /// A boolean (SQLite: an integer).
+    Bool(bool),
     /// A text.
     Text(&'a str),
     /// A text or NULL.

@@ -167,6 +167,8 @@ fn bind<'q>(
             Arg::Id(id) => query.bind(id),
             Arg::OptId(id) => query.bind(id),
             Arg::Int(v) => query.bind(v),
+            Arg::OptInt(v) => query.bind(v),
+            Arg::Bool(v) => query.bind(v),
             Arg::Text(t) | Arg::Json(t) => query.bind(t),
             Arg::OptText(t) => query.bind(t),
             Arg::Output(t) => query.bind(row::output(t)),
