@@ -5,8 +5,11 @@
 //! both backends. Advance and fail are compare-and-set writes guarded by
 //! the take (holder, lock and occurrence).
 
+use async_trait::async_trait;
+use tracing::instrument;
+
 use super::sql::{JOB_COLUMNS, corrupt, jobs_of, ms};
-use super::statement::{Arg, Sql, SqlConn, SqlRow};
+use super::statement::{Arg, Sql, SqlBackend, SqlConn, SqlRow};
 use super::{Error, Result};
 use crate::clock;
 use crate::model::{
@@ -78,7 +81,7 @@ pub struct ScheduleLock {
 }
 
 impl ScheduleLock {
-    /// The lock a take gave on `schedule` (as [`Store::schedule_take_many`](super::Store::schedule_take_many)
+    /// The lock a take gave on `schedule` (as [`ScheduleStore::schedule_take_many`]
     /// returned it); `None` if it holds none.
     pub fn of(schedule: &Schedule) -> Option<ScheduleLock> {
         Some(ScheduleLock {
@@ -99,6 +102,105 @@ pub struct ScheduleAdvanceParams {
     pub next_call_time: Option<Timestamp>,
     /// The last occurrence put.
     pub last_call_time: Timestamp,
+}
+
+/// The schedule operations: recurring schedules and the take / advance /
+/// fail cycle of a scheduler. Written once for every SQL backend (the
+/// blanket implementation below); each backend gives only its connections
+/// ([`SqlBackend`]).
+#[async_trait]
+pub trait ScheduleStore: Send + Sync {
+    /// Stores a new schedule. [`Error::Conflict`] if its name is taken.
+    async fn schedule_insert(&self, schedule: &NewSchedule) -> Result<Schedule>;
+    /// A schedule by name.
+    async fn schedule_get(&self, name: &str) -> Result<Schedule>;
+    /// All schedules, by name.
+    async fn schedule_list(&self) -> Result<Vec<Schedule>>;
+    /// Replaces a schedule's definition if it is still at the version
+    /// read ([`Error::Conflict`] otherwise; [`Error::NotFound`] if gone).
+    async fn schedule_update(&self, params: ScheduleUpdateParams) -> Result<Schedule>;
+    /// Deletes a schedule by name. The jobs it put stay (and keep its id).
+    async fn schedule_delete(&self, name: &str) -> Result<()>;
+    /// Takes up to `limit` due schedules, earliest first, in one atomic
+    /// statement: each gets `retry_time = now + retry_delay_ms` and
+    /// `holder`. No schedule is taken by two schedulers before its
+    /// `retry_time`, whatever the number of processes. Returns them as
+    /// taken ([`ScheduleLock::of`] gives each lock).
+    async fn schedule_take_many(&self, params: ScheduleTakeParams) -> Result<Vec<Schedule>>;
+    /// Sets the next call time of a taken schedule, clears its lock and
+    /// its last error, records the last occurrence put. False (nothing
+    /// written) if the take no longer holds: the lock expired and another
+    /// scheduler took it, or an update moved or deleted it.
+    async fn schedule_advance(&self, params: ScheduleAdvanceParams) -> Result<bool>;
+    /// Records why putting a taken schedule's job failed, keeping the lock
+    /// (the schedule is tried again after `retry_time`). False if the take
+    /// no longer holds.
+    async fn schedule_fail(&self, lock: &ScheduleLock, error: &str) -> Result<bool>;
+    /// When the next active schedule becomes due (the later of its next
+    /// call time and its lock's expiry); `None` if none is active.
+    async fn schedule_next_due(&self) -> Result<Option<Timestamp>>;
+    /// The jobs a schedule put, latest occurrence first.
+    async fn schedule_runs(&self, schedule: ScheduleId, limit: u32) -> Result<Vec<Job>>;
+    /// The job put for a schedule occurrence, if one was.
+    async fn schedule_job(&self, run: ScheduleRun) -> Result<Option<JobId>>;
+}
+
+#[async_trait]
+impl<B: SqlBackend> ScheduleStore for B {
+    #[instrument(level = "debug", skip_all)]
+    async fn schedule_insert(&self, schedule: &NewSchedule) -> Result<Schedule> {
+        insert(&mut self.writes(), schedule).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn schedule_get(&self, name: &str) -> Result<Schedule> {
+        get(&mut self.reads(), name).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn schedule_list(&self) -> Result<Vec<Schedule>> {
+        list(&mut self.reads()).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn schedule_update(&self, params: ScheduleUpdateParams) -> Result<Schedule> {
+        update(&mut self.writes(), &params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn schedule_delete(&self, name: &str) -> Result<()> {
+        delete(&mut self.writes(), name).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn schedule_take_many(&self, params: ScheduleTakeParams) -> Result<Vec<Schedule>> {
+        take_many(&mut self.writes(), &params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn schedule_advance(&self, params: ScheduleAdvanceParams) -> Result<bool> {
+        advance(&mut self.writes(), &params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn schedule_fail(&self, lock: &ScheduleLock, error: &str) -> Result<bool> {
+        fail(&mut self.writes(), lock, error).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn schedule_next_due(&self) -> Result<Option<Timestamp>> {
+        next_due(&mut self.reads()).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn schedule_runs(&self, schedule: ScheduleId, limit: u32) -> Result<Vec<Job>> {
+        runs(&mut self.reads(), schedule, limit).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn schedule_job(&self, run: ScheduleRun) -> Result<Option<JobId>> {
+        run_of(&mut self.reads(), run).await
+    }
 }
 
 // ----- the operations, written once for both backends -----

@@ -18,6 +18,7 @@ use crate::model::{
     DispatcherId, DispatcherStats, Job, JobFilter, JobId, JobName, PollRecord, RemovalReport,
     Timestamp,
 };
+use crate::store::statement::SqlBackend;
 use crate::store::{
     CancelReport, DispatcherStatsParams, JobCancelParams, JobQueryParams, JobRemoveParams,
     JobRetainParams, ManageStore, Pauses, PollRecordParams, Result,
@@ -56,12 +57,12 @@ impl ManageStore for PgStore {
 
     #[instrument(level = "debug", skip_all)]
     async fn job_query(&self, p: JobQueryParams) -> Result<Vec<Job>> {
-        job_query::query(&mut self.conn(), &p).await
+        job_query::query(&mut self.reads(), &p).await
     }
 
     #[instrument(level = "debug", skip_all)]
     async fn job_count(&self, filter: &JobFilter) -> Result<u64> {
-        job_query::count(&mut self.conn(), filter).await
+        job_query::count(&mut self.reads(), filter).await
     }
 
     #[instrument(level = "debug", skip_all)]
@@ -75,52 +76,52 @@ impl ManageStore for PgStore {
 
     #[instrument(level = "debug", skip_all)]
     async fn job_retain(&self, p: JobRetainParams) -> Result<u64> {
-        job_query::retain(&mut self.conn(), &p).await
+        job_query::retain(&mut self.writes(), &p).await
     }
 
     #[instrument(level = "debug", skip_all)]
     async fn queue_pause(&self, queue: &str, now: Timestamp) -> Result<()> {
-        pauses::queue_pause(&mut self.conn(), queue, now).await
+        pauses::queue_pause(&mut self.writes(), queue, now).await
     }
 
     #[instrument(level = "debug", skip_all)]
     async fn queue_resume(&self, queue: &str) -> Result<()> {
-        pauses::queue_resume(&mut self.conn(), queue).await
+        pauses::queue_resume(&mut self.writes(), queue).await
     }
 
     #[instrument(level = "debug", skip_all)]
     async fn dispatcher_pause(&self, id: DispatcherId, now: Timestamp) -> Result<()> {
-        pauses::dispatcher_pause(&mut self.conn(), id, now).await
+        pauses::dispatcher_pause(&mut self.writes(), id, now).await
     }
 
     #[instrument(level = "debug", skip_all)]
     async fn dispatcher_resume(&self, id: DispatcherId) -> Result<()> {
-        pauses::dispatcher_resume(&mut self.conn(), id).await
+        pauses::dispatcher_resume(&mut self.writes(), id).await
     }
 
     #[instrument(level = "debug", skip_all)]
     async fn pause_list(&self) -> Result<Pauses> {
-        pauses::list(&mut self.conn()).await
+        pauses::list(&mut self.reads()).await
     }
 
     #[instrument(level = "debug", skip_all)]
     async fn job_name_set(&self, n: &JobName) -> Result<JobName> {
-        job_names::set(&mut self.conn(), n).await
+        job_names::set(&mut self.writes(), n).await
     }
 
     #[instrument(level = "debug", skip_all)]
     async fn job_name_get(&self, name: &str) -> Result<JobName> {
-        job_names::get(&mut self.conn(), name).await
+        job_names::get(&mut self.reads(), name).await
     }
 
     #[instrument(level = "debug", skip_all)]
     async fn job_name_list(&self) -> Result<Vec<JobName>> {
-        job_names::list(&mut self.conn()).await
+        job_names::list(&mut self.reads()).await
     }
 
     #[instrument(level = "debug", skip_all)]
     async fn job_name_delete(&self, name: &str) -> Result<()> {
-        job_names::delete(&mut self.conn(), name).await
+        job_names::delete(&mut self.writes(), name).await
     }
 
     #[instrument(level = "debug", skip_all)]

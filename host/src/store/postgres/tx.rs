@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::{PgStore, notify, row};
 use crate::store::Result;
 use crate::store::sql::corrupt;
-use crate::store::statement::{self, Arg, Cell, Dialect, SqlConn, SqlRow};
+use crate::store::statement::{self, Arg, Cell, Dialect, SqlBackend, SqlConn, SqlRow};
 
 /// Statements inside one PostgreSQL transaction. Every job it sees get its
 /// result is announced (`completed`), with the next cascade.
@@ -74,7 +74,7 @@ impl SqlConn for PgTx<'_> {
 
 /// Statements outside a transaction, each committed on its own, on the
 /// store's pool.
-pub(super) struct PgPoolConn<'a>(pub(super) &'a PgStore);
+pub(crate) struct PgPoolConn<'a>(pub(super) &'a PgStore);
 
 #[async_trait]
 impl SqlConn for PgPoolConn<'_> {
@@ -109,9 +109,15 @@ impl SqlConn for PgPoolConn<'_> {
     }
 }
 
-impl PgStore {
-    /// Statements outside a transaction, each committed on its own.
-    pub(super) fn conn(&self) -> PgPoolConn<'_> {
+/// Reads and writes on the one pool.
+impl SqlBackend for PgStore {
+    type Conn<'a> = PgPoolConn<'a>;
+
+    fn reads(&self) -> PgPoolConn<'_> {
+        PgPoolConn(self)
+    }
+
+    fn writes(&self) -> PgPoolConn<'_> {
         PgPoolConn(self)
     }
 }

@@ -18,6 +18,7 @@ use crate::model::{
     DispatcherId, DispatcherStats, Job, JobFilter, JobId, JobName, PollRecord, RemovalReport,
     Timestamp,
 };
+use crate::store::statement::SqlBackend;
 use crate::store::{
     CancelReport, DispatcherStatsParams, JobCancelParams, JobQueryParams, JobRemoveParams,
     JobRetainParams, ManageStore, Pauses, PollRecordParams, Result,

@@ -11,7 +11,7 @@ use sqlx::{Executor, Row as _, Sqlite, SqlitePool, Transaction, TypeInfo as _, V
 
 use crate::store::Result;
 use crate::store::sql::corrupt;
-use crate::store::statement::{self, Arg, Cell, Dialect, SqlConn, SqlRow};
+use crate::store::statement::{self, Arg, Cell, Dialect, SqlBackend, SqlConn, SqlRow};
 
 /// Statements inside one SQLite write transaction (`BEGIN IMMEDIATE`:
 /// SQLite has one writer at a time, so the statements of one operation
@@ -40,7 +40,7 @@ impl SqlConn for SqliteTx<'_> {
 
 /// Statements outside a transaction, each committed on its own, on one of
 /// the store's pools (the reader for reads, the writer for writes).
-pub(super) struct SqlitePoolConn<'a>(pub(super) &'a SqlitePool);
+pub(crate) struct SqlitePoolConn<'a>(pub(super) &'a SqlitePool);
 
 #[async_trait]
 impl SqlConn for SqlitePoolConn<'_> {
@@ -62,14 +62,15 @@ impl SqlConn for SqlitePoolConn<'_> {
     }
 }
 
-impl super::SqliteStore {
-    /// Statements reading committed state, on the reader pool.
-    pub(super) fn reads(&self) -> SqlitePoolConn<'_> {
+/// Reads on the reader pool, writes on the one-connection writer pool.
+impl SqlBackend for super::SqliteStore {
+    type Conn<'a> = SqlitePoolConn<'a>;
+
+    fn reads(&self) -> SqlitePoolConn<'_> {
         SqlitePoolConn(&self.reader)
     }
 
-    /// Statements writing, each committed on its own, on the writer pool.
-    pub(super) fn writes(&self) -> SqlitePoolConn<'_> {
+    fn writes(&self) -> SqlitePoolConn<'_> {
         SqlitePoolConn(&self.writer)
     }
 }
