@@ -96,6 +96,8 @@ pub struct ServerConfig {
     /// How often retention looks for jobs to delete. Default
     /// [`RETENTION_INTERVAL_DEFAULT`].
     pub retention_interval: Duration,
+    /// The sandbox's limits and HTTP origins (`[sandbox]`).
+    pub sandbox: crate::sandbox_config::SandboxLayer,
 }
 
 impl Default for ServerConfig {
@@ -119,6 +121,7 @@ impl Default for ServerConfig {
             retain_for: None,
             retain_count: None,
             retention_interval: RETENTION_INTERVAL_DEFAULT,
+            sandbox: Default::default(),
         }
     }
 }
@@ -144,6 +147,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("retain_for", &self.retain_for)
             .field("retain_count", &self.retain_count)
             .field("retention_interval", &self.retention_interval)
+            .field("sandbox", &self.sandbox)
             .finish()
     }
 }
@@ -234,6 +238,10 @@ pub struct ConfigLayer {
     #[arg(long, env = "WASYNC_RETENTION_INTERVAL", value_parser = crate::api::input::parse_duration_text)]
     #[serde(default, deserialize_with = "de_duration")]
     pub retention_interval: Option<Duration>,
+    /// The sandbox's limits and HTTP origins: the `[sandbox]` table.
+    #[command(flatten)]
+    #[serde(default)]
+    pub sandbox: crate::sandbox_config::SandboxLayer,
 }
 
 fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -336,6 +344,7 @@ impl ServerConfig {
         if let Some(v) = layer.retention_interval {
             self.retention_interval = v;
         }
+        self.sandbox = layer.sandbox.over(self.sandbox);
         self
     }
 

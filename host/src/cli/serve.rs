@@ -119,10 +119,10 @@ fn split_schema(url: &str) -> (String, Option<String>) {
 
 /// Builds the sandbox runtime, with its compiled cache in the data directory.
 pub fn open_runtime(config: &ServerConfig) -> anyhow::Result<Runtime> {
-    let runtime_config = RuntimeConfig {
+    let runtime_config = config.sandbox.apply_to(RuntimeConfig {
         cache_dir: Some(config.data_dir.join("cache")),
         ..RuntimeConfig::default()
-    };
+    });
     Runtime::new(runtime_config).context("cannot start the WebAssembly runtime")
 }
 

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use super::http::HttpConfig;
+
 /// How many jobs may run at once in one runtime by default (the size of
 /// the instance pool).
 pub const MAX_CONCURRENT_INSTANCES_DEFAULT: u32 = 128;
@@ -17,6 +19,45 @@ pub const MAX_MEMORY_BYTES_DEFAULT: u64 = 4 << 30;
 pub const EPOCH_TICK_DEFAULT: Duration = Duration::from_millis(1);
 /// How much of each of stdout and stderr is kept: the last 64 KiB.
 pub const OUTPUT_LIMIT_BYTES_DEFAULT: usize = 64 * 1024;
+/// Core wasm instances one component may create by default. Components
+/// built by `wasm-component-ld` have a handful, componentize-py 14 (38
+/// with `--stub-wasi`), StarlingMonkey 4; each native extension of a
+/// bigger Python app adds one.
+pub const CORE_INSTANCES_PER_COMPONENT_DEFAULT: u32 = 64;
+/// Linear memories one component may have by default (QuickJS with
+/// `--stub-wasi` has 3).
+pub const MEMORIES_PER_COMPONENT_DEFAULT: u32 = 4;
+/// Tables one component may have by default.
+pub const TABLES_PER_COMPONENT_DEFAULT: u32 = 16;
+/// Elements one table may have by default (an interpreter's function
+/// table holds one per compiled function).
+pub const TABLE_ELEMENTS_DEFAULT: usize = 100_000;
+
+/// The pooling allocator's per-component limits: a component over one is
+/// refused at upload with the limit named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ComponentLimits {
+    /// Core wasm instances, nested ones included. Default
+    /// [`CORE_INSTANCES_PER_COMPONENT_DEFAULT`].
+    pub core_instances: u32,
+    /// Linear memories. Default [`MEMORIES_PER_COMPONENT_DEFAULT`].
+    pub memories: u32,
+    /// Tables. Default [`TABLES_PER_COMPONENT_DEFAULT`].
+    pub tables: u32,
+    /// Elements per table. Default [`TABLE_ELEMENTS_DEFAULT`].
+    pub table_elements: usize,
+}
+
+impl Default for ComponentLimits {
+    fn default() -> Self {
+        ComponentLimits {
+            core_instances: CORE_INSTANCES_PER_COMPONENT_DEFAULT,
+            memories: MEMORIES_PER_COMPONENT_DEFAULT,
+            tables: TABLES_PER_COMPONENT_DEFAULT,
+            table_elements: TABLE_ELEMENTS_DEFAULT,
+        }
+    }
+}
 
 /// How a [`Runtime`](super::Runtime) is set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +79,11 @@ pub struct RuntimeConfig {
     /// How many bytes of each of stdout and stderr are kept (the tail).
     /// Default [`OUTPUT_LIMIT_BYTES_DEFAULT`].
     pub output_limit_bytes: usize,
+    /// What one component may contain. Default [`ComponentLimits::default`].
+    pub component_limits: ComponentLimits,
+    /// Which origins jobs may send HTTP requests to, with the per-request
+    /// limits. Default: none (every request is denied).
+    pub http: HttpConfig,
 }
 
 impl Default for RuntimeConfig {
@@ -49,6 +95,8 @@ impl Default for RuntimeConfig {
             max_memory_bytes: MAX_MEMORY_BYTES_DEFAULT,
             epoch_tick: EPOCH_TICK_DEFAULT,
             output_limit_bytes: OUTPUT_LIMIT_BYTES_DEFAULT,
+            component_limits: ComponentLimits::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -70,6 +118,13 @@ impl RuntimeConfig {
                 "default_memory_bytes {} is above max_memory_bytes {}",
                 self.default_memory_bytes, self.max_memory_bytes
             ));
+        }
+        let limits = &self.component_limits;
+        if limits.core_instances == 0 || limits.memories == 0 || limits.tables == 0 {
+            return Err(
+                "the per-component limits of core instances, memories and tables must be at least 1"
+                    .into(),
+            );
         }
         if self.epoch_tick.is_zero() {
             return Err("epoch_tick must not be zero".into());

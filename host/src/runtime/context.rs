@@ -268,6 +268,7 @@ impl context::Host for ContextView<'_> {
         job: Option<String>,
     ) -> wasmtime::Result<Result<(), String>> {
         let checked = check_name(&name)
+            .and_then(|()| check_not_reserved(&name))
             .and_then(|()| parse_job(job.as_deref()))
             .and_then(|job| Ok((job, parse_value(&value)?)));
         let (job, value) = match checked {
@@ -475,6 +476,22 @@ fn check_name(name: &str) -> Result<(), String> {
         Err(format!(
             "annotation name is {} bytes long; the limit is {ANNOTATION_NAME_MAX}",
             name.len()
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Annotations whose names start with this are written by the host (the
+/// HTTP record, [`HTTP_ANNOTATION`]); a job may read but not set them.
+pub const RESERVED_ANNOTATION_PREFIX: &str = "wasync.";
+/// The annotation in which the host counts a job's outgoing HTTP requests.
+pub const HTTP_ANNOTATION: &str = "wasync.http";
+
+fn check_not_reserved(name: &str) -> Result<(), String> {
+    if name.starts_with(RESERVED_ANNOTATION_PREFIX) {
+        Err(format!(
+            "annotation names starting with `{RESERVED_ANNOTATION_PREFIX}` are written by wasync only"
         ))
     } else {
         Ok(())

@@ -7,6 +7,7 @@ use std::time::Instant;
 use tracing::Instrument as _;
 
 use super::context::{self, ContextState, JobContext};
+use super::http::{HttpUsage, JobHttp};
 use super::limits::{self, Deadline, Evidence};
 use super::output::TailPipe;
 use super::store::{self, StoreSetup};
@@ -55,7 +56,9 @@ impl Runtime {
         let config = &self.inner.config;
         let stdout = TailPipe::new(config.output_limit_bytes);
         let stderr = TailPipe::new(config.output_limit_bytes);
-        let (outcome, fuel_consumed) = match self.slots().await {
+        let queue = context.job_info().queue;
+        let recorder = context.clone();
+        let (outcome, fuel_consumed, http) = match self.slots().await {
             Ok(_permit) => {
                 // The time limit counts from when the job has a slot.
                 let deadline = limits.timeout.map(|timeout| Deadline {
@@ -70,16 +73,21 @@ impl Runtime {
                         .memory_bytes
                         .unwrap_or(config.default_memory_bytes)
                         .min(config.max_memory_bytes),
+                    component_limits: config.component_limits,
+                    http: JobHttp::new(&config.http, &queue),
                     fuel: limits.fuel,
                     deadline,
                 };
                 self.run_store(prepared, call, setup, &stderr).await
             }
-            Err(failure) => (RunOutcome::Failure(failure), None),
+            Err(failure) => (RunOutcome::Failure(failure), None, HttpUsage::default()),
         };
         match &outcome {
             RunOutcome::Failure(failure) => limits::log_failure(failure),
             _ => tracing::debug!("job succeeded"),
+        }
+        if !http.is_empty() {
+            record_http(&*recorder, http).await;
         }
         RunReport {
             outcome,
@@ -88,6 +96,7 @@ impl Runtime {
                 stderr: stderr.contents(),
             },
             fuel_consumed,
+            http,
             elapsed: started.elapsed(),
         }
     }
@@ -106,7 +115,7 @@ impl Runtime {
         call: JobCall,
         setup: StoreSetup,
         stderr: &TailPipe,
-    ) -> (RunOutcome, Option<u64>) {
+    ) -> (RunOutcome, Option<u64>, HttpUsage) {
         let fuel = setup.fuel;
         let deadline = setup.deadline;
         if !wasmtime::Engine::same(prepared.pre.instance_pre().engine(), &self.inner.engine) {
@@ -114,7 +123,7 @@ impl Runtime {
                 FailureKind::HostError,
                 "the component was prepared by another runtime",
             );
-            return (RunOutcome::Failure(failure), None);
+            return (RunOutcome::Failure(failure), None, HttpUsage::default());
         }
         let mut store = match store::new_store(&self.inner.engine, setup) {
             Ok(store) => store,
@@ -123,7 +132,7 @@ impl Runtime {
                     FailureKind::HostError,
                     format!("cannot create the store: {e:#}"),
                 );
-                return (RunOutcome::Failure(failure), None);
+                return (RunOutcome::Failure(failure), None, HttpUsage::default());
             }
         };
         let args = call.args.to_string();
@@ -149,7 +158,7 @@ impl Runtime {
             .get_fuel()
             .ok()
             .map(|left| fuel.unwrap_or(u64::MAX).saturating_sub(left));
-        let outcome = match result {
+        let mut outcome = match result {
             Ok(Ok(outcome)) => returned(outcome),
             Ok(Err(error)) => guest_error(error),
             Err(error) => {
@@ -167,8 +176,52 @@ impl Runtime {
                 RunOutcome::Failure(limits::classify(&error, &evidence))
             }
         };
-        (outcome, fuel_consumed)
+        if let RunOutcome::Failure(failure) = &mut outcome {
+            name_denials(failure, &store.data().denied());
+        }
+        (outcome, fuel_consumed, store.data().http.usage())
     }
+}
+
+/// Adds a run's HTTP requests to the job's [`context::HTTP_ANNOTATION`],
+/// which counts them over all its attempts. A failure to record is
+/// logged: the run's outcome stands.
+async fn record_http(context: &dyn JobContext, usage: HttpUsage) {
+    let name = context::HTTP_ANNOTATION;
+    let before = match context.get_annotation(None, name).await {
+        Ok(Some(value)) => serde_json::from_value::<HttpUsage>(value).unwrap_or_default(),
+        Ok(None) => HttpUsage::default(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the job's HTTP record");
+            HttpUsage::default()
+        }
+    };
+    let total = HttpUsage {
+        requests: before.requests + usage.requests,
+        denied: before.denied + usage.denied,
+        response_bytes: before.response_bytes + usage.response_bytes,
+    };
+    let value = serde_json::to_value(total).unwrap_or_default();
+    if let Err(e) = context.set_annotation(None, name, value).await {
+        tracing::warn!(error = %e, "cannot record the job's HTTP requests");
+    }
+}
+
+/// Adds what the sandbox refused to a failure's detail, so that a job
+/// that failed after a denial says which capability it was refused.
+fn name_denials(failure: &mut Failure, denied: &[String]) {
+    if denied.is_empty() {
+        return;
+    }
+    let mut note = String::from("the sandbox denied:");
+    for line in denied {
+        note.push_str("\n  ");
+        note.push_str(line);
+    }
+    failure.detail = Some(match failure.detail.take() {
+        Some(detail) if !detail.is_empty() => format!("{detail}\n\n{note}"),
+        _ => note,
+    });
 }
 
 /// The outcome of a `run` that returned `ok`.
