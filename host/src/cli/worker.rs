@@ -54,6 +54,10 @@ pub struct WorkerArgs {
     /// (default 60s).
     #[arg(long, env = "WASYNC_DEATH_INTERVAL", value_parser = parse_duration_text)]
     death_interval: Option<Duration>,
+    /// The sandbox's limits and the HTTP origins this worker's jobs may
+    /// reach (`[sandbox]` in the file).
+    #[command(flatten)]
+    sandbox: crate::sandbox_config::SandboxLayer,
 }
 
 impl WorkerArgs {
@@ -69,6 +73,7 @@ impl WorkerArgs {
             shutdown_grace: self.shutdown_grace,
             ping_interval: self.ping_interval,
             death_interval: self.death_interval,
+            sandbox: self.sandbox,
             ..ConfigLayer::default()
         };
         (self.config, settings)
