@@ -14,6 +14,7 @@ use super::serve::{init_logging, open_service, resolve_config, second_signal, st
 use crate::api::input::parse_duration_text;
 use crate::config::ConfigLayer;
 use crate::model::DispatcherId;
+use crate::sandbox_config::SandboxLayer;
 
 /// Arguments of `wasync worker`: where the database is, and the
 /// dispatcher's settings (no API, so no address, token or upload limit).
@@ -54,6 +55,9 @@ pub struct WorkerArgs {
     /// (default 60s).
     #[arg(long, env = "WASYNC_DEATH_INTERVAL", value_parser = parse_duration_text)]
     death_interval: Option<Duration>,
+    /// The sandbox the worker runs jobs in: its limits and HTTP origins.
+    #[command(flatten)]
+    sandbox: SandboxLayer,
 }
 
 impl WorkerArgs {
@@ -69,6 +73,7 @@ impl WorkerArgs {
             shutdown_grace: self.shutdown_grace,
             ping_interval: self.ping_interval,
             death_interval: self.death_interval,
+            sandbox: self.sandbox,
             ..ConfigLayer::default()
         };
         (self.config, settings)
