@@ -202,7 +202,7 @@ pub struct ConfigLayer {
     #[arg(long, env = "WASYNC_MAIN_AGENT_SIZE")]
     pub main_agent_size: Option<u32>,
     /// Largest upload, e.g. 50MiB (default).
-    #[arg(long, env = "WASYNC_UPLOAD_LIMIT", value_parser = crate::cli::parse_size)]
+    #[arg(long, env = "WASYNC_UPLOAD_LIMIT", value_parser = parse_size)]
     #[serde(default, deserialize_with = "de_size")]
     pub upload_limit: Option<u64>,
     /// How long running jobs may take to finish on shutdown (default 30s).
@@ -258,9 +258,9 @@ fn de_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
             .as_u64()
             .map(Some)
             .ok_or_else(|| serde::de::Error::custom("a size must be a whole number of bytes")),
-        Some(serde_json::Value::String(s)) => crate::cli::parse_size(&s)
-            .map(Some)
-            .map_err(serde::de::Error::custom),
+        Some(serde_json::Value::String(s)) => {
+            parse_size(&s).map(Some).map_err(serde::de::Error::custom)
+        }
         Some(other) => Err(serde::de::Error::custom(format!("`{other}` is not a size"))),
     }
 }
@@ -410,6 +410,15 @@ impl ServerConfig {
             interval: self.retention_interval,
         }
     }
+}
+
+/// Parses a byte size: `1048576`, `64MiB`, `1 GiB` (flags and the config
+/// file alike).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|size| size.as_u64())
+        .map_err(|e| format!("`{text}` is not a size ({e}); use e.g. `1048576`, `64MiB`"))
 }
 
 #[cfg(test)]

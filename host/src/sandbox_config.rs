@@ -43,7 +43,7 @@ pub struct SandboxLayer {
     #[serde(default, deserialize_with = "de_duration")]
     pub http_timeout: Option<Duration>,
     /// The largest HTTP response body a job may read (default 16MiB).
-    #[arg(long, env = "WASYNC_HTTP_MAX_RESPONSE", value_parser = crate::cli::parse_size)]
+    #[arg(long, env = "WASYNC_HTTP_MAX_RESPONSE", value_parser = crate::config::parse_size)]
     #[serde(default, deserialize_with = "de_size")]
     pub http_max_response: Option<u64>,
 }
@@ -127,7 +127,7 @@ fn de_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
             .as_u64()
             .map(Some)
             .ok_or_else(|| serde::de::Error::custom("a size must be a whole number of bytes")),
-        Some(serde_json::Value::String(s)) => crate::cli::parse_size(&s)
+        Some(serde_json::Value::String(s)) => crate::config::parse_size(&s)
             .map(Some)
             .map_err(serde::de::Error::custom),
         Some(other) => Err(serde::de::Error::custom(format!("`{other}` is not a size"))),

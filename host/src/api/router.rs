@@ -106,7 +106,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The management tools' routes (issue 7): cancel, removal, pauses,
+/// The management tools' routes: cancel, removal, pauses,
 /// named jobs, job queries and dispatcher introspection.
 fn management_routes() -> Router<AppState> {
     Router::new()

@@ -314,13 +314,7 @@ pub(crate) fn parse_json_arg(what: &str, text: &str) -> anyhow::Result<serde_jso
     })
 }
 
-/// Parses a byte size: `1048576`, `64MiB`, `1 GiB`.
-pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
-    text.trim()
-        .parse::<bytesize::ByteSize>()
-        .map(|size| size.as_u64())
-        .map_err(|e| format!("`{text}` is not a size ({e}); use e.g. `1048576`, `64MiB`"))
-}
+pub(crate) use crate::config::parse_size;
 
 /// Parses a duration: `30s`, `1h 30m`, `250ms`, or bare seconds.
 pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

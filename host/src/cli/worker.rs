@@ -14,6 +14,7 @@ use super::serve::{init_logging, open_service, resolve_config, second_signal, st
 use crate::api::input::parse_duration_text;
 use crate::config::ConfigLayer;
 use crate::model::DispatcherId;
+use crate::sandbox_config::SandboxLayer;
 
 /// Arguments of `wasync worker`: where the database is, and the
 /// dispatcher's settings (no API, so no address, token or upload limit).
@@ -57,7 +58,7 @@ pub struct WorkerArgs {
     /// The sandbox's limits and the HTTP origins this worker's jobs may
     /// reach (`[sandbox]` in the file).
     #[command(flatten)]
-    sandbox: crate::sandbox_config::SandboxLayer,
+    sandbox: SandboxLayer,
 }
 
 impl WorkerArgs {

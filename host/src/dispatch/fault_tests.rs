@@ -1,4 +1,4 @@
-//! No forgotten claims, no dropped outcomes (issue 20): a dispatcher hands
+//! No forgotten claims, no dropped outcomes: a dispatcher hands
 //! back the jobs the store says it holds and it does not, and its
 //! completer keeps outcomes the database cannot take (a full disk, a
 //! server gone away) until it takes them, on the connections the pool

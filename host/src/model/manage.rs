@@ -1,4 +1,4 @@
-//! The management tools' data (issue 7, points 4 and 5): job queries in
+//! The management tools' data: job queries in
 //! the manner of zc.async's `asyncdb` monitor, dispatcher statistics and
 //! status (zc.async's `getStatistics` / `getStatusInfo`), the recent polls,
 //! named jobs (m01.remote's job factories) and removal by status

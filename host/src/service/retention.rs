@@ -1,4 +1,4 @@
-//! Retention of finished jobs (issue 7, point 5): a small background loop,
+//! Retention of finished jobs: a small background loop,
 //! like the scheduler's, that deletes completed and cancelled jobs older
 //! than an age or beyond a count. Time comes from the service's clock, so
 //! tests move it by hand.

@@ -1,4 +1,4 @@
-//! Faults injected under every store operation that writes (issue 20): a
+//! Faults injected under every store operation that writes: a
 //! full disk under SQLite (a small tmpfs, filled to the last byte), and
 //! under PostgreSQL a server that goes away (a proxy the test controls
 //! drops every connection and closes new ones), connections the server

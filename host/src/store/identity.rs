@@ -1,4 +1,4 @@
-//! One live process per dispatcher id (issue 19), written once for every
+//! One live process per dispatcher id, written once for every
 //! backend.
 //!
 //! A dispatcher id belongs to one process at a time: the one its row names

@@ -11,7 +11,7 @@ use crate::model::{
     NewJob, Timestamp, Transition,
 };
 
-/// Adds a callback to a job (zc.async `addCallback` / `addCallbacks`).
+/// Adds a callback to a job.
 #[derive(Debug, Clone)]
 pub struct CallbackAddParams {
     /// The job whose outcome the callback receives.

@@ -1,4 +1,4 @@
-//! The store operations of the management tools (issue 7, points 4 and 5):
+//! The store operations of the management tools:
 //! cancel, job queries, removal and retention of finished jobs, pauses,
 //! named jobs, the recent polls and dispatcher statistics.
 //!
@@ -60,7 +60,7 @@ pub struct JobQueryParams {
     pub limit: u32,
 }
 
-/// Removes finished jobs (m01.remote `removeJobs`).
+/// Removes finished jobs by state.
 #[derive(Debug, Clone)]
 pub struct JobRemoveParams {
     /// The states to remove, each one of
@@ -112,7 +112,7 @@ pub struct DispatcherStatsParams {
     pub now: Timestamp,
 }
 
-/// What is paused (m01.remote's `isProcessing`, negated).
+/// What is paused.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Pauses {
     /// Paused queues and since when, by name.
@@ -186,7 +186,8 @@ pub trait ManageStore: Send + Sync {
     async fn poll_list(&self, dispatcher: DispatcherId, limit: u32) -> Result<Vec<PollRecord>>;
     /// The id of the latest kept poll of `dispatcher` that claimed `job`.
     async fn poll_of_job(&self, dispatcher: DispatcherId, job: JobId) -> Result<Option<i64>>;
-    /// zc.async's `getStatistics` for one dispatcher.
+    /// One dispatcher's statistics over a window: how many jobs of each
+    /// class, the shortest and the longest.
     async fn dispatcher_stats(&self, params: DispatcherStatsParams) -> Result<DispatcherStats>;
 }
 

@@ -25,7 +25,9 @@
 //! - Every backend passes the conformance suite (`store/conformance/`):
 //!   each case is written once and run against each backend.
 //!
-//! `docs/store.md` describes the tables and why they are so.
+//! `docs/store.md` describes the tables and why they are so;
+//! `docs/lineage.md` maps the names kept from zc.async and m01.remote
+//! (pull, remove, callbacks, quotas, …) to the operations here.
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -197,7 +199,7 @@ pub struct JobListParams {
     pub limit: u32,
 }
 
-/// Takes the job at `index` out of `queue` (zc.async `queue.pull`).
+/// Takes the job at `index` out of `queue` (pull).
 #[derive(Debug, Clone)]
 pub struct JobPullParams {
     /// The queue.
@@ -208,7 +210,7 @@ pub struct JobPullParams {
     pub now: Timestamp,
 }
 
-/// Takes a given pending job out of its queue (zc.async `queue.remove`).
+/// Takes a given pending job out of its queue (remove).
 #[derive(Debug, Clone)]
 pub struct JobDetachParams {
     /// The job.
@@ -490,12 +492,12 @@ pub trait Store: ManageStore + ScheduleStore + Send + Sync + std::fmt::Debug + '
     async fn job_get(&self, id: JobId) -> Result<Job>;
     /// Jobs, oldest first, filtered and a page at a time.
     async fn job_list(&self, params: JobListParams) -> Result<Vec<Job>>;
-    /// zc.async `pull`: takes the job at an index of the queue order (see
+    /// Pull: takes the job at an index of the queue order (see
     /// [`Store::queue_jobs`]; negative counts from the end) out of its queue
     /// (it becomes `new`) and returns it. [`Error::NotFound`] when the
     /// index is out of range or the queue does not exist.
     async fn job_pull(&self, params: JobPullParams) -> Result<Job>;
-    /// zc.async `remove`: takes a given pending job out of its queue (it
+    /// Remove: takes a given pending job out of its queue (it
     /// becomes `new`). [`Error::Conflict`] if it is not pending (already
     /// claimed, running, done, or already out of its queue), with a message
     /// naming its status and the dispatcher and agent holding it;
@@ -514,7 +516,7 @@ pub trait Store: ManageStore + ScheduleStore + Send + Sync + std::fmt::Debug + '
     /// jobs is skipped, and no claim, however many run at once on however
     /// many machines, takes a quota past its size.
     async fn job_claim_many(&self, params: JobClaimParams) -> Result<Vec<Job>>;
-    /// zc.async's expiry at claim: completes (`Expire`) up to `limit`
+    /// Expiry at claim: completes (`Expire`) up to `limit`
     /// pending jobs of a queue whose deadline (`begin_after +
     /// begin_by_ms`) is before `now`, with [`Failure::not_started`], and,
     /// in the same transaction, every job awaiting them (as a finish

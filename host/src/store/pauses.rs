@@ -1,5 +1,5 @@
 //! Pauses, written once for both backends: a paused queue or dispatcher
-//! claims nothing until resumed (m01.remote's `isProcessing`, negated). A
+//! claims nothing until resumed. A
 //! resume is announced where the backend announces, so every process's
 //! dispatcher looks again at once.
 

@@ -53,8 +53,7 @@ pub struct ScheduleUpdateParams {
     pub now: Timestamp,
 }
 
-/// Takes due schedules for one scheduler (m01.remote's
-/// `pullNextSchedulerItem`).
+/// Takes due schedules for one scheduler.
 #[derive(Debug, Clone)]
 pub struct ScheduleTakeParams {
     /// The scheduler taking them (`host:pid:id`).
@@ -403,8 +402,8 @@ pub(crate) async fn delete<C: SqlConn + ?Sized>(conn: &mut C, name: &str) -> Res
 }
 
 /// Takes due schedules, earliest first: active, `next_call_time <= now`,
-/// lock free or expired; the new lock counts from now (m01.remote computes
-/// `retryTime` from the current call time). One statement: SQLite runs it
+/// lock free or expired; the new lock counts from now, not from the
+/// occurrence. One statement: SQLite runs it
 /// under its one write lock; PostgreSQL picks the rows `FOR UPDATE SKIP
 /// LOCKED` in a `MATERIALIZED` CTE (as the job claim does), so a schedule
 /// another scheduler is taking is skipped, never waited for, and one it

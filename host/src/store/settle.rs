@@ -21,8 +21,7 @@
 //!
 //! Every job completed along the way is settled in the next round. A part
 //! moves its composite on only once it is `completed`, after its own
-//! callbacks: a callback of a part may still add parts (zc.async's
-//! footnote, `schedule_third`).
+//! callbacks: a callback of a part may still add parts.
 //!
 //! [`Transition::Fire`]: crate::model::Transition::Fire
 //! [`Transition::PassThrough`]: crate::model::Transition::PassThrough

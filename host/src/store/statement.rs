@@ -412,6 +412,21 @@ pub(crate) trait SqlConn: Send {
     fn announce_completed(&mut self, _ids: &[Uuid]) {}
 }
 
+/// A backend whose operations run as statements written once: it gives
+/// the connections they run on outside a transaction. Entity traits
+/// written once (e.g. [`ScheduleStore`](super::ScheduleStore)) are
+/// implemented for every `SqlBackend`.
+pub(crate) trait SqlBackend: Send + Sync + 'static {
+    /// A connection of the backend's pools.
+    type Conn<'a>: SqlConn
+    where
+        Self: 'a;
+    /// For statements that read committed state.
+    fn reads(&self) -> Self::Conn<'_>;
+    /// For statements that write, each committed on its own.
+    fn writes(&self) -> Self::Conn<'_>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,19 +467,4 @@ mod tests {
         assert!(matches!(row.int(2), Err(Error::Corrupt { .. })));
         assert!(matches!(row.id(4), Err(Error::Corrupt { .. })));
     }
-}
-
-/// A backend whose operations run as statements written once: it gives
-/// the connections they run on outside a transaction. Entity traits
-/// written once (e.g. [`ScheduleStore`](super::ScheduleStore)) are
-/// implemented for every `SqlBackend`.
-pub(crate) trait SqlBackend: Send + Sync + 'static {
-    /// A connection of the backend's pools.
-    type Conn<'a>: SqlConn
-    where
-        Self: 'a;
-    /// For statements that read committed state.
-    fn reads(&self) -> Self::Conn<'_>;
-    /// For statements that write, each committed on its own.
-    fn writes(&self) -> Self::Conn<'_>;
 }

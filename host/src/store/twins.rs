@@ -163,7 +163,7 @@ pub(crate) fn count() -> (usize, Vec<(String, usize, usize, usize)>) {
         total += shared;
         rows.push((name.clone(), shared, s.len(), p.len()));
     }
-    rows.sort_by(|a, b| b.1.cmp(&a.1));
+    rows.sort_by_key(|row| std::cmp::Reverse(row.1));
     (total, rows)
 }
 

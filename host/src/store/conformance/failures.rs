@@ -425,7 +425,7 @@ pub(crate) async fn a_dispatcher_wrongly_declared_dead_is_reactivated_and_loses_
     assert_eq!(job.attempts, 2);
 }
 
-/// A dispatcher's self-check (issue 20): the store lists the jobs it holds
+/// A dispatcher's self-check: the store lists the jobs it holds
 /// (claimed, and running but not parked awaiting another job) and hands
 /// back one of them alone, by state, when the dispatcher no longer holds
 /// it in memory; another dispatcher's job is never touched. The probe

@@ -1,4 +1,4 @@
-//! One live process per dispatcher id (issue 19): activation refuses an id
+//! One live process per dispatcher id: activation refuses an id
 //! a live process holds and changes nothing; it takes over only an id
 //! whose holder is dead, stopped or proven gone by the data-directory
 //! lock, handing back its jobs in the same transaction; a ping of a

@@ -32,6 +32,7 @@ use crate::model::JobId;
 mod callbacks;
 mod catalog;
 mod claim;
+mod deadlines;
 mod durability;
 mod failures;
 mod finish;
@@ -41,12 +42,12 @@ mod manage;
 mod notify;
 mod queue;
 mod quota;
-mod schedule;
 mod schedules;
 
 use callbacks::*;
 use catalog::*;
 use claim::*;
+use deadlines::*;
 use durability::*;
 use failures::*;
 use finish::*;
@@ -55,7 +56,6 @@ use manage::*;
 use notify::*;
 use queue::*;
 use quota::*;
-use schedule::*;
 use schedules::*;
 
 /// One backend under test: a fresh database per test.

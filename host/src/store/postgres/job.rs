@@ -1,4 +1,4 @@
-//! `jobs`: puts, reads, and zc.async's `pull`/`remove`/put-back. Claims
+//! `jobs`: puts, reads, pull, remove and put back. Claims
 //! and starts are in `claim.rs`, finishes in `finish.rs`.
 
 use std::collections::HashSet;
@@ -358,7 +358,7 @@ pub(super) async fn list(db: &PgStore, p: JobListParams) -> Result<Vec<Job>> {
     row::jobs(&rows)
 }
 
-/// zc.async `pull`: the job at an index of the queue order becomes `new`.
+/// Pull: the job at an index of the queue order becomes `new`.
 ///
 /// The statement picks the job and updates it only if it is still
 /// pending; if another process claimed (or pulled) it in between, the
@@ -396,7 +396,7 @@ pub(super) async fn pull(db: &PgStore, p: JobPullParams) -> Result<Job> {
     }
 }
 
-/// zc.async `remove`: a given pending job becomes `new`.
+/// Remove: a given pending job becomes `new`.
 pub(super) async fn detach(db: &PgStore, p: JobDetachParams) -> Result<Job> {
     let row = sqlx::query(&DETACH)
         .bind(p.id.0)

@@ -1,4 +1,4 @@
-//! `jobs`: time. Expiry (zc.async's `TimeoutError` at claim: a pending job
+//! `jobs`: time. Expiry (at claim, a pending job
 //! not started by `begin_after + begin_by` completes without running) and
 //! when the next job of some queues becomes due, for the claimer's sleep.
 

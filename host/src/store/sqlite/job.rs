@@ -1,4 +1,4 @@
-//! `jobs`: puts, reads, and zc.async's `pull`/`remove`/put-back. Claims
+//! `jobs`: puts, reads, pull, remove and put back. Claims
 //! and starts are in `claim.rs`, finishes in `finish.rs`.
 
 use std::sync::LazyLock;
@@ -307,7 +307,7 @@ pub(super) async fn list(db: &SqliteStore, p: JobListParams) -> Result<Vec<Job>>
     row::jobs(&rows)
 }
 
-/// zc.async `pull`: the job at an index of the queue order becomes `new`.
+/// Pull: the job at an index of the queue order becomes `new`.
 pub(super) async fn pull(db: &SqliteStore, p: JobPullParams) -> Result<Job> {
     let (sql, offset) = if p.index >= 0 {
         (&*PULL, p.index)
@@ -334,7 +334,7 @@ pub(super) async fn pull(db: &SqliteStore, p: JobPullParams) -> Result<Job> {
     )))
 }
 
-/// zc.async `remove`: a given pending job becomes `new`.
+/// Remove: a given pending job becomes `new`.
 pub(super) async fn detach(db: &SqliteStore, p: JobDetachParams) -> Result<Job> {
     let row = sqlx::query(&DETACH)
         .bind(p.id.0)

@@ -1,5 +1,4 @@
-//! `jobs`: a dispatcher's statistics over a window (zc.async's
-//! `getStatistics`), read from the jobs it started, through `jobs_started`.
+//! `jobs`: a dispatcher's statistics over a window, read from the jobs it started, through `jobs_started`.
 
 use std::sync::LazyLock;
 
@@ -35,7 +34,7 @@ pub(super) static STATS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// zc.async's `getStatistics` for one dispatcher.
+/// One dispatcher's statistics over a window.
 pub(super) async fn dispatcher_stats(
     db: &SqliteStore,
     p: DispatcherStatsParams,
