@@ -33,6 +33,13 @@ pub const DEATH_INTERVAL_DEFAULT: Duration = crate::dispatch::DEATH_INTERVAL_DEF
 /// Default scheduler interval (m01.remote's `waitTime`): 1 s.
 pub const SCHEDULER_INTERVAL_DEFAULT: Duration = crate::schedule::SCHEDULER_INTERVAL_DEFAULT;
 
+/// Default wall-clock limit of a job that asks for none: 10 minutes.
+pub const JOB_TIME_LIMIT_DEFAULT: Duration = crate::runtime::DEFAULT_TIMEOUT_DEFAULT;
+/// Default fuel budget of a job that asks for none: 10^12.
+pub const JOB_FUEL_LIMIT_DEFAULT: u64 = crate::runtime::DEFAULT_FUEL_DEFAULT;
+/// Default memory limit of a job that asks for none: 256 MiB.
+pub const JOB_MEMORY_LIMIT_DEFAULT: u64 = crate::runtime::DEFAULT_MEMORY_BYTES_DEFAULT;
+
 /// Default retention interval: 60 s.
 pub const RETENTION_INTERVAL_DEFAULT: Duration = crate::service::RETENTION_INTERVAL_DEFAULT;
 
@@ -96,6 +103,15 @@ pub struct ServerConfig {
     /// How often retention looks for jobs to delete. Default
     /// [`RETENTION_INTERVAL_DEFAULT`].
     pub retention_interval: Duration,
+    /// The wall-clock limit of a job that asks for none (and whose agent
+    /// has no `time_cap_ms`). Default [`JOB_TIME_LIMIT_DEFAULT`].
+    pub job_time_limit: Duration,
+    /// The fuel budget of a job that asks for none (and whose agent has no
+    /// `fuel_cap`). Default [`JOB_FUEL_LIMIT_DEFAULT`].
+    pub job_fuel_limit: u64,
+    /// The memory limit of a job that asks for none (and whose agent has
+    /// no `memory_cap`). Default [`JOB_MEMORY_LIMIT_DEFAULT`].
+    pub job_memory_limit: u64,
 }
 
 impl Default for ServerConfig {
@@ -119,6 +135,9 @@ impl Default for ServerConfig {
             retain_for: None,
             retain_count: None,
             retention_interval: RETENTION_INTERVAL_DEFAULT,
+            job_time_limit: JOB_TIME_LIMIT_DEFAULT,
+            job_fuel_limit: JOB_FUEL_LIMIT_DEFAULT,
+            job_memory_limit: JOB_MEMORY_LIMIT_DEFAULT,
         }
     }
 }
@@ -144,6 +163,9 @@ impl std::fmt::Debug for ServerConfig {
             .field("retain_for", &self.retain_for)
             .field("retain_count", &self.retain_count)
             .field("retention_interval", &self.retention_interval)
+            .field("job_time_limit", &self.job_time_limit)
+            .field("job_fuel_limit", &self.job_fuel_limit)
+            .field("job_memory_limit", &self.job_memory_limit)
             .finish()
     }
 }
@@ -234,6 +256,18 @@ pub struct ConfigLayer {
     #[arg(long, env = "WASYNC_RETENTION_INTERVAL", value_parser = crate::api::input::parse_duration_text)]
     #[serde(default, deserialize_with = "de_duration")]
     pub retention_interval: Option<Duration>,
+    /// Wall-clock limit of a job that asks for none (default 10m).
+    #[arg(long, env = "WASYNC_JOB_TIME_LIMIT", value_parser = crate::api::input::parse_duration_text)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub job_time_limit: Option<Duration>,
+    /// Fuel budget of a job that asks for none (default 10^12).
+    #[arg(long, env = "WASYNC_JOB_FUEL_LIMIT")]
+    pub job_fuel_limit: Option<u64>,
+    /// Memory limit of a job that asks for none, e.g. 64MiB (default
+    /// 256MiB).
+    #[arg(long, env = "WASYNC_JOB_MEMORY_LIMIT", value_parser = crate::cli::parse_size)]
+    #[serde(default, deserialize_with = "de_size")]
+    pub job_memory_limit: Option<u64>,
 }
 
 fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -336,6 +370,15 @@ impl ServerConfig {
         if let Some(v) = layer.retention_interval {
             self.retention_interval = v;
         }
+        if let Some(v) = layer.job_time_limit {
+            self.job_time_limit = v;
+        }
+        if let Some(v) = layer.job_fuel_limit {
+            self.job_fuel_limit = v;
+        }
+        if let Some(v) = layer.job_memory_limit {
+            self.job_memory_limit = v;
+        }
         self
     }
 
@@ -386,6 +429,13 @@ impl ServerConfig {
         }
         if self.retention_interval.is_zero() {
             return Err("retention_interval must be positive".into());
+        }
+        if self.job_time_limit.is_zero() || self.job_fuel_limit == 0 || self.job_memory_limit == 0 {
+            return Err(
+                "job_time_limit, job_fuel_limit and job_memory_limit must be positive: every \
+                 job has a limit"
+                    .into(),
+            );
         }
         if self.retain_for.is_some_and(|age| age.is_zero()) {
             return Err("retain_for must be positive (omit it to keep finished jobs)".into());

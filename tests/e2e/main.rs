@@ -12,6 +12,7 @@ mod cli;
 mod failures;
 mod faults;
 mod identity;
+mod limits;
 mod manage;
 mod monitor;
 mod queue;

@@ -33,14 +33,14 @@ pub struct RunArgs {
     /// Its arguments: a JSON array (positional) or object (named).
     #[arg(value_name = "ARGS_JSON", default_value = "[]")]
     pub args: String,
-    /// Fuel budget (roughly, wasm instructions). Default: unlimited.
+    /// Fuel budget (roughly, wasm instructions). Default: 10^12.
     #[arg(long)]
     pub fuel: Option<u64>,
     /// Memory limit, in bytes or with a unit (`64MiB`, `1GiB`). Default:
     /// 256 MiB.
     #[arg(long, value_parser = super::parse_size)]
     pub memory: Option<u64>,
-    /// Wall-clock limit (`500ms`, `10s`, `2m`). Default: none.
+    /// Wall-clock limit (`500ms`, `10s`, `2m`). Default: 10 minutes.
     #[arg(long, value_parser = super::parse_duration)]
     pub timeout: Option<Duration>,
 }

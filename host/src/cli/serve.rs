@@ -121,6 +121,9 @@ fn split_schema(url: &str) -> (String, Option<String>) {
 pub fn open_runtime(config: &ServerConfig) -> anyhow::Result<Runtime> {
     let runtime_config = RuntimeConfig {
         cache_dir: Some(config.data_dir.join("cache")),
+        default_timeout: config.job_time_limit,
+        default_fuel: config.job_fuel_limit,
+        default_memory_bytes: config.job_memory_limit,
         ..RuntimeConfig::default()
     };
     Runtime::new(runtime_config).context("cannot start the WebAssembly runtime")

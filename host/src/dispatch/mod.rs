@@ -40,6 +40,7 @@ mod loader;
 mod pinger;
 mod polls;
 mod runner;
+mod runs;
 #[cfg(test)]
 mod tests;
 
@@ -148,6 +149,7 @@ struct Shared {
     /// nothing and records no outcome (see [`Dispatcher::taken_over`]).
     taken_over: watch::Sender<Option<Process>>,
     polls: polls::PollRecorder,
+    runs: runs::RunRecorder,
 }
 
 impl Shared {
@@ -211,6 +213,7 @@ impl Dispatcher {
         let shared = Arc::new(Shared {
             guests,
             polls: polls::PollRecorder::start(store.clone(), service.health().clone()),
+            runs: runs::RunRecorder::start(store.clone(), service.health().clone()),
             loader: ComponentLoader::new(
                 service.runtime().clone(),
                 store,

@@ -12,7 +12,12 @@
 //!   valid JSON;
 //! - `put` arguments must be a JSON array or object, at most
 //!   [`PUT_ARGS_MAX`] bytes, and the function name must not be empty;
-//! - a panic message is kept up to [`PANIC_MESSAGE_MAX`] bytes.
+//! - a panic message is kept up to [`PANIC_MESSAGE_MAX`] bytes;
+//! - whatever the import, its arguments together are at most
+//!   [`ARGUMENT_MAX`] bytes: a call over that cap stops the run with an
+//!   [`ArgumentTooLarge`] error (failure kind `argument-too-large`). The
+//!   caps above answer the guest with an error it can handle; this one
+//!   ends the run, since no import has a use for that much data.
 //!
 //! `get-live-annotation` waits here, in one place: while the annotation is
 //! absent it re-checks every `min(poll, time left)`, where `poll` is never
@@ -40,6 +45,9 @@ pub const ANNOTATION_VALUE_MAX: usize = 64 * 1024;
 pub const PUT_ARGS_MAX: usize = 1024 * 1024;
 /// The longest panic message kept, in bytes.
 pub const PANIC_MESSAGE_MAX: usize = 16 * 1024;
+/// The most bytes the arguments of one import call may hold together
+/// (strings and lists): 16 MiB.
+pub const ARGUMENT_MAX: usize = 16 << 20;
 /// The shortest interval between two checks of `get-live-annotation`.
 pub const POLL_MIN: Duration = Duration::from_millis(10);
 
@@ -182,6 +190,47 @@ mod gen_ {
 pub(crate) use gen_::JobPre;
 pub(crate) use gen_::wasync::job::types as wit;
 
+/// A guest called an import with more than [`ARGUMENT_MAX`] bytes of
+/// arguments: the run stops (failure kind `argument-too-large`).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the job called `{import}` with {size} bytes of arguments; the limit is {cap} bytes")]
+pub struct ArgumentTooLarge {
+    /// The import.
+    pub import: &'static str,
+    /// The bytes of its arguments.
+    pub size: usize,
+    /// The cap.
+    pub cap: usize,
+}
+
+/// Stops the run when `size` bytes of arguments of `import` are over
+/// [`ARGUMENT_MAX`].
+fn check_size(import: &'static str, size: usize) -> wasmtime::Result<()> {
+    if size > ARGUMENT_MAX {
+        return Err(ArgumentTooLarge {
+            import,
+            size,
+            cap: ARGUMENT_MAX,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// The bytes of a job request's strings and lists.
+fn request_size(request: &wtypes::JobRequest) -> usize {
+    request.function.len()
+        + request.args.len()
+        + request.module.as_ref().map_or(0, String::len)
+        + request.queue.as_ref().map_or(0, String::len)
+        + request.retry.as_ref().map_or(0, String::len)
+        + request.quota_names.iter().map(String::len).sum::<usize>()
+}
+
+fn option_size(text: &Option<String>) -> usize {
+    text.as_ref().map_or(0, String::len)
+}
+
 /// Per-store state of the `context` imports.
 pub struct ContextState {
     context: Arc<dyn JobContext>,
@@ -267,6 +316,10 @@ impl context::Host for ContextView<'_> {
         value: String,
         job: Option<String>,
     ) -> wasmtime::Result<Result<(), String>> {
+        check_size(
+            "set-live-annotation",
+            name.len() + value.len() + option_size(&job),
+        )?;
         let checked = check_name(&name)
             .and_then(|()| parse_job(job.as_deref()))
             .and_then(|job| Ok((job, parse_value(&value)?)));
@@ -284,6 +337,7 @@ impl context::Host for ContextView<'_> {
         poll_ms: u32,
         job: Option<String>,
     ) -> wasmtime::Result<Result<Option<String>, String>> {
+        check_size("get-live-annotation", name.len() + option_size(&job))?;
         let job = match check_name(&name).and_then(|()| parse_job(job.as_deref())) {
             Ok(job) => job,
             Err(e) => return Ok(Err(e)),
@@ -302,6 +356,7 @@ impl context::Host for ContextView<'_> {
         &mut self,
         request: wtypes::JobRequest,
     ) -> wasmtime::Result<Result<String, String>> {
+        check_size("put", request_size(&request))?;
         let request = match check_put(request) {
             Ok(request) => request,
             Err(e) => return Ok(Err(e)),
@@ -320,6 +375,7 @@ impl context::Host for ContextView<'_> {
         on: wtypes::CallbackOn,
         callback: wtypes::JobRequest,
     ) -> wasmtime::Result<Result<String, String>> {
+        check_size("add-callback", job.len() + request_size(&callback))?;
         let checked = parse_job(Some(&job)).and_then(|job| Ok((job, check_put(callback)?)));
         let (job, request) = match checked {
             Ok((Some(job), request)) => (job, request),
@@ -341,6 +397,10 @@ impl context::Host for ContextView<'_> {
         parts: Vec<wtypes::JobRequest>,
         postprocess: wtypes::JobRequest,
     ) -> wasmtime::Result<Result<String, String>> {
+        check_size(
+            "put-composite",
+            parts.iter().map(request_size).sum::<usize>() + request_size(&postprocess),
+        )?;
         let checked = parts
             .into_iter()
             .map(check_put)
@@ -368,6 +428,15 @@ impl context::Host for ContextView<'_> {
         part: wtypes::JobRequest,
         callbacks: Vec<(wtypes::CallbackOn, wtypes::JobRequest)>,
     ) -> wasmtime::Result<Result<String, String>> {
+        check_size(
+            "add-part",
+            composite.len()
+                + request_size(&part)
+                + callbacks
+                    .iter()
+                    .map(|(_, r)| request_size(r))
+                    .sum::<usize>(),
+        )?;
         let checked = parse_job(Some(&composite)).and_then(|job| {
             let callbacks = callbacks
                 .into_iter()
@@ -392,6 +461,7 @@ impl context::Host for ContextView<'_> {
         &mut self,
         request: wtypes::JobRequest,
     ) -> wasmtime::Result<Result<String, String>> {
+        check_size("put-held", request_size(&request))?;
         let request = match check_put(request) {
             Ok(request) => request,
             Err(e) => return Ok(Err(e)),
@@ -410,6 +480,7 @@ impl context::Host for ContextView<'_> {
         args: String,
         put_when: u32,
     ) -> wasmtime::Result<Result<u32, String>> {
+        check_size("append-args", job.len() + args.len())?;
         let job = match parse_job(Some(&job)) {
             Ok(Some(job)) => job,
             Ok(None) => unreachable!("a job was given"),
@@ -430,6 +501,7 @@ impl context::Host for ContextView<'_> {
     }
 
     async fn report_panic(&mut self, message: String) -> wasmtime::Result<()> {
+        check_size("report-panic", message.len())?;
         self.state.panic_message = Some(truncate(message, PANIC_MESSAGE_MAX));
         Ok(())
     }

@@ -53,9 +53,11 @@ impl Runtime {
     ) -> RunReport {
         let started = Instant::now();
         let config = &self.inner.config;
+        let limits = self.effective_limits(limits);
         let stdout = TailPipe::new(config.output_limit_bytes);
         let stderr = TailPipe::new(config.output_limit_bytes);
-        let (outcome, fuel_consumed) = match self.slots().await {
+        let mut spent = Spent::default();
+        let outcome = match self.slots().await {
             Ok(_permit) => {
                 // The time limit counts from when the job has a slot.
                 let deadline = limits.timeout.map(|timeout| Deadline {
@@ -66,16 +68,14 @@ impl Runtime {
                     context: ContextState::new(context),
                     stdout: stdout.clone(),
                     stderr: stderr.clone(),
-                    memory_bytes: limits
-                        .memory_bytes
-                        .unwrap_or(config.default_memory_bytes)
-                        .min(config.max_memory_bytes),
+                    memory_bytes: limits.memory_bytes.unwrap_or(config.max_memory_bytes),
                     fuel: limits.fuel,
                     deadline,
                 };
-                self.run_store(prepared, call, setup, &stderr).await
+                self.run_store(prepared, call, setup, &stderr, &mut spent)
+                    .await
             }
-            Err(failure) => (RunOutcome::Failure(failure), None),
+            Err(failure) => RunOutcome::Failure(failure),
         };
         match &outcome {
             RunOutcome::Failure(failure) => limits::log_failure(failure),
@@ -87,8 +87,28 @@ impl Runtime {
                 stdout: stdout.contents(),
                 stderr: stderr.contents(),
             },
-            fuel_consumed,
+            fuel_consumed: spent.fuel,
             elapsed: started.elapsed(),
+            limits,
+            peak_memory_bytes: spent.peak_memory_bytes,
+            output_bytes: stdout.written() + stderr.written() + spent.result_bytes,
+        }
+    }
+
+    /// The limits a run asked for `asked` gets: each one it leaves out is
+    /// the runtime's default, and memory is never above the runtime's
+    /// maximum. Every field of the answer is set: no run is unlimited.
+    pub fn effective_limits(&self, asked: Limits) -> Limits {
+        let config = &self.inner.config;
+        Limits {
+            fuel: Some(asked.fuel.unwrap_or(config.default_fuel)),
+            memory_bytes: Some(
+                asked
+                    .memory_bytes
+                    .unwrap_or(config.default_memory_bytes)
+                    .min(config.max_memory_bytes),
+            ),
+            timeout: Some(asked.timeout.unwrap_or(config.default_timeout)),
         }
     }
 
@@ -106,7 +126,8 @@ impl Runtime {
         call: JobCall,
         setup: StoreSetup,
         stderr: &TailPipe,
-    ) -> (RunOutcome, Option<u64>) {
+        spent: &mut Spent,
+    ) -> RunOutcome {
         let fuel = setup.fuel;
         let deadline = setup.deadline;
         if !wasmtime::Engine::same(prepared.pre.instance_pre().engine(), &self.inner.engine) {
@@ -114,7 +135,7 @@ impl Runtime {
                 FailureKind::HostError,
                 "the component was prepared by another runtime",
             );
-            return (RunOutcome::Failure(failure), None);
+            return RunOutcome::Failure(failure);
         }
         let mut store = match store::new_store(&self.inner.engine, setup) {
             Ok(store) => store,
@@ -123,7 +144,7 @@ impl Runtime {
                     FailureKind::HostError,
                     format!("cannot create the store: {e:#}"),
                 );
-                return (RunOutcome::Failure(failure), None);
+                return RunOutcome::Failure(failure);
             }
         };
         let args = call.args.to_string();
@@ -145,12 +166,18 @@ impl Runtime {
                 None => call.await,
             }
         };
-        let fuel_consumed = store
+        spent.fuel = store
             .get_fuel()
             .ok()
             .map(|left| fuel.unwrap_or(u64::MAX).saturating_sub(left));
-        let outcome = match result {
-            Ok(Ok(outcome)) => returned(outcome),
+        spent.peak_memory_bytes = store.data().limiter.peak();
+        match result {
+            Ok(Ok(outcome)) => {
+                if let context::wit::Outcome::Value(json) = &outcome {
+                    spent.result_bytes = json.len() as u64;
+                }
+                returned(outcome)
+            }
             Ok(Err(error)) => guest_error(error),
             Err(error) => {
                 let state = store.data();
@@ -166,18 +193,30 @@ impl Runtime {
                 };
                 RunOutcome::Failure(limits::classify(&error, &evidence))
             }
-        };
-        (outcome, fuel_consumed)
+        }
     }
+}
+
+/// What a run consumed, as far as the store shows it.
+#[derive(Debug, Default)]
+struct Spent {
+    fuel: Option<u64>,
+    peak_memory_bytes: u64,
+    result_bytes: u64,
 }
 
 /// The outcome of a `run` that returned `ok`.
 fn returned(outcome: context::wit::Outcome) -> RunOutcome {
     match outcome {
-        context::wit::Outcome::Value(json) if json.len() > RESULT_MAX => bad_result(format!(
-            "the job returned {} bytes of JSON; the limit is {RESULT_MAX}",
-            json.len()
-        )),
+        context::wit::Outcome::Value(json) if json.len() > RESULT_MAX => {
+            RunOutcome::Failure(Failure::new(
+                FailureKind::ResultTooLarge,
+                format!(
+                    "the job returned a result of {} bytes; the limit is {RESULT_MAX} bytes",
+                    json.len()
+                ),
+            ))
+        }
         context::wit::Outcome::Value(json) => match serde_json::from_str(&json) {
             Ok(value) => RunOutcome::Value(value),
             Err(e) => bad_result(format!(

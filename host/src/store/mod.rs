@@ -42,6 +42,7 @@ mod identity;
 mod links;
 mod manage;
 pub mod postgres;
+pub mod runs;
 mod schedule;
 pub(crate) mod settle;
 pub mod sqlite;
@@ -423,7 +424,7 @@ pub trait StoreListener: Send {
 /// every backend passes the same conformance suite (`store::conformance`).
 /// The management tools' operations are in [`ManageStore`].
 #[async_trait]
-pub trait Store: ManageStore + Send + Sync + std::fmt::Debug + 'static {
+pub trait Store: ManageStore + runs::RunStore + Send + Sync + std::fmt::Debug + 'static {
     /// The backend's name, e.g. `sqlite`.
     fn backend(&self) -> &'static str;
 

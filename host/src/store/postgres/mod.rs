@@ -87,6 +87,7 @@ mod plans;
 mod queue;
 mod quota;
 mod row;
+mod runs;
 mod schedule;
 mod stats;
 #[cfg(test)]

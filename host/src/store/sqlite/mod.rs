@@ -92,6 +92,7 @@ mod quota;
 #[cfg(test)]
 mod rebuild_tests;
 mod row;
+mod runs;
 mod schedule;
 mod stats;
 

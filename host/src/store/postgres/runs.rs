@@ -1,0 +1,68 @@
+//! `job_runs`: the record of runs (migration 0013), see
+//! [`crate::store::runs`].
+
+use async_trait::async_trait;
+use sqlx::QueryBuilder;
+
+use super::PgStore;
+use crate::model::{JobId, QueueUsage, RunRecord};
+use crate::store::Result;
+use crate::store::runs::{
+    RUN_COLUMNS, RUNS_PER_STATEMENT, RunRow, RunStore, UsageRow, run_from_row, run_row,
+    usage_from_row,
+};
+
+#[async_trait]
+impl RunStore for PgStore {
+    async fn job_run_record_many(&self, runs: &[RunRecord]) -> Result<()> {
+        if runs.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        for chunk in runs.chunks(RUNS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::new(format!(
+                "INSERT INTO job_runs ({RUN_COLUMNS}) SELECT * FROM ("
+            ));
+            insert.push_values(chunk.iter().map(run_row), |mut b, row| {
+                b.push_bind(row.0)
+                    .push_bind(row.1)
+                    .push_bind(row.2)
+                    .push_bind(row.3)
+                    .push_bind(row.4)
+                    .push_bind(row.5)
+                    .push_bind(row.6)
+                    .push_bind(row.7)
+                    .push_bind(row.8)
+                    .push_bind(row.9)
+                    .push_bind(row.10)
+                    .push_bind(row.11);
+            });
+            insert.push(format!(
+                ") AS v ({RUN_COLUMNS}) WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.id = v.job)"
+            ));
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn job_runs(&self, id: JobId) -> Result<Vec<RunRecord>> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM job_runs WHERE job = $1 ORDER BY attempt");
+        let rows: Vec<RunRow> = sqlx::query_as(&sql)
+            .bind(id.0)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(run_from_row).collect()
+    }
+
+    async fn queue_usage(&self, queue: &str) -> Result<QueueUsage> {
+        let row: UsageRow = sqlx::query_as(
+            "SELECT count(*), sum(fuel_used)::float8, max(peak_memory), sum(wall_ms)::float8, \
+             sum(output_bytes)::float8 FROM job_runs WHERE queue = $1",
+        )
+        .bind(queue)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(usage_from_row(row))
+    }
+}
