@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 /// The example crates, `jobs-examples/<name>` (package
 /// `wasync-example-<name>`, component `<name>.wasm`).
 const EXAMPLES: &[&str] = &[
-    "hello", "demo", "failing", "spin", "hog", "annotate", "fanout", "hash", "usage",
+    "hello", "demo", "failing", "spin", "hog", "annotate", "fanout", "hash", "usage", "hostile",
 ];
 
 const TARGET: &str = "wasm32-wasip2";

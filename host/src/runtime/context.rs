@@ -628,4 +628,6 @@ pub(crate) fn truncate(mut text: String, max: usize) -> String {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;

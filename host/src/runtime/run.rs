@@ -250,3 +250,48 @@ fn guest_error(error: context::wit::JobError) -> RunOutcome {
         permanent: error.permanent,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            20 => any::<String>(),
+            10 => "[\\[\\]{}\",:0-9a-z\\\\ ]{0,40}",
+            1 => Just(format!("\"{}\"", "x".repeat(RESULT_MAX - 2))),
+            1 => Just(format!("\"{}\"", "x".repeat(RESULT_MAX))),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever a guest returns, the result path gives a value, an
+        /// await, or a typed failure: never a panic.
+        #[test]
+        fn any_result_becomes_a_value_an_await_or_a_typed_failure(text in text(), awaits in any::<bool>()) {
+            let len = text.len();
+            let outcome = if awaits {
+                context::wit::Outcome::AwaitJob(text)
+            } else {
+                context::wit::Outcome::Value(text)
+            };
+            match returned(outcome) {
+                RunOutcome::Value(_) => prop_assert!(!awaits && len <= RESULT_MAX),
+                RunOutcome::Await(_) => prop_assert!(awaits),
+                RunOutcome::Failure(failure) if failure.kind == FailureKind::ResultTooLarge => {
+                    prop_assert!(!awaits && len > RESULT_MAX);
+                    prop_assert!(failure.message.contains(&len.to_string()), "{}", failure.message);
+                    prop_assert!(failure.message.contains(&RESULT_MAX.to_string()));
+                }
+                RunOutcome::Failure(failure) => {
+                    prop_assert_eq!(failure.kind, FailureKind::GuestError);
+                    prop_assert_eq!(failure.guest_kind.as_deref(), Some("invalid-result"));
+                }
+            }
+        }
+    }
+}
