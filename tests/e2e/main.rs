@@ -8,6 +8,7 @@
 mod support;
 
 mod api;
+mod cancel;
 mod cli;
 mod failures;
 mod faults;

@@ -29,6 +29,16 @@ pub(super) async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Jo
         if let Some(run) = run {
             shared.runs.record(run).await;
         }
+        if let RunOutcome::Failure(failure) = &outcome
+            && failure.kind == FailureKind::Cancelled
+        {
+            // Stopped because the job completed elsewhere (a cancel) or is
+            // no longer this dispatcher's: the store already has its
+            // outcome; there is nothing to write.
+            tracing::info!("job's run stopped: cancelled while it ran");
+            shared.held.let_go(job.id);
+            return;
+        }
         shared.service.events().work_available();
         pinger::ping_if_silent(&shared).await;
         if let Some(by) = shared.taken_over.borrow().clone() {
@@ -118,12 +128,19 @@ async fn run_guest(
                 function: job.function.clone(),
                 args: job.args.clone(),
             };
-            let context = Arc::new(DispatchContext::new(shared.service.clone(), job.clone()));
+            let events = shared.service.events();
+            let running = events.running(job.id);
+            let context = Arc::new(DispatchContext::new(
+                shared.service.clone(),
+                job.clone(),
+                running.stop(),
+            ));
             let report = shared
                 .service
                 .runtime()
                 .run(&prepared, call, limits, context)
                 .await;
+            drop(running);
             let run = run_record(shared, job, &report);
             (report.outcome, report.output, Some(run))
         }

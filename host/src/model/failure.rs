@@ -112,6 +112,15 @@ impl Failure {
         Failure::new(FailureKind::Cancelled, "cancelled before it ran")
     }
 
+    /// The failure of a job cancelled while a dispatcher held it: its run
+    /// (if it had started) was stopped.
+    pub fn cancelled_while_held() -> Self {
+        Failure::new(
+            FailureKind::Cancelled,
+            "cancelled while a dispatcher held it: its run was stopped",
+        )
+    }
+
     /// The same failure with `detail`.
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());

@@ -123,6 +123,13 @@ pub trait JobContext: Send + Sync {
         let _ = request;
         Err("held jobs are not available in this context".into())
     }
+    /// Resolves when the run must stop: the job was cancelled (or is no
+    /// longer this process's) while it runs. The runtime then stops the
+    /// guest, whatever it is doing, and the run fails with kind
+    /// `cancelled`. By default never.
+    async fn stop_requested(&self) {
+        std::future::pending::<()>().await
+    }
     /// Appends arguments to a held job (`append-args`). By default refused.
     async fn append_args(
         &self,

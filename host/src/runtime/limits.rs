@@ -1,7 +1,8 @@
 //! Fuel, memory and deadlines, and how a run that hit one is classified.
 //!
 //! Every failure of a run goes through [`classify`], which picks the
-//! [`FailureKind`] in this order: an import argument over its cap
+//! [`FailureKind`] in this order: a stop asked for (`cancelled`), an
+//! import argument over its cap
 //! (`argument-too-large`), the wall-clock deadline (`timeout`), fuel
 //! (`out-of-fuel`), a memory growth the limiter denied (`memory-limit`:
 //! guests usually abort on a failed allocation rather than trap on it), a
@@ -159,6 +160,12 @@ impl ResourceLimiter for MemoryLimiter {
 #[error("the job ran past its deadline")]
 pub(crate) struct DeadlineExceeded;
 
+/// The error a run ends with when its context asked it to stop
+/// ([`JobContext::stop_requested`](super::JobContext::stop_requested)).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the job was cancelled while it ran: its run was stopped")]
+pub(crate) struct Stopped;
+
 /// The wall-clock deadline of a run.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Deadline {
@@ -189,7 +196,9 @@ pub(crate) struct Evidence<'a> {
 /// Turns the error of an instantiation or a call into a failure.
 pub(crate) fn classify(error: &wasmtime::Error, evidence: &Evidence<'_>) -> Failure {
     let trap = error.downcast_ref::<Trap>().copied();
-    let (kind, message) = if let Some(too_large) = error.downcast_ref::<ArgumentTooLarge>() {
+    let (kind, message) = if error.downcast_ref::<Stopped>().is_some() {
+        (FailureKind::Cancelled, Stopped.to_string())
+    } else if let Some(too_large) = error.downcast_ref::<ArgumentTooLarge>() {
         (FailureKind::ArgumentTooLarge, too_large.to_string())
     } else if let Some(timeout) = evidence.timed_out {
         (
@@ -332,6 +341,8 @@ mod tests {
             failure.message.contains("`put` with 20 bytes"),
             "{failure:?}"
         );
+        let stopped = classify(&wasmtime::Error::from(Stopped), &evidence(None));
+        assert_eq!(stopped.kind, FailureKind::Cancelled);
         let host = wasmtime::Error::msg("pool exhausted");
         let mut e = evidence(None);
         e.instantiating = true;

@@ -65,14 +65,15 @@ impl Runtime {
                     timeout,
                 });
                 let setup = StoreSetup {
-                    context: ContextState::new(context),
+                    context: ContextState::new(context.clone()),
                     stdout: stdout.clone(),
                     stderr: stderr.clone(),
                     memory_bytes: limits.memory_bytes.unwrap_or(config.max_memory_bytes),
                     fuel: limits.fuel,
                     deadline,
                 };
-                self.run_store(prepared, call, setup, &stderr, &mut spent)
+                let stop = async move { context.stop_requested().await };
+                self.run_store(prepared, call, setup, &stderr, &mut spent, stop)
                     .await
             }
             Err(failure) => RunOutcome::Failure(failure),
@@ -127,6 +128,7 @@ impl Runtime {
         setup: StoreSetup,
         stderr: &TailPipe,
         spent: &mut Spent,
+        stop: impl Future<Output = ()>,
     ) -> RunOutcome {
         let fuel = setup.fuel;
         let deadline = setup.deadline;
@@ -157,13 +159,21 @@ impl Runtime {
                 *instantiating = false;
                 job.call_run(&mut *store, &call.function, &args).await
             };
-            match deadline {
-                // The epoch callback stops a computing guest; this stops
-                // one waiting in a host call.
-                Some(deadline) => tokio::time::timeout_at(deadline.at.into(), call)
-                    .await
-                    .unwrap_or_else(|_| Err(limits::DeadlineExceeded.into())),
-                None => call.await,
+            let limited = async move {
+                match deadline {
+                    // The epoch callback stops a computing guest; this
+                    // stops one waiting in a host call.
+                    Some(deadline) => tokio::time::timeout_at(deadline.at.into(), call)
+                        .await
+                        .unwrap_or_else(|_| Err(limits::DeadlineExceeded.into())),
+                    None => call.await,
+                }
+            };
+            // A computing guest yields every epoch tick, a waiting one at
+            // its host call: either way dropping the call stops it.
+            tokio::select! {
+                result = limited => result,
+                () = stop => Err(limits::Stopped.into()),
             }
         };
         spent.fuel = store

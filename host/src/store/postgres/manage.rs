@@ -25,17 +25,28 @@ use crate::store::{
     JobRemoveParams, JobRetainParams, ManageStore, Pauses, PollRecordParams, Result,
 };
 
-/// Cancels a pending or detached job: both transitions end in the same
-/// status, so one guarded statement serves both.
+/// Cancels a job that has not completed (pending, detached, claimed or
+/// running): the four transitions end in the same status, so one guarded
+/// statement serves them all.
 static CANCEL: LazyLock<String> = LazyLock::new(|| {
     let (queued, detached) = (Transition::Cancel, Transition::CancelDetached);
-    debug_assert_eq!(queued.to(), detached.to());
+    let (claimed, running) = (Transition::CancelClaimed, Transition::CancelRunning);
+    debug_assert!(
+        [detached, claimed, running]
+            .iter()
+            .all(|t| t.to() == queued.to())
+    );
+    // A job a dispatcher holds gets the failure that says its run stopped.
     format!(
-        "UPDATE jobs SET status = {to}, failure = $2::json, completed_at = $3 \
-         WHERE id = $1 AND status IN ({queued}, {detached}) RETURNING {JOB_COLUMNS}",
+        "UPDATE jobs SET status = {to}, completed_at = $3, \
+         failure = CASE WHEN status IN ({claimed}, {running}) THEN $4::json ELSE $2::json END \
+         WHERE id = $1 AND status IN ({queued}, {detached}, {claimed}, {running}) \
+         RETURNING {JOB_COLUMNS}",
         to = lit(queued.to()),
         queued = lit(queued.from()),
         detached = lit(detached.from()),
+        claimed = lit(claimed.from()),
+        running = lit(running.from()),
     )
 });
 
@@ -156,14 +167,14 @@ impl ManageStore for PgStore {
             .bind(p.id.0)
             .bind(json_text(&Failure::cancelled()))
             .bind(ms(p.now))
+            .bind(json_text(&Failure::cancelled_while_held()))
             .fetch_optional(&mut *tx)
             .await?;
         let Some(row) = row else {
             drop(tx);
             let job = super::job::get(self, p.id).await?;
             return Err(Error::Conflict(format!(
-                "job {} is {}: only a job no dispatcher holds yet (pending, or new) can be \
-                 cancelled",
+                "job {} is {}: only a job that has not completed can be cancelled",
                 job.id, job.status
             )));
         };
