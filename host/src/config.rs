@@ -37,6 +37,8 @@ pub const SCHEDULER_INTERVAL_DEFAULT: Duration = crate::schedule::SCHEDULER_INTE
 pub const JOB_TIME_LIMIT_DEFAULT: Duration = crate::runtime::DEFAULT_TIMEOUT_DEFAULT;
 /// Default fuel budget of a job that asks for none: 10^12.
 pub const JOB_FUEL_LIMIT_DEFAULT: u64 = crate::runtime::DEFAULT_FUEL_DEFAULT;
+/// Default fan-out cap: the most jobs one run may put, 10,000.
+pub const JOB_PUT_CAP_DEFAULT: u64 = crate::runtime::PUT_CAP_DEFAULT;
 /// Default memory limit of a job that asks for none: 256 MiB.
 pub const JOB_MEMORY_LIMIT_DEFAULT: u64 = crate::runtime::DEFAULT_MEMORY_BYTES_DEFAULT;
 
@@ -112,6 +114,12 @@ pub struct ServerConfig {
     /// The memory limit of a job that asks for none (and whose agent has
     /// no `memory_cap`). Default [`JOB_MEMORY_LIMIT_DEFAULT`].
     pub job_memory_limit: u64,
+    /// The most jobs one run may put (the fan-out cap); a put over it
+    /// answers the job an error naming the cap. Default
+    /// [`JOB_PUT_CAP_DEFAULT`].
+    pub job_put_cap: u64,
+    /// The sandbox's limits and HTTP origins (`[sandbox]`).
+    pub sandbox: crate::sandbox_config::SandboxLayer,
 }
 
 impl Default for ServerConfig {
@@ -138,6 +146,8 @@ impl Default for ServerConfig {
             job_time_limit: JOB_TIME_LIMIT_DEFAULT,
             job_fuel_limit: JOB_FUEL_LIMIT_DEFAULT,
             job_memory_limit: JOB_MEMORY_LIMIT_DEFAULT,
+            job_put_cap: JOB_PUT_CAP_DEFAULT,
+            sandbox: Default::default(),
         }
     }
 }
@@ -166,6 +176,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("job_time_limit", &self.job_time_limit)
             .field("job_fuel_limit", &self.job_fuel_limit)
             .field("job_memory_limit", &self.job_memory_limit)
+            .field("job_put_cap", &self.job_put_cap)
+            .field("sandbox", &self.sandbox)
             .finish()
     }
 }
@@ -268,6 +280,13 @@ pub struct ConfigLayer {
     #[arg(long, env = "WASYNC_JOB_MEMORY_LIMIT", value_parser = crate::cli::parse_size)]
     #[serde(default, deserialize_with = "de_size")]
     pub job_memory_limit: Option<u64>,
+    /// The most jobs one run may put (default 10000).
+    #[arg(long, env = "WASYNC_JOB_PUT_CAP")]
+    pub job_put_cap: Option<u64>,
+    /// The sandbox's limits and HTTP origins: the `[sandbox]` table.
+    #[command(flatten)]
+    #[serde(default)]
+    pub sandbox: crate::sandbox_config::SandboxLayer,
 }
 
 fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -379,6 +398,10 @@ impl ServerConfig {
         if let Some(v) = layer.job_memory_limit {
             self.job_memory_limit = v;
         }
+        if let Some(v) = layer.job_put_cap {
+            self.job_put_cap = v;
+        }
+        self.sandbox = layer.sandbox.over(self.sandbox);
         self
     }
 

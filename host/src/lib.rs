@@ -29,6 +29,7 @@ pub mod data_dir;
 pub mod dispatch;
 pub mod model;
 pub mod runtime;
+pub mod sandbox_config;
 pub mod schedule;
 pub mod service;
 pub mod store;

@@ -133,6 +133,7 @@ fn hostile_jobs_under_wasync_run_end_typed_and_never_panic_the_host() {
             Some("result-too-large"),
         ),
         (vec!["huge_result", "[200000000]"], Some("memory-limit")),
+        (vec!["put_storm", "[100]", "--put-cap", "25"], None),
     ];
     let argument = format!("[\"put\", {over}]");
     let mut cases = cases;
@@ -157,6 +158,12 @@ fn hostile_jobs_under_wasync_run_end_typed_and_never_panic_the_host() {
                 Some(kind) => {
                     assert_eq!(code, 1, "{args:?}: {stdout}");
                     assert_eq!(printed["kind"], *kind, "{args:?} round {round}: {printed}");
+                }
+                None if args[0] == "put_storm" => {
+                    // The fan-out cap: an error the guest handles.
+                    assert_eq!(code, 0, "{args:?}: {stdout} {stderr}");
+                    assert_eq!(printed["put"], 25, "{printed}");
+                    assert!(printed["error"].as_str().unwrap().contains("at most 25"));
                 }
                 None => {
                     // The guest handled every refusal itself.

@@ -348,11 +348,20 @@ async fn hog_ends_at_the_memory_limit_with_host_memory_bounded() {
     );
 }
 
+/// Where the tests' `wasync run` keeps compiled components (not the
+/// user's cache directory).
+const RUN_CACHE: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/wasync-run-cache");
+
 /// `wasync run` on an example: (exit code, stdout, stderr).
 fn wasync_run(args: &[&str]) -> (i32, String, String) {
+    wasync_run_cached_in(RUN_CACHE, args)
+}
+
+fn wasync_run_cached_in(cache: &str, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_wasync"))
         .arg("run")
         .args(args)
+        .env("WASYNC_RUN_CACHE_DIR", cache)
         .output()
         .expect("wasync runs");
     (
@@ -364,6 +373,45 @@ fn wasync_run(args: &[&str]) -> (i32, String, String) {
 
 fn path(name: &str) -> String {
     examples::path(name).display().to_string()
+}
+
+#[test]
+fn wasync_run_compiles_once_then_loads_from_its_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().to_str().unwrap();
+    let hello = path("hello");
+    let timed = |args: &[&str]| {
+        let started = std::time::Instant::now();
+        let answer = wasync_run_cached_in(cache_dir, args);
+        (answer, started.elapsed())
+    };
+    let ((code, stdout, stderr), cold) = timed(&[&hello, "hello"]);
+    assert_eq!((code, stdout.trim()), (0, "\"200 OK\""), "{stderr}");
+    assert!(
+        stderr.contains("compiled") && stderr.contains(cache_dir),
+        "the first run compiles and says where it keeps the result: {stderr}"
+    );
+    let files: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .collect();
+    assert_eq!(files.len(), 1, "one compiled component in the cache");
+
+    let ((code, stdout, stderr), warm) = timed(&[&hello, "hello"]);
+    assert_eq!((code, stdout.trim()), (0, "\"200 OK\""), "{stderr}");
+    assert!(
+        !stderr.contains("compiled"),
+        "the second run loads it: {stderr}"
+    );
+    eprintln!("wasync run hello: cold {cold:?}, from the cache {warm:?}");
+
+    let (code, _, stderr) = wasync_run_cached_in(cache_dir, &[&hello, "hello", "[]", "--no-cache"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("compiled") && !stderr.contains("kept in"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -437,6 +485,7 @@ fn wasync_run_peak_rss(args: &[&str]) -> (i32, u64) {
     let child = Command::new(env!("CARGO_BIN_EXE_wasync"))
         .arg("run")
         .args(args)
+        .env("WASYNC_RUN_CACHE_DIR", RUN_CACHE)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -15,7 +15,8 @@ use std::process::{Command, Stdio};
 /// The example crates, `jobs-examples/<name>` (package
 /// `wasync-example-<name>`, component `<name>.wasm`).
 const EXAMPLES: &[&str] = &[
-    "hello", "demo", "failing", "spin", "hog", "annotate", "fanout", "hash", "usage", "hostile",
+    "hello", "demo", "failing", "spin", "hog", "annotate", "fanout", "hash", "usage", "fetch",
+    "hostile",
 ];
 
 const TARGET: &str = "wasm32-wasip2";

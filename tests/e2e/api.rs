@@ -279,24 +279,50 @@ async fn expect_error(
     assert_eq!(after, StatusCode::OK, "a normal request right after {what}");
 }
 
-/// A component importing something outside the job world is refused,
-/// naming the import.
+/// A component importing things outside the job world is refused,
+/// naming every one of them.
 async fn a_component_with_a_forbidden_import_is_refused_naming_it(backend: Backend) {
     let _machine = shared().await;
     let server = Server::start_on(backend).await;
     let component = wat::parse_str(
         r#"(component
+            (import "acme:db/query@1.0.0" (instance))
+            (import "wasi:keyvalue/store@0.2.0" (instance))
             (import "wasi:sockets/tcp@0.2.0" (instance))
         )"#,
     )
     .unwrap();
     let (status, body) = server.http().post_bytes("/v1/modules", component).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("wasi:sockets/tcp"),
+        message.contains("acme:db/query@1.0.0") && message.contains("wasi:keyvalue/store@0.2.0"),
+        "{body}"
+    );
+    assert!(
+        !message.contains("wasi:sockets/tcp"),
+        "sockets are allowed: {body}"
+    );
+}
+
+/// A component built against the old job contract is refused, naming the
+/// version and what to do.
+async fn a_component_of_the_old_job_contract_is_refused_naming_the_version(backend: Backend) {
+    let _machine = shared().await;
+    let server = Server::start_on(backend).await;
+    let component = wat::parse_str(
+        r#"(component
+            (import "wasync:job/context@0.1.0" (instance))
+        )"#,
+    )
+    .unwrap();
+    let (status, body) = server.http().post_bytes("/v1/modules", component).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("wasync:job/context@0.1.0")
+            && message.contains("wasync:job@0.2.0")
+            && message.contains("rebuild"),
         "{body}"
     );
 }
@@ -339,5 +365,6 @@ crate::on_both_backends!(
     a_failure_says_what_went_wrong,
     every_error_answers_json_and_the_server_keeps_serving,
     a_component_with_a_forbidden_import_is_refused_naming_it,
+    a_component_of_the_old_job_contract_is_refused_naming_the_version,
     with_a_token_requests_without_it_are_refused_and_change_nothing,
 );

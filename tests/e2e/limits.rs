@@ -119,7 +119,36 @@ async fn an_agents_time_cap_bounds_what_a_job_asks(backend: Backend) {
     assert!(crate::support::stdout(&out).contains("time cap 2000 ms"));
 }
 
+/// The fan-out cap: a job putting more jobs than one run may put gets an
+/// error it handles, naming the cap, once it has put that many; the jobs
+/// it put before run.
+async fn a_put_storm_stops_at_the_fan_out_cap(backend: Backend) {
+    let _machine = shared().await;
+    let server = Server::start_on_with(
+        backend,
+        ServerOptions::default().args(["--job-put-cap", "40"]),
+    )
+    .await;
+    let http = server.http();
+    http.upload_example("hostile").await;
+    let storm = id(&http.put_job("hostile", "put_storm", json!([1000])).await);
+    let done = http.wait_completed(&storm).await;
+    let result = &done["result"];
+    assert_eq!(result["put"], 40, "{done}");
+    let error = result["error"]
+        .as_str()
+        .expect("the refusal, handled by the job");
+    assert!(error.contains("at most 40"), "{error}");
+    assert!(error.contains("fan-out cap"), "{error}");
+    crate::support::wait_until("the 40 children to run", || async {
+        let usage = http.ok("/v1/queues/default").await;
+        (usage["usage"]["runs"].as_u64() == Some(41)).then_some(())
+    })
+    .await;
+}
+
 crate::on_both_backends!(
     a_job_put_without_limits_is_stopped_by_the_default,
     an_agents_time_cap_bounds_what_a_job_asks,
+    a_put_storm_stops_at_the_fan_out_cap,
 );

@@ -8,7 +8,14 @@
 //! - `cargo xtask test`: runs the whole test suite, then runs the demo
 //!   exactly as the README gives it and checks that a job completes.
 //!
+//! - `cargo xtask polyglot`: installs the Python, JavaScript and C
+//!   toolchains (pinned, cached under `target/toolchains`) and builds their
+//!   example jobs into `target/polyglot`; `cargo xtask test` does it first.
+//!
 //! Both add the `wasm32-wasip2` target with rustup first when it is missing.
+
+mod polyglot;
+mod toolchains;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -31,10 +38,12 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo(),
         Some("test") => test(&args[1..]),
+        Some("polyglot") => build_polyglot().map(|_| ()),
         _ => {
             eprintln!(
                 "usage: cargo xtask demo           start wasync and run a job\n       \
-                 cargo xtask test [ARGS]    run every test (ARGS go to `cargo test`)"
+                 cargo xtask test [ARGS]    run every test (ARGS go to `cargo test`)\n       \
+                 cargo xtask polyglot       build the Python, JavaScript and C example jobs"
             );
             return ExitCode::from(2);
         }
@@ -189,10 +198,32 @@ fn step(text: &str) {
     println!("\n==> {text}");
 }
 
-fn test(cargo_test_args: &[String]) -> Result<()> {
+/// The cargo target directory of the workspace.
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
+        Some(dir) if dir.is_absolute() => dir,
+        Some(dir) => workspace_root().join(dir),
+        None => workspace_root().join("target"),
+    }
+}
+
+/// Installs the toolchains and builds the non-Rust examples.
+fn build_polyglot() -> Result<(toolchains::Toolchains, PathBuf)> {
     ensure_wasm_target()?;
+    step("The Python, JavaScript and C toolchains and example jobs (target/polyglot)");
+    let tools = toolchains::ensure(&target_dir());
+    let dir = polyglot::build_all(&workspace_root(), &target_dir(), &tools)?;
+    Ok((tools, dir))
+}
+
+fn test(cargo_test_args: &[String]) -> Result<()> {
+    let (tools, polyglot_dir) = build_polyglot()?;
     step("cargo test --workspace");
-    run(cargo().args(["test", "--workspace"]).args(cargo_test_args))?;
+    run(cargo()
+        .args(["test", "--workspace"])
+        .args(cargo_test_args)
+        .env(polyglot::DIR_ENV, &polyglot_dir))?;
+    sdk_tests(&tools)?;
     step("The README's first command, as written: cargo xtask demo");
     demo_smoke_test()?;
     println!("\nxtask: every test passed");
@@ -275,4 +306,26 @@ fn kill_group(child: &mut Child) {
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// The Python and JavaScript SDKs' own suites: pytest and `node --test`.
+fn sdk_tests(tools: &toolchains::Toolchains) -> Result<()> {
+    let root = workspace_root();
+    step("The Python SDK's tests (pytest)");
+    match &tools.python {
+        Ok(python) => run(Command::new(python)
+            .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+            .args(["guest-sdk/python/tests", "jobs-examples/python-usage"])
+            .env("PYTHONPATH", root.join("guest-sdk/python"))
+            .current_dir(&root))?,
+        Err(reason) => println!("skipped: no Python toolchain: {reason}"),
+    }
+    step("The JavaScript SDK's tests (node --test)");
+    match &tools.node_bin {
+        Ok(_) => run(Command::new("node")
+            .arg("--test")
+            .current_dir(root.join("guest-sdk/js")))?,
+        Err(reason) => println!("skipped: no JavaScript toolchain: {reason}"),
+    }
+    Ok(())
 }

@@ -21,7 +21,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::model::{JobId, ModuleDigest, RunOutcome};
-use crate::runtime::{JobCall, JobContext, JobInfo, Limits, PutRequest, Runtime, RuntimeConfig};
+use crate::runtime::{
+    Compilation, JobCall, JobContext, JobInfo, Limits, PutRequest, Runtime, RuntimeConfig,
+};
 
 /// Arguments of `wasync run`.
 #[derive(Debug, clap::Args)]
@@ -43,6 +45,20 @@ pub struct RunArgs {
     /// Wall-clock limit (`500ms`, `10s`, `2m`). Default: 10 minutes.
     #[arg(long, value_parser = super::parse_duration)]
     pub timeout: Option<Duration>,
+    /// The most jobs the run may put (the fan-out cap). Default: 10000.
+    #[arg(long)]
+    pub put_cap: Option<u64>,
+    /// Where compiled components are kept between runs. Default: `wasync/components`
+    /// in the user's cache directory (`$XDG_CACHE_HOME`, `~/.cache`).
+    #[arg(long, env = "WASYNC_RUN_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Compile the component without reading or writing the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// The sandbox's limits and the HTTP origins the job may reach (as for
+    /// `serve`; `--allow-http ORIGIN`).
+    #[command(flatten)]
+    pub sandbox: crate::sandbox_config::SandboxLayer,
 }
 
 /// Runs the command; returns the process exit code.
@@ -56,10 +72,27 @@ pub async fn run(args: RunArgs) -> ExitCode {
         Ok(bytes) => bytes,
         Err(e) => return usage_error(format!("cannot read {}: {e}", args.file.display())),
     };
-    let config = RuntimeConfig {
-        max_concurrent_instances: 4,
-        ..RuntimeConfig::default()
+    let cache_dir = if args.no_cache {
+        None
+    } else {
+        args.cache_dir
+            .clone()
+            .or_else(|| dirs::cache_dir().map(|dir| dir.join("wasync").join("components")))
+            .filter(|dir| match std::fs::create_dir_all(dir) {
+                Ok(()) => true,
+                Err(e) => {
+                    // The cache only saves time: run without it.
+                    eprintln!("wasync run: not caching in {}: {e}", dir.display());
+                    false
+                }
+            })
     };
+    let config = args.sandbox.apply_to(RuntimeConfig {
+        max_concurrent_instances: 4,
+        cache_dir,
+        put_cap: args.put_cap.unwrap_or(crate::runtime::PUT_CAP_DEFAULT),
+        ..RuntimeConfig::default()
+    });
     let runtime = match Runtime::new(config) {
         Ok(runtime) => runtime,
         Err(e) => return usage_error(e.to_string()),
@@ -69,6 +102,14 @@ pub async fn run(args: RunArgs) -> ExitCode {
         Ok(prepared) => prepared,
         Err(e) => return usage_error(format!("{}: {e}", args.file.display())),
     };
+    if let Compilation::Compiled(took) = prepared.compilation {
+        let cached = config_cache_note(&runtime);
+        eprintln!(
+            "wasync run: compiled {} in {}{cached}",
+            args.file.display(),
+            humantime::format_duration(round_ms(took))
+        );
+    }
     let context = Arc::new(LocalContext::new(JobInfo {
         id: JobId::new(),
         queue: String::new(),
@@ -100,6 +141,17 @@ pub async fn run(args: RunArgs) -> ExitCode {
     };
     println!("{printed}");
     code
+}
+
+fn config_cache_note(runtime: &Runtime) -> String {
+    match &runtime.config().cache_dir {
+        Some(dir) => format!(" (kept in {} for the next run)", dir.display()),
+        None => String::new(),
+    }
+}
+
+fn round_ms(duration: Duration) -> Duration {
+    Duration::from_millis(duration.as_millis() as u64)
 }
 
 fn usage_error(message: String) -> ExitCode {

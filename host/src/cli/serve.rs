@@ -119,13 +119,14 @@ fn split_schema(url: &str) -> (String, Option<String>) {
 
 /// Builds the sandbox runtime, with its compiled cache in the data directory.
 pub fn open_runtime(config: &ServerConfig) -> anyhow::Result<Runtime> {
-    let runtime_config = RuntimeConfig {
+    let runtime_config = config.sandbox.apply_to(RuntimeConfig {
         cache_dir: Some(config.data_dir.join("cache")),
         default_timeout: config.job_time_limit,
         default_fuel: config.job_fuel_limit,
         default_memory_bytes: config.job_memory_limit,
+        put_cap: config.job_put_cap,
         ..RuntimeConfig::default()
-    };
+    });
     Runtime::new(runtime_config).context("cannot start the WebAssembly runtime")
 }
 

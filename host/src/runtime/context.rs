@@ -243,14 +243,47 @@ pub struct ContextState {
     context: Arc<dyn JobContext>,
     /// The message of `report-panic`, if the guest called it.
     panic_message: Option<String>,
+    /// The most jobs this run may put (the fan-out cap).
+    put_cap: u64,
+    /// The jobs it has put so far.
+    puts: u64,
 }
 
 impl ContextState {
-    /// State for a job whose outside world is `context`.
+    /// State for a job whose outside world is `context`, allowed to put
+    /// [`crate::runtime::PUT_CAP_DEFAULT`] jobs.
     pub fn new(context: Arc<dyn JobContext>) -> Self {
+        Self::with_put_cap(context, super::PUT_CAP_DEFAULT)
+    }
+
+    /// State for a job allowed to put at most `put_cap` jobs.
+    pub fn with_put_cap(context: Arc<dyn JobContext>, put_cap: u64) -> Self {
         ContextState {
             context,
             panic_message: None,
+            put_cap,
+            puts: 0,
+        }
+    }
+
+    /// Whether `n` more jobs fit under the fan-out cap; the guest's error
+    /// naming the cap if not.
+    fn room_for(&self, n: usize) -> Result<(), String> {
+        let n = n as u64;
+        if self.puts.saturating_add(n) > self.put_cap {
+            return Err(format!(
+                "this run has put {} jobs; one run may put at most {} (the fan-out cap; \
+                 the server's `job_put_cap`)",
+                self.puts, self.put_cap
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts `n` jobs put, when the put succeeded.
+    fn count_puts<T>(&mut self, n: usize, answer: &Result<T, String>) {
+        if answer.is_ok() {
+            self.puts = self.puts.saturating_add(n as u64);
         }
     }
 
@@ -328,6 +361,7 @@ impl context::Host for ContextView<'_> {
             name.len() + value.len() + option_size(&job),
         )?;
         let checked = check_name(&name)
+            .and_then(|()| check_not_reserved(&name))
             .and_then(|()| parse_job(job.as_deref()))
             .and_then(|job| Ok((job, parse_value(&value)?)));
         let (job, value) = match checked {
@@ -364,16 +398,13 @@ impl context::Host for ContextView<'_> {
         request: wtypes::JobRequest,
     ) -> wasmtime::Result<Result<String, String>> {
         check_size("put", request_size(&request))?;
-        let request = match check_put(request) {
+        let request = match self.state.room_for(1).and_then(|()| check_put(request)) {
             Ok(request) => request,
             Err(e) => return Ok(Err(e)),
         };
-        Ok(self
-            .state
-            .context
-            .put(request)
-            .await
-            .map(|id| id.to_string()))
+        let answer = self.state.context.put(request).await;
+        self.state.count_puts(1, &answer);
+        Ok(answer.map(|id| id.to_string()))
     }
 
     async fn add_callback(
@@ -383,19 +414,20 @@ impl context::Host for ContextView<'_> {
         callback: wtypes::JobRequest,
     ) -> wasmtime::Result<Result<String, String>> {
         check_size("add-callback", job.len() + request_size(&callback))?;
-        let checked = parse_job(Some(&job)).and_then(|job| Ok((job, check_put(callback)?)));
+        let checked = self
+            .state
+            .room_for(1)
+            .and_then(|()| parse_job(Some(&job)))
+            .and_then(|job| Ok((job, check_put(callback)?)));
         let (job, request) = match checked {
             Ok((Some(job), request)) => (job, request),
             Ok((None, _)) => unreachable!("a job was given"),
             Err(e) => return Ok(Err(e)),
         };
         let on = callback_on(on);
-        Ok(self
-            .state
-            .context
-            .add_callback(job, on, request)
-            .await
-            .map(|id| id.to_string()))
+        let answer = self.state.context.add_callback(job, on, request).await;
+        self.state.count_puts(1, &answer);
+        Ok(answer.map(|id| id.to_string()))
     }
 
     async fn put_composite(
@@ -408,6 +440,10 @@ impl context::Host for ContextView<'_> {
             "put-composite",
             parts.iter().map(request_size).sum::<usize>() + request_size(&postprocess),
         )?;
+        let jobs = parts.len() + 2;
+        if let Err(e) = self.state.room_for(jobs) {
+            return Ok(Err(e));
+        }
         let checked = parts
             .into_iter()
             .map(check_put)
@@ -421,12 +457,13 @@ impl context::Host for ContextView<'_> {
             wtypes::CompositeKind::Serial => CompositeKind::Serial,
             wtypes::CompositeKind::Parallel => CompositeKind::Parallel,
         };
-        Ok(self
+        let answer = self
             .state
             .context
             .put_composite(kind, parts, postprocess)
-            .await
-            .map(|id| id.to_string()))
+            .await;
+        self.state.count_puts(jobs, &answer);
+        Ok(answer.map(|id| id.to_string()))
     }
 
     async fn add_part(
@@ -444,6 +481,10 @@ impl context::Host for ContextView<'_> {
                     .map(|(_, r)| request_size(r))
                     .sum::<usize>(),
         )?;
+        let jobs = 1 + callbacks.len();
+        if let Err(e) = self.state.room_for(jobs) {
+            return Ok(Err(e));
+        }
         let checked = parse_job(Some(&composite)).and_then(|job| {
             let callbacks = callbacks
                 .into_iter()
@@ -456,12 +497,13 @@ impl context::Host for ContextView<'_> {
             Ok((None, _, _)) => unreachable!("a job was given"),
             Err(e) => return Ok(Err(e)),
         };
-        Ok(self
+        let answer = self
             .state
             .context
             .add_part(composite, part, callbacks)
-            .await
-            .map(|id| id.to_string()))
+            .await;
+        self.state.count_puts(jobs, &answer);
+        Ok(answer.map(|id| id.to_string()))
     }
 
     async fn put_held(
@@ -469,16 +511,13 @@ impl context::Host for ContextView<'_> {
         request: wtypes::JobRequest,
     ) -> wasmtime::Result<Result<String, String>> {
         check_size("put-held", request_size(&request))?;
-        let request = match check_put(request) {
+        let request = match self.state.room_for(1).and_then(|()| check_put(request)) {
             Ok(request) => request,
             Err(e) => return Ok(Err(e)),
         };
-        Ok(self
-            .state
-            .context
-            .put_held(request)
-            .await
-            .map(|id| id.to_string()))
+        let answer = self.state.context.put_held(request).await;
+        self.state.count_puts(1, &answer);
+        Ok(answer.map(|id| id.to_string()))
     }
 
     async fn append_args(
@@ -554,6 +593,22 @@ fn check_name(name: &str) -> Result<(), String> {
         Err(format!(
             "annotation name is {} bytes long; the limit is {ANNOTATION_NAME_MAX}",
             name.len()
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Annotations whose names start with this are written by the host (the
+/// HTTP record, [`HTTP_ANNOTATION`]); a job may read but not set them.
+pub const RESERVED_ANNOTATION_PREFIX: &str = "wasync.";
+/// The annotation in which the host counts a job's outgoing HTTP requests.
+pub const HTTP_ANNOTATION: &str = "wasync.http";
+
+fn check_not_reserved(name: &str) -> Result<(), String> {
+    if name.starts_with(RESERVED_ANNOTATION_PREFIX) {
+        Err(format!(
+            "annotation names starting with `{RESERVED_ANNOTATION_PREFIX}` are written by wasync only"
         ))
     } else {
         Ok(())

@@ -13,15 +13,6 @@ use wasmtime::{
 
 use super::RuntimeConfig;
 
-/// Core wasm instances one component may create. Components built by
-/// `wasm-component-ld` have a handful (the program, shims, adapters).
-pub(crate) const CORE_INSTANCES_PER_COMPONENT: u32 = 20;
-/// Linear memories one component may have.
-pub(crate) const MEMORIES_PER_COMPONENT: u32 = 2;
-/// Tables one component may have.
-pub(crate) const TABLES_PER_COMPONENT: u32 = 8;
-/// Elements one table may have.
-pub(crate) const TABLE_ELEMENTS_MAX: usize = 100_000;
 /// Bytes at the start of each linear memory reset with `memset` instead of
 /// being given back to the kernel when an instance ends, so that the next
 /// job in the slot does not page-fault them in again. With `pagemap_scan`
@@ -38,16 +29,17 @@ pub(crate) const BACKTRACE_FRAMES_MAX: usize = 64;
 /// interruption and the pooling allocator sized for `config`.
 pub(crate) fn new_engine(config: &RuntimeConfig) -> wasmtime::Result<Engine> {
     let slots = config.max_concurrent_instances;
+    let limits = &config.component_limits;
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(slots)
-        .total_core_instances(slots.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
-        .total_memories(slots.saturating_mul(MEMORIES_PER_COMPONENT))
-        .total_tables(slots.saturating_mul(TABLES_PER_COMPONENT))
+        .total_core_instances(slots.saturating_mul(limits.core_instances))
+        .total_memories(slots.saturating_mul(limits.memories))
+        .total_tables(slots.saturating_mul(limits.tables))
         .total_stacks(slots)
-        .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
-        .max_memories_per_component(MEMORIES_PER_COMPONENT)
-        .max_tables_per_component(TABLES_PER_COMPONENT)
-        .table_elements(TABLE_ELEMENTS_MAX)
+        .max_core_instances_per_component(limits.core_instances)
+        .max_memories_per_component(limits.memories)
+        .max_tables_per_component(limits.tables)
+        .table_elements(limits.table_elements)
         .max_memory_size(usize::try_from(config.max_memory_bytes).unwrap_or(usize::MAX))
         .linear_memory_keep_resident(LINEAR_MEMORY_KEEP_RESIDENT)
         .table_keep_resident(TABLE_KEEP_RESIDENT)

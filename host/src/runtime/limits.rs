@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{ResourceLimiter, Trap, WasmBacktrace};
 
+use super::ComponentLimits;
 use super::context::ArgumentTooLarge;
-use super::engine::{CORE_INSTANCES_PER_COMPONENT, MEMORIES_PER_COMPONENT, TABLES_PER_COMPONENT};
 use crate::model::{Failure, FailureKind};
 
 /// How much of the stderr tail goes into a failure's detail.
@@ -50,6 +50,7 @@ fn as_millis<S: serde::Serializer>(timeout: &Option<Duration>, s: S) -> Result<S
 /// remembers a denied growth so the failure reads `memory-limit`.
 #[derive(Debug)]
 pub(crate) struct MemoryLimiter {
+    counts: ComponentLimits,
     limit: u64,
     used: u64,
     peak: u64,
@@ -58,9 +59,11 @@ pub(crate) struct MemoryLimiter {
 }
 
 impl MemoryLimiter {
-    /// A limiter allowing `limit` bytes.
-    pub(crate) fn new(limit: u64) -> Self {
+    /// A limiter allowing `limit` bytes and the instance, memory and table
+    /// counts of `counts`.
+    pub(crate) fn new(limit: u64, counts: ComponentLimits) -> Self {
         MemoryLimiter {
+            counts,
             limit,
             used: 0,
             peak: 0,
@@ -143,15 +146,15 @@ impl ResourceLimiter for MemoryLimiter {
     }
 
     fn instances(&self) -> usize {
-        CORE_INSTANCES_PER_COMPONENT as usize
+        self.counts.core_instances as usize
     }
 
     fn tables(&self) -> usize {
-        TABLES_PER_COMPONENT as usize
+        self.counts.tables as usize
     }
 
     fn memories(&self) -> usize {
-        MEMORIES_PER_COMPONENT as usize
+        self.counts.memories as usize
     }
 }
 
@@ -281,7 +284,7 @@ mod tests {
 
     #[test]
     fn the_limiter_counts_all_memories_and_tables_together() {
-        let mut limiter = MemoryLimiter::new(100);
+        let mut limiter = MemoryLimiter::new(100, ComponentLimits::default());
         assert!(limiter.memory_growing(0, 60, None).unwrap());
         assert!(limiter.table_growing(0, 5, None).unwrap()); // 40 bytes
         assert_eq!(limiter.denied(), None);
@@ -289,7 +292,7 @@ mod tests {
         assert_eq!(limiter.denied(), Some(101));
         assert_eq!(limiter.peak(), 100);
         // A denial by the memory's own maximum is not ours.
-        let mut limiter = MemoryLimiter::new(100);
+        let mut limiter = MemoryLimiter::new(100, ComponentLimits::default());
         assert!(!limiter.memory_growing(0, 50, Some(10)).unwrap());
         assert_eq!(limiter.denied(), None);
         // A granted growth that then fails gives its bytes back.
@@ -302,7 +305,7 @@ mod tests {
 
     #[test]
     fn kinds_are_picked_in_order() {
-        let limiter = MemoryLimiter::new(10);
+        let limiter = MemoryLimiter::new(10, ComponentLimits::default());
         let evidence = |panic| Evidence {
             timed_out: None,
             fuel: Some(5),

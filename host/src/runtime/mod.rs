@@ -36,9 +36,11 @@ mod cache;
 mod config;
 pub mod context;
 mod engine;
+mod http;
 mod limits;
 mod output;
 mod run;
+mod sandbox;
 mod store;
 mod validate;
 
@@ -46,22 +48,29 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{OnceCell, Semaphore};
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
 pub use self::config::{
-    DEFAULT_FUEL_DEFAULT, DEFAULT_MEMORY_BYTES_DEFAULT, DEFAULT_TIMEOUT_DEFAULT,
-    EPOCH_TICK_DEFAULT, MAX_CONCURRENT_INSTANCES_DEFAULT, MAX_MEMORY_BYTES_DEFAULT,
-    OUTPUT_LIMIT_BYTES_DEFAULT, RuntimeConfig,
+    CORE_INSTANCES_PER_COMPONENT_DEFAULT, ComponentLimits, DEFAULT_FUEL_DEFAULT,
+    DEFAULT_MEMORY_BYTES_DEFAULT, DEFAULT_TIMEOUT_DEFAULT, EPOCH_TICK_DEFAULT,
+    MAX_CONCURRENT_INSTANCES_DEFAULT, MAX_MEMORY_BYTES_DEFAULT, MEMORIES_PER_COMPONENT_DEFAULT,
+    OUTPUT_LIMIT_BYTES_DEFAULT, PUT_CAP_DEFAULT, RuntimeConfig, TABLE_ELEMENTS_DEFAULT,
+    TABLES_PER_COMPONENT_DEFAULT,
 };
 pub use self::context::{JobContext, JobInfo, PutRequest};
+pub use self::http::{
+    HTTP_RESPONSE_MAX_DEFAULT, HTTP_TIMEOUT_DEFAULT, HttpAllow, HttpConfig, HttpUsage, Origin,
+};
 pub use self::limits::Limits;
 pub use self::run::RESULT_MAX;
 use self::store::StoreState;
-pub use self::validate::{ENTRY_POINT, ENTRY_POINT_SIGNATURE, FUNCTIONS_SECTION, ValidationError};
+pub use self::validate::{
+    ENTRY_POINT, ENTRY_POINT_SIGNATURE, FUNCTIONS_SECTION, JOB_WIT_VERSION, ValidationError,
+};
 use crate::model::{CapturedOutput, ModuleDigest, RunOutcome};
 
 /// Why a runtime could not be built.
@@ -95,10 +104,22 @@ pub struct ComponentInfo {
     pub functions: Vec<String>,
 }
 
+/// How a component's compiled code was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compilation {
+    /// Compiled by this process, in this long.
+    Compiled(Duration),
+    /// Loaded from the disk cache (compiled earlier on this machine), in
+    /// this long.
+    FromDisk(Duration),
+}
+
 /// A validated, compiled and pre-linked component, ready to instantiate.
 pub struct Prepared {
     /// What it is.
     pub info: ComponentInfo,
+    /// How its code was obtained.
+    pub compilation: Compilation,
     pre: context::JobPre<StoreState>,
 }
 
@@ -128,6 +149,8 @@ pub struct RunReport {
     pub output: CapturedOutput,
     /// Fuel used, when known.
     pub fuel_consumed: Option<u64>,
+    /// The outgoing HTTP requests the job made.
+    pub http: HttpUsage,
     /// Wall-clock time from the call to the end, waiting for a free slot
     /// included.
     pub elapsed: Duration,
@@ -277,13 +300,13 @@ impl Runtime {
                 "the bytes do not have the digest {digest}"
             )));
         }
-        let component = self.load_or_compile(&digest, bytes)?;
+        let (component, compilation) = self.load_or_compile(&digest, bytes)?;
         validate::check_entry_point(&inner.engine, &component)?;
         let exports = validate::describe_exports(&inner.engine, &component);
         let instance_pre = inner
             .linker
             .instantiate_pre(&component)
-            .map_err(|e| ValidationError::Invalid(format!("cannot link the component: {e:#}")))?;
+            .map_err(|e| validate::link_error(&e))?;
         let pre = context::JobPre::new(instance_pre).map_err(|e| {
             ValidationError::WrongEntryPointType {
                 found: format!("{e:#}"),
@@ -296,6 +319,7 @@ impl Runtime {
                 exports,
                 functions: scan.functions,
             },
+            compilation,
             pre,
         })
     }
@@ -304,22 +328,27 @@ impl Runtime {
         &self,
         digest: &ModuleDigest,
         bytes: &[u8],
-    ) -> Result<Component, ValidationError> {
+    ) -> Result<(Component, Compilation), ValidationError> {
         let inner = &*self.inner;
+        let started = Instant::now();
         if let Some(component) = inner
             .disk
             .as_ref()
             .and_then(|d| d.load(&inner.engine, digest))
         {
             inner.loaded_from_disk.fetch_add(1, Ordering::Relaxed);
-            return Ok(component);
+            let elapsed = started.elapsed();
+            tracing::info!(%digest, ?elapsed, "component loaded from the disk cache");
+            return Ok((component, Compilation::FromDisk(elapsed)));
         }
         let component = Component::from_binary(&inner.engine, bytes)
-            .map_err(|e| ValidationError::Invalid(format!("{e:#}")))?;
+            .map_err(|e| validate::compile_error(&e, &inner.config.component_limits))?;
         inner.compiled.fetch_add(1, Ordering::Relaxed);
+        let elapsed = started.elapsed();
+        tracing::info!(%digest, size = bytes.len(), ?elapsed, "component compiled");
         if let Some(disk) = &inner.disk {
             disk.store(digest, &component);
         }
-        Ok(component)
+        Ok((component, Compilation::Compiled(elapsed)))
     }
 }

@@ -7,6 +7,7 @@ use std::time::Instant;
 use tracing::Instrument as _;
 
 use super::context::{self, ContextState, JobContext};
+use super::http::{HttpUsage, JobHttp};
 use super::limits::{self, Deadline, Evidence};
 use super::output::TailPipe;
 use super::store::{self, StoreSetup};
@@ -56,8 +57,10 @@ impl Runtime {
         let limits = self.effective_limits(limits);
         let stdout = TailPipe::new(config.output_limit_bytes);
         let stderr = TailPipe::new(config.output_limit_bytes);
+        let queue = context.job_info().queue;
+        let recorder = context.clone();
         let mut spent = Spent::default();
-        let outcome = match self.slots().await {
+        let (outcome, http) = match self.slots().await {
             Ok(_permit) => {
                 // The time limit counts from when the job has a slot.
                 let deadline = limits.timeout.map(|timeout| Deadline {
@@ -65,10 +68,12 @@ impl Runtime {
                     timeout,
                 });
                 let setup = StoreSetup {
-                    context: ContextState::new(context.clone()),
+                    context: ContextState::with_put_cap(context.clone(), config.put_cap),
                     stdout: stdout.clone(),
                     stderr: stderr.clone(),
                     memory_bytes: limits.memory_bytes.unwrap_or(config.max_memory_bytes),
+                    component_limits: config.component_limits,
+                    http: JobHttp::new(&config.http, &queue),
                     fuel: limits.fuel,
                     deadline,
                 };
@@ -76,11 +81,14 @@ impl Runtime {
                 self.run_store(prepared, call, setup, &stderr, &mut spent, stop)
                     .await
             }
-            Err(failure) => RunOutcome::Failure(failure),
+            Err(failure) => (RunOutcome::Failure(failure), HttpUsage::default()),
         };
         match &outcome {
             RunOutcome::Failure(failure) => limits::log_failure(failure),
             _ => tracing::debug!("job succeeded"),
+        }
+        if !http.is_empty() {
+            record_http(&*recorder, http).await;
         }
         RunReport {
             outcome,
@@ -89,6 +97,7 @@ impl Runtime {
                 stderr: stderr.contents(),
             },
             fuel_consumed: spent.fuel,
+            http,
             elapsed: started.elapsed(),
             limits,
             peak_memory_bytes: spent.peak_memory_bytes,
@@ -129,7 +138,7 @@ impl Runtime {
         stderr: &TailPipe,
         spent: &mut Spent,
         stop: impl Future<Output = ()>,
-    ) -> RunOutcome {
+    ) -> (RunOutcome, HttpUsage) {
         let fuel = setup.fuel;
         let deadline = setup.deadline;
         if !wasmtime::Engine::same(prepared.pre.instance_pre().engine(), &self.inner.engine) {
@@ -137,7 +146,7 @@ impl Runtime {
                 FailureKind::HostError,
                 "the component was prepared by another runtime",
             );
-            return RunOutcome::Failure(failure);
+            return (RunOutcome::Failure(failure), HttpUsage::default());
         }
         let mut store = match store::new_store(&self.inner.engine, setup) {
             Ok(store) => store,
@@ -146,7 +155,7 @@ impl Runtime {
                     FailureKind::HostError,
                     format!("cannot create the store: {e:#}"),
                 );
-                return RunOutcome::Failure(failure);
+                return (RunOutcome::Failure(failure), HttpUsage::default());
             }
         };
         let args = call.args.to_string();
@@ -181,7 +190,7 @@ impl Runtime {
             .ok()
             .map(|left| fuel.unwrap_or(u64::MAX).saturating_sub(left));
         spent.peak_memory_bytes = store.data().limiter.peak();
-        match result {
+        let mut outcome = match result {
             Ok(Ok(outcome)) => {
                 if let context::wit::Outcome::Value(json) = &outcome {
                     spent.result_bytes = json.len() as u64;
@@ -203,7 +212,11 @@ impl Runtime {
                 };
                 RunOutcome::Failure(limits::classify(&error, &evidence))
             }
+        };
+        if let RunOutcome::Failure(failure) = &mut outcome {
+            name_denials(failure, &store.data().denied());
         }
+        (outcome, store.data().http.usage())
     }
 }
 
@@ -213,6 +226,47 @@ struct Spent {
     fuel: Option<u64>,
     peak_memory_bytes: u64,
     result_bytes: u64,
+}
+
+/// Adds a run's HTTP requests to the job's [`context::HTTP_ANNOTATION`],
+/// which counts them over all its attempts. A failure to record is
+/// logged: the run's outcome stands.
+async fn record_http(context: &dyn JobContext, usage: HttpUsage) {
+    let name = context::HTTP_ANNOTATION;
+    let before = match context.get_annotation(None, name).await {
+        Ok(Some(value)) => serde_json::from_value::<HttpUsage>(value).unwrap_or_default(),
+        Ok(None) => HttpUsage::default(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the job's HTTP record");
+            HttpUsage::default()
+        }
+    };
+    let total = HttpUsage {
+        requests: before.requests + usage.requests,
+        denied: before.denied + usage.denied,
+        response_bytes: before.response_bytes + usage.response_bytes,
+    };
+    let value = serde_json::to_value(total).unwrap_or_default();
+    if let Err(e) = context.set_annotation(None, name, value).await {
+        tracing::warn!(error = %e, "cannot record the job's HTTP requests");
+    }
+}
+
+/// Adds what the sandbox refused to a failure's detail, so that a job
+/// that failed after a denial says which capability it was refused.
+fn name_denials(failure: &mut Failure, denied: &[String]) {
+    if denied.is_empty() {
+        return;
+    }
+    let mut note = String::from("the sandbox denied:");
+    for line in denied {
+        note.push_str("\n  ");
+        note.push_str(line);
+    }
+    failure.detail = Some(match failure.detail.take() {
+        Some(detail) if !detail.is_empty() => format!("{detail}\n\n{note}"),
+        _ => note,
+    });
 }
 
 /// The outcome of a `run` that returned `ok`.

@@ -1,16 +1,20 @@
 //! The data of one job's wasmtime store, and the linker that gives a job
-//! exactly the imports of the `job` world.
+//! the imports of the `job` world: `wasync:job` and all of WASI 0.2, its
+//! outward capabilities closed ([`super::sandbox`]).
 
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreContextMut, UpdateDeadline};
-use wasmtime_wasi::cli::WasiCliView as _;
-use wasmtime_wasi::clocks::WasiClocksView as _;
-use wasmtime_wasi::p2::bindings::{cli, clocks, random};
+use wasmtime_wasi::p2::bindings::sockets;
+use wasmtime_wasi::sockets::WasiSocketsCtxView;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use super::ComponentLimits;
 use super::context::{self, ContextState, ContextView};
+use super::http::JobHttp;
 use super::limits::{Deadline, DeadlineExceeded, MemoryLimiter};
 use super::output::TailPipe;
+use super::sandbox::{Denials, RecordedSockets, RecordedSocketsView};
 
 /// What one host call may copy beyond the job's memory limit (a memory is
 /// never exactly full).
@@ -21,6 +25,10 @@ const HOSTCALL_COPY_MARGIN: u64 = 1 << 20;
 pub(crate) struct StoreState {
     wasi: WasiCtx,
     table: ResourceTable,
+    http_ctx: WasiHttpCtx,
+    pub(crate) http: JobHttp,
+    /// The socket capabilities the job was refused.
+    pub(crate) denials: Denials,
     pub(crate) context: ContextState,
     pub(crate) limiter: MemoryLimiter,
     deadline: Option<Deadline>,
@@ -37,42 +45,54 @@ impl WasiView for StoreState {
     }
 }
 
-impl wasmtime_wasi_io::IoView for StoreState {
-    fn table(&mut self) -> &mut ResourceTable {
-        &mut self.table
+impl WasiHttpView for StoreState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            hooks: &mut self.http,
+            table: &mut self.table,
+            ctx: &mut self.http_ctx,
+        }
     }
 }
 
-/// A linker with the `job` world's imports and nothing else: the
-/// `wasync:job` interfaces and, from WASI 0.2, `cli` (environment, exit,
-/// stdio, terminal), `clocks`, `random` and `io`. No filesystem, sockets or
-/// HTTP are linked, so a job cannot reach them even if validation were
-/// bypassed.
+impl StoreState {
+    fn recorded_sockets(&mut self) -> RecordedSocketsView<'_> {
+        RecordedSocketsView {
+            sockets: WasiSocketsCtxView {
+                ctx: self.wasi.sockets(),
+                table: &mut self.table,
+            },
+            denials: &mut self.denials,
+        }
+    }
+
+    /// Every capability the job was refused, sockets and HTTP.
+    pub(crate) fn denied(&self) -> Vec<String> {
+        self.denials
+            .lines()
+            .chain(self.http.denials().lines())
+            .collect()
+    }
+}
+
+/// A linker with the `job` world's imports: the `wasync:job` interfaces
+/// and all of WASI 0.2 (`cli`, `clocks`, `random`, `io`, `filesystem`,
+/// `sockets`, `http`), whatever 0.2.x minor version a component was built
+/// against (wasmtime matches imports to these by semver). The socket
+/// functions that create a capability are replaced by ones that record the
+/// refusal ([`RecordedSockets`]).
 pub(crate) fn job_linker(engine: &Engine) -> wasmtime::Result<Linker<StoreState>> {
     type T = StoreState;
-    use wasmtime_wasi::cli::WasiCli;
-    use wasmtime_wasi::clocks::WasiClocks;
-    use wasmtime_wasi::random::WasiRandom;
-
     let mut linker = Linker::<T>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    linker.allow_shadowing(true);
     let l = &mut linker;
-    wasmtime_wasi_io::add_to_linker_async(l)?;
-    clocks::wall_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
-    clocks::monotonic_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
-    random::random::add_to_linker::<T, WasiRandom>(l, |t| t.wasi.random())?;
-    random::insecure::add_to_linker::<T, WasiRandom>(l, |t| t.wasi.random())?;
-    random::insecure_seed::add_to_linker::<T, WasiRandom>(l, |t| t.wasi.random())?;
-    cli::exit::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    cli::environment::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    cli::stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    cli::stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    cli::stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    cli::terminal_input::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    cli::terminal_output::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    cli::terminal_stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    cli::terminal_stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    cli::terminal_stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    context::add_to_linker(l, |t| ContextView::new(&mut t.context))?;
+    sockets::tcp_create_socket::add_to_linker::<T, RecordedSockets>(l, T::recorded_sockets)?;
+    sockets::udp_create_socket::add_to_linker::<T, RecordedSockets>(l, T::recorded_sockets)?;
+    sockets::ip_name_lookup::add_to_linker::<T, RecordedSockets>(l, T::recorded_sockets)?;
+    linker.allow_shadowing(false);
+    context::add_to_linker(&mut linker, |t| ContextView::new(&mut t.context))?;
     Ok(linker)
 }
 
@@ -82,6 +102,8 @@ pub(crate) struct StoreSetup {
     pub stdout: TailPipe,
     pub stderr: TailPipe,
     pub memory_bytes: u64,
+    pub component_limits: ComponentLimits,
+    pub http: JobHttp,
     pub fuel: Option<u64>,
     pub deadline: Option<Deadline>,
 }
@@ -89,7 +111,9 @@ pub(crate) struct StoreSetup {
 /// A fresh store for one job.
 ///
 /// Denied by default: WASI gets no preopened directories, no environment
-/// variables, no arguments, no sockets or network, an empty stdin;
+/// variables, no arguments, no TCP, UDP or name lookup (the defaults of
+/// [`WasiCtx::builder`], kept on purpose), HTTP only to the origins
+/// `setup.http` allows, an empty stdin;
 /// stdout and stderr go into bounded [`TailPipe`]s. Fuel is the budget
 /// (or unlimited), memory is capped by a [`MemoryLimiter`], and every epoch
 /// tick the guest yields to the async executor and its deadline is checked.
@@ -98,12 +122,18 @@ pub(crate) fn new_store(engine: &Engine, setup: StoreSetup) -> wasmtime::Result<
         .stdout(setup.stdout)
         .stderr(setup.stderr)
         .allow_blocking_current_thread(false)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
         .build();
     let state = StoreState {
         wasi,
         table: ResourceTable::new(),
+        http_ctx: WasiHttpCtx::new(),
+        http: setup.http,
+        denials: Denials::default(),
         context: setup.context,
-        limiter: MemoryLimiter::new(setup.memory_bytes),
+        limiter: MemoryLimiter::new(setup.memory_bytes, setup.component_limits),
         deadline: setup.deadline,
         timed_out: false,
     };

@@ -9,6 +9,8 @@
 
 use wasmparser::{ComponentTypeRef, Encoding, Parser, Payload};
 use wasmtime::Engine;
+
+use super::ComponentLimits;
 use wasmtime::component::Component;
 use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
 
@@ -17,6 +19,13 @@ pub const ENTRY_POINT: &str = "run";
 /// Its WIT signature, as the `job` world declares it.
 pub const ENTRY_POINT_SIGNATURE: &str =
     "run: func(function: string, args: string) -> result<outcome, job-error>";
+/// The version of the `wasync:job` package (`wit/job.wit`) this host
+/// implements; components may import any `0.2.x`.
+pub const JOB_WIT_VERSION: &str = "0.2.0";
+/// The `wasync:job` versions earlier hosts ran: refused with
+/// [`ValidationError::OldJobVersion`].
+const OLD_JOB_TRACKS: &[&str] = &["0.1."];
+
 /// The custom section in which a guest SDK may list the job functions of a
 /// component: a JSON array of strings, or names separated by newlines or
 /// NUL bytes (what `#[link_section]` statics concatenate to).
@@ -46,19 +55,62 @@ pub enum ValidationError {
         /// What the component exports as `run`.
         found: String,
     },
-    /// An import outside the `job` world.
+    /// Imports outside the `job` world, every one of them.
     #[error(
-        "the component imports `{name}`, which wasync does not provide: a job may import only \
-         wasync:job/{{context,types}}@0.1.x and wasi:cli (environment, exit, stdin, stdout, \
-         stderr, terminal-*), wasi:clocks, wasi:random and wasi:io @0.2.x"
+        "the component imports {}, which wasync does not provide: a job may import \
+         wasync:job/{{context,types}}@0.2.x and WASI 0.2.x (cli, clocks, random, io, \
+         filesystem, sockets, http; see docs/sandbox.md)",
+        quoted_list(names)
     )]
-    ForbiddenImport {
-        /// The full import name, e.g. `wasi:sockets/tcp@0.2.0`.
+    ForbiddenImports {
+        /// The full import names, e.g. `acme:db/query@1.0.0`, in the
+        /// component's order.
+        names: Vec<String>,
+    },
+    /// Built against an older, incompatible version of the `job` world.
+    #[error(
+        "the component was built against {name}, an earlier version of the job contract \
+         that this wasync no longer runs (the `job-request` record changed); rebuild it \
+         against wasync:job@{JOB_WIT_VERSION}: update the wasync-guest crate (or the SDK's \
+         WIT) and build again (see CHANGELOG.md)"
+    )]
+    OldJobVersion {
+        /// The import naming the old version, e.g.
+        /// `wasync:job/context@0.1.0`.
         name: String,
+    },
+    /// An import with an allowed name whose type differs from what wasync
+    /// provides.
+    #[error("the component imports {name} with another type than wasync provides: {detail}")]
+    WrongImportType {
+        /// What the linker says, naming the import.
+        name: String,
+        /// The linker's explanation.
+        detail: String,
+    },
+    /// Over one of the server's per-component limits.
+    #[error(
+        "the component has {found} {what}; this server allows at most {limit} per component \
+         (setting `{setting}`)"
+    )]
+    OverLimit {
+        /// What is counted: `core instances`, `linear memories`, `tables`.
+        what: &'static str,
+        /// The component's figure.
+        found: u64,
+        /// The server's limit.
+        limit: u64,
+        /// The configuration key that raises it.
+        setting: &'static str,
     },
     /// Malformed, or refused by the compiler or the linker.
     #[error("invalid component: {0}")]
     Invalid(String),
+}
+
+fn quoted_list(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    quoted.join(", ")
 }
 
 /// What the cheap scan of the bytes found.
@@ -84,6 +136,8 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scan, ValidationError> {
     }
     let mut scan = Scan::default();
     let mut has_run = false;
+    let mut refused = Vec::new();
+    let mut old_job = None;
     // Nested modules and components are parsed inline; only depth 1 is the
     // component's own interface.
     let mut depth = 0usize;
@@ -101,8 +155,13 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scan, ValidationError> {
                 for import in reader {
                     let import = import.map_err(|e| ValidationError::Invalid(e.to_string()))?;
                     // Imported types (a world's `use`) grant nothing.
-                    if !matches!(import.ty, ComponentTypeRef::Type(_)) {
-                        check_import(import.name.name)?;
+                    let name = import.name.name;
+                    if is_old_job_import(name) {
+                        old_job.get_or_insert_with(|| name.to_owned());
+                    } else if !matches!(import.ty, ComponentTypeRef::Type(_))
+                        && !import_allowed(name)
+                    {
+                        refused.push(name.to_owned());
                     }
                 }
             }
@@ -118,6 +177,12 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scan, ValidationError> {
             _ => {}
         }
     }
+    if let Some(name) = old_job {
+        return Err(ValidationError::OldJobVersion { name });
+    }
+    if !refused.is_empty() {
+        return Err(ValidationError::ForbiddenImports { names: refused });
+    }
     if !has_run {
         return Err(ValidationError::MissingEntryPoint);
     }
@@ -127,13 +192,54 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scan, ValidationError> {
 }
 
 /// Refuses an import that is not part of the `job` world.
-pub(crate) fn check_import(name: &str) -> Result<(), ValidationError> {
+#[cfg(test)]
+fn check_import(name: &str) -> Result<(), ValidationError> {
     if import_allowed(name) {
         Ok(())
     } else {
-        Err(ValidationError::ForbiddenImport { name: name.into() })
+        Err(ValidationError::ForbiddenImports {
+            names: vec![name.into()],
+        })
     }
 }
+
+/// The interfaces of each WASI 0.2 package that wasmtime-wasi and
+/// wasmtime-wasi-http implement (all of them but `wasi:http`'s
+/// `incoming-handler`, which a job exports rather than imports).
+const WASI_0_2: &[(&str, &[&str])] = &[
+    (
+        "wasi:cli",
+        &[
+            "environment",
+            "exit",
+            "stdin",
+            "stdout",
+            "stderr",
+            "terminal-input",
+            "terminal-output",
+            "terminal-stdin",
+            "terminal-stdout",
+            "terminal-stderr",
+        ],
+    ),
+    ("wasi:clocks", &["wall-clock", "monotonic-clock"]),
+    ("wasi:random", &["random", "insecure", "insecure-seed"]),
+    ("wasi:io", &["error", "poll", "streams"]),
+    ("wasi:filesystem", &["types", "preopens"]),
+    (
+        "wasi:sockets",
+        &[
+            "network",
+            "instance-network",
+            "tcp",
+            "tcp-create-socket",
+            "udp",
+            "udp-create-socket",
+            "ip-name-lookup",
+        ],
+    ),
+    ("wasi:http", &["types", "outgoing-handler"]),
+];
 
 fn import_allowed(name: &str) -> bool {
     let Some((path, version)) = name.split_once('@') else {
@@ -142,33 +248,85 @@ fn import_allowed(name: &str) -> bool {
     let Some((package, interface)) = path.split_once('/') else {
         return false;
     };
-    let (allowed, track): (&[&str], &str) = match package {
-        "wasync:job" => (&["context", "types"], "0.1."),
-        "wasi:cli" => (
-            &[
-                "environment",
-                "exit",
-                "stdin",
-                "stdout",
-                "stderr",
-                "terminal-input",
-                "terminal-output",
-                "terminal-stdin",
-                "terminal-stdout",
-                "terminal-stderr",
-            ],
-            "0.2.",
-        ),
-        "wasi:clocks" => (&["wall-clock", "monotonic-clock"], "0.2."),
-        "wasi:random" => (&["random", "insecure", "insecure-seed"], "0.2."),
-        "wasi:io" => (&["error", "poll", "streams"], "0.2."),
-        _ => return false,
+    let (allowed, track): (&[&str], &str) = if package == "wasync:job" {
+        (&["context", "types"], "0.2.")
+    } else if let Some((_, interfaces)) = WASI_0_2.iter().find(|(p, _)| *p == package) {
+        (interfaces, "0.2.")
+    } else {
+        return false;
     };
     // A released patch version of the track: pre-releases do not link.
     let patch_ok = version
         .strip_prefix(track)
         .is_some_and(|patch| !patch.is_empty() && patch.bytes().all(|b| b.is_ascii_digit()));
     allowed.contains(&interface) && patch_ok
+}
+
+/// The compiler's refusal of a component: over a per-component limit of
+/// the pooling allocator (named, with the component's figure), or invalid.
+pub(crate) fn compile_error(error: &wasmtime::Error, limits: &ComponentLimits) -> ValidationError {
+    let message = format!("{error:#}");
+    // wasmtime: "The component transitively contains 38 core module
+    // instances, which exceeds the configured maximum of 20 in the pooling
+    // allocator" (likewise "Wasm linear memories", "tables").
+    let counted = [
+        (
+            "core module instances",
+            "core instances",
+            limits.core_instances,
+            "max_core_instances_per_component",
+        ),
+        (
+            "Wasm linear memories",
+            "linear memories",
+            limits.memories,
+            "max_memories_per_component",
+        ),
+        (
+            "tables, which exceeds",
+            "tables",
+            limits.tables,
+            "max_tables_per_component",
+        ),
+    ];
+    for (marker, what, limit, setting) in counted {
+        let Some(at) = message.find(marker) else {
+            continue;
+        };
+        let found = message[..at]
+            .split_whitespace()
+            .last()
+            .and_then(|n| n.parse().ok());
+        if let Some(found) = found {
+            return ValidationError::OverLimit {
+                what,
+                found,
+                limit: limit.into(),
+                setting,
+            };
+        }
+    }
+    ValidationError::Invalid(message)
+}
+
+/// An import of `wasync:job` at a version earlier hosts ran.
+fn is_old_job_import(name: &str) -> bool {
+    name.split_once('@').is_some_and(|(path, version)| {
+        path.starts_with("wasync:job/") && OLD_JOB_TRACKS.iter().any(|t| version.starts_with(t))
+    })
+}
+
+/// The linker's refusal of a component whose imports all have allowed
+/// names: one of them has another type.
+pub(crate) fn link_error(error: &wasmtime::Error) -> ValidationError {
+    let detail = format!("{error:#}");
+    // wasmtime: "component imports instance `NAME`, but a matching
+    // implementation was not found in the linker: ..."
+    let name = detail
+        .split('`')
+        .nth(1)
+        .map_or_else(|| "an interface".to_owned(), |n| format!("`{n}`"));
+    ValidationError::WrongImportType { name, detail }
 }
 
 fn parse_functions(data: &[u8]) -> Vec<String> {
@@ -333,13 +491,19 @@ mod tests {
     #[test]
     fn imports_of_the_job_world_are_allowed() {
         for name in [
-            "wasync:job/context@0.1.0",
-            "wasync:job/types@0.1.3",
+            "wasync:job/context@0.2.0",
+            "wasync:job/types@0.2.3",
             "wasi:cli/environment@0.2.0",
             "wasi:cli/terminal-stderr@0.2.6",
             "wasi:clocks/monotonic-clock@0.2.3",
             "wasi:random/insecure-seed@0.2.0",
             "wasi:io/streams@0.2.10",
+            "wasi:filesystem/types@0.2.9",
+            "wasi:filesystem/preopens@0.2.0",
+            "wasi:sockets/tcp@0.2.0",
+            "wasi:sockets/ip-name-lookup@0.2.12",
+            "wasi:http/outgoing-handler@0.2.10",
+            "wasi:http/types@0.2.6",
         ] {
             assert_eq!(check_import(name), Ok(()), "{name}");
         }
@@ -348,21 +512,85 @@ mod tests {
     #[test]
     fn other_imports_are_refused_by_name() {
         for name in [
-            "wasi:sockets/tcp@0.2.0",
-            "wasi:http/outgoing-handler@0.2.0",
-            "wasi:filesystem/types@0.2.0",
-            "wasi:filesystem/preopens@0.2.0",
+            "wasi:http/incoming-handler@0.2.0",
+            "wasi:sockets/tcp@0.3.0",
+            "wasi:keyvalue/store@0.2.0",
             "wasi:cli/environment@0.3.0",
             "wasi:io/streams@0.2.0-rc-2023-11-10",
             "wasync:job/context@1.0.0",
-            "wasync:job/other@0.1.0",
+            "wasync:job/other@0.2.0",
+            "wasync:job/context@0.3.0",
             "wasi:cli/environment",
             "my-func",
         ] {
             let err = check_import(name).unwrap_err();
-            assert_eq!(err, ValidationError::ForbiddenImport { name: name.into() });
+            assert_eq!(
+                err,
+                ValidationError::ForbiddenImports {
+                    names: vec![name.into()]
+                }
+            );
             assert!(err.to_string().contains(name));
         }
+    }
+
+    #[test]
+    fn a_component_of_the_old_job_world_is_refused_naming_the_version() {
+        assert!(is_old_job_import("wasync:job/context@0.1.0"));
+        assert!(is_old_job_import("wasync:job/types@0.1.7"));
+        assert!(!is_old_job_import("wasync:job/context@0.2.0"));
+        assert!(!is_old_job_import("acme:job/context@0.1.0"));
+        let component = wat::parse_str(
+            r#"(component (import "wasync:job/context@0.1.0" (instance)) (import "acme:x/y@1.0.0" (instance)))"#,
+        )
+        .unwrap();
+        let err = scan(&component).unwrap_err();
+        assert_eq!(
+            err,
+            ValidationError::OldJobVersion {
+                name: "wasync:job/context@0.1.0".into()
+            }
+        );
+        let message = err.to_string();
+        assert!(message.contains("wasync:job/context@0.1.0") && message.contains("0.2.0"));
+        assert!(message.contains("rebuild"), "{message}");
+    }
+
+    #[test]
+    fn pool_limit_errors_name_the_setting_and_the_figure() {
+        let limits = ComponentLimits::default();
+        for (wasmtime_says, what, setting) in [
+            (
+                "The component transitively contains 38 core module instances, which exceeds the configured maximum of 20 in the pooling allocator",
+                "core instances",
+                "max_core_instances_per_component",
+            ),
+            (
+                "The component transitively contains 3 Wasm linear memories, which exceeds the configured maximum of 2 in the pooling allocator",
+                "linear memories",
+                "max_memories_per_component",
+            ),
+            (
+                "The component transitively contains 17 tables, which exceeds the configured maximum of 16 in the pooling allocator",
+                "tables",
+                "max_tables_per_component",
+            ),
+        ] {
+            let err = compile_error(&wasmtime::Error::msg(wasmtime_says), &limits);
+            let ValidationError::OverLimit {
+                what: w,
+                setting: s,
+                found,
+                ..
+            } = &err
+            else {
+                panic!("{err:?}");
+            };
+            assert_eq!((*w, *s), (what, setting));
+            assert!(wasmtime_says.contains(&format!(" {found} ")));
+        }
+        let other = compile_error(&wasmtime::Error::msg("bad magic"), &limits);
+        assert_eq!(other, ValidationError::Invalid("bad magic".into()));
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub const AWAITED_ID: &str = "0190a5b0-0000-7000-8000-000000000000";
 /// - anything else: traps (`unreachable`).
 pub const GUEST_WAT: &str = r#"
 (module
-  (import "wasync:job/context@0.1.0" "report-panic" (func $report_panic (param i32 i32)))
+  (import "wasync:job/context@0.2.0" "report-panic" (func $report_panic (param i32 i32)))
   (memory (export "memory") 1)
   (global $heap (mut i32) (i32.const 1024))
   (data (i32.const 64) "boom: the guest panicked")
@@ -107,6 +107,14 @@ pub fn guest() -> Vec<u8> {
 /// A core module in WAT, encoded as a component of the `job` world.
 pub fn job_component(core_wat: &str) -> Vec<u8> {
     let (resolve, world) = resolve("", "job");
+    let mut module = wat::parse_str(core_wat).expect("valid WAT");
+    encode(&mut module, &resolve, world)
+}
+
+/// A core module in WAT, encoded as a component of `world`, declared in
+/// `extra_wit` (a package that may use `wasync:job`).
+pub fn component_of(extra_wit: &str, world: &str, core_wat: &str) -> Vec<u8> {
+    let (resolve, world) = resolve(extra_wit, world);
     let mut module = wat::parse_str(core_wat).expect("valid WAT");
     encode(&mut module, &resolve, world)
 }
