@@ -42,6 +42,38 @@ pub type RunRow = (
 /// memory, wall time and output (floats: SQL sums of many large counts).
 pub type UsageRow = (i64, Option<f64>, Option<i64>, Option<f64>, Option<f64>);
 
+/// The statement inserting `runs` (at most [`RUNS_PER_STATEMENT`]):
+/// `INSERT INTO job_runs (...) SELECT * FROM (VALUES ...` followed by
+/// `tail`, the backend's alias of the values and its filter keeping the
+/// runs of stored jobs only.
+pub fn run_insert<'a, DB>(runs: &[RunRecord], tail: &str) -> sqlx::QueryBuilder<'a, DB>
+where
+    DB: sqlx::Database,
+    Uuid: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut insert = sqlx::QueryBuilder::new(format!(
+        "INSERT INTO job_runs ({RUN_COLUMNS}) SELECT * FROM ("
+    ));
+    insert.push_values(runs.iter().map(run_row), |mut b, row| {
+        b.push_bind(row.0)
+            .push_bind(row.1)
+            .push_bind(row.2)
+            .push_bind(row.3)
+            .push_bind(row.4)
+            .push_bind(row.5)
+            .push_bind(row.6)
+            .push_bind(row.7)
+            .push_bind(row.8)
+            .push_bind(row.9)
+            .push_bind(row.10)
+            .push_bind(row.11);
+    });
+    insert.push(tail);
+    insert
+}
+
 /// Records and reads runs.
 #[async_trait]
 pub trait RunStore {

@@ -2,13 +2,13 @@
 //! [`crate::store::runs`].
 
 use async_trait::async_trait;
-use sqlx::QueryBuilder;
+use sqlx::Sqlite;
 
 use super::SqliteStore;
 use crate::model::{JobId, QueueUsage, RunRecord};
 use crate::store::Result;
 use crate::store::runs::{
-    RUN_COLUMNS, RUNS_PER_STATEMENT, RunRow, RunStore, UsageRow, run_from_row, run_row,
+    RUN_COLUMNS, RUNS_PER_STATEMENT, RunRow, RunStore, UsageRow, run_from_row, run_insert,
     usage_from_row,
 };
 
@@ -21,25 +21,13 @@ impl RunStore for SqliteStore {
         let mut tx = self.begin().await?;
         for chunk in runs.chunks(RUNS_PER_STATEMENT) {
             // `VALUES` columns are `column1`...: the job is `column1`.
-            let mut insert = QueryBuilder::new(format!(
-                "INSERT INTO job_runs ({RUN_COLUMNS}) SELECT * FROM ("
-            ));
-            insert.push_values(chunk.iter().map(run_row), |mut b, row| {
-                b.push_bind(row.0)
-                    .push_bind(row.1)
-                    .push_bind(row.2)
-                    .push_bind(row.3)
-                    .push_bind(row.4)
-                    .push_bind(row.5)
-                    .push_bind(row.6)
-                    .push_bind(row.7)
-                    .push_bind(row.8)
-                    .push_bind(row.9)
-                    .push_bind(row.10)
-                    .push_bind(row.11);
-            });
-            insert.push(") AS v WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.id = v.column1)");
-            insert.build().execute(&mut *tx).await?;
+            run_insert::<Sqlite>(
+                chunk,
+                ") AS v WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.id = v.column1)",
+            )
+            .build()
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
