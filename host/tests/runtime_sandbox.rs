@@ -175,19 +175,38 @@ async fn every_refused_import_is_listed() {
 }
 
 #[tokio::test]
-async fn an_allowed_name_with_another_type_is_refused_naming_it() {
+async fn every_allowed_name_with_another_type_is_refused_naming_it() {
     let runtime = runtime();
-    let wit = "package wasi:http@0.2.0; interface outgoing-handler { call: func(); } \
-               world bad { include wasync:job/job@0.2.0; import outgoing-handler; }";
-    let err = prepare(&runtime, &dummy_component(wit, "bad"))
+    // `outgoing-handler` and `ip-name-lookup` are WASI names with made-up
+    // types; `tcp-create-socket` is right, and must not be listed.
+    let wit = SOCKETS_WIT.replace(
+        "world net-job {",
+        "interface ip-name-lookup { resolve: func(name: string) -> u32; }\n\
+             interface instance-network { instance-network: func(); }\n\
+             world net-job {\n  import ip-name-lookup;\n  import instance-network;",
+    );
+    let err = prepare(&runtime, &dummy_component(&wit, "net-job"))
         .await
         .unwrap_err();
-    assert!(
-        matches!(&err, ValidationError::WrongImportType { name, .. }
-            if name.contains("wasi:http/outgoing-handler@0.2.0")),
-        "{err:?}"
+    let ValidationError::WrongImportTypes { imports } = &err else {
+        panic!("{err:?}");
+    };
+    let mut names: Vec<&str> = imports.iter().map(|i| i.name.as_str()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "wasi:sockets/instance-network@0.2.0",
+            "wasi:sockets/ip-name-lookup@0.2.0"
+        ],
+        "{err}"
     );
-    assert!(err.to_string().contains("wasi:http/outgoing-handler"));
+    let message = err.to_string();
+    assert!(
+        message.contains("wasi:sockets/ip-name-lookup@0.2.0")
+            && message.contains("wasi:sockets/instance-network@0.2.0"),
+        "{message}"
+    );
 }
 
 #[tokio::test]

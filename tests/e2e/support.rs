@@ -204,8 +204,11 @@ impl ServerOptions {
         std::fs::create_dir_all(&data_dir).unwrap();
         let given = |flag: &str| self.args.iter().any(|a| a == flag);
         let mut command = Command::new(WASYNC);
-        command.arg(self.command.as_deref().unwrap_or("serve"));
-        if !given("--listen") {
+        let name = self.command.as_deref().unwrap_or("serve");
+        command.arg(name);
+        // Each command takes only the options that mean something for it:
+        // an address for the API's, a poll interval for a dispatcher's.
+        if name == "serve" && !given("--listen") {
             command.args(["--listen", "127.0.0.1:0"]);
         }
         match &self.cwd {
@@ -219,7 +222,7 @@ impl ServerOptions {
         command
             // A short poll by default, unless the test chose its own.
             .args(
-                (!given("--poll-interval"))
+                (name != "scheduler" && !given("--poll-interval"))
                     .then_some(["--poll-interval", "200ms"])
                     .into_iter()
                     .flatten(),

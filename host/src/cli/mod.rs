@@ -55,17 +55,19 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options of every client command.
+/// Options of every client command, given before the command (`wasync
+/// --server URL put …`) or after it ([`ClientFlags`]).
 #[derive(Debug, Clone, Args)]
 pub struct ClientArgs {
-    /// The wasync server's URL.
-    #[arg(long, global = true, env = "WASYNC_SERVER", default_value = SERVER_DEFAULT)]
+    /// The wasync server's URL (client commands).
+    #[arg(long, env = "WASYNC_SERVER", default_value = SERVER_DEFAULT)]
     pub server: String,
-    /// The bearer token, if the server requires one.
-    #[arg(long, global = true, env = "WASYNC_TOKEN", hide_env_values = true)]
+    /// The bearer token, if the server requires one (client commands).
+    #[arg(long, env = "WASYNC_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// Print the server's JSON instead of a human-readable summary.
-    #[arg(long, global = true)]
+    /// Print the server's JSON instead of a human-readable summary (client
+    /// commands).
+    #[arg(long)]
     pub json: bool,
 }
 
@@ -74,7 +76,59 @@ impl ClientArgs {
     pub fn client(&self) -> Client {
         Client::new(&self.server, self.token.clone())
     }
+
+    /// These options, overridden by those given after the command.
+    pub fn with(&self, flags: ClientFlags) -> ClientArgs {
+        ClientArgs {
+            server: flags.server.unwrap_or_else(|| self.server.clone()),
+            token: flags.token.or_else(|| self.token.clone()),
+            json: self.json || flags.json,
+        }
+    }
 }
+
+/// The client options as given after a client command: only client
+/// commands take them (a server command's own options are its settings).
+#[derive(Debug, Clone, Args)]
+pub struct ClientFlags {
+    /// The wasync server's URL (default: `WASYNC_SERVER`, else
+    /// http://127.0.0.1:7411).
+    #[arg(long)]
+    pub server: Option<String>,
+    /// The bearer token, if the server requires one (default:
+    /// `WASYNC_TOKEN`).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Print the server's JSON instead of a human-readable summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A client command's arguments, with the client options.
+#[derive(Debug, Args)]
+pub struct With<A: Args> {
+    /// Where the server is.
+    #[command(flatten)]
+    pub client: ClientFlags,
+    /// The command's own arguments.
+    #[command(flatten)]
+    pub args: A,
+}
+
+/// A client command with subcommands, with the client options.
+#[derive(Debug, Args)]
+pub struct WithCommand<S: Subcommand> {
+    /// Where the server is.
+    #[command(flatten)]
+    pub client: ClientFlags,
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: S,
+}
+
+/// A client command that takes no arguments of its own.
+#[derive(Debug, Args)]
+pub struct NoArgs {}
 
 /// The commands.
 #[derive(Debug, Subcommand)]
@@ -84,69 +138,68 @@ pub enum Command {
     /// Run the HTTP API and a dispatcher on the embedded SQLite default.
     Serve(serve::ServeArgs),
     /// Run a dispatcher only (no HTTP API): a worker sharing the database.
-    Worker(serve::ServeArgs),
+    Worker(worker::WorkerArgs),
     /// Run a scheduler only (no HTTP API, no dispatcher): put the jobs of
     /// due schedules, sharing the database with other processes.
-    Scheduler(serve::ServeArgs),
+    Scheduler(scheduler::SchedulerArgs),
     /// Check that the server answers.
-    Health(health::HealthArgs),
+    Health(With<health::HealthArgs>),
     /// Upload a job component.
-    Upload(modules::UploadArgs),
+    Upload(With<modules::UploadArgs>),
     /// List, show or delete uploaded modules.
-    #[command(subcommand)]
-    Modules(modules::ModulesCommand),
+    Modules(WithCommand<modules::ModulesCommand>),
     /// Put a job into a queue; prints its id.
-    Put(put::PutArgs),
+    Put(With<put::PutArgs>),
     /// Show a job: status, result or failure, annotations.
-    Show(show::ShowArgs),
+    Show(With<show::ShowArgs>),
     /// Change a job's arguments, due time, begin-by or quotas before it is
     /// claimed.
-    Update(update::UpdateArgs),
+    Update(With<update::UpdateArgs>),
     /// Wait for a job to complete; exits 1 if it failed.
-    Wait(wait::WaitArgs),
+    Wait(With<wait::WaitArgs>),
     /// List jobs, filtered by status and queue.
-    Jobs(jobs::JobsArgs),
+    Jobs(With<jobs::JobsArgs>),
     /// Take the first (or the INDEX-th) pending job out of a queue.
-    Pull(pull::PullArgs),
+    Pull(With<pull::PullArgs>),
     /// Take a given pending job out of its queue.
-    Remove(pull::RemoveArgs),
+    Remove(With<pull::RemoveArgs>),
     /// Put a pulled or removed job back at the end of a queue.
-    PutBack(pull::PutBackArgs),
+    PutBack(With<pull::PutBackArgs>),
     /// Read a job's annotations, or set one.
-    Annotate(annotate::AnnotateArgs),
+    Annotate(With<annotate::AnnotateArgs>),
     /// List a job's failed attempts (failed runs and interruptions).
-    Attempts(failures::AttemptsArgs),
+    Attempts(With<failures::AttemptsArgs>),
     /// Show or set a queue's default retry policy.
-    RetryPolicy(failures::RetryPolicyArgs),
+    RetryPolicy(With<failures::RetryPolicyArgs>),
     /// List, create, show or delete queues.
-    Queues(queues::QueuesArgs),
+    Queues(With<queues::QueuesArgs>),
     /// List, create, show, update, pause, resume or delete schedules.
-    Schedules(Box<schedules::SchedulesArgs>),
+    Schedules(With<Box<schedules::SchedulesArgs>>),
     /// List, create, show, resize or delete a queue's quotas.
-    Quotas(quotas::QuotasArgs),
+    Quotas(With<quotas::QuotasArgs>),
     /// List dispatchers and their agents.
-    Dispatchers,
+    Dispatchers(With<NoArgs>),
     /// List, set or delete agents.
-    Agents(agents::AgentsArgs),
+    Agents(With<agents::AgentsArgs>),
     /// List or add a job's callbacks (zc.async `addCallback`).
-    Callbacks(callbacks::CallbacksArgs),
+    Callbacks(With<callbacks::CallbacksArgs>),
     /// Put a serial or parallel composite; list or add its parts.
-    Composite(callbacks::CompositeArgs),
+    Composite(With<callbacks::CompositeArgs>),
     /// Cancel a job no dispatcher holds yet: it never runs.
-    Cancel(manage::CancelArgs),
+    Cancel(With<manage::CancelArgs>),
     /// Delete finished jobs by status; prints the count per status.
-    RemoveJobs(manage::RemoveJobsArgs),
+    RemoveJobs(With<manage::RemoveJobsArgs>),
     /// Stop processing a queue or a dispatcher (nothing is claimed).
-    Pause(manage::PauseArgs),
+    Pause(With<manage::PauseArgs>),
     /// Start processing a paused queue or dispatcher again.
-    Resume(manage::PauseArgs),
+    Resume(With<manage::PauseArgs>),
     /// List the paused queues and dispatchers.
-    Processing,
+    Processing(With<NoArgs>),
     /// Named jobs: register a name for a module's function, put by name.
-    Names(names::NamesArgs),
+    Names(With<names::NamesArgs>),
     /// Count and list jobs, job info and failures, dispatcher statistics,
     /// status and polls.
-    Monitor(monitor::MonitorArgs),
+    Monitor(With<monitor::MonitorArgs>),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -165,34 +218,82 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Worker(args) => worker::run(args).await,
             Command::Scheduler(args) => scheduler::run(args).await,
-            Command::Health(args) => health::run(&cli.client, args).await,
-            Command::Upload(args) => modules::upload(&cli.client, args).await,
-            Command::Modules(command) => modules::run(&cli.client, command).await,
-            Command::Put(args) => put::run(&cli.client, args).await,
-            Command::Show(args) => show::run(&cli.client, args).await,
-            Command::Update(args) => update::run(&cli.client, args).await,
-            Command::Wait(args) => wait::run(&cli.client, args).await,
-            Command::Jobs(args) => jobs::run(&cli.client, args).await,
-            Command::Pull(args) => pull::pull(&cli.client, args).await,
-            Command::Remove(args) => pull::remove(&cli.client, args).await,
-            Command::PutBack(args) => pull::put_back(&cli.client, args).await,
-            Command::Annotate(args) => annotate::run(&cli.client, args).await,
-            Command::Attempts(args) => failures::attempts(&cli.client, args).await,
-            Command::RetryPolicy(args) => failures::retry_policy(&cli.client, args).await,
-            Command::Queues(args) => queues::run(&cli.client, args).await,
-            Command::Schedules(args) => schedules::run(&cli.client, *args).await,
-            Command::Quotas(args) => quotas::run(&cli.client, args).await,
-            Command::Dispatchers => dispatchers::run(&cli.client).await,
-            Command::Agents(args) => agents::run(&cli.client, args).await,
-            Command::Callbacks(args) => callbacks::run(&cli.client, args).await,
-            Command::Composite(args) => callbacks::composite(&cli.client, args).await,
-            Command::Cancel(args) => manage::cancel(&cli.client, args).await,
-            Command::RemoveJobs(args) => manage::remove_jobs(&cli.client, args).await,
-            Command::Pause(args) => manage::pause(&cli.client, args, false).await,
-            Command::Resume(args) => manage::pause(&cli.client, args, true).await,
-            Command::Processing => manage::processing(&cli.client).await,
-            Command::Names(args) => names::run(&cli.client, args).await,
-            Command::Monitor(args) => monitor::run(&cli.client, args).await,
+            Command::Health(With { client, args }) => {
+                health::run(&cli.client.with(client), args).await
+            }
+            Command::Upload(With { client, args }) => {
+                modules::upload(&cli.client.with(client), args).await
+            }
+            Command::Modules(WithCommand { client, command }) => {
+                modules::run(&cli.client.with(client), command).await
+            }
+            Command::Put(With { client, args }) => put::run(&cli.client.with(client), args).await,
+            Command::Show(With { client, args }) => show::run(&cli.client.with(client), args).await,
+            Command::Update(With { client, args }) => {
+                update::run(&cli.client.with(client), args).await
+            }
+            Command::Wait(With { client, args }) => wait::run(&cli.client.with(client), args).await,
+            Command::Jobs(With { client, args }) => jobs::run(&cli.client.with(client), args).await,
+            Command::Pull(With { client, args }) => {
+                pull::pull(&cli.client.with(client), args).await
+            }
+            Command::Remove(With { client, args }) => {
+                pull::remove(&cli.client.with(client), args).await
+            }
+            Command::PutBack(With { client, args }) => {
+                pull::put_back(&cli.client.with(client), args).await
+            }
+            Command::Annotate(With { client, args }) => {
+                annotate::run(&cli.client.with(client), args).await
+            }
+            Command::Attempts(With { client, args }) => {
+                failures::attempts(&cli.client.with(client), args).await
+            }
+            Command::RetryPolicy(With { client, args }) => {
+                failures::retry_policy(&cli.client.with(client), args).await
+            }
+            Command::Queues(With { client, args }) => {
+                queues::run(&cli.client.with(client), args).await
+            }
+            Command::Schedules(With { client, args }) => {
+                schedules::run(&cli.client.with(client), *args).await
+            }
+            Command::Quotas(With { client, args }) => {
+                quotas::run(&cli.client.with(client), args).await
+            }
+            Command::Dispatchers(With { client, .. }) => {
+                dispatchers::run(&cli.client.with(client)).await
+            }
+            Command::Agents(With { client, args }) => {
+                agents::run(&cli.client.with(client), args).await
+            }
+            Command::Callbacks(With { client, args }) => {
+                callbacks::run(&cli.client.with(client), args).await
+            }
+            Command::Composite(With { client, args }) => {
+                callbacks::composite(&cli.client.with(client), args).await
+            }
+            Command::Cancel(With { client, args }) => {
+                manage::cancel(&cli.client.with(client), args).await
+            }
+            Command::RemoveJobs(With { client, args }) => {
+                manage::remove_jobs(&cli.client.with(client), args).await
+            }
+            Command::Pause(With { client, args }) => {
+                manage::pause(&cli.client.with(client), args, false).await
+            }
+            Command::Resume(With { client, args }) => {
+                manage::pause(&cli.client.with(client), args, true).await
+            }
+            Command::Processing(With { client, .. }) => {
+                manage::processing(&cli.client.with(client)).await
+            }
+            Command::Names(With { client, args }) => {
+                names::run(&cli.client.with(client), args).await
+            }
+            Command::Monitor(With { client, args }) => {
+                monitor::run(&cli.client.with(client), args).await
+            }
         }
     });
     match result {
@@ -233,6 +334,100 @@ mod tests {
     #[test]
     fn the_command_line_is_well_formed() {
         super::Cli::command().debug_assert();
+    }
+
+    /// The long options `wasync NAME --help` offers.
+    fn options_of(name: &str) -> Vec<String> {
+        let mut cli = super::Cli::command();
+        cli.build();
+        let command = cli.find_subcommand(name).expect("a command");
+        command
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(str::to_owned))
+            .collect()
+    }
+
+    #[test]
+    fn each_command_offers_only_the_options_that_mean_something_for_it() {
+        let client = ["server", "token", "json"];
+        let api = [
+            "listen",
+            "token",
+            "upload-limit",
+            "no-dispatcher",
+            "no-scheduler",
+        ];
+        let retention = ["retain-for", "retain-count", "retention-interval"];
+        let worker = options_of("worker");
+        for option in client.iter().chain(&api).chain(&retention) {
+            assert!(
+                !worker.iter().any(|o| o == option),
+                "worker offers --{option}"
+            );
+        }
+        for option in [
+            "database",
+            "data-dir",
+            "instance",
+            "poll-interval",
+            "dispatcher-id",
+        ] {
+            assert!(
+                worker.iter().any(|o| o == option),
+                "worker lacks --{option}"
+            );
+        }
+        let scheduler = options_of("scheduler");
+        for option in client.iter().chain(&api).chain(&retention).chain(&[
+            "poll-interval",
+            "main-agent-size",
+            "dispatcher-id",
+        ]) {
+            assert!(
+                !scheduler.iter().any(|o| o == option),
+                "scheduler offers --{option}"
+            );
+        }
+        assert!(scheduler.iter().any(|o| o == "scheduler-interval"));
+        for command in ["run", "serve"] {
+            let options = options_of(command);
+            for option in ["server", "json"] {
+                assert!(
+                    !options.iter().any(|o| o == option),
+                    "{command} offers --{option}"
+                );
+            }
+        }
+        for command in ["put", "show", "dispatchers", "modules", "schedules"] {
+            let options = options_of(command);
+            for option in client {
+                assert!(
+                    options.iter().any(|o| o == option),
+                    "{command} lacks --{option}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn client_options_go_before_or_after_the_command() {
+        use clap::Parser;
+        let parse = |args: &[&str]| {
+            let cli = super::Cli::try_parse_from(args).expect("valid arguments");
+            match cli.command {
+                super::Command::Show(with) => cli.client.with(with.client),
+                other => panic!("not show: {other:?}"),
+            }
+        };
+        let before = parse(&["wasync", "--server", "http://a", "--json", "show", "x"]);
+        assert_eq!((before.server.as_str(), before.json), ("http://a", true));
+        let after = parse(&[
+            "wasync", "show", "x", "--server", "http://b", "--token", "t",
+        ]);
+        assert_eq!(after.server, "http://b");
+        assert_eq!(after.token.as_deref(), Some("t"));
+        assert!(super::Cli::try_parse_from(["wasync", "worker", "--listen", "x"]).is_err());
+        assert!(super::Cli::try_parse_from(["wasync", "worker", "--server", "x"]).is_err());
     }
 
     #[test]

@@ -70,6 +70,7 @@ pub use self::run::RESULT_MAX;
 use self::store::StoreState;
 pub use self::validate::{
     ENTRY_POINT, ENTRY_POINT_SIGNATURE, FUNCTIONS_SECTION, JOB_WIT_VERSION, ValidationError,
+    WrongImport,
 };
 use crate::model::{CapturedOutput, ModuleDigest, RunOutcome};
 
@@ -306,7 +307,7 @@ impl Runtime {
         let instance_pre = inner
             .linker
             .instantiate_pre(&component)
-            .map_err(|e| validate::link_error(&e))?;
+            .map_err(|e| validate::link_error(&inner.engine, &inner.linker, &component, e))?;
         let pre = context::JobPre::new(instance_pre).map_err(|e| {
             ValidationError::WrongEntryPointType {
                 found: format!("{e:#}"),

@@ -8,11 +8,11 @@
 //! accepted is exactly what the runtime can call.
 
 use wasmparser::{ComponentTypeRef, Encoding, Parser, Payload};
-use wasmtime::Engine;
+use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
+use wasmtime::component::{Component, Linker, Val};
+use wasmtime::{Engine, StoreContextMut};
 
 use super::ComponentLimits;
-use wasmtime::component::Component;
-use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
 
 /// The name of the job entry point a component must export.
 pub const ENTRY_POINT: &str = "run";
@@ -79,14 +79,16 @@ pub enum ValidationError {
         /// `wasync:job/context@0.1.0`.
         name: String,
     },
-    /// An import with an allowed name whose type differs from what wasync
-    /// provides.
-    #[error("the component imports {name} with another type than wasync provides: {detail}")]
-    WrongImportType {
-        /// What the linker says, naming the import.
-        name: String,
-        /// The linker's explanation.
-        detail: String,
+    /// Imports with allowed names whose types differ from what wasync
+    /// provides, every one of them.
+    #[error(
+        "the component imports {} with another type than wasync provides: {}",
+        quoted_list(&imports.iter().map(|i| i.name.clone()).collect::<Vec<_>>()),
+        imports.iter().map(|i| i.detail.as_str()).collect::<Vec<_>>().join("; ")
+    )]
+    WrongImportTypes {
+        /// The imports, in the order the linker met them.
+        imports: Vec<WrongImport>,
     },
     /// Over one of the server's per-component limits.
     #[error(
@@ -106,6 +108,15 @@ pub enum ValidationError {
     /// Malformed, or refused by the compiler or the linker.
     #[error("invalid component: {0}")]
     Invalid(String),
+}
+
+/// One import of the right name and the wrong type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrongImport {
+    /// The import, e.g. `wasi:http/outgoing-handler@0.2.0`.
+    pub name: String,
+    /// What the linker says about it.
+    pub detail: String,
 }
 
 fn quoted_list(names: &[String]) -> String {
@@ -317,16 +328,74 @@ fn is_old_job_import(name: &str) -> bool {
 }
 
 /// The linker's refusal of a component whose imports all have allowed
-/// names: one of them has another type.
-pub(crate) fn link_error(error: &wasmtime::Error) -> ValidationError {
-    let detail = format!("{error:#}");
-    // wasmtime: "component imports instance `NAME`, but a matching
-    // implementation was not found in the linker: ..."
-    let name = detail
-        .split('`')
-        .nth(1)
-        .map_or_else(|| "an interface".to_owned(), |n| format!("`{n}`"));
-    ValidationError::WrongImportType { name, detail }
+/// names: some have another type. The linker names only the first; each
+/// one found is replaced by untyped stubs in a copy of the linker and the
+/// check repeated, so the refusal lists them all.
+pub(crate) fn link_error<T: 'static>(
+    engine: &Engine,
+    linker: &Linker<T>,
+    component: &Component,
+    first: wasmtime::Error,
+) -> ValidationError {
+    let mut linker = linker.clone();
+    linker.allow_shadowing(true);
+    let ty = component.component_type();
+    let mut imports: Vec<WrongImport> = Vec::new();
+    let mut error = first;
+    loop {
+        let detail = format!("{error:#}");
+        // wasmtime: "component imports instance `NAME`, but a matching
+        // implementation was not found in the linker: ..."
+        let name = detail.split('`').nth(1).unwrap_or_default().to_owned();
+        let repeated = imports.iter().any(|i| i.name == name);
+        if name.is_empty() || repeated {
+            if imports.is_empty() {
+                return ValidationError::Invalid(format!("cannot link the component: {detail}"));
+            }
+            break;
+        }
+        imports.push(WrongImport {
+            name: name.clone(),
+            detail,
+        });
+        if stub_import(engine, &mut linker, &ty, &name).is_err() {
+            break;
+        }
+        match linker.instantiate_pre(component) {
+            Ok(_) => break,
+            Err(next) => error = next,
+        }
+    }
+    ValidationError::WrongImportTypes { imports }
+}
+
+/// Shadows the functions of import `name` with untyped ones that fit any
+/// type, so the linker's check goes on to the next import.
+fn stub_import<T: 'static>(
+    engine: &Engine,
+    linker: &mut Linker<T>,
+    ty: &wasmtime::component::types::Component,
+    name: &str,
+) -> wasmtime::Result<()> {
+    let stub = |_: StoreContextMut<'_, T>, _: ComponentFunc, _: &[Val], _: &mut [Val]| {
+        wasmtime::bail!("a stub of a refused import is never called")
+    };
+    let Some(import) = ty.get_import(engine, name) else {
+        wasmtime::bail!("no import `{name}`");
+    };
+    match import.ty {
+        ComponentItem::ComponentInstance(instance) => {
+            let mut definitions = linker.instance(name)?;
+            for (export, item) in instance.exports(engine) {
+                if let ComponentItem::ComponentFunc(_) = item.ty {
+                    definitions.func_new(export, stub)?;
+                }
+            }
+            Ok(())
+        }
+        ComponentItem::ComponentFunc(_) => linker.root().func_new(name, stub),
+        _ => wasmtime::bail!("cannot stub `{name}`"),
+    }
 }
 
 fn parse_functions(data: &[u8]) -> Vec<String> {

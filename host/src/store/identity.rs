@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::failures::{self, FailureTx};
 use super::{Error, HandBackParams, HandBackReport, Result};
 use crate::model::{DispatcherId, DispatcherInfo, Process, Timestamp};
 
@@ -156,9 +157,10 @@ impl Takeover {
 }
 
 /// The statements activation needs, inside one transaction (each backend
-/// implements it over its own).
+/// implements it over its own); a takeover hands jobs back with the
+/// [`FailureTx`] statements.
 #[async_trait]
-pub trait ActivateTx: Send {
+pub(crate) trait ActivateTx: FailureTx {
     /// The id's row, locked until the transaction ends; `None` for an id
     /// never seen.
     async fn holding(&mut self, id: DispatcherId) -> Result<Option<DispatcherInfo>>;
@@ -168,14 +170,11 @@ pub trait ActivateTx: Send {
     /// Makes a known id `p.process`'s: active, pinged now, no longer
     /// stopped or rescued.
     async fn reactivate(&mut self, p: &DispatcherActivateParams) -> Result<DispatcherInfo>;
-    /// Hands back every job the id holds (see
-    /// [`Store::dispatcher_hand_back`](super::Store::dispatcher_hand_back)).
-    async fn hand_back(&mut self, p: &HandBackParams) -> Result<HandBackReport>;
 }
 
 /// Activates `p.id` for `p.process` inside `tx` (see the module
 /// documentation). The caller commits.
-pub async fn activate(
+pub(crate) async fn activate(
     tx: &mut impl ActivateTx,
     p: &DispatcherActivateParams,
 ) -> Result<Activation> {
@@ -198,14 +197,16 @@ pub async fn activate(
             previous: holding.process(),
         };
         let info = tx.reactivate(p).await?;
-        let handed_back = tx
-            .hand_back(&HandBackParams {
+        let handed_back = failures::hand_back(
+            tx,
+            &HandBackParams {
                 dispatcher: p.id,
                 job: None,
                 reason: takeover.interruption(p.id, &p.process),
                 now: p.now,
-            })
-            .await?;
+            },
+        )
+        .await?;
         return Ok(Activation {
             info,
             takeover: Some(takeover),

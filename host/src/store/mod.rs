@@ -32,20 +32,26 @@ use serde_json::Value;
 
 use crate::model::{
     Agent, AgentFilter, AgentSpec, Attempt, CapturedOutput, DispatcherId, DispatcherInfo, Job,
-    JobId, JobStatus, LinkedJob, ModuleDigest, ModuleInfo, NewJob, NewSchedule, QueueInfo, Quota,
-    RetryPolicy, RunOutcome, Schedule, ScheduleId, ScheduleRun, Timestamp,
+    JobId, JobStatus, LinkedJob, ModuleDigest, ModuleInfo, NewJob, QueueInfo, Quota, RetryPolicy,
+    RunOutcome, Timestamp,
 };
 
+mod cancel;
 mod failures;
 mod fault;
 mod identity;
+mod job_names;
+mod job_query;
 mod links;
 mod manage;
+mod pauses;
 pub mod postgres;
 pub mod runs;
 mod schedule;
 pub(crate) mod settle;
+mod sql;
 pub mod sqlite;
+mod statement;
 
 pub use failures::{
     DispatcherRescueParams, HandBackParams, HandBackReport, JobRetryParams, RetryVerdict,
@@ -54,8 +60,8 @@ pub use failures::{
 pub(crate) use fault::no_open_transaction;
 pub use fault::{Fault, FaultKind, classify};
 pub use identity::{
-    ActivateTx, Activation, DispatcherActivateParams, DispatcherPingParams, Ping, Takeover,
-    Vacancy, ping_verdict, vacancy,
+    Activation, DispatcherActivateParams, DispatcherPingParams, Ping, Takeover, Vacancy,
+    ping_verdict, vacancy,
 };
 pub use links::{CallbackAddParams, JobAppendArgsParams, JobLinks, PartAddParams};
 pub use manage::{
@@ -64,13 +70,16 @@ pub use manage::{
 };
 
 pub use schedule::{
-    ScheduleAdvanceParams, ScheduleLock, ScheduleTakeParams, ScheduleUpdateParams, occurrence_taken,
+    ScheduleAdvanceParams, ScheduleLock, ScheduleStore, ScheduleTakeParams, ScheduleUpdateParams,
+    occurrence_taken,
 };
 
 #[cfg(test)]
 pub(crate) mod conformance;
 #[cfg(test)]
 mod fault_tests;
+#[cfg(test)]
+mod twins;
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -422,9 +431,12 @@ pub trait StoreListener: Send {
 
 /// Every database operation of wasync. Implemented once per backend, and
 /// every backend passes the same conformance suite (`store::conformance`).
-/// The management tools' operations are in [`ManageStore`].
+/// The management tools' operations are in [`ManageStore`], the
+/// schedules' in [`ScheduleStore`].
 #[async_trait]
-pub trait Store: ManageStore + runs::RunStore + Send + Sync + std::fmt::Debug + 'static {
+pub trait Store:
+    ManageStore + ScheduleStore + runs::RunStore + Send + Sync + std::fmt::Debug + 'static
+{
     /// The backend's name, e.g. `sqlite`.
     fn backend(&self) -> &'static str;
 
@@ -631,42 +643,6 @@ pub trait Store: ManageStore + runs::RunStore + Send + Sync + std::fmt::Debug + 
     async fn queue_retry_get(&self, queue: &str) -> Result<Option<RetryPolicy>>;
     /// Sets (or, with `None`, clears) a queue's default retry policy.
     async fn queue_retry_set(&self, queue: &str, policy: Option<RetryPolicy>) -> Result<()>;
-
-    // ----- schedules -----
-
-    /// Stores a new schedule. [`Error::Conflict`] if its name is taken.
-    async fn schedule_insert(&self, schedule: &NewSchedule) -> Result<Schedule>;
-    /// A schedule by name.
-    async fn schedule_get(&self, name: &str) -> Result<Schedule>;
-    /// All schedules, by name.
-    async fn schedule_list(&self) -> Result<Vec<Schedule>>;
-    /// Replaces a schedule's definition if it is still at the version
-    /// read ([`Error::Conflict`] otherwise; [`Error::NotFound`] if gone).
-    async fn schedule_update(&self, params: ScheduleUpdateParams) -> Result<Schedule>;
-    /// Deletes a schedule by name. The jobs it put stay (and keep its id).
-    async fn schedule_delete(&self, name: &str) -> Result<()>;
-    /// Takes up to `limit` due schedules, earliest first, in one atomic
-    /// statement: each gets `retry_time = now + retry_delay_ms` and
-    /// `holder`. No schedule is taken by two schedulers before its
-    /// `retry_time`, whatever the number of processes. Returns them as
-    /// taken ([`ScheduleLock::of`] gives each lock).
-    async fn schedule_take_many(&self, params: ScheduleTakeParams) -> Result<Vec<Schedule>>;
-    /// Sets the next call time of a taken schedule, clears its lock and
-    /// its last error, records the last occurrence put. False (nothing
-    /// written) if the take no longer holds: the lock expired and another
-    /// scheduler took it, or an update moved or deleted it.
-    async fn schedule_advance(&self, params: ScheduleAdvanceParams) -> Result<bool>;
-    /// Records why putting a taken schedule's job failed, keeping the lock
-    /// (the schedule is tried again after `retry_time`). False if the take
-    /// no longer holds.
-    async fn schedule_fail(&self, lock: &ScheduleLock, error: &str) -> Result<bool>;
-    /// When the next active schedule becomes due (the later of its next
-    /// call time and its lock's expiry); `None` if none is active.
-    async fn schedule_next_due(&self) -> Result<Option<Timestamp>>;
-    /// The jobs a schedule put, latest occurrence first.
-    async fn schedule_runs(&self, schedule: ScheduleId, limit: u32) -> Result<Vec<Job>>;
-    /// The job put for a schedule occurrence, if one was.
-    async fn schedule_job(&self, run: ScheduleRun) -> Result<Option<JobId>>;
 
     // ----- callbacks and composites (`store/links.rs`, `store/settle.rs`) -----
 

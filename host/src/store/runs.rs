@@ -3,13 +3,14 @@
 //! (migration 0013), read back per job and summed per queue.
 //!
 //! The operations form a trait of their own, [`RunStore`], a supertrait of
-//! [`Store`](super::Store); each backend implements it in its `runs.rs`
-//! with its own statements. Rows are read and written as [`RunRow`] tuples,
-//! so turning them into [`RunRecord`]s is written once, here.
+//! [`Store`](super::Store), implemented once here for every
+//! [`SqlBackend`] (the statements are the same on both backends).
 
 use async_trait::async_trait;
+use tracing::instrument;
 use uuid::Uuid;
 
+use super::statement::{Bind, Binds, SqlBackend, SqlConn, SqlRow};
 use super::{Error, Result};
 use crate::clock;
 use crate::model::{DispatcherId, JobId, QueueUsage, RunLimits, RunRecord, RunUsage};
@@ -38,42 +39,6 @@ pub type RunRow = (
     i64,
 );
 
-/// A queue's sums as read: the count of runs, then fuel, the largest peak
-/// memory, wall time and output (floats: SQL sums of many large counts).
-pub type UsageRow = (i64, Option<f64>, Option<i64>, Option<f64>, Option<f64>);
-
-/// The statement inserting `runs` (at most [`RUNS_PER_STATEMENT`]):
-/// `INSERT INTO job_runs (...) SELECT * FROM (VALUES ...` followed by
-/// `tail`, the backend's alias of the values and its filter keeping the
-/// runs of stored jobs only.
-pub fn run_insert<'a, DB>(runs: &[RunRecord], tail: &str) -> sqlx::QueryBuilder<'a, DB>
-where
-    DB: sqlx::Database,
-    Uuid: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-{
-    let mut insert = sqlx::QueryBuilder::new(format!(
-        "INSERT INTO job_runs ({RUN_COLUMNS}) SELECT * FROM ("
-    ));
-    insert.push_values(runs.iter().map(run_row), |mut b, row| {
-        b.push_bind(row.0)
-            .push_bind(row.1)
-            .push_bind(row.2)
-            .push_bind(row.3)
-            .push_bind(row.4)
-            .push_bind(row.5)
-            .push_bind(row.6)
-            .push_bind(row.7)
-            .push_bind(row.8)
-            .push_bind(row.9)
-            .push_bind(row.10)
-            .push_bind(row.11);
-    });
-    insert.push(tail);
-    insert
-}
-
 /// Records and reads runs.
 #[async_trait]
 pub trait RunStore {
@@ -84,6 +49,107 @@ pub trait RunStore {
     async fn job_runs(&self, id: JobId) -> Result<Vec<RunRecord>>;
     /// The recorded runs of a queue's stored jobs, summed.
     async fn queue_usage(&self, queue: &str) -> Result<QueueUsage>;
+}
+
+#[async_trait]
+impl<B: SqlBackend> RunStore for B {
+    #[instrument(level = "debug", skip_all)]
+    async fn job_run_record_many(&self, runs: &[RunRecord]) -> Result<()> {
+        let mut conn = self.writes();
+        for chunk in runs.chunks(RUNS_PER_STATEMENT) {
+            // One statement a chunk: it commits by itself. The columns of
+            // a `VALUES` list are `column1`... on both backends.
+            let mut binds = Binds::default();
+            let rows: Vec<String> = chunk
+                .iter()
+                .map(|run| {
+                    let r = run_row(run);
+                    let cells = [
+                        binds.push(Bind::Id(r.0)),
+                        binds.push(Bind::Int(r.1)),
+                        binds.push(Bind::Text(r.2)),
+                        binds.push(Bind::Id(r.3)),
+                        binds.push(Bind::Int(r.4)),
+                        binds.push(Bind::Int(r.5)),
+                        binds.push(Bind::Int(r.6)),
+                        binds.push(Bind::Int(r.7)),
+                        binds.push(Bind::Int(r.8)),
+                        binds.push(Bind::Int(r.9)),
+                        binds.push(Bind::Int(r.10)),
+                        binds.push(Bind::Int(r.11)),
+                    ];
+                    format!("({})", cells.join(", "))
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO job_runs ({RUN_COLUMNS}) SELECT * FROM (VALUES {}) AS v \
+                 WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.id = v.column1)",
+                rows.join(", ")
+            );
+            let sql = conn.dialect().render(&sql);
+            conn.execute(&sql, &binds.args()).await?;
+        }
+        Ok(())
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_runs(&self, id: JobId) -> Result<Vec<RunRecord>> {
+        let mut conn = self.reads();
+        let sql = conn.dialect().render(&format!(
+            "SELECT {RUN_COLUMNS} FROM job_runs WHERE job = ?1 ORDER BY attempt"
+        ));
+        let rows = conn
+            .fetch_all("job_runs", &sql, &[super::statement::Arg::Id(id.0)])
+            .await?;
+        rows.iter()
+            .map(|row| run_from_row(read_row(row)?))
+            .collect()
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn queue_usage(&self, queue: &str) -> Result<QueueUsage> {
+        let mut conn = self.reads();
+        // Integer sums on both backends (PostgreSQL's sum of bigints is
+        // numeric); past 2^63 the statement fails rather than wraps.
+        let sql = conn.dialect().render(
+            "SELECT count(*), CAST(sum(fuel_used) AS BIGINT), max(peak_memory), \
+             CAST(sum(wall_ms) AS BIGINT), CAST(sum(output_bytes) AS BIGINT) \
+             FROM job_runs WHERE queue = ?1",
+        );
+        let row = conn
+            .fetch_optional("job_runs", &sql, &[super::statement::Arg::Text(queue)])
+            .await?;
+        let Some(row) = row else {
+            return Ok(QueueUsage::default());
+        };
+        let count = |i: usize| -> Result<u64> {
+            Ok(row.opt_int(i)?.map_or(0, |v| u64::try_from(v).unwrap_or(0)))
+        };
+        Ok(QueueUsage {
+            runs: count(0)?,
+            fuel: count(1)?,
+            peak_memory_bytes: count(2)?,
+            wall_ms: count(3)?,
+            output_bytes: count(4)?,
+        })
+    }
+}
+
+fn read_row(row: &SqlRow) -> Result<RunRow> {
+    Ok((
+        row.id(0)?,
+        row.int(1)?,
+        row.text(2)?,
+        row.id(3)?,
+        row.int(4)?,
+        row.int(5)?,
+        row.int(6)?,
+        row.int(7)?,
+        row.int(8)?,
+        row.int(9)?,
+        row.int(10)?,
+        row.int(11)?,
+    ))
 }
 
 fn stored(v: u64) -> i64 {
@@ -155,20 +221,6 @@ pub fn run_from_row(row: RunRow) -> Result<RunRecord> {
     })
 }
 
-/// A queue's sums from their row.
-pub fn usage_from_row(row: UsageRow) -> QueueUsage {
-    let (runs, fuel, peak, wall, output) = row;
-    // `as` saturates a float to the integer range (and NaN to 0).
-    let total = |v: Option<f64>| v.unwrap_or(0.0) as u64;
-    QueueUsage {
-        runs: u64::try_from(runs).unwrap_or(0),
-        fuel: total(fuel),
-        peak_memory_bytes: peak.and_then(|p| u64::try_from(p).ok()).unwrap_or(0),
-        wall_ms: total(wall),
-        output_bytes: total(output),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,16 +252,5 @@ mod tests {
         let mut bad = run_row(&run);
         bad.7 = -1;
         assert!(run_from_row(bad).is_err());
-        let sums = usage_from_row((3, Some(1e30), Some(10), None, Some(5.0)));
-        assert_eq!(
-            sums,
-            QueueUsage {
-                runs: 3,
-                fuel: u64::MAX,
-                peak_memory_bytes: 10,
-                wall_ms: 0,
-                output_bytes: 5
-            }
-        );
     }
 }

@@ -14,13 +14,14 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use sqlx::{PgConnection, Postgres, Row as _, Transaction};
+use sqlx::Row as _;
 use uuid::Uuid;
 
 use super::PgStore;
 use super::finish;
 use super::notify::put_payloads;
 use super::row::{self, JOB_COLUMNS, lit, ms, sqlstate};
+use super::tx::PgTx;
 use crate::model::{
     CallbackOn, Failure, JobId, JobLink, JobStatus, LinkedJob, Timestamp, Transition,
 };
@@ -28,30 +29,11 @@ use crate::store::links::{self, CallbackAddParams, JobAppendArgsParams, JobLinks
 use crate::store::settle::{
     CompositeState, InsertRow, Link, Outcome, Part, SettleTx, WaitingCallback,
 };
+use crate::store::sql::callbacks_pending;
+use crate::store::sql::settled_status;
 use crate::store::{Error, Result};
 
 const TABLE: &str = "jobs";
-
-fn callbacks_pending(job: &str) -> String {
-    format!(
-        "EXISTS (SELECT 1 FROM jobs AS cb WHERE cb.callback_of = {job}.id \
-         AND cb.status NOT IN ({done}))",
-        done = [JobStatus::Completed, JobStatus::Cancelled]
-            .map(lit)
-            .join(", ")
-    )
-}
-
-/// The status a job gets from `t`: its `…WithCallbacks` twin when a
-/// callback of it is not completed.
-pub(super) fn settled_status(t: Transition, job: &str) -> String {
-    format!(
-        "CASE WHEN {pending} THEN {with} ELSE {without} END",
-        pending = callbacks_pending(job),
-        with = lit(t.with_callbacks().to()),
-        without = lit(t.to()),
-    )
-}
 
 static INSERT: &str = "INSERT INTO jobs (id, queue, status, module, module_name, function, args, \
      limits, begin_after, scheduled, begin_by_ms, parent, created_at, quota_names, failure, \
@@ -143,35 +125,6 @@ static COMPOSITES: LazyLock<String> = LazyLock::new(|| {
 
 static PARTS: &str = "SELECT id, status, result::text, failure::text FROM jobs \
      WHERE part_of = $1 ORDER BY part_index";
-
-/// The settle statements inside one PostgreSQL transaction. Every job it
-/// sees get its result is announced (`completed`), with the next cascade.
-pub(super) struct PgTx<'a> {
-    conn: &'a mut PgConnection,
-    db: &'a PgStore,
-    announce: Vec<Uuid>,
-}
-
-impl<'a> PgTx<'a> {
-    /// Settles inside `tx`; `announce`: jobs completed by the caller, to
-    /// announce with the first cascade.
-    pub(super) fn new(
-        tx: &'a mut Transaction<'static, Postgres>,
-        db: &'a PgStore,
-        announce: Vec<Uuid>,
-    ) -> Self {
-        Self::on_connection(tx, db, announce)
-    }
-
-    /// Settles on `conn`, a connection inside the caller's transaction.
-    pub(super) fn on_connection(
-        conn: &'a mut PgConnection,
-        db: &'a PgStore,
-        announce: Vec<Uuid>,
-    ) -> Self {
-        PgTx { conn, db, announce }
-    }
-}
 
 fn uuids(ids: &[JobId]) -> Vec<Uuid> {
     ids.iter().map(|id| id.0).collect()

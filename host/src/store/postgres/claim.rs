@@ -11,6 +11,7 @@ use super::queue::QUEUE_ORDER;
 use super::row::{self, JOB_COLUMNS, lit, ms};
 use crate::clock;
 use crate::model::{Job, JobId, Transition};
+use crate::store::statement::like_pattern;
 use crate::store::{JobClaimParams, JobStartParams, JobStarted, Result};
 
 /// The claim of a queue without quotas: one statement.
@@ -125,24 +126,7 @@ pub(super) static START: LazyLock<String> = LazyLock::new(|| {
 /// Our patterns (`*` any run, `?` one character, everything else literal)
 /// as `LIKE` patterns: `%`, `_` and the escape `\` are escaped first.
 pub(super) fn like_patterns(patterns: &[String]) -> Vec<String> {
-    patterns
-        .iter()
-        .map(|pattern| {
-            let mut like = String::with_capacity(pattern.len());
-            for c in pattern.chars() {
-                match c {
-                    '*' => like.push('%'),
-                    '?' => like.push('_'),
-                    '%' | '_' | '\\' => {
-                        like.push('\\');
-                        like.push(c);
-                    }
-                    c => like.push(c),
-                }
-            }
-            like
-        })
-        .collect()
+    patterns.iter().map(|p| like_pattern(p)).collect()
 }
 
 /// Claims due pending jobs for an agent, in queue order: one statement

@@ -8,10 +8,11 @@ use sqlx::Row as _;
 use uuid::Uuid;
 
 use super::PgStore;
-use super::callbacks::{self, PgTx};
 use super::row::{json_text, lit, ms, retrying};
+use super::tx::PgTx;
 use crate::clock;
 use crate::model::{Failure, JobId, JobStatus, Transition};
+use crate::store::sql::settled_status;
 use crate::store::{ExpireReport, JobExpireParams, JobNextDueParams, NextDue, Result, settle};
 
 /// Completes a queue's pending jobs past their deadline, earliest first,
@@ -30,7 +31,7 @@ pub(super) static EXPIRE: LazyLock<String> = LazyLock::new(|| {
          FROM expiring WHERE jobs.id = expiring.expiring_id \
          RETURNING jobs.id, jobs.begin_after + jobs.begin_by_ms",
         from = lit(t.from()),
-        status = callbacks::settled_status(t, "jobs"),
+        status = settled_status(t, "jobs"),
     )
 });
 

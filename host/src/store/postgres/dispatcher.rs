@@ -8,14 +8,15 @@ use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
-use sqlx::{PgConnection, Postgres, Row as _};
+use sqlx::{Postgres, Row as _};
 
 use super::row::{self, from_json, from_u64_bits, json_text, lit, ms, to_u32, u64_bits};
-use super::{PgStore, failures, queue};
+use super::tx::PgTx;
+use super::{PgStore, queue};
 use crate::clock;
 use crate::model::{Agent, AgentSpec, DispatcherId, DispatcherInfo, JobStatus, Timestamp};
 use crate::store::identity::{self, ActivateTx, Activation, DispatcherActivateParams};
-use crate::store::{Error, HandBackParams, HandBackReport, Result};
+use crate::store::{Error, Result};
 
 const COLUMNS: &str =
     "id, hostname, pid, poll_interval_ms, activated_at, last_ping_at, deactivated_at";
@@ -101,13 +102,8 @@ fn agent(row: &PgRow) -> Result<Agent> {
 /// Activation's statements, in one transaction: the row is read `FOR
 /// UPDATE`, and a new id is inserted only if no other process inserted it
 /// first (`ON CONFLICT DO NOTHING` waits for that one's transaction).
-struct ActivatePg<'a> {
-    conn: &'a mut PgConnection,
-    db: &'a PgStore,
-}
-
 #[async_trait]
-impl ActivateTx for ActivatePg<'_> {
+impl ActivateTx for PgTx<'_> {
     async fn holding(&mut self, id: DispatcherId) -> Result<Option<DispatcherInfo>> {
         let sql = format!("SELECT {COLUMNS} FROM dispatchers WHERE id = $1 FOR UPDATE");
         let row = sqlx::query(&sql)
@@ -139,10 +135,6 @@ impl ActivateTx for ActivatePg<'_> {
             .await?;
         info(&row)
     }
-
-    async fn hand_back(&mut self, p: &HandBackParams) -> Result<HandBackReport> {
-        failures::hand_back_in(self.conn, self.db, p).await
-    }
 }
 
 fn bind_activation<'q>(
@@ -162,7 +154,7 @@ fn bind_activation<'q>(
 pub(super) async fn activate(db: &PgStore, p: DispatcherActivateParams) -> Result<Activation> {
     row::retrying(|| async {
         let mut tx = db.begin().await?;
-        let activation = identity::activate(&mut ActivatePg { conn: &mut tx, db }, &p).await?;
+        let activation = identity::activate(&mut PgTx::new(&mut tx, db, Vec::new()), &p).await?;
         tx.commit().await?;
         Ok(activation)
     })

@@ -50,10 +50,11 @@ use sqlx::{PgConnection, Row as _};
 use uuid::Uuid;
 
 use super::PgStore;
-use super::callbacks::{self, PgTx};
 use super::notify::IDS_PER_PAYLOAD;
 use super::row::{self, json_text, lit, ms, output, retrying};
+use super::tx::PgTx;
 use crate::model::{Failure, FailureKind, JobId, JobStatus, RunOutcome, Transition};
+use crate::store::sql::settled_status;
 use crate::store::{FinishReport, JobFinishParams, Result, settle};
 
 /// `UPDATE jobs … FROM b WHERE <guard>`, the batch `b` being a
@@ -92,7 +93,7 @@ pub(super) static FINISH: LazyLock<String> = LazyLock::new(|| {
         &format!(
             "status = {to}, result = b.result::json, failure = b.failure::json, \
              completed_at = b.now, stdout = b.stdout, stderr = b.stderr",
-            to = callbacks::settled_status(t, "jobs")
+            to = settled_status(t, "jobs")
         ),
     )
 });
@@ -158,7 +159,7 @@ pub(super) static CASCADE: LazyLock<String> = LazyLock::new(|| {
            GROUP BY d.chunk) \
          SELECT (SELECT array_agg(id) FROM resolved), (SELECT count(*) FROM sent)",
         from = lit(t.from()),
-        status = callbacks::settled_status(t, "jobs"),
+        status = settled_status(t, "jobs"),
         with_result = with_result(),
     )
 });

@@ -13,6 +13,7 @@ use super::queue::{self, QUEUE_ORDER, QUEUE_ORDER_REVERSED};
 use super::row::{self, JOB_COLUMNS, json_text, lit, ms, sqlstate};
 use crate::clock;
 use crate::model::{Failure, Job, JobId, JobStatus, NewJob, ScheduleRun, Transition};
+use crate::store::statement::SqlBackend;
 use crate::store::{
     Error, JobDetachParams, JobListParams, JobPullParams, JobPutBackParams, JobUpdateParams, Result,
 };
@@ -298,7 +299,8 @@ async fn explain_insert_failure(db: &PgStore, jobs: &[NewJob], error: sqlx::Erro
             sqlstate::UNIQUE if constraint.as_deref() == Some("jobs_schedule_occurrence") => {
                 for job in jobs {
                     if let Some(run) = job.schedule
-                        && let Some(put) = super::schedule::run_of(db, run).await?
+                        && let Some(put) =
+                            crate::store::schedule::run_of(&mut SqlBackend::reads(db), run).await?
                     {
                         return Ok(Some(crate::store::occurrence_taken(run, put)));
                     }

@@ -12,7 +12,9 @@
 use sqlx::{Connection as _, Row as _};
 
 use super::testing::{self, TestSchema};
-use super::{claim, deadline, dispatcher, failures, finish, job, queue, quota};
+use super::{claim, deadline, dispatcher, finish, job, queue, quota};
+use crate::store::failures::HELD_JOBS;
+use crate::store::statement::POSTGRES;
 
 /// The number of parameters (`$n`) of `sql`.
 fn parameters(sql: &str) -> usize {
@@ -95,7 +97,7 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
         ("pending_count", job::PENDING_COUNT.as_str()),
         ("queue_jobs", queue::JOBS.as_str()),
         ("agent_held_jobs", dispatcher::HELD.as_str()),
-        ("self_check", failures::HELD_JOBS.as_str()),
+        ("self_check", HELD_JOBS.text(&POSTGRES)),
         ("finish", finish::FINISH.as_str()),
         ("await", finish::AWAIT.as_str()),
         ("await_lock", finish::LOCK),

@@ -9,6 +9,7 @@ use super::PgStore;
 use super::row::{self, JOB_COLUMNS, lit, ms, retrying};
 use crate::clock;
 use crate::model::{DEFAULT_QUEUE, Job, JobStatus, QueueInfo, Timestamp};
+pub(super) use crate::store::sql::queue_what as what;
 use crate::store::{Error, QueueJobsParams, Result};
 
 /// The queue order, as an `ORDER BY` list: due time, then scheduled jobs
@@ -19,15 +20,6 @@ pub(super) const QUEUE_ORDER: &str = "begin_after, scheduled DESC, seq";
 /// The queue order reversed (for negative indexes): `jobs_pending` read
 /// backwards.
 pub(super) const QUEUE_ORDER_REVERSED: &str = "begin_after DESC, scheduled ASC, seq DESC";
-
-/// "queue `name`" or "the default queue", for messages.
-pub(super) fn what(name: &str) -> String {
-    if name == DEFAULT_QUEUE {
-        "the default queue".to_owned()
-    } else {
-        format!("queue `{name}`")
-    }
-}
 
 pub(super) static SELECT: LazyLock<String> = LazyLock::new(|| {
     format!(

@@ -8,12 +8,13 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use sqlx::{Row as _, Sqlite, Transaction};
+use sqlx::Row as _;
 use uuid::Uuid;
 
 use super::SqliteStore;
 use super::finish;
 use super::row::{self, JOB_COLUMNS, hex, lit, ms};
+use super::tx::SqliteTx;
 use crate::model::{
     CallbackOn, Failure, JobId, JobLink, JobStatus, LinkedJob, Timestamp, Transition,
 };
@@ -21,32 +22,12 @@ use crate::store::links::{self, CallbackAddParams, JobAppendArgsParams, JobLinks
 use crate::store::settle::{
     CompositeState, InsertRow, Link, Outcome, Part, SettleTx, WaitingCallback,
 };
+use crate::store::sql::callbacks_pending;
+use crate::store::sql::settled_status;
 use crate::store::{Error, Result};
 
 /// The ids of a JSON array of hex ids, as a subquery.
 const IDS: &str = "SELECT unhex(value) FROM json_each(?1)";
-
-/// "A callback of `jobs` that is not completed": the `…WithCallbacks`
-/// twin of a transition applies.
-fn callbacks_pending(job: &str) -> String {
-    format!(
-        "EXISTS (SELECT 1 FROM jobs AS cb WHERE cb.callback_of = {job}.id \
-         AND cb.status NOT IN ({done}))",
-        done = [JobStatus::Completed, JobStatus::Cancelled]
-            .map(lit)
-            .join(", ")
-    )
-}
-
-/// The status a job gets from `t`: its twin when callbacks are pending.
-pub(super) fn settled_status(t: Transition, job: &str) -> String {
-    format!(
-        "CASE WHEN {pending} THEN {with} ELSE {without} END",
-        pending = callbacks_pending(job),
-        with = lit(t.with_callbacks().to()),
-        without = lit(t.to()),
-    )
-}
 
 static INSERT: &str = "INSERT INTO jobs (id, queue, status, module, module_name, function, args, \
      limits, begin_after, scheduled, begin_by_ms, parent, created_at, quota_names, failure, \
@@ -145,9 +126,6 @@ static COMPOSITES: LazyLock<String> = LazyLock::new(|| {
 
 static PARTS: &str =
     "SELECT id, status, result, failure FROM jobs WHERE part_of = ?1 ORDER BY part_index";
-
-/// The settle statements inside one SQLite transaction.
-pub(super) struct SqliteTx<'a>(pub(super) &'a mut Transaction<'static, Sqlite>);
 
 fn id_list(ids: &[JobId]) -> String {
     Value::from(ids.iter().map(|id| hex(id.0)).collect::<Vec<_>>()).to_string()

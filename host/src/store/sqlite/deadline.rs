@@ -8,11 +8,12 @@ use sqlx::Row as _;
 use uuid::Uuid;
 
 use super::SqliteStore;
-use super::callbacks::{self, SqliteTx};
 use super::job::job_failure_text;
 use super::row::{lit, ms};
+use super::tx::SqliteTx;
 use crate::clock;
 use crate::model::{Failure, JobId, JobStatus, Transition};
+use crate::store::sql::settled_status;
 use crate::store::{ExpireReport, JobExpireParams, JobNextDueParams, NextDue, Result, settle};
 
 /// Completes a queue's pending jobs past their deadline, earliest first,
@@ -28,7 +29,7 @@ pub(super) static EXPIRE: LazyLock<String> = LazyLock::new(|| {
          AND status = {from} \
          RETURNING id, begin_after + begin_by_ms",
         from = lit(t.from()),
-        status = callbacks::settled_status(t, "jobs"),
+        status = settled_status(t, "jobs"),
     )
 });
 

@@ -5,14 +5,15 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Row as _, Sqlite, Transaction};
+use sqlx::{Row as _, Sqlite};
 
 use super::row::{corrupt, from_u64_bits, json, lit, ms, to_u32, u64_bits};
-use super::{SqliteStore, failures, queue};
+use super::tx::SqliteTx;
+use super::{SqliteStore, queue};
 use crate::clock;
 use crate::model::{Agent, AgentSpec, DispatcherId, DispatcherInfo, JobStatus, Timestamp};
 use crate::store::identity::{self, ActivateTx, Activation, DispatcherActivateParams};
-use crate::store::{Error, HandBackParams, HandBackReport, Result};
+use crate::store::{Error, Result};
 
 const COLUMNS: &str =
     "id, hostname, pid, poll_interval_ms, activated_at, last_ping_at, deactivated_at";
@@ -70,10 +71,8 @@ fn agent(row: &SqliteRow) -> Result<Agent> {
 
 /// Activation's statements, in one `BEGIN IMMEDIATE` transaction: SQLite's
 /// one writer serializes two processes activating one id.
-struct ActivateSqlite<'a>(&'a mut Transaction<'static, Sqlite>);
-
 #[async_trait]
-impl ActivateTx for ActivateSqlite<'_> {
+impl ActivateTx for SqliteTx<'_> {
     async fn holding(&mut self, id: DispatcherId) -> Result<Option<DispatcherInfo>> {
         let sql = format!("SELECT {COLUMNS} FROM dispatchers WHERE id = ?1");
         let row = sqlx::query(&sql)
@@ -105,10 +104,6 @@ impl ActivateTx for ActivateSqlite<'_> {
             .await?;
         info(&row)
     }
-
-    async fn hand_back(&mut self, p: &HandBackParams) -> Result<HandBackReport> {
-        failures::hand_back_in(self.0, p).await
-    }
 }
 
 fn bind_activation<'q>(
@@ -127,7 +122,7 @@ fn bind_activation<'q>(
 /// gone (see [`identity::activate`]).
 pub(super) async fn activate(db: &SqliteStore, p: DispatcherActivateParams) -> Result<Activation> {
     let mut tx = db.begin().await?;
-    let activation = identity::activate(&mut ActivateSqlite(&mut tx), &p).await?;
+    let activation = identity::activate(&mut SqliteTx(&mut tx), &p).await?;
     tx.commit().await?;
     Ok(activation)
 }

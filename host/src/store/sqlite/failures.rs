@@ -1,67 +1,23 @@
-//! Failures: retries of failed runs, the history of failed attempts
-//! (`job_attempts`), dead dispatchers' rescue and jobs handed back at
-//! shutdown (migration 0006). The retry policy decides (`model::retry`);
-//! these statements read what it needs and write its verdict, each write
-//! guarded by the status a [`Transition`] names and by the dispatcher.
+//! Failures: the transactions of retries, rescue and hand-back (their
+//! steps and statements are written once in `store/failures.rs`), the
+//! attempts a finish records, and the dispatcher's ping.
 //!
 //! Every operation here is one `BEGIN IMMEDIATE` transaction: SQLite has
 //! one writer at a time, so two processes rescuing the same dead
 //! dispatcher run one after the other, and the second finds nothing left
 //! to do.
 
-use std::collections::BTreeSet;
-use std::sync::LazyLock;
-
 use sqlx::{Row as _, Sqlite, Transaction};
-use uuid::Uuid;
 
 use super::SqliteStore;
-use super::callbacks::{self, SqliteTx};
-use super::job::{job_failure_text, retry_text};
-use super::queue;
-use super::row::{self, lit, ms};
-use crate::clock;
-use crate::model::{
-    AfterInterruption, Attempt, DispatcherId, Failure, JobId, JobStatus, Process, RetryPolicy,
-    Timestamp, Transition,
-};
+use super::row::{self, ms};
+use super::tx::{SqlitePoolConn, SqliteTx};
+use crate::model::{Attempt, DispatcherId, JobId, Process, RetryPolicy, Timestamp};
+use crate::store::failures;
 use crate::store::identity::{self, DispatcherPingParams, Ping};
-use crate::store::settle;
 use crate::store::{
-    DispatcherRescueParams, Error, HandBackParams, HandBackReport, JobRetryParams, Result,
-    RetryVerdict, effective_policy, interrupted, interruption_verdict,
+    DispatcherRescueParams, HandBackParams, HandBackReport, JobRetryParams, Result, RetryVerdict,
 };
-
-const T: &str = "job_attempts";
-
-fn policy(text: Option<String>) -> Result<Option<RetryPolicy>> {
-    text.map(|t| serde_json::from_str(&t).map_err(|e| row::corrupt("jobs", e)))
-        .transpose()
-}
-
-/// Records one failed attempt (the job's start count then).
-async fn record_attempt(
-    tx: &mut Transaction<'static, Sqlite>,
-    job: JobId,
-    attempt: i64,
-    dispatcher: DispatcherId,
-    failure: &Failure,
-    now: Timestamp,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO job_attempts (job, attempt, dispatcher, kind, failure, failed_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )
-    .bind(job.0)
-    .bind(attempt)
-    .bind(dispatcher.0)
-    .bind(failure.kind.as_str())
-    .bind(job_failure_text(failure))
-    .bind(ms(now))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
 
 /// Records the failed attempts of jobs a finish just completed with a
 /// failure, from their rows: one statement per chunk.
@@ -86,116 +42,25 @@ pub(super) async fn record_finished_failures(
     Ok(())
 }
 
-/// The active run of a job, as a retry decision needs it: its own and its
-/// queue's policies, its start count, and its failures so far (failed runs
-/// apart from interruptions).
-static RUN: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT jobs.retry, queues.retry, jobs.attempts, \
-           (SELECT count(*) FROM job_attempts AS a WHERE a.job = jobs.id \
-            AND a.kind <> 'interrupted'), jobs.queue \
-         FROM jobs LEFT JOIN queues ON queues.name = jobs.queue \
-         WHERE jobs.id = ?1 AND jobs.status = {active} AND jobs.dispatcher = ?2 \
-         AND jobs.awaiting IS NULL",
-        active = lit(JobStatus::Active)
-    )
-});
-
-/// Back to the queue after a failed run: due after the backoff, and
-/// `scheduled` so that once due it goes before plain jobs put since.
-static RETRY_LATER: LazyLock<String> = LazyLock::new(|| {
-    let t = Transition::Retry;
-    format!(
-        "UPDATE jobs SET status = {to}, begin_after = ?3, scheduled = 1, stdout = ?4, \
-         stderr = ?5 WHERE id = ?1 AND status = {from} AND dispatcher = ?2 \
-         AND awaiting IS NULL",
-        from = lit(t.from()),
-        to = lit(t.to()),
-    )
-});
-
 /// A run failed: retries the job if its policy says so (see
 /// [`crate::store::Store::job_retry`]).
 pub(super) async fn retry(db: &SqliteStore, p: JobRetryParams) -> Result<RetryVerdict> {
     let mut tx = db.begin().await?;
-    let Some(run) = sqlx::query(&RUN)
-        .bind(p.id.0)
-        .bind(p.dispatcher.0)
-        .fetch_optional(&mut *tx)
-        .await?
-    else {
-        return Ok(RetryVerdict::Reassigned);
-    };
-    let policy = effective_policy(policy(run.try_get(0)?)?, policy(run.try_get(1)?)?);
-    let attempt: i64 = run.try_get(2)?;
-    let failures = u32::try_from(run.try_get::<i64, _>(3)?).unwrap_or(u32::MAX - 1) + 1;
-    let queue: String = run.try_get(4)?;
-    let Some(delay) = policy.after_failure(&p.failure, failures) else {
-        return Ok(RetryVerdict::Final);
-    };
-    let at = p.now + chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::MAX);
-    let at = clock::from_millis(ms(at));
-    let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    let moved = sqlx::query(&RETRY_LATER)
-        .bind(p.id.0)
-        .bind(p.dispatcher.0)
-        .bind(ms(at))
-        .bind(text(&p.output.stdout))
-        .bind(text(&p.output.stderr))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if moved == 0 {
-        return Ok(RetryVerdict::Reassigned);
+    let verdict = failures::retry(&mut SqliteTx(&mut tx), &p).await?;
+    if matches!(verdict, RetryVerdict::Retried { .. }) {
+        tx.commit().await?;
     }
-    record_attempt(&mut tx, p.id, attempt, p.dispatcher, &p.failure, p.now).await?;
-    tx.commit().await?;
-    tracing::debug!(job = %p.id, %queue, failures, "retry after a failed run");
-    Ok(RetryVerdict::Retried { at, failures })
+    Ok(verdict)
 }
 
 /// A job's failed attempts, oldest first.
 pub(super) async fn attempts(db: &SqliteStore, id: JobId) -> Result<Vec<Attempt>> {
-    let rows = sqlx::query(
-        "SELECT attempt, dispatcher, failure, failed_at, \
-           (SELECT 1 FROM jobs WHERE id = ?1) FROM job_attempts WHERE job = ?1 \
-         ORDER BY failed_at, rowid",
-    )
-    .bind(id.0)
-    .fetch_all(&db.reader)
-    .await?;
-    if rows.is_empty() {
-        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM jobs WHERE id = ?1")
-            .bind(id.0)
-            .fetch_optional(&db.reader)
-            .await?;
-        if exists.is_none() {
-            return Err(Error::not_found(format!("job {id}")));
-        }
-    }
-    rows.iter()
-        .map(|r| {
-            Ok(Attempt {
-                attempt: row::to_u32(T, "attempt", r.try_get(0)?)?,
-                dispatcher: r.try_get::<Option<Uuid>, _>(1)?.map(DispatcherId),
-                failure: row::json(T, "failure", &r.try_get::<String, _>(2)?)?,
-                failed_at: clock::from_millis(r.try_get(3)?),
-            })
-        })
-        .collect()
+    failures::attempts(&mut SqlitePoolConn(&db.reader), id).await
 }
 
 /// A queue's default retry policy.
 pub(super) async fn queue_retry_get(db: &SqliteStore, name: &str) -> Result<Option<RetryPolicy>> {
-    let text: Option<Option<String>> =
-        sqlx::query_scalar("SELECT retry FROM queues WHERE name = ?1")
-            .bind(name)
-            .fetch_optional(&db.reader)
-            .await?;
-    match text {
-        Some(text) => policy(text),
-        None => Err(Error::not_found(queue::what(name))),
-    }
+    failures::queue_retry_get(&mut SqlitePoolConn(&db.reader), name).await
 }
 
 /// Sets or clears a queue's default retry policy.
@@ -204,217 +69,32 @@ pub(super) async fn queue_retry_set(
     name: &str,
     policy: Option<RetryPolicy>,
 ) -> Result<()> {
-    let changed = sqlx::query("UPDATE queues SET retry = ?2 WHERE name = ?1")
-        .bind(name)
-        .bind(retry_text(policy.as_ref()))
-        .execute(&db.writer)
-        .await?
-        .rows_affected();
-    if changed == 0 {
-        return Err(Error::not_found(queue::what(name)));
-    }
-    Ok(())
-}
-
-/// Claimed, not started: back to the queue at the place they had (all of
-/// them, or only job `?2`).
-static RELEASE: LazyLock<String> = LazyLock::new(|| {
-    let t = Transition::Release;
-    format!(
-        "UPDATE jobs SET status = {to} WHERE dispatcher = ?1 AND status = {from} \
-         AND (?2 IS NULL OR id = ?2) RETURNING id, queue",
-        from = lit(t.from()),
-        to = lit(t.to()),
-    )
-});
-
-/// The running jobs of a dispatcher (not those parked awaiting another
-/// job: their run is over, the awaited job's completion finishes them),
-/// with what their retry policy needs (all of them, or only job `?2`).
-static RUNNING: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT jobs.id, jobs.queue, jobs.attempts, jobs.retry, queues.retry, \
-           (SELECT count(*) FROM job_attempts AS a WHERE a.job = jobs.id \
-            AND a.kind = 'interrupted') \
-         FROM jobs LEFT JOIN queues ON queues.name = jobs.queue \
-         WHERE jobs.dispatcher = ?1 AND jobs.status = {active} AND jobs.awaiting IS NULL \
-         AND (?2 IS NULL OR jobs.id = ?2)",
-        active = lit(JobStatus::Active)
-    )
-});
-
-/// Back to its place at the front of its queue: `begin_after` and `seq`
-/// are what they were, so it goes before every job put after it.
-static RETRY_NOW: LazyLock<String> = LazyLock::new(|| {
-    let t = Transition::Retry;
-    format!(
-        "UPDATE jobs SET status = {to} WHERE id = ?1 AND status = {from} AND dispatcher = ?2 \
-         AND awaiting IS NULL",
-        from = lit(t.from()),
-        to = lit(t.to()),
-    )
-});
-
-static ABORT: LazyLock<String> = LazyLock::new(|| {
-    let t = Transition::Abort;
-    format!(
-        "UPDATE jobs SET status = {to}, failure = ?3, completed_at = ?4 \
-         WHERE id = ?1 AND status = {from} AND dispatcher = ?2 AND awaiting IS NULL",
-        from = lit(t.from()),
-        to = callbacks::settled_status(t, "jobs"),
-    )
-});
-
-/// Hands back every job of `p.dispatcher` inside `tx` (see
-/// [`crate::store::Store::dispatcher_hand_back`]).
-pub(super) async fn hand_back_in(
-    tx: &mut Transaction<'static, Sqlite>,
-    p: &HandBackParams,
-) -> Result<HandBackReport> {
-    let mut report = HandBackReport {
-        dispatcher: Some(p.dispatcher),
-        ..HandBackReport::default()
-    };
-    let mut queues = BTreeSet::new();
-    let only = p.job.map(|id| id.0);
-    for r in sqlx::query(&RELEASE)
-        .bind(p.dispatcher.0)
-        .bind(only)
-        .fetch_all(&mut **tx)
-        .await?
-    {
-        report.released.push(JobId(r.try_get(0)?));
-        queues.insert(r.try_get::<String, _>(1)?);
-    }
-    let running = sqlx::query(&RUNNING)
-        .bind(p.dispatcher.0)
-        .bind(only)
-        .fetch_all(&mut **tx)
-        .await?;
-    let failure = interrupted(&p.reason);
-    for r in running {
-        let id = JobId(r.try_get(0)?);
-        let queue: String = r.try_get(1)?;
-        let attempt: i64 = r.try_get(2)?;
-        let policy = effective_policy(policy(r.try_get(3)?)?, policy(r.try_get(4)?)?);
-        let interruptions = u32::try_from(r.try_get::<i64, _>(5)?).unwrap_or(u32::MAX - 1) + 1;
-        let (verdict, aborted) = interruption_verdict(&policy, interruptions);
-        let moved = match verdict {
-            AfterInterruption::Retry => sqlx::query(&RETRY_NOW)
-                .bind(id.0)
-                .bind(p.dispatcher.0)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected(),
-            AfterInterruption::Abort => sqlx::query(&ABORT)
-                .bind(id.0)
-                .bind(p.dispatcher.0)
-                .bind(job_failure_text(&aborted))
-                .bind(ms(p.now))
-                .execute(&mut **tx)
-                .await?
-                .rows_affected(),
-        };
-        if moved == 0 {
-            continue;
-        }
-        record_attempt(tx, id, attempt, p.dispatcher, &failure, p.now).await?;
-        match verdict {
-            AfterInterruption::Retry => {
-                report.retried.push(id);
-                queues.insert(queue);
-            }
-            AfterInterruption::Abort => report.aborted.push(id),
-        }
-    }
-    if !report.aborted.is_empty() {
-        // The aborted jobs got their result: their waiters, callbacks and
-        // composites move on as after any other completion.
-        let settled =
-            settle::settle(&mut SqliteTx(&mut *tx), report.aborted.clone(), p.now).await?;
-        queues.extend(settled.queues);
-        let mut completed: BTreeSet<JobId> = report.aborted.iter().copied().collect();
-        completed.extend(settled.completed);
-        report.completed = completed.into_iter().collect();
-    }
-    report.queues = queues.into_iter().collect();
-    Ok(report)
+    failures::queue_retry_set(&mut SqlitePoolConn(&db.writer), name, policy).await
 }
 
 /// Hands back every job a dispatcher holds, in one transaction.
 pub(super) async fn hand_back(db: &SqliteStore, p: HandBackParams) -> Result<HandBackReport> {
     let mut tx = db.begin().await?;
-    let report = hand_back_in(&mut tx, &p).await?;
+    let report = failures::hand_back(&mut SqliteTx(&mut tx), &p).await?;
     tx.commit().await?;
     Ok(report)
 }
 
-/// Dead dispatchers: not the rescuer, last ping before the cutoff, and
-/// either still active or still holding jobs (a dispatcher that claimed
-/// while wrongly declared dead, then died).
-static DEAD: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT id, last_ping_at FROM dispatchers AS d WHERE id <> ?1 AND last_ping_at < ?2 \
-         AND (deactivated_at IS NULL OR EXISTS (SELECT 1 FROM jobs \
-              WHERE jobs.dispatcher = d.id AND jobs.status IN ({assigned}, {active}) \
-              AND jobs.awaiting IS NULL)) \
-         ORDER BY id",
-        assigned = lit(JobStatus::Assigned),
-        active = lit(JobStatus::Active),
-    )
-});
-
 /// Finds dead dispatchers and hands their jobs back, each in its own
-/// transaction (see [`crate::store::Store::dispatcher_rescue`]).
+/// transaction (see [`crate::store::Store::dispatcher_rescue`]): the
+/// write lock is not held for longer than one dispatcher's jobs take.
 pub(super) async fn rescue(
     db: &SqliteStore,
     p: DispatcherRescueParams,
 ) -> Result<Vec<HandBackReport>> {
-    let cutoff = p.now - chrono::TimeDelta::from_std(p.death_interval).unwrap_or_default();
     let mut reports = Vec::new();
-    let mut seen = BTreeSet::new();
+    let mut seen = std::collections::BTreeSet::new();
     loop {
-        // One dead dispatcher per transaction: the write lock is not held
-        // for longer than one dispatcher's jobs take.
         let mut tx = db.begin().await?;
-        let Some(dead) = sqlx::query(&DEAD)
-            .bind(p.rescuer.0)
-            .bind(ms(cutoff))
-            .fetch_optional(&mut *tx)
-            .await?
+        let Some(report) = failures::rescue_next(&mut SqliteTx(&mut tx), &p, &mut seen).await?
         else {
             return Ok(reports);
         };
-        let id = DispatcherId(dead.try_get(0)?);
-        if !seen.insert(id) {
-            return Ok(reports);
-        }
-        let last_ping = clock::from_millis(dead.try_get(1)?);
-        sqlx::query(
-            "UPDATE dispatchers SET deactivated_at = coalesce(deactivated_at, ?2), \
-             rescued_by = CASE WHEN rescued_at IS NULL THEN ?3 ELSE rescued_by END, \
-             rescued_at = coalesce(rescued_at, ?2) WHERE id = ?1",
-        )
-        .bind(id.0)
-        .bind(ms(p.now))
-        .bind(p.rescuer.0)
-        .execute(&mut *tx)
-        .await?;
-        let reason = format!(
-            "its dispatcher {id} stopped pinging (last ping {last_ping}); dispatcher {} \
-             rescued its jobs",
-            p.rescuer
-        );
-        let report = hand_back_in(
-            &mut tx,
-            &HandBackParams {
-                dispatcher: id,
-                job: None,
-                reason,
-                now: p.now,
-            },
-        )
-        .await?;
         tx.commit().await?;
         if !report.is_empty() {
             reports.push(report);
@@ -455,32 +135,12 @@ pub(super) async fn ping(db: &SqliteStore, p: DispatcherPingParams) -> Result<Pi
     Ok(verdict)
 }
 
-/// The jobs the store says a dispatcher holds (see
-/// [`crate::store::Store::dispatcher_held_jobs`]): one range of
-/// `jobs_in_flight`.
-pub(super) static HELD_JOBS: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT id FROM jobs WHERE dispatcher = ?1 AND status IN ({assigned}, {active}) \
-         AND (status = {assigned} OR awaiting IS NULL)",
-        assigned = lit(JobStatus::Assigned),
-        active = lit(JobStatus::Active),
-    )
-});
-
 /// The jobs the store says a dispatcher holds.
 pub(super) async fn held_jobs(db: &SqliteStore, id: DispatcherId) -> Result<Vec<JobId>> {
-    let ids: Vec<Uuid> = sqlx::query_scalar(&HELD_JOBS)
-        .bind(id.0)
-        .fetch_all(&db.reader)
-        .await?;
-    Ok(ids.into_iter().map(JobId).collect())
+    failures::held_jobs(&mut SqlitePoolConn(&db.reader), id).await
 }
 
 /// Rewrites the probe row (migration 0009) and commits.
 pub(super) async fn probe(db: &SqliteStore, now: Timestamp) -> Result<()> {
-    sqlx::query("UPDATE probes SET probed_at = ?1 WHERE id = 1")
-        .bind(ms(now))
-        .execute(&db.writer)
-        .await?;
-    Ok(())
+    failures::probe(&mut SqlitePoolConn(&db.writer), now).await
 }

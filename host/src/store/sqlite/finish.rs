@@ -34,9 +34,10 @@ use uuid::Uuid;
 
 use super::SqliteStore;
 use super::batch::{self, Statements};
-use super::callbacks::{self, SqliteTx};
 use super::row::{self, hex, lit, ms};
+use super::tx::SqliteTx;
 use crate::model::{Failure, FailureKind, JobId, JobStatus, RunOutcome, Timestamp, Transition};
+use crate::store::sql::settled_status;
 use crate::store::{FinishReport, JobFinishParams, Result, settle};
 
 /// A value or failure to record.
@@ -77,7 +78,7 @@ fn finish_sql(rows: usize) -> String {
          completed_at = b.now, stdout = b.stdout, stderr = b.stderr \
          FROM b WHERE {guard} RETURNING jobs.id",
         values = batch::values(rows, FINISH_COLUMNS),
-        to = callbacks::settled_status(t, "jobs"),
+        to = settled_status(t, "jobs"),
         guard = guard(),
     )
 }
@@ -140,7 +141,7 @@ fn cascade_sql(rows: usize) -> String {
          RETURNING jobs.id",
         seeds = batch::placeholders(rows),
         from = lit(t.from()),
-        status = callbacks::settled_status(t, "jobs"),
+        status = settled_status(t, "jobs"),
         with_result = with_result(),
     )
 }

@@ -12,6 +12,7 @@ use super::queue::{self, QUEUE_ORDER, QUEUE_ORDER_REVERSED};
 use super::row::{self, JOB_COLUMNS, lit, ms};
 use crate::clock;
 use crate::model::{Failure, Job, JobId, JobStatus, NewJob, ScheduleRun, Transition};
+use crate::store::statement::SqlBackend;
 use crate::store::{
     Error, JobDetachParams, JobListParams, JobPullParams, JobPutBackParams, JobUpdateParams, Result,
 };
@@ -252,7 +253,8 @@ async fn explain_insert_failure(db: &SqliteStore, jobs: &[NewJob], error: sqlx::
                         ))));
                     }
                     if let Some(run) = job.schedule
-                        && let Some(put) = super::schedule::run_of(db, run).await?
+                        && let Some(put) =
+                            crate::store::schedule::run_of(&mut SqlBackend::reads(db), run).await?
                     {
                         return Ok(Some(crate::store::occurrence_taken(run, put)));
                     }

@@ -65,13 +65,11 @@ use super::{
     JobClaimParams, JobDetachParams, JobExpireParams, JobFinishParams, JobListParams,
     JobNextDueParams, JobPullParams, JobPutBackParams, JobRetryParams, JobStartParams, JobStarted,
     JobUpdateParams, ModuleInsertParams, NextDue, Ping, QueueJobsParams, QuotaCreateParams, Result,
-    RetryVerdict, ScheduleAdvanceParams, ScheduleLock, ScheduleTakeParams, ScheduleUpdateParams,
-    Store, StoreListener, no_open_transaction,
+    RetryVerdict, Store, StoreListener, no_open_transaction,
 };
 use crate::model::{
     Agent, AgentSpec, Attempt, DispatcherId, DispatcherInfo, Job, JobId, ModuleDigest, ModuleInfo,
-    NewJob, NewSchedule, QueueInfo, Quota, RetryPolicy, Schedule, ScheduleId, ScheduleRun,
-    Timestamp,
+    NewJob, QueueInfo, Quota, RetryPolicy, Timestamp,
 };
 
 mod annotation;
@@ -92,9 +90,8 @@ mod quota;
 #[cfg(test)]
 mod rebuild_tests;
 mod row;
-mod runs;
-mod schedule;
 mod stats;
+mod tx;
 
 /// How long a connection waits for another process to release the write
 /// lock before it fails with "database is locked".
@@ -462,60 +459,6 @@ impl Store for SqliteStore {
         failures::queue_retry_set(self, queue, policy).await
     }
 
-    #[instrument(level = "debug", skip_all)]
-    async fn schedule_insert(&self, schedule: &NewSchedule) -> Result<Schedule> {
-        schedule::insert(self, schedule).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn schedule_get(&self, name: &str) -> Result<Schedule> {
-        schedule::get(self, name).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn schedule_list(&self) -> Result<Vec<Schedule>> {
-        schedule::list(self).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn schedule_update(&self, params: ScheduleUpdateParams) -> Result<Schedule> {
-        schedule::update(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn schedule_delete(&self, name: &str) -> Result<()> {
-        schedule::delete(self, name).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn schedule_take_many(&self, params: ScheduleTakeParams) -> Result<Vec<Schedule>> {
-        schedule::take_many(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn schedule_advance(&self, params: ScheduleAdvanceParams) -> Result<bool> {
-        schedule::advance(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn schedule_fail(&self, lock: &ScheduleLock, error: &str) -> Result<bool> {
-        schedule::fail(self, lock, error).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn schedule_next_due(&self) -> Result<Option<Timestamp>> {
-        schedule::next_due(self).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn schedule_runs(&self, schedule: ScheduleId, limit: u32) -> Result<Vec<Job>> {
-        schedule::runs(self, schedule, limit).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn schedule_job(&self, run: ScheduleRun) -> Result<Option<JobId>> {
-        schedule::run_of(self, run).await
-    }
     #[instrument(level = "debug", skip_all)]
     async fn job_insert_linked(
         &self,

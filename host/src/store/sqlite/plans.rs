@@ -6,7 +6,9 @@
 use sqlx::Row as _;
 
 use super::SqliteStore;
-use super::{claim, deadline, dispatcher, failures, finish, job, queue, quota};
+use super::{claim, deadline, dispatcher, finish, job, queue, quota};
+use crate::store::failures::HELD_JOBS;
+use crate::store::statement::SQLITE;
 
 /// The plan of `sql`, one line per step.
 async fn plan(store: &SqliteStore, sql: &str) -> Vec<String> {
@@ -44,7 +46,7 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
         ("queue jobs", queue::JOBS.to_string()),
         ("queue get", format!("{} WHERE q.name = ?", *queue::SELECT)),
         ("agent held jobs", dispatcher::HELD.to_string()),
-        ("self-check", failures::HELD_JOBS.to_string()),
+        ("self-check", HELD_JOBS.text(&SQLITE).to_owned()),
         ("await walk", finish::WALK.to_string()),
         ("update", job::UPDATE.to_string()),
         ("expire", deadline::EXPIRE.to_string()),

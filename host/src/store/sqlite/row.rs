@@ -8,79 +8,21 @@ use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
 use crate::clock;
-use crate::model::{
-    DispatcherId, Job, JobId, JobStatus, ModuleDigest, ScheduleId, ScheduleRun, Timestamp,
+use crate::model::{DispatcherId, Job, JobId, ScheduleId, ScheduleRun};
+use crate::store::Result;
+pub(super) use crate::store::sql::{
+    JOB_COLUMNS, begin_by, corrupt, digest, from_u64_bits, lit, ms, to_u32, u64_bits,
 };
-use crate::store::{Error, Result};
-
-/// The columns of a job, in the order [`job`] reads them. `seq` (the
-/// queue position) is read apart; the quota names and the schedule link
-/// follow it.
-pub(super) const JOB_COLUMNS: &str = "id, queue, status, module, module_name, function, args, \
-     limits, begin_after, scheduled, begin_by_ms, result, failure, awaiting, parent, attempts, \
-     dispatcher, agent, created_at, started_at, completed_at, stdout, stderr, seq, quota_names, \
-     schedule_id, occurrence, retry";
-
-/// The largest `begin_by_ms` stored: about 73 million years, as good as
-/// "never", and small enough that `begin_after + begin_by_ms` (the
-/// deadline, computed in SQL) never overflows.
-pub(super) const BEGIN_BY_STORED_MAX: i64 = i64::MAX / 4;
-
-/// `begin_by_ms` as stored: capped at [`BEGIN_BY_STORED_MAX`].
-pub(super) fn begin_by(ms: Option<u64>) -> Option<i64> {
-    ms.map(|v| {
-        i64::try_from(v)
-            .unwrap_or(i64::MAX)
-            .min(BEGIN_BY_STORED_MAX)
-    })
-}
 
 /// A job's quota names as stored: a JSON array, or NULL for none.
 pub(super) fn quota_names(names: &[String]) -> Option<String> {
     (!names.is_empty()).then(|| serde_json::Value::from(names).to_string())
 }
 
-/// A status as an SQL string literal, e.g. `'pending'`.
-///
-/// Statuses are written into the statement text rather than bound: the
-/// partial indexes (`WHERE status = 'pending'`) are only usable when the
-/// planner sees the value, and a bound value that selects a partial index
-/// makes SQLite re-prepare the statement at every execution. The literal
-/// still comes from [`Transition::from`](crate::model::Transition::from) /
-/// [`Transition::to`](crate::model::Transition::to), so no status is
-/// spelled by hand in SQL.
-pub(super) fn lit(status: JobStatus) -> String {
-    format!("'{}'", status.as_str())
-}
-
 /// A job id as 32 lowercase hex digits, the form JSON batches carry
 /// (`unhex()` in SQL turns it back into the stored blob).
 pub(super) fn hex(id: Uuid) -> String {
     id.simple().to_string()
-}
-
-/// Milliseconds since the epoch.
-pub(super) fn ms(t: Timestamp) -> i64 {
-    clock::to_millis(t)
-}
-
-/// A `u64` as the `i64` with the same bits, for values SQL only stores and
-/// never compares (caps, intervals).
-pub(super) fn u64_bits(v: u64) -> i64 {
-    v as i64
-}
-
-/// The inverse of [`u64_bits`].
-pub(super) fn from_u64_bits(v: i64) -> u64 {
-    v as u64
-}
-
-/// A [`Error::Corrupt`] for `table`.
-pub(super) fn corrupt(table: &'static str, message: impl std::fmt::Display) -> Error {
-    Error::Corrupt {
-        table,
-        message: message.to_string(),
-    }
 }
 
 /// Parses a JSON text column.
@@ -99,16 +41,6 @@ fn json_opt<T: DeserializeOwned>(
     text: Option<String>,
 ) -> Result<Option<T>> {
     text.map(|t| json(table, column, &t)).transpose()
-}
-
-/// Parses a stored digest.
-pub(super) fn digest(table: &'static str, text: String) -> Result<ModuleDigest> {
-    text.parse().map_err(|e| corrupt(table, e))
-}
-
-/// A non-negative integer column as `u32`.
-pub(super) fn to_u32(table: &'static str, column: &str, v: i64) -> Result<u32> {
-    u32::try_from(v).map_err(|_| corrupt(table, format!("{column} out of range: {v}")))
 }
 
 /// A job row (as selected with [`JOB_COLUMNS`]) and its queue position.
@@ -167,11 +99,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn u64_bits_round_trip() {
-        for v in [0, 1, i64::MAX as u64, u64::MAX] {
-            assert_eq!(from_u64_bits(u64_bits(v)), v);
-        }
-        assert_eq!(lit(JobStatus::Pending), "'pending'");
+    fn hex_round_trip() {
         let id = Uuid::now_v7();
         assert_eq!(Uuid::parse_str(&hex(id)).unwrap(), id);
     }

@@ -1,0 +1,82 @@
+//! Named jobs, written once for both backends: a name for a module's
+//! function with its queue and arguments, which a put by name uses.
+
+use super::sql::ms;
+use super::statement::{Arg, Sql, SqlConn, SqlRow};
+use super::{Error, Result};
+use crate::clock;
+use crate::model::JobName;
+
+const COLUMNS: &str = "name, module, function, queue, args, created_at, updated_at";
+
+fn job_name(r: &SqlRow) -> Result<JobName> {
+    Ok(JobName {
+        name: r.text(0)?,
+        module: r.text(1)?,
+        function: r.text(2)?,
+        queue: r.text(3)?,
+        args: r.json(4)?,
+        created_at: clock::from_millis(r.int(5)?),
+        updated_at: clock::from_millis(r.int(6)?),
+    })
+}
+
+fn no_job_name(name: &str) -> Error {
+    Error::not_found(format!("job name `{name}`"))
+}
+
+/// Registers a named job, or replaces the one of that name (keeping its
+/// creation time); returns it as stored.
+pub(crate) async fn set<C: SqlConn + ?Sized>(conn: &mut C, n: &JobName) -> Result<JobName> {
+    static SET: Sql = Sql::new(|d| {
+        format!(
+            "INSERT INTO job_names ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5{json}, ?6, ?6) \
+             ON CONFLICT (name) DO UPDATE SET module = excluded.module, \
+               function = excluded.function, queue = excluded.queue, args = excluded.args, \
+               updated_at = excluded.updated_at \
+             RETURNING {COLUMNS}",
+            json = d.json
+        )
+    });
+    let args_text = n.args.to_string();
+    let args = [
+        Arg::Text(&n.name),
+        Arg::Text(&n.module),
+        Arg::Text(&n.function),
+        Arg::Text(&n.queue),
+        Arg::Json(&args_text),
+        Arg::Int(ms(n.updated_at)),
+    ];
+    let sql = SET.text(conn.dialect());
+    let row = conn.fetch_optional("job_names", sql, &args).await?;
+    job_name(&row.ok_or_else(|| no_job_name(&n.name))?)
+}
+
+/// A named job.
+pub(crate) async fn get<C: SqlConn + ?Sized>(conn: &mut C, name: &str) -> Result<JobName> {
+    let sql = conn
+        .dialect()
+        .render(&format!("SELECT {COLUMNS} FROM job_names WHERE name = ?1"));
+    let row = conn
+        .fetch_optional("job_names", &sql, &[Arg::Text(name)])
+        .await?;
+    job_name(&row.ok_or_else(|| no_job_name(name))?)
+}
+
+/// Every named job, by name.
+pub(crate) async fn list<C: SqlConn + ?Sized>(conn: &mut C) -> Result<Vec<JobName>> {
+    let sql = format!("SELECT {COLUMNS} FROM job_names ORDER BY name");
+    let rows = conn.fetch_all("job_names", &sql, &[]).await?;
+    rows.iter().map(job_name).collect()
+}
+
+/// Forgets a named job.
+pub(crate) async fn delete<C: SqlConn + ?Sized>(conn: &mut C, name: &str) -> Result<()> {
+    let sql = conn
+        .dialect()
+        .render("DELETE FROM job_names WHERE name = ?1");
+    if conn.execute(&sql, &[Arg::Text(name)]).await? == 0 {
+        return Err(no_job_name(name));
+    }
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! Job queries of the management tools, written once for both backends:
+//! filtered pages and counts, removal of finished jobs by state, and
+//! retention. Our globs (`*`, `?`) are matched with the backend's
+//! operator ([`Dialect::glob`](super::statement::Dialect)).
+
+use super::Result;
+use super::manage::{JobOrder, JobQueryParams, JobRemoveParams, JobRetainParams};
+use super::sql::{JOB_COLUMNS, jobs_of, lit, ms};
+use super::statement::{Arg, Bind, Binds, Dialect, SqlConn};
+use crate::model::{Job, JobFilter, JobStatus, QueryState, RemovalReport, TimeRange};
+
+/// The SQL condition selecting a [`QueryState`] (statuses as literals).
+fn state_condition(state: QueryState) -> String {
+    let completed = lit(JobStatus::Completed);
+    match state {
+        QueryState::Status(status) => format!("status = {}", lit(status)),
+        QueryState::Succeeded => format!("(status = {completed} AND failure IS NULL)"),
+        QueryState::Failed => format!("(status = {completed} AND failure IS NOT NULL)"),
+    }
+}
+
+/// The statuses retention and removal may delete.
+fn finished() -> String {
+    format!(
+        "status IN ({}, {})",
+        lit(JobStatus::Completed),
+        lit(JobStatus::Cancelled)
+    )
+}
+
+fn push_range(sql: &mut String, binds: &mut Binds, column: &str, range: &TimeRange) {
+    if let Some(since) = range.since {
+        let p = binds.push(Bind::Int(ms(since)));
+        sql.push_str(&format!(" AND {column} >= {p}"));
+    }
+    if let Some(before) = range.before {
+        let p = binds.push(Bind::Int(ms(before)));
+        sql.push_str(&format!(" AND {column} < {p}"));
+    }
+}
+
+/// Appends ` AND …` for every filter set.
+fn push_filter(d: &Dialect, sql: &mut String, binds: &mut Binds, f: &JobFilter) {
+    if !f.states.is_empty() {
+        let states: Vec<String> = f.states.iter().map(|s| state_condition(*s)).collect();
+        sql.push_str(&format!(" AND ({})", states.join(" OR ")));
+    }
+    if let Some(module) = &f.module {
+        let p = binds.push(Bind::Text((d.glob_pattern)(module)));
+        sql.push_str(&format!(
+            " AND (module_name {op} {p} OR module {op} {p})",
+            op = d.glob
+        ));
+    }
+    if let Some(function) = &f.function {
+        let p = binds.push(Bind::Text((d.glob_pattern)(function)));
+        sql.push_str(&format!(" AND function {} {p}", d.glob));
+    }
+    if let Some(queue) = &f.queue {
+        let p = binds.push(Bind::Text(queue.clone()));
+        sql.push_str(&format!(" AND queue = {p}"));
+    }
+    if let Some(agent) = &f.agent {
+        let p = binds.push(Bind::Text(agent.clone()));
+        sql.push_str(&format!(" AND agent = {p}"));
+    }
+    if let Some(dispatcher) = f.dispatcher {
+        let p = binds.push(Bind::Id(dispatcher.0));
+        sql.push_str(&format!(" AND dispatcher = {p}"));
+    }
+    push_range(sql, binds, "begin_after", &f.requested_start);
+    push_range(sql, binds, "started_at", &f.start);
+    push_range(sql, binds, "completed_at", &f.end);
+}
+
+/// Jobs matching a filter, a page at a time (see
+/// [`ManageStore::job_query`](super::ManageStore::job_query)).
+pub(crate) async fn query<C: SqlConn + ?Sized>(
+    conn: &mut C,
+    p: &JobQueryParams,
+) -> Result<Vec<Job>> {
+    let mut sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE 1 = 1");
+    let mut binds = Binds::default();
+    push_filter(conn.dialect(), &mut sql, &mut binds, &p.filter);
+    match p.order {
+        JobOrder::Created => {
+            if let Some(after) = p.after {
+                let b = binds.push(Bind::Id(after.0));
+                sql.push_str(&format!(" AND id > {b}"));
+            }
+            sql.push_str(" ORDER BY id");
+        }
+        JobOrder::LatestCompleted => {
+            let order = conn.dialect().latest_completed_first;
+            sql.push_str(&format!(" ORDER BY {order}, seq DESC"));
+        }
+    }
+    let b = binds.push(Bind::Int(i64::from(p.limit)));
+    sql.push_str(&format!(" LIMIT {b}"));
+    let sql = conn.dialect().render(&sql);
+    let rows = conn.fetch_all("jobs", &sql, &binds.args()).await?;
+    jobs_of(&rows)
+}
+
+/// How many jobs match a filter.
+pub(crate) async fn count<C: SqlConn + ?Sized>(conn: &mut C, filter: &JobFilter) -> Result<u64> {
+    let mut sql = "SELECT count(*) FROM jobs WHERE 1 = 1".to_owned();
+    let mut binds = Binds::default();
+    push_filter(conn.dialect(), &mut sql, &mut binds, filter);
+    let sql = conn.dialect().render(&sql);
+    let row = conn.fetch_optional("jobs", &sql, &binds.args()).await?;
+    Ok(row.map(|r| r.int(0)).transpose()?.unwrap_or(0) as u64)
+}
+
+/// Deletes finished jobs in the states asked for, counting them per state,
+/// inside the caller's transaction.
+pub(crate) async fn remove_finished<C: SqlConn + ?Sized>(
+    conn: &mut C,
+    p: &JobRemoveParams,
+) -> Result<RemovalReport> {
+    let mut report = RemovalReport::new();
+    for state in &p.states {
+        let mut sql = format!(
+            "DELETE FROM jobs WHERE {} AND {}",
+            finished(),
+            state_condition(*state)
+        );
+        let args: Vec<Arg<'_>> = match &p.queue {
+            Some(queue) => {
+                sql.push_str(" AND queue = ?1");
+                vec![Arg::Text(queue)]
+            }
+            None => Vec::new(),
+        };
+        let sql = conn.dialect().render(&sql);
+        let removed = conn.execute(&sql, &args).await?;
+        *report.entry(state.to_string()).or_default() += removed;
+    }
+    Ok(report)
+}
+
+/// Deletes up to `limit` finished jobs retention no longer keeps; returns
+/// how many.
+pub(crate) async fn retain<C: SqlConn + ?Sized>(conn: &mut C, p: &JobRetainParams) -> Result<u64> {
+    let key = conn.dialect().job_key;
+    let mut removed = 0;
+    if let Some(before) = p.completed_before {
+        let sql = conn.dialect().render(&format!(
+            "DELETE FROM jobs WHERE {key} IN (SELECT {key} FROM jobs \
+               WHERE {} AND completed_at < ?1 ORDER BY completed_at LIMIT ?2)",
+            finished()
+        ));
+        let args = [Arg::Int(ms(before)), Arg::Int(i64::from(p.limit))];
+        removed += conn.execute(&sql, &args).await?;
+    }
+    if let Some(keep) = p.keep_latest
+        && removed < u64::from(p.limit)
+    {
+        let sql = conn.dialect().render(&format!(
+            "DELETE FROM jobs WHERE {key} IN (SELECT {key} FROM jobs WHERE {} \
+               ORDER BY completed_at DESC, seq DESC LIMIT ?1 OFFSET ?2)",
+            finished()
+        ));
+        let args = [
+            Arg::Int(i64::from(p.limit) - removed as i64),
+            Arg::Int(i64::try_from(keep).unwrap_or(i64::MAX)),
+        ];
+        removed += conn.execute(&sql, &args).await?;
+    }
+    Ok(removed)
+}

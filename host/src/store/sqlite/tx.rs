@@ -1,0 +1,139 @@
+//! The transaction the store's multi-step operations run in. The logic
+//! of those operations is written once in `store/` (`settle.rs`,
+//! `failures.rs`, …), generic over statement traits; this backend
+//! implements each trait on [`SqliteTx`] beside its statements
+//! (`SettleTx` in `callbacks.rs`, `FailureTx` in `failures.rs`).
+
+use async_trait::async_trait;
+use sqlx::query::Query;
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{Executor, Row as _, Sqlite, SqlitePool, Transaction, TypeInfo as _, ValueRef as _};
+
+use crate::store::Result;
+use crate::store::sql::corrupt;
+use crate::store::statement::{self, Arg, Cell, Dialect, SqlBackend, SqlConn, SqlRow};
+
+/// Statements inside one SQLite write transaction (`BEGIN IMMEDIATE`:
+/// SQLite has one writer at a time, so the statements of one operation
+/// never interleave with another process's).
+pub(super) struct SqliteTx<'a>(pub(super) &'a mut Transaction<'static, Sqlite>);
+
+#[async_trait]
+impl SqlConn for SqliteTx<'_> {
+    fn dialect(&self) -> &'static Dialect {
+        &statement::SQLITE
+    }
+
+    async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+        execute(&mut **self.0, sql, args).await
+    }
+
+    async fn fetch_all(
+        &mut self,
+        table: &'static str,
+        sql: &str,
+        args: &[Arg<'_>],
+    ) -> Result<Vec<SqlRow>> {
+        fetch_all(&mut **self.0, table, sql, args).await
+    }
+}
+
+/// Statements outside a transaction, each committed on its own, on one of
+/// the store's pools (the reader for reads, the writer for writes).
+pub(crate) struct SqlitePoolConn<'a>(pub(super) &'a SqlitePool);
+
+#[async_trait]
+impl SqlConn for SqlitePoolConn<'_> {
+    fn dialect(&self) -> &'static Dialect {
+        &statement::SQLITE
+    }
+
+    async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+        execute(self.0, sql, args).await
+    }
+
+    async fn fetch_all(
+        &mut self,
+        table: &'static str,
+        sql: &str,
+        args: &[Arg<'_>],
+    ) -> Result<Vec<SqlRow>> {
+        fetch_all(self.0, table, sql, args).await
+    }
+}
+
+/// Reads on the reader pool, writes on the one-connection writer pool.
+impl SqlBackend for super::SqliteStore {
+    type Conn<'a> = SqlitePoolConn<'a>;
+
+    fn reads(&self) -> SqlitePoolConn<'_> {
+        SqlitePoolConn(&self.reader)
+    }
+
+    fn writes(&self) -> SqlitePoolConn<'_> {
+        SqlitePoolConn(&self.writer)
+    }
+}
+
+async fn execute<'e>(
+    conn: impl Executor<'e, Database = Sqlite>,
+    sql: &str,
+    args: &[Arg<'_>],
+) -> Result<u64> {
+    Ok(bind(sqlx::query(sql), args)
+        .execute(conn)
+        .await?
+        .rows_affected())
+}
+
+async fn fetch_all<'e>(
+    conn: impl Executor<'e, Database = Sqlite>,
+    table: &'static str,
+    sql: &str,
+    args: &[Arg<'_>],
+) -> Result<Vec<SqlRow>> {
+    let rows = bind(sqlx::query(sql), args).fetch_all(conn).await?;
+    rows.iter().map(|row| read(table, row)).collect()
+}
+
+/// Binds neutral arguments as SQLite stores them: ids as blobs, JSON and
+/// output as text.
+fn bind<'q>(
+    mut query: Query<'q, Sqlite, SqliteArguments<'q>>,
+    args: &[Arg<'q>],
+) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+    for arg in args {
+        query = match *arg {
+            Arg::Id(id) => query.bind(id),
+            Arg::OptId(id) => query.bind(id),
+            Arg::Int(v) => query.bind(v),
+            Arg::OptInt(v) => query.bind(v),
+            Arg::Bool(v) => query.bind(v),
+            Arg::Text(t) | Arg::Json(t) => query.bind(t),
+            Arg::OptText(t) => query.bind(t),
+            Arg::Output(t) => query.bind((!t.is_empty()).then_some(t)),
+        };
+    }
+    query
+}
+
+/// Reads a row by the type each value has (SQLite types values, not
+/// columns).
+fn read(table: &'static str, row: &SqliteRow) -> Result<SqlRow> {
+    let mut cells = Vec::with_capacity(row.len());
+    for i in 0..row.len() {
+        let raw = row.try_get_raw(i)?;
+        let cell = if raw.is_null() {
+            Cell::Null
+        } else {
+            match raw.type_info().name() {
+                "INTEGER" | "BOOLEAN" => Cell::Int(row.try_get(i)?),
+                "TEXT" => Cell::Text(row.try_get(i)?),
+                "BLOB" => Cell::Bytes(row.try_get(i)?),
+                other => return Err(corrupt(table, format!("column {i}: a {other} value"))),
+            }
+        };
+        cells.push(cell);
+    }
+    Ok(SqlRow { table, cells })
+}
