@@ -33,6 +33,15 @@ pub const DEATH_INTERVAL_DEFAULT: Duration = crate::dispatch::DEATH_INTERVAL_DEF
 /// Default scheduler interval (m01.remote's `waitTime`): 1 s.
 pub const SCHEDULER_INTERVAL_DEFAULT: Duration = crate::schedule::SCHEDULER_INTERVAL_DEFAULT;
 
+/// Default wall-clock limit of a job that asks for none: 10 minutes.
+pub const JOB_TIME_LIMIT_DEFAULT: Duration = crate::runtime::DEFAULT_TIMEOUT_DEFAULT;
+/// Default fuel budget of a job that asks for none: 10^12.
+pub const JOB_FUEL_LIMIT_DEFAULT: u64 = crate::runtime::DEFAULT_FUEL_DEFAULT;
+/// Default fan-out cap: the most jobs one run may put, 10,000.
+pub const JOB_PUT_CAP_DEFAULT: u64 = crate::runtime::PUT_CAP_DEFAULT;
+/// Default memory limit of a job that asks for none: 256 MiB.
+pub const JOB_MEMORY_LIMIT_DEFAULT: u64 = crate::runtime::DEFAULT_MEMORY_BYTES_DEFAULT;
+
 /// Default retention interval: 60 s.
 pub const RETENTION_INTERVAL_DEFAULT: Duration = crate::service::RETENTION_INTERVAL_DEFAULT;
 
@@ -96,6 +105,19 @@ pub struct ServerConfig {
     /// How often retention looks for jobs to delete. Default
     /// [`RETENTION_INTERVAL_DEFAULT`].
     pub retention_interval: Duration,
+    /// The wall-clock limit of a job that asks for none (and whose agent
+    /// has no `time_cap_ms`). Default [`JOB_TIME_LIMIT_DEFAULT`].
+    pub job_time_limit: Duration,
+    /// The fuel budget of a job that asks for none (and whose agent has no
+    /// `fuel_cap`). Default [`JOB_FUEL_LIMIT_DEFAULT`].
+    pub job_fuel_limit: u64,
+    /// The memory limit of a job that asks for none (and whose agent has
+    /// no `memory_cap`). Default [`JOB_MEMORY_LIMIT_DEFAULT`].
+    pub job_memory_limit: u64,
+    /// The most jobs one run may put (the fan-out cap); a put over it
+    /// answers the job an error naming the cap. Default
+    /// [`JOB_PUT_CAP_DEFAULT`].
+    pub job_put_cap: u64,
     /// The sandbox's limits and HTTP origins (`[sandbox]`).
     pub sandbox: crate::sandbox_config::SandboxLayer,
 }
@@ -121,6 +143,10 @@ impl Default for ServerConfig {
             retain_for: None,
             retain_count: None,
             retention_interval: RETENTION_INTERVAL_DEFAULT,
+            job_time_limit: JOB_TIME_LIMIT_DEFAULT,
+            job_fuel_limit: JOB_FUEL_LIMIT_DEFAULT,
+            job_memory_limit: JOB_MEMORY_LIMIT_DEFAULT,
+            job_put_cap: JOB_PUT_CAP_DEFAULT,
             sandbox: Default::default(),
         }
     }
@@ -147,6 +173,10 @@ impl std::fmt::Debug for ServerConfig {
             .field("retain_for", &self.retain_for)
             .field("retain_count", &self.retain_count)
             .field("retention_interval", &self.retention_interval)
+            .field("job_time_limit", &self.job_time_limit)
+            .field("job_fuel_limit", &self.job_fuel_limit)
+            .field("job_memory_limit", &self.job_memory_limit)
+            .field("job_put_cap", &self.job_put_cap)
             .field("sandbox", &self.sandbox)
             .finish()
     }
@@ -238,6 +268,21 @@ pub struct ConfigLayer {
     #[arg(long, env = "WASYNC_RETENTION_INTERVAL", value_parser = crate::api::input::parse_duration_text)]
     #[serde(default, deserialize_with = "de_duration")]
     pub retention_interval: Option<Duration>,
+    /// Wall-clock limit of a job that asks for none (default 10m).
+    #[arg(long, env = "WASYNC_JOB_TIME_LIMIT", value_parser = crate::api::input::parse_duration_text)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub job_time_limit: Option<Duration>,
+    /// Fuel budget of a job that asks for none (default 10^12).
+    #[arg(long, env = "WASYNC_JOB_FUEL_LIMIT")]
+    pub job_fuel_limit: Option<u64>,
+    /// Memory limit of a job that asks for none, e.g. 64MiB (default
+    /// 256MiB).
+    #[arg(long, env = "WASYNC_JOB_MEMORY_LIMIT", value_parser = crate::cli::parse_size)]
+    #[serde(default, deserialize_with = "de_size")]
+    pub job_memory_limit: Option<u64>,
+    /// The most jobs one run may put (default 10000).
+    #[arg(long, env = "WASYNC_JOB_PUT_CAP")]
+    pub job_put_cap: Option<u64>,
     /// The sandbox's limits and HTTP origins: the `[sandbox]` table.
     #[command(flatten)]
     #[serde(default)]
@@ -344,6 +389,18 @@ impl ServerConfig {
         if let Some(v) = layer.retention_interval {
             self.retention_interval = v;
         }
+        if let Some(v) = layer.job_time_limit {
+            self.job_time_limit = v;
+        }
+        if let Some(v) = layer.job_fuel_limit {
+            self.job_fuel_limit = v;
+        }
+        if let Some(v) = layer.job_memory_limit {
+            self.job_memory_limit = v;
+        }
+        if let Some(v) = layer.job_put_cap {
+            self.job_put_cap = v;
+        }
         self.sandbox = layer.sandbox.over(self.sandbox);
         self
     }
@@ -395,6 +452,13 @@ impl ServerConfig {
         }
         if self.retention_interval.is_zero() {
             return Err("retention_interval must be positive".into());
+        }
+        if self.job_time_limit.is_zero() || self.job_fuel_limit == 0 || self.job_memory_limit == 0 {
+            return Err(
+                "job_time_limit, job_fuel_limit and job_memory_limit must be positive: every \
+                 job has a limit"
+                    .into(),
+            );
         }
         if self.retain_for.is_some_and(|age| age.is_zero()) {
             return Err("retain_for must be positive (omit it to keep finished jobs)".into());

@@ -16,6 +16,7 @@ use std::process::{Command, Stdio};
 /// `wasync-example-<name>`, component `<name>.wasm`).
 const EXAMPLES: &[&str] = &[
     "hello", "demo", "failing", "spin", "hog", "annotate", "fanout", "hash", "usage", "fetch",
+    "hostile",
 ];
 
 const TARGET: &str = "wasm32-wasip2";

@@ -8,10 +8,12 @@
 mod support;
 
 mod api;
+mod cancel;
 mod cli;
 mod failures;
 mod faults;
 mod identity;
+mod limits;
 mod manage;
 mod monitor;
 mod polyglot;

@@ -13,12 +13,23 @@ use super::extract::{JsonBody, Path};
 use crate::model::{JobId, RetryPolicy};
 
 /// `GET /v1/jobs/{id}/attempts`: `{"attempts": [{attempt, dispatcher,
-/// failure, failed_at}, …]}`, oldest first.
+/// failure, failed_at, run}, …]}`, oldest first; `run` is the recorded run
+/// of that attempt (its limits and what it consumed) when there is one.
 pub async fn attempts(
     State(state): State<AppState>,
     Path(id): Path<JobId>,
 ) -> ApiResult<Json<Value>> {
-    let attempts = state.service.job_attempts(id).await?;
+    let (attempts, runs) =
+        tokio::try_join!(state.service.job_attempts(id), state.service.job_runs(id))?;
+    let attempts: Vec<Value> = attempts
+        .into_iter()
+        .map(|attempt| {
+            let run = runs.iter().find(|run| run.attempt == attempt.attempt);
+            let mut value = json!(attempt);
+            value["run"] = json!(run);
+            value
+        })
+        .collect();
     Ok(Json(json!({ "job": id, "attempts": attempts })))
 }
 

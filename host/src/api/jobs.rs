@@ -13,7 +13,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, Path, Query};
 use super::input::{DurationInput, TimeInput, nullable, parse_duration_text};
-use crate::model::{Job, JobId, JobLimits, JobStatus, RetryPolicy};
+use crate::model::{Job, JobId, JobLimits, JobStatus, RetryPolicy, RunRecord};
 use crate::service::{JobPatch, PutRequest};
 
 /// The longest a `wait` request may hold the connection.
@@ -131,19 +131,26 @@ pub struct JobView {
     #[serde(flatten)]
     job: Job,
     annotations: BTreeMap<String, Value>,
+    /// Its runs: the limits each ran under and what each consumed.
+    runs: Vec<RunRecord>,
 }
 
 /// `GET /v1/jobs/{id}`: status, result or failure, timestamps, attempts,
-/// dispatcher and agent, annotations.
+/// dispatcher and agent, annotations, and its runs (the limits each ran
+/// under, what each consumed).
 pub async fn show(
     State(state): State<AppState>,
     Path(id): Path<JobId>,
 ) -> ApiResult<Json<JobView>> {
-    let (job, annotations) =
-        tokio::try_join!(state.service.job_get(id), state.service.annotation_list(id))?;
+    let (job, annotations, runs) = tokio::try_join!(
+        state.service.job_get(id),
+        state.service.annotation_list(id),
+        state.service.job_runs(id)
+    )?;
     Ok(Json(JobView {
         job,
         annotations: annotations.into_iter().collect(),
+        runs,
     }))
 }
 

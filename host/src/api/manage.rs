@@ -17,8 +17,10 @@ use super::input::{DurationInput, TimeInput};
 use crate::model::{DispatcherId, Job, JobId, JobLimits, JobName, RemovalReport};
 use crate::service::{JobNameRequest, ProcessingView, PutRequest};
 
-/// `POST /v1/jobs/{id}/cancel`: a pending (or pulled) job becomes
-/// `cancelled` and never runs; 409 once a dispatcher holds it.
+/// `POST /v1/jobs/{id}/cancel`: a job that has not completed becomes
+/// `cancelled`: a pending (or pulled) one never runs, a claimed or running
+/// one has its run stopped by its dispatcher within about a second
+/// (`dispatch::STOP_CHECK_INTERVAL`); 409 once it has completed.
 pub async fn cancel(State(state): State<AppState>, Path(id): Path<JobId>) -> ApiResult<Json<Job>> {
     Ok(Json(state.service.job_cancel(id).await?))
 }

@@ -37,12 +37,18 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<serde_json::V
     Ok(Json(json!({ "queues": state.service.queue_list().await? })))
 }
 
-/// `GET /v1/queues/{name}`: the queue and its length.
+/// `GET /v1/queues/{name}`: the queue, its length, and `usage`: the runs
+/// of its stored jobs summed (count, fuel, largest peak memory, wall time,
+/// output bytes).
 pub async fn show(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> ApiResult<Json<QueueInfo>> {
-    Ok(Json(state.service.queue_get(&name).await?))
+) -> ApiResult<Json<serde_json::Value>> {
+    let queue = state.service.queue_get(&name).await?;
+    let usage = state.service.queue_usage(&name).await?;
+    let mut view = json!(queue);
+    view["usage"] = json!(usage);
+    Ok(Json(view))
 }
 
 /// `DELETE /v1/queues/{name}`: only an empty queue, never the default.

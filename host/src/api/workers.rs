@@ -45,6 +45,7 @@ pub struct AgentBody {
     prefer: Option<AgentFilter>,
     fuel_cap: Option<u64>,
     memory_cap: Option<u64>,
+    time_cap_ms: Option<u64>,
 }
 
 /// `PUT /v1/dispatchers/{id}/agents/{queue}/{name}`: creates or replaces an
@@ -65,6 +66,7 @@ pub async fn put_agent(
         prefer: body.prefer.filter(|f| !f.is_any()),
         fuel_cap: body.fuel_cap,
         memory_cap: body.memory_cap,
+        time_cap_ms: body.time_cap_ms,
     };
     Ok(Json(state.service.agent_upsert(id, spec).await?))
 }

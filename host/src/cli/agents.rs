@@ -54,6 +54,9 @@ enum AgentsCommand {
         /// The most memory any job it runs gets, e.g. `64MiB`.
         #[arg(long, value_parser = super::parse_size)]
         memory_cap: Option<u64>,
+        /// The longest any job it runs may take, e.g. `30s`, `10m`.
+        #[arg(long, value_parser = super::parse_duration)]
+        time_cap: Option<std::time::Duration>,
     },
     /// Delete an agent (refused while it holds jobs).
     Delete {
@@ -78,6 +81,9 @@ pub fn print_agent_line(agent: &Value) {
     }
     if let Some(memory) = agent.get("memory_cap") {
         extras.push(format!("memory cap {memory}"));
+    }
+    if let Some(ms) = agent.get("time_cap_ms") {
+        extras.push(format!("time cap {ms} ms"));
     }
     println!(
         "  agent {} in queue {}: size {}{}",
@@ -140,6 +146,7 @@ pub async fn run(client_args: &ClientArgs, args: AgentsArgs) -> anyhow::Result<E
             prefer_modules,
             fuel_cap,
             memory_cap,
+            time_cap,
         } => {
             let mut body = Map::new();
             body.insert("size".into(), json!(size));
@@ -160,6 +167,9 @@ pub async fn run(client_args: &ClientArgs, args: AgentsArgs) -> anyhow::Result<E
             }
             if let Some(memory) = memory_cap {
                 body.insert("memory_cap".into(), json!(memory));
+            }
+            if let Some(time) = time_cap {
+                body.insert("time_cap_ms".into(), json!(time.as_millis() as u64));
             }
             let agent = client
                 .put(

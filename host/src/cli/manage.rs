@@ -18,7 +18,8 @@ pub struct CancelArgs {
     id: String,
 }
 
-/// Cancels a job no dispatcher holds yet.
+/// Cancels a job that has not completed; a running job's run is stopped
+/// wherever it runs.
 pub async fn cancel(client_args: &ClientArgs, args: CancelArgs) -> anyhow::Result<ExitCode> {
     let job = client_args
         .client()

@@ -35,16 +35,19 @@ pub struct RunArgs {
     /// Its arguments: a JSON array (positional) or object (named).
     #[arg(value_name = "ARGS_JSON", default_value = "[]")]
     pub args: String,
-    /// Fuel budget (roughly, wasm instructions). Default: unlimited.
+    /// Fuel budget (roughly, wasm instructions). Default: 10^12.
     #[arg(long)]
     pub fuel: Option<u64>,
     /// Memory limit, in bytes or with a unit (`64MiB`, `1GiB`). Default:
     /// 256 MiB.
     #[arg(long, value_parser = super::parse_size)]
     pub memory: Option<u64>,
-    /// Wall-clock limit (`500ms`, `10s`, `2m`). Default: none.
+    /// Wall-clock limit (`500ms`, `10s`, `2m`). Default: 10 minutes.
     #[arg(long, value_parser = super::parse_duration)]
     pub timeout: Option<Duration>,
+    /// The most jobs the run may put (the fan-out cap). Default: 10000.
+    #[arg(long)]
+    pub put_cap: Option<u64>,
     /// Where compiled components are kept between runs. Default: `wasync/components`
     /// in the user's cache directory (`$XDG_CACHE_HOME`, `~/.cache`).
     #[arg(long, env = "WASYNC_RUN_CACHE_DIR")]
@@ -87,6 +90,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
     let config = args.sandbox.apply_to(RuntimeConfig {
         max_concurrent_instances: 4,
         cache_dir,
+        put_cap: args.put_cap.unwrap_or(crate::runtime::PUT_CAP_DEFAULT),
         ..RuntimeConfig::default()
     });
     let runtime = match Runtime::new(config) {

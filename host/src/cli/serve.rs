@@ -121,6 +121,10 @@ fn split_schema(url: &str) -> (String, Option<String>) {
 pub fn open_runtime(config: &ServerConfig) -> anyhow::Result<Runtime> {
     let runtime_config = config.sandbox.apply_to(RuntimeConfig {
         cache_dir: Some(config.data_dir.join("cache")),
+        default_timeout: config.job_time_limit,
+        default_fuel: config.job_fuel_limit,
+        default_memory_bytes: config.job_memory_limit,
+        put_cap: config.job_put_cap,
         ..RuntimeConfig::default()
     });
     Runtime::new(runtime_config).context("cannot start the WebAssembly runtime")

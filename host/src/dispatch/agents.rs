@@ -46,7 +46,7 @@ impl AgentSlots {
         Limits {
             fuel: min_some(job.fuel, self.spec.fuel_cap),
             memory_bytes: min_some(job.memory_bytes, self.spec.memory_cap),
-            timeout: job.timeout_ms.map(Duration::from_millis),
+            timeout: min_some(job.timeout_ms, self.spec.time_cap_ms).map(Duration::from_millis),
         }
     }
 }
@@ -106,6 +106,7 @@ mod tests {
     fn a_job_never_gets_more_than_its_agent_allows() {
         let mut spec = AgentSpec::new("", "main");
         spec.fuel_cap = Some(1_000);
+        spec.time_cap_ms = Some(100);
         let set = AgentSet::default().replaced(vec![spec]);
         let agent = set.iter().next().unwrap();
         let asked = JobLimits {
@@ -116,8 +117,12 @@ mod tests {
         let limits = agent.limits_for(&asked);
         assert_eq!(limits.fuel, Some(1_000));
         assert_eq!(limits.memory_bytes, Some(1 << 20));
-        assert_eq!(limits.timeout, Some(Duration::from_millis(250)));
-        assert_eq!(agent.limits_for(&JobLimits::default()).fuel, Some(1_000));
+        assert_eq!(limits.timeout, Some(Duration::from_millis(100)));
+        let unasked = agent.limits_for(&JobLimits::default());
+        assert_eq!(unasked.fuel, Some(1_000));
+        assert_eq!(unasked.timeout, Some(Duration::from_millis(100)));
+        // Without a cap the runtime's default applies (Limits's `None`).
+        assert_eq!(unasked.memory_bytes, None);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use crate::model::{CallbackOn, CompositeKind, Job, JobId};
 use crate::runtime::{JobContext, JobInfo, PutRequest as GuestPutRequest};
@@ -14,12 +15,14 @@ use crate::service::{CallbackRequest, CompositeRequest, PutRequest, Service};
 pub struct DispatchContext {
     service: Service,
     job: Job,
+    stop: CancellationToken,
 }
 
 impl DispatchContext {
-    /// The context of `job` (as started: its attempt already counted).
-    pub fn new(service: Service, job: Job) -> Self {
-        DispatchContext { service, job }
+    /// The context of `job` (as started: its attempt already counted),
+    /// whose run stops when `stop` is cancelled.
+    pub fn new(service: Service, job: Job, stop: CancellationToken) -> Self {
+        DispatchContext { service, job, stop }
     }
 }
 
@@ -38,6 +41,10 @@ impl JobContext for DispatchContext {
             // do, and a read per job would cost every job a statement.
             annotations: Vec::new(),
         }
+    }
+
+    async fn stop_requested(&self) {
+        self.stop.cancelled().await
     }
 
     async fn annotations(&self) -> Result<Vec<(String, Value)>, String> {

@@ -40,6 +40,8 @@ mod loader;
 mod pinger;
 mod polls;
 mod runner;
+mod runs;
+mod stops;
 #[cfg(test)]
 mod tests;
 
@@ -56,6 +58,7 @@ pub use context::DispatchContext;
 pub use guests::{GUEST_NICE_DEFAULT, GuestThreads};
 pub use loader::ComponentLoader;
 pub use polls::POLL_FLUSH_DELAY;
+pub use stops::STOP_CHECK_INTERVAL;
 
 use crate::model::{AgentSpec, DEFAULT_QUEUE, DispatcherId, MAIN_AGENT_NAME, Process};
 use crate::service::{self, Service};
@@ -148,6 +151,7 @@ struct Shared {
     /// nothing and records no outcome (see [`Dispatcher::taken_over`]).
     taken_over: watch::Sender<Option<Process>>,
     polls: polls::PollRecorder,
+    runs: runs::RunRecorder,
 }
 
 impl Shared {
@@ -170,6 +174,7 @@ pub struct Dispatcher {
     stop: watch::Sender<bool>,
     loop_task: JoinHandle<()>,
     ping_task: JoinHandle<()>,
+    stop_check_task: JoinHandle<()>,
 }
 
 impl Dispatcher {
@@ -211,6 +216,7 @@ impl Dispatcher {
         let shared = Arc::new(Shared {
             guests,
             polls: polls::PollRecorder::start(store.clone(), service.health().clone()),
+            runs: runs::RunRecorder::start(store.clone(), service.health().clone()),
             loader: ComponentLoader::new(
                 service.runtime().clone(),
                 store,
@@ -229,12 +235,14 @@ impl Dispatcher {
         let (stop, stopped) = watch::channel(false);
         let loop_task = tokio::spawn(claimer::claim_loop(shared.clone(), stopped.clone()));
         let ping_task = tokio::spawn(pinger::ping_loop(shared.clone(), stopped));
+        let stop_check_task = tokio::spawn(stops::stop_check_loop(Arc::downgrade(&shared)));
         tracing::info!(dispatcher = %shared.config.id, "dispatcher started");
         Ok(Dispatcher {
             shared,
             stop,
             loop_task,
             ping_task,
+            stop_check_task,
         })
     }
 
@@ -319,6 +327,8 @@ impl Dispatcher {
                 false
             }
         };
+        // Runs cancelled during the grace period were stopped meanwhile.
+        self.stop_check_task.abort();
         if !finished && !taken_over {
             tracing::warn!(
                 running = self.shared.running.len(),

@@ -5,8 +5,11 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 use super::{AgentSlots, DispatchContext, Shared, pinger};
-use crate::model::{CapturedOutput, CompositeKind, Failure, FailureKind, Job, RunOutcome};
-use crate::runtime::JobCall;
+use crate::model::{
+    CapturedOutput, CompositeKind, Failure, FailureKind, Job, RunLimits, RunOutcome, RunRecord,
+    RunUsage,
+};
+use crate::runtime::{JobCall, RunReport};
 use crate::store::{JobFinishParams, JobRetryParams, RetryVerdict};
 
 /// Runs `job` (already started) under `agent`'s caps and records the
@@ -16,12 +19,26 @@ use crate::store::{JobFinishParams, JobRetryParams, RetryVerdict};
 pub(super) async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Job) {
     let span = tracing::info_span!("job", id = %job.id, queue = %job.queue, function = %job.function, attempt = job.attempts);
     async move {
-        let (outcome, output) = if CompositeKind::of_function(&job.function).is_some() {
-            (start_composite(&shared, &job).await, CapturedOutput::default())
+        let (outcome, output, run) = if CompositeKind::of_function(&job.function).is_some() {
+            let outcome = start_composite(&shared, &job).await;
+            (outcome, CapturedOutput::default(), None)
         } else {
             run_guest(&shared, &agent, &job).await
         };
         agent.release();
+        if let Some(run) = run {
+            shared.runs.record(run).await;
+        }
+        if let RunOutcome::Failure(failure) = &outcome
+            && failure.kind == FailureKind::Cancelled
+        {
+            // Stopped because the job completed elsewhere (a cancel) or is
+            // no longer this dispatcher's: the store already has its
+            // outcome; there is nothing to write.
+            tracing::info!("job's run stopped: cancelled while it ran");
+            shared.held.let_go(job.id);
+            return;
+        }
         shared.service.events().work_available();
         pinger::ping_if_silent(&shared).await;
         if let Some(by) = shared.taken_over.borrow().clone() {
@@ -72,8 +89,38 @@ async fn start_composite(shared: &Shared, job: &Job) -> RunOutcome {
     }
 }
 
-/// Runs a guest job in the sandbox.
-async fn run_guest(shared: &Shared, agent: &AgentSlots, job: &Job) -> (RunOutcome, CapturedOutput) {
+/// What a run of `job` ran under and consumed, for the record.
+fn run_record(shared: &Shared, job: &Job, report: &RunReport) -> RunRecord {
+    let limits = report.limits;
+    RunRecord {
+        job: job.id,
+        attempt: job.attempts,
+        queue: job.queue.clone(),
+        dispatcher: shared.config.id,
+        limits: RunLimits {
+            fuel: limits.fuel.unwrap_or(u64::MAX),
+            memory_bytes: limits.memory_bytes.unwrap_or(u64::MAX),
+            timeout_ms: limits.timeout.map_or(u64::MAX, |t| {
+                u64::try_from(t.as_millis()).unwrap_or(u64::MAX)
+            }),
+        },
+        usage: RunUsage {
+            fuel: report.fuel_consumed.unwrap_or(0),
+            peak_memory_bytes: report.peak_memory_bytes,
+            wall_ms: u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
+            output_bytes: report.output_bytes,
+        },
+        ended_at: shared.service.clock().now(),
+    }
+}
+
+/// Runs a guest job in the sandbox: its outcome, output and the record of
+/// the run (none when the component could not be loaded).
+async fn run_guest(
+    shared: &Shared,
+    agent: &AgentSlots,
+    job: &Job,
+) -> (RunOutcome, CapturedOutput, Option<RunRecord>) {
     match shared.loader.load(&job.module).await {
         Ok(prepared) => {
             let limits = agent.limits_for(&job.limits);
@@ -81,15 +128,27 @@ async fn run_guest(shared: &Shared, agent: &AgentSlots, job: &Job) -> (RunOutcom
                 function: job.function.clone(),
                 args: job.args.clone(),
             };
-            let context = Arc::new(DispatchContext::new(shared.service.clone(), job.clone()));
+            let events = shared.service.events();
+            let running = events.running(job.id);
+            let context = Arc::new(DispatchContext::new(
+                shared.service.clone(),
+                job.clone(),
+                running.stop(),
+            ));
             let report = shared
                 .service
                 .runtime()
                 .run(&prepared, call, limits, context)
                 .await;
-            (report.outcome, report.output)
+            drop(running);
+            let run = run_record(shared, job, &report);
+            (report.outcome, report.output, Some(run))
         }
-        Err(failure) => (RunOutcome::Failure(failure), CapturedOutput::default()),
+        Err(failure) => (
+            RunOutcome::Failure(failure),
+            CapturedOutput::default(),
+            None,
+        ),
     }
 }
 

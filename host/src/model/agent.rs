@@ -59,6 +59,10 @@ pub struct AgentSpec {
     /// default limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_cap: Option<u64>,
+    /// The longest (milliseconds) any job it runs may take; `None`: the
+    /// server's default time limit for jobs that ask for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_cap_ms: Option<u64>,
 }
 
 impl AgentSpec {
@@ -73,6 +77,7 @@ impl AgentSpec {
             prefer: None,
             fuel_cap: None,
             memory_cap: None,
+            time_cap_ms: None,
         }
     }
 }

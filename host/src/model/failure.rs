@@ -30,8 +30,14 @@ pub enum FailureKind {
     /// The host could not run the job at all (module missing or invalid,
     /// instantiation refused).
     HostError,
-    /// The job was cancelled before it ran (its status is `cancelled`).
+    /// The job was cancelled: before it ran, or while it ran (the run was
+    /// stopped). Its status is `cancelled`.
     Cancelled,
+    /// The job returned a result larger than the result cap.
+    ResultTooLarge,
+    /// The job called a host import with an argument larger than the
+    /// import argument cap.
+    ArgumentTooLarge,
 }
 
 impl FailureKind {
@@ -48,6 +54,8 @@ impl FailureKind {
             FailureKind::Aborted => "aborted",
             FailureKind::HostError => "host-error",
             FailureKind::Cancelled => "cancelled",
+            FailureKind::ResultTooLarge => "result-too-large",
+            FailureKind::ArgumentTooLarge => "argument-too-large",
         }
     }
 }
@@ -102,6 +110,15 @@ impl Failure {
     /// never run. Jobs awaiting it complete with it.
     pub fn cancelled() -> Self {
         Failure::new(FailureKind::Cancelled, "cancelled before it ran")
+    }
+
+    /// The failure of a job cancelled while a dispatcher held it: its run
+    /// (if it had started) was stopped.
+    pub fn cancelled_while_held() -> Self {
+        Failure::new(
+            FailureKind::Cancelled,
+            "cancelled while a dispatcher held it: its run was stopped",
+        )
     }
 
     /// The same failure with `detail`.

@@ -13,6 +13,7 @@ mod quota;
 mod retry;
 mod schedule;
 pub mod state;
+mod usage;
 
 pub use agent::{AGENT_SIZE_DEFAULT, Agent, AgentFilter, AgentSpec, MAIN_AGENT_NAME};
 pub use catalog::{DEFAULT_QUEUE, DispatcherInfo, ModuleInfo, Process, QueueInfo};
@@ -41,6 +42,7 @@ pub use schedule::{
     ScheduleId, ScheduleJob, ScheduleRun, Timing,
 };
 pub use state::{JobStatus, Transition};
+pub use usage::{QueueUsage, RunLimits, RunRecord, RunUsage};
 
 /// A point in time, UTC, with millisecond precision when stored.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

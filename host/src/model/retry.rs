@@ -255,7 +255,7 @@ impl RetryPolicy {
         let retryable = !failure.permanent
             && !matches!(
                 failure.kind,
-                FailureKind::Interrupted | FailureKind::Aborted
+                FailureKind::Interrupted | FailureKind::Aborted | FailureKind::Cancelled
             );
         (retryable && failures < self.max_attempts).then(|| self.backoff.delay(failures))
     }

@@ -166,6 +166,12 @@ pub enum Transition {
     Cancel,
     /// A job in no queue (pulled or removed) is cancelled.
     CancelDetached,
+    /// A claimed job is cancelled before its dispatcher starts it (the
+    /// start finds it no longer `assigned` and lets it go).
+    CancelClaimed,
+    /// A running job is cancelled: its dispatcher stops the guest within
+    /// a bounded time and writes nothing more (issue 13).
+    CancelRunning,
 }
 
 impl Transition {
@@ -191,6 +197,8 @@ impl Transition {
             }
             Transition::Cancel => JobStatus::Pending,
             Transition::CancelDetached => JobStatus::New,
+            Transition::CancelClaimed => JobStatus::Assigned,
+            Transition::CancelRunning => JobStatus::Active,
         }
     }
 
@@ -210,7 +218,10 @@ impl Transition {
                 JobStatus::Completed
             }
             Transition::Retry => JobStatus::Pending,
-            Transition::Cancel | Transition::CancelDetached => JobStatus::Cancelled,
+            Transition::Cancel
+            | Transition::CancelDetached
+            | Transition::CancelClaimed
+            | Transition::CancelRunning => JobStatus::Cancelled,
             Transition::Fire => JobStatus::Pending,
             Transition::PassThroughWithCallbacks
             | Transition::ResolveAwaitWithCallbacks
@@ -290,6 +301,8 @@ mod tests {
             Transition::AbortWithCallbacks,
             Transition::Cancel,
             Transition::CancelDetached,
+            Transition::CancelClaimed,
+            Transition::CancelRunning,
         ] {
             assert_ne!(t.from(), JobStatus::Completed, "{t:?}");
             assert_ne!(t.from(), JobStatus::Cancelled, "{t:?}");

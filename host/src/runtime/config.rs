@@ -11,6 +11,16 @@ pub use super::http::HttpConfig;
 pub const MAX_CONCURRENT_INSTANCES_DEFAULT: u32 = 128;
 /// A job's memory limit when it asks for none: 256 MiB.
 pub const DEFAULT_MEMORY_BYTES_DEFAULT: u64 = 256 << 20;
+/// A job's wall-clock limit when neither it nor its agent sets one: 10
+/// minutes. Every run has a time limit: a guest looping or sleeping forever
+/// is stopped.
+pub const DEFAULT_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10 * 60);
+/// A job's fuel budget when neither it nor its agent sets one: 10^12
+/// units (roughly wasm instructions; several minutes of computing).
+pub const DEFAULT_FUEL_DEFAULT: u64 = 1_000_000_000_000;
+/// The most jobs one run may put (`put`, `put-held`, callbacks, composites
+/// and their parts) when nothing else is set: 10,000.
+pub const PUT_CAP_DEFAULT: u64 = 10_000;
 /// The most memory a job can be given: 4 GiB, all a 32-bit linear memory
 /// can address.
 pub const MAX_MEMORY_BYTES_DEFAULT: u64 = 4 << 30;
@@ -81,6 +91,15 @@ pub struct RuntimeConfig {
     /// A job's memory limit when it asks for none (linear memories and
     /// tables together). Default [`DEFAULT_MEMORY_BYTES_DEFAULT`].
     pub default_memory_bytes: u64,
+    /// A job's wall-clock limit when it asks for none. Default
+    /// [`DEFAULT_TIMEOUT_DEFAULT`].
+    pub default_timeout: Duration,
+    /// A job's fuel budget when it asks for none. Default
+    /// [`DEFAULT_FUEL_DEFAULT`].
+    pub default_fuel: u64,
+    /// The most jobs one run may put; a put over it answers the guest an
+    /// error naming the cap. Default [`PUT_CAP_DEFAULT`].
+    pub put_cap: u64,
     /// The hard cap of a job's memory limit; also the size of each slot of
     /// the memory pool. Default [`MAX_MEMORY_BYTES_DEFAULT`].
     pub max_memory_bytes: u64,
@@ -102,6 +121,9 @@ impl Default for RuntimeConfig {
             cache_dir: None,
             max_concurrent_instances: MAX_CONCURRENT_INSTANCES_DEFAULT,
             default_memory_bytes: DEFAULT_MEMORY_BYTES_DEFAULT,
+            default_timeout: DEFAULT_TIMEOUT_DEFAULT,
+            default_fuel: DEFAULT_FUEL_DEFAULT,
+            put_cap: PUT_CAP_DEFAULT,
             max_memory_bytes: MAX_MEMORY_BYTES_DEFAULT,
             epoch_tick: EPOCH_TICK_DEFAULT,
             output_limit_bytes: OUTPUT_LIMIT_BYTES_DEFAULT,
@@ -128,6 +150,12 @@ impl RuntimeConfig {
                 "default_memory_bytes {} is above max_memory_bytes {}",
                 self.default_memory_bytes, self.max_memory_bytes
             ));
+        }
+        if self.default_timeout.is_zero() {
+            return Err("default_timeout must be positive".into());
+        }
+        if self.default_fuel == 0 {
+            return Err("default_fuel must be positive".into());
         }
         let limits = &self.component_limits;
         if limits.core_instances == 0 || limits.memories == 0 || limits.tables == 0 {

@@ -12,7 +12,12 @@
 //!   valid JSON;
 //! - `put` arguments must be a JSON array or object, at most
 //!   [`PUT_ARGS_MAX`] bytes, and the function name must not be empty;
-//! - a panic message is kept up to [`PANIC_MESSAGE_MAX`] bytes.
+//! - a panic message is kept up to [`PANIC_MESSAGE_MAX`] bytes;
+//! - whatever the import, its arguments together are at most
+//!   [`ARGUMENT_MAX`] bytes: a call over that cap stops the run with an
+//!   [`ArgumentTooLarge`] error (failure kind `argument-too-large`). The
+//!   caps above answer the guest with an error it can handle; this one
+//!   ends the run, since no import has a use for that much data.
 //!
 //! `get-live-annotation` waits here, in one place: while the annotation is
 //! absent it re-checks every `min(poll, time left)`, where `poll` is never
@@ -40,6 +45,9 @@ pub const ANNOTATION_VALUE_MAX: usize = 64 * 1024;
 pub const PUT_ARGS_MAX: usize = 1024 * 1024;
 /// The longest panic message kept, in bytes.
 pub const PANIC_MESSAGE_MAX: usize = 16 * 1024;
+/// The most bytes the arguments of one import call may hold together
+/// (strings and lists): 16 MiB.
+pub const ARGUMENT_MAX: usize = 16 << 20;
 /// The shortest interval between two checks of `get-live-annotation`.
 pub const POLL_MIN: Duration = Duration::from_millis(10);
 
@@ -115,6 +123,13 @@ pub trait JobContext: Send + Sync {
         let _ = request;
         Err("held jobs are not available in this context".into())
     }
+    /// Resolves when the run must stop: the job was cancelled (or is no
+    /// longer this process's) while it runs. The runtime then stops the
+    /// guest, whatever it is doing, and the run fails with kind
+    /// `cancelled`. By default never.
+    async fn stop_requested(&self) {
+        std::future::pending::<()>().await
+    }
     /// Appends arguments to a held job (`append-args`). By default refused.
     async fn append_args(
         &self,
@@ -182,19 +197,93 @@ mod gen_ {
 pub(crate) use gen_::JobPre;
 pub(crate) use gen_::wasync::job::types as wit;
 
+/// A guest called an import with more than [`ARGUMENT_MAX`] bytes of
+/// arguments: the run stops (failure kind `argument-too-large`).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the job called `{import}` with {size} bytes of arguments; the limit is {cap} bytes")]
+pub struct ArgumentTooLarge {
+    /// The import.
+    pub import: &'static str,
+    /// The bytes of its arguments.
+    pub size: usize,
+    /// The cap.
+    pub cap: usize,
+}
+
+/// Stops the run when `size` bytes of arguments of `import` are over
+/// [`ARGUMENT_MAX`].
+fn check_size(import: &'static str, size: usize) -> wasmtime::Result<()> {
+    if size > ARGUMENT_MAX {
+        return Err(ArgumentTooLarge {
+            import,
+            size,
+            cap: ARGUMENT_MAX,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// The bytes of a job request's strings and lists.
+fn request_size(request: &wtypes::JobRequest) -> usize {
+    request.function.len()
+        + request.args.len()
+        + request.module.as_ref().map_or(0, String::len)
+        + request.queue.as_ref().map_or(0, String::len)
+        + request.retry.as_ref().map_or(0, String::len)
+        + request.quota_names.iter().map(String::len).sum::<usize>()
+}
+
+fn option_size(text: &Option<String>) -> usize {
+    text.as_ref().map_or(0, String::len)
+}
+
 /// Per-store state of the `context` imports.
 pub struct ContextState {
     context: Arc<dyn JobContext>,
     /// The message of `report-panic`, if the guest called it.
     panic_message: Option<String>,
+    /// The most jobs this run may put (the fan-out cap).
+    put_cap: u64,
+    /// The jobs it has put so far.
+    puts: u64,
 }
 
 impl ContextState {
-    /// State for a job whose outside world is `context`.
+    /// State for a job whose outside world is `context`, allowed to put
+    /// [`crate::runtime::PUT_CAP_DEFAULT`] jobs.
     pub fn new(context: Arc<dyn JobContext>) -> Self {
+        Self::with_put_cap(context, super::PUT_CAP_DEFAULT)
+    }
+
+    /// State for a job allowed to put at most `put_cap` jobs.
+    pub fn with_put_cap(context: Arc<dyn JobContext>, put_cap: u64) -> Self {
         ContextState {
             context,
             panic_message: None,
+            put_cap,
+            puts: 0,
+        }
+    }
+
+    /// Whether `n` more jobs fit under the fan-out cap; the guest's error
+    /// naming the cap if not.
+    fn room_for(&self, n: usize) -> Result<(), String> {
+        let n = n as u64;
+        if self.puts.saturating_add(n) > self.put_cap {
+            return Err(format!(
+                "this run has put {} jobs; one run may put at most {} (the fan-out cap; \
+                 the server's `job_put_cap`)",
+                self.puts, self.put_cap
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts `n` jobs put, when the put succeeded.
+    fn count_puts<T>(&mut self, n: usize, answer: &Result<T, String>) {
+        if answer.is_ok() {
+            self.puts = self.puts.saturating_add(n as u64);
         }
     }
 
@@ -267,6 +356,10 @@ impl context::Host for ContextView<'_> {
         value: String,
         job: Option<String>,
     ) -> wasmtime::Result<Result<(), String>> {
+        check_size(
+            "set-live-annotation",
+            name.len() + value.len() + option_size(&job),
+        )?;
         let checked = check_name(&name)
             .and_then(|()| check_not_reserved(&name))
             .and_then(|()| parse_job(job.as_deref()))
@@ -285,6 +378,7 @@ impl context::Host for ContextView<'_> {
         poll_ms: u32,
         job: Option<String>,
     ) -> wasmtime::Result<Result<Option<String>, String>> {
+        check_size("get-live-annotation", name.len() + option_size(&job))?;
         let job = match check_name(&name).and_then(|()| parse_job(job.as_deref())) {
             Ok(job) => job,
             Err(e) => return Ok(Err(e)),
@@ -303,16 +397,14 @@ impl context::Host for ContextView<'_> {
         &mut self,
         request: wtypes::JobRequest,
     ) -> wasmtime::Result<Result<String, String>> {
-        let request = match check_put(request) {
+        check_size("put", request_size(&request))?;
+        let request = match self.state.room_for(1).and_then(|()| check_put(request)) {
             Ok(request) => request,
             Err(e) => return Ok(Err(e)),
         };
-        Ok(self
-            .state
-            .context
-            .put(request)
-            .await
-            .map(|id| id.to_string()))
+        let answer = self.state.context.put(request).await;
+        self.state.count_puts(1, &answer);
+        Ok(answer.map(|id| id.to_string()))
     }
 
     async fn add_callback(
@@ -321,19 +413,21 @@ impl context::Host for ContextView<'_> {
         on: wtypes::CallbackOn,
         callback: wtypes::JobRequest,
     ) -> wasmtime::Result<Result<String, String>> {
-        let checked = parse_job(Some(&job)).and_then(|job| Ok((job, check_put(callback)?)));
+        check_size("add-callback", job.len() + request_size(&callback))?;
+        let checked = self
+            .state
+            .room_for(1)
+            .and_then(|()| parse_job(Some(&job)))
+            .and_then(|job| Ok((job, check_put(callback)?)));
         let (job, request) = match checked {
             Ok((Some(job), request)) => (job, request),
             Ok((None, _)) => unreachable!("a job was given"),
             Err(e) => return Ok(Err(e)),
         };
         let on = callback_on(on);
-        Ok(self
-            .state
-            .context
-            .add_callback(job, on, request)
-            .await
-            .map(|id| id.to_string()))
+        let answer = self.state.context.add_callback(job, on, request).await;
+        self.state.count_puts(1, &answer);
+        Ok(answer.map(|id| id.to_string()))
     }
 
     async fn put_composite(
@@ -342,6 +436,14 @@ impl context::Host for ContextView<'_> {
         parts: Vec<wtypes::JobRequest>,
         postprocess: wtypes::JobRequest,
     ) -> wasmtime::Result<Result<String, String>> {
+        check_size(
+            "put-composite",
+            parts.iter().map(request_size).sum::<usize>() + request_size(&postprocess),
+        )?;
+        let jobs = parts.len() + 2;
+        if let Err(e) = self.state.room_for(jobs) {
+            return Ok(Err(e));
+        }
         let checked = parts
             .into_iter()
             .map(check_put)
@@ -355,12 +457,13 @@ impl context::Host for ContextView<'_> {
             wtypes::CompositeKind::Serial => CompositeKind::Serial,
             wtypes::CompositeKind::Parallel => CompositeKind::Parallel,
         };
-        Ok(self
+        let answer = self
             .state
             .context
             .put_composite(kind, parts, postprocess)
-            .await
-            .map(|id| id.to_string()))
+            .await;
+        self.state.count_puts(jobs, &answer);
+        Ok(answer.map(|id| id.to_string()))
     }
 
     async fn add_part(
@@ -369,6 +472,19 @@ impl context::Host for ContextView<'_> {
         part: wtypes::JobRequest,
         callbacks: Vec<(wtypes::CallbackOn, wtypes::JobRequest)>,
     ) -> wasmtime::Result<Result<String, String>> {
+        check_size(
+            "add-part",
+            composite.len()
+                + request_size(&part)
+                + callbacks
+                    .iter()
+                    .map(|(_, r)| request_size(r))
+                    .sum::<usize>(),
+        )?;
+        let jobs = 1 + callbacks.len();
+        if let Err(e) = self.state.room_for(jobs) {
+            return Ok(Err(e));
+        }
         let checked = parse_job(Some(&composite)).and_then(|job| {
             let callbacks = callbacks
                 .into_iter()
@@ -381,28 +497,27 @@ impl context::Host for ContextView<'_> {
             Ok((None, _, _)) => unreachable!("a job was given"),
             Err(e) => return Ok(Err(e)),
         };
-        Ok(self
+        let answer = self
             .state
             .context
             .add_part(composite, part, callbacks)
-            .await
-            .map(|id| id.to_string()))
+            .await;
+        self.state.count_puts(jobs, &answer);
+        Ok(answer.map(|id| id.to_string()))
     }
 
     async fn put_held(
         &mut self,
         request: wtypes::JobRequest,
     ) -> wasmtime::Result<Result<String, String>> {
-        let request = match check_put(request) {
+        check_size("put-held", request_size(&request))?;
+        let request = match self.state.room_for(1).and_then(|()| check_put(request)) {
             Ok(request) => request,
             Err(e) => return Ok(Err(e)),
         };
-        Ok(self
-            .state
-            .context
-            .put_held(request)
-            .await
-            .map(|id| id.to_string()))
+        let answer = self.state.context.put_held(request).await;
+        self.state.count_puts(1, &answer);
+        Ok(answer.map(|id| id.to_string()))
     }
 
     async fn append_args(
@@ -411,6 +526,7 @@ impl context::Host for ContextView<'_> {
         args: String,
         put_when: u32,
     ) -> wasmtime::Result<Result<u32, String>> {
+        check_size("append-args", job.len() + args.len())?;
         let job = match parse_job(Some(&job)) {
             Ok(Some(job)) => job,
             Ok(None) => unreachable!("a job was given"),
@@ -431,6 +547,7 @@ impl context::Host for ContextView<'_> {
     }
 
     async fn report_panic(&mut self, message: String) -> wasmtime::Result<()> {
+        check_size("report-panic", message.len())?;
         self.state.panic_message = Some(truncate(message, PANIC_MESSAGE_MAX));
         Ok(())
     }
@@ -572,5 +689,7 @@ pub(crate) fn truncate(mut text: String, max: usize) -> String {
     text
 }
 
+#[cfg(test)]
+mod fuzz;
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,9 @@
 //! Fuel, memory and deadlines, and how a run that hit one is classified.
 //!
 //! Every failure of a run goes through [`classify`], which picks the
-//! [`FailureKind`] in this order: the wall-clock deadline (`timeout`), fuel
+//! [`FailureKind`] in this order: a stop asked for (`cancelled`), an
+//! import argument over its cap
+//! (`argument-too-large`), the wall-clock deadline (`timeout`), fuel
 //! (`out-of-fuel`), a memory growth the limiter denied (`memory-limit`:
 //! guests usually abort on a failed allocation rather than trap on it), a
 //! panic the guest reported (`panic`), then any other `trap`. The kind is
@@ -12,6 +14,7 @@ use std::time::{Duration, Instant};
 use wasmtime::{ResourceLimiter, Trap, WasmBacktrace};
 
 use super::ComponentLimits;
+use super::context::ArgumentTooLarge;
 use crate::model::{Failure, FailureKind};
 
 /// How much of the stderr tail goes into a failure's detail.
@@ -19,16 +22,27 @@ const DETAIL_STDERR_MAX: usize = 8 * 1024;
 /// The size counted for one table element.
 const TABLE_ELEMENT_BYTES: u64 = 8;
 
-/// The limits of one run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The limits of one run. Each one left `None` is the runtime's default
+/// ([`RuntimeConfig`](super::RuntimeConfig)): a run always has a fuel
+/// budget, a memory limit and a time limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Limits {
-    /// The fuel budget (roughly, wasm instructions). `None`: unlimited.
+    /// The fuel budget (roughly, wasm instructions). `None`: the runtime's
+    /// default.
     pub fuel: Option<u64>,
     /// Memory limit in bytes: linear memories and tables together. `None`:
     /// the runtime's default. Capped at the runtime's maximum.
     pub memory_bytes: Option<u64>,
-    /// Wall-clock limit of the run. `None`: none.
+    /// Wall-clock limit of the run. `None`: the runtime's default.
+    #[serde(rename = "timeout_ms", serialize_with = "as_millis")]
     pub timeout: Option<Duration>,
+}
+
+fn as_millis<S: serde::Serializer>(timeout: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match timeout {
+        Some(t) => s.serialize_some(&u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+        None => s.serialize_none(),
+    }
 }
 
 /// The store's resource limiter: a byte budget for all linear memories and
@@ -39,6 +53,7 @@ pub(crate) struct MemoryLimiter {
     counts: ComponentLimits,
     limit: u64,
     used: u64,
+    peak: u64,
     last_grant: u64,
     denied: Option<u64>,
 }
@@ -51,6 +66,7 @@ impl MemoryLimiter {
             counts,
             limit,
             used: 0,
+            peak: 0,
             last_grant: 0,
             denied: None,
         }
@@ -66,6 +82,11 @@ impl MemoryLimiter {
         self.limit
     }
 
+    /// The most bytes the job held at once.
+    pub(crate) fn peak(&self) -> u64 {
+        self.peak
+    }
+
     fn grow(&mut self, current: u64, desired: u64) -> bool {
         let delta = desired.saturating_sub(current);
         let total = self.used.saturating_add(delta);
@@ -74,6 +95,7 @@ impl MemoryLimiter {
             false
         } else {
             self.used = total;
+            self.peak = self.peak.max(total);
             self.last_grant = delta;
             true
         }
@@ -141,6 +163,12 @@ impl ResourceLimiter for MemoryLimiter {
 #[error("the job ran past its deadline")]
 pub(crate) struct DeadlineExceeded;
 
+/// The error a run ends with when its context asked it to stop
+/// ([`JobContext::stop_requested`](super::JobContext::stop_requested)).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the job was cancelled while it ran: its run was stopped")]
+pub(crate) struct Stopped;
+
 /// The wall-clock deadline of a run.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Deadline {
@@ -171,7 +199,11 @@ pub(crate) struct Evidence<'a> {
 /// Turns the error of an instantiation or a call into a failure.
 pub(crate) fn classify(error: &wasmtime::Error, evidence: &Evidence<'_>) -> Failure {
     let trap = error.downcast_ref::<Trap>().copied();
-    let (kind, message) = if let Some(timeout) = evidence.timed_out {
+    let (kind, message) = if error.downcast_ref::<Stopped>().is_some() {
+        (FailureKind::Cancelled, Stopped.to_string())
+    } else if let Some(too_large) = error.downcast_ref::<ArgumentTooLarge>() {
+        (FailureKind::ArgumentTooLarge, too_large.to_string())
+    } else if let Some(timeout) = evidence.timed_out {
         (
             FailureKind::Timeout,
             format!(
@@ -258,6 +290,7 @@ mod tests {
         assert_eq!(limiter.denied(), None);
         assert!(!limiter.memory_growing(60, 61, None).unwrap());
         assert_eq!(limiter.denied(), Some(101));
+        assert_eq!(limiter.peak(), 100);
         // A denial by the memory's own maximum is not ours.
         let mut limiter = MemoryLimiter::new(100, ComponentLimits::default());
         assert!(!limiter.memory_growing(0, 50, Some(10)).unwrap());
@@ -300,6 +333,19 @@ mod tests {
             classify(&deadline, &evidence(None)).kind,
             FailureKind::Timeout
         );
+        let too_large = wasmtime::Error::from(ArgumentTooLarge {
+            import: "put",
+            size: 20,
+            cap: 10,
+        });
+        let failure = classify(&too_large, &evidence(Some("boom")));
+        assert_eq!(failure.kind, FailureKind::ArgumentTooLarge);
+        assert!(
+            failure.message.contains("`put` with 20 bytes"),
+            "{failure:?}"
+        );
+        let stopped = classify(&wasmtime::Error::from(Stopped), &evidence(None));
+        assert_eq!(stopped.kind, FailureKind::Cancelled);
         let host = wasmtime::Error::msg("pool exhausted");
         let mut e = evidence(None);
         e.instantiating = true;

@@ -56,10 +56,11 @@ use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
 pub use self::config::{
-    CORE_INSTANCES_PER_COMPONENT_DEFAULT, ComponentLimits, DEFAULT_MEMORY_BYTES_DEFAULT,
-    EPOCH_TICK_DEFAULT, INSTANCE_BYTES_DEFAULT, MAX_CONCURRENT_INSTANCES_DEFAULT,
-    MAX_MEMORY_BYTES_DEFAULT, MEMORIES_PER_COMPONENT_DEFAULT, OUTPUT_LIMIT_BYTES_DEFAULT,
-    RuntimeConfig, TABLE_ELEMENTS_DEFAULT, TABLES_PER_COMPONENT_DEFAULT,
+    CORE_INSTANCES_PER_COMPONENT_DEFAULT, ComponentLimits, DEFAULT_FUEL_DEFAULT,
+    DEFAULT_MEMORY_BYTES_DEFAULT, DEFAULT_TIMEOUT_DEFAULT, EPOCH_TICK_DEFAULT,
+    INSTANCE_BYTES_DEFAULT, MAX_CONCURRENT_INSTANCES_DEFAULT, MAX_MEMORY_BYTES_DEFAULT,
+    MEMORIES_PER_COMPONENT_DEFAULT, OUTPUT_LIMIT_BYTES_DEFAULT, PUT_CAP_DEFAULT, RuntimeConfig,
+    TABLE_ELEMENTS_DEFAULT, TABLES_PER_COMPONENT_DEFAULT,
 };
 pub use self::context::{JobContext, JobInfo, PutRequest};
 pub use self::http::{
@@ -155,6 +156,14 @@ pub struct RunReport {
     /// Wall-clock time from the call to the end, waiting for a free slot
     /// included.
     pub elapsed: Duration,
+    /// The limits it ran under, every one set
+    /// ([`Runtime::effective_limits`]).
+    pub limits: Limits,
+    /// The most linear memory and table bytes it held at once.
+    pub peak_memory_bytes: u64,
+    /// Bytes it wrote to stdout and stderr (kept or not) plus the bytes of
+    /// the result it returned.
+    pub output_bytes: u64,
 }
 
 /// Counters of the compiled-component cache, for tests and metrics.

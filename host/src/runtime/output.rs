@@ -70,6 +70,12 @@ impl TailPipe {
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
+    /// How many bytes were written in all, kept or not.
+    pub(crate) fn written(&self) -> u64 {
+        let tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+        tail.bytes.len() as u64 + tail.dropped
+    }
+
     /// How many bytes were written but not kept.
     #[cfg(test)]
     pub(crate) fn dropped(&self) -> u64 {
@@ -153,6 +159,7 @@ mod tests {
         pipe.write(Bytes::from_static(b"ab")).unwrap();
         assert_eq!(pipe.contents(), "456789ab");
         assert_eq!(pipe.dropped(), 4);
+        assert_eq!(pipe.written(), 12);
         assert_eq!(pipe.check_write().unwrap(), WRITE_BUDGET);
     }
 

@@ -54,11 +54,13 @@ impl Runtime {
     ) -> RunReport {
         let started = Instant::now();
         let config = &self.inner.config;
+        let limits = self.effective_limits(limits);
         let stdout = TailPipe::new(config.output_limit_bytes);
         let stderr = TailPipe::new(config.output_limit_bytes);
         let queue = context.job_info().queue;
         let recorder = context.clone();
-        let (outcome, fuel_consumed, http) = match self.slots().await {
+        let mut spent = Spent::default();
+        let (outcome, http) = match self.slots().await {
             Ok(_permit) => {
                 // The time limit counts from when the job has a slot.
                 let deadline = limits.timeout.map(|timeout| Deadline {
@@ -66,21 +68,20 @@ impl Runtime {
                     timeout,
                 });
                 let setup = StoreSetup {
-                    context: ContextState::new(context),
+                    context: ContextState::with_put_cap(context.clone(), config.put_cap),
                     stdout: stdout.clone(),
                     stderr: stderr.clone(),
-                    memory_bytes: limits
-                        .memory_bytes
-                        .unwrap_or(config.default_memory_bytes)
-                        .min(config.max_memory_bytes),
+                    memory_bytes: limits.memory_bytes.unwrap_or(config.max_memory_bytes),
                     component_limits: config.component_limits,
                     http: JobHttp::new(&config.http, &queue),
                     fuel: limits.fuel,
                     deadline,
                 };
-                self.run_store(prepared, call, setup, &stderr).await
+                let stop = async move { context.stop_requested().await };
+                self.run_store(prepared, call, setup, &stderr, &mut spent, stop)
+                    .await
             }
-            Err(failure) => (RunOutcome::Failure(failure), None, HttpUsage::default()),
+            Err(failure) => (RunOutcome::Failure(failure), HttpUsage::default()),
         };
         match &outcome {
             RunOutcome::Failure(failure) => limits::log_failure(failure),
@@ -95,9 +96,29 @@ impl Runtime {
                 stdout: stdout.contents(),
                 stderr: stderr.contents(),
             },
-            fuel_consumed,
+            fuel_consumed: spent.fuel,
             http,
             elapsed: started.elapsed(),
+            limits,
+            peak_memory_bytes: spent.peak_memory_bytes,
+            output_bytes: stdout.written() + stderr.written() + spent.result_bytes,
+        }
+    }
+
+    /// The limits a run asked for `asked` gets: each one it leaves out is
+    /// the runtime's default, and memory is never above the runtime's
+    /// maximum. Every field of the answer is set: no run is unlimited.
+    pub fn effective_limits(&self, asked: Limits) -> Limits {
+        let config = &self.inner.config;
+        Limits {
+            fuel: Some(asked.fuel.unwrap_or(config.default_fuel)),
+            memory_bytes: Some(
+                asked
+                    .memory_bytes
+                    .unwrap_or(config.default_memory_bytes)
+                    .min(config.max_memory_bytes),
+            ),
+            timeout: Some(asked.timeout.unwrap_or(config.default_timeout)),
         }
     }
 
@@ -115,7 +136,9 @@ impl Runtime {
         call: JobCall,
         setup: StoreSetup,
         stderr: &TailPipe,
-    ) -> (RunOutcome, Option<u64>, HttpUsage) {
+        spent: &mut Spent,
+        stop: impl Future<Output = ()>,
+    ) -> (RunOutcome, HttpUsage) {
         let fuel = setup.fuel;
         let deadline = setup.deadline;
         if !wasmtime::Engine::same(prepared.pre.instance_pre().engine(), &self.inner.engine) {
@@ -123,7 +146,7 @@ impl Runtime {
                 FailureKind::HostError,
                 "the component was prepared by another runtime",
             );
-            return (RunOutcome::Failure(failure), None, HttpUsage::default());
+            return (RunOutcome::Failure(failure), HttpUsage::default());
         }
         let mut store = match store::new_store(&self.inner.engine, setup) {
             Ok(store) => store,
@@ -132,7 +155,7 @@ impl Runtime {
                     FailureKind::HostError,
                     format!("cannot create the store: {e:#}"),
                 );
-                return (RunOutcome::Failure(failure), None, HttpUsage::default());
+                return (RunOutcome::Failure(failure), HttpUsage::default());
             }
         };
         let args = call.args.to_string();
@@ -145,21 +168,35 @@ impl Runtime {
                 *instantiating = false;
                 job.call_run(&mut *store, &call.function, &args).await
             };
-            match deadline {
-                // The epoch callback stops a computing guest; this stops
-                // one waiting in a host call.
-                Some(deadline) => tokio::time::timeout_at(deadline.at.into(), call)
-                    .await
-                    .unwrap_or_else(|_| Err(limits::DeadlineExceeded.into())),
-                None => call.await,
+            let limited = async move {
+                match deadline {
+                    // The epoch callback stops a computing guest; this
+                    // stops one waiting in a host call.
+                    Some(deadline) => tokio::time::timeout_at(deadline.at.into(), call)
+                        .await
+                        .unwrap_or_else(|_| Err(limits::DeadlineExceeded.into())),
+                    None => call.await,
+                }
+            };
+            // A computing guest yields every epoch tick, a waiting one at
+            // its host call: either way dropping the call stops it.
+            tokio::select! {
+                result = limited => result,
+                () = stop => Err(limits::Stopped.into()),
             }
         };
-        let fuel_consumed = store
+        spent.fuel = store
             .get_fuel()
             .ok()
             .map(|left| fuel.unwrap_or(u64::MAX).saturating_sub(left));
+        spent.peak_memory_bytes = store.data().limiter.peak();
         let mut outcome = match result {
-            Ok(Ok(outcome)) => returned(outcome),
+            Ok(Ok(outcome)) => {
+                if let context::wit::Outcome::Value(json) = &outcome {
+                    spent.result_bytes = json.len() as u64;
+                }
+                returned(outcome)
+            }
             Ok(Err(error)) => guest_error(error),
             Err(error) => {
                 let state = store.data();
@@ -179,8 +216,16 @@ impl Runtime {
         if let RunOutcome::Failure(failure) = &mut outcome {
             name_denials(failure, &store.data().denied());
         }
-        (outcome, fuel_consumed, store.data().http.usage())
+        (outcome, store.data().http.usage())
     }
+}
+
+/// What a run consumed, as far as the store shows it.
+#[derive(Debug, Default)]
+struct Spent {
+    fuel: Option<u64>,
+    peak_memory_bytes: u64,
+    result_bytes: u64,
 }
 
 /// Adds a run's HTTP requests to the job's [`context::HTTP_ANNOTATION`],
@@ -227,10 +272,15 @@ fn name_denials(failure: &mut Failure, denied: &[String]) {
 /// The outcome of a `run` that returned `ok`.
 fn returned(outcome: context::wit::Outcome) -> RunOutcome {
     match outcome {
-        context::wit::Outcome::Value(json) if json.len() > RESULT_MAX => bad_result(format!(
-            "the job returned {} bytes of JSON; the limit is {RESULT_MAX}",
-            json.len()
-        )),
+        context::wit::Outcome::Value(json) if json.len() > RESULT_MAX => {
+            RunOutcome::Failure(Failure::new(
+                FailureKind::ResultTooLarge,
+                format!(
+                    "the job returned a result of {} bytes; the limit is {RESULT_MAX} bytes",
+                    json.len()
+                ),
+            ))
+        }
         context::wit::Outcome::Value(json) => match serde_json::from_str(&json) {
             Ok(value) => RunOutcome::Value(value),
             Err(e) => bad_result(format!(
@@ -263,4 +313,49 @@ fn guest_error(error: context::wit::JobError) -> RunOutcome {
         guest_kind: Some(error.kind),
         permanent: error.permanent,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            20 => any::<String>(),
+            10 => "[\\[\\]{}\",:0-9a-z\\\\ ]{0,40}",
+            1 => Just(format!("\"{}\"", "x".repeat(RESULT_MAX - 2))),
+            1 => Just(format!("\"{}\"", "x".repeat(RESULT_MAX))),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever a guest returns, the result path gives a value, an
+        /// await, or a typed failure: never a panic.
+        #[test]
+        fn any_result_becomes_a_value_an_await_or_a_typed_failure(text in text(), awaits in any::<bool>()) {
+            let len = text.len();
+            let outcome = if awaits {
+                context::wit::Outcome::AwaitJob(text)
+            } else {
+                context::wit::Outcome::Value(text)
+            };
+            match returned(outcome) {
+                RunOutcome::Value(_) => prop_assert!(!awaits && len <= RESULT_MAX),
+                RunOutcome::Await(_) => prop_assert!(awaits),
+                RunOutcome::Failure(failure) if failure.kind == FailureKind::ResultTooLarge => {
+                    prop_assert!(!awaits && len > RESULT_MAX);
+                    prop_assert!(failure.message.contains(&len.to_string()), "{}", failure.message);
+                    prop_assert!(failure.message.contains(&RESULT_MAX.to_string()));
+                }
+                RunOutcome::Failure(failure) => {
+                    prop_assert_eq!(failure.kind, FailureKind::GuestError);
+                    prop_assert_eq!(failure.guest_kind.as_deref(), Some("invalid-result"));
+                }
+            }
+        }
+    }
 }

@@ -16,6 +16,10 @@ use super::limits::{Deadline, DeadlineExceeded, MemoryLimiter};
 use super::output::TailPipe;
 use super::sandbox::{Denials, RecordedSockets, RecordedSocketsView};
 
+/// What one host call may copy beyond the job's memory limit (a memory is
+/// never exactly full).
+const HOSTCALL_COPY_MARGIN: u64 = 1 << 20;
+
 /// Everything one job's store holds. Nothing in it is shared with another
 /// job.
 pub(crate) struct StoreState {
@@ -136,6 +140,15 @@ pub(crate) fn new_store(engine: &Engine, setup: StoreSetup) -> wasmtime::Result<
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
     store.set_fuel(setup.fuel.unwrap_or(u64::MAX))?;
+    // wasmtime caps what one call copies out of the guest (128 MiB by
+    // default) and fails the call with a generic error past it. A copy
+    // can never be larger than the guest's memory, so allow that much:
+    // our own caps (the result's, the imports' arguments') then see every
+    // size and fail the run with a kind that names it.
+    store.set_hostcall_fuel(
+        usize::try_from(setup.memory_bytes.saturating_add(HOSTCALL_COPY_MARGIN))
+            .unwrap_or(usize::MAX),
+    );
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(on_epoch);
     Ok(store)

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use crate::model::JobId;
 use crate::store::{Store, StoreEvent};
@@ -21,6 +22,30 @@ pub struct Events {
     agents: Arc<Notify>,
     schedules: Arc<Notify>,
     completion_waiters: Mutex<HashMap<JobId, Vec<oneshot::Sender<()>>>>,
+    /// The jobs whose guests run in this process, and how to stop each.
+    running: Mutex<HashMap<JobId, CancellationToken>>,
+}
+
+/// A job's guest running in this process (see [`Events::running`]); the
+/// job is forgotten when this is dropped.
+#[derive(Debug)]
+pub struct RunningGuest<'a> {
+    events: &'a Events,
+    job: JobId,
+    stop: CancellationToken,
+}
+
+impl RunningGuest<'_> {
+    /// Cancelled when the run must stop.
+    pub fn stop(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+}
+
+impl Drop for RunningGuest<'_> {
+    fn drop(&mut self) {
+        self.events.running.lock().unwrap().remove(&self.job);
+    }
 }
 
 impl Events {
@@ -75,8 +100,41 @@ impl Events {
         rx
     }
 
-    /// Wakes everyone waiting for these jobs.
+    /// Registers a guest of `job` running in this process, until the
+    /// answer is dropped: its stop token is cancelled when the job
+    /// completes by other means (a cancel, here or in another process) or
+    /// when [`Events::stop_runs`] names it.
+    pub fn running(&self, job: JobId) -> RunningGuest<'_> {
+        let stop = CancellationToken::new();
+        self.running.lock().unwrap().insert(job, stop.clone());
+        RunningGuest {
+            events: self,
+            job,
+            stop,
+        }
+    }
+
+    /// The jobs whose guests run in this process now.
+    pub fn running_jobs(&self) -> Vec<JobId> {
+        self.running.lock().unwrap().keys().copied().collect()
+    }
+
+    /// Stops the guests of these jobs, if they run in this process.
+    pub fn stop_runs(&self, jobs: &[JobId]) {
+        let running = self.running.lock().unwrap();
+        for job in jobs {
+            if let Some(stop) = running.get(job) {
+                tracing::info!(%job, "stopping the job's run: it completed elsewhere (cancelled)");
+                stop.cancel();
+            }
+        }
+    }
+
+    /// Wakes everyone waiting for these jobs, and stops their guests if
+    /// they still run here: a job that completed while its guest runs was
+    /// cancelled (its own outcome is written only after its guest ends).
     pub fn completed(&self, jobs: &[JobId]) {
+        self.stop_runs(jobs);
         let mut waiters = self.completion_waiters.lock().unwrap();
         for job in jobs {
             if let Some(list) = waiters.remove(job) {

@@ -64,9 +64,12 @@ pub const REMOVE_DEFAULT: [QueryState; 2] = [
 ];
 
 impl Service {
-    /// Cancels a job no dispatcher holds yet (pending, or out of its queue):
-    /// it becomes `cancelled` and never runs; jobs awaiting it complete
-    /// with its `cancelled` failure. Waiters wake at once.
+    /// Cancels a job that has not completed: it becomes `cancelled` with a
+    /// failure of that kind; a pending one (or one out of its queue) never
+    /// runs; a claimed or running one has its run stopped by its
+    /// dispatcher (at once in this process, through the store's
+    /// notifications or its stop check in another). Jobs awaiting it
+    /// complete with its failure; waiters wake at once.
     pub async fn job_cancel(&self, id: crate::model::JobId) -> Result<Job> {
         let now = self.clock().now();
         let report = self.store().job_cancel(JobCancelParams { id, now }).await?;

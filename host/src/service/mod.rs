@@ -20,6 +20,7 @@ mod quotas;
 mod retention;
 mod schedule;
 mod schedules;
+mod usage;
 mod workers;
 
 use std::sync::Arc;

@@ -66,9 +66,11 @@ impl Service {
                 spec.size
             )));
         }
-        if spec.fuel_cap == Some(0) || spec.memory_cap == Some(0) {
+        if spec.fuel_cap == Some(0) || spec.memory_cap == Some(0) || spec.time_cap_ms == Some(0) {
             return Err(Error::Invalid(
-                "`fuel_cap` and `memory_cap` must be positive (omit them for no cap)".into(),
+                "`fuel_cap`, `memory_cap` and `time_cap_ms` must be positive (omit them for no \
+                 cap)"
+                    .into(),
             ));
         }
         self.store().queue_get(&spec.queue).await?;

@@ -1,8 +1,10 @@
-//! Cancel, written once for both backends: a job no dispatcher holds yet
-//! (`pending`, or `new`) becomes `cancelled` with
-//! [`Failure::cancelled`] and never runs; it has its result, so settling
-//! moves on what awaited it (its waiters complete with the failure, its
-//! failure callbacks run).
+//! Cancel, written once for both backends: a job that has not completed
+//! becomes `cancelled`. One no dispatcher holds yet (`pending`, or `new`)
+//! gets [`Failure::cancelled`] and never runs; one a dispatcher holds
+//! (`assigned`, `active`) gets [`Failure::cancelled_while_held`] and its
+//! dispatcher stops the run (`dispatch/stops.rs`). It has its result, so
+//! settling moves on what awaited it (its waiters complete with the
+//! failure, its failure callbacks run).
 
 use std::sync::LazyLock;
 
@@ -13,36 +15,57 @@ use super::statement::{Arg, Sql, SqlConn};
 use super::{Error, Result};
 use crate::model::{Failure, Job, Transition};
 
-/// Cancels a pending or detached job: both transitions end in the same
-/// status, so one guarded statement serves both.
+/// Cancels a job that has not completed (pending, detached, claimed or
+/// running): the four transitions end in the same status, so one guarded
+/// statement serves them all. A job a dispatcher holds gets the failure
+/// that says its run stopped.
 static CANCEL: Sql = Sql::new(|d| {
     let (queued, detached) = (Transition::Cancel, Transition::CancelDetached);
-    debug_assert_eq!(queued.to(), detached.to());
+    let (claimed, running) = (Transition::CancelClaimed, Transition::CancelRunning);
+    debug_assert!(
+        [detached, claimed, running]
+            .iter()
+            .all(|t| t.to() == queued.to())
+    );
     format!(
-        "UPDATE jobs SET status = {to}, failure = ?2{json}, completed_at = ?3 \
-         WHERE id = ?1 AND status IN ({queued}, {detached}) RETURNING {JOB_COLUMNS}",
+        "UPDATE jobs SET status = {to}, completed_at = ?3, \
+         failure = CASE WHEN status IN ({claimed}, {running}) THEN ?4{json} ELSE ?2{json} END \
+         WHERE id = ?1 AND status IN ({queued}, {detached}, {claimed}, {running}) \
+         RETURNING {JOB_COLUMNS}",
         to = lit(queued.to()),
         queued = lit(queued.from()),
         detached = lit(detached.from()),
+        claimed = lit(claimed.from()),
+        running = lit(running.from()),
         json = d.json,
     )
 });
 
-/// The failure every cancelled job gets, as stored.
+/// The failure a cancelled job no dispatcher held gets, as stored.
 static CANCELLED: LazyLock<String> = LazyLock::new(|| {
     serde_json::to_string(&Failure::cancelled()).expect("a failure serializes to JSON")
 });
 
+/// The failure a cancelled job a dispatcher held gets, as stored.
+static CANCELLED_WHILE_HELD: LazyLock<String> = LazyLock::new(|| {
+    serde_json::to_string(&Failure::cancelled_while_held()).expect("a failure serializes to JSON")
+});
+
 /// Cancels `p.id` inside the caller's transaction and settles what awaited
-/// it. `None` (nothing written) when a dispatcher holds it, it has
-/// finished, or it does not exist: the caller reads it to say which
+/// it. `None` (nothing written) when it has finished or it does not
+/// exist: the caller reads it to say which
 /// ([`not_cancellable`]).
 pub(crate) async fn cancel<T: SqlConn + SettleTx + ?Sized>(
     tx: &mut T,
     p: &JobCancelParams,
 ) -> Result<Option<CancelReport>> {
     let sql = CANCEL.text(tx.dialect());
-    let args = [Arg::Id(p.id.0), Arg::Json(&CANCELLED), Arg::Int(ms(p.now))];
+    let args = [
+        Arg::Id(p.id.0),
+        Arg::Json(&CANCELLED),
+        Arg::Int(ms(p.now)),
+        Arg::Json(&CANCELLED_WHILE_HELD),
+    ];
     let Some(row) = tx.fetch_optional("jobs", sql, &args).await? else {
         return Ok(None);
     };
@@ -61,7 +84,7 @@ pub(crate) async fn cancel<T: SqlConn + SettleTx + ?Sized>(
 /// The [`Error::Conflict`] of a cancel refused for `job`.
 pub(crate) fn not_cancellable(job: &Job) -> Error {
     Error::Conflict(format!(
-        "job {} is {}: only a job no dispatcher holds yet (pending, or new) can be cancelled",
+        "job {} is {}: only a job that has not completed can be cancelled",
         job.id, job.status
     ))
 }

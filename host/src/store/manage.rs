@@ -15,7 +15,8 @@ use crate::model::{
     RemovalReport, Timestamp,
 };
 
-/// Cancels a job no dispatcher holds.
+/// Cancels a job that has not completed: pending or detached (it never
+/// runs), claimed or running (its dispatcher stops the run).
 #[derive(Debug, Clone)]
 pub struct JobCancelParams {
     /// The job.

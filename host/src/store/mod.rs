@@ -48,6 +48,7 @@ mod links;
 mod manage;
 mod pauses;
 pub mod postgres;
+pub mod runs;
 mod schedule;
 pub(crate) mod settle;
 mod sql;
@@ -435,7 +436,9 @@ pub trait StoreListener: Send {
 /// The management tools' operations are in [`ManageStore`], the
 /// schedules' in [`ScheduleStore`].
 #[async_trait]
-pub trait Store: ManageStore + ScheduleStore + Send + Sync + std::fmt::Debug + 'static {
+pub trait Store:
+    ManageStore + ScheduleStore + runs::RunStore + Send + Sync + std::fmt::Debug + 'static
+{
     /// The backend's name, e.g. `sqlite`.
     fn backend(&self) -> &'static str;
 

@@ -234,6 +234,7 @@ pub(crate) async fn agents_upsert_list_delete<H: Harness>(h: H) {
         }),
         fuel_cap: Some(u64::MAX),
         memory_cap: Some(1 << 30),
+        time_cap_ms: Some(60_000),
     };
     s.agent_upsert(d, images.clone()).await.unwrap();
     s.agent_upsert(other, AgentSpec::new("", "main"))

@@ -46,8 +46,16 @@ pub(crate) async fn cancelled_jobs_never_run<H: Harness>(h: H) {
     let d = dispatcher(&*s).await;
     let ran = run(&*s, d, "", 10, t(60)).await;
     assert_eq!(ran, vec![j[2], j[3]]);
-    // Once a dispatcher holds a job, or it finished, cancel is refused.
-    assert_conflict(cancel(&*s, j[2]).await, &["is active", "cancelled"]);
+    // A running job can be cancelled: it is no longer its dispatcher's,
+    // whose outcome for it is then dropped.
+    let stopped = cancel(&*s, j[2]).await.unwrap();
+    assert_eq!(stopped.status, JobStatus::Cancelled);
+    assert_eq!(stopped.failure, Some(Failure::cancelled_while_held()));
+    assert_eq!(s.dispatcher_held_jobs(d).await.unwrap(), vec![j[3]]);
+    let late = finish(&*s, d, j[2], RunOutcome::Value(json!(2)), t(65)).await;
+    assert_eq!(late.reassigned, vec![j[2]]);
+    assert_eq!(s.job_get(j[2]).await.unwrap().status, JobStatus::Cancelled);
+    // Once it finished, cancel is refused.
     finish(&*s, d, j[3], RunOutcome::Value(json!(1)), t(70)).await;
     assert_conflict(cancel(&*s, j[3]).await, &["is completed"]);
     assert_conflict(cancel(&*s, j[0]).await, &["is cancelled"]);

@@ -20,7 +20,8 @@ use crate::store::{Error, Result};
 
 const COLUMNS: &str =
     "id, hostname, pid, poll_interval_ms, activated_at, last_ping_at, deactivated_at";
-const AGENT_COLUMNS: &str = "dispatcher, queue, name, size, filter, fuel_cap, memory_cap, prefer";
+const AGENT_COLUMNS: &str =
+    "dispatcher, queue, name, size, filter, fuel_cap, memory_cap, prefer, time_cap_ms";
 
 pub(super) static HELD: LazyLock<String> = LazyLock::new(|| {
     format!(
@@ -39,11 +40,12 @@ static UPSERT: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH w AS ( \
            INSERT INTO agents (dispatcher, queue, name, size, filter, fuel_cap, memory_cap, \
-             prefer) \
-           VALUES ($2, $3, $4, $5, $6::json, $7, $8, $9::json) \
+             prefer, time_cap_ms) \
+           VALUES ($2, $3, $4, $5, $6::json, $7, $8, $9::json, $10) \
            ON CONFLICT (dispatcher, queue, name) DO UPDATE SET size = excluded.size, \
              filter = excluded.filter, fuel_cap = excluded.fuel_cap, \
-             memory_cap = excluded.memory_cap, prefer = excluded.prefer \
+             memory_cap = excluded.memory_cap, prefer = excluded.prefer, \
+             time_cap_ms = excluded.time_cap_ms \
            RETURNING dispatcher) \
          SELECT {AGENTS_CHANGED} FROM w"
     )
@@ -92,6 +94,7 @@ fn agent(row: &PgRow) -> Result<Agent> {
                 .transpose()?,
             fuel_cap: row.try_get::<Option<i64>, _>(5)?.map(from_u64_bits),
             memory_cap: row.try_get::<Option<i64>, _>(6)?.map(from_u64_bits),
+            time_cap_ms: row.try_get::<Option<i64>, _>(8)?.map(from_u64_bits),
         },
     })
 }
@@ -212,6 +215,7 @@ pub(super) async fn agent_upsert(
         .bind(spec.fuel_cap.map(u64_bits))
         .bind(spec.memory_cap.map(u64_bits))
         .bind(spec.prefer.as_ref().map(json_text))
+        .bind(spec.time_cap_ms.map(u64_bits))
         .execute(&db.pool)
         .await;
     match written {

@@ -17,7 +17,8 @@ use crate::store::{Error, Result};
 
 const COLUMNS: &str =
     "id, hostname, pid, poll_interval_ms, activated_at, last_ping_at, deactivated_at";
-const AGENT_COLUMNS: &str = "dispatcher, queue, name, size, filter, fuel_cap, memory_cap, prefer";
+const AGENT_COLUMNS: &str =
+    "dispatcher, queue, name, size, filter, fuel_cap, memory_cap, prefer, time_cap_ms";
 
 pub(super) static HELD: LazyLock<String> = LazyLock::new(|| {
     format!(
@@ -63,6 +64,7 @@ fn agent(row: &SqliteRow) -> Result<Agent> {
                 .transpose()?,
             fuel_cap: row.try_get::<Option<i64>, _>(5)?.map(from_u64_bits),
             memory_cap: row.try_get::<Option<i64>, _>(6)?.map(from_u64_bits),
+            time_cap_ms: row.try_get::<Option<i64>, _>(8)?.map(from_u64_bits),
         },
     })
 }
@@ -179,12 +181,13 @@ pub(super) async fn agent_upsert(
     let (filter, prefer) = (to_json(&spec.filter)?, to_json(&spec.prefer)?);
     let written = sqlx::query(
         "INSERT INTO agents (dispatcher, queue, name, size, filter, fuel_cap, memory_cap, \
-           prefer) \
+           prefer, time_cap_ms) \
          VALUES ((SELECT id FROM dispatchers WHERE id = ?1), \
-                 (SELECT name FROM queues WHERE name = ?2), ?3, ?4, ?5, ?6, ?7, ?8) \
+                 (SELECT name FROM queues WHERE name = ?2), ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
          ON CONFLICT (dispatcher, queue, name) DO UPDATE SET size = excluded.size, \
          filter = excluded.filter, fuel_cap = excluded.fuel_cap, \
-         memory_cap = excluded.memory_cap, prefer = excluded.prefer",
+         memory_cap = excluded.memory_cap, prefer = excluded.prefer, \
+         time_cap_ms = excluded.time_cap_ms",
     )
     .bind(dispatcher.0)
     .bind(&spec.queue)
@@ -194,6 +197,7 @@ pub(super) async fn agent_upsert(
     .bind(spec.fuel_cap.map(u64_bits))
     .bind(spec.memory_cap.map(u64_bits))
     .bind(prefer)
+    .bind(spec.time_cap_ms.map(u64_bits))
     .execute(&db.writer)
     .await;
     match written {

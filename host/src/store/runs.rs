@@ -1,0 +1,256 @@
+//! The store's record of runs (issue 13, resource accounting): the limits
+//! each run of a job ran under and what it consumed, in `job_runs`
+//! (migration 0013), read back per job and summed per queue.
+//!
+//! The operations form a trait of their own, [`RunStore`], a supertrait of
+//! [`Store`](super::Store), implemented once here for every
+//! [`SqlBackend`] (the statements are the same on both backends).
+
+use async_trait::async_trait;
+use tracing::instrument;
+use uuid::Uuid;
+
+use super::statement::{Bind, Binds, SqlBackend, SqlConn, SqlRow};
+use super::{Error, Result};
+use crate::clock;
+use crate::model::{DispatcherId, JobId, QueueUsage, RunLimits, RunRecord, RunUsage};
+
+/// The most runs one insert statement takes (12 parameters a run).
+pub const RUNS_PER_STATEMENT: usize = 256;
+
+/// The columns of `job_runs`, in [`RunRow`] order.
+pub const RUN_COLUMNS: &str = "job, attempt, queue, dispatcher, fuel_limit, memory_limit, \
+     time_limit_ms, fuel_used, peak_memory, wall_ms, output_bytes, ended_at";
+
+/// One row of `job_runs`: the columns of [`RUN_COLUMNS`]. Counts are stored
+/// saturated at `i64::MAX`, so that sums in SQL stay meaningful.
+pub type RunRow = (
+    Uuid,
+    i64,
+    String,
+    Uuid,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+);
+
+/// Records and reads runs.
+#[async_trait]
+pub trait RunStore {
+    /// Records runs that ended. A run of a job no longer stored is
+    /// skipped (it cannot be shown anywhere).
+    async fn job_run_record_many(&self, runs: &[RunRecord]) -> Result<()>;
+    /// A job's recorded runs, oldest first.
+    async fn job_runs(&self, id: JobId) -> Result<Vec<RunRecord>>;
+    /// The recorded runs of a queue's stored jobs, summed.
+    async fn queue_usage(&self, queue: &str) -> Result<QueueUsage>;
+}
+
+#[async_trait]
+impl<B: SqlBackend> RunStore for B {
+    #[instrument(level = "debug", skip_all)]
+    async fn job_run_record_many(&self, runs: &[RunRecord]) -> Result<()> {
+        let mut conn = self.writes();
+        for chunk in runs.chunks(RUNS_PER_STATEMENT) {
+            // One statement a chunk: it commits by itself. The columns of
+            // a `VALUES` list are `column1`... on both backends.
+            let mut binds = Binds::default();
+            let rows: Vec<String> = chunk
+                .iter()
+                .map(|run| {
+                    let r = run_row(run);
+                    let cells = [
+                        binds.push(Bind::Id(r.0)),
+                        binds.push(Bind::Int(r.1)),
+                        binds.push(Bind::Text(r.2)),
+                        binds.push(Bind::Id(r.3)),
+                        binds.push(Bind::Int(r.4)),
+                        binds.push(Bind::Int(r.5)),
+                        binds.push(Bind::Int(r.6)),
+                        binds.push(Bind::Int(r.7)),
+                        binds.push(Bind::Int(r.8)),
+                        binds.push(Bind::Int(r.9)),
+                        binds.push(Bind::Int(r.10)),
+                        binds.push(Bind::Int(r.11)),
+                    ];
+                    format!("({})", cells.join(", "))
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO job_runs ({RUN_COLUMNS}) SELECT * FROM (VALUES {}) AS v \
+                 WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.id = v.column1)",
+                rows.join(", ")
+            );
+            let sql = conn.dialect().render(&sql);
+            conn.execute(&sql, &binds.args()).await?;
+        }
+        Ok(())
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_runs(&self, id: JobId) -> Result<Vec<RunRecord>> {
+        let mut conn = self.reads();
+        let sql = conn.dialect().render(&format!(
+            "SELECT {RUN_COLUMNS} FROM job_runs WHERE job = ?1 ORDER BY attempt"
+        ));
+        let rows = conn
+            .fetch_all("job_runs", &sql, &[super::statement::Arg::Id(id.0)])
+            .await?;
+        rows.iter()
+            .map(|row| run_from_row(read_row(row)?))
+            .collect()
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn queue_usage(&self, queue: &str) -> Result<QueueUsage> {
+        let mut conn = self.reads();
+        // Integer sums on both backends (PostgreSQL's sum of bigints is
+        // numeric); past 2^63 the statement fails rather than wraps.
+        let sql = conn.dialect().render(
+            "SELECT count(*), CAST(sum(fuel_used) AS BIGINT), max(peak_memory), \
+             CAST(sum(wall_ms) AS BIGINT), CAST(sum(output_bytes) AS BIGINT) \
+             FROM job_runs WHERE queue = ?1",
+        );
+        let row = conn
+            .fetch_optional("job_runs", &sql, &[super::statement::Arg::Text(queue)])
+            .await?;
+        let Some(row) = row else {
+            return Ok(QueueUsage::default());
+        };
+        let count = |i: usize| -> Result<u64> {
+            Ok(row.opt_int(i)?.map_or(0, |v| u64::try_from(v).unwrap_or(0)))
+        };
+        Ok(QueueUsage {
+            runs: count(0)?,
+            fuel: count(1)?,
+            peak_memory_bytes: count(2)?,
+            wall_ms: count(3)?,
+            output_bytes: count(4)?,
+        })
+    }
+}
+
+fn read_row(row: &SqlRow) -> Result<RunRow> {
+    Ok((
+        row.id(0)?,
+        row.int(1)?,
+        row.text(2)?,
+        row.id(3)?,
+        row.int(4)?,
+        row.int(5)?,
+        row.int(6)?,
+        row.int(7)?,
+        row.int(8)?,
+        row.int(9)?,
+        row.int(10)?,
+        row.int(11)?,
+    ))
+}
+
+fn stored(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn corrupt(message: String) -> Error {
+    Error::Corrupt {
+        table: "job_runs",
+        message,
+    }
+}
+
+fn read(value: i64, column: &str) -> Result<u64> {
+    u64::try_from(value).map_err(|_| corrupt(format!("`{column}` is negative: {value}")))
+}
+
+/// The row a run is stored as.
+pub fn run_row(run: &RunRecord) -> RunRow {
+    (
+        run.job.0,
+        i64::from(run.attempt),
+        run.queue.clone(),
+        run.dispatcher.0,
+        stored(run.limits.fuel),
+        stored(run.limits.memory_bytes),
+        stored(run.limits.timeout_ms),
+        stored(run.usage.fuel),
+        stored(run.usage.peak_memory_bytes),
+        stored(run.usage.wall_ms),
+        stored(run.usage.output_bytes),
+        clock::to_millis(run.ended_at),
+    )
+}
+
+/// The run a row holds.
+pub fn run_from_row(row: RunRow) -> Result<RunRecord> {
+    let (
+        job,
+        attempt,
+        queue,
+        dispatcher,
+        fuel_limit,
+        memory_limit,
+        time_limit,
+        fuel,
+        peak,
+        wall,
+        output,
+        ended,
+    ) = row;
+    Ok(RunRecord {
+        job: JobId(job),
+        attempt: u32::try_from(attempt).map_err(|_| corrupt(format!("bad attempt {attempt}")))?,
+        queue,
+        dispatcher: DispatcherId(dispatcher),
+        limits: RunLimits {
+            fuel: read(fuel_limit, "fuel_limit")?,
+            memory_bytes: read(memory_limit, "memory_limit")?,
+            timeout_ms: read(time_limit, "time_limit_ms")?,
+        },
+        usage: RunUsage {
+            fuel: read(fuel, "fuel_used")?,
+            peak_memory_bytes: read(peak, "peak_memory")?,
+            wall_ms: read(wall, "wall_ms")?,
+            output_bytes: read(output, "output_bytes")?,
+        },
+        ended_at: clock::from_millis(ended),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_survives_its_row_and_huge_counts_saturate() {
+        let run = RunRecord {
+            job: JobId::new(),
+            attempt: 2,
+            queue: "q".into(),
+            dispatcher: DispatcherId::new(),
+            limits: RunLimits {
+                fuel: 10,
+                memory_bytes: 1 << 20,
+                timeout_ms: 600_000,
+            },
+            usage: RunUsage {
+                fuel: 7,
+                peak_memory_bytes: 65536,
+                wall_ms: 3,
+                output_bytes: 12,
+            },
+            ended_at: clock::from_millis(1_700_000_000_123),
+        };
+        assert_eq!(run_from_row(run_row(&run)).unwrap(), run);
+        let mut huge = run.clone();
+        huge.limits.fuel = u64::MAX;
+        assert_eq!(run_row(&huge).4, i64::MAX);
+        let mut bad = run_row(&run);
+        bad.7 = -1;
+        assert!(run_from_row(bad).is_err());
+    }
+}
