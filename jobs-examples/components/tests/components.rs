@@ -62,7 +62,7 @@ fn summarize(wasm: &[u8]) -> Summary {
 
 #[test]
 fn every_example_is_a_component() {
-    assert_eq!(ALL.len(), 10);
+    assert_eq!(ALL.len(), 11);
     for (name, file) in ALL {
         assert_eq!(path(name), std::path::Path::new(file));
         let wasm = bytes(name);
