@@ -3,7 +3,9 @@
 
 use serde_json::json;
 
-use super::{component, exports, failure, id, run_job, run_json, upload, wasync_run};
+use super::{
+    component, exports, failure, greets_and_prints, id, run_job, run_json, upload, wasync_run,
+};
 use crate::on_both_backends;
 use crate::support::{Backend, Server, shared};
 
@@ -20,15 +22,7 @@ async fn c_hello_runs_through_the_queue(backend: Backend) {
     let module = upload(&http, "c", &wasm).await;
     assert_eq!(exports(&module), ["add", "greet", "whoami"]);
 
-    let done = run_job(&http, "c", "greet", json!(["Ada"])).await;
-    assert_eq!(done["result"], "Hello, Ada!", "{done}");
-    assert!(
-        done["stdout"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("greeting Ada"),
-        "{done}"
-    );
+    greets_and_prints(&http, "c").await;
     assert_eq!(
         run_job(&http, "c", "add", json!({"a": 2, "b": 40})).await["result"],
         42

@@ -3,7 +3,10 @@
 
 use serde_json::json;
 
-use super::{component, exports, failure, id, run_job, run_json, upload, wasync_run};
+use super::{
+    component, exports, failure, greets_and_prints, id, run_job, run_json,
+    takes_names_and_defaults, upload, wasync_run,
+};
 use crate::on_both_backends;
 use crate::support::{Backend, Server, shared, wait_until};
 
@@ -20,27 +23,8 @@ async fn js_hello_runs_through_the_queue(backend: Backend) {
     let module = upload(&http, "js", &wasm).await;
     assert_eq!(exports(&module), ["add", "check_order", "divide", "greet"]);
 
-    let done = run_job(&http, "js", "greet", json!(["Ada"])).await;
-    assert_eq!(done["result"], "Hello, Ada!", "{done}");
-    assert!(
-        done["stdout"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("greeting Ada"),
-        "{done}"
-    );
-    let done = run_job(
-        &http,
-        "js",
-        "greet",
-        json!({"name": "Ada", "greeting": "Hi"}),
-    )
-    .await;
-    assert_eq!(done["result"], "Hi, Ada!", "{done}");
-    assert_eq!(
-        run_job(&http, "js", "add", json!({"a": 2})).await["result"],
-        3
-    );
+    greets_and_prints(&http, "js").await;
+    takes_names_and_defaults(&http, "js").await;
 
     let job = http
         .put_job_with(

@@ -1,4 +1,4 @@
-//! Jobs in Python, JavaScript and C (issue 12): the example components
+//! Jobs in Python, JavaScript and C: the example components
 //! built by the SDKs' build commands (`cargo xtask polyglot`, run by
 //! `cargo xtask test`, into `target/polyglot`) uploaded to a real `wasync
 //! serve` and run through the queue on SQLite and PostgreSQL, and run with
@@ -16,7 +16,7 @@ mod python;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::{Http, WASYNC};
 
@@ -49,6 +49,37 @@ pub(crate) fn component(name: &str) -> Option<PathBuf> {
             skipped.display()
         ),
     }
+}
+
+/// The first promise of every language's hello example: `greet("Ada")`
+/// answers "Hello, Ada!" and what it printed on the way is captured.
+pub(crate) async fn greets_and_prints(http: &Http, module: &str) {
+    let done = run_job(http, module, "greet", json!(["Ada"])).await;
+    assert_eq!(done["result"], "Hello, Ada!", "{done}");
+    assert!(
+        done["stdout"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("greeting Ada"),
+        "{done}"
+    );
+}
+
+/// What the Python and JavaScript SDKs add to it: arguments by name, and
+/// a parameter left out taking its default (`add(a, b=1)`).
+pub(crate) async fn takes_names_and_defaults(http: &Http, module: &str) {
+    let done = run_job(
+        http,
+        module,
+        "greet",
+        json!({"name": "Ada", "greeting": "Hi"}),
+    )
+    .await;
+    assert_eq!(done["result"], "Hi, Ada!", "{done}");
+    assert_eq!(
+        run_job(http, module, "add", json!({"a": 2})).await["result"],
+        3
+    );
 }
 
 /// Uploads component `name` under that name; returns its module record.

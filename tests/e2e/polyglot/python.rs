@@ -3,7 +3,10 @@
 
 use serde_json::{Value, json};
 
-use super::{component, exports, failure, id, run_job, run_json, upload, wasync_run};
+use super::{
+    component, exports, failure, greets_and_prints, id, run_job, run_json,
+    takes_names_and_defaults, upload, wasync_run,
+};
 use crate::on_both_backends;
 use crate::support::{Backend, Server, shared, wait_until};
 use crate::usage::{create_queue, set_agent};
@@ -21,27 +24,8 @@ async fn python_hello_runs_through_the_queue(backend: Backend) {
     let module = upload(&http, "py", &wasm).await;
     assert_eq!(exports(&module), ["add", "check_order", "divide", "greet"]);
 
-    let done = run_job(&http, "py", "greet", json!(["Ada"])).await;
-    assert_eq!(done["result"], "Hello, Ada!", "{done}");
-    assert!(
-        done["stdout"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("greeting Ada"),
-        "{done}"
-    );
-    let done = run_job(
-        &http,
-        "py",
-        "greet",
-        json!({"name": "Ada", "greeting": "Hi"}),
-    )
-    .await;
-    assert_eq!(done["result"], "Hi, Ada!", "{done}");
-    assert_eq!(
-        run_job(&http, "py", "add", json!({"a": 2})).await["result"],
-        3
-    );
+    greets_and_prints(&http, "py").await;
+    takes_names_and_defaults(&http, "py").await;
 
     let never = |function: &str, args: Value| json!({"module": "py", "function": function, "args": args, "retry": "never"});
     let job = http.put_job_with(never("divide", json!([1, 0]))).await;
