@@ -185,7 +185,8 @@ pub enum Command {
     Callbacks(With<callbacks::CallbacksArgs>),
     /// Put a serial or parallel composite; list or add its parts.
     Composite(With<callbacks::CompositeArgs>),
-    /// Cancel a job no dispatcher holds yet: it never runs.
+    /// Cancel a job: one not yet claimed never runs, a running one is
+    /// interrupted.
     Cancel(With<manage::CancelArgs>),
     /// Delete finished jobs by status; prints the count per status.
     RemoveJobs(With<manage::RemoveJobsArgs>),
