@@ -277,9 +277,50 @@ async fn tokens_see_only_the_modules_they_may(backend: Backend) {
     assert_eq!(admin.ok("/v1/modules/hello").await["name"], "hello");
 }
 
+/// A token's schedule puts its jobs with the token: in its queue only, and
+/// they act with it (a put into another queue is "not found").
+async fn a_schedule_puts_with_its_creators_token(backend: Backend) {
+    let _machine = shared().await;
+    let s = server(backend).await;
+    let admin = s.http();
+    admin.upload_example("fanout").await;
+    create_queue(&admin, "a").await;
+    create_queue(&admin, "b").await;
+    let scopes = ["read", "put", "manage"];
+    let carol = Http::new(&s.url, Some(token(&admin, "carol", &["a"], &scopes).await));
+    let schedule = |queue: &str| {
+        json!({ "name": format!("tick-{queue}"), "module": "fanout",
+                "function": "put_with_quotas", "args": ["second_job", [1], [], "b"],
+                "queue": queue, "delay": "1s" })
+    };
+    let (status, body) = carol.post("/v1/schedules", schedule("b")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, created) = carol.post("/v1/schedules", schedule("a")).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(
+        created["active"], true,
+        "resumed once its token is recorded"
+    );
+
+    let first = crate::support::wait_until("the schedule's first job", || async {
+        let shown = carol.ok("/v1/schedules/tick-a?runs=1").await;
+        shown["runs"][0]["id"].as_str().map(str::to_owned)
+    })
+    .await;
+    let job = carol.wait_completed(&first).await;
+    assert_eq!(job["queue"], "a");
+    assert!(
+        failure_message(&job).contains("queue `b` not found"),
+        "the job acts with carol's token: {job}"
+    );
+    let listed = admin.ok("/v1/jobs?queue=b").await;
+    assert_eq!(listed["jobs"], json!([]), "nothing was put in `b`");
+}
+
 crate::on_both_backends!(
     a_token_is_held_to_its_queues,
-    tokens_see_only_the_modules_they_may
+    tokens_see_only_the_modules_they_may,
+    a_schedule_puts_with_its_creators_token
 );
 
 /// The secret is printed once by `wasync tokens create`; the database
