@@ -35,6 +35,19 @@ async fn create_queue(admin: &Http, name: &str) {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
+/// A server with queues `a` and `b` and the admin's uploads of
+/// `examples`; its admin client.
+async fn tenants(backend: Backend, examples: &[&str]) -> (Server, Http) {
+    let s = server(backend).await;
+    let admin = s.http();
+    for example in examples {
+        admin.upload_example(example).await;
+    }
+    create_queue(&admin, "a").await;
+    create_queue(&admin, "b").await;
+    (s, admin)
+}
+
 /// Runs the CLI as the admin (the client options before the command,
 /// which has subcommands).
 fn admin_cli(s: &Server, args: &[&str]) -> std::process::Output {
@@ -68,12 +81,7 @@ fn failure_message(job: &Value) -> String {
 /// it is refused with 401.
 async fn a_token_is_held_to_its_queues(backend: Backend) {
     let _machine = shared().await;
-    let s = server(backend).await;
-    let admin = s.http();
-    admin.upload_example("annotate").await;
-    admin.upload_example("fanout").await;
-    create_queue(&admin, "a").await;
-    create_queue(&admin, "b").await;
+    let (s, admin) = tenants(backend, &["annotate", "fanout"]).await;
     let alice = Http::new(
         &s.url,
         Some(token(&admin, "alice", &["a"], &["read", "put"]).await),
@@ -218,11 +226,7 @@ async fn a_token_is_held_to_its_queues(backend: Backend) {
 /// a name from a module it does not own.
 async fn tokens_see_only_the_modules_they_may(backend: Backend) {
     let _machine = shared().await;
-    let s = server(backend).await;
-    let admin = s.http();
-    admin.upload_example("hello").await;
-    create_queue(&admin, "a").await;
-    create_queue(&admin, "b").await;
+    let (s, admin) = tenants(backend, &["hello"]).await;
     let all = ["upload", "read", "put"];
     let uploader = Http::new(&s.url, Some(token(&admin, "up", &["a"], &all).await));
     let neighbour = Http::new(
@@ -281,11 +285,7 @@ async fn tokens_see_only_the_modules_they_may(backend: Backend) {
 /// they act with it (a put into another queue is "not found").
 async fn a_schedule_puts_with_its_creators_token(backend: Backend) {
     let _machine = shared().await;
-    let s = server(backend).await;
-    let admin = s.http();
-    admin.upload_example("fanout").await;
-    create_queue(&admin, "a").await;
-    create_queue(&admin, "b").await;
+    let (s, admin) = tenants(backend, &["fanout"]).await;
     let scopes = ["read", "put", "manage"];
     let carol = Http::new(&s.url, Some(token(&admin, "carol", &["a"], &scopes).await));
     let schedule = |queue: &str| {
