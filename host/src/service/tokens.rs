@@ -253,9 +253,11 @@ impl Service {
             Authority::Revoked(_) => false,
             Authority::Token(token) => {
                 let uploads = self.store().module_uploaders(digest).await?;
-                let uploads = (!uploads.is_empty()).then_some(uploads);
-                let peers = self.peers(token).await?;
-                visible(uploads.as_ref(), token, &peers)
+                // Most puts name a shared module or one of the token's own:
+                // no need to read the other tokens.
+                let shared =
+                    uploads.is_empty() || uploads.iter().any(|u| u.is_none_or(|id| id == token.id));
+                shared || visible(Some(&uploads), token, &self.peers(token).await?)
             }
         };
         if seen {
