@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::ApiResult;
 use super::extract::{JsonBody, Path};
 use super::input::{DurationInput, TimeInput};
@@ -194,6 +195,7 @@ pub struct PutByNameBody {
 /// (m01.remote `addJob(name, input)`); 404 names an unknown name.
 pub async fn put_by_name(
     State(state): State<AppState>,
+    Caller(authority): Caller,
     Path(name): Path<String>,
     JsonBody(body): JsonBody<Option<PutByNameBody>>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
@@ -205,6 +207,7 @@ pub async fn put_by_name(
             .map(|d| u64::try_from(d.0.as_millis()).unwrap_or(u64::MAX)),
         limits: body.limits,
         quota_names: body.quota_names,
+        authority,
         ..PutRequest::new("", "", Value::Null)
     };
     let job = state

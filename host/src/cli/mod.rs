@@ -33,6 +33,7 @@ mod scheduler;
 mod schedules;
 mod serve;
 mod show;
+mod tokens;
 mod update;
 mod wait;
 mod worker;
@@ -177,6 +178,8 @@ pub enum Command {
     Schedules(With<Box<schedules::SchedulesArgs>>),
     /// List, create, show, resize or delete a queue's quotas.
     Quotas(With<quotas::QuotasArgs>),
+    /// List, create or revoke scoped API tokens (admin).
+    Tokens(With<tokens::TokensArgs>),
     /// List dispatchers and their agents.
     Dispatchers(With<NoArgs>),
     /// List, set or delete agents.
@@ -261,6 +264,9 @@ pub fn main() -> ExitCode {
             }
             Command::Quotas(With { client, args }) => {
                 quotas::run(&cli.client.with(client), args).await
+            }
+            Command::Tokens(With { client, args }) => {
+                tokens::run(&cli.client.with(client), args).await
             }
             Command::Dispatchers(With { client, .. }) => {
                 dispatchers::run(&cli.client.with(client)).await

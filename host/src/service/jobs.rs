@@ -9,8 +9,8 @@ use super::queues::LIST_LIMIT_MAX;
 use super::schedule::{Schedule, check_begin_by};
 use super::{Error, Result, Service};
 use crate::model::{
-    Job, JobId, JobLimits, JobStatus, NewJob, RetryPolicy, ScheduleRun, Timestamp,
-    normalize_quota_names,
+    Authority, Job, JobId, JobLimits, JobStatus, NewJob, RetryPolicy, ScheduleRun, Scope,
+    Timestamp, normalize_quota_names,
 };
 use crate::store::{AnnotationSetParams, JobListParams, JobPutBackParams};
 
@@ -46,6 +46,9 @@ pub struct PutRequest {
     pub parent: Option<JobId>,
     /// Its retry policy; `None`: its queue's default.
     pub retry: Option<RetryPolicy>,
+    /// Who puts it: it needs `put` in its queue and a module this
+    /// authority sees; the job records the token and acts with it.
+    pub authority: Authority,
 }
 
 impl PutRequest {
@@ -63,6 +66,7 @@ impl PutRequest {
             quota_names: Vec::new(),
             parent: None,
             retry: None,
+            authority: Authority::Admin,
         }
     }
 }
@@ -150,6 +154,9 @@ impl Service {
         validate_free_name("function name", function, FUNCTION_NAME_MAX_LEN)?;
         let args = validate_args(request.args)?;
         let queue = queue_from_alias(&request.queue).to_owned();
+        if !request.authority.allows(Scope::Put, &queue) {
+            return Err(Error::forbidden(Scope::Put, &queue));
+        }
         if request.module.is_empty() {
             return Err(Error::Invalid(
                 "`module` is required (a digest or a name)".into(),
@@ -162,6 +169,8 @@ impl Service {
             self.lookup_module(&request.module)
         )?;
         self.check_quota_names(&queue_info.name, &quota_names)
+            .await?;
+        self.check_module_visible(&request.authority, &module.digest, &request.module)
             .await?;
         let now = self.clock().now();
         let schedule = Schedule::at(request.begin_after, begin_by_ms, now);
@@ -180,6 +189,7 @@ impl Service {
             quota_names,
             expired: schedule.expired,
             parent: request.parent,
+            token: request.authority.token_id(),
             created_at: now,
             schedule: None,
             retry: request.retry,

@@ -20,6 +20,7 @@ mod quotas;
 mod retention;
 mod schedule;
 mod schedules;
+mod tokens;
 mod usage;
 mod workers;
 
@@ -42,6 +43,7 @@ pub use put_batcher::PUT_BATCH_MAX_DEFAULT;
 pub use retention::{RETENTION_BATCH, RETENTION_INTERVAL_DEFAULT, Retention, RetentionConfig};
 pub use schedule::BEGIN_BY_MAX_MS;
 pub use schedules::{DELAY_MIN, OccurrencePut, RUNS_LIMIT_MAX, SchedulePatch, ScheduleRequest};
+pub use tokens::{CreatedToken, SECRET_PREFIX, secret_hash};
 pub use workers::DispatcherView;
 
 use crate::clock::Clock;

@@ -202,6 +202,8 @@ impl Service {
             queue: job.queue.clone(),
             limits: job.limits.clone(),
             begin_by_ms: job.begin_by_ms,
+            // Its creator's token: the put is checked against it.
+            authority: self.schedule_authority(schedule.id).await?,
             ..PutRequest::new(&job.module, &job.function, job.args.clone())
         };
         let run = ScheduleRun {

@@ -54,6 +54,7 @@ pub(crate) mod settle;
 mod sql;
 pub mod sqlite;
 mod statement;
+mod tokens;
 
 pub use failures::{
     DispatcherRescueParams, HandBackParams, HandBackReport, JobRetryParams, RetryVerdict,
@@ -75,6 +76,7 @@ pub use schedule::{
     ScheduleAdvanceParams, ScheduleLock, ScheduleStore, ScheduleTakeParams, ScheduleUpdateParams,
     occurrence_taken,
 };
+pub use tokens::{ModuleUpload, TokenStore};
 
 #[cfg(test)]
 pub(crate) mod conformance;
@@ -437,7 +439,7 @@ pub trait StoreListener: Send {
 /// schedules' in [`ScheduleStore`].
 #[async_trait]
 pub trait Store:
-    ManageStore + ScheduleStore + runs::RunStore + Send + Sync + std::fmt::Debug + 'static
+    ManageStore + ScheduleStore + TokenStore + runs::RunStore + Send + Sync + std::fmt::Debug + 'static
 {
     /// The backend's name, e.g. `sqlite`.
     fn backend(&self) -> &'static str;

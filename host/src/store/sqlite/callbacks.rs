@@ -31,7 +31,7 @@ const IDS: &str = "SELECT unhex(value) FROM json_each(?1)";
 
 static INSERT: &str = "INSERT INTO jobs (id, queue, status, module, module_name, function, args, \
      limits, begin_after, scheduled, begin_by_ms, parent, created_at, quota_names, failure, \
-     completed_at, callback_of, callback_on, part_of, part_index, retry) \
+     completed_at, callback_of, callback_on, part_of, part_index, retry, token) \
      SELECT unhex(j.value ->> 'id'), \
        (SELECT q.name FROM queues AS q WHERE q.name = j.value ->> 'queue'), \
        j.value ->> 'status', j.value ->> 'module', j.value ->> 'module_name', \
@@ -40,7 +40,7 @@ static INSERT: &str = "INSERT INTO jobs (id, queue, status, module, module_name,
        unhex(j.value ->> 'parent'), j.value ->> 'created_at', j.value ->> 'quota_names', \
        j.value ->> 'failure', j.value ->> 'completed_at', unhex(j.value ->> 'callback_of'), \
        j.value ->> 'callback_on', unhex(j.value ->> 'part_of'), j.value ->> 'part_index', \
-       j.value ->> 'retry' \
+       j.value ->> 'retry', unhex(j.value ->> 'token') \
      FROM json_each(?1) AS j ORDER BY j.key";
 
 static WAITING: LazyLock<String> = LazyLock::new(|| {
@@ -366,6 +366,7 @@ fn insert_row(row: &InsertRow<'_>) -> Value {
         "part_of": part_of,
         "part_index": part_index,
         "retry": super::job::retry_text(job.retry.as_ref()),
+        "token": job.token.map(|t| hex(t.0)),
     })
 }
 
