@@ -42,7 +42,7 @@ pub use schedule::{
     ScheduleId, ScheduleJob, ScheduleRun, Timing,
 };
 pub use state::{JobStatus, Transition};
-pub use usage::{QueueUsage, RunLimits, RunRecord, RunUsage};
+pub use usage::{UsageTotals, RunLimits, RunRecord, RunUsage};
 
 /// A point in time, UTC, with millisecond precision when stored.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;
