@@ -15,7 +15,7 @@ use super::input::TimeInput;
 use crate::model::{
     DispatcherId, DispatcherStats, JobFilter, JobId, PollRecord, QueryState, TimeRange,
 };
-use crate::service::{DispatcherStatusView, JobInfo};
+use crate::service::{DispatcherStatsView, DispatcherStatusView, JobInfo};
 
 /// The filters of a job query (zc.async `asyncdb`): every one optional.
 #[derive(Debug, Default, Deserialize)]
@@ -145,7 +145,7 @@ pub async fn stats(
     State(state): State<AppState>,
     Path(id): Path<DispatcherId>,
     Query(query): Query<StatsQuery>,
-) -> ApiResult<Json<DispatcherStats>> {
+) -> ApiResult<Json<DispatcherStatsView>> {
     Ok(Json(
         state
             .service

@@ -47,7 +47,7 @@ pub use token::{
     Authority, Scope, TOKEN_NAME_MAX_LEN, TOKEN_QUEUES_MAX, Token, TokenId, UnknownScope,
     glob_matches,
 };
-pub use usage::{QueueUsage, RunLimits, RunRecord, RunUsage};
+pub use usage::{RunLimits, RunRecord, RunUsage, UsageTotals};
 
 /// A point in time, UTC, with millisecond precision when stored.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

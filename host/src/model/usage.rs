@@ -52,9 +52,10 @@ pub struct RunRecord {
     pub ended_at: Timestamp,
 }
 
-/// The runs of one queue's jobs summed (the jobs still stored).
+/// Runs summed: a queue's (of its jobs still stored) or a dispatcher's
+/// over a window.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QueueUsage {
+pub struct UsageTotals {
     /// How many runs.
     pub runs: u64,
     /// Fuel used in all.

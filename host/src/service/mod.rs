@@ -34,7 +34,7 @@ pub use health::{Degraded, PROBE_INTERVAL, StoreHealth};
 pub use jobs::{JobPage, PutRequest};
 pub use lookups::LOOKUP_TTL_DEFAULT;
 pub use manage::{JobNameRequest, PausedDispatcher, PausedQueue, ProcessingView, REMOVE_DEFAULT};
-pub use monitor::{ACTIVE_IDS_MAX, DispatcherStatusView, JobInfo};
+pub use monitor::{ACTIVE_IDS_MAX, DispatcherStatsView, DispatcherStatusView, JobInfo};
 pub use names::{
     DEFAULT_QUEUE_ALIAS, validate_module_name, validate_queue_name, validate_schedule_name,
 };

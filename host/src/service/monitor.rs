@@ -10,8 +10,9 @@ use super::queues::LIST_LIMIT_MAX;
 use super::{Error, Result, Service};
 use crate::model::{
     DispatcherId, DispatcherStats, DispatcherStatus, Failure, FailureKind, Job, JobFilter, JobId,
-    JobStatus, POLLS_KEPT_DEFAULT, PollRecord, Timestamp, result_summary,
+    JobStatus, POLLS_KEPT_DEFAULT, PollRecord, Timestamp, UsageTotals, result_summary,
 };
+use crate::store::runs::DispatcherUsageParams;
 use crate::store::{DispatcherStatsParams, JobOrder, JobQueryParams, QueueJobsParams};
 
 /// zc.async's `getJobInfo`: who ran a job, when, how it ended.
@@ -47,6 +48,17 @@ pub struct JobInfo {
     pub failed: bool,
     /// Its value or failure as text, cut at 10,000 characters.
     pub result: Option<String>,
+}
+
+/// A dispatcher's statistics over a window, with what its runs that ended
+/// in the window consumed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DispatcherStatsView {
+    /// Jobs started, finished and running, the quickest and slowest.
+    #[serde(flatten)]
+    pub stats: DispatcherStats,
+    /// The runs it ended in the window, summed.
+    pub usage: UsageTotals,
 }
 
 /// zc.async's `getStatusInfo` for one dispatcher, with its active jobs.
@@ -185,7 +197,7 @@ impl Service {
         dispatcher: DispatcherId,
         since: Option<Timestamp>,
         before: Option<Timestamp>,
-    ) -> Result<DispatcherStats> {
+    ) -> Result<DispatcherStatsView> {
         self.store().dispatcher_get(dispatcher).await?;
         let now = self.clock().now();
         let before = before.unwrap_or(now + chrono::TimeDelta::milliseconds(1));
@@ -194,7 +206,7 @@ impl Service {
                 "`since` must be before `before` (the window is empty)".into(),
             ));
         }
-        Ok(self
+        let stats = self
             .store()
             .dispatcher_stats(DispatcherStatsParams {
                 dispatcher,
@@ -202,7 +214,16 @@ impl Service {
                 before,
                 now,
             })
-            .await?)
+            .await?;
+        let usage = self
+            .store()
+            .dispatcher_usage(DispatcherUsageParams {
+                dispatcher,
+                since,
+                before,
+            })
+            .await?;
+        Ok(DispatcherStatsView { stats, usage })
     }
 
     /// zc.async's `getStatusInfo` and `getActiveJobIds` for one dispatcher.

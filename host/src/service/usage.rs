@@ -4,7 +4,7 @@
 
 use super::names::queue_from_alias;
 use super::{Result, Service};
-use crate::model::{JobId, QueueUsage, RunRecord};
+use crate::model::{JobId, UsageTotals, RunRecord};
 
 impl Service {
     /// A job's recorded runs, oldest first (none for an unknown job).
@@ -14,7 +14,7 @@ impl Service {
 
     /// The runs of a queue's stored jobs, summed. An unknown queue is not
     /// found.
-    pub async fn queue_usage(&self, name: &str) -> Result<QueueUsage> {
+    pub async fn queue_usage(&self, name: &str) -> Result<UsageTotals> {
         let queue = queue_from_alias(name);
         self.store().queue_get(queue).await?;
         Ok(self.store().queue_usage(queue).await?)
