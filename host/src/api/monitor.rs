@@ -13,7 +13,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Path, Query};
 use super::input::TimeInput;
 use crate::model::{
-    DispatcherId, DispatcherStats, JobFilter, JobId, PollRecord, QueryState, TimeRange,
+    DispatcherId, JobFilter, JobId, PollRecord, QueryState, TimeRange,
 };
 use crate::service::{DispatcherStatsView, DispatcherStatusView, JobInfo};
 
