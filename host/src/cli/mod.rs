@@ -32,6 +32,7 @@ pub mod run;
 mod scheduler;
 mod schedules;
 mod serve;
+mod server;
 mod show;
 mod update;
 mod wait;
@@ -181,7 +182,7 @@ pub enum Command {
     Dispatchers(With<NoArgs>),
     /// List, set or delete agents.
     Agents(With<agents::AgentsArgs>),
-    /// List or add a job's callbacks (zc.async `addCallback`).
+    /// List or add a job's callbacks.
     Callbacks(With<callbacks::CallbacksArgs>),
     /// Put a serial or parallel composite; list or add its parts.
     Composite(With<callbacks::CompositeArgs>),

@@ -2,6 +2,8 @@
 //! service: annotations are committed at once and read fresh; a put goes
 //! through the same validation and group commit as any other put.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -9,6 +11,22 @@ use tokio_util::sync::CancellationToken;
 use crate::model::{CallbackOn, CompositeKind, Job, JobId};
 use crate::runtime::{JobContext, JobInfo, PutRequest as GuestPutRequest};
 use crate::service::{CallbackRequest, CompositeRequest, PutRequest, Service};
+
+/// Makes the context of each job a dispatcher runs: the one thing the
+/// dispatcher needs from the layer above it, handed to it as a part
+/// ([`super::DispatchParts::contexts`]).
+pub trait JobContexts: Send + Sync + std::fmt::Debug {
+    /// The context of `job` (as started: its attempt already counted),
+    /// whose run stops when `stop` is cancelled.
+    fn context(&self, job: Job, stop: CancellationToken) -> Arc<dyn JobContext>;
+}
+
+/// A running job's calls go through the service, as any other caller's.
+impl JobContexts for Service {
+    fn context(&self, job: Job, stop: CancellationToken) -> Arc<dyn JobContext> {
+        Arc::new(DispatchContext::new(self.clone(), job, stop))
+    }
+}
 
 /// The context of one running job.
 #[derive(Debug)]
