@@ -137,7 +137,7 @@ pub enum Command {
     /// Run one job locally in the sandbox, with no server and no database.
     Run(run::RunArgs),
     /// Run the HTTP API and a dispatcher on the embedded SQLite default.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Run a dispatcher only (no HTTP API): a worker sharing the database.
     Worker(worker::WorkerArgs),
     /// Run a scheduler only (no HTTP API, no dispatcher): put the jobs of
@@ -216,7 +216,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => Ok(run::run(args).await),
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(*args).await,
             Command::Worker(args) => worker::run(args).await,
             Command::Scheduler(args) => scheduler::run(args).await,
             Command::Health(With { client, args }) => {
