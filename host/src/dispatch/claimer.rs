@@ -26,7 +26,7 @@ const AGAIN_MIN: Duration = Duration::from_millis(10);
 
 /// Waits for work and claims it, until told to stop.
 pub(super) async fn claim_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
-    let events = shared.events.clone();
+    let events = shared.parts.events.clone();
     let work = events.work();
     let agents_changed = events.agents();
     let mut poll = tokio::time::interval(shared.config.poll_interval);
@@ -49,7 +49,7 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, mut stopped: watch::Receiver
         if *stopped.borrow() {
             return;
         }
-        let now = shared.clock.now();
+        let now = shared.parts.clock.now();
         if due.deadline.is_some_and(|deadline| deadline < now) {
             expire(&shared, now).await;
             stale = true;
@@ -77,9 +77,9 @@ fn queues(shared: &Shared) -> Vec<String> {
 async fn next_due(shared: &Shared) -> NextDue {
     let params = JobNextDueParams {
         queues: queues(shared),
-        now: shared.clock.now(),
+        now: shared.parts.clock.now(),
     };
-    match shared.store.job_next_due(params).await {
+    match shared.parts.store.job_next_due(params).await {
         Ok(due) => due,
         Err(error) => {
             shared.store_failed(&error, "could not read when the next jobs are due");
@@ -91,7 +91,7 @@ async fn next_due(shared: &Shared) -> NextDue {
 /// The instant to wake at for `due` (the clock's time turned into the
 /// runtime's), at most a poll interval away; `None`: nothing to wait for.
 fn wake_at(shared: &Shared, due: &NextDue) -> Option<Instant> {
-    let now = shared.clock.now();
+    let now = shared.parts.clock.now();
     // A deadline wakes the loop just after it passes (jobs expire once
     // their deadline is in the past).
     let deadline = due.deadline.map(|d| d + chrono::TimeDelta::milliseconds(1));
@@ -120,7 +120,7 @@ async fn sleep_until(at: Option<Instant>) {
 /// Expires the jobs of this dispatcher's queues past their deadline.
 async fn expire(shared: &Shared, now: Timestamp) {
     for queue in queues(shared) {
-        let expired = expire_jobs(&*shared.store, &shared.events, &queue, now).await;
+        let expired = expire_jobs(&*shared.parts.store, &shared.parts.events, &queue, now).await;
         if let Err(error) = expired {
             let what = format!("could not expire the jobs of queue `{queue}` past their deadline");
             shared.store_failed(&error, &what);
@@ -131,7 +131,7 @@ async fn expire(shared: &Shared, now: Timestamp) {
 /// Reads this dispatcher's agents from the store (they may be changed
 /// over HTTP from any process).
 pub(super) async fn reload_agents(shared: &Shared) {
-    match shared.store.agent_list(Some(shared.config.id)).await {
+    match shared.parts.store.agent_list(Some(shared.config.id)).await {
         Ok(agents) => {
             let specs = agents.into_iter().map(|a| a.spec).collect();
             let mut current = shared.agents.write().unwrap();
@@ -172,9 +172,9 @@ async fn claim(shared: &Shared, agent: &AgentSlots, free: u32) -> Vec<Job> {
         filter: agent.spec.filter.clone(),
         preferred,
         limit,
-        now: shared.clock.now(),
+        now: shared.parts.clock.now(),
     };
-    let store = &shared.store;
+    let store = &shared.parts.store;
     let mut claimed = Vec::new();
     if let Some(prefer) = &agent.spec.prefer {
         match store
@@ -214,7 +214,7 @@ fn record_poll(shared: &Shared, agent: &AgentSlots, jobs: Vec<JobId>) {
         queue: agent.spec.queue.clone(),
         agent: agent.spec.name.clone(),
         jobs,
-        now: shared.clock.now(),
+        now: shared.parts.clock.now(),
         keep: POLLS_KEPT_DEFAULT,
     };
     shared.polls.record(params);
@@ -228,7 +228,7 @@ fn record_poll(shared: &Shared, agent: &AgentSlots, jobs: Vec<JobId>) {
 /// hands them back once the database takes writes again.
 async fn claim_and_start(shared: &Arc<Shared>, agent: &Arc<AgentSlots>, free: u32) -> u32 {
     let _claiming = shared.held.claiming().await;
-    let store = &shared.store;
+    let store = &shared.parts.store;
     let dispatcher = shared.config.id;
     let claimed = claim(shared, agent, free).await;
     if claimed.is_empty() {
@@ -242,7 +242,7 @@ async fn claim_and_start(shared: &Arc<Shared>, agent: &Arc<AgentSlots>, free: u3
         .job_start_many(JobStartParams {
             dispatcher,
             ids: ids.clone(),
-            now: shared.clock.now(),
+            now: shared.parts.clock.now(),
         })
         .await
     {

@@ -158,12 +158,7 @@ pub struct DispatchParts {
 #[derive(Debug)]
 struct Shared {
     config: DispatcherConfig,
-    store: Arc<dyn Store>,
-    runtime: Runtime,
-    clock: Arc<dyn Clock>,
-    events: Arc<Events>,
-    health: Arc<StoreHealth>,
-    contexts: Arc<dyn JobContexts>,
+    parts: DispatchParts,
     loader: ComponentLoader,
     completer: Arc<dyn Completer>,
     agents: RwLock<Arc<AgentSet>>,
@@ -186,7 +181,7 @@ impl Shared {
     /// the store's health (which logs the episode once), anything else to
     /// the log, as `what` failed.
     fn store_failed(&self, error: &crate::store::Error, what: &str) {
-        if self.health.failed(error) {
+        if self.parts.health.failed(error) {
             tracing::debug!(%error, "{what}");
         } else {
             tracing::error!(%error, "{what}");
@@ -221,12 +216,11 @@ impl Dispatcher {
             .map_err(|e| service::Error::Invalid(format!("cannot start the guest threads: {e}")))?;
         let DispatchParts {
             store,
-            runtime,
             clock,
             events,
             health,
-            contexts,
-        } = parts;
+            ..
+        } = &parts;
         let activation = store
             .dispatcher_activate(DispatcherActivateParams {
                 id: config.id,
@@ -237,7 +231,7 @@ impl Dispatcher {
                 proven_gone: config.proven_gone.clone(),
             })
             .await?;
-        report_takeover(&events, &activation);
+        report_takeover(events, &activation);
         let agents = store.agent_list(Some(config.id)).await?;
         if let Some(main) = &config.main_agent
             && !agents.iter().any(|a| a.spec.queue == DEFAULT_QUEUE)
@@ -254,7 +248,7 @@ impl Dispatcher {
             guests,
             polls: polls::PollRecorder::start(store.clone(), health.clone()),
             runs: runs::RunRecorder::start(store.clone(), health.clone()),
-            loader: ComponentLoader::new(runtime.clone(), store.clone(), health.clone()),
+            loader: ComponentLoader::new(parts.runtime.clone(), store.clone(), health.clone()),
             completer,
             agents: RwLock::new(Arc::new(AgentSet::default())),
             running: TaskTracker::new(),
@@ -262,12 +256,7 @@ impl Dispatcher {
             held: held::HeldJobs::default(),
             taken_over: watch::Sender::new(None),
             config,
-            store,
-            runtime,
-            clock,
-            events,
-            health,
-            contexts,
+            parts,
         });
         claimer::reload_agents(&shared).await;
         let (stop, stopped) = watch::channel(false);
@@ -384,12 +373,13 @@ impl Dispatcher {
             return;
         }
         let handed = shared
+            .parts
             .store
             .dispatcher_hand_back(HandBackParams {
                 dispatcher: id,
                 job: None,
                 reason: format!("its dispatcher {id} stopped before it finished"),
-                now: shared.clock.now(),
+                now: shared.parts.clock.now(),
             })
             .await;
         match handed {
@@ -402,12 +392,12 @@ impl Dispatcher {
                         "handed back the jobs still held"
                     );
                 }
-                shared.events.completed(&report.completed);
+                shared.parts.events.completed(&report.completed);
             }
             Err(error) => tracing::error!(%error, "could not hand back the jobs still held"),
         }
-        let now = shared.clock.now();
-        if let Err(error) = shared.store.dispatcher_deactivate(id, now).await {
+        let now = shared.parts.clock.now();
+        if let Err(error) = shared.parts.store.dispatcher_deactivate(id, now).await {
             tracing::error!(%error, "could not mark the dispatcher deactivated");
         }
         tracing::info!(dispatcher = %id, "dispatcher stopped");

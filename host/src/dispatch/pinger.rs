@@ -36,7 +36,7 @@ use crate::store::{DispatcherPingParams, DispatcherRescueParams, Ping};
 pub(super) async fn ping_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(shared.config.ping_interval);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut health = shared.health.watch();
+    let mut health = shared.parts.health.watch();
     loop {
         tokio::select! {
             _ = stopped.changed() => return,
@@ -54,7 +54,7 @@ pub(super) async fn ping_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<
                     continue;
                 }
                 ping(&shared).await;
-                shared.events.work_available();
+                shared.parts.events.work_available();
             }
         }
         if *stopped.borrow() {
@@ -94,12 +94,12 @@ pub(super) async fn ping(shared: &Shared) {
     let params = DispatcherPingParams {
         id: shared.config.id,
         process: shared.config.process.clone(),
-        now: shared.clock.now(),
+        now: shared.parts.clock.now(),
     };
-    match shared.store.dispatcher_ping(params).await {
+    match shared.parts.store.dispatcher_ping(params).await {
         Ok(ping) => {
             if !matches!(ping, Ping::TakenOver { .. }) {
-                shared.health.wrote();
+                shared.parts.health.wrote();
             }
             *shared.last_ping.lock().unwrap() = Instant::now();
             match ping {
@@ -130,16 +130,20 @@ pub(super) async fn ping(shared: &Shared) {
 
 /// Hands back the jobs of every dead dispatcher this one gets to first.
 async fn rescue(shared: &Shared) {
-    if shared.health.troubled_within(shared.config.death_interval) {
+    if shared
+        .parts
+        .health
+        .troubled_within(shared.config.death_interval)
+    {
         tracing::debug!("the database failed within a death interval: declaring no one dead");
         return;
     }
     let params = DispatcherRescueParams {
         rescuer: shared.config.id,
         death_interval: shared.config.death_interval,
-        now: shared.clock.now(),
+        now: shared.parts.clock.now(),
     };
-    let reports = match shared.store.dispatcher_rescue(params).await {
+    let reports = match shared.parts.store.dispatcher_rescue(params).await {
         Ok(reports) => reports,
         Err(error) => {
             shared.store_failed(&error, "could not look for dead dispatchers");
@@ -154,7 +158,7 @@ async fn rescue(shared: &Shared) {
             aborted = report.aborted.len(),
             "handed back the jobs of a dead dispatcher"
         );
-        let events = &shared.events;
+        let events = &shared.parts.events;
         events.completed(&report.completed);
         if !report.queues.is_empty() || !report.completed.is_empty() {
             events.work_available();

@@ -41,7 +41,7 @@ pub(super) async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Jo
             shared.held.let_go(job.id);
             return;
         }
-        shared.events.work_available();
+        shared.parts.events.work_available();
         pinger::ping_if_silent(&shared).await;
         if let Some(by) = shared.taken_over.borrow().clone() {
             // Handed back when the id was taken over: the run is not this
@@ -58,7 +58,7 @@ pub(super) async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Jo
             dispatcher: shared.config.id,
             outcome,
             output,
-            now: shared.clock.now(),
+            now: shared.parts.clock.now(),
         };
         if let Err(error) = shared.completer.finish(finish).await {
             // Never a fault (the completer waits those out): the outcome
@@ -76,12 +76,13 @@ pub(super) async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Jo
 /// and awaits the postprocess, whose result becomes the composite's.
 async fn start_composite(shared: &Shared, job: &Job) -> RunOutcome {
     match shared
+        .parts
         .store
-        .composite_start(job.id, shared.clock.now())
+        .composite_start(job.id, shared.parts.clock.now())
         .await
     {
         Ok(postprocess) => {
-            shared.events.work_available();
+            shared.parts.events.work_available();
             RunOutcome::Await(postprocess)
         }
         Err(error) => RunOutcome::Failure(Failure::new(
@@ -112,7 +113,7 @@ fn run_record(shared: &Shared, job: &Job, report: &RunReport) -> RunRecord {
             wall_ms: u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
             output_bytes: report.output_bytes,
         },
-        ended_at: shared.clock.now(),
+        ended_at: shared.parts.clock.now(),
     }
 }
 
@@ -130,9 +131,13 @@ async fn run_guest(
                 function: job.function.clone(),
                 args: job.args.clone(),
             };
-            let running = shared.events.running(job.id);
-            let context = shared.contexts.context(job.clone(), running.stop());
-            let report = shared.runtime.run(&prepared, call, limits, context).await;
+            let running = shared.parts.events.running(job.id);
+            let context = shared.parts.contexts.context(job.clone(), running.stop());
+            let report = shared
+                .parts
+                .runtime
+                .run(&prepared, call, limits, context)
+                .await;
             drop(running);
             let run = run_record(shared, job, &report);
             (report.outcome, report.output, Some(run))

@@ -39,7 +39,7 @@ pub(super) async fn stop_check_loop(shared: Weak<Shared>) {
 
 /// Stops the runs of jobs the store no longer lists as this dispatcher's.
 async fn check(shared: &Shared) {
-    let events = &shared.events;
+    let events = &shared.parts.events;
     // Taken before the read: every job registered by then was started
     // (its start committed), so the store lists it unless it was cancelled
     // or handed back since.
@@ -47,7 +47,7 @@ async fn check(shared: &Shared) {
     if running.is_empty() || shared.taken_over.borrow().is_some() {
         return;
     }
-    let store = &shared.store;
+    let store = &shared.parts.store;
     match store.dispatcher_held_jobs(shared.config.id).await {
         Ok(listed) => {
             let listed: HashSet<JobId> = listed.into_iter().collect();
