@@ -109,7 +109,8 @@ pub struct PullBody {
     index: i64,
 }
 
-/// `POST /v1/queues/{name}/pull` `{"index": -1}`: zc.async `queue.pull`.
+/// `POST /v1/queues/{name}/pull` `{"index": -1}`: takes the job at an
+/// index of the queue out of it.
 pub async fn pull(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -119,7 +120,8 @@ pub async fn pull(
     Ok(Json(state.service.queue_pull(&name, index).await?))
 }
 
-/// `DELETE /v1/queues/{name}/jobs/{id}`: zc.async `queue.remove`.
+/// `DELETE /v1/queues/{name}/jobs/{id}`: takes a given pending job out of
+/// its queue.
 pub async fn remove(
     State(state): State<AppState>,
     Path((name, id)): Path<(String, JobId)>,

@@ -152,7 +152,7 @@ fn management_routes() -> Router<AppState> {
 /// many operations failed. Reads nothing from the database.
 async fn health(State(state): State<AppState>) -> Response {
     let version = env!("CARGO_PKG_VERSION");
-    let backend = state.service.store().backend();
+    let backend = state.service.backend();
     match state.service.health().degraded() {
         None => axum::Json(serde_json::json!({
             "status": "ok",

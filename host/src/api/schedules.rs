@@ -4,7 +4,7 @@
 //! A schedule is created with the fields of a put (`module`, `function`,
 //! `args`, `queue`, `limits`, `begin_by`) and either `delay` (a duration:
 //! seconds, or text such as `"10s"`) or `cron` (a five-field string such as
-//! `"10 4 * * *"`, or m01.remote's lists `{"minute": [10], "hour": [4],
+//! `"10 4 * * *"`, or lists of fields `{"minute": [10], "hour": [4],
 //! "day_of_month": [], "month": [], "day_of_week": []}` with 0 = Monday).
 //! Times are UTC.
 
@@ -26,7 +26,7 @@ use crate::service::{SchedulePatch, ScheduleRequest};
 /// How many runs `show` lists when not told.
 pub const RUNS_DEFAULT: u32 = 10;
 
-/// A cron spec in a request: the five-field string or m01's lists.
+/// A cron spec in a request: the five-field string or lists of fields.
 #[derive(Debug, Clone)]
 pub enum CronInput {
     /// `"10 4 * * *"`.
@@ -35,7 +35,8 @@ pub enum CronInput {
     Fields(CronFields),
 }
 
-/// m01.remote's lists (0 = Monday); each defaults to empty ("any").
+/// A cron spec as lists of fields (day of week 0 = Monday); each defaults
+/// to empty ("any").
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CronFields {

@@ -32,6 +32,7 @@ pub mod run;
 mod scheduler;
 mod schedules;
 mod serve;
+mod server;
 mod show;
 mod tokens;
 mod update;
@@ -137,7 +138,7 @@ pub enum Command {
     /// Run one job locally in the sandbox, with no server and no database.
     Run(run::RunArgs),
     /// Run the HTTP API and a dispatcher on the embedded SQLite default.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Run a dispatcher only (no HTTP API): a worker sharing the database.
     Worker(worker::WorkerArgs),
     /// Run a scheduler only (no HTTP API, no dispatcher): put the jobs of
@@ -184,7 +185,7 @@ pub enum Command {
     Dispatchers(With<NoArgs>),
     /// List, set or delete agents.
     Agents(With<agents::AgentsArgs>),
-    /// List or add a job's callbacks (zc.async `addCallback`).
+    /// List or add a job's callbacks.
     Callbacks(With<callbacks::CallbacksArgs>),
     /// Put a serial or parallel composite; list or add its parts.
     Composite(With<callbacks::CompositeArgs>),
@@ -219,7 +220,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => Ok(run::run(args).await),
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(*args).await,
             Command::Worker(args) => worker::run(args).await,
             Command::Scheduler(args) => scheduler::run(args).await,
             Command::Health(With { client, args }) => {

@@ -6,6 +6,8 @@
 //! queues that token may use, and any other job or queue answers "not
 //! found", exactly as one that does not exist.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -13,6 +15,22 @@ use tokio_util::sync::CancellationToken;
 use crate::model::{Authority, CallbackOn, CompositeKind, Job, JobId, Scope};
 use crate::runtime::{JobContext, JobInfo, PutRequest as GuestPutRequest};
 use crate::service::{self, CallbackRequest, CompositeRequest, PutRequest, Service};
+
+/// Makes the context of each job a dispatcher runs: the one thing the
+/// dispatcher needs from the layer above it, handed to it as a part
+/// ([`super::DispatchParts::contexts`]).
+pub trait JobContexts: Send + Sync + std::fmt::Debug {
+    /// The context of `job` (as started: its attempt already counted),
+    /// whose run stops when `stop` is cancelled.
+    fn context(&self, job: Job, stop: CancellationToken) -> Arc<dyn JobContext>;
+}
+
+/// A running job's calls go through the service, as any other caller's.
+impl JobContexts for Service {
+    fn context(&self, job: Job, stop: CancellationToken) -> Arc<dyn JobContext> {
+        Arc::new(DispatchContext::new(self.clone(), job, stop))
+    }
+}
 
 /// The context of one running job.
 #[derive(Debug)]

@@ -1,5 +1,5 @@
 //! Resource accounting: the limits each run of a job ran under and what it
-//! consumed (issue 13), kept per run and summed per queue.
+//! consumed, kept per run and summed per queue.
 
 use serde::{Deserialize, Serialize};
 

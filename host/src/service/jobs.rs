@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::names::{queue_from_alias, validate_annotation_name, validate_free_name};
 use super::queues::LIST_LIMIT_MAX;
-use super::schedule::{Schedule, check_begin_by};
+use super::timing::{JobTiming, check_begin_by};
 use super::{Error, Result, Service};
 use crate::model::{
     Authority, Job, JobId, JobLimits, JobStatus, NewJob, RetryPolicy, ScheduleRun, Scope,
@@ -173,7 +173,7 @@ impl Service {
         self.check_module_visible(&request.authority, &module.digest, &request.module)
             .await?;
         let now = self.clock().now();
-        let schedule = Schedule::at(request.begin_after, begin_by_ms, now);
+        let timing = JobTiming::at(request.begin_after, begin_by_ms, now);
         let module_name = (module.digest.as_str() != request.module).then_some(request.module);
         Ok(NewJob {
             id: JobId::new(),
@@ -183,11 +183,11 @@ impl Service {
             function: function.to_owned(),
             args,
             limits: request.limits,
-            begin_after: schedule.begin_after,
-            scheduled: schedule.scheduled,
-            begin_by_ms: schedule.begin_by_ms,
+            begin_after: timing.begin_after,
+            scheduled: timing.scheduled,
+            begin_by_ms: timing.begin_by_ms,
             quota_names,
-            expired: schedule.expired,
+            expired: timing.expired,
             parent: request.parent,
             token: request.authority.token_id(),
             created_at: now,

@@ -1,4 +1,4 @@
-//! Resource accounting as users see it (issue 13): the runs of a job with
+//! Resource accounting as users see it: the runs of a job with
 //! the limits each ran under and what each consumed, and a queue's runs
 //! summed.
 
