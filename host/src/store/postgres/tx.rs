@@ -129,26 +129,25 @@ macro_rules! pg_conn {
     };
 }
 
-pg_conn!(
-    PgTx<'_>,
-    |this| &mut *this.conn,
-    this.db,
+pg_conn! {
+    PgTx<'_>, |this| &mut *this.conn, this.db,
+
     async fn announce_agents(&mut self, dispatcher: Uuid) -> Result<()> {
         announce_agents(&mut *self.conn, self.db, dispatcher).await
-    },
+    }
+
     fn announce_completed(&mut self, ids: &[Uuid]) {
         self.announce.extend_from_slice(ids);
     }
-);
+}
 
-pg_conn!(
-    PgPoolConn<'_>,
-    |this| &this.0.pool,
-    this.0,
+pg_conn! {
+    PgPoolConn<'_>, |this| &this.0.pool, this.0,
+
     async fn announce_agents(&mut self, dispatcher: Uuid) -> Result<()> {
         announce_agents(&self.0.pool, self.0, dispatcher).await
     }
-);
+}
 
 /// Announces puts in `queues` to every listener (on commit, inside a
 /// transaction).
