@@ -94,7 +94,7 @@ fn info(row: &SqlRow) -> Result<QueueInfo> {
 }
 
 /// `Ok` if the queue exists, else [`Error::NotFound`].
-async fn exists<C: SqlConn + ?Sized>(conn: &mut C, name: &str) -> Result<()> {
+pub(crate) async fn exists<C: SqlConn + ?Sized>(conn: &mut C, name: &str) -> Result<()> {
     let sql = conn
         .dialect()
         .render("SELECT 1 FROM queues WHERE name = ?1");

@@ -142,20 +142,6 @@ async fn create<C: SqlConn + ?Sized>(tx: &mut C, p: &QuotaCreateParams) -> Resul
     }
 }
 
-/// `Ok` if the queue exists, else [`Error::NotFound`].
-async fn queue_exists<C: SqlConn + ?Sized>(conn: &mut C, name: &str) -> Result<()> {
-    let sql = conn
-        .dialect()
-        .render("SELECT 1 FROM queues WHERE name = ?1");
-    match conn
-        .fetch_optional("queues", &sql, &[Arg::Text(name)])
-        .await?
-    {
-        Some(_) => Ok(()),
-        None => Err(Error::not_found(queue_what(name))),
-    }
-}
-
 #[async_trait]
 impl<B: SqlBackend> QuotaStore for B {
     #[instrument(level = "debug", skip_all)]
@@ -177,7 +163,7 @@ impl<B: SqlBackend> QuotaStore for B {
     #[instrument(level = "debug", skip_all)]
     async fn quota_list(&self, queue: &str) -> Result<Vec<Quota>> {
         let mut conn = self.reads();
-        queue_exists(&mut conn, queue).await?;
+        super::queue::exists(&mut conn, queue).await?;
         let d = conn.dialect();
         let sql = d.render(&format!(
             "SELECT {COLUMNS} FROM quotas WHERE queue = ?1 ORDER BY name{}",

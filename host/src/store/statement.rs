@@ -470,6 +470,46 @@ where
     }
 }
 
+/// Implements [`SqlConn`] for a backend's connection type, written once:
+/// `$conn` is the sqlx executor it runs on, named from `self` as `$this`;
+/// `$dialect` its spelling; the `bind` and `read` functions in scope where
+/// it is invoked (the backend's `tx.rs`) bind arguments and read rows; the
+/// items in braces add what the backend has more (its announcements).
+macro_rules! sql_conn {
+    ($type:ty, $dialect:expr, |$this:ident| $conn:expr, { $($extra:item)* }) => {
+        #[async_trait::async_trait]
+        impl $crate::store::statement::SqlConn for $type {
+            fn dialect(&self) -> &'static $crate::store::statement::Dialect {
+                $dialect
+            }
+
+            async fn execute(
+                &mut self,
+                sql: &str,
+                args: &[$crate::store::statement::Arg<'_>],
+            ) -> $crate::store::Result<u64> {
+                let $this = self;
+                let done = bind(sqlx::query(sql), args).execute($conn).await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn fetch_all(
+                &mut self,
+                table: &'static str,
+                sql: &str,
+                args: &[$crate::store::statement::Arg<'_>],
+            ) -> $crate::store::Result<Vec<$crate::store::statement::SqlRow>> {
+                let $this = self;
+                let rows = bind(sqlx::query(sql), args).fetch_all($conn).await?;
+                rows.iter().map(|row| read(table, row)).collect()
+            }
+
+            $($extra)*
+        }
+    };
+}
+pub(crate) use sql_conn;
+
 /// An open write transaction of a backend. [`SqlTx::conn`] lends the
 /// connection its statements run on (the backend's transaction type, which
 /// also runs the settling statements); [`SqlTx::commit`] ends it. Dropped

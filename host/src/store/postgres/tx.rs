@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::{PgStore, notify, row};
 use crate::store::Result;
 use crate::store::sql::corrupt;
-use crate::store::statement::{self, Arg, Cell, Dialect, SqlBackend, SqlConn, SqlRow, SqlTx};
+use crate::store::statement::{self, Arg, Cell, SqlBackend, SqlRow, SqlTx, sql_conn};
 
 /// Statements inside one PostgreSQL transaction. Every job it sees get its
 /// result is announced (`completed`), with the next cascade.
@@ -93,44 +93,10 @@ impl SqlBackend for PgStore {
     }
 }
 
-/// The statements of [`SqlConn`] on an executor of this backend (`$conn`
-/// names it from `self`), with the announcements of `$db`.
-macro_rules! pg_conn {
-    ($type:ty, |$this:ident| $conn:expr, $db:expr, $($extra:item)*) => {
-        #[async_trait]
-        impl SqlConn for $type {
-            fn dialect(&self) -> &'static Dialect {
-                &statement::POSTGRES
-            }
-
-            async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
-                let $this = self;
-                Ok(bind(sqlx::query(sql), args).execute($conn).await?.rows_affected())
-            }
-
-            async fn fetch_all(
-                &mut self,
-                table: &'static str,
-                sql: &str,
-                args: &[Arg<'_>],
-            ) -> Result<Vec<SqlRow>> {
-                let $this = self;
-                let rows = bind(sqlx::query(sql), args).fetch_all($conn).await?;
-                rows.iter().map(|row| read(table, row)).collect()
-            }
-
-            async fn announce_puts(&mut self, queues: &[String]) -> Result<()> {
-                let $this = self;
-                announce_puts($conn, $db, queues).await
-            }
-
-            $($extra)*
-        }
-    };
-}
-
-pg_conn! {
-    PgTx<'_>, |this| &mut *this.conn, this.db,
+sql_conn!(PgTx<'_>, &statement::POSTGRES, |this| &mut *this.conn, {
+    async fn announce_puts(&mut self, queues: &[String]) -> Result<()> {
+        announce_puts(&mut *self.conn, self.db, queues).await
+    }
 
     async fn announce_agents(&mut self, dispatcher: Uuid) -> Result<()> {
         announce_agents(&mut *self.conn, self.db, dispatcher).await
@@ -139,15 +105,17 @@ pg_conn! {
     fn announce_completed(&mut self, ids: &[Uuid]) {
         self.announce.extend_from_slice(ids);
     }
-}
+});
 
-pg_conn! {
-    PgPoolConn<'_>, |this| &this.0.pool, this.0,
+sql_conn!(PgPoolConn<'_>, &statement::POSTGRES, |this| &this.0.pool, {
+    async fn announce_puts(&mut self, queues: &[String]) -> Result<()> {
+        announce_puts(&self.0.pool, self.0, queues).await
+    }
 
     async fn announce_agents(&mut self, dispatcher: Uuid) -> Result<()> {
         announce_agents(&self.0.pool, self.0, dispatcher).await
     }
-}
+});
 
 /// Announces puts in `queues` to every listener (on commit, inside a
 /// transaction).

@@ -11,7 +11,7 @@ use sqlx::{Row as _, Sqlite, SqlitePool, Transaction, TypeInfo as _, ValueRef as
 
 use crate::store::Result;
 use crate::store::sql::corrupt;
-use crate::store::statement::{self, Arg, Cell, Dialect, SqlBackend, SqlConn, SqlRow, SqlTx};
+use crate::store::statement::{self, Arg, Cell, SqlBackend, SqlRow, SqlTx, sql_conn};
 
 /// Statements inside one SQLite write transaction (`BEGIN IMMEDIATE`:
 /// SQLite has one writer at a time, so the statements of one operation
@@ -59,40 +59,8 @@ impl SqlBackend for super::SqliteStore {
     }
 }
 
-/// The statements of [`SqlConn`] on an executor of this backend: `$conn`
-/// names it from `self`.
-macro_rules! sqlite_conn {
-    ($type:ty, |$this:ident| $conn:expr) => {
-        #[async_trait]
-        impl SqlConn for $type {
-            fn dialect(&self) -> &'static Dialect {
-                &statement::SQLITE
-            }
-
-            async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
-                let $this = self;
-                Ok(bind(sqlx::query(sql), args)
-                    .execute($conn)
-                    .await?
-                    .rows_affected())
-            }
-
-            async fn fetch_all(
-                &mut self,
-                table: &'static str,
-                sql: &str,
-                args: &[Arg<'_>],
-            ) -> Result<Vec<SqlRow>> {
-                let $this = self;
-                let rows = bind(sqlx::query(sql), args).fetch_all($conn).await?;
-                rows.iter().map(|row| read(table, row)).collect()
-            }
-        }
-    };
-}
-
-sqlite_conn!(SqliteTx<'_>, |this| &mut **this.0);
-sqlite_conn!(SqlitePoolConn<'_>, |this| this.0);
+sql_conn!(SqliteTx<'_>, &statement::SQLITE, |this| &mut **this.0, {});
+sql_conn!(SqlitePoolConn<'_>, &statement::SQLITE, |this| this.0, {});
 
 /// Binds neutral arguments as SQLite stores them: ids as blobs, JSON and
 /// output as text.
