@@ -216,6 +216,9 @@ pub(crate) enum Arg<'a> {
     /// A list of names (SQLite: a JSON array, read with `json_each`;
     /// PostgreSQL: `text[]`).
     Texts(&'a [String]),
+    /// A list of ids (SQLite: a JSON array of ids in hex, the form
+    /// `lower(hex(id))` gives; PostgreSQL: `uuid[]`).
+    Ids(&'a [Uuid]),
 }
 
 /// A parameter a statement built at run time owns (see [`Binds`]).
@@ -273,6 +276,8 @@ pub(crate) enum Cell {
     Bool(bool),
     /// A PostgreSQL `text[]`.
     Texts(Vec<String>),
+    /// A PostgreSQL `uuid[]`.
+    Uuids(Vec<Uuid>),
 }
 
 /// A row read back as [`Cell`]s, with typed getters that name the table
@@ -375,6 +380,20 @@ impl SqlRow {
         match self.cell(i)? {
             Cell::Texts(t) => Ok(Some(t.clone())),
             _ => self.opt_json(i),
+        }
+    }
+
+    /// A list of ids (see [`Arg::Ids`]).
+    pub fn ids(&self, i: usize) -> Result<Vec<Uuid>> {
+        match self.cell(i)? {
+            Cell::Uuids(ids) => Ok(ids.clone()),
+            _ => self
+                .json::<Vec<String>>(i)?
+                .iter()
+                .map(|id| {
+                    Uuid::parse_str(id).map_err(|e| corrupt(self.table, format!("column {i}: {e}")))
+                })
+                .collect(),
         }
     }
 

@@ -39,7 +39,7 @@
 //! the same on both are written once in `store/` over this backend's
 //! `SqlBackend` (`tx.rs`); here are the statements tuned for PostgreSQL,
 //! one module per entity, each implementing its entity's trait (`job.rs`,
-//! `claim.rs`, `dispatcher.rs`, `failures.rs`, `callbacks.rs`, `polls.rs`).
+//! `claim.rs`, `dispatcher.rs`, `failures.rs`, `callbacks.rs`).
 //! Batches are arrays
 //! (`unnest($1::uuid[], $2::text[], …)`): one statement, one prepared text,
 //! whatever the batch size. A batch write compares each job only with
@@ -71,7 +71,6 @@ mod job;
 mod notify;
 #[cfg(test)]
 mod plans;
-mod polls;
 mod queue;
 mod quota;
 mod row;

@@ -168,6 +168,7 @@ fn bind<'q>(
             Arg::OptText(t) => query.bind(t),
             Arg::Bytes(b) => query.bind(b),
             Arg::Texts(t) => query.bind(t),
+            Arg::Ids(ids) => query.bind(ids),
             Arg::Output(t) => query.bind(row::output(t)),
         };
     }
@@ -192,6 +193,7 @@ fn read(table: &'static str, row: &PgRow) -> Result<SqlRow> {
                 "BYTEA" => Cell::Bytes(row.try_get(i)?),
                 "BOOL" => Cell::Bool(row.try_get(i)?),
                 "TEXT[]" => Cell::Texts(row.try_get(i)?),
+                "UUID[]" => Cell::Uuids(row.try_get(i)?),
                 other => return Err(corrupt(table, format!("column {i}: a {other} value"))),
             }
         };

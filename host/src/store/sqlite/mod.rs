@@ -47,8 +47,7 @@
 //! implementing its entity's trait: `job.rs` ([`JobStore`]), `claim.rs`
 //! ([`ClaimStore`]; `quota.rs` claims a queue that has quotas, `finish.rs`
 //! finishes), `dispatcher.rs` ([`DispatcherStore`]), `failures.rs`
-//! ([`FailureStore`]), `callbacks.rs` ([`LinkStore`]), `polls.rs`
-//! ([`PollStore`]). Batches go in as bound parameters, one statement per
+//! ([`FailureStore`]), `callbacks.rs` ([`LinkStore`]). Batches go in as bound parameters, one statement per
 //! batch of up to 1024 rows (`batch.rs`), so a batch of any size costs the
 //! same few statements.
 //!
@@ -57,7 +56,6 @@
 //! [`DispatcherStore`]: crate::store::DispatcherStore
 //! [`FailureStore`]: crate::store::FailureStore
 //! [`LinkStore`]: crate::store::LinkStore
-//! [`PollStore`]: crate::store::PollStore
 //! `plans.rs` checks that no statement of a job's life scans `jobs`.
 
 use std::path::Path;
@@ -82,7 +80,6 @@ mod finish;
 mod job;
 #[cfg(test)]
 mod plans;
-mod polls;
 mod queue;
 mod quota;
 #[cfg(test)]

@@ -79,6 +79,10 @@ fn bind<'q>(
             Arg::OptText(t) => query.bind(t),
             Arg::Bytes(b) => query.bind(b),
             Arg::Texts(t) => query.bind(serde_json::Value::from(t).to_string()),
+            Arg::Ids(ids) => {
+                let hex: Vec<String> = ids.iter().map(|id| id.simple().to_string()).collect();
+                query.bind(serde_json::Value::from(hex).to_string())
+            }
             Arg::Output(t) => query.bind((!t.is_empty()).then_some(t)),
         };
     }
