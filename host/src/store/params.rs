@@ -84,8 +84,8 @@ pub struct JobUpdateParams {
     /// New arguments (a JSON array or object).
     pub args: Option<Value>,
     /// A new due time and whether it is scheduled (see
-    /// [`NewJob::scheduled`]); the job also takes the next put position,
-    /// as if put at that moment.
+    /// [`NewJob::scheduled`](crate::model::NewJob::scheduled)); the job
+    /// also takes the next put position, as if put at that moment.
     pub begin_after: Option<(Timestamp, bool)>,
     /// A new `begin_by_ms` (`Some(None)` removes it).
     pub begin_by_ms: Option<Option<u64>>,

@@ -5,10 +5,8 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
-
-use uuid::Uuid;
-
 use tracing::instrument;
+use uuid::Uuid;
 
 use super::PgStore;
 use super::queue::QUEUE_ORDER;
