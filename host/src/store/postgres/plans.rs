@@ -12,9 +12,10 @@
 use sqlx::{Connection as _, Row as _};
 
 use super::testing::{self, TestSchema};
-use super::{claim, deadline, dispatcher, finish, job, queue, quota};
+use super::{claim, dispatcher, finish, job, quota};
 use crate::store::failures::HELD_JOBS;
 use crate::store::statement::POSTGRES;
+use crate::store::{deadline, queue};
 
 /// The number of parameters (`$n`) of `sql`.
 fn parameters(sql: &str) -> usize {
@@ -95,7 +96,7 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
         ("detach", job::DETACH.as_str()),
         ("put_back", job::PUT_BACK.as_str()),
         ("pending_count", job::PENDING_COUNT.as_str()),
-        ("queue_jobs", queue::JOBS.as_str()),
+        ("queue_jobs", queue::JOBS.text(&POSTGRES)),
         ("agent_held_jobs", dispatcher::HELD.as_str()),
         ("self_check", HELD_JOBS.text(&POSTGRES)),
         ("finish", finish::FINISH.as_str()),
@@ -105,11 +106,14 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
         ("cascade", finish::CASCADE.as_str()),
         ("update", job::UPDATE.as_str()),
         ("quota_lock", quota::LOCK),
-        ("quota_slots", quota::IN_FLIGHT.as_str()),
+        (
+            "quota_slots",
+            crate::store::quota::IN_FLIGHT.text(&POSTGRES),
+        ),
         ("quota_walk", quota::WALK.as_str()),
         ("claim_ids", quota::CLAIM_IDS.as_str()),
-        ("expire", deadline::EXPIRE.as_str()),
-        ("next_due", deadline::NEXT_DUE.as_str()),
+        ("expire", deadline::EXPIRE.text(&POSTGRES)),
+        ("next_due", deadline::NEXT_DUE.text(&POSTGRES)),
     ];
     let mut wrong = Vec::new();
     for state in ["without statistics", "analyzed"] {

@@ -11,7 +11,8 @@ use super::PgStore;
 use super::testing::{self, TestSchema};
 use crate::model::{JobStatus, RunOutcome};
 use crate::store::conformance::kit::*;
-use crate::store::{Error, Store, StoreEvent, StoreListener};
+use crate::store::prelude::*;
+use crate::store::{Error, StoreEvent, StoreListener};
 
 /// A fresh schema, or `None` (the test is skipped) without a server.
 fn schema() -> Option<TestSchema> {

@@ -6,9 +6,10 @@
 use sqlx::Row as _;
 
 use super::SqliteStore;
-use super::{claim, deadline, dispatcher, finish, job, queue, quota};
+use super::{claim, dispatcher, finish, job, quota};
 use crate::store::failures::HELD_JOBS;
 use crate::store::statement::SQLITE;
+use crate::store::{deadline, queue};
 
 /// The plan of `sql`, one line per step.
 async fn plan(store: &SqliteStore, sql: &str) -> Vec<String> {
@@ -43,15 +44,21 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
         ("detach", job::DETACH.to_string()),
         ("put back", job::PUT_BACK.to_string()),
         ("pending count", job::PENDING_COUNT.to_string()),
-        ("queue jobs", queue::JOBS.to_string()),
-        ("queue get", format!("{} WHERE q.name = ?", *queue::SELECT)),
+        ("queue jobs", queue::JOBS.text(&SQLITE).to_owned()),
+        (
+            "queue get",
+            format!("{} WHERE q.name = ?", queue::SELECT.text(&SQLITE)),
+        ),
         ("agent held jobs", dispatcher::HELD.to_string()),
         ("self-check", HELD_JOBS.text(&SQLITE).to_owned()),
         ("await walk", finish::WALK.to_string()),
         ("update", job::UPDATE.to_string()),
-        ("expire", deadline::EXPIRE.to_string()),
-        ("next due", deadline::NEXT_DUE.to_string()),
-        ("quota slots", quota::IN_FLIGHT.to_string()),
+        ("expire", deadline::EXPIRE.text(&SQLITE).to_owned()),
+        ("next due", deadline::NEXT_DUE.text(&SQLITE).to_owned()),
+        (
+            "quota slots",
+            crate::store::quota::IN_FLIGHT.text(&SQLITE).to_owned(),
+        ),
     ];
     for shape in 0..claim::SHAPES {
         statements.push(("claim", claim::CLAIM[shape].clone()));
