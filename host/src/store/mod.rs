@@ -109,7 +109,8 @@ pub mod prelude {
     pub use super::{
         AnnotationStore, CancelStore, ClaimStore, DeadlineStore, DispatcherStore, FailureStore,
         JobNameStore, JobQueryStore, JobStore, LinkStore, ModuleStore, PauseStore, PollStore,
-        QueueStore, QuotaStore, RetentionStore, RunStore, ScheduleStore, StatsStore, Store, TokenStore,
+        QueueStore, QuotaStore, RetentionStore, RunStore, ScheduleStore, StatsStore, Store,
+        TokenStore,
     };
 }
 
