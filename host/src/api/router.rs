@@ -93,10 +93,20 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::authorize,
         ));
+    // Outside `/v1`, where Prometheus looks; behind the same auth (its
+    // rule: `admin` when the server has a token).
+    let metrics =
+        Router::new()
+            .route("/metrics", get(metrics))
+            .route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                auth::authorize,
+            ));
     let upload_limit = state.upload_limit;
     Router::new()
         .route("/v1/health", get(health))
         .nest("/v1", api)
+        .merge(metrics)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -181,6 +191,18 @@ async fn health(State(state): State<AppState>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
         }
     }
+}
+
+/// `GET /metrics`: this process's metrics and the jobs by queue and
+/// status, in the OpenMetrics text format Prometheus scrapes
+/// (`docs/metrics.md`).
+async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let text = state.service.metrics_text().await?;
+    let content_type = [(
+        axum::http::header::CONTENT_TYPE,
+        crate::metrics::CONTENT_TYPE,
+    )];
+    Ok((content_type, text).into_response())
 }
 
 /// Reports the database faults that requests met (an [`ApiError::StoreFault`]

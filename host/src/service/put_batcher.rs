@@ -62,7 +62,7 @@ async fn write_batches(
     let mut batch = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut batch, max_batch).await > 0 {
         let jobs: Vec<NewJob> = batch.iter().map(|p| p.job.clone()).collect();
-        match store.job_insert_many(&jobs).await {
+        match crate::metrics::timed("put", store.job_insert_many(&jobs)).await {
             Ok(inserted) => {
                 health.wrote();
                 for (pending, job) in batch.drain(..).zip(inserted) {

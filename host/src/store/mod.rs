@@ -48,6 +48,7 @@ mod cancel;
 mod deadline;
 mod failures;
 mod fault;
+mod gauges;
 mod identity;
 mod job_names;
 mod job_query;
@@ -77,6 +78,7 @@ pub use failures::{
 };
 pub(crate) use fault::no_open_transaction;
 pub use fault::{Fault, FaultKind, classify};
+pub use gauges::{JobCount, JobCountStore};
 pub use identity::{
     Activation, DispatcherActivateParams, DispatcherPingParams, Ping, Takeover, Vacancy,
     ping_verdict, vacancy,
@@ -108,9 +110,9 @@ pub use tokens::{ModuleUpload, TokenStore};
 pub mod prelude {
     pub use super::{
         AnnotationStore, CancelStore, ClaimStore, DeadlineStore, DispatcherStore, FailureStore,
-        JobNameStore, JobQueryStore, JobStore, LinkStore, ModuleStore, PauseStore, PollStore,
-        QueueStore, QuotaStore, RetentionStore, RunStore, ScheduleStore, StatsStore, Store,
-        TokenStore,
+        JobCountStore, JobNameStore, JobQueryStore, JobStore, LinkStore, ModuleStore, PauseStore,
+        PollStore, QueueStore, QuotaStore, RetentionStore, RunStore, ScheduleStore, StatsStore,
+        Store, TokenStore,
     };
 }
 
@@ -251,6 +253,7 @@ pub trait Store:
     + LinkStore
     + CancelStore
     + JobQueryStore
+    + JobCountStore
     + RetentionStore
     + PauseStore
     + JobNameStore
