@@ -200,7 +200,7 @@ impl Metrics {
         registry.register(
             "wasync_dispatcher_last_ping_age_seconds",
             "Seconds since this process's dispatcher last recorded its ping \
-             (absent before the first)",
+             (0 in a process without one: see wasync_dispatcher_up)",
             ping_age.clone(),
         );
         Metrics {

@@ -16,6 +16,7 @@ mod faults;
 mod identity;
 mod limits;
 mod manage;
+mod metrics;
 mod monitor;
 mod polyglot;
 mod queue;

@@ -97,7 +97,7 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         Some(listener) => {
             let address = listener.local_addr()?;
             // Tests and scripts read this line to find the port.
-            println!("wasync worker metrics on http://{address}/metrics");
+            println!("wasync metrics on http://{address}/metrics");
             let stopped = async move {
                 let _ = metrics_stopped.await;
             };
