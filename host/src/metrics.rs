@@ -23,7 +23,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 use crate::model::FailureKind;
 use crate::service::DEFAULT_QUEUE_ALIAS;
@@ -71,7 +71,7 @@ struct OperationLabel {
     operation: String,
 }
 
-type Seconds = Family<QueueLabel, Histogram, fn() -> Histogram>;
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// Waits and runs: 1 ms to about 9 hours.
 fn seconds_buckets() -> Histogram {
@@ -96,11 +96,11 @@ struct Metrics {
     started: Family<QueueLabel, Counter>,
     completed: Family<OutcomeLabels, Counter>,
     failures: Family<KindLabels, Counter>,
-    wait: Seconds,
-    run: Seconds,
+    wait: Histograms<QueueLabel>,
+    run: Histograms<QueueLabel>,
     fuel: Family<QueueLabel, Counter>,
-    claim_batch: Family<QueueLabel, Histogram, fn() -> Histogram>,
-    statements: Family<OperationLabel, Histogram, fn() -> Histogram>,
+    claim_batch: Histograms<QueueLabel>,
+    statements: Histograms<OperationLabel>,
     instantiations: Counter,
     cache_hits: Family<TierLabel, Counter>,
     cache_misses: Counter,
@@ -113,116 +113,117 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
 impl Metrics {
     fn new() -> Metrics {
-        let mut registry = Registry::default();
-        let jobs = Family::default();
-        registry.register(
-            "wasync_jobs",
-            "Jobs by queue and status, read from the database at scrape time",
-            jobs.clone(),
-        );
-        let put = Family::default();
-        registry.register("wasync_jobs_put", "Jobs put, by queue", put.clone());
-        let started = Family::default();
-        registry.register(
-            "wasync_jobs_started",
-            "Jobs started by this process's dispatcher, by queue (a retry starts again)",
-            started.clone(),
-        );
-        let completed = Family::default();
-        registry.register(
-            "wasync_jobs_completed",
-            "Runs of this process whose outcome completed their job, by queue and outcome \
-             (succeeded, failed)",
-            completed.clone(),
-        );
-        let failures = Family::default();
-        registry.register(
-            "wasync_job_failures",
-            "Failed runs of this process, by queue and failure kind (retried or final)",
-            failures.clone(),
-        );
-        let wait: Seconds = Family::new_with_constructor(seconds_buckets);
-        registry.register(
-            "wasync_job_wait_seconds",
-            "From when a job became due (its put, or its begin_after) to its start, by queue",
-            wait.clone(),
-        );
-        let run: Seconds = Family::new_with_constructor(seconds_buckets);
-        registry.register(
-            "wasync_job_run_seconds",
-            "How long guest runs took in the sandbox, by queue",
-            run.clone(),
-        );
-        let fuel = Family::default();
-        registry.register(
-            "wasync_job_fuel",
-            "Fuel (WebAssembly instructions, roughly) guest runs consumed, by queue",
-            fuel.clone(),
-        );
-        let claim_batch = Family::new_with_constructor(batch_buckets as fn() -> Histogram);
-        registry.register(
-            "wasync_claim_batch_size",
-            "Jobs taken by one claim that took any, by queue",
-            claim_batch.clone(),
-        );
-        let statements = Family::new_with_constructor(statement_buckets as fn() -> Histogram);
-        registry.register(
-            "wasync_store_operation_seconds",
-            "Latency of the dispatcher's and the put path's database operations \
-             (put, claim, start, finish, counts), by operation",
-            statements.clone(),
-        );
-        let instantiations = Counter::default();
-        registry.register(
-            "wasync_guest_instantiations",
-            "Guest components instantiated to run a job",
-            instantiations.clone(),
-        );
-        let cache_hits = Family::default();
-        registry.register(
-            "wasync_component_cache_hits",
-            "Compiled components found in a cache, by tier (memory, disk)",
-            cache_hits.clone(),
-        );
-        let cache_misses = Counter::default();
-        registry.register(
-            "wasync_component_cache_misses",
-            "Components compiled because no cache had them",
-            cache_misses.clone(),
-        );
-        let dispatcher_up = Gauge::default();
-        registry.register(
-            "wasync_dispatcher_up",
-            "1 while this process runs a dispatcher, else 0",
-            dispatcher_up.clone(),
-        );
-        let ping_age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
-        registry.register(
-            "wasync_dispatcher_last_ping_age_seconds",
-            "Seconds since this process's dispatcher last recorded its ping \
-             (0 in a process without one: see wasync_dispatcher_up)",
-            ping_age.clone(),
-        );
+        let mut r = Registry::default();
         Metrics {
-            registry,
-            jobs,
-            put,
-            started,
-            completed,
-            failures,
-            wait,
-            run,
-            fuel,
-            claim_batch,
-            statements,
-            instantiations,
-            cache_hits,
-            cache_misses,
-            dispatcher_up,
-            ping_age,
+            jobs: register(
+                &mut r,
+                "wasync_jobs",
+                "Jobs by queue and status, read from the database at scrape time",
+                Family::default(),
+            ),
+            put: register(
+                &mut r,
+                "wasync_jobs_put",
+                "Jobs put, by queue",
+                Family::default(),
+            ),
+            started: register(
+                &mut r,
+                "wasync_jobs_started",
+                "Jobs started by this process's dispatcher, by queue (a retry starts again)",
+                Family::default(),
+            ),
+            completed: register(
+                &mut r,
+                "wasync_jobs_completed",
+                "Runs of this process whose outcome completed their job, by queue and outcome \
+                 (succeeded, failed)",
+                Family::default(),
+            ),
+            failures: register(
+                &mut r,
+                "wasync_job_failures",
+                "Failed runs of this process, by queue and failure kind (retried or final)",
+                Family::default(),
+            ),
+            wait: register(
+                &mut r,
+                "wasync_job_wait_seconds",
+                "From when a job became due (its put, or its begin_after) to its start, by queue",
+                histograms(seconds_buckets),
+            ),
+            run: register(
+                &mut r,
+                "wasync_job_run_seconds",
+                "How long guest runs took in the sandbox, by queue",
+                histograms(seconds_buckets),
+            ),
+            fuel: register(
+                &mut r,
+                "wasync_job_fuel",
+                "Fuel (WebAssembly instructions, roughly) guest runs consumed, by queue",
+                Family::default(),
+            ),
+            claim_batch: register(
+                &mut r,
+                "wasync_claim_batch_size",
+                "Jobs taken by one claim that took any, by queue",
+                histograms(batch_buckets),
+            ),
+            statements: register(
+                &mut r,
+                "wasync_store_operation_seconds",
+                "Latency of the dispatcher's and the put path's database operations \
+                 (put, claim, start, finish, count), by operation",
+                histograms(statement_buckets),
+            ),
+            instantiations: register(
+                &mut r,
+                "wasync_guest_instantiations",
+                "Guest components instantiated to run a job",
+                Counter::default(),
+            ),
+            cache_hits: register(
+                &mut r,
+                "wasync_component_cache_hits",
+                "Compiled components found in a cache, by tier (memory, disk)",
+                Family::default(),
+            ),
+            cache_misses: register(
+                &mut r,
+                "wasync_component_cache_misses",
+                "Components compiled because no cache had them",
+                Counter::default(),
+            ),
+            dispatcher_up: register(
+                &mut r,
+                "wasync_dispatcher_up",
+                "1 while this process runs a dispatcher, else 0",
+                Gauge::default(),
+            ),
+            ping_age: register(
+                &mut r,
+                "wasync_dispatcher_last_ping_age_seconds",
+                "Seconds since this process's dispatcher last recorded its ping \
+                 (0 in a process without one: see wasync_dispatcher_up)",
+                Gauge::default(),
+            ),
             last_ping: Mutex::new(None),
+            registry: r,
         }
     }
+}
+
+/// A family of histograms with `buckets`.
+fn histograms<L: Clone + std::hash::Hash + Eq>(buckets: fn() -> Histogram) -> Histograms<L> {
+    Family::new_with_constructor(buckets)
+}
+
+/// Registers `metric` as `name` with its `help`; returns it (a handle on
+/// the same values).
+fn register<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
 }
 
 /// The label value of a queue: the default queue (`""`) is `default`, as
