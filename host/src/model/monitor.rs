@@ -377,7 +377,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(result_summary(&job), None);
-        job.result = Some(Value::String("x".repeat(20_000)));
+        job.result = Some(serde_json::Value::String("x".repeat(20_000)));
         let summary = result_summary(&job).unwrap();
         assert!(summary.ends_with(TRUNCATED_MARK));
         assert_eq!(
