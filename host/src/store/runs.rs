@@ -1,4 +1,4 @@
-//! The store's record of runs (issue 13, resource accounting): the limits
+//! The store's record of runs, for resource accounting: the limits
 //! each run of a job ran under and what it consumed, in `job_runs`
 //! (migration 0013), read back per job and summed per queue.
 //!
