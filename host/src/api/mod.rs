@@ -6,16 +6,19 @@
 
 mod auth;
 mod callbacks;
+mod cancel;
 mod error;
 mod extract;
 mod failures;
 pub mod input;
+mod job_names;
 mod jobs;
-mod manage;
 mod modules;
 mod monitor;
+mod pauses;
 mod queues;
 mod quotas;
+mod removal;
 mod router;
 mod schedules;
 mod tokens;
