@@ -58,7 +58,7 @@ pub struct WorkerArgs {
 
 impl WorkerArgs {
     /// Where the settings are, and those given on the command line.
-    fn into_parts(self) -> (ServerArgs, ConfigLayer, Option<String>) {
+    fn into_parts(self) -> (ServerArgs, ConfigLayer) {
         let settings = ConfigLayer {
             poll_interval: self.poll_interval,
             dispatcher_id: self.dispatcher_id,
@@ -66,10 +66,11 @@ impl WorkerArgs {
             shutdown_grace: self.shutdown_grace,
             ping_interval: self.ping_interval,
             death_interval: self.death_interval,
+            metrics_listen: self.metrics_listen,
             sandbox: self.sandbox,
             ..ConfigLayer::default()
         };
-        (self.server, settings, self.metrics_listen)
+        (self.server, settings)
     }
 }
 
@@ -79,10 +80,10 @@ impl WorkerArgs {
 /// with an error if its dispatcher id is taken over meanwhile.
 pub async fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     init_logging();
-    let (server, settings, metrics_listen) = args.into_parts();
+    let (server, settings) = args.into_parts();
     let config = server.resolve(settings)?;
     let lock = identity::lock_own_dir(&config, "worker")?;
-    let metrics = match &metrics_listen {
+    let metrics = match &config.metrics_listen {
         Some(address) => Some(
             TcpListener::bind(address)
                 .await
