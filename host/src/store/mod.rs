@@ -39,11 +39,14 @@ use crate::model::{
 };
 
 mod cancel;
+mod dispatchers;
 mod failures;
 mod fault;
+pub(crate) mod finishes;
 mod identity;
 mod job_names;
 mod job_query;
+pub(crate) mod jobs;
 mod links;
 mod manage;
 mod pauses;
@@ -51,6 +54,7 @@ pub mod postgres;
 pub mod runs;
 mod schedule;
 pub(crate) mod settle;
+mod settle_sql;
 mod sql;
 pub mod sqlite;
 mod statement;

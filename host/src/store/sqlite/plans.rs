@@ -6,8 +6,9 @@
 use sqlx::Row as _;
 
 use super::SqliteStore;
-use super::{claim, deadline, dispatcher, finish, job, queue, quota};
+use super::{claim, deadline, finish, job, queue, quota};
 use crate::store::failures::HELD_JOBS;
+use crate::store::{dispatchers, finishes, jobs};
 use crate::store::statement::SQLITE;
 
 /// The plan of `sql`, one line per step.
@@ -37,18 +38,18 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
         .await
         .unwrap();
     let mut statements: Vec<(&str, String)> = vec![
-        ("get", job::GET.to_string()),
-        ("pull", job::PULL.to_string()),
-        ("pull from the end", job::PULL_FROM_END.to_string()),
-        ("detach", job::DETACH.to_string()),
-        ("put back", job::PUT_BACK.to_string()),
-        ("pending count", job::PENDING_COUNT.to_string()),
+        ("get", jobs::GET.text(&SQLITE).to_owned()),
+        ("pull", jobs::PULL.text(&SQLITE).to_owned()),
+        ("pull from the end", jobs::PULL_FROM_END.text(&SQLITE).to_owned()),
+        ("detach", jobs::DETACH.text(&SQLITE).to_owned()),
+        ("put back", jobs::PUT_BACK.text(&SQLITE).to_owned()),
+        ("pending count", jobs::PENDING_COUNT.text(&SQLITE).to_owned()),
         ("queue jobs", queue::JOBS.to_string()),
         ("queue get", format!("{} WHERE q.name = ?", *queue::SELECT)),
-        ("agent held jobs", dispatcher::HELD.to_string()),
+        ("agent held jobs", dispatchers::HELD.text(&SQLITE).to_owned()),
         ("self-check", HELD_JOBS.text(&SQLITE).to_owned()),
-        ("await walk", finish::WALK.to_string()),
-        ("update", job::UPDATE.to_string()),
+        ("await walk", finishes::WALK.text(&SQLITE).to_owned()),
+        ("update", jobs::UPDATE.text(&SQLITE).to_owned()),
         ("expire", deadline::EXPIRE.to_string()),
         ("next due", deadline::NEXT_DUE.to_string()),
         ("quota slots", quota::IN_FLIGHT.to_string()),
