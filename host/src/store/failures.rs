@@ -12,21 +12,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-mod records;
+pub(crate) mod records;
 mod statements;
 
-pub(crate) use records::{
-    HELD_JOBS, attempts, held_jobs, probe, queue_retry_get, queue_retry_set,
-};
+pub(crate) use records::{attempts, held_jobs, probe, queue_retry_get, queue_retry_set};
 
+use super::Result;
 use super::settle::{self, SettleTx};
-use super::sql::{lit, ms, one_more, queue_what, settled_status, to_u32};
-use super::statement::{Arg, Sql, SqlConn, SqlRow};
-use super::{Error, Result};
+use super::sql::one_more;
+use super::statement::SqlConn;
 use crate::clock;
 use crate::model::{
-    AfterInterruption, Attempt, CapturedOutput, DispatcherId, Failure, FailureKind, JobId,
-    JobStatus, RetryPolicy, Timestamp, Transition,
+    AfterInterruption, CapturedOutput, DispatcherId, Failure, FailureKind, JobId, RetryPolicy,
+    Timestamp,
 };
 
 /// Looks for dead dispatchers and handles their jobs.

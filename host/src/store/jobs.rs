@@ -363,8 +363,13 @@ pub(crate) async fn explain_insert_failure<B: SqlBackend>(
                 let mut seen = HashSet::new();
                 for job in jobs {
                     if seen.insert(job.module.as_str())
-                        && !exists(&mut conn, "modules", "digest", Arg::Text(job.module.as_str()))
-                            .await?
+                        && !exists(
+                            &mut conn,
+                            "modules",
+                            "digest",
+                            Arg::Text(job.module.as_str()),
+                        )
+                        .await?
                     {
                         return Ok(Some(Error::not_found(format!("module {}", job.module))));
                     }
@@ -387,7 +392,7 @@ pub(crate) async fn explain_insert_failure<B: SqlBackend>(
                 }
                 Ok(None)
             }
-            _ => Ok(None),
+            _ => Ok::<_, Error>(None),
         }
     };
     match explained.await {

@@ -264,7 +264,11 @@ pub(crate) async fn append_args<T: SettleTx + ?Sized>(
 /// the order added, and its parts, in part order.
 pub(crate) async fn links_of<C: SqlConn + ?Sized>(conn: &mut C, id: JobId) -> Result<JobLinks> {
     let sql = conn.dialect().render("SELECT 1 FROM jobs WHERE id = ?1");
-    if conn.fetch_optional("jobs", &sql, &[Arg::Id(id.0)]).await?.is_none() {
+    if conn
+        .fetch_optional("jobs", &sql, &[Arg::Id(id.0)])
+        .await?
+        .is_none()
+    {
         return Err(Error::not_found(format!("job {id}")));
     }
     let callback_on = JOB_COLUMNS.split(',').count();

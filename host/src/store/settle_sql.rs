@@ -11,10 +11,10 @@
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::Result;
 use super::settle::{CompositeState, Link, Outcome, Part, WaitingCallback};
 use super::sql::{callbacks_pending, corrupt, lit};
 use super::statement::{Arg, Sql, SqlConn, SqlRow};
-use super::Result;
 use crate::model::{CallbackOn, JobId, JobStatus, Transition};
 
 const TABLE: &str = "jobs";
@@ -169,8 +169,7 @@ pub(crate) async fn composites<C: SqlConn + ?Sized>(
     let list = id_list(conn, ids);
     let d = conn.dialect();
     if d.locks_rows() {
-        conn.execute(LOCK_MANY.text(d), &[Arg::Text(&list)])
-            .await?;
+        conn.execute(LOCK_MANY.text(d), &[Arg::Text(&list)]).await?;
     }
     let rows = conn
         .fetch_all(TABLE, COMPOSITES.text(d), &[Arg::Text(&list)])
@@ -189,13 +188,14 @@ pub(crate) async fn composites<C: SqlConn + ?Sized>(
 }
 
 /// See [`SettleTx::parts`](super::settle::SettleTx::parts).
-pub(crate) async fn parts<C: SqlConn + ?Sized>(conn: &mut C, composite: JobId) -> Result<Vec<Part>> {
+pub(crate) async fn parts<C: SqlConn + ?Sized>(
+    conn: &mut C,
+    composite: JobId,
+) -> Result<Vec<Part>> {
     let sql = conn.dialect().render(
         "SELECT id, status, result, failure FROM jobs WHERE part_of = ?1 ORDER BY part_index",
     );
-    let rows = conn
-        .fetch_all(TABLE, &sql, &[Arg::Id(composite.0)])
-        .await?;
+    let rows = conn.fetch_all(TABLE, &sql, &[Arg::Id(composite.0)]).await?;
     rows.iter()
         .map(|r| {
             Ok(Part {

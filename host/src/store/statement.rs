@@ -123,8 +123,12 @@ pub(crate) static SQLITE: Dialect = Dialect {
     lock_rows: "",
     in_ids: |column, param| format!("{column} IN (SELECT unhex(value) FROM json_each({param}))"),
     id_list: |ids| {
-        serde_json::Value::from(ids.iter().map(|id| id.simple().to_string()).collect::<Vec<_>>())
-            .to_string()
+        serde_json::Value::from(
+            ids.iter()
+                .map(|id| id.simple().to_string())
+                .collect::<Vec<_>>(),
+        )
+        .to_string()
     },
     next_seq: "(SELECT max(seq) + 1 FROM jobs)",
     text: "",

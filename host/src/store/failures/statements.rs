@@ -6,11 +6,14 @@
 use async_trait::async_trait;
 
 use super::{ActiveRun, AttemptRecord, FailureTx, RunningJob};
+use crate::clock;
+use crate::model::{
+    CapturedOutput, DispatcherId, Failure, JobId, JobStatus, Timestamp, Transition,
+};
 use crate::store::Result;
 use crate::store::settle::SettleTx;
-use crate::store::sql::{lit, ms, one_more, settled_status, to_u32};
+use crate::store::sql::{lit, ms, settled_status};
 use crate::store::statement::{Arg, Sql, SqlConn, SqlRow};
-use crate::model::{DispatcherId, JobId, JobStatus, Timestamp, Transition};
 
 /// The active run of a job, as a retry decision needs it: its own and its
 /// queue's policies, its start count, its failures so far (failed runs

@@ -13,22 +13,17 @@
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use serde_json::{Value, json};
-use sqlx::Row as _;
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::PgStore;
 use super::finish;
 use super::notify::put_payloads;
-use super::row::{self, JOB_COLUMNS, lit, ms, sqlstate};
+use super::row::{self, lit, ms, sqlstate};
 use super::tx::PgTx;
-use crate::model::{
-    CallbackOn, Failure, JobId, JobLink, JobStatus, LinkedJob, Timestamp, Transition,
-};
+use crate::model::{JobId, LinkedJob, Timestamp, Transition};
 use crate::store::links::{self, CallbackAddParams, JobAppendArgsParams, JobLinks, PartAddParams};
-use crate::store::settle::{
-    CompositeState, InsertRow, Link, Outcome, Part, SettleTx, WaitingCallback,
-};
+use crate::store::settle::{InsertRow, Outcome, SettleTx};
 use crate::store::sql::settled_status;
 use crate::store::statement::SqlBackend;
 use crate::store::{Error, Result};
@@ -154,7 +149,6 @@ impl SettleTx for PgTx<'_> {
         debug_assert_eq!(inserted, rows.len() as u64);
         Ok(())
     }
-
 }
 
 /// A missing queue or module leaves a NULL that NOT NULL refuses.

@@ -1,23 +1,14 @@
-//! `dispatchers` and their `agents`. Agent changes are announced
-//! ([`StoreEvent::AgentsChanged`](crate::store::StoreEvent::AgentsChanged))
-//! on commit.
+//! `dispatchers` and their `agents`: activation's transaction (its
+//! statements, the reads and the agent changes are written once in
+//! `store/dispatchers.rs`).
 
-use std::sync::LazyLock;
-
-use async_trait::async_trait;
-use serde_json::Value;
-use sqlx::postgres::{PgArguments, PgRow};
-use sqlx::query::Query;
-use sqlx::{Postgres, Row as _};
-
-use super::row::{self, from_json, from_u64_bits, json_text, lit, ms, to_u32, u64_bits};
+use super::PgStore;
+use super::row;
 use super::tx::PgTx;
-use super::{PgStore, queue};
-use crate::clock;
-use crate::model::{Agent, AgentSpec, DispatcherId, DispatcherInfo, JobStatus, Timestamp};
-use crate::store::identity::{self, ActivateTx, Activation, DispatcherActivateParams};
+use crate::model::{Agent, AgentSpec, DispatcherId, DispatcherInfo, Timestamp};
+use crate::store::Result;
 use crate::store::dispatchers;
-use crate::store::{Error, Result};
+use crate::store::identity::{self, Activation, DispatcherActivateParams};
 
 /// Registers a dispatcher id, or takes a known one over if its holder is
 /// gone (see [`identity::activate`]).
@@ -46,8 +37,7 @@ pub(super) async fn list(db: &PgStore) -> Result<Vec<DispatcherInfo>> {
     dispatchers::list(db).await
 }
 
-/// Creates or replaces an agent, and announces it. The foreign keys refuse
-/// a dispatcher or queue that does not exist.
+/// Creates or replaces an agent, and announces it.
 pub(super) async fn agent_upsert(
     db: &PgStore,
     dispatcher: DispatcherId,

@@ -177,8 +177,10 @@ impl FinishTx for PgTx<'_> {
     }
 
     async fn record_failures(&mut self, failed: &[(JobId, FailureKind)]) -> Result<()> {
-        let (ids, kinds): (Vec<Uuid>, Vec<&str>) =
-            failed.iter().map(|(id, kind)| (id.0, kind.as_str())).unzip();
+        let (ids, kinds): (Vec<Uuid>, Vec<&str>) = failed
+            .iter()
+            .map(|(id, kind)| (id.0, kind.as_str()))
+            .unzip();
         super::failures::record_finished_failures(self.conn, &ids, &kinds).await
     }
 }

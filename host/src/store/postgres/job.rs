@@ -1,22 +1,18 @@
 //! `jobs`: puts, reads, pull, remove and put back. Claims
 //! and starts are in `claim.rs`, finishes in `finish.rs`.
 
-use std::collections::HashSet;
 use std::sync::LazyLock;
 
-use sqlx::{PgConnection, Postgres, QueryBuilder};
-use uuid::Uuid;
+use sqlx::PgConnection;
 
 use super::PgStore;
 use super::notify;
-use super::queue::{self, QUEUE_ORDER, QUEUE_ORDER_REVERSED};
-use super::row::{self, JOB_COLUMNS, json_text, lit, ms, sqlstate};
-use crate::clock;
-use crate::model::{Failure, Job, JobId, JobStatus, NewJob, ScheduleRun, Transition};
+use super::row::{self, json_text, lit, ms};
+use crate::model::{Failure, Job, JobId, NewJob, Transition};
 use crate::store::jobs;
 use crate::store::statement::SqlBackend;
 use crate::store::{
-    Error, JobDetachParams, JobListParams, JobPullParams, JobPutBackParams, JobUpdateParams, Result,
+    JobDetachParams, JobListParams, JobPullParams, JobPutBackParams, JobUpdateParams, Result,
 };
 
 /// The most jobs one insert statement takes; larger puts take one

@@ -13,9 +13,9 @@ use sqlx::{Connection as _, Row as _};
 
 use super::testing::{self, TestSchema};
 use super::{claim, deadline, finish, job, queue, quota};
-use crate::store::failures::HELD_JOBS;
-use crate::store::{dispatchers, finishes, jobs};
+use crate::store::failures::records::HELD_JOBS;
 use crate::store::statement::POSTGRES;
+use crate::store::{dispatchers, finishes, jobs};
 
 /// The number of parameters (`$n`) of `sql`.
 fn parameters(sql: &str) -> usize {

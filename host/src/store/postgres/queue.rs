@@ -17,10 +17,6 @@ use crate::store::{Error, QueueJobsParams, Result};
 /// order, so reading a queue's first jobs reads only them.
 pub(super) const QUEUE_ORDER: &str = "begin_after, scheduled DESC, seq";
 
-/// The queue order reversed (for negative indexes): `jobs_pending` read
-/// backwards.
-pub(super) const QUEUE_ORDER_REVERSED: &str = "begin_after DESC, scheduled ASC, seq DESC";
-
 pub(super) static SELECT: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT q.name, q.created_at, \

@@ -13,9 +13,7 @@ use uuid::Uuid;
 
 use crate::clock;
 use crate::model::{DispatcherId, Job, JobId, ScheduleId, ScheduleRun};
-pub(super) use crate::store::sql::{
-    JOB_COLUMNS, begin_by, corrupt, digest, from_u64_bits, lit, ms, to_u32, u64_bits,
-};
+pub(super) use crate::store::sql::{JOB_COLUMNS, begin_by, corrupt, digest, lit, ms, to_u32};
 use crate::store::{Error, Result};
 
 /// A JSON value as the text bound for a `json` column (`$n::json`).

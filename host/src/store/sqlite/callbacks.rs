@@ -8,20 +8,15 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use sqlx::Row as _;
 use uuid::Uuid;
 
 use super::SqliteStore;
 use super::finish;
-use super::row::{self, JOB_COLUMNS, hex, lit, ms};
+use super::row::{hex, lit, ms};
 use super::tx::SqliteTx;
-use crate::model::{
-    CallbackOn, Failure, JobId, JobLink, JobStatus, LinkedJob, Timestamp, Transition,
-};
+use crate::model::{JobId, LinkedJob, Timestamp, Transition};
 use crate::store::links::{self, CallbackAddParams, JobAppendArgsParams, JobLinks, PartAddParams};
-use crate::store::settle::{
-    CompositeState, InsertRow, Link, Outcome, Part, SettleTx, WaitingCallback,
-};
+use crate::store::settle::{InsertRow, Outcome, SettleTx};
 use crate::store::sql::settled_status;
 use crate::store::statement::SqlBackend;
 use crate::store::{Error, Result};
@@ -139,7 +134,6 @@ impl SettleTx for SqliteTx<'_> {
         debug_assert_eq!(inserted, rows.len() as u64);
         Ok(())
     }
-
 }
 
 /// A missing queue leaves `queue` NULL (the NOT NULL constraint refuses

@@ -1,20 +1,13 @@
-//! `dispatchers` and their `agents`.
+//! `dispatchers` and their `agents`: activation's transaction (its
+//! statements, the reads and the agent changes are written once in
+//! `store/dispatchers.rs`).
 
-use std::sync::LazyLock;
-
-use async_trait::async_trait;
-use sqlx::query::Query;
-use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Row as _, Sqlite};
-
-use super::row::{corrupt, from_u64_bits, json, lit, ms, to_u32, u64_bits};
+use super::SqliteStore;
 use super::tx::SqliteTx;
-use super::{SqliteStore, queue};
-use crate::clock;
-use crate::model::{Agent, AgentSpec, DispatcherId, DispatcherInfo, JobStatus, Timestamp};
-use crate::store::identity::{self, ActivateTx, Activation, DispatcherActivateParams};
+use crate::model::{Agent, AgentSpec, DispatcherId, DispatcherInfo, Timestamp};
+use crate::store::Result;
 use crate::store::dispatchers;
-use crate::store::{Error, Result};
+use crate::store::identity::{self, Activation, DispatcherActivateParams};
 
 /// Registers a dispatcher id, or takes a known one over if its holder is
 /// gone (see [`identity::activate`]).
@@ -40,9 +33,7 @@ pub(super) async fn list(db: &SqliteStore) -> Result<Vec<DispatcherInfo>> {
     dispatchers::list(db).await
 }
 
-/// Creates or replaces an agent. Its dispatcher and queue are looked up in
-/// the statement: a missing one leaves a NULL that the NOT NULL
-/// constraint refuses.
+/// Creates or replaces an agent, and announces it.
 pub(super) async fn agent_upsert(
     db: &SqliteStore,
     dispatcher: DispatcherId,
@@ -59,7 +50,8 @@ pub(super) async fn agent_list(
     dispatchers::agent_list(db, dispatcher).await
 }
 
-/// Deletes an agent that holds no assigned or active job.
+/// Deletes an agent that holds no assigned or active job, and announces
+/// it.
 pub(super) async fn agent_delete(
     db: &SqliteStore,
     dispatcher: DispatcherId,

@@ -1,21 +1,16 @@
 //! `jobs`: puts, reads, pull, remove and put back. Claims
 //! and starts are in `claim.rs`, finishes in `finish.rs`.
 
-use std::sync::LazyLock;
-
 use sqlx::sqlite::SqliteConnection;
-use sqlx::{QueryBuilder, Sqlite};
 
 use super::SqliteStore;
 use super::batch::{self, Statements};
-use super::queue::{self, QUEUE_ORDER, QUEUE_ORDER_REVERSED};
-use super::row::{self, JOB_COLUMNS, lit, ms};
-use crate::clock;
-use crate::model::{Failure, Job, JobId, JobStatus, NewJob, ScheduleRun, Transition};
+use super::row::{self, lit, ms};
+use crate::model::{Failure, Job, JobId, NewJob, Transition};
 use crate::store::jobs;
 use crate::store::statement::SqlBackend;
 use crate::store::{
-    Error, JobDetachParams, JobListParams, JobPullParams, JobPutBackParams, JobUpdateParams, Result,
+    JobDetachParams, JobListParams, JobPullParams, JobPutBackParams, JobUpdateParams, Result,
 };
 
 /// A failure as the `failure` column stores it.

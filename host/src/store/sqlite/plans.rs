@@ -7,9 +7,9 @@ use sqlx::Row as _;
 
 use super::SqliteStore;
 use super::{claim, deadline, finish, job, queue, quota};
-use crate::store::failures::HELD_JOBS;
-use crate::store::{dispatchers, finishes, jobs};
+use crate::store::failures::records::HELD_JOBS;
 use crate::store::statement::SQLITE;
+use crate::store::{dispatchers, finishes, jobs};
 
 /// The plan of `sql`, one line per step.
 async fn plan(store: &SqliteStore, sql: &str) -> Vec<String> {
@@ -40,13 +40,22 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
     let mut statements: Vec<(&str, String)> = vec![
         ("get", jobs::GET.text(&SQLITE).to_owned()),
         ("pull", jobs::PULL.text(&SQLITE).to_owned()),
-        ("pull from the end", jobs::PULL_FROM_END.text(&SQLITE).to_owned()),
+        (
+            "pull from the end",
+            jobs::PULL_FROM_END.text(&SQLITE).to_owned(),
+        ),
         ("detach", jobs::DETACH.text(&SQLITE).to_owned()),
         ("put back", jobs::PUT_BACK.text(&SQLITE).to_owned()),
-        ("pending count", jobs::PENDING_COUNT.text(&SQLITE).to_owned()),
+        (
+            "pending count",
+            jobs::PENDING_COUNT.text(&SQLITE).to_owned(),
+        ),
         ("queue jobs", queue::JOBS.to_string()),
         ("queue get", format!("{} WHERE q.name = ?", *queue::SELECT)),
-        ("agent held jobs", dispatchers::HELD.text(&SQLITE).to_owned()),
+        (
+            "agent held jobs",
+            dispatchers::HELD.text(&SQLITE).to_owned(),
+        ),
         ("self-check", HELD_JOBS.text(&SQLITE).to_owned()),
         ("await walk", finishes::WALK.text(&SQLITE).to_owned()),
         ("update", jobs::UPDATE.text(&SQLITE).to_owned()),
