@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
+use wasync::app::App;
 use wasync::clock::SystemClock;
 use wasync::dispatch::{Dispatcher, DispatcherConfig};
 use wasync::model::{AgentSpec, CompositeKind, DEFAULT_QUEUE, DispatcherId, MAIN_AGENT_NAME};
@@ -52,13 +53,13 @@ impl Bench {
             ..RuntimeConfig::default()
         })
         .expect("runtime");
-        let service = Service::new(
+        let app = App::new(
             store,
             runtime,
             Arc::new(SystemClock),
             ServiceConfig::default(),
         );
-        service
+        app.service
             .module_upload(
                 wasync_example_components::bytes("usage"),
                 Some("usage".into()),
@@ -69,11 +70,9 @@ impl Bench {
         let mut main = AgentSpec::new(DEFAULT_QUEUE, MAIN_AGENT_NAME);
         main.size = env_or("WASYNC_BENCH_AGENT_SIZE", 64) as u32;
         config.main_agent = Some(main);
-        let dispatcher = Dispatcher::start(service.clone(), config)
-            .await
-            .expect("dispatcher");
+        let dispatcher = app.start_dispatcher(config).await.expect("dispatcher");
         Bench {
-            service,
+            service: app.service,
             dispatcher: Some(dispatcher),
         }
     }

@@ -26,11 +26,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use tokio::sync::oneshot;
+use wasync::app::App;
 use wasync::clock::SystemClock;
 use wasync::dispatch::{Dispatcher, DispatcherConfig};
 use wasync::model::{AgentSpec, DEFAULT_QUEUE, DispatcherId, JobId, MAIN_AGENT_NAME};
 use wasync::runtime::{Runtime, RuntimeConfig};
-use wasync::service::{PutRequest, Service, ServiceConfig};
+use wasync::service::{Events, PutRequest, Service, ServiceConfig};
 use wasync::store::sqlite::SqliteStore;
 
 /// Concurrent putters in the throughput part (`WASYNC_BENCH_PUTTERS`).
@@ -44,6 +45,7 @@ fn putters() -> usize {
 struct Bench {
     _dir: tempfile::TempDir,
     service: Service,
+    events: Arc<Events>,
     dispatcher: Option<Dispatcher>,
 }
 
@@ -62,13 +64,13 @@ impl Bench {
             ..RuntimeConfig::default()
         })
         .expect("runtime");
-        let service = Service::new(
+        let app = App::new(
             Arc::new(store),
             runtime,
             Arc::new(SystemClock),
             ServiceConfig::default(),
         );
-        service
+        app.service
             .module_upload(
                 wasync_example_components::bytes("hello"),
                 Some("hello".into()),
@@ -79,12 +81,11 @@ impl Bench {
         let mut main = AgentSpec::new(DEFAULT_QUEUE, MAIN_AGENT_NAME);
         main.size = agent_size;
         config.main_agent = Some(main);
-        let dispatcher = Dispatcher::start(service.clone(), config)
-            .await
-            .expect("dispatcher");
+        let dispatcher = app.start_dispatcher(config).await.expect("dispatcher");
         Bench {
             _dir: dir,
-            service,
+            service: app.service,
+            events: app.events,
             dispatcher: Some(dispatcher),
         }
     }
@@ -111,7 +112,7 @@ impl Bench {
         let took = started.elapsed();
         // Registered right after the put returns; a job that completed even
         // sooner is caught by the status check in `completed`.
-        let done = self.service.events().on_completion(job.id);
+        let done = self.events.on_completion(job.id);
         (job.id, took, done)
     }
 

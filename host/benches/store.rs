@@ -170,6 +170,7 @@ impl Bench {
                 quota_names: Vec::new(),
                 expired: false,
                 parent: None,
+                token: None,
                 created_at: at,
                 schedule: None,
                 retry: None,

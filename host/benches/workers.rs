@@ -122,6 +122,7 @@ async fn load(store: &PgStore, jobs: usize) -> ModuleDigest {
                 quota_names: Vec::new(),
                 expired: false,
                 parent: None,
+                token: None,
                 created_at: now,
                 schedule: None,
                 retry: None,

@@ -16,12 +16,15 @@
 //! - [`model`]: the domain types every layer shares, and the job state
 //!   machine ([`model::state`]).
 //!
-//! Beside them: [`config`] (the server's settings), [`clock`] (injected
-//! time) and [`data_dir`] (one process per data directory: its lock).
+//! Beside them: [`app`] (the composition root: a process's parts, built
+//! once and handed to the service, the dispatcher and the scheduler),
+//! [`config`] (the server's settings), [`clock`] (injected time) and
+//! [`data_dir`] (one process per data directory: its lock).
 
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -28,7 +28,7 @@ pub struct SandboxLayer {
     pub max_table_elements: Option<usize>,
     /// Bytes of instance state a component may need, per core module and
     /// in all (about 32 per function; default 4MiB).
-    #[arg(long, env = "WASYNC_MAX_INSTANCE_BYTES", value_parser = crate::cli::parse_size)]
+    #[arg(long, env = "WASYNC_MAX_INSTANCE_BYTES", value_parser = crate::config::parse_size)]
     #[serde(default, deserialize_with = "de_size")]
     pub max_instance_bytes: Option<u64>,
     /// An origin jobs may send HTTP requests to: `ORIGIN` (every queue) or

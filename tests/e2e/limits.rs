@@ -1,7 +1,7 @@
 //! Limits that always hold (issue 13): jobs put without limits are stopped
 //! by the server's defaults, an agent's `time_cap_ms` bounds what a job
 //! asks for, and a job shows the limits each run ran under and what each
-//! consumed; a queue sums its jobs' runs.
+//! consumed; a queue sums its jobs' runs, a dispatcher the runs it ended.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -75,6 +75,19 @@ async fn a_job_put_without_limits_is_stopped_by_the_default(backend: Backend) {
     assert!(usage["wall_ms"].as_u64().unwrap() >= 3000, "{queue}");
     assert!(usage["fuel"].as_u64().unwrap() > 0, "{queue}");
     assert!(usage["peak_memory_bytes"].as_u64().unwrap() > 0, "{queue}");
+
+    // The dispatcher that ran them sums the same runs in its statistics;
+    // a window that ended before they ran sums none.
+    let dispatcher = http.dispatcher_id().await;
+    let stats = http.ok(&format!("/v1/dispatchers/{dispatcher}/stats")).await;
+    assert_eq!(stats["usage"], queue["usage"], "{stats}");
+    assert_eq!(stats["started"], 2, "{stats}");
+    let before = http
+        .ok(&format!(
+            "/v1/dispatchers/{dispatcher}/stats?before=2000-01-01T00:00:00Z"
+        ))
+        .await;
+    assert_eq!(before["usage"]["runs"], 0, "{before}");
 }
 
 /// An agent's `time_cap_ms` bounds the time limit a job asks for, and is

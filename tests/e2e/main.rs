@@ -21,5 +21,6 @@ mod queue;
 mod runs;
 mod sandbox;
 mod schedules;
+mod tokens;
 mod usage;
 mod workers;

@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, Path};
 use super::input::{DurationInput, TimeInput};
-use crate::model::{CallbackOn, CompositeKind, Job, JobId, JobLimits};
+use crate::model::{Authority, CallbackOn, CompositeKind, Job, JobId, JobLimits};
 use crate::service::{CallbackRequest, CompositeRequest, PutRequest};
 
 /// A job that hangs on another: a callback (with `on`), a part, or a
@@ -51,10 +52,12 @@ pub struct LinkedBody {
     pub callbacks: Vec<LinkedBody>,
 }
 
-/// Where a linked job's module and queue come from when it names none.
+/// Where a linked job's module and queue come from when it names none,
+/// and who puts it.
 struct Defaults<'a> {
     module: &'a str,
     queue: &'a str,
+    authority: &'a Authority,
 }
 
 impl LinkedBody {
@@ -70,6 +73,7 @@ impl LinkedBody {
             quota_names: self.quota_names,
             parent: None,
             retry: None,
+            authority: defaults.authority.clone(),
         };
         (request, self.callbacks)
     }
@@ -124,13 +128,13 @@ fn millis(d: std::time::Duration) -> u64 {
 }
 
 /// The callbacks of a put body, defaulting to the put job's module and
-/// queue.
-pub fn callbacks_of_put(
-    module: &str,
-    queue: &str,
-    callbacks: Vec<LinkedBody>,
-) -> Vec<CallbackRequest> {
-    let defaults = Defaults { module, queue };
+/// queue, put with its authority.
+pub fn callbacks_of_put(put: &PutRequest, callbacks: Vec<LinkedBody>) -> Vec<CallbackRequest> {
+    let defaults = Defaults {
+        module: &put.module,
+        queue: &put.queue,
+        authority: &put.authority,
+    };
     callbacks
         .into_iter()
         .map(|c| c.callback(&defaults))
@@ -142,6 +146,7 @@ pub fn callbacks_of_put(
 /// callback job.
 pub async fn add(
     State(state): State<AppState>,
+    Caller(authority): Caller,
     Path(id): Path<JobId>,
     JsonBody(body): JsonBody<LinkedBody>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
@@ -149,6 +154,7 @@ pub async fn add(
     let defaults = Defaults {
         module: job.module_name.as_deref().unwrap_or(job.module.as_str()),
         queue: &job.queue,
+        authority: &authority,
     };
     let callback = body.callback(&defaults);
     let callback = state.service.callback_add(id, callback).await?;
@@ -216,6 +222,7 @@ pub struct CompositeBody {
 /// with the composite job, whose result will be the postprocess's.
 pub async fn put_composite(
     State(state): State<AppState>,
+    Caller(authority): Caller,
     JsonBody(body): JsonBody<CompositeBody>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
     let queue = body.queue.unwrap_or_default();
@@ -230,6 +237,7 @@ pub async fn put_composite(
     let defaults = Defaults {
         module: &module,
         queue: &queue,
+        authority: &authority,
     };
     let parts = body
         .parts
@@ -248,8 +256,9 @@ pub async fn put_composite(
         quota_names: body.quota_names,
         parent: None,
         retry: None,
+        authority: authority.clone(),
     };
-    let callbacks = callbacks_of_put(&module, &queue, body.callbacks);
+    let callbacks = callbacks_of_put(&composite, body.callbacks);
     let job = state
         .service
         .composite_put(CompositeRequest {
@@ -267,6 +276,7 @@ pub async fn put_composite(
 /// callbacks if any; 409 once the composite has put its postprocess.
 pub async fn add_part(
     State(state): State<AppState>,
+    Caller(authority): Caller,
     Path(id): Path<JobId>,
     JsonBody(body): JsonBody<LinkedBody>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
@@ -277,6 +287,7 @@ pub async fn add_part(
             .as_deref()
             .unwrap_or(composite.module.as_str()),
         queue: &composite.queue,
+        authority: &authority,
     };
     let (part, callbacks) = body.added_part(&defaults)?;
     let part = state.service.part_add(id, part, callbacks).await?;

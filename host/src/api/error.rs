@@ -21,9 +21,14 @@ pub enum ApiError {
     /// 400 `bad_request`: malformed JSON, bad arguments or names.
     #[error("{0}")]
     BadRequest(String),
-    /// 401 `unauthorized`: a token is required and was missing or wrong.
+    /// 401 `unauthorized`: a token is required and was missing, unknown or
+    /// revoked.
     #[error("a valid bearer token is required (Authorization: Bearer <token>)")]
     Unauthorized,
+    /// 403 `forbidden`: the token lacks a scope in a queue (the message
+    /// names both).
+    #[error("{0}")]
+    Forbidden(String),
     /// 404 `not_found`: unknown job, module, queue, dispatcher or route.
     #[error("{0}")]
     NotFound(String),
@@ -60,6 +65,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -79,6 +85,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
@@ -101,6 +108,7 @@ impl From<service::Error> for ApiError {
                 ApiError::InvalidComponent(error.to_string())
             }
             service::Error::ShuttingDown => ApiError::Unavailable,
+            service::Error::Forbidden { .. } => ApiError::Forbidden(error.to_string()),
             service::Error::Store(crate::store::Error::Fault(fault)) => ApiError::StoreFault(fault),
             service::Error::Store(error) => ApiError::Internal(error.to_string()),
         }

@@ -8,9 +8,8 @@ use serde::{Deserialize, Deserializer};
 use crate::model::Timestamp;
 
 /// Parses a time: RFC 3339 (`2026-11-25T16:30:00Z`, `...+01:00`), or
-/// without a zone (`2026-11-25T16:30:00`, `2026-11-25 16:30`), which is UTC
-/// (zc.async: "a datetime without a timezone is considered to be in the UTC
-/// timezone").
+/// without a zone (`2026-11-25T16:30:00`, `2026-11-25 16:30`), which is
+/// taken as UTC.
 pub fn parse_time(text: &str) -> Result<Timestamp, String> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
@@ -102,7 +101,7 @@ mod tests {
         let zoned = parse_time("2006-08-10T15:56:00Z").unwrap();
         assert_eq!(parse_time("2006-08-10T15:56:00").unwrap(), zoned);
         assert_eq!(parse_time("2006-08-10 15:56").unwrap(), zoned);
-        // zc.async: 11:30 EST is 16:30 UTC.
+        // 11:30 EST is 16:30 UTC.
         assert_eq!(
             parse_time("2006-08-10T11:30:00-05:00").unwrap(),
             parse_time("2006-08-10T16:30:00Z").unwrap()

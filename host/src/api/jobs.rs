@@ -10,10 +10,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, Path, Query};
 use super::input::{DurationInput, TimeInput, nullable, parse_duration_text};
-use crate::model::{Job, JobId, JobLimits, JobStatus, RetryPolicy, RunRecord};
+use crate::model::{Job, JobId, JobLimits, JobStatus, RetryPolicy, RunRecord, Scope};
 use crate::service::{JobPatch, PutRequest};
 
 /// The longest a `wait` request may hold the connection.
@@ -56,8 +57,13 @@ pub struct PutBody {
     pub retry: Option<RetryPolicy>,
 }
 
-/// Puts a job described by `body`.
-pub async fn put_job(state: &AppState, body: PutBody) -> ApiResult<(StatusCode, Json<Job>)> {
+/// Puts a job described by `body`, as `caller` (the service checks its
+/// `put` scope in every queue of the put, callbacks included).
+pub async fn put_job(
+    state: &AppState,
+    caller: Caller,
+    body: PutBody,
+) -> ApiResult<(StatusCode, Json<Job>)> {
     let request = PutRequest {
         queue: body.queue.unwrap_or_default(),
         module: body.module,
@@ -71,9 +77,9 @@ pub async fn put_job(state: &AppState, body: PutBody) -> ApiResult<(StatusCode, 
         quota_names: body.quota_names,
         parent: None,
         retry: body.retry,
+        authority: caller.0,
     };
-    let callbacks =
-        super::callbacks::callbacks_of_put(&request.module, &request.queue, body.callbacks);
+    let callbacks = super::callbacks::callbacks_of_put(&request, body.callbacks);
     let job = state.service.put_with_callbacks(request, callbacks).await?;
     Ok((StatusCode::CREATED, Json(job)))
 }
@@ -81,9 +87,10 @@ pub async fn put_job(state: &AppState, body: PutBody) -> ApiResult<(StatusCode, 
 /// `POST /v1/jobs`: puts a job (queue in the body; default queue if none).
 pub async fn put(
     State(state): State<AppState>,
+    caller: Caller,
     JsonBody(body): JsonBody<PutBody>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
-    put_job(&state, body).await
+    put_job(&state, caller, body).await
 }
 
 /// Query of `GET /v1/jobs`.
@@ -98,11 +105,16 @@ pub struct ListQuery {
 }
 
 /// `GET /v1/jobs?status=pending,active&queue=&after=&limit=`: oldest first;
-/// `next` is the `after` of the next page.
+/// `next` is the `after` of the next page. A token sees only the jobs of
+/// queues it may read (a page may then hold fewer than `limit`).
 pub async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
+    if let Some(queue) = &query.queue {
+        caller.require(Scope::Read, queue)?;
+    }
     let statuses = match query.status.as_deref() {
         None | Some("") => Vec::new(),
         Some(list) => list
@@ -111,7 +123,7 @@ pub async fn list(
             .collect::<Result<_, _>>()
             .map_err(|e| ApiError::BadRequest(e.to_string()))?,
     };
-    let page = state
+    let mut page = state
         .service
         .job_list(
             query.queue.as_deref(),
@@ -120,6 +132,7 @@ pub async fn list(
             query.limit.unwrap_or(100),
         )
         .await?;
+    page.jobs.retain(|job| caller.reads(&job.queue));
     Ok(Json(
         serde_json::to_value(page).map_err(|e| ApiError::Internal(e.to_string()))?,
     ))
@@ -229,10 +242,14 @@ pub struct PutBackBody {
 /// of its queue (or of `queue`).
 pub async fn put_back(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<JobId>,
     JsonBody(body): JsonBody<Option<PutBackBody>>,
 ) -> ApiResult<Json<Job>> {
     let body = body.unwrap_or_default();
+    if let Some(queue) = &body.queue {
+        caller.require(Scope::Manage, queue)?;
+    }
     Ok(Json(
         state.service.put_back(id, body.queue.as_deref()).await?,
     ))

@@ -1,4 +1,4 @@
-//! m01.remote's management tools over HTTP: cancel
+//! The management tools over HTTP: cancel
 //! (`POST /v1/jobs/{id}/cancel`), remove finished jobs by status
 //! (`POST /v1/jobs/remove`), pause and resume a queue or a dispatcher
 //! (`POST …/pause`, `…/resume`, `GET …/processing`, `GET /v1/processing`)
@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::ApiResult;
 use super::extract::{JsonBody, Path};
 use super::input::{DurationInput, TimeInput};
@@ -67,7 +68,8 @@ pub async fn resume_queue(
     Ok(Json(json!({ "queue": name, "processing": true })))
 }
 
-/// `GET /v1/queues/{name}/processing`: m01.remote's `isProcessing`.
+/// `GET /v1/queues/{name}/processing`: whether the queue is processed
+/// (not paused).
 pub async fn queue_processing(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -126,7 +128,7 @@ pub struct JobNameBody {
 }
 
 /// `PUT /v1/job-names/{name}` `{"module", "function", "queue", "args"}`:
-/// registers or replaces a named job (m01.remote `addJobFactory`).
+/// registers or replaces a named job.
 pub async fn set_name(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -191,9 +193,10 @@ pub struct PutByNameBody {
 }
 
 /// `POST /v1/job-names/{name}/jobs` `{"args": …}`: puts the named job
-/// (m01.remote `addJob(name, input)`); 404 names an unknown name.
+/// with these arguments; 404 names an unknown name.
 pub async fn put_by_name(
     State(state): State<AppState>,
+    Caller(authority): Caller,
     Path(name): Path<String>,
     JsonBody(body): JsonBody<Option<PutByNameBody>>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
@@ -205,6 +208,7 @@ pub async fn put_by_name(
             .map(|d| u64::try_from(d.0.as_millis()).unwrap_or(u64::MAX)),
         limits: body.limits,
         quota_names: body.quota_names,
+        authority,
         ..PutRequest::new("", "", Value::Null)
     };
     let job = state

@@ -4,6 +4,7 @@
 //! answers `{"error": {"code", "message"}}` with the right status; each
 //! resource has its own file of handlers.
 
+mod auth;
 mod callbacks;
 mod error;
 mod extract;
@@ -17,6 +18,7 @@ mod queues;
 mod quotas;
 mod router;
 mod schedules;
+mod tokens;
 mod workers;
 
 use std::net::SocketAddr;
@@ -36,7 +38,8 @@ pub const UPLOAD_LIMIT_DEFAULT: usize = 50 << 20;
 pub struct AppState {
     /// The queue's operations.
     pub service: Service,
-    /// The bearer token every request but the health check needs, if set.
+    /// The admin token: every request but the health check needs it or
+    /// a scoped token (`/v1/tokens`), if set; with none, the API is open.
     pub token: Option<String>,
     /// The largest request body, in bytes.
     pub upload_limit: usize,

@@ -1,4 +1,4 @@
-//! Introspection over HTTP, as zc.async's monitors offer it: job queries
+//! Introspection over HTTP: job queries
 //! (`GET /v1/jobs/query`, `/v1/jobs/count`, `/v1/jobs/last-completed`,
 //! `/v1/queues/{name}/next`, `/v1/jobs/{id}/failure`, `/v1/jobs/{id}/info`)
 //! and per-dispatcher statistics, status and recent polls.
@@ -13,11 +13,11 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Path, Query};
 use super::input::TimeInput;
 use crate::model::{
-    DispatcherId, DispatcherStats, JobFilter, JobId, PollRecord, QueryState, TimeRange,
+    DispatcherId, JobFilter, JobId, PollRecord, QueryState, TimeRange,
 };
-use crate::service::{DispatcherStatusView, JobInfo};
+use crate::service::{DispatcherStatsView, DispatcherStatusView, JobInfo};
 
-/// The filters of a job query (zc.async `asyncdb`): every one optional.
+/// The filters of a job query: every one optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilterQuery {
@@ -115,7 +115,7 @@ pub async fn next_pending(
     Ok(Json(json!({ "job": job })))
 }
 
-/// `GET /v1/jobs/{id}/failure`: `{"failure": …}` (zc.async `traceback`).
+/// `GET /v1/jobs/{id}/failure`: `{"failure": …}`.
 pub async fn failure(
     State(state): State<AppState>,
     Path(id): Path<JobId>,
@@ -124,7 +124,7 @@ pub async fn failure(
     Ok(Json(json!({ "id": id, "failure": failure })))
 }
 
-/// `GET /v1/jobs/{id}/info`: zc.async's job info.
+/// `GET /v1/jobs/{id}/info`: who ran a job, when, and how it ended.
 pub async fn info(
     State(state): State<AppState>,
     Path(id): Path<JobId>,
@@ -145,7 +145,7 @@ pub async fn stats(
     State(state): State<AppState>,
     Path(id): Path<DispatcherId>,
     Query(query): Query<StatsQuery>,
-) -> ApiResult<Json<DispatcherStats>> {
+) -> ApiResult<Json<DispatcherStatsView>> {
     Ok(Json(
         state
             .service

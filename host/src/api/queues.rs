@@ -9,10 +9,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::ApiResult;
 use super::extract::{JsonBody, Path, Query};
 use super::jobs::PutBody;
-use crate::model::{Job, JobId, QueueInfo};
+use crate::model::{Job, JobId, QueueInfo, Scope};
 
 /// Body of `POST /v1/queues`.
 #[derive(Debug, Deserialize)]
@@ -21,20 +22,27 @@ pub struct CreateBody {
     name: String,
 }
 
-/// `POST /v1/queues` `{"name": "video"}`.
+/// `POST /v1/queues` `{"name": "video"}`: needs `admin` on that queue.
 pub async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     JsonBody(body): JsonBody<CreateBody>,
 ) -> ApiResult<(StatusCode, Json<QueueInfo>)> {
+    caller.require(Scope::Admin, &body.name)?;
     Ok((
         StatusCode::CREATED,
         Json(state.service.queue_create(&body.name).await?),
     ))
 }
 
-/// `GET /v1/queues`.
-pub async fn list(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
-    Ok(Json(json!({ "queues": state.service.queue_list().await? })))
+/// `GET /v1/queues`: the queues the caller may read.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<serde_json::Value>> {
+    let mut queues = state.service.queue_list().await?;
+    queues.retain(|q| caller.reads(&q.name));
+    Ok(Json(json!({ "queues": queues })))
 }
 
 /// `GET /v1/queues/{name}`: the queue, its length, and `usage`: the runs
@@ -85,11 +93,12 @@ pub async fn jobs(
 /// `POST /v1/queues/{name}/jobs`: puts a job into this queue.
 pub async fn put(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     JsonBody(mut body): JsonBody<PutBody>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
     body.queue = Some(name);
-    super::jobs::put_job(&state, body).await
+    super::jobs::put_job(&state, caller, body).await
 }
 
 /// Body of `POST /v1/queues/{name}/pull`.
@@ -100,7 +109,8 @@ pub struct PullBody {
     index: i64,
 }
 
-/// `POST /v1/queues/{name}/pull` `{"index": -1}`: zc.async `queue.pull`.
+/// `POST /v1/queues/{name}/pull` `{"index": -1}`: takes the job at an
+/// index of the queue out of it.
 pub async fn pull(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -110,7 +120,8 @@ pub async fn pull(
     Ok(Json(state.service.queue_pull(&name, index).await?))
 }
 
-/// `DELETE /v1/queues/{name}/jobs/{id}`: zc.async `queue.remove`.
+/// `DELETE /v1/queues/{name}/jobs/{id}`: takes a given pending job out of
+/// its queue.
 pub async fn remove(
     State(state): State<AppState>,
     Path((name, id)): Path<(String, JobId)>,

@@ -1,6 +1,5 @@
-//! `/v1/queues/{name}/quotas`: a queue's quotas (zc.async's
-//! `queue.quotas`): create, list, show (size, the jobs holding it,
-//! `filled`), resize, remove.
+//! `/v1/queues/{name}/quotas`: a queue's quotas: create, list, show (size,
+//! the jobs holding it, `filled`), resize, remove.
 
 use axum::Json;
 use axum::extract::State;

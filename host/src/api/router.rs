@@ -3,7 +3,6 @@
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
-use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -11,12 +10,12 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use super::error::ApiError;
 use super::{
-    AppState, callbacks, failures, jobs, manage, modules, monitor, queues, quotas, schedules,
-    workers,
+    AppState, auth, callbacks, failures, jobs, manage, modules, monitor, queues, quotas, schedules,
+    tokens, workers,
 };
 
-/// Builds the API: every route under `/v1`, bearer-token auth on all but
-/// `/v1/health` when a token is set, the upload limit, JSON errors for
+/// Builds the API: every route under `/v1`, bearer-token auth and the
+/// scope each route needs on all but `/v1/health` (`auth.rs`), the upload limit, JSON errors for
 /// unknown routes and methods, the report of database faults to the
 /// store's health, and a trace span per request.
 pub fn router(state: AppState) -> Router {
@@ -83,8 +82,13 @@ pub fn router(state: AppState) -> Router {
             "/dispatchers/{id}/agents/{queue}/{name}",
             put(workers::put_agent).delete(workers::delete_agent),
         )
+        .route("/tokens", post(tokens::create).get(tokens::list))
+        .route("/tokens/{name}", axum::routing::delete(tokens::revoke))
         .merge(management_routes())
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authorize,
+        ));
     let upload_limit = state.upload_limit;
     Router::new()
         .route("/v1/health", get(health))
@@ -148,7 +152,7 @@ fn management_routes() -> Router<AppState> {
 /// many operations failed. Reads nothing from the database.
 async fn health(State(state): State<AppState>) -> Response {
     let version = env!("CARGO_PKG_VERSION");
-    let backend = state.service.store().backend();
+    let backend = state.service.backend();
     match state.service.health().degraded() {
         None => axum::Json(serde_json::json!({
             "status": "ok",
@@ -196,38 +200,4 @@ async fn not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
-}
-
-/// Refuses requests without the configured bearer token (when one is set).
-async fn require_token(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    if let Some(expected) = &state.token {
-        let given = request
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|given| constant_time_eq(given.as_bytes(), expected.as_bytes())) {
-            return Err(ApiError::Unauthorized);
-        }
-    }
-    Ok(next.run(request).await)
-}
-
-/// Compares without leaking where the first difference is.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn token_comparison() {
-        assert!(super::constant_time_eq(b"secret", b"secret"));
-        assert!(!super::constant_time_eq(b"secret", b"secreT"));
-        assert!(!super::constant_time_eq(b"secret", b"secret2"));
-    }
 }

@@ -4,7 +4,7 @@
 //! A schedule is created with the fields of a put (`module`, `function`,
 //! `args`, `queue`, `limits`, `begin_by`) and either `delay` (a duration:
 //! seconds, or text such as `"10s"`) or `cron` (a five-field string such as
-//! `"10 4 * * *"`, or m01.remote's lists `{"minute": [10], "hour": [4],
+//! `"10 4 * * *"`, or lists of fields `{"minute": [10], "hour": [4],
 //! "day_of_month": [], "month": [], "day_of_week": []}` with 0 = Monday).
 //! Times are UTC.
 
@@ -15,17 +15,18 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, Path, Query};
 use super::input::{DurationInput, TimeInput, nullable};
 use crate::model::cron::CronSpec;
-use crate::model::{CatchUp, Job, JobLimits, Schedule, ScheduleJob, Timing};
+use crate::model::{CatchUp, Job, JobLimits, Schedule, ScheduleJob, Scope, Timing};
 use crate::service::{SchedulePatch, ScheduleRequest};
 
 /// How many runs `show` lists when not told.
 pub const RUNS_DEFAULT: u32 = 10;
 
-/// A cron spec in a request: the five-field string or m01's lists.
+/// A cron spec in a request: the five-field string or lists of fields.
 #[derive(Debug, Clone)]
 pub enum CronInput {
     /// `"10 4 * * *"`.
@@ -34,7 +35,8 @@ pub enum CronInput {
     Fields(CronFields),
 }
 
-/// m01.remote's lists (0 = Monday); each defaults to empty ("any").
+/// A cron spec as lists of fields (day of week 0 = Monday); each defaults
+/// to empty ("any").
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CronFields {
@@ -140,11 +142,19 @@ pub struct CreateBody {
     next_call_time: Option<TimeInput>,
 }
 
-/// `POST /v1/schedules`: 201 and the schedule.
+/// `POST /v1/schedules`: 201 and the schedule. Needs `manage` in its
+/// queue; its jobs are put with the creator's token (checked at each
+/// put). A token's schedule is created paused and resumed once its token
+/// is recorded, so that no scheduler puts a job of it as the admin.
 pub async fn create(
     State(state): State<AppState>,
+    Caller(authority): Caller,
     JsonBody(body): JsonBody<CreateBody>,
 ) -> ApiResult<(StatusCode, Json<Schedule>)> {
+    let queue = body.queue.clone().unwrap_or_default();
+    Caller(authority.clone()).require(Scope::Manage, &queue)?;
+    let by_token = authority.token_id().is_some();
+    let active = body.active.unwrap_or(true);
     let timing = timing(body.delay, body.cron, false)?.expect("required");
     let request = ScheduleRequest {
         name: body.name,
@@ -157,20 +167,29 @@ pub async fn create(
             begin_by_ms: body.begin_by.map(millis),
         },
         timing,
-        active: body.active,
+        active: if by_token { Some(false) } else { body.active },
         catch_up: body.catch_up,
         retry_delay_ms: body.retry_delay.map(millis),
         next_call_time: body.next_call_time.map(|t| t.0),
     };
-    let schedule = state.service.schedule_create(request).await?;
+    let mut schedule = state.service.schedule_create(request).await?;
+    if by_token {
+        state
+            .service
+            .schedule_authority_set(schedule.id, &authority)
+            .await?;
+        if active {
+            schedule = state.service.schedule_resume(&schedule.name).await?;
+        }
+    }
     Ok((StatusCode::CREATED, Json(schedule)))
 }
 
-/// `GET /v1/schedules`: every schedule, by name.
-pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    Ok(Json(
-        json!({ "schedules": state.service.schedule_list().await? }),
-    ))
+/// `GET /v1/schedules`: every schedule the caller may read, by name.
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let mut schedules = state.service.schedule_list().await?;
+    schedules.retain(|s| caller.reads(&s.job.queue));
+    Ok(Json(json!({ "schedules": schedules })))
 }
 
 /// Query of `show`.
@@ -241,9 +260,13 @@ pub struct PatchBody {
 /// occurrence still to come.
 pub async fn update(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     JsonBody(body): JsonBody<PatchBody>,
 ) -> ApiResult<Json<Schedule>> {
+    if let Some(queue) = &body.queue {
+        caller.require(Scope::Manage, queue)?;
+    }
     let patch = SchedulePatch {
         queue: body.queue,
         module: body.module,

@@ -51,7 +51,7 @@ pub struct AgentBody {
 /// `PUT /v1/dispatchers/{id}/agents/{queue}/{name}`: creates or replaces an
 /// agent (`size` defaults to 3). `filter` limits the jobs it takes;
 /// `prefer` (same shape) names the jobs it takes first, filling its other
-/// slots with any job its filter allows (zc.async's `preferMul`).
+/// slots with any job its filter allows.
 pub async fn put_agent(
     State(state): State<AppState>,
     Path((id, queue, name)): Path<(DispatcherId, String, String)>,

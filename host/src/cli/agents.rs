@@ -42,7 +42,7 @@ enum AgentsCommand {
         #[arg(long = "function")]
         functions: Vec<String>,
         /// Take jobs whose function matches first, then any (a glob;
-        /// repeat for more): zc.async's `preferMul`.
+        /// repeat for more).
         #[arg(long = "prefer", value_name = "GLOB")]
         prefer: Vec<String>,
         /// Take jobs whose module name or digest matches first, then any.

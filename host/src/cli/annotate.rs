@@ -1,5 +1,5 @@
 //! `wasync annotate`: read a job's annotations, or set one from outside
-//! (as zc.async's tests do while a job runs).
+//! (while the job runs, too).
 
 use std::process::ExitCode;
 

@@ -1,4 +1,4 @@
-//! `wasync callbacks` (zc.async `addCallback`/`addCallbacks`) and
+//! `wasync callbacks` and
 //! `wasync composite` (`serial`, `parallel`): list and add callbacks,
 //! put composites, list and add their parts.
 

@@ -1,6 +1,5 @@
-//! `wasync attempts` (a job's failed attempts, m01.remote's
-//! `getJobErrors`) and `wasync retry-policy` (a queue's default retry
-//! policy).
+//! `wasync attempts` (a job's failed attempts) and `wasync retry-policy`
+//! (a queue's default retry policy).
 
 use std::process::ExitCode;
 

@@ -7,11 +7,12 @@ use std::future::Future;
 
 use anyhow::Context;
 
-use super::serve::shutdown_signal;
+use super::server::shutdown_signal;
+use crate::app::{self, App};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{INSTANCES_DIR, ServerConfig};
 use crate::data_dir::{DataDirLock, LockError, LockHolder};
-use crate::dispatch::{Dispatcher, DispatcherConfig, identity};
+use crate::dispatch::{Dispatcher, identity};
 use crate::model::{DispatcherId, Process};
 use crate::service;
 
@@ -64,19 +65,19 @@ pub fn dispatcher_id(config: &ServerConfig) -> anyhow::Result<DispatcherId> {
     }
 }
 
-/// Starts the dispatcher `dispatcher_config` describes, for the process
-/// that holds `lock`: an id its previous holder left behind (killed) is
-/// taken over at once; an id a live process holds is refused, saying what
-/// to do instead.
+/// Starts the dispatcher `config` asks for, in `app`, for the process that
+/// holds `lock`: an id its previous holder left behind (killed) is taken
+/// over at once; an id a live process holds is refused, saying what to do
+/// instead.
 pub async fn start_dispatcher(
-    service: &service::Service,
-    mut dispatcher_config: DispatcherConfig,
+    app: &App,
     config: &ServerConfig,
     lock: &DataDirLock,
 ) -> anyhow::Result<Dispatcher> {
+    let id = dispatcher_id(config)?;
+    let mut dispatcher_config = app::dispatcher_config(config, id);
     dispatcher_config.proven_gone = lock.proven_gone(&dispatcher_config.process.hostname);
-    let id = dispatcher_config.id;
-    match Dispatcher::start(service.clone(), dispatcher_config).await {
+    match app.start_dispatcher(dispatcher_config).await {
         Ok(dispatcher) => Ok(dispatcher),
         Err(service::Error::Conflict(held)) => {
             let source = match config.dispatcher_id {

@@ -1,4 +1,4 @@
-//! m01.remote's management tools on the command line: `wasync cancel`,
+//! The management tools on the command line: `wasync cancel`,
 //! `wasync remove-jobs`, `wasync pause`, `wasync resume`, `wasync
 //! processing`.
 

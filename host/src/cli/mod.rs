@@ -32,7 +32,9 @@ pub mod run;
 mod scheduler;
 mod schedules;
 mod serve;
+mod server;
 mod show;
+mod tokens;
 mod update;
 mod wait;
 mod worker;
@@ -136,7 +138,7 @@ pub enum Command {
     /// Run one job locally in the sandbox, with no server and no database.
     Run(run::RunArgs),
     /// Run the HTTP API and a dispatcher on the embedded SQLite default.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Run a dispatcher only (no HTTP API): a worker sharing the database.
     Worker(worker::WorkerArgs),
     /// Run a scheduler only (no HTTP API, no dispatcher): put the jobs of
@@ -177,15 +179,18 @@ pub enum Command {
     Schedules(With<Box<schedules::SchedulesArgs>>),
     /// List, create, show, resize or delete a queue's quotas.
     Quotas(With<quotas::QuotasArgs>),
+    /// List, create or revoke scoped API tokens (admin).
+    Tokens(With<tokens::TokensArgs>),
     /// List dispatchers and their agents.
     Dispatchers(With<NoArgs>),
     /// List, set or delete agents.
     Agents(With<agents::AgentsArgs>),
-    /// List or add a job's callbacks (zc.async `addCallback`).
+    /// List or add a job's callbacks.
     Callbacks(With<callbacks::CallbacksArgs>),
     /// Put a serial or parallel composite; list or add its parts.
     Composite(With<callbacks::CompositeArgs>),
-    /// Cancel a job no dispatcher holds yet: it never runs.
+    /// Cancel a job: one not yet claimed never runs, a running one is
+    /// interrupted.
     Cancel(With<manage::CancelArgs>),
     /// Delete finished jobs by status; prints the count per status.
     RemoveJobs(With<manage::RemoveJobsArgs>),
@@ -215,7 +220,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => Ok(run::run(args).await),
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(*args).await,
             Command::Worker(args) => worker::run(args).await,
             Command::Scheduler(args) => scheduler::run(args).await,
             Command::Health(With { client, args }) => {
@@ -260,6 +265,9 @@ pub fn main() -> ExitCode {
             }
             Command::Quotas(With { client, args }) => {
                 quotas::run(&cli.client.with(client), args).await
+            }
+            Command::Tokens(With { client, args }) => {
+                tokens::run(&cli.client.with(client), args).await
             }
             Command::Dispatchers(With { client, .. }) => {
                 dispatchers::run(&cli.client.with(client)).await

@@ -1,6 +1,5 @@
-//! `wasync monitor`: zc.async's `asyncdb` and `async` monitors over HTTP:
-//! count and list jobs by state, function, queue, agent, dispatcher and
-//! time ranges; a job's info and failure; the next pending and the last
+//! `wasync monitor`, over HTTP: count and list jobs by state, function,
+//! queue, agent, dispatcher and time ranges; a job's info and failure; the next pending and the last
 //! completed job; a dispatcher's statistics, status and recent polls.
 
 use std::process::ExitCode;
@@ -20,7 +19,7 @@ pub struct MonitorArgs {
     command: MonitorCommand,
 }
 
-/// The filters of `count` and `jobs` (zc.async `asyncdb`). Times are
+/// The filters of `count` and `jobs`. Times are
 /// RFC 3339 (`2026-11-26T10:00:00Z`); a range takes either end or both.
 #[derive(Debug, Default, Args)]
 struct Filters {

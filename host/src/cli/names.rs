@@ -1,6 +1,5 @@
-//! `wasync names`: named jobs (m01.remote's job factories): register a
-//! name for a module's function, then put by name (`addJob('echo',
-//! input)`).
+//! `wasync names`: named jobs: register a name for a module's function,
+//! then put by name.
 
 use std::process::ExitCode;
 

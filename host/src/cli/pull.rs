@@ -1,5 +1,6 @@
-//! `wasync pull`, `wasync remove`, `wasync put-back`: zc.async's
-//! `queue.pull`, `queue.remove`, and putting a detached job back.
+//! `wasync pull`, `wasync remove`, `wasync put-back`: take the job at an
+//! index of a queue out of it, take a given job out, and put a detached
+//! job back.
 
 use std::process::ExitCode;
 

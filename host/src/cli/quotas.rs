@@ -1,4 +1,4 @@
-//! `wasync quotas`: a queue's quotas (zc.async's `queue.quotas`): list,
+//! `wasync quotas`: a queue's quotas: list,
 //! create, show, set-size, delete.
 
 use std::process::ExitCode;

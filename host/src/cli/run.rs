@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use tracing::Instrument as _;
 
 use crate::model::{JobId, ModuleDigest, RunOutcome};
 use crate::runtime::{
@@ -110,8 +111,10 @@ pub async fn run(args: RunArgs) -> ExitCode {
             humantime::format_duration(round_ms(took))
         );
     }
+    let id = JobId::new();
+    let span = tracing::info_span!("job", %id, function = %args.function, attempt = 1);
     let context = Arc::new(LocalContext::new(JobInfo {
-        id: JobId::new(),
+        id,
         queue: String::new(),
         module: digest,
         module_name: None,
@@ -129,7 +132,10 @@ pub async fn run(args: RunArgs) -> ExitCode {
         memory_bytes: args.memory,
         timeout: args.timeout,
     };
-    let report = runtime.run(&prepared, call, limits, context).await;
+    let report = runtime
+        .run(&prepared, call, limits, context)
+        .instrument(span)
+        .await;
 
     let mut stderr = std::io::stderr().lock();
     let _ = stderr.write_all(report.output.stdout.as_bytes());

@@ -1,55 +1,40 @@
 //! `wasync scheduler`: a scheduler only — no HTTP API, no dispatcher. It
 //! turns the due occurrences of the schedules in the database into jobs,
-//! which any dispatcher sharing the database runs (m01.remote's split
-//! between the scheduling process and the job-processing one). Several
-//! schedulers may share one database: each occurrence is put once.
+//! which any dispatcher sharing the database runs: scheduling and running
+//! jobs can be separate processes. Several schedulers may share one
+//! database: each occurrence is put once.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
 
 use super::identity;
-use super::serve::{init_logging, open_service, resolve_config, shutdown_signal, start_scheduler};
+use super::server::{ServerArgs, init_logging, shutdown_signal};
 use crate::api::input::parse_duration_text;
+use crate::app::{self, App};
 use crate::config::ConfigLayer;
 
 /// Arguments of `wasync scheduler`: where the database is, and how often
 /// to look for due schedules (no API, no dispatcher).
 #[derive(Debug, Args)]
 pub struct SchedulerArgs {
-    /// A TOML file of settings (the same names as the flags, with `_`; a
-    /// scheduler ignores those of the API and the dispatcher).
-    #[arg(long, env = "WASYNC_CONFIG")]
-    config: Option<PathBuf>,
-    /// Data directory (SQLite database, lock); one process at a time holds
-    /// it.
-    #[arg(long, env = "WASYNC_DATA_DIR")]
-    data_dir: Option<PathBuf>,
-    /// Run as instance NAME of the data directory: a lock of its own in
-    /// DATA_DIR/instances/NAME, sharing its database.
-    #[arg(long, env = "WASYNC_INSTANCE")]
-    instance: Option<String>,
-    /// Database URL (default: SQLite in the data directory).
-    #[arg(long, env = "WASYNC_DATABASE", hide_env_values = true)]
-    database: Option<String>,
+    /// Where the settings and the database are.
+    #[command(flatten)]
+    server: ServerArgs,
     /// How often to look for due schedules (default 1s).
     #[arg(long, env = "WASYNC_SCHEDULER_INTERVAL", value_parser = parse_duration_text)]
     scheduler_interval: Option<Duration>,
 }
 
 impl SchedulerArgs {
-    /// The config file and the settings given on the command line.
-    fn into_parts(self) -> (Option<PathBuf>, ConfigLayer) {
+    /// Where the settings are, and those given on the command line.
+    fn into_parts(self) -> (ServerArgs, ConfigLayer) {
         let settings = ConfigLayer {
-            data_dir: self.data_dir,
-            instance: self.instance,
-            database: self.database,
             scheduler_interval: self.scheduler_interval,
             ..ConfigLayer::default()
         };
-        (self.config, settings)
+        (self.server, settings)
     }
 }
 
@@ -57,16 +42,16 @@ impl SchedulerArgs {
 /// progress.
 pub async fn run(args: SchedulerArgs) -> anyhow::Result<ExitCode> {
     init_logging();
-    let (config_file, settings) = args.into_parts();
-    let config = resolve_config(config_file, settings)?;
+    let (server, settings) = args.into_parts();
+    let config = server.resolve(settings)?;
     let lock = identity::lock_own_dir(&config, "scheduler")?;
-    let service = open_service(&config).await?;
-    let scheduler = start_scheduler(&service, &config);
+    let app = App::open(&config).await?;
+    let scheduler = app.start_scheduler(app::scheduler_config(&config));
     // Tests and scripts read this line to know the scheduler is ready.
     println!("wasync scheduler {} running", scheduler.holder());
     tracing::info!(
         holder = scheduler.holder(),
-        backend = service.store().backend(),
+        backend = app.backend(),
         "scheduling"
     );
     shutdown_signal().await;

@@ -1,6 +1,6 @@
 //! `wasync schedules`: list, create, show, update, pause, resume and delete
 //! schedules — jobs put again and again, every so often (`--every 10s`) or
-//! at cron times (`--cron "10 4 * * *"`, or m01.remote's lists
+//! at cron times (`--cron "10 4 * * *"`, or lists of fields
 //! `--minute 10 --hour 4`, day of week 0 = Monday). Times are UTC.
 
 use std::process::ExitCode;
@@ -92,11 +92,11 @@ enum SchedulesCommand {
     },
 }
 
-/// When a schedule puts its job: `--every`, `--cron`, or m01.remote's
-/// lists (each a comma-separated list; all given ones must match).
+/// When a schedule puts its job: `--every`, `--cron`, or lists of fields
+/// (each a comma-separated list; all given ones must match).
 #[derive(Debug, Args)]
 struct TimingArgs {
-    /// Every so long, e.g. `10s`, `1h` (m01's Delay).
+    /// Every so long, e.g. `10s`, `1h`.
     #[arg(long, value_parser = super::parse_duration, conflicts_with_all = ["cron", "minute", "hour", "day_of_month", "month", "day_of_week"])]
     every: Option<Duration>,
     /// A five-field cron string, e.g. `"10 4 * * *"` (UTC; day of month and

@@ -1,6 +1,5 @@
 //! `wasync update`: change a job before a dispatcher claims it (its
-//! arguments, due time, `begin_by` or quotas), as zc.async lets a pending
-//! job's `args` and `quota_names` be set.
+//! arguments, due time, `begin_by` or quotas).
 
 use std::process::ExitCode;
 

@@ -3,15 +3,15 @@
 //! queues of one database; each needs a directory of its own (its own
 //! `--data-dir`, or `--instance NAME` of a shared one: `docs/identity.md`).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
 
 use super::identity;
-use super::serve::{init_logging, open_service, resolve_config, second_signal, start_dispatcher};
+use super::server::{ServerArgs, init_logging, second_signal};
 use crate::api::input::parse_duration_text;
+use crate::app::App;
 use crate::config::ConfigLayer;
 use crate::model::DispatcherId;
 use crate::sandbox_config::SandboxLayer;
@@ -20,22 +20,9 @@ use crate::sandbox_config::SandboxLayer;
 /// dispatcher's settings (no API, so no address, token or upload limit).
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
-    /// A TOML file of settings (the same names as the flags, with `_`; a
-    /// worker ignores those of the API and the scheduler).
-    #[arg(long, env = "WASYNC_CONFIG")]
-    config: Option<PathBuf>,
-    /// Data directory (SQLite database, dispatcher id, compiled cache); one
-    /// process at a time holds it.
-    #[arg(long, env = "WASYNC_DATA_DIR")]
-    data_dir: Option<PathBuf>,
-    /// Run as instance NAME of the data directory: an identity (lock and
-    /// dispatcher id) of its own in DATA_DIR/instances/NAME, sharing its
-    /// database and compiled cache. For several workers on one machine.
-    #[arg(long, env = "WASYNC_INSTANCE")]
-    instance: Option<String>,
-    /// Database URL (default: SQLite in the data directory).
-    #[arg(long, env = "WASYNC_DATABASE", hide_env_values = true)]
-    database: Option<String>,
+    /// Where the settings and the database are.
+    #[command(flatten)]
+    server: ServerArgs,
     /// How often to poll for work put by other processes (default 5s).
     #[arg(long, env = "WASYNC_POLL_INTERVAL", value_parser = parse_duration_text)]
     poll_interval: Option<Duration>,
@@ -62,12 +49,9 @@ pub struct WorkerArgs {
 }
 
 impl WorkerArgs {
-    /// The config file and the settings given on the command line.
-    fn into_parts(self) -> (Option<PathBuf>, ConfigLayer) {
+    /// Where the settings are, and those given on the command line.
+    fn into_parts(self) -> (ServerArgs, ConfigLayer) {
         let settings = ConfigLayer {
-            data_dir: self.data_dir,
-            instance: self.instance,
-            database: self.database,
             poll_interval: self.poll_interval,
             dispatcher_id: self.dispatcher_id,
             main_agent_size: self.main_agent_size,
@@ -77,7 +61,7 @@ impl WorkerArgs {
             sandbox: self.sandbox,
             ..ConfigLayer::default()
         };
-        (self.config, settings)
+        (self.server, settings)
     }
 }
 
@@ -87,14 +71,14 @@ impl WorkerArgs {
 /// with an error if its dispatcher id is taken over meanwhile.
 pub async fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     init_logging();
-    let (config_file, settings) = args.into_parts();
-    let config = resolve_config(config_file, settings)?;
+    let (server, settings) = args.into_parts();
+    let config = server.resolve(settings)?;
     let lock = identity::lock_own_dir(&config, "worker")?;
-    let service = open_service(&config).await?;
-    let dispatcher = start_dispatcher(&service, &config, &lock).await?;
+    let app = App::open(&config).await?;
+    let dispatcher = identity::start_dispatcher(&app, &config, &lock).await?;
     // Tests and scripts read this line to know the worker is ready.
     println!("wasync worker {} running", dispatcher.id());
-    tracing::info!(dispatcher = %dispatcher.id(), backend = service.store().backend(), "working");
+    tracing::info!(dispatcher = %dispatcher.id(), backend = app.backend(), "working");
     let taken_over = identity::until_stopped(Some(&dispatcher)).await;
     // Listening before saying so: a second signal sent at once is heard.
     let hurry = second_signal();

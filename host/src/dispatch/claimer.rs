@@ -6,7 +6,7 @@
 //! its queues becomes due: the earliest future `begin_after` of a pending
 //! job (a scheduled job starts when it is due, not up to a poll interval
 //! later) and the earliest deadline (`begin_after + begin_by`), at which
-//! the jobs not yet started expire (zc.async fails them at claim time: they
+//! the jobs not yet started expire (looking for work fails them: they
 //! complete with a `timeout` failure and never run).
 
 use std::collections::{BTreeSet, HashMap};
@@ -18,6 +18,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::{AgentSlots, Shared, pinger, runner};
 use crate::model::{Job, JobId, JobStatus, POLLS_KEPT_DEFAULT, Timestamp};
+use crate::service::expire_jobs;
 use crate::store::{JobClaimParams, JobNextDueParams, JobStartParams, NextDue, PollRecordParams};
 
 /// The shortest sleep before looking at a due time again.
@@ -25,7 +26,7 @@ const AGAIN_MIN: Duration = Duration::from_millis(10);
 
 /// Waits for work and claims it, until told to stop.
 pub(super) async fn claim_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
-    let events = shared.service.events().clone();
+    let events = shared.parts.events.clone();
     let work = events.work();
     let agents_changed = events.agents();
     let mut poll = tokio::time::interval(shared.config.poll_interval);
@@ -48,13 +49,13 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, mut stopped: watch::Receiver
         if *stopped.borrow() {
             return;
         }
-        let now = shared.service.clock().now();
+        let now = shared.parts.clock.now();
         if due.deadline.is_some_and(|deadline| deadline < now) {
             expire(&shared, now).await;
             stale = true;
         }
-        // zc.async pings before it claims: a dispatcher declared dead
-        // while it was paused is reactivated before it takes new work.
+        // Ping before claiming: a dispatcher declared dead while it was
+        // paused is reactivated before it takes new work.
         pinger::ping_if_due(&shared).await;
         if shared.taken_over.borrow().is_some() {
             return;
@@ -76,9 +77,9 @@ fn queues(shared: &Shared) -> Vec<String> {
 async fn next_due(shared: &Shared) -> NextDue {
     let params = JobNextDueParams {
         queues: queues(shared),
-        now: shared.service.clock().now(),
+        now: shared.parts.clock.now(),
     };
-    match shared.service.store().job_next_due(params).await {
+    match shared.parts.store.job_next_due(params).await {
         Ok(due) => due,
         Err(error) => {
             shared.store_failed(&error, "could not read when the next jobs are due");
@@ -90,7 +91,7 @@ async fn next_due(shared: &Shared) -> NextDue {
 /// The instant to wake at for `due` (the clock's time turned into the
 /// runtime's), at most a poll interval away; `None`: nothing to wait for.
 fn wake_at(shared: &Shared, due: &NextDue) -> Option<Instant> {
-    let now = shared.service.clock().now();
+    let now = shared.parts.clock.now();
     // A deadline wakes the loop just after it passes (jobs expire once
     // their deadline is in the past).
     let deadline = due.deadline.map(|d| d + chrono::TimeDelta::milliseconds(1));
@@ -119,14 +120,10 @@ async fn sleep_until(at: Option<Instant>) {
 /// Expires the jobs of this dispatcher's queues past their deadline.
 async fn expire(shared: &Shared, now: Timestamp) {
     for queue in queues(shared) {
-        match shared.service.expire(&queue, now).await {
-            Err(crate::service::Error::Store(error)) => {
-                shared.store_failed(&error, "could not expire jobs past their deadline");
-            }
-            Err(error) => {
-                tracing::error!(%error, %queue, "could not expire jobs past their deadline");
-            }
-            Ok(_) => {}
+        let expired = expire_jobs(&*shared.parts.store, &shared.parts.events, &queue, now).await;
+        if let Err(error) = expired {
+            let what = format!("could not expire the jobs of queue `{queue}` past their deadline");
+            shared.store_failed(&error, &what);
         }
     }
 }
@@ -134,12 +131,7 @@ async fn expire(shared: &Shared, now: Timestamp) {
 /// Reads this dispatcher's agents from the store (they may be changed
 /// over HTTP from any process).
 pub(super) async fn reload_agents(shared: &Shared) {
-    match shared
-        .service
-        .store()
-        .agent_list(Some(shared.config.id))
-        .await
-    {
+    match shared.parts.store.agent_list(Some(shared.config.id)).await {
         Ok(agents) => {
             let specs = agents.into_iter().map(|a| a.spec).collect();
             let mut current = shared.agents.write().unwrap();
@@ -171,7 +163,7 @@ async fn claim_round(shared: &Arc<Shared>) -> bool {
 }
 
 /// Claims up to `free` jobs for `agent`: first the jobs its `prefer`
-/// policy names (zc.async's `preferMul`), then any its filter allows.
+/// policy names, then any its filter allows.
 async fn claim(shared: &Shared, agent: &AgentSlots, free: u32) -> Vec<Job> {
     let params = |preferred, limit| JobClaimParams {
         dispatcher: shared.config.id,
@@ -180,9 +172,9 @@ async fn claim(shared: &Shared, agent: &AgentSlots, free: u32) -> Vec<Job> {
         filter: agent.spec.filter.clone(),
         preferred,
         limit,
-        now: shared.service.clock().now(),
+        now: shared.parts.clock.now(),
     };
-    let store = shared.service.store();
+    let store = &shared.parts.store;
     let mut claimed = Vec::new();
     if let Some(prefer) = &agent.spec.prefer {
         match store
@@ -213,16 +205,16 @@ fn claim_failed(agent: &AgentSlots) -> String {
     )
 }
 
-/// Keeps what this claim took in the bounded record of recent polls
-/// (zc.async's poll record; only claims that took something are kept, so
-/// an idle dispatcher writes nothing), through the recorder's batches.
+/// Keeps what this claim took in the bounded record of recent polls (only
+/// claims that took something are kept, so an idle dispatcher writes
+/// nothing), through the recorder's batches.
 fn record_poll(shared: &Shared, agent: &AgentSlots, jobs: Vec<JobId>) {
     let params = PollRecordParams {
         dispatcher: shared.config.id,
         queue: agent.spec.queue.clone(),
         agent: agent.spec.name.clone(),
         jobs,
-        now: shared.service.clock().now(),
+        now: shared.parts.clock.now(),
         keep: POLLS_KEPT_DEFAULT,
     };
     shared.polls.record(params);
@@ -236,7 +228,7 @@ fn record_poll(shared: &Shared, agent: &AgentSlots, jobs: Vec<JobId>) {
 /// hands them back once the database takes writes again.
 async fn claim_and_start(shared: &Arc<Shared>, agent: &Arc<AgentSlots>, free: u32) -> u32 {
     let _claiming = shared.held.claiming().await;
-    let store = shared.service.store();
+    let store = &shared.parts.store;
     let dispatcher = shared.config.id;
     let claimed = claim(shared, agent, free).await;
     if claimed.is_empty() {
@@ -250,7 +242,7 @@ async fn claim_and_start(shared: &Arc<Shared>, agent: &Arc<AgentSlots>, free: u3
         .job_start_many(JobStartParams {
             dispatcher,
             ids: ids.clone(),
-            now: shared.service.clock().now(),
+            now: shared.parts.clock.now(),
         })
         .await
     {

@@ -1,6 +1,10 @@
-//! Recording how runs ended. Two implementations behind one trait, as
-//! River's job completer has them: [`InlineCompleter`] writes each outcome
-//! at once (one transaction per job), [`BatchCompleter`] gathers the
+//! Recording how runs ended: the one road by which a run's end reaches
+//! the store. A failure goes first to its retry policy, which decides
+//! whether the job goes back to its queue (the failure kept in its
+//! history); every other outcome, and a failure the policy makes final,
+//! completes the job. Two implementations behind one trait, as River's
+//! job completer has them: [`InlineCompleter`] writes each outcome at
+//! once (one transaction per job), [`BatchCompleter`] gathers the
 //! outcomes that arrive while a write is in flight and writes them all in
 //! the next transaction — the road to many thousands of jobs a second.
 //! Both wake this process's waiters for every job that completed, and
@@ -13,8 +17,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::model::RunOutcome;
 use crate::service::{Events, StoreHealth};
-use crate::store::{self, FinishReport, JobFinishParams, Store};
+use crate::store::{self, FinishReport, JobFinishParams, JobRetryParams, RetryVerdict, Store};
 
 /// The most outcomes one finish transaction takes.
 pub const FINISH_BATCH_MAX_DEFAULT: usize = 512;
@@ -22,18 +27,111 @@ pub const FINISH_BATCH_MAX_DEFAULT: usize = 512;
 /// Records outcomes durably.
 #[async_trait]
 pub trait Completer: Send + Sync + std::fmt::Debug {
-    /// Records how one run ended; returns once it is written. A fault of
-    /// the database is waited out, never returned: an error means the
-    /// outcome can never be written (a bug, a corrupt row).
+    /// Records how one run ended; returns once it is written. A failure
+    /// its retry policy tries again puts the job back in its queue; any
+    /// other outcome completes it. A fault of the database is waited out,
+    /// never returned: an error means the outcome can never be written (a
+    /// bug, a corrupt row).
     async fn finish(&self, params: JobFinishParams) -> store::Result<()>;
+}
+
+/// What both completers write through.
+#[derive(Debug)]
+struct Writer {
+    store: Arc<dyn Store>,
+    events: Arc<Events>,
+    health: Arc<StoreHealth>,
+}
+
+impl Writer {
+    /// Asks the job's retry policy about a failed run: true when the job
+    /// is taken care of (back in its queue, or no longer this
+    /// dispatcher's), false when the outcome is still to be written (not
+    /// a failure, or a failure the policy makes final).
+    async fn retried(&self, params: &JobFinishParams) -> bool {
+        let RunOutcome::Failure(failure) = &params.outcome else {
+            return false;
+        };
+        if failure.permanent {
+            // The job said so: never retried, whatever the policy.
+            return false;
+        }
+        let retry = JobRetryParams {
+            id: params.id,
+            dispatcher: params.dispatcher,
+            failure: failure.clone(),
+            output: params.output.clone(),
+            now: params.now,
+        };
+        // Waits out the database's faults: a retry decided is not lost either.
+        let store = &self.store;
+        let verdict = self
+            .health
+            .through_faults(|| store.job_retry(retry.clone()))
+            .await;
+        match verdict {
+            Ok(RetryVerdict::Retried { at, failures }) => {
+                self.health.wrote();
+                tracing::info!(%at, failures, "job goes back to its queue, as its retry policy says");
+                self.events.work_available();
+                true
+            }
+            Ok(RetryVerdict::Final) => false,
+            Ok(RetryVerdict::Reassigned) => {
+                tracing::warn!("job was reassigned while it ran; its failure was dropped");
+                true
+            }
+            Err(error) => {
+                // Better a failure recorded as final than one lost.
+                tracing::error!(%error, "could not ask for a retry; recording the failure");
+                false
+            }
+        }
+    }
+
+    /// Writes outcomes, waiting out the database's faults, and wakes
+    /// whoever waits for the jobs completed.
+    async fn write(&self, params: &[JobFinishParams]) -> store::Result<()> {
+        let mut tries = 0u32;
+        let store = &self.store;
+        let report = self
+            .health
+            .through_faults(|| {
+                tries += 1;
+                store.job_finish_many(params)
+            })
+            .await?;
+        self.health.wrote();
+        if tries > 1 && !report.reassigned.is_empty() {
+            // A try that failed may have committed nonetheless (PostgreSQL's
+            // connection dropped after its COMMIT): those jobs are completed
+            // already, by this very outcome.
+            tracing::info!(
+                jobs = report.reassigned.len(),
+                "outcomes written on a try that seemed to fail are not written twice"
+            );
+        }
+        self.after_write(&report);
+        Ok(())
+    }
+
+    fn after_write(&self, report: &FinishReport) {
+        for job in &report.reassigned {
+            tracing::warn!(%job, "job was reassigned while it ran; its outcome was dropped");
+        }
+        self.events.completed(&report.completed);
+        if !report.completed.is_empty() {
+            // The slots of the quotas these jobs held are free only now that
+            // the outcome is written: claim again.
+            self.events.work_available();
+        }
+    }
 }
 
 /// Writes each outcome in its own transaction.
 #[derive(Debug)]
 pub struct InlineCompleter {
-    store: Arc<dyn Store>,
-    events: Arc<Events>,
-    health: Arc<StoreHealth>,
+    writer: Writer,
 }
 
 impl InlineCompleter {
@@ -41,9 +139,11 @@ impl InlineCompleter {
     /// faults `health` follows.
     pub fn new(store: Arc<dyn Store>, events: Arc<Events>, health: Arc<StoreHealth>) -> Self {
         InlineCompleter {
-            store,
-            events,
-            health,
+            writer: Writer {
+                store,
+                events,
+                health,
+            },
         }
     }
 }
@@ -51,56 +151,21 @@ impl InlineCompleter {
 #[async_trait]
 impl Completer for InlineCompleter {
     async fn finish(&self, params: JobFinishParams) -> store::Result<()> {
-        let params = std::slice::from_ref(&params);
-        let report = write(&*self.store, &self.health, params).await?;
-        after_write(&self.events, &report);
-        Ok(())
-    }
-}
-
-/// Writes outcomes, waiting out the database's faults.
-async fn write(
-    store: &dyn Store,
-    health: &StoreHealth,
-    params: &[JobFinishParams],
-) -> store::Result<FinishReport> {
-    let mut tries = 0u32;
-    let report = health
-        .through_faults(|| {
-            tries += 1;
-            store.job_finish_many(params)
-        })
-        .await?;
-    health.wrote();
-    if tries > 1 && !report.reassigned.is_empty() {
-        // A try that failed may have committed nonetheless (PostgreSQL's
-        // connection dropped after its COMMIT): those jobs are completed
-        // already, by this very outcome.
-        tracing::info!(
-            jobs = report.reassigned.len(),
-            "outcomes written on a try that seemed to fail are not written twice"
-        );
-    }
-    Ok(report)
-}
-
-fn after_write(events: &Events, report: &FinishReport) {
-    for job in &report.reassigned {
-        tracing::warn!(%job, "job was reassigned while it ran; its outcome was dropped");
-    }
-    events.completed(&report.completed);
-    if !report.completed.is_empty() {
-        // The slots of the quotas these jobs held are free only now that
-        // the outcome is written: claim again.
-        events.work_available();
+        if self.writer.retried(&params).await {
+            return Ok(());
+        }
+        self.writer.write(std::slice::from_ref(&params)).await
     }
 }
 
 type Reply = oneshot::Sender<store::Result<()>>;
 
-/// Writes outcomes in batches, one transaction per batch.
+/// Writes outcomes in batches, one transaction per batch. A failure's
+/// retry is asked for in the caller's task, beside the batches: retries
+/// are rare, and each is a transaction of its own.
 #[derive(Debug, Clone)]
 pub struct BatchCompleter {
+    writer: Arc<Writer>,
     tx: mpsc::Sender<(JobFinishParams, Reply)>,
 }
 
@@ -112,15 +177,23 @@ impl BatchCompleter {
         health: Arc<StoreHealth>,
         max_batch: usize,
     ) -> Self {
+        let writer = Arc::new(Writer {
+            store,
+            events,
+            health,
+        });
         let (tx, rx) = mpsc::channel(max_batch * 4);
-        tokio::spawn(write_batches(store, events, health, rx, max_batch.max(1)));
-        BatchCompleter { tx }
+        tokio::spawn(write_batches(writer.clone(), rx, max_batch.max(1)));
+        BatchCompleter { writer, tx }
     }
 }
 
 #[async_trait]
 impl Completer for BatchCompleter {
     async fn finish(&self, params: JobFinishParams) -> store::Result<()> {
+        if self.writer.retried(&params).await {
+            return Ok(());
+        }
         let (reply, answer) = oneshot::channel();
         let closed = || store::Error::Conflict("the completer has stopped".into());
         self.tx.send((params, reply)).await.map_err(|_| closed())?;
@@ -129,9 +202,7 @@ impl Completer for BatchCompleter {
 }
 
 async fn write_batches(
-    store: Arc<dyn Store>,
-    events: Arc<Events>,
-    health: Arc<StoreHealth>,
+    writer: Arc<Writer>,
     mut rx: mpsc::Receiver<(JobFinishParams, Reply)>,
     max_batch: usize,
 ) {
@@ -142,9 +213,8 @@ async fn write_batches(
         // database fails, keep it and try again (the jobs stay `active`
         // meanwhile, which is the truth); outcomes that arrive meanwhile
         // wait for the next batch.
-        match write(&*store, &health, &params).await {
-            Ok(report) => {
-                after_write(&events, &report);
+        match writer.write(&params).await {
+            Ok(()) => {
                 for (_, reply) in batch.drain(..) {
                     let _ = reply.send(Ok(()));
                 }
@@ -159,8 +229,7 @@ async fn write_batches(
                 // theirs: write them one by one, each caller gets its own
                 // answer.
                 for (params, reply) in batch.drain(..) {
-                    let written = write(&*store, &health, std::slice::from_ref(&params)).await;
-                    let answer = written.map(|report| after_write(&events, &report));
+                    let answer = writer.write(std::slice::from_ref(&params)).await;
                     if let Err(error) = &answer {
                         tracing::error!(%error, job = %params.id, "cannot record a job's outcome");
                     }
@@ -178,7 +247,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::model::{JobStatus, RunOutcome};
+    use crate::model::{Failure, FailureKind, JobStatus, NewJob, RetryPolicy, RunOutcome};
     use crate::store::conformance::kit::{self, t};
     use crate::store::conformance::{Harness, SqliteHarness};
 
@@ -244,6 +313,66 @@ mod tests {
             "the real run's outcome is still to come"
         );
         assert_eq!(job.result, None);
+    }
+
+    /// A failure goes to the job's retry policy first: tried again while
+    /// the policy allows (back in its queue, the failure in its history),
+    /// then final (completed with it); a permanent failure is final at
+    /// once, whatever the policy.
+    async fn the_retry_policy_decides_a_failures_end(make: Make) {
+        let harness = SqliteHarness::fresh().await.expect("sqlite");
+        let store = harness.store();
+        let events = Arc::new(Events::new());
+        let completer = make(store.clone(), events);
+        let module = kit::module(&*store, "a", None).await;
+        let twice = RetryPolicy::from_json(&json!({
+            "max_attempts": 2,
+            "backoff": {"initial_ms": 0, "increment_ms": 0, "max_ms": 0}
+        }))
+        .expect("a valid policy");
+        let job = |function: &str| NewJob {
+            retry: Some(twice.clone()),
+            ..kit::new_job("", &module, function, t(0))
+        };
+        let ids = kit::ids(&kit::put(&*store, vec![job("fails"), job("refuses")]).await);
+        let (fails, refuses) = (ids[0], ids[1]);
+        let dispatcher = kit::dispatcher(&*store).await;
+        let failure = || RunOutcome::Failure(Failure::new(FailureKind::GuestError, "no"));
+        let permanent = RunOutcome::Failure(Failure {
+            permanent: true,
+            ..Failure::new(FailureKind::GuestError, "never")
+        });
+
+        assert_eq!(kit::run(&*store, dispatcher, "", 2, t(1)).await, ids);
+        let finish = |id, outcome| kit::outcome(dispatcher, id, outcome, t(2));
+        completer.finish(finish(fails, failure())).await.unwrap();
+        completer.finish(finish(refuses, permanent)).await.unwrap();
+        let retried = store.job_get(fails).await.unwrap();
+        assert_eq!(retried.status, JobStatus::Pending, "back in its queue");
+        assert_eq!(store.job_attempts(fails).await.unwrap().len(), 1);
+        let refused = store.job_get(refuses).await.unwrap();
+        assert_eq!(refused.status, JobStatus::Completed, "permanent: final");
+
+        assert_eq!(kit::run(&*store, dispatcher, "", 1, t(3)).await, [fails]);
+        let last = kit::outcome(dispatcher, fails, failure(), t(4));
+        completer.finish(last).await.unwrap();
+        let last = store.job_get(fails).await.unwrap();
+        assert_eq!(
+            last.status,
+            JobStatus::Completed,
+            "the second failure is final"
+        );
+        assert_eq!(last.failure.map(|f| f.message), Some("no".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn inline_lets_the_retry_policy_decide_a_failures_end() {
+        the_retry_policy_decides_a_failures_end(inline).await;
+    }
+
+    #[tokio::test]
+    async fn batched_lets_the_retry_policy_decide_a_failures_end() {
+        the_retry_policy_decides_a_failures_end(batched).await;
     }
 
     #[tokio::test]

@@ -1,14 +1,36 @@
 //! The `context` imports of a job run by the dispatcher, backed by the
 //! service: annotations are committed at once and read fresh; a put goes
-//! through the same validation and group commit as any other put.
+//! through the same validation and group commit as any other put. A job
+//! acts with the authority of the put that created it (its token, looked
+//! up once, when first needed): it puts, reads and annotates only in
+//! queues that token may use, and any other job or queue answers "not
+//! found", exactly as one that does not exist.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::model::{CallbackOn, CompositeKind, Job, JobId};
+use crate::model::{Authority, CallbackOn, CompositeKind, Job, JobId, Scope};
 use crate::runtime::{JobContext, JobInfo, PutRequest as GuestPutRequest};
-use crate::service::{CallbackRequest, CompositeRequest, PutRequest, Service};
+use crate::service::{self, CallbackRequest, CompositeRequest, PutRequest, Service};
+
+/// Makes the context of each job a dispatcher runs: the one thing the
+/// dispatcher needs from the layer above it, handed to it as a part
+/// ([`super::DispatchParts::contexts`]).
+pub trait JobContexts: Send + Sync + std::fmt::Debug {
+    /// The context of `job` (as started: its attempt already counted),
+    /// whose run stops when `stop` is cancelled.
+    fn context(&self, job: Job, stop: CancellationToken) -> Arc<dyn JobContext>;
+}
+
+/// A running job's calls go through the service, as any other caller's.
+impl JobContexts for Service {
+    fn context(&self, job: Job, stop: CancellationToken) -> Arc<dyn JobContext> {
+        Arc::new(DispatchContext::new(self.clone(), job, stop))
+    }
+}
 
 /// The context of one running job.
 #[derive(Debug)]
@@ -16,13 +38,61 @@ pub struct DispatchContext {
     service: Service,
     job: Job,
     stop: CancellationToken,
+    authority: tokio::sync::OnceCell<Authority>,
 }
 
 impl DispatchContext {
     /// The context of `job` (as started: its attempt already counted),
     /// whose run stops when `stop` is cancelled.
     pub fn new(service: Service, job: Job, stop: CancellationToken) -> Self {
-        DispatchContext { service, job, stop }
+        DispatchContext {
+            service,
+            job,
+            stop,
+            authority: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The authority this job acts with: its put's token.
+    async fn authority(&self) -> Result<&Authority, String> {
+        self.authority
+            .get_or_try_init(|| self.service.job_authority(self.job.id))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// `job` (default: this one) if this job may act on it with `scope`
+    /// (its own job always); "not found" otherwise, as for a job that
+    /// does not exist.
+    async fn reach(&self, job: Option<JobId>, scope: Scope) -> Result<JobId, String> {
+        let id = job.unwrap_or(self.job.id);
+        if id == self.job.id {
+            return Ok(id);
+        }
+        let authority = self.authority().await?;
+        if *authority == Authority::Admin {
+            return Ok(id);
+        }
+        let other = self.service.job_get(id).await.map_err(|e| e.to_string())?;
+        if authority.allows(Scope::Read, &other.queue) && authority.allows(scope, &other.queue) {
+            Ok(id)
+        } else {
+            Err(service::Error::not_found(format!("job {id}")).to_string())
+        }
+    }
+}
+
+/// A service error as the guest sees it: a queue its token may not use is
+/// one that does not exist.
+fn guest_error(error: service::Error) -> String {
+    match error {
+        service::Error::Forbidden {
+            queue: Some(queue), ..
+        } if queue.is_empty() => service::Error::not_found("the default queue").to_string(),
+        service::Error::Forbidden {
+            queue: Some(queue), ..
+        } => service::Error::not_found(format!("queue `{queue}`")).to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -60,8 +130,9 @@ impl JobContext for DispatchContext {
         name: &str,
         value: Value,
     ) -> Result<(), String> {
+        let job = self.reach(job, Scope::Put).await?;
         self.service
-            .annotation_set(job.unwrap_or(self.job.id), name, value)
+            .annotation_set(job, name, value)
             .await
             .map_err(|e| e.to_string())
     }
@@ -71,18 +142,19 @@ impl JobContext for DispatchContext {
         job: Option<JobId>,
         name: &str,
     ) -> Result<Option<Value>, String> {
+        let job = self.reach(job, Scope::Read).await?;
         self.service
-            .annotation_get(job.unwrap_or(self.job.id), name)
+            .annotation_get(job, name)
             .await
             .map_err(|e| e.to_string())
     }
 
     async fn put(&self, request: GuestPutRequest) -> Result<JobId, String> {
         self.service
-            .put(self.request(request))
+            .put(self.request(request).await?)
             .await
             .map(|job| job.id)
-            .map_err(|e| e.to_string())
+            .map_err(guest_error)
     }
 
     async fn add_callback(
@@ -91,16 +163,17 @@ impl JobContext for DispatchContext {
         on: CallbackOn,
         request: GuestPutRequest,
     ) -> Result<JobId, String> {
+        let job = self.reach(Some(job), Scope::Put).await?;
         let callback = CallbackRequest {
             on,
-            request: self.request(request),
+            request: self.request(request).await?,
             callbacks: Vec::new(),
         };
         self.service
             .callback_add(job, callback)
             .await
             .map(|job| job.id)
-            .map_err(|e| e.to_string())
+            .map_err(guest_error)
     }
 
     async fn put_composite(
@@ -109,7 +182,11 @@ impl JobContext for DispatchContext {
         parts: Vec<GuestPutRequest>,
         postprocess: GuestPutRequest,
     ) -> Result<JobId, String> {
-        let postprocess = self.request(postprocess);
+        let postprocess = self.request(postprocess).await?;
+        let mut requests = Vec::with_capacity(parts.len());
+        for part in parts {
+            requests.push(self.request(part).await?);
+        }
         let composite = PutRequest {
             function: String::new(),
             args: Value::Null,
@@ -118,7 +195,7 @@ impl JobContext for DispatchContext {
         let request = CompositeRequest {
             kind,
             composite,
-            parts: parts.into_iter().map(|p| self.request(p)).collect(),
+            parts: requests,
             postprocess,
             callbacks: Vec::new(),
         };
@@ -126,7 +203,7 @@ impl JobContext for DispatchContext {
             .composite_put(request)
             .await
             .map(|job| job.id)
-            .map_err(|e| e.to_string())
+            .map_err(guest_error)
     }
 
     async fn add_part(
@@ -135,27 +212,28 @@ impl JobContext for DispatchContext {
         part: GuestPutRequest,
         callbacks: Vec<(CallbackOn, GuestPutRequest)>,
     ) -> Result<JobId, String> {
-        let callbacks = callbacks
-            .into_iter()
-            .map(|(on, request)| CallbackRequest {
+        let composite = self.reach(Some(composite), Scope::Put).await?;
+        let mut requests = Vec::with_capacity(callbacks.len());
+        for (on, request) in callbacks {
+            requests.push(CallbackRequest {
                 on,
-                request: self.request(request),
+                request: self.request(request).await?,
                 callbacks: Vec::new(),
-            })
-            .collect();
+            });
+        }
         self.service
-            .part_add(composite, self.request(part), callbacks)
+            .part_add(composite, self.request(part).await?, requests)
             .await
             .map(|job| job.id)
-            .map_err(|e| e.to_string())
+            .map_err(guest_error)
     }
 
     async fn put_held(&self, request: GuestPutRequest) -> Result<JobId, String> {
         self.service
-            .put_held(self.request(request))
+            .put_held(self.request(request).await?)
             .await
             .map(|job| job.id)
-            .map_err(|e| e.to_string())
+            .map_err(guest_error)
     }
 
     async fn append_args(
@@ -164,6 +242,7 @@ impl JobContext for DispatchContext {
         values: Vec<Value>,
         put_when: u32,
     ) -> Result<u32, String> {
+        let job = self.reach(Some(job), Scope::Put).await?;
         self.service
             .append_args(job, values, put_when)
             .await
@@ -173,9 +252,9 @@ impl JobContext for DispatchContext {
 
 impl DispatchContext {
     /// A guest's request as the service takes it: by default in this
-    /// job's module and queue, put by this job.
-    fn request(&self, request: GuestPutRequest) -> PutRequest {
-        PutRequest {
+    /// job's module and queue, put by this job with its authority.
+    async fn request(&self, request: GuestPutRequest) -> Result<PutRequest, String> {
+        Ok(PutRequest {
             queue: request.queue.unwrap_or_else(|| self.job.queue.clone()),
             module: request
                 .module
@@ -188,6 +267,7 @@ impl DispatchContext {
             quota_names: request.quota_names,
             parent: Some(self.job.id),
             retry: request.retry,
-        }
+            authority: self.authority().await?.clone(),
+        })
     }
 }

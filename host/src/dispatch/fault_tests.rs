@@ -27,8 +27,8 @@ async fn jobs_the_store_says_a_dispatcher_holds_and_it_does_not_are_handed_back_
     // the dispatcher.
     let setup = super::tests::setup().await;
     let (service, dispatcher) = (&setup.service, setup.dispatcher);
-    let module = service.store().module_get("hello").await.unwrap();
-    let store = service.store().clone();
+    let store = setup.store.clone();
+    let module = store.module_get("hello").await.unwrap();
     let id = dispatcher.id();
 
     // A job running here is held: the self-check leaves it alone.

@@ -84,7 +84,7 @@ pub(super) async fn self_check(shared: &Shared) -> usize {
     // Taken before reading the store: a job let go meanwhile had its write
     // committed first, so the store no longer lists it as held.
     let held: HashSet<JobId> = shared.held.jobs.lock().unwrap().clone();
-    let store = shared.service.store();
+    let store = &shared.parts.store;
     let dispatcher = shared.config.id;
     let listed = match store.dispatcher_held_jobs(dispatcher).await {
         Ok(listed) => listed,
@@ -102,7 +102,7 @@ pub(super) async fn self_check(shared: &Shared) -> usize {
                 "its dispatcher {dispatcher} lost track of it (a write failed while the \
                  database was failing) and handed it back"
             ),
-            now: shared.service.clock().now(),
+            now: shared.parts.clock.now(),
         };
         match store.dispatcher_hand_back(params).await {
             Ok(report) => {
@@ -117,7 +117,7 @@ pub(super) async fn self_check(shared: &Shared) -> usize {
                     aborted = !report.aborted.is_empty(),
                     "handed back a job this dispatcher no longer held"
                 );
-                let events = shared.service.events();
+                let events = &shared.parts.events;
                 events.completed(&report.completed);
                 events.work_available();
             }

@@ -1,6 +1,6 @@
 //! A dispatcher's identity: a UUID kept in the process's own directory
 //! (the data directory, or its instance's), so that a restarted process is
-//! the same dispatcher (zc.async's `uuid.txt`). One live process holds an
+//! the same dispatcher. One live process holds an
 //! id at a time: activation refuses the others (`store/identity.rs`,
 //! `docs/identity.md`).
 

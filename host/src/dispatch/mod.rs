@@ -1,8 +1,9 @@
 //! Dispatchers: the part of a `wasync` process that does work.
 //!
-//! One dispatcher per process (zc.async's dispatcher). It registers itself
-//! in the store, makes sure it has an agent in the default queue (`main`,
-//! zc.async's `addMainAgentActivationHandler`), then loops:
+//! One dispatcher per process, built by the composition root
+//! (`crate::app`) from its parts ([`DispatchParts`]). It registers itself
+//! in the store, makes sure it has an agent in the default queue (`main`),
+//! then loops:
 //!
 //! 1. wait until work may be available — a put or a freed slot in this
 //!    process (at once), an agent change, or the poll interval (work put by
@@ -10,17 +11,18 @@
 //! 2. for every agent with free slots, claim up to that many due jobs in
 //!    one statement and start them in one more ([`claimer`]);
 //! 3. run each job in the sandbox ([`runner`]), with the agent's caps;
-//! 4. hand each outcome to the [`completer`], which writes outcomes in
-//!    batches and wakes whoever waits for those jobs.
+//! 4. hand each outcome to the [`completer`], the one road by which a run's
+//!    end reaches the store: a failure's retry policy decides there whether
+//!    the job goes back to its queue; the other outcomes are written in
+//!    batches, waking whoever waits for those jobs.
 //!
 //! A dispatcher with no agent in a queue runs nothing from it.
 //!
 //! Beside the claim loop, the [`pinger`] records every `ping_interval`
 //! that the dispatcher is alive and hands back the jobs of dispatchers
-//! silent for longer than `death_interval` (zc.async's pings and death);
-//! a failed run goes back to its queue when its retry policy says so
-//! ([`runner`]); and [`Dispatcher::stop`] hands back, as interrupted, the
-//! jobs still running when the shutdown grace period ends.
+//! silent for longer than `death_interval`; and [`Dispatcher::stop`]
+//! hands back, as interrupted, the jobs still running when the shutdown
+//! grace period ends.
 //!
 //! When the database fails (a full disk, a server restarting), nothing is
 //! forgotten: the completer keeps outcomes until they are written, and the
@@ -54,18 +56,20 @@ use tokio_util::task::TaskTracker;
 
 pub use agents::{AgentSet, AgentSlots};
 pub use completer::{BatchCompleter, Completer, FINISH_BATCH_MAX_DEFAULT, InlineCompleter};
-pub use context::DispatchContext;
+pub use context::{DispatchContext, JobContexts};
 pub use guests::{GUEST_NICE_DEFAULT, GuestThreads};
 pub use loader::ComponentLoader;
 pub use polls::POLL_FLUSH_DELAY;
 pub use stops::STOP_CHECK_INTERVAL;
 
+use crate::clock::Clock;
 use crate::model::{AgentSpec, DEFAULT_QUEUE, DispatcherId, MAIN_AGENT_NAME, Process};
-use crate::service::{self, Service};
-use crate::store::{Activation, DispatcherActivateParams, HandBackParams};
+use crate::runtime::Runtime;
+use crate::service::{self, Events, StoreHealth};
+use crate::store::{Activation, DispatcherActivateParams, HandBackParams, Store};
 
-/// How often a dispatcher looks for work when nothing wakes it
-/// (zc.async's default poll interval).
+/// How often a dispatcher looks for work when nothing wakes it (work put
+/// by other processes).
 pub const POLL_INTERVAL_DEFAULT: Duration = Duration::from_secs(5);
 
 /// How long a stopping dispatcher lets running jobs finish before it
@@ -73,12 +77,11 @@ pub const POLL_INTERVAL_DEFAULT: Duration = Duration::from_secs(5);
 /// stop takes no longer than a death would take to be noticed).
 pub const SHUTDOWN_GRACE_DEFAULT: Duration = Duration::from_secs(30);
 
-/// How often a dispatcher records that it is alive (zc.async's default
-/// ping interval).
+/// How often a dispatcher records that it is alive.
 pub const PING_INTERVAL_DEFAULT: Duration = Duration::from_secs(30);
 
 /// How long a dispatcher may stay silent before it is dead and its jobs
-/// are handed back (zc.async's default death interval).
+/// are handed back.
 pub const DEATH_INTERVAL_DEFAULT: Duration = Duration::from_secs(60);
 
 /// Settings of a dispatcher.
@@ -132,11 +135,30 @@ impl DispatcherConfig {
     }
 }
 
+/// What a dispatcher is built from; the composition root (`crate::app`)
+/// hands it these, shared with the service of the same process.
+#[derive(Debug, Clone)]
+pub struct DispatchParts {
+    /// The database: claims, starts, outcomes, pings.
+    pub store: Arc<dyn Store>,
+    /// The sandbox jobs run in.
+    pub runtime: Runtime,
+    /// The clock every timestamp it writes comes from.
+    pub clock: Arc<dyn Clock>,
+    /// This process's wake-ups: work to claim, jobs completed.
+    pub events: Arc<Events>,
+    /// Whether the store takes writes; faults are waited out through it.
+    pub health: Arc<StoreHealth>,
+    /// The `context` a running job's imports reach (its puts, callbacks
+    /// and annotations go through the queue's validation).
+    pub contexts: Arc<dyn JobContexts>,
+}
+
 /// What the dispatcher's tasks share.
 #[derive(Debug)]
 struct Shared {
     config: DispatcherConfig,
-    service: Service,
+    parts: DispatchParts,
     loader: ComponentLoader,
     completer: Arc<dyn Completer>,
     agents: RwLock<Arc<AgentSet>>,
@@ -159,7 +181,7 @@ impl Shared {
     /// the store's health (which logs the episode once), anything else to
     /// the log, as `what` failed.
     fn store_failed(&self, error: &crate::store::Error, what: &str) {
-        if self.service.health().failed(error) {
+        if self.parts.health.failed(error) {
             tracing::debug!(%error, "{what}");
         } else {
             tracing::error!(%error, "{what}");
@@ -186,21 +208,30 @@ impl Dispatcher {
     /// holder is gone, handing back the jobs that one still held, in the
     /// same transaction (`store/identity.rs`). What can fail without
     /// touching the database (the guest threads) is set up first.
-    pub async fn start(service: Service, config: DispatcherConfig) -> service::Result<Dispatcher> {
+    pub async fn start(
+        parts: DispatchParts,
+        config: DispatcherConfig,
+    ) -> service::Result<Dispatcher> {
         let guests = GuestThreads::new(config.guest_threads, config.guest_nice)
             .map_err(|e| service::Error::Invalid(format!("cannot start the guest threads: {e}")))?;
-        let store = service.store().clone();
+        let DispatchParts {
+            store,
+            clock,
+            events,
+            health,
+            ..
+        } = &parts;
         let activation = store
             .dispatcher_activate(DispatcherActivateParams {
                 id: config.id,
                 process: config.process.clone(),
                 poll_interval_ms: config.poll_interval.as_millis() as u64,
-                now: service.clock().now(),
+                now: clock.now(),
                 death_interval: config.death_interval,
                 proven_gone: config.proven_gone.clone(),
             })
             .await?;
-        report_takeover(&service, &activation);
+        report_takeover(events, &activation);
         let agents = store.agent_list(Some(config.id)).await?;
         if let Some(main) = &config.main_agent
             && !agents.iter().any(|a| a.spec.queue == DEFAULT_QUEUE)
@@ -209,19 +240,15 @@ impl Dispatcher {
         }
         let completer: Arc<dyn Completer> = Arc::new(BatchCompleter::start(
             store.clone(),
-            service.events().clone(),
-            service.health().clone(),
+            events.clone(),
+            health.clone(),
             config.finish_batch_max,
         ));
         let shared = Arc::new(Shared {
             guests,
-            polls: polls::PollRecorder::start(store.clone(), service.health().clone()),
-            runs: runs::RunRecorder::start(store.clone(), service.health().clone()),
-            loader: ComponentLoader::new(
-                service.runtime().clone(),
-                store,
-                service.health().clone(),
-            ),
+            polls: polls::PollRecorder::start(store.clone(), health.clone()),
+            runs: runs::RunRecorder::start(store.clone(), health.clone()),
+            loader: ComponentLoader::new(parts.runtime.clone(), store.clone(), health.clone()),
             completer,
             agents: RwLock::new(Arc::new(AgentSet::default())),
             running: TaskTracker::new(),
@@ -229,7 +256,7 @@ impl Dispatcher {
             held: held::HeldJobs::default(),
             taken_over: watch::Sender::new(None),
             config,
-            service,
+            parts,
         });
         claimer::reload_agents(&shared).await;
         let (stop, stopped) = watch::channel(false);
@@ -336,8 +363,8 @@ impl Dispatcher {
             );
         }
         self.shared.polls.stop().await;
-        let service = &self.shared.service;
-        let id = self.shared.config.id;
+        let shared = &self.shared;
+        let id = shared.config.id;
         // The id may have been taken over while this process was silent:
         // what it holds now is the new holder's, not to be touched.
         pinger::ping(&self.shared).await;
@@ -345,13 +372,14 @@ impl Dispatcher {
             tracing::warn!(dispatcher = %id, holder = %by, "dispatcher stopped; its id is another process's now");
             return;
         }
-        let handed = service
-            .store()
+        let handed = shared
+            .parts
+            .store
             .dispatcher_hand_back(HandBackParams {
                 dispatcher: id,
                 job: None,
                 reason: format!("its dispatcher {id} stopped before it finished"),
-                now: service.clock().now(),
+                now: shared.parts.clock.now(),
             })
             .await;
         match handed {
@@ -364,12 +392,12 @@ impl Dispatcher {
                         "handed back the jobs still held"
                     );
                 }
-                service.events().completed(&report.completed);
+                shared.parts.events.completed(&report.completed);
             }
             Err(error) => tracing::error!(%error, "could not hand back the jobs still held"),
         }
-        let now = service.clock().now();
-        if let Err(error) = service.store().dispatcher_deactivate(id, now).await {
+        let now = shared.parts.clock.now();
+        if let Err(error) = shared.parts.store.dispatcher_deactivate(id, now).await {
             tracing::error!(%error, "could not mark the dispatcher deactivated");
         }
         tracing::info!(dispatcher = %id, "dispatcher stopped");
@@ -378,7 +406,7 @@ impl Dispatcher {
 
 /// Logs what activation took over and handed back, and wakes whoever the
 /// jobs handed back concern.
-fn report_takeover(service: &Service, activation: &Activation) {
+fn report_takeover(events: &Events, activation: &Activation) {
     let Some(takeover) = &activation.takeover else {
         return;
     };
@@ -396,8 +424,8 @@ fn report_takeover(service: &Service, activation: &Activation) {
             aborted = handed.aborted.len(),
             "handed back the jobs of this dispatcher's previous run"
         );
-        service.events().completed(&handed.completed);
-        service.events().work_available();
+        events.completed(&handed.completed);
+        events.work_available();
     }
 }
 

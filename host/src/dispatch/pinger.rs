@@ -1,18 +1,17 @@
-//! The pinger: zc.async's pings and death checks.
+//! The pinger: a dispatcher's pings, and the checks for dead ones.
 //!
 //! Every `ping_interval` the dispatcher records that it is alive, then
 //! looks for dead dispatchers: those whose last ping is older than
 //! `death_interval`. The store hands each dead one's jobs back in one
 //! transaction that takes the dead dispatcher's row first, so however many
-//! live dispatchers look at once, exactly one handles it (zc.async has
-//! each ping check the next dispatcher in UUID order to the same end; a
-//! guarded write does it here without an order to agree on).
+//! live dispatchers look at once, exactly one handles it (a guarded write,
+//! with no order among dispatchers to agree on).
 //!
 //! The claim loop also pings before it claims when the last ping is older
 //! than the ping or the poll interval, whichever is shorter
 //! ([`ping_if_due`]): a dispatcher that was paused long enough to be
 //! declared dead learns it (and is reactivated) before it takes new work,
-//! and the last ping doubles as zc.async's "last poll", which the
+//! and the last ping doubles as the "last poll", which the
 //! dispatcher status (`STUCK` after two silent poll intervals) reads.
 //!
 //! A ping names this process: if another process took the id over while
@@ -37,7 +36,7 @@ use crate::store::{DispatcherPingParams, DispatcherRescueParams, Ping};
 pub(super) async fn ping_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(shared.config.ping_interval);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut health = shared.service.health().watch();
+    let mut health = shared.parts.health.watch();
     loop {
         tokio::select! {
             _ = stopped.changed() => return,
@@ -55,7 +54,7 @@ pub(super) async fn ping_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<
                     continue;
                 }
                 ping(&shared).await;
-                shared.service.events().work_available();
+                shared.parts.events.work_available();
             }
         }
         if *stopped.borrow() {
@@ -95,12 +94,12 @@ pub(super) async fn ping(shared: &Shared) {
     let params = DispatcherPingParams {
         id: shared.config.id,
         process: shared.config.process.clone(),
-        now: shared.service.clock().now(),
+        now: shared.parts.clock.now(),
     };
-    match shared.service.store().dispatcher_ping(params).await {
+    match shared.parts.store.dispatcher_ping(params).await {
         Ok(ping) => {
             if !matches!(ping, Ping::TakenOver { .. }) {
-                shared.service.health().wrote();
+                shared.parts.health.wrote();
             }
             *shared.last_ping.lock().unwrap() = Instant::now();
             match ping {
@@ -132,8 +131,8 @@ pub(super) async fn ping(shared: &Shared) {
 /// Hands back the jobs of every dead dispatcher this one gets to first.
 async fn rescue(shared: &Shared) {
     if shared
-        .service
-        .health()
+        .parts
+        .health
         .troubled_within(shared.config.death_interval)
     {
         tracing::debug!("the database failed within a death interval: declaring no one dead");
@@ -142,9 +141,9 @@ async fn rescue(shared: &Shared) {
     let params = DispatcherRescueParams {
         rescuer: shared.config.id,
         death_interval: shared.config.death_interval,
-        now: shared.service.clock().now(),
+        now: shared.parts.clock.now(),
     };
-    let reports = match shared.service.store().dispatcher_rescue(params).await {
+    let reports = match shared.parts.store.dispatcher_rescue(params).await {
         Ok(reports) => reports,
         Err(error) => {
             shared.store_failed(&error, "could not look for dead dispatchers");
@@ -159,7 +158,7 @@ async fn rescue(shared: &Shared) {
             aborted = report.aborted.len(),
             "handed back the jobs of a dead dispatcher"
         );
-        let events = shared.service.events();
+        let events = &shared.parts.events;
         events.completed(&report.completed);
         if !report.queues.is_empty() || !report.completed.is_empty() {
             events.work_available();

@@ -1,4 +1,4 @@
-//! The record of recent polls (zc.async's rotating poll record): what each
+//! The record of recent polls: what each
 //! agent claimed in each poll that claimed something. The claim loop hands
 //! each record to a task of its own, which writes whatever gathered in one
 //! transaction every [`POLL_FLUSH_DELAY`]: the claim path never waits for

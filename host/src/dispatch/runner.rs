@@ -4,18 +4,20 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
-use super::{AgentSlots, DispatchContext, Shared, pinger};
+use super::{AgentSlots, Shared, pinger};
 use crate::model::{
     CapturedOutput, CompositeKind, Failure, FailureKind, Job, RunLimits, RunOutcome, RunRecord,
     RunUsage,
 };
 use crate::runtime::{JobCall, RunReport};
-use crate::store::{JobFinishParams, JobRetryParams, RetryVerdict};
+use crate::store::JobFinishParams;
 
-/// Runs `job` (already started) under `agent`'s caps and records the
-/// outcome. The agent's slot is freed as soon as the guest is done, before
-/// the outcome is written, so the next job can start meanwhile; the job
-/// stays held (see [`super::held`]) until its outcome or retry is written.
+/// Runs `job` (already started) under `agent`'s caps and hands the
+/// outcome to the completer, which writes it (a failure's retry policy
+/// decides there whether the job goes back to its queue). The agent's slot
+/// is freed as soon as the guest is done, before the outcome is written,
+/// so the next job can start meanwhile; the job stays held (see
+/// [`super::held`]) until its outcome is written.
 pub(super) async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Job) {
     let span = tracing::info_span!("job", id = %job.id, queue = %job.queue, function = %job.function, attempt = job.attempts);
     async move {
@@ -39,7 +41,7 @@ pub(super) async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Jo
             shared.held.let_go(job.id);
             return;
         }
-        shared.service.events().work_available();
+        shared.parts.events.work_available();
         pinger::ping_if_silent(&shared).await;
         if let Some(by) = shared.taken_over.borrow().clone() {
             // Handed back when the id was taken over: the run is not this
@@ -51,18 +53,12 @@ pub(super) async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Jo
         if let RunOutcome::Failure(failure) = &outcome {
             tracing::info!(error.type = failure.kind.as_str(), message = %failure.message, "job failed");
         }
-        if let RunOutcome::Failure(failure) = &outcome
-            && retried(&shared, &job, failure, &output).await
-        {
-            shared.held.let_go(job.id);
-            return;
-        }
         let finish = JobFinishParams {
             id: job.id,
             dispatcher: shared.config.id,
             outcome,
             output,
-            now: shared.service.clock().now(),
+            now: shared.parts.clock.now(),
         };
         if let Err(error) = shared.completer.finish(finish).await {
             // Never a fault (the completer waits those out): the outcome
@@ -77,11 +73,18 @@ pub(super) async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Jo
 }
 
 /// A composite's run, done by the host: puts the parts whose turn it is
-/// and awaits the postprocess (zc.async's `serial`/`parallel` return the
-/// postprocess job).
+/// and awaits the postprocess, whose result becomes the composite's.
 async fn start_composite(shared: &Shared, job: &Job) -> RunOutcome {
-    match shared.service.composite_start(job.id).await {
-        Ok(postprocess) => RunOutcome::Await(postprocess),
+    match shared
+        .parts
+        .store
+        .composite_start(job.id, shared.parts.clock.now())
+        .await
+    {
+        Ok(postprocess) => {
+            shared.parts.events.work_available();
+            RunOutcome::Await(postprocess)
+        }
         Err(error) => RunOutcome::Failure(Failure::new(
             FailureKind::HostError,
             format!("could not start composite {}: {error}", job.id),
@@ -110,7 +113,7 @@ fn run_record(shared: &Shared, job: &Job, report: &RunReport) -> RunRecord {
             wall_ms: u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
             output_bytes: report.output_bytes,
         },
-        ended_at: shared.service.clock().now(),
+        ended_at: shared.parts.clock.now(),
     }
 }
 
@@ -128,16 +131,11 @@ async fn run_guest(
                 function: job.function.clone(),
                 args: job.args.clone(),
             };
-            let events = shared.service.events();
-            let running = events.running(job.id);
-            let context = Arc::new(DispatchContext::new(
-                shared.service.clone(),
-                job.clone(),
-                running.stop(),
-            ));
+            let running = shared.parts.events.running(job.id);
+            let context = shared.parts.contexts.context(job.clone(), running.stop());
             let report = shared
-                .service
-                .runtime()
+                .parts
+                .runtime
                 .run(&prepared, call, limits, context)
                 .await;
             drop(running);
@@ -149,48 +147,5 @@ async fn run_guest(
             CapturedOutput::default(),
             None,
         ),
-    }
-}
-
-/// Asks the store to try the job again after a failed run, as its retry
-/// policy says (m01.remote's retry counter and delay). True when the job
-/// is taken care of (back in its queue, or no longer this dispatcher's);
-/// false when the failure is final and must be recorded as the outcome.
-async fn retried(shared: &Shared, job: &Job, failure: &Failure, output: &CapturedOutput) -> bool {
-    if failure.permanent {
-        // m01.remote's RemoteException: never retried, whatever the policy.
-        return false;
-    }
-    let params = JobRetryParams {
-        id: job.id,
-        dispatcher: shared.config.id,
-        failure: failure.clone(),
-        output: output.clone(),
-        now: shared.service.clock().now(),
-    };
-    // Waits out the database's faults: a retry decided is not lost either.
-    let store = shared.service.store();
-    let verdict = shared
-        .service
-        .health()
-        .through_faults(|| store.job_retry(params.clone()))
-        .await;
-    match verdict {
-        Ok(RetryVerdict::Retried { at, failures }) => {
-            shared.service.health().wrote();
-            tracing::info!(%at, failures, "job goes back to its queue, as its retry policy says");
-            shared.service.events().work_available();
-            true
-        }
-        Ok(RetryVerdict::Final) => false,
-        Ok(RetryVerdict::Reassigned) => {
-            tracing::warn!("job was reassigned while it ran; its failure was dropped");
-            true
-        }
-        Err(error) => {
-            // Better a failure recorded as final than one lost.
-            tracing::error!(%error, "could not ask for a retry; recording the failure");
-            false
-        }
     }
 }

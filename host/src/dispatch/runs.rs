@@ -1,4 +1,4 @@
-//! The record of runs (resource accounting, issue 13): the limits each run
+//! The record of runs (resource accounting): the limits each run
 //! ran under and what it consumed. The runner hands each record to one
 //! writer task and waits for it before the outcome is written, so that
 //! whoever sees a job complete also finds its run; runs that end while a

@@ -1,5 +1,5 @@
 //! Stopping runs whose jobs are no longer this dispatcher's: a job
-//! cancelled while it runs (issue 13), or handed to another dispatcher.
+//! cancelled while it runs, or handed to another dispatcher.
 //!
 //! In this process a cancel stops the run at once ([`Events::completed`]
 //! names the job); a cancel made through another process's API reaches
@@ -39,7 +39,7 @@ pub(super) async fn stop_check_loop(shared: Weak<Shared>) {
 
 /// Stops the runs of jobs the store no longer lists as this dispatcher's.
 async fn check(shared: &Shared) {
-    let events = shared.service.events();
+    let events = &shared.parts.events;
     // Taken before the read: every job registered by then was started
     // (its start committed), so the store lists it unless it was cancelled
     // or handed back since.
@@ -47,7 +47,7 @@ async fn check(shared: &Shared) {
     if running.is_empty() || shared.taken_over.borrow().is_some() {
         return;
     }
-    let store = shared.service.store();
+    let store = &shared.parts.store;
     match store.dispatcher_held_jobs(shared.config.id).await {
         Ok(listed) => {
             let listed: HashSet<JobId> = listed.into_iter().collect();

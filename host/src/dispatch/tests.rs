@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{Dispatcher, DispatcherConfig};
+use crate::app::App;
 use crate::clock::{Clock, SystemClock};
 use crate::model::{
     AgentFilter, AgentSpec, DispatcherId, DispatcherStatus, FailureKind, JobStatus, Process,
@@ -16,7 +17,7 @@ use crate::model::{
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::service::{PutRequest, Service, ServiceConfig};
 use crate::store::conformance::{Harness, SqliteHarness};
-use crate::store::{DispatcherActivateParams, Vacancy};
+use crate::store::{DispatcherActivateParams, Store, Vacancy};
 
 /// Far longer than any test here waits.
 const POLL: Duration = Duration::from_secs(120);
@@ -25,6 +26,7 @@ const POLL: Duration = Duration::from_secs(120);
 /// dispatcher (one guest thread, polling every [`POLL`]).
 pub(super) struct Setup {
     pub(super) service: Service,
+    pub(super) store: Arc<dyn Store>,
     pub(super) dispatcher: Dispatcher,
     _harness: SqliteHarness,
 }
@@ -40,13 +42,13 @@ async fn setup_polling_every(poll_interval: Duration) -> Setup {
         ..RuntimeConfig::default()
     })
     .expect("runtime");
-    let service = Service::new(
+    let app = App::new(
         harness.store(),
         runtime,
         Arc::new(SystemClock),
         ServiceConfig::default(),
     );
-    service
+    app.service
         .module_upload(
             wasync_example_components::bytes("hello"),
             Some("hello".into()),
@@ -56,11 +58,10 @@ async fn setup_polling_every(poll_interval: Duration) -> Setup {
     let mut config = DispatcherConfig::new(DispatcherId::new());
     config.poll_interval = poll_interval;
     config.guest_threads = 1;
-    let dispatcher = Dispatcher::start(service.clone(), config)
-        .await
-        .expect("start");
+    let dispatcher = app.start_dispatcher(config).await.expect("start");
     Setup {
-        service,
+        service: app.service,
+        store: app.store,
         dispatcher,
         _harness: harness,
     }
@@ -166,7 +167,7 @@ async fn jobs_of_a_quota_of_one_run_one_after_another_without_polling() {
     s.dispatcher.stop().await;
 }
 
-/// The last ping is zc.async's "last poll" for the dispatcher status: an
+/// The last ping is the "last poll" the dispatcher status reads: an
 /// idle dispatcher polling every 100 ms with the default 30 s ping
 /// interval still pings on each poll, so it shows RUNNING, never STUCK.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,7 +175,7 @@ async fn an_idle_dispatcher_pings_as_often_as_it_polls_and_shows_running() {
     let poll = Duration::from_millis(100);
     let s = setup_polling_every(poll).await;
     assert!(s.dispatcher.ping_interval() > poll * 10);
-    let store = s.service.store();
+    let store = &s.store;
     let first = store.dispatcher_get(s.dispatcher.id()).await.unwrap();
     let mut pings = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -209,7 +210,7 @@ async fn an_idle_dispatcher_pings_as_often_as_it_polls_and_shows_running() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dispatcher_whose_id_was_taken_over_leaves_it_alone() {
     let s = setup_polling_every(Duration::from_millis(100)).await;
-    let store = s.service.store().clone();
+    let store = s.store.clone();
     let id = s.dispatcher.id();
     let other = Process {
         hostname: "elsewhere".into(),

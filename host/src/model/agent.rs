@@ -4,11 +4,11 @@ use serde::{Deserialize, Serialize};
 
 use super::DispatcherId;
 
-/// The size an agent gets when none is given (zc.async's default).
+/// The size an agent gets when none is given.
 pub const AGENT_SIZE_DEFAULT: u32 = 3;
 
 /// The name of the agent every dispatcher gets in the default queue when
-/// it has none there (zc.async's `addMainAgentActivationHandler`).
+/// it has none there.
 pub const MAIN_AGENT_NAME: &str = "main";
 
 /// Which jobs an agent may take. Empty lists mean "any".
@@ -46,7 +46,7 @@ pub struct AgentSpec {
     /// Which jobs it takes; `None` takes any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<AgentFilter>,
-    /// Which jobs it takes first (zc.async's `preferMul` chooser): each
+    /// Which jobs it takes first: each
     /// claim takes the due jobs its filter allows that also match this, in
     /// queue order, then fills its remaining free slots with any job its
     /// filter allows. `None`: plain queue order.
@@ -66,7 +66,7 @@ pub struct AgentSpec {
 }
 
 impl AgentSpec {
-    /// An agent with zc.async's defaults: size 3, no filter, no
+    /// An agent with the defaults: size 3, no filter, no
     /// preference, no caps.
     pub fn new(queue: impl Into<String>, name: impl Into<String>) -> Self {
         AgentSpec {

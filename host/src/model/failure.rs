@@ -97,8 +97,8 @@ impl Failure {
         }
     }
 
-    /// The failure of a job whose `begin_by` passed before it started
-    /// (zc.async's `TimeoutError` at claim): it was never run.
+    /// The failure of a job whose `begin_by` passed before it started,
+    /// found when a dispatcher looked for work: it was never run.
     pub fn not_started() -> Self {
         Failure::new(
             FailureKind::Timeout,
@@ -106,8 +106,7 @@ impl Failure {
         )
     }
 
-    /// The failure of a cancelled job (m01.remote `cancelJob`): it was
-    /// never run. Jobs awaiting it complete with it.
+    /// The failure of a cancelled job: it was never run. Jobs awaiting it complete with it.
     pub fn cancelled() -> Self {
         Failure::new(FailureKind::Cancelled, "cancelled before it ran")
     }

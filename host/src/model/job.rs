@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::{
     DispatcherId, Failure, JobId, JobStatus, ModuleDigest, RetryPolicy, ScheduleRun, Timestamp,
+    TokenId,
 };
 
 /// Per-job resource requests. Each is capped by the agent that runs the
@@ -67,6 +68,9 @@ pub struct NewJob {
     pub expired: bool,
     /// The job that put this one from inside its run, if any.
     pub parent: Option<JobId>,
+    /// The token it was put with, whose authority it acts with (`None`:
+    /// the admin's); a job's children inherit it.
+    pub token: Option<TokenId>,
     /// When it was created.
     pub created_at: Timestamp,
     /// The schedule occurrence it is put for, if a schedule puts it.

@@ -1,14 +1,14 @@
 //! Callbacks and composite jobs: the links between jobs, and how an
 //! outcome reaches the job that receives it.
 //!
-//! - A **callback** (zc.async `addCallback`, `addCallbacks(success,
-//!   failure)`) is a job of its own, any module and function, that hangs on
+//! - A **callback** (on any outcome, on success or on failure) is a job of
+//!   its own, any module and function, that hangs on
 //!   another job and stays `new` until that job has its result. Then, if
 //!   its branch ([`CallbackOn`]) matches the outcome, it joins its queue
 //!   with the outcome added to its arguments ([`with_outcome`]); if not, it
 //!   does not run and completes with the outcome unchanged (it "passes it
-//!   through", so a chain behaves as zc.async's: handle the failure, then
-//!   post-process the handled value).
+//!   through", so a chain can handle the failure, then post-process the
+//!   handled value).
 //! - A **composite** (`serial` or `parallel`) is a job of the host's own
 //!   function [`CompositeKind::function`], holding parts (jobs, `new` until
 //!   their turn) and a postprocess job. When it starts it puts its parts
@@ -28,7 +28,7 @@ use super::{Failure, JobId, NewJob};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CallbackOn {
-    /// Whatever the outcome (zc.async `addCallback`).
+    /// Whatever the outcome.
     #[default]
     Always,
     /// Only a value; a failure passes through.
@@ -80,7 +80,7 @@ impl FromStr for CallbackOn {
     }
 }
 
-/// The two composites of zc.async's `job` module.
+/// The two kinds of composite: parts one after another, or all at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CompositeKind {
@@ -175,9 +175,8 @@ pub fn outcome_json(result: Option<&Value>, failure: Option<&Failure>) -> Value 
 
 /// A callback's arguments once its job has an outcome: positional
 /// arguments get it appended last, named ones under the key `outcome`.
-/// Appended, like zc.async, where calling a job with arguments extends
-/// its own (`Job(callback, main_job)` is called as `callback(main_job,
-/// result)`): the callback's own arguments are fixed first.
+/// Appended: the callback's own arguments are fixed first, the outcome
+/// comes last.
 pub fn with_outcome(args: Value, outcome: Value) -> Value {
     match args {
         Value::Array(mut items) => {
@@ -193,8 +192,8 @@ pub fn with_outcome(args: Value, outcome: Value) -> Value {
 }
 
 /// A postprocess job's arguments once the parts are done: positional
-/// arguments get the parts' outcomes appended in part order (zc.async's
-/// `Job(postprocess, 'foo')` called as `postprocess('foo', *jobs)`), named
+/// arguments get the parts' outcomes appended in part order (a postprocess
+/// given `["foo"]` is called with `["foo", outcome1, outcome2, …]`), named
 /// ones get them as an array under the key `outcomes`.
 pub fn with_outcomes(args: Value, outcomes: Vec<Value>) -> Value {
     match args {

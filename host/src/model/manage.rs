@@ -1,8 +1,5 @@
-//! The management tools' data: job queries in
-//! the manner of zc.async's `asyncdb` monitor, dispatcher statistics and
-//! status (zc.async's `getStatistics` / `getStatusInfo`), the recent polls,
-//! named jobs (m01.remote's job factories) and removal by status
-//! (m01.remote's `removeJobs`).
+//! The management tools' data: job queries, dispatcher statistics and
+//! status, the recent polls, named jobs and removal by status.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,8 +10,8 @@ use serde_json::Value;
 
 use super::{DispatcherId, Job, JobId, JobStatus, Timestamp};
 
-/// A state a job query selects: a status, or one of zc.async's two kinds
-/// of completed job.
+/// A state a job query selects: a status, or one of the two kinds of
+/// completed job (succeeded, failed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum QueryState {
     /// Jobs with this status.
@@ -96,8 +93,8 @@ impl TimeRange {
     }
 }
 
-/// Which jobs a query selects (zc.async's `asyncdb count` / `jobs`
-/// filters). Every filter set must hold.
+/// Which jobs a query selects (the filters of `count` and `jobs`). Every
+/// filter set must hold.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JobFilter {
     /// Any of these states (empty: all).
@@ -112,7 +109,7 @@ pub struct JobFilter {
     pub agent: Option<String>,
     /// Only jobs claimed last by this dispatcher.
     pub dispatcher: Option<DispatcherId>,
-    /// `begin_after` (zc.async's "requested start") in this range.
+    /// `begin_after` in this range.
     pub requested_start: TimeRange,
     /// `started_at` (the latest attempt's start) in this range.
     pub start: TimeRange,
@@ -120,11 +117,10 @@ pub struct JobFilter {
     pub end: TimeRange,
 }
 
-/// A job's result as job info shows it (zc.async cuts it at 10,000
-/// characters).
+/// A job's result as job info shows it: cut at 10,000 characters.
 pub const RESULT_SUMMARY_MAX_CHARS: usize = 10_000;
 
-/// The marker ending a cut result summary (zc.async's).
+/// The marker ending a cut result summary.
 pub const TRUNCATED_MARK: &str = "[...TRUNCATED...]";
 
 /// A value or failure as text, cut at [`RESULT_SUMMARY_MAX_CHARS`].
@@ -156,8 +152,7 @@ pub struct JobDuration {
     pub ms: i64,
 }
 
-/// zc.async's `getStatistics` for one dispatcher over a window, read from
-/// the jobs table: the jobs the dispatcher started in the window, by what
+/// A dispatcher's statistics over a window, read from the jobs table: the jobs the dispatcher started in the window, by what
 /// became of them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DispatcherStats {
@@ -176,8 +171,8 @@ pub struct DispatcherStats {
     /// Of those, still running on this dispatcher.
     pub active: u64,
     /// Of those, neither finished nor running here any more: handed back
-    /// to a queue or taken over by another dispatcher (zc.async counts
-    /// the jobs whose fate it lost track of as "unknown").
+    /// to a queue or taken over by another dispatcher: their fate is
+    /// unknown here.
     pub unknown: u64,
     /// The quickest successful job.
     pub shortest_successful: Option<JobDuration>,
@@ -252,7 +247,7 @@ impl DispatcherStats {
     }
 }
 
-/// A dispatcher's state (zc.async's `getStatusInfo`).
+/// A dispatcher's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum DispatcherStatus {
@@ -268,7 +263,7 @@ pub enum DispatcherStatus {
 }
 
 /// How many poll intervals may pass without a poll before a dispatcher is
-/// called stuck. zc.async says one; a poll takes time and timers drift, so
+/// called stuck. Not one: a poll takes time and timers drift, so
 /// a dispatcher right on schedule would flicker to "stuck" just before each
 /// poll: two intervals only catch loops that really stopped.
 pub const STUCK_POLLS: i64 = 2;
@@ -299,8 +294,8 @@ impl DispatcherStatus {
     }
 }
 
-/// One poll that claimed something: what one agent of one dispatcher took
-/// (zc.async's poll record, kept only for polls that claimed work).
+/// One poll that claimed something: what one agent of one dispatcher
+/// took.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PollRecord {
     /// Its id: increasing, unique across dispatchers.
@@ -317,10 +312,10 @@ pub struct PollRecord {
     pub jobs: Vec<JobId>,
 }
 
-/// How many poll records each dispatcher keeps (zc.async keeps 400).
+/// How many poll records each dispatcher keeps.
 pub const POLLS_KEPT_DEFAULT: u32 = 400;
 
-/// A named job (m01.remote's job factory): putting by name puts the module's
+/// A named job: putting by name puts the module's
 /// function into the queue, with the given arguments or these defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobName {
@@ -349,7 +344,7 @@ pub const REMOVABLE_STATES: [QueryState; 4] = [
     QueryState::Status(JobStatus::Cancelled),
 ];
 
-/// Removed jobs, counted per state asked for (m01.remote `removeJobs`).
+/// Removed jobs, counted per state asked for.
 pub type RemovalReport = BTreeMap<String, u64>;
 
 #[cfg(test)]

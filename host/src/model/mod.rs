@@ -13,6 +13,7 @@ mod quota;
 mod retry;
 mod schedule;
 pub mod state;
+mod token;
 mod usage;
 
 pub use agent::{AGENT_SIZE_DEFAULT, Agent, AgentFilter, AgentSpec, MAIN_AGENT_NAME};
@@ -42,7 +43,11 @@ pub use schedule::{
     ScheduleId, ScheduleJob, ScheduleRun, Timing,
 };
 pub use state::{JobStatus, Transition};
-pub use usage::{QueueUsage, RunLimits, RunRecord, RunUsage};
+pub use token::{
+    Authority, Scope, TOKEN_NAME_MAX_LEN, TOKEN_QUEUES_MAX, Token, TokenId, UnknownScope,
+    glob_matches,
+};
+pub use usage::{RunLimits, RunRecord, RunUsage, UsageTotals};
 
 /// A point in time, UTC, with millisecond precision when stored.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

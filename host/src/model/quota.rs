@@ -1,5 +1,5 @@
 //! Quotas: named caps, per queue, on how many of their jobs run at once
-//! across every dispatcher (zc.async's `queue.quotas`).
+//! across every dispatcher.
 //!
 //! A job names quotas of its queue (`quota_names`); a dispatcher claims it
 //! only while every quota it names that still exists holds fewer than
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{JobId, Timestamp};
 
-/// The size a quota gets when none is given (zc.async's default).
+/// The size a quota gets when none is given.
 pub const QUOTA_SIZE_DEFAULT: u32 = 1;
 
 /// The largest quota size.
@@ -44,7 +44,7 @@ pub struct Quota {
 }
 
 /// Checks one quota name: 1 to [`QUOTA_NAME_MAX_LEN`] bytes, no control
-/// characters. Spaces are allowed (zc.async's `'content catalog'`).
+/// characters. Spaces are allowed.
 pub fn check_quota_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > QUOTA_NAME_MAX_LEN || name.chars().any(char::is_control) {
         return Err(format!(

@@ -1,7 +1,7 @@
 //! Retry policies and the history of failed attempts.
 //!
-//! A policy is named after zc.async's (`RetryCommonFourTimes`,
-//! `RetryCommonForever`, `NeverRetry`) and says two things:
+//! A policy starts from a preset (`common-four-times`, `forever`,
+//! `never`) and says two things:
 //!
 //! - what happens to a job *interrupted* by its dispatcher's death or
 //!   shutdown: tried again (back at its place at the front of its queue)
@@ -9,9 +9,8 @@
 //!   with an `aborted` failure;
 //! - what happens to a job whose *run failed* (a guest error, a panic, a
 //!   trap, a limit): tried again, later, by the backoff, until
-//!   `max_attempts` failed runs (m01.remote's retry counter and delay).
-//!   A guest error marked permanent (m01.remote's `RemoteException`) is
-//!   never retried.
+//!   `max_attempts` failed runs. A guest error marked permanent is never
+//!   retried.
 //!
 //! A job's policy is its own (given at put) or, when it has none, its
 //! queue's default, or else [`RetryPolicy::default`]
@@ -29,13 +28,13 @@ use super::{DispatcherId, Failure, FailureKind, Timestamp};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RetryPreset {
-    /// zc.async `RetryCommonFourTimes`: interruptions retried up to 9
-    /// times, failed runs not retried. The default.
+    /// Interruptions retried up to 9 times, failed runs not retried. The
+    /// default.
     CommonFourTimes,
-    /// zc.async `RetryCommonForever`: interruptions retried forever, so
+    /// Interruptions retried forever, so
     /// the job is never lost (callbacks use it); failed runs not retried.
     Forever,
-    /// zc.async `NeverRetry`: nothing is retried; an interrupted job is
+    /// Nothing is retried; an interrupted job is
     /// aborted at once.
     Never,
 }
@@ -79,8 +78,7 @@ impl RetryPreset {
     }
 }
 
-/// How many interruptions `common-four-times` retries (zc.async's
-/// `RetryCommonFourTimes` retries an interrupted job up to 9 times).
+/// How many interruptions `common-four-times` retries.
 pub const COMMON_INTERRUPTIONS: u32 = 9;
 
 /// The most failed runs a policy may allow (a guard against typos).
@@ -88,7 +86,7 @@ pub const MAX_ATTEMPTS_LIMIT: u32 = 1000;
 
 /// How long to wait before trying a failed job again: `initial` after the
 /// first failure, `increment` more after each further one, at most `max`
-/// (zc.async: 5 s, +5 s, at most 60 s).
+/// (by default 5 s, +5 s, at most 60 s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Backoff {
@@ -268,8 +266,7 @@ impl<'de> Deserialize<'de> for RetryPolicy {
     }
 }
 
-/// One failed attempt of a job, kept for good (m01.remote's
-/// `getJobErrors`): interruptions included.
+/// One failed attempt of a job, kept for good: interruptions included.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Attempt {
     /// Which start of the job it was (1-based; the job's `attempts` then).
@@ -290,7 +287,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn presets_follow_zc_async() {
+    fn presets_retry_interruptions_9_times_forever_or_never() {
         let common = RetryPolicy::default();
         assert_eq!(common.preset, RetryPreset::CommonFourTimes);
         assert_eq!(common.after_interruption(9), AfterInterruption::Retry);

@@ -1,5 +1,5 @@
-//! Schedules: items that put a job again and again, after m01.remote's
-//! scheduler items (`Delay` and `Cron`). A schedule holds the job request
+//! Schedules: items that put a job again and again, every so long
+//! (`Delay`) or at cron times (`Cron`). A schedule holds the job request
 //! to put and its timing; the scheduler (`crate::schedule`) turns each due
 //! occurrence into an ordinary job linked to the schedule.
 //!
@@ -22,9 +22,9 @@ use uuid::Uuid;
 use super::cron::CronSpec;
 use super::{JobLimits, Timestamp};
 
-/// m01.remote's `retryDelay` default: 300 s. For a Delay item whose delay
-/// is shorter than twice that, the default is half the delay (the lock
-/// must be shorter than the delay, as m01 requires).
+/// How long a take locks a schedule by default: 300 s. For a Delay item
+/// whose delay is shorter than twice that, the default is half the delay
+/// (the lock must be shorter than the delay).
 pub const RETRY_DELAY_DEFAULT_MS: u64 = 300_000;
 
 /// The most occurrences one take puts with [`CatchUp::All`]; older missed
@@ -98,17 +98,15 @@ pub struct ScheduleJob {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Timing {
-    /// m01.remote's `Delay`: every `delay_ms`. The first occurrence is
-    /// `delay_ms` after the schedule is created (unless given); the next
-    /// ones stay on that grid, `next_call_time + k × delay_ms`, whenever
-    /// the scheduler happens to take them. (m01.remote computed the next
-    /// call from the moment it fired, so its items drifted by the poll
-    /// latency at every call; wasync's do not.)
+    /// Every `delay_ms`. The first occurrence is `delay_ms` after the
+    /// schedule is created (unless given); the next ones stay on that
+    /// grid, `next_call_time + k × delay_ms`, whenever the scheduler
+    /// happens to take them: a late take does not make later calls drift.
     Delay {
         /// Milliseconds between occurrences.
         delay_ms: u64,
     },
-    /// m01.remote's `Cron` (see [`CronSpec`]), UTC.
+    /// At cron times (see [`CronSpec`]), UTC.
     Cron {
         /// The lists of values.
         #[serde(flatten)]
@@ -124,7 +122,7 @@ pub enum Timing {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CatchUp {
-    /// The default (m01.remote's): however many occurrences were missed,
+    /// The default: however many occurrences were missed,
     /// put one job (for the oldest missed occurrence), then continue from
     /// the first occurrence still to come.
     #[default]
@@ -288,9 +286,9 @@ pub struct Schedule {
     /// What it does about missed occurrences.
     pub catch_up: CatchUp,
     /// Whether it puts anything (paused when false). wasync's default is
-    /// true (m01.remote's False made every new item silently idle).
+    /// true.
     pub active: bool,
-    /// How long a take locks it, in ms (m01.remote's `retryDelay`).
+    /// How long a take locks it, in ms.
     pub retry_delay_ms: u64,
     /// The occurrence it puts next. `None` when a cron spec matches no
     /// more time.
@@ -334,8 +332,7 @@ mod tests {
         assert_eq!(EVERY_10S.first_call(t(0)), Some(t(10)));
     }
 
-    /// m01.remote computed `callTime + delay`: a take 2.5 s late moved every
-    /// later call 2.5 s. Here the grid holds.
+    /// A take 2.5 s late does not move later calls: the grid holds.
     #[test]
     fn delay_items_do_not_drift() {
         let after =
@@ -400,8 +397,8 @@ mod tests {
     }
 
     #[test]
-    fn cron_after_take_is_m01_get_next_call_time() {
-        // m01's "Hour" doctest: taken (due 02:00) at 02:03 → next 13:00.
+    fn cron_after_take_is_the_next_matching_time() {
+        // Hours 2 and 13: taken (due 02:00) at 02:03 → next 13:00.
         let hours = Timing::Cron {
             spec: CronSpec {
                 hour: vec![2, 13],

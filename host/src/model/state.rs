@@ -53,8 +53,7 @@ pub enum JobStatus {
     Callbacks,
     /// Done: the result (a value or a failure) is final. Terminal.
     Completed,
-    /// Cancelled before any dispatcher claimed it (m01.remote's
-    /// `cancelJob`): it never runs; its failure has kind `cancelled`.
+    /// Cancelled before any dispatcher claimed it: it never runs; its failure has kind `cancelled`.
     /// Terminal.
     Cancelled,
 }
@@ -162,7 +161,7 @@ pub enum Transition {
     Abort,
     /// [`Transition::Abort`] of a job that has callbacks to run.
     AbortWithCallbacks,
-    /// A queued job is cancelled (m01.remote `cancelJob`); it never runs.
+    /// A queued job is cancelled; it never runs.
     Cancel,
     /// A job in no queue (pulled or removed) is cancelled.
     CancelDetached,
@@ -170,7 +169,7 @@ pub enum Transition {
     /// start finds it no longer `assigned` and lets it go).
     CancelClaimed,
     /// A running job is cancelled: its dispatcher stops the guest within
-    /// a bounded time and writes nothing more (issue 13).
+    /// a bounded time and writes nothing more.
     CancelRunning,
 }
 
@@ -273,7 +272,7 @@ mod tests {
     }
 
     #[test]
-    fn transitions_follow_the_zc_async_life() {
+    fn transitions_follow_a_jobs_life() {
         assert_eq!(Transition::Claim.from(), JobStatus::Pending);
         assert_eq!(Transition::Claim.to(), JobStatus::Assigned);
         assert_eq!(Transition::Start.to(), JobStatus::Active);

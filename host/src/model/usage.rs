@@ -1,5 +1,5 @@
 //! Resource accounting: the limits each run of a job ran under and what it
-//! consumed (issue 13), kept per run and summed per queue.
+//! consumed, kept per run and summed per queue.
 
 use serde::{Deserialize, Serialize};
 
@@ -52,9 +52,10 @@ pub struct RunRecord {
     pub ended_at: Timestamp,
 }
 
-/// The runs of one queue's jobs summed (the jobs still stored).
+/// Runs summed: a queue's (of its jobs still stored) or a dispatcher's
+/// over a window.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QueueUsage {
+pub struct UsageTotals {
     /// How many runs.
     pub runs: u64,
     /// Fuel used in all.

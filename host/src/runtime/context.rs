@@ -1,5 +1,5 @@
 //! The `wasync:job/context` host imports: what a running job may do outside
-//! its sandbox (zc.async's `zc.async.local`).
+//! its sandbox.
 //!
 //! The runtime knows nothing of the database. A job reaches the outside
 //! world only through [`JobContext`], which the dispatcher implements
@@ -51,16 +51,15 @@ pub const ARGUMENT_MAX: usize = 16 << 20;
 /// The shortest interval between two checks of `get-live-annotation`.
 pub const POLL_MIN: Duration = Duration::from_millis(10);
 
-/// What a running job may do outside its sandbox (zc.async
-/// `zc.async.local`).
+/// What a running job may do outside its sandbox.
 ///
 /// Errors are plain text: they go back to the guest as the `err` of the
 /// WIT call.
 #[async_trait::async_trait]
 pub trait JobContext: Send + Sync {
     /// The running job: who it is and what it was called with. Cheap and
-    /// synchronous (it also names the run's tracing span); `get-job` fills
-    /// in the annotations from [`JobContext::annotations`].
+    /// synchronous (the run reads its queue); `get-job` fills in the
+    /// annotations from [`JobContext::annotations`].
     fn job_info(&self) -> JobInfo;
     /// The job's annotations now, by name, for `get-job`. By default those
     /// [`JobContext::job_info`] carries; a context backed by a database

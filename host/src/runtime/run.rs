@@ -4,8 +4,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use tracing::Instrument as _;
-
 use super::context::{self, ContextState, JobContext};
 use super::http::{HttpUsage, JobHttp};
 use super::limits::{self, Deadline, Evidence};
@@ -25,27 +23,10 @@ impl Runtime {
     /// of fuel, memory or time, panics and instantiation errors all come
     /// back as [`RunOutcome::Failure`]. When all slots of the instance pool
     /// are busy, it waits for one.
+    ///
+    /// It opens no tracing span of its own: the caller runs it inside the
+    /// job's (one `job` span per run, whoever runs it).
     pub async fn run(
-        &self,
-        prepared: &Prepared,
-        call: JobCall,
-        limits: Limits,
-        context: Arc<dyn JobContext>,
-    ) -> RunReport {
-        let info = context.job_info();
-        let span = tracing::info_span!(
-            "job",
-            id = %info.id,
-            queue = %info.queue,
-            attempt = info.attempt,
-            function = %call.function,
-        );
-        self.run_in_span(prepared, call, limits, context)
-            .instrument(span)
-            .await
-    }
-
-    async fn run_in_span(
         &self,
         prepared: &Prepared,
         call: JobCall,

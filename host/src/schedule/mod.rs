@@ -1,5 +1,5 @@
 //! The scheduler: the part of a `wasync` process that turns due schedule
-//! occurrences into jobs (m01.remote's scheduler thread). It only puts
+//! occurrences into jobs. It only puts
 //! jobs; dispatchers run them, in this process or any other. `wasync
 //! serve` runs one unless `--no-scheduler`; `wasync scheduler` runs only
 //! this; `wasync worker` never schedules.
@@ -13,7 +13,7 @@
 //! 2. for each, put the job of each occurrence to put
 //!    ([`Timing::after_take`](crate::model::Timing::after_take): one, or
 //!    every missed one with `catch_up = all`) through
-//!    [`Service::schedule_put`];
+//!    [`OccurrencePuts`] (the service's validated put);
 //! 3. advance it to its next occurrence, clearing the lock — or, if a put
 //!    failed, record the error and keep the lock: the schedule is tried
 //!    again after `retry_time`.
@@ -29,25 +29,28 @@
 //! safe, and the fault is logged once by the store's health.
 //!
 //! It reads when the next schedule is due and sleeps until then, at most
-//! the interval (m01's `waitTime`, default 1 s: the clock of a process, or
+//! the interval (default 1 s: the clock of a process, or
 //! a schedule created by another one, may move under it), waking at once
 //! when this process creates or changes a schedule. An idle scheduler
 //! costs one read per interval, no write.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::clock::Clock;
 use crate::model::{Schedule, Timestamp};
-use crate::service::{self, OccurrencePut, Service};
-use crate::store::{ScheduleAdvanceParams, ScheduleLock, ScheduleTakeParams};
+use crate::service::{self, Events, OccurrencePut, Service, StoreHealth};
+use crate::store::{ScheduleAdvanceParams, ScheduleLock, ScheduleTakeParams, Store};
 
 #[cfg(test)]
 mod tests;
 
 /// How often a scheduler looks for due schedules when nothing is due
-/// sooner (m01.remote's `waitTime`).
+/// sooner.
 pub const SCHEDULER_INTERVAL_DEFAULT: Duration = Duration::from_secs(1);
 
 /// The most schedules one round takes.
@@ -56,6 +59,48 @@ pub const TAKE_BATCH_DEFAULT: u32 = 64;
 /// The shortest pause between rounds, so that a schedule due but not taken
 /// (taken by another scheduler a moment ago) does not spin the loop.
 const PAUSE_MIN: Duration = Duration::from_millis(10);
+
+/// Puts the job of one occurrence of a schedule: the one thing the
+/// scheduler needs from the layer above it, handed to it as a part
+/// ([`SchedulerParts::puts`]).
+#[async_trait]
+pub trait OccurrencePuts: Send + Sync + std::fmt::Debug {
+    /// Puts the job of `schedule` for `occurrence`, once: an occurrence
+    /// put already is [`OccurrencePut::AlreadyPut`].
+    async fn put_occurrence(
+        &self,
+        schedule: &Schedule,
+        occurrence: Timestamp,
+    ) -> service::Result<OccurrencePut>;
+}
+
+/// A schedule's jobs are put as any other: validated, group-committed.
+#[async_trait]
+impl OccurrencePuts for Service {
+    async fn put_occurrence(
+        &self,
+        schedule: &Schedule,
+        occurrence: Timestamp,
+    ) -> service::Result<OccurrencePut> {
+        self.schedule_put(schedule, occurrence).await
+    }
+}
+
+/// What a scheduler is built from; the composition root (`crate::app`)
+/// hands it these, shared with the service of the same process.
+#[derive(Debug, Clone)]
+pub struct SchedulerParts {
+    /// The database: schedules taken, advanced, failed.
+    pub store: Arc<dyn Store>,
+    /// The clock occurrences are due by.
+    pub clock: Arc<dyn Clock>,
+    /// This process's wake-ups: a schedule created or changed.
+    pub events: Arc<Events>,
+    /// Whether the store takes writes; a fault is logged once there.
+    pub health: Arc<StoreHealth>,
+    /// Where the occurrences' jobs are put.
+    pub puts: Arc<dyn OccurrencePuts>,
+}
 
 /// Settings of a scheduler.
 #[derive(Debug, Clone)]
@@ -111,18 +156,18 @@ impl Round {
     }
 }
 
-/// One round (see the module docs), at the service clock's now.
-pub async fn run_round(service: &Service, config: &SchedulerConfig) -> service::Result<Round> {
-    let now = service.clock().now();
-    let taken = service
-        .store()
+/// One round (see the module docs), at the clock's now.
+pub async fn run_round(parts: &SchedulerParts, config: &SchedulerConfig) -> service::Result<Round> {
+    let now = parts.clock.now();
+    let taken = parts
+        .store
         .schedule_take_many(ScheduleTakeParams {
             holder: config.holder.clone(),
             limit: config.take_batch,
             now,
         })
         .await?;
-    let fired = futures::future::join_all(taken.iter().map(|s| fire(service, s, now))).await;
+    let fired = futures::future::join_all(taken.iter().map(|s| fire(parts, s, now))).await;
     let mut round = Round::default();
     for outcome in fired {
         round.add(outcome?);
@@ -132,7 +177,11 @@ pub async fn run_round(service: &Service, config: &SchedulerConfig) -> service::
 
 /// Puts the occurrences of one taken schedule, then advances it (or
 /// records why it could not).
-async fn fire(service: &Service, schedule: &Schedule, now: Timestamp) -> service::Result<Round> {
+async fn fire(
+    parts: &SchedulerParts,
+    schedule: &Schedule,
+    now: Timestamp,
+) -> service::Result<Round> {
     let mut round = Round {
         taken: 1,
         ..Round::default()
@@ -153,7 +202,7 @@ async fn fire(service: &Service, schedule: &Schedule, now: Timestamp) -> service
     let puts = futures::future::join_all(
         plan.occurrences
             .iter()
-            .map(|occurrence| service.schedule_put(schedule, *occurrence)),
+            .map(|occurrence| parts.puts.put_occurrence(schedule, *occurrence)),
     )
     .await;
     let mut error = None;
@@ -171,7 +220,7 @@ async fn fire(service: &Service, schedule: &Schedule, now: Timestamp) -> service
                 );
             }
             Err(e) => {
-                if !database_fault(service, &e) {
+                if !database_fault(parts, &e) {
                     tracing::warn!(
                         schedule = %schedule.name, %occurrence, error = %e,
                         "could not put a scheduled job; trying again after the retry delay"
@@ -181,7 +230,7 @@ async fn fire(service: &Service, schedule: &Schedule, now: Timestamp) -> service
             }
         }
     }
-    let store = service.store();
+    let store = &parts.store;
     if let Some(error) = error {
         round.failed += 1;
         if !store.schedule_fail(&lock, &error).await? {
@@ -216,11 +265,11 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// Starts the scheduler loop on the current tokio runtime.
-    pub fn start(service: Service, config: SchedulerConfig) -> Scheduler {
+    pub fn start(parts: SchedulerParts, config: SchedulerConfig) -> Scheduler {
         let (stop, stopped) = watch::channel(false);
         let holder = config.holder.clone();
         tracing::info!(%holder, interval = ?config.interval, "scheduler started");
-        let task = tokio::spawn(schedule_loop(service, config, stopped));
+        let task = tokio::spawn(schedule_loop(parts, config, stopped));
         Scheduler { holder, stop, task }
     }
 
@@ -239,38 +288,38 @@ impl Scheduler {
 
 /// True when `error` is a fault of the database, which the store's health
 /// records (and logs once per episode): the next round tries again.
-fn database_fault(service: &Service, error: &service::Error) -> bool {
-    matches!(error, service::Error::Store(error) if service.health().failed(error))
+fn database_fault(parts: &SchedulerParts, error: &service::Error) -> bool {
+    matches!(error, service::Error::Store(error) if parts.health.failed(error))
 }
 
 async fn schedule_loop(
-    service: Service,
+    parts: SchedulerParts,
     config: SchedulerConfig,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let changed = service.events().schedules();
+    let changed = parts.events.schedules();
     while !*stopped.borrow() {
         // Registered before reading: a change made meanwhile is not lost.
         let woken = changed.notified();
-        let pause = match service.store().schedule_next_due().await {
+        let pause = match parts.store.schedule_next_due().await {
             Err(error) => {
-                if !service.health().failed(&error) {
+                if !parts.health.failed(&error) {
                     tracing::warn!(%error, "could not read when the next schedule is due");
                 }
                 config.interval
             }
             Ok(None) => config.interval,
             Ok(Some(due)) => {
-                let wait = (due - service.clock().now()).to_std().ok();
+                let wait = (due - parts.clock.now()).to_std().ok();
                 match wait.filter(|w| !w.is_zero()) {
                     // Nothing due yet: a read, no write, while idle.
                     Some(wait) => wait.clamp(PAUSE_MIN, config.interval.max(PAUSE_MIN)),
-                    None => match run_round(&service, &config).await {
+                    None => match run_round(&parts, &config).await {
                         // More may be due than one round takes.
                         Ok(round) if round.taken >= config.take_batch as usize => continue,
                         Ok(_) => PAUSE_MIN,
                         Err(error) => {
-                            if !database_fault(&service, &error) {
+                            if !database_fault(&parts, &error) {
                                 tracing::warn!(%error, "scheduler round failed");
                             }
                             config.interval

@@ -9,6 +9,7 @@ use chrono::TimeDelta;
 use serde_json::json;
 
 use super::*;
+use crate::app::App;
 use crate::clock::{Clock, ManualClock, from_millis};
 use crate::model::{CatchUp, JobLimits, ScheduleJob, Timing};
 use crate::runtime::{Runtime, RuntimeConfig};
@@ -18,6 +19,7 @@ use crate::store::sqlite::SqliteStore;
 
 struct Fixture {
     service: Service,
+    parts: SchedulerParts,
     clock: Arc<ManualClock>,
     _dir: tempfile::TempDir,
 }
@@ -44,14 +46,15 @@ async fn fixture() -> Fixture {
         .await
         .unwrap();
     let clock = Arc::new(ManualClock::new(t(0)));
-    let service = Service::new(
+    let app = App::new(
         Arc::new(store),
         Runtime::new(RuntimeConfig::default()).unwrap(),
         clock.clone(),
         ServiceConfig::default(),
     );
     Fixture {
-        service,
+        parts: app.scheduler_parts(),
+        service: app.service,
         clock,
         _dir: dir,
     }
@@ -87,7 +90,7 @@ fn config(holder: &str) -> SchedulerConfig {
 
 impl Fixture {
     async fn round(&self, holder: &str) -> Round {
-        run_round(&self.service, &config(holder)).await.unwrap()
+        run_round(&self.parts, &config(holder)).await.unwrap()
     }
 
     fn at(&self, seconds: i64) {
@@ -252,8 +255,8 @@ async fn a_crash_between_put_and_advance_puts_the_occurrence_once() {
         .unwrap();
     f.at(10);
     let taken = f
-        .service
-        .store()
+        .parts
+        .store
         .schedule_take_many(ScheduleTakeParams {
             holder: "dead".into(),
             limit: 10,
@@ -387,7 +390,7 @@ async fn a_schedule_s_begin_by_is_checked_as_a_put_s() {
 async fn the_loop_puts_jobs_as_the_clock_moves() {
     let f = fixture().await;
     let scheduler = Scheduler::start(
-        f.service.clone(),
+        f.parts.clone(),
         SchedulerConfig {
             interval: Duration::from_millis(20),
             ..config("loop")

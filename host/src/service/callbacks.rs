@@ -1,5 +1,4 @@
-//! Callbacks and composites (zc.async `addCallback`/`addCallbacks`,
-//! `serial`, `parallel`), as the API, the CLI and running jobs ask for
+//! Callbacks and composites (`@serial`, `@parallel`), as the API, the CLI and running jobs ask for
 //! them: validation and defaults here, the links and their firing in the
 //! store (`store/settle.rs`). `docs/callbacks.md` describes them.
 
@@ -58,8 +57,8 @@ fn held_job_options(job: NewJob) -> NewJob {
 
 /// The options of a callback job, and of a composite's postprocess (the
 /// callback that gathers its parts): a held job's, and, unless the request
-/// names a policy, zc.async's `RetryCommonForever` ("retry interruptions
-/// forever"), so that a callback is never lost to a dead dispatcher.
+/// names a policy, `forever` (interruptions are retried forever), so that
+/// a callback is never lost to a dead dispatcher.
 fn callback_job_options(job: NewJob) -> NewJob {
     let job = held_job_options(job);
     NewJob {
@@ -201,8 +200,7 @@ impl Service {
         self.job_get(id).await
     }
 
-    /// Adds a part to a composite, last (zc.async: appending to the
-    /// composite's `args`): before it starts, by a part while it runs, or
+    /// Adds a part to a composite, last: before it starts, by a part while it runs, or
     /// by a callback of a part before that part begins. Refused once the
     /// composite has put its postprocess.
     /// The part's `callbacks` are added with it, in one transaction: none
@@ -229,19 +227,8 @@ impl Service {
         self.job_get(id).await
     }
 
-    /// Starts a composite the dispatcher holds: puts its parts whose turn
-    /// it is and returns its postprocess, which it then awaits.
-    pub async fn composite_start(&self, composite: JobId) -> Result<JobId> {
-        let postprocess = self
-            .store()
-            .composite_start(composite, self.clock().now())
-            .await?;
-        self.events().work_available();
-        Ok(postprocess)
-    }
-
-    /// Creates a job held in no queue (status `new`), zc.async's `Job(f)`
-    /// before `queue.put`: [`Service::append_args`] puts it.
+    /// Creates a job held in no queue (status `new`):
+    /// [`Service::append_args`] puts it.
     pub async fn put_held(&self, request: PutRequest) -> Result<Job> {
         let job = held_job_options(self.new_linked_job(request).await?);
         let id = job.id;

@@ -1,6 +1,7 @@
 //! The service layer's errors: what callers (the API, the CLI, a job's
 //! `context` imports) can act on.
 
+use crate::model::Scope;
 use crate::runtime::ValidationError;
 use crate::store;
 
@@ -30,6 +31,26 @@ pub enum Error {
     /// The service is shutting down.
     #[error("wasync is shutting down")]
     ShuttingDown,
+    /// The caller's token does not grant `scope` in `queue` (`None`: a
+    /// server-wide operation, which needs `admin` on every queue).
+    #[error("{}", forbidden_message(.scope, .queue))]
+    Forbidden {
+        /// The scope missing.
+        scope: Scope,
+        /// The queue it is missing in.
+        queue: Option<String>,
+    },
+}
+
+fn forbidden_message(scope: &Scope, queue: &Option<String>) -> String {
+    match queue.as_deref() {
+        Some("") => format!("this token lacks the `{scope}` scope on the default queue"),
+        Some(queue) => format!("this token lacks the `{scope}` scope on queue `{queue}`"),
+        None => format!(
+            "this token lacks the `{scope}` scope on every queue (`*`), which this \
+             server-wide operation needs"
+        ),
+    }
 }
 
 impl From<store::Error> for Error {
@@ -46,6 +67,14 @@ impl Error {
     /// A [`Error::NotFound`] for `what`.
     pub fn not_found(what: impl Into<String>) -> Self {
         Error::NotFound { what: what.into() }
+    }
+
+    /// A [`Error::Forbidden`]: `scope` missing in `queue`.
+    pub fn forbidden(scope: Scope, queue: &str) -> Self {
+        Error::Forbidden {
+            scope,
+            queue: Some(queue.to_owned()),
+        }
     }
 }
 

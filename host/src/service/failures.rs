@@ -1,5 +1,5 @@
-//! Failures as users see them: a job's failed attempts (m01.remote's
-//! `getJobErrors`) and a queue's default retry policy.
+//! Failures as users see them: a job's failed attempts and a queue's
+//! default retry policy.
 
 use super::names::queue_from_alias;
 use super::{Result, Service};

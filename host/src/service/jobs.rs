@@ -6,11 +6,11 @@ use serde_json::Value;
 
 use super::names::{queue_from_alias, validate_annotation_name, validate_free_name};
 use super::queues::LIST_LIMIT_MAX;
-use super::schedule::{Schedule, check_begin_by};
+use super::timing::{JobTiming, check_begin_by};
 use super::{Error, Result, Service};
 use crate::model::{
-    Job, JobId, JobLimits, JobStatus, NewJob, RetryPolicy, ScheduleRun, Timestamp,
-    normalize_quota_names,
+    Authority, Job, JobId, JobLimits, JobStatus, NewJob, RetryPolicy, ScheduleRun, Scope,
+    Timestamp, normalize_quota_names,
 };
 use crate::store::{AnnotationSetParams, JobListParams, JobPutBackParams};
 
@@ -46,6 +46,9 @@ pub struct PutRequest {
     pub parent: Option<JobId>,
     /// Its retry policy; `None`: its queue's default.
     pub retry: Option<RetryPolicy>,
+    /// Who puts it: it needs `put` in its queue and a module this
+    /// authority sees; the job records the token and acts with it.
+    pub authority: Authority,
 }
 
 impl PutRequest {
@@ -63,6 +66,7 @@ impl PutRequest {
             quota_names: Vec::new(),
             parent: None,
             retry: None,
+            authority: Authority::Admin,
         }
     }
 }
@@ -150,6 +154,9 @@ impl Service {
         validate_free_name("function name", function, FUNCTION_NAME_MAX_LEN)?;
         let args = validate_args(request.args)?;
         let queue = queue_from_alias(&request.queue).to_owned();
+        if !request.authority.allows(Scope::Put, &queue) {
+            return Err(Error::forbidden(Scope::Put, &queue));
+        }
         if request.module.is_empty() {
             return Err(Error::Invalid(
                 "`module` is required (a digest or a name)".into(),
@@ -163,8 +170,10 @@ impl Service {
         )?;
         self.check_quota_names(&queue_info.name, &quota_names)
             .await?;
+        self.check_module_visible(&request.authority, &module.digest, &request.module)
+            .await?;
         let now = self.clock().now();
-        let schedule = Schedule::at(request.begin_after, begin_by_ms, now);
+        let timing = JobTiming::at(request.begin_after, begin_by_ms, now);
         let module_name = (module.digest.as_str() != request.module).then_some(request.module);
         Ok(NewJob {
             id: JobId::new(),
@@ -174,12 +183,13 @@ impl Service {
             function: function.to_owned(),
             args,
             limits: request.limits,
-            begin_after: schedule.begin_after,
-            scheduled: schedule.scheduled,
-            begin_by_ms: schedule.begin_by_ms,
+            begin_after: timing.begin_after,
+            scheduled: timing.scheduled,
+            begin_by_ms: timing.begin_by_ms,
             quota_names,
-            expired: schedule.expired,
+            expired: timing.expired,
             parent: request.parent,
+            token: request.authority.token_id(),
             created_at: now,
             schedule: None,
             retry: request.retry,

@@ -1,7 +1,6 @@
-//! m01.remote's management tools: cancel a queued job, pause and resume
-//! processing per queue or per dispatcher (`stopProcessor`,
-//! `startProcessor`, `isProcessing`), named jobs (`addJobFactory`,
-//! `addJob`) and removal of finished jobs by status (`removeJobs`).
+//! The management tools: cancel a queued job, pause and resume processing
+//! per queue or per dispatcher, named jobs, and removal of finished jobs
+//! by status.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -56,8 +55,8 @@ pub struct JobNameRequest {
     pub args: Value,
 }
 
-/// The states removal takes by default (m01.remote removes cancelled,
-/// error and completed jobs).
+/// The states removal takes by default: completed and cancelled jobs
+/// (failed ones are completed with a failure).
 pub const REMOVE_DEFAULT: [QueryState; 2] = [
     QueryState::Status(JobStatus::Completed),
     QueryState::Status(JobStatus::Cancelled),
@@ -219,7 +218,7 @@ impl Service {
         Ok(self.store().job_name_delete(name).await?)
     }
 
-    /// m01.remote's `addJob(name, input)`: puts the named job's function
+    /// Puts the named job's function
     /// with `args` (`null`: its default arguments), into `queue` or its
     /// default queue. `request` carries the other put options; its
     /// module, function, args and queue are filled in here.
@@ -239,7 +238,7 @@ impl Service {
     }
 }
 
-/// A state removal accepts, or m01.remote's refusal.
+/// A state removal accepts, or the refusal naming those it does.
 fn parse_removable(text: &str) -> Result<QueryState> {
     let state: QueryState = text
         .parse()

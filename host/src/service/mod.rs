@@ -18,8 +18,9 @@ mod put_batcher;
 mod queues;
 mod quotas;
 mod retention;
-mod schedule;
 mod schedules;
+mod timing;
+mod tokens;
 mod usage;
 mod workers;
 
@@ -33,15 +34,17 @@ pub use health::{Degraded, PROBE_INTERVAL, StoreHealth};
 pub use jobs::{JobPage, PutRequest};
 pub use lookups::LOOKUP_TTL_DEFAULT;
 pub use manage::{JobNameRequest, PausedDispatcher, PausedQueue, ProcessingView, REMOVE_DEFAULT};
-pub use monitor::{ACTIVE_IDS_MAX, DispatcherStatusView, JobInfo};
+pub use monitor::{ACTIVE_IDS_MAX, DispatcherStatsView, DispatcherStatusView, JobInfo};
 pub use names::{
     DEFAULT_QUEUE_ALIAS, validate_module_name, validate_queue_name, validate_schedule_name,
 };
 pub use patch::JobPatch;
+pub(crate) use patch::expire as expire_jobs;
 pub use put_batcher::PUT_BATCH_MAX_DEFAULT;
 pub use retention::{RETENTION_BATCH, RETENTION_INTERVAL_DEFAULT, Retention, RetentionConfig};
-pub use schedule::BEGIN_BY_MAX_MS;
 pub use schedules::{DELAY_MIN, OccurrencePut, RUNS_LIMIT_MAX, SchedulePatch, ScheduleRequest};
+pub use timing::BEGIN_BY_MAX_MS;
+pub use tokens::{CreatedToken, SECRET_PREFIX, secret_hash};
 pub use workers::DispatcherView;
 
 use crate::clock::Clock;
@@ -105,17 +108,20 @@ impl Drop for Inner {
 }
 
 impl Service {
-    /// A service over `store`, validating uploads with `runtime`. Starts the
-    /// put batcher, so it must be called inside a tokio runtime.
+    /// A service over `store`, validating uploads with `runtime`, waking
+    /// this process's waiters through `events` and following the store's
+    /// faults in `health` (the dispatcher and the scheduler share those:
+    /// the composition root, `crate::app`, builds them). Starts the put
+    /// batcher, so it must be called inside a tokio runtime.
     pub fn new(
         store: Arc<dyn Store>,
         runtime: Runtime,
         clock: Arc<dyn Clock>,
+        events: Arc<Events>,
+        health: Arc<StoreHealth>,
         config: ServiceConfig,
     ) -> Self {
-        let health = Arc::new(StoreHealth::new(clock.clone()));
         let puts = PutBatcher::start(store.clone(), health.clone(), config.put_batch_max);
-        let events = Arc::new(Events::new());
         let probe = tokio::spawn(health::probe_while_degraded(store.clone(), health.clone()))
             .abort_handle();
         let relay =
@@ -136,24 +142,31 @@ impl Service {
         }
     }
 
-    /// The store beneath.
-    pub fn store(&self) -> &Arc<dyn Store> {
+    /// The store beneath: the service's own (the dispatcher and the
+    /// scheduler are handed theirs by the composition root).
+    fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
     }
 
-    /// The sandbox runtime.
-    pub fn runtime(&self) -> &Runtime {
+    /// The sandbox runtime, which validates uploads.
+    fn runtime(&self) -> &Runtime {
         &self.inner.runtime
     }
 
     /// The clock every operation reads.
-    pub fn clock(&self) -> &Arc<dyn Clock> {
+    fn clock(&self) -> &Arc<dyn Clock> {
         &self.inner.clock
     }
 
     /// This process's wake-ups.
-    pub fn events(&self) -> &Arc<Events> {
+    fn events(&self) -> &Arc<Events> {
         &self.inner.events
+    }
+
+    /// The store's backend (`sqlite` or `postgres`), as readiness reports
+    /// it.
+    pub fn backend(&self) -> &'static str {
+        self.inner.store.backend()
     }
 
     /// Whether the store takes writes, as this process sees it.

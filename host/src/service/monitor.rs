@@ -1,6 +1,6 @@
-//! Introspection as zc.async offers it: job queries (the `asyncdb`
-//! monitor: count, jobs, job, traceback, nextpending, lastcompleted),
-//! dispatcher statistics, status and recent polls, and job info.
+//! Introspection: job queries (count, jobs, a job, its failure, the next
+//! pending, the last completed), dispatcher statistics, status and recent
+//! polls, and job info.
 
 use serde::Serialize;
 
@@ -10,11 +10,12 @@ use super::queues::LIST_LIMIT_MAX;
 use super::{Error, Result, Service};
 use crate::model::{
     DispatcherId, DispatcherStats, DispatcherStatus, Failure, FailureKind, Job, JobFilter, JobId,
-    JobStatus, POLLS_KEPT_DEFAULT, PollRecord, Timestamp, result_summary,
+    JobStatus, POLLS_KEPT_DEFAULT, PollRecord, Timestamp, UsageTotals, result_summary,
 };
+use crate::store::runs::DispatcherUsageParams;
 use crate::store::{DispatcherStatsParams, JobOrder, JobQueryParams, QueueJobsParams};
 
-/// zc.async's `getJobInfo`: who ran a job, when, how it ended.
+/// Who ran a job, when, how it ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobInfo {
     /// The job.
@@ -35,8 +36,7 @@ pub struct JobInfo {
     pub poll_id: Option<i64>,
     /// How many times it started.
     pub attempts: u32,
-    /// Whether a dispatcher lost it while running it (zc.async's
-    /// `reassigned`): its history holds an `interrupted` attempt, the run
+    /// Whether a dispatcher lost it while running it: its history holds an `interrupted` attempt, the run
     /// of a dispatcher that died or stopped, handed to another.
     pub reassigned: bool,
     /// When its latest attempt started.
@@ -49,7 +49,18 @@ pub struct JobInfo {
     pub result: Option<String>,
 }
 
-/// zc.async's `getStatusInfo` for one dispatcher, with its active jobs.
+/// A dispatcher's statistics over a window, with what its runs that ended
+/// in the window consumed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DispatcherStatsView {
+    /// Jobs started, finished and running, the quickest and slowest.
+    #[serde(flatten)]
+    pub stats: DispatcherStats,
+    /// The runs it ended in the window, summed.
+    pub usage: UsageTotals,
+}
+
+/// A dispatcher's status, with its active jobs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DispatcherStatusView {
     /// The dispatcher.
@@ -66,7 +77,7 @@ pub struct DispatcherStatusView {
     pub last_poll: Timestamp,
     /// Its poll interval.
     pub poll_interval_ms: u64,
-    /// The jobs it runs now (zc.async's `getActiveJobIds`).
+    /// The jobs it runs now.
     pub active_jobs: Vec<JobId>,
 }
 
@@ -137,13 +148,13 @@ impl Service {
         Ok(jobs.into_iter().next())
     }
 
-    /// The failure of a job (zc.async's `traceback`); `None` if it has
+    /// The failure of a job; `None` if it has
     /// none.
     pub async fn job_failure(&self, id: JobId) -> Result<Option<Failure>> {
         Ok(self.store().job_get(id).await?.failure)
     }
 
-    /// zc.async's `getJobInfo`.
+    /// Who ran a job, when, how it ended ([`JobInfo`]).
     pub async fn job_info(&self, id: JobId) -> Result<JobInfo> {
         let job = self.store().job_get(id).await?;
         let poll_id = match job.dispatcher {
@@ -178,14 +189,14 @@ impl Service {
         })
     }
 
-    /// zc.async's `getStatistics` for one dispatcher: the jobs it started
+    /// A dispatcher's statistics: the jobs it started
     /// from `since` (default: the beginning) until `before` (default: now).
     pub async fn dispatcher_stats(
         &self,
         dispatcher: DispatcherId,
         since: Option<Timestamp>,
         before: Option<Timestamp>,
-    ) -> Result<DispatcherStats> {
+    ) -> Result<DispatcherStatsView> {
         self.store().dispatcher_get(dispatcher).await?;
         let now = self.clock().now();
         let before = before.unwrap_or(now + chrono::TimeDelta::milliseconds(1));
@@ -194,7 +205,7 @@ impl Service {
                 "`since` must be before `before` (the window is empty)".into(),
             ));
         }
-        Ok(self
+        let stats = self
             .store()
             .dispatcher_stats(DispatcherStatsParams {
                 dispatcher,
@@ -202,10 +213,19 @@ impl Service {
                 before,
                 now,
             })
-            .await?)
+            .await?;
+        let usage = self
+            .store()
+            .dispatcher_usage(DispatcherUsageParams {
+                dispatcher,
+                since,
+                before,
+            })
+            .await?;
+        Ok(DispatcherStatsView { stats, usage })
     }
 
-    /// zc.async's `getStatusInfo` and `getActiveJobIds` for one dispatcher.
+    /// A dispatcher's status and the jobs it runs now.
     pub async fn dispatcher_status(&self, id: DispatcherId) -> Result<DispatcherStatusView> {
         let info = self.store().dispatcher_get(id).await?;
         let now = self.clock().now();

@@ -1,14 +1,14 @@
-//! Changing a job before it is claimed (zc.async lets a pending job's
-//! `args`, `begin_after`, `begin_by` and `quota_names` be set until a
-//! dispatcher takes it).
+//! Changing a job before it is claimed: a pending job's `args`,
+//! `begin_after`, `begin_by` and `quota_names` may be set until a
+//! dispatcher takes it.
 
 use serde_json::Value;
 
 use super::jobs::validate_args;
-use super::schedule::{Schedule, check_begin_by};
-use super::{Error, Result, Service};
+use super::timing::{JobTiming, check_begin_by};
+use super::{Error, Events, Result, Service};
 use crate::model::{Job, JobId, JobStatus, Timestamp, normalize_quota_names};
-use crate::store::{JobExpireParams, JobUpdateParams};
+use crate::store::{JobExpireParams, JobUpdateParams, Store};
 
 /// The most jobs one expiry pass completes.
 pub(crate) const EXPIRE_BATCH_MAX: u32 = 1024;
@@ -72,10 +72,10 @@ impl Service {
         let by = begin_by_ms.unwrap_or(current.begin_by_ms);
         let expired = match patch.begin_after {
             Some(begin_after) => {
-                let schedule = Schedule::at(begin_after, by, now);
-                update.begin_after = Some((schedule.begin_after, schedule.scheduled));
-                update.begin_by_ms = Some(schedule.begin_by_ms);
-                schedule.expired
+                let timing = JobTiming::at(begin_after, by, now);
+                update.begin_after = Some((timing.begin_after, timing.scheduled));
+                update.begin_by_ms = Some(timing.begin_by_ms);
+                timing.expired
             }
             None => {
                 update.begin_by_ms = begin_by_ms;
@@ -86,30 +86,35 @@ impl Service {
         };
         let job = self.store().job_update(update).await?;
         if expired && job.status == JobStatus::Pending {
-            self.expire(&job.queue, now).await?;
+            expire(&**self.store(), self.events(), &job.queue, now).await?;
             return Ok(self.store().job_get(id).await?);
         }
         self.events().work_available();
         Ok(job)
     }
+}
 
-    /// Expires the queue's pending jobs past their deadline and wakes
-    /// whoever waits for them (or for the jobs awaiting them).
-    pub(crate) async fn expire(&self, queue: &str, now: Timestamp) -> Result<Vec<JobId>> {
-        let report = self
-            .store()
-            .job_expire_many(JobExpireParams {
-                queue: queue.to_owned(),
-                now,
-                limit: EXPIRE_BATCH_MAX,
-            })
-            .await?;
-        let mut completed = report.expired;
-        completed.extend(report.cascaded);
-        if !completed.is_empty() {
-            tracing::info!(%queue, jobs = completed.len(), "jobs expired: not started by their deadline");
-            self.events().completed(&completed);
-        }
-        Ok(completed)
+/// Expires the queue's pending jobs past their deadline and wakes whoever
+/// waits for them (or for the jobs awaiting them): after a change that
+/// made a job's deadline pass, and by each dispatcher before it claims.
+pub(crate) async fn expire(
+    store: &dyn Store,
+    events: &Events,
+    queue: &str,
+    now: Timestamp,
+) -> crate::store::Result<Vec<JobId>> {
+    let report = store
+        .job_expire_many(JobExpireParams {
+            queue: queue.to_owned(),
+            now,
+            limit: EXPIRE_BATCH_MAX,
+        })
+        .await?;
+    let mut completed = report.expired;
+    completed.extend(report.cascaded);
+    if !completed.is_empty() {
+        tracing::info!(%queue, jobs = completed.len(), "jobs expired: not started by their deadline");
+        events.completed(&completed);
     }
+    Ok(completed)
 }

@@ -1,4 +1,4 @@
-//! Queues and the zc.async queue operations on them: create, list,
+//! Queues and the operations on them: create, list,
 //! delete, length, listing in order, `pull` and `remove`.
 
 use super::names::{queue_from_alias, validate_queue_name};
@@ -50,7 +50,7 @@ impl Service {
             .await?)
     }
 
-    /// zc.async `queue.pull(index)`: takes the job at `index` (negative
+    /// Takes the job at `index` (negative
     /// counts from the end) out of the queue. It keeps its id and status
     /// `new`, and may be put back.
     pub async fn queue_pull(&self, name: &str, index: i64) -> Result<Job> {
@@ -66,7 +66,7 @@ impl Service {
             .await?)
     }
 
-    /// zc.async `queue.remove(job)`: takes a given pending job out of its
+    /// Takes a given pending job out of its
     /// queue. Refused once a dispatcher has claimed it.
     pub async fn queue_remove(&self, name: Option<&str>, job: JobId) -> Result<Job> {
         Ok(self

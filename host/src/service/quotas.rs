@@ -1,4 +1,4 @@
-//! Quotas (zc.async's `queue.quotas`): create, list, show, resize and
+//! Quotas: create, list, show, resize and
 //! remove the named caps of a queue, and check the names a job carries.
 
 use super::names::queue_from_alias;
@@ -79,9 +79,9 @@ impl Service {
         Ok(())
     }
 
-    /// Checks that every name is a quota of `queue` (zc.async's
-    /// `ValueError('unknown quota name', name)`), from the cache when it
-    /// knows them all, else from the store.
+    /// Checks that every name is a quota of `queue` (an unknown name is
+    /// refused), from the cache when it knows them all, else from the
+    /// store.
     pub(super) async fn check_quota_names(&self, queue: &str, names: &[String]) -> Result<()> {
         if names.is_empty() {
             return Ok(());

@@ -2,15 +2,15 @@
 //! resume, delete — and the put of one occurrence, which the scheduler
 //! (`crate::schedule`) calls.
 //!
-//! Defaults, and where they differ from m01.remote:
-//! - `active` is true (m01's False left every new item silently idle);
-//! - `retry_delay` is 300 s (m01's), or half the delay for a Delay item
+//! Defaults:
+//! - `active` is true (a new schedule runs unless told otherwise);
+//! - `retry_delay` is 300 s, or half the delay for a Delay item
 //!   shorter than 600 s; a Delay item's retry delay must be shorter than
-//!   its delay (m01: "retryDelay must be < delay");
+//!   its delay;
 //! - `catch_up` is `once`: after downtime, one run, not one per missed slot;
-//! - a Delay item's first occurrence is one delay after its creation
-//!   (m01's), a Cron item's the first matching minute after it; either can
-//!   be given (`next_call_time`).
+//! - a Delay item's first occurrence is one delay after its creation, a
+//!   Cron item's the first matching minute after it; either can be given
+//!   (`next_call_time`).
 
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::jobs::{FUNCTION_NAME_MAX_LEN, validate_args};
 use super::names::{queue_from_alias, validate_free_name, validate_schedule_name};
-use super::schedule::check_begin_by;
+use super::timing::check_begin_by;
 use super::{Error, PutRequest, Result, Service};
 use crate::model::{
     CatchUp, Job, JobId, JobLimits, NewSchedule, Schedule, ScheduleId, ScheduleJob, ScheduleRun,
@@ -202,6 +202,8 @@ impl Service {
             queue: job.queue.clone(),
             limits: job.limits.clone(),
             begin_by_ms: job.begin_by_ms,
+            // Its creator's token: the put is checked against it.
+            authority: self.schedule_authority(schedule.id).await?,
             ..PutRequest::new(&job.module, &job.function, job.args.clone())
         };
         let run = ScheduleRun {

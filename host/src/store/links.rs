@@ -335,5 +335,6 @@ pub(crate) fn insert_row(row: &InsertRow<'_>) -> serde_json::Value {
         "part_of": part_of,
         "part_index": part_index,
         "retry": job.retry.as_ref().map(text),
+        "token": job.token.map(|t| t.0.simple().to_string()),
     })
 }

@@ -58,6 +58,7 @@ mod settle_sql;
 mod sql;
 pub mod sqlite;
 mod statement;
+mod tokens;
 
 pub use failures::{
     DispatcherRescueParams, HandBackParams, HandBackReport, JobRetryParams, RetryVerdict,
@@ -79,6 +80,7 @@ pub use schedule::{
     ScheduleAdvanceParams, ScheduleLock, ScheduleStore, ScheduleTakeParams, ScheduleUpdateParams,
     occurrence_taken,
 };
+pub use tokens::{ModuleUpload, TokenStore};
 
 #[cfg(test)]
 pub(crate) mod conformance;
@@ -441,7 +443,7 @@ pub trait StoreListener: Send {
 /// schedules' in [`ScheduleStore`].
 #[async_trait]
 pub trait Store:
-    ManageStore + ScheduleStore + runs::RunStore + Send + Sync + std::fmt::Debug + 'static
+    ManageStore + ScheduleStore + TokenStore + runs::RunStore + Send + Sync + std::fmt::Debug + 'static
 {
     /// The backend's name, e.g. `sqlite`.
     fn backend(&self) -> &'static str;

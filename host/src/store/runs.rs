@@ -10,10 +10,10 @@ use async_trait::async_trait;
 use tracing::instrument;
 use uuid::Uuid;
 
-use super::statement::{Bind, Binds, SqlBackend, SqlConn, SqlRow};
+use super::statement::{Arg, Bind, Binds, SqlBackend, SqlConn, SqlRow};
 use super::{Error, Result};
 use crate::clock;
-use crate::model::{DispatcherId, JobId, QueueUsage, RunLimits, RunRecord, RunUsage};
+use crate::model::{DispatcherId, JobId, RunLimits, RunRecord, RunUsage, Timestamp, UsageTotals};
 
 /// The most runs one insert statement takes (12 parameters a run).
 pub const RUNS_PER_STATEMENT: usize = 256;
@@ -48,7 +48,20 @@ pub trait RunStore {
     /// A job's recorded runs, oldest first.
     async fn job_runs(&self, id: JobId) -> Result<Vec<RunRecord>>;
     /// The recorded runs of a queue's stored jobs, summed.
-    async fn queue_usage(&self, queue: &str) -> Result<QueueUsage>;
+    async fn queue_usage(&self, queue: &str) -> Result<UsageTotals>;
+    /// The recorded runs a dispatcher ended in a window, summed.
+    async fn dispatcher_usage(&self, params: DispatcherUsageParams) -> Result<UsageTotals>;
+}
+
+/// Which runs [`RunStore::dispatcher_usage`] sums.
+#[derive(Debug, Clone, Copy)]
+pub struct DispatcherUsageParams {
+    /// The dispatcher that ran them.
+    pub dispatcher: DispatcherId,
+    /// Runs that ended at or after this (`None`: since the beginning).
+    pub since: Option<Timestamp>,
+    /// Runs that ended before this.
+    pub before: Timestamp,
 }
 
 #[async_trait]
@@ -107,32 +120,54 @@ impl<B: SqlBackend> RunStore for B {
     }
 
     #[instrument(level = "debug", skip_all)]
-    async fn queue_usage(&self, queue: &str) -> Result<QueueUsage> {
+    async fn queue_usage(&self, queue: &str) -> Result<UsageTotals> {
         let mut conn = self.reads();
-        // Integer sums on both backends (PostgreSQL's sum of bigints is
-        // numeric); past 2^63 the statement fails rather than wraps.
-        let sql = conn.dialect().render(
-            "SELECT count(*), CAST(sum(fuel_used) AS BIGINT), max(peak_memory), \
-             CAST(sum(wall_ms) AS BIGINT), CAST(sum(output_bytes) AS BIGINT) \
-             FROM job_runs WHERE queue = ?1",
-        );
-        let row = conn
-            .fetch_optional("job_runs", &sql, &[super::statement::Arg::Text(queue)])
-            .await?;
-        let Some(row) = row else {
-            return Ok(QueueUsage::default());
-        };
-        let count = |i: usize| -> Result<u64> {
-            Ok(row.opt_int(i)?.map_or(0, |v| u64::try_from(v).unwrap_or(0)))
-        };
-        Ok(QueueUsage {
-            runs: count(0)?,
-            fuel: count(1)?,
-            peak_memory_bytes: count(2)?,
-            wall_ms: count(3)?,
-            output_bytes: count(4)?,
-        })
+        totals(&mut conn, "queue = ?1", &[Arg::Text(queue)]).await
     }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_usage(&self, p: DispatcherUsageParams) -> Result<UsageTotals> {
+        let mut conn = self.reads();
+        let since = p.since.map_or(i64::MIN, clock::to_millis);
+        let args = [
+            Arg::Id(p.dispatcher.0),
+            Arg::Int(since),
+            Arg::Int(clock::to_millis(p.before)),
+        ];
+        totals(
+            &mut conn,
+            "dispatcher = ?1 AND ended_at >= ?2 AND ended_at < ?3",
+            &args,
+        )
+        .await
+    }
+}
+
+/// The runs matching `condition`, summed.
+async fn totals<C: SqlConn + ?Sized>(
+    conn: &mut C,
+    condition: &str,
+    args: &[Arg<'_>],
+) -> Result<UsageTotals> {
+    // Integer sums on both backends (PostgreSQL's sum of bigints is
+    // numeric); past 2^63 the statement fails rather than wraps.
+    let sql = conn.dialect().render(&format!(
+        "SELECT count(*), CAST(sum(fuel_used) AS BIGINT), max(peak_memory), \
+         CAST(sum(wall_ms) AS BIGINT), CAST(sum(output_bytes) AS BIGINT) \
+         FROM job_runs WHERE {condition}"
+    ));
+    let Some(row) = conn.fetch_optional("job_runs", &sql, args).await? else {
+        return Ok(UsageTotals::default());
+    };
+    let count =
+        |i: usize| -> Result<u64> { Ok(row.opt_int(i)?.map_or(0, |v| u64::try_from(v).unwrap_or(0))) };
+    Ok(UsageTotals {
+        runs: count(0)?,
+        fuel: count(1)?,
+        peak_memory_bytes: count(2)?,
+        wall_ms: count(3)?,
+        output_bytes: count(4)?,
+    })
 }
 
 fn read_row(row: &SqlRow) -> Result<RunRow> {

@@ -1,12 +1,10 @@
-//! Cron timing as m01.remote has it: five lists of values, `minute`,
+//! Cron timing as lists of fields: five lists of values, `minute`,
 //! `hour`, `day_of_month`, `month` and `day_of_week` (**0 = Monday**, as
-//! Python's `weekday()` and m01.remote count). An empty list means "any";
-//! **every given list must match** (AND). Times are UTC.
+//! Python's `weekday()` counts). An empty list means "any"; **every given
+//! list must match** (AND). Times are UTC.
 //!
 //! Which fields are given also sets the resolution: the fields *finer* than
-//! the finest given one are zero, not "any" — m01.remote's
-//! `adjustCallTime` ("reset call time for the smaller unit than we have
-//! values for"):
+//! the finest given one are zero, not "any":
 //!
 //! | given (finest)            | fires at                                  |
 //! |---------------------------|-------------------------------------------|
@@ -15,21 +13,11 @@
 //! | `day_of_month` / `day_of_week` | 00:00 of each matching day           |
 //! | `month` only              | day 1, 00:00, of each matching month      |
 //!
-//! A spec with no field at all is refused (m01.remote would fire every
-//! second).
+//! A spec with no field at all is refused (it would fire every second).
 //!
-//! # Where this differs from m01.remote, on purpose
-//!
-//! m01.remote zeroes only the *one* unit below the finest given field and
-//! keeps the rest from the time it happened to compute at, so a
-//! `month`-only or `day_of_week`-only item keeps the poll's time of day (its
-//! doctests show `1970-02-01 00:03:00` for `month: [1, 2, 5, 12]` computed at
-//! 00:03) and drifts by the scheduler's poll latency at every call. And a
-//! `day_of_month`-only item steps second by second (a duplicated `elif
-//! hour` in `getNextCallTime`), which happens to give 00:00. We build the
-//! intended behaviour, the table above, for every field: the results of
-//! m01.remote's doctest table hold except the time of day of its `month`
-//! and `day_of_week` rows, which is 00:00 here (see the tests).
+//! Every occurrence is computed from the spec alone, never from the time
+//! the scheduler happened to look: a `month`-only or `day_of_week`-only
+//! spec fires at 00:00, and does not drift by the scheduler's latency.
 //!
 //! # The standard five-field string
 //!
@@ -37,9 +25,9 @@
 //! day-of-week` (`10 4 * * *`, `*/15 * * * 1-5`, `0 0 1 JAN,JUL *`,
 //! `@daily`): numbers, `*`, ranges `a-b`, steps `*/n` and `a-b/n`, lists
 //! `a,b`, three-letter month and day names. Day of week is cron's (0 or 7 =
-//! Sunday) and is converted to m01's 0 = Monday. A `*` minute means every
+//! Sunday) and is converted to 0 = Monday. A `*` minute means every
 //! minute (all 60 listed); any other `*` is "any". **When both day of month
-//! and day of week are restricted, both must match (m01's AND); Vixie cron
+//! and day of week are restricted, both must match; Vixie cron
 //! would fire when either matches (OR).**
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeDelta, Timelike};
@@ -49,7 +37,7 @@ use super::Timestamp;
 
 /// How far ahead [`CronSpec::next_after`] looks. Any spec that matches at
 /// all matches within it (the rarest, 29 February on a given weekday,
-/// comes back within 40 years); m01.remote looked 365 days ahead.
+/// comes back within 40 years).
 pub const CRON_HORIZON_YEARS: i32 = 100;
 
 /// A cron spec that cannot be used, and why.
@@ -190,7 +178,7 @@ impl CronSpec {
         let hour = parse_field(fields[1], 0, 23, &[]).map_err(bad)?;
         let day_of_month = parse_field(fields[2], 1, 31, &[]).map_err(bad)?;
         let month = parse_field(fields[3], 1, 12, &MONTHS).map_err(bad)?;
-        // cron counts Sunday as 0 (and 7); m01 counts Monday as 0.
+        // cron counts Sunday as 0 (and 7); the lists count Monday as 0.
         let mut day_of_week: Vec<u8> = parse_field(fields[4], 0, 7, &DAYS)
             .map_err(bad)?
             .into_iter()
@@ -269,7 +257,7 @@ fn first_of_next_month(d: NaiveDate) -> Option<NaiveDateTime> {
     NaiveDate::from_ymd_opt(year, month, 1)?.and_hms_opt(0, 0, 0)
 }
 
-/// A spec as bit sets, with m01's resolution applied: a field finer than
+/// A spec as bit sets, with its resolution applied: a field finer than
 /// the finest given one is fixed at its lowest value.
 struct Masks {
     minute: u64,

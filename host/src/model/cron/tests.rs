@@ -1,4 +1,5 @@
-//! m01.remote's `getNextCallTime` doctest table, the AND semantics, the
+//! The reference table of next call times (rows "stored --> new stored"
+//! as a scheduler taking a due item sees them), the AND semantics, the
 //! resolution rule, and the five-field strings.
 
 use chrono::{TimeZone, Utc};
@@ -15,13 +16,12 @@ fn spec(f: impl FnOnce(&mut CronSpec)) -> CronSpec {
     spec.validated(at(1970, 1, 1, 0, 3)).expect("a valid spec")
 }
 
-/// Python's `str(datetime)` for a UTC time, as m01's doctests print.
+/// A UTC time as the reference rows print it (Python's `str(datetime)`).
 fn py(t: Timestamp) -> String {
     t.format("%Y-%m-%d %H:%M:%S+00:00").to_string()
 }
 
-/// m01.remote's `getNextCallTime(callTime)` as its doctests drive it:
-/// when the stored next call time is due (at or before the call time),
+/// The next call time as a scheduler asks for it: when the stored next call time is due (at or before the call time),
 /// the next one is computed after the call time; returns "stored -->
 /// new stored". The scheduler does the same when it takes a due item
 /// (see `Timing::after_take`).
@@ -38,7 +38,7 @@ fn now_plus(seconds: i64) -> Timestamp {
     at(1970, 1, 1, 0, 3) + TimeDelta::seconds(seconds)
 }
 
-/// Runs m01's doctest rows: (seconds after `now`, expected output).
+/// Runs reference rows: (seconds after `now`, expected output).
 fn doctest(spec: &CronSpec, rows: &[(i64, &str)]) {
     let mut stored = now_plus(0);
     for (seconds, expected) in rows {
@@ -48,7 +48,7 @@ fn doctest(spec: &CronSpec, rows: &[(i64, &str)]) {
 }
 
 #[test]
-fn m01_minutes() {
+fn table_minutes() {
     doctest(
         &spec(|s| s.minute = vec![0, 10]),
         &[
@@ -71,7 +71,7 @@ fn m01_minutes() {
 }
 
 #[test]
-fn m01_the_first_and_second_minute_of_every_hour() {
+fn table_the_first_and_second_minute_of_every_hour() {
     // The README's first example: minute [0, 1], no stored time yet.
     let s = spec(|s| s.minute = vec![0, 1]);
     let now = at(2010, 10, 1, 0, 0);
@@ -104,7 +104,7 @@ fn m01_the_first_and_second_minute_of_every_hour() {
 }
 
 #[test]
-fn m01_hours() {
+fn table_hours() {
     doctest(
         &spec(|s| s.hour = vec![2, 13]),
         &[
@@ -129,33 +129,27 @@ fn m01_hours() {
     );
 }
 
-/// m01's rows give the same dates; its times of day are 00:03 (the time
-/// the doctest computed at, kept by a quirk), ours 00:00 (see the
-/// module docs).
+/// Each matching month at 00:00 of its first day, never at the time of day
+/// the scheduler happened to look (00:03 here).
 #[test]
-fn m01_months() {
+fn table_months() {
     const DAY: i64 = 24 * 3600;
     doctest(
         &spec(|s| s.month = vec![1, 2, 5, 12]),
         &[
-            // m01: ... --> 1970-02-01 00:03:00+00:00
             (0, "1970-01-01 00:03:00+00:00 --> 1970-02-01 00:00:00+00:00"),
-            // m01: 1970-02-01 00:03:00 --> 1970-05-01 00:03:00
             (
                 90 * DAY,
                 "1970-02-01 00:00:00+00:00 --> 1970-05-01 00:00:00+00:00",
             ),
-            // m01: 1970-05-01 00:03:00 --> 1970-12-01 00:03:00
             (
                 120 * DAY,
                 "1970-05-01 00:00:00+00:00 --> 1970-12-01 00:00:00+00:00",
             ),
-            // m01: 1970-12-01 00:03:00 --> 1970-12-01 00:03:00
             (
                 130 * DAY,
                 "1970-12-01 00:00:00+00:00 --> 1970-12-01 00:00:00+00:00",
             ),
-            // m01: 1970-12-01 00:03:00 --> 1971-01-01 00:03:00
             (
                 360 * DAY,
                 "1970-12-01 00:00:00+00:00 --> 1971-01-01 00:00:00+00:00",
@@ -164,16 +158,16 @@ fn m01_months() {
     );
 }
 
-/// 1970-01-01 was a Thursday, weekday 3 with 0 = Monday. Same dates as
-/// m01's rows; m01's times of day are 00:03 (see `m01_months`).
+/// 1970-01-01 was a Thursday, weekday 3 with 0 = Monday. Each matching
+/// day at 00:00, as for months (see `table_months`).
 #[test]
-fn m01_days_of_week() {
+fn table_days_of_week() {
     const DAY: i64 = 24 * 3600;
     assert_eq!(now_plus(0).weekday().num_days_from_monday(), 3);
     doctest(
         &spec(|s| s.day_of_week = vec![0, 2, 4, 5]),
         &[
-            // m01: ... --> 1970-01-02 00:03:00 (weekday 4)
+            // weekday 4
             (0, "1970-01-01 00:03:00+00:00 --> 1970-01-02 00:00:00+00:00"),
             // weekday 5
             (
@@ -198,10 +192,9 @@ fn m01_days_of_week() {
     );
 }
 
-/// Exactly m01's rows (its second-by-second stepping lands on 00:00,
-/// which is the intended behaviour too).
+/// Each matching day of the month at 00:00.
 #[test]
-fn m01_days_of_month() {
+fn table_days_of_month() {
     const DAY: i64 = 24 * 3600;
     doctest(
         &spec(|s| s.day_of_month = vec![2, 12, 21, 30]),
@@ -220,7 +213,7 @@ fn m01_days_of_month() {
 }
 
 #[test]
-fn m01_combined() {
+fn table_combined() {
     const DAY: i64 = 24 * 3600;
     doctest(
         &spec(|s| {
@@ -334,7 +327,8 @@ fn five_field_strings() {
         Some(at(2026, 3, 5, 4, 11))
     );
 
-    // Cron's Monday-to-Friday is m01's 0-4; Sunday is 0 or 7 in cron.
+    // Cron's Monday-to-Friday is 0-4 in the lists; Sunday is 0 or 7 in
+    // cron.
     let weekdays = CronSpec::parse("*/15 9-17 * * MON-fri").unwrap();
     assert_eq!(weekdays.minute, vec![0, 15, 30, 45]);
     assert_eq!(weekdays.hour, (9..=17).collect::<Vec<u8>>());

@@ -1,4 +1,4 @@
-//! Property tests of the `context` imports (issue 13): whatever strings,
+//! Property tests of the `context` imports: whatever strings,
 //! numbers and sizes a guest sends, every import answers without a panic,
 //! with the guest's `ok`/`err` when the call is within [`ARGUMENT_MAX`]
 //! and with an [`ArgumentTooLarge`] trap (naming import, size and cap)

@@ -55,6 +55,7 @@ pub(crate) fn new_job(queue: &str, module: &ModuleInfo, function: &str, at: Time
         quota_names: Vec::new(),
         expired: false,
         parent: None,
+        token: None,
         created_at: at,
         schedule: None,
         retry: None,

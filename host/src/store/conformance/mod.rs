@@ -43,6 +43,7 @@ mod notify;
 mod queue;
 mod quota;
 mod schedules;
+mod tokens;
 
 use callbacks::*;
 use catalog::*;
@@ -57,6 +58,7 @@ use notify::*;
 use queue::*;
 use quota::*;
 use schedules::*;
+use tokens::*;
 
 /// One backend under test: a fresh database per test.
 pub(crate) trait Harness: Sized + Send + 'static {
@@ -299,6 +301,10 @@ macro_rules! foreach_case {
         $m!($h, job_queries_filter_and_count);
         $m!($h, polls_are_bounded_and_find_their_jobs);
         $m!($h, dispatcher_stats_count_and_rank_jobs);
+        // tokens
+        $m!($h, tokens_are_found_by_hash_and_revoked);
+        $m!($h, jobs_record_the_token_they_were_put_with);
+        $m!($h, uploads_and_schedules_record_their_token);
     };
 }
 

@@ -21,7 +21,12 @@ use crate::store::{
 
 /// A Delay schedule putting `hello:echo` every `delay_ms`, locked
 /// `retry_delay_ms` by a take, first due at `next`.
-fn delay(name: &str, delay_ms: u64, retry_delay_ms: u64, next: Timestamp) -> NewSchedule {
+pub(crate) fn delay(
+    name: &str,
+    delay_ms: u64,
+    retry_delay_ms: u64,
+    next: Timestamp,
+) -> NewSchedule {
     NewSchedule {
         id: ScheduleId::new(),
         name: name.to_owned(),

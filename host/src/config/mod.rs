@@ -3,11 +3,12 @@
 //! defaults, a TOML file (`--config`), `WASYNC_*` environment variables,
 //! and command-line flags.
 
-use std::path::{Path, PathBuf};
+mod layer;
+
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
-use serde::{Deserialize, Deserializer};
+pub use layer::{ConfigFileError, ConfigLayer, parse_size};
 
 use crate::model::DispatcherId;
 
@@ -18,19 +19,19 @@ pub const DATA_DIR_DEFAULT: &str = "wasync-data";
 pub const INSTANCES_DIR: &str = "instances";
 /// Default listen address. Port 7411, loopback only.
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:7411";
-/// Default poll interval (zc.async's): 5 s.
+/// Default poll interval: 5 s.
 pub const POLL_INTERVAL_DEFAULT: Duration = crate::dispatch::POLL_INTERVAL_DEFAULT;
 /// Default upload limit: 50 MiB.
 pub const UPLOAD_LIMIT_DEFAULT: u64 = crate::api::UPLOAD_LIMIT_DEFAULT as u64;
-/// Default size of the `main` agent: 3 (zc.async's).
+/// Default size of the `main` agent: 3.
 pub const MAIN_AGENT_SIZE_DEFAULT: u32 = crate::model::AGENT_SIZE_DEFAULT;
 /// Default shutdown grace period: 30 s.
 pub const SHUTDOWN_GRACE_DEFAULT: Duration = crate::dispatch::SHUTDOWN_GRACE_DEFAULT;
-/// Default ping interval (zc.async's): 30 s.
+/// Default ping interval: 30 s.
 pub const PING_INTERVAL_DEFAULT: Duration = crate::dispatch::PING_INTERVAL_DEFAULT;
-/// Default death interval (zc.async's): 60 s.
+/// Default death interval: 60 s.
 pub const DEATH_INTERVAL_DEFAULT: Duration = crate::dispatch::DEATH_INTERVAL_DEFAULT;
-/// Default scheduler interval (m01.remote's `waitTime`): 1 s.
+/// Default scheduler interval: 1 s.
 pub const SCHEDULER_INTERVAL_DEFAULT: Duration = crate::schedule::SCHEDULER_INTERVAL_DEFAULT;
 
 /// Default wall-clock limit of a job that asks for none: 10 minutes.
@@ -194,144 +195,6 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// One layer of settings: a config file, or the environment and flags.
-/// Every field is optional; a set field overrides the layers below.
-#[derive(Debug, Clone, Default, Args, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigLayer {
-    /// Data directory (SQLite database, dispatcher id, compiled cache); one
-    /// process at a time holds it.
-    #[arg(long, env = "WASYNC_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Run as instance NAME of the data directory: an identity (lock and
-    /// dispatcher id) of its own in DATA_DIR/instances/NAME, sharing its
-    /// database and compiled cache. For several workers on one machine.
-    #[arg(long, env = "WASYNC_INSTANCE")]
-    pub instance: Option<String>,
-    /// Database URL (default: SQLite in the data directory).
-    #[arg(long, env = "WASYNC_DATABASE", hide_env_values = true)]
-    pub database: Option<String>,
-    /// Address to listen on (default 127.0.0.1:7411).
-    #[arg(long, env = "WASYNC_LISTEN")]
-    pub listen: Option<String>,
-    /// Require this bearer token on every request but /v1/health.
-    #[arg(long, env = "WASYNC_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-    /// How often to poll for work put by other processes (default 5s).
-    #[arg(long, env = "WASYNC_POLL_INTERVAL", value_parser = crate::api::input::parse_duration_text)]
-    #[serde(default, deserialize_with = "de_duration")]
-    pub poll_interval: Option<Duration>,
-    /// This process's dispatcher id (default: kept in the data directory).
-    #[arg(long, env = "WASYNC_DISPATCHER_ID")]
-    pub dispatcher_id: Option<DispatcherId>,
-    /// Do not run a dispatcher: serve the API only.
-    #[arg(long, env = "WASYNC_NO_DISPATCHER", num_args = 0..=1, default_missing_value = "true")]
-    #[serde(default)]
-    pub no_dispatcher: Option<bool>,
-    /// Size of the `main` agent created in the default queue (default 3).
-    #[arg(long, env = "WASYNC_MAIN_AGENT_SIZE")]
-    pub main_agent_size: Option<u32>,
-    /// Largest upload, e.g. 50MiB (default).
-    #[arg(long, env = "WASYNC_UPLOAD_LIMIT", value_parser = parse_size)]
-    #[serde(default, deserialize_with = "de_size")]
-    pub upload_limit: Option<u64>,
-    /// How long running jobs may take to finish on shutdown (default 30s).
-    #[arg(long, env = "WASYNC_SHUTDOWN_GRACE", value_parser = crate::api::input::parse_duration_text)]
-    #[serde(default, deserialize_with = "de_duration")]
-    pub shutdown_grace: Option<Duration>,
-    /// `serve`: do not run a scheduler (another process schedules).
-    #[arg(long, env = "WASYNC_NO_SCHEDULER", num_args = 0..=1, default_missing_value = "true")]
-    #[serde(default)]
-    pub no_scheduler: Option<bool>,
-    /// How often the scheduler looks for due schedules (default 1s).
-    #[arg(long, env = "WASYNC_SCHEDULER_INTERVAL", value_parser = crate::api::input::parse_duration_text)]
-    #[serde(default, deserialize_with = "de_duration")]
-    pub scheduler_interval: Option<Duration>,
-    /// How often the dispatcher pings and looks for dead ones (default 30s).
-    #[arg(long, env = "WASYNC_PING_INTERVAL", value_parser = crate::api::input::parse_duration_text)]
-    #[serde(default, deserialize_with = "de_duration")]
-    pub ping_interval: Option<Duration>,
-    /// A dispatcher silent this long is dead; its jobs are handed back
-    /// (default 60s).
-    #[arg(long, env = "WASYNC_DEATH_INTERVAL", value_parser = crate::api::input::parse_duration_text)]
-    #[serde(default, deserialize_with = "de_duration")]
-    pub death_interval: Option<Duration>,
-    /// `serve`: delete finished jobs completed longer ago than this, e.g.
-    /// 7d (default: keep them).
-    #[arg(long, env = "WASYNC_RETAIN_FOR", value_parser = crate::api::input::parse_duration_text)]
-    #[serde(default, deserialize_with = "de_duration")]
-    pub retain_for: Option<Duration>,
-    /// `serve`: keep at most this many finished jobs (default: all).
-    #[arg(long, env = "WASYNC_RETAIN_COUNT")]
-    pub retain_count: Option<u64>,
-    /// How often retention looks for jobs to delete (default 60s).
-    #[arg(long, env = "WASYNC_RETENTION_INTERVAL", value_parser = crate::api::input::parse_duration_text)]
-    #[serde(default, deserialize_with = "de_duration")]
-    pub retention_interval: Option<Duration>,
-    /// Wall-clock limit of a job that asks for none (default 10m).
-    #[arg(long, env = "WASYNC_JOB_TIME_LIMIT", value_parser = crate::api::input::parse_duration_text)]
-    #[serde(default, deserialize_with = "de_duration")]
-    pub job_time_limit: Option<Duration>,
-    /// Fuel budget of a job that asks for none (default 10^12).
-    #[arg(long, env = "WASYNC_JOB_FUEL_LIMIT")]
-    pub job_fuel_limit: Option<u64>,
-    /// Memory limit of a job that asks for none, e.g. 64MiB (default
-    /// 256MiB).
-    #[arg(long, env = "WASYNC_JOB_MEMORY_LIMIT", value_parser = crate::cli::parse_size)]
-    #[serde(default, deserialize_with = "de_size")]
-    pub job_memory_limit: Option<u64>,
-    /// The most jobs one run may put (default 10000).
-    #[arg(long, env = "WASYNC_JOB_PUT_CAP")]
-    pub job_put_cap: Option<u64>,
-    /// The sandbox's limits and HTTP origins: the `[sandbox]` table.
-    #[command(flatten)]
-    #[serde(default)]
-    pub sandbox: crate::sandbox_config::SandboxLayer,
-}
-
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    let value = Option::<serde_json::Value>::deserialize(d)?;
-    value
-        .map(|v| crate::api::input::parse_duration(&v).map_err(serde::de::Error::custom))
-        .transpose()
-}
-
-fn de_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    match Option::<serde_json::Value>::deserialize(d)? {
-        None => Ok(None),
-        Some(serde_json::Value::Number(n)) => n
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| serde::de::Error::custom("a size must be a whole number of bytes")),
-        Some(serde_json::Value::String(s)) => {
-            parse_size(&s).map(Some).map_err(serde::de::Error::custom)
-        }
-        Some(other) => Err(serde::de::Error::custom(format!("`{other}` is not a size"))),
-    }
-}
-
-/// A config file could not be used.
-#[derive(Debug, thiserror::Error)]
-#[error("config file {path}: {message}")]
-pub struct ConfigFileError {
-    /// The file.
-    pub path: PathBuf,
-    /// What was wrong.
-    pub message: String,
-}
-
-impl ConfigLayer {
-    /// Reads a TOML config file (the same keys as the flags, with `_`).
-    pub fn from_file(path: &Path) -> Result<ConfigLayer, ConfigFileError> {
-        let error = |message: String| ConfigFileError {
-            path: path.to_owned(),
-            message,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
-        toml::from_str(&text).map_err(|e| error(e.to_string()))
-    }
-}
-
 impl ServerConfig {
     /// This config with every field `layer` sets overridden.
     pub fn apply(mut self, layer: ConfigLayer) -> ServerConfig {
@@ -476,173 +339,5 @@ impl ServerConfig {
     }
 }
 
-/// Parses a byte size: `1048576`, `64MiB`, `1 GiB` (flags and the config
-/// file alike).
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    text.trim()
-        .parse::<bytesize::ByteSize>()
-        .map(|size| size.as_u64())
-        .map_err(|e| format!("`{text}` is not a size ({e}); use e.g. `1048576`, `64MiB`"))
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn layers_override_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("wasync.toml");
-        std::fs::write(
-            &file,
-            "listen = \"0.0.0.0:9000\"\npoll_interval = \"2s\"\nupload_limit = \"1MiB\"\n",
-        )
-        .unwrap();
-        let from_file = ConfigLayer::from_file(&file).unwrap();
-        let flags = ConfigLayer {
-            listen: Some("127.0.0.1:9001".into()),
-            ..Default::default()
-        };
-        let config = ServerConfig::default().apply(from_file).apply(flags);
-        assert_eq!(config.listen, "127.0.0.1:9001", "flags beat the file");
-        assert_eq!(
-            config.poll_interval,
-            Duration::from_secs(2),
-            "the file beats defaults"
-        );
-        assert_eq!(config.upload_limit, 1 << 20);
-        assert_eq!(config.data_dir, PathBuf::from(DATA_DIR_DEFAULT));
-    }
-
-    #[test]
-    fn serve_schedules_unless_told_not_to() {
-        let config = ServerConfig::default();
-        assert!(config.scheduler);
-        assert_eq!(config.scheduler_interval, Duration::from_secs(1));
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("wasync.toml");
-        std::fs::write(
-            &file,
-            "no_scheduler = true\nscheduler_interval = \"250ms\"\n",
-        )
-        .unwrap();
-        let config = config.apply(ConfigLayer::from_file(&file).unwrap());
-        assert!(!config.scheduler);
-        assert_eq!(config.scheduler_interval, Duration::from_millis(250));
-        let zero = ServerConfig {
-            scheduler_interval: Duration::ZERO,
-            ..ServerConfig::default()
-        };
-        assert!(zero.validate().is_err());
-    }
-
-    #[test]
-    fn pings_and_death_default_to_zc_async_and_death_must_outlast_a_ping() {
-        let config = ServerConfig::default();
-        assert_eq!(config.ping_interval, Duration::from_secs(30));
-        assert_eq!(config.death_interval, Duration::from_secs(60));
-        assert!(config.validate().is_ok());
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("wasync.toml");
-        std::fs::write(
-            &file,
-            "ping_interval = \"200ms\"\ndeath_interval = \"1s\"\nshutdown_grace = \"2s\"\n",
-        )
-        .unwrap();
-        let short = config.apply(ConfigLayer::from_file(&file).unwrap());
-        assert_eq!(short.ping_interval, Duration::from_millis(200));
-        assert_eq!(short.death_interval, Duration::from_secs(1));
-        assert_eq!(short.shutdown_grace, Duration::from_secs(2));
-        assert!(short.validate().is_ok());
-        let wrong = ServerConfig {
-            death_interval: Duration::from_millis(100),
-            ..short
-        };
-        let error = wrong.validate().unwrap_err();
-        assert!(error.contains("death_interval"), "{error}");
-    }
-
-    #[test]
-    fn retention_by_age_or_count_from_the_file_and_flags() {
-        let config = ServerConfig::default();
-        assert!(
-            !config.retention().is_active(),
-            "keeps everything by default"
-        );
-        assert_eq!(config.retention_interval, Duration::from_secs(60));
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("wasync.toml");
-        std::fs::write(
-            &file,
-            "retain_for = \"7d\"\nretain_count = 1000\nretention_interval = \"5m\"\n",
-        )
-        .unwrap();
-        let config = config.apply(ConfigLayer::from_file(&file).unwrap());
-        let flags = ConfigLayer {
-            retain_count: Some(10),
-            ..Default::default()
-        };
-        let config = config.apply(flags);
-        let retention = config.retention();
-        assert_eq!(retention.max_age, Some(Duration::from_secs(7 * 24 * 3600)));
-        assert_eq!(retention.max_count, Some(10), "flags beat the file");
-        assert_eq!(retention.interval, Duration::from_secs(300));
-        assert!(config.validate().is_ok());
-        let zero = ServerConfig {
-            retain_for: Some(Duration::ZERO),
-            ..ServerConfig::default()
-        };
-        assert!(zero.validate().is_err());
-    }
-
-    #[test]
-    fn unknown_keys_in_the_file_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("wasync.toml");
-        std::fs::write(&file, "listne = \"x\"\n").unwrap();
-        let error = ConfigLayer::from_file(&file).unwrap_err().to_string();
-        assert!(error.contains("listne"), "{error}");
-    }
-
-    #[test]
-    fn secrets_are_redacted() {
-        let config = ServerConfig {
-            token: Some("s3cret".into()),
-            database: Some("postgres://me:hunter2@db/wasync".into()),
-            ..Default::default()
-        };
-        let shown = format!("{config:?}");
-        assert!(
-            !shown.contains("s3cret") && !shown.contains("hunter2"),
-            "{shown}"
-        );
-        assert!(
-            shown.contains("postgres://me:<redacted>@db/wasync"),
-            "{shown}"
-        );
-    }
-
-    #[test]
-    fn an_instance_has_a_directory_of_its_own_in_the_data_directory() {
-        let config = ServerConfig::default();
-        assert_eq!(config.own_dir(), PathBuf::from(DATA_DIR_DEFAULT));
-        let flags = ConfigLayer {
-            instance: Some("worker-1".into()),
-            ..Default::default()
-        };
-        let config = config.apply(flags);
-        assert_eq!(
-            config.own_dir(),
-            PathBuf::from(DATA_DIR_DEFAULT).join("instances/worker-1")
-        );
-        assert!(config.validate().is_ok());
-        for bad in ["../up", "a/b", ".hidden", "two words"] {
-            let config = ServerConfig {
-                instance: Some(bad.into()),
-                ..ServerConfig::default()
-            };
-            let error = config.validate().unwrap_err();
-            assert!(error.contains(bad), "{error}");
-        }
-    }
-}
+mod tests;

@@ -1,5 +1,7 @@
-//! When a job is due and by when it must start: zc.async's `begin_after`
-//! and `begin_by`, resolved against the clock at put (or change) time.
+//! A job's timing: when it is due (`begin_after`) and by when it must
+//! have started (`begin_by`), resolved against the clock at put (or
+//! change) time. Not to be confused with recurring schedules
+//! (`service/schedules.rs`) or the scheduler (`crate::schedule`).
 
 use chrono::TimeDelta;
 
@@ -19,9 +21,9 @@ pub(super) fn check_begin_by(ms: u64) -> Result<u64> {
     Ok(ms)
 }
 
-/// A job's schedule as stored.
+/// A job's timing as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Schedule {
+pub(super) struct JobTiming {
     /// When it becomes due.
     pub begin_after: Timestamp,
     /// Whether that was a future time (a scheduled job).
@@ -33,12 +35,12 @@ pub(super) struct Schedule {
     pub expired: bool,
 }
 
-impl Schedule {
-    /// The schedule of a job asked to begin after `begin_after` (`None`:
+impl JobTiming {
+    /// The timing of a job asked to begin after `begin_after` (`None`:
     /// as soon as possible) and to have started `begin_by_ms` after that,
     /// at `now`.
     ///
-    /// zc.async's rules: a future time holds the job and, once due, puts it
+    /// A future time holds the job and, once due, puts it
     /// before plain jobs put after that time. A time already past means "as
     /// soon as possible", at the end of the FIFO (the job is due `now`, not
     /// scheduled), but the deadline still counts from the time given: when
@@ -49,10 +51,10 @@ impl Schedule {
         begin_after: Option<Timestamp>,
         begin_by_ms: Option<u64>,
         now: Timestamp,
-    ) -> Schedule {
+    ) -> JobTiming {
         let given = begin_after.unwrap_or(now);
         if given > now {
-            return Schedule {
+            return JobTiming {
                 begin_after: given,
                 scheduled: true,
                 begin_by_ms,
@@ -61,13 +63,13 @@ impl Schedule {
         }
         let deadline = begin_by_ms.map(|by| given + TimeDelta::milliseconds(by as i64));
         match deadline {
-            Some(deadline) if deadline < now => Schedule {
+            Some(deadline) if deadline < now => JobTiming {
                 begin_after: given,
                 scheduled: false,
                 begin_by_ms,
                 expired: true,
             },
-            _ => Schedule {
+            _ => JobTiming {
                 begin_after: now,
                 scheduled: false,
                 begin_by_ms: deadline.map(|d| (d - now).num_milliseconds() as u64),
@@ -84,8 +86,8 @@ mod tests {
 
     const NOW: i64 = 1_000_000;
 
-    fn at(after: Option<i64>, by: Option<u64>) -> Schedule {
-        Schedule::at(after.map(from_millis), by, from_millis(NOW))
+    fn at(after: Option<i64>, by: Option<u64>) -> JobTiming {
+        JobTiming::at(after.map(from_millis), by, from_millis(NOW))
     }
 
     #[test]
@@ -93,7 +95,7 @@ mod tests {
         let s = at(Some(NOW + 500), Some(100));
         assert_eq!(
             s,
-            Schedule {
+            JobTiming {
                 begin_after: from_millis(NOW + 500),
                 scheduled: true,
                 begin_by_ms: Some(100),
