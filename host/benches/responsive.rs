@@ -103,7 +103,11 @@ async fn get(client: &reqwest::Client, url: &str) -> Value {
 
 async fn post(client: &reqwest::Client, url: &str, body: Value) -> Value {
     let reply = client.post(url).json(&body).send().await.expect("request");
-    assert!(reply.status().is_success(), "POST {url}: {}", reply.status());
+    assert!(
+        reply.status().is_success(),
+        "POST {url}: {}",
+        reply.status()
+    );
     reply.json().await.expect("JSON")
 }
 
@@ -180,7 +184,11 @@ async fn run(database: Option<&str>, storm: u64) {
     )
     .await;
     let probed = probed["id"].as_str().expect("an id").to_owned();
-    let waited = get(&client, &format!("{base}/v1/jobs/{probed}/wait?timeout=30s")).await;
+    let waited = get(
+        &client,
+        &format!("{base}/v1/jobs/{probed}/wait?timeout=30s"),
+    )
+    .await;
     assert!(done(&waited), "the probed job completes: {waited}");
 
     let phase = Arc::new(AtomicU8::new(IDLE));

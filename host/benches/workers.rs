@@ -26,7 +26,8 @@ use serde_json::{Value, json};
 use wasync::clock::{Clock, SystemClock};
 use wasync::model::{JobId, JobLimits, JobStatus, ModuleDigest, NewJob};
 use wasync::store::postgres::PgStore;
-use wasync::store::{JobListParams, ModuleInsertParams, Store};
+use wasync::store::prelude::*;
+use wasync::store::{JobListParams, ModuleInsertParams};
 
 const WASYNC: &str = env!("CARGO_BIN_EXE_wasync");
 

@@ -79,7 +79,9 @@ async fn a_job_put_without_limits_is_stopped_by_the_default(backend: Backend) {
     // The dispatcher that ran them sums the same runs in its statistics;
     // a window that ended before they ran sums none.
     let dispatcher = http.dispatcher_id().await;
-    let stats = http.ok(&format!("/v1/dispatchers/{dispatcher}/stats")).await;
+    let stats = http
+        .ok(&format!("/v1/dispatchers/{dispatcher}/stats"))
+        .await;
     assert_eq!(stats["usage"], queue["usage"], "{stats}");
     assert_eq!(stats["started"], 2, "{stats}");
     let before = http

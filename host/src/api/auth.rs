@@ -207,10 +207,10 @@ async fn check(
         }
         Need::Schedule(scope) => {
             let name = param("name").unwrap_or_default();
-            let schedule = match state.service.store().schedule_get(name).await {
+            let schedule = match state.service.schedule_get(name).await {
                 Ok(schedule) => schedule,
-                Err(crate::store::Error::NotFound { .. }) => return Ok(()),
-                Err(e) => return Err(service::Error::from(e).into()),
+                Err(service::Error::NotFound { .. }) => return Ok(()),
+                Err(e) => return Err(e.into()),
             };
             if !caller.reads(&schedule.job.queue) {
                 return Err(service::Error::not_found(format!("schedule `{name}`")).into());

@@ -12,9 +12,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Path, Query};
 use super::input::TimeInput;
-use crate::model::{
-    DispatcherId, JobFilter, JobId, PollRecord, QueryState, TimeRange,
-};
+use crate::model::{DispatcherId, JobFilter, JobId, PollRecord, QueryState, TimeRange};
 use crate::service::{DispatcherStatsView, DispatcherStatusView, JobInfo};
 
 /// The filters of a job query: every one optional.

@@ -7,7 +7,7 @@
 //! Each round:
 //!
 //! 1. take the due schedules, locking each until `now + retry_delay`
-//!    ([`Store::schedule_take_many`](crate::store::Store::schedule_take_many):
+//!    ([`ScheduleStore::schedule_take_many`](crate::store::ScheduleStore::schedule_take_many):
 //!    one statement, so any number of schedulers share the schedules and
 //!    no two take the same one while it is locked);
 //! 2. for each, put the job of each occurrence to put

@@ -14,7 +14,7 @@ use crate::clock::{Clock, ManualClock, from_millis};
 use crate::model::{CatchUp, JobLimits, ScheduleJob, Timing};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::service::{ScheduleRequest, ServiceConfig};
-use crate::store::Store;
+use crate::store::prelude::*;
 use crate::store::sqlite::SqliteStore;
 
 struct Fixture {

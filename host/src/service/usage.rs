@@ -4,7 +4,7 @@
 
 use super::names::queue_from_alias;
 use super::{Result, Service};
-use crate::model::{JobId, UsageTotals, RunRecord};
+use crate::model::{JobId, RunRecord, UsageTotals};
 
 impl Service {
     /// A job's recorded runs, oldest first (none for an unknown job).

@@ -8,12 +8,62 @@
 
 use std::sync::LazyLock;
 
-use super::manage::{CancelReport, JobCancelParams};
+use async_trait::async_trait;
+use tracing::instrument;
+
 use super::settle::{self, SettleTx};
 use super::sql::{JOB_COLUMNS, job_of, lit, ms};
-use super::statement::{Arg, Sql, SqlConn};
-use super::{Error, Result};
-use crate::model::{Failure, Job, Transition};
+use super::statement::{Arg, Sql, SqlBackend, SqlConn, SqlTx};
+use super::{Error, JobStore, Result};
+use crate::model::{Failure, Job, JobId, Timestamp, Transition};
+
+/// Cancels a job that has not completed: pending or detached (it never
+/// runs), claimed or running (its dispatcher stops the run).
+#[derive(Debug, Clone)]
+pub struct JobCancelParams {
+    /// The job.
+    pub id: JobId,
+    /// Now: its completion time.
+    pub now: Timestamp,
+}
+
+/// What [`CancelStore::job_cancel`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CancelReport {
+    /// The job, now `cancelled`.
+    pub job: Job,
+    /// The jobs that were awaiting it, completed in cascade with its
+    /// failure.
+    pub cascaded: Vec<JobId>,
+    /// Queues that got a due job: its callbacks that fired with the
+    /// failure, and what they moved on.
+    pub queues: Vec<String>,
+}
+
+/// Cancel.
+#[async_trait]
+pub trait CancelStore: Send + Sync {
+    /// Cancels a `pending` or `new` job: it becomes `cancelled` with
+    /// [`Failure::cancelled`](crate::model::Failure::cancelled) and never
+    /// runs; the jobs awaiting it complete with that failure.
+    /// [`Error::Conflict`](super::Error::Conflict) naming its status once
+    /// a dispatcher holds it or it has finished; `NotFound` if unknown.
+    async fn job_cancel(&self, params: JobCancelParams) -> Result<CancelReport>;
+}
+
+#[async_trait]
+impl<B: SqlBackend + JobStore> CancelStore for B {
+    #[instrument(level = "debug", skip_all)]
+    async fn job_cancel(&self, p: JobCancelParams) -> Result<CancelReport> {
+        let mut tx = self.transaction().await?;
+        let Some(report) = cancel(&mut tx.conn(), &p).await? else {
+            drop(tx);
+            return Err(not_cancellable(&self.job_get(p.id).await?));
+        };
+        tx.commit().await?;
+        Ok(report)
+    }
+}
 
 /// Cancels a job that has not completed (pending, detached, claimed or
 /// running): the four transitions end in the same status, so one guarded
@@ -55,7 +105,7 @@ static CANCELLED_WHILE_HELD: LazyLock<String> = LazyLock::new(|| {
 /// it. `None` (nothing written) when it has finished or it does not
 /// exist: the caller reads it to say which
 /// ([`not_cancellable`]).
-pub(crate) async fn cancel<T: SqlConn + SettleTx + ?Sized>(
+async fn cancel<T: SqlConn + SettleTx + ?Sized>(
     tx: &mut T,
     p: &JobCancelParams,
 ) -> Result<Option<CancelReport>> {
@@ -82,7 +132,7 @@ pub(crate) async fn cancel<T: SqlConn + SettleTx + ?Sized>(
 }
 
 /// The [`Error::Conflict`] of a cancel refused for `job`.
-pub(crate) fn not_cancellable(job: &Job) -> Error {
+fn not_cancellable(job: &Job) -> Error {
     Error::Conflict(format!(
         "job {} is {}: only a job that has not completed can be cancelled",
         job.id, job.status

@@ -97,7 +97,7 @@ pub struct JobRetryParams {
     pub now: Timestamp,
 }
 
-/// What [`Store::job_retry`](super::Store::job_retry) did.
+/// What [`FailureStore::job_retry`](super::FailureStore::job_retry) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RetryVerdict {
     /// Back to its queue, due at `at`; the failure is in its history.

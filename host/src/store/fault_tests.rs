@@ -24,12 +24,13 @@ use super::postgres::testing::{self, TestSchema};
 use super::sqlite::SqliteStore;
 use super::{
     AnnotationSetParams, Error, FaultKind, HandBackParams, JobCancelParams, JobClaimParams,
-    JobRetryParams, JobStartParams, ModuleInsertParams, PollRecordParams, Store,
+    JobRetryParams, JobStartParams, ModuleInsertParams, PollRecordParams,
 };
 use crate::model::{
     AgentSpec, CapturedOutput, DispatcherId, Failure, FailureKind, JobId, ModuleDigest, ModuleInfo,
     RetryPolicy, RunOutcome,
 };
+use crate::store::prelude::*;
 
 /// The state every operation starts from: jobs in each state it needs.
 struct Scene {

@@ -75,7 +75,7 @@ pub struct Takeover {
     pub vacancy: Vacancy,
 }
 
-/// What [`Store::dispatcher_activate`](super::Store::dispatcher_activate)
+/// What [`DispatcherStore::dispatcher_activate`](super::DispatcherStore::dispatcher_activate)
 /// did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Activation {

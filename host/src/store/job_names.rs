@@ -1,11 +1,51 @@
 //! Named jobs, written once for both backends: a name for a module's
 //! function with its queue and arguments, which a put by name uses.
 
+use async_trait::async_trait;
+use tracing::instrument;
+
 use super::sql::ms;
-use super::statement::{Arg, Sql, SqlConn, SqlRow};
+use super::statement::{Arg, Sql, SqlBackend, SqlConn, SqlRow};
 use super::{Error, Result};
 use crate::clock;
 use crate::model::JobName;
+
+/// Named jobs.
+#[async_trait]
+pub trait JobNameStore: Send + Sync {
+    /// Registers a named job, or replaces the one of that name (keeping
+    /// its creation time). Returns it as stored.
+    async fn job_name_set(&self, name: &JobName) -> Result<JobName>;
+    /// A named job.
+    async fn job_name_get(&self, name: &str) -> Result<JobName>;
+    /// Every named job, by name.
+    async fn job_name_list(&self) -> Result<Vec<JobName>>;
+    /// Forgets a named job (jobs put by it stay).
+    async fn job_name_delete(&self, name: &str) -> Result<()>;
+}
+
+#[async_trait]
+impl<B: SqlBackend> JobNameStore for B {
+    #[instrument(level = "debug", skip_all)]
+    async fn job_name_set(&self, n: &JobName) -> Result<JobName> {
+        set(&mut self.writes(), n).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_name_get(&self, name: &str) -> Result<JobName> {
+        get(&mut self.reads(), name).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_name_list(&self) -> Result<Vec<JobName>> {
+        list(&mut self.reads()).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_name_delete(&self, name: &str) -> Result<()> {
+        delete(&mut self.writes(), name).await
+    }
+}
 
 const COLUMNS: &str = "name, module, function, queue, args, created_at, updated_at";
 
@@ -27,7 +67,7 @@ fn no_job_name(name: &str) -> Error {
 
 /// Registers a named job, or replaces the one of that name (keeping its
 /// creation time); returns it as stored.
-pub(crate) async fn set<C: SqlConn + ?Sized>(conn: &mut C, n: &JobName) -> Result<JobName> {
+async fn set<C: SqlConn + ?Sized>(conn: &mut C, n: &JobName) -> Result<JobName> {
     static SET: Sql = Sql::new(|d| {
         format!(
             "INSERT INTO job_names ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5{json}, ?6, ?6) \
@@ -53,7 +93,7 @@ pub(crate) async fn set<C: SqlConn + ?Sized>(conn: &mut C, n: &JobName) -> Resul
 }
 
 /// A named job.
-pub(crate) async fn get<C: SqlConn + ?Sized>(conn: &mut C, name: &str) -> Result<JobName> {
+async fn get<C: SqlConn + ?Sized>(conn: &mut C, name: &str) -> Result<JobName> {
     let sql = conn
         .dialect()
         .render(&format!("SELECT {COLUMNS} FROM job_names WHERE name = ?1"));
@@ -64,14 +104,14 @@ pub(crate) async fn get<C: SqlConn + ?Sized>(conn: &mut C, name: &str) -> Result
 }
 
 /// Every named job, by name.
-pub(crate) async fn list<C: SqlConn + ?Sized>(conn: &mut C) -> Result<Vec<JobName>> {
+async fn list<C: SqlConn + ?Sized>(conn: &mut C) -> Result<Vec<JobName>> {
     let sql = format!("SELECT {COLUMNS} FROM job_names ORDER BY name");
     let rows = conn.fetch_all("job_names", &sql, &[]).await?;
     rows.iter().map(job_name).collect()
 }
 
 /// Forgets a named job.
-pub(crate) async fn delete<C: SqlConn + ?Sized>(conn: &mut C, name: &str) -> Result<()> {
+async fn delete<C: SqlConn + ?Sized>(conn: &mut C, name: &str) -> Result<()> {
     let sql = conn
         .dialect()
         .render("DELETE FROM job_names WHERE name = ?1");

@@ -3,11 +3,111 @@
 //! retention. Our globs (`*`, `?`) are matched with the backend's
 //! operator ([`Dialect::glob`](super::statement::Dialect)).
 
+use async_trait::async_trait;
+use tracing::instrument;
+
 use super::Result;
-use super::manage::{JobOrder, JobQueryParams, JobRemoveParams, JobRetainParams};
 use super::sql::{JOB_COLUMNS, jobs_of, lit, ms};
-use super::statement::{Arg, Bind, Binds, Dialect, SqlConn};
-use crate::model::{Job, JobFilter, JobStatus, QueryState, RemovalReport, TimeRange};
+use super::statement::{Arg, Bind, Binds, Dialect, SqlBackend, SqlConn, SqlTx};
+use crate::model::{
+    Job, JobFilter, JobId, JobStatus, QueryState, RemovalReport, TimeRange, Timestamp,
+};
+
+/// How a job query orders its jobs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum JobOrder {
+    /// Oldest first (by id: ids are time-ordered), paged with `after`.
+    #[default]
+    Created,
+    /// Latest completed first (jobs not completed last).
+    LatestCompleted,
+}
+
+/// A page of a job query.
+#[derive(Debug, Clone, Default)]
+pub struct JobQueryParams {
+    /// Which jobs.
+    pub filter: JobFilter,
+    /// In which order.
+    pub order: JobOrder,
+    /// With [`JobOrder::Created`]: only jobs created after this one.
+    pub after: Option<JobId>,
+    /// The most to return.
+    pub limit: u32,
+}
+
+/// Removes finished jobs by state.
+#[derive(Debug, Clone)]
+pub struct JobRemoveParams {
+    /// The states to remove, each one of
+    /// [`REMOVABLE_STATES`](crate::model::REMOVABLE_STATES).
+    pub states: Vec<QueryState>,
+    /// Only jobs of this queue.
+    pub queue: Option<String>,
+}
+
+/// Retention: removes the oldest finished (completed or cancelled) jobs.
+#[derive(Debug, Clone)]
+pub struct JobRetainParams {
+    /// Remove jobs completed before this time.
+    pub completed_before: Option<Timestamp>,
+    /// Keep at most this many finished jobs (the latest completed).
+    pub keep_latest: Option<u64>,
+    /// The most jobs to remove in one call (the caller calls again while
+    /// it removes this many).
+    pub limit: u32,
+}
+
+/// Jobs by filter, a page at a time, and how many.
+#[async_trait]
+pub trait JobQueryStore: Send + Sync {
+    /// Jobs matching a filter, a page at a time.
+    async fn job_query(&self, params: JobQueryParams) -> Result<Vec<Job>>;
+    /// How many jobs match a filter.
+    async fn job_count(&self, filter: &JobFilter) -> Result<u64>;
+}
+
+/// Removal of finished jobs: by state, and by retention.
+#[async_trait]
+pub trait RetentionStore: Send + Sync {
+    /// Deletes finished jobs in the states asked for (with their
+    /// annotations) and counts them per state. A job in two of the states
+    /// asked (`completed` and `failed`) is counted under the first.
+    async fn job_remove_finished(&self, params: JobRemoveParams) -> Result<RemovalReport>;
+    /// Deletes up to `limit` finished jobs that retention no longer keeps:
+    /// completed before `completed_before`, or beyond the latest
+    /// `keep_latest`. Returns how many.
+    async fn job_retain(&self, params: JobRetainParams) -> Result<u64>;
+}
+
+#[async_trait]
+impl<B: SqlBackend> JobQueryStore for B {
+    #[instrument(level = "debug", skip_all)]
+    async fn job_query(&self, p: JobQueryParams) -> Result<Vec<Job>> {
+        query(&mut self.reads(), &p).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_count(&self, filter: &JobFilter) -> Result<u64> {
+        count(&mut self.reads(), filter).await
+    }
+}
+
+#[async_trait]
+impl<B: SqlBackend> RetentionStore for B {
+    #[instrument(level = "debug", skip_all)]
+    async fn job_remove_finished(&self, p: JobRemoveParams) -> Result<RemovalReport> {
+        let mut tx = self.transaction().await?;
+        let report = remove_finished(&mut tx.conn(), &p).await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_retain(&self, p: JobRetainParams) -> Result<u64> {
+        retain(&mut self.writes(), &p).await
+    }
+}
 
 /// The SQL condition selecting a [`QueryState`] (statuses as literals).
 fn state_condition(state: QueryState) -> String {
@@ -74,11 +174,8 @@ fn push_filter(d: &Dialect, sql: &mut String, binds: &mut Binds, f: &JobFilter) 
 }
 
 /// Jobs matching a filter, a page at a time (see
-/// [`ManageStore::job_query`](super::ManageStore::job_query)).
-pub(crate) async fn query<C: SqlConn + ?Sized>(
-    conn: &mut C,
-    p: &JobQueryParams,
-) -> Result<Vec<Job>> {
+/// [`JobQueryStore::job_query`]).
+async fn query<C: SqlConn + ?Sized>(conn: &mut C, p: &JobQueryParams) -> Result<Vec<Job>> {
     let mut sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE 1 = 1");
     let mut binds = Binds::default();
     push_filter(conn.dialect(), &mut sql, &mut binds, &p.filter);
@@ -103,7 +200,7 @@ pub(crate) async fn query<C: SqlConn + ?Sized>(
 }
 
 /// How many jobs match a filter.
-pub(crate) async fn count<C: SqlConn + ?Sized>(conn: &mut C, filter: &JobFilter) -> Result<u64> {
+async fn count<C: SqlConn + ?Sized>(conn: &mut C, filter: &JobFilter) -> Result<u64> {
     let mut sql = "SELECT count(*) FROM jobs WHERE 1 = 1".to_owned();
     let mut binds = Binds::default();
     push_filter(conn.dialect(), &mut sql, &mut binds, filter);
@@ -114,7 +211,7 @@ pub(crate) async fn count<C: SqlConn + ?Sized>(conn: &mut C, filter: &JobFilter)
 
 /// Deletes finished jobs in the states asked for, counting them per state,
 /// inside the caller's transaction.
-pub(crate) async fn remove_finished<C: SqlConn + ?Sized>(
+async fn remove_finished<C: SqlConn + ?Sized>(
     conn: &mut C,
     p: &JobRemoveParams,
 ) -> Result<RemovalReport> {
@@ -141,7 +238,7 @@ pub(crate) async fn remove_finished<C: SqlConn + ?Sized>(
 
 /// Deletes up to `limit` finished jobs retention no longer keeps; returns
 /// how many.
-pub(crate) async fn retain<C: SqlConn + ?Sized>(conn: &mut C, p: &JobRetainParams) -> Result<u64> {
+async fn retain<C: SqlConn + ?Sized>(conn: &mut C, p: &JobRetainParams) -> Result<u64> {
     let key = conn.dialect().job_key;
     let mut removed = 0;
     if let Some(before) = p.completed_before {

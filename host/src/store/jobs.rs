@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 
 use super::pauses::queue_exists;
+use super::queue::{QUEUE_ORDER, QUEUE_ORDER_REVERSED};
 use super::sql::{JOB_COLUMNS, begin_by, job_of, jobs_of, lit, ms, queue_what};
 use super::statement::{Arg, Bind, Binds, Sql, SqlBackend, SqlConn};
 use super::{
@@ -14,14 +15,6 @@ use super::{
 };
 use crate::clock;
 use crate::model::{Failure, Job, JobId, JobStatus, NewJob, ScheduleRun, Transition};
-
-/// The order jobs leave a queue in: due first, scheduled before
-/// unscheduled at the same due time, then put order (`jobs_pending`).
-const QUEUE_ORDER: &str = "begin_after, scheduled DESC, seq";
-
-/// The queue order reversed (for negative indexes): `jobs_pending` read
-/// backwards.
-const QUEUE_ORDER_REVERSED: &str = "begin_after DESC, scheduled ASC, seq DESC";
 
 /// A job by id.
 pub(crate) static GET: Sql = Sql::new(|_| format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"));

@@ -1,9 +1,16 @@
 //! The store: the one place with SQL.
 //!
-//! [`Store`] lists every database operation the rest of the host needs,
-//! grouped by entity and named `<entity>_<verb>[_many]` (the shape of
-//! River's driver interface). Each backend lives in its own folder with one
-//! SQL module per table and its own embedded migrations:
+//! [`Store`] is every database operation the rest of the host needs: the
+//! sum of one narrow trait per entity ([`ModuleStore`], [`QueueStore`],
+//! [`JobStore`], [`ClaimStore`], …), each operation named
+//! `<entity>_<verb>[_many]` (the shape of River's driver interface).
+//! Callers that need one entity take its trait. An entity whose logic is
+//! written once (`store/queue.rs`, `store/schedule.rs`, …) implements its
+//! trait for every `SqlBackend` (`store/statement.rs`: a backend's
+//! connections and transactions); one whose statements stay tuned per
+//! backend (jobs, claims, finishes, dispatchers, failures, links)
+//! implements it in the backend's file for that entity. Each backend lives
+//! in its own folder with its own embedded migrations:
 //!
 //! - [`sqlite`]: the embedded default, one machine, several processes
 //!   sharing one file through WAL.
@@ -30,15 +37,15 @@
 //! (pull, remove, callbacks, quotas, …) to the operations here.
 
 use async_trait::async_trait;
-use serde_json::Value;
 
 use crate::model::{
-    Agent, AgentFilter, AgentSpec, Attempt, CapturedOutput, DispatcherId, DispatcherInfo, Job,
-    JobId, JobStatus, LinkedJob, ModuleDigest, ModuleInfo, NewJob, QueueInfo, Quota, RetryPolicy,
-    RunOutcome, Timestamp,
+    Agent, AgentSpec, Attempt, DispatcherId, DispatcherInfo, Job, JobId, JobStatus, LinkedJob,
+    NewJob, Timestamp,
 };
 
+mod annotation;
 mod cancel;
+mod deadline;
 mod dispatchers;
 mod failures;
 mod fault;
@@ -48,9 +55,13 @@ mod job_names;
 mod job_query;
 pub(crate) mod jobs;
 mod links;
-mod manage;
+mod module;
+mod params;
 mod pauses;
+mod polls;
 pub mod postgres;
+mod queue;
+mod quota;
 pub mod runs;
 mod schedule;
 pub(crate) mod settle;
@@ -58,8 +69,12 @@ mod settle_sql;
 mod sql;
 pub mod sqlite;
 mod statement;
+mod stats;
 mod tokens;
 
+pub use annotation::{AnnotationSetParams, AnnotationStore};
+pub use cancel::{CancelReport, CancelStore, JobCancelParams};
+pub use deadline::{DeadlineStore, ExpireReport, JobExpireParams, JobNextDueParams, NextDue};
 pub use failures::{
     DispatcherRescueParams, HandBackParams, HandBackReport, JobRetryParams, RetryVerdict,
     effective_policy, interrupted, interruption_verdict,
@@ -70,17 +85,38 @@ pub use identity::{
     Activation, DispatcherActivateParams, DispatcherPingParams, Ping, Takeover, Vacancy,
     ping_verdict, vacancy,
 };
-pub use links::{CallbackAddParams, JobAppendArgsParams, JobLinks, PartAddParams};
-pub use manage::{
-    CancelReport, DispatcherStatsParams, JobCancelParams, JobOrder, JobQueryParams,
-    JobRemoveParams, JobRetainParams, ManageStore, Pauses, PollRecordParams,
+pub use job_names::JobNameStore;
+pub use job_query::{
+    JobOrder, JobQueryParams, JobQueryStore, JobRemoveParams, JobRetainParams, RetentionStore,
 };
-
+pub use links::{CallbackAddParams, JobAppendArgsParams, JobLinks, PartAddParams};
+pub use module::{ModuleInsertParams, ModuleStore};
+pub use params::{
+    FinishReport, JobClaimParams, JobDetachParams, JobFinishParams, JobListParams, JobPullParams,
+    JobPutBackParams, JobStartParams, JobStarted, JobUpdateParams,
+};
+pub use pauses::{PauseStore, Pauses};
+pub use polls::{PollRecordParams, PollStore};
+pub use queue::{QueueJobsParams, QueueStore};
+pub use quota::{QuotaCreateParams, QuotaStore};
+pub use runs::RunStore;
 pub use schedule::{
     ScheduleAdvanceParams, ScheduleLock, ScheduleStore, ScheduleTakeParams, ScheduleUpdateParams,
     occurrence_taken,
 };
+pub use stats::{DispatcherStatsParams, StatsStore};
 pub use tokens::{ModuleUpload, TokenStore};
+
+/// Every store trait, for code that holds a concrete store rather than a
+/// `dyn Store` (whose methods need no import): `use wasync::store::prelude::*`.
+pub mod prelude {
+    pub use super::{
+        AnnotationStore, CancelStore, ClaimStore, DeadlineStore, DispatcherStore, FailureStore,
+        JobNameStore, JobQueryStore, JobStore, LinkStore, ModuleStore, PauseStore, PollStore,
+        QueueStore, QuotaStore, RetentionStore, RunStore, ScheduleStore, StatsStore, Store,
+        TokenStore,
+    };
+}
 
 #[cfg(test)]
 pub(crate) mod conformance;
@@ -164,241 +200,6 @@ pub(crate) fn not_changeable(job: &Job) -> String {
         job.id, job.status
     )
 }
-
-/// Stores a module.
-#[derive(Debug, Clone)]
-pub struct ModuleInsertParams {
-    /// Digest of `bytes`.
-    pub digest: ModuleDigest,
-    /// A unique name to give it. If another module has the name, the name
-    /// moves to this one (like a tag): jobs already put keep the digest
-    /// they resolved to.
-    pub name: Option<String>,
-    /// The component.
-    pub bytes: Vec<u8>,
-    /// Its exports, as shown by `ModuleInfo::exports`.
-    pub exports: Vec<String>,
-    /// Now.
-    pub now: Timestamp,
-}
-
-/// Lists a queue's jobs in queue order.
-#[derive(Debug, Clone)]
-pub struct QueueJobsParams {
-    /// The queue.
-    pub queue: String,
-    /// How many to skip.
-    pub offset: u64,
-    /// The most to return.
-    pub limit: u32,
-}
-
-/// Lists jobs across queues, oldest first, a page at a time.
-#[derive(Debug, Clone, Default)]
-pub struct JobListParams {
-    /// Only this queue.
-    pub queue: Option<String>,
-    /// Only these statuses (empty: all).
-    pub statuses: Vec<JobStatus>,
-    /// Only jobs created after this one (the cursor of the previous page).
-    pub after: Option<JobId>,
-    /// The most to return.
-    pub limit: u32,
-}
-
-/// Takes the job at `index` out of `queue` (pull).
-#[derive(Debug, Clone)]
-pub struct JobPullParams {
-    /// The queue.
-    pub queue: String,
-    /// Position in queue order; negative counts from the end (-1: last).
-    pub index: i64,
-    /// Now.
-    pub now: Timestamp,
-}
-
-/// Takes a given pending job out of its queue (remove).
-#[derive(Debug, Clone)]
-pub struct JobDetachParams {
-    /// The job.
-    pub id: JobId,
-    /// If given, the job must be in this queue.
-    pub queue: Option<String>,
-    /// Now.
-    pub now: Timestamp,
-}
-
-/// Puts a detached job (status `new`) back at the end of its queue.
-#[derive(Debug, Clone)]
-pub struct JobPutBackParams {
-    /// The job.
-    pub id: JobId,
-    /// The queue to put it in (it must exist).
-    pub queue: String,
-    /// Now: it becomes due now, at the end of the queue.
-    pub now: Timestamp,
-}
-
-/// Claims due jobs for one agent.
-#[derive(Debug, Clone)]
-pub struct JobClaimParams {
-    /// The claiming dispatcher.
-    pub dispatcher: DispatcherId,
-    /// The queue.
-    pub queue: String,
-    /// The agent's name.
-    pub agent: String,
-    /// The agent's filter.
-    pub filter: Option<AgentFilter>,
-    /// When set, only jobs that also match this filter: the first pass of
-    /// an agent with a `prefer` policy (the dispatcher then claims with
-    /// `None` for its remaining slots).
-    pub preferred: Option<AgentFilter>,
-    /// The most jobs to claim.
-    pub limit: u32,
-    /// Now: only jobs with `begin_after <= now` are due, and only those
-    /// whose deadline (`begin_after + begin_by`) is not past are claimed.
-    pub now: Timestamp,
-}
-
-/// Changes a job that no dispatcher holds yet (status `pending` or `new`).
-/// `None` fields are left as they are.
-#[derive(Debug, Clone, Default)]
-pub struct JobUpdateParams {
-    /// The job.
-    pub id: JobId,
-    /// New arguments (a JSON array or object).
-    pub args: Option<Value>,
-    /// A new due time and whether it is scheduled (see
-    /// [`NewJob::scheduled`]); the job also takes the next put position,
-    /// as if put at that moment.
-    pub begin_after: Option<(Timestamp, bool)>,
-    /// A new `begin_by_ms` (`Some(None)` removes it).
-    pub begin_by_ms: Option<Option<u64>>,
-    /// New quota names (already checked against the job's queue).
-    pub quota_names: Option<Vec<String>>,
-}
-
-/// Completes the pending jobs of a queue whose deadline has passed.
-#[derive(Debug, Clone)]
-pub struct JobExpireParams {
-    /// The queue.
-    pub queue: String,
-    /// Now: jobs with `begin_after + begin_by_ms < now` expire.
-    pub now: Timestamp,
-    /// The most jobs to expire at once.
-    pub limit: u32,
-}
-
-/// What [`Store::job_expire_many`] completed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ExpireReport {
-    /// The jobs that expired (completed with [`Failure::not_started`]), in
-    /// deadline order.
-    ///
-    /// [`Failure::not_started`]: crate::model::Failure::not_started
-    pub expired: Vec<JobId>,
-    /// The jobs that were awaiting them, completed in cascade.
-    pub cascaded: Vec<JobId>,
-}
-
-/// Asks when something next becomes due in some queues.
-#[derive(Debug, Clone)]
-pub struct JobNextDueParams {
-    /// The queues.
-    pub queues: Vec<String>,
-    /// Now.
-    pub now: Timestamp,
-}
-
-/// When the next pending job of some queues becomes due, and the earliest
-/// deadline among them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct NextDue {
-    /// The earliest `begin_after` later than now.
-    pub begin_after: Option<Timestamp>,
-    /// The earliest deadline (`begin_after + begin_by_ms`) of a pending
-    /// job, past or future.
-    pub deadline: Option<Timestamp>,
-}
-
-/// Creates a quota.
-#[derive(Debug, Clone)]
-pub struct QuotaCreateParams {
-    /// Its queue (it must exist).
-    pub queue: String,
-    /// Its name.
-    pub name: String,
-    /// Its size (at least 1).
-    pub size: u32,
-    /// Now.
-    pub now: Timestamp,
-}
-
-/// Starts claimed jobs.
-#[derive(Debug, Clone)]
-pub struct JobStartParams {
-    /// The dispatcher that claimed them.
-    pub dispatcher: DispatcherId,
-    /// The jobs.
-    pub ids: Vec<JobId>,
-    /// Now.
-    pub now: Timestamp,
-}
-
-/// A job [`Store::job_start_many`] started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct JobStarted {
-    /// The job.
-    pub id: JobId,
-    /// Its attempts, this one included (1 on a first run).
-    pub attempts: u32,
-    /// When this attempt started.
-    pub started_at: Timestamp,
-}
-
-/// Records how one run ended.
-#[derive(Debug, Clone)]
-pub struct JobFinishParams {
-    /// The job.
-    pub id: JobId,
-    /// The dispatcher that ran it: the write happens only if the job is
-    /// still `active` and still this dispatcher's.
-    pub dispatcher: DispatcherId,
-    /// The outcome.
-    pub outcome: RunOutcome,
-    /// What the guest wrote.
-    pub output: CapturedOutput,
-    /// Now.
-    pub now: Timestamp,
-}
-
-/// What a batch of finishes did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FinishReport {
-    /// Jobs that reached `completed` (or `callbacks`), including jobs that
-    /// were awaiting them, transitively.
-    pub completed: Vec<JobId>,
-    /// Jobs that now await another job that has not completed yet.
-    pub awaiting: Vec<JobId>,
-    /// Jobs whose outcome was dropped: they were no longer `active` for
-    /// this dispatcher.
-    pub reassigned: Vec<JobId>,
-}
-
-/// Sets one annotation.
-#[derive(Debug, Clone)]
-pub struct AnnotationSetParams {
-    /// The job.
-    pub job: JobId,
-    /// The annotation's name.
-    pub name: String,
-    /// Its value.
-    pub value: Value,
-    /// Now.
-    pub now: Timestamp,
-}
-
 /// Something another process (or this one) did to the shared database,
 /// announced to every [`StoreListener`]. Announcements are hints that
 /// save a poll, not a log: one may be lost (a dropped connection), so a
@@ -437,13 +238,35 @@ pub trait StoreListener: Send {
     async fn recv(&mut self) -> Result<StoreEvent>;
 }
 
-/// Every database operation of wasync. Implemented once per backend, and
-/// every backend passes the same conformance suite (`store::conformance`).
-/// The management tools' operations are in [`ManageStore`], the
-/// schedules' in [`ScheduleStore`].
+/// Every database operation of wasync: the sum of the entity traits.
+/// Implemented once per backend, and every backend passes the same
+/// conformance suite (`store::conformance`).
 #[async_trait]
 pub trait Store:
-    ManageStore + ScheduleStore + TokenStore + runs::RunStore + Send + Sync + std::fmt::Debug + 'static
+    ModuleStore
+    + QueueStore
+    + JobStore
+    + ClaimStore
+    + DeadlineStore
+    + QuotaStore
+    + AnnotationStore
+    + DispatcherStore
+    + FailureStore
+    + LinkStore
+    + CancelStore
+    + JobQueryStore
+    + RetentionStore
+    + PauseStore
+    + JobNameStore
+    + PollStore
+    + StatsStore
+    + ScheduleStore
+    + RunStore
+    + TokenStore
+    + Send
+    + Sync
+    + std::fmt::Debug
+    + 'static
 {
     /// The backend's name, e.g. `sqlite`.
     fn backend(&self) -> &'static str;
@@ -457,41 +280,11 @@ pub trait Store:
     /// that announces something announces it on commit, in the same
     /// transaction: a listener never hears of a put that was rolled back.
     async fn listen(&self) -> Result<Option<Box<dyn StoreListener>>>;
+}
 
-    // ----- modules -----
-
-    /// Stores a module (idempotent by digest) and returns it.
-    async fn module_insert(&self, params: ModuleInsertParams) -> Result<ModuleInfo>;
-    /// A module by digest (`sha256:...`) or by name.
-    async fn module_get(&self, reference: &str) -> Result<ModuleInfo>;
-    /// A module's bytes.
-    async fn module_bytes(&self, digest: &ModuleDigest) -> Result<Vec<u8>>;
-    /// All modules, oldest first.
-    async fn module_list(&self) -> Result<Vec<ModuleInfo>>;
-    /// Deletes a module. [`Error::Conflict`] while any job references it.
-    async fn module_delete(&self, digest: &ModuleDigest) -> Result<()>;
-
-    // ----- queues -----
-
-    /// Creates a queue. [`Error::Conflict`] if it exists.
-    async fn queue_create(&self, name: &str, now: Timestamp) -> Result<QueueInfo>;
-    /// A queue.
-    async fn queue_get(&self, name: &str) -> Result<QueueInfo>;
-    /// All queues, by name.
-    async fn queue_list(&self) -> Result<Vec<QueueInfo>>;
-    /// Deletes a queue, and its agents. [`Error::Conflict`] for the default
-    /// queue and for a queue that holds any job not yet completed
-    /// (including a detached `new` job last in it). Completed jobs keep
-    /// the queue's name.
-    async fn queue_delete(&self, name: &str) -> Result<()>;
-    /// The queue's pending jobs in queue order: by `begin_after` (so jobs
-    /// due come first); on a tie a scheduled job first; then in put order
-    /// (a job put back counts as put at that moment, so it goes to the end
-    /// of the jobs due with it). [`Error::NotFound`] for an unknown queue.
-    async fn queue_jobs(&self, params: QueueJobsParams) -> Result<Vec<Job>>;
-
-    // ----- jobs -----
-
+/// Jobs: put, read, taken out of their queue and put back, changed.
+#[async_trait]
+pub trait JobStore: Send + Sync {
     /// Inserts new pending jobs, all or none, and returns them as stored.
     /// Every job's queue and module must exist ([`Error::NotFound`] names
     /// the missing one); an id already taken is a [`Error::Conflict`], and
@@ -502,7 +295,7 @@ pub trait Store:
     /// Jobs, oldest first, filtered and a page at a time.
     async fn job_list(&self, params: JobListParams) -> Result<Vec<Job>>;
     /// Pull: takes the job at an index of the queue order (see
-    /// [`Store::queue_jobs`]; negative counts from the end) out of its queue
+    /// [`QueueStore::queue_jobs`]; negative counts from the end) out of its queue
     /// (it becomes `new`) and returns it. [`Error::NotFound`] when the
     /// index is out of range or the queue does not exist.
     async fn job_pull(&self, params: JobPullParams) -> Result<Job>;
@@ -516,31 +309,26 @@ pub trait Store:
     /// scheduled. [`Error::Conflict`] if it is not `new`;
     /// [`Error::NotFound`] for an unknown job or queue.
     async fn job_put_back(&self, params: JobPutBackParams) -> Result<Job>;
-    /// Claims up to `limit` due pending jobs of a queue that match the
-    /// agent's filter (and `preferred`, if set), in queue order,
-    /// atomically: no job is ever claimed twice, whatever the number of
-    /// processes. They become `assigned`. Jobs past their deadline are
-    /// never claimed (see [`Store::job_expire_many`]). A job naming a
-    /// quota of its queue that already holds `size` assigned or active
-    /// jobs is skipped, and no claim, however many run at once on however
-    /// many machines, takes a quota past its size.
-    async fn job_claim_many(&self, params: JobClaimParams) -> Result<Vec<Job>>;
-    /// Expiry at claim: completes (`Expire`) up to `limit`
-    /// pending jobs of a queue whose deadline (`begin_after +
-    /// begin_by_ms`) is before `now`, with [`Failure::not_started`], and,
-    /// in the same transaction, every job awaiting them (as a finish
-    /// does). They never run.
-    ///
-    /// [`Failure::not_started`]: crate::model::Failure::not_started
-    async fn job_expire_many(&self, params: JobExpireParams) -> Result<ExpireReport>;
-    /// When the next job of some queues becomes due, and the earliest
-    /// deadline among their pending jobs: what a claimer sleeps until.
-    async fn job_next_due(&self, params: JobNextDueParams) -> Result<NextDue>;
     /// Changes the arguments, due time, `begin_by` or quota names of a job
     /// no dispatcher holds (`pending` or `new`) and returns it.
     /// [`Error::Conflict`] naming its status otherwise;
     /// [`Error::NotFound`] for an unknown job.
     async fn job_update(&self, params: JobUpdateParams) -> Result<Job>;
+}
+
+/// A job's run: claimed, started, finished. Tuned per backend (the
+/// statements of a job's life).
+#[async_trait]
+pub trait ClaimStore: Send + Sync {
+    /// Claims up to `limit` due pending jobs of a queue that match the
+    /// agent's filter (and `preferred`, if set), in queue order,
+    /// atomically: no job is ever claimed twice, whatever the number of
+    /// processes. They become `assigned`. Jobs past their deadline are
+    /// never claimed (see [`DeadlineStore::job_expire_many`]). A job naming a
+    /// quota of its queue that already holds `size` assigned or active
+    /// jobs is skipped, and no claim, however many run at once on however
+    /// many machines, takes a quota past its size.
+    async fn job_claim_many(&self, params: JobClaimParams) -> Result<Vec<Job>>;
     /// Starts claimed jobs: `assigned` → `active`, one more attempt. Returns
     /// the jobs started (those still assigned to this dispatcher), in the
     /// order asked. The caller has the jobs from the claim; only what the
@@ -556,36 +344,11 @@ pub trait Store:
     /// not parked on another job, and still this dispatcher's: the others
     /// are dropped and listed in [`FinishReport::reassigned`].
     async fn job_finish_many(&self, params: &[JobFinishParams]) -> Result<FinishReport>;
+}
 
-    // ----- quotas -----
-
-    /// Creates a quota. [`Error::Conflict`] if the queue has one by that
-    /// name; [`Error::NotFound`] for an unknown queue.
-    async fn quota_create(&self, params: QuotaCreateParams) -> Result<Quota>;
-    /// A quota, with the jobs holding it now.
-    async fn quota_get(&self, queue: &str, name: &str) -> Result<Quota>;
-    /// A queue's quotas, by name. [`Error::NotFound`] for an unknown queue.
-    async fn quota_list(&self, queue: &str) -> Result<Vec<Quota>>;
-    /// Changes a quota's size. Jobs already holding it are not touched: a
-    /// smaller size only holds back later claims.
-    async fn quota_set_size(&self, queue: &str, name: &str, size: u32) -> Result<Quota>;
-    /// Removes a quota; jobs that name it no longer count against anything.
-    async fn quota_delete(&self, queue: &str, name: &str) -> Result<()>;
-
-    // ----- annotations -----
-
-    /// Sets an annotation, committed at once. [`Error::NotFound`] if the
-    /// job does not exist.
-    async fn annotation_set(&self, params: AnnotationSetParams) -> Result<()>;
-    /// One annotation; `None` if absent. [`Error::NotFound`] if the job
-    /// does not exist.
-    async fn annotation_get(&self, job: JobId, name: &str) -> Result<Option<Value>>;
-    /// All annotations of a job, by name. [`Error::NotFound`] if the job
-    /// does not exist.
-    async fn annotation_list(&self, job: JobId) -> Result<Vec<(String, Value)>>;
-
-    // ----- dispatchers and agents -----
-
+/// Dispatchers (one per process) and their agents.
+#[async_trait]
+pub trait DispatcherStore: Send + Sync {
     /// Registers a dispatcher id for a process, or takes a known one over
     /// if its holder is gone, handing back the jobs it still holds, in one
     /// transaction; refuses ([`Error::Conflict`], naming the holder,
@@ -611,13 +374,16 @@ pub trait Store:
     /// Deletes an agent. [`Error::Conflict`] while it holds assigned or
     /// active jobs.
     async fn agent_delete(&self, dispatcher: DispatcherId, queue: &str, name: &str) -> Result<()>;
+}
 
-    // ----- failures: retries, dead dispatchers, shutdown -----
-
+/// Failures: retries, dead dispatchers, shutdown, and the probe of a
+/// degraded store.
+#[async_trait]
+pub trait FailureStore: Send + Sync {
     /// Finds every dispatcher (but the rescuer) whose last ping is older
     /// than the death interval and that is active or still holds jobs,
     /// marks it deactivated and rescued by `rescuer`, and hands its jobs
-    /// back (see [`Store::dispatcher_hand_back`]), each in one
+    /// back (see [`FailureStore::dispatcher_hand_back`]), each in one
     /// transaction: however many dispatchers race, exactly one handles a
     /// dead dispatcher's jobs.
     async fn dispatcher_rescue(
@@ -637,7 +403,7 @@ pub trait Store:
     /// nothing when the failure is final (the caller finishes the job).
     async fn job_retry(&self, params: JobRetryParams) -> Result<RetryVerdict>;
     /// The jobs the store says a dispatcher holds: `assigned`, and
-    /// `active` not awaiting another job (what [`Store::dispatcher_hand_back`]
+    /// `active` not awaiting another job (what [`FailureStore::dispatcher_hand_back`]
     /// would move). A dispatcher's self-check compares them with the jobs
     /// it holds in memory; one range of the in-flight index.
     async fn dispatcher_held_jobs(&self, id: DispatcherId) -> Result<Vec<JobId>>;
@@ -647,13 +413,11 @@ pub trait Store:
     /// A job's failed attempts, oldest first. [`Error::NotFound`] for an
     /// unknown job.
     async fn job_attempts(&self, id: JobId) -> Result<Vec<Attempt>>;
-    /// A queue's default retry policy (`None`: the built-in default).
-    async fn queue_retry_get(&self, queue: &str) -> Result<Option<RetryPolicy>>;
-    /// Sets (or, with `None`, clears) a queue's default retry policy.
-    async fn queue_retry_set(&self, queue: &str, policy: Option<RetryPolicy>) -> Result<()>;
+}
 
-    // ----- callbacks and composites (`store/links.rs`, `store/settle.rs`) -----
-
+/// Callbacks and composites (`store/links.rs`, `store/settle.rs`).
+#[async_trait]
+pub trait LinkStore: Send + Sync {
     /// Inserts jobs with their links in one transaction: jobs not `held`
     /// as `pending` (or `completed`, or `callbacks`, when already expired),
     /// held ones `new` (callbacks, parts, postprocesses). Queues and

@@ -3,12 +3,72 @@
 //! resume is announced where the backend announces, so every process's
 //! dispatcher looks again at once.
 
-use super::manage::Pauses;
+use async_trait::async_trait;
+use tracing::instrument;
+
 use super::sql::{ms, queue_what};
-use super::statement::{Arg, SqlConn};
+use super::statement::{Arg, SqlBackend, SqlConn};
 use super::{Error, Result};
 use crate::clock;
 use crate::model::{DispatcherId, Timestamp};
+
+/// What is paused.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pauses {
+    /// Paused queues and since when, by name.
+    pub queues: Vec<(String, Timestamp)>,
+    /// Paused dispatchers and since when, by id.
+    pub dispatchers: Vec<(DispatcherId, Timestamp)>,
+}
+
+/// Pauses of queues and dispatchers.
+#[async_trait]
+pub trait PauseStore: Send + Sync {
+    /// Pauses a queue: no dispatcher claims from it until it is resumed.
+    /// Pausing a paused queue keeps its first pause time. `NotFound` for
+    /// an unknown queue.
+    async fn queue_pause(&self, queue: &str, now: Timestamp) -> Result<()>;
+    /// Resumes a queue (announcing work in it to every process). Resuming a
+    /// queue that is not paused does nothing. `NotFound` for an unknown
+    /// queue.
+    async fn queue_resume(&self, queue: &str) -> Result<()>;
+    /// Pauses a dispatcher: it claims nothing until resumed (its running
+    /// jobs go on). `NotFound` for an unknown dispatcher.
+    async fn dispatcher_pause(&self, id: DispatcherId, now: Timestamp) -> Result<()>;
+    /// Resumes a dispatcher (announcing it as an agent change, which wakes
+    /// it). `NotFound` for an unknown dispatcher.
+    async fn dispatcher_resume(&self, id: DispatcherId) -> Result<()>;
+    /// Everything paused.
+    async fn pause_list(&self) -> Result<Pauses>;
+}
+
+#[async_trait]
+impl<B: SqlBackend> PauseStore for B {
+    #[instrument(level = "debug", skip_all)]
+    async fn queue_pause(&self, queue: &str, now: Timestamp) -> Result<()> {
+        queue_pause(&mut self.writes(), queue, now).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn queue_resume(&self, queue: &str) -> Result<()> {
+        queue_resume(&mut self.writes(), queue).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_pause(&self, id: DispatcherId, now: Timestamp) -> Result<()> {
+        dispatcher_pause(&mut self.writes(), id, now).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_resume(&self, id: DispatcherId) -> Result<()> {
+        dispatcher_resume(&mut self.writes(), id).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn pause_list(&self) -> Result<Pauses> {
+        list(&mut self.reads()).await
+    }
+}
 
 async fn found<C: SqlConn + ?Sized>(
     conn: &mut C,
@@ -46,12 +106,8 @@ fn gone(error: Error, what: impl FnOnce() -> String) -> Error {
     }
 }
 
-/// Pauses a queue (see [`ManageStore::queue_pause`](super::ManageStore::queue_pause)).
-pub(crate) async fn queue_pause<C: SqlConn + ?Sized>(
-    conn: &mut C,
-    queue: &str,
-    now: Timestamp,
-) -> Result<()> {
+/// Pauses a queue (see [`PauseStore::queue_pause`]).
+async fn queue_pause<C: SqlConn + ?Sized>(conn: &mut C, queue: &str, now: Timestamp) -> Result<()> {
     queue_exists(conn, queue).await?;
     let sql = conn.dialect().render(
         "INSERT INTO queue_pauses (queue, paused_at) VALUES (?1, ?2) \
@@ -64,7 +120,7 @@ pub(crate) async fn queue_pause<C: SqlConn + ?Sized>(
 }
 
 /// Resumes a queue, announcing work in it.
-pub(crate) async fn queue_resume<C: SqlConn + ?Sized>(conn: &mut C, queue: &str) -> Result<()> {
+async fn queue_resume<C: SqlConn + ?Sized>(conn: &mut C, queue: &str) -> Result<()> {
     queue_exists(conn, queue).await?;
     let sql = conn
         .dialect()
@@ -76,7 +132,7 @@ pub(crate) async fn queue_resume<C: SqlConn + ?Sized>(conn: &mut C, queue: &str)
 }
 
 /// Pauses a dispatcher.
-pub(crate) async fn dispatcher_pause<C: SqlConn + ?Sized>(
+async fn dispatcher_pause<C: SqlConn + ?Sized>(
     conn: &mut C,
     id: DispatcherId,
     now: Timestamp,
@@ -94,10 +150,7 @@ pub(crate) async fn dispatcher_pause<C: SqlConn + ?Sized>(
 
 /// Resumes a dispatcher, announcing it as an agent change (which wakes
 /// it).
-pub(crate) async fn dispatcher_resume<C: SqlConn + ?Sized>(
-    conn: &mut C,
-    id: DispatcherId,
-) -> Result<()> {
+async fn dispatcher_resume<C: SqlConn + ?Sized>(conn: &mut C, id: DispatcherId) -> Result<()> {
     dispatcher_exists(conn, id).await?;
     let sql = conn
         .dialect()
@@ -108,8 +161,27 @@ pub(crate) async fn dispatcher_resume<C: SqlConn + ?Sized>(
     Ok(())
 }
 
+/// True when a claim of `queue` by `dispatcher` must take nothing: the
+/// queue or the dispatcher is paused. The plain claim statement tests the
+/// same in itself; this is read before a quota claim.
+pub(crate) async fn paused<C: SqlConn + ?Sized>(
+    conn: &mut C,
+    queue: &str,
+    dispatcher: DispatcherId,
+) -> Result<bool> {
+    let sql = conn.dialect().render(
+        "SELECT EXISTS (SELECT 1 FROM queue_pauses WHERE queue = ?1) \
+         OR EXISTS (SELECT 1 FROM dispatcher_pauses WHERE dispatcher = ?2)",
+    );
+    let args = [Arg::Text(queue), Arg::Id(dispatcher.0)];
+    match conn.fetch_optional("queue_pauses", &sql, &args).await? {
+        Some(row) => row.bool(0),
+        None => Ok(false),
+    }
+}
+
 /// Everything paused.
-pub(crate) async fn list<C: SqlConn + ?Sized>(conn: &mut C) -> Result<Pauses> {
+async fn list<C: SqlConn + ?Sized>(conn: &mut C) -> Result<Pauses> {
     let sql = "SELECT queue, paused_at FROM queue_pauses ORDER BY queue";
     let queues = conn.fetch_all("queue_pauses", sql, &[]).await?;
     let sql = "SELECT dispatcher, paused_at FROM dispatcher_pauses ORDER BY dispatcher";

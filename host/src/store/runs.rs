@@ -159,8 +159,9 @@ async fn totals<C: SqlConn + ?Sized>(
     let Some(row) = conn.fetch_optional("job_runs", &sql, args).await? else {
         return Ok(UsageTotals::default());
     };
-    let count =
-        |i: usize| -> Result<u64> { Ok(row.opt_int(i)?.map_or(0, |v| u64::try_from(v).unwrap_or(0))) };
+    let count = |i: usize| -> Result<u64> {
+        Ok(row.opt_int(i)?.map_or(0, |v| u64::try_from(v).unwrap_or(0)))
+    };
     Ok(UsageTotals {
         runs: count(0)?,
         fuel: count(1)?,

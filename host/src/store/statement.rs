@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::settle::SettleTx;
 use super::sql::corrupt;
 use super::{Error, Result};
 
@@ -62,6 +63,16 @@ pub(crate) struct Dialect {
     /// Orders names byte by byte, as SQLite does by default (PostgreSQL:
     /// ` COLLATE "C"`).
     pub binary_order: &'static str,
+    /// A statement that keeps writes to `jobs` out until the transaction
+    /// ends, so that a check of the jobs referring to a queue or module
+    /// sees every put committed before it, and a put after it finds the
+    /// thing gone (PostgreSQL: `LOCK TABLE jobs IN SHARE MODE`; SQLite
+    /// needs none, its one writer serialises transactions).
+    pub lock_jobs_table: Option<&'static str>,
+    /// A statement that makes transactions claiming the same module name
+    /// (`?1`) take turns (PostgreSQL: a transaction-level advisory lock;
+    /// SQLite needs none).
+    pub lock_module_name: Option<&'static str>,
     /// Locks the rows a `SELECT` reads until the transaction ends
     /// (PostgreSQL: ` FOR UPDATE`; SQLite's one writer needs none).
     pub lock_rows: &'static str,
@@ -120,6 +131,8 @@ pub(crate) static SQLITE: Dialect = Dialect {
     greatest: "max",
     same: "IS",
     binary_order: "",
+    lock_jobs_table: None,
+    lock_module_name: None,
     lock_rows: "",
     in_ids: |column, param| format!("{column} IN (SELECT unhex(value) FROM json_each({param}))"),
     id_list: |ids| {
@@ -152,6 +165,10 @@ pub(crate) static POSTGRES: Dialect = Dialect {
     greatest: "GREATEST",
     same: "IS NOT DISTINCT FROM",
     binary_order: " COLLATE \"C\"",
+    lock_jobs_table: Some("LOCK TABLE jobs IN SHARE MODE"),
+    lock_module_name: Some(
+        "SELECT pg_advisory_xact_lock(hashtextextended('wasync module name ' || ?1, 0))",
+    ),
     lock_rows: " FOR UPDATE",
     in_ids: |column, param| format!("{column} = ANY({param}::uuid[])"),
     id_list: |ids| {
@@ -235,6 +252,14 @@ pub(crate) enum Arg<'a> {
     /// A guest's output tail: NULL when empty (SQLite: text; PostgreSQL:
     /// `bytea`, which can hold NUL).
     Output(&'a str),
+    /// Bytes (a blob, `bytea`).
+    Bytes(&'a [u8]),
+    /// A list of names (SQLite: a JSON array, read with `json_each`;
+    /// PostgreSQL: `text[]`).
+    Texts(&'a [String]),
+    /// A list of ids (SQLite: a JSON array of ids in hex, the form
+    /// `lower(hex(id))` gives; PostgreSQL: `uuid[]`).
+    Ids(&'a [Uuid]),
 }
 
 /// A parameter a statement built at run time owns (see [`Binds`]).
@@ -292,6 +317,8 @@ pub(crate) enum Cell {
     Bool(bool),
     /// A PostgreSQL `text[]`.
     Texts(Vec<String>),
+    /// A PostgreSQL `uuid[]`.
+    Uuids(Vec<Uuid>),
 }
 
 /// A row read back as [`Cell`]s, with typed getters that name the table
@@ -364,6 +391,14 @@ impl SqlRow {
         self.opt_text(i)?.ok_or_else(|| self.wrong(i, "a text"))
     }
 
+    /// Bytes.
+    pub fn bytes(&self, i: usize) -> Result<Vec<u8>> {
+        match self.cell(i)? {
+            Cell::Bytes(b) => Ok(b.clone()),
+            _ => Err(self.wrong(i, "bytes")),
+        }
+    }
+
     /// A boolean (an integer in SQLite).
     pub fn bool(&self, i: usize) -> Result<bool> {
         Ok(self.int(i)? != 0)
@@ -386,6 +421,20 @@ impl SqlRow {
         match self.cell(i)? {
             Cell::Texts(t) => Ok(Some(t.clone())),
             _ => self.opt_json(i),
+        }
+    }
+
+    /// A list of ids (see [`Arg::Ids`]).
+    pub fn ids(&self, i: usize) -> Result<Vec<Uuid>> {
+        match self.cell(i)? {
+            Cell::Uuids(ids) => Ok(ids.clone()),
+            _ => self
+                .json::<Vec<String>>(i)?
+                .iter()
+                .map(|id| {
+                    Uuid::parse_str(id).map_err(|e| corrupt(self.table, format!("column {i}: {e}")))
+                })
+                .collect(),
         }
     }
 
@@ -453,19 +502,111 @@ pub(crate) trait SqlConn: Send {
     fn announce_completed(&mut self, _ids: &[Uuid]) {}
 }
 
+/// How many times a transaction the database aborted to break a deadlock
+/// (or for a serialization failure) is run again.
+const ATTEMPTS: usize = 5;
+
+/// Runs `attempt` again (up to [`ATTEMPTS`] times in all) while it fails
+/// with a deadlock or a serialization failure (PostgreSQL's `40P01`,
+/// `40001`): the database aborts one of two transactions that wait for
+/// each other, and the second run sees what the other committed. SQLite
+/// never reports them (its one writer waits for the lock instead).
+pub(crate) async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(Error::Database(sqlx::Error::Database(e)))
+                if tries < ATTEMPTS && matches!(e.code().as_deref(), Some("40P01" | "40001")) =>
+            {
+                tracing::debug!(error = %e, tries, "transaction aborted by the database; retrying");
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Implements [`SqlConn`] for a backend's connection type, written once:
+/// `$conn` is the sqlx executor it runs on, named from `self` as `$this`;
+/// `$dialect` its spelling; the `bind` and `read` functions in scope where
+/// it is invoked (the backend's `tx.rs`) bind arguments and read rows; the
+/// items in braces add what the backend has more (its announcements).
+macro_rules! sql_conn {
+    ($type:ty, $dialect:expr, |$this:ident| $conn:expr, { $($extra:item)* }) => {
+        #[async_trait::async_trait]
+        impl $crate::store::statement::SqlConn for $type {
+            fn dialect(&self) -> &'static $crate::store::statement::Dialect {
+                $dialect
+            }
+
+            async fn execute(
+                &mut self,
+                sql: &str,
+                args: &[$crate::store::statement::Arg<'_>],
+            ) -> $crate::store::Result<u64> {
+                let $this = self;
+                let done = bind(sqlx::query(sql), args).execute($conn).await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn fetch_all(
+                &mut self,
+                table: &'static str,
+                sql: &str,
+                args: &[$crate::store::statement::Arg<'_>],
+            ) -> $crate::store::Result<Vec<$crate::store::statement::SqlRow>> {
+                let $this = self;
+                let rows = bind(sqlx::query(sql), args).fetch_all($conn).await?;
+                rows.iter().map(|row| read(table, row)).collect()
+            }
+
+            $($extra)*
+        }
+    };
+}
+pub(crate) use sql_conn;
+
+/// An open write transaction of a backend. [`SqlTx::conn`] lends the
+/// connection its statements run on (the backend's transaction type, which
+/// also runs the settling statements); [`SqlTx::commit`] ends it. Dropped
+/// without a commit, it rolls back.
+#[async_trait]
+pub(crate) trait SqlTx: Send + Sized {
+    /// The connection inside the transaction.
+    type Conn<'c>: SqlConn + SettleTx
+    where
+        Self: 'c;
+    /// Lends the connection inside the transaction.
+    fn conn(&mut self) -> Self::Conn<'_>;
+    /// Commits.
+    async fn commit(self) -> Result<()>;
+}
+
 /// A backend whose operations run as statements written once: it gives
-/// the connections they run on outside a transaction. Entity traits
-/// written once (e.g. [`ScheduleStore`](super::ScheduleStore)) are
-/// implemented for every `SqlBackend`.
+/// the connections they run on, outside a transaction and inside one.
+/// Entity traits written once (e.g. [`ScheduleStore`](super::ScheduleStore))
+/// are implemented for every `SqlBackend`.
+#[async_trait]
 pub(crate) trait SqlBackend: Send + Sync + 'static {
     /// A connection of the backend's pools.
     type Conn<'a>: SqlConn
+    where
+        Self: 'a;
+    /// A write transaction.
+    type Tx<'a>: SqlTx
     where
         Self: 'a;
     /// For statements that read committed state.
     fn reads(&self) -> Self::Conn<'_>;
     /// For statements that write, each committed on its own.
     fn writes(&self) -> Self::Conn<'_>;
+    /// Opens a write transaction (SQLite: on the writer, `BEGIN
+    /// IMMEDIATE`; PostgreSQL: `READ COMMITTED` on the pool).
+    async fn transaction(&self) -> Result<Self::Tx<'_>>;
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use async_trait::async_trait;
+use tracing::instrument;
 use uuid::Uuid;
 
 use super::PgStore;
@@ -11,8 +13,12 @@ use super::queue::QUEUE_ORDER;
 use super::row::{self, JOB_COLUMNS, lit, ms};
 use crate::clock;
 use crate::model::{Job, JobId, Transition};
+use crate::store::pauses;
+use crate::store::statement::SqlBackend;
 use crate::store::statement::like_pattern;
-use crate::store::{JobClaimParams, JobStartParams, JobStarted, Result};
+use crate::store::{
+    ClaimStore, FinishReport, JobClaimParams, JobFinishParams, JobStartParams, JobStarted, Result,
+};
 
 /// The claim of a queue without quotas: one statement.
 ///
@@ -157,7 +163,7 @@ pub(super) async fn claim_many(db: &PgStore, p: JobClaimParams) -> Result<Vec<Jo
             .await?;
         // The statement above took nothing from a paused queue or for a
         // paused dispatcher; the quota claim asks apart.
-        if has_quotas && !super::manage::paused(db, &p.queue, p.dispatcher).await? {
+        if has_quotas && !pauses::paused(&mut db.reads(), &p.queue, p.dispatcher).await? {
             let rest = p.limit - claimed.len() as u32;
             claimed.extend(super::quota::claim(db, &p, rest).await?);
         }
@@ -193,6 +199,24 @@ pub(super) async fn start_many(db: &PgStore, p: JobStartParams) -> Result<Vec<Jo
             })
         })
         .collect())
+}
+
+#[async_trait]
+impl ClaimStore for PgStore {
+    #[instrument(level = "debug", skip_all)]
+    async fn job_claim_many(&self, params: JobClaimParams) -> Result<Vec<Job>> {
+        claim_many(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_start_many(&self, params: JobStartParams) -> Result<Vec<JobStarted>> {
+        start_many(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_finish_many(&self, params: &[JobFinishParams]) -> Result<FinishReport> {
+        super::finish::finish_many(self, params).await
+    }
 }
 
 #[cfg(test)]

@@ -193,3 +193,46 @@ pub(super) async fn put_back(db: &PgStore, p: JobPutBackParams) -> Result<Job> {
 pub(super) async fn update(db: &PgStore, p: JobUpdateParams) -> Result<Job> {
     jobs::update(db, &p).await
 }
+
+use async_trait::async_trait;
+use tracing::instrument;
+
+use crate::store::JobStore;
+
+#[async_trait]
+impl JobStore for PgStore {
+    #[instrument(level = "debug", skip_all)]
+    async fn job_insert_many(&self, jobs: &[NewJob]) -> Result<Vec<Job>> {
+        insert_many(self, jobs).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_get(&self, id: JobId) -> Result<Job> {
+        get(self, id).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_list(&self, params: JobListParams) -> Result<Vec<Job>> {
+        list(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_pull(&self, params: JobPullParams) -> Result<Job> {
+        pull(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_detach(&self, params: JobDetachParams) -> Result<Job> {
+        detach(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_put_back(&self, params: JobPutBackParams) -> Result<Job> {
+        put_back(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_update(&self, params: JobUpdateParams) -> Result<Job> {
+        update(self, params).await
+    }
+}

@@ -35,7 +35,12 @@
 //!
 //! # Statements
 //!
-//! One SQL module per table, like the SQLite backend. Batches are arrays
+//! As in the SQLite backend, the operations whose logic and statements are
+//! the same on both are written once in `store/` over this backend's
+//! `SqlBackend` (`tx.rs`); here are the statements tuned for PostgreSQL,
+//! one module per entity, each implementing its entity's trait (`job.rs`,
+//! `claim.rs`, `dispatcher.rs`, `failures.rs`, `callbacks.rs`).
+//! Batches are arrays
 //! (`unnest($1::uuid[], $2::text[], …)`): one statement, one prepared text,
 //! whatever the batch size. A batch write compares each job only with
 //! columns of the batch (the expected status included), so the planner can
@@ -44,48 +49,31 @@
 //! Transactions are `READ COMMITTED`; where two transactions could each
 //! miss the other's write (an await racing the completion it awaits, a
 //! queue deleted while a job is put in it) the statements take the row or
-//! table locks that order them, see `finish.rs` and `queue.rs`.
+//! table locks that order them, see `finish.rs` and `store/queue.rs`.
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions as _, Connection as _, Postgres, Transaction};
 use tracing::instrument;
 
-use super::{
-    Activation, AnnotationSetParams, DispatcherActivateParams, DispatcherPingParams,
-    DispatcherRescueParams, Error, ExpireReport, FinishReport, HandBackParams, HandBackReport,
-    JobClaimParams, JobDetachParams, JobExpireParams, JobFinishParams, JobListParams,
-    JobNextDueParams, JobPullParams, JobPutBackParams, JobRetryParams, JobStartParams, JobStarted,
-    JobUpdateParams, ModuleInsertParams, NextDue, Ping, QueueJobsParams, QuotaCreateParams, Result,
-    RetryVerdict, Store, StoreListener, no_open_transaction,
-};
-use crate::model::{
-    Agent, AgentSpec, Attempt, DispatcherId, DispatcherInfo, Job, JobId, ModuleDigest, ModuleInfo,
-    NewJob, QueueInfo, Quota, RetryPolicy, Timestamp,
-};
+use super::{Error, Result, Store, StoreListener, no_open_transaction};
 
-mod annotation;
 mod callbacks;
 mod claim;
-mod deadline;
 mod dispatcher;
 mod failures;
 mod finish;
 mod job;
-mod manage;
-mod module;
 mod notify;
 #[cfg(test)]
 mod plans;
 mod queue;
 mod quota;
 mod row;
-mod stats;
 #[cfg(test)]
 pub(crate) mod testing;
 #[cfg(test)]
@@ -257,272 +245,5 @@ impl Store for PgStore {
             notify::PgStoreListener::start(self.listeners.clone(), self.channel.to_string())
                 .await?;
         Ok(Some(Box::new(listener)))
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn module_insert(&self, params: ModuleInsertParams) -> Result<ModuleInfo> {
-        module::insert(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn module_get(&self, reference: &str) -> Result<ModuleInfo> {
-        module::get(self, reference).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn module_bytes(&self, digest: &ModuleDigest) -> Result<Vec<u8>> {
-        module::bytes(self, digest).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn module_list(&self) -> Result<Vec<ModuleInfo>> {
-        module::list(self).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn module_delete(&self, digest: &ModuleDigest) -> Result<()> {
-        module::delete(self, digest).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn queue_create(&self, name: &str, now: Timestamp) -> Result<QueueInfo> {
-        queue::create(self, name, now).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn queue_get(&self, name: &str) -> Result<QueueInfo> {
-        queue::get(self, name).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn queue_list(&self) -> Result<Vec<QueueInfo>> {
-        queue::list(self).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn queue_delete(&self, name: &str) -> Result<()> {
-        queue::delete(self, name).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn queue_jobs(&self, params: QueueJobsParams) -> Result<Vec<Job>> {
-        queue::jobs(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_insert_many(&self, jobs: &[NewJob]) -> Result<Vec<Job>> {
-        job::insert_many(self, jobs).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_get(&self, id: JobId) -> Result<Job> {
-        job::get(self, id).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_list(&self, params: JobListParams) -> Result<Vec<Job>> {
-        job::list(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_pull(&self, params: JobPullParams) -> Result<Job> {
-        job::pull(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_detach(&self, params: JobDetachParams) -> Result<Job> {
-        job::detach(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_put_back(&self, params: JobPutBackParams) -> Result<Job> {
-        job::put_back(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_claim_many(&self, params: JobClaimParams) -> Result<Vec<Job>> {
-        claim::claim_many(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_expire_many(&self, params: JobExpireParams) -> Result<ExpireReport> {
-        deadline::expire_many(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_next_due(&self, params: JobNextDueParams) -> Result<NextDue> {
-        deadline::next_due(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_update(&self, params: JobUpdateParams) -> Result<Job> {
-        job::update(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_start_many(&self, params: JobStartParams) -> Result<Vec<JobStarted>> {
-        claim::start_many(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_finish_many(&self, params: &[JobFinishParams]) -> Result<FinishReport> {
-        finish::finish_many(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn quota_create(&self, params: QuotaCreateParams) -> Result<Quota> {
-        quota::create(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn quota_get(&self, queue: &str, name: &str) -> Result<Quota> {
-        quota::get(self, queue, name).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn quota_list(&self, queue: &str) -> Result<Vec<Quota>> {
-        quota::list(self, queue).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn quota_set_size(&self, queue: &str, name: &str, size: u32) -> Result<Quota> {
-        quota::set_size(self, queue, name, size).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn quota_delete(&self, queue: &str, name: &str) -> Result<()> {
-        quota::delete(self, queue, name).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn annotation_set(&self, params: AnnotationSetParams) -> Result<()> {
-        annotation::set(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn annotation_get(&self, job: JobId, name: &str) -> Result<Option<Value>> {
-        annotation::get(self, job, name).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn annotation_list(&self, job: JobId) -> Result<Vec<(String, Value)>> {
-        annotation::list(self, job).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn dispatcher_activate(&self, params: DispatcherActivateParams) -> Result<Activation> {
-        dispatcher::activate(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn dispatcher_ping(&self, params: DispatcherPingParams) -> Result<Ping> {
-        failures::ping(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn dispatcher_deactivate(&self, id: DispatcherId, now: Timestamp) -> Result<()> {
-        dispatcher::deactivate(self, id, now).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn dispatcher_get(&self, id: DispatcherId) -> Result<DispatcherInfo> {
-        dispatcher::get(self, id).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn dispatcher_list(&self) -> Result<Vec<DispatcherInfo>> {
-        dispatcher::list(self).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn agent_upsert(&self, dispatcher: DispatcherId, spec: AgentSpec) -> Result<Agent> {
-        dispatcher::agent_upsert(self, dispatcher, spec).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn agent_list(&self, dispatcher: Option<DispatcherId>) -> Result<Vec<Agent>> {
-        dispatcher::agent_list(self, dispatcher).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn agent_delete(&self, dispatcher: DispatcherId, queue: &str, name: &str) -> Result<()> {
-        dispatcher::agent_delete(self, dispatcher, queue, name).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn dispatcher_rescue(
-        &self,
-        params: DispatcherRescueParams,
-    ) -> Result<Vec<HandBackReport>> {
-        failures::rescue(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn dispatcher_hand_back(&self, params: HandBackParams) -> Result<HandBackReport> {
-        failures::hand_back(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_retry(&self, params: JobRetryParams) -> Result<RetryVerdict> {
-        failures::retry(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn dispatcher_held_jobs(&self, id: DispatcherId) -> Result<Vec<JobId>> {
-        failures::held_jobs(self, id).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn store_probe(&self, now: Timestamp) -> Result<()> {
-        failures::probe(self, now).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_attempts(&self, id: JobId) -> Result<Vec<Attempt>> {
-        failures::attempts(self, id).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn queue_retry_get(&self, queue: &str) -> Result<Option<RetryPolicy>> {
-        failures::queue_retry_get(self, queue).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn queue_retry_set(&self, queue: &str, policy: Option<RetryPolicy>) -> Result<()> {
-        failures::queue_retry_set(self, queue, policy).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_insert_linked(
-        &self,
-        jobs: &[crate::model::LinkedJob],
-        now: Timestamp,
-    ) -> Result<()> {
-        self.insert_linked(jobs, now).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn callback_add(&self, params: crate::store::CallbackAddParams) -> Result<JobId> {
-        self.add_callback(params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn part_add(&self, params: crate::store::PartAddParams) -> Result<JobId> {
-        self.add_part(params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn composite_start(&self, id: JobId, now: Timestamp) -> Result<JobId> {
-        self.start_composite(id, now).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_links(&self, id: JobId) -> Result<crate::store::JobLinks> {
-        self.links_of(id).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_append_args(&self, params: crate::store::JobAppendArgsParams) -> Result<u32> {
-        self.append_args(params).await
     }
 }

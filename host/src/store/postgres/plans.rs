@@ -12,10 +12,10 @@
 use sqlx::{Connection as _, Row as _};
 
 use super::testing::{self, TestSchema};
-use super::{claim, deadline, finish, job, queue, quota};
+use super::{claim, finish, job, quota};
 use crate::store::failures::records::HELD_JOBS;
 use crate::store::statement::POSTGRES;
-use crate::store::{dispatchers, finishes, jobs};
+use crate::store::{deadline, dispatchers, finishes, jobs, queue};
 
 /// The number of parameters (`$n`) of `sql`.
 fn parameters(sql: &str) -> usize {
@@ -96,7 +96,7 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
         ("detach", jobs::DETACH.text(&POSTGRES)),
         ("put_back", jobs::PUT_BACK.text(&POSTGRES)),
         ("pending_count", jobs::PENDING_COUNT.text(&POSTGRES)),
-        ("queue_jobs", queue::JOBS.as_str()),
+        ("queue_jobs", queue::JOBS.text(&POSTGRES)),
         ("agent_held_jobs", dispatchers::HELD.text(&POSTGRES)),
         ("self_check", HELD_JOBS.text(&POSTGRES)),
         ("finish", finish::FINISH.as_str()),
@@ -106,11 +106,14 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
         ("cascade", finish::CASCADE.as_str()),
         ("update", jobs::UPDATE.text(&POSTGRES)),
         ("quota_lock", quota::LOCK),
-        ("quota_slots", quota::IN_FLIGHT.as_str()),
+        (
+            "quota_slots",
+            crate::store::quota::IN_FLIGHT.text(&POSTGRES),
+        ),
         ("quota_walk", quota::WALK.as_str()),
         ("claim_ids", quota::CLAIM_IDS.as_str()),
-        ("expire", deadline::EXPIRE.as_str()),
-        ("next_due", deadline::NEXT_DUE.as_str()),
+        ("expire", deadline::EXPIRE.text(&POSTGRES)),
+        ("next_due", deadline::NEXT_DUE.text(&POSTGRES)),
     ];
     let mut wrong = Vec::new();
     for state in ["without statistics", "analyzed"] {

@@ -24,35 +24,20 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::LazyLock;
 
-use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row as _};
 use uuid::Uuid;
 
 use super::PgStore;
 use super::claim::{candidate_order, filter_binds, filter_clauses, not_expired};
-use super::queue;
 use super::row::{self, JOB_COLUMNS, lit, ms, to_u32};
-use crate::clock;
-use crate::model::{Job, JobId, JobStatus, Quota, Transition};
-use crate::store::{Error, JobClaimParams, QuotaCreateParams, Result};
-
-const COLUMNS: &str = "queue, name, size, created_at";
+use crate::model::{Job, JobId, JobStatus, Transition};
+use crate::store::quota::IN_FLIGHT as SLOTS;
+use crate::store::statement;
+use crate::store::{JobClaimParams, Result};
 
 /// Locks the queue's quotas and reads their sizes.
 pub(super) static LOCK: &str =
     "SELECT name, size FROM quotas WHERE queue = $1 ORDER BY name COLLATE \"C\" FOR UPDATE";
-
-/// The queue's jobs holding quota slots, with each quota name they carry.
-pub(super) static IN_FLIGHT: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT j.id, n.name FROM jobs AS j CROSS JOIN LATERAL unnest(j.quota_names) AS n(name) \
-         WHERE j.queue = $1 AND j.status IN ({assigned}, {active}) \
-           AND j.quota_names IS NOT NULL \
-         ORDER BY j.id",
-        assigned = lit(JobStatus::Assigned),
-        active = lit(JobStatus::Active),
-    )
-});
 
 /// Due jobs of a queue in queue order after a position (`$4`–`$6`; `$7`:
 /// from the start), skipping those that name a full quota (`$3`) or that
@@ -178,124 +163,11 @@ pub(super) async fn claim(db: &PgStore, p: &JobClaimParams, limit: u32) -> Resul
 
 /// `(job, quota name)` for every slot taken in the queue, by job id.
 async fn in_flight(conn: &mut PgConnection, queue: &str) -> Result<Vec<(JobId, String)>> {
-    let rows = sqlx::query(&IN_FLIGHT)
+    let rows = sqlx::query(SLOTS.text(&statement::POSTGRES))
         .bind(queue)
         .fetch_all(&mut *conn)
         .await?;
     rows.iter()
         .map(|r| Ok((JobId(r.try_get::<Uuid, _>(0)?), r.try_get(1)?)))
         .collect()
-}
-
-fn quota(row: &PgRow, slots: &[(JobId, String)]) -> Result<Quota> {
-    let name: String = row.try_get(1)?;
-    let size = to_u32("quotas", "size", row.try_get(2)?)?;
-    let active: Vec<JobId> = slots
-        .iter()
-        .filter(|(_, n)| *n == name)
-        .map(|(id, _)| *id)
-        .collect();
-    Ok(Quota {
-        queue: row.try_get(0)?,
-        filled: active.len() >= size as usize,
-        name,
-        size,
-        created_at: clock::from_millis(row.try_get(3)?),
-        active,
-    })
-}
-
-/// "quota `name` of queue `q`", for messages.
-fn what(queue: &str, name: &str) -> String {
-    format!("quota `{name}` of {}", queue::what(queue))
-}
-
-/// Creates a quota in an existing queue; see the module doc for the lock.
-pub(super) async fn create(db: &PgStore, p: QuotaCreateParams) -> Result<Quota> {
-    let mut tx = db.begin().await?;
-    sqlx::query("LOCK TABLE jobs IN SHARE MODE")
-        .execute(&mut *tx)
-        .await?;
-    let written =
-        sqlx::query("INSERT INTO quotas (queue, name, size, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(&p.queue)
-            .bind(&p.name)
-            .bind(i64::from(p.size))
-            .bind(ms(p.now))
-            .execute(&mut *tx)
-            .await;
-    match written {
-        Ok(_) => {}
-        Err(e) => {
-            return Err(match row::db_error(&e) {
-                Some((code, _)) if code == row::sqlstate::FOREIGN_KEY => {
-                    Error::not_found(queue::what(&p.queue))
-                }
-                Some((code, _)) if code == row::sqlstate::UNIQUE => {
-                    Error::Conflict(format!("{} already exists", what(&p.queue, &p.name)))
-                }
-                _ => e.into(),
-            });
-        }
-    }
-    tx.commit().await?;
-    get(db, &p.queue, &p.name).await
-}
-
-/// A quota and the jobs holding it.
-pub(super) async fn get(db: &PgStore, queue: &str, name: &str) -> Result<Quota> {
-    let mut conn = db.pool.acquire().await?;
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM quotas WHERE queue = $1 AND name = $2"
-    ))
-    .bind(queue)
-    .bind(name)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or_else(|| Error::not_found(what(queue, name)))?;
-    let slots = in_flight(&mut conn, queue).await?;
-    quota(&row, &slots)
-}
-
-/// A queue's quotas, by name.
-pub(super) async fn list(db: &PgStore, queue_name: &str) -> Result<Vec<Quota>> {
-    queue::exists(db, queue_name).await?;
-    let mut conn = db.pool.acquire().await?;
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM quotas WHERE queue = $1 ORDER BY name COLLATE \"C\""
-    ))
-    .bind(queue_name)
-    .fetch_all(&mut *conn)
-    .await?;
-    let slots = in_flight(&mut conn, queue_name).await?;
-    rows.iter().map(|r| quota(r, &slots)).collect()
-}
-
-/// Changes a quota's size (waiting for a claim that holds its row).
-pub(super) async fn set_size(db: &PgStore, queue: &str, name: &str, size: u32) -> Result<Quota> {
-    let changed = sqlx::query("UPDATE quotas SET size = $3 WHERE queue = $1 AND name = $2")
-        .bind(queue)
-        .bind(name)
-        .bind(i64::from(size))
-        .execute(&db.pool)
-        .await?
-        .rows_affected();
-    if changed == 0 {
-        return Err(Error::not_found(what(queue, name)));
-    }
-    get(db, queue, name).await
-}
-
-/// Removes a quota.
-pub(super) async fn delete(db: &PgStore, queue: &str, name: &str) -> Result<()> {
-    let deleted = sqlx::query("DELETE FROM quotas WHERE queue = $1 AND name = $2")
-        .bind(queue)
-        .bind(name)
-        .execute(&db.pool)
-        .await?
-        .rows_affected();
-    if deleted == 0 {
-        return Err(Error::not_found(what(queue, name)));
-    }
-    Ok(())
 }

@@ -104,17 +104,10 @@ pub(super) fn schedule_run(id: Option<Uuid>, occurrence: Option<i64>) -> Option<
     })
 }
 
-/// Job rows without their positions.
-pub(super) fn jobs(rows: &[PgRow]) -> Result<Vec<Job>> {
-    rows.iter().map(|r| job(r).map(|(_, j)| j)).collect()
-}
-
 /// SQLSTATE codes this backend acts on.
 pub(super) mod sqlstate {
     /// `unique_violation`.
     pub const UNIQUE: &str = "23505";
-    /// `foreign_key_violation`.
-    pub const FOREIGN_KEY: &str = "23503";
     /// `not_null_violation`.
     pub const NOT_NULL: &str = "23502";
     /// `duplicate_schema`.

@@ -13,11 +13,11 @@ use uuid::Uuid;
 use super::{PgStore, notify, row};
 use crate::store::Result;
 use crate::store::sql::corrupt;
-use crate::store::statement::{self, Arg, Cell, Dialect, SqlBackend, SqlConn, SqlRow};
+use crate::store::statement::{self, Arg, Cell, SqlBackend, SqlRow, SqlTx, sql_conn};
 
 /// Statements inside one PostgreSQL transaction. Every job it sees get its
 /// result is announced (`completed`), with the next cascade.
-pub(super) struct PgTx<'a> {
+pub(crate) struct PgTx<'a> {
     pub(super) conn: &'a mut PgConnection,
     pub(super) db: &'a PgStore,
     pub(super) announce: Vec<Uuid>,
@@ -44,31 +44,26 @@ impl<'a> PgTx<'a> {
     }
 }
 
+/// An open transaction on the pool: what [`SqlBackend::transaction`]
+/// gives.
+pub(crate) struct PgTransaction<'a> {
+    tx: Transaction<'static, Postgres>,
+    db: &'a PgStore,
+}
+
 #[async_trait]
-impl SqlConn for PgTx<'_> {
-    fn dialect(&self) -> &'static Dialect {
-        &statement::POSTGRES
+impl<'a> SqlTx for PgTransaction<'a> {
+    type Conn<'c>
+        = PgTx<'c>
+    where
+        Self: 'c;
+
+    fn conn(&mut self) -> PgTx<'_> {
+        PgTx::new(&mut self.tx, self.db, Vec::new())
     }
 
-    async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
-        execute(&mut *self.conn, sql, args).await
-    }
-
-    async fn fetch_all(
-        &mut self,
-        table: &'static str,
-        sql: &str,
-        args: &[Arg<'_>],
-    ) -> Result<Vec<SqlRow>> {
-        fetch_all(&mut *self.conn, table, sql, args).await
-    }
-
-    async fn announce_puts(&mut self, queues: &[String]) -> Result<()> {
-        announce_puts(&mut *self.conn, self.db, queues).await
-    }
-
-    fn announce_completed(&mut self, ids: &[Uuid]) {
-        self.announce.extend_from_slice(ids);
+    async fn commit(self) -> Result<()> {
+        Ok(self.tx.commit().await?)
     }
 }
 
@@ -76,42 +71,11 @@ impl SqlConn for PgTx<'_> {
 /// store's pool.
 pub(crate) struct PgPoolConn<'a>(pub(super) &'a PgStore);
 
+/// Reads, writes and transactions on the one pool.
 #[async_trait]
-impl SqlConn for PgPoolConn<'_> {
-    fn dialect(&self) -> &'static Dialect {
-        &statement::POSTGRES
-    }
-
-    async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
-        execute(&self.0.pool, sql, args).await
-    }
-
-    async fn fetch_all(
-        &mut self,
-        table: &'static str,
-        sql: &str,
-        args: &[Arg<'_>],
-    ) -> Result<Vec<SqlRow>> {
-        fetch_all(&self.0.pool, table, sql, args).await
-    }
-
-    async fn announce_puts(&mut self, queues: &[String]) -> Result<()> {
-        announce_puts(&self.0.pool, self.0, queues).await
-    }
-
-    async fn announce_agents(&mut self, dispatcher: Uuid) -> Result<()> {
-        sqlx::query("SELECT pg_notify($1, json_build_object('agents', $2::uuid)::text)")
-            .bind(&*self.0.channel)
-            .bind(dispatcher)
-            .execute(&self.0.pool)
-            .await?;
-        Ok(())
-    }
-}
-
-/// Reads and writes on the one pool.
 impl SqlBackend for PgStore {
     type Conn<'a> = PgPoolConn<'a>;
+    type Tx<'a> = PgTransaction<'a>;
 
     fn reads(&self) -> PgPoolConn<'_> {
         PgPoolConn(self)
@@ -120,28 +84,38 @@ impl SqlBackend for PgStore {
     fn writes(&self) -> PgPoolConn<'_> {
         PgPoolConn(self)
     }
+
+    async fn transaction(&self) -> Result<PgTransaction<'_>> {
+        Ok(PgTransaction {
+            tx: self.begin().await?,
+            db: self,
+        })
+    }
 }
 
-async fn execute<'e>(
-    conn: impl Executor<'e, Database = Postgres>,
-    sql: &str,
-    args: &[Arg<'_>],
-) -> Result<u64> {
-    Ok(bind(sqlx::query(sql), args)
-        .execute(conn)
-        .await?
-        .rows_affected())
-}
+sql_conn!(PgTx<'_>, &statement::POSTGRES, |this| &mut *this.conn, {
+    async fn announce_puts(&mut self, queues: &[String]) -> Result<()> {
+        announce_puts(&mut *self.conn, self.db, queues).await
+    }
 
-async fn fetch_all<'e>(
-    conn: impl Executor<'e, Database = Postgres>,
-    table: &'static str,
-    sql: &str,
-    args: &[Arg<'_>],
-) -> Result<Vec<SqlRow>> {
-    let rows = bind(sqlx::query(sql), args).fetch_all(conn).await?;
-    rows.iter().map(|row| read(table, row)).collect()
-}
+    async fn announce_agents(&mut self, dispatcher: Uuid) -> Result<()> {
+        announce_agents(&mut *self.conn, self.db, dispatcher).await
+    }
+
+    fn announce_completed(&mut self, ids: &[Uuid]) {
+        self.announce.extend_from_slice(ids);
+    }
+});
+
+sql_conn!(PgPoolConn<'_>, &statement::POSTGRES, |this| &this.0.pool, {
+    async fn announce_puts(&mut self, queues: &[String]) -> Result<()> {
+        announce_puts(&self.0.pool, self.0, queues).await
+    }
+
+    async fn announce_agents(&mut self, dispatcher: Uuid) -> Result<()> {
+        announce_agents(&self.0.pool, self.0, dispatcher).await
+    }
+});
 
 /// Announces puts in `queues` to every listener (on commit, inside a
 /// transaction).
@@ -162,6 +136,21 @@ async fn announce_puts<'e>(
     Ok(())
 }
 
+/// Announces that a dispatcher's agents changed (on commit, inside a
+/// transaction).
+async fn announce_agents<'e>(
+    conn: impl Executor<'e, Database = Postgres>,
+    db: &PgStore,
+    dispatcher: Uuid,
+) -> Result<()> {
+    sqlx::query("SELECT pg_notify($1, json_build_object('agents', $2::uuid)::text)")
+        .bind(&*db.channel)
+        .bind(dispatcher)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Binds neutral arguments as PostgreSQL stores them: ids as `uuid`, JSON
 /// as text (cast by the statement), output as `bytea`.
 fn bind<'q>(
@@ -177,6 +166,9 @@ fn bind<'q>(
             Arg::Bool(v) => query.bind(v),
             Arg::Text(t) | Arg::Json(t) => query.bind(t),
             Arg::OptText(t) => query.bind(t),
+            Arg::Bytes(b) => query.bind(b),
+            Arg::Texts(t) => query.bind(t),
+            Arg::Ids(ids) => query.bind(ids),
             Arg::Output(t) => query.bind(row::output(t)),
         };
     }
@@ -201,6 +193,7 @@ fn read(table: &'static str, row: &PgRow) -> Result<SqlRow> {
                 "BYTEA" => Cell::Bytes(row.try_get(i)?),
                 "BOOL" => Cell::Bool(row.try_get(i)?),
                 "TEXT[]" => Cell::Texts(row.try_get(i)?),
+                "UUID[]" => Cell::Uuids(row.try_get(i)?),
                 other => return Err(corrupt(table, format!("column {i}: a {other} value"))),
             }
         };

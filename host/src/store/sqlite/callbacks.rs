@@ -190,3 +190,40 @@ impl SqliteStore {
         links::links_of(&mut SqlBackend::reads(self), id).await
     }
 }
+
+use tracing::instrument;
+
+use crate::store::LinkStore;
+
+#[async_trait]
+impl LinkStore for SqliteStore {
+    #[instrument(level = "debug", skip_all)]
+    async fn job_insert_linked(&self, jobs: &[LinkedJob], now: Timestamp) -> Result<()> {
+        self.insert_linked(jobs, now).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn callback_add(&self, params: CallbackAddParams) -> Result<JobId> {
+        self.add_callback(params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn part_add(&self, params: PartAddParams) -> Result<JobId> {
+        self.add_part(params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn composite_start(&self, id: JobId, now: Timestamp) -> Result<JobId> {
+        self.start_composite(id, now).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_links(&self, id: JobId) -> Result<JobLinks> {
+        self.links_of(id).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_append_args(&self, params: JobAppendArgsParams) -> Result<u32> {
+        self.append_args(params).await
+    }
+}

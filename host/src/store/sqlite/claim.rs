@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use async_trait::async_trait;
+use tracing::instrument;
 use uuid::Uuid;
 
 use super::SqliteStore;
@@ -12,7 +14,11 @@ use super::queue::QUEUE_ORDER;
 use super::row::{self, JOB_COLUMNS, lit, ms};
 use crate::clock;
 use crate::model::{Job, JobId, Transition};
-use crate::store::{JobClaimParams, JobStartParams, JobStarted, Result};
+use crate::store::pauses;
+use crate::store::statement::SqlBackend;
+use crate::store::{
+    ClaimStore, FinishReport, JobClaimParams, JobFinishParams, JobStartParams, JobStarted, Result,
+};
 
 /// The number of filter shapes: which of the agent's module and function
 /// patterns and its preference's module and function patterns are present
@@ -153,7 +159,7 @@ pub(super) async fn claim_many(db: &SqliteStore, p: JobClaimParams) -> Result<Ve
             .await?;
         // The statement above took nothing from a paused queue or for a
         // paused dispatcher; the quota claim asks apart.
-        if has_quotas && !super::manage::paused(db, &p.queue, p.dispatcher).await? {
+        if has_quotas && !pauses::paused(&mut db.reads(), &p.queue, p.dispatcher).await? {
             let rest = p.limit - claimed.len() as u32;
             claimed.extend(super::quota::claim(db, &p, rest).await?);
         }
@@ -188,6 +194,24 @@ pub(super) async fn start_many(db: &SqliteStore, p: JobStartParams) -> Result<Ve
             })
         })
         .collect())
+}
+
+#[async_trait]
+impl ClaimStore for SqliteStore {
+    #[instrument(level = "debug", skip_all)]
+    async fn job_claim_many(&self, params: JobClaimParams) -> Result<Vec<Job>> {
+        claim_many(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_start_many(&self, params: JobStartParams) -> Result<Vec<JobStarted>> {
+        start_many(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_finish_many(&self, params: &[JobFinishParams]) -> Result<FinishReport> {
+        super::finish::finish_many(self, params).await
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! statements, the reads and the agent changes are written once in
 //! `store/dispatchers.rs`).
 
+use async_trait::async_trait;
+
 use super::SqliteStore;
 use super::tx::SqliteTx;
 use crate::model::{Agent, AgentSpec, DispatcherId, DispatcherInfo, Timestamp};
@@ -59,4 +61,51 @@ pub(super) async fn agent_delete(
     name: &str,
 ) -> Result<()> {
     dispatchers::agent_delete(db, dispatcher, queue, name).await
+}
+
+use tracing::instrument;
+
+use crate::store::{DispatcherPingParams, DispatcherStore, Ping};
+
+#[async_trait]
+impl DispatcherStore for SqliteStore {
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_activate(&self, params: DispatcherActivateParams) -> Result<Activation> {
+        activate(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_ping(&self, params: DispatcherPingParams) -> Result<Ping> {
+        super::failures::ping(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_deactivate(&self, id: DispatcherId, now: Timestamp) -> Result<()> {
+        deactivate(self, id, now).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_get(&self, id: DispatcherId) -> Result<DispatcherInfo> {
+        get(self, id).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_list(&self) -> Result<Vec<DispatcherInfo>> {
+        list(self).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn agent_upsert(&self, dispatcher: DispatcherId, spec: AgentSpec) -> Result<Agent> {
+        agent_upsert(self, dispatcher, spec).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn agent_list(&self, dispatcher: Option<DispatcherId>) -> Result<Vec<Agent>> {
+        agent_list(self, dispatcher).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn agent_delete(&self, dispatcher: DispatcherId, queue: &str, name: &str) -> Result<()> {
+        agent_delete(self, dispatcher, queue, name).await
+    }
 }

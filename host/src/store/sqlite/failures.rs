@@ -12,7 +12,7 @@ use sqlx::{Row as _, Sqlite, Transaction};
 use super::SqliteStore;
 use super::row::{self, ms};
 use super::tx::{SqlitePoolConn, SqliteTx};
-use crate::model::{Attempt, DispatcherId, JobId, Process, RetryPolicy, Timestamp};
+use crate::model::{Attempt, DispatcherId, JobId, Process, Timestamp};
 use crate::store::failures;
 use crate::store::identity::{self, DispatcherPingParams, Ping};
 use crate::store::{
@@ -56,20 +56,6 @@ pub(super) async fn retry(db: &SqliteStore, p: JobRetryParams) -> Result<RetryVe
 /// A job's failed attempts, oldest first.
 pub(super) async fn attempts(db: &SqliteStore, id: JobId) -> Result<Vec<Attempt>> {
     failures::attempts(&mut SqlitePoolConn(&db.reader), id).await
-}
-
-/// A queue's default retry policy.
-pub(super) async fn queue_retry_get(db: &SqliteStore, name: &str) -> Result<Option<RetryPolicy>> {
-    failures::queue_retry_get(&mut SqlitePoolConn(&db.reader), name).await
-}
-
-/// Sets or clears a queue's default retry policy.
-pub(super) async fn queue_retry_set(
-    db: &SqliteStore,
-    name: &str,
-    policy: Option<RetryPolicy>,
-) -> Result<()> {
-    failures::queue_retry_set(&mut SqlitePoolConn(&db.writer), name, policy).await
 }
 
 /// Hands back every job a dispatcher holds, in one transaction.
@@ -143,4 +129,45 @@ pub(super) async fn held_jobs(db: &SqliteStore, id: DispatcherId) -> Result<Vec<
 /// Rewrites the probe row (migration 0009) and commits.
 pub(super) async fn probe(db: &SqliteStore, now: Timestamp) -> Result<()> {
     failures::probe(&mut SqlitePoolConn(&db.writer), now).await
+}
+
+use async_trait::async_trait;
+use tracing::instrument;
+
+use crate::store::FailureStore;
+
+#[async_trait]
+impl FailureStore for SqliteStore {
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_rescue(
+        &self,
+        params: DispatcherRescueParams,
+    ) -> Result<Vec<HandBackReport>> {
+        rescue(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_hand_back(&self, params: HandBackParams) -> Result<HandBackReport> {
+        hand_back(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_retry(&self, params: JobRetryParams) -> Result<RetryVerdict> {
+        retry(self, params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_held_jobs(&self, id: DispatcherId) -> Result<Vec<JobId>> {
+        held_jobs(self, id).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn store_probe(&self, now: Timestamp) -> Result<()> {
+        probe(self, now).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_attempts(&self, id: JobId) -> Result<Vec<Attempt>> {
+        attempts(self, id).await
+    }
 }

@@ -6,10 +6,10 @@
 use sqlx::Row as _;
 
 use super::SqliteStore;
-use super::{claim, deadline, finish, job, queue, quota};
+use super::{claim, finish, job, quota};
 use crate::store::failures::records::HELD_JOBS;
 use crate::store::statement::SQLITE;
-use crate::store::{dispatchers, finishes, jobs};
+use crate::store::{deadline, dispatchers, finishes, jobs, queue};
 
 /// The plan of `sql`, one line per step.
 async fn plan(store: &SqliteStore, sql: &str) -> Vec<String> {
@@ -50,8 +50,11 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
             "pending count",
             jobs::PENDING_COUNT.text(&SQLITE).to_owned(),
         ),
-        ("queue jobs", queue::JOBS.to_string()),
-        ("queue get", format!("{} WHERE q.name = ?", *queue::SELECT)),
+        ("queue jobs", queue::JOBS.text(&SQLITE).to_owned()),
+        (
+            "queue get",
+            format!("{} WHERE q.name = ?", queue::SELECT.text(&SQLITE)),
+        ),
         (
             "agent held jobs",
             dispatchers::HELD.text(&SQLITE).to_owned(),
@@ -59,9 +62,12 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
         ("self-check", HELD_JOBS.text(&SQLITE).to_owned()),
         ("await walk", finishes::WALK.text(&SQLITE).to_owned()),
         ("update", jobs::UPDATE.text(&SQLITE).to_owned()),
-        ("expire", deadline::EXPIRE.to_string()),
-        ("next due", deadline::NEXT_DUE.to_string()),
-        ("quota slots", quota::IN_FLIGHT.to_string()),
+        ("expire", deadline::EXPIRE.text(&SQLITE).to_owned()),
+        ("next due", deadline::NEXT_DUE.text(&SQLITE).to_owned()),
+        (
+            "quota slots",
+            crate::store::quota::IN_FLIGHT.text(&SQLITE).to_owned(),
+        ),
     ];
     for shape in 0..claim::SHAPES {
         statements.push(("claim", claim::CLAIM[shape].clone()));

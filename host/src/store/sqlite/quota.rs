@@ -15,31 +15,18 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::LazyLock;
 
 use sqlx::Row as _;
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::sqlite::SqliteConnection;
 use uuid::Uuid;
 
 use super::SqliteStore;
 use super::batch::{self, Statements};
 use super::claim::{SHAPES, filter_clauses, filter_shape, not_expired};
-use super::queue::{self, QUEUE_ORDER};
+use super::queue::QUEUE_ORDER;
 use super::row::{self, JOB_COLUMNS, json, lit, ms, to_u32};
-use crate::clock;
-use crate::model::{Job, JobId, JobStatus, Quota, Transition};
-use crate::store::{Error, JobClaimParams, QuotaCreateParams, Result};
-
-const COLUMNS: &str = "queue, name, size, created_at";
-
-/// The queue's jobs holding quota slots, with each quota name they carry.
-pub(super) static IN_FLIGHT: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT j.id, n.value FROM jobs AS j, json_each(j.quota_names) AS n \
-         WHERE j.queue = ?1 AND j.status IN ({assigned}, {active}) \
-           AND j.quota_names IS NOT NULL \
-         ORDER BY j.id",
-        assigned = lit(JobStatus::Assigned),
-        active = lit(JobStatus::Active),
-    )
-});
+use crate::model::{Job, JobId, JobStatus, Transition};
+use crate::store::quota::IN_FLIGHT as SLOTS;
+use crate::store::statement;
+use crate::store::{JobClaimParams, Result};
 
 /// Due jobs of a queue in queue order, after a position (`?4`–`?6`),
 /// skipping those that name a full quota (`?3`, a JSON array) or that are
@@ -179,124 +166,13 @@ async fn sizes(conn: &mut SqliteConnection, queue: &str) -> Result<HashMap<Strin
 
 /// `(job, quota name)` for every slot taken in the queue, by job id.
 async fn in_flight(conn: &mut SqliteConnection, queue: &str) -> Result<Vec<(JobId, String)>> {
-    let rows = sqlx::query(&IN_FLIGHT)
+    let rows = sqlx::query(SLOTS.text(&statement::SQLITE))
         .bind(queue)
         .fetch_all(&mut *conn)
         .await?;
     rows.iter()
         .map(|r| Ok((JobId(r.try_get::<Uuid, _>(0)?), r.try_get(1)?)))
         .collect()
-}
-
-fn quota(row: &SqliteRow, slots: &[(JobId, String)]) -> Result<Quota> {
-    let name: String = row.try_get(1)?;
-    let size = to_u32("quotas", "size", row.try_get(2)?)?;
-    let active: Vec<JobId> = slots
-        .iter()
-        .filter(|(_, n)| *n == name)
-        .map(|(id, _)| *id)
-        .collect();
-    Ok(Quota {
-        queue: row.try_get(0)?,
-        filled: active.len() >= size as usize,
-        name,
-        size,
-        created_at: clock::from_millis(row.try_get(3)?),
-        active,
-    })
-}
-
-/// "quota `name` of queue `q`", for messages.
-pub(super) fn what(queue: &str, name: &str) -> String {
-    format!("quota `{name}` of {}", queue::what(queue))
-}
-
-/// Creates a quota in an existing queue.
-pub(super) async fn create(db: &SqliteStore, p: QuotaCreateParams) -> Result<Quota> {
-    let written = sqlx::query(
-        "INSERT INTO quotas (queue, name, size, created_at) \
-         VALUES ((SELECT name FROM queues WHERE name = ?1), ?2, ?3, ?4)",
-    )
-    .bind(&p.queue)
-    .bind(&p.name)
-    .bind(i64::from(p.size))
-    .bind(ms(p.now))
-    .execute(&db.writer)
-    .await;
-    match written {
-        Ok(_) => get(db, &p.queue, &p.name).await,
-        Err(sqlx::Error::Database(e)) if e.kind() == sqlx::error::ErrorKind::NotNullViolation => {
-            Err(Error::not_found(queue::what(&p.queue)))
-        }
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(Error::Conflict(format!(
-            "{} already exists",
-            what(&p.queue, &p.name)
-        ))),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// A quota and the jobs holding it.
-pub(super) async fn get(db: &SqliteStore, queue: &str, name: &str) -> Result<Quota> {
-    let mut conn = db.reader.acquire().await?;
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM quotas WHERE queue = ?1 AND name = ?2"
-    ))
-    .bind(queue)
-    .bind(name)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or_else(|| Error::not_found(what(queue, name)))?;
-    let slots = in_flight(&mut conn, queue).await?;
-    quota(&row, &slots)
-}
-
-/// A queue's quotas, by name.
-pub(super) async fn list(db: &SqliteStore, queue_name: &str) -> Result<Vec<Quota>> {
-    queue::exists(db, queue_name).await?;
-    let mut conn = db.reader.acquire().await?;
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM quotas WHERE queue = ?1 ORDER BY name"
-    ))
-    .bind(queue_name)
-    .fetch_all(&mut *conn)
-    .await?;
-    let slots = in_flight(&mut conn, queue_name).await?;
-    rows.iter().map(|r| quota(r, &slots)).collect()
-}
-
-/// Changes a quota's size.
-pub(super) async fn set_size(
-    db: &SqliteStore,
-    queue: &str,
-    name: &str,
-    size: u32,
-) -> Result<Quota> {
-    let changed = sqlx::query("UPDATE quotas SET size = ?3 WHERE queue = ?1 AND name = ?2")
-        .bind(queue)
-        .bind(name)
-        .bind(i64::from(size))
-        .execute(&db.writer)
-        .await?
-        .rows_affected();
-    if changed == 0 {
-        return Err(Error::not_found(what(queue, name)));
-    }
-    get(db, queue, name).await
-}
-
-/// Removes a quota.
-pub(super) async fn delete(db: &SqliteStore, queue: &str, name: &str) -> Result<()> {
-    let deleted = sqlx::query("DELETE FROM quotas WHERE queue = ?1 AND name = ?2")
-        .bind(queue)
-        .bind(name)
-        .execute(&db.writer)
-        .await?
-        .rows_affected();
-    if deleted == 0 {
-        return Err(Error::not_found(what(queue, name)));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ use sqlx::sqlite::SqliteConnectOptions;
 
 use super::{MIGRATOR, SqliteStore};
 use crate::model::{JobId, JobStatus};
-use crate::store::{JobCancelParams, ManageStore as _, Store as _};
+use crate::store::JobCancelParams;
+use crate::store::prelude::*;
 
 /// The columns of `jobs`, its indexes, and the tables whose foreign
 /// keys reference it.

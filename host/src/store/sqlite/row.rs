@@ -87,11 +87,6 @@ pub(super) fn schedule_run(id: Option<Uuid>, occurrence: Option<i64>) -> Option<
     })
 }
 
-/// Job rows without their positions.
-pub(super) fn jobs(rows: &[SqliteRow]) -> Result<Vec<Job>> {
-    rows.iter().map(|r| job(r).map(|(_, j)| j)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,34 +7,31 @@
 use async_trait::async_trait;
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Executor, Row as _, Sqlite, SqlitePool, Transaction, TypeInfo as _, ValueRef as _};
+use sqlx::{Row as _, Sqlite, SqlitePool, Transaction, TypeInfo as _, ValueRef as _};
 
 use crate::store::Result;
 use crate::store::sql::corrupt;
-use crate::store::statement::{self, Arg, Cell, Dialect, SqlBackend, SqlConn, SqlRow};
+use crate::store::statement::{self, Arg, Cell, SqlBackend, SqlRow, SqlTx, sql_conn};
 
 /// Statements inside one SQLite write transaction (`BEGIN IMMEDIATE`:
 /// SQLite has one writer at a time, so the statements of one operation
 /// never interleave with another process's).
-pub(super) struct SqliteTx<'a>(pub(super) &'a mut Transaction<'static, Sqlite>);
+pub(crate) struct SqliteTx<'a>(pub(super) &'a mut Transaction<'static, Sqlite>);
+
+/// An open write transaction on the writer: what
+/// [`SqlBackend::transaction`] gives.
+pub(crate) struct SqliteTransaction(Transaction<'static, Sqlite>);
 
 #[async_trait]
-impl SqlConn for SqliteTx<'_> {
-    fn dialect(&self) -> &'static Dialect {
-        &statement::SQLITE
+impl SqlTx for SqliteTransaction {
+    type Conn<'c> = SqliteTx<'c>;
+
+    fn conn(&mut self) -> SqliteTx<'_> {
+        SqliteTx(&mut self.0)
     }
 
-    async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
-        execute(&mut **self.0, sql, args).await
-    }
-
-    async fn fetch_all(
-        &mut self,
-        table: &'static str,
-        sql: &str,
-        args: &[Arg<'_>],
-    ) -> Result<Vec<SqlRow>> {
-        fetch_all(&mut **self.0, table, sql, args).await
+    async fn commit(self) -> Result<()> {
+        Ok(self.0.commit().await?)
     }
 }
 
@@ -42,29 +39,12 @@ impl SqlConn for SqliteTx<'_> {
 /// the store's pools (the reader for reads, the writer for writes).
 pub(crate) struct SqlitePoolConn<'a>(pub(super) &'a SqlitePool);
 
+/// Reads on the reader pool, writes on the one-connection writer pool,
+/// transactions on the writer with `BEGIN IMMEDIATE`.
 #[async_trait]
-impl SqlConn for SqlitePoolConn<'_> {
-    fn dialect(&self) -> &'static Dialect {
-        &statement::SQLITE
-    }
-
-    async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
-        execute(self.0, sql, args).await
-    }
-
-    async fn fetch_all(
-        &mut self,
-        table: &'static str,
-        sql: &str,
-        args: &[Arg<'_>],
-    ) -> Result<Vec<SqlRow>> {
-        fetch_all(self.0, table, sql, args).await
-    }
-}
-
-/// Reads on the reader pool, writes on the one-connection writer pool.
 impl SqlBackend for super::SqliteStore {
     type Conn<'a> = SqlitePoolConn<'a>;
+    type Tx<'a> = SqliteTransaction;
 
     fn reads(&self) -> SqlitePoolConn<'_> {
         SqlitePoolConn(&self.reader)
@@ -73,28 +53,14 @@ impl SqlBackend for super::SqliteStore {
     fn writes(&self) -> SqlitePoolConn<'_> {
         SqlitePoolConn(&self.writer)
     }
+
+    async fn transaction(&self) -> Result<SqliteTransaction> {
+        Ok(SqliteTransaction(self.begin().await?))
+    }
 }
 
-async fn execute<'e>(
-    conn: impl Executor<'e, Database = Sqlite>,
-    sql: &str,
-    args: &[Arg<'_>],
-) -> Result<u64> {
-    Ok(bind(sqlx::query(sql), args)
-        .execute(conn)
-        .await?
-        .rows_affected())
-}
-
-async fn fetch_all<'e>(
-    conn: impl Executor<'e, Database = Sqlite>,
-    table: &'static str,
-    sql: &str,
-    args: &[Arg<'_>],
-) -> Result<Vec<SqlRow>> {
-    let rows = bind(sqlx::query(sql), args).fetch_all(conn).await?;
-    rows.iter().map(|row| read(table, row)).collect()
-}
+sql_conn!(SqliteTx<'_>, &statement::SQLITE, |this| &mut **this.0, {});
+sql_conn!(SqlitePoolConn<'_>, &statement::SQLITE, |this| this.0, {});
 
 /// Binds neutral arguments as SQLite stores them: ids as blobs, JSON and
 /// output as text.
@@ -111,6 +77,12 @@ fn bind<'q>(
             Arg::Bool(v) => query.bind(v),
             Arg::Text(t) | Arg::Json(t) => query.bind(t),
             Arg::OptText(t) => query.bind(t),
+            Arg::Bytes(b) => query.bind(b),
+            Arg::Texts(t) => query.bind(serde_json::Value::from(t).to_string()),
+            Arg::Ids(ids) => {
+                let hex: Vec<String> = ids.iter().map(|id| id.simple().to_string()).collect();
+                query.bind(serde_json::Value::from(hex).to_string())
+            }
             Arg::Output(t) => query.bind((!t.is_empty()).then_some(t)),
         };
     }

@@ -1,0 +1,236 @@
+//! `queues`: the mapping of named queues, a queue's jobs in order, and its
+//! default retry policy. Written once for both backends.
+
+use async_trait::async_trait;
+use tracing::instrument;
+
+use super::sql::{JOB_COLUMNS, jobs_of, lit, ms, queue_what as what};
+use super::statement::{Arg, Sql, SqlBackend, SqlConn, SqlRow, SqlTx, retrying};
+use super::{Error, Result, failures};
+use crate::clock;
+use crate::model::{DEFAULT_QUEUE, Job, JobStatus, QueueInfo, RetryPolicy, Timestamp};
+
+/// Lists a queue's jobs in queue order.
+#[derive(Debug, Clone)]
+pub struct QueueJobsParams {
+    /// The queue.
+    pub queue: String,
+    /// How many to skip.
+    pub offset: u64,
+    /// The most to return.
+    pub limit: u32,
+}
+
+/// Queues, their jobs in queue order, and their default retry policy.
+#[async_trait]
+pub trait QueueStore: Send + Sync {
+    /// Creates a queue. [`Error::Conflict`] if it exists.
+    async fn queue_create(&self, name: &str, now: Timestamp) -> Result<QueueInfo>;
+    /// A queue.
+    async fn queue_get(&self, name: &str) -> Result<QueueInfo>;
+    /// All queues, by name.
+    async fn queue_list(&self) -> Result<Vec<QueueInfo>>;
+    /// Deletes a queue, and its agents. [`Error::Conflict`] for the default
+    /// queue and for a queue that holds any job not yet completed
+    /// (including a detached `new` job last in it). Completed jobs keep
+    /// the queue's name.
+    async fn queue_delete(&self, name: &str) -> Result<()>;
+    /// The queue's pending jobs in queue order: by `begin_after` (so jobs
+    /// due come first); on a tie a scheduled job first; then in put order
+    /// (a job put back counts as put at that moment, so it goes to the end
+    /// of the jobs due with it). [`Error::NotFound`] for an unknown queue.
+    async fn queue_jobs(&self, params: QueueJobsParams) -> Result<Vec<Job>>;
+    /// A queue's default retry policy (`None`: the built-in default).
+    async fn queue_retry_get(&self, queue: &str) -> Result<Option<RetryPolicy>>;
+    /// Sets (or, with `None`, clears) a queue's default retry policy.
+    async fn queue_retry_set(&self, queue: &str, policy: Option<RetryPolicy>) -> Result<()>;
+}
+
+/// The queue order, as an `ORDER BY` list: due time, then scheduled jobs
+/// before plain ones, then put order. `jobs_pending` has exactly this
+/// order, so reading a queue's first jobs reads only them.
+pub(crate) const QUEUE_ORDER: &str = "begin_after, scheduled DESC, seq";
+
+/// The queue order reversed (for negative indexes): `jobs_pending` read
+/// backwards.
+pub(crate) const QUEUE_ORDER_REVERSED: &str = "begin_after DESC, scheduled ASC, seq DESC";
+
+/// Queues with their length (`WHERE` and `ORDER BY` appended).
+pub(crate) static SELECT: Sql = Sql::new(|_| {
+    format!(
+        "SELECT q.name, q.created_at, \
+         (SELECT count(*) FROM jobs j WHERE j.status = {pending} AND j.queue = q.name) \
+         FROM queues q",
+        pending = lit(JobStatus::Pending)
+    )
+});
+
+/// A page of a queue's pending jobs in queue order.
+pub(crate) static JOBS: Sql = Sql::new(|_| {
+    format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE status = {pending} AND queue = ?1 \
+         ORDER BY {QUEUE_ORDER} LIMIT ?2 OFFSET ?3",
+        pending = lit(JobStatus::Pending)
+    )
+});
+
+/// A queue's jobs not yet completed, counted by status.
+static IN_USE: Sql = Sql::new(|_| {
+    format!(
+        "SELECT status, count(*) FROM jobs \
+         WHERE queue = ?1 AND status NOT IN ({completed}, {cancelled}) \
+         GROUP BY status ORDER BY status",
+        completed = lit(JobStatus::Completed),
+        cancelled = lit(JobStatus::Cancelled),
+    )
+});
+
+fn info(row: &SqlRow) -> Result<QueueInfo> {
+    Ok(QueueInfo {
+        name: row.text(0)?,
+        created_at: clock::from_millis(row.int(1)?),
+        length: row.int(2)? as u64,
+    })
+}
+
+/// `Ok` if the queue exists, else [`Error::NotFound`].
+pub(crate) async fn exists<C: SqlConn + ?Sized>(conn: &mut C, name: &str) -> Result<()> {
+    let sql = conn
+        .dialect()
+        .render("SELECT 1 FROM queues WHERE name = ?1");
+    match conn
+        .fetch_optional("queues", &sql, &[Arg::Text(name)])
+        .await?
+    {
+        Some(_) => Ok(()),
+        None => Err(Error::not_found(what(name))),
+    }
+}
+
+/// Deletes a queue that holds no job short of `completed`, inside the
+/// caller's transaction; its agents go with it (`ON DELETE CASCADE`), and
+/// the dispatchers that had one there hear that their agents changed.
+///
+/// `jobs.queue` has no foreign key (a completed job keeps the name of a
+/// queue deleted since; a put checks the queue in its own statement), so
+/// the delete first keeps writes to `jobs` out where the backend needs it
+/// ([`Dialect::lock_jobs_table`](super::statement::Dialect)): the check
+/// then sees every put committed before it, and a put after it finds the
+/// queue gone. The check reads every job of the queue: deleting a queue
+/// is rare.
+async fn delete<C: SqlConn + ?Sized>(tx: &mut C, name: &str) -> Result<()> {
+    let d = tx.dialect();
+    if let Some(lock) = d.lock_jobs_table {
+        tx.execute(lock, &[]).await?;
+    }
+    let arg = [Arg::Text(name)];
+    let in_use = tx.fetch_all("jobs", IN_USE.text(d), &arg).await?;
+    if !in_use.is_empty() {
+        let counts = in_use
+            .iter()
+            .map(|r| Ok(format!("{} {}", r.int(1)?, r.text(0)?)))
+            .collect::<Result<Vec<_>>>()?;
+        return Err(Error::Conflict(format!(
+            "{} holds jobs not yet completed ({}); it can be deleted once they complete",
+            what(name),
+            counts.join(", ")
+        )));
+    }
+    let sql = d.render("SELECT DISTINCT dispatcher FROM agents WHERE queue = ?1");
+    let holders = tx.fetch_all("agents", &sql, &arg).await?;
+    let sql = d.render("DELETE FROM queues WHERE name = ?1");
+    if tx.execute(&sql, &arg).await? == 0 {
+        return Err(Error::not_found(what(name)));
+    }
+    for holder in &holders {
+        tx.announce_agents(holder.id(0)?).await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl<B: SqlBackend> QueueStore for B {
+    #[instrument(level = "debug", skip_all)]
+    async fn queue_create(&self, name: &str, now: Timestamp) -> Result<QueueInfo> {
+        let mut conn = self.writes();
+        let sql = conn
+            .dialect()
+            .render("INSERT INTO queues (name, created_at) VALUES (?1, ?2)");
+        match conn
+            .execute(&sql, &[Arg::Text(name), Arg::Int(ms(now))])
+            .await
+        {
+            Ok(_) => Ok(QueueInfo {
+                name: name.to_owned(),
+                length: 0,
+                created_at: now,
+            }),
+            Err(Error::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+                Err(Error::Conflict(format!("{} already exists", what(name))))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn queue_get(&self, name: &str) -> Result<QueueInfo> {
+        let mut conn = self.reads();
+        let d = conn.dialect();
+        let sql = d.render(&format!("{} WHERE q.name = ?1", SELECT.text(d)));
+        let row = conn
+            .fetch_optional("queues", &sql, &[Arg::Text(name)])
+            .await?;
+        info(&row.ok_or_else(|| Error::not_found(what(name)))?)
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn queue_list(&self) -> Result<Vec<QueueInfo>> {
+        let mut conn = self.reads();
+        let d = conn.dialect();
+        let sql = format!("{} ORDER BY q.name{}", SELECT.text(d), d.binary_order);
+        let rows = conn.fetch_all("queues", &sql, &[]).await?;
+        rows.iter().map(info).collect()
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn queue_delete(&self, name: &str) -> Result<()> {
+        if name == DEFAULT_QUEUE {
+            return Err(Error::Conflict(
+                "the default queue always exists; it cannot be deleted".to_owned(),
+            ));
+        }
+        retrying(|| async {
+            let mut tx = self.transaction().await?;
+            delete(&mut tx.conn(), name).await?;
+            tx.commit().await
+        })
+        .await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn queue_jobs(&self, p: QueueJobsParams) -> Result<Vec<Job>> {
+        let mut conn = self.reads();
+        let args = [
+            Arg::Text(&p.queue),
+            Arg::Int(i64::from(p.limit)),
+            Arg::Int(i64::try_from(p.offset).unwrap_or(i64::MAX)),
+        ];
+        let rows = conn
+            .fetch_all("jobs", JOBS.text(conn.dialect()), &args)
+            .await?;
+        if rows.is_empty() {
+            exists(&mut conn, &p.queue).await?;
+        }
+        jobs_of(&rows)
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn queue_retry_get(&self, queue: &str) -> Result<Option<RetryPolicy>> {
+        failures::queue_retry_get(&mut self.reads(), queue).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn queue_retry_set(&self, queue: &str, policy: Option<RetryPolicy>) -> Result<()> {
+        failures::queue_retry_set(&mut self.writes(), queue, policy).await
+    }
+}
