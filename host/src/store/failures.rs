@@ -11,20 +11,22 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tracing::instrument;
 
 pub(crate) mod records;
 mod statements;
 
 pub(crate) use records::{attempts, held_jobs, probe, queue_retry_get, queue_retry_set};
 
-use super::Result;
 use super::settle::{self, SettleTx};
 use super::sql::one_more;
 use super::statement::SqlConn;
+use super::statement::{SqlBackend, SqlTx, retrying};
+use super::{FailureStore, Result};
 use crate::clock;
 use crate::model::{
-    AfterInterruption, CapturedOutput, DispatcherId, Failure, FailureKind, JobId, RetryPolicy,
-    Timestamp,
+    AfterInterruption, Attempt, CapturedOutput, DispatcherId, Failure, FailureKind, JobId,
+    RetryPolicy, Timestamp,
 };
 
 /// Looks for dead dispatchers and handles their jobs.
@@ -389,4 +391,66 @@ pub(crate) async fn rescue_next<T: FailureTx + ?Sized>(
         now: p.now,
     };
     hand_back(tx, &params).await.map(Some)
+}
+
+/// Each operation in transactions of the backend, written once: a retry
+/// commits only when it retried; a rescue takes one transaction per dead
+/// dispatcher (SQLite's write lock, PostgreSQL's row locks are not held
+/// longer than one dispatcher's jobs take); a hand-back that PostgreSQL
+/// aborts (a deadlock with a finish) runs again.
+#[async_trait]
+impl<B: SqlBackend> FailureStore for B {
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_rescue(&self, p: DispatcherRescueParams) -> Result<Vec<HandBackReport>> {
+        let mut reports = Vec::new();
+        // Dispatchers this round took already: one a transaction found
+        // with nothing left to do is not taken again.
+        let mut seen = BTreeSet::new();
+        loop {
+            let mut tx = self.transaction().await?;
+            let Some(report) = rescue_next(&mut tx.conn(), &p, &mut seen).await? else {
+                return Ok(reports);
+            };
+            tx.commit().await?;
+            if !report.is_empty() {
+                reports.push(report);
+            }
+        }
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_hand_back(&self, p: HandBackParams) -> Result<HandBackReport> {
+        retrying(|| async {
+            let mut tx = self.transaction().await?;
+            let report = hand_back(&mut tx.conn(), &p).await?;
+            tx.commit().await?;
+            Ok(report)
+        })
+        .await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_retry(&self, p: JobRetryParams) -> Result<RetryVerdict> {
+        let mut tx = self.transaction().await?;
+        let verdict = retry(&mut tx.conn(), &p).await?;
+        if matches!(verdict, RetryVerdict::Retried { .. }) {
+            tx.commit().await?;
+        }
+        Ok(verdict)
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_held_jobs(&self, id: DispatcherId) -> Result<Vec<JobId>> {
+        held_jobs(&mut self.reads(), id).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn store_probe(&self, now: Timestamp) -> Result<()> {
+        probe(&mut self.writes(), now).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_attempts(&self, id: JobId) -> Result<Vec<Attempt>> {
+        attempts(&mut self.reads(), id).await
+    }
 }

@@ -4,10 +4,13 @@
 
 use std::collections::HashSet;
 
+use async_trait::async_trait;
+use tracing::instrument;
+
 use super::settle::{self, InsertRow, SettleTx};
 use super::sql::{JOB_COLUMNS, begin_by, corrupt, job_of, jobs_of, ms};
-use super::statement::{Arg, SqlConn};
-use super::{Error, Result};
+use super::statement::{Arg, SqlBackend, SqlConn, SqlTx};
+use super::{Error, LinkStore, Result};
 use crate::model::{
     CallbackOn, CompositeArgs, CompositeKind, Failure, Job, JobId, JobLink, JobStatus, LinkedJob,
     NewJob, Timestamp, Transition,
@@ -60,6 +63,54 @@ pub struct JobLinks {
     pub callbacks: Vec<(CallbackOn, Job)>,
     /// Its parts, in part order (empty unless it is a composite).
     pub parts: Vec<Job>,
+}
+
+/// Each operation in one transaction of the backend, written once.
+#[async_trait]
+impl<B: SqlBackend> LinkStore for B {
+    #[instrument(level = "debug", skip_all)]
+    async fn job_insert_linked(&self, jobs: &[LinkedJob], now: Timestamp) -> Result<()> {
+        let mut tx = self.transaction().await?;
+        insert_linked(&mut tx.conn(), jobs, now).await?;
+        tx.commit().await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn callback_add(&self, params: CallbackAddParams) -> Result<JobId> {
+        let mut tx = self.transaction().await?;
+        let id = callback_add(&mut tx.conn(), &params).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn part_add(&self, params: PartAddParams) -> Result<JobId> {
+        let mut tx = self.transaction().await?;
+        let id = part_add(&mut tx.conn(), &params).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn composite_start(&self, id: JobId, now: Timestamp) -> Result<JobId> {
+        let mut tx = self.transaction().await?;
+        let postprocess = composite_start(&mut tx.conn(), id, now).await?;
+        tx.commit().await?;
+        Ok(postprocess)
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_links(&self, id: JobId) -> Result<JobLinks> {
+        links_of(&mut self.reads(), id).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_append_args(&self, params: JobAppendArgsParams) -> Result<u32> {
+        let mut tx = self.transaction().await?;
+        let count = append_args(&mut tx.conn(), &params).await?;
+        tx.commit().await?;
+        Ok(count)
+    }
 }
 
 /// [`Store::job_insert_linked`](super::Store::job_insert_linked), inside

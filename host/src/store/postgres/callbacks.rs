@@ -16,16 +16,14 @@ use async_trait::async_trait;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::PgStore;
 use super::finish;
 use super::notify::put_payloads;
 use super::row::{self, lit, ms, sqlstate};
 use super::tx::PgTx;
-use crate::model::{JobId, LinkedJob, Timestamp, Transition};
-use crate::store::links::{self, CallbackAddParams, JobAppendArgsParams, JobLinks, PartAddParams};
+use crate::model::{JobId, Timestamp, Transition};
+use crate::store::links::{self};
 use crate::store::settle::{InsertRow, Outcome, SettleTx};
 use crate::store::sql::settled_status;
-use crate::store::statement::SqlBackend;
 use crate::store::{Error, Result};
 
 static INSERT: &str = "INSERT INTO jobs (id, queue, status, module, module_name, function, args, \
@@ -161,83 +159,4 @@ fn missing(error: sqlx::Error) -> Error {
         ));
     }
     error.into()
-}
-
-impl PgStore {
-    pub(super) async fn insert_linked(&self, jobs: &[LinkedJob], now: Timestamp) -> Result<()> {
-        let mut tx = self.begin().await?;
-        links::insert_linked(&mut PgTx::new(&mut tx, self, Vec::new()), jobs, now).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub(super) async fn add_callback(&self, params: CallbackAddParams) -> Result<JobId> {
-        let mut tx = self.begin().await?;
-        let id = links::callback_add(&mut PgTx::new(&mut tx, self, Vec::new()), &params).await?;
-        tx.commit().await?;
-        Ok(id)
-    }
-
-    pub(super) async fn add_part(&self, params: PartAddParams) -> Result<JobId> {
-        let mut tx = self.begin().await?;
-        let id = links::part_add(&mut PgTx::new(&mut tx, self, Vec::new()), &params).await?;
-        tx.commit().await?;
-        Ok(id)
-    }
-
-    pub(super) async fn start_composite(&self, id: JobId, now: Timestamp) -> Result<JobId> {
-        let mut tx = self.begin().await?;
-        let postprocess =
-            links::composite_start(&mut PgTx::new(&mut tx, self, Vec::new()), id, now).await?;
-        tx.commit().await?;
-        Ok(postprocess)
-    }
-
-    pub(super) async fn append_args(&self, params: JobAppendArgsParams) -> Result<u32> {
-        let mut tx = self.begin().await?;
-        let count = links::append_args(&mut PgTx::new(&mut tx, self, Vec::new()), &params).await?;
-        tx.commit().await?;
-        Ok(count)
-    }
-
-    pub(super) async fn links_of(&self, id: JobId) -> Result<JobLinks> {
-        links::links_of(&mut SqlBackend::reads(self), id).await
-    }
-}
-
-use tracing::instrument;
-
-use crate::store::LinkStore;
-
-#[async_trait]
-impl LinkStore for PgStore {
-    #[instrument(level = "debug", skip_all)]
-    async fn job_insert_linked(&self, jobs: &[LinkedJob], now: Timestamp) -> Result<()> {
-        self.insert_linked(jobs, now).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn callback_add(&self, params: CallbackAddParams) -> Result<JobId> {
-        self.add_callback(params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn part_add(&self, params: PartAddParams) -> Result<JobId> {
-        self.add_part(params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn composite_start(&self, id: JobId, now: Timestamp) -> Result<JobId> {
-        self.start_composite(id, now).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_links(&self, id: JobId) -> Result<JobLinks> {
-        self.links_of(id).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_append_args(&self, params: JobAppendArgsParams) -> Result<u32> {
-        self.append_args(params).await
-    }
 }

@@ -20,13 +20,9 @@ use uuid::Uuid;
 
 use super::PgStore;
 use super::row::{self, ms};
-use super::tx::{PgPoolConn, PgTx};
-use crate::model::{Attempt, DispatcherId, JobId, Process, Timestamp};
-use crate::store::failures;
+use crate::model::Process;
+use crate::store::Result;
 use crate::store::identity::{self, DispatcherPingParams, Ping};
-use crate::store::{
-    DispatcherRescueParams, HandBackParams, HandBackReport, JobRetryParams, Result, RetryVerdict,
-};
 
 /// Records the failed attempts of jobs a finish just completed with a
 /// failure, from their rows: one statement. The kinds come along (rather
@@ -48,51 +44,6 @@ pub(super) async fn record_finished_failures(
     .execute(&mut *conn)
     .await?;
     Ok(())
-}
-
-/// A run failed: retries the job if its policy says so.
-pub(super) async fn retry(db: &PgStore, p: JobRetryParams) -> Result<RetryVerdict> {
-    let mut tx = db.begin().await?;
-    let verdict = failures::retry(&mut PgTx::new(&mut tx, db, Vec::new()), &p).await?;
-    if matches!(verdict, RetryVerdict::Retried { .. }) {
-        tx.commit().await?;
-    }
-    Ok(verdict)
-}
-
-/// A job's failed attempts, oldest first.
-pub(super) async fn attempts(db: &PgStore, id: JobId) -> Result<Vec<Attempt>> {
-    failures::attempts(&mut PgPoolConn(db), id).await
-}
-
-/// Hands back every job a dispatcher holds, in one transaction.
-pub(super) async fn hand_back(db: &PgStore, p: HandBackParams) -> Result<HandBackReport> {
-    row::retrying(|| async {
-        let mut tx = db.begin().await?;
-        let report = failures::hand_back(&mut PgTx::new(&mut tx, db, Vec::new()), &p).await?;
-        tx.commit().await?;
-        Ok(report)
-    })
-    .await
-}
-
-/// Finds dead dispatchers and hands their jobs back, one transaction each.
-pub(super) async fn rescue(db: &PgStore, p: DispatcherRescueParams) -> Result<Vec<HandBackReport>> {
-    let mut reports = Vec::new();
-    // Dispatchers this round took already: one this transaction found with
-    // nothing left to do is not taken again.
-    let mut seen = std::collections::BTreeSet::new();
-    loop {
-        let mut tx = db.begin().await?;
-        let mut rescue_tx = PgTx::new(&mut tx, db, Vec::new());
-        let Some(report) = failures::rescue_next(&mut rescue_tx, &p, &mut seen).await? else {
-            return Ok(reports);
-        };
-        tx.commit().await?;
-        if !report.is_empty() {
-            reports.push(report);
-        }
-    }
 }
 
 /// Records a ping if the row still names the process; reactivates a
@@ -125,55 +76,4 @@ pub(super) async fn ping(db: &PgStore, p: DispatcherPingParams) -> Result<Ping> 
     })
     .transpose()?;
     identity::ping_verdict(current, &p)
-}
-
-/// The jobs the store says a dispatcher holds.
-pub(super) async fn held_jobs(db: &PgStore, id: DispatcherId) -> Result<Vec<JobId>> {
-    failures::held_jobs(&mut PgPoolConn(db), id).await
-}
-
-/// Rewrites the probe row (migration 0009) and commits.
-pub(super) async fn probe(db: &PgStore, now: Timestamp) -> Result<()> {
-    failures::probe(&mut PgPoolConn(db), now).await
-}
-
-use async_trait::async_trait;
-use tracing::instrument;
-
-use crate::store::FailureStore;
-
-#[async_trait]
-impl FailureStore for PgStore {
-    #[instrument(level = "debug", skip_all)]
-    async fn dispatcher_rescue(
-        &self,
-        params: DispatcherRescueParams,
-    ) -> Result<Vec<HandBackReport>> {
-        rescue(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn dispatcher_hand_back(&self, params: HandBackParams) -> Result<HandBackReport> {
-        hand_back(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_retry(&self, params: JobRetryParams) -> Result<RetryVerdict> {
-        retry(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn dispatcher_held_jobs(&self, id: DispatcherId) -> Result<Vec<JobId>> {
-        held_jobs(self, id).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn store_probe(&self, now: Timestamp) -> Result<()> {
-        probe(self, now).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_attempts(&self, id: JobId) -> Result<Vec<Attempt>> {
-        attempts(self, id).await
-    }
 }

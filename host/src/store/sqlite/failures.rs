@@ -11,13 +11,9 @@ use sqlx::{Row as _, Sqlite, Transaction};
 
 use super::SqliteStore;
 use super::row::{self, ms};
-use super::tx::{SqlitePoolConn, SqliteTx};
-use crate::model::{Attempt, DispatcherId, JobId, Process, Timestamp};
-use crate::store::failures;
+use crate::model::{JobId, Process};
+use crate::store::Result;
 use crate::store::identity::{self, DispatcherPingParams, Ping};
-use crate::store::{
-    DispatcherRescueParams, HandBackParams, HandBackReport, JobRetryParams, Result, RetryVerdict,
-};
 
 /// Records the failed attempts of jobs a finish just completed with a
 /// failure, from their rows: one statement per chunk.
@@ -40,52 +36,6 @@ pub(super) async fn record_finished_failures(
         query.execute(&mut **tx).await?;
     }
     Ok(())
-}
-
-/// A run failed: retries the job if its policy says so (see
-/// [`crate::store::Store::job_retry`]).
-pub(super) async fn retry(db: &SqliteStore, p: JobRetryParams) -> Result<RetryVerdict> {
-    let mut tx = db.begin().await?;
-    let verdict = failures::retry(&mut SqliteTx(&mut tx), &p).await?;
-    if matches!(verdict, RetryVerdict::Retried { .. }) {
-        tx.commit().await?;
-    }
-    Ok(verdict)
-}
-
-/// A job's failed attempts, oldest first.
-pub(super) async fn attempts(db: &SqliteStore, id: JobId) -> Result<Vec<Attempt>> {
-    failures::attempts(&mut SqlitePoolConn(&db.reader), id).await
-}
-
-/// Hands back every job a dispatcher holds, in one transaction.
-pub(super) async fn hand_back(db: &SqliteStore, p: HandBackParams) -> Result<HandBackReport> {
-    let mut tx = db.begin().await?;
-    let report = failures::hand_back(&mut SqliteTx(&mut tx), &p).await?;
-    tx.commit().await?;
-    Ok(report)
-}
-
-/// Finds dead dispatchers and hands their jobs back, each in its own
-/// transaction (see [`crate::store::Store::dispatcher_rescue`]): the
-/// write lock is not held for longer than one dispatcher's jobs take.
-pub(super) async fn rescue(
-    db: &SqliteStore,
-    p: DispatcherRescueParams,
-) -> Result<Vec<HandBackReport>> {
-    let mut reports = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
-    loop {
-        let mut tx = db.begin().await?;
-        let Some(report) = failures::rescue_next(&mut SqliteTx(&mut tx), &p, &mut seen).await?
-        else {
-            return Ok(reports);
-        };
-        tx.commit().await?;
-        if !report.is_empty() {
-            reports.push(report);
-        }
-    }
 }
 
 /// Records a ping if the row still names the process; reactivates a
@@ -119,55 +69,4 @@ pub(super) async fn ping(db: &SqliteStore, p: DispatcherPingParams) -> Result<Pi
     .await?;
     tx.commit().await?;
     Ok(verdict)
-}
-
-/// The jobs the store says a dispatcher holds.
-pub(super) async fn held_jobs(db: &SqliteStore, id: DispatcherId) -> Result<Vec<JobId>> {
-    failures::held_jobs(&mut SqlitePoolConn(&db.reader), id).await
-}
-
-/// Rewrites the probe row (migration 0009) and commits.
-pub(super) async fn probe(db: &SqliteStore, now: Timestamp) -> Result<()> {
-    failures::probe(&mut SqlitePoolConn(&db.writer), now).await
-}
-
-use async_trait::async_trait;
-use tracing::instrument;
-
-use crate::store::FailureStore;
-
-#[async_trait]
-impl FailureStore for SqliteStore {
-    #[instrument(level = "debug", skip_all)]
-    async fn dispatcher_rescue(
-        &self,
-        params: DispatcherRescueParams,
-    ) -> Result<Vec<HandBackReport>> {
-        rescue(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn dispatcher_hand_back(&self, params: HandBackParams) -> Result<HandBackReport> {
-        hand_back(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_retry(&self, params: JobRetryParams) -> Result<RetryVerdict> {
-        retry(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn dispatcher_held_jobs(&self, id: DispatcherId) -> Result<Vec<JobId>> {
-        held_jobs(self, id).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn store_probe(&self, now: Timestamp) -> Result<()> {
-        probe(self, now).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_attempts(&self, id: JobId) -> Result<Vec<Attempt>> {
-        attempts(self, id).await
-    }
 }
