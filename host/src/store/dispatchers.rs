@@ -5,13 +5,16 @@
 //! (and PostgreSQL's retry of it) stays with each backend.
 
 use async_trait::async_trait;
+use tracing::instrument;
 
 use super::failures::FailureTx;
-use super::identity::{ActivateTx, DispatcherActivateParams};
+use super::identity::{
+    self, ActivateTx, Activation, DispatcherActivateParams, DispatcherPingParams, Ping,
+};
 use super::pauses::queue_exists;
 use super::sql::{from_u64_bits, lit, ms, queue_what, to_u32, u64_bits};
-use super::statement::{Arg, Sql, SqlBackend, SqlConn, SqlRow};
-use super::{Error, Result};
+use super::statement::{Arg, Sql, SqlBackend, SqlConn, SqlRow, SqlTx, retrying};
+use super::{DispatcherStore, Error, Result};
 use crate::clock;
 use crate::model::{Agent, AgentSpec, DispatcherId, DispatcherInfo, JobStatus, Timestamp};
 
@@ -290,4 +293,64 @@ pub(crate) async fn agent_delete<B: SqlBackend>(
         "agent `{name}` of dispatcher {dispatcher} in {}",
         queue_what(queue)
     )))
+}
+
+/// A dispatcher's ping: the statement each backend tunes (it runs every
+/// poll interval of every dispatcher).
+#[async_trait]
+pub(crate) trait PingStatement {
+    /// Records a ping if the row still names the process; reactivates a
+    /// dispatcher declared dead meanwhile (see [`identity::ping_verdict`]).
+    async fn ping(&self, p: DispatcherPingParams) -> Result<Ping>;
+}
+
+/// Written once for every backend; activation is one transaction, run
+/// again when PostgreSQL aborts it (two processes activating one id).
+#[async_trait]
+impl<B: SqlBackend + PingStatement> DispatcherStore for B {
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_activate(&self, p: DispatcherActivateParams) -> Result<Activation> {
+        retrying(|| async {
+            let mut tx = self.transaction().await?;
+            let activation = identity::activate(&mut tx.conn(), &p).await?;
+            tx.commit().await?;
+            Ok(activation)
+        })
+        .await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_ping(&self, params: DispatcherPingParams) -> Result<Ping> {
+        self.ping(params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_deactivate(&self, id: DispatcherId, now: Timestamp) -> Result<()> {
+        deactivate(self, id, now).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_get(&self, id: DispatcherId) -> Result<DispatcherInfo> {
+        get(self, id).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_list(&self) -> Result<Vec<DispatcherInfo>> {
+        list(self).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn agent_upsert(&self, dispatcher: DispatcherId, spec: AgentSpec) -> Result<Agent> {
+        agent_upsert(self, dispatcher, spec).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn agent_list(&self, dispatcher: Option<DispatcherId>) -> Result<Vec<Agent>> {
+        agent_list(self, dispatcher).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn agent_delete(&self, dispatcher: DispatcherId, queue: &str, name: &str) -> Result<()> {
+        agent_delete(self, dispatcher, queue, name).await
+    }
 }
