@@ -9,6 +9,7 @@ mod support;
 
 mod api;
 mod cancel;
+mod caps;
 mod cli;
 mod failures;
 mod faults;

@@ -38,6 +38,9 @@ pub enum ApiError {
     /// 409 `conflict`: the request does not fit the current state.
     #[error("{0}")]
     Conflict(String),
+    /// 429 `queue_full`: a put into a queue at its pending cap.
+    #[error("{0}")]
+    QueueFull(String),
     /// 413 `payload_too_large`: over the upload limit.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -70,6 +73,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::QueueFull(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::InvalidComponent(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::StoreFault(fault) => match fault.kind {
@@ -90,6 +94,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::QueueFull(_) => "queue_full",
             ApiError::InvalidComponent(_) => "invalid_component",
             ApiError::Unavailable => "unavailable",
             ApiError::StoreFault(fault) => fault.kind.code(),
@@ -108,6 +113,7 @@ impl From<service::Error> for ApiError {
                 ApiError::InvalidComponent(error.to_string())
             }
             service::Error::ShuttingDown => ApiError::Unavailable,
+            service::Error::QueueFull(message) => ApiError::QueueFull(message),
             service::Error::Forbidden { .. } => ApiError::Forbidden(error.to_string()),
             service::Error::Store(crate::store::Error::Fault(fault)) => ApiError::StoreFault(fault),
             service::Error::Store(error) => ApiError::Internal(error.to_string()),

@@ -59,6 +59,48 @@ pub async fn show(
     Ok(Json(view))
 }
 
+/// A queue's caps: the body of `PUT /v1/queues/{name}/caps` and the reply
+/// of `GET`. A cap left out (or `null`) is cleared.
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapsBody {
+    /// The most jobs one run of a job in the queue may put; `null`: the
+    /// server's `job_put_cap`.
+    #[serde(default)]
+    put_cap: Option<u64>,
+    /// The most pending jobs the queue takes; `null`: no cap.
+    #[serde(default)]
+    pending_cap: Option<u64>,
+}
+
+/// `GET /v1/queues/{name}/caps`: `{"put_cap", "pending_cap"}`.
+pub async fn show_caps(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<CapsBody>> {
+    let queue = state.service.queue_get(&name).await?;
+    Ok(Json(CapsBody {
+        put_cap: queue.put_cap,
+        pending_cap: queue.pending_cap,
+    }))
+}
+
+/// `PUT /v1/queues/{name}/caps` `{"put_cap": 100000, "pending_cap": 5000}`:
+/// sets the queue's fan-out and pending caps (admin only); returns the
+/// queue.
+pub async fn set_caps(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<CapsBody>,
+) -> ApiResult<Json<QueueInfo>> {
+    Ok(Json(
+        state
+            .service
+            .queue_caps_set(&name, body.put_cap, body.pending_cap)
+            .await?,
+    ))
+}
+
 /// `DELETE /v1/queues/{name}`: only an empty queue, never the default.
 pub async fn delete(
     State(state): State<AppState>,

@@ -38,6 +38,10 @@ pub fn router(state: AppState) -> Router {
             get(failures::show_retry).put(failures::set_retry),
         )
         .route(
+            "/queues/{name}/caps",
+            get(queues::show_caps).put(queues::set_caps),
+        )
+        .route(
             "/queues/{name}/quotas",
             post(quotas::create).get(quotas::list),
         )

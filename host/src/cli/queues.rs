@@ -1,5 +1,5 @@
-//! `wasync queues`: list, create, show, delete queues, and list a queue's
-//! pending jobs in order.
+//! `wasync queues`: list, create, show, delete queues, set their caps, and
+//! list a queue's pending jobs in order.
 
 use std::process::ExitCode;
 
@@ -38,6 +38,19 @@ enum QueuesCommand {
         /// Its name.
         name: String,
     },
+    /// Set a queue's caps (admin): the most jobs one run of its jobs may
+    /// put, and the most pending jobs it takes. A cap left out is cleared.
+    Caps {
+        /// Its name (`default` is the default queue).
+        name: String,
+        /// The most jobs one run may put (default: the server's
+        /// `job_put_cap`).
+        #[arg(long)]
+        put_cap: Option<u64>,
+        /// The most pending jobs the queue takes (default: no cap).
+        #[arg(long)]
+        pending_cap: Option<u64>,
+    },
     /// List a queue's pending jobs in the order they will run.
     Jobs {
         /// Its name (`default` is the default queue).
@@ -65,6 +78,16 @@ pub async fn run(client_args: &ClientArgs, args: QueuesArgs) -> anyhow::Result<E
         QueuesCommand::Delete { name } => {
             client
                 .delete(&format!("/v1/queues/{}", queue_segment(name)))
+                .await?
+        }
+        QueuesCommand::Caps {
+            name,
+            put_cap,
+            pending_cap,
+        } => {
+            let body = json!({ "put_cap": put_cap, "pending_cap": pending_cap });
+            client
+                .put(&format!("/v1/queues/{}/caps", queue_segment(name)), &body)
                 .await?
         }
         QueuesCommand::Jobs { name, limit } => {
@@ -97,8 +120,25 @@ pub async fn run(client_args: &ClientArgs, args: QueuesArgs) -> anyhow::Result<E
                 queue_name(&answer["name"]),
                 answer["length"]
             );
+            for (field, label) in [("put_cap", "put cap"), ("pending_cap", "pending cap")] {
+                if let Some(cap) = answer[field].as_u64() {
+                    println!("{label}: {cap}");
+                }
+            }
         }
         QueuesCommand::Delete { name } => println!("deleted queue {name}"),
+        QueuesCommand::Caps { .. } => {
+            let cap = |v: &serde_json::Value, none: &str| {
+                v.as_u64()
+                    .map_or_else(|| none.to_owned(), |n| n.to_string())
+            };
+            println!(
+                "{}: put cap {}, pending cap {}",
+                queue_name(&answer["name"]),
+                cap(&answer["put_cap"], "the server's"),
+                cap(&answer["pending_cap"], "none"),
+            );
+        }
         QueuesCommand::Jobs { .. } => {
             let rows: Vec<Vec<String>> = answer["jobs"]
                 .as_array()

@@ -37,9 +37,13 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, mut stopped: watch::Receiver
         // Whether `due` must be read again after this round: it was reached.
         let mut stale = false;
         tokio::select! {
+            // In this order: an agent changed just before a put (the API
+            // answered the change first) is reloaded before the put's job
+            // is claimed, whichever of the two wakes was stored first.
+            biased;
             _ = stopped.changed() => return,
-            _ = work.notified() => {}
             _ = agents_changed.notified() => reload_agents(&shared).await,
+            _ = work.notified() => {}
             _ = poll.tick() => {
                 reload_agents(&shared).await;
                 stale = true;

@@ -149,6 +149,16 @@ impl JobContext for DispatchContext {
             .map_err(|e| e.to_string())
     }
 
+    async fn queue_put_cap(&self) -> Option<u64> {
+        // A queue gone meanwhile (or a database fault) leaves the
+        // server's cap in force: the put itself then answers.
+        self.service
+            .queue_put_cap(&self.job.queue)
+            .await
+            .ok()
+            .flatten()
+    }
+
     async fn put(&self, request: GuestPutRequest) -> Result<JobId, String> {
         self.service
             .put(self.request(request).await?)

@@ -33,6 +33,14 @@ pub struct QueueInfo {
     pub length: u64,
     /// When it was created.
     pub created_at: Timestamp,
+    /// The most jobs one run of a job in this queue may put (its fan-out
+    /// cap); `None`: the server's `job_put_cap`.
+    #[serde(default)]
+    pub put_cap: Option<u64>,
+    /// The most pending jobs the queue takes: a put past it is refused,
+    /// naming the cap; `None`: no cap.
+    #[serde(default)]
+    pub pending_cap: Option<u64>,
 }
 
 /// A process, as a dispatcher's row and a data directory's lock name it:

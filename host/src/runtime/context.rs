@@ -67,6 +67,12 @@ pub trait JobContext: Send + Sync {
     async fn annotations(&self) -> Result<Vec<(String, serde_json::Value)>, String> {
         Ok(self.job_info().annotations)
     }
+    /// The fan-out cap of the job's queue, if the queue sets one: the most
+    /// jobs this run may put, instead of the server's `job_put_cap`. Asked
+    /// once a run, at its first put. By default none.
+    async fn queue_put_cap(&self) -> Option<u64> {
+        None
+    }
     /// Sets an annotation on this job (`job == None`) or another, committed
     /// at once.
     async fn set_annotation(
@@ -242,8 +248,11 @@ pub struct ContextState {
     context: Arc<dyn JobContext>,
     /// The message of `report-panic`, if the guest called it.
     panic_message: Option<String>,
-    /// The most jobs this run may put (the fan-out cap).
+    /// The most jobs this run may put unless its queue sets a cap (the
+    /// server's fan-out cap).
     put_cap: u64,
+    /// The queue's fan-out cap, once asked (at the first put).
+    queue_put_cap: Option<Option<u64>>,
     /// The jobs it has put so far.
     puts: u64,
 }
@@ -261,19 +270,27 @@ impl ContextState {
             context,
             panic_message: None,
             put_cap,
+            queue_put_cap: None,
             puts: 0,
         }
     }
 
-    /// Whether `n` more jobs fit under the fan-out cap; the guest's error
-    /// naming the cap if not.
-    fn room_for(&self, n: usize) -> Result<(), String> {
-        let n = n as u64;
-        if self.puts.saturating_add(n) > self.put_cap {
+    /// Whether `n` more jobs fit under the fan-out cap (the queue's if it
+    /// sets one, else the server's); the guest's error naming the cap if
+    /// not.
+    async fn room_for(&mut self, n: usize) -> Result<(), String> {
+        if self.queue_put_cap.is_none() {
+            self.queue_put_cap = Some(self.context.queue_put_cap().await);
+        }
+        let (cap, whose) = match self.queue_put_cap.flatten() {
+            Some(cap) => (cap, "its queue's `put_cap`"),
+            None => (self.put_cap, "the server's `job_put_cap`"),
+        };
+        if self.puts.saturating_add(n as u64) > cap {
             return Err(format!(
-                "this run has put {} jobs; one run may put at most {} (the fan-out cap; \
-                 the server's `job_put_cap`)",
-                self.puts, self.put_cap
+                "this run has put {} jobs; one run may put at most {cap} (the fan-out cap: \
+                 {whose})",
+                self.puts
             ));
         }
         Ok(())
@@ -397,7 +414,12 @@ impl context::Host for ContextView<'_> {
         request: wtypes::JobRequest,
     ) -> wasmtime::Result<Result<String, String>> {
         check_size("put", request_size(&request))?;
-        let request = match self.state.room_for(1).and_then(|()| check_put(request)) {
+        let request = match self
+            .state
+            .room_for(1)
+            .await
+            .and_then(|()| check_put(request))
+        {
             Ok(request) => request,
             Err(e) => return Ok(Err(e)),
         };
@@ -416,6 +438,7 @@ impl context::Host for ContextView<'_> {
         let checked = self
             .state
             .room_for(1)
+            .await
             .and_then(|()| parse_job(Some(&job)))
             .and_then(|job| Ok((job, check_put(callback)?)));
         let (job, request) = match checked {
@@ -440,7 +463,7 @@ impl context::Host for ContextView<'_> {
             parts.iter().map(request_size).sum::<usize>() + request_size(&postprocess),
         )?;
         let jobs = parts.len() + 2;
-        if let Err(e) = self.state.room_for(jobs) {
+        if let Err(e) = self.state.room_for(jobs).await {
             return Ok(Err(e));
         }
         let checked = parts
@@ -481,7 +504,7 @@ impl context::Host for ContextView<'_> {
                     .sum::<usize>(),
         )?;
         let jobs = 1 + callbacks.len();
-        if let Err(e) = self.state.room_for(jobs) {
+        if let Err(e) = self.state.room_for(jobs).await {
             return Ok(Err(e));
         }
         let checked = parse_job(Some(&composite)).and_then(|job| {
@@ -510,7 +533,12 @@ impl context::Host for ContextView<'_> {
         request: wtypes::JobRequest,
     ) -> wasmtime::Result<Result<String, String>> {
         check_size("put-held", request_size(&request))?;
-        let request = match self.state.room_for(1).and_then(|()| check_put(request)) {
+        let request = match self
+            .state
+            .room_for(1)
+            .await
+            .and_then(|()| check_put(request))
+        {
             Ok(request) => request,
             Err(e) => return Ok(Err(e)),
         };

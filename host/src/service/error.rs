@@ -31,6 +31,9 @@ pub enum Error {
     /// The service is shutting down.
     #[error("wasync is shutting down")]
     ShuttingDown,
+    /// A put into a queue at its pending cap; the message names the cap.
+    #[error("{0}")]
+    QueueFull(String),
     /// The caller's token does not grant `scope` in `queue` (`None`: a
     /// server-wide operation, which needs `admin` on every queue).
     #[error("{}", forbidden_message(.scope, .queue))]

@@ -170,6 +170,7 @@ impl Service {
         )?;
         self.check_quota_names(&queue_info.name, &quota_names)
             .await?;
+        self.check_pending_cap(&queue_info).await?;
         self.check_module_visible(&request.authority, &module.digest, &request.module)
             .await?;
         let now = self.clock().now();
@@ -196,7 +197,7 @@ impl Service {
         })
     }
 
-    async fn lookup_queue(&self, name: &str) -> Result<crate::model::QueueInfo> {
+    pub(super) async fn lookup_queue(&self, name: &str) -> Result<crate::model::QueueInfo> {
         if let Some(queue) = self.inner.lookups.queue(name) {
             return Ok(queue);
         }

@@ -118,6 +118,8 @@ mod tests {
             name: name.into(),
             length: 0,
             created_at: from_millis(0),
+            put_cap: None,
+            pending_cap: None,
         }
     }
 

@@ -2,9 +2,9 @@
 //! delete, length, listing in order, `pull` and `remove`.
 
 use super::names::{queue_from_alias, validate_queue_name};
-use super::{Result, Service};
+use super::{Error, Result, Service};
 use crate::model::{Job, JobId, QueueInfo};
-use crate::store::{JobDetachParams, JobPullParams, QueueJobsParams};
+use crate::store::{JobDetachParams, JobPullParams, QueueCapsSetParams, QueueJobsParams};
 
 /// The most jobs one listing returns.
 pub const LIST_LIMIT_MAX: u32 = 1000;
@@ -26,6 +26,54 @@ impl Service {
     /// Every queue with its length.
     pub async fn queue_list(&self) -> Result<Vec<QueueInfo>> {
         Ok(self.store().queue_list().await?)
+    }
+
+    /// Sets (or clears, with `None`) a queue's fan-out cap (the most jobs
+    /// one run of its jobs may put) and pending cap (the most pending jobs
+    /// it takes).
+    pub async fn queue_caps_set(
+        &self,
+        name: &str,
+        put_cap: Option<u64>,
+        pending_cap: Option<u64>,
+    ) -> Result<QueueInfo> {
+        let queue = self
+            .store()
+            .queue_caps_set(QueueCapsSetParams {
+                queue: queue_from_alias(name).to_owned(),
+                put_cap,
+                pending_cap,
+            })
+            .await?;
+        self.inner.lookups.forget_queues();
+        Ok(queue)
+    }
+
+    /// The fan-out cap of a queue, if it sets one (a running job's puts
+    /// count against it instead of the server's `job_put_cap`). Read
+    /// through the lookups' cache: another process's change is seen
+    /// within its lifetime.
+    pub async fn queue_put_cap(&self, queue: &str) -> Result<Option<u64>> {
+        Ok(self.lookup_queue(queue).await?.put_cap)
+    }
+
+    /// Refuses a put into a queue at its pending cap, naming the cap. The
+    /// count is read before the put: puts racing each other may each
+    /// see room for one more, so a queue may pass its cap by as many puts
+    /// as run at that instant.
+    pub(super) async fn check_pending_cap(&self, queue: &QueueInfo) -> Result<()> {
+        let Some(cap) = queue.pending_cap else {
+            return Ok(());
+        };
+        let pending = self.store().queue_get(&queue.name).await?.length;
+        if pending >= cap {
+            return Err(Error::QueueFull(format!(
+                "{} holds {pending} pending jobs, its pending cap is {cap}: \
+                 no job is put until some have run",
+                queue_label(&queue.name)
+            )));
+        }
+        Ok(())
     }
 
     /// Deletes a queue: never the default one, and only when no job in it
@@ -77,5 +125,14 @@ impl Service {
                 now: self.clock().now(),
             })
             .await?)
+    }
+}
+
+/// How messages name a queue: "the default queue", "queue `video`".
+fn queue_label(name: &str) -> String {
+    if name == crate::model::DEFAULT_QUEUE {
+        "the default queue".to_owned()
+    } else {
+        format!("queue `{name}`")
     }
 }

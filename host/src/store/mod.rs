@@ -97,7 +97,7 @@ pub use params::{
 };
 pub use pauses::{PauseStore, Pauses};
 pub use polls::{PollRecordParams, PollStore};
-pub use queue::{QueueJobsParams, QueueStore};
+pub use queue::{QueueCapsSetParams, QueueJobsParams, QueueStore};
 pub use quota::{QuotaCreateParams, QuotaStore};
 pub use runs::RunStore;
 pub use schedule::{

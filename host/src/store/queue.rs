@@ -44,6 +44,9 @@ pub trait QueueStore: Send + Sync {
     async fn queue_retry_get(&self, queue: &str) -> Result<Option<RetryPolicy>>;
     /// Sets (or, with `None`, clears) a queue's default retry policy.
     async fn queue_retry_set(&self, queue: &str, policy: Option<RetryPolicy>) -> Result<()>;
+    /// Sets (or, with `None`, clears) a queue's fan-out and pending caps;
+    /// returns the queue. [`Error::NotFound`] for an unknown queue.
+    async fn queue_caps_set(&self, params: QueueCapsSetParams) -> Result<QueueInfo>;
 }
 
 /// The queue order, as an `ORDER BY` list: due time, then scheduled jobs
@@ -59,7 +62,8 @@ pub(crate) const QUEUE_ORDER_REVERSED: &str = "begin_after DESC, scheduled ASC, 
 pub(crate) static SELECT: Sql = Sql::new(|_| {
     format!(
         "SELECT q.name, q.created_at, \
-         (SELECT count(*) FROM jobs j WHERE j.status = {pending} AND j.queue = q.name) \
+         (SELECT count(*) FROM jobs j WHERE j.status = {pending} AND j.queue = q.name), \
+         q.put_cap, q.pending_cap \
          FROM queues q",
         pending = lit(JobStatus::Pending)
     )
@@ -90,7 +94,14 @@ fn info(row: &SqlRow) -> Result<QueueInfo> {
         name: row.text(0)?,
         created_at: clock::from_millis(row.int(1)?),
         length: row.int(2)? as u64,
+        put_cap: cap(row, 3)?,
+        pending_cap: cap(row, 4)?,
     })
+}
+
+/// A cap column: `NULL` or a count.
+fn cap(row: &SqlRow, i: usize) -> Result<Option<u64>> {
+    Ok(row.opt_int(i)?.map(|v| u64::try_from(v).unwrap_or(0)))
 }
 
 /// `Ok` if the queue exists, else [`Error::NotFound`].
@@ -164,6 +175,8 @@ impl<B: SqlBackend> QueueStore for B {
                 name: name.to_owned(),
                 length: 0,
                 created_at: now,
+                put_cap: None,
+                pending_cap: None,
             }),
             Err(Error::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
                 Err(Error::Conflict(format!("{} already exists", what(name))))
@@ -233,4 +246,33 @@ impl<B: SqlBackend> QueueStore for B {
     async fn queue_retry_set(&self, queue: &str, policy: Option<RetryPolicy>) -> Result<()> {
         failures::queue_retry_set(&mut self.writes(), queue, policy).await
     }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn queue_caps_set(&self, p: QueueCapsSetParams) -> Result<QueueInfo> {
+        let mut conn = self.writes();
+        let sql = conn
+            .dialect()
+            .render("UPDATE queues SET put_cap = ?2, pending_cap = ?3 WHERE name = ?1");
+        let stored = |cap: Option<u64>| cap.map(|c| i64::try_from(c).unwrap_or(i64::MAX));
+        let args = [
+            Arg::Text(&p.queue),
+            Arg::OptInt(stored(p.put_cap)),
+            Arg::OptInt(stored(p.pending_cap)),
+        ];
+        if conn.execute(&sql, &args).await? == 0 {
+            return Err(Error::not_found(what(&p.queue)));
+        }
+        self.queue_get(&p.queue).await
+    }
+}
+
+/// A queue's caps, as [`QueueStore::queue_caps_set`] sets them.
+#[derive(Debug, Clone)]
+pub struct QueueCapsSetParams {
+    /// The queue.
+    pub queue: String,
+    /// Its fan-out cap (see [`QueueInfo::put_cap`]); `None`: the server's.
+    pub put_cap: Option<u64>,
+    /// Its pending cap (see [`QueueInfo::pending_cap`]); `None`: none.
+    pub pending_cap: Option<u64>,
 }

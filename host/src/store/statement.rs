@@ -591,7 +591,7 @@ pub(crate) trait SqlTx: Send + Sized {
 /// Entity traits written once (e.g. [`ScheduleStore`](super::ScheduleStore))
 /// are implemented for every `SqlBackend`.
 #[async_trait]
-pub(crate) trait SqlBackend: Send + Sync + 'static {
+pub(crate) trait SqlBackend: Send + Sync + std::fmt::Debug + 'static {
     /// A connection of the backend's pools.
     type Conn<'a>: SqlConn
     where

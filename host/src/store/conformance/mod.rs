@@ -193,6 +193,7 @@ macro_rules! foreach_case {
         // queues and queue order
         $m!($h, default_queue_always_exists);
         $m!($h, queues_create_list_delete);
+        $m!($h, queue_caps_set_and_cleared);
         $m!($h, queue_delete_refused_while_holding_jobs);
         $m!($h, put_lists_in_fifo_order);
         $m!($h, pull_first_then_put_back_at_the_end);

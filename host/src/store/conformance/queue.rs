@@ -7,7 +7,8 @@ use super::Harness;
 use super::kit::*;
 use crate::model::{AgentSpec, JobId, JobLimits, JobStatus, ModuleDigest, RunOutcome};
 use crate::store::{
-    JobDetachParams, JobListParams, JobPullParams, JobPutBackParams, QueueJobsParams,
+    JobDetachParams, JobListParams, JobPullParams, JobPutBackParams, QueueCapsSetParams,
+    QueueJobsParams,
 };
 
 fn pull(queue: &str, index: i64) -> JobPullParams {
@@ -91,6 +92,54 @@ pub(crate) async fn queues_create_list_delete<H: Harness>(h: H) {
         })
         .await;
     assert_not_found(listing, &["audio"]);
+}
+
+/// A queue's caps are none until set, read back with the queue (and in
+/// the listing), cleared with `None`; an unknown queue is not found.
+pub(crate) async fn queue_caps_set_and_cleared<H: Harness>(h: H) {
+    let s = h.store();
+    let fresh = s.queue_create("fan", t(1)).await.unwrap();
+    assert_eq!((fresh.put_cap, fresh.pending_cap), (None, None));
+    let capped = s
+        .queue_caps_set(QueueCapsSetParams {
+            queue: "fan".into(),
+            put_cap: Some(100_000),
+            pending_cap: Some(0),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (capped.put_cap, capped.pending_cap),
+        (Some(100_000), Some(0))
+    );
+    let listed = s.queue_list().await.unwrap();
+    let fan = listed.iter().find(|q| q.name == "fan").unwrap();
+    assert_eq!((fan.put_cap, fan.pending_cap), (Some(100_000), Some(0)));
+    let default = listed.iter().find(|q| q.name.is_empty()).unwrap();
+    assert_eq!((default.put_cap, default.pending_cap), (None, None));
+    // The largest count a cap can hold is kept as the largest the
+    // database stores.
+    s.queue_caps_set(QueueCapsSetParams {
+        queue: "fan".into(),
+        put_cap: None,
+        pending_cap: Some(u64::MAX),
+    })
+    .await
+    .unwrap();
+    let got = s.queue_get("fan").await.unwrap();
+    assert_eq!(
+        (got.put_cap, got.pending_cap),
+        (None, Some(i64::MAX as u64))
+    );
+    assert_not_found(
+        s.queue_caps_set(QueueCapsSetParams {
+            queue: "nope".into(),
+            put_cap: Some(1),
+            pending_cap: None,
+        })
+        .await,
+        &["queue `nope`"],
+    );
 }
 
 pub(crate) async fn queue_delete_refused_while_holding_jobs<H: Harness>(h: H) {
