@@ -84,7 +84,7 @@ async fn found<C: SqlConn + ?Sized>(
 }
 
 /// [`Error::NotFound`] for an unknown queue.
-async fn queue_exists<C: SqlConn + ?Sized>(conn: &mut C, queue: &str) -> Result<()> {
+pub(crate) async fn queue_exists<C: SqlConn + ?Sized>(conn: &mut C, queue: &str) -> Result<()> {
     let sql = "SELECT 1 FROM queues WHERE name = ?1";
     found(conn, sql, Arg::Text(queue), || queue_what(queue)).await
 }
