@@ -21,7 +21,7 @@ pub struct JobCount {
 
 /// Counts of jobs by queue and status.
 #[async_trait]
-pub trait JobCountStore: Send + Sync {
+pub trait JobCountStore: Send + Sync + std::fmt::Debug {
     /// How many jobs each queue holds in each status (only the pairs that
     /// have jobs), ordered by queue and status.
     async fn job_counts(&self) -> Result<Vec<JobCount>>;

@@ -23,7 +23,7 @@ pub struct Pauses {
 
 /// Pauses of queues and dispatchers.
 #[async_trait]
-pub trait PauseStore: Send + Sync {
+pub trait PauseStore: Send + Sync + std::fmt::Debug {
     /// Pauses a queue: no dispatcher claims from it until it is resumed.
     /// Pausing a paused queue keeps its first pause time. `NotFound` for
     /// an unknown queue.

@@ -42,7 +42,7 @@ pub type RunRow = (
 
 /// Records and reads runs.
 #[async_trait]
-pub trait RunStore {
+pub trait RunStore: Send + Sync + std::fmt::Debug {
     /// Records runs that ended. A run of a job no longer stored is
     /// skipped (it cannot be shown anywhere).
     async fn job_run_record_many(&self, runs: &[RunRecord]) -> Result<()>;
