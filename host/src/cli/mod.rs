@@ -12,6 +12,7 @@
 
 mod agents;
 mod annotate;
+mod bench;
 mod callbacks;
 pub mod client;
 mod dispatchers;
@@ -26,6 +27,7 @@ mod names;
 mod output;
 mod pull;
 mod put;
+mod put_from;
 mod queues;
 mod quotas;
 pub mod run;
@@ -150,7 +152,7 @@ pub enum Command {
     Upload(With<modules::UploadArgs>),
     /// List, show or delete uploaded modules.
     Modules(WithCommand<modules::ModulesCommand>),
-    /// Put a job into a queue; prints its id.
+    /// Put a job into a queue (or many, `--from FILE`); prints its id.
     Put(With<put::PutArgs>),
     /// Show a job: status, result or failure, annotations.
     Show(With<show::ShowArgs>),
@@ -205,6 +207,9 @@ pub enum Command {
     /// Count and list jobs, job info and failures, dispatcher statistics,
     /// status and polls.
     Monitor(With<monitor::MonitorArgs>),
+    /// Measure puts/s, processed jobs/s, idle latency and memory over HTTP:
+    /// starts `wasync serve` (or loads `--server`) with trivial jobs.
+    Bench(Box<bench::BenchArgs>),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -302,6 +307,7 @@ pub fn main() -> ExitCode {
             Command::Monitor(With { client, args }) => {
                 monitor::run(&cli.client.with(client), args).await
             }
+            Command::Bench(args) => bench::run(*args).await,
         }
     });
     match result {
