@@ -30,6 +30,7 @@ pub mod clock;
 pub mod config;
 pub mod data_dir;
 pub mod dispatch;
+pub mod metrics;
 pub mod model;
 pub mod runtime;
 pub mod sandbox_config;

@@ -67,6 +67,8 @@ pub fn rule(method: &Method, path: &str) -> Need {
             Schedule(read_or(Manage))
         }
         "/dispatchers/{id}/agents/{queue}/{name}" => Queue(Admin, "queue"),
+        // Every queue's names and counts: a scraper holds the admin token.
+        "/metrics" => Server,
         _ => Server,
     }
 }
@@ -263,5 +265,6 @@ mod tests {
         assert_eq!(rule(&Method::POST, "/v1/tokens"), Server);
         assert_eq!(rule(&Method::GET, "/v1/dispatchers"), Server);
         assert_eq!(rule(&Method::GET, "/v1/jobs/query"), Server);
+        assert_eq!(rule(&Method::GET, "/metrics"), Server);
     }
 }

@@ -7,16 +7,19 @@
 mod auth;
 mod batch;
 mod callbacks;
+mod cancel;
 mod error;
 mod extract;
 mod failures;
 pub mod input;
+mod job_names;
 mod jobs;
-mod manage;
 mod modules;
 mod monitor;
+mod pauses;
 mod queues;
 mod quotas;
+mod removal;
 mod router;
 mod schedules;
 mod tokens;
@@ -53,6 +56,31 @@ impl std::fmt::Debug for AppState {
             .field("upload_limit", &self.upload_limit)
             .finish_non_exhaustive()
     }
+}
+
+/// Serves only `GET /metrics` (this process's metrics, without the
+/// database's counts) on `listener` until `shutdown` completes: for a
+/// worker, which has no API (`wasync worker --metrics-listen`).
+pub async fn serve_metrics(
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    async fn metrics() -> impl axum::response::IntoResponse {
+        let content_type = [(
+            axum::http::header::CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
+        )];
+        (content_type, crate::metrics::render(None))
+    }
+    async fn not_found() -> ApiError {
+        ApiError::NotFound("no such route; a worker serves only /metrics".into())
+    }
+    let app = axum::Router::new()
+        .route("/metrics", axum::routing::get(metrics))
+        .fallback(not_found);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Serves the API on `listener` until `shutdown` completes.

@@ -10,8 +10,8 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use super::error::ApiError;
 use super::{
-    AppState, auth, batch, callbacks, failures, jobs, manage, modules, monitor, queues, quotas,
-    schedules, tokens, workers,
+    AppState, auth, batch, callbacks, cancel, failures, job_names, jobs, modules, monitor, pauses,
+    queues, quotas, removal, schedules, tokens, workers,
 };
 
 /// Builds the API: every route under `/v1`, bearer-token auth and the
@@ -89,15 +89,25 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/tokens", post(tokens::create).get(tokens::list))
         .route("/tokens/{name}", axum::routing::delete(tokens::revoke))
-        .merge(management_routes())
+        .merge(operator_routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authorize,
         ));
+    // Outside `/v1`, where Prometheus looks; behind the same auth (its
+    // rule: `admin` when the server has a token).
+    let metrics =
+        Router::new()
+            .route("/metrics", get(metrics))
+            .route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                auth::authorize,
+            ));
     let upload_limit = state.upload_limit;
     Router::new()
         .route("/v1/health", get(health))
         .nest("/v1", api)
+        .merge(metrics)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -115,39 +125,39 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The management tools' routes: cancel, removal, pauses,
-/// named jobs, job queries and dispatcher introspection.
-fn management_routes() -> Router<AppState> {
+/// The operators' routes: cancel, removal, pauses, named jobs, job
+/// queries and dispatcher introspection.
+fn operator_routes() -> Router<AppState> {
     Router::new()
         .route("/jobs/query", get(monitor::query))
         .route("/jobs/count", get(monitor::count))
         .route("/jobs/last-completed", get(monitor::last_completed))
-        .route("/jobs/remove", post(manage::remove))
-        .route("/jobs/{id}/cancel", post(manage::cancel))
+        .route("/jobs/remove", post(removal::remove))
+        .route("/jobs/{id}/cancel", post(cancel::cancel))
         .route("/jobs/{id}/failure", get(monitor::failure))
         .route("/jobs/{id}/info", get(monitor::info))
         .route("/queues/{name}/next", get(monitor::next_pending))
-        .route("/queues/{name}/pause", post(manage::pause_queue))
-        .route("/queues/{name}/resume", post(manage::resume_queue))
-        .route("/queues/{name}/processing", get(manage::queue_processing))
-        .route("/processing", get(manage::processing))
-        .route("/dispatchers/{id}/pause", post(manage::pause_dispatcher))
-        .route("/dispatchers/{id}/resume", post(manage::resume_dispatcher))
+        .route("/queues/{name}/pause", post(pauses::pause_queue))
+        .route("/queues/{name}/resume", post(pauses::resume_queue))
+        .route("/queues/{name}/processing", get(pauses::queue_processing))
+        .route("/processing", get(pauses::processing))
+        .route("/dispatchers/{id}/pause", post(pauses::pause_dispatcher))
+        .route("/dispatchers/{id}/resume", post(pauses::resume_dispatcher))
         .route(
             "/dispatchers/{id}/processing",
-            get(manage::dispatcher_processing),
+            get(pauses::dispatcher_processing),
         )
         .route("/dispatchers/{id}/stats", get(monitor::stats))
         .route("/dispatchers/{id}/status", get(monitor::status))
         .route("/dispatchers/{id}/polls", get(monitor::polls))
-        .route("/job-names", get(manage::list_names))
+        .route("/job-names", get(job_names::list_names))
         .route(
             "/job-names/{name}",
-            get(manage::show_name)
-                .put(manage::set_name)
-                .delete(manage::delete_name),
+            get(job_names::show_name)
+                .put(job_names::set_name)
+                .delete(job_names::delete_name),
         )
-        .route("/job-names/{name}/jobs", post(manage::put_by_name))
+        .route("/job-names/{name}/jobs", post(job_names::put_by_name))
 }
 
 /// `GET /v1/health`: 200 `ok` while the store takes writes; 503
@@ -182,6 +192,18 @@ async fn health(State(state): State<AppState>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
         }
     }
+}
+
+/// `GET /metrics`: this process's metrics and the jobs by queue and
+/// status, in the OpenMetrics text format Prometheus scrapes
+/// (`docs/metrics.md`).
+async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let text = state.service.metrics_text().await?;
+    let content_type = [(
+        axum::http::header::CONTENT_TYPE,
+        crate::metrics::CONTENT_TYPE,
+    )];
+    Ok((content_type, text).into_response())
 }
 
 /// Reports the database faults that requests met (an [`ApiError::StoreFault`]

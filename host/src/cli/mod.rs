@@ -14,22 +14,24 @@ mod agents;
 mod annotate;
 mod bench;
 mod callbacks;
+mod cancel;
 pub mod client;
 mod dispatchers;
 mod failures;
 mod health;
 mod identity;
 mod jobs;
-mod manage;
 mod modules;
 mod monitor;
 mod names;
 mod output;
+mod pauses;
 mod pull;
 mod put;
 mod put_from;
 mod queues;
 mod quotas;
+mod removal;
 pub mod run;
 mod scheduler;
 mod schedules;
@@ -193,13 +195,13 @@ pub enum Command {
     Composite(With<callbacks::CompositeArgs>),
     /// Cancel a job: one not yet claimed never runs, a running one is
     /// interrupted.
-    Cancel(With<manage::CancelArgs>),
+    Cancel(With<cancel::CancelArgs>),
     /// Delete finished jobs by status; prints the count per status.
-    RemoveJobs(With<manage::RemoveJobsArgs>),
+    RemoveJobs(With<removal::RemoveJobsArgs>),
     /// Stop processing a queue or a dispatcher (nothing is claimed).
-    Pause(With<manage::PauseArgs>),
+    Pause(With<pauses::PauseArgs>),
     /// Start processing a paused queue or dispatcher again.
-    Resume(With<manage::PauseArgs>),
+    Resume(With<pauses::PauseArgs>),
     /// List the paused queues and dispatchers.
     Processing(With<NoArgs>),
     /// Named jobs: register a name for a module's function, put by name.
@@ -287,19 +289,19 @@ pub fn main() -> ExitCode {
                 callbacks::composite(&cli.client.with(client), args).await
             }
             Command::Cancel(With { client, args }) => {
-                manage::cancel(&cli.client.with(client), args).await
+                cancel::cancel(&cli.client.with(client), args).await
             }
             Command::RemoveJobs(With { client, args }) => {
-                manage::remove_jobs(&cli.client.with(client), args).await
+                removal::remove_jobs(&cli.client.with(client), args).await
             }
             Command::Pause(With { client, args }) => {
-                manage::pause(&cli.client.with(client), args, false).await
+                pauses::pause(&cli.client.with(client), args, false).await
             }
             Command::Resume(With { client, args }) => {
-                manage::pause(&cli.client.with(client), args, true).await
+                pauses::pause(&cli.client.with(client), args, true).await
             }
             Command::Processing(With { client, .. }) => {
-                manage::processing(&cli.client.with(client)).await
+                pauses::processing(&cli.client.with(client)).await
             }
             Command::Names(With { client, args }) => {
                 names::run(&cli.client.with(client), args).await

@@ -6,10 +6,13 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::Args;
+use tokio::net::TcpListener;
 
 use super::identity;
 use super::server::{ServerArgs, init_logging, second_signal};
+use crate::api;
 use crate::api::input::parse_duration_text;
 use crate::app::App;
 use crate::config::ConfigLayer;
@@ -42,6 +45,11 @@ pub struct WorkerArgs {
     /// (default 60s).
     #[arg(long, env = "WASYNC_DEATH_INTERVAL", value_parser = parse_duration_text)]
     death_interval: Option<Duration>,
+    /// Serve this worker's metrics (`GET /metrics`, Prometheus) on this
+    /// address, e.g. `127.0.0.1:9187` (default: none). No token guards
+    /// it: bind it where only the scraper reaches.
+    #[arg(long, env = "WASYNC_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
     /// The sandbox's limits and the HTTP origins this worker's jobs may
     /// reach (`[sandbox]` in the file).
     #[command(flatten)]
@@ -58,6 +66,7 @@ impl WorkerArgs {
             shutdown_grace: self.shutdown_grace,
             ping_interval: self.ping_interval,
             death_interval: self.death_interval,
+            metrics_listen: self.metrics_listen,
             sandbox: self.sandbox,
             ..ConfigLayer::default()
         };
@@ -74,8 +83,29 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let (server, settings) = args.into_parts();
     let config = server.resolve(settings)?;
     let lock = identity::lock_own_dir(&config, "worker")?;
+    let metrics = match &config.metrics_listen {
+        Some(address) => Some(
+            TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on {address} for metrics"))?,
+        ),
+        None => None,
+    };
     let app = App::open(&config).await?;
     let dispatcher = identity::start_dispatcher(&app, &config, &lock).await?;
+    let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let metrics_task = match metrics {
+        Some(listener) => {
+            let address = listener.local_addr()?;
+            // Tests and scripts read this line to find the port.
+            println!("wasync metrics on http://{address}/metrics");
+            let stopped = async move {
+                let _ = metrics_stopped.await;
+            };
+            Some(tokio::spawn(api::serve_metrics(listener, stopped)))
+        }
+        None => None,
+    };
     // Tests and scripts read this line to know the worker is ready.
     println!("wasync worker {} running", dispatcher.id());
     tracing::info!(dispatcher = %dispatcher.id(), backend = app.backend(), "working");
@@ -85,6 +115,10 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     tracing::info!("shutting down");
     let id = dispatcher.id();
     dispatcher.stop_or(hurry).await;
+    let _ = metrics_stop.send(());
+    if let Some(task) = metrics_task {
+        let _ = task.await;
+    }
     if let Some(by) = taken_over {
         return Err(identity::taken_over(id, &by));
     }

@@ -99,6 +99,12 @@ pub struct ConfigLayer {
     /// The most jobs one run may put (default 10000).
     #[arg(long, env = "WASYNC_JOB_PUT_CAP")]
     pub job_put_cap: Option<u64>,
+    /// Where a worker serves its metrics (see
+    /// [`ServerConfig::metrics_listen`](super::ServerConfig::metrics_listen));
+    /// on the command line, an option of `wasync worker` (`cli::worker`).
+    #[arg(skip)]
+    #[serde(default)]
+    pub metrics_listen: Option<String>,
     /// The sandbox's limits and HTTP origins: the `[sandbox]` table.
     #[command(flatten)]
     #[serde(default)]

@@ -119,6 +119,9 @@ pub struct ServerConfig {
     /// answers the job an error naming the cap. Default
     /// [`JOB_PUT_CAP_DEFAULT`].
     pub job_put_cap: u64,
+    /// Where a worker serves its metrics (`GET /metrics`); `None`: it
+    /// serves none. `serve` has them on its API.
+    pub metrics_listen: Option<String>,
     /// The sandbox's limits and HTTP origins (`[sandbox]`).
     pub sandbox: crate::sandbox_config::SandboxLayer,
 }
@@ -148,6 +151,7 @@ impl Default for ServerConfig {
             job_fuel_limit: JOB_FUEL_LIMIT_DEFAULT,
             job_memory_limit: JOB_MEMORY_LIMIT_DEFAULT,
             job_put_cap: JOB_PUT_CAP_DEFAULT,
+            metrics_listen: None,
             sandbox: Default::default(),
         }
     }
@@ -178,6 +182,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("job_fuel_limit", &self.job_fuel_limit)
             .field("job_memory_limit", &self.job_memory_limit)
             .field("job_put_cap", &self.job_put_cap)
+            .field("metrics_listen", &self.metrics_listen)
             .field("sandbox", &self.sandbox)
             .finish()
     }
@@ -263,6 +268,9 @@ impl ServerConfig {
         }
         if let Some(v) = layer.job_put_cap {
             self.job_put_cap = v;
+        }
+        if layer.metrics_listen.is_some() {
+            self.metrics_listen = layer.metrics_listen.filter(|a| !a.is_empty());
         }
         self.sandbox = layer.sandbox.over(self.sandbox);
         self

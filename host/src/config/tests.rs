@@ -158,3 +158,19 @@ fn an_instance_has_a_directory_of_its_own_in_the_data_directory() {
         assert!(error.contains(bad), "{error}");
     }
 }
+
+#[test]
+fn a_worker_serves_metrics_only_when_told_where() {
+    assert_eq!(ServerConfig::default().metrics_listen, None);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("wasync.toml");
+    std::fs::write(&file, "metrics_listen = \"127.0.0.1:9187\"\n").unwrap();
+    let config = ServerConfig::default().apply(ConfigLayer::from_file(&file).unwrap());
+    assert_eq!(config.metrics_listen.as_deref(), Some("127.0.0.1:9187"));
+    // An empty flag turns the file's address off.
+    let off = ConfigLayer {
+        metrics_listen: Some(String::new()),
+        ..Default::default()
+    };
+    assert_eq!(config.apply(off).metrics_listen, None);
+}

@@ -37,9 +37,13 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, mut stopped: watch::Receiver
         // Whether `due` must be read again after this round: it was reached.
         let mut stale = false;
         tokio::select! {
+            // In this order: an agent changed just before a put (the API
+            // answered the change first) is reloaded before the put's job
+            // is claimed, whichever of the two wakes was stored first.
+            biased;
             _ = stopped.changed() => return,
-            _ = work.notified() => {}
             _ = agents_changed.notified() => reload_agents(&shared).await,
+            _ = work.notified() => {}
             _ = poll.tick() => {
                 reload_agents(&shared).await;
                 stale = true;
@@ -176,11 +180,9 @@ async fn claim(shared: &Shared, agent: &AgentSlots, free: u32) -> Vec<Job> {
     };
     let store = &shared.parts.store;
     let mut claimed = Vec::new();
+    let claim_many = |params| crate::metrics::timed("claim", store.job_claim_many(params));
     if let Some(prefer) = &agent.spec.prefer {
-        match store
-            .job_claim_many(params(Some(prefer.clone()), free))
-            .await
-        {
+        match claim_many(params(Some(prefer.clone()), free)).await {
             Ok(jobs) => claimed = jobs,
             Err(error) => {
                 shared.store_failed(&error, &claim_failed(agent));
@@ -190,7 +192,7 @@ async fn claim(shared: &Shared, agent: &AgentSlots, free: u32) -> Vec<Job> {
     }
     let rest = free - claimed.len() as u32;
     if rest > 0 {
-        match store.job_claim_many(params(None, rest)).await {
+        match claim_many(params(None, rest)).await {
             Ok(jobs) => claimed.extend(jobs),
             Err(error) => shared.store_failed(&error, &claim_failed(agent)),
         }
@@ -235,17 +237,16 @@ async fn claim_and_start(shared: &Arc<Shared>, agent: &Arc<AgentSlots>, free: u3
         return 0;
     }
     let count = claimed.len() as u32;
+    crate::metrics::claimed(&agent.spec.queue, claimed.len());
     agent.acquire(count);
     let ids: Vec<JobId> = claimed.iter().map(|job| job.id).collect();
     shared.held.hold(&ids);
-    let started = match store
-        .job_start_many(JobStartParams {
-            dispatcher,
-            ids: ids.clone(),
-            now: shared.parts.clock.now(),
-        })
-        .await
-    {
+    let start = store.job_start_many(JobStartParams {
+        dispatcher,
+        ids: ids.clone(),
+        now: shared.parts.clock.now(),
+    });
+    let started = match crate::metrics::timed("start", start).await {
         Ok(started) => started,
         Err(error) => {
             shared.store_failed(&error, "could not start claimed jobs; handing them back");
@@ -262,6 +263,10 @@ async fn claim_and_start(shared: &Arc<Shared>, agent: &Arc<AgentSlots>, free: u3
         job.status = JobStatus::Active;
         job.attempts = start.attempts;
         job.started_at = Some(start.started_at);
+        let waited = (start.started_at - job.begin_after)
+            .to_std()
+            .unwrap_or_default();
+        crate::metrics::job_started(&job.queue, waited);
         runs.push(job);
     }
     // Not started: no longer this dispatcher's, or left to the self-check.

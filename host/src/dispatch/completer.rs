@@ -32,7 +32,18 @@ pub trait Completer: Send + Sync + std::fmt::Debug {
     /// other outcome completes it. A fault of the database is waited out,
     /// never returned: an error means the outcome can never be written (a
     /// bug, a corrupt row).
-    async fn finish(&self, params: JobFinishParams) -> store::Result<()>;
+    async fn finish(&self, params: JobFinishParams) -> store::Result<Finished>;
+}
+
+/// What became of an outcome handed to a [`Completer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// A failure its retry policy tries again: the job went back to its
+    /// queue (or was no longer this dispatcher's).
+    Retried,
+    /// Written: the job completed (or awaits the job it named), unless it
+    /// was no longer this dispatcher's.
+    Written,
 }
 
 /// What both completers write through.
@@ -98,7 +109,7 @@ impl Writer {
             .health
             .through_faults(|| {
                 tries += 1;
-                store.job_finish_many(params)
+                crate::metrics::timed("finish", store.job_finish_many(params))
             })
             .await?;
         self.health.wrote();
@@ -150,11 +161,12 @@ impl InlineCompleter {
 
 #[async_trait]
 impl Completer for InlineCompleter {
-    async fn finish(&self, params: JobFinishParams) -> store::Result<()> {
+    async fn finish(&self, params: JobFinishParams) -> store::Result<Finished> {
         if self.writer.retried(&params).await {
-            return Ok(());
+            return Ok(Finished::Retried);
         }
-        self.writer.write(std::slice::from_ref(&params)).await
+        self.writer.write(std::slice::from_ref(&params)).await?;
+        Ok(Finished::Written)
     }
 }
 
@@ -190,14 +202,15 @@ impl BatchCompleter {
 
 #[async_trait]
 impl Completer for BatchCompleter {
-    async fn finish(&self, params: JobFinishParams) -> store::Result<()> {
+    async fn finish(&self, params: JobFinishParams) -> store::Result<Finished> {
         if self.writer.retried(&params).await {
-            return Ok(());
+            return Ok(Finished::Retried);
         }
         let (reply, answer) = oneshot::channel();
         let closed = || store::Error::Conflict("the completer has stopped".into());
         self.tx.send((params, reply)).await.map_err(|_| closed())?;
-        answer.await.map_err(|_| closed())?
+        answer.await.map_err(|_| closed())??;
+        Ok(Finished::Written)
     }
 }
 

@@ -13,13 +13,13 @@ use tokio::sync::OnceCell;
 use crate::model::{Failure, FailureKind, ModuleDigest};
 use crate::runtime::{Prepared, Runtime};
 use crate::service::StoreHealth;
-use crate::store::Store;
+use crate::store::ModuleStore;
 
 /// Loads components by digest.
 #[derive(Debug)]
 pub struct ComponentLoader {
     runtime: Runtime,
-    store: Arc<dyn Store>,
+    store: Arc<dyn ModuleStore>,
     health: Arc<StoreHealth>,
     loading: Mutex<HashMap<ModuleDigest, Arc<OnceCell<Arc<Prepared>>>>>,
 }
@@ -27,7 +27,7 @@ pub struct ComponentLoader {
 impl ComponentLoader {
     /// A loader over `runtime`'s caches and `store`'s modules, waiting out
     /// the faults `health` follows.
-    pub fn new(runtime: Runtime, store: Arc<dyn Store>, health: Arc<StoreHealth>) -> Self {
+    pub fn new(runtime: Runtime, store: Arc<dyn ModuleStore>, health: Arc<StoreHealth>) -> Self {
         ComponentLoader {
             runtime,
             store,

@@ -55,7 +55,9 @@ use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 
 pub use agents::{AgentSet, AgentSlots};
-pub use completer::{BatchCompleter, Completer, FINISH_BATCH_MAX_DEFAULT, InlineCompleter};
+pub use completer::{
+    BatchCompleter, Completer, FINISH_BATCH_MAX_DEFAULT, Finished, InlineCompleter,
+};
 pub use context::{DispatchContext, JobContexts};
 pub use guests::{GUEST_NICE_DEFAULT, GuestThreads};
 pub use loader::ComponentLoader;
@@ -264,6 +266,9 @@ impl Dispatcher {
         let ping_task = tokio::spawn(pinger::ping_loop(shared.clone(), stopped));
         let stop_check_task = tokio::spawn(stops::stop_check_loop(Arc::downgrade(&shared)));
         tracing::info!(dispatcher = %shared.config.id, "dispatcher started");
+        // Activation recorded its first sign of life.
+        crate::metrics::pinged();
+        crate::metrics::dispatcher_up(true);
         Ok(Dispatcher {
             shared,
             stop,
@@ -337,6 +342,7 @@ impl Dispatcher {
     /// handed back at once.
     pub async fn stop_or(self, hurry: impl std::future::Future<Output = ()>) {
         let _ = self.stop.send(true);
+        crate::metrics::dispatcher_up(false);
         let _ = self.loop_task.await;
         let _ = self.ping_task.await;
         self.shared.running.close();

@@ -100,6 +100,7 @@ pub(super) async fn ping(shared: &Shared) {
         Ok(ping) => {
             if !matches!(ping, Ping::TakenOver { .. }) {
                 shared.parts.health.wrote();
+                crate::metrics::pinged();
             }
             *shared.last_ping.lock().unwrap() = Instant::now();
             match ping {
@@ -121,6 +122,7 @@ pub(super) async fn ping(shared: &Shared) {
                          outcomes of the runs it still has will be dropped"
                     );
                     shared.taken_over.send_replace(Some(by));
+                    crate::metrics::dispatcher_up(false);
                 }
             }
         }

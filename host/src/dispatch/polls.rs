@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::service::StoreHealth;
-use crate::store::{PollRecordParams, Store};
+use crate::store::{PollRecordParams, PollStore};
 
 /// How long records gather before they are written.
 pub const POLL_FLUSH_DELAY: Duration = Duration::from_millis(200);
@@ -31,7 +31,7 @@ impl PollRecorder {
     /// Starts the writer task.
     /// Records the database cannot take now are dropped (they are a view
     /// of recent activity, not state), and the fault reported to `health`.
-    pub(super) fn start(store: Arc<dyn Store>, health: Arc<StoreHealth>) -> Self {
+    pub(super) fn start(store: Arc<dyn PollStore>, health: Arc<StoreHealth>) -> Self {
         let (sender, mut receiver) = mpsc::unbounded_channel::<PollRecordParams>();
         let task = tokio::spawn(async move {
             let mut batch = Vec::new();

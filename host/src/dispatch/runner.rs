@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
-use super::{AgentSlots, Shared, pinger};
+use super::{AgentSlots, Finished, Shared, pinger};
 use crate::model::{
     CapturedOutput, CompositeKind, Failure, FailureKind, Job, RunLimits, RunOutcome, RunRecord,
     RunUsage,
@@ -53,6 +53,11 @@ pub(super) async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Jo
         if let RunOutcome::Failure(failure) = &outcome {
             tracing::info!(error.type = failure.kind.as_str(), message = %failure.message, "job failed");
         }
+        let failed = match &outcome {
+            RunOutcome::Failure(failure) => Some(failure.kind),
+            _ => None,
+        };
+        let completes = !matches!(outcome, RunOutcome::Await(_));
         let finish = JobFinishParams {
             id: job.id,
             dispatcher: shared.config.id,
@@ -60,11 +65,17 @@ pub(super) async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Jo
             output,
             now: shared.parts.clock.now(),
         };
-        if let Err(error) = shared.completer.finish(finish).await {
-            // Never a fault (the completer waits those out): the outcome
-            // cannot be written at all. The self-check hands the job back.
-            tracing::error!(%error, "could not record the job's outcome");
-            shared.held.check_soon();
+        match shared.completer.finish(finish).await {
+            Ok(finished) => {
+                let completed = completes && finished == Finished::Written;
+                crate::metrics::run_ended(&job.queue, failed, completed);
+            }
+            Err(error) => {
+                // Never a fault (the completer waits those out): the outcome
+                // cannot be written at all. The self-check hands the job back.
+                tracing::error!(%error, "could not record the job's outcome");
+                shared.held.check_soon();
+            }
         }
         shared.held.let_go(job.id);
     }
@@ -139,6 +150,8 @@ async fn run_guest(
                 .run(&prepared, call, limits, context)
                 .await;
             drop(running);
+            let fuel = report.fuel_consumed.unwrap_or(0);
+            crate::metrics::guest_ran(&job.queue, report.elapsed, fuel);
             let run = run_record(shared, job, &report);
             (report.outcome, report.output, Some(run))
         }

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::model::RunRecord;
 use crate::service::StoreHealth;
-use crate::store::Store;
+use crate::store::RunStore;
 
 /// The most runs one write takes.
 const RECORD_BATCH_MAX: usize = 512;
@@ -27,7 +27,7 @@ impl RunRecorder {
     /// Starts the writer task on the current tokio runtime. The database's
     /// faults are waited out; a record the store refuses otherwise is
     /// logged and dropped (accounting must not hold an outcome back).
-    pub(super) fn start(store: Arc<dyn Store>, health: Arc<StoreHealth>) -> Self {
+    pub(super) fn start(store: Arc<dyn RunStore>, health: Arc<StoreHealth>) -> Self {
         let (sender, mut receiver) = mpsc::channel::<(RunRecord, Written)>(RECORD_BATCH_MAX * 4);
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(RECORD_BATCH_MAX);

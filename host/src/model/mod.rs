@@ -7,8 +7,9 @@ pub mod cron;
 mod failure;
 mod ids;
 mod job;
+mod job_name;
 mod links;
-mod manage;
+mod monitor;
 mod quota;
 mod retry;
 mod schedule;
@@ -21,13 +22,14 @@ pub use catalog::{DEFAULT_QUEUE, DispatcherInfo, ModuleInfo, Process, QueueInfo}
 pub use failure::{Failure, FailureKind};
 pub use ids::{BadDigest, DispatcherId, JobId, ModuleDigest};
 pub use job::{CapturedOutput, Job, JobLimits, NewJob, RunOutcome};
+pub use job_name::JobName;
 pub use links::{
     CallbackOn, CompositeArgs, CompositeKind, HOST_FUNCTION_PREFIX, JobLink, LinkedJob,
     UnknownCallbackOn, outcome_json, with_outcome, with_outcomes,
 };
-pub use manage::{
-    DispatcherStats, DispatcherStatus, JobDuration, JobFilter, JobName, POLLS_KEPT_DEFAULT,
-    PollRecord, QueryState, REMOVABLE_STATES, RemovalReport, STUCK_POLLS, TimeRange, UnknownState,
+pub use monitor::{
+    DispatcherStats, DispatcherStatus, JobDuration, JobFilter, POLLS_KEPT_DEFAULT, PollRecord,
+    QueryState, REMOVABLE_STATES, RemovalReport, STUCK_POLLS, TimeRange, UnknownState,
     result_summary,
 };
 pub use quota::{

@@ -282,7 +282,11 @@ impl Runtime {
             .prepared
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        prepared.get(digest).and_then(|cell| cell.get().cloned())
+        let found = prepared.get(digest).and_then(|cell| cell.get().cloned());
+        if found.is_some() {
+            crate::metrics::cache_hit_memory();
+        }
+        found
     }
 
     /// How often components were compiled or loaded from disk.
@@ -339,6 +343,7 @@ impl Runtime {
             .and_then(|d| d.load(&inner.engine, digest))
         {
             inner.loaded_from_disk.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::cache_hit_disk();
             let elapsed = started.elapsed();
             tracing::info!(%digest, ?elapsed, "component loaded from the disk cache");
             return Ok((component, Compilation::FromDisk(elapsed)));
@@ -346,6 +351,7 @@ impl Runtime {
         let component = Component::from_binary(&inner.engine, bytes)
             .map_err(|e| validate::compile_error(&e, &inner.config.component_limits))?;
         inner.compiled.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::cache_miss();
         let elapsed = started.elapsed();
         tracing::info!(%digest, size = bytes.len(), ?elapsed, "component compiled");
         if let Some(disk) = &inner.disk {

@@ -147,6 +147,7 @@ impl Runtime {
             let call = async move {
                 let job = prepared.pre.instantiate_async(&mut *store).await?;
                 *instantiating = false;
+                crate::metrics::instantiated();
                 job.call_run(&mut *store, &call.function, &args).await
             };
             let limited = async move {

@@ -44,7 +44,7 @@ use tokio::task::JoinHandle;
 use crate::clock::Clock;
 use crate::model::{Schedule, Timestamp};
 use crate::service::{self, Events, OccurrencePut, Service, StoreHealth};
-use crate::store::{ScheduleAdvanceParams, ScheduleLock, ScheduleTakeParams, Store};
+use crate::store::{ScheduleAdvanceParams, ScheduleLock, ScheduleStore, ScheduleTakeParams};
 
 #[cfg(test)]
 mod tests;
@@ -90,8 +90,9 @@ impl OccurrencePuts for Service {
 /// hands it these, shared with the service of the same process.
 #[derive(Debug, Clone)]
 pub struct SchedulerParts {
-    /// The database: schedules taken, advanced, failed.
-    pub store: Arc<dyn Store>,
+    /// The database, as far as schedules go: schedules taken, advanced,
+    /// failed (the jobs themselves are put through [`OccurrencePuts`]).
+    pub store: Arc<dyn ScheduleStore>,
     /// The clock occurrences are due by.
     pub clock: Arc<dyn Clock>,
     /// This process's wake-ups: a schedule created or changed.

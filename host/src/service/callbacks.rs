@@ -100,6 +100,7 @@ impl Service {
         self.store()
             .job_insert_linked(&linked, self.clock().now())
             .await?;
+        crate::metrics::job_put(&linked[0].job.queue);
         self.events().work_available();
         self.job_get(id).await
     }
@@ -196,6 +197,7 @@ impl Service {
         self.store()
             .job_insert_linked(&linked, self.clock().now())
             .await?;
+        crate::metrics::job_put(&linked[0].job.queue);
         self.events().work_available();
         self.job_get(id).await
     }

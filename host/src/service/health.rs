@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use crate::clock::Clock;
 use crate::model::Timestamp;
-use crate::store::{self, Fault, Store};
+use crate::store::{self, FailureStore, Fault};
 
 /// How often a degraded store is probed with a write.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
@@ -232,7 +232,7 @@ impl StoreHealth {
 /// Probes the store with a write every [`PROBE_INTERVAL`] while `health`
 /// reports an episode, and ends the episode at the first that succeeds.
 /// Runs for as long as the task does.
-pub async fn probe_while_degraded(store: Arc<dyn Store>, health: Arc<StoreHealth>) {
+pub async fn probe_while_degraded(store: Arc<dyn FailureStore>, health: Arc<StoreHealth>) {
     let mut state = health.watch();
     loop {
         if state.wait_for(Option::is_some).await.is_err() {

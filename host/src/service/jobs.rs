@@ -144,6 +144,7 @@ impl Service {
             .insert(job)
             .await
             .ok_or(Error::ShuttingDown)??;
+        crate::metrics::job_put(&job.queue);
         self.events().work_available();
         Ok(job)
     }

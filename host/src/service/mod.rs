@@ -4,17 +4,19 @@
 
 mod batch;
 mod callbacks;
+mod cancel;
 mod error;
 pub mod events;
 mod failures;
 pub mod health;
+mod job_names;
 mod jobs;
 mod lookups;
-mod manage;
 mod modules;
 mod monitor;
 mod names;
 mod patch;
+mod pauses;
 mod put_batcher;
 mod queues;
 mod quotas;
@@ -33,17 +35,20 @@ pub use callbacks::{CallbackRequest, CompositeRequest};
 pub use error::{Error, Result};
 pub use events::Events;
 pub use health::{Degraded, PROBE_INTERVAL, StoreHealth};
+pub use job_names::JobNameRequest;
 pub use jobs::{JobPage, PutRequest};
 pub use lookups::LOOKUP_TTL_DEFAULT;
-pub use manage::{JobNameRequest, PausedDispatcher, PausedQueue, ProcessingView, REMOVE_DEFAULT};
 pub use monitor::{ACTIVE_IDS_MAX, DispatcherStatsView, DispatcherStatusView, JobInfo};
 pub use names::{
     DEFAULT_QUEUE_ALIAS, validate_module_name, validate_queue_name, validate_schedule_name,
 };
 pub use patch::JobPatch;
 pub(crate) use patch::expire as expire_jobs;
+pub use pauses::{PausedDispatcher, PausedQueue, ProcessingView};
 pub use put_batcher::PUT_BATCH_MAX_DEFAULT;
-pub use retention::{RETENTION_BATCH, RETENTION_INTERVAL_DEFAULT, Retention, RetentionConfig};
+pub use retention::{
+    REMOVE_DEFAULT, RETENTION_BATCH, RETENTION_INTERVAL_DEFAULT, Retention, RetentionConfig,
+};
 pub use schedules::{DELAY_MIN, OccurrencePut, RUNS_LIMIT_MAX, SchedulePatch, ScheduleRequest};
 pub use timing::BEGIN_BY_MAX_MS;
 pub use tokens::{CreatedToken, SECRET_PREFIX, secret_hash};

@@ -115,6 +115,13 @@ impl Service {
         Ok(self.store().job_count(&filter).await?)
     }
 
+    /// The metrics of this process, with the jobs by queue and status
+    /// read from the store now (one grouped count), as OpenMetrics text.
+    pub async fn metrics_text(&self) -> Result<String> {
+        let counts = crate::metrics::timed("count", self.store().job_counts()).await?;
+        Ok(crate::metrics::render(Some(&counts)))
+    }
+
     /// The job completed last among those matching `filter` (its states
     /// are replaced by "completed or cancelled").
     pub async fn job_last_completed(&self, mut filter: JobFilter) -> Result<Option<Job>> {

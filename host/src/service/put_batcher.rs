@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::StoreHealth;
 use crate::model::{Job, NewJob};
-use crate::store::{self, Store};
+use crate::store::{self, JobStore};
 
 /// The most jobs one insert transaction takes.
 pub const PUT_BATCH_MAX_DEFAULT: usize = 512;
@@ -39,7 +39,7 @@ impl std::fmt::Debug for PendingPut {
 
 impl PutBatcher {
     /// Starts the writer task on the current tokio runtime.
-    pub fn start(store: Arc<dyn Store>, health: Arc<StoreHealth>, max_batch: usize) -> Self {
+    pub fn start(store: Arc<dyn JobStore>, health: Arc<StoreHealth>, max_batch: usize) -> Self {
         let (tx, rx) = mpsc::channel(max_batch * 4);
         tokio::spawn(write_batches(store, health, rx, max_batch.max(1)));
         PutBatcher { tx }
@@ -54,7 +54,7 @@ impl PutBatcher {
 }
 
 async fn write_batches(
-    store: Arc<dyn Store>,
+    store: Arc<dyn JobStore>,
     health: Arc<StoreHealth>,
     mut rx: mpsc::Receiver<PendingPut>,
     max_batch: usize,
@@ -62,7 +62,7 @@ async fn write_batches(
     let mut batch = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut batch, max_batch).await > 0 {
         let jobs: Vec<NewJob> = batch.iter().map(|p| p.job.clone()).collect();
-        match store.job_insert_many(&jobs).await {
+        match crate::metrics::timed("put", store.job_insert_many(&jobs)).await {
             Ok(inserted) => {
                 health.wrote();
                 for (pending, job) in batch.drain(..).zip(inserted) {

@@ -1,4 +1,5 @@
-//! Retention of finished jobs: a small background loop,
+//! Removal of finished jobs: on request, by status (`POST
+//! /v1/jobs/remove`), and by retention, a small background loop,
 //! like the scheduler's, that deletes completed and cancelled jobs older
 //! than an age or beyond a count. Time comes from the service's clock, so
 //! tests move it by hand.
@@ -8,8 +9,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::{Result, Service};
-use crate::store::JobRetainParams;
+use super::names::queue_from_alias;
+use super::{Error, Result, Service};
+use crate::model::{JobStatus, QueryState, REMOVABLE_STATES, RemovalReport};
+use crate::store::{JobRemoveParams, JobRetainParams};
 
 /// How often retention looks for jobs to delete: 60 s.
 pub const RETENTION_INTERVAL_DEFAULT: Duration = Duration::from_secs(60);
@@ -76,6 +79,51 @@ impl Service {
             }
         }
     }
+}
+
+/// The states removal takes by default: completed and cancelled jobs
+/// (failed ones are completed with a failure).
+pub const REMOVE_DEFAULT: [QueryState; 2] = [
+    QueryState::Status(JobStatus::Completed),
+    QueryState::Status(JobStatus::Cancelled),
+];
+
+impl Service {
+    /// Removes finished jobs in `states` (default: completed and
+    /// cancelled), of one queue or all, and counts them per state.
+    pub async fn jobs_remove(
+        &self,
+        states: Vec<String>,
+        queue: Option<String>,
+    ) -> Result<RemovalReport> {
+        let states = if states.is_empty() {
+            REMOVE_DEFAULT.to_vec()
+        } else {
+            states
+                .iter()
+                .map(|s| parse_removable(s))
+                .collect::<Result<Vec<_>>>()?
+        };
+        let queue = queue.map(|q| queue_from_alias(&q).to_owned());
+        Ok(self
+            .store()
+            .job_remove_finished(JobRemoveParams { states, queue })
+            .await?)
+    }
+}
+
+/// A state removal accepts, or the refusal naming those it does.
+fn parse_removable(text: &str) -> Result<QueryState> {
+    let state: QueryState = text
+        .parse()
+        .map_err(|e: crate::model::UnknownState| Error::Invalid(e.to_string()))?;
+    if !REMOVABLE_STATES.contains(&state) {
+        return Err(Error::Invalid(format!(
+            "can't remove jobs with status {text}: only finished jobs can be removed \
+             (completed, succeeded, failed, cancelled)"
+        )));
+    }
+    Ok(state)
 }
 
 /// The running retention loop. Stop it with [`Retention::stop`].

@@ -26,7 +26,7 @@ pub struct AnnotationSetParams {
 
 /// Annotations.
 #[async_trait]
-pub trait AnnotationStore: Send + Sync {
+pub trait AnnotationStore: Send + Sync + std::fmt::Debug {
     /// Sets an annotation, committed at once. [`Error::NotFound`] if the
     /// job does not exist.
     async fn annotation_set(&self, params: AnnotationSetParams) -> Result<()>;

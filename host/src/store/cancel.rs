@@ -42,7 +42,7 @@ pub struct CancelReport {
 
 /// Cancel.
 #[async_trait]
-pub trait CancelStore: Send + Sync {
+pub trait CancelStore: Send + Sync + std::fmt::Debug {
     /// Cancels a `pending` or `new` job: it becomes `cancelled` with
     /// [`Failure::cancelled`](crate::model::Failure::cancelled) and never
     /// runs; the jobs awaiting it complete with that failure.

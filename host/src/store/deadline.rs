@@ -62,7 +62,7 @@ pub struct NextDue {
 /// Deadlines: pending jobs that were not claimed in time, and when the
 /// next job becomes due.
 #[async_trait]
-pub trait DeadlineStore: Send + Sync {
+pub trait DeadlineStore: Send + Sync + std::fmt::Debug {
     /// Expiry at claim: completes (`Expire`) up to `limit`
     /// pending jobs of a queue whose deadline (`begin_after +
     /// begin_by_ms`) is before `now`, with [`Failure::not_started`], and,

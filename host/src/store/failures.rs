@@ -11,15 +11,22 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tracing::instrument;
+
+pub(crate) mod records;
+mod statements;
+
+pub(crate) use records::{attempts, held_jobs, probe, queue_retry_get, queue_retry_set};
 
 use super::settle::{self, SettleTx};
-use super::sql::{lit, ms, one_more, queue_what, settled_status, to_u32};
-use super::statement::{Arg, Sql, SqlConn, SqlRow};
-use super::{Error, Result};
+use super::sql::one_more;
+use super::statement::SqlConn;
+use super::statement::{SqlBackend, SqlTx, retrying};
+use super::{FailureStore, Result};
 use crate::clock;
 use crate::model::{
     AfterInterruption, Attempt, CapturedOutput, DispatcherId, Failure, FailureKind, JobId,
-    JobStatus, RetryPolicy, Timestamp, Transition,
+    RetryPolicy, Timestamp,
 };
 
 /// Looks for dead dispatchers and handles their jobs.
@@ -386,379 +393,64 @@ pub(crate) async fn rescue_next<T: FailureTx + ?Sized>(
     hand_back(tx, &params).await.map(Some)
 }
 
-// ----- the statements, written once for both backends -----
-
-/// The active run of a job, as a retry decision needs it: its own and its
-/// queue's policies, its start count, its failures so far (failed runs
-/// apart from interruptions) and its queue.
-static RUN: Sql = Sql::new(|d| {
-    format!(
-        "SELECT jobs.retry, queues.retry, jobs.attempts, \
-           (SELECT count(*) FROM job_attempts AS a WHERE a.job = jobs.id \
-            AND a.kind <> 'interrupted'), jobs.queue \
-         FROM jobs LEFT JOIN queues ON queues.name = jobs.queue \
-         WHERE jobs.id = ?1 AND jobs.status = {active} AND jobs.dispatcher = ?2 \
-         AND jobs.awaiting IS NULL{lock}",
-        active = lit(JobStatus::Active),
-        lock = d.lock_jobs,
-    )
-});
-
-/// Back to the queue after a failed run: due after the backoff, and
-/// `scheduled` so that once due it goes before plain jobs put since.
-static RETRY_LATER: Sql = Sql::new(|_| {
-    let t = Transition::Retry;
-    format!(
-        "UPDATE jobs SET status = {to}, begin_after = ?3, scheduled = true, stdout = ?4, \
-         stderr = ?5 WHERE id = ?1 AND status = {from} AND dispatcher = ?2 \
-         AND awaiting IS NULL",
-        from = lit(t.from()),
-        to = lit(t.to()),
-    )
-});
-
-static RECORD_ATTEMPT: Sql = Sql::new(|d| {
-    format!(
-        "INSERT INTO job_attempts (job, attempt, dispatcher, kind, failure, failed_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5{json}, ?6)",
-        json = d.json
-    )
-});
-
-/// Claimed, not started: back to the queue at the place they had (all of
-/// them, or only job `?2`).
-static RELEASE: Sql = Sql::new(|d| {
-    let t = Transition::Release;
-    format!(
-        "UPDATE jobs SET status = {to} WHERE dispatcher = ?1 AND status = {from} \
-         AND (?2{uuid} IS NULL OR id = ?2) RETURNING id, queue",
-        from = lit(t.from()),
-        to = lit(t.to()),
-        uuid = d.uuid,
-    )
-});
-
-/// The running jobs of a dispatcher (not those parked awaiting another
-/// job: their run is over, the awaited job's completion finishes them),
-/// with what their retry policy needs (all of them, or only job `?2`).
-static RUNNING: Sql = Sql::new(|d| {
-    format!(
-        "SELECT jobs.id, jobs.queue, jobs.attempts, jobs.retry, queues.retry, \
-           (SELECT count(*) FROM job_attempts AS a WHERE a.job = jobs.id \
-            AND a.kind = 'interrupted') \
-         FROM jobs LEFT JOIN queues ON queues.name = jobs.queue \
-         WHERE jobs.dispatcher = ?1 AND jobs.status = {active} AND jobs.awaiting IS NULL \
-         AND (?2{uuid} IS NULL OR jobs.id = ?2) ORDER BY jobs.id{lock}",
-        active = lit(JobStatus::Active),
-        uuid = d.uuid,
-        lock = d.lock_jobs,
-    )
-});
-
-/// Back to its place at the front of its queue: `begin_after` and `seq`
-/// are what they were, so it goes before every job put after it.
-static RETRY_NOW: Sql = Sql::new(|_| {
-    let t = Transition::Retry;
-    format!(
-        "UPDATE jobs SET status = {to} WHERE id = ?1 AND status = {from} AND dispatcher = ?2 \
-         AND awaiting IS NULL",
-        from = lit(t.from()),
-        to = lit(t.to()),
-    )
-});
-
-static ABORT: Sql = Sql::new(|d| {
-    let t = Transition::Abort;
-    format!(
-        "UPDATE jobs SET status = {to}, failure = ?3{json}, completed_at = ?4 \
-         WHERE id = ?1 AND status = {from} AND dispatcher = ?2 AND awaiting IS NULL",
-        from = lit(t.from()),
-        to = settled_status(t, "jobs"),
-        json = d.json,
-    )
-});
-
-/// Dead dispatchers: not the rescuer, last ping before the cutoff, and
-/// either still active or still holding jobs. PostgreSQL skips one another
-/// rescuer holds: once that one commits, it is deactivated with no job
-/// left.
-static DEAD: Sql = Sql::new(|d| {
-    format!(
-        "SELECT id, last_ping_at FROM dispatchers AS d WHERE id <> ?1 AND last_ping_at < ?2 \
-         AND (deactivated_at IS NULL OR EXISTS (SELECT 1 FROM jobs \
-              WHERE jobs.dispatcher = d.id AND jobs.status IN ({assigned}, {active}) \
-              AND jobs.awaiting IS NULL)) \
-         ORDER BY id LIMIT 1{skip}",
-        assigned = lit(JobStatus::Assigned),
-        active = lit(JobStatus::Active),
-        skip = d.skip_locked,
-    )
-});
-
-static MARK_RESCUED: Sql = Sql::new(|_| {
-    "UPDATE dispatchers SET deactivated_at = coalesce(deactivated_at, ?2), \
-     rescued_by = CASE WHEN rescued_at IS NULL THEN ?3 ELSE rescued_by END, \
-     rescued_at = coalesce(rescued_at, ?2) WHERE id = ?1"
-        .to_owned()
-});
-
-fn running_job(r: &SqlRow) -> Result<RunningJob> {
-    Ok(RunningJob {
-        id: JobId(r.id(0)?),
-        queue: r.text(1)?,
-        attempt: r.int(2)?,
-        job_policy: r.opt_json(3)?,
-        queue_policy: r.opt_json(4)?,
-        interruptions: r.int(5)?,
-    })
-}
-
+/// Each operation in transactions of the backend, written once: a retry
+/// commits only when it retried; a rescue takes one transaction per dead
+/// dispatcher (SQLite's write lock, PostgreSQL's row locks are not held
+/// longer than one dispatcher's jobs take); a hand-back that PostgreSQL
+/// aborts (a deadlock with a finish) runs again.
 #[async_trait]
-impl<T: SqlConn + SettleTx + ?Sized> FailureTx for T {
-    async fn active_run(
-        &mut self,
-        id: JobId,
-        dispatcher: DispatcherId,
-    ) -> Result<Option<ActiveRun>> {
-        let sql = RUN.text(self.dialect());
-        let args = [Arg::Id(id.0), Arg::Id(dispatcher.0)];
-        let Some(r) = self.fetch_optional("jobs", sql, &args).await? else {
-            return Ok(None);
-        };
-        Ok(Some(ActiveRun {
-            job_policy: r.opt_json(0)?,
-            queue_policy: r.opt_json(1)?,
-            attempt: r.int(2)?,
-            failures: r.int(3)?,
-            queue: r.text(4)?,
-        }))
-    }
-
-    async fn retry_later(
-        &mut self,
-        id: JobId,
-        dispatcher: DispatcherId,
-        at: Timestamp,
-        output: &CapturedOutput,
-    ) -> Result<bool> {
-        let sql = RETRY_LATER.text(self.dialect());
-        let args = [
-            Arg::Id(id.0),
-            Arg::Id(dispatcher.0),
-            Arg::Int(ms(at)),
-            Arg::Output(&output.stdout),
-            Arg::Output(&output.stderr),
-        ];
-        Ok(self.execute(sql, &args).await? > 0)
-    }
-
-    async fn record_attempt(&mut self, a: AttemptRecord<'_>) -> Result<()> {
-        let sql = RECORD_ATTEMPT.text(self.dialect());
-        let failure = serde_json::to_string(a.failure).expect("a failure serializes to JSON");
-        let args = [
-            Arg::Id(a.job.0),
-            Arg::Int(a.attempt),
-            Arg::Id(a.dispatcher.0),
-            Arg::Text(a.failure.kind.as_str()),
-            Arg::Json(&failure),
-            Arg::Int(ms(a.now)),
-        ];
-        self.execute(sql, &args).await?;
-        Ok(())
-    }
-
-    async fn release(
-        &mut self,
-        dispatcher: DispatcherId,
-        only: Option<JobId>,
-    ) -> Result<Vec<(JobId, String)>> {
-        let sql = RELEASE.text(self.dialect());
-        let args = [Arg::Id(dispatcher.0), Arg::OptId(only.map(|id| id.0))];
-        let rows = self.fetch_all("jobs", sql, &args).await?;
-        rows.iter()
-            .map(|r| Ok((JobId(r.id(0)?), r.text(1)?)))
-            .collect()
-    }
-
-    async fn running(
-        &mut self,
-        dispatcher: DispatcherId,
-        only: Option<JobId>,
-    ) -> Result<Vec<RunningJob>> {
-        let sql = RUNNING.text(self.dialect());
-        let args = [Arg::Id(dispatcher.0), Arg::OptId(only.map(|id| id.0))];
-        let rows = self.fetch_all("jobs", sql, &args).await?;
-        rows.iter().map(running_job).collect()
-    }
-
-    async fn retry_now(&mut self, id: JobId, dispatcher: DispatcherId) -> Result<bool> {
-        let sql = RETRY_NOW.text(self.dialect());
-        Ok(self
-            .execute(sql, &[Arg::Id(id.0), Arg::Id(dispatcher.0)])
-            .await?
-            > 0)
-    }
-
-    async fn abort(
-        &mut self,
-        id: JobId,
-        dispatcher: DispatcherId,
-        failure: &Failure,
-        now: Timestamp,
-    ) -> Result<bool> {
-        let sql = ABORT.text(self.dialect());
-        let failure = serde_json::to_string(failure).expect("a failure serializes to JSON");
-        let args = [
-            Arg::Id(id.0),
-            Arg::Id(dispatcher.0),
-            Arg::Json(&failure),
-            Arg::Int(ms(now)),
-        ];
-        let aborted = self.execute(sql, &args).await? > 0;
-        if aborted {
-            self.announce_completed(&[id.0]);
+impl<B: SqlBackend> FailureStore for B {
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_rescue(&self, p: DispatcherRescueParams) -> Result<Vec<HandBackReport>> {
+        let mut reports = Vec::new();
+        // Dispatchers this round took already: one a transaction found
+        // with nothing left to do is not taken again.
+        let mut seen = BTreeSet::new();
+        loop {
+            let mut tx = self.transaction().await?;
+            let Some(report) = rescue_next(&mut tx.conn(), &p, &mut seen).await? else {
+                return Ok(reports);
+            };
+            tx.commit().await?;
+            if !report.is_empty() {
+                reports.push(report);
+            }
         }
-        Ok(aborted)
     }
 
-    async fn next_dead(
-        &mut self,
-        rescuer: DispatcherId,
-        cutoff: Timestamp,
-    ) -> Result<Option<(DispatcherId, Timestamp)>> {
-        let sql = DEAD.text(self.dialect());
-        let args = [Arg::Id(rescuer.0), Arg::Int(ms(cutoff))];
-        let Some(r) = self.fetch_optional("dispatchers", sql, &args).await? else {
-            return Ok(None);
-        };
-        Ok(Some((
-            DispatcherId(r.id(0)?),
-            clock::from_millis(r.int(1)?),
-        )))
-    }
-
-    async fn mark_rescued(
-        &mut self,
-        id: DispatcherId,
-        rescuer: DispatcherId,
-        now: Timestamp,
-    ) -> Result<()> {
-        let sql = MARK_RESCUED.text(self.dialect());
-        let args = [Arg::Id(id.0), Arg::Int(ms(now)), Arg::Id(rescuer.0)];
-        self.execute(sql, &args).await?;
-        Ok(())
-    }
-}
-
-// ----- reads and writes outside the multi-step operations -----
-
-/// A job's failed attempts, oldest first (see
-/// [`Store::job_attempts`](super::Store::job_attempts)).
-pub(crate) async fn attempts<C: SqlConn + ?Sized>(conn: &mut C, id: JobId) -> Result<Vec<Attempt>> {
-    static ATTEMPTS: Sql = Sql::new(|d| {
-        format!(
-            "SELECT attempt, dispatcher, failure, failed_at FROM job_attempts WHERE job = ?1 \
-             ORDER BY failed_at, {order}",
-            order = d.row_order
-        )
-    });
-    let sql = ATTEMPTS.text(conn.dialect());
-    let rows = conn.fetch_all(T, sql, &[Arg::Id(id.0)]).await?;
-    if rows.is_empty() && !job_exists(conn, id).await? {
-        return Err(Error::not_found(format!("job {id}")));
-    }
-    rows.iter()
-        .map(|r| {
-            Ok(Attempt {
-                attempt: to_u32(T, "attempt", r.int(0)?)?,
-                dispatcher: r.opt_id(1)?.map(DispatcherId),
-                failure: r.json(2)?,
-                failed_at: clock::from_millis(r.int(3)?),
-            })
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_hand_back(&self, p: HandBackParams) -> Result<HandBackReport> {
+        retrying(|| async {
+            let mut tx = self.transaction().await?;
+            let report = hand_back(&mut tx.conn(), &p).await?;
+            tx.commit().await?;
+            Ok(report)
         })
-        .collect()
-}
-
-const T: &str = "job_attempts";
-
-async fn job_exists<C: SqlConn + ?Sized>(conn: &mut C, id: JobId) -> Result<bool> {
-    let sql = conn.dialect().render("SELECT 1 FROM jobs WHERE id = ?1");
-    Ok(conn
-        .fetch_optional("jobs", &sql, &[Arg::Id(id.0)])
-        .await?
-        .is_some())
-}
-
-/// A queue's default retry policy.
-pub(crate) async fn queue_retry_get<C: SqlConn + ?Sized>(
-    conn: &mut C,
-    name: &str,
-) -> Result<Option<RetryPolicy>> {
-    let sql = conn
-        .dialect()
-        .render("SELECT retry FROM queues WHERE name = ?1");
-    match conn
-        .fetch_optional("queues", &sql, &[Arg::Text(name)])
-        .await?
-    {
-        Some(r) => r.opt_json(0),
-        None => Err(Error::not_found(queue_what(name))),
+        .await
     }
-}
 
-/// Sets or clears a queue's default retry policy.
-pub(crate) async fn queue_retry_set<C: SqlConn + ?Sized>(
-    conn: &mut C,
-    name: &str,
-    policy: Option<RetryPolicy>,
-) -> Result<()> {
-    static SET: Sql = Sql::new(|d| {
-        format!(
-            "UPDATE queues SET retry = ?2{json} WHERE name = ?1",
-            json = d.json
-        )
-    });
-    let text = policy
-        .as_ref()
-        .map(|p| serde_json::to_string(p).expect("a retry policy serializes to JSON"));
-    let sql = SET.text(conn.dialect());
-    let args = match &text {
-        Some(text) => [Arg::Text(name), Arg::Json(text)],
-        None => [Arg::Text(name), Arg::OptText(None)],
-    };
-    if conn.execute(sql, &args).await? == 0 {
-        return Err(Error::not_found(queue_what(name)));
+    #[instrument(level = "debug", skip_all)]
+    async fn job_retry(&self, p: JobRetryParams) -> Result<RetryVerdict> {
+        let mut tx = self.transaction().await?;
+        let verdict = retry(&mut tx.conn(), &p).await?;
+        if matches!(verdict, RetryVerdict::Retried { .. }) {
+            tx.commit().await?;
+        }
+        Ok(verdict)
     }
-    Ok(())
-}
 
-/// The jobs the store says a dispatcher holds (see
-/// [`Store::dispatcher_held_jobs`](super::Store::dispatcher_held_jobs)):
-/// one range of `jobs_in_flight`.
-pub(crate) static HELD_JOBS: Sql = Sql::new(|_| {
-    format!(
-        "SELECT id FROM jobs WHERE dispatcher = ?1 AND status IN ({assigned}, {active}) \
-         AND (status = {assigned} OR awaiting IS NULL)",
-        assigned = lit(JobStatus::Assigned),
-        active = lit(JobStatus::Active),
-    )
-});
+    #[instrument(level = "debug", skip_all)]
+    async fn dispatcher_held_jobs(&self, id: DispatcherId) -> Result<Vec<JobId>> {
+        held_jobs(&mut self.reads(), id).await
+    }
 
-/// The jobs the store says a dispatcher holds.
-pub(crate) async fn held_jobs<C: SqlConn + ?Sized>(
-    conn: &mut C,
-    id: DispatcherId,
-) -> Result<Vec<JobId>> {
-    let sql = HELD_JOBS.text(conn.dialect());
-    let rows = conn.fetch_all("jobs", sql, &[Arg::Id(id.0)]).await?;
-    rows.iter().map(|r| Ok(JobId(r.id(0)?))).collect()
-}
+    #[instrument(level = "debug", skip_all)]
+    async fn store_probe(&self, now: Timestamp) -> Result<()> {
+        probe(&mut self.writes(), now).await
+    }
 
-/// Rewrites the probe row (migration 0009) and commits.
-pub(crate) async fn probe<C: SqlConn + ?Sized>(conn: &mut C, now: Timestamp) -> Result<()> {
-    let sql = conn
-        .dialect()
-        .render("UPDATE probes SET probed_at = ?1 WHERE id = 1");
-    conn.execute(&sql, &[Arg::Int(ms(now))]).await?;
-    Ok(())
+    #[instrument(level = "debug", skip_all)]
+    async fn job_attempts(&self, id: JobId) -> Result<Vec<Attempt>> {
+        attempts(&mut self.reads(), id).await
+    }
 }

@@ -12,7 +12,7 @@ use crate::model::JobName;
 
 /// Named jobs.
 #[async_trait]
-pub trait JobNameStore: Send + Sync {
+pub trait JobNameStore: Send + Sync + std::fmt::Debug {
     /// Registers a named job, or replaces the one of that name (keeping
     /// its creation time). Returns it as stored.
     async fn job_name_set(&self, name: &JobName) -> Result<JobName>;

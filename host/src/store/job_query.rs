@@ -60,7 +60,7 @@ pub struct JobRetainParams {
 
 /// Jobs by filter, a page at a time, and how many.
 #[async_trait]
-pub trait JobQueryStore: Send + Sync {
+pub trait JobQueryStore: Send + Sync + std::fmt::Debug {
     /// Jobs matching a filter, a page at a time.
     async fn job_query(&self, params: JobQueryParams) -> Result<Vec<Job>>;
     /// How many jobs match a filter.
@@ -69,7 +69,7 @@ pub trait JobQueryStore: Send + Sync {
 
 /// Removal of finished jobs: by state, and by retention.
 #[async_trait]
-pub trait RetentionStore: Send + Sync {
+pub trait RetentionStore: Send + Sync + std::fmt::Debug {
     /// Deletes finished jobs in the states asked for (with their
     /// annotations) and counts them per state. A job in two of the states
     /// asked (`completed` and `failed`) is counted under the first.

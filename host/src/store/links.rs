@@ -4,8 +4,13 @@
 
 use std::collections::HashSet;
 
+use async_trait::async_trait;
+use tracing::instrument;
+
 use super::settle::{self, InsertRow, SettleTx};
-use super::{Error, Result};
+use super::sql::{JOB_COLUMNS, begin_by, corrupt, job_of, jobs_of, ms};
+use super::statement::{Arg, SqlBackend, SqlConn, SqlTx};
+use super::{Error, LinkStore, Result};
 use crate::model::{
     CallbackOn, CompositeArgs, CompositeKind, Failure, Job, JobId, JobLink, JobStatus, LinkedJob,
     NewJob, Timestamp, Transition,
@@ -58,6 +63,54 @@ pub struct JobLinks {
     pub callbacks: Vec<(CallbackOn, Job)>,
     /// Its parts, in part order (empty unless it is a composite).
     pub parts: Vec<Job>,
+}
+
+/// Each operation in one transaction of the backend, written once.
+#[async_trait]
+impl<B: SqlBackend> LinkStore for B {
+    #[instrument(level = "debug", skip_all)]
+    async fn job_insert_linked(&self, jobs: &[LinkedJob], now: Timestamp) -> Result<()> {
+        let mut tx = self.transaction().await?;
+        insert_linked(&mut tx.conn(), jobs, now).await?;
+        tx.commit().await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn callback_add(&self, params: CallbackAddParams) -> Result<JobId> {
+        let mut tx = self.transaction().await?;
+        let id = callback_add(&mut tx.conn(), &params).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn part_add(&self, params: PartAddParams) -> Result<JobId> {
+        let mut tx = self.transaction().await?;
+        let id = part_add(&mut tx.conn(), &params).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn composite_start(&self, id: JobId, now: Timestamp) -> Result<JobId> {
+        let mut tx = self.transaction().await?;
+        let postprocess = composite_start(&mut tx.conn(), id, now).await?;
+        tx.commit().await?;
+        Ok(postprocess)
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_links(&self, id: JobId) -> Result<JobLinks> {
+        links_of(&mut self.reads(), id).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_append_args(&self, params: JobAppendArgsParams) -> Result<u32> {
+        let mut tx = self.transaction().await?;
+        let count = append_args(&mut tx.conn(), &params).await?;
+        tx.commit().await?;
+        Ok(count)
+    }
 }
 
 /// [`Store::job_insert_linked`](super::Store::job_insert_linked), inside
@@ -256,4 +309,83 @@ pub(crate) async fn append_args<T: SettleTx + ?Sized>(
         tx.set_args(id, &args).await?;
     }
     Ok(count)
+}
+
+/// [`Store::job_links`](super::Store::job_links): a job's callbacks, in
+/// the order added, and its parts, in part order.
+pub(crate) async fn links_of<C: SqlConn + ?Sized>(conn: &mut C, id: JobId) -> Result<JobLinks> {
+    let sql = conn.dialect().render("SELECT 1 FROM jobs WHERE id = ?1");
+    if conn
+        .fetch_optional("jobs", &sql, &[Arg::Id(id.0)])
+        .await?
+        .is_none()
+    {
+        return Err(Error::not_found(format!("job {id}")));
+    }
+    let callback_on = JOB_COLUMNS.split(',').count();
+    let sql = conn.dialect().render(&format!(
+        "SELECT {JOB_COLUMNS}, callback_on FROM jobs WHERE callback_of = ?1 ORDER BY seq"
+    ));
+    let callbacks = conn
+        .fetch_all("jobs", &sql, &[Arg::Id(id.0)])
+        .await?
+        .iter()
+        .map(|r| {
+            let on = r
+                .text(callback_on)?
+                .parse::<CallbackOn>()
+                .map_err(|e| corrupt("jobs", e))?;
+            Ok((on, job_of(r)?.1))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let sql = conn.dialect().render(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE part_of = ?1 ORDER BY part_index"
+    ));
+    let parts = conn.fetch_all("jobs", &sql, &[Arg::Id(id.0)]).await?;
+    Ok(JobLinks {
+        callbacks,
+        parts: jobs_of(&parts)?,
+    })
+}
+
+/// A domain value as a JSON column's text.
+fn text(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).expect("domain values serialize to JSON")
+}
+
+/// One linked job as the backends' insert statements read it: a JSON
+/// object, ids as 32 hex digits (SQLite's `unhex()` and PostgreSQL's
+/// `uuid` both read them), JSON columns as text.
+pub(crate) fn insert_row(row: &InsertRow<'_>) -> serde_json::Value {
+    let hex = |id: JobId| id.0.simple().to_string();
+    let job = &row.linked.job;
+    let (callback_of, callback_on, part_of, part_index) = match row.linked.link {
+        Some(JobLink::Callback { of, on }) => (Some(hex(of)), Some(on.as_str()), None, None),
+        Some(JobLink::Part { of, index }) => (None, None, Some(hex(of)), Some(index)),
+        None => (None, None, None, None),
+    };
+    serde_json::json!({
+        "id": hex(job.id),
+        "queue": job.queue,
+        "status": row.status.as_str(),
+        "module": job.module.as_str(),
+        "module_name": job.module_name,
+        "function": job.function,
+        "args": job.args.to_string(),
+        "limits": (!job.limits.is_empty()).then(|| text(&job.limits)),
+        "begin_after": ms(job.begin_after),
+        "scheduled": job.scheduled,
+        "begin_by_ms": begin_by(job.begin_by_ms),
+        "parent": job.parent.map(hex),
+        "created_at": ms(job.created_at),
+        "quota_names": (!job.quota_names.is_empty()).then(|| text(&job.quota_names)),
+        "failure": row.failure.as_ref().map(text),
+        "completed_at": row.completed_at.map(ms),
+        "callback_of": callback_of,
+        "callback_on": callback_on,
+        "part_of": part_of,
+        "part_index": part_index,
+        "retry": job.retry.as_ref().map(text),
+        "token": job.token.map(|t| t.0.simple().to_string()),
+    })
 }

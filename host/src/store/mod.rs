@@ -46,11 +46,15 @@ use crate::model::{
 mod annotation;
 mod cancel;
 mod deadline;
+mod dispatchers;
 mod failures;
 mod fault;
+pub(crate) mod finishes;
+mod gauges;
 mod identity;
 mod job_names;
 mod job_query;
+pub(crate) mod jobs;
 mod links;
 mod module;
 mod params;
@@ -62,6 +66,7 @@ mod quota;
 pub mod runs;
 mod schedule;
 pub(crate) mod settle;
+mod settle_sql;
 mod sql;
 pub mod sqlite;
 mod statement;
@@ -77,6 +82,7 @@ pub use failures::{
 };
 pub(crate) use fault::no_open_transaction;
 pub use fault::{Fault, FaultKind, classify};
+pub use gauges::{JobCount, JobCountStore};
 pub use identity::{
     Activation, DispatcherActivateParams, DispatcherPingParams, Ping, Takeover, Vacancy,
     ping_verdict, vacancy,
@@ -108,9 +114,9 @@ pub use tokens::{ModuleUpload, TokenStore};
 pub mod prelude {
     pub use super::{
         AnnotationStore, CancelStore, ClaimStore, DeadlineStore, DispatcherStore, FailureStore,
-        JobNameStore, JobQueryStore, JobStore, LinkStore, ModuleStore, PauseStore, PollStore,
-        QueueStore, QuotaStore, RetentionStore, RunStore, ScheduleStore, StatsStore, Store,
-        TokenStore,
+        JobCountStore, JobNameStore, JobQueryStore, JobStore, LinkStore, ModuleStore, PauseStore,
+        PollStore, QueueStore, QuotaStore, RetentionStore, RunStore, ScheduleStore, StatsStore,
+        Store, TokenStore,
     };
 }
 
@@ -251,6 +257,7 @@ pub trait Store:
     + LinkStore
     + CancelStore
     + JobQueryStore
+    + JobCountStore
     + RetentionStore
     + PauseStore
     + JobNameStore
@@ -280,7 +287,7 @@ pub trait Store:
 
 /// Jobs: put, read, taken out of their queue and put back, changed.
 #[async_trait]
-pub trait JobStore: Send + Sync {
+pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// Inserts new pending jobs, all or none, and returns them as stored.
     /// Every job's queue and module must exist ([`Error::NotFound`] names
     /// the missing one); an id already taken is a [`Error::Conflict`], and
@@ -315,7 +322,7 @@ pub trait JobStore: Send + Sync {
 /// A job's run: claimed, started, finished. Tuned per backend (the
 /// statements of a job's life).
 #[async_trait]
-pub trait ClaimStore: Send + Sync {
+pub trait ClaimStore: Send + Sync + std::fmt::Debug {
     /// Claims up to `limit` due pending jobs of a queue that match the
     /// agent's filter (and `preferred`, if set), in queue order,
     /// atomically: no job is ever claimed twice, whatever the number of
@@ -344,7 +351,7 @@ pub trait ClaimStore: Send + Sync {
 
 /// Dispatchers (one per process) and their agents.
 #[async_trait]
-pub trait DispatcherStore: Send + Sync {
+pub trait DispatcherStore: Send + Sync + std::fmt::Debug {
     /// Registers a dispatcher id for a process, or takes a known one over
     /// if its holder is gone, handing back the jobs it still holds, in one
     /// transaction; refuses ([`Error::Conflict`], naming the holder,
@@ -375,7 +382,7 @@ pub trait DispatcherStore: Send + Sync {
 /// Failures: retries, dead dispatchers, shutdown, and the probe of a
 /// degraded store.
 #[async_trait]
-pub trait FailureStore: Send + Sync {
+pub trait FailureStore: Send + Sync + std::fmt::Debug {
     /// Finds every dispatcher (but the rescuer) whose last ping is older
     /// than the death interval and that is active or still holds jobs,
     /// marks it deactivated and rescued by `rescuer`, and hands its jobs
@@ -413,7 +420,7 @@ pub trait FailureStore: Send + Sync {
 
 /// Callbacks and composites (`store/links.rs`, `store/settle.rs`).
 #[async_trait]
-pub trait LinkStore: Send + Sync {
+pub trait LinkStore: Send + Sync + std::fmt::Debug {
     /// Inserts jobs with their links in one transaction: jobs not `held`
     /// as `pending` (or `completed`, or `callbacks`, when already expired),
     /// held ones `new` (callbacks, parts, postprocesses). Queues and

@@ -29,7 +29,7 @@ pub struct ModuleInsertParams {
 
 /// Modules: components by digest, with an optional unique name.
 #[async_trait]
-pub trait ModuleStore: Send + Sync {
+pub trait ModuleStore: Send + Sync + std::fmt::Debug {
     /// Stores a module (idempotent by digest) and returns it.
     async fn module_insert(&self, params: ModuleInsertParams) -> Result<ModuleInfo>;
     /// A module by digest (`sha256:...`) or by name.

@@ -23,7 +23,7 @@ pub struct Pauses {
 
 /// Pauses of queues and dispatchers.
 #[async_trait]
-pub trait PauseStore: Send + Sync {
+pub trait PauseStore: Send + Sync + std::fmt::Debug {
     /// Pauses a queue: no dispatcher claims from it until it is resumed.
     /// Pausing a paused queue keeps its first pause time. `NotFound` for
     /// an unknown queue.
@@ -84,7 +84,7 @@ async fn found<C: SqlConn + ?Sized>(
 }
 
 /// [`Error::NotFound`] for an unknown queue.
-async fn queue_exists<C: SqlConn + ?Sized>(conn: &mut C, queue: &str) -> Result<()> {
+pub(crate) async fn queue_exists<C: SqlConn + ?Sized>(conn: &mut C, queue: &str) -> Result<()> {
     let sql = "SELECT 1 FROM queues WHERE name = ?1";
     found(conn, sql, Arg::Text(queue), || queue_what(queue)).await
 }

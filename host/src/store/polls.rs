@@ -31,7 +31,7 @@ pub struct PollRecordParams {
 
 /// The recent polls of each dispatcher.
 #[async_trait]
-pub trait PollStore: Send + Sync {
+pub trait PollStore: Send + Sync + std::fmt::Debug {
     /// Records polls that claimed jobs, in order, in one transaction,
     /// deleting each dispatcher's records beyond the latest `keep`.
     /// Returns their ids.

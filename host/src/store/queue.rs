@@ -23,7 +23,7 @@ pub struct QueueJobsParams {
 
 /// Queues, their jobs in queue order, and their default retry policy.
 #[async_trait]
-pub trait QueueStore: Send + Sync {
+pub trait QueueStore: Send + Sync + std::fmt::Debug {
     /// Creates a queue. [`Error::Conflict`] if it exists.
     async fn queue_create(&self, name: &str, now: Timestamp) -> Result<QueueInfo>;
     /// A queue.

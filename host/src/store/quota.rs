@@ -27,7 +27,7 @@ pub struct QuotaCreateParams {
 
 /// Quotas: named limits on how many jobs of a queue run at once.
 #[async_trait]
-pub trait QuotaStore: Send + Sync {
+pub trait QuotaStore: Send + Sync + std::fmt::Debug {
     /// Creates a quota. [`Error::Conflict`] if the queue has one by that
     /// name; [`Error::NotFound`] for an unknown queue.
     async fn quota_create(&self, params: QuotaCreateParams) -> Result<Quota>;

@@ -1,6 +1,7 @@
-//! The store's record of runs (issue 13, resource accounting): the limits
+//! The store's record of runs, for resource accounting: the limits
 //! each run of a job ran under and what it consumed, in `job_runs`
-//! (migration 0013), read back per job and summed per queue.
+//! (migration 0013), read back per job and summed per queue and per
+//! dispatcher.
 //!
 //! The operations form a trait of their own, [`RunStore`], a supertrait of
 //! [`Store`](super::Store), implemented once here for every
@@ -41,7 +42,7 @@ pub type RunRow = (
 
 /// Records and reads runs.
 #[async_trait]
-pub trait RunStore {
+pub trait RunStore: Send + Sync + std::fmt::Debug {
     /// Records runs that ended. A run of a job no longer stored is
     /// skipped (it cannot be shown anywhere).
     async fn job_run_record_many(&self, runs: &[RunRecord]) -> Result<()>;

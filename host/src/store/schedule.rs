@@ -108,7 +108,7 @@ pub struct ScheduleAdvanceParams {
 /// blanket implementation below); each backend gives only its connections
 /// ([`SqlBackend`]).
 #[async_trait]
-pub trait ScheduleStore: Send + Sync {
+pub trait ScheduleStore: Send + Sync + std::fmt::Debug {
     /// Stores a new schedule. [`Error::Conflict`] if its name is taken.
     async fn schedule_insert(&self, schedule: &NewSchedule) -> Result<Schedule>;
     /// A schedule by name.

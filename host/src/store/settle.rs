@@ -32,6 +32,8 @@ use std::collections::{BTreeSet, HashSet};
 use async_trait::async_trait;
 use serde_json::Value;
 
+use super::settle_sql;
+use super::statement::SqlConn;
 use super::{Error, Result};
 use crate::model::{
     CallbackOn, CompositeArgs, CompositeKind, Failure, JobId, JobStatus, Timestamp, outcome_json,
@@ -104,13 +106,14 @@ pub(crate) struct Part {
 }
 
 /// The statements settling needs, run inside the caller's transaction.
+/// Those whose plan matters per backend (the await cascade, the batch
+/// writes, the insert) are the backend's; the others are written once
+/// (`settle_sql.rs`).
 #[async_trait]
-pub(crate) trait SettleTx: Send {
+pub(crate) trait SettleTx: SqlConn {
     /// Completes every active job awaiting one of `ids` (which have their
     /// result), transitively; returns them.
     async fn resolve_awaits(&mut self, ids: &[JobId], now: Timestamp) -> Result<Vec<JobId>>;
-    /// The callbacks still `new` of `ids`, with their job's outcome.
-    async fn waiting_callbacks(&mut self, ids: &[JobId]) -> Result<Vec<WaitingCallback>>;
     /// `new` → `pending` (due now) with these arguments; returns the
     /// queues that got a job.
     async fn fire(&mut self, jobs: &[(JobId, Value)], now: Timestamp) -> Result<Vec<String>>;
@@ -121,29 +124,50 @@ pub(crate) trait SettleTx: Send {
         jobs: &[(JobId, Outcome)],
         now: Timestamp,
     ) -> Result<Vec<JobId>>;
+    /// Inserts jobs with their links, each with the status, failure and
+    /// completion time given.
+    async fn insert(&mut self, rows: &[InsertRow<'_>]) -> Result<()>;
+
+    /// The callbacks still `new` of `ids`, with their job's outcome.
+    async fn waiting_callbacks(&mut self, ids: &[JobId]) -> Result<Vec<WaitingCallback>> {
+        settle_sql::waiting_callbacks(self, ids).await
+    }
     /// The links of those of `ids` that are callbacks or parts.
-    async fn links(&mut self, ids: &[JobId]) -> Result<Vec<Link>>;
+    async fn links(&mut self, ids: &[JobId]) -> Result<Vec<Link>> {
+        settle_sql::links(self, ids).await
+    }
     /// `callbacks` → `completed` for those of `ids` with no callback left
     /// that is not `completed`; returns them.
-    async fn callbacks_done(&mut self, ids: &[JobId], now: Timestamp) -> Result<Vec<JobId>>;
+    async fn callbacks_done(&mut self, ids: &[JobId], _now: Timestamp) -> Result<Vec<JobId>> {
+        settle_sql::callbacks_done(self, ids).await
+    }
     /// The started (`active`) composites among `ids`.
-    async fn composites(&mut self, ids: &[JobId]) -> Result<Vec<CompositeState>>;
+    async fn composites(&mut self, ids: &[JobId]) -> Result<Vec<CompositeState>> {
+        settle_sql::composites(self, ids).await
+    }
     /// A composite's parts, in part order.
-    async fn parts(&mut self, composite: JobId) -> Result<Vec<Part>>;
+    async fn parts(&mut self, composite: JobId) -> Result<Vec<Part>> {
+        settle_sql::parts(self, composite).await
+    }
     /// A job's status and arguments.
-    async fn status_and_args(&mut self, id: JobId) -> Result<Option<(JobStatus, Value)>>;
+    async fn status_and_args(&mut self, id: JobId) -> Result<Option<(JobStatus, Value)>> {
+        settle_sql::status_and_args(self, id).await
+    }
     /// A job's status, function and arguments, locked until the
     /// transaction ends where the backend has row locks (PostgreSQL: `FOR
     /// UPDATE`, so that a finish, a callback added or a part added to the
     /// same job take turns).
-    async fn lock(&mut self, id: JobId) -> Result<Option<(JobStatus, String, Value)>>;
-    /// Inserts jobs with their links, each with the status, failure and
-    /// completion time given.
-    async fn insert(&mut self, rows: &[InsertRow<'_>]) -> Result<()>;
+    async fn lock(&mut self, id: JobId) -> Result<Option<(JobStatus, String, Value)>> {
+        settle_sql::lock(self, id).await
+    }
     /// The index the next part of a composite gets.
-    async fn next_part_index(&mut self, composite: JobId) -> Result<i64>;
+    async fn next_part_index(&mut self, composite: JobId) -> Result<i64> {
+        settle_sql::next_part_index(self, composite).await
+    }
     /// Replaces a job's arguments (no change of status).
-    async fn set_args(&mut self, id: JobId, args: &Value) -> Result<()>;
+    async fn set_args(&mut self, id: JobId, args: &Value) -> Result<()> {
+        settle_sql::set_args(self, id, args).await
+    }
 }
 
 /// A linked job as inserted.

@@ -73,6 +73,23 @@ pub(crate) struct Dialect {
     /// (`?1`) take turns (PostgreSQL: a transaction-level advisory lock;
     /// SQLite needs none).
     pub lock_module_name: Option<&'static str>,
+    /// Locks the rows a `SELECT` reads until the transaction ends
+    /// (PostgreSQL: ` FOR UPDATE`; SQLite's one writer needs none).
+    pub lock_rows: &'static str,
+    /// `column` is one of the ids of the list parameter `param` (bound as
+    /// [`Dialect::id_list`] writes it).
+    pub in_ids: fn(column: &str, param: &str) -> String,
+    /// A list of ids as one text parameter (SQLite: a JSON array of hex
+    /// ids; PostgreSQL: an array literal, cast to `uuid[]`).
+    pub id_list: fn(&[Uuid]) -> String,
+    /// The next queue position (`seq`) for a job put at the end.
+    pub next_seq: &'static str,
+    /// The cast a text parameter that may be NULL needs to be typed
+    /// (PostgreSQL: `::text`).
+    pub text: &'static str,
+    /// A job's quota names from a parameter holding them as a JSON array
+    /// (SQLite stores the JSON; PostgreSQL a `text[]`).
+    pub quota_names: fn(param: &str) -> String,
 }
 
 /// Our globs as SQLite GLOB patterns (`[` is literal).
@@ -116,6 +133,19 @@ pub(crate) static SQLITE: Dialect = Dialect {
     binary_order: "",
     lock_jobs_table: None,
     lock_module_name: None,
+    lock_rows: "",
+    in_ids: |column, param| format!("{column} IN (SELECT unhex(value) FROM json_each({param}))"),
+    id_list: |ids| {
+        serde_json::Value::from(
+            ids.iter()
+                .map(|id| id.simple().to_string())
+                .collect::<Vec<_>>(),
+        )
+        .to_string()
+    },
+    next_seq: "(SELECT max(seq) + 1 FROM jobs)",
+    text: "",
+    quota_names: |param| param.to_owned(),
 };
 
 /// PostgreSQL's spelling.
@@ -139,6 +169,17 @@ pub(crate) static POSTGRES: Dialect = Dialect {
     lock_module_name: Some(
         "SELECT pg_advisory_xact_lock(hashtextextended('wasync module name ' || ?1, 0))",
     ),
+    lock_rows: " FOR UPDATE",
+    in_ids: |column, param| format!("{column} = ANY({param}::uuid[])"),
+    id_list: |ids| {
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        format!("{{{}}}", ids.join(","))
+    },
+    next_seq: "nextval('jobs_seq_seq')",
+    text: "::text",
+    quota_names: |param| {
+        format!("(SELECT array_agg(n) FROM json_array_elements_text({param}::json) AS n)")
+    },
 };
 
 impl Dialect {
@@ -550,7 +591,7 @@ pub(crate) trait SqlTx: Send + Sized {
 /// Entity traits written once (e.g. [`ScheduleStore`](super::ScheduleStore))
 /// are implemented for every `SqlBackend`.
 #[async_trait]
-pub(crate) trait SqlBackend: Send + Sync + 'static {
+pub(crate) trait SqlBackend: Send + Sync + std::fmt::Debug + 'static {
     /// A connection of the backend's pools.
     type Conn<'a>: SqlConn
     where

@@ -24,7 +24,7 @@ pub struct DispatcherStatsParams {
 
 /// Dispatcher statistics.
 #[async_trait]
-pub trait StatsStore: Send + Sync {
+pub trait StatsStore: Send + Sync + std::fmt::Debug {
     /// One dispatcher's statistics over a window: how many jobs of each
     /// class, the shortest and the longest.
     async fn dispatcher_stats(&self, params: DispatcherStatsParams) -> Result<DispatcherStats>;

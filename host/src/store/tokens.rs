@@ -27,7 +27,7 @@ pub struct ModuleUpload {
 
 /// The store's operations on tokens and on what records them.
 #[async_trait]
-pub trait TokenStore: Send + Sync {
+pub trait TokenStore: Send + Sync + std::fmt::Debug {
     /// Stores a new token with the SHA-256 (hex) of its secret.
     /// [`Error::Conflict`] if its name is taken.
     async fn token_insert(&self, token: &Token, hash: &str) -> Result<Token>;

@@ -38,8 +38,8 @@ mod failures;
 mod finish;
 mod identity;
 pub(crate) mod kit;
-mod manage;
 mod notify;
+mod operators;
 mod queue;
 mod quota;
 mod schedules;
@@ -53,8 +53,8 @@ use durability::*;
 use failures::*;
 use finish::*;
 use identity::*;
-use manage::*;
 use notify::*;
+use operators::*;
 use queue::*;
 use quota::*;
 use schedules::*;
@@ -292,7 +292,7 @@ macro_rules! foreach_case {
             a_dispatcher_wrongly_declared_dead_is_reactivated_and_loses_its_run
         );
         $m!($h, held_jobs_are_listed_and_handed_back_one_at_a_time);
-        // management tools
+        // what operators do: cancel, pauses, names, removal, queries
         $m!($h, cancelled_jobs_never_run);
         $m!($h, cancelling_an_awaited_job_completes_its_waiters);
         $m!($h, paused_queues_and_dispatchers_claim_nothing);

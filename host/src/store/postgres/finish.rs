@@ -1,23 +1,12 @@
-//! `jobs`: how runs end. One `READ COMMITTED` transaction per batch, and a
-//! constant number of statements however large the batch:
-//!
-//! 1. (only if some job returned "await that job") one statement locking
-//!    the awaited jobs (`FOR SHARE`, in id order), then one read of them
-//!    and of the chains they themselves await, to refuse a job awaiting
-//!    itself, a job that does not exist, or a cycle;
-//! 2. one `UPDATE … FROM unnest(…)` completing the values and failures;
-//! 3. one `UPDATE … FROM unnest(…)` recording the awaits;
-//! 4. one recursive `UPDATE` completing every active job that awaits a
-//!    completed one, transitively, with that job's result, which also
-//!    announces every job completed by the batch (`pg_notify`, delivered on
-//!    commit);
-//! 5. (only if some run failed) one `INSERT … SELECT` keeping those
-//!    failures in the jobs' histories (`job_attempts`).
-//!
-//! Every write is guarded by `status = 'active' AND dispatcher = <the
-//! job's dispatcher> AND awaiting IS NULL`: a job that is no longer this
-//! dispatcher's run (or already parked awaiting another) is left alone and
-//! reported as `reassigned`.
+//! `jobs`: the batch writes of a finish, the statements behind
+//! `store/finishes.rs` (the steps are there, once for both backends), in
+//! one `READ COMMITTED` transaction per batch: the awaited jobs locked
+//! (`FOR SHARE`, in id order), one `UPDATE … FROM unnest(…)` completing
+//! the values and failures, one recording the awaits, and the await
+//! cascade of settling: one recursive `UPDATE` completing every active job
+//! that awaits a completed one, transitively, with that job's result,
+//! which also announces every job completed by the batch (`pg_notify`,
+//! delivered on commit).
 //!
 //! # Races between machines
 //!
@@ -43,19 +32,21 @@
 //! and the batch runs again (`row::retrying`), now seeing the other's
 //! await and refusing the cycle.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
-use sqlx::{PgConnection, Row as _};
+use async_trait::async_trait;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::PgStore;
 use super::notify::IDS_PER_PAYLOAD;
-use super::row::{self, json_text, lit, ms, output, retrying};
+use super::row::{json_text, lit, ms, output, retrying};
 use super::tx::PgTx;
-use crate::model::{Failure, FailureKind, JobId, JobStatus, RunOutcome, Transition};
+use crate::model::{FailureKind, JobId, JobStatus, Transition};
+use crate::store::finishes::{self, Await, Done, FinishTx};
 use crate::store::sql::settled_status;
-use crate::store::{FinishReport, JobFinishParams, Result, settle};
+use crate::store::{FinishReport, JobFinishParams, Result};
 
 /// `UPDATE jobs … FROM b WHERE <guard>`, the batch `b` being a
 /// `MATERIALIZED` CTE that carries, with each row, the status the job must
@@ -112,20 +103,6 @@ pub(super) static AWAIT: LazyLock<String> = LazyLock::new(|| {
 pub(super) static LOCK: &str =
     "SELECT id FROM jobs WHERE id = ANY($1::uuid[]) ORDER BY id FOR SHARE";
 
-/// The awaited jobs and, for those that are themselves awaiting, the chain
-/// of jobs they wait for.
-pub(super) static WALK: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "WITH RECURSIVE walk(id) AS ( \
-           SELECT unnest($1::uuid[]) \
-           UNION \
-           SELECT j.awaiting FROM walk JOIN jobs AS j ON j.id = walk.id \
-           WHERE j.status = {active} AND j.awaiting IS NOT NULL) \
-         SELECT j.id, j.status, j.awaiting FROM walk JOIN jobs AS j ON j.id = walk.id",
-        active = lit(JobStatus::Active)
-    )
-});
-
 /// Every active job awaiting one of the seeds (`$1`) that is completed, and
 /// every active job awaiting those, and so on, completes with the result
 /// or failure of the completed job at the root of its chain (guarded as
@@ -160,124 +137,52 @@ pub(super) static CASCADE: LazyLock<String> = LazyLock::new(|| {
          SELECT (SELECT array_agg(id) FROM resolved), (SELECT count(*) FROM sent)",
         from = lit(t.from()),
         status = settled_status(t, "jobs"),
-        with_result = with_result(),
+        with_result = finishes::with_result(),
     )
 });
 
-/// What the walk found about a job: its status and, if active, what it
-/// awaits.
-/// The statuses of a job that has its result: an awaiter resolves as soon
-/// as its job has it, while that job's callbacks run.
-fn with_result() -> String {
-    [
-        JobStatus::Callbacks,
-        JobStatus::Completed,
-        JobStatus::Cancelled,
-    ]
-    .map(lit)
-    .join(", ")
-}
-
-type Graph = HashMap<JobId, (JobStatus, Option<JobId>)>;
-
-/// A value or failure to record.
-struct Done<'a> {
-    params: &'a JobFinishParams,
-    result: Option<String>,
-    failure: Option<String>,
-}
-
-/// An await to record.
-struct Await<'a> {
-    params: &'a JobFinishParams,
-    target: JobId,
-}
-
-/// Records how runs ended; see the module doc.
+/// Records how runs ended, in one transaction (see `store/finishes.rs`),
+/// run again when PostgreSQL aborts it (a cycle of awaits split across
+/// machines deadlocks; see the module doc).
 pub(super) async fn finish_many(db: &PgStore, params: &[JobFinishParams]) -> Result<FinishReport> {
     if params.is_empty() {
         return Ok(FinishReport::default());
     }
-    retrying(|| finish_once(db, params)).await
+    retrying(|| async {
+        let mut tx = db.begin().await?;
+        let report = finishes::finish(&mut PgTx::new(&mut tx, db, Vec::new()), params).await?;
+        tx.commit().await?;
+        Ok(report)
+    })
+    .await
 }
 
-async fn finish_once(db: &PgStore, params: &[JobFinishParams]) -> Result<FinishReport> {
-    let now = params.iter().map(|p| p.now).max().expect("not empty");
-    let targets: Vec<Uuid> = params
-        .iter()
-        .filter_map(|p| match p.outcome {
-            RunOutcome::Await(target) if target != p.id => Some(target.0),
-            _ => None,
-        })
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-
-    let mut tx = db.begin().await?;
-    let graph = if targets.is_empty() {
-        Graph::new()
-    } else {
-        sqlx::query(LOCK).bind(&targets).execute(&mut *tx).await?;
-        walk(&mut tx, &targets).await?
-    };
-
-    let mut done = Vec::new();
-    let mut awaits = Vec::new();
-    let mut accepted: HashMap<JobId, JobId> = HashMap::new();
-    for p in params {
-        let (result, failure) = match &p.outcome {
-            RunOutcome::Value(value) => (Some(json_text(value)), None),
-            RunOutcome::Failure(failure) => (None, Some(json_text(failure))),
-            RunOutcome::Await(target) => match refuse_await(p.id, *target, &graph, &accepted) {
-                Some(failure) => (None, Some(json_text(&failure))),
-                None => {
-                    accepted.insert(p.id, *target);
-                    awaits.push(Await {
-                        params: p,
-                        target: *target,
-                    });
-                    continue;
-                }
-            },
-        };
-        done.push(Done {
-            params: p,
-            result,
-            failure,
-        });
+#[async_trait]
+impl FinishTx for PgTx<'_> {
+    async fn lock_awaited(&mut self, targets: &[JobId]) -> Result<()> {
+        let targets: Vec<Uuid> = targets.iter().map(|id| id.0).collect();
+        sqlx::query(LOCK)
+            .bind(targets)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
     }
 
-    let finished: HashSet<JobId> = write_done(&mut tx, &done).await?.into_iter().collect();
-    // Every failed run is kept in the job's history (migration 0006).
-    let (failed, kinds): (Vec<Uuid>, Vec<&str>) = done
-        .iter()
-        .filter(|d| d.failure.is_some() && finished.contains(&d.params.id))
-        .map(|d| {
-            let kind = match &d.params.outcome {
-                RunOutcome::Failure(failure) => failure.kind,
-                // An await refused at once (see `refuse_await`).
-                _ => FailureKind::HostError,
-            };
-            (d.params.id.0, kind.as_str())
-        })
-        .unzip();
-    if !failed.is_empty() {
-        super::failures::record_finished_failures(&mut tx, &failed, &kinds).await?;
+    async fn write_done(&mut self, done: &[Done<'_>]) -> Result<Vec<JobId>> {
+        write_done(self.conn, done).await
     }
-    let parked: HashSet<JobId> = write_awaits(&mut tx, &awaits).await?.into_iter().collect();
-    let seeds: Vec<Uuid> = finished
-        .iter()
-        .copied()
-        .chain(parked.iter().filter_map(|id| accepted.get(id).copied()))
-        .map(|id| id.0)
-        .collect();
-    let announce: Vec<Uuid> = finished.iter().map(|id| id.0).collect();
-    let seeds: Vec<JobId> = seeds.into_iter().map(JobId).collect();
-    let settled = settle::settle(&mut PgTx::new(&mut tx, db, announce), seeds, now).await?;
-    let cascaded: HashSet<JobId> = settled.completed.into_iter().collect();
-    tx.commit().await?;
 
-    Ok(report(params, &finished, &parked, &cascaded))
+    async fn write_awaits(&mut self, awaits: &[Await<'_>]) -> Result<Vec<JobId>> {
+        write_awaits(self.conn, awaits).await
+    }
+
+    async fn record_failures(&mut self, failed: &[(JobId, FailureKind)]) -> Result<()> {
+        let (ids, kinds): (Vec<Uuid>, Vec<&str>) = failed
+            .iter()
+            .map(|(id, kind)| (id.0, kind.as_str()))
+            .unzip();
+        super::failures::record_finished_failures(self.conn, &ids, &kinds).await
+    }
 }
 
 async fn write_done(conn: &mut PgConnection, done: &[Done<'_>]) -> Result<Vec<JobId>> {
@@ -287,8 +192,11 @@ async fn write_done(conn: &mut PgConnection, done: &[Done<'_>]) -> Result<Vec<Jo
     let ids: Vec<Uuid> = done.iter().map(|d| d.params.id.0).collect();
     let dispatchers: Vec<Uuid> = done.iter().map(|d| d.params.dispatcher.0).collect();
     let nows: Vec<i64> = done.iter().map(|d| ms(d.params.now)).collect();
-    let results: Vec<Option<&str>> = done.iter().map(|d| d.result.as_deref()).collect();
-    let failures: Vec<Option<&str>> = done.iter().map(|d| d.failure.as_deref()).collect();
+    let results: Vec<Option<String>> = done.iter().map(|d| d.result.map(json_text)).collect();
+    let failures: Vec<Option<String>> = done
+        .iter()
+        .map(|d| d.failure.as_deref().map(json_text))
+        .collect();
     let stdout: Vec<Option<&[u8]>> = done
         .iter()
         .map(|d| output(&d.params.output.stdout))
@@ -380,96 +288,4 @@ async fn cascade(
         .fetch_one(&mut *conn)
         .await?;
     Ok(resolved.unwrap_or_default())
-}
-
-/// The failure a job gets instead of awaiting `target`, if it may not:
-/// itself, a job that does not exist, or a job that waits (through any
-/// number of others, including awaits accepted earlier in this batch) for
-/// this one.
-fn refuse_await(
-    id: JobId,
-    target: JobId,
-    graph: &Graph,
-    accepted: &HashMap<JobId, JobId>,
-) -> Option<Failure> {
-    let fail = |message: String| Some(Failure::new(FailureKind::HostError, message));
-    if target == id {
-        return fail(format!(
-            "job {id} returned itself as the job to await: a job cannot wait for its own result"
-        ));
-    }
-    if !graph.contains_key(&target) {
-        return fail(format!(
-            "job {id} returned job {target} to await, which does not exist"
-        ));
-    }
-    let mut seen = HashSet::new();
-    let mut current = target;
-    while seen.insert(current) {
-        if current == id {
-            return fail(format!(
-                "job {id} returned job {target} to await, which itself waits for job {id}: \
-                 neither would ever complete"
-            ));
-        }
-        let next = accepted
-            .get(&current)
-            .copied()
-            .or_else(|| match graph.get(&current) {
-                Some((JobStatus::Active, awaiting)) => *awaiting,
-                _ => None,
-            });
-        match next {
-            Some(next) => current = next,
-            None => break,
-        }
-    }
-    None
-}
-
-async fn walk(conn: &mut PgConnection, targets: &[Uuid]) -> Result<Graph> {
-    let rows = sqlx::query(&WALK)
-        .bind(targets)
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.iter()
-        .map(|r| {
-            let status: String = r.try_get(1)?;
-            Ok((
-                JobId(r.try_get(0)?),
-                (
-                    status.parse().map_err(|e| row::corrupt("jobs", e))?,
-                    r.try_get::<Option<Uuid>, _>(2)?.map(JobId),
-                ),
-            ))
-        })
-        .collect()
-}
-
-/// The report, in batch order; jobs completed by the cascade that were not
-/// in the batch come last, by id.
-fn report(
-    params: &[JobFinishParams],
-    finished: &HashSet<JobId>,
-    parked: &HashSet<JobId>,
-    cascaded: &HashSet<JobId>,
-) -> FinishReport {
-    let mut report = FinishReport::default();
-    let mut seen = HashSet::new();
-    for p in params {
-        if !seen.insert(p.id) {
-            continue;
-        }
-        if finished.contains(&p.id) || cascaded.contains(&p.id) {
-            report.completed.push(p.id);
-        } else if parked.contains(&p.id) {
-            report.awaiting.push(p.id);
-        } else {
-            report.reassigned.push(p.id);
-        }
-    }
-    let mut others: Vec<JobId> = cascaded.difference(&seen).copied().collect();
-    others.sort();
-    report.completed.extend(others);
-    report
 }

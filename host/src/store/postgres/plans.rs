@@ -12,10 +12,10 @@
 use sqlx::{Connection as _, Row as _};
 
 use super::testing::{self, TestSchema};
-use super::{claim, dispatcher, finish, job, quota};
-use crate::store::failures::HELD_JOBS;
+use super::{claim, finish, job, quota};
+use crate::store::failures::records::HELD_JOBS;
 use crate::store::statement::POSTGRES;
-use crate::store::{deadline, queue};
+use crate::store::{deadline, dispatchers, finishes, jobs, queue};
 
 /// The number of parameters (`$n`) of `sql`.
 fn parameters(sql: &str) -> usize {
@@ -90,21 +90,21 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
         ("claim", claim::CLAIM.as_str()),
         ("start", claim::START.as_str()),
         ("insert", job::INSERT.as_str()),
-        ("get", job::GET.as_str()),
-        ("pull", job::PULL.as_str()),
-        ("pull_from_end", job::PULL_FROM_END.as_str()),
-        ("detach", job::DETACH.as_str()),
-        ("put_back", job::PUT_BACK.as_str()),
-        ("pending_count", job::PENDING_COUNT.as_str()),
+        ("get", jobs::GET.text(&POSTGRES)),
+        ("pull", jobs::PULL.text(&POSTGRES)),
+        ("pull_from_end", jobs::PULL_FROM_END.text(&POSTGRES)),
+        ("detach", jobs::DETACH.text(&POSTGRES)),
+        ("put_back", jobs::PUT_BACK.text(&POSTGRES)),
+        ("pending_count", jobs::PENDING_COUNT.text(&POSTGRES)),
         ("queue_jobs", queue::JOBS.text(&POSTGRES)),
-        ("agent_held_jobs", dispatcher::HELD.as_str()),
+        ("agent_held_jobs", dispatchers::HELD.text(&POSTGRES)),
         ("self_check", HELD_JOBS.text(&POSTGRES)),
         ("finish", finish::FINISH.as_str()),
         ("await", finish::AWAIT.as_str()),
         ("await_lock", finish::LOCK),
-        ("await_walk", finish::WALK.as_str()),
+        ("await_walk", finishes::WALK.text(&POSTGRES)),
         ("cascade", finish::CASCADE.as_str()),
-        ("update", job::UPDATE.as_str()),
+        ("update", jobs::UPDATE.text(&POSTGRES)),
         ("quota_lock", quota::LOCK),
         (
             "quota_slots",

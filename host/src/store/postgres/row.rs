@@ -13,9 +13,7 @@ use uuid::Uuid;
 
 use crate::clock;
 use crate::model::{DispatcherId, Job, JobId, ScheduleId, ScheduleRun};
-pub(super) use crate::store::sql::{
-    JOB_COLUMNS, begin_by, corrupt, digest, from_u64_bits, lit, ms, to_u32, u64_bits,
-};
+pub(super) use crate::store::sql::{JOB_COLUMNS, begin_by, corrupt, digest, lit, ms, to_u32};
 use crate::store::{Error, Result};
 
 /// A JSON value as the text bound for a `json` column (`$n::json`).
@@ -106,17 +104,10 @@ pub(super) fn schedule_run(id: Option<Uuid>, occurrence: Option<i64>) -> Option<
     })
 }
 
-/// Job rows without their positions.
-pub(super) fn jobs(rows: &[PgRow]) -> Result<Vec<Job>> {
-    rows.iter().map(|r| job(r).map(|(_, j)| j)).collect()
-}
-
 /// SQLSTATE codes this backend acts on.
 pub(super) mod sqlstate {
     /// `unique_violation`.
     pub const UNIQUE: &str = "23505";
-    /// `foreign_key_violation`.
-    pub const FOREIGN_KEY: &str = "23503";
     /// `not_null_violation`.
     pub const NOT_NULL: &str = "23502";
     /// `duplicate_schema`.

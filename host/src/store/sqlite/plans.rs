@@ -6,10 +6,10 @@
 use sqlx::Row as _;
 
 use super::SqliteStore;
-use super::{claim, dispatcher, finish, job, quota};
-use crate::store::failures::HELD_JOBS;
+use super::{claim, finish, job, quota};
+use crate::store::failures::records::HELD_JOBS;
 use crate::store::statement::SQLITE;
-use crate::store::{deadline, queue};
+use crate::store::{deadline, dispatchers, finishes, jobs, queue};
 
 /// The plan of `sql`, one line per step.
 async fn plan(store: &SqliteStore, sql: &str) -> Vec<String> {
@@ -38,21 +38,30 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
         .await
         .unwrap();
     let mut statements: Vec<(&str, String)> = vec![
-        ("get", job::GET.to_string()),
-        ("pull", job::PULL.to_string()),
-        ("pull from the end", job::PULL_FROM_END.to_string()),
-        ("detach", job::DETACH.to_string()),
-        ("put back", job::PUT_BACK.to_string()),
-        ("pending count", job::PENDING_COUNT.to_string()),
+        ("get", jobs::GET.text(&SQLITE).to_owned()),
+        ("pull", jobs::PULL.text(&SQLITE).to_owned()),
+        (
+            "pull from the end",
+            jobs::PULL_FROM_END.text(&SQLITE).to_owned(),
+        ),
+        ("detach", jobs::DETACH.text(&SQLITE).to_owned()),
+        ("put back", jobs::PUT_BACK.text(&SQLITE).to_owned()),
+        (
+            "pending count",
+            jobs::PENDING_COUNT.text(&SQLITE).to_owned(),
+        ),
         ("queue jobs", queue::JOBS.text(&SQLITE).to_owned()),
         (
             "queue get",
             format!("{} WHERE q.name = ?", queue::SELECT.text(&SQLITE)),
         ),
-        ("agent held jobs", dispatcher::HELD.to_string()),
+        (
+            "agent held jobs",
+            dispatchers::HELD.text(&SQLITE).to_owned(),
+        ),
         ("self-check", HELD_JOBS.text(&SQLITE).to_owned()),
-        ("await walk", finish::WALK.to_string()),
-        ("update", job::UPDATE.to_string()),
+        ("await walk", finishes::WALK.text(&SQLITE).to_owned()),
+        ("update", jobs::UPDATE.text(&SQLITE).to_owned()),
         ("expire", deadline::EXPIRE.text(&SQLITE).to_owned()),
         ("next due", deadline::NEXT_DUE.text(&SQLITE).to_owned()),
         (

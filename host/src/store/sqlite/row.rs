@@ -10,9 +10,7 @@ use uuid::Uuid;
 use crate::clock;
 use crate::model::{DispatcherId, Job, JobId, ScheduleId, ScheduleRun};
 use crate::store::Result;
-pub(super) use crate::store::sql::{
-    JOB_COLUMNS, begin_by, corrupt, digest, from_u64_bits, lit, ms, to_u32, u64_bits,
-};
+pub(super) use crate::store::sql::{JOB_COLUMNS, begin_by, corrupt, digest, lit, ms, to_u32};
 
 /// A job's quota names as stored: a JSON array, or NULL for none.
 pub(super) fn quota_names(names: &[String]) -> Option<String> {
@@ -87,11 +85,6 @@ pub(super) fn schedule_run(id: Option<Uuid>, occurrence: Option<i64>) -> Option<
         schedule_id: ScheduleId(id?),
         occurrence: clock::from_millis(occurrence?),
     })
-}
-
-/// Job rows without their positions.
-pub(super) fn jobs(rows: &[SqliteRow]) -> Result<Vec<Job>> {
-    rows.iter().map(|r| job(r).map(|(_, j)| j)).collect()
 }
 
 #[cfg(test)]

@@ -1,12 +1,12 @@
-//! The management tools' data: job queries, dispatcher statistics and
-//! status, the recent polls, named jobs and removal by status.
+//! What operators read and select jobs by: job queries and their states
+//! (also what removal by status takes), dispatcher statistics and status,
+//! the recent polls.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::{DispatcherId, Job, JobId, JobStatus, Timestamp};
 
@@ -315,27 +315,6 @@ pub struct PollRecord {
 /// How many poll records each dispatcher keeps.
 pub const POLLS_KEPT_DEFAULT: u32 = 400;
 
-/// A named job: putting by name puts the module's
-/// function into the queue, with the given arguments or these defaults.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobName {
-    /// The name.
-    pub name: String,
-    /// The module, by name or digest (resolved at each put, so a module
-    /// name moved to a new upload is followed).
-    pub module: String,
-    /// The function.
-    pub function: String,
-    /// The queue its jobs go to by default (`""`: the default queue).
-    pub queue: String,
-    /// The arguments a put without arguments uses.
-    pub args: Value,
-    /// When it was first registered.
-    pub created_at: Timestamp,
-    /// When it was last changed.
-    pub updated_at: Timestamp,
-}
-
 /// The statuses whose jobs can be removed (finished jobs).
 pub const REMOVABLE_STATES: [QueryState; 4] = [
     QueryState::Status(JobStatus::Completed),
@@ -398,7 +377,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(result_summary(&job), None);
-        job.result = Some(Value::String("x".repeat(20_000)));
+        job.result = Some(serde_json::Value::String("x".repeat(20_000)));
         let summary = result_summary(&job).unwrap();
         assert!(summary.ends_with(TRUNCATED_MARK));
         assert_eq!(

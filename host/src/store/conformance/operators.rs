@@ -1,5 +1,5 @@
-//! The management tools: cancel, pauses, named jobs, removal by status and
-//! retention (m01.remote); job queries, polls and statistics (zc.async).
+//! What operators do: cancel, pauses, named jobs, removal by status and
+//! retention; job queries, polls and statistics.
 
 use serde_json::json;
 

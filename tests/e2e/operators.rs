@@ -1,5 +1,5 @@
-//! m01.remote's management tools end to end (issue 7, point 5), over HTTP
-//! and through the CLI, on a real `wasync serve` with real components:
+//! What operators do, end to end over HTTP and through the CLI, on a real
+//! `wasync serve` with real components:
 //! cancel, pause and resume per queue and per dispatcher, named jobs,
 //! removal of finished jobs by status, and retention by age (moving the
 //! server's clock) and by count.

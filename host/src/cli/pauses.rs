@@ -1,6 +1,5 @@
-//! The management tools on the command line: `wasync cancel`,
-//! `wasync remove-jobs`, `wasync pause`, `wasync resume`, `wasync
-//! processing`.
+//! `wasync pause`, `wasync resume` and `wasync processing`: pausing and
+//! resuming a queue or a dispatcher.
 
 use std::process::ExitCode;
 
@@ -10,69 +9,6 @@ use serde_json::json;
 use super::ClientArgs;
 use super::client::{queue_segment, segment};
 use super::output::{print_json, print_table, queue_name};
-
-/// Arguments of `wasync cancel`.
-#[derive(Debug, Args)]
-pub struct CancelArgs {
-    /// The job id.
-    id: String,
-}
-
-/// Cancels a job that has not completed; a running job's run is stopped
-/// wherever it runs.
-pub async fn cancel(client_args: &ClientArgs, args: CancelArgs) -> anyhow::Result<ExitCode> {
-    let job = client_args
-        .client()
-        .post(
-            &format!("/v1/jobs/{}/cancel", segment(&args.id)),
-            &json!({}),
-        )
-        .await?;
-    if client_args.json {
-        print_json(&job);
-    } else {
-        println!("cancelled job {}", args.id);
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Arguments of `wasync remove-jobs`.
-#[derive(Debug, Args)]
-pub struct RemoveJobsArgs {
-    /// A state to remove: completed, succeeded, failed or cancelled;
-    /// repeat for several (default: completed and cancelled).
-    #[arg(long = "status", short = 's')]
-    statuses: Vec<String>,
-    /// Only jobs of this queue (`default` is the default queue).
-    #[arg(long, short)]
-    queue: Option<String>,
-}
-
-/// Deletes finished jobs and prints the count per state.
-pub async fn remove_jobs(
-    client_args: &ClientArgs,
-    args: RemoveJobsArgs,
-) -> anyhow::Result<ExitCode> {
-    let answer = client_args
-        .client()
-        .post(
-            "/v1/jobs/remove",
-            &json!({ "statuses": args.statuses, "queue": args.queue }),
-        )
-        .await?;
-    if client_args.json {
-        print_json(&answer);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let rows: Vec<Vec<String>> = answer["removed"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(state, count)| vec![state.clone(), count.to_string()])
-        .collect();
-    print_table(&["STATUS", "REMOVED"], &rows);
-    Ok(ExitCode::SUCCESS)
-}
 
 /// What `pause` and `resume` act on.
 #[derive(Debug, Subcommand)]

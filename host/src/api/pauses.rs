@@ -1,0 +1,74 @@
+//! Pausing and resuming processing over HTTP: `POST …/pause`,
+//! `…/resume`, `GET …/processing` of a queue or a dispatcher, and
+//! `GET /v1/processing`.
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiResult;
+use super::extract::Path;
+use crate::model::DispatcherId;
+use crate::service::ProcessingView;
+
+/// `POST /v1/queues/{name}/pause`: no dispatcher claims from it.
+pub async fn pause_queue(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    state.service.queue_pause(&name).await?;
+    Ok(Json(json!({ "queue": name, "processing": false })))
+}
+
+/// `POST /v1/queues/{name}/resume`.
+pub async fn resume_queue(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    state.service.queue_resume(&name).await?;
+    Ok(Json(json!({ "queue": name, "processing": true })))
+}
+
+/// `GET /v1/queues/{name}/processing`: whether the queue is processed
+/// (not paused).
+pub async fn queue_processing(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let processing = state.service.queue_processing(&name).await?;
+    Ok(Json(json!({ "queue": name, "processing": processing })))
+}
+
+/// `POST /v1/dispatchers/{id}/pause`: it claims nothing; running jobs go
+/// on.
+pub async fn pause_dispatcher(
+    State(state): State<AppState>,
+    Path(id): Path<DispatcherId>,
+) -> ApiResult<Json<Value>> {
+    state.service.dispatcher_pause(id).await?;
+    Ok(Json(json!({ "dispatcher": id, "processing": false })))
+}
+
+/// `POST /v1/dispatchers/{id}/resume`.
+pub async fn resume_dispatcher(
+    State(state): State<AppState>,
+    Path(id): Path<DispatcherId>,
+) -> ApiResult<Json<Value>> {
+    state.service.dispatcher_resume(id).await?;
+    Ok(Json(json!({ "dispatcher": id, "processing": true })))
+}
+
+/// `GET /v1/dispatchers/{id}/processing`.
+pub async fn dispatcher_processing(
+    State(state): State<AppState>,
+    Path(id): Path<DispatcherId>,
+) -> ApiResult<Json<Value>> {
+    let processing = state.service.dispatcher_processing(id).await?;
+    Ok(Json(json!({ "dispatcher": id, "processing": processing })))
+}
+
+/// `GET /v1/processing`: every paused queue and dispatcher.
+pub async fn processing(State(state): State<AppState>) -> ApiResult<Json<ProcessingView>> {
+    Ok(Json(state.service.processing().await?))
+}
