@@ -51,6 +51,17 @@ async fn a_batch_is_put_and_completed_in_order(backend: Backend) {
     let ids = ids(&answer);
     assert_eq!(ids.len(), 100);
     assert_in_order_and_completed(&http, &ids).await;
+    // Every job of the batch counts as put.
+    let metrics = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let put = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("wasync_jobs_put_total{queue=\"default\"} "));
+    assert_eq!(put, Some("100"), "{metrics}");
 }
 
 /// One job per line with `Content-Type: application/x-ndjson`, blank

@@ -82,6 +82,9 @@ impl Service {
             .await
             .map_err(|e| BatchError::whole(e.into()))?;
         self.health().wrote();
+        for job in &stored {
+            crate::metrics::job_put(&job.queue);
+        }
         if !stored.is_empty() {
             self.events().work_available();
         }
