@@ -8,6 +8,7 @@
 mod support;
 
 mod api;
+mod batch;
 mod cancel;
 mod caps;
 mod cli;

@@ -524,6 +524,22 @@ impl Http {
             .await
     }
 
+    /// `POST` with a raw body of a given content type.
+    pub async fn post_typed(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(body),
+        )
+        .await
+    }
+
     /// `PUT` with a JSON body.
     pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.send(self.client.put(format!("{}{path}", self.base)).json(&body))

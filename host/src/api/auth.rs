@@ -45,7 +45,7 @@ pub fn rule(method: &Method, path: &str) -> Need {
     let read_or = |other| if get { Read } else { other };
     match path {
         "/modules" | "/modules/{reference}" if *method != Method::DELETE => Handler,
-        "/queues" | "/jobs" | "/composites" | "/schedules" => Handler,
+        "/queues" | "/jobs" | "/jobs/batch" | "/composites" | "/schedules" => Handler,
         "/job-names/{name}/jobs" => Handler,
         "/queues/{name}" if get => Queue(Read, "name"),
         "/queues/{name}" => Queue(Admin, "name"),
@@ -260,6 +260,8 @@ mod tests {
         );
         assert_eq!(rule(&Method::DELETE, "/v1/modules/{reference}"), Server);
         assert_eq!(rule(&Method::GET, "/v1/modules"), Handler);
+        // Each job of a batch needs `put` in its queue: the service checks.
+        assert_eq!(rule(&Method::POST, "/v1/jobs/batch"), Handler);
         assert_eq!(rule(&Method::POST, "/v1/tokens"), Server);
         assert_eq!(rule(&Method::GET, "/v1/dispatchers"), Server);
         assert_eq!(rule(&Method::GET, "/v1/jobs/query"), Server);

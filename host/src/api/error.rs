@@ -41,7 +41,8 @@ pub enum ApiError {
     /// 429 `queue_full`: a put into a queue at its pending cap.
     #[error("{0}")]
     QueueFull(String),
-    /// 413 `payload_too_large`: over the upload limit.
+    /// 413 `payload_too_large`: over the upload limit, or more jobs than a
+    /// batch takes.
     #[error("{0}")]
     PayloadTooLarge(String),
     /// 422 `invalid_component`: the uploaded component was refused.

@@ -14,7 +14,7 @@ use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, Path, Query};
 use super::input::{DurationInput, TimeInput, nullable, parse_duration_text};
-use crate::model::{Job, JobId, JobLimits, JobStatus, RetryPolicy, RunRecord, Scope};
+use crate::model::{Authority, Job, JobId, JobLimits, JobStatus, RetryPolicy, RunRecord, Scope};
 use crate::service::{JobPatch, PutRequest};
 
 /// The longest a `wait` request may hold the connection.
@@ -57,6 +57,32 @@ pub struct PutBody {
     pub retry: Option<RetryPolicy>,
 }
 
+impl PutBody {
+    /// The service's request for this body, put by `authority`, and the
+    /// callbacks it carries.
+    pub fn into_request(
+        self,
+        authority: Authority,
+    ) -> (PutRequest, Vec<super::callbacks::LinkedBody>) {
+        let request = PutRequest {
+            queue: self.queue.unwrap_or_default(),
+            module: self.module,
+            function: self.function,
+            args: self.args,
+            begin_after: self.begin_after.map(|t| t.0),
+            begin_by_ms: self
+                .begin_by
+                .map(|d| u64::try_from(d.0.as_millis()).unwrap_or(u64::MAX)),
+            limits: self.limits,
+            quota_names: self.quota_names,
+            parent: None,
+            retry: self.retry,
+            authority,
+        };
+        (request, self.callbacks)
+    }
+}
+
 /// Puts a job described by `body`, as `caller` (the service checks its
 /// `put` scope in every queue of the put, callbacks included).
 pub async fn put_job(
@@ -64,22 +90,8 @@ pub async fn put_job(
     caller: Caller,
     body: PutBody,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
-    let request = PutRequest {
-        queue: body.queue.unwrap_or_default(),
-        module: body.module,
-        function: body.function,
-        args: body.args,
-        begin_after: body.begin_after.map(|t| t.0),
-        begin_by_ms: body
-            .begin_by
-            .map(|d| u64::try_from(d.0.as_millis()).unwrap_or(u64::MAX)),
-        limits: body.limits,
-        quota_names: body.quota_names,
-        parent: None,
-        retry: body.retry,
-        authority: caller.0,
-    };
-    let callbacks = super::callbacks::callbacks_of_put(&request, body.callbacks);
+    let (request, callbacks) = body.into_request(caller.0);
+    let callbacks = super::callbacks::callbacks_of_put(&request, callbacks);
     let job = state.service.put_with_callbacks(request, callbacks).await?;
     Ok((StatusCode::CREATED, Json(job)))
 }

@@ -5,6 +5,7 @@
 //! resource has its own file of handlers.
 
 mod auth;
+mod batch;
 mod callbacks;
 mod cancel;
 mod error;

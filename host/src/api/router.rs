@@ -10,8 +10,8 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use super::error::ApiError;
 use super::{
-    AppState, auth, callbacks, cancel, failures, job_names, jobs, modules, monitor, pauses, queues,
-    quotas, removal, schedules, tokens, workers,
+    AppState, auth, batch, callbacks, cancel, failures, job_names, jobs, modules, monitor, pauses,
+    queues, quotas, removal, schedules, tokens, workers,
 };
 
 /// Builds the API: every route under `/v1`, bearer-token auth and the
@@ -52,6 +52,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(quotas::delete),
         )
         .route("/jobs", post(jobs::put).get(jobs::list))
+        .route("/jobs/batch", post(batch::put))
         .route("/jobs/{id}", get(jobs::show).patch(jobs::patch))
         .route("/jobs/{id}/wait", get(jobs::wait))
         .route("/jobs/{id}/attempts", get(failures::attempts))

@@ -12,6 +12,7 @@
 
 mod agents;
 mod annotate;
+mod bench;
 mod callbacks;
 mod cancel;
 pub mod client;
@@ -27,6 +28,7 @@ mod output;
 mod pauses;
 mod pull;
 mod put;
+mod put_from;
 mod queues;
 mod quotas;
 mod removal;
@@ -152,7 +154,7 @@ pub enum Command {
     Upload(With<modules::UploadArgs>),
     /// List, show or delete uploaded modules.
     Modules(WithCommand<modules::ModulesCommand>),
-    /// Put a job into a queue; prints its id.
+    /// Put a job into a queue (or many, `--from FILE`); prints its id.
     Put(With<put::PutArgs>),
     /// Show a job: status, result or failure, annotations.
     Show(With<show::ShowArgs>),
@@ -207,6 +209,9 @@ pub enum Command {
     /// Count and list jobs, job info and failures, dispatcher statistics,
     /// status and polls.
     Monitor(With<monitor::MonitorArgs>),
+    /// Measure puts/s, processed jobs/s, idle latency and memory over HTTP:
+    /// starts `wasync serve` (or loads `--server`) with trivial jobs.
+    Bench(Box<bench::BenchArgs>),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -304,6 +309,7 @@ pub fn main() -> ExitCode {
             Command::Monitor(With { client, args }) => {
                 monitor::run(&cli.client.with(client), args).await
             }
+            Command::Bench(args) => bench::run(*args).await,
         }
     });
     match result {

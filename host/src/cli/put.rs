@@ -1,4 +1,5 @@
-//! `wasync put`: put a job into a queue.
+//! `wasync put`: put a job into a queue (or many: `--from FILE`,
+//! `put_from.rs`).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -8,14 +9,17 @@ use serde_json::{Map, Value, json};
 
 use super::ClientArgs;
 use super::output::print_json;
+use crate::service::PUT_MANY_MAX;
 
 /// Arguments of `wasync put`.
 #[derive(Debug, Args)]
 pub struct PutArgs {
     /// The module: a name or a digest (`sha256:...`).
-    module: String,
+    #[arg(required_unless_present = "from")]
+    module: Option<String>,
     /// The job function.
-    function: String,
+    #[arg(required_unless_present = "from")]
+    function: Option<String>,
     /// Its arguments as JSON: an array (positional) or an object (named).
     args: Option<String>,
     /// The queue (default: the default queue).
@@ -45,10 +49,28 @@ pub struct PutArgs {
     /// (default: the queue's).
     #[arg(long, value_name = "POLICY")]
     retry: Option<String>,
+    /// Put every job of FILE instead (`-`: standard input): a JSON array
+    /// of job bodies, or one per line (NDJSON), each as `POST /v1/jobs`
+    /// takes it. Sent in batches, each put whole or not at all; prints the
+    /// ids in order.
+    #[arg(long, value_name = "FILE", conflicts_with_all = [
+        "module", "function", "args", "queue", "begin_after", "begin_by", "fuel",
+        "memory", "timeout", "quotas", "retry",
+    ])]
+    from: Option<String>,
+    /// With `--from`: the most jobs one request carries.
+    #[arg(long, value_name = "N", requires = "from", default_value_t = PUT_MANY_MAX)]
+    batch_size: usize,
 }
 
 /// Puts the job and prints its id (or the whole job with `--json`).
 pub async fn run(client_args: &ClientArgs, args: PutArgs) -> anyhow::Result<ExitCode> {
+    if let Some(from) = &args.from {
+        return super::put_from::run(client_args, from, args.batch_size).await;
+    }
+    let (Some(module), Some(function)) = (args.module, args.function) else {
+        anyhow::bail!("MODULE and FUNCTION are needed (or `--from FILE`)");
+    };
     let call_args = match &args.args {
         Some(text) => super::parse_json_arg("ARGS", text)?,
         None => json!([]),
@@ -64,8 +86,8 @@ pub async fn run(client_args: &ClientArgs, args: PutArgs) -> anyhow::Result<Exit
         limits.insert("timeout_ms".into(), json!(timeout.as_millis() as u64));
     }
     let mut body = json!({
-        "module": args.module,
-        "function": args.function,
+        "module": module,
+        "function": function,
         "args": call_args,
         "queue": args.queue.unwrap_or_default(),
         "limits": limits,

@@ -151,6 +151,17 @@ impl Service {
 
     /// Validates a put request and resolves its queue and module.
     pub(super) async fn new_job(&self, request: PutRequest) -> Result<NewJob> {
+        let (job, queue) = self.resolve_put(request).await?;
+        self.check_pending_cap(&queue).await?;
+        Ok(job)
+    }
+
+    /// [`Service::new_job`] but for the queue's pending cap, which a batch
+    /// checks once for all its jobs of a queue: the job and its queue.
+    pub(super) async fn resolve_put(
+        &self,
+        request: PutRequest,
+    ) -> Result<(NewJob, crate::model::QueueInfo)> {
         let function = request.function.trim();
         validate_free_name("function name", function, FUNCTION_NAME_MAX_LEN)?;
         let args = validate_args(request.args)?;
@@ -171,15 +182,14 @@ impl Service {
         )?;
         self.check_quota_names(&queue_info.name, &quota_names)
             .await?;
-        self.check_pending_cap(&queue_info).await?;
         self.check_module_visible(&request.authority, &module.digest, &request.module)
             .await?;
         let now = self.clock().now();
         let timing = JobTiming::at(request.begin_after, begin_by_ms, now);
         let module_name = (module.digest.as_str() != request.module).then_some(request.module);
-        Ok(NewJob {
+        let job = NewJob {
             id: JobId::new(),
-            queue: queue_info.name,
+            queue: queue_info.name.clone(),
             module: module.digest,
             module_name,
             function: function.to_owned(),
@@ -195,7 +205,8 @@ impl Service {
             created_at: now,
             schedule: None,
             retry: request.retry,
-        })
+        };
+        Ok((job, queue_info))
     }
 
     pub(super) async fn lookup_queue(&self, name: &str) -> Result<crate::model::QueueInfo> {

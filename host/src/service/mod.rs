@@ -2,6 +2,7 @@
 //! validation of every input, group commit of puts, and in-process
 //! wake-ups. Everything above the store goes through a [`Service`].
 
+mod batch;
 mod callbacks;
 mod cancel;
 mod error;
@@ -29,6 +30,7 @@ mod workers;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use batch::{BatchError, PUT_MANY_MAX, too_many_in_batch};
 pub use callbacks::{CallbackRequest, CompositeRequest};
 pub use error::{Error, Result};
 pub use events::Events;

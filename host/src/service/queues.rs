@@ -62,13 +62,24 @@ impl Service {
     /// see room for one more, so a queue may pass its cap by as many puts
     /// as run at that instant.
     pub(super) async fn check_pending_cap(&self, queue: &QueueInfo) -> Result<()> {
+        self.check_pending_room(queue, 1).await
+    }
+
+    /// Refuses `adding` puts into a queue unless all fit under its pending
+    /// cap (a batch is put whole or not at all), naming the cap.
+    pub(super) async fn check_pending_room(&self, queue: &QueueInfo, adding: u64) -> Result<()> {
         let Some(cap) = queue.pending_cap else {
             return Ok(());
         };
         let pending = self.store().queue_get(&queue.name).await?.length;
-        if pending >= cap {
+        if pending.saturating_add(adding) > cap {
+            let batch = if adding > 1 {
+                format!(" (this batch puts {adding} there)")
+            } else {
+                String::new()
+            };
             return Err(Error::QueueFull(format!(
-                "{} holds {pending} pending jobs, its pending cap is {cap}: \
+                "{} holds {pending} pending jobs, its pending cap is {cap}{batch}: \
                  no job is put until some have run",
                 queue_label(&queue.name)
             )));
