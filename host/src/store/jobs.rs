@@ -1,17 +1,23 @@
 //! A job's reads and the moves of a job no dispatcher holds, written once
 //! for both backends over [`SqlBackend`]: get, list, pull, remove
-//! (detach), put back and update. Puts stay per backend (one tuned batch
-//! statement each), as do claims, starts and finishes.
+//! (detach), put back and update. Puts, claims, starts and finishes stay
+//! per backend, each one tuned statement (or batch of them): the
+//! backend's [`TunedJobs`]. [`JobStore`] and [`ClaimStore`] are
+//! implemented once over the two.
 
 use std::collections::HashSet;
+
+use async_trait::async_trait;
+use tracing::instrument;
 
 use super::pauses::queue_exists;
 use super::queue::{QUEUE_ORDER, QUEUE_ORDER_REVERSED};
 use super::sql::{JOB_COLUMNS, begin_by, job_of, jobs_of, lit, ms, queue_what};
 use super::statement::{Arg, Bind, Binds, Sql, SqlBackend, SqlConn};
 use super::{
-    Error, JobDetachParams, JobListParams, JobPullParams, JobPutBackParams, JobUpdateParams,
-    Result, not_changeable,
+    ClaimStore, Error, FinishReport, JobClaimParams, JobDetachParams, JobFinishParams,
+    JobListParams, JobPullParams, JobPutBackParams, JobStartParams, JobStarted, JobStore,
+    JobUpdateParams, Result, not_changeable,
 };
 use crate::clock;
 use crate::model::{Failure, Job, JobId, JobStatus, NewJob, ScheduleRun, Transition};
@@ -405,4 +411,75 @@ async fn exists<C: SqlConn + ?Sized>(
         .dialect()
         .render(&format!("SELECT 1 FROM {table} WHERE {column} = ?1"));
     Ok(conn.fetch_optional(table, &sql, &[value]).await?.is_some())
+}
+
+/// The job operations each backend tunes for itself, as River keeps one
+/// query file per driver: the insert of a batch of puts, the claim, the
+/// start and the finish batch. Everything around them is written once.
+#[async_trait]
+pub(crate) trait TunedJobs: Send + Sync {
+    /// See [`JobStore::job_insert_many`].
+    async fn insert_jobs(&self, jobs: &[NewJob]) -> Result<Vec<Job>>;
+    /// See [`ClaimStore::job_claim_many`].
+    async fn claim_jobs(&self, params: JobClaimParams) -> Result<Vec<Job>>;
+    /// See [`ClaimStore::job_start_many`].
+    async fn start_jobs(&self, params: JobStartParams) -> Result<Vec<JobStarted>>;
+    /// See [`ClaimStore::job_finish_many`].
+    async fn finish_jobs(&self, params: &[JobFinishParams]) -> Result<FinishReport>;
+}
+
+#[async_trait]
+impl<B: SqlBackend + TunedJobs> JobStore for B {
+    #[instrument(level = "debug", skip_all)]
+    async fn job_insert_many(&self, jobs: &[NewJob]) -> Result<Vec<Job>> {
+        self.insert_jobs(jobs).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_get(&self, id: JobId) -> Result<Job> {
+        get(&mut self.reads(), id).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_list(&self, params: JobListParams) -> Result<Vec<Job>> {
+        list(&mut self.reads(), &params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_pull(&self, params: JobPullParams) -> Result<Job> {
+        pull(self, &params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_detach(&self, params: JobDetachParams) -> Result<Job> {
+        detach(self, &params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_put_back(&self, params: JobPutBackParams) -> Result<Job> {
+        put_back(self, &params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_update(&self, params: JobUpdateParams) -> Result<Job> {
+        update(self, &params).await
+    }
+}
+
+#[async_trait]
+impl<B: SqlBackend + TunedJobs> ClaimStore for B {
+    #[instrument(level = "debug", skip_all)]
+    async fn job_claim_many(&self, params: JobClaimParams) -> Result<Vec<Job>> {
+        self.claim_jobs(params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_start_many(&self, params: JobStartParams) -> Result<Vec<JobStarted>> {
+        self.start_jobs(params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_finish_many(&self, params: &[JobFinishParams]) -> Result<FinishReport> {
+        self.finish_jobs(params).await
+    }
 }

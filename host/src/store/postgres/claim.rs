@@ -4,8 +4,6 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use async_trait::async_trait;
-use tracing::instrument;
 use uuid::Uuid;
 
 use super::PgStore;
@@ -16,9 +14,7 @@ use crate::model::{Job, JobId, Transition};
 use crate::store::pauses;
 use crate::store::statement::SqlBackend;
 use crate::store::statement::like_pattern;
-use crate::store::{
-    ClaimStore, FinishReport, JobClaimParams, JobFinishParams, JobStartParams, JobStarted, Result,
-};
+use crate::store::{JobClaimParams, JobStartParams, JobStarted, Result};
 
 /// The claim of a queue without quotas: one statement.
 ///
@@ -199,24 +195,6 @@ pub(super) async fn start_many(db: &PgStore, p: JobStartParams) -> Result<Vec<Jo
             })
         })
         .collect())
-}
-
-#[async_trait]
-impl ClaimStore for PgStore {
-    #[instrument(level = "debug", skip_all)]
-    async fn job_claim_many(&self, params: JobClaimParams) -> Result<Vec<Job>> {
-        claim_many(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_start_many(&self, params: JobStartParams) -> Result<Vec<JobStarted>> {
-        start_many(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_finish_many(&self, params: &[JobFinishParams]) -> Result<FinishReport> {
-        super::finish::finish_many(self, params).await
-    }
 }
 
 #[cfg(test)]

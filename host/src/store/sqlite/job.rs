@@ -6,12 +6,9 @@ use sqlx::sqlite::SqliteConnection;
 use super::SqliteStore;
 use super::batch::{self, Statements};
 use super::row::{self, lit, ms};
-use crate::model::{Failure, Job, JobId, NewJob, Transition};
+use crate::model::{Failure, Job, NewJob, Transition};
+use crate::store::Result;
 use crate::store::jobs;
-use crate::store::statement::SqlBackend;
-use crate::store::{
-    JobDetachParams, JobListParams, JobPullParams, JobPutBackParams, JobUpdateParams, Result,
-};
 
 /// A failure as the `failure` column stores it.
 pub(super) fn job_failure_text(failure: &Failure) -> String {
@@ -118,75 +115,33 @@ pub(super) async fn insert_many(db: &SqliteStore, jobs: &[NewJob]) -> Result<Vec
     }
 }
 
-/// A job.
-pub(super) async fn get(db: &SqliteStore, id: JobId) -> Result<Job> {
-    jobs::get(&mut SqlBackend::reads(db), id).await
-}
-
-/// Jobs by id (creation order), filtered, a page at a time.
-pub(super) async fn list(db: &SqliteStore, p: JobListParams) -> Result<Vec<Job>> {
-    jobs::list(&mut SqlBackend::reads(db), &p).await
-}
-
-/// Pull: the job at an index of the queue order becomes `new`.
-pub(super) async fn pull(db: &SqliteStore, p: JobPullParams) -> Result<Job> {
-    jobs::pull(db, &p).await
-}
-
-/// Remove: a given pending job becomes `new`.
-pub(super) async fn detach(db: &SqliteStore, p: JobDetachParams) -> Result<Job> {
-    jobs::detach(db, &p).await
-}
-
-/// Puts a `new` job back at the end of a queue.
-pub(super) async fn put_back(db: &SqliteStore, p: JobPutBackParams) -> Result<Job> {
-    jobs::put_back(db, &p).await
-}
-
-/// Changes a pending or new job's arguments, schedule or quota names.
-pub(super) async fn update(db: &SqliteStore, p: JobUpdateParams) -> Result<Job> {
-    jobs::update(db, &p).await
-}
-
 use async_trait::async_trait;
-use tracing::instrument;
 
-use crate::store::JobStore;
+use super::claim::{claim_many, start_many};
+use super::finish::finish_many;
+use crate::store::jobs::TunedJobs;
+use crate::store::{FinishReport, JobClaimParams, JobFinishParams, JobStartParams, JobStarted};
 
+/// The job statements this backend tunes; the rest of [`JobStore`] and
+/// [`ClaimStore`] is written once over them (`store/jobs.rs`).
+///
+/// [`JobStore`]: crate::store::JobStore
+/// [`ClaimStore`]: crate::store::ClaimStore
 #[async_trait]
-impl JobStore for SqliteStore {
-    #[instrument(level = "debug", skip_all)]
-    async fn job_insert_many(&self, jobs: &[NewJob]) -> Result<Vec<Job>> {
+impl TunedJobs for SqliteStore {
+    async fn insert_jobs(&self, jobs: &[NewJob]) -> Result<Vec<Job>> {
         insert_many(self, jobs).await
     }
 
-    #[instrument(level = "debug", skip_all)]
-    async fn job_get(&self, id: JobId) -> Result<Job> {
-        get(self, id).await
+    async fn claim_jobs(&self, params: JobClaimParams) -> Result<Vec<Job>> {
+        claim_many(self, params).await
     }
 
-    #[instrument(level = "debug", skip_all)]
-    async fn job_list(&self, params: JobListParams) -> Result<Vec<Job>> {
-        list(self, params).await
+    async fn start_jobs(&self, params: JobStartParams) -> Result<Vec<JobStarted>> {
+        start_many(self, params).await
     }
 
-    #[instrument(level = "debug", skip_all)]
-    async fn job_pull(&self, params: JobPullParams) -> Result<Job> {
-        pull(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_detach(&self, params: JobDetachParams) -> Result<Job> {
-        detach(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_put_back(&self, params: JobPutBackParams) -> Result<Job> {
-        put_back(self, params).await
-    }
-
-    #[instrument(level = "debug", skip_all)]
-    async fn job_update(&self, params: JobUpdateParams) -> Result<Job> {
-        update(self, params).await
+    async fn finish_jobs(&self, params: &[JobFinishParams]) -> Result<FinishReport> {
+        finish_many(self, params).await
     }
 }
