@@ -46,6 +46,7 @@ use crate::model::{
 mod annotation;
 mod cancel;
 mod deadline;
+mod dialect;
 mod dispatchers;
 mod failures;
 mod fault;
