@@ -79,6 +79,15 @@ pub fn validate_annotation_name(name: &str) -> Result<()> {
     validate_free_name("annotation name", name, NAME_MAX_LEN)
 }
 
+/// How messages name a queue: "the default queue", "queue `video`".
+pub(super) fn queue_what(queue: &str) -> String {
+    if queue.is_empty() {
+        "the default queue".to_owned()
+    } else {
+        format!("queue `{queue}`")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

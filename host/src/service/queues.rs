@@ -1,7 +1,7 @@
 //! Queues and the operations on them: create, list,
 //! delete, length, listing in order, `pull` and `remove`.
 
-use super::names::{queue_from_alias, validate_queue_name};
+use super::names::{queue_from_alias, queue_what, validate_queue_name};
 use super::{Error, Result, Service};
 use crate::model::{Job, JobId, QueueInfo};
 use crate::store::{JobDetachParams, JobPullParams, QueueCapsSetParams, QueueJobsParams};
@@ -81,7 +81,7 @@ impl Service {
             return Err(Error::QueueFull(format!(
                 "{} holds {pending} pending jobs, its pending cap is {cap}{batch}: \
                  no job is put until some have run",
-                queue_label(&queue.name)
+                queue_what(&queue.name)
             )));
         }
         Ok(())
@@ -136,14 +136,5 @@ impl Service {
                 now: self.clock().now(),
             })
             .await?)
-    }
-}
-
-/// How messages name a queue: "the default queue", "queue `video`".
-fn queue_label(name: &str) -> String {
-    if name == crate::model::DEFAULT_QUEUE {
-        "the default queue".to_owned()
-    } else {
-        format!("queue `{name}`")
     }
 }

@@ -1,7 +1,7 @@
 //! Quotas: create, list, show, resize and
 //! remove the named caps of a queue, and check the names a job carries.
 
-use super::names::queue_from_alias;
+use super::names::{queue_from_alias, queue_what};
 use super::{Error, Result, Service};
 use crate::model::{QUOTA_SIZE_DEFAULT, QUOTA_SIZE_MAX, Quota, check_quota_name};
 use crate::store::QuotaCreateParams;
@@ -13,15 +13,6 @@ fn check_size(size: u32) -> Result<u32> {
         )));
     }
     Ok(size)
-}
-
-/// "the default queue" or "queue `name`", for messages.
-fn queue_what(queue: &str) -> String {
-    if queue.is_empty() {
-        "the default queue".to_owned()
-    } else {
-        format!("queue `{queue}`")
-    }
 }
 
 impl Service {
