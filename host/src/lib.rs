@@ -28,6 +28,7 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod dashboard;
 pub mod data_dir;
 pub mod dispatch;
 pub mod metrics;

@@ -9,9 +9,11 @@ mod support;
 
 mod api;
 mod batch;
+mod browser;
 mod cancel;
 mod caps;
 mod cli;
+mod dashboard;
 mod failures;
 mod faults;
 mod identity;

@@ -14,6 +14,7 @@
 //!
 //! Both add the `wasm32-wasip2` target with rustup first when it is missing.
 
+mod browser;
 mod polyglot;
 mod toolchains;
 
@@ -218,11 +219,17 @@ fn build_polyglot() -> Result<(toolchains::Toolchains, PathBuf)> {
 
 fn test(cargo_test_args: &[String]) -> Result<()> {
     let (tools, polyglot_dir) = build_polyglot()?;
+    step("The browser of the dashboard's tests (Debian's chromium and chromium-driver)");
+    let driver = browser::ensure();
     step("cargo test --workspace");
-    run(cargo()
-        .args(["test", "--workspace"])
+    let mut test = cargo();
+    test.args(["test", "--workspace"])
         .args(cargo_test_args)
-        .env(polyglot::DIR_ENV, &polyglot_dir))?;
+        .env(polyglot::DIR_ENV, &polyglot_dir);
+    if let Ok(driver) = &driver {
+        test.env(browser::DRIVER_ENV, driver);
+    }
+    run(&mut test)?;
     sdk_tests(&tools)?;
     step("The README's first command, as written: cargo xtask demo");
     demo_smoke_test()?;

@@ -253,14 +253,27 @@ fn c_packages() -> Result<PathBuf> {
     if Command::new("apt-get").arg("--version").output().is_err() {
         bail!("clang-19, lld-19 and wasi-libc are missing and there is no apt-get to install them");
     }
-    eprintln!("xtask: installing {} with apt-get", APT_PACKAGES.join(" "));
+    apt_install(APT_PACKAGES, "the C toolchain")?;
+    if !c_packages_present() {
+        bail!(
+            "apt-get installed {} but the wasm32 files are not where expected",
+            APT_PACKAGES.join(" ")
+        );
+    }
+    Ok(PathBuf::from("/usr/bin/clang-19"))
+}
+
+/// Installs Debian `packages` (`what` they are, for the messages) with
+/// `apt-get`, updating the package lists first if the install fails.
+pub fn apt_install(packages: &[&str], what: &str) -> Result<()> {
+    eprintln!("xtask: installing {} with apt-get", packages.join(" "));
     let install = || {
         run_quiet(
             Command::new("apt-get")
                 .args(["install", "-y", "-qq", "--no-install-recommends"])
-                .args(APT_PACKAGES)
+                .args(packages)
                 .env("DEBIAN_FRONTEND", "noninteractive"),
-            "install the C toolchain with apt-get (root and a reachable Debian mirror are needed)",
+            &format!("install {what} with apt-get (root and a reachable Debian mirror are needed)"),
         )
     };
     if install().is_err() {
@@ -270,13 +283,7 @@ fn c_packages() -> Result<PathBuf> {
         )?;
         install()?;
     }
-    if !c_packages_present() {
-        bail!(
-            "apt-get installed {} but the wasm32 files are not where expected",
-            APT_PACKAGES.join(" ")
-        );
-    }
-    Ok(PathBuf::from("/usr/bin/clang-19"))
+    Ok(())
 }
 
 /// The `wasm-component-ld` of the active Rust toolchain (shipped with the

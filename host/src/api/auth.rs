@@ -47,6 +47,8 @@ pub fn rule(method: &Method, path: &str) -> Need {
         "/modules" | "/modules/{reference}" if *method != Method::DELETE => Handler,
         "/queues" | "/jobs" | "/jobs/batch" | "/composites" | "/schedules" => Handler,
         "/job-names/{name}/jobs" => Handler,
+        // Each shows only what the caller may read, or the caller itself.
+        "/activity" | "/caller" => Handler,
         "/queues/{name}" if get => Queue(Read, "name"),
         "/queues/{name}" => Queue(Admin, "name"),
         "/queues/{name}/jobs" => Queue(read_or(Put), "name"),

@@ -4,6 +4,8 @@
 //! answers `{"error": {"code", "message"}}` with the right status; each
 //! resource has its own file of handlers.
 
+mod activity;
+mod audit;
 mod auth;
 mod batch;
 mod callbacks;

@@ -14,6 +14,7 @@ use super::extract::{Path, Query};
 use super::input::TimeInput;
 use crate::model::{DispatcherId, JobFilter, JobId, PollRecord, QueryState, TimeRange};
 use crate::service::{DispatcherStatsView, DispatcherStatusView, JobInfo};
+use crate::store::JobOrder;
 
 /// The filters of a job query: every one optional.
 #[derive(Debug, Default, Deserialize)]
@@ -36,6 +37,8 @@ pub struct FilterQuery {
     end_before: Option<TimeInput>,
     /// Page cursor (`query` only).
     after: Option<JobId>,
+    /// `oldest` (the default) or `newest` first (`query` only).
+    order: Option<String>,
     /// Page size (`query` only).
     limit: Option<u32>,
 }
@@ -72,14 +75,29 @@ impl FilterQuery {
 }
 
 /// `GET /v1/jobs/query?state=failed&function=resize*&start_since=…`: the
-/// matching jobs, oldest first; `next` is the `after` of the next page.
+/// matching jobs, oldest first (`order=newest`: newest first); `next` is
+/// the `after` of the next page.
 pub async fn query(
     State(state): State<AppState>,
     Query(query): Query<FilterQuery>,
 ) -> ApiResult<Json<Value>> {
+    let order = match query.order.as_deref() {
+        None | Some("oldest") => JobOrder::Created,
+        Some("newest") => JobOrder::Newest,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "order `{other}`: expected `oldest` or `newest`"
+            )));
+        }
+    };
     let page = state
         .service
-        .job_query(query.filter()?, query.after, query.limit.unwrap_or(100))
+        .job_query(
+            query.filter()?,
+            order,
+            query.after,
+            query.limit.unwrap_or(100),
+        )
         .await?;
     serde_json::to_value(page)
         .map(Json)

@@ -10,8 +10,8 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use super::error::ApiError;
 use super::{
-    AppState, auth, batch, callbacks, cancel, failures, job_names, jobs, modules, monitor, pauses,
-    queues, quotas, removal, schedules, tokens, workers,
+    AppState, activity, audit, auth, batch, callbacks, cancel, failures, job_names, jobs, modules,
+    monitor, pauses, queues, quotas, removal, schedules, tokens, workers,
 };
 
 /// Builds the API: every route under `/v1`, bearer-token auth and the
@@ -89,7 +89,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/tokens", post(tokens::create).get(tokens::list))
         .route("/tokens/{name}", axum::routing::delete(tokens::revoke))
+        .route("/activity", get(activity::activity))
+        .route("/caller", get(activity::caller))
         .merge(operator_routes())
+        // Inside the auth layer: the audit log sees the caller.
+        .route_layer(middleware::from_fn(audit::record))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authorize,
@@ -108,6 +112,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/health", get(health))
         .nest("/v1", api)
         .merge(metrics)
+        .merge(crate::dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

@@ -2,6 +2,7 @@
 //! validation of every input, group commit of puts, and in-process
 //! wake-ups. Everything above the store goes through a [`Service`].
 
+mod activity;
 mod batch;
 mod callbacks;
 mod cancel;
@@ -30,6 +31,7 @@ mod workers;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use activity::{ACTIVITY_BUCKETS_MAX, ACTIVITY_WINDOW_MAX, Activity, Bucket, QueueActivity};
 pub use batch::{BatchError, PUT_MANY_MAX, too_many_in_batch};
 pub use callbacks::{CallbackRequest, CompositeRequest};
 pub use error::{Error, Result};

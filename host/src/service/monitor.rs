@@ -85,10 +85,12 @@ pub struct DispatcherStatusView {
 pub const ACTIVE_IDS_MAX: u32 = 1_000;
 
 impl Service {
-    /// Jobs matching `filter`, oldest first, a page at a time.
+    /// Jobs matching `filter` in `order` (oldest or newest first), a page
+    /// at a time: `after` is the last job of the page before.
     pub async fn job_query(
         &self,
         mut filter: JobFilter,
+        order: JobOrder,
         after: Option<JobId>,
         limit: u32,
     ) -> Result<JobPage> {
@@ -98,7 +100,7 @@ impl Service {
             .store()
             .job_query(JobQueryParams {
                 filter,
-                order: JobOrder::Created,
+                order,
                 after,
                 limit,
             })

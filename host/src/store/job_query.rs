@@ -21,6 +21,9 @@ pub enum JobOrder {
     Created,
     /// Latest completed first (jobs not completed last).
     LatestCompleted,
+    /// Newest first (by id), paged with `after`: only jobs created before
+    /// it.
+    Newest,
 }
 
 /// A page of a job query.
@@ -30,7 +33,8 @@ pub struct JobQueryParams {
     pub filter: JobFilter,
     /// In which order.
     pub order: JobOrder,
-    /// With [`JobOrder::Created`]: only jobs created after this one.
+    /// The job the page follows in its order ([`JobOrder::Created`]:
+    /// jobs created after it; [`JobOrder::Newest`]: before it).
     pub after: Option<JobId>,
     /// The most to return.
     pub limit: u32,
@@ -190,6 +194,13 @@ async fn query<C: SqlConn + ?Sized>(conn: &mut C, p: &JobQueryParams) -> Result<
         JobOrder::LatestCompleted => {
             let order = conn.dialect().latest_completed_first;
             sql.push_str(&format!(" ORDER BY {order}, seq DESC"));
+        }
+        JobOrder::Newest => {
+            if let Some(after) = p.after {
+                let b = binds.push(Bind::Id(after.0));
+                sql.push_str(&format!(" AND id < {b}"));
+            }
+            sql.push_str(" ORDER BY id DESC");
         }
     }
     let b = binds.push(Bind::Int(i64::from(p.limit)));

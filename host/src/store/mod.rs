@@ -43,6 +43,7 @@ use crate::model::{
     NewJob, Timestamp,
 };
 
+mod activity;
 mod annotation;
 mod cancel;
 mod deadline;
@@ -74,6 +75,7 @@ mod statement;
 mod stats;
 mod tokens;
 
+pub use activity::{ActivityStore, ActivityWindow, FinishedBucket, StateCount};
 pub use annotation::{AnnotationSetParams, AnnotationStore};
 pub use cancel::{CancelReport, CancelStore, JobCancelParams};
 pub use deadline::{DeadlineStore, ExpireReport, JobExpireParams, JobNextDueParams, NextDue};
@@ -114,10 +116,10 @@ pub use tokens::{ModuleUpload, TokenStore};
 /// `dyn Store` (whose methods need no import): `use wasync::store::prelude::*`.
 pub mod prelude {
     pub use super::{
-        AnnotationStore, CancelStore, ClaimStore, DeadlineStore, DispatcherStore, FailureStore,
-        JobCountStore, JobNameStore, JobQueryStore, JobStore, LinkStore, ModuleStore, PauseStore,
-        PollStore, QueueStore, QuotaStore, RetentionStore, RunStore, ScheduleStore, StatsStore,
-        Store, TokenStore,
+        ActivityStore, AnnotationStore, CancelStore, ClaimStore, DeadlineStore, DispatcherStore,
+        FailureStore, JobCountStore, JobNameStore, JobQueryStore, JobStore, LinkStore, ModuleStore,
+        PauseStore, PollStore, QueueStore, QuotaStore, RetentionStore, RunStore, ScheduleStore,
+        StatsStore, Store, TokenStore,
     };
 }
 
@@ -259,6 +261,7 @@ pub trait Store:
     + CancelStore
     + JobQueryStore
     + JobCountStore
+    + ActivityStore
     + RetentionStore
     + PauseStore
     + JobNameStore

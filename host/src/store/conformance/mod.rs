@@ -29,6 +29,7 @@ use super::postgres::testing::{self, TestSchema};
 use super::sqlite::SqliteStore;
 use crate::model::JobId;
 
+mod activity;
 mod callbacks;
 mod catalog;
 mod claim;
@@ -45,6 +46,7 @@ mod quota;
 mod schedules;
 mod tokens;
 
+use activity::*;
 use callbacks::*;
 use catalog::*;
 use claim::*;
@@ -300,6 +302,7 @@ macro_rules! foreach_case {
         $m!($h, remove_finished_counts_per_status);
         $m!($h, retention_keeps_by_age_and_count);
         $m!($h, job_queries_filter_and_count);
+        $m!($h, activity_counts_states_and_finished_buckets);
         $m!($h, polls_are_bounded_and_find_their_jobs);
         $m!($h, dispatcher_stats_count_and_rank_jobs);
         // tokens

@@ -202,7 +202,7 @@ pub(crate) async fn named_jobs_set_get_list_delete<H: Harness>(h: H) {
 /// Four finished jobs (succeeded, failed, cancelled, succeeded) completed
 /// at t(10), t(20), t(30), t(40), and one pending; returns them in that
 /// order.
-async fn finished_jobs(s: &dyn Store) -> Vec<crate::model::JobId> {
+pub(crate) async fn finished_jobs(s: &dyn Store) -> Vec<crate::model::JobId> {
     let m = module(s, "m", None).await;
     let j = put_n(s, "", &m, 5).await;
     let d = dispatcher(s).await;
@@ -433,6 +433,17 @@ pub(crate) async fn job_queries_filter_and_count<H: Harness>(h: H) {
         .await
         .unwrap();
     assert_eq!(found(page), vec![j[2], j[3]]);
+    // Newest first, paged back from a job.
+    let newest = |after, limit| JobQueryParams {
+        order: JobOrder::Newest,
+        after,
+        limit,
+        ..query(JobFilter::default())
+    };
+    let page = s.job_query(newest(None, 2)).await.unwrap();
+    assert_eq!(found(page), vec![r, j[4]]);
+    let page = s.job_query(newest(Some(j[3]), 2)).await.unwrap();
+    assert_eq!(found(page), vec![j[2], j[1]]);
 }
 
 pub(crate) async fn polls_are_bounded_and_find_their_jobs<H: Harness>(h: H) {
