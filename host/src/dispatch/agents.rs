@@ -9,11 +9,13 @@
 //! and a run that ends hands its slot straight to the next of them. The
 //! next batch is so claimed while the previous one runs, and one claim
 //! (one durable commit) serves many runs: a small agent is not a slow one.
-//! An agent of long runs claims no more than its free slots (its jobs stay
-//! in the queue, for any dispatcher that is free first).
+//! An agent of long runs claims no more than its free slots, and an agent
+//! with no free slot claims ahead only while its last claim came back full
+//! (a backlog): jobs that trickle in stay in the queue, for any dispatcher
+//! that is free first.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,6 +50,8 @@ struct AgentState {
     /// A moving average of how long its runs take, in nanoseconds (0:
     /// none measured yet).
     run_nanos: AtomicU64,
+    /// Whether its last claim came back full: more jobs may be waiting.
+    backlog: AtomicBool,
 }
 
 impl AgentSlots {
@@ -67,17 +71,25 @@ impl AgentSlots {
     }
 
     /// How many jobs a claim should take now: the free slots, and the room
-    /// left ahead of them (see [`CLAIM_AHEAD_HORIZON`]). Zero while the
-    /// jobs waiting are at least half the room ahead, so that claims come
-    /// in batches, not one job at a time.
+    /// left ahead of them (see [`CLAIM_AHEAD_HORIZON`]). With no slot
+    /// free: nothing unless the last claim came back full (a backlog; a
+    /// job that trickles in goes to a dispatcher with a free slot, not to
+    /// this one's waiting line), and nothing while the jobs waiting are at
+    /// least half the room ahead, so that claims come in batches.
     pub fn wanted(&self) -> u32 {
         let ahead = self.ahead();
         let waiting = self.waiting();
         let free = self.free();
-        if free == 0 && waiting * 2 > ahead {
+        let backlog = self.state.backlog.load(Ordering::Relaxed);
+        if free == 0 && (!backlog || waiting * 2 > ahead) {
             return 0;
         }
         free + ahead.saturating_sub(waiting)
+    }
+
+    /// A claim asked for `asked` jobs and got `got`.
+    pub fn claimed(&self, asked: u32, got: u32) {
+        self.state.backlog.store(got >= asked, Ordering::Relaxed);
     }
 
     /// How many jobs it should keep waiting beyond its slots: as many as
@@ -234,6 +246,8 @@ mod tests {
         let ran_now = agent.take((0..16).map(|_| job()).collect());
         assert_eq!(ran_now.len(), 1, "one free slot");
         assert_eq!(agent.waiting(), 15);
+        assert_eq!(agent.wanted(), 0, "no slot free and no backlog seen");
+        agent.claimed(16, 16);
         assert_eq!(agent.wanted(), 0, "more than half the room ahead is used");
         let first = agent.state.waiting.lock().unwrap()[0].id;
         let next = agent.next(Duration::from_millis(1));

@@ -159,6 +159,7 @@ async fn claim_round(shared: &Arc<Shared>) -> bool {
                 continue;
             }
             let claimed = claim_and_start(shared, agent, wanted).await;
+            agent.claimed(wanted, claimed);
             maybe_more |= claimed == wanted;
         }
         if !maybe_more {
