@@ -189,6 +189,7 @@ impl Bench {
                 preferred: None,
                 limit,
                 now,
+                start: false,
             })
             .await
             .expect("claim");

@@ -23,8 +23,27 @@ pub const LISTEN_DEFAULT: &str = "127.0.0.1:7411";
 pub const POLL_INTERVAL_DEFAULT: Duration = crate::dispatch::POLL_INTERVAL_DEFAULT;
 /// Default upload limit: 50 MiB.
 pub const UPLOAD_LIMIT_DEFAULT: u64 = crate::api::UPLOAD_LIMIT_DEFAULT as u64;
-/// Default size of the `main` agent: 3.
+/// The smallest default size of the `main` agent: 3, zc.async's agent
+/// size (see [`main_agent_size_default`]).
 pub const MAIN_AGENT_SIZE_DEFAULT: u32 = crate::model::AGENT_SIZE_DEFAULT;
+
+/// Default size of the `main` agent: one slot per CPU, at least
+/// [`MAIN_AGENT_SIZE_DEFAULT`].
+///
+/// Why: the size caps how many jobs run at once, not how many a second
+/// (an agent claims ahead of its slots the jobs it will start within a few
+/// milliseconds: `dispatch/agents.rs`), so it need not be large for short
+/// jobs to flow. Guests are async: a guest waiting on the host (an HTTP
+/// call, a timer) gives its thread to the next, so a few slots beyond the
+/// CPUs keep those busy; every CPU-bound guest beyond one per CPU only
+/// shares time (and holds its memory, up to the job memory limit, while
+/// it waits). All agents share the guest threads (one per CPU, niced: the
+/// API and the store keep the CPU they need). A queue of I/O-bound jobs
+/// wants a larger agent (`--main-agent-size`, or an agent of its own).
+pub fn main_agent_size_default() -> u32 {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    MAIN_AGENT_SIZE_DEFAULT.max(u32::try_from(cpus).unwrap_or(u32::MAX))
+}
 /// Default shutdown grace period: 30 s.
 pub const SHUTDOWN_GRACE_DEFAULT: Duration = crate::dispatch::SHUTDOWN_GRACE_DEFAULT;
 /// Default ping interval: 30 s.
@@ -76,7 +95,7 @@ pub struct ServerConfig {
     /// Whether this process runs a dispatcher (does work). Default true.
     pub dispatcher: bool,
     /// The size of the `main` agent created in the default queue when the
-    /// dispatcher has no agent there. Default [`MAIN_AGENT_SIZE_DEFAULT`].
+    /// dispatcher has no agent there. Default [`main_agent_size_default`].
     pub main_agent_size: u32,
     /// The largest request body (component upload). Default
     /// [`UPLOAD_LIMIT_DEFAULT`].
@@ -137,7 +156,7 @@ impl Default for ServerConfig {
             poll_interval: POLL_INTERVAL_DEFAULT,
             dispatcher_id: None,
             dispatcher: true,
-            main_agent_size: MAIN_AGENT_SIZE_DEFAULT,
+            main_agent_size: main_agent_size_default(),
             upload_limit: UPLOAD_LIMIT_DEFAULT,
             shutdown_grace: SHUTDOWN_GRACE_DEFAULT,
             scheduler: true,

@@ -1,43 +1,159 @@
-//! The agents of this process's dispatcher: their settings and how many
-//! jobs each is running now.
+//! The agents of this process's dispatcher: their settings, how many
+//! jobs each is running now, and the started jobs each has waiting for a
+//! slot.
+//!
+//! An agent's size caps how many of its jobs run at once, not how many it
+//! claims: a claim takes its free slots' worth and, beyond them, the jobs
+//! the agent is expected to start within [`CLAIM_AHEAD_HORIZON`] (judged
+//! from how long its recent runs took). Those wait here, already started,
+//! and a run that ends hands its slot straight to the next of them. The
+//! next batch is so claimed while the previous one runs, and one claim
+//! (one durable commit) serves many runs: a small agent is not a slow one.
+//! An agent of long runs claims no more than its free slots, and an agent
+//! with no free slot claims ahead only while its last claim came back full
+//! (a backlog): jobs that trickle in stay in the queue, for any dispatcher
+//! that is free first.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::model::{AgentSpec, JobLimits};
+use crate::model::{AgentSpec, Job, JobLimits};
 use crate::runtime::Limits;
 
-/// One agent: its settings and its busy slots.
+/// How far ahead an agent claims: the jobs it is expected to start within
+/// this time, at the pace of its recent runs. Short enough that a job
+/// waits at most a few milliseconds between its start and its run.
+pub const CLAIM_AHEAD_HORIZON: Duration = Duration::from_millis(5);
+
+/// The most jobs an agent keeps waiting beyond its slots.
+pub const CLAIM_AHEAD_MAX: u32 = 256;
+
+/// One agent: its settings, its busy slots and its waiting jobs.
 #[derive(Debug)]
 pub struct AgentSlots {
     /// Its settings.
     pub spec: AgentSpec,
-    running: Arc<AtomicU32>,
+    /// Kept across reloads while the agent stays (same queue and name).
+    state: Arc<AgentState>,
+}
+
+/// What an agent's reloads keep.
+#[derive(Debug, Default)]
+struct AgentState {
+    running: AtomicU32,
+    /// Started jobs waiting for a slot, in claim order. Its lock also
+    /// orders slots: a slot is freed only while this is empty, and a job
+    /// goes here only while no slot is free.
+    waiting: Mutex<VecDeque<Job>>,
+    /// A moving average of how long its runs take, in nanoseconds (0:
+    /// none measured yet).
+    run_nanos: AtomicU64,
+    /// Whether its last claim came back full: more jobs may be waiting.
+    backlog: AtomicBool,
 }
 
 impl AgentSlots {
-    /// How many more jobs it may take now.
+    /// How many more jobs it may run now.
     pub fn free(&self) -> u32 {
-        self.spec
-            .size
-            .saturating_sub(self.running.load(Ordering::Acquire))
-    }
-
-    /// Marks `n` slots busy.
-    pub fn acquire(&self, n: u32) {
-        self.running.fetch_add(n, Ordering::AcqRel);
-    }
-
-    /// Marks one slot free again.
-    pub fn release(&self) {
-        self.running.fetch_sub(1, Ordering::AcqRel);
+        self.spec.size.saturating_sub(self.running())
     }
 
     /// How many jobs it is running.
     pub fn running(&self) -> u32 {
-        self.running.load(Ordering::Acquire)
+        self.state.running.load(Ordering::Acquire)
+    }
+
+    /// How many started jobs wait for a slot.
+    pub fn waiting(&self) -> u32 {
+        self.state.waiting.lock().unwrap().len() as u32
+    }
+
+    /// How many jobs a claim should take now: the free slots, and the room
+    /// left ahead of them (see [`CLAIM_AHEAD_HORIZON`]). With no slot
+    /// free: nothing unless the last claim came back full (a backlog; a
+    /// job that trickles in goes to a dispatcher with a free slot, not to
+    /// this one's waiting line), and nothing while the jobs waiting are at
+    /// least half the room ahead, so that claims come in batches.
+    pub fn wanted(&self) -> u32 {
+        let ahead = self.ahead();
+        let waiting = self.waiting();
+        let free = self.free();
+        let backlog = self.state.backlog.load(Ordering::Relaxed);
+        if free == 0 && (!backlog || waiting * 2 > ahead) {
+            return 0;
+        }
+        free + ahead.saturating_sub(waiting)
+    }
+
+    /// A claim asked for `asked` jobs and got `got`.
+    pub fn claimed(&self, asked: u32, got: u32) {
+        self.state.backlog.store(got >= asked, Ordering::Relaxed);
+    }
+
+    /// How many jobs it should keep waiting beyond its slots: as many as
+    /// its slots start within [`CLAIM_AHEAD_HORIZON`] at the pace of its
+    /// recent runs; none before a run was measured.
+    fn ahead(&self) -> u32 {
+        let run = self.state.run_nanos.load(Ordering::Relaxed);
+        if run == 0 {
+            return 0;
+        }
+        let per_slot = CLAIM_AHEAD_HORIZON.as_nanos() as u64 / run;
+        let ahead = per_slot.saturating_mul(u64::from(self.spec.size));
+        ahead.min(u64::from(CLAIM_AHEAD_MAX)) as u32
+    }
+
+    /// Takes started jobs: the first ones get free slots (returned, to be
+    /// run now), the others wait for a slot.
+    pub fn take(&self, jobs: Vec<Job>) -> Vec<Job> {
+        let mut waiting = self.state.waiting.lock().unwrap();
+        let free = self.free() as usize;
+        let mut jobs = jobs;
+        let rest = jobs.split_off(free.min(jobs.len()));
+        self.state
+            .running
+            .fetch_add(jobs.len() as u32, Ordering::AcqRel);
+        waiting.extend(rest);
+        jobs
+    }
+
+    /// A run ended after `took`: its slot goes to the next job waiting,
+    /// returned to be run now, or is freed.
+    pub fn next(&self, took: Duration) -> Option<Job> {
+        self.measured(took);
+        let mut waiting = self.state.waiting.lock().unwrap();
+        let next = waiting.pop_front();
+        if next.is_none() {
+            self.state.running.fetch_sub(1, Ordering::AcqRel);
+        }
+        next
+    }
+
+    /// Frees one slot without a run having used it (its job's start
+    /// failed).
+    pub fn release(&self) {
+        let _order = self.state.waiting.lock().unwrap();
+        self.state.running.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Empties the waiting jobs (the dispatcher's id was taken over: they
+    /// are not this process's to run).
+    pub fn drain_waiting(&self) -> Vec<Job> {
+        self.state.waiting.lock().unwrap().drain(..).collect()
+    }
+
+    /// Folds a run's duration into the moving average (weight 1/8).
+    fn measured(&self, took: Duration) {
+        let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX).max(1);
+        let old = self.state.run_nanos.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            took
+        } else {
+            old - old / 8 + took / 8
+        };
+        self.state.run_nanos.store(new.max(1), Ordering::Relaxed);
     }
 
     /// The limits a job gets under this agent: what the job asks for,
@@ -82,11 +198,11 @@ impl AgentSet {
         let agents = specs
             .into_iter()
             .map(|spec| {
-                let running = old
+                let state = old
                     .get(&(spec.queue.as_str(), spec.name.as_str()))
-                    .map(|a| a.running.clone())
+                    .map(|a| a.state.clone())
                     .unwrap_or_default();
-                Arc::new(AgentSlots { spec, running })
+                Arc::new(AgentSlots { spec, state })
             })
             .collect();
         AgentSet { agents }
@@ -101,6 +217,48 @@ impl AgentSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{ModuleDigest, ModuleInfo};
+    use crate::store::conformance::kit;
+
+    fn job() -> Job {
+        let module = ModuleInfo {
+            digest: ModuleDigest::of(b"m"),
+            name: None,
+            size: 1,
+            exports: Vec::new(),
+            created_at: kit::t(0),
+        };
+        crate::store::jobs::inserted(&kit::new_job("", &module, "f", kit::t(0)))
+    }
+
+    #[test]
+    fn an_agent_claims_ahead_only_of_short_runs() {
+        let set = AgentSet::default().replaced(vec![AgentSpec::new("", "main")]);
+        let agent = set.iter().next().unwrap();
+        assert_eq!(agent.wanted(), 3, "nothing measured: its free slots");
+        let running = agent.take(vec![job(), job(), job()]);
+        assert_eq!(running.len(), 3);
+        assert_eq!(agent.wanted(), 0, "no slot free, nothing ahead");
+        // Runs of 1 ms: 5 ms ahead is 5 runs a slot, 15 for 3 slots.
+        assert!(agent.next(Duration::from_millis(1)).is_none());
+        assert_eq!(agent.free(), 1);
+        assert_eq!(agent.wanted(), 1 + 15);
+        let ran_now = agent.take((0..16).map(|_| job()).collect());
+        assert_eq!(ran_now.len(), 1, "one free slot");
+        assert_eq!(agent.waiting(), 15);
+        assert_eq!(agent.wanted(), 0, "no slot free and no backlog seen");
+        agent.claimed(16, 16);
+        assert_eq!(agent.wanted(), 0, "more than half the room ahead is used");
+        let first = agent.state.waiting.lock().unwrap()[0].id;
+        let next = agent.next(Duration::from_millis(1));
+        assert_eq!(next.map(|j| j.id), Some(first), "in claim order");
+        assert_eq!(agent.running(), 3, "the slot went to the next job");
+        // Long runs: the average climbs, nothing is claimed ahead.
+        for _ in 0..40 {
+            agent.measured(Duration::from_secs(1));
+        }
+        assert_eq!(agent.ahead(), 0);
+    }
 
     #[test]
     fn a_job_never_gets_more_than_its_agent_allows() {
@@ -128,7 +286,8 @@ mod tests {
     #[test]
     fn reloading_keeps_the_busy_count_of_agents_that_stay() {
         let set = AgentSet::default().replaced(vec![AgentSpec::new("", "main")]);
-        set.iter().next().unwrap().acquire(2);
+        let jobs = vec![job(), job()];
+        assert_eq!(set.iter().next().unwrap().take(jobs).len(), 2);
         let mut bigger = AgentSpec::new("", "main");
         bigger.size = 5;
         let set = set.replaced(vec![bigger, AgentSpec::new("video", "main")]);

@@ -9,7 +9,7 @@
 //! the jobs not yet started expire (looking for work fails them: they
 //! complete with a `timeout` failure and never run).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,9 +17,9 @@ use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::{AgentSlots, Shared, pinger, runner};
-use crate::model::{Job, JobId, JobStatus, POLLS_KEPT_DEFAULT, Timestamp};
+use crate::model::{Job, JobId, POLLS_KEPT_DEFAULT, Timestamp};
 use crate::service::expire_jobs;
-use crate::store::{JobClaimParams, JobNextDueParams, JobStartParams, NextDue, PollRecordParams};
+use crate::store::{JobClaimParams, JobNextDueParams, NextDue, PollRecordParams};
 
 /// The shortest sleep before looking at a due time again.
 const AGAIN_MIN: Duration = Duration::from_millis(10);
@@ -145,20 +145,22 @@ pub(super) async fn reload_agents(shared: &Shared) {
     }
 }
 
-/// Claims for every agent with free slots, again and again while claims
-/// come back full (more work may be waiting). Returns true when some agent
-/// still has free slots: what becomes due next is then worth knowing.
+/// Claims for every agent that wants jobs (free slots, room ahead: see
+/// [`super::agents`]), again and again while claims come back full (more
+/// work may be waiting). Returns true when some agent still has free
+/// slots: what becomes due next is then worth knowing.
 async fn claim_round(shared: &Arc<Shared>) -> bool {
     loop {
         let agents = shared.agents.read().unwrap().clone();
         let mut maybe_more = false;
         for agent in agents.iter() {
-            let free = agent.free();
-            if free == 0 {
+            let wanted = agent.wanted();
+            if wanted == 0 {
                 continue;
             }
-            let claimed = claim_and_start(shared, agent, free).await;
-            maybe_more |= claimed == free;
+            let claimed = claim_and_start(shared, agent, wanted).await;
+            agent.claimed(wanted, claimed);
+            maybe_more |= claimed == wanted;
         }
         if !maybe_more {
             return agents.iter().any(|agent| agent.free() > 0);
@@ -166,9 +168,12 @@ async fn claim_round(shared: &Arc<Shared>) -> bool {
     }
 }
 
-/// Claims up to `free` jobs for `agent`: first the jobs its `prefer`
-/// policy names, then any its filter allows.
-async fn claim(shared: &Shared, agent: &AgentSlots, free: u32) -> Vec<Job> {
+/// Claims and starts up to `limit` jobs for `agent`: first the jobs its
+/// `prefer` policy names, then any its filter allows. A claim that fails
+/// may have committed nonetheless (its answer lost with its connection):
+/// a self-check is asked for, which hands back what this process does
+/// not hold.
+async fn claim(shared: &Shared, agent: &AgentSlots, limit: u32) -> Vec<Job> {
     let params = |preferred, limit| JobClaimParams {
         dispatcher: shared.config.id,
         queue: agent.spec.queue.clone(),
@@ -177,24 +182,29 @@ async fn claim(shared: &Shared, agent: &AgentSlots, free: u32) -> Vec<Job> {
         preferred,
         limit,
         now: shared.parts.clock.now(),
+        start: true,
     };
     let store = &shared.parts.store;
     let mut claimed = Vec::new();
     let claim_many = |params| crate::metrics::timed("claim", store.job_claim_many(params));
     if let Some(prefer) = &agent.spec.prefer {
-        match claim_many(params(Some(prefer.clone()), free)).await {
+        match claim_many(params(Some(prefer.clone()), limit)).await {
             Ok(jobs) => claimed = jobs,
             Err(error) => {
                 shared.store_failed(&error, &claim_failed(agent));
+                shared.held.check_soon();
                 return claimed;
             }
         }
     }
-    let rest = free - claimed.len() as u32;
+    let rest = limit - claimed.len() as u32;
     if rest > 0 {
         match claim_many(params(None, rest)).await {
             Ok(jobs) => claimed.extend(jobs),
-            Err(error) => shared.store_failed(&error, &claim_failed(agent)),
+            Err(error) => {
+                shared.store_failed(&error, &claim_failed(agent));
+                shared.held.check_soon();
+            }
         }
     }
     claimed
@@ -222,63 +232,29 @@ fn record_poll(shared: &Shared, agent: &AgentSlots, jobs: Vec<JobId>) {
     shared.polls.record(params);
 }
 
-/// Claims up to `free` jobs for `agent`, starts them and spawns their runs.
-/// Returns how many were claimed.
+/// Claims and starts up to `limit` jobs for `agent` (one statement: see
+/// [`JobClaimParams::start`]) and spawns the runs of those its free slots
+/// take (the others wait for a slot: see [`super::agents`]). Returns how
+/// many were claimed.
 ///
-/// The claimed jobs are held (see [`super::held`]) from the claim on. If
-/// the start fails, they are let go and a self-check is asked for: it
-/// hands them back once the database takes writes again.
-async fn claim_and_start(shared: &Arc<Shared>, agent: &Arc<AgentSlots>, free: u32) -> u32 {
+/// The claimed jobs are held (see [`super::held`]) from the claim on.
+async fn claim_and_start(shared: &Arc<Shared>, agent: &Arc<AgentSlots>, limit: u32) -> u32 {
     let _claiming = shared.held.claiming().await;
-    let store = &shared.parts.store;
-    let dispatcher = shared.config.id;
-    let claimed = claim(shared, agent, free).await;
-    if claimed.is_empty() {
+    let started = claim(shared, agent, limit).await;
+    if started.is_empty() {
         return 0;
     }
-    let count = claimed.len() as u32;
-    crate::metrics::claimed(&agent.spec.queue, claimed.len());
-    agent.acquire(count);
-    let ids: Vec<JobId> = claimed.iter().map(|job| job.id).collect();
+    let count = started.len() as u32;
+    crate::metrics::claimed(&agent.spec.queue, started.len());
+    let ids: Vec<JobId> = started.iter().map(|job| job.id).collect();
     shared.held.hold(&ids);
-    let start = store.job_start_many(JobStartParams {
-        dispatcher,
-        ids: ids.clone(),
-        now: shared.parts.clock.now(),
-    });
-    let started = match crate::metrics::timed("start", start).await {
-        Ok(started) => started,
-        Err(error) => {
-            shared.store_failed(&error, "could not start claimed jobs; handing them back");
-            shared.held.check_soon();
-            Vec::new()
-        }
-    };
-    let mut claimed: HashMap<JobId, Job> = claimed.into_iter().map(|job| (job.id, job)).collect();
-    let mut runs = Vec::with_capacity(started.len());
-    for start in started {
-        let Some(mut job) = claimed.remove(&start.id) else {
-            continue;
-        };
-        job.status = JobStatus::Active;
-        job.attempts = start.attempts;
-        job.started_at = Some(start.started_at);
-        let waited = (start.started_at - job.begin_after)
-            .to_std()
-            .unwrap_or_default();
+    for job in &started {
+        let at = job.started_at.unwrap_or(job.begin_after);
+        let waited = (at - job.begin_after).to_std().unwrap_or_default();
         crate::metrics::job_started(&job.queue, waited);
-        runs.push(job);
     }
-    // Not started: no longer this dispatcher's, or left to the self-check.
-    for id in claimed.into_keys() {
-        shared.held.let_go(id);
-        agent.release();
-    }
-    for job in runs {
-        shared.running.spawn_on(
-            runner::run_job(shared.clone(), agent.clone(), job),
-            shared.guests.handle(),
-        );
+    for job in agent.take(started) {
+        runner::spawn(shared, agent, job);
     }
     record_poll(shared, agent, ids);
     count

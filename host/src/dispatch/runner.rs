@@ -1,6 +1,7 @@
 //! Running one claimed job: where a job meets the sandbox.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use tracing::Instrument;
 
@@ -12,22 +13,32 @@ use crate::model::{
 use crate::runtime::{JobCall, RunReport};
 use crate::store::JobFinishParams;
 
+/// Spawns the run of `job` (already started) on one of `agent`'s slots,
+/// which the caller took for it.
+pub(super) fn spawn(shared: &Arc<Shared>, agent: &Arc<AgentSlots>, job: Job) {
+    shared.running.spawn_on(
+        run_job(shared.clone(), agent.clone(), job),
+        shared.guests.handle(),
+    );
+}
+
 /// Runs `job` (already started) under `agent`'s caps and hands the
 /// outcome to the completer, which writes it (a failure's retry policy
 /// decides there whether the job goes back to its queue). The agent's slot
-/// is freed as soon as the guest is done, before the outcome is written,
-/// so the next job can start meanwhile; the job stays held (see
-/// [`super::held`]) until its outcome is written.
-pub(super) async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Job) {
+/// goes to its next waiting job (or is freed) as soon as the guest is
+/// done, before the outcome is written, so the next job runs meanwhile;
+/// the job stays held (see [`super::held`]) until its outcome is written.
+async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Job) {
     let span = tracing::info_span!("job", id = %job.id, queue = %job.queue, function = %job.function, attempt = job.attempts);
     async move {
+        let began = Instant::now();
         let (outcome, output, run) = if CompositeKind::of_function(&job.function).is_some() {
             let outcome = start_composite(&shared, &job).await;
             (outcome, CapturedOutput::default(), None)
         } else {
             run_guest(&shared, &agent, &job).await
         };
-        agent.release();
+        hand_on_slot(&shared, &agent, began.elapsed());
         if let Some(run) = run {
             shared.runs.record(run).await;
         }
@@ -81,6 +92,23 @@ pub(super) async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Jo
     }
     .instrument(span)
     .await
+}
+
+/// Gives the slot of a run that took `took` to the agent's next waiting
+/// job, unless the dispatcher's id was taken over: the jobs waiting are
+/// then another process's, let go unrun.
+fn hand_on_slot(shared: &Arc<Shared>, agent: &Arc<AgentSlots>, took: std::time::Duration) {
+    let Some(next) = agent.next(took) else {
+        return;
+    };
+    if shared.taken_over.borrow().is_some() {
+        for job in std::iter::once(next).chain(agent.drain_waiting()) {
+            shared.held.let_go(job.id);
+        }
+        agent.release();
+        return;
+    }
+    spawn(shared, agent, next);
 }
 
 /// A composite's run, done by the host: puts the parts whose turn it is

@@ -130,6 +130,7 @@ async fn write(store: &dyn Store, s: &Scene, op: Op, round: u32) -> super::Resul
                 preferred: None,
                 limit: 1,
                 now,
+                start: false,
             })
             .await
             .map(drop),

@@ -73,6 +73,14 @@ pub struct JobClaimParams {
     /// Now: only jobs with `begin_after <= now` are due, and only those
     /// whose deadline (`begin_after + begin_by`) is not past are claimed.
     pub now: Timestamp,
+    /// Also start the jobs claimed ([`Transition::Claim`] then
+    /// [`Transition::Start`], at `now`): they come back `active`, their
+    /// attempt counted. A queue without quotas does both in one statement
+    /// (one commit instead of two before a job runs).
+    ///
+    /// [`Transition::Claim`]: crate::model::Transition::Claim
+    /// [`Transition::Start`]: crate::model::Transition::Start
+    pub start: bool,
 }
 
 /// Changes a job that no dispatcher holds yet (status `pending` or `new`).

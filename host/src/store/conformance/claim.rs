@@ -22,6 +22,7 @@ fn filtered(d: DispatcherId, modules: &[&str], functions: &[&str]) -> JobClaimPa
         preferred: None,
         limit: 10,
         now: t(1_000),
+        start: false,
     }
 }
 
@@ -282,4 +283,48 @@ pub(crate) async fn many_stores_drain_a_large_queue_past_locked_jobs<H: Harness>
         let rest = claim(&*stores[2], d, "", 100, t(1_000_001)).await;
         assert_eq!(ids(&rest), put[..10]);
     }
+}
+
+/// A claim that starts its jobs: they come back and are stored `active`,
+/// their attempt counted, started at the claim's time, in a queue with
+/// quotas (claimed apart, then started) as in one without.
+pub(crate) async fn claim_can_start_at_once<H: Harness>(h: H) {
+    let s = h.store();
+    let m = module(&*s, "m", None).await;
+    let plain = put_n(&*s, "", &m, 3).await;
+    let d = dispatcher(&*s).await;
+    let started = |queue: &str, limit| JobClaimParams {
+        queue: queue.to_owned(),
+        filter: None,
+        limit,
+        now: t(7),
+        start: true,
+        ..filtered(d, &[], &[])
+    };
+    let check = |jobs: &[crate::model::Job]| {
+        for job in jobs {
+            assert_eq!((job.status, job.attempts), (JobStatus::Active, 1));
+            assert_eq!((job.started_at, job.dispatcher), (Some(t(7)), Some(d)));
+        }
+    };
+    let taken = s.job_claim_many(started("", 2)).await.unwrap();
+    assert_eq!(ids(&taken), plain[..2]);
+    check(&taken);
+    check(&[s.job_get(plain[0]).await.unwrap()]);
+
+    s.queue_create("limited", t(0)).await.unwrap();
+    super::quota::create(&*s, "limited", "q", 1).await;
+    let limited = put_n(&*s, "limited", &m, 2).await;
+    let taken = s.job_claim_many(started("limited", 2)).await.unwrap();
+    assert_eq!(
+        ids(&taken),
+        limited,
+        "jobs naming no quota are not held back"
+    );
+    check(&taken);
+    check(&[s.job_get(limited[1]).await.unwrap()]);
+    assert_eq!(
+        s.job_get(plain[2]).await.unwrap().status,
+        JobStatus::Pending
+    );
 }

@@ -285,6 +285,7 @@ pub(crate) async fn preferred_jobs_are_claimed_first<H: Harness>(h: H) {
         preferred,
         limit,
         now: t(10),
+        start: false,
     };
     let mul = AgentFilter {
         modules: Vec::new(),

@@ -182,6 +182,7 @@ pub(crate) async fn claim(
             preferred: None,
             limit,
             now,
+            start: false,
         })
         .await
         .expect("claim")

@@ -21,7 +21,7 @@ fn quota_job(module: &ModuleInfo, quotas: &[&str], at: i64) -> NewJob {
     }
 }
 
-async fn create(s: &dyn Store, queue: &str, name: &str, size: u32) {
+pub(super) async fn create(s: &dyn Store, queue: &str, name: &str, size: u32) {
     s.quota_create(QuotaCreateParams {
         queue: queue.to_owned(),
         name: name.to_owned(),

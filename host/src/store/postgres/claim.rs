@@ -1,5 +1,5 @@
 //! `jobs`: claims (pending → assigned) and starts (assigned → active), each
-//! one statement per batch.
+//! one statement per batch, or both in one statement.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -42,8 +42,16 @@ use crate::store::{JobClaimParams, JobStartParams, JobStarted, Result};
 /// nothing when the queue has a quota (a one-time `NOT EXISTS`): such a
 /// queue is claimed by [`super::quota::claim`], which counts the quotas'
 /// slots under their row locks.
-pub(super) static CLAIM: LazyLock<String> = LazyLock::new(|| {
+///
+/// Indexed by whether the claim starts the jobs too (see
+/// [`JobClaimParams::start`]).
+pub(super) static CLAIM: LazyLock<[String; 2]> =
+    LazyLock::new(|| [claim_sql(false), claim_sql(true)]);
+
+fn claim_sql(start: bool) -> String {
     let t = Transition::Claim;
+    // Started too: straight to where a start leaves a job.
+    let to = if start { Transition::Start } else { t }.to();
     format!(
         "WITH picked AS MATERIALIZED ( \
            SELECT c.id AS picked_id FROM jobs AS c \
@@ -55,16 +63,21 @@ pub(super) static CLAIM: LazyLock<String> = LazyLock::new(|| {
              AND {filters} \
            ORDER BY {order} LIMIT $5 \
            FOR UPDATE SKIP LOCKED) \
-         UPDATE jobs SET status = {to}, dispatcher = $1, agent = $2 \
+         UPDATE jobs SET status = {to}, dispatcher = $1, agent = $2{started} \
          FROM picked WHERE jobs.id = picked.picked_id \
          RETURNING {JOB_COLUMNS}",
         from = lit(t.from()),
-        to = lit(t.to()),
+        to = lit(to),
+        started = if start {
+            ", attempts = jobs.attempts + 1, started_at = $4"
+        } else {
+            ""
+        },
         not_expired = not_expired(4),
         filters = filter_clauses(6),
         order = candidate_order(),
     )
-});
+}
 
 /// The queue order for candidates aliased `c`.
 pub(super) fn candidate_order() -> String {
@@ -139,7 +152,7 @@ pub(super) async fn claim_many(db: &PgStore, p: JobClaimParams) -> Result<Vec<Jo
         return Ok(Vec::new());
     }
     let [modules, functions, preferred_modules, preferred_functions] = filter_binds(&p);
-    let rows = sqlx::query(&CLAIM)
+    let rows = sqlx::query(&CLAIM[usize::from(p.start)])
         .bind(p.dispatcher.0)
         .bind(&p.agent)
         .bind(&p.queue)
@@ -214,7 +227,10 @@ mod tests {
 
     #[test]
     fn claim_orders_by_the_queue_order() {
-        assert!(CLAIM.contains("ORDER BY c.begin_after, c.scheduled DESC, c.seq LIMIT $5"));
-        assert!(CLAIM.contains("FOR UPDATE SKIP LOCKED"));
+        for claim in &*CLAIM {
+            assert!(claim.contains("ORDER BY c.begin_after, c.scheduled DESC, c.seq LIMIT $5"));
+            assert!(claim.contains("FOR UPDATE SKIP LOCKED"));
+        }
+        assert!(CLAIM[1].contains("started_at = $4") && !CLAIM[0].contains("started_at ="));
     }
 }

@@ -87,7 +87,8 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
         .await
         .unwrap();
     let statements: Vec<(&str, &str)> = vec![
-        ("claim", claim::CLAIM.as_str()),
+        ("claim", claim::CLAIM[0].as_str()),
+        ("claim_start", claim::CLAIM[1].as_str()),
         ("start", claim::START.as_str()),
         ("insert", job::INSERT.as_str()),
         ("get", jobs::GET.text(&POSTGRES)),

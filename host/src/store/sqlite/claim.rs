@@ -1,5 +1,5 @@
 //! `jobs`: claims (pending → assigned) and starts (assigned → active), each
-//! one statement per batch.
+//! one statement per batch, or both in one statement.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -83,13 +83,20 @@ pub(super) fn not_expired(now: usize) -> String {
 /// The statement claims nothing when the queue
 /// has a quota (`NOT EXISTS`, evaluated once): such a queue is claimed by
 /// [`super::quota::claim`], which counts the quotas' slots.
-pub(super) static CLAIM: LazyLock<[String; SHAPES]> =
-    LazyLock::new(|| std::array::from_fn(claim_sql));
+///
+/// Indexed by whether the claim starts the jobs too (see
+/// [`JobClaimParams::start`]), then by filter shape.
+pub(super) static CLAIM: LazyLock<[[String; SHAPES]; 2]> = LazyLock::new(|| {
+    [
+        std::array::from_fn(|shape| claim_sql(shape, false)),
+        std::array::from_fn(|shape| claim_sql(shape, true)),
+    ]
+});
 
-fn claim_sql(shape: usize) -> String {
+fn claim_sql(shape: usize, start: bool) -> String {
     let t = Transition::Claim;
     format!(
-        "UPDATE jobs SET status = {to}, dispatcher = ?1, agent = ?2 \
+        "UPDATE jobs SET status = {to}, dispatcher = ?1, agent = ?2{started} \
          WHERE seq IN (SELECT c.seq FROM jobs AS c \
            WHERE c.status = {from} AND c.queue = ?3 AND c.begin_after <= ?4 \
              AND {not_expired} \
@@ -100,11 +107,19 @@ fn claim_sql(shape: usize) -> String {
          AND status = {from} \
          RETURNING {JOB_COLUMNS}",
         from = lit(t.from()),
-        to = lit(t.to()),
+        to = lit(if start {
+            Transition::Start.to()
+        } else {
+            t.to()
+        }),
+        started = if start { STARTED } else { "" },
         not_expired = not_expired(4),
         filters = filter_clauses(shape, 6),
     )
 }
+
+/// What a claim that starts its jobs sets besides the claim's columns.
+const STARTED: &str = ", attempts = attempts + 1, started_at = ?4";
 
 pub(super) static HAS_QUOTAS: &str = "SELECT EXISTS (SELECT 1 FROM quotas WHERE queue = ?1)";
 
@@ -137,7 +152,7 @@ pub(super) async fn claim_many(db: &SqliteStore, p: JobClaimParams) -> Result<Ve
         return Ok(Vec::new());
     }
     let (shape, patterns) = filter_shape(&p);
-    let mut query = sqlx::query(&CLAIM[shape])
+    let mut query = sqlx::query(&CLAIM[usize::from(p.start)][shape])
         .bind(p.dispatcher.0)
         .bind(&p.agent)
         .bind(&p.queue)
@@ -204,11 +219,14 @@ mod tests {
 
     #[test]
     fn claim_statements_number_their_parameters() {
-        assert!(!CLAIM[0].contains("?6"));
-        assert!(CLAIM[1].contains("?6") && !CLAIM[1].contains("?7"));
-        assert!(CLAIM[2].contains("c.function GLOB") && CLAIM[2].contains("?6"));
-        assert!(CLAIM[3].contains("?7") && !CLAIM[3].contains("?8"));
-        assert!(CLAIM[15].contains("?9") && !CLAIM[15].contains("?10"));
+        for claim in &*CLAIM {
+            assert!(!claim[0].contains("?6"));
+            assert!(claim[1].contains("?6") && !claim[1].contains("?7"));
+            assert!(claim[2].contains("c.function GLOB") && claim[2].contains("?6"));
+            assert!(claim[3].contains("?7") && !claim[3].contains("?8"));
+            assert!(claim[15].contains("?9") && !claim[15].contains("?10"));
+        }
+        assert!(CLAIM[1][0].contains("started_at = ?4") && !CLAIM[0][0].contains("started_at ="));
         assert_eq!(filter_clauses(0b0100, 6), filter_clauses(0b0001, 6));
     }
 
@@ -225,6 +243,7 @@ mod tests {
             preferred: None,
             limit: 1,
             now: crate::clock::from_millis(0),
+            start: false,
         };
         assert_eq!(filter_shape(&p), (0b0001, vec![r#"["m*"]"#.to_owned()]));
         p.preferred = Some(crate::model::AgentFilter {
