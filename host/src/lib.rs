@@ -37,3 +37,4 @@ pub mod sandbox_config;
 pub mod schedule;
 pub mod service;
 pub mod store;
+pub mod wire;

@@ -12,6 +12,7 @@ mod batch;
 mod cancel;
 mod caps;
 mod cli;
+mod contract;
 mod failures;
 mod faults;
 mod identity;
