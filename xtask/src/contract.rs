@@ -24,7 +24,7 @@ use crate::{WASM_TARGET, cargo, run, step};
 
 /// Test cases per operation and phase: bounds schemathesis's run time
 /// (about 80 operations; a few minutes on CI's two cores).
-const MAX_EXAMPLES: &str = "12";
+const MAX_EXAMPLES: &str = "25";
 /// The checks schemathesis makes of every answer: no 5xx, and the status,
 /// content type and body each documented.
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
@@ -91,7 +91,7 @@ pub fn check(root: &Path, target: &Path, tools: &Result<PathBuf, String>) -> Res
         .args(["--url", &server.url])
         .args(["--checks", CHECKS])
         .args(["--max-examples", MAX_EXAMPLES])
-        .args(["--seed", "1", "--workers", "2", "--request-timeout", "60"])
+        .args(["--seed", "1", "--workers", "1", "--request-timeout", "60"])
         .args(["--suppress-health-check", "all"])
         .args(["--report", "junit", "--report-dir"])
         .arg(work.join("schemathesis"))

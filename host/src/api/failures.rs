@@ -50,7 +50,7 @@ pub async fn attempts(
     path = "/v1/queues/{name}/retry",
     tag = "queues",
     operation_id = "failures_show_retry",
-    params(("name" = String, Path, description = "The queue (`default`: the default queue).")),
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
     responses(
         (status = 200, description = "`{queue, retry, effective}`.", body = serde_json::Value)
     )
@@ -79,7 +79,7 @@ pub struct RetryBody {
     path = "/v1/queues/{name}/retry",
     tag = "queues",
     operation_id = "failures_set_retry",
-    params(("name" = String, Path, description = "The queue (`default`: the default queue).")),
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
     request_body(content = serde_json::Value, description = "`{\"retry\": <policy> | null}`."),
     responses(
         (status = 200, description = "`{queue, retry, effective}`.", body = serde_json::Value)

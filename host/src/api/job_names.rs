@@ -39,7 +39,7 @@ pub struct JobNameBody {
     path = "/v1/job-names/{name}",
     tag = "job-names",
     operation_id = "job_names_set_name",
-    params(("name" = String, Path, description = "The named job.")),
+    params(("name" = String, Path, min_length = 1, description = "The named job.")),
     request_body(content = serde_json::Value, description = "`{module, function, queue, args}`."),
     responses(
         (status = 200, description = "The named job.", body = serde_json::Value),
@@ -83,7 +83,7 @@ pub async fn list_names(State(state): State<AppState>) -> ApiResult<Json<Value>>
     path = "/v1/job-names/{name}",
     tag = "job-names",
     operation_id = "job_names_show_name",
-    params(("name" = String, Path, description = "The named job.")),
+    params(("name" = String, Path, min_length = 1, description = "The named job.")),
     responses(
         (status = 200, description = "The named job.", body = serde_json::Value)
     )
@@ -101,7 +101,7 @@ pub async fn show_name(
     path = "/v1/job-names/{name}",
     tag = "job-names",
     operation_id = "job_names_delete_name",
-    params(("name" = String, Path, description = "The named job.")),
+    params(("name" = String, Path, min_length = 1, description = "The named job.")),
     responses(
         (status = 204, description = "Deleted.")
     )
@@ -145,7 +145,7 @@ pub struct PutByNameBody {
     path = "/v1/job-names/{name}/jobs",
     tag = "job-names",
     operation_id = "job_names_put_by_name",
-    params(("name" = String, Path, description = "The named job.")),
+    params(("name" = String, Path, min_length = 1, description = "The named job.")),
     request_body(content = serde_json::Value, description = "`{args, queue, begin_after, begin_by, limits, quota_names}` (optional)."),
     responses(
         (status = 201, description = "The job, put.", body = Job),

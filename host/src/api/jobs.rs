@@ -246,7 +246,7 @@ pub async fn annotations(
     path = "/v1/jobs/{id}/annotations/{name}",
     tag = "jobs",
     operation_id = "jobs_annotation",
-    params(("id" = JobId, Path, description = "The job's id."), ("name" = String, Path, description = "The annotation's name.")),
+    params(("id" = JobId, Path, description = "The job's id."), ("name" = String, Path, min_length = 1, description = "The annotation's name.")),
     responses(
         (status = 200, description = "Its value.", body = serde_json::Value)
     )
@@ -269,7 +269,7 @@ pub async fn annotation(
     path = "/v1/jobs/{id}/annotations/{name}",
     tag = "jobs",
     operation_id = "jobs_set_annotation",
-    params(("id" = JobId, Path, description = "The job's id."), ("name" = String, Path, description = "The annotation's name.")),
+    params(("id" = JobId, Path, description = "The job's id."), ("name" = String, Path, min_length = 1, description = "The annotation's name.")),
     request_body(content = serde_json::Value, description = "The JSON value."),
     responses(
         (status = 204, description = "Set.")

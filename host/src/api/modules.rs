@@ -77,7 +77,7 @@ pub async fn list(
     path = "/v1/modules/{reference}",
     tag = "modules",
     operation_id = "modules_show",
-    params(("reference" = String, Path, description = "The module's digest (`sha256:...`) or name.")),
+    params(("reference" = String, Path, min_length = 1, description = "The module's digest (`sha256:...`) or name.")),
     responses(
         (status = 200, description = "The module.", body = crate::model::ModuleInfo)
     )
@@ -98,7 +98,7 @@ pub async fn show(
     path = "/v1/modules/{reference}",
     tag = "modules",
     operation_id = "modules_delete",
-    params(("reference" = String, Path, description = "The module's digest (`sha256:...`) or name.")),
+    params(("reference" = String, Path, min_length = 1, description = "The module's digest (`sha256:...`) or name.")),
     responses(
         (status = 204, description = "Deleted."),
         (status = 409, description = "Jobs still use it.", body = ErrorBody)

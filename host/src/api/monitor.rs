@@ -137,7 +137,7 @@ pub async fn last_completed(
     path = "/v1/queues/{name}/next",
     tag = "operators",
     operation_id = "monitor_next_pending",
-    params(("name" = String, Path, description = "The queue (`default`: the default queue).")),
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
     responses(
         (status = 200, description = "`{\"job\": job | null}`.", body = serde_json::Value)
     )

@@ -18,7 +18,7 @@ use crate::service::ProcessingView;
     path = "/v1/queues/{name}/pause",
     tag = "operators",
     operation_id = "pauses_pause_queue",
-    params(("name" = String, Path, description = "The queue (`default`: the default queue).")),
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
     responses(
         (status = 200, description = "`{queue, processing: false}`.", body = serde_json::Value)
     )
@@ -37,7 +37,7 @@ pub async fn pause_queue(
     path = "/v1/queues/{name}/resume",
     tag = "operators",
     operation_id = "pauses_resume_queue",
-    params(("name" = String, Path, description = "The queue (`default`: the default queue).")),
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
     responses(
         (status = 200, description = "`{queue, processing: true}`.", body = serde_json::Value)
     )
@@ -57,7 +57,7 @@ pub async fn resume_queue(
     path = "/v1/queues/{name}/processing",
     tag = "operators",
     operation_id = "pauses_queue_processing",
-    params(("name" = String, Path, description = "The queue (`default`: the default queue).")),
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
     responses(
         (status = 200, description = "`{queue, processing}`.", body = serde_json::Value)
     )

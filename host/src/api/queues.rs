@@ -65,7 +65,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
     path = "/v1/queues/{name}",
     tag = "queues",
     operation_id = "queues_show",
-    params(("name" = String, Path, description = "The queue (`default`: the default queue).")),
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
     responses(
         (status = 200, description = "The queue, its length and usage.", body = QueueView)
     )
@@ -85,7 +85,7 @@ pub async fn show(
     path = "/v1/queues/{name}/caps",
     tag = "queues",
     operation_id = "queues_show_caps",
-    params(("name" = String, Path, description = "The queue (`default`: the default queue).")),
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
     responses(
         (status = 200, description = "The queue's caps.", body = QueueCaps)
     )
@@ -109,7 +109,7 @@ pub async fn show_caps(
     path = "/v1/queues/{name}/caps",
     tag = "queues",
     operation_id = "queues_set_caps",
-    params(("name" = String, Path, description = "The queue (`default`: the default queue).")),
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
     request_body = QueueCaps,
     responses(
         (status = 200, description = "The queue.", body = QueueInfo)
@@ -134,7 +134,7 @@ pub async fn set_caps(
     path = "/v1/queues/{name}",
     tag = "queues",
     operation_id = "queues_delete",
-    params(("name" = String, Path, description = "The queue (`default`: the default queue).")),
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
     responses(
         (status = 204, description = "Deleted."),
         (status = 409, description = "The queue is not empty, or is the default queue.", body = ErrorBody)
@@ -154,7 +154,7 @@ pub async fn delete(
     path = "/v1/queues/{name}/jobs",
     tag = "queues",
     operation_id = "queues_jobs",
-    params(("name" = String, Path, description = "The queue (`default`: the default queue)."), QueueJobsQuery),
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue)."), QueueJobsQuery),
     responses(
         (status = 200, description = "Its pending jobs, in order.", body = QueueJobs)
     )
@@ -177,7 +177,7 @@ pub async fn jobs(
     path = "/v1/queues/{name}/jobs",
     tag = "queues",
     operation_id = "queues_put",
-    params(("name" = String, Path, description = "The queue (`default`: the default queue).")),
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
     request_body = JobSpec,
     responses(
         (status = 201, description = "The job, put.", body = Job),
@@ -203,7 +203,7 @@ pub async fn put(
     path = "/v1/queues/{name}/pull",
     tag = "queues",
     operation_id = "queues_pull",
-    params(("name" = String, Path, description = "The queue (`default`: the default queue).")),
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
     request_body = Option<PullBody>,
     responses(
         (status = 200, description = "The job taken out.", body = Job)
@@ -225,7 +225,7 @@ pub async fn pull(
     path = "/v1/queues/{name}/jobs/{id}",
     tag = "queues",
     operation_id = "queues_remove",
-    params(("name" = String, Path, description = "The queue (`default`: the default queue)."), ("id" = JobId, Path, description = "The job's id.")),
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue)."), ("id" = JobId, Path, description = "The job's id.")),
     responses(
         (status = 200, description = "The job taken out.", body = Job),
         (status = 409, description = "The job is not pending.", body = ErrorBody)

@@ -29,7 +29,7 @@ pub struct CreateBody {
     path = "/v1/queues/{name}/quotas",
     tag = "queues",
     operation_id = "quotas_create",
-    params(("name" = String, Path, description = "The queue (`default`: the default queue).")),
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
     request_body(content = serde_json::Value, description = "`{name, size}`."),
     responses(
         (status = 201, description = "The quota.", body = serde_json::Value),
@@ -54,7 +54,7 @@ pub async fn create(
     path = "/v1/queues/{name}/quotas",
     tag = "queues",
     operation_id = "quotas_list",
-    params(("name" = String, Path, description = "The queue (`default`: the default queue).")),
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
     responses(
         (status = 200, description = "`{\"quotas\": [...]}`.", body = serde_json::Value)
     )
@@ -74,7 +74,7 @@ pub async fn list(
     path = "/v1/queues/{name}/quotas/{quota}",
     tag = "queues",
     operation_id = "quotas_show",
-    params(("name" = String, Path, description = "The queue (`default`: the default queue)."), ("quota" = String, Path, description = "The quota's name.")),
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue)."), ("quota" = String, Path, min_length = 1, description = "The quota's name.")),
     responses(
         (status = 200, description = "The quota.", body = serde_json::Value)
     )
@@ -100,7 +100,7 @@ pub struct PatchBody {
     path = "/v1/queues/{name}/quotas/{quota}",
     tag = "queues",
     operation_id = "quotas_patch",
-    params(("name" = String, Path, description = "The queue (`default`: the default queue)."), ("quota" = String, Path, description = "The quota's name.")),
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue)."), ("quota" = String, Path, min_length = 1, description = "The quota's name.")),
     request_body(content = serde_json::Value, description = "`{\"size\": n}`."),
     responses(
         (status = 200, description = "The quota.", body = serde_json::Value)
@@ -126,7 +126,7 @@ pub async fn patch(
     path = "/v1/queues/{name}/quotas/{quota}",
     tag = "queues",
     operation_id = "quotas_delete",
-    params(("name" = String, Path, description = "The queue (`default`: the default queue)."), ("quota" = String, Path, description = "The quota's name.")),
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue)."), ("quota" = String, Path, min_length = 1, description = "The quota's name.")),
     responses(
         (status = 204, description = "Deleted.")
     )

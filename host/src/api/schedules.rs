@@ -238,7 +238,7 @@ pub struct ScheduleView {
     path = "/v1/schedules/{name}",
     tag = "schedules",
     operation_id = "schedules_show",
-    params(("name" = String, Path, description = "The schedule's name.")),
+    params(("name" = String, Path, min_length = 1, description = "The schedule's name.")),
     responses(
         (status = 200, description = "The schedule and its latest runs.", body = serde_json::Value)
     )
@@ -295,7 +295,7 @@ pub struct PatchBody {
     path = "/v1/schedules/{name}",
     tag = "schedules",
     operation_id = "schedules_update",
-    params(("name" = String, Path, description = "The schedule's name.")),
+    params(("name" = String, Path, min_length = 1, description = "The schedule's name.")),
     request_body(content = serde_json::Value, description = "Any field of a create but the name."),
     responses(
         (status = 200, description = "The schedule.", body = serde_json::Value),
@@ -333,7 +333,7 @@ pub async fn update(
     path = "/v1/schedules/{name}/pause",
     tag = "schedules",
     operation_id = "schedules_pause",
-    params(("name" = String, Path, description = "The schedule's name.")),
+    params(("name" = String, Path, min_length = 1, description = "The schedule's name.")),
     responses(
         (status = 200, description = "The schedule.", body = serde_json::Value)
     )
@@ -351,7 +351,7 @@ pub async fn pause(
     path = "/v1/schedules/{name}/resume",
     tag = "schedules",
     operation_id = "schedules_resume",
-    params(("name" = String, Path, description = "The schedule's name.")),
+    params(("name" = String, Path, min_length = 1, description = "The schedule's name.")),
     responses(
         (status = 200, description = "The schedule.", body = serde_json::Value)
     )
@@ -369,7 +369,7 @@ pub async fn resume(
     path = "/v1/schedules/{name}",
     tag = "schedules",
     operation_id = "schedules_delete",
-    params(("name" = String, Path, description = "The schedule's name.")),
+    params(("name" = String, Path, min_length = 1, description = "The schedule's name.")),
     responses(
         (status = 204, description = "Deleted.")
     )

@@ -70,7 +70,7 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     path = "/v1/tokens/{name}",
     tag = "tokens",
     operation_id = "tokens_revoke",
-    params(("name" = String, Path, description = "The token's name.")),
+    params(("name" = String, Path, min_length = 1, description = "The token's name.")),
     responses(
         (status = 204, description = "Revoked.")
     )

@@ -87,7 +87,7 @@ pub struct AgentBody {
     path = "/v1/dispatchers/{id}/agents/{queue}/{name}",
     tag = "dispatchers",
     operation_id = "workers_put_agent",
-    params(("id" = DispatcherId, Path, description = "The dispatcher's id."), ("queue" = String, Path, description = "The agent's queue."), ("name" = String, Path, description = "The agent's name.")),
+    params(("id" = DispatcherId, Path, description = "The dispatcher's id."), ("queue" = String, Path, min_length = 1, description = "The agent's queue."), ("name" = String, Path, min_length = 1, description = "The agent's name.")),
     request_body(content = serde_json::Value, description = "`{size, filter, prefer, fuel_cap, memory_cap, time_cap_ms}` (optional)."),
     responses(
         (status = 200, description = "The agent.", body = serde_json::Value)
@@ -119,7 +119,7 @@ pub async fn put_agent(
     path = "/v1/dispatchers/{id}/agents/{queue}/{name}",
     tag = "dispatchers",
     operation_id = "workers_delete_agent",
-    params(("id" = DispatcherId, Path, description = "The dispatcher's id."), ("queue" = String, Path, description = "The agent's queue."), ("name" = String, Path, description = "The agent's name.")),
+    params(("id" = DispatcherId, Path, description = "The dispatcher's id."), ("queue" = String, Path, min_length = 1, description = "The agent's queue."), ("name" = String, Path, min_length = 1, description = "The agent's name.")),
     responses(
         (status = 204, description = "Deleted."),
         (status = 409, description = "The agent holds jobs.", body = ErrorBody)
