@@ -127,7 +127,10 @@ async fn a_duration_out_of_range_is_refused() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(
-        body["error"]["message"].as_str().unwrap_or_default().contains("seconds"),
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("seconds"),
         "{body}"
     );
 }

@@ -8,7 +8,7 @@ use super::{DispatcherId, ModuleDigest, Timestamp};
 pub const DEFAULT_QUEUE: &str = "";
 
 /// A stored module (its bytes are fetched separately).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ModuleInfo {
     /// Its content digest.
     pub digest: ModuleDigest,
@@ -26,7 +26,7 @@ pub struct ModuleInfo {
 }
 
 /// A queue and how many jobs wait in it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QueueInfo {
     /// Its name; `""` is the default queue.
     pub name: String,

@@ -18,8 +18,8 @@ use uuid::Uuid;
     PartialOrd,
     Ord,
     Serialize,
-    utoipa::ToSchema,
     Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(transparent)]
 pub struct JobId(pub Uuid);
@@ -62,8 +62,8 @@ impl FromStr for JobId {
     PartialOrd,
     Ord,
     Serialize,
-    utoipa::ToSchema,
     Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(transparent)]
 pub struct DispatcherId(pub Uuid);
@@ -96,7 +96,7 @@ impl FromStr for DispatcherId {
 
 /// The content digest of a module: `sha256:` and 64 lowercase hex digits.
 #[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema, Deserialize,
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
 )]
 #[serde(try_from = "String", into = "String")]
 pub struct ModuleDigest(String);

@@ -10,7 +10,7 @@ use super::{
 
 /// Per-job resource requests. Each is capped by the agent that runs the
 /// job: a job never gets more than its agent allows.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobLimits {
     /// Fuel budget (roughly, wasm instructions). `None`: the agent's cap.
@@ -81,7 +81,7 @@ pub struct NewJob {
 }
 
 /// A job as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Job {
     /// Its id.
     pub id: JobId,

@@ -26,7 +26,7 @@ use super::{Failure, JobId, NewJob};
 
 /// On which outcome a callback runs its function.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, utoipa::ToSchema, Deserialize,
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum CallbackOn {
@@ -83,7 +83,7 @@ impl FromStr for CallbackOn {
 }
 
 /// The two kinds of composite: parts one after another, or all at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CompositeKind {
     /// One part after another: a part is put once the previous one has

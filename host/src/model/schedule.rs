@@ -42,8 +42,8 @@ pub const CATCH_UP_ALL_MAX: usize = 1000;
     PartialOrd,
     Ord,
     Serialize,
-    utoipa::ToSchema,
     Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(transparent)]
 pub struct ScheduleId(pub Uuid);
@@ -77,7 +77,7 @@ impl FromStr for ScheduleId {
 /// What links a job to the schedule that put it: the schedule and the
 /// occurrence (the `next_call_time` taken). The store keeps one job per
 /// (schedule, occurrence) at most.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScheduleRun {
     /// The schedule.
     pub schedule_id: ScheduleId,

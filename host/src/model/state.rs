@@ -36,10 +36,10 @@ use serde::{Deserialize, Serialize};
     Eq,
     Hash,
     Serialize,
-    utoipa::ToSchema,
     Deserialize,
     PartialOrd,
     Ord,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
