@@ -11,8 +11,15 @@ use super::auth::Caller;
 use super::error::ApiResult;
 use super::extract::{JsonBody, Path};
 use crate::model::{Job, JobId};
+use crate::service::Putter;
 use crate::wire::ErrorBody;
-use crate::wire::links::{CallbackView, CompositeSpec, Defaults, LinkedSpec};
+use crate::wire::links::{CallbackView, CompositeSpec, LinkedSpec};
+
+/// The module of `job` as it was named (its name, else its digest): what
+/// a callback or part that names none inherits.
+fn module_of(job: &Job) -> &str {
+    job.module_name.as_deref().unwrap_or(job.module.as_str())
+}
 
 /// `POST /v1/jobs/{id}/callbacks`: adds a callback to a job; it runs once
 /// the job has its outcome (at once if it has it already). 201 with the
@@ -38,13 +45,11 @@ pub async fn add(
     JsonBody(body): JsonBody<LinkedSpec>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
     let job = state.service.job_get(id).await?;
-    let defaults = Defaults {
-        module: job.module_name.as_deref().unwrap_or(job.module.as_str()),
-        queue: &job.queue,
-        authority: &authority,
-    };
-    let callback = body.callback(&defaults);
-    let callback = state.service.callback_add(id, callback).await?;
+    let callback = body.callback().or_inherit(module_of(&job), &job.queue);
+    let callback = state
+        .service
+        .callback_add(id, callback, &Putter::with(authority))
+        .await?;
     Ok((StatusCode::CREATED, Json(callback)))
 }
 
@@ -93,8 +98,11 @@ pub async fn put_composite(
     Caller(authority): Caller,
     JsonBody(spec): JsonBody<CompositeSpec>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
-    let request = spec.into_request(authority)?;
-    let job = state.service.composite_put(request).await?;
+    let request = spec.into_request()?;
+    let job = state
+        .service
+        .composite_put(request, &Putter::with(authority))
+        .await?;
     Ok((StatusCode::CREATED, Json(job)))
 }
 
@@ -121,16 +129,13 @@ pub async fn add_part(
     JsonBody(body): JsonBody<LinkedSpec>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
     let composite = state.service.job_get(id).await?;
-    let defaults = Defaults {
-        module: composite
-            .module_name
-            .as_deref()
-            .unwrap_or(composite.module.as_str()),
-        queue: &composite.queue,
-        authority: &authority,
-    };
-    let (part, callbacks) = body.added_part(&defaults)?;
-    let part = state.service.part_add(id, part, callbacks).await?;
+    let part = body
+        .added_part()?
+        .or_inherit(module_of(&composite), &composite.queue);
+    let part = state
+        .service
+        .part_add(id, part, &Putter::with(authority))
+        .await?;
     Ok((StatusCode::CREATED, Json(part)))
 }
 

@@ -13,6 +13,7 @@ use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, Path, Query};
 use crate::model::{Job, JobId, JobStatus, Scope};
+use crate::service::Putter;
 use crate::wire::ErrorBody;
 use crate::wire::input::parse_duration_text;
 use crate::wire::jobs::{
@@ -33,8 +34,10 @@ pub async fn put_job(
     caller: Caller,
     spec: JobSpec,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
-    let (request, callbacks) = spec.into_request(caller.0);
-    let job = state.service.put_with_callbacks(request, callbacks).await?;
+    let job = state
+        .service
+        .put(spec.into_spec(), &Putter::with(caller.0))
+        .await?;
     Ok((StatusCode::CREATED, Json(job)))
 }
 

@@ -201,6 +201,7 @@ pub(super) async fn health(State(state): State<AppState>) -> Response {
             health.error = Some(ErrorDetail {
                 code: fault.kind.code().into(),
                 message: fault.kind.meaning().into(),
+                functions: None,
             });
             health.detail = Some(fault.detail);
             health.since = Some(degraded.since);

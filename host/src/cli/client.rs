@@ -117,6 +117,7 @@ impl Client {
             .unwrap_or_else(|_| crate::wire::ErrorDetail {
                 code: "unknown".into(),
                 message: "(no message)".into(),
+                functions: None,
             });
         Err(ClientError::Api {
             status,

@@ -21,6 +21,9 @@ pub struct ErrorDetail {
     pub code: String,
     /// For a person: names the problem.
     pub message: String,
+    /// With `unknown_function` (422): the functions the module declares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub functions: Option<Vec<String>>,
 }
 
 impl ErrorBody {
@@ -30,6 +33,7 @@ impl ErrorBody {
             error: ErrorDetail {
                 code: code.into(),
                 message: message.into(),
+                functions: None,
             },
         }
     }

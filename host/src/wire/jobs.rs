@@ -12,9 +12,9 @@ use utoipa::openapi::schema::{
 use utoipa::{IntoParams, ToSchema};
 
 use super::input::{DurationInput, TimeInput, nullable};
-use super::links::{Defaults, LinkedSpec};
-use crate::model::{Authority, Job, JobId, JobLimits, RetryPolicy, RunRecord};
-use crate::service::{self, CallbackRequest, PutRequest};
+use super::links::LinkedSpec;
+use crate::model::{self, Job, JobId, JobLimits, RetryPolicy, RunRecord};
+use crate::service;
 
 /// A job to put: the body of `POST /v1/jobs` (and of
 /// `POST /v1/queues/{name}/jobs`, whose path names the queue, and of each
@@ -64,39 +64,27 @@ pub struct JobSpec {
 }
 
 impl JobSpec {
-    /// The service's request for this put, by `authority`, and its
-    /// callbacks (defaulting to this job's module and queue).
-    pub fn into_request(self, authority: Authority) -> (PutRequest, Vec<CallbackRequest>) {
-        let request = PutRequest {
-            queue: self.queue.unwrap_or_default(),
-            module: self.module,
+    /// The job this body describes, as the service puts it (its callbacks
+    /// take the put job's module and queue where they name none: the
+    /// service's put sees to it).
+    pub fn into_spec(self) -> model::JobSpec {
+        model::JobSpec {
+            module: Some(self.module),
             function: self.function,
             args: self.args,
+            queue: self.queue,
+            limits: self.limits,
             begin_after: self.begin_after.map(|t| t.0),
             begin_by_ms: self.begin_by.map(|d| millis(d.0)),
-            limits: self.limits,
             quota_names: self.quota_names,
-            parent: None,
             retry: self.retry,
-            authority,
-        };
-        let callbacks = callbacks_of(&request, self.callbacks);
-        (request, callbacks)
+            callbacks: self
+                .callbacks
+                .into_iter()
+                .map(LinkedSpec::callback)
+                .collect(),
+        }
     }
-}
-
-/// The callbacks of a put, defaulting to its module and queue, put with
-/// its authority.
-pub fn callbacks_of(put: &PutRequest, callbacks: Vec<LinkedSpec>) -> Vec<CallbackRequest> {
-    let defaults = Defaults {
-        module: &put.module,
-        queue: &put.queue,
-        authority: &put.authority,
-    };
-    callbacks
-        .into_iter()
-        .map(|c| c.callback(&defaults))
-        .collect()
 }
 
 /// A duration's whole milliseconds (saturating).

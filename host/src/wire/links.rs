@@ -7,9 +7,9 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::input::{DurationInput, TimeInput};
-use super::jobs::{callbacks_of, millis};
-use crate::model::{Authority, CallbackOn, CompositeKind, Job, JobLimits};
-use crate::service::{self, CallbackRequest, CompositeRequest, PutRequest};
+use super::jobs::millis;
+use crate::model::{self, CallbackOn, CallbackSpec, CompositeKind, Job, JobLimits};
+use crate::service::{self, CompositeRequest};
 
 /// A job that hangs on another: a callback (with `on`), a part, or a
 /// postprocess. `module` and `queue` default to those of the job it hangs
@@ -48,70 +48,47 @@ pub struct LinkedSpec {
     pub callbacks: Vec<LinkedSpec>,
 }
 
-/// Where a linked job's module and queue come from when it names none,
-/// and who puts it.
-#[derive(Debug, Clone, Copy)]
-pub struct Defaults<'a> {
-    /// The module of the job it hangs on.
-    pub module: &'a str,
-    /// The queue of the job it hangs on.
-    pub queue: &'a str,
-    /// Who puts it.
-    pub authority: &'a Authority,
-}
-
 impl LinkedSpec {
-    fn request(self, defaults: &Defaults<'_>) -> (PutRequest, Vec<LinkedSpec>) {
-        let request = PutRequest {
-            queue: self.queue.unwrap_or_else(|| defaults.queue.to_owned()),
-            module: self.module.unwrap_or_else(|| defaults.module.to_owned()),
+    /// The job it describes; module and queue left unnamed are inherited
+    /// (`model::JobSpec::or_inherit`) where it is put.
+    fn spec(self) -> model::JobSpec {
+        model::JobSpec {
+            module: self.module,
             function: self.function,
             args: self.args,
-            begin_after: None,
+            queue: self.queue,
             begin_by_ms: self.begin_by.map(|d| millis(d.0)),
             limits: self.limits,
             quota_names: self.quota_names,
-            parent: None,
-            retry: None,
-            authority: defaults.authority.clone(),
-        };
-        (request, self.callbacks)
+            callbacks: self
+                .callbacks
+                .into_iter()
+                .map(LinkedSpec::callback)
+                .collect(),
+            ..model::JobSpec::default()
+        }
     }
 
-    /// The service's callback request, its own callbacks with it.
-    pub fn callback(self, defaults: &Defaults<'_>) -> CallbackRequest {
-        let on = self.on.unwrap_or_default();
-        let (request, callbacks) = self.request(defaults);
-        CallbackRequest {
-            on,
-            request,
-            callbacks: callbacks
-                .into_iter()
-                .map(|c| c.callback(defaults))
-                .collect(),
+    /// It as a callback (`on` defaults to `always`).
+    pub fn callback(self) -> CallbackSpec {
+        CallbackSpec {
+            on: self.on.unwrap_or_default(),
+            job: self.spec(),
         }
     }
 
     /// A part added later: no `on`; its callbacks are added with it.
-    pub fn added_part(
-        self,
-        defaults: &Defaults<'_>,
-    ) -> Result<(PutRequest, Vec<CallbackRequest>), service::Error> {
+    pub fn added_part(self) -> Result<model::JobSpec, service::Error> {
         if self.on.is_some() {
             return Err(service::Error::Invalid(
                 "`on` is for callbacks; a part always runs".into(),
             ));
         }
-        let (request, callbacks) = self.request(defaults);
-        let callbacks = callbacks
-            .into_iter()
-            .map(|c| c.callback(defaults))
-            .collect();
-        Ok((request, callbacks))
+        Ok(self.spec())
     }
 
     /// A part or a postprocess: no `on`, no callbacks of its own.
-    fn part(self, what: &str, defaults: &Defaults<'_>) -> Result<PutRequest, service::Error> {
+    fn part(self, what: &str) -> Result<model::JobSpec, service::Error> {
         if self.on.is_some() {
             return Err(service::Error::Invalid(format!(
                 "`on` is for callbacks; a {what} always runs"
@@ -123,7 +100,7 @@ impl LinkedSpec {
                  (POST /v1/jobs/{{id}}/callbacks)"
             )));
         }
-        Ok(self.request(defaults).0)
+        Ok(self.spec())
     }
 }
 
@@ -176,8 +153,8 @@ pub struct CompositeSpec {
 }
 
 impl CompositeSpec {
-    /// The service's request for this composite, put by `authority`.
-    pub fn into_request(self, authority: Authority) -> Result<CompositeRequest, service::Error> {
+    /// The service's request for this composite.
+    pub fn into_request(self) -> Result<CompositeRequest, service::Error> {
         let queue = self.queue.unwrap_or_default();
         let module = self
             .module
@@ -187,37 +164,31 @@ impl CompositeSpec {
                     "`module` is required (for the composite or for its postprocess)".into(),
                 )
             })?;
-        let defaults = Defaults {
-            module: &module,
-            queue: &queue,
-            authority: &authority,
-        };
+        let linked = |spec: model::JobSpec| spec.or_inherit(&module, &queue);
         let parts = self
             .parts
             .into_iter()
-            .map(|p| p.part("part", &defaults))
+            .map(|p| p.part("part").map(linked))
             .collect::<Result<Vec<_>, _>>()?;
-        let postprocess = self.postprocess.part("postprocess", &defaults)?;
-        let composite = PutRequest {
-            queue: queue.clone(),
-            module: module.clone(),
-            function: String::new(),
-            args: Value::Null,
+        let postprocess = linked(self.postprocess.part("postprocess")?);
+        let composite = linked(model::JobSpec {
+            module: Some(module.clone()),
+            queue: Some(queue.clone()),
             begin_after: self.begin_after.map(|t| t.0),
             begin_by_ms: self.begin_by.map(|d| millis(d.0)),
-            limits: JobLimits::default(),
             quota_names: self.quota_names,
-            parent: None,
-            retry: None,
-            authority: authority.clone(),
-        };
-        let callbacks = callbacks_of(&composite, self.callbacks);
+            callbacks: self
+                .callbacks
+                .into_iter()
+                .map(LinkedSpec::callback)
+                .collect(),
+            ..model::JobSpec::default()
+        });
         Ok(CompositeRequest {
             kind: self.kind,
             composite,
             parts,
             postprocess,
-            callbacks,
         })
     }
 }
