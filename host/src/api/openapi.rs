@@ -21,7 +21,7 @@ mod links;
 
 /// The errors any request may meet, with what each means; every
 /// operation gets those it does not describe itself.
-const COMMON_ERRORS: [(&str, &str); 7] = [
+const COMMON_ERRORS: [(&str, &str); 8] = [
     (
         "400",
         "A malformed body, query or path parameter (`bad_request`); the message names it.",
@@ -37,6 +37,12 @@ const COMMON_ERRORS: [(&str, &str); 7] = [
     (
         "404",
         "No such job, module, queue, schedule, dispatcher or name (`not_found`); a job the token may not read is not found either.",
+    ),
+    (
+        "405",
+        "The method is not allowed on the path as given (`method_not_allowed`): an empty name \
+         in a path (the queue listing names the default queue `\"\"`; paths spell it \
+         `default`) makes it another route's path.",
     ),
     ("500", "An internal error (`internal`); logged, not shown."),
     (
