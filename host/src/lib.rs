@@ -38,3 +38,4 @@ pub mod sandbox_config;
 pub mod schedule;
 pub mod service;
 pub mod store;
+pub mod wire;

@@ -13,6 +13,7 @@ mod browser;
 mod cancel;
 mod caps;
 mod cli;
+mod contract;
 mod dashboard;
 mod failures;
 mod faults;

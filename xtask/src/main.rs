@@ -8,6 +8,8 @@
 //! - `cargo xtask test`: runs the whole test suite, then runs the demo
 //!   exactly as the README gives it and checks that a job completes.
 //!
+//! - `cargo xtask contract`: checks the API against its OpenAPI document
+//!   (`contract.rs`); `cargo xtask test` does it after the tests.
 //! - `cargo xtask polyglot`: installs the Python, JavaScript and C
 //!   toolchains (pinned, cached under `target/toolchains`) and builds their
 //!   example jobs into `target/polyglot`; `cargo xtask test` does it first.
@@ -15,6 +17,7 @@
 //! Both add the `wasm32-wasip2` target with rustup first when it is missing.
 
 mod browser;
+mod contract;
 mod polyglot;
 mod toolchains;
 
@@ -40,11 +43,17 @@ fn main() -> ExitCode {
         Some("demo") => demo(),
         Some("test") => test(&args[1..]),
         Some("polyglot") => build_polyglot().map(|_| ()),
+        Some("contract") => contract::check(
+            &workspace_root(),
+            &target_dir(),
+            &toolchains::contract_tools(&target_dir()),
+        ),
         _ => {
             eprintln!(
                 "usage: cargo xtask demo           start wasync and run a job\n       \
                  cargo xtask test [ARGS]    run every test (ARGS go to `cargo test`)\n       \
-                 cargo xtask polyglot       build the Python, JavaScript and C example jobs"
+                 cargo xtask polyglot       build the Python, JavaScript and C example jobs\n       \
+                 cargo xtask contract       check the API against docs/openapi.json"
             );
             return ExitCode::from(2);
         }
@@ -231,6 +240,7 @@ fn test(cargo_test_args: &[String]) -> Result<()> {
     }
     run(&mut test)?;
     sdk_tests(&tools)?;
+    contract::check(&workspace_root(), &target_dir(), &tools.contract_bin)?;
     step("The README's first command, as written: cargo xtask demo");
     demo_smoke_test()?;
     println!("\nxtask: every test passed");

@@ -5,6 +5,9 @@
 //!   componentize-py and pytest from PyPI;
 //! - JavaScript: componentize-js, jco and rolldown from npm
 //!   (`target/toolchains/node`), run with the machine's Node.js;
+//! - the API's contract tests: a virtual environment
+//!   (`target/toolchains/contract`) with openapi-spec-validator,
+//!   openapi-python-client and schemathesis from PyPI;
 //! - C: Debian's clang, lld and wasi-libc (installed with `apt-get` when
 //!   missing), `wit-bindgen` from crates.io (`cargo install --root
 //!   target/toolchains`) and the `wasm-component-ld` linker that rustup
@@ -24,6 +27,12 @@ use anyhow::{Context, Result, bail};
 pub const COMPONENTIZE_PY: &str = "0.25.1";
 /// pytest, from PyPI, for the Python SDK's own tests.
 pub const PYTEST: &str = "8.3.4";
+/// openapi-spec-validator, from PyPI: validates `docs/openapi.json`.
+pub const OPENAPI_SPEC_VALIDATOR: &str = "0.9.0";
+/// openapi-python-client, from PyPI: generates a client from the document.
+pub const OPENAPI_PYTHON_CLIENT: &str = "0.29.1";
+/// schemathesis, from PyPI: fuzzes a server from the document.
+pub const SCHEMATHESIS: &str = "4.32.5";
 /// componentize-js (StarlingMonkey), from npm.
 pub const COMPONENTIZE_JS: &str = "0.23.0";
 /// jco, from npm (reads a component's imports: `jco wit`).
@@ -55,6 +64,8 @@ pub struct Toolchains {
     pub node_bin: Result<PathBuf, String>,
     /// The C tools.
     pub c: Result<CTools, String>,
+    /// The contract tests' virtual environment's `bin` directory.
+    pub contract_bin: Result<PathBuf, String>,
 }
 
 /// The programs `jobs-examples/c-hello/build.sh` needs.
@@ -112,10 +123,12 @@ pub fn ensure(target: &Path) -> Toolchains {
             component_ld,
         })
     });
+    let contract_bin = contract_tools(target);
     Toolchains {
         python,
         node_bin,
         c,
+        contract_bin,
     }
 }
 
@@ -176,6 +189,59 @@ fn python(root: &Path) -> Result<PathBuf> {
     )?;
     fs::write(&stamp, wanted)?;
     Ok(python)
+}
+
+/// Installs (or finds, cached) the contract tests' tools under
+/// `<target>/toolchains/contract`: their `bin` directory, or why not.
+pub fn contract_tools(target: &Path) -> Result<PathBuf, String> {
+    contract(&target.join("toolchains")).map_err(|e| {
+        let reason = format!("{e:#}");
+        eprintln!("xtask: the API contract toolchain is not available, so what needs it is skipped: {reason}");
+        reason
+    })
+}
+
+/// The contract tests' tools, in a virtual environment of their own (their
+/// dependencies are many and none is a job's).
+fn contract(root: &Path) -> Result<PathBuf> {
+    let venv = root.join("contract");
+    let bin = venv.join("bin");
+    let python = bin.join("python");
+    let stamp = venv.join("wasync-pinned.txt");
+    let packages = [
+        format!("openapi-spec-validator=={OPENAPI_SPEC_VALIDATOR}"),
+        format!("openapi-python-client=={OPENAPI_PYTHON_CLIENT}"),
+        format!("schemathesis=={SCHEMATHESIS}"),
+    ];
+    let wanted = packages.join("\n") + "\n";
+    if python.is_file() && stamp_matches(&stamp, &wanted) {
+        return Ok(bin);
+    }
+    eprintln!(
+        "xtask: installing {} from PyPI into {}",
+        packages.join(", "),
+        venv.display()
+    );
+    if !python.is_file() {
+        run_quiet(
+            Command::new("python3").arg("-m").arg("venv").arg(&venv),
+            "create a Python virtual environment (python3 -m venv; Debian: apt-get install python3-venv)",
+        )?;
+    }
+    run_quiet(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(&packages),
+        "install the contract tools from PyPI (is PyPI reachable?)",
+    )?;
+    fs::write(&stamp, wanted)?;
+    Ok(bin)
 }
 
 fn node(root: &Path) -> Result<PathBuf> {

@@ -35,6 +35,19 @@ pub struct ActivityQuery {
 /// read, with its jobs by state, whether it is paused, and the jobs
 /// finished (succeeded, failed, cancelled) in each bucket of the window
 /// with their mean wait.
+#[utoipa::path(
+    get,
+    path = "/v1/activity",
+    tag = "operators",
+    operation_id = "activity",
+    params(
+        ("window" = Option<String>, Query, description = "The window, ending now: a duration (`1h`, `30m`, milliseconds); default one hour."),
+        ("buckets" = Option<u32>, Query, description = "How many buckets the window is cut into; default 12."),
+    ),
+    responses(
+        (status = 200, description = "`{queues: [...]}`: each readable queue's jobs by state, whether it is paused, and the jobs finished per bucket of the window with their mean wait.", body = serde_json::Value)
+    )
+)]
 pub async fn activity(
     State(state): State<AppState>,
     caller: Caller,
@@ -61,6 +74,15 @@ pub struct CallerView {
 }
 
 /// `GET /v1/caller`: the caller's token: its name, queues and scopes.
+#[utoipa::path(
+    get,
+    path = "/v1/caller",
+    tag = "server",
+    operation_id = "caller",
+    responses(
+        (status = 200, description = "`{name, admin, queues, scopes}`: who the request acts as (`name` null for the admin token or none).", body = serde_json::Value)
+    )
+)]
 pub async fn caller(caller: Caller) -> Json<CallerView> {
     let view = match &caller.0 {
         Authority::Admin => CallerView {

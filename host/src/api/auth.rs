@@ -1,7 +1,8 @@
 //! Who is calling, and whether they may: the bearer token of a request
 //! becomes an [`Authority`] (the admin token, a scoped token, or anyone
 //! when the server has no token), and [`rule`] maps every route to the
-//! scope and queue it needs — the table `docs/security.md` shows. A job
+//! scope and queue it needs (or none: the health check and the OpenAPI
+//! document are open) — the table `docs/security.md` shows. A job
 //! the caller may not read answers 404, exactly as a job that does not
 //! exist; a queue it may not use answers 403 naming the scope and queue.
 //! Puts check their queues in the service (every put, whoever makes it,
@@ -34,6 +35,8 @@ pub enum Need {
     Handler,
     /// `admin` on every queue: server-wide operations.
     Server,
+    /// Nobody's token: the health check and the API's OpenAPI document.
+    Open,
 }
 
 /// What `method` on `path` (as routed, under `/v1`) needs.
@@ -44,6 +47,7 @@ pub fn rule(method: &Method, path: &str) -> Need {
     let get = *method == Method::GET;
     let read_or = |other| if get { Read } else { other };
     match path {
+        "/health" | "/openapi.json" => Open,
         "/modules" | "/modules/{reference}" if *method != Method::DELETE => Handler,
         "/queues" | "/jobs" | "/jobs/batch" | "/composites" | "/schedules" => Handler,
         "/job-names/{name}/jobs" => Handler,
@@ -153,15 +157,18 @@ pub async fn authorize(
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let need = rule(request.method(), &path);
+    if need == Need::Open {
+        return Ok(next.run(request).await);
+    }
     let authority = authenticate(&state, request.headers()).await?;
     let (mut parts, body) = request.into_parts();
     if authority != Authority::Admin {
-        let path = parts
-            .extensions
-            .get::<MatchedPath>()
-            .map(|p| p.as_str().to_owned())
-            .unwrap_or_default();
-        let need = rule(&parts.method, &path);
         let params: Vec<(String, String)> =
             match RawPathParams::from_request_parts(&mut parts, &state).await {
                 Ok(raw) => raw
@@ -189,7 +196,7 @@ async fn check(
             .map(|(_, v)| v.as_str())
     };
     match need {
-        Need::Handler => Ok(()),
+        Need::Handler | Need::Open => Ok(()),
         Need::Server if caller.0.is_admin() => Ok(()),
         Need::Server => Err(service::Error::Forbidden {
             scope: Scope::Admin,
@@ -268,5 +275,7 @@ mod tests {
         assert_eq!(rule(&Method::GET, "/v1/dispatchers"), Server);
         assert_eq!(rule(&Method::GET, "/v1/jobs/query"), Server);
         assert_eq!(rule(&Method::GET, "/metrics"), Server);
+        assert_eq!(rule(&Method::GET, "/v1/openapi.json"), Open);
+        assert_eq!(rule(&Method::GET, "/v1/health"), Open);
     }
 }

@@ -11,15 +11,14 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
-use serde::Serialize;
 
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::extract::RawBody;
-use super::jobs::PutBody;
-use crate::model::JobId;
 use crate::service::{BatchError, PUT_MANY_MAX, Putter, too_many_in_batch};
+use crate::wire::ErrorBody;
+use crate::wire::jobs::{BatchPut, JobSpec};
 
 /// The content types of a body with one put per line.
 const NDJSON_TYPES: [&str; 3] = [
@@ -28,14 +27,21 @@ const NDJSON_TYPES: [&str; 3] = [
     "application/jsonl",
 ];
 
-/// The answer to a batch put.
-#[derive(Debug, Serialize)]
-pub struct BatchPut {
-    /// The jobs' ids, in the order of the batch.
-    pub ids: Vec<JobId>,
-}
-
 /// `POST /v1/jobs/batch`: puts every job of the body, all or none.
+#[utoipa::path(
+    post,
+    path = "/v1/jobs/batch",
+    tag = "jobs",
+    operation_id = "batch_put",
+    request_body(content = Vec<JobSpec>, description = "A JSON array of jobs (or, with `Content-Type: application/x-ndjson`, one per line)."),
+    responses(
+        (status = 201, description = "Every job, put.", body = BatchPut),
+        (status = 409, description = "A put does not fit the current state.", body = ErrorBody),
+        (status = 413, description = "More jobs than a batch takes.", body = ErrorBody),
+        (status = 429, description = "A queue is at its pending cap (`queue_full`).", body = ErrorBody),
+        (status = 422, description = "The job names a function its module does not export, or arguments its parameters cannot take.", body = ErrorBody)
+    )
+)]
 pub async fn put(
     State(state): State<AppState>,
     caller: Caller,
@@ -47,7 +53,7 @@ pub async fn put(
     } else {
         parse_array(&body)?
     };
-    let specs = bodies.into_iter().map(PutBody::into_spec).collect();
+    let specs = bodies.into_iter().map(JobSpec::into_spec).collect();
     let jobs = state
         .service
         .put_many(specs, &Putter::with(caller.0))
@@ -74,7 +80,7 @@ fn too_large(count: usize) -> ApiError {
 }
 
 /// A JSON array of put bodies.
-fn parse_array(body: &[u8]) -> ApiResult<Vec<PutBody>> {
+fn parse_array(body: &[u8]) -> ApiResult<Vec<JobSpec>> {
     let items: Vec<serde_json::Value> = serde_json::from_slice(body).map_err(|e| {
         ApiError::BadRequest(format!(
             "the body must be a JSON array of jobs, or one job per line with \
@@ -95,7 +101,7 @@ fn parse_array(body: &[u8]) -> ApiResult<Vec<PutBody>> {
 }
 
 /// One put body per line; blank lines are skipped.
-fn parse_ndjson(body: &[u8]) -> ApiResult<Vec<PutBody>> {
+fn parse_ndjson(body: &[u8]) -> ApiResult<Vec<JobSpec>> {
     let mut bodies = Vec::new();
     for (line, text) in body.split(|b| *b == b'\n').enumerate() {
         if text.iter().all(u8::is_ascii_whitespace) {

@@ -1,114 +1,22 @@
-//! Callbacks and composites over HTTP: `callbacks` in a put's body,
-//! `POST/GET /v1/jobs/{id}/callbacks`, `POST /v1/composites`,
-//! `POST/GET /v1/jobs/{id}/parts`.
+//! Callbacks and composites over HTTP: `POST/GET /v1/jobs/{id}/callbacks`,
+//! `POST /v1/composites`, `POST/GET /v1/jobs/{id}/parts` (the bodies and
+//! their conversions: `wire/links.rs`).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, ApiResult};
+use super::error::ApiResult;
 use super::extract::{JsonBody, Path};
-use super::input::{DurationInput, TimeInput};
-use crate::model::{CallbackOn, CallbackSpec, CompositeKind, Job, JobId, JobLimits, JobSpec};
-use crate::service::{CompositeRequest, Putter};
+use crate::model::{Job, JobId};
+use crate::service::Putter;
+use crate::wire::ErrorBody;
+use crate::wire::links::{CallbackView, CompositeSpec, LinkedSpec};
 
-/// A job that hangs on another: a callback (with `on`), a part, or a
-/// postprocess. `module` and `queue` default to those of the job it hangs
-/// on (for a composite's parts and postprocess: the composite's `module`
-/// and queue).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LinkedBody {
-    /// Module digest or name.
-    #[serde(default)]
-    pub module: Option<String>,
-    /// Job function.
-    pub function: String,
-    /// Array or object; default none. The outcome is added to it.
-    #[serde(default)]
-    pub args: Value,
-    /// Queue.
-    #[serde(default)]
-    pub queue: Option<String>,
-    /// Must have started within this long after it is put in its queue.
-    #[serde(default)]
-    pub begin_by: Option<DurationInput>,
-    /// Resource requests.
-    #[serde(default)]
-    pub limits: JobLimits,
-    /// Quotas of its queue it counts against.
-    #[serde(default)]
-    pub quota_names: Vec<String>,
-    /// Callbacks only: on which outcome it runs (`always`, the default,
-    /// `success` or `failure`); otherwise it passes the outcome through.
-    #[serde(default)]
-    pub on: Option<CallbackOn>,
-    /// Its own callbacks.
-    #[serde(default)]
-    pub callbacks: Vec<LinkedBody>,
-}
-
-impl LinkedBody {
-    /// The job it describes; a module and queue it names none of come
-    /// later from the job it hangs on ([`JobSpec::or_inherit`]).
-    fn spec(self) -> JobSpec {
-        JobSpec {
-            module: self.module,
-            function: self.function,
-            args: self.args,
-            queue: self.queue,
-            begin_by_ms: self.begin_by.map(|d| d.millis()),
-            limits: self.limits,
-            quota_names: self.quota_names,
-            callbacks: self
-                .callbacks
-                .into_iter()
-                .map(LinkedBody::callback)
-                .collect(),
-            ..JobSpec::default()
-        }
-    }
-
-    /// It as a callback (`on` by default `always`).
-    pub fn callback(self) -> CallbackSpec {
-        CallbackSpec {
-            on: self.on.unwrap_or_default(),
-            job: self.spec(),
-        }
-    }
-
-    /// A part added later: no `on`; its callbacks are added with it.
-    fn added_part(self) -> ApiResult<JobSpec> {
-        if self.on.is_some() {
-            return Err(ApiError::BadRequest(
-                "`on` is for callbacks; a part always runs".into(),
-            ));
-        }
-        Ok(self.spec())
-    }
-
-    /// A part or a postprocess: no `on`, no callbacks of its own.
-    fn part(self, what: &str) -> ApiResult<JobSpec> {
-        if self.on.is_some() {
-            return Err(ApiError::BadRequest(format!(
-                "`on` is for callbacks; a {what} always runs"
-            )));
-        }
-        if !self.callbacks.is_empty() {
-            return Err(ApiError::BadRequest(format!(
-                "a {what} cannot carry `callbacks` here; add them to it once put \
-                 (POST /v1/jobs/{{id}}/callbacks)"
-            )));
-        }
-        Ok(self.spec())
-    }
-}
-
-/// The module a job was put with: its name if it was put by name.
+/// The module of `job` as it was named (its name, else its digest): what
+/// a callback or part that names none inherits.
 fn module_of(job: &Job) -> &str {
     job.module_name.as_deref().unwrap_or(job.module.as_str())
 }
@@ -116,11 +24,25 @@ fn module_of(job: &Job) -> &str {
 /// `POST /v1/jobs/{id}/callbacks`: adds a callback to a job; it runs once
 /// the job has its outcome (at once if it has it already). 201 with the
 /// callback job.
+#[utoipa::path(
+    post,
+    path = "/v1/jobs/{id}/callbacks",
+    tag = "callbacks",
+    operation_id = "callbacks_add",
+    params(("id" = JobId, Path, description = "The job's id.")),
+    request_body = LinkedSpec,
+    responses(
+        (status = 201, description = "The callback job.", body = Job),
+        (status = 409, description = "The callback does not fit the job's state.", body = ErrorBody),
+        (status = 429, description = "The queue is at its pending cap (`queue_full`).", body = ErrorBody),
+        (status = 422, description = "The job names a function its module does not export, or arguments its parameters cannot take.", body = ErrorBody)
+    )
+)]
 pub async fn add(
     State(state): State<AppState>,
     Caller(authority): Caller,
     Path(id): Path<JobId>,
-    JsonBody(body): JsonBody<LinkedBody>,
+    JsonBody(body): JsonBody<LinkedSpec>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
     let job = state.service.job_get(id).await?;
     let callback = body.callback().or_inherit(module_of(&job), &job.queue);
@@ -131,16 +53,17 @@ pub async fn add(
     Ok((StatusCode::CREATED, Json(callback)))
 }
 
-/// A callback as listed.
-#[derive(Debug, Serialize)]
-pub struct CallbackView {
-    /// Its branch.
-    on: CallbackOn,
-    /// The callback job.
-    job: Job,
-}
-
 /// `GET /v1/jobs/{id}/callbacks`: the job's callbacks, in the order added.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/callbacks",
+    tag = "callbacks",
+    operation_id = "callbacks_list",
+    params(("id" = JobId, Path, description = "The job's id.")),
+    responses(
+        (status = 200, description = "Its callbacks, in the order added.", body = Vec<CallbackView>)
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     Path(id): Path<JobId>,
@@ -155,82 +78,27 @@ pub async fn list(
     ))
 }
 
-/// Body of `POST /v1/composites`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CompositeBody {
-    /// `serial` or `parallel`.
-    pub kind: CompositeKind,
-    /// The module of the parts and the postprocess that name none.
-    #[serde(default)]
-    pub module: Option<String>,
-    /// The composite's queue (and its parts' and postprocess's default).
-    #[serde(default)]
-    pub queue: Option<String>,
-    /// The parts, in order (more can be added until the postprocess is put).
-    #[serde(default)]
-    pub parts: Vec<LinkedBody>,
-    /// Called with the parts' outcomes (after its own `args`); its result
-    /// is the composite's.
-    pub postprocess: LinkedBody,
-    /// The composite does not start before this time.
-    #[serde(default)]
-    pub begin_after: Option<TimeInput>,
-    /// The composite must have started within this long after
-    /// `begin_after`.
-    #[serde(default)]
-    pub begin_by: Option<DurationInput>,
-    /// Quotas the composite counts against while it starts.
-    #[serde(default)]
-    pub quota_names: Vec<String>,
-    /// Callbacks of the composite.
-    #[serde(default)]
-    pub callbacks: Vec<LinkedBody>,
-}
-
 /// `POST /v1/composites`: puts a `serial` or `parallel` composite; 201
 /// with the composite job, whose result will be the postprocess's.
+#[utoipa::path(
+    post,
+    path = "/v1/composites",
+    tag = "callbacks",
+    operation_id = "callbacks_put_composite",
+    request_body = CompositeSpec,
+    responses(
+        (status = 201, description = "The composite job.", body = Job),
+        (status = 409, description = "The put does not fit the current state.", body = ErrorBody),
+        (status = 429, description = "The queue is at its pending cap (`queue_full`).", body = ErrorBody),
+        (status = 422, description = "The job names a function its module does not export, or arguments its parameters cannot take.", body = ErrorBody)
+    )
+)]
 pub async fn put_composite(
     State(state): State<AppState>,
     Caller(authority): Caller,
-    JsonBody(body): JsonBody<CompositeBody>,
+    JsonBody(spec): JsonBody<CompositeSpec>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
-    let queue = body.queue.unwrap_or_default();
-    let module = body
-        .module
-        .or_else(|| body.postprocess.module.clone())
-        .ok_or_else(|| {
-            ApiError::BadRequest(
-                "`module` is required (for the composite or for its postprocess)".into(),
-            )
-        })?;
-    let linked = |spec: JobSpec| spec.or_inherit(&module, &queue);
-    let parts = body
-        .parts
-        .into_iter()
-        .map(|p| p.part("part").map(linked))
-        .collect::<ApiResult<Vec<_>>>()?;
-    let postprocess = linked(body.postprocess.part("postprocess")?);
-    let composite = JobSpec {
-        module: Some(module.clone()),
-        queue: Some(queue.clone()),
-        begin_after: body.begin_after.map(|t| t.0),
-        begin_by_ms: body.begin_by.map(|d| d.millis()),
-        quota_names: body.quota_names,
-        callbacks: body
-            .callbacks
-            .into_iter()
-            .map(LinkedBody::callback)
-            .collect(),
-        ..JobSpec::default()
-    };
-    let composite = linked(composite);
-    let request = CompositeRequest {
-        kind: body.kind,
-        composite,
-        parts,
-        postprocess,
-    };
+    let request = spec.into_request()?;
     let job = state
         .service
         .composite_put(request, &Putter::with(authority))
@@ -240,11 +108,25 @@ pub async fn put_composite(
 
 /// `POST /v1/jobs/{id}/parts`: adds a part to a composite, last, with its
 /// callbacks if any; 409 once the composite has put its postprocess.
+#[utoipa::path(
+    post,
+    path = "/v1/jobs/{id}/parts",
+    tag = "callbacks",
+    operation_id = "callbacks_add_part",
+    params(("id" = JobId, Path, description = "The job's id.")),
+    request_body = LinkedSpec,
+    responses(
+        (status = 201, description = "The part.", body = Job),
+        (status = 409, description = "Not a composite, or its postprocess is put.", body = ErrorBody),
+        (status = 429, description = "The queue is at its pending cap (`queue_full`).", body = ErrorBody),
+        (status = 422, description = "The job names a function its module does not export, or arguments its parameters cannot take.", body = ErrorBody)
+    )
+)]
 pub async fn add_part(
     State(state): State<AppState>,
     Caller(authority): Caller,
     Path(id): Path<JobId>,
-    JsonBody(body): JsonBody<LinkedBody>,
+    JsonBody(body): JsonBody<LinkedSpec>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
     let composite = state.service.job_get(id).await?;
     let part = body
@@ -258,6 +140,16 @@ pub async fn add_part(
 }
 
 /// `GET /v1/jobs/{id}/parts`: a composite's parts, in order.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/parts",
+    tag = "callbacks",
+    operation_id = "callbacks_parts",
+    params(("id" = JobId, Path, description = "The job's id.")),
+    responses(
+        (status = 200, description = "Its parts, in order.", body = Vec<Job>)
+    )
+)]
 pub async fn parts(
     State(state): State<AppState>,
     Path(id): Path<JobId>,

@@ -6,10 +6,10 @@ use axum::Json;
 use axum::http::header::{CONNECTION, RETRY_AFTER};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::service;
 use crate::store::{Fault, FaultKind};
+use crate::wire::ErrorBody;
 
 /// What a fault's answer tells the client to wait before trying again, in
 /// seconds (`Retry-After`).
@@ -144,9 +144,9 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(detail) = &self {
             tracing::error!(%detail, "internal error answering a request");
         }
-        let mut body = json!({"error": {"code": self.code(), "message": self.to_string()}});
+        let mut body = ErrorBody::new(self.code(), self.to_string());
         if let ApiError::UnknownFunction { functions, .. } = &self {
-            body["error"]["functions"] = json!(functions);
+            body.error.functions = Some(functions.clone());
         }
         let mut response = (self.status(), Json(body)).into_response();
         if matches!(self, ApiError::Unauthorized | ApiError::PayloadTooLarge(_)) {

@@ -15,6 +15,16 @@ use crate::model::{JobId, RetryPolicy};
 /// `GET /v1/jobs/{id}/attempts`: `{"attempts": [{attempt, dispatcher,
 /// failure, failed_at, run}, …]}`, oldest first; `run` is the recorded run
 /// of that attempt (its limits and what it consumed) when there is one.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/attempts",
+    tag = "jobs",
+    operation_id = "failures_attempts",
+    params(("id" = JobId, Path, description = "The job's id.")),
+    responses(
+        (status = 200, description = "`{job, attempts: [{attempt, dispatcher, failure, failed_at, run}]}`, oldest first.", body = serde_json::Value)
+    )
+)]
 pub async fn attempts(
     State(state): State<AppState>,
     Path(id): Path<JobId>,
@@ -35,6 +45,16 @@ pub async fn attempts(
 
 /// `GET /v1/queues/{name}/retry`: the policy set on the queue (`null`:
 /// none) and the one its jobs without a policy of their own get.
+#[utoipa::path(
+    get,
+    path = "/v1/queues/{name}/retry",
+    tag = "queues",
+    operation_id = "failures_show_retry",
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
+    responses(
+        (status = 200, description = "`{queue, retry, effective}`.", body = serde_json::Value)
+    )
+)]
 pub async fn show_retry(
     State(state): State<AppState>,
     Path(queue): Path<String>,
@@ -54,6 +74,17 @@ pub struct RetryBody {
 }
 
 /// `PUT /v1/queues/{name}/retry` `{"retry": {"max_attempts": 3}}`.
+#[utoipa::path(
+    put,
+    path = "/v1/queues/{name}/retry",
+    tag = "queues",
+    operation_id = "failures_set_retry",
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
+    request_body(content = serde_json::Value, description = "`{\"retry\": <policy> | null}`."),
+    responses(
+        (status = 200, description = "`{queue, retry, effective}`.", body = serde_json::Value)
+    )
+)]
 pub async fn set_retry(
     State(state): State<AppState>,
     Path(queue): Path<String>,

@@ -14,6 +14,7 @@ use super::extract::{JsonBody, Path};
 use super::input::{DurationInput, TimeInput};
 use crate::model::{Job, JobLimits, JobName, JobSpec};
 use crate::service::Putter;
+use crate::wire::ErrorBody;
 
 /// Body of `PUT /v1/job-names/{name}`.
 #[derive(Debug, Deserialize)]
@@ -33,6 +34,18 @@ pub struct JobNameBody {
 
 /// `PUT /v1/job-names/{name}` `{"module", "function", "queue", "args"}`:
 /// registers or replaces a named job.
+#[utoipa::path(
+    put,
+    path = "/v1/job-names/{name}",
+    tag = "job-names",
+    operation_id = "job_names_set_name",
+    params(("name" = String, Path, min_length = 1, description = "The named job.")),
+    request_body(content = serde_json::Value, description = "`{module, function, queue, args}`."),
+    responses(
+        (status = 200, description = "The named job.", body = serde_json::Value),
+        (status = 422, description = "The job names a function its module does not export, or arguments its parameters cannot take.", body = ErrorBody)
+    )
+)]
 pub async fn set_name(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -49,6 +62,15 @@ pub async fn set_name(
 }
 
 /// `GET /v1/job-names`.
+#[utoipa::path(
+    get,
+    path = "/v1/job-names",
+    tag = "job-names",
+    operation_id = "job_names_list_names",
+    responses(
+        (status = 200, description = "`{\"job_names\": [...]}`.", body = serde_json::Value)
+    )
+)]
 pub async fn list_names(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(
         json!({ "job_names": state.service.job_name_list().await? }),
@@ -56,6 +78,16 @@ pub async fn list_names(State(state): State<AppState>) -> ApiResult<Json<Value>>
 }
 
 /// `GET /v1/job-names/{name}`.
+#[utoipa::path(
+    get,
+    path = "/v1/job-names/{name}",
+    tag = "job-names",
+    operation_id = "job_names_show_name",
+    params(("name" = String, Path, min_length = 1, description = "The named job.")),
+    responses(
+        (status = 200, description = "The named job.", body = serde_json::Value)
+    )
+)]
 pub async fn show_name(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -64,6 +96,16 @@ pub async fn show_name(
 }
 
 /// `DELETE /v1/job-names/{name}`: jobs put by it stay.
+#[utoipa::path(
+    delete,
+    path = "/v1/job-names/{name}",
+    tag = "job-names",
+    operation_id = "job_names_delete_name",
+    params(("name" = String, Path, min_length = 1, description = "The named job.")),
+    responses(
+        (status = 204, description = "Deleted.")
+    )
+)]
 pub async fn delete_name(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -98,6 +140,19 @@ pub struct PutByNameBody {
 
 /// `POST /v1/job-names/{name}/jobs` `{"args": …}`: puts the named job
 /// with these arguments; 404 names an unknown name.
+#[utoipa::path(
+    post,
+    path = "/v1/job-names/{name}/jobs",
+    tag = "job-names",
+    operation_id = "job_names_put_by_name",
+    params(("name" = String, Path, min_length = 1, description = "The named job.")),
+    request_body(content = serde_json::Value, description = "`{args, queue, begin_after, begin_by, limits, quota_names}` (optional)."),
+    responses(
+        (status = 201, description = "The job, put.", body = Job),
+        (status = 429, description = "The queue is at its pending cap (`queue_full`).", body = ErrorBody),
+        (status = 422, description = "The job names a function its module does not export, or arguments its parameters cannot take.", body = ErrorBody)
+    )
+)]
 pub async fn put_by_name(
     State(state): State<AppState>,
     Caller(authority): Caller,

@@ -6,124 +6,81 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, Path, Query};
-use super::input::{DurationInput, TimeInput, nullable, parse_duration_text};
-use crate::model::{Job, JobId, JobLimits, JobSpec, JobStatus, RetryPolicy, RunRecord, Scope};
-use crate::service::{JobPatch, Putter};
+use crate::model::{Job, JobId, JobStatus, Scope};
+use crate::service::Putter;
+use crate::wire::ErrorBody;
+use crate::wire::input::parse_duration_text;
+use crate::wire::jobs::{
+    JobListQuery, JobPage, JobPatch, JobSpec, JobView, PutBackBody, WaitQuery,
+};
 
 /// The longest a `wait` request may hold the connection.
 pub const WAIT_TIMEOUT_MAX: Duration = Duration::from_secs(300);
 /// How long `wait` holds it when not told.
 pub const WAIT_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
 
-/// Body of a put.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PutBody {
-    /// Module digest or name.
-    pub module: String,
-    /// Job function.
-    pub function: String,
-    /// Array or object; default none.
-    #[serde(default)]
-    pub args: Value,
-    /// Queue; default the default queue.
-    #[serde(default)]
-    pub queue: Option<String>,
-    /// Not before this time.
-    #[serde(default)]
-    pub begin_after: Option<TimeInput>,
-    /// Must have started within this long after `begin_after`.
-    #[serde(default)]
-    pub begin_by: Option<DurationInput>,
-    /// Resource requests.
-    #[serde(default)]
-    pub limits: JobLimits,
-    /// Quotas of the queue the job counts against.
-    #[serde(default)]
-    pub quota_names: Vec<String>,
-    /// Callbacks, put with the job in one transaction (`api/callbacks.rs`).
-    #[serde(default)]
-    pub callbacks: Vec<super::callbacks::LinkedBody>,
-    /// Its retry policy: a preset's name or an object (see
-    /// [`RetryPolicy`]); default its queue's.
-    #[serde(default)]
-    pub retry: Option<RetryPolicy>,
-}
-
-impl PutBody {
-    /// The job this body describes (its callbacks take the put job's
-    /// module and queue where they name none: the service's put sees to
-    /// it).
-    pub fn into_spec(self) -> JobSpec {
-        let callbacks = self
-            .callbacks
-            .into_iter()
-            .map(super::callbacks::LinkedBody::callback)
-            .collect();
-        JobSpec {
-            module: Some(self.module),
-            function: self.function,
-            args: self.args,
-            queue: self.queue,
-            limits: self.limits,
-            begin_after: self.begin_after.map(|t| t.0),
-            begin_by_ms: self.begin_by.map(|d| d.millis()),
-            quota_names: self.quota_names,
-            retry: self.retry,
-            callbacks,
-        }
-    }
-}
-
-/// Puts a job described by `body`, as `caller` (the service checks its
-/// `put` scope in every queue of the put, callbacks included).
+/// Puts the job `spec` describes, as `caller` (the service checks its
+/// `put` scope in every queue of the put, callbacks included). The one
+/// put path of the API: a put with callbacks is a put whose `callbacks`
+/// is not empty.
 pub async fn put_job(
     state: &AppState,
     caller: Caller,
-    body: PutBody,
+    spec: JobSpec,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
     let job = state
         .service
-        .put(body.into_spec(), &Putter::with(caller.0))
+        .put(spec.into_spec(), &Putter::with(caller.0))
         .await?;
     Ok((StatusCode::CREATED, Json(job)))
 }
 
 /// `POST /v1/jobs`: puts a job (queue in the body; default queue if none).
+#[utoipa::path(
+    post,
+    path = "/v1/jobs",
+    tag = "jobs",
+    operation_id = "jobs_put",
+    request_body = JobSpec,
+    responses(
+        (status = 201, description = "The job, put (committed).", body = Job),
+        (status = 409, description = "The put does not fit the current state.", body = ErrorBody),
+        (status = 429, description = "The queue is at its pending cap (`queue_full`).", body = ErrorBody),
+        (status = 422, description = "The job names a function its module does not export, or arguments its parameters cannot take.", body = ErrorBody)
+    )
+)]
 pub async fn put(
     State(state): State<AppState>,
     caller: Caller,
-    JsonBody(body): JsonBody<PutBody>,
+    JsonBody(spec): JsonBody<JobSpec>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
-    put_job(&state, caller, body).await
-}
-
-/// Query of `GET /v1/jobs`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    /// Comma-separated statuses.
-    status: Option<String>,
-    queue: Option<String>,
-    after: Option<JobId>,
-    limit: Option<u32>,
+    put_job(&state, caller, spec).await
 }
 
 /// `GET /v1/jobs?status=pending,active&queue=&after=&limit=`: oldest first;
 /// `next` is the `after` of the next page. A token sees only the jobs of
 /// queues it may read (a page may then hold fewer than `limit`).
+#[utoipa::path(
+    get,
+    path = "/v1/jobs",
+    tag = "jobs",
+    operation_id = "jobs_list",
+    params(JobListQuery),
+    responses(
+        (status = 200, description = "A page of jobs.", body = JobPage)
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
+    Query(query): Query<JobListQuery>,
+) -> ApiResult<Json<JobPage>> {
     if let Some(queue) = &query.queue {
         caller.require(Scope::Read, queue)?;
     }
@@ -145,24 +102,22 @@ pub async fn list(
         )
         .await?;
     page.jobs.retain(|job| caller.reads(&job.queue));
-    Ok(Json(
-        serde_json::to_value(page).map_err(|e| ApiError::Internal(e.to_string()))?,
-    ))
-}
-
-/// A job with its annotations.
-#[derive(Debug, Serialize)]
-pub struct JobView {
-    #[serde(flatten)]
-    job: Job,
-    annotations: BTreeMap<String, Value>,
-    /// Its runs: the limits each ran under and what each consumed.
-    runs: Vec<RunRecord>,
+    Ok(Json(page.into()))
 }
 
 /// `GET /v1/jobs/{id}`: status, result or failure, timestamps, attempts,
 /// dispatcher and agent, annotations, and its runs (the limits each ran
 /// under, what each consumed).
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}",
+    tag = "jobs",
+    operation_id = "jobs_show",
+    params(("id" = JobId, Path, description = "The job's id.")),
+    responses(
+        (status = 200, description = "The job, its annotations and runs.", body = JobView)
+    )
+)]
 pub async fn show(
     State(state): State<AppState>,
     Path(id): Path<JobId>,
@@ -179,53 +134,44 @@ pub async fn show(
     }))
 }
 
-/// Body of `PATCH /v1/jobs/{id}`: each field present is changed.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PatchBody {
-    /// New arguments: an array (positional) or object (named).
-    #[serde(default)]
-    args: Option<Value>,
-    /// A new due time; `null`: as soon as possible.
-    #[serde(default, deserialize_with = "nullable")]
-    begin_after: Option<Option<TimeInput>>,
-    /// A new `begin_by` (after `begin_after`); `null`: none.
-    #[serde(default, deserialize_with = "nullable")]
-    begin_by: Option<Option<DurationInput>>,
-    /// New quota names (each a quota of the job's queue).
-    #[serde(default)]
-    quota_names: Option<Vec<String>>,
-}
-
 /// `PATCH /v1/jobs/{id}`: changes a job's `args`, `begin_after`,
 /// `begin_by` or `quota_names` while no dispatcher holds it (status
 /// `pending` or `new`); 409 naming its status once claimed, 400 naming an
 /// unknown quota (the job unchanged).
+#[utoipa::path(
+    patch,
+    path = "/v1/jobs/{id}",
+    tag = "jobs",
+    operation_id = "jobs_patch",
+    params(("id" = JobId, Path, description = "The job's id.")),
+    request_body = JobPatch,
+    responses(
+        (status = 200, description = "The job, changed.", body = Job),
+        (status = 409, description = "A dispatcher holds the job.", body = ErrorBody)
+    )
+)]
 pub async fn patch(
     State(state): State<AppState>,
     Path(id): Path<JobId>,
-    JsonBody(body): JsonBody<PatchBody>,
+    JsonBody(patch): JsonBody<JobPatch>,
 ) -> ApiResult<Json<Job>> {
-    let patch = JobPatch {
-        args: body.args,
-        begin_after: body.begin_after.map(|t| t.map(|t| t.0)),
-        begin_by_ms: body
-            .begin_by
-            .map(|d| d.map(|d| u64::try_from(d.0.as_millis()).unwrap_or(u64::MAX))),
-        quota_names: body.quota_names,
-    };
-    Ok(Json(state.service.job_update(id, patch).await?))
-}
-
-/// Query of a wait.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WaitQuery {
-    timeout: Option<String>,
+    Ok(Json(
+        state.service.job_update(id, patch.into_patch()).await?,
+    ))
 }
 
 /// `GET /v1/jobs/{id}/wait?timeout=30s`: long-polls until the job completes
 /// or the timeout passes, then returns the job as it is.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/wait",
+    tag = "jobs",
+    operation_id = "jobs_wait",
+    params(("id" = JobId, Path, description = "The job's id."), WaitQuery),
+    responses(
+        (status = 200, description = "The job as it is: completed, or not yet when the timeout passed.", body = Job)
+    )
+)]
 pub async fn wait(
     State(state): State<AppState>,
     Path(id): Path<JobId>,
@@ -243,15 +189,20 @@ pub async fn wait(
     ))
 }
 
-/// Body of a put back.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PutBackBody {
-    queue: Option<String>,
-}
-
 /// `POST /v1/jobs/{id}/put`: puts a pulled or removed job back, at the end
 /// of its queue (or of `queue`).
+#[utoipa::path(
+    post,
+    path = "/v1/jobs/{id}/put",
+    tag = "jobs",
+    operation_id = "jobs_put_back",
+    params(("id" = JobId, Path, description = "The job's id.")),
+    request_body = Option<PutBackBody>,
+    responses(
+        (status = 200, description = "The job, pending again.", body = Job),
+        (status = 409, description = "The job was not pulled or removed.", body = ErrorBody)
+    )
+)]
 pub async fn put_back(
     State(state): State<AppState>,
     caller: Caller,
@@ -268,6 +219,16 @@ pub async fn put_back(
 }
 
 /// `GET /v1/jobs/{id}/annotations`: every annotation, by name.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/annotations",
+    tag = "jobs",
+    operation_id = "jobs_annotations",
+    params(("id" = JobId, Path, description = "The job's id.")),
+    responses(
+        (status = 200, description = "Every annotation, by name.", body = BTreeMap<String, serde_json::Value>)
+    )
+)]
 pub async fn annotations(
     State(state): State<AppState>,
     Path(id): Path<JobId>,
@@ -283,6 +244,16 @@ pub async fn annotations(
 }
 
 /// `GET /v1/jobs/{id}/annotations/{name}`: one annotation's value.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/annotations/{name}",
+    tag = "jobs",
+    operation_id = "jobs_annotation",
+    params(("id" = JobId, Path, description = "The job's id."), ("name" = String, Path, min_length = 1, description = "The annotation's name.")),
+    responses(
+        (status = 200, description = "Its value.", body = serde_json::Value)
+    )
+)]
 pub async fn annotation(
     State(state): State<AppState>,
     Path((id, name)): Path<(JobId, String)>,
@@ -296,6 +267,17 @@ pub async fn annotation(
 }
 
 /// `PUT /v1/jobs/{id}/annotations/{name}` with the JSON value as the body.
+#[utoipa::path(
+    put,
+    path = "/v1/jobs/{id}/annotations/{name}",
+    tag = "jobs",
+    operation_id = "jobs_set_annotation",
+    params(("id" = JobId, Path, description = "The job's id."), ("name" = String, Path, min_length = 1, description = "The annotation's name.")),
+    request_body(content = serde_json::Value, description = "The JSON value."),
+    responses(
+        (status = 204, description = "Set.")
+    )
+)]
 pub async fn set_annotation(
     State(state): State<AppState>,
     Path((id, name)): Path<(JobId, String)>,

@@ -77,6 +77,15 @@ impl FilterQuery {
 /// `GET /v1/jobs/query?state=failed&function=resize*&start_since=…`: the
 /// matching jobs, oldest first (`order=newest`: newest first); `next` is
 /// the `after` of the next page.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/query",
+    tag = "operators",
+    operation_id = "monitor_query",
+    responses(
+        (status = 200, description = "`{jobs, next}`: the matching jobs, oldest first (`order=newest`: newest first).", body = serde_json::Value)
+    )
+)]
 pub async fn query(
     State(state): State<AppState>,
     Query(query): Query<FilterQuery>,
@@ -105,6 +114,15 @@ pub async fn query(
 }
 
 /// `GET /v1/jobs/count?…` (the filters of `query`): `{"count": n}`.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/count",
+    tag = "operators",
+    operation_id = "monitor_count",
+    responses(
+        (status = 200, description = "`{\"count\": n}`.", body = serde_json::Value)
+    )
+)]
 pub async fn count(
     State(state): State<AppState>,
     Query(query): Query<FilterQuery>,
@@ -114,6 +132,15 @@ pub async fn count(
 }
 
 /// `GET /v1/jobs/last-completed?…`: `{"job": …}` or `{"job": null}`.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/last-completed",
+    tag = "operators",
+    operation_id = "monitor_last_completed",
+    responses(
+        (status = 200, description = "`{\"job\": job | null}`.", body = serde_json::Value)
+    )
+)]
 pub async fn last_completed(
     State(state): State<AppState>,
     Query(query): Query<FilterQuery>,
@@ -123,6 +150,16 @@ pub async fn last_completed(
 }
 
 /// `GET /v1/queues/{name}/next`: the job the queue hands out next.
+#[utoipa::path(
+    get,
+    path = "/v1/queues/{name}/next",
+    tag = "operators",
+    operation_id = "monitor_next_pending",
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
+    responses(
+        (status = 200, description = "`{\"job\": job | null}`.", body = serde_json::Value)
+    )
+)]
 pub async fn next_pending(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -132,6 +169,16 @@ pub async fn next_pending(
 }
 
 /// `GET /v1/jobs/{id}/failure`: `{"failure": …}`.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/failure",
+    tag = "operators",
+    operation_id = "monitor_failure",
+    params(("id" = JobId, Path, description = "The job's id.")),
+    responses(
+        (status = 200, description = "`{id, failure}`.", body = serde_json::Value)
+    )
+)]
 pub async fn failure(
     State(state): State<AppState>,
     Path(id): Path<JobId>,
@@ -141,6 +188,16 @@ pub async fn failure(
 }
 
 /// `GET /v1/jobs/{id}/info`: who ran a job, when, and how it ended.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/info",
+    tag = "operators",
+    operation_id = "monitor_info",
+    params(("id" = JobId, Path, description = "The job's id.")),
+    responses(
+        (status = 200, description = "Who ran the job, when, how it ended.", body = serde_json::Value)
+    )
+)]
 pub async fn info(
     State(state): State<AppState>,
     Path(id): Path<JobId>,
@@ -157,6 +214,16 @@ pub struct StatsQuery {
 }
 
 /// `GET /v1/dispatchers/{id}/stats?since=&before=`.
+#[utoipa::path(
+    get,
+    path = "/v1/dispatchers/{id}/stats",
+    tag = "dispatchers",
+    operation_id = "monitor_stats",
+    params(("id" = DispatcherId, Path, description = "The dispatcher's id.")),
+    responses(
+        (status = 200, description = "Its statistics.", body = serde_json::Value)
+    )
+)]
 pub async fn stats(
     State(state): State<AppState>,
     Path(id): Path<DispatcherId>,
@@ -171,6 +238,16 @@ pub async fn stats(
 }
 
 /// `GET /v1/dispatchers/{id}/status`.
+#[utoipa::path(
+    get,
+    path = "/v1/dispatchers/{id}/status",
+    tag = "dispatchers",
+    operation_id = "monitor_status",
+    params(("id" = DispatcherId, Path, description = "The dispatcher's id.")),
+    responses(
+        (status = 200, description = "Its status.", body = serde_json::Value)
+    )
+)]
 pub async fn status(
     State(state): State<AppState>,
     Path(id): Path<DispatcherId>,
@@ -187,6 +264,16 @@ pub struct PollsQuery {
 
 /// `GET /v1/dispatchers/{id}/polls?count=3`: the latest polls that
 /// claimed something.
+#[utoipa::path(
+    get,
+    path = "/v1/dispatchers/{id}/polls",
+    tag = "dispatchers",
+    operation_id = "monitor_polls",
+    params(("id" = DispatcherId, Path, description = "The dispatcher's id.")),
+    responses(
+        (status = 200, description = "`{\"polls\": [...]}`.", body = serde_json::Value)
+    )
+)]
 pub async fn polls(
     State(state): State<AppState>,
     Path(id): Path<DispatcherId>,

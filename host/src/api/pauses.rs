@@ -13,6 +13,16 @@ use crate::model::DispatcherId;
 use crate::service::ProcessingView;
 
 /// `POST /v1/queues/{name}/pause`: no dispatcher claims from it.
+#[utoipa::path(
+    post,
+    path = "/v1/queues/{name}/pause",
+    tag = "operators",
+    operation_id = "pauses_pause_queue",
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
+    responses(
+        (status = 200, description = "`{queue, processing: false}`.", body = serde_json::Value)
+    )
+)]
 pub async fn pause_queue(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -22,6 +32,16 @@ pub async fn pause_queue(
 }
 
 /// `POST /v1/queues/{name}/resume`.
+#[utoipa::path(
+    post,
+    path = "/v1/queues/{name}/resume",
+    tag = "operators",
+    operation_id = "pauses_resume_queue",
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
+    responses(
+        (status = 200, description = "`{queue, processing: true}`.", body = serde_json::Value)
+    )
+)]
 pub async fn resume_queue(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -32,6 +52,16 @@ pub async fn resume_queue(
 
 /// `GET /v1/queues/{name}/processing`: whether the queue is processed
 /// (not paused).
+#[utoipa::path(
+    get,
+    path = "/v1/queues/{name}/processing",
+    tag = "operators",
+    operation_id = "pauses_queue_processing",
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
+    responses(
+        (status = 200, description = "`{queue, processing}`.", body = serde_json::Value)
+    )
+)]
 pub async fn queue_processing(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -42,6 +72,16 @@ pub async fn queue_processing(
 
 /// `POST /v1/dispatchers/{id}/pause`: it claims nothing; running jobs go
 /// on.
+#[utoipa::path(
+    post,
+    path = "/v1/dispatchers/{id}/pause",
+    tag = "dispatchers",
+    operation_id = "pauses_pause_dispatcher",
+    params(("id" = DispatcherId, Path, description = "The dispatcher's id.")),
+    responses(
+        (status = 200, description = "`{dispatcher, processing: false}`.", body = serde_json::Value)
+    )
+)]
 pub async fn pause_dispatcher(
     State(state): State<AppState>,
     Path(id): Path<DispatcherId>,
@@ -51,6 +91,16 @@ pub async fn pause_dispatcher(
 }
 
 /// `POST /v1/dispatchers/{id}/resume`.
+#[utoipa::path(
+    post,
+    path = "/v1/dispatchers/{id}/resume",
+    tag = "dispatchers",
+    operation_id = "pauses_resume_dispatcher",
+    params(("id" = DispatcherId, Path, description = "The dispatcher's id.")),
+    responses(
+        (status = 200, description = "`{dispatcher, processing: true}`.", body = serde_json::Value)
+    )
+)]
 pub async fn resume_dispatcher(
     State(state): State<AppState>,
     Path(id): Path<DispatcherId>,
@@ -60,6 +110,16 @@ pub async fn resume_dispatcher(
 }
 
 /// `GET /v1/dispatchers/{id}/processing`.
+#[utoipa::path(
+    get,
+    path = "/v1/dispatchers/{id}/processing",
+    tag = "dispatchers",
+    operation_id = "pauses_dispatcher_processing",
+    params(("id" = DispatcherId, Path, description = "The dispatcher's id.")),
+    responses(
+        (status = 200, description = "`{dispatcher, processing}`.", body = serde_json::Value)
+    )
+)]
 pub async fn dispatcher_processing(
     State(state): State<AppState>,
     Path(id): Path<DispatcherId>,
@@ -69,6 +129,15 @@ pub async fn dispatcher_processing(
 }
 
 /// `GET /v1/processing`: every paused queue and dispatcher.
+#[utoipa::path(
+    get,
+    path = "/v1/processing",
+    tag = "operators",
+    operation_id = "pauses_processing",
+    responses(
+        (status = 200, description = "Every paused queue and dispatcher.", body = serde_json::Value)
+    )
+)]
 pub async fn processing(State(state): State<AppState>) -> ApiResult<Json<ProcessingView>> {
     Ok(Json(state.service.processing().await?))
 }

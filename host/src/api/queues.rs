@@ -5,28 +5,34 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::json;
 
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiResult;
 use super::extract::{JsonBody, Path, Query};
-use super::jobs::PutBody;
 use crate::model::{Job, JobId, QueueInfo, Scope};
-
-/// Body of `POST /v1/queues`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateBody {
-    name: String,
-}
+use crate::wire::ErrorBody;
+use crate::wire::jobs::JobSpec;
+use crate::wire::queues::{
+    PullBody, QueueCaps, QueueCreate, QueueJobs, QueueJobsQuery, QueueList, QueueView,
+};
 
 /// `POST /v1/queues` `{"name": "video"}`: needs `admin` on that queue.
+#[utoipa::path(
+    post,
+    path = "/v1/queues",
+    tag = "queues",
+    operation_id = "queues_create",
+    request_body = QueueCreate,
+    responses(
+        (status = 201, description = "The new queue.", body = QueueInfo),
+        (status = 409, description = "The queue exists.", body = ErrorBody)
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    JsonBody(body): JsonBody<CreateBody>,
+    JsonBody(body): JsonBody<QueueCreate>,
 ) -> ApiResult<(StatusCode, Json<QueueInfo>)> {
     caller.require(Scope::Admin, &body.name)?;
     Ok((
@@ -36,50 +42,60 @@ pub async fn create(
 }
 
 /// `GET /v1/queues`: the queues the caller may read.
-pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> ApiResult<Json<serde_json::Value>> {
+#[utoipa::path(
+    get,
+    path = "/v1/queues",
+    tag = "queues",
+    operation_id = "queues_list",
+    responses(
+        (status = 200, description = "The queues the caller may read.", body = QueueList)
+    )
+)]
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<QueueList>> {
     let mut queues = state.service.queue_list().await?;
     queues.retain(|q| caller.reads(&q.name));
-    Ok(Json(json!({ "queues": queues })))
+    Ok(Json(QueueList { queues }))
 }
 
 /// `GET /v1/queues/{name}`: the queue, its length, and `usage`: the runs
 /// of its stored jobs summed (count, fuel, largest peak memory, wall time,
 /// output bytes).
+#[utoipa::path(
+    get,
+    path = "/v1/queues/{name}",
+    tag = "queues",
+    operation_id = "queues_show",
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
+    responses(
+        (status = 200, description = "The queue, its length and usage.", body = QueueView)
+    )
+)]
 pub async fn show(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<QueueView>> {
     let queue = state.service.queue_get(&name).await?;
     let usage = state.service.queue_usage(&name).await?;
-    let mut view = json!(queue);
-    view["usage"] = json!(usage);
-    Ok(Json(view))
-}
-
-/// A queue's caps: the body of `PUT /v1/queues/{name}/caps` and the reply
-/// of `GET`. A cap left out (or `null`) is cleared.
-#[derive(Debug, Default, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct CapsBody {
-    /// The most jobs one run of a job in the queue may put; `null`: the
-    /// server's `job_put_cap`.
-    #[serde(default)]
-    put_cap: Option<u64>,
-    /// The most pending jobs the queue takes; `null`: no cap.
-    #[serde(default)]
-    pending_cap: Option<u64>,
+    Ok(Json(QueueView { queue, usage }))
 }
 
 /// `GET /v1/queues/{name}/caps`: `{"put_cap", "pending_cap"}`.
+#[utoipa::path(
+    get,
+    path = "/v1/queues/{name}/caps",
+    tag = "queues",
+    operation_id = "queues_show_caps",
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
+    responses(
+        (status = 200, description = "The queue's caps.", body = QueueCaps)
+    )
+)]
 pub async fn show_caps(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> ApiResult<Json<CapsBody>> {
+) -> ApiResult<Json<QueueCaps>> {
     let queue = state.service.queue_get(&name).await?;
-    Ok(Json(CapsBody {
+    Ok(Json(QueueCaps {
         put_cap: queue.put_cap,
         pending_cap: queue.pending_cap,
     }))
@@ -88,10 +104,21 @@ pub async fn show_caps(
 /// `PUT /v1/queues/{name}/caps` `{"put_cap": 100000, "pending_cap": 5000}`:
 /// sets the queue's fan-out and pending caps (admin only); returns the
 /// queue.
+#[utoipa::path(
+    put,
+    path = "/v1/queues/{name}/caps",
+    tag = "queues",
+    operation_id = "queues_set_caps",
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
+    request_body = QueueCaps,
+    responses(
+        (status = 200, description = "The queue.", body = QueueInfo)
+    )
+)]
 pub async fn set_caps(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    JsonBody(body): JsonBody<CapsBody>,
+    JsonBody(body): JsonBody<QueueCaps>,
 ) -> ApiResult<Json<QueueInfo>> {
     Ok(Json(
         state
@@ -102,6 +129,17 @@ pub async fn set_caps(
 }
 
 /// `DELETE /v1/queues/{name}`: only an empty queue, never the default.
+#[utoipa::path(
+    delete,
+    path = "/v1/queues/{name}",
+    tag = "queues",
+    operation_id = "queues_delete",
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 409, description = "The queue is not empty, or is the default queue.", body = ErrorBody)
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -110,49 +148,67 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `?offset=&limit=` of a queue listing.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JobsQuery {
-    #[serde(default)]
-    offset: u64,
-    limit: Option<u32>,
-}
-
 /// `GET /v1/queues/{name}/jobs`: pending jobs in the order they will run.
+#[utoipa::path(
+    get,
+    path = "/v1/queues/{name}/jobs",
+    tag = "queues",
+    operation_id = "queues_jobs",
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue)."), QueueJobsQuery),
+    responses(
+        (status = 200, description = "Its pending jobs, in order.", body = QueueJobs)
+    )
+)]
 pub async fn jobs(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    Query(query): Query<JobsQuery>,
-) -> ApiResult<Json<serde_json::Value>> {
+    Query(query): Query<QueueJobsQuery>,
+) -> ApiResult<Json<QueueJobs>> {
     let jobs = state
         .service
         .queue_jobs(&name, query.offset, query.limit.unwrap_or(100))
         .await?;
-    Ok(Json(json!({ "jobs": jobs })))
+    Ok(Json(QueueJobs { jobs }))
 }
 
 /// `POST /v1/queues/{name}/jobs`: puts a job into this queue.
+#[utoipa::path(
+    post,
+    path = "/v1/queues/{name}/jobs",
+    tag = "queues",
+    operation_id = "queues_put",
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
+    request_body = JobSpec,
+    responses(
+        (status = 201, description = "The job, put.", body = Job),
+        (status = 409, description = "The put does not fit the current state.", body = ErrorBody),
+        (status = 429, description = "The queue is at its pending cap (`queue_full`).", body = ErrorBody),
+        (status = 422, description = "The job names a function its module does not export, or arguments its parameters cannot take.", body = ErrorBody)
+    )
+)]
 pub async fn put(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    JsonBody(mut body): JsonBody<PutBody>,
+    JsonBody(mut spec): JsonBody<JobSpec>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
-    body.queue = Some(name);
-    super::jobs::put_job(&state, caller, body).await
-}
-
-/// Body of `POST /v1/queues/{name}/pull`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PullBody {
-    #[serde(default)]
-    index: i64,
+    spec.queue = Some(name);
+    super::jobs::put_job(&state, caller, spec).await
 }
 
 /// `POST /v1/queues/{name}/pull` `{"index": -1}`: takes the job at an
 /// index of the queue out of it.
+#[utoipa::path(
+    post,
+    path = "/v1/queues/{name}/pull",
+    tag = "queues",
+    operation_id = "queues_pull",
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
+    request_body = Option<PullBody>,
+    responses(
+        (status = 200, description = "The job taken out.", body = Job)
+    )
+)]
 pub async fn pull(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -164,6 +220,17 @@ pub async fn pull(
 
 /// `DELETE /v1/queues/{name}/jobs/{id}`: takes a given pending job out of
 /// its queue.
+#[utoipa::path(
+    delete,
+    path = "/v1/queues/{name}/jobs/{id}",
+    tag = "queues",
+    operation_id = "queues_remove",
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue)."), ("id" = JobId, Path, description = "The job's id.")),
+    responses(
+        (status = 200, description = "The job taken out.", body = Job),
+        (status = 409, description = "The job is not pending.", body = ErrorBody)
+    )
+)]
 pub async fn remove(
     State(state): State<AppState>,
     Path((name, id)): Path<(String, JobId)>,

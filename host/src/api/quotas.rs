@@ -11,6 +11,7 @@ use super::AppState;
 use super::error::ApiResult;
 use super::extract::{JsonBody, Path};
 use crate::model::Quota;
+use crate::wire::ErrorBody;
 
 /// Body of `POST /v1/queues/{name}/quotas`.
 #[derive(Debug, Deserialize)]
@@ -23,6 +24,18 @@ pub struct CreateBody {
 }
 
 /// `POST /v1/queues/{name}/quotas` `{"name": "content catalog", "size": 2}`.
+#[utoipa::path(
+    post,
+    path = "/v1/queues/{name}/quotas",
+    tag = "queues",
+    operation_id = "quotas_create",
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
+    request_body(content = serde_json::Value, description = "`{name, size}`."),
+    responses(
+        (status = 201, description = "The quota.", body = serde_json::Value),
+        (status = 409, description = "The quota exists.", body = ErrorBody)
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Path(queue): Path<String>,
@@ -36,6 +49,16 @@ pub async fn create(
 }
 
 /// `GET /v1/queues/{name}/quotas`.
+#[utoipa::path(
+    get,
+    path = "/v1/queues/{name}/quotas",
+    tag = "queues",
+    operation_id = "quotas_list",
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
+    responses(
+        (status = 200, description = "`{\"quotas\": [...]}`.", body = serde_json::Value)
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     Path(queue): Path<String>,
@@ -46,6 +69,16 @@ pub async fn list(
 }
 
 /// `GET /v1/queues/{name}/quotas/{quota}`.
+#[utoipa::path(
+    get,
+    path = "/v1/queues/{name}/quotas/{quota}",
+    tag = "queues",
+    operation_id = "quotas_show",
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue)."), ("quota" = String, Path, min_length = 1, description = "The quota's name.")),
+    responses(
+        (status = 200, description = "The quota.", body = serde_json::Value)
+    )
+)]
 pub async fn show(
     State(state): State<AppState>,
     Path((queue, name)): Path<(String, String)>,
@@ -62,6 +95,17 @@ pub struct PatchBody {
 
 /// `PATCH /v1/queues/{name}/quotas/{quota}` `{"size": 1}`: running jobs
 /// are not touched.
+#[utoipa::path(
+    patch,
+    path = "/v1/queues/{name}/quotas/{quota}",
+    tag = "queues",
+    operation_id = "quotas_patch",
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue)."), ("quota" = String, Path, min_length = 1, description = "The quota's name.")),
+    request_body(content = serde_json::Value, description = "`{\"size\": n}`."),
+    responses(
+        (status = 200, description = "The quota.", body = serde_json::Value)
+    )
+)]
 pub async fn patch(
     State(state): State<AppState>,
     Path((queue, name)): Path<(String, String)>,
@@ -77,6 +121,16 @@ pub async fn patch(
 
 /// `DELETE /v1/queues/{name}/quotas/{quota}`: jobs naming it are no
 /// longer held back by it.
+#[utoipa::path(
+    delete,
+    path = "/v1/queues/{name}/quotas/{quota}",
+    tag = "queues",
+    operation_id = "quotas_delete",
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue)."), ("quota" = String, Path, min_length = 1, description = "The quota's name.")),
+    responses(
+        (status = 204, description = "Deleted.")
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Path((queue, name)): Path<(String, String)>,

@@ -25,6 +25,16 @@ pub struct RemoveBody {
 
 /// `POST /v1/jobs/remove` `{"statuses": ["failed"], "queue": "video"}`:
 /// deletes finished jobs, answering `{"removed": {"failed": 3}}`.
+#[utoipa::path(
+    post,
+    path = "/v1/jobs/remove",
+    tag = "operators",
+    operation_id = "removal_remove",
+    request_body(content = serde_json::Value, description = "`{\"statuses\": [\"failed\"], \"queue\": \"video\"}` (optional)."),
+    responses(
+        (status = 200, description = "`{\"removed\": {status: count}}`.", body = serde_json::Value)
+    )
+)]
 pub async fn remove(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Option<RemoveBody>>,

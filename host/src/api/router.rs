@@ -13,6 +13,8 @@ use super::{
     AppState, activity, audit, auth, batch, callbacks, cancel, failures, job_names, jobs, modules,
     monitor, pauses, queues, quotas, removal, schedules, tokens, workers,
 };
+use crate::wire::ErrorDetail;
+use crate::wire::server::Health;
 
 /// Builds the API: every route under `/v1`, bearer-token auth and the
 /// scope each route needs on all but `/v1/health` (`auth.rs`), the upload limit, JSON errors for
@@ -91,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tokens/{name}", axum::routing::delete(tokens::revoke))
         .route("/activity", get(activity::activity))
         .route("/caller", get(activity::caller))
+        .route("/openapi.json", get(openapi_json))
         .merge(operator_routes())
         // Inside the auth layer: the audit log sees the caller.
         .route_layer(middleware::from_fn(audit::record))
@@ -165,50 +168,89 @@ fn operator_routes() -> Router<AppState> {
         .route("/job-names/{name}/jobs", post(job_names::put_by_name))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/health",
+    tag = "server",
+    operation_id = "health",
+    security(()),
+    responses(
+        (status = 200, description = "The store takes writes.", body = Health),
+        (status = 503, description = "Degraded: the store takes no writes; `error` says why.", body = Health,
+            example = json!({"status": "degraded", "version": "0.1.0", "backend": "sqlite",
+                "error": {"code": "storage_full", "message": "the database's storage is full"},
+                "detail": "database or disk is full", "since": "2026-11-25T16:30:00Z",
+                "failed_operations": 3})),
+    )
+)]
 /// `GET /v1/health`: 200 `ok` while the store takes writes; 503
 /// `degraded` while it does not (a full disk, an unreachable database),
 /// with the cause as an error body (`storage_full`,
 /// `database_unavailable`), the database's own words, since when and how
 /// many operations failed. Reads nothing from the database.
-async fn health(State(state): State<AppState>) -> Response {
-    let version = env!("CARGO_PKG_VERSION");
-    let backend = state.service.backend();
+pub(super) async fn health(State(state): State<AppState>) -> Response {
+    let mut health = Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        backend: state.service.backend().into(),
+        error: None,
+        detail: None,
+        since: None,
+        failed_operations: None,
+    };
     match state.service.health().degraded() {
-        None => axum::Json(serde_json::json!({
-            "status": "ok",
-            "version": version,
-            "backend": backend,
-        }))
-        .into_response(),
+        None => axum::Json(health).into_response(),
         Some(degraded) => {
-            let fault = degraded.fault.clone();
-            let body = serde_json::json!({
-                "status": "degraded",
-                "version": version,
-                "backend": backend,
-                "error": {
-                    "code": fault.kind.code(),
-                    "message": fault.kind.meaning(),
-                },
-                "detail": fault.detail,
-                "since": degraded.since,
-                "failed_operations": degraded.failures,
+            let fault = degraded.fault;
+            health.status = "degraded".into();
+            health.error = Some(ErrorDetail {
+                code: fault.kind.code().into(),
+                message: fault.kind.meaning().into(),
+                functions: None,
             });
-            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+            health.detail = Some(fault.detail);
+            health.since = Some(degraded.since);
+            health.failed_operations = Some(degraded.failures);
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(health)).into_response()
         }
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "server",
+    operation_id = "metrics",
+    responses(
+        (status = 200, description = "The metrics, in the OpenMetrics text format.",
+            body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    )
+)]
 /// `GET /metrics`: this process's metrics and the jobs by queue and
 /// status, in the OpenMetrics text format Prometheus scrapes
 /// (`docs/metrics.md`).
-async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let text = state.service.metrics_text().await?;
     let content_type = [(
         axum::http::header::CONTENT_TYPE,
         crate::metrics::CONTENT_TYPE,
     )];
     Ok((content_type, text).into_response())
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/openapi.json",
+    tag = "server",
+    operation_id = "openapi_json",
+    security(()),
+    responses((status = 200, description = "This document (OpenAPI 3.1).", body = serde_json::Value))
+)]
+/// `GET /v1/openapi.json`: the API's OpenAPI document (`openapi.rs`); no
+/// token needed.
+pub(super) async fn openapi_json() -> Response {
+    let content_type = [(axum::http::header::CONTENT_TYPE, "application/json")];
+    (content_type, super::openapi::document_json()).into_response()
 }
 
 /// Reports the database faults that requests met (an [`ApiError::StoreFault`]

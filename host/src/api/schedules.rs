@@ -22,6 +22,7 @@ use super::input::{DurationInput, TimeInput, nullable};
 use crate::model::cron::CronSpec;
 use crate::model::{CatchUp, Job, JobLimits, JobSpec, Schedule, Scope, Timing};
 use crate::service::{SchedulePatch, ScheduleRequest};
+use crate::wire::ErrorBody;
 
 /// How many runs `show` lists when not told.
 pub const RUNS_DEFAULT: u32 = 10;
@@ -146,6 +147,18 @@ pub struct CreateBody {
 /// queue; its jobs are put with the creator's token (checked at each
 /// put). A token's schedule is created paused and resumed once its token
 /// is recorded, so that no scheduler puts a job of it as the admin.
+#[utoipa::path(
+    post,
+    path = "/v1/schedules",
+    tag = "schedules",
+    operation_id = "schedules_create",
+    request_body(content = serde_json::Value, description = "The fields of a put and `delay` or `cron`."),
+    responses(
+        (status = 201, description = "The schedule.", body = serde_json::Value),
+        (status = 409, description = "A schedule has this name.", body = ErrorBody),
+        (status = 422, description = "The job names a function its module does not export, or arguments its parameters cannot take.", body = ErrorBody)
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Caller(authority): Caller,
@@ -187,6 +200,15 @@ pub async fn create(
 }
 
 /// `GET /v1/schedules`: every schedule the caller may read, by name.
+#[utoipa::path(
+    get,
+    path = "/v1/schedules",
+    tag = "schedules",
+    operation_id = "schedules_list",
+    responses(
+        (status = 200, description = "`{\"schedules\": [...]}`.", body = serde_json::Value)
+    )
+)]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     let mut schedules = state.service.schedule_list().await?;
     schedules.retain(|s| caller.reads(s.job.queue_ref()));
@@ -212,6 +234,16 @@ pub struct ScheduleView {
 /// `GET /v1/schedules/{name}?runs=10`: the schedule (its `next_call_time`,
 /// lock, last error) and the jobs of its latest `runs` occurrences (at
 /// most 1000), latest first.
+#[utoipa::path(
+    get,
+    path = "/v1/schedules/{name}",
+    tag = "schedules",
+    operation_id = "schedules_show",
+    params(("name" = String, Path, min_length = 1, description = "The schedule's name.")),
+    responses(
+        (status = 200, description = "The schedule and its latest runs.", body = serde_json::Value)
+    )
+)]
 pub async fn show(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -259,6 +291,18 @@ pub struct PatchBody {
 /// `PATCH /v1/schedules/{name}`: changes the given fields. A new `delay`
 /// or `cron` reschedules from now; `active: true` resumes from the next
 /// occurrence still to come.
+#[utoipa::path(
+    patch,
+    path = "/v1/schedules/{name}",
+    tag = "schedules",
+    operation_id = "schedules_update",
+    params(("name" = String, Path, min_length = 1, description = "The schedule's name.")),
+    request_body(content = serde_json::Value, description = "Any field of a create but the name."),
+    responses(
+        (status = 200, description = "The schedule.", body = serde_json::Value),
+        (status = 422, description = "The job names a function its module does not export, or arguments its parameters cannot take.", body = ErrorBody)
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -285,6 +329,16 @@ pub async fn update(
 }
 
 /// `POST /v1/schedules/{name}/pause`: it puts nothing until resumed.
+#[utoipa::path(
+    post,
+    path = "/v1/schedules/{name}/pause",
+    tag = "schedules",
+    operation_id = "schedules_pause",
+    params(("name" = String, Path, min_length = 1, description = "The schedule's name.")),
+    responses(
+        (status = 200, description = "The schedule.", body = serde_json::Value)
+    )
+)]
 pub async fn pause(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -293,6 +347,16 @@ pub async fn pause(
 }
 
 /// `POST /v1/schedules/{name}/resume`: from the next occurrence to come.
+#[utoipa::path(
+    post,
+    path = "/v1/schedules/{name}/resume",
+    tag = "schedules",
+    operation_id = "schedules_resume",
+    params(("name" = String, Path, min_length = 1, description = "The schedule's name.")),
+    responses(
+        (status = 200, description = "The schedule.", body = serde_json::Value)
+    )
+)]
 pub async fn resume(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -301,6 +365,16 @@ pub async fn resume(
 }
 
 /// `DELETE /v1/schedules/{name}`: 204. Its jobs stay.
+#[utoipa::path(
+    delete,
+    path = "/v1/schedules/{name}",
+    tag = "schedules",
+    operation_id = "schedules_delete",
+    params(("name" = String, Path, min_length = 1, description = "The schedule's name.")),
+    responses(
+        (status = 204, description = "Deleted.")
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Path(name): Path<String>,

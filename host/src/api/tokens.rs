@@ -12,6 +12,7 @@ use super::error::ApiResult;
 use super::extract::{JsonBody, Path};
 use crate::model::Scope;
 use crate::service::CreatedToken;
+use crate::wire::ErrorBody;
 
 /// Body of `POST /v1/tokens`.
 #[derive(Debug, Deserialize)]
@@ -26,6 +27,17 @@ pub struct CreateBody {
 
 /// `POST /v1/tokens` `{"name", "queues": ["a*"], "scopes": ["read", "put"]}`:
 /// 201 with the token and its `secret`, shown this once.
+#[utoipa::path(
+    post,
+    path = "/v1/tokens",
+    tag = "tokens",
+    operation_id = "tokens_create",
+    request_body(content = serde_json::Value, description = "`{name, queues, scopes}`."),
+    responses(
+        (status = 201, description = "The token and its secret, shown this once.", body = serde_json::Value),
+        (status = 409, description = "A token has this name.", body = ErrorBody)
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<CreateBody>,
@@ -38,12 +50,31 @@ pub async fn create(
 }
 
 /// `GET /v1/tokens`: every token, by name, without secrets.
+#[utoipa::path(
+    get,
+    path = "/v1/tokens",
+    tag = "tokens",
+    operation_id = "tokens_list",
+    responses(
+        (status = 200, description = "`{\"tokens\": [...]}`.", body = serde_json::Value)
+    )
+)]
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(json!({ "tokens": state.service.token_list().await? })))
 }
 
 /// `DELETE /v1/tokens/{name}`: revokes it at once; 404 for an unknown
 /// name.
+#[utoipa::path(
+    delete,
+    path = "/v1/tokens/{name}",
+    tag = "tokens",
+    operation_id = "tokens_revoke",
+    params(("name" = String, Path, min_length = 1, description = "The token's name.")),
+    responses(
+        (status = 204, description = "Revoked.")
+    )
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     Path(name): Path<String>,

@@ -11,8 +11,18 @@ use super::error::ApiResult;
 use super::extract::{JsonBody, Path};
 use crate::model::{AGENT_SIZE_DEFAULT, Agent, AgentFilter, AgentSpec, DispatcherId};
 use crate::service::DispatcherView;
+use crate::wire::ErrorBody;
 
 /// `GET /v1/dispatchers`: every dispatcher with its agents.
+#[utoipa::path(
+    get,
+    path = "/v1/dispatchers",
+    tag = "dispatchers",
+    operation_id = "workers_list",
+    responses(
+        (status = 200, description = "`{\"dispatchers\": [...]}`.", body = serde_json::Value)
+    )
+)]
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
     Ok(Json(
         json!({ "dispatchers": state.service.dispatcher_list().await? }),
@@ -20,6 +30,16 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<serde_json::V
 }
 
 /// `GET /v1/dispatchers/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/dispatchers/{id}",
+    tag = "dispatchers",
+    operation_id = "workers_show",
+    params(("id" = DispatcherId, Path, description = "The dispatcher's id.")),
+    responses(
+        (status = 200, description = "The dispatcher and its agents.", body = serde_json::Value)
+    )
+)]
 pub async fn show(
     State(state): State<AppState>,
     Path(id): Path<DispatcherId>,
@@ -28,6 +48,16 @@ pub async fn show(
 }
 
 /// `GET /v1/dispatchers/{id}/agents`.
+#[utoipa::path(
+    get,
+    path = "/v1/dispatchers/{id}/agents",
+    tag = "dispatchers",
+    operation_id = "workers_agents",
+    params(("id" = DispatcherId, Path, description = "The dispatcher's id.")),
+    responses(
+        (status = 200, description = "`{\"agents\": [...]}`.", body = serde_json::Value)
+    )
+)]
 pub async fn agents(
     State(state): State<AppState>,
     Path(id): Path<DispatcherId>,
@@ -52,6 +82,17 @@ pub struct AgentBody {
 /// agent (`size` defaults to 3). `filter` limits the jobs it takes;
 /// `prefer` (same shape) names the jobs it takes first, filling its other
 /// slots with any job its filter allows.
+#[utoipa::path(
+    put,
+    path = "/v1/dispatchers/{id}/agents/{queue}/{name}",
+    tag = "dispatchers",
+    operation_id = "workers_put_agent",
+    params(("id" = DispatcherId, Path, description = "The dispatcher's id."), ("queue" = String, Path, min_length = 1, description = "The agent's queue."), ("name" = String, Path, min_length = 1, description = "The agent's name.")),
+    request_body(content = serde_json::Value, description = "`{size, filter, prefer, fuel_cap, memory_cap, time_cap_ms}` (optional)."),
+    responses(
+        (status = 200, description = "The agent.", body = serde_json::Value)
+    )
+)]
 pub async fn put_agent(
     State(state): State<AppState>,
     Path((id, queue, name)): Path<(DispatcherId, String, String)>,
@@ -73,6 +114,17 @@ pub async fn put_agent(
 
 /// `DELETE /v1/dispatchers/{id}/agents/{queue}/{name}`: refused (409) while
 /// the agent holds jobs.
+#[utoipa::path(
+    delete,
+    path = "/v1/dispatchers/{id}/agents/{queue}/{name}",
+    tag = "dispatchers",
+    operation_id = "workers_delete_agent",
+    params(("id" = DispatcherId, Path, description = "The dispatcher's id."), ("queue" = String, Path, min_length = 1, description = "The agent's queue."), ("name" = String, Path, min_length = 1, description = "The agent's name.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 409, description = "The agent holds jobs.", body = ErrorBody)
+    )
+)]
 pub async fn delete_agent(
     State(state): State<AppState>,
     Path((id, queue, name)): Path<(DispatcherId, String, String)>,

@@ -5,11 +5,14 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::ClientArgs;
 use super::client::segment;
 use super::output::{outcome_line, print_json, print_table};
+use crate::model::{CallbackOn, CompositeKind, Job};
+use crate::wire::input::{TimeInput, parse_time};
+use crate::wire::{CallbackView, CompositeSpec, LinkedSpec};
 
 /// Arguments of `wasync callbacks`.
 #[derive(Debug, Args)]
@@ -52,12 +55,12 @@ enum On {
     Failure,
 }
 
-impl On {
-    fn as_str(self) -> &'static str {
-        match self {
-            On::Always => "always",
-            On::Success => "success",
-            On::Failure => "failure",
+impl From<On> for CallbackOn {
+    fn from(on: On) -> Self {
+        match on {
+            On::Always => CallbackOn::Always,
+            On::Success => CallbackOn::Success,
+            On::Failure => CallbackOn::Failure,
         }
     }
 }
@@ -78,44 +81,40 @@ struct LinkedArgs {
 }
 
 impl LinkedArgs {
-    fn body(&self) -> anyhow::Result<Value> {
-        let mut body = json!({
-            "function": self.function,
-            "args": match &self.args {
+    fn spec(&self) -> anyhow::Result<LinkedSpec> {
+        Ok(LinkedSpec {
+            function: self.function.clone(),
+            args: match &self.args {
                 Some(text) => super::parse_json_arg("ARGS", text)?,
                 None => json!([]),
             },
-        });
-        if let Some(module) = &self.module {
-            body["module"] = json!(module);
-        }
-        if let Some(queue) = &self.queue {
-            body["queue"] = json!(queue);
-        }
-        Ok(body)
+            module: self.module.clone(),
+            queue: self.queue.clone(),
+            ..LinkedSpec::default()
+        })
     }
 }
 
-fn print_jobs(rows: impl Iterator<Item = (String, Value)>) {
+fn print_jobs<'a>(rows: impl Iterator<Item = (String, &'a Job)>) {
     let rows: Vec<Vec<String>> = rows
         .map(|(first, job)| {
             vec![
                 first,
-                job["id"].as_str().unwrap_or("?").to_owned(),
-                job["function"].as_str().unwrap_or("?").to_owned(),
-                job["status"].as_str().unwrap_or("?").to_owned(),
-                outcome_line(&job),
+                job.id.to_string(),
+                job.function.clone(),
+                job.status.to_string(),
+                outcome_line(job),
             ]
         })
         .collect();
     print_table(&["", "ID", "FUNCTION", "STATUS", "OUTCOME"], &rows);
 }
 
-fn print_id(client_args: &ClientArgs, job: &Value) {
+fn print_id(client_args: &ClientArgs, job: &Job) {
     if client_args.json {
         print_json(job);
     } else {
-        println!("{}", job["id"].as_str().unwrap_or("?"));
+        println!("{}", job.id);
     }
 }
 
@@ -124,23 +123,22 @@ pub async fn run(client_args: &ClientArgs, args: CallbacksArgs) -> anyhow::Resul
     let client = client_args.client();
     match args.command {
         CallbacksCommand::List { job } => {
-            let list = client
-                .get(&format!("/v1/jobs/{}/callbacks", segment(&job)))
+            let list: Vec<CallbackView> = client
+                .get_as(&format!("/v1/jobs/{}/callbacks", segment(&job)))
                 .await?;
             if client_args.json {
                 print_json(&list);
             } else {
-                let rows = list.as_array().cloned().unwrap_or_default().into_iter();
-                print_jobs(
-                    rows.map(|c| (c["on"].as_str().unwrap_or("?").to_owned(), c["job"].clone())),
-                );
+                print_jobs(list.iter().map(|c| (c.on.to_string(), &c.job)));
             }
         }
         CallbacksCommand::Add { job, callback, on } => {
-            let mut body = callback.body()?;
-            body["on"] = json!(on.as_str());
+            let spec = LinkedSpec {
+                on: Some(on.into()),
+                ..callback.spec()?
+            };
             let path = format!("/v1/jobs/{}/callbacks", segment(&job));
-            print_id(client_args, &client.post(&path, &body).await?);
+            print_id(client_args, &client.post_as(&path, &spec).await?);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -204,12 +202,16 @@ enum CompositeCommand {
     },
 }
 
-fn part_body(spec: &str) -> anyhow::Result<Value> {
+fn part_spec(spec: &str) -> anyhow::Result<LinkedSpec> {
     let (function, args) = match spec.split_once(':') {
         Some((function, args)) => (function, super::parse_json_arg("--part", args)?),
         None => (spec, json!([])),
     };
-    Ok(json!({"function": function, "args": args}))
+    Ok(LinkedSpec {
+        function: function.to_owned(),
+        args,
+        ..LinkedSpec::default()
+    })
 }
 
 /// Runs `wasync composite`.
@@ -227,38 +229,56 @@ pub async fn composite(client_args: &ClientArgs, args: CompositeArgs) -> anyhow:
         } => {
             let parts = parts
                 .iter()
-                .map(|p| part_body(p))
+                .map(|p| part_spec(p))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let postprocess_args = match postprocess_args {
                 Some(text) => super::parse_json_arg("--postprocess-args", &text)?,
                 None => json!([]),
             };
-            let mut body = json!({
-                "kind": match kind { Kind::Serial => "serial", Kind::Parallel => "parallel" },
-                "module": module,
-                "queue": queue.unwrap_or_default(),
-                "parts": parts,
-                "postprocess": {"function": postprocess, "args": postprocess_args},
-            });
-            if let Some(at) = begin_after {
-                body["begin_after"] = json!(at);
-            }
-            print_id(client_args, &client.post("/v1/composites", &body).await?);
+            let begin_after = begin_after
+                .as_deref()
+                .map(parse_time)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--begin-after: {e}"))?
+                .map(TimeInput);
+            let spec = CompositeSpec {
+                kind: match kind {
+                    Kind::Serial => CompositeKind::Serial,
+                    Kind::Parallel => CompositeKind::Parallel,
+                },
+                module: Some(module),
+                queue: Some(queue.unwrap_or_default()),
+                parts,
+                postprocess: LinkedSpec {
+                    function: postprocess,
+                    args: postprocess_args,
+                    ..LinkedSpec::default()
+                },
+                begin_after,
+                begin_by: None,
+                quota_names: Vec::new(),
+                callbacks: Vec::new(),
+            };
+            print_id(client_args, &client.post_as("/v1/composites", &spec).await?);
         }
         CompositeCommand::Parts { job } => {
-            let parts = client
-                .get(&format!("/v1/jobs/{}/parts", segment(&job)))
+            let parts: Vec<Job> = client
+                .get_as(&format!("/v1/jobs/{}/parts", segment(&job)))
                 .await?;
             if client_args.json {
                 print_json(&parts);
             } else {
-                let rows = parts.as_array().cloned().unwrap_or_default().into_iter();
-                print_jobs(rows.enumerate().map(|(i, job)| (i.to_string(), job)));
+                print_jobs(
+                    parts
+                        .iter()
+                        .enumerate()
+                        .map(|(i, job)| (i.to_string(), job)),
+                );
             }
         }
         CompositeCommand::AddPart { job, part } => {
             let path = format!("/v1/jobs/{}/parts", segment(&job));
-            print_id(client_args, &client.post(&path, &part.body()?).await?);
+            print_id(client_args, &client.post_as(&path, &part.spec()?).await?);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,8 +1,14 @@
-//! The HTTP client every client command uses.
+//! The HTTP client every client command uses. Requests and replies are
+//! the API's wire types (`crate::wire`), the same the server parses and
+//! answers; [`Client::send`] returns the raw JSON for the commands that
+//! print replies as they come.
 
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+use crate::wire::ErrorBody;
 
 /// The server the client commands talk to, by default.
 pub const SERVER_DEFAULT: &str = "http://127.0.0.1:7411";
@@ -106,15 +112,55 @@ impl Client {
         if status.is_success() {
             return Ok(value);
         }
-        let error = &value["error"];
+        let error = serde_json::from_value::<ErrorBody>(value)
+            .map(|body| body.error)
+            .unwrap_or_else(|_| crate::wire::ErrorDetail {
+                code: "unknown".into(),
+                message: "(no message)".into(),
+                functions: None,
+            });
         Err(ClientError::Api {
             status,
-            code: error["code"].as_str().unwrap_or("unknown").to_owned(),
-            message: error["message"]
-                .as_str()
-                .unwrap_or("(no message)")
-                .to_owned(),
+            code: error.code,
+            message: error.message,
         })
+    }
+
+    /// Sends a request and reads the answer as `R`, a wire type.
+    pub async fn call<T: Serialize, R: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body<'_, T>,
+    ) -> Result<R, ClientError> {
+        let value = self.send(method, path, body).await?;
+        serde_json::from_value(value).map_err(|e| ClientError::Transport {
+            server: self.server.clone(),
+            message: format!("the answer is not what the API documents ({e})"),
+        })
+    }
+
+    /// `GET path`, read as `R`.
+    pub async fn get_as<R: DeserializeOwned>(&self, path: &str) -> Result<R, ClientError> {
+        self.call::<(), R>(Method::GET, path, Body::None).await
+    }
+
+    /// `POST path` with a JSON body, read as `R`.
+    pub async fn post_as<T: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &T,
+    ) -> Result<R, ClientError> {
+        self.call(Method::POST, path, Body::Json(body)).await
+    }
+
+    /// `PATCH path` with a JSON body, read as `R`.
+    pub async fn patch_as<T: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &T,
+    ) -> Result<R, ClientError> {
+        self.call(Method::PATCH, path, Body::Json(body)).await
     }
 
     /// `GET path`.

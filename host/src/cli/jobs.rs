@@ -6,7 +6,9 @@ use clap::Args;
 
 use super::ClientArgs;
 use super::client::segment;
-use super::output::{outcome_line, print_json, print_table, queue_name};
+use super::output::{outcome_line, print_json, print_table, queue_label};
+use crate::model::JobStatus;
+use crate::wire::JobPage;
 
 /// Arguments of `wasync jobs`.
 #[derive(Debug, Args)]
@@ -41,36 +43,28 @@ pub async fn run(client_args: &ClientArgs, args: JobsArgs) -> anyhow::Result<Exi
     if let Some(after) = &args.after {
         query.push(format!("after={}", segment(after)));
     }
-    let page = client_args
+    let page: JobPage = client_args
         .client()
-        .get(&format!("/v1/jobs?{}", query.join("&")))
+        .get_as(&format!("/v1/jobs?{}", query.join("&")))
         .await?;
     if client_args.json {
         print_json(&page);
         return Ok(ExitCode::SUCCESS);
     }
-    let rows: Vec<Vec<String>> = page["jobs"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let rows: Vec<Vec<String>> = page
+        .jobs
+        .iter()
         .map(|job| {
-            let module = job["module_name"]
-                .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| {
-                    job["module"]
-                        .as_str()
-                        .unwrap_or("?")
-                        .chars()
-                        .take(19)
-                        .collect()
-                });
+            let module = job
+                .module_name
+                .clone()
+                .unwrap_or_else(|| job.module.as_str().chars().take(19).collect());
             vec![
-                job["id"].as_str().unwrap_or("?").to_owned(),
-                job["status"].as_str().unwrap_or("?").to_owned(),
-                queue_name(&job["queue"]),
-                format!("{module}:{}", job["function"].as_str().unwrap_or("?")),
-                if job["status"] == "completed" {
+                job.id.to_string(),
+                job.status.to_string(),
+                queue_label(&job.queue),
+                format!("{module}:{}", job.function),
+                if job.status == JobStatus::Completed {
                     outcome_line(job)
                 } else {
                     String::new()
@@ -79,7 +73,7 @@ pub async fn run(client_args: &ClientArgs, args: JobsArgs) -> anyhow::Result<Exi
         })
         .collect();
     print_table(&["ID", "STATUS", "QUEUE", "CALL", "OUTCOME"], &rows);
-    if let Some(next) = page["next"].as_str() {
+    if let Some(next) = page.next {
         println!("(more: --after {next})");
     }
     Ok(ExitCode::SUCCESS)

@@ -1,21 +1,33 @@
 //! How client commands print: human-readable by default, the server's
 //! JSON with `--json`.
 
-use serde_json::Value;
+use std::collections::BTreeMap;
 
-/// Prints `value` as pretty JSON.
-pub fn print_json(value: &Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
-    );
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::model::{Job, JobStatus, Timestamp};
+
+/// Prints `value` (the server's JSON, or a wire type read from it) as
+/// pretty JSON.
+pub fn print_json<T: Serialize + ?Sized>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => println!("(not JSON: {e})"),
+    }
 }
 
 /// A queue name for people: `""` is shown as `default`.
 pub fn queue_name(value: &Value) -> String {
-    match value.as_str() {
-        Some("") | None => "default".to_owned(),
-        Some(name) => name.to_owned(),
+    queue_label(value.as_str().unwrap_or(""))
+}
+
+/// A queue name for people: `""` is shown as `default`.
+pub fn queue_label(name: &str) -> String {
+    if name.is_empty() {
+        "default".to_owned()
+    } else {
+        name.to_owned()
     }
 }
 
@@ -32,89 +44,88 @@ pub fn short_json(value: &Value, max: usize) -> String {
 
 /// The outcome of a completed job in one line: `result "200 OK"` or
 /// `failure out-of-fuel: ...`.
-pub fn outcome_line(job: &Value) -> String {
-    if let Some(failure) = job.get("failure") {
-        format!(
-            "failure {}: {}",
-            failure["kind"].as_str().unwrap_or("?"),
-            failure["message"].as_str().unwrap_or("")
-        )
-    } else {
-        format!(
+pub fn outcome_line(job: &Job) -> String {
+    match &job.failure {
+        Some(failure) => format!("failure {}: {}", failure.kind, failure.message),
+        None => format!(
             "result {}",
-            short_json(job.get("result").unwrap_or(&Value::Null), 200)
-        )
+            short_json(job.result.as_ref().unwrap_or(&Value::Null), 200)
+        ),
     }
 }
 
-/// Prints a job for people.
-pub fn print_job(job: &Value) {
-    let field = |name: &str| {
-        job.get(name)
-            .and_then(Value::as_str)
-            .unwrap_or("-")
-            .to_owned()
-    };
-    println!("job        {}", field("id"));
-    println!("status     {}", field("status"));
-    println!("queue      {}", queue_name(&job["queue"]));
-    let module = match job.get("module_name").and_then(Value::as_str) {
-        Some(name) => format!("{name} ({})", field("module")),
-        None => field("module"),
+/// A time as the API writes it (RFC 3339, UTC, `Z`).
+fn time(t: &Timestamp) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+/// Prints a job and its annotations for people.
+pub fn print_job(job: &Job, annotations: &BTreeMap<String, Value>) {
+    println!("job        {}", job.id);
+    println!("status     {}", job.status);
+    println!("queue      {}", queue_label(&job.queue));
+    let module = match &job.module_name {
+        Some(name) => format!("{name} ({})", job.module),
+        None => job.module.to_string(),
     };
     println!("module     {module}");
     println!(
         "call       {}({})",
-        field("function"),
-        short_json(&job["args"], 200)
+        job.function,
+        short_json(&job.args, 200)
     );
-    println!("attempts   {}", job["attempts"]);
-    println!("created    {}", field("created_at"));
-    if job["scheduled"].as_bool() == Some(true) {
-        println!("begin      after {}", field("begin_after"));
+    println!("attempts   {}", job.attempts);
+    println!("created    {}", time(&job.created_at));
+    if job.scheduled {
+        println!("begin      after {}", time(&job.begin_after));
     }
-    if let Some(ms) = job.get("begin_by_ms").and_then(Value::as_u64) {
+    if let Some(ms) = job.begin_by_ms {
         println!("begin by   {ms} ms after begin_after");
     }
-    if let Some(quotas) = job.get("quota_names").and_then(Value::as_array) {
-        let names: Vec<String> = quotas.iter().map(|q| q.to_string()).collect();
+    if !job.quota_names.is_empty() {
+        let names: Vec<String> = job
+            .quota_names
+            .iter()
+            .map(|q| json!(q).to_string())
+            .collect();
         println!("quotas     {}", names.join(", "));
     }
-    if job.get("started_at").is_some() {
-        println!("started    {}", field("started_at"));
+    if let Some(started) = &job.started_at {
+        println!("started    {}", time(started));
     }
-    if job.get("completed_at").is_some() {
-        println!("completed  {}", field("completed_at"));
+    if let Some(completed) = &job.completed_at {
+        println!("completed  {}", time(completed));
     }
-    if job.get("dispatcher").is_some() {
+    if let Some(dispatcher) = &job.dispatcher {
         println!(
-            "ran by     {} / agent {}",
-            field("dispatcher"),
-            field("agent")
+            "ran by     {dispatcher} / agent {}",
+            job.agent.as_deref().unwrap_or("-")
         );
     }
-    if let Some(schedule) = job.get("schedule_id").and_then(Value::as_str) {
-        println!("schedule   {schedule}, occurrence {}", field("occurrence"));
+    if let Some(schedule) = &job.schedule {
+        println!(
+            "schedule   {}, occurrence {}",
+            schedule.schedule_id,
+            time(&schedule.occurrence)
+        );
     }
-    if let Some(awaiting) = job.get("awaiting").and_then(Value::as_str) {
+    if let Some(awaiting) = &job.awaiting {
         println!("awaiting   {awaiting}");
     }
-    if job["status"] == "completed" {
+    if job.status == JobStatus::Completed {
         println!("outcome    {}", outcome_line(job));
     }
-    if let Some(detail) = job.pointer("/failure/detail").and_then(Value::as_str) {
+    if let Some(detail) = job.failure.as_ref().and_then(|f| f.detail.as_deref()) {
         println!("detail\n{}", indent(detail));
     }
-    if let Some(annotations) = job.get("annotations").and_then(Value::as_object)
-        && !annotations.is_empty()
-    {
+    if !annotations.is_empty() {
         println!("annotations");
         for (name, value) in annotations {
             println!("  {name} = {}", short_json(value, 200));
         }
     }
-    for stream in ["stdout", "stderr"] {
-        if let Some(text) = job.get(stream).and_then(Value::as_str)
+    for (stream, text) in [("stdout", &job.stdout), ("stderr", &job.stderr)] {
+        if let Some(text) = text
             && !text.is_empty()
         {
             println!("{stream}\n{}", indent(text));

@@ -5,11 +5,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
 use super::ClientArgs;
 use super::output::print_json;
+use crate::model::{Job, JobLimits, RetryPolicy};
 use crate::service::PUT_MANY_MAX;
+use crate::wire::JobSpec;
+use crate::wire::input::{DurationInput, TimeInput, parse_duration_text, parse_time};
 
 /// Arguments of `wasync put`.
 #[derive(Debug, Args)]
@@ -75,38 +78,46 @@ pub async fn run(client_args: &ClientArgs, args: PutArgs) -> anyhow::Result<Exit
         Some(text) => super::parse_json_arg("ARGS", text)?,
         None => json!([]),
     };
-    let mut limits = Map::new();
-    if let Some(fuel) = args.fuel {
-        limits.insert("fuel".into(), json!(fuel));
-    }
-    if let Some(memory) = args.memory {
-        limits.insert("memory_bytes".into(), json!(memory));
-    }
-    if let Some(timeout) = args.timeout {
-        limits.insert("timeout_ms".into(), json!(timeout.as_millis() as u64));
-    }
-    let mut body = json!({
-        "module": module,
-        "function": function,
-        "args": call_args,
-        "queue": args.queue.unwrap_or_default(),
-        "limits": limits,
-        "quota_names": args.quotas,
-    });
-    if let Some(at) = args.begin_after {
-        body["begin_after"] = Value::String(at);
-    }
-    if let Some(by) = args.begin_by {
-        body["begin_by"] = Value::String(by);
-    }
-    if let Some(policy) = &args.retry {
-        body["retry"] = super::failures::policy_arg(policy)?;
-    }
-    let job = client_args.client().post("/v1/jobs", &body).await?;
+    let retry = match &args.retry {
+        Some(policy) => Some(
+            RetryPolicy::from_json(&super::failures::policy_arg(policy)?)
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        ),
+        None => None,
+    };
+    let spec = JobSpec {
+        module,
+        function,
+        args: call_args,
+        queue: Some(args.queue.unwrap_or_default()),
+        begin_after: args
+            .begin_after
+            .as_deref()
+            .map(parse_time)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--begin-after: {e}"))?
+            .map(TimeInput),
+        begin_by: args
+            .begin_by
+            .as_deref()
+            .map(parse_duration_text)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--begin-by: {e}"))?
+            .map(DurationInput),
+        limits: JobLimits {
+            fuel: args.fuel,
+            memory_bytes: args.memory,
+            timeout_ms: args.timeout.map(|t| t.as_millis() as u64),
+        },
+        quota_names: args.quotas,
+        callbacks: Vec::new(),
+        retry,
+    };
+    let job: Job = client_args.client().post_as("/v1/jobs", &spec).await?;
     if client_args.json {
         print_json(&job);
     } else {
-        println!("{}", job["id"].as_str().unwrap_or("?"));
+        println!("{}", job.id);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 use super::ClientArgs;
 use super::client::segment;
 use super::output::{outcome_line, print_json, print_table, queue_name, short_json};
+use crate::model::{Job, JobStatus};
 
 /// Arguments of `wasync schedules`.
 #[derive(Debug, Args)]
@@ -388,10 +389,9 @@ fn print_schedule(s: &Value) {
         .into_iter()
         .flatten()
         .map(|job| {
-            let outcome = if job["status"] == "completed" {
-                outcome_line(job)
-            } else {
-                String::new()
+            let outcome = match serde_json::from_value::<Job>(job.clone()) {
+                Ok(job) if job.status == JobStatus::Completed => outcome_line(&job),
+                _ => String::new(),
             };
             vec![
                 text(&job["occurrence"]),

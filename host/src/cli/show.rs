@@ -7,6 +7,7 @@ use clap::Args;
 use super::ClientArgs;
 use super::client::segment;
 use super::output::{print_job, print_json};
+use crate::wire::JobView;
 
 /// Arguments of `wasync show`.
 #[derive(Debug, Args)]
@@ -17,14 +18,14 @@ pub struct ShowArgs {
 
 /// Shows a job.
 pub async fn run(client_args: &ClientArgs, args: ShowArgs) -> anyhow::Result<ExitCode> {
-    let job = client_args
+    let view: JobView = client_args
         .client()
-        .get(&format!("/v1/jobs/{}", segment(&args.id)))
+        .get_as(&format!("/v1/jobs/{}", segment(&args.id)))
         .await?;
     if client_args.json {
-        print_json(&job);
+        print_json(&view);
     } else {
-        print_job(&job);
+        print_job(&view.job, &view.annotations);
     }
     Ok(ExitCode::SUCCESS)
 }

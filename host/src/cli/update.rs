@@ -4,11 +4,13 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use serde_json::{Map, Value, json};
 
 use super::ClientArgs;
 use super::client::segment;
 use super::output::{print_job, print_json};
+use crate::model::Job;
+use crate::wire::input::{DurationInput, TimeInput, parse_duration_text, parse_time};
+use crate::wire::jobs::JobPatch;
 
 /// Arguments of `wasync update`.
 #[derive(Debug, Args)]
@@ -35,37 +37,48 @@ pub struct UpdateArgs {
 
 /// Sends the change and prints the job as it now is.
 pub async fn run(client_args: &ClientArgs, args: UpdateArgs) -> anyhow::Result<ExitCode> {
-    let mut body = Map::new();
-    if let Some(text) = &args.args {
-        body.insert("args".into(), super::parse_json_arg("--args", text)?);
-    }
-    if let Some(at) = args.begin_after {
-        let at = if at == "now" { Value::Null } else { json!(at) };
-        body.insert("begin_after".into(), at);
-    }
-    if let Some(by) = args.begin_by {
-        let by = if by == "none" { Value::Null } else { json!(by) };
-        body.insert("begin_by".into(), by);
-    }
-    if !args.quotas.is_empty() || args.no_quotas {
-        body.insert("quota_names".into(), json!(args.quotas));
-    }
-    if body.is_empty() {
+    let time = |text: String| -> anyhow::Result<Option<TimeInput>> {
+        if text == "now" {
+            return Ok(None);
+        }
+        parse_time(&text)
+            .map(|t| Some(TimeInput(t)))
+            .map_err(|e| anyhow::anyhow!("--begin-after: {e}"))
+    };
+    let duration = |text: String| -> anyhow::Result<Option<DurationInput>> {
+        if text == "none" {
+            return Ok(None);
+        }
+        parse_duration_text(&text)
+            .map(|d| Some(DurationInput(d)))
+            .map_err(|e| anyhow::anyhow!("--begin-by: {e}"))
+    };
+    let patch = JobPatch {
+        args: match &args.args {
+            Some(text) => Some(super::parse_json_arg("--args", text)?),
+            None => None,
+        },
+        begin_after: args.begin_after.map(time).transpose()?,
+        begin_by: args.begin_by.map(duration).transpose()?,
+        quota_names: (!args.quotas.is_empty() || args.no_quotas).then_some(args.quotas),
+    };
+    if patch.args.is_none()
+        && patch.begin_after.is_none()
+        && patch.begin_by.is_none()
+        && patch.quota_names.is_none()
+    {
         anyhow::bail!(
             "nothing to change: give --args, --begin-after, --begin-by, --quota or --no-quotas"
         );
     }
-    let job = client_args
+    let job: Job = client_args
         .client()
-        .patch(
-            &format!("/v1/jobs/{}", segment(&args.job)),
-            &Value::Object(body),
-        )
+        .patch_as(&format!("/v1/jobs/{}", segment(&args.job)), &patch)
         .await?;
     if client_args.json {
         print_json(&job);
     } else {
-        print_job(&job);
+        print_job(&job, &Default::default());
     }
     Ok(ExitCode::SUCCESS)
 }

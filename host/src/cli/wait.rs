@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::ClientArgs;
 use super::client::segment;
 use super::output::{outcome_line, print_json};
+use crate::model::{Job, JobStatus};
 
 /// How long one long-poll request holds the connection.
 const LONG_POLL: Duration = Duration::from_secs(5);
@@ -44,16 +45,16 @@ pub async fn run(client_args: &ClientArgs, args: WaitArgs) -> anyhow::Result<Exi
             segment(&args.id),
             poll.as_millis()
         );
-        let job = match client.get(&path).await {
+        let job: Job = match client.get_as(&path).await {
             Ok(job) => job,
             Err(error) => {
                 spinner.finish_and_clear();
                 return Err(error.into());
             }
         };
-        let status = job["status"].as_str().unwrap_or("?");
+        let status = job.status;
         // Both final statuses: a cancelled job never runs.
-        if status == "completed" || status == "cancelled" {
+        if matches!(status, JobStatus::Completed | JobStatus::Cancelled) {
             break job;
         }
         if args.timeout.is_some_and(|t| started.elapsed() >= t) {
@@ -67,17 +68,16 @@ pub async fn run(client_args: &ClientArgs, args: WaitArgs) -> anyhow::Result<Exi
         }
         spinner.set_message(format!(
             "job {}: {status} (attempt {})",
-            args.id, job["attempts"]
+            args.id, job.attempts
         ));
     };
     spinner.finish_and_clear();
     if client_args.json {
         print_json(&job);
     } else {
-        let status = job["status"].as_str().unwrap_or("completed");
-        println!("job {} {status} with {}", args.id, outcome_line(&job));
+        println!("job {} {} with {}", args.id, job.status, outcome_line(&job));
     }
-    Ok(if job.get("failure").is_some() {
+    Ok(if job.failure.is_some() {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

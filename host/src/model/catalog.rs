@@ -8,7 +8,7 @@ use super::{DispatcherId, ModuleDigest, Timestamp};
 pub const DEFAULT_QUEUE: &str = "";
 
 /// A stored module (its bytes are fetched separately).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ModuleInfo {
     /// Its content digest.
     pub digest: ModuleDigest,
@@ -21,6 +21,7 @@ pub struct ModuleInfo {
     /// and the job functions it declares, if it declares them.
     pub exports: Vec<String>,
     /// When it was first uploaded.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
 }
 
@@ -39,13 +40,14 @@ impl ModuleInfo {
 }
 
 /// A queue and how many jobs wait in it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QueueInfo {
     /// Its name; `""` is the default queue.
     pub name: String,
     /// Jobs in it with status `pending`.
     pub length: u64,
     /// When it was created.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     /// The most jobs one run of a job in this queue may put (its fan-out
     /// cap); `None`: the server's `job_put_cap`.

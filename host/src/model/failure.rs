@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// The category of a failure. The names are stable: they are stored,
 /// shown in the API and logged as `error.type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum FailureKind {
     /// The job returned an error on purpose (the `err` of `run`).
@@ -67,7 +67,7 @@ impl fmt::Display for FailureKind {
 }
 
 /// Why a job failed: enough for a user to debug it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Failure {
     /// The category.
     pub kind: FailureKind,

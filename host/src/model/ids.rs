@@ -8,7 +8,19 @@ use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
 /// A job's id: a UUID v7, so that ids sort by creation time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct JobId(pub Uuid);
 
@@ -40,7 +52,19 @@ impl FromStr for JobId {
 
 /// A dispatcher's id: one per `wasync` process that does work, kept in the
 /// data directory so that a restarted process keeps its identity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct DispatcherId(pub Uuid);
 
@@ -71,7 +95,9 @@ impl FromStr for DispatcherId {
 }
 
 /// The content digest of a module: `sha256:` and 64 lowercase hex digits.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct ModuleDigest(String);
 

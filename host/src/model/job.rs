@@ -10,7 +10,7 @@ use super::{
 
 /// Per-job resource requests. Each is capped by the agent that runs the
 /// job: a job never gets more than its agent allows.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobLimits {
     /// Fuel budget (roughly, wasm instructions). `None`: the agent's cap.
@@ -81,7 +81,7 @@ pub struct NewJob {
 }
 
 /// A job as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Job {
     /// Its id.
     pub id: JobId,
@@ -102,6 +102,7 @@ pub struct Job {
     #[serde(default, skip_serializing_if = "JobLimits::is_empty")]
     pub limits: JobLimits,
     /// When it becomes (or became) due.
+    #[schema(value_type = String, format = DateTime)]
     pub begin_after: Timestamp,
     /// Whether it was scheduled for a future time at put.
     pub scheduled: bool,
@@ -134,12 +135,15 @@ pub struct Job {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
     /// When it was created.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     /// When its latest attempt started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub started_at: Option<Timestamp>,
     /// When it completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub completed_at: Option<Timestamp>,
     /// The tail of what the guest wrote to stdout in its latest run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -150,6 +154,7 @@ pub struct Job {
     /// The schedule that put it and the occurrence it was put for
     /// (`schedule_id` and `occurrence` in JSON), if a schedule put it.
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
     pub schedule: Option<ScheduleRun>,
     /// Its own retry policy, if it was given one at put; `None`: its
     /// queue's default applies.

@@ -25,7 +25,9 @@ use serde_json::Value;
 use super::{Failure, JobId, NewJob};
 
 /// On which outcome a callback runs its function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum CallbackOn {
     /// Whatever the outcome.
@@ -81,7 +83,7 @@ impl FromStr for CallbackOn {
 }
 
 /// The two kinds of composite: parts one after another, or all at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CompositeKind {
     /// One part after another: a part is put once the previous one has

@@ -25,7 +25,7 @@ use serde_json::Value;
 use super::{DispatcherId, Failure, FailureKind, Timestamp};
 
 /// The preset a policy starts from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RetryPreset {
     /// Interruptions retried up to 9 times, failed runs not retried. The
@@ -87,7 +87,7 @@ pub const MAX_ATTEMPTS_LIMIT: u32 = 1000;
 /// How long to wait before trying a failed job again: `initial` after the
 /// first failure, `increment` more after each further one, at most `max`
 /// (by default 5 s, +5 s, at most 60 s).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Backoff {
     /// Delay after the first failure, ms. Default 5,000.
@@ -123,7 +123,7 @@ impl Backoff {
 /// "max_interruptions": 9 | null, "max_attempts": 3, "backoff":
 /// {"initial_ms": …, "increment_ms": …, "max_ms": …}}`, every field
 /// optional (absent: the preset's; `null` interruptions: forever).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RetryPolicy {
     /// The preset the other fields started from.
     pub preset: RetryPreset,

@@ -31,7 +31,19 @@ pub const RETRY_DELAY_DEFAULT_MS: u64 = 300_000;
 pub const CATCH_UP_ALL_MAX: usize = 1000;
 
 /// A schedule's id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct ScheduleId(pub Uuid);
 
@@ -64,11 +76,12 @@ impl FromStr for ScheduleId {
 /// What links a job to the schedule that put it: the schedule and the
 /// occurrence (the `next_call_time` taken). The store keeps one job per
 /// (schedule, occurrence) at most.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScheduleRun {
     /// The schedule.
     pub schedule_id: ScheduleId,
     /// The occurrence it was put for.
+    #[schema(value_type = String, format = DateTime)]
     pub occurrence: Timestamp,
 }
 

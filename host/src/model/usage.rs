@@ -7,7 +7,7 @@ use super::{DispatcherId, JobId, Timestamp};
 
 /// The limits one run ran under: every one set (a run is never
 /// unlimited).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunLimits {
     /// Its fuel budget.
     pub fuel: u64,
@@ -18,7 +18,7 @@ pub struct RunLimits {
 }
 
 /// What one run consumed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunUsage {
     /// Fuel used (roughly, wasm instructions executed).
     pub fuel: u64,
@@ -34,7 +34,7 @@ pub struct RunUsage {
 
 /// One run of a job as recorded: which start of the job it was, where it
 /// ran, under which limits, and what it consumed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunRecord {
     /// The job.
     pub job: JobId,
@@ -49,12 +49,13 @@ pub struct RunRecord {
     /// What it consumed.
     pub usage: RunUsage,
     /// When it ended.
+    #[schema(value_type = String, format = DateTime)]
     pub ended_at: Timestamp,
 }
 
 /// Runs summed: a queue's (of its jobs still stored) or a dispatcher's
 /// over a window.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UsageTotals {
     /// How many runs.
     pub runs: u64,

@@ -1,9 +1,13 @@
-//! Input formats shared by the API's request bodies and query strings.
+//! Input formats of the API's request bodies and query strings: times
+//! and durations, as the server reads them and the document describes them.
 
 use std::time::Duration;
 
 use chrono::{NaiveDateTime, TimeZone, Utc};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::json;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 
 use crate::model::Timestamp;
 
@@ -36,8 +40,8 @@ pub fn parse_duration(value: &serde_json::Value) -> Result<Duration, String> {
         serde_json::Value::Number(n) => n
             .as_f64()
             .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(Duration::from_secs_f64)
-            .ok_or_else(|| format!("`{n}` is not a non-negative number of seconds")),
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .ok_or_else(|| format!("`{n}` is not a non-negative number of seconds (within range)")),
         serde_json::Value::String(s) => parse_duration_text(s),
         other => Err(format!(
             "`{other}` is not a duration (seconds, or text like `90s`)"
@@ -79,6 +83,27 @@ impl<'de> Deserialize<'de> for TimeInput {
     }
 }
 
+impl Serialize for TimeInput {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+    }
+}
+
+impl utoipa::PartialSchema for TimeInput {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "A time: RFC 3339 (`2026-11-25T16:30:00Z`), or a UTC time without zone \
+                 (`2026-11-25T16:30:00`, `2026-11-25 16:30`).",
+            ))
+            .examples([json!("2026-11-25T16:30:00Z")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TimeInput {}
+
 /// A duration in a request body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DurationInput(pub Duration);
@@ -99,6 +124,38 @@ impl<'de> Deserialize<'de> for DurationInput {
             .map_err(serde::de::Error::custom)
     }
 }
+
+impl Serialize for DurationInput {
+    /// As milliseconds with their unit (`"1500ms"`): exact, and read back
+    /// by [`parse_duration_text`].
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}ms", self.0.as_millis()))
+    }
+}
+
+impl utoipa::PartialSchema for DurationInput {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .minimum(Some(0))
+                    .description(Some("Seconds.")),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some("Text with units: `90s`, `1h 30m`, `250ms`.")),
+            )
+            .description(Some(
+                "A duration: seconds as a number (`90`, `0.5`) or text with units (`90s`, `1h 30m`, `250ms`).",
+            ))
+            .examples([json!("90s")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for DurationInput {}
 
 #[cfg(test)]
 mod tests {
@@ -150,6 +207,9 @@ mod tests {
             Duration::from_millis(250)
         );
         assert!(parse_duration(&serde_json::json!(-1)).is_err());
+        // More seconds than a duration holds is an error, not a panic
+        // (`Duration::from_secs_f64` panics).
+        assert!(parse_duration(&serde_json::json!(1e300)).is_err());
         assert!(parse_duration(&serde_json::json!("soon")).is_err());
     }
 }
