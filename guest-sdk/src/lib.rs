@@ -88,7 +88,10 @@
 //!
 //! `export_jobs!` also stores the function names in a custom section
 //! `wasync-functions` of the core module (each name followed by `\n`), so
-//! tools can list a module's functions without running it.
+//! tools can list a module's functions without running it, and in a
+//! section `wasync-signatures` how many positional arguments each takes
+//! (`{"add":{"min":2,"max":2}}`), so the server refuses at put an `args`
+//! array that cannot fit.
 //!
 //! # Test it natively
 //!

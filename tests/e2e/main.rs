@@ -8,6 +8,7 @@
 mod support;
 
 mod api;
+mod bad_arguments;
 mod batch;
 mod browser;
 mod cancel;

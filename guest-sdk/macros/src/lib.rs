@@ -158,11 +158,36 @@ fn check_signature(function: &ItemFn, errors: &mut Vec<Error>) {
     }
 }
 
-/// The hidden `JobFn` constant `__wasync_job_<name>` beside the function.
+/// How many positional arguments a function takes: at least up to its last
+/// required parameter (`Args::required` fails on a missing one), at most
+/// all its parameters (`Args::bind` refuses a longer array). Optional
+/// parameters and those with defaults before the last required one must
+/// still be given positionally (as `null` for an `Option`).
+fn arity(params: &[Param]) -> (usize, usize) {
+    let min = params
+        .iter()
+        .rposition(|p| matches!(p.kind, ParamKind::Required))
+        .map_or(0, |last| last + 1);
+    (min, params.len())
+}
+
+/// The entry of a function in the `wasync-signatures` section:
+/// `"name":{"min":M,"max":N}` (a member of the section's JSON object).
+fn signature_entry(name: &str, params: &[Param]) -> String {
+    let (min, max) = arity(params);
+    // A Rust identifier needs no JSON escaping.
+    format!("\"{name}\":{{\"min\":{min},\"max\":{max}}}")
+}
+
+/// The hidden `JobFn` constant `__wasync_job_<name>` beside the function,
+/// and its `wasync-signatures` entry `__wasync_signature_<name>`, which
+/// `export_jobs!` gathers.
 fn job_glue(function: &ItemFn, params: &[Param]) -> TokenStream2 {
     let ident = &function.sig.ident;
     let name = ident.unraw().to_string();
     let constant = format_ident!("__wasync_job_{}", ident.unraw());
+    let signature_constant = format_ident!("__wasync_signature_{}", ident.unraw());
+    let signature = signature_entry(&name, params);
     let names = params.iter().map(|p| &p.name);
     let vars: Vec<Ident> = (0..params.len())
         .map(|i| format_ident!("__wasync_arg_{}", i))
@@ -191,6 +216,10 @@ fn job_glue(function: &ItemFn, params: &[Param]) -> TokenStream2 {
         quote!(mut)
     };
     quote! {
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals, dead_code)]
+        pub(crate) const #signature_constant: &str = #signature;
+
         #[doc(hidden)]
         #[allow(non_upper_case_globals, dead_code)]
         pub(crate) const #constant: ::wasync_guest::JobFn = ::wasync_guest::JobFn::new(#name, {
@@ -246,6 +275,7 @@ fn export_jobs(input: ExportInput) -> syn::Result<TokenStream2> {
     let krate = &input.krate;
     let mut names: Vec<String> = Vec::new();
     let mut constants = Vec::new();
+    let mut signatures = Vec::new();
     for path in &input.functions {
         let last = path
             .segments
@@ -258,7 +288,7 @@ fn export_jobs(input: ExportInput) -> syn::Result<TokenStream2> {
                 format!("job function `{name}` is exported twice"),
             ));
         }
-        names.push(name);
+        names.push(name.clone());
         let mut constant = path.clone();
         let last = constant.segments.last_mut().expect("checked above");
         last.ident = format_ident!(
@@ -266,12 +296,25 @@ fn export_jobs(input: ExportInput) -> syn::Result<TokenStream2> {
             last.ident.unraw(),
             span = last.ident.span()
         );
+        let mut signature = constant.clone();
+        let last = signature.segments.last_mut().expect("checked above");
+        last.ident = format_ident!("__wasync_signature_{}", name, span = last.ident.span());
         constants.push(constant);
+        signatures.push(signature);
     }
     let section: String = names.iter().map(|n| format!("{n}\n")).collect();
     let section_len = section.len();
     let section = LitByteStr::new(section.as_bytes(), Span::call_site());
     let bindings = quote!(#krate::__private::bindings);
+    // `{`, the entries separated by `,`, `}`.
+    let mut signature_parts = vec![quote!("{")];
+    for (i, signature) in signatures.iter().enumerate() {
+        if i > 0 {
+            signature_parts.push(quote!(","));
+        }
+        signature_parts.push(quote!(#signature));
+    }
+    signature_parts.push(quote!("}"));
     Ok(quote! {
         /// The job functions this crate exports, as registered by
         /// `wasync_guest::export_jobs!`: run them natively with
@@ -307,6 +350,40 @@ fn export_jobs(input: ExportInput) -> syn::Result<TokenStream2> {
         #[used]
         #[unsafe(link_section = "wasync-functions")]
         static __WASYNC_FUNCTIONS: [u8; #section_len] = *#section;
+
+        /// How many positional arguments each job function takes, as the
+        /// JSON object `{"name":{"min":M,"max":N},...}`, so the host
+        /// refuses a put whose arguments cannot fit. Concatenated at
+        /// compile time from the entries `#[job]` wrote.
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            const PARTS: &[&str] = &[#(#signature_parts),*];
+            const LEN: usize = {
+                let (mut len, mut i) = (0, 0);
+                while i < PARTS.len() {
+                    len += PARTS[i].len();
+                    i += 1;
+                }
+                len
+            };
+            #[used]
+            #[unsafe(link_section = "wasync-signatures")]
+            static __WASYNC_SIGNATURES: [u8; LEN] = {
+                let mut out = [0u8; LEN];
+                let (mut at, mut i) = (0, 0);
+                while i < PARTS.len() {
+                    let part = PARTS[i].as_bytes();
+                    let mut j = 0;
+                    while j < part.len() {
+                        out[at] = part[j];
+                        at += 1;
+                        j += 1;
+                    }
+                    i += 1;
+                }
+                out
+            };
+        };
     })
 }
 
@@ -429,6 +506,61 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_signature_gives_the_range_of_positional_arguments() {
+        let cases = [
+            (
+                quote!(
+                    fn f() {}
+                ),
+                (0, 0),
+            ),
+            (
+                quote!(
+                    fn f(a: i64, b: i64) {}
+                ),
+                (2, 2),
+            ),
+            // Optional and defaulted parameters after the last required one
+            // may be left out; those before it must be given.
+            (
+                quote!(
+                    fn f(a: i64, #[default(1)] by: i64, note: Option<String>) {}
+                ),
+                (1, 3),
+            ),
+            (
+                quote!(
+                    fn f(a: Option<i64>, b: i64) {}
+                ),
+                (2, 2),
+            ),
+            (
+                quote!(
+                    fn f(#[default] a: u8, b: Option<u8>) {}
+                ),
+                (0, 2),
+            ),
+        ];
+        for (item, expected) in cases {
+            let (_, params) = expand_job(item.clone()).unwrap();
+            assert_eq!(arity(&params), expected, "{item}");
+        }
+        let (function, params) = expand_job(quote!(
+            fn r#increase(counter: i64, #[default(1)] by: i64) -> i64 {
+                counter + by
+            }
+        ))
+        .unwrap();
+        let entry = signature_entry("increase", &params);
+        assert_eq!(entry, r#""increase":{"min":1,"max":2}"#);
+        let glue = job_glue(&function, &params).to_string();
+        assert!(
+            glue.contains(r#"const __wasync_signature_increase : & str = "\"increase\":{\"min\":1,\"max\":2}""#),
+            "{glue}"
+        );
+    }
+
     fn export(input: TokenStream2) -> syn::Result<String> {
         export_jobs(syn::parse2(input)?).map(|t| t.to_string())
     }
@@ -442,6 +574,16 @@ mod tests {
         );
         assert!(out.contains("[u8 ; 8usize] = * b\"add\\nmul\\n\""), "{out}");
         assert!(out.contains("link_section = \"wasync-functions\""), "{out}");
+        assert!(
+            out.contains(
+                "[\"{\" , __wasync_signature_add , \",\" , math :: __wasync_signature_mul , \"}\"]"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("link_section = \"wasync-signatures\""),
+            "{out}"
+        );
         assert!(out.contains("pub fn jobs ()"), "{out}");
     }
 

@@ -132,6 +132,7 @@ fn refusal(refused: BatchError) -> ApiError {
         ApiError::NotFound(m) => ApiError::NotFound(at(m)),
         ApiError::Conflict(m) => ApiError::Conflict(at(m)),
         ApiError::QueueFull(m) => ApiError::QueueFull(at(m)),
+        ApiError::BadArguments(m) => ApiError::BadArguments(at(m)),
         ApiError::UnknownFunction { message, functions } => ApiError::UnknownFunction {
             message: at(message),
             functions,

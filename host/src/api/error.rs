@@ -58,6 +58,10 @@ pub enum ApiError {
         /// The functions the module declares.
         functions: Vec<String>,
     },
+    /// 422 `bad_arguments`: a put's positional arguments are more or fewer
+    /// than the function takes, as its module declares.
+    #[error("{0}")]
+    BadArguments(String),
     /// 503 `unavailable`: shutting down.
     #[error("wasync is shutting down")]
     Unavailable,
@@ -85,9 +89,9 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::QueueFull(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::InvalidComponent(_) | ApiError::UnknownFunction { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::InvalidComponent(_)
+            | ApiError::UnknownFunction { .. }
+            | ApiError::BadArguments(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::StoreFault(fault) => match fault.kind {
                 FaultKind::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
@@ -110,6 +114,7 @@ impl ApiError {
             ApiError::QueueFull(_) => "queue_full",
             ApiError::InvalidComponent(_) => "invalid_component",
             ApiError::UnknownFunction { .. } => "unknown_function",
+            ApiError::BadArguments(_) => "bad_arguments",
             ApiError::Unavailable => "unavailable",
             ApiError::StoreFault(fault) => fault.kind.code(),
             ApiError::Internal(_) => "internal",
@@ -126,6 +131,7 @@ impl From<service::Error> for ApiError {
                 functions: functions.clone(),
                 message: error.to_string(),
             },
+            service::Error::BadArguments { .. } => ApiError::BadArguments(error.to_string()),
             service::Error::Conflict(message) => ApiError::Conflict(message),
             service::Error::InvalidComponent(error) => {
                 ApiError::InvalidComponent(error.to_string())

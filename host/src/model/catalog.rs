@@ -29,6 +29,75 @@ pub struct ModuleInfo {
 /// [`ModuleInfo::exports`]: this prefix, then its name.
 pub const FUNCTION_EXPORT_PREFIX: &str = "function ";
 
+/// How the number of arguments a job function takes is listed in
+/// [`ModuleInfo::exports`]: this prefix, then [`Arity::export_line`]'s
+/// `NAME: RANGE`.
+pub const ARGUMENTS_EXPORT_PREFIX: &str = "arguments ";
+
+/// How many positional arguments (the length of a JSON array of `args`) a
+/// job function takes, as its module declares (the `wasync-signatures`
+/// section).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Arity {
+    /// The fewest.
+    pub min: u32,
+    /// The most; `None`: any number.
+    #[serde(default)]
+    pub max: Option<u32>,
+}
+
+impl Arity {
+    /// Whether `count` positional arguments fit.
+    pub fn accepts(&self, count: usize) -> bool {
+        let count = u32::try_from(count).unwrap_or(u32::MAX);
+        count >= self.min && self.max.is_none_or(|max| count <= max)
+    }
+
+    /// The line of [`ModuleInfo::exports`] declaring it for `function`:
+    /// `arguments add: 2`, `arguments increase: 1 to 3`, `arguments f: 1
+    /// or more`.
+    pub fn export_line(&self, function: &str) -> String {
+        format!("{ARGUMENTS_EXPORT_PREFIX}{function}: {self}")
+    }
+
+    /// Reads an [`Arity::export_line`] back: the function and its arity.
+    fn parse_export_line(line: &str) -> Option<(&str, Arity)> {
+        let (function, range) = line
+            .strip_prefix(ARGUMENTS_EXPORT_PREFIX)?
+            .rsplit_once(": ")?;
+        let arity = if let Some(min) = range.strip_suffix(" or more") {
+            Arity {
+                min: min.parse().ok()?,
+                max: None,
+            }
+        } else if let Some((min, max)) = range.split_once(" to ") {
+            Arity {
+                min: min.parse().ok()?,
+                max: Some(max.parse().ok()?),
+            }
+        } else {
+            let exactly = range.parse().ok()?;
+            Arity {
+                min: exactly,
+                max: Some(exactly),
+            }
+        };
+        Some((function, arity))
+    }
+}
+
+impl std::fmt::Display for Arity {
+    /// `2`, `1 to 3`, `1 or more`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.max {
+            Some(max) if max == self.min => write!(f, "{max}"),
+            Some(max) => write!(f, "{} to {max}", self.min),
+            None => write!(f, "{} or more", self.min),
+        }
+    }
+}
+
 impl ModuleInfo {
     /// The job functions it declares (none when it does not declare
     /// them).
@@ -36,6 +105,15 @@ impl ModuleInfo {
         self.exports
             .iter()
             .filter_map(|line| line.strip_prefix(FUNCTION_EXPORT_PREFIX))
+    }
+
+    /// How many positional arguments `function` takes, if the module
+    /// declares it.
+    pub fn arity(&self, function: &str) -> Option<Arity> {
+        self.exports
+            .iter()
+            .filter_map(|line| Arity::parse_export_line(line))
+            .find_map(|(name, arity)| (name == function).then_some(arity))
     }
 }
 
@@ -103,5 +181,63 @@ impl DispatcherInfo {
             hostname: self.hostname.clone(),
             pid: self.pid,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arities_are_listed_in_exports_and_read_back() {
+        let module = |exports: &[String]| ModuleInfo {
+            digest: ModuleDigest::of(b"m"),
+            name: None,
+            size: 1,
+            exports: exports.to_vec(),
+            created_at: Timestamp::UNIX_EPOCH,
+        };
+        let cases = [
+            (
+                "add",
+                Arity {
+                    min: 2,
+                    max: Some(2),
+                },
+                "arguments add: 2",
+            ),
+            (
+                "increase",
+                Arity {
+                    min: 1,
+                    max: Some(3),
+                },
+                "arguments increase: 1 to 3",
+            ),
+            (
+                "many",
+                Arity { min: 1, max: None },
+                "arguments many: 1 or more",
+            ),
+        ];
+        let mut exports = vec!["function add".to_owned()];
+        for (function, arity, line) in cases {
+            assert_eq!(arity.export_line(function), line);
+            exports.push(line.to_owned());
+        }
+        let module = module(&exports);
+        for (function, arity, _) in cases {
+            assert_eq!(module.arity(function), Some(arity), "{function}");
+        }
+        assert_eq!(module.arity("other"), None);
+        assert_eq!(module.functions().collect::<Vec<_>>(), ["add"]);
+
+        let increase = Arity {
+            min: 1,
+            max: Some(3),
+        };
+        assert!(!increase.accepts(0) && increase.accepts(1) && increase.accepts(3));
+        assert!(!increase.accepts(4));
+        assert!(Arity { min: 0, max: None }.accepts(usize::MAX));
     }
 }

@@ -20,7 +20,8 @@ mod usage;
 
 pub use agent::{AGENT_SIZE_DEFAULT, Agent, AgentFilter, AgentSpec, MAIN_AGENT_NAME};
 pub use catalog::{
-    DEFAULT_QUEUE, DispatcherInfo, FUNCTION_EXPORT_PREFIX, ModuleInfo, Process, QueueInfo,
+    ARGUMENTS_EXPORT_PREFIX, Arity, DEFAULT_QUEUE, DispatcherInfo, FUNCTION_EXPORT_PREFIX,
+    ModuleInfo, Process, QueueInfo,
 };
 pub use failure::{Failure, FailureKind};
 pub use ids::{BadDigest, DispatcherId, JobId, ModuleDigest};

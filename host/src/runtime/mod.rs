@@ -70,8 +70,8 @@ pub use self::limits::Limits;
 pub use self::run::RESULT_MAX;
 use self::store::StoreState;
 pub use self::validate::{
-    ENTRY_POINT, ENTRY_POINT_SIGNATURE, FUNCTIONS_SECTION, JOB_WIT_VERSION, ValidationError,
-    WrongImport,
+    ENTRY_POINT, ENTRY_POINT_SIGNATURE, FUNCTIONS_SECTION, JOB_WIT_VERSION, SIGNATURES_SECTION,
+    ValidationError, WrongImport,
 };
 use crate::model::{CapturedOutput, ModuleDigest, RunOutcome};
 
@@ -104,6 +104,9 @@ pub struct ComponentInfo {
     /// Its job functions, from a [`FUNCTIONS_SECTION`] custom section if
     /// the SDK embedded one; else empty.
     pub functions: Vec<String>,
+    /// How many positional arguments each job function takes, from a
+    /// [`SIGNATURES_SECTION`] if the SDK embedded one; else empty.
+    pub signatures: std::collections::BTreeMap<String, crate::model::Arity>,
 }
 
 /// How a component's compiled code was obtained.
@@ -324,6 +327,7 @@ impl Runtime {
                 size: bytes.len() as u64,
                 exports,
                 functions: scan.functions,
+                signatures: scan.signatures,
             },
             compilation,
             pre,

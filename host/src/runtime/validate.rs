@@ -13,6 +13,7 @@ use wasmtime::component::{Component, Linker, Val};
 use wasmtime::{Engine, StoreContextMut};
 
 use super::{ComponentLimits, describe};
+use crate::model::Arity;
 
 /// The name of the job entry point a component must export.
 pub const ENTRY_POINT: &str = "run";
@@ -30,6 +31,14 @@ const OLD_JOB_TRACKS: &[&str] = &["0.1."];
 /// component: a JSON array of strings, or names separated by newlines or
 /// NUL bytes (what `#[link_section]` statics concatenate to).
 pub const FUNCTIONS_SECTION: &str = "wasync-functions";
+
+/// The custom section in which a guest SDK may declare how many positional
+/// arguments each job function takes: a JSON object
+/// `{"name": {"min": M, "max": N}, ...}` (`max` left out: no upper bound).
+/// Several objects in a row (sections concatenated by the linker) are
+/// merged; a function it does not name is not checked. The Rust SDK's
+/// `export_jobs!` writes it (see docs/languages.md).
+pub const SIGNATURES_SECTION: &str = "wasync-signatures";
 
 /// Why a component was refused. Each message names the problem; it is
 /// shown to the user who uploaded the component (HTTP 422).
@@ -105,6 +114,12 @@ pub enum ValidationError {
         /// The configuration key that raises it.
         setting: &'static str,
     },
+    /// The [`SIGNATURES_SECTION`] cannot be read.
+    #[error(
+        "the component's `{SIGNATURES_SECTION}` section is not a JSON object of \
+         {{\"function\": {{\"min\": M, \"max\": N}}}}: {0}"
+    )]
+    BadSignatures(String),
     /// Malformed, or refused by the compiler or the linker.
     #[error("invalid component: {0}")]
     Invalid(String),
@@ -129,6 +144,8 @@ fn quoted_list(names: &[String]) -> String {
 pub(crate) struct Scan {
     /// Job function names from the [`FUNCTIONS_SECTION`] custom sections.
     pub functions: Vec<String>,
+    /// What [`SIGNATURES_SECTION`] declares, by function name.
+    pub signatures: std::collections::BTreeMap<String, Arity>,
 }
 
 /// The checks that need no compilation: header, imports, the presence of
@@ -184,6 +201,9 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scan, ValidationError> {
             }
             Payload::CustomSection(section) if section.name() == FUNCTIONS_SECTION => {
                 scan.functions.extend(parse_functions(section.data()));
+            }
+            Payload::CustomSection(section) if section.name() == SIGNATURES_SECTION => {
+                scan.signatures.extend(parse_signatures(section.data())?);
             }
             _ => {}
         }
@@ -430,6 +450,31 @@ fn parse_functions(data: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// The arities a [`SIGNATURES_SECTION`] declares: JSON objects, one after
+/// another (NUL padding and whitespace between them ignored). A `min`
+/// above `max` is refused: no argument list could fit.
+fn parse_signatures(data: &[u8]) -> Result<Vec<(String, Arity)>, ValidationError> {
+    let bad = |message: String| ValidationError::BadSignatures(message);
+    let text = std::str::from_utf8(data).map_err(|e| bad(e.to_string()))?;
+    let text = text.replace('\0', " ");
+    let mut declared = Vec::new();
+    let objects = serde_json::Deserializer::from_str(&text)
+        .into_iter::<std::collections::BTreeMap<String, Arity>>();
+    for object in objects {
+        for (function, arity) in object.map_err(|e| bad(e.to_string()))? {
+            if arity.max.is_some_and(|max| arity.min > max) {
+                return Err(bad(format!(
+                    "`{function}` declares min {} above max {}",
+                    arity.min,
+                    arity.max.unwrap_or_default()
+                )));
+            }
+            declared.push((function, arity));
+        }
+    }
+    Ok(declared)
+}
+
 /// Checks the type of `run` on the compiled component.
 pub(crate) fn check_entry_point(
     engine: &Engine,
@@ -608,6 +653,43 @@ mod tests {
             ["add", "echo", "hello"]
         );
         assert!(parse_functions(b"").is_empty());
+    }
+
+    #[test]
+    fn the_signatures_section_declares_arities() {
+        let arity = |min, max| Arity { min, max };
+        assert_eq!(
+            parse_signatures(br#"{"add":{"min":2,"max":2},"increase":{"min":1,"max":3}}"#).unwrap(),
+            [
+                ("add".to_owned(), arity(2, Some(2))),
+                ("increase".to_owned(), arity(1, Some(3)))
+            ]
+        );
+        // Concatenated sections, NUL padding, no upper bound.
+        assert_eq!(
+            parse_signatures(b"{\"a\":{\"min\":0}}\0\0{}\n{\"b\":{\"min\":1,\"max\":1}}").unwrap(),
+            [
+                ("a".to_owned(), arity(0, None)),
+                ("b".to_owned(), arity(1, Some(1)))
+            ]
+        );
+        assert!(parse_signatures(b"").unwrap().is_empty());
+        for bad in [
+            &br#"{"add":{"min":3,"max":2}}"#[..],
+            br#"{"add":{"min":-1}}"#,
+            br#"{"add":{"max":2}}"#,
+            br#"{"add":{"min":1,"arity":2}}"#,
+            br#"["add"]"#,
+            br#"{"add":"#,
+            b"\xff",
+        ] {
+            let err = parse_signatures(bad).unwrap_err();
+            assert!(
+                err.to_string().contains(SIGNATURES_SECTION),
+                "{}: {err}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The service layer's errors: what callers (the API, the CLI, a job's
 //! `context` imports) can act on.
 
-use crate::model::Scope;
+use crate::model::{Arity, Scope};
 use crate::runtime::ValidationError;
 use crate::store;
 
@@ -25,6 +25,25 @@ pub enum Error {
         function: String,
         /// The functions the module declares.
         functions: Vec<String>,
+    },
+    /// A put's positional arguments are more or fewer than the function
+    /// takes, as its module declares: refused at put, rather than stored
+    /// to fail at run time with `bad-arguments`.
+    #[error(
+        "job function `{function}` of module `{module}` takes {arity} positional argument{}; \
+         {given} {} given",
+        if *.arity == (Arity { min: 1, max: Some(1) }) { "" } else { "s" },
+        if *.given == 1 { "was" } else { "were" }
+    )]
+    BadArguments {
+        /// The module, as the put named it.
+        module: String,
+        /// The function.
+        function: String,
+        /// How many it takes.
+        arity: Arity,
+        /// How many the put gave.
+        given: usize,
     },
     /// The thing asked for does not exist.
     #[error("{what} not found")]

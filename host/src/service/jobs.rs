@@ -100,6 +100,31 @@ pub(super) fn check_function(module: &ModuleInfo, reference: &str, function: &st
     })
 }
 
+/// Refuses positional `args` (a JSON array) whose length is outside what
+/// `function` of `module` takes, when the module declares it (the
+/// `wasync-signatures` section). The rule is the guest SDK's at run time:
+/// no more than its parameters, none of its required ones left out.
+/// Named arguments (an object) are not checked here.
+pub(super) fn check_arguments(
+    module: &ModuleInfo,
+    reference: &str,
+    function: &str,
+    args: &Value,
+) -> Result<()> {
+    let (Value::Array(list), Some(arity)) = (args, module.arity(function)) else {
+        return Ok(());
+    };
+    if arity.accepts(list.len()) {
+        return Ok(());
+    }
+    Err(Error::BadArguments {
+        module: reference.to_owned(),
+        function: function.to_owned(),
+        arity,
+        given: list.len(),
+    })
+}
+
 fn json_type(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -216,6 +241,7 @@ impl Service {
             tokio::try_join!(self.lookup_queue(&queue), self.lookup_module(&reference))?;
         if !function.starts_with(HOST_FUNCTION_PREFIX) {
             check_function(&module, &reference, function)?;
+            check_arguments(&module, &reference, function, &args)?;
         }
         self.check_quota_names(&queue_info.name, &quota_names)
             .await?;
@@ -275,10 +301,12 @@ impl Service {
         self.store().queue_get(&queue).await?;
         let module = self.store().module_get(&reference).await?;
         check_function(&module, &reference, &function)?;
+        let args = validate_args(spec.args)?;
+        check_arguments(&module, &reference, &function, &args)?;
         Ok(JobSpec {
             module: Some(reference),
             function,
-            args: validate_args(spec.args)?,
+            args,
             queue: Some(queue),
             begin_by_ms: spec.begin_by_ms.map(check_begin_by).transpose()?,
             ..spec
@@ -407,6 +435,7 @@ impl Service {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn only_a_module_that_declares_its_functions_has_them_checked() {
@@ -426,6 +455,62 @@ mod tests {
             error.to_string(),
             "module `m` has no job function `ad`; its functions: add, echo"
         );
+    }
+
+    #[test]
+    fn positional_arguments_are_checked_against_the_declared_arity() {
+        let module = |exports: &[&str]| ModuleInfo {
+            digest: crate::model::ModuleDigest::of(b"m"),
+            name: None,
+            size: 1,
+            exports: exports.iter().map(|e| (*e).to_owned()).collect(),
+            created_at: crate::model::Timestamp::UNIX_EPOCH,
+        };
+        let undeclared = module(&["function add"]);
+        assert!(check_arguments(&undeclared, "m", "add", &json!([1, 2, 3])).is_ok());
+        let declared = module(&[
+            "function add",
+            "arguments add: 2",
+            "arguments echo: 1",
+            "arguments increase: 1 to 3",
+        ]);
+        for (function, args) in [
+            ("add", json!([1, 2])),
+            ("increase", json!([1])),
+            ("increase", json!([1, null, "x"])),
+            // Named arguments are the guest's to bind.
+            ("add", json!({"a": 1})),
+        ] {
+            assert!(
+                check_arguments(&declared, "m", function, &args).is_ok(),
+                "{function} {args}"
+            );
+        }
+        for (function, args, message) in [
+            (
+                "add",
+                json!([1, 2, 3]),
+                "job function `add` of module `m` takes 2 positional arguments; 3 were given",
+            ),
+            (
+                "echo",
+                json!([]),
+                "job function `echo` of module `m` takes 1 positional argument; 0 were given",
+            ),
+            (
+                "increase",
+                json!([1, 2, 3, 4]),
+                "job function `increase` of module `m` takes 1 to 3 positional arguments; 4 were given",
+            ),
+            (
+                "add",
+                json!([1]),
+                "job function `add` of module `m` takes 2 positional arguments; 1 was given",
+            ),
+        ] {
+            let error = check_arguments(&declared, "m", function, &args).unwrap_err();
+            assert_eq!(error.to_string(), message);
+        }
     }
 
     #[test]

@@ -25,6 +25,13 @@ impl Service {
                 .iter()
                 .map(|f| format!("{FUNCTION_EXPORT_PREFIX}{f}")),
         );
+        exports.extend(
+            prepared
+                .info
+                .signatures
+                .iter()
+                .map(|(f, arity)| arity.export_line(f)),
+        );
         let info = self
             .store()
             .module_insert(ModuleInsertParams {
