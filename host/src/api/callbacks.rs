@@ -73,6 +73,7 @@ impl LinkedBody {
             quota_names: self.quota_names,
             parent: None,
             retry: None,
+            priority: 0,
             authority: defaults.authority.clone(),
         };
         (request, self.callbacks)
@@ -256,6 +257,7 @@ pub async fn put_composite(
         quota_names: body.quota_names,
         parent: None,
         retry: None,
+        priority: 0,
         authority: authority.clone(),
     };
     let callbacks = callbacks_of_put(&composite, body.callbacks);

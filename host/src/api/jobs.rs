@@ -55,6 +55,9 @@ pub struct PutBody {
     /// [`RetryPolicy`]); default its queue's.
     #[serde(default)]
     pub retry: Option<RetryPolicy>,
+    /// Among due jobs of its queue, higher runs first; default 0.
+    #[serde(default)]
+    pub priority: i32,
 }
 
 impl PutBody {
@@ -77,6 +80,7 @@ impl PutBody {
             quota_names: self.quota_names,
             parent: None,
             retry: self.retry,
+            priority: self.priority,
             authority,
         };
         (request, self.callbacks)
@@ -195,10 +199,13 @@ pub struct PatchBody {
     /// New quota names (each a quota of the job's queue).
     #[serde(default)]
     quota_names: Option<Vec<String>>,
+    /// A new priority.
+    #[serde(default)]
+    priority: Option<i32>,
 }
 
 /// `PATCH /v1/jobs/{id}`: changes a job's `args`, `begin_after`,
-/// `begin_by` or `quota_names` while no dispatcher holds it (status
+/// `begin_by`, `quota_names` or `priority` while no dispatcher holds it (status
 /// `pending` or `new`); 409 naming its status once claimed, 400 naming an
 /// unknown quota (the job unchanged).
 pub async fn patch(
@@ -213,6 +220,7 @@ pub async fn patch(
             .begin_by
             .map(|d| d.map(|d| u64::try_from(d.0.as_millis()).unwrap_or(u64::MAX))),
         quota_names: body.quota_names,
+        priority: body.priority,
     };
     Ok(Json(state.service.job_update(id, patch).await?))
 }

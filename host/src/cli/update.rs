@@ -1,5 +1,5 @@
 //! `wasync update`: change a job before a dispatcher claims it (its
-//! arguments, due time, `begin_by` or quotas).
+//! arguments, due time, `begin_by`, quotas or priority).
 
 use std::process::ExitCode;
 
@@ -31,6 +31,9 @@ pub struct UpdateArgs {
     /// Remove all its quotas.
     #[arg(long, conflicts_with = "quotas")]
     no_quotas: bool,
+    /// A new priority (higher runs first among due jobs).
+    #[arg(long, allow_negative_numbers = true)]
+    priority: Option<i32>,
 }
 
 /// Sends the change and prints the job as it now is.
@@ -50,9 +53,12 @@ pub async fn run(client_args: &ClientArgs, args: UpdateArgs) -> anyhow::Result<E
     if !args.quotas.is_empty() || args.no_quotas {
         body.insert("quota_names".into(), json!(args.quotas));
     }
+    if let Some(priority) = args.priority {
+        body.insert("priority".into(), json!(priority));
+    }
     if body.is_empty() {
         anyhow::bail!(
-            "nothing to change: give --args, --begin-after, --begin-by, --quota or --no-quotas"
+            "nothing to change: give --args, --begin-after, --begin-by, --quota, --no-quotas or --priority"
         );
     }
     let job = client_args

@@ -277,6 +277,7 @@ impl DispatchContext {
             quota_names: request.quota_names,
             parent: Some(self.job.id),
             retry: request.retry,
+            priority: 0,
             authority: self.authority().await?.clone(),
         })
     }

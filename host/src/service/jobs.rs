@@ -46,6 +46,8 @@ pub struct PutRequest {
     pub parent: Option<JobId>,
     /// Its retry policy; `None`: its queue's default.
     pub retry: Option<RetryPolicy>,
+    /// Its priority: among due jobs of its queue, higher runs first.
+    pub priority: i32,
     /// Who puts it: it needs `put` in its queue and a module this
     /// authority sees; the job records the token and acts with it.
     pub authority: Authority,
@@ -66,6 +68,7 @@ impl PutRequest {
             quota_names: Vec::new(),
             parent: None,
             retry: None,
+            priority: 0,
             authority: Authority::Admin,
         }
     }
@@ -205,6 +208,7 @@ impl Service {
             created_at: now,
             schedule: None,
             retry: request.retry,
+            priority: request.priority,
         };
         Ok((job, queue_info))
     }
