@@ -27,9 +27,10 @@ use serde_json::json;
 use wasync::app::App;
 use wasync::clock::SystemClock;
 use wasync::dispatch::{Dispatcher, DispatcherConfig};
+use wasync::model::JobSpec;
 use wasync::model::{AgentSpec, CompositeKind, DEFAULT_QUEUE, DispatcherId, MAIN_AGENT_NAME};
 use wasync::runtime::{Runtime, RuntimeConfig};
-use wasync::service::{CompositeRequest, PutRequest, Service, ServiceConfig};
+use wasync::service::{CompositeRequest, Putter, Service, ServiceConfig};
 use wasync::store::Store;
 use wasync::store::postgres::PgStore;
 use wasync::store::sqlite::SqliteStore;
@@ -103,7 +104,7 @@ impl Bench {
                 let service = self.service.clone();
                 tokio::spawn(async move {
                     service
-                        .put(PutRequest::new("usage", "job_a", json!([])))
+                        .put(JobSpec::new("usage", "job_a", json!([])), &Putter::admin())
                         .await
                         .expect("put")
                         .id
@@ -124,14 +125,17 @@ impl Bench {
         let started = chrono::Utc::now();
         let request = CompositeRequest {
             kind: CompositeKind::Parallel,
-            composite: PutRequest::new("usage", "", json!(null)),
+            composite: JobSpec::new("usage", "", json!(null)),
             parts: (0..n)
-                .map(|_| PutRequest::new("usage", "job_a", json!([])))
+                .map(|_| JobSpec::new("usage", "job_a", json!([])))
                 .collect(),
-            postprocess: PutRequest::new("usage", "sum", json!({})),
-            callbacks: Vec::new(),
+            postprocess: JobSpec::new("usage", "sum", json!({})),
         };
-        let composite = self.service.composite_put(request).await.expect("put");
+        let composite = self
+            .service
+            .composite_put(request, &Putter::admin())
+            .await
+            .expect("put");
         let done = self.wait(composite.id).await;
         assert_eq!(done.result, Some(json!(7 * n)), "{done:?}");
         (done.completed_at.expect("completed") - started)

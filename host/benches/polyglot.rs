@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use wasync::model::{JobId, ModuleDigest, RunOutcome};
-use wasync::runtime::{JobCall, JobContext, JobInfo, Limits, PutRequest, Runtime, RuntimeConfig};
+use wasync::runtime::{JobCall, JobContext, JobInfo, Limits, Runtime, RuntimeConfig};
 
 /// A context for jobs that never call it (the hellos do not).
 struct Quiet(JobInfo);
@@ -37,7 +37,7 @@ impl JobContext for Quiet {
     async fn get_annotation(&self, _: Option<JobId>, _: &str) -> Result<Option<Value>, String> {
         Err("not in a benchmark".into())
     }
-    async fn put(&self, _: PutRequest) -> Result<JobId, String> {
+    async fn put(&self, _: wasync::model::JobSpec) -> Result<JobId, String> {
         Err("not in a benchmark".into())
     }
 }

@@ -29,9 +29,10 @@ use tokio::sync::oneshot;
 use wasync::app::App;
 use wasync::clock::SystemClock;
 use wasync::dispatch::{Dispatcher, DispatcherConfig};
+use wasync::model::JobSpec;
 use wasync::model::{AgentSpec, DEFAULT_QUEUE, DispatcherId, JobId, MAIN_AGENT_NAME};
 use wasync::runtime::{Runtime, RuntimeConfig};
-use wasync::service::{Events, PutRequest, Service, ServiceConfig};
+use wasync::service::{Events, Putter, Service, ServiceConfig};
 use wasync::store::sqlite::SqliteStore;
 
 /// Concurrent putters in the throughput part (`WASYNC_BENCH_PUTTERS`).
@@ -96,8 +97,8 @@ impl Bench {
         }
     }
 
-    fn hello(&self) -> PutRequest {
-        PutRequest::new("hello", "hello", json!([]))
+    fn hello(&self) -> JobSpec {
+        JobSpec::new("hello", "hello", json!([]))
     }
 
     /// Puts a job; returns its id, how long the put took, and a receiver
@@ -106,9 +107,9 @@ impl Bench {
         self.put_request(self.hello()).await
     }
 
-    async fn put_request(&self, request: PutRequest) -> (JobId, Duration, oneshot::Receiver<()>) {
+    async fn put_request(&self, spec: JobSpec) -> (JobId, Duration, oneshot::Receiver<()>) {
         let started = Instant::now();
-        let job = self.service.put(request).await.expect("put");
+        let job = self.service.put(spec, &Putter::admin()).await.expect("put");
         let took = started.elapsed();
         // Registered right after the put returns; a job that completed even
         // sooner is caught by the status check in `completed`.
@@ -157,7 +158,7 @@ async fn latency() {
         let wall = SystemTime::now();
         let started = Instant::now();
         let (id, put, done) = bench
-            .put_request(PutRequest::new("hello", "now_micros", json!([])))
+            .put_request(JobSpec::new("hello", "now_micros", json!([])))
             .await;
         bench.completed(id, done).await;
         lives.push(started.elapsed());

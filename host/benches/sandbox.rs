@@ -17,9 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use wasync::model::{JobId, ModuleDigest, RunOutcome};
-use wasync::runtime::{
-    JobCall, JobContext, JobInfo, Limits, Prepared, PutRequest, Runtime, RuntimeConfig,
-};
+use wasync::runtime::{JobCall, JobContext, JobInfo, Limits, Prepared, Runtime, RuntimeConfig};
 
 /// A context for jobs that never call it (hello and hash do not).
 struct Quiet(JobInfo);
@@ -44,7 +42,7 @@ impl JobContext for Quiet {
     ) -> Result<Option<serde_json::Value>, String> {
         Err("not in a benchmark".into())
     }
-    async fn put(&self, _: PutRequest) -> Result<JobId, String> {
+    async fn put(&self, _: wasync::model::JobSpec) -> Result<JobId, String> {
         Err("not in a benchmark".into())
     }
 }

@@ -26,5 +26,6 @@ mod runs;
 mod sandbox;
 mod schedules;
 mod tokens;
+mod unknown_functions;
 mod usage;
 mod workers;

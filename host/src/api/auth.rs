@@ -216,10 +216,10 @@ async fn check(
                 Err(service::Error::NotFound { .. }) => return Ok(()),
                 Err(e) => return Err(e.into()),
             };
-            if !caller.reads(&schedule.job.queue) {
+            if !caller.reads(schedule.job.queue_ref()) {
                 return Err(service::Error::not_found(format!("schedule `{name}`")).into());
             }
-            caller.require(scope, &schedule.job.queue)
+            caller.require(scope, schedule.job.queue_ref())
         }
     }
 }

@@ -19,7 +19,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::RawBody;
 use super::jobs::PutBody;
 use crate::model::JobId;
-use crate::service::{BatchError, PUT_MANY_MAX, PutRequest, too_many_in_batch};
+use crate::service::{BatchError, PUT_MANY_MAX, Putter, too_many_in_batch};
 
 /// The content types of a body with one put per line.
 const NDJSON_TYPES: [&str; 3] = [
@@ -47,18 +47,12 @@ pub async fn put(
     } else {
         parse_array(&body)?
     };
-    let mut requests: Vec<PutRequest> = Vec::with_capacity(bodies.len());
-    for (index, body) in bodies.into_iter().enumerate() {
-        let (request, callbacks) = body.into_request(caller.0.clone());
-        if !callbacks.is_empty() {
-            return Err(ApiError::BadRequest(format!(
-                "item {index}: a batch takes no `callbacks`; put a job with callbacks \
-                 alone (POST /v1/jobs)"
-            )));
-        }
-        requests.push(request);
-    }
-    let jobs = state.service.put_many(requests).await.map_err(refusal)?;
+    let specs = bodies.into_iter().map(PutBody::into_spec).collect();
+    let jobs = state
+        .service
+        .put_many(specs, &Putter::with(caller.0))
+        .await
+        .map_err(refusal)?;
     let ids = jobs.into_iter().map(|job| job.id).collect();
     Ok((StatusCode::CREATED, Json(BatchPut { ids })))
 }
@@ -132,6 +126,10 @@ fn refusal(refused: BatchError) -> ApiError {
         ApiError::NotFound(m) => ApiError::NotFound(at(m)),
         ApiError::Conflict(m) => ApiError::Conflict(at(m)),
         ApiError::QueueFull(m) => ApiError::QueueFull(at(m)),
+        ApiError::UnknownFunction { message, functions } => ApiError::UnknownFunction {
+            message: at(message),
+            functions,
+        },
         other => other,
     }
 }

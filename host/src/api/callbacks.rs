@@ -13,8 +13,8 @@ use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, Path};
 use super::input::{DurationInput, TimeInput};
-use crate::model::{Authority, CallbackOn, CompositeKind, Job, JobId, JobLimits};
-use crate::service::{CallbackRequest, CompositeRequest, PutRequest};
+use crate::model::{CallbackOn, CallbackSpec, CompositeKind, Job, JobId, JobLimits, JobSpec};
+use crate::service::{CompositeRequest, Putter};
 
 /// A job that hangs on another: a callback (with `on`), a part, or a
 /// postprocess. `module` and `queue` default to those of the job it hangs
@@ -52,63 +52,47 @@ pub struct LinkedBody {
     pub callbacks: Vec<LinkedBody>,
 }
 
-/// Where a linked job's module and queue come from when it names none,
-/// and who puts it.
-struct Defaults<'a> {
-    module: &'a str,
-    queue: &'a str,
-    authority: &'a Authority,
-}
-
 impl LinkedBody {
-    fn request(self, defaults: &Defaults<'_>) -> (PutRequest, Vec<LinkedBody>) {
-        let request = PutRequest {
-            queue: self.queue.unwrap_or_else(|| defaults.queue.to_owned()),
-            module: self.module.unwrap_or_else(|| defaults.module.to_owned()),
+    /// The job it describes; a module and queue it names none of come
+    /// later from the job it hangs on ([`JobSpec::or_inherit`]).
+    fn spec(self) -> JobSpec {
+        JobSpec {
+            module: self.module,
             function: self.function,
             args: self.args,
-            begin_after: None,
-            begin_by_ms: self.begin_by.map(|d| millis(d.0)),
+            queue: self.queue,
+            begin_by_ms: self.begin_by.map(|d| d.millis()),
             limits: self.limits,
             quota_names: self.quota_names,
-            parent: None,
-            retry: None,
-            priority: 0,
-            authority: defaults.authority.clone(),
-        };
-        (request, self.callbacks)
+            callbacks: self
+                .callbacks
+                .into_iter()
+                .map(LinkedBody::callback)
+                .collect(),
+            ..JobSpec::default()
+        }
     }
 
-    fn callback(self, defaults: &Defaults<'_>) -> CallbackRequest {
-        let on = self.on.unwrap_or_default();
-        let (request, callbacks) = self.request(defaults);
-        CallbackRequest {
-            on,
-            request,
-            callbacks: callbacks
-                .into_iter()
-                .map(|c| c.callback(defaults))
-                .collect(),
+    /// It as a callback (`on` by default `always`).
+    pub fn callback(self) -> CallbackSpec {
+        CallbackSpec {
+            on: self.on.unwrap_or_default(),
+            job: self.spec(),
         }
     }
 
     /// A part added later: no `on`; its callbacks are added with it.
-    fn added_part(self, defaults: &Defaults<'_>) -> ApiResult<(PutRequest, Vec<CallbackRequest>)> {
+    fn added_part(self) -> ApiResult<JobSpec> {
         if self.on.is_some() {
             return Err(ApiError::BadRequest(
                 "`on` is for callbacks; a part always runs".into(),
             ));
         }
-        let (request, callbacks) = self.request(defaults);
-        let callbacks = callbacks
-            .into_iter()
-            .map(|c| c.callback(defaults))
-            .collect();
-        Ok((request, callbacks))
+        Ok(self.spec())
     }
 
     /// A part or a postprocess: no `on`, no callbacks of its own.
-    fn part(self, what: &str, defaults: &Defaults<'_>) -> ApiResult<PutRequest> {
+    fn part(self, what: &str) -> ApiResult<JobSpec> {
         if self.on.is_some() {
             return Err(ApiError::BadRequest(format!(
                 "`on` is for callbacks; a {what} always runs"
@@ -120,26 +104,13 @@ impl LinkedBody {
                  (POST /v1/jobs/{{id}}/callbacks)"
             )));
         }
-        Ok(self.request(defaults).0)
+        Ok(self.spec())
     }
 }
 
-fn millis(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// The callbacks of a put body, defaulting to the put job's module and
-/// queue, put with its authority.
-pub fn callbacks_of_put(put: &PutRequest, callbacks: Vec<LinkedBody>) -> Vec<CallbackRequest> {
-    let defaults = Defaults {
-        module: &put.module,
-        queue: &put.queue,
-        authority: &put.authority,
-    };
-    callbacks
-        .into_iter()
-        .map(|c| c.callback(&defaults))
-        .collect()
+/// The module a job was put with: its name if it was put by name.
+fn module_of(job: &Job) -> &str {
+    job.module_name.as_deref().unwrap_or(job.module.as_str())
 }
 
 /// `POST /v1/jobs/{id}/callbacks`: adds a callback to a job; it runs once
@@ -152,13 +123,11 @@ pub async fn add(
     JsonBody(body): JsonBody<LinkedBody>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
     let job = state.service.job_get(id).await?;
-    let defaults = Defaults {
-        module: job.module_name.as_deref().unwrap_or(job.module.as_str()),
-        queue: &job.queue,
-        authority: &authority,
-    };
-    let callback = body.callback(&defaults);
-    let callback = state.service.callback_add(id, callback).await?;
+    let callback = body.callback().or_inherit(module_of(&job), &job.queue);
+    let callback = state
+        .service
+        .callback_add(id, callback, &Putter::with(authority))
+        .await?;
     Ok((StatusCode::CREATED, Json(callback)))
 }
 
@@ -235,41 +204,36 @@ pub async fn put_composite(
                 "`module` is required (for the composite or for its postprocess)".into(),
             )
         })?;
-    let defaults = Defaults {
-        module: &module,
-        queue: &queue,
-        authority: &authority,
-    };
+    let linked = |spec: JobSpec| spec.or_inherit(&module, &queue);
     let parts = body
         .parts
         .into_iter()
-        .map(|p| p.part("part", &defaults))
+        .map(|p| p.part("part").map(linked))
         .collect::<ApiResult<Vec<_>>>()?;
-    let postprocess = body.postprocess.part("postprocess", &defaults)?;
-    let composite = PutRequest {
-        queue: queue.clone(),
-        module: module.clone(),
-        function: String::new(),
-        args: Value::Null,
+    let postprocess = linked(body.postprocess.part("postprocess")?);
+    let composite = JobSpec {
+        module: Some(module.clone()),
+        queue: Some(queue.clone()),
         begin_after: body.begin_after.map(|t| t.0),
-        begin_by_ms: body.begin_by.map(|d| millis(d.0)),
-        limits: JobLimits::default(),
+        begin_by_ms: body.begin_by.map(|d| d.millis()),
         quota_names: body.quota_names,
-        parent: None,
-        retry: None,
-        priority: 0,
-        authority: authority.clone(),
+        callbacks: body
+            .callbacks
+            .into_iter()
+            .map(LinkedBody::callback)
+            .collect(),
+        ..JobSpec::default()
     };
-    let callbacks = callbacks_of_put(&composite, body.callbacks);
+    let composite = linked(composite);
+    let request = CompositeRequest {
+        kind: body.kind,
+        composite,
+        parts,
+        postprocess,
+    };
     let job = state
         .service
-        .composite_put(CompositeRequest {
-            kind: body.kind,
-            composite,
-            parts,
-            postprocess,
-            callbacks,
-        })
+        .composite_put(request, &Putter::with(authority))
         .await?;
     Ok((StatusCode::CREATED, Json(job)))
 }
@@ -283,16 +247,13 @@ pub async fn add_part(
     JsonBody(body): JsonBody<LinkedBody>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
     let composite = state.service.job_get(id).await?;
-    let defaults = Defaults {
-        module: composite
-            .module_name
-            .as_deref()
-            .unwrap_or(composite.module.as_str()),
-        queue: &composite.queue,
-        authority: &authority,
-    };
-    let (part, callbacks) = body.added_part(&defaults)?;
-    let part = state.service.part_add(id, part, callbacks).await?;
+    let part = body
+        .added_part()?
+        .or_inherit(module_of(&composite), &composite.queue);
+    let part = state
+        .service
+        .part_add(id, part, &Putter::with(authority))
+        .await?;
     Ok((StatusCode::CREATED, Json(part)))
 }
 

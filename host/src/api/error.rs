@@ -48,6 +48,16 @@ pub enum ApiError {
     /// 422 `invalid_component`: the uploaded component was refused.
     #[error("{0}")]
     InvalidComponent(String),
+    /// 422 `unknown_function`: a put names a function its module does not
+    /// declare. The error object also lists the module's `functions`.
+    #[error("{message}")]
+    UnknownFunction {
+        /// What is wrong, naming the module, the function and the
+        /// functions it has.
+        message: String,
+        /// The functions the module declares.
+        functions: Vec<String>,
+    },
     /// 503 `unavailable`: shutting down.
     #[error("wasync is shutting down")]
     Unavailable,
@@ -75,7 +85,9 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::QueueFull(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::InvalidComponent(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::InvalidComponent(_) | ApiError::UnknownFunction { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::StoreFault(fault) => match fault.kind {
                 FaultKind::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
@@ -97,6 +109,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::QueueFull(_) => "queue_full",
             ApiError::InvalidComponent(_) => "invalid_component",
+            ApiError::UnknownFunction { .. } => "unknown_function",
             ApiError::Unavailable => "unavailable",
             ApiError::StoreFault(fault) => fault.kind.code(),
             ApiError::Internal(_) => "internal",
@@ -109,6 +122,10 @@ impl From<service::Error> for ApiError {
         match error {
             service::Error::Invalid(message) => ApiError::BadRequest(message),
             service::Error::NotFound { .. } => ApiError::NotFound(error.to_string()),
+            service::Error::UnknownFunction { ref functions, .. } => ApiError::UnknownFunction {
+                functions: functions.clone(),
+                message: error.to_string(),
+            },
             service::Error::Conflict(message) => ApiError::Conflict(message),
             service::Error::InvalidComponent(error) => {
                 ApiError::InvalidComponent(error.to_string())
@@ -127,7 +144,10 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(detail) = &self {
             tracing::error!(%detail, "internal error answering a request");
         }
-        let body = json!({"error": {"code": self.code(), "message": self.to_string()}});
+        let mut body = json!({"error": {"code": self.code(), "message": self.to_string()}});
+        if let ApiError::UnknownFunction { functions, .. } = &self {
+            body["error"]["functions"] = json!(functions);
+        }
         let mut response = (self.status(), Json(body)).into_response();
         if matches!(self, ApiError::Unauthorized | ApiError::PayloadTooLarge(_)) {
             // The request body was not read (or not all of it): the

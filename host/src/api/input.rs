@@ -83,6 +83,14 @@ impl<'de> Deserialize<'de> for TimeInput {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DurationInput(pub Duration);
 
+impl DurationInput {
+    /// It in whole milliseconds, as a [`crate::model::JobSpec`] counts
+    /// `begin_by` (saturating).
+    pub fn millis(&self) -> u64 {
+        u64::try_from(self.0.as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
 impl<'de> Deserialize<'de> for DurationInput {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let value = serde_json::Value::deserialize(d)?;

@@ -12,8 +12,8 @@ use super::auth::Caller;
 use super::error::ApiResult;
 use super::extract::{JsonBody, Path};
 use super::input::{DurationInput, TimeInput};
-use crate::model::{Job, JobLimits, JobName};
-use crate::service::{JobNameRequest, PutRequest};
+use crate::model::{Job, JobLimits, JobName, JobSpec};
+use crate::service::Putter;
 
 /// Body of `PUT /v1/job-names/{name}`.
 #[derive(Debug, Deserialize)]
@@ -38,14 +38,14 @@ pub async fn set_name(
     Path(name): Path<String>,
     JsonBody(body): JsonBody<JobNameBody>,
 ) -> ApiResult<Json<JobName>> {
-    let request = JobNameRequest {
-        name,
-        module: body.module,
+    let job = JobSpec {
+        module: Some(body.module),
         function: body.function,
         queue: body.queue,
         args: body.args,
+        ..JobSpec::default()
     };
-    Ok(Json(state.service.job_name_set(request).await?))
+    Ok(Json(state.service.job_name_set(name, job).await?))
 }
 
 /// `GET /v1/job-names`.
@@ -105,19 +105,18 @@ pub async fn put_by_name(
     JsonBody(body): JsonBody<Option<PutByNameBody>>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
     let body = body.unwrap_or_default();
-    let request = PutRequest {
+    let spec = JobSpec {
+        args: body.args,
+        queue: body.queue,
         begin_after: body.begin_after.map(|t| t.0),
-        begin_by_ms: body
-            .begin_by
-            .map(|d| u64::try_from(d.0.as_millis()).unwrap_or(u64::MAX)),
+        begin_by_ms: body.begin_by.map(|d| d.millis()),
         limits: body.limits,
         quota_names: body.quota_names,
-        authority,
-        ..PutRequest::new("", "", Value::Null)
+        ..JobSpec::default()
     };
     let job = state
         .service
-        .put_by_name(&name, body.args, body.queue, request)
+        .put_by_name(&name, spec, &Putter::with(authority))
         .await?;
     Ok((StatusCode::CREATED, Json(job)))
 }

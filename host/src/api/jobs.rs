@@ -14,8 +14,8 @@ use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, Path, Query};
 use super::input::{DurationInput, TimeInput, nullable, parse_duration_text};
-use crate::model::{Authority, Job, JobId, JobLimits, JobStatus, RetryPolicy, RunRecord, Scope};
-use crate::service::{JobPatch, PutRequest};
+use crate::model::{Job, JobId, JobLimits, JobSpec, JobStatus, RetryPolicy, RunRecord, Scope};
+use crate::service::{JobPatch, Putter};
 
 /// The longest a `wait` request may hold the connection.
 pub const WAIT_TIMEOUT_MAX: Duration = Duration::from_secs(300);
@@ -61,29 +61,28 @@ pub struct PutBody {
 }
 
 impl PutBody {
-    /// The service's request for this body, put by `authority`, and the
-    /// callbacks it carries.
-    pub fn into_request(
-        self,
-        authority: Authority,
-    ) -> (PutRequest, Vec<super::callbacks::LinkedBody>) {
-        let request = PutRequest {
-            queue: self.queue.unwrap_or_default(),
-            module: self.module,
+    /// The job this body describes (its callbacks take the put job's
+    /// module and queue where they name none: the service's put sees to
+    /// it).
+    pub fn into_spec(self) -> JobSpec {
+        let callbacks = self
+            .callbacks
+            .into_iter()
+            .map(super::callbacks::LinkedBody::callback)
+            .collect();
+        JobSpec {
+            module: Some(self.module),
             function: self.function,
             args: self.args,
-            begin_after: self.begin_after.map(|t| t.0),
-            begin_by_ms: self
-                .begin_by
-                .map(|d| u64::try_from(d.0.as_millis()).unwrap_or(u64::MAX)),
+            queue: self.queue,
             limits: self.limits,
+            begin_after: self.begin_after.map(|t| t.0),
+            begin_by_ms: self.begin_by.map(|d| d.millis()),
             quota_names: self.quota_names,
-            parent: None,
             retry: self.retry,
             priority: self.priority,
-            authority,
-        };
-        (request, self.callbacks)
+            callbacks,
+        }
     }
 }
 
@@ -94,9 +93,10 @@ pub async fn put_job(
     caller: Caller,
     body: PutBody,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
-    let (request, callbacks) = body.into_request(caller.0);
-    let callbacks = super::callbacks::callbacks_of_put(&request, callbacks);
-    let job = state.service.put_with_callbacks(request, callbacks).await?;
+    let job = state
+        .service
+        .put(body.into_spec(), &Putter::with(caller.0))
+        .await?;
     Ok((StatusCode::CREATED, Json(job)))
 }
 

@@ -20,7 +20,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, Path, Query};
 use super::input::{DurationInput, TimeInput, nullable};
 use crate::model::cron::CronSpec;
-use crate::model::{CatchUp, Job, JobLimits, Schedule, ScheduleJob, Scope, Timing};
+use crate::model::{CatchUp, Job, JobLimits, JobSpec, Schedule, Scope, Timing};
 use crate::service::{SchedulePatch, ScheduleRequest};
 
 /// How many runs `show` lists when not told.
@@ -158,13 +158,14 @@ pub async fn create(
     let timing = timing(body.delay, body.cron, false)?.expect("required");
     let request = ScheduleRequest {
         name: body.name,
-        job: ScheduleJob {
-            queue: body.queue.unwrap_or_default(),
-            module: body.module,
+        job: JobSpec {
+            queue: body.queue,
+            module: Some(body.module),
             function: body.function,
             args: body.args,
             limits: body.limits,
             begin_by_ms: body.begin_by.map(millis),
+            ..JobSpec::default()
         },
         timing,
         active: if by_token { Some(false) } else { body.active },
@@ -188,7 +189,7 @@ pub async fn create(
 /// `GET /v1/schedules`: every schedule the caller may read, by name.
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     let mut schedules = state.service.schedule_list().await?;
-    schedules.retain(|s| caller.reads(&s.job.queue));
+    schedules.retain(|s| caller.reads(s.job.queue_ref()));
     Ok(Json(json!({ "schedules": schedules })))
 }
 

@@ -21,10 +21,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tracing::Instrument as _;
 
-use crate::model::{JobId, ModuleDigest, RunOutcome};
-use crate::runtime::{
-    Compilation, JobCall, JobContext, JobInfo, Limits, PutRequest, Runtime, RuntimeConfig,
-};
+use crate::model::{JobId, JobSpec, ModuleDigest, RunOutcome};
+use crate::runtime::{Compilation, JobCall, JobContext, JobInfo, Limits, Runtime, RuntimeConfig};
 
 /// Arguments of `wasync run`.
 #[derive(Debug, clap::Args)]
@@ -229,7 +227,7 @@ impl JobContext for LocalContext {
         Ok(state.annotations.get(&(id, name.to_owned())).cloned())
     }
 
-    async fn put(&self, request: PutRequest) -> Result<JobId, String> {
+    async fn put(&self, spec: JobSpec) -> Result<JobId, String> {
         let id = JobId::new();
         self.state
             .lock()
@@ -238,12 +236,12 @@ impl JobContext for LocalContext {
             .insert(id);
         let printed = json!({
             "put": {
-                "module": request.module,
-                "function": request.function,
-                "args": request.args,
-                "queue": request.queue,
-                "begin_after": request.begin_after,
-                "begin_by_ms": request.begin_by_ms,
+                "module": spec.module,
+                "function": spec.function,
+                "args": spec.args,
+                "queue": spec.queue,
+                "begin_after": spec.begin_after,
+                "begin_by_ms": spec.begin_by_ms,
             },
             "id": id,
         });
@@ -274,17 +272,12 @@ mod tests {
         assert_eq!(context.get_annotation(None, "a").await, Ok(Some(json!(1))));
         let stranger = JobId::new();
         assert!(context.get_annotation(Some(stranger), "a").await.is_err());
-        let request = PutRequest {
-            module: None,
+        let spec = JobSpec {
             function: "g".into(),
             args: json!([1]),
-            queue: None,
-            begin_after: None,
-            begin_by_ms: None,
-            quota_names: Vec::new(),
-            retry: None,
+            ..JobSpec::default()
         };
-        let child = context.put(request).await.unwrap();
+        let child = context.put(spec).await.unwrap();
         context
             .set_annotation(Some(child), "b", json!("x"))
             .await

@@ -12,9 +12,9 @@ use async_trait::async_trait;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::model::{Authority, CallbackOn, CompositeKind, Job, JobId, Scope};
-use crate::runtime::{JobContext, JobInfo, PutRequest as GuestPutRequest};
-use crate::service::{self, CallbackRequest, CompositeRequest, PutRequest, Service};
+use crate::model::{Authority, CallbackSpec, CompositeKind, Job, JobId, JobSpec, Scope};
+use crate::runtime::{JobContext, JobInfo};
+use crate::service::{self, CompositeRequest, Putter, Service};
 
 /// Makes the context of each job a dispatcher runs: the one thing the
 /// dispatcher needs from the layer above it, handed to it as a part
@@ -159,28 +159,22 @@ impl JobContext for DispatchContext {
             .flatten()
     }
 
-    async fn put(&self, request: GuestPutRequest) -> Result<JobId, String> {
+    async fn put(&self, spec: JobSpec) -> Result<JobId, String> {
         self.service
-            .put(self.request(request).await?)
+            .put(self.inherit(spec), &self.putter().await?)
             .await
             .map(|job| job.id)
             .map_err(guest_error)
     }
 
-    async fn add_callback(
-        &self,
-        job: JobId,
-        on: CallbackOn,
-        request: GuestPutRequest,
-    ) -> Result<JobId, String> {
+    async fn add_callback(&self, job: JobId, callback: CallbackSpec) -> Result<JobId, String> {
         let job = self.reach(Some(job), Scope::Put).await?;
-        let callback = CallbackRequest {
-            on,
-            request: self.request(request).await?,
-            callbacks: Vec::new(),
+        let callback = CallbackSpec {
+            on: callback.on,
+            job: self.inherit(callback.job),
         };
         self.service
-            .callback_add(job, callback)
+            .callback_add(job, callback, &self.putter().await?)
             .await
             .map(|job| job.id)
             .map_err(guest_error)
@@ -189,15 +183,11 @@ impl JobContext for DispatchContext {
     async fn put_composite(
         &self,
         kind: CompositeKind,
-        parts: Vec<GuestPutRequest>,
-        postprocess: GuestPutRequest,
+        parts: Vec<JobSpec>,
+        postprocess: JobSpec,
     ) -> Result<JobId, String> {
-        let postprocess = self.request(postprocess).await?;
-        let mut requests = Vec::with_capacity(parts.len());
-        for part in parts {
-            requests.push(self.request(part).await?);
-        }
-        let composite = PutRequest {
+        let postprocess = self.inherit(postprocess);
+        let composite = JobSpec {
             function: String::new(),
             args: Value::Null,
             ..postprocess.clone()
@@ -205,42 +195,28 @@ impl JobContext for DispatchContext {
         let request = CompositeRequest {
             kind,
             composite,
-            parts: requests,
+            parts: parts.into_iter().map(|part| self.inherit(part)).collect(),
             postprocess,
-            callbacks: Vec::new(),
         };
         self.service
-            .composite_put(request)
+            .composite_put(request, &self.putter().await?)
             .await
             .map(|job| job.id)
             .map_err(guest_error)
     }
 
-    async fn add_part(
-        &self,
-        composite: JobId,
-        part: GuestPutRequest,
-        callbacks: Vec<(CallbackOn, GuestPutRequest)>,
-    ) -> Result<JobId, String> {
+    async fn add_part(&self, composite: JobId, part: JobSpec) -> Result<JobId, String> {
         let composite = self.reach(Some(composite), Scope::Put).await?;
-        let mut requests = Vec::with_capacity(callbacks.len());
-        for (on, request) in callbacks {
-            requests.push(CallbackRequest {
-                on,
-                request: self.request(request).await?,
-                callbacks: Vec::new(),
-            });
-        }
         self.service
-            .part_add(composite, self.request(part).await?, requests)
+            .part_add(composite, self.inherit(part), &self.putter().await?)
             .await
             .map(|job| job.id)
             .map_err(guest_error)
     }
 
-    async fn put_held(&self, request: GuestPutRequest) -> Result<JobId, String> {
+    async fn put_held(&self, spec: JobSpec) -> Result<JobId, String> {
         self.service
-            .put_held(self.request(request).await?)
+            .put_held(self.inherit(spec), &self.putter().await?)
             .await
             .map(|job| job.id)
             .map_err(guest_error)
@@ -261,24 +237,17 @@ impl JobContext for DispatchContext {
 }
 
 impl DispatchContext {
-    /// A guest's request as the service takes it: by default in this
-    /// job's module and queue, put by this job with its authority.
-    async fn request(&self, request: GuestPutRequest) -> Result<PutRequest, String> {
-        Ok(PutRequest {
-            queue: request.queue.unwrap_or_else(|| self.job.queue.clone()),
-            module: request
-                .module
-                .unwrap_or_else(|| self.job.module.to_string()),
-            function: request.function,
-            args: request.args,
-            begin_after: request.begin_after,
-            begin_by_ms: request.begin_by_ms,
-            limits: Default::default(),
-            quota_names: request.quota_names,
-            parent: Some(self.job.id),
-            retry: request.retry,
-            priority: 0,
+    /// A guest's spec with this job's module and queue where it names
+    /// none (its callbacks' too).
+    fn inherit(&self, spec: JobSpec) -> JobSpec {
+        spec.or_inherit(self.job.module.as_str(), &self.job.queue)
+    }
+
+    /// This job as the putter of the jobs it puts: with its authority.
+    async fn putter(&self) -> Result<Putter, String> {
+        Ok(Putter {
             authority: self.authority().await?.clone(),
+            parent: Some(self.job.id),
         })
     }
 }

@@ -12,8 +12,9 @@ use wasync_faults::SmallDisk;
 
 use super::completer::{BatchCompleter, Completer};
 use crate::clock::{Clock, SystemClock};
+use crate::model::JobSpec;
 use crate::model::{FailureKind, JobId, JobStatus, RunOutcome};
-use crate::service::{Events, PutRequest, StoreHealth};
+use crate::service::{Events, Putter, StoreHealth};
 use crate::store::conformance::kit::{self, t};
 use crate::store::postgres::testing;
 use crate::store::sqlite::SqliteStore;
@@ -33,7 +34,10 @@ async fn jobs_the_store_says_a_dispatcher_holds_and_it_does_not_are_handed_back_
 
     // A job running here is held: the self-check leaves it alone.
     let running = service
-        .put(PutRequest::new("hello", "sleep", json!([1_500])))
+        .put(
+            JobSpec::new("hello", "sleep", json!([1_500])),
+            &Putter::admin(),
+        )
         .await
         .unwrap();
     wait_for(&*store, running.id, JobStatus::Active).await;

@@ -11,11 +11,12 @@ use serde_json::json;
 use super::{Dispatcher, DispatcherConfig};
 use crate::app::App;
 use crate::clock::{Clock, SystemClock};
+use crate::model::JobSpec;
 use crate::model::{
     AgentFilter, AgentSpec, DispatcherId, DispatcherStatus, FailureKind, JobStatus, Process,
 };
 use crate::runtime::{Runtime, RuntimeConfig};
-use crate::service::{PutRequest, Service, ServiceConfig};
+use crate::service::{Putter, Service, ServiceConfig};
 use crate::store::conformance::{Harness, SqliteHarness};
 use crate::store::{DispatcherActivateParams, Store, Vacancy};
 
@@ -73,10 +74,13 @@ async fn a_scheduled_job_starts_when_due_not_a_poll_interval_later() {
     let due = SystemClock.now() + chrono::TimeDelta::milliseconds(400);
     let job = s
         .service
-        .put(PutRequest {
-            begin_after: Some(due),
-            ..PutRequest::new("hello", "hello", json!([]))
-        })
+        .put(
+            JobSpec {
+                begin_after: Some(due),
+                ..JobSpec::new("hello", "hello", json!([]))
+            },
+            &Putter::admin(),
+        )
         .await
         .unwrap();
     assert!(job.scheduled);
@@ -111,11 +115,14 @@ async fn a_job_no_agent_takes_expires_at_its_deadline_and_wakes_its_waiter() {
         .unwrap();
     let job = s
         .service
-        .put(PutRequest {
-            queue: "picky".into(),
-            begin_by_ms: Some(300),
-            ..PutRequest::new("hello", "hello", json!([]))
-        })
+        .put(
+            JobSpec {
+                queue: Some("picky".into()),
+                begin_by_ms: Some(300),
+                ..JobSpec::new("hello", "hello", json!([]))
+            },
+            &Putter::admin(),
+        )
         .await
         .unwrap();
     let done = s
@@ -143,10 +150,13 @@ async fn jobs_of_a_quota_of_one_run_one_after_another_without_polling() {
         let service = s.service.clone();
         async move {
             service
-                .put(PutRequest {
-                    quota_names: vec!["serial".into()],
-                    ..PutRequest::new("hello", "sleep", json!([ms]))
-                })
+                .put(
+                    JobSpec {
+                        quota_names: vec!["serial".into()],
+                        ..JobSpec::new("hello", "sleep", json!([ms]))
+                    },
+                    &Putter::admin(),
+                )
                 .await
                 .unwrap()
         }
@@ -251,7 +261,7 @@ async fn a_dispatcher_whose_id_was_taken_over_leaves_it_alone() {
     assert_eq!(by, other);
     let job = s
         .service
-        .put(PutRequest::new("hello", "hello", json!([])))
+        .put(JobSpec::new("hello", "hello", json!([])), &Putter::admin())
         .await
         .unwrap();
     s.dispatcher.stop().await;

@@ -24,6 +24,20 @@ pub struct ModuleInfo {
     pub created_at: Timestamp,
 }
 
+/// How a job function the module declares is listed in
+/// [`ModuleInfo::exports`]: this prefix, then its name.
+pub const FUNCTION_EXPORT_PREFIX: &str = "function ";
+
+impl ModuleInfo {
+    /// The job functions it declares (none when it does not declare
+    /// them).
+    pub fn functions(&self) -> impl Iterator<Item = &str> {
+        self.exports
+            .iter()
+            .filter_map(|line| line.strip_prefix(FUNCTION_EXPORT_PREFIX))
+    }
+}
+
 /// A queue and how many jobs wait in it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueInfo {

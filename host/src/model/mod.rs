@@ -8,6 +8,7 @@ mod failure;
 mod ids;
 mod job;
 mod job_name;
+mod job_spec;
 mod links;
 mod monitor;
 mod quota;
@@ -18,11 +19,14 @@ mod token;
 mod usage;
 
 pub use agent::{AGENT_SIZE_DEFAULT, Agent, AgentFilter, AgentSpec, MAIN_AGENT_NAME};
-pub use catalog::{DEFAULT_QUEUE, DispatcherInfo, ModuleInfo, Process, QueueInfo};
+pub use catalog::{
+    DEFAULT_QUEUE, DispatcherInfo, FUNCTION_EXPORT_PREFIX, ModuleInfo, Process, QueueInfo,
+};
 pub use failure::{Failure, FailureKind};
 pub use ids::{BadDigest, DispatcherId, JobId, ModuleDigest};
 pub use job::{CapturedOutput, Job, JobLimits, NewJob, RunOutcome};
 pub use job_name::JobName;
+pub use job_spec::{CallbackSpec, JobSpec};
 pub use links::{
     CallbackOn, CompositeArgs, CompositeKind, HOST_FUNCTION_PREFIX, JobLink, LinkedJob,
     UnknownCallbackOn, outcome_json, with_outcome, with_outcomes,
@@ -42,7 +46,7 @@ pub use retry::{
 };
 pub use schedule::{
     AfterTake, CATCH_UP_ALL_MAX, CatchUp, NewSchedule, RETRY_DELAY_DEFAULT_MS, Schedule,
-    ScheduleId, ScheduleJob, ScheduleRun, Timing,
+    ScheduleId, ScheduleRun, Timing,
 };
 pub use state::{JobStatus, Transition};
 pub use token::{

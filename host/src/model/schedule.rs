@@ -16,11 +16,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use uuid::Uuid;
 
 use super::cron::CronSpec;
-use super::{JobLimits, Timestamp};
+use super::{JobSpec, Timestamp};
 
 /// How long a take locks a schedule by default: 300 s. For a Delay item
 /// whose delay is shorter than twice that, the default is half the delay
@@ -71,27 +70,6 @@ pub struct ScheduleRun {
     pub schedule_id: ScheduleId,
     /// The occurrence it was put for.
     pub occurrence: Timestamp,
-}
-
-/// The job a schedule puts at each occurrence: a put request, kept as
-/// given (the module by name is resolved at each put, so a newer upload
-/// under the name is used from then on).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ScheduleJob {
-    /// The queue (`""`: the default queue).
-    pub queue: String,
-    /// The module, by digest or name.
-    pub module: String,
-    /// The job function.
-    pub function: String,
-    /// Its arguments: a JSON array or object.
-    pub args: Value,
-    /// Resource requests.
-    #[serde(default, skip_serializing_if = "JobLimits::is_empty")]
-    pub limits: JobLimits,
-    /// Each job must have started this many ms after it is put.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub begin_by_ms: Option<u64>,
 }
 
 /// When a schedule puts its job.
@@ -256,8 +234,8 @@ pub struct NewSchedule {
     pub id: ScheduleId,
     /// Its unique name.
     pub name: String,
-    /// The job it puts.
-    pub job: ScheduleJob,
+    /// The job it puts (see [`Schedule::job`]).
+    pub job: JobSpec,
     /// When.
     pub timing: Timing,
     /// Missed occurrences.
@@ -279,8 +257,11 @@ pub struct Schedule {
     pub id: ScheduleId,
     /// Its unique name.
     pub name: String,
-    /// The job it puts at each occurrence.
-    pub job: ScheduleJob,
+    /// The job it puts at each occurrence, kept as given (the module by
+    /// name is resolved at each put, so a newer upload under the name is
+    /// used from then on): module, function, arguments, queue, `limits`
+    /// and `begin_by` (counted from each put).
+    pub job: JobSpec,
     /// When it puts it.
     pub timing: Timing,
     /// What it does about missed occurrences.

@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use wasmtime::component::{HasData, Linker};
 
-use crate::model::{CallbackOn, CompositeKind, JobId, ModuleDigest, Timestamp};
+use crate::model::{CallbackSpec, CompositeKind, JobId, JobSpec, ModuleDigest};
 
 /// The largest annotation name accepted, in bytes.
 pub const ANNOTATION_NAME_MAX: usize = 256;
@@ -88,16 +88,11 @@ pub trait JobContext: Send + Sync {
         name: &str,
     ) -> Result<Option<serde_json::Value>, String>;
     /// Puts a new job (`put`), returns its id.
-    async fn put(&self, request: PutRequest) -> Result<JobId, String>;
+    async fn put(&self, spec: JobSpec) -> Result<JobId, String>;
     /// Adds a callback to a job (`add-callback`), returns the callback's
     /// id. By default refused: a context without a queue has no callbacks.
-    async fn add_callback(
-        &self,
-        job: JobId,
-        on: CallbackOn,
-        request: PutRequest,
-    ) -> Result<JobId, String> {
-        let _ = (job, on, request);
+    async fn add_callback(&self, job: JobId, callback: CallbackSpec) -> Result<JobId, String> {
+        let _ = (job, callback);
         Err("callbacks are not available in this context".into())
     }
     /// Puts a composite (`put-composite`), returns its id. By default
@@ -105,26 +100,21 @@ pub trait JobContext: Send + Sync {
     async fn put_composite(
         &self,
         kind: CompositeKind,
-        parts: Vec<PutRequest>,
-        postprocess: PutRequest,
+        parts: Vec<JobSpec>,
+        postprocess: JobSpec,
     ) -> Result<JobId, String> {
         let _ = (kind, parts, postprocess);
         Err("composites are not available in this context".into())
     }
-    /// Adds a part to a composite with callbacks of its own (`add-part`),
-    /// returns the part's id. By default refused.
-    async fn add_part(
-        &self,
-        composite: JobId,
-        part: PutRequest,
-        callbacks: Vec<(CallbackOn, PutRequest)>,
-    ) -> Result<JobId, String> {
-        let _ = (composite, part, callbacks);
+    /// Adds a part to a composite with callbacks of its own (its
+    /// `callbacks`; `add-part`), returns the part's id. By default refused.
+    async fn add_part(&self, composite: JobId, part: JobSpec) -> Result<JobId, String> {
+        let _ = (composite, part);
         Err("composites are not available in this context".into())
     }
     /// Creates a held job (`put-held`). By default refused.
-    async fn put_held(&self, request: PutRequest) -> Result<JobId, String> {
-        let _ = request;
+    async fn put_held(&self, spec: JobSpec) -> Result<JobId, String> {
+        let _ = spec;
         Err("held jobs are not available in this context".into())
     }
     /// Resolves when the run must stop: the job was cancelled (or is no
@@ -165,28 +155,6 @@ pub struct JobInfo {
     pub attempt: u32,
     /// The annotations it had when it started, sorted by name.
     pub annotations: Vec<(String, serde_json::Value)>,
-}
-
-/// A job put from inside a running job (`put`), validated: `function` is
-/// not empty and `args` is a JSON array or object.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PutRequest {
-    /// The module by digest or name; `None`: the caller's module.
-    pub module: Option<String>,
-    /// The job function.
-    pub function: String,
-    /// A JSON array (positional) or object (named arguments).
-    pub args: serde_json::Value,
-    /// The queue; `None`: the caller's queue.
-    pub queue: Option<String>,
-    /// Not before this time; `None`: as soon as possible.
-    pub begin_after: Option<Timestamp>,
-    /// Must have started this many milliseconds after `begin_after`.
-    pub begin_by_ms: Option<u64>,
-    /// Quotas of the queue the job counts against.
-    pub quota_names: Vec<String>,
-    /// Its retry policy; `None`: the queue's default.
-    pub retry: Option<crate::model::RetryPolicy>,
 }
 
 mod gen_ {
@@ -413,16 +381,16 @@ impl context::Host for ContextView<'_> {
         request: wtypes::JobRequest,
     ) -> wasmtime::Result<Result<String, String>> {
         check_size("put", request_size(&request))?;
-        let request = match self
+        let spec = match self
             .state
             .room_for(1)
             .await
-            .and_then(|()| check_put(request))
+            .and_then(|()| JobSpec::try_from(request))
         {
-            Ok(request) => request,
+            Ok(spec) => spec,
             Err(e) => return Ok(Err(e)),
         };
-        let answer = self.state.context.put(request).await;
+        let answer = self.state.context.put(spec).await;
         self.state.count_puts(1, &answer);
         Ok(answer.map(|id| id.to_string()))
     }
@@ -439,14 +407,17 @@ impl context::Host for ContextView<'_> {
             .room_for(1)
             .await
             .and_then(|()| parse_job(Some(&job)))
-            .and_then(|job| Ok((job, check_put(callback)?)));
-        let (job, request) = match checked {
-            Ok((Some(job), request)) => (job, request),
+            .and_then(|job| Ok((job, JobSpec::try_from(callback)?)));
+        let (job, spec) = match checked {
+            Ok((Some(job), spec)) => (job, spec),
             Ok((None, _)) => unreachable!("a job was given"),
             Err(e) => return Ok(Err(e)),
         };
-        let on = callback_on(on);
-        let answer = self.state.context.add_callback(job, on, request).await;
+        let callback = CallbackSpec {
+            on: callback_on(on),
+            job: spec,
+        };
+        let answer = self.state.context.add_callback(job, callback).await;
         self.state.count_puts(1, &answer);
         Ok(answer.map(|id| id.to_string()))
     }
@@ -467,9 +438,9 @@ impl context::Host for ContextView<'_> {
         }
         let checked = parts
             .into_iter()
-            .map(check_put)
+            .map(JobSpec::try_from)
             .collect::<Result<Vec<_>, _>>()
-            .and_then(|parts| Ok((parts, check_put(postprocess)?)));
+            .and_then(|parts| Ok((parts, JobSpec::try_from(postprocess)?)));
         let (parts, postprocess) = match checked {
             Ok(checked) => checked,
             Err(e) => return Ok(Err(e)),
@@ -509,20 +480,25 @@ impl context::Host for ContextView<'_> {
         let checked = parse_job(Some(&composite)).and_then(|job| {
             let callbacks = callbacks
                 .into_iter()
-                .map(|(on, request)| Ok((callback_on(on), check_put(request)?)))
+                .map(|(on, request)| {
+                    Ok(CallbackSpec {
+                        on: callback_on(on),
+                        job: JobSpec::try_from(request)?,
+                    })
+                })
                 .collect::<Result<Vec<_>, String>>()?;
-            Ok((job, check_put(part)?, callbacks))
+            let part = JobSpec {
+                callbacks,
+                ..JobSpec::try_from(part)?
+            };
+            Ok((job, part))
         });
-        let (composite, part, callbacks) = match checked {
-            Ok((Some(composite), part, callbacks)) => (composite, part, callbacks),
-            Ok((None, _, _)) => unreachable!("a job was given"),
+        let (composite, part) = match checked {
+            Ok((Some(composite), part)) => (composite, part),
+            Ok((None, _)) => unreachable!("a job was given"),
             Err(e) => return Ok(Err(e)),
         };
-        let answer = self
-            .state
-            .context
-            .add_part(composite, part, callbacks)
-            .await;
+        let answer = self.state.context.add_part(composite, part).await;
         self.state.count_puts(jobs, &answer);
         Ok(answer.map(|id| id.to_string()))
     }
@@ -532,16 +508,16 @@ impl context::Host for ContextView<'_> {
         request: wtypes::JobRequest,
     ) -> wasmtime::Result<Result<String, String>> {
         check_size("put-held", request_size(&request))?;
-        let request = match self
+        let spec = match self
             .state
             .room_for(1)
             .await
-            .and_then(|()| check_put(request))
+            .and_then(|()| JobSpec::try_from(request))
         {
-            Ok(request) => request,
+            Ok(spec) => spec,
             Err(e) => return Ok(Err(e)),
         };
-        let answer = self.state.context.put_held(request).await;
+        let answer = self.state.context.put_held(spec).await;
         self.state.count_puts(1, &answer);
         Ok(answer.map(|id| id.to_string()))
     }
@@ -588,8 +564,7 @@ pub const HTTP_ANNOTATION: &str = "wasync.http";
 mod checks;
 pub(crate) use checks::truncate;
 use checks::{
-    callback_on, check_name, check_not_reserved, check_put, parse_job, parse_value,
-    wait_for_annotation,
+    callback_on, check_name, check_not_reserved, parse_job, parse_value, wait_for_annotation,
 };
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::*;
 use crate::app::App;
 use crate::clock::{Clock, ManualClock, from_millis};
-use crate::model::{CatchUp, JobLimits, ScheduleJob, Timing};
+use crate::model::{CatchUp, JobSpec, Timing};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::service::{ScheduleRequest, ServiceConfig};
 use crate::store::prelude::*;
@@ -19,6 +19,7 @@ use crate::store::sqlite::SqliteStore;
 
 struct Fixture {
     service: Service,
+    store: Arc<SqliteStore>,
     parts: SchedulerParts,
     clock: Arc<ManualClock>,
     _dir: tempfile::TempDir,
@@ -46,8 +47,9 @@ async fn fixture() -> Fixture {
         .await
         .unwrap();
     let clock = Arc::new(ManualClock::new(t(0)));
+    let store = Arc::new(store);
     let app = App::new(
-        Arc::new(store),
+        store.clone(),
         Runtime::new(RuntimeConfig::default()).unwrap(),
         clock.clone(),
         ServiceConfig::default(),
@@ -55,6 +57,7 @@ async fn fixture() -> Fixture {
     Fixture {
         parts: app.scheduler_parts(),
         service: app.service,
+        store,
         clock,
         _dir: dir,
     }
@@ -63,13 +66,9 @@ async fn fixture() -> Fixture {
 fn request(name: &str, timing: Timing) -> ScheduleRequest {
     ScheduleRequest {
         name: name.to_owned(),
-        job: ScheduleJob {
-            queue: "default".to_owned(),
-            module: "hello".to_owned(),
-            function: "echo".to_owned(),
-            args: json!([name]),
-            limits: JobLimits::default(),
-            begin_by_ms: None,
+        job: JobSpec {
+            queue: Some("default".to_owned()),
+            ..JobSpec::new("hello", "echo", json!([name]))
         },
         timing,
         active: None,
@@ -211,8 +210,8 @@ async fn a_failed_put_keeps_the_lock_and_is_retried_after_the_retry_delay() {
     f.service.queue_create("reports").await.unwrap();
     f.service
         .schedule_create(ScheduleRequest {
-            job: ScheduleJob {
-                queue: "reports".into(),
+            job: JobSpec {
+                queue: Some("reports".into()),
                 ..request("report", EVERY_10S).job
             },
             retry_delay_ms: Some(3_000),
@@ -241,6 +240,52 @@ async fn a_failed_put_keeps_the_lock_and_is_retried_after_the_retry_delay() {
     let ok = f.service.schedule_get("report").await.unwrap();
     assert_eq!(ok.last_error, None);
     assert_eq!(ok.next_call_time, Some(t(20)));
+}
+
+/// A schedule naming a function its module does not declare is refused at
+/// creation, listing the module's functions; one whose module name moved
+/// to a component without the function is refused at the occurrence's
+/// put, which records the reason, and stores no job to fail at run time.
+#[tokio::test]
+async fn a_schedule_s_function_is_checked_against_its_module_s() {
+    let f = fixture().await;
+    let declared = |tag: &str, functions: &[&str]| {
+        let bytes = wat::parse_str(format!("(component ${tag})")).unwrap();
+        crate::store::ModuleInsertParams {
+            digest: crate::model::ModuleDigest::of(&bytes),
+            name: Some("declared".into()),
+            bytes,
+            exports: functions.iter().map(|f| format!("function {f}")).collect(),
+            now: t(0),
+        }
+    };
+    f.store
+        .module_insert(declared("one", &["echo", "add"]))
+        .await
+        .unwrap();
+    let on = |function: &str| ScheduleRequest {
+        job: JobSpec::new("declared", function, json!([])),
+        ..request(function, EVERY_10S)
+    };
+    let error = f.service.schedule_create(on("nope")).await.unwrap_err();
+    assert!(
+        matches!(&error, service::Error::UnknownFunction { functions, .. }
+            if functions == &["echo", "add"]),
+        "{error}"
+    );
+    f.service.schedule_create(on("echo")).await.unwrap();
+    // The name moves to a component that no longer declares `echo`.
+    f.store
+        .module_insert(declared("two", &["add"]))
+        .await
+        .unwrap();
+    f.at(10);
+    let round = f.round("a").await;
+    assert_eq!((round.put, round.failed), (0, 1));
+    let failed = f.service.schedule_get("echo").await.unwrap();
+    let reason = failed.last_error.unwrap_or_default();
+    assert!(reason.contains("no job function `echo`"), "{reason}");
+    assert!(f.occurrences("echo").await.is_empty());
 }
 
 /// A scheduler took the schedule and put the job, then died before
@@ -336,7 +381,7 @@ async fn creation_checks_names_queues_modules_and_timing() {
     let bad_name = f.service.schedule_create(request("no spaces", EVERY_10S));
     assert!(invalid(bad_name.await.unwrap_err()));
     let mut missing_queue = request("q", EVERY_10S);
-    missing_queue.job.queue = "nowhere".into();
+    missing_queue.job.queue = Some("nowhere".into());
     assert!(matches!(
         f.service.schedule_create(missing_queue).await,
         Err(service::Error::NotFound { .. })

@@ -9,8 +9,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{Error, PutRequest, Service};
-use crate::model::{Job, NewJob, QueueInfo};
+use super::{Error, Putter, Service};
+use crate::model::{Job, JobSpec, NewJob, QueueInfo};
 
 /// The most jobs one batch put takes. Bigger batches gain little (one
 /// commit already serves thousands of jobs) and would hold the database's
@@ -43,24 +43,31 @@ impl BatchError {
 }
 
 impl Service {
-    /// Puts `requests` all or none, in one transaction, and returns the
-    /// jobs in the order asked once all are durably stored. Each request
-    /// is checked as [`Service::put`] checks it; the first refused names
-    /// its index. At most [`PUT_MANY_MAX`] requests; callbacks are not
-    /// taken (put such a job alone).
-    pub async fn put_many(&self, requests: Vec<PutRequest>) -> Result<Vec<Job>, BatchError> {
-        if requests.len() > PUT_MANY_MAX {
-            return Err(BatchError::whole(too_many_in_batch(requests.len())));
+    /// Puts `specs` all or none, in one transaction, and returns the
+    /// jobs in the order asked once all are durably stored. Each spec is
+    /// checked as [`Service::put`] checks it; the first refused names its
+    /// index. At most [`PUT_MANY_MAX`] specs; callbacks are not taken
+    /// (put such a job alone).
+    pub async fn put_many(&self, specs: Vec<JobSpec>, by: &Putter) -> Result<Vec<Job>, BatchError> {
+        if specs.len() > PUT_MANY_MAX {
+            return Err(BatchError::whole(too_many_in_batch(specs.len())));
         }
-        let mut jobs: Vec<NewJob> = Vec::with_capacity(requests.len());
+        let mut jobs: Vec<NewJob> = Vec::with_capacity(specs.len());
         // Per queue: the queue, how many jobs the batch puts there and the
         // index of its first job there (to name when the cap refuses).
         let mut queues: BTreeMap<String, (QueueInfo, u64, usize)> = BTreeMap::new();
-        for (index, request) in requests.into_iter().enumerate() {
-            super::callbacks::refuse_host_function(&request.function)
+        for (index, spec) in specs.into_iter().enumerate() {
+            super::callbacks::refuse_host_function(&spec.function)
                 .map_err(BatchError::item(index))?;
+            if !spec.callbacks.is_empty() {
+                return Err(BatchError::item(index)(Error::Invalid(
+                    "a batch takes no `callbacks`; put a job with callbacks alone \
+                     (POST /v1/jobs)"
+                        .into(),
+                )));
+            }
             let (job, queue) = self
-                .resolve_put(request)
+                .resolve_put(spec, by)
                 .await
                 .map_err(BatchError::item(index))?;
             queues

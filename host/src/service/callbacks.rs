@@ -4,26 +4,12 @@
 
 use serde_json::json;
 
-use super::{Error, PutRequest, Result, Service};
+use super::{Error, Putter, Result, Service};
 use crate::model::{
-    CallbackOn, CompositeArgs, CompositeKind, HOST_FUNCTION_PREFIX, Job, JobId, JobLink, LinkedJob,
-    NewJob, RetryPreset,
+    CallbackSpec, CompositeArgs, CompositeKind, HOST_FUNCTION_PREFIX, Job, JobId, JobLink, JobSpec,
+    LinkedJob, NewJob, RetryPreset,
 };
 use crate::store::{CallbackAddParams, JobAppendArgsParams, JobLinks, PartAddParams};
-
-/// A callback to add: the job to put once the job it hangs on has its
-/// outcome, and the callbacks of that callback in turn.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CallbackRequest {
-    /// On which outcome it runs its function (otherwise it passes the
-    /// outcome through).
-    pub on: CallbackOn,
-    /// The job to run (its arguments get the outcome, see
-    /// [`crate::model::with_outcome`]).
-    pub request: PutRequest,
-    /// Its own callbacks.
-    pub callbacks: Vec<CallbackRequest>,
-}
 
 /// A `serial` or `parallel` composite to put.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,16 +17,15 @@ pub struct CompositeRequest {
     /// One part after another, or all at once.
     pub kind: CompositeKind,
     /// The composite itself: its queue, `begin_after`, `begin_by`, quota
-    /// names (`module`, `function` and `args` are ignored: the composite
-    /// runs the host's function and is claimed like its postprocess).
-    pub composite: PutRequest,
+    /// names and callbacks (`module`, `function` and `args` are ignored:
+    /// the composite runs the host's function and is claimed like its
+    /// postprocess).
+    pub composite: JobSpec,
     /// The parts, in order.
-    pub parts: Vec<PutRequest>,
+    pub parts: Vec<JobSpec>,
     /// The job called with the parts' outcomes once they are done; its
     /// result is the composite's.
-    pub postprocess: PutRequest,
-    /// Callbacks of the composite.
-    pub callbacks: Vec<CallbackRequest>,
+    pub postprocess: JobSpec,
 }
 
 /// The single place where the options of a held job (a callback, a part,
@@ -79,45 +64,20 @@ pub(super) fn refuse_host_function(function: &str) -> Result<()> {
 }
 
 impl Service {
-    /// Puts a job with callbacks, all in one transaction: the job is
-    /// `pending`, its callbacks held until it has its outcome.
-    pub async fn put_with_callbacks(
-        &self,
-        request: PutRequest,
-        callbacks: Vec<CallbackRequest>,
-    ) -> Result<Job> {
-        if callbacks.is_empty() {
-            return self.put(request).await;
-        }
-        let job = self.new_job(request).await?;
-        let id = job.id;
-        let mut linked = vec![LinkedJob {
-            job,
-            held: false,
-            link: None,
-        }];
-        self.hold_callbacks(id, callbacks, &mut linked).await?;
-        self.store()
-            .job_insert_linked(&linked, self.clock().now())
-            .await?;
-        crate::metrics::job_put(&linked[0].job.queue);
-        self.events().work_available();
-        self.job_get(id).await
-    }
-
     /// Resolves `callbacks` of job `of` (and theirs, depth first) into
     /// held jobs.
-    async fn hold_callbacks(
+    pub(super) async fn hold_callbacks(
         &self,
         of: JobId,
-        callbacks: Vec<CallbackRequest>,
+        callbacks: Vec<CallbackSpec>,
+        by: &Putter,
         linked: &mut Vec<LinkedJob>,
     ) -> Result<()> {
-        let mut todo: Vec<(JobId, CallbackRequest)> =
-            callbacks.into_iter().map(|c| (of, c)).collect();
+        let mut todo: Vec<(JobId, CallbackSpec)> = callbacks.into_iter().map(|c| (of, c)).collect();
         todo.reverse();
-        while let Some((of, callback)) = todo.pop() {
-            let job = callback_job_options(self.new_linked_job(callback.request).await?);
+        while let Some((of, mut callback)) = todo.pop() {
+            let nested = std::mem::take(&mut callback.job.callbacks);
+            let job = callback_job_options(self.new_linked_job(callback.job, by).await?);
             let id = job.id;
             linked.push(LinkedJob {
                 job,
@@ -127,21 +87,27 @@ impl Service {
                     on: callback.on,
                 }),
             });
-            todo.extend(callback.callbacks.into_iter().rev().map(|c| (id, c)));
+            todo.extend(nested.into_iter().rev().map(|c| (id, c)));
         }
         Ok(())
     }
 
-    async fn new_linked_job(&self, request: PutRequest) -> Result<NewJob> {
-        refuse_host_function(&request.function)?;
-        self.new_job(request).await
+    async fn new_linked_job(&self, spec: JobSpec, by: &Putter) -> Result<NewJob> {
+        refuse_host_function(&spec.function)?;
+        self.new_job(spec, by).await
     }
 
     /// Adds a callback (and its own callbacks) to a job: it runs once the
     /// job has its outcome, at once if it already has. Returns the
     /// callback job.
-    pub async fn callback_add(&self, job: JobId, callback: CallbackRequest) -> Result<Job> {
-        let new = callback_job_options(self.new_linked_job(callback.request).await?);
+    pub async fn callback_add(
+        &self,
+        job: JobId,
+        mut callback: CallbackSpec,
+        by: &Putter,
+    ) -> Result<Job> {
+        let nested = std::mem::take(&mut callback.job.callbacks);
+        let new = callback_job_options(self.new_linked_job(callback.job, by).await?);
         let id = self
             .store()
             .callback_add(CallbackAddParams {
@@ -151,8 +117,8 @@ impl Service {
                 now: self.clock().now(),
             })
             .await?;
-        for nested in callback.callbacks {
-            Box::pin(self.callback_add(id, nested)).await?;
+        for nested in nested {
+            Box::pin(self.callback_add(id, nested, by)).await?;
         }
         self.events().work_available();
         self.job_get(id).await
@@ -160,15 +126,16 @@ impl Service {
 
     /// Puts a composite with its parts, its postprocess and its callbacks,
     /// in one transaction; returns the composite.
-    pub async fn composite_put(&self, request: CompositeRequest) -> Result<Job> {
-        let postprocess = callback_job_options(self.new_linked_job(request.postprocess).await?);
+    pub async fn composite_put(&self, request: CompositeRequest, by: &Putter) -> Result<Job> {
+        let postprocess = callback_job_options(self.new_linked_job(request.postprocess, by).await?);
         let mut composite = request.composite;
-        composite.module = postprocess.module.to_string();
+        let callbacks = std::mem::take(&mut composite.callbacks);
+        composite.module = Some(postprocess.module.to_string());
         composite.function = request.kind.function().to_owned();
         composite.args = json!(CompositeArgs {
             postprocess: postprocess.id
         });
-        let composite = self.new_job(composite).await?;
+        let composite = self.new_job(composite, by).await?;
         let id = composite.id;
         let mut linked = vec![
             LinkedJob {
@@ -184,7 +151,7 @@ impl Service {
         ];
         for (index, part) in request.parts.into_iter().enumerate() {
             linked.push(LinkedJob {
-                job: held_job_options(self.new_linked_job(part).await?),
+                job: held_job_options(self.new_linked_job(part, by).await?),
                 held: true,
                 link: Some(JobLink::Part {
                     of: id,
@@ -192,30 +159,22 @@ impl Service {
                 }),
             });
         }
-        self.hold_callbacks(id, request.callbacks, &mut linked)
-            .await?;
-        self.store()
-            .job_insert_linked(&linked, self.clock().now())
-            .await?;
-        crate::metrics::job_put(&linked[0].job.queue);
-        self.events().work_available();
+        self.hold_callbacks(id, callbacks, by, &mut linked).await?;
+        self.insert_linked(&linked).await?;
         self.job_get(id).await
     }
 
     /// Adds a part to a composite, last: before it starts, by a part while it runs, or
     /// by a callback of a part before that part begins. Refused once the
     /// composite has put its postprocess.
-    /// The part's `callbacks` are added with it, in one transaction: none
+    /// The part's callbacks are added with it, in one transaction: none
     /// can miss its outcome, even in a `parallel` that puts it at once.
-    pub async fn part_add(
-        &self,
-        composite: JobId,
-        part: PutRequest,
-        callbacks: Vec<CallbackRequest>,
-    ) -> Result<Job> {
-        let part = held_job_options(self.new_linked_job(part).await?);
+    pub async fn part_add(&self, composite: JobId, mut part: JobSpec, by: &Putter) -> Result<Job> {
+        let callbacks = std::mem::take(&mut part.callbacks);
+        let part = held_job_options(self.new_linked_job(part, by).await?);
         let mut linked = Vec::new();
-        self.hold_callbacks(part.id, callbacks, &mut linked).await?;
+        self.hold_callbacks(part.id, callbacks, by, &mut linked)
+            .await?;
         let id = self
             .store()
             .part_add(PartAddParams {
@@ -231,8 +190,8 @@ impl Service {
 
     /// Creates a job held in no queue (status `new`):
     /// [`Service::append_args`] puts it.
-    pub async fn put_held(&self, request: PutRequest) -> Result<Job> {
-        let job = held_job_options(self.new_linked_job(request).await?);
+    pub async fn put_held(&self, spec: JobSpec, by: &Putter) -> Result<Job> {
+        let job = held_job_options(self.new_linked_job(spec, by).await?);
         let id = job.id;
         let linked = [LinkedJob {
             job,

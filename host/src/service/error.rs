@@ -12,6 +12,20 @@ pub enum Error {
     /// shape. The message names the offending field.
     #[error("{0}")]
     Invalid(String),
+    /// A put names a function its module does not declare: refused at
+    /// put, rather than stored to fail at run time.
+    #[error(
+        "module `{module}` has no job function `{function}`; its functions: {}",
+        .functions.join(", ")
+    )]
+    UnknownFunction {
+        /// The module, as the put named it.
+        module: String,
+        /// The function asked for.
+        function: String,
+        /// The functions the module declares.
+        functions: Vec<String>,
+    },
     /// The thing asked for does not exist.
     #[error("{what} not found")]
     NotFound {

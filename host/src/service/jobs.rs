@@ -4,13 +4,14 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::callbacks::refuse_host_function;
 use super::names::{queue_from_alias, validate_annotation_name, validate_free_name};
 use super::queues::LIST_LIMIT_MAX;
 use super::timing::{JobTiming, check_begin_by};
 use super::{Error, Result, Service};
 use crate::model::{
-    Authority, Job, JobId, JobLimits, JobStatus, NewJob, RetryPolicy, ScheduleRun, Scope,
-    Timestamp, normalize_quota_names,
+    Authority, HOST_FUNCTION_PREFIX, Job, JobId, JobSpec, JobStatus, LinkedJob, ModuleInfo, NewJob,
+    ScheduleRun, Scope, normalize_quota_names,
 };
 use crate::store::{AnnotationSetParams, JobListParams, JobPutBackParams};
 
@@ -21,56 +22,30 @@ pub const ARGS_MAX_BYTES: usize = 1 << 20;
 /// The largest annotation value, in bytes of JSON.
 pub const ANNOTATION_VALUE_MAX_BYTES: usize = 64 << 10;
 
-/// A request to put a job, from any caller (HTTP, CLI, a running job).
+/// Who puts a job: the authority it is checked against (it needs `put`
+/// in the job's queue and a module this authority sees; the job records
+/// the token and acts with it), and the running job putting it, if one
+/// does.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PutRequest {
-    /// The queue (`""` or `default`: the default queue).
-    pub queue: String,
-    /// The module, by digest (`sha256:...`) or by name.
-    pub module: String,
-    /// The job function.
-    pub function: String,
-    /// A JSON array (positional) or object (named); `null` means none.
-    pub args: Value,
-    /// Do not start before this time. `None` or a time already past: as
-    /// soon as possible, at the end of the queue.
-    pub begin_after: Option<Timestamp>,
-    /// Fail with `timeout` if not started this many ms after `begin_after`.
-    pub begin_by_ms: Option<u64>,
-    /// Resource requests.
-    pub limits: JobLimits,
-    /// Quotas of the queue the job counts against. Each must exist in
-    /// the queue ([`Error::Invalid`] naming the first that does not).
-    pub quota_names: Vec<String>,
-    /// The job putting this one, when a job puts it.
-    pub parent: Option<JobId>,
-    /// Its retry policy; `None`: its queue's default.
-    pub retry: Option<RetryPolicy>,
-    /// Its priority: among due jobs of its queue, higher runs first.
-    pub priority: i32,
-    /// Who puts it: it needs `put` in its queue and a module this
-    /// authority sees; the job records the token and acts with it.
+pub struct Putter {
+    /// Whose authority.
     pub authority: Authority,
+    /// The job putting it from inside its run.
+    pub parent: Option<JobId>,
 }
 
-impl PutRequest {
-    /// A request for `module`'s `function` with `args`, in the default
-    /// queue, as soon as possible.
-    pub fn new(module: impl Into<String>, function: impl Into<String>, args: Value) -> Self {
-        PutRequest {
-            queue: String::new(),
-            module: module.into(),
-            function: function.into(),
-            args,
-            begin_after: None,
-            begin_by_ms: None,
-            limits: JobLimits::default(),
-            quota_names: Vec::new(),
+impl Putter {
+    /// A put with `authority`, not from a running job.
+    pub fn with(authority: Authority) -> Self {
+        Putter {
+            authority,
             parent: None,
-            retry: None,
-            priority: 0,
-            authority: Authority::Admin,
         }
+    }
+
+    /// A put with the admin's authority (the CLI on the database, tests).
+    pub fn admin() -> Self {
+        Putter::with(Authority::Admin)
     }
 }
 
@@ -108,6 +83,23 @@ pub(super) fn validate_args(args: Value) -> Result<Value> {
     Ok(args)
 }
 
+/// Refuses a function `module` (put as `reference`) does not declare, when
+/// it declares its functions (a component without the `wasync-functions`
+/// section declares none, and its puts are not checked). Reads only the
+/// module's record, which the service's lookups keep: a put compiles
+/// nothing.
+pub(super) fn check_function(module: &ModuleInfo, reference: &str, function: &str) -> Result<()> {
+    let functions: Vec<&str> = module.functions().collect();
+    if functions.is_empty() || functions.contains(&function) {
+        return Ok(());
+    }
+    Err(Error::UnknownFunction {
+        module: reference.to_owned(),
+        function: function.to_owned(),
+        functions: functions.into_iter().map(str::to_owned).collect(),
+    })
+}
+
 fn json_type(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -120,20 +112,43 @@ fn json_type(value: &Value) -> &'static str {
 }
 
 impl Service {
-    /// Puts a job into a queue and returns it once it is durably stored.
-    /// Wakes this process's dispatcher at once.
-    pub async fn put(&self, request: PutRequest) -> Result<Job> {
-        super::callbacks::refuse_host_function(&request.function)?;
-        let job = self.new_job(request).await?;
-        self.insert(job).await
+    /// Puts a job into a queue and returns it once it is durably stored
+    /// (with its callbacks, held, in the same transaction when it has
+    /// some). Wakes this process's dispatcher at once.
+    pub async fn put(&self, mut spec: JobSpec, by: &Putter) -> Result<Job> {
+        refuse_host_function(&spec.function)?;
+        let callbacks = std::mem::take(&mut spec.callbacks);
+        let (module, queue) = (spec.module_ref().to_owned(), spec.queue_ref().to_owned());
+        let job = self.new_job(spec, by).await?;
+        if callbacks.is_empty() {
+            return self.insert(job).await;
+        }
+        let id = job.id;
+        let mut linked = vec![LinkedJob {
+            job,
+            held: false,
+            link: None,
+        }];
+        let callbacks = callbacks
+            .into_iter()
+            .map(|c| c.or_inherit(&module, &queue))
+            .collect();
+        self.hold_callbacks(id, callbacks, by, &mut linked).await?;
+        self.insert_linked(&linked).await?;
+        self.job_get(id).await
     }
 
     /// Puts a job for an occurrence of a schedule: [`Service::put`], with
     /// the job linked to the schedule and the occurrence. A job for that
     /// occurrence already put is an [`Error::Conflict`]: no occurrence is
     /// put twice, whatever the number of schedulers.
-    pub async fn put_for_schedule(&self, request: PutRequest, run: ScheduleRun) -> Result<Job> {
-        let mut job = self.new_job(request).await?;
+    pub async fn put_for_schedule(
+        &self,
+        spec: JobSpec,
+        by: &Putter,
+        run: ScheduleRun,
+    ) -> Result<Job> {
+        let mut job = self.new_job(spec, by).await?;
         job.schedule = Some(run);
         self.insert(job).await
     }
@@ -152,44 +167,63 @@ impl Service {
         Ok(job)
     }
 
-    /// Validates a put request and resolves its queue and module.
-    pub(super) async fn new_job(&self, request: PutRequest) -> Result<NewJob> {
-        let (job, queue) = self.resolve_put(request).await?;
+    /// Inserts jobs with their links in one transaction (the first is the
+    /// one put; the others held) and wakes this process's dispatcher.
+    pub(super) async fn insert_linked(&self, linked: &[LinkedJob]) -> Result<()> {
+        self.store()
+            .job_insert_linked(linked, self.clock().now())
+            .await?;
+        if let Some(first) = linked.first().filter(|first| !first.held) {
+            crate::metrics::job_put(&first.job.queue);
+        }
+        self.events().work_available();
+        Ok(())
+    }
+
+    /// Validates a spec and resolves its queue and module.
+    pub(super) async fn new_job(&self, spec: JobSpec, by: &Putter) -> Result<NewJob> {
+        let (job, queue) = self.resolve_put(spec, by).await?;
         self.check_pending_cap(&queue).await?;
         Ok(job)
     }
 
-    /// [`Service::new_job`] but for the queue's pending cap, which a batch
-    /// checks once for all its jobs of a queue: the job and its queue.
+    /// The one place a [`JobSpec`] becomes a [`NewJob`]: checks it (scope,
+    /// function, arguments, quotas, timing; the module exists, is visible
+    /// to the putter and exports the function), without the queue's
+    /// pending cap, which a batch checks once for all its jobs of a queue.
+    /// Its callbacks are not looked at: see [`Service::put`].
     pub(super) async fn resolve_put(
         &self,
-        request: PutRequest,
+        spec: JobSpec,
+        by: &Putter,
     ) -> Result<(NewJob, crate::model::QueueInfo)> {
-        let function = request.function.trim();
+        let function = spec.function.trim();
         validate_free_name("function name", function, FUNCTION_NAME_MAX_LEN)?;
-        let args = validate_args(request.args)?;
-        let queue = queue_from_alias(&request.queue).to_owned();
-        if !request.authority.allows(Scope::Put, &queue) {
+        let args = validate_args(spec.args)?;
+        let queue = queue_from_alias(spec.queue.as_deref().unwrap_or_default()).to_owned();
+        if !by.authority.allows(Scope::Put, &queue) {
             return Err(Error::forbidden(Scope::Put, &queue));
         }
-        if request.module.is_empty() {
+        let reference = spec.module.unwrap_or_default();
+        if reference.is_empty() {
             return Err(Error::Invalid(
                 "`module` is required (a digest or a name)".into(),
             ));
         }
-        let quota_names = normalize_quota_names(request.quota_names).map_err(Error::Invalid)?;
-        let begin_by_ms = request.begin_by_ms.map(check_begin_by).transpose()?;
-        let (queue_info, module) = tokio::try_join!(
-            self.lookup_queue(&queue),
-            self.lookup_module(&request.module)
-        )?;
+        let quota_names = normalize_quota_names(spec.quota_names).map_err(Error::Invalid)?;
+        let begin_by_ms = spec.begin_by_ms.map(check_begin_by).transpose()?;
+        let (queue_info, module) =
+            tokio::try_join!(self.lookup_queue(&queue), self.lookup_module(&reference))?;
+        if !function.starts_with(HOST_FUNCTION_PREFIX) {
+            check_function(&module, &reference, function)?;
+        }
         self.check_quota_names(&queue_info.name, &quota_names)
             .await?;
-        self.check_module_visible(&request.authority, &module.digest, &request.module)
+        self.check_module_visible(&by.authority, &module.digest, &reference)
             .await?;
         let now = self.clock().now();
-        let timing = JobTiming::at(request.begin_after, begin_by_ms, now);
-        let module_name = (module.digest.as_str() != request.module).then_some(request.module);
+        let timing = JobTiming::at(spec.begin_after, begin_by_ms, now);
+        let module_name = (module.digest.as_str() != reference).then_some(reference);
         let job = NewJob {
             id: JobId::new(),
             queue: queue_info.name.clone(),
@@ -197,20 +231,59 @@ impl Service {
             module_name,
             function: function.to_owned(),
             args,
-            limits: request.limits,
+            limits: spec.limits,
             begin_after: timing.begin_after,
             scheduled: timing.scheduled,
             begin_by_ms: timing.begin_by_ms,
             quota_names,
             expired: timing.expired,
-            parent: request.parent,
-            token: request.authority.token_id(),
+            parent: by.parent,
+            token: by.authority.token_id(),
             created_at: now,
             schedule: None,
-            retry: request.retry,
-            priority: request.priority,
+            retry: spec.retry,
+            priority: spec.priority,
         };
         Ok((job, queue_info))
+    }
+
+    /// Checks a job definition kept to be put later (a named job, a
+    /// schedule's job) as a put would, without putting it: its module
+    /// exists and exports its function, its queue exists; its function,
+    /// arguments and `begin_by` are well formed. Returns it normalised
+    /// (queue and module named, arguments an array or an object). Options
+    /// such a definition does not keep (any not in `keeps`) are refused,
+    /// naming them: none is dropped silently.
+    pub(super) async fn check_definition(
+        &self,
+        what: &str,
+        keeps: &[&str],
+        spec: JobSpec,
+    ) -> Result<JobSpec> {
+        if let Some(field) = spec.options_set().into_iter().find(|f| !keeps.contains(f)) {
+            return Err(Error::Invalid(format!("{what} takes no `{field}`")));
+        }
+        let function = spec.function.trim().to_owned();
+        validate_free_name("function name", &function, FUNCTION_NAME_MAX_LEN)?;
+        refuse_host_function(&function)?;
+        let reference = spec.module.unwrap_or_default();
+        if reference.is_empty() {
+            return Err(Error::Invalid(
+                "`module` is required (a digest or a name)".into(),
+            ));
+        }
+        let queue = queue_from_alias(spec.queue.as_deref().unwrap_or_default()).to_owned();
+        self.store().queue_get(&queue).await?;
+        let module = self.store().module_get(&reference).await?;
+        check_function(&module, &reference, &function)?;
+        Ok(JobSpec {
+            module: Some(reference),
+            function,
+            args: validate_args(spec.args)?,
+            queue: Some(queue),
+            begin_by_ms: spec.begin_by_ms.map(check_begin_by).transpose()?,
+            ..spec
+        })
     }
 
     pub(super) async fn lookup_queue(&self, name: &str) -> Result<crate::model::QueueInfo> {
@@ -335,6 +408,26 @@ impl Service {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_module_that_declares_its_functions_has_them_checked() {
+        let module = |exports: &[&str]| ModuleInfo {
+            digest: crate::model::ModuleDigest::of(b"m"),
+            name: None,
+            size: 1,
+            exports: exports.iter().map(|e| (*e).to_owned()).collect(),
+            created_at: crate::model::Timestamp::UNIX_EPOCH,
+        };
+        let undeclared = module(&["run: func(function: string, args: string)"]);
+        assert!(check_function(&undeclared, "m", "anything").is_ok());
+        let declared = module(&["run: func()", "function add", "function echo"]);
+        assert!(check_function(&declared, "m", "add").is_ok());
+        let error = check_function(&declared, "m", "ad").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "module `m` has no job function `ad`; its functions: add, echo"
+        );
+    }
 
     #[test]
     fn args_must_be_an_array_or_an_object() {

@@ -31,12 +31,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use batch::{BatchError, PUT_MANY_MAX, too_many_in_batch};
-pub use callbacks::{CallbackRequest, CompositeRequest};
+pub use callbacks::CompositeRequest;
 pub use error::{Error, Result};
 pub use events::Events;
 pub use health::{Degraded, PROBE_INTERVAL, StoreHealth};
-pub use job_names::JobNameRequest;
-pub use jobs::{JobPage, PutRequest};
+pub use jobs::{JobPage, Putter};
 pub use lookups::LOOKUP_TTL_DEFAULT;
 pub use monitor::{ACTIVE_IDS_MAX, DispatcherStatsView, DispatcherStatusView, JobInfo};
 pub use names::{

@@ -2,7 +2,7 @@
 
 use super::names::validate_module_name;
 use super::{Result, Service};
-use crate::model::{ModuleDigest, ModuleInfo};
+use crate::model::{FUNCTION_EXPORT_PREFIX, ModuleDigest, ModuleInfo};
 use crate::store::ModuleInsertParams;
 
 impl Service {
@@ -23,7 +23,7 @@ impl Service {
                 .info
                 .functions
                 .iter()
-                .map(|f| format!("function {f}")),
+                .map(|f| format!("{FUNCTION_EXPORT_PREFIX}{f}")),
         );
         let info = self
             .store()

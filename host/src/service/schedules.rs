@@ -16,12 +16,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::jobs::{FUNCTION_NAME_MAX_LEN, validate_args};
-use super::names::{queue_from_alias, validate_free_name, validate_schedule_name};
-use super::timing::check_begin_by;
-use super::{Error, PutRequest, Result, Service};
+use super::names::validate_schedule_name;
+use super::{Error, Putter, Result, Service};
 use crate::model::{
-    CatchUp, Job, JobId, JobLimits, NewSchedule, Schedule, ScheduleId, ScheduleJob, ScheduleRun,
+    CatchUp, Job, JobId, JobLimits, JobSpec, NewSchedule, Schedule, ScheduleId, ScheduleRun,
     Timestamp, Timing,
 };
 use crate::store::ScheduleUpdateParams;
@@ -41,8 +39,10 @@ const UPDATE_ATTEMPTS: usize = 10;
 pub struct ScheduleRequest {
     /// Its unique name.
     pub name: String,
-    /// The job to put (the queue may be written `default`).
-    pub job: ScheduleJob,
+    /// The job to put (the queue may be written `default`). A schedule
+    /// keeps its module, function, arguments, queue, `limits` and
+    /// `begin_by`; any other option is refused.
+    pub job: JobSpec,
     /// When. A cron spec is checked and normalised.
     pub timing: Timing,
     /// Default true.
@@ -197,20 +197,13 @@ impl Service {
         schedule: &Schedule,
         occurrence: Timestamp,
     ) -> Result<OccurrencePut> {
-        let job = &schedule.job;
-        let request = PutRequest {
-            queue: job.queue.clone(),
-            limits: job.limits.clone(),
-            begin_by_ms: job.begin_by_ms,
-            // Its creator's token: the put is checked against it.
-            authority: self.schedule_authority(schedule.id).await?,
-            ..PutRequest::new(&job.module, &job.function, job.args.clone())
-        };
+        // Its creator's token: the put is checked against it.
+        let by = Putter::with(self.schedule_authority(schedule.id).await?);
         let run = ScheduleRun {
             schedule_id: schedule.id,
             occurrence,
         };
-        match self.put_for_schedule(request, run).await {
+        match self.put_for_schedule(schedule.job.clone(), &by, run).await {
             Ok(job) => Ok(OccurrencePut::Put(Box::new(job))),
             Err(error @ Error::Conflict(_)) => match self.store().schedule_job(run).await? {
                 Some(id) => Ok(OccurrencePut::AlreadyPut(id)),
@@ -221,24 +214,9 @@ impl Service {
     }
 
     /// Checks a schedule's job as a put would, without putting it.
-    async fn validated_job(&self, job: ScheduleJob) -> Result<ScheduleJob> {
-        let function = job.function.trim();
-        validate_free_name("function name", function, FUNCTION_NAME_MAX_LEN)?;
-        if job.module.is_empty() {
-            return Err(Error::Invalid(
-                "`module` is required (a digest or a name)".into(),
-            ));
-        }
-        let queue = queue_from_alias(&job.queue).to_owned();
-        self.store().queue_get(&queue).await?;
-        self.store().module_get(&job.module).await?;
-        Ok(ScheduleJob {
-            queue,
-            function: function.to_owned(),
-            args: validate_args(job.args)?,
-            begin_by_ms: job.begin_by_ms.map(check_begin_by).transpose()?,
-            ..job
-        })
+    async fn validated_job(&self, job: JobSpec) -> Result<JobSpec> {
+        self.check_definition("a schedule's job", &["limits", "begin_by"], job)
+            .await
     }
 
     /// The update that applies `patch` to `current`.
@@ -255,13 +233,14 @@ impl Service {
             || patch.args.is_some()
             || patch.limits.is_some()
             || patch.begin_by_ms.is_some();
-        let job = ScheduleJob {
-            queue: patch.queue.unwrap_or(old.queue),
-            module: patch.module.unwrap_or(old.module),
+        let job = JobSpec {
+            queue: patch.queue.or(old.queue),
+            module: patch.module.or(old.module),
             function: patch.function.unwrap_or(old.function),
             args: patch.args.unwrap_or(old.args),
             limits: patch.limits.unwrap_or(old.limits),
             begin_by_ms: patch.begin_by_ms.unwrap_or(old.begin_by_ms),
+            ..JobSpec::default()
         };
         let job = if job_changed {
             self.validated_job(job).await?

@@ -8,7 +8,7 @@ use super::sql::ms;
 use super::statement::{Arg, Sql, SqlBackend, SqlConn, SqlRow};
 use super::{Error, Result};
 use crate::clock;
-use crate::model::JobName;
+use crate::model::{JobName, JobSpec};
 
 /// Named jobs.
 #[async_trait]
@@ -52,10 +52,13 @@ const COLUMNS: &str = "name, module, function, queue, args, created_at, updated_
 fn job_name(r: &SqlRow) -> Result<JobName> {
     Ok(JobName {
         name: r.text(0)?,
-        module: r.text(1)?,
-        function: r.text(2)?,
-        queue: r.text(3)?,
-        args: r.json(4)?,
+        job: JobSpec {
+            module: Some(r.text(1)?),
+            function: r.text(2)?,
+            queue: Some(r.text(3)?),
+            args: r.json(4)?,
+            ..JobSpec::default()
+        },
         created_at: clock::from_millis(r.int(5)?),
         updated_at: clock::from_millis(r.int(6)?),
     })
@@ -78,12 +81,12 @@ async fn set<C: SqlConn + ?Sized>(conn: &mut C, n: &JobName) -> Result<JobName> 
             json = d.json
         )
     });
-    let args_text = n.args.to_string();
+    let args_text = n.job.args.to_string();
     let args = [
         Arg::Text(&n.name),
-        Arg::Text(&n.module),
-        Arg::Text(&n.function),
-        Arg::Text(&n.queue),
+        Arg::Text(n.job.module_ref()),
+        Arg::Text(&n.job.function),
+        Arg::Text(n.job.queue_ref()),
         Arg::Json(&args_text),
         Arg::Int(ms(n.updated_at)),
     ];

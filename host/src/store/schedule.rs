@@ -13,7 +13,7 @@ use super::statement::{Arg, Sql, SqlBackend, SqlConn, SqlRow};
 use super::{Error, Result};
 use crate::clock;
 use crate::model::{
-    CatchUp, Job, JobId, JobLimits, NewSchedule, Schedule, ScheduleId, ScheduleJob, ScheduleRun,
+    CatchUp, Job, JobId, JobLimits, JobSpec, NewSchedule, Schedule, ScheduleId, ScheduleRun,
     Timestamp, Timing,
 };
 
@@ -37,7 +37,7 @@ pub struct ScheduleUpdateParams {
     /// ([`Error::Conflict`]) if any write came in between.
     pub version: u64,
     /// The job it puts.
-    pub job: ScheduleJob,
+    pub job: JobSpec,
     /// When.
     pub timing: Timing,
     /// Missed occurrences.
@@ -219,9 +219,9 @@ fn schedule(r: &SqlRow) -> Result<Schedule> {
     Ok(Schedule {
         id: ScheduleId(r.id(0)?),
         name: r.text(1)?,
-        job: ScheduleJob {
-            queue: r.text(2)?,
-            module: r.text(3)?,
+        job: JobSpec {
+            queue: Some(r.text(2)?),
+            module: Some(r.text(3)?),
             function: r.text(4)?,
             args: r.json(5)?,
             limits: r.opt_json::<JobLimits>(6)?.unwrap_or_default(),
@@ -229,6 +229,7 @@ fn schedule(r: &SqlRow) -> Result<Schedule> {
                 .opt_int(7)?
                 .map(|v| nonnegative("begin_by_ms", v))
                 .transpose()?,
+            ..JobSpec::default()
         },
         timing: r.json(8)?,
         catch_up: r.text(9)?.parse::<CatchUp>().map_err(|e| corrupt(T, e))?,
@@ -266,7 +267,7 @@ struct Definition {
 }
 
 impl Definition {
-    fn of(job: &ScheduleJob, timing: &Timing) -> Definition {
+    fn of(job: &JobSpec, timing: &Timing) -> Definition {
         Definition {
             args: json_text(&job.args),
             limits: (!job.limits.is_empty()).then(|| json_text(&job.limits)),
@@ -292,8 +293,8 @@ pub(crate) async fn insert<C: SqlConn + ?Sized>(conn: &mut C, s: &NewSchedule) -
     let args = [
         Arg::Id(s.id.0),
         Arg::Text(&s.name),
-        Arg::Text(&s.job.queue),
-        Arg::Text(&s.job.module),
+        Arg::Text(s.job.queue_ref()),
+        Arg::Text(s.job.module_ref()),
         Arg::Text(&s.job.function),
         Arg::Json(&def.args),
         Arg::OptText(def.limits.as_deref()),
@@ -359,8 +360,8 @@ pub(crate) async fn update<C: SqlConn + ?Sized>(
     let args = [
         Arg::Id(p.id.0),
         Arg::Int(to_i64(p.version)),
-        Arg::Text(&p.job.queue),
-        Arg::Text(&p.job.module),
+        Arg::Text(p.job.queue_ref()),
+        Arg::Text(p.job.module_ref()),
         Arg::Text(&p.job.function),
         Arg::Json(&def.args),
         Arg::OptText(def.limits.as_deref()),

@@ -6,8 +6,9 @@
 
 use std::sync::{Arc, Mutex};
 
+use wasync::model::JobSpec;
 use wasync::model::{JobId, ModuleDigest};
-use wasync::runtime::{JobContext, JobInfo, PutRequest};
+use wasync::runtime::{JobContext, JobInfo};
 use wit_component::{ComponentEncoder, StringEncoding, dummy_module, embed_component_metadata};
 use wit_parser::{ManglingAndAbi, Resolve};
 
@@ -160,7 +161,7 @@ fn encode(module: &mut Vec<u8>, resolve: &Resolve, world: wit_parser::WorldId) -
 pub struct TestContext {
     pub info: JobInfo,
     pub annotations: Mutex<Vec<(Option<JobId>, String, serde_json::Value)>>,
-    pub puts: Mutex<Vec<PutRequest>>,
+    pub puts: Mutex<Vec<JobSpec>>,
 }
 
 impl TestContext {
@@ -217,8 +218,8 @@ impl JobContext for TestContext {
             .map(|(_, _, v)| v.clone()))
     }
 
-    async fn put(&self, request: PutRequest) -> Result<JobId, String> {
-        self.puts.lock().unwrap().push(request);
+    async fn put(&self, spec: JobSpec) -> Result<JobId, String> {
+        self.puts.lock().unwrap().push(spec);
         Ok(JobId::new())
     }
 }

@@ -3,9 +3,7 @@
 
 use serde_json::json;
 
-use super::{
-    component, exports, failure, greets_and_prints, id, run_job, run_json, upload, wasync_run,
-};
+use super::{component, exports, greets_and_prints, id, run_job, run_json, upload, wasync_run};
 use crate::on_both_backends;
 use crate::support::{Backend, Server, shared};
 
@@ -34,13 +32,15 @@ async fn c_hello_runs_through_the_queue(backend: Backend) {
         json!({"id": job["id"], "attempt": 1}),
         "{done}"
     );
-    let job = http
-        .put_job_with(json!({"module": "c", "function": "nope", "retry": "never"}))
+    // A function the module does not declare is refused at put, the
+    // module's functions listed.
+    let (status, body) = http
+        .post("/v1/jobs", json!({"module": "c", "function": "nope"}))
         .await;
-    assert_eq!(
-        failure(&http.wait_completed(&id(&job)).await).1,
-        "unknown-function"
-    );
+    assert_eq!(status, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "unknown_function", "{body}");
+    let functions = body["error"]["functions"].as_array().expect("functions");
+    assert!(functions.contains(&json!("add")), "{body}");
 }
 
 on_both_backends!(c_hello_runs_through_the_queue);

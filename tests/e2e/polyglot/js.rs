@@ -57,13 +57,15 @@ async fn js_hello_runs_through_the_queue(backend: Backend) {
         "a permanent error is not retried: {done}"
     );
     assert_eq!(done["failure"]["permanent"], true, "{done}");
-    let job = http
-        .put_job_with(json!({"module": "js", "function": "nope", "retry": "never"}))
+    // A function the module does not declare is refused at put, the
+    // module's functions listed.
+    let (status, body) = http
+        .post("/v1/jobs", json!({"module": "js", "function": "nope"}))
         .await;
-    assert_eq!(
-        failure(&http.wait_completed(&id(&job)).await).1,
-        "unknown-function"
-    );
+    assert_eq!(status, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "unknown_function", "{body}");
+    let functions = body["error"]["functions"].as_array().expect("functions");
+    assert!(functions.contains(&json!("check_order")), "{body}");
 }
 
 /// `js-context`: get-job, a live annotation, put + await-job, annotations

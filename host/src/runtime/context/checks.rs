@@ -9,10 +9,9 @@ use tokio::time::Instant;
 
 use super::wtypes;
 use super::{
-    ANNOTATION_NAME_MAX, ANNOTATION_VALUE_MAX, POLL_MIN, PUT_ARGS_MAX, PutRequest,
-    RESERVED_ANNOTATION_PREFIX,
+    ANNOTATION_NAME_MAX, ANNOTATION_VALUE_MAX, POLL_MIN, PUT_ARGS_MAX, RESERVED_ANNOTATION_PREFIX,
 };
-use crate::model::{CallbackOn, JobId};
+use crate::model::{CallbackOn, JobId, JobSpec};
 
 pub(super) fn callback_on(on: wtypes::CallbackOn) -> CallbackOn {
     match on {
@@ -88,48 +87,61 @@ pub(super) fn parse_value(value: &str) -> Result<serde_json::Value, String> {
     serde_json::from_str(value).map_err(|e| format!("annotation value is not valid JSON: {e}"))
 }
 
-pub(super) fn check_put(request: wtypes::JobRequest) -> Result<PutRequest, String> {
-    if request.function.is_empty() {
-        return Err("the function name is empty".into());
-    }
-    if request.args.len() > PUT_ARGS_MAX {
-        return Err(format!(
-            "the arguments are {} bytes long; the limit is {PUT_ARGS_MAX}",
-            request.args.len()
-        ));
-    }
-    let args: serde_json::Value = serde_json::from_str(&request.args)
-        .map_err(|e| format!("the arguments are not valid JSON: {e}"))?;
-    if !(args.is_array() || args.is_object()) {
-        return Err("the arguments must be a JSON array or object".into());
-    }
-    let begin_after = request
-        .begin_after_ms
-        .map(|ms| {
-            i64::try_from(ms)
-                .ok()
-                .and_then(chrono::DateTime::from_timestamp_millis)
-                .ok_or_else(|| format!("begin-after-ms {ms} is out of range"))
+/// A running job's `job-request`, as the one [`JobSpec`]: its function
+/// named, its arguments a JSON array or object of at most
+/// [`PUT_ARGS_MAX`] bytes, its times and retry policy understood (the
+/// message of an error names what is wrong). `module` and `queue` left
+/// `none` stay `None`: the context makes them the running job's.
+impl TryFrom<wtypes::JobRequest> for JobSpec {
+    type Error = String;
+
+    fn try_from(request: wtypes::JobRequest) -> Result<JobSpec, String> {
+        if request.function.is_empty() {
+            return Err("the function name is empty".into());
+        }
+        if request.args.len() > PUT_ARGS_MAX {
+            return Err(format!(
+                "the arguments are {} bytes long; the limit is {PUT_ARGS_MAX}",
+                request.args.len()
+            ));
+        }
+        let args: serde_json::Value = serde_json::from_str(&request.args)
+            .map_err(|e| format!("the arguments are not valid JSON: {e}"))?;
+        if !(args.is_array() || args.is_object()) {
+            return Err("the arguments must be a JSON array or object".into());
+        }
+        let begin_after = request
+            .begin_after_ms
+            .map(|ms| {
+                i64::try_from(ms)
+                    .ok()
+                    .and_then(chrono::DateTime::from_timestamp_millis)
+                    .ok_or_else(|| format!("begin-after-ms {ms} is out of range"))
+            })
+            .transpose()?;
+        let retry = request
+            .retry
+            .map(|text| {
+                serde_json::from_str(&text)
+                    .map_err(|e| format!("the retry policy is not valid JSON: {e}"))
+                    .and_then(|value| crate::model::RetryPolicy::from_json(&value))
+            })
+            .transpose()?;
+        Ok(JobSpec {
+            module: request.module,
+            function: request.function,
+            args,
+            queue: request.queue,
+            limits: Default::default(),
+            begin_after,
+            begin_by_ms: request.begin_by_ms,
+            quota_names: request.quota_names,
+            retry,
+            // The WIT `job-request` carries no priority yet.
+            priority: 0,
+            callbacks: Vec::new(),
         })
-        .transpose()?;
-    let retry = request
-        .retry
-        .map(|text| {
-            serde_json::from_str(&text)
-                .map_err(|e| format!("the retry policy is not valid JSON: {e}"))
-                .and_then(|value| crate::model::RetryPolicy::from_json(&value))
-        })
-        .transpose()?;
-    Ok(PutRequest {
-        retry,
-        module: request.module,
-        function: request.function,
-        args,
-        queue: request.queue,
-        begin_after,
-        begin_by_ms: request.begin_by_ms,
-        quota_names: request.quota_names,
-    })
+    }
 }
 
 /// `text` cut to at most `max` bytes, on a character boundary.

@@ -41,7 +41,7 @@ impl JobContext for Accepting {
     ) -> Result<Option<serde_json::Value>, String> {
         Ok(None)
     }
-    async fn put(&self, _request: PutRequest) -> Result<JobId, String> {
+    async fn put(&self, _spec: JobSpec) -> Result<JobId, String> {
         Ok(JobId::new())
     }
 }

@@ -94,18 +94,18 @@ fn put_requests_are_validated() {
         quota_names: vec!["index".into()],
         retry: Some("{\"max_attempts\": 3}".into()),
     };
-    assert!(check_put(request("", "[]")).is_err());
+    assert!(JobSpec::try_from(request("", "[]")).is_err());
     assert!(
-        check_put(request("f", "3"))
+        JobSpec::try_from(request("f", "3"))
             .unwrap_err()
             .contains("array or object")
     );
     assert!(
-        check_put(request("f", "["))
+        JobSpec::try_from(request("f", "["))
             .unwrap_err()
             .contains("not valid JSON")
     );
-    let ok = check_put(request("f", "[1]")).unwrap();
+    let ok = JobSpec::try_from(request("f", "[1]")).unwrap();
     assert_eq!(ok.args, serde_json::json!([1]));
     assert_eq!(ok.queue.as_deref(), Some("q"));
     assert_eq!(ok.quota_names, ["index"]);
@@ -115,7 +115,7 @@ fn put_requests_are_validated() {
         ..request("f", "[]")
     };
     assert!(
-        check_put(bad_retry)
+        JobSpec::try_from(bad_retry)
             .unwrap_err()
             .contains("unknown retry policy")
     );
@@ -158,11 +158,11 @@ impl JobContext for Recorder {
     ) -> Result<Option<serde_json::Value>, String> {
         Ok(Some(serde_json::json!("v")))
     }
-    async fn put(&self, request: PutRequest) -> Result<JobId, String> {
+    async fn put(&self, spec: JobSpec) -> Result<JobId, String> {
         self.0
             .lock()
             .unwrap()
-            .push(format!("put {}", request.function));
+            .push(format!("put {}", spec.function));
         Ok(JobId::new())
     }
 }

@@ -6,8 +6,8 @@ use serde_json::json;
 use super::Harness;
 use super::kit::*;
 use crate::model::{
-    AgentSpec, Failure, FailureKind, JobFilter, JobName, JobStatus, QueryState, RemovalReport,
-    RunOutcome, TimeRange,
+    AgentSpec, Failure, FailureKind, JobFilter, JobName, JobSpec, JobStatus, QueryState,
+    RemovalReport, RunOutcome, TimeRange,
 };
 use crate::store::{
     AnnotationSetParams, DispatcherStatsParams, JobCancelParams, JobDetachParams, JobOrder,
@@ -158,23 +158,26 @@ pub(crate) async fn named_jobs_set_get_list_delete<H: Harness>(h: H) {
     let s = h.store();
     let echo = JobName {
         name: "echo".to_owned(),
-        module: "hello".to_owned(),
-        function: "echo".to_owned(),
-        queue: String::new(),
-        args: json!({"text": "hi"}),
+        job: JobSpec {
+            queue: Some(String::new()),
+            ..JobSpec::new("hello", "echo", json!({"text": "hi"}))
+        },
         created_at: t(1),
         updated_at: t(1),
     };
     assert_eq!(s.job_name_set(&echo).await.unwrap(), echo);
     let replaced = JobName {
-        function: "shout".to_owned(),
-        args: json!([]),
+        job: JobSpec {
+            function: "shout".to_owned(),
+            args: json!([]),
+            ..echo.job.clone()
+        },
         created_at: t(2),
         updated_at: t(2),
         ..echo.clone()
     };
     let stored = s.job_name_set(&replaced).await.unwrap();
-    assert_eq!(stored.function, "shout");
+    assert_eq!(stored.job.function, "shout");
     assert_eq!(
         (stored.created_at, stored.updated_at),
         (t(1), t(2)),

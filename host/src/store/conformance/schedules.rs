@@ -12,8 +12,8 @@ use super::Harness;
 use super::kit::{self, assert_conflict, assert_not_found, t};
 use crate::model::cron::CronSpec;
 use crate::model::{
-    CatchUp, FailureKind, JobId, JobLimits, JobStatus, NewJob, NewSchedule, Schedule, ScheduleId,
-    ScheduleJob, ScheduleRun, Timestamp, Timing,
+    CatchUp, FailureKind, JobId, JobLimits, JobSpec, JobStatus, NewJob, NewSchedule, Schedule,
+    ScheduleId, ScheduleRun, Timestamp, Timing,
 };
 use crate::store::{
     ScheduleAdvanceParams, ScheduleLock, ScheduleTakeParams, ScheduleUpdateParams, Store,
@@ -30,13 +30,9 @@ pub(crate) fn delay(
     NewSchedule {
         id: ScheduleId::new(),
         name: name.to_owned(),
-        job: ScheduleJob {
-            queue: String::new(),
-            module: "hello".to_owned(),
-            function: "echo".to_owned(),
-            args: json!([name]),
-            limits: JobLimits::default(),
-            begin_by_ms: None,
+        job: JobSpec {
+            queue: Some(String::new()),
+            ..JobSpec::new("hello", "echo", json!([name]))
         },
         timing: Timing::Delay { delay_ms },
         catch_up: CatchUp::Once,
@@ -104,8 +100,8 @@ pub(crate) async fn schedules_create_get_list_update_delete<H: Harness>(h: H) {
             spec: CronSpec::parse("10 4 * * *").unwrap(),
             expression: Some("10 4 * * *".to_owned()),
         },
-        job: ScheduleJob {
-            queue: "reports".to_owned(),
+        job: JobSpec {
+            queue: Some("reports".to_owned()),
             limits: JobLimits {
                 fuel: Some(1_000_000),
                 ..Default::default()
