@@ -17,6 +17,9 @@
 //!   system write the load out, and a few untimed claims warm each store
 //!   up; then the claims on the two stores alternate, so that the rest of
 //!   the machine's load weighs on both alike.
+//! - `claim-priorities`: the same with jobs put (and refilled) with
+//!   priorities 0 to 4 in turn: the claim walks `jobs_pending` from the
+//!   highest priority, so its cost stays flat too.
 //! - `cycle`: jobs/s through `insert_many` → `claim_many` → `start_many` →
 //!   `finish_many` in batches of 256, one batch after another.
 //! - `put`: latency of a one-job `insert_many`, one after another.
@@ -46,6 +49,9 @@ const BATCH: usize = 256;
 const LOAD_BATCH: usize = 10_000;
 /// Untimed claims on each store before the timed ones.
 const WARM_UP: usize = 50;
+
+/// The distinct priorities of the `claim-priorities` section.
+const PRIORITIES: u32 = 5;
 
 fn t(ms: i64) -> Timestamp {
     from_millis(1_700_000_000_000 + ms)
@@ -87,10 +93,12 @@ struct Bench {
     store: Arc<dyn Store>,
     module: ModuleInfo,
     dispatcher: DispatcherId,
+    /// How many distinct priorities its jobs are put with (1: all 0).
+    priorities: u32,
 }
 
 impl Bench {
-    async fn new(backend: &Backend) -> Bench {
+    async fn new(backend: &Backend, priorities: u32) -> Bench {
         let (place, store): (Place, Arc<dyn Store>) = match backend {
             Backend::Sqlite => {
                 let dir = match std::env::var_os("WASYNC_BENCH_DIR") {
@@ -143,6 +151,7 @@ impl Bench {
             store,
             module,
             dispatcher,
+            priorities,
         }
     }
 
@@ -174,6 +183,7 @@ impl Bench {
                 created_at: at,
                 schedule: None,
                 retry: None,
+                priority: (i % self.priorities as usize) as i32,
             })
             .collect()
     }
@@ -215,8 +225,8 @@ fn ms(d: Duration) -> String {
 }
 
 /// A store with `pending` jobs waiting.
-async fn loaded(backend: &Backend, pending: usize) -> Bench {
-    let b = Bench::new(backend).await;
+async fn loaded(backend: &Backend, pending: usize, priorities: u32) -> Bench {
+    let b = Bench::new(backend, priorities).await;
     let started = Instant::now();
     let mut left = pending;
     while left > 0 {
@@ -252,10 +262,10 @@ async fn timed_claim(b: &Bench, limit: u32, now: Timestamp) -> Duration {
 
 /// Claim cost with few and with many jobs pending. The two stores' claims
 /// alternate, so that whatever else the machine does weighs on both alike.
-async fn claim_cost(backend: &Backend, sizes: [usize; 2], rounds: usize) {
+async fn claim_cost(backend: &Backend, sizes: [usize; 2], rounds: usize, priorities: u32) {
     let stores = [
-        loaded(backend, sizes[0]).await,
-        loaded(backend, sizes[1]).await,
+        loaded(backend, sizes[0], priorities).await,
+        loaded(backend, sizes[1], priorities).await,
     ];
     // Let the operating system write out what the bulk load left dirty
     // (hundreds of MB for a million jobs): otherwise the first fsyncs of the
@@ -349,7 +359,7 @@ impl Laps {
 
 /// Jobs/s through whole batches of insert, claim, start and finish.
 async fn cycles(backend: &Backend, batches: usize) {
-    let b = Bench::new(backend).await;
+    let b = Bench::new(backend, 1).await;
     let started = Instant::now();
     let cpu_before = cpu_time();
     let mut laps = Laps::new(["insert", "claim", "start", "finish"]);
@@ -406,7 +416,7 @@ async fn cycles(backend: &Backend, batches: usize) {
 
 /// Latency of one-job puts, one after another.
 async fn put_latency(backend: &Backend, puts: usize) {
-    let b = Bench::new(backend).await;
+    let b = Bench::new(backend, 1).await;
     let mut times = Vec::with_capacity(puts);
     for i in 0..puts {
         let job = b.jobs(1, t(i as i64));
@@ -438,7 +448,7 @@ fn main() {
     let named = |name: &str| filters.iter().any(|f| f == name);
     let any_backend_named = backends.iter().any(|b| named(b.name()));
     backends.retain(|b| !any_backend_named || named(b.name()));
-    let sections = ["claim", "cycle", "put"];
+    let sections = ["claim", "claim-priorities", "cycle", "put"];
     let any_section_named = sections.iter().any(|s| named(s));
     let wanted = |name: &str| !any_section_named || named(name);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -450,7 +460,11 @@ fn main() {
             let on = backend.describe();
             if wanted("claim") {
                 println!("claim cost by pending jobs ({on})");
-                claim_cost(backend, [1_000, 1_000_000], 500).await;
+                claim_cost(backend, [1_000, 1_000_000], 500, 1).await;
+            }
+            if wanted("claim-priorities") {
+                println!("claim cost by pending jobs, mixed priorities 0..{PRIORITIES} ({on})");
+                claim_cost(backend, [1_000, 1_000_000], 500, PRIORITIES).await;
             }
             if wanted("cycle") {
                 println!("insert → claim → start → finish cycles ({on})");

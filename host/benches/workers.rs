@@ -127,6 +127,7 @@ async fn load(store: &PgStore, jobs: usize) -> ModuleDigest {
                 created_at: now,
                 schedule: None,
                 retry: None,
+                priority: 0,
             })
             .collect();
         store.job_insert_many(&batch).await.expect("load");

@@ -24,6 +24,7 @@ mod metrics;
 mod monitor;
 mod operators;
 mod polyglot;
+mod priorities;
 mod queue;
 mod runs;
 mod sandbox;

@@ -135,7 +135,7 @@ pub async fn show(
 }
 
 /// `PATCH /v1/jobs/{id}`: changes a job's `args`, `begin_after`,
-/// `begin_by` or `quota_names` while no dispatcher holds it (status
+/// `begin_by`, `quota_names` or `priority` while no dispatcher holds it (status
 /// `pending` or `new`); 409 naming its status once claimed, 400 naming an
 /// unknown quota (the job unchanged).
 #[utoipa::path(

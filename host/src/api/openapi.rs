@@ -13,8 +13,8 @@ use utoipa::openapi::{ContentBuilder, KnownFormat, OpenApi as Document, Ref, Ref
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    activity, batch, callbacks, cancel, failures, job_names, jobs, modules, monitor, pauses, queues, quotas,
-    removal, router, schedules, tokens, workers,
+    activity, batch, callbacks, cancel, failures, job_names, jobs, modules, monitor, pauses,
+    queues, quotas, removal, router, schedules, tokens, workers,
 };
 
 mod links;

@@ -52,13 +52,17 @@ pub struct PutArgs {
     /// (default: the queue's).
     #[arg(long, value_name = "POLICY")]
     retry: Option<String>,
+    /// Among due jobs of its queue, higher runs first (default 0; may be
+    /// negative).
+    #[arg(long, allow_negative_numbers = true)]
+    priority: Option<i32>,
     /// Put every job of FILE instead (`-`: standard input): a JSON array
     /// of job bodies, or one per line (NDJSON), each as `POST /v1/jobs`
     /// takes it. Sent in batches, each put whole or not at all; prints the
     /// ids in order.
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "module", "function", "args", "queue", "begin_after", "begin_by", "fuel",
-        "memory", "timeout", "quotas", "retry",
+        "memory", "timeout", "quotas", "retry", "priority",
     ])]
     from: Option<String>,
     /// With `--from`: the most jobs one request carries.
@@ -112,6 +116,7 @@ pub async fn run(client_args: &ClientArgs, args: PutArgs) -> anyhow::Result<Exit
         quota_names: args.quotas,
         callbacks: Vec::new(),
         retry,
+        priority: args.priority.unwrap_or_default(),
     };
     let job: Job = client_args.client().post_as("/v1/jobs", &spec).await?;
     if client_args.json {

@@ -1,5 +1,5 @@
 //! `wasync update`: change a job before a dispatcher claims it (its
-//! arguments, due time, `begin_by` or quotas).
+//! arguments, due time, `begin_by`, quotas or priority).
 
 use std::process::ExitCode;
 
@@ -33,6 +33,9 @@ pub struct UpdateArgs {
     /// Remove all its quotas.
     #[arg(long, conflicts_with = "quotas")]
     no_quotas: bool,
+    /// A new priority (higher runs first among due jobs).
+    #[arg(long, allow_negative_numbers = true)]
+    priority: Option<i32>,
 }
 
 /// Sends the change and prints the job as it now is.
@@ -61,14 +64,16 @@ pub async fn run(client_args: &ClientArgs, args: UpdateArgs) -> anyhow::Result<E
         begin_after: args.begin_after.map(time).transpose()?,
         begin_by: args.begin_by.map(duration).transpose()?,
         quota_names: (!args.quotas.is_empty() || args.no_quotas).then_some(args.quotas),
+        priority: args.priority,
     };
     if patch.args.is_none()
         && patch.begin_after.is_none()
         && patch.begin_by.is_none()
         && patch.quota_names.is_none()
+        && patch.priority.is_none()
     {
         anyhow::bail!(
-            "nothing to change: give --args, --begin-after, --begin-by, --quota or --no-quotas"
+            "nothing to change: give --args, --begin-after, --begin-by, --quota, --no-quotas or --priority"
         );
     }
     let job: Job = client_args

@@ -78,6 +78,8 @@ pub struct NewJob {
     /// Its own retry policy; `None`: its queue's default (see
     /// [`RetryPolicy`]).
     pub retry: Option<RetryPolicy>,
+    /// Among due jobs of its queue, higher runs first (default 0).
+    pub priority: i32,
 }
 
 /// A job as stored.
@@ -160,6 +162,10 @@ pub struct Job {
     /// queue's default applies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryPolicy>,
+    /// Its priority: among due jobs of its queue, higher runs first; equal
+    /// priorities keep the queue order.
+    #[serde(default)]
+    pub priority: i32,
 }
 
 impl Job {

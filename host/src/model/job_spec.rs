@@ -23,6 +23,7 @@ use super::{CallbackOn, JobLimits, RetryPolicy, Timestamp};
 ///   `begin_after`): no deadline.
 /// - `quota_names`: none; `retry`: the queue's default policy (a
 ///   callback's: `forever`).
+/// - `priority`: 0 (among due jobs of its queue, higher runs first).
 /// - `callbacks`: none; a put with callbacks is the same put, with its
 ///   callbacks held in the same transaction.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -55,6 +56,9 @@ pub struct JobSpec {
     /// Its retry policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryPolicy>,
+    /// Among due jobs of its queue, higher runs first.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub priority: i32,
     /// Jobs put once this one has its outcome.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub callbacks: Vec<CallbackSpec>,
@@ -82,6 +86,11 @@ impl CallbackSpec {
             job: self.job.or_inherit(module, queue),
         }
     }
+}
+
+/// True for the default priority, which a stored spec leaves out.
+fn is_zero(priority: &i32) -> bool {
+    *priority == 0
 }
 
 impl JobSpec {

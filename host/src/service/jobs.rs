@@ -268,6 +268,7 @@ impl Service {
             created_at: now,
             schedule: None,
             retry: spec.retry,
+            priority: spec.priority,
         };
         Ok((job, queue_info))
     }

@@ -26,6 +26,8 @@ pub struct JobPatch {
     pub begin_by_ms: Option<Option<u64>>,
     /// New quota names; each must be a quota of the job's queue.
     pub quota_names: Option<Vec<String>>,
+    /// A new priority (among due jobs of its queue, higher runs first).
+    pub priority: Option<i32>,
 }
 
 impl JobPatch {
@@ -67,6 +69,7 @@ impl Service {
             id,
             args,
             quota_names,
+            priority: patch.priority,
             ..JobUpdateParams::default()
         };
         let by = begin_by_ms.unwrap_or(current.begin_by_ms);

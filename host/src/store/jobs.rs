@@ -89,7 +89,8 @@ pub(crate) static UPDATE: Sql = Sql::new(|d| {
            scheduled = CASE WHEN ?3 THEN ?5 ELSE scheduled END, \
            seq = CASE WHEN ?3 THEN {next_seq} ELSE seq END, \
            begin_by_ms = CASE WHEN ?6 THEN ?7 ELSE begin_by_ms END, \
-           quota_names = CASE WHEN ?8 THEN {names} ELSE quota_names END \
+           quota_names = CASE WHEN ?8 THEN {names} ELSE quota_names END, \
+           priority = coalesce(?10, priority) \
          WHERE id = ?1 AND status IN ({pending}, {new}) RETURNING {JOB_COLUMNS}",
         json = d.json,
         next_seq = d.next_seq,
@@ -153,6 +154,7 @@ pub(crate) fn inserted(job: &NewJob) -> Job {
             ..run
         }),
         retry: job.retry.clone(),
+        priority: job.priority,
     }
 }
 
@@ -273,7 +275,8 @@ pub(crate) async fn put_back<B: SqlBackend>(db: &B, p: &JobPutBackParams) -> Res
     )))
 }
 
-/// Changes a pending or new job's arguments, schedule or quota names.
+/// Changes a pending or new job's arguments, schedule, quota names or
+/// priority.
 pub(crate) async fn update<B: SqlBackend>(db: &B, p: &JobUpdateParams) -> Result<Job> {
     let (move_it, begin_after, scheduled) = match p.begin_after {
         Some((at, scheduled)) => (true, ms(at), scheduled),
@@ -297,6 +300,7 @@ pub(crate) async fn update<B: SqlBackend>(db: &B, p: &JobUpdateParams) -> Result
         Arg::OptInt(p.begin_by_ms.and_then(begin_by)),
         Arg::Bool(p.quota_names.is_some()),
         Arg::OptText(quota_names.as_deref()),
+        Arg::OptInt(p.priority.map(i64::from)),
     ];
     if let Some(row) = conn.fetch_optional("jobs", sql, &binds).await? {
         return Ok(job_of(&row)?.1);

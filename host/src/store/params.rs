@@ -99,6 +99,8 @@ pub struct JobUpdateParams {
     pub begin_by_ms: Option<Option<u64>>,
     /// New quota names (already checked against the job's queue).
     pub quota_names: Option<Vec<String>>,
+    /// A new priority.
+    pub priority: Option<i32>,
 }
 
 /// Starts claimed jobs.

@@ -49,14 +49,31 @@ pub trait QueueStore: Send + Sync + std::fmt::Debug {
     async fn queue_caps_set(&self, params: QueueCapsSetParams) -> Result<QueueInfo>;
 }
 
-/// The queue order, as an `ORDER BY` list: due time, then scheduled jobs
-/// before plain ones, then put order. `jobs_pending` has exactly this
-/// order, so reading a queue's first jobs reads only them.
-pub(crate) const QUEUE_ORDER: &str = "begin_after, scheduled DESC, seq";
+/// The queue order, as an `ORDER BY` list: higher priority first, then due
+/// time, then scheduled jobs before plain ones, then put order.
+/// `jobs_pending` has exactly this order, so reading a queue's first jobs
+/// reads only them. (A claim takes due jobs only: a not-yet-due job of a
+/// higher priority is stepped over, not waited for.)
+pub(crate) const QUEUE_ORDER: &str = "priority DESC, begin_after, scheduled DESC, seq";
+
+/// A claimed job's place in [`QUEUE_ORDER`], for sorting in memory the
+/// jobs one claim took (`seq` is its queue position).
+pub(crate) fn queue_order_key(
+    seq: i64,
+    job: &Job,
+) -> (std::cmp::Reverse<i32>, Timestamp, bool, i64) {
+    (
+        std::cmp::Reverse(job.priority),
+        job.begin_after,
+        !job.scheduled,
+        seq,
+    )
+}
 
 /// The queue order reversed (for negative indexes): `jobs_pending` read
 /// backwards.
-pub(crate) const QUEUE_ORDER_REVERSED: &str = "begin_after DESC, scheduled ASC, seq DESC";
+pub(crate) const QUEUE_ORDER_REVERSED: &str =
+    "priority ASC, begin_after DESC, scheduled ASC, seq DESC";
 
 /// Queues with their length (`WHERE` and `ORDER BY` appended).
 pub(crate) static SELECT: Sql = Sql::new(|_| {

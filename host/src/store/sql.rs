@@ -18,7 +18,7 @@ use crate::store::{Error, Result};
 pub(crate) const JOB_COLUMNS: &str = "id, queue, status, module, module_name, function, args, \
      limits, begin_after, scheduled, begin_by_ms, result, failure, awaiting, parent, attempts, \
      dispatcher, agent, created_at, started_at, completed_at, stdout, stderr, seq, quota_names, \
-     schedule_id, occurrence, retry";
+     schedule_id, occurrence, retry, priority";
 
 /// The largest `begin_by_ms` stored: about 73 million years, as good as
 /// "never", and small enough that `begin_after + begin_by_ms` (the
@@ -82,6 +82,11 @@ pub(crate) fn to_u32(table: &'static str, column: &str, v: i64) -> Result<u32> {
     u32::try_from(v).map_err(|_| corrupt(table, format!("{column} out of range: {v}")))
 }
 
+/// A `priority` column as the `i32` it was stored from.
+pub(crate) fn priority(v: i64) -> Result<i32> {
+    i32::try_from(v).map_err(|_| corrupt("jobs", format!("priority out of range: {v}")))
+}
+
 /// A job row (as selected with [`JOB_COLUMNS`]) and its queue position,
 /// from either backend.
 pub(crate) fn job_of(r: &SqlRow) -> Result<(i64, Job)> {
@@ -122,6 +127,7 @@ pub(crate) fn job_of(r: &SqlRow) -> Result<(i64, Job)> {
                 occurrence: clock::from_millis(occurrence),
             }),
         retry: r.opt_json(27)?,
+        priority: priority(r.int(28)?)?,
     };
     Ok((r.int(23)?, job))
 }
@@ -179,7 +185,7 @@ mod tests {
             assert_eq!(from_u64_bits(u64_bits(v)), v);
         }
         assert_eq!(lit(JobStatus::Pending), "'pending'");
-        assert_eq!(JOB_COLUMNS.split(", ").count(), 28);
+        assert_eq!(JOB_COLUMNS.split(", ").count(), 29);
         assert_eq!(begin_by(Some(u64::MAX)), Some(BEGIN_BY_STORED_MAX));
         assert!(BEGIN_BY_STORED_MAX.checked_add(4_000_000_000_000).is_some());
         assert_eq!(one_more(0), 1);

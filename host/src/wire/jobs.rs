@@ -61,6 +61,14 @@ pub struct JobSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(schema_with = retry_input_schema)]
     pub retry: Option<RetryPolicy>,
+    /// Among due jobs of its queue, higher runs first; default 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub priority: i32,
+}
+
+/// True for the default priority, which a request leaves out.
+fn is_zero(priority: &i32) -> bool {
+    *priority == 0
 }
 
 impl JobSpec {
@@ -78,6 +86,7 @@ impl JobSpec {
             begin_by_ms: self.begin_by.map(|d| millis(d.0)),
             quota_names: self.quota_names,
             retry: self.retry,
+            priority: self.priority,
             callbacks: self
                 .callbacks
                 .into_iter()
@@ -168,6 +177,9 @@ pub struct JobPatch {
     /// New quota names (each a quota of the job's queue).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota_names: Option<Vec<String>>,
+    /// A new priority (while the job is pending).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
 }
 
 impl JobPatch {
@@ -178,6 +190,7 @@ impl JobPatch {
             begin_after: self.begin_after.map(|t| t.map(|t| t.0)),
             begin_by_ms: self.begin_by.map(|d| d.map(|d| millis(d.0))),
             quota_names: self.quota_names,
+            priority: self.priority,
         }
     }
 }

@@ -137,6 +137,8 @@ impl TryFrom<wtypes::JobRequest> for JobSpec {
             begin_by_ms: request.begin_by_ms,
             quota_names: request.quota_names,
             retry,
+            // The WIT `job-request` carries no priority yet.
+            priority: 0,
             callbacks: Vec::new(),
         })
     }

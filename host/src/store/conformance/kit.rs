@@ -59,6 +59,7 @@ pub(crate) fn new_job(queue: &str, module: &ModuleInfo, function: &str, at: Time
         created_at: at,
         schedule: None,
         retry: None,
+        priority: 0,
     }
 }
 

@@ -41,6 +41,7 @@ mod identity;
 pub(crate) mod kit;
 mod notify;
 mod operators;
+mod priority;
 mod queue;
 mod quota;
 mod schedules;
@@ -57,6 +58,7 @@ use finish::*;
 use identity::*;
 use notify::*;
 use operators::*;
+use priority::*;
 use queue::*;
 use quota::*;
 use schedules::*;
@@ -203,6 +205,10 @@ macro_rules! foreach_case {
         $m!($h, remove_then_put_back_at_the_end);
         $m!($h, claimed_job_cannot_be_pulled_or_removed);
         $m!($h, put_back_rules);
+        // priorities
+        $m!($h, higher_priority_due_jobs_are_claimed_first);
+        $m!($h, priority_changes_while_pending_reorder_the_queue);
+        $m!($h, quota_claims_follow_priority);
         $m!($h, future_begin_after_waits_until_due);
         $m!($h, scheduled_jobs_go_first_on_ties);
         $m!($h, past_begin_after_joins_the_end_of_the_fifo);

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use uuid::Uuid;
 
 use super::PgStore;
-use super::queue::QUEUE_ORDER;
+use super::queue::{QUEUE_ORDER, queue_order_key};
 use super::row::{self, JOB_COLUMNS, lit, ms};
 use crate::clock;
 use crate::model::{Job, JobId, Transition};
@@ -177,7 +177,7 @@ pub(super) async fn claim_many(db: &PgStore, p: JobClaimParams) -> Result<Vec<Jo
             claimed.extend(super::quota::claim(db, &p, rest).await?);
         }
     }
-    claimed.sort_by_key(|(seq, job)| (job.begin_after, !job.scheduled, *seq));
+    claimed.sort_by_key(|(seq, job)| queue_order_key(*seq, job));
     Ok(claimed.into_iter().map(|(_, job)| job).collect())
 }
 
@@ -228,7 +228,9 @@ mod tests {
     #[test]
     fn claim_orders_by_the_queue_order() {
         for claim in &*CLAIM {
-            assert!(claim.contains("ORDER BY c.begin_after, c.scheduled DESC, c.seq LIMIT $5"));
+            assert!(claim.contains(
+                "ORDER BY c.priority DESC, c.begin_after, c.scheduled DESC, c.seq LIMIT $5"
+            ));
             assert!(claim.contains("FOR UPDATE SKIP LOCKED"));
         }
         assert!(CLAIM[1].contains("started_at = $4") && !CLAIM[0].contains("started_at ="));

@@ -25,20 +25,21 @@ pub(super) static INSERT: LazyLock<String> = LazyLock::new(|| {
         "WITH ins AS ( \
            INSERT INTO jobs (id, queue, status, module, module_name, function, args, limits, \
              begin_after, scheduled, begin_by_ms, parent, created_at, quota_names, failure, \
-             completed_at, schedule_id, occurrence, retry, token) \
+             completed_at, schedule_id, occurrence, retry, token, priority) \
            SELECT v.id, q.name, \
              CASE WHEN v.failure IS NULL THEN {pending} ELSE {expired} END, \
              m.digest, v.module_name, v.function, v.args::json, \
              v.limits::json, v.begin_after, v.scheduled, v.begin_by_ms, v.parent, v.created_at, \
              (SELECT array_agg(n) FROM json_array_elements_text(v.quota_names::json) AS n), \
              v.failure::json, CASE WHEN v.failure IS NULL THEN NULL ELSE v.created_at END, \
-             v.schedule_id, v.occurrence, v.retry::json, v.token \
+             v.schedule_id, v.occurrence, v.retry::json, v.token, v.priority \
            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
              $7::text[], $8::int8[], $9::bool[], $10::int8[], $11::uuid[], $12::int8[], \
-             $15::text[], $16::text[], $17::uuid[], $18::int8[], $19::text[], $20::uuid[]) \
+             $15::text[], $16::text[], $17::uuid[], $18::int8[], $19::text[], $20::uuid[], \
+             $21::int4[]) \
              WITH ORDINALITY AS v(id, queue, module, module_name, function, args, limits, \
                begin_after, scheduled, begin_by_ms, parent, created_at, quota_names, failure, \
-               schedule_id, occurrence, retry, token, pos) \
+               schedule_id, occurrence, retry, token, priority, pos) \
            LEFT JOIN queues q ON q.name = v.queue \
            LEFT JOIN modules m ON m.digest = v.module \
            ORDER BY v.pos \
@@ -78,6 +79,7 @@ pub(super) async fn insert_chunk(
     let (mut quota_names, mut failures) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut schedule_ids, mut occurrences) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut retries, mut tokens) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut priorities = Vec::with_capacity(n);
     let expired = json_text(&Failure::not_started());
     for job in jobs {
         ids.push(job.id.0);
@@ -98,6 +100,7 @@ pub(super) async fn insert_chunk(
         occurrences.push(job.schedule.map(|run| ms(run.occurrence)));
         retries.push(job.retry.as_ref().map(json_text));
         tokens.push(job.token.map(|t| t.0));
+        priorities.push(job.priority);
     }
     let payloads = notify::put_payloads(queues.iter().copied());
     let (inserted, _): (i64, i64) = sqlx::query_as(&INSERT)
@@ -121,6 +124,7 @@ pub(super) async fn insert_chunk(
         .bind(occurrences)
         .bind(retries)
         .bind(tokens)
+        .bind(priorities)
         .fetch_one(&mut *conn)
         .await?;
     debug_assert_eq!(inserted, n as i64);

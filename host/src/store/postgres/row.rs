@@ -92,6 +92,7 @@ pub(super) fn job(row: &PgRow) -> Result<(i64, Job)> {
             .try_get::<Option<Value>, _>(27)?
             .map(|v| from_json(T, "retry", v))
             .transpose()?,
+        priority: row.try_get(28)?,
     };
     Ok((row.try_get(23)?, job))
 }

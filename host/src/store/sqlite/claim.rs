@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::SqliteStore;
 use super::batch::{self, Statements};
-use super::queue::QUEUE_ORDER;
+use super::queue::{QUEUE_ORDER, queue_order_key};
 use super::row::{self, JOB_COLUMNS, lit, ms};
 use crate::clock;
 use crate::model::{Job, JobId, Transition};
@@ -175,7 +175,7 @@ pub(super) async fn claim_many(db: &SqliteStore, p: JobClaimParams) -> Result<Ve
             claimed.extend(super::quota::claim(db, &p, rest).await?);
         }
     }
-    claimed.sort_by_key(|(seq, job)| (job.begin_after, !job.scheduled, *seq));
+    claimed.sort_by_key(|(seq, job)| queue_order_key(*seq, job));
     Ok(claimed.into_iter().map(|(_, job)| job).collect())
 }
 

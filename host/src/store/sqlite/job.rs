@@ -16,7 +16,7 @@ pub(super) fn job_failure_text(failure: &Failure) -> String {
 }
 
 /// Columns bound per inserted job (the last is its position in the batch).
-const INSERT_COLUMNS: usize = 19;
+const INSERT_COLUMNS: usize = 20;
 
 /// Inserts a batch padded with NULL rows. The queue is looked up in the
 /// statement: a missing queue leaves `queue` NULL and the NOT NULL
@@ -28,13 +28,13 @@ fn insert_sql(rows: usize) -> String {
     format!(
         "INSERT INTO jobs (id, queue, status, module, module_name, function, args, limits, \
          begin_after, scheduled, begin_by_ms, parent, created_at, quota_names, failure, \
-         completed_at, schedule_id, occurrence, retry, token) \
+         completed_at, schedule_id, occurrence, retry, token, priority) \
          SELECT v.column1, (SELECT q.name FROM queues AS q WHERE q.name = v.column2), \
          CASE WHEN v.column14 IS NULL THEN {pending} ELSE {expired} END, \
          v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, \
          v.column9, v.column10, v.column11, v.column12, v.column13, v.column14, \
          CASE WHEN v.column14 IS NULL THEN NULL ELSE v.column12 END, \
-         v.column15, v.column16, v.column18, v.column19 \
+         v.column15, v.column16, v.column18, v.column19, v.column20 \
          FROM (VALUES {values}) AS v WHERE v.column1 IS NOT NULL ORDER BY v.column17",
         pending = lit(Transition::Put.to()),
         expired = lit(Transition::Expire.to()),
@@ -76,7 +76,8 @@ async fn insert_chunk(conn: &mut SqliteConnection, jobs: &[NewJob]) -> Result<()
             .bind(job.schedule.map(|run| ms(run.occurrence)))
             .bind(position as i64)
             .bind(retry_text(job.retry.as_ref()))
-            .bind(job.token.map(|t| t.0));
+            .bind(job.token.map(|t| t.0))
+            .bind(job.priority);
     }
     for _ in jobs.len() * INSERT_COLUMNS..rows * INSERT_COLUMNS {
         query = query.bind(None::<i64>);

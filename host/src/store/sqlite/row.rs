@@ -10,7 +10,9 @@ use uuid::Uuid;
 use crate::clock;
 use crate::model::{DispatcherId, Job, JobId, ScheduleId, ScheduleRun};
 use crate::store::Result;
-pub(super) use crate::store::sql::{JOB_COLUMNS, begin_by, corrupt, digest, lit, ms, to_u32};
+pub(super) use crate::store::sql::{
+    JOB_COLUMNS, begin_by, corrupt, digest, lit, ms, priority, to_u32,
+};
 
 /// A job's quota names as stored: a JSON array, or NULL for none.
 pub(super) fn quota_names(names: &[String]) -> Option<String> {
@@ -75,6 +77,7 @@ pub(super) fn job(row: &SqliteRow) -> Result<(i64, Job)> {
         quota_names: json_opt(T, "quota_names", row.try_get(24)?)?.unwrap_or_default(),
         schedule: schedule_run(row.try_get(25)?, row.try_get(26)?),
         retry: json_opt(T, "retry", row.try_get(27)?)?,
+        priority: priority(row.try_get(28)?)?,
     };
     Ok((row.try_get(23)?, job))
 }
