@@ -107,11 +107,7 @@ fn claim_sql(shape: usize, start: bool) -> String {
          AND status = {from} \
          RETURNING {JOB_COLUMNS}",
         from = lit(t.from()),
-        to = lit(if start {
-            Transition::Start.to()
-        } else {
-            t.to()
-        }),
+        to = lit(if start { Transition::Start } else { t }.to()),
         started = if start { STARTED } else { "" },
         not_expired = not_expired(4),
         filters = filter_clauses(shape, 6),
