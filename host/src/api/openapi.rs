@@ -24,7 +24,7 @@ mod links;
 const COMMON_ERRORS: [(&str, &str); 8] = [
     (
         "400",
-        "A malformed body, query or path parameter (`bad_request`); the message names it.",
+        "A malformed body, query or path parameter, or an empty name in a path (`bad_request`); the message names it.",
     ),
     (
         "401",
@@ -40,9 +40,7 @@ const COMMON_ERRORS: [(&str, &str); 8] = [
     ),
     (
         "405",
-        "The method is not allowed on the path as given (`method_not_allowed`): an empty name \
-         in a path (the queue listing names the default queue `\"\"`; paths spell it \
-         `default`) makes it another route's path.",
+        "The method is not allowed on the path (`method_not_allowed`).",
     ),
     ("500", "An internal error (`internal`); logged, not shown."),
     (

@@ -118,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(refuse_empty_names))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             report_store_faults,
@@ -266,6 +267,19 @@ async fn report_store_faults(
         state.service.health().fault(fault);
     }
     response
+}
+
+/// Refuses an API path with an empty segment (`/v1/queues//resume`): a
+/// name in a path is never empty (the default queue is spelled `default`
+/// there), and the router would otherwise match the path to a route whose
+/// name parameter is empty.
+async fn refuse_empty_names(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if path.starts_with("/v1/") && path.contains("//") {
+        let message = format!("`{path}`: a name in a path is never empty");
+        return ApiError::BadRequest(message).into_response();
+    }
+    next.run(request).await
 }
 
 async fn not_found() -> ApiError {

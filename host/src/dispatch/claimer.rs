@@ -154,7 +154,12 @@ async fn claim_round(shared: &Arc<Shared>) -> bool {
         let agents = shared.agents.read().unwrap().clone();
         let mut maybe_more = false;
         for agent in agents.iter() {
-            let wanted = agent.wanted();
+            // Claiming ahead (`AgentSlots::wanted` beyond the free slots) is
+            // off: a job claimed ahead waits behind this agent's runs, and
+            // behind a long run it waits while other dispatchers sit idle
+            // (e2e `identity::workers_share_the_default_data_directory_as_instances`).
+            // It needs a way to hand back jobs that waited too long first.
+            let wanted = agent.wanted().min(agent.free());
             if wanted == 0 {
                 continue;
             }

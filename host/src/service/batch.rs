@@ -67,7 +67,7 @@ impl Service {
                 )));
             }
             let (job, queue) = self
-                .resolve_put(spec, by)
+                .resolve_put(spec, by, super::jobs::ArgsGiven::All)
                 .await
                 .map_err(BatchError::item(index))?;
             queues

@@ -4,6 +4,7 @@
 
 use serde_json::json;
 
+use super::jobs::ArgsGiven;
 use super::{Error, Putter, Result, Service};
 use crate::model::{
     CallbackSpec, CompositeArgs, CompositeKind, HOST_FUNCTION_PREFIX, Job, JobId, JobLink, JobSpec,
@@ -94,7 +95,7 @@ impl Service {
 
     async fn new_linked_job(&self, spec: JobSpec, by: &Putter) -> Result<NewJob> {
         refuse_host_function(&spec.function)?;
-        self.new_job(spec, by).await
+        self.new_job(spec, by, ArgsGiven::OutcomeAdded).await
     }
 
     /// Adds a callback (and its own callbacks) to a job: it runs once the
@@ -135,7 +136,7 @@ impl Service {
         composite.args = json!(CompositeArgs {
             postprocess: postprocess.id
         });
-        let composite = self.new_job(composite, by).await?;
+        let composite = self.new_job(composite, by, ArgsGiven::OutcomeAdded).await?;
         let id = composite.id;
         let mut linked = vec![
             LinkedJob {

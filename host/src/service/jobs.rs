@@ -49,6 +49,17 @@ impl Putter {
     }
 }
 
+/// Whether a put's `args` are all its function will be called with, so
+/// that their count can be checked against the function's declared range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ArgsGiven {
+    /// A job run with its `args` as given.
+    All,
+    /// A callback or a composite's postprocess: when it fires, the outcome
+    /// of the job(s) it waited on is added to its `args`.
+    OutcomeAdded,
+}
+
 /// One page of a job listing.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct JobPage {
@@ -144,7 +155,7 @@ impl Service {
         refuse_host_function(&spec.function)?;
         let callbacks = std::mem::take(&mut spec.callbacks);
         let (module, queue) = (spec.module_ref().to_owned(), spec.queue_ref().to_owned());
-        let job = self.new_job(spec, by).await?;
+        let job = self.new_job(spec, by, ArgsGiven::All).await?;
         if callbacks.is_empty() {
             return self.insert(job).await;
         }
@@ -173,7 +184,7 @@ impl Service {
         by: &Putter,
         run: ScheduleRun,
     ) -> Result<Job> {
-        let mut job = self.new_job(spec, by).await?;
+        let mut job = self.new_job(spec, by, ArgsGiven::All).await?;
         job.schedule = Some(run);
         self.insert(job).await
     }
@@ -206,8 +217,13 @@ impl Service {
     }
 
     /// Validates a spec and resolves its queue and module.
-    pub(super) async fn new_job(&self, spec: JobSpec, by: &Putter) -> Result<NewJob> {
-        let (job, queue) = self.resolve_put(spec, by).await?;
+    pub(super) async fn new_job(
+        &self,
+        spec: JobSpec,
+        by: &Putter,
+        given: ArgsGiven,
+    ) -> Result<NewJob> {
+        let (job, queue) = self.resolve_put(spec, by, given).await?;
         self.check_pending_cap(&queue).await?;
         Ok(job)
     }
@@ -221,6 +237,7 @@ impl Service {
         &self,
         spec: JobSpec,
         by: &Putter,
+        given: ArgsGiven,
     ) -> Result<(NewJob, crate::model::QueueInfo)> {
         let function = spec.function.trim();
         validate_free_name("function name", function, FUNCTION_NAME_MAX_LEN)?;
@@ -241,7 +258,9 @@ impl Service {
             tokio::try_join!(self.lookup_queue(&queue), self.lookup_module(&reference))?;
         if !function.starts_with(HOST_FUNCTION_PREFIX) {
             check_function(&module, &reference, function)?;
-            check_arguments(&module, &reference, function, &args)?;
+            if given == ArgsGiven::All {
+                check_arguments(&module, &reference, function, &args)?;
+            }
         }
         self.check_quota_names(&queue_info.name, &quota_names)
             .await?;
