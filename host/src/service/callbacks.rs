@@ -78,7 +78,10 @@ impl Service {
         todo.reverse();
         while let Some((of, mut callback)) = todo.pop() {
             let nested = std::mem::take(&mut callback.job.callbacks);
-            let job = callback_job_options(self.new_linked_job(callback.job, by).await?);
+            let job = callback_job_options(
+                self.new_linked_job(callback.job, by, ArgsGiven::OutcomeAdded)
+                    .await?,
+            );
             let id = job.id;
             linked.push(LinkedJob {
                 job,
@@ -93,9 +96,9 @@ impl Service {
         Ok(())
     }
 
-    async fn new_linked_job(&self, spec: JobSpec, by: &Putter) -> Result<NewJob> {
+    async fn new_linked_job(&self, spec: JobSpec, by: &Putter, given: ArgsGiven) -> Result<NewJob> {
         refuse_host_function(&spec.function)?;
-        self.new_job(spec, by, ArgsGiven::OutcomeAdded).await
+        self.new_job(spec, by, given).await
     }
 
     /// Adds a callback (and its own callbacks) to a job: it runs once the
@@ -108,7 +111,10 @@ impl Service {
         by: &Putter,
     ) -> Result<Job> {
         let nested = std::mem::take(&mut callback.job.callbacks);
-        let new = callback_job_options(self.new_linked_job(callback.job, by).await?);
+        let new = callback_job_options(
+            self.new_linked_job(callback.job, by, ArgsGiven::OutcomeAdded)
+                .await?,
+        );
         let id = self
             .store()
             .callback_add(CallbackAddParams {
@@ -128,7 +134,10 @@ impl Service {
     /// Puts a composite with its parts, its postprocess and its callbacks,
     /// in one transaction; returns the composite.
     pub async fn composite_put(&self, request: CompositeRequest, by: &Putter) -> Result<Job> {
-        let postprocess = callback_job_options(self.new_linked_job(request.postprocess, by).await?);
+        let postprocess = callback_job_options(
+            self.new_linked_job(request.postprocess, by, ArgsGiven::OutcomesAdded)
+                .await?,
+        );
         let mut composite = request.composite;
         let callbacks = std::mem::take(&mut composite.callbacks);
         composite.module = Some(postprocess.module.to_string());
@@ -136,7 +145,9 @@ impl Service {
         composite.args = json!(CompositeArgs {
             postprocess: postprocess.id
         });
-        let composite = self.new_job(composite, by, ArgsGiven::OutcomeAdded).await?;
+        let composite = self
+            .new_job(composite, by, ArgsGiven::OutcomesAdded)
+            .await?;
         let id = composite.id;
         let mut linked = vec![
             LinkedJob {
@@ -152,7 +163,10 @@ impl Service {
         ];
         for (index, part) in request.parts.into_iter().enumerate() {
             linked.push(LinkedJob {
-                job: held_job_options(self.new_linked_job(part, by).await?),
+                job: held_job_options(
+                    self.new_linked_job(part, by, ArgsGiven::OutcomesAdded)
+                        .await?,
+                ),
                 held: true,
                 link: Some(JobLink::Part {
                     of: id,
@@ -172,7 +186,10 @@ impl Service {
     /// can miss its outcome, even in a `parallel` that puts it at once.
     pub async fn part_add(&self, composite: JobId, mut part: JobSpec, by: &Putter) -> Result<Job> {
         let callbacks = std::mem::take(&mut part.callbacks);
-        let part = held_job_options(self.new_linked_job(part, by).await?);
+        let part = held_job_options(
+            self.new_linked_job(part, by, ArgsGiven::OutcomesAdded)
+                .await?,
+        );
         let mut linked = Vec::new();
         self.hold_callbacks(part.id, callbacks, by, &mut linked)
             .await?;
@@ -192,7 +209,10 @@ impl Service {
     /// Creates a job held in no queue (status `new`):
     /// [`Service::append_args`] puts it.
     pub async fn put_held(&self, spec: JobSpec, by: &Putter) -> Result<Job> {
-        let job = held_job_options(self.new_linked_job(spec, by).await?);
+        let job = held_job_options(
+            self.new_linked_job(spec, by, ArgsGiven::OutcomesAdded)
+                .await?,
+        );
         let id = job.id;
         let linked = [LinkedJob {
             job,

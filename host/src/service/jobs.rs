@@ -55,9 +55,14 @@ impl Putter {
 pub(super) enum ArgsGiven {
     /// A job run with its `args` as given.
     All,
-    /// A callback or a composite's postprocess: when it fires, the outcome
-    /// of the job(s) it waited on is added to its `args`.
+    /// A callback: when it fires, the outcome of the job it waited on is
+    /// added to its `args` (`model::links::with_outcome`), so it must take
+    /// one more.
     OutcomeAdded,
+    /// A composite, its postprocess and parts, a held put: arguments are
+    /// added later (the parts' outcomes, `append_args`), as many as a put
+    /// cannot know; not checked.
+    OutcomesAdded,
 }
 
 /// One page of a job listing.
@@ -258,8 +263,13 @@ impl Service {
             tokio::try_join!(self.lookup_queue(&queue), self.lookup_module(&reference))?;
         if !function.starts_with(HOST_FUNCTION_PREFIX) {
             check_function(&module, &reference, function)?;
-            if given == ArgsGiven::All {
-                check_arguments(&module, &reference, function, &args)?;
+            match given {
+                ArgsGiven::All => check_arguments(&module, &reference, function, &args)?,
+                ArgsGiven::OutcomeAdded => {
+                    let fired = crate::model::with_outcome(args.clone(), Value::Null);
+                    check_arguments(&module, &reference, function, &fired)?;
+                }
+                ArgsGiven::OutcomesAdded => {}
             }
         }
         self.check_quota_names(&queue_info.name, &quota_names)
