@@ -179,6 +179,9 @@ fn min_some(asked: Option<u64>, cap: Option<u64>) -> Option<u64> {
 #[derive(Debug, Default)]
 pub struct AgentSet {
     agents: Vec<Arc<AgentSlots>>,
+    /// The agent changes announced before this set was read from the
+    /// store ([`crate::service::Events::agents_version`]).
+    version: u64,
 }
 
 impl AgentSet {
@@ -187,8 +190,9 @@ impl AgentSet {
         self.agents.iter()
     }
 
-    /// The set after a reload from the store.
-    pub fn replaced(&self, mut specs: Vec<AgentSpec>) -> AgentSet {
+    /// The set after a reload from the store, read after `version`
+    /// agent changes were announced.
+    pub fn replaced(&self, mut specs: Vec<AgentSpec>, version: u64) -> AgentSet {
         specs.sort_by(|a, b| (&a.queue, &a.name).cmp(&(&b.queue, &b.name)));
         let old: HashMap<(&str, &str), &Arc<AgentSlots>> = self
             .agents
@@ -205,7 +209,19 @@ impl AgentSet {
                 Arc::new(AgentSlots { spec, state })
             })
             .collect();
-        AgentSet { agents }
+        AgentSet { agents, version }
+    }
+
+    /// The agent changes announced before this set was read.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The agent of `queue` named `name`, as this set has it.
+    pub fn get(&self, queue: &str, name: &str) -> Option<&Arc<AgentSlots>> {
+        self.agents
+            .iter()
+            .find(|a| a.spec.queue == queue && a.spec.name == name)
     }
 
     /// True when there is no agent.
@@ -233,7 +249,7 @@ mod tests {
 
     #[test]
     fn an_agent_claims_ahead_only_of_short_runs() {
-        let set = AgentSet::default().replaced(vec![AgentSpec::new("", "main")]);
+        let set = AgentSet::default().replaced(vec![AgentSpec::new("", "main")], 0);
         let agent = set.iter().next().unwrap();
         assert_eq!(agent.wanted(), 3, "nothing measured: its free slots");
         let running = agent.take(vec![job(), job(), job()]);
@@ -265,7 +281,7 @@ mod tests {
         let mut spec = AgentSpec::new("", "main");
         spec.fuel_cap = Some(1_000);
         spec.time_cap_ms = Some(100);
-        let set = AgentSet::default().replaced(vec![spec]);
+        let set = AgentSet::default().replaced(vec![spec], 0);
         let agent = set.iter().next().unwrap();
         let asked = JobLimits {
             fuel: Some(5_000),
@@ -285,12 +301,12 @@ mod tests {
 
     #[test]
     fn reloading_keeps_the_busy_count_of_agents_that_stay() {
-        let set = AgentSet::default().replaced(vec![AgentSpec::new("", "main")]);
+        let set = AgentSet::default().replaced(vec![AgentSpec::new("", "main")], 0);
         let jobs = vec![job(), job()];
         assert_eq!(set.iter().next().unwrap().take(jobs).len(), 2);
         let mut bigger = AgentSpec::new("", "main");
         bigger.size = 5;
-        let set = set.replaced(vec![bigger, AgentSpec::new("video", "main")]);
+        let set = set.replaced(vec![bigger, AgentSpec::new("video", "main")], 1);
         let main = set.iter().find(|a| a.spec.queue.is_empty()).unwrap();
         assert_eq!(main.running(), 2);
         assert_eq!(main.free(), 3);

@@ -9,7 +9,7 @@
 //! the jobs not yet started expire (looking for work fails them: they
 //! complete with a `timeout` failure and never run).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,9 +17,11 @@ use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::{AgentSlots, Shared, pinger, runner};
-use crate::model::{Job, JobId, POLLS_KEPT_DEFAULT, Timestamp};
+use crate::model::{Job, JobId, POLLS_KEPT_DEFAULT, Timestamp, Transition};
 use crate::service::expire_jobs;
-use crate::store::{JobClaimParams, JobNextDueParams, NextDue, PollRecordParams};
+use crate::store::{
+    JobClaimParams, JobNextDueParams, JobStartParams, JobStarted, NextDue, PollRecordParams,
+};
 
 /// The shortest sleep before looking at a due time again.
 const AGAIN_MIN: Duration = Duration::from_millis(10);
@@ -135,11 +137,12 @@ async fn expire(shared: &Shared, now: Timestamp) {
 /// Reads this dispatcher's agents from the store (they may be changed
 /// over HTTP from any process).
 pub(super) async fn reload_agents(shared: &Shared) {
+    let version = shared.parts.events.agents_version();
     match shared.parts.store.agent_list(Some(shared.config.id)).await {
         Ok(agents) => {
             let specs = agents.into_iter().map(|a| a.spec).collect();
             let mut current = shared.agents.write().unwrap();
-            *current = Arc::new(current.replaced(specs));
+            *current = Arc::new(current.replaced(specs, version));
         }
         Err(error) => shared.store_failed(&error, "could not load this dispatcher's agents"),
     }
@@ -163,7 +166,7 @@ async fn claim_round(shared: &Arc<Shared>) -> bool {
             if wanted == 0 {
                 continue;
             }
-            let claimed = claim_and_start(shared, agent, wanted).await;
+            let claimed = claim_and_start(shared, agent, wanted, agents.version()).await;
             agent.claimed(wanted, claimed);
             maybe_more |= claimed == wanted;
         }
@@ -212,7 +215,52 @@ async fn claim(shared: &Shared, agent: &AgentSlots, limit: u32) -> Vec<Job> {
             }
         }
     }
+    start_claimed_apart(shared, agent, &mut claimed).await;
     claimed
+}
+
+/// Starts the jobs of `claimed` that their claim left `assigned` (a queue
+/// with quotas is claimed apart: see [`JobClaimParams::start`]), at a time
+/// read now, after their claim committed. Those the start did not find
+/// (cancelled meanwhile) are dropped; if the start fails, all of them are
+/// dropped and the self-check hands them back.
+async fn start_claimed_apart(shared: &Shared, agent: &AgentSlots, claimed: &mut Vec<Job>) {
+    let assigned = Transition::Start.from();
+    let ids: Vec<JobId> = claimed
+        .iter()
+        .filter(|job| job.status == assigned)
+        .map(|job| job.id)
+        .collect();
+    if ids.is_empty() {
+        return;
+    }
+    let params = JobStartParams {
+        dispatcher: shared.config.id,
+        ids,
+        now: shared.parts.clock.now(),
+    };
+    let store = &shared.parts.store;
+    let started = match crate::metrics::timed("start", store.job_start_many(params)).await {
+        Ok(started) => started,
+        Err(error) => {
+            shared.store_failed(&error, &claim_failed(agent));
+            shared.held.check_soon();
+            Vec::new()
+        }
+    };
+    let started: HashMap<JobId, JobStarted> = started.into_iter().map(|s| (s.id, s)).collect();
+    claimed.retain_mut(|job| {
+        if job.status != assigned {
+            return true;
+        }
+        let Some(start) = started.get(&job.id) else {
+            return false;
+        };
+        job.status = Transition::Start.to();
+        job.attempts = start.attempts;
+        job.started_at = Some(start.started_at);
+        true
+    });
 }
 
 fn claim_failed(agent: &AgentSlots) -> String {
@@ -243,12 +291,32 @@ fn record_poll(shared: &Shared, agent: &AgentSlots, jobs: Vec<JobId>) {
 /// many were claimed.
 ///
 /// The claimed jobs are held (see [`super::held`]) from the claim on.
-async fn claim_and_start(shared: &Arc<Shared>, agent: &Arc<AgentSlots>, limit: u32) -> u32 {
+///
+/// `version`: the agent changes announced before `agent` was loaded. When
+/// more were announced by the time the claim returns, the claim may have
+/// taken a job put after a change to this agent was acknowledged: the
+/// agents are reloaded and the jobs run under the agent as it is now (its
+/// caps), not as it was.
+async fn claim_and_start(
+    shared: &Arc<Shared>,
+    agent: &Arc<AgentSlots>,
+    limit: u32,
+    version: u64,
+) -> u32 {
     let _claiming = shared.held.claiming().await;
     let started = claim(shared, agent, limit).await;
     if started.is_empty() {
         return 0;
     }
+    let mut agent = agent.clone();
+    if shared.parts.events.agents_version() != version {
+        reload_agents(shared).await;
+        let current = shared.agents.read().unwrap().clone();
+        if let Some(now) = current.get(&agent.spec.queue, &agent.spec.name) {
+            agent = now.clone();
+        }
+    }
+    let agent = &agent;
     let count = started.len() as u32;
     crate::metrics::claimed(&agent.spec.queue, started.len());
     let ids: Vec<JobId> = started.iter().map(|job| job.id).collect();

@@ -7,6 +7,7 @@
 //! SQLite, polling finds them.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, oneshot};
@@ -20,6 +21,10 @@ use crate::store::{Store, StoreEvent};
 pub struct Events {
     work: Arc<Notify>,
     agents: Arc<Notify>,
+    /// How many agent changes were announced: a dispatcher compares it
+    /// with the count its agents were loaded at (see
+    /// [`Events::agents_version`]).
+    agents_version: AtomicU64,
     schedules: Arc<Notify>,
     completion_waiters: Mutex<HashMap<JobId, Vec<oneshot::Sender<()>>>>,
     /// The jobs whose guests run in this process, and how to stop each.
@@ -72,7 +77,16 @@ impl Events {
 
     /// Says that agents were added, changed or removed.
     pub fn agents_changed(&self) {
+        self.agents_version.fetch_add(1, Ordering::SeqCst);
         self.agents.notify_one();
+    }
+
+    /// How many agent changes were announced so far. Read before loading
+    /// the agents and again after a claim, it tells whether the claim may
+    /// have taken a job put after a change its agents do not reflect yet
+    /// (the change was acknowledged before that put was made).
+    pub fn agents_version(&self) -> u64 {
+        self.agents_version.load(Ordering::SeqCst)
     }
 
     /// What the scheduler waits on: notified when a schedule was created

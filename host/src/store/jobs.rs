@@ -417,48 +417,6 @@ async fn exists<C: SqlConn + ?Sized>(
     Ok(conn.fetch_optional(table, &sql, &[value]).await?.is_some())
 }
 
-/// Starts the jobs of `claimed` still `assigned` (claimed by a claim that
-/// could not start them in its own statement); those the start did not
-/// find (cancelled meanwhile) are dropped from `claimed`.
-async fn start_assigned<B: TunedJobs + ?Sized>(
-    db: &B,
-    dispatcher: crate::model::DispatcherId,
-    now: crate::model::Timestamp,
-    claimed: &mut Vec<Job>,
-) -> Result<()> {
-    let assigned = Transition::Start.from();
-    let ids: Vec<JobId> = claimed
-        .iter()
-        .filter(|job| job.status == assigned)
-        .map(|job| job.id)
-        .collect();
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let started = db
-        .start_jobs(JobStartParams {
-            dispatcher,
-            ids,
-            now,
-        })
-        .await?;
-    let started: std::collections::HashMap<JobId, JobStarted> =
-        started.into_iter().map(|s| (s.id, s)).collect();
-    claimed.retain_mut(|job| {
-        if job.status != assigned {
-            return true;
-        }
-        let Some(start) = started.get(&job.id) else {
-            return false;
-        };
-        job.status = Transition::Start.to();
-        job.attempts = start.attempts;
-        job.started_at = Some(start.started_at);
-        true
-    });
-    Ok(())
-}
-
 /// The job operations each backend tunes for itself, as River keeps one
 /// query file per driver: the insert of a batch of puts, the claim, the
 /// start and the finish batch. Everything around them is written once.
@@ -516,14 +474,7 @@ impl<B: SqlBackend + TunedJobs> JobStore for B {
 impl<B: SqlBackend + TunedJobs> ClaimStore for B {
     #[instrument(level = "debug", skip_all)]
     async fn job_claim_many(&self, params: JobClaimParams) -> Result<Vec<Job>> {
-        let (dispatcher, now, start) = (params.dispatcher, params.now, params.start);
-        let mut claimed = self.claim_jobs(params).await?;
-        if start {
-            // A queue with quotas claims apart (its quotas' slots counted
-            // under their locks): its jobs are started here.
-            start_assigned(self, dispatcher, now, &mut claimed).await?;
-        }
-        Ok(claimed)
+        self.claim_jobs(params).await
     }
 
     #[instrument(level = "debug", skip_all)]

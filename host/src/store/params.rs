@@ -74,9 +74,14 @@ pub struct JobClaimParams {
     /// whose deadline (`begin_after + begin_by`) is not past are claimed.
     pub now: Timestamp,
     /// Also start the jobs claimed ([`Transition::Claim`] then
-    /// [`Transition::Start`], at `now`): they come back `active`, their
-    /// attempt counted. A queue without quotas does both in one statement
-    /// (one commit instead of two before a job runs).
+    /// [`Transition::Start`], at `now`) where the claim is one statement,
+    /// in a queue without quotas: they come back `active`, their attempt
+    /// counted (one commit instead of two before a job runs). A queue with
+    /// quotas is claimed apart, its quotas' slots counted under a lock, and
+    /// its jobs come back `assigned`: the caller starts them with a time
+    /// read after the claim, so that a start is never stamped before the
+    /// end of the run whose slot it took (`now` is read before the claim
+    /// waits for that lock).
     ///
     /// [`Transition::Claim`]: crate::model::Transition::Claim
     /// [`Transition::Start`]: crate::model::Transition::Start

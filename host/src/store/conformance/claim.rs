@@ -286,8 +286,9 @@ pub(crate) async fn many_stores_drain_a_large_queue_past_locked_jobs<H: Harness>
 }
 
 /// A claim that starts its jobs: they come back and are stored `active`,
-/// their attempt counted, started at the claim's time, in a queue with
-/// quotas (claimed apart, then started) as in one without.
+/// their attempt counted, started at the claim's time; in a queue with
+/// quotas (claimed apart, under a lock) they come back `assigned`, for the
+/// caller to start at a time read after the claim.
 pub(crate) async fn claim_can_start_at_once<H: Harness>(h: H) {
     let s = h.store();
     let m = module(&*s, "m", None).await;
@@ -321,8 +322,24 @@ pub(crate) async fn claim_can_start_at_once<H: Harness>(h: H) {
         limited,
         "jobs naming no quota are not held back"
     );
-    check(&taken);
-    check(&[s.job_get(limited[1]).await.unwrap()]);
+    for job in &taken {
+        assert_eq!((job.status, job.attempts), (JobStatus::Assigned, 0));
+        assert_eq!((job.started_at, job.dispatcher), (None, Some(d)));
+    }
+    let later = s
+        .job_start_many(crate::store::JobStartParams {
+            dispatcher: d,
+            ids: limited.clone(),
+            now: t(9),
+        })
+        .await
+        .unwrap();
+    assert_eq!(later.len(), 2);
+    let stored = s.job_get(limited[1]).await.unwrap();
+    assert_eq!(
+        (stored.status, stored.attempts, stored.started_at),
+        (JobStatus::Active, 1, Some(t(9)))
+    );
     assert_eq!(
         s.job_get(plain[2]).await.unwrap().status,
         JobStatus::Pending
