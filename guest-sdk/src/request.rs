@@ -40,6 +40,7 @@ pub struct JobRequest {
     retry: Option<Value>,
     /// The first mistake made while building, reported by `put`.
     invalid: Option<String>,
+    broadcast: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +62,7 @@ impl JobRequest {
             quota_names: Vec::new(),
             retry: None,
             invalid: None,
+            broadcast: false,
         }
     }
 
@@ -215,6 +217,7 @@ impl JobRequest {
             begin_by_ms: self.begin_by_ms,
             quota_names: self.quota_names.iter().map(String::as_str).collect(),
             retry: self.retry.as_ref().map(Value::to_string),
+            broadcast: self.broadcast,
         })
     }
 
@@ -236,6 +239,15 @@ impl JobRequest {
     fn fail(&mut self, why: String) {
         self.invalid.get_or_insert(why);
     }
+
+    /// Runs the job once on every live dispatcher that has an agent for
+    /// its queue (e.g. to clear a per-machine cache): `put` returns the
+    /// broadcast job's id, whose result is the map dispatcher → outcome of
+    /// its copies. Only for a plain [`put`](crate::put).
+    pub fn broadcast(mut self) -> Self {
+        self.broadcast = true;
+        self
+    }
 }
 
 /// A [`JobRequest`] in the shape of the WIT `job-request`.
@@ -249,6 +261,7 @@ pub(crate) struct WireRequest<'a> {
     pub begin_by_ms: Option<u64>,
     pub quota_names: Vec<&'a str>,
     pub retry: Option<String>,
+    pub broadcast: bool,
 }
 
 fn to_json(value: &impl Serialize) -> Result<Value, serde_json::Error> {

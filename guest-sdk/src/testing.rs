@@ -83,6 +83,8 @@ pub struct PutRecord {
     pub quota_names: Vec<String>,
     /// Its retry policy, if given.
     pub retry: Option<Value>,
+    /// Put as a broadcast ([`JobRequest::broadcast`](crate::JobRequest::broadcast)).
+    pub broadcast: bool,
 }
 
 /// One call of `get_live_annotation` a job made.
@@ -467,6 +469,7 @@ impl FakeContext {
                 .map(|n| (*n).to_owned())
                 .collect(),
             retry: request.retry.as_deref().map(parse),
+            broadcast: request.broadcast,
         });
         Ok(id.into_string())
     }

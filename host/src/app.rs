@@ -79,12 +79,11 @@ impl App {
         })?;
         let store = open_store(config).await?;
         let runtime = open_runtime(config)?;
-        Ok(App::new(
-            store,
-            runtime,
-            clock::from_env(),
-            ServiceConfig::default(),
-        ))
+        let service_config = ServiceConfig {
+            death_interval: config.death_interval,
+            ..ServiceConfig::default()
+        };
+        Ok(App::new(store, runtime, clock::from_env(), service_config))
     }
 
     /// The store's backend (`sqlite` or `postgres`), for the log.

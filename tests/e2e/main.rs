@@ -10,6 +10,7 @@ mod support;
 mod api;
 mod bad_arguments;
 mod batch;
+mod broadcast;
 mod browser;
 mod cancel;
 mod caps;

@@ -85,6 +85,8 @@ export class Request {
       beginByMs: millis(this.beginBy, "beginBy"),
       quotaNames: [...(this.quotaNames ?? [])],
       retry: this.retry === undefined || this.retry === null ? undefined : dumps(this.retry, "the retry policy"),
+      // wasync:job@0.3.0's broadcast: this SDK puts plain jobs only.
+      broadcast: false,
     };
   }
 }

@@ -33,6 +33,8 @@ def _request(r: _backend.WireRequest) -> wit.JobRequest:
         begin_by_ms=r.begin_by_ms,
         quota_names=list(r.quota_names),
         retry=r.retry,
+        # wasync:job@0.3.0's broadcast: this SDK puts plain jobs only.
+        broadcast=False,
     )
 
 

@@ -129,6 +129,7 @@ fn wit_request(request: &WireRequest<'_>) -> wit::JobRequest {
             .map(|n| (*n).to_owned())
             .collect(),
         retry: request.retry.clone(),
+        broadcast: request.broadcast,
     }
 }
 

@@ -107,7 +107,7 @@ pub async fn list(
 
 /// `GET /v1/jobs/{id}`: status, result or failure, timestamps, attempts,
 /// dispatcher and agent, annotations, and its runs (the limits each ran
-/// under, what each consumed).
+/// under, what each consumed); a broadcast's copies.
 #[utoipa::path(
     get,
     path = "/v1/jobs/{id}",
@@ -127,10 +127,12 @@ pub async fn show(
         state.service.annotation_list(id),
         state.service.job_runs(id)
     )?;
+    let copies = state.service.broadcast_copies(&job).await?;
     Ok(Json(JobView {
         job,
         annotations: annotations.into_iter().collect(),
         runs,
+        copies,
     }))
 }
 

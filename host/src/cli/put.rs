@@ -56,13 +56,18 @@ pub struct PutArgs {
     /// negative).
     #[arg(long, allow_negative_numbers = true)]
     priority: Option<i32>,
+    /// Run it once on every live dispatcher with an agent for the queue
+    /// (e.g. to clear a per-machine cache): prints the broadcast job's id,
+    /// whose result is the map dispatcher → outcome of its copies.
+    #[arg(long)]
+    broadcast: bool,
     /// Put every job of FILE instead (`-`: standard input): a JSON array
     /// of job bodies, or one per line (NDJSON), each as `POST /v1/jobs`
     /// takes it. Sent in batches, each put whole or not at all; prints the
     /// ids in order.
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "module", "function", "args", "queue", "begin_after", "begin_by", "fuel",
-        "memory", "timeout", "quotas", "retry", "priority",
+        "memory", "timeout", "quotas", "retry", "priority", "broadcast",
     ])]
     from: Option<String>,
     /// With `--from`: the most jobs one request carries.
@@ -117,6 +122,7 @@ pub async fn run(client_args: &ClientArgs, args: PutArgs) -> anyhow::Result<Exit
         callbacks: Vec::new(),
         retry,
         priority: args.priority.unwrap_or_default(),
+        broadcast: args.broadcast,
     };
     let job: Job = client_args.client().post_as("/v1/jobs", &spec).await?;
     if client_args.json {

@@ -32,6 +32,22 @@ impl AgentFilter {
     pub fn is_any(&self) -> bool {
         self.modules.is_empty() && self.functions.is_empty()
     }
+
+    /// Whether an agent with this filter may take a job of module
+    /// `digest` (put by `module_name`, if by name) running `function`: the
+    /// claim statements' test, for a broadcast put that picks the
+    /// dispatchers able to run its copies.
+    pub fn takes(&self, module_name: Option<&str>, digest: &str, function: &str) -> bool {
+        let module = |p: &String| {
+            super::glob_matches(p, digest) || module_name.is_some_and(|n| super::glob_matches(p, n))
+        };
+        (self.modules.is_empty() || self.modules.iter().any(module))
+            && (self.functions.is_empty()
+                || self
+                    .functions
+                    .iter()
+                    .any(|p| super::glob_matches(p, function)))
+    }
 }
 
 /// An agent's settings, as configured.

@@ -26,6 +26,9 @@ use super::{CallbackOn, JobLimits, RetryPolicy, Timestamp};
 /// - `priority`: 0 (among due jobs of its queue, higher runs first).
 /// - `callbacks`: none; a put with callbacks is the same put, with its
 ///   callbacks held in the same transaction.
+/// - `broadcast`: false (one job). True: one copy per live dispatcher with
+///   an agent for the queue, gathered by a parent job (see
+///   [`super::links`], `docs/queue-features.md`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct JobSpec {
     /// The module, by digest (`sha256:...`) or by name.
@@ -62,6 +65,10 @@ pub struct JobSpec {
     /// Jobs put once this one has its outcome.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub callbacks: Vec<CallbackSpec>,
+    /// Runs once on every live dispatcher that has an agent for its
+    /// queue: a parent job gathering one copy per dispatcher.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub broadcast: bool,
 }
 
 /// A callback: a job held until the job it hangs on has its outcome (see
@@ -86,6 +93,11 @@ impl CallbackSpec {
             job: self.job.or_inherit(module, queue),
         }
     }
+}
+
+/// True for a plain (not broadcast) put, which a stored spec leaves out.
+fn is_false(broadcast: &bool) -> bool {
+    !*broadcast
 }
 
 /// True for the default priority, which a stored spec leaves out.
@@ -139,6 +151,7 @@ impl JobSpec {
             ("quota_names", !self.quota_names.is_empty()),
             ("retry", self.retry.is_some()),
             ("callbacks", !self.callbacks.is_empty()),
+            ("broadcast", self.broadcast),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))

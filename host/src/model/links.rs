@@ -15,6 +15,13 @@
 //!   (all at once, or the first), and awaits its postprocess, which is put
 //!   with every part's outcome once the last part completed
 //!   ([`with_outcomes`]); the composite's result is the postprocess's.
+//! - A **broadcast** is a job of the host's function [`BROADCAST_FUNCTION`]
+//!   put with one copy of the job per live dispatcher that has an agent
+//!   for its queue: each copy a part of it ([`JobLink::Copy`]), pinned to
+//!   its dispatcher (only that one claims it). The broadcast stays `new`
+//!   until every copy has its outcome, then completes with the map
+//!   dispatcher → outcome ([`broadcast_result`]); a copy whose dispatcher
+//!   stopped or died first completes `aborted` without running.
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,7 +29,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Failure, JobId, NewJob};
+use super::{DispatcherId, Failure, JobId, NewJob};
 
 /// On which outcome a callback runs its function.
 #[derive(
@@ -125,6 +132,32 @@ impl CompositeKind {
     }
 }
 
+/// The host's job function of a broadcast: the job that gathers its copies'
+/// outcomes. No dispatcher runs it (it stays `new` until its copies are
+/// done); a put naming it is refused like every host function.
+pub const BROADCAST_FUNCTION: &str = "@broadcast";
+
+/// The arguments of a broadcast job: the dispatchers its copies are
+/// pinned to, in copy (part) order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BroadcastArgs {
+    /// One per copy, in part order.
+    pub dispatchers: Vec<DispatcherId>,
+}
+
+/// A broadcast's result once every copy has its outcome: an object
+/// mapping each dispatcher (its id) to its copy's outcome (the value, or
+/// the failure as its JSON object, as [`outcome_json`] gives it). Empty
+/// when no dispatcher was live at put.
+pub fn broadcast_result(copies: impl IntoIterator<Item = (DispatcherId, Value)>) -> Value {
+    Value::Object(
+        copies
+            .into_iter()
+            .map(|(dispatcher, outcome)| (dispatcher.to_string(), outcome))
+            .collect(),
+    )
+}
+
 /// The arguments of a composite job: where its postprocess job is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompositeArgs {
@@ -148,6 +181,16 @@ pub enum JobLink {
         of: JobId,
         /// Its place among the parts (0 first).
         index: i64,
+    },
+    /// A broadcast's copy for one dispatcher: a part of broadcast `of`,
+    /// claimed only by `dispatcher`.
+    Copy {
+        /// The broadcast.
+        of: JobId,
+        /// Its place among the copies (0 first).
+        index: i64,
+        /// The only dispatcher that may claim it.
+        dispatcher: DispatcherId,
     },
 }
 
@@ -258,5 +301,21 @@ mod tests {
             assert_eq!(CompositeKind::of_function(kind.function()), Some(kind));
         }
         assert_eq!(CompositeKind::of_function("serial"), None);
+        assert!(BROADCAST_FUNCTION.starts_with(HOST_FUNCTION_PREFIX));
+        assert_eq!(CompositeKind::of_function(BROADCAST_FUNCTION), None);
+    }
+
+    #[test]
+    fn a_broadcast_maps_dispatchers_to_outcomes() {
+        let (a, b) = (DispatcherId::new(), DispatcherId::new());
+        let args = BroadcastArgs {
+            dispatchers: vec![a, b],
+        };
+        let result = broadcast_result([(a, json!(1)), (b, json!({"kind": "aborted"}))]);
+        assert_eq!(result[a.to_string()], json!(1));
+        assert_eq!(result[b.to_string()]["kind"], "aborted");
+        assert_eq!(broadcast_result([]), json!({}));
+        let back: BroadcastArgs = serde_json::from_value(json!(args)).unwrap();
+        assert_eq!(back, args);
     }
 }

@@ -29,8 +29,9 @@ pub use job::{CapturedOutput, Job, JobLimits, NewJob, RunOutcome};
 pub use job_name::JobName;
 pub use job_spec::{CallbackSpec, JobSpec};
 pub use links::{
-    CallbackOn, CompositeArgs, CompositeKind, HOST_FUNCTION_PREFIX, JobLink, LinkedJob,
-    UnknownCallbackOn, outcome_json, with_outcome, with_outcomes,
+    BROADCAST_FUNCTION, BroadcastArgs, CallbackOn, CompositeArgs, CompositeKind,
+    HOST_FUNCTION_PREFIX, JobLink, LinkedJob, UnknownCallbackOn, broadcast_result, outcome_json,
+    with_outcome, with_outcomes,
 };
 pub use monitor::{
     DispatcherStats, DispatcherStatus, JobDuration, JobFilter, POLLS_KEPT_DEFAULT, PollRecord,

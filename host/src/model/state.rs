@@ -183,6 +183,16 @@ pub enum Transition {
     /// A running job is cancelled: its dispatcher stops the guest within
     /// a bounded time and writes nothing more.
     CancelRunning,
+    /// A broadcast (held `new` while its copies run) gets its result, the
+    /// map of its copies' outcomes, once the last copy has its outcome.
+    Gather,
+    /// [`Transition::Gather`] of a broadcast that has callbacks to run.
+    GatherWithCallbacks,
+    /// A broadcast's copy still in its queue whose dispatcher stopped or
+    /// died: it never runs and completes with an `aborted` failure.
+    Strand,
+    /// [`Transition::Strand`] of a copy that has callbacks to run.
+    StrandWithCallbacks,
 }
 
 impl Transition {
@@ -210,6 +220,8 @@ impl Transition {
             Transition::CancelDetached => JobStatus::New,
             Transition::CancelClaimed => JobStatus::Assigned,
             Transition::CancelRunning => JobStatus::Active,
+            Transition::Gather | Transition::GatherWithCallbacks => JobStatus::New,
+            Transition::Strand | Transition::StrandWithCallbacks => JobStatus::Pending,
         }
     }
 
@@ -225,9 +237,11 @@ impl Transition {
                 JobStatus::Completed
             }
             Transition::Release => JobStatus::Pending,
-            Transition::CallbacksDone | Transition::PassThrough | Transition::Abort => {
-                JobStatus::Completed
-            }
+            Transition::CallbacksDone
+            | Transition::PassThrough
+            | Transition::Abort
+            | Transition::Gather
+            | Transition::Strand => JobStatus::Completed,
             Transition::Retry => JobStatus::Pending,
             Transition::Cancel
             | Transition::CancelDetached
@@ -237,15 +251,18 @@ impl Transition {
             Transition::PassThroughWithCallbacks
             | Transition::ResolveAwaitWithCallbacks
             | Transition::ExpireWithCallbacks
-            | Transition::AbortWithCallbacks => JobStatus::Callbacks,
+            | Transition::AbortWithCallbacks
+            | Transition::GatherWithCallbacks
+            | Transition::StrandWithCallbacks => JobStatus::Callbacks,
         }
     }
 
     /// The transition that gives a job its result: `self` when no callback
     /// of it is pending, its `…WithCallbacks` twin when one is. Only
     /// [`Transition::Finish`], [`Transition::ResolveAwait`],
-    /// [`Transition::Expire`], [`Transition::PassThrough`] and
-    /// [`Transition::Abort`] have a twin.
+    /// [`Transition::Expire`], [`Transition::PassThrough`],
+    /// [`Transition::Abort`], [`Transition::Gather`] and
+    /// [`Transition::Strand`] have a twin.
     pub fn with_callbacks(self) -> Transition {
         match self {
             Transition::Finish => Transition::FinishWithCallbacks,
@@ -253,6 +270,8 @@ impl Transition {
             Transition::Expire => Transition::ExpireWithCallbacks,
             Transition::PassThrough => Transition::PassThroughWithCallbacks,
             Transition::Abort => Transition::AbortWithCallbacks,
+            Transition::Gather => Transition::GatherWithCallbacks,
+            Transition::Strand => Transition::StrandWithCallbacks,
             other => panic!("{other:?} has no with-callbacks twin"),
         }
     }
@@ -314,6 +333,10 @@ mod tests {
             Transition::CancelDetached,
             Transition::CancelClaimed,
             Transition::CancelRunning,
+            Transition::Gather,
+            Transition::GatherWithCallbacks,
+            Transition::Strand,
+            Transition::StrandWithCallbacks,
         ] {
             assert_ne!(t.from(), JobStatus::Completed, "{t:?}");
             assert_ne!(t.from(), JobStatus::Cancelled, "{t:?}");
@@ -324,6 +347,8 @@ mod tests {
             Transition::Expire,
             Transition::PassThrough,
             Transition::Abort,
+            Transition::Gather,
+            Transition::Strand,
         ] {
             assert_eq!(t.with_callbacks().from(), t.from(), "{t:?}");
             assert_eq!(t.with_callbacks().to(), JobStatus::Callbacks, "{t:?}");

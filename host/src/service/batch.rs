@@ -59,6 +59,8 @@ impl Service {
         for (index, spec) in specs.into_iter().enumerate() {
             super::callbacks::refuse_host_function(&spec.function)
                 .map_err(BatchError::item(index))?;
+            super::broadcast::refuse_broadcast(&spec, "a batch's job")
+                .map_err(BatchError::item(index))?;
             if !spec.callbacks.is_empty() {
                 return Err(BatchError::item(index)(Error::Invalid(
                     "a batch takes no `callbacks`; put a job with callbacks alone \

@@ -98,6 +98,7 @@ impl Service {
 
     async fn new_linked_job(&self, spec: JobSpec, by: &Putter, given: ArgsGiven) -> Result<NewJob> {
         refuse_host_function(&spec.function)?;
+        super::broadcast::refuse_broadcast(&spec, "a callback, a part or a postprocess")?;
         self.new_job(spec, by, given).await
     }
 
@@ -139,6 +140,7 @@ impl Service {
                 .await?,
         );
         let mut composite = request.composite;
+        super::broadcast::refuse_broadcast(&composite, "a composite")?;
         let callbacks = std::mem::take(&mut composite.callbacks);
         composite.module = Some(postprocess.module.to_string());
         composite.function = request.kind.function().to_owned();

@@ -155,9 +155,14 @@ fn json_type(value: &Value) -> &'static str {
 impl Service {
     /// Puts a job into a queue and returns it once it is durably stored
     /// (with its callbacks, held, in the same transaction when it has
-    /// some). Wakes this process's dispatcher at once.
+    /// some). Wakes this process's dispatcher at once. A broadcast
+    /// (`spec.broadcast`) is put as one copy per live dispatcher,
+    /// gathered by the job returned (`service/broadcast.rs`).
     pub async fn put(&self, mut spec: JobSpec, by: &Putter) -> Result<Job> {
         refuse_host_function(&spec.function)?;
+        if spec.broadcast {
+            return self.broadcast_put(spec, by).await;
+        }
         let callbacks = std::mem::take(&mut spec.callbacks);
         let (module, queue) = (spec.module_ref().to_owned(), spec.queue_ref().to_owned());
         let job = self.new_job(spec, by, ArgsGiven::All).await?;
@@ -365,6 +370,7 @@ impl Service {
     /// queue (its own queue by default).
     pub async fn put_back(&self, job: JobId, queue: Option<&str>) -> Result<Job> {
         let current = self.store().job_get(job).await?;
+        Service::refuse_broadcast_put_back(&current)?;
         let queue = queue
             .map(queue_from_alias)
             .unwrap_or(&current.queue)

@@ -4,6 +4,7 @@
 
 mod activity;
 mod batch;
+mod broadcast;
 mod callbacks;
 mod cancel;
 mod error;
@@ -76,6 +77,10 @@ pub struct ServiceConfig {
     /// How long a looked-up queue or module is trusted; see
     /// [`LOOKUP_TTL_DEFAULT`]. Zero looks up on every put.
     pub lookup_ttl: Duration,
+    /// A dispatcher whose last ping is older than this is not live: a
+    /// broadcast put gives it no copy. The dispatchers' own death
+    /// interval; default [`DEATH_INTERVAL_DEFAULT`](crate::dispatch::DEATH_INTERVAL_DEFAULT).
+    pub death_interval: Duration,
 }
 
 impl Default for ServiceConfig {
@@ -84,6 +89,7 @@ impl Default for ServiceConfig {
             put_batch_max: PUT_BATCH_MAX_DEFAULT,
             wait_poll: WAIT_POLL_DEFAULT,
             lookup_ttl: LOOKUP_TTL_DEFAULT,
+            death_interval: crate::dispatch::DEATH_INTERVAL_DEFAULT,
         }
     }
 }

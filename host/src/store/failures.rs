@@ -18,6 +18,7 @@ mod statements;
 
 pub(crate) use records::{attempts, held_jobs, probe, queue_retry_get, queue_retry_set};
 
+use super::broadcast;
 use super::settle::{self, SettleTx};
 use super::sql::one_more;
 use super::statement::SqlConn;
@@ -69,8 +70,12 @@ pub struct HandBackReport {
     /// Interrupted once too often for their policy: completed with an
     /// `aborted` failure (`Abort`).
     pub aborted: Vec<JobId>,
-    /// Every job that completed: the aborted ones and the jobs that
-    /// awaited them.
+    /// Broadcast copies pinned to the dispatcher that it never ran (left
+    /// in their queue, or handed back above): completed with an `aborted`
+    /// failure (`Strand`), since no other dispatcher may run them.
+    pub stranded: Vec<JobId>,
+    /// Every job that completed: the aborted and stranded ones, and what
+    /// completed with them (jobs that awaited them, broadcasts).
     pub completed: Vec<JobId>,
     /// The queues that got jobs back.
     pub queues: Vec<String>,
@@ -79,7 +84,10 @@ pub struct HandBackReport {
 impl HandBackReport {
     /// True when no job moved.
     pub fn is_empty(&self) -> bool {
-        self.released.is_empty() && self.retried.is_empty() && self.aborted.is_empty()
+        self.released.is_empty()
+            && self.retried.is_empty()
+            && self.aborted.is_empty()
+            && self.stranded.is_empty()
     }
 }
 
@@ -347,12 +355,23 @@ pub(crate) async fn hand_back<T: FailureTx + ?Sized>(
             AfterInterruption::Abort => report.aborted.push(run.id),
         }
     }
-    if !report.aborted.is_empty() {
+    if p.job.is_none() {
+        // Its broadcast copies, those released or retried above included,
+        // are for it alone: none will ever run.
+        report.stranded = broadcast::strand(tx, p.dispatcher, &p.reason, p.now).await?;
+    }
+    if !report.aborted.is_empty() || !report.stranded.is_empty() {
         // The aborted jobs got their result: their waiters, callbacks and
         // composites move on as after any other completion.
-        let settled = settle::settle(tx, report.aborted.clone(), p.now).await?;
+        let done: Vec<JobId> = report
+            .aborted
+            .iter()
+            .chain(&report.stranded)
+            .copied()
+            .collect();
+        let settled = settle::settle(tx, done.clone(), p.now).await?;
         queues.extend(settled.queues);
-        let mut completed: BTreeSet<JobId> = report.aborted.iter().copied().collect();
+        let mut completed: BTreeSet<JobId> = done.into_iter().collect();
         completed.extend(settled.completed);
         report.completed = completed.into_iter().collect();
     }

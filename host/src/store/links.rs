@@ -7,13 +7,14 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use tracing::instrument;
 
+use super::broadcast::{self, BroadcastPutParams};
 use super::settle::{self, InsertRow, SettleTx};
 use super::sql::{JOB_COLUMNS, begin_by, corrupt, job_of, jobs_of, ms};
 use super::statement::{Arg, SqlBackend, SqlConn, SqlTx};
 use super::{Error, LinkStore, Result};
 use crate::model::{
-    CallbackOn, CompositeArgs, CompositeKind, Failure, Job, JobId, JobLink, JobStatus, LinkedJob,
-    NewJob, Timestamp, Transition,
+    BROADCAST_FUNCTION, CallbackOn, CompositeArgs, CompositeKind, DispatcherId, Failure, Job,
+    JobId, JobLink, JobStatus, LinkedJob, NewJob, Timestamp, Transition,
 };
 
 /// Adds a callback to a job.
@@ -110,6 +111,14 @@ impl<B: SqlBackend> LinkStore for B {
         let count = append_args(&mut tx.conn(), &params).await?;
         tx.commit().await?;
         Ok(count)
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_broadcast(&self, params: BroadcastPutParams) -> Result<Vec<DispatcherId>> {
+        let mut tx = self.transaction().await?;
+        let dispatchers = broadcast::put(&mut tx.conn(), &params).await?;
+        tx.commit().await?;
+        Ok(dispatchers)
     }
 }
 
@@ -285,11 +294,14 @@ pub(crate) async fn append_args<T: SettleTx + ?Sized>(
     params: &JobAppendArgsParams,
 ) -> Result<u32> {
     let id = params.id;
-    let (status, _, args) = tx
+    let (status, function, args) = tx
         .lock(id)
         .await?
         .ok_or_else(|| Error::not_found(format!("job {id}")))?;
-    if status != JobStatus::New || !tx.links(&[id]).await?.is_empty() {
+    if status != JobStatus::New
+        || function == BROADCAST_FUNCTION
+        || !tx.links(&[id]).await?.is_empty()
+    {
         return Err(Error::Conflict(format!(
             "job {id} is {status}: arguments can only be appended to a held job (put-held) \
              not yet put"
@@ -361,8 +373,14 @@ pub(crate) fn insert_row(row: &InsertRow<'_>) -> serde_json::Value {
     let job = &row.linked.job;
     let (callback_of, callback_on, part_of, part_index) = match row.linked.link {
         Some(JobLink::Callback { of, on }) => (Some(hex(of)), Some(on.as_str()), None, None),
-        Some(JobLink::Part { of, index }) => (None, None, Some(hex(of)), Some(index)),
+        Some(JobLink::Part { of, index } | JobLink::Copy { of, index, .. }) => {
+            (None, None, Some(hex(of)), Some(index))
+        }
         None => (None, None, None, None),
+    };
+    let pinned_to = match row.linked.link {
+        Some(JobLink::Copy { dispatcher, .. }) => Some(dispatcher.0.simple().to_string()),
+        _ => None,
     };
     serde_json::json!({
         "id": hex(job.id),
@@ -387,5 +405,6 @@ pub(crate) fn insert_row(row: &InsertRow<'_>) -> serde_json::Value {
         "part_index": part_index,
         "retry": job.retry.as_ref().map(text),
         "token": job.token.map(|t| t.0.simple().to_string()),
+        "pinned_to": pinned_to,
     })
 }

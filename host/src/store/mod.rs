@@ -45,6 +45,7 @@ use crate::model::{
 
 mod activity;
 mod annotation;
+mod broadcast;
 mod cancel;
 mod deadline;
 mod dialect;
@@ -77,6 +78,7 @@ mod tokens;
 
 pub use activity::{ActivityStore, ActivityWindow, FinishedBucket, StateCount};
 pub use annotation::{AnnotationSetParams, AnnotationStore};
+pub use broadcast::BroadcastPutParams;
 pub use cancel::{CancelReport, CancelStore, JobCancelParams};
 pub use deadline::{DeadlineStore, ExpireReport, JobExpireParams, JobNextDueParams, NextDue};
 pub use failures::{
@@ -450,4 +452,10 @@ pub trait LinkStore: Send + Sync + std::fmt::Debug {
     /// arguments, in one transaction; returns its number of arguments.
     /// [`Error::Conflict`] for a job not held or linked.
     async fn job_append_args(&self, params: JobAppendArgsParams) -> Result<u32>;
+    /// Puts a broadcast in one transaction: the broadcast job (held `new`)
+    /// and a copy of its job for each live dispatcher with an agent that
+    /// may take it, pinned to it; returns those dispatchers, in copy
+    /// order. With none, the broadcast completes at once with an empty
+    /// map (see `store/broadcast.rs`).
+    async fn job_broadcast(&self, params: BroadcastPutParams) -> Result<Vec<DispatcherId>>;
 }

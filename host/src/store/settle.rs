@@ -17,7 +17,8 @@
 //!    once no other callback of it is pending ([`Transition::CallbacksDone`]);
 //! 4. those now `completed` that are parts of a composite move it on: the
 //!    next part of a `serial`, or, once no part is left, the postprocess
-//!    with every part's outcome.
+//!    with every part's outcome; those that are copies of a broadcast
+//!    complete it once its last copy is done (`broadcast.rs`).
 //!
 //! Every job completed along the way is settled in the next round. A part
 //! moves its composite on only once it is `completed`, after its own
@@ -236,6 +237,7 @@ pub(crate) async fn settle<T: SettleTx + ?Sized>(
         let composites: Vec<JobId> =
             dedup(links.iter().filter(completed).filter_map(|l| l.part_of));
         settled.queues.extend(move_on(tx, &composites, now).await?);
+        next.extend(super::broadcast::gather(tx, &composites, now).await?);
 
         next.retain(|id| seen.insert(*id));
         settled.completed.extend(next.iter().copied());

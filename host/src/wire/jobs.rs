@@ -64,6 +64,12 @@ pub struct JobSpec {
     /// Among due jobs of its queue, higher runs first; default 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub priority: i32,
+    /// Run once on every live dispatcher with an agent for the queue: the
+    /// reply is the broadcast job, which completes with the map
+    /// dispatcher → outcome of its copies (an empty map at once when no
+    /// dispatcher is live). Not in a batch, a callback or a part.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub broadcast: bool,
 }
 
 /// True for the default priority, which a request leaves out.
@@ -87,6 +93,7 @@ impl JobSpec {
             quota_names: self.quota_names,
             retry: self.retry,
             priority: self.priority,
+            broadcast: self.broadcast,
             callbacks: self
                 .callbacks
                 .into_iter()
@@ -243,6 +250,11 @@ pub struct JobView {
     pub annotations: BTreeMap<String, Value>,
     /// Its runs: the limits each ran under and what each consumed.
     pub runs: Vec<RunRecord>,
+    /// For a broadcast (function `@broadcast`): its copies, one per
+    /// dispatcher live at put, in copy order (the order of
+    /// `args.dispatchers`). Absent for any other job.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub copies: Vec<Job>,
 }
 
 /// Query of `GET /v1/jobs/{id}/wait`.

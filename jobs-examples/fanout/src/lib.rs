@@ -71,7 +71,23 @@ pub fn put_with_quotas(
     put(request)
 }
 
-wasync_guest::export_jobs!(first_job, second_job, chain, fanout, put_with_quotas);
+/// Puts `function(args)` as a broadcast (one copy on every live
+/// dispatcher with an agent for this queue) and returns the broadcast's
+/// result: the map dispatcher → outcome of its copies.
+#[job]
+pub fn broadcast_put(function: String, args: Value) -> Result<Await, Error> {
+    let id = put(JobRequest::new(function).json_args(args).broadcast())?;
+    Ok(Await(id))
+}
+
+wasync_guest::export_jobs!(
+    first_job,
+    second_job,
+    chain,
+    fanout,
+    put_with_quotas,
+    broadcast_put
+);
 
 #[cfg(test)]
 mod tests {
@@ -147,5 +163,21 @@ mod tests {
         let e = ctx.run(jobs(), "fanout", json!([0])).unwrap_err();
         assert_eq!(e.kind, "bad-arguments");
         assert!(e.permanent);
+    }
+
+    #[test]
+    fn broadcast_put_puts_a_broadcast_and_awaits_it() {
+        let ctx = FakeContext::new();
+        let out = ctx
+            .run(jobs(), "broadcast_put", json!(["second_job", [4]]))
+            .unwrap();
+        let puts = ctx.puts();
+        assert_eq!(puts.len(), 1);
+        assert!(puts[0].broadcast);
+        assert_eq!(
+            (puts[0].function.as_str(), &puts[0].args),
+            ("second_job", &json!([4]))
+        );
+        assert_eq!(out.awaited(), Some(&puts[0].id));
     }
 }

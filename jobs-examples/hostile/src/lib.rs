@@ -223,6 +223,7 @@ impl Rng {
             begin_by_ms: (self.below(2) == 0).then(|| self.next()),
             quota_names: (0..self.below(3)).map(|_| self.text(max_len)).collect(),
             retry: self.maybe_text(max_len),
+            broadcast: false,
         }
     }
 }
@@ -245,6 +246,7 @@ mod raw {
             begin_by_ms: None,
             quota_names: Vec::new(),
             retry: None,
+            broadcast: false,
         }
     }
 
@@ -335,6 +337,7 @@ mod raw {
         pub begin_by_ms: Option<u64>,
         pub quota_names: Vec<String>,
         pub retry: Option<String>,
+        pub broadcast: bool,
     }
 
     pub fn request(function: &str, args: &str) -> Request {
@@ -347,6 +350,7 @@ mod raw {
             begin_by_ms: None,
             quota_names: Vec::new(),
             retry: None,
+            broadcast: false,
         }
     }
 

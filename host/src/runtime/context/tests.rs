@@ -93,6 +93,7 @@ fn put_requests_are_validated() {
         begin_by_ms: Some(5),
         quota_names: vec!["index".into()],
         retry: Some("{\"max_attempts\": 3}".into()),
+        broadcast: false,
     };
     assert!(JobSpec::try_from(request("", "[]")).is_err());
     assert!(
@@ -110,6 +111,12 @@ fn put_requests_are_validated() {
     assert_eq!(ok.queue.as_deref(), Some("q"));
     assert_eq!(ok.quota_names, ["index"]);
     assert_eq!(ok.retry.map(|p| p.max_attempts), Some(3));
+    assert!(!ok.broadcast);
+    let broadcast = wtypes::JobRequest {
+        broadcast: true,
+        ..request("f", "[]")
+    };
+    assert!(JobSpec::try_from(broadcast).unwrap().broadcast);
     let bad_retry = wtypes::JobRequest {
         retry: Some("\"sometimes\"".into()),
         ..request("f", "[]")

@@ -30,6 +30,7 @@ use super::sqlite::SqliteStore;
 use crate::model::JobId;
 
 mod activity;
+mod broadcast;
 mod callbacks;
 mod catalog;
 mod claim;
@@ -48,6 +49,7 @@ mod schedules;
 mod tokens;
 
 use activity::*;
+use broadcast::*;
 use callbacks::*;
 use catalog::*;
 use claim::*;
@@ -209,6 +211,33 @@ macro_rules! foreach_case {
         $m!($h, higher_priority_due_jobs_are_claimed_first);
         $m!($h, priority_changes_while_pending_reorder_the_queue);
         $m!($h, quota_claims_follow_priority);
+        // broadcasts
+        $m!(
+            $h,
+            broadcasts_pin_one_copy_per_live_dispatcher_with_an_agent
+        );
+        $m!(
+            $h,
+            broadcasts_pinned_copies_skip_other_dispatchers_in_quota_queues
+        );
+        $m!(
+            $h,
+            broadcasts_complete_with_the_map_of_their_copies_outcomes
+        );
+        $m!(
+            $h,
+            broadcasts_with_no_live_dispatcher_complete_at_once_empty
+        );
+        $m!(
+            $h,
+            a_dead_dispatchers_copy_is_recorded_and_the_broadcast_completes
+        );
+        $m!($h, a_stopping_dispatcher_records_the_copies_it_did_not_run);
+        $m!(
+            $h,
+            a_copy_pinned_to_a_dispatcher_gone_meanwhile_is_still_recorded
+        );
+        $m!($h, copies_finishing_at_once_in_two_processes_gather_once);
         $m!($h, future_begin_after_waits_until_due);
         $m!($h, scheduled_jobs_go_first_on_ties);
         $m!($h, past_begin_after_joins_the_end_of_the_fifo);

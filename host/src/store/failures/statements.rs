@@ -106,18 +106,22 @@ static ABORT: Sql = Sql::new(|d| {
 });
 
 /// Dead dispatchers: not the rescuer, last ping before the cutoff, and
-/// either still active or still holding jobs. PostgreSQL skips one another
-/// rescuer holds: once that one commits, it is deactivated with no job
-/// left.
+/// either still active, still holding jobs, or still with a broadcast
+/// copy pinned to it in a queue (put while it stopped, or just as it was
+/// rescued: `store/broadcast.rs`). PostgreSQL skips one another rescuer
+/// holds: once that one commits, it is deactivated with no job left.
 static DEAD: Sql = Sql::new(|d| {
     format!(
         "SELECT id, last_ping_at FROM dispatchers AS d WHERE id <> ?1 AND last_ping_at < ?2 \
          AND (deactivated_at IS NULL OR EXISTS (SELECT 1 FROM jobs \
               WHERE jobs.dispatcher = d.id AND jobs.status IN ({assigned}, {active}) \
-              AND jobs.awaiting IS NULL)) \
+              AND jobs.awaiting IS NULL) \
+              OR EXISTS (SELECT 1 FROM jobs WHERE jobs.pinned_to = d.id \
+              AND jobs.status = {pending})) \
          ORDER BY id LIMIT 1{skip}",
         assigned = lit(JobStatus::Assigned),
         active = lit(JobStatus::Active),
+        pending = lit(JobStatus::Pending),
         skip = d.skip_locked,
     )
 });

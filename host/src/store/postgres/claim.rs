@@ -36,7 +36,8 @@ use crate::store::{JobClaimParams, JobStartParams, JobStarted, Result};
 /// ones (see `finish.rs`). Empty filter arrays match any job; `$8` and `$9`
 /// are the preference's patterns (see [`JobClaimParams::preferred`]).
 ///
-/// Jobs past their deadline are never picked, nor jobs of a paused queue
+/// Jobs past their deadline are never picked, nor a broadcast's copies
+/// pinned to another dispatcher, nor jobs of a paused queue
 /// or for a paused dispatcher (two one-time `NOT EXISTS` on the tiny pause
 /// tables: no round trip of its own), and the statement picks
 /// nothing when the queue has a quota (a one-time `NOT EXISTS`): such a
@@ -60,7 +61,7 @@ fn claim_sql(start: bool) -> String {
              AND NOT EXISTS (SELECT 1 FROM quotas AS q WHERE q.queue = $3) \
              AND NOT EXISTS (SELECT 1 FROM queue_pauses AS pq WHERE pq.queue = $3) \
              AND NOT EXISTS (SELECT 1 FROM dispatcher_pauses AS pd WHERE pd.dispatcher = $1) \
-             AND {filters} \
+             AND {filters} AND (c.pinned_to IS NULL OR c.pinned_to = $1) \
            ORDER BY {order} LIMIT $5 \
            FOR UPDATE SKIP LOCKED) \
          UPDATE jobs SET status = {to}, dispatcher = $1, agent = $2{started} \

@@ -40,8 +40,9 @@ pub(super) static LOCK: &str =
     "SELECT name, size FROM quotas WHERE queue = $1 ORDER BY name COLLATE \"C\" FOR UPDATE";
 
 /// Due jobs of a queue in queue order after a position (`$4`–`$6`; `$7`:
-/// from the start), skipping those that name a full quota (`$3`) or that
-/// are past their deadline, locked (`SKIP LOCKED`).
+/// from the start), skipping those that name a full quota (`$3`), that
+/// are past their deadline or pinned to another dispatcher than `$13` (a
+/// broadcast's copies), locked (`SKIP LOCKED`).
 pub(super) static WALK: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT c.id, c.begin_after, c.scheduled, c.seq, c.quota_names FROM jobs AS c \
@@ -51,7 +52,7 @@ pub(super) static WALK: LazyLock<String> = LazyLock::new(|| {
                 OR (c.scheduled = $5 AND c.seq > $6)) \
            AND {not_expired} \
            AND (c.quota_names IS NULL OR NOT (c.quota_names && $3::text[])) \
-           AND {filters} \
+           AND {filters} AND (c.pinned_to IS NULL OR c.pinned_to = $13) \
          ORDER BY {order} LIMIT $8 \
          FOR UPDATE SKIP LOCKED",
         pending = lit(JobStatus::Pending),
@@ -121,6 +122,7 @@ pub(super) async fn claim(db: &PgStore, p: &JobClaimParams, limit: u32) -> Resul
             .bind(&functions)
             .bind(&preferred_modules)
             .bind(&preferred_functions)
+            .bind(p.dispatcher.0)
             .fetch_all(&mut *tx)
             .await?;
         for r in &rows {

@@ -77,7 +77,8 @@ pub(super) fn not_expired(now: usize) -> String {
 /// matches, and the update of those rows is the same statement, so no
 /// other writer (thread or process) can claim them in between. The agent's
 /// filter is part of the subquery: a job it does not match is skipped, not
-/// claimed and handed back. Nothing is claimed from a paused queue or for a
+/// claimed and handed back; so is a broadcast's copy pinned to another
+/// dispatcher. Nothing is claimed from a paused queue or for a
 /// paused dispatcher (one-time `NOT EXISTS` on the tiny pause tables, in
 /// the same statement: no round trip of its own).
 /// The statement claims nothing when the queue
@@ -102,7 +103,7 @@ fn claim_sql(shape: usize, start: bool) -> String {
              AND {not_expired} \
              AND NOT EXISTS (SELECT 1 FROM quotas AS q WHERE q.queue = ?3) \
              AND NOT EXISTS (SELECT 1 FROM queue_pauses AS pq WHERE pq.queue = ?3) \
-             AND NOT EXISTS (SELECT 1 FROM dispatcher_pauses AS pd WHERE pd.dispatcher = ?1){filters} \
+             AND NOT EXISTS (SELECT 1 FROM dispatcher_pauses AS pd WHERE pd.dispatcher = ?1) AND (c.pinned_to IS NULL OR c.pinned_to = ?1){filters} \
            ORDER BY {QUEUE_ORDER} LIMIT ?5) \
          AND status = {from} \
          RETURNING {JOB_COLUMNS}",

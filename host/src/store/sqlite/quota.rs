@@ -29,8 +29,9 @@ use crate::store::statement;
 use crate::store::{JobClaimParams, Result};
 
 /// Due jobs of a queue in queue order, after a position (`?4`–`?6`),
-/// skipping those that name a full quota (`?3`, a JSON array) or that are
-/// past their deadline; one statement per filter shape.
+/// skipping those that name a full quota (`?3`, a JSON array), that are
+/// past their deadline or pinned to another dispatcher than `?8` (a
+/// broadcast's copies); one statement per filter shape.
 pub(super) static WALK: LazyLock<[String; SHAPES]> =
     LazyLock::new(|| std::array::from_fn(walk_sql));
 
@@ -43,11 +44,11 @@ fn walk_sql(shape: usize) -> String {
            AND {not_expired} \
            AND (c.quota_names IS NULL OR NOT EXISTS ( \
              SELECT 1 FROM json_each(c.quota_names) AS n \
-             WHERE n.value IN (SELECT value FROM json_each(?3)))){filters} \
+             WHERE n.value IN (SELECT value FROM json_each(?3)))) AND (c.pinned_to IS NULL OR c.pinned_to = ?8){filters} \
          ORDER BY {QUEUE_ORDER} LIMIT ?7",
         pending = lit(JobStatus::Pending),
         not_expired = not_expired(2),
-        filters = filter_clauses(shape, 8),
+        filters = filter_clauses(shape, 9),
     )
 }
 
@@ -106,6 +107,8 @@ pub(super) async fn claim(
             .bind(after.1)
             .bind(after.2)
             .bind(i64::from(page));
+        // `?8`: the dispatcher a broadcast's copy must be pinned to.
+        query = query.bind(p.dispatcher.0);
         for list in &patterns {
             query = query.bind(list);
         }
@@ -181,8 +184,8 @@ mod tests {
 
     #[test]
     fn walk_statements_number_their_parameters() {
-        assert!(!WALK[0].contains("?8"));
-        assert!(WALK[1].contains("?8") && !WALK[1].contains("?9"));
-        assert!(WALK[15].contains("?11") && !WALK[15].contains("?12"));
+        assert!(WALK[0].contains("?8") && !WALK[0].contains("?9"));
+        assert!(WALK[1].contains("?9") && !WALK[1].contains("?10"));
+        assert!(WALK[15].contains("?12") && !WALK[15].contains("?13"));
     }
 }
