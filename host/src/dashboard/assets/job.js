@@ -1,9 +1,11 @@
 // A job: its call, arguments, result or failure (kind, message, the
 // guest's backtrace), times, attempts with each failure, annotations
 // updating live while it runs, the runs' usage, and its callbacks and
-// composite parts as a tree of links with their statuses.
+// composite parts as a graph (graph.js) and a tree of links with their
+// statuses, both following the jobs' statuses live.
 
 import { get, may, post } from "./api.js";
+import { jobGraph } from "./graph.js";
 import {
   act, badge, bytes, duration, fill, h, jobState, json, queueLabel, shortId, when,
 } from "./ui.js";
@@ -137,8 +139,12 @@ export async function jobDetail(container, { arg: id }) {
     changed(annotations, notes, () => (Object.keys(notes).length
       ? facts(Object.entries(notes).map(([k, v]) => [k, h("pre", { class: "mono" }, JSON.stringify(v, null, 2))]))
       : h("p", { class: "muted" }, "No annotation.")));
-    changed(graph, nodes, () => (nodes.length
-      ? h("div", { class: "tree" }, tree(nodes)) : h("p", { class: "muted" }, "No callback or part.")));
+    // The graph is redrawn when any of its jobs changes status, this one
+    // included: it follows a composite's parts as they run.
+    changed(graph, [state, nodes], () => (nodes.length
+      ? [h("div", { class: "graph-wrap", id: "graph" }, jobGraph(job, nodes)),
+        h("details", {}, h("summary", {}, "As a list"), h("div", { class: "tree" }, tree(nodes)))]
+      : h("p", { class: "muted" }, "No callback or part.")));
     const sig = JSON.stringify([rest, attempts]);
     if (sig === lastSig) return;
     lastSig = sig;
