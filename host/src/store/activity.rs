@@ -71,9 +71,11 @@ pub trait ActivityStore: Send + Sync + std::fmt::Debug {
 // Grouped on the columns and `failure IS NULL` as the index `jobs_states`
 // (migration 0026) holds them, so both backends read the index, not the
 // table: no per-row CASE, the names are made in Rust ([`state_name`]).
+// `created_at >= 0` (every job) is the index's condition, which only this
+// read states.
 static STATES: Sql = Sql::new(|_| {
     "SELECT queue, status, failure IS NULL, count(*) \
-     FROM jobs GROUP BY queue, status, failure IS NULL"
+     FROM jobs WHERE created_at >= 0 GROUP BY queue, status, failure IS NULL"
         .to_owned()
 });
 

@@ -7,8 +7,10 @@ CREATE INDEX jobs_created ON jobs (created_at);
 
 -- The overview's jobs by queue and state (`GET /v1/activity`) group on
 -- exactly these: a scan of this index, smaller than the table, and
--- already in the group's order.
-CREATE INDEX jobs_states ON jobs (queue, status, (failure IS NULL));
+-- already in the group's order. Partial on a condition every job meets
+-- and only that read states (`created_at >= 0`), so that no statement of
+-- a job's life (claims, quotas) picks it over the index made for it.
+CREATE INDEX jobs_states ON jobs (queue, status, (failure IS NULL)) WHERE created_at >= 0;
 
 -- Finished jobs by completion time (retention, the last completed job,
 -- removal by status) now also hold the columns the overview's last hour
