@@ -12,10 +12,11 @@ use serde_json::{Value, json};
 use crate::browser::{Browser, PHONE, screenshot_dir};
 use crate::support::*;
 
-const ADMIN: &str = "dashboard-admin-secret";
+/// The server's admin token in the dashboard's tests.
+pub const ADMIN: &str = "dashboard-admin-secret";
 
 /// Creates a token and returns its secret.
-async fn token(http: &Http, name: &str, scopes: Value) -> String {
+pub async fn token(http: &Http, name: &str, scopes: Value) -> String {
     let (status, body) = http
         .post(
             "/v1/tokens",
@@ -26,7 +27,8 @@ async fn token(http: &Http, name: &str, scopes: Value) -> String {
     body["secret"].as_str().unwrap().to_owned()
 }
 
-async fn sign_in(browser: &Browser, url: &str, secret: &str) {
+/// Signs the browser in with `secret` and waits for the overview.
+pub async fn sign_in(browser: &Browser, url: &str, secret: &str) {
     browser.open(&format!("{url}/#/")).await;
     browser
         .wait_for("the sign-in form", "document.getElementById('token')")
@@ -41,7 +43,8 @@ async fn sign_in(browser: &Browser, url: &str, secret: &str) {
         .await;
 }
 
-fn id(job: &Value) -> String {
+/// A job's id.
+pub fn id(job: &Value) -> String {
     job["id"].as_str().unwrap().to_owned()
 }
 

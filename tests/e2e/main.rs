@@ -17,6 +17,7 @@ mod caps;
 mod cli;
 mod contract;
 mod dashboard;
+mod dashboard_batch;
 mod failures;
 mod faults;
 mod identity;

@@ -274,6 +274,7 @@ mod tests {
         assert_eq!(rule(&Method::POST, "/v1/tokens"), Server);
         assert_eq!(rule(&Method::GET, "/v1/dispatchers"), Server);
         assert_eq!(rule(&Method::GET, "/v1/jobs/query"), Server);
+        assert_eq!(rule(&Method::POST, "/v1/jobs/delete"), Server);
         assert_eq!(rule(&Method::GET, "/metrics"), Server);
         assert_eq!(rule(&Method::GET, "/v1/openapi.json"), Open);
         assert_eq!(rule(&Method::GET, "/v1/health"), Open);

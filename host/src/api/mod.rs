@@ -10,6 +10,7 @@ mod auth;
 mod batch;
 mod callbacks;
 mod cancel;
+mod deletion;
 mod error;
 mod extract;
 mod failures;

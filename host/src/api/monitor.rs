@@ -35,6 +35,10 @@ pub struct FilterQuery {
     start_before: Option<TimeInput>,
     end_since: Option<TimeInput>,
     end_before: Option<TimeInput>,
+    /// Put at or after this time.
+    created_since: Option<TimeInput>,
+    /// Put before this time.
+    created_before: Option<TimeInput>,
     /// Page cursor (`query` only).
     after: Option<JobId>,
     /// `oldest` (the default) or `newest` first (`query` only).
@@ -70,6 +74,7 @@ impl FilterQuery {
             requested_start: range(self.requested_start_since, self.requested_start_before),
             start: range(self.start_since, self.start_before),
             end: range(self.end_since, self.end_before),
+            created: range(self.created_since, self.created_before),
         })
     }
 }

@@ -13,8 +13,8 @@ use utoipa::openapi::{ContentBuilder, KnownFormat, OpenApi as Document, Ref, Ref
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    activity, batch, callbacks, cancel, failures, job_names, jobs, modules, monitor, pauses,
-    queues, quotas, removal, router, schedules, tokens, workers,
+    activity, batch, callbacks, cancel, deletion, failures, job_names, jobs, modules, monitor,
+    pauses, queues, quotas, removal, router, schedules, tokens, workers,
 };
 
 mod links;
@@ -82,7 +82,7 @@ pub const PATH: &str = "/v1/openapi.json";
         tokens::create, tokens::list, tokens::revoke,
         monitor::query, monitor::count, monitor::last_completed, monitor::next_pending,
         monitor::failure, monitor::info, monitor::stats, monitor::status, monitor::polls,
-        cancel::cancel, removal::remove,
+        cancel::cancel, removal::remove, deletion::delete,
         pauses::pause_queue, pauses::resume_queue, pauses::queue_processing, pauses::processing,
         pauses::pause_dispatcher, pauses::resume_dispatcher, pauses::dispatcher_processing,
         job_names::list_names, job_names::show_name, job_names::set_name, job_names::delete_name,

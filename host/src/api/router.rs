@@ -10,8 +10,8 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use super::error::ApiError;
 use super::{
-    AppState, activity, audit, auth, batch, callbacks, cancel, failures, job_names, jobs, modules,
-    monitor, pauses, queues, quotas, removal, schedules, tokens, workers,
+    AppState, activity, audit, auth, batch, callbacks, cancel, deletion, failures, job_names, jobs,
+    modules, monitor, pauses, queues, quotas, removal, schedules, tokens, workers,
 };
 use crate::wire::ErrorDetail;
 use crate::wire::server::Health;
@@ -142,6 +142,7 @@ fn operator_routes() -> Router<AppState> {
         .route("/jobs/count", get(monitor::count))
         .route("/jobs/last-completed", get(monitor::last_completed))
         .route("/jobs/remove", post(removal::remove))
+        .route("/jobs/delete", post(deletion::delete))
         .route("/jobs/{id}/cancel", post(cancel::cancel))
         .route("/jobs/{id}/failure", get(monitor::failure))
         .route("/jobs/{id}/info", get(monitor::info))

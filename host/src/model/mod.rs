@@ -34,9 +34,9 @@ pub use links::{
     with_outcome, with_outcomes,
 };
 pub use monitor::{
-    DispatcherStats, DispatcherStatus, JobDuration, JobFilter, POLLS_KEPT_DEFAULT, PollRecord,
-    QueryState, REMOVABLE_STATES, RemovalReport, STUCK_POLLS, TimeRange, UnknownState,
-    result_summary,
+    DELETE_IDS_MAX, DeletionReport, DispatcherStats, DispatcherStatus, JobDuration, JobFilter,
+    POLLS_KEPT_DEFAULT, PollRecord, QueryState, REMOVABLE_STATES, RemovalReport, STUCK_POLLS,
+    TimeRange, UnknownState, result_summary,
 };
 pub use quota::{
     QUOTA_NAME_MAX_LEN, QUOTA_NAMES_MAX, QUOTA_SIZE_DEFAULT, QUOTA_SIZE_MAX, Quota,

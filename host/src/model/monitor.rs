@@ -115,6 +115,8 @@ pub struct JobFilter {
     pub start: TimeRange,
     /// `completed_at` in this range.
     pub end: TimeRange,
+    /// `created_at` (when the job was put) in this range.
+    pub created: TimeRange,
 }
 
 /// A job's result as job info shows it: cut at 10,000 characters.
@@ -325,6 +327,23 @@ pub const REMOVABLE_STATES: [QueryState; 4] = [
 
 /// Removed jobs, counted per state asked for.
 pub type RemovalReport = BTreeMap<String, u64>;
+
+/// The most job ids one deletion by id takes: a page of the dashboard's
+/// batch actions, bounded so one statement stays small.
+pub const DELETE_IDS_MAX: usize = 1000;
+
+/// What a deletion of given jobs did: each id asked for is in exactly one
+/// list (in the order asked).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeletionReport {
+    /// Finished (completed or cancelled) jobs, deleted with their
+    /// annotations and attempts.
+    pub deleted: Vec<JobId>,
+    /// Jobs not finished, left as they are (cancel them first).
+    pub unfinished: Vec<JobId>,
+    /// Ids of no job (never put, or deleted already).
+    pub missing: Vec<JobId>,
+}
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,9 @@ use tokio::task::JoinHandle;
 
 use super::names::queue_from_alias;
 use super::{Error, Result, Service};
-use crate::model::{JobStatus, QueryState, REMOVABLE_STATES, RemovalReport};
+use crate::model::{
+    DELETE_IDS_MAX, DeletionReport, JobId, JobStatus, QueryState, REMOVABLE_STATES, RemovalReport,
+};
 use crate::store::{JobRemoveParams, JobRetainParams};
 
 /// How often retention looks for jobs to delete: 60 s.
@@ -109,6 +111,20 @@ impl Service {
             .store()
             .job_remove_finished(JobRemoveParams { states, queue })
             .await?)
+    }
+
+    /// Deletes the finished jobs among `ids` (at most
+    /// [`DELETE_IDS_MAX`]; none is an error too), saying which were
+    /// deleted, which are not finished and which name no job: the
+    /// dashboard's batch delete of selected jobs.
+    pub async fn jobs_delete(&self, ids: &[JobId]) -> Result<DeletionReport> {
+        if ids.is_empty() || ids.len() > DELETE_IDS_MAX {
+            return Err(Error::Invalid(format!(
+                "ids: give 1 to {DELETE_IDS_MAX} job ids to delete, not {}",
+                ids.len()
+            )));
+        }
+        Ok(self.store().job_delete_finished(ids).await?)
     }
 }
 

@@ -4,6 +4,8 @@
 //! with their wait from the time they could begin to their start. Two
 //! grouped reads, written once for both backends.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use tracing::instrument;
 
@@ -61,37 +63,58 @@ pub trait ActivityStore: Send + Sync + std::fmt::Debug {
     /// have jobs), ordered by queue and state.
     async fn activity_states(&self) -> Result<Vec<StateCount>>;
     /// The jobs finished (completed or cancelled) since the window's
-    /// start, per queue and bucket (only the pairs that have some).
+    /// start, per queue and bucket (only the pairs that have some). Two
+    /// reads on the connection (index-only, migration 0026).
     async fn activity_finished(&self, window: ActivityWindow) -> Result<Vec<FinishedBucket>>;
 }
 
+// Grouped on the columns and `failure IS NULL` as the index `jobs_states`
+// (migration 0026) holds them, so both backends read the index, not the
+// table: no per-row CASE, the names are made in Rust ([`state_name`]).
+// `created_at >= 0` (every job) is the index's condition, which only this
+// read states.
 static STATES: Sql = Sql::new(|_| {
-    format!(
-        "SELECT queue, CASE WHEN status = {completed} \
-           THEN CASE WHEN failure IS NULL THEN 'succeeded' ELSE 'failed' END \
-           ELSE status END AS state, count(*) \
-         FROM jobs GROUP BY queue, state ORDER BY queue, state",
-        completed = lit(JobStatus::Completed),
-    )
+    "SELECT queue, status, failure IS NULL, count(*) \
+     FROM jobs WHERE created_at >= 0 GROUP BY queue, status, failure IS NULL"
+        .to_owned()
 });
 
 // `status IN (completed, cancelled)` spelled as the partial index
-// `jobs_finished` is, so that both backends read only the window's rows.
+// `jobs_finished` is, which since 0026 holds every column read here: both
+// backends read only the window's index entries, not the table. Whether a
+// completed job failed is not in it (a failure is large): the failed ones
+// are counted apart ([`FAILED`]) and taken from the completed.
 static FINISHED: Sql = Sql::new(|_| {
     format!(
-        "SELECT queue, (completed_at - ?1) / ?2 AS bucket, \
-           count(CASE WHEN status = {completed} AND failure IS NULL THEN 1 END), \
-           count(CASE WHEN status = {completed} AND failure IS NOT NULL THEN 1 END), \
-           count(CASE WHEN status = {cancelled} THEN 1 END), \
-           CAST(coalesce(sum(CASE WHEN status = {completed} AND started_at IS NOT NULL \
-             THEN started_at - begin_after END), 0) AS BIGINT), \
-           count(CASE WHEN status = {completed} AND started_at IS NOT NULL THEN 1 END) \
+        "SELECT queue, (completed_at - ?1) / ?2 AS bucket, status, count(*), \
+           CAST(coalesce(sum(started_at - begin_after), 0) AS BIGINT), count(started_at) \
          FROM jobs WHERE status IN ({completed}, {cancelled}) AND completed_at >= ?1 \
-         GROUP BY queue, bucket ORDER BY queue, bucket",
+         GROUP BY queue, bucket, status",
         completed = lit(JobStatus::Completed),
         cancelled = lit(JobStatus::Cancelled),
     )
 });
+
+// The completed jobs that failed, per queue and bucket: spelled as the
+// partial index `jobs_failed` (0026), which holds only them.
+static FAILED: Sql = Sql::new(|_| {
+    format!(
+        "SELECT queue, (completed_at - ?1) / ?2 AS bucket, count(*) \
+         FROM jobs WHERE status = {completed} AND failure IS NOT NULL AND completed_at >= ?1 \
+         GROUP BY queue, bucket",
+        completed = lit(JobStatus::Completed),
+    )
+});
+
+/// The state a status shows as: `completed` splits into `succeeded` and
+/// `failed`.
+fn state_name(status: &str, succeeded: bool) -> String {
+    if status == JobStatus::Completed.to_string() {
+        if succeeded { "succeeded" } else { "failed" }.to_owned()
+    } else {
+        status.to_owned()
+    }
+}
 
 fn count(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
@@ -105,15 +128,20 @@ impl<B: SqlBackend> ActivityStore for B {
         let rows = conn
             .fetch_all("jobs", STATES.text(conn.dialect()), &[])
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StateCount {
-                    queue: r.text(0)?,
-                    state: r.text(1)?,
-                    count: count(r.int(2)?),
-                })
+        // Ordered by queue and state, the states of a status merged.
+        let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for r in &rows {
+            let state = state_name(&r.text(1)?, r.bool(2)?);
+            *counts.entry((r.text(0)?, state)).or_default() += count(r.int(3)?);
+        }
+        Ok(counts
+            .into_iter()
+            .map(|((queue, state), count)| StateCount {
+                queue,
+                state,
+                count,
             })
-            .collect()
+            .collect())
     }
 
     #[instrument(level = "debug", skip_all)]
@@ -126,18 +154,44 @@ impl<B: SqlBackend> ActivityStore for B {
         let rows = conn
             .fetch_all("jobs", FINISHED.text(conn.dialect()), &args)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(FinishedBucket {
-                    queue: r.text(0)?,
-                    bucket: u32::try_from(r.int(1)?).unwrap_or(u32::MAX),
-                    succeeded: count(r.int(2)?),
-                    failed: count(r.int(3)?),
-                    cancelled: count(r.int(4)?),
-                    wait_ms_sum: r.int(5)?,
-                    waits: count(r.int(6)?),
-                })
-            })
-            .collect()
+        let failed = conn
+            .fetch_all("jobs", FAILED.text(conn.dialect()), &args)
+            .await?;
+        let completed = JobStatus::Completed.to_string();
+        // Ordered by queue and bucket.
+        let mut buckets: BTreeMap<(String, u32), FinishedBucket> = BTreeMap::new();
+        let bucket_of = |r: &super::statement::SqlRow| -> Result<(String, u32)> {
+            Ok((r.text(0)?, u32::try_from(r.int(1)?).unwrap_or(u32::MAX)))
+        };
+        for r in &rows {
+            let (queue, bucket) = bucket_of(r)?;
+            let b = buckets
+                .entry((queue.clone(), bucket))
+                .or_insert_with(|| FinishedBucket {
+                    queue,
+                    bucket,
+                    ..FinishedBucket::default()
+                });
+            let n = count(r.int(3)?);
+            if r.text(2)? == completed {
+                // Succeeded until the failed ones are taken out below.
+                b.succeeded += n;
+                // The wait counts completed jobs only.
+                b.wait_ms_sum += r.int(4)?;
+                b.waits += count(r.int(5)?);
+            } else {
+                b.cancelled += n;
+            }
+        }
+        for r in &failed {
+            // Both reads see the same window; a job completing between
+            // them is in the second only, and counted at most once.
+            if let Some(b) = buckets.get_mut(&bucket_of(r)?) {
+                let n = count(r.int(2)?).min(b.succeeded);
+                b.succeeded -= n;
+                b.failed += n;
+            }
+        }
+        Ok(buckets.into_values().collect())
     }
 }

@@ -10,7 +10,8 @@ use super::Result;
 use super::sql::{JOB_COLUMNS, jobs_of, lit, ms};
 use super::statement::{Arg, Bind, Binds, Dialect, SqlBackend, SqlConn, SqlTx};
 use crate::model::{
-    Job, JobFilter, JobId, JobStatus, QueryState, RemovalReport, TimeRange, Timestamp,
+    DeletionReport, Job, JobFilter, JobId, JobStatus, QueryState, RemovalReport, TimeRange,
+    Timestamp,
 };
 
 /// How a job query orders its jobs.
@@ -78,6 +79,11 @@ pub trait RetentionStore: Send + Sync + std::fmt::Debug {
     /// annotations) and counts them per state. A job in two of the states
     /// asked (`completed` and `failed`) is counted under the first.
     async fn job_remove_finished(&self, params: JobRemoveParams) -> Result<RemovalReport>;
+    /// Deletes the finished (completed or cancelled) jobs among `ids`,
+    /// with their annotations, in one transaction; says which ids were
+    /// deleted, which jobs are not finished (left alone) and which ids
+    /// name no job.
+    async fn job_delete_finished(&self, ids: &[JobId]) -> Result<DeletionReport>;
     /// Deletes up to `limit` finished jobs that retention no longer keeps:
     /// completed before `completed_before`, or beyond the latest
     /// `keep_latest`. Returns how many.
@@ -103,6 +109,14 @@ impl<B: SqlBackend> RetentionStore for B {
     async fn job_remove_finished(&self, p: JobRemoveParams) -> Result<RemovalReport> {
         let mut tx = self.transaction().await?;
         let report = remove_finished(&mut tx.conn(), &p).await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_delete_finished(&self, ids: &[JobId]) -> Result<DeletionReport> {
+        let mut tx = self.transaction().await?;
+        let report = delete_finished(&mut tx.conn(), ids).await?;
         tx.commit().await?;
         Ok(report)
     }
@@ -175,6 +189,8 @@ fn push_filter(d: &Dialect, sql: &mut String, binds: &mut Binds, f: &JobFilter) 
     push_range(sql, binds, "begin_after", &f.requested_start);
     push_range(sql, binds, "started_at", &f.start);
     push_range(sql, binds, "completed_at", &f.end);
+    // A range on the `jobs_created` index (migration 0026).
+    push_range(sql, binds, "created_at", &f.created);
 }
 
 /// Jobs matching a filter, a page at a time (see
@@ -243,6 +259,46 @@ async fn remove_finished<C: SqlConn + ?Sized>(
         let sql = conn.dialect().render(&sql);
         let removed = conn.execute(&sql, &args).await?;
         *report.entry(state.to_string()).or_default() += removed;
+    }
+    Ok(report)
+}
+
+/// Deletes the finished jobs among `ids` and sorts every id into the
+/// report, inside the caller's transaction: the ids still there after the
+/// delete are the unfinished jobs.
+async fn delete_finished<C: SqlConn + ?Sized>(
+    conn: &mut C,
+    ids: &[JobId],
+) -> Result<DeletionReport> {
+    let list: Vec<uuid::Uuid> = ids.iter().map(|id| id.0).collect();
+    let d = conn.dialect();
+    let targets = (d.in_ids)("id", "?1");
+    let deleted = d.render(&format!(
+        "DELETE FROM jobs WHERE {targets} AND {} RETURNING id",
+        finished()
+    ));
+    let left = d.render(&format!("SELECT id FROM jobs WHERE {targets}"));
+    let read = |rows: Vec<super::statement::SqlRow>| -> Result<Vec<uuid::Uuid>> {
+        rows.iter().map(|r| r.id(0)).collect()
+    };
+    let deleted = read(conn.fetch_all("jobs", &deleted, &[Arg::Ids(&list)]).await?)?;
+    let left = read(conn.fetch_all("jobs", &left, &[Arg::Ids(&list)]).await?)?;
+    let mut report = DeletionReport::default();
+    for id in ids {
+        if report.deleted.contains(id)
+            || report.unfinished.contains(id)
+            || report.missing.contains(id)
+        {
+            continue; // an id asked twice is reported once
+        }
+        let into = if deleted.contains(&id.0) {
+            &mut report.deleted
+        } else if left.contains(&id.0) {
+            &mut report.unfinished
+        } else {
+            &mut report.missing
+        };
+        into.push(*id);
     }
     Ok(report)
 }

@@ -7,6 +7,7 @@
 //! Where a request becomes the service's request, the conversion is a
 //! method next to the wire type (`JobSpec::into_request`), in one place.
 
+pub mod deletion;
 pub mod error;
 pub mod input;
 pub mod jobs;
@@ -15,6 +16,7 @@ pub mod modules;
 pub mod queues;
 pub mod server;
 
+pub use deletion::DeleteJobs;
 pub use error::{ErrorBody, ErrorDetail};
 pub use jobs::{JobPage, JobSpec, JobView};
 pub use links::{CallbackView, CompositeSpec, LinkedSpec};

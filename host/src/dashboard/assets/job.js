@@ -1,9 +1,12 @@
 // A job: its call, arguments, result or failure (kind, message, the
 // guest's backtrace), times, attempts with each failure, annotations
 // updating live while it runs, the runs' usage, and its callbacks and
-// composite parts as a tree of links with their statuses.
+// composite parts (and the job it awaits) as a graph (graph.js) and a
+// tree of links with their statuses, both following the jobs' statuses
+// live.
 
 import { get, may, post } from "./api.js";
+import { jobGraph } from "./graph.js";
 import {
   act, badge, bytes, duration, fill, h, jobState, json, queueLabel, shortId, when,
 } from "./ui.js";
@@ -40,18 +43,24 @@ function failureBox(failure, title = "Failure") {
       h("pre", { class: "mono", id: "backtrace" }, failure.detail)));
 }
 
-/** The tree of callbacks and parts under `id`, each linking to its job. */
-async function links(id, depth) {
+/**
+ * The tree of parts, callbacks and the awaited job (a composite's
+ * postprocess, a job returned to wait for) under `job`, each linking to
+ * its job.
+ */
+async function links(job, depth) {
   if (depth <= 0) return [];
-  const [callbacks, parts] = await Promise.all([
-    get(`/jobs/${id}/callbacks`).catch(() => []),
-    get(`/jobs/${id}/parts`).catch(() => []),
+  const [callbacks, parts, awaited] = await Promise.all([
+    get(`/jobs/${job.id}/callbacks`).catch(() => []),
+    get(`/jobs/${job.id}/parts`).catch(() => []),
+    job.awaiting ? get(`/jobs/${job.awaiting}`).catch(() => null) : null,
   ]);
   const nodes = [
-    ...parts.map((job, i) => ({ kind: `part ${i + 1}`, job })),
+    ...parts.map((part, i) => ({ kind: `part ${i + 1}`, job: part })),
     ...callbacks.map((c) => ({ kind: `callback on ${c.on}`, job: c.job })),
+    ...(awaited ? [{ kind: "awaits", job: awaited }] : []),
   ];
-  for (const node of nodes) node.children = await links(node.job.id, depth - 1);
+  for (const node of nodes) node.children = await links(node.job, depth - 1);
   return nodes;
 }
 
@@ -127,18 +136,22 @@ export async function jobDetail(container, { arg: id }) {
   let lastSig = "";
 
   async function refresh() {
-    const [job, attempts, nodes] = await Promise.all([
+    const [job, attempts] = await Promise.all([
       get(`/jobs/${id}`),
       get(`/jobs/${id}/attempts`).then((a) => a.attempts),
-      links(id, TREE_DEPTH),
     ]);
+    const nodes = await links(job, TREE_DEPTH);
     const state = jobState(job);
     const { annotations: notes, ...rest } = job;
     changed(annotations, notes, () => (Object.keys(notes).length
       ? facts(Object.entries(notes).map(([k, v]) => [k, h("pre", { class: "mono" }, JSON.stringify(v, null, 2))]))
       : h("p", { class: "muted" }, "No annotation.")));
-    changed(graph, nodes, () => (nodes.length
-      ? h("div", { class: "tree" }, tree(nodes)) : h("p", { class: "muted" }, "No callback or part.")));
+    // The graph is redrawn when any of its jobs changes status, this one
+    // included: it follows a composite's parts as they run.
+    changed(graph, [state, nodes], () => (nodes.length
+      ? [h("div", { class: "graph-wrap", id: "graph" }, jobGraph(job, nodes)),
+        h("details", {}, h("summary", {}, "As a list"), h("div", { class: "tree" }, tree(nodes)))]
+      : h("p", { class: "muted" }, "No callback or part.")));
     const sig = JSON.stringify([rest, attempts]);
     if (sig === lastSig) return;
     lastSig = sig;

@@ -1,18 +1,18 @@
-// The jobs list: filters (status, queue, module, function), search by id,
-// newest or oldest first, pages, live updates, and batch actions on the
-// selected jobs or on every job matching the filters. An admin's list is
+// The jobs list: filters (status, queue, module, function, time put),
+// search by id, newest or oldest first, pages, live updates, and batch
+// actions (cancel, delete, put again) on the selected jobs or on every job
+// matching the filters, as Oban Web has them. An admin's list is
 // `GET /v1/jobs/query` (every filter); a scoped token's `GET /v1/jobs`
 // (status and queue, oldest first), as the API allows each.
 
-import { get, isAdmin, may, post, query } from "./api.js";
-import { act, badge, fill, h, jobState, patch, queueLabel, shortId, toast, when } from "./ui.js";
-import { putAgain } from "./job.js";
+import { get, isAdmin, query } from "./api.js";
+import { badge, fill, h, jobState, patch, queueLabel, shortId, toast, when } from "./ui.js";
+import { batchActions, countMatching } from "./batch.js";
 
 const PAGE = 25;
 const ADMIN_STATES = ["pending", "active", "succeeded", "failed", "cancelled", "new", "assigned", "callbacks", "completed"];
 const STATUSES = ["pending", "active", "completed", "cancelled", "new", "assigned", "callbacks"];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const FINISHED = ["completed", "cancelled"];
 
 function filtersOf(params) {
   return {
@@ -20,7 +20,24 @@ function filtersOf(params) {
     queue: params.get("queue") || "",
     module: params.get("module") || "",
     function: params.get("function") || "",
+    from: params.get("from") || "",
+    to: params.get("to") || "",
     order: params.get("order") || (isAdmin() ? "newest" : "oldest"),
+  };
+}
+
+/** A `datetime-local` value (the browser's time zone) as RFC 3339, or "". */
+function instant(local) {
+  if (!local) return "";
+  const t = new Date(local);
+  return Number.isNaN(t.getTime()) ? "" : t.toISOString();
+}
+
+/** The API's filters (`/v1/jobs/query`, `/v1/jobs/count`) of the list's, but the status. */
+function filterParams(f) {
+  return {
+    queue: f.queue, module: f.module, function: f.function,
+    created_since: instant(f.from), created_before: instant(f.to),
   };
 }
 
@@ -28,8 +45,7 @@ function filtersOf(params) {
 async function fetchPage(f, cursor, limit = PAGE) {
   if (isAdmin()) {
     return get(`/jobs/query${query({
-      state: f.status, queue: f.queue, module: f.module, function: f.function,
-      order: f.order, after: cursor, limit,
+      ...filterParams(f), state: f.status, order: f.order, after: cursor, limit,
     })}`);
   }
   return get(`/jobs${query({ status: f.status, queue: f.queue, after: cursor, limit })}`);
@@ -57,6 +73,12 @@ export async function jobs(container, { params }) {
   const order = h("select", { id: "f-order", name: "order", disabled: !admin },
     h("option", { value: "newest", selected: f.order === "newest" }, "newest first"),
     h("option", { value: "oldest", selected: f.order === "oldest" }, "oldest first"));
+  const fromInput = h("input", {
+    id: "f-from", name: "from", type: "datetime-local", step: 1, value: f.from, disabled: !admin,
+  });
+  const toInput = h("input", {
+    id: "f-to", name: "to", type: "datetime-local", step: 1, value: f.to, disabled: !admin,
+  });
   const queues = h("datalist", { id: "queues-list" });
   const search = h("input", { id: "f-id", type: "search", placeholder: "job id", "aria-label": "Find a job by id" });
   const searchError = h("span", { class: "field-error", role: "alert" });
@@ -67,12 +89,14 @@ export async function jobs(container, { params }) {
       e.preventDefault();
       location.hash = `#/jobs${query({
         status: status.value, queue: queueInput.value.trim(), module: moduleInput.value.trim(),
-        function: functionInput.value.trim(), order: order.value,
+        function: functionInput.value.trim(), from: fromInput.value, to: toInput.value,
+        order: order.value,
       })}`;
     },
   },
   field("Status", status), field("Queue", queueInput), field("Module", moduleInput),
-  field("Function", functionInput), field("Order", order), queues,
+  field("Function", functionInput), field("Put from", fromInput), field("Put before", toInput),
+  field("Order", order), queues,
   h("button", { type: "submit" }, "Filter"),
   h("a", { class: "button secondary", href: "#/jobs" }, "Clear"));
   for (const control of [status, order]) control.addEventListener("change", () => filterForm.requestSubmit());
@@ -104,7 +128,7 @@ export async function jobs(container, { params }) {
   const batch = h("div", { class: "batch", hidden: true, role: "region", "aria-label": "Batch actions" });
   const pager = h("div", { class: "pager" });
   const note = admin ? null : h("p", { class: "muted small" },
-    "This token lists jobs oldest first by status and queue; module and function filters need an admin token.");
+    "This token lists jobs oldest first by status and queue; module, function and time filters need an admin token.");
 
   fill(container,
     h("div", { class: "row spread" }, h("h1", {}, "Jobs"), searchForm),
@@ -156,83 +180,14 @@ export async function jobs(container, { params }) {
       }, "Next →"));
   }
 
-  function chosen() {
-    return page.jobs.filter((j) => selected.has(j.id));
-  }
-
   function renderBatch() {
-    const jobsChosen = chosen();
-    const cancellable = jobsChosen.filter((j) => !FINISHED.includes(j.status) && may("manage", j.queue));
-    const again = jobsChosen.filter((j) => FINISHED.includes(j.status) && may("put", j.queue));
-    batch.hidden = !selected.size && !admin;
-    fill(batch,
-      h("span", {}, `${selected.size} selected`),
-      may("manage") && h("button", {
-        type: "button", class: "secondary small", disabled: !cancellable.length, "data-action": "cancel-selected",
-        onclick: () => act({
-          title: `Cancel ${cancellable.length} jobs?`, text: "Pending jobs never run; running ones are interrupted.",
-          confirm: "Cancel jobs",
-          run: () => each(cancellable, (j) => post(`/jobs/${j.id}/cancel`)),
-          success: (n) => `${n} jobs cancelled`, done: afterBatch,
-        }),
-      }, `Cancel (${cancellable.length})`),
-      may("put") && h("button", {
-        type: "button", class: "secondary small", disabled: !again.length, "data-action": "again-selected",
-        onclick: () => act({
-          title: `Put ${again.length} jobs again?`, text: "Each is put as a new job with the same call and arguments.",
-          confirm: "Put again", danger: false,
-          run: () => each(again, putAgain), success: (n) => `${n} jobs put again`, done: afterBatch,
-        }),
-      }, `Put again (${again.length})`),
-      admin && h("button", {
-        type: "button", class: "secondary small", "data-action": "cancel-matching",
-        onclick: () => act({
-          title: "Cancel every unfinished job matching the filters?",
-          text: "Every pending, assigned or active job the current filters match, on every page, is cancelled.",
-          confirm: "Cancel all matching",
-          run: cancelMatching, success: (n) => `${n} jobs cancelled`, done: afterBatch,
-        }),
-      }, "Cancel all matching…"),
-      selected.size > 0 && h("button", {
-        type: "button", class: "secondary small", onclick: () => { selected.clear(); render(); },
-      }, "Clear selection"));
-  }
-
-  async function each(list, action) {
-    let done = 0;
-    for (const job of list) {
-      await action(job);
-      done += 1;
-    }
-    return done;
-  }
-
-  async function cancelMatching() {
-    const states = f.status ? [f.status] : ["new", "pending", "assigned", "active"];
-    const filters = { ...f, order: "oldest" };
-    let done = 0;
-    for (const state of states.filter((s) => !["succeeded", "failed", "completed", "cancelled"].includes(s))) {
-      let after = "";
-      for (;;) {
-        const p = await fetchPage({ ...filters, status: state }, after, 500);
-        for (const job of p.jobs) {
-          try {
-            await post(`/jobs/${job.id}/cancel`);
-            done += 1;
-          } catch (e) {
-            if (e.status !== 409) throw e; // finished meanwhile
-          }
-        }
-        if (!p.next) break;
-        after = p.next;
-      }
-    }
-    return done;
-  }
-
-  async function afterBatch() {
-    selected.clear();
-    await load();
+    batchActions(batch, {
+      selection: page.jobs.filter((j) => selected.has(j.id)),
+      admin, filters: f, list: fetchPage,
+      count: (filters, states) => countMatching(filterParams(filters), states),
+      done: async () => { selected.clear(); await load(); },
+      clear: () => { selected.clear(); render(); },
+    });
   }
 
   async function load() {

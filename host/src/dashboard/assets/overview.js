@@ -1,6 +1,7 @@
 // The overview: every queue the token may read with its jobs by state,
 // paused or not, its last hour as a chart (GET /v1/activity); and, for an
-// admin, the dispatchers alive with their agents and how full they are.
+// admin, the dispatchers alive with their agents and how full they are,
+// and on each queue's card the agents that serve it (queue ↔ agents).
 
 import { api, get, isAdmin, may, post, query, queuePath } from "./api.js";
 import { act, actionButton, ago, badge, duration, fill, h, patch, queueLabel, shortId } from "./ui.js";
@@ -12,6 +13,26 @@ const REMOVABLE = ["completed", "succeeded", "failed", "cancelled"];
 
 function jobsLink(queue, state) {
   return `#/jobs${query({ queue: queue === "" ? "default" : queue, status: state })}`;
+}
+
+/** A meter of an agent's slots held. */
+function fullness(held, size) {
+  return h("meter", { min: 0, max: size || 1, value: held, title: `${held} of ${size} slots held` });
+}
+
+/** The agents serving a queue, each with how full it is (admin only). */
+function servedBy(agents) {
+  if (!agents) return null;
+  return h("div", { class: "served", "aria-label": "agents serving this queue" },
+    h("span", { class: "muted small" }, "Served by"),
+    agents.length
+      ? h("ul", { class: "agents" }, agents.map((a) => h("li", {
+        "data-agent": a.name, "data-dispatcher": a.dispatcher, "data-held": a.held, "data-size": a.size,
+      },
+      h("span", { class: "mono small", title: a.dispatcher }, `${shortId(a.dispatcher).slice(0, 8)}/${a.name}`),
+      " ", fullness(a.held, a.size), h("span", { class: "small" }, ` ${a.held}/${a.size}`),
+      a.paused ? badge("paused") : null)))
+      : h("span", { class: "small st-stuck" }, " no running agent: its jobs wait"));
 }
 
 function queueCard(queue, activity, refresh) {
@@ -50,6 +71,7 @@ function queueCard(queue, activity, refresh) {
       h("h3", {}, h("a", { href: jobsLink(queue.name) }, name)),
       queue.paused ? badge("paused") : badge("running", "processing")),
     counts,
+    servedBy(queue.agents),
     throughputChart(queue.buckets, activity.bucket_ms, activity.until),
     h("div", { class: "legend" },
       h("span", {}, h("i", { class: "s" }), `${f.succeeded} succeeded`),
@@ -97,7 +119,7 @@ function agentLine(d, agent, held, refresh) {
   const sizeInput = h("input", { type: "number", min: 0, max: 1000, value: agent.size, id: `size-${d.id}-${agent.name}` });
   return h("li", {},
     h("span", { class: "mono" }, `${queueLabel(agent.queue)}/${agent.name}`), " ",
-    h("meter", { min: 0, max: agent.size || 1, value: held, title: `${held} of ${agent.size} slots held` }),
+    fullness(held, agent.size),
     ` ${held}/${agent.size} (${pct}%) `,
     actionButton("Resize", {
       title: `Resize agent ${agent.name}?`, text: "How many jobs it may run at once.",
@@ -157,8 +179,12 @@ export async function overview(container) {
     }, {});
     fill(summary, `${activity.queues.length} queues · ${(totals.pending || 0).toLocaleString()} pending · ` +
       `${(totals.active || 0).toLocaleString()} active · ${(totals.failed || 0).toLocaleString()} failed`);
+    // Each queue with the agents serving it (what the admin's rows say).
+    const agentsOf = (name) => (isAdmin() ? rows.flatMap((d) => d.agents
+      .map((a, i) => ({ dispatcher: d.id, name: a.name, queue: a.queue, size: a.size, held: d.fullness[i], paused: d.paused }))
+      .filter((a) => a.queue === name)) : undefined);
     patch(grid, activity.queues.map((q) => ({
-      key: q.name, data: q, render: (data) => queueCard(data, activity, refresh),
+      key: q.name, data: { ...q, agents: agentsOf(q.name) }, render: (data) => queueCard(data, activity, refresh),
     })));
     if (!activity.queues.length) fill(grid, h("p", { class: "empty" }, "No queue this token may read."));
     if (isAdmin()) {
