@@ -56,18 +56,35 @@ pub struct PutArgs {
     /// negative).
     #[arg(long, allow_negative_numbers = true)]
     priority: Option<i32>,
+    /// A partitioned quota of the queue the job counts against, with its
+    /// key: `NAME=KEY` (e.g. `tenants=acme`); the quota's size applies per
+    /// key.
+    #[arg(long = "quota-key", value_name = "NAME=KEY", value_parser = parse_quota_key)]
+    quota_keys: Vec<(String, String)>,
     /// Put every job of FILE instead (`-`: standard input): a JSON array
     /// of job bodies, or one per line (NDJSON), each as `POST /v1/jobs`
     /// takes it. Sent in batches, each put whole or not at all; prints the
     /// ids in order.
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "module", "function", "args", "queue", "begin_after", "begin_by", "fuel",
-        "memory", "timeout", "quotas", "retry", "priority",
+        "memory", "timeout", "quotas", "retry", "priority", "quota_keys",
     ])]
     from: Option<String>,
     /// With `--from`: the most jobs one request carries.
     #[arg(long, value_name = "N", requires = "from", default_value_t = PUT_MANY_MAX)]
     batch_size: usize,
+}
+
+/// `NAME=KEY` of `--quota-key`.
+fn parse_quota_key(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, key)) if !name.is_empty() && !key.is_empty() => {
+            Ok((name.to_owned(), key.to_owned()))
+        }
+        _ => Err(format!(
+            "expected NAME=KEY (a partitioned quota and the job's key), got {text:?}"
+        )),
+    }
 }
 
 /// Puts the job and prints its id (or the whole job with `--json`).
@@ -117,6 +134,7 @@ pub async fn run(client_args: &ClientArgs, args: PutArgs) -> anyhow::Result<Exit
         callbacks: Vec::new(),
         retry,
         priority: args.priority.unwrap_or_default(),
+        quota_keys: args.quota_keys.into_iter().collect(),
     };
     let job: Job = client_args.client().post_as("/v1/jobs", &spec).await?;
     if client_args.json {

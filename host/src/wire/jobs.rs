@@ -64,6 +64,11 @@ pub struct JobSpec {
     /// Among due jobs of its queue, higher runs first; default 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub priority: i32,
+    /// Partitioned quotas of the queue the job counts against, with its
+    /// key in each (e.g. `{"tenants": "acme"}`): the quota's size applies
+    /// per key. At most one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub quota_keys: BTreeMap<String, String>,
 }
 
 /// True for the default priority, which a request leaves out.
@@ -92,6 +97,7 @@ impl JobSpec {
                 .into_iter()
                 .map(LinkedSpec::callback)
                 .collect(),
+            quota_keys: self.quota_keys,
         }
     }
 }
