@@ -83,6 +83,8 @@ pub struct PutRecord {
     pub quota_names: Vec<String>,
     /// Its retry policy, if given.
     pub retry: Option<Value>,
+    /// Its keys in partitioned quotas, `(quota, key)`.
+    pub quota_keys: Vec<(String, String)>,
 }
 
 /// One call of `get_live_annotation` a job made.
@@ -467,6 +469,11 @@ impl FakeContext {
                 .map(|n| (*n).to_owned())
                 .collect(),
             retry: request.retry.as_deref().map(parse),
+            quota_keys: request
+                .quota_keys
+                .iter()
+                .map(|(q, k)| ((*q).to_owned(), (*k).to_owned()))
+                .collect(),
         });
         Ok(id.into_string())
     }
