@@ -311,7 +311,7 @@ pub(crate) struct Heads<I> {
 impl<I> Heads<I> {
     /// The candidates as read (any order).
     pub(crate) fn new(mut rows: Vec<(OrderKey, Vec<String>, I)>) -> Self {
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        rows.sort_by_key(|a| a.0);
         Heads { rows: rows.into() }
     }
 
