@@ -38,6 +38,7 @@ pub struct JobRequest {
     begin_by_ms: Option<u64>,
     quota_names: Vec<String>,
     retry: Option<Value>,
+    quota_keys: Vec<(String, String)>,
     /// The first mistake made while building, reported by `put`.
     invalid: Option<String>,
     broadcast: bool,
@@ -61,6 +62,7 @@ impl JobRequest {
             begin_by_ms: None,
             quota_names: Vec::new(),
             retry: None,
+            quota_keys: Vec::new(),
             invalid: None,
             broadcast: false,
         }
@@ -217,6 +219,11 @@ impl JobRequest {
             begin_by_ms: self.begin_by_ms,
             quota_names: self.quota_names.iter().map(String::as_str).collect(),
             retry: self.retry.as_ref().map(Value::to_string),
+            quota_keys: self
+                .quota_keys
+                .iter()
+                .map(|(q, k)| (q.as_str(), k.as_str()))
+                .collect(),
             broadcast: self.broadcast,
         })
     }
@@ -248,6 +255,16 @@ impl JobRequest {
         self.broadcast = true;
         self
     }
+
+    /// Makes the job count against partitioned quota `quota` of its queue
+    /// with `key` (e.g. `.quota_key("tenants", "acme")`): the quota's size
+    /// applies to each key separately. A job names at most one partitioned
+    /// quota (a second call replaces the first); the quota must be
+    /// partitioned, or `put` fails naming it.
+    pub fn quota_key(mut self, quota: impl Into<String>, key: impl Into<String>) -> Self {
+        self.quota_keys = vec![(quota.into(), key.into())];
+        self
+    }
 }
 
 /// A [`JobRequest`] in the shape of the WIT `job-request`.
@@ -261,6 +278,7 @@ pub(crate) struct WireRequest<'a> {
     pub begin_by_ms: Option<u64>,
     pub quota_names: Vec<&'a str>,
     pub retry: Option<String>,
+    pub quota_keys: Vec<(&'a str, &'a str)>,
     pub broadcast: bool,
 }
 
@@ -342,6 +360,10 @@ mod tests {
             .quota("mail")
             .quota("index");
         assert_eq!(r.to_wire().unwrap().quota_names, ["index", "mail"]);
+        let r = JobRequest::new("f")
+            .quota_key("tenants", "a")
+            .quota_key("tenants", "acme");
+        assert_eq!(r.to_wire().unwrap().quota_keys, [("tenants", "acme")]);
         let before_epoch = UNIX_EPOCH - Duration::from_secs(1);
         let r = JobRequest::new("f").begin_after(before_epoch);
         assert_eq!(r.to_wire().unwrap().begin_after_ms, Some(0));

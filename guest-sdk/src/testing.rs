@@ -83,6 +83,8 @@ pub struct PutRecord {
     pub quota_names: Vec<String>,
     /// Its retry policy, if given.
     pub retry: Option<Value>,
+    /// Its keys in partitioned quotas, `(quota, key)`.
+    pub quota_keys: Vec<(String, String)>,
     /// Put as a broadcast ([`JobRequest::broadcast`](crate::JobRequest::broadcast)).
     pub broadcast: bool,
 }
@@ -469,6 +471,11 @@ impl FakeContext {
                 .map(|n| (*n).to_owned())
                 .collect(),
             retry: request.retry.as_deref().map(parse),
+            quota_keys: request
+                .quota_keys
+                .iter()
+                .map(|(q, k)| ((*q).to_owned(), (*k).to_owned()))
+                .collect(),
             broadcast: request.broadcast,
         });
         Ok(id.into_string())

@@ -20,6 +20,10 @@
 //! - `claim-priorities`: the same with jobs put (and refilled) with
 //!   priorities 0 to 4 in turn: the claim walks `jobs_pending` from the
 //!   highest priority, so its cost stays flat too.
+//! - `claim-partitioned`: a claim (of 10 jobs, and of 1) from 100,000
+//!   pending jobs over the 1,000 keys of a partitioned quota of size 2,
+//!   990 of them full, next to a claim from 100,000 jobs under one plain
+//!   quota (`store/partitioned.rs` says how the stores are shaped).
 //! - `cycle`: jobs/s through `insert_many` → `claim_many` → `start_many` →
 //!   `finish_many` in batches of 256, one batch after another.
 //! - `put`: latency of a one-job `insert_many`, one after another.
@@ -44,6 +48,9 @@ use wasync::store::{
     DispatcherActivateParams, JobClaimParams, JobFinishParams, JobStartParams, ModuleInsertParams,
     Store,
 };
+
+#[path = "store/partitioned.rs"]
+mod partitioned;
 
 const BATCH: usize = 256;
 const LOAD_BATCH: usize = 10_000;
@@ -448,7 +455,13 @@ fn main() {
     let named = |name: &str| filters.iter().any(|f| f == name);
     let any_backend_named = backends.iter().any(|b| named(b.name()));
     backends.retain(|b| !any_backend_named || named(b.name()));
-    let sections = ["claim", "claim-priorities", "cycle", "put"];
+    let sections = [
+        "claim",
+        "claim-priorities",
+        "claim-partitioned",
+        "cycle",
+        "put",
+    ];
     let any_section_named = sections.iter().any(|s| named(s));
     let wanted = |name: &str| !any_section_named || named(name);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -465,6 +478,10 @@ fn main() {
             if wanted("claim-priorities") {
                 println!("claim cost by pending jobs, mixed priorities 0..{PRIORITIES} ({on})");
                 claim_cost(backend, [1_000, 1_000_000], 500, PRIORITIES).await;
+            }
+            if wanted("claim-partitioned") {
+                println!("claim cost, partitioned quota with full keys vs plain quota ({on})");
+                partitioned::claim_partitioned(backend, 300).await;
             }
             if wanted("cycle") {
                 println!("insert → claim → start → finish cycles ({on})");

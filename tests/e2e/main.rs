@@ -25,6 +25,7 @@ mod limits;
 mod metrics;
 mod monitor;
 mod operators;
+mod partitions;
 mod polyglot;
 mod priorities;
 mod queue;

@@ -53,7 +53,8 @@ function millis(value, what) {
  * `args` is an array (positional) or object (named). Options: `module`,
  * `queue` (default: the putting job's), `beginAfter` (a `Date` or ms since
  * the epoch), `beginBy` (ms after it), `quotaNames`, `retry` (a preset's
- * name or a policy object).
+ * name or a policy object), `quotaKeys` (a partitioned quota and the job's
+ * key in it: `{ tenants: "acme" }`).
  */
 export class Request {
   constructor(fn, args = [], options = {}) {
@@ -65,7 +66,7 @@ export class Request {
         permanent: true,
       });
     }
-    const known = ["module", "queue", "beginAfter", "beginBy", "quotaNames", "retry"];
+    const known = ["module", "queue", "beginAfter", "beginBy", "quotaNames", "retry", "quotaKeys"];
     for (const key of Object.keys(options)) {
       if (!known.includes(key)) throw new TypeError(`unknown request option '${key}' (known: ${known.join(", ")})`);
     }
@@ -85,6 +86,7 @@ export class Request {
       beginByMs: millis(this.beginBy, "beginBy"),
       quotaNames: [...(this.quotaNames ?? [])],
       retry: this.retry === undefined || this.retry === null ? undefined : dumps(this.retry, "the retry policy"),
+      quotaKeys: Object.entries(this.quotaKeys ?? {}),
       // wasync:job@0.3.0's broadcast: this SDK puts plain jobs only.
       broadcast: false,
     };

@@ -139,6 +139,7 @@ export class FakeContext {
       beginByMs: request.beginByMs,
       quotaNames: request.quotaNames,
       retry: request.retry === undefined ? undefined : JSON.parse(request.retry),
+      quotaKeys: Object.fromEntries(request.quotaKeys ?? []),
     };
     this.state.puts.push(record);
     return record;

@@ -35,6 +35,7 @@ class WireRequest:
     begin_by_ms: Optional[int] = None
     quota_names: Sequence[str] = field(default_factory=tuple)
     retry: Optional[str] = None
+    quota_keys: Sequence[tuple[str, str]] = field(default_factory=tuple)
 
 
 class Backend:

@@ -33,6 +33,7 @@ def _request(r: _backend.WireRequest) -> wit.JobRequest:
         begin_by_ms=r.begin_by_ms,
         quota_names=list(r.quota_names),
         retry=r.retry,
+        quota_keys=[(q, k) for q, k in r.quota_keys],
         # wasync:job@0.3.0's broadcast: this SDK puts plain jobs only.
         broadcast=False,
     )

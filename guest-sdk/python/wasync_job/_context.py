@@ -44,7 +44,8 @@ class Request:
     the putting job's; ``begin_after`` is a ``datetime`` or Unix seconds,
     ``begin_by`` a ``timedelta`` or seconds after it; ``retry`` a preset's
     name (``"never"``, ``"forever"``, ``"common-four-times"``) or a policy
-    dict such as ``{"max_attempts": 3}``."""
+    dict such as ``{"max_attempts": 3}``; ``quota_keys`` a partitioned
+    quota and the job's key in it, e.g. ``{"tenants": "acme"}``."""
 
     function: str
     args: Union[Sequence[Any], dict[str, Any]] = field(default_factory=tuple)
@@ -54,6 +55,7 @@ class Request:
     begin_by: Union[timedelta, float, None] = None
     quota_names: Sequence[str] = field(default_factory=tuple)
     retry: Union[str, dict[str, Any], None] = None
+    quota_keys: dict[str, str] = field(default_factory=dict)
 
     def wire(self) -> _backend.WireRequest:
         """The request as the host receives it."""
@@ -79,6 +81,7 @@ class Request:
             begin_by_ms=_duration_ms(self.begin_by),
             quota_names=tuple(self.quota_names),
             retry=None if self.retry is None else _dumps(self.retry, "the retry policy"),
+            quota_keys=tuple(self.quota_keys.items()),
         )
 
 

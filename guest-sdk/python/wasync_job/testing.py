@@ -56,6 +56,7 @@ class PutRecord:
     begin_by_ms: Optional[int]
     quota_names: list[str]
     retry: Any
+    quota_keys: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -198,6 +199,7 @@ class FakeContext(_backend.Backend):
             begin_by_ms=request.begin_by_ms,
             quota_names=list(request.quota_names),
             retry=None if request.retry is None else json.loads(request.retry),
+            quota_keys=dict(request.quota_keys),
         )
         self.puts.append(record)
         return record

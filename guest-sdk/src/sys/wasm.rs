@@ -129,6 +129,11 @@ fn wit_request(request: &WireRequest<'_>) -> wit::JobRequest {
             .map(|n| (*n).to_owned())
             .collect(),
         retry: request.retry.clone(),
+        quota_keys: request
+            .quota_keys
+            .iter()
+            .map(|(q, k)| ((*q).to_owned(), (*k).to_owned()))
+            .collect(),
         broadcast: request.broadcast,
     }
 }

@@ -61,6 +61,7 @@ pub fn rule(method: &Method, path: &str) -> Need {
         "/queues/{name}/retry" | "/queues/{name}/quotas" | "/queues/{name}/quotas/{quota}" => {
             Queue(read_or(Manage), "name")
         }
+        "/queues/{name}/rate" => Queue(Manage, "name"),
         // Caps bound what a tenant's jobs may do: only an admin moves them.
         "/queues/{name}/caps" => Queue(read_or(Admin), "name"),
         "/queues/{name}/next" | "/queues/{name}/processing" => Queue(Read, "name"),

@@ -133,6 +133,7 @@ fn refusal(refused: BatchError) -> ApiError {
         ApiError::Conflict(m) => ApiError::Conflict(at(m)),
         ApiError::QueueFull(m) => ApiError::QueueFull(at(m)),
         ApiError::BadArguments(m) => ApiError::BadArguments(at(m)),
+        ApiError::QuotaMismatch(m) => ApiError::QuotaMismatch(at(m)),
         ApiError::UnknownFunction { message, functions } => ApiError::UnknownFunction {
             message: at(message),
             functions,

@@ -62,6 +62,10 @@ pub enum ApiError {
     /// than the function takes, as its module declares.
     #[error("{0}")]
     BadArguments(String),
+    /// 422 `quota_mismatch`: a put names a partitioned quota without a key,
+    /// or gives a key for a quota that is not partitioned.
+    #[error("{0}")]
+    QuotaMismatch(String),
     /// 503 `unavailable`: shutting down.
     #[error("wasync is shutting down")]
     Unavailable,
@@ -91,7 +95,8 @@ impl ApiError {
             ApiError::QueueFull(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::InvalidComponent(_)
             | ApiError::UnknownFunction { .. }
-            | ApiError::BadArguments(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            | ApiError::BadArguments(_)
+            | ApiError::QuotaMismatch(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::StoreFault(fault) => match fault.kind {
                 FaultKind::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
@@ -115,6 +120,7 @@ impl ApiError {
             ApiError::InvalidComponent(_) => "invalid_component",
             ApiError::UnknownFunction { .. } => "unknown_function",
             ApiError::BadArguments(_) => "bad_arguments",
+            ApiError::QuotaMismatch(_) => "quota_mismatch",
             ApiError::Unavailable => "unavailable",
             ApiError::StoreFault(fault) => fault.kind.code(),
             ApiError::Internal(_) => "internal",
@@ -138,6 +144,7 @@ impl From<service::Error> for ApiError {
             }
             service::Error::ShuttingDown => ApiError::Unavailable,
             service::Error::QueueFull(message) => ApiError::QueueFull(message),
+            service::Error::QuotaMismatch(message) => ApiError::QuotaMismatch(message),
             service::Error::Forbidden { .. } => ApiError::Forbidden(error.to_string()),
             service::Error::Store(crate::store::Error::Fault(fault)) => ApiError::StoreFault(fault),
             service::Error::Store(error) => ApiError::Internal(error.to_string()),

@@ -69,6 +69,7 @@ pub const PATH: &str = "/v1/openapi.json";
         modules::upload, modules::list, modules::show, modules::delete,
         queues::create, queues::list, queues::show, queues::delete, queues::jobs, queues::put,
         queues::remove, queues::pull, queues::show_caps, queues::set_caps,
+        queues::set_rate, queues::clear_rate,
         failures::show_retry, failures::set_retry, failures::attempts,
         quotas::create, quotas::list, quotas::show, quotas::patch, quotas::delete,
         jobs::put, jobs::list, jobs::show, jobs::patch, jobs::wait, jobs::put_back,

@@ -10,7 +10,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::ApiResult;
 use super::extract::{JsonBody, Path, Query};
-use crate::model::{Job, JobId, QueueInfo, Scope};
+use crate::model::{Job, JobId, QueueInfo, Rate, Scope};
 use crate::wire::ErrorBody;
 use crate::wire::jobs::JobSpec;
 use crate::wire::queues::{
@@ -126,6 +126,48 @@ pub async fn set_caps(
             .queue_caps_set(&name, body.put_cap, body.pending_cap)
             .await?,
     ))
+}
+
+/// `PUT /v1/queues/{name}/rate` `{"limit": 10, "period_ms": 60000}`: at
+/// most `limit` of the queue's jobs start per fixed window of `period_ms`
+/// (the others stay pending and start when a window opens); returns the
+/// queue with its current window.
+#[utoipa::path(
+    put,
+    path = "/v1/queues/{name}/rate",
+    tag = "queues",
+    operation_id = "queues_set_rate",
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
+    request_body = Rate,
+    responses(
+        (status = 200, description = "The queue, with `rate`: its current window.", body = QueueInfo),
+        (status = 422, description = "A limit or period out of bounds.", body = ErrorBody)
+    )
+)]
+pub async fn set_rate(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<Rate>,
+) -> ApiResult<Json<QueueInfo>> {
+    Ok(Json(state.service.queue_rate_set(&name, Some(body)).await?))
+}
+
+/// `DELETE /v1/queues/{name}/rate`: the queue's jobs start without a rate.
+#[utoipa::path(
+    delete,
+    path = "/v1/queues/{name}/rate",
+    tag = "queues",
+    operation_id = "queues_clear_rate",
+    params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
+    responses(
+        (status = 200, description = "The queue.", body = QueueInfo)
+    )
+)]
+pub async fn clear_rate(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<QueueInfo>> {
+    Ok(Json(state.service.queue_rate_set(&name, None).await?))
 }
 
 /// `DELETE /v1/queues/{name}`: only an empty queue, never the default.

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::AppState;
 use super::error::ApiResult;
 use super::extract::{JsonBody, Path};
-use crate::model::Quota;
+use crate::model::{Quota, Rate};
 use crate::wire::ErrorBody;
 
 /// Body of `POST /v1/queues/{name}/quotas`.
@@ -21,16 +21,24 @@ pub struct CreateBody {
     /// Default 1.
     #[serde(default)]
     size: Option<u32>,
+    /// The size applies to each key separately (jobs name the quota in
+    /// `quota_keys`, with their key). Default false.
+    #[serde(default)]
+    partitioned: bool,
+    /// A partitioned quota's rate, per key: `{"limit": n, "period_ms": ms}`.
+    #[serde(default)]
+    rate: Option<Rate>,
 }
 
-/// `POST /v1/queues/{name}/quotas` `{"name": "content catalog", "size": 2}`.
+/// `POST /v1/queues/{name}/quotas` `{"name": "content catalog", "size": 2}`;
+/// `"partitioned": true` applies the size to each key separately.
 #[utoipa::path(
     post,
     path = "/v1/queues/{name}/quotas",
     tag = "queues",
     operation_id = "quotas_create",
     params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
-    request_body(content = serde_json::Value, description = "`{name, size}`."),
+    request_body(content = serde_json::Value, description = "`{name, size, partitioned, rate}` (`partitioned`: the size applies per key; jobs name the quota in `quota_keys` with their key; `rate`: `{limit, period_ms}`, at most `limit` starts per key per fixed window of `period_ms`, partitioned quotas only)."),
     responses(
         (status = 201, description = "The quota.", body = serde_json::Value),
         (status = 409, description = "The quota exists.", body = ErrorBody)
@@ -43,7 +51,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Quota>)> {
     let quota = state
         .service
-        .quota_create(&queue, &body.name, body.size)
+        .quota_create(&queue, &body.name, body.size, body.partitioned, body.rate)
         .await?;
     Ok((StatusCode::CREATED, Json(quota)))
 }
@@ -76,7 +84,7 @@ pub async fn list(
     operation_id = "quotas_show",
     params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue)."), ("quota" = String, Path, min_length = 1, description = "The quota's name.")),
     responses(
-        (status = 200, description = "The quota.", body = serde_json::Value)
+        (status = 200, description = "The quota (a partitioned one with `keys`: each key's running and pending jobs).", body = serde_json::Value)
     )
 )]
 pub async fn show(

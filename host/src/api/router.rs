@@ -44,6 +44,10 @@ pub fn router(state: AppState) -> Router {
             get(queues::show_caps).put(queues::set_caps),
         )
         .route(
+            "/queues/{name}/rate",
+            axum::routing::put(queues::set_rate).delete(queues::clear_rate),
+        )
+        .route(
             "/queues/{name}/quotas",
             post(quotas::create).get(quotas::list),
         )

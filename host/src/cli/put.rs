@@ -56,6 +56,11 @@ pub struct PutArgs {
     /// negative).
     #[arg(long, allow_negative_numbers = true)]
     priority: Option<i32>,
+    /// A partitioned quota of the queue the job counts against, with its
+    /// key: `NAME=KEY` (e.g. `tenants=acme`); the quota's size applies per
+    /// key.
+    #[arg(long = "quota-key", value_name = "NAME=KEY", value_parser = parse_quota_key)]
+    quota_keys: Vec<(String, String)>,
     /// Run it once on every live dispatcher with an agent for the queue
     /// (e.g. to clear a per-machine cache): prints the broadcast job's id,
     /// whose result is the map dispatcher → outcome of its copies.
@@ -67,12 +72,24 @@ pub struct PutArgs {
     /// ids in order.
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "module", "function", "args", "queue", "begin_after", "begin_by", "fuel",
-        "memory", "timeout", "quotas", "retry", "priority", "broadcast",
+        "memory", "timeout", "quotas", "retry", "priority", "quota_keys", "broadcast",
     ])]
     from: Option<String>,
     /// With `--from`: the most jobs one request carries.
     #[arg(long, value_name = "N", requires = "from", default_value_t = PUT_MANY_MAX)]
     batch_size: usize,
+}
+
+/// `NAME=KEY` of `--quota-key`.
+fn parse_quota_key(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, key)) if !name.is_empty() && !key.is_empty() => {
+            Ok((name.to_owned(), key.to_owned()))
+        }
+        _ => Err(format!(
+            "expected NAME=KEY (a partitioned quota and the job's key), got {text:?}"
+        )),
+    }
 }
 
 /// Puts the job and prints its id (or the whole job with `--json`).
@@ -122,6 +139,7 @@ pub async fn run(client_args: &ClientArgs, args: PutArgs) -> anyhow::Result<Exit
         callbacks: Vec::new(),
         retry,
         priority: args.priority.unwrap_or_default(),
+        quota_keys: args.quota_keys.into_iter().collect(),
         broadcast: args.broadcast,
     };
     let job: Job = client_args.client().post_as("/v1/jobs", &spec).await?;

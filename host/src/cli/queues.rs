@@ -9,6 +9,7 @@ use serde_json::json;
 use super::ClientArgs;
 use super::client::queue_segment;
 use super::output::{print_json, print_table, queue_name, short_json};
+use crate::model::Rate;
 
 /// Arguments of `wasync queues`.
 #[derive(Debug, Args)]
@@ -51,6 +52,18 @@ enum QueuesCommand {
         #[arg(long)]
         pending_cap: Option<u64>,
     },
+    /// Set a queue's rate: at most N of its jobs start per period (fixed
+    /// windows); `--off` clears it.
+    Rate {
+        /// Its name (`default` is the default queue).
+        name: String,
+        /// `N/PERIOD`, e.g. `10/1m` or `100/1s`.
+        #[arg(value_parser = parse_rate, required_unless_present = "off")]
+        rate: Option<Rate>,
+        /// Clear the queue's rate.
+        #[arg(long, conflicts_with = "rate")]
+        off: bool,
+    },
     /// List a queue's pending jobs in the order they will run.
     Jobs {
         /// Its name (`default` is the default queue).
@@ -59,6 +72,38 @@ enum QueuesCommand {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+}
+
+/// `N/PERIOD` (e.g. `10/1m`): at most N starts per period.
+pub(super) fn parse_rate(text: &str) -> Result<Rate, String> {
+    let (limit, period) = text
+        .split_once('/')
+        .ok_or_else(|| format!("expected N/PERIOD (e.g. 10/1m), got {text:?}"))?;
+    let limit = limit
+        .trim()
+        .parse()
+        .map_err(|_| format!("the count of {text:?} is not a whole number"))?;
+    let period = super::parse_duration(period.trim())?;
+    Rate {
+        limit,
+        period_ms: u64::try_from(period.as_millis()).unwrap_or(u64::MAX),
+    }
+    .check()
+}
+
+/// A rate's current window, one line (nothing for no rate).
+pub(super) fn print_rate(rate: &serde_json::Value) {
+    if rate.is_null() {
+        return;
+    }
+    println!(
+        "rate: {} per {} ms; this window (until {}): {} started, {} waiting",
+        rate["limit"],
+        rate["period_ms"],
+        rate["window_end"].as_str().unwrap_or("?"),
+        rate["starts"],
+        rate["waiting"],
+    );
 }
 
 /// Runs a `wasync queues` command.
@@ -89,6 +134,13 @@ pub async fn run(client_args: &ClientArgs, args: QueuesArgs) -> anyhow::Result<E
             client
                 .put(&format!("/v1/queues/{}/caps", queue_segment(name)), &body)
                 .await?
+        }
+        QueuesCommand::Rate { name, rate, .. } => {
+            let path = format!("/v1/queues/{}/rate", queue_segment(name));
+            match rate {
+                Some(rate) => client.put(&path, rate).await?,
+                None => client.delete(&path).await?,
+            }
         }
         QueuesCommand::Jobs { name, limit } => {
             client
@@ -125,6 +177,14 @@ pub async fn run(client_args: &ClientArgs, args: QueuesArgs) -> anyhow::Result<E
                     println!("{label}: {cap}");
                 }
             }
+            print_rate(&answer["rate"]);
+        }
+        QueuesCommand::Rate { .. } => {
+            println!("{}:", queue_name(&answer["name"]));
+            if answer["rate"].is_null() {
+                println!("no rate");
+            }
+            print_rate(&answer["rate"]);
         }
         QueuesCommand::Delete { name } => println!("deleted queue {name}"),
         QueuesCommand::Caps { .. } => {

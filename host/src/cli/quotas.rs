@@ -33,6 +33,14 @@ enum QuotasCommand {
         /// The most of its jobs running at once.
         #[arg(long, default_value_t = crate::model::QUOTA_SIZE_DEFAULT)]
         size: u32,
+        /// Apply the size to each key separately (jobs name it with
+        /// `--quota-key NAME=KEY`).
+        #[arg(long)]
+        partitioned: bool,
+        /// With `--partitioned`: at most N starts per key per period,
+        /// `N/PERIOD` (e.g. `5/1s`).
+        #[arg(long, value_parser = super::queues::parse_rate, requires = "partitioned")]
+        rate: Option<crate::model::Rate>,
     },
     /// Show a quota and the jobs holding it.
     Show {
@@ -53,6 +61,30 @@ enum QuotasCommand {
     },
 }
 
+/// A partitioned quota's keys, one line each.
+fn print_keys(quota: &Value) {
+    for key in quota["keys"].as_array().into_iter().flatten() {
+        println!(
+            "  key {:?}: {} running, {} pending{}",
+            key["key"].as_str().unwrap_or("?"),
+            key["running"],
+            key["pending"],
+            if key["filled"] == true {
+                ", filled"
+            } else {
+                ""
+            }
+        );
+        let rate = &key["rate"];
+        if !rate.is_null() {
+            println!(
+                "    rate {} per {} ms: {} started this window, {} waiting",
+                rate["limit"], rate["period_ms"], rate["starts"], rate["waiting"]
+            );
+        }
+    }
+}
+
 fn print_quota_line(quota: &Value) {
     let active: Vec<&str> = quota["active"]
         .as_array()
@@ -61,10 +93,15 @@ fn print_quota_line(quota: &Value) {
         .filter_map(Value::as_str)
         .collect();
     println!(
-        "quota {:?} of {}: size {}, {} running{}{}",
+        "quota {:?} of {}: size {}{}, {} running{}{}",
         quota["name"].as_str().unwrap_or("?"),
         queue_name(&quota["queue"]),
         quota["size"],
+        if quota["partitioned"] == true {
+            " per key"
+        } else {
+            ""
+        },
         active.len(),
         if quota["filled"] == true {
             ", filled"
@@ -77,6 +114,7 @@ fn print_quota_line(quota: &Value) {
             format!(": {}", active.join(", "))
         }
     );
+    print_keys(quota);
 }
 
 /// Runs a `wasync quotas` command.
@@ -87,10 +125,15 @@ pub async fn run(client_args: &ClientArgs, args: QuotasArgs) -> anyhow::Result<E
     let command = args.command.unwrap_or(QuotasCommand::List);
     let answer = match &command {
         QuotasCommand::List => client.get(&base).await?,
-        QuotasCommand::Create { name, size } => {
-            client
-                .post(&base, &json!({ "name": name, "size": size }))
-                .await?
+        QuotasCommand::Create {
+            name,
+            size,
+            partitioned,
+            rate,
+        } => {
+            let body =
+                json!({ "name": name, "size": size, "partitioned": partitioned, "rate": rate });
+            client.post(&base, &body).await?
         }
         QuotasCommand::Show { name } => client.get(&one(name)).await?,
         QuotasCommand::SetSize { name, size } => {
@@ -111,7 +154,11 @@ pub async fn run(client_args: &ClientArgs, args: QuotasArgs) -> anyhow::Result<E
                 .map(|q| {
                     vec![
                         q["name"].as_str().unwrap_or("?").to_owned(),
-                        q["size"].to_string(),
+                        if q["partitioned"] == true {
+                            format!("{} per key", q["size"])
+                        } else {
+                            q["size"].to_string()
+                        },
                         q["active"].as_array().map_or(0, Vec::len).to_string(),
                         if q["filled"] == true { "yes" } else { "no" }.to_owned(),
                     ]

@@ -145,7 +145,10 @@ async fn a_job_no_agent_takes_expires_at_its_deadline_and_wakes_its_waiter() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_of_a_quota_of_one_run_one_after_another_without_polling() {
     let s = setup().await;
-    s.service.quota_create("", "serial", None).await.unwrap();
+    s.service
+        .quota_create("", "serial", None, false, None)
+        .await
+        .unwrap();
     let put = |ms: u64| {
         let service = s.service.clone();
         async move {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{DispatcherId, ModuleDigest, Timestamp};
+use super::{DispatcherId, ModuleDigest, Rate, RateStatus, Timestamp};
 
 /// The name of the default queue, which always exists.
 pub const DEFAULT_QUEUE: &str = "";
@@ -135,6 +135,26 @@ pub struct QueueInfo {
     /// naming the cap; `None`: no cap.
     #[serde(default)]
     pub pending_cap: Option<u64>,
+    /// Its rate and the current window (set by [`QueueInfo::at`]); `None`:
+    /// no rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<RateStatus>,
+    /// The rate as stored, with its window's end (ms) and the starts
+    /// counted in it.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub rate_stored: Option<(Rate, i64, i64)>,
+}
+
+impl QueueInfo {
+    /// This queue with its rate window as of `now`; the jobs waiting on a
+    /// used-up window are its pending jobs.
+    pub fn at(mut self, now: Timestamp) -> Self {
+        self.rate = self
+            .rate_stored
+            .map(|(rate, until, starts)| rate.status(now, until, starts, self.length));
+        self
+    }
 }
 
 /// A process, as a dispatcher's row and a data directory's lock name it:

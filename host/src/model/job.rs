@@ -60,7 +60,9 @@ pub struct NewJob {
     /// Not started by `begin_after + begin_by_ms`: fails with `timeout`.
     pub begin_by_ms: Option<u64>,
     /// The quotas of its queue it counts against (see
-    /// [`Quota`](super::Quota)); names that do not exist are ignored.
+    /// [`Quota`](super::Quota)); names that do not exist are ignored. As
+    /// stored: a key in a partitioned quota first, as its entry
+    /// ([`stored_quota_names`](super::stored_quota_names)).
     pub quota_names: Vec<String>,
     /// True when its deadline (`begin_after + begin_by_ms`) had already
     /// passed at put: it is stored `completed` with
@@ -166,9 +168,21 @@ pub struct Job {
     /// priorities keep the queue order.
     #[serde(default)]
     pub priority: i32,
+    /// Its keys in partitioned quotas of its queue (at most one), by quota.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub quota_keys: std::collections::BTreeMap<String, String>,
 }
 
 impl Job {
+    /// This job as read from its stored quota entries: the key entry
+    /// moved from `quota_names` to `quota_keys`.
+    pub fn with_quota_keys(mut self) -> Self {
+        let (names, keys) = super::split_stored_quota_names(std::mem::take(&mut self.quota_names));
+        self.quota_names = names;
+        self.quota_keys = keys;
+        self
+    }
+
     /// The time by which it must have started, if it has a `begin_by`.
     pub fn deadline(&self) -> Option<Timestamp> {
         self.begin_by_ms

@@ -4,6 +4,8 @@
 //! (`job-request` in `wit/job.wit`). The service resolves it into a
 //! [`NewJob`](super::NewJob) in one place (`service/jobs.rs`).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -65,6 +67,11 @@ pub struct JobSpec {
     /// Jobs put once this one has its outcome.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub callbacks: Vec<CallbackSpec>,
+    /// Partitioned quotas of the queue the job counts against, each with
+    /// the job's key (e.g. `{"tenants": "acme"}`): the quota's size
+    /// applies per key. At most one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub quota_keys: BTreeMap<String, String>,
     /// Runs once on every live dispatcher that has an agent for its
     /// queue: a parent job gathering one copy per dispatcher.
     #[serde(default, skip_serializing_if = "is_false")]
@@ -149,6 +156,7 @@ impl JobSpec {
             ("begin_after", self.begin_after.is_some()),
             ("begin_by", self.begin_by_ms.is_some()),
             ("quota_names", !self.quota_names.is_empty()),
+            ("quota_keys", !self.quota_keys.is_empty()),
             ("retry", self.retry.is_some()),
             ("callbacks", !self.callbacks.is_empty()),
             ("broadcast", self.broadcast),

@@ -12,6 +12,7 @@ mod job_spec;
 mod links;
 mod monitor;
 mod quota;
+mod rate;
 mod retry;
 mod schedule;
 pub mod state;
@@ -39,9 +40,11 @@ pub use monitor::{
     TimeRange, UnknownState, result_summary,
 };
 pub use quota::{
-    QUOTA_NAME_MAX_LEN, QUOTA_NAMES_MAX, QUOTA_SIZE_DEFAULT, QUOTA_SIZE_MAX, Quota,
-    check_quota_name, normalize_quota_names,
+    QUOTA_KEY_SEPARATOR, QUOTA_NAME_MAX_LEN, QUOTA_NAMES_MAX, QUOTA_SIZE_DEFAULT, QUOTA_SIZE_MAX,
+    Quota, QuotaKey, check_quota_keys, check_quota_name, normalize_quota_names, quota_slot,
+    split_quota_slot, split_stored_quota_names, stored_quota_names,
 };
+pub use rate::{RATE_LIMIT_MAX, RATE_PERIOD_MAX_MS, Rate, RateStatus};
 pub use retry::{
     AfterInterruption, Attempt, Backoff, COMMON_INTERRUPTIONS, MAX_ATTEMPTS_LIMIT, RetryPolicy,
     RetryPreset,

@@ -8,9 +8,11 @@
 //! that quota are claimed meanwhile. Removing a quota makes its name
 //! ignored by the jobs that still carry it.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-use super::{JobId, Timestamp};
+use super::{JobId, Rate, RateStatus, Timestamp};
 
 /// The size a quota gets when none is given.
 pub const QUOTA_SIZE_DEFAULT: u32 = 1;
@@ -39,8 +41,116 @@ pub struct Quota {
     /// now, oldest first. A shrunk quota may hold more than `size`.
     pub active: Vec<JobId>,
     /// True when `active` holds `size` jobs or more: none of its other
-    /// jobs is claimed until one of these completes.
+    /// jobs is claimed until one of these completes. A partitioned quota
+    /// is never filled as a whole: see `keys`.
     pub filled: bool,
+    /// True when its size applies to each key separately (a job names it
+    /// with a key in `quota_keys`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partitioned: bool,
+    /// A partitioned quota's keys that have jobs pending or running, by
+    /// key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<QuotaKey>,
+    /// A partitioned quota's rate, applied to each key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Rate>,
+}
+
+impl Quota {
+    /// This quota with each key's rate window as of `now` (see
+    /// [`QuotaKey::rate`]).
+    pub fn at(mut self, now: Timestamp) -> Self {
+        if let Some(rate) = self.rate {
+            for key in &mut self.keys {
+                let (until, starts) = key.window;
+                key.rate = Some(rate.status(now, until, starts, key.pending));
+            }
+        }
+        self
+    }
+}
+
+/// One key of a partitioned quota: its own slots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaKey {
+    /// The key (e.g. a tenant).
+    pub key: String,
+    /// Its jobs `assigned` or `active` now.
+    pub running: u64,
+    /// Its jobs pending (due or not).
+    pub pending: u64,
+    /// True when `running` is `size` or more: its pending jobs wait.
+    pub filled: bool,
+    /// The key's rate window now, when the quota has a rate (set by
+    /// [`Quota::at`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<RateStatus>,
+    /// The window as stored: its end (ms) and the starts counted in it.
+    #[serde(skip)]
+    pub window: (i64, i64),
+}
+
+/// What separates a partitioned quota's name from a key in the entry a
+/// job stores for it (`quota U+001F key`, the first of its stored quota
+/// names): names and keys have no control characters, so it is never
+/// part of either.
+pub const QUOTA_KEY_SEPARATOR: char = '\u{1f}';
+
+/// The stored entry for a job's key in a partitioned quota.
+pub fn quota_slot(quota: &str, key: &str) -> String {
+    format!("{quota}{QUOTA_KEY_SEPARATOR}{key}")
+}
+
+/// A stored entry's quota name and key, if it is a key's entry.
+pub fn split_quota_slot(entry: &str) -> Option<(&str, &str)> {
+    entry.split_once(QUOTA_KEY_SEPARATOR)
+}
+
+/// A job's stored quota entries as the plain quota names and the keys by
+/// partitioned quota (the inverse of [`stored_quota_names`]).
+pub fn split_stored_quota_names(entries: Vec<String>) -> (Vec<String>, BTreeMap<String, String>) {
+    let mut names = Vec::with_capacity(entries.len());
+    let mut keys = BTreeMap::new();
+    for entry in entries {
+        match split_quota_slot(&entry) {
+            Some((quota, key)) => {
+                keys.insert(quota.to_owned(), key.to_owned());
+            }
+            None => names.push(entry),
+        }
+    }
+    (names, keys)
+}
+
+/// The quota entries a job stores: its key's entry first (the claim's
+/// index reads the first entry), then its plain quota names.
+pub fn stored_quota_names(names: &[String], keys: &BTreeMap<String, String>) -> Vec<String> {
+    keys.iter()
+        .map(|(quota, key)| quota_slot(quota, key))
+        .chain(names.iter().cloned())
+        .collect()
+}
+
+/// Checks a job's keys in partitioned quotas: at most one quota (the
+/// claim indexes one key per job), each key 1 to [`QUOTA_NAME_MAX_LEN`]
+/// bytes without control characters.
+pub fn check_quota_keys(keys: &BTreeMap<String, String>) -> Result<(), String> {
+    if keys.len() > 1 {
+        return Err(format!(
+            "a job may name at most one partitioned quota in `quota_keys`, got {}",
+            keys.len()
+        ));
+    }
+    for (quota, key) in keys {
+        check_quota_name(quota)?;
+        if key.is_empty() || key.len() > QUOTA_NAME_MAX_LEN || key.chars().any(char::is_control) {
+            return Err(format!(
+                "invalid key {key:?} for quota `{quota}`: use 1 to {QUOTA_NAME_MAX_LEN} bytes without control characters"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks one quota name: 1 to [`QUOTA_NAME_MAX_LEN`] bytes, no control
@@ -76,6 +186,21 @@ pub fn normalize_quota_names(names: Vec<String>) -> Result<Vec<String>, String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_are_stored_first_and_read_back() {
+        let keys = BTreeMap::from([("tenants".to_owned(), "acme".to_owned())]);
+        let stored = stored_quota_names(&["serial".to_owned()], &keys);
+        assert_eq!(stored, ["tenants\u{1f}acme", "serial"]);
+        assert_eq!(
+            split_stored_quota_names(stored),
+            (vec!["serial".to_owned()], keys)
+        );
+        let two = BTreeMap::from([("a".into(), "1".into()), ("b".into(), "2".into())]);
+        assert!(check_quota_keys(&two).unwrap_err().contains("at most one"));
+        let bad = BTreeMap::from([("a".into(), "x\ny".into())]);
+        assert!(check_quota_keys(&bad).unwrap_err().contains("invalid key"));
+    }
 
     #[test]
     fn names_are_checked_and_deduplicated() {

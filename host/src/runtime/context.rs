@@ -204,6 +204,11 @@ fn request_size(request: &wtypes::JobRequest) -> usize {
         + request.queue.as_ref().map_or(0, String::len)
         + request.retry.as_ref().map_or(0, String::len)
         + request.quota_names.iter().map(String::len).sum::<usize>()
+        + request
+            .quota_keys
+            .iter()
+            .map(|(q, k)| q.len() + k.len())
+            .sum::<usize>()
 }
 
 fn option_size(text: &Option<String>) -> usize {

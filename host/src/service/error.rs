@@ -67,6 +67,10 @@ pub enum Error {
     /// A put into a queue at its pending cap; the message names the cap.
     #[error("{0}")]
     QueueFull(String),
+    /// A put names a partitioned quota without a key, or gives a key for a
+    /// quota that is not partitioned; the message names the quota.
+    #[error("{0}")]
+    QuotaMismatch(String),
     /// The caller's token does not grant `scope` in `queue` (`None`: a
     /// server-wide operation, which needs `admin` on every queue).
     #[error("{}", forbidden_message(.scope, .queue))]

@@ -11,7 +11,7 @@ use super::timing::{JobTiming, check_begin_by};
 use super::{Error, Result, Service};
 use crate::model::{
     Authority, HOST_FUNCTION_PREFIX, Job, JobId, JobSpec, JobStatus, LinkedJob, ModuleInfo, NewJob,
-    ScheduleRun, Scope, normalize_quota_names,
+    ScheduleRun, Scope, check_quota_keys, normalize_quota_names, stored_quota_names,
 };
 use crate::store::{AnnotationSetParams, JobListParams, JobPutBackParams};
 
@@ -263,6 +263,7 @@ impl Service {
             ));
         }
         let quota_names = normalize_quota_names(spec.quota_names).map_err(Error::Invalid)?;
+        check_quota_keys(&spec.quota_keys).map_err(Error::Invalid)?;
         let begin_by_ms = spec.begin_by_ms.map(check_begin_by).transpose()?;
         let (queue_info, module) =
             tokio::try_join!(self.lookup_queue(&queue), self.lookup_module(&reference))?;
@@ -277,8 +278,9 @@ impl Service {
                 ArgsGiven::OutcomesAdded => {}
             }
         }
-        self.check_quota_names(&queue_info.name, &quota_names)
+        self.check_quota_names(&queue_info.name, &quota_names, &spec.quota_keys)
             .await?;
+        let quota_names = stored_quota_names(&quota_names, &spec.quota_keys);
         self.check_module_visible(&by.authority, &module.digest, &reference)
             .await?;
         let now = self.clock().now();
@@ -376,7 +378,8 @@ impl Service {
             .unwrap_or(&current.queue)
             .to_owned();
         self.store().queue_get(&queue).await?;
-        self.check_quota_names(&queue, &current.quota_names).await?;
+        self.check_quota_names(&queue, &current.quota_names, &current.quota_keys)
+            .await?;
         let job = self
             .store()
             .job_put_back(JobPutBackParams {

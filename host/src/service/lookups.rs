@@ -120,6 +120,8 @@ mod tests {
             created_at: from_millis(0),
             put_cap: None,
             pending_cap: None,
+            rate: None,
+            rate_stored: None,
         }
     }
 

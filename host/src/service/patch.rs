@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::jobs::validate_args;
 use super::timing::{JobTiming, check_begin_by};
 use super::{Error, Events, Result, Service};
-use crate::model::{Job, JobId, JobStatus, Timestamp, normalize_quota_names};
+use crate::model::{Job, JobId, JobStatus, Timestamp, normalize_quota_names, stored_quota_names};
 use crate::store::{JobExpireParams, JobUpdateParams, Store};
 
 /// The most jobs one expiry pass completes.
@@ -55,8 +55,10 @@ impl Service {
         let quota_names = match patch.quota_names {
             Some(names) => {
                 let names = normalize_quota_names(names).map_err(Error::Invalid)?;
-                self.check_quota_names(&current.queue, &names).await?;
-                Some(names)
+                self.check_quota_names(&current.queue, &names, &Default::default())
+                    .await?;
+                // The job keeps its key: a patch changes its plain names.
+                Some(stored_quota_names(&names, &current.quota_keys))
             }
             None => None,
         };

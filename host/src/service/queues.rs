@@ -3,7 +3,7 @@
 
 use super::names::{queue_from_alias, queue_what, validate_queue_name};
 use super::{Error, Result, Service};
-use crate::model::{Job, JobId, QueueInfo};
+use crate::model::{Job, JobId, QueueInfo, Rate};
 use crate::store::{JobDetachParams, JobPullParams, QueueCapsSetParams, QueueJobsParams};
 
 /// The most jobs one listing returns.
@@ -18,14 +18,32 @@ impl Service {
         Ok(queue)
     }
 
-    /// A queue (`default` names the default queue `""`).
+    /// A queue (`default` names the default queue `""`), with its rate's
+    /// current window.
     pub async fn queue_get(&self, name: &str) -> Result<QueueInfo> {
-        Ok(self.store().queue_get(queue_from_alias(name)).await?)
+        let queue = self.store().queue_get(queue_from_alias(name)).await?;
+        Ok(queue.at(self.clock().now()))
     }
 
     /// Every queue with its length.
     pub async fn queue_list(&self) -> Result<Vec<QueueInfo>> {
-        Ok(self.store().queue_list().await?)
+        let now = self.clock().now();
+        let queues = self.store().queue_list().await?;
+        Ok(queues.into_iter().map(|q| q.at(now)).collect())
+    }
+
+    /// Sets (or clears, with `None`) a queue's rate: at most `limit` jobs
+    /// start per window of `period_ms` (fixed windows: see
+    /// [`Rate`]). Jobs over it stay pending and start when a window opens.
+    pub async fn queue_rate_set(&self, name: &str, rate: Option<Rate>) -> Result<QueueInfo> {
+        let rate = rate.map(Rate::check).transpose().map_err(Error::Invalid)?;
+        let queue = self
+            .store()
+            .queue_rate_set(queue_from_alias(name), rate)
+            .await?;
+        // A rate cleared or raised may let jobs start now.
+        self.events().work_available();
+        Ok(queue.at(self.clock().now()))
     }
 
     /// Sets (or clears, with `None`) a queue's fan-out cap (the most jobs

@@ -3,7 +3,9 @@
 
 use super::names::{queue_from_alias, queue_what};
 use super::{Error, Result, Service};
-use crate::model::{QUOTA_SIZE_DEFAULT, QUOTA_SIZE_MAX, Quota, check_quota_name};
+use std::collections::BTreeMap;
+
+use crate::model::{QUOTA_SIZE_DEFAULT, QUOTA_SIZE_MAX, Quota, Rate, check_quota_name, quota_slot};
 use crate::store::QuotaCreateParams;
 
 fn check_size(size: u32) -> Result<u32> {
@@ -17,17 +19,34 @@ fn check_size(size: u32) -> Result<u32> {
 
 impl Service {
     /// Creates a quota in a queue, of `size` (default
-    /// [`QUOTA_SIZE_DEFAULT`]).
-    pub async fn quota_create(&self, queue: &str, name: &str, size: Option<u32>) -> Result<Quota> {
+    /// [`QUOTA_SIZE_DEFAULT`]); `partitioned`: the size applies to each
+    /// key separately; `rate`: a partitioned quota's rate, per key.
+    pub async fn quota_create(
+        &self,
+        queue: &str,
+        name: &str,
+        size: Option<u32>,
+        partitioned: bool,
+        rate: Option<Rate>,
+    ) -> Result<Quota> {
         let queue = queue_from_alias(queue);
         check_quota_name(name).map_err(Error::Invalid)?;
         let size = check_size(size.unwrap_or(QUOTA_SIZE_DEFAULT))?;
+        let rate = rate.map(Rate::check).transpose().map_err(Error::Invalid)?;
+        if rate.is_some() && !partitioned {
+            return Err(Error::Invalid(format!(
+                "quota `{name}`: a quota's `rate` applies per key, so the quota must be \
+                 `partitioned`; a rate for the whole queue is the queue's own (PUT /v1/queues/{{name}}/rate)"
+            )));
+        }
         let quota = self
             .store()
             .quota_create(QuotaCreateParams {
                 queue: queue.to_owned(),
                 name: name.to_owned(),
                 size,
+                partitioned,
+                rate,
                 now: self.clock().now(),
             })
             .await?;
@@ -35,17 +54,21 @@ impl Service {
         Ok(quota)
     }
 
-    /// A quota: its size, the jobs holding it, whether it is filled.
+    /// A quota: its size, the jobs holding it, whether it is filled (a
+    /// partitioned one: each key's, with its rate window).
     pub async fn quota_get(&self, queue: &str, name: &str) -> Result<Quota> {
-        Ok(self
+        let quota = self
             .store()
             .quota_get(queue_from_alias(queue), name)
-            .await?)
+            .await?;
+        Ok(quota.at(self.clock().now()))
     }
 
     /// A queue's quotas, by name.
     pub async fn quota_list(&self, queue: &str) -> Result<Vec<Quota>> {
-        Ok(self.store().quota_list(queue_from_alias(queue)).await?)
+        let now = self.clock().now();
+        let quotas = self.store().quota_list(queue_from_alias(queue)).await?;
+        Ok(quotas.into_iter().map(|q| q.at(now)).collect())
     }
 
     /// Changes a quota's size. Running jobs are not touched; a larger size
@@ -70,16 +93,28 @@ impl Service {
         Ok(())
     }
 
-    /// Checks that every name is a quota of `queue` (an unknown name is
-    /// refused), from the cache when it knows them all, else from the
-    /// store.
-    pub(super) async fn check_quota_names(&self, queue: &str, names: &[String]) -> Result<()> {
-        if names.is_empty() {
+    /// Checks that every name is an unpartitioned quota of `queue` and
+    /// every quota of `keys` a partitioned one (an unknown name, or one of
+    /// the wrong kind, is refused naming it), from the cache when it knows
+    /// them all, else from the store. The cache lists a partitioned quota
+    /// as its key entry with an empty key ([`quota_slot`]`(name, "")`).
+    pub(super) async fn check_quota_names(
+        &self,
+        queue: &str,
+        names: &[String],
+        keys: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        if names.is_empty() && keys.is_empty() {
             return Ok(());
         }
-        let known = |list: &[String]| names.iter().find(|n| !list.contains(n)).cloned();
+        let wanted: Vec<String> = names
+            .iter()
+            .cloned()
+            .chain(keys.keys().map(|q| quota_slot(q, "")))
+            .collect();
+        let all_known = |list: &[String]| wanted.iter().all(|n| list.contains(n));
         if let Some(cached) = self.inner.lookups.quotas(queue)
-            && known(&cached).is_none()
+            && all_known(&cached)
         {
             return Ok(());
         }
@@ -88,16 +123,42 @@ impl Service {
             .quota_list(queue)
             .await?
             .into_iter()
-            .map(|q| q.name)
+            .map(|q| {
+                if q.partitioned {
+                    quota_slot(&q.name, "")
+                } else {
+                    q.name
+                }
+            })
             .collect();
-        let missing = known(&list);
-        self.inner.lookups.remember_quotas(queue, list);
-        match missing {
-            None => Ok(()),
-            Some(name) => Err(Error::Invalid(format!(
-                "unknown quota name `{name}` in {}: create the quota first",
-                queue_what(queue)
-            ))),
+        let ok = all_known(&list);
+        self.inner.lookups.remember_quotas(queue, list.clone());
+        if ok {
+            return Ok(());
         }
+        let queue = queue_what(queue);
+        for name in names {
+            if list.contains(&quota_slot(name, "")) {
+                return Err(Error::QuotaMismatch(format!(
+                    "quota `{name}` of {queue} is partitioned: name it in `quota_keys` with the job's key"
+                )));
+            }
+            if !list.contains(name) {
+                return Err(Error::Invalid(format!(
+                    "unknown quota name `{name}` in {queue}: create the quota first"
+                )));
+            }
+        }
+        for name in keys.keys() {
+            if list.contains(name) {
+                return Err(Error::QuotaMismatch(format!(
+                    "quota `{name}` of {queue} is not partitioned: name it in `quota_names`, without a key"
+                )));
+            }
+        }
+        let name = keys.keys().next().map_or("", String::as_str);
+        Err(Error::Invalid(format!(
+            "unknown quota name `{name}` in {queue}: create the quota first"
+        )))
     }
 }

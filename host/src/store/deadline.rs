@@ -52,7 +52,9 @@ pub struct JobNextDueParams {
 /// deadline among them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NextDue {
-    /// The earliest `begin_after` later than now.
+    /// The earliest `begin_after` later than now, or the end of a rate
+    /// window in use (of a queue, or of a key with pending jobs), if
+    /// sooner: when jobs may become claimable.
     pub begin_after: Option<Timestamp>,
     /// The earliest deadline (`begin_after + begin_by_ms`) of a pending
     /// job, past or future.
@@ -107,8 +109,10 @@ pub(crate) static EXPIRE: Sql = Sql::new(|d| {
 });
 
 /// Per queue: the earliest future `begin_after` (the first entry of
-/// `jobs_pending` after now) and the earliest deadline (the first entry of
-/// `jobs_deadline`).
+/// `jobs_pending` after now), the earliest deadline (the first entry of
+/// `jobs_deadline`) and the earliest end of a rate window in use (the
+/// queue's, or a key's with pending jobs: the dispatcher wakes when it
+/// opens).
 pub(crate) static NEXT_DUE: Sql = Sql::new(|d| {
     let queues = if d.locks_rows() {
         "unnest(?1::text[]) AS q(value)"
@@ -122,7 +126,13 @@ pub(crate) static NEXT_DUE: Sql = Sql::new(|d| {
             ORDER BY j.begin_after LIMIT 1), \
            (SELECT j.begin_after + j.begin_by_ms FROM jobs AS j \
             WHERE j.status = {pending} AND j.queue = q.value AND j.begin_by_ms IS NOT NULL \
-            ORDER BY j.begin_after + j.begin_by_ms LIMIT 1) \
+            ORDER BY j.begin_after + j.begin_by_ms LIMIT 1), \
+           (SELECT min(w.until) FROM ( \
+              SELECT r.rate_until AS until FROM queues AS r \
+              WHERE r.name = q.value AND r.rate_limit IS NOT NULL AND r.rate_until > ?2 \
+              UNION ALL \
+              SELECT s.rate_until FROM quota_slots AS s \
+              WHERE s.queue = q.value AND s.pending > 0 AND s.rate_until > ?2) AS w) \
          FROM {queues}",
         pending = lit(JobStatus::Pending),
     )
@@ -205,6 +215,8 @@ impl<B: SqlBackend> DeadlineStore for B {
             // begin_by_ms is capped so that the sum stays an integer; a
             // deadline beyond the calendar's range is as good as none.
             due.begin_after = earliest(due.begin_after, r.opt_int(0)?.map(clock::from_millis));
+            // A rate window in use ends: jobs it held back may start.
+            due.begin_after = earliest(due.begin_after, r.opt_int(2)?.map(clock::from_millis));
             due.deadline = earliest(
                 due.deadline,
                 r.opt_int(1)?

@@ -137,6 +137,7 @@ pub(crate) fn inserted(job: &NewJob) -> Job {
         scheduled: job.scheduled,
         begin_by_ms: begin_by(job.begin_by_ms).map(|v| v as u64),
         quota_names: job.quota_names.clone(),
+        quota_keys: Default::default(),
         result: None,
         failure,
         awaiting: None,
@@ -156,6 +157,7 @@ pub(crate) fn inserted(job: &NewJob) -> Job {
         retry: job.retry.clone(),
         priority: job.priority,
     }
+    .with_quota_keys()
 }
 
 /// A job, or [`Error::NotFound`].

@@ -66,6 +66,7 @@ mod polls;
 pub mod postgres;
 mod queue;
 mod quota;
+mod quota_claim;
 pub mod runs;
 mod schedule;
 pub(crate) mod settle;

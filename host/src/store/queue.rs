@@ -4,11 +4,12 @@
 use async_trait::async_trait;
 use tracing::instrument;
 
+use super::quota_claim::stored_rate;
 use super::sql::{JOB_COLUMNS, jobs_of, lit, ms, queue_what as what};
 use super::statement::{Arg, Sql, SqlBackend, SqlConn, SqlRow, SqlTx, retrying};
 use super::{Error, Result, failures};
 use crate::clock;
-use crate::model::{DEFAULT_QUEUE, Job, JobStatus, QueueInfo, RetryPolicy, Timestamp};
+use crate::model::{DEFAULT_QUEUE, Job, JobStatus, QueueInfo, Rate, RetryPolicy, Timestamp};
 
 /// Lists a queue's jobs in queue order.
 #[derive(Debug, Clone)]
@@ -47,6 +48,10 @@ pub trait QueueStore: Send + Sync + std::fmt::Debug {
     /// Sets (or, with `None`, clears) a queue's fan-out and pending caps;
     /// returns the queue. [`Error::NotFound`] for an unknown queue.
     async fn queue_caps_set(&self, params: QueueCapsSetParams) -> Result<QueueInfo>;
+    /// Sets (or, with `None`, clears) a queue's rate; returns the queue. A
+    /// new rate keeps the current window's count. [`Error::NotFound`] for
+    /// an unknown queue.
+    async fn queue_rate_set(&self, queue: &str, rate: Option<Rate>) -> Result<QueueInfo>;
 }
 
 /// The queue order, as an `ORDER BY` list: higher priority first, then due
@@ -80,7 +85,7 @@ pub(crate) static SELECT: Sql = Sql::new(|_| {
     format!(
         "SELECT q.name, q.created_at, \
          (SELECT count(*) FROM jobs j WHERE j.status = {pending} AND j.queue = q.name), \
-         q.put_cap, q.pending_cap \
+         q.put_cap, q.pending_cap, q.rate_limit, q.rate_period_ms, q.rate_until, q.rate_starts \
          FROM queues q",
         pending = lit(JobStatus::Pending)
     )
@@ -113,6 +118,10 @@ fn info(row: &SqlRow) -> Result<QueueInfo> {
         length: row.int(2)? as u64,
         put_cap: cap(row, 3)?,
         pending_cap: cap(row, 4)?,
+        rate: None,
+        rate_stored: stored_rate(row.opt_int(5)?, row.opt_int(6)?)
+            .map(|rate| Ok::<_, Error>((rate, row.int(7)?, row.int(8)?)))
+            .transpose()?,
     })
 }
 
@@ -194,6 +203,8 @@ impl<B: SqlBackend> QueueStore for B {
                 created_at: now,
                 put_cap: None,
                 pending_cap: None,
+                rate: None,
+                rate_stored: None,
             }),
             Err(Error::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
                 Err(Error::Conflict(format!("{} already exists", what(name))))
@@ -281,6 +292,38 @@ impl<B: SqlBackend> QueueStore for B {
         }
         self.queue_get(&p.queue).await
     }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn queue_rate_set(&self, queue: &str, rate: Option<Rate>) -> Result<QueueInfo> {
+        retrying(|| async {
+            let mut tx = self.transaction().await?;
+            rate_set(&mut tx.conn(), queue, rate).await?;
+            tx.commit().await
+        })
+        .await?;
+        self.queue_get(queue).await
+    }
+}
+
+/// Sets a queue's rate inside the caller's transaction. Where the
+/// backend's one-statement claim could miss a rate set while it runs
+/// (PostgreSQL), writes to `jobs` are kept out first, as a quota's
+/// creation does.
+async fn rate_set<C: SqlConn + ?Sized>(tx: &mut C, queue: &str, rate: Option<Rate>) -> Result<()> {
+    let d = tx.dialect();
+    if let Some(lock) = d.lock_jobs_table {
+        tx.execute(lock, &[]).await?;
+    }
+    let sql = d.render("UPDATE queues SET rate_limit = ?2, rate_period_ms = ?3 WHERE name = ?1");
+    let args = [
+        Arg::Text(queue),
+        Arg::OptInt(rate.map(|r| i64::from(r.limit))),
+        Arg::OptInt(rate.map(|r| r.period_ms as i64)),
+    ];
+    if tx.execute(&sql, &args).await? == 0 {
+        return Err(Error::not_found(what(queue)));
+    }
+    Ok(())
 }
 
 /// A queue's caps, as [`QueueStore::queue_caps_set`] sets them.

@@ -119,6 +119,7 @@ pub(crate) fn job_of(r: &SqlRow) -> Result<(i64, Job)> {
         stdout: r.opt_output(21)?,
         stderr: r.opt_output(22)?,
         quota_names: r.opt_texts(24)?.unwrap_or_default(),
+        quota_keys: Default::default(),
         schedule: r
             .opt_id(25)?
             .zip(r.opt_int(26)?)
@@ -129,7 +130,7 @@ pub(crate) fn job_of(r: &SqlRow) -> Result<(i64, Job)> {
         retry: r.opt_json(27)?,
         priority: priority(r.int(28)?)?,
     };
-    Ok((r.int(23)?, job))
+    Ok((r.int(23)?, job.with_quota_keys()))
 }
 
 /// Job rows without their positions.

@@ -64,6 +64,11 @@ pub struct JobSpec {
     /// Among due jobs of its queue, higher runs first; default 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub priority: i32,
+    /// Partitioned quotas of the queue the job counts against, with its
+    /// key in each (e.g. `{"tenants": "acme"}`): the quota's size applies
+    /// per key. At most one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub quota_keys: BTreeMap<String, String>,
     /// Run once on every live dispatcher with an agent for the queue: the
     /// reply is the broadcast job, which completes with the map
     /// dispatcher → outcome of its copies (an empty map at once when no
@@ -99,6 +104,7 @@ impl JobSpec {
                 .into_iter()
                 .map(LinkedSpec::callback)
                 .collect(),
+            quota_keys: self.quota_keys,
         }
     }
 }

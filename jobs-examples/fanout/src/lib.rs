@@ -80,13 +80,31 @@ pub fn broadcast_put(function: String, args: Value) -> Result<Await, Error> {
     Ok(Await(id))
 }
 
+/// Puts `module`'s `function(args)` with `key` in partitioned quota
+/// `quota` of this job's queue, and returns its id (issue 18 §3: a guest's
+/// put names its key).
+#[job]
+pub fn quota_keyed_put(
+    module: String,
+    function: String,
+    args: Value,
+    quota: String,
+    key: String,
+) -> Result<JobId, Error> {
+    put(JobRequest::new(function)
+        .module(module)
+        .json_args(args)
+        .quota_key(quota, key))
+}
+
 wasync_guest::export_jobs!(
     first_job,
     second_job,
     chain,
     fanout,
     put_with_quotas,
-    broadcast_put
+    broadcast_put,
+    quota_keyed_put
 );
 
 #[cfg(test)]
@@ -111,6 +129,22 @@ mod tests {
         assert_eq!(put.quota_names, ["test", "index"]);
         assert_eq!((put.function.as_str(), &put.args), ("pause", &json!([1])));
         assert_eq!(put.queue.as_deref(), Some("serial"));
+    }
+
+    #[test]
+    fn quota_keyed_put_names_its_key() {
+        let ctx = FakeContext::new();
+        let out = ctx
+            .run(
+                jobs(),
+                "quota_keyed_put",
+                json!(["hello", "sleep", [5], "tenants", "acme"]),
+            )
+            .unwrap();
+        let put = &ctx.puts()[0];
+        assert_eq!(out.value(), Some(json!(put.id)));
+        assert_eq!(put.quota_keys, [("tenants".to_owned(), "acme".to_owned())]);
+        assert_eq!(put.module.as_deref(), Some("hello"));
     }
 
     #[test]

@@ -223,6 +223,9 @@ impl Rng {
             begin_by_ms: (self.below(2) == 0).then(|| self.next()),
             quota_names: (0..self.below(3)).map(|_| self.text(max_len)).collect(),
             retry: self.maybe_text(max_len),
+            quota_keys: (0..self.below(2))
+                .map(|_| (self.text(max_len), self.text(max_len)))
+                .collect(),
             broadcast: false,
         }
     }
@@ -246,6 +249,7 @@ mod raw {
             begin_by_ms: None,
             quota_names: Vec::new(),
             retry: None,
+            quota_keys: Vec::new(),
             broadcast: false,
         }
     }
@@ -337,6 +341,7 @@ mod raw {
         pub begin_by_ms: Option<u64>,
         pub quota_names: Vec<String>,
         pub retry: Option<String>,
+        pub quota_keys: Vec<(String, String)>,
         pub broadcast: bool,
     }
 
@@ -350,6 +355,7 @@ mod raw {
             begin_by_ms: None,
             quota_names: Vec::new(),
             retry: None,
+            quota_keys: Vec::new(),
             broadcast: false,
         }
     }

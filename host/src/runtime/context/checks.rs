@@ -140,6 +140,7 @@ impl TryFrom<wtypes::JobRequest> for JobSpec {
             // The WIT `job-request` carries no priority yet.
             priority: 0,
             callbacks: Vec::new(),
+            quota_keys: request.quota_keys.into_iter().collect(),
             broadcast: request.broadcast,
         })
     }

@@ -79,6 +79,7 @@ fn request() -> impl Strategy<Value = wtypes::JobRequest> {
                     begin_by_ms,
                     quota_names,
                     retry,
+                    quota_keys: Vec::new(),
                     broadcast: false,
                 }
             },

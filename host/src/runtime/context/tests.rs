@@ -93,6 +93,7 @@ fn put_requests_are_validated() {
         begin_by_ms: Some(5),
         quota_names: vec!["index".into()],
         retry: Some("{\"max_attempts\": 3}".into()),
+        quota_keys: vec![("tenants".into(), "acme".into())],
         broadcast: false,
     };
     assert!(JobSpec::try_from(request("", "[]")).is_err());
@@ -110,6 +111,7 @@ fn put_requests_are_validated() {
     assert_eq!(ok.args, serde_json::json!([1]));
     assert_eq!(ok.queue.as_deref(), Some("q"));
     assert_eq!(ok.quota_names, ["index"]);
+    assert_eq!(ok.quota_keys["tenants"], "acme");
     assert_eq!(ok.retry.map(|p| p.max_attempts), Some(3));
     assert!(!ok.broadcast);
     let broadcast = wtypes::JobRequest {

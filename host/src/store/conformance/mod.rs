@@ -43,9 +43,11 @@ mod identity;
 pub(crate) mod kit;
 mod notify;
 mod operators;
+mod partitions;
 mod priority;
 mod queue;
 mod quota;
+mod rates;
 mod schedules;
 mod tokens;
 
@@ -62,9 +64,11 @@ use finish::*;
 use identity::*;
 use notify::*;
 use operators::*;
+use partitions::*;
 use priority::*;
 use queue::*;
 use quota::*;
+use rates::*;
 use schedules::*;
 use tokens::*;
 
@@ -286,6 +290,16 @@ macro_rules! foreach_case {
         $m!($h, shrinking_a_full_quota_leaves_running_jobs_alone);
         $m!($h, a_removed_quota_is_ignored);
         $m!($h, concurrent_claimers_never_exceed_a_quota);
+        // partitioned quotas
+        $m!($h, a_jobs_key_is_stored_apart_from_its_quota_names);
+        $m!($h, a_partitioned_quota_holds_each_key_to_its_size);
+        $m!($h, a_keyed_job_needs_room_in_its_plain_quotas_too);
+        $m!($h, a_partitioned_quota_with_jobs_stays);
+        $m!($h, concurrent_claimers_never_exceed_a_key);
+        // rate limits
+        $m!($h, a_queue_rate_holds_starts_to_its_window);
+        $m!($h, a_keys_rate_is_its_own);
+        $m!($h, concurrent_claimers_keep_a_rate);
         // deadlines, changes, preferences
         $m!($h, jobs_past_their_deadline_expire_and_never_run);
         $m!($h, an_expired_job_completes_the_jobs_awaiting_it);

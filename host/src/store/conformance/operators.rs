@@ -134,6 +134,8 @@ pub(crate) async fn paused_queues_and_dispatchers_claim_nothing<H: Harness>(h: H
         queue: "limited".to_owned(),
         name: "one".to_owned(),
         size: 1,
+        partitioned: false,
+        rate: None,
         now: t(9),
     })
     .await

@@ -106,6 +106,8 @@ pub(crate) async fn quota_claims_follow_priority<H: Harness>(h: H) {
         queue: String::new(),
         name: "q".to_owned(),
         size: 1,
+        partitioned: false,
+        rate: None,
         now: t(0),
     })
     .await

@@ -26,6 +26,8 @@ pub(super) async fn create(s: &dyn Store, queue: &str, name: &str, size: u32) {
         queue: queue.to_owned(),
         name: name.to_owned(),
         size,
+        partitioned: false,
+        rate: None,
         now: t(0),
     })
     .await
@@ -45,6 +47,8 @@ pub(crate) async fn quotas_create_list_resize_delete<H: Harness>(h: H) {
             queue: String::new(),
             name: "testing".into(),
             size: 1,
+            partitioned: false,
+            rate: None,
             now: t(7),
         })
         .await
@@ -81,6 +85,8 @@ pub(crate) async fn quotas_create_list_resize_delete<H: Harness>(h: H) {
             queue: String::new(),
             name: "testing".into(),
             size: 5,
+            partitioned: false,
+            rate: None,
             now: t(8),
         })
         .await,
@@ -91,6 +97,8 @@ pub(crate) async fn quotas_create_list_resize_delete<H: Harness>(h: H) {
             queue: "nope".into(),
             name: "x".into(),
             size: 1,
+            partitioned: false,
+            rate: None,
             now: t(8),
         })
         .await,

@@ -40,9 +40,9 @@ use crate::store::{JobClaimParams, JobStartParams, JobStarted, Result};
 /// pinned to another dispatcher, nor jobs of a paused queue
 /// or for a paused dispatcher (two one-time `NOT EXISTS` on the tiny pause
 /// tables: no round trip of its own), and the statement picks
-/// nothing when the queue has a quota (a one-time `NOT EXISTS`): such a
-/// queue is claimed by [`super::quota::claim`], which counts the quotas'
-/// slots under their row locks.
+/// nothing when the queue has a quota or a rate (one-time `NOT EXISTS`):
+/// such a queue is claimed by [`super::quota::claim`], which counts the
+/// quotas' slots and the rate's starts under their row locks.
 ///
 /// Indexed by whether the claim starts the jobs too (see
 /// [`JobClaimParams::start`]).
@@ -59,6 +59,7 @@ fn claim_sql(start: bool) -> String {
            WHERE c.status = {from} AND c.queue = $3 AND c.begin_after <= $4 \
              AND {not_expired} \
              AND NOT EXISTS (SELECT 1 FROM quotas AS q WHERE q.queue = $3) \
+             AND NOT EXISTS (SELECT 1 FROM queues AS rq WHERE rq.name = $3 AND rq.rate_limit IS NOT NULL) \
              AND NOT EXISTS (SELECT 1 FROM queue_pauses AS pq WHERE pq.queue = $3) \
              AND NOT EXISTS (SELECT 1 FROM dispatcher_pauses AS pd WHERE pd.dispatcher = $1) \
              AND {filters} AND (c.pinned_to IS NULL OR c.pinned_to = $1) \
@@ -126,7 +127,10 @@ pub(super) fn filter_binds(p: &JobClaimParams) -> [Vec<String>; 4] {
     [modules, functions, preferred_modules, preferred_functions]
 }
 
-pub(super) static HAS_QUOTAS: &str = "SELECT EXISTS (SELECT 1 FROM quotas WHERE queue = $1)";
+/// Whether the queue is claimed by [`super::quota::claim`]: it has quotas
+/// or a rate.
+pub(super) static HAS_QUOTAS: &str = "SELECT EXISTS (SELECT 1 FROM quotas WHERE queue = $1) \
+     OR EXISTS (SELECT 1 FROM queues WHERE name = $1 AND rate_limit IS NOT NULL)";
 
 pub(super) static START: LazyLock<String> = LazyLock::new(|| {
     let t = Transition::Start;

@@ -112,6 +112,7 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
             crate::store::quota::IN_FLIGHT.text(&POSTGRES),
         ),
         ("quota_walk", quota::WALK.as_str()),
+        ("quota_heads", quota::HEADS.as_str()),
         ("claim_ids", quota::CLAIM_IDS.as_str()),
         ("expire", deadline::EXPIRE.text(&POSTGRES)),
         ("next_due", deadline::NEXT_DUE.text(&POSTGRES)),

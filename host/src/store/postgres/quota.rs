@@ -2,16 +2,18 @@
 //!
 //! A quota's slots are the queue's jobs `assigned` or `active` that name
 //! it (`jobs_quota_in_flight` holds exactly those jobs that name any
-//! quota). A claim in a queue with quotas is one transaction:
+//! quota); a partitioned quota's, per key, are counted in `quota_slots`.
+//! A claim in a queue with quotas is one transaction:
 //!
 //! 1. it locks every quota row of the queue (`FOR UPDATE`, by name), so
 //!    the claims of one queue with quotas take turns, on every machine;
-//! 2. it counts the slots each quota has taken (a statement that starts
-//!    after the lock, so it sees every claim that held it before);
-//! 3. it walks the due jobs in queue order (`FOR UPDATE SKIP LOCKED`),
-//!    skipping in SQL every job that names a full quota, and accepts jobs
-//!    while their quotas have room: a job accepted takes a slot of each
-//!    quota it names, so one batch never takes a quota past its size;
+//! 2. it counts the slots each plain quota has taken and reads the keys
+//!    with pending jobs and room (statements that start after the lock, so
+//!    they see every claim that held it before);
+//! 3. it accepts jobs as `store/quota_claim.rs` says: the keys' first jobs
+//!    (one `LATERAL` seek per key) merged with the walk over the due jobs
+//!    without a key in queue order, both `FOR UPDATE SKIP LOCKED` and
+//!    skipping in SQL every job that names a full quota;
 //! 4. it claims the accepted jobs by id, and commits.
 //!
 //! The one-statement claim of `claim.rs` takes no job while its queue has
@@ -21,32 +23,39 @@
 //! the claims in progress to commit, and the claims after it see the new
 //! quota.
 
-use std::collections::{BTreeSet, HashMap};
 use std::sync::LazyLock;
 
+use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row as _};
 use uuid::Uuid;
 
 use super::PgStore;
 use super::claim::{candidate_order, filter_binds, filter_clauses, not_expired};
 use super::row::{self, JOB_COLUMNS, lit, ms, to_u32};
+use super::tx::PgTx;
 use crate::model::{Job, JobId, JobStatus, Transition};
 use crate::store::quota::IN_FLIGHT as SLOTS;
+use crate::store::quota_claim::{
+    Accepted, Heads, OrderKey, Quota, Slots, count_starts, order_key, read_windows, stored_rate,
+};
 use crate::store::statement;
 use crate::store::{JobClaimParams, Result};
 
 /// Locks the queue's quotas and reads their sizes.
-pub(super) static LOCK: &str =
-    "SELECT name, size FROM quotas WHERE queue = $1 ORDER BY name COLLATE \"C\" FOR UPDATE";
+pub(super) static LOCK: &str = "SELECT name, size, partitioned, rate_limit, rate_period_ms \
+     FROM quotas WHERE queue = $1 ORDER BY name COLLATE \"C\" FOR UPDATE";
 
-/// Due jobs of a queue in queue order after a position (`$4`–`$6`; `$7`:
-/// from the start), skipping those that name a full quota (`$3`), that
-/// are past their deadline or pinned to another dispatcher than `$13` (a
-/// broadcast's copies), locked (`SKIP LOCKED`).
+/// The columns a candidate is read with.
+const CANDIDATE: &str = "c.id, c.begin_after, c.scheduled, c.seq, c.quota_names, c.priority";
+
+/// Due jobs of a queue without a key in queue order after a position
+/// (`$4`–`$6`; `$7`: from the start), skipping those that name a full
+/// quota (`$3`), that are past their deadline or pinned to another
+/// dispatcher than `$13` (a broadcast's copies), locked (`SKIP LOCKED`).
 pub(super) static WALK: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT c.id, c.begin_after, c.scheduled, c.seq, c.quota_names FROM jobs AS c \
-         WHERE c.status = {pending} AND c.queue = $1 \
+        "SELECT {CANDIDATE} FROM jobs AS c \
+         WHERE c.status = {pending} AND c.queue = $1 AND c.quota_slot IS NULL \
            AND c.begin_after >= $4 AND c.begin_after <= $2 \
            AND ($7 OR c.begin_after > $4 OR ($5 AND NOT c.scheduled) \
                 OR (c.scheduled = $5 AND c.seq > $6)) \
@@ -58,6 +67,27 @@ pub(super) static WALK: LazyLock<String> = LazyLock::new(|| {
         pending = lit(JobStatus::Pending),
         not_expired = not_expired(2),
         filters = filter_clauses(9),
+        order = candidate_order(),
+    )
+});
+
+/// The first due jobs (at most `$4`) of each open key (`$3`), in queue
+/// order, skipping those that name a full quota (`$5`), that are past
+/// their deadline or pinned to another dispatcher than `$10`, locked (`SKIP
+/// LOCKED`): one seek of `jobs_pending_slot` per key.
+pub(super) static HEADS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT h.* FROM unnest($3::text[]) AS o(slot) CROSS JOIN LATERAL ( \
+           SELECT {CANDIDATE} FROM jobs AS c \
+           WHERE c.status = {pending} AND c.queue = $1 AND c.quota_slot = o.slot \
+             AND c.quota_slot IS NOT NULL AND c.begin_after <= $2 AND {not_expired} \
+             AND (c.quota_names IS NULL OR NOT (c.quota_names && $5::text[])) \
+             AND {filters} AND (c.pinned_to IS NULL OR c.pinned_to = $10) \
+           ORDER BY {order} LIMIT $4 \
+           FOR UPDATE SKIP LOCKED) AS h",
+        pending = lit(JobStatus::Pending),
+        not_expired = not_expired(2),
+        filters = filter_clauses(6),
         order = candidate_order(),
     )
 });
@@ -78,41 +108,69 @@ pub(super) static CLAIM_IDS: LazyLock<String> = LazyLock::new(|| {
 /// The most candidates one walk statement reads.
 const PAGE_MAX: u32 = 512;
 
+/// A candidate row: its place, its quota entries, its id.
+fn candidate(r: &PgRow) -> Result<(OrderKey, Vec<String>, Uuid)> {
+    let key = order_key(r.try_get(5)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+    let names = r.try_get::<Option<Vec<String>>, _>(4)?.unwrap_or_default();
+    Ok((key, names, r.try_get(0)?))
+}
+
 /// Claims up to `limit` jobs of a queue with quotas; see the module doc.
 pub(super) async fn claim(db: &PgStore, p: &JobClaimParams, limit: u32) -> Result<Vec<(i64, Job)>> {
     let mut tx = db.begin().await?;
-    let sizes: HashMap<String, u32> = sqlx::query(LOCK)
+    let quotas = sqlx::query(LOCK)
         .bind(&p.queue)
         .fetch_all(&mut *tx)
         .await?
         .iter()
-        .map(|r| Ok((r.try_get(0)?, to_u32("quotas", "size", r.try_get(1)?)?)))
-        .collect::<Result<_>>()?;
-    let mut held: HashMap<String, u32> = HashMap::new();
-    for (_, name) in in_flight(&mut tx, &p.queue).await? {
-        *held.entry(name).or_default() += 1;
-    }
-    let is_full = |held: &HashMap<String, u32>, name: &str| {
-        sizes
-            .get(name)
-            .is_some_and(|size| held.get(name).copied().unwrap_or(0) >= *size)
-    };
-    let mut full: BTreeSet<String> = sizes
-        .keys()
-        .filter(|name| is_full(&held, name))
-        .cloned()
-        .collect();
-
+        .map(|r| {
+            let size = to_u32("quotas", "size", r.try_get(1)?)?;
+            let rate = stored_rate(r.try_get(3)?, r.try_get(4)?);
+            Ok((r.try_get(0)?, size, r.try_get(2)?, rate))
+        })
+        .collect::<Result<Vec<Quota>>>()?;
+    let in_flight = in_flight(&mut tx, &p.queue).await?;
+    let mut slots = Slots::new(quotas, in_flight.into_iter().map(|(_, n)| n), ms(p.now));
     let [modules, functions, preferred_modules, preferred_functions] = filter_binds(p);
+
+    let open = read_windows(
+        &mut PgTx::new(&mut tx, db, Vec::new()),
+        &p.queue,
+        &mut slots,
+    )
+    .await?;
+    let size = slots.partitioned_size();
+    let full = |slots: &Slots| slots.full_names().into_iter().collect::<Vec<_>>();
+    let mut heads = Vec::new();
+    if !open.is_empty() {
+        let rows = sqlx::query(&HEADS)
+            .bind(&p.queue)
+            .bind(ms(p.now))
+            .bind(&open)
+            .bind(i64::from(size.min(limit)))
+            .bind(full(&slots))
+            .bind(&modules)
+            .bind(&functions)
+            .bind(&preferred_modules)
+            .bind(&preferred_functions)
+            .bind(p.dispatcher.0)
+            .fetch_all(&mut *tx)
+            .await?;
+        for r in &rows {
+            heads.push(candidate(r)?);
+        }
+    }
+    let mut heads = Heads::new(heads);
+
     let page = (limit.saturating_mul(2)).clamp(16, PAGE_MAX);
     let mut after: Option<(i64, bool, i64)> = None;
-    let mut accepted: Vec<Uuid> = Vec::new();
+    let mut accepted = Accepted::new(limit);
     'walk: loop {
         let (a, s, q) = after.unwrap_or((i64::MIN, false, i64::MIN));
         let rows = sqlx::query(&WALK)
             .bind(&p.queue)
             .bind(ms(p.now))
-            .bind(full.iter().cloned().collect::<Vec<_>>())
+            .bind(full(&slots))
             .bind(a)
             .bind(s)
             .bind(q)
@@ -126,35 +184,28 @@ pub(super) async fn claim(db: &PgStore, p: &JobClaimParams, limit: u32) -> Resul
             .fetch_all(&mut *tx)
             .await?;
         for r in &rows {
-            after = Some((r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
-            let names: Vec<String> = r.try_get::<Option<Vec<String>>, _>(4)?.unwrap_or_default();
-            let names: Vec<&String> = names.iter().filter(|n| sizes.contains_key(*n)).collect();
-            if names.iter().any(|n| is_full(&held, n)) {
-                continue; // filled by a job accepted earlier in this walk
-            }
-            for name in names {
-                *held.entry(name.clone()).or_default() += 1;
-                if is_full(&held, name) {
-                    full.insert(name.clone());
-                }
-            }
-            accepted.push(r.try_get(0)?);
-            if accepted.len() == limit as usize {
+            let (key, names, id) = candidate(r)?;
+            after = Some((key.1, r.try_get(2)?, key.3));
+            if accepted.offer_heads(&mut slots, &mut heads, Some(&key))
+                || accepted.offer(&mut slots, &names, id)
+            {
                 break 'walk;
             }
         }
         if rows.len() < page as usize {
+            accepted.offer_heads(&mut slots, &mut heads, None);
             break;
         }
     }
 
-    let rows = if accepted.is_empty() {
+    count_starts(&mut PgTx::new(&mut tx, db, Vec::new()), &p.queue, &slots).await?;
+    let rows = if accepted.ids.is_empty() {
         Vec::new()
     } else {
         sqlx::query(&CLAIM_IDS)
             .bind(p.dispatcher.0)
             .bind(&p.agent)
-            .bind(&accepted)
+            .bind(&accepted.ids)
             .fetch_all(&mut *tx)
             .await?
     };

@@ -87,6 +87,7 @@ pub(super) fn job(row: &PgRow) -> Result<(i64, Job)> {
         quota_names: row
             .try_get::<Option<Vec<String>>, _>(24)?
             .unwrap_or_default(),
+        quota_keys: Default::default(),
         schedule: schedule_run(row.try_get(25)?, row.try_get(26)?),
         retry: row
             .try_get::<Option<Value>, _>(27)?
@@ -94,7 +95,7 @@ pub(super) fn job(row: &PgRow) -> Result<(i64, Job)> {
             .transpose()?,
         priority: row.try_get(28)?,
     };
-    Ok((row.try_get(23)?, job))
+    Ok((row.try_get(23)?, job.with_quota_keys()))
 }
 
 /// The schedule link of a job row (both columns or neither).

@@ -82,8 +82,9 @@ pub(super) fn not_expired(now: usize) -> String {
 /// paused dispatcher (one-time `NOT EXISTS` on the tiny pause tables, in
 /// the same statement: no round trip of its own).
 /// The statement claims nothing when the queue
-/// has a quota (`NOT EXISTS`, evaluated once): such a queue is claimed by
-/// [`super::quota::claim`], which counts the quotas' slots.
+/// has a quota or a rate (`NOT EXISTS`, evaluated once): such a queue is
+/// claimed by [`super::quota::claim`], which counts the quotas' slots and
+/// the rate's starts.
 ///
 /// Indexed by whether the claim starts the jobs too (see
 /// [`JobClaimParams::start`]), then by filter shape.
@@ -102,6 +103,7 @@ fn claim_sql(shape: usize, start: bool) -> String {
            WHERE c.status = {from} AND c.queue = ?3 AND c.begin_after <= ?4 \
              AND {not_expired} \
              AND NOT EXISTS (SELECT 1 FROM quotas AS q WHERE q.queue = ?3) \
+             AND NOT EXISTS (SELECT 1 FROM queues AS rq WHERE rq.name = ?3 AND rq.rate_limit IS NOT NULL) \
              AND NOT EXISTS (SELECT 1 FROM queue_pauses AS pq WHERE pq.queue = ?3) \
              AND NOT EXISTS (SELECT 1 FROM dispatcher_pauses AS pd WHERE pd.dispatcher = ?1) AND (c.pinned_to IS NULL OR c.pinned_to = ?1){filters} \
            ORDER BY {QUEUE_ORDER} LIMIT ?5) \
@@ -118,7 +120,10 @@ fn claim_sql(shape: usize, start: bool) -> String {
 /// What a claim that starts its jobs sets besides the claim's columns.
 const STARTED: &str = ", attempts = attempts + 1, started_at = ?4";
 
-pub(super) static HAS_QUOTAS: &str = "SELECT EXISTS (SELECT 1 FROM quotas WHERE queue = ?1)";
+/// Whether the queue is claimed by [`super::quota::claim`]: it has quotas
+/// or a rate.
+pub(super) static HAS_QUOTAS: &str = "SELECT EXISTS (SELECT 1 FROM quotas WHERE queue = ?1) \
+     OR EXISTS (SELECT 1 FROM queues WHERE name = ?1 AND rate_limit IS NOT NULL)";
 
 fn start_sql(rows: usize) -> String {
     let t = Transition::Start;

@@ -73,6 +73,7 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
         statements.push(("claim", claim::CLAIM[0][shape].clone()));
         statements.push(("claim_start", claim::CLAIM[1][shape].clone()));
         statements.push(("quota walk", quota::WALK[shape].clone()));
+        statements.push(("quota heads", quota::HEADS[shape].clone()));
     }
     for rows in [1, 16, 256, super::batch::MAX_ROWS] {
         statements.push(("insert", job::INSERT.get(rows).to_owned()));
@@ -96,7 +97,9 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
             "expire" | "next due" => Some("jobs_deadline"),
             "quota slots" => Some("jobs_quota_in_flight"),
             "self-check" => Some("jobs_in_flight"),
-            "quota walk" | "claim" => Some("jobs_pending"),
+            "quota walk" => Some("jobs_pending_unslotted"),
+            "quota heads" => Some("jobs_pending_slot"),
+            "claim" => Some("jobs_pending"),
             _ => None,
         };
         if let Some(index) = index

@@ -2,20 +2,20 @@
 //!
 //! A quota's slots are the queue's jobs `assigned` or `active` that name
 //! it (`jobs_quota_in_flight` holds exactly those jobs that name any
-//! quota). A claim in a queue with quotas runs in one `BEGIN IMMEDIATE`
-//! transaction: it reads the quotas and how many slots each has taken,
-//! walks the due jobs in queue order (skipping, in SQL, every job that
-//! names a full quota), accepts jobs while their quotas have room (a job
-//! accepted takes a slot of each quota it names, so one batch never takes
-//! a quota past its size), and claims the accepted jobs by `seq`. The
-//! write lock is held throughout, so no other claim, of this process or
-//! another, counts the same slots.
+//! quota); a partitioned quota's, per key, are counted in `quota_slots`.
+//! A claim in a queue with quotas runs in one `BEGIN IMMEDIATE`
+//! transaction: it reads the quotas, the slots each plain one has taken
+//! and the keys with pending jobs and room, then accepts jobs as
+//! `store/quota_claim.rs` says (the walk over the jobs without a key skips,
+//! in SQL, every job that names a full quota; the keys' first jobs come
+//! from their own index), and claims the accepted jobs by `seq`. The write
+//! lock is held throughout, so no other claim, of this process or another,
+//! counts the same slots.
 
-use std::collections::{BTreeSet, HashMap};
 use std::sync::LazyLock;
 
 use sqlx::Row as _;
-use sqlx::sqlite::SqliteConnection;
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use uuid::Uuid;
 
 use super::SqliteStore;
@@ -23,32 +23,79 @@ use super::batch::{self, Statements};
 use super::claim::{SHAPES, filter_clauses, filter_shape, not_expired};
 use super::queue::QUEUE_ORDER;
 use super::row::{self, JOB_COLUMNS, json, lit, ms, to_u32};
+use super::tx::SqliteTx;
 use crate::model::{Job, JobId, JobStatus, Transition};
 use crate::store::quota::IN_FLIGHT as SLOTS;
+use crate::store::quota_claim::{
+    Accepted, Heads, OrderKey, Quota, Slots, count_starts, order_key, read_windows, stored_rate,
+};
 use crate::store::statement;
 use crate::store::{JobClaimParams, Result};
 
-/// Due jobs of a queue in queue order, after a position (`?4`–`?6`),
-/// skipping those that name a full quota (`?3`, a JSON array), that are
-/// past their deadline or pinned to another dispatcher than `?8` (a
-/// broadcast's copies); one statement per filter shape.
+/// Due jobs of a queue without a key, in queue order, after a position
+/// (`?4`–`?6`), skipping those that name a full quota (`?3`, a JSON array),
+/// that are past their deadline or pinned to another dispatcher than `?8`
+/// (a broadcast's copies); one statement per filter shape. The index named
+/// is the one without keyed jobs, so the walk never steps over a key's
+/// jobs.
 pub(super) static WALK: LazyLock<[String; SHAPES]> =
     LazyLock::new(|| std::array::from_fn(walk_sql));
 
+/// The columns a candidate is read with.
+const CANDIDATE: &str = "c.seq, c.begin_after, c.scheduled, c.quota_names, c.priority";
+
+/// Skips a job naming a full quota (`?{param}`, a JSON array).
+fn not_full(param: usize) -> String {
+    format!(
+        "(c.quota_names IS NULL OR NOT EXISTS ( \
+           SELECT 1 FROM json_each(c.quota_names) AS n \
+           WHERE n.value IN (SELECT value FROM json_each(?{param}))))"
+    )
+}
+
+/// Skips a job pinned to another dispatcher than `?{param}` (a
+/// broadcast's copy).
+fn not_pinned(param: usize) -> String {
+    format!("(c.pinned_to IS NULL OR c.pinned_to = ?{param})")
+}
+
 fn walk_sql(shape: usize) -> String {
     format!(
-        "SELECT c.seq, c.begin_after, c.scheduled, c.quota_names FROM jobs AS c \
-         WHERE c.status = {pending} AND c.queue = ?1 \
+        "SELECT {CANDIDATE} FROM jobs AS c INDEXED BY jobs_pending_unslotted \
+         WHERE c.status = {pending} AND c.queue = ?1 AND c.quota_slot IS NULL \
            AND c.begin_after >= ?4 AND c.begin_after <= ?2 \
            AND (c.begin_after > ?4 OR c.scheduled < ?5 OR (c.scheduled = ?5 AND c.seq > ?6)) \
-           AND {not_expired} \
-           AND (c.quota_names IS NULL OR NOT EXISTS ( \
-             SELECT 1 FROM json_each(c.quota_names) AS n \
-             WHERE n.value IN (SELECT value FROM json_each(?3)))) AND (c.pinned_to IS NULL OR c.pinned_to = ?8){filters} \
+           AND {not_expired} AND {not_full} AND {not_pinned}{filters} \
          ORDER BY {QUEUE_ORDER} LIMIT ?7",
         pending = lit(JobStatus::Pending),
         not_expired = not_expired(2),
+        not_full = not_full(3),
+        not_pinned = not_pinned(8),
         filters = filter_clauses(shape, 9),
+    )
+}
+
+/// The first due jobs (at most `?4`) of each open key (`?3`, a JSON array
+/// of key entries), in queue order, skipping those that name a full quota
+/// (`?5`) or that are past their deadline: one seek of `jobs_pending_slot`
+/// per key.
+pub(super) static HEADS: LazyLock<[String; SHAPES]> =
+    LazyLock::new(|| std::array::from_fn(heads_sql));
+
+fn heads_sql(shape: usize) -> String {
+    format!(
+        "SELECT {columns} FROM json_each(?3) AS o JOIN jobs AS h ON h.seq IN ( \
+           SELECT c.seq FROM jobs AS c \
+           WHERE c.status = {pending} AND c.queue = ?1 AND c.quota_slot = o.value \
+             AND c.quota_slot IS NOT NULL AND c.begin_after <= ?2 \
+             AND {not_expired} AND {not_full} AND {not_pinned}{filters} \
+           ORDER BY {QUEUE_ORDER} LIMIT ?4)",
+        columns = CANDIDATE.replace("c.", "h."),
+        pending = lit(JobStatus::Pending),
+        not_expired = not_expired(2),
+        not_full = not_full(5),
+        not_pinned = not_pinned(6),
+        filters = filter_clauses(shape, 7),
     )
 }
 
@@ -69,6 +116,17 @@ pub(super) static CLAIM_SEQS: Statements = Statements::new(claim_seqs_sql);
 /// The most candidates one walk statement reads.
 const PAGE_MAX: u32 = 512;
 
+/// A candidate row: its place, its quota entries, its `seq`.
+fn candidate(r: &SqliteRow) -> Result<(OrderKey, Vec<String>, i64)> {
+    let seq = r.try_get(0)?;
+    let key = order_key(r.try_get(4)?, r.try_get(1)?, r.try_get(2)?, seq);
+    let names: Vec<String> = match r.try_get::<Option<String>, _>(3)? {
+        Some(text) => json("jobs", "quota_names", &text)?,
+        None => Vec::new(),
+    };
+    Ok((key, names, seq))
+}
+
 /// Claims up to `limit` jobs of a queue with quotas; see the module doc.
 pub(super) async fn claim(
     db: &SqliteStore,
@@ -76,71 +134,67 @@ pub(super) async fn claim(
     limit: u32,
 ) -> Result<Vec<(i64, Job)>> {
     let mut tx = db.begin().await?;
-    let sizes = sizes(&mut tx, &p.queue).await?;
-    let mut held: HashMap<String, u32> = HashMap::new();
-    for (_, name) in in_flight(&mut tx, &p.queue).await? {
-        *held.entry(name).or_default() += 1;
-    }
-    let is_full = |held: &HashMap<String, u32>, name: &str| {
-        sizes
-            .get(name)
-            .is_some_and(|size| held.get(name).copied().unwrap_or(0) >= *size)
-    };
-    let mut full: BTreeSet<String> = sizes
-        .keys()
-        .filter(|name| is_full(&held, name))
-        .cloned()
-        .collect();
-
+    let quotas = quotas(&mut tx, &p.queue).await?;
+    let in_flight = in_flight(&mut tx, &p.queue).await?;
+    let mut slots = Slots::new(quotas, in_flight.into_iter().map(|(_, n)| n), ms(p.now));
     let (shape, patterns) = filter_shape(p);
+
+    let open = read_windows(&mut SqliteTx(&mut tx), &p.queue, &mut slots).await?;
+    let size = slots.partitioned_size();
+    let full = |slots: &Slots| -> Result<String> {
+        serde_json::to_string(&slots.full_names()).map_err(|e| row::corrupt("quotas", e))
+    };
+    let mut heads = Vec::new();
+    if !open.is_empty() {
+        let query = sqlx::query(&HEADS[shape])
+            .bind(p.queue.clone())
+            .bind(ms(p.now))
+            .bind(serde_json::Value::from(open).to_string())
+            .bind(i64::from(size.min(limit)))
+            .bind(full(&slots)?)
+            // `?6`: the dispatcher a broadcast's copy must be pinned to.
+            .bind(p.dispatcher.0);
+        for r in &with_filters(query, &patterns).fetch_all(&mut *tx).await? {
+            heads.push(candidate(r)?);
+        }
+    }
+    let mut heads = Heads::new(heads);
+
     let page = (limit.saturating_mul(2)).clamp(16, PAGE_MAX);
     // The position after which the next page starts: (begin_after,
     // scheduled, seq); the first page starts before every job.
     let mut after: (i64, i64, i64) = (i64::MIN, 2, i64::MIN);
-    let mut accepted: Vec<i64> = Vec::new();
+    let mut accepted = Accepted::new(limit);
     'walk: loop {
-        let mut query = sqlx::query(&WALK[shape])
-            .bind(&p.queue)
+        let query = sqlx::query(&WALK[shape])
+            .bind(p.queue.clone())
             .bind(ms(p.now))
-            .bind(serde_json::to_string(&full).map_err(|e| row::corrupt("quotas", e))?)
+            .bind(full(&slots)?)
             .bind(after.0)
             .bind(after.1)
             .bind(after.2)
             .bind(i64::from(page));
         // `?8`: the dispatcher a broadcast's copy must be pinned to.
-        query = query.bind(p.dispatcher.0);
-        for list in &patterns {
-            query = query.bind(list);
-        }
-        let rows = query.fetch_all(&mut *tx).await?;
+        let query = query.bind(p.dispatcher.0);
+        let rows = with_filters(query, &patterns).fetch_all(&mut *tx).await?;
         for r in &rows {
-            after = (r.try_get(1)?, r.try_get(2)?, r.try_get(0)?);
-            let names: Vec<String> = match r.try_get::<Option<String>, _>(3)? {
-                Some(text) => json("jobs", "quota_names", &text)?,
-                None => Vec::new(),
-            };
-            let names: Vec<&String> = names.iter().filter(|n| sizes.contains_key(*n)).collect();
-            if names.iter().any(|n| is_full(&held, n)) {
-                continue; // filled by a job accepted earlier in this walk
-            }
-            for name in names {
-                *held.entry(name.clone()).or_default() += 1;
-                if is_full(&held, name) {
-                    full.insert(name.clone());
-                }
-            }
-            accepted.push(after.2);
-            if accepted.len() == limit as usize {
+            let (key, names, seq) = candidate(r)?;
+            after = (key.1, r.try_get(2)?, seq);
+            if accepted.offer_heads(&mut slots, &mut heads, Some(&key))
+                || accepted.offer(&mut slots, &names, seq)
+            {
                 break 'walk;
             }
         }
         if rows.len() < page as usize {
+            accepted.offer_heads(&mut slots, &mut heads, None);
             break;
         }
     }
 
-    let mut claimed = Vec::with_capacity(accepted.len());
-    for chunk in accepted.chunks(batch::MAX_ROWS) {
+    count_starts(&mut SqliteTx(&mut tx), &p.queue, &slots).await?;
+    let mut claimed = Vec::with_capacity(accepted.ids.len());
+    for chunk in accepted.ids.chunks(batch::MAX_ROWS) {
         let rows = batch::bucket(chunk.len());
         let mut query = sqlx::query(CLAIM_SEQS.get(rows))
             .bind(p.dispatcher.0)
@@ -156,14 +210,30 @@ pub(super) async fn claim(
     Ok(claimed)
 }
 
-/// The sizes of a queue's quotas, by name.
-async fn sizes(conn: &mut SqliteConnection, queue: &str) -> Result<HashMap<String, u32>> {
-    let rows = sqlx::query("SELECT name, size FROM quotas WHERE queue = ?1")
-        .bind(queue)
-        .fetch_all(&mut *conn)
-        .await?;
+type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// `query` with the filter shape's pattern lists bound, in order.
+fn with_filters<'q>(mut query: Query<'q>, patterns: &'q [String]) -> Query<'q> {
+    for list in patterns {
+        query = query.bind(list);
+    }
+    query
+}
+
+/// The queue's quotas.
+async fn quotas(conn: &mut SqliteConnection, queue: &str) -> Result<Vec<Quota>> {
+    let rows = sqlx::query(
+        "SELECT name, size, partitioned, rate_limit, rate_period_ms FROM quotas WHERE queue = ?1",
+    )
+    .bind(queue)
+    .fetch_all(&mut *conn)
+    .await?;
     rows.iter()
-        .map(|r| Ok((r.try_get(0)?, to_u32("quotas", "size", r.try_get(1)?)?)))
+        .map(|r| {
+            let size = to_u32("quotas", "size", r.try_get(1)?)?;
+            let rate = stored_rate(r.try_get(3)?, r.try_get(4)?);
+            Ok((r.try_get(0)?, size, r.try_get(2)?, rate))
+        })
         .collect()
 }
 
@@ -187,5 +257,7 @@ mod tests {
         assert!(WALK[0].contains("?8") && !WALK[0].contains("?9"));
         assert!(WALK[1].contains("?9") && !WALK[1].contains("?10"));
         assert!(WALK[15].contains("?12") && !WALK[15].contains("?13"));
+        assert!(HEADS[0].contains("?6") && !HEADS[0].contains("?7"));
+        assert!(HEADS[15].contains("?10") && !HEADS[15].contains("?11"));
     }
 }

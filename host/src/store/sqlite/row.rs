@@ -75,11 +75,12 @@ pub(super) fn job(row: &SqliteRow) -> Result<(i64, Job)> {
         stdout: row.try_get(21)?,
         stderr: row.try_get(22)?,
         quota_names: json_opt(T, "quota_names", row.try_get(24)?)?.unwrap_or_default(),
+        quota_keys: Default::default(),
         schedule: schedule_run(row.try_get(25)?, row.try_get(26)?),
         retry: json_opt(T, "retry", row.try_get(27)?)?,
         priority: priority(row.try_get(28)?)?,
     };
-    Ok((row.try_get(23)?, job))
+    Ok((row.try_get(23)?, job.with_quota_keys()))
 }
 
 /// The schedule link of a job row (both columns or neither).

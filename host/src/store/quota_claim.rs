@@ -1,0 +1,456 @@
+//! What a claim of a queue with quotas accepts, written once for both
+//! backends (their `quota.rs` hold the statements and the transaction).
+//!
+//! A claim reads its queue's quotas, the slots the plain ones have taken
+//! (the jobs in flight) and the keys of its partitioned quotas that have
+//! pending jobs and room ([`OPEN_KEYS`], from `quota_slots`, which triggers
+//! on `jobs` keep: never a walk of the queue). It then takes candidates from
+//! two sources, each in queue order: the walk over the jobs without a key
+//! (index `jobs_pending_unslotted`) and the first jobs of each open key
+//! (index `jobs_pending_slot`, at most the key's room each), and merges
+//! them in queue order ([`Heads`]). Each candidate is accepted while every
+//! slot it takes has room ([`Slots::offer`]): a job accepted takes a slot
+//! of each plain quota it names and of its key, so one batch never takes a
+//! quota or a key past its size. A key that is full is never read at all,
+//! so claiming from 1,000 keys of which 990 are full reads the 10 others.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use super::Result;
+use super::sql::to_u32;
+use super::statement::{Arg, Sql, SqlConn};
+use crate::model::{Rate, split_quota_slot};
+
+/// A quota as a claim reads it: name, size, partitioned, rate.
+pub(crate) type Quota = (String, u32, bool, Option<Rate>);
+
+/// A candidate's place in the queue order (`QUEUE_ORDER`): priority
+/// (higher first), due time, scheduled before plain, put order.
+pub(crate) type OrderKey = (Reverse<i32>, i64, bool, i64);
+
+/// The place of a row with these columns.
+pub(crate) fn order_key(priority: i32, begin_after: i64, scheduled: bool, seq: i64) -> OrderKey {
+    (Reverse(priority), begin_after, !scheduled, seq)
+}
+
+/// The keys of the queue's partitioned quotas (their `quota_slots`
+/// entries) that have pending jobs and fewer than `?2` (the largest size
+/// of a partitioned quota) holding a slot, with how many do and their
+/// rate window (end, starts).
+pub(crate) static OPEN_KEYS: Sql = Sql::new(|_| {
+    "SELECT slot, held, rate_until, rate_starts FROM quota_slots \
+     WHERE queue = ?1 AND pending > 0 AND held < ?2"
+        .to_owned()
+});
+
+/// The queue's rate and its window (end, starts); on PostgreSQL it also
+/// locks the queue's row, so the claims of a queue with a rate take
+/// turns (`NO KEY UPDATE`: puts, which only need the row to exist, are
+/// not held up).
+pub(crate) static QUEUE_RATE: Sql = Sql::new(|d| {
+    format!(
+        "SELECT rate_limit, rate_period_ms, rate_until, rate_starts FROM queues WHERE name = ?1{}",
+        if d.locks_rows() {
+            " FOR NO KEY UPDATE"
+        } else {
+            ""
+        }
+    )
+});
+
+/// Counts `?3` starts in the queue's window ending at `?2`.
+pub(crate) static QUEUE_RATE_COUNT: Sql = Sql::new(|_| {
+    "UPDATE queues SET rate_starts = CASE WHEN rate_until = ?2 THEN rate_starts + ?3 ELSE ?3 END, \
+     rate_until = ?2 WHERE name = ?1"
+        .to_owned()
+});
+
+/// Counts `?4` starts in a key's window ending at `?3`.
+pub(crate) static KEY_RATE_COUNT: Sql = Sql::new(|_| {
+    "UPDATE quota_slots SET rate_starts = CASE WHEN rate_until = ?3 THEN rate_starts + ?4 ELSE ?4 END, \
+     rate_until = ?3 WHERE queue = ?1 AND slot = ?2"
+        .to_owned()
+});
+
+/// A stored rate column pair: a rate when both are set.
+pub(crate) fn stored_rate(limit: Option<i64>, period_ms: Option<i64>) -> Option<Rate> {
+    Some(Rate {
+        limit: u32::try_from(limit?).ok()?,
+        period_ms: u64::try_from(period_ms?).ok()?,
+    })
+}
+
+/// A window's count to write: its end and the starts to add.
+pub(crate) type RateCount = (i64, u32);
+
+/// Reads, after the claim's lock, the queue's rate window and the keys
+/// with pending jobs and room into `slots`; returns the open keys'
+/// entries.
+pub(crate) async fn read_windows<C: SqlConn + ?Sized>(
+    conn: &mut C,
+    queue: &str,
+    slots: &mut Slots,
+) -> Result<Vec<String>> {
+    let d = conn.dialect();
+    let rate = conn
+        .fetch_optional("queues", QUEUE_RATE.text(d), &[Arg::Text(queue)])
+        .await?;
+    if let Some(r) = rate {
+        slots.queue_rate(
+            stored_rate(r.opt_int(0)?, r.opt_int(1)?),
+            r.int(2)?,
+            r.int(3)?,
+        );
+    }
+    let size = slots.partitioned_size();
+    let mut open = Vec::new();
+    if size > 0 {
+        let args = [Arg::Text(queue), Arg::Int(i64::from(size))];
+        for r in conn
+            .fetch_all("quota_slots", OPEN_KEYS.text(d), &args)
+            .await?
+        {
+            let entry = r.text(0)?;
+            let held = to_u32("quota_slots", "held", r.int(1)?)?;
+            if slots.open(entry.clone(), held, (r.int(2)?, r.int(3)?)) {
+                open.push(entry);
+            }
+        }
+    }
+    Ok(open)
+}
+
+/// Counts the accepted jobs' starts in the rate windows they used, in the
+/// claim's transaction.
+pub(crate) async fn count_starts<C: SqlConn + ?Sized>(
+    conn: &mut C,
+    queue: &str,
+    slots: &Slots,
+) -> Result<()> {
+    let d = conn.dialect();
+    let (queue_count, key_counts) = slots.rate_counts();
+    if let Some((end, n)) = queue_count {
+        let args = [Arg::Text(queue), Arg::Int(end), Arg::Int(i64::from(n))];
+        conn.execute(QUEUE_RATE_COUNT.text(d), &args).await?;
+    }
+    for (entry, (end, n)) in &key_counts {
+        let args = [
+            Arg::Text(queue),
+            Arg::Text(entry),
+            Arg::Int(*end),
+            Arg::Int(i64::from(*n)),
+        ];
+        conn.execute(KEY_RATE_COUNT.text(d), &args).await?;
+    }
+    Ok(())
+}
+
+/// The slots a claim counts: by entry (a plain quota's name, or a key's
+/// entry `quota U+001F key`), its size and how many it holds.
+#[derive(Debug, Default)]
+pub(crate) struct Slots {
+    sizes: HashMap<String, u32>,
+    held: HashMap<String, u32>,
+    /// The partitioned quotas' sizes and rates, by name.
+    partitioned: HashMap<String, (u32, Option<Rate>)>,
+    /// Now, in milliseconds (for rate windows).
+    now_ms: i64,
+    /// The queue's rate: its window's end and how many more may start.
+    queue_rate: Option<(i64, u32)>,
+    /// The keys' rates, by entry: their window's end and how many more may
+    /// start.
+    key_rates: HashMap<String, (i64, u32)>,
+    /// The starts accepted per key with a rate, and for the queue.
+    key_starts: HashMap<String, u32>,
+    queue_starts: u32,
+}
+
+impl Slots {
+    /// The queue's quotas (`name, size, partitioned`) and the entries of
+    /// the jobs holding slots now (a plain quota's name per slot; a key's
+    /// entries are counted by [`Slots::open`] instead).
+    pub(crate) fn new(
+        quotas: impl IntoIterator<Item = Quota>,
+        in_flight: impl IntoIterator<Item = String>,
+        now_ms: i64,
+    ) -> Self {
+        let mut slots = Slots {
+            now_ms,
+            ..Slots::default()
+        };
+        for (name, size, partitioned, rate) in quotas {
+            if partitioned {
+                slots.partitioned.insert(name, (size, rate));
+            } else {
+                slots.sizes.insert(name, size);
+            }
+        }
+        for name in in_flight {
+            if slots.sizes.contains_key(&name) {
+                *slots.held.entry(name).or_default() += 1;
+            }
+        }
+        slots
+    }
+
+    /// The largest size of a partitioned quota (0: none).
+    pub(crate) fn partitioned_size(&self) -> u32 {
+        self.partitioned
+            .values()
+            .map(|(s, _)| *s)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Takes in the queue's rate (if any) and its stored window (end,
+    /// starts).
+    pub(crate) fn queue_rate(&mut self, rate: Option<Rate>, until: i64, starts: i64) {
+        self.queue_rate = rate.map(|r| {
+            let end = r.window_end(self.now_ms);
+            (end, r.allowance(self.now_ms, until, starts))
+        });
+    }
+
+    /// Takes in a key's entry with `held` slots taken and its stored rate
+    /// window (end, starts); true when its quota still exists, is
+    /// partitioned, and the key has room and (with a rate) starts left.
+    pub(crate) fn open(&mut self, entry: String, held: u32, window: (i64, i64)) -> bool {
+        let Some(&(size, rate)) =
+            split_quota_slot(&entry).and_then(|(q, _)| self.partitioned.get(q))
+        else {
+            return false;
+        };
+        if held >= size {
+            return false;
+        }
+        if let Some(rate) = rate {
+            let left = rate.allowance(self.now_ms, window.0, window.1);
+            if left == 0 {
+                return false;
+            }
+            let end = rate.window_end(self.now_ms);
+            self.key_rates.insert(entry.clone(), (end, left));
+        }
+        self.sizes.insert(entry.clone(), size);
+        self.held.insert(entry, held);
+        true
+    }
+
+    /// The starts to count: the queue's window (if it has a rate and any
+    /// job was accepted) and each key's with a rate.
+    pub(crate) fn rate_counts(&self) -> (Option<RateCount>, Vec<(String, RateCount)>) {
+        let queue = self
+            .queue_rate
+            .filter(|_| self.queue_starts > 0)
+            .map(|(end, _)| (end, self.queue_starts));
+        let keys = self
+            .key_starts
+            .iter()
+            .map(|(entry, n)| (entry.clone(), (self.key_rates[entry].0, *n)))
+            .collect();
+        (queue, keys)
+    }
+
+    fn is_full(&self, entry: &str) -> bool {
+        self.sizes
+            .get(entry)
+            .is_some_and(|size| self.held.get(entry).copied().unwrap_or(0) >= *size)
+    }
+
+    /// The plain quotas that are full: the statements skip jobs naming
+    /// them.
+    pub(crate) fn full_names(&self) -> BTreeSet<String> {
+        self.sizes
+            .keys()
+            .filter(|n| split_quota_slot(n).is_none() && self.is_full(n))
+            .cloned()
+            .collect()
+    }
+
+    /// Accepts a job with these stored quota entries when each known one
+    /// has room, taking a slot of each; false when one is full (filled by
+    /// a job accepted earlier in this claim) or is a key not read as open.
+    pub(crate) fn offer(&mut self, entries: &[String]) -> bool {
+        if self.queue_rate.is_some_and(|(_, left)| left == 0) {
+            return false;
+        }
+        let known: Vec<&String> = entries
+            .iter()
+            .filter(|e| self.sizes.contains_key(*e) || split_quota_slot(e).is_some())
+            .collect();
+        let no_starts_left = |e: &String| self.key_rates.get(e).is_some_and(|(_, left)| *left == 0);
+        if known
+            .iter()
+            .any(|e| !self.sizes.contains_key(*e) || self.is_full(e) || no_starts_left(e))
+        {
+            return false;
+        }
+        for entry in known {
+            *self.held.entry(entry.clone()).or_default() += 1;
+            if let Some((_, left)) = self.key_rates.get_mut(entry) {
+                *left -= 1;
+                *self.key_starts.entry(entry.clone()).or_default() += 1;
+            }
+        }
+        if let Some((_, left)) = &mut self.queue_rate {
+            *left -= 1;
+            self.queue_starts += 1;
+        }
+        true
+    }
+}
+
+/// The first jobs of the open keys, in queue order, to merge into the
+/// walk over the jobs without a key.
+#[derive(Debug)]
+pub(crate) struct Heads<I> {
+    rows: VecDeque<(OrderKey, Vec<String>, I)>,
+}
+
+impl<I> Heads<I> {
+    /// The candidates as read (any order).
+    pub(crate) fn new(mut rows: Vec<(OrderKey, Vec<String>, I)>) -> Self {
+        rows.sort_by_key(|a| a.0);
+        Heads { rows: rows.into() }
+    }
+
+    /// The next candidate that goes before `key` (`None`: before every
+    /// one left).
+    pub(crate) fn next_before(&mut self, key: Option<&OrderKey>) -> Option<(Vec<String>, I)> {
+        match (self.rows.front(), key) {
+            (Some((first, _, _)), Some(key)) if first >= key => None,
+            (Some(_), _) => self.rows.pop_front().map(|(_, names, id)| (names, id)),
+            (None, _) => None,
+        }
+    }
+}
+
+/// The jobs a claim accepts, up to its limit.
+#[derive(Debug)]
+pub(crate) struct Accepted<I> {
+    /// The accepted ids, in queue order.
+    pub(crate) ids: Vec<I>,
+    limit: usize,
+}
+
+impl<I> Accepted<I> {
+    /// Up to `limit` jobs.
+    pub(crate) fn new(limit: u32) -> Self {
+        Accepted {
+            ids: Vec::new(),
+            limit: limit as usize,
+        }
+    }
+
+    /// Offers a candidate; true once the limit is reached.
+    pub(crate) fn offer(&mut self, slots: &mut Slots, names: &[String], id: I) -> bool {
+        if slots.offer(names) {
+            self.ids.push(id);
+        }
+        self.ids.len() >= self.limit
+    }
+
+    /// Offers the key candidates that go before `key` (all that are left
+    /// for `None`); true once the limit is reached.
+    pub(crate) fn offer_heads(
+        &mut self,
+        slots: &mut Slots,
+        heads: &mut Heads<I>,
+        key: Option<&OrderKey>,
+    ) -> bool {
+        while let Some((names, id)) = heads.next_before(key) {
+            if self.offer(slots, &names, id) {
+                return true;
+            }
+        }
+        self.ids.len() >= self.limit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::quota_slot;
+
+    #[test]
+    fn keys_fill_separately_and_plain_quotas_as_a_whole() {
+        let mut slots = Slots::new(
+            [
+                ("serial".into(), 1, false, None),
+                ("tenants".into(), 2, true, None),
+            ],
+            ["other".to_owned()],
+            0,
+        );
+        assert_eq!(slots.partitioned_size(), 2);
+        let (a, b) = (quota_slot("tenants", "a"), quota_slot("tenants", "b"));
+        assert!(slots.open(a.clone(), 1, (0, 0)));
+        assert!(!slots.open(quota_slot("tenants", "full"), 2, (0, 0)));
+        assert!(!slots.open(quota_slot("gone", "x"), 0, (0, 0)));
+        assert!(slots.open(b.clone(), 0, (0, 0)));
+        assert!(slots.offer(std::slice::from_ref(&a)));
+        assert!(!slots.offer(std::slice::from_ref(&a)), "a has 2 of 2");
+        assert!(slots.offer(&[b.clone(), "serial".into()]));
+        assert!(
+            !slots.offer(&[b.clone(), "serial".into()]),
+            "serial is full"
+        );
+        assert!(slots.offer(std::slice::from_ref(&b)));
+        assert!(!slots.offer(&[quota_slot("tenants", "full")]), "not open");
+        assert!(slots.offer(&["unknown".into()]));
+        assert_eq!(slots.full_names(), BTreeSet::from(["serial".to_owned()]));
+    }
+
+    #[test]
+    fn rates_hold_starts_to_their_window() {
+        let rate = Some(Rate {
+            limit: 2,
+            period_ms: 1_000,
+        });
+        let mut slots = Slots::new([("tenants".into(), 5, true, rate)], [], 1_500);
+        slots.queue_rate(
+            Some(Rate {
+                limit: 3,
+                period_ms: 1_000,
+            }),
+            2_000,
+            1,
+        );
+        let (a, b, c) = (
+            quota_slot("tenants", "a"),
+            quota_slot("tenants", "b"),
+            quota_slot("tenants", "c"),
+        );
+        assert!(slots.open(a.clone(), 0, (2_000, 1)), "one start left");
+        assert!(!slots.open(b.clone(), 0, (2_000, 2)), "used up");
+        assert!(slots.open(c.clone(), 0, (1_000, 2)), "an old window");
+        assert!(slots.offer(std::slice::from_ref(&a)));
+        assert!(!slots.offer(std::slice::from_ref(&a)), "a's rate");
+        assert!(slots.offer(std::slice::from_ref(&c)));
+        assert!(!slots.offer(&[]), "the queue's rate: 2 of 3 were left");
+        let (queue, mut keys) = slots.rate_counts();
+        keys.sort();
+        assert_eq!(queue, Some((2_000, 2)));
+        assert_eq!(keys, [(a, (2_000, 1)), (c, (2_000, 1))]);
+    }
+
+    #[test]
+    fn heads_merge_before_the_walk_rows_they_precede() {
+        let mut heads = Heads::new(vec![
+            (order_key(0, 5, false, 9), Vec::new(), 9),
+            (order_key(1, 9, false, 8), Vec::new(), 8),
+            (order_key(0, 5, false, 3), Vec::new(), 3),
+        ]);
+        let walk = order_key(0, 5, false, 4);
+        assert_eq!(heads.next_before(Some(&walk)).map(|h| h.1), Some(8));
+        assert_eq!(heads.next_before(Some(&walk)).map(|h| h.1), Some(3));
+        assert_eq!(heads.next_before(Some(&walk)), None);
+        assert_eq!(heads.next_before(None).map(|h| h.1), Some(9));
+        let mut accepted = Accepted::new(1);
+        let mut slots = Slots::default();
+        let mut more = Heads::new(vec![(order_key(0, 0, false, 1), Vec::new(), 1)]);
+        assert!(accepted.offer_heads(&mut slots, &mut more, None));
+        assert_eq!(accepted.ids, [1]);
+    }
+}
