@@ -87,8 +87,10 @@ async fn a_job_claimed_ahead_behind_a_long_run_goes_to_an_idle_dispatcher() {
     let by = Putter::admin();
     let hello = || JobSpec::new("hello", "hello", json!([]));
 
-    // Short runs measured: the agent claims ahead from now on.
-    let warm = service.put_many(vec![hello(); 60], &by).await.unwrap();
+    // Short runs measured: the agent claims ahead from now on. Enough of
+    // them that the average forgets a slow first run (the component's
+    // compilation) or a hand-back while the machine was busy.
+    let warm = service.put_many(vec![hello(); 200], &by).await.unwrap();
     for job in &warm {
         let done = service.job_wait(job.id, Duration::from_secs(30)).await;
         assert_eq!(done.unwrap().status, JobStatus::Completed);
