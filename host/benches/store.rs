@@ -395,6 +395,7 @@ async fn cycles(backend: &Backend, batches: usize) {
                 outcome: RunOutcome::Value(json!(42)),
                 output: CapturedOutput::default(),
                 now,
+                run: None,
             })
             .collect();
         let report = b.store.job_finish_many(&outcomes).await.expect("finish");

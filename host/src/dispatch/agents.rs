@@ -13,11 +13,21 @@
 //! with no free slot claims ahead only while its last claim came back full
 //! (a backlog): jobs that trickle in stay in the queue, for any dispatcher
 //! that is free first.
+//!
+//! Recent runs are no promise: a run far longer than those before it
+//! keeps its slot while the jobs claimed behind it wait, and another
+//! dispatcher may sit idle meanwhile. A job that has waited
+//! [`CLAIM_AHEAD_HAND_BACK`] for a slot is so handed back (its start
+//! undone, back at its place in its queue: `Transition::Unstart`), with
+//! every job waiting behind it, and the agent claims nothing ahead until
+//! its runs are short again.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::model::{AgentSpec, Job, JobLimits};
 use crate::runtime::Limits;
@@ -29,6 +39,13 @@ pub const CLAIM_AHEAD_HORIZON: Duration = Duration::from_millis(5);
 
 /// The most jobs an agent keeps waiting beyond its slots.
 pub const CLAIM_AHEAD_MAX: u32 = 256;
+
+/// How long a job claimed ahead may wait for a slot before it is handed
+/// back to its queue: ten horizons, so that a claim that was right
+/// (its jobs start within the horizon) is never undone by a busy machine's
+/// hiccup, and a job never waits behind a long run much longer than the
+/// time another dispatcher takes to see it.
+pub const CLAIM_AHEAD_HAND_BACK: Duration = Duration::from_millis(50);
 
 /// One agent: its settings, its busy slots and its waiting jobs.
 #[derive(Debug)]
@@ -43,10 +60,10 @@ pub struct AgentSlots {
 #[derive(Debug, Default)]
 struct AgentState {
     running: AtomicU32,
-    /// Started jobs waiting for a slot, in claim order. Its lock also
-    /// orders slots: a slot is freed only while this is empty, and a job
-    /// goes here only while no slot is free.
-    waiting: Mutex<VecDeque<Job>>,
+    /// Started jobs waiting for a slot, in claim order, with the moment
+    /// each began to wait. Its lock also orders slots: a slot is freed only
+    /// while this is empty, and a job goes here only while no slot is free.
+    waiting: Mutex<VecDeque<(Job, Instant)>>,
     /// A moving average of how long its runs take, in nanoseconds (0:
     /// none measured yet).
     run_nanos: AtomicU64,
@@ -115,7 +132,8 @@ impl AgentSlots {
         self.state
             .running
             .fetch_add(jobs.len() as u32, Ordering::AcqRel);
-        waiting.extend(rest);
+        let now = Instant::now();
+        waiting.extend(rest.into_iter().map(|job| (job, now)));
         jobs
     }
 
@@ -124,11 +142,39 @@ impl AgentSlots {
     pub fn next(&self, took: Duration) -> Option<Job> {
         self.measured(took);
         let mut waiting = self.state.waiting.lock().unwrap();
-        let next = waiting.pop_front();
+        let next = waiting.pop_front().map(|(job, _)| job);
         if next.is_none() {
             self.state.running.fetch_sub(1, Ordering::AcqRel);
         }
         next
+    }
+
+    /// When the job that has waited longest for a slot is due to be handed
+    /// back (see [`CLAIM_AHEAD_HAND_BACK`]); `None` while none waits.
+    pub fn hand_back_at(&self) -> Option<Instant> {
+        let waiting = self.state.waiting.lock().unwrap();
+        waiting
+            .front()
+            .map(|(_, since)| *since + CLAIM_AHEAD_HAND_BACK)
+    }
+
+    /// Takes the jobs waiting for a slot if the first of them has waited
+    /// [`CLAIM_AHEAD_HAND_BACK`] by `now` (all of them: they wait behind
+    /// the same runs), to be handed back; and claims nothing ahead until
+    /// runs as short as the horizon are measured again: its runs are now
+    /// known to last at least that long, and no claim since saw a backlog.
+    pub fn overdue(&self, now: Instant) -> Vec<Job> {
+        let mut waiting = self.state.waiting.lock().unwrap();
+        let Some(waited) = waiting.front().map(|(_, since)| now - *since) else {
+            return Vec::new();
+        };
+        if waited < CLAIM_AHEAD_HAND_BACK {
+            return Vec::new();
+        }
+        let waited = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
+        self.state.run_nanos.fetch_max(waited, Ordering::Relaxed);
+        self.state.backlog.store(false, Ordering::Relaxed);
+        waiting.drain(..).map(|(job, _)| job).collect()
     }
 
     /// Frees one slot without a run having used it (its job's start
@@ -141,7 +187,8 @@ impl AgentSlots {
     /// Empties the waiting jobs (the dispatcher's id was taken over: they
     /// are not this process's to run).
     pub fn drain_waiting(&self) -> Vec<Job> {
-        self.state.waiting.lock().unwrap().drain(..).collect()
+        let mut waiting = self.state.waiting.lock().unwrap();
+        waiting.drain(..).map(|(job, _)| job).collect()
     }
 
     /// Folds a run's duration into the moving average (weight 1/8).
@@ -265,7 +312,7 @@ mod tests {
         assert_eq!(agent.wanted(), 0, "no slot free and no backlog seen");
         agent.claimed(16, 16);
         assert_eq!(agent.wanted(), 0, "more than half the room ahead is used");
-        let first = agent.state.waiting.lock().unwrap()[0].id;
+        let first = agent.state.waiting.lock().unwrap()[0].0.id;
         let next = agent.next(Duration::from_millis(1));
         assert_eq!(next.map(|j| j.id), Some(first), "in claim order");
         assert_eq!(agent.running(), 3, "the slot went to the next job");
@@ -274,6 +321,30 @@ mod tests {
             agent.measured(Duration::from_secs(1));
         }
         assert_eq!(agent.ahead(), 0);
+    }
+
+    #[test]
+    fn jobs_waiting_too_long_for_a_slot_are_handed_back_and_stop_the_claims_ahead() {
+        let set = AgentSet::default().replaced(vec![AgentSpec::new("", "main")]);
+        let agent = set.iter().next().unwrap();
+        agent.measured(Duration::from_millis(1));
+        assert_eq!(agent.hand_back_at(), None, "nothing waits");
+        let claimed = 3 + 15;
+        let ran_now = agent.take((0..claimed).map(|_| job()).collect());
+        assert_eq!(ran_now.len(), 3);
+        agent.claimed(claimed, claimed);
+        let since = Instant::now();
+        let at = agent.hand_back_at().expect("jobs wait");
+        assert!(at >= since && at <= since + CLAIM_AHEAD_HAND_BACK);
+        assert!(agent.overdue(at - Duration::from_millis(1)).is_empty());
+        let handed = agent.overdue(at);
+        assert_eq!(handed.len(), 15, "every job waiting behind the same runs");
+        assert_eq!((agent.waiting(), agent.running()), (0, 3));
+        assert_eq!(agent.hand_back_at(), None);
+        assert_eq!(agent.ahead(), 0, "its runs last at least that long");
+        assert_eq!(agent.wanted(), 0, "no slot free: nothing claimed ahead");
+        assert!(agent.next(Duration::from_millis(1)).is_none());
+        assert_eq!(agent.wanted(), 1, "its free slot only");
     }
 
     #[test]

@@ -20,7 +20,8 @@ use super::{AgentSlots, Shared, pinger, runner};
 use crate::model::{Job, JobId, POLLS_KEPT_DEFAULT, Timestamp, Transition};
 use crate::service::expire_jobs;
 use crate::store::{
-    JobClaimParams, JobNextDueParams, JobStartParams, JobStarted, NextDue, PollRecordParams,
+    JobClaimParams, JobNextDueParams, JobStartParams, JobStarted, JobUnstartParams, NextDue,
+    PollRecordParams,
 };
 
 /// The shortest sleep before looking at a due time again.
@@ -36,6 +37,7 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, mut stopped: watch::Receiver
     let mut due = NextDue::default();
     loop {
         let wake = wake_at(&shared, &due);
+        let hand_back = hand_back_at(&shared);
         // Whether `due` must be read again after this round: it was reached.
         let mut stale = false;
         tokio::select! {
@@ -51,6 +53,7 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, mut stopped: watch::Receiver
                 stale = true;
             }
             _ = sleep_until(wake) => stale = true,
+            _ = sleep_until(hand_back) => hand_back_waiting(&shared, Some(Instant::now())).await,
         }
         if *stopped.borrow() {
             return;
@@ -157,12 +160,9 @@ async fn claim_round(shared: &Arc<Shared>) -> bool {
         let agents = shared.agents.read().unwrap().clone();
         let mut maybe_more = false;
         for agent in agents.iter() {
-            // Claiming ahead (`AgentSlots::wanted` beyond the free slots) is
-            // off: a job claimed ahead waits behind this agent's runs, and
-            // behind a long run it waits while other dispatchers sit idle
-            // (e2e `identity::workers_share_the_default_data_directory_as_instances`).
-            // It needs a way to hand back jobs that waited too long first.
-            let wanted = agent.wanted().min(agent.free());
+            // Beyond the free slots, the jobs claimed ahead: handed back
+            // if they wait too long (see `hand_back_waiting`).
+            let wanted = agent.wanted();
             if wanted == 0 {
                 continue;
             }
@@ -173,6 +173,56 @@ async fn claim_round(shared: &Arc<Shared>) -> bool {
         if !maybe_more {
             return agents.iter().any(|agent| agent.free() > 0);
         }
+    }
+}
+
+/// The earliest moment a job claimed ahead is due to be handed back (see
+/// [`super::agents::CLAIM_AHEAD_HAND_BACK`]).
+fn hand_back_at(shared: &Shared) -> Option<Instant> {
+    let agents = shared.agents.read().unwrap().clone();
+    agents.iter().filter_map(|agent| agent.hand_back_at()).min()
+}
+
+/// Hands back the jobs claimed ahead that waited too long for a slot by
+/// `now` (their agents' runs outlasted what recent runs promised), or,
+/// with `None`, every job still waiting (the dispatcher stops): their
+/// start undone, back at their places in their queues, where any
+/// dispatcher with a free slot takes them. A hand-back that fails leaves
+/// them to the self-check (see [`super::held`]), which interrupts them.
+pub(super) async fn hand_back_waiting(shared: &Shared, now: Option<Instant>) {
+    let agents = shared.agents.read().unwrap().clone();
+    let jobs: Vec<Job> = agents
+        .iter()
+        .flat_map(|agent| match now {
+            Some(now) => agent.overdue(now),
+            None => agent.drain_waiting(),
+        })
+        .collect();
+    if jobs.is_empty() {
+        return;
+    }
+    let ids: Vec<JobId> = jobs.iter().map(|job| job.id).collect();
+    if shared.taken_over.borrow().is_none() {
+        let params = JobUnstartParams {
+            dispatcher: shared.config.id,
+            ids: ids.clone(),
+        };
+        match shared.parts.store.job_unstart_many(params).await {
+            Ok(unstarted) => {
+                tracing::info!(
+                    jobs = unstarted.len(),
+                    "handed back jobs claimed ahead that got no slot in time"
+                );
+                shared.parts.events.work_available();
+            }
+            Err(error) => {
+                shared.store_failed(&error, "could not hand back jobs claimed ahead");
+                shared.held.check_soon();
+            }
+        }
+    }
+    for id in ids {
+        shared.held.let_go(id);
     }
 }
 

@@ -59,13 +59,28 @@ impl Writer {
     /// is taken care of (back in its queue, or no longer this
     /// dispatcher's), false when the outcome is still to be written (not
     /// a failure, or a failure the policy makes final).
-    async fn retried(&self, params: &JobFinishParams) -> bool {
+    ///
+    /// The run's record goes first, on its own, when a retry is asked for
+    /// (a retry writes no finish that could carry it; the run is recorded
+    /// before the job can run again), and is taken out of `params`.
+    async fn retried(&self, params: &mut JobFinishParams) -> bool {
         let RunOutcome::Failure(failure) = &params.outcome else {
             return false;
         };
         if failure.permanent {
             // The job said so: never retried, whatever the policy.
             return false;
+        }
+        if let Some(run) = params.run.take() {
+            let store = &self.store;
+            let runs = std::slice::from_ref(&run);
+            let recorded = self
+                .health
+                .through_faults(|| store.job_run_record_many(runs))
+                .await;
+            if let Err(error) = recorded {
+                tracing::error!(%error, "could not record the run");
+            }
         }
         let retry = JobRetryParams {
             id: params.id,
@@ -161,8 +176,8 @@ impl InlineCompleter {
 
 #[async_trait]
 impl Completer for InlineCompleter {
-    async fn finish(&self, params: JobFinishParams) -> store::Result<Finished> {
-        if self.writer.retried(&params).await {
+    async fn finish(&self, mut params: JobFinishParams) -> store::Result<Finished> {
+        if self.writer.retried(&mut params).await {
             return Ok(Finished::Retried);
         }
         self.writer.write(std::slice::from_ref(&params)).await?;
@@ -202,8 +217,8 @@ impl BatchCompleter {
 
 #[async_trait]
 impl Completer for BatchCompleter {
-    async fn finish(&self, params: JobFinishParams) -> store::Result<Finished> {
-        if self.writer.retried(&params).await {
+    async fn finish(&self, mut params: JobFinishParams) -> store::Result<Finished> {
+        if self.writer.retried(&mut params).await {
             return Ok(Finished::Retried);
         }
         let (reply, answer) = oneshot::channel();

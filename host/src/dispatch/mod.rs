@@ -8,8 +8,9 @@
 //! 1. wait until work may be available — a put or a freed slot in this
 //!    process (at once), an agent change, or the poll interval (work put by
 //!    other processes);
-//! 2. for every agent with free slots, claim up to that many due jobs in
-//!    one statement and start them in one more ([`claimer`]);
+//! 2. for every agent with free slots, claim and start up to that many due
+//!    jobs in one statement, and, for agents of short runs, the jobs they
+//!    will start within a few milliseconds ([`claimer`], [`agents`]);
 //! 3. run each job in the sandbox ([`runner`]), with the agent's caps;
 //! 4. hand each outcome to the [`completer`], the one road by which a run's
 //!    end reaches the store: a failure's retry policy decides there whether
@@ -30,6 +31,8 @@
 //! holds but it does not, once the database is back.
 
 mod agents;
+#[cfg(test)]
+mod ahead_tests;
 mod claimer;
 pub mod completer;
 mod context;
@@ -345,6 +348,9 @@ impl Dispatcher {
         crate::metrics::dispatcher_up(false);
         let _ = self.loop_task.await;
         let _ = self.ping_task.await;
+        // The jobs claimed ahead have not run: back to their queues at
+        // once, not run during the grace period nor counted interrupted.
+        claimer::hand_back_waiting(&self.shared, None).await;
         self.shared.running.close();
         // Runs of an id taken over have nothing left to record.
         let taken_over = self.shared.taken_over.borrow().is_some();

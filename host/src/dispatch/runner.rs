@@ -23,8 +23,9 @@ pub(super) fn spawn(shared: &Arc<Shared>, agent: &Arc<AgentSlots>, job: Job) {
 }
 
 /// Runs `job` (already started) under `agent`'s caps and hands the
-/// outcome to the completer, which writes it (a failure's retry policy
-/// decides there whether the job goes back to its queue). The agent's slot
+/// outcome to the completer, which writes it with the run's record in one
+/// transaction (a failure's retry policy decides there whether the job
+/// goes back to its queue). The agent's slot
 /// goes to its next waiting job (or is freed) as soon as the guest is
 /// done, before the outcome is written, so the next job runs meanwhile;
 /// the job stays held (see [`super::held`]) until its outcome is written.
@@ -39,25 +40,29 @@ async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Job) {
             run_guest(&shared, &agent, &job).await
         };
         hand_on_slot(&shared, &agent, began.elapsed());
-        if let Some(run) = run {
-            shared.runs.record(run).await;
-        }
         if let RunOutcome::Failure(failure) = &outcome
             && failure.kind == FailureKind::Cancelled
         {
             // Stopped because the job completed elsewhere (a cancel) or is
             // no longer this dispatcher's: the store already has its
-            // outcome; there is nothing to write.
+            // outcome; there is nothing to write but the run's record.
             tracing::info!("job's run stopped: cancelled while it ran");
+            if let Some(run) = run {
+                shared.runs.record(run).await;
+            }
             shared.held.let_go(job.id);
             return;
         }
         shared.parts.events.work_available();
         pinger::ping_if_silent(&shared).await;
-        if let Some(by) = shared.taken_over.borrow().clone() {
+        let taken_over = shared.taken_over.borrow().clone();
+        if let Some(by) = taken_over {
             // Handed back when the id was taken over: the run is not this
             // process's to record, and the id now names another's runs.
             tracing::warn!(holder = %by, "dispatcher id taken over while the job ran; its outcome was dropped");
+            if let Some(run) = run {
+                shared.runs.record(run).await;
+            }
             shared.held.let_go(job.id);
             return;
         }
@@ -75,6 +80,7 @@ async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Job) {
             outcome,
             output,
             now: shared.parts.clock.now(),
+            run,
         };
         match shared.completer.finish(finish).await {
             Ok(finished) => {

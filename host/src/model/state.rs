@@ -8,7 +8,7 @@
 //!   new ───────────▶ pending ──────────▶ assigned ──────────▶ active
 //!    ▲                 │ │                  │                   │ │
 //!    └── pull/remove ──┘ │ expire           │ release           │ │ finish
-//!                        │                  │   (retry: active ──▶ pending,
+//!                        │                  │   (retry, unstart: active ──▶ pending,
 //!                        │                  │    abort: active ──▶ completed)
 //!                        ▼                  ▼                   │ ▼
 //!                    completed           pending                │ callbacks ──▶ completed
@@ -148,6 +148,11 @@ pub enum Transition {
     /// A claimed job goes back to its queue unstarted (its dispatcher
     /// stopped or died).
     Release,
+    /// A job its dispatcher claimed and started ahead of a free slot (see
+    /// `dispatch::agents`) goes back to its place in its queue without
+    /// having run: its start is undone (the attempt not counted), so that
+    /// a dispatcher with a free slot runs it sooner.
+    Unstart,
     /// The last pending callback of a job completed.
     CallbacksDone,
     /// A callback whose job got its result and whose branch matches it, a
@@ -207,6 +212,7 @@ impl Transition {
             Transition::ResolveAwait => JobStatus::Active,
             Transition::Expire => JobStatus::Pending,
             Transition::Release => JobStatus::Assigned,
+            Transition::Unstart => JobStatus::Active,
             Transition::CallbacksDone => JobStatus::Callbacks,
             Transition::Fire | Transition::PassThrough | Transition::PassThroughWithCallbacks => {
                 JobStatus::New
@@ -236,7 +242,7 @@ impl Transition {
             Transition::Finish | Transition::ResolveAwait | Transition::Expire => {
                 JobStatus::Completed
             }
-            Transition::Release => JobStatus::Pending,
+            Transition::Release | Transition::Unstart => JobStatus::Pending,
             Transition::CallbacksDone
             | Transition::PassThrough
             | Transition::Abort
@@ -320,6 +326,7 @@ mod tests {
             Transition::ResolveAwait,
             Transition::Expire,
             Transition::Release,
+            Transition::Unstart,
             Transition::CallbacksDone,
             Transition::Fire,
             Transition::PassThrough,

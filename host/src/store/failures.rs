@@ -91,6 +91,17 @@ impl HandBackReport {
     }
 }
 
+/// Hands back jobs a dispatcher claimed and started ahead of a free slot
+/// and never ran (see [`Transition::Unstart`](crate::model::Transition)).
+#[derive(Debug, Clone)]
+pub struct JobUnstartParams {
+    /// The dispatcher that started them: a job no longer its (or no longer
+    /// `active`) is left as it is.
+    pub dispatcher: DispatcherId,
+    /// The jobs.
+    pub ids: Vec<JobId>,
+}
+
 /// A run failed: try the job again if its retry policy says so.
 #[derive(Debug, Clone)]
 pub struct JobRetryParams {
@@ -239,6 +250,10 @@ pub(crate) trait FailureTx: SettleTx + SqlConn {
         dispatcher: DispatcherId,
         only: Option<JobId>,
     ) -> Result<Vec<(JobId, String)>>;
+    /// `active` → `pending` for job `id`, started ahead by `dispatcher` and
+    /// never run: its start undone, at the place it had; returns its queue
+    /// (`None` if the guard matched nothing).
+    async fn unstart(&mut self, id: JobId, dispatcher: DispatcherId) -> Result<Option<String>>;
     /// The jobs `dispatcher` runs (all, or only `only`), not those parked
     /// awaiting another job (their run is over), locked where the backend
     /// has row locks.
@@ -444,6 +459,31 @@ impl<B: SqlBackend> FailureStore for B {
             let report = hand_back(&mut tx.conn(), &p).await?;
             tx.commit().await?;
             Ok(report)
+        })
+        .await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_unstart_many(&self, p: JobUnstartParams) -> Result<Vec<JobId>> {
+        if p.ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        retrying(|| async {
+            let mut tx = self.transaction().await?;
+            let mut conn = tx.conn();
+            let mut unstarted = Vec::with_capacity(p.ids.len());
+            let mut queues = BTreeSet::new();
+            for &id in &p.ids {
+                if let Some(queue) = conn.unstart(id, p.dispatcher).await? {
+                    unstarted.push(id);
+                    queues.insert(queue);
+                }
+            }
+            let queues: Vec<String> = queues.into_iter().collect();
+            conn.announce_puts(&queues).await?;
+            drop(conn);
+            tx.commit().await?;
+            Ok(unstarted)
         })
         .await
     }

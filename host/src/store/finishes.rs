@@ -30,7 +30,7 @@ use super::settle::{self, SettleTx};
 use super::sql::{corrupt, lit};
 use super::statement::{Arg, Sql};
 use super::{FinishReport, JobFinishParams, Result};
-use crate::model::{Failure, FailureKind, JobId, JobStatus, RunOutcome};
+use crate::model::{Failure, FailureKind, JobId, JobStatus, RunOutcome, RunRecord};
 
 /// A value or failure to record.
 pub(crate) struct Done<'a> {
@@ -140,6 +140,11 @@ pub(crate) async fn finish<T: FinishTx + ?Sized>(
     } else {
         tx.write_awaits(&awaits).await?.into_iter().collect()
     };
+    // The runs' records, in the same commit as their outcomes.
+    let runs: Vec<RunRecord> = params.iter().filter_map(|p| p.run.clone()).collect();
+    if !runs.is_empty() {
+        super::runs::insert(tx, &runs).await?;
+    }
     // The jobs finished here, and the jobs just awaited (already
     // completed ones resolve their new awaiters at once).
     let seeds: Vec<JobId> = finished

@@ -83,8 +83,8 @@ pub use broadcast::BroadcastPutParams;
 pub use cancel::{CancelReport, CancelStore, JobCancelParams};
 pub use deadline::{DeadlineStore, ExpireReport, JobExpireParams, JobNextDueParams, NextDue};
 pub use failures::{
-    DispatcherRescueParams, HandBackParams, HandBackReport, JobRetryParams, RetryVerdict,
-    effective_policy, interrupted, interruption_verdict,
+    DispatcherRescueParams, HandBackParams, HandBackReport, JobRetryParams, JobUnstartParams,
+    RetryVerdict, effective_policy, interrupted, interruption_verdict,
 };
 pub(crate) use fault::no_open_transaction;
 pub use fault::{Fault, FaultKind, classify};
@@ -407,6 +407,14 @@ pub trait FailureStore: Send + Sync + std::fmt::Debug {
     /// its queue, or completed with an `aborted` failure (and the jobs
     /// awaiting it complete too).
     async fn dispatcher_hand_back(&self, params: HandBackParams) -> Result<HandBackReport>;
+    /// Hands back jobs the dispatcher claimed and started ahead of a free
+    /// slot and never ran, in one transaction: `active` (and still its,
+    /// not awaiting another job) → `pending` at the place they had, their
+    /// start undone (the attempt not counted, no failure recorded)
+    /// ([`Transition::Unstart`](crate::model::Transition::Unstart)).
+    /// Returns the jobs moved, in the order asked; the others are left as
+    /// they are.
+    async fn job_unstart_many(&self, params: JobUnstartParams) -> Result<Vec<JobId>>;
     /// A run failed: if the job is still `active` and the dispatcher's and
     /// its retry policy tries it again, records the failure in its
     /// history and puts it back, due after the policy's backoff. Writes

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::model::{
-    AgentFilter, CapturedOutput, DispatcherId, JobId, JobStatus, RunOutcome, Timestamp,
+    AgentFilter, CapturedOutput, DispatcherId, JobId, JobStatus, RunOutcome, RunRecord, Timestamp,
 };
 
 /// Lists jobs across queues, oldest first, a page at a time.
@@ -144,6 +144,10 @@ pub struct JobFinishParams {
     pub output: CapturedOutput,
     /// Now.
     pub now: Timestamp,
+    /// The run's record (resource accounting), written in the same
+    /// transaction: whoever sees the job complete finds its run, and the
+    /// run costs no commit of its own.
+    pub run: Option<RunRecord>,
 }
 
 /// What a batch of finishes did.

@@ -69,41 +69,7 @@ pub struct DispatcherUsageParams {
 impl<B: SqlBackend> RunStore for B {
     #[instrument(level = "debug", skip_all)]
     async fn job_run_record_many(&self, runs: &[RunRecord]) -> Result<()> {
-        let mut conn = self.writes();
-        for chunk in runs.chunks(RUNS_PER_STATEMENT) {
-            // One statement a chunk: it commits by itself. The columns of
-            // a `VALUES` list are `column1`... on both backends.
-            let mut binds = Binds::default();
-            let rows: Vec<String> = chunk
-                .iter()
-                .map(|run| {
-                    let r = run_row(run);
-                    let cells = [
-                        binds.push(Bind::Id(r.0)),
-                        binds.push(Bind::Int(r.1)),
-                        binds.push(Bind::Text(r.2)),
-                        binds.push(Bind::Id(r.3)),
-                        binds.push(Bind::Int(r.4)),
-                        binds.push(Bind::Int(r.5)),
-                        binds.push(Bind::Int(r.6)),
-                        binds.push(Bind::Int(r.7)),
-                        binds.push(Bind::Int(r.8)),
-                        binds.push(Bind::Int(r.9)),
-                        binds.push(Bind::Int(r.10)),
-                        binds.push(Bind::Int(r.11)),
-                    ];
-                    format!("({})", cells.join(", "))
-                })
-                .collect();
-            let sql = format!(
-                "INSERT INTO job_runs ({RUN_COLUMNS}) SELECT * FROM (VALUES {}) AS v \
-                 WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.id = v.column1)",
-                rows.join(", ")
-            );
-            let sql = conn.dialect().render(&sql);
-            conn.execute(&sql, &binds.args()).await?;
-        }
-        Ok(())
+        insert(&mut self.writes(), runs).await
     }
 
     #[instrument(level = "debug", skip_all)]
@@ -256,6 +222,47 @@ pub fn run_from_row(row: RunRow) -> Result<RunRecord> {
         },
         ended_at: clock::from_millis(ended),
     })
+}
+
+/// Inserts the records of runs on `conn` (a pool connection, or a
+/// transaction's: a finish writes its runs with its outcomes). A run of a
+/// job no longer stored is skipped.
+pub(crate) async fn insert<C: SqlConn + ?Sized>(conn: &mut C, runs: &[RunRecord]) -> Result<()> {
+    for chunk in runs.chunks(RUNS_PER_STATEMENT) {
+        // One statement a chunk (on a pool connection, each commits by
+        // itself). The columns of a `VALUES` list are `column1`... on both
+        // backends.
+        let mut binds = Binds::default();
+        let rows: Vec<String> = chunk
+            .iter()
+            .map(|run| {
+                let r = run_row(run);
+                let cells = [
+                    binds.push(Bind::Id(r.0)),
+                    binds.push(Bind::Int(r.1)),
+                    binds.push(Bind::Text(r.2)),
+                    binds.push(Bind::Id(r.3)),
+                    binds.push(Bind::Int(r.4)),
+                    binds.push(Bind::Int(r.5)),
+                    binds.push(Bind::Int(r.6)),
+                    binds.push(Bind::Int(r.7)),
+                    binds.push(Bind::Int(r.8)),
+                    binds.push(Bind::Int(r.9)),
+                    binds.push(Bind::Int(r.10)),
+                    binds.push(Bind::Int(r.11)),
+                ];
+                format!("({})", cells.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO job_runs ({RUN_COLUMNS}) SELECT * FROM (VALUES {}) AS v \
+             WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.id = v.column1)",
+            rows.join(", ")
+        );
+        let sql = conn.dialect().render(&sql);
+        conn.execute(&sql, &binds.args()).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

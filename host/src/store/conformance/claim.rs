@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::Harness;
 use super::kit::*;
 use crate::model::{AgentFilter, DispatcherId, JobId, JobStatus};
-use crate::store::{JobClaimParams, JobStartParams, JobStarted, Store};
+use crate::store::{
+    HandBackParams, JobClaimParams, JobStartParams, JobStarted, JobUnstartParams, Store,
+};
 
 fn filtered(d: DispatcherId, modules: &[&str], functions: &[&str]) -> JobClaimParams {
     JobClaimParams {
@@ -344,4 +346,65 @@ pub(crate) async fn claim_can_start_at_once<H: Harness>(h: H) {
         s.job_get(plain[2]).await.unwrap().status,
         JobStatus::Pending
     );
+}
+
+/// Jobs started ahead and never run go back unstarted: `active` →
+/// `pending` at the places they had, the attempt not counted (a first
+/// start's time cleared, an earlier run's count kept); a job no longer
+/// `active` or another dispatcher's is left as it is.
+pub(crate) async fn unstarted_jobs_go_back_uncounted<H: Harness>(h: H) {
+    let s = h.store();
+    let m = module(&*s, "m", None).await;
+    let jobs = put_n(&*s, "", &m, 3).await;
+    let d = dispatcher(&*s).await;
+    let other = dispatcher(&*s).await;
+    assert_eq!(run(&*s, d, "", 3, t(1)).await, jobs);
+    let later = put_n(&*s, "", &m, 1).await;
+    let unstart = |dispatcher, ids: &[JobId]| {
+        s.job_unstart_many(JobUnstartParams {
+            dispatcher,
+            ids: ids.to_vec(),
+        })
+    };
+
+    assert!(unstart(other, &jobs).await.unwrap().is_empty(), "not its");
+    let back = unstart(d, &[jobs[2], jobs[1]]).await.unwrap();
+    assert_eq!(back, [jobs[2], jobs[1]], "in the order asked");
+    for id in &jobs[1..] {
+        let job = s.job_get(*id).await.unwrap();
+        assert_eq!((job.status, job.attempts), (JobStatus::Pending, 0));
+        assert_eq!(job.started_at, None);
+        assert!(s.job_attempts(*id).await.unwrap().is_empty());
+    }
+    assert_eq!(
+        queue_ids(&*s, "").await,
+        [jobs[1], jobs[2], later[0]],
+        "back at their places, before the job put after them"
+    );
+    assert!(unstart(d, &jobs[1..2]).await.unwrap().is_empty(), "pending");
+    let first = s.job_get(jobs[0]).await.unwrap();
+    assert_eq!((first.status, first.attempts), (JobStatus::Active, 1));
+
+    // A job that ran before keeps that run's count.
+    let handed = s
+        .dispatcher_hand_back(HandBackParams {
+            dispatcher: d,
+            job: Some(jobs[0]),
+            reason: "interrupted".into(),
+            now: t(2),
+        })
+        .await
+        .unwrap();
+    assert_eq!(handed.retried, [jobs[0]]);
+    assert_eq!(run(&*s, other, "", 1, t(3)).await, [jobs[0]]);
+    assert_eq!(s.job_get(jobs[0]).await.unwrap().attempts, 2);
+    assert_eq!(unstart(other, &jobs[..1]).await.unwrap(), [jobs[0]]);
+    let again = s.job_get(jobs[0]).await.unwrap();
+    assert_eq!((again.status, again.attempts), (JobStatus::Pending, 1));
+    assert_eq!(
+        again.started_at,
+        Some(t(3)),
+        "a start time kept (the earlier run's is not stored apart)"
+    );
+    assert!(unstart(d, &[]).await.unwrap().is_empty());
 }

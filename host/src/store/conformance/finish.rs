@@ -296,3 +296,49 @@ pub(crate) async fn nul_characters_round_trip<H: Harness>(h: H) {
         Some(json!("\u{0}"))
     );
 }
+
+/// A finish carrying its run's record writes it in the same transaction;
+/// one whose outcome is dropped (the job no longer the dispatcher's) still
+/// keeps the run (it happened).
+pub(crate) async fn finish_writes_the_runs_it_carries<H: Harness>(h: H) {
+    use crate::model::{RunLimits, RunRecord, RunUsage};
+    let s = h.store();
+    let m = module(&*s, "m", None).await;
+    put_n(&*s, "", &m, 2).await;
+    let d = dispatcher(&*s).await;
+    let ids = run(&*s, d, "", 2, t(1)).await;
+    let record = |id: JobId, wall_ms| RunRecord {
+        job: id,
+        attempt: 1,
+        queue: String::new(),
+        dispatcher: d,
+        limits: RunLimits {
+            fuel: 1_000,
+            memory_bytes: 1 << 20,
+            timeout_ms: 5_000,
+        },
+        usage: RunUsage {
+            fuel: 10,
+            peak_memory_bytes: 4_096,
+            wall_ms,
+            output_bytes: 0,
+        },
+        ended_at: t(2),
+    };
+    let with_run = |id, wall_ms| crate::store::JobFinishParams {
+        run: Some(record(id, wall_ms)),
+        ..outcome(d, id, RunOutcome::Value(json!(1)), t(2))
+    };
+    let report = s.job_finish_many(&[with_run(ids[0], 7)]).await.unwrap();
+    assert_eq!(report.completed, [ids[0]]);
+    assert_eq!(s.job_runs(ids[0]).await.unwrap(), [record(ids[0], 7)]);
+    let impostor = dispatcher(&*s).await;
+    let dropped = crate::store::JobFinishParams {
+        dispatcher: impostor,
+        ..with_run(ids[1], 9)
+    };
+    let report = s.job_finish_many(&[dropped]).await.unwrap();
+    assert_eq!(report.reassigned, [ids[1]]);
+    assert_eq!(s.job_get(ids[1]).await.unwrap().status, JobStatus::Active);
+    assert_eq!(s.job_runs(ids[1]).await.unwrap(), [record(ids[1], 9)]);
+}

@@ -224,6 +224,7 @@ pub(crate) fn outcome(
         outcome,
         output: CapturedOutput::default(),
         now,
+        run: None,
     }
 }
 

@@ -258,8 +258,10 @@ macro_rules! foreach_case {
         $m!($h, many_stores_drain_a_large_queue_past_locked_jobs);
         $m!($h, start_counts_attempts);
         $m!($h, claim_can_start_at_once);
+        $m!($h, unstarted_jobs_go_back_uncounted);
         // finishes
         $m!($h, finish_records_values_failures_and_output);
+        $m!($h, finish_writes_the_runs_it_carries);
         $m!($h, finish_drops_outcomes_of_jobs_no_longer_ours);
         $m!($h, await_pending_job_then_complete_with_its_result);
         $m!($h, await_completed_job_completes_at_once);

@@ -65,6 +65,20 @@ static RELEASE: Sql = Sql::new(|d| {
     )
 });
 
+/// Started ahead, never run: back to its place in its queue with its
+/// start undone (the attempt not counted; a first start's time cleared).
+static UNSTART: Sql = Sql::new(|_| {
+    let t = Transition::Unstart;
+    format!(
+        "UPDATE jobs SET status = {to}, attempts = attempts - 1, \
+         started_at = CASE WHEN attempts = 1 THEN NULL ELSE started_at END \
+         WHERE id = ?1 AND status = {from} AND dispatcher = ?2 AND awaiting IS NULL \
+         RETURNING queue",
+        from = lit(t.from()),
+        to = lit(t.to()),
+    )
+});
+
 /// The running jobs of a dispatcher (not those parked awaiting another
 /// job: their run is over, the awaited job's completion finishes them),
 /// with what their retry policy needs (all of them, or only job `?2`).
@@ -209,6 +223,13 @@ impl<T: SqlConn + SettleTx + ?Sized> FailureTx for T {
         rows.iter()
             .map(|r| Ok((JobId(r.id(0)?), r.text(1)?)))
             .collect()
+    }
+
+    async fn unstart(&mut self, id: JobId, dispatcher: DispatcherId) -> Result<Option<String>> {
+        let sql = UNSTART.text(self.dialect());
+        let args = [Arg::Id(id.0), Arg::Id(dispatcher.0)];
+        let row = self.fetch_optional("jobs", sql, &args).await?;
+        row.map(|r| r.text(0)).transpose()
     }
 
     async fn running(

@@ -1,0 +1,358 @@
+//! Does work cost more as finished jobs pile up? (issue 16, target 5.)
+//! The store operations behind a put, a claim, `GET /v1/jobs/{id}`,
+//! `GET /v1/jobs/count`, `GET /v1/queues` and `GET /v1/queues/{name}/jobs`,
+//! timed on a store holding only a small working set and on one holding
+//! as much work plus many finished jobs (10,000,000 by default), on
+//! durable SQLite (WAL, `synchronous=FULL`, a real file) and, when
+//! `WASYNC_TEST_PG` names a server, on PostgreSQL (a schema of its own,
+//! dropped at the end).
+//!
+//! ```text
+//! cargo bench -p wasync --bench growth                       # 10M finished jobs
+//! cargo bench -p wasync --bench growth -- --finished 1000000 # fewer
+//! cargo bench -p wasync --bench growth -- sqlite             # one backend
+//! ```
+//!
+//! The finished jobs are bulk-loaded as a put past its deadline inserts
+//! them (`completed` at once, with a `timeout` failure: the quickest way
+//! to a finished row that is a real one). Then `sync` lets the operating
+//! system write the load out, a few untimed rounds warm both stores up,
+//! and the timed rounds alternate between the two stores, so that the rest
+//! of the machine's load weighs on both alike. Each line prints the
+//! medians and their ratio (grown / small): the target is at most 1.2 for
+//! put, claim and get, and under 50 ms for the count and the listings.
+//!
+//! The SQLite database goes in a temporary directory (under
+//! `WASYNC_BENCH_DIR` if set): put it on the disk you want to measure.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use wasync::clock::from_millis;
+use wasync::model::{
+    CapturedOutput, DispatcherId, JobFilter, JobId, JobLimits, ModuleDigest, ModuleInfo, NewJob,
+    RunOutcome, Timestamp,
+};
+use wasync::store::postgres::PgStore;
+use wasync::store::sqlite::SqliteStore;
+use wasync::store::{
+    DispatcherActivateParams, JobClaimParams, JobFinishParams, ModuleInsertParams, QueueJobsParams,
+    Store,
+};
+
+/// Finished jobs in the grown store unless `--finished N` says otherwise.
+const FINISHED_DEFAULT: usize = 10_000_000;
+/// Pending jobs in both stores: the working set.
+const PENDING: usize = 1_000;
+const LOAD_BATCH: usize = 10_000;
+/// Every this many finished jobs, one is kept to be read back.
+const SAMPLE_EVERY: usize = 997;
+const WARM_UP: usize = 20;
+const ROUNDS: usize = 200;
+
+fn t(ms: i64) -> Timestamp {
+    from_millis(1_700_000_000_000 + ms)
+}
+
+/// Where a bench's store lives, and what to remove at the end.
+enum Place {
+    Dir(#[allow(dead_code)] tempfile::TempDir),
+    Schema { url: String, name: String },
+}
+
+struct Bench {
+    place: Place,
+    store: Arc<dyn Store>,
+    module: ModuleInfo,
+    dispatcher: DispatcherId,
+    /// Jobs to read back (a sample of the finished ones, or pending ones).
+    sample: Vec<JobId>,
+}
+
+impl Bench {
+    async fn new(pg: Option<&str>) -> Bench {
+        let (place, store): (Place, Arc<dyn Store>) = match pg {
+            None => {
+                let dir = match std::env::var_os("WASYNC_BENCH_DIR") {
+                    Some(base) => tempfile::tempdir_in(base),
+                    None => tempfile::tempdir(),
+                }
+                .expect("temporary directory");
+                let store = SqliteStore::open(&dir.path().join("bench.db"))
+                    .await
+                    .expect("open store");
+                (Place::Dir(dir), Arc::new(store))
+            }
+            Some(url) => {
+                let name = format!("wasync_bench_{}", uuid::Uuid::now_v7().simple());
+                let store = PgStore::open_in_schema(url, &name)
+                    .await
+                    .expect("open store");
+                let url = url.to_owned();
+                (Place::Schema { url, name }, Arc::new(store))
+            }
+        };
+        let bytes = wat::parse_str("(component $bench)").expect("component");
+        let module = store
+            .module_insert(ModuleInsertParams {
+                digest: ModuleDigest::of(&bytes),
+                name: Some("bench".to_owned()),
+                bytes,
+                exports: vec![],
+                now: t(0),
+            })
+            .await
+            .expect("module");
+        let dispatcher = DispatcherId::new();
+        store
+            .dispatcher_activate(DispatcherActivateParams {
+                id: dispatcher,
+                process: wasync::dispatch::this_process(),
+                poll_interval_ms: 1_000,
+                now: t(0),
+                death_interval: Duration::from_secs(60),
+                proven_gone: None,
+            })
+            .await
+            .expect("dispatcher");
+        let mut bench = Bench {
+            place,
+            store,
+            module,
+            dispatcher,
+            sample: Vec::new(),
+        };
+        let pending = bench.jobs(PENDING, t(0), false);
+        bench.sample = pending.iter().map(|j| j.id).collect();
+        bench.store.job_insert_many(&pending).await.expect("load");
+        bench
+    }
+
+    async fn close(self) {
+        self.store.close().await;
+        if let Place::Schema { url, name } = &self.place {
+            PgStore::drop_schema(url, name).await.expect("drop schema");
+        }
+    }
+
+    /// `n` jobs put at `at`; `finished`: past their deadline, so inserted
+    /// `completed`.
+    fn jobs(&self, n: usize, at: Timestamp, finished: bool) -> Vec<NewJob> {
+        (0..n)
+            .map(|i| NewJob {
+                id: JobId::new(),
+                queue: String::new(),
+                module: self.module.digest.clone(),
+                module_name: self.module.name.clone(),
+                function: "add".to_owned(),
+                args: json!([i, 2]),
+                limits: JobLimits::default(),
+                begin_after: at,
+                scheduled: false,
+                begin_by_ms: finished.then_some(0),
+                quota_names: Vec::new(),
+                expired: finished,
+                parent: None,
+                token: None,
+                created_at: at,
+                schedule: None,
+                retry: None,
+                priority: 0,
+            })
+            .collect()
+    }
+
+    /// Adds `n` finished jobs, keeping a sample of their ids.
+    async fn grow(&mut self, n: usize) {
+        let started = Instant::now();
+        let mut left = n;
+        self.sample.clear();
+        while left > 0 {
+            let jobs = self.jobs(left.min(LOAD_BATCH), t(0), true);
+            self.sample
+                .extend(jobs.iter().step_by(SAMPLE_EVERY).map(|j| j.id));
+            self.store.job_insert_many(&jobs).await.expect("load");
+            left -= jobs.len();
+            if (n - left) % 1_000_000 < LOAD_BATCH {
+                println!("    {} finished jobs loaded", n - left);
+            }
+        }
+        let took = started.elapsed().as_secs_f64();
+        println!(
+            "  loaded {n} finished jobs in {took:.0} s ({:.0} jobs/s)",
+            n as f64 / took
+        );
+    }
+}
+
+/// The timed operations, by name.
+const OPS: [&str; 8] = [
+    "put (1 job)",
+    "claim+start (1 job)",
+    "finish (1 job)",
+    "GET job",
+    "count all",
+    "count completed",
+    "queue list",
+    "queue jobs (100)",
+];
+
+/// One round of every operation on `b`; returns their times.
+async fn round(b: &Bench, i: usize) -> [Duration; OPS.len()] {
+    let mut times = [Duration::ZERO; OPS.len()];
+    let s = &b.store;
+    let now = t(1_000 + i as i64);
+    let mut lap = {
+        let mut mark = Instant::now();
+        move |times: &mut [Duration; OPS.len()], k: usize| {
+            let at = Instant::now();
+            times[k] = at - mark;
+            mark = at;
+        }
+    };
+    s.job_insert_many(&b.jobs(1, now, false))
+        .await
+        .expect("put");
+    lap(&mut times, 0);
+    let claimed = s
+        .job_claim_many(JobClaimParams {
+            dispatcher: b.dispatcher,
+            queue: String::new(),
+            agent: "main".to_owned(),
+            filter: None,
+            preferred: None,
+            limit: 1,
+            now,
+            start: true,
+        })
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    lap(&mut times, 1);
+    let finish = JobFinishParams {
+        id: claimed[0].id,
+        dispatcher: b.dispatcher,
+        outcome: RunOutcome::Value(json!(42)),
+        output: CapturedOutput::default(),
+        now,
+        run: None,
+    };
+    s.job_finish_many(&[finish]).await.expect("finish");
+    lap(&mut times, 2);
+    let id = b.sample[(i * 7919) % b.sample.len()];
+    s.job_get(id).await.expect("get");
+    lap(&mut times, 3);
+    s.job_count(&JobFilter::default()).await.expect("count");
+    lap(&mut times, 4);
+    let completed = JobFilter {
+        states: vec![wasync::model::QueryState::Status(
+            wasync::model::JobStatus::Completed,
+        )],
+        ..JobFilter::default()
+    };
+    s.job_count(&completed).await.expect("count");
+    lap(&mut times, 5);
+    s.queue_list().await.expect("queue list");
+    lap(&mut times, 6);
+    let page = QueueJobsParams {
+        queue: String::new(),
+        offset: 0,
+        limit: 100,
+    };
+    s.queue_jobs(page).await.expect("queue jobs");
+    lap(&mut times, 7);
+    times
+}
+
+fn median(times: &mut [Duration]) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+async fn compare(pg: Option<&str>, finished: usize) {
+    let small = Bench::new(pg).await;
+    let mut grown = Bench::new(pg).await;
+    grown.grow(finished).await;
+    let synced = std::process::Command::new("sync").status();
+    if !synced.is_ok_and(|s| s.success()) {
+        println!("  (could not run `sync`: the grown store may pay for its load's writeback)");
+    }
+    for i in 0..WARM_UP {
+        round(&small, i).await;
+        round(&grown, i).await;
+    }
+    let mut times = [vec![Vec::new(); OPS.len()], vec![Vec::new(); OPS.len()]];
+    for i in 0..ROUNDS {
+        for (b, times) in [&small, &grown].into_iter().zip(&mut times) {
+            let round = round(b, WARM_UP + i).await;
+            for (k, took) in round.into_iter().enumerate() {
+                times[k].push(took);
+            }
+        }
+    }
+    println!(
+        "  {:<22} {:>12} {:>12} {:>7}   (medians of {ROUNDS})",
+        "operation",
+        "small",
+        format!("+{}M", finished as f64 / 1e6),
+        "ratio"
+    );
+    let [small_times, grown_times] = &mut times;
+    for (k, op) in OPS.iter().enumerate() {
+        let a = median(&mut small_times[k]);
+        let b = median(&mut grown_times[k]);
+        println!(
+            "  {op:<22} {:>12} {:>12} {:>7.2}",
+            ms(a),
+            ms(b),
+            b.as_secs_f64() / a.as_secs_f64()
+        );
+    }
+    small.close().await;
+    grown.close().await;
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let finished = args
+        .iter()
+        .position(|a| a == "--finished")
+        .and_then(|i| args.get(i + 1))
+        .map(|n| {
+            n.replace('_', "")
+                .parse()
+                .expect("--finished takes a number")
+        })
+        .unwrap_or(FINISHED_DEFAULT);
+    let named = |name: &str| args.iter().any(|a| a == name);
+    let pg = std::env::var("WASYNC_TEST_PG")
+        .ok()
+        .filter(|u| !u.is_empty());
+    let mut backends: Vec<Option<String>> = vec![None];
+    match pg {
+        Some(url) => backends.push(Some(url)),
+        None => println!("(WASYNC_TEST_PG is not set: SQLite only)"),
+    }
+    if named("sqlite") || named("postgres") {
+        backends.retain(|b| named(if b.is_some() { "postgres" } else { "sqlite" }));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        for backend in &backends {
+            let on = match backend {
+                None => "SQLite, WAL, synchronous=FULL",
+                Some(_) => "PostgreSQL",
+            };
+            println!("cost with {PENDING} pending vs also {finished} finished jobs ({on})");
+            compare(backend.as_deref(), finished).await;
+        }
+    });
+}
