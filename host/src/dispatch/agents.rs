@@ -325,7 +325,7 @@ mod tests {
 
     #[test]
     fn jobs_waiting_too_long_for_a_slot_are_handed_back_and_stop_the_claims_ahead() {
-        let set = AgentSet::default().replaced(vec![AgentSpec::new("", "main")]);
+        let set = AgentSet::default().replaced(vec![AgentSpec::new("", "main")], 0);
         let agent = set.iter().next().unwrap();
         agent.measured(Duration::from_millis(1));
         assert_eq!(agent.hand_back_at(), None, "nothing waits");

@@ -132,6 +132,8 @@ pub(crate) async fn broadcasts_pinned_copies_skip_other_dispatchers_in_quota_que
         queue: String::new(),
         name: "slots".into(),
         size: 5,
+        partitioned: false,
+        rate: None,
         now: t(0),
     })
     .await
