@@ -26,7 +26,8 @@ use super::{CallbackOn, JobLimits, RetryPolicy, Timestamp};
 /// - `priority`: 0 (among due jobs of its queue, higher runs first).
 /// - `callbacks`: none; a put with callbacks is the same put, with its
 ///   callbacks held in the same transaction.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = StoredJobSpec)]
 pub struct JobSpec {
     /// The module, by digest (`sha256:...`) or by name.
     #[serde(default)]
@@ -45,6 +46,7 @@ pub struct JobSpec {
     /// Do not start before this time; a time already past: as soon as
     /// possible, at the end of the queue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub begin_after: Option<Timestamp>,
     /// Fail with `timeout` if not started this many milliseconds after
     /// `begin_after`.
@@ -61,12 +63,14 @@ pub struct JobSpec {
     pub priority: i32,
     /// Jobs put once this one has its outcome.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(no_recursion)]
     pub callbacks: Vec<CallbackSpec>,
 }
 
 /// A callback: a job held until the job it hangs on has its outcome (see
 /// [`super::links`]).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = StoredCallbackSpec)]
 pub struct CallbackSpec {
     /// On which outcome it runs its function (otherwise it passes the
     /// outcome through).
