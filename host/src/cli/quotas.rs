@@ -4,11 +4,10 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
-
 use super::ClientArgs;
 use super::client::{queue_segment, segment};
-use super::output::{print_json, print_table, queue_name};
+use super::output::{emit, print_table, queue_label};
+use crate::wire::quotas::{Quota, QuotaCreate, QuotaList, QuotaPatch};
 
 /// Arguments of `wasync quotas`.
 #[derive(Debug, Args)]
@@ -53,24 +52,15 @@ enum QuotasCommand {
     },
 }
 
-fn print_quota_line(quota: &Value) {
-    let active: Vec<&str> = quota["active"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+fn print_quota_line(quota: &Quota) {
+    let active: Vec<String> = quota.active.iter().map(ToString::to_string).collect();
     println!(
         "quota {:?} of {}: size {}, {} running{}{}",
-        quota["name"].as_str().unwrap_or("?"),
-        queue_name(&quota["queue"]),
-        quota["size"],
+        quota.name,
+        queue_label(&quota.queue),
+        quota.size,
         active.len(),
-        if quota["filled"] == true {
-            ", filled"
-        } else {
-            ""
-        },
+        if quota.filled { ", filled" } else { "" },
         if active.is_empty() {
             String::new()
         } else {
@@ -82,47 +72,50 @@ fn print_quota_line(quota: &Value) {
 /// Runs a `wasync quotas` command.
 pub async fn run(client_args: &ClientArgs, args: QuotasArgs) -> anyhow::Result<ExitCode> {
     let client = client_args.client();
+    let json = client_args.json;
     let base = format!("/v1/queues/{}/quotas", queue_segment(&args.queue));
     let one = |name: &str| format!("{base}/{}", segment(name));
-    let command = args.command.unwrap_or(QuotasCommand::List);
-    let answer = match &command {
-        QuotasCommand::List => client.get(&base).await?,
-        QuotasCommand::Create { name, size } => {
-            client
-                .post(&base, &json!({ "name": name, "size": size }))
-                .await?
-        }
-        QuotasCommand::Show { name } => client.get(&one(name)).await?,
-        QuotasCommand::SetSize { name, size } => {
-            client.patch(&one(name), &json!({ "size": size })).await?
-        }
-        QuotasCommand::Delete { name } => client.delete(&one(name)).await?,
-    };
-    if client_args.json {
-        print_json(&answer);
-        return Ok(ExitCode::SUCCESS);
-    }
-    match command {
+    match args.command.unwrap_or(QuotasCommand::List) {
         QuotasCommand::List => {
-            let rows: Vec<Vec<String>> = answer["quotas"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|q| {
-                    vec![
-                        q["name"].as_str().unwrap_or("?").to_owned(),
-                        q["size"].to_string(),
-                        q["active"].as_array().map_or(0, Vec::len).to_string(),
-                        if q["filled"] == true { "yes" } else { "no" }.to_owned(),
-                    ]
-                })
-                .collect();
-            print_table(&["QUOTA", "SIZE", "RUNNING", "FILLED"], &rows);
+            let list: QuotaList = client.get_as(&base).await?;
+            emit(json, &list, |list| {
+                let rows: Vec<Vec<String>> = list
+                    .quotas
+                    .iter()
+                    .map(|q| {
+                        vec![
+                            q.name.clone(),
+                            q.size.to_string(),
+                            q.active.len().to_string(),
+                            if q.filled { "yes" } else { "no" }.to_owned(),
+                        ]
+                    })
+                    .collect();
+                print_table(&["QUOTA", "SIZE", "RUNNING", "FILLED"], &rows);
+            });
+        }
+        QuotasCommand::Create { name, size } => {
+            let body = QuotaCreate {
+                name,
+                size: Some(size),
+            };
+            let quota: Quota = client.post_as(&base, &body).await?;
+            emit(json, &quota, print_quota_line);
+        }
+        QuotasCommand::Show { name } => {
+            let quota: Quota = client.get_as(&one(&name)).await?;
+            emit(json, &quota, print_quota_line);
+        }
+        QuotasCommand::SetSize { name, size } => {
+            let quota: Quota = client.patch_as(&one(&name), &QuotaPatch { size }).await?;
+            emit(json, &quota, print_quota_line);
         }
         QuotasCommand::Delete { name } => {
-            println!("deleted quota {name:?} of {}", args.queue);
+            let answer = client.delete(&one(&name)).await?;
+            emit(json, &answer, |_| {
+                println!("deleted quota {name:?} of {}", args.queue);
+            });
         }
-        _ => print_quota_line(&answer),
     }
     Ok(ExitCode::SUCCESS)
 }
