@@ -54,7 +54,10 @@ pub(super) fn described<E: std::fmt::Display>(error: serde_path_to_error::Error<
         .strip_prefix("unknown field `")
         .and_then(|rest| rest.split('`').next());
     if let Some(name) = unknown {
-        let parent = path.strip_suffix(name).unwrap_or(&path).trim_end_matches('.');
+        let parent = path
+            .strip_suffix(name)
+            .unwrap_or(&path)
+            .trim_end_matches('.');
         return if parent.is_empty() || parent == "." {
             inner
         } else {
@@ -152,11 +155,17 @@ mod tests {
     #[test]
     fn a_parse_error_names_the_fields_path() {
         let text = message(r#"{"inner": [{"fuel": 1}, {"fuel": "lots"}]}"#);
-        assert!(text.starts_with("field `inner[1].fuel`: invalid type"), "{text}");
+        assert!(
+            text.starts_with("field `inner[1].fuel`: invalid type"),
+            "{text}"
+        );
         let text = message("[]");
         assert!(!text.contains("field"), "{text}");
         let text = message(r#"{"inner": [{"fuel": 1, "fule": 2}]}"#);
-        assert!(text.starts_with("in `inner[0]`: unknown field `fule`"), "{text}");
+        assert!(
+            text.starts_with("in `inner[0]`: unknown field `fule`"),
+            "{text}"
+        );
         let text = message(r#"{"inner": [], "other": 1}"#);
         assert!(text.starts_with("unknown field `other`"), "{text}");
     }

@@ -33,7 +33,9 @@ pub async fn set_name(
     Path(name): Path<String>,
     JsonBody(body): JsonBody<JobNameBody>,
 ) -> ApiResult<Json<JobName>> {
-    Ok(Json(state.service.job_name_set(name, body.into_spec()).await?))
+    Ok(Json(
+        state.service.job_name_set(name, body.into_spec()).await?,
+    ))
 }
 
 /// `GET /v1/job-names`.

@@ -24,6 +24,8 @@ pub async fn cancel(client_args: &ClientArgs, args: CancelArgs) -> anyhow::Resul
         .client()
         .post_empty_as(&format!("/v1/jobs/{}/cancel", segment(&args.id)))
         .await?;
-    emit(client_args.json, &job, |job| println!("cancelled job {}", job.id));
+    emit(client_args.json, &job, |job| {
+        println!("cancelled job {}", job.id)
+    });
     Ok(ExitCode::SUCCESS)
 }

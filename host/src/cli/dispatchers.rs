@@ -24,7 +24,10 @@ pub async fn run(client_args: &ClientArgs) -> anyhow::Result<ExitCode> {
                 info.pid,
                 time(&info.last_ping_at),
             );
-            dispatcher.agents.iter().for_each(super::agents::print_agent_line);
+            dispatcher
+                .agents
+                .iter()
+                .for_each(super::agents::print_agent_line);
         }
     });
     Ok(ExitCode::SUCCESS)

@@ -8,9 +8,9 @@ use serde_json::Value;
 
 use super::client::segment;
 use super::output::{emit, print_json, print_table, queue_label, short_json};
+use super::{ClientArgs, parse_json_arg};
 use crate::model::Job;
 use crate::wire::names::{JobName, JobNameBody, JobNameList, PutByName};
-use super::{ClientArgs, parse_json_arg};
 
 /// Arguments of `wasync names`.
 #[derive(Debug, Args)]

@@ -89,7 +89,11 @@ pub async fn processing(client_args: &ClientArgs) -> anyhow::Result<ExitCode> {
     }
     let mut rows: Vec<Vec<String>> = Vec::new();
     for q in &view.paused_queues {
-        rows.push(vec!["queue".into(), queue_label(&q.queue), time(&q.paused_at)]);
+        rows.push(vec![
+            "queue".into(),
+            queue_label(&q.queue),
+            time(&q.paused_at),
+        ]);
     }
     for d in &view.paused_dispatchers {
         rows.push(vec![

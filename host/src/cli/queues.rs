@@ -89,7 +89,10 @@ pub async fn run(client_args: &ClientArgs, args: QueuesArgs) -> anyhow::Result<E
             emit(json, &view, |view| {
                 let queue = &view.queue;
                 println!("{}: {} pending", queue_label(&queue.name), queue.length);
-                for (cap, label) in [(queue.put_cap, "put cap"), (queue.pending_cap, "pending cap")] {
+                for (cap, label) in [
+                    (queue.put_cap, "put cap"),
+                    (queue.pending_cap, "pending cap"),
+                ] {
                     if let Some(cap) = cap {
                         println!("{label}: {cap}");
                     }

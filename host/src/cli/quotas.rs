@@ -3,11 +3,11 @@
 
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand};
 use super::ClientArgs;
 use super::client::{queue_segment, segment};
 use super::output::{emit, print_table, queue_label};
 use crate::wire::quotas::{Quota, QuotaCreate, QuotaList, QuotaPatch};
+use clap::{Args, Subcommand};
 
 /// Arguments of `wasync quotas`.
 #[derive(Debug, Args)]

@@ -6,8 +6,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Subcommand};
 use anyhow::anyhow;
+use clap::{Args, Subcommand};
 use serde_json::Value;
 
 use super::ClientArgs;

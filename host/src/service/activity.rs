@@ -52,7 +52,9 @@ pub struct QueueActivity {
 }
 
 /// Jobs finished in a span of time.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub struct Bucket {
     /// Completed with a result.
     pub succeeded: u64,

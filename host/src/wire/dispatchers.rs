@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::input::TimeInput;
-use crate::model::{AGENT_SIZE_DEFAULT, AgentFilter, AgentSpec, PollRecord};
 pub use crate::model::Agent;
+use crate::model::{AGENT_SIZE_DEFAULT, AgentFilter, AgentSpec, PollRecord};
 pub use crate::service::{DispatcherStatsView, DispatcherStatusView, DispatcherView};
 
 /// Reply of `GET /v1/dispatchers`.

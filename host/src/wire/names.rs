@@ -5,8 +5,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::input::{DurationInput, TimeInput};
-use crate::model::{self, JobLimits};
 pub use crate::model::JobName;
+use crate::model::{self, JobLimits};
 
 /// Body of `PUT /v1/job-names/{name}`: what the name puts.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -14,9 +14,9 @@ use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::{IntoParams, ToSchema};
 
 use super::input::{DurationInput, TimeInput, nullable};
+pub use crate::model::Schedule;
 use crate::model::cron::CronSpec;
 use crate::model::{CatchUp, Job, JobLimits, Timing};
-pub use crate::model::Schedule;
 
 /// A cron spec in a request: the five-field string or lists of fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,9 +128,9 @@ pub fn timing(
         })),
         (None, Some(cron)) => cron.timing().map(Some),
         (None, None) if optional => Ok(None),
-        (None, None) => Err(
-            "a schedule needs `delay` (e.g. \"10s\") or `cron` (e.g. \"10 4 * * *\")".into(),
-        ),
+        (None, None) => {
+            Err("a schedule needs `delay` (e.g. \"10s\") or `cron` (e.g. \"10 4 * * *\")".into())
+        }
     }
 }
 

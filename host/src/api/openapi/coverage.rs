@@ -56,9 +56,9 @@ fn routed() -> BTreeSet<(String, String)> {
         };
         let handlers = &call[call.find(',').expect("a route has handlers")..];
         for method in ["get", "post", "put", "patch", "delete"] {
-            let called = handlers.match_indices(&format!("{method}(")).any(|(i, _)| {
-                !handlers[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_')
-            });
+            let called = handlers
+                .match_indices(&format!("{method}("))
+                .any(|(i, _)| !handlers[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_'));
             if called {
                 routes.insert((method.to_owned(), path.clone()));
             }
@@ -119,9 +119,17 @@ fn untyped(schema: &Value) -> bool {
     if let Some(items) = schema.get("items") {
         return untyped(items);
     }
-    let shaped = ["$ref", "properties", "oneOf", "anyOf", "allOf", "enum", "const"]
-        .iter()
-        .any(|key| schema.contains_key(*key));
+    let shaped = [
+        "$ref",
+        "properties",
+        "oneOf",
+        "anyOf",
+        "allOf",
+        "enum",
+        "const",
+    ]
+    .iter()
+    .any(|key| schema.contains_key(*key));
     let kind = schema.get("type").and_then(Value::as_str);
     !shaped && matches!(kind, None | Some("object"))
 }
@@ -161,7 +169,9 @@ fn an_untyped_schema_is_told_from_a_typed_one() {
     assert!(untyped(&serde_json::json!({})));
     assert!(untyped(&serde_json::json!({"type": "object"})));
     assert!(untyped(&serde_json::json!({"type": "array", "items": {}})));
-    assert!(!untyped(&serde_json::json!({"$ref": "#/components/schemas/Job"})));
+    assert!(!untyped(
+        &serde_json::json!({"$ref": "#/components/schemas/Job"})
+    ));
     assert!(!untyped(
         &serde_json::json!({"type": "object", "properties": {"count": {"type": "integer"}}})
     ));

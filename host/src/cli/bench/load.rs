@@ -142,7 +142,9 @@ impl Target {
 
     /// How many jobs are `state` (`completed`, `failed`), in every queue.
     pub async fn count(&self, state: &str) -> anyhow::Result<u64> {
-        let answer: JobCount = self.get_as(&format!("/v1/jobs/count?state={state}")).await?;
+        let answer: JobCount = self
+            .get_as(&format!("/v1/jobs/count?state={state}"))
+            .await?;
         Ok(answer.count)
     }
 
@@ -153,16 +155,22 @@ impl Target {
         let mut out = Vec::with_capacity(samples);
         for _ in 0..samples {
             let sent = Instant::now();
-            let put: Job = serde_json::from_value(self.post_created("/v1/jobs", body.clone()).await?)
-                .context("a put answers the job")?;
+            let put: Job =
+                serde_json::from_value(self.post_created("/v1/jobs", body.clone()).await?)
+                    .context("a put answers the job")?;
             let id = put.id;
             let done = loop {
-                let job: Job = self.get_as(&format!("/v1/jobs/{id}/wait?timeout=30s")).await?;
+                let job: Job = self
+                    .get_as(&format!("/v1/jobs/{id}/wait?timeout=30s"))
+                    .await?;
                 if job.status == JobStatus::Completed {
                     break job;
                 }
                 if sent.elapsed() > STALL_LIMIT {
-                    bail!("job {id} did not complete within {STALL_LIMIT:?}: {}", job.status);
+                    bail!(
+                        "job {id} did not complete within {STALL_LIMIT:?}: {}",
+                        job.status
+                    );
                 }
             };
             out.push(Sample {
@@ -275,9 +283,11 @@ mod tests {
 
     #[test]
     fn the_servers_latency_is_read_from_the_jobs_times() {
-        let time = |t: &str| chrono::DateTime::parse_from_rfc3339(t)
-            .unwrap()
-            .with_timezone(&chrono::Utc);
+        let time = |t: &str| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+        };
         let created = time("2026-12-05T10:00:00.000Z");
         let completed = time("2026-12-05T10:00:00.002500Z");
         assert_eq!(
