@@ -86,7 +86,7 @@ pub struct ScheduleRun {
 }
 
 /// When a schedule puts its job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Timing {
     /// Every `delay_ms`. The first occurrence is `delay_ms` after the

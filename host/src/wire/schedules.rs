@@ -10,7 +10,7 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Value, json};
 use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::{IntoParams, ToSchema};
 
 use super::input::{DurationInput, TimeInput, nullable};
@@ -114,6 +114,70 @@ impl CronInput {
         })
     }
 }
+
+/// A schedule's timing as the API writes it: `{"kind": "delay",
+/// "delay_ms"}` or `{"kind": "cron", "minute": [...], …, "expression"}`.
+/// Written by hand: the derived schema of the tagged enum with a
+/// flattened field is an `allOf` inside a `oneOf`, which client
+/// generators (openapi-python-client) cannot read.
+impl utoipa::PartialSchema for Timing {
+    fn schema() -> RefOr<Schema> {
+        let kind = |name: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some([name.to_owned()]))
+        };
+        let list = |description: &str| {
+            ArrayBuilder::new()
+                .items(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .minimum(Some(0)),
+                )
+                .description(Some(description))
+        };
+        let delay = ObjectBuilder::new()
+            .title(Some("Delay"))
+            .property("kind", kind("delay"))
+            .property(
+                "delay_ms",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(0))
+                    .description(Some("Milliseconds between occurrences.")),
+            )
+            .required("kind")
+            .required("delay_ms");
+        let cron = ObjectBuilder::new()
+            .title(Some("Cron"))
+            .property("kind", kind("cron"))
+            .property("minute", list("Minutes, 0-59 (empty: any)."))
+            .property("hour", list("Hours, 0-23 (empty: any)."))
+            .property(
+                "day_of_month",
+                list("Days of the month, 1-31 (empty: any)."),
+            )
+            .property("month", list("Months, 1-12 (empty: any)."))
+            .property(
+                "day_of_week",
+                list("Days of the week, 0-6, 0 = Monday (empty: any)."),
+            )
+            .property(
+                "expression",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some("The five-field string it was given as, if it was.")),
+            )
+            .required("kind");
+        OneOfBuilder::new()
+            .item(delay)
+            .item(cron)
+            .description(Some("When a schedule puts its job (times are UTC)."))
+            .into()
+    }
+}
+
+impl ToSchema for Timing {}
 
 /// `delay` or `cron`, exactly one (or neither, when `optional`).
 pub fn timing(
