@@ -134,3 +134,73 @@ async fn a_duration_out_of_range_is_refused() {
         "{body}"
     );
 }
+
+/// A body field of the wrong type is named by its path (the crate's JSON
+/// extractor reads bodies through `serde_path_to_error`), in a put, a
+/// batch item, a nested object and a body of the operators' endpoints:
+/// schemathesis's wrong-typed bodies got serde's bare "invalid type"
+/// message, which named no field once it was nested.
+#[tokio::test]
+async fn a_wrong_typed_field_is_named_by_its_path() {
+    let _guard = shared().await;
+    let s = Server::start_on(Backend::Sqlite).await;
+    let http = s.http();
+    http.upload_example("hello").await;
+    let cases = [
+        (
+            "/v1/jobs",
+            serde_json::json!({"module": "hello", "function": "hello", "limits": {"fuel": "lots"}}),
+            "field `limits.fuel`",
+        ),
+        (
+            "/v1/jobs",
+            serde_json::json!({"module": "hello", "function": "hello",
+                "callbacks": [{"function": "hello", "quota_names": [1]}]}),
+            "field `callbacks[0].quota_names[0]`",
+        ),
+        (
+            "/v1/jobs/batch",
+            serde_json::json!([{"module": "hello", "function": "hello"},
+                {"module": "hello", "function": "hello", "priority": "high"}]),
+            "item 1: field `priority`",
+        ),
+        (
+            "/v1/queues/default/quotas",
+            serde_json::json!({"name": "q", "size": -1}),
+            "field `size`",
+        ),
+        (
+            "/v1/jobs/remove",
+            serde_json::json!({"statuses": "failed"}),
+            "field `statuses`",
+        ),
+        (
+            "/v1/schedules",
+            serde_json::json!({"name": "s", "module": "hello", "function": "hello",
+                "delay": "10s", "active": "yes"}),
+            "field `active`",
+        ),
+    ];
+    for (path, body, named) in cases {
+        let (status, answer) = http.post(path, body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}: {answer}");
+        assert_eq!(answer["error"]["code"], "bad_request", "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(named),
+            "{path}: {message} (expected {named})"
+        );
+    }
+    // A body that is not JSON at all names no field.
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/jobs", s.url))
+        .body("nonsense")
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let answer: Value = response.json().await.expect("a JSON error");
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("invalid JSON body: "), "{message}");
+    assert!(!message.contains("field `"), "{message}");
+}

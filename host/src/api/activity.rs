@@ -6,30 +6,19 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiResult;
 use super::extract::Query;
-use super::input::DurationInput;
 use crate::model::{Authority, Scope};
-use crate::service::Activity;
+use crate::wire::access::CallerView;
+use crate::wire::activity::{Activity, ActivityQuery};
 
 /// The window an activity request reads when not told: the last hour.
 pub const ACTIVITY_WINDOW_DEFAULT: Duration = Duration::from_secs(3600);
 /// How many buckets it cuts it into when not told.
 pub const ACTIVITY_BUCKETS_DEFAULT: u32 = 12;
-
-/// `?window=1h&buckets=12`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ActivityQuery {
-    /// The window, ending now (a duration: `1h`, `30m`, milliseconds).
-    window: Option<DurationInput>,
-    /// How many buckets it is cut into.
-    buckets: Option<u32>,
-}
 
 /// `GET /v1/activity?window=1h&buckets=12`: every queue the caller may
 /// read, with its jobs by state, whether it is paused, and the jobs
@@ -40,12 +29,9 @@ pub struct ActivityQuery {
     path = "/v1/activity",
     tag = "operators",
     operation_id = "activity",
-    params(
-        ("window" = Option<String>, Query, description = "The window, ending now: a duration (`1h`, `30m`, milliseconds); default one hour."),
-        ("buckets" = Option<u32>, Query, description = "How many buckets the window is cut into; default 12."),
-    ),
+    params(ActivityQuery),
     responses(
-        (status = 200, description = "`{queues: [...]}`: each readable queue's jobs by state, whether it is paused, and the jobs finished per bucket of the window with their mean wait.", body = serde_json::Value)
+        (status = 200, description = "`{queues: [...]}`: each readable queue's jobs by state, whether it is paused, and the jobs finished per bucket of the window with their mean wait.", body = Activity)
     )
 )]
 pub async fn activity(
@@ -60,19 +46,6 @@ pub async fn activity(
     ))
 }
 
-/// Who a request acts as.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CallerView {
-    /// The token's name; `None` for the admin token (or no token).
-    pub name: Option<String>,
-    /// Whether it may do server-wide operations.
-    pub admin: bool,
-    /// The queues it may use (globs).
-    pub queues: Vec<String>,
-    /// What it may do there.
-    pub scopes: Vec<Scope>,
-}
-
 /// `GET /v1/caller`: the caller's token: its name, queues and scopes.
 #[utoipa::path(
     get,
@@ -80,7 +53,7 @@ pub struct CallerView {
     tag = "server",
     operation_id = "caller",
     responses(
-        (status = 200, description = "`{name, admin, queues, scopes}`: who the request acts as (`name` null for the admin token or none).", body = serde_json::Value)
+        (status = 200, description = "`{name, admin, queues, scopes}`: who the request acts as (`name` null for the admin token or none).", body = CallerView)
     )
 )]
 pub async fn caller(caller: Caller) -> Json<CallerView> {

@@ -94,8 +94,9 @@ fn parse_array(body: &[u8]) -> ApiResult<Vec<JobSpec>> {
         .into_iter()
         .enumerate()
         .map(|(index, item)| {
-            serde_json::from_value(item)
-                .map_err(|e| ApiError::BadRequest(format!("item {index}: {e}")))
+            serde_path_to_error::deserialize(item).map_err(|e| {
+                ApiError::BadRequest(format!("item {index}: {}", super::extract::described(e)))
+            })
         })
         .collect()
 }
@@ -111,7 +112,10 @@ fn parse_ndjson(body: &[u8]) -> ApiResult<Vec<JobSpec>> {
         if index == PUT_MANY_MAX {
             return Err(too_large(index + 1));
         }
-        let item = serde_json::from_slice(text)
+        let mut deserializer = serde_json::Deserializer::from_slice(text);
+        let item = serde_path_to_error::deserialize(&mut deserializer)
+            .map_err(super::extract::described)
+            .and_then(|item| deserializer.end().map(|()| item).map_err(|e| e.to_string()))
             .map_err(|e| ApiError::BadRequest(format!("item {index} (line {}): {e}", line + 1)))?;
         bodies.push(item);
     }

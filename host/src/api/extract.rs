@@ -10,7 +10,10 @@ use serde::de::DeserializeOwned;
 use super::error::ApiError;
 
 /// A JSON body. The content type is not checked (so `curl -d` works);
-/// the body must parse as `T`. An empty body parses as `null`.
+/// the body must parse as `T`. An empty body parses as `null`. A body
+/// that does not fit `T` is refused with a message naming the field's
+/// path (`limits.fuel`, `callbacks[0].function`), so the client need not
+/// guess which of its fields was wrong.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
@@ -24,9 +27,47 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         } else {
             &bytes
         };
-        serde_json::from_slice(text)
-            .map(JsonBody)
-            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+        let mut deserializer = serde_json::Deserializer::from_slice(text);
+        let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(body_error)?;
+        // Trailing characters after the value are refused, as
+        // `serde_json::from_slice` refuses them.
+        deserializer
+            .end()
+            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
+        Ok(JsonBody(value))
+    }
+}
+
+/// The refusal of a body that does not parse.
+fn body_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    ApiError::BadRequest(format!("invalid JSON body: {}", described(error)))
+}
+
+/// A parse error in words: the path of the field it is in (when it is
+/// inside one), then serde's message. An unknown field is named by serde
+/// already: the path then says where it was (`in \`limits\``), if not at
+/// the top.
+pub(super) fn described<E: std::fmt::Display>(error: serde_path_to_error::Error<E>) -> String {
+    let path = error.path().to_string();
+    let inner = error.into_inner().to_string();
+    let unknown = inner
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split('`').next());
+    if let Some(name) = unknown {
+        let parent = path
+            .strip_suffix(name)
+            .unwrap_or(&path)
+            .trim_end_matches('.');
+        return if parent.is_empty() || parent == "." {
+            inner
+        } else {
+            format!("in `{parent}`: {inner}")
+        };
+    }
+    if path == "." || path.is_empty() {
+        inner
+    } else {
+        format!("field `{path}`: {inner}")
     }
 }
 
@@ -82,5 +123,50 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
             .await
             .map(|q| Query(q.0))
             .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Outer {
+        #[allow(dead_code)]
+        inner: Vec<Inner>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Inner {
+        #[allow(dead_code)]
+        fuel: u64,
+    }
+
+    fn message(text: &str) -> String {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let error = serde_path_to_error::deserialize::<_, Outer>(&mut deserializer).unwrap_err();
+        described(error)
+    }
+
+    #[test]
+    fn a_parse_error_names_the_fields_path() {
+        let text = message(r#"{"inner": [{"fuel": 1}, {"fuel": "lots"}]}"#);
+        assert!(
+            text.starts_with("field `inner[1].fuel`: invalid type"),
+            "{text}"
+        );
+        let text = message("[]");
+        assert!(!text.contains("field"), "{text}");
+        let text = message(r#"{"inner": [{"fuel": 1, "fule": 2}]}"#);
+        assert!(
+            text.starts_with("in `inner[0]`: unknown field `fule`"),
+            "{text}"
+        );
+        let text = message(r#"{"inner": [], "other": 1}"#);
+        assert!(text.starts_with("unknown field `other`"), "{text}");
     }
 }

@@ -4,13 +4,12 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiResult;
 use super::extract::{JsonBody, Path};
-use crate::model::{JobId, RetryPolicy};
+use crate::model::JobId;
+use crate::wire::failures::{AttemptList, AttemptView, RetryBody, RetryView};
 
 /// `GET /v1/jobs/{id}/attempts`: `{"attempts": [{attempt, dispatcher,
 /// failure, failed_at, run}, …]}`, oldest first; `run` is the recorded run
@@ -22,25 +21,26 @@ use crate::model::{JobId, RetryPolicy};
     operation_id = "failures_attempts",
     params(("id" = JobId, Path, description = "The job's id.")),
     responses(
-        (status = 200, description = "`{job, attempts: [{attempt, dispatcher, failure, failed_at, run}]}`, oldest first.", body = serde_json::Value)
+        (status = 200, description = "Its failed attempts, oldest first, each with its recorded run.", body = AttemptList)
     )
 )]
 pub async fn attempts(
     State(state): State<AppState>,
     Path(id): Path<JobId>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AttemptList>> {
     let (attempts, runs) =
         tokio::try_join!(state.service.job_attempts(id), state.service.job_runs(id))?;
-    let attempts: Vec<Value> = attempts
+    let attempts = attempts
         .into_iter()
         .map(|attempt| {
-            let run = runs.iter().find(|run| run.attempt == attempt.attempt);
-            let mut value = json!(attempt);
-            value["run"] = json!(run);
-            value
+            let run = runs
+                .iter()
+                .find(|run| run.attempt == attempt.attempt)
+                .cloned();
+            AttemptView { attempt, run }
         })
         .collect();
-    Ok(Json(json!({ "job": id, "attempts": attempts })))
+    Ok(Json(AttemptList { attempts, job: id }))
 }
 
 /// `GET /v1/queues/{name}/retry`: the policy set on the queue (`null`:
@@ -52,25 +52,19 @@ pub async fn attempts(
     operation_id = "failures_show_retry",
     params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
     responses(
-        (status = 200, description = "`{queue, retry, effective}`.", body = serde_json::Value)
+        (status = 200, description = "The queue's policy and the one its jobs get.", body = RetryView)
     )
 )]
 pub async fn show_retry(
     State(state): State<AppState>,
     Path(queue): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let (set, effective) = state.service.queue_retry(&queue).await?;
-    Ok(Json(
-        json!({ "queue": queue, "retry": set, "effective": effective }),
-    ))
-}
-
-/// Body of `PUT /v1/queues/{name}/retry`: `{"retry": <policy> | null}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetryBody {
-    /// A preset's name or an object; `null` clears the queue's default.
-    retry: Option<RetryPolicy>,
+) -> ApiResult<Json<RetryView>> {
+    let (retry, effective) = state.service.queue_retry(&queue).await?;
+    Ok(Json(RetryView {
+        effective,
+        queue,
+        retry,
+    }))
 }
 
 /// `PUT /v1/queues/{name}/retry` `{"retry": {"max_attempts": 3}}`.
@@ -80,19 +74,21 @@ pub struct RetryBody {
     tag = "queues",
     operation_id = "failures_set_retry",
     params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
-    request_body(content = serde_json::Value, description = "`{\"retry\": <policy> | null}`."),
+    request_body = RetryBody,
     responses(
-        (status = 200, description = "`{queue, retry, effective}`.", body = serde_json::Value)
+        (status = 200, description = "The queue's policy and the one its jobs get.", body = RetryView)
     )
 )]
 pub async fn set_retry(
     State(state): State<AppState>,
     Path(queue): Path<String>,
     JsonBody(body): JsonBody<RetryBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RetryView>> {
     state.service.set_queue_retry(&queue, body.retry).await?;
-    let (set, effective) = state.service.queue_retry(&queue).await?;
-    Ok(Json(
-        json!({ "queue": queue, "retry": set, "effective": effective }),
-    ))
+    let (retry, effective) = state.service.queue_retry(&queue).await?;
+    Ok(Json(RetryView {
+        effective,
+        queue,
+        retry,
+    }))
 }

@@ -4,33 +4,15 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiResult;
 use super::extract::{JsonBody, Path};
-use super::input::{DurationInput, TimeInput};
-use crate::model::{Job, JobLimits, JobName, JobSpec};
+use crate::model::Job;
 use crate::service::Putter;
 use crate::wire::ErrorBody;
-
-/// Body of `PUT /v1/job-names/{name}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JobNameBody {
-    /// Module digest or name.
-    module: String,
-    /// Job function.
-    function: String,
-    /// Default queue.
-    #[serde(default)]
-    queue: Option<String>,
-    /// Default arguments.
-    #[serde(default)]
-    args: Value,
-}
+use crate::wire::names::{JobName, JobNameBody, JobNameList, PutByName};
 
 /// `PUT /v1/job-names/{name}` `{"module", "function", "queue", "args"}`:
 /// registers or replaces a named job.
@@ -40,9 +22,9 @@ pub struct JobNameBody {
     tag = "job-names",
     operation_id = "job_names_set_name",
     params(("name" = String, Path, min_length = 1, description = "The named job.")),
-    request_body(content = serde_json::Value, description = "`{module, function, queue, args}`."),
+    request_body = JobNameBody,
     responses(
-        (status = 200, description = "The named job.", body = serde_json::Value),
+        (status = 200, description = "The named job.", body = JobName),
         (status = 422, description = "The job names a function its module does not export, or arguments its parameters cannot take.", body = ErrorBody)
     )
 )]
@@ -51,14 +33,9 @@ pub async fn set_name(
     Path(name): Path<String>,
     JsonBody(body): JsonBody<JobNameBody>,
 ) -> ApiResult<Json<JobName>> {
-    let job = JobSpec {
-        module: Some(body.module),
-        function: body.function,
-        queue: body.queue,
-        args: body.args,
-        ..JobSpec::default()
-    };
-    Ok(Json(state.service.job_name_set(name, job).await?))
+    Ok(Json(
+        state.service.job_name_set(name, body.into_spec()).await?,
+    ))
 }
 
 /// `GET /v1/job-names`.
@@ -68,13 +45,13 @@ pub async fn set_name(
     tag = "job-names",
     operation_id = "job_names_list_names",
     responses(
-        (status = 200, description = "`{\"job_names\": [...]}`.", body = serde_json::Value)
+        (status = 200, description = "Every named job.", body = JobNameList)
     )
 )]
-pub async fn list_names(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    Ok(Json(
-        json!({ "job_names": state.service.job_name_list().await? }),
-    ))
+pub async fn list_names(State(state): State<AppState>) -> ApiResult<Json<JobNameList>> {
+    Ok(Json(JobNameList {
+        job_names: state.service.job_name_list().await?,
+    }))
 }
 
 /// `GET /v1/job-names/{name}`.
@@ -85,7 +62,7 @@ pub async fn list_names(State(state): State<AppState>) -> ApiResult<Json<Value>>
     operation_id = "job_names_show_name",
     params(("name" = String, Path, min_length = 1, description = "The named job.")),
     responses(
-        (status = 200, description = "The named job.", body = serde_json::Value)
+        (status = 200, description = "The named job.", body = JobName)
     )
 )]
 pub async fn show_name(
@@ -114,30 +91,6 @@ pub async fn delete_name(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Body of `POST /v1/job-names/{name}/jobs`: every field optional.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PutByNameBody {
-    /// Arguments; default the named job's.
-    #[serde(default)]
-    args: Value,
-    /// Queue; default the named job's.
-    #[serde(default)]
-    queue: Option<String>,
-    /// Not before this time.
-    #[serde(default)]
-    begin_after: Option<TimeInput>,
-    /// Must have started within this long after `begin_after`.
-    #[serde(default)]
-    begin_by: Option<DurationInput>,
-    /// Resource requests.
-    #[serde(default)]
-    limits: JobLimits,
-    /// Quotas of the queue the job counts against.
-    #[serde(default)]
-    quota_names: Vec<String>,
-}
-
 /// `POST /v1/job-names/{name}/jobs` `{"args": …}`: puts the named job
 /// with these arguments; 404 names an unknown name.
 #[utoipa::path(
@@ -146,7 +99,7 @@ pub struct PutByNameBody {
     tag = "job-names",
     operation_id = "job_names_put_by_name",
     params(("name" = String, Path, min_length = 1, description = "The named job.")),
-    request_body(content = serde_json::Value, description = "`{args, queue, begin_after, begin_by, limits, quota_names}` (optional)."),
+    request_body = Option<PutByName>,
     responses(
         (status = 201, description = "The job, put.", body = Job),
         (status = 429, description = "The queue is at its pending cap (`queue_full`).", body = ErrorBody),
@@ -157,18 +110,9 @@ pub async fn put_by_name(
     State(state): State<AppState>,
     Caller(authority): Caller,
     Path(name): Path<String>,
-    JsonBody(body): JsonBody<Option<PutByNameBody>>,
+    JsonBody(body): JsonBody<Option<PutByName>>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
-    let body = body.unwrap_or_default();
-    let spec = JobSpec {
-        args: body.args,
-        queue: body.queue,
-        begin_after: body.begin_after.map(|t| t.0),
-        begin_by_ms: body.begin_by.map(|d| d.millis()),
-        limits: body.limits,
-        quota_names: body.quota_names,
-        ..JobSpec::default()
-    };
+    let spec = body.unwrap_or_default().into_spec();
     let job = state
         .service
         .put_by_name(&name, spec, &Putter::with(authority))

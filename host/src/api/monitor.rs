@@ -5,47 +5,18 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Path, Query};
 use super::input::TimeInput;
-use crate::model::{DispatcherId, JobFilter, JobId, PollRecord, QueryState, TimeRange};
-use crate::service::{DispatcherStatsView, DispatcherStatusView, JobInfo};
+use crate::model::{DispatcherId, JobFilter, JobId, QueryState, TimeRange};
 use crate::store::JobOrder;
-
-/// The filters of a job query: every one optional.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FilterQuery {
-    /// Comma-separated states: a status, `succeeded` or `failed`.
-    state: Option<String>,
-    /// Glob on the module's name or digest.
-    module: Option<String>,
-    /// Glob on the function.
-    function: Option<String>,
-    queue: Option<String>,
-    agent: Option<String>,
-    dispatcher: Option<DispatcherId>,
-    requested_start_since: Option<TimeInput>,
-    requested_start_before: Option<TimeInput>,
-    start_since: Option<TimeInput>,
-    start_before: Option<TimeInput>,
-    end_since: Option<TimeInput>,
-    end_before: Option<TimeInput>,
-    /// Put at or after this time.
-    created_since: Option<TimeInput>,
-    /// Put before this time.
-    created_before: Option<TimeInput>,
-    /// Page cursor (`query` only).
-    after: Option<JobId>,
-    /// `oldest` (the default) or `newest` first (`query` only).
-    order: Option<String>,
-    /// Page size (`query` only).
-    limit: Option<u32>,
-}
+use crate::wire::JobPage;
+use crate::wire::dispatchers::{
+    DispatcherStatsView, DispatcherStatusView, PollList, PollsQuery, StatsQuery,
+};
+use crate::wire::operators::{FailureReply, JobCount, JobFilterQuery, JobInfo, JobSlot};
 
 fn range(since: Option<TimeInput>, before: Option<TimeInput>) -> TimeRange {
     TimeRange {
@@ -54,29 +25,28 @@ fn range(since: Option<TimeInput>, before: Option<TimeInput>) -> TimeRange {
     }
 }
 
-impl FilterQuery {
-    fn filter(&self) -> ApiResult<JobFilter> {
-        let states = match self.state.as_deref() {
-            None | Some("") => Vec::new(),
-            Some(list) => list
-                .split(',')
-                .map(|s| s.trim().parse::<QueryState>())
-                .collect::<Result<_, _>>()
-                .map_err(|e| ApiError::BadRequest(e.to_string()))?,
-        };
-        Ok(JobFilter {
-            states,
-            module: self.module.clone(),
-            function: self.function.clone(),
-            queue: self.queue.clone(),
-            agent: self.agent.clone(),
-            dispatcher: self.dispatcher,
-            requested_start: range(self.requested_start_since, self.requested_start_before),
-            start: range(self.start_since, self.start_before),
-            end: range(self.end_since, self.end_before),
-            created: range(self.created_since, self.created_before),
-        })
-    }
+/// The filter a query's parameters describe.
+fn filter(query: &JobFilterQuery) -> ApiResult<JobFilter> {
+    let states = match query.state.as_deref() {
+        None | Some("") => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|s| s.trim().parse::<QueryState>())
+            .collect::<Result<_, _>>()
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+    };
+    Ok(JobFilter {
+        states,
+        module: query.module.clone(),
+        function: query.function.clone(),
+        queue: query.queue.clone(),
+        agent: query.agent.clone(),
+        dispatcher: query.dispatcher,
+        requested_start: range(query.requested_start_since, query.requested_start_before),
+        start: range(query.start_since, query.start_before),
+        end: range(query.end_since, query.end_before),
+        created: range(query.created_since, query.created_before),
+    })
 }
 
 /// `GET /v1/jobs/query?state=failed&function=resize*&start_since=…`: the
@@ -87,14 +57,15 @@ impl FilterQuery {
     path = "/v1/jobs/query",
     tag = "operators",
     operation_id = "monitor_query",
+    params(JobFilterQuery),
     responses(
-        (status = 200, description = "`{jobs, next}`: the matching jobs, oldest first (`order=newest`: newest first).", body = serde_json::Value)
+        (status = 200, description = "The matching jobs, oldest first (`order=newest`: newest first); `next` is the `after` of the next page.", body = JobPage)
     )
 )]
 pub async fn query(
     State(state): State<AppState>,
-    Query(query): Query<FilterQuery>,
-) -> ApiResult<Json<Value>> {
+    Query(query): Query<JobFilterQuery>,
+) -> ApiResult<Json<JobPage>> {
     let order = match query.order.as_deref() {
         None | Some("oldest") => JobOrder::Created,
         Some("newest") => JobOrder::Newest,
@@ -107,15 +78,13 @@ pub async fn query(
     let page = state
         .service
         .job_query(
-            query.filter()?,
+            filter(&query)?,
             order,
             query.after,
             query.limit.unwrap_or(100),
         )
         .await?;
-    serde_json::to_value(page)
-        .map(Json)
-        .map_err(|e| ApiError::Internal(e.to_string()))
+    Ok(Json(page.into()))
 }
 
 /// `GET /v1/jobs/count?…` (the filters of `query`): `{"count": n}`.
@@ -124,16 +93,17 @@ pub async fn query(
     path = "/v1/jobs/count",
     tag = "operators",
     operation_id = "monitor_count",
+    params(JobFilterQuery),
     responses(
-        (status = 200, description = "`{\"count\": n}`.", body = serde_json::Value)
+        (status = 200, description = "How many jobs match.", body = JobCount)
     )
 )]
 pub async fn count(
     State(state): State<AppState>,
-    Query(query): Query<FilterQuery>,
-) -> ApiResult<Json<Value>> {
-    let count = state.service.job_count(query.filter()?).await?;
-    Ok(Json(json!({ "count": count })))
+    Query(query): Query<JobFilterQuery>,
+) -> ApiResult<Json<JobCount>> {
+    let count = state.service.job_count(filter(&query)?).await?;
+    Ok(Json(JobCount { count }))
 }
 
 /// `GET /v1/jobs/last-completed?…`: `{"job": …}` or `{"job": null}`.
@@ -142,16 +112,17 @@ pub async fn count(
     path = "/v1/jobs/last-completed",
     tag = "operators",
     operation_id = "monitor_last_completed",
+    params(JobFilterQuery),
     responses(
-        (status = 200, description = "`{\"job\": job | null}`.", body = serde_json::Value)
+        (status = 200, description = "The job completed last, or `null`.", body = JobSlot)
     )
 )]
 pub async fn last_completed(
     State(state): State<AppState>,
-    Query(query): Query<FilterQuery>,
-) -> ApiResult<Json<Value>> {
-    let job = state.service.job_last_completed(query.filter()?).await?;
-    Ok(Json(json!({ "job": job })))
+    Query(query): Query<JobFilterQuery>,
+) -> ApiResult<Json<JobSlot>> {
+    let job = state.service.job_last_completed(filter(&query)?).await?;
+    Ok(Json(JobSlot { job }))
 }
 
 /// `GET /v1/queues/{name}/next`: the job the queue hands out next.
@@ -162,15 +133,15 @@ pub async fn last_completed(
     operation_id = "monitor_next_pending",
     params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
     responses(
-        (status = 200, description = "`{\"job\": job | null}`.", body = serde_json::Value)
+        (status = 200, description = "The job it hands out next, or `null`.", body = JobSlot)
     )
 )]
 pub async fn next_pending(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<JobSlot>> {
     let job = state.service.queue_next_pending(&name).await?;
-    Ok(Json(json!({ "job": job })))
+    Ok(Json(JobSlot { job }))
 }
 
 /// `GET /v1/jobs/{id}/failure`: `{"failure": …}`.
@@ -181,15 +152,15 @@ pub async fn next_pending(
     operation_id = "monitor_failure",
     params(("id" = JobId, Path, description = "The job's id.")),
     responses(
-        (status = 200, description = "`{id, failure}`.", body = serde_json::Value)
+        (status = 200, description = "The job and its failure (`null`: none).", body = FailureReply)
     )
 )]
 pub async fn failure(
     State(state): State<AppState>,
     Path(id): Path<JobId>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<FailureReply>> {
     let failure = state.service.job_failure(id).await?;
-    Ok(Json(json!({ "id": id, "failure": failure })))
+    Ok(Json(FailureReply { failure, id }))
 }
 
 /// `GET /v1/jobs/{id}/info`: who ran a job, when, and how it ended.
@@ -200,7 +171,7 @@ pub async fn failure(
     operation_id = "monitor_info",
     params(("id" = JobId, Path, description = "The job's id.")),
     responses(
-        (status = 200, description = "Who ran the job, when, how it ended.", body = serde_json::Value)
+        (status = 200, description = "Who ran the job, when, how it ended.", body = JobInfo)
     )
 )]
 pub async fn info(
@@ -210,23 +181,15 @@ pub async fn info(
     Ok(Json(state.service.job_info(id).await?))
 }
 
-/// `?since=&before=` of the statistics.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StatsQuery {
-    since: Option<TimeInput>,
-    before: Option<TimeInput>,
-}
-
 /// `GET /v1/dispatchers/{id}/stats?since=&before=`.
 #[utoipa::path(
     get,
     path = "/v1/dispatchers/{id}/stats",
     tag = "dispatchers",
     operation_id = "monitor_stats",
-    params(("id" = DispatcherId, Path, description = "The dispatcher's id.")),
+    params(("id" = DispatcherId, Path, description = "The dispatcher's id."), StatsQuery),
     responses(
-        (status = 200, description = "Its statistics.", body = serde_json::Value)
+        (status = 200, description = "Its statistics.", body = DispatcherStatsView)
     )
 )]
 pub async fn stats(
@@ -250,7 +213,7 @@ pub async fn stats(
     operation_id = "monitor_status",
     params(("id" = DispatcherId, Path, description = "The dispatcher's id.")),
     responses(
-        (status = 200, description = "Its status.", body = serde_json::Value)
+        (status = 200, description = "Its status.", body = DispatcherStatusView)
     )
 )]
 pub async fn status(
@@ -260,13 +223,6 @@ pub async fn status(
     Ok(Json(state.service.dispatcher_status(id).await?))
 }
 
-/// `?count=` of the polls.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PollsQuery {
-    count: Option<u32>,
-}
-
 /// `GET /v1/dispatchers/{id}/polls?count=3`: the latest polls that
 /// claimed something.
 #[utoipa::path(
@@ -274,19 +230,19 @@ pub struct PollsQuery {
     path = "/v1/dispatchers/{id}/polls",
     tag = "dispatchers",
     operation_id = "monitor_polls",
-    params(("id" = DispatcherId, Path, description = "The dispatcher's id.")),
+    params(("id" = DispatcherId, Path, description = "The dispatcher's id."), PollsQuery),
     responses(
-        (status = 200, description = "`{\"polls\": [...]}`.", body = serde_json::Value)
+        (status = 200, description = "Its latest polls that claimed something.", body = PollList)
     )
 )]
 pub async fn polls(
     State(state): State<AppState>,
     Path(id): Path<DispatcherId>,
     Query(query): Query<PollsQuery>,
-) -> ApiResult<Json<Value>> {
-    let polls: Vec<PollRecord> = state
+) -> ApiResult<Json<PollList>> {
+    let polls = state
         .service
         .dispatcher_polls(id, query.count.unwrap_or(3))
         .await?;
-    Ok(Json(json!({ "polls": polls })))
+    Ok(Json(PollList { polls }))
 }

@@ -4,13 +4,12 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiResult;
 use super::extract::Path;
 use crate::model::DispatcherId;
-use crate::service::ProcessingView;
+use crate::wire::operators::{DispatcherProcessing, ProcessingView, QueueProcessing};
 
 /// `POST /v1/queues/{name}/pause`: no dispatcher claims from it.
 #[utoipa::path(
@@ -20,15 +19,18 @@ use crate::service::ProcessingView;
     operation_id = "pauses_pause_queue",
     params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
     responses(
-        (status = 200, description = "`{queue, processing: false}`.", body = serde_json::Value)
+        (status = 200, description = "The queue and whether it is processed.", body = QueueProcessing)
     )
 )]
 pub async fn pause_queue(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<QueueProcessing>> {
     state.service.queue_pause(&name).await?;
-    Ok(Json(json!({ "queue": name, "processing": false })))
+    Ok(Json(QueueProcessing {
+        processing: false,
+        queue: name,
+    }))
 }
 
 /// `POST /v1/queues/{name}/resume`.
@@ -39,15 +41,18 @@ pub async fn pause_queue(
     operation_id = "pauses_resume_queue",
     params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
     responses(
-        (status = 200, description = "`{queue, processing: true}`.", body = serde_json::Value)
+        (status = 200, description = "The queue and whether it is processed.", body = QueueProcessing)
     )
 )]
 pub async fn resume_queue(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<QueueProcessing>> {
     state.service.queue_resume(&name).await?;
-    Ok(Json(json!({ "queue": name, "processing": true })))
+    Ok(Json(QueueProcessing {
+        processing: true,
+        queue: name,
+    }))
 }
 
 /// `GET /v1/queues/{name}/processing`: whether the queue is processed
@@ -59,15 +64,18 @@ pub async fn resume_queue(
     operation_id = "pauses_queue_processing",
     params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
     responses(
-        (status = 200, description = "`{queue, processing}`.", body = serde_json::Value)
+        (status = 200, description = "The queue and whether it is processed.", body = QueueProcessing)
     )
 )]
 pub async fn queue_processing(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<QueueProcessing>> {
     let processing = state.service.queue_processing(&name).await?;
-    Ok(Json(json!({ "queue": name, "processing": processing })))
+    Ok(Json(QueueProcessing {
+        processing,
+        queue: name,
+    }))
 }
 
 /// `POST /v1/dispatchers/{id}/pause`: it claims nothing; running jobs go
@@ -79,15 +87,18 @@ pub async fn queue_processing(
     operation_id = "pauses_pause_dispatcher",
     params(("id" = DispatcherId, Path, description = "The dispatcher's id.")),
     responses(
-        (status = 200, description = "`{dispatcher, processing: false}`.", body = serde_json::Value)
+        (status = 200, description = "The dispatcher and whether it claims jobs.", body = DispatcherProcessing)
     )
 )]
 pub async fn pause_dispatcher(
     State(state): State<AppState>,
     Path(id): Path<DispatcherId>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DispatcherProcessing>> {
     state.service.dispatcher_pause(id).await?;
-    Ok(Json(json!({ "dispatcher": id, "processing": false })))
+    Ok(Json(DispatcherProcessing {
+        dispatcher: id,
+        processing: false,
+    }))
 }
 
 /// `POST /v1/dispatchers/{id}/resume`.
@@ -98,15 +109,18 @@ pub async fn pause_dispatcher(
     operation_id = "pauses_resume_dispatcher",
     params(("id" = DispatcherId, Path, description = "The dispatcher's id.")),
     responses(
-        (status = 200, description = "`{dispatcher, processing: true}`.", body = serde_json::Value)
+        (status = 200, description = "The dispatcher and whether it claims jobs.", body = DispatcherProcessing)
     )
 )]
 pub async fn resume_dispatcher(
     State(state): State<AppState>,
     Path(id): Path<DispatcherId>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DispatcherProcessing>> {
     state.service.dispatcher_resume(id).await?;
-    Ok(Json(json!({ "dispatcher": id, "processing": true })))
+    Ok(Json(DispatcherProcessing {
+        dispatcher: id,
+        processing: true,
+    }))
 }
 
 /// `GET /v1/dispatchers/{id}/processing`.
@@ -117,15 +131,18 @@ pub async fn resume_dispatcher(
     operation_id = "pauses_dispatcher_processing",
     params(("id" = DispatcherId, Path, description = "The dispatcher's id.")),
     responses(
-        (status = 200, description = "`{dispatcher, processing}`.", body = serde_json::Value)
+        (status = 200, description = "The dispatcher and whether it claims jobs.", body = DispatcherProcessing)
     )
 )]
 pub async fn dispatcher_processing(
     State(state): State<AppState>,
     Path(id): Path<DispatcherId>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DispatcherProcessing>> {
     let processing = state.service.dispatcher_processing(id).await?;
-    Ok(Json(json!({ "dispatcher": id, "processing": processing })))
+    Ok(Json(DispatcherProcessing {
+        dispatcher: id,
+        processing,
+    }))
 }
 
 /// `GET /v1/processing`: every paused queue and dispatcher.
@@ -135,7 +152,7 @@ pub async fn dispatcher_processing(
     tag = "operators",
     operation_id = "pauses_processing",
     responses(
-        (status = 200, description = "Every paused queue and dispatcher.", body = serde_json::Value)
+        (status = 200, description = "Every paused queue and dispatcher.", body = ProcessingView)
     )
 )]
 pub async fn processing(State(state): State<AppState>) -> ApiResult<Json<ProcessingView>> {

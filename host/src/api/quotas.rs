@@ -4,31 +4,12 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::json;
 
 use super::AppState;
 use super::error::ApiResult;
 use super::extract::{JsonBody, Path};
-use crate::model::{Quota, Rate};
 use crate::wire::ErrorBody;
-
-/// Body of `POST /v1/queues/{name}/quotas`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateBody {
-    name: String,
-    /// Default 1.
-    #[serde(default)]
-    size: Option<u32>,
-    /// The size applies to each key separately (jobs name the quota in
-    /// `quota_keys`, with their key). Default false.
-    #[serde(default)]
-    partitioned: bool,
-    /// A partitioned quota's rate, per key: `{"limit": n, "period_ms": ms}`.
-    #[serde(default)]
-    rate: Option<Rate>,
-}
+use crate::wire::quotas::{Quota, QuotaCreate, QuotaList, QuotaPatch};
 
 /// `POST /v1/queues/{name}/quotas` `{"name": "content catalog", "size": 2}`;
 /// `"partitioned": true` applies the size to each key separately.
@@ -38,16 +19,16 @@ pub struct CreateBody {
     tag = "queues",
     operation_id = "quotas_create",
     params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
-    request_body(content = serde_json::Value, description = "`{name, size, partitioned, rate}` (`partitioned`: the size applies per key; jobs name the quota in `quota_keys` with their key; `rate`: `{limit, period_ms}`, at most `limit` starts per key per fixed window of `period_ms`, partitioned quotas only)."),
+    request_body = QuotaCreate,
     responses(
-        (status = 201, description = "The quota.", body = serde_json::Value),
+        (status = 201, description = "The quota.", body = Quota),
         (status = 409, description = "The quota exists.", body = ErrorBody)
     )
 )]
 pub async fn create(
     State(state): State<AppState>,
     Path(queue): Path<String>,
-    JsonBody(body): JsonBody<CreateBody>,
+    JsonBody(body): JsonBody<QuotaCreate>,
 ) -> ApiResult<(StatusCode, Json<Quota>)> {
     let quota = state
         .service
@@ -64,16 +45,16 @@ pub async fn create(
     operation_id = "quotas_list",
     params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
     responses(
-        (status = 200, description = "`{\"quotas\": [...]}`.", body = serde_json::Value)
+        (status = 200, description = "The queue's quotas.", body = QuotaList)
     )
 )]
 pub async fn list(
     State(state): State<AppState>,
     Path(queue): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
-    Ok(Json(
-        json!({ "quotas": state.service.quota_list(&queue).await? }),
-    ))
+) -> ApiResult<Json<QuotaList>> {
+    Ok(Json(QuotaList {
+        quotas: state.service.quota_list(&queue).await?,
+    }))
 }
 
 /// `GET /v1/queues/{name}/quotas/{quota}`.
@@ -84,7 +65,7 @@ pub async fn list(
     operation_id = "quotas_show",
     params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue)."), ("quota" = String, Path, min_length = 1, description = "The quota's name.")),
     responses(
-        (status = 200, description = "The quota (a partitioned one with `keys`: each key's running and pending jobs).", body = serde_json::Value)
+        (status = 200, description = "The quota (a partitioned one with `keys`: each key's running and pending jobs).", body = Quota)
     )
 )]
 pub async fn show(
@@ -92,13 +73,6 @@ pub async fn show(
     Path((queue, name)): Path<(String, String)>,
 ) -> ApiResult<Json<Quota>> {
     Ok(Json(state.service.quota_get(&queue, &name).await?))
-}
-
-/// Body of `PATCH /v1/queues/{name}/quotas/{quota}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PatchBody {
-    size: u32,
 }
 
 /// `PATCH /v1/queues/{name}/quotas/{quota}` `{"size": 1}`: running jobs
@@ -109,15 +83,15 @@ pub struct PatchBody {
     tag = "queues",
     operation_id = "quotas_patch",
     params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue)."), ("quota" = String, Path, min_length = 1, description = "The quota's name.")),
-    request_body(content = serde_json::Value, description = "`{\"size\": n}`."),
+    request_body = QuotaPatch,
     responses(
-        (status = 200, description = "The quota.", body = serde_json::Value)
+        (status = 200, description = "The quota.", body = Quota)
     )
 )]
 pub async fn patch(
     State(state): State<AppState>,
     Path((queue, name)): Path<(String, String)>,
-    JsonBody(body): JsonBody<PatchBody>,
+    JsonBody(body): JsonBody<QuotaPatch>,
 ) -> ApiResult<Json<Quota>> {
     Ok(Json(
         state

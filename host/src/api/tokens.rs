@@ -4,26 +4,12 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiResult;
 use super::extract::{JsonBody, Path};
-use crate::model::Scope;
-use crate::service::CreatedToken;
 use crate::wire::ErrorBody;
-
-/// Body of `POST /v1/tokens`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateBody {
-    name: String,
-    /// Queue globs (`*`, `?`; `default` is the default queue).
-    queues: Vec<String>,
-    /// `read`, `put`, `upload`, `manage`, `admin`.
-    scopes: Vec<Scope>,
-}
+use crate::wire::access::{CreatedToken, TokenCreate, TokenList};
 
 /// `POST /v1/tokens` `{"name", "queues": ["a*"], "scopes": ["read", "put"]}`:
 /// 201 with the token and its `secret`, shown this once.
@@ -32,15 +18,15 @@ pub struct CreateBody {
     path = "/v1/tokens",
     tag = "tokens",
     operation_id = "tokens_create",
-    request_body(content = serde_json::Value, description = "`{name, queues, scopes}`."),
+    request_body(content = TokenCreate, description = "Its name, queue globs and scopes."),
     responses(
-        (status = 201, description = "The token and its secret, shown this once.", body = serde_json::Value),
+        (status = 201, description = "The token and its secret, shown this once.", body = CreatedToken),
         (status = 409, description = "A token has this name.", body = ErrorBody)
     )
 )]
 pub async fn create(
     State(state): State<AppState>,
-    JsonBody(body): JsonBody<CreateBody>,
+    JsonBody(body): JsonBody<TokenCreate>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
     let created = state
         .service
@@ -56,11 +42,13 @@ pub async fn create(
     tag = "tokens",
     operation_id = "tokens_list",
     responses(
-        (status = 200, description = "`{\"tokens\": [...]}`.", body = serde_json::Value)
+        (status = 200, description = "Every token, without secrets.", body = TokenList)
     )
 )]
-pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "tokens": state.service.token_list().await? })))
+pub async fn list(State(state): State<AppState>) -> ApiResult<Json<TokenList>> {
+    Ok(Json(TokenList {
+        tokens: state.service.token_list().await?,
+    }))
 }
 
 /// `DELETE /v1/tokens/{name}`: revokes it at once; 404 for an unknown

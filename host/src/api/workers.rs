@@ -3,15 +3,13 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::json;
 
 use super::AppState;
 use super::error::ApiResult;
 use super::extract::{JsonBody, Path};
-use crate::model::{AGENT_SIZE_DEFAULT, Agent, AgentFilter, AgentSpec, DispatcherId};
-use crate::service::DispatcherView;
+use crate::model::DispatcherId;
 use crate::wire::ErrorBody;
+use crate::wire::dispatchers::{Agent, AgentBody, AgentList, DispatcherList, DispatcherView};
 
 /// `GET /v1/dispatchers`: every dispatcher with its agents.
 #[utoipa::path(
@@ -20,13 +18,13 @@ use crate::wire::ErrorBody;
     tag = "dispatchers",
     operation_id = "workers_list",
     responses(
-        (status = 200, description = "`{\"dispatchers\": [...]}`.", body = serde_json::Value)
+        (status = 200, description = "Every dispatcher with its agents.", body = DispatcherList)
     )
 )]
-pub async fn list(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
-    Ok(Json(
-        json!({ "dispatchers": state.service.dispatcher_list().await? }),
-    ))
+pub async fn list(State(state): State<AppState>) -> ApiResult<Json<DispatcherList>> {
+    Ok(Json(DispatcherList {
+        dispatchers: state.service.dispatcher_list().await?,
+    }))
 }
 
 /// `GET /v1/dispatchers/{id}`.
@@ -37,7 +35,7 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<serde_json::V
     operation_id = "workers_show",
     params(("id" = DispatcherId, Path, description = "The dispatcher's id.")),
     responses(
-        (status = 200, description = "The dispatcher and its agents.", body = serde_json::Value)
+        (status = 200, description = "The dispatcher and its agents.", body = DispatcherView)
     )
 )]
 pub async fn show(
@@ -55,27 +53,17 @@ pub async fn show(
     operation_id = "workers_agents",
     params(("id" = DispatcherId, Path, description = "The dispatcher's id.")),
     responses(
-        (status = 200, description = "`{\"agents\": [...]}`.", body = serde_json::Value)
+        (status = 200, description = "Its agents.", body = AgentList)
     )
 )]
 pub async fn agents(
     State(state): State<AppState>,
     Path(id): Path<DispatcherId>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<AgentList>> {
     let view = state.service.dispatcher_get(id).await?;
-    Ok(Json(json!({ "agents": view.agents })))
-}
-
-/// Body of an agent create/update.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AgentBody {
-    size: Option<u32>,
-    filter: Option<AgentFilter>,
-    prefer: Option<AgentFilter>,
-    fuel_cap: Option<u64>,
-    memory_cap: Option<u64>,
-    time_cap_ms: Option<u64>,
+    Ok(Json(AgentList {
+        agents: view.agents,
+    }))
 }
 
 /// `PUT /v1/dispatchers/{id}/agents/{queue}/{name}`: creates or replaces an
@@ -88,9 +76,9 @@ pub struct AgentBody {
     tag = "dispatchers",
     operation_id = "workers_put_agent",
     params(("id" = DispatcherId, Path, description = "The dispatcher's id."), ("queue" = String, Path, min_length = 1, description = "The agent's queue."), ("name" = String, Path, min_length = 1, description = "The agent's name.")),
-    request_body(content = serde_json::Value, description = "`{size, filter, prefer, fuel_cap, memory_cap, time_cap_ms}` (optional)."),
+    request_body = Option<AgentBody>,
     responses(
-        (status = 200, description = "The agent.", body = serde_json::Value)
+        (status = 200, description = "The agent.", body = Agent)
     )
 )]
 pub async fn put_agent(
@@ -98,17 +86,7 @@ pub async fn put_agent(
     Path((id, queue, name)): Path<(DispatcherId, String, String)>,
     JsonBody(body): JsonBody<Option<AgentBody>>,
 ) -> ApiResult<Json<Agent>> {
-    let body = body.unwrap_or_default();
-    let spec = AgentSpec {
-        name,
-        queue,
-        size: body.size.unwrap_or(AGENT_SIZE_DEFAULT),
-        filter: body.filter.filter(|f| !f.is_any()),
-        prefer: body.prefer.filter(|f| !f.is_any()),
-        fuel_cap: body.fuel_cap,
-        memory_cap: body.memory_cap,
-        time_cap_ms: body.time_cap_ms,
-    };
+    let spec = body.unwrap_or_default().into_spec(queue, name);
     Ok(Json(state.service.agent_upsert(id, spec).await?))
 }
 

@@ -4,11 +4,12 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
-use serde_json::{Map, Value, json};
 
 use super::ClientArgs;
 use super::client::{Client, queue_segment, segment};
-use super::output::{print_json, queue_name};
+use super::output::{emit, queue_label};
+use crate::model::{AgentFilter, AgentSpec};
+use crate::wire::dispatchers::{Agent, AgentBody, AgentList, DispatcherList};
 
 /// Arguments of `wasync agents`.
 #[derive(Debug, Args)]
@@ -68,28 +69,29 @@ enum AgentsCommand {
 }
 
 /// Prints one agent on one line.
-pub fn print_agent_line(agent: &Value) {
+pub fn print_agent_line(agent: &AgentSpec) {
+    let compact = |filter: &AgentFilter| serde_json::to_string(filter).unwrap_or_default();
     let mut extras = Vec::new();
-    if let Some(filter) = agent.get("filter") {
-        extras.push(format!("filter {filter}"));
+    if let Some(filter) = &agent.filter {
+        extras.push(format!("filter {}", compact(filter)));
     }
-    if let Some(prefer) = agent.get("prefer") {
-        extras.push(format!("prefers {prefer}"));
+    if let Some(prefer) = &agent.prefer {
+        extras.push(format!("prefers {}", compact(prefer)));
     }
-    if let Some(fuel) = agent.get("fuel_cap") {
+    if let Some(fuel) = agent.fuel_cap {
         extras.push(format!("fuel cap {fuel}"));
     }
-    if let Some(memory) = agent.get("memory_cap") {
+    if let Some(memory) = agent.memory_cap {
         extras.push(format!("memory cap {memory}"));
     }
-    if let Some(ms) = agent.get("time_cap_ms") {
+    if let Some(ms) = agent.time_cap_ms {
         extras.push(format!("time cap {ms} ms"));
     }
     println!(
         "  agent {} in queue {}: size {}{}",
-        agent["name"].as_str().unwrap_or("?"),
-        queue_name(&agent["queue"]),
-        agent["size"],
+        agent.name,
+        queue_label(&agent.queue),
+        agent.size,
         if extras.is_empty() {
             String::new()
         } else {
@@ -102,15 +104,14 @@ async fn dispatcher_id(client: &Client, given: Option<String>) -> anyhow::Result
     if let Some(id) = given {
         return Ok(id);
     }
-    let answer = client.get("/v1/dispatchers").await?;
-    let active: Vec<&Value> = answer["dispatchers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|d| d.get("deactivated_at").is_none())
+    let list: DispatcherList = client.get_as("/v1/dispatchers").await?;
+    let active: Vec<_> = list
+        .dispatchers
+        .iter()
+        .filter(|d| d.info.deactivated_at.is_none())
         .collect();
     match active.as_slice() {
-        [one] => Ok(one["id"].as_str().unwrap_or_default().to_owned()),
+        [one] => Ok(one.info.id.to_string()),
         [] => bail!("no active dispatcher; start `wasync serve` first"),
         _ => bail!(
             "{} dispatchers are active; choose one with --dispatcher",
@@ -126,15 +127,11 @@ pub async fn run(client_args: &ClientArgs, args: AgentsArgs) -> anyhow::Result<E
     let base = format!("/v1/dispatchers/{}/agents", segment(&dispatcher));
     match args.command.unwrap_or(AgentsCommand::List) {
         AgentsCommand::List => {
-            let answer = client.get(&base).await?;
-            if client_args.json {
-                print_json(&answer);
-            } else {
+            let list: AgentList = client.get_as(&base).await?;
+            emit(client_args.json, &list, |list| {
                 println!("dispatcher {dispatcher}");
-                for agent in answer["agents"].as_array().into_iter().flatten() {
-                    print_agent_line(agent);
-                }
-            }
+                list.agents.iter().for_each(print_agent_line);
+            });
         }
         AgentsCommand::Set {
             queue,
@@ -148,40 +145,27 @@ pub async fn run(client_args: &ClientArgs, args: AgentsArgs) -> anyhow::Result<E
             memory_cap,
             time_cap,
         } => {
-            let mut body = Map::new();
-            body.insert("size".into(), json!(size));
-            if !modules.is_empty() || !functions.is_empty() {
-                body.insert(
-                    "filter".into(),
-                    json!({ "modules": modules, "functions": functions }),
-                );
-            }
-            if !prefer.is_empty() || !prefer_modules.is_empty() {
-                body.insert(
-                    "prefer".into(),
-                    json!({ "modules": prefer_modules, "functions": prefer }),
-                );
-            }
-            if let Some(fuel) = fuel_cap {
-                body.insert("fuel_cap".into(), json!(fuel));
-            }
-            if let Some(memory) = memory_cap {
-                body.insert("memory_cap".into(), json!(memory));
-            }
-            if let Some(time) = time_cap {
-                body.insert("time_cap_ms".into(), json!(time.as_millis() as u64));
-            }
-            let agent = client
-                .put(
+            let filter = |modules: Vec<String>, functions: Vec<String>| {
+                let filter = AgentFilter { modules, functions };
+                (!filter.is_any()).then_some(filter)
+            };
+            let body = AgentBody {
+                size: Some(size),
+                filter: filter(modules, functions),
+                prefer: filter(prefer_modules, prefer),
+                fuel_cap,
+                memory_cap,
+                time_cap_ms: time_cap.map(|t| t.as_millis() as u64),
+            };
+            let agent: Agent = client
+                .put_as(
                     &format!("{base}/{}/{}", queue_segment(&queue), segment(&name)),
-                    &Value::Object(body),
+                    &body,
                 )
                 .await?;
-            if client_args.json {
-                print_json(&agent);
-            } else {
-                print_agent_line(&agent);
-            }
+            emit(client_args.json, &agent, |agent| {
+                print_agent_line(&agent.spec)
+            });
         }
         AgentsCommand::Delete { queue, name } => {
             client

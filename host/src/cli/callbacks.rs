@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
-use serde_json::json;
+use serde_json::Value;
 
 use super::ClientArgs;
 use super::client::segment;
@@ -86,7 +86,7 @@ impl LinkedArgs {
             function: self.function.clone(),
             args: match &self.args {
                 Some(text) => super::parse_json_arg("ARGS", text)?,
-                None => json!([]),
+                None => Value::Array(Vec::new()),
             },
             module: self.module.clone(),
             queue: self.queue.clone(),
@@ -205,7 +205,7 @@ enum CompositeCommand {
 fn part_spec(spec: &str) -> anyhow::Result<LinkedSpec> {
     let (function, args) = match spec.split_once(':') {
         Some((function, args)) => (function, super::parse_json_arg("--part", args)?),
-        None => (spec, json!([])),
+        None => (spec, Value::Array(Vec::new())),
     };
     Ok(LinkedSpec {
         function: function.to_owned(),
@@ -233,7 +233,7 @@ pub async fn composite(client_args: &ClientArgs, args: CompositeArgs) -> anyhow:
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let postprocess_args = match postprocess_args {
                 Some(text) => super::parse_json_arg("--postprocess-args", &text)?,
-                None => json!([]),
+                None => Value::Array(Vec::new()),
             };
             let begin_after = begin_after
                 .as_deref()

@@ -3,11 +3,11 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use serde_json::json;
 
 use super::ClientArgs;
 use super::client::segment;
-use super::output::print_json;
+use super::output::emit;
+use crate::model::Job;
 
 /// Arguments of `wasync cancel`.
 #[derive(Debug, Args)]
@@ -19,17 +19,13 @@ pub struct CancelArgs {
 /// Cancels a job that has not completed; a running job's run is stopped
 /// wherever it runs.
 pub async fn cancel(client_args: &ClientArgs, args: CancelArgs) -> anyhow::Result<ExitCode> {
-    let job = client_args
+    // The cancel takes no body.
+    let job: Job = client_args
         .client()
-        .post(
-            &format!("/v1/jobs/{}/cancel", segment(&args.id)),
-            &json!({}),
-        )
+        .post_empty_as(&format!("/v1/jobs/{}/cancel", segment(&args.id)))
         .await?;
-    if client_args.json {
-        print_json(&job);
-    } else {
-        println!("cancelled job {}", args.id);
-    }
+    emit(client_args.json, &job, |job| {
+        println!("cancelled job {}", job.id)
+    });
     Ok(ExitCode::SUCCESS)
 }

@@ -163,6 +163,25 @@ impl Client {
         self.call(Method::PATCH, path, Body::Json(body)).await
     }
 
+    /// `PUT path` with a JSON body, read as `R`.
+    pub async fn put_as<T: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &T,
+    ) -> Result<R, ClientError> {
+        self.call(Method::PUT, path, Body::Json(body)).await
+    }
+
+    /// `DELETE path`, read as `R`.
+    pub async fn delete_as<R: DeserializeOwned>(&self, path: &str) -> Result<R, ClientError> {
+        self.call::<(), R>(Method::DELETE, path, Body::None).await
+    }
+
+    /// `POST path` without a body, read as `R`.
+    pub async fn post_empty_as<R: DeserializeOwned>(&self, path: &str) -> Result<R, ClientError> {
+        self.call::<(), R>(Method::POST, path, Body::None).await
+    }
+
     /// `GET path`.
     pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
         self.send::<()>(Method::GET, path, Body::None).await

@@ -3,31 +3,32 @@
 use std::process::ExitCode;
 
 use super::ClientArgs;
-use super::output::print_json;
+use super::output::{emit, time};
+use crate::wire::dispatchers::DispatcherList;
 
 /// Lists dispatchers with their agents.
 pub async fn run(client_args: &ClientArgs) -> anyhow::Result<ExitCode> {
-    let answer = client_args.client().get("/v1/dispatchers").await?;
-    if client_args.json {
-        print_json(&answer);
-        return Ok(ExitCode::SUCCESS);
-    }
-    for dispatcher in answer["dispatchers"].as_array().into_iter().flatten() {
-        let state = if dispatcher.get("deactivated_at").is_some() {
-            "stopped"
-        } else {
-            "active"
-        };
-        println!(
-            "dispatcher {} ({state}) on {} pid {}, last ping {}",
-            dispatcher["id"].as_str().unwrap_or("?"),
-            dispatcher["hostname"].as_str().unwrap_or("?"),
-            dispatcher["pid"],
-            dispatcher["last_ping_at"].as_str().unwrap_or("?"),
-        );
-        for agent in dispatcher["agents"].as_array().into_iter().flatten() {
-            super::agents::print_agent_line(agent);
+    let list: DispatcherList = client_args.client().get_as("/v1/dispatchers").await?;
+    emit(client_args.json, &list, |list| {
+        for dispatcher in &list.dispatchers {
+            let info = &dispatcher.info;
+            let state = if info.deactivated_at.is_some() {
+                "stopped"
+            } else {
+                "active"
+            };
+            println!(
+                "dispatcher {} ({state}) on {} pid {}, last ping {}",
+                info.id,
+                info.hostname,
+                info.pid,
+                time(&info.last_ping_at),
+            );
+            dispatcher
+                .agents
+                .iter()
+                .for_each(super::agents::print_agent_line);
         }
-    }
+    });
     Ok(ExitCode::SUCCESS)
 }

@@ -5,24 +5,24 @@ use std::process::ExitCode;
 
 use anyhow::anyhow;
 use clap::Args;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::ClientArgs;
 use super::client::{queue_segment, segment};
-use super::output::{print_json, print_table};
+use super::output::{print_json, print_table, time};
 use crate::model::RetryPolicy;
+use crate::wire::failures::{AttemptList, RetryBody, RetryView};
 
 /// A retry policy given on the command line: a preset's name, or a JSON
 /// object. Checked here so that a typo is named before anything is sent.
-pub(crate) fn policy_arg(text: &str) -> anyhow::Result<Value> {
+pub(crate) fn policy_arg(text: &str) -> anyhow::Result<RetryPolicy> {
     let trimmed = text.trim();
     let value = if trimmed.starts_with('{') {
         super::parse_json_arg("the retry policy", trimmed)?
     } else {
         Value::String(trimmed.to_owned())
     };
-    RetryPolicy::from_json(&value).map_err(|e| anyhow!("{e}"))?;
-    Ok(value)
+    RetryPolicy::from_json(&value).map_err(|e| anyhow!("{e}"))
 }
 
 /// Arguments of `wasync attempts`.
@@ -34,24 +34,24 @@ pub struct AttemptsArgs {
 
 /// Prints a job's failed attempts, oldest first.
 pub async fn attempts(client_args: &ClientArgs, args: AttemptsArgs) -> anyhow::Result<ExitCode> {
-    let answer = client_args
+    let list: AttemptList = client_args
         .client()
-        .get(&format!("/v1/jobs/{}/attempts", segment(&args.id)))
+        .get_as(&format!("/v1/jobs/{}/attempts", segment(&args.id)))
         .await?;
     if client_args.json {
-        print_json(&answer);
+        print_json(&list);
         return Ok(ExitCode::SUCCESS);
     }
-    let rows: Vec<Vec<String>> = answer["attempts"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let rows: Vec<Vec<String>> = list
+        .attempts
+        .iter()
         .map(|a| {
+            let a = &a.attempt;
             vec![
-                a["attempt"].to_string(),
-                a["failed_at"].as_str().unwrap_or("").to_owned(),
-                a["failure"]["kind"].as_str().unwrap_or("?").to_owned(),
-                a["failure"]["message"].as_str().unwrap_or("").to_owned(),
+                a.attempt.to_string(),
+                time(&a.failed_at),
+                a.failure.kind.to_string(),
+                a.failure.message.clone(),
             ]
         })
         .collect();
@@ -83,21 +83,20 @@ pub async fn retry_policy(
 ) -> anyhow::Result<ExitCode> {
     let client = client_args.client();
     let path = format!("/v1/queues/{}/retry", queue_segment(&args.queue));
-    let answer = match (&args.policy, args.clear) {
+    let view: RetryView = match (&args.policy, args.clear) {
         (Some(policy), _) => {
-            let policy = policy_arg(policy)?;
-            client.put(&path, &json!({ "retry": policy })).await?
+            let retry = Some(policy_arg(policy)?);
+            client.put_as(&path, &RetryBody { retry }).await?
         }
-        (None, true) => client.put(&path, &json!({ "retry": null })).await?,
-        (None, false) => client.get(&path).await?,
+        (None, true) => client.put_as(&path, &RetryBody { retry: None }).await?,
+        (None, false) => client.get_as(&path).await?,
     };
     if client_args.json {
-        print_json(&answer);
+        print_json(&view);
         return Ok(ExitCode::SUCCESS);
     }
-    let effective: RetryPolicy = serde_json::from_value(answer["effective"].clone())
-        .map_err(|e| anyhow!("the server answered an unreadable policy: {e}"))?;
-    let origin = if answer["retry"].is_null() {
+    let effective = &view.effective;
+    let origin = if view.retry.is_none() {
         "built-in default"
     } else {
         "set on the queue"

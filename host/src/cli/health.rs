@@ -6,7 +6,8 @@ use std::time::Duration;
 use clap::Args;
 
 use super::ClientArgs;
-use super::output::print_json;
+use super::output::emit;
+use crate::wire::server::Health;
 
 /// Arguments of `wasync health`.
 #[derive(Debug, Args)]
@@ -21,18 +22,14 @@ pub async fn run(client_args: &ClientArgs, args: HealthArgs) -> anyhow::Result<E
     let client = client_args.client();
     let deadline = tokio::time::Instant::now() + args.wait.unwrap_or_default();
     loop {
-        match client.get("/v1/health").await {
+        match client.get_as::<Health>("/v1/health").await {
             Ok(health) => {
-                if client_args.json {
-                    print_json(&health);
-                } else {
+                emit(client_args.json, &health, |health| {
                     println!(
                         "wasync {} at {} is up ({} store)",
-                        health["version"].as_str().unwrap_or("?"),
-                        client_args.server,
-                        health["backend"].as_str().unwrap_or("?")
+                        health.version, client_args.server, health.backend
                     );
-                }
+                });
                 return Ok(ExitCode::SUCCESS);
             }
             Err(error) if tokio::time::Instant::now() >= deadline => return Err(error.into()),

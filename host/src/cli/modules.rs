@@ -5,11 +5,12 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use serde_json::Value;
 
 use super::ClientArgs;
 use super::client::{Body, segment};
-use super::output::{print_json, print_table};
+use super::output::{emit, print_table, time};
+use crate::model::ModuleInfo;
+use crate::wire::modules::ModuleList;
 
 /// Arguments of `wasync upload`.
 #[derive(Debug, Args)]
@@ -29,23 +30,18 @@ pub async fn upload(client_args: &ClientArgs, args: UploadArgs) -> anyhow::Resul
         Some(name) => format!("/v1/modules?name={}", segment(name)),
         None => "/v1/modules".to_owned(),
     };
-    let module = client_args
+    let module: ModuleInfo = client_args
         .client()
-        .send::<()>(reqwest::Method::POST, &path, Body::Bytes(bytes))
+        .call::<(), _>(reqwest::Method::POST, &path, Body::Bytes(bytes))
         .await?;
-    if client_args.json {
-        print_json(&module);
-    } else {
-        let name = module["name"]
-            .as_str()
+    emit(client_args.json, &module, |module| {
+        let name = module
+            .name
+            .as_ref()
             .map(|n| format!(" as `{n}`"))
             .unwrap_or_default();
-        println!(
-            "uploaded {}{name} ({} bytes)",
-            module["digest"].as_str().unwrap_or("?"),
-            module["size"]
-        );
-    }
+        println!("uploaded {}{name} ({} bytes)", module.digest, module.size);
+    });
     Ok(ExitCode::SUCCESS)
 }
 
@@ -71,52 +67,45 @@ pub async fn run(client_args: &ClientArgs, command: ModulesCommand) -> anyhow::R
     let client = client_args.client();
     match command {
         ModulesCommand::List => {
-            let answer = client.get("/v1/modules").await?;
-            if client_args.json {
-                print_json(&answer);
-            } else {
-                let rows: Vec<Vec<String>> = answer["modules"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
+            let list: ModuleList = client.get_as("/v1/modules").await?;
+            emit(client_args.json, &list, |list| {
+                let rows: Vec<Vec<String>> = list
+                    .modules
+                    .iter()
                     .map(|m| {
                         vec![
-                            m["name"].as_str().unwrap_or("-").to_owned(),
-                            m["digest"].as_str().unwrap_or("?").to_owned(),
-                            m["size"].to_string(),
-                            m["created_at"].as_str().unwrap_or("").to_owned(),
+                            m.name.clone().unwrap_or_else(|| "-".to_owned()),
+                            m.digest.to_string(),
+                            m.size.to_string(),
+                            time(&m.created_at),
                         ]
                     })
                     .collect();
                 print_table(&["NAME", "DIGEST", "SIZE", "CREATED"], &rows);
-            }
+            });
         }
         ModulesCommand::Show { module } => {
-            let answer = client
-                .get(&format!("/v1/modules/{}", segment(&module)))
+            let info: ModuleInfo = client
+                .get_as(&format!("/v1/modules/{}", segment(&module)))
                 .await?;
-            if client_args.json {
-                print_json(&answer);
-            } else {
-                println!("digest   {}", answer["digest"].as_str().unwrap_or("?"));
-                println!("name     {}", answer["name"].as_str().unwrap_or("-"));
-                println!("size     {} bytes", answer["size"]);
-                println!("created  {}", answer["created_at"].as_str().unwrap_or(""));
+            emit(client_args.json, &info, |m| {
+                println!("digest   {}", m.digest);
+                println!("name     {}", m.name.as_deref().unwrap_or("-"));
+                println!("size     {} bytes", m.size);
+                println!("created  {}", time(&m.created_at));
                 println!("exports");
-                for export in answer["exports"].as_array().into_iter().flatten() {
-                    println!("  {}", export.as_str().unwrap_or(""));
+                for export in &m.exports {
+                    println!("  {export}");
                 }
-            }
+            });
         }
         ModulesCommand::Delete { module } => {
-            client
+            let answer = client
                 .delete(&format!("/v1/modules/{}", segment(&module)))
                 .await?;
-            if client_args.json {
-                print_json(&Value::Null);
-            } else {
+            emit(client_args.json, &answer, |_| {
                 println!("deleted module {module}");
-            }
+            });
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -5,11 +5,14 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use serde_json::Value;
 
 use super::ClientArgs;
 use super::client::{queue_segment, segment};
-use super::output::{print_json, print_table, queue_name};
+use super::output::{print_json, print_table, queue_label, time};
+use crate::model::Job;
+use crate::wire::JobPage;
+use crate::wire::dispatchers::{DispatcherStatsView, DispatcherStatusView, PollList};
+use crate::wire::operators::{FailureReply, JobCount, JobInfo, JobSlot};
 
 /// Arguments of `wasync monitor`.
 #[derive(Debug, Args)]
@@ -193,53 +196,68 @@ pub async fn run(client_args: &ClientArgs, args: MonitorArgs) -> anyhow::Result<
             )
         }
     };
-    let answer = client.get(&path).await?;
-    if client_args.json {
-        print_json(&answer);
-        return Ok(ExitCode::SUCCESS);
-    }
+    let json = client_args.json;
     match args.command {
-        MonitorCommand::Count(_) => println!("{}", answer["count"]),
-        MonitorCommand::Jobs { .. } => print_jobs(&answer["jobs"]),
-        MonitorCommand::NextPending { .. } | MonitorCommand::LastCompleted(_) => {
-            match answer["job"].as_object() {
-                Some(_) => print_jobs(&Value::Array(vec![answer["job"].clone()])),
-                None => println!("none"),
+        MonitorCommand::Count(_) => {
+            let reply: JobCount = client.get_as(&path).await?;
+            if json {
+                print_json(&reply);
+            } else {
+                println!("{}", reply.count);
             }
         }
-        MonitorCommand::Failure { .. } => match answer["failure"].as_object() {
-            Some(failure) => {
-                println!(
-                    "{}: {}",
-                    failure.get("kind").and_then(Value::as_str).unwrap_or("?"),
-                    failure.get("message").and_then(Value::as_str).unwrap_or("")
-                );
-                if let Some(detail) = failure.get("detail").and_then(Value::as_str) {
-                    println!("{detail}");
-                }
+        MonitorCommand::Jobs { .. } => {
+            let page: JobPage = client.get_as(&path).await?;
+            if json {
+                print_json(&page);
+            } else {
+                print_jobs(&page.jobs);
             }
-            None => println!("no failure"),
-        },
-        MonitorCommand::Info { .. }
-        | MonitorCommand::Stats { .. }
-        | MonitorCommand::Status { .. }
-        | MonitorCommand::Polls { .. } => print_json(&answer),
+        }
+        MonitorCommand::NextPending { .. } | MonitorCommand::LastCompleted(_) => {
+            let slot: JobSlot = client.get_as(&path).await?;
+            match (&slot.job, json) {
+                (_, true) => print_json(&slot),
+                (Some(job), false) => print_jobs(std::slice::from_ref(job)),
+                (None, false) => println!("none"),
+            }
+        }
+        MonitorCommand::Failure { .. } => {
+            let reply: FailureReply = client.get_as(&path).await?;
+            match (&reply.failure, json) {
+                (_, true) => print_json(&reply),
+                (Some(failure), false) => {
+                    println!("{}: {}", failure.kind, failure.message);
+                    if let Some(detail) = &failure.detail {
+                        println!("{detail}");
+                    }
+                }
+                (None, false) => println!("no failure"),
+            }
+        }
+        // These print their JSON either way.
+        MonitorCommand::Info { .. } => print_json(&client.get_as::<JobInfo>(&path).await?),
+        MonitorCommand::Stats { .. } => {
+            print_json(&client.get_as::<DispatcherStatsView>(&path).await?)
+        }
+        MonitorCommand::Status { .. } => {
+            print_json(&client.get_as::<DispatcherStatusView>(&path).await?)
+        }
+        MonitorCommand::Polls { .. } => print_json(&client.get_as::<PollList>(&path).await?),
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_jobs(jobs: &Value) {
+fn print_jobs(jobs: &[Job]) {
     let rows: Vec<Vec<String>> = jobs
-        .as_array()
-        .into_iter()
-        .flatten()
+        .iter()
         .map(|job| {
             vec![
-                job["id"].as_str().unwrap_or("?").to_owned(),
-                job["status"].as_str().unwrap_or("?").to_owned(),
-                queue_name(&job["queue"]),
-                job["function"].as_str().unwrap_or("?").to_owned(),
-                job["completed_at"].as_str().unwrap_or("").to_owned(),
+                job.id.to_string(),
+                job.status.to_string(),
+                queue_label(&job.queue),
+                job.function.clone(),
+                job.completed_at.as_ref().map(time).unwrap_or_default(),
             ]
         })
         .collect();

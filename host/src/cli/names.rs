@@ -4,11 +4,13 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::client::segment;
-use super::output::{print_json, print_table, queue_name, short_json};
+use super::output::{emit, print_json, print_table, queue_label, short_json};
 use super::{ClientArgs, parse_json_arg};
+use crate::model::Job;
+use crate::wire::names::{JobName, JobNameBody, JobNameList, PutByName};
 
 /// Arguments of `wasync names`.
 #[derive(Debug, Args)]
@@ -63,9 +65,35 @@ enum NamesCommand {
 /// Runs a `wasync names` command.
 pub async fn run(client_args: &ClientArgs, args: NamesArgs) -> anyhow::Result<ExitCode> {
     let client = client_args.client();
-    let command = args.command.unwrap_or(NamesCommand::List);
-    let answer = match &command {
-        NamesCommand::List => client.get("/v1/job-names").await?,
+    let json = client_args.json;
+    let path = |name: &str| format!("/v1/job-names/{}", segment(name));
+    let parsed = |args: Option<String>| match args {
+        Some(text) => parse_json_arg("args", &text),
+        None => Ok(Value::Null),
+    };
+    match args.command.unwrap_or(NamesCommand::List) {
+        NamesCommand::List => {
+            let list: JobNameList = client.get_as("/v1/job-names").await?;
+            emit(json, &list, |list| {
+                let rows: Vec<Vec<String>> = list
+                    .job_names
+                    .iter()
+                    .map(|n| {
+                        vec![
+                            n.name.clone(),
+                            format!(
+                                "{}:{}",
+                                n.job.module.as_deref().unwrap_or("?"),
+                                n.job.function
+                            ),
+                            queue_label(n.job.queue.as_deref().unwrap_or_default()),
+                            short_json(&n.job.args, 40),
+                        ]
+                    })
+                    .collect();
+                print_table(&["NAME", "CALL", "QUEUE", "ARGS"], &rows);
+            });
+        }
         NamesCommand::Set {
             name,
             module,
@@ -73,69 +101,34 @@ pub async fn run(client_args: &ClientArgs, args: NamesArgs) -> anyhow::Result<Ex
             queue,
             args,
         } => {
-            let args = match args {
-                Some(text) => parse_json_arg("args", text)?,
-                None => Value::Null,
+            let body = JobNameBody {
+                module,
+                function,
+                queue,
+                args: parsed(args)?,
             };
-            client
-                .put(
-                    &format!("/v1/job-names/{}", segment(name)),
-                    &json!({ "module": module, "function": function, "queue": queue, "args": args }),
-                )
-                .await?
+            let named: JobName = client.put_as(&path(&name), &body).await?;
+            emit(json, &named, |_| println!("registered job name {name}"));
         }
         NamesCommand::Show { name } => {
-            client
-                .get(&format!("/v1/job-names/{}", segment(name)))
-                .await?
+            // Shown as JSON either way.
+            print_json(&client.get_as::<JobName>(&path(&name)).await?);
         }
         NamesCommand::Delete { name } => {
-            client
-                .delete(&format!("/v1/job-names/{}", segment(name)))
-                .await?
+            let answer = client.delete(&path(&name)).await?;
+            emit(json, &answer, |_| println!("deleted job name {name}"));
         }
         NamesCommand::Put { name, args, queue } => {
-            let args = match args {
-                Some(text) => parse_json_arg("args", text)?,
-                None => Value::Null,
+            let body = PutByName {
+                args: parsed(args)?,
+                queue,
+                ..PutByName::default()
             };
-            client
-                .post(
-                    &format!("/v1/job-names/{}/jobs", segment(name)),
-                    &json!({ "args": args, "queue": queue }),
-                )
-                .await?
+            let job: Job = client
+                .post_as(&format!("{}/jobs", path(&name)), &body)
+                .await?;
+            emit(json, &job, |job| println!("{}", job.id));
         }
-    };
-    if client_args.json {
-        print_json(&answer);
-        return Ok(ExitCode::SUCCESS);
-    }
-    match command {
-        NamesCommand::List => {
-            let rows: Vec<Vec<String>> = answer["job_names"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|n| {
-                    vec![
-                        n["name"].as_str().unwrap_or("?").to_owned(),
-                        format!(
-                            "{}:{}",
-                            n["module"].as_str().unwrap_or("?"),
-                            n["function"].as_str().unwrap_or("?")
-                        ),
-                        queue_name(&n["queue"]),
-                        short_json(&n["args"], 40),
-                    ]
-                })
-                .collect();
-            print_table(&["NAME", "CALL", "QUEUE", "ARGS"], &rows);
-        }
-        NamesCommand::Set { name, .. } => println!("registered job name {name}"),
-        NamesCommand::Show { .. } => print_json(&answer),
-        NamesCommand::Delete { name } => println!("deleted job name {name}"),
-        NamesCommand::Put { .. } => println!("{}", answer["id"].as_str().unwrap_or("?")),
     }
     Ok(ExitCode::SUCCESS)
 }

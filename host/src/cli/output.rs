@@ -17,9 +17,14 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) {
     }
 }
 
-/// A queue name for people: `""` is shown as `default`.
-pub fn queue_name(value: &Value) -> String {
-    queue_label(value.as_str().unwrap_or(""))
+/// Prints a reply: as JSON with `--json` (`json`), otherwise for people
+/// with `human`.
+pub fn emit<T: Serialize>(json: bool, reply: &T, human: impl FnOnce(&T)) {
+    if json {
+        print_json(reply);
+    } else {
+        human(reply);
+    }
 }
 
 /// A queue name for people: `""` is shown as `default`.
@@ -55,7 +60,7 @@ pub fn outcome_line(job: &Job) -> String {
 }
 
 /// A time as the API writes it (RFC 3339, UTC, `Z`).
-fn time(t: &Timestamp) -> String {
+pub fn time(t: &Timestamp) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 

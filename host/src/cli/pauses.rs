@@ -4,11 +4,11 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use serde_json::json;
 
 use super::ClientArgs;
 use super::client::{queue_segment, segment};
-use super::output::{print_json, print_table, queue_name};
+use super::output::{emit, print_json, print_table, queue_label, time};
+use crate::wire::operators::{DispatcherProcessing, ProcessingView, QueueProcessing};
 
 /// What `pause` and `resume` act on.
 #[derive(Debug, Subcommand)]
@@ -56,43 +56,50 @@ pub async fn pause(
     resume: bool,
 ) -> anyhow::Result<ExitCode> {
     let action = if resume { "resume" } else { "pause" };
-    let answer = client_args
-        .client()
-        .post(&args.target.path(action), &json!({}))
-        .await?;
-    if client_args.json {
-        print_json(&answer);
-    } else {
-        let done = if resume { "resumed" } else { "paused" };
-        println!("{done} {}", args.target.describe());
+    let client = client_args.client();
+    // The pause and the resume take no body.
+    let path = args.target.path(action);
+    match &args.target {
+        Target::Queue { .. } => {
+            let reply: QueueProcessing = client.post_empty_as(&path).await?;
+            emit(client_args.json, &reply, |_| {
+                println!("{} {}", done(resume), args.target.describe());
+            });
+        }
+        Target::Dispatcher { .. } => {
+            let reply: DispatcherProcessing = client.post_empty_as(&path).await?;
+            emit(client_args.json, &reply, |_| {
+                println!("{} {}", done(resume), args.target.describe());
+            });
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
+fn done(resume: bool) -> &'static str {
+    if resume { "resumed" } else { "paused" }
+}
+
 /// Lists what is paused.
 pub async fn processing(client_args: &ClientArgs) -> anyhow::Result<ExitCode> {
-    let answer = client_args.client().get("/v1/processing").await?;
+    let view: ProcessingView = client_args.client().get_as("/v1/processing").await?;
     if client_args.json {
-        print_json(&answer);
+        print_json(&view);
         return Ok(ExitCode::SUCCESS);
     }
     let mut rows: Vec<Vec<String>> = Vec::new();
-    for q in answer["paused_queues"].as_array().into_iter().flatten() {
+    for q in &view.paused_queues {
         rows.push(vec![
             "queue".into(),
-            queue_name(&q["queue"]),
-            q["paused_at"].as_str().unwrap_or("").to_owned(),
+            queue_label(&q.queue),
+            time(&q.paused_at),
         ]);
     }
-    for d in answer["paused_dispatchers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
+    for d in &view.paused_dispatchers {
         rows.push(vec![
             "dispatcher".into(),
-            d["dispatcher"].as_str().unwrap_or("?").to_owned(),
-            d["paused_at"].as_str().unwrap_or("").to_owned(),
+            d.dispatcher.to_string(),
+            time(&d.paused_at),
         ]);
     }
     if rows.is_empty() {

@@ -5,11 +5,13 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use serde_json::json;
 
 use super::ClientArgs;
 use super::client::{queue_segment, segment};
-use super::output::print_json;
+use super::output::emit;
+use crate::model::Job;
+use crate::wire::jobs::PutBackBody;
+use crate::wire::queues::PullBody;
 
 /// Arguments of `wasync pull`.
 #[derive(Debug, Args)]
@@ -24,11 +26,11 @@ pub struct PullArgs {
 
 /// Pulls a job out of a queue and prints it.
 pub async fn pull(client_args: &ClientArgs, args: PullArgs) -> anyhow::Result<ExitCode> {
-    let job = client_args
+    let job: Job = client_args
         .client()
-        .post(
+        .post_as(
             &format!("/v1/queues/{}/pull", queue_segment(&args.queue)),
-            &json!({ "index": args.index }),
+            &PullBody { index: args.index },
         )
         .await?;
     report(client_args, &job, "pulled");
@@ -47,9 +49,9 @@ pub struct RemoveArgs {
 
 /// Removes a pending job from its queue.
 pub async fn remove(client_args: &ClientArgs, args: RemoveArgs) -> anyhow::Result<ExitCode> {
-    let job = client_args
+    let job: Job = client_args
         .client()
-        .delete(&format!(
+        .delete_as(&format!(
             "/v1/queues/{}/jobs/{}",
             queue_segment(&args.queue),
             segment(&args.id)
@@ -71,30 +73,21 @@ pub struct PutBackArgs {
 
 /// Puts a detached job back at the end of a queue.
 pub async fn put_back(client_args: &ClientArgs, args: PutBackArgs) -> anyhow::Result<ExitCode> {
-    let body = match &args.queue {
-        Some(queue) => json!({ "queue": queue }),
-        None => json!({}),
-    };
-    let job = client_args
+    let body = PutBackBody { queue: args.queue };
+    let job: Job = client_args
         .client()
-        .post(&format!("/v1/jobs/{}/put", segment(&args.id)), &body)
+        .post_as(&format!("/v1/jobs/{}/put", segment(&args.id)), &body)
         .await?;
     report(client_args, &job, "put back");
     Ok(ExitCode::SUCCESS)
 }
 
-fn report(client_args: &ClientArgs, job: &serde_json::Value, what: &str) {
-    if client_args.json {
-        print_json(job);
-    } else {
-        println!(
-            "{what} job {} ({}:{})",
-            job["id"].as_str().unwrap_or("?"),
-            job["module_name"]
-                .as_str()
-                .or(job["module"].as_str())
-                .unwrap_or("?"),
-            job["function"].as_str().unwrap_or("?")
-        );
-    }
+fn report(client_args: &ClientArgs, job: &Job, what: &str) {
+    emit(client_args.json, job, |job| {
+        let module = match &job.module_name {
+            Some(name) => name.clone(),
+            None => job.module.to_string(),
+        };
+        println!("{what} job {} ({module}:{})", job.id, job.function);
+    });
 }

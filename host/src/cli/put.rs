@@ -5,11 +5,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use serde_json::json;
 
 use super::ClientArgs;
 use super::output::print_json;
-use crate::model::{Job, JobLimits, RetryPolicy};
+use crate::model::{Job, JobLimits};
 use crate::service::PUT_MANY_MAX;
 use crate::wire::JobSpec;
 use crate::wire::input::{DurationInput, TimeInput, parse_duration_text, parse_time};
@@ -102,15 +101,13 @@ pub async fn run(client_args: &ClientArgs, args: PutArgs) -> anyhow::Result<Exit
     };
     let call_args = match &args.args {
         Some(text) => super::parse_json_arg("ARGS", text)?,
-        None => json!([]),
+        None => serde_json::Value::Array(Vec::new()),
     };
-    let retry = match &args.retry {
-        Some(policy) => Some(
-            RetryPolicy::from_json(&super::failures::policy_arg(policy)?)
-                .map_err(|e| anyhow::anyhow!("{e}"))?,
-        ),
-        None => None,
-    };
+    let retry = args
+        .retry
+        .as_deref()
+        .map(super::failures::policy_arg)
+        .transpose()?;
     let spec = JobSpec {
         module,
         function,

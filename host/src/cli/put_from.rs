@@ -6,10 +6,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::ClientArgs;
 use super::client::ClientError;
+use crate::model::JobId;
+use crate::wire::jobs::BatchPut;
 
 /// Puts every job of `from` (a path, `-` for standard input) in batches
 /// of at most `batch_size`, printing the ids in order as each batch is
@@ -33,10 +35,12 @@ pub async fn run(
             .expect("valid template"),
     );
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut all_ids: Vec<Value> = Vec::with_capacity(jobs.len());
+    let mut all_ids: Vec<JobId> = Vec::with_capacity(jobs.len());
     for (number, batch) in jobs.chunks(batch_size).enumerate() {
         let offset = number * batch_size;
-        let answer = match client.post("/v1/jobs/batch", &batch).await {
+        // The jobs go as the file gives them: the server names what is
+        // wrong with one ("item 3: …").
+        let answer: BatchPut = match client.post_as("/v1/jobs/batch", &batch).await {
             Ok(answer) => answer,
             Err(error) => {
                 bar.abandon();
@@ -44,10 +48,10 @@ pub async fn run(
                 return Err(refused(error, offset, batch.len()));
             }
         };
-        let ids = answer["ids"].as_array().cloned().unwrap_or_default();
+        let ids = answer.ids;
         if !client_args.json {
             for id in &ids {
-                writeln!(out, "{}", id.as_str().unwrap_or("?"))?;
+                writeln!(out, "{id}")?;
             }
         }
         bar.inc(ids.len() as u64);
@@ -55,7 +59,8 @@ pub async fn run(
     }
     bar.finish_and_clear();
     if client_args.json {
-        writeln!(out, "{}", json!({ "ids": all_ids }))?;
+        let all = BatchPut { ids: all_ids };
+        writeln!(out, "{}", serde_json::to_string(&all)?)?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

@@ -4,12 +4,12 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use serde_json::json;
 
 use super::ClientArgs;
 use super::client::queue_segment;
-use super::output::{print_json, print_table, queue_name, short_json};
-use crate::model::Rate;
+use super::output::{emit, print_table, queue_label, short_json, time};
+use crate::model::{QueueInfo, Rate, RateStatus};
+use crate::wire::queues::{QueueCaps, QueueCreate, QueueJobs, QueueList, QueueView};
 
 /// Arguments of `wasync queues`.
 #[derive(Debug, Args)]
@@ -92,133 +92,120 @@ pub(super) fn parse_rate(text: &str) -> Result<Rate, String> {
 }
 
 /// A rate's current window, one line (nothing for no rate).
-pub(super) fn print_rate(rate: &serde_json::Value) {
-    if rate.is_null() {
+pub(super) fn print_rate(rate: Option<&RateStatus>) {
+    let Some(rate) = rate else {
         return;
-    }
+    };
     println!(
         "rate: {} per {} ms; this window (until {}): {} started, {} waiting",
-        rate["limit"],
-        rate["period_ms"],
-        rate["window_end"].as_str().unwrap_or("?"),
-        rate["starts"],
-        rate["waiting"],
+        rate.limit,
+        rate.period_ms,
+        time(&rate.window_end),
+        rate.starts,
+        rate.waiting,
     );
 }
 
 /// Runs a `wasync queues` command.
 pub async fn run(client_args: &ClientArgs, args: QueuesArgs) -> anyhow::Result<ExitCode> {
     let client = client_args.client();
-    let command = args.command.unwrap_or(QueuesCommand::List);
-    let answer = match &command {
-        QueuesCommand::List => client.get("/v1/queues").await?,
+    let json = client_args.json;
+    let path = |name: &str| format!("/v1/queues/{}", queue_segment(name));
+    match args.command.unwrap_or(QueuesCommand::List) {
+        QueuesCommand::List => {
+            let list: QueueList = client.get_as("/v1/queues").await?;
+            emit(json, &list, |list| {
+                let rows: Vec<Vec<String>> = list
+                    .queues
+                    .iter()
+                    .map(|q| vec![queue_label(&q.name), q.length.to_string()])
+                    .collect();
+                print_table(&["QUEUE", "PENDING"], &rows);
+            });
+        }
         QueuesCommand::Create { name } => {
-            client.post("/v1/queues", &json!({ "name": name })).await?
+            let body = QueueCreate { name: name.clone() };
+            let queue: QueueInfo = client.post_as("/v1/queues", &body).await?;
+            emit(json, &queue, |_| println!("created queue {name}"));
         }
         QueuesCommand::Show { name } => {
-            client
-                .get(&format!("/v1/queues/{}", queue_segment(name)))
-                .await?
+            let view: QueueView = client.get_as(&path(&name)).await?;
+            emit(json, &view, |view| {
+                let queue = &view.queue;
+                println!("{}: {} pending", queue_label(&queue.name), queue.length);
+                for (cap, label) in [
+                    (queue.put_cap, "put cap"),
+                    (queue.pending_cap, "pending cap"),
+                ] {
+                    if let Some(cap) = cap {
+                        println!("{label}: {cap}");
+                    }
+                }
+                print_rate(queue.rate.as_ref());
+            });
         }
         QueuesCommand::Delete { name } => {
-            client
-                .delete(&format!("/v1/queues/{}", queue_segment(name)))
-                .await?
+            let answer = client.delete(&path(&name)).await?;
+            emit(json, &answer, |_| println!("deleted queue {name}"));
         }
         QueuesCommand::Caps {
             name,
             put_cap,
             pending_cap,
         } => {
-            let body = json!({ "put_cap": put_cap, "pending_cap": pending_cap });
-            client
-                .put(&format!("/v1/queues/{}/caps", queue_segment(name)), &body)
-                .await?
+            let body = QueueCaps {
+                put_cap,
+                pending_cap,
+            };
+            let queue: QueueInfo = client
+                .put_as(&format!("{}/caps", path(&name)), &body)
+                .await?;
+            emit(json, &queue, |queue| {
+                let cap = |v: Option<u64>, none: &str| {
+                    v.map_or_else(|| none.to_owned(), |n| n.to_string())
+                };
+                println!(
+                    "{}: put cap {}, pending cap {}",
+                    queue_label(&queue.name),
+                    cap(queue.put_cap, "the server's"),
+                    cap(queue.pending_cap, "none"),
+                );
+            });
         }
         QueuesCommand::Rate { name, rate, .. } => {
-            let path = format!("/v1/queues/{}/rate", queue_segment(name));
-            match rate {
-                Some(rate) => client.put(&path, rate).await?,
-                None => client.delete(&path).await?,
-            }
+            let rate_path = format!("{}/rate", path(&name));
+            let queue: QueueInfo = match rate {
+                Some(rate) => client.put_as(&rate_path, &rate).await?,
+                None => client.delete_as(&rate_path).await?,
+            };
+            emit(json, &queue, |queue| {
+                println!("{}:", queue_label(&queue.name));
+                if queue.rate.is_none() {
+                    println!("no rate");
+                }
+                print_rate(queue.rate.as_ref());
+            });
         }
         QueuesCommand::Jobs { name, limit } => {
-            client
-                .get(&format!(
-                    "/v1/queues/{}/jobs?limit={limit}",
-                    queue_segment(name)
-                ))
-                .await?
-        }
-    };
-    if client_args.json {
-        print_json(&answer);
-        return Ok(ExitCode::SUCCESS);
-    }
-    match command {
-        QueuesCommand::List => {
-            let rows: Vec<Vec<String>> = answer["queues"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|q| vec![queue_name(&q["name"]), q["length"].to_string()])
-                .collect();
-            print_table(&["QUEUE", "PENDING"], &rows);
-        }
-        QueuesCommand::Create { name } => println!("created queue {name}"),
-        QueuesCommand::Show { .. } => {
-            println!(
-                "{}: {} pending",
-                queue_name(&answer["name"]),
-                answer["length"]
-            );
-            for (field, label) in [("put_cap", "put cap"), ("pending_cap", "pending cap")] {
-                if let Some(cap) = answer[field].as_u64() {
-                    println!("{label}: {cap}");
-                }
-            }
-            print_rate(&answer["rate"]);
-        }
-        QueuesCommand::Rate { .. } => {
-            println!("{}:", queue_name(&answer["name"]));
-            if answer["rate"].is_null() {
-                println!("no rate");
-            }
-            print_rate(&answer["rate"]);
-        }
-        QueuesCommand::Delete { name } => println!("deleted queue {name}"),
-        QueuesCommand::Caps { .. } => {
-            let cap = |v: &serde_json::Value, none: &str| {
-                v.as_u64()
-                    .map_or_else(|| none.to_owned(), |n| n.to_string())
-            };
-            println!(
-                "{}: put cap {}, pending cap {}",
-                queue_name(&answer["name"]),
-                cap(&answer["put_cap"], "the server's"),
-                cap(&answer["pending_cap"], "none"),
-            );
-        }
-        QueuesCommand::Jobs { .. } => {
-            let rows: Vec<Vec<String>> = answer["jobs"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .enumerate()
-                .map(|(i, job)| {
-                    vec![
-                        i.to_string(),
-                        job["id"].as_str().unwrap_or("?").to_owned(),
-                        format!(
-                            "{}({})",
-                            job["function"].as_str().unwrap_or("?"),
-                            short_json(&job["args"], 60)
-                        ),
-                        job["begin_after"].as_str().unwrap_or("").to_owned(),
-                    ]
-                })
-                .collect();
-            print_table(&["#", "ID", "CALL", "DUE"], &rows);
+            let jobs: QueueJobs = client
+                .get_as(&format!("{}/jobs?limit={limit}", path(&name)))
+                .await?;
+            emit(json, &jobs, |jobs| {
+                let rows: Vec<Vec<String>> = jobs
+                    .jobs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, job)| {
+                        vec![
+                            i.to_string(),
+                            job.id.to_string(),
+                            format!("{}({})", job.function, short_json(&job.args, 60)),
+                            time(&job.begin_after),
+                        ]
+                    })
+                    .collect();
+                print_table(&["#", "ID", "CALL", "DUE"], &rows);
+            });
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -3,12 +3,11 @@
 
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand};
-use serde_json::{Value, json};
-
 use super::ClientArgs;
 use super::client::{queue_segment, segment};
-use super::output::{print_json, print_table, queue_name};
+use super::output::{emit, print_table, queue_label};
+use crate::wire::quotas::{Quota, QuotaCreate, QuotaList, QuotaPatch};
+use clap::{Args, Subcommand};
 
 /// Arguments of `wasync quotas`.
 #[derive(Debug, Args)]
@@ -62,52 +61,34 @@ enum QuotasCommand {
 }
 
 /// A partitioned quota's keys, one line each.
-fn print_keys(quota: &Value) {
-    for key in quota["keys"].as_array().into_iter().flatten() {
+fn print_keys(quota: &Quota) {
+    for key in &quota.keys {
         println!(
             "  key {:?}: {} running, {} pending{}",
-            key["key"].as_str().unwrap_or("?"),
-            key["running"],
-            key["pending"],
-            if key["filled"] == true {
-                ", filled"
-            } else {
-                ""
-            }
+            key.key,
+            key.running,
+            key.pending,
+            if key.filled { ", filled" } else { "" }
         );
-        let rate = &key["rate"];
-        if !rate.is_null() {
+        if let Some(rate) = &key.rate {
             println!(
                 "    rate {} per {} ms: {} started this window, {} waiting",
-                rate["limit"], rate["period_ms"], rate["starts"], rate["waiting"]
+                rate.limit, rate.period_ms, rate.starts, rate.waiting
             );
         }
     }
 }
 
-fn print_quota_line(quota: &Value) {
-    let active: Vec<&str> = quota["active"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+fn print_quota_line(quota: &Quota) {
+    let active: Vec<String> = quota.active.iter().map(ToString::to_string).collect();
     println!(
         "quota {:?} of {}: size {}{}, {} running{}{}",
-        quota["name"].as_str().unwrap_or("?"),
-        queue_name(&quota["queue"]),
-        quota["size"],
-        if quota["partitioned"] == true {
-            " per key"
-        } else {
-            ""
-        },
+        quota.name,
+        queue_label(&quota.queue),
+        quota.size,
+        if quota.partitioned { " per key" } else { "" },
         active.len(),
-        if quota["filled"] == true {
-            ", filled"
-        } else {
-            ""
-        },
+        if quota.filled { ", filled" } else { "" },
         if active.is_empty() {
             String::new()
         } else {
@@ -120,56 +101,61 @@ fn print_quota_line(quota: &Value) {
 /// Runs a `wasync quotas` command.
 pub async fn run(client_args: &ClientArgs, args: QuotasArgs) -> anyhow::Result<ExitCode> {
     let client = client_args.client();
+    let json = client_args.json;
     let base = format!("/v1/queues/{}/quotas", queue_segment(&args.queue));
     let one = |name: &str| format!("{base}/{}", segment(name));
-    let command = args.command.unwrap_or(QuotasCommand::List);
-    let answer = match &command {
-        QuotasCommand::List => client.get(&base).await?,
+    match args.command.unwrap_or(QuotasCommand::List) {
+        QuotasCommand::List => {
+            let list: QuotaList = client.get_as(&base).await?;
+            emit(json, &list, |list| {
+                let rows: Vec<Vec<String>> = list
+                    .quotas
+                    .iter()
+                    .map(|q| {
+                        vec![
+                            q.name.clone(),
+                            if q.partitioned {
+                                format!("{} per key", q.size)
+                            } else {
+                                q.size.to_string()
+                            },
+                            q.active.len().to_string(),
+                            if q.filled { "yes" } else { "no" }.to_owned(),
+                        ]
+                    })
+                    .collect();
+                print_table(&["QUOTA", "SIZE", "RUNNING", "FILLED"], &rows);
+            });
+        }
         QuotasCommand::Create {
             name,
             size,
             partitioned,
             rate,
         } => {
-            let body =
-                json!({ "name": name, "size": size, "partitioned": partitioned, "rate": rate });
-            client.post(&base, &body).await?
+            let body = QuotaCreate {
+                name,
+                size: Some(size),
+                partitioned,
+                rate,
+            };
+            let quota: Quota = client.post_as(&base, &body).await?;
+            emit(json, &quota, print_quota_line);
         }
-        QuotasCommand::Show { name } => client.get(&one(name)).await?,
+        QuotasCommand::Show { name } => {
+            let quota: Quota = client.get_as(&one(&name)).await?;
+            emit(json, &quota, print_quota_line);
+        }
         QuotasCommand::SetSize { name, size } => {
-            client.patch(&one(name), &json!({ "size": size })).await?
-        }
-        QuotasCommand::Delete { name } => client.delete(&one(name)).await?,
-    };
-    if client_args.json {
-        print_json(&answer);
-        return Ok(ExitCode::SUCCESS);
-    }
-    match command {
-        QuotasCommand::List => {
-            let rows: Vec<Vec<String>> = answer["quotas"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|q| {
-                    vec![
-                        q["name"].as_str().unwrap_or("?").to_owned(),
-                        if q["partitioned"] == true {
-                            format!("{} per key", q["size"])
-                        } else {
-                            q["size"].to_string()
-                        },
-                        q["active"].as_array().map_or(0, Vec::len).to_string(),
-                        if q["filled"] == true { "yes" } else { "no" }.to_owned(),
-                    ]
-                })
-                .collect();
-            print_table(&["QUOTA", "SIZE", "RUNNING", "FILLED"], &rows);
+            let quota: Quota = client.patch_as(&one(&name), &QuotaPatch { size }).await?;
+            emit(json, &quota, print_quota_line);
         }
         QuotasCommand::Delete { name } => {
-            println!("deleted quota {name:?} of {}", args.queue);
+            let answer = client.delete(&one(&name)).await?;
+            emit(json, &answer, |_| {
+                println!("deleted quota {name:?} of {}", args.queue);
+            });
         }
-        _ => print_quota_line(&answer),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -3,10 +3,10 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use serde_json::json;
 
 use super::ClientArgs;
-use super::output::{print_json, print_table};
+use super::output::{emit, print_table};
+use crate::wire::operators::{RemoveReply, RemoveRequest};
 
 /// Arguments of `wasync remove-jobs`.
 #[derive(Debug, Args)]
@@ -25,23 +25,21 @@ pub async fn remove_jobs(
     client_args: &ClientArgs,
     args: RemoveJobsArgs,
 ) -> anyhow::Result<ExitCode> {
-    let answer = client_args
+    let body = RemoveRequest {
+        statuses: args.statuses,
+        queue: args.queue,
+    };
+    let reply: RemoveReply = client_args
         .client()
-        .post(
-            "/v1/jobs/remove",
-            &json!({ "statuses": args.statuses, "queue": args.queue }),
-        )
+        .post_as("/v1/jobs/remove", &body)
         .await?;
-    if client_args.json {
-        print_json(&answer);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let rows: Vec<Vec<String>> = answer["removed"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(state, count)| vec![state.clone(), count.to_string()])
-        .collect();
-    print_table(&["STATUS", "REMOVED"], &rows);
+    emit(client_args.json, &reply, |reply| {
+        let rows: Vec<Vec<String>> = reply
+            .removed
+            .iter()
+            .map(|(state, count)| vec![state.clone(), count.to_string()])
+            .collect();
+        print_table(&["STATUS", "REMOVED"], &rows);
+    });
     Ok(ExitCode::SUCCESS)
 }

@@ -6,13 +6,18 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::anyhow;
 use clap::{Args, Subcommand};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use super::ClientArgs;
 use super::client::segment;
-use super::output::{outcome_line, print_json, print_table, queue_name, short_json};
-use crate::model::{Job, JobStatus};
+use super::output::{emit, outcome_line, print_table, queue_label, short_json, time};
+use crate::model::{CatchUp, JobLimits, JobStatus, Timing};
+use crate::wire::input::{DurationInput, TimeInput, parse_duration_text, parse_time};
+use crate::wire::schedules::{
+    CronFields, CronInput, Schedule, ScheduleCreate, ScheduleList, SchedulePatchBody, ScheduleView,
+};
 
 /// Arguments of `wasync schedules`.
 #[derive(Debug, Args)]
@@ -122,28 +127,23 @@ struct TimingArgs {
 }
 
 impl TimingArgs {
-    /// Adds `delay` or `cron` to `body`, if given.
-    fn add_to(&self, body: &mut Map<String, Value>) {
+    /// `delay` and `cron`, as given (each `None` when not).
+    fn parts(&self) -> (Option<DurationInput>, Option<CronInput>) {
         if let Some(every) = self.every {
-            body.insert("delay".into(), json!(every.as_secs_f64()));
-        } else if let Some(cron) = &self.cron {
-            body.insert("cron".into(), json!(cron));
-        } else {
-            let fields = [
-                ("minute", &self.minute),
-                ("hour", &self.hour),
-                ("day_of_month", &self.day_of_month),
-                ("month", &self.month),
-                ("day_of_week", &self.day_of_week),
-            ];
-            if fields.iter().any(|(_, list)| !list.is_empty()) {
-                let lists: Map<String, Value> = fields
-                    .into_iter()
-                    .map(|(name, list)| (name.to_owned(), json!(list)))
-                    .collect();
-                body.insert("cron".into(), Value::Object(lists));
-            }
+            return (Some(DurationInput(every)), None);
         }
+        if let Some(cron) = &self.cron {
+            return (None, Some(CronInput::Expression(cron.clone())));
+        }
+        let fields = CronFields {
+            minute: self.minute.clone(),
+            hour: self.hour.clone(),
+            day_of_month: self.day_of_month.clone(),
+            month: self.month.clone(),
+            day_of_week: self.day_of_week.clone(),
+        };
+        let any = fields != CronFields::default();
+        (None, any.then_some(CronInput::Fields(fields)))
     }
 }
 
@@ -178,33 +178,49 @@ struct ScheduleOptions {
     timeout: Option<Duration>,
 }
 
+/// What [`ScheduleOptions`] give, parsed (each `None` when not given).
+struct Options {
+    queue: Option<String>,
+    retry_delay: Option<DurationInput>,
+    catch_up: Option<CatchUp>,
+    next_call_time: Option<TimeInput>,
+    begin_by: Option<DurationInput>,
+    limits: Option<JobLimits>,
+}
+
 impl ScheduleOptions {
-    fn add_to(&self, body: &mut Map<String, Value>) {
-        let texts = [
-            ("queue", &self.queue),
-            ("retry_delay", &self.retry_delay),
-            ("catch_up", &self.catch_up),
-            ("next_call_time", &self.start),
-            ("begin_by", &self.begin_by),
-        ];
-        for (key, value) in texts {
-            if let Some(value) = value {
-                body.insert(key.into(), json!(value));
-            }
-        }
-        let mut limits = Map::new();
-        if let Some(fuel) = self.fuel {
-            limits.insert("fuel".into(), json!(fuel));
-        }
-        if let Some(memory) = self.memory {
-            limits.insert("memory_bytes".into(), json!(memory));
-        }
-        if let Some(timeout) = self.timeout {
-            limits.insert("timeout_ms".into(), json!(timeout.as_millis() as u64));
-        }
-        if !limits.is_empty() {
-            body.insert("limits".into(), Value::Object(limits));
-        }
+    /// The options, parsed here so that a mistake is named before
+    /// anything is sent.
+    fn parse(&self) -> anyhow::Result<Options> {
+        let duration = |text: &Option<String>| {
+            text.as_deref()
+                .map(|t| parse_duration_text(t).map(DurationInput))
+                .transpose()
+                .map_err(|e| anyhow!(e))
+        };
+        let limits = JobLimits {
+            fuel: self.fuel,
+            memory_bytes: self.memory,
+            timeout_ms: self.timeout.map(|t| t.as_millis() as u64),
+        };
+        Ok(Options {
+            queue: self.queue.clone(),
+            retry_delay: duration(&self.retry_delay)?,
+            catch_up: self
+                .catch_up
+                .as_deref()
+                .map(str::parse::<CatchUp>)
+                .transpose()
+                .map_err(|e| anyhow!(e))?,
+            next_call_time: self
+                .start
+                .as_deref()
+                .map(|t| parse_time(t).map(TimeInput))
+                .transpose()
+                .map_err(|e| anyhow!(e))?,
+            begin_by: duration(&self.begin_by)?,
+            limits: (!limits.is_empty()).then_some(limits),
+        })
     }
 }
 
@@ -215,9 +231,28 @@ fn path(name: &str) -> String {
 /// Runs a `wasync schedules` command.
 pub async fn run(client_args: &ClientArgs, args: SchedulesArgs) -> anyhow::Result<ExitCode> {
     let client = client_args.client();
-    let command = args.command.unwrap_or(SchedulesCommand::List);
-    let answer = match &command {
-        SchedulesCommand::List => client.get("/v1/schedules").await?,
+    let json = client_args.json;
+    match args.command.unwrap_or(SchedulesCommand::List) {
+        SchedulesCommand::List => {
+            let list: ScheduleList = client.get_as("/v1/schedules").await?;
+            emit(json, &list, |list| {
+                let rows: Vec<Vec<String>> = list
+                    .schedules
+                    .iter()
+                    .map(|s| {
+                        vec![
+                            s.name.clone(),
+                            when(&s.timing),
+                            call(s),
+                            queue_label(s.job.queue.as_deref().unwrap_or_default()),
+                            next(s),
+                            state(s),
+                        ]
+                    })
+                    .collect();
+                print_table(&["NAME", "WHEN", "CALL", "QUEUE", "NEXT", "STATE"], &rows);
+            });
+        }
         SchedulesCommand::Create {
             name,
             module,
@@ -227,22 +262,36 @@ pub async fn run(client_args: &ClientArgs, args: SchedulesArgs) -> anyhow::Resul
             options,
             paused,
         } => {
-            let mut body = Map::new();
-            body.insert("name".into(), json!(name));
-            body.insert("module".into(), json!(module));
-            body.insert("function".into(), json!(function));
-            if let Some(text) = args {
-                body.insert("args".into(), super::parse_json_arg("ARGS", text)?);
-            }
-            timing.add_to(&mut body);
-            options.add_to(&mut body);
-            if *paused {
-                body.insert("active".into(), json!(false));
-            }
-            client.post("/v1/schedules", &body).await?
+            let (delay, cron) = timing.parts();
+            let options = options.parse()?;
+            let body = ScheduleCreate {
+                name,
+                module,
+                function,
+                args: match args {
+                    Some(text) => super::parse_json_arg("ARGS", &text)?,
+                    None => Value::Null,
+                },
+                queue: options.queue,
+                limits: options.limits.unwrap_or_default(),
+                begin_by: options.begin_by,
+                delay,
+                cron,
+                active: paused.then_some(false),
+                catch_up: options.catch_up,
+                retry_delay: options.retry_delay,
+                next_call_time: options.next_call_time,
+            };
+            let schedule: Schedule = client.post_as("/v1/schedules", &body).await?;
+            emit(json, &schedule, |s| {
+                println!("created schedule {}; next call {}", s.name, next(s));
+            });
         }
         SchedulesCommand::Show { name, runs } => {
-            client.get(&format!("{}?runs={runs}", path(name))).await?
+            let view: ScheduleView = client
+                .get_as(&format!("{}?runs={runs}", path(&name)))
+                .await?;
+            emit(json, &view, print_schedule);
         }
         SchedulesCommand::Update {
             name,
@@ -252,151 +301,146 @@ pub async fn run(client_args: &ClientArgs, args: SchedulesArgs) -> anyhow::Resul
             timing,
             options,
         } => {
-            let mut body = Map::new();
-            if let Some(module) = module {
-                body.insert("module".into(), json!(module));
-            }
-            if let Some(function) = function {
-                body.insert("function".into(), json!(function));
-            }
-            if let Some(text) = args {
-                body.insert("args".into(), super::parse_json_arg("--args", text)?);
-            }
-            timing.add_to(&mut body);
-            options.add_to(&mut body);
-            client.patch(&path(name), &body).await?
+            let (delay, cron) = timing.parts();
+            let options = options.parse()?;
+            let body = SchedulePatchBody {
+                module,
+                function,
+                args: args
+                    .map(|text| super::parse_json_arg("--args", &text))
+                    .transpose()?,
+                queue: options.queue,
+                limits: options.limits,
+                begin_by: options.begin_by.map(Some),
+                delay,
+                cron,
+                active: None,
+                catch_up: options.catch_up,
+                retry_delay: options.retry_delay,
+                next_call_time: options.next_call_time,
+            };
+            let schedule: Schedule = client.patch_as(&path(&name), &body).await?;
+            emit(json, &schedule, |s| {
+                println!("updated schedule {name}; next call {}", next(s));
+            });
         }
         SchedulesCommand::Pause { name } => {
-            client
-                .post(&format!("{}/pause", path(name)), &json!({}))
-                .await?
+            let schedule: Schedule = client
+                .post_empty_as(&format!("{}/pause", path(&name)))
+                .await?;
+            emit(json, &schedule, |_| println!("paused schedule {name}"));
         }
         SchedulesCommand::Resume { name } => {
-            client
-                .post(&format!("{}/resume", path(name)), &json!({}))
-                .await?
+            let schedule: Schedule = client
+                .post_empty_as(&format!("{}/resume", path(&name)))
+                .await?;
+            emit(json, &schedule, |s| {
+                println!("resumed schedule {name}; next call {}", next(s));
+            });
         }
-        SchedulesCommand::Delete { name } => client.delete(&path(name)).await?,
-    };
-    if client_args.json {
-        print_json(&answer);
-        return Ok(ExitCode::SUCCESS);
-    }
-    match command {
-        SchedulesCommand::List => {
-            let rows: Vec<Vec<String>> = answer["schedules"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|s| {
-                    vec![
-                        text(&s["name"]),
-                        when(&s["timing"]),
-                        call(s),
-                        queue_name(&s["job"]["queue"]),
-                        text(&s["next_call_time"]),
-                        state(s),
-                    ]
-                })
-                .collect();
-            print_table(&["NAME", "WHEN", "CALL", "QUEUE", "NEXT", "STATE"], &rows);
+        SchedulesCommand::Delete { name } => {
+            let answer = client.delete(&path(&name)).await?;
+            emit(json, &answer, |_| println!("deleted schedule {name}"));
         }
-        SchedulesCommand::Create { name, .. } => {
-            println!("created schedule {name}; next call {}", next(&answer));
-        }
-        SchedulesCommand::Update { name, .. } => {
-            println!("updated schedule {name}; next call {}", next(&answer));
-        }
-        SchedulesCommand::Pause { name } => println!("paused schedule {name}"),
-        SchedulesCommand::Resume { name } => {
-            println!("resumed schedule {name}; next call {}", next(&answer));
-        }
-        SchedulesCommand::Delete { name } => println!("deleted schedule {name}"),
-        SchedulesCommand::Show { .. } => print_schedule(&answer),
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn text(value: &Value) -> String {
-    value.as_str().unwrap_or("-").to_owned()
-}
-
-fn next(schedule: &Value) -> String {
-    text(&schedule["next_call_time"])
+fn next(schedule: &Schedule) -> String {
+    schedule
+        .next_call_time
+        .as_ref()
+        .map_or_else(|| "-".to_owned(), time)
 }
 
 /// `every 10s`, `cron 10 4 * * *`, `minute=[10] hour=[4]`.
-fn when(timing: &Value) -> String {
-    if let Some(ms) = timing["delay_ms"].as_u64() {
-        return format!(
+fn when(timing: &Timing) -> String {
+    match timing {
+        Timing::Delay { delay_ms } => format!(
             "every {}",
-            humantime::format_duration(Duration::from_millis(ms))
-        );
-    }
-    if let Some(expression) = timing["expression"].as_str() {
-        return format!("cron {expression}");
-    }
-    ["minute", "hour", "day_of_month", "month", "day_of_week"]
+            humantime::format_duration(Duration::from_millis(*delay_ms))
+        ),
+        Timing::Cron {
+            expression: Some(expression),
+            ..
+        } => format!("cron {expression}"),
+        Timing::Cron {
+            spec,
+            expression: None,
+        } => [
+            ("minute", &spec.minute),
+            ("hour", &spec.hour),
+            ("day_of_month", &spec.day_of_month),
+            ("month", &spec.month),
+            ("day_of_week", &spec.day_of_week),
+        ]
         .iter()
-        .filter(|f| timing[**f].as_array().is_some_and(|l| !l.is_empty()))
-        .map(|f| format!("{f}={}", timing[*f]))
+        .filter(|(_, list)| !list.is_empty())
+        .map(|(name, list)| format!("{name}={}", serde_json::json!(list)))
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(" "),
+    }
 }
 
-fn call(schedule: &Value) -> String {
-    let job = &schedule["job"];
+fn call(schedule: &Schedule) -> String {
+    let job = &schedule.job;
     format!(
         "{}:{}({})",
-        text(&job["module"]),
-        text(&job["function"]),
-        short_json(&job["args"], 40)
+        job.module.as_deref().unwrap_or("-"),
+        job.function,
+        short_json(&job.args, 40)
     )
 }
 
-fn state(schedule: &Value) -> String {
-    let mut state = if schedule["active"] == true {
+fn state(schedule: &Schedule) -> String {
+    let mut state = if schedule.active {
         "active".to_owned()
     } else {
         "paused".to_owned()
     };
-    if schedule.get("last_error").is_some() {
+    if schedule.last_error.is_some() {
         state.push_str(", failing");
     }
     state
 }
 
-fn print_schedule(s: &Value) {
-    println!("schedule   {}", text(&s["name"]));
-    println!("id         {}", text(&s["id"]));
-    println!("when       {} (UTC)", when(&s["timing"]));
+fn print_schedule(view: &ScheduleView) {
+    let s = &view.schedule;
+    println!("schedule   {}", s.name);
+    println!("id         {}", s.id);
+    println!("when       {} (UTC)", when(&s.timing));
     println!("call       {}", call(s));
-    println!("queue      {}", queue_name(&s["job"]["queue"]));
+    println!(
+        "queue      {}",
+        queue_label(s.job.queue.as_deref().unwrap_or_default())
+    );
     println!("state      {}", state(s));
-    println!("catch up   {}", text(&s["catch_up"]));
+    println!("catch up   {}", s.catch_up.as_str());
     println!("next call  {}", next(s));
-    if let Some(last) = s["last_call_time"].as_str() {
-        println!("last call  {last}");
+    if let Some(last) = &s.last_call_time {
+        println!("last call  {}", time(last));
     }
-    if let (Some(until), Some(holder)) = (s["retry_time"].as_str(), s["holder"].as_str()) {
-        println!("held by    {holder} until {until}");
+    if let (Some(until), Some(holder)) = (&s.retry_time, &s.holder) {
+        println!("held by    {holder} until {}", time(until));
     }
-    if let Some(error) = s["last_error"].as_str() {
+    if let Some(error) = &s.last_error {
         println!("last error {error}");
     }
-    let rows: Vec<Vec<String>> = s["runs"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let rows: Vec<Vec<String>> = view
+        .runs
+        .iter()
         .map(|job| {
-            let outcome = match serde_json::from_value::<Job>(job.clone()) {
-                Ok(job) if job.status == JobStatus::Completed => outcome_line(&job),
-                _ => String::new(),
+            let outcome = if job.status == JobStatus::Completed {
+                outcome_line(job)
+            } else {
+                String::new()
             };
             vec![
-                text(&job["occurrence"]),
-                text(&job["id"]),
-                text(&job["status"]),
+                job.schedule
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), |run| time(&run.occurrence)),
+                job.id.to_string(),
+                job.status.to_string(),
                 outcome,
             ]
         })

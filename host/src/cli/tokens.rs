@@ -4,11 +4,12 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
 
 use super::ClientArgs;
 use super::client::segment;
-use super::output::{print_json, print_table};
+use super::output::{emit, print_table};
+use crate::model::Scope;
+use crate::wire::access::{CreatedToken, TokenCreate, TokenList};
 
 /// Arguments of `wasync tokens`.
 #[derive(Debug, Args)]
@@ -44,14 +45,11 @@ enum TokensCommand {
     },
 }
 
-fn joined(list: &Value) -> String {
-    list.as_array()
-        .into_iter()
-        .flatten()
-        .map(|v| match v.as_str() {
-            Some("") => "default".to_owned(),
-            Some(s) => s.to_owned(),
-            None => v.to_string(),
+fn joined<T: ToString>(list: &[T]) -> String {
+    list.iter()
+        .map(|v| match v.to_string().as_str() {
+            "" => "default".to_owned(),
+            s => s.to_owned(),
         })
         .collect::<Vec<_>>()
         .join(",")
@@ -60,53 +58,51 @@ fn joined(list: &Value) -> String {
 /// Runs a `wasync tokens` command.
 pub async fn run(client_args: &ClientArgs, args: TokensArgs) -> anyhow::Result<ExitCode> {
     let client = client_args.client();
-    let command = args.command.unwrap_or(TokensCommand::List);
-    let answer = match &command {
-        TokensCommand::List => client.get("/v1/tokens").await?,
+    let json = client_args.json;
+    match args.command.unwrap_or(TokensCommand::List) {
+        TokensCommand::List => {
+            let list: TokenList = client.get_as("/v1/tokens").await?;
+            emit(json, &list, |list| {
+                let rows: Vec<Vec<String>> = list
+                    .tokens
+                    .iter()
+                    .map(|t| vec![t.name.clone(), joined(&t.queues), joined(&t.scopes)])
+                    .collect();
+                print_table(&["TOKEN", "QUEUES", "SCOPES"], &rows);
+            });
+        }
         TokensCommand::Create {
             name,
             queues,
             scopes,
         } => {
-            let scopes: Vec<&str> = scopes.iter().map(|s| s.trim()).collect();
-            let body = json!({ "name": name, "queues": queues, "scopes": scopes });
-            client.post("/v1/tokens", &body).await?
+            let scopes = scopes
+                .iter()
+                .map(|s| s.parse::<Scope>())
+                .collect::<Result<Vec<_>, _>>()?;
+            let body = TokenCreate {
+                name,
+                queues,
+                scopes,
+            };
+            let created: CreatedToken = client.post_as("/v1/tokens", &body).await?;
+            emit(json, &created, |created| {
+                let token = &created.token;
+                eprintln!(
+                    "token {:?} created ({} on {}); its secret, shown only now:",
+                    token.name,
+                    joined(&token.scopes),
+                    joined(&token.queues)
+                );
+                println!("{}", created.secret);
+            });
         }
         TokensCommand::Revoke { name } => {
-            client
-                .delete(&format!("/v1/tokens/{}", segment(name)))
-                .await?
+            let answer = client
+                .delete(&format!("/v1/tokens/{}", segment(&name)))
+                .await?;
+            emit(json, &answer, |_| println!("token {name:?} revoked"));
         }
-    };
-    if client_args.json {
-        print_json(&answer);
-        return Ok(ExitCode::SUCCESS);
-    }
-    match command {
-        TokensCommand::List => {
-            let rows: Vec<Vec<String>> = answer["tokens"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|t| {
-                    vec![
-                        t["name"].as_str().unwrap_or("?").to_owned(),
-                        joined(&t["queues"]),
-                        joined(&t["scopes"]),
-                    ]
-                })
-                .collect();
-            print_table(&["TOKEN", "QUEUES", "SCOPES"], &rows);
-        }
-        TokensCommand::Create { name, .. } => {
-            eprintln!(
-                "token {name:?} created ({} on {}); its secret, shown only now:",
-                joined(&answer["scopes"]),
-                joined(&answer["queues"])
-            );
-            println!("{}", answer["secret"].as_str().unwrap_or("?"));
-        }
-        TokensCommand::Revoke { name } => println!("token {name:?} revoked"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -15,7 +15,7 @@ pub const MAIN_AGENT_NAME: &str = "main";
 ///
 /// Patterns are globs: `*` matches any run of characters, `?` one
 /// character; everything else matches itself.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentFilter {
     /// Module names or digests (globs). A job put by digest has no name
@@ -51,7 +51,7 @@ impl AgentFilter {
 }
 
 /// An agent's settings, as configured.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AgentSpec {
     /// Its name, unique per dispatcher and queue.
     pub name: String,
@@ -99,7 +99,7 @@ impl AgentSpec {
 }
 
 /// An agent as stored: its spec and its dispatcher.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Agent {
     /// The dispatcher it belongs to.
     pub dispatcher: DispatcherId,

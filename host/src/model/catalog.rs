@@ -175,7 +175,7 @@ impl std::fmt::Display for Process {
 }
 
 /// A dispatcher as stored: one per `wasync` process that does work.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DispatcherInfo {
     /// Its id.
     pub id: DispatcherId,
@@ -186,11 +186,14 @@ pub struct DispatcherInfo {
     /// How often it polls its queues when nothing wakes it, in ms.
     pub poll_interval_ms: u64,
     /// When it was (last) activated.
+    #[schema(value_type = String, format = DateTime)]
     pub activated_at: Timestamp,
     /// When it last reported it is alive.
+    #[schema(value_type = String, format = DateTime)]
     pub last_ping_at: Timestamp,
     /// When it stopped, if it stopped; `None` while active.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub deactivated_at: Option<Timestamp>,
 }
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// A named job: putting by name puts the module's
 /// function into the queue, with the given arguments or these defaults.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobName {
     /// The name.
     pub name: String,
@@ -17,7 +17,9 @@ pub struct JobName {
     #[serde(flatten)]
     pub job: JobSpec,
     /// When it was first registered.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     /// When it was last changed.
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
 }

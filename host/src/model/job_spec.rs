@@ -31,7 +31,8 @@ use super::{CallbackOn, JobLimits, RetryPolicy, Timestamp};
 /// - `broadcast`: false (one job). True: one copy per live dispatcher with
 ///   an agent for the queue, gathered by a parent job (see
 ///   [`super::links`], `docs/queue-features.md`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = StoredJobSpec)]
 pub struct JobSpec {
     /// The module, by digest (`sha256:...`) or by name.
     #[serde(default)]
@@ -50,6 +51,7 @@ pub struct JobSpec {
     /// Do not start before this time; a time already past: as soon as
     /// possible, at the end of the queue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub begin_after: Option<Timestamp>,
     /// Fail with `timeout` if not started this many milliseconds after
     /// `begin_after`.
@@ -66,6 +68,7 @@ pub struct JobSpec {
     pub priority: i32,
     /// Jobs put once this one has its outcome.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(no_recursion)]
     pub callbacks: Vec<CallbackSpec>,
     /// Partitioned quotas of the queue the job counts against, each with
     /// the job's key (e.g. `{"tenants": "acme"}`): the quota's size
@@ -80,7 +83,8 @@ pub struct JobSpec {
 
 /// A callback: a job held until the job it hangs on has its outcome (see
 /// [`super::links`]).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = StoredCallbackSpec)]
 pub struct CallbackSpec {
     /// On which outcome it runs its function (otherwise it passes the
     /// outcome through).

@@ -145,7 +145,7 @@ pub fn result_summary(job: &Job) -> Option<String> {
 
 /// One job and how long it ran, for the shortest and longest of
 /// [`DispatcherStats`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobDuration {
     /// The job.
     pub id: JobId,
@@ -156,13 +156,15 @@ pub struct JobDuration {
 
 /// A dispatcher's statistics over a window, read from the jobs table: the jobs the dispatcher started in the window, by what
 /// became of them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DispatcherStats {
     /// The dispatcher.
     pub dispatcher: DispatcherId,
     /// The window's start (inclusive; `None`: since the beginning).
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub statistics_start: Option<Timestamp>,
     /// The window's end (exclusive): the time asked, or now.
+    #[schema(value_type = String, format = DateTime)]
     pub statistics_end: Timestamp,
     /// Jobs it started in the window.
     pub started: u64,
@@ -250,7 +252,7 @@ impl DispatcherStats {
 }
 
 /// A dispatcher's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum DispatcherStatus {
     /// Activated, and has not polled since.
@@ -298,7 +300,7 @@ impl DispatcherStatus {
 
 /// One poll that claimed something: what one agent of one dispatcher
 /// took.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PollRecord {
     /// Its id: increasing, unique across dispatchers.
     pub id: i64,
@@ -309,6 +311,7 @@ pub struct PollRecord {
     /// The agent.
     pub agent: String,
     /// When.
+    #[schema(value_type = String, format = DateTime)]
     pub polled_at: Timestamp,
     /// The jobs claimed.
     pub jobs: Vec<JobId>,

@@ -27,7 +27,7 @@ pub const QUOTA_NAMES_MAX: usize = 16;
 pub const QUOTA_NAME_MAX_LEN: usize = 128;
 
 /// A quota as stored, with the jobs holding it now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Quota {
     /// The queue it belongs to (`""`: the default queue).
     pub queue: String,
@@ -36,6 +36,7 @@ pub struct Quota {
     /// The most of its jobs that may be `assigned` or `active` at once.
     pub size: u32,
     /// When it was created.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     /// The jobs of its queue that name it and are `assigned` or `active`
     /// now, oldest first. A shrunk quota may hold more than `size`.

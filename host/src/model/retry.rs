@@ -267,7 +267,7 @@ impl<'de> Deserialize<'de> for RetryPolicy {
 }
 
 /// One failed attempt of a job, kept for good: interruptions included.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Attempt {
     /// Which start of the job it was (1-based; the job's `attempts` then).
     pub attempt: u32,
@@ -277,6 +277,7 @@ pub struct Attempt {
     /// Why it failed.
     pub failure: Failure,
     /// When the failure was recorded.
+    #[schema(value_type = String, format = DateTime)]
     pub failed_at: Timestamp,
 }
 

@@ -110,7 +110,7 @@ pub enum Timing {
 
 /// What a scheduler does about occurrences missed while no scheduler ran
 /// (or while it could not put the job).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CatchUp {
     /// The default: however many occurrences were missed,
@@ -264,7 +264,7 @@ pub struct NewSchedule {
 }
 
 /// A schedule as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Schedule {
     /// Its id.
     pub id: ScheduleId,
@@ -287,9 +287,11 @@ pub struct Schedule {
     /// The occurrence it puts next. `None` when a cron spec matches no
     /// more time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub next_call_time: Option<Timestamp>,
     /// While a scheduler holds it: the time its lock expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub retry_time: Option<Timestamp>,
     /// The scheduler that took it last (`host:pid:id`); kept after the
     /// lock is released, while `retry_time` is set it holds it.
@@ -297,6 +299,7 @@ pub struct Schedule {
     pub holder: Option<String>,
     /// The last occurrence put.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_call_time: Option<Timestamp>,
     /// Why the last attempt to put its job failed, until one succeeds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -304,8 +307,10 @@ pub struct Schedule {
     /// Bumped by every write: updates compare it.
     pub version: u64,
     /// When it was created.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     /// When its definition last changed.
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
 }
 

@@ -19,7 +19,19 @@ pub const TOKEN_QUEUES_MAX: usize = 64;
 
 /// A token's id: what jobs and uploads record (a name can be reused once
 /// revoked; an id never).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct TokenId(pub Uuid);
 
@@ -30,7 +42,19 @@ impl fmt::Display for TokenId {
 }
 
 /// What a token may do in its queues.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// See jobs, queues, results, annotations, quotas, statistics.
@@ -92,7 +116,7 @@ impl FromStr for Scope {
 }
 
 /// A token as stored (its secret never is: only its hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Token {
     /// Its id.
     pub id: TokenId,
@@ -103,6 +127,7 @@ pub struct Token {
     /// What it may do there.
     pub scopes: Vec<Scope>,
     /// When it was created.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
 }
 

@@ -17,11 +17,13 @@ pub const ACTIVITY_WINDOW_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const ACTIVITY_BUCKETS_MAX: u32 = 360;
 
 /// The activity of the queues a caller may read.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Activity {
     /// The window's start.
+    #[schema(value_type = String, format = DateTime)]
     pub since: Timestamp,
     /// Its end: now.
+    #[schema(value_type = String, format = DateTime)]
     pub until: Timestamp,
     /// The length of one bucket, in milliseconds.
     pub bucket_ms: i64,
@@ -30,7 +32,7 @@ pub struct Activity {
 }
 
 /// One queue's activity.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct QueueActivity {
     /// Its name (`""` is the default queue).
     pub name: String,
@@ -50,7 +52,9 @@ pub struct QueueActivity {
 }
 
 /// Jobs finished in a span of time.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub struct Bucket {
     /// Completed with a result.
     pub succeeded: u64,

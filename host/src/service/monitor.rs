@@ -16,7 +16,7 @@ use crate::store::runs::DispatcherUsageParams;
 use crate::store::{DispatcherStatsParams, JobOrder, JobQueryParams, QueueJobsParams};
 
 /// Who ran a job, when, how it ended.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct JobInfo {
     /// The job.
     pub id: JobId,
@@ -40,8 +40,10 @@ pub struct JobInfo {
     /// of a dispatcher that died or stopped, handed to another.
     pub reassigned: bool,
     /// When its latest attempt started.
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub started: Option<Timestamp>,
     /// When it completed.
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub completed: Option<Timestamp>,
     /// Whether it completed with a failure.
     pub failed: bool,
@@ -51,7 +53,7 @@ pub struct JobInfo {
 
 /// A dispatcher's statistics over a window, with what its runs that ended
 /// in the window consumed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct DispatcherStatsView {
     /// Jobs started, finished and running, the quickest and slowest.
     #[serde(flatten)]
@@ -61,7 +63,7 @@ pub struct DispatcherStatsView {
 }
 
 /// A dispatcher's status, with its active jobs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct DispatcherStatusView {
     /// The dispatcher.
     pub id: DispatcherId,
@@ -70,10 +72,12 @@ pub struct DispatcherStatusView {
     /// Whether it is paused (claims nothing).
     pub paused: bool,
     /// When it was activated.
+    #[schema(value_type = String, format = DateTime)]
     pub activated_at: Timestamp,
     /// Milliseconds since then (until it stopped, if it stopped).
     pub uptime_ms: i64,
     /// Its last poll.
+    #[schema(value_type = String, format = DateTime)]
     pub last_poll: Timestamp,
     /// Its poll interval.
     pub poll_interval_ms: u64,

@@ -8,7 +8,7 @@ use super::{Result, Service};
 use crate::model::{DispatcherId, Timestamp};
 
 /// What is paused, as `GET /v1/processing` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ProcessingView {
     /// Paused queues (`""`: the default queue) and since when.
     pub paused_queues: Vec<PausedQueue>,
@@ -17,20 +17,22 @@ pub struct ProcessingView {
 }
 
 /// A paused queue.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct PausedQueue {
     /// The queue.
     pub queue: String,
     /// Since when.
+    #[schema(value_type = String, format = DateTime)]
     pub paused_at: Timestamp,
 }
 
 /// A paused dispatcher.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct PausedDispatcher {
     /// The dispatcher.
     pub dispatcher: DispatcherId,
     /// Since when.
+    #[schema(value_type = String, format = DateTime)]
     pub paused_at: Timestamp,
 }
 

@@ -21,7 +21,7 @@ use crate::model::{
 pub const SECRET_PREFIX: &str = "wst_";
 
 /// A token just created, with its secret: the only time it is shown.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct CreatedToken {
     /// The token.
     #[serde(flatten)]

@@ -10,7 +10,7 @@ use crate::model::{Agent, AgentSpec, DispatcherId, DispatcherInfo};
 pub const AGENT_SIZE_MAX: u32 = 10_000;
 
 /// A dispatcher with its agents.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct DispatcherView {
     /// The dispatcher.
     #[serde(flatten)]

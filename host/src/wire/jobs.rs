@@ -116,7 +116,7 @@ pub(super) fn millis(d: std::time::Duration) -> u64 {
 
 /// A retry policy as a request gives it: a preset's name or an object
 /// whose fields are all optional.
-fn retry_input_schema() -> impl Into<RefOr<Schema>> {
+pub(super) fn retry_input_schema() -> impl Into<RefOr<Schema>> {
     let count = |description: &str| {
         ObjectBuilder::new()
             .schema_type(Type::Integer)

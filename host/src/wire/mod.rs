@@ -7,13 +7,21 @@
 //! Where a request becomes the service's request, the conversion is a
 //! method next to the wire type (`JobSpec::into_request`), in one place.
 
+pub mod access;
+pub mod activity;
+pub mod dispatchers;
 pub mod deletion;
 pub mod error;
+pub mod failures;
 pub mod input;
 pub mod jobs;
 pub mod links;
 pub mod modules;
+pub mod names;
+pub mod operators;
 pub mod queues;
+pub mod quotas;
+pub mod schedules;
 pub mod server;
 
 pub use deletion::DeleteJobs;

@@ -7,7 +7,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+use crate::model::{Job, JobStatus, Timestamp};
+use crate::wire::JobSpec;
+use crate::wire::operators::JobCount;
 
 /// How often the wait for completions counts them.
 const COUNT_POLL: Duration = Duration::from_millis(10);
@@ -83,6 +88,12 @@ impl Target {
         Ok((status, value))
     }
 
+    /// `GET path`, which must succeed, read as `R` (a wire type).
+    pub async fn get_as<R: DeserializeOwned>(&self, path: &str) -> anyhow::Result<R> {
+        let value = self.get(path).await?;
+        serde_json::from_value(value).with_context(|| format!("GET {path}: an unexpected answer"))
+    }
+
     /// `GET path`, which must succeed.
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
         let response = self
@@ -131,33 +142,40 @@ impl Target {
 
     /// How many jobs are `state` (`completed`, `failed`), in every queue.
     pub async fn count(&self, state: &str) -> anyhow::Result<u64> {
-        let answer = self.get(&format!("/v1/jobs/count?state={state}")).await?;
-        answer["count"]
-            .as_u64()
-            .with_context(|| format!("the count is not a number: {answer}"))
+        let answer: JobCount = self
+            .get_as(&format!("/v1/jobs/count?state={state}"))
+            .await?;
+        Ok(answer.count)
     }
 
     /// Puts `job` `samples` times, one at a time, each once the one
     /// before has completed.
-    pub async fn idle_latency(&self, job: &Value, samples: usize) -> anyhow::Result<Vec<Sample>> {
+    pub async fn idle_latency(&self, job: &JobSpec, samples: usize) -> anyhow::Result<Vec<Sample>> {
         let body = serde_json::to_vec(job)?;
         let mut out = Vec::with_capacity(samples);
         for _ in 0..samples {
             let sent = Instant::now();
-            let put = self.post_created("/v1/jobs", body.clone()).await?;
-            let id = put["id"].as_str().context("a put answers the job")?;
+            let put: Job =
+                serde_json::from_value(self.post_created("/v1/jobs", body.clone()).await?)
+                    .context("a put answers the job")?;
+            let id = put.id;
             let done = loop {
-                let job = self.get(&format!("/v1/jobs/{id}/wait?timeout=30s")).await?;
-                if job["status"] == "completed" {
+                let job: Job = self
+                    .get_as(&format!("/v1/jobs/{id}/wait?timeout=30s"))
+                    .await?;
+                if job.status == JobStatus::Completed {
                     break job;
                 }
                 if sent.elapsed() > STALL_LIMIT {
-                    bail!("job {id} did not complete within {STALL_LIMIT:?}: {job}");
+                    bail!(
+                        "job {id} did not complete within {STALL_LIMIT:?}: {}",
+                        job.status
+                    );
                 }
             };
             out.push(Sample {
                 seen: sent.elapsed(),
-                server: server_latency(&done),
+                server: server_latency(done.created_at, done.completed_at),
             });
         }
         Ok(out)
@@ -168,7 +186,7 @@ impl Target {
     /// waits until the server counts `completed_before + jobs` completed.
     pub async fn drive(
         &self,
-        job: &Value,
+        job: &JobSpec,
         jobs: usize,
         batch: usize,
         connections: usize,
@@ -235,14 +253,9 @@ impl Target {
     }
 }
 
-/// `completed_at - created_at` of a job.
-fn server_latency(job: &Value) -> Option<Duration> {
-    let time = |field: &str| {
-        job[field]
-            .as_str()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-    };
-    (time("completed_at")? - time("created_at")?).to_std().ok()
+/// `completed_at - created_at` of a job (`None` while not completed).
+fn server_latency(created_at: Timestamp, completed_at: Option<Timestamp>) -> Option<Duration> {
+    (completed_at? - created_at).to_std().ok()
 }
 
 /// The `p`-th percentile (0–100) of sorted durations, nearest rank.
@@ -257,7 +270,6 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn percentiles_by_nearest_rank() {
@@ -271,11 +283,17 @@ mod tests {
 
     #[test]
     fn the_servers_latency_is_read_from_the_jobs_times() {
-        let job = json!({
-            "created_at": "2026-12-05T10:00:00.000Z",
-            "completed_at": "2026-12-05T10:00:00.002500Z",
-        });
-        assert_eq!(server_latency(&job), Some(Duration::from_micros(2500)));
-        assert_eq!(server_latency(&json!({})), None);
+        let time = |t: &str| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+        };
+        let created = time("2026-12-05T10:00:00.000Z");
+        let completed = time("2026-12-05T10:00:00.002500Z");
+        assert_eq!(
+            server_latency(created, Some(completed)),
+            Some(Duration::from_micros(2500))
+        );
+        assert_eq!(server_latency(created, None), None);
     }
 }

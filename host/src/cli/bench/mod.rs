@@ -32,6 +32,8 @@ use serde_json::{Value, json};
 use load::{Sample, Target, Throughput, percentile};
 use server::{Rss, StartedServer};
 
+use crate::wire::JobSpec;
+
 /// Where the `hello` component is looked for when `--module` is not
 /// given, under the working directory: where the tests' build and
 /// `cargo xtask demo` put it.
@@ -173,7 +175,11 @@ async fn measure(
                 .context("the server has no module `hello`; give --module FILE")?;
         }
     }
-    let job = json!({"module": MODULE_NAME, "function": "hello"});
+    let job = JobSpec {
+        module: MODULE_NAME.to_owned(),
+        function: "hello".to_owned(),
+        ..JobSpec::default()
+    };
     let failed_before = target.count("failed").await?;
     let mut figures = Figures {
         latency: target.idle_latency(&job, args.latency_samples).await?,

@@ -46,7 +46,7 @@ pub const CRON_HORIZON_YEARS: i32 = 100;
 pub struct BadCron(pub String);
 
 /// Cron timing: each list empty ("any") or the values that match.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CronSpec {
     /// Minutes, 0–59.
     #[serde(default)]
