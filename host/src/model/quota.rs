@@ -73,7 +73,7 @@ impl Quota {
 }
 
 /// One key of a partitioned quota: its own slots.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QuotaKey {
     /// The key (e.g. a tenant).
     pub key: String,
