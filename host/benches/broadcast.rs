@@ -203,6 +203,7 @@ async fn run(pg: Option<&str>, dispatchers: usize) {
                     outcome: RunOutcome::Value(json!("cleared")),
                     output: CapturedOutput::default(),
                     now: at,
+                    run: None,
                 }])
                 .await
                 .expect("finish");

@@ -77,6 +77,7 @@ impl Shaped {
                 outcome: RunOutcome::Value(json!(1)),
                 output: CapturedOutput::default(),
                 now: t(at),
+                run: None,
             })
             .collect();
         self.b

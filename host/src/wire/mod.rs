@@ -9,8 +9,8 @@
 
 pub mod access;
 pub mod activity;
-pub mod dispatchers;
 pub mod deletion;
+pub mod dispatchers;
 pub mod error;
 pub mod failures;
 pub mod input;
