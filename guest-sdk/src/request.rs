@@ -40,6 +40,22 @@ pub struct JobRequest {
     retry: Option<Value>,
     /// The first mistake made while building, reported by `put`.
     invalid: Option<String>,
+    priority: i32,
+    unique: Option<Unique>,
+}
+
+/// The uniqueness of a put (see [`JobRequest::unique`]): a key, scoped to
+/// the job's queue, that blocks another put with it while a job holding it
+/// is in one of `states`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unique {
+    /// The key; `None` derives it from module, function and arguments.
+    pub key: Option<String>,
+    /// The states (`"pending"`, `"active"`, ...) in which a job holding
+    /// the key blocks the put; empty: every state before `completed`.
+    pub states: Vec<String>,
+    /// The key holds within periods of this length (from the Unix epoch).
+    pub period: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +77,8 @@ impl JobRequest {
             quota_names: Vec::new(),
             retry: None,
             invalid: None,
+            priority: 0,
+            unique: None,
         }
     }
 
@@ -215,6 +233,14 @@ impl JobRequest {
             begin_by_ms: self.begin_by_ms,
             quota_names: self.quota_names.iter().map(String::as_str).collect(),
             retry: self.retry.as_ref().map(Value::to_string),
+            priority: self.priority,
+            unique: self.unique.as_ref().map(|u| WireUnique {
+                key: u.key.as_deref(),
+                states: u.states.iter().map(String::as_str).collect(),
+                period_ms: u
+                    .period
+                    .map(|p| u64::try_from(p.as_millis()).unwrap_or(u64::MAX)),
+            }),
         })
     }
 
@@ -236,6 +262,23 @@ impl JobRequest {
     fn fail(&mut self, why: String) {
         self.invalid.get_or_insert(why);
     }
+
+    /// Gives the job a priority (default 0; may be negative): among the
+    /// due jobs of its queue, a higher priority runs first.
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Puts the job only if no job of its queue holds the same uniqueness
+    /// key ([`Unique`]; `Unique::default()` derives the key from module,
+    /// function and arguments and blocks in every state before
+    /// `completed`). Otherwise `put` inserts nothing and returns the id of
+    /// the job that holds the key.
+    pub fn unique(mut self, unique: Unique) -> Self {
+        self.unique = Some(unique);
+        self
+    }
 }
 
 /// A [`JobRequest`] in the shape of the WIT `job-request`.
@@ -249,6 +292,16 @@ pub(crate) struct WireRequest<'a> {
     pub begin_by_ms: Option<u64>,
     pub quota_names: Vec<&'a str>,
     pub retry: Option<String>,
+    pub priority: i32,
+    pub unique: Option<WireUnique<'a>>,
+}
+
+/// A [`Unique`] in the shape of the WIT `unique-request`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WireUnique<'a> {
+    pub key: Option<&'a str>,
+    pub states: Vec<&'a str>,
+    pub period_ms: Option<u64>,
 }
 
 fn to_json(value: &impl Serialize) -> Result<Value, serde_json::Error> {

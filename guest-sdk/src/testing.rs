@@ -83,6 +83,11 @@ pub struct PutRecord {
     pub quota_names: Vec<String>,
     /// Its retry policy, if given.
     pub retry: Option<Value>,
+    /// Its priority (0 unless given).
+    pub priority: i32,
+    /// Its uniqueness, if asked for (the fake inserts every put: the host
+    /// decides duplicates).
+    pub unique: Option<crate::Unique>,
 }
 
 /// One call of `get_live_annotation` a job made.
@@ -467,6 +472,12 @@ impl FakeContext {
                 .map(|n| (*n).to_owned())
                 .collect(),
             retry: request.retry.as_deref().map(parse),
+            priority: request.priority,
+            unique: request.unique.as_ref().map(|u| crate::Unique {
+                key: u.key.map(str::to_owned),
+                states: u.states.iter().map(|s| (*s).to_owned()).collect(),
+                period: u.period_ms.map(Duration::from_millis),
+            }),
         });
         Ok(id.into_string())
     }

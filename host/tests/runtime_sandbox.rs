@@ -54,7 +54,7 @@ interface tcp-create-socket {
 }
 
 world net-job {
-  include wasync:job/job@0.2.0;
+  include wasync:job/job@0.3.0;
   import tcp-create-socket;
 }
 "#;
@@ -135,7 +135,7 @@ async fn filesystem_and_sockets_imports_are_accepted() {
           use types.{descriptor};
           get-directories: func() -> list<tuple<descriptor, string>>;
         }
-        world fs-job { include wasync:job/job@0.2.0; import preopens; }
+        world fs-job { include wasync:job/job@0.3.0; import preopens; }
     "#;
     prepare(&runtime, &dummy_component(filesystem, "fs-job"))
         .await
@@ -153,7 +153,7 @@ async fn every_refused_import_is_listed() {
         interface query { call: func(); }
         interface admin { call: func(); }
         world bad {
-          include wasync:job/job@0.2.0;
+          include wasync:job/job@0.3.0;
           import query;
           import admin;
           import log: func(message: string);

@@ -321,7 +321,7 @@ async fn a_component_of_the_old_job_contract_is_refused_naming_the_version(backe
     let message = body["error"]["message"].as_str().unwrap();
     assert!(
         message.contains("wasync:job/context@0.1.0")
-            && message.contains("wasync:job@0.2.0")
+            && message.contains("wasync:job@0.3.0")
             && message.contains("rebuild"),
         "{body}"
     );

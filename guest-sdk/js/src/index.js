@@ -53,7 +53,10 @@ function millis(value, what) {
  * `args` is an array (positional) or object (named). Options: `module`,
  * `queue` (default: the putting job's), `beginAfter` (a `Date` or ms since
  * the epoch), `beginBy` (ms after it), `quotaNames`, `retry` (a preset's
- * name or a policy object).
+ * name or a policy object), `priority` (an integer; higher runs first among
+ * due jobs), `unique` (`{ key, states, periodMs }`, every field optional: a
+ * put whose key a job of the queue holds inserts nothing and returns that
+ * job's id; no key derives it from module, function and arguments).
  */
 export class Request {
   constructor(fn, args = [], options = {}) {
@@ -65,7 +68,7 @@ export class Request {
         permanent: true,
       });
     }
-    const known = ["module", "queue", "beginAfter", "beginBy", "quotaNames", "retry"];
+    const known = ["module", "queue", "beginAfter", "beginBy", "quotaNames", "retry", "priority", "unique"];
     for (const key of Object.keys(options)) {
       if (!known.includes(key)) throw new TypeError(`unknown request option '${key}' (known: ${known.join(", ")})`);
     }
@@ -85,6 +88,15 @@ export class Request {
       beginByMs: millis(this.beginBy, "beginBy"),
       quotaNames: [...(this.quotaNames ?? [])],
       retry: this.retry === undefined || this.retry === null ? undefined : dumps(this.retry, "the retry policy"),
+      priority: Math.trunc(Number(this.priority ?? 0)),
+      unique:
+        this.unique === undefined || this.unique === null
+          ? undefined
+          : {
+              key: this.unique.key ?? undefined,
+              states: [...(this.unique.states ?? [])],
+              periodMs: this.unique.periodMs === undefined ? undefined : BigInt(this.unique.periodMs),
+            },
     };
   }
 }

@@ -139,6 +139,8 @@ export class FakeContext {
       beginByMs: request.beginByMs,
       quotaNames: request.quotaNames,
       retry: request.retry === undefined ? undefined : JSON.parse(request.retry),
+      priority: request.priority ?? 0,
+      unique: request.unique,
     };
     this.state.puts.push(record);
     return record;

@@ -35,6 +35,17 @@ class WireRequest:
     begin_by_ms: Optional[int] = None
     quota_names: Sequence[str] = field(default_factory=tuple)
     retry: Optional[str] = None
+    priority: int = 0
+    unique: Optional["WireUnique"] = None
+
+
+@dataclass(frozen=True)
+class WireUnique:
+    """The WIT ``unique-request``."""
+
+    key: Optional[str] = None
+    states: Sequence[str] = field(default_factory=tuple)
+    period_ms: Optional[int] = None
 
 
 class Backend:

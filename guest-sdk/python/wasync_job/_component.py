@@ -33,6 +33,12 @@ def _request(r: _backend.WireRequest) -> wit.JobRequest:
         begin_by_ms=r.begin_by_ms,
         quota_names=list(r.quota_names),
         retry=r.retry,
+        priority=r.priority,
+        unique=None
+        if r.unique is None
+        else wit.UniqueRequest(
+            key=r.unique.key, states=list(r.unique.states), period_ms=r.unique.period_ms
+        ),
     )
 
 

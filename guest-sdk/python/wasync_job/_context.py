@@ -38,13 +38,34 @@ class JobInfo:
 
 
 @dataclass(frozen=True)
+class Unique:
+    """The uniqueness of a put: ``key`` (``None``: derived from module,
+    function and arguments), scoped to the job's queue, blocks another put
+    with it while a job holding it is in one of ``states`` (names such as
+    ``"pending"``; empty: every state before ``completed``), within periods
+    of ``period`` (a ``timedelta`` or seconds; ``None``: none). A put whose
+    key is held inserts nothing and returns the holder's id."""
+
+    key: Optional[str] = None
+    states: Sequence[str] = field(default_factory=tuple)
+    period: Union[timedelta, float, None] = None
+
+    def wire(self) -> _backend.WireUnique:
+        """The uniqueness as the host receives it."""
+        return _backend.WireUnique(
+            key=self.key, states=tuple(self.states), period_ms=_duration_ms(self.period)
+        )
+
+
+@dataclass(frozen=True)
 class Request:
     """A job to put: function, arguments (a list for positional, a dict for
     named) and the ``job-request`` options. ``None`` module or queue means
     the putting job's; ``begin_after`` is a ``datetime`` or Unix seconds,
     ``begin_by`` a ``timedelta`` or seconds after it; ``retry`` a preset's
     name (``"never"``, ``"forever"``, ``"common-four-times"``) or a policy
-    dict such as ``{"max_attempts": 3}``."""
+    dict such as ``{"max_attempts": 3}``; ``priority`` an int (higher runs
+    first among due jobs); ``unique`` a :class:`Unique`."""
 
     function: str
     args: Union[Sequence[Any], dict[str, Any]] = field(default_factory=tuple)
@@ -54,6 +75,8 @@ class Request:
     begin_by: Union[timedelta, float, None] = None
     quota_names: Sequence[str] = field(default_factory=tuple)
     retry: Union[str, dict[str, Any], None] = None
+    priority: int = 0
+    unique: Optional[Unique] = None
 
     def wire(self) -> _backend.WireRequest:
         """The request as the host receives it."""
@@ -79,6 +102,8 @@ class Request:
             begin_by_ms=_duration_ms(self.begin_by),
             quota_names=tuple(self.quota_names),
             retry=None if self.retry is None else _dumps(self.retry, "the retry policy"),
+            priority=int(self.priority),
+            unique=None if self.unique is None else self.unique.wire(),
         )
 
 

@@ -56,6 +56,8 @@ class PutRecord:
     begin_by_ms: Optional[int]
     quota_names: list[str]
     retry: Any
+    priority: int = 0
+    unique: Optional[_backend.WireUnique] = None
 
 
 @dataclass
@@ -198,6 +200,8 @@ class FakeContext(_backend.Backend):
             begin_by_ms=request.begin_by_ms,
             quota_names=list(request.quota_names),
             retry=None if request.retry is None else json.loads(request.retry),
+            priority=request.priority,
+            unique=request.unique,
         )
         self.puts.append(record)
         return record

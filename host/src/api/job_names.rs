@@ -12,9 +12,10 @@ use super::auth::Caller;
 use super::error::ApiResult;
 use super::extract::{JsonBody, Path};
 use super::input::{DurationInput, TimeInput};
-use crate::model::{Job, JobLimits, JobName, JobSpec};
+use crate::model::{JobLimits, JobName, JobSpec, RetryPolicy, UniqueSpec};
 use crate::service::Putter;
 use crate::wire::ErrorBody;
+use crate::wire::jobs::PutReply;
 
 /// Body of `PUT /v1/job-names/{name}`.
 #[derive(Debug, Deserialize)]
@@ -30,17 +31,35 @@ pub struct JobNameBody {
     /// Default arguments.
     #[serde(default)]
     args: Value,
+    /// The retry policy of every job put by this name (unless the put
+    /// gives its own); absent: the queue's.
+    #[serde(default)]
+    retry: Option<RetryPolicy>,
+    /// Resource requests of every job put by this name (a put's own
+    /// requests replace them).
+    #[serde(default)]
+    limits: JobLimits,
+    /// The priority of every job put by this name (unless the put gives
+    /// one).
+    #[serde(default)]
+    priority: i32,
+    /// The uniqueness of every job put by this name (unless the put gives
+    /// its own): a put by name whose key is held answers with the job
+    /// holding it.
+    #[serde(default)]
+    unique: Option<UniqueSpec>,
 }
 
-/// `PUT /v1/job-names/{name}` `{"module", "function", "queue", "args"}`:
-/// registers or replaces a named job.
+/// `PUT /v1/job-names/{name}` `{"module", "function", "queue", "args",
+/// "retry", "limits", "priority", "unique"}`: registers or replaces a
+/// named job, with the policy every job put by its name carries.
 #[utoipa::path(
     put,
     path = "/v1/job-names/{name}",
     tag = "job-names",
     operation_id = "job_names_set_name",
     params(("name" = String, Path, min_length = 1, description = "The named job.")),
-    request_body(content = serde_json::Value, description = "`{module, function, queue, args}`."),
+    request_body(content = serde_json::Value, description = "`{module, function, queue, args, retry, limits, priority, unique}`."),
     responses(
         (status = 200, description = "The named job.", body = serde_json::Value),
         (status = 422, description = "The job names a function its module does not export, or arguments its parameters cannot take.", body = ErrorBody)
@@ -56,6 +75,10 @@ pub async fn set_name(
         function: body.function,
         queue: body.queue,
         args: body.args,
+        retry: body.retry,
+        limits: body.limits,
+        priority: body.priority,
+        unique: body.unique,
         ..JobSpec::default()
     };
     Ok(Json(state.service.job_name_set(name, job).await?))
@@ -136,6 +159,15 @@ pub struct PutByNameBody {
     /// Quotas of the queue the job counts against.
     #[serde(default)]
     quota_names: Vec<String>,
+    /// Its retry policy; default the named job's.
+    #[serde(default)]
+    retry: Option<RetryPolicy>,
+    /// Its priority; default the named job's.
+    #[serde(default)]
+    priority: Option<i32>,
+    /// Its uniqueness; default the named job's.
+    #[serde(default)]
+    unique: Option<UniqueSpec>,
 }
 
 /// `POST /v1/job-names/{name}/jobs` `{"args": …}`: puts the named job
@@ -146,9 +178,10 @@ pub struct PutByNameBody {
     tag = "job-names",
     operation_id = "job_names_put_by_name",
     params(("name" = String, Path, min_length = 1, description = "The named job.")),
-    request_body(content = serde_json::Value, description = "`{args, queue, begin_after, begin_by, limits, quota_names}` (optional)."),
+    request_body(content = serde_json::Value, description = "`{args, queue, begin_after, begin_by, limits, quota_names, retry, priority, unique}` (optional; absent ones: the named job's)."),
     responses(
-        (status = 201, description = "The job, put.", body = Job),
+        (status = 201, description = "The job, put.", body = PutReply),
+        (status = 200, description = "A unique put whose key a job of the queue holds: that job, with `\"duplicate\": true`.", body = PutReply),
         (status = 429, description = "The queue is at its pending cap (`queue_full`).", body = ErrorBody),
         (status = 422, description = "The job names a function its module does not export, or arguments its parameters cannot take.", body = ErrorBody)
     )
@@ -158,7 +191,7 @@ pub async fn put_by_name(
     Caller(authority): Caller,
     Path(name): Path<String>,
     JsonBody(body): JsonBody<Option<PutByNameBody>>,
-) -> ApiResult<(StatusCode, Json<Job>)> {
+) -> ApiResult<(StatusCode, Json<PutReply>)> {
     let body = body.unwrap_or_default();
     let spec = JobSpec {
         args: body.args,
@@ -167,11 +200,20 @@ pub async fn put_by_name(
         begin_by_ms: body.begin_by.map(|d| d.millis()),
         limits: body.limits,
         quota_names: body.quota_names,
+        retry: body.retry,
+        priority: body.priority.unwrap_or_default(),
+        unique: body.unique,
         ..JobSpec::default()
     };
-    let job = state
+    let put = state
         .service
-        .put_by_name(&name, spec, &Putter::with(authority))
+        .put_by_name(
+            &name,
+            spec,
+            body.priority.is_some(),
+            &Putter::with(authority),
+        )
         .await?;
-    Ok((StatusCode::CREATED, Json(job)))
+    let reply = PutReply::from(put);
+    Ok((reply.status(), Json(reply)))
 }

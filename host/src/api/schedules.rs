@@ -2,7 +2,7 @@
 //! recent runs), update, pause and resume, delete.
 //!
 //! A schedule is created with the fields of a put (`module`, `function`,
-//! `args`, `queue`, `limits`, `begin_by`) and either `delay` (a duration:
+//! `args`, `queue`, `limits`, `begin_by`, `priority`) and either `delay` (a duration:
 //! seconds, or text such as `"10s"`) or `cron` (a five-field string such as
 //! `"10 4 * * *"`, or lists of fields `{"minute": [10], "hour": [4],
 //! "day_of_month": [], "month": [], "day_of_week": []}` with 0 = Monday).
@@ -130,6 +130,8 @@ pub struct CreateBody {
     #[serde(default)]
     begin_by: Option<DurationInput>,
     #[serde(default)]
+    priority: i32,
+    #[serde(default)]
     delay: Option<DurationInput>,
     #[serde(default)]
     cron: Option<CronInput>,
@@ -178,6 +180,7 @@ pub async fn create(
             args: body.args,
             limits: body.limits,
             begin_by_ms: body.begin_by.map(millis),
+            priority: body.priority,
             ..JobSpec::default()
         },
         timing,
@@ -275,6 +278,8 @@ pub struct PatchBody {
     #[serde(default, deserialize_with = "nullable")]
     begin_by: Option<Option<DurationInput>>,
     #[serde(default)]
+    priority: Option<i32>,
+    #[serde(default)]
     delay: Option<DurationInput>,
     #[serde(default)]
     cron: Option<CronInput>,
@@ -318,6 +323,7 @@ pub async fn update(
         function: body.function,
         args: body.args,
         limits: body.limits,
+        priority: body.priority,
         begin_by_ms: body.begin_by.map(|b| b.map(millis)),
         timing: timing(body.delay, body.cron, true)?,
         active: body.active,

@@ -37,6 +37,20 @@ enum NamesCommand {
         /// Default arguments (JSON array or object).
         #[arg(long)]
         args: Option<String>,
+        /// The retry policy of its jobs (a preset's name or a JSON object,
+        /// as `wasync put --retry` takes it).
+        #[arg(long, value_name = "POLICY")]
+        retry: Option<String>,
+        /// The priority of its jobs.
+        #[arg(long, allow_negative_numbers = true)]
+        priority: Option<i32>,
+        /// Its jobs are unique: a put by name whose key (derived from
+        /// module, function and arguments) is held answers with the holder.
+        #[arg(long)]
+        unique: bool,
+        /// Its jobs are unique with this key (implies `--unique`).
+        #[arg(long, value_name = "KEY")]
+        unique_key: Option<String>,
     },
     /// Show a named job.
     Show {
@@ -72,16 +86,28 @@ pub async fn run(client_args: &ClientArgs, args: NamesArgs) -> anyhow::Result<Ex
             function,
             queue,
             args,
+            retry,
+            priority,
+            unique,
+            unique_key,
         } => {
             let args = match args {
                 Some(text) => parse_json_arg("args", text)?,
                 None => Value::Null,
             };
+            let mut body =
+                json!({ "module": module, "function": function, "queue": queue, "args": args });
+            if let Some(policy) = retry {
+                body["retry"] = super::failures::policy_arg(policy)?;
+            }
+            if let Some(priority) = priority {
+                body["priority"] = json!(priority);
+            }
+            if *unique || unique_key.is_some() {
+                body["unique"] = json!({ "key": unique_key });
+            }
             client
-                .put(
-                    &format!("/v1/job-names/{}", segment(name)),
-                    &json!({ "module": module, "function": function, "queue": queue, "args": args }),
-                )
+                .put(&format!("/v1/job-names/{}", segment(name)), &body)
                 .await?
         }
         NamesCommand::Show { name } => {
@@ -135,7 +161,13 @@ pub async fn run(client_args: &ClientArgs, args: NamesArgs) -> anyhow::Result<Ex
         NamesCommand::Set { name, .. } => println!("registered job name {name}"),
         NamesCommand::Show { .. } => print_json(&answer),
         NamesCommand::Delete { name } => println!("deleted job name {name}"),
-        NamesCommand::Put { .. } => println!("{}", answer["id"].as_str().unwrap_or("?")),
+        NamesCommand::Put { .. } => {
+            let id = answer["id"].as_str().unwrap_or("?");
+            println!("{id}");
+            if answer["duplicate"] == true {
+                eprintln!("duplicate: job {id} already holds this uniqueness key; nothing was put");
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -45,6 +45,16 @@ pub async fn run(
             }
         };
         let ids = answer["ids"].as_array().cloned().unwrap_or_default();
+        let duplicates = answer["duplicate"].as_array().cloned().unwrap_or_default();
+        for (index, _) in duplicates.iter().enumerate().filter(|(_, d)| **d == true) {
+            bar.suspend(|| {
+                eprintln!(
+                    "job {}: duplicate of job {} (its uniqueness key is held); nothing was put",
+                    offset + index,
+                    ids.get(index).and_then(Value::as_str).unwrap_or("?")
+                )
+            });
+        }
         if !client_args.json {
             for id in &ids {
                 writeln!(out, "{}", id.as_str().unwrap_or("?"))?;

@@ -204,6 +204,9 @@ fn request_size(request: &wtypes::JobRequest) -> usize {
         + request.queue.as_ref().map_or(0, String::len)
         + request.retry.as_ref().map_or(0, String::len)
         + request.quota_names.iter().map(String::len).sum::<usize>()
+        + request.unique.as_ref().map_or(0, |u| {
+            option_size(&u.key) + u.states.iter().map(String::len).sum::<usize>()
+        })
 }
 
 fn option_size(text: &Option<String>) -> usize {

@@ -21,11 +21,11 @@ pub const ENTRY_POINT: &str = "run";
 pub const ENTRY_POINT_SIGNATURE: &str =
     "run: func(function: string, args: string) -> result<outcome, job-error>";
 /// The version of the `wasync:job` package (`wit/job.wit`) this host
-/// implements; components may import any `0.2.x`.
-pub const JOB_WIT_VERSION: &str = "0.2.0";
+/// implements; components may import any `0.3.x`.
+pub const JOB_WIT_VERSION: &str = "0.3.0";
 /// The `wasync:job` versions earlier hosts ran: refused with
 /// [`ValidationError::OldJobVersion`].
-const OLD_JOB_TRACKS: &[&str] = &["0.1."];
+const OLD_JOB_TRACKS: &[&str] = &["0.1.", "0.2."];
 
 /// The custom section in which a guest SDK may list the job functions of a
 /// component: a JSON array of strings, or names separated by newlines or
@@ -67,7 +67,7 @@ pub enum ValidationError {
     /// Imports outside the `job` world, every one of them.
     #[error(
         "the component imports {}, which wasync does not provide: a job may import \
-         wasync:job/{{context,types}}@0.2.x and WASI 0.2.x (cli, clocks, random, io, \
+         wasync:job/{{context,types}}@0.3.x and WASI 0.2.x (cli, clocks, random, io, \
          filesystem, sockets, http; see docs/sandbox.md)",
         quoted_list(names)
     )]
@@ -280,7 +280,7 @@ fn import_allowed(name: &str) -> bool {
         return false;
     };
     let (allowed, track): (&[&str], &str) = if package == "wasync:job" {
-        (&["context", "types"], "0.2.")
+        (&["context", "types"], "0.3.")
     } else if let Some((_, interfaces)) = WASI_0_2.iter().find(|(p, _)| *p == package) {
         (interfaces, "0.2.")
     } else {
@@ -524,8 +524,8 @@ mod tests {
     #[test]
     fn imports_of_the_job_world_are_allowed() {
         for name in [
-            "wasync:job/context@0.2.0",
-            "wasync:job/types@0.2.3",
+            "wasync:job/context@0.3.0",
+            "wasync:job/types@0.3.3",
             "wasi:cli/environment@0.2.0",
             "wasi:cli/terminal-stderr@0.2.6",
             "wasi:clocks/monotonic-clock@0.2.3",
@@ -551,8 +551,8 @@ mod tests {
             "wasi:cli/environment@0.3.0",
             "wasi:io/streams@0.2.0-rc-2023-11-10",
             "wasync:job/context@1.0.0",
-            "wasync:job/other@0.2.0",
-            "wasync:job/context@0.3.0",
+            "wasync:job/other@0.3.0",
+            "wasync:job/context@0.4.0",
             "wasi:cli/environment",
             "my-func",
         ] {
@@ -571,7 +571,8 @@ mod tests {
     fn a_component_of_the_old_job_world_is_refused_naming_the_version() {
         assert!(is_old_job_import("wasync:job/context@0.1.0"));
         assert!(is_old_job_import("wasync:job/types@0.1.7"));
-        assert!(!is_old_job_import("wasync:job/context@0.2.0"));
+        assert!(is_old_job_import("wasync:job/context@0.2.0"));
+        assert!(!is_old_job_import("wasync:job/context@0.3.0"));
         assert!(!is_old_job_import("acme:job/context@0.1.0"));
         let component = wat::parse_str(
             r#"(component (import "wasync:job/context@0.1.0" (instance)) (import "acme:x/y@1.0.0" (instance)))"#,
@@ -585,7 +586,7 @@ mod tests {
             }
         );
         let message = err.to_string();
-        assert!(message.contains("wasync:job/context@0.1.0") && message.contains("0.2.0"));
+        assert!(message.contains("wasync:job/context@0.1.0") && message.contains("0.3.0"));
         assert!(message.contains("rebuild"), "{message}");
     }
 

@@ -195,7 +195,7 @@ async fn write(store: &dyn Store, s: &Scene, op: Op, round: u32) -> super::Resul
                     digest: ModuleDigest::of(&bytes),
                     name: Some(format!("new-{round}")),
                     bytes,
-                    exports: vec!["wasync:job/run@0.2.0: func(...)".to_owned()],
+                    exports: vec!["wasync:job/run@0.3.0: func(...)".to_owned()],
                     now,
                 })
                 .await

@@ -30,7 +30,7 @@ pub const AWAITED_ID: &str = "0190a5b0-0000-7000-8000-000000000000";
 /// - anything else: traps (`unreachable`).
 pub const GUEST_WAT: &str = r#"
 (module
-  (import "wasync:job/context@0.2.0" "report-panic" (func $report_panic (param i32 i32)))
+  (import "wasync:job/context@0.3.0" "report-panic" (func $report_panic (param i32 i32)))
   (memory (export "memory") 1)
   (global $heap (mut i32) (i32.const 1024))
   (data (i32.const 64) "boom: the guest panicked")

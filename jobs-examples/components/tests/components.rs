@@ -120,7 +120,7 @@ fn examples_import_only_what_the_host_links() {
         hello
             .imports
             .iter()
-            .any(|i| i.starts_with("wasync:job/context@0.2.0")),
+            .any(|i| i.starts_with("wasync:job/context@0.3.0")),
         "{:?}",
         hello.imports
     );

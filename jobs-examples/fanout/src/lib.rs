@@ -4,7 +4,9 @@
 #![deny(missing_docs)]
 
 use serde_json::Value;
-use wasync_guest::{Await, Error, JobId, JobRequest, Outcome, job, put, set_live_annotation};
+use wasync_guest::{
+    Await, Error, JobId, JobRequest, Outcome, Unique, job, put, set_live_annotation,
+};
 
 /// Puts `second_job(21)` and returns its result: 42.
 #[job]
@@ -71,7 +73,47 @@ pub fn put_with_quotas(
     put(request)
 }
 
-wasync_guest::export_jobs!(first_job, second_job, chain, fanout, put_with_quotas);
+/// Puts `second_job(value)` twice as a unique job (`key`, or the key
+/// derived from module, function and arguments when `None`) with
+/// `priority`, and returns both ids: the same id twice, since the second
+/// put finds the key held by the first job (held up to and while
+/// `completed`, so even a first job that already ran holds it).
+#[job]
+pub fn unique_put_twice(
+    key: Option<String>,
+    value: i64,
+    priority: i32,
+) -> Result<Vec<JobId>, Error> {
+    let request = || {
+        JobRequest::new("second_job")
+            .arg(value)
+            .priority(priority)
+            .unique(Unique {
+                key: key.clone(),
+                states: [
+                    "new",
+                    "pending",
+                    "assigned",
+                    "active",
+                    "callbacks",
+                    "completed",
+                ]
+                .map(String::from)
+                .to_vec(),
+                ..Unique::default()
+            })
+    };
+    Ok(vec![put(request())?, put(request())?])
+}
+
+wasync_guest::export_jobs!(
+    first_job,
+    second_job,
+    chain,
+    fanout,
+    put_with_quotas,
+    unique_put_twice
+);
 
 #[cfg(test)]
 mod tests {
@@ -147,5 +189,19 @@ mod tests {
         let e = ctx.run(jobs(), "fanout", json!([0])).unwrap_err();
         assert_eq!(e.kind, "bad-arguments");
         assert!(e.permanent);
+    }
+
+    #[test]
+    fn unique_put_twice_asks_for_uniqueness_and_priority() {
+        let ctx = FakeContext::new();
+        ctx.run(jobs(), "unique_put_twice", json!(["k", 5, 3]))
+            .unwrap();
+        let puts = ctx.puts();
+        assert_eq!(puts.len(), 2, "the fake inserts both: the host decides");
+        for put in &puts {
+            assert_eq!(put.priority, 3);
+            assert_eq!(put.unique.as_ref().unwrap().key.as_deref(), Some("k"));
+            assert_eq!(put.args, json!([5]));
+        }
     }
 }

@@ -79,6 +79,8 @@ fn request() -> impl Strategy<Value = wtypes::JobRequest> {
                     begin_by_ms,
                     quota_names,
                     retry,
+                    priority: 0,
+                    unique: None,
                 }
             },
         )

@@ -93,6 +93,12 @@ fn put_requests_are_validated() {
         begin_by_ms: Some(5),
         quota_names: vec!["index".into()],
         retry: Some("{\"max_attempts\": 3}".into()),
+        priority: 2,
+        unique: Some(wtypes::UniqueRequest {
+            key: Some("k".into()),
+            states: vec!["pending".into(), "assigned".into(), "active".into()],
+            period_ms: Some(60_000),
+        }),
     };
     assert!(JobSpec::try_from(request("", "[]")).is_err());
     assert!(
@@ -110,6 +116,24 @@ fn put_requests_are_validated() {
     assert_eq!(ok.queue.as_deref(), Some("q"));
     assert_eq!(ok.quota_names, ["index"]);
     assert_eq!(ok.retry.map(|p| p.max_attempts), Some(3));
+    assert_eq!(ok.priority, 2);
+    let unique = ok.unique.clone().expect("unique carried");
+    assert_eq!(unique.key.as_deref(), Some("k"));
+    assert_eq!(unique.states.len(), 3);
+    assert_eq!(unique.period_ms, Some(60_000));
+    let bad_state = wtypes::JobRequest {
+        unique: Some(wtypes::UniqueRequest {
+            key: None,
+            states: vec!["waiting".into()],
+            period_ms: None,
+        }),
+        ..request("f", "[]")
+    };
+    assert!(
+        JobSpec::try_from(bad_state)
+            .unwrap_err()
+            .contains("unknown job status `waiting`")
+    );
     let bad_retry = wtypes::JobRequest {
         retry: Some("\"sometimes\"".into()),
         ..request("f", "[]")

@@ -32,7 +32,7 @@ pub(crate) async fn module(store: &dyn Store, tag: &str, name: Option<&str>) -> 
             digest: ModuleDigest::of(&bytes),
             name: name.map(str::to_owned),
             bytes,
-            exports: vec!["wasync:job/run@0.2.0: func(...)".to_owned()],
+            exports: vec!["wasync:job/run@0.3.0: func(...)".to_owned()],
             now: t(0),
         })
         .await
@@ -60,6 +60,7 @@ pub(crate) fn new_job(queue: &str, module: &ModuleInfo, function: &str, at: Time
         schedule: None,
         retry: None,
         priority: 0,
+        unique: None,
     }
 }
 

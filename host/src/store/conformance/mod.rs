@@ -46,6 +46,7 @@ mod queue;
 mod quota;
 mod schedules;
 mod tokens;
+mod unique;
 
 use activity::*;
 use callbacks::*;
@@ -63,6 +64,7 @@ use queue::*;
 use quota::*;
 use schedules::*;
 use tokens::*;
+use unique::*;
 
 /// One backend under test: a fresh database per test.
 pub(crate) trait Harness: Sized + Send + 'static {
@@ -209,6 +211,15 @@ macro_rules! foreach_case {
         $m!($h, higher_priority_due_jobs_are_claimed_first);
         $m!($h, priority_changes_while_pending_reorder_the_queue);
         $m!($h, quota_claims_follow_priority);
+        // unique jobs
+        $m!($h, unique_puts_insert_one_job_per_key_and_queue);
+        $m!(
+            $h,
+            a_unique_key_stops_blocking_once_its_job_leaves_its_states
+        );
+        $m!($h, a_job_put_back_over_its_held_key_is_a_conflict);
+        $m!($h, two_stores_racing_the_same_key_insert_one_job);
+        $m!($h, named_jobs_keep_their_policy);
         $m!($h, future_begin_after_waits_until_due);
         $m!($h, scheduled_jobs_go_first_on_ties);
         $m!($h, past_begin_after_joins_the_end_of_the_fifo);
