@@ -57,8 +57,8 @@ pub(crate) async fn unique_puts_insert_one_job_per_key_and_queue<H: Harness>(h: 
     assert_eq!(answers[0].status, JobStatus::Pending);
     assert_eq!(
         queue_ids(&*s, "").await,
-        [first.id, plain.id, fresh.id],
-        "nothing inserted for the duplicates"
+        [first.id, fresh.id, plain.id],
+        "nothing inserted for the duplicates (the plain job is due at t(1))"
     );
     for duplicate in [again.id, fresh_again.id] {
         assert!(
