@@ -22,6 +22,14 @@ use super::{
 use crate::clock;
 use crate::model::{Failure, Job, JobId, JobStatus, NewJob, ScheduleRun, Transition};
 
+/// The columns a put inserts, in the order both backends' insert
+/// statements give them.
+pub(crate) const INSERTED_COLUMNS: &str = "id, queue, status, module, module_name, function, \
+     args, limits, begin_after, scheduled, begin_by_ms, parent, created_at, quota_names, failure, \
+     completed_at, schedule_id, occurrence, retry, token, priority, unique_key, unique_states";
+
+pub(crate) use super::unique::SKIP_DUPLICATES;
+
 /// A job by id.
 pub(crate) static GET: Sql = Sql::new(|_| format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"));
 

@@ -10,7 +10,7 @@ use super::notify;
 use super::row::{self, json_text, lit, ms};
 use crate::model::{Failure, Job, NewJob, Transition};
 use crate::store::Result;
-use crate::store::{jobs, unique};
+use crate::store::jobs::{self, INSERTED_COLUMNS, SKIP_DUPLICATES};
 
 /// The most jobs one insert statement takes; larger puts take one
 /// statement per chunk of this size, in one transaction.
@@ -23,10 +23,7 @@ pub(super) const MAX_ROWS: usize = 16_384;
 pub(super) static INSERT: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH ins AS ( \
-           INSERT INTO jobs (id, queue, status, module, module_name, function, args, limits, \
-             begin_after, scheduled, begin_by_ms, parent, created_at, quota_names, failure, \
-             completed_at, schedule_id, occurrence, retry, token, priority, unique_key, \
-             unique_states) \
+           INSERT INTO jobs ({INSERTED_COLUMNS}) \
            SELECT v.id, q.name, \
              CASE WHEN v.failure IS NULL THEN {pending} ELSE {expired} END, \
              m.digest, v.module_name, v.function, v.args::json, \
@@ -45,7 +42,7 @@ pub(super) static INSERT: LazyLock<String> = LazyLock::new(|| {
            LEFT JOIN queues q ON q.name = v.queue \
            LEFT JOIN modules m ON m.digest = v.module \
            ORDER BY v.pos \
-           {skip_duplicates} \
+           {SKIP_DUPLICATES} \
            RETURNING id), \
          sent AS (SELECT pg_notify($13, p) FROM unnest($14::text[]) AS p) \
          SELECT (SELECT count(*) FROM ins), \
@@ -54,18 +51,19 @@ pub(super) static INSERT: LazyLock<String> = LazyLock::new(|| {
            (SELECT count(*) FROM sent)",
         pending = lit(Transition::Put.to()),
         expired = lit(Transition::Expire.to()),
-        skip_duplicates = unique::SKIP_DUPLICATES,
     )
 });
 
-/// Inserts one chunk (at most [`MAX_ROWS`] jobs) in one statement; the
-/// ids inserted (every id of the chunk when none was a held unique key:
-/// the statement sends back the ids only when some were skipped).
+/// Inserts one chunk (at most [`MAX_ROWS`] jobs) in one statement, adding
+/// the ids inserted to `inserted_ids` (every id of the chunk when none was
+/// a held unique key: the statement sends back the ids only when some
+/// were skipped).
 pub(super) async fn insert_chunk(
     conn: &mut PgConnection,
     channel: &str,
     jobs: &[NewJob],
-) -> Result<Vec<uuid::Uuid>, sqlx::Error> {
+    inserted_ids: &mut Vec<uuid::Uuid>,
+) -> Result<(), sqlx::Error> {
     let n = jobs.len();
     let (mut ids, mut queues, mut modules, mut names) = (
         Vec::with_capacity(n),
@@ -143,7 +141,8 @@ pub(super) async fn insert_chunk(
         .bind(n as i64)
         .fetch_one(&mut *conn)
         .await?;
-    Ok(if inserted == n as i64 { all } else { some })
+    inserted_ids.extend(if inserted == n as i64 { all } else { some });
+    Ok(())
 }
 
 /// Inserts new pending jobs: one statement for up to [`MAX_ROWS`] jobs,
@@ -152,28 +151,26 @@ pub(super) async fn insert_many(db: &PgStore, jobs: &[NewJob]) -> Result<Vec<Opt
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
+    let mut ids = Vec::with_capacity(jobs.len());
     let written = if jobs.len() <= MAX_ROWS {
         let mut conn = db.pool.acquire().await?;
-        insert_chunk(&mut conn, &db.channel, jobs).await
+        insert_chunk(&mut conn, &db.channel, jobs, &mut ids).await
     } else {
         let mut tx = db.begin().await?;
-        let (mut ids, mut failed) = (Vec::with_capacity(jobs.len()), None);
+        let mut written = Ok(());
         for chunk in jobs.chunks(MAX_ROWS) {
-            match insert_chunk(&mut tx, &db.channel, chunk).await {
-                Ok(inserted) => ids.extend(inserted),
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
+            written = insert_chunk(&mut tx, &db.channel, chunk, &mut ids).await;
+            if written.is_err() {
+                break;
             }
         }
-        match failed {
-            None => tx.commit().await.map(|()| ids),
-            Some(e) => Err(e),
+        match written {
+            Ok(()) => tx.commit().await,
+            Err(e) => Err(e),
         }
     };
     match written {
-        Ok(ids) => Ok(jobs::inserted_of(jobs, &ids)),
+        Ok(()) => Ok(jobs::inserted_of(jobs, &ids)),
         Err(e) => Err(jobs::explain_insert_failure(db, jobs, e).await),
     }
 }

@@ -9,7 +9,7 @@ use super::batch::{self, Statements};
 use super::row::{self, lit, ms};
 use crate::model::{Failure, Job, NewJob, Transition};
 use crate::store::Result;
-use crate::store::{jobs, unique};
+use crate::store::jobs::{self, INSERTED_COLUMNS, SKIP_DUPLICATES};
 
 /// A failure as the `failure` column stores it.
 pub(super) fn job_failure_text(failure: &Failure) -> String {
@@ -20,7 +20,7 @@ pub(super) fn job_failure_text(failure: &Failure) -> String {
 const INSERT_COLUMNS: usize = 22;
 
 /// Inserts a batch padded with NULL rows, returning the ids inserted: a
-/// unique job whose key is held is skipped ([`unique::SKIP_DUPLICATES`]). The queue is looked up in the
+/// unique job whose key is held is skipped ([`SKIP_DUPLICATES`]). The queue is looked up in the
 /// statement: a missing queue leaves `queue` NULL and the NOT NULL
 /// constraint aborts the whole statement (the queue has no foreign key,
 /// see the migration). A job carrying a failure (`column14`) is one whose
@@ -28,10 +28,7 @@ const INSERT_COLUMNS: usize = 22;
 /// an `Expire` in one step) and never runs.
 fn insert_sql(rows: usize) -> String {
     format!(
-        "INSERT INTO jobs (id, queue, status, module, module_name, function, args, limits, \
-         begin_after, scheduled, begin_by_ms, parent, created_at, quota_names, failure, \
-         completed_at, schedule_id, occurrence, retry, token, priority, unique_key, \
-         unique_states) \
+        "INSERT INTO jobs ({INSERTED_COLUMNS}) \
          SELECT v.column1, (SELECT q.name FROM queues AS q WHERE q.name = v.column2), \
          CASE WHEN v.column14 IS NULL THEN {pending} ELSE {expired} END, \
          v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, \
@@ -39,10 +36,9 @@ fn insert_sql(rows: usize) -> String {
          CASE WHEN v.column14 IS NULL THEN NULL ELSE v.column12 END, \
          v.column15, v.column16, v.column18, v.column19, v.column20, v.column21, v.column22 \
          FROM (VALUES {values}) AS v WHERE v.column1 IS NOT NULL ORDER BY v.column17 \
-         {skip_duplicates} RETURNING id",
+         {SKIP_DUPLICATES} RETURNING id",
         pending = lit(Transition::Put.to()),
         expired = lit(Transition::Expire.to()),
-        skip_duplicates = unique::SKIP_DUPLICATES,
         values = batch::values(rows, INSERT_COLUMNS),
     )
 }
@@ -54,12 +50,13 @@ pub(super) fn retry_text(policy: Option<&crate::model::RetryPolicy>) -> Option<S
     policy.map(|p| serde_json::to_string(p).expect("a retry policy serializes to JSON"))
 }
 
-/// Inserts one chunk (at most [`batch::MAX_ROWS`] jobs) in one statement;
-/// the ids inserted.
+/// Inserts one chunk (at most [`batch::MAX_ROWS`] jobs) in one statement,
+/// adding the ids inserted to `inserted`.
 async fn insert_chunk(
     conn: &mut SqliteConnection,
     jobs: &[NewJob],
-) -> Result<Vec<uuid::Uuid>, sqlx::Error> {
+    inserted: &mut Vec<uuid::Uuid>,
+) -> Result<(), sqlx::Error> {
     let rows = batch::bucket(jobs.len());
     let mut query = sqlx::query(INSERT.get(rows));
     let expired = job_failure_text(&Failure::not_started());
@@ -93,8 +90,10 @@ async fn insert_chunk(
     for _ in jobs.len() * INSERT_COLUMNS..rows * INSERT_COLUMNS {
         query = query.bind(None::<i64>);
     }
-    let rows = query.fetch_all(&mut *conn).await?;
-    rows.iter().map(|r| r.try_get::<uuid::Uuid, _>(0)).collect()
+    for row in query.fetch_all(&mut *conn).await? {
+        inserted.push(row.try_get(0)?);
+    }
+    Ok(())
 }
 
 /// Inserts new pending jobs: one statement for up to
@@ -104,28 +103,26 @@ pub(super) async fn insert_many(db: &SqliteStore, jobs: &[NewJob]) -> Result<Vec
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
+    let mut ids = Vec::new();
     let written = if jobs.len() <= batch::MAX_ROWS {
         let mut conn = db.writer.acquire().await?;
-        insert_chunk(&mut conn, jobs).await
+        insert_chunk(&mut conn, jobs, &mut ids).await
     } else {
         let mut tx = db.begin().await?;
-        let (mut ids, mut failed) = (Vec::with_capacity(jobs.len()), None);
+        let mut written = Ok(());
         for chunk in jobs.chunks(batch::MAX_ROWS) {
-            match insert_chunk(&mut tx, chunk).await {
-                Ok(inserted) => ids.extend(inserted),
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
+            written = insert_chunk(&mut tx, chunk, &mut ids).await;
+            if written.is_err() {
+                break;
             }
         }
-        match failed {
-            None => tx.commit().await.map(|()| ids),
-            Some(e) => Err(e),
+        match written {
+            Ok(()) => tx.commit().await,
+            Err(e) => Err(e),
         }
     };
     match written {
-        Ok(ids) => Ok(jobs::inserted_of(jobs, &ids)),
+        Ok(()) => Ok(jobs::inserted_of(jobs, &ids)),
         Err(e) => Err(jobs::explain_insert_failure(db, jobs, e).await),
     }
 }
