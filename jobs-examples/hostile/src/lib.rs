@@ -223,6 +223,8 @@ impl Rng {
             begin_by_ms: (self.below(2) == 0).then(|| self.next()),
             quota_names: (0..self.below(3)).map(|_| self.text(max_len)).collect(),
             retry: self.maybe_text(max_len),
+            priority: self.next() as i32,
+            unique: None,
         }
     }
 }
@@ -245,6 +247,8 @@ mod raw {
             begin_by_ms: None,
             quota_names: Vec::new(),
             retry: None,
+            priority: 0,
+            unique: None,
         }
     }
 
@@ -335,6 +339,8 @@ mod raw {
         pub begin_by_ms: Option<u64>,
         pub quota_names: Vec<String>,
         pub retry: Option<String>,
+        pub priority: i32,
+        pub unique: Option<()>,
     }
 
     pub fn request(function: &str, args: &str) -> Request {
@@ -347,6 +353,8 @@ mod raw {
             begin_by_ms: None,
             quota_names: Vec::new(),
             retry: None,
+            priority: 0,
+            unique: None,
         }
     }
 
