@@ -144,7 +144,7 @@ pub use error::Error;
 pub use links::{
     CallbackOn, CompositeKind, add_callback, add_part, append_args, put_composite, put_held,
 };
-pub use request::JobRequest;
+pub use request::{JobRequest, Unique};
 pub use types::{Await, JobId, JobInfo, Outcome};
 
 /// Marks a function as a job function; see the [crate docs](crate).

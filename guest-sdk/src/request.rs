@@ -42,6 +42,22 @@ pub struct JobRequest {
     /// The first mistake made while building, reported by `put`.
     invalid: Option<String>,
     broadcast: bool,
+    priority: i32,
+    unique: Option<Unique>,
+}
+
+/// The uniqueness of a put (see [`JobRequest::unique`]): a key, scoped to
+/// the job's queue, that blocks another put with it while a job holding it
+/// is in one of `states`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unique {
+    /// The key; `None` derives it from module, function and arguments.
+    pub key: Option<String>,
+    /// The states (`"pending"`, `"active"`, ...) in which a job holding
+    /// the key blocks the put; empty: every state before `completed`.
+    pub states: Vec<String>,
+    /// The key holds within periods of this length (from the Unix epoch).
+    pub period: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +81,8 @@ impl JobRequest {
             quota_keys: Vec::new(),
             invalid: None,
             broadcast: false,
+            priority: 0,
+            unique: None,
         }
     }
 
@@ -225,6 +243,14 @@ impl JobRequest {
                 .map(|(q, k)| (q.as_str(), k.as_str()))
                 .collect(),
             broadcast: self.broadcast,
+            priority: self.priority,
+            unique: self.unique.as_ref().map(|u| WireUnique {
+                key: u.key.as_deref(),
+                states: u.states.iter().map(String::as_str).collect(),
+                period_ms: u
+                    .period
+                    .map(|p| u64::try_from(p.as_millis()).unwrap_or(u64::MAX)),
+            }),
         })
     }
 
@@ -265,6 +291,23 @@ impl JobRequest {
         self.quota_keys = vec![(quota.into(), key.into())];
         self
     }
+
+    /// Gives the job a priority (default 0; may be negative): among the
+    /// due jobs of its queue, a higher priority runs first.
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Puts the job only if no job of its queue holds the same uniqueness
+    /// key ([`Unique`]; `Unique::default()` derives the key from module,
+    /// function and arguments and blocks in every state before
+    /// `completed`). Otherwise `put` inserts nothing and returns the id of
+    /// the job that holds the key.
+    pub fn unique(mut self, unique: Unique) -> Self {
+        self.unique = Some(unique);
+        self
+    }
 }
 
 /// A [`JobRequest`] in the shape of the WIT `job-request`.
@@ -280,6 +323,16 @@ pub(crate) struct WireRequest<'a> {
     pub retry: Option<String>,
     pub quota_keys: Vec<(&'a str, &'a str)>,
     pub broadcast: bool,
+    pub priority: i32,
+    pub unique: Option<WireUnique<'a>>,
+}
+
+/// A [`Unique`] in the shape of the WIT `unique-request`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WireUnique<'a> {
+    pub key: Option<&'a str>,
+    pub states: Vec<&'a str>,
+    pub period_ms: Option<u64>,
 }
 
 fn to_json(value: &impl Serialize) -> Result<Value, serde_json::Error> {

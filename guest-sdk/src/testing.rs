@@ -87,6 +87,11 @@ pub struct PutRecord {
     pub quota_keys: Vec<(String, String)>,
     /// Put as a broadcast ([`JobRequest::broadcast`](crate::JobRequest::broadcast)).
     pub broadcast: bool,
+    /// Its priority (0 unless given).
+    pub priority: i32,
+    /// Its uniqueness, if asked for (the fake inserts every put: the host
+    /// decides duplicates).
+    pub unique: Option<crate::Unique>,
 }
 
 /// One call of `get_live_annotation` a job made.
@@ -477,6 +482,12 @@ impl FakeContext {
                 .map(|(q, k)| ((*q).to_owned(), (*k).to_owned()))
                 .collect(),
             broadcast: request.broadcast,
+            priority: request.priority,
+            unique: request.unique.as_ref().map(|u| crate::Unique {
+                key: u.key.map(str::to_owned),
+                states: u.states.iter().map(|s| (*s).to_owned()).collect(),
+                period: u.period_ms.map(Duration::from_millis),
+            }),
         });
         Ok(id.into_string())
     }

@@ -27,6 +27,11 @@
 //! - `cycle`: jobs/s through `insert_many` → `claim_many` → `start_many` →
 //!   `finish_many` in batches of 256, one batch after another.
 //! - `put`: latency of a one-job `insert_many`, one after another.
+//! - `put-unique`: unique puts against plain ones, on two stores whose
+//!   puts alternate: one-job puts and batches of 256, each job with a key
+//!   of its own (resolved, hashed, in the timed part, as the service does),
+//!   then the same keys put again (every put a duplicate answered with the
+//!   job holding its key). Prints each median and the ratio to plain.
 //!
 //! The SQLite database goes in a temporary directory (under
 //! `WASYNC_BENCH_DIR` if set; the default temporary directory otherwise):
@@ -40,7 +45,7 @@ use serde_json::json;
 use wasync::clock::from_millis;
 use wasync::model::{
     CapturedOutput, DispatcherId, JobId, JobLimits, ModuleDigest, ModuleInfo, NewJob, RunOutcome,
-    Timestamp,
+    Timestamp, UniqueKey, UniqueSpec,
 };
 use wasync::store::postgres::PgStore;
 use wasync::store::sqlite::SqliteStore;
@@ -191,6 +196,7 @@ impl Bench {
                 schedule: None,
                 retry: None,
                 priority: (i % self.priorities as usize) as i32,
+                unique: None,
             })
             .collect()
     }
@@ -443,6 +449,88 @@ async fn put_latency(backend: &Backend, puts: usize) {
     b.close().await;
 }
 
+/// A unique key of its own for each job put by `put_unique`.
+fn own_key(job: &NewJob) -> UniqueKey {
+    UniqueSpec {
+        key: Some(job.id.to_string()),
+        ..UniqueSpec::default()
+    }
+    .resolve(
+        job.module.as_str(),
+        &job.function,
+        &job.args,
+        job.created_at,
+    )
+    .expect("a valid key")
+}
+
+/// Unique puts against plain ones (see the module's doc).
+async fn put_unique(backend: &Backend, puts: usize, batches: usize) {
+    let plain = Bench::new(backend, 1).await;
+    let unique = Bench::new(backend, 1).await;
+    let mut again = Vec::new();
+    for (what, size, rounds) in [
+        ("one-job puts", 1, puts),
+        ("batches of 256", BATCH, batches),
+    ] {
+        let mut times = [Vec::with_capacity(rounds), Vec::with_capacity(rounds)];
+        for round in 0..rounds {
+            let at = t(round as i64);
+            let jobs = plain.jobs(size, at);
+            let began = Instant::now();
+            plain.store.job_insert_many(&jobs).await.expect("put");
+            times[0].push(began.elapsed());
+
+            let mut jobs = unique.jobs(size, at);
+            let began = Instant::now();
+            for job in &mut jobs {
+                job.unique = Some(own_key(job));
+            }
+            let stored = unique.store.job_insert_many(&jobs).await.expect("put");
+            times[1].push(began.elapsed());
+            assert!(stored.iter().zip(&jobs).all(|(s, j)| s.id == j.id));
+            if size == 1 && again.len() < 1_000 {
+                again.extend(jobs);
+            }
+        }
+        for times in &mut times {
+            times.sort();
+        }
+        let (p, u) = (percentile(&times[0], 0.5), percentile(&times[1], 0.5));
+        println!(
+            "  {what}: plain median {}, unique median {} ({:.2}x), {rounds} each",
+            ms(p),
+            ms(u),
+            u.as_secs_f64() / p.as_secs_f64()
+        );
+    }
+    // The same keys again: each put a duplicate (nothing inserted, the job
+    // holding the key read back).
+    let mut times = Vec::with_capacity(again.len());
+    for job in &again {
+        let duplicate = NewJob {
+            id: JobId::new(),
+            ..job.clone()
+        };
+        let began = Instant::now();
+        let stored = unique
+            .store
+            .job_insert_many(std::slice::from_ref(&duplicate))
+            .await
+            .expect("put");
+        times.push(began.elapsed());
+        assert_eq!(stored[0].id, job.id, "a duplicate answers with the holder");
+    }
+    times.sort();
+    println!(
+        "  duplicate one-job puts: median {} ({} puts)",
+        ms(percentile(&times, 0.5)),
+        times.len()
+    );
+    plain.close().await;
+    unique.close().await;
+}
+
 fn main() {
     let filters: Vec<String> = std::env::args()
         .skip(1)
@@ -462,6 +550,7 @@ fn main() {
         "claim-partitioned",
         "cycle",
         "put",
+        "put-unique",
     ];
     let any_section_named = sections.iter().any(|s| named(s));
     let wanted = |name: &str| !any_section_named || named(name);
@@ -491,6 +580,10 @@ fn main() {
             if wanted("put") {
                 println!("single-job put latency ({on})");
                 put_latency(backend, 3_000).await;
+            }
+            if wanted("put-unique") {
+                println!("unique puts against plain ones ({on})");
+                put_unique(backend, 2_000, 200).await;
             }
         }
     });

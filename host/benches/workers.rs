@@ -128,6 +128,7 @@ async fn load(store: &PgStore, jobs: usize) -> ModuleDigest {
                 schedule: None,
                 retry: None,
                 priority: 0,
+                unique: None,
             })
             .collect();
         store.job_insert_many(&batch).await.expect("load");

@@ -33,6 +33,7 @@ mod runs;
 mod sandbox;
 mod schedules;
 mod tokens;
+mod unique;
 mod unknown_functions;
 mod usage;
 mod workers;

@@ -54,7 +54,10 @@ function millis(value, what) {
  * `queue` (default: the putting job's), `beginAfter` (a `Date` or ms since
  * the epoch), `beginBy` (ms after it), `quotaNames`, `retry` (a preset's
  * name or a policy object), `quotaKeys` (a partitioned quota and the job's
- * key in it: `{ tenants: "acme" }`).
+ * key in it: `{ tenants: "acme" }`), `priority` (an integer; higher runs first among
+ * due jobs), `unique` (`{ key, states, periodMs }`, every field optional: a
+ * put whose key a job of the queue holds inserts nothing and returns that
+ * job's id; no key derives it from module, function and arguments).
  */
 export class Request {
   constructor(fn, args = [], options = {}) {
@@ -66,7 +69,17 @@ export class Request {
         permanent: true,
       });
     }
-    const known = ["module", "queue", "beginAfter", "beginBy", "quotaNames", "retry", "quotaKeys"];
+    const known = [
+      "module",
+      "queue",
+      "beginAfter",
+      "beginBy",
+      "quotaNames",
+      "retry",
+      "quotaKeys",
+      "priority",
+      "unique",
+    ];
     for (const key of Object.keys(options)) {
       if (!known.includes(key)) throw new TypeError(`unknown request option '${key}' (known: ${known.join(", ")})`);
     }
@@ -89,6 +102,15 @@ export class Request {
       quotaKeys: Object.entries(this.quotaKeys ?? {}),
       // wasync:job@0.3.0's broadcast: this SDK puts plain jobs only.
       broadcast: false,
+      priority: Math.trunc(Number(this.priority ?? 0)),
+      unique:
+        this.unique === undefined || this.unique === null
+          ? undefined
+          : {
+              key: this.unique.key ?? undefined,
+              states: [...(this.unique.states ?? [])],
+              periodMs: this.unique.periodMs === undefined ? undefined : BigInt(this.unique.periodMs),
+            },
     };
   }
 }

@@ -140,6 +140,8 @@ export class FakeContext {
       quotaNames: request.quotaNames,
       retry: request.retry === undefined ? undefined : JSON.parse(request.retry),
       quotaKeys: Object.fromEntries(request.quotaKeys ?? []),
+      priority: request.priority ?? 0,
+      unique: request.unique,
     };
     this.state.puts.push(record);
     return record;

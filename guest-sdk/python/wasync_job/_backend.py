@@ -36,6 +36,17 @@ class WireRequest:
     quota_names: Sequence[str] = field(default_factory=tuple)
     retry: Optional[str] = None
     quota_keys: Sequence[tuple[str, str]] = field(default_factory=tuple)
+    priority: int = 0
+    unique: Optional["WireUnique"] = None
+
+
+@dataclass(frozen=True)
+class WireUnique:
+    """The WIT ``unique-request``."""
+
+    key: Optional[str] = None
+    states: Sequence[str] = field(default_factory=tuple)
+    period_ms: Optional[int] = None
 
 
 class Backend:

@@ -36,6 +36,12 @@ def _request(r: _backend.WireRequest) -> wit.JobRequest:
         quota_keys=[(q, k) for q, k in r.quota_keys],
         # wasync:job@0.3.0's broadcast: this SDK puts plain jobs only.
         broadcast=False,
+        priority=r.priority,
+        unique=None
+        if r.unique is None
+        else wit.UniqueRequest(
+            key=r.unique.key, states=list(r.unique.states), period_ms=r.unique.period_ms
+        ),
     )
 
 

@@ -38,6 +38,26 @@ class JobInfo:
 
 
 @dataclass(frozen=True)
+class Unique:
+    """The uniqueness of a put: ``key`` (``None``: derived from module,
+    function and arguments), scoped to the job's queue, blocks another put
+    with it while a job holding it is in one of ``states`` (names such as
+    ``"pending"``; empty: every state before ``completed``), within periods
+    of ``period`` (a ``timedelta`` or seconds; ``None``: none). A put whose
+    key is held inserts nothing and returns the holder's id."""
+
+    key: Optional[str] = None
+    states: Sequence[str] = field(default_factory=tuple)
+    period: Union[timedelta, float, None] = None
+
+    def wire(self) -> _backend.WireUnique:
+        """The uniqueness as the host receives it."""
+        return _backend.WireUnique(
+            key=self.key, states=tuple(self.states), period_ms=_duration_ms(self.period)
+        )
+
+
+@dataclass(frozen=True)
 class Request:
     """A job to put: function, arguments (a list for positional, a dict for
     named) and the ``job-request`` options. ``None`` module or queue means
@@ -45,7 +65,9 @@ class Request:
     ``begin_by`` a ``timedelta`` or seconds after it; ``retry`` a preset's
     name (``"never"``, ``"forever"``, ``"common-four-times"``) or a policy
     dict such as ``{"max_attempts": 3}``; ``quota_keys`` a partitioned
-    quota and the job's key in it, e.g. ``{"tenants": "acme"}``."""
+    quota and the job's key in it, e.g. ``{"tenants": "acme"}``;
+    ``priority`` an int (higher runs first among due jobs); ``unique`` a
+    :class:`Unique`."""
 
     function: str
     args: Union[Sequence[Any], dict[str, Any]] = field(default_factory=tuple)
@@ -56,6 +78,8 @@ class Request:
     quota_names: Sequence[str] = field(default_factory=tuple)
     retry: Union[str, dict[str, Any], None] = None
     quota_keys: dict[str, str] = field(default_factory=dict)
+    priority: int = 0
+    unique: Optional[Unique] = None
 
     def wire(self) -> _backend.WireRequest:
         """The request as the host receives it."""
@@ -82,6 +106,8 @@ class Request:
             quota_names=tuple(self.quota_names),
             retry=None if self.retry is None else _dumps(self.retry, "the retry policy"),
             quota_keys=tuple(self.quota_keys.items()),
+            priority=int(self.priority),
+            unique=None if self.unique is None else self.unique.wire(),
         )
 
 

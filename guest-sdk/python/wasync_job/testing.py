@@ -57,6 +57,8 @@ class PutRecord:
     quota_names: list[str]
     retry: Any
     quota_keys: dict[str, str] = field(default_factory=dict)
+    priority: int = 0
+    unique: Optional[_backend.WireUnique] = None
 
 
 @dataclass
@@ -200,6 +202,8 @@ class FakeContext(_backend.Backend):
             quota_names=list(request.quota_names),
             retry=None if request.retry is None else json.loads(request.retry),
             quota_keys=dict(request.quota_keys),
+            priority=request.priority,
+            unique=request.unique,
         )
         self.puts.append(record)
         return record

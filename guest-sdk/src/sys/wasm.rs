@@ -135,6 +135,12 @@ fn wit_request(request: &WireRequest<'_>) -> wit::JobRequest {
             .map(|(q, k)| ((*q).to_owned(), (*k).to_owned()))
             .collect(),
         broadcast: request.broadcast,
+        priority: request.priority,
+        unique: request.unique.as_ref().map(|u| wit::UniqueRequest {
+            key: u.key.map(str::to_owned),
+            states: u.states.iter().map(|s| (*s).to_owned()).collect(),
+            period_ms: u.period_ms,
+        }),
     }
 }
 

@@ -35,7 +35,7 @@ const NDJSON_TYPES: [&str; 3] = [
     operation_id = "batch_put",
     request_body(content = Vec<JobSpec>, description = "A JSON array of jobs (or, with `Content-Type: application/x-ndjson`, one per line)."),
     responses(
-        (status = 201, description = "Every job, put.", body = BatchPut),
+        (status = 201, description = "Every job, put (a unique item whose key was held answers with the job holding it, marked in `duplicate`).", body = BatchPut),
         (status = 409, description = "A put does not fit the current state.", body = ErrorBody),
         (status = 413, description = "More jobs than a batch takes.", body = ErrorBody),
         (status = 429, description = "A queue is at its pending cap (`queue_full`).", body = ErrorBody),
@@ -54,13 +54,19 @@ pub async fn put(
         parse_array(&body)?
     };
     let specs = bodies.into_iter().map(JobSpec::into_spec).collect();
-    let jobs = state
+    let puts = state
         .service
         .put_many(specs, &Putter::with(caller.0))
         .await
         .map_err(refusal)?;
-    let ids = jobs.into_iter().map(|job| job.id).collect();
-    Ok((StatusCode::CREATED, Json(BatchPut { ids })))
+    let duplicate: Vec<bool> = puts.iter().map(|p| p.duplicate).collect();
+    let ids = puts.into_iter().map(|p| p.job.id).collect();
+    let duplicate = if duplicate.contains(&true) {
+        duplicate
+    } else {
+        Vec::new()
+    };
+    Ok((StatusCode::CREATED, Json(BatchPut { ids, duplicate })))
 }
 
 fn is_ndjson(headers: &HeaderMap) -> bool {

@@ -46,6 +46,10 @@ pub async fn add(
 ) -> ApiResult<(StatusCode, Json<Job>)> {
     let job = state.service.job_get(id).await?;
     let callback = body.callback().or_inherit(module_of(&job), &job.queue);
+    let callback = crate::model::CallbackSpec {
+        on: callback.on,
+        job: callback.job.or_inherit_priority(job.priority),
+    };
     let callback = state
         .service
         .callback_add(id, callback, &Putter::with(authority))
@@ -131,7 +135,8 @@ pub async fn add_part(
     let composite = state.service.job_get(id).await?;
     let part = body
         .added_part()?
-        .or_inherit(module_of(&composite), &composite.queue);
+        .or_inherit(module_of(&composite), &composite.queue)
+        .or_inherit_priority(composite.priority);
     let part = state
         .service
         .part_add(id, part, &Putter::with(authority))

@@ -9,9 +9,9 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::ApiResult;
 use super::extract::{JsonBody, Path};
-use crate::model::Job;
 use crate::service::Putter;
 use crate::wire::ErrorBody;
+use crate::wire::jobs::PutReply;
 use crate::wire::names::{JobName, JobNameBody, JobNameList, PutByName};
 
 /// `PUT /v1/job-names/{name}` `{"module", "function", "queue", "args"}`:
@@ -101,7 +101,8 @@ pub async fn delete_name(
     params(("name" = String, Path, min_length = 1, description = "The named job.")),
     request_body = Option<PutByName>,
     responses(
-        (status = 201, description = "The job, put.", body = Job),
+        (status = 201, description = "The job, put.", body = PutReply),
+        (status = 200, description = "A unique put whose key a job of the queue holds: that job, with `\"duplicate\": true`.", body = PutReply),
         (status = 429, description = "The queue is at its pending cap (`queue_full`).", body = ErrorBody),
         (status = 422, description = "The job names a function its module does not export, or arguments its parameters cannot take.", body = ErrorBody)
     )
@@ -111,11 +112,18 @@ pub async fn put_by_name(
     Caller(authority): Caller,
     Path(name): Path<String>,
     JsonBody(body): JsonBody<Option<PutByName>>,
-) -> ApiResult<(StatusCode, Json<Job>)> {
-    let spec = body.unwrap_or_default().into_spec();
-    let job = state
+) -> ApiResult<(StatusCode, Json<PutReply>)> {
+    let body = body.unwrap_or_default();
+    let priority_given = body.priority.is_some();
+    let put = state
         .service
-        .put_by_name(&name, spec, &Putter::with(authority))
+        .put_by_name(
+            &name,
+            body.into_spec(),
+            priority_given,
+            &Putter::with(authority),
+        )
         .await?;
-    Ok((StatusCode::CREATED, Json(job)))
+    let reply = PutReply::from(put);
+    Ok((reply.status(), Json(reply)))
 }

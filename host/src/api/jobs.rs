@@ -17,7 +17,7 @@ use crate::service::Putter;
 use crate::wire::ErrorBody;
 use crate::wire::input::parse_duration_text;
 use crate::wire::jobs::{
-    JobListQuery, JobPage, JobPatch, JobSpec, JobView, PutBackBody, WaitQuery,
+    JobListQuery, JobPage, JobPatch, JobSpec, JobView, PutBackBody, PutReply, WaitQuery,
 };
 
 /// The longest a `wait` request may hold the connection.
@@ -33,12 +33,13 @@ pub async fn put_job(
     state: &AppState,
     caller: Caller,
     spec: JobSpec,
-) -> ApiResult<(StatusCode, Json<Job>)> {
-    let job = state
+) -> ApiResult<(StatusCode, Json<PutReply>)> {
+    let put = state
         .service
-        .put(spec.into_spec(), &Putter::with(caller.0))
+        .put_job(spec.into_spec(), &Putter::with(caller.0))
         .await?;
-    Ok((StatusCode::CREATED, Json(job)))
+    let reply = PutReply::from(put);
+    Ok((reply.status(), Json(reply)))
 }
 
 /// `POST /v1/jobs`: puts a job (queue in the body; default queue if none).
@@ -49,7 +50,8 @@ pub async fn put_job(
     operation_id = "jobs_put",
     request_body = JobSpec,
     responses(
-        (status = 201, description = "The job, put (committed).", body = Job),
+        (status = 201, description = "The job, put (committed).", body = PutReply),
+        (status = 200, description = "A unique put whose key a job of the queue holds: nothing inserted; that job, with `\"duplicate\": true`.", body = PutReply),
         (status = 409, description = "The put does not fit the current state.", body = ErrorBody),
         (status = 429, description = "The queue is at its pending cap (`queue_full`).", body = ErrorBody),
         (status = 422, description = "The job names a function its module does not export, or arguments its parameters cannot take.", body = ErrorBody)
@@ -59,7 +61,7 @@ pub async fn put(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(spec): JsonBody<JobSpec>,
-) -> ApiResult<(StatusCode, Json<Job>)> {
+) -> ApiResult<(StatusCode, Json<PutReply>)> {
     put_job(&state, caller, spec).await
 }
 

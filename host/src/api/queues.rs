@@ -13,6 +13,7 @@ use super::extract::{JsonBody, Path, Query};
 use crate::model::{Job, JobId, QueueInfo, Rate, Scope};
 use crate::wire::ErrorBody;
 use crate::wire::jobs::JobSpec;
+use crate::wire::jobs::PutReply;
 use crate::wire::queues::{
     PullBody, QueueCaps, QueueCreate, QueueJobs, QueueJobsQuery, QueueList, QueueView,
 };
@@ -222,7 +223,8 @@ pub async fn jobs(
     params(("name" = String, Path, min_length = 1, description = "The queue (`default`: the default queue).")),
     request_body = JobSpec,
     responses(
-        (status = 201, description = "The job, put.", body = Job),
+        (status = 201, description = "The job, put.", body = PutReply),
+        (status = 200, description = "A unique put whose key a job of the queue holds: that job, with `\"duplicate\": true`.", body = PutReply),
         (status = 409, description = "The put does not fit the current state.", body = ErrorBody),
         (status = 429, description = "The queue is at its pending cap (`queue_full`).", body = ErrorBody),
         (status = 422, description = "The job names a function its module does not export, or arguments its parameters cannot take.", body = ErrorBody)
@@ -233,7 +235,7 @@ pub async fn put(
     caller: Caller,
     Path(name): Path<String>,
     JsonBody(mut spec): JsonBody<JobSpec>,
-) -> ApiResult<(StatusCode, Json<Job>)> {
+) -> ApiResult<(StatusCode, Json<PutReply>)> {
     spec.queue = Some(name);
     super::jobs::put_job(&state, caller, spec).await
 }

@@ -58,6 +58,7 @@ pub async fn create(
             args: body.args,
             limits: body.limits,
             begin_by_ms: body.begin_by.map(|d| d.millis()),
+            priority: body.priority,
             ..JobSpec::default()
         },
         timing,
@@ -151,6 +152,7 @@ pub async fn update(
         function: body.function,
         args: body.args,
         limits: body.limits,
+        priority: body.priority,
         begin_by_ms: body.begin_by.map(|b| b.map(|d| d.millis())),
         timing: timing(body.delay, body.cron, true).map_err(ApiError::BadRequest)?,
         active: body.active,

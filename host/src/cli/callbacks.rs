@@ -258,6 +258,7 @@ pub async fn composite(client_args: &ClientArgs, args: CompositeArgs) -> anyhow:
                 begin_by: None,
                 quota_names: Vec::new(),
                 callbacks: Vec::new(),
+                priority: 0,
             };
             print_id(client_args, &client.post_as("/v1/composites", &spec).await?);
         }

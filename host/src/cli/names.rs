@@ -9,7 +9,8 @@ use serde_json::Value;
 use super::client::segment;
 use super::output::{emit, print_json, print_table, queue_label, short_json};
 use super::{ClientArgs, parse_json_arg};
-use crate::model::Job;
+use crate::model::{JobLimits, UniqueSpec};
+use crate::wire::jobs::PutReply;
 use crate::wire::names::{JobName, JobNameBody, JobNameList, PutByName};
 
 /// Arguments of `wasync names`.
@@ -39,6 +40,20 @@ enum NamesCommand {
         /// Default arguments (JSON array or object).
         #[arg(long)]
         args: Option<String>,
+        /// The retry policy of its jobs (a preset's name or a JSON object,
+        /// as `wasync put --retry` takes it).
+        #[arg(long, value_name = "POLICY")]
+        retry: Option<String>,
+        /// The priority of its jobs.
+        #[arg(long, allow_negative_numbers = true)]
+        priority: Option<i32>,
+        /// Its jobs are unique: a put by name whose key (derived from
+        /// module, function and arguments) is held answers with the holder.
+        #[arg(long)]
+        unique: bool,
+        /// Its jobs are unique with this key (implies `--unique`).
+        #[arg(long, value_name = "KEY")]
+        unique_key: Option<String>,
     },
     /// Show a named job.
     Show {
@@ -100,12 +115,26 @@ pub async fn run(client_args: &ClientArgs, args: NamesArgs) -> anyhow::Result<Ex
             function,
             queue,
             args,
+            retry,
+            priority,
+            unique,
+            unique_key,
         } => {
             let body = JobNameBody {
                 module,
                 function,
                 queue,
                 args: parsed(args)?,
+                retry: retry
+                    .as_deref()
+                    .map(super::failures::policy_arg)
+                    .transpose()?,
+                limits: JobLimits::default(),
+                priority: priority.unwrap_or_default(),
+                unique: (unique || unique_key.is_some()).then(|| UniqueSpec {
+                    key: unique_key,
+                    ..UniqueSpec::default()
+                }),
             };
             let named: JobName = client.put_as(&path(&name), &body).await?;
             emit(json, &named, |_| println!("registered job name {name}"));
@@ -124,10 +153,10 @@ pub async fn run(client_args: &ClientArgs, args: NamesArgs) -> anyhow::Result<Ex
                 queue,
                 ..PutByName::default()
             };
-            let job: Job = client
+            let put: PutReply = client
                 .post_as(&format!("{}/jobs", path(&name)), &body)
                 .await?;
-            emit(json, &job, |job| println!("{}", job.id));
+            super::put::print_put(client_args, &put);
         }
     }
     Ok(ExitCode::SUCCESS)

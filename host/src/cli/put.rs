@@ -8,10 +8,11 @@ use clap::Args;
 
 use super::ClientArgs;
 use super::output::print_json;
-use crate::model::{Job, JobLimits};
+use crate::model::{JobLimits, UniqueSpec};
 use crate::service::PUT_MANY_MAX;
 use crate::wire::JobSpec;
 use crate::wire::input::{DurationInput, TimeInput, parse_duration_text, parse_time};
+use crate::wire::jobs::PutReply;
 
 /// Arguments of `wasync put`.
 #[derive(Debug, Args)]
@@ -65,6 +66,22 @@ pub struct PutArgs {
     /// whose result is the map dispatcher → outcome of its copies.
     #[arg(long)]
     broadcast: bool,
+    /// Put it only if no job of its queue holds the same uniqueness key
+    /// (by default derived from module, function and arguments); otherwise
+    /// print that job's id and say it is a duplicate.
+    #[arg(long)]
+    unique: bool,
+    /// The uniqueness key (implies `--unique`).
+    #[arg(long, value_name = "KEY")]
+    unique_key: Option<String>,
+    /// A state in which a job holding the key blocks the put (repeat;
+    /// default every state before `completed`; implies `--unique`).
+    #[arg(long = "unique-state", value_name = "STATUS")]
+    unique_states: Vec<crate::model::JobStatus>,
+    /// The key holds within periods of this length, e.g. `1h` (implies
+    /// `--unique`).
+    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
+    unique_period: Option<Duration>,
     /// Put every job of FILE instead (`-`: standard input): a JSON array
     /// of job bodies, or one per line (NDJSON), each as `POST /v1/jobs`
     /// takes it. Sent in batches, each put whole or not at all; prints the
@@ -72,6 +89,7 @@ pub struct PutArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "module", "function", "args", "queue", "begin_after", "begin_by", "fuel",
         "memory", "timeout", "quotas", "retry", "priority", "quota_keys", "broadcast",
+        "unique", "unique_key", "unique_states", "unique_period",
     ])]
     from: Option<String>,
     /// With `--from`: the most jobs one request carries.
@@ -108,6 +126,15 @@ pub async fn run(client_args: &ClientArgs, args: PutArgs) -> anyhow::Result<Exit
         .as_deref()
         .map(super::failures::policy_arg)
         .transpose()?;
+    let unique = (args.unique
+        || args.unique_key.is_some()
+        || !args.unique_states.is_empty()
+        || args.unique_period.is_some())
+    .then(|| UniqueSpec {
+        key: args.unique_key,
+        states: args.unique_states,
+        period_ms: args.unique_period.map(|d| d.as_millis() as u64),
+    });
     let spec = JobSpec {
         module,
         function,
@@ -138,12 +165,25 @@ pub async fn run(client_args: &ClientArgs, args: PutArgs) -> anyhow::Result<Exit
         priority: args.priority.unwrap_or_default(),
         quota_keys: args.quota_keys.into_iter().collect(),
         broadcast: args.broadcast,
+        unique,
     };
-    let job: Job = client_args.client().post_as("/v1/jobs", &spec).await?;
-    if client_args.json {
-        print_json(&job);
-    } else {
-        println!("{}", job.id);
-    }
+    let put: PutReply = client_args.client().post_as("/v1/jobs", &spec).await?;
+    print_put(client_args, &put);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a put's job id (or, with `--json`, the reply), and says so on
+/// standard error when it was a duplicate.
+pub(super) fn print_put(client_args: &ClientArgs, put: &PutReply) {
+    if client_args.json {
+        print_json(put);
+    } else {
+        println!("{}", put.job.id);
+    }
+    if put.duplicate {
+        eprintln!(
+            "duplicate: job {} ({}) already holds this uniqueness key; nothing was put",
+            put.job.id, put.job.status
+        );
+    }
 }

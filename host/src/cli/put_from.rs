@@ -36,6 +36,8 @@ pub async fn run(
     );
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut all_ids: Vec<JobId> = Vec::with_capacity(jobs.len());
+    // Per job, whether it was a duplicate (listed in `--json` only if any).
+    let mut all_duplicates: Vec<bool> = Vec::with_capacity(jobs.len());
     for (number, batch) in jobs.chunks(batch_size).enumerate() {
         let offset = number * batch_size;
         // The jobs go as the file gives them: the server names what is
@@ -49,6 +51,20 @@ pub async fn run(
             }
         };
         let ids = answer.ids;
+        for (index, _) in answer.duplicate.iter().enumerate().filter(|(_, d)| **d) {
+            bar.suspend(|| {
+                eprintln!(
+                    "job {}: duplicate of job {} (its uniqueness key is held); nothing was put",
+                    offset + index,
+                    ids[index]
+                )
+            });
+        }
+        if answer.duplicate.is_empty() {
+            all_duplicates.extend(std::iter::repeat_n(false, ids.len()));
+        } else {
+            all_duplicates.extend(answer.duplicate);
+        }
         if !client_args.json {
             for id in &ids {
                 writeln!(out, "{id}")?;
@@ -59,7 +75,13 @@ pub async fn run(
     }
     bar.finish_and_clear();
     if client_args.json {
-        let all = BatchPut { ids: all_ids };
+        if !all_duplicates.contains(&true) {
+            all_duplicates.clear();
+        }
+        let all = BatchPut {
+            ids: all_ids,
+            duplicate: all_duplicates,
+        };
         writeln!(out, "{}", serde_json::to_string(&all)?)?;
     }
     out.flush()?;

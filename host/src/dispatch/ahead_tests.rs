@@ -92,7 +92,7 @@ async fn a_job_claimed_ahead_behind_a_long_run_goes_to_an_idle_dispatcher() {
     // compilation) or a hand-back while the machine was busy.
     let warm = service.put_many(vec![hello(); 200], &by).await.unwrap();
     for job in &warm {
-        let done = service.job_wait(job.id, Duration::from_secs(30)).await;
+        let done = service.job_wait(job.job.id, Duration::from_secs(30)).await;
         assert_eq!(done.unwrap().status, JobStatus::Completed);
     }
 
@@ -103,7 +103,7 @@ async fn a_job_claimed_ahead_behind_a_long_run_goes_to_an_idle_dispatcher() {
         )
         .await
         .unwrap();
-    let (long, short) = (jobs[0].id, jobs[1].id);
+    let (long, short) = (jobs[0].job.id, jobs[1].job.id);
     wait_for(
         "the busy dispatcher claims both",
         Duration::from_secs(10),

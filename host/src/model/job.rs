@@ -82,6 +82,9 @@ pub struct NewJob {
     pub retry: Option<RetryPolicy>,
     /// Among due jobs of its queue, higher runs first (default 0).
     pub priority: i32,
+    /// Its uniqueness key, if it was put unique: the put inserts nothing
+    /// while a job of its queue with the same key is in that key's states.
+    pub unique: Option<super::UniqueKey>,
 }
 
 /// A job as stored.

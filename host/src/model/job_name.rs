@@ -12,8 +12,10 @@ pub struct JobName {
     pub name: String,
     /// What it puts: its module (by name or digest, resolved at each put,
     /// so a module name moved to a new upload is followed), function,
-    /// default queue (`""`: the default queue) and the arguments a put
-    /// without arguments uses. It keeps no other option.
+    /// default queue (`""`: the default queue), the arguments a put
+    /// without arguments uses, and the policy every put by the name
+    /// carries unless it gives its own: `retry`, `limits`, `priority`,
+    /// `unique`. It keeps no other option.
     #[serde(flatten)]
     pub job: JobSpec,
     /// When it was first registered.

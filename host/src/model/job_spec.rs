@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{CallbackOn, JobLimits, RetryPolicy, Timestamp};
+use super::{CallbackOn, JobLimits, RetryPolicy, Timestamp, UniqueSpec};
 
 /// A job to put, as its putter describes it.
 ///
@@ -25,12 +25,16 @@ use super::{CallbackOn, JobLimits, RetryPolicy, Timestamp};
 ///   `begin_after`): no deadline.
 /// - `quota_names`: none; `retry`: the queue's default policy (a
 ///   callback's: `forever`).
-/// - `priority`: 0 (among due jobs of its queue, higher runs first).
+/// - `priority`: 0 (among due jobs of its queue, higher runs first); a
+///   callback or part that sets none takes that of the job it hangs on
+///   ([`JobSpec::or_inherit_priority`]).
 /// - `callbacks`: none; a put with callbacks is the same put, with its
 ///   callbacks held in the same transaction.
 /// - `broadcast`: false (one job). True: one copy per live dispatcher with
 ///   an agent for the queue, gathered by a parent job (see
 ///   [`super::links`], `docs/queue-features.md`).
+/// - `unique`: none (every put inserts a job); see [`UniqueSpec`] for its
+///   own defaults.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(as = StoredJobSpec)]
 pub struct JobSpec {
@@ -79,6 +83,10 @@ pub struct JobSpec {
     /// queue: a parent job gathering one copy per dispatcher.
     #[serde(default, skip_serializing_if = "is_false")]
     pub broadcast: bool,
+    /// Put only if no job of its queue holds the same key in the key's
+    /// states; otherwise the put answers with that job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique: Option<UniqueSpec>,
 }
 
 /// A callback: a job held until the job it hangs on has its outcome (see
@@ -141,6 +149,20 @@ impl JobSpec {
         self
     }
 
+    /// This spec, when it sets no priority (0), with `priority`: the
+    /// priority of the job it hangs on (a callback's job, a part's
+    /// composite); its callbacks, at any depth, likewise.
+    pub fn or_inherit_priority(mut self, priority: i32) -> Self {
+        if self.priority == 0 {
+            self.priority = priority;
+        }
+        let own = self.priority;
+        for callback in &mut self.callbacks {
+            callback.job = std::mem::take(&mut callback.job).or_inherit_priority(own);
+        }
+        self
+    }
+
     /// The module it names (`""` when it names none).
     pub fn module_ref(&self) -> &str {
         self.module.as_deref().unwrap_or_default()
@@ -164,6 +186,8 @@ impl JobSpec {
             ("retry", self.retry.is_some()),
             ("callbacks", !self.callbacks.is_empty()),
             ("broadcast", self.broadcast),
+            ("priority", self.priority != 0),
+            ("unique", self.unique.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))

@@ -17,6 +17,7 @@ mod retry;
 mod schedule;
 pub mod state;
 mod token;
+mod unique;
 mod usage;
 
 pub use agent::{AGENT_SIZE_DEFAULT, Agent, AgentFilter, AgentSpec, MAIN_AGENT_NAME};
@@ -57,6 +58,10 @@ pub use state::{JobStatus, Transition};
 pub use token::{
     Authority, Scope, TOKEN_NAME_MAX_LEN, TOKEN_QUEUES_MAX, Token, TokenId, UnknownScope,
     glob_matches,
+};
+pub use unique::{
+    BadUnique, UNIQUE_KEY_MAX_LEN, UNIQUE_STATES_DEFAULT, UNIQUE_STATES_REQUIRED, UniqueKey,
+    UniqueSpec, state_bit,
 };
 pub use usage::{RunLimits, RunRecord, RunUsage, UsageTotals};
 

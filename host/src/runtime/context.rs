@@ -209,6 +209,9 @@ fn request_size(request: &wtypes::JobRequest) -> usize {
             .iter()
             .map(|(q, k)| q.len() + k.len())
             .sum::<usize>()
+        + request.unique.as_ref().map_or(0, |u| {
+            option_size(&u.key) + u.states.iter().map(String::len).sum::<usize>()
+        })
 }
 
 fn option_size(text: &Option<String>) -> usize {

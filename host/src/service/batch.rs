@@ -9,8 +9,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{Error, Putter, Service};
-use crate::model::{Job, JobSpec, NewJob, QueueInfo};
+use super::{Error, Put, Putter, Service};
+use crate::model::{JobSpec, NewJob, QueueInfo};
 
 /// The most jobs one batch put takes. Bigger batches gain little (one
 /// commit already serves thousands of jobs) and would hold the database's
@@ -47,8 +47,10 @@ impl Service {
     /// jobs in the order asked once all are durably stored. Each spec is
     /// checked as [`Service::put`] checks it; the first refused names its
     /// index. At most [`PUT_MANY_MAX`] specs; callbacks are not taken
-    /// (put such a job alone).
-    pub async fn put_many(&self, specs: Vec<JobSpec>, by: &Putter) -> Result<Vec<Job>, BatchError> {
+    /// (put such a job alone). A unique item whose key is held (by a job
+    /// already there, or by an earlier item of the batch) is answered
+    /// with that job, a duplicate; the rest of the batch is put.
+    pub async fn put_many(&self, specs: Vec<JobSpec>, by: &Putter) -> Result<Vec<Put>, BatchError> {
         if specs.len() > PUT_MANY_MAX {
             return Err(BatchError::whole(too_many_in_batch(specs.len())));
         }
@@ -91,13 +93,21 @@ impl Service {
             .await
             .map_err(|e| BatchError::whole(e.into()))?;
         self.health().wrote();
-        for job in &stored {
-            crate::metrics::job_put(&job.queue);
+        let puts: Vec<Put> = stored
+            .into_iter()
+            .zip(&jobs)
+            .map(|(job, new)| Put {
+                duplicate: job.id != new.id,
+                job,
+            })
+            .collect();
+        for put in puts.iter().filter(|p| !p.duplicate) {
+            crate::metrics::job_put(&put.job.queue);
         }
-        if !stored.is_empty() {
+        if puts.iter().any(|p| !p.duplicate) {
             self.events().work_available();
         }
-        Ok(stored)
+        Ok(puts)
     }
 }
 

@@ -6,7 +6,7 @@
 
 use super::jobs::ArgsGiven;
 use super::{Error, Putter, Result, Service};
-use crate::model::{BROADCAST_FUNCTION, Job, JobSpec, Timestamp};
+use crate::model::{BROADCAST_FUNCTION, CallbackSpec, Job, JobSpec, Timestamp};
 use crate::store::BroadcastPutParams;
 
 /// Refuses `broadcast` where only a plain job fits (`what`: a callback, a
@@ -31,11 +31,16 @@ impl Service {
     pub(super) async fn broadcast_put(&self, mut spec: JobSpec, by: &Putter) -> Result<Job> {
         let callbacks = std::mem::take(&mut spec.callbacks);
         let (module, queue) = (spec.module_ref().to_owned(), spec.queue_ref().to_owned());
+        let priority = spec.priority;
         spec.broadcast = false;
         let job = self.new_job(spec, by, ArgsGiven::All).await?;
         let id = job.id;
         let callbacks = callbacks
             .into_iter()
+            .map(|c| CallbackSpec {
+                on: c.on,
+                job: c.job.or_inherit_priority(priority),
+            })
             .map(|c| c.or_inherit(&module, &queue))
             .collect();
         let mut linked = Vec::new();

@@ -1,18 +1,36 @@
 //! Named jobs: a name registered for a module's function, with a default
-//! queue and arguments, and puts by that name.
+//! queue and arguments and the policy its jobs carry (retry, limits,
+//! priority, uniqueness), and puts by that name.
 
 use super::names::{NAME_MAX_LEN, validate_free_name};
-use super::{Putter, Result, Service};
-use crate::model::{Job, JobName, JobSpec};
+use super::{Put, Putter, Result, Service};
+use crate::model::{JobName, JobSpec};
+
+/// The options a named job keeps: the policy of every job put by it.
+const NAMED_JOB_KEEPS: &[&str] = &["retry", "limits", "priority", "unique"];
 
 impl Service {
     /// Registers (or replaces) a named job: `job`'s module (it must exist
     /// and export the function), function, queue (it must exist; `None`:
-    /// the default queue) and default arguments. It keeps no other option
-    /// (one given is refused).
+    /// the default queue), default arguments, and the policy every job
+    /// put by the name carries: retry policy, limits, priority and
+    /// uniqueness (checked now: a bad one is refused here, not at each
+    /// put). It keeps no other option (one given is refused).
     pub async fn job_name_set(&self, name: String, job: JobSpec) -> Result<JobName> {
         validate_free_name("job name", &name, NAME_MAX_LEN)?;
-        let job = self.check_definition("a named job", &[], job).await?;
+        let job = self
+            .check_definition("a named job", NAMED_JOB_KEEPS, job)
+            .await?;
+        if let Some(unique) = &job.unique {
+            unique
+                .resolve(
+                    job.module_ref(),
+                    &job.function,
+                    &job.args,
+                    self.clock().now(),
+                )
+                .map_err(|e| super::Error::Invalid(e.0))?;
+        }
         let now = self.clock().now();
         Ok(self
             .store()
@@ -40,10 +58,17 @@ impl Service {
         Ok(self.store().job_name_delete(name).await?)
     }
 
-    /// Puts the named job's module and function with `spec`'s options:
-    /// its arguments (`null`: the named job's), its queue (`None`: the
-    /// named job's) and the rest as given.
-    pub async fn put_by_name(&self, name: &str, spec: JobSpec, by: &Putter) -> Result<Job> {
+    /// Puts the named job's module and function with `spec`'s options,
+    /// each the named job's where the put gives none: arguments (`null`),
+    /// queue, retry policy, limits (none requested), priority (unless
+    /// `priority_given`) and uniqueness. The rest as given.
+    pub async fn put_by_name(
+        &self,
+        name: &str,
+        spec: JobSpec,
+        priority_given: bool,
+        by: &Putter,
+    ) -> Result<Put> {
         let named = self.store().job_name_get(name).await?.job;
         let spec = JobSpec {
             module: named.module,
@@ -54,8 +79,20 @@ impl Service {
                 spec.args
             },
             queue: spec.queue.or(named.queue),
+            retry: spec.retry.or(named.retry),
+            limits: if spec.limits.is_empty() {
+                named.limits
+            } else {
+                spec.limits
+            },
+            priority: if priority_given {
+                spec.priority
+            } else {
+                named.priority
+            },
+            unique: spec.unique.or(named.unique),
             ..spec
         };
-        self.put(spec, by).await
+        self.put_job(spec, by).await
     }
 }

@@ -10,8 +10,9 @@ use super::queues::LIST_LIMIT_MAX;
 use super::timing::{JobTiming, check_begin_by};
 use super::{Error, Result, Service};
 use crate::model::{
-    Authority, HOST_FUNCTION_PREFIX, Job, JobId, JobSpec, JobStatus, LinkedJob, ModuleInfo, NewJob,
-    ScheduleRun, Scope, check_quota_keys, normalize_quota_names, stored_quota_names,
+    Authority, CallbackSpec, HOST_FUNCTION_PREFIX, Job, JobId, JobSpec, JobStatus, LinkedJob,
+    ModuleInfo, NewJob, ScheduleRun, Scope, check_quota_keys, normalize_quota_names,
+    stored_quota_names,
 };
 use crate::store::{AnnotationSetParams, JobListParams, JobPutBackParams};
 
@@ -63,6 +64,17 @@ pub(super) enum ArgsGiven {
     /// added later (the parts' outcomes, `append_args`), as many as a put
     /// cannot know; not checked.
     OutcomesAdded,
+}
+
+/// The answer to a put: the job, and whether it is one already there
+/// (a unique put whose key a job of the queue held: nothing was inserted
+/// and `job` is that job).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Put {
+    /// The job put, or the one holding the put's uniqueness key.
+    pub job: Job,
+    /// True when nothing was inserted: `job` was already there.
+    pub duplicate: bool,
 }
 
 /// One page of a job listing.
@@ -158,13 +170,39 @@ impl Service {
     /// some). Wakes this process's dispatcher at once. A broadcast
     /// (`spec.broadcast`) is put as one copy per live dispatcher,
     /// gathered by the job returned (`service/broadcast.rs`).
-    pub async fn put(&self, mut spec: JobSpec, by: &Putter) -> Result<Job> {
+    pub async fn put(&self, spec: JobSpec, by: &Putter) -> Result<Job> {
+        Ok(self.put_job(spec, by).await?.job)
+    }
+
+    /// [`Service::put`], saying whether the job was already there: a
+    /// put carrying `unique` whose key a job of its queue holds inserts
+    /// nothing and answers with that job. A unique put takes no
+    /// callbacks (they would hang on a job the put may not create).
+    pub async fn put_job(&self, mut spec: JobSpec, by: &Putter) -> Result<Put> {
         refuse_host_function(&spec.function)?;
         if spec.broadcast {
-            return self.broadcast_put(spec, by).await;
+            if spec.unique.is_some() {
+                // Its copies would share the key in one queue: one would
+                // answer for all.
+                return Err(Error::Invalid(
+                    "a broadcast put takes no `unique`".into(),
+                ));
+            }
+            return Ok(Put {
+                job: self.broadcast_put(spec, by).await?,
+                duplicate: false,
+            });
         }
         let callbacks = std::mem::take(&mut spec.callbacks);
+        if spec.unique.is_some() && !callbacks.is_empty() {
+            return Err(Error::Invalid(
+                "a unique put takes no `callbacks`: add them to the job it answers with \
+                 (POST /v1/jobs/{id}/callbacks)"
+                    .into(),
+            ));
+        }
         let (module, queue) = (spec.module_ref().to_owned(), spec.queue_ref().to_owned());
+        let priority = spec.priority;
         let job = self.new_job(spec, by, ArgsGiven::All).await?;
         if callbacks.is_empty() {
             return self.insert(job).await;
@@ -177,11 +215,18 @@ impl Service {
         }];
         let callbacks = callbacks
             .into_iter()
+            .map(|c| CallbackSpec {
+                on: c.on,
+                job: c.job.or_inherit_priority(priority),
+            })
             .map(|c| c.or_inherit(&module, &queue))
             .collect();
         self.hold_callbacks(id, callbacks, by, &mut linked).await?;
         self.insert_linked(&linked).await?;
-        self.job_get(id).await
+        Ok(Put {
+            job: self.job_get(id).await?,
+            duplicate: false,
+        })
     }
 
     /// Puts a job for an occurrence of a schedule: [`Service::put`], with
@@ -196,21 +241,25 @@ impl Service {
     ) -> Result<Job> {
         let mut job = self.new_job(spec, by, ArgsGiven::All).await?;
         job.schedule = Some(run);
-        self.insert(job).await
+        Ok(self.insert(job).await?.job)
     }
 
     /// Inserts a validated job through the put batcher and wakes this
-    /// process's dispatcher.
-    async fn insert(&self, job: NewJob) -> Result<Job> {
+    /// process's dispatcher (unless the job was a duplicate).
+    async fn insert(&self, job: NewJob) -> Result<Put> {
+        let id = job.id;
         let job = self
             .inner
             .puts
             .insert(job)
             .await
             .ok_or(Error::ShuttingDown)??;
-        crate::metrics::job_put(&job.queue);
-        self.events().work_available();
-        Ok(job)
+        let duplicate = job.id != id;
+        if !duplicate {
+            crate::metrics::job_put(&job.queue);
+            self.events().work_available();
+        }
+        Ok(Put { job, duplicate })
     }
 
     /// Inserts jobs with their links in one transaction (the first is the
@@ -284,6 +333,18 @@ impl Service {
         self.check_module_visible(&by.authority, &module.digest, &reference)
             .await?;
         let now = self.clock().now();
+        if spec.unique.is_some() && given != ArgsGiven::All {
+            return Err(Error::Invalid(
+                "`unique` is for a job put on its own: a callback, a composite or its part \
+                 takes none"
+                    .into(),
+            ));
+        }
+        let unique = spec
+            .unique
+            .map(|u| u.resolve(&reference, function, &args, now))
+            .transpose()
+            .map_err(|e| Error::Invalid(e.0))?;
         let timing = JobTiming::at(spec.begin_after, begin_by_ms, now);
         let module_name = (module.digest.as_str() != reference).then_some(reference);
         let job = NewJob {
@@ -305,6 +366,7 @@ impl Service {
             schedule: None,
             retry: spec.retry,
             priority: spec.priority,
+            unique,
         };
         Ok((job, queue_info))
     }

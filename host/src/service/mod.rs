@@ -38,7 +38,7 @@ pub use callbacks::CompositeRequest;
 pub use error::{Error, Result};
 pub use events::Events;
 pub use health::{Degraded, PROBE_INTERVAL, StoreHealth};
-pub use jobs::{JobPage, Putter};
+pub use jobs::{JobPage, Put, Putter};
 pub use lookups::LOOKUP_TTL_DEFAULT;
 pub use monitor::{ACTIVE_IDS_MAX, DispatcherStatsView, DispatcherStatusView, JobInfo};
 pub use names::{

@@ -68,6 +68,8 @@ pub struct SchedulePatch {
     pub args: Option<Value>,
     /// Resource requests.
     pub limits: Option<JobLimits>,
+    /// The priority its jobs are put with.
+    pub priority: Option<i32>,
     /// `Some(None)` removes it.
     pub begin_by_ms: Option<Option<u64>>,
     /// New timing: the next occurrence is computed anew from now (unless
@@ -215,7 +217,7 @@ impl Service {
 
     /// Checks a schedule's job as a put would, without putting it.
     async fn validated_job(&self, job: JobSpec) -> Result<JobSpec> {
-        self.check_definition("a schedule's job", &["limits", "begin_by"], job)
+        self.check_definition("a schedule's job", &["limits", "begin_by", "priority"], job)
             .await
     }
 
@@ -232,6 +234,7 @@ impl Service {
             || patch.function.is_some()
             || patch.args.is_some()
             || patch.limits.is_some()
+            || patch.priority.is_some()
             || patch.begin_by_ms.is_some();
         let job = JobSpec {
             queue: patch.queue.or(old.queue),
@@ -240,6 +243,7 @@ impl Service {
             args: patch.args.unwrap_or(old.args),
             limits: patch.limits.unwrap_or(old.limits),
             begin_by_ms: patch.begin_by_ms.unwrap_or(old.begin_by_ms),
+            priority: patch.priority.unwrap_or(old.priority),
             ..JobSpec::default()
         };
         let job = if job_changed {

@@ -1,5 +1,6 @@
 //! Named jobs, written once for both backends: a name for a module's
-//! function with its queue and arguments, which a put by name uses.
+//! function with its queue and arguments, and the policy (retry, limits,
+//! priority, uniqueness) a put by name uses.
 
 use async_trait::async_trait;
 use tracing::instrument;
@@ -8,7 +9,25 @@ use super::sql::ms;
 use super::statement::{Arg, Sql, SqlBackend, SqlConn, SqlRow};
 use super::{Error, Result};
 use crate::clock;
-use crate::model::{JobName, JobSpec};
+use crate::model::{JobLimits, JobName, JobSpec, RetryPolicy, UniqueSpec};
+
+/// The policy a named job keeps for its puts, as its `policy` column
+/// stores it (JSON; NULL when every field is its default).
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Policy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry: Option<RetryPolicy>,
+    #[serde(default, skip_serializing_if = "JobLimits::is_empty")]
+    limits: JobLimits,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    priority: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unique: Option<UniqueSpec>,
+}
+
+fn is_zero(priority: &i32) -> bool {
+    *priority == 0
+}
 
 /// Named jobs.
 #[async_trait]
@@ -47,9 +66,10 @@ impl<B: SqlBackend> JobNameStore for B {
     }
 }
 
-const COLUMNS: &str = "name, module, function, queue, args, created_at, updated_at";
+const COLUMNS: &str = "name, module, function, queue, args, created_at, updated_at, policy";
 
 fn job_name(r: &SqlRow) -> Result<JobName> {
+    let policy: Policy = r.opt_json(7)?.unwrap_or_default();
     Ok(JobName {
         name: r.text(0)?,
         job: JobSpec {
@@ -57,6 +77,10 @@ fn job_name(r: &SqlRow) -> Result<JobName> {
             function: r.text(2)?,
             queue: Some(r.text(3)?),
             args: r.json(4)?,
+            retry: policy.retry,
+            limits: policy.limits,
+            priority: policy.priority,
+            unique: policy.unique,
             ..JobSpec::default()
         },
         created_at: clock::from_millis(r.int(5)?),
@@ -73,15 +97,23 @@ fn no_job_name(name: &str) -> Error {
 async fn set<C: SqlConn + ?Sized>(conn: &mut C, n: &JobName) -> Result<JobName> {
     static SET: Sql = Sql::new(|d| {
         format!(
-            "INSERT INTO job_names ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5{json}, ?6, ?6) \
+            "INSERT INTO job_names ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5{json}, ?6, ?6, ?7) \
              ON CONFLICT (name) DO UPDATE SET module = excluded.module, \
                function = excluded.function, queue = excluded.queue, args = excluded.args, \
-               updated_at = excluded.updated_at \
+               updated_at = excluded.updated_at, policy = excluded.policy \
              RETURNING {COLUMNS}",
             json = d.json
         )
     });
     let args_text = n.job.args.to_string();
+    let policy = Policy {
+        retry: n.job.retry.clone(),
+        limits: n.job.limits.clone(),
+        priority: n.job.priority,
+        unique: n.job.unique.clone(),
+    };
+    let policy = (policy != Policy::default())
+        .then(|| serde_json::to_string(&policy).expect("a policy serializes to JSON"));
     let args = [
         Arg::Text(&n.name),
         Arg::Text(n.job.module_ref()),
@@ -89,6 +121,7 @@ async fn set<C: SqlConn + ?Sized>(conn: &mut C, n: &JobName) -> Result<JobName> 
         Arg::Text(n.job.queue_ref()),
         Arg::Json(&args_text),
         Arg::Int(ms(n.updated_at)),
+        Arg::OptText(policy.as_deref()),
     ];
     let sql = SET.text(conn.dialect());
     let row = conn.fetch_optional("job_names", sql, &args).await?;

@@ -22,6 +22,14 @@ use super::{
 use crate::clock;
 use crate::model::{Failure, Job, JobId, JobStatus, NewJob, ScheduleRun, Transition};
 
+/// The columns a put inserts, in the order both backends' insert
+/// statements give them.
+pub(crate) const INSERTED_COLUMNS: &str = "id, queue, status, module, module_name, function, \
+     args, limits, begin_after, scheduled, begin_by_ms, parent, created_at, quota_names, failure, \
+     completed_at, schedule_id, occurrence, retry, token, priority, unique_key, unique_states";
+
+pub(crate) use super::unique::SKIP_DUPLICATES;
+
 /// A job by id.
 pub(crate) static GET: Sql = Sql::new(|_| format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"));
 
@@ -108,6 +116,23 @@ const PULL_ATTEMPTS: usize = 5;
 fn is_not_null(error: &Error) -> bool {
     matches!(error, Error::Database(sqlx::Error::Database(e))
         if e.kind() == sqlx::error::ErrorKind::NotNullViolation)
+}
+
+fn is_unique_violation(error: &Error) -> bool {
+    matches!(error, Error::Database(sqlx::Error::Database(e))
+        if e.kind() == sqlx::error::ErrorKind::UniqueViolation)
+}
+
+/// The jobs of a batch as inserted, in order: `None` for one whose id is
+/// not among `ids` (a unique job skipped, its key held).
+pub(crate) fn inserted_of(jobs: &[NewJob], ids: &[uuid::Uuid]) -> Vec<Option<Job>> {
+    if ids.len() == jobs.len() {
+        return jobs.iter().map(|job| Some(inserted(job))).collect();
+    }
+    let ids: HashSet<&uuid::Uuid> = ids.iter().collect();
+    jobs.iter()
+        .map(|job| ids.contains(&job.id.0).then(|| inserted(job)))
+        .collect()
 }
 
 /// The job as a put stores it (and as reading it back gives it): due at
@@ -264,6 +289,15 @@ pub(crate) async fn put_back<B: SqlBackend>(db: &B, p: &JobPutBackParams) -> Res
     let row = match conn.fetch_optional("jobs", sql, &args).await {
         Ok(row) => row,
         Err(e) if is_not_null(&e) => return Err(Error::not_found(queue_what(&p.queue))),
+        Err(e) if is_unique_violation(&e) => {
+            // Its uniqueness key (which does not hold in `new`) is held
+            // by another job of that queue now.
+            return Err(Error::Conflict(format!(
+                "job {} cannot be put back: another job of {} holds its uniqueness key",
+                p.id,
+                queue_what(&p.queue)
+            )));
+        }
         Err(e) => return Err(e),
     };
     if let Some(row) = row {
@@ -424,8 +458,9 @@ async fn exists<C: SqlConn + ?Sized>(
 /// start and the finish batch. Everything around them is written once.
 #[async_trait]
 pub(crate) trait TunedJobs: Send + Sync {
-    /// See [`JobStore::job_insert_many`].
-    async fn insert_jobs(&self, jobs: &[NewJob]) -> Result<Vec<Job>>;
+    /// See [`JobStore::job_insert_many`]; `None` for a unique job the
+    /// insert skipped, its key held ([`super::unique::SKIP_DUPLICATES`]).
+    async fn insert_jobs(&self, jobs: &[NewJob]) -> Result<Vec<Option<Job>>>;
     /// See [`ClaimStore::job_claim_many`].
     async fn claim_jobs(&self, params: JobClaimParams) -> Result<Vec<Job>>;
     /// See [`ClaimStore::job_start_many`].
@@ -438,7 +473,11 @@ pub(crate) trait TunedJobs: Send + Sync {
 impl<B: SqlBackend + TunedJobs> JobStore for B {
     #[instrument(level = "debug", skip_all)]
     async fn job_insert_many(&self, jobs: &[NewJob]) -> Result<Vec<Job>> {
-        self.insert_jobs(jobs).await
+        let out = self.insert_jobs(jobs).await?;
+        if out.iter().all(Option::is_some) {
+            return Ok(out.into_iter().flatten().collect());
+        }
+        super::unique::resolve_skipped(self, jobs, out).await
     }
 
     #[instrument(level = "debug", skip_all)]

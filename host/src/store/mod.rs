@@ -76,6 +76,7 @@ pub mod sqlite;
 mod statement;
 mod stats;
 mod tokens;
+pub(crate) mod unique;
 
 pub use activity::{ActivityStore, ActivityWindow, FinishedBucket, StateCount};
 pub use annotation::{AnnotationSetParams, AnnotationStore};
@@ -298,7 +299,10 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// Inserts new pending jobs, all or none, and returns them as stored.
     /// Every job's queue and module must exist ([`Error::NotFound`] names
     /// the missing one); an id already taken is a [`Error::Conflict`], and
-    /// so is a schedule occurrence ([`NewJob::schedule`]) already put.
+    /// so is a schedule occurrence ([`NewJob::schedule`]) already put. A
+    /// unique job ([`NewJob::unique`]) whose key a job of its queue holds
+    /// in that job's key states is not inserted: its place in the answer
+    /// holds that job (whose id differs from the one put).
     async fn job_insert_many(&self, jobs: &[NewJob]) -> Result<Vec<Job>>;
     /// A job.
     async fn job_get(&self, id: JobId) -> Result<Job>;

@@ -209,7 +209,7 @@ const T: &str = "schedules";
 /// The columns of a schedule, in the order [`schedule`] reads them.
 const COLUMNS: &str = "id, name, queue, module, function, args, limits, begin_by_ms, timing, \
      catch_up, active, retry_delay_ms, next_call_time, retry_time, holder, last_call_time, \
-     last_error, version, created_at, updated_at";
+     last_error, version, created_at, updated_at, priority";
 
 /// A schedule row (as selected with [`COLUMNS`]).
 fn schedule(r: &SqlRow) -> Result<Schedule> {
@@ -229,6 +229,7 @@ fn schedule(r: &SqlRow) -> Result<Schedule> {
                 .opt_int(7)?
                 .map(|v| nonnegative("begin_by_ms", v))
                 .transpose()?,
+            priority: super::sql::priority(r.int(20)?)?,
             ..JobSpec::default()
         },
         timing: r.json(8)?,
@@ -282,9 +283,9 @@ pub(crate) async fn insert<C: SqlConn + ?Sized>(conn: &mut C, s: &NewSchedule) -
         format!(
             "INSERT INTO schedules (id, name, queue, module, function, args, limits, \
              begin_by_ms, timing, catch_up, active, retry_delay_ms, next_call_time, version, \
-             created_at, updated_at) \
+             created_at, updated_at, priority) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6{json}, ?7{json}, ?8, ?9{json}, ?10, ?11, ?12, ?13, \
-               1, ?14, ?14) \
+               1, ?14, ?14, ?15) \
              RETURNING {COLUMNS}",
             json = d.json
         )
@@ -305,6 +306,7 @@ pub(crate) async fn insert<C: SqlConn + ?Sized>(conn: &mut C, s: &NewSchedule) -
         Arg::Int(to_i64(s.retry_delay_ms)),
         Arg::OptInt(s.next_call_time.map(ms)),
         Arg::Int(ms(s.created_at)),
+        Arg::Int(i64::from(s.job.priority)),
     ];
     let sql = INSERT.text(conn.dialect());
     match conn.fetch_optional(T, sql, &args).await {
@@ -350,7 +352,7 @@ pub(crate) async fn update<C: SqlConn + ?Sized>(
              limits = ?7{json}, begin_by_ms = ?8, timing = ?9{json}, catch_up = ?10, \
              active = ?11, retry_delay_ms = ?12, \
              retry_time = CASE WHEN next_call_time {same} ?13 THEN retry_time END, \
-             next_call_time = ?13, version = version + 1, updated_at = ?14 \
+             next_call_time = ?13, version = version + 1, updated_at = ?14, priority = ?15 \
              WHERE id = ?1 AND version = ?2 RETURNING {COLUMNS}",
             json = d.json,
             same = d.same,
@@ -372,6 +374,7 @@ pub(crate) async fn update<C: SqlConn + ?Sized>(
         Arg::Int(to_i64(p.retry_delay_ms)),
         Arg::OptInt(p.next_call_time.map(ms)),
         Arg::Int(ms(p.now)),
+        Arg::Int(i64::from(p.job.priority)),
     ];
     let sql = UPDATE.text(conn.dialect());
     if let Some(r) = conn.fetch_optional(T, sql, &args).await? {

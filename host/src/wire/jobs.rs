@@ -75,6 +75,11 @@ pub struct JobSpec {
     /// dispatcher is live). Not in a batch, a callback or a part.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub broadcast: bool,
+    /// Put only if no job of the queue holds the same uniqueness key in
+    /// the key's states; otherwise the answer is that job, 200 with
+    /// `"duplicate": true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique: Option<model::UniqueSpec>,
 }
 
 /// True for the default priority, which a request leaves out.
@@ -99,6 +104,7 @@ impl JobSpec {
             retry: self.retry,
             priority: self.priority,
             broadcast: self.broadcast,
+            unique: self.unique,
             callbacks: self
                 .callbacks
                 .into_iter()
@@ -286,6 +292,46 @@ pub struct PutBackBody {
 /// Reply of `POST /v1/jobs/batch`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct BatchPut {
-    /// The jobs' ids, in the order of the batch.
+    /// The jobs' ids, in the order of the batch (a duplicate's: the job
+    /// already there).
     pub ids: Vec<JobId>,
+    /// Per item, in the same order, true when it was a unique put whose
+    /// key a job held (nothing inserted; its id is that job's). Absent
+    /// when no item was a duplicate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub duplicate: Vec<bool>,
+}
+
+/// Reply of a put (`POST /v1/jobs`, `POST /v1/queues/{name}/jobs`,
+/// `POST /v1/job-names/{name}/jobs`): the job; 201 when put, 200 with
+/// `"duplicate": true` when a unique put found its key held and answers
+/// with the job holding it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PutReply {
+    /// The job put, or the one already holding the key.
+    #[serde(flatten)]
+    pub job: Job,
+    /// True when nothing was inserted (absent otherwise).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
+}
+
+impl PutReply {
+    /// The HTTP status of this reply: 201 Created, or 200 for a duplicate.
+    pub fn status(&self) -> axum::http::StatusCode {
+        if self.duplicate {
+            axum::http::StatusCode::OK
+        } else {
+            axum::http::StatusCode::CREATED
+        }
+    }
+}
+
+impl From<service::Put> for PutReply {
+    fn from(put: service::Put) -> Self {
+        PutReply {
+            job: put.job,
+            duplicate: put.duplicate,
+        }
+    }
 }

@@ -46,6 +46,15 @@ pub struct LinkedSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schema(no_recursion)]
     pub callbacks: Vec<LinkedSpec>,
+    /// Its priority once in its queue; absent or 0: that of the job it
+    /// hangs on (a part's: its composite's).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub priority: i32,
+}
+
+/// True for the default priority, which a request leaves out.
+fn is_zero(priority: &i32) -> bool {
+    *priority == 0
 }
 
 impl LinkedSpec {
@@ -60,6 +69,7 @@ impl LinkedSpec {
             begin_by_ms: self.begin_by.map(|d| millis(d.0)),
             limits: self.limits,
             quota_names: self.quota_names,
+            priority: self.priority,
             callbacks: self
                 .callbacks
                 .into_iter()
@@ -150,6 +160,10 @@ pub struct CompositeSpec {
     /// Callbacks of the composite.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub callbacks: Vec<LinkedSpec>,
+    /// The composite's priority, which its parts, postprocess and
+    /// callbacks that set none take too.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub priority: i32,
 }
 
 impl CompositeSpec {
@@ -164,7 +178,11 @@ impl CompositeSpec {
                     "`module` is required (for the composite or for its postprocess)".into(),
                 )
             })?;
-        let linked = |spec: model::JobSpec| spec.or_inherit(&module, &queue);
+        let priority = self.priority;
+        let linked = |spec: model::JobSpec| {
+            spec.or_inherit(&module, &queue)
+                .or_inherit_priority(priority)
+        };
         let parts = self
             .parts
             .into_iter()
@@ -177,6 +195,7 @@ impl CompositeSpec {
             begin_after: self.begin_after.map(|t| t.0),
             begin_by_ms: self.begin_by.map(|d| millis(d.0)),
             quota_names: self.quota_names,
+            priority,
             callbacks: self
                 .callbacks
                 .into_iter()

@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 
 use super::input::{DurationInput, TimeInput};
 pub use crate::model::JobName;
-use crate::model::{self, JobLimits};
+use crate::model::{self, JobLimits, RetryPolicy, UniqueSpec};
 
 /// Body of `PUT /v1/job-names/{name}`: what the name puts.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -23,6 +23,28 @@ pub struct JobNameBody {
     /// The arguments a put without arguments uses.
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub args: Value,
+    /// The retry policy of every job put by this name (unless the put
+    /// gives its own); absent: the queue's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = super::jobs::retry_input_schema)]
+    pub retry: Option<RetryPolicy>,
+    /// Resource requests of every job put by this name (a put's own
+    /// requests replace them).
+    #[serde(default, skip_serializing_if = "JobLimits::is_empty")]
+    pub limits: JobLimits,
+    /// The priority of every job put by this name (unless the put gives
+    /// one).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub priority: i32,
+    /// The uniqueness of every job put by this name (unless the put gives
+    /// its own): a put by name whose key is held answers with the job
+    /// holding it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique: Option<UniqueSpec>,
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
 }
 
 impl JobNameBody {
@@ -33,6 +55,10 @@ impl JobNameBody {
             function: self.function,
             queue: self.queue,
             args: self.args,
+            retry: self.retry,
+            limits: self.limits,
+            priority: self.priority,
+            unique: self.unique,
             ..model::JobSpec::default()
         }
     }
@@ -69,6 +95,16 @@ pub struct PutByName {
     /// Quotas of the queue the job counts against.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub quota_names: Vec<String>,
+    /// Its retry policy; absent: the named job's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = super::jobs::retry_input_schema)]
+    pub retry: Option<RetryPolicy>,
+    /// Its priority; absent: the named job's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
+    /// Its uniqueness; absent: the named job's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique: Option<UniqueSpec>,
 }
 
 impl PutByName {
@@ -82,6 +118,9 @@ impl PutByName {
             begin_by_ms: self.begin_by.map(|d| d.millis()),
             limits: self.limits,
             quota_names: self.quota_names,
+            retry: self.retry,
+            priority: self.priority.unwrap_or_default(),
+            unique: self.unique,
             ..model::JobSpec::default()
         }
     }

@@ -1,7 +1,7 @@
 //! Schedules on the wire: `/v1/schedules/...`.
 //!
 //! A schedule is created with the fields of a put (`module`, `function`,
-//! `args`, `queue`, `limits`, `begin_by`) and either `delay` (a duration:
+//! `args`, `queue`, `limits`, `begin_by`, `priority`) and either `delay` (a duration:
 //! seconds, or text such as `"10s"`) or `cron` (a five-field string such as
 //! `"10 4 * * *"`, or lists of fields `{"minute": [10], "hour": [4],
 //! "day_of_month": [], "month": [], "day_of_week": []}` with 0 = Monday).
@@ -223,6 +223,9 @@ pub struct ScheduleCreate {
     /// Each job must have started this long after it is put.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub begin_by: Option<DurationInput>,
+    /// The priority of each job (default 0; higher runs first).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub priority: i32,
     /// Every so long (give this or `cron`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay: Option<DurationInput>,
@@ -274,6 +277,9 @@ pub struct SchedulePatchBody {
     )]
     #[schema(value_type = Option<DurationInput>)]
     pub begin_by: Option<Option<DurationInput>>,
+    /// The priority of each job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
     /// A new delay: reschedules from now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay: Option<DurationInput>,
@@ -322,4 +328,8 @@ pub struct ScheduleView {
     pub schedule: Schedule,
     /// The jobs it put, latest occurrence first.
     pub runs: Vec<Job>,
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
 }

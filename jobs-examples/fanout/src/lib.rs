@@ -4,7 +4,9 @@
 #![deny(missing_docs)]
 
 use serde_json::Value;
-use wasync_guest::{Await, Error, JobId, JobRequest, Outcome, job, put, set_live_annotation};
+use wasync_guest::{
+    Await, Error, JobId, JobRequest, Outcome, Unique, job, put, set_live_annotation,
+};
 
 /// Puts `second_job(21)` and returns its result: 42.
 #[job]
@@ -97,6 +99,39 @@ pub fn quota_keyed_put(
         .quota_key(quota, key))
 }
 
+/// Puts `second_job(value)` twice as a unique job (`key`, or the key
+/// derived from module, function and arguments when `None`) with
+/// `priority`, and returns both ids: the same id twice, since the second
+/// put finds the key held by the first job (held up to and while
+/// `completed`, so even a first job that already ran holds it).
+#[job]
+pub fn unique_put_twice(
+    key: Option<String>,
+    value: i64,
+    priority: i32,
+) -> Result<Vec<JobId>, Error> {
+    let request = || {
+        JobRequest::new("second_job")
+            .arg(value)
+            .priority(priority)
+            .unique(Unique {
+                key: key.clone(),
+                states: [
+                    "new",
+                    "pending",
+                    "assigned",
+                    "active",
+                    "callbacks",
+                    "completed",
+                ]
+                .map(String::from)
+                .to_vec(),
+                ..Unique::default()
+            })
+    };
+    Ok(vec![put(request())?, put(request())?])
+}
+
 wasync_guest::export_jobs!(
     first_job,
     second_job,
@@ -104,7 +139,8 @@ wasync_guest::export_jobs!(
     fanout,
     put_with_quotas,
     broadcast_put,
-    quota_keyed_put
+    quota_keyed_put,
+    unique_put_twice
 );
 
 #[cfg(test)]
@@ -213,5 +249,19 @@ mod tests {
             ("second_job", &json!([4]))
         );
         assert_eq!(out.awaited(), Some(&puts[0].id));
+    }
+
+    #[test]
+    fn unique_put_twice_asks_for_uniqueness_and_priority() {
+        let ctx = FakeContext::new();
+        ctx.run(jobs(), "unique_put_twice", json!(["k", 5, 3]))
+            .unwrap();
+        let puts = ctx.puts();
+        assert_eq!(puts.len(), 2, "the fake inserts both: the host decides");
+        for put in &puts {
+            assert_eq!(put.priority, 3);
+            assert_eq!(put.unique.as_ref().unwrap().key.as_deref(), Some("k"));
+            assert_eq!(put.args, json!([5]));
+        }
     }
 }

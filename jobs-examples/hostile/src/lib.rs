@@ -227,6 +227,8 @@ impl Rng {
                 .map(|_| (self.text(max_len), self.text(max_len)))
                 .collect(),
             broadcast: false,
+            priority: self.next() as i32,
+            unique: None,
         }
     }
 }
@@ -251,6 +253,8 @@ mod raw {
             retry: None,
             quota_keys: Vec::new(),
             broadcast: false,
+            priority: 0,
+            unique: None,
         }
     }
 
@@ -343,6 +347,8 @@ mod raw {
         pub retry: Option<String>,
         pub quota_keys: Vec<(String, String)>,
         pub broadcast: bool,
+        pub priority: i32,
+        pub unique: Option<()>,
     }
 
     pub fn request(function: &str, args: &str) -> Request {
@@ -357,6 +363,8 @@ mod raw {
             retry: None,
             quota_keys: Vec::new(),
             broadcast: false,
+            priority: 0,
+            unique: None,
         }
     }
 

@@ -11,7 +11,7 @@ use super::wtypes;
 use super::{
     ANNOTATION_NAME_MAX, ANNOTATION_VALUE_MAX, POLL_MIN, PUT_ARGS_MAX, RESERVED_ANNOTATION_PREFIX,
 };
-use crate::model::{CallbackOn, JobId, JobSpec};
+use crate::model::{CallbackOn, JobId, JobSpec, JobStatus, UniqueSpec};
 
 pub(super) fn callback_on(on: wtypes::CallbackOn) -> CallbackOn {
     match on {
@@ -127,6 +127,7 @@ impl TryFrom<wtypes::JobRequest> for JobSpec {
                     .and_then(|value| crate::model::RetryPolicy::from_json(&value))
             })
             .transpose()?;
+        let unique = request.unique.map(unique_spec).transpose()?;
         Ok(JobSpec {
             module: request.module,
             function: request.function,
@@ -137,13 +138,31 @@ impl TryFrom<wtypes::JobRequest> for JobSpec {
             begin_by_ms: request.begin_by_ms,
             quota_names: request.quota_names,
             retry,
-            // The WIT `job-request` carries no priority yet.
-            priority: 0,
+            priority: request.priority,
             callbacks: Vec::new(),
             quota_keys: request.quota_keys.into_iter().collect(),
             broadcast: request.broadcast,
+            unique,
         })
     }
+}
+
+/// A `unique-request` as the model's [`UniqueSpec`]: its states named as
+/// the API names them (checked further at put).
+fn unique_spec(request: wtypes::UniqueRequest) -> Result<UniqueSpec, String> {
+    let states = request
+        .states
+        .iter()
+        .map(|name| {
+            name.parse::<JobStatus>()
+                .map_err(|e| format!("unique: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(UniqueSpec {
+        key: request.key,
+        states,
+        period_ms: request.period_ms,
+    })
 }
 
 /// `text` cut to at most `max` bytes, on a character boundary.

@@ -81,6 +81,8 @@ fn request() -> impl Strategy<Value = wtypes::JobRequest> {
                     retry,
                     quota_keys: Vec::new(),
                     broadcast: false,
+                    priority: 0,
+                    unique: None,
                 }
             },
         )

@@ -95,6 +95,12 @@ fn put_requests_are_validated() {
         retry: Some("{\"max_attempts\": 3}".into()),
         quota_keys: vec![("tenants".into(), "acme".into())],
         broadcast: false,
+        priority: 2,
+        unique: Some(wtypes::UniqueRequest {
+            key: Some("k".into()),
+            states: vec!["pending".into(), "assigned".into(), "active".into()],
+            period_ms: Some(60_000),
+        }),
     };
     assert!(JobSpec::try_from(request("", "[]")).is_err());
     assert!(
@@ -119,6 +125,24 @@ fn put_requests_are_validated() {
         ..request("f", "[]")
     };
     assert!(JobSpec::try_from(broadcast).unwrap().broadcast);
+    assert_eq!(ok.priority, 2);
+    let unique = ok.unique.clone().expect("unique carried");
+    assert_eq!(unique.key.as_deref(), Some("k"));
+    assert_eq!(unique.states.len(), 3);
+    assert_eq!(unique.period_ms, Some(60_000));
+    let bad_state = wtypes::JobRequest {
+        unique: Some(wtypes::UniqueRequest {
+            key: None,
+            states: vec!["waiting".into()],
+            period_ms: None,
+        }),
+        ..request("f", "[]")
+    };
+    assert!(
+        JobSpec::try_from(bad_state)
+            .unwrap_err()
+            .contains("unknown job status `waiting`")
+    );
     let bad_retry = wtypes::JobRequest {
         retry: Some("\"sometimes\"".into()),
         ..request("f", "[]")

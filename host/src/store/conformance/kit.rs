@@ -60,6 +60,7 @@ pub(crate) fn new_job(queue: &str, module: &ModuleInfo, function: &str, at: Time
         schedule: None,
         retry: None,
         priority: 0,
+        unique: None,
     }
 }
 

@@ -50,6 +50,7 @@ mod quota;
 mod rates;
 mod schedules;
 mod tokens;
+mod unique;
 
 use activity::*;
 use broadcast::*;
@@ -71,6 +72,7 @@ use quota::*;
 use rates::*;
 use schedules::*;
 use tokens::*;
+use unique::*;
 
 /// One backend under test: a fresh database per test.
 pub(crate) trait Harness: Sized + Send + 'static {
@@ -244,6 +246,15 @@ macro_rules! foreach_case {
             a_copy_pinned_to_a_dispatcher_gone_meanwhile_is_still_recorded
         );
         $m!($h, copies_finishing_at_once_in_two_processes_gather_once);
+        // unique jobs
+        $m!($h, unique_puts_insert_one_job_per_key_and_queue);
+        $m!(
+            $h,
+            a_unique_key_stops_blocking_once_its_job_leaves_its_states
+        );
+        $m!($h, a_job_put_back_over_its_held_key_is_a_conflict);
+        $m!($h, two_stores_racing_the_same_key_insert_one_job);
+        $m!($h, named_jobs_keep_their_policy);
         $m!($h, future_begin_after_waits_until_due);
         $m!($h, scheduled_jobs_go_first_on_ties);
         $m!($h, past_begin_after_joins_the_end_of_the_fifo);

@@ -107,6 +107,8 @@ pub(crate) async fn schedules_create_get_list_update_delete<H: Harness>(h: H) {
                 ..Default::default()
             },
             begin_by_ms: Some(60_000),
+            // Every occurrence is put with it.
+            priority: 4,
             ..every.job.clone()
         },
         catch_up: CatchUp::All,

@@ -10,7 +10,7 @@ use super::notify;
 use super::row::{self, json_text, lit, ms};
 use crate::model::{Failure, Job, NewJob, Transition};
 use crate::store::Result;
-use crate::store::jobs;
+use crate::store::jobs::{self, INSERTED_COLUMNS, SKIP_DUPLICATES};
 
 /// The most jobs one insert statement takes; larger puts take one
 /// statement per chunk of this size, in one transaction.
@@ -23,39 +23,46 @@ pub(super) const MAX_ROWS: usize = 16_384;
 pub(super) static INSERT: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH ins AS ( \
-           INSERT INTO jobs (id, queue, status, module, module_name, function, args, limits, \
-             begin_after, scheduled, begin_by_ms, parent, created_at, quota_names, failure, \
-             completed_at, schedule_id, occurrence, retry, token, priority) \
+           INSERT INTO jobs ({INSERTED_COLUMNS}) \
            SELECT v.id, q.name, \
              CASE WHEN v.failure IS NULL THEN {pending} ELSE {expired} END, \
              m.digest, v.module_name, v.function, v.args::json, \
              v.limits::json, v.begin_after, v.scheduled, v.begin_by_ms, v.parent, v.created_at, \
              (SELECT array_agg(n) FROM json_array_elements_text(v.quota_names::json) AS n), \
              v.failure::json, CASE WHEN v.failure IS NULL THEN NULL ELSE v.created_at END, \
-             v.schedule_id, v.occurrence, v.retry::json, v.token, v.priority \
+             v.schedule_id, v.occurrence, v.retry::json, v.token, v.priority, v.unique_key, \
+             v.unique_states \
            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
              $7::text[], $8::int8[], $9::bool[], $10::int8[], $11::uuid[], $12::int8[], \
              $15::text[], $16::text[], $17::uuid[], $18::int8[], $19::text[], $20::uuid[], \
-             $21::int4[]) \
+             $21::int4[], $22::text[], $23::int8[]) \
              WITH ORDINALITY AS v(id, queue, module, module_name, function, args, limits, \
                begin_after, scheduled, begin_by_ms, parent, created_at, quota_names, failure, \
-               schedule_id, occurrence, retry, token, priority, pos) \
+               schedule_id, occurrence, retry, token, priority, unique_key, unique_states, pos) \
            LEFT JOIN queues q ON q.name = v.queue \
            LEFT JOIN modules m ON m.digest = v.module \
            ORDER BY v.pos \
-           RETURNING 1), \
+           {SKIP_DUPLICATES} \
+           RETURNING id), \
          sent AS (SELECT pg_notify($13, p) FROM unnest($14::text[]) AS p) \
-         SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM sent)",
+         SELECT (SELECT count(*) FROM ins), \
+           (SELECT coalesce(array_agg(id), '{{}}') FROM ins \
+            WHERE (SELECT count(*) FROM ins) < $24), \
+           (SELECT count(*) FROM sent)",
         pending = lit(Transition::Put.to()),
         expired = lit(Transition::Expire.to()),
     )
 });
 
-/// Inserts one chunk (at most [`MAX_ROWS`] jobs) in one statement.
+/// Inserts one chunk (at most [`MAX_ROWS`] jobs) in one statement, adding
+/// the ids inserted to `inserted_ids` (every id of the chunk when none was
+/// a held unique key: the statement sends back the ids only when some
+/// were skipped).
 pub(super) async fn insert_chunk(
     conn: &mut PgConnection,
     channel: &str,
     jobs: &[NewJob],
+    inserted_ids: &mut Vec<uuid::Uuid>,
 ) -> Result<(), sqlx::Error> {
     let n = jobs.len();
     let (mut ids, mut queues, mut modules, mut names) = (
@@ -80,6 +87,7 @@ pub(super) async fn insert_chunk(
     let (mut schedule_ids, mut occurrences) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut retries, mut tokens) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let mut priorities = Vec::with_capacity(n);
+    let (mut unique_keys, mut unique_states) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let expired = json_text(&Failure::not_started());
     for job in jobs {
         ids.push(job.id.0);
@@ -101,9 +109,12 @@ pub(super) async fn insert_chunk(
         retries.push(job.retry.as_ref().map(json_text));
         tokens.push(job.token.map(|t| t.0));
         priorities.push(job.priority);
+        unique_keys.push(job.unique.as_ref().map(|u| u.key.as_str()));
+        unique_states.push(job.unique.as_ref().map_or(0, |u| u.states));
     }
     let payloads = notify::put_payloads(queues.iter().copied());
-    let (inserted, _): (i64, i64) = sqlx::query_as(&INSERT)
+    let all: Vec<uuid::Uuid> = ids.clone();
+    let (inserted, some, _): (i64, Vec<uuid::Uuid>, i64) = sqlx::query_as(&INSERT)
         .bind(ids)
         .bind(queues)
         .bind(modules)
@@ -125,26 +136,30 @@ pub(super) async fn insert_chunk(
         .bind(retries)
         .bind(tokens)
         .bind(priorities)
+        .bind(unique_keys)
+        .bind(unique_states)
+        .bind(n as i64)
         .fetch_one(&mut *conn)
         .await?;
-    debug_assert_eq!(inserted, n as i64);
+    inserted_ids.extend(if inserted == n as i64 { all } else { some });
     Ok(())
 }
 
 /// Inserts new pending jobs: one statement for up to [`MAX_ROWS`] jobs,
 /// larger batches in one transaction.
-pub(super) async fn insert_many(db: &PgStore, jobs: &[NewJob]) -> Result<Vec<Job>> {
+pub(super) async fn insert_many(db: &PgStore, jobs: &[NewJob]) -> Result<Vec<Option<Job>>> {
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
+    let mut ids = Vec::with_capacity(jobs.len());
     let written = if jobs.len() <= MAX_ROWS {
         let mut conn = db.pool.acquire().await?;
-        insert_chunk(&mut conn, &db.channel, jobs).await
+        insert_chunk(&mut conn, &db.channel, jobs, &mut ids).await
     } else {
         let mut tx = db.begin().await?;
         let mut written = Ok(());
         for chunk in jobs.chunks(MAX_ROWS) {
-            written = insert_chunk(&mut tx, &db.channel, chunk).await;
+            written = insert_chunk(&mut tx, &db.channel, chunk, &mut ids).await;
             if written.is_err() {
                 break;
             }
@@ -155,7 +170,7 @@ pub(super) async fn insert_many(db: &PgStore, jobs: &[NewJob]) -> Result<Vec<Job
         }
     };
     match written {
-        Ok(()) => Ok(jobs.iter().map(jobs::inserted).collect()),
+        Ok(()) => Ok(jobs::inserted_of(jobs, &ids)),
         Err(e) => Err(jobs::explain_insert_failure(db, jobs, e).await),
     }
 }
@@ -174,7 +189,7 @@ use crate::store::{FinishReport, JobClaimParams, JobFinishParams, JobStartParams
 /// [`ClaimStore`]: crate::store::ClaimStore
 #[async_trait]
 impl TunedJobs for PgStore {
-    async fn insert_jobs(&self, jobs: &[NewJob]) -> Result<Vec<Job>> {
+    async fn insert_jobs(&self, jobs: &[NewJob]) -> Result<Vec<Option<Job>>> {
         insert_many(self, jobs).await
     }
 

@@ -207,7 +207,9 @@ impl PgStore {
         job: &crate::model::NewJob,
     ) -> Result<Transaction<'static, Postgres>> {
         let mut tx = self.pool.begin().await?;
-        super::job::insert_chunk(&mut tx, &self.channel, std::slice::from_ref(job)).await?;
+        let mut ids = Vec::new();
+        super::job::insert_chunk(&mut tx, &self.channel, std::slice::from_ref(job), &mut ids)
+            .await?;
         Ok(tx)
     }
 

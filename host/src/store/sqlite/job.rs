@@ -1,6 +1,7 @@
 //! `jobs`: puts, reads, pull, remove and put back. Claims
 //! and starts are in `claim.rs`, finishes in `finish.rs`.
 
+use sqlx::Row as _;
 use sqlx::sqlite::SqliteConnection;
 
 use super::SqliteStore;
@@ -8,7 +9,7 @@ use super::batch::{self, Statements};
 use super::row::{self, lit, ms};
 use crate::model::{Failure, Job, NewJob, Transition};
 use crate::store::Result;
-use crate::store::jobs;
+use crate::store::jobs::{self, INSERTED_COLUMNS, SKIP_DUPLICATES};
 
 /// A failure as the `failure` column stores it.
 pub(super) fn job_failure_text(failure: &Failure) -> String {
@@ -16,9 +17,10 @@ pub(super) fn job_failure_text(failure: &Failure) -> String {
 }
 
 /// Columns bound per inserted job (the last is its position in the batch).
-const INSERT_COLUMNS: usize = 20;
+const INSERT_COLUMNS: usize = 22;
 
-/// Inserts a batch padded with NULL rows. The queue is looked up in the
+/// Inserts a batch padded with NULL rows, returning the ids inserted: a
+/// unique job whose key is held is skipped ([`SKIP_DUPLICATES`]). The queue is looked up in the
 /// statement: a missing queue leaves `queue` NULL and the NOT NULL
 /// constraint aborts the whole statement (the queue has no foreign key,
 /// see the migration). A job carrying a failure (`column14`) is one whose
@@ -26,16 +28,15 @@ const INSERT_COLUMNS: usize = 20;
 /// an `Expire` in one step) and never runs.
 fn insert_sql(rows: usize) -> String {
     format!(
-        "INSERT INTO jobs (id, queue, status, module, module_name, function, args, limits, \
-         begin_after, scheduled, begin_by_ms, parent, created_at, quota_names, failure, \
-         completed_at, schedule_id, occurrence, retry, token, priority) \
+        "INSERT INTO jobs ({INSERTED_COLUMNS}) \
          SELECT v.column1, (SELECT q.name FROM queues AS q WHERE q.name = v.column2), \
          CASE WHEN v.column14 IS NULL THEN {pending} ELSE {expired} END, \
          v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, \
          v.column9, v.column10, v.column11, v.column12, v.column13, v.column14, \
          CASE WHEN v.column14 IS NULL THEN NULL ELSE v.column12 END, \
-         v.column15, v.column16, v.column18, v.column19, v.column20 \
-         FROM (VALUES {values}) AS v WHERE v.column1 IS NOT NULL ORDER BY v.column17",
+         v.column15, v.column16, v.column18, v.column19, v.column20, v.column21, v.column22 \
+         FROM (VALUES {values}) AS v WHERE v.column1 IS NOT NULL ORDER BY v.column17 \
+         {SKIP_DUPLICATES} RETURNING id",
         pending = lit(Transition::Put.to()),
         expired = lit(Transition::Expire.to()),
         values = batch::values(rows, INSERT_COLUMNS),
@@ -49,8 +50,13 @@ pub(super) fn retry_text(policy: Option<&crate::model::RetryPolicy>) -> Option<S
     policy.map(|p| serde_json::to_string(p).expect("a retry policy serializes to JSON"))
 }
 
-/// Inserts one chunk (at most [`batch::MAX_ROWS`] jobs) in one statement.
-async fn insert_chunk(conn: &mut SqliteConnection, jobs: &[NewJob]) -> Result<(), sqlx::Error> {
+/// Inserts one chunk (at most [`batch::MAX_ROWS`] jobs) in one statement,
+/// adding the ids inserted to `inserted`.
+async fn insert_chunk(
+    conn: &mut SqliteConnection,
+    jobs: &[NewJob],
+    inserted: &mut Vec<uuid::Uuid>,
+) -> Result<(), sqlx::Error> {
     let rows = batch::bucket(jobs.len());
     let mut query = sqlx::query(INSERT.get(rows));
     let expired = job_failure_text(&Failure::not_started());
@@ -77,30 +83,35 @@ async fn insert_chunk(conn: &mut SqliteConnection, jobs: &[NewJob]) -> Result<()
             .bind(position as i64)
             .bind(retry_text(job.retry.as_ref()))
             .bind(job.token.map(|t| t.0))
-            .bind(job.priority);
+            .bind(job.priority)
+            .bind(job.unique.as_ref().map(|u| u.key.as_str()))
+            .bind(job.unique.as_ref().map_or(0, |u| u.states));
     }
     for _ in jobs.len() * INSERT_COLUMNS..rows * INSERT_COLUMNS {
         query = query.bind(None::<i64>);
     }
-    let inserted = query.execute(&mut *conn).await?.rows_affected();
-    debug_assert_eq!(inserted, jobs.len() as u64);
+    for row in query.fetch_all(&mut *conn).await? {
+        inserted.push(row.try_get(0)?);
+    }
     Ok(())
 }
 
 /// Inserts new pending jobs: one statement for up to
-/// [`batch::MAX_ROWS`] jobs, larger batches in one transaction.
-pub(super) async fn insert_many(db: &SqliteStore, jobs: &[NewJob]) -> Result<Vec<Job>> {
+/// [`batch::MAX_ROWS`] jobs, larger batches in one transaction. `None` for
+/// a unique job not inserted (its key held).
+pub(super) async fn insert_many(db: &SqliteStore, jobs: &[NewJob]) -> Result<Vec<Option<Job>>> {
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
+    let mut ids = Vec::new();
     let written = if jobs.len() <= batch::MAX_ROWS {
         let mut conn = db.writer.acquire().await?;
-        insert_chunk(&mut conn, jobs).await
+        insert_chunk(&mut conn, jobs, &mut ids).await
     } else {
         let mut tx = db.begin().await?;
         let mut written = Ok(());
         for chunk in jobs.chunks(batch::MAX_ROWS) {
-            written = insert_chunk(&mut tx, chunk).await;
+            written = insert_chunk(&mut tx, chunk, &mut ids).await;
             if written.is_err() {
                 break;
             }
@@ -111,7 +122,7 @@ pub(super) async fn insert_many(db: &SqliteStore, jobs: &[NewJob]) -> Result<Vec
         }
     };
     match written {
-        Ok(()) => Ok(jobs.iter().map(jobs::inserted).collect()),
+        Ok(()) => Ok(jobs::inserted_of(jobs, &ids)),
         Err(e) => Err(jobs::explain_insert_failure(db, jobs, e).await),
     }
 }
@@ -130,7 +141,7 @@ use crate::store::{FinishReport, JobClaimParams, JobFinishParams, JobStartParams
 /// [`ClaimStore`]: crate::store::ClaimStore
 #[async_trait]
 impl TunedJobs for SqliteStore {
-    async fn insert_jobs(&self, jobs: &[NewJob]) -> Result<Vec<Job>> {
+    async fn insert_jobs(&self, jobs: &[NewJob]) -> Result<Vec<Option<Job>>> {
         insert_many(self, jobs).await
     }
 

@@ -1,0 +1,119 @@
+//! Unique jobs in the store, written once for both backends: the
+//! predicate of the partial unique index `jobs_unique` (migration 0022),
+//! the clause by which a batch insert skips a job whose key is held, and
+//! the answer for each skipped job, the job that holds its key.
+//!
+//! The database decides which put wins: two processes putting the same
+//! key at once both reach the index, and one insert is skipped. Reading
+//! the holder afterwards only names the winner; if the holder left its
+//! states in between (so the key is free again), the skipped job is
+//! inserted again, a bounded number of times.
+
+use super::jobs::TunedJobs;
+use super::sql::{JOB_COLUMNS, job_of};
+use super::statement::{Arg, Sql, SqlBackend, SqlConn};
+use super::{Error, Result};
+use crate::model::{Job, NewJob};
+
+/// The predicate "the job's status is one of its key's states", spelled
+/// the same in both backends (a bit per status: `model::state_bit`).
+macro_rules! in_states {
+    () => {
+        "(unique_states & CASE status WHEN 'new' THEN 1 WHEN 'pending' THEN 2 \
+         WHEN 'assigned' THEN 4 WHEN 'active' THEN 8 WHEN 'callbacks' THEN 16 \
+         WHEN 'completed' THEN 32 WHEN 'cancelled' THEN 64 ELSE 0 END) <> 0"
+    };
+}
+
+/// The rows `jobs_unique` holds: a key, in one of its states. The
+/// migrations write this predicate word for word (a test checks), so that
+/// a statement repeating it can use, and name, the index.
+pub(crate) const IN_STATES: &str = concat!("unique_key IS NOT NULL AND ", in_states!());
+
+/// Appended to a batch insert: a job whose key `jobs_unique` already holds
+/// is skipped, not an error (any other conflict, a taken id or a
+/// schedule's occurrence already put, still is).
+pub(crate) const SKIP_DUPLICATES: &str = concat!(
+    "ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL AND ",
+    in_states!(),
+    " DO NOTHING"
+);
+
+/// The job of a queue holding a key in one of its states.
+static HOLDER: Sql = Sql::new(|_| {
+    format!("SELECT {JOB_COLUMNS} FROM jobs WHERE queue = ?1 AND unique_key = ?2 AND {IN_STATES}")
+});
+
+/// How many times a skipped job whose holder moved on is inserted again.
+const ATTEMPTS: usize = 3;
+
+/// The jobs of a batch insert in order: each inserted one, and for each
+/// skipped one (`None` in `out`) the job holding its key.
+pub(crate) async fn resolve_skipped<B: SqlBackend + TunedJobs>(
+    db: &B,
+    jobs: &[NewJob],
+    mut out: Vec<Option<Job>>,
+) -> Result<Vec<Job>> {
+    for _ in 0..ATTEMPTS {
+        let mut again = Vec::new();
+        for (index, slot) in out.iter_mut().enumerate() {
+            if slot.is_some() {
+                continue;
+            }
+            let job = &jobs[index];
+            let Some(unique) = &job.unique else {
+                return Err(Error::Conflict(format!(
+                    "job {} was not inserted and has no uniqueness key",
+                    job.id
+                )));
+            };
+            let mut conn = db.reads();
+            let sql = HOLDER.text(conn.dialect());
+            let args = [Arg::Text(&job.queue), Arg::Text(&unique.key)];
+            match conn.fetch_optional("jobs", sql, &args).await? {
+                Some(row) => *slot = Some(job_of(&row)?.1),
+                None => again.push(index),
+            }
+        }
+        if again.is_empty() {
+            break;
+        }
+        let retried: Vec<NewJob> = again.iter().map(|i| jobs[*i].clone()).collect();
+        let inserted = db.insert_jobs(&retried).await?;
+        for (index, job) in again.into_iter().zip(inserted) {
+            out[index] = job;
+        }
+    }
+    out.into_iter()
+        .zip(jobs)
+        .map(|(job, new)| {
+            job.ok_or_else(|| {
+                Error::Conflict(format!(
+                    "job {}: its uniqueness key kept changing hands; put it again",
+                    new.id
+                ))
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{JobStatus, state_bit};
+
+    #[test]
+    fn the_predicate_has_a_bit_per_status_and_the_migrations_repeat_it() {
+        for status in JobStatus::ALL {
+            let arm = format!("WHEN '{status}' THEN {}", state_bit(status));
+            assert!(IN_STATES.contains(&arm), "{arm}");
+        }
+        for migration in [
+            include_str!("sqlite/migrations/0022_unique_jobs.sql"),
+            include_str!("postgres/migrations/0022_unique_jobs.sql"),
+        ] {
+            let text = migration.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(text.contains(IN_STATES), "{text}");
+        }
+    }
+}
