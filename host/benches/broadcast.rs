@@ -92,6 +92,7 @@ fn job(module: &ModuleInfo, at: Timestamp, priority: i32) -> NewJob {
         schedule: None,
         retry: None,
         priority,
+        unique: None,
     }
 }
 

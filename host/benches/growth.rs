@@ -159,6 +159,7 @@ impl Bench {
                 schedule: None,
                 retry: None,
                 priority: 0,
+                unique: None,
             })
             .collect()
     }

@@ -184,9 +184,7 @@ impl Service {
             if spec.unique.is_some() {
                 // Its copies would share the key in one queue: one would
                 // answer for all.
-                return Err(Error::Invalid(
-                    "a broadcast put takes no `unique`".into(),
-                ));
+                return Err(Error::Invalid("a broadcast put takes no `unique`".into()));
             }
             return Ok(Put {
                 job: self.broadcast_put(spec, by).await?,
