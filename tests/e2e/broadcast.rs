@@ -205,7 +205,8 @@ async fn a_killed_workers_copy_is_recorded_and_the_broadcast_completes(backend: 
 }
 
 /// With no live dispatcher the broadcast completes at once with an empty
-/// map; a batch refuses a broadcast, naming it.
+/// map; a batch refuses a broadcast, naming it, and so does a put of a
+/// unique broadcast (its copies would share the key).
 async fn a_broadcast_with_no_dispatcher_completes_empty(backend: Backend) {
     let _machine = exclusive().await;
     let database = backend.database();
@@ -229,6 +230,21 @@ async fn a_broadcast_with_no_dispatcher_completes_empty(backend: Backend) {
             .as_str()
             .unwrap()
             .contains("broadcast"),
+        "{body}"
+    );
+    let (status, body) = http
+        .post(
+            "/v1/jobs",
+            json!({"module": "hello", "function": "hello", "broadcast": true,
+                   "unique": {"key": "k"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("a broadcast put takes no `unique`"),
         "{body}"
     );
 }
