@@ -1,6 +1,10 @@
 //! The suite's test kit: fixed times, real components, job factories and
 //! the few steps most cases share.
 
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
+
 use serde_json::json;
 
 use crate::clock::from_millis;
@@ -241,6 +245,71 @@ pub(crate) async fn finish(
         .job_finish_many(&[outcome(dispatcher, id, result, now)])
         .await
         .expect("finish")
+}
+
+/// Starts claimed jobs (they must all start).
+pub(crate) async fn start_claimed(store: &dyn Store, dispatcher: DispatcherId, ids: &[JobId]) {
+    let started = store
+        .job_start_many(JobStartParams {
+            dispatcher,
+            ids: ids.to_vec(),
+            now: t(1),
+        })
+        .await
+        .expect("start");
+    assert_eq!(started.len(), ids.len(), "every claimed job starts");
+}
+
+/// Races claimers on several stores (as separate processes have): worker
+/// `i` of `workers` claims on `stores[i % stores.len()]` up to `limit`
+/// jobs of the default queue at a time, runs `check` on its store, starts
+/// and finishes them, until 50 claims in a row find nothing. Asserts that
+/// the jobs `put` ran, each once.
+pub(crate) async fn race_claimers<F, Fut>(
+    stores: &[Arc<dyn Store>],
+    workers: usize,
+    limit: u32,
+    put: &[JobId],
+    check: F,
+) where
+    F: Fn(Arc<dyn Store>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let workers: Vec<_> = (0..workers)
+        .map(|i| {
+            let store = stores[i % stores.len()].clone();
+            let check = check.clone();
+            tokio::spawn(async move {
+                let d = dispatcher(&*store).await;
+                let mut ran = Vec::new();
+                let mut idle = 0;
+                while idle < 50 {
+                    let claimed = ids(&claim(&*store, d, "", limit, t(1_000)).await);
+                    if claimed.is_empty() {
+                        idle += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                        continue;
+                    }
+                    idle = 0;
+                    check(store.clone()).await;
+                    start_claimed(&*store, d, &claimed).await;
+                    tokio::task::yield_now().await;
+                    for id in &claimed {
+                        finish(&*store, d, *id, RunOutcome::Value(json!(1)), t(2_000)).await;
+                    }
+                    ran.extend(claimed);
+                }
+                ran
+            })
+        })
+        .collect();
+    let mut ran = Vec::new();
+    for w in workers {
+        ran.extend(w.await.unwrap());
+    }
+    let once: HashSet<JobId> = ran.iter().copied().collect();
+    assert_eq!(once.len(), ran.len(), "a job ran twice");
+    assert_eq!(once, put.iter().copied().collect::<HashSet<_>>());
 }
 
 /// Asserts `result` is a [`Error::Conflict`] whose message contains every

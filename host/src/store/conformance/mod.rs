@@ -219,6 +219,7 @@ macro_rules! foreach_case {
         $m!($h, higher_priority_due_jobs_are_claimed_first);
         $m!($h, priority_changes_while_pending_reorder_the_queue);
         $m!($h, quota_claims_follow_priority);
+        $m!($h, quota_claims_follow_priority_past_the_first_page);
         // broadcasts
         $m!(
             $h,
@@ -309,6 +310,10 @@ macro_rules! foreach_case {
         $m!($h, a_keyed_job_needs_room_in_its_plain_quotas_too);
         $m!($h, a_partitioned_quota_with_jobs_stays);
         $m!($h, concurrent_claimers_never_exceed_a_key);
+        $m!(
+            $h,
+            batches_over_the_same_keys_in_opposite_orders_do_not_deadlock
+        );
         // rate limits
         $m!($h, a_queue_rate_holds_starts_to_its_window);
         $m!($h, a_keys_rate_is_its_own);

@@ -134,3 +134,42 @@ pub(crate) async fn quota_claims_follow_priority<H: Harness>(h: H) {
         "the quota's slot goes to its higher-priority job; the claim returns queue order"
     );
 }
+
+/// The walk over a queue with quotas reads its jobs a page at a time (a
+/// claim of 2 reads 16); every page follows the queue order, so a job of a
+/// higher priority that is due earlier than the last job of the first page
+/// is still taken before a lower-priority one due later.
+pub(crate) async fn quota_claims_follow_priority_past_the_first_page<H: Harness>(h: H) {
+    let s = h.store();
+    let m = module(&*s, "m", None).await;
+    s.quota_create(QuotaCreateParams {
+        queue: String::new(),
+        name: "q".to_owned(),
+        size: 1,
+        partitioned: false,
+        rate: None,
+        now: t(0),
+    })
+    .await
+    .unwrap();
+    // 20 jobs of priority 5 in a quota of size 1: the first page holds 16
+    // of them, and 15 are passed over once the first takes the slot.
+    let in_quota: Vec<NewJob> = (0..20)
+        .map(|i| NewJob {
+            quota_names: vec!["q".to_owned()],
+            ..with_priority(&m, 5, 50 + i)
+        })
+        .collect();
+    let first = put(&*s, in_quota).await;
+    let earlier = put(&*s, vec![with_priority(&m, 1, 10)]).await;
+    let later = put(&*s, vec![with_priority(&m, 0, 90)]).await;
+    let d = dispatcher(&*s).await;
+    let claimed = claim(&*s, d, "", 2, t(100)).await;
+    assert_eq!(
+        ids(&claimed),
+        [first[0].id, earlier[0].id],
+        "priority 1 (due at 10) before priority 0 (due at 90), on the second page"
+    );
+    let rest = claim(&*s, d, "", 2, t(100)).await;
+    assert_eq!(ids(&rest), ids(&later), "the quota is full");
+}

@@ -160,7 +160,7 @@ pub(crate) async fn a_full_quota_holds_its_jobs_back_but_not_others<H: Harness>(
     assert_eq!(active(&*s, "q").await, (vec![j[0]], true));
     assert!(claim(&*s, d, "", 10, t(11)).await.is_empty());
     // Started, the job still holds its slot; completed, it frees it.
-    run_started(&*s, d, &[j[0]]).await;
+    start_claimed(&*s, d, &[j[0]]).await;
     assert!(claim(&*s, d, "", 10, t(12)).await.is_empty());
     finish(&*s, d, j[0], RunOutcome::Value(json!(10)), t(13)).await;
     assert_eq!(active(&*s, "q").await, (vec![], false));
@@ -199,7 +199,7 @@ pub(crate) async fn a_job_naming_several_quotas_needs_room_in_each<H: Harness>(h
     assert_eq!(ids(&claim(&*s, d, "", 10, t(10)).await), [j[0], j[1]]);
     assert_eq!(active(&*s, "a").await, (vec![j[0]], true));
     assert_eq!(active(&*s, "b").await, (vec![j[0], j[1]], true));
-    run_started(&*s, d, &j[..2]).await;
+    start_claimed(&*s, d, &j[..2]).await;
     finish(&*s, d, j[0], RunOutcome::Value(json!(1)), t(11)).await;
     assert_eq!(ids(&claim(&*s, d, "", 10, t(12)).await), [j[2], j[3]]);
     assert_eq!(active(&*s, "b").await, (vec![j[1], j[3]], true));
@@ -218,7 +218,7 @@ pub(crate) async fn shrinking_a_full_quota_leaves_running_jobs_alone<H: Harness>
     assert_eq!(ids(&claim(&*s, d, "", 1, t(10)).await), [j[0]]);
     assert_eq!(ids(&claim(&*s, d, "", 1, t(10)).await), [j[1]]);
     assert!(claim(&*s, d, "", 1, t(10)).await.is_empty());
-    run_started(&*s, d, &j[..2]).await;
+    start_claimed(&*s, d, &j[..2]).await;
     assert_eq!(active(&*s, cc[0]).await, (j[..2].to_vec(), true));
     let shrunk = s.quota_set_size("", cc[0], 1).await.unwrap();
     assert_eq!(
@@ -235,7 +235,7 @@ pub(crate) async fn shrinking_a_full_quota_leaves_running_jobs_alone<H: Harness>
     finish(&*s, d, j[1], RunOutcome::Value(json!(10)), t(14)).await;
     assert_eq!(ids(&claim(&*s, d, "", 1, t(15)).await), [j[2]]);
     assert_eq!(active(&*s, cc[0]).await, (vec![j[2]], true));
-    run_started(&*s, d, &[j[2]]).await;
+    start_claimed(&*s, d, &[j[2]]).await;
     finish(&*s, d, j[2], RunOutcome::Value(json!(10)), t(16)).await;
     assert!(claim(&*s, d, "", 1, t(17)).await.is_empty());
     assert_eq!(active(&*s, cc[0]).await, (vec![], false));
@@ -299,55 +299,12 @@ pub(crate) async fn concurrent_claimers_never_exceed_a_quota<H: Harness>(h: H) {
             peak
         })
     };
-    let workers: Vec<_> = (0..6)
-        .map(|i| {
-            let store = stores[i % 3].clone();
-            tokio::spawn(async move {
-                let d = dispatcher(&*store).await;
-                let mut ran = Vec::new();
-                let mut idle = 0;
-                while idle < 50 {
-                    let claimed = ids(&claim(&*store, d, "", 2, t(1_000)).await);
-                    if claimed.is_empty() {
-                        idle += 1;
-                        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-                        continue;
-                    }
-                    idle = 0;
-                    let held = store.quota_get("", "q").await.unwrap();
-                    assert!(held.active.len() <= SIZE as usize, "{:?}", held.active);
-                    run_started(&*store, d, &claimed).await;
-                    tokio::task::yield_now().await;
-                    for id in &claimed {
-                        finish(&*store, d, *id, RunOutcome::Value(json!(1)), t(2_000)).await;
-                    }
-                    ran.extend(claimed);
-                }
-                ran
-            })
-        })
-        .collect();
-    let mut ran = Vec::new();
-    for w in workers {
-        ran.extend(w.await.unwrap());
-    }
+    race_claimers(&stores, 6, 2, &put_ids, |store| async move {
+        let held = store.quota_get("", "q").await.unwrap();
+        assert!(held.active.len() <= SIZE as usize, "{:?}", held.active);
+    })
+    .await;
     done.store(true, Ordering::SeqCst);
     let peak = watcher.await.unwrap();
-    let unique: HashSet<JobId> = ran.iter().copied().collect();
-    assert_eq!(unique.len(), ran.len(), "a job ran twice");
-    assert_eq!(unique, put_ids.iter().copied().collect::<HashSet<_>>());
     assert!(peak <= SIZE as usize);
-}
-
-/// Starts claimed jobs (they must all start).
-async fn run_started(s: &dyn Store, d: crate::model::DispatcherId, ids: &[JobId]) {
-    let started = s
-        .job_start_many(crate::store::JobStartParams {
-            dispatcher: d,
-            ids: ids.to_vec(),
-            now: t(1),
-        })
-        .await
-        .expect("start");
-    assert_eq!(started.len(), ids.len());
 }
