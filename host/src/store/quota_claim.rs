@@ -8,7 +8,8 @@
 //! two sources, each in queue order: the walk over the jobs without a key
 //! (index `jobs_pending_unslotted`) and the first jobs of each open key
 //! (index `jobs_pending_slot`, at most the key's room each), and merges
-//! them in queue order ([`Heads`]). Each candidate is accepted while every
+//! them in queue order ([`Heads`]). The walk reads pages ([`Walk`]) that
+//! follow the queue order, priority first, on every page. Each candidate is accepted while every
 //! slot it takes has room ([`Slots::offer`]): a job accepted takes a slot
 //! of each plain quota it names and of its key, so one batch never takes a
 //! quota or a key past its size. A key that is full is never read at all,
@@ -252,6 +253,12 @@ impl Slots {
         (queue, keys)
     }
 
+    /// True when the queue has a rate and its window allows no more
+    /// starts.
+    pub(crate) fn no_starts_left(&self) -> bool {
+        self.queue_rate.is_some_and(|(_, left)| left == 0)
+    }
+
     fn is_full(&self, entry: &str) -> bool {
         self.sizes
             .get(entry)
@@ -272,7 +279,7 @@ impl Slots {
     /// has room, taking a slot of each; false when one is full (filled by
     /// a job accepted earlier in this claim) or is a key not read as open.
     pub(crate) fn offer(&mut self, entries: &[String]) -> bool {
-        if self.queue_rate.is_some_and(|(_, left)| left == 0) {
+        if self.no_starts_left() {
             return false;
         }
         let known: Vec<&String> = entries
@@ -326,6 +333,99 @@ impl<I> Heads<I> {
     }
 }
 
+/// The most candidates one page of the walk reads.
+const PAGE_MAX: u32 = 512;
+
+/// Where the next page of the walk over the jobs without a key starts.
+/// Pages follow the queue order ([`QUEUE_ORDER`](super::queue::QUEUE_ORDER)):
+/// the rest of one priority after the last job read, then the priorities
+/// below it from their first job. Each is one range of the walk's index
+/// (`jobs_pending_unslotted`), so a page never rereads what an earlier one
+/// read, and a job of a higher priority never waits behind one of a lower.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Page {
+    /// The jobs of a priority below this one, from the first (`i64::MAX`:
+    /// every job).
+    Below(i64),
+    /// The jobs of `priority` after this position (`begin_after`,
+    /// `scheduled`, `seq`).
+    After {
+        priority: i64,
+        begin_after: i64,
+        scheduled: bool,
+        seq: i64,
+    },
+}
+
+impl Page {
+    /// The statement that reads it (`WALK[0]`: below a priority,
+    /// `WALK[1]`: after a position) and its values: the priority, then the
+    /// position (`begin_after`, `scheduled`, `seq`; unused below a
+    /// priority).
+    pub(crate) fn binds(self) -> (usize, (i64, i64, bool, i64)) {
+        match self {
+            Page::Below(priority) => (0, (priority, i64::MIN, false, i64::MIN)),
+            Page::After {
+                priority,
+                begin_after,
+                scheduled,
+                seq,
+            } => (1, (priority, begin_after, scheduled, seq)),
+        }
+    }
+}
+
+/// The walk's pages: which one comes next, and how many rows each reads.
+#[derive(Debug)]
+pub(crate) struct Walk {
+    next: Option<Page>,
+    last: Option<OrderKey>,
+    /// The rows one page reads.
+    pub(crate) size: u32,
+}
+
+impl Walk {
+    /// A walk for a claim of `limit` jobs, from the first job.
+    pub(crate) fn new(limit: u32) -> Self {
+        Walk {
+            next: Some(Page::Below(i64::MAX)),
+            last: None,
+            size: limit.saturating_mul(2).clamp(16, PAGE_MAX),
+        }
+    }
+
+    /// The page to read next (`None`: the walk has read every job).
+    pub(crate) fn page(&self) -> Option<Page> {
+        self.next
+    }
+
+    /// Notes a row read (in the page's order).
+    pub(crate) fn saw(&mut self, key: &OrderKey) {
+        self.last = Some(*key);
+    }
+
+    /// Ends the page that read `rows` rows: a full page goes on after its
+    /// last row; a short one ends its priority (or, from the start or
+    /// below a priority, the walk).
+    pub(crate) fn read(&mut self, rows: usize) {
+        let Some(page) = self.next else { return };
+        self.next = match (rows >= self.size as usize, self.last) {
+            (true, Some((std::cmp::Reverse(priority), begin_after, plain, seq))) => {
+                Some(Page::After {
+                    priority: i64::from(priority),
+                    begin_after,
+                    scheduled: !plain,
+                    seq,
+                })
+            }
+            _ => match page {
+                Page::After { priority, .. } => Some(Page::Below(priority)),
+                Page::Below(_) => None,
+            },
+        };
+    }
+}
+
 /// The jobs a claim accepts, up to its limit.
 #[derive(Debug)]
 pub(crate) struct Accepted<I> {
@@ -343,12 +443,29 @@ impl<I> Accepted<I> {
         }
     }
 
-    /// Offers a candidate; true once the limit is reached.
+    /// Offers a candidate; true once the limit is reached, or once the
+    /// queue's rate allows no more starts (then no later job could be
+    /// accepted: the walk stops rather than read the rest of the queue).
     pub(crate) fn offer(&mut self, slots: &mut Slots, names: &[String], id: I) -> bool {
         if slots.offer(names) {
             self.ids.push(id);
         }
-        self.ids.len() >= self.limit
+        self.ids.len() >= self.limit || slots.no_starts_left()
+    }
+
+    /// Ends a page of `walk` that read `rows` rows; after the last one,
+    /// offers the key candidates left (they go after every job walked).
+    pub(crate) fn end_page(
+        &mut self,
+        walk: &mut Walk,
+        rows: usize,
+        slots: &mut Slots,
+        heads: &mut Heads<I>,
+    ) {
+        walk.read(rows);
+        if walk.page().is_none() {
+            self.offer_heads(slots, heads, None);
+        }
     }
 
     /// Offers the key candidates that go before `key` (all that are left
@@ -428,7 +545,11 @@ mod tests {
         assert!(slots.offer(std::slice::from_ref(&a)));
         assert!(!slots.offer(std::slice::from_ref(&a)), "a's rate");
         assert!(slots.offer(std::slice::from_ref(&c)));
+        assert!(slots.no_starts_left());
         assert!(!slots.offer(&[]), "the queue's rate: 2 of 3 were left");
+        let mut accepted = Accepted::new(10);
+        assert!(accepted.offer(&mut slots, &[], 1), "nothing more can start");
+        assert!(accepted.ids.is_empty());
         let (queue, mut keys) = slots.rate_counts();
         keys.sort();
         assert_eq!(queue, Some((2_000, 2)));
@@ -452,5 +573,31 @@ mod tests {
         let mut more = Heads::new(vec![(order_key(0, 0, false, 1), Vec::new(), 1)]);
         assert!(accepted.offer_heads(&mut slots, &mut more, None));
         assert_eq!(accepted.ids, [1]);
+    }
+
+    #[test]
+    fn the_walk_pages_through_each_priority_then_the_ones_below() {
+        let mut walk = Walk::new(2);
+        assert_eq!(walk.size, 16);
+        assert_eq!(walk.page(), Some(Page::Below(i64::MAX)));
+        walk.saw(&order_key(5, 70, true, 9));
+        walk.read(16);
+        let after = Page::After {
+            priority: 5,
+            begin_after: 70,
+            scheduled: true,
+            seq: 9,
+        };
+        assert_eq!(
+            walk.page(),
+            Some(after),
+            "a full page goes on after its last row"
+        );
+        walk.saw(&order_key(5, 80, false, 12));
+        walk.read(3);
+        assert_eq!(walk.page(), Some(Page::Below(5)), "priority 5 is read");
+        walk.read(0);
+        assert_eq!(walk.page(), None, "nothing below it");
+        assert_eq!(Walk::new(1_000).size, PAGE_MAX);
     }
 }

@@ -2,7 +2,7 @@
 //! separately, claims that skip full keys and take the others in queue
 //! order, exactly however many stores claim at once.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -10,8 +10,8 @@ use serde_json::json;
 
 use super::Harness;
 use super::kit::*;
-use crate::model::{JobId, ModuleInfo, NewJob, Quota, RunOutcome, stored_quota_names};
-use crate::store::{JobStartParams, QuotaCreateParams, Store};
+use crate::model::{ModuleInfo, NewJob, Quota, RunOutcome, stored_quota_names};
+use crate::store::{QuotaCreateParams, Store};
 
 /// Creates a partitioned quota of the default queue.
 pub(super) async fn create_partitioned(s: &dyn Store, name: &str, size: u32) -> Quota {
@@ -234,7 +234,9 @@ pub(crate) async fn batches_over_the_same_keys_in_opposite_orders_do_not_deadloc
                 }
                 let place = |job: &crate::model::Job| {
                     let key = &job.quota_keys["tenants"];
-                    keys.iter().position(|k| k == key).expect("a key of the test")
+                    keys.iter()
+                        .position(|k| k == key)
+                        .expect("a key of the test")
                 };
                 for round in 0..ROUNDS {
                     let jobs: Vec<NewJob> = keys

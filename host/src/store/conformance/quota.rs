@@ -2,7 +2,6 @@
 //! exactly as zc.async's configuration document lists it, however many
 //! claimers run at once on however many stores.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -111,7 +111,8 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
             "quota_slots",
             crate::store::quota::IN_FLIGHT.text(&POSTGRES),
         ),
-        ("quota_walk", quota::WALK.as_str()),
+        ("quota_walk", quota::WALK[0].as_str()),
+        ("quota_walk_after", quota::WALK[1].as_str()),
         ("quota_heads", quota::HEADS.as_str()),
         ("claim_ids", quota::CLAIM_IDS.as_str()),
         ("expire", deadline::EXPIRE.text(&POSTGRES)),
@@ -145,8 +146,13 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
                 {
                     problems.push("reads a partial index of jobs")
                 }
-                "quota_walk" if count("jobs_pending") == 0 => {
-                    problems.push("does not walk jobs_pending")
+                "quota_walk" | "quota_walk_after" if count("jobs_pending_unslotted") == 0 => {
+                    problems.push("does not walk jobs_pending_unslotted")
+                }
+                // One seek per key: never a walk of the queue's pending
+                // jobs filtered by key.
+                "quota_heads" if count("jobs_pending_slot") == 0 || count("jobs_pending ") > 0 => {
+                    problems.push("does not seek jobs_pending_slot")
                 }
                 // A dispatcher's self-check reads its range of the jobs in
                 // flight, however many jobs wait or are done.

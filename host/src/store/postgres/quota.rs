@@ -12,8 +12,9 @@
 //!    they see every claim that held it before);
 //! 3. it accepts jobs as `store/quota_claim.rs` says: the keys' first jobs
 //!    (one `LATERAL` seek per key) merged with the walk over the due jobs
-//!    without a key in queue order, both `FOR UPDATE SKIP LOCKED` and
-//!    skipping in SQL every job that names a full quota;
+//!    without a key in queue order (by pages, `quota_claim::Walk`), both
+//!    `FOR UPDATE SKIP LOCKED` and skipping in SQL every job that names a
+//!    full quota;
 //! 4. it claims the accepted jobs by id, and commits.
 //!
 //! The one-statement claim of `claim.rs` takes no job while its queue has
@@ -36,7 +37,8 @@ use super::tx::PgTx;
 use crate::model::{Job, JobId, JobStatus, Transition};
 use crate::store::quota::IN_FLIGHT as SLOTS;
 use crate::store::quota_claim::{
-    Accepted, Heads, OrderKey, Quota, Slots, count_starts, order_key, read_windows, stored_rate,
+    Accepted, Heads, OrderKey, Quota, Slots, Walk, count_starts, order_key, read_windows,
+    stored_rate,
 };
 use crate::store::statement;
 use crate::store::{JobClaimParams, Result};
@@ -48,39 +50,51 @@ pub(super) static LOCK: &str = "SELECT name, size, partitioned, rate_limit, rate
 /// The columns a candidate is read with.
 const CANDIDATE: &str = "c.id, c.begin_after, c.scheduled, c.seq, c.quota_names, c.priority";
 
-/// Due jobs of a queue without a key in queue order after a position
-/// (`$4`–`$6`; `$7`: from the start), skipping those that name a full
-/// quota (`$3`), that are past their deadline or pinned to another
-/// dispatcher than `$13` (a broadcast's copies), locked (`SKIP LOCKED`).
-pub(super) static WALK: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT {CANDIDATE} FROM jobs AS c \
-         WHERE c.status = {pending} AND c.queue = $1 AND c.quota_slot IS NULL \
-           AND c.begin_after >= $4 AND c.begin_after <= $2 \
-           AND ($7 OR c.begin_after > $4 OR ($5 AND NOT c.scheduled) \
-                OR (c.scheduled = $5 AND c.seq > $6)) \
-           AND {not_expired} \
-           AND (c.quota_names IS NULL OR NOT (c.quota_names && $3::text[])) \
-           AND {filters} AND (c.pinned_to IS NULL OR c.pinned_to = $13) \
-         ORDER BY {order} LIMIT $8 \
-         FOR UPDATE SKIP LOCKED",
-        pending = lit(JobStatus::Pending),
-        not_expired = not_expired(2),
-        filters = filter_clauses(9),
-        order = candidate_order(),
-    )
+/// Due jobs of a queue without a key in queue order, one page
+/// (`quota_claim::Page`): `WALK[0]` those of a priority below `$10`,
+/// `WALK[1]` those of priority `$10` after the position `$11`–`$13` (both
+/// bind all four); at most `$4`, skipping those that name a full quota
+/// (`$3`), that are past their deadline or pinned to another dispatcher
+/// than `$9` (a broadcast's copies), locked (`SKIP LOCKED`). Either is one
+/// range of `jobs_pending_unslotted`.
+pub(super) static WALK: LazyLock<[String; 2]> = LazyLock::new(|| {
+    [
+        "c.priority < $10".to_owned(),
+        "c.priority = $10 AND c.begin_after >= $11 \
+         AND (c.begin_after > $11 OR c.scheduled < $12 OR (c.scheduled = $12 AND c.seq > $13))"
+            .to_owned(),
+    ]
+    .map(|page| {
+        format!(
+            "SELECT {CANDIDATE} FROM jobs AS c \
+             WHERE c.status = {pending} AND c.queue = $1 AND c.quota_slot IS NULL \
+               AND {page} AND c.begin_after <= $2 AND {not_expired} \
+               AND (c.quota_names IS NULL OR NOT (c.quota_names && $3::text[])) \
+               AND {filters} AND (c.pinned_to IS NULL OR c.pinned_to = $9) \
+             ORDER BY {order} LIMIT $4 \
+             FOR UPDATE SKIP LOCKED",
+            pending = lit(JobStatus::Pending),
+            not_expired = not_expired(2),
+            filters = filter_clauses(5),
+            order = candidate_order(),
+        )
+    })
 });
 
 /// The first due jobs (at most `$4`) of each open key (`$3`), in queue
 /// order, skipping those that name a full quota (`$5`), that are past
 /// their deadline or pinned to another dispatcher than `$10`, locked (`SKIP
-/// LOCKED`): one seek of `jobs_pending_slot` per key.
+/// LOCKED`): one seek of `jobs_pending_slot` per key. The key and the
+/// status are one expression, the one that index is built on (migration
+/// 0028), and the statement names no `status = 'pending'` apart: no other
+/// index of pending jobs can serve it, so no plan walks a whole queue per
+/// key, with or without statistics.
 pub(super) static HEADS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT h.* FROM unnest($3::text[]) AS o(slot) CROSS JOIN LATERAL ( \
            SELECT {CANDIDATE} FROM jobs AS c \
-           WHERE c.status = {pending} AND c.queue = $1 AND c.quota_slot = o.slot \
-             AND c.quota_slot IS NOT NULL AND c.begin_after <= $2 AND {not_expired} \
+           WHERE c.queue = $1 AND (CASE WHEN c.status = {pending} THEN c.quota_slot END) = o.slot \
+             AND c.begin_after <= $2 AND {not_expired} \
              AND (c.quota_names IS NULL OR NOT (c.quota_names && $5::text[])) \
              AND {filters} AND (c.pinned_to IS NULL OR c.pinned_to = $10) \
            ORDER BY {order} LIMIT $4 \
@@ -104,9 +118,6 @@ pub(super) static CLAIM_IDS: LazyLock<String> = LazyLock::new(|| {
         to = lit(t.to()),
     )
 });
-
-/// The most candidates one walk statement reads.
-const PAGE_MAX: u32 = 512;
 
 /// A candidate row: its place, its quota entries, its id.
 fn candidate(r: &PgRow) -> Result<(OrderKey, Vec<String>, Uuid)> {
@@ -162,40 +173,36 @@ pub(super) async fn claim(db: &PgStore, p: &JobClaimParams, limit: u32) -> Resul
     }
     let mut heads = Heads::new(heads);
 
-    let page = (limit.saturating_mul(2)).clamp(16, PAGE_MAX);
-    let mut after: Option<(i64, bool, i64)> = None;
+    let mut walk = Walk::new(limit);
     let mut accepted = Accepted::new(limit);
-    'walk: loop {
-        let (a, s, q) = after.unwrap_or((i64::MIN, false, i64::MIN));
-        let rows = sqlx::query(&WALK)
+    'walk: while let Some(page) = walk.page() {
+        let (statement, position) = page.binds();
+        let rows = sqlx::query(&WALK[statement])
             .bind(&p.queue)
             .bind(ms(p.now))
             .bind(full(&slots))
-            .bind(a)
-            .bind(s)
-            .bind(q)
-            .bind(after.is_none())
-            .bind(i64::from(page))
+            .bind(i64::from(walk.size))
             .bind(&modules)
             .bind(&functions)
             .bind(&preferred_modules)
             .bind(&preferred_functions)
             .bind(p.dispatcher.0)
+            .bind(position.0)
+            .bind(position.1)
+            .bind(position.2)
+            .bind(position.3)
             .fetch_all(&mut *tx)
             .await?;
         for r in &rows {
             let (key, names, id) = candidate(r)?;
-            after = Some((key.1, r.try_get(2)?, key.3));
+            walk.saw(&key);
             if accepted.offer_heads(&mut slots, &mut heads, Some(&key))
                 || accepted.offer(&mut slots, &names, id)
             {
                 break 'walk;
             }
         }
-        if rows.len() < page as usize {
-            accepted.offer_heads(&mut slots, &mut heads, None);
-            break;
-        }
+        accepted.end_page(&mut walk, rows.len(), &mut slots, &mut heads);
     }
 
     count_starts(&mut PgTx::new(&mut tx, db, Vec::new()), &p.queue, &slots).await?;

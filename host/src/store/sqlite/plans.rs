@@ -72,7 +72,8 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
     for shape in 0..claim::SHAPES {
         statements.push(("claim", claim::CLAIM[0][shape].clone()));
         statements.push(("claim_start", claim::CLAIM[1][shape].clone()));
-        statements.push(("quota walk", quota::WALK[shape].clone()));
+        statements.push(("quota walk", quota::WALK[0][shape].clone()));
+        statements.push(("quota walk after", quota::WALK[1][shape].clone()));
         statements.push(("quota heads", quota::HEADS[shape].clone()));
     }
     for rows in [1, 16, 256, super::batch::MAX_ROWS] {

@@ -27,19 +27,22 @@ use super::tx::SqliteTx;
 use crate::model::{Job, JobId, JobStatus, Transition};
 use crate::store::quota::IN_FLIGHT as SLOTS;
 use crate::store::quota_claim::{
-    Accepted, Heads, OrderKey, Quota, Slots, count_starts, order_key, read_windows, stored_rate,
+    Accepted, Heads, OrderKey, Quota, Slots, Walk, count_starts, order_key, read_windows,
+    stored_rate,
 };
 use crate::store::statement;
 use crate::store::{JobClaimParams, Result};
 
-/// Due jobs of a queue without a key, in queue order, after a position
-/// (`?4`–`?6`), skipping those that name a full quota (`?3`, a JSON array),
-/// that are past their deadline or pinned to another dispatcher than `?8`
+/// Due jobs of a queue without a key in queue order, one page
+/// (`quota_claim::Page`): `WALK[0]` those of a priority below `?4`, `WALK[1]` those
+/// of priority `?4` after the position `?5`–`?7` (both bind all four); at
+/// most `?8`, skipping those that name a full quota (`?3`, a JSON array),
+/// that are past their deadline or pinned to another dispatcher than `?9`
 /// (a broadcast's copies); one statement per filter shape. The index named
 /// is the one without keyed jobs, so the walk never steps over a key's
-/// jobs.
-pub(super) static WALK: LazyLock<[String; SHAPES]> =
-    LazyLock::new(|| std::array::from_fn(walk_sql));
+/// jobs, and either page is one range of it.
+pub(super) static WALK: LazyLock<[[String; SHAPES]; 2]> =
+    LazyLock::new(|| [0, 1].map(|after| std::array::from_fn(|shape| walk_sql(after == 1, shape))));
 
 /// The columns a candidate is read with.
 const CANDIDATE: &str = "c.seq, c.begin_after, c.scheduled, c.quota_names, c.priority";
@@ -59,33 +62,39 @@ fn not_pinned(param: usize) -> String {
     format!("(c.pinned_to IS NULL OR c.pinned_to = ?{param})")
 }
 
-fn walk_sql(shape: usize) -> String {
+fn walk_sql(after: bool, shape: usize) -> String {
+    let page = if after {
+        "c.priority = ?4 AND c.begin_after >= ?5 \
+         AND (c.begin_after > ?5 OR c.scheduled < ?6 OR (c.scheduled = ?6 AND c.seq > ?7))"
+    } else {
+        "c.priority < ?4"
+    };
     format!(
         "SELECT {CANDIDATE} FROM jobs AS c INDEXED BY jobs_pending_unslotted \
          WHERE c.status = {pending} AND c.queue = ?1 AND c.quota_slot IS NULL \
-           AND c.begin_after >= ?4 AND c.begin_after <= ?2 \
-           AND (c.begin_after > ?4 OR c.scheduled < ?5 OR (c.scheduled = ?5 AND c.seq > ?6)) \
+           AND {page} AND c.begin_after <= ?2 \
            AND {not_expired} AND {not_full} AND {not_pinned}{filters} \
-         ORDER BY {QUEUE_ORDER} LIMIT ?7",
+         ORDER BY {QUEUE_ORDER} LIMIT ?8",
         pending = lit(JobStatus::Pending),
         not_expired = not_expired(2),
         not_full = not_full(3),
-        not_pinned = not_pinned(8),
-        filters = filter_clauses(shape, 9),
+        not_pinned = not_pinned(9),
+        filters = filter_clauses(shape, 10),
     )
 }
 
 /// The first due jobs (at most `?4`) of each open key (`?3`, a JSON array
 /// of key entries), in queue order, skipping those that name a full quota
 /// (`?5`) or that are past their deadline: one seek of `jobs_pending_slot`
-/// per key.
+/// per key (named: without statistics, SQLite could walk `jobs_pending`
+/// for each key instead).
 pub(super) static HEADS: LazyLock<[String; SHAPES]> =
     LazyLock::new(|| std::array::from_fn(heads_sql));
 
 fn heads_sql(shape: usize) -> String {
     format!(
         "SELECT {columns} FROM json_each(?3) AS o JOIN jobs AS h ON h.seq IN ( \
-           SELECT c.seq FROM jobs AS c \
+           SELECT c.seq FROM jobs AS c INDEXED BY jobs_pending_slot \
            WHERE c.status = {pending} AND c.queue = ?1 AND c.quota_slot = o.value \
              AND c.quota_slot IS NOT NULL AND c.begin_after <= ?2 \
              AND {not_expired} AND {not_full} AND {not_pinned}{filters} \
@@ -112,9 +121,6 @@ fn claim_seqs_sql(rows: usize) -> String {
 }
 
 pub(super) static CLAIM_SEQS: Statements = Statements::new(claim_seqs_sql);
-
-/// The most candidates one walk statement reads.
-const PAGE_MAX: u32 = 512;
 
 /// A candidate row: its place, its quota entries, its `seq`.
 fn candidate(r: &SqliteRow) -> Result<(OrderKey, Vec<String>, i64)> {
@@ -160,36 +166,32 @@ pub(super) async fn claim(
     }
     let mut heads = Heads::new(heads);
 
-    let page = (limit.saturating_mul(2)).clamp(16, PAGE_MAX);
-    // The position after which the next page starts: (begin_after,
-    // scheduled, seq); the first page starts before every job.
-    let mut after: (i64, i64, i64) = (i64::MIN, 2, i64::MIN);
+    let mut walk = Walk::new(limit);
     let mut accepted = Accepted::new(limit);
-    'walk: loop {
-        let query = sqlx::query(&WALK[shape])
+    'walk: while let Some(page) = walk.page() {
+        let (statement, position) = page.binds();
+        let query = sqlx::query(&WALK[statement][shape])
             .bind(p.queue.clone())
             .bind(ms(p.now))
             .bind(full(&slots)?)
-            .bind(after.0)
-            .bind(after.1)
-            .bind(after.2)
-            .bind(i64::from(page));
-        // `?8`: the dispatcher a broadcast's copy must be pinned to.
-        let query = query.bind(p.dispatcher.0);
+            .bind(position.0)
+            .bind(position.1)
+            .bind(position.2)
+            .bind(position.3)
+            .bind(i64::from(walk.size))
+            // `?9`: the dispatcher a broadcast's copy must be pinned to.
+            .bind(p.dispatcher.0);
         let rows = with_filters(query, &patterns).fetch_all(&mut *tx).await?;
         for r in &rows {
             let (key, names, seq) = candidate(r)?;
-            after = (key.1, r.try_get(2)?, seq);
+            walk.saw(&key);
             if accepted.offer_heads(&mut slots, &mut heads, Some(&key))
                 || accepted.offer(&mut slots, &names, seq)
             {
                 break 'walk;
             }
         }
-        if rows.len() < page as usize {
-            accepted.offer_heads(&mut slots, &mut heads, None);
-            break;
-        }
+        accepted.end_page(&mut walk, rows.len(), &mut slots, &mut heads);
     }
 
     count_starts(&mut SqliteTx(&mut tx), &p.queue, &slots).await?;
@@ -254,9 +256,12 @@ mod tests {
 
     #[test]
     fn walk_statements_number_their_parameters() {
-        assert!(WALK[0].contains("?8") && !WALK[0].contains("?9"));
-        assert!(WALK[1].contains("?9") && !WALK[1].contains("?10"));
-        assert!(WALK[15].contains("?12") && !WALK[15].contains("?13"));
+        for page in &*WALK {
+            assert!(page[0].contains("?9") && !page[0].contains("?10"));
+            assert!(page[1].contains("?10") && !page[1].contains("?11"));
+            assert!(page[15].contains("?13") && !page[15].contains("?14"));
+        }
+        assert!(WALK[1][0].contains("?7") && !WALK[0][0].contains("?5"));
         assert!(HEADS[0].contains("?6") && !HEADS[0].contains("?7"));
         assert!(HEADS[15].contains("?10") && !HEADS[15].contains("?11"));
     }
