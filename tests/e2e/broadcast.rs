@@ -20,22 +20,28 @@ use crate::support::{
 /// Short pings and death, so a death is noticed within about a second;
 /// the API process takes the same death interval to tell live
 /// dispatchers.
+/// Only the test of a killed worker uses them: a process of a loaded
+/// machine (CI, parallel builds) can miss a second of pings, and a worker
+/// that must stay live is then rescued by the other.
 const SHORT_INTERVALS: [&str; 4] = ["--ping-interval", "200ms", "--death-interval", "1s"];
 
-async fn api(backend: Backend, database: &Database) -> Server {
+/// Pings and death for the tests where every worker stays live.
+const STEADY_INTERVALS: [&str; 4] = ["--ping-interval", "500ms", "--death-interval", "30s"];
+
+async fn api(backend: Backend, database: &Database, intervals: [&str; 4]) -> Server {
     let options = ServerOptions::default()
         .database(database)
         .args(["--no-dispatcher"])
-        .args(SHORT_INTERVALS);
+        .args(intervals);
     Server::start_on_with(backend, options).await
 }
 
-async fn worker(backend: Backend, database: &Database) -> Server {
+async fn worker(backend: Backend, database: &Database, intervals: [&str; 4]) -> Server {
     let options = ServerOptions::default()
         .command("worker")
         .database(database)
         .args(["--main-agent-size", "2"])
-        .args(SHORT_INTERVALS);
+        .args(intervals);
     Server::start_on_with(backend, options).await
 }
 
@@ -84,11 +90,11 @@ async fn check_completed(http: &Http, job: &str, expected: &BTreeSet<String>) ->
 async fn a_broadcast_runs_once_on_each_worker(backend: Backend) {
     let _machine = exclusive().await;
     let database = backend.database();
-    let api = api(backend, &database).await;
+    let api = api(backend, &database, STEADY_INTERVALS).await;
     let http = api.http();
     let (one, two) = (
-        worker(backend, &database).await,
-        worker(backend, &database).await,
+        worker(backend, &database, STEADY_INTERVALS).await,
+        worker(backend, &database, STEADY_INTERVALS).await,
     );
     wait_agents(&http, &[&one, &two]).await;
     let workers: BTreeSet<String> = [dispatcher_id(&one), dispatcher_id(&two)].into();
@@ -145,11 +151,11 @@ async fn a_broadcast_runs_once_on_each_worker(backend: Backend) {
 async fn a_killed_workers_copy_is_recorded_and_the_broadcast_completes(backend: Backend) {
     let _machine = exclusive().await;
     let database = backend.database();
-    let api = api(backend, &database).await;
+    let api = api(backend, &database, SHORT_INTERVALS).await;
     let http = api.http();
     let (live, mut doomed) = (
-        worker(backend, &database).await,
-        worker(backend, &database).await,
+        worker(backend, &database, SHORT_INTERVALS).await,
+        worker(backend, &database, SHORT_INTERVALS).await,
     );
     wait_agents(&http, &[&live, &doomed]).await;
     let (live_id, doomed_id) = (dispatcher_id(&live), dispatcher_id(&doomed));
@@ -165,7 +171,7 @@ async fn a_killed_workers_copy_is_recorded_and_the_broadcast_completes(backend: 
                              "broadcast": true}),
         )
         .await);
-    let late = worker(backend, &database).await;
+    let late = worker(backend, &database, SHORT_INTERVALS).await;
     wait_agents(&http, &[&late]).await;
     let copies = wait_until("the live worker's copy to complete", || async {
         let view = http.ok(&format!("/v1/jobs/{broadcast}")).await;
@@ -210,7 +216,7 @@ async fn a_killed_workers_copy_is_recorded_and_the_broadcast_completes(backend: 
 async fn a_broadcast_with_no_dispatcher_completes_empty(backend: Backend) {
     let _machine = exclusive().await;
     let database = backend.database();
-    let api = api(backend, &database).await;
+    let api = api(backend, &database, STEADY_INTERVALS).await;
     let http = api.http();
     http.upload_example("hello").await;
     let put = http

@@ -145,20 +145,33 @@ impl Browser {
         }
     }
 
-    /// Clicks the element `css` selects.
+    /// Clicks the element `css` selects. The live pages re-render their
+    /// lists as jobs change: an element found just before a re-render is
+    /// gone ("stale") when clicked, so the click is tried again on the
+    /// element that replaced it, as a user's second click would be.
     pub async fn click(&self, css: &str) {
-        self.wait_for(
-            &format!("{css} to show"),
-            &format!("document.querySelector({css:?})"),
-        )
-        .await;
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("find {css}: {e}"))
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            self.wait_for(
+                &format!("{css} to show"),
+                &format!("document.querySelector({css:?})"),
+            )
+            .await;
+            let clicked = match self.client.find(Locator::Css(css)).await {
+                Ok(element) => element.click().await,
+                Err(e) => Err(e),
+            };
+            match clicked {
+                Ok(()) => return,
+                Err(e)
+                    if e.to_string().contains("stale element")
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
     }
 
     /// Types `text` into the field `css` selects (after clearing it).

@@ -173,6 +173,12 @@ impl Dialect {
         !self.skip_locked.is_empty()
     }
 
+    /// Whether every placeholder must carry its number (PostgreSQL's
+    /// `$N`); SQLite also takes `?`, numbered in the text's order.
+    pub fn numbers_placeholders(&self) -> bool {
+        self.dollar
+    }
+
     /// `text` with its `?N` placeholders in this dialect's spelling.
     pub fn render(&self, text: &str) -> String {
         if !self.dollar {

@@ -232,7 +232,7 @@ pub(crate) async fn insert<C: SqlConn + ?Sized>(conn: &mut C, runs: &[RunRecord]
         // One statement a chunk (on a pool connection, each commits by
         // itself). The columns of a `VALUES` list are `column1`... on both
         // backends.
-        let mut binds = Binds::default();
+        let mut binds = Binds::in_text_order(conn.dialect());
         let rows: Vec<String> = chunk
             .iter()
             .map(|run| {
