@@ -375,7 +375,9 @@ impl Service {
     /// arguments and `begin_by` are well formed. Returns it normalised
     /// (queue and module named, arguments an array or an object). Options
     /// such a definition does not keep (any not in `keeps`) are refused,
-    /// naming them: none is dropped silently.
+    /// naming them: none is dropped silently. Its `quota_keys` follow a
+    /// put's rules: each a partitioned quota of its queue (422
+    /// `quota_mismatch` for a plain one, 400 for an unknown one).
     pub(super) async fn check_definition(
         &self,
         what: &str,
@@ -396,6 +398,9 @@ impl Service {
         }
         let queue = queue_from_alias(spec.queue.as_deref().unwrap_or_default()).to_owned();
         self.store().queue_get(&queue).await?;
+        check_quota_keys(&spec.quota_keys).map_err(Error::Invalid)?;
+        self.check_quota_names(&queue, &[], &spec.quota_keys)
+            .await?;
         let module = self.store().module_get(&reference).await?;
         check_function(&module, &reference, &function)?;
         let args = validate_args(spec.args)?;

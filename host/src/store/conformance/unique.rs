@@ -176,6 +176,7 @@ pub(crate) async fn named_jobs_keep_their_policy<H: Harness>(h: H) {
             states: vec![JobStatus::Pending, JobStatus::Assigned, JobStatus::Active],
             period_ms: Some(60_000),
         }),
+        quota_keys: [("tenants".to_owned(), "acme".to_owned())].into(),
         ..JobSpec::new("hello", "echo", json!([1]))
     };
     let named = JobName {

@@ -6,3 +6,7 @@
 -- NULL: no key, or an explicit one, which a change of arguments keeps.
 ALTER TABLE jobs ADD COLUMN unique_derived bigint;
 
+-- A schedule's job names its keys in partitioned quotas of its queue (a
+-- JSON object quota -> key, e.g. {"tenants": "acme"}; NULL: none): every
+-- occurrence is put with them.
+ALTER TABLE schedules ADD COLUMN quota_keys text;
