@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::jobs::validate_args;
+use super::job_checks::validate_args;
 use super::timing::{JobTiming, check_begin_by};
 use super::{Error, Events, Result, Service};
 use crate::model::{Job, JobId, JobStatus, Timestamp, normalize_quota_names, stored_quota_names};
