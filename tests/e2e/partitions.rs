@@ -417,13 +417,14 @@ async fn schedules_and_named_jobs_put_into_their_key(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{own}");
     assert_eq!(own["quota_keys"], json!({"tenants": "globex"}), "{own}");
+    // The client's options go before a command with subcommands.
     let out = server.cli(&[
+        "--json",
         "names",
         "put",
         "nap",
         "--quota-key",
         "tenants=initech",
-        "--json",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let cli_job: Value = serde_json::from_str(&stdout(&out)).expect("the job");
