@@ -10,7 +10,7 @@ use chrono::{DateTime, FixedOffset};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{Backend, Http, Server, ServerOptions, shared, stderr, stdout};
+use crate::support::{Backend, Http, Server, ServerOptions, shared, stderr, stdout, wait_until};
 
 fn id(job: &Value) -> String {
     job["id"].as_str().expect("a job id").to_owned()
@@ -273,9 +273,174 @@ async fn a_guests_put_names_its_key(backend: Backend) {
     assert!(failure.contains("quota `serial`"), "{done}");
 }
 
+/// A schedule and a named job name their jobs' keys in a partitioned
+/// quota (`quota_keys`; `schedules create|update --quota-key`, `names set
+/// --quota-key`): every job they put carries the key and holds its slot,
+/// so a schedule's jobs, put every second and each running longer than
+/// that, never overlap. A quota named the wrong way is refused with 422
+/// at create, PATCH and set, not at each put; a put by name may give its
+/// own key.
+async fn schedules_and_named_jobs_put_into_their_key(backend: Backend) {
+    let _machine = shared().await;
+    let server = Server::start_on_with(
+        backend,
+        ServerOptions::default().args(["--main-agent-size", "4"]),
+    )
+    .await;
+    let http = server.http();
+    http.upload_example("hello").await;
+    for (name, partitioned) in [("tenants", true), ("serial", false)] {
+        let (status, body) = http
+            .post(
+                "/v1/queues/default/quotas",
+                json!({"name": name, "size": 1, "partitioned": partitioned}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let mismatch = |status: StatusCode, body: &Value| {
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["error"]["code"], "quota_mismatch", "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("`serial`"),
+            "{body}"
+        );
+    };
+    let (status, body) = http
+        .post(
+            "/v1/schedules",
+            json!({"name": "bad", "module": "hello", "function": "sleep", "args": [1],
+                   "delay": "1s", "quota_keys": {"serial": "acme"}}),
+        )
+        .await;
+    mismatch(status, &body);
+    let (status, body) = http
+        .put(
+            "/v1/job-names/bad",
+            json!({"module": "hello", "function": "sleep", "quota_keys": {"serial": "acme"}}),
+        )
+        .await;
+    mismatch(status, &body);
+
+    let out = server.cli(&[
+        "schedules",
+        "create",
+        "tick",
+        "hello",
+        "sleep",
+        "[1200]",
+        "--every",
+        "1s",
+        "--quota-key",
+        "tenants=acme",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let acme = json!({"tenants": "acme"});
+    let shown = http.ok("/v1/schedules/tick").await;
+    assert_eq!(shown["job"]["quota_keys"], acme, "{shown}");
+    wait_until("three occurrences of the schedule put", || async {
+        let view = http.ok("/v1/schedules/tick?runs=10").await;
+        (view["runs"].as_array().map_or(0, Vec::len) >= 3).then_some(())
+    })
+    .await;
+    let (status, body) = http.post("/v1/schedules/tick/pause", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let view = http.ok("/v1/schedules/tick?runs=10").await;
+    let mut jobs = Vec::new();
+    for job in view["runs"].as_array().unwrap() {
+        assert_eq!(job["quota_keys"], acme, "{job}");
+        jobs.push(id(job));
+    }
+    one_at_a_time("the schedule's acme jobs", &runs(&http, &jobs).await);
+
+    // PATCH and the CLI's update replace the key; a plain quota is refused.
+    let (status, patched) = http
+        .patch(
+            "/v1/schedules/tick",
+            json!({"quota_keys": {"tenants": "globex"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["job"]["quota_keys"], json!({"tenants": "globex"}));
+    let out = server.cli(&[
+        "schedules",
+        "update",
+        "tick",
+        "--quota-key",
+        "tenants=initech",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = http.ok("/v1/schedules/tick").await;
+    assert_eq!(
+        shown["job"]["quota_keys"],
+        json!({"tenants": "initech"}),
+        "{shown}"
+    );
+    let (status, body) = http
+        .patch(
+            "/v1/schedules/tick",
+            json!({"quota_keys": {"serial": "acme"}}),
+        )
+        .await;
+    mismatch(status, &body);
+
+    // A named job's key: each put by the name carries it unless it gives
+    // its own.
+    let out = server.cli(&[
+        "names",
+        "set",
+        "nap",
+        "hello",
+        "sleep",
+        "--args",
+        "[300]",
+        "--quota-key",
+        "tenants=acme",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(http.ok("/v1/job-names/nap").await["quota_keys"], acme);
+    let mut by_name = Vec::new();
+    for _ in 0..2 {
+        let (status, job) = http.post("/v1/job-names/nap/jobs", json!({})).await;
+        assert_eq!(status, StatusCode::CREATED, "{job}");
+        assert_eq!(job["quota_keys"], acme, "{job}");
+        by_name.push(id(&job));
+    }
+    let (status, own) = http
+        .post(
+            "/v1/job-names/nap/jobs",
+            json!({"quota_keys": {"tenants": "globex"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{own}");
+    assert_eq!(own["quota_keys"], json!({"tenants": "globex"}), "{own}");
+    // The client's options go before a command with subcommands.
+    let out = server.cli(&[
+        "--json",
+        "names",
+        "put",
+        "nap",
+        "--quota-key",
+        "tenants=initech",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cli_job: Value = serde_json::from_str(&stdout(&out)).expect("the job");
+    let cli_job = http.ok(&format!("/v1/jobs/{}", id(&cli_job))).await;
+    assert_eq!(
+        cli_job["quota_keys"],
+        json!({"tenants": "initech"}),
+        "{cli_job}"
+    );
+    one_at_a_time("the named job's acme jobs", &runs(&http, &by_name).await);
+}
+
 crate::on_both_backends!(
     a_partitioned_quota_holds_each_key,
     a_guests_put_names_its_key,
     a_queue_rate_spreads_starts_over_windows,
     a_partitioned_quota_holds_across_processes,
+    schedules_and_named_jobs_put_into_their_key,
 );

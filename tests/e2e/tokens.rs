@@ -317,10 +317,101 @@ async fn a_schedule_puts_with_its_creators_token(backend: Backend) {
     assert_eq!(listed["jobs"], json!([]), "nothing was put in `b`");
 }
 
+/// A token that may only read queue `a` searches jobs as the dashboard
+/// does (`GET /v1/jobs/query`, `/v1/jobs/count`, their filters, the time
+/// range included) and sees only `a`'s jobs; a filter naming `b` is 403
+/// naming it; every action on the jobs it sees is refused.
+async fn a_read_token_searches_only_its_queues(backend: Backend) {
+    let _machine = shared().await;
+    let (s, admin) = tenants(backend, &["hello"]).await;
+    let reader = Http::new(
+        &s.url,
+        Some(token(&admin, "reader", &["a"], &["read"]).await),
+    );
+    let mut in_a = Vec::new();
+    for (i, queue) in ["a", "b", "a", "b"].into_iter().enumerate() {
+        let (status, body) = admin
+            .post(&format!("/v1/queues/{queue}/pause"), json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let body = json!({ "module": "hello", "function": "echo", "args": [i] });
+        let (status, job) = admin.post(&format!("/v1/queues/{queue}/jobs"), body).await;
+        assert_eq!(status, StatusCode::CREATED, "{job}");
+        if queue == "a" {
+            in_a.push(job["id"].as_str().unwrap().to_owned());
+        }
+    }
+    let ids = |page: &Value| -> Vec<String> {
+        page["jobs"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{page}"))
+            .iter()
+            .map(|j| j["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let count = |answer: Value| {
+        answer["count"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{answer}"))
+    };
+    let since = "created_since=2000-01-01T00:00:00Z";
+    assert_eq!(ids(&reader.ok("/v1/jobs/query?function=echo").await), in_a);
+    assert_eq!(ids(&reader.ok("/v1/jobs/query?queue=a").await), in_a);
+    let newest = reader
+        .ok(&format!("/v1/jobs/query?{since}&order=newest"))
+        .await;
+    assert_eq!(ids(&newest), in_a.iter().rev().cloned().collect::<Vec<_>>());
+    assert_eq!(
+        count(reader.ok(&format!("/v1/jobs/count?{since}")).await),
+        2
+    );
+    assert_eq!(count(reader.ok("/v1/jobs/count?state=pending").await), 2);
+    assert_eq!(count(admin.ok("/v1/jobs/count?state=pending").await), 4);
+    for path in [
+        "/v1/jobs/query?queue=b",
+        "/v1/jobs/count?queue=b&state=pending",
+    ] {
+        let (status, body) = reader.get(path).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "forbidden", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("`read`") && message.contains("`b`"),
+            "{message}"
+        );
+    }
+
+    // Reading is all it may do, on the jobs it sees too.
+    let job = &in_a[0];
+    for (status, body) in [
+        reader
+            .post(&format!("/v1/jobs/{job}/cancel"), json!({}))
+            .await,
+        reader
+            .patch(&format!("/v1/jobs/{job}"), json!({"priority": 1}))
+            .await,
+        reader.post("/v1/jobs/delete", json!({"ids": [job]})).await,
+        reader
+            .post(
+                "/v1/jobs/remove",
+                json!({"queue": "a", "statuses": ["pending"]}),
+            )
+            .await,
+        reader.post("/v1/queues/a/pause", json!({})).await,
+    ] {
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    }
+    assert_eq!(
+        count(admin.ok("/v1/jobs/count?queue=a&state=pending").await),
+        2
+    );
+}
+
 crate::on_both_backends!(
     a_token_is_held_to_its_queues,
     tokens_see_only_the_modules_they_may,
-    a_schedule_puts_with_its_creators_token
+    a_schedule_puts_with_its_creators_token,
+    a_read_token_searches_only_its_queues,
 );
 
 /// The secret is printed once by `wasync tokens create`; the database

@@ -249,9 +249,73 @@ async fn named_jobs_carry_their_policy(backend: Backend) {
     );
 }
 
+/// A PATCH of a pending job's args derives its key again when the key was
+/// derived from them: the job then holds the new key (a put of those args
+/// answers with it), and a PATCH onto a key another job holds is refused
+/// with 409 naming that job, the job unchanged. An explicit key stays.
+async fn a_patch_of_args_derives_the_key_again(backend: Backend) {
+    let _machine = shared().await;
+    let server = Server::start_on(backend).await;
+    let http = server.http();
+    http.upload_example("hello").await;
+    let (status, body) = http.post("/v1/queues/default/pause", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let derived =
+        |args: Value| json!({"module": "hello", "function": "echo", "args": args, "unique": {}});
+    let a = http.put_job_with(derived(json!(["a"]))).await;
+    let b = http.put_job_with(derived(json!(["b"]))).await;
+
+    let (status, changed) = http
+        .patch(&format!("/v1/jobs/{}", id(&a)), json!({"args": ["c"]}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["args"], json!(["c"]));
+    let (status, same) = http.post("/v1/jobs", derived(json!(["c"]))).await;
+    assert_eq!(status, StatusCode::OK, "{same}");
+    assert_eq!(
+        (same["duplicate"].clone(), id(&same)),
+        (json!(true), id(&a))
+    );
+    let (status, freed) = http.post("/v1/jobs", derived(json!(["a"]))).await;
+    assert_eq!(status, StatusCode::CREATED, "the old key is free: {freed}");
+
+    let (status, refused) = http
+        .patch(&format!("/v1/jobs/{}", id(&b)), json!({"args": ["c"]}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["error"]["code"], "conflict", "{refused}");
+    assert_eq!(refused["error"]["holder"], id(&a).as_str(), "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains(&id(&a)), "{message}");
+    let unchanged = http.ok(&format!("/v1/jobs/{}", id(&b))).await;
+    assert_eq!(unchanged["args"], json!(["b"]), "{unchanged}");
+
+    let explicit = http
+        .put_job_with(
+            json!({"module": "hello", "function": "echo", "args": [1], "unique": {"key": "k"}}),
+        )
+        .await;
+    let (status, body) = http
+        .patch(
+            &format!("/v1/jobs/{}", id(&explicit)),
+            json!({"args": ["z"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, again) = http
+        .post(
+            "/v1/jobs",
+            json!({"module": "hello", "function": "echo", "args": [1], "unique": {"key": "k"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "an explicit key stays: {again}");
+    assert_eq!(id(&again), id(&explicit));
+}
+
 crate::on_both_backends!(
     unique_puts_answer_with_the_job_holding_the_key,
     a_guest_put_gets_the_id_of_the_job_holding_the_key,
     two_servers_racing_one_key_insert_one_job,
     named_jobs_carry_their_policy,
+    a_patch_of_args_derives_the_key_again,
 );

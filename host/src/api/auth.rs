@@ -53,6 +53,9 @@ pub fn rule(method: &Method, path: &str) -> Need {
         "/job-names/{name}/jobs" => Handler,
         // Each shows only what the caller may read, or the caller itself.
         "/activity" | "/caller" => Handler,
+        // Held to the caller's queues by the handler (a queue it names
+        // must be one it may read).
+        "/jobs/query" | "/jobs/count" => Handler,
         "/queues/{name}" if get => Queue(Read, "name"),
         "/queues/{name}" => Queue(Admin, "name"),
         "/queues/{name}/jobs" => Queue(read_or(Put), "name"),
@@ -274,7 +277,8 @@ mod tests {
         assert_eq!(rule(&Method::POST, "/v1/jobs/batch"), Handler);
         assert_eq!(rule(&Method::POST, "/v1/tokens"), Server);
         assert_eq!(rule(&Method::GET, "/v1/dispatchers"), Server);
-        assert_eq!(rule(&Method::GET, "/v1/jobs/query"), Server);
+        assert_eq!(rule(&Method::GET, "/v1/jobs/query"), Handler);
+        assert_eq!(rule(&Method::GET, "/v1/jobs/last-completed"), Server);
         assert_eq!(rule(&Method::POST, "/v1/jobs/delete"), Server);
         assert_eq!(rule(&Method::GET, "/metrics"), Server);
         assert_eq!(rule(&Method::GET, "/v1/openapi.json"), Open);

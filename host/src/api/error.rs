@@ -38,6 +38,16 @@ pub enum ApiError {
     /// 409 `conflict`: the request does not fit the current state.
     #[error("{0}")]
     Conflict(String),
+    /// 409 `conflict`: a change of a job's arguments derived a uniqueness
+    /// key another job of its queue holds. The error object also names
+    /// that job (`holder`).
+    #[error("{message}")]
+    UniqueKeyHeld {
+        /// What is wrong, naming both jobs.
+        message: String,
+        /// The job holding the key.
+        holder: crate::model::JobId,
+    },
     /// 429 `queue_full`: a put into a queue at its pending cap.
     #[error("{0}")]
     QueueFull(String),
@@ -90,7 +100,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::UniqueKeyHeld { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::QueueFull(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::InvalidComponent(_)
@@ -114,7 +124,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
-            ApiError::Conflict(_) => "conflict",
+            ApiError::Conflict(_) | ApiError::UniqueKeyHeld { .. } => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::QueueFull(_) => "queue_full",
             ApiError::InvalidComponent(_) => "invalid_component",
@@ -139,6 +149,10 @@ impl From<service::Error> for ApiError {
             },
             service::Error::BadArguments { .. } => ApiError::BadArguments(error.to_string()),
             service::Error::Conflict(message) => ApiError::Conflict(message),
+            service::Error::UniqueKeyHeld { holder, .. } => ApiError::UniqueKeyHeld {
+                holder,
+                message: error.to_string(),
+            },
             service::Error::InvalidComponent(error) => {
                 ApiError::InvalidComponent(error.to_string())
             }
@@ -160,6 +174,9 @@ impl IntoResponse for ApiError {
         let mut body = ErrorBody::new(self.code(), self.to_string());
         if let ApiError::UnknownFunction { functions, .. } = &self {
             body.error.functions = Some(functions.clone());
+        }
+        if let ApiError::UniqueKeyHeld { holder, .. } = &self {
+            body.error.holder = Some(*holder);
         }
         let mut response = (self.status(), Json(body)).into_response();
         if matches!(self, ApiError::Unauthorized | ApiError::PayloadTooLarge(_)) {

@@ -141,7 +141,9 @@ pub async fn show(
 /// `PATCH /v1/jobs/{id}`: changes a job's `args`, `begin_after`,
 /// `begin_by`, `quota_names` or `priority` while no dispatcher holds it (status
 /// `pending` or `new`); 409 naming its status once claimed, 400 naming an
-/// unknown quota (the job unchanged).
+/// unknown quota (the job unchanged). New `args` derive a uniqueness key
+/// derived from the old ones again: 409 with `holder` naming the job that
+/// holds the new key, the job unchanged.
 #[utoipa::path(
     patch,
     path = "/v1/jobs/{id}",
@@ -151,7 +153,7 @@ pub async fn show(
     request_body = JobPatch,
     responses(
         (status = 200, description = "The job, changed.", body = Job),
-        (status = 409, description = "A dispatcher holds the job.", body = ErrorBody)
+        (status = 409, description = "A dispatcher holds the job, or its new args derive a uniqueness key another job holds (`holder`).", body = ErrorBody)
     )
 )]
 pub async fn patch(

@@ -7,16 +7,17 @@ use axum::Json;
 use axum::extract::State;
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Path, Query};
 use super::input::TimeInput;
-use crate::model::{DispatcherId, JobFilter, JobId, QueryState, TimeRange};
+use crate::model::{DispatcherId, JobFilter, JobId, QueryState, Scope, TimeRange};
 use crate::store::JobOrder;
-use crate::wire::JobPage;
 use crate::wire::dispatchers::{
     DispatcherStatsView, DispatcherStatusView, PollList, PollsQuery, StatsQuery,
 };
 use crate::wire::operators::{FailureReply, JobCount, JobFilterQuery, JobInfo, JobSlot};
+use crate::wire::{ErrorBody, JobPage};
 
 fn range(since: Option<TimeInput>, before: Option<TimeInput>) -> TimeRange {
     TimeRange {
@@ -40,6 +41,7 @@ fn filter(query: &JobFilterQuery) -> ApiResult<JobFilter> {
         module: query.module.clone(),
         function: query.function.clone(),
         queue: query.queue.clone(),
+        queues: None,
         agent: query.agent.clone(),
         dispatcher: query.dispatcher,
         requested_start: range(query.requested_start_since, query.requested_start_before),
@@ -49,9 +51,32 @@ fn filter(query: &JobFilterQuery) -> ApiResult<JobFilter> {
     })
 }
 
+/// The filter as `caller` may run it: whole for an admin; a token's
+/// `queue` must be one it may read (403 naming it), and without one the
+/// query is held to the queues it may read.
+async fn scoped(state: &AppState, caller: &Caller, mut filter: JobFilter) -> ApiResult<JobFilter> {
+    if caller.0.is_admin() {
+        return Ok(filter);
+    }
+    if let Some(queue) = &filter.queue {
+        caller.require(Scope::Read, queue)?;
+        return Ok(filter);
+    }
+    let queues = state.service.queue_list().await?;
+    filter.queues = Some(
+        queues
+            .into_iter()
+            .map(|q| q.name)
+            .filter(|name| caller.reads(name))
+            .collect(),
+    );
+    Ok(filter)
+}
+
 /// `GET /v1/jobs/query?state=failed&function=resize*&start_since=…`: the
 /// matching jobs, oldest first (`order=newest`: newest first); `next` is
-/// the `after` of the next page.
+/// the `after` of the next page. A token with `read` sees the jobs of
+/// its queues only; naming another queue is 403.
 #[utoipa::path(
     get,
     path = "/v1/jobs/query",
@@ -59,11 +84,13 @@ fn filter(query: &JobFilterQuery) -> ApiResult<JobFilter> {
     operation_id = "monitor_query",
     params(JobFilterQuery),
     responses(
-        (status = 200, description = "The matching jobs, oldest first (`order=newest`: newest first); `next` is the `after` of the next page.", body = JobPage)
+        (status = 200, description = "The matching jobs, oldest first (`order=newest`: newest first); `next` is the `after` of the next page.", body = JobPage),
+        (status = 403, description = "`queue` names a queue the token may not read.", body = ErrorBody)
     )
 )]
 pub async fn query(
     State(state): State<AppState>,
+    caller: Caller,
     Query(query): Query<JobFilterQuery>,
 ) -> ApiResult<Json<JobPage>> {
     let order = match query.order.as_deref() {
@@ -78,7 +105,7 @@ pub async fn query(
     let page = state
         .service
         .job_query(
-            filter(&query)?,
+            scoped(&state, &caller, filter(&query)?).await?,
             order,
             query.after,
             query.limit.unwrap_or(100),
@@ -87,7 +114,8 @@ pub async fn query(
     Ok(Json(page.into()))
 }
 
-/// `GET /v1/jobs/count?…` (the filters of `query`): `{"count": n}`.
+/// `GET /v1/jobs/count?…` (the filters of `query`): `{"count": n}`,
+/// held to a token's queues as `query` is.
 #[utoipa::path(
     get,
     path = "/v1/jobs/count",
@@ -95,14 +123,17 @@ pub async fn query(
     operation_id = "monitor_count",
     params(JobFilterQuery),
     responses(
-        (status = 200, description = "How many jobs match.", body = JobCount)
+        (status = 200, description = "How many jobs match.", body = JobCount),
+        (status = 403, description = "`queue` names a queue the token may not read.", body = ErrorBody)
     )
 )]
 pub async fn count(
     State(state): State<AppState>,
+    caller: Caller,
     Query(query): Query<JobFilterQuery>,
 ) -> ApiResult<Json<JobCount>> {
-    let count = state.service.job_count(filter(&query)?).await?;
+    let filter = scoped(&state, &caller, filter(&query)?).await?;
+    let count = state.service.job_count(filter).await?;
     Ok(Json(JobCount { count }))
 }
 

@@ -213,6 +213,7 @@ pub(super) async fn health(State(state): State<AppState>) -> Response {
                 code: fault.kind.code().into(),
                 message: fault.kind.meaning().into(),
                 functions: None,
+                holder: None,
             });
             health.detail = Some(fault.detail);
             health.since = Some(degraded.since);

@@ -59,6 +59,7 @@ pub async fn create(
             limits: body.limits,
             begin_by_ms: body.begin_by.map(|d| d.millis()),
             priority: body.priority,
+            quota_keys: body.quota_keys,
             ..JobSpec::default()
         },
         timing,
@@ -153,6 +154,7 @@ pub async fn update(
         args: body.args,
         limits: body.limits,
         priority: body.priority,
+        quota_keys: body.quota_keys,
         begin_by_ms: body.begin_by.map(|b| b.map(|d| d.millis())),
         timing: timing(body.delay, body.cron, true).map_err(ApiError::BadRequest)?,
         active: body.active,

@@ -118,6 +118,7 @@ impl Client {
                 code: "unknown".into(),
                 message: "(no message)".into(),
                 functions: None,
+                holder: None,
             });
         Err(ClientError::Api {
             status,

@@ -54,6 +54,10 @@ enum NamesCommand {
         /// Its jobs are unique with this key (implies `--unique`).
         #[arg(long, value_name = "KEY")]
         unique_key: Option<String>,
+        /// A partitioned quota of the queue its jobs count against, with
+        /// their key: `NAME=KEY` (e.g. `tenants=acme`).
+        #[arg(long = "quota-key", value_name = "NAME=KEY", value_parser = super::put::parse_quota_key)]
+        quota_keys: Vec<(String, String)>,
     },
     /// Show a named job.
     Show {
@@ -74,6 +78,10 @@ enum NamesCommand {
         /// The queue (default: the name's).
         #[arg(long, short)]
         queue: Option<String>,
+        /// Its key in a partitioned quota, `NAME=KEY` (default: the
+        /// name's).
+        #[arg(long = "quota-key", value_name = "NAME=KEY", value_parser = super::put::parse_quota_key)]
+        quota_keys: Vec<(String, String)>,
     },
 }
 
@@ -119,6 +127,7 @@ pub async fn run(client_args: &ClientArgs, args: NamesArgs) -> anyhow::Result<Ex
             priority,
             unique,
             unique_key,
+            quota_keys,
         } => {
             let body = JobNameBody {
                 module,
@@ -135,6 +144,7 @@ pub async fn run(client_args: &ClientArgs, args: NamesArgs) -> anyhow::Result<Ex
                     key: unique_key,
                     ..UniqueSpec::default()
                 }),
+                quota_keys: quota_keys.into_iter().collect(),
             };
             let named: JobName = client.put_as(&path(&name), &body).await?;
             emit(json, &named, |_| println!("registered job name {name}"));
@@ -147,10 +157,16 @@ pub async fn run(client_args: &ClientArgs, args: NamesArgs) -> anyhow::Result<Ex
             let answer = client.delete(&path(&name)).await?;
             emit(json, &answer, |_| println!("deleted job name {name}"));
         }
-        NamesCommand::Put { name, args, queue } => {
+        NamesCommand::Put {
+            name,
+            args,
+            queue,
+            quota_keys,
+        } => {
             let body = PutByName {
                 args: parsed(args)?,
                 queue,
+                quota_keys: quota_keys.into_iter().collect(),
                 ..PutByName::default()
             };
             let put: PutReply = client

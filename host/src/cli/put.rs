@@ -98,7 +98,7 @@ pub struct PutArgs {
 }
 
 /// `NAME=KEY` of `--quota-key`.
-fn parse_quota_key(text: &str) -> Result<(String, String), String> {
+pub(super) fn parse_quota_key(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((name, key)) if !name.is_empty() && !key.is_empty() => {
             Ok((name.to_owned(), key.to_owned()))

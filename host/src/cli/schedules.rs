@@ -3,6 +3,7 @@
 //! at cron times (`--cron "10 4 * * *"`, or lists of fields
 //! `--minute 10 --hour 4`, day of week 0 = Monday). Times are UTC.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -176,6 +177,13 @@ struct ScheduleOptions {
     /// Wall-clock limit of each run, e.g. `30s`.
     #[arg(long, value_parser = super::parse_duration)]
     timeout: Option<Duration>,
+    /// The priority of each job (higher runs first; may be negative).
+    #[arg(long, allow_negative_numbers = true)]
+    priority: Option<i32>,
+    /// A partitioned quota of the queue each job counts against, with its
+    /// key: `NAME=KEY` (e.g. `tenants=acme`).
+    #[arg(long = "quota-key", value_name = "NAME=KEY", value_parser = super::put::parse_quota_key)]
+    quota_keys: Vec<(String, String)>,
 }
 
 /// What [`ScheduleOptions`] give, parsed (each `None` when not given).
@@ -186,6 +194,8 @@ struct Options {
     next_call_time: Option<TimeInput>,
     begin_by: Option<DurationInput>,
     limits: Option<JobLimits>,
+    priority: Option<i32>,
+    quota_keys: Option<BTreeMap<String, String>>,
 }
 
 impl ScheduleOptions {
@@ -220,6 +230,9 @@ impl ScheduleOptions {
                 .map_err(|e| anyhow!(e))?,
             begin_by: duration(&self.begin_by)?,
             limits: (!limits.is_empty()).then_some(limits),
+            priority: self.priority,
+            quota_keys: (!self.quota_keys.is_empty())
+                .then(|| self.quota_keys.iter().cloned().collect()),
         })
     }
 }
@@ -275,7 +288,8 @@ pub async fn run(client_args: &ClientArgs, args: SchedulesArgs) -> anyhow::Resul
                 queue: options.queue,
                 limits: options.limits.unwrap_or_default(),
                 begin_by: options.begin_by,
-                priority: 0,
+                priority: options.priority.unwrap_or_default(),
+                quota_keys: options.quota_keys.unwrap_or_default(),
                 delay,
                 cron,
                 active: paused.then_some(false),
@@ -313,7 +327,8 @@ pub async fn run(client_args: &ClientArgs, args: SchedulesArgs) -> anyhow::Resul
                 queue: options.queue,
                 limits: options.limits,
                 begin_by: options.begin_by.map(Some),
-                priority: None,
+                priority: options.priority,
+                quota_keys: options.quota_keys,
                 delay,
                 cron,
                 active: None,

@@ -15,7 +15,7 @@ pub struct JobName {
     /// default queue (`""`: the default queue), the arguments a put
     /// without arguments uses, and the policy every put by the name
     /// carries unless it gives its own: `retry`, `limits`, `priority`,
-    /// `unique`. It keeps no other option.
+    /// `unique`, `quota_keys`. It keeps no other option.
     #[serde(flatten)]
     pub job: JobSpec,
     /// When it was first registered.

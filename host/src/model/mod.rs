@@ -61,7 +61,7 @@ pub use token::{
 };
 pub use unique::{
     BadUnique, UNIQUE_KEY_MAX_LEN, UNIQUE_STATES_DEFAULT, UNIQUE_STATES_REQUIRED, UniqueKey,
-    UniqueSpec, state_bit,
+    UniqueSpec, derived_key, state_bit,
 };
 pub use usage::{RunLimits, RunRecord, RunUsage, UsageTotals};
 

@@ -105,6 +105,9 @@ pub struct JobFilter {
     pub function: Option<String>,
     /// Only this queue.
     pub queue: Option<String>,
+    /// Only jobs of these queues (`Some` of none: no job): the queues a
+    /// scoped token may read, when its query names no queue.
+    pub queues: Option<Vec<String>>,
     /// Only jobs claimed last by an agent of this name.
     pub agent: Option<String>,
     /// Only jobs claimed last by this dispatcher.

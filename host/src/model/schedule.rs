@@ -272,8 +272,8 @@ pub struct Schedule {
     pub name: String,
     /// The job it puts at each occurrence, kept as given (the module by
     /// name is resolved at each put, so a newer upload under the name is
-    /// used from then on): module, function, arguments, queue, `limits`
-    /// and `begin_by` (counted from each put).
+    /// used from then on): module, function, arguments, queue, `limits`,
+    /// `begin_by` (counted from each put), `priority` and `quota_keys`.
     pub job: JobSpec,
     /// When it puts it.
     pub timing: Timing,

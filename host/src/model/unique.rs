@@ -69,6 +69,11 @@ pub struct UniqueKey {
     pub key: String,
     /// The states it applies to, one bit each.
     pub states: i64,
+    /// When the key was derived (the put gave none): the period it was
+    /// resolved with (`0`: none), so that a change of the job's arguments
+    /// derives it again ([`derived_key`]); `None` for an explicit key,
+    /// which a change of arguments leaves as it is.
+    pub derived_period_ms: Option<u64>,
 }
 
 /// A `UniqueSpec` that cannot be honoured; the message names why.
@@ -105,6 +110,36 @@ fn canonical(value: &Value) -> Value {
     }
 }
 
+/// The stored form of a key named by `named`: `sha256` of it and the
+/// bucket of `period_ms` (if any) that `at` falls in, in hex.
+fn hashed(named: Value, period_ms: Option<u64>, at: Timestamp) -> String {
+    let bucket = match period_ms {
+        Some(period) => {
+            let length = i64::try_from(period).unwrap_or(i64::MAX).max(1);
+            json!([period, at.timestamp_millis().div_euclid(length)])
+        }
+        None => Value::Null,
+    };
+    let text = json!([named, bucket]).to_string();
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// The key a job derives from its module (as its put named it),
+/// function and `args`, with the period it was put with (`0`: none) and
+/// the time it was put at (its `created_at`): the same key its put
+/// derived, for the arguments it has now. A change of a pending job's
+/// arguments stores this key in place of the old one.
+pub fn derived_key(
+    module: &str,
+    function: &str,
+    args: &Value,
+    period_ms: u64,
+    put_at: Timestamp,
+) -> String {
+    let named = json!(["derived", module, function, canonical(args)]);
+    hashed(named, (period_ms > 0).then_some(period_ms), put_at)
+}
+
 impl UniqueSpec {
     /// The stored key of a job of `module`'s `function` with `args`, put at
     /// `now`; or why this spec cannot be honoured.
@@ -129,18 +164,13 @@ impl UniqueSpec {
             Some(key) => json!(["key", key]),
             None => json!(["derived", module, function, canonical(args)]),
         };
-        let bucket = match self.period_ms {
-            Some(0) => return Err(BadUnique("`unique.period_ms` must be at least 1".into())),
-            Some(period) => {
-                let length = i64::try_from(period).unwrap_or(i64::MAX);
-                json!([period, now.timestamp_millis().div_euclid(length)])
-            }
-            None => Value::Null,
-        };
-        let text = json!([named, bucket]).to_string();
+        if self.period_ms == Some(0) {
+            return Err(BadUnique("`unique.period_ms` must be at least 1".into()));
+        }
         Ok(UniqueKey {
-            key: hex::encode(Sha256::digest(text.as_bytes())),
+            key: hashed(named, self.period_ms, now),
             states,
+            derived_period_ms: self.key.is_none().then_some(self.period_ms.unwrap_or(0)),
         })
     }
 
@@ -206,6 +236,32 @@ mod tests {
             explicit.resolve("m", "f", &json!([1]), at(0)).unwrap().key,
             explicit.resolve("x", "y", &json!([]), at(0)).unwrap().key,
             "an explicit key ignores what the job runs"
+        );
+    }
+
+    #[test]
+    fn a_derived_key_is_derived_again_for_new_arguments() {
+        let put_at = at(5_500);
+        for period_ms in [None, Some(1000)] {
+            let spec = UniqueSpec {
+                period_ms,
+                ..UniqueSpec::default()
+            };
+            let put = spec.resolve("m", "f", &json!([1]), put_at).unwrap();
+            let period = put.derived_period_ms.expect("derived");
+            assert_eq!(period, period_ms.unwrap_or(0));
+            assert_eq!(put.key, derived_key("m", "f", &json!([1]), period, put_at));
+            let again = spec.resolve("m", "f", &json!([2]), put_at).unwrap().key;
+            assert_eq!(again, derived_key("m", "f", &json!([2]), period, put_at));
+        }
+        let explicit = UniqueSpec {
+            key: Some("k".into()),
+            ..UniqueSpec::default()
+        };
+        let put = explicit.resolve("m", "f", &json!([1]), put_at).unwrap();
+        assert_eq!(
+            put.derived_period_ms, None,
+            "an explicit key is not derived"
         );
     }
 

@@ -55,6 +55,15 @@ pub enum Error {
     /// a queue that is not empty).
     #[error("{0}")]
     Conflict(String),
+    /// A change of a job's arguments derived a uniqueness key another job
+    /// of its queue holds; the message names both.
+    #[error("{}", store::Error::UniqueKeyHeld { job: *.job, holder: *.holder })]
+    UniqueKeyHeld {
+        /// The job whose change was refused.
+        job: crate::model::JobId,
+        /// The job holding the key.
+        holder: crate::model::JobId,
+    },
     /// An uploaded component was refused.
     #[error(transparent)]
     InvalidComponent(#[from] ValidationError),
@@ -98,6 +107,7 @@ impl From<store::Error> for Error {
         match error {
             store::Error::NotFound { what } => Error::NotFound { what },
             store::Error::Conflict(message) => Error::Conflict(message),
+            store::Error::UniqueKeyHeld { job, holder } => Error::UniqueKeyHeld { job, holder },
             other => Error::Store(other),
         }
     }

@@ -1,21 +1,22 @@
 //! Named jobs: a name registered for a module's function, with a default
 //! queue and arguments and the policy its jobs carry (retry, limits,
-//! priority, uniqueness), and puts by that name.
+//! priority, uniqueness, keys in partitioned quotas), and puts by that
+//! name.
 
 use super::names::{NAME_MAX_LEN, validate_free_name};
 use super::{Put, Putter, Result, Service};
 use crate::model::{JobName, JobSpec};
 
 /// The options a named job keeps: the policy of every job put by it.
-const NAMED_JOB_KEEPS: &[&str] = &["retry", "limits", "priority", "unique"];
+const NAMED_JOB_KEEPS: &[&str] = &["retry", "limits", "priority", "unique", "quota_keys"];
 
 impl Service {
     /// Registers (or replaces) a named job: `job`'s module (it must exist
     /// and export the function), function, queue (it must exist; `None`:
     /// the default queue), default arguments, and the policy every job
-    /// put by the name carries: retry policy, limits, priority and
-    /// uniqueness (checked now: a bad one is refused here, not at each
-    /// put). It keeps no other option (one given is refused).
+    /// put by the name carries: retry policy, limits, priority,
+    /// uniqueness and keys in partitioned quotas (checked now, as a put
+    /// checks them: a bad one is refused here, not at each put). It keeps no other option (one given is refused).
     pub async fn job_name_set(&self, name: String, job: JobSpec) -> Result<JobName> {
         validate_free_name("job name", &name, NAME_MAX_LEN)?;
         let job = self
@@ -61,7 +62,8 @@ impl Service {
     /// Puts the named job's module and function with `spec`'s options,
     /// each the named job's where the put gives none: arguments (`null`),
     /// queue, retry policy, limits (none requested), priority (unless
-    /// `priority_given`) and uniqueness. The rest as given.
+    /// `priority_given`), uniqueness and keys in partitioned quotas (none
+    /// given). The rest as given.
     pub async fn put_by_name(
         &self,
         name: &str,
@@ -91,6 +93,11 @@ impl Service {
                 named.priority
             },
             unique: spec.unique.or(named.unique),
+            quota_keys: if spec.quota_keys.is_empty() {
+                named.quota_keys
+            } else {
+                spec.quota_keys
+            },
             ..spec
         };
         self.put_job(spec, by).await

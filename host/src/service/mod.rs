@@ -3,6 +3,7 @@
 //! wake-ups. Everything above the store goes through a [`Service`].
 
 mod activity;
+mod annotations;
 mod batch;
 mod broadcast;
 mod callbacks;
@@ -11,7 +12,9 @@ mod error;
 pub mod events;
 mod failures;
 pub mod health;
+mod job_checks;
 mod job_names;
+mod job_reads;
 mod jobs;
 mod lookups;
 mod modules;
@@ -38,7 +41,8 @@ pub use callbacks::CompositeRequest;
 pub use error::{Error, Result};
 pub use events::Events;
 pub use health::{Degraded, PROBE_INTERVAL, StoreHealth};
-pub use jobs::{JobPage, Put, Putter};
+pub use job_reads::JobPage;
+pub use jobs::{Put, Putter};
 pub use lookups::LOOKUP_TTL_DEFAULT;
 pub use monitor::{ACTIVE_IDS_MAX, DispatcherStatsView, DispatcherStatusView, JobInfo};
 pub use names::{

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::jobs::JobPage;
+use super::job_reads::JobPage;
 use super::names::queue_from_alias;
 use super::queues::LIST_LIMIT_MAX;
 use super::{Error, Result, Service};

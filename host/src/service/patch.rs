@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::jobs::validate_args;
+use super::job_checks::validate_args;
 use super::timing::{JobTiming, check_begin_by};
 use super::{Error, Events, Result, Service};
 use crate::model::{Job, JobId, JobStatus, Timestamp, normalize_quota_names, stored_quota_names};
@@ -16,7 +16,8 @@ pub(crate) const EXPIRE_BATCH_MAX: u32 = 1024;
 /// What to change in a job; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JobPatch {
-    /// New arguments: a JSON array (positional) or object (named).
+    /// New arguments: a JSON array (positional) or object (named). A key
+    /// derived from the old ones is derived again from these.
     pub args: Option<Value>,
     /// A new due time (`Some(None)`: as soon as possible). The job is
     /// placed in the queue as if put with it now.
@@ -43,6 +44,9 @@ impl Service {
     /// once it is claimed; [`Error::Invalid`] naming an unknown quota (the
     /// job is then unchanged). A job whose deadline has passed after the
     /// change is expired at once (it fails with `timeout`, never runs).
+    /// New `args` derive the job's uniqueness key again when it was
+    /// derived from its arguments; [`Error::UniqueKeyHeld`] when another
+    /// job of its queue holds the new key (the database's index decides).
     pub async fn job_update(&self, id: JobId, patch: JobPatch) -> Result<Job> {
         let current = self.store().job_get(id).await?;
         if !matches!(current.status, JobStatus::Pending | JobStatus::New) {

@@ -12,6 +12,7 @@
 //!   Cron item's the first matching minute after it; either can be given
 //!   (`next_call_time`).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -23,6 +24,9 @@ use crate::model::{
     Timestamp, Timing,
 };
 use crate::store::ScheduleUpdateParams;
+
+/// The options a schedule's job keeps (any other is refused).
+const SCHEDULE_KEEPS: &[&str] = &["limits", "begin_by", "priority", "quota_keys"];
 
 /// The shortest delay of a Delay item.
 pub const DELAY_MIN: Duration = Duration::from_secs(1);
@@ -40,8 +44,9 @@ pub struct ScheduleRequest {
     /// Its unique name.
     pub name: String,
     /// The job to put (the queue may be written `default`). A schedule
-    /// keeps its module, function, arguments, queue, `limits` and
-    /// `begin_by`; any other option is refused.
+    /// keeps its module, function, arguments, queue, `limits`,
+    /// `begin_by`, `priority` and `quota_keys`; any other option is
+    /// refused.
     pub job: JobSpec,
     /// When. A cron spec is checked and normalised.
     pub timing: Timing,
@@ -70,6 +75,9 @@ pub struct SchedulePatch {
     pub limits: Option<JobLimits>,
     /// The priority its jobs are put with.
     pub priority: Option<i32>,
+    /// Its jobs' keys in partitioned quotas of their queue (an empty map
+    /// removes them).
+    pub quota_keys: Option<BTreeMap<String, String>>,
     /// `Some(None)` removes it.
     pub begin_by_ms: Option<Option<u64>>,
     /// New timing: the next occurrence is computed anew from now (unless
@@ -217,7 +225,7 @@ impl Service {
 
     /// Checks a schedule's job as a put would, without putting it.
     async fn validated_job(&self, job: JobSpec) -> Result<JobSpec> {
-        self.check_definition("a schedule's job", &["limits", "begin_by", "priority"], job)
+        self.check_definition("a schedule's job", SCHEDULE_KEEPS, job)
             .await
     }
 
@@ -235,6 +243,7 @@ impl Service {
             || patch.args.is_some()
             || patch.limits.is_some()
             || patch.priority.is_some()
+            || patch.quota_keys.is_some()
             || patch.begin_by_ms.is_some();
         let job = JobSpec {
             queue: patch.queue.or(old.queue),
@@ -244,6 +253,7 @@ impl Service {
             limits: patch.limits.unwrap_or(old.limits),
             begin_by_ms: patch.begin_by_ms.unwrap_or(old.begin_by_ms),
             priority: patch.priority.unwrap_or(old.priority),
+            quota_keys: patch.quota_keys.unwrap_or(old.quota_keys),
             ..JobSpec::default()
         };
         let job = if job_changed {

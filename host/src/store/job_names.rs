@@ -1,6 +1,8 @@
 //! Named jobs, written once for both backends: a name for a module's
 //! function with its queue and arguments, and the policy (retry, limits,
-//! priority, uniqueness) a put by name uses.
+//! priority, uniqueness, keys in partitioned quotas) a put by name uses.
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use tracing::instrument;
@@ -23,6 +25,8 @@ struct Policy {
     priority: i32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     unique: Option<UniqueSpec>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    quota_keys: BTreeMap<String, String>,
 }
 
 fn is_zero(priority: &i32) -> bool {
@@ -81,6 +85,7 @@ fn job_name(r: &SqlRow) -> Result<JobName> {
             limits: policy.limits,
             priority: policy.priority,
             unique: policy.unique,
+            quota_keys: policy.quota_keys,
             ..JobSpec::default()
         },
         created_at: clock::from_millis(r.int(5)?),
@@ -111,6 +116,7 @@ async fn set<C: SqlConn + ?Sized>(conn: &mut C, n: &JobName) -> Result<JobName> 
         limits: n.job.limits.clone(),
         priority: n.job.priority,
         unique: n.job.unique.clone(),
+        quota_keys: n.job.quota_keys.clone(),
     };
     let policy = (policy != Policy::default())
         .then(|| serde_json::to_string(&policy).expect("a policy serializes to JSON"));

@@ -178,6 +178,16 @@ fn push_filter(d: &Dialect, sql: &mut String, binds: &mut Binds, f: &JobFilter) 
         let p = binds.push(Bind::Text(queue.clone()));
         sql.push_str(&format!(" AND queue = {p}"));
     }
+    if let Some(queues) = &f.queues {
+        let list: Vec<String> = queues
+            .iter()
+            .map(|q| binds.push(Bind::Text(q.clone())))
+            .collect();
+        match list.is_empty() {
+            true => sql.push_str(" AND 1 = 0"),
+            false => sql.push_str(&format!(" AND queue IN ({})", list.join(", "))),
+        }
+    }
     if let Some(agent) = &f.agent {
         let p = binds.push(Bind::Text(agent.clone()));
         sql.push_str(&format!(" AND agent = {p}"));

@@ -26,7 +26,8 @@ use crate::model::{Failure, Job, JobId, JobStatus, NewJob, ScheduleRun, Transiti
 /// statements give them.
 pub(crate) const INSERTED_COLUMNS: &str = "id, queue, status, module, module_name, function, \
      args, limits, begin_after, scheduled, begin_by_ms, parent, created_at, quota_names, failure, \
-     completed_at, schedule_id, occurrence, retry, token, priority, unique_key, unique_states";
+     completed_at, schedule_id, occurrence, retry, token, priority, unique_key, unique_states, \
+     unique_derived";
 
 pub(crate) use super::unique::SKIP_DUPLICATES;
 
@@ -98,7 +99,8 @@ pub(crate) static UPDATE: Sql = Sql::new(|d| {
            seq = CASE WHEN ?3 THEN {next_seq} ELSE seq END, \
            begin_by_ms = CASE WHEN ?6 THEN ?7 ELSE begin_by_ms END, \
            quota_names = CASE WHEN ?8 THEN {names} ELSE quota_names END, \
-           priority = coalesce(?10, priority) \
+           priority = coalesce(?10, priority), \
+           unique_key = coalesce(?11, unique_key) \
          WHERE id = ?1 AND status IN ({pending}, {new}) RETURNING {JOB_COLUMNS}",
         json = d.json,
         next_seq = d.next_seq,
@@ -312,7 +314,10 @@ pub(crate) async fn put_back<B: SqlBackend>(db: &B, p: &JobPutBackParams) -> Res
 }
 
 /// Changes a pending or new job's arguments, schedule, quota names or
-/// priority.
+/// priority. New arguments derive a key derived from the old ones again:
+/// the index `jobs_unique` refuses it while another job of the queue
+/// holds it, and the change is refused naming that job
+/// ([`Error::UniqueKeyHeld`]).
 pub(crate) async fn update<B: SqlBackend>(db: &B, p: &JobUpdateParams) -> Result<Job> {
     let (move_it, begin_after, scheduled) = match p.begin_after {
         Some((at, scheduled)) => (true, ms(at), scheduled),
@@ -324,8 +329,10 @@ pub(crate) async fn update<B: SqlBackend>(db: &B, p: &JobUpdateParams) -> Result
         .as_ref()
         .filter(|names| !names.is_empty())
         .map(|names| serde_json::Value::from(names.as_slice()).to_string());
-    let mut conn = db.writes();
-    let sql = UPDATE.text(conn.dialect());
+    let key = match &p.args {
+        Some(args) => super::unique::derived_again(db, p.id, args).await?,
+        None => None,
+    };
     let binds = [
         Arg::Id(p.id.0),
         Arg::OptText(args.as_deref()),
@@ -337,12 +344,31 @@ pub(crate) async fn update<B: SqlBackend>(db: &B, p: &JobUpdateParams) -> Result
         Arg::Bool(p.quota_names.is_some()),
         Arg::OptText(quota_names.as_deref()),
         Arg::OptInt(p.priority.map(i64::from)),
+        Arg::OptText(key.as_deref()),
     ];
-    if let Some(row) = conn.fetch_optional("jobs", sql, &binds).await? {
-        return Ok(job_of(&row)?.1);
+    for _ in 0..super::unique::ATTEMPTS {
+        let mut conn = db.writes();
+        let sql = UPDATE.text(conn.dialect());
+        match conn.fetch_optional("jobs", sql, &binds).await {
+            Ok(Some(row)) => return Ok(job_of(&row)?.1),
+            Ok(None) => {
+                let job = get(&mut db.reads(), p.id).await?;
+                return Err(Error::Conflict(not_changeable(&job)));
+            }
+            Err(e) if is_unique_violation(&e) => {
+                let key = key.as_deref().unwrap_or_default();
+                if let Some(held) = super::unique::key_held(db, p.id, key).await? {
+                    return Err(held);
+                }
+                // Its holder left its states in between: the key is free.
+            }
+            Err(e) => return Err(e),
+        }
     }
-    let job = get(&mut db.reads(), p.id).await?;
-    Err(Error::Conflict(not_changeable(&job)))
+    Err(Error::Conflict(format!(
+        "job {}: the uniqueness key of its new arguments kept changing hands; change it again",
+        p.id
+    )))
 }
 
 /// Why a job that is not pending cannot be `verb`: its status and, once

@@ -148,6 +148,19 @@ pub enum Error {
     /// claimed, a queue that is not empty, a name already taken.
     #[error("{0}")]
     Conflict(String),
+    /// A change of a job's arguments derived a uniqueness key that another
+    /// job of its queue holds (in one of that key's states): refused, the
+    /// job unchanged. The database's index decided.
+    #[error(
+        "job {job} cannot take these arguments: its uniqueness key, derived from them, \
+         is held by job {holder} of its queue"
+    )]
+    UniqueKeyHeld {
+        /// The job whose change was refused.
+        job: crate::model::JobId,
+        /// The job holding the key.
+        holder: crate::model::JobId,
+    },
     /// The database failed: an error of the statement itself (a bug, a
     /// constraint no operation expected). Errors that are the database's
     /// condition — full storage, a server that cannot be reached — are

@@ -209,7 +209,7 @@ const T: &str = "schedules";
 /// The columns of a schedule, in the order [`schedule`] reads them.
 const COLUMNS: &str = "id, name, queue, module, function, args, limits, begin_by_ms, timing, \
      catch_up, active, retry_delay_ms, next_call_time, retry_time, holder, last_call_time, \
-     last_error, version, created_at, updated_at, priority";
+     last_error, version, created_at, updated_at, priority, quota_keys";
 
 /// A schedule row (as selected with [`COLUMNS`]).
 fn schedule(r: &SqlRow) -> Result<Schedule> {
@@ -230,6 +230,7 @@ fn schedule(r: &SqlRow) -> Result<Schedule> {
                 .map(|v| nonnegative("begin_by_ms", v))
                 .transpose()?,
             priority: super::sql::priority(r.int(20)?)?,
+            quota_keys: r.opt_json(21)?.unwrap_or_default(),
             ..JobSpec::default()
         },
         timing: r.json(8)?,
@@ -259,12 +260,13 @@ fn json_text(value: &impl serde::Serialize) -> String {
     serde_json::to_string(value).expect("schedule values serialize to JSON")
 }
 
-/// A schedule's job and timing as bound (`?3` … `?13` of insert and
-/// update).
+/// A schedule's job and timing as bound (`?3` … `?13` and `?16` of
+/// insert and update).
 struct Definition {
     args: String,
     limits: Option<String>,
     timing: String,
+    quota_keys: Option<String>,
 }
 
 impl Definition {
@@ -273,6 +275,7 @@ impl Definition {
             args: json_text(&job.args),
             limits: (!job.limits.is_empty()).then(|| json_text(&job.limits)),
             timing: json_text(timing),
+            quota_keys: (!job.quota_keys.is_empty()).then(|| json_text(&job.quota_keys)),
         }
     }
 }
@@ -283,9 +286,9 @@ pub(crate) async fn insert<C: SqlConn + ?Sized>(conn: &mut C, s: &NewSchedule) -
         format!(
             "INSERT INTO schedules (id, name, queue, module, function, args, limits, \
              begin_by_ms, timing, catch_up, active, retry_delay_ms, next_call_time, version, \
-             created_at, updated_at, priority) \
+             created_at, updated_at, priority, quota_keys) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6{json}, ?7{json}, ?8, ?9{json}, ?10, ?11, ?12, ?13, \
-               1, ?14, ?14, ?15) \
+               1, ?14, ?14, ?15, ?16) \
              RETURNING {COLUMNS}",
             json = d.json
         )
@@ -307,6 +310,7 @@ pub(crate) async fn insert<C: SqlConn + ?Sized>(conn: &mut C, s: &NewSchedule) -
         Arg::OptInt(s.next_call_time.map(ms)),
         Arg::Int(ms(s.created_at)),
         Arg::Int(i64::from(s.job.priority)),
+        Arg::OptText(def.quota_keys.as_deref()),
     ];
     let sql = INSERT.text(conn.dialect());
     match conn.fetch_optional(T, sql, &args).await {
@@ -352,7 +356,8 @@ pub(crate) async fn update<C: SqlConn + ?Sized>(
              limits = ?7{json}, begin_by_ms = ?8, timing = ?9{json}, catch_up = ?10, \
              active = ?11, retry_delay_ms = ?12, \
              retry_time = CASE WHEN next_call_time {same} ?13 THEN retry_time END, \
-             next_call_time = ?13, version = version + 1, updated_at = ?14, priority = ?15 \
+             next_call_time = ?13, version = version + 1, updated_at = ?14, priority = ?15, \
+             quota_keys = ?16 \
              WHERE id = ?1 AND version = ?2 RETURNING {COLUMNS}",
             json = d.json,
             same = d.same,
@@ -375,6 +380,7 @@ pub(crate) async fn update<C: SqlConn + ?Sized>(
         Arg::OptInt(p.next_call_time.map(ms)),
         Arg::Int(ms(p.now)),
         Arg::Int(i64::from(p.job.priority)),
+        Arg::OptText(def.quota_keys.as_deref()),
     ];
     let sql = UPDATE.text(conn.dialect());
     if let Some(r) = conn.fetch_optional(T, sql, &args).await? {

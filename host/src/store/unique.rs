@@ -8,12 +8,20 @@
 //! the holder afterwards only names the winner; if the holder left its
 //! states in between (so the key is free again), the skipped job is
 //! inserted again, a bounded number of times.
+//!
+//! A change of a pending job's arguments derives its key again when the
+//! key was derived from them (`jobs.unique_derived`, migration 0029): the
+//! same index refuses the new key if another job holds it, and the
+//! change is refused naming that job ([`Error::UniqueKeyHeld`]).
+
+use serde_json::Value;
 
 use super::jobs::TunedJobs;
-use super::sql::{JOB_COLUMNS, job_of};
+use super::sql::{JOB_COLUMNS, digest, from_u64_bits, job_of};
 use super::statement::{Arg, Sql, SqlBackend, SqlConn};
 use super::{Error, Result};
-use crate::model::{Job, NewJob};
+use crate::clock;
+use crate::model::{Job, JobId, NewJob, derived_key};
 
 /// The predicate "the job's status is one of its key's states", spelled
 /// the same in both backends (a bit per status: `model::state_bit`).
@@ -44,8 +52,71 @@ static HOLDER: Sql = Sql::new(|_| {
     format!("SELECT {JOB_COLUMNS} FROM jobs WHERE queue = ?1 AND unique_key = ?2 AND {IN_STATES}")
 });
 
-/// How many times a skipped job whose holder moved on is inserted again.
-const ATTEMPTS: usize = 3;
+/// How many times a skipped job whose holder moved on is inserted again
+/// (or a change of arguments refused for a key since freed is tried
+/// again).
+pub(crate) const ATTEMPTS: usize = 3;
+
+/// What a job's derived key is derived from, if its key was derived: all
+/// of it fixed at put, so reading it before a change of arguments races
+/// with nothing.
+static DERIVATION: Sql = Sql::new(|_| {
+    "SELECT module, module_name, function, created_at, unique_derived FROM jobs \
+     WHERE id = ?1 AND unique_derived IS NOT NULL"
+        .to_owned()
+});
+
+/// Another job of a job's queue holding a key in one of its states.
+static OTHER_HOLDER: Sql = Sql::new(|_| {
+    format!(
+        "SELECT id FROM jobs WHERE queue = (SELECT queue FROM jobs WHERE id = ?1) \
+         AND unique_key = ?2 AND id <> ?1 AND {IN_STATES}"
+    )
+});
+
+/// The key job `id` derives from `args`, if its key was derived from its
+/// arguments (`None`: it has no key, or an explicit one).
+pub(crate) async fn derived_again<B: SqlBackend>(
+    db: &B,
+    id: JobId,
+    args: &Value,
+) -> Result<Option<String>> {
+    let mut conn = db.reads();
+    let sql = DERIVATION.text(conn.dialect());
+    let Some(row) = conn.fetch_optional("jobs", sql, &[Arg::Id(id.0)]).await? else {
+        return Ok(None);
+    };
+    let module = match row.opt_text(1)? {
+        Some(name) => name,
+        None => digest("jobs", row.text(0)?)?.as_str().to_owned(),
+    };
+    Ok(Some(derived_key(
+        &module,
+        &row.text(2)?,
+        args,
+        from_u64_bits(row.int(4)?),
+        clock::from_millis(row.int(3)?),
+    )))
+}
+
+/// The job that holds `key` in the queue of job `id`, refusing a change
+/// that gave `id` that key: [`Error::UniqueKeyHeld`]; `None` when no job
+/// holds it any more (it left its states since), so the change may be
+/// tried again.
+pub(crate) async fn key_held<B: SqlBackend>(db: &B, id: JobId, key: &str) -> Result<Option<Error>> {
+    let mut conn = db.reads();
+    let sql = OTHER_HOLDER.text(conn.dialect());
+    let args = [Arg::Id(id.0), Arg::Text(key)];
+    Ok(conn
+        .fetch_optional("jobs", sql, &args)
+        .await?
+        .map(|row| row.id(0))
+        .transpose()?
+        .map(|holder| Error::UniqueKeyHeld {
+            job: id,
+            holder: JobId(holder),
+        }))
+}
 
 /// The jobs of a batch insert in order: each inserted one, and for each
 /// skipped one (`None` in `out`) the job holding its key.

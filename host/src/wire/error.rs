@@ -17,13 +17,18 @@ pub struct ErrorDetail {
     /// Stable and machine-readable: `bad_request`, `unauthorized`,
     /// `forbidden`, `not_found`, `method_not_allowed`, `conflict`,
     /// `payload_too_large`, `invalid_component`, `queue_full`,
-    /// `unavailable`, `storage_full`, `database_unavailable`, `internal`.
+    /// `quota_mismatch`, `unknown_function`, `bad_arguments`, `unavailable`, `storage_full`, `database_unavailable`, `internal`.
     pub code: String,
     /// For a person: names the problem.
     pub message: String,
     /// With `unknown_function` (422): the functions the module declares.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub functions: Option<Vec<String>>,
+    /// With `conflict` (409) refusing a change of a job's arguments: the
+    /// job holding the uniqueness key the new arguments derive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub holder: Option<crate::model::JobId>,
 }
 
 impl ErrorBody {
@@ -34,6 +39,7 @@ impl ErrorBody {
                 code: code.into(),
                 message: message.into(),
                 functions: None,
+                holder: None,
             },
         }
     }

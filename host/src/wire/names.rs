@@ -1,5 +1,7 @@
 //! Named jobs on the wire: `/v1/job-names/...`.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -41,6 +43,11 @@ pub struct JobNameBody {
     /// holding it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unique: Option<UniqueSpec>,
+    /// The keys in partitioned quotas of its queue of every job put by
+    /// this name (unless the put gives its own), e.g. `{"tenants":
+    /// "acme"}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub quota_keys: BTreeMap<String, String>,
 }
 
 fn is_zero(n: &i32) -> bool {
@@ -59,6 +66,7 @@ impl JobNameBody {
             limits: self.limits,
             priority: self.priority,
             unique: self.unique,
+            quota_keys: self.quota_keys,
             ..model::JobSpec::default()
         }
     }
@@ -105,6 +113,9 @@ pub struct PutByName {
     /// Its uniqueness; absent: the named job's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unique: Option<UniqueSpec>,
+    /// Its keys in partitioned quotas; absent or empty: the named job's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub quota_keys: BTreeMap<String, String>,
 }
 
 impl PutByName {
@@ -121,6 +132,7 @@ impl PutByName {
             retry: self.retry,
             priority: self.priority.unwrap_or_default(),
             unique: self.unique,
+            quota_keys: self.quota_keys,
             ..model::JobSpec::default()
         }
     }

@@ -1,11 +1,13 @@
 //! Schedules on the wire: `/v1/schedules/...`.
 //!
 //! A schedule is created with the fields of a put (`module`, `function`,
-//! `args`, `queue`, `limits`, `begin_by`, `priority`) and either `delay` (a duration:
+//! `args`, `queue`, `limits`, `begin_by`, `priority`, `quota_keys`) and either `delay` (a duration:
 //! seconds, or text such as `"10s"`) or `cron` (a five-field string such as
 //! `"10 4 * * *"`, or lists of fields `{"minute": [10], "hour": [4],
 //! "day_of_month": [], "month": [], "day_of_week": []}` with 0 = Monday).
 //! Times are UTC.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Value, json};
@@ -226,6 +228,10 @@ pub struct ScheduleCreate {
     /// The priority of each job (default 0; higher runs first).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub priority: i32,
+    /// Each job's keys in partitioned quotas of its queue (at most one),
+    /// e.g. `{"tenants": "acme"}`: the quota's size applies per key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub quota_keys: BTreeMap<String, String>,
     /// Every so long (give this or `cron`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay: Option<DurationInput>,
@@ -280,6 +286,9 @@ pub struct SchedulePatchBody {
     /// The priority of each job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i32>,
+    /// Each job's keys in partitioned quotas (`{}` removes them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota_keys: Option<BTreeMap<String, String>>,
     /// A new delay: reschedules from now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay: Option<DurationInput>,

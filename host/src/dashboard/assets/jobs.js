@@ -1,17 +1,17 @@
 // The jobs list: filters (status, queue, module, function, time put),
 // search by id, newest or oldest first, pages, live updates, and batch
 // actions (cancel, delete, put again) on the selected jobs or on every job
-// matching the filters, as Oban Web has them. An admin's list is
-// `GET /v1/jobs/query` (every filter); a scoped token's `GET /v1/jobs`
-// (status and queue, oldest first), as the API allows each.
+// matching the filters, as Oban Web has them. The list is
+// `GET /v1/jobs/query` (every filter) for every token: a scoped token's
+// answer holds its queues' jobs only. Actions on every job matching stay
+// the admin's.
 
 import { get, isAdmin, query } from "./api.js";
 import { badge, fill, h, jobState, patch, queueLabel, shortId, toast, when } from "./ui.js";
 import { batchActions, countMatching } from "./batch.js";
 
 const PAGE = 25;
-const ADMIN_STATES = ["pending", "active", "succeeded", "failed", "cancelled", "new", "assigned", "callbacks", "completed"];
-const STATUSES = ["pending", "active", "completed", "cancelled", "new", "assigned", "callbacks"];
+const STATES = ["pending", "active", "succeeded", "failed", "cancelled", "new", "assigned", "callbacks", "completed"];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function filtersOf(params) {
@@ -22,7 +22,7 @@ function filtersOf(params) {
     function: params.get("function") || "",
     from: params.get("from") || "",
     to: params.get("to") || "",
-    order: params.get("order") || (isAdmin() ? "newest" : "oldest"),
+    order: params.get("order") || "newest",
   };
 }
 
@@ -41,14 +41,11 @@ function filterParams(f) {
   };
 }
 
-/** One page of jobs matching `f`, after `cursor`. */
+/** One page of jobs matching `f`, after `cursor` (the caller's queues only). */
 async function fetchPage(f, cursor, limit = PAGE) {
-  if (isAdmin()) {
-    return get(`/jobs/query${query({
-      ...filterParams(f), state: f.status, order: f.order, after: cursor, limit,
-    })}`);
-  }
-  return get(`/jobs${query({ status: f.status, queue: f.queue, after: cursor, limit })}`);
+  return get(`/jobs/query${query({
+    ...filterParams(f), state: f.status, order: f.order, after: cursor, limit,
+  })}`);
 }
 
 function field(label, control) {
@@ -66,18 +63,18 @@ export async function jobs(container, { params }) {
 
   const status = h("select", { id: "f-status", name: "status" },
     h("option", { value: "" }, "any"),
-    (admin ? ADMIN_STATES : STATUSES).map((s) => h("option", { value: s, selected: s === f.status }, s)));
+    STATES.map((s) => h("option", { value: s, selected: s === f.status }, s)));
   const queueInput = h("input", { id: "f-queue", name: "queue", value: f.queue, placeholder: "any", list: "queues-list" });
-  const moduleInput = h("input", { id: "f-module", name: "module", value: f.module, placeholder: "glob: resize*", disabled: !admin });
-  const functionInput = h("input", { id: "f-function", name: "function", value: f.function, placeholder: "glob", disabled: !admin });
-  const order = h("select", { id: "f-order", name: "order", disabled: !admin },
+  const moduleInput = h("input", { id: "f-module", name: "module", value: f.module, placeholder: "glob: resize*" });
+  const functionInput = h("input", { id: "f-function", name: "function", value: f.function, placeholder: "glob" });
+  const order = h("select", { id: "f-order", name: "order" },
     h("option", { value: "newest", selected: f.order === "newest" }, "newest first"),
     h("option", { value: "oldest", selected: f.order === "oldest" }, "oldest first"));
   const fromInput = h("input", {
-    id: "f-from", name: "from", type: "datetime-local", step: 1, value: f.from, disabled: !admin,
+    id: "f-from", name: "from", type: "datetime-local", step: 1, value: f.from,
   });
   const toInput = h("input", {
-    id: "f-to", name: "to", type: "datetime-local", step: 1, value: f.to, disabled: !admin,
+    id: "f-to", name: "to", type: "datetime-local", step: 1, value: f.to,
   });
   const queues = h("datalist", { id: "queues-list" });
   const search = h("input", { id: "f-id", type: "search", placeholder: "job id", "aria-label": "Find a job by id" });
@@ -127,12 +124,10 @@ export async function jobs(container, { params }) {
   });
   const batch = h("div", { class: "batch", hidden: true, role: "region", "aria-label": "Batch actions" });
   const pager = h("div", { class: "pager" });
-  const note = admin ? null : h("p", { class: "muted small" },
-    "This token lists jobs oldest first by status and queue; module, function and time filters need an admin token.");
 
   fill(container,
     h("div", { class: "row spread" }, h("h1", {}, "Jobs"), searchForm),
-    filterForm, note, batch,
+    filterForm, batch,
     h("div", { class: "panel table-wrap" }, h("table", { "aria-label": "Jobs" },
       h("thead", {}, h("tr", {},
         h("th", {}, all), h("th", {}, "Id"), h("th", {}, "Status"), h("th", {}, "Queue"),

@@ -254,6 +254,10 @@ macro_rules! foreach_case {
             a_unique_key_stops_blocking_once_its_job_leaves_its_states
         );
         $m!($h, a_job_put_back_over_its_held_key_is_a_conflict);
+        $m!(
+            $h,
+            a_change_of_args_derives_the_key_again_and_a_held_one_is_refused
+        );
         $m!($h, two_stores_racing_the_same_key_insert_one_job);
         $m!($h, named_jobs_keep_their_policy);
         $m!($h, future_begin_after_waits_until_due);

@@ -107,8 +107,9 @@ pub(crate) async fn schedules_create_get_list_update_delete<H: Harness>(h: H) {
                 ..Default::default()
             },
             begin_by_ms: Some(60_000),
-            // Every occurrence is put with it.
+            // Every occurrence is put with them.
             priority: 4,
+            quota_keys: [("tenants".to_owned(), "acme".to_owned())].into(),
             ..every.job.clone()
         },
         catch_up: CatchUp::All,
@@ -147,6 +148,16 @@ pub(crate) async fn schedules_create_get_list_update_delete<H: Harness>(h: H) {
     assert_eq!(paused.updated_at, t(1));
     assert_eq!(paused.created_at, t(0));
     assert!(paused.version > every.version);
+    // Its jobs' quota keys, set and removed by updates.
+    let mut keyed = update_of(&daily, t(2));
+    keyed.job.quota_keys = [("tenants".to_owned(), "globex".to_owned())].into();
+    let rekeyed = store.schedule_update(keyed.clone()).await.unwrap();
+    assert_eq!(rekeyed.job.quota_keys, keyed.job.quota_keys);
+    assert_eq!(store.schedule_get("report:daily").await.unwrap(), rekeyed);
+    let mut unkeyed = update_of(&rekeyed, t(3));
+    unkeyed.job.quota_keys.clear();
+    let plain = store.schedule_update(unkeyed).await.unwrap();
+    assert!(plain.job.quota_keys.is_empty(), "{plain:?}");
     assert_conflict(
         store.schedule_update(change.clone()).await,
         &["changed since version"],

@@ -10,7 +10,7 @@ use crate::model::{
     JobLimits, JobName, JobSpec, JobStatus, ModuleInfo, NewJob, RetryPolicy, RunOutcome, UniqueKey,
     UniqueSpec,
 };
-use crate::store::{JobCancelParams, JobDetachParams, JobPutBackParams};
+use crate::store::{JobCancelParams, JobDetachParams, JobPutBackParams, JobUpdateParams};
 
 /// A job of `queue` holding `key` in `states` (default: the model's).
 fn unique_job(m: &ModuleInfo, queue: &str, key: &str, states: &[JobStatus]) -> NewJob {
@@ -176,6 +176,7 @@ pub(crate) async fn named_jobs_keep_their_policy<H: Harness>(h: H) {
             states: vec![JobStatus::Pending, JobStatus::Assigned, JobStatus::Active],
             period_ms: Some(60_000),
         }),
+        quota_keys: [("tenants".to_owned(), "acme".to_owned())].into(),
         ..JobSpec::new("hello", "echo", json!([1]))
     };
     let named = JobName {
@@ -198,4 +199,80 @@ pub(crate) async fn named_jobs_keep_their_policy<H: Harness>(h: H) {
     let stored = s.job_name_set(&plain).await.unwrap();
     assert_eq!(stored.job, plain.job);
     assert_eq!(s.job_name_list().await.unwrap()[0].job, plain.job);
+}
+
+/// A job of the default queue whose key is derived from `args` (put at
+/// `t(1_500)` with a period of a second, so the bucket counts).
+fn derived_job(m: &ModuleInfo, args: serde_json::Value) -> NewJob {
+    let spec = UniqueSpec {
+        period_ms: Some(1_000),
+        ..UniqueSpec::default()
+    };
+    let reference = m.name.clone().unwrap_or_else(|| m.digest.to_string());
+    let unique = spec.resolve(&reference, "work", &args, t(1_500)).unwrap();
+    NewJob {
+        args,
+        unique: Some(unique),
+        ..new_job("", m, "work", t(1_500))
+    }
+}
+
+fn new_args(id: crate::model::JobId, args: serde_json::Value) -> JobUpdateParams {
+    JobUpdateParams {
+        id,
+        args: Some(args),
+        ..JobUpdateParams::default()
+    }
+}
+
+pub(crate) async fn a_change_of_args_derives_the_key_again_and_a_held_one_is_refused<H: Harness>(
+    h: H,
+) {
+    let s = h.store();
+    let m = module(&*s, "m", Some("m")).await;
+    let a = put(&*s, vec![derived_job(&m, json!([1]))]).await[0].clone();
+    let b = put(&*s, vec![derived_job(&m, json!([2]))]).await[0].clone();
+    let explicit = put(&*s, vec![unique_job(&m, "", "k", &[])]).await[0].clone();
+
+    // A's key follows its new arguments: a put of them answers with A, and
+    // its old arguments' key is free.
+    let changed = s.job_update(new_args(a.id, json!([3]))).await.unwrap();
+    assert_eq!(changed.args, json!([3]));
+    let same = put(&*s, vec![derived_job(&m, json!([3]))]).await;
+    assert_eq!(same[0].id, a.id, "the key derived from [3] is A's");
+    let old = derived_job(&m, json!([1]));
+    assert_eq!(
+        put(&*s, vec![old.clone()]).await[0].id,
+        old.id,
+        "[1] is free"
+    );
+
+    // B taking A's arguments would hold A's key: refused, naming A, and B
+    // unchanged.
+    match s.job_update(new_args(b.id, json!([3]))).await {
+        Err(crate::store::Error::UniqueKeyHeld { job, holder }) => {
+            assert_eq!((job, holder), (b.id, a.id));
+        }
+        other => panic!("expected the key held by {}, got {other:?}", a.id),
+    }
+    assert_eq!(s.job_get(b.id).await.unwrap().args, json!([2]));
+    let b_again = put(&*s, vec![derived_job(&m, json!([2]))]).await;
+    assert_eq!(b_again[0].id, b.id, "B keeps its key");
+
+    // Once A has left its states, its key is free for B.
+    s.job_cancel(JobCancelParams {
+        id: a.id,
+        now: t(2_000),
+    })
+    .await
+    .unwrap();
+    let moved = s.job_update(new_args(b.id, json!([3]))).await.unwrap();
+    assert_eq!(moved.args, json!([3]));
+
+    // An explicit key is not derived from the arguments: it stays.
+    s.job_update(new_args(explicit.id, json!([9])))
+        .await
+        .unwrap();
+    let held = put(&*s, vec![unique_job(&m, "", "k", &[])]).await;
+    assert_eq!(held[0].id, explicit.id, "the explicit key is still held");
 }

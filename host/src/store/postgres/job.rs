@@ -31,14 +31,15 @@ pub(super) static INSERT: LazyLock<String> = LazyLock::new(|| {
              (SELECT array_agg(n) FROM json_array_elements_text(v.quota_names::json) AS n), \
              v.failure::json, CASE WHEN v.failure IS NULL THEN NULL ELSE v.created_at END, \
              v.schedule_id, v.occurrence, v.retry::json, v.token, v.priority, v.unique_key, \
-             v.unique_states \
+             v.unique_states, v.unique_derived \
            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
              $7::text[], $8::int8[], $9::bool[], $10::int8[], $11::uuid[], $12::int8[], \
              $15::text[], $16::text[], $17::uuid[], $18::int8[], $19::text[], $20::uuid[], \
-             $21::int4[], $22::text[], $23::int8[]) \
+             $21::int4[], $22::text[], $23::int8[], $25::int8[]) \
              WITH ORDINALITY AS v(id, queue, module, module_name, function, args, limits, \
                begin_after, scheduled, begin_by_ms, parent, created_at, quota_names, failure, \
-               schedule_id, occurrence, retry, token, priority, unique_key, unique_states, pos) \
+               schedule_id, occurrence, retry, token, priority, unique_key, unique_states, \
+               unique_derived, pos) \
            LEFT JOIN queues q ON q.name = v.queue \
            LEFT JOIN modules m ON m.digest = v.module \
            ORDER BY v.pos \
@@ -88,6 +89,7 @@ pub(super) async fn insert_chunk(
     let (mut retries, mut tokens) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let mut priorities = Vec::with_capacity(n);
     let (mut unique_keys, mut unique_states) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut unique_derived = Vec::with_capacity(n);
     let expired = json_text(&Failure::not_started());
     for job in jobs {
         ids.push(job.id.0);
@@ -111,6 +113,12 @@ pub(super) async fn insert_chunk(
         priorities.push(job.priority);
         unique_keys.push(job.unique.as_ref().map(|u| u.key.as_str()));
         unique_states.push(job.unique.as_ref().map_or(0, |u| u.states));
+        unique_derived.push(
+            job.unique
+                .as_ref()
+                .and_then(|u| u.derived_period_ms)
+                .map(crate::store::sql::u64_bits),
+        );
     }
     let payloads = notify::put_payloads(queues.iter().copied());
     let all: Vec<uuid::Uuid> = ids.clone();
@@ -139,6 +147,7 @@ pub(super) async fn insert_chunk(
         .bind(unique_keys)
         .bind(unique_states)
         .bind(n as i64)
+        .bind(unique_derived)
         .fetch_one(&mut *conn)
         .await?;
     inserted_ids.extend(if inserted == n as i64 { all } else { some });

@@ -17,7 +17,7 @@ pub(super) fn job_failure_text(failure: &Failure) -> String {
 }
 
 /// Columns bound per inserted job (the last is its position in the batch).
-const INSERT_COLUMNS: usize = 22;
+const INSERT_COLUMNS: usize = 23;
 
 /// Inserts a batch padded with NULL rows, returning the ids inserted: a
 /// unique job whose key is held is skipped ([`SKIP_DUPLICATES`]). The queue is looked up in the
@@ -34,7 +34,8 @@ fn insert_sql(rows: usize) -> String {
          v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, \
          v.column9, v.column10, v.column11, v.column12, v.column13, v.column14, \
          CASE WHEN v.column14 IS NULL THEN NULL ELSE v.column12 END, \
-         v.column15, v.column16, v.column18, v.column19, v.column20, v.column21, v.column22 \
+         v.column15, v.column16, v.column18, v.column19, v.column20, v.column21, v.column22, \
+         v.column23 \
          FROM (VALUES {values}) AS v WHERE v.column1 IS NOT NULL ORDER BY v.column17 \
          {SKIP_DUPLICATES} RETURNING id",
         pending = lit(Transition::Put.to()),
@@ -85,7 +86,13 @@ async fn insert_chunk(
             .bind(job.token.map(|t| t.0))
             .bind(job.priority)
             .bind(job.unique.as_ref().map(|u| u.key.as_str()))
-            .bind(job.unique.as_ref().map_or(0, |u| u.states));
+            .bind(job.unique.as_ref().map_or(0, |u| u.states))
+            .bind(
+                job.unique
+                    .as_ref()
+                    .and_then(|u| u.derived_period_ms)
+                    .map(crate::store::sql::u64_bits),
+            );
     }
     for _ in jobs.len() * INSERT_COLUMNS..rows * INSERT_COLUMNS {
         query = query.bind(None::<i64>);
