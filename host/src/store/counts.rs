@@ -86,7 +86,9 @@ fn counters(rows: &[SqlRow]) -> Result<Vec<Counter>> {
 
 /// Every counter that is not zero, in no particular order.
 pub(crate) async fn read<C: SqlConn + ?Sized>(conn: &mut C) -> Result<Vec<Counter>> {
-    let rows = conn.fetch_all("jobs", READ.text(conn.dialect()), &[]).await?;
+    let rows = conn
+        .fetch_all("jobs", READ.text(conn.dialect()), &[])
+        .await?;
     counters(&rows)
 }
 
@@ -171,9 +173,7 @@ pub(crate) fn filtered(counters: &[Counter], f: &JobFilter) -> u64 {
 pub(crate) fn by_status(counters: &[Counter]) -> BTreeMap<(String, String), u64> {
     let mut sums = BTreeMap::new();
     for c in counters {
-        *sums
-            .entry((c.queue.clone(), c.status.clone()))
-            .or_default() += c.count;
+        *sums.entry((c.queue.clone(), c.status.clone())).or_default() += c.count;
     }
     sums
 }

@@ -103,7 +103,6 @@ pub(crate) static JOBS: Sql = Sql::new(|_| {
     )
 });
 
-
 fn info(row: &SqlRow) -> Result<QueueInfo> {
     Ok(QueueInfo {
         name: row.text(0)?,

@@ -55,7 +55,9 @@ async fn check(s: &dyn Store, step: &str) {
         let mut by_status: BTreeMap<(String, String), u64> = BTreeMap::new();
         let mut by_state: BTreeMap<(String, String), u64> = BTreeMap::new();
         for ((queue, status, failed), n) in &truth {
-            *by_status.entry((queue.clone(), status.clone())).or_default() += n;
+            *by_status
+                .entry((queue.clone(), status.clone()))
+                .or_default() += n;
             let state = match (status.as_str(), *failed) {
                 ("completed", true) => "failed".to_owned(),
                 ("completed", false) => "succeeded".to_owned(),
@@ -119,7 +121,11 @@ async fn check(s: &dyn Store, step: &str) {
                 .get(&(info.name.clone(), "pending".to_owned()))
                 .copied()
                 .unwrap_or(0);
-            assert_eq!(info.length, pending, "length of `{}` after {step}", info.name);
+            assert_eq!(
+                info.length, pending,
+                "length of `{}` after {step}",
+                info.name
+            );
         }
     }
 }
@@ -155,7 +161,11 @@ pub(crate) async fn job_counts_follow_every_change_of_jobs<H: Harness>(h: H) {
 
     let d = dispatcher(s).await;
     s.agent_upsert(d, AgentSpec::new("", "main")).await.unwrap();
-    let claimed: Vec<_> = claim(s, d, "", 3, t(1)).await.iter().map(|j| j.id).collect();
+    let claimed: Vec<_> = claim(s, d, "", 3, t(1))
+        .await
+        .iter()
+        .map(|j| j.id)
+        .collect();
     assert_eq!(claimed.len(), 3);
     check(s, "a claim").await;
     s.job_start_many(JobStartParams {
@@ -237,7 +247,9 @@ pub(crate) async fn job_counts_follow_every_change_of_jobs<H: Harness>(h: H) {
     .await
     .unwrap();
     check(s, "a callback added").await;
-    s.agent_upsert(d, AgentSpec::new("q", "main")).await.unwrap();
+    s.agent_upsert(d, AgentSpec::new("q", "main"))
+        .await
+        .unwrap();
     for id in run_queue(s, d, "q", 12).await {
         finish(s, d, id, RunOutcome::Value(json!(3)), t(13)).await;
     }
