@@ -1,8 +1,9 @@
 //! What each queue did over a recent window, for the overview of the
 //! dashboard and anyone asking `GET /v1/activity`: its jobs by state now,
 //! and its finished jobs per time bucket (succeeded, failed, cancelled)
-//! with their wait from the time they could begin to their start. Two
-//! grouped reads, written once for both backends.
+//! with their wait from the time they could begin to their start. The
+//! first from the maintained counters, the second grouped reads of an
+//! index; written once for both backends.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +11,7 @@ use async_trait::async_trait;
 use tracing::instrument;
 
 use super::Result;
+use super::counts;
 use super::sql::{lit, ms};
 use super::statement::{Arg, Sql, SqlBackend, SqlConn};
 use crate::model::{JobStatus, Timestamp};
@@ -68,17 +70,6 @@ pub trait ActivityStore: Send + Sync + std::fmt::Debug {
     async fn activity_finished(&self, window: ActivityWindow) -> Result<Vec<FinishedBucket>>;
 }
 
-// Grouped on the columns and `failure IS NULL` as the index `jobs_states`
-// (migration 0026) holds them, so both backends read the index, not the
-// table: no per-row CASE, the names are made in Rust ([`state_name`]).
-// `created_at >= 0` (every job) is the index's condition, which only this
-// read states.
-static STATES: Sql = Sql::new(|_| {
-    "SELECT queue, status, failure IS NULL, count(*) \
-     FROM jobs WHERE created_at >= 0 GROUP BY queue, status, failure IS NULL"
-        .to_owned()
-});
-
 // `status IN (completed, cancelled)` spelled as the partial index
 // `jobs_finished` is, which since 0026 holds every column read here: both
 // backends read only the window's index entries, not the table. Whether a
@@ -124,15 +115,14 @@ fn count(value: i64) -> u64 {
 impl<B: SqlBackend> ActivityStore for B {
     #[instrument(level = "debug", skip_all)]
     async fn activity_states(&self) -> Result<Vec<StateCount>> {
-        let mut conn = self.reads();
-        let rows = conn
-            .fetch_all("jobs", STATES.text(conn.dialect()), &[])
-            .await?;
+        // The maintained counters (`store/counts.rs`), whatever the
+        // number of finished jobs kept.
+        let counters = counts::read(&mut self.reads()).await?;
         // Ordered by queue and state, the states of a status merged.
         let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
-        for r in &rows {
-            let state = state_name(&r.text(1)?, r.bool(2)?);
-            *counts.entry((r.text(0)?, state)).or_default() += count(r.int(3)?);
+        for c in counters {
+            let state = state_name(&c.status, !c.failed);
+            *counts.entry((c.queue, state)).or_default() += c.count;
         }
         Ok(counts
             .into_iter()

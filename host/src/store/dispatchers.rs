@@ -321,7 +321,15 @@ impl<B: SqlBackend + PingStatement> DispatcherStore for B {
 
     #[instrument(level = "debug", skip_all)]
     async fn dispatcher_ping(&self, params: DispatcherPingParams) -> Result<Ping> {
-        self.ping(params).await
+        let ping = self.ping(params).await?;
+        // The maintenance the job counts need (`store/counts.rs`): each
+        // dispatcher's ping folds their deltas, so that they never pile
+        // up while any dispatcher works. A fold that fails leaves them
+        // for the next; the ping itself was recorded.
+        if let Err(error) = super::counts::fold(self).await {
+            tracing::warn!(%error, "could not fold the job counts' deltas");
+        }
+        Ok(ping)
     }
 
     #[instrument(level = "debug", skip_all)]

@@ -1,12 +1,13 @@
 //! How many jobs each queue holds in each status, for the metrics'
-//! gauges (`wasync_jobs`): one grouped count, read at scrape time, written
-//! once for both backends.
+//! gauges (`wasync_jobs`): read at scrape time from the maintained
+//! counters (`store/counts.rs`), written once for both backends.
 
 use async_trait::async_trait;
 use tracing::instrument;
 
 use super::Result;
-use super::statement::{SqlBackend, SqlConn};
+use super::counts;
+use super::statement::SqlBackend;
 
 /// The jobs of one queue in one status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,24 +26,31 @@ pub trait JobCountStore: Send + Sync + std::fmt::Debug {
     /// How many jobs each queue holds in each status (only the pairs that
     /// have jobs), ordered by queue and status.
     async fn job_counts(&self) -> Result<Vec<JobCount>>;
+    /// Folds the changes of the counts appended since the last fold into
+    /// their base (PostgreSQL keeps them apart so that concurrent
+    /// transactions never wait on a counter; SQLite has nothing to fold).
+    /// The counts read the same before and after. Every dispatcher's ping
+    /// runs it; any process may at any time.
+    async fn job_counts_fold(&self) -> Result<()>;
 }
 
 #[async_trait]
 impl<B: SqlBackend> JobCountStore for B {
     #[instrument(level = "debug", skip_all)]
     async fn job_counts(&self) -> Result<Vec<JobCount>> {
-        let mut conn = self.reads();
-        let sql = "SELECT queue, status, count(*) FROM jobs \
-                   GROUP BY queue, status ORDER BY queue, status";
-        let rows = conn.fetch_all("jobs", sql, &[]).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(JobCount {
-                    queue: r.text(0)?,
-                    status: r.text(1)?,
-                    count: r.int(2)?.max(0) as u64,
-                })
+        let counters = counts::read(&mut self.reads()).await?;
+        Ok(counts::by_status(&counters)
+            .into_iter()
+            .map(|((queue, status), count)| JobCount {
+                queue,
+                status,
+                count,
             })
-            .collect()
+            .collect())
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_counts_fold(&self) -> Result<()> {
+        counts::fold(self).await
     }
 }

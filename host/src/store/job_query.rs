@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use tracing::instrument;
 
 use super::Result;
+use super::counts;
 use super::sql::{JOB_COLUMNS, jobs_of, lit, ms};
 use super::statement::{Arg, Bind, Binds, Dialect, SqlBackend, SqlConn, SqlTx};
 use crate::model::{
@@ -236,8 +237,17 @@ async fn query<C: SqlConn + ?Sized>(conn: &mut C, p: &JobQueryParams) -> Result<
     jobs_of(&rows)
 }
 
-/// How many jobs match a filter.
+/// How many jobs match a filter: from the maintained counters
+/// (`store/counts.rs`) when it asks only for a queue or states, whatever
+/// the number of jobs kept; otherwise counted over the jobs.
 async fn count<C: SqlConn + ?Sized>(conn: &mut C, filter: &JobFilter) -> Result<u64> {
+    if counts::countable(filter) {
+        let counters = match &filter.queue {
+            Some(queue) => counts::read_queue(conn, queue).await?,
+            None => counts::read(conn).await?,
+        };
+        return Ok(counts::filtered(&counters, filter));
+    }
     let mut sql = "SELECT count(*) FROM jobs WHERE 1 = 1".to_owned();
     let mut binds = Binds::default();
     push_filter(conn.dialect(), &mut sql, &mut binds, filter);

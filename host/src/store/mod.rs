@@ -47,6 +47,7 @@ mod activity;
 mod annotation;
 mod broadcast;
 mod cancel;
+mod counts;
 mod deadline;
 mod dialect;
 mod dispatchers;

@@ -7,7 +7,7 @@ use tracing::instrument;
 use super::quota_claim::stored_rate;
 use super::sql::{JOB_COLUMNS, jobs_of, lit, ms, queue_what as what};
 use super::statement::{Arg, Sql, SqlBackend, SqlConn, SqlRow, SqlTx, retrying};
-use super::{Error, Result, failures};
+use super::{Error, Result, counts, failures};
 use crate::clock;
 use crate::model::{DEFAULT_QUEUE, Job, JobStatus, QueueInfo, Rate, RetryPolicy, Timestamp};
 
@@ -80,11 +80,14 @@ pub(crate) fn queue_order_key(
 pub(crate) const QUEUE_ORDER_REVERSED: &str =
     "priority ASC, begin_after DESC, scheduled ASC, seq DESC";
 
-/// Queues with their length (`WHERE` and `ORDER BY` appended).
+/// Queues with their length (`WHERE` and `ORDER BY` appended), read from
+/// the maintained counters (`store/counts.rs`): the same cost however
+/// many jobs the queue holds.
 pub(crate) static SELECT: Sql = Sql::new(|_| {
     format!(
         "SELECT q.name, q.created_at, \
-         (SELECT count(*) FROM jobs j WHERE j.status = {pending} AND j.queue = q.name), \
+         (SELECT CAST(coalesce(sum(c.count), 0) AS BIGINT) FROM job_counts_now c \
+            WHERE c.status = {pending} AND c.queue = q.name), \
          q.put_cap, q.pending_cap, q.rate_limit, q.rate_period_ms, q.rate_until, q.rate_starts \
          FROM queues q",
         pending = lit(JobStatus::Pending)
@@ -97,17 +100,6 @@ pub(crate) static JOBS: Sql = Sql::new(|_| {
         "SELECT {JOB_COLUMNS} FROM jobs WHERE status = {pending} AND queue = ?1 \
          ORDER BY {QUEUE_ORDER} LIMIT ?2 OFFSET ?3",
         pending = lit(JobStatus::Pending)
-    )
-});
-
-/// A queue's jobs not yet completed, counted by status.
-static IN_USE: Sql = Sql::new(|_| {
-    format!(
-        "SELECT status, count(*) FROM jobs \
-         WHERE queue = ?1 AND status NOT IN ({completed}, {cancelled}) \
-         GROUP BY status ORDER BY status",
-        completed = lit(JobStatus::Completed),
-        cancelled = lit(JobStatus::Cancelled),
     )
 });
 
@@ -161,16 +153,24 @@ async fn delete<C: SqlConn + ?Sized>(tx: &mut C, name: &str) -> Result<()> {
         tx.execute(lock, &[]).await?;
     }
     let arg = [Arg::Text(name)];
-    let in_use = tx.fetch_all("jobs", IN_USE.text(d), &arg).await?;
+    // Its jobs not yet completed, by status, from the maintained counters
+    // (after the lock above, they hold every put committed before it).
+    let finished = [JobStatus::Completed, JobStatus::Cancelled].map(|s| s.to_string());
+    let counters = counts::read_queue(&mut *tx, name).await?;
+    let in_use: Vec<(String, u64)> = counts::by_status(&counters)
+        .into_iter()
+        .filter(|((_, status), _)| !finished.contains(status))
+        .map(|((_, status), n)| (status, n))
+        .collect();
     if !in_use.is_empty() {
-        let counts = in_use
+        let held = in_use
             .iter()
-            .map(|r| Ok(format!("{} {}", r.int(1)?, r.text(0)?)))
-            .collect::<Result<Vec<_>>>()?;
+            .map(|(status, n)| format!("{n} {status}"))
+            .collect::<Vec<_>>();
         return Err(Error::Conflict(format!(
             "{} holds jobs not yet completed ({}); it can be deleted once they complete",
             what(name),
-            counts.join(", ")
+            held.join(", ")
         )));
     }
     let sql = d.render("SELECT DISTINCT dispatcher FROM agents WHERE queue = ?1");

@@ -34,6 +34,7 @@ mod broadcast;
 mod callbacks;
 mod catalog;
 mod claim;
+mod counts;
 mod dashboard;
 mod deadlines;
 mod durability;
@@ -57,6 +58,7 @@ use broadcast::*;
 use callbacks::*;
 use catalog::*;
 use claim::*;
+use counts::*;
 use dashboard::*;
 use deadlines::*;
 use durability::*;
@@ -379,6 +381,9 @@ macro_rules! foreach_case {
         $m!($h, jobs_are_found_by_creation_time);
         $m!($h, only_finished_jobs_are_deleted_by_id);
         $m!($h, activity_counts_states_and_finished_buckets);
+        // maintained job counts
+        $m!($h, job_counts_follow_every_change_of_jobs);
+        $m!($h, job_counts_stay_exact_under_two_processes);
         $m!($h, polls_are_bounded_and_find_their_jobs);
         $m!($h, dispatcher_stats_count_and_rank_jobs);
         // tokens
