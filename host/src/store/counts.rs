@@ -116,14 +116,16 @@ pub(crate) async fn fold<B: SqlBackend + ?Sized>(backend: &B) -> Result<()> {
     Ok(())
 }
 
-/// Whether a filter's jobs are a sum of counters: it names a queue, or
-/// states, or both, and nothing else.
+/// Whether a filter's jobs are a sum of counters: it names a queue (or
+/// the queues a scoped token may read), or states, or both, and nothing
+/// else.
 pub(crate) fn countable(f: &JobFilter) -> bool {
     // Destructured whole, so that a filter gaining a field is decided
     // here.
     let JobFilter {
         states: _,
         queue: _,
+        queues: _,
         module,
         function,
         agent,
@@ -163,6 +165,7 @@ pub(crate) fn filtered(counters: &[Counter], f: &JobFilter) -> u64 {
     counters
         .iter()
         .filter(|c| f.queue.as_ref().is_none_or(|q| *q == c.queue))
+        .filter(|c| f.queues.as_ref().is_none_or(|qs| qs.contains(&c.queue)))
         .filter(|c| f.states.is_empty() || f.states.iter().any(|s| in_state(c, *s)))
         .map(|c| c.count)
         .sum()
@@ -212,6 +215,14 @@ mod tests {
             ..states(&[QueryState::Failed])
         };
         assert_eq!(filtered(&all, &failed_b), 1);
+        // A scoped token's queues: only theirs, none when the list is empty.
+        let scoped = |queues: &[&str]| JobFilter {
+            queues: Some(queues.iter().map(|q| (*q).to_owned()).collect()),
+            ..JobFilter::default()
+        };
+        assert_eq!(filtered(&all, &scoped(&["b"])), 1);
+        assert_eq!(filtered(&all, &scoped(&[])), 0);
+        assert!(countable(&scoped(&["b"])));
         let by = by_status(&all);
         assert_eq!(by[&(String::new(), "completed".to_owned())], 7);
         assert!(countable(&states(&[completed])));
