@@ -219,6 +219,7 @@ macro_rules! foreach_case {
         $m!($h, higher_priority_due_jobs_are_claimed_first);
         $m!($h, priority_changes_while_pending_reorder_the_queue);
         $m!($h, quota_claims_follow_priority);
+        $m!($h, linked_jobs_keep_their_priority);
         // broadcasts
         $m!(
             $h,
