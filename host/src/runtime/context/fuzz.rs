@@ -66,14 +66,19 @@ fn text() -> impl Strategy<Value = String> {
     ]
 }
 
-fn request() -> impl Strategy<Value = wtypes::JobRequest> {
-    (
+fn request() -> BoxedStrategy<wtypes::JobRequest> {
+    // Two boxed halves: one tuple of every field makes a value tree too
+    // large for a test thread's stack in a debug build.
+    let routing = (
         proptest::option::of(text()),
         text(),
         prop_oneof![Just("[]".to_owned()), text()],
         proptest::option::of(text()),
         proptest::option::of(any::<u64>()),
         proptest::option::of(any::<u64>()),
+    )
+        .boxed();
+    let options = (
         proptest::collection::vec(text(), 0..3),
         proptest::option::of(text()),
         proptest::collection::vec((text(), text()), 0..2),
@@ -81,20 +86,12 @@ fn request() -> impl Strategy<Value = wtypes::JobRequest> {
         any::<i32>(),
         proptest::option::of(unique()),
     )
+        .boxed();
+    (routing, options)
         .prop_map(
             |(
-                module,
-                function,
-                args,
-                queue,
-                begin_after_ms,
-                begin_by_ms,
-                quota_names,
-                retry,
-                quota_keys,
-                broadcast,
-                priority,
-                unique,
+                (module, function, args, queue, begin_after_ms, begin_by_ms),
+                (quota_names, retry, quota_keys, broadcast, priority, unique),
             )| {
                 wtypes::JobRequest {
                     module,
@@ -112,6 +109,7 @@ fn request() -> impl Strategy<Value = wtypes::JobRequest> {
                 }
             },
         )
+        .boxed()
 }
 
 fn unique() -> impl Strategy<Value = wtypes::UniqueRequest> {
