@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::{Error, JobId, JobInfo, JobRequest, sys};
 
@@ -87,6 +87,66 @@ pub fn put(request: JobRequest) -> Result<JobId, Error> {
     sys::put(&wire)
         .map(JobId::new)
         .map_err(|e| Error::context("put", e))
+}
+
+/// The most requests one [`put_many`] takes: the host's batch maximum
+/// (as `POST /v1/jobs/batch`).
+pub const PUT_MANY_MAX: usize = 10_000;
+
+/// What [`put_many`] answers for one request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PutAnswer {
+    /// The job put; with `duplicate`, the job holding the request's
+    /// uniqueness key.
+    pub id: JobId,
+    /// True when nothing was inserted for this request: its
+    /// [`unique`](JobRequest::unique) key was held, by a job already in
+    /// the queue or by an earlier request of the same list.
+    pub duplicate: bool,
+}
+
+/// Puts every job of `requests` all or none, in one transaction, and
+/// returns one [`PutAnswer`] per request in the order given, once all are
+/// committed: far cheaper than as many [`put`]s for a fan-out. Each
+/// request is checked as `put` checks it; the list counts against the
+/// run's fan-out cap as that many puts. An empty list puts nothing.
+///
+/// ```no_run
+/// use wasync_guest::{Error, JobId, JobRequest};
+///
+/// fn fan_out(n: u32) -> Result<Vec<JobId>, Error> {
+///     let requests = (0..n).map(|i| JobRequest::new("square").arg(i));
+///     let answers = wasync_guest::put_many(requests)?;
+///     Ok(answers.into_iter().map(|a| a.id).collect())
+/// }
+/// ```
+///
+/// Errors: a request built with mixed or non-JSON arguments (kind
+/// `bad-arguments`, naming its index), or the host refuses the list (kind
+/// `context`): more than [`PUT_MANY_MAX`] requests (split the list), a
+/// [`broadcast`](JobRequest::broadcast) request (put it alone), or what
+/// `put` refuses, naming the first request at fault (`item 3: ...`,
+/// counted from 0). Nothing of the list is stored then.
+pub fn put_many(requests: impl IntoIterator<Item = JobRequest>) -> Result<Vec<PutAnswer>, Error> {
+    let requests: Vec<JobRequest> = requests.into_iter().collect();
+    let wires = requests
+        .iter()
+        .enumerate()
+        .map(|(index, request)| {
+            request.to_wire().map_err(|e| Error {
+                message: format!("item {index}: {}", e.message),
+                ..e
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let answers = sys::put_many(&wires).map_err(|e| Error::context("put_many", e))?;
+    Ok(answers
+        .into_iter()
+        .map(|(id, duplicate)| PutAnswer {
+            id: JobId::new(id),
+            duplicate,
+        })
+        .collect())
 }
 
 fn millis(d: Duration) -> u32 {

@@ -76,7 +76,7 @@
 //!
 //! While it runs, a job talks to wasync through the context functions:
 //! [`job()`], [`set_live_annotation`], [`set_live_annotation_on`],
-//! [`get_live_annotation`] and [`put`].
+//! [`get_live_annotation`], [`put`] and [`put_many`].
 //!
 //! # Build it
 //!
@@ -138,7 +138,10 @@ pub mod testing;
 mod tests;
 mod types;
 
-pub use context::{get_live_annotation, job, put, set_live_annotation, set_live_annotation_on};
+pub use context::{
+    PUT_MANY_MAX, PutAnswer, get_live_annotation, job, put, put_many, set_live_annotation,
+    set_live_annotation_on,
+};
 pub use dispatch::{JobFn, Jobs};
 pub use error::Error;
 pub use links::{

@@ -36,7 +36,9 @@
 //! annotation that is absent returns `None` at once, as if the timeout had
 //! passed, and is recorded in [`FakeContext::waits`] (see
 //! [`FakeContext::with_real_waits`] to block instead); module names are
-//! not resolved; no size limits apply. A panic is caught and returned as
+//! not resolved; no size limits apply, but for the count of a
+//! `put_many` ([`PUT_MANY_MAX`](crate::PUT_MANY_MAX), as the host);
+//! every put is inserted (uniqueness is the host's). A panic is caught and returned as
 //! an [`Error`] of kind `panic` with the message the host would report.
 
 use std::cell::RefCell;
@@ -435,15 +437,39 @@ impl FakeContext {
         Ok(found)
     }
 
+    /// Like the host's `put-many`: a list over
+    /// [`PUT_MANY_MAX`](crate::PUT_MANY_MAX) or a broadcast refused, every request checked
+    /// before any is recorded, the first refused named by its index. Every
+    /// request is inserted (the host decides duplicates).
+    fn live_put_many(&self, requests: &[WireRequest<'_>]) -> Result<Vec<(String, bool)>, String> {
+        if requests.len() > crate::PUT_MANY_MAX {
+            return Err(format!(
+                "put-many takes at most {} requests; this list holds {}: split it into several \
+                 calls",
+                crate::PUT_MANY_MAX,
+                requests.len()
+            ));
+        }
+        for (index, request) in requests.iter().enumerate() {
+            let checked = if request.broadcast {
+                Err(
+                    "a request of put-many cannot be a broadcast: put a broadcast on its own, \
+                     with `put`"
+                        .to_owned(),
+                )
+            } else {
+                checked_args(request).map(drop)
+            };
+            checked.map_err(|e| format!("item {index}: {e}"))?;
+        }
+        requests
+            .iter()
+            .map(|request| self.live_put(request).map(|id| (id, false)))
+            .collect()
+    }
+
     fn live_put(&self, request: &WireRequest<'_>) -> Result<String, String> {
-        if request.function.is_empty() {
-            return Err("the function name is empty".to_owned());
-        }
-        let args: Value =
-            serde_json::from_str(&request.args).map_err(|e| format!("arguments: {e}"))?;
-        if !(args.is_array() || args.is_object()) {
-            return Err("arguments must be a JSON array or object".to_owned());
-        }
+        let args = checked_args(request)?;
         let mut state = self.lock();
         let parent = state.jobs[&self.job].clone();
         let id = state.new_job(Some(&parent));
@@ -491,6 +517,19 @@ impl FakeContext {
         });
         Ok(id.into_string())
     }
+}
+
+/// A request's arguments, if its function is named and they are a JSON
+/// array or object (as the host checks them).
+fn checked_args(request: &WireRequest<'_>) -> Result<Value, String> {
+    if request.function.is_empty() {
+        return Err("the function name is empty".to_owned());
+    }
+    let args: Value = serde_json::from_str(&request.args).map_err(|e| format!("arguments: {e}"))?;
+    if !(args.is_array() || args.is_object()) {
+        return Err("arguments must be a JSON array or object".to_owned());
+    }
+    Ok(args)
 }
 
 fn parse(json: &str) -> Value {
@@ -545,6 +584,10 @@ pub(crate) mod sys {
 
     pub(crate) fn put(request: &WireRequest<'_>) -> Result<String, String> {
         current().ok_or(NOT_INITIALIZED)?.live_put(request)
+    }
+
+    pub(crate) fn put_many(requests: &[WireRequest<'_>]) -> Result<Vec<(String, bool)>, String> {
+        current().ok_or(NOT_INITIALIZED)?.live_put_many(requests)
     }
 
     pub(crate) fn report_panic(message: &str) {

@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 use crate::testing::{self, FakeContext, WaitRecord};
 use crate::{Await, Error, JobId, JobRequest, Outcome, job};
 
+mod put_many;
+
 #[job]
 fn add(a: i64, b: i64) -> i64 {
     a + b

@@ -67,6 +67,7 @@ async fn an_import_argument_over_its_cap_fails_as_argument_too_large() {
         "set-live-annotation",
         "get-live-annotation",
         "put",
+        "put-many",
         "append-args",
         "report-panic",
     ] {

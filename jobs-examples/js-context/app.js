@@ -49,6 +49,12 @@ function now() {
   return { ms: Date.now(), random: Math.random() };
 }
 
+/** `double(i)` for `i` in `0..n`, put in one `putMany`; their ids. */
+function doubleMany(n) {
+  const requests = Array.from({ length: n }, (_, i) => new Request("double", [i]));
+  return wj.putMany(requests).map((answer) => answer.id);
+}
+
 wj.jobs({
   whoami,
   double,
@@ -59,5 +65,6 @@ wj.jobs({
   record,
   total,
   fan_out: fanOut,
+  double_many: doubleMany,
   now,
 });

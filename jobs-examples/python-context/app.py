@@ -69,3 +69,9 @@ def fan_out(n: int):
     """`parallel(double(0..n), postprocess=total)`, awaited."""
     parts = [Request("double", [i]) for i in range(n)]
     return Await(wj.parallel(*parts, postprocess=Request("total", {})))
+
+
+@job
+def double_many(n: int) -> list:
+    """`double(i)` for `i` in `0..n`, put in one `put_many`; their ids."""
+    return [a.id for a in wj.put_many(Request("double", [i]) for i in range(n))]

@@ -20,6 +20,7 @@ mod dashboard;
 mod dashboard_batch;
 mod failures;
 mod faults;
+mod guest_put_many;
 mod identity;
 mod limits;
 mod metrics;

@@ -32,6 +32,7 @@ export function hostBackend(host) {
       host.getLiveAnnotation(name, timeout, poll, job),
     ),
     put: wrap("put", (request) => host.put(request)),
+    putMany: wrap("putMany", (requests) => host.putMany(requests)),
     addCallback: wrap("addCallback", (job, on, request) => host.addCallback(job, on, request)),
     putComposite: wrap("putComposite", (kind, parts, post) => host.putComposite(kind, parts, post)),
     addPart: wrap("addPart", (composite, part, callbacks) => host.addPart(composite, part, callbacks)),

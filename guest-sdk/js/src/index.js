@@ -57,7 +57,10 @@ function millis(value, what) {
  * key in it: `{ tenants: "acme" }`), `priority` (an integer; higher runs first among
  * due jobs), `unique` (`{ key, states, periodMs }`, every field optional: a
  * put whose key a job of the queue holds inserts nothing and returns that
- * job's id; no key derives it from module, function and arguments).
+ * job's id; no key derives it from module, function and arguments),
+ * `broadcast` (`true`: run it once on every live dispatcher with an agent
+ * for its queue; only for `put`, whose job's result is the map dispatcher
+ * → outcome of its copies).
  */
 export class Request {
   constructor(fn, args = [], options = {}) {
@@ -79,6 +82,7 @@ export class Request {
       "quotaKeys",
       "priority",
       "unique",
+      "broadcast",
     ];
     for (const key of Object.keys(options)) {
       if (!known.includes(key)) throw new TypeError(`unknown request option '${key}' (known: ${known.join(", ")})`);
@@ -100,8 +104,7 @@ export class Request {
       quotaNames: [...(this.quotaNames ?? [])],
       retry: this.retry === undefined || this.retry === null ? undefined : dumps(this.retry, "the retry policy"),
       quotaKeys: Object.entries(this.quotaKeys ?? {}),
-      // wasync:job@0.3.0's broadcast: this SDK puts plain jobs only.
-      broadcast: false,
+      broadcast: this.broadcast === true,
       priority: Math.trunc(Number(this.priority ?? 0)),
       unique:
         this.unique === undefined || this.unique === null
@@ -168,6 +171,41 @@ export function getLiveAnnotation(name, defaultValue = undefined, { timeout = 0,
  */
 export function put(request, args, options) {
   return current().put(asRequest(request, args, options).wire());
+}
+
+/** The most requests one `putMany` takes: the host's batch maximum (as `POST /v1/jobs/batch`). */
+export const PUT_MANY_MAX = 10000;
+
+/**
+ * Puts every job of `requests` (each a `Request`, or a function name for no
+ * arguments) all or none, in one transaction, and returns one
+ * `{id, duplicate}` per request in the order given, once all are
+ * committed: `putMany([0, 1, 2].map((i) => new Request("square", [i])))`.
+ * `duplicate` is true when nothing was inserted for that request: its
+ * `unique` key was held (by a job already in the queue, or an earlier
+ * request of the list) and `id` is that job. Each request is checked as
+ * `put` checks it; the list counts against the run's fan-out cap as that
+ * many puts. Throws `JobFailure` (`bad-arguments`, naming the item) for a
+ * request that cannot be sent, `ContextError` if the host refuses the
+ * list: more than `PUT_MANY_MAX` requests, a broadcast, or what `put`
+ * refuses, naming the first request at fault (`item 3: ...`). Nothing of
+ * the list is stored then.
+ */
+export function putMany(requests) {
+  const wires = [...requests].map((request, index) => {
+    try {
+      return asRequest(request).wire();
+    } catch (e) {
+      if (!(e instanceof JobFailure)) throw e;
+      throw new JobFailure(e.kind, `item ${index}: ${e.failureMessage}`, {
+        detail: e.detail,
+        permanent: e.permanent,
+      });
+    }
+  });
+  return current()
+    .putMany(wires)
+    .map((answer) => ({ id: answer.id, duplicate: answer.duplicate }));
 }
 
 /**

@@ -13,12 +13,15 @@
  *
  * Differences from the host, on purpose: a wait for an absent live
  * annotation returns the default at once (recorded in `waits`); module and
- * queue names are not checked; no size limits apply.
+ * queue names are not checked; no size limits apply, but for the count of a
+ * `putMany` (`PUT_MANY_MAX`, as the host); every put is inserted
+ * (uniqueness is the host's).
  */
 
 import { activate, deactivate } from "./backend.js";
 import { call } from "./dispatch.js";
 import { ContextError } from "./errors.js";
+import { PUT_MANY_MAX } from "./index.js";
 
 /** A job run by `FakeContext.run` failed; the fields are the `job-error`. */
 export class JobFailed extends Error {
@@ -142,6 +145,7 @@ export class FakeContext {
       quotaKeys: Object.fromEntries(request.quotaKeys ?? []),
       priority: request.priority ?? 0,
       unique: request.unique,
+      broadcast: request.broadcast === true,
     };
     this.state.puts.push(record);
     return record;
@@ -164,6 +168,26 @@ export class FakeContext {
   }
   put(request) {
     return this._record(request).id;
+  }
+  /** As the host: the list over the maximum or a broadcast refused, every request checked first. */
+  putMany(requests) {
+    if (requests.length > PUT_MANY_MAX) {
+      throw new ContextError(
+        `put-many takes at most ${PUT_MANY_MAX} requests; this list holds ${requests.length}: split it into several calls`,
+      );
+    }
+    requests.forEach((request, index) => {
+      if (request.broadcast) {
+        throw new ContextError(
+          `item ${index}: a request of put-many cannot be a broadcast: put a broadcast on its own, with \`put\``,
+        );
+      }
+      const args = JSON.parse(request.args);
+      if (!request.function || args === null || typeof args !== "object") {
+        throw new ContextError(`item ${index}: a request needs a function name and a JSON array or object of arguments`);
+      }
+    });
+    return requests.map((request) => ({ id: this._record(request).id, duplicate: false }));
   }
   addCallback(job, on, request) {
     this._known(job);

@@ -92,3 +92,71 @@ test("the run export maps outcomes and errors to the WIT shapes", () => {
   );
   assert.throws(() => run("nope", "[]"), (e) => e.payload.kind === "unknown-function" && e.payload.permanent);
 });
+
+test("putMany puts each request in order", () => {
+  const ctx = new FakeContext();
+  const out = ctx.run("fanOut", [3]);
+  assert.deepEqual(out.value, ctx.puts.map((p) => p.id));
+  assert.deepEqual(
+    ctx.puts.map((p) => [p.function, p.args, p.parent]),
+    [0, 1, 2].map((i) => ["add", [i], ctx.id]),
+  );
+  assert.deepEqual(ctx.run("fanOut", [0]).value, []);
+  assert.deepEqual(ctx.run("putThese", [[["add", [1]], ["add", { a: 2 }]]]).value, [false, false]);
+  assert.equal(wj.PUT_MANY_MAX, 10000);
+});
+
+test("putMany is refused as the host refuses it, and puts nothing", () => {
+  const ctx = new FakeContext();
+  assert.throws(
+    () => ctx.run("fanOut", [wj.PUT_MANY_MAX + 1]),
+    (e) => e.kind === "ContextError" && /at most 10000 requests; this list holds 10001/.test(e.failureMessage),
+  );
+  assert.throws(
+    () => ctx.run("manyWithBroadcast", []),
+    (e) => e.kind === "ContextError" && /item 1: .*broadcast/.test(e.failureMessage),
+  );
+  assert.throws(
+    () => ctx.run("putThese", [[["add", [1]], ["", []]]]),
+    (e) => e.kind === "bad-arguments" && /function name/.test(e.failureMessage),
+  );
+  assert.throws(
+    () => ctx.run("manyWithABadRequest", []),
+    (e) => e.kind === "json" && /^item 1: /.test(e.failureMessage),
+  );
+  assert.deepEqual(ctx.puts, []);
+  assert.equal(ctx.run("fanOut", [wj.PUT_MANY_MAX]).value.length, wj.PUT_MANY_MAX);
+});
+
+test("request builders: broadcast, priority, unique, quota keys", () => {
+  const wire = new wj.Request("f", [1], {
+    broadcast: true,
+    priority: -2,
+    quotaKeys: { tenants: "acme" },
+    unique: { key: "k", states: ["pending"], periodMs: 60000 },
+  }).wire();
+  assert.equal(wire.broadcast, true);
+  assert.equal(wire.priority, -2);
+  assert.deepEqual(wire.quotaKeys, [["tenants", "acme"]]);
+  assert.deepEqual(wire.unique, { key: "k", states: ["pending"], periodMs: 60000n });
+  assert.equal(new wj.Request("f").wire().broadcast, false);
+  const ctx = new FakeContext();
+  ctx.run("shout", ["add"]);
+  const [put] = ctx.puts;
+  assert.deepEqual([put.broadcast, put.priority, put.quotaKeys], [true, 3, { tenants: "acme" }]);
+});
+
+test("the run export hands putMany's answers back", () => {
+  const ctx = new FakeContext();
+  const seen = [];
+  const host = {
+    getJob: () => ctx.getJob(),
+    putMany: (requests) => {
+      seen.push(...requests);
+      return requests.map((_, i) => ({ id: `id-${i}`, duplicate: i > 0 }));
+    },
+  };
+  const run = makeRun(host);
+  assert.deepEqual(run("putThese", '[[["add", [1]], ["add", [1]]]]'), { tag: "value", val: "[false,true]" });
+  assert.deepEqual(seen.map((r) => [r.function, r.args, r.broadcast]), [["add", "[1]", false], ["add", "[1]", false]]);
+});

@@ -63,7 +63,24 @@ function extend(composite) {
 async function asyncJob() {
   return 1;
 }
+function fanOut(n) {
+  const requests = Array.from({ length: n }, (_, i) => new Request("add", [i]));
+  return wj.putMany(requests).map((answer) => answer.id);
+}
+function putThese(requests) {
+  return wj.putMany(requests.map(([fn, args]) => new Request(fn, args))).map((answer) => answer.duplicate);
+}
+function manyWithBroadcast() {
+  return wj.putMany(["add", new Request("add", [1], { broadcast: true })]);
+}
+function manyWithABadRequest() {
+  return wj.putMany([new Request("add", [1]), new Request("add", [10n])]);
+}
+function shout(fn) {
+  return wj.put(fn, [], { broadcast: true, priority: 3, quotaKeys: { tenants: "acme" } });
+}
 
 jobs({ greet, add, "sum-all": sumAll, options, boom, badOrder, refuse, notJson, whoami, delegate });
 jobs({ handOff, total, waitFor, gather, markOther, extend, asyncJob });
+jobs({ fanOut, putThese, manyWithBroadcast, manyWithABadRequest, shout });
 job((x, y) => [x, y], { name: "explicit", params: ["x", "y?"] });

@@ -103,3 +103,30 @@ def mark_other(other: str) -> None:
 @job
 def extend(composite: str) -> str:
     return wj.add_part(composite, "add", [("success", Request("greet", ["part"]))])
+
+
+@job
+def fan_out(n: int) -> list:
+    answers = wj.put_many(Request("add", [i]) for i in range(n))
+    return [a.id for a in answers]
+
+
+@job
+def put_these(requests: list) -> list:
+    answers = wj.put_many(Request(function, args) for function, args in requests)
+    return [a.duplicate for a in answers]
+
+
+@job
+def many_with_broadcast() -> list:
+    return [a.id for a in wj.put_many(["add", Request("add", [1], broadcast=True)])]
+
+
+@job
+def many_with_a_bad_request() -> list:
+    return [a.id for a in wj.put_many([Request("add", [1]), Request("add", "oops")])]
+
+
+@job
+def shout(function: str) -> str:
+    return wj.put(function, [], broadcast=True, priority=3, quota_keys={"tenants": "acme"})

@@ -114,3 +114,56 @@ def test_bad_requests():
             wasync_job.add_callback("0190a5c0-0000-7000-8000-ffffffffffff", "f")
     finally:
         deactivate(token)
+
+
+def test_put_many_puts_each_request_in_order():
+    ctx = FakeContext()
+    out = ctx.run("fan_out", [3])
+    assert out.value == [p.id for p in ctx.puts]
+    assert [(p.function, p.args, p.parent) for p in ctx.puts] == [
+        ("add", [0], ctx.id), ("add", [1], ctx.id), ("add", [2], ctx.id)
+    ]
+    assert ctx.run("fan_out", [0]).value == []
+    assert ctx.run("put_these", [[["add", [1]], ["add", {"a": 2}]]]).value == [False, False]
+    assert wasync_job.PUT_MANY_MAX == 10_000
+
+
+def test_put_many_is_refused_as_the_host_refuses_it_and_puts_nothing():
+    ctx = FakeContext()
+    with pytest.raises(JobFailed) as e:
+        ctx.run("fan_out", [wasync_job.PUT_MANY_MAX + 1])
+    assert e.value.kind == "ContextError"
+    assert "at most 10000 requests; this list holds 10001" in e.value.message
+    with pytest.raises(JobFailed) as e:
+        ctx.run("many_with_broadcast", [])
+    assert "item 1: " in e.value.message and "broadcast" in e.value.message
+    with pytest.raises(JobFailed) as e:
+        ctx.run("put_these", [[["add", [1]], ["", []]]])
+    assert "item 1: " in e.value.message
+    with pytest.raises(JobFailed) as e:
+        ctx.run("many_with_a_bad_request", [])
+    assert e.value.kind == "bad-arguments" and e.value.permanent
+    assert e.value.message.startswith("item 1: the arguments of `add`")
+    assert ctx.puts == []
+    assert len(ctx.run("fan_out", [wasync_job.PUT_MANY_MAX]).value) == wasync_job.PUT_MANY_MAX
+
+
+def test_request_builders_broadcast_priority_unique_quota_keys():
+    from wasync_job import Unique
+
+    wire = Request(
+        "f",
+        [1],
+        broadcast=True,
+        priority=-2,
+        quota_keys={"tenants": "acme"},
+        unique=Unique(key="k", states=["pending"], period=60),
+    ).wire()
+    assert wire.broadcast is True and wire.priority == -2
+    assert wire.quota_keys == (("tenants", "acme"),)
+    assert (wire.unique.key, wire.unique.states, wire.unique.period_ms) == ("k", ("pending",), 60000)
+    assert Request("f").wire().broadcast is False
+    ctx = FakeContext()
+    ctx.run("shout", ["add"])
+    (put,) = ctx.puts
+    assert (put.broadcast, put.priority, put.quota_keys) == (True, 3, {"tenants": "acme"})

@@ -26,9 +26,11 @@ job.wasm`` (componentize-py with the project's WIT).
 """
 
 from ._context import (
+    PUT_MANY_MAX,
     CallbackOn,
     CompositeKind,
     JobInfo,
+    PutAnswer,
     Request,
     Unique,
     add_callback,
@@ -40,6 +42,7 @@ from ._context import (
     put,
     put_composite,
     put_held,
+    put_many,
     serial,
     set_live_annotation,
 )
@@ -55,6 +58,8 @@ __all__ = [
     "ContextError",
     "JobFailure",
     "JobInfo",
+    "PUT_MANY_MAX",
+    "PutAnswer",
     "Request",
     "Unique",
     "UNKNOWN_FUNCTION",
@@ -68,6 +73,7 @@ __all__ = [
     "put",
     "put_composite",
     "put_held",
+    "put_many",
     "registered",
     "serial",
     "set_live_annotation",

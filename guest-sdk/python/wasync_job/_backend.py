@@ -38,6 +38,7 @@ class WireRequest:
     quota_keys: Sequence[tuple[str, str]] = field(default_factory=tuple)
     priority: int = 0
     unique: Optional["WireUnique"] = None
+    broadcast: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,10 @@ class Backend:
         raise NotImplementedError
 
     def put(self, request: WireRequest) -> str:
+        raise NotImplementedError
+
+    def put_many(self, requests: Sequence[WireRequest]) -> list[tuple[str, bool]]:
+        """One ``(id, duplicate)`` per request, in order."""
         raise NotImplementedError
 
     def add_callback(self, job: str, on: str, request: WireRequest) -> str:

@@ -34,8 +34,7 @@ def _request(r: _backend.WireRequest) -> wit.JobRequest:
         quota_names=list(r.quota_names),
         retry=r.retry,
         quota_keys=[(q, k) for q, k in r.quota_keys],
-        # wasync:job@0.3.0's broadcast: this SDK puts plain jobs only.
-        broadcast=False,
+        broadcast=r.broadcast,
         priority=r.priority,
         unique=None
         if r.unique is None
@@ -84,6 +83,13 @@ class ComponentBackend(_backend.Backend):
             return host.put(_request(request))
         except cpt.Err as e:
             raise _refused("put", e) from None
+
+    def put_many(self, requests) -> list[tuple[str, bool]]:
+        try:
+            answers = host.put_many([_request(r) for r in requests])
+        except cpt.Err as e:
+            raise _refused("put_many", e) from None
+        return [(a.id, a.duplicate) for a in answers]
 
     def add_callback(self, job: str, on: str, request: _backend.WireRequest) -> str:
         try:

@@ -67,7 +67,9 @@ class Request:
     dict such as ``{"max_attempts": 3}``; ``quota_keys`` a partitioned
     quota and the job's key in it, e.g. ``{"tenants": "acme"}``;
     ``priority`` an int (higher runs first among due jobs); ``unique`` a
-    :class:`Unique`."""
+    :class:`Unique`; ``broadcast`` true to run the job once on every live
+    dispatcher with an agent for its queue (only for :func:`put`: its
+    result is the map dispatcher → outcome of its copies)."""
 
     function: str
     args: Union[Sequence[Any], dict[str, Any]] = field(default_factory=tuple)
@@ -80,6 +82,7 @@ class Request:
     quota_keys: dict[str, str] = field(default_factory=dict)
     priority: int = 0
     unique: Optional[Unique] = None
+    broadcast: bool = False
 
     def wire(self) -> _backend.WireRequest:
         """The request as the host receives it."""
@@ -108,7 +111,23 @@ class Request:
             quota_keys=tuple(self.quota_keys.items()),
             priority=int(self.priority),
             unique=None if self.unique is None else self.unique.wire(),
+            broadcast=bool(self.broadcast),
         )
+
+
+#: The most requests one :func:`put_many` takes: the host's batch maximum
+#: (as ``POST /v1/jobs/batch``).
+PUT_MANY_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class PutAnswer:
+    """What :func:`put_many` answers for one request: the job put, or,
+    with ``duplicate``, the job holding the request's uniqueness key (by a
+    job already in the queue or an earlier request of the same list)."""
+
+    id: str
+    duplicate: bool = False
 
 
 def _dumps(value: Any, what: str) -> str:
@@ -190,6 +209,29 @@ def put(request: Union[Request, str], args: Any = None, **options: Any) -> str:
     ``put(Request(...))``. Return ``Await(id)`` to make this job's result
     that job's. Raises :class:`ContextError` if the host refuses it."""
     return _backend.current().put(_as_request(request, args, options).wire())
+
+
+def put_many(requests: Iterable[Union[Request, str]]) -> list[PutAnswer]:
+    """Puts every job of ``requests`` (each a :class:`Request`, or a
+    function name for no arguments) all or none, in one transaction, and
+    returns one :class:`PutAnswer` per request in the order given, once all
+    are committed: ``put_many(Request("square", [i]) for i in range(100))``.
+    Each request is checked as :func:`put` checks it; the list counts
+    against the run's fan-out cap as that many puts. Raises
+    :class:`JobFailure` (``bad-arguments``) for a request that cannot be
+    sent and :class:`ContextError` if the host refuses the list: more than
+    :data:`PUT_MANY_MAX` requests, a broadcast, or what ``put`` refuses,
+    naming the first request at fault (``item 3: ...``). Nothing of the
+    list is stored then."""
+    wires = []
+    for index, request in enumerate(requests):
+        try:
+            wires.append(_as_request(request).wire())
+        except JobFailure as e:
+            raise JobFailure(
+                e.kind, f"item {index}: {e.message}", detail=e.detail, permanent=e.permanent
+            ) from None
+    return [PutAnswer(id, duplicate) for id, duplicate in _backend.current().put_many(wires)]
 
 
 def add_callback(job: str, callback: Union[Request, str], on: CallbackOn = "always") -> str:

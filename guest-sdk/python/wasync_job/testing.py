@@ -15,7 +15,9 @@ with JSON arguments through the very dispatch the component uses.
 
 Differences from the host, on purpose: a wait for an absent live
 annotation returns the default at once (recorded in :attr:`waits`); module
-and queue names are not checked; no size limits apply.
+and queue names are not checked; no size limits apply, but for the count
+of a ``put_many`` (:data:`~wasync_job.PUT_MANY_MAX`, as the host); every
+put is inserted (uniqueness is the host's).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence, Union
 
 from . import _backend
+from ._context import PUT_MANY_MAX
 from ._dispatch import Failure, Outcome, call
 from ._errors import ContextError
 
@@ -59,6 +62,7 @@ class PutRecord:
     quota_keys: dict[str, str] = field(default_factory=dict)
     priority: int = 0
     unique: Optional[_backend.WireUnique] = None
+    broadcast: bool = False
 
 
 @dataclass
@@ -204,6 +208,7 @@ class FakeContext(_backend.Backend):
             quota_keys=dict(request.quota_keys),
             priority=request.priority,
             unique=request.unique,
+            broadcast=request.broadcast,
         )
         self.puts.append(record)
         return record
@@ -229,6 +234,29 @@ class FakeContext(_backend.Backend):
 
     def put(self, request: _backend.WireRequest) -> str:
         return self._record(request).id
+
+    def put_many(self, requests) -> list[tuple[str, bool]]:
+        """As the host: the list over the maximum or a broadcast refused,
+        every request checked before any is recorded, the first refused
+        named by its index."""
+        if len(requests) > PUT_MANY_MAX:
+            raise ContextError(
+                f"put-many takes at most {PUT_MANY_MAX} requests; this list holds "
+                f"{len(requests)}: split it into several calls"
+            )
+        for index, request in enumerate(requests):
+            if request.broadcast:
+                raise ContextError(
+                    f"item {index}: a request of put-many cannot be a broadcast: put a "
+                    "broadcast on its own, with `put`"
+                )
+            args = json.loads(request.args)
+            if not request.function or not isinstance(args, (list, dict)):
+                raise ContextError(
+                    f"item {index}: a request needs a function name and a JSON array or "
+                    "object of arguments"
+                )
+        return [(self._record(request).id, False) for request in requests]
 
     def add_callback(self, job: str, on: str, request: _backend.WireRequest) -> str:
         self._known(job)

@@ -7,7 +7,7 @@ mod wasm;
 #[cfg(target_arch = "wasm32")]
 pub(crate) use wasm::{
     add_callback, add_part, append_args, get_job, get_live_annotation, put, put_composite,
-    put_held, report_panic, set_live_annotation,
+    put_held, put_many, report_panic, set_live_annotation,
 };
 #[cfg(target_arch = "wasm32")]
 pub use wasm::{bindings, run_export};
@@ -15,5 +15,5 @@ pub use wasm::{bindings, run_export};
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use crate::testing::sys::{
     add_callback, add_part, append_args, get_job, get_live_annotation, put, put_composite,
-    put_held, report_panic, set_live_annotation,
+    put_held, put_many, report_panic, set_live_annotation,
 };

@@ -66,6 +66,12 @@ pub(crate) fn put(request: &WireRequest<'_>) -> Result<String, String> {
     context::put(&wit_request(request))
 }
 
+pub(crate) fn put_many(requests: &[WireRequest<'_>]) -> Result<Vec<(String, bool)>, String> {
+    let requests: Vec<wit::JobRequest> = requests.iter().map(wit_request).collect();
+    context::put_many(&requests)
+        .map(|answers| answers.into_iter().map(|a| (a.id, a.duplicate)).collect())
+}
+
 pub(crate) fn add_callback(
     job: &str,
     on: crate::CallbackOn,

@@ -22,7 +22,9 @@ use serde_json::{Value, json};
 use tracing::Instrument as _;
 
 use crate::model::{JobId, JobSpec, ModuleDigest, RunOutcome};
-use crate::runtime::{Compilation, JobCall, JobContext, JobInfo, Limits, Runtime, RuntimeConfig};
+use crate::runtime::{
+    Compilation, JobCall, JobContext, JobInfo, Limits, PutAnswer, Runtime, RuntimeConfig,
+};
 
 /// Arguments of `wasync run`.
 #[derive(Debug, clap::Args)]
@@ -247,6 +249,19 @@ impl JobContext for LocalContext {
         });
         eprintln!("{printed}");
         Ok(id)
+    }
+
+    /// Each job as `put` prints it: in memory there is no transaction to
+    /// share, and no uniqueness key is ever held.
+    async fn put_many(&self, specs: Vec<JobSpec>) -> Result<Vec<PutAnswer>, String> {
+        let mut answers = Vec::with_capacity(specs.len());
+        for spec in specs {
+            answers.push(PutAnswer {
+                id: self.put(spec).await?,
+                duplicate: false,
+            });
+        }
+        Ok(answers)
     }
 }
 

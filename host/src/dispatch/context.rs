@@ -13,8 +13,13 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::model::{Authority, CallbackSpec, CompositeKind, Job, JobId, JobSpec, Scope};
-use crate::runtime::{JobContext, JobInfo};
-use crate::service::{self, CompositeRequest, Putter, Service};
+use crate::runtime::{JobContext, JobInfo, PutAnswer};
+use crate::service::{self, BatchError, CompositeRequest, Putter, Service};
+
+// The runtime caps `put-many` without knowing the service: its cap must
+// be the service's batch maximum, or a list the runtime lets through
+// would meet the service's refusal (worded for the HTTP API).
+const _: () = assert!(crate::runtime::PUT_MANY_MAX == service::PUT_MANY_MAX);
 
 /// Makes the context of each job a dispatcher runs: the one thing the
 /// dispatcher needs from the layer above it, handed to it as a part
@@ -96,6 +101,14 @@ fn guest_error(error: service::Error) -> String {
     }
 }
 
+/// A refused batch as the guest sees it: the item's error, naming it.
+fn guest_batch_error(error: BatchError) -> String {
+    match error.index {
+        Some(index) => format!("item {index}: {}", guest_error(error.error)),
+        None => guest_error(error.error),
+    }
+}
+
 #[async_trait]
 impl JobContext for DispatchContext {
     fn job_info(&self) -> JobInfo {
@@ -167,11 +180,30 @@ impl JobContext for DispatchContext {
             .map_err(guest_error)
     }
 
+    async fn put_many(&self, specs: Vec<JobSpec>) -> Result<Vec<PutAnswer>, String> {
+        let specs = specs.into_iter().map(|spec| self.inherit(spec)).collect();
+        let puts = self
+            .service
+            .put_many(specs, &self.putter().await?)
+            .await
+            .map_err(guest_batch_error)?;
+        Ok(puts
+            .into_iter()
+            .map(|put| PutAnswer {
+                id: put.job.id,
+                duplicate: put.duplicate,
+            })
+            .collect())
+    }
+
     async fn add_callback(&self, job: JobId, callback: CallbackSpec) -> Result<JobId, String> {
         let job = self.reach(Some(job), Scope::Put).await?;
+        // As over HTTP (`POST /v1/jobs/{id}/callbacks`): a callback that
+        // sets no priority takes that of the job it hangs on.
+        let priority = self.priority_of(job).await?;
         let callback = CallbackSpec {
             on: callback.on,
-            job: self.inherit(callback.job),
+            job: self.inherit(callback.job).or_inherit_priority(priority),
         };
         self.service
             .callback_add(job, callback, &self.putter().await?)
@@ -192,10 +224,16 @@ impl JobContext for DispatchContext {
             args: Value::Null,
             ..postprocess.clone()
         };
+        // The composite has its postprocess's priority; its parts take
+        // it unless they set their own, as over HTTP (`POST /v1/composites`).
+        let priority = composite.priority;
         let request = CompositeRequest {
             kind,
             composite,
-            parts: parts.into_iter().map(|part| self.inherit(part)).collect(),
+            parts: parts
+                .into_iter()
+                .map(|part| self.inherit(part).or_inherit_priority(priority))
+                .collect(),
             postprocess,
         };
         self.service
@@ -207,8 +245,12 @@ impl JobContext for DispatchContext {
 
     async fn add_part(&self, composite: JobId, part: JobSpec) -> Result<JobId, String> {
         let composite = self.reach(Some(composite), Scope::Put).await?;
+        // As over HTTP (`POST /v1/jobs/{id}/parts`): the part, and its
+        // callbacks, take the composite's priority unless they set one.
+        let priority = self.priority_of(composite).await?;
+        let part = self.inherit(part).or_inherit_priority(priority);
         self.service
-            .part_add(composite, self.inherit(part), &self.putter().await?)
+            .part_add(composite, part, &self.putter().await?)
             .await
             .map(|job| job.id)
             .map_err(guest_error)
@@ -241,6 +283,16 @@ impl DispatchContext {
     /// none (its callbacks' too).
     fn inherit(&self, spec: JobSpec) -> JobSpec {
         spec.or_inherit(self.job.module.as_str(), &self.job.queue)
+    }
+
+    /// The priority of `job` now (a job this one may reach), which a
+    /// callback or part hung on it takes unless it sets its own.
+    async fn priority_of(&self, job: JobId) -> Result<i32, String> {
+        self.service
+            .job_get(job)
+            .await
+            .map(|job| job.priority)
+            .map_err(guest_error)
     }
 
     /// This job as the putter of the jobs it puts: with its authority.

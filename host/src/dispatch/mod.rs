@@ -37,6 +37,8 @@ mod claimer;
 pub mod completer;
 mod context;
 #[cfg(test)]
+mod context_tests;
+#[cfg(test)]
 mod fault_tests;
 mod guests;
 mod held;

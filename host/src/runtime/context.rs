@@ -12,6 +12,8 @@
 //!   valid JSON;
 //! - `put` arguments must be a JSON array or object, at most
 //!   [`PUT_ARGS_MAX`] bytes, and the function name must not be empty;
+//! - `put-many` takes at most [`PUT_MANY_MAX`] requests, each checked as
+//!   `put` checks it (`context/put_many.rs`);
 //! - a panic message is kept up to [`PANIC_MESSAGE_MAX`] bytes;
 //! - whatever the import, its arguments together are at most
 //!   [`ARGUMENT_MAX`] bytes: a call over that cap stops the run with an
@@ -49,6 +51,11 @@ pub const PANIC_MESSAGE_MAX: usize = 16 * 1024;
 pub const ARGUMENT_MAX: usize = 16 << 20;
 /// The shortest interval between two checks of `get-live-annotation`.
 pub const POLL_MIN: Duration = Duration::from_millis(10);
+/// The most requests one `put-many` takes: the service's batch maximum
+/// (`service::PUT_MANY_MAX`, which `POST /v1/jobs/batch` takes; the
+/// runtime does not depend on the service, so `dispatch/context.rs`
+/// asserts at compile time that the two are equal).
+pub const PUT_MANY_MAX: usize = 10_000;
 
 /// What a running job may do outside its sandbox.
 ///
@@ -89,6 +96,15 @@ pub trait JobContext: Send + Sync {
     ) -> Result<Option<serde_json::Value>, String>;
     /// Puts a new job (`put`), returns its id.
     async fn put(&self, spec: JobSpec) -> Result<JobId, String>;
+    /// Puts every job of `specs` all or none, in one transaction
+    /// (`put-many`), and answers one [`PutAnswer`] per spec in the order
+    /// given. Called with 1 to [`PUT_MANY_MAX`] specs, each converted as
+    /// `put` converts its request. An error names the first spec refused
+    /// (`item 3: ...`). By default refused.
+    async fn put_many(&self, specs: Vec<JobSpec>) -> Result<Vec<PutAnswer>, String> {
+        let _ = specs;
+        Err("put-many is not available in this context".into())
+    }
     /// Adds a callback to a job (`add-callback`), returns the callback's
     /// id. By default refused: a context without a queue has no callbacks.
     async fn add_callback(&self, job: JobId, callback: CallbackSpec) -> Result<JobId, String> {
@@ -157,6 +173,16 @@ pub struct JobInfo {
     pub annotations: Vec<(String, serde_json::Value)>,
 }
 
+/// What `put-many` answers for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PutAnswer {
+    /// The job put, or (`duplicate`) the job holding its uniqueness key.
+    pub id: JobId,
+    /// True when nothing was inserted: the request's uniqueness key was
+    /// held, by a job already there or an earlier request of the list.
+    pub duplicate: bool,
+}
+
 mod gen_ {
     wasmtime::component::bindgen!({
         path: "../wit/job.wit",
@@ -168,55 +194,6 @@ mod gen_ {
 
 pub(crate) use gen_::JobPre;
 pub(crate) use gen_::wasync::job::types as wit;
-
-/// A guest called an import with more than [`ARGUMENT_MAX`] bytes of
-/// arguments: the run stops (failure kind `argument-too-large`).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("the job called `{import}` with {size} bytes of arguments; the limit is {cap} bytes")]
-pub struct ArgumentTooLarge {
-    /// The import.
-    pub import: &'static str,
-    /// The bytes of its arguments.
-    pub size: usize,
-    /// The cap.
-    pub cap: usize,
-}
-
-/// Stops the run when `size` bytes of arguments of `import` are over
-/// [`ARGUMENT_MAX`].
-fn check_size(import: &'static str, size: usize) -> wasmtime::Result<()> {
-    if size > ARGUMENT_MAX {
-        return Err(ArgumentTooLarge {
-            import,
-            size,
-            cap: ARGUMENT_MAX,
-        }
-        .into());
-    }
-    Ok(())
-}
-
-/// The bytes of a job request's strings and lists.
-fn request_size(request: &wtypes::JobRequest) -> usize {
-    request.function.len()
-        + request.args.len()
-        + request.module.as_ref().map_or(0, String::len)
-        + request.queue.as_ref().map_or(0, String::len)
-        + request.retry.as_ref().map_or(0, String::len)
-        + request.quota_names.iter().map(String::len).sum::<usize>()
-        + request
-            .quota_keys
-            .iter()
-            .map(|(q, k)| q.len() + k.len())
-            .sum::<usize>()
-        + request.unique.as_ref().map_or(0, |u| {
-            option_size(&u.key) + u.states.iter().map(String::len).sum::<usize>()
-        })
-}
-
-fn option_size(text: &Option<String>) -> usize {
-    text.as_ref().map_or(0, String::len)
-}
 
 /// Per-store state of the `context` imports.
 pub struct ContextState {
@@ -403,6 +380,13 @@ impl context::Host for ContextView<'_> {
         Ok(answer.map(|id| id.to_string()))
     }
 
+    async fn put_many(
+        &mut self,
+        requests: Vec<wtypes::JobRequest>,
+    ) -> wasmtime::Result<Result<Vec<wtypes::PutAnswer>, String>> {
+        self.put_many_checked(requests).await
+    }
+
     async fn add_callback(
         &mut self,
         job: String,
@@ -570,10 +554,14 @@ pub const RESERVED_ANNOTATION_PREFIX: &str = "wasync.";
 pub const HTTP_ANNOTATION: &str = "wasync.http";
 
 mod checks;
+mod put_many;
+mod size;
 pub(crate) use checks::truncate;
 use checks::{
     callback_on, check_name, check_not_reserved, parse_job, parse_value, wait_for_annotation,
 };
+pub use size::ArgumentTooLarge;
+use size::{check_size, option_size, request_size};
 
 #[cfg(test)]
 mod fuzz;

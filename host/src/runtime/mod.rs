@@ -62,7 +62,7 @@ pub use self::config::{
     MEMORIES_PER_COMPONENT_DEFAULT, OUTPUT_LIMIT_BYTES_DEFAULT, PUT_CAP_DEFAULT, RuntimeConfig,
     TABLE_ELEMENTS_DEFAULT, TABLES_PER_COMPONENT_DEFAULT,
 };
-pub use self::context::{JobContext, JobInfo};
+pub use self::context::{JobContext, JobInfo, PUT_MANY_MAX, PutAnswer};
 pub use self::http::{
     HTTP_RESPONSE_MAX_DEFAULT, HTTP_TIMEOUT_DEFAULT, HttpAllow, HttpConfig, HttpUsage, Origin,
 };

@@ -406,5 +406,6 @@ pub(crate) fn insert_row(row: &InsertRow<'_>) -> serde_json::Value {
         "retry": job.retry.as_ref().map(text),
         "token": job.token.map(|t| t.0.simple().to_string()),
         "pinned_to": pinned_to,
+        "priority": job.priority,
     })
 }

@@ -5,7 +5,8 @@
 
 use serde_json::Value;
 use wasync_guest::{
-    Await, Error, JobId, JobRequest, Outcome, Unique, job, put, set_live_annotation,
+    Await, Error, JobId, JobRequest, Outcome, PutAnswer, Unique, job, put, put_many,
+    set_live_annotation,
 };
 
 /// Puts `second_job(21)` and returns its result: 42.
@@ -50,6 +51,37 @@ pub fn fanout(n: u32) -> Result<Await, Error> {
     set_live_annotation("children", &children)?;
     let last = children.last().cloned().expect("n >= 1");
     Ok(Await(last))
+}
+
+/// [`fanout`] in one call: puts `second_job(i)` for `i` in `0..n` with
+/// one `put_many` (one transaction, one commit) and returns their ids, in
+/// order. Over the host's maximum (`PUT_MANY_MAX`, 10000) the host refuses
+/// the whole list and this job fails with that error (kind `context`).
+#[job]
+pub fn fanout_many(n: u32) -> Result<Vec<JobId>, Error> {
+    let requests = (0..n).map(|i| JobRequest::new("second_job").arg(i));
+    Ok(put_many(requests)?.into_iter().map(|a| a.id).collect())
+}
+
+/// Puts, in one `put_many`, `n` requests `second_job(value)` unique under
+/// `key`, then a plain `second_job(value)`, and returns the answers: the
+/// first unique request is inserted (unless a job of the queue holds
+/// `key` already), the others answer with that job as duplicates.
+#[job]
+pub fn put_many_unique(key: String, n: u32, value: i64) -> Result<Vec<PutAnswer>, Error> {
+    let unique = Unique {
+        key: Some(key),
+        ..Unique::default()
+    };
+    let mut requests: Vec<JobRequest> = (0..n)
+        .map(|_| {
+            JobRequest::new("second_job")
+                .arg(value)
+                .unique(unique.clone())
+        })
+        .collect();
+    requests.push(JobRequest::new("second_job").arg(value));
+    put_many(requests)
 }
 
 /// Puts `function(args)` into `queue` (default: this job's queue),
@@ -137,6 +169,8 @@ wasync_guest::export_jobs!(
     second_job,
     chain,
     fanout,
+    fanout_many,
+    put_many_unique,
     put_with_quotas,
     broadcast_put,
     quota_keyed_put,
@@ -233,6 +267,48 @@ mod tests {
         let e = ctx.run(jobs(), "fanout", json!([0])).unwrap_err();
         assert_eq!(e.kind, "bad-arguments");
         assert!(e.permanent);
+    }
+
+    #[test]
+    fn fanout_many_puts_n_children_in_one_call() {
+        let ctx = FakeContext::new();
+        let out = ctx.run(jobs(), "fanout_many", json!([4])).unwrap();
+        let puts = ctx.puts();
+        let ids: Vec<_> = puts.iter().map(|p| json!(p.id)).collect();
+        assert_eq!(out.value(), Some(json!(ids)));
+        for (i, put) in puts.iter().enumerate() {
+            assert_eq!(
+                (put.function.as_str(), &put.args),
+                ("second_job", &json!([i]))
+            );
+        }
+        let over = ctx.run(jobs(), "fanout_many", json!([10_001])).unwrap_err();
+        assert_eq!(over.kind, "context");
+        assert!(over.message.contains("at most 10000"), "{}", over.message);
+        assert_eq!(ctx.puts().len(), 4, "nothing of a refused list");
+    }
+
+    #[test]
+    fn put_many_unique_asks_for_uniqueness_on_all_but_the_last() {
+        let ctx = FakeContext::new();
+        let out = ctx
+            .run(jobs(), "put_many_unique", json!(["k", 3, 5]))
+            .unwrap();
+        let puts = ctx.puts();
+        assert_eq!(
+            puts.len(),
+            4,
+            "the fake inserts every one: the host decides"
+        );
+        let keys: Vec<_> = puts
+            .iter()
+            .map(|p| p.unique.as_ref().and_then(|u| u.key.clone()))
+            .collect();
+        let k = Some("k".to_owned());
+        assert_eq!(keys, [k.clone(), k.clone(), k, None]);
+        let answers = out.value().unwrap();
+        assert_eq!(answers.as_array().unwrap().len(), 4);
+        assert_eq!(answers[0]["duplicate"], false);
     }
 
     #[test]

@@ -81,6 +81,7 @@ pub fn huge_argument(import: String, bytes: u64) -> Result<Value, Error> {
         "set-live-annotation" => raw::set_live_annotation("a", &big, None).map(|()| json!(null)),
         "get-live-annotation" => raw::get_live_annotation(&big, 0, 0, None).map(|v| json!(v)),
         "put" => raw::put(&raw::request("noop", &big)).map(Value::String),
+        "put-many" => raw::put_many(&[raw::request("noop", &big)]).map(|n| json!(n)),
         "append-args" => raw::append_args(&big, "[]", 0).map(|n| json!(n)),
         "report-panic" => {
             raw::report_panic(&big);
@@ -126,6 +127,8 @@ pub fn call_every_import(seed: u64, rounds: u32, max_len: u32) -> Value {
         );
         let request = rng.request(max_len);
         count(raw::put(&request).map(drop));
+        let requests: Vec<_> = (0..rng.below(4)).map(|_| rng.request(max_len)).collect();
+        count(raw::put_many(&requests).map(drop));
         count(raw::put_held(&rng.request(max_len)).map(drop));
         count(
             raw::add_callback(
@@ -291,6 +294,11 @@ mod raw {
         context::put_held(request)
     }
 
+    /// How many jobs the host answered for.
+    pub fn put_many(requests: &[Request]) -> Result<usize, String> {
+        context::put_many(requests).map(|answers| answers.len())
+    }
+
     pub fn add_callback(job: &str, when: u64, request: &Request) -> Result<String, String> {
         context::add_callback(job, on(when), request)
     }
@@ -388,6 +396,10 @@ mod raw {
     }
 
     pub fn put_held(_: &Request) -> Result<String, String> {
+        Err(NO_HOST.into())
+    }
+
+    pub fn put_many(_: &[Request]) -> Result<usize, String> {
         Err(NO_HOST.into())
     }
 

@@ -44,6 +44,15 @@ impl JobContext for Accepting {
     async fn put(&self, _spec: JobSpec) -> Result<JobId, String> {
         Ok(JobId::new())
     }
+    async fn put_many(&self, specs: Vec<JobSpec>) -> Result<Vec<PutAnswer>, String> {
+        Ok(specs
+            .iter()
+            .map(|_| PutAnswer {
+                id: JobId::new(),
+                duplicate: false,
+            })
+            .collect())
+    }
 }
 
 /// Short strings of any characters, and now and then one just under or
@@ -57,19 +66,33 @@ fn text() -> impl Strategy<Value = String> {
     ]
 }
 
-fn request() -> impl Strategy<Value = wtypes::JobRequest> {
-    (
+fn request() -> BoxedStrategy<wtypes::JobRequest> {
+    // Two boxed halves: one tuple of every field makes a value tree too
+    // large for a test thread's stack in a debug build.
+    let routing = (
         proptest::option::of(text()),
         text(),
         prop_oneof![Just("[]".to_owned()), text()],
         proptest::option::of(text()),
         proptest::option::of(any::<u64>()),
         proptest::option::of(any::<u64>()),
+    )
+        .boxed();
+    let options = (
         proptest::collection::vec(text(), 0..3),
         proptest::option::of(text()),
+        proptest::collection::vec((text(), text()), 0..2),
+        any::<bool>(),
+        any::<i32>(),
+        proptest::option::of(unique()),
     )
+        .boxed();
+    (routing, options)
         .prop_map(
-            |(module, function, args, queue, begin_after_ms, begin_by_ms, quota_names, retry)| {
+            |(
+                (module, function, args, queue, begin_after_ms, begin_by_ms),
+                (quota_names, retry, quota_keys, broadcast, priority, unique),
+            )| {
                 wtypes::JobRequest {
                     module,
                     function,
@@ -79,13 +102,27 @@ fn request() -> impl Strategy<Value = wtypes::JobRequest> {
                     begin_by_ms,
                     quota_names,
                     retry,
-                    quota_keys: Vec::new(),
-                    broadcast: false,
-                    priority: 0,
-                    unique: None,
+                    quota_keys,
+                    broadcast,
+                    priority,
+                    unique,
                 }
             },
         )
+        .boxed()
+}
+
+fn unique() -> impl Strategy<Value = wtypes::UniqueRequest> {
+    (
+        proptest::option::of(text()),
+        proptest::collection::vec(text(), 0..3),
+        proptest::option::of(any::<u64>()),
+    )
+        .prop_map(|(key, states, period_ms)| wtypes::UniqueRequest {
+            key,
+            states,
+            period_ms,
+        })
 }
 
 fn on() -> impl Strategy<Value = wtypes::CallbackOn> {
@@ -102,6 +139,7 @@ enum Call {
     Set(String, String, Option<String>),
     Get(String, u32, u32, Option<String>),
     Put(wtypes::JobRequest),
+    Many(Vec<wtypes::JobRequest>),
     Callback(String, wtypes::CallbackOn, wtypes::JobRequest),
     Composite(Vec<wtypes::JobRequest>, wtypes::JobRequest),
     Part(
@@ -121,6 +159,7 @@ fn call() -> impl Strategy<Value = Call> {
         (text(), 0..3u32, any::<u32>(), proptest::option::of(id()))
             .prop_map(|(n, t, p, j)| Call::Get(n, t, p, j)),
         request().prop_map(Call::Put),
+        proptest::collection::vec(request(), 0..4).prop_map(Call::Many),
         (id(), on(), request()).prop_map(|(j, o, r)| Call::Callback(j, o, r)),
         (proptest::collection::vec(request(), 0..3), request())
             .prop_map(|(parts, post)| Call::Composite(parts, post)),
@@ -143,6 +182,7 @@ impl Call {
             Call::Set(n, v, j) => n.len() + v.len() + option_size(j),
             Call::Get(n, _, _, j) => n.len() + option_size(j),
             Call::Put(r) | Call::Held(r) => request_size(r),
+            Call::Many(requests) => requests.iter().map(request_size).sum(),
             Call::Callback(j, _, r) => j.len() + request_size(r),
             Call::Composite(parts, post) => {
                 parts.iter().map(request_size).sum::<usize>() + request_size(post)
@@ -163,6 +203,7 @@ impl Call {
             Call::Set(n, v, j) => view.set_live_annotation(n, v, j).await.map(drop),
             Call::Get(n, t, p, j) => view.get_live_annotation(n, t, p, j).await.map(drop),
             Call::Put(r) => view.put(r).await.map(drop),
+            Call::Many(requests) => view.put_many(requests).await.map(drop),
             Call::Callback(j, o, r) => view.add_callback(j, o, r).await.map(drop),
             Call::Composite(parts, post) => view
                 .put_composite(wtypes::CompositeKind::Parallel, parts, post)

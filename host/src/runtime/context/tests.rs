@@ -231,3 +231,192 @@ async fn host_calls_reach_the_context() {
         vec!["set p={\"x\":1}".to_owned()]
     );
 }
+
+/// A context whose `put-many` records what it is given and answers each
+/// spec, the second of two equal functions as a duplicate of the first.
+struct Batches(Mutex<Vec<Vec<String>>>);
+
+#[async_trait::async_trait]
+impl JobContext for Batches {
+    fn job_info(&self) -> JobInfo {
+        Recorder(Mutex::new(Vec::new())).job_info()
+    }
+    async fn set_annotation(
+        &self,
+        _job: Option<JobId>,
+        _name: &str,
+        _value: serde_json::Value,
+    ) -> Result<(), String> {
+        Ok(())
+    }
+    async fn get_annotation(
+        &self,
+        _job: Option<JobId>,
+        _name: &str,
+    ) -> Result<Option<serde_json::Value>, String> {
+        Ok(None)
+    }
+    async fn put(&self, _spec: JobSpec) -> Result<JobId, String> {
+        Ok(JobId::new())
+    }
+    async fn put_many(&self, specs: Vec<JobSpec>) -> Result<Vec<PutAnswer>, String> {
+        let functions: Vec<String> = specs.iter().map(|s| s.function.clone()).collect();
+        self.0.lock().unwrap().push(functions.clone());
+        let mut seen: Vec<(String, JobId)> = Vec::new();
+        Ok(functions
+            .into_iter()
+            .map(|function| match seen.iter().find(|(f, _)| *f == function) {
+                Some((_, id)) => PutAnswer {
+                    id: *id,
+                    duplicate: true,
+                },
+                None => {
+                    let id = JobId::new();
+                    seen.push((function, id));
+                    PutAnswer {
+                        id,
+                        duplicate: false,
+                    }
+                }
+            })
+            .collect())
+    }
+}
+
+fn plain(function: &str) -> wtypes::JobRequest {
+    wtypes::JobRequest {
+        module: None,
+        function: function.into(),
+        args: "[]".into(),
+        queue: None,
+        begin_after_ms: None,
+        begin_by_ms: None,
+        quota_names: Vec::new(),
+        retry: None,
+        quota_keys: Vec::new(),
+        broadcast: false,
+        priority: 0,
+        unique: None,
+    }
+}
+
+#[tokio::test]
+async fn put_many_answers_each_request_in_order() {
+    use context::Host as _;
+    let batches = Arc::new(Batches(Mutex::new(Vec::new())));
+    let mut state = ContextState::new(batches.clone());
+    let mut view = ContextView::new(&mut state);
+    let answers = view
+        .put_many(vec![plain("a"), plain("b"), plain("a")])
+        .await
+        .unwrap()
+        .unwrap();
+    let duplicate: Vec<bool> = answers.iter().map(|a| a.duplicate).collect();
+    assert_eq!(duplicate, [false, false, true]);
+    assert_eq!(answers[0].id, answers[2].id);
+    assert!(answers[0].id.parse::<JobId>().is_ok());
+    // An empty list answers at once, without a call.
+    let empty = view.put_many(Vec::new()).await.unwrap();
+    assert!(empty.is_ok_and(|answers| answers.is_empty()));
+    assert_eq!(*batches.0.lock().unwrap(), vec![vec!["a", "b", "a"]]);
+}
+
+#[tokio::test]
+async fn put_many_refuses_a_list_over_the_maximum_or_a_bad_item_calling_nothing() {
+    use context::Host as _;
+    let batches = Arc::new(Batches(Mutex::new(Vec::new())));
+    // A fan-out cap above the list, so that the maximum is what refuses.
+    let mut state = ContextState::with_put_cap(batches.clone(), 2 * PUT_MANY_MAX as u64);
+    let mut view = ContextView::new(&mut state);
+    let over = vec![plain("f"); PUT_MANY_MAX + 1];
+    let error = view.put_many(over).await.unwrap().unwrap_err();
+    assert_eq!(
+        error,
+        format!(
+            "put-many takes at most {PUT_MANY_MAX} requests; this list holds {}: split it into \
+             several calls",
+            PUT_MANY_MAX + 1
+        )
+    );
+    let error = view
+        .put_many(vec![plain("f"), plain(""), plain("g")])
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(error, "item 1: the function name is empty");
+    let bad_args = wtypes::JobRequest {
+        args: "3".into(),
+        ..plain("f")
+    };
+    let error = view
+        .put_many(vec![plain("f"), plain("g"), bad_args])
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(error.starts_with("item 2: "), "{error}");
+    let broadcast = wtypes::JobRequest {
+        broadcast: true,
+        ..plain("f")
+    };
+    let error = view
+        .put_many(vec![plain("f"), broadcast])
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        error.starts_with("item 1: a request of put-many cannot be a broadcast"),
+        "{error}"
+    );
+    assert!(batches.0.lock().unwrap().is_empty());
+    // The maximum itself is taken.
+    let full = vec![plain("f"); PUT_MANY_MAX];
+    assert_eq!(
+        view.put_many(full).await.unwrap().map(|a| a.len()),
+        Ok(PUT_MANY_MAX)
+    );
+}
+
+#[tokio::test]
+async fn put_many_counts_against_the_fan_out_cap() {
+    use context::Host as _;
+    let batches = Arc::new(Batches(Mutex::new(Vec::new())));
+    let mut state = ContextState::with_put_cap(batches.clone(), 5);
+    let mut view = ContextView::new(&mut state);
+    let error = view
+        .put_many(vec![plain("f"); 6])
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(error.contains("fan-out cap"), "{error}");
+    assert!(view.put_many(vec![plain("f"); 4]).await.unwrap().is_ok());
+    // Four put: one more fits, two do not, whichever the import.
+    assert!(view.put_many(vec![plain("f"); 2]).await.unwrap().is_err());
+    assert!(view.put(plain("f")).await.unwrap().is_ok());
+    assert!(view.put(plain("f")).await.unwrap().is_err());
+    assert_eq!(batches.0.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn put_many_over_the_argument_cap_stops_the_run() {
+    use context::Host as _;
+    let mut state = ContextState::new(Arc::new(Batches(Mutex::new(Vec::new()))));
+    let mut view = ContextView::new(&mut state);
+    let half = wtypes::JobRequest {
+        args: format!("[\"{}\"]", "x".repeat(ARGUMENT_MAX / 2)),
+        ..plain("f")
+    };
+    let error = view.put_many(vec![half.clone(), half]).await.unwrap_err();
+    let too_large = error.downcast_ref::<ArgumentTooLarge>().expect("the cap");
+    assert_eq!(too_large.import, "put-many");
+    assert!(too_large.size > ARGUMENT_MAX);
+}
+
+/// A context that keeps the trait's default `put-many`, which refuses.
+#[tokio::test]
+async fn put_many_is_refused_by_a_context_without_it() {
+    use context::Host as _;
+    let mut state = ContextState::new(Arc::new(Recorder(Mutex::new(Vec::new()))));
+    let mut view = ContextView::new(&mut state);
+    let error = view.put_many(vec![plain("f")]).await.unwrap().unwrap_err();
+    assert!(error.contains("not available"), "{error}");
+}

@@ -222,6 +222,7 @@ macro_rules! foreach_case {
         $m!($h, priority_changes_while_pending_reorder_the_queue);
         $m!($h, quota_claims_follow_priority);
         $m!($h, quota_claims_follow_priority_past_the_first_page);
+        $m!($h, linked_jobs_keep_their_priority);
         // broadcasts
         $m!(
             $h,

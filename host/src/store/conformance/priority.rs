@@ -3,8 +3,8 @@
 
 use super::Harness;
 use super::kit::*;
-use crate::model::{JobId, ModuleInfo, NewJob};
-use crate::store::{JobPullParams, JobUpdateParams, QuotaCreateParams};
+use crate::model::{CallbackOn, JobId, JobLink, LinkedJob, ModuleInfo, NewJob};
+use crate::store::{CallbackAddParams, JobPullParams, JobUpdateParams, QuotaCreateParams};
 
 fn with_priority(module: &ModuleInfo, priority: i32, at: i64) -> NewJob {
     NewJob {
@@ -172,4 +172,46 @@ pub(crate) async fn quota_claims_follow_priority_past_the_first_page<H: Harness>
     );
     let rest = claim(&*s, d, "", 2, t(100)).await;
     assert_eq!(ids(&rest), ids(&later), "the quota is full");
+}
+
+/// Linked jobs (callbacks, parts, held puts) keep the priority they are
+/// inserted with, at put and when added later: the service gives a
+/// callback or part the priority of the job it hangs on.
+pub(crate) async fn linked_jobs_keep_their_priority<H: Harness>(h: H) {
+    let s = h.store();
+    let m = module(&*s, "m", None).await;
+    let parent = with_priority(&m, 7, 0);
+    let held = with_priority(&m, 7, 0);
+    let (parent_id, held_id) = (parent.id, held.id);
+    s.job_insert_linked(
+        &[
+            LinkedJob {
+                job: parent,
+                held: false,
+                link: None,
+            },
+            LinkedJob {
+                job: held,
+                held: true,
+                link: Some(JobLink::Callback {
+                    of: parent_id,
+                    on: CallbackOn::Always,
+                }),
+            },
+        ],
+        t(0),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.job_get(held_id).await.unwrap().priority, 7);
+    let added = s
+        .callback_add(CallbackAddParams {
+            job: parent_id,
+            callback: with_priority(&m, -2, 1),
+            on: CallbackOn::Success,
+            now: t(1),
+        })
+        .await
+        .unwrap();
+    assert_eq!(s.job_get(added).await.unwrap().priority, -2);
 }

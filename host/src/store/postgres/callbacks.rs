@@ -28,17 +28,18 @@ use crate::store::{Error, Result};
 
 static INSERT: &str = "INSERT INTO jobs (id, queue, status, module, module_name, function, args, \
      limits, begin_after, scheduled, begin_by_ms, parent, created_at, quota_names, failure, \
-     completed_at, callback_of, callback_on, part_of, part_index, retry, token, pinned_to) \
+     completed_at, callback_of, callback_on, part_of, part_index, retry, token, pinned_to, \
+     priority) \
      SELECT v.id, q.name, v.status, m.digest, v.module_name, v.function, v.args::json, \
        v.limits::json, v.begin_after, v.scheduled, v.begin_by_ms, v.parent, v.created_at, \
        (SELECT array_agg(n) FROM json_array_elements_text(v.quota_names::json) AS n), \
        v.failure::json, v.completed_at, v.callback_of, v.callback_on, v.part_of, v.part_index, \
-       v.retry::json, v.token, v.pinned_to \
+       v.retry::json, v.token, v.pinned_to, v.priority \
      FROM json_to_recordset($1::json) AS v(id uuid, queue text, status text, module text, \
        module_name text, function text, args text, limits text, begin_after int8, \
        scheduled bool, begin_by_ms int8, parent uuid, created_at int8, quota_names text, \
        failure text, completed_at int8, callback_of uuid, callback_on text, part_of uuid, \
-       part_index int8, retry text, token uuid, pinned_to uuid) \
+       part_index int8, retry text, token uuid, pinned_to uuid, priority int4) \
      LEFT JOIN queues q ON q.name = v.queue \
      LEFT JOIN modules m ON m.digest = v.module";
 

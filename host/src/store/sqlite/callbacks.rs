@@ -21,7 +21,8 @@ use crate::store::{Error, Result};
 
 static INSERT: &str = "INSERT INTO jobs (id, queue, status, module, module_name, function, args, \
      limits, begin_after, scheduled, begin_by_ms, parent, created_at, quota_names, failure, \
-     completed_at, callback_of, callback_on, part_of, part_index, retry, token, pinned_to) \
+     completed_at, callback_of, callback_on, part_of, part_index, retry, token, pinned_to, \
+     priority) \
      SELECT unhex(j.value ->> 'id'), \
        (SELECT q.name FROM queues AS q WHERE q.name = j.value ->> 'queue'), \
        j.value ->> 'status', j.value ->> 'module', j.value ->> 'module_name', \
@@ -30,7 +31,8 @@ static INSERT: &str = "INSERT INTO jobs (id, queue, status, module, module_name,
        unhex(j.value ->> 'parent'), j.value ->> 'created_at', j.value ->> 'quota_names', \
        j.value ->> 'failure', j.value ->> 'completed_at', unhex(j.value ->> 'callback_of'), \
        j.value ->> 'callback_on', unhex(j.value ->> 'part_of'), j.value ->> 'part_index', \
-       j.value ->> 'retry', unhex(j.value ->> 'token'), unhex(j.value ->> 'pinned_to') \
+       j.value ->> 'retry', unhex(j.value ->> 'token'), unhex(j.value ->> 'pinned_to'), \
+       j.value ->> 'priority' \
      FROM json_each(?1) AS j ORDER BY j.key";
 
 static FIRE: LazyLock<String> = LazyLock::new(|| {
