@@ -88,6 +88,25 @@ impl wasync::job::context::Host for Host {
         Ok(format!("0190a5c0-0000-7000-8000-{:012x}", self.puts.len()))
     }
 
+    fn put_many(
+        &mut self,
+        requests: Vec<JobRequest>,
+    ) -> Result<Vec<wasync::job::types::PutAnswer>, String> {
+        // All or none, as the host puts them.
+        if let Some(i) = requests.iter().position(|r| r.function.is_empty()) {
+            return Err(format!("item {i}: the function name is empty"));
+        }
+        requests
+            .into_iter()
+            .map(|request| {
+                self.put(request).map(|id| wasync::job::types::PutAnswer {
+                    id,
+                    duplicate: false,
+                })
+            })
+            .collect()
+    }
+
     fn report_panic(&mut self, message: String) {
         self.panics.push(message);
     }
