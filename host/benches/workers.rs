@@ -9,7 +9,8 @@
 //! - `scaling`: `WASYNC_BENCH_JOBS` (default 20,000) trivial `hello` jobs
 //!   are loaded into the queue first; then N worker processes (main agent
 //!   size `WASYNC_BENCH_AGENT_SIZE`, default 64) start together and drain
-//!   it. The figure is jobs/s from the workers' start to the last
+//!   it (`WASYNC_BENCH_WORKERS`, default `1,2,4`: the numbers of worker
+//!   processes to try, one run each). The figure is jobs/s from the workers' start to the last
 //!   completion. On this 2-core machine every process shares the same two
 //!   cores with PostgreSQL, so more processes cannot mean more CPU.
 //! - `latency`: a `serve` process without a dispatcher and one worker
@@ -17,6 +18,12 @@
 //!   reads the wall clock as it starts (`hello::now_micros`).
 //!
 //! Each run uses a schema of its own, dropped at the end.
+//!
+//! `WASYNC_BENCH_LOG_DIR=DIR` has every process log at `info` to a file
+//! in DIR. `WASYNC_BENCH_NO_COUNT_TRIGGERS=1` drops the job-count triggers
+//! (migration 0027) from the bench's schema after the load, to measure
+//! what they cost the workers (a measurement only: the counts are wrong
+//! from then on, so the drain is watched by listing jobs, not counting).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -60,15 +67,26 @@ struct Process {
 impl Process {
     fn start(command: &str, database: &str, args: &[&str]) -> Process {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(WASYNC)
-            .arg(command)
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        // `WASYNC_BENCH_LOG_DIR`: each process logs at `info` to a file
+        // there (to count, say, the hand-backs of jobs claimed ahead).
+        let log = std::env::var_os("WASYNC_BENCH_LOG_DIR").map(|d| {
+            let name = format!("{command}-{}.log", uuid::Uuid::now_v7().simple());
+            std::fs::File::create(std::path::Path::new(&d).join(name)).expect("log file")
+        });
+        let mut command_line = Command::new(WASYNC);
+        command_line.arg(command);
+        // A worker serves no API (and takes no `--listen`).
+        if command == "serve" {
+            command_line.args(["--listen", "127.0.0.1:0"]);
+        }
+        let mut child = command_line
+            .arg("--data-dir")
             .arg(dir.path())
             .args(["--database", database])
             .args(args)
-            .env("WASYNC_LOG", "warn")
+            .env("WASYNC_LOG", if log.is_some() { "info" } else { "warn" })
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log.map_or_else(Stdio::null, Stdio::from))
             .spawn()
             .expect("start wasync");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -136,26 +154,43 @@ async fn load(store: &PgStore, jobs: usize) -> ModuleDigest {
     digest
 }
 
+// By listing, not counting: the counts are off once the bench drops
+// their triggers.
 async fn unfinished(store: &PgStore) -> bool {
-    let pending = store.queue_get("").await.expect("queue").length > 0;
-    let running = !store
+    !store
         .job_list(JobListParams {
-            statuses: vec![JobStatus::Assigned, JobStatus::Active],
+            statuses: vec![JobStatus::Pending, JobStatus::Assigned, JobStatus::Active],
             limit: 1,
             ..Default::default()
         })
         .await
         .expect("list")
-        .is_empty();
-    pending || running
+        .is_empty()
 }
 
-async fn scaling(base: &str, workers: usize, jobs: usize, agent_size: &str) {
+/// Drops migration 0027's job-count triggers from `schema` (a
+/// measurement of their cost, never a way to run).
+async fn drop_count_triggers(base: &str, schema: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(base).await.expect("connect");
+    for op in ["insert", "update", "delete"] {
+        sqlx::query(&format!("DROP TRIGGER jobs_count_{op} ON {schema}.jobs"))
+            .execute(&mut conn)
+            .await
+            .expect("drop trigger");
+    }
+    conn.close().await.expect("close");
+}
+
+async fn scaling(base: &str, workers: usize, jobs: usize, agent_size: &str, counted: bool) {
     let schema = Schema::new(base);
     let store = PgStore::open_in_schema(base, &schema.name)
         .await
         .expect("store");
     load(&store, jobs).await;
+    if !counted {
+        drop_count_triggers(base, &schema.name).await;
+    }
     let started = Instant::now();
     let processes: Vec<Process> = (0..workers)
         .map(|_| Process::start("worker", &schema.url(), &["--main-agent-size", agent_size]))
@@ -165,7 +200,12 @@ async fn scaling(base: &str, workers: usize, jobs: usize, agent_size: &str) {
     }
     let elapsed = started.elapsed();
     println!(
-        "scaling: {workers} worker process(es), agent size {agent_size}: {jobs} jobs in {:.2} s = {:.0} jobs/s (including process start and first compile)",
+        "scaling: {workers} worker process(es), agent size {agent_size}{}: {jobs} jobs in {:.2} s = {:.0} jobs/s (including process start and first compile)",
+        if counted {
+            ""
+        } else {
+            ", count triggers dropped"
+        },
         elapsed.as_secs_f64(),
         jobs as f64 / elapsed.as_secs_f64()
     );
@@ -263,11 +303,16 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
     let agent_size = std::env::var("WASYNC_BENCH_AGENT_SIZE").unwrap_or_else(|_| "64".into());
+    let counted = std::env::var("WASYNC_BENCH_NO_COUNT_TRIGGERS").as_deref() != Ok("1");
+    let worker_counts: Vec<usize> = std::env::var("WASYNC_BENCH_WORKERS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 2, 4]);
     let runtime = tokio::runtime::Runtime::new().expect("tokio");
     runtime.block_on(async {
         if wants("scaling") {
-            for workers in [1, 2, 4] {
-                scaling(&base, workers, jobs, &agent_size).await;
+            for &workers in &worker_counts {
+                scaling(&base, workers, jobs, &agent_size, counted).await;
             }
         }
         if wants("latency") {

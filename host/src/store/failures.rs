@@ -7,7 +7,7 @@
 //! [`SqlConn`]. Every write is guarded by the status a [`Transition`]
 //! names and by the dispatcher.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -250,10 +250,15 @@ pub(crate) trait FailureTx: SettleTx + SqlConn {
         dispatcher: DispatcherId,
         only: Option<JobId>,
     ) -> Result<Vec<(JobId, String)>>;
-    /// `active` → `pending` for job `id`, started ahead by `dispatcher` and
-    /// never run: its start undone, at the place it had; returns its queue
-    /// (`None` if the guard matched nothing).
-    async fn unstart(&mut self, id: JobId, dispatcher: DispatcherId) -> Result<Option<String>>;
+    /// `active` → `pending` for the jobs `ids` started ahead by
+    /// `dispatcher` and never run, in one statement: their starts undone,
+    /// at the places they had; returns those the guard matched, each with
+    /// its queue, in no particular order.
+    async fn unstart(
+        &mut self,
+        ids: &[JobId],
+        dispatcher: DispatcherId,
+    ) -> Result<Vec<(JobId, String)>>;
     /// The jobs `dispatcher` runs (all, or only `only`), not those parked
     /// awaiting another job (their run is over), locked where the backend
     /// has row locks.
@@ -471,14 +476,16 @@ impl<B: SqlBackend> FailureStore for B {
         retrying(|| async {
             let mut tx = self.transaction().await?;
             let mut conn = tx.conn();
-            let mut unstarted = Vec::with_capacity(p.ids.len());
-            let mut queues = BTreeSet::new();
-            for &id in &p.ids {
-                if let Some(queue) = conn.unstart(id, p.dispatcher).await? {
-                    unstarted.push(id);
-                    queues.insert(queue);
-                }
-            }
+            let moved = conn.unstart(&p.ids, p.dispatcher).await?;
+            let mut moved_ids: HashSet<JobId> = moved.iter().map(|(id, _)| *id).collect();
+            // In the order asked, each once.
+            let unstarted: Vec<JobId> = p
+                .ids
+                .iter()
+                .copied()
+                .filter(|id| moved_ids.remove(id))
+                .collect();
+            let queues: BTreeSet<String> = moved.into_iter().map(|(_, queue)| queue).collect();
             let queues: Vec<String> = queues.into_iter().collect();
             conn.announce_puts(&queues).await?;
             drop(conn);

@@ -407,4 +407,19 @@ pub(crate) async fn unstarted_jobs_go_back_uncounted<H: Harness>(h: H) {
         "a start time kept (the earlier run's is not stored apart)"
     );
     assert!(unstart(d, &[]).await.unwrap().is_empty());
+
+    // One statement for a whole list: the jobs the guard matches, each
+    // once, in the order asked, whatever else the list names.
+    let all = run(&*s, d, "", 4, t(4)).await;
+    assert_eq!(all.len(), 4);
+    let back = unstart(d, &[all[3], JobId::new(), all[3], all[0]])
+        .await
+        .unwrap();
+    assert_eq!(back, [all[3], all[0]]);
+    for id in [all[0], all[3]] {
+        assert_eq!(s.job_get(id).await.unwrap().status, JobStatus::Pending);
+    }
+    for id in [all[1], all[2]] {
+        assert_eq!(s.job_get(id).await.unwrap().status, JobStatus::Active);
+    }
 }

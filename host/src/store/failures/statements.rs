@@ -65,15 +65,20 @@ static RELEASE: Sql = Sql::new(|d| {
     )
 });
 
-/// Started ahead, never run: back to its place in its queue with its
-/// start undone (the attempt not counted; a first start's time cleared).
-static UNSTART: Sql = Sql::new(|_| {
+/// Started ahead, never run: back to their places in their queues with
+/// their starts undone (the attempt not counted; a first start's time
+/// cleared). One statement for the whole list `?1`: a dispatcher hands
+/// back hundreds at once, and one statement a job held the transaction
+/// open for as many round trips (and ran the jobs' statement-level
+/// triggers as many times).
+static UNSTART: Sql = Sql::new(|d| {
     let t = Transition::Unstart;
     format!(
         "UPDATE jobs SET status = {to}, attempts = attempts - 1, \
          started_at = CASE WHEN attempts = 1 THEN NULL ELSE started_at END \
-         WHERE id = ?1 AND status = {from} AND dispatcher = ?2 AND awaiting IS NULL \
-         RETURNING queue",
+         WHERE {ids} AND status = {from} AND dispatcher = ?2 AND awaiting IS NULL \
+         RETURNING id, queue",
+        ids = (d.in_ids)("id", "?1"),
         from = lit(t.from()),
         to = lit(t.to()),
     )
@@ -225,11 +230,18 @@ impl<T: SqlConn + SettleTx + ?Sized> FailureTx for T {
             .collect()
     }
 
-    async fn unstart(&mut self, id: JobId, dispatcher: DispatcherId) -> Result<Option<String>> {
+    async fn unstart(
+        &mut self,
+        ids: &[JobId],
+        dispatcher: DispatcherId,
+    ) -> Result<Vec<(JobId, String)>> {
         let sql = UNSTART.text(self.dialect());
-        let args = [Arg::Id(id.0), Arg::Id(dispatcher.0)];
-        let row = self.fetch_optional("jobs", sql, &args).await?;
-        row.map(|r| r.text(0)).transpose()
+        let list: Vec<uuid::Uuid> = ids.iter().map(|id| id.0).collect();
+        let args = [Arg::Ids(&list), Arg::Id(dispatcher.0)];
+        let rows = self.fetch_all("jobs", sql, &args).await?;
+        rows.iter()
+            .map(|r| Ok((JobId(r.id(0)?), r.text(1)?)))
+            .collect()
     }
 
     async fn running(
