@@ -122,6 +122,19 @@ impl<B: SqlBackend> LinkStore for B {
     }
 }
 
+/// The insert of linked jobs (callbacks, parts, held puts: the rows
+/// [`insert_row`] writes) into the columns every backend fills, from the
+/// backend's `select` of those columns, in this order, out of its batch
+/// parameter.
+pub(crate) fn insert_linked_sql(select: &str) -> String {
+    format!(
+        "INSERT INTO jobs (id, queue, status, module, module_name, function, args, limits, \
+           begin_after, scheduled, begin_by_ms, parent, created_at, quota_names, failure, \
+           completed_at, callback_of, callback_on, part_of, part_index, retry, token, \
+           pinned_to, priority) {select}"
+    )
+}
+
 /// [`Store::job_insert_linked`](super::Store::job_insert_linked), inside
 /// the backend's transaction.
 pub(crate) async fn insert_linked<T: SettleTx + ?Sized>(

@@ -35,6 +35,16 @@ use super::{Error, Result};
 use crate::clock;
 use crate::model::{Job, JobId, NewJob, derived_key};
 
+/// The `unique_derived` column of a job put: the period (in ms, 0 for
+/// none) its key was derived with, or NULL when it has no key or an
+/// explicit one (migration 0029). Both backends' inserts bind it.
+pub(crate) fn derived_column(job: &NewJob) -> Option<i64> {
+    job.unique
+        .as_ref()
+        .and_then(|u| u.derived_period_ms)
+        .map(super::sql::u64_bits)
+}
+
 /// The predicate "the job's status is one of its key's states", spelled
 /// the same in both backends (a bit per status: `model::state_bit`).
 macro_rules! in_states {

@@ -26,12 +26,10 @@ use crate::store::settle::{InsertRow, Outcome, SettleTx};
 use crate::store::sql::settled_status;
 use crate::store::{Error, Result};
 
-static INSERT: &str = "INSERT INTO jobs (id, queue, status, module, module_name, function, args, \
-     limits, begin_after, scheduled, begin_by_ms, parent, created_at, quota_names, failure, \
-     completed_at, callback_of, callback_on, part_of, part_index, retry, token, pinned_to, \
-     priority) \
-     SELECT v.id, q.name, v.status, m.digest, v.module_name, v.function, v.args::json, \
-       v.limits::json, v.begin_after, v.scheduled, v.begin_by_ms, v.parent, v.created_at, \
+/// What the batch parameter's linked jobs give for each column.
+const SELECT_LINKED: &str = "SELECT v.id, q.name, v.status, m.digest, v.module_name, \
+       v.function, v.args::json, v.limits::json, v.begin_after, v.scheduled, v.begin_by_ms, \
+       v.parent, v.created_at, \
        (SELECT array_agg(n) FROM json_array_elements_text(v.quota_names::json) AS n), \
        v.failure::json, v.completed_at, v.callback_of, v.callback_on, v.part_of, v.part_index, \
        v.retry::json, v.token, v.pinned_to, v.priority \
@@ -42,6 +40,8 @@ static INSERT: &str = "INSERT INTO jobs (id, queue, status, module, module_name,
        part_index int8, retry text, token uuid, pinned_to uuid, priority int4) \
      LEFT JOIN queues q ON q.name = v.queue \
      LEFT JOIN modules m ON m.digest = v.module";
+
+static INSERT: LazyLock<String> = LazyLock::new(|| links::insert_linked_sql(SELECT_LINKED));
 
 static FIRE: LazyLock<String> = LazyLock::new(|| {
     let t = Transition::Fire;
@@ -139,7 +139,7 @@ impl SettleTx for PgTx<'_> {
             return Ok(());
         }
         let batch: Vec<Value> = rows.iter().map(links::insert_row).collect();
-        let inserted = sqlx::query(INSERT)
+        let inserted = sqlx::query(&INSERT)
             .bind(Value::from(batch).to_string())
             .execute(&mut *self.conn)
             .await

@@ -113,12 +113,7 @@ pub(super) async fn insert_chunk(
         priorities.push(job.priority);
         unique_keys.push(job.unique.as_ref().map(|u| u.key.as_str()));
         unique_states.push(job.unique.as_ref().map_or(0, |u| u.states));
-        unique_derived.push(
-            job.unique
-                .as_ref()
-                .and_then(|u| u.derived_period_ms)
-                .map(crate::store::sql::u64_bits),
-        );
+        unique_derived.push(crate::store::unique::derived_column(job));
     }
     let payloads = notify::put_payloads(queues.iter().copied());
     let all: Vec<uuid::Uuid> = ids.clone();

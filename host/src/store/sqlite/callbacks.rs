@@ -19,11 +19,8 @@ use crate::store::settle::{InsertRow, Outcome, SettleTx};
 use crate::store::sql::settled_status;
 use crate::store::{Error, Result};
 
-static INSERT: &str = "INSERT INTO jobs (id, queue, status, module, module_name, function, args, \
-     limits, begin_after, scheduled, begin_by_ms, parent, created_at, quota_names, failure, \
-     completed_at, callback_of, callback_on, part_of, part_index, retry, token, pinned_to, \
-     priority) \
-     SELECT unhex(j.value ->> 'id'), \
+/// What the batch parameter's linked jobs give for each column.
+const SELECT_LINKED: &str = "SELECT unhex(j.value ->> 'id'), \
        (SELECT q.name FROM queues AS q WHERE q.name = j.value ->> 'queue'), \
        j.value ->> 'status', j.value ->> 'module', j.value ->> 'module_name', \
        j.value ->> 'function', j.value ->> 'args', j.value ->> 'limits', \
@@ -34,6 +31,8 @@ static INSERT: &str = "INSERT INTO jobs (id, queue, status, module, module_name,
        j.value ->> 'retry', unhex(j.value ->> 'token'), unhex(j.value ->> 'pinned_to'), \
        j.value ->> 'priority' \
      FROM json_each(?1) AS j ORDER BY j.key";
+
+static INSERT: LazyLock<String> = LazyLock::new(|| links::insert_linked_sql(SELECT_LINKED));
 
 static FIRE: LazyLock<String> = LazyLock::new(|| {
     let t = Transition::Fire;
@@ -125,7 +124,7 @@ impl SettleTx for SqliteTx<'_> {
             return Ok(());
         }
         let batch: Vec<Value> = rows.iter().map(links::insert_row).collect();
-        let inserted = sqlx::query(INSERT)
+        let inserted = sqlx::query(&INSERT)
             .bind(Value::from(batch).to_string())
             .execute(&mut **self.0)
             .await

@@ -87,12 +87,7 @@ async fn insert_chunk(
             .bind(job.priority)
             .bind(job.unique.as_ref().map(|u| u.key.as_str()))
             .bind(job.unique.as_ref().map_or(0, |u| u.states))
-            .bind(
-                job.unique
-                    .as_ref()
-                    .and_then(|u| u.derived_period_ms)
-                    .map(crate::store::sql::u64_bits),
-            );
+            .bind(crate::store::unique::derived_column(job));
     }
     for _ in jobs.len() * INSERT_COLUMNS..rows * INSERT_COLUMNS {
         query = query.bind(None::<i64>);
