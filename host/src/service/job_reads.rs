@@ -18,6 +18,17 @@ pub struct JobPage {
     pub next: Option<JobId>,
 }
 
+impl JobPage {
+    /// A page read with `limit`: a full page may have a next one, which
+    /// starts after its last job.
+    pub(crate) fn of(jobs: Vec<Job>, limit: u32) -> Self {
+        let next = (jobs.len() == limit as usize)
+            .then(|| jobs.last().map(|j| j.id))
+            .flatten();
+        JobPage { jobs, next }
+    }
+}
+
 impl Service {
     /// A job.
     pub async fn job_get(&self, id: JobId) -> Result<Job> {
@@ -42,10 +53,7 @@ impl Service {
                 limit,
             })
             .await?;
-        let next = (jobs.len() == limit as usize)
-            .then(|| jobs.last().map(|j| j.id))
-            .flatten();
-        Ok(JobPage { jobs, next })
+        Ok(JobPage::of(jobs, limit))
     }
 
     /// Waits up to `timeout` for a job to complete and returns it as it is

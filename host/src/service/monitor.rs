@@ -109,10 +109,7 @@ impl Service {
                 limit,
             })
             .await?;
-        let next = (jobs.len() == limit as usize)
-            .then(|| jobs.last().map(|j| j.id))
-            .flatten();
-        Ok(JobPage { jobs, next })
+        Ok(JobPage::of(jobs, limit))
     }
 
     /// How many jobs match `filter`.

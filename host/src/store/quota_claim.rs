@@ -23,6 +23,14 @@ use super::sql::to_u32;
 use super::statement::{Arg, Sql, SqlConn};
 use crate::model::{Rate, split_quota_slot};
 
+/// Whether a queue is claimed apart, by its backend's `quota::claim`: it
+/// has quotas or a rate. Its name is `?1`.
+pub(crate) static CLAIMED_APART: Sql = Sql::new(|_| {
+    "SELECT EXISTS (SELECT 1 FROM quotas WHERE queue = ?1) \
+     OR EXISTS (SELECT 1 FROM queues WHERE name = ?1 AND rate_limit IS NOT NULL)"
+        .to_owned()
+});
+
 /// A quota as a claim reads it: name, size, partitioned, rate.
 pub(crate) type Quota = (String, u32, bool, Option<Rate>);
 

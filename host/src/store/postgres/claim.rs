@@ -11,10 +11,11 @@ use super::queue::{QUEUE_ORDER, queue_order_key};
 use super::row::{self, JOB_COLUMNS, lit, ms};
 use crate::clock;
 use crate::model::{Job, JobId, Transition};
-use crate::store::pauses;
+use crate::store::statement::POSTGRES;
 use crate::store::statement::SqlBackend;
 use crate::store::statement::like_pattern;
 use crate::store::{JobClaimParams, JobStartParams, JobStarted, Result};
+use crate::store::{pauses, quota_claim};
 
 /// The claim of a queue without quotas: one statement.
 ///
@@ -127,11 +128,6 @@ pub(super) fn filter_binds(p: &JobClaimParams) -> [Vec<String>; 4] {
     [modules, functions, preferred_modules, preferred_functions]
 }
 
-/// Whether the queue is claimed by [`super::quota::claim`]: it has quotas
-/// or a rate.
-pub(super) static HAS_QUOTAS: &str = "SELECT EXISTS (SELECT 1 FROM quotas WHERE queue = $1) \
-     OR EXISTS (SELECT 1 FROM queues WHERE name = $1 AND rate_limit IS NOT NULL)";
-
 pub(super) static START: LazyLock<String> = LazyLock::new(|| {
     let t = Transition::Start;
     format!(
@@ -171,7 +167,7 @@ pub(super) async fn claim_many(db: &PgStore, p: JobClaimParams) -> Result<Vec<Jo
         .await?;
     let mut claimed = rows.iter().map(row::job).collect::<Result<Vec<_>>>()?;
     if claimed.len() < p.limit as usize {
-        let has_quotas: bool = sqlx::query_scalar(HAS_QUOTAS)
+        let has_quotas: bool = sqlx::query_scalar(quota_claim::CLAIMED_APART.text(&POSTGRES))
             .bind(&p.queue)
             .fetch_one(&db.pool)
             .await?;

@@ -12,9 +12,10 @@ use super::queue::{QUEUE_ORDER, queue_order_key};
 use super::row::{self, JOB_COLUMNS, lit, ms};
 use crate::clock;
 use crate::model::{Job, JobId, Transition};
-use crate::store::pauses;
+use crate::store::statement::SQLITE;
 use crate::store::statement::SqlBackend;
 use crate::store::{JobClaimParams, JobStartParams, JobStarted, Result};
+use crate::store::{pauses, quota_claim};
 
 /// The number of filter shapes: which of the agent's module and function
 /// patterns and its preference's module and function patterns are present
@@ -120,11 +121,6 @@ fn claim_sql(shape: usize, start: bool) -> String {
 /// What a claim that starts its jobs sets besides the claim's columns.
 const STARTED: &str = ", attempts = attempts + 1, started_at = ?4";
 
-/// Whether the queue is claimed by [`super::quota::claim`]: it has quotas
-/// or a rate.
-pub(super) static HAS_QUOTAS: &str = "SELECT EXISTS (SELECT 1 FROM quotas WHERE queue = ?1) \
-     OR EXISTS (SELECT 1 FROM queues WHERE name = ?1 AND rate_limit IS NOT NULL)";
-
 fn start_sql(rows: usize) -> String {
     let t = Transition::Start;
     format!(
@@ -166,7 +162,7 @@ pub(super) async fn claim_many(db: &SqliteStore, p: JobClaimParams) -> Result<Ve
     let rows = query.fetch_all(&db.writer).await?;
     let mut claimed = rows.iter().map(row::job).collect::<Result<Vec<_>>>()?;
     if claimed.len() < p.limit as usize {
-        let has_quotas: bool = sqlx::query_scalar(HAS_QUOTAS)
+        let has_quotas: bool = sqlx::query_scalar(quota_claim::CLAIMED_APART.text(&SQLITE))
             .bind(&p.queue)
             .fetch_one(&db.reader)
             .await?;
