@@ -100,6 +100,7 @@ impl App {
             events: self.events.clone(),
             health: self.health.clone(),
             contexts: Arc::new(self.service.clone()),
+            put_claims: self.service.put_claims(),
         }
     }
 

@@ -341,22 +341,38 @@ fn record_poll(shared: &Shared, agent: &AgentSlots, jobs: Vec<JobId>) {
 /// many were claimed.
 ///
 /// The claimed jobs are held (see [`super::held`]) from the claim on.
-///
-/// `version`: the agent changes announced before `agent` was loaded. When
-/// more were announced by the time the claim returns, the claim may have
-/// taken a job put after a change to this agent was acknowledged: the
-/// agents are reloaded and the jobs run under the agent as it is now (its
-/// caps), not as it was.
 async fn claim_and_start(
     shared: &Arc<Shared>,
     agent: &Arc<AgentSlots>,
     limit: u32,
     version: u64,
 ) -> u32 {
+    // One claim at a time: a put's commit may claim too (`put_claims`).
+    let _turn = shared.claim_turn.lock().await;
     let _claiming = shared.held.claiming().await;
     let started = claim(shared, agent, limit).await;
+    let count = started.len() as u32;
+    run_claimed(shared, agent, started, version).await;
+    count
+}
+
+/// Holds jobs just claimed and started for `agent` and spawns the runs of
+/// those its free slots take; the others wait for a slot. Called while
+/// claims are held off for the self-check (see [`super::held`]).
+///
+/// `version`: the agent changes announced before `agent` was loaded. When
+/// more were announced by the time the claim returns, the claim may have
+/// taken a job put after a change to this agent was acknowledged: the
+/// agents are reloaded and the jobs run under the agent as it is now (its
+/// caps), not as it was.
+pub(super) async fn run_claimed(
+    shared: &Arc<Shared>,
+    agent: &Arc<AgentSlots>,
+    started: Vec<Job>,
+    version: u64,
+) {
     if started.is_empty() {
-        return 0;
+        return;
     }
     let mut agent = agent.clone();
     if shared.parts.events.agents_version() != version {
@@ -367,7 +383,6 @@ async fn claim_and_start(
         }
     }
     let agent = &agent;
-    let count = started.len() as u32;
     crate::metrics::claimed(&agent.spec.queue, started.len());
     let ids: Vec<JobId> = started.iter().map(|job| job.id).collect();
     shared.held.hold(&ids);
@@ -380,5 +395,4 @@ async fn claim_and_start(
         runner::spawn(shared, agent, job);
     }
     record_poll(shared, agent, ids);
-    count
 }

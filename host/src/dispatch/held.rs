@@ -20,9 +20,9 @@
 //! id are that process's.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::{Notify, RwLock, RwLockReadGuard};
+use tokio::sync::{Notify, OwnedRwLockReadGuard, RwLock, RwLockReadGuard};
 
 use super::Shared;
 use crate::model::JobId;
@@ -33,7 +33,7 @@ use crate::store::HandBackParams;
 pub(super) struct HeldJobs {
     jobs: Mutex<HashSet<JobId>>,
     /// Claims read, the self-check writes.
-    claims: RwLock<()>,
+    claims: Arc<RwLock<()>>,
     /// Asks for a self-check soon.
     check: Notify,
 }
@@ -42,6 +42,12 @@ impl HeldJobs {
     /// Held while claiming and starting: the self-check waits for it.
     pub(super) async fn claiming(&self) -> RwLockReadGuard<'_, ()> {
         self.claims.read().await
+    }
+
+    /// [`Self::claiming`], for a claim that rides on a put's commit and
+    /// holds it until the put's transaction ends.
+    pub(super) async fn claiming_owned(&self) -> OwnedRwLockReadGuard<()> {
+        self.claims.clone().read_owned().await
     }
 
     /// Jobs just claimed.

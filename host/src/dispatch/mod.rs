@@ -46,6 +46,9 @@ pub mod identity;
 mod loader;
 mod pinger;
 mod polls;
+mod put_claims;
+#[cfg(test)]
+mod put_claims_tests;
 mod runner;
 mod runs;
 mod stops;
@@ -159,6 +162,9 @@ pub struct DispatchParts {
     /// The `context` a running job's imports reach (its puts, callbacks
     /// and annotations go through the queue's validation).
     pub contexts: Arc<dyn JobContexts>,
+    /// Where the dispatcher offers claims to this process's puts' commits
+    /// while it runs (see [`service::put_claims`]).
+    pub put_claims: Arc<service::PutClaimsSlot>,
 }
 
 /// What the dispatcher's tasks share.
@@ -169,6 +175,10 @@ struct Shared {
     loader: ComponentLoader,
     completer: Arc<dyn Completer>,
     agents: RwLock<Arc<AgentSet>>,
+    /// Taken by each claim: the claim loop's, and those that ride on a
+    /// put's commit ([`put_claims`]), so that two never count the same
+    /// free slots.
+    claim_turn: Arc<tokio::sync::Mutex<()>>,
     running: TaskTracker,
     guests: GuestThreads,
     /// When the last ping was recorded (see [`pinger::ping_if_due`]).
@@ -200,6 +210,8 @@ impl Shared {
 #[derive(Debug)]
 pub struct Dispatcher {
     shared: Arc<Shared>,
+    /// What it offers this process's puts (see [`put_claims`]).
+    offers: Arc<dyn service::PutClaims>,
     stop: watch::Sender<bool>,
     loop_task: JoinHandle<()>,
     ping_task: JoinHandle<()>,
@@ -258,6 +270,7 @@ impl Dispatcher {
             loader: ComponentLoader::new(parts.runtime.clone(), store.clone(), health.clone()),
             completer,
             agents: RwLock::new(Arc::new(AgentSet::default())),
+            claim_turn: Arc::new(tokio::sync::Mutex::new(())),
             running: TaskTracker::new(),
             last_ping: std::sync::Mutex::new(tokio::time::Instant::now()),
             held: held::HeldJobs::default(),
@@ -270,12 +283,15 @@ impl Dispatcher {
         let loop_task = tokio::spawn(claimer::claim_loop(shared.clone(), stopped.clone()));
         let ping_task = tokio::spawn(pinger::ping_loop(shared.clone(), stopped));
         let stop_check_task = tokio::spawn(stops::stop_check_loop(Arc::downgrade(&shared)));
+        let offers = put_claims::offers(&shared);
+        shared.parts.put_claims.set(Some(offers.clone()));
         tracing::info!(dispatcher = %shared.config.id, "dispatcher started");
         // Activation recorded its first sign of life.
         crate::metrics::pinged();
         crate::metrics::dispatcher_up(true);
         Ok(Dispatcher {
             shared,
+            offers,
             stop,
             loop_task,
             ping_task,
@@ -347,6 +363,7 @@ impl Dispatcher {
     /// handed back at once.
     pub async fn stop_or(self, hurry: impl std::future::Future<Output = ()>) {
         let _ = self.stop.send(true);
+        self.shared.parts.put_claims.clear(&self.offers);
         crate::metrics::dispatcher_up(false);
         let _ = self.loop_task.await;
         let _ = self.ping_task.await;

@@ -82,10 +82,16 @@ pub(super) async fn ping_if_due(shared: &Shared) {
 /// outcome of a run handed back meanwhile is dropped instead of landing on
 /// the new holder's run of the same job.
 pub(super) async fn ping_if_silent(shared: &Shared) {
-    let last = *shared.last_ping.lock().unwrap();
-    if last.elapsed() >= shared.config.death_interval / 2 {
+    if silent(shared) {
         ping(shared).await;
     }
+}
+
+/// Whether this dispatcher has been silent for half its death interval
+/// (see [`ping_if_silent`]).
+pub(super) fn silent(shared: &Shared) -> bool {
+    let last = *shared.last_ping.lock().unwrap();
+    last.elapsed() >= shared.config.death_interval / 2
 }
 
 /// Records that this dispatcher is alive, or learns that its id was taken

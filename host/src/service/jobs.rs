@@ -153,16 +153,20 @@ impl Service {
     /// process's dispatcher (unless the job was a duplicate).
     async fn insert(&self, job: NewJob) -> Result<Put> {
         let id = job.id;
-        let job = self
+        let put = self
             .inner
             .puts
             .insert(job)
             .await
             .ok_or(Error::ShuttingDown)??;
+        let (job, started) = (put.job, put.started);
         let duplicate = job.id != id;
         if !duplicate {
             crate::metrics::job_put(&job.queue);
-            self.events().work_available();
+            // A job its put's commit started needs no claim.
+            if !started {
+                self.events().work_available();
+            }
         }
         Ok(Put { job, duplicate })
     }

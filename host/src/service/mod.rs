@@ -23,6 +23,7 @@ mod names;
 mod patch;
 mod pauses;
 mod put_batcher;
+pub mod put_claims;
 mod queues;
 mod quotas;
 mod retention;
@@ -52,6 +53,7 @@ pub use patch::JobPatch;
 pub(crate) use patch::expire as expire_jobs;
 pub use pauses::{PausedDispatcher, PausedQueue, ProcessingView};
 pub use put_batcher::PUT_BATCH_MAX_DEFAULT;
+pub use put_claims::{ClaimOffer, PutClaims, PutClaimsSlot};
 pub use retention::{
     REMOVE_DEFAULT, RETENTION_BATCH, RETENTION_INTERVAL_DEFAULT, Retention, RetentionConfig,
 };
@@ -112,6 +114,7 @@ struct Inner {
     events: Arc<Events>,
     health: Arc<StoreHealth>,
     puts: PutBatcher,
+    put_claims: Arc<PutClaimsSlot>,
     lookups: lookups::Lookups,
     config: ServiceConfig,
     relay: tokio::task::AbortHandle,
@@ -139,7 +142,13 @@ impl Service {
         health: Arc<StoreHealth>,
         config: ServiceConfig,
     ) -> Self {
-        let puts = PutBatcher::start(store.clone(), health.clone(), config.put_batch_max);
+        let put_claims = Arc::new(PutClaimsSlot::default());
+        let puts = PutBatcher::start(
+            store.clone(),
+            health.clone(),
+            config.put_batch_max,
+            put_claims.clone(),
+        );
         let probe = tokio::spawn(health::probe_while_degraded(store.clone(), health.clone()))
             .abort_handle();
         let relay =
@@ -152,12 +161,20 @@ impl Service {
                 events,
                 health,
                 puts,
+                put_claims,
                 lookups: lookups::Lookups::new(config.lookup_ttl),
                 config,
                 relay,
                 probe,
             }),
         }
+    }
+
+    /// Where this process's dispatcher offers claims to the puts' commits
+    /// (see [`put_claims`]); the composition root hands it to the
+    /// dispatcher.
+    pub fn put_claims(&self) -> Arc<PutClaimsSlot> {
+        self.inner.put_claims.clone()
     }
 
     /// The store beneath: the service's own (the dispatcher and the

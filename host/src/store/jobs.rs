@@ -484,9 +484,17 @@ async fn exists<C: SqlConn + ?Sized>(
 /// start and the finish batch. Everything around them is written once.
 #[async_trait]
 pub(crate) trait TunedJobs: Send + Sync {
-    /// See [`JobStore::job_insert_many`]; `None` for a unique job the
-    /// insert skipped, its key held ([`super::unique::SKIP_DUPLICATES`]).
-    async fn insert_jobs(&self, jobs: &[NewJob]) -> Result<Vec<Option<Job>>>;
+    /// The most jobs one insert statement takes ([`PutTx::insert_chunk`]).
+    ///
+    /// [`PutTx::insert_chunk`]: super::puts::PutTx::insert_chunk
+    fn insert_rows_max(&self) -> usize;
+    /// Inserts up to [`Self::insert_rows_max`] jobs in one statement,
+    /// committed on its own (see [`super::puts::insert_many`]).
+    async fn insert_alone(
+        &self,
+        jobs: &[NewJob],
+        ids: &mut Vec<uuid::Uuid>,
+    ) -> Result<(), sqlx::Error>;
     /// See [`ClaimStore::job_claim_many`].
     async fn claim_jobs(&self, params: JobClaimParams) -> Result<Vec<Job>>;
     /// See [`ClaimStore::job_start_many`].
@@ -499,11 +507,8 @@ pub(crate) trait TunedJobs: Send + Sync {
 impl<B: SqlBackend + TunedJobs> JobStore for B {
     #[instrument(level = "debug", skip_all)]
     async fn job_insert_many(&self, jobs: &[NewJob]) -> Result<Vec<Job>> {
-        let out = self.insert_jobs(jobs).await?;
-        if out.iter().all(Option::is_some) {
-            return Ok(out.into_iter().flatten().collect());
-        }
-        super::unique::resolve_skipped(self, jobs, out).await
+        let out = super::puts::insert_many(self, jobs, &[]).await?.jobs;
+        with_duplicates_resolved(self, jobs, out).await
     }
 
     #[instrument(level = "debug", skip_all)]
@@ -537,11 +542,35 @@ impl<B: SqlBackend + TunedJobs> JobStore for B {
     }
 }
 
+/// The jobs of a batch as put: each unique job skipped answered by the
+/// job that holds its key.
+async fn with_duplicates_resolved<B: SqlBackend + TunedJobs>(
+    db: &B,
+    jobs: &[NewJob],
+    out: Vec<Option<Job>>,
+) -> Result<Vec<Job>> {
+    if out.iter().all(Option::is_some) {
+        return Ok(out.into_iter().flatten().collect());
+    }
+    super::unique::resolve_skipped(db, jobs, out).await
+}
+
 #[async_trait]
 impl<B: SqlBackend + TunedJobs> ClaimStore for B {
     #[instrument(level = "debug", skip_all)]
     async fn job_claim_many(&self, params: JobClaimParams) -> Result<Vec<Job>> {
         self.claim_jobs(params).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn job_insert_many_claiming(
+        &self,
+        jobs: &[NewJob],
+        claims: &[JobClaimParams],
+    ) -> Result<(Vec<Job>, Vec<Vec<Job>>)> {
+        let super::puts::Inserted { jobs: out, claimed } =
+            super::puts::insert_many(self, jobs, claims).await?;
+        Ok((with_duplicates_resolved(self, jobs, out).await?, claimed))
     }
 
     #[instrument(level = "debug", skip_all)]

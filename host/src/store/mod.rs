@@ -65,6 +65,7 @@ mod params;
 mod pauses;
 mod polls;
 pub mod postgres;
+pub(crate) mod puts;
 mod queue;
 mod quota;
 mod quota_claim;
@@ -357,6 +358,19 @@ pub trait ClaimStore: Send + Sync + std::fmt::Debug {
     /// jobs is skipped, and no claim, however many run at once on however
     /// many machines, takes a quota past its size.
     async fn job_claim_many(&self, params: JobClaimParams) -> Result<Vec<Job>>;
+    /// Puts `jobs` as [`JobStore::job_insert_many`] does and, in the same
+    /// transaction, claims for each of `claims` as [`Self::job_claim_many`]
+    /// does in a queue claimed in one statement; a queue with quotas or a
+    /// rate (claimed apart) gives nothing here. Returns the jobs put and
+    /// what each claim took. One commit so both puts jobs and starts those
+    /// a dispatcher of the putting process has free slots for, the jobs
+    /// before them in their queue first: a put's job runs one durable
+    /// commit sooner than when claimed after its put.
+    async fn job_insert_many_claiming(
+        &self,
+        jobs: &[NewJob],
+        claims: &[JobClaimParams],
+    ) -> Result<(Vec<Job>, Vec<Vec<Job>>)>;
     /// Starts claimed jobs: `assigned` → `active`, one more attempt. Returns
     /// the jobs started (those still assigned to this dispatcher), in the
     /// order asked. The caller has the jobs from the claim; only what the

@@ -75,6 +75,12 @@ pub(crate) fn queue_order_key(
     )
 }
 
+/// Claimed rows as a claim answers them: in queue order.
+pub(crate) fn in_queue_order(mut claimed: Vec<(i64, Job)>) -> Vec<Job> {
+    claimed.sort_by_key(|(seq, job)| queue_order_key(*seq, job));
+    claimed.into_iter().map(|(_, job)| job).collect()
+}
+
 /// The queue order reversed (for negative indexes): `jobs_pending` read
 /// backwards.
 pub(crate) const QUEUE_ORDER_REVERSED: &str =

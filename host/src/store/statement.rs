@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::puts::PutTx;
 use super::settle::SettleTx;
 use super::sql::corrupt;
 use super::{Error, Result};
@@ -394,7 +395,7 @@ pub(crate) use sql_conn;
 #[async_trait]
 pub(crate) trait SqlTx: Send + Sized {
     /// The connection inside the transaction.
-    type Conn<'c>: SqlConn + SettleTx
+    type Conn<'c>: SqlConn + SettleTx + PutTx
     where
         Self: 'c;
     /// Lends the connection inside the transaction.

@@ -172,7 +172,7 @@ pub(crate) async fn resolve_skipped<B: SqlBackend + TunedJobs>(
             break;
         }
         let retried: Vec<NewJob> = again.iter().map(|i| jobs[*i].clone()).collect();
-        let inserted = db.insert_jobs(&retried).await?;
+        let inserted = super::puts::insert_many(db, &retried, &[]).await?.jobs;
         for (index, job) in again.into_iter().zip(inserted) {
             out[index] = job;
         }

@@ -46,6 +46,7 @@ mod notify;
 mod operators;
 mod partitions;
 mod priority;
+mod put_claims;
 mod queue;
 mod quota;
 mod rates;
@@ -69,6 +70,7 @@ use notify::*;
 use operators::*;
 use partitions::*;
 use priority::*;
+use put_claims::*;
 use queue::*;
 use quota::*;
 use rates::*;
@@ -217,6 +219,9 @@ macro_rules! foreach_case {
         $m!($h, remove_then_put_back_at_the_end);
         $m!($h, claimed_job_cannot_be_pulled_or_removed);
         $m!($h, put_back_rules);
+        // claims in a put's commit
+        $m!($h, a_put_claims_in_its_commit_the_oldest_due_jobs_first);
+        $m!($h, a_put_claims_nothing_apart_paused_or_when_it_fails);
         // priorities
         $m!($h, higher_priority_due_jobs_are_claimed_first);
         $m!($h, priority_changes_while_pending_reorder_the_queue);

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use uuid::Uuid;
 
 use super::PgStore;
-use super::queue::{QUEUE_ORDER, queue_order_key};
+use super::queue::QUEUE_ORDER;
 use super::row::{self, JOB_COLUMNS, lit, ms};
 use crate::clock;
 use crate::model::{Job, JobId, Transition};
@@ -152,20 +152,7 @@ pub(super) async fn claim_many(db: &PgStore, p: JobClaimParams) -> Result<Vec<Jo
     if p.limit == 0 {
         return Ok(Vec::new());
     }
-    let [modules, functions, preferred_modules, preferred_functions] = filter_binds(&p);
-    let rows = sqlx::query(&CLAIM[usize::from(p.start)])
-        .bind(p.dispatcher.0)
-        .bind(&p.agent)
-        .bind(&p.queue)
-        .bind(ms(p.now))
-        .bind(i64::from(p.limit))
-        .bind(modules)
-        .bind(functions)
-        .bind(preferred_modules)
-        .bind(preferred_functions)
-        .fetch_all(&db.pool)
-        .await?;
-    let mut claimed = rows.iter().map(row::job).collect::<Result<Vec<_>>>()?;
+    let mut claimed = claim_in_one_statement(&db.pool, &p).await?;
     if claimed.len() < p.limit as usize {
         let has_quotas: bool = sqlx::query_scalar(quota_claim::CLAIMED_APART.text(&POSTGRES))
             .bind(&p.queue)
@@ -178,8 +165,31 @@ pub(super) async fn claim_many(db: &PgStore, p: JobClaimParams) -> Result<Vec<Jo
             claimed.extend(super::quota::claim(db, &p, rest).await?);
         }
     }
-    claimed.sort_by_key(|(seq, job)| queue_order_key(*seq, job));
-    Ok(claimed.into_iter().map(|(_, job)| job).collect())
+    Ok(crate::store::queue::in_queue_order(claimed))
+}
+
+/// [`CLAIM`] on `conn` (see [`crate::store::puts::PutTx`]).
+pub(super) async fn claim_in_one_statement<'c>(
+    conn: impl sqlx::PgExecutor<'c>,
+    p: &JobClaimParams,
+) -> Result<Vec<(i64, Job)>> {
+    if p.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let [modules, functions, preferred_modules, preferred_functions] = filter_binds(p);
+    let rows = sqlx::query(&CLAIM[usize::from(p.start)])
+        .bind(p.dispatcher.0)
+        .bind(&p.agent)
+        .bind(&p.queue)
+        .bind(ms(p.now))
+        .bind(i64::from(p.limit))
+        .bind(modules)
+        .bind(functions)
+        .bind(preferred_modules)
+        .bind(preferred_functions)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(row::job).collect()
 }
 
 /// Starts claimed jobs still assigned to the dispatcher.

@@ -8,9 +8,11 @@ use sqlx::PgConnection;
 use super::PgStore;
 use super::notify;
 use super::row::{self, json_text, lit, ms};
+use super::tx::PgTx;
 use crate::model::{Failure, Job, NewJob, Transition};
 use crate::store::Result;
-use crate::store::jobs::{self, INSERTED_COLUMNS, SKIP_DUPLICATES};
+use crate::store::jobs::{INSERTED_COLUMNS, SKIP_DUPLICATES};
+use crate::store::puts::PutTx;
 
 /// The most jobs one insert statement takes; larger puts take one
 /// statement per chunk of this size, in one transaction.
@@ -149,33 +151,20 @@ pub(super) async fn insert_chunk(
     Ok(())
 }
 
-/// Inserts new pending jobs: one statement for up to [`MAX_ROWS`] jobs,
-/// larger batches in one transaction.
-pub(super) async fn insert_many(db: &PgStore, jobs: &[NewJob]) -> Result<Vec<Option<Job>>> {
-    if jobs.is_empty() {
-        return Ok(Vec::new());
+/// A put's statements in a write transaction (the insert's steps are
+/// written once, in `store/puts.rs`).
+#[async_trait]
+impl PutTx for PgTx<'_> {
+    async fn insert_chunk(
+        &mut self,
+        jobs: &[NewJob],
+        ids: &mut Vec<uuid::Uuid>,
+    ) -> Result<(), sqlx::Error> {
+        insert_chunk(self.conn, &self.db.channel, jobs, ids).await
     }
-    let mut ids = Vec::with_capacity(jobs.len());
-    let written = if jobs.len() <= MAX_ROWS {
-        let mut conn = db.pool.acquire().await?;
-        insert_chunk(&mut conn, &db.channel, jobs, &mut ids).await
-    } else {
-        let mut tx = db.begin().await?;
-        let mut written = Ok(());
-        for chunk in jobs.chunks(MAX_ROWS) {
-            written = insert_chunk(&mut tx, &db.channel, chunk, &mut ids).await;
-            if written.is_err() {
-                break;
-            }
-        }
-        match written {
-            Ok(()) => tx.commit().await,
-            Err(e) => Err(e),
-        }
-    };
-    match written {
-        Ok(()) => Ok(jobs::inserted_of(jobs, &ids)),
-        Err(e) => Err(jobs::explain_insert_failure(db, jobs, e).await),
+
+    async fn claim_in_one_statement(&mut self, params: &JobClaimParams) -> Result<Vec<(i64, Job)>> {
+        super::claim::claim_in_one_statement(&mut *self.conn, params).await
     }
 }
 
@@ -193,8 +182,16 @@ use crate::store::{FinishReport, JobClaimParams, JobFinishParams, JobStartParams
 /// [`ClaimStore`]: crate::store::ClaimStore
 #[async_trait]
 impl TunedJobs for PgStore {
-    async fn insert_jobs(&self, jobs: &[NewJob]) -> Result<Vec<Option<Job>>> {
-        insert_many(self, jobs).await
+    fn insert_rows_max(&self) -> usize {
+        MAX_ROWS
+    }
+
+    async fn insert_alone(
+        &self,
+        jobs: &[NewJob],
+        ids: &mut Vec<uuid::Uuid>,
+    ) -> Result<(), sqlx::Error> {
+        insert_chunk(&mut *self.pool.acquire().await?, &self.channel, jobs, ids).await
     }
 
     async fn claim_jobs(&self, params: JobClaimParams) -> Result<Vec<Job>> {

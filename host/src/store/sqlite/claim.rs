@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::SqliteStore;
 use super::batch::{self, Statements};
-use super::queue::{QUEUE_ORDER, queue_order_key};
+use super::queue::QUEUE_ORDER;
 use super::row::{self, JOB_COLUMNS, lit, ms};
 use crate::clock;
 use crate::model::{Job, JobId, Transition};
@@ -149,18 +149,7 @@ pub(super) async fn claim_many(db: &SqliteStore, p: JobClaimParams) -> Result<Ve
     if p.limit == 0 {
         return Ok(Vec::new());
     }
-    let (shape, patterns) = filter_shape(&p);
-    let mut query = sqlx::query(&CLAIM[usize::from(p.start)][shape])
-        .bind(p.dispatcher.0)
-        .bind(&p.agent)
-        .bind(&p.queue)
-        .bind(ms(p.now))
-        .bind(i64::from(p.limit));
-    for list in &patterns {
-        query = query.bind(list);
-    }
-    let rows = query.fetch_all(&db.writer).await?;
-    let mut claimed = rows.iter().map(row::job).collect::<Result<Vec<_>>>()?;
+    let mut claimed = claim_in_one_statement(&db.writer, &p).await?;
     if claimed.len() < p.limit as usize {
         let has_quotas: bool = sqlx::query_scalar(quota_claim::CLAIMED_APART.text(&SQLITE))
             .bind(&p.queue)
@@ -173,8 +162,29 @@ pub(super) async fn claim_many(db: &SqliteStore, p: JobClaimParams) -> Result<Ve
             claimed.extend(super::quota::claim(db, &p, rest).await?);
         }
     }
-    claimed.sort_by_key(|(seq, job)| queue_order_key(*seq, job));
-    Ok(claimed.into_iter().map(|(_, job)| job).collect())
+    Ok(crate::store::queue::in_queue_order(claimed))
+}
+
+/// [`CLAIM`] on `conn` (see [`crate::store::puts::PutTx`]).
+pub(super) async fn claim_in_one_statement<'c>(
+    conn: impl sqlx::SqliteExecutor<'c>,
+    p: &JobClaimParams,
+) -> Result<Vec<(i64, Job)>> {
+    if p.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let (shape, patterns) = filter_shape(p);
+    let mut query = sqlx::query(&CLAIM[usize::from(p.start)][shape])
+        .bind(p.dispatcher.0)
+        .bind(&p.agent)
+        .bind(&p.queue)
+        .bind(ms(p.now))
+        .bind(i64::from(p.limit));
+    for list in &patterns {
+        query = query.bind(list);
+    }
+    let rows = query.fetch_all(conn).await?;
+    rows.iter().map(row::job).collect()
 }
 
 /// Starts claimed jobs still assigned to the dispatcher.

@@ -7,9 +7,11 @@ use sqlx::sqlite::SqliteConnection;
 use super::SqliteStore;
 use super::batch::{self, Statements};
 use super::row::{self, lit, ms};
+use super::tx::SqliteTx;
 use crate::model::{Failure, Job, NewJob, Transition};
 use crate::store::Result;
-use crate::store::jobs::{self, INSERTED_COLUMNS, SKIP_DUPLICATES};
+use crate::store::jobs::{INSERTED_COLUMNS, SKIP_DUPLICATES};
+use crate::store::puts::PutTx;
 
 /// A failure as the `failure` column stores it.
 pub(super) fn job_failure_text(failure: &Failure) -> String {
@@ -98,34 +100,20 @@ async fn insert_chunk(
     Ok(())
 }
 
-/// Inserts new pending jobs: one statement for up to
-/// [`batch::MAX_ROWS`] jobs, larger batches in one transaction. `None` for
-/// a unique job not inserted (its key held).
-pub(super) async fn insert_many(db: &SqliteStore, jobs: &[NewJob]) -> Result<Vec<Option<Job>>> {
-    if jobs.is_empty() {
-        return Ok(Vec::new());
+/// A put's statements in a write transaction (the insert's steps are
+/// written once, in `store/puts.rs`).
+#[async_trait]
+impl PutTx for SqliteTx<'_> {
+    async fn insert_chunk(
+        &mut self,
+        jobs: &[NewJob],
+        ids: &mut Vec<uuid::Uuid>,
+    ) -> Result<(), sqlx::Error> {
+        insert_chunk(self.0, jobs, ids).await
     }
-    let mut ids = Vec::new();
-    let written = if jobs.len() <= batch::MAX_ROWS {
-        let mut conn = db.writer.acquire().await?;
-        insert_chunk(&mut conn, jobs, &mut ids).await
-    } else {
-        let mut tx = db.begin().await?;
-        let mut written = Ok(());
-        for chunk in jobs.chunks(batch::MAX_ROWS) {
-            written = insert_chunk(&mut tx, chunk, &mut ids).await;
-            if written.is_err() {
-                break;
-            }
-        }
-        match written {
-            Ok(()) => tx.commit().await,
-            Err(e) => Err(e),
-        }
-    };
-    match written {
-        Ok(()) => Ok(jobs::inserted_of(jobs, &ids)),
-        Err(e) => Err(jobs::explain_insert_failure(db, jobs, e).await),
+
+    async fn claim_in_one_statement(&mut self, params: &JobClaimParams) -> Result<Vec<(i64, Job)>> {
+        super::claim::claim_in_one_statement(&mut **self.0, params).await
     }
 }
 
@@ -143,8 +131,16 @@ use crate::store::{FinishReport, JobClaimParams, JobFinishParams, JobStartParams
 /// [`ClaimStore`]: crate::store::ClaimStore
 #[async_trait]
 impl TunedJobs for SqliteStore {
-    async fn insert_jobs(&self, jobs: &[NewJob]) -> Result<Vec<Option<Job>>> {
-        insert_many(self, jobs).await
+    fn insert_rows_max(&self) -> usize {
+        batch::MAX_ROWS
+    }
+
+    async fn insert_alone(
+        &self,
+        jobs: &[NewJob],
+        ids: &mut Vec<uuid::Uuid>,
+    ) -> Result<(), sqlx::Error> {
+        insert_chunk(&mut *self.writer.acquire().await?, jobs, ids).await
     }
 
     async fn claim_jobs(&self, params: JobClaimParams) -> Result<Vec<Job>> {

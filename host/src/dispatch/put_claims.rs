@@ -1,0 +1,133 @@
+//! The claims this dispatcher offers to this process's puts: for each of
+//! its agents in a put's queues with free slots, a claim of that many jobs
+//! made in the put's own transaction (see [`crate::service::put_claims`]).
+//! What they take runs exactly as what the claim loop takes
+//! ([`claimer::run_claimed`]).
+//!
+//! An offer takes the claim loop's turn (waiting for a claim under way,
+//! one statement) and then, as the claim loop does, the lock the
+//! self-check excludes claims with, and holds both until it is taken, so free slots are never counted twice and a job just claimed is
+//! held before the self-check can look. Nothing is offered
+//! once the dispatcher has been silent for half its death interval: it
+//! may have been declared dead while paused, and the claim loop, which
+//! pings before it claims, must learn that before it takes new work.
+//! Only free slots are offered, never jobs ahead of them (those wait in
+//! the claim loop's line, with its hand-back timers).
+
+use std::sync::{Arc, Weak};
+
+use async_trait::async_trait;
+use tokio::sync::{OwnedMutexGuard, OwnedRwLockReadGuard};
+
+use super::agents::AgentSlots;
+use super::{Shared, claimer};
+use crate::model::Job;
+use crate::service::{ClaimOffer, PutClaims};
+use crate::store::JobClaimParams;
+
+/// This dispatcher's offers; weak, so the slot does not keep a stopped
+/// dispatcher alive.
+#[derive(Debug)]
+struct Offers {
+    shared: Weak<Shared>,
+}
+
+/// The offers of the dispatcher `shared`, for its process's put batcher.
+pub(super) fn offers(shared: &Arc<Shared>) -> Arc<dyn PutClaims> {
+    Arc::new(Offers {
+        shared: Arc::downgrade(shared),
+    })
+}
+
+#[async_trait]
+impl PutClaims for Offers {
+    async fn offer(&self, queues: &[&str]) -> Option<Box<dyn ClaimOffer>> {
+        let shared = self.shared.upgrade()?;
+        if shared.taken_over.borrow().is_some() || super::pinger::silent(&shared) {
+            return None;
+        }
+        let wants = |agent: &&Arc<AgentSlots>| {
+            queues.contains(&agent.spec.queue.as_str())
+                // An agent's preferences take two claims: its own loop's.
+                && agent.spec.prefer.is_none()
+                && agent.free() > 0
+        };
+        if !shared
+            .agents
+            .read()
+            .unwrap()
+            .iter()
+            .any(|agent| wants(&agent))
+        {
+            return None;
+        }
+        // Waits for a claim of the claim loop (one statement) to end.
+        let turn = shared.claim_turn.clone().lock_owned().await;
+        let claiming = shared.held.claiming_owned().await;
+        let agents = shared.agents.read().unwrap().clone();
+        let version = agents.version();
+        let now = shared.parts.clock.now();
+        let (agents, claims): (Vec<_>, Vec<_>) = agents
+            .iter()
+            .filter(wants)
+            .map(|agent| {
+                let params = JobClaimParams {
+                    dispatcher: shared.config.id,
+                    queue: agent.spec.queue.clone(),
+                    agent: agent.spec.name.clone(),
+                    filter: agent.spec.filter.clone(),
+                    preferred: None,
+                    limit: agent.free(),
+                    now,
+                    start: true,
+                };
+                (agent.clone(), params)
+            })
+            .unzip();
+        if claims.is_empty() {
+            return None;
+        }
+        Some(Box::new(Offer {
+            version,
+            shared,
+            agents,
+            claims,
+            _turn: turn,
+            _claiming: claiming,
+        }))
+    }
+}
+
+/// Claims offered for one put transaction, holding the claim turn and the
+/// self-check off until taken.
+#[derive(Debug)]
+struct Offer {
+    shared: Arc<Shared>,
+    agents: Vec<Arc<AgentSlots>>,
+    claims: Vec<JobClaimParams>,
+    /// The agents' version the offer was made under (see
+    /// [`claimer::run_claimed`]).
+    version: u64,
+    _turn: OwnedMutexGuard<()>,
+    _claiming: OwnedRwLockReadGuard<()>,
+}
+
+#[async_trait]
+impl ClaimOffer for Offer {
+    fn claims(&self) -> &[JobClaimParams] {
+        &self.claims
+    }
+
+    async fn taken(self: Box<Self>, claimed: Option<Vec<Vec<Job>>>) {
+        let Some(claimed) = claimed else {
+            // It may have committed, its answer lost: the self-check
+            // hands back what the store says this dispatcher holds.
+            self.shared.held.check_soon();
+            return;
+        };
+        for ((agent, params), jobs) in self.agents.iter().zip(&self.claims).zip(claimed) {
+            agent.claimed(params.limit, jobs.len() as u32);
+            claimer::run_claimed(&self.shared, agent, jobs, self.version).await;
+        }
+    }
+}
