@@ -22,7 +22,8 @@ async fn upload_put_wait_and_read_the_result_over_http(backend: Backend) {
     );
 
     let job = http.put_job("hello", "hello", json!([])).await;
-    assert_eq!(job["status"], "pending");
+    // An idle dispatcher with a free slot: started in its put's commit.
+    assert_eq!(job["status"], "active", "{job}");
     assert_eq!(job["queue"], "");
     let done = http.wait_completed(job["id"].as_str().unwrap()).await;
     assert_eq!(done["result"], "200 OK");
