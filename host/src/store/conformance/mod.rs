@@ -300,7 +300,7 @@ macro_rules! foreach_case {
         $m!($h, two_processes_activating_one_new_id_at_once_one_wins);
         // notifications
         $m!($h, puts_are_announced_on_commit);
-        $m!($h, completions_are_announced_with_their_cascades);
+        $m!($h, completions_are_announced_to_whoever_can_use_them);
         $m!($h, agent_changes_are_announced);
         // quotas
         $m!($h, quotas_create_list_resize_delete);
