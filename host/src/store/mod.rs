@@ -413,6 +413,11 @@ pub trait DispatcherStore: Send + Sync + std::fmt::Debug {
     /// Deletes an agent. [`Error::Conflict`] while it holds assigned or
     /// active jobs.
     async fn agent_delete(&self, dispatcher: DispatcherId, queue: &str, name: &str) -> Result<()>;
+    /// Whether a dispatcher other than `dispatcher`, active and not
+    /// paused, has an agent in `queue` that holds fewer jobs than its size:
+    /// one that could take a job handed back to the queue now. (Its filter
+    /// is not read: it may refuse the job.)
+    async fn agent_room_elsewhere(&self, queue: &str, dispatcher: DispatcherId) -> Result<bool>;
 }
 
 /// Failures: retries, dead dispatchers, shutdown, and the probe of a

@@ -293,6 +293,7 @@ macro_rules! foreach_case {
         $m!($h, annotations_set_get_list);
         $m!($h, dispatchers_activate_ping_deactivate);
         $m!($h, agents_upsert_list_delete);
+        $m!($h, room_elsewhere_is_another_live_agent_below_its_size);
         // one live process per dispatcher id
         $m!($h, a_live_holder_keeps_its_dispatcher_id);
         $m!($h, a_dead_holders_id_is_taken_over_with_its_jobs);
