@@ -19,8 +19,13 @@
 //! dispatcher may sit idle meanwhile. A job that has waited
 //! [`CLAIM_AHEAD_HAND_BACK`] for a slot is so handed back (its start
 //! undone, back at its place in its queue: `Transition::Unstart`), with
-//! every job waiting behind it, and the agent claims nothing ahead until
-//! its runs are short again.
+//! every job waiting behind it, if another dispatcher has an agent in the
+//! queue with room (the store is asked); the agent then claims nothing
+//! ahead until its runs are short again. While no other dispatcher has
+//! room, the jobs keep their place here (handing them back would only
+//! have them claimed again, two writes each, when a loaded machine
+//! stalls every run at once), and the question is asked again every
+//! [`CLAIM_AHEAD_HAND_BACK`].
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -41,10 +46,12 @@ pub const CLAIM_AHEAD_HORIZON: Duration = Duration::from_millis(5);
 pub const CLAIM_AHEAD_MAX: u32 = 256;
 
 /// How long a job claimed ahead may wait for a slot before it is handed
-/// back to its queue: ten horizons, so that a claim that was right
-/// (its jobs start within the horizon) is never undone by a busy machine's
-/// hiccup, and a job never waits behind a long run much longer than the
-/// time another dispatcher takes to see it.
+/// back to its queue, if another dispatcher has room for it: ten
+/// horizons, so that a claim that was right (its jobs start within the
+/// horizon) is never undone by a busy machine's hiccup, and a job never
+/// waits behind a long run much longer than the time another dispatcher
+/// takes to see it. Also how often, while no other has room, the store is
+/// asked again.
 pub const CLAIM_AHEAD_HAND_BACK: Duration = Duration::from_millis(50);
 
 /// One agent: its settings, its busy slots and its waiting jobs.
@@ -69,6 +76,10 @@ struct AgentState {
     run_nanos: AtomicU64,
     /// Whether its last claim came back full: more jobs may be waiting.
     backlog: AtomicBool,
+    /// When the jobs waiting may be handed back at the earliest, after a
+    /// look found no other dispatcher with room for them (see
+    /// [`AgentSlots::keep_waiting`]).
+    recheck: Mutex<Option<Instant>>,
 }
 
 impl AgentSlots {
@@ -150,19 +161,38 @@ impl AgentSlots {
     }
 
     /// When the job that has waited longest for a slot is due to be handed
-    /// back (see [`CLAIM_AHEAD_HAND_BACK`]); `None` while none waits.
+    /// back (see [`CLAIM_AHEAD_HAND_BACK`]), or, if a look found no other
+    /// dispatcher with room, due to be looked at again; `None` while none
+    /// waits.
     pub fn hand_back_at(&self) -> Option<Instant> {
         let waiting = self.state.waiting.lock().unwrap();
-        waiting
+        let due = waiting
             .front()
-            .map(|(_, since)| *since + CLAIM_AHEAD_HAND_BACK)
+            .map(|(_, since)| *since + CLAIM_AHEAD_HAND_BACK)?;
+        Some(match *self.state.recheck.lock().unwrap() {
+            Some(recheck) => due.max(recheck),
+            None => due,
+        })
+    }
+
+    /// Whether jobs waiting are due to be handed back by `now`, if another
+    /// dispatcher has room (see [`AgentSlots::hand_back_at`]).
+    pub fn hand_back_due(&self, now: Instant) -> bool {
+        self.hand_back_at().is_some_and(|at| at <= now)
+    }
+
+    /// No other dispatcher had room at `now`: the jobs waiting keep their
+    /// place, and are looked at again [`CLAIM_AHEAD_HAND_BACK`] later.
+    pub fn keep_waiting(&self, now: Instant) {
+        *self.state.recheck.lock().unwrap() = Some(now + CLAIM_AHEAD_HAND_BACK);
     }
 
     /// Takes the jobs waiting for a slot if the first of them has waited
     /// [`CLAIM_AHEAD_HAND_BACK`] by `now` (all of them: they wait behind
-    /// the same runs), to be handed back; and claims nothing ahead until
-    /// runs as short as the horizon are measured again: its runs are now
-    /// known to last at least that long, and no claim since saw a backlog.
+    /// the same runs), to be handed back (the caller found a dispatcher
+    /// with room for them); and claims nothing ahead until runs as short
+    /// as the horizon are measured again: its runs are now known to last
+    /// at least that long, and no claim since saw a backlog.
     pub fn overdue(&self, now: Instant) -> Vec<Job> {
         let mut waiting = self.state.waiting.lock().unwrap();
         let Some(waited) = waiting.front().map(|(_, since)| now - *since) else {

@@ -184,20 +184,28 @@ fn hand_back_at(shared: &Shared) -> Option<Instant> {
 }
 
 /// Hands back the jobs claimed ahead that waited too long for a slot by
-/// `now` (their agents' runs outlasted what recent runs promised), or,
-/// with `None`, every job still waiting (the dispatcher stops): their
-/// start undone, back at their places in their queues, where any
-/// dispatcher with a free slot takes them. A hand-back that fails leaves
-/// them to the self-check (see [`super::held`]), which interrupts them.
+/// `now` (their agents' runs outlasted what recent runs promised) when
+/// another dispatcher has room for them, or, with `None`, every job still
+/// waiting (the dispatcher stops): their start undone, back at their
+/// places in their queues, where any dispatcher with a free slot takes
+/// them. A hand-back that fails leaves them to the self-check (see
+/// [`super::held`]), which interrupts them.
 pub(super) async fn hand_back_waiting(shared: &Shared, now: Option<Instant>) {
     let agents = shared.agents.read().unwrap().clone();
-    let jobs: Vec<Job> = agents
-        .iter()
-        .flat_map(|agent| match now {
-            Some(now) => agent.overdue(now),
-            None => agent.drain_waiting(),
-        })
-        .collect();
+    let mut jobs: Vec<Job> = Vec::new();
+    for agent in agents.iter() {
+        match now {
+            Some(now) if agent.hand_back_due(now) => {
+                if room_elsewhere(shared, &agent.spec.queue).await {
+                    jobs.extend(agent.overdue(now));
+                } else {
+                    agent.keep_waiting(now);
+                }
+            }
+            Some(_) => {}
+            None => jobs.extend(agent.drain_waiting()),
+        }
+    }
     if jobs.is_empty() {
         return;
     }
@@ -223,6 +231,20 @@ pub(super) async fn hand_back_waiting(shared: &Shared, now: Option<Instant>) {
     }
     for id in ids {
         shared.held.let_go(id);
+    }
+}
+
+/// Whether another dispatcher has an agent in `queue` with room for a job
+/// handed back (see [`super::agents`]); not when the store cannot say
+/// (a hand-back would fail too).
+async fn room_elsewhere(shared: &Shared, queue: &str) -> bool {
+    let store = &shared.parts.store;
+    match store.agent_room_elsewhere(queue, shared.config.id).await {
+        Ok(room) => room,
+        Err(error) => {
+            shared.store_failed(&error, "could not look for room for jobs claimed ahead");
+            false
+        }
     }
 }
 

@@ -44,6 +44,8 @@ mod guests;
 mod held;
 pub mod identity;
 mod loader;
+#[cfg(test)]
+mod notify_tests;
 mod pinger;
 mod polls;
 mod put_claims;

@@ -186,6 +186,9 @@ pub async fn relay_store_events(store: Arc<dyn Store>, events: Arc<Events>) {
         match received {
             Ok(StoreEvent::JobsPut { .. }) => events.work_available(),
             Ok(StoreEvent::JobsCompleted { ids }) => {
+                // Announced because someone waits (a wait here marked
+                // it), it held quota slots, or it was cancelled (its guest
+                // may run here).
                 events.completed(&ids);
                 // Jobs completed elsewhere may have freed quota slots.
                 events.work_available();

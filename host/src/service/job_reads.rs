@@ -57,11 +57,20 @@ impl Service {
     }
 
     /// Waits up to `timeout` for a job to complete and returns it as it is
-    /// then (completed, or still on its way).
+    /// then (completed, or still on its way). The job is marked as waited
+    /// for before it is read, so that another process that completes it
+    /// announces the completion (see [`Store::job_watch`]); a completion in
+    /// this process wakes the wait directly.
+    ///
+    /// [`Store::job_watch`]: crate::store::JobStore::job_watch
     pub async fn job_wait(&self, id: JobId, timeout: Duration) -> Result<Job> {
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut watched = false;
         loop {
             let completed = self.events().on_completion(id);
+            if !std::mem::replace(&mut watched, true) {
+                self.store().job_watch(id).await?;
+            }
             let job = self.store().job_get(id).await?;
             let now = tokio::time::Instant::now();
             if job.status.is_terminal() || now >= deadline {

@@ -33,6 +33,27 @@ pub(crate) static HELD: Sql = Sql::new(|_| {
     )
 });
 
+/// Whether a dispatcher other than `?2`, active and not paused, has an
+/// agent in queue `?1` holding fewer jobs (assigned or active) than its
+/// size: one count of the in-flight index per agent of the queue, each at
+/// most its size and what it claimed ahead. A count, not a boolean, read
+/// alike by both backends.
+static ROOM_ELSEWHERE: Sql = Sql::new(|_| {
+    format!(
+        "SELECT count(*) FROM (SELECT 1 FROM agents AS a \
+           JOIN dispatchers AS d ON d.id = a.dispatcher \
+           WHERE a.queue = ?1 AND a.dispatcher <> ?2 AND d.deactivated_at IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM dispatcher_pauses AS p \
+                             WHERE p.dispatcher = a.dispatcher) \
+             AND a.size > (SELECT count(*) FROM jobs AS j \
+                           WHERE j.dispatcher = a.dispatcher AND j.queue = a.queue \
+                             AND j.agent = a.name AND j.status IN ({assigned}, {active})) \
+           LIMIT 1) AS room",
+        assigned = lit(JobStatus::Assigned),
+        active = lit(JobStatus::Active),
+    )
+});
+
 static HOLDING: Sql = Sql::new(|d| {
     format!(
         "SELECT {COLUMNS} FROM dispatchers WHERE id = ?1{}",
@@ -295,6 +316,22 @@ pub(crate) async fn agent_delete<B: SqlBackend>(
     )))
 }
 
+/// See [`DispatcherStore::agent_room_elsewhere`].
+pub(crate) async fn agent_room_elsewhere<B: SqlBackend>(
+    db: &B,
+    queue: &str,
+    dispatcher: DispatcherId,
+) -> Result<bool> {
+    let mut conn = db.reads();
+    let sql = ROOM_ELSEWHERE.text(conn.dialect());
+    let args = [Arg::Text(queue), Arg::Id(dispatcher.0)];
+    let rows = conn.fetch_all("agents", sql, &args).await?;
+    match rows.first() {
+        Some(row) => Ok(row.int(0)? > 0),
+        None => Ok(false),
+    }
+}
+
 /// A dispatcher's ping: the statement each backend tunes (it runs every
 /// poll interval of every dispatcher).
 #[async_trait]
@@ -360,5 +397,10 @@ impl<B: SqlBackend + PingStatement> DispatcherStore for B {
     #[instrument(level = "debug", skip_all)]
     async fn agent_delete(&self, dispatcher: DispatcherId, queue: &str, name: &str) -> Result<()> {
         agent_delete(self, dispatcher, queue, name).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn agent_room_elsewhere(&self, queue: &str, dispatcher: DispatcherId) -> Result<bool> {
+        agent_room_elsewhere(self, queue, dispatcher).await
     }
 }

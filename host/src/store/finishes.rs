@@ -60,7 +60,10 @@ pub(crate) trait FinishTx: SettleTx {
         Ok(())
     }
     /// `active` → `completed` (or `callbacks`) with these outcomes;
-    /// returns the jobs written.
+    /// returns the jobs written. Where the backend announces completions,
+    /// it announces those of the jobs written that someone can use (a
+    /// client waits for the job, or it held quota slots): with the next
+    /// cascade, on commit.
     async fn write_done(&mut self, done: &[Done<'_>]) -> Result<Vec<JobId>>;
     /// Parks these jobs on the jobs they await; returns the jobs written.
     async fn write_awaits(&mut self, awaits: &[Await<'_>]) -> Result<Vec<JobId>>;
@@ -152,8 +155,9 @@ pub(crate) async fn finish<T: FinishTx + ?Sized>(
         .copied()
         .chain(parked.iter().filter_map(|id| accepted.get(id).copied()))
         .collect();
-    let completed: Vec<_> = finished.iter().map(|id| id.0).collect();
-    tx.announce_completed(&completed);
+    // The jobs finished here are announced by `write_done`, only those
+    // someone can use (a finish is the hot path: see PostgreSQL's
+    // `finish.rs`).
     let settled = settle::settle(tx, seeds, now).await?;
     let cascaded: HashSet<JobId> = settled.completed.into_iter().collect();
     Ok(report(params, &finished, &parked, &cascaded))

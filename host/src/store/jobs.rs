@@ -517,6 +517,11 @@ impl<B: SqlBackend + TunedJobs> JobStore for B {
     }
 
     #[instrument(level = "debug", skip_all)]
+    async fn job_watch(&self, id: JobId) -> Result<()> {
+        self.writes().mark_watched(id.0).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
     async fn job_list(&self, params: JobListParams) -> Result<Vec<Job>> {
         list(&mut self.reads(), &params).await
     }

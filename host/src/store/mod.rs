@@ -238,7 +238,10 @@ pub enum StoreEvent {
     },
     /// These jobs completed (values, failures, and jobs completed in
     /// cascade because they awaited one of them). A large batch is
-    /// announced in several events.
+    /// announced in several events. A job completed by its own run (or
+    /// in cascade) is announced only if a client waits for it
+    /// ([`JobStore::job_watch`]) or it held quota slots; cancelled and
+    /// expired jobs always are.
     JobsCompleted {
         /// The jobs.
         ids: Vec<JobId>,
@@ -321,6 +324,14 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     async fn job_insert_many(&self, jobs: &[NewJob]) -> Result<Vec<Job>>;
     /// A job.
     async fn job_get(&self, id: JobId) -> Result<Job>;
+    /// Marks a job as one a client waits for; the wait calls it before it
+    /// reads the job. Where the backend announces completions to other
+    /// processes (PostgreSQL), the completion of a job by its own run is
+    /// announced only if the job was marked (or held quota slots): either
+    /// its finish sees the mark and announces it, or the read after the
+    /// mark sees the job completed. Nothing for a job that is unknown or
+    /// already completed, nor on a backend without announcements.
+    async fn job_watch(&self, id: JobId) -> Result<()>;
     /// Jobs, oldest first, filtered and a page at a time.
     async fn job_list(&self, params: JobListParams) -> Result<Vec<Job>>;
     /// Pull: takes the job at an index of the queue order (see
@@ -416,6 +427,11 @@ pub trait DispatcherStore: Send + Sync + std::fmt::Debug {
     /// Deletes an agent. [`Error::Conflict`] while it holds assigned or
     /// active jobs.
     async fn agent_delete(&self, dispatcher: DispatcherId, queue: &str, name: &str) -> Result<()>;
+    /// Whether a dispatcher other than `dispatcher`, active and not
+    /// paused, has an agent in `queue` that holds fewer jobs than its size:
+    /// one that could take a job handed back to the queue now. (Its filter
+    /// is not read: it may refuse the job.)
+    async fn agent_room_elsewhere(&self, queue: &str, dispatcher: DispatcherId) -> Result<bool>;
 }
 
 /// Failures: retries, dead dispatchers, shutdown, and the probe of a

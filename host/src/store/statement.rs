@@ -318,6 +318,12 @@ pub(crate) trait SqlConn: Send {
     /// Announces, on commit, that these jobs completed (PostgreSQL sends
     /// them with the next await cascade of settling).
     fn announce_completed(&mut self, _ids: &[Uuid]) {}
+
+    /// Marks a job as one a client waits for, where the backend announces
+    /// completions (see [`JobStore::job_watch`](super::JobStore::job_watch)).
+    async fn mark_watched(&mut self, _id: Uuid) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// How many times a transaction the database aborted to break a deadlock

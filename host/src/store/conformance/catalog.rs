@@ -277,3 +277,54 @@ pub(crate) async fn agents_upsert_list_delete<H: Harness>(h: H) {
     assert_eq!(s.agent_list(Some(d)).await.unwrap().len(), 1);
     assert_not_found(s.agent_delete(d, "", "main").await, &["agent `main`"]);
 }
+
+/// Room elsewhere (for a job claimed ahead that waits too long): an agent
+/// of the queue of another dispatcher, active and not paused, holding
+/// fewer jobs (assigned or active) than its size.
+pub(crate) async fn room_elsewhere_is_another_live_agent_below_its_size<H: Harness>(h: H) {
+    let s = h.store();
+    let m = module(&*s, "m", None).await;
+    s.queue_create("q", t(0)).await.unwrap();
+    let busy = dispatcher(&*s).await;
+    let idle = dispatcher(&*s).await;
+    assert!(
+        !s.agent_room_elsewhere("q", busy).await.unwrap(),
+        "no agent"
+    );
+
+    let mut two = AgentSpec::new("q", "main");
+    two.size = 2;
+    s.agent_upsert(busy, two.clone()).await.unwrap();
+    assert!(
+        !s.agent_room_elsewhere("q", busy).await.unwrap(),
+        "its own agent is no room elsewhere"
+    );
+    assert!(s.agent_room_elsewhere("q", idle).await.unwrap());
+    s.agent_upsert(idle, AgentSpec::new("", "main"))
+        .await
+        .unwrap();
+    assert!(
+        !s.agent_room_elsewhere("q", busy).await.unwrap(),
+        "an agent of another queue"
+    );
+
+    // Claimed and started jobs count, up to the agent's size.
+    s.agent_upsert(idle, two).await.unwrap();
+    put_n(&*s, "q", &m, 3).await;
+    claim(&*s, idle, "q", 1, t(1)).await;
+    assert!(s.agent_room_elsewhere("q", busy).await.unwrap(), "1 of 2");
+    run(&*s, idle, "q", 1, t(2)).await;
+    assert!(!s.agent_room_elsewhere("q", busy).await.unwrap(), "2 of 2");
+    assert!(
+        s.agent_room_elsewhere("q", idle).await.unwrap(),
+        "busy's 0 of 2"
+    );
+
+    // A paused or stopped dispatcher takes nothing.
+    s.dispatcher_pause(busy, t(3)).await.unwrap();
+    assert!(!s.agent_room_elsewhere("q", idle).await.unwrap(), "paused");
+    s.dispatcher_resume(busy).await.unwrap();
+    assert!(s.agent_room_elsewhere("q", idle).await.unwrap(), "resumed");
+    s.dispatcher_deactivate(busy, t(4)).await.unwrap();
+    assert!(!s.agent_room_elsewhere("q", idle).await.unwrap(), "stopped");
+}

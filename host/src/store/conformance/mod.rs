@@ -298,6 +298,7 @@ macro_rules! foreach_case {
         $m!($h, annotations_set_get_list);
         $m!($h, dispatchers_activate_ping_deactivate);
         $m!($h, agents_upsert_list_delete);
+        $m!($h, room_elsewhere_is_another_live_agent_below_its_size);
         // one live process per dispatcher id
         $m!($h, a_live_holder_keeps_its_dispatcher_id);
         $m!($h, a_dead_holders_id_is_taken_over_with_its_jobs);
@@ -305,7 +306,7 @@ macro_rules! foreach_case {
         $m!($h, two_processes_activating_one_new_id_at_once_one_wins);
         // notifications
         $m!($h, puts_are_announced_on_commit);
-        $m!($h, completions_are_announced_with_their_cascades);
+        $m!($h, completions_are_announced_to_whoever_can_use_them);
         $m!($h, agent_changes_are_announced);
         // quotas
         $m!($h, quotas_create_list_resize_delete);

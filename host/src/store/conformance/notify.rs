@@ -10,7 +10,9 @@ use serde_json::json;
 use super::Harness;
 use super::kit::*;
 use crate::model::{AgentSpec, JobId, RunOutcome};
-use crate::store::{JobDetachParams, JobPutBackParams, Store, StoreEvent, StoreListener};
+use crate::store::{
+    JobCancelParams, JobDetachParams, JobPutBackParams, Store, StoreEvent, StoreListener,
+};
 
 /// How long an announcement may take to arrive.
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -99,15 +101,30 @@ pub(crate) async fn puts_are_announced_on_commit<H: Harness>(h: H) {
     assert_eq!(next(&mut also).await, put_in(&["video"]));
 }
 
-pub(crate) async fn completions_are_announced_with_their_cascades<H: Harness>(h: H) {
+/// A completion is announced when someone can use it: a client waits for
+/// the job (`job_watch`), the job held quota slots, or it completed by
+/// other means than its own run (a cancel: its guest may still run
+/// somewhere). Nobody else needs to hear that a job's own run ended, and a
+/// notifying commit takes PostgreSQL's database-wide notification lock.
+pub(crate) async fn completions_are_announced_to_whoever_can_use_them<H: Harness>(h: H) {
     let s = h.store();
-    let Some(mut heard) = listener::<H>(&*s).await else {
+    let heard = listener::<H>(&*s).await;
+    // Watching an unknown job is no error (the wait's read says it is
+    // unknown), nor is it on a backend without announcements.
+    s.job_watch(JobId::new()).await.unwrap();
+    let Some(mut heard) = heard else {
         return;
     };
     let other = h.another().await;
     let m = module(&*other, "m", None).await;
     let j = put_n(&*other, "", &m, 320).await;
     assert_eq!(next(&mut heard).await, put_in(&[""]));
+    // Clients of `s` wait for the first 201 (one of which, j[0], will
+    // complete in cascade); nobody waits for the others.
+    let watched = &j[..201];
+    for &id in watched {
+        s.job_watch(id).await.unwrap();
+    }
     let d = dispatcher(&*other).await;
     assert_eq!(run(&*other, d, "", 320, t(1)).await, j);
 
@@ -115,8 +132,9 @@ pub(crate) async fn completions_are_announced_with_their_cascades<H: Harness>(h:
     let parked = finish(&*other, d, j[0], RunOutcome::Await(j[1]), t(2)).await;
     assert_eq!(parked.awaiting, [j[0]]);
 
-    // A large batch is announced in as many events as the backend needs;
-    // the job that awaited one of them is announced with them.
+    // A large batch is announced in as many events as the backend needs:
+    // the watched jobs it completed, and the watched job that awaited one
+    // of them, each once; not the others.
     let batch: Vec<_> = j[1..]
         .iter()
         .map(|&id| outcome(d, id, RunOutcome::Value(json!(id.to_string())), t(3)))
@@ -124,7 +142,7 @@ pub(crate) async fn completions_are_announced_with_their_cascades<H: Harness>(h:
     let report = other.job_finish_many(&batch).await.unwrap();
     assert_eq!(report.completed.len(), 320);
     let mut announced = Vec::new();
-    while announced.len() < 320 {
+    while announced.len() < watched.len() {
         match next(&mut heard).await {
             StoreEvent::JobsCompleted { ids } => announced.extend(ids),
             other => panic!("expected completions, got {other:?}"),
@@ -132,19 +150,48 @@ pub(crate) async fn completions_are_announced_with_their_cascades<H: Harness>(h:
     }
     let unique: HashSet<JobId> = announced.iter().copied().collect();
     assert_eq!(unique.len(), announced.len(), "each job announced once");
-    assert_eq!(unique, report.completed.iter().copied().collect());
+    assert_eq!(unique, watched.iter().copied().collect());
 
-    // An outcome dropped as reassigned is not announced: the next event is
-    // the next real completion.
+    // An outcome dropped as reassigned is not announced, nor is a watch of
+    // a completed job anything: the next event is the next announced
+    // completion, a job that held a quota's slot (another process may
+    // claim into it), though nobody waits for it.
+    s.job_watch(j[5]).await.unwrap();
     let dropped = finish(&*other, d, j[5], RunOutcome::Value(json!(0)), t(4)).await;
     assert_eq!(dropped.reassigned, [j[5]]);
-    let last = put_n(&*other, "", &m, 1).await[0];
+    let mut quota_job = new_job("", &m, "f", t(4));
+    quota_job.quota_names = vec!["one".into()];
+    let quota_jobs = put(&*other, vec![new_job("", &m, "f", t(4)), quota_job]).await;
     assert_eq!(next(&mut heard).await, put_in(&[""]));
-    run(&*other, d, "", 1, t(5)).await;
-    finish(&*other, d, last, RunOutcome::Value(json!("last")), t(6)).await;
+    let ran = run(&*other, d, "", 2, t(5)).await;
+    assert_eq!(ran, ids(&quota_jobs));
+    let batch: Vec<_> = ran
+        .iter()
+        .map(|&id| outcome(d, id, RunOutcome::Value(json!("done")), t(6)))
+        .collect();
+    other.job_finish_many(&batch).await.unwrap();
     assert_eq!(
         next(&mut heard).await,
-        StoreEvent::JobsCompleted { ids: vec![last] }
+        StoreEvent::JobsCompleted { ids: vec![ran[1]] }
+    );
+
+    // A cancel is announced, watched or not: the job's guest may run in
+    // another process, which stops it on hearing of it.
+    let cancelled = put_n(&*other, "", &m, 1).await[0];
+    assert_eq!(next(&mut heard).await, put_in(&[""]));
+    run(&*other, d, "", 1, t(7)).await;
+    other
+        .job_cancel(JobCancelParams {
+            id: cancelled,
+            now: t(8),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        next(&mut heard).await,
+        StoreEvent::JobsCompleted {
+            ids: vec![cancelled]
+        }
     );
 }
 

@@ -5,8 +5,8 @@
 //! the values and failures, one recording the awaits, and the await
 //! cascade of settling: one recursive `UPDATE` completing every active job
 //! that awaits a completed one, transitively, with that job's result,
-//! which also announces every job completed by the batch (`pg_notify`,
-//! delivered on commit).
+//! which also announces the jobs completed by the batch that someone can
+//! use (`pg_notify`, delivered on commit; see [`TELL`]).
 //!
 //! # Races between machines
 //!
@@ -48,6 +48,23 @@ use crate::store::finishes::{self, Await, Done, FinishTx};
 use crate::store::sql::settled_status;
 use crate::store::{FinishReport, JobFinishParams, Result};
 
+/// Whether a job just completed by a finish or a cascade is announced:
+/// a client waits for it (`watched`, set by `job_watch` before the wait
+/// reads the job), or it held quota slots, which another process may now
+/// claim into. Nobody else uses the completion of a job whose own run
+/// ended: its guest ran here, and its awaiters, callbacks and composites
+/// are settled in this transaction. Announcing every completion made
+/// every finish a notifying transaction, and PostgreSQL serializes the
+/// commits of those behind one database-wide lock held through the WAL
+/// flush: worker processes finished one after another (issue 16).
+///
+/// A waiter cannot miss the completion: the mark is an `UPDATE` of the
+/// job's row and so is the finish. If the mark commits first, the finish
+/// (which re-reads a row changed under it) sees it; if the finish locks the
+/// row first, the mark waits for its commit, and the waiter's read, after
+/// the mark, sees the job completed.
+const TELL: &str = "(jobs.watched OR jobs.quota_names IS NOT NULL)";
+
 /// `UPDATE jobs … FROM b WHERE <guard>`, the batch `b` being a
 /// `MATERIALIZED` CTE that carries, with each row, the status the job must
 /// have (`expected`). The guard (`status = 'active' AND dispatcher = <the
@@ -64,13 +81,13 @@ use crate::store::{FinishReport, JobFinishParams, Result};
 /// of the batch. A comparison with a column of the (opaque) CTE cannot
 /// select a partial index, so the jobs are reached by `jobs_pkey`, one
 /// lookup per row of the batch (`store/postgres/plans.rs` checks it).
-fn guarded_update(batch: &str, set: &str) -> String {
+fn guarded_update(batch: &str, set: &str, returning: &str) -> String {
     format!(
         "WITH b AS MATERIALIZED (SELECT *, {active}::text AS expected FROM {batch}) \
          UPDATE jobs SET {set} FROM b \
          WHERE jobs.id = b.id AND jobs.status = b.expected AND jobs.dispatcher = b.dispatcher \
            AND jobs.awaiting IS NULL \
-         RETURNING jobs.id",
+         RETURNING {returning}",
         active = lit(JobStatus::Active)
     )
 }
@@ -86,6 +103,7 @@ pub(super) static FINISH: LazyLock<String> = LazyLock::new(|| {
              completed_at = b.now, stdout = b.stdout, stderr = b.stderr",
             to = settled_status(t, "jobs")
         ),
+        &format!("jobs.id, {TELL}"),
     )
 });
 
@@ -95,6 +113,7 @@ pub(super) static AWAIT: LazyLock<String> = LazyLock::new(|| {
         "unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bytea[], $5::bytea[]) \
            AS u(id, dispatcher, target, stdout, stderr)",
         "awaiting = b.target, stdout = b.stdout, stderr = b.stderr",
+        "jobs.id",
     )
 });
 
@@ -107,9 +126,11 @@ pub(super) static LOCK: &str =
 /// every active job awaiting those, and so on, completes with the result
 /// or failure of the completed job at the root of its chain (guarded as
 /// [`FINISH`] is: the expected status is a column of the CTE). Then the jobs
-/// it completed and the jobs the batch completed (`$3`) are announced, at
-/// most [`IDS_PER_PAYLOAD`] ids a notification. Returns the ids it
-/// completed (or NULL) and the number of notifications.
+/// it completed that someone can use ([`TELL`]) and the jobs the caller
+/// announces (`$3`) are announced, at most [`IDS_PER_PAYLOAD`] ids a
+/// notification (none at all when there is nothing to announce: the
+/// transaction then takes no notification lock at commit). Returns the
+/// ids it completed (or NULL) and the number of notifications.
 pub(super) static CASCADE: LazyLock<String> = LazyLock::new(|| {
     let t = Transition::ResolveAwait;
     format!(
@@ -127,8 +148,8 @@ pub(super) static CASCADE: LazyLock<String> = LazyLock::new(|| {
            UPDATE jobs SET status = {status}, result = held.result, failure = held.failure, \
              completed_at = $2 \
            FROM held WHERE jobs.id = held.id AND jobs.status = held.expected \
-           RETURNING jobs.id), \
-         done AS (SELECT id FROM resolved UNION ALL SELECT unnest($3::uuid[])), \
+           RETURNING jobs.id, {TELL} AS tell), \
+         done AS (SELECT id FROM resolved WHERE tell UNION ALL SELECT unnest($3::uuid[])), \
          sent AS ( \
            SELECT pg_notify($4, json_build_object('completed', json_agg(d.id))::text) \
            FROM (SELECT id, (row_number() OVER () - 1) / {IDS_PER_PAYLOAD} AS chunk FROM done) \
@@ -169,7 +190,11 @@ impl FinishTx for PgTx<'_> {
     }
 
     async fn write_done(&mut self, done: &[Done<'_>]) -> Result<Vec<JobId>> {
-        write_done(self.conn, done).await
+        let written = write_done(self.conn, done).await?;
+        // Announced with the cascade, only those someone can use (`TELL`).
+        self.announce
+            .extend(written.iter().filter(|(_, tell)| *tell).map(|(id, _)| *id));
+        Ok(written.into_iter().map(|(id, _)| JobId(id)).collect())
     }
 
     async fn write_awaits(&mut self, awaits: &[Await<'_>]) -> Result<Vec<JobId>> {
@@ -185,7 +210,9 @@ impl FinishTx for PgTx<'_> {
     }
 }
 
-async fn write_done(conn: &mut PgConnection, done: &[Done<'_>]) -> Result<Vec<JobId>> {
+/// Writes the values and failures; returns the jobs written, each with
+/// whether its completion is to be announced ([`TELL`]).
+async fn write_done(conn: &mut PgConnection, done: &[Done<'_>]) -> Result<Vec<(Uuid, bool)>> {
     if done.is_empty() {
         return Ok(Vec::new());
     }
@@ -205,7 +232,7 @@ async fn write_done(conn: &mut PgConnection, done: &[Done<'_>]) -> Result<Vec<Jo
         .iter()
         .map(|d| output(&d.params.output.stderr))
         .collect();
-    let ids: Vec<Uuid> = sqlx::query_scalar(&FINISH)
+    Ok(sqlx::query_as(&FINISH)
         .bind(ids)
         .bind(dispatchers)
         .bind(nows)
@@ -214,8 +241,7 @@ async fn write_done(conn: &mut PgConnection, done: &[Done<'_>]) -> Result<Vec<Jo
         .bind(stdout)
         .bind(stderr)
         .fetch_all(&mut *conn)
-        .await?;
-    Ok(ids.into_iter().map(JobId).collect())
+        .await?)
 }
 
 async fn write_awaits(conn: &mut PgConnection, awaits: &[Await<'_>]) -> Result<Vec<JobId>> {

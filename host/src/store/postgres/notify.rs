@@ -15,6 +15,11 @@
 //! | `{"completed": ["0192…", …]}` | [`StoreEvent::JobsCompleted`] (at most [`IDS_PER_PAYLOAD`] ids each) |
 //! | `{"agents": "<dispatcher id>"}` | [`StoreEvent::AgentsChanged`] |
 //!
+//! Completions are announced only when someone can use them (a client
+//! waits for the job, it held quota slots, or it was cancelled or expired:
+//! see `TELL` in `finish.rs`): a transaction that notifies takes a
+//! database-wide lock at commit, held through its WAL flush.
+//!
 //! PostgreSQL refuses payloads of 8000 bytes or more, so lists are split:
 //! ids are fixed-size (a 256-job finish sends two notifications), queue
 //! names are packed up to [`PAYLOAD_BUDGET`] bytes a payload. A queue whose

@@ -71,9 +71,9 @@ async fn processes_opening_a_new_schema_at_once_migrate_it_once() {
     assert_eq!(
         versions,
         [
-            1, 2, 4, 5, 6, 7, 9, 12, 13, 14, 15, 16, 21, 22, 23, 24, 26, 27, 28, 29
+            1, 2, 4, 5, 6, 7, 9, 12, 13, 14, 15, 16, 21, 22, 23, 24, 26, 27, 28, 29, 30
         ],
-        "sem-a's 0002, the schedules' 0004, the callbacks' 0005, the failures' 0006, the management tools' 0007, the faults' 0009, the agents' time caps 0012, the runs 0013, the tokens 0014, the runs by dispatcher 0015, the queue caps 0016, the priorities 0021, the unique jobs 0022, the partitioned quotas and rates 0023, the broadcasts 0024, the jobs by creation time 0026, the job counts 0027, the key seeks and counts in key order 0028, the derived keys and schedules' quota keys 0029"
+        "sem-a's 0002, the schedules' 0004, the callbacks' 0005, the failures' 0006, the management tools' 0007, the faults' 0009, the agents' time caps 0012, the runs 0013, the tokens 0014, the runs by dispatcher 0015, the queue caps 0016, the priorities 0021, the unique jobs 0022, the partitioned quotas and rates 0023, the broadcasts 0024, the jobs by creation time 0026, the job counts 0027, the key seeks and counts in key order 0028, the derived keys and schedules' quota keys 0029, the watched jobs 0030"
     );
     for store in &stores {
         store.close().await;

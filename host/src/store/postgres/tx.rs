@@ -4,6 +4,8 @@
 //! implements each trait on [`PgTx`] beside its statements (`SettleTx` in
 //! `callbacks.rs`, `FailureTx` in `failures.rs`).
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
@@ -11,8 +13,9 @@ use sqlx::{Executor, PgConnection, Postgres, Row as _, Transaction, TypeInfo as 
 use uuid::Uuid;
 
 use super::{PgStore, notify, row};
+use crate::model::JobStatus;
 use crate::store::Result;
-use crate::store::sql::corrupt;
+use crate::store::sql::{corrupt, lit};
 use crate::store::statement::{self, Arg, Cell, SqlBackend, SqlRow, SqlTx, sql_conn};
 
 /// Statements inside one PostgreSQL transaction. Every job it sees get its
@@ -105,6 +108,10 @@ sql_conn!(PgTx<'_>, &statement::POSTGRES, |this| &mut *this.conn, {
     fn announce_completed(&mut self, ids: &[Uuid]) {
         self.announce.extend_from_slice(ids);
     }
+
+    async fn mark_watched(&mut self, id: Uuid) -> Result<()> {
+        mark_watched(&mut *self.conn, id).await
+    }
 });
 
 sql_conn!(PgPoolConn<'_>, &statement::POSTGRES, |this| &this.0.pool, {
@@ -115,7 +122,29 @@ sql_conn!(PgPoolConn<'_>, &statement::POSTGRES, |this| &this.0.pool, {
     async fn announce_agents(&mut self, dispatcher: Uuid) -> Result<()> {
         announce_agents(&self.0.pool, self.0, dispatcher).await
     }
+
+    async fn mark_watched(&mut self, id: Uuid) -> Result<()> {
+        mark_watched(&self.0.pool, id).await
+    }
 });
+
+/// Marks a job as waited for (migration 0030), unless it is already
+/// marked or completed: an `UPDATE`, so that it takes the job's row lock
+/// and a finish in progress is ordered before or after it (see `TELL` in
+/// `finish.rs`).
+static MARK_WATCHED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE jobs SET watched = true \
+         WHERE id = $1 AND NOT watched AND status NOT IN ({completed}, {cancelled})",
+        completed = lit(JobStatus::Completed),
+        cancelled = lit(JobStatus::Cancelled),
+    )
+});
+
+async fn mark_watched<'e>(conn: impl Executor<'e, Database = Postgres>, id: Uuid) -> Result<()> {
+    sqlx::query(&MARK_WATCHED).bind(id).execute(conn).await?;
+    Ok(())
+}
 
 /// Announces puts in `queues` to every listener (on commit, inside a
 /// transaction).

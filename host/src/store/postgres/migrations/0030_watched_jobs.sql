@@ -1,0 +1,12 @@
+-- wasync on PostgreSQL, 0030: a job's completion is announced only when
+-- someone can use it (issue 16, target 4).
+--
+-- Every transaction that calls pg_notify takes one database-wide lock at
+-- commit and holds it through its WAL flush, so workers that announced
+-- every finish committed one after another. A finish now announces a
+-- job's completion only when a client waits for it (`watched`, set by the
+-- wait before it reads the job: the row lock orders the mark and the
+-- finish, so either the finish sees the mark or the wait's read sees the
+-- job completed) or when the job held quota slots (another process may
+-- claim into them). SQLite announces nothing and has no such column.
+ALTER TABLE jobs ADD COLUMN watched boolean NOT NULL DEFAULT false;
