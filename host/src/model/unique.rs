@@ -3,10 +3,11 @@
 //! applies to; it answers with that job instead, marked as a duplicate.
 //!
 //! The database decides, not a read-then-write: a job's key is stored
-//! (with its period's bucket; a derived key hashed) in `jobs.unique_key` and the states
-//! it blocks in as a bit set in `jobs.unique_states`; one partial unique
-//! index over `(queue, unique_key)` holds exactly the rows whose status is
-//! one of their own states (`store/unique.rs` writes that predicate once).
+//! (with its period's bucket; a derived key hashed) in `jobs.unique_key`
+//! and the states it blocks in as a bit set in `jobs.unique_states`; one
+//! partial unique index over `(queue, unique_key)` holds exactly the rows
+//! whose status is one of their own states (`store/unique.rs` writes that
+//! predicate once).
 //! A job leaving its states therefore stops blocking with no write of its
 //! own: whatever transition moves it, the index no longer holds it.
 
