@@ -29,9 +29,11 @@
 //! - `put`: latency of a one-job `insert_many`, one after another.
 //! - `put-unique`: unique puts against plain ones, on two stores whose
 //!   puts alternate: one-job puts and batches of 256, each job with a key
-//!   of its own (resolved, hashed, in the timed part, as the service does),
-//!   then the same keys put again (every put a duplicate answered with the
-//!   job holding its key). Prints each median and the ratio to plain.
+//!   of its own (its id, which follows time, resolved in the timed part as
+//!   the service does), batches of 256 whose keys follow no order (a random
+//!   UUID each: every key on a leaf of `jobs_unique` of its own), then the
+//!   same keys put again (every put a duplicate answered with the job
+//!   holding its key). Prints each median and the ratio to plain.
 //!
 //! The SQLite database goes in a temporary directory (under
 //! `WASYNC_BENCH_DIR` if set; the default temporary directory otherwise):
@@ -449,10 +451,16 @@ async fn put_latency(backend: &Backend, puts: usize) {
     b.close().await;
 }
 
-/// A unique key of its own for each job put by `put_unique`.
-fn own_key(job: &NewJob) -> UniqueKey {
+/// A unique key of its own for each job put by `put_unique`: its id
+/// (which follows time), or with `random` a random UUID.
+fn own_key(job: &NewJob, random: bool) -> UniqueKey {
+    let key = if random {
+        uuid::Uuid::new_v4().to_string()
+    } else {
+        job.id.to_string()
+    };
     UniqueSpec {
-        key: Some(job.id.to_string()),
+        key: Some(key),
         ..UniqueSpec::default()
     }
     .resolve(
@@ -469,9 +477,10 @@ async fn put_unique(backend: &Backend, puts: usize, batches: usize) {
     let plain = Bench::new(backend, 1).await;
     let unique = Bench::new(backend, 1).await;
     let mut again = Vec::new();
-    for (what, size, rounds) in [
-        ("one-job puts", 1, puts),
-        ("batches of 256", BATCH, batches),
+    for (what, size, rounds, random) in [
+        ("one-job puts", 1, puts, false),
+        ("batches of 256", BATCH, batches, false),
+        ("batches of 256, keys in no order", BATCH, batches, true),
     ] {
         let mut times = [Vec::with_capacity(rounds), Vec::with_capacity(rounds)];
         for round in 0..rounds {
@@ -484,7 +493,7 @@ async fn put_unique(backend: &Backend, puts: usize, batches: usize) {
             let mut jobs = unique.jobs(size, at);
             let began = Instant::now();
             for job in &mut jobs {
-                job.unique = Some(own_key(job));
+                job.unique = Some(own_key(job, random));
             }
             let stored = unique.store.job_insert_many(&jobs).await.expect("put");
             times[1].push(began.elapsed());

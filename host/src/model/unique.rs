@@ -3,10 +3,11 @@
 //! applies to; it answers with that job instead, marked as a duplicate.
 //!
 //! The database decides, not a read-then-write: a job's key is stored
-//! (hashed, with its period's bucket) in `jobs.unique_key` and the states
-//! it blocks in as a bit set in `jobs.unique_states`; one partial unique
-//! index over `(queue, unique_key)` holds exactly the rows whose status is
-//! one of their own states (`store/unique.rs` writes that predicate once).
+//! (with its period's bucket; a derived key hashed) in `jobs.unique_key`
+//! and the states it blocks in as a bit set in `jobs.unique_states`; one
+//! partial unique index over `(queue, unique_key)` holds exactly the rows
+//! whose status is one of their own states (`store/unique.rs` writes that
+//! predicate once).
 //! A job leaving its states therefore stops blocking with no write of its
 //! own: whatever transition moves it, the index no longer holds it.
 
@@ -60,12 +61,13 @@ pub struct UniqueSpec {
     pub period_ms: Option<u64>,
 }
 
-/// A job's uniqueness as stored: the key hashed with its period's bucket,
-/// and the states it applies to as a bit set ([`state_bit`]).
+/// A job's uniqueness as stored: the key with its period's bucket, and
+/// the states it applies to as a bit set ([`state_bit`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UniqueKey {
-    /// `sha256` of the key (explicit or derived) and the period bucket, in
-    /// hex.
+    /// An explicit key as itself after a prefix naming the period's bucket
+    /// (`k:KEY`, `kPERIOD.BUCKET:KEY`); a derived one as `sha256` of the
+    /// module, function, arguments and bucket, in hex.
     pub key: String,
     /// The states it applies to, one bit each.
     pub states: i64,
@@ -110,18 +112,42 @@ fn canonical(value: &Value) -> Value {
     }
 }
 
+/// The number of the period of `period_ms` that `at` falls in.
+fn bucket(period_ms: u64, at: Timestamp) -> i64 {
+    let length = i64::try_from(period_ms).unwrap_or(i64::MAX).max(1);
+    at.timestamp_millis().div_euclid(length)
+}
+
 /// The stored form of a key named by `named`: `sha256` of it and the
 /// bucket of `period_ms` (if any) that `at` falls in, in hex.
 fn hashed(named: Value, period_ms: Option<u64>, at: Timestamp) -> String {
     let bucket = match period_ms {
-        Some(period) => {
-            let length = i64::try_from(period).unwrap_or(i64::MAX).max(1);
-            json!([period, at.timestamp_millis().div_euclid(length)])
-        }
+        Some(period) => json!([period, bucket(period, at)]),
         None => Value::Null,
     };
     let text = json!([named, bucket]).to_string();
     hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// The stored form of an explicit key: the key itself after a prefix
+/// naming its period and bucket (`k:` without a period, `k<period>.<bucket>:`
+/// with one), so that `jobs_unique` keeps the keys' own order. Keys that
+/// follow time or a sequence (ids, dates, counters) then land on the last
+/// leaves of the index, as every other index of a put does, instead of on
+/// a leaf of their own each, which a hash's order gives every key (issue
+/// 18 §2: the page writes of a unique batch, see `store/unique.rs`). A key
+/// with a NUL character, which PostgreSQL's text cannot hold, is stored
+/// hashed (`x` and the hash), still one stored form per key: the forms
+/// start differently (`k`, `x`, a derived key's hex digit), so no two keys
+/// share one.
+fn explicit(key: &str, period_ms: Option<u64>, at: Timestamp) -> String {
+    if key.contains('\0') {
+        return format!("x{}", hashed(json!(["key", key]), period_ms, at));
+    }
+    match period_ms {
+        Some(period) => format!("k{period}.{}:{key}", bucket(period, at)),
+        None => format!("k:{key}"),
+    }
 }
 
 /// The key a job derives from its module (as its put named it),
@@ -151,7 +177,7 @@ impl UniqueSpec {
         now: Timestamp,
     ) -> Result<UniqueKey, BadUnique> {
         let states = self.states_set()?;
-        let named = match &self.key {
+        let explicit_key = match &self.key {
             Some(key) if key.is_empty() => {
                 return Err(BadUnique("`unique.key` is empty".into()));
             }
@@ -161,14 +187,21 @@ impl UniqueSpec {
                     key.len()
                 )));
             }
-            Some(key) => json!(["key", key]),
-            None => json!(["derived", module, function, canonical(args)]),
+            _ => self.key.as_deref(),
         };
         if self.period_ms == Some(0) {
             return Err(BadUnique("`unique.period_ms` must be at least 1".into()));
         }
+        let key = match explicit_key {
+            Some(key) => explicit(key, self.period_ms, now),
+            None => hashed(
+                json!(["derived", module, function, canonical(args)]),
+                self.period_ms,
+                now,
+            ),
+        };
         Ok(UniqueKey {
-            key: hashed(named, self.period_ms, now),
+            key,
             states,
             derived_period_ms: self.key.is_none().then_some(self.period_ms.unwrap_or(0)),
         })
@@ -263,6 +296,33 @@ mod tests {
             put.derived_period_ms, None,
             "an explicit key is not derived"
         );
+    }
+
+    #[test]
+    fn an_explicit_key_is_stored_as_itself_in_its_order() {
+        let key = |k: &str, period_ms| {
+            let spec = UniqueSpec {
+                key: Some(k.into()),
+                period_ms,
+                ..UniqueSpec::default()
+            };
+            spec.resolve("m", "f", &Value::Null, at(5_500)).unwrap().key
+        };
+        assert_eq!(key("order-17", None), "k:order-17");
+        assert_eq!(key("order-17", Some(1000)), "k1000.5:order-17");
+        assert!(key("order-17", None) < key("order-18", None));
+        // The period and bucket end at the first `:`: a key that looks
+        // like a prefix stays another key.
+        assert_ne!(key("1000.5:a", None), key("a", Some(1000)));
+        // PostgreSQL's text holds no NUL: such a key is stored hashed.
+        let nul = key("a\0b", None);
+        assert!(nul.starts_with('x') && nul.len() == 65, "{nul}");
+        assert_ne!(nul, key("a\0c", None));
+        let derived = UniqueSpec::default()
+            .resolve("m", "f", &Value::Null, at(0))
+            .unwrap()
+            .key;
+        assert!(derived.len() == 64 && !derived.starts_with(['k', 'x']));
     }
 
     #[test]

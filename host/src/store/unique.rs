@@ -14,16 +14,16 @@
 //! same index refuses the new key if another job holds it, and the
 //! change is refused naming that job ([`Error::UniqueKeyHeld`]).
 //!
-//! What a unique batch costs more than a plain one (issue 18 §2): the
-//! keys are hashes, so each key of a batch lands on a leaf of
-//! `jobs_unique` of its own, while every other index of `jobs` is ordered
-//! by time and a batch appends to a few pages. On SQLite a batch of 256
-//! writes ~35 WAL frames plain and ~300 unique at 53,000 live keys (~410
-//! at 515,000: the leaves plus their parents). A smaller key (32- or
-//! 16-byte BLOB instead of 64-char hex text) shrinks the index 3x but
-//! only trims those frames by 20-40%, and made no difference measurable
-//! to the batch's time (loaded machine, 6 alternating runs each), so the
-//! key stays text: the extra cost is inherent to an index of random keys.
+//! What a unique batch costs more than a plain one (issue 18 §2): one
+//! more index entry per job, in `jobs_unique`. Where it lands decides the
+//! cost. Every other index of `jobs` is ordered by time, so a batch
+//! appends to a few pages; a key stored as a hash (as explicit keys were,
+//! and derived keys still are) lands on a leaf of its own, and at 50,000
+//! live keys a batch of 256 wrote ~300 SQLite WAL frames instead of ~35
+//! (a narrower key, the hash's first 16 hex digits, still ~180: fewer
+//! leaves, but still one per key). An explicit key is therefore stored as itself
+//! (`model::unique`), so keys that follow time or a sequence append like
+//! the rest (~45 frames); keys in no order still cost a leaf each.
 //! The holders are read back only when a job was skipped.
 
 use serde_json::Value;

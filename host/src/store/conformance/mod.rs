@@ -257,6 +257,7 @@ macro_rules! foreach_case {
         $m!($h, copies_finishing_at_once_in_two_processes_gather_once);
         // unique jobs
         $m!($h, unique_puts_insert_one_job_per_key_and_queue);
+        $m!($h, keys_at_their_limits_block_only_their_duplicates);
         $m!(
             $h,
             a_unique_key_stops_blocking_once_its_job_leaves_its_states

@@ -68,6 +68,24 @@ pub(crate) async fn unique_puts_insert_one_job_per_key_and_queue<H: Harness>(h: 
     }
 }
 
+/// Explicit keys are stored as themselves: the longest key, one with a
+/// NUL (which PostgreSQL's text cannot hold: stored hashed), Unicode, and
+/// keys that differ only past a shared prefix each block only their own
+/// duplicate.
+pub(crate) async fn keys_at_their_limits_block_only_their_duplicates<H: Harness>(h: H) {
+    let s = h.store();
+    let m = module(&*s, "m", None).await;
+    let longest = "é".repeat(crate::model::UNIQUE_KEY_MAX_LEN / 2);
+    let keys = [longest.as_str(), "a\0b", "a\0c", "ключ", "k:1", "k:10", "x"];
+    let firsts: Vec<NewJob> = keys.iter().map(|k| unique_job(&m, "", k, &[])).collect();
+    let first_ids: Vec<_> = firsts.iter().map(|j| j.id).collect();
+    let stored = put(&*s, firsts).await;
+    assert_eq!(ids(&stored), first_ids, "every key is a key of its own");
+    let again: Vec<NewJob> = keys.iter().map(|k| unique_job(&m, "", k, &[])).collect();
+    let answers = put(&*s, again).await;
+    assert_eq!(ids(&answers), first_ids, "each duplicate meets its holder");
+}
+
 pub(crate) async fn a_unique_key_stops_blocking_once_its_job_leaves_its_states<H: Harness>(h: H) {
     let s = h.store();
     let m = module(&*s, "m", None).await;
