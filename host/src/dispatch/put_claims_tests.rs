@@ -31,28 +31,23 @@ async fn a_put_to_a_dispatcher_with_a_free_slot_starts_in_its_own_commit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_put_while_every_slot_is_busy_is_left_to_the_claim_loop() {
+async fn a_put_while_the_agent_is_busy_is_left_to_the_claim_loop() {
     let s = setup().await;
-    // The main agent's three slots, each taken by its put's commit.
-    let mut long = Vec::new();
-    for slot in 0..3 {
-        let job = s
-            .service
-            .put(
-                JobSpec::new("hello", "sleep", json!([500])),
-                &Putter::admin(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(job.status, JobStatus::Active, "slot {slot}: {job:?}");
-        long.push(job.id);
-    }
+    let long = s
+        .service
+        .put(
+            JobSpec::new("hello", "sleep", json!([500])),
+            &Putter::admin(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(long.status, JobStatus::Active, "{long:?}");
     let next = s
         .service
         .put(JobSpec::new("hello", "hello", json!([])), &Putter::admin())
         .await
         .unwrap();
-    // No free slot: put pending, claimed by the claim loop once one ends.
+    // The agent runs a job: its claim loop claims the next one.
     assert_eq!(next.status, JobStatus::Pending, "{next:?}");
     let done = s
         .service
@@ -60,14 +55,6 @@ async fn a_put_while_every_slot_is_busy_is_left_to_the_claim_loop() {
         .await
         .unwrap();
     assert_eq!(done.status, JobStatus::Completed, "{done:?}");
-    // A slot freed only when a 500 ms run ended.
-    let first_start = futures::future::join_all(long.iter().map(|id| s.service.job_get(*id)))
-        .await
-        .into_iter()
-        .filter_map(|job| job.unwrap().started_at)
-        .min()
-        .expect("the long jobs started");
-    let after = first_start + chrono::TimeDelta::milliseconds(500);
-    assert!(done.started_at >= Some(after), "{done:?} {after:?}");
+    assert_eq!(done.dispatcher, Some(s.dispatcher.id()));
     s.dispatcher.stop().await;
 }
