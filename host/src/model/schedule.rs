@@ -12,7 +12,6 @@
 //! is taken again after `retry_time`, and the job for an occurrence is put
 //! at most once all the same (jobs are unique per schedule and occurrence).
 
-use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
