@@ -15,12 +15,11 @@
 //! `WASYNC_BENCH_RUNS` sets the runs per component (default 2,000).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use wasync::model::{JobId, ModuleDigest, RunOutcome};
-use wasync::runtime::{JobCall, JobContext, JobInfo, Limits, Runtime, RuntimeConfig};
+use wasync::model::{ModuleDigest, RunOutcome};
+use wasync::runtime::{JobCall, Limits, Runtime, RuntimeConfig};
 
 #[path = "support/mod.rs"]
 mod support;

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use wasync::model::{JobId, ModuleDigest, RunOutcome};
-use wasync::runtime::{JobCall, JobContext, JobInfo, Limits, Prepared, Runtime, RuntimeConfig};
+use wasync::model::{ModuleDigest, RunOutcome};
+use wasync::runtime::{JobCall, Limits, Prepared, Runtime, RuntimeConfig};
 
 #[path = "support/mod.rs"]
 mod support;
