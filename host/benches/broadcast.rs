@@ -17,87 +17,27 @@
 //! reads the broadcast's copies; the last one writes the map). Printed as
 //! medians and 90th percentiles.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use wasync::clock::from_millis;
-use wasync::model::{
-    AgentSpec, CapturedOutput, DispatcherId, JobId, JobLimits, ModuleDigest, ModuleInfo, NewJob,
-    RunOutcome, Timestamp,
-};
-use wasync::store::postgres::PgStore;
-use wasync::store::sqlite::SqliteStore;
-use wasync::store::{
-    BroadcastPutParams, DispatcherActivateParams, JobClaimParams, JobFinishParams, JobStartParams,
-    ModuleInsertParams, Store,
-};
+use wasync::model::{AgentSpec, CapturedOutput, ModuleInfo, NewJob, RunOutcome, Timestamp};
+use wasync::store::{BroadcastPutParams, JobClaimParams, JobFinishParams, JobStartParams};
+
+#[path = "support/mod.rs"]
+mod support;
+
+use support::stats::percentile;
+use support::stores::{self, t};
 
 const BROADCASTS: usize = 20;
 const PLAIN_PENDING: usize = 1_000;
 
-fn t(ms: i64) -> Timestamp {
-    from_millis(1_700_000_000_000 + ms)
-}
-
-enum Place {
-    Dir(#[allow(dead_code)] tempfile::TempDir),
-    Schema { url: String, name: String },
-}
-
-async fn open(pg: Option<&str>) -> (Place, Arc<dyn Store>) {
-    match pg {
-        None => {
-            let dir = match std::env::var_os("WASYNC_BENCH_DIR") {
-                Some(base) => tempfile::tempdir_in(base),
-                None => tempfile::tempdir(),
-            }
-            .expect("temporary directory");
-            let store = SqliteStore::open(&dir.path().join("bench.db"))
-                .await
-                .expect("open store");
-            (Place::Dir(dir), Arc::new(store))
-        }
-        Some(url) => {
-            let name = format!("wasync_bench_{}", uuid::Uuid::now_v7().simple());
-            let store = PgStore::open_in_schema(url, &name)
-                .await
-                .expect("open store");
-            let place = Place::Schema {
-                url: url.to_owned(),
-                name,
-            };
-            (place, Arc::new(store))
-        }
-    }
-}
-
 fn job(module: &ModuleInfo, at: Timestamp, priority: i32) -> NewJob {
+    let name = module.name.clone();
     NewJob {
-        id: JobId::new(),
-        queue: String::new(),
-        module: module.digest.clone(),
-        module_name: module.name.clone(),
-        function: "clear_cache".to_owned(),
-        args: json!([]),
-        limits: JobLimits::default(),
-        begin_after: at,
-        scheduled: false,
-        begin_by_ms: None,
-        quota_names: Vec::new(),
-        expired: false,
-        parent: None,
-        token: None,
-        created_at: at,
-        schedule: None,
-        retry: None,
         priority,
-        unique: None,
+        ..stores::job(&module.digest, name, "clear_cache", json!([]), at)
     }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 fn show(what: &str, mut times: Vec<Duration>) {
@@ -112,32 +52,11 @@ fn show(what: &str, mut times: Vec<Duration>) {
 }
 
 async fn run(pg: Option<&str>, dispatchers: usize) {
-    let (place, store) = open(pg).await;
-    let bytes = wat::parse_str("(component $bench)").expect("component");
-    let module = store
-        .module_insert(ModuleInsertParams {
-            digest: ModuleDigest::of(&bytes),
-            name: Some("bench".to_owned()),
-            bytes,
-            exports: vec![],
-            now: t(0),
-        })
-        .await
-        .expect("module");
+    let (place, store) = stores::open(pg).await;
+    let module = stores::bench_module(&*store).await;
     let mut ids = Vec::new();
     for _ in 0..dispatchers {
-        let id = DispatcherId::new();
-        store
-            .dispatcher_activate(DispatcherActivateParams {
-                id,
-                process: wasync::dispatch::this_process(),
-                poll_interval_ms: 1_000,
-                now: t(0),
-                death_interval: Duration::from_secs(60),
-                proven_gone: None,
-            })
-            .await
-            .expect("dispatcher");
+        let id = stores::dispatcher(&*store).await;
         store
             .agent_upsert(id, AgentSpec::new("", "main"))
             .await
@@ -214,23 +133,15 @@ async fn run(pg: Option<&str>, dispatchers: usize) {
     show("put", puts);
     show("claim of its copy", claims);
     show("finish of a copy (+gather)", finishes);
-    store.close().await;
-    if let Place::Schema { url, name } = &place {
-        PgStore::drop_schema(url, name).await.expect("drop schema");
-    }
+    stores::close(&place, &*store).await;
 }
 
 fn main() {
-    let pg = std::env::var("WASYNC_TEST_PG")
-        .ok()
-        .filter(|url| !url.is_empty());
+    let pg = support::postgres_url();
     if pg.is_none() {
         println!("(WASYNC_TEST_PG is not set: SQLite only)");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         for backend in [None, pg.as_deref()].into_iter().enumerate() {
             let (i, url) = backend;

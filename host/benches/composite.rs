@@ -24,68 +24,38 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use wasync::app::App;
-use wasync::clock::SystemClock;
-use wasync::dispatch::{Dispatcher, DispatcherConfig};
-use wasync::model::JobSpec;
-use wasync::model::{AgentSpec, CompositeKind, DEFAULT_QUEUE, DispatcherId, MAIN_AGENT_NAME};
-use wasync::runtime::{Runtime, RuntimeConfig};
-use wasync::service::{CompositeRequest, Putter, Service, ServiceConfig};
+use wasync::model::{CompositeKind, JobSpec};
+use wasync::service::{CompositeRequest, Putter};
 use wasync::store::Store;
 use wasync::store::postgres::PgStore;
 use wasync::store::sqlite::SqliteStore;
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+#[path = "support/mod.rs"]
+mod support;
+
+use support::app::InProcess;
+use support::env_or;
+use support::stats::median;
 
 struct Bench {
-    service: Service,
-    dispatcher: Option<Dispatcher>,
+    app: InProcess,
 }
 
 impl Bench {
     async fn new(store: Arc<dyn Store>, dir: &std::path::Path) -> Bench {
-        let runtime = Runtime::new(RuntimeConfig {
-            cache_dir: Some(dir.join("cache")),
-            ..RuntimeConfig::default()
-        })
-        .expect("runtime");
-        let app = App::new(
-            store,
-            runtime,
-            Arc::new(SystemClock),
-            ServiceConfig::default(),
-        );
-        app.service
-            .module_upload(
-                wasync_example_components::bytes("usage"),
-                Some("usage".into()),
-            )
-            .await
-            .expect("upload usage");
-        let mut config = DispatcherConfig::new(DispatcherId::new());
-        let mut main = AgentSpec::new(DEFAULT_QUEUE, MAIN_AGENT_NAME);
-        main.size = env_or("WASYNC_BENCH_AGENT_SIZE", 64) as u32;
-        config.main_agent = Some(main);
-        let dispatcher = app.start_dispatcher(config).await.expect("dispatcher");
+        let agent_size = env_or("WASYNC_BENCH_AGENT_SIZE", 64);
         Bench {
-            service: app.service,
-            dispatcher: Some(dispatcher),
+            app: InProcess::start(store, dir, "usage", agent_size).await,
         }
     }
 
-    async fn stop(mut self) {
-        if let Some(dispatcher) = self.dispatcher.take() {
-            dispatcher.stop().await;
-        }
+    async fn stop(self) {
+        self.app.stop().await;
     }
 
     async fn wait(&self, id: wasync::model::JobId) -> wasync::model::Job {
         let job = self
+            .app
             .service
             .job_wait(id, Duration::from_secs(300))
             .await
@@ -101,7 +71,7 @@ impl Bench {
         let started = chrono::Utc::now();
         let puts: Vec<_> = (0..n)
             .map(|_| {
-                let service = self.service.clone();
+                let service = self.app.service.clone();
                 tokio::spawn(async move {
                     service
                         .put(JobSpec::new("usage", "job_a", json!([])), &Putter::admin())
@@ -132,6 +102,7 @@ impl Bench {
             postprocess: JobSpec::new("usage", "sum", json!({})),
         };
         let composite = self
+            .app
             .service
             .composite_put(request, &Putter::admin())
             .await
@@ -142,11 +113,6 @@ impl Bench {
             .to_std()
             .unwrap_or_default()
     }
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
 }
 
 async fn compare(backend: &str, store: Arc<dyn Store>, dir: &std::path::Path) {
@@ -161,7 +127,10 @@ async fn compare(backend: &str, store: Arc<dyn Store>, dir: &std::path::Path) {
         independent.push(bench.independent(parts).await);
         parallel.push(bench.parallel(parts).await);
     }
-    let (i, p) = (median(independent.clone()), median(parallel.clone()));
+    let (i, p) = (
+        median(&mut independent.clone()),
+        median(&mut parallel.clone()),
+    );
     println!(
         "{backend}: {parts} independent jobs, put -> last completed: median {:.1} ms {:?}",
         i.as_secs_f64() * 1e3,
@@ -185,17 +154,13 @@ async fn compare(backend: &str, store: Arc<dyn Store>, dir: &std::path::Path) {
 fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("tokio");
     runtime.block_on(async {
-        let dir = match std::env::var_os("WASYNC_BENCH_DIR") {
-            Some(base) => tempfile::tempdir_in(base),
-            None => tempfile::tempdir(),
-        }
-        .expect("temporary directory");
+        let dir = support::bench_dir();
         let sqlite = SqliteStore::open(&dir.path().join("wasync.db"))
             .await
             .expect("store");
         compare("sqlite", Arc::new(sqlite), dir.path()).await;
-        match std::env::var("WASYNC_TEST_PG") {
-            Ok(url) if !url.is_empty() => {
+        match support::postgres_url() {
+            Some(url) => {
                 let schema = format!("bench_composite_{}", std::process::id());
                 let store = PgStore::open_in_schema(&url, &schema)
                     .await
@@ -205,7 +170,7 @@ fn main() {
                     .await
                     .expect("drop schema");
             }
-            _ => println!("(WASYNC_TEST_PG is not set: SQLite only)"),
+            None => println!("(WASYNC_TEST_PG is not set: SQLite only)"),
         }
     });
 }

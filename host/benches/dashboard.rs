@@ -17,8 +17,6 @@
 //! 75,000 finished jobs across four queues, one in ten failing), one
 //! quarter wait for a time an hour away (pending).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
@@ -26,67 +24,15 @@ use serde_json::{Value, json};
 use wasync::dashboard::ASSETS;
 use wasync::store::postgres::PgStore;
 
-const WASYNC: &str = env!("CARGO_BIN_EXE_wasync");
+#[path = "support/mod.rs"]
+mod support;
+
+use support::process::{Process, get, post, upload};
+
 const DEFAULT_JOBS: u64 = 100_000;
 const QUEUES: [&str; 4] = ["", "emails", "images", "reports"];
 const LOADS: usize = 30;
 const TARGET_MS: f64 = 300.0;
-
-/// A `wasync serve`; killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start(database: Option<&str>) -> Server {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let mut command = Command::new(WASYNC);
-        command
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path());
-        if let Some(database) = database {
-            command.args(["--database", database]);
-        }
-        let mut child = command
-            .env("WASYNC_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start wasync");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let first = lines.next().expect("a first line").expect("readable");
-        let url = first
-            .strip_prefix("wasync listening on ")
-            .expect("the listening announcement")
-            .trim()
-            .to_owned();
-        std::thread::spawn(move || for _ in lines {});
-        Server {
-            child,
-            url,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn get(client: &reqwest::Client, url: &str) -> Value {
-    let response = client.get(url).send().await.expect("GET");
-    assert!(
-        response.status().is_success(),
-        "GET {url}: {}",
-        response.status()
-    );
-    response.json().await.expect("JSON")
-}
 
 async fn fetch_text(client: &reqwest::Client, url: String) -> usize {
     let response = client.get(&url).send().await.expect("GET");
@@ -96,14 +42,6 @@ async fn fetch_text(client: &reqwest::Client, url: String) -> usize {
         response.status()
     );
     response.bytes().await.expect("body").len()
-}
-
-async fn post(client: &reqwest::Client, url: &str, body: Value) -> Value {
-    let response = client.post(url).json(&body).send().await.expect("POST");
-    let status = response.status();
-    let value: Value = response.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "POST {url}: {status} {value}");
-    value
 }
 
 /// Puts `jobs` jobs in batches of 10,000: a quarter due in an hour, the
@@ -182,21 +120,14 @@ async fn load_overview(client: &reqwest::Client, base: &str) -> (Duration, usize
 }
 
 async fn bench(database: Option<String>, jobs: u64) {
-    let server = Server::start(database.as_deref());
-    let base = server.url.clone();
+    let server = Process::start("serve", database.as_deref(), &[]);
+    let base = server.url().to_owned();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(6)
         .build()
         .expect("client");
     for example in ["hello", "failing"] {
-        let bytes = wasync_example_components::bytes(example);
-        let response = client
-            .post(format!("{base}/v1/modules?name={example}"))
-            .body(bytes)
-            .send()
-            .await
-            .expect("upload");
-        assert!(response.status().is_success(), "upload {example}");
+        upload(&client, &base, example).await;
     }
     for queue in &QUEUES[1..] {
         post(
@@ -282,8 +213,7 @@ fn main() {
     let database = if postgres {
         let base = std::env::var("WASYNC_TEST_PG").expect("WASYNC_TEST_PG for the postgres run");
         let name = format!("wasync_bench_dashboard_{}", std::process::id());
-        let separator = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{separator}schema={name}");
+        let url = support::schema_url(&base, &name);
         schema = Some((base, name));
         Some(url)
     } else {

@@ -18,63 +18,22 @@
 //! average. The default run (30 s / 60 s) really waits; skip it with
 //! `-- short`.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-const WASYNC: &str = env!("CARGO_BIN_EXE_wasync");
+#[path = "support/mod.rs"]
+mod support;
+
+use support::process::{Process, get, post, upload};
+
 const JOBS: usize = 10;
 
-/// A `wasync` process; killed when dropped.
-struct Process {
-    child: Child,
-    /// `serve`: its URL; `worker`: its dispatcher id.
-    announced: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Process {
-    fn start(command: &str, database: &str, args: &[&str]) -> Process {
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(WASYNC)
-            .arg(command)
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .args(["--database", database, "--poll-interval", "200ms"])
-            .args(args)
-            .env("WASYNC_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start wasync");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().expect("a first line").expect("readable");
-        let announced = first
-            .strip_prefix("wasync listening on ")
-            .or_else(|| {
-                first
-                    .strip_prefix("wasync worker ")
-                    .and_then(|rest| rest.split_whitespace().next())
-            })
-            .expect("an announcement")
-            .trim()
-            .to_owned();
-        std::thread::spawn(move || for _ in lines {});
-        Process {
-            child,
-            announced,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts `wasync <command>` on `database`, polling every 200 ms.
+fn start(command: &str, database: &str, args: &[&str]) -> Process {
+    let mut all = vec!["--poll-interval", "200ms"];
+    all.extend(args);
+    Process::start(command, Some(database), &all)
 }
 
 struct Api {
@@ -84,26 +43,11 @@ struct Api {
 
 impl Api {
     async fn get(&self, path: &str) -> Value {
-        self.client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("request")
-            .json()
-            .await
-            .expect("JSON")
+        get(&self.client, &format!("{}{path}", self.base)).await
     }
 
     async fn post(&self, path: &str, body: Value) -> Value {
-        self.client
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .expect("request")
-            .json()
-            .await
-            .expect("JSON")
+        post(&self.client, &format!("{}{path}", self.base), body).await
     }
 
     async fn all_active_on(&self, jobs: &[String], dispatcher: &str) -> bool {
@@ -120,19 +64,13 @@ impl Api {
 /// One failover: returns the time from the kill to all jobs active on B.
 async fn failover(database: &str, ping: &str, death: &str) -> Duration {
     let intervals = ["--ping-interval", ping, "--death-interval", death];
-    let server = Process::start("serve", database, &["--no-dispatcher"]);
+    let server = start("serve", database, &["--no-dispatcher"]);
     let api = Api {
         client: reqwest::Client::new(),
         base: server.announced.clone(),
     };
     for name in ["annotate", "hello"] {
-        let bytes = wasync_example_components::bytes(name);
-        api.client
-            .post(format!("{}/v1/modules?name={name}", api.base))
-            .body(bytes)
-            .send()
-            .await
-            .expect("upload");
+        upload(&api.client, &api.base, name).await;
     }
     let ledger = api
         .post(
@@ -145,7 +83,7 @@ async fn failover(database: &str, ping: &str, death: &str) -> Duration {
         .to_owned();
     let mut a_args = vec!["--main-agent-size", "10"];
     a_args.extend(intervals);
-    let mut doomed = Process::start("worker", database, &a_args);
+    let mut doomed = start("worker", database, &a_args);
     let mut jobs = Vec::new();
     for _ in 0..JOBS {
         let job = api
@@ -164,7 +102,7 @@ async fn failover(database: &str, ping: &str, death: &str) -> Duration {
     }
     let mut b_args = vec!["--main-agent-size", "10"];
     b_args.extend(intervals);
-    let rescuer = Process::start("worker", database, &b_args);
+    let rescuer = start("worker", database, &b_args);
     // B is up and idle (its agent's first poll is done) before A dies.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let _ = doomed.child.kill();
@@ -179,14 +117,9 @@ async fn failover(database: &str, ping: &str, death: &str) -> Duration {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    let args = support::named_parts();
     let wants = |part: &str| args.is_empty() || args.iter().any(|a| a == part);
-    let pg = std::env::var("WASYNC_TEST_PG")
-        .ok()
-        .filter(|u| !u.is_empty());
+    let pg = support::postgres_url();
     let runtime = tokio::runtime::Runtime::new().expect("tokio");
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
@@ -195,9 +128,8 @@ fn main() {
             format!("sqlite:{}", dir.path().join("bench.db").display()),
         )];
         if let Some(base) = &pg {
-            let schema = format!("wasync_bench_{}", uuid::Uuid::now_v7().simple());
-            let separator = if base.contains('?') { '&' } else { '?' };
-            backends.push(("postgres", format!("{base}{separator}schema={schema}")));
+            let url = support::schema_url(base, &support::fresh_schema());
+            backends.push(("postgres", url));
         }
         for (backend, url) in &backends {
             if wants("short") {

@@ -29,17 +29,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use wasync::clock::from_millis;
 use wasync::model::{
-    CapturedOutput, DispatcherId, JobFilter, JobId, JobLimits, ModuleDigest, ModuleInfo, NewJob,
-    RunOutcome, Timestamp,
+    CapturedOutput, DispatcherId, JobFilter, JobId, ModuleInfo, NewJob, RunOutcome, Timestamp,
 };
-use wasync::store::postgres::PgStore;
-use wasync::store::sqlite::SqliteStore;
-use wasync::store::{
-    DispatcherActivateParams, JobClaimParams, JobFinishParams, ModuleInsertParams, QueueJobsParams,
-    Store,
-};
+use wasync::store::{JobClaimParams, JobFinishParams, QueueJobsParams, Store};
+
+#[path = "support/mod.rs"]
+mod support;
+
+use support::stats::{median, ms};
+use support::stores::{self, Place, t};
 
 /// Finished jobs in the grown store unless `--finished N` says otherwise.
 const FINISHED_DEFAULT: usize = 10_000_000;
@@ -51,16 +50,7 @@ const SAMPLE_EVERY: usize = 997;
 const WARM_UP: usize = 20;
 const ROUNDS: usize = 200;
 
-fn t(ms: i64) -> Timestamp {
-    from_millis(1_700_000_000_000 + ms)
-}
-
-/// Where a bench's store lives, and what to remove at the end.
-enum Place {
-    Dir(#[allow(dead_code)] tempfile::TempDir),
-    Schema { url: String, name: String },
-}
-
+/// A store and what the timed operations use.
 struct Bench {
     place: Place,
     store: Arc<dyn Store>,
@@ -72,50 +62,9 @@ struct Bench {
 
 impl Bench {
     async fn new(pg: Option<&str>) -> Bench {
-        let (place, store): (Place, Arc<dyn Store>) = match pg {
-            None => {
-                let dir = match std::env::var_os("WASYNC_BENCH_DIR") {
-                    Some(base) => tempfile::tempdir_in(base),
-                    None => tempfile::tempdir(),
-                }
-                .expect("temporary directory");
-                let store = SqliteStore::open(&dir.path().join("bench.db"))
-                    .await
-                    .expect("open store");
-                (Place::Dir(dir), Arc::new(store))
-            }
-            Some(url) => {
-                let name = format!("wasync_bench_{}", uuid::Uuid::now_v7().simple());
-                let store = PgStore::open_in_schema(url, &name)
-                    .await
-                    .expect("open store");
-                let url = url.to_owned();
-                (Place::Schema { url, name }, Arc::new(store))
-            }
-        };
-        let bytes = wat::parse_str("(component $bench)").expect("component");
-        let module = store
-            .module_insert(ModuleInsertParams {
-                digest: ModuleDigest::of(&bytes),
-                name: Some("bench".to_owned()),
-                bytes,
-                exports: vec![],
-                now: t(0),
-            })
-            .await
-            .expect("module");
-        let dispatcher = DispatcherId::new();
-        store
-            .dispatcher_activate(DispatcherActivateParams {
-                id: dispatcher,
-                process: wasync::dispatch::this_process(),
-                poll_interval_ms: 1_000,
-                now: t(0),
-                death_interval: Duration::from_secs(60),
-                proven_gone: None,
-            })
-            .await
-            .expect("dispatcher");
+        let (place, store) = stores::open(pg).await;
+        let module = stores::bench_module(&*store).await;
+        let dispatcher = stores::dispatcher(&*store).await;
         let mut bench = Bench {
             place,
             store,
@@ -130,10 +79,7 @@ impl Bench {
     }
 
     async fn close(self) {
-        self.store.close().await;
-        if let Place::Schema { url, name } = &self.place {
-            PgStore::drop_schema(url, name).await.expect("drop schema");
-        }
+        stores::close(&self.place, &*self.store).await;
     }
 
     /// `n` jobs put at `at`; `finished`: past their deadline, so inserted
@@ -141,27 +87,16 @@ impl Bench {
     fn jobs(&self, n: usize, at: Timestamp, finished: bool) -> Vec<NewJob> {
         (0..n)
             .map(|i| NewJob {
-                id: JobId::new(),
-                queue: String::new(),
-                module: self.module.digest.clone(),
-                module_name: self.module.name.clone(),
-                function: "add".to_owned(),
-                args: json!([i, 2]),
-                limits: JobLimits::default(),
-                begin_after: at,
-                scheduled: false,
                 begin_by_ms: finished.then_some(0),
-                quota_names: Vec::new(),
                 expired: finished,
-                parent: None,
-                token: None,
-                created_at: at,
-                schedule: None,
-                retry: None,
-                priority: 0,
-                unique: None,
+                ..self.job(i, at)
             })
             .collect()
+    }
+
+    fn job(&self, i: usize, at: Timestamp) -> NewJob {
+        let name = self.module.name.clone();
+        stores::job(&self.module.digest, name, "add", json!([i, 2]), at)
     }
 
     /// Adds `n` finished jobs, keeping a sample of their ids.
@@ -266,23 +201,11 @@ async fn round(b: &Bench, i: usize) -> [Duration; OPS.len()] {
     times
 }
 
-fn median(times: &mut [Duration]) -> Duration {
-    times.sort();
-    times[times.len() / 2]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3} ms", d.as_secs_f64() * 1e3)
-}
-
 async fn compare(pg: Option<&str>, finished: usize) {
     let small = Bench::new(pg).await;
     let mut grown = Bench::new(pg).await;
     grown.grow(finished).await;
-    let synced = std::process::Command::new("sync").status();
-    if !synced.is_ok_and(|s| s.success()) {
-        println!("  (could not run `sync`: the grown store may pay for its load's writeback)");
-    }
+    stores::sync("the grown store");
     for i in 0..WARM_UP {
         round(&small, i).await;
         round(&grown, i).await;
@@ -331,9 +254,7 @@ fn main() {
         })
         .unwrap_or(FINISHED_DEFAULT);
     let named = |name: &str| args.iter().any(|a| a == name);
-    let pg = std::env::var("WASYNC_TEST_PG")
-        .ok()
-        .filter(|u| !u.is_empty());
+    let pg = support::postgres_url();
     let mut backends: Vec<Option<String>> = vec![None];
     match pg {
         Some(url) => backends.push(Some(url)),
@@ -342,10 +263,7 @@ fn main() {
     if named("sqlite") || named("postgres") {
         backends.retain(|b| named(if b.is_some() { "postgres" } else { "sqlite" }));
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         for backend in &backends {
             let on = match backend {

@@ -15,32 +15,18 @@
 //! `WASYNC_BENCH_RUNS` sets the runs per component (default 2,000).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use wasync::model::{JobId, ModuleDigest, RunOutcome};
-use wasync::runtime::{JobCall, JobContext, JobInfo, Limits, Runtime, RuntimeConfig};
+use wasync::model::{ModuleDigest, RunOutcome};
+use wasync::runtime::{JobCall, Limits, Runtime, RuntimeConfig};
 
-/// A context for jobs that never call it (the hellos do not).
-struct Quiet(JobInfo);
+#[path = "support/mod.rs"]
+mod support;
 
-#[async_trait::async_trait]
-impl JobContext for Quiet {
-    fn job_info(&self) -> JobInfo {
-        self.0.clone()
-    }
-    async fn set_annotation(&self, _: Option<JobId>, _: &str, _: Value) -> Result<(), String> {
-        Err("not in a benchmark".into())
-    }
-    async fn get_annotation(&self, _: Option<JobId>, _: &str) -> Result<Option<Value>, String> {
-        Err("not in a benchmark".into())
-    }
-    async fn put(&self, _: wasync::model::JobSpec) -> Result<JobId, String> {
-        Err("not in a benchmark".into())
-    }
-}
+use support::process::{Process, rss_mib};
+use support::quiet;
+use support::stats::percentile;
 
 fn polyglot_dir() -> PathBuf {
     std::env::var_os("WASYNC_POLYGLOT_DIR")
@@ -64,11 +50,6 @@ fn bytes(name: &str) -> Option<Vec<u8>> {
             None
         }
     }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
 }
 
 fn ms(d: Duration) -> f64 {
@@ -95,16 +76,7 @@ fn overhead(
         .block_on(runtime.prepare(&digest, &bytes))
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     let prepare = started.elapsed();
-    let context: Arc<dyn JobContext> = Arc::new(Quiet(JobInfo {
-        id: JobId::new(),
-        queue: String::new(),
-        module: digest,
-        module_name: None,
-        function: function.into(),
-        args: args.clone(),
-        attempt: 1,
-        annotations: Vec::new(),
-    }));
+    let context = quiet::context(&digest, function, args.clone());
     let mut latencies = Vec::with_capacity(runs);
     let mut first = None;
     for i in 0..runs + 20 {
@@ -139,57 +111,20 @@ fn overhead(
     );
 }
 
-/// The resident set size of process `pid`, in MiB.
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Part 2: the server's RSS with 8 Python jobs running at once.
 fn memory() {
     const JOBS: usize = 8;
     let Some(bytes) = bytes("python-context") else {
         return;
     };
-    let data = tempfile::tempdir().expect("temporary directory");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let base = format!("http://127.0.0.1:{port}/v1");
-    let serve = Serve(
-        Command::new(env!("CARGO_BIN_EXE_wasync"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .arg("--data-dir")
-            .arg(data.path())
-            .args(["--main-agent-size", &JOBS.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start wasync serve"),
-    );
-    let pid = serve.0.id();
+    let jobs = JOBS.to_string();
+    let serve = Process::start("serve", None, &["--main-agent-size", &jobs]);
+    let base = format!("{}/v1", serve.url());
+    let pid = serve.child.id();
     let tokio = tokio::runtime::Runtime::new().expect("tokio");
     tokio.block_on(async {
         let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
-        while http.get(format!("{base}/health")).send().await.is_err() {
-            assert!(Instant::now() < deadline, "wasync serve did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
         let idle = rss_mib(pid);
         let started = Instant::now();
         let answer = http
@@ -283,10 +218,7 @@ fn memory() {
 }
 
 fn main() {
-    let runs = std::env::var("WASYNC_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2_000);
+    let runs = support::env_or("WASYNC_BENCH_RUNS", 2_000);
     let only = std::env::var("WASYNC_BENCH_ONLY").unwrap_or_default();
     let cache = polyglot_dir().join("bench-cache");
     let runtime = Runtime::new(RuntimeConfig {

@@ -26,75 +26,38 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use tokio::sync::oneshot;
-use wasync::app::App;
-use wasync::clock::SystemClock;
-use wasync::dispatch::{Dispatcher, DispatcherConfig};
-use wasync::model::JobSpec;
-use wasync::model::{AgentSpec, DEFAULT_QUEUE, DispatcherId, JobId, MAIN_AGENT_NAME};
-use wasync::runtime::{Runtime, RuntimeConfig};
-use wasync::service::{Events, Putter, Service, ServiceConfig};
+use wasync::model::{JobId, JobSpec};
+use wasync::service::Putter;
 use wasync::store::sqlite::SqliteStore;
+
+#[path = "support/mod.rs"]
+mod support;
+
+use support::app::InProcess;
+use support::stats::percentile;
 
 /// Concurrent putters in the throughput part (`WASYNC_BENCH_PUTTERS`).
 fn putters() -> usize {
-    std::env::var("WASYNC_BENCH_PUTTERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(64)
+    support::env_or("WASYNC_BENCH_PUTTERS", 64)
 }
 
 struct Bench {
     _dir: tempfile::TempDir,
-    service: Service,
-    events: Arc<Events>,
-    dispatcher: Option<Dispatcher>,
+    app: InProcess,
 }
 
 impl Bench {
     async fn new(agent_size: u32) -> Bench {
-        let dir = match std::env::var_os("WASYNC_BENCH_DIR") {
-            Some(base) => tempfile::tempdir_in(base),
-            None => tempfile::tempdir(),
-        }
-        .expect("temporary directory");
+        let dir = support::bench_dir();
         let store = SqliteStore::open(&dir.path().join("wasync.db"))
             .await
             .expect("store");
-        let runtime = Runtime::new(RuntimeConfig {
-            cache_dir: Some(dir.path().join("cache")),
-            ..RuntimeConfig::default()
-        })
-        .expect("runtime");
-        let app = App::new(
-            Arc::new(store),
-            runtime,
-            Arc::new(SystemClock),
-            ServiceConfig::default(),
-        );
-        app.service
-            .module_upload(
-                wasync_example_components::bytes("hello"),
-                Some("hello".into()),
-            )
-            .await
-            .expect("upload hello");
-        let mut config = DispatcherConfig::new(DispatcherId::new());
-        let mut main = AgentSpec::new(DEFAULT_QUEUE, MAIN_AGENT_NAME);
-        main.size = agent_size;
-        config.main_agent = Some(main);
-        let dispatcher = app.start_dispatcher(config).await.expect("dispatcher");
-        Bench {
-            _dir: dir,
-            service: app.service,
-            events: app.events,
-            dispatcher: Some(dispatcher),
-        }
+        let app = InProcess::start(Arc::new(store), dir.path(), "hello", agent_size).await;
+        Bench { _dir: dir, app }
     }
 
-    async fn stop(mut self) {
-        if let Some(dispatcher) = self.dispatcher.take() {
-            dispatcher.stop().await;
-        }
+    async fn stop(self) {
+        self.app.stop().await;
     }
 
     fn hello(&self) -> JobSpec {
@@ -109,11 +72,16 @@ impl Bench {
 
     async fn put_request(&self, spec: JobSpec) -> (JobId, Duration, oneshot::Receiver<()>) {
         let started = Instant::now();
-        let job = self.service.put(spec, &Putter::admin()).await.expect("put");
+        let job = self
+            .app
+            .service
+            .put(spec, &Putter::admin())
+            .await
+            .expect("put");
         let took = started.elapsed();
         // Registered right after the put returns; a job that completed even
         // sooner is caught by the status check in `completed`.
-        let done = self.events.on_completion(job.id);
+        let done = self.app.events.on_completion(job.id);
         (job.id, took, done)
     }
 
@@ -122,14 +90,10 @@ impl Bench {
             .await
             .is_err()
         {
-            let job = self.service.job_get(job).await.expect("job");
+            let job = self.app.service.job_get(job).await.expect("job");
             assert!(job.status.is_terminal(), "job {} never completed", job.id);
         }
     }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 fn summary(name: &str, mut samples: Vec<Duration>) {
@@ -164,7 +128,7 @@ async fn latency() {
         lives.push(started.elapsed());
         puts.push(put);
         // The guest read the wall clock as it began: that is the start.
-        let job = bench.service.job_get(id).await.expect("job");
+        let job = bench.app.service.job_get(id).await.expect("job");
         let ran_at = job
             .result
             .and_then(|v| v.as_u64())
@@ -224,19 +188,10 @@ async fn throughput(agent_size: u32, jobs: usize) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    let args = support::named_parts();
     let wants = |part: &str| args.is_empty() || args.iter().any(|a| a == part);
-    let jobs = std::env::var("WASYNC_BENCH_JOBS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
-    let agent_size = std::env::var("WASYNC_BENCH_AGENT_SIZE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256);
+    let jobs = support::env_or("WASYNC_BENCH_JOBS", 100_000);
+    let agent_size = support::env_or("WASYNC_BENCH_AGENT_SIZE", 256);
     let runtime = tokio::runtime::Runtime::new().expect("tokio");
     runtime.block_on(async {
         if wants("latency") {

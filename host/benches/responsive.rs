@@ -16,8 +16,6 @@
 //! drain (until every stormed job has completed). The targets:
 //! health p99 ≤ 20 ms and `GET /v1/jobs/{id}` p99 ≤ 50 ms during the storm.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
@@ -25,7 +23,11 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use wasync::store::postgres::PgStore;
 
-const WASYNC: &str = env!("CARGO_BIN_EXE_wasync");
+#[path = "support/mod.rs"]
+mod support;
+
+use support::process::{Process, get, post, upload};
+
 const DEFAULT_STORM: u64 = 100_000;
 /// How often each probe asks.
 const PROBE_EVERY: Duration = Duration::from_millis(2);
@@ -36,80 +38,6 @@ const STORM: u8 = 1;
 const DRAIN: u8 = 2;
 const DONE: u8 = 3;
 const PHASES: [&str; 3] = ["idle", "storm", "drain"];
-
-/// A `wasync serve`; killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start(database: Option<&str>, put_cap: u64) -> Server {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let mut command = Command::new(WASYNC);
-        command
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .args(["--job-put-cap", &put_cap.to_string()]);
-        if let Some(database) = database {
-            command.args(["--database", database]);
-        }
-        let mut child = command
-            .env("WASYNC_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start wasync");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let first = lines.next().expect("a first line").expect("readable");
-        let url = first
-            .strip_prefix("wasync listening on ")
-            .expect("the listening announcement")
-            .trim()
-            .to_owned();
-        std::thread::spawn(move || for _ in lines {});
-        Server {
-            child,
-            url,
-            _dir: dir,
-        }
-    }
-
-    /// The server's resident memory, from `/proc`.
-    fn rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-            .map_or(0.0, |kib| kib / 1024.0)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn get(client: &reqwest::Client, url: &str) -> Value {
-    let reply = client.get(url).send().await.expect("request");
-    assert!(reply.status().is_success(), "GET {url}: {}", reply.status());
-    reply.json().await.expect("JSON")
-}
-
-async fn post(client: &reqwest::Client, url: &str, body: Value) -> Value {
-    let reply = client.post(url).json(&body).send().await.expect("request");
-    assert!(
-        reply.status().is_success(),
-        "POST {url}: {}",
-        reply.status()
-    );
-    reply.json().await.expect("JSON")
-}
 
 /// Sends `GET url` every [`PROBE_EVERY`] on its own connection until the
 /// phase is [`DONE`]; returns each latency with the phase it began in.
@@ -163,17 +91,12 @@ fn report(name: &str, samples: &[(u8, Duration)]) {
 }
 
 async fn run(database: Option<&str>, storm: u64) {
-    let server = Server::start(database, storm.max(10_000));
+    let put_cap = storm.max(10_000).to_string();
+    let server = Process::start("serve", database, &["--job-put-cap", &put_cap]);
     let client = reqwest::Client::new();
-    let base = server.url.clone();
+    let base = server.url().to_owned();
     for name in ["hostile", "hello"] {
-        let reply = client
-            .post(format!("{base}/v1/modules?name={name}"))
-            .body(wasync_example_components::bytes(name))
-            .send()
-            .await
-            .expect("upload");
-        assert!(reply.status().is_success(), "upload {name}");
+        upload(&client, &base, name).await;
     }
     let done = |job: &Value| job["status"] == "completed";
     // The job the second probe reads: completed, as any finished job is.
@@ -264,9 +187,8 @@ fn main() {
     }
     let base = std::env::var("WASYNC_TEST_PG").expect("WASYNC_TEST_PG for the postgres run");
     // A schema of its own, dropped at the end.
-    let schema = format!("wasync_bench_{}", uuid::Uuid::now_v7().simple());
-    let separator = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{separator}schema={schema}");
+    let schema = support::fresh_schema();
+    let url = support::schema_url(&base, &schema);
     runtime.block_on(async {
         run(Some(&url), storm).await;
         PgStore::drop_schema(&base, &schema)

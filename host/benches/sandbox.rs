@@ -16,49 +16,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use wasync::model::{JobId, ModuleDigest, RunOutcome};
-use wasync::runtime::{JobCall, JobContext, JobInfo, Limits, Prepared, Runtime, RuntimeConfig};
+use wasync::model::{ModuleDigest, RunOutcome};
+use wasync::runtime::{JobCall, Limits, Prepared, Runtime, RuntimeConfig};
 
-/// A context for jobs that never call it (hello and hash do not).
-struct Quiet(JobInfo);
+#[path = "support/mod.rs"]
+mod support;
 
-#[async_trait::async_trait]
-impl JobContext for Quiet {
-    fn job_info(&self) -> JobInfo {
-        self.0.clone()
-    }
-    async fn set_annotation(
-        &self,
-        _: Option<JobId>,
-        _: &str,
-        _: serde_json::Value,
-    ) -> Result<(), String> {
-        Err("not in a benchmark".into())
-    }
-    async fn get_annotation(
-        &self,
-        _: Option<JobId>,
-        _: &str,
-    ) -> Result<Option<serde_json::Value>, String> {
-        Err("not in a benchmark".into())
-    }
-    async fn put(&self, _: wasync::model::JobSpec) -> Result<JobId, String> {
-        Err("not in a benchmark".into())
-    }
-}
-
-fn context(digest: &ModuleDigest, function: &str) -> Arc<dyn JobContext> {
-    Arc::new(Quiet(JobInfo {
-        id: JobId::new(),
-        queue: String::new(),
-        module: digest.clone(),
-        module_name: None,
-        function: function.into(),
-        args: json!([]),
-        attempt: 1,
-        annotations: Vec::new(),
-    }))
-}
+use support::quiet;
+use support::stats::percentile;
 
 fn current_thread() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -94,7 +59,7 @@ fn hello_loop(
     prepared: &Arc<Prepared>,
     runs: usize,
 ) -> (Vec<Duration>, Duration) {
-    let context = context(&prepared.info.digest, "hello");
+    let context = quiet::context(&prepared.info.digest, "hello", json!([]));
     let cpu = thread_cpu_time();
     let latencies = current_thread().block_on(async {
         let mut latencies = Vec::with_capacity(runs);
@@ -113,11 +78,6 @@ fn hello_loop(
         latencies
     });
     (latencies, thread_cpu_time() - cpu)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
 }
 
 /// Runs `threads` loops at once; prints the figures and returns jobs/s.
@@ -155,7 +115,7 @@ fn hash(runtime: &Runtime) {
     let (bytes, rounds) = (64 * 1024_u64, 2_000_u32);
     let tokio = current_thread();
     let prepared = tokio.block_on(prepare(runtime, "hash"));
-    let context = context(&prepared.info.digest, "sha256_rounds");
+    let context = quiet::context(&prepared.info.digest, "sha256_rounds", json!([]));
     let expected = hash::sha256_rounds(bytes, rounds);
     let mut fuel = 0;
     let in_wasm = median_of(7, || {
@@ -187,10 +147,7 @@ fn hash(runtime: &Runtime) {
 }
 
 fn main() {
-    let runs = std::env::var("WASYNC_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
+    let runs = support::env_or("WASYNC_BENCH_RUNS", 20_000);
     // `WASYNC_BENCH_ONLY=hello` or `=hash` runs one part (for profiling).
     let only = std::env::var("WASYNC_BENCH_ONLY").unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

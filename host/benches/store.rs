@@ -44,20 +44,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use wasync::clock::from_millis;
 use wasync::model::{
-    CapturedOutput, DispatcherId, JobId, JobLimits, ModuleDigest, ModuleInfo, NewJob, RunOutcome,
-    Timestamp, UniqueKey, UniqueSpec,
+    CapturedOutput, DispatcherId, JobId, ModuleInfo, NewJob, RunOutcome, Timestamp, UniqueKey,
+    UniqueSpec,
 };
-use wasync::store::postgres::PgStore;
-use wasync::store::sqlite::SqliteStore;
-use wasync::store::{
-    DispatcherActivateParams, JobClaimParams, JobFinishParams, JobStartParams, ModuleInsertParams,
-    Store,
-};
+use wasync::store::{JobClaimParams, JobFinishParams, JobStartParams, Store};
 
 #[path = "store/partitioned.rs"]
 mod partitioned;
+#[path = "support/mod.rs"]
+mod support;
+
+use support::stats::{ms, percentile};
+use support::stores::{self, Place, t};
 
 const BATCH: usize = 256;
 const LOAD_BATCH: usize = 10_000;
@@ -66,10 +65,6 @@ const WARM_UP: usize = 50;
 
 /// The distinct priorities of the `claim-priorities` section.
 const PRIORITIES: u32 = 5;
-
-fn t(ms: i64) -> Timestamp {
-    from_millis(1_700_000_000_000 + ms)
-}
 
 /// Where a bench's store lives.
 #[derive(Debug, Clone)]
@@ -94,12 +89,14 @@ impl Backend {
             Backend::Postgres(_) => "PostgreSQL",
         }
     }
-}
 
-/// What to remove when a bench ends.
-enum Place {
-    Dir { _dir: tempfile::TempDir },
-    Schema { url: String, name: String },
+    /// The server's URL, on PostgreSQL.
+    fn url(&self) -> Option<&str> {
+        match self {
+            Backend::Sqlite => None,
+            Backend::Postgres(url) => Some(url),
+        }
+    }
 }
 
 struct Bench {
@@ -113,53 +110,9 @@ struct Bench {
 
 impl Bench {
     async fn new(backend: &Backend, priorities: u32) -> Bench {
-        let (place, store): (Place, Arc<dyn Store>) = match backend {
-            Backend::Sqlite => {
-                let dir = match std::env::var_os("WASYNC_BENCH_DIR") {
-                    Some(base) => tempfile::tempdir_in(base),
-                    None => tempfile::tempdir(),
-                }
-                .expect("temporary directory");
-                let store = SqliteStore::open(&dir.path().join("bench.db"))
-                    .await
-                    .expect("open store");
-                (Place::Dir { _dir: dir }, Arc::new(store))
-            }
-            Backend::Postgres(url) => {
-                let name = format!("wasync_bench_{}", uuid::Uuid::now_v7().simple());
-                let store = PgStore::open_in_schema(url, &name)
-                    .await
-                    .expect("open store");
-                let place = Place::Schema {
-                    url: url.clone(),
-                    name,
-                };
-                (place, Arc::new(store))
-            }
-        };
-        let bytes = wat::parse_str("(component $bench)").expect("component");
-        let module = store
-            .module_insert(ModuleInsertParams {
-                digest: ModuleDigest::of(&bytes),
-                name: Some("bench".to_owned()),
-                bytes,
-                exports: vec![],
-                now: t(0),
-            })
-            .await
-            .expect("module");
-        let dispatcher = DispatcherId::new();
-        store
-            .dispatcher_activate(DispatcherActivateParams {
-                id: dispatcher,
-                process: wasync::dispatch::this_process(),
-                poll_interval_ms: 1_000,
-                now: t(0),
-                death_interval: std::time::Duration::from_secs(60),
-                proven_gone: None,
-            })
-            .await
-            .expect("dispatcher");
+        let (place, store) = stores::open(backend.url()).await;
+        let module = stores::bench_module(&*store).await;
+        let dispatcher = stores::dispatcher(&*store).await;
         Bench {
             place,
             store,
@@ -171,34 +124,20 @@ impl Bench {
 
     /// Closes the store and removes its database.
     async fn close(self) {
-        self.store.close().await;
-        if let Place::Schema { url, name } = &self.place {
-            PgStore::drop_schema(url, name).await.expect("drop schema");
-        }
+        stores::close(&self.place, &*self.store).await;
     }
 
     fn jobs(&self, n: usize, at: Timestamp) -> Vec<NewJob> {
         (0..n)
             .map(|i| NewJob {
-                id: JobId::new(),
-                queue: String::new(),
-                module: self.module.digest.clone(),
-                module_name: self.module.name.clone(),
-                function: "add".to_owned(),
-                args: json!([i, 2]),
-                limits: JobLimits::default(),
-                begin_after: at,
-                scheduled: false,
-                begin_by_ms: None,
-                quota_names: Vec::new(),
-                expired: false,
-                parent: None,
-                token: None,
-                created_at: at,
-                schedule: None,
-                retry: None,
                 priority: (i % self.priorities as usize) as i32,
-                unique: None,
+                ..stores::job(
+                    &self.module.digest,
+                    self.module.name.clone(),
+                    "add",
+                    json!([i, 2]),
+                    at,
+                )
             })
             .collect()
     }
@@ -228,15 +167,6 @@ fn cpu_time() -> Option<Duration> {
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     Some(Duration::from_millis(ticks * 10)) // USER_HZ is 100 on Linux
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[i]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3} ms", d.as_secs_f64() * 1e3)
 }
 
 /// A store with `pending` jobs waiting.
@@ -282,14 +212,7 @@ async fn claim_cost(backend: &Backend, sizes: [usize; 2], rounds: usize, priorit
         loaded(backend, sizes[0], priorities).await,
         loaded(backend, sizes[1], priorities).await,
     ];
-    // Let the operating system write out what the bulk load left dirty
-    // (hundreds of MB for a million jobs): otherwise the first fsyncs of the
-    // large store wait for that writeback, which is the load's cost, not
-    // the claims'.
-    let synced = std::process::Command::new("sync").status();
-    if !synced.is_ok_and(|s| s.success()) {
-        println!("  (could not run `sync`: the large store may pay for its load's writeback)");
-    }
+    stores::sync("the large store");
     let mut tick = 0;
     for b in &stores {
         for _ in 0..WARM_UP {
@@ -305,30 +228,36 @@ async fn claim_cost(backend: &Backend, sizes: [usize; 2], rounds: usize, priorit
                 times.push(timed_claim(b, limit, t(tick)).await);
             }
         }
-        for (pending, times) in sizes.iter().zip(&mut times) {
-            times.sort();
-            println!(
-                "  claim of {limit:>2} with {pending:>9} pending: median {}, p90 {}, min {} \
-                 ({rounds} claims)",
-                ms(percentile(times, 0.5)),
-                ms(percentile(times, 0.9)),
-                ms(times[0]),
-            );
-        }
-        let ratio = |p: f64| {
-            percentile(&times[1], p).as_secs_f64() / percentile(&times[0], p).as_secs_f64()
-        };
-        println!(
-            "  claim of {limit:>2}: {} / {} pending = {:.2} (median), {:.2} (p90)",
-            sizes[1],
-            sizes[0],
-            ratio(0.5),
-            ratio(0.9)
-        );
+        let what = sizes.map(|pending| format!(" with {pending:>9} pending"));
+        let ratio = format!("{} / {} pending", sizes[1], sizes[0]);
+        report_claims(limit, what, &mut times, &ratio);
     }
     for b in stores {
         b.close().await;
     }
+}
+
+/// Prints the claims of `limit` timed on each of two stores (`what`: how
+/// its lines name each), and the ratio of the second's times to the
+/// first's (`ratio`: how its line names it).
+fn report_claims(limit: u32, what: [String; 2], times: &mut [Vec<Duration>; 2], ratio: &str) {
+    for (what, times) in what.iter().zip(times.iter_mut()) {
+        times.sort();
+        println!(
+            "  claim of {limit:>2}{what}: median {}, p90 {}, min {} ({} claims)",
+            ms(percentile(times, 0.5)),
+            ms(percentile(times, 0.9)),
+            ms(times[0]),
+            times.len(),
+        );
+    }
+    let by =
+        |p: f64| percentile(&times[1], p).as_secs_f64() / percentile(&times[0], p).as_secs_f64();
+    println!(
+        "  claim of {limit:>2}: {ratio} = {:.2} (median), {:.2} (p90)",
+        by(0.5),
+        by(0.9)
+    );
 }
 
 /// Wall and CPU time per phase of a cycle.
@@ -541,14 +470,11 @@ async fn put_unique(backend: &Backend, puts: usize, batches: usize) {
 }
 
 fn main() {
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    let filters = support::named_parts();
     let mut backends = vec![Backend::Sqlite];
-    match std::env::var("WASYNC_TEST_PG") {
-        Ok(url) if !url.is_empty() => backends.push(Backend::Postgres(url)),
-        _ => println!("(WASYNC_TEST_PG is not set: SQLite only)"),
+    match support::postgres_url() {
+        Some(url) => backends.push(Backend::Postgres(url)),
+        None => println!("(WASYNC_TEST_PG is not set: SQLite only)"),
     }
     let named = |name: &str| filters.iter().any(|f| f == name);
     let any_backend_named = backends.iter().any(|b| named(b.name()));
@@ -563,10 +489,7 @@ fn main() {
     ];
     let any_section_named = sections.iter().any(|s| named(s));
     let wanted = |name: &str| !any_section_named || named(name);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         for backend in &backends {
             let on = backend.describe();

@@ -25,18 +25,21 @@
 //! what they cost the workers (a measurement only: the counts are wrong
 //! from then on, so the drain is watched by listing jobs, not counting).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use wasync::clock::{Clock, SystemClock};
-use wasync::model::{JobId, JobLimits, JobStatus, ModuleDigest, NewJob};
+use wasync::model::{JobStatus, ModuleDigest, NewJob};
 use wasync::store::postgres::PgStore;
 use wasync::store::prelude::*;
 use wasync::store::{JobListParams, ModuleInsertParams};
 
-const WASYNC: &str = env!("CARGO_BIN_EXE_wasync");
+#[path = "support/mod.rs"]
+mod support;
+
+use support::process::{Process, upload};
+use support::stats::percentile;
+use support::stores;
 
 struct Schema {
     base: String,
@@ -47,66 +50,12 @@ impl Schema {
     fn new(base: &str) -> Schema {
         Schema {
             base: base.to_owned(),
-            name: format!("wasync_bench_{}", uuid::Uuid::now_v7().simple()),
+            name: support::fresh_schema(),
         }
     }
 
     fn url(&self) -> String {
-        let separator = if self.base.contains('?') { '&' } else { '?' };
-        format!("{}{separator}schema={}", self.base, self.name)
-    }
-}
-
-/// A `wasync` process; killed when dropped.
-struct Process {
-    child: Child,
-    url: Option<String>,
-    _dir: tempfile::TempDir,
-}
-
-impl Process {
-    fn start(command: &str, database: &str, args: &[&str]) -> Process {
-        let dir = tempfile::tempdir().unwrap();
-        // `WASYNC_BENCH_LOG_DIR`: each process logs at `info` to a file
-        // there (to count, say, the hand-backs of jobs claimed ahead).
-        let log = std::env::var_os("WASYNC_BENCH_LOG_DIR").map(|d| {
-            let name = format!("{command}-{}.log", uuid::Uuid::now_v7().simple());
-            std::fs::File::create(std::path::Path::new(&d).join(name)).expect("log file")
-        });
-        let mut command_line = Command::new(WASYNC);
-        command_line.arg(command);
-        // A worker serves no API (and takes no `--listen`).
-        if command == "serve" {
-            command_line.args(["--listen", "127.0.0.1:0"]);
-        }
-        let mut child = command_line
-            .arg("--data-dir")
-            .arg(dir.path())
-            .args(["--database", database])
-            .args(args)
-            .env("WASYNC_LOG", if log.is_some() { "info" } else { "warn" })
-            .stdout(Stdio::piped())
-            .stderr(log.map_or_else(Stdio::null, Stdio::from))
-            .spawn()
-            .expect("start wasync");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().expect("a first line").expect("readable");
-        let url = first
-            .strip_prefix("wasync listening on ")
-            .map(|u| u.trim().to_owned());
-        std::thread::spawn(move || for _ in lines {});
-        Process {
-            child,
-            url,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        support::schema_url(&self.base, &self.name)
     }
 }
 
@@ -127,27 +76,7 @@ async fn load(store: &PgStore, jobs: usize) -> ModuleDigest {
     for chunk in (0..jobs).collect::<Vec<_>>().chunks(5_000) {
         let batch: Vec<NewJob> = chunk
             .iter()
-            .map(|_| NewJob {
-                id: JobId::new(),
-                queue: String::new(),
-                module: digest.clone(),
-                module_name: Some("hello".into()),
-                function: "hello".into(),
-                args: json!([]),
-                limits: JobLimits::default(),
-                begin_after: now,
-                scheduled: false,
-                begin_by_ms: None,
-                quota_names: Vec::new(),
-                expired: false,
-                parent: None,
-                token: None,
-                created_at: now,
-                schedule: None,
-                retry: None,
-                priority: 0,
-                unique: None,
-            })
+            .map(|_| stores::job(&digest, Some("hello".into()), "hello", json!([]), now))
             .collect();
         store.job_insert_many(&batch).await.expect("load");
     }
@@ -193,7 +122,10 @@ async fn scaling(base: &str, workers: usize, jobs: usize, agent_size: &str, coun
     }
     let started = Instant::now();
     let processes: Vec<Process> = (0..workers)
-        .map(|_| Process::start("worker", &schema.url(), &["--main-agent-size", agent_size]))
+        .map(|_| {
+            let args = ["--main-agent-size", agent_size];
+            Process::start("worker", Some(&schema.url()), &args)
+        })
         .collect();
     while unfinished(&store).await {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -218,17 +150,12 @@ async fn scaling(base: &str, workers: usize, jobs: usize, agent_size: &str, coun
 
 async fn latency(base: &str, samples: usize) {
     let schema = Schema::new(base);
-    let server = Process::start("serve", &schema.url(), &["--no-dispatcher"]);
-    let _worker = Process::start("worker", &schema.url(), &["--poll-interval", "60s"]);
-    let url = server.url.clone().expect("serve announces its address");
+    let database = schema.url();
+    let server = Process::start("serve", Some(&database), &["--no-dispatcher"]);
+    let _worker = Process::start("worker", Some(&database), &["--poll-interval", "60s"]);
+    let url = server.url().to_owned();
     let http = reqwest::Client::new();
-    let upload = http
-        .post(format!("{url}/v1/modules?name=hello"))
-        .body(wasync_example_components::bytes("hello"))
-        .send()
-        .await
-        .expect("upload");
-    assert!(upload.status().is_success());
+    upload(&http, &url, "hello").await;
     let run = |function: &'static str| {
         let http = http.clone();
         let url = url.clone();
@@ -271,8 +198,7 @@ async fn latency(base: &str, samples: usize) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     latencies.sort();
-    let at =
-        |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3;
+    let at = |p: f64| percentile(&latencies, p).as_secs_f64() * 1e3;
     println!(
         "latency: put over HTTP on serve -> guest starts on a worker: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms ({samples} samples)",
         at(0.5),
@@ -286,22 +212,13 @@ async fn latency(base: &str, samples: usize) {
 }
 
 fn main() {
-    let Some(base) = std::env::var("WASYNC_TEST_PG")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
+    let Some(base) = support::postgres_url() else {
         println!("workers: set WASYNC_TEST_PG to a PostgreSQL URL to run this benchmark");
         return;
     };
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    let args = support::named_parts();
     let wants = |part: &str| args.is_empty() || args.iter().any(|a| a == part);
-    let jobs = std::env::var("WASYNC_BENCH_JOBS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
+    let jobs = support::env_or("WASYNC_BENCH_JOBS", 20_000);
     let agent_size = std::env::var("WASYNC_BENCH_AGENT_SIZE").unwrap_or_else(|_| "64".into());
     let counted = std::env::var("WASYNC_BENCH_NO_COUNT_TRIGGERS").as_deref() != Ok("1");
     let worker_counts: Vec<usize> = std::env::var("WASYNC_BENCH_WORKERS")

@@ -412,17 +412,25 @@ async fn a_worker_whose_id_was_taken_over_while_paused_exits(backend: Backend) {
     wait_active_on(&http, &jobs, &id).await;
     wait_started(&http, &ledger, &jobs, 1).await;
 
-    // On SQLite a process stopped while it holds the file's write lock
-    // would block every other writer: then let it go and pause it again.
+    // A process stopped inside a transaction keeps its locks: on SQLite
+    // the file's write lock, which blocks every other writer; on
+    // PostgreSQL its rows' (a ping's lock on the dispatcher's row), which
+    // the successor's activation would wait on for ever. Then let it go
+    // and pause it again.
     let mut pauses = 0;
     loop {
         signal(paused.pid(), "STOP");
         pauses += 1;
+        let stopped_at = database.clock().await;
         let probe = format!("/v1/jobs/{ledger}/annotations/probe");
         let write = http.put(&probe, json!(pauses));
-        if tokio::time::timeout(Duration::from_secs(3), write)
+        let wrote = tokio::time::timeout(Duration::from_secs(3), write)
             .await
-            .is_ok()
+            .is_ok();
+        if wrote
+            && database
+                .transactions_end(stopped_at.as_deref(), Duration::from_secs(3))
+                .await
         {
             break;
         }

@@ -18,7 +18,7 @@ use serde_json::json;
 use wasync::model::{CapturedOutput, JobId, NewJob, RunOutcome, stored_quota_names};
 use wasync::store::{JobFinishParams, JobStartParams, QuotaCreateParams};
 
-use super::{Backend, Bench, LOAD_BATCH, WARM_UP, ms, percentile, t};
+use super::{Backend, Bench, LOAD_BATCH, WARM_UP, report_claims, t};
 
 const KEYS: usize = 1_000;
 const FULL_KEYS: usize = 990;
@@ -180,23 +180,8 @@ pub(super) async fn claim_partitioned(backend: &Backend, rounds: usize) {
                 times.push(timed(s, limit, tick).await);
             }
         }
-        for (name, times) in ["plain quota", "partitioned"].iter().zip(&mut times) {
-            times.sort();
-            println!(
-                "  claim of {limit:>2}, {name:<11}: median {}, p90 {}, min {} ({rounds} claims)",
-                ms(percentile(times, 0.5)),
-                ms(percentile(times, 0.9)),
-                ms(times[0]),
-            );
-        }
-        let ratio = |p: f64| {
-            percentile(&times[1], p).as_secs_f64() / percentile(&times[0], p).as_secs_f64()
-        };
-        println!(
-            "  claim of {limit:>2}: partitioned / plain = {:.2} (median), {:.2} (p90)",
-            ratio(0.5),
-            ratio(0.9)
-        );
+        let what = ["plain quota", "partitioned"].map(|name| format!(", {name:<11}"));
+        report_claims(limit, what, &mut times, "partitioned / plain");
     }
     for s in stores {
         s.b.close().await;

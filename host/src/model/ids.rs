@@ -1,98 +1,76 @@
-//! Identifiers: jobs, dispatchers and module digests.
+//! Identifiers: jobs, dispatchers and module digests, and the one
+//! definition of every id newtype over a UUID ([`uuid_id`]).
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
-use uuid::Uuid;
 
-/// A job's id: a UUID v7, so that ids sort by creation time.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(transparent)]
-pub struct JobId(pub Uuid);
+/// Defines an id newtype over a [`Uuid`](uuid::Uuid), written once for every id of
+/// the model: ordered, hashed, serialised as the bare UUID, shown and
+/// parsed in its hyphenated form. With `new = make "doc"` it also gets
+/// `new()` (documented `doc`) and `Default`, both `Uuid::make()`.
+macro_rules! uuid_id {
+    ($(#[$meta:meta])* $name:ident $(, new = $make:ident $new_doc:literal)?) => {
+        $(#[$meta])*
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            serde::Serialize,
+            serde::Deserialize,
+            utoipa::ToSchema,
+        )]
+        #[serde(transparent)]
+        pub struct $name(pub uuid::Uuid);
 
-impl JobId {
-    /// A new, time-ordered id.
-    pub fn new() -> Self {
-        JobId(Uuid::now_v7())
-    }
+        $(
+            impl $name {
+                #[doc = $new_doc]
+                pub fn new() -> Self {
+                    $name(uuid::Uuid::$make())
+                }
+            }
+
+            impl Default for $name {
+                fn default() -> Self {
+                    Self::new()
+                }
+            }
+        )?
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Display::fmt(&self.0.hyphenated(), f)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                uuid::Uuid::parse_str(s).map($name)
+            }
+        }
+    };
 }
+pub(crate) use uuid_id;
 
-impl Default for JobId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+uuid_id!(
+    /// A job's id: a UUID v7, so that ids sort by creation time.
+    JobId, new = now_v7 "A new, time-ordered id."
+);
 
-impl fmt::Display for JobId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
-
-impl FromStr for JobId {
-    type Err = uuid::Error;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(s).map(JobId)
-    }
-}
-
-/// A dispatcher's id: one per `wasync` process that does work, kept in the
-/// data directory so that a restarted process keeps its identity.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(transparent)]
-pub struct DispatcherId(pub Uuid);
-
-impl DispatcherId {
-    /// A new random id.
-    pub fn new() -> Self {
-        DispatcherId(Uuid::new_v4())
-    }
-}
-
-impl Default for DispatcherId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for DispatcherId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
-
-impl FromStr for DispatcherId {
-    type Err = uuid::Error;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(s).map(DispatcherId)
-    }
-}
+uuid_id!(
+    /// A dispatcher's id: one per `wasync` process that does work, kept in
+    /// the data directory so that a restarted process keeps its identity.
+    DispatcherId, new = new_v4 "A new random id."
+);
 
 /// The content digest of a module: `sha256:` and 64 lowercase hex digits.
 #[derive(

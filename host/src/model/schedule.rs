@@ -12,11 +12,9 @@
 //! is taken again after `retry_time`, and the job for an occurrence is put
 //! at most once all the same (jobs are unique per schedule and occurrence).
 
-use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::cron::CronSpec;
 use super::{JobSpec, Timestamp};
@@ -30,48 +28,10 @@ pub const RETRY_DELAY_DEFAULT_MS: u64 = 300_000;
 /// occurrences beyond these are skipped.
 pub const CATCH_UP_ALL_MAX: usize = 1000;
 
-/// A schedule's id.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(transparent)]
-pub struct ScheduleId(pub Uuid);
-
-impl ScheduleId {
-    /// A new, time-ordered id.
-    pub fn new() -> Self {
-        ScheduleId(Uuid::now_v7())
-    }
-}
-
-impl Default for ScheduleId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for ScheduleId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
-
-impl FromStr for ScheduleId {
-    type Err = uuid::Error;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(s).map(ScheduleId)
-    }
-}
+super::ids::uuid_id!(
+    /// A schedule's id.
+    ScheduleId, new = now_v7 "A new, time-ordered id."
+);
 
 /// What links a job to the schedule that put it: the schedule and the
 /// occurrence (the `next_call_time` taken). The store keeps one job per

@@ -8,7 +8,6 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::Timestamp;
 
@@ -17,29 +16,11 @@ pub const TOKEN_NAME_MAX_LEN: usize = 64;
 /// The most queue globs one token may carry.
 pub const TOKEN_QUEUES_MAX: usize = 64;
 
-/// A token's id: what jobs and uploads record (a name can be reused once
-/// revoked; an id never).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(transparent)]
-pub struct TokenId(pub Uuid);
-
-impl fmt::Display for TokenId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+super::ids::uuid_id!(
+    /// A token's id: what jobs and uploads record (a name can be reused
+    /// once revoked; an id never).
+    TokenId
+);
 
 /// What a token may do in its queues.
 #[derive(
@@ -230,6 +211,7 @@ pub fn glob_matches(glob: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use uuid::Uuid;
 
     #[test]
     fn globs_match_as_agent_filters_do() {

@@ -47,6 +47,7 @@ mod activity;
 mod annotation;
 mod broadcast;
 mod cancel;
+mod claim_apart;
 mod counts;
 mod deadline;
 mod dialect;

@@ -75,7 +75,10 @@ fn what(queue: &str, name: &str) -> String {
 }
 
 /// `(job, quota name)` for every slot taken in the queue, by job id.
-async fn in_flight<C: SqlConn + ?Sized>(conn: &mut C, queue: &str) -> Result<Vec<(JobId, String)>> {
+pub(crate) async fn in_flight<C: SqlConn + ?Sized>(
+    conn: &mut C,
+    queue: &str,
+) -> Result<Vec<(JobId, String)>> {
     let rows = conn
         .fetch_all("jobs", IN_FLIGHT.text(conn.dialect()), &[Arg::Text(queue)])
         .await?;

@@ -1,29 +1,30 @@
 //! What a claim of a queue with quotas accepts, written once for both
-//! backends (their `quota.rs` hold the statements and the transaction).
+//! backends: the counting, the merge and the walk's pages, without SQL
+//! (`claim_apart.rs` runs the claim over these; the backends' `quota.rs`
+//! hold only its statements).
 //!
 //! A claim reads its queue's quotas, the slots the plain ones have taken
 //! (the jobs in flight) and the keys of its partitioned quotas that have
-//! pending jobs and room ([`OPEN_KEYS`], from `quota_slots`, which triggers
-//! on `jobs` keep: never a walk of the queue). It then takes candidates from
-//! two sources, each in queue order: the walk over the jobs without a key
-//! (index `jobs_pending_unslotted`) and the first jobs of each open key
-//! (index `jobs_pending_slot`, at most the key's room each), and merges
-//! them in queue order ([`Heads`]). The walk reads pages ([`Walk`]) that
-//! follow the queue order, priority first, on every page. Each candidate is accepted while every
-//! slot it takes has room ([`Slots::offer`]): a job accepted takes a slot
-//! of each plain quota it names and of its key, so one batch never takes a
-//! quota or a key past its size. A key that is full is never read at all,
-//! so claiming from 1,000 keys of which 990 are full reads the 10 others.
+//! pending jobs and room (`claim_apart::OPEN_KEYS`, from `quota_slots`,
+//! which triggers on `jobs` keep: never a walk of the queue). It then takes
+//! candidates from two sources, each in queue order: the walk over the jobs
+//! without a key (index `jobs_pending_unslotted`) and the first jobs of each
+//! open key (index `jobs_pending_slot`, at most the key's room each), and
+//! merges them in queue order ([`Heads`]). The walk reads pages ([`Walk`])
+//! that follow the queue order, priority first, on every page. Each
+//! candidate is accepted while every slot it takes has room
+//! ([`Slots::offer`]): a job accepted takes a slot of each plain quota it
+//! names and of its key, so one batch never takes a quota or a key past its
+//! size. A key that is full is never read at all, so claiming from 1,000
+//! keys of which 990 are full reads the 10 others.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
-use super::Result;
-use super::sql::to_u32;
-use super::statement::{Arg, Sql, SqlConn};
+use super::statement::Sql;
 use crate::model::{Rate, split_quota_slot};
 
-/// Whether a queue is claimed apart, by its backend's `quota::claim`: it
+/// Whether a queue is claimed apart (`claim_apart.rs`): it
 /// has quotas or a rate. Its name is `?1`.
 pub(crate) static CLAIMED_APART: Sql = Sql::new(|_| {
     "SELECT EXISTS (SELECT 1 FROM quotas WHERE queue = ?1) \
@@ -43,45 +44,6 @@ pub(crate) fn order_key(priority: i32, begin_after: i64, scheduled: bool, seq: i
     (Reverse(priority), begin_after, !scheduled, seq)
 }
 
-/// The keys of the queue's partitioned quotas (their `quota_slots`
-/// entries) that have pending jobs and fewer than `?2` (the largest size
-/// of a partitioned quota) holding a slot, with how many do and their
-/// rate window (end, starts).
-pub(crate) static OPEN_KEYS: Sql = Sql::new(|_| {
-    "SELECT slot, held, rate_until, rate_starts FROM quota_slots \
-     WHERE queue = ?1 AND pending > 0 AND held < ?2"
-        .to_owned()
-});
-
-/// The queue's rate and its window (end, starts); on PostgreSQL it also
-/// locks the queue's row, so the claims of a queue with a rate take
-/// turns (`NO KEY UPDATE`: puts, which only need the row to exist, are
-/// not held up).
-pub(crate) static QUEUE_RATE: Sql = Sql::new(|d| {
-    format!(
-        "SELECT rate_limit, rate_period_ms, rate_until, rate_starts FROM queues WHERE name = ?1{}",
-        if d.locks_rows() {
-            " FOR NO KEY UPDATE"
-        } else {
-            ""
-        }
-    )
-});
-
-/// Counts `?3` starts in the queue's window ending at `?2`.
-pub(crate) static QUEUE_RATE_COUNT: Sql = Sql::new(|_| {
-    "UPDATE queues SET rate_starts = CASE WHEN rate_until = ?2 THEN rate_starts + ?3 ELSE ?3 END, \
-     rate_until = ?2 WHERE name = ?1"
-        .to_owned()
-});
-
-/// Counts `?4` starts in a key's window ending at `?3`.
-pub(crate) static KEY_RATE_COUNT: Sql = Sql::new(|_| {
-    "UPDATE quota_slots SET rate_starts = CASE WHEN rate_until = ?3 THEN rate_starts + ?4 ELSE ?4 END, \
-     rate_until = ?3 WHERE queue = ?1 AND slot = ?2"
-        .to_owned()
-});
-
 /// A stored rate column pair: a rate when both are set.
 pub(crate) fn stored_rate(limit: Option<i64>, period_ms: Option<i64>) -> Option<Rate> {
     Some(Rate {
@@ -92,68 +54,6 @@ pub(crate) fn stored_rate(limit: Option<i64>, period_ms: Option<i64>) -> Option<
 
 /// A window's count to write: its end and the starts to add.
 pub(crate) type RateCount = (i64, u32);
-
-/// Reads, after the claim's lock, the queue's rate window and the keys
-/// with pending jobs and room into `slots`; returns the open keys'
-/// entries.
-pub(crate) async fn read_windows<C: SqlConn + ?Sized>(
-    conn: &mut C,
-    queue: &str,
-    slots: &mut Slots,
-) -> Result<Vec<String>> {
-    let d = conn.dialect();
-    let rate = conn
-        .fetch_optional("queues", QUEUE_RATE.text(d), &[Arg::Text(queue)])
-        .await?;
-    if let Some(r) = rate {
-        slots.queue_rate(
-            stored_rate(r.opt_int(0)?, r.opt_int(1)?),
-            r.int(2)?,
-            r.int(3)?,
-        );
-    }
-    let size = slots.partitioned_size();
-    let mut open = Vec::new();
-    if size > 0 {
-        let args = [Arg::Text(queue), Arg::Int(i64::from(size))];
-        for r in conn
-            .fetch_all("quota_slots", OPEN_KEYS.text(d), &args)
-            .await?
-        {
-            let entry = r.text(0)?;
-            let held = to_u32("quota_slots", "held", r.int(1)?)?;
-            if slots.open(entry.clone(), held, (r.int(2)?, r.int(3)?)) {
-                open.push(entry);
-            }
-        }
-    }
-    Ok(open)
-}
-
-/// Counts the accepted jobs' starts in the rate windows they used, in the
-/// claim's transaction.
-pub(crate) async fn count_starts<C: SqlConn + ?Sized>(
-    conn: &mut C,
-    queue: &str,
-    slots: &Slots,
-) -> Result<()> {
-    let d = conn.dialect();
-    let (queue_count, key_counts) = slots.rate_counts();
-    if let Some((end, n)) = queue_count {
-        let args = [Arg::Text(queue), Arg::Int(end), Arg::Int(i64::from(n))];
-        conn.execute(QUEUE_RATE_COUNT.text(d), &args).await?;
-    }
-    for (entry, (end, n)) in &key_counts {
-        let args = [
-            Arg::Text(queue),
-            Arg::Text(entry),
-            Arg::Int(*end),
-            Arg::Int(i64::from(*n)),
-        ];
-        conn.execute(KEY_RATE_COUNT.text(d), &args).await?;
-    }
-    Ok(())
-}
 
 /// The slots a claim counts: by entry (a plain quota's name, or a key's
 /// entry `quota U+001F key`), its size and how many it holds.

@@ -2,6 +2,9 @@
 //! SQLite file or PostgreSQL schema per test, dropped at the end, so tests
 //! never see each other's jobs; and the macro that runs a test on both.
 
+use std::time::{Duration, Instant};
+
+use sqlx::Connection as _;
 use tempfile::TempDir;
 
 /// The PostgreSQL URL tests may use (`WASYNC_TEST_PG`), if set.
@@ -51,6 +54,62 @@ pub struct Database {
     /// What `--database` takes.
     pub url: String,
     cleanup: Cleanup,
+}
+
+impl Database {
+    /// On PostgreSQL, the server's clock now (as text), to pass to
+    /// [`Database::transactions_end`]; `None` on SQLite.
+    pub async fn clock(&self) -> Option<String> {
+        let Cleanup::Schema { base, .. } = &self.cleanup else {
+            return None;
+        };
+        let mut conn = sqlx::PgConnection::connect(base).await.expect("connect");
+        let now: String = sqlx::query_scalar("SELECT clock_timestamp()::text")
+            .fetch_one(&mut conn)
+            .await
+            .expect("clock");
+        Some(now)
+    }
+
+    /// On PostgreSQL, whether every transaction that another connection
+    /// had open on this database's schema at `at` (read with
+    /// [`Database::clock`]) ends within `within`. A process paused (SIGSTOP)
+    /// inside a transaction keeps its locks, a dispatcher's row say, until
+    /// it continues: a statement waiting for one (another process's
+    /// activation) waits as long. A write of another row goes through all
+    /// the same, so only this shows it. True on SQLite, where a paused
+    /// writer holds the file's lock instead, which any write shows.
+    pub async fn transactions_end(&self, at: Option<&str>, within: Duration) -> bool {
+        let (Cleanup::Schema { base, schema }, Some(at)) = (&self.cleanup, at) else {
+            return true;
+        };
+        let mut conn = sqlx::PgConnection::connect(base).await.expect("connect");
+        let deadline = Instant::now() + within;
+        loop {
+            // A transaction that touched the schema holds a lock on one of
+            // its tables (at least `AccessShare`) until it ends.
+            let open: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity AS a \
+                 WHERE a.pid <> pg_backend_pid() AND a.xact_start < $2::timestamptz \
+                   AND EXISTS (SELECT 1 FROM pg_locks AS l \
+                     JOIN pg_class AS c ON c.oid = l.relation \
+                     JOIN pg_namespace AS n ON n.oid = c.relnamespace \
+                     WHERE l.pid = a.pid AND n.nspname = $1))",
+            )
+            .bind(schema)
+            .bind(at)
+            .fetch_one(&mut conn)
+            .await
+            .expect("open transactions");
+            if !open {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 #[derive(Debug)]

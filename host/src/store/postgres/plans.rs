@@ -106,7 +106,10 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
         ("await_walk", finishes::WALK.text(&POSTGRES)),
         ("cascade", finish::CASCADE.as_str()),
         ("update", jobs::UPDATE.text(&POSTGRES)),
-        ("quota_lock", quota::LOCK),
+        (
+            "quota_lock",
+            crate::store::claim_apart::QUOTAS.text(&POSTGRES),
+        ),
         (
             "quota_slots",
             crate::store::quota::IN_FLIGHT.text(&POSTGRES),

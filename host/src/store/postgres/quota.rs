@@ -3,19 +3,14 @@
 //! A quota's slots are the queue's jobs `assigned` or `active` that name
 //! it (`jobs_quota_in_flight` holds exactly those jobs that name any
 //! quota); a partitioned quota's, per key, are counted in `quota_slots`.
-//! A claim in a queue with quotas is one transaction:
-//!
-//! 1. it locks every quota row of the queue (`FOR UPDATE`, by name), so
-//!    the claims of one queue with quotas take turns, on every machine;
-//! 2. it counts the slots each plain quota has taken and reads the keys
-//!    with pending jobs and room (statements that start after the lock, so
-//!    they see every claim that held it before);
-//! 3. it accepts jobs as `store/quota_claim.rs` says: the keys' first jobs
-//!    (one `LATERAL` seek per key) merged with the walk over the due jobs
-//!    without a key in queue order (by pages, `quota_claim::Walk`), both
-//!    `FOR UPDATE SKIP LOCKED` and skipping in SQL every job that names a
-//!    full quota;
-//! 4. it claims the accepted jobs by id, and commits.
+//! A claim in a queue with quotas is one transaction through the steps of
+//! `store/claim_apart.rs` (which locks every quota row of the queue first,
+//! `FOR UPDATE` by name, so the claims of one queue with quotas take turns
+//! on every machine); this module gives its statements ([`ClaimApartTx`]):
+//! the keys' first jobs (one `LATERAL` seek per key) and the pages of the
+//! walk over the due jobs without a key, both `FOR UPDATE SKIP LOCKED` and
+//! skipping in SQL every job that names a full quota, and the claim of the
+//! accepted jobs by id.
 //!
 //! The one-statement claim of `claim.rs` takes no job while its queue has
 //! a quota, so every claim that could fill a quota goes through here. A
@@ -26,26 +21,19 @@
 
 use std::sync::LazyLock;
 
+use async_trait::async_trait;
+use sqlx::Row as _;
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row as _};
 use uuid::Uuid;
 
 use super::PgStore;
 use super::claim::{candidate_order, filter_binds, filter_clauses, not_expired};
-use super::row::{self, JOB_COLUMNS, lit, ms, to_u32};
+use super::row::{self, JOB_COLUMNS, lit, ms};
 use super::tx::PgTx;
-use crate::model::{Job, JobId, JobStatus, Transition};
-use crate::store::quota::IN_FLIGHT as SLOTS;
-use crate::store::quota_claim::{
-    Accepted, Heads, OrderKey, Quota, Slots, Walk, count_starts, order_key, read_windows,
-    stored_rate,
-};
-use crate::store::statement;
+use crate::model::{Job, JobStatus, Transition};
+use crate::store::claim_apart::{self, Candidate, ClaimApartTx};
+use crate::store::quota_claim::{Page, order_key};
 use crate::store::{JobClaimParams, Result};
-
-/// Locks the queue's quotas and reads their sizes.
-pub(super) static LOCK: &str = "SELECT name, size, partitioned, rate_limit, rate_period_ms \
-     FROM quotas WHERE queue = $1 ORDER BY name COLLATE \"C\" FOR UPDATE";
 
 /// The columns a candidate is read with.
 const CANDIDATE: &str = "c.id, c.begin_after, c.scheduled, c.seq, c.quota_names, c.priority";
@@ -120,7 +108,7 @@ pub(super) static CLAIM_IDS: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// A candidate row: its place, its quota entries, its id.
-fn candidate(r: &PgRow) -> Result<(OrderKey, Vec<String>, Uuid)> {
+fn candidate(r: &PgRow) -> Result<Candidate<Uuid>> {
     let key = order_key(r.try_get(5)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
     let names = r.try_get::<Option<Vec<String>>, _>(4)?.unwrap_or_default();
     Ok((key, names, r.try_get(0)?))
@@ -129,105 +117,88 @@ fn candidate(r: &PgRow) -> Result<(OrderKey, Vec<String>, Uuid)> {
 /// Claims up to `limit` jobs of a queue with quotas; see the module doc.
 pub(super) async fn claim(db: &PgStore, p: &JobClaimParams, limit: u32) -> Result<Vec<(i64, Job)>> {
     let mut tx = db.begin().await?;
-    let quotas = sqlx::query(LOCK)
-        .bind(&p.queue)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| {
-            let size = to_u32("quotas", "size", r.try_get(1)?)?;
-            let rate = stored_rate(r.try_get(3)?, r.try_get(4)?);
-            Ok((r.try_get(0)?, size, r.try_get(2)?, rate))
-        })
-        .collect::<Result<Vec<Quota>>>()?;
-    let in_flight = in_flight(&mut tx, &p.queue).await?;
-    let mut slots = Slots::new(quotas, in_flight.into_iter().map(|(_, n)| n), ms(p.now));
-    let [modules, functions, preferred_modules, preferred_functions] = filter_binds(p);
+    let claimed = claim_apart::claim(&mut PgTx::new(&mut tx, db, Vec::new()), p, limit).await?;
+    tx.commit().await?;
+    Ok(claimed)
+}
 
-    let open = read_windows(
-        &mut PgTx::new(&mut tx, db, Vec::new()),
-        &p.queue,
-        &mut slots,
-    )
-    .await?;
-    let size = slots.partitioned_size();
-    let full = |slots: &Slots| slots.full_names().into_iter().collect::<Vec<_>>();
-    let mut heads = Vec::new();
-    if !open.is_empty() {
+/// The statements of a claim apart; its steps are `claim_apart.rs`'s.
+#[async_trait]
+impl ClaimApartTx for PgTx<'_> {
+    type Id = Uuid;
+    /// The four pattern lists ([`filter_binds`]).
+    type Filters = [Vec<String>; 4];
+
+    fn filters(p: &JobClaimParams) -> Self::Filters {
+        filter_binds(p)
+    }
+
+    async fn heads(
+        &mut self,
+        p: &JobClaimParams,
+        [modules, functions, preferred_modules, preferred_functions]: &Self::Filters,
+        open: &[String],
+        per_key: u32,
+        full: &[String],
+    ) -> Result<Vec<Candidate<Uuid>>> {
         let rows = sqlx::query(&HEADS)
             .bind(&p.queue)
             .bind(ms(p.now))
-            .bind(&open)
-            .bind(i64::from(size.min(limit)))
-            .bind(full(&slots))
-            .bind(&modules)
-            .bind(&functions)
-            .bind(&preferred_modules)
-            .bind(&preferred_functions)
+            .bind(open)
+            .bind(i64::from(per_key))
+            .bind(full)
+            .bind(modules)
+            .bind(functions)
+            .bind(preferred_modules)
+            .bind(preferred_functions)
             .bind(p.dispatcher.0)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut *self.conn)
             .await?;
-        for r in &rows {
-            heads.push(candidate(r)?);
-        }
+        rows.iter().map(candidate).collect()
     }
-    let mut heads = Heads::new(heads);
 
-    let mut walk = Walk::new(limit);
-    let mut accepted = Accepted::new(limit);
-    'walk: while let Some(page) = walk.page() {
+    async fn walk(
+        &mut self,
+        p: &JobClaimParams,
+        [modules, functions, preferred_modules, preferred_functions]: &Self::Filters,
+        page: Page,
+        size: u32,
+        full: &[String],
+    ) -> Result<Vec<Candidate<Uuid>>> {
         let (statement, position) = page.binds();
         let rows = sqlx::query(&WALK[statement])
             .bind(&p.queue)
             .bind(ms(p.now))
-            .bind(full(&slots))
-            .bind(i64::from(walk.size))
-            .bind(&modules)
-            .bind(&functions)
-            .bind(&preferred_modules)
-            .bind(&preferred_functions)
+            .bind(full)
+            .bind(i64::from(size))
+            .bind(modules)
+            .bind(functions)
+            .bind(preferred_modules)
+            .bind(preferred_functions)
             .bind(p.dispatcher.0)
             .bind(position.0)
             .bind(position.1)
             .bind(position.2)
             .bind(position.3)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut *self.conn)
             .await?;
-        for r in &rows {
-            let (key, names, id) = candidate(r)?;
-            walk.saw(&key);
-            if accepted.offer_heads(&mut slots, &mut heads, Some(&key))
-                || accepted.offer(&mut slots, &names, id)
-            {
-                break 'walk;
-            }
-        }
-        accepted.end_page(&mut walk, rows.len(), &mut slots, &mut heads);
+        rows.iter().map(candidate).collect()
     }
 
-    count_starts(&mut PgTx::new(&mut tx, db, Vec::new()), &p.queue, &slots).await?;
-    let rows = if accepted.ids.is_empty() {
-        Vec::new()
-    } else {
-        sqlx::query(&CLAIM_IDS)
+    async fn claim_accepted(
+        &mut self,
+        p: &JobClaimParams,
+        ids: &[Uuid],
+    ) -> Result<Vec<(i64, Job)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(&CLAIM_IDS)
             .bind(p.dispatcher.0)
             .bind(&p.agent)
-            .bind(&accepted.ids)
-            .fetch_all(&mut *tx)
-            .await?
-    };
-    let claimed = rows.iter().map(row::job).collect::<Result<Vec<_>>>()?;
-    tx.commit().await?;
-    Ok(claimed)
-}
-
-/// `(job, quota name)` for every slot taken in the queue, by job id.
-async fn in_flight(conn: &mut PgConnection, queue: &str) -> Result<Vec<(JobId, String)>> {
-    let rows = sqlx::query(SLOTS.text(&statement::POSTGRES))
-        .bind(queue)
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.iter()
-        .map(|r| Ok((JobId(r.try_get::<Uuid, _>(0)?), r.try_get(1)?)))
-        .collect()
+            .bind(ids)
+            .fetch_all(&mut *self.conn)
+            .await?;
+        rows.iter().map(row::job).collect()
+    }
 }

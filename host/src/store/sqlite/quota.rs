@@ -4,33 +4,28 @@
 //! it (`jobs_quota_in_flight` holds exactly those jobs that name any
 //! quota); a partitioned quota's, per key, are counted in `quota_slots`.
 //! A claim in a queue with quotas runs in one `BEGIN IMMEDIATE`
-//! transaction: it reads the quotas, the slots each plain one has taken
-//! and the keys with pending jobs and room, then accepts jobs as
-//! `store/quota_claim.rs` says (the walk over the jobs without a key skips,
-//! in SQL, every job that names a full quota; the keys' first jobs come
-//! from their own index), and claims the accepted jobs by `seq`. The write
-//! lock is held throughout, so no other claim, of this process or another,
-//! counts the same slots.
+//! transaction through the steps of `store/claim_apart.rs`; this module
+//! gives its statements ([`ClaimApartTx`]): the walk over the jobs without
+//! a key (skipping, in SQL, every job that names a full quota), the keys'
+//! first jobs (from their own index), and the claim of the accepted jobs
+//! by `seq`. The write lock is held throughout, so no other claim, of this
+//! process or another, counts the same slots.
 
 use std::sync::LazyLock;
 
+use async_trait::async_trait;
 use sqlx::Row as _;
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
-use uuid::Uuid;
+use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStore;
 use super::batch::{self, Statements};
 use super::claim::{SHAPES, filter_clauses, filter_shape, not_expired};
 use super::queue::QUEUE_ORDER;
-use super::row::{self, JOB_COLUMNS, json, lit, ms, to_u32};
+use super::row::{self, JOB_COLUMNS, json, lit, ms};
 use super::tx::SqliteTx;
-use crate::model::{Job, JobId, JobStatus, Transition};
-use crate::store::quota::IN_FLIGHT as SLOTS;
-use crate::store::quota_claim::{
-    Accepted, Heads, OrderKey, Quota, Slots, Walk, count_starts, order_key, read_windows,
-    stored_rate,
-};
-use crate::store::statement;
+use crate::model::{Job, JobStatus, Transition};
+use crate::store::claim_apart::{self, Candidate, ClaimApartTx};
+use crate::store::quota_claim::{Page, order_key};
 use crate::store::{JobClaimParams, Result};
 
 /// Due jobs of a queue without a key in queue order, one page
@@ -123,7 +118,7 @@ fn claim_seqs_sql(rows: usize) -> String {
 pub(super) static CLAIM_SEQS: Statements = Statements::new(claim_seqs_sql);
 
 /// A candidate row: its place, its quota entries, its `seq`.
-fn candidate(r: &SqliteRow) -> Result<(OrderKey, Vec<String>, i64)> {
+fn candidate(r: &SqliteRow) -> Result<Candidate<i64>> {
     let seq = r.try_get(0)?;
     let key = order_key(r.try_get(4)?, r.try_get(1)?, r.try_get(2)?, seq);
     let names: Vec<String> = match r.try_get::<Option<String>, _>(3)? {
@@ -133,121 +128,113 @@ fn candidate(r: &SqliteRow) -> Result<(OrderKey, Vec<String>, i64)> {
     Ok((key, names, seq))
 }
 
-/// Claims up to `limit` jobs of a queue with quotas; see the module doc.
+/// Claims up to `limit` jobs of a queue with quotas (see the module doc)
+/// in one `BEGIN IMMEDIATE` transaction.
 pub(super) async fn claim(
     db: &SqliteStore,
     p: &JobClaimParams,
     limit: u32,
 ) -> Result<Vec<(i64, Job)>> {
     let mut tx = db.begin().await?;
-    let quotas = quotas(&mut tx, &p.queue).await?;
-    let in_flight = in_flight(&mut tx, &p.queue).await?;
-    let mut slots = Slots::new(quotas, in_flight.into_iter().map(|(_, n)| n), ms(p.now));
-    let (shape, patterns) = filter_shape(p);
-
-    let open = read_windows(&mut SqliteTx(&mut tx), &p.queue, &mut slots).await?;
-    let size = slots.partitioned_size();
-    let full = |slots: &Slots| -> Result<String> {
-        serde_json::to_string(&slots.full_names()).map_err(|e| row::corrupt("quotas", e))
-    };
-    let mut heads = Vec::new();
-    if !open.is_empty() {
-        let query = sqlx::query(&HEADS[shape])
-            .bind(p.queue.clone())
-            .bind(ms(p.now))
-            .bind(serde_json::Value::from(open).to_string())
-            .bind(i64::from(size.min(limit)))
-            .bind(full(&slots)?)
-            // `?6`: the dispatcher a broadcast's copy must be pinned to.
-            .bind(p.dispatcher.0);
-        for r in &with_filters(query, &patterns).fetch_all(&mut *tx).await? {
-            heads.push(candidate(r)?);
-        }
-    }
-    let mut heads = Heads::new(heads);
-
-    let mut walk = Walk::new(limit);
-    let mut accepted = Accepted::new(limit);
-    'walk: while let Some(page) = walk.page() {
-        let (statement, position) = page.binds();
-        let query = sqlx::query(&WALK[statement][shape])
-            .bind(p.queue.clone())
-            .bind(ms(p.now))
-            .bind(full(&slots)?)
-            .bind(position.0)
-            .bind(position.1)
-            .bind(position.2)
-            .bind(position.3)
-            .bind(i64::from(walk.size))
-            // `?9`: the dispatcher a broadcast's copy must be pinned to.
-            .bind(p.dispatcher.0);
-        let rows = with_filters(query, &patterns).fetch_all(&mut *tx).await?;
-        for r in &rows {
-            let (key, names, seq) = candidate(r)?;
-            walk.saw(&key);
-            if accepted.offer_heads(&mut slots, &mut heads, Some(&key))
-                || accepted.offer(&mut slots, &names, seq)
-            {
-                break 'walk;
-            }
-        }
-        accepted.end_page(&mut walk, rows.len(), &mut slots, &mut heads);
-    }
-
-    count_starts(&mut SqliteTx(&mut tx), &p.queue, &slots).await?;
-    let mut claimed = Vec::with_capacity(accepted.ids.len());
-    for chunk in accepted.ids.chunks(batch::MAX_ROWS) {
-        let rows = batch::bucket(chunk.len());
-        let mut query = sqlx::query(CLAIM_SEQS.get(rows))
-            .bind(p.dispatcher.0)
-            .bind(&p.agent);
-        for seq in batch::padded(chunk, rows) {
-            query = query.bind(seq);
-        }
-        for r in query.fetch_all(&mut *tx).await? {
-            claimed.push(row::job(&r)?);
-        }
-    }
+    let claimed = claim_apart::claim(&mut SqliteTx(&mut tx), p, limit).await?;
     tx.commit().await?;
     Ok(claimed)
 }
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
-/// `query` with the filter shape's pattern lists bound, in order.
-fn with_filters<'q>(mut query: Query<'q>, patterns: &'q [String]) -> Query<'q> {
+/// The candidates `query` reads, with the filter shape's pattern lists
+/// bound after its own parameters, in order.
+async fn candidates<'q>(
+    tx: &mut SqliteTx<'_>,
+    mut query: Query<'q>,
+    patterns: &'q [String],
+) -> Result<Vec<Candidate<i64>>> {
     for list in patterns {
         query = query.bind(list);
     }
-    query
+    let rows = query.fetch_all(&mut **tx.0).await?;
+    rows.iter().map(candidate).collect()
 }
 
-/// The queue's quotas.
-async fn quotas(conn: &mut SqliteConnection, queue: &str) -> Result<Vec<Quota>> {
-    let rows = sqlx::query(
-        "SELECT name, size, partitioned, rate_limit, rate_period_ms FROM quotas WHERE queue = ?1",
-    )
-    .bind(queue)
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            let size = to_u32("quotas", "size", r.try_get(1)?)?;
-            let rate = stored_rate(r.try_get(3)?, r.try_get(4)?);
-            Ok((r.try_get(0)?, size, r.try_get(2)?, rate))
-        })
-        .collect()
+/// A list of quota names or key entries as bound: a JSON array.
+fn names(list: &[String]) -> String {
+    serde_json::Value::from(list).to_string()
 }
 
-/// `(job, quota name)` for every slot taken in the queue, by job id.
-async fn in_flight(conn: &mut SqliteConnection, queue: &str) -> Result<Vec<(JobId, String)>> {
-    let rows = sqlx::query(SLOTS.text(&statement::SQLITE))
-        .bind(queue)
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.iter()
-        .map(|r| Ok((JobId(r.try_get::<Uuid, _>(0)?), r.try_get(1)?)))
-        .collect()
+/// The statements of a claim apart; its steps are `claim_apart.rs`'s.
+#[async_trait]
+impl ClaimApartTx for SqliteTx<'_> {
+    type Id = i64;
+    /// The filter shape and its pattern lists.
+    type Filters = (usize, Vec<String>);
+
+    fn filters(p: &JobClaimParams) -> Self::Filters {
+        filter_shape(p)
+    }
+
+    async fn heads(
+        &mut self,
+        p: &JobClaimParams,
+        (shape, patterns): &Self::Filters,
+        open: &[String],
+        per_key: u32,
+        full: &[String],
+    ) -> Result<Vec<Candidate<i64>>> {
+        let query = sqlx::query(&HEADS[*shape])
+            .bind(p.queue.clone())
+            .bind(ms(p.now))
+            .bind(names(open))
+            .bind(i64::from(per_key))
+            .bind(names(full))
+            // `?6`: the dispatcher a broadcast's copy must be pinned to.
+            .bind(p.dispatcher.0);
+        candidates(self, query, patterns).await
+    }
+
+    async fn walk(
+        &mut self,
+        p: &JobClaimParams,
+        (shape, patterns): &Self::Filters,
+        page: Page,
+        size: u32,
+        full: &[String],
+    ) -> Result<Vec<Candidate<i64>>> {
+        let (statement, position) = page.binds();
+        let query = sqlx::query(&WALK[statement][*shape])
+            .bind(p.queue.clone())
+            .bind(ms(p.now))
+            .bind(names(full))
+            .bind(position.0)
+            .bind(position.1)
+            .bind(position.2)
+            .bind(position.3)
+            .bind(i64::from(size))
+            // `?9`: the dispatcher a broadcast's copy must be pinned to.
+            .bind(p.dispatcher.0);
+        candidates(self, query, patterns).await
+    }
+
+    async fn claim_accepted(
+        &mut self,
+        p: &JobClaimParams,
+        seqs: &[i64],
+    ) -> Result<Vec<(i64, Job)>> {
+        let mut claimed = Vec::with_capacity(seqs.len());
+        for chunk in seqs.chunks(batch::MAX_ROWS) {
+            let rows = batch::bucket(chunk.len());
+            let mut query = sqlx::query(CLAIM_SEQS.get(rows))
+                .bind(p.dispatcher.0)
+                .bind(&p.agent);
+            for seq in batch::padded(chunk, rows) {
+                query = query.bind(seq);
+            }
+            for r in query.fetch_all(&mut **self.0).await? {
+                claimed.push(row::job(&r)?);
+            }
+        }
+        Ok(claimed)
+    }
 }
 
 #[cfg(test)]
