@@ -84,6 +84,9 @@ async fn a_wait_in_another_process_hears_the_completion() {
     let client = process(harness.store()).await;
     let worker = process(harness.another().await).await;
     let runner = dispatcher(&worker, "*", 4).await;
+    // The worker hears of the put, the client of the completion, only by
+    // notification: both must listen before the first put.
+    harness.listeners(2).await;
     let by = Putter::admin();
     for _ in 0..3 {
         let job = client
@@ -122,6 +125,7 @@ async fn a_slot_freed_in_another_process_is_claimed_at_once() {
         .unwrap();
     let sleeper = dispatcher(&there, "sleep", 1).await;
     let adder = dispatcher(&here, "add", 1).await;
+    harness.listeners(2).await;
     let by = Putter::admin();
     let in_quota = |function: &str, args| {
         let mut spec = JobSpec::new("hello", function, args);

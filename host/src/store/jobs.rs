@@ -495,8 +495,14 @@ pub(crate) trait TunedJobs: Send + Sync {
         jobs: &[NewJob],
         ids: &mut Vec<uuid::Uuid>,
     ) -> Result<(), sqlx::Error>;
-    /// See [`ClaimStore::job_claim_many`].
-    async fn claim_jobs(&self, params: JobClaimParams) -> Result<Vec<Job>>;
+    /// The claim of [`ClaimStore::job_claim_many`] in one statement, on
+    /// its own (a queue with quotas or a rate gives nothing), with each
+    /// job's `seq`.
+    async fn claim_alone(&self, params: &JobClaimParams) -> Result<Vec<(i64, Job)>>;
+    /// The claim of a queue with quotas or a rate, which counts their
+    /// slots apart (`store/claim_apart.rs`), of up to `limit` jobs;
+    /// nothing for another queue, a paused queue or a paused dispatcher.
+    async fn claim_apart(&self, params: &JobClaimParams, limit: u32) -> Result<Vec<(i64, Job)>>;
     /// See [`ClaimStore::job_start_many`].
     async fn start_jobs(&self, params: JobStartParams) -> Result<Vec<JobStarted>>;
     /// See [`ClaimStore::job_finish_many`].
@@ -564,7 +570,16 @@ async fn with_duplicates_resolved<B: SqlBackend + TunedJobs>(
 impl<B: SqlBackend + TunedJobs> ClaimStore for B {
     #[instrument(level = "debug", skip_all)]
     async fn job_claim_many(&self, params: JobClaimParams) -> Result<Vec<Job>> {
-        self.claim_jobs(params).await
+        if params.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut claimed = self.claim_alone(&params).await?;
+        // A queue with quotas or a rate gave nothing: it is claimed apart.
+        if claimed.len() < params.limit as usize {
+            let rest = params.limit - claimed.len() as u32;
+            claimed.extend(self.claim_apart(&params, rest).await?);
+        }
+        Ok(super::queue::in_queue_order(claimed))
     }
 
     #[instrument(level = "debug", skip_all)]

@@ -13,6 +13,9 @@ use super::statement::{SqlBackend, SqlTx};
 use super::{Error, JobClaimParams, Result};
 use crate::model::{Job, NewJob};
 
+/// The ids of the jobs an insert inserted.
+pub(crate) type Ids = Vec<Uuid>;
+
 /// What an insert wrote: the jobs and, when it claimed in the same
 /// transaction, what each claim took.
 #[derive(Debug, Default)]
@@ -89,7 +92,7 @@ async fn insert_in_transaction<B: SqlBackend + TunedJobs>(
     db: &B,
     jobs: &[NewJob],
     claims: &[JobClaimParams],
-    ids: &mut Vec<Uuid>,
+    ids: &mut Ids,
 ) -> Result<Vec<Vec<Job>>, PutFailed> {
     let mut tx = db.transaction().await?;
     let mut claimed = Vec::with_capacity(claims.len());

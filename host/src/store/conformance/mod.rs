@@ -168,6 +168,36 @@ pub(crate) struct PgHarness {
     schema: TestSchema,
 }
 
+impl PgHarness {
+    /// Waits until `n` connections listen for this schema's
+    /// notifications (each process's relay listens once it has
+    /// connected, a moment after it starts): a test whose processes only
+    /// hear of each other's work by notification starts then.
+    pub(crate) async fn listeners(&self, n: i64) {
+        let url = testing::url().expect("a PostgreSQL test server");
+        let pool = sqlx::PgPool::connect(&url).await.expect("connect");
+        let pattern = format!("LISTEN%{}%", self.schema.name);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let listening: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE query LIKE $1")
+                    .bind(&pattern)
+                    .fetch_one(&pool)
+                    .await
+                    .expect("pg_stat_activity");
+            if listening >= n {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{listening} of {n} processes listen after 30 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        pool.close().await;
+    }
+}
+
 impl Harness for PgHarness {
     async fn fresh() -> Option<Self> {
         let schema = TestSchema::new(&testing::url()?);

@@ -145,27 +145,22 @@ pub(super) fn like_patterns(patterns: &[String]) -> Vec<String> {
     patterns.iter().map(|p| like_pattern(p)).collect()
 }
 
-/// Claims due pending jobs for an agent, in queue order: one statement
-/// for a queue without quotas; a queue with quotas (found when that
-/// statement comes back short) is claimed by [`super::quota::claim`].
-pub(super) async fn claim_many(db: &PgStore, p: JobClaimParams) -> Result<Vec<Job>> {
-    if p.limit == 0 {
+/// What a queue with quotas or a rate gives a claim (see
+/// [`crate::store::jobs::TunedJobs::claim_apart`]): nothing for any other
+/// queue, a paused queue or a paused dispatcher.
+pub(super) async fn claim_apart(
+    db: &PgStore,
+    p: &JobClaimParams,
+    limit: u32,
+) -> Result<Vec<(i64, Job)>> {
+    let has_quotas: bool = sqlx::query_scalar(quota_claim::CLAIMED_APART.text(&POSTGRES))
+        .bind(&p.queue)
+        .fetch_one(&db.pool)
+        .await?;
+    if !has_quotas || pauses::paused(&mut db.reads(), &p.queue, p.dispatcher).await? {
         return Ok(Vec::new());
     }
-    let mut claimed = claim_in_one_statement(&db.pool, &p).await?;
-    if claimed.len() < p.limit as usize {
-        let has_quotas: bool = sqlx::query_scalar(quota_claim::CLAIMED_APART.text(&POSTGRES))
-            .bind(&p.queue)
-            .fetch_one(&db.pool)
-            .await?;
-        // The statement above took nothing from a paused queue or for a
-        // paused dispatcher; the quota claim asks apart.
-        if has_quotas && !pauses::paused(&mut db.reads(), &p.queue, p.dispatcher).await? {
-            let rest = p.limit - claimed.len() as u32;
-            claimed.extend(super::quota::claim(db, &p, rest).await?);
-        }
-    }
-    Ok(crate::store::queue::in_queue_order(claimed))
+    super::quota::claim(db, p, limit).await
 }
 
 /// [`CLAIM`] on `conn` (see [`crate::store::puts::PutTx`]).
@@ -173,9 +168,6 @@ pub(super) async fn claim_in_one_statement<'c>(
     conn: impl sqlx::PgExecutor<'c>,
     p: &JobClaimParams,
 ) -> Result<Vec<(i64, Job)>> {
-    if p.limit == 0 {
-        return Ok(Vec::new());
-    }
     let [modules, functions, preferred_modules, preferred_functions] = filter_binds(p);
     let rows = sqlx::query(&CLAIM[usize::from(p.start)])
         .bind(p.dispatcher.0)

@@ -12,7 +12,7 @@ use super::tx::PgTx;
 use crate::model::{Failure, Job, NewJob, Transition};
 use crate::store::Result;
 use crate::store::jobs::{INSERTED_COLUMNS, SKIP_DUPLICATES};
-use crate::store::puts::PutTx;
+use crate::store::puts::{Ids, PutTx};
 
 /// The most jobs one insert statement takes; larger puts take one
 /// statement per chunk of this size, in one transaction.
@@ -155,11 +155,7 @@ pub(super) async fn insert_chunk(
 /// written once, in `store/puts.rs`).
 #[async_trait]
 impl PutTx for PgTx<'_> {
-    async fn insert_chunk(
-        &mut self,
-        jobs: &[NewJob],
-        ids: &mut Vec<uuid::Uuid>,
-    ) -> Result<(), sqlx::Error> {
+    async fn insert_chunk(&mut self, jobs: &[NewJob], ids: &mut Ids) -> Result<(), sqlx::Error> {
         insert_chunk(self.conn, &self.db.channel, jobs, ids).await
     }
 
@@ -170,7 +166,7 @@ impl PutTx for PgTx<'_> {
 
 use async_trait::async_trait;
 
-use super::claim::{claim_many, start_many};
+use super::claim::{claim_apart, claim_in_one_statement, start_many};
 use super::finish::finish_many;
 use crate::store::jobs::TunedJobs;
 use crate::store::{FinishReport, JobClaimParams, JobFinishParams, JobStartParams, JobStarted};
@@ -186,16 +182,16 @@ impl TunedJobs for PgStore {
         MAX_ROWS
     }
 
-    async fn insert_alone(
-        &self,
-        jobs: &[NewJob],
-        ids: &mut Vec<uuid::Uuid>,
-    ) -> Result<(), sqlx::Error> {
+    async fn insert_alone(&self, jobs: &[NewJob], ids: &mut Ids) -> Result<(), sqlx::Error> {
         insert_chunk(&mut *self.pool.acquire().await?, &self.channel, jobs, ids).await
     }
 
-    async fn claim_jobs(&self, params: JobClaimParams) -> Result<Vec<Job>> {
-        claim_many(self, params).await
+    async fn claim_alone(&self, params: &JobClaimParams) -> Result<Vec<(i64, Job)>> {
+        claim_in_one_statement(&self.pool, params).await
+    }
+
+    async fn claim_apart(&self, params: &JobClaimParams, limit: u32) -> Result<Vec<(i64, Job)>> {
+        claim_apart(self, params, limit).await
     }
 
     async fn start_jobs(&self, params: JobStartParams) -> Result<Vec<JobStarted>> {

@@ -142,27 +142,22 @@ fn glob_patterns(patterns: &[String]) -> String {
     serde_json::Value::from(escaped).to_string()
 }
 
-/// Claims due pending jobs for an agent, in queue order: one statement
-/// for a queue without quotas; a queue with quotas (found when that
-/// statement comes back short) is claimed by [`super::quota::claim`].
-pub(super) async fn claim_many(db: &SqliteStore, p: JobClaimParams) -> Result<Vec<Job>> {
-    if p.limit == 0 {
+/// What a queue with quotas or a rate gives a claim (see
+/// [`crate::store::jobs::TunedJobs::claim_apart`]): nothing for any other
+/// queue, a paused queue or a paused dispatcher.
+pub(super) async fn claim_apart(
+    db: &SqliteStore,
+    p: &JobClaimParams,
+    limit: u32,
+) -> Result<Vec<(i64, Job)>> {
+    let has_quotas: bool = sqlx::query_scalar(quota_claim::CLAIMED_APART.text(&SQLITE))
+        .bind(&p.queue)
+        .fetch_one(&db.reader)
+        .await?;
+    if !has_quotas || pauses::paused(&mut db.reads(), &p.queue, p.dispatcher).await? {
         return Ok(Vec::new());
     }
-    let mut claimed = claim_in_one_statement(&db.writer, &p).await?;
-    if claimed.len() < p.limit as usize {
-        let has_quotas: bool = sqlx::query_scalar(quota_claim::CLAIMED_APART.text(&SQLITE))
-            .bind(&p.queue)
-            .fetch_one(&db.reader)
-            .await?;
-        // The statement above took nothing from a paused queue or for a
-        // paused dispatcher; the quota claim asks apart.
-        if has_quotas && !pauses::paused(&mut db.reads(), &p.queue, p.dispatcher).await? {
-            let rest = p.limit - claimed.len() as u32;
-            claimed.extend(super::quota::claim(db, &p, rest).await?);
-        }
-    }
-    Ok(crate::store::queue::in_queue_order(claimed))
+    super::quota::claim(db, p, limit).await
 }
 
 /// [`CLAIM`] on `conn` (see [`crate::store::puts::PutTx`]).
@@ -170,9 +165,6 @@ pub(super) async fn claim_in_one_statement<'c>(
     conn: impl sqlx::SqliteExecutor<'c>,
     p: &JobClaimParams,
 ) -> Result<Vec<(i64, Job)>> {
-    if p.limit == 0 {
-        return Ok(Vec::new());
-    }
     let (shape, patterns) = filter_shape(p);
     let mut query = sqlx::query(&CLAIM[usize::from(p.start)][shape])
         .bind(p.dispatcher.0)

@@ -11,7 +11,7 @@ use super::tx::SqliteTx;
 use crate::model::{Failure, Job, NewJob, Transition};
 use crate::store::Result;
 use crate::store::jobs::{INSERTED_COLUMNS, SKIP_DUPLICATES};
-use crate::store::puts::PutTx;
+use crate::store::puts::{Ids, PutTx};
 
 /// A failure as the `failure` column stores it.
 pub(super) fn job_failure_text(failure: &Failure) -> String {
@@ -104,11 +104,7 @@ async fn insert_chunk(
 /// written once, in `store/puts.rs`).
 #[async_trait]
 impl PutTx for SqliteTx<'_> {
-    async fn insert_chunk(
-        &mut self,
-        jobs: &[NewJob],
-        ids: &mut Vec<uuid::Uuid>,
-    ) -> Result<(), sqlx::Error> {
+    async fn insert_chunk(&mut self, jobs: &[NewJob], ids: &mut Ids) -> Result<(), sqlx::Error> {
         insert_chunk(self.0, jobs, ids).await
     }
 
@@ -119,7 +115,7 @@ impl PutTx for SqliteTx<'_> {
 
 use async_trait::async_trait;
 
-use super::claim::{claim_many, start_many};
+use super::claim::{claim_apart, claim_in_one_statement, start_many};
 use super::finish::finish_many;
 use crate::store::jobs::TunedJobs;
 use crate::store::{FinishReport, JobClaimParams, JobFinishParams, JobStartParams, JobStarted};
@@ -135,16 +131,16 @@ impl TunedJobs for SqliteStore {
         batch::MAX_ROWS
     }
 
-    async fn insert_alone(
-        &self,
-        jobs: &[NewJob],
-        ids: &mut Vec<uuid::Uuid>,
-    ) -> Result<(), sqlx::Error> {
+    async fn insert_alone(&self, jobs: &[NewJob], ids: &mut Ids) -> Result<(), sqlx::Error> {
         insert_chunk(&mut *self.writer.acquire().await?, jobs, ids).await
     }
 
-    async fn claim_jobs(&self, params: JobClaimParams) -> Result<Vec<Job>> {
-        claim_many(self, params).await
+    async fn claim_alone(&self, params: &JobClaimParams) -> Result<Vec<(i64, Job)>> {
+        claim_in_one_statement(&self.writer, params).await
+    }
+
+    async fn claim_apart(&self, params: &JobClaimParams, limit: u32) -> Result<Vec<(i64, Job)>> {
+        claim_apart(self, params, limit).await
     }
 
     async fn start_jobs(&self, params: JobStartParams) -> Result<Vec<JobStarted>> {
