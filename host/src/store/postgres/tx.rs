@@ -110,7 +110,7 @@ sql_conn!(PgTx<'_>, &statement::POSTGRES, |this| &mut *this.conn, {
     }
 
     async fn mark_watched(&mut self, id: Uuid) -> Result<()> {
-        mark_watched(&mut *self.conn, id).await
+        mark_watched(&mut *self.conn, self.db, id).await
     }
 });
 
@@ -124,25 +124,41 @@ sql_conn!(PgPoolConn<'_>, &statement::POSTGRES, |this| &this.0.pool, {
     }
 
     async fn mark_watched(&mut self, id: Uuid) -> Result<()> {
-        mark_watched(&self.0.pool, id).await
+        mark_watched(&self.0.pool, self.0, id).await
     }
 });
 
 /// Marks a job as waited for (migration 0030), unless it is already
 /// marked or completed: an `UPDATE`, so that it takes the job's row lock
 /// and a finish in progress is ordered before or after it (see `TELL` in
-/// `finish.rs`).
+/// `finish.rs`). A pending job's queue is announced as a put again on
+/// commit: a claim that ran while the mark held the row skipped it
+/// (`FOR UPDATE SKIP LOCKED`) and would otherwise leave it to the next
+/// poll.
 static MARK_WATCHED: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "UPDATE jobs SET watched = true \
-         WHERE id = $1 AND NOT watched AND status NOT IN ({completed}, {cancelled})",
+        "WITH marked AS ( \
+           UPDATE jobs SET watched = true \
+           WHERE id = $1 AND NOT watched AND status NOT IN ({completed}, {cancelled}) \
+           RETURNING status, queue) \
+         SELECT pg_notify($2, json_build_object('put', json_build_array(queue))::text) \
+         FROM marked WHERE status = {pending}",
         completed = lit(JobStatus::Completed),
         cancelled = lit(JobStatus::Cancelled),
+        pending = lit(JobStatus::Pending),
     )
 });
 
-async fn mark_watched<'e>(conn: impl Executor<'e, Database = Postgres>, id: Uuid) -> Result<()> {
-    sqlx::query(&MARK_WATCHED).bind(id).execute(conn).await?;
+async fn mark_watched<'e>(
+    conn: impl Executor<'e, Database = Postgres>,
+    db: &PgStore,
+    id: Uuid,
+) -> Result<()> {
+    sqlx::query(&MARK_WATCHED)
+        .bind(id)
+        .bind(&*db.channel)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
