@@ -6,8 +6,9 @@
 //!
 //! An offer takes the claim loop's turn (waiting for a claim under way,
 //! one statement) and then, as the claim loop does, the lock the
-//! self-check excludes claims with, and holds both until it is taken, so free slots are never counted twice and a job just claimed is
-//! held before the self-check can look. Nothing is offered
+//! self-check excludes claims with, and holds both until it is taken,
+//! so free slots are never counted twice and a job just claimed is held
+//! before the self-check can look. Nothing is offered
 //! once the dispatcher has been silent for half its death interval: it
 //! may have been declared dead while paused, and the claim loop, which
 //! pings before it claims, must learn that before it takes new work.
