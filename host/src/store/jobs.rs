@@ -499,9 +499,9 @@ pub(crate) trait TunedJobs: Send + Sync {
     /// its own (a queue with quotas or a rate gives nothing), with each
     /// job's `seq`.
     async fn claim_alone(&self, params: &JobClaimParams) -> Result<Vec<(i64, Job)>>;
-    /// The claim of a queue with quotas or a rate, which counts their
-    /// slots apart (`store/claim_apart.rs`), of up to `limit` jobs;
-    /// nothing for another queue, a paused queue or a paused dispatcher.
+    /// The claim of a queue with quotas or a rate, not paused, which
+    /// counts their slots apart (`store/claim_apart.rs`), of up to `limit`
+    /// jobs.
     async fn claim_apart(&self, params: &JobClaimParams, limit: u32) -> Result<Vec<(i64, Job)>>;
     /// See [`ClaimStore::job_start_many`].
     async fn start_jobs(&self, params: JobStartParams) -> Result<Vec<JobStarted>>;
@@ -566,6 +566,22 @@ async fn with_duplicates_resolved<B: SqlBackend + TunedJobs>(
     super::unique::resolve_skipped(db, jobs, out).await
 }
 
+/// Whether a claim's queue is claimed apart (it has quotas or a rate: the
+/// one-statement claim gave nothing) and neither it nor the dispatcher is
+/// paused (which the claim apart does not ask).
+async fn claims_apart<B: SqlBackend>(db: &B, params: &JobClaimParams) -> Result<bool> {
+    let mut conn = db.reads();
+    let sql = super::quota_claim::CLAIMED_APART.text(conn.dialect());
+    let apart = match conn
+        .fetch_optional("queues", sql, &[Arg::Text(&params.queue)])
+        .await?
+    {
+        Some(row) => row.bool(0)?,
+        None => false,
+    };
+    Ok(apart && !super::pauses::paused(&mut conn, &params.queue, params.dispatcher).await?)
+}
+
 #[async_trait]
 impl<B: SqlBackend + TunedJobs> ClaimStore for B {
     #[instrument(level = "debug", skip_all)]
@@ -575,7 +591,7 @@ impl<B: SqlBackend + TunedJobs> ClaimStore for B {
         }
         let mut claimed = self.claim_alone(&params).await?;
         // A queue with quotas or a rate gave nothing: it is claimed apart.
-        if claimed.len() < params.limit as usize {
+        if claimed.len() < params.limit as usize && claims_apart(self, &params).await? {
             let rest = params.limit - claimed.len() as u32;
             claimed.extend(self.claim_apart(&params, rest).await?);
         }

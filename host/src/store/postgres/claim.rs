@@ -11,11 +11,8 @@ use super::queue::QUEUE_ORDER;
 use super::row::{self, JOB_COLUMNS, lit, ms};
 use crate::clock;
 use crate::model::{Job, JobId, Transition};
-use crate::store::statement::POSTGRES;
-use crate::store::statement::SqlBackend;
 use crate::store::statement::like_pattern;
 use crate::store::{JobClaimParams, JobStartParams, JobStarted, Result};
-use crate::store::{pauses, quota_claim};
 
 /// The claim of a queue without quotas: one statement.
 ///
@@ -143,24 +140,6 @@ pub(super) static START: LazyLock<String> = LazyLock::new(|| {
 /// as `LIKE` patterns: `%`, `_` and the escape `\` are escaped first.
 pub(super) fn like_patterns(patterns: &[String]) -> Vec<String> {
     patterns.iter().map(|p| like_pattern(p)).collect()
-}
-
-/// What a queue with quotas or a rate gives a claim (see
-/// [`crate::store::jobs::TunedJobs::claim_apart`]): nothing for any other
-/// queue, a paused queue or a paused dispatcher.
-pub(super) async fn claim_apart(
-    db: &PgStore,
-    p: &JobClaimParams,
-    limit: u32,
-) -> Result<Vec<(i64, Job)>> {
-    let has_quotas: bool = sqlx::query_scalar(quota_claim::CLAIMED_APART.text(&POSTGRES))
-        .bind(&p.queue)
-        .fetch_one(&db.pool)
-        .await?;
-    if !has_quotas || pauses::paused(&mut db.reads(), &p.queue, p.dispatcher).await? {
-        return Ok(Vec::new());
-    }
-    super::quota::claim(db, p, limit).await
 }
 
 /// [`CLAIM`] on `conn` (see [`crate::store::puts::PutTx`]).

@@ -12,10 +12,7 @@ use super::queue::QUEUE_ORDER;
 use super::row::{self, JOB_COLUMNS, lit, ms};
 use crate::clock;
 use crate::model::{Job, JobId, Transition};
-use crate::store::statement::SQLITE;
-use crate::store::statement::SqlBackend;
 use crate::store::{JobClaimParams, JobStartParams, JobStarted, Result};
-use crate::store::{pauses, quota_claim};
 
 /// The number of filter shapes: which of the agent's module and function
 /// patterns and its preference's module and function patterns are present
@@ -140,24 +137,6 @@ pub(super) static START: Statements = Statements::new(start_sql);
 fn glob_patterns(patterns: &[String]) -> String {
     let escaped: Vec<String> = patterns.iter().map(|p| p.replace('[', "[[]")).collect();
     serde_json::Value::from(escaped).to_string()
-}
-
-/// What a queue with quotas or a rate gives a claim (see
-/// [`crate::store::jobs::TunedJobs::claim_apart`]): nothing for any other
-/// queue, a paused queue or a paused dispatcher.
-pub(super) async fn claim_apart(
-    db: &SqliteStore,
-    p: &JobClaimParams,
-    limit: u32,
-) -> Result<Vec<(i64, Job)>> {
-    let has_quotas: bool = sqlx::query_scalar(quota_claim::CLAIMED_APART.text(&SQLITE))
-        .bind(&p.queue)
-        .fetch_one(&db.reader)
-        .await?;
-    if !has_quotas || pauses::paused(&mut db.reads(), &p.queue, p.dispatcher).await? {
-        return Ok(Vec::new());
-    }
-    super::quota::claim(db, p, limit).await
 }
 
 /// [`CLAIM`] on `conn` (see [`crate::store::puts::PutTx`]).

@@ -115,7 +115,7 @@ impl PutTx for SqliteTx<'_> {
 
 use async_trait::async_trait;
 
-use super::claim::{claim_apart, claim_in_one_statement, start_many};
+use super::claim::{claim_in_one_statement, start_many};
 use super::finish::finish_many;
 use crate::store::jobs::TunedJobs;
 use crate::store::{FinishReport, JobClaimParams, JobFinishParams, JobStartParams, JobStarted};
@@ -140,7 +140,7 @@ impl TunedJobs for SqliteStore {
     }
 
     async fn claim_apart(&self, params: &JobClaimParams, limit: u32) -> Result<Vec<(i64, Job)>> {
-        claim_apart(self, params, limit).await
+        super::quota::claim(self, params, limit).await
     }
 
     async fn start_jobs(&self, params: JobStartParams) -> Result<Vec<JobStarted>> {
