@@ -62,7 +62,9 @@ pub(crate) const IN_STATES: &str = concat!("unique_key IS NOT NULL AND ", in_sta
 
 /// Appended to a batch insert: a job whose key `jobs_unique` already holds
 /// is skipped, not an error (any other conflict, a taken id or a
-/// schedule's occurrence already put, still is).
+/// schedule's occurrence already put, still is). PostgreSQL appends it
+/// only where a read of the index cannot do (`Held` in
+/// `postgres/job.rs`): there it makes every row's insert speculative.
 pub(crate) const SKIP_DUPLICATES: &str = concat!(
     "ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL AND ",
     in_states!(),

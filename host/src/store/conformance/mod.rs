@@ -290,6 +290,10 @@ macro_rules! foreach_case {
         $m!($h, keys_at_their_limits_block_only_their_duplicates);
         $m!(
             $h,
+            a_job_expired_at_put_meets_the_holder_only_if_completed_is_a_state
+        );
+        $m!(
+            $h,
             a_unique_key_stops_blocking_once_its_job_leaves_its_states
         );
         $m!($h, a_job_put_back_over_its_held_key_is_a_conflict);

@@ -86,6 +86,47 @@ pub(crate) async fn keys_at_their_limits_block_only_their_duplicates<H: Harness>
     assert_eq!(ids(&answers), first_ids, "each duplicate meets its holder");
 }
 
+/// A job put past its deadline is inserted `completed`: outside the
+/// default states of its key, so it does not meet the key's holder and is
+/// inserted, in a batch with keyed jobs that do meet theirs; with
+/// `completed` among its states, it meets the holder like any other.
+pub(crate) async fn a_job_expired_at_put_meets_the_holder_only_if_completed_is_a_state<
+    H: Harness,
+>(
+    h: H,
+) {
+    let s = h.store();
+    let m = module(&*s, "m", None).await;
+    let holder = unique_job(&m, "", "k", &[]);
+    put(&*s, vec![holder.clone()]).await;
+    let expired = NewJob {
+        expired: true,
+        ..unique_job(&m, "", "k", &[])
+    };
+    let duplicate = unique_job(&m, "", "k", &[]);
+    let answers = put(&*s, vec![expired.clone(), duplicate]).await;
+    assert_eq!(ids(&answers), [expired.id, holder.id]);
+    assert_eq!(answers[0].status, JobStatus::Completed);
+    let counted = NewJob {
+        expired: true,
+        ..unique_job(
+            &m,
+            "",
+            "k",
+            &[
+                JobStatus::New,
+                JobStatus::Pending,
+                JobStatus::Assigned,
+                JobStatus::Active,
+                JobStatus::Callbacks,
+                JobStatus::Completed,
+            ],
+        )
+    };
+    let answers = put(&*s, vec![counted]).await;
+    assert_eq!(ids(&answers), [holder.id], "the holder meets it");
+}
+
 pub(crate) async fn a_unique_key_stops_blocking_once_its_job_leaves_its_states<H: Harness>(h: H) {
     let s = h.store();
     let m = module(&*s, "m", None).await;

@@ -137,6 +137,11 @@ pub(super) fn is(e: &sqlx::Error, code: &str) -> bool {
     db_error(e).is_some_and(|(c, _)| c == code)
 }
 
+/// True when `e` has SQLSTATE `code` and names `constraint`.
+pub(super) fn names(e: &sqlx::Error, code: &str, constraint: &str) -> bool {
+    db_error(e).is_some_and(|(c, what)| c == code && what.as_deref() == Some(constraint))
+}
+
 /// How many times a transaction that PostgreSQL aborted to break a
 /// deadlock (or a serialization failure) is run again.
 pub(super) const ATTEMPTS: usize = 5;

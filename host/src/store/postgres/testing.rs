@@ -208,8 +208,9 @@ impl PgStore {
     ) -> Result<Transaction<'static, Postgres>> {
         let mut tx = self.pool.begin().await?;
         let mut ids = Vec::new();
-        super::job::insert_chunk(&mut tx, &self.channel, std::slice::from_ref(job), &mut ids)
-            .await?;
+        let jobs = std::slice::from_ref(job);
+        let held = super::job::Held::in_transaction(jobs);
+        super::job::insert_chunk(&mut tx, &self.channel, jobs, held, &mut ids).await?;
         Ok(tx)
     }
 

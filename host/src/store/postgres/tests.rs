@@ -1,6 +1,7 @@
 //! PostgreSQL-only behaviour: opening (schemas, concurrent migrations),
 //! notifications scoped to their schema, a listener that survives losing
-//! its connection, and awaits racing their completion on two stores. The
+//! its connection, awaits racing their completion on two stores, and a
+//! unique put losing its key between reading it free and inserting. The
 //! rest is the conformance suite's. Skipped without `WASYNC_TEST_PG`.
 
 use std::time::Duration;
@@ -9,7 +10,7 @@ use serde_json::json;
 
 use super::PgStore;
 use super::testing::{self, TestSchema};
-use crate::model::{JobStatus, RunOutcome};
+use crate::model::{JobStatus, NewJob, RunOutcome, UniqueSpec};
 use crate::store::conformance::kit::*;
 use crate::store::prelude::*;
 use crate::store::{Error, StoreEvent, StoreListener};
@@ -438,4 +439,43 @@ async fn uploads_taking_one_name_at_once_all_succeed_and_one_holds_it() {
         stores[0].module_get("tool").await.unwrap().digest,
         named[0].digest
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unique_put_that_loses_its_key_after_reading_it_free_is_answered_with_the_winner() {
+    // A put with a key reads `jobs_unique` first and finds the key free;
+    // another transaction has inserted the key and not committed, so the
+    // put's insert waits on it. Once that commits, the insert fails on
+    // `jobs_unique`, and the put is tried again skipping held keys: it is
+    // answered with the winner and inserts nothing.
+    let Some(schema) = schema() else { return };
+    let observer = schema.open().await;
+    let putter = schema.open_tagged("put").await;
+    let m = module(&observer, "m", None).await;
+    let keyed = |at| {
+        let spec = UniqueSpec {
+            key: Some("k".to_owned()),
+            states: Vec::new(),
+            period_ms: None,
+        };
+        NewJob {
+            unique: Some(spec.resolve("m", "work", &json!([]), t(0)).unwrap()),
+            ..new_job("", &m, "work", t(at))
+        }
+    };
+    let (winner, loser) = (keyed(0), keyed(1));
+    let hold = observer.insert_uncommitted(&winner).await.unwrap();
+    let putting = {
+        let loser = loser.clone();
+        tokio::spawn(async move { putter.job_insert_many(&[loser]).await })
+    };
+    blocked(&observer, &schema, "put").await;
+    hold.commit().await.unwrap();
+    let answer = putting.await.unwrap().expect("the put is answered");
+    assert_eq!(answer[0].id, winner.id, "answered with the key's holder");
+    assert!(
+        observer.job_get(loser.id).await.is_err(),
+        "nothing inserted"
+    );
+    assert_eq!(queue_ids(&observer, "").await, [winner.id]);
 }
