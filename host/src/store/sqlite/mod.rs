@@ -262,6 +262,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn sqlite_is_built_with_the_workspace_flags() {
+        // `.cargo/config.toml` sets LIBSQLITE3_FLAGS (fdatasync for
+        // commits, no memory statistics); SQLite reports the second.
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("w.db")).await.unwrap();
+        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+            .fetch_all(&store.reader)
+            .await
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+        store.close().await;
+    }
+
+    #[tokio::test]
     async fn urls_name_files_not_memory() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("a/b.db").display());
