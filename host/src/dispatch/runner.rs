@@ -39,7 +39,7 @@ async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Job) {
         } else {
             run_guest(&shared, &agent, &job).await
         };
-        hand_on_slot(&shared, &agent, began.elapsed());
+        let handed_on = hand_on_slot(&shared, &agent, began.elapsed());
         if let RunOutcome::Failure(failure) = &outcome
             && failure.kind == FailureKind::Cancelled
         {
@@ -53,7 +53,14 @@ async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Job) {
             shared.held.let_go(job.id);
             return;
         }
-        shared.parts.events.work_available();
+        // A slot that went on to a job claimed ahead asks the claim loop
+        // for more at once, so claims overlap this write. A slot freed with
+        // nothing waiting (an idle agent) asks once the outcome is written:
+        // SQLite has one writer, and a claim taken first (finding nothing,
+        // at idle) would delay the outcome the job's waiter is waiting for.
+        if handed_on {
+            shared.parts.events.work_available();
+        }
         pinger::ping_if_silent(&shared).await;
         let taken_over = shared.taken_over.borrow().clone();
         if let Some(by) = taken_over {
@@ -95,6 +102,9 @@ async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Job) {
             }
         }
         shared.held.let_go(job.id);
+        if !handed_on {
+            shared.parts.events.work_available();
+        }
     }
     .instrument(span)
     .await
@@ -102,19 +112,21 @@ async fn run_job(shared: Arc<Shared>, agent: Arc<AgentSlots>, job: Job) {
 
 /// Gives the slot of a run that took `took` to the agent's next waiting
 /// job, unless the dispatcher's id was taken over: the jobs waiting are
-/// then another process's, let go unrun.
-fn hand_on_slot(shared: &Arc<Shared>, agent: &Arc<AgentSlots>, took: std::time::Duration) {
+/// then another process's, let go unrun. True when the slot went on to a
+/// job; false when it was freed.
+fn hand_on_slot(shared: &Arc<Shared>, agent: &Arc<AgentSlots>, took: std::time::Duration) -> bool {
     let Some(next) = agent.next(took) else {
-        return;
+        return false;
     };
     if shared.taken_over.borrow().is_some() {
         for job in std::iter::once(next).chain(agent.drain_waiting()) {
             shared.held.let_go(job.id);
         }
         agent.release();
-        return;
+        return false;
     }
     spawn(shared, agent, next);
+    true
 }
 
 /// A composite's run, done by the host: puts the parts whose turn it is
