@@ -33,7 +33,7 @@ use super::sql::{JOB_COLUMNS, digest, from_u64_bits, job_of};
 use super::statement::{Arg, Sql, SqlBackend, SqlConn};
 use super::{Error, Result};
 use crate::clock;
-use crate::model::{Job, JobId, NewJob, derived_key};
+use crate::model::{Job, JobId, NewJob, derived_key, state_bit};
 
 /// The `unique_derived` column of a job put: the period (in ms, 0 for
 /// none) its key was derived with, or NULL when it has no key or an
@@ -149,6 +149,7 @@ pub(crate) async fn resolve_skipped<B: SqlBackend + TunedJobs>(
     jobs: &[NewJob],
     mut out: Vec<Option<Job>>,
 ) -> Result<Vec<Job>> {
+    answer_with_the_batchs_own(jobs, &mut out);
     for _ in 0..ATTEMPTS {
         let mut again = Vec::new();
         for (index, slot) in out.iter_mut().enumerate() {
@@ -192,10 +193,39 @@ pub(crate) async fn resolve_skipped<B: SqlBackend + TunedJobs>(
         .collect()
 }
 
+/// Answers each skipped job whose key a job of the same batch took with
+/// that job: the batch's own holder is known without a read, and reading
+/// it could find it already run and completed (its key free again), which
+/// would insert the duplicate after all.
+fn answer_with_the_batchs_own(jobs: &[NewJob], out: &mut [Option<Job>]) {
+    let mut taken: std::collections::HashMap<(&str, &str), Job> = std::collections::HashMap::new();
+    for (new, job) in jobs.iter().zip(out.iter()) {
+        // Only a job put into one of its key's states holds it (one put
+        // past its deadline is inserted `completed`).
+        if let (Some(unique), Some(job)) = (&new.unique, job)
+            && unique.states & state_bit(job.status) != 0
+        {
+            taken.insert((new.queue.as_str(), unique.key.as_str()), job.clone());
+        }
+    }
+    if taken.is_empty() {
+        return;
+    }
+    for (new, slot) in jobs.iter().zip(out.iter_mut()) {
+        if slot.is_none()
+            && let Some(unique) = &new.unique
+        {
+            *slot = taken
+                .get(&(new.queue.as_str(), unique.key.as_str()))
+                .cloned();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{JobStatus, state_bit};
+    use crate::model::JobStatus;
 
     #[test]
     fn the_predicate_has_a_bit_per_status_and_the_migrations_repeat_it() {
