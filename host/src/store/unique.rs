@@ -198,26 +198,24 @@ pub(crate) async fn resolve_skipped<B: SqlBackend + TunedJobs>(
 /// it could find it already run and completed (its key free again), which
 /// would insert the duplicate after all.
 fn answer_with_the_batchs_own(jobs: &[NewJob], out: &mut [Option<Job>]) {
-    let mut taken: std::collections::HashMap<(&str, &str), Job> = std::collections::HashMap::new();
-    for (new, job) in jobs.iter().zip(out.iter()) {
+    // Where each key a job of the batch took is held: that job's index.
+    let mut taken: std::collections::HashMap<(&str, &str), usize> =
+        std::collections::HashMap::new();
+    for (index, (new, job)) in jobs.iter().zip(out.iter()).enumerate() {
         // Only a job put into one of its key's states holds it (one put
         // past its deadline is inserted `completed`).
         if let (Some(unique), Some(job)) = (&new.unique, job)
             && unique.states & state_bit(job.status) != 0
         {
-            taken.insert((new.queue.as_str(), unique.key.as_str()), job.clone());
+            taken.insert((new.queue.as_str(), unique.key.as_str()), index);
         }
     }
-    if taken.is_empty() {
-        return;
-    }
-    for (new, slot) in jobs.iter().zip(out.iter_mut()) {
-        if slot.is_none()
+    for (index, new) in jobs.iter().enumerate() {
+        if out[index].is_none()
             && let Some(unique) = &new.unique
+            && let Some(&holder) = taken.get(&(new.queue.as_str(), unique.key.as_str()))
         {
-            *slot = taken
-                .get(&(new.queue.as_str(), unique.key.as_str()))
-                .cloned();
+            out[index] = out[holder].clone();
         }
     }
 }
