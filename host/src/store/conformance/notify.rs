@@ -122,11 +122,10 @@ pub(crate) async fn completions_are_announced_to_whoever_can_use_them<H: Harness
     // Clients of `s` wait for the first 201 (one of which, j[0], will
     // complete in cascade); nobody waits for the others.
     let watched = &j[..201];
+    // They are pending: marked beside their rows, which a claim running
+    // meanwhile must not find held, and nothing is announced.
     for &id in watched {
         s.job_watch(id).await.unwrap();
-        // A pending job's watch announces its queue again: a claim that
-        // ran meanwhile skipped the row the watch held.
-        assert_eq!(next(&mut heard).await, put_in(&[""]));
     }
     let d = dispatcher(&*other).await;
     assert_eq!(run(&*other, d, "", 320, t(1)).await, j);

@@ -58,12 +58,15 @@ use crate::store::{FinishReport, JobFinishParams, Result};
 /// commits of those behind one database-wide lock held through the WAL
 /// flush: worker processes finished one after another (issue 16).
 ///
-/// A waiter cannot miss the completion: the mark is an `UPDATE` of the
-/// job's row and so is the finish. If the mark commits first, the finish
-/// (which re-reads a row changed under it) sees it; if the finish locks the
-/// row first, the mark waits for its commit, and the waiter's read, after
-/// the mark, sees the job completed.
-const TELL: &str = "(jobs.watched OR jobs.quota_names IS NOT NULL)";
+/// A waiter cannot miss the completion (see `watch.rs`): a job marked out
+/// of its queue is marked on its row (`jobs.watched`), an `UPDATE` like the
+/// finish, so either the finish (which re-reads a row changed under it)
+/// sees the mark or the waiter's read after the mark sees the job
+/// completed; a job marked while pending is marked in `job_watches`, which
+/// the finish, issued after the job's claim committed, reads with a
+/// snapshot that holds the mark.
+const TELL: &str = "(jobs.watched OR jobs.quota_names IS NOT NULL \
+     OR EXISTS (SELECT 1 FROM job_watches w WHERE w.job_id = jobs.id))";
 
 /// `UPDATE jobs … FROM b WHERE <guard>`, the batch `b` being a
 /// `MATERIALIZED` CTE that carries, with each row, the status the job must
@@ -127,7 +130,8 @@ pub(super) static LOCK: &str =
 /// or failure of the completed job at the root of its chain (guarded as
 /// [`FINISH`] is: the expected status is a column of the CTE). Then the jobs
 /// it completed that someone can use ([`TELL`]) and the jobs the caller
-/// announces (`$3`) are announced, at most [`IDS_PER_PAYLOAD`] ids a
+/// announces (`$3`) are announced (and their marks beside their rows,
+/// `job_watches`, dropped: see `watch.rs`), at most [`IDS_PER_PAYLOAD`] ids a
 /// notification (none at all when there is nothing to announce: the
 /// transaction then takes no notification lock at commit). Returns the
 /// ids it completed (or NULL) and the number of notifications.
@@ -150,6 +154,8 @@ pub(super) static CASCADE: LazyLock<String> = LazyLock::new(|| {
            FROM held WHERE jobs.id = held.id AND jobs.status = held.expected \
            RETURNING jobs.id, {TELL} AS tell), \
          done AS (SELECT id FROM resolved WHERE tell UNION ALL SELECT unnest($3::uuid[])), \
+         unwatched AS ( \
+           DELETE FROM job_watches WHERE job_id = ANY (ARRAY(SELECT id FROM done))), \
          sent AS ( \
            SELECT pg_notify($4, json_build_object('completed', json_agg(d.id))::text) \
            FROM (SELECT id, (row_number() OVER () - 1) / {IDS_PER_PAYLOAD} AS chunk FROM done) \

@@ -79,6 +79,7 @@ pub(crate) mod testing;
 #[cfg(test)]
 mod tests;
 mod tx;
+mod watch;
 
 /// Connections of the main pool, per store (so per process). Enough for a
 /// dispatcher's claimers, its completer, annotations and API reads at once;

@@ -1,7 +1,8 @@
 //! PostgreSQL-only behaviour: opening (schemas, concurrent migrations),
 //! notifications scoped to their schema, a listener that survives losing
-//! its connection, awaits racing their completion on two stores, and a
-//! unique put losing its key between reading it free and inserting. The
+//! its connection, awaits racing their completion on two stores, a
+//! unique put losing its key between reading it free and inserting, and a
+//! pending job's watch leaving its row alone. The
 //! rest is the conformance suite's. Skipped without `WASYNC_TEST_PG`.
 
 use std::time::Duration;
@@ -72,9 +73,9 @@ async fn processes_opening_a_new_schema_at_once_migrate_it_once() {
     assert_eq!(
         versions,
         [
-            1, 2, 4, 5, 6, 7, 9, 12, 13, 14, 15, 16, 21, 22, 23, 24, 26, 27, 28, 29, 30
+            1, 2, 4, 5, 6, 7, 9, 12, 13, 14, 15, 16, 21, 22, 23, 24, 26, 27, 28, 29, 30, 31
         ],
-        "sem-a's 0002, the schedules' 0004, the callbacks' 0005, the failures' 0006, the management tools' 0007, the faults' 0009, the agents' time caps 0012, the runs 0013, the tokens 0014, the runs by dispatcher 0015, the queue caps 0016, the priorities 0021, the unique jobs 0022, the partitioned quotas and rates 0023, the broadcasts 0024, the jobs by creation time 0026, the job counts 0027, the key seeks and counts in key order 0028, the derived keys and schedules' quota keys 0029, the watched jobs 0030"
+        "sem-a's 0002, the schedules' 0004, the callbacks' 0005, the failures' 0006, the management tools' 0007, the faults' 0009, the agents' time caps 0012, the runs 0013, the tokens 0014, the runs by dispatcher 0015, the queue caps 0016, the priorities 0021, the unique jobs 0022, the partitioned quotas and rates 0023, the broadcasts 0024, the jobs by creation time 0026, the job counts 0027, the key seeks and counts in key order 0028, the derived keys and schedules' quota keys 0029, the watched jobs 0030, the pending jobs' watches 0031"
     );
     for store in &stores {
         store.close().await;
@@ -478,4 +479,68 @@ async fn a_unique_put_that_loses_its_key_after_reading_it_free_is_answered_with_
         "nothing inserted"
     );
     assert_eq!(queue_ids(&observer, "").await, [winner.id]);
+}
+
+/// A pending job is marked as waited for beside its row (`watch.rs`): a
+/// mark that held the row made a claim running meanwhile (`FOR UPDATE SKIP
+/// LOCKED`) skip the job and start one of lower priority first. Here the
+/// row is held as a claim in flight holds it: the mark neither waits for
+/// it nor takes it, and the job's finish, by another store, announces the
+/// completion all the same.
+#[tokio::test]
+async fn a_pending_job_is_watched_without_taking_its_row() {
+    let Some(schema) = schema() else { return };
+    let observer = schema.open().await;
+    let watcher = schema.open_tagged("watch").await;
+    let mut heard = watcher.listen().await.unwrap().unwrap();
+    let m = module(&observer, "m", None).await;
+    let id = put_n(&observer, "", &m, 1).await[0];
+
+    let mut claim_in_flight = observer.pool().begin().await.unwrap();
+    sqlx::query("SELECT id FROM jobs WHERE id = $1 FOR UPDATE")
+        .bind(id.0)
+        .execute(&mut *claim_in_flight)
+        .await
+        .unwrap();
+    let watching = {
+        let watcher = watcher.clone();
+        tokio::spawn(async move { watcher.job_watch(id).await })
+    };
+    settled(&observer, &schema, "watch", &watching).await;
+    assert!(
+        watching.is_finished(),
+        "the mark of a pending job waits for no lock on its row"
+    );
+    watching.await.unwrap().expect("marked");
+    let marks: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT job_id FROM job_watches")
+        .fetch_all(observer.pool())
+        .await
+        .unwrap();
+    assert_eq!(marks, [id.0], "marked beside its row");
+    claim_in_flight.rollback().await.unwrap();
+
+    let d = dispatcher(&observer).await;
+    assert_eq!(run(&observer, d, "", 1, t(1)).await, [id]);
+    finish(&observer, d, id, RunOutcome::Value(json!(1)), t(2)).await;
+    let completed = loop {
+        match next(&mut heard).await {
+            StoreEvent::JobsCompleted { ids } => break ids,
+            _put_or_agents => continue,
+        }
+    };
+    assert_eq!(completed, [id], "the finish saw the mark beside the row");
+    let marked: bool = sqlx::query_scalar("SELECT watched FROM jobs WHERE id = $1")
+        .bind(id.0)
+        .fetch_one(observer.pool())
+        .await
+        .unwrap();
+    assert!(!marked, "marked beside its row, not on it");
+    let marks: i64 = sqlx::query_scalar("SELECT count(*) FROM job_watches")
+        .fetch_one(observer.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        marks, 0,
+        "the mark is dropped as the completion is announced"
+    );
 }

@@ -4,18 +4,15 @@
 //! implements each trait on [`PgTx`] beside its statements (`SettleTx` in
 //! `callbacks.rs`, `FailureTx` in `failures.rs`).
 
-use std::sync::LazyLock;
-
 use async_trait::async_trait;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 use sqlx::{Executor, PgConnection, Postgres, Row as _, Transaction, TypeInfo as _, ValueRef as _};
 use uuid::Uuid;
 
-use super::{PgStore, notify, row};
-use crate::model::JobStatus;
+use super::{PgStore, notify, row, watch};
 use crate::store::Result;
-use crate::store::sql::{corrupt, lit};
+use crate::store::sql::corrupt;
 use crate::store::statement::{self, Arg, Cell, SqlBackend, SqlRow, SqlTx, sql_conn};
 
 /// Statements inside one PostgreSQL transaction. Every job it sees get its
@@ -110,7 +107,7 @@ sql_conn!(PgTx<'_>, &statement::POSTGRES, |this| &mut *this.conn, {
     }
 
     async fn mark_watched(&mut self, id: Uuid) -> Result<()> {
-        mark_watched(&mut *self.conn, self.db, id).await
+        watch::mark_any_row(&mut *self.conn, self.db, id).await
     }
 });
 
@@ -124,43 +121,9 @@ sql_conn!(PgPoolConn<'_>, &statement::POSTGRES, |this| &this.0.pool, {
     }
 
     async fn mark_watched(&mut self, id: Uuid) -> Result<()> {
-        mark_watched(&self.0.pool, self.0, id).await
+        watch::mark(self.0, id).await
     }
 });
-
-/// Marks a job as waited for (migration 0030), unless it is already
-/// marked or completed: an `UPDATE`, so that it takes the job's row lock
-/// and a finish in progress is ordered before or after it (see `TELL` in
-/// `finish.rs`). A pending job's queue is announced as a put again on
-/// commit: a claim that ran while the mark held the row skipped it
-/// (`FOR UPDATE SKIP LOCKED`) and would otherwise leave it to the next
-/// poll.
-static MARK_WATCHED: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "WITH marked AS ( \
-           UPDATE jobs SET watched = true \
-           WHERE id = $1 AND NOT watched AND status NOT IN ({completed}, {cancelled}) \
-           RETURNING status, queue) \
-         SELECT pg_notify($2, json_build_object('put', json_build_array(queue))::text) \
-         FROM marked WHERE status = {pending}",
-        completed = lit(JobStatus::Completed),
-        cancelled = lit(JobStatus::Cancelled),
-        pending = lit(JobStatus::Pending),
-    )
-});
-
-async fn mark_watched<'e>(
-    conn: impl Executor<'e, Database = Postgres>,
-    db: &PgStore,
-    id: Uuid,
-) -> Result<()> {
-    sqlx::query(&MARK_WATCHED)
-        .bind(id)
-        .bind(&*db.channel)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
 
 /// Announces puts in `queues` to every listener (on commit, inside a
 /// transaction).
