@@ -47,8 +47,9 @@ pub const CLAIM_AHEAD_HORIZON: Duration = Duration::from_millis(5);
 /// the horizon over this many; then every claim and finish commit serves
 /// up to this many jobs, and the commits' fixed costs (the sync, the
 /// statements' round trips) are paid that much less often: 256 held
-/// trivial jobs at ~17,500 jobs/s over HTTP, 1,024 at ~20,500 (issue 16,
-/// `docs/configuration.md`).
+/// trivial jobs at ~17,000 jobs/s over HTTP, 1,024 at ~20,300 (issue 16,
+/// `docs/configuration.md`). Finishes take as many
+/// ([`super::completer::FINISH_BATCH_MAX_DEFAULT`]).
 pub const CLAIM_AHEAD_MAX: u32 = 1024;
 
 /// How long a job claimed ahead may wait for a slot before it is handed

@@ -21,8 +21,11 @@ use crate::model::RunOutcome;
 use crate::service::{Events, StoreHealth};
 use crate::store::{self, FinishReport, JobFinishParams, JobRetryParams, RetryVerdict, Store};
 
-/// The most outcomes one finish transaction takes.
-pub const FINISH_BATCH_MAX_DEFAULT: usize = 512;
+/// The most outcomes one finish transaction takes: as many as an agent
+/// claims ahead at most ([`super::agents::CLAIM_AHEAD_MAX`]). With half
+/// as many, the outcomes of a full claim waited for two finishes, and a
+/// 100,000-job burst peaked at ~200 MiB of server RSS against ~115 MiB.
+pub const FINISH_BATCH_MAX_DEFAULT: usize = 1024;
 
 /// Records outcomes durably.
 #[async_trait]
