@@ -6,13 +6,21 @@
 //!    locked where the backend locks rows, then one read of them and of
 //!    the chains they themselves await refuses a job awaiting itself, a
 //!    job that does not exist, or a cycle ([`refuse_await`]);
-//! 2. one batch write completing the values and failures;
+//! 2. one batch write completing the values and failures, which returns
+//!    what settling would otherwise read again of those jobs (their status
+//!    and links);
 //! 3. (only if some run failed) one write keeping those failures in the
 //!    jobs' histories (`job_attempts`);
 //! 4. one batch write recording the awaits;
 //! 5. settling (`store/settle.rs`): every active job awaiting a job that
 //!    got its result completes with it, transitively; then the callbacks
-//!    and composites of every job that got its result.
+//!    and composites of every job that got its result. For the jobs the
+//!    batch write completed, settling reads neither their links nor (where
+//!    no other writer runs meanwhile: SQLite) the callbacks of those it
+//!    completed without one pending, nor the awaiters of those no job
+//!    awaits: on SQLite a finish of plain jobs is four statements with
+//!    `BEGIN` and `COMMIT` (the batch write, the runs' records), each a
+//!    round trip to the database's thread (issue 16).
 //!
 //! The batch writes are tuned per backend ([`FinishTx`]); each is guarded
 //! by `status = 'active' AND dispatcher = <the job's dispatcher> AND
@@ -25,8 +33,9 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use async_trait::async_trait;
 use serde_json::Value;
+use uuid::Uuid;
 
-use super::settle::{self, SettleTx};
+use super::settle::{self, Link, SettleTx};
 use super::sql::{corrupt, lit};
 use super::statement::{Arg, Sql};
 use super::{FinishReport, JobFinishParams, Result};
@@ -60,11 +69,20 @@ pub(crate) trait FinishTx: SettleTx {
         Ok(())
     }
     /// `active` → `completed` (or `callbacks`) with these outcomes;
-    /// returns the jobs written. Where the backend announces completions,
-    /// it announces those of the jobs written that someone can use (a
-    /// client waits for the job, or it held quota slots): with the next
-    /// cascade, on commit.
-    async fn write_done(&mut self, done: &[Done<'_>]) -> Result<Vec<JobId>>;
+    /// returns the jobs written, as written. Where the backend announces
+    /// completions, it announces those of the jobs written that someone
+    /// can use (a client waits for the job, or it held quota slots): with
+    /// the next cascade, on commit.
+    async fn write_done(&mut self, done: &[Done<'_>]) -> Result<Vec<Written>>;
+    /// Whether no other writer runs while this transaction does (SQLite's
+    /// one writer), so that what one statement read still holds at the
+    /// next: a job written `completed` then has no callback `new`, and one
+    /// no job awaited has no awaiter, so settling need not look for
+    /// either. Where writers run at once, a callback or an awaiter added
+    /// meanwhile is seen only by a read of its own.
+    fn writes_alone(&self) -> bool {
+        false
+    }
     /// Parks these jobs on the jobs they await; returns the jobs written.
     async fn write_awaits(&mut self, awaits: &[Await<'_>]) -> Result<Vec<JobId>>;
     /// Keeps the failures of these jobs, just completed, in their
@@ -124,11 +142,12 @@ pub(crate) async fn finish<T: FinishTx + ?Sized>(
         });
     }
 
-    let finished: HashSet<JobId> = if done.is_empty() {
-        HashSet::new()
+    let written = if done.is_empty() {
+        Vec::new()
     } else {
-        tx.write_done(&done).await?.into_iter().collect()
+        tx.write_done(&done).await?
     };
+    let finished: HashSet<JobId> = written.iter().map(|w| w.id).collect();
     // Every failed run is kept in the job's history (migration 0006).
     let failed: Vec<(JobId, FailureKind)> = done
         .iter()
@@ -158,9 +177,85 @@ pub(crate) async fn finish<T: FinishTx + ?Sized>(
     // The jobs finished here are announced by `write_done`, only those
     // someone can use (a finish is the hot path: see PostgreSQL's
     // `finish.rs`).
-    let settled = settle::settle(tx, seeds, now).await?;
+    let known = known(&written, tx.writes_alone(), &accepted);
+    let settled = settle::settle_known(tx, seeds, known, now).await?;
     let cascaded: HashSet<JobId> = settled.completed.into_iter().collect();
     Ok(report(params, &finished, &parked, &cascaded))
+}
+
+/// A job the batch write completed, as the write left it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Written {
+    /// The job.
+    pub id: JobId,
+    /// Its status as written, and its links.
+    pub link: Link,
+    /// Whether an active job awaits it, where the write reads that
+    /// ([`awaited`]).
+    pub awaited: Option<bool>,
+}
+
+/// The columns a backend's batch write returns of each job it completed,
+/// in [`written`]'s order.
+pub(crate) const WRITTEN: &str = "jobs.id, jobs.status, jobs.callback_of, jobs.part_of";
+
+/// Whether an active job awaits the job written (index `jobs_awaiting`):
+/// the column a write returns after [`WRITTEN`] where it pays, where it
+/// writes alone ([`FinishTx::writes_alone`]).
+pub(crate) fn awaited() -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM jobs AS w WHERE w.awaiting = jobs.id \
+         AND w.status = {active} AND w.awaiting IS NOT NULL)",
+        active = lit(JobStatus::Active)
+    )
+}
+
+/// A job the batch write completed, from the row it returned.
+pub(crate) fn written(
+    id: Uuid,
+    status: &str,
+    callback_of: Option<Uuid>,
+    part_of: Option<Uuid>,
+    awaited: Option<bool>,
+) -> Result<Written> {
+    let link = Link {
+        status: status.parse().map_err(|e| corrupt("jobs", e))?,
+        callback_of: callback_of.map(JobId),
+        part_of: part_of.map(JobId),
+    };
+    Ok(Written {
+        id: JobId(id),
+        link,
+        awaited,
+    })
+}
+
+/// What the finish's write read of the jobs it completed, for settling:
+/// their links and, where no other writer runs meanwhile, which have no
+/// callback left to fire and which no job awaits. A job that a job of
+/// this batch just parked on (`accepted`, after the write read it) is
+/// awaited whatever the write read.
+fn known(
+    written: &[Written],
+    writes_alone: bool,
+    accepted: &HashMap<JobId, JobId>,
+) -> settle::Known {
+    let mut known = settle::Known::default();
+    let parked_on: HashSet<JobId> = accepted.values().copied().collect();
+    for w in written {
+        let linked = w.link.callback_of.is_some() || w.link.part_of.is_some();
+        known.links.insert(w.id, linked.then_some(w.link));
+        if !writes_alone {
+            continue;
+        }
+        if w.link.status == JobStatus::Completed {
+            known.without_callbacks.insert(w.id);
+        }
+        if w.awaited == Some(false) && !parked_on.contains(&w.id) {
+            known.without_awaiters.insert(w.id);
+        }
+    }
+    known
 }
 
 /// The statuses of a job that has its result: an awaiter resolves as soon

@@ -28,7 +28,7 @@
 //! [`Transition::PassThrough`]: crate::model::Transition::PassThrough
 //! [`Transition::CallbacksDone`]: crate::model::Transition::CallbacksDone
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -195,11 +195,39 @@ pub(crate) struct Settled {
     pub queues: BTreeSet<String>,
 }
 
+/// What the statement that gave some seeds their result already read of
+/// them, so that settling need not read it again: a finish is the hot
+/// path, and each statement is a round trip (issue 16).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Known {
+    /// Seeds whose links are known: each one's [`Link`] if it is a
+    /// callback or a part (links never change after a put).
+    pub links: HashMap<JobId, Option<Link>>,
+    /// Seeds known to have no callback still `new`: completed with no
+    /// callback pending, by a statement of this transaction, where no
+    /// other writer runs meanwhile (a callback added since would otherwise
+    /// be missed: only a read of its own sees it).
+    pub without_callbacks: HashSet<JobId>,
+    /// Seeds known to have no awaiter, by the same statement, where no
+    /// other writer runs meanwhile.
+    pub without_awaiters: HashSet<JobId>,
+}
+
 /// Settles `ids`, jobs that just got their result (`callbacks` or
 /// `completed`); see the module doc. Their awaiters are resolved here too.
 pub(crate) async fn settle<T: SettleTx + ?Sized>(
     tx: &mut T,
     ids: Vec<JobId>,
+    now: Timestamp,
+) -> Result<Settled> {
+    settle_known(tx, ids, Known::default(), now).await
+}
+
+/// [`settle`], reading of the seeds only what `known` does not say.
+pub(crate) async fn settle_known<T: SettleTx + ?Sized>(
+    tx: &mut T,
+    ids: Vec<JobId>,
+    mut known: Known,
     now: Timestamp,
 ) -> Result<Settled> {
     let mut settled = Settled::default();
@@ -210,11 +238,30 @@ pub(crate) async fn settle<T: SettleTx + ?Sized>(
     let mut seen: HashSet<JobId> = HashSet::new();
     let mut round = ids;
     while !round.is_empty() {
-        let mut next = tx.resolve_awaits(&round, now).await?;
+        let awaited: Vec<JobId> = round
+            .iter()
+            .filter(|id| !known.without_awaiters.contains(id))
+            .copied()
+            .collect();
+        let mut next = if awaited.is_empty() {
+            Vec::new()
+        } else {
+            tx.resolve_awaits(&awaited, now).await?
+        };
 
         let mut fire = Vec::new();
         let mut pass = Vec::new();
-        for callback in tx.waiting_callbacks(&round).await? {
+        let unread: Vec<JobId> = round
+            .iter()
+            .filter(|id| !known.without_callbacks.contains(id))
+            .copied()
+            .collect();
+        let waiting = if unread.is_empty() {
+            Vec::new()
+        } else {
+            tx.waiting_callbacks(&unread).await?
+        };
+        for callback in waiting {
             let failed = callback.outcome.failure.is_some();
             if callback.on.runs_for(failed) {
                 let args = with_outcome(callback.args, callback.outcome.json());
@@ -226,7 +273,17 @@ pub(crate) async fn settle<T: SettleTx + ?Sized>(
         settled.queues.extend(tx.fire(&fire, now).await?);
         next.extend(tx.pass_through(&pass, now).await?);
 
-        let links = tx.links(&round).await?;
+        let mut links = Vec::new();
+        let mut unread = Vec::new();
+        for id in &round {
+            match known.links.get(id) {
+                Some(link) => links.extend(*link),
+                None => unread.push(*id),
+            }
+        }
+        links.extend(tx.links(&unread).await?);
+        // What was known held for the seeds only.
+        known = Known::default();
         // A cancelled callback or part is as done as a completed one: it
         // will never run, and its parent or composite must not wait for it.
         let completed =

@@ -44,7 +44,7 @@ use super::notify::IDS_PER_PAYLOAD;
 use super::row::{json_text, lit, ms, output, retrying};
 use super::tx::PgTx;
 use crate::model::{FailureKind, JobId, JobStatus, Transition};
-use crate::store::finishes::{self, Await, Done, FinishTx};
+use crate::store::finishes::{self, Await, Done, FinishTx, Written};
 use crate::store::sql::settled_status;
 use crate::store::{FinishReport, JobFinishParams, Result};
 
@@ -106,7 +106,7 @@ pub(super) static FINISH: LazyLock<String> = LazyLock::new(|| {
              completed_at = b.now, stdout = b.stdout, stderr = b.stderr",
             to = settled_status(t, "jobs")
         ),
-        &format!("jobs.id, {TELL}"),
+        &format!("{TELL}, {}", finishes::WRITTEN),
     )
 });
 
@@ -195,12 +195,18 @@ impl FinishTx for PgTx<'_> {
         Ok(())
     }
 
-    async fn write_done(&mut self, done: &[Done<'_>]) -> Result<Vec<JobId>> {
-        let written = write_done(self.conn, done).await?;
-        // Announced with the cascade, only those someone can use (`TELL`).
-        self.announce
-            .extend(written.iter().filter(|(_, tell)| *tell).map(|(id, _)| *id));
-        Ok(written.into_iter().map(|(id, _)| JobId(id)).collect())
+    async fn write_done(&mut self, done: &[Done<'_>]) -> Result<Vec<Written>> {
+        let mut written = Vec::new();
+        for (tell, id, status, callback_of, part_of) in write_done(self.conn, done).await? {
+            // Announced with the cascade, only those someone can use (`TELL`).
+            if tell {
+                self.announce.push(id);
+            }
+            // Whether a job awaits it is left to the cascade, which runs
+            // anyway: it also announces, and sees awaiters parked meanwhile.
+            written.push(finishes::written(id, &status, callback_of, part_of, None)?);
+        }
+        Ok(written)
     }
 
     async fn write_awaits(&mut self, awaits: &[Await<'_>]) -> Result<Vec<JobId>> {
@@ -216,9 +222,12 @@ impl FinishTx for PgTx<'_> {
     }
 }
 
-/// Writes the values and failures; returns the jobs written, each with
-/// whether its completion is to be announced ([`TELL`]).
-async fn write_done(conn: &mut PgConnection, done: &[Done<'_>]) -> Result<Vec<(Uuid, bool)>> {
+/// A row the finish returns: whether the job's completion is to be
+/// announced ([`TELL`]), then [`finishes::WRITTEN`].
+type WrittenRow = (bool, Uuid, String, Option<Uuid>, Option<Uuid>);
+
+/// Writes the values and failures; returns the jobs written.
+async fn write_done(conn: &mut PgConnection, done: &[Done<'_>]) -> Result<Vec<WrittenRow>> {
     if done.is_empty() {
         return Ok(Vec::new());
     }

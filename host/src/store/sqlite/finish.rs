@@ -19,7 +19,7 @@ use super::batch::{self, Statements};
 use super::row::{self, lit, ms};
 use super::tx::SqliteTx;
 use crate::model::{FailureKind, JobId, JobStatus, Timestamp, Transition};
-use crate::store::finishes::{self, Await, Done, FinishTx};
+use crate::store::finishes::{self, Await, Done, FinishTx, Written};
 use crate::store::sql::settled_status;
 use crate::store::{FinishReport, JobFinishParams, Result};
 
@@ -46,10 +46,12 @@ fn finish_sql(rows: usize) -> String {
         "WITH b (id, dispatcher, now, result, failure, stdout, stderr) AS (VALUES {values}) \
          UPDATE jobs SET status = {to}, result = b.result, failure = b.failure, \
          completed_at = b.now, stdout = b.stdout, stderr = b.stderr \
-         FROM b WHERE {guard} RETURNING jobs.id",
+         FROM b WHERE {guard} RETURNING {written}, {awaited}",
         values = batch::values(rows, FINISH_COLUMNS),
         to = settled_status(t, "jobs"),
         guard = guard(),
+        written = finishes::WRITTEN,
+        awaited = finishes::awaited(),
     )
 }
 
@@ -121,12 +123,16 @@ pub(super) async fn finish_many(
 /// The batch writes, one statement per chunk of [`batch::MAX_ROWS`].
 #[async_trait]
 impl FinishTx for SqliteTx<'_> {
-    async fn write_done(&mut self, done: &[Done<'_>]) -> Result<Vec<JobId>> {
+    async fn write_done(&mut self, done: &[Done<'_>]) -> Result<Vec<Written>> {
         let mut written = Vec::new();
         for chunk in done.chunks(batch::MAX_ROWS) {
             written.extend(write_done(self.0, chunk).await?);
         }
         Ok(written)
+    }
+
+    fn writes_alone(&self) -> bool {
+        true
     }
 
     async fn write_awaits(&mut self, awaits: &[Await<'_>]) -> Result<Vec<JobId>> {
@@ -172,9 +178,9 @@ fn text(s: &str) -> Option<&str> {
 async fn write_done(
     tx: &mut Transaction<'static, Sqlite>,
     chunk: &[Done<'_>],
-) -> Result<Vec<JobId>> {
+) -> Result<Vec<Written>> {
     let rows = batch::bucket(chunk.len());
-    let mut query = sqlx::query_scalar::<_, Uuid>(FINISH.get(rows));
+    let mut query = sqlx::query_as::<_, WrittenRow>(FINISH.get(rows));
     for d in chunk {
         let failure = d
             .failure
@@ -193,9 +199,17 @@ async fn write_done(
     for _ in chunk.len() * FINISH_COLUMNS..rows * FINISH_COLUMNS {
         query = query.bind(None::<i64>);
     }
-    let ids = query.fetch_all(&mut **tx).await?;
-    Ok(ids.into_iter().map(JobId).collect())
+    let written = query.fetch_all(&mut **tx).await?;
+    written
+        .into_iter()
+        .map(|(id, status, callback_of, part_of, awaited)| {
+            finishes::written(id, &status, callback_of, part_of, Some(awaited))
+        })
+        .collect()
 }
+
+/// A row of [`finishes::WRITTEN`], then [`finishes::awaited`].
+type WrittenRow = (Uuid, String, Option<Uuid>, Option<Uuid>, bool);
 
 async fn write_awaits(
     tx: &mut Transaction<'static, Sqlite>,

@@ -77,6 +77,8 @@ mod claim;
 mod dispatcher;
 mod failures;
 mod finish;
+#[cfg(test)]
+mod finish_tests;
 mod job;
 #[cfg(test)]
 mod plans;

@@ -1,0 +1,260 @@
+//! The statements a finish runs inside its transaction on SQLite, counted:
+//! each is a round trip to sqlx's database thread, and at idle those
+//! round trips are most of a job's put → completed time (issue 16). The
+//! finish runs over the real store's transaction, through a wrapper that
+//! names every statement passing through it.
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use super::SqliteStore;
+use super::tx::SqliteTx;
+use crate::model::{
+    CallbackOn, FailureKind, JobId, JobLink, JobStatus, LinkedJob, RunOutcome, Timestamp,
+};
+use crate::store::conformance::kit::*;
+use crate::store::finishes::{self, Await, Done, FinishTx, Written};
+use crate::store::settle::{InsertRow, Outcome, SettleTx};
+use crate::store::statement::{Arg, Dialect, SQLITE, SqlConn, SqlRow};
+use crate::store::{FinishReport, JobFinishParams, Result, Store};
+
+/// A transaction that records what runs through it: one entry per
+/// statement sent to the database (a batch step given nothing sends none).
+struct Counting<'t, 'c> {
+    tx: &'t mut SqliteTx<'c>,
+    statements: Vec<String>,
+}
+
+impl Counting<'_, '_> {
+    fn sent(&mut self, what: &str, rows: usize) {
+        if rows > 0 {
+            self.statements.push(what.to_owned());
+        }
+    }
+}
+
+#[async_trait]
+impl SqlConn for Counting<'_, '_> {
+    fn dialect(&self) -> &'static Dialect {
+        &SQLITE
+    }
+
+    async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+        self.sent(
+            sql.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+                .as_str(),
+            1,
+        );
+        self.tx.execute(sql, args).await
+    }
+
+    async fn fetch_all(
+        &mut self,
+        table: &'static str,
+        sql: &str,
+        args: &[Arg<'_>],
+    ) -> Result<Vec<SqlRow>> {
+        self.sent(
+            sql.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+                .as_str(),
+            1,
+        );
+        self.tx.fetch_all(table, sql, args).await
+    }
+}
+
+#[async_trait]
+impl SettleTx for Counting<'_, '_> {
+    async fn resolve_awaits(&mut self, ids: &[JobId], now: Timestamp) -> Result<Vec<JobId>> {
+        self.sent("await cascade", ids.len());
+        self.tx.resolve_awaits(ids, now).await
+    }
+
+    async fn fire(&mut self, jobs: &[(JobId, Value)], now: Timestamp) -> Result<Vec<String>> {
+        self.sent("fire callbacks", jobs.len());
+        self.tx.fire(jobs, now).await
+    }
+
+    async fn pass_through(
+        &mut self,
+        jobs: &[(JobId, Outcome)],
+        now: Timestamp,
+    ) -> Result<Vec<JobId>> {
+        self.sent("pass outcomes through", jobs.len());
+        self.tx.pass_through(jobs, now).await
+    }
+
+    async fn insert(&mut self, rows: &[InsertRow<'_>]) -> Result<()> {
+        self.sent("insert linked jobs", rows.len());
+        self.tx.insert(rows).await
+    }
+}
+
+#[async_trait]
+impl FinishTx for Counting<'_, '_> {
+    async fn write_done(&mut self, done: &[Done<'_>]) -> Result<Vec<Written>> {
+        self.sent("finish", done.len());
+        self.tx.write_done(done).await
+    }
+
+    fn writes_alone(&self) -> bool {
+        self.tx.writes_alone()
+    }
+
+    async fn write_awaits(&mut self, awaits: &[Await<'_>]) -> Result<Vec<JobId>> {
+        self.sent("park awaits", awaits.len());
+        self.tx.write_awaits(awaits).await
+    }
+
+    async fn record_failures(&mut self, failed: &[(JobId, FailureKind)]) -> Result<()> {
+        self.sent("record failures", failed.len());
+        self.tx.record_failures(failed).await
+    }
+}
+
+/// Finishes `batch` in one transaction of `store`, as `job_finish_many`
+/// does; returns the report and the statements run inside.
+async fn finish_counted(
+    store: &SqliteStore,
+    batch: &[JobFinishParams],
+) -> (FinishReport, Vec<String>) {
+    let mut tx = store.begin().await.unwrap();
+    let mut inner = SqliteTx(&mut tx);
+    let mut counting = Counting {
+        tx: &mut inner,
+        statements: Vec::new(),
+    };
+    let report = finishes::finish(&mut counting, batch).await.unwrap();
+    let statements = counting.statements;
+    tx.commit().await.unwrap();
+    (report, statements)
+}
+
+async fn store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("finish.db"))
+        .await
+        .unwrap();
+    (dir, store)
+}
+
+#[tokio::test]
+async fn a_finish_of_plain_jobs_reads_nothing_back() {
+    let (_dir, store) = store().await;
+    let s: &dyn Store = &store;
+    let m = module(s, "m", None).await;
+    put_n(s, "", &m, 3).await;
+    let d = dispatcher(s).await;
+    let j = run(s, d, "", 3, t(10)).await;
+    let batch: Vec<JobFinishParams> = j
+        .iter()
+        .map(|id| outcome(d, *id, RunOutcome::Value(json!(1)), t(20)))
+        .collect();
+
+    let (report, statements) = finish_counted(&store, &batch).await;
+
+    assert_eq!(report.completed, j);
+    // The batch write alone: neither the jobs' links, nor their callbacks,
+    // nor their awaiters are read (the write returned what settling needs).
+    assert_eq!(statements, ["finish"]);
+}
+
+#[tokio::test]
+async fn a_finish_still_fires_callbacks_and_moves_parents_on() {
+    let (_dir, store) = store().await;
+    let s: &dyn Store = &store;
+    let m = module(s, "m", None).await;
+    let parent = new_job("", &m, "f", t(1));
+    let callback = LinkedJob {
+        job: new_job("", &m, "on_done", t(1)),
+        held: true,
+        link: Some(JobLink::Callback {
+            of: parent.id,
+            on: CallbackOn::Success,
+        }),
+    };
+    let (parent_id, callback_id) = (parent.id, callback.job.id);
+    let parent = LinkedJob {
+        job: parent,
+        held: false,
+        link: None,
+    };
+    s.job_insert_linked(&[parent, callback], t(1))
+        .await
+        .unwrap();
+    let d = dispatcher(s).await;
+    let j = run(s, d, "", 1, t(10)).await;
+    assert_eq!(j, [parent_id]);
+
+    // The parent has a callback pending: its callbacks are read and fired.
+    let (_, statements) = finish_counted(
+        &store,
+        &[outcome(d, parent_id, RunOutcome::Value(json!(1)), t(20))],
+    )
+    .await;
+    assert!(
+        statements.iter().any(|s| s == "fire callbacks"),
+        "{statements:?}"
+    );
+    let fired = s.job_get(callback_id).await.unwrap();
+    assert_eq!(fired.status, JobStatus::Pending);
+    assert_eq!(fired.args, json!([1, "two", {"three": 3.5}, 1]));
+
+    // The callback's own finish knows its link without reading it, and
+    // completes the parent.
+    let c = run(s, d, "", 1, t(30)).await;
+    assert_eq!(c, [callback_id]);
+    let (report, statements) = finish_counted(
+        &store,
+        &[outcome(d, callback_id, RunOutcome::Value(json!(2)), t(40))],
+    )
+    .await;
+    assert!(report.completed.contains(&parent_id), "{report:?}");
+    assert_eq!(
+        statements,
+        [
+            "finish",
+            // Its link known, the parent's callbacks are done at once.
+            "UPDATE jobs SET",
+            // The parent, completed by that, is settled in the next round:
+            // nothing is known of it, so its callbacks and links are read.
+            "await cascade",
+            "SELECT c.id, c.callback_on,",
+            "SELECT id, status,",
+        ]
+    );
+    assert_eq!(
+        s.job_get(parent_id).await.unwrap().status,
+        JobStatus::Completed
+    );
+}
+
+#[tokio::test]
+async fn a_job_awaited_by_its_own_batch_resolves_its_awaiter() {
+    let (_dir, store) = store().await;
+    let s: &dyn Store = &store;
+    let m = module(s, "m", None).await;
+    put_n(s, "", &m, 2).await;
+    let d = dispatcher(s).await;
+    let [a, b] = run(s, d, "", 2, t(1)).await[..] else {
+        unreachable!()
+    };
+    // The write reads `a` as awaited by no job; `b` parks on it after.
+    let batch = [
+        outcome(d, a, RunOutcome::Value(json!(7)), t(2)),
+        outcome(d, b, RunOutcome::Await(a), t(2)),
+    ];
+    let (report, statements) = finish_counted(&store, &batch).await;
+    assert_eq!(report.completed, [a, b]);
+    assert_eq!(s.job_get(b).await.unwrap().result, Some(json!(7)));
+    assert!(
+        statements.iter().filter(|s| *s == "await cascade").count() >= 1,
+        "{statements:?}"
+    );
+}
