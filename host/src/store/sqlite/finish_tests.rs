@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use super::SqliteStore;
 use super::tx::SqliteTx;
 use crate::model::{
-    CallbackOn, FailureKind, JobId, JobLink, JobStatus, LinkedJob, RunOutcome, Timestamp,
+    CallbackOn, DispatcherId, FailureKind, JobId, JobLink, JobStatus, LinkedJob, RunOutcome,
+    Timestamp,
 };
 use crate::store::conformance::kit::*;
 use crate::store::finishes::{self, Await, Done, FinishTx, Written};
@@ -136,6 +137,23 @@ async fn finish_counted(
     (report, statements)
 }
 
+/// Runs the one job due in the default queue, which must be `id`, and
+/// finishes it with `value` (at `at` ms, then 10 ms later), counted.
+async fn run_and_finish(
+    store: &SqliteStore,
+    d: DispatcherId,
+    id: JobId,
+    value: Value,
+    at: i64,
+) -> (FinishReport, Vec<String>) {
+    assert_eq!(run(store, d, "", 1, t(at)).await, [id]);
+    finish_counted(
+        store,
+        &[outcome(d, id, RunOutcome::Value(value), t(at + 10))],
+    )
+    .await
+}
+
 async fn store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("finish.db"))
@@ -189,15 +207,9 @@ async fn a_finish_still_fires_callbacks_and_moves_parents_on() {
         .await
         .unwrap();
     let d = dispatcher(s).await;
-    let j = run(s, d, "", 1, t(10)).await;
-    assert_eq!(j, [parent_id]);
 
     // The parent has a callback pending: its callbacks are read and fired.
-    let (_, statements) = finish_counted(
-        &store,
-        &[outcome(d, parent_id, RunOutcome::Value(json!(1)), t(20))],
-    )
-    .await;
+    let (_, statements) = run_and_finish(&store, d, parent_id, json!(1), 10).await;
     assert!(
         statements.iter().any(|s| s == "fire callbacks"),
         "{statements:?}"
@@ -208,13 +220,7 @@ async fn a_finish_still_fires_callbacks_and_moves_parents_on() {
 
     // The callback's own finish knows its link without reading it, and
     // completes the parent.
-    let c = run(s, d, "", 1, t(30)).await;
-    assert_eq!(c, [callback_id]);
-    let (report, statements) = finish_counted(
-        &store,
-        &[outcome(d, callback_id, RunOutcome::Value(json!(2)), t(40))],
-    )
-    .await;
+    let (report, statements) = run_and_finish(&store, d, callback_id, json!(2), 30).await;
     assert!(report.completed.contains(&parent_id), "{report:?}");
     assert_eq!(
         statements,
