@@ -113,7 +113,8 @@ pub(crate) struct Part {
 #[async_trait]
 pub(crate) trait SettleTx: SqlConn {
     /// Completes every active job awaiting one of `ids` (which have their
-    /// result), transitively; returns them.
+    /// result), transitively; returns them. Given no ids, it runs a
+    /// statement only where it carries the transaction's announcements.
     async fn resolve_awaits(&mut self, ids: &[JobId], now: Timestamp) -> Result<Vec<JobId>>;
     /// `new` → `pending` (due now) with these arguments; returns the
     /// queues that got a job.
@@ -238,30 +239,15 @@ pub(crate) async fn settle_known<T: SettleTx + ?Sized>(
     let mut seen: HashSet<JobId> = HashSet::new();
     let mut round = ids;
     while !round.is_empty() {
-        let awaited: Vec<JobId> = round
-            .iter()
-            .filter(|id| !known.without_awaiters.contains(id))
-            .copied()
-            .collect();
-        let mut next = if awaited.is_empty() {
-            Vec::new()
-        } else {
-            tx.resolve_awaits(&awaited, now).await?
-        };
+        // Called even with no job left to look at: where the backend
+        // announces completions, the cascade carries them.
+        let awaited = unknown(&round, &known.without_awaiters);
+        let mut next = tx.resolve_awaits(&awaited, now).await?;
 
         let mut fire = Vec::new();
         let mut pass = Vec::new();
-        let unread: Vec<JobId> = round
-            .iter()
-            .filter(|id| !known.without_callbacks.contains(id))
-            .copied()
-            .collect();
-        let waiting = if unread.is_empty() {
-            Vec::new()
-        } else {
-            tx.waiting_callbacks(&unread).await?
-        };
-        for callback in waiting {
+        let unread = unknown(&round, &known.without_callbacks);
+        for callback in tx.waiting_callbacks(&unread).await? {
             let failed = callback.outcome.failure.is_some();
             if callback.on.runs_for(failed) {
                 let args = with_outcome(callback.args, callback.outcome.json());
@@ -301,6 +287,15 @@ pub(crate) async fn settle_known<T: SettleTx + ?Sized>(
         round = next;
     }
     Ok(settled)
+}
+
+/// The jobs of `round` that `known` does not name.
+fn unknown(round: &[JobId], known: &HashSet<JobId>) -> Vec<JobId> {
+    round
+        .iter()
+        .filter(|id| !known.contains(id))
+        .copied()
+        .collect()
 }
 
 fn dedup(ids: impl Iterator<Item = JobId>) -> Vec<JobId> {

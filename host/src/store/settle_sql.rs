@@ -51,6 +51,9 @@ pub(crate) async fn waiting_callbacks<C: SqlConn + ?Sized>(
     conn: &mut C,
     ids: &[JobId],
 ) -> Result<Vec<WaitingCallback>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     let list = id_list(conn, ids);
     let sql = WAITING.text(conn.dialect());
     let rows = conn.fetch_all(TABLE, sql, &[Arg::Text(&list)]).await?;

@@ -196,17 +196,20 @@ impl FinishTx for PgTx<'_> {
     }
 
     async fn write_done(&mut self, done: &[Done<'_>]) -> Result<Vec<Written>> {
-        let mut written = Vec::new();
-        for (tell, id, status, callback_of, part_of) in write_done(self.conn, done).await? {
-            // Announced with the cascade, only those someone can use (`TELL`).
-            if tell {
-                self.announce.push(id);
-            }
-            // Whether a job awaits it is left to the cascade, which runs
-            // anyway: it also announces, and sees awaiters parked meanwhile.
-            written.push(finishes::written(id, &status, callback_of, part_of, None)?);
-        }
-        Ok(written)
+        let rows = write_done(self.conn, done).await?;
+        rows.into_iter()
+            .map(|(tell, id, status, callback_of, part_of)| {
+                // Announced with the cascade, only those someone can use
+                // (`TELL`).
+                if tell {
+                    self.announce.push(id);
+                }
+                // Whether a job awaits it is left to the cascade, which runs
+                // anyway: it also announces, and sees awaiters parked
+                // meanwhile.
+                finishes::written(id, &status, callback_of, part_of, None)
+            })
+            .collect()
     }
 
     async fn write_awaits(&mut self, awaits: &[Await<'_>]) -> Result<Vec<JobId>> {

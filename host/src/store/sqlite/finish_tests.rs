@@ -17,7 +17,7 @@ use crate::store::conformance::kit::*;
 use crate::store::finishes::{self, Await, Done, FinishTx, Written};
 use crate::store::settle::{InsertRow, Outcome, SettleTx};
 use crate::store::statement::{Arg, Dialect, SQLITE, SqlConn, SqlRow};
-use crate::store::{FinishReport, JobFinishParams, Result, Store};
+use crate::store::{FinishReport, JobFinishParams, JobStore, Result, Store};
 
 /// A transaction that records what runs through it: one entry per
 /// statement sent to the database (a batch step given nothing sends none).
@@ -32,6 +32,13 @@ impl Counting<'_, '_> {
             self.statements.push(what.to_owned());
         }
     }
+
+    /// A statement written once for both backends, named by its first
+    /// three words.
+    fn sent_sql(&mut self, sql: &str) {
+        let words: Vec<&str> = sql.split_whitespace().take(3).collect();
+        self.sent(&words.join(" "), 1);
+    }
 }
 
 #[async_trait]
@@ -41,14 +48,7 @@ impl SqlConn for Counting<'_, '_> {
     }
 
     async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
-        self.sent(
-            sql.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-                .as_str(),
-            1,
-        );
+        self.sent_sql(sql);
         self.tx.execute(sql, args).await
     }
 
@@ -58,14 +58,7 @@ impl SqlConn for Counting<'_, '_> {
         sql: &str,
         args: &[Arg<'_>],
     ) -> Result<Vec<SqlRow>> {
-        self.sent(
-            sql.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-                .as_str(),
-            1,
-        );
+        self.sent_sql(sql);
         self.tx.fetch_all(table, sql, args).await
     }
 }
@@ -162,14 +155,18 @@ async fn store() -> (tempfile::TempDir, SqliteStore) {
     (dir, store)
 }
 
+/// `n` plain jobs put and started by one dispatcher at 1 ms.
+async fn running(store: &SqliteStore, n: usize) -> (DispatcherId, Vec<JobId>) {
+    let m = module(store, "m", None).await;
+    put_n(store, "", &m, n).await;
+    let d = dispatcher(store).await;
+    (d, run(store, d, "", n as u32, t(1)).await)
+}
+
 #[tokio::test]
 async fn a_finish_of_plain_jobs_reads_nothing_back() {
     let (_dir, store) = store().await;
-    let s: &dyn Store = &store;
-    let m = module(s, "m", None).await;
-    put_n(s, "", &m, 3).await;
-    let d = dispatcher(s).await;
-    let j = run(s, d, "", 3, t(10)).await;
+    let (d, j) = running(&store, 3).await;
     let batch: Vec<JobFinishParams> = j
         .iter()
         .map(|id| outcome(d, *id, RunOutcome::Value(json!(1)), t(20)))
@@ -244,13 +241,8 @@ async fn a_finish_still_fires_callbacks_and_moves_parents_on() {
 #[tokio::test]
 async fn a_job_awaited_by_its_own_batch_resolves_its_awaiter() {
     let (_dir, store) = store().await;
-    let s: &dyn Store = &store;
-    let m = module(s, "m", None).await;
-    put_n(s, "", &m, 2).await;
-    let d = dispatcher(s).await;
-    let [a, b] = run(s, d, "", 2, t(1)).await[..] else {
-        unreachable!()
-    };
+    let (d, jobs) = running(&store, 2).await;
+    let [a, b] = jobs[..] else { unreachable!() };
     // The write reads `a` as awaited by no job; `b` parks on it after.
     let batch = [
         outcome(d, a, RunOutcome::Value(json!(7)), t(2)),
@@ -258,7 +250,7 @@ async fn a_job_awaited_by_its_own_batch_resolves_its_awaiter() {
     ];
     let (report, statements) = finish_counted(&store, &batch).await;
     assert_eq!(report.completed, [a, b]);
-    assert_eq!(s.job_get(b).await.unwrap().result, Some(json!(7)));
+    assert_eq!(store.job_get(b).await.unwrap().result, Some(json!(7)));
     assert!(
         statements.iter().filter(|s| *s == "await cascade").count() >= 1,
         "{statements:?}"
