@@ -62,6 +62,11 @@ async fn a_batch_is_put_and_completed_in_order(backend: Backend) {
         .lines()
         .find_map(|line| line.strip_prefix("wasync_jobs_put_total{queue=\"default\"} "));
     assert_eq!(put, Some("100"), "{metrics}");
+    // In one put transaction, timed as every put's is.
+    let transactions = metrics.lines().find_map(|line| {
+        line.strip_prefix("wasync_store_operation_seconds_count{operation=\"put\"} ")
+    });
+    assert_eq!(transactions, Some("1"), "{metrics}");
 }
 
 /// One job per line with `Content-Type: application/x-ndjson`, blank

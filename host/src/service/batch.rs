@@ -87,9 +87,7 @@ impl Service {
         }
         // A fault is the database's, not the batch's: the API reports it
         // to the store's health with its answer, as for any request.
-        let stored = self
-            .store()
-            .job_insert_many(&jobs)
+        let stored = crate::metrics::timed("put", self.store().job_insert_many(&jobs))
             .await
             .map_err(|e| BatchError::whole(e.into()))?;
         self.health().wrote();

@@ -37,6 +37,9 @@ pub struct Throughput {
     pub puts: Duration,
     /// From the first put sent to the last job seen completed.
     pub processed: Duration,
+    /// The server's write transactions meanwhile (`None`: its metrics
+    /// could not be read).
+    pub writes: Option<Writes>,
 }
 
 impl Throughput {
@@ -48,6 +51,60 @@ impl Throughput {
     /// Jobs processed a second, first put to last completion.
     pub fn processed_per_sec(&self) -> f64 {
         self.jobs as f64 / self.processed.as_secs_f64()
+    }
+}
+
+/// The server's write transactions of one phase, by kind, as its
+/// `/metrics` counts them (`wasync_store_operation_seconds_count`): the
+/// put path's inserts, the claim loop's claims, the starts of jobs
+/// claimed apart, the completer's finishes. Each is one transaction; each
+/// that writes is one durable commit (a claim that finds nothing writes
+/// nothing). How many a phase takes per job is what its commits cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Writes {
+    /// Put transactions (the put batcher's and the batch endpoint's).
+    pub put: u64,
+    /// Claim statements of the claim loop (a put's commit may claim too,
+    /// inside its own transaction: not counted here).
+    pub claim: u64,
+    /// Starts of jobs claimed apart (queues with quotas or a rate).
+    pub start: u64,
+    /// Finish transactions.
+    pub finish: u64,
+}
+
+impl Writes {
+    /// The counts in a Prometheus text exposition (others' lines ignored).
+    fn of_metrics(text: &str) -> Writes {
+        let mut writes = Writes::default();
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix("wasync_store_operation_seconds_count{operation=\"")
+            else {
+                continue;
+            };
+            let Some((operation, value)) = rest.split_once("\"} ") else {
+                continue;
+            };
+            let count = value.trim().parse::<f64>().unwrap_or(0.0) as u64;
+            match operation {
+                "put" => writes.put = count,
+                "claim" => writes.claim = count,
+                "start" => writes.start = count,
+                "finish" => writes.finish = count,
+                _ => {}
+            }
+        }
+        writes
+    }
+
+    /// What was counted since `before`.
+    fn since(self, before: Writes) -> Writes {
+        Writes {
+            put: self.put.saturating_sub(before.put),
+            claim: self.claim.saturating_sub(before.claim),
+            start: self.start.saturating_sub(before.start),
+            finish: self.finish.saturating_sub(before.finish),
+        }
     }
 }
 
@@ -140,6 +197,20 @@ impl Target {
         Ok(())
     }
 
+    /// The server's write transactions so far (`None`: `/metrics` did not
+    /// answer them, e.g. a server that refuses this token there).
+    pub async fn writes(&self) -> Option<Writes> {
+        let response = self
+            .request(reqwest::Method::GET, "/metrics")
+            .send()
+            .await
+            .ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        Some(Writes::of_metrics(&response.text().await.ok()?))
+    }
+
     /// How many jobs are `state` (`completed`, `failed`), in every queue.
     pub async fn count(&self, state: &str) -> anyhow::Result<u64> {
         let answer: JobCount = self
@@ -200,6 +271,7 @@ impl Target {
         } else {
             ("/v1/jobs/batch", serde_json::to_vec(&vec![job; batch])?)
         };
+        let writes_before = self.writes().await;
         let next = Arc::new(AtomicUsize::new(0));
         let requests = jobs.div_ceil(batch);
         let started = Instant::now();
@@ -227,10 +299,16 @@ impl Target {
         }
         let puts = started.elapsed();
         self.wait_completed(completed_before + jobs as u64).await?;
+        let processed = started.elapsed();
+        let writes = match (writes_before, self.writes().await) {
+            (Some(before), Some(after)) => Some(after.since(before)),
+            _ => None,
+        };
         Ok(Throughput {
             jobs,
             puts,
-            processed: started.elapsed(),
+            processed,
+            writes,
         })
     }
 
@@ -270,6 +348,42 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_transactions_are_read_from_the_metrics() {
+        let text = "# HELP wasync_store_operation_seconds Latency\n\
+            wasync_store_operation_seconds_sum{operation=\"put\"} 8.07\n\
+            wasync_store_operation_seconds_count{operation=\"put\"} 3112\n\
+            wasync_store_operation_seconds_count{operation=\"claim\"} 2723\n\
+            wasync_store_operation_seconds_count{operation=\"count\"} 9\n\
+            wasync_store_operation_seconds_count{operation=\"finish\"} 3654.0\n\
+            wasync_claim_batch_size_count{queue=\"default\"} 2936\n";
+        let writes = Writes::of_metrics(text);
+        assert_eq!(
+            writes,
+            Writes {
+                put: 3112,
+                claim: 2723,
+                start: 0,
+                finish: 3654
+            }
+        );
+        let before = Writes {
+            put: 100,
+            claim: 23,
+            start: 0,
+            finish: 54,
+        };
+        assert_eq!(
+            writes.since(before),
+            Writes {
+                put: 3012,
+                claim: 2700,
+                start: 0,
+                finish: 3600
+            }
+        );
+    }
 
     #[test]
     fn percentiles_by_nearest_rank() {

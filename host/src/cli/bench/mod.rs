@@ -15,8 +15,11 @@
 //! For 2 and 3 it prints puts/s (first put sent to last answered) and
 //! processed jobs/s (first put sent to the last job seen completed, by
 //! counting completed jobs every 10 ms: run it against a server with no
-//! other work). Last, the server's resident memory, now and at most, when
-//! it started the server.
+//! other work), and the server's write transactions per 1,000 jobs by
+//! kind (puts, claims, starts, finishes, from its `/metrics`): on SQLite
+//! each that writes is a durable commit of the one writer, which is what
+//! bounds the phase. Last, the server's resident memory, now and at most,
+//! when it started the server.
 
 mod load;
 mod server;
@@ -29,7 +32,7 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 
-use load::{Sample, Target, Throughput, percentile};
+use load::{Sample, Target, Throughput, Writes, percentile};
 use server::{Rss, StartedServer};
 
 use crate::wire::JobSpec;
@@ -263,6 +266,16 @@ fn print_figures(args: &BenchArgs, figures: &Figures) {
             t.processed_per_sec(),
             t.processed.as_secs_f64()
         );
+        if let Some(writes) = t.writes {
+            let per_thousand = |n: u64| n as f64 * 1000.0 / t.jobs.max(1) as f64;
+            println!(
+                "  server write transactions per 1,000 jobs: puts {:.0}, claims {:.0}, starts {:.0}, finishes {:.0}",
+                per_thousand(writes.put),
+                per_thousand(writes.claim),
+                per_thousand(writes.start),
+                per_thousand(writes.finish)
+            );
+        }
     };
     if let Some(single) = &figures.single {
         phase("single puts (one job a request)".into(), single);
@@ -288,6 +301,15 @@ fn print_figures(args: &BenchArgs, figures: &Figures) {
     }
 }
 
+fn writes_json(writes: Writes) -> Value {
+    json!({
+        "puts": writes.put,
+        "claims": writes.claim,
+        "starts": writes.start,
+        "finishes": writes.finish,
+    })
+}
+
 fn as_json(args: &BenchArgs, figures: &Figures) -> Value {
     let millis = |d: &[Duration], p: f64| percentile(d, p).as_secs_f64() * 1e3;
     let spread = |d: &[Duration]| json!({"p50": millis(d, 50.0), "p90": millis(d, 90.0), "p99": millis(d, 99.0), "max": millis(d, 100.0)});
@@ -298,6 +320,7 @@ fn as_json(args: &BenchArgs, figures: &Figures) -> Value {
                 "puts_per_sec": t.puts_per_sec(),
                 "processed_per_sec": t.processed_per_sec(),
                 "seconds": t.processed.as_secs_f64(),
+                "writes": t.writes.map(writes_json),
             })
         })
     };
