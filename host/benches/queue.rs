@@ -147,7 +147,7 @@ async fn latency() {
     let dir = bench.dir.path().to_owned();
     let floor = tokio::task::spawn_blocking(move || durable_commits(&dir, 1000))
         .await
-        .expect("appends");
+        .expect("the disk's commits");
     summary(
         "  the disk alone: one commit's WAL frames written and synced",
         floor,
@@ -174,7 +174,7 @@ fn durable_commits(dir: &std::path::Path, n: usize) -> Vec<Duration> {
     const FRAMES: usize = 8;
     const FRAME: usize = 24 + 4096;
     const COMMITS_PER_LOG: usize = 1000 / FRAMES;
-    let file = std::fs::File::create(dir.join("appends")).expect("a file beside the store");
+    let file = std::fs::File::create(dir.join("commits")).expect("a file beside the store");
     let frames = vec![0x5a_u8; FRAMES * FRAME];
     let log = vec![0_u8; COMMITS_PER_LOG * frames.len()];
     file.write_all_at(&log, 0).expect("the log's region");
