@@ -553,11 +553,14 @@ async fn a_pending_job_is_watched_without_taking_its_row() {
 async fn connections_carry_the_planner_settings() {
     let Some(schema) = schema() else { return };
     let store = schema.open().await;
-    let (cost, jit): (String, String) =
-        sqlx::query_as("SELECT current_setting('random_page_cost'), current_setting('jit')")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+    let (cost, jit, plans): (String, String, String) = sqlx::query_as(
+        "SELECT current_setting('random_page_cost'), current_setting('jit'), \
+         current_setting('plan_cache_mode')",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
     assert_eq!(cost, super::RANDOM_PAGE_COST);
     assert_eq!(jit, super::JIT);
+    assert_eq!(plans, super::PLAN_CACHE_MODE);
 }
