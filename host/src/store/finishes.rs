@@ -200,8 +200,8 @@ pub(crate) struct Written {
 pub(crate) const WRITTEN: &str = "jobs.id, jobs.status, jobs.callback_of, jobs.part_of";
 
 /// Whether an active job awaits the job written (index `jobs_awaiting`):
-/// the column a write returns after [`WRITTEN`] where it pays, where it
-/// writes alone ([`FinishTx::writes_alone`]).
+/// the column a backend's write returns after [`WRITTEN`] where it writes
+/// alone ([`FinishTx::writes_alone`]), the only place settling trusts it.
 pub(crate) fn awaited() -> String {
     format!(
         "EXISTS (SELECT 1 FROM jobs AS w WHERE w.awaiting = jobs.id \
