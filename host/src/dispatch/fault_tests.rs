@@ -13,7 +13,7 @@ use wasync_faults::SmallDisk;
 use super::completer::{BatchCompleter, Completer};
 use crate::clock::{Clock, SystemClock};
 use crate::model::JobSpec;
-use crate::model::{FailureKind, JobId, JobStatus, RunOutcome};
+use crate::model::{AgentSpec, FailureKind, JobId, JobStatus, RunOutcome};
 use crate::service::{Events, Putter, StoreHealth};
 use crate::store::conformance::kit::{self, t};
 use crate::store::postgres::testing;
@@ -24,8 +24,8 @@ const DEADLINE: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_the_store_says_a_dispatcher_holds_and_it_does_not_are_handed_back_and_run() {
-    // Nothing is found by polling here: the self-check's hand back wakes
-    // the dispatcher.
+    // Nothing is found by polling here: an agent added for the forgotten
+    // jobs' queue wakes the dispatcher.
     let setup = super::tests::setup().await;
     let (service, dispatcher) = (&setup.service, setup.dispatcher);
     let store = setup.store.clone();
@@ -42,18 +42,21 @@ async fn jobs_the_store_says_a_dispatcher_holds_and_it_does_not_are_handed_back_
         .unwrap();
     wait_for(&*store, running.id, JobStatus::Active).await;
 
-    // Put behind the dispatcher's back (no wake-up), then claimed for it
-    // and started, as a claim whose answer was lost with its connection
-    // and a start that committed though its answer never came would leave
-    // them.
+    // Put behind the dispatcher's back, then claimed for it and started,
+    // as a claim whose answer was lost with its connection and a start
+    // that committed though its answer never came would leave them. They
+    // are in a queue the dispatcher has no agent for yet, so that its own
+    // claim rounds (at start, after the put above) cannot take them first
+    // however late they run.
+    service.queue_create("forgotten").await.unwrap();
     let echo = |value: &str| crate::model::NewJob {
         args: json!([value]),
-        ..kit::new_job("", &module, "echo", SystemClock.now())
+        ..kit::new_job("forgotten", &module, "echo", SystemClock.now())
     };
     let jobs = [echo("claimed"), echo("started")];
     let (claimed, started) = (jobs[0].id, jobs[1].id);
     store.job_insert_many(&jobs).await.unwrap();
-    let taken = kit::claim(&*store, id, "", 2, SystemClock.now()).await;
+    let taken = kit::claim(&*store, id, "forgotten", 2, SystemClock.now()).await;
     assert_eq!(kit::ids(&taken), [claimed, started]);
     store
         .job_start_many(JobStartParams {
@@ -65,6 +68,8 @@ async fn jobs_the_store_says_a_dispatcher_holds_and_it_does_not_are_handed_back_
         .unwrap();
 
     assert_eq!(dispatcher.self_check().await, 2, "the two forgotten jobs");
+    let agent = AgentSpec::new("forgotten", "forgotten");
+    service.agent_upsert(id, agent).await.unwrap();
     for (job, value, attempts) in [(claimed, "claimed", 1), (started, "started", 2)] {
         let done = service.job_wait(job, DEADLINE).await.unwrap();
         assert_eq!(done.status, JobStatus::Completed, "{done:?}");

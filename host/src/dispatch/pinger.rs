@@ -19,10 +19,12 @@
 //! the dispatcher stops working under the id ([`Shared::taken_over`]).
 //!
 //! The same loop runs the dispatcher's self-check (see [`super::held`]):
-//! after each ping, when a start failed, and as soon as the database takes
-//! writes again after a fault — when it also pings and looks for work at
-//! once. For a death interval after such a fault it declares no other
-//! dispatcher dead: their pings failed for the same reason its own did.
+//! after each ping but the first (activation has just handed back what
+//! the store listed under the id), when a start failed, and as soon as
+//! the database takes writes again after a fault — when it also pings and
+//! looks for work at once. For a death interval after such a fault it
+//! declares no other dispatcher dead: their pings failed for the same
+//! reason its own did.
 
 use std::sync::Arc;
 
@@ -37,7 +39,13 @@ pub(super) async fn ping_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<
     let mut tick = tokio::time::interval(shared.config.ping_interval);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut health = shared.parts.health.watch();
+    // The first tick comes at once, just after activation handed back
+    // every job the store listed under this id: the store lists nothing
+    // then that this dispatcher does not hold, so that round pings and
+    // rescues but does not self-check.
+    let mut activated_just_now = true;
     loop {
+        let mut check = true;
         tokio::select! {
             _ = stopped.changed() => return,
             _ = tick.tick() => {
@@ -46,6 +54,7 @@ pub(super) async fn ping_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<
                     return;
                 }
                 rescue(&shared).await;
+                check = !std::mem::take(&mut activated_just_now);
             }
             _ = shared.held.check_asked() => {}
             changed = health.changed() => {
@@ -63,7 +72,9 @@ pub(super) async fn ping_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<
         if shared.taken_over.borrow().is_some() {
             return;
         }
-        held::self_check(&shared).await;
+        if check {
+            held::self_check(&shared).await;
+        }
     }
 }
 
