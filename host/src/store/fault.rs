@@ -13,7 +13,7 @@
 
 use futures::future::BoxFuture;
 use sqlx::pool::PoolConnectionMetadata;
-use sqlx::{Database, TransactionManager};
+use sqlx::{Connection as _, Database, TransactionManager};
 
 use super::Error;
 
@@ -151,28 +151,39 @@ fn postgres_fault(sqlstate: &str) -> Option<FaultKind> {
 /// The pools' `before_acquire` check: a connection still inside a
 /// transaction is closed instead of handed out.
 ///
-/// A transaction dropped on an error queues its `ROLLBACK`, which the
-/// pool's test ping before every acquire flushes. If that rollback failed
-/// — SQLite rolls a transaction back by itself when a commit meets a full
-/// disk, so the `ROLLBACK` finds none and sqlx's count of open
-/// transactions stays at one — every later `BEGIN` on the connection would
-/// fail with "attempted to call begin_with at non-zero transaction depth",
-/// forever. Closing the connection ends whatever it still had open, and the
-/// pool opens a fresh one.
+/// A transaction dropped on an error queues its `ROLLBACK`; a connection
+/// still counted inside a transaction is pinged first, which waits for
+/// that queued rollback (a connection runs its commands in order). If
+/// the rollback failed — SQLite rolls a transaction back by itself when a
+/// commit meets a full disk, so the `ROLLBACK` finds none and sqlx's count
+/// of open transactions stays at one — every later `BEGIN` on the
+/// connection would fail with "attempted to call begin_with at non-zero
+/// transaction depth", forever. Closing the connection ends whatever it
+/// still had open, and the pool opens a fresh one.
 pub(crate) fn no_open_transaction<DB: Database>(
     conn: &mut DB::Connection,
     _meta: PoolConnectionMetadata,
 ) -> BoxFuture<'_, Result<bool, sqlx::Error>> {
-    let depth = <DB::TransactionManager as TransactionManager>::get_transaction_depth(conn);
-    if depth > 0 {
-        // Always after an error the caller met (and the store's health
-        // reports), so not worth more than a debug line each time.
-        tracing::debug!(
-            depth,
-            "a pooled connection was left inside a transaction after an error; closing it"
-        );
-    }
-    Box::pin(std::future::ready(Ok(depth == 0)))
+    Box::pin(async move {
+        if transaction_depth::<DB>(conn) > 0 {
+            conn.ping().await?;
+        }
+        let depth = transaction_depth::<DB>(conn);
+        if depth > 0 {
+            // Always after an error the caller met (and the store's health
+            // reports), so not worth more than a debug line each time.
+            tracing::debug!(
+                depth,
+                "a pooled connection was left inside a transaction after an error; closing it"
+            );
+        }
+        Ok(depth == 0)
+    })
+}
+
+/// How many transactions sqlx counts open on `conn`.
+fn transaction_depth<DB: Database>(conn: &DB::Connection) -> usize {
+    <DB::TransactionManager as TransactionManager>::get_transaction_depth(conn)
 }
 
 #[cfg(test)]

@@ -87,14 +87,15 @@ pub(crate) async fn insert_many<B: SqlBackend + TunedJobs>(
     }
 }
 
-/// The insert in chunks, then the claims, in one transaction.
+/// The insert in chunks, then the claims, in one transaction (which
+/// starts with a write: an insert, or a claim when there are no jobs).
 async fn insert_in_transaction<B: SqlBackend + TunedJobs>(
     db: &B,
     jobs: &[NewJob],
     claims: &[JobClaimParams],
     ids: &mut Ids,
 ) -> Result<Vec<Vec<Job>>, PutFailed> {
-    let mut tx = db.transaction().await?;
+    let mut tx = db.transaction_writing_first().await?;
     let mut claimed = Vec::with_capacity(claims.len());
     {
         let mut conn = tx.conn();

@@ -431,6 +431,14 @@ pub(crate) trait SqlBackend: Send + Sync + std::fmt::Debug + 'static {
     /// Opens a write transaction (SQLite: on the writer, `BEGIN
     /// IMMEDIATE`; PostgreSQL: `READ COMMITTED` on the pool).
     async fn transaction(&self) -> Result<Self::Tx<'_>>;
+    /// Opens a write transaction whose first statement writes. SQLite
+    /// takes the write lock at the start of that statement, waiting for it
+    /// as `BEGIN IMMEDIATE` would, so there a plain `BEGIN` does: it spares
+    /// the round trip sqlx spends checking a `BEGIN` of its own. Elsewhere
+    /// the same as [`Self::transaction`].
+    async fn transaction_writing_first(&self) -> Result<Self::Tx<'_>> {
+        self.transaction().await
+    }
 }
 
 #[cfg(test)]

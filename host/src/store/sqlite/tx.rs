@@ -40,7 +40,8 @@ impl SqlTx for SqliteTransaction {
 pub(crate) struct SqlitePoolConn<'a>(pub(super) &'a SqlitePool);
 
 /// Reads on the reader pool, writes on the one-connection writer pool,
-/// transactions on the writer with `BEGIN IMMEDIATE`.
+/// transactions on the writer with `BEGIN IMMEDIATE` (a plain `BEGIN` for
+/// one whose first statement writes).
 #[async_trait]
 impl SqlBackend for super::SqliteStore {
     type Conn<'a> = SqlitePoolConn<'a>;
@@ -56,6 +57,10 @@ impl SqlBackend for super::SqliteStore {
 
     async fn transaction(&self) -> Result<SqliteTransaction> {
         Ok(SqliteTransaction(self.begin().await?))
+    }
+
+    async fn transaction_writing_first(&self) -> Result<SqliteTransaction> {
+        Ok(SqliteTransaction(self.begin_writing_first().await?))
     }
 }
 
