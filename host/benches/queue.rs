@@ -87,11 +87,14 @@ impl Bench {
         (job.id, took, done)
     }
 
-    /// Returns once `job` has completed: at once if its status, read after
-    /// `done` was registered, already says so (a put whose commit started
-    /// the job can see it finish before the put returns), otherwise when
-    /// `done` fires.
-    async fn completed(&self, job: JobId, done: oneshot::Receiver<()>) {
+    /// Returns once `job` has completed: at once if `done` has fired or
+    /// the job's status, read after `done` was registered, already says so
+    /// (a put whose commit started the job can see it finish before the
+    /// put returns), otherwise when `done` fires.
+    async fn completed(&self, job: JobId, mut done: oneshot::Receiver<()>) {
+        if done.try_recv().is_ok() {
+            return;
+        }
         let status = self.app.service.job_get(job).await.expect("job").status;
         if status.is_terminal() {
             return;
