@@ -90,6 +90,16 @@ pub(crate) trait FinishTx: SettleTx {
     async fn record_failures(&mut self, failed: &[(JobId, FailureKind)]) -> Result<()>;
 }
 
+/// The job another job's run awaits as its outcome (not itself). A
+/// finish with any reads the awaited jobs before it writes; one without
+/// starts with its batch write.
+pub(crate) fn awaited_by_run(p: &JobFinishParams) -> Option<JobId> {
+    match p.outcome {
+        RunOutcome::Await(target) if target != p.id => Some(target),
+        _ => None,
+    }
+}
+
 /// Records how runs ended inside `tx` (see the module doc); the caller
 /// commits.
 pub(crate) async fn finish<T: FinishTx + ?Sized>(
@@ -102,10 +112,7 @@ pub(crate) async fn finish<T: FinishTx + ?Sized>(
     let now = params.iter().map(|p| p.now).max().expect("not empty");
     let targets: Vec<JobId> = params
         .iter()
-        .filter_map(|p| match p.outcome {
-            RunOutcome::Await(target) if target != p.id => Some(target),
-            _ => None,
-        })
+        .filter_map(awaited_by_run)
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();

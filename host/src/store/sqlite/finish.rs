@@ -18,7 +18,7 @@ use super::SqliteStore;
 use super::batch::{self, Statements};
 use super::row::{self, lit, ms};
 use super::tx::SqliteTx;
-use crate::model::{FailureKind, JobId, JobStatus, RunOutcome, Timestamp, Transition};
+use crate::model::{FailureKind, JobId, JobStatus, Timestamp, Transition};
 use crate::store::finishes::{self, Await, Done, FinishTx, Written};
 use crate::store::sql::settled_status;
 use crate::store::{FinishReport, JobFinishParams, Result};
@@ -114,12 +114,7 @@ pub(super) async fn finish_many(
     if params.is_empty() {
         return Ok(FinishReport::default());
     }
-    // Without awaits, the batch write is the first statement (awaits
-    // read the awaited jobs first).
-    let awaits = params
-        .iter()
-        .any(|p| matches!(p.outcome, RunOutcome::Await(_)));
-    let mut tx = if awaits {
+    let mut tx = if params.iter().any(|p| finishes::awaited_by_run(p).is_some()) {
         db.begin().await?
     } else {
         db.begin_writing_first().await?
