@@ -246,11 +246,16 @@ async fn the_disk_cache_compiles_once_and_recompiles_a_corrupt_file() {
     first.prepare(&digest, &bytes).await.unwrap();
     first.prepare(&digest, &bytes).await.unwrap();
     assert_eq!(first.cache_stats().compiled, 1);
-    let files: Vec<_> = std::fs::read_dir(dir.path())
+    // Beside the compiled file, only the lock processes take turns on.
+    let (files, others): (Vec<_>, Vec<_>) = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .collect();
+        .partition(|path| path.extension().is_some_and(|e| e == "cwasm"));
     assert_eq!(files.len(), 1, "{files:?}");
+    assert!(
+        others.len() == 1 && others[0].extension().is_some_and(|e| e == "lock"),
+        "{others:?}"
+    );
     let name = files[0].file_name().unwrap().to_str().unwrap().to_owned();
     assert!(
         name.starts_with(digest.hex()) && name.ends_with(".cwasm"),
@@ -276,6 +281,38 @@ async fn the_disk_cache_compiles_once_and_recompiles_a_corrupt_file() {
     let report = call(&third, &prepared, "echo", json!([8]), Limits::default()).await;
     assert_eq!(report.outcome, RunOutcome::Value(json!([8])));
     assert_ne!(std::fs::read(&files[0]).unwrap(), file, "rewritten");
+}
+
+/// Processes sharing a cache directory (instances of one data directory)
+/// that need the same component at once compile it once between them:
+/// the others wait for the compile and load its file.
+#[tokio::test]
+async fn runtimes_sharing_the_disk_cache_compile_a_component_once_between_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = RuntimeConfig {
+        cache_dir: Some(dir.path().to_owned()),
+        max_concurrent_instances: 2,
+        ..RuntimeConfig::default()
+    };
+    let bytes = guest();
+    let digest = ModuleDigest::of(&bytes);
+    let runtimes: Vec<Runtime> = (0..3)
+        .map(|_| Runtime::new(config.clone()).unwrap())
+        .collect();
+    // Each compiles on a blocking thread of its own, all at once.
+    let prepared =
+        futures::future::join_all(runtimes.iter().map(|r| r.prepare(&digest, &bytes))).await;
+    for (runtime, prepared) in runtimes.iter().zip(prepared) {
+        let prepared = prepared.expect("valid component");
+        let report = call(runtime, &prepared, "echo", json!([3]), Limits::default()).await;
+        assert_eq!(report.outcome, RunOutcome::Value(json!([3])));
+    }
+    let compiled: u64 = runtimes.iter().map(|r| r.cache_stats().compiled).sum();
+    let loaded: u64 = runtimes
+        .iter()
+        .map(|r| r.cache_stats().loaded_from_disk)
+        .sum();
+    assert_eq!((compiled, loaded), (1, 2));
 }
 
 /// While guests compute without calling the host, a timer on the same

@@ -9,15 +9,17 @@ use serde_json::Value;
 /// The binary under bench.
 pub const WASYNC: &str = env!("CARGO_BIN_EXE_wasync");
 
-/// A `wasync` process with a data directory of its own; killed when
-/// dropped.
+/// A `wasync` process with a data directory of its own, or an instance of
+/// a shared one; killed when dropped.
 pub struct Process {
     /// The process.
     pub child: Child,
     /// What it announced on its first line: `serve`'s URL, a worker's
     /// dispatcher id.
     pub announced: String,
-    _dir: tempfile::TempDir,
+    /// Its own data directory, removed when dropped (`None`: an instance
+    /// of a directory the caller keeps).
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Process {
@@ -28,6 +30,31 @@ impl Process {
     /// there (to count, say, the hand-backs of jobs claimed ahead).
     pub fn start(command: &str, database: Option<&str>, args: &[&str]) -> Process {
         let dir = tempfile::tempdir().expect("temporary directory");
+        let mut process = Process::launch(command, dir.path(), None, database, args);
+        process._dir = Some(dir);
+        process
+    }
+
+    /// As [`Process::start`], as instance `instance` of the data directory
+    /// `data_dir` (`--instance`: several processes on one machine, sharing
+    /// its compiled-component cache).
+    pub fn start_instance(
+        command: &str,
+        data_dir: &std::path::Path,
+        instance: &str,
+        database: Option<&str>,
+        args: &[&str],
+    ) -> Process {
+        Process::launch(command, data_dir, Some(instance), database, args)
+    }
+
+    fn launch(
+        command: &str,
+        dir: &std::path::Path,
+        instance: Option<&str>,
+        database: Option<&str>,
+        args: &[&str],
+    ) -> Process {
         let log = std::env::var_os("WASYNC_BENCH_LOG_DIR").map(|d| {
             let name = format!("{command}-{}.log", uuid::Uuid::now_v7().simple());
             std::fs::File::create(std::path::Path::new(&d).join(name)).expect("log file")
@@ -38,7 +65,10 @@ impl Process {
         if command == "serve" {
             command_line.args(["--listen", "127.0.0.1:0"]);
         }
-        command_line.arg("--data-dir").arg(dir.path());
+        command_line.arg("--data-dir").arg(dir);
+        if let Some(instance) = instance {
+            command_line.args(["--instance", instance]);
+        }
         if let Some(database) = database {
             command_line.args(["--database", database]);
         }
@@ -65,7 +95,7 @@ impl Process {
         Process {
             child,
             announced,
-            _dir: dir,
+            _dir: None,
         }
     }
 

@@ -341,17 +341,30 @@ impl Runtime {
     ) -> Result<(Component, Compilation), ValidationError> {
         let inner = &*self.inner;
         let started = Instant::now();
-        if let Some(component) = inner
-            .disk
-            .as_ref()
-            .and_then(|d| d.load(&inner.engine, digest))
-        {
+        let loaded = |disk: &cache::DiskCache| {
+            let component = disk.load(&inner.engine, digest)?;
             inner.loaded_from_disk.fetch_add(1, Ordering::Relaxed);
             crate::metrics::cache_hit_disk();
             let elapsed = started.elapsed();
             tracing::info!(%digest, ?elapsed, "component loaded from the disk cache");
-            return Ok((component, Compilation::FromDisk(elapsed)));
-        }
+            Some((component, Compilation::FromDisk(elapsed)))
+        };
+        // Held until the compiled component is stored: another process
+        // sharing the cache that misses it meanwhile waits, then loads it.
+        let turn = match &inner.disk {
+            Some(disk) => {
+                if let Some(found) = loaded(disk) {
+                    return Ok(found);
+                }
+                let turn = disk.compile_turn(digest);
+                // Compiled by another process while this one waited.
+                if let Some(found) = loaded(disk) {
+                    return Ok(found);
+                }
+                Some(turn)
+            }
+            None => None,
+        };
         let component = Component::from_binary(&inner.engine, bytes)
             .map_err(|e| validate::compile_error(&e, &inner.config.component_limits))?;
         inner.compiled.fetch_add(1, Ordering::Relaxed);
@@ -361,6 +374,7 @@ impl Runtime {
         if let Some(disk) = &inner.disk {
             disk.store(digest, &component);
         }
+        drop(turn);
         Ok((component, Compilation::Compiled(elapsed)))
     }
 }
