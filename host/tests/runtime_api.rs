@@ -231,14 +231,20 @@ async fn each_kind_of_invalid_component_is_refused_with_its_own_error() {
     assert!(matches!(err, ValidationError::Invalid(m) if m.contains("digest")));
 }
 
-#[tokio::test]
-async fn the_disk_cache_compiles_once_and_recompiles_a_corrupt_file() {
+/// A runtime configuration with a disk cache in a new temporary directory.
+fn cached_config() -> (tempfile::TempDir, RuntimeConfig) {
     let dir = tempfile::tempdir().unwrap();
     let config = RuntimeConfig {
         cache_dir: Some(dir.path().to_owned()),
         max_concurrent_instances: 2,
         ..RuntimeConfig::default()
     };
+    (dir, config)
+}
+
+#[tokio::test]
+async fn the_disk_cache_compiles_once_and_recompiles_a_corrupt_file() {
+    let (dir, config) = cached_config();
     let bytes = guest();
     let digest = ModuleDigest::of(&bytes);
 
@@ -288,12 +294,7 @@ async fn the_disk_cache_compiles_once_and_recompiles_a_corrupt_file() {
 /// the others wait for the compile and load its file.
 #[tokio::test]
 async fn runtimes_sharing_the_disk_cache_compile_a_component_once_between_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = RuntimeConfig {
-        cache_dir: Some(dir.path().to_owned()),
-        max_concurrent_instances: 2,
-        ..RuntimeConfig::default()
-    };
+    let (_dir, config) = cached_config();
     let bytes = guest();
     let digest = ModuleDigest::of(&bytes);
     let runtimes: Vec<Runtime> = (0..3)
