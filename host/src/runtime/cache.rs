@@ -16,8 +16,9 @@
 //! `<digest hex>-<engine compatibility hash>.lock`) and looks again once it
 //! has it, so the others load what the first compiled instead of spending
 //! the machine's cores compiling the same component again (a `hello` takes
-//! ~0.5 s of CPU; four workers starting together on two cores lost ~15% of
-//! their throughput to it, issue 16).
+//! ~0.5 s of CPU; four workers starting together on two cores drained a
+//! queue at 0.88× the rate of one worker while each compiled it, at 1.01×
+//! since: issue 16, `docs/testing.md`).
 
 use std::fs::{File, TryLockError};
 use std::hash::{DefaultHasher, Hash, Hasher};
