@@ -224,7 +224,6 @@ async fn scaling(base: &str, workers: usize, jobs: usize, setup: &ScalingSetup<'
         counted,
         separate_dirs,
     } = *setup;
-    use sqlx::Connection;
     let schema = Schema::new(base);
     let store = PgStore::open_in_schema(base, &schema.name)
         .await
@@ -233,7 +232,9 @@ async fn scaling(base: &str, workers: usize, jobs: usize, setup: &ScalingSetup<'
     if !counted {
         drop_count_triggers(base, &schema.name).await;
     }
-    let mut stats = sqlx::PgConnection::connect(base).await.expect("connect");
+    let mut stats = <sqlx::PgConnection as sqlx::Connection>::connect(base)
+        .await
+        .expect("connect");
     let before = DatabaseWork::read(&mut stats).await;
     let worker_url = format!("{}&application_name={WORKER_APPLICATION}", schema.url());
     let shared_dir = tempfile::tempdir().expect("temporary directory");
@@ -292,13 +293,19 @@ async fn scaling(base: &str, workers: usize, jobs: usize, setup: &ScalingSetup<'
         elapsed.as_secs_f64(),
         jobs as f64 / elapsed.as_secs_f64()
     );
+    // Zero when every job was done before the first look.
+    let after_first = (elapsed - first_completed).as_secs_f64();
     println!(
-        "  the first job completed {:.2} s after the start (processes started, hello compiled); {:.0} jobs/s from then on (the jobs done before counted in)",
+        "  the first job completed {:.2} s after the start (processes started, hello compiled); {} from then on (the jobs done before counted in)",
         first_completed.as_secs_f64(),
-        jobs as f64 / (elapsed - first_completed).as_secs_f64()
+        if after_first > 0.0 {
+            format!("{:.0} jobs/s", jobs as f64 / after_first)
+        } else {
+            "no time".to_owned()
+        }
     );
     println!("  PostgreSQL per 1,000 jobs: {work}");
-    stats.close().await.expect("close");
+    sqlx::Connection::close(stats).await.expect("close");
     store.close().await;
     PgStore::drop_schema(base, &schema.name)
         .await
