@@ -96,12 +96,12 @@ async fn load(store: &PgStore, jobs: usize) -> ModuleDigest {
     digest
 }
 
-// By listing, not counting: the counts are off once the bench drops
-// their triggers.
-async fn unfinished(store: &PgStore) -> bool {
+/// Whether any job is in one of `statuses`. By listing, not counting:
+/// the counts are off once the bench drops their triggers.
+async fn any_job(store: &PgStore, statuses: &[JobStatus]) -> bool {
     !store
         .job_list(JobListParams {
-            statuses: vec![JobStatus::Pending, JobStatus::Assigned, JobStatus::Active],
+            statuses: statuses.to_vec(),
             limit: 1,
             ..Default::default()
         })
@@ -110,18 +110,8 @@ async fn unfinished(store: &PgStore) -> bool {
         .is_empty()
 }
 
-/// Whether any job has completed yet (by listing, as [`unfinished`]).
-async fn any_completed(store: &PgStore) -> bool {
-    !store
-        .job_list(JobListParams {
-            statuses: vec![JobStatus::Completed],
-            limit: 1,
-            ..Default::default()
-        })
-        .await
-        .expect("list")
-        .is_empty()
-}
+/// The statuses of a job not yet done.
+const UNFINISHED: [JobStatus; 3] = [JobStatus::Pending, JobStatus::Assigned, JobStatus::Active];
 
 /// Drops migration 0027's job-count triggers from `schema` (a
 /// measurement of their cost, never a way to run).
@@ -260,11 +250,11 @@ async fn scaling(base: &str, workers: usize, jobs: usize, setup: &ScalingSetup<'
     // The bench's own transactions between the two reads of the counts:
     // the first read's, each poll's, and the wait for the workers' end.
     let mut own = 1;
-    while unfinished(&store).await {
+    while any_job(&store, &UNFINISHED).await {
         own += 1;
         if first_completed.is_none() {
             own += 1;
-            if any_completed(&store).await {
+            if any_job(&store, &[JobStatus::Completed]).await {
                 first_completed = Some(started.elapsed());
             }
         }
