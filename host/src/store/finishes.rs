@@ -9,18 +9,22 @@
 //! 2. one batch write completing the values and failures, which returns
 //!    what settling would otherwise read again of those jobs (their status
 //!    and links);
-//! 3. (only if some run failed) one write keeping those failures in the
+//! 3. the runs' records (`store/runs.rs`), which need nothing the write
+//!    returned;
+//! 4. (only if some run failed) one write keeping those failures in the
 //!    jobs' histories (`job_attempts`);
-//! 4. one batch write recording the awaits;
-//! 5. settling (`store/settle.rs`): every active job awaiting a job that
+//! 5. one batch write recording the awaits;
+//! 6. settling (`store/settle.rs`): every active job awaiting a job that
 //!    got its result completes with it, transitively; then the callbacks
 //!    and composites of every job that got its result. For the jobs the
 //!    batch write completed, settling reads neither their links nor (where
 //!    no other writer runs meanwhile: SQLite) the callbacks of those it
 //!    completed without one pending, nor the awaiters of those no job
-//!    awaits: on SQLite a finish of plain jobs is four statements with
-//!    `BEGIN` and `COMMIT` (the batch write, the runs' records), each a
-//!    round trip to the database's thread (issue 16).
+//!    awaits: on SQLite a finish of plain jobs is two statements with
+//!    `BEGIN` and `COMMIT` (the batch write, the runs' records). Each
+//!    command is a round trip to the database's thread (issue 16), so
+//!    SQLite sends `BEGIN`, the batch write and the runs' records as one
+//!    (`sqlite/finish.rs`: [`sort_without_awaits`], then [`after_write`]).
 //!
 //! The batch writes are tuned per backend ([`FinishTx`]); each is guarded
 //! by `status = 'active' AND dispatcher = <the job's dispatcher> AND
@@ -39,7 +43,7 @@ use super::settle::{self, Link, SettleTx};
 use super::sql::{corrupt, lit};
 use super::statement::{Arg, Sql};
 use super::{FinishReport, JobFinishParams, Result};
-use crate::model::{Failure, FailureKind, JobId, JobStatus, RunOutcome, RunRecord};
+use crate::model::{Failure, FailureKind, JobId, JobStatus, RunOutcome, RunRecord, Timestamp};
 
 /// A value or failure to record.
 pub(crate) struct Done<'a> {
@@ -109,7 +113,38 @@ pub(crate) async fn finish<T: FinishTx + ?Sized>(
     if params.is_empty() {
         return Ok(FinishReport::default());
     }
-    let now = params.iter().map(|p| p.now).max().expect("not empty");
+    let sorted = sort(tx, params).await?;
+    let written = if sorted.done.is_empty() {
+        Vec::new()
+    } else {
+        tx.write_done(&sorted.done).await?
+    };
+    // The runs' records, in the same commit as their outcomes.
+    let runs = runs_of(params);
+    if !runs.is_empty() {
+        super::runs::insert(tx, &runs).await?;
+    }
+    after_write(tx, params, sorted, written).await
+}
+
+/// A batch of finishes sorted for writing: the values and failures to
+/// write, the awaits to park.
+pub(crate) struct Sorted<'a> {
+    /// Values and failures (an await refused is a failure), to write.
+    pub done: Vec<Done<'a>>,
+    awaits: Vec<Await<'a>>,
+    /// The job each accepted await parks on.
+    accepted: HashMap<JobId, JobId>,
+    /// The batch's latest finish time.
+    now: Timestamp,
+}
+
+/// Sorts a batch, reading the awaited jobs first (and locking them where
+/// rows lock) when some run returned one to await.
+pub(crate) async fn sort<'a, T: FinishTx + ?Sized>(
+    tx: &mut T,
+    params: &'a [JobFinishParams],
+) -> Result<Sorted<'a>> {
     let targets: Vec<JobId> = params
         .iter()
         .filter_map(awaited_by_run)
@@ -122,7 +157,18 @@ pub(crate) async fn finish<T: FinishTx + ?Sized>(
         tx.lock_awaited(&targets).await?;
         walk(tx, &targets).await?
     };
+    Ok(sort_by(params, &graph))
+}
 
+/// Sorts a batch in which no run returned a job to await (no
+/// [`awaited_by_run`]): nothing to read first.
+pub(crate) fn sort_without_awaits(params: &[JobFinishParams]) -> Sorted<'_> {
+    debug_assert!(params.iter().all(|p| awaited_by_run(p).is_none()));
+    sort_by(params, &Graph::new())
+}
+
+fn sort_by<'a>(params: &'a [JobFinishParams], graph: &Graph) -> Sorted<'a> {
+    let now = params.iter().map(|p| p.now).max().expect("not empty");
     let mut done = Vec::new();
     let mut awaits = Vec::new();
     let mut accepted: HashMap<JobId, JobId> = HashMap::new();
@@ -130,7 +176,7 @@ pub(crate) async fn finish<T: FinishTx + ?Sized>(
         let (result, failure) = match &p.outcome {
             RunOutcome::Value(value) => (Some(value), None),
             RunOutcome::Failure(failure) => (None, Some(Cow::Borrowed(failure))),
-            RunOutcome::Await(target) => match refuse_await(p.id, *target, &graph, &accepted) {
+            RunOutcome::Await(target) => match refuse_await(p.id, *target, graph, &accepted) {
                 Some(failure) => (None, Some(Cow::Owned(failure))),
                 None => {
                     accepted.insert(p.id, *target);
@@ -148,12 +194,33 @@ pub(crate) async fn finish<T: FinishTx + ?Sized>(
             failure,
         });
     }
+    Sorted {
+        done,
+        awaits,
+        accepted,
+        now,
+    }
+}
 
-    let written = if done.is_empty() {
-        Vec::new()
-    } else {
-        tx.write_done(&done).await?
-    };
+/// The records of the runs a batch ended.
+pub(crate) fn runs_of(params: &[JobFinishParams]) -> Vec<RunRecord> {
+    params.iter().filter_map(|p| p.run.clone()).collect()
+}
+
+/// What follows the batch write (`written`, what it returned) and the
+/// runs' records: the failures kept, the awaits parked, settling.
+pub(crate) async fn after_write<T: FinishTx + ?Sized>(
+    tx: &mut T,
+    params: &[JobFinishParams],
+    sorted: Sorted<'_>,
+    written: Vec<Written>,
+) -> Result<FinishReport> {
+    let Sorted {
+        done,
+        awaits,
+        accepted,
+        now,
+    } = sorted;
     let finished: HashSet<JobId> = written.iter().map(|w| w.id).collect();
     // Every failed run is kept in the job's history (migration 0006).
     let failed: Vec<(JobId, FailureKind)> = done
@@ -169,11 +236,6 @@ pub(crate) async fn finish<T: FinishTx + ?Sized>(
     } else {
         tx.write_awaits(&awaits).await?.into_iter().collect()
     };
-    // The runs' records, in the same commit as their outcomes.
-    let runs: Vec<RunRecord> = params.iter().filter_map(|p| p.run.clone()).collect();
-    if !runs.is_empty() {
-        super::runs::insert(tx, &runs).await?;
-    }
     // The jobs finished here, and the jobs just awaited (already
     // completed ones resolve their new awaiters at once).
     let seeds: Vec<JobId> = finished

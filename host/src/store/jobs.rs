@@ -495,6 +495,22 @@ pub(crate) trait TunedJobs: Send + Sync {
         jobs: &[NewJob],
         ids: &mut Vec<uuid::Uuid>,
     ) -> Result<(), sqlx::Error>;
+    /// A put of up to [`Self::insert_rows_max`] jobs and its claims in one
+    /// transaction, as [`super::puts::insert_many`] runs them (the insert,
+    /// then each claim in one statement), sent to the database as one
+    /// command where each statement would otherwise be a round trip of
+    /// its own to the database's thread (SQLite: `sqlite/one_trip.rs`).
+    /// Adds the ids inserted to `ids` and returns what each claim took, in
+    /// queue order; `None` where the backend runs the statements one by
+    /// one (PostgreSQL: each is a round trip on the network either way).
+    async fn insert_chunk_claiming(
+        &self,
+        _jobs: &[NewJob],
+        _claims: &[JobClaimParams],
+        _ids: &mut Vec<uuid::Uuid>,
+    ) -> Option<Result<Vec<Vec<Job>>, super::puts::PutFailed>> {
+        None
+    }
     /// The claim of [`ClaimStore::job_claim_many`] in one statement, on
     /// its own (a queue with quotas or a rate gives nothing), with each
     /// job's `seq`.

@@ -44,7 +44,7 @@ pub(crate) trait PutTx: Send {
 }
 
 /// Why a put's transaction failed.
-enum PutFailed {
+pub(crate) enum PutFailed {
     /// The insert: explained by [`explain_insert_failure`].
     Insert(sqlx::Error),
     /// Anything else.
@@ -68,14 +68,23 @@ pub(crate) async fn insert_many<B: SqlBackend + TunedJobs>(
         return Ok(Inserted::default());
     }
     let mut ids = Vec::with_capacity(jobs.len());
-    let written = if claims.is_empty() && jobs.len() <= db.insert_rows_max() {
+    let one_chunk = jobs.len() <= db.insert_rows_max();
+    let written = if claims.is_empty() && one_chunk {
         // One statement: committed on its own.
         match db.insert_alone(jobs, &mut ids).await {
             Ok(()) => Ok(Vec::new()),
             Err(error) => Err(PutFailed::Insert(error)),
         }
     } else {
-        insert_in_transaction(db, jobs, claims, &mut ids).await
+        let tuned = if one_chunk {
+            db.insert_chunk_claiming(jobs, claims, &mut ids).await
+        } else {
+            None
+        };
+        match tuned {
+            Some(written) => written,
+            None => insert_in_transaction(db, jobs, claims, &mut ids).await,
+        }
     };
     match written {
         Ok(claimed) => Ok(Inserted {
@@ -88,7 +97,8 @@ pub(crate) async fn insert_many<B: SqlBackend + TunedJobs>(
 }
 
 /// The insert in chunks, then the claims, in one transaction (which
-/// starts with a write: an insert, or a claim when there are no jobs).
+/// starts with a write: an insert, or a claim when there are no jobs),
+/// each statement on its own.
 async fn insert_in_transaction<B: SqlBackend + TunedJobs>(
     db: &B,
     jobs: &[NewJob],

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use tracing::instrument;
 use uuid::Uuid;
 
-use super::statement::{Arg, Bind, Binds, SqlBackend, SqlConn, SqlRow};
+use super::statement::{Arg, Bind, Binds, Dialect, SqlBackend, SqlConn, SqlRow};
 use super::{Error, Result};
 use crate::clock;
 use crate::model::{DispatcherId, JobId, RunLimits, RunRecord, RunUsage, Timestamp, UsageTotals};
@@ -228,11 +228,22 @@ pub fn run_from_row(row: RunRow) -> Result<RunRecord> {
 /// transaction's: a finish writes its runs with its outcomes). A run of a
 /// job no longer stored is skipped.
 pub(crate) async fn insert<C: SqlConn + ?Sized>(conn: &mut C, runs: &[RunRecord]) -> Result<()> {
+    // One statement a chunk (on a pool connection, each commits by
+    // itself).
+    for (sql, binds) in insert_statements(conn.dialect(), runs) {
+        conn.execute(&sql, &binds.args()).await?;
+    }
+    Ok(())
+}
+
+/// The statements recording `runs`, one a chunk of [`RUNS_PER_STATEMENT`],
+/// each with its parameters (in text order: see [`Binds::in_text_order`]).
+pub(crate) fn insert_statements(dialect: &Dialect, runs: &[RunRecord]) -> Vec<(String, Binds)> {
+    let mut statements = Vec::with_capacity(runs.len().div_ceil(RUNS_PER_STATEMENT));
     for chunk in runs.chunks(RUNS_PER_STATEMENT) {
-        // One statement a chunk (on a pool connection, each commits by
-        // itself). The columns of a `VALUES` list are `column1`... on both
+        // The columns of a `VALUES` list are `column1`... on both
         // backends.
-        let mut binds = Binds::in_text_order(conn.dialect());
+        let mut binds = Binds::in_text_order(dialect);
         let rows: Vec<String> = chunk
             .iter()
             .map(|run| {
@@ -259,10 +270,9 @@ pub(crate) async fn insert<C: SqlConn + ?Sized>(conn: &mut C, runs: &[RunRecord]
              WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.id = v.column1)",
             rows.join(", ")
         );
-        let sql = conn.dialect().render(&sql);
-        conn.execute(&sql, &binds.args()).await?;
+        statements.push((dialect.render(&sql), binds));
     }
-    Ok(())
+    statements
 }
 
 #[cfg(test)]

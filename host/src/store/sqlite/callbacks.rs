@@ -88,7 +88,7 @@ impl SettleTx for SqliteTx<'_> {
         let queues = sqlx::query_scalar(&FIRE)
             .bind(Value::from(batch).to_string())
             .bind(ms(now))
-            .fetch_all(&mut **self.0)
+            .fetch_all(&mut *self.0)
             .await?;
         Ok(queues)
     }
@@ -114,7 +114,7 @@ impl SettleTx for SqliteTx<'_> {
         let ids: Vec<Uuid> = sqlx::query_scalar(&PASS_THROUGH)
             .bind(Value::from(batch).to_string())
             .bind(ms(now))
-            .fetch_all(&mut **self.0)
+            .fetch_all(&mut *self.0)
             .await?;
         Ok(ids.into_iter().map(JobId).collect())
     }
@@ -126,7 +126,7 @@ impl SettleTx for SqliteTx<'_> {
         let batch: Vec<Value> = rows.iter().map(links::insert_row).collect();
         let inserted = sqlx::query(&INSERT)
             .bind(Value::from(batch).to_string())
-            .execute(&mut **self.0)
+            .execute(&mut *self.0)
             .await
             .map_err(|e| missing_queue(e, rows))?
             .rows_affected();

@@ -4,10 +4,12 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use sqlx::sqlite::SqliteArguments;
 use uuid::Uuid;
 
 use super::SqliteStore;
 use super::batch::{self, Statements};
+use super::one_trip::bind;
 use super::queue::QUEUE_ORDER;
 use super::row::{self, JOB_COLUMNS, lit, ms};
 use crate::clock;
@@ -118,6 +120,36 @@ fn claim_sql(shape: usize, start: bool) -> String {
 /// What a claim that starts its jobs sets besides the claim's columns.
 const STARTED: &str = ", attempts = attempts + 1, started_at = ?4";
 
+/// Binds a claim's arguments, in the order [`CLAIM`] numbers them.
+fn bind_claim<'q>(
+    args: &mut SqliteArguments<'q>,
+    p: &'q JobClaimParams,
+    patterns: &'q [String],
+) -> Result<(), sqlx::Error> {
+    for n in 1..=5 + patterns.len() {
+        bind_claim_param(args, p, patterns, n)?;
+    }
+    Ok(())
+}
+
+/// Binds the value of a claim's parameter `?n` ([`CLAIM`]), its pattern
+/// lists those of [`filter_shape`].
+pub(super) fn bind_claim_param<'q>(
+    args: &mut SqliteArguments<'q>,
+    p: &'q JobClaimParams,
+    patterns: &'q [String],
+    n: usize,
+) -> Result<(), sqlx::Error> {
+    match n {
+        1 => bind(args, p.dispatcher.0),
+        2 => bind(args, p.agent.as_str()),
+        3 => bind(args, p.queue.as_str()),
+        4 => bind(args, ms(p.now)),
+        5 => bind(args, i64::from(p.limit)),
+        n => bind(args, patterns[n - 6].as_str()),
+    }
+}
+
 fn start_sql(rows: usize) -> String {
     let t = Transition::Start;
     format!(
@@ -145,16 +177,11 @@ pub(super) async fn claim_in_one_statement<'c>(
     p: &JobClaimParams,
 ) -> Result<Vec<(i64, Job)>> {
     let (shape, patterns) = filter_shape(p);
-    let mut query = sqlx::query(&CLAIM[usize::from(p.start)][shape])
-        .bind(p.dispatcher.0)
-        .bind(&p.agent)
-        .bind(&p.queue)
-        .bind(ms(p.now))
-        .bind(i64::from(p.limit));
-    for list in &patterns {
-        query = query.bind(list);
-    }
-    let rows = query.fetch_all(conn).await?;
+    let mut args = SqliteArguments::default();
+    bind_claim(&mut args, p, &patterns)?;
+    let rows = sqlx::query_with(&CLAIM[usize::from(p.start)][shape], args)
+        .fetch_all(conn)
+        .await?;
     rows.iter().map(row::job).collect()
 }
 

@@ -3,7 +3,7 @@
 //! statements and their transactions, are written once in
 //! `store/failures.rs`.
 
-use sqlx::{Sqlite, Transaction};
+use sqlx::sqlite::SqliteConnection;
 
 use crate::model::JobId;
 use crate::store::Result;
@@ -11,7 +11,7 @@ use crate::store::Result;
 /// Records the failed attempts of jobs a finish just completed with a
 /// failure, from their rows: one statement per chunk.
 pub(super) async fn record_finished_failures(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut SqliteConnection,
     ids: &[JobId],
 ) -> Result<()> {
     for chunk in ids.chunks(super::batch::MAX_ROWS) {
@@ -26,7 +26,7 @@ pub(super) async fn record_finished_failures(
         for id in super::batch::padded(chunk, rows) {
             query = query.bind(id.0);
         }
-        query.execute(&mut **tx).await?;
+        query.execute(&mut *tx).await?;
     }
     Ok(())
 }

@@ -153,7 +153,7 @@ async fn candidates<'q>(
     for list in patterns {
         query = query.bind(list);
     }
-    let rows = query.fetch_all(&mut **tx.0).await?;
+    let rows = query.fetch_all(&mut *tx.0).await?;
     rows.iter().map(candidate).collect()
 }
 
@@ -229,7 +229,7 @@ impl ClaimApartTx for SqliteTx<'_> {
             for seq in batch::padded(chunk, rows) {
                 query = query.bind(seq);
             }
-            for r in query.fetch_all(&mut **self.0).await? {
+            for r in query.fetch_all(&mut *self.0).await? {
                 claimed.push(row::job(&r)?);
             }
         }

@@ -6,17 +6,19 @@
 
 use async_trait::async_trait;
 use sqlx::query::Query;
-use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqliteRow};
 use sqlx::{Row as _, Sqlite, SqlitePool, Transaction, TypeInfo as _, ValueRef as _};
 
+use super::one_trip;
 use crate::store::Result;
 use crate::store::sql::corrupt;
 use crate::store::statement::{self, Arg, Cell, SqlBackend, SqlRow, SqlTx, sql_conn};
 
-/// Statements inside one SQLite write transaction (`BEGIN IMMEDIATE`:
-/// SQLite has one writer at a time, so the statements of one operation
-/// never interleave with another process's).
-pub(crate) struct SqliteTx<'a>(pub(super) &'a mut Transaction<'static, Sqlite>);
+/// Statements inside one SQLite write transaction (SQLite has one writer
+/// at a time, so the statements of one operation never interleave with
+/// another process's): the writer's connection, inside sqlx's
+/// transaction or inside one a trip opened (`one_trip.rs`).
+pub(crate) struct SqliteTx<'a>(pub(super) &'a mut SqliteConnection);
 
 /// An open write transaction on the writer: what
 /// [`SqlBackend::transaction`] gives.
@@ -64,34 +66,47 @@ impl SqlBackend for super::SqliteStore {
     }
 }
 
-sql_conn!(SqliteTx<'_>, &statement::SQLITE, |this| &mut **this.0, {});
+sql_conn!(SqliteTx<'_>, &statement::SQLITE, |this| &mut *this.0, {});
 sql_conn!(SqlitePoolConn<'_>, &statement::SQLITE, |this| this.0, {});
 
-/// Binds neutral arguments as SQLite stores them: ids as blobs, JSON and
-/// output as text.
+/// Binds neutral arguments as SQLite stores them (see [`add_args`]).
 fn bind<'q>(
-    mut query: Query<'q, Sqlite, SqliteArguments<'q>>,
+    query: Query<'q, Sqlite, SqliteArguments<'q>>,
     args: &[Arg<'q>],
 ) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+    let sql = sqlx::Execute::sql(&query);
+    let mut values = SqliteArguments::default();
+    // Ids, integers, texts and blobs: SQLite's own types, which always
+    // encode.
+    add_args(&mut values, args).expect("SQLite encodes every neutral argument");
+    sqlx::query_with(sql, values)
+}
+
+/// Adds neutral arguments as SQLite stores them: ids as blobs, JSON and
+/// output as text.
+pub(super) fn add_args<'q>(
+    values: &mut SqliteArguments<'q>,
+    args: &[Arg<'q>],
+) -> Result<(), sqlx::Error> {
     for arg in args {
-        query = match *arg {
-            Arg::Id(id) => query.bind(id),
-            Arg::OptId(id) => query.bind(id),
-            Arg::Int(v) => query.bind(v),
-            Arg::OptInt(v) => query.bind(v),
-            Arg::Bool(v) => query.bind(v),
-            Arg::Text(t) | Arg::Json(t) => query.bind(t),
-            Arg::OptText(t) => query.bind(t),
-            Arg::Bytes(b) => query.bind(b),
-            Arg::Texts(t) => query.bind(serde_json::Value::from(t).to_string()),
+        match *arg {
+            Arg::Id(id) => one_trip::bind(values, id)?,
+            Arg::OptId(id) => one_trip::bind(values, id)?,
+            Arg::Int(v) => one_trip::bind(values, v)?,
+            Arg::OptInt(v) => one_trip::bind(values, v)?,
+            Arg::Bool(v) => one_trip::bind(values, v)?,
+            Arg::Text(t) | Arg::Json(t) => one_trip::bind(values, t)?,
+            Arg::OptText(t) => one_trip::bind(values, t)?,
+            Arg::Bytes(b) => one_trip::bind(values, b)?,
+            Arg::Texts(t) => one_trip::bind(values, serde_json::Value::from(t).to_string())?,
             Arg::Ids(ids) => {
                 let hex: Vec<String> = ids.iter().map(|id| id.simple().to_string()).collect();
-                query.bind(serde_json::Value::from(hex).to_string())
+                one_trip::bind(values, serde_json::Value::from(hex).to_string())?
             }
-            Arg::Output(t) => query.bind((!t.is_empty()).then_some(t)),
-        };
+            Arg::Output(t) => one_trip::bind(values, (!t.is_empty()).then_some(t))?,
+        }
     }
-    query
+    Ok(())
 }
 
 /// Reads a row by the type each value has (SQLite types values, not
