@@ -113,7 +113,6 @@ fn ensure_wasm_target() -> Result<()> {
 
 fn demo() -> Result<()> {
     ensure_wasm_target()?;
-    let root = workspace_root();
     step("Building the example job components (wasm32-wasip2)");
     run(cargo().args([
         "build",
@@ -129,8 +128,11 @@ fn demo() -> Result<()> {
     step("Building wasync");
     run(cargo().args(["build", "--quiet", "--package", "wasync"]))?;
 
-    let wasync = root.join("target/debug/wasync");
-    let components = root.join("target").join(WASM_TARGET).join("release");
+    // Where cargo built them: `CARGO_TARGET_DIR` when set, as for the
+    // rest of xtask.
+    let target = target_dir();
+    let wasync = target.join("debug/wasync");
+    let components = target.join(WASM_TARGET).join("release");
     let listen = std::env::var("WASYNC_LISTEN").unwrap_or_else(|_| LISTEN_DEFAULT.into());
     let server = format!("http://{listen}");
 
