@@ -302,6 +302,21 @@ mod tests {
         (dir, pool)
     }
 
+    /// Inserts `n` in a transaction of sqlx's own: it begins only on a
+    /// connection outside any transaction.
+    async fn insert_in_a_transaction_of_sqlx(pool: &SqlitePool, n: i64) {
+        let mut tx = pool
+            .begin()
+            .await
+            .expect("a connection outside any transaction");
+        sqlx::query("INSERT INTO t (n) VALUES (?)")
+            .bind(n)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+
     async fn numbers(pool: &SqlitePool) -> Vec<i64> {
         sqlx::query("SELECT n FROM t ORDER BY n")
             .fetch_all(pool)
@@ -386,12 +401,7 @@ mod tests {
         assert_eq!(numbers(&pool).await, [7], "the first insert is rolled back");
         // The connection is back in the pool outside any transaction: a
         // transaction of sqlx's own begins and commits on it.
-        let mut tx = pool.begin().await.expect("no transaction left open");
-        sqlx::query("INSERT INTO t (n) VALUES (8)")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
+        insert_in_a_transaction_of_sqlx(&pool, 8).await;
         assert_eq!(numbers(&pool).await, [7, 8]);
     }
 
@@ -424,15 +434,7 @@ mod tests {
             .unwrap();
         let (opened, _) = trip.run_open(&pool).await.expect("ran");
         drop(opened);
-        let mut tx = pool
-            .begin()
-            .await
-            .expect("a connection outside any transaction");
-        sqlx::query("INSERT INTO t (n) VALUES (5)")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
+        insert_in_a_transaction_of_sqlx(&pool, 5).await;
         assert_eq!(numbers(&pool).await, [1, 2, 5], "dropped open: rolled back");
     }
 
@@ -458,15 +460,7 @@ mod tests {
         let timed_out = tokio::time::timeout(std::time::Duration::from_millis(100), run).await;
         assert!(timed_out.is_err(), "the trip waits for the write lock");
         lock.rollback().await.unwrap();
-        let mut tx = pool
-            .begin()
-            .await
-            .expect("a connection outside any transaction");
-        sqlx::query("INSERT INTO t (n) VALUES (2)")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
+        insert_in_a_transaction_of_sqlx(&pool, 2).await;
         assert_eq!(
             numbers(&pool).await,
             [2],
