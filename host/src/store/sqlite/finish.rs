@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::SqliteStore;
 use super::batch::{self, Statements};
-use super::one_trip::{OneTrip, bind};
+use super::one_trip::{self, OneTrip, bind};
 use super::row::{lit, ms};
 use super::tx::{SqliteTx, add_args};
 use crate::model::{FailureKind, JobId, JobStatus, Timestamp, Transition};
@@ -117,17 +117,24 @@ pub(super) async fn finish_many(
     if params.is_empty() {
         return Ok(FinishReport::default());
     }
-    if params.iter().all(|p| finishes::awaited_by_run(p).is_none()) {
+    let awaits = params.iter().any(|p| finishes::awaited_by_run(p).is_some());
+    if !awaits && params.len() <= one_trip::ROWS_MAX {
         return finish_in_one_trip(db, params).await;
     }
-    // Awaits read the awaited jobs first, under the write lock.
-    let mut tx = db.begin().await?;
+    // Awaits read the awaited jobs first, under the write lock; a
+    // transaction that begins with a write opens with a plain `BEGIN`.
+    let mut tx = if awaits {
+        db.begin().await?
+    } else {
+        db.begin_writing_first().await?
+    };
     let report = finishes::finish(&mut SqliteTx(&mut tx), params).await?;
     tx.commit().await?;
     Ok(report)
 }
 
-/// A batch no run of which awaits a job: `BEGIN`, its batch writes and
+/// A small batch (at most [`one_trip::ROWS_MAX`] jobs) no run of which
+/// awaits a job: `BEGIN`, its batch writes and
 /// its runs' records go to the writer's thread as one command
 /// (`one_trip.rs`); what depends on the rows they return (failures kept,
 /// settling: for plain jobs, nothing) runs in the transaction they left

@@ -173,7 +173,7 @@ use async_trait::async_trait;
 
 use super::claim::{CLAIM, bind_claim_param, claim_in_one_statement, filter_shape, start_many};
 use super::finish::finish_many;
-use super::one_trip::{OneTrip, TripFailed};
+use super::one_trip::{self, OneTrip, TripFailed};
 use crate::store::jobs::TunedJobs;
 use crate::store::puts::PutFailed;
 use crate::store::queue::in_queue_order;
@@ -195,13 +195,17 @@ impl TunedJobs for SqliteStore {
     }
 
     /// `BEGIN`, the insert, each claim and `COMMIT` as one command to the
-    /// writer's thread (`one_trip.rs`): one round trip instead of four.
+    /// writer's thread (`one_trip.rs`): one round trip instead of four,
+    /// for a put of at most [`one_trip::ROWS_MAX`] jobs.
     async fn insert_chunk_claiming(
         &self,
         jobs: &[NewJob],
         claims: &[JobClaimParams],
         ids: &mut Ids,
     ) -> Option<Result<Vec<Vec<Job>>, PutFailed>> {
+        if jobs.len() > one_trip::ROWS_MAX {
+            return None;
+        }
         Some(insert_chunk_claiming(&self.writer, jobs, claims, ids).await)
     }
 

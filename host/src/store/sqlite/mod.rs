@@ -34,10 +34,11 @@
 //!   so does a transaction whose first statement writes (a put's, a
 //!   finish's without awaits): those open with a plain `BEGIN`, which
 //!   costs one round trip less in sqlx.
-//! - A put that claims, and a finish without awaits, send `BEGIN` and
-//!   their statements to the writer's thread as one command
-//!   (`one_trip.rs`): a put that claims is one round trip instead of four,
-//!   a finish of plain jobs two instead of four.
+//! - A put that claims, and a finish without awaits, of at most 16 jobs
+//!   send `BEGIN` and their statements to the writer's thread as one
+//!   command (`one_trip.rs`): a put that claims is one round trip instead
+//!   of four, a finish of plain jobs two instead of four. Larger batches
+//!   go a statement at a time, each statement prepared once.
 //! - No transaction outlives an error: a connection that an error left
 //!   inside a transaction (a commit that met a full disk) is closed at its
 //!   next acquire and replaced (`store/fault.rs`).
