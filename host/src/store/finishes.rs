@@ -22,10 +22,10 @@
 //!    completed without one pending, nor the awaiters of those no job
 //!    awaits: on SQLite a finish of plain jobs is two statements with
 //!    `BEGIN` and `COMMIT` (the batch write, the runs' records). Each
-//!    command is a round trip to the database's thread (issue 16), so
-//!    for a small batch SQLite sends `BEGIN`, the batch write and the
-//!    runs' records as one
-//!    (`sqlite/finish.rs`: [`sort_without_awaits`], then [`after_write`]).
+//!    command is a round trip to the database's thread (issue 16), so for
+//!    a small batch SQLite sends `BEGIN`, the batch write and the runs'
+//!    records as one (`sqlite/finish.rs`: [`sort_without_awaits`], then
+//!    [`after_write`]).
 //!
 //! The batch writes are tuned per backend ([`FinishTx`]); each is guarded
 //! by `status = 'active' AND dispatcher = <the job's dispatcher> AND

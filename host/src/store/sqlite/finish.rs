@@ -133,23 +133,22 @@ pub(super) async fn finish_many(
     Ok(report)
 }
 
-/// A small batch (at most [`one_trip::ROWS_MAX`] jobs) no run of which
-/// awaits a job: `BEGIN`, its batch writes and
-/// its runs' records go to the writer's thread as one command
-/// (`one_trip.rs`); what depends on the rows they return (failures kept,
-/// settling: for plain jobs, nothing) runs in the transaction they left
-/// open, then `COMMIT`. Two round trips instead of four for plain jobs.
+/// A small batch (at most [`one_trip::ROWS_MAX`] jobs, so one chunk) no
+/// run of which awaits a job: `BEGIN`, its batch write and its runs'
+/// records go to the writer's thread as one command (`one_trip.rs`); what
+/// depends on the rows the write returns (failures kept, settling: for
+/// plain jobs, nothing) runs in the transaction they left open, then
+/// `COMMIT`. Two round trips instead of four for plain jobs.
 async fn finish_in_one_trip(db: &SqliteStore, params: &[JobFinishParams]) -> Result<FinishReport> {
     let sorted = finishes::sort_without_awaits(params);
     let runs = finishes::runs_of(params);
     let run_statements = runs::insert_statements(&statement::SQLITE, &runs);
     let mut trip = OneTrip::writing_first();
-    let chunks = sorted.done.len().div_ceil(batch::MAX_ROWS);
-    for chunk in sorted.done.chunks(batch::MAX_ROWS) {
-        let sql = FINISH.get(batch::bucket(chunk.len()));
-        trip.push(sql, |args| bind_done(args, chunk))
-            .map_err(|failed| failed.error)?;
-    }
+    let done = &sorted.done[..];
+    trip.push(FINISH.get(batch::bucket(done.len())), |args| {
+        bind_done(args, done)
+    })
+    .map_err(|failed| failed.error)?;
     for (sql, binds) in &run_statements {
         trip.push(sql, |args| add_args(args, &binds.args()))
             .map_err(|failed| failed.error)?;
@@ -159,10 +158,9 @@ async fn finish_in_one_trip(db: &SqliteStore, params: &[JobFinishParams]) -> Res
         .await
         .map_err(|failed| failed.error)?;
     let after = async {
-        let mut written = Vec::with_capacity(sorted.done.len());
-        for row in answers.iter().take(chunks).flatten() {
-            written.push(written_of(row)?);
-        }
+        // The batch write's rows are the first statement's.
+        let rows = answers.first().map_or(&[][..], Vec::as_slice);
+        let written = rows.iter().map(written_of).collect::<Result<Vec<_>>>()?;
         finishes::after_write(&mut SqliteTx(opened.conn()), params, sorted, written).await
     };
     match after.await {

@@ -44,6 +44,7 @@ use sqlx::{Either, Encode, Sqlite, SqlitePool, Type};
 /// jobs/s sent whole against 16.5–16.7k one statement at a time. Larger
 /// batches go one statement at a time, each statement prepared once.
 pub(super) const ROWS_MAX: usize = 16;
+const _: () = assert!(ROWS_MAX <= super::batch::MAX_ROWS, "one chunk a statement");
 
 /// Adds one argument to arguments built apart from a query (what
 /// `Query::bind` does for a query's own).
