@@ -36,7 +36,10 @@ fn outcome(row: &SqlRow, result: usize) -> Result<Outcome> {
     })
 }
 
-static WAITING: Sql = Sql::new(|d| {
+/// The callbacks (still `new`) waiting for the jobs `?1`, with the
+/// outcome of the job each waits for: read by every finish that may have
+/// callbacks to fire (`postgres/plans.rs` checks its plan).
+pub(crate) static WAITING: Sql = Sql::new(|d| {
     format!(
         "SELECT c.id, c.callback_on, c.args, p.result, p.failure \
          FROM jobs AS c JOIN jobs AS p ON p.id = c.callback_of \

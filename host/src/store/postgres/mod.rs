@@ -46,8 +46,9 @@
 //! columns of the batch (the expected status included), so the planner can
 //! reach the jobs only by id (see `finish.rs` for the plan this avoids);
 //! every connection sets `random_page_cost` to [`RANDOM_PAGE_COST`],
-//! turns JIT compilation off ([`JIT`]) and runs prepared statements with
-//! their generic plans ([`PLAN_CACHE_MODE`]).
+//! turns JIT compilation off ([`JIT`]) and parallel workers too
+//! ([`MAX_PARALLEL_WORKERS_PER_GATHER`]), and runs prepared statements
+//! with their generic plans ([`PLAN_CACHE_MODE`]).
 //! Transactions are `READ COMMITTED`; where two transactions could each
 //! miss the other's write (an await racing the completion it awaits, a
 //! queue deleted while a job is put in it) the statements take the row or
@@ -121,6 +122,17 @@ pub const JIT: &str = "off";
 /// switched to a custom plan twice as dear (growth bench: 2.4 against
 /// 1.3 ms).
 pub const PLAN_CACHE_MODE: &str = "force_generic_plan";
+
+/// How many parallel workers a statement may start, set on every
+/// connection: none (PostgreSQL's default is 2). Starting a worker
+/// process costs milliseconds, and the planner chose to once its
+/// estimates grew with the table: with 10,000,000 finished jobs, the read
+/// of the callbacks waiting for a finished job (an index lookup that found
+/// nothing in 0.07 ms) ran under `Gather` with one worker, 4–7 ms, and
+/// every finish of one job took 6–7× as long as on a small table (growth
+/// bench: 1.1 → 6.5–8.0 ms). wasync's statements touch few rows each;
+/// none gains from a worker.
+pub const MAX_PARALLEL_WORKERS_PER_GATHER: &str = "0";
 
 /// How long an operation waits for a connection of the pool: a free one,
 /// or a new one while the server is down or restarting (sqlx tries again
@@ -197,6 +209,10 @@ impl PgStore {
             ("random_page_cost", RANDOM_PAGE_COST),
             ("jit", JIT),
             ("plan_cache_mode", PLAN_CACHE_MODE),
+            (
+                "max_parallel_workers_per_gather",
+                MAX_PARALLEL_WORKERS_PER_GATHER,
+            ),
         ]);
         // Migrate on a connection of its own: sqlx's advisory lock is held
         // by the session, and closing the session releases it even if the

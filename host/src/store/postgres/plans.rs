@@ -4,8 +4,9 @@
 //! may read all of `jobs`, the claim reads `jobs_pending` (once, to pick),
 //! the finish's writes look their jobs up by `jobs_pkey`, never through
 //! `jobs_in_flight` or `jobs_pending` (which would compare every in-flight
-//! job with every row of the batch, see `finish.rs`), and the cascade finds
-//! waiters through `jobs_awaiting`. Each statement is
+//! job with every row of the batch, see `finish.rs`), the cascade finds
+//! waiters through `jobs_awaiting`, and none starts parallel workers, even
+//! where the session makes them free. Each statement is
 //! prepared and explained with its generic plan, the one PostgreSQL uses
 //! after five runs, made without the values.
 
@@ -122,7 +123,22 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
         ("claim_ids", quota::CLAIM_IDS.as_str()),
         ("expire", deadline::EXPIRE.text(&POSTGRES)),
         ("next_due", deadline::NEXT_DUE.text(&POSTGRES)),
+        (
+            "settle_waiting",
+            crate::store::settle_sql::WAITING.text(&POSTGRES),
+        ),
     ];
+    // Parallel plans made as cheap as they can be: a connection that
+    // allowed them would take one wherever a statement could (a worker
+    // process started for a statement of a job's life costs milliseconds:
+    // see `mod.rs`, `MAX_PARALLEL_WORKERS_PER_GATHER`).
+    sqlx::raw_sql(
+        "SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; \
+         SET min_parallel_table_scan_size = 0; SET min_parallel_index_scan_size = 0",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
     let mut wrong = Vec::new();
     for state in ["without statistics", "analyzed"] {
         if state == "analyzed" {
@@ -136,6 +152,9 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
             let mut problems = Vec::new();
             if count("Seq Scan on jobs") > 0 {
                 problems.push("scans jobs");
+            }
+            if count("Gather") > 0 {
+                problems.push("starts parallel workers");
             }
             match *name {
                 "claim" if count("jobs_pending") != 1 || count("jobs_pkey") != 1 => {

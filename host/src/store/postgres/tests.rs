@@ -547,15 +547,17 @@ async fn a_pending_job_is_watched_without_taking_its_row() {
 }
 
 /// Every connection plans as `mod.rs` sets it: random pages cost
-/// `RANDOM_PAGE_COST`, and no statement is JIT-compiled (`JIT`: with 10M
-/// finished jobs, compiling the await cascade cost every finish ~20 ms).
+/// `RANDOM_PAGE_COST`, no statement is JIT-compiled (`JIT`: with 10M
+/// finished jobs, compiling the await cascade cost every finish ~20 ms)
+/// nor starts parallel workers (`MAX_PARALLEL_WORKERS_PER_GATHER`: with
+/// 10M, starting one cost every finish ~5 ms).
 #[tokio::test]
 async fn connections_carry_the_planner_settings() {
     let Some(schema) = schema() else { return };
     let store = schema.open().await;
-    let (cost, jit, plans): (String, String, String) = sqlx::query_as(
+    let (cost, jit, plans, workers): (String, String, String, String) = sqlx::query_as(
         "SELECT current_setting('random_page_cost'), current_setting('jit'), \
-         current_setting('plan_cache_mode')",
+         current_setting('plan_cache_mode'), current_setting('max_parallel_workers_per_gather')",
     )
     .fetch_one(store.pool())
     .await
@@ -563,4 +565,5 @@ async fn connections_carry_the_planner_settings() {
     assert_eq!(cost, super::RANDOM_PAGE_COST);
     assert_eq!(jit, super::JIT);
     assert_eq!(plans, super::PLAN_CACHE_MODE);
+    assert_eq!(workers, super::MAX_PARALLEL_WORKERS_PER_GATHER);
 }
