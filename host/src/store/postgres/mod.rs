@@ -129,9 +129,9 @@ pub const PLAN_CACHE_MODE: &str = "force_generic_plan";
 /// estimates grew with the table: with 10,000,000 finished jobs, the read
 /// of the callbacks waiting for a finished job (an index lookup that found
 /// nothing in 0.07 ms) ran under `Gather` with one worker, 4–7 ms, and
-/// every finish of one job took 6–7× as long as on a small table (growth
-/// bench: 1.1 → 6.5–8.0 ms). wasync's statements touch few rows each;
-/// none gains from a worker.
+/// every finish of one job took 5.6× as long as on a small table (growth
+/// bench: 1.11 → 6.21 ms; 1.05 → 1.57 ms without workers). wasync's
+/// statements touch few rows each; none gains from a worker.
 pub const MAX_PARALLEL_WORKERS_PER_GATHER: &str = "0";
 
 /// How long an operation waits for a connection of the pool: a free one,
