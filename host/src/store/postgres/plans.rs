@@ -83,10 +83,19 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
     let store = schema.open().await;
     let mut conn = store.pool().acquire().await.unwrap().detach();
     sqlx::raw_sql(LOAD).execute(&mut conn).await.unwrap();
-    sqlx::raw_sql("SET plan_cache_mode = force_generic_plan")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    // Generic plans, as the store runs them; and parallel plans made as
+    // cheap as they can be, so that a connection allowing them would take
+    // one wherever a statement could (a worker process started for a
+    // statement of a job's life costs milliseconds: see `mod.rs`,
+    // `MAX_PARALLEL_WORKERS_PER_GATHER`).
+    sqlx::raw_sql(
+        "SET plan_cache_mode = force_generic_plan; \
+         SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; \
+         SET min_parallel_table_scan_size = 0; SET min_parallel_index_scan_size = 0",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
     let statements: Vec<(&str, &str)> = vec![
         ("claim", claim::CLAIM[0].as_str()),
         ("claim_start", claim::CLAIM[1].as_str()),
@@ -128,17 +137,6 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
             crate::store::settle_sql::WAITING.text(&POSTGRES),
         ),
     ];
-    // Parallel plans made as cheap as they can be: a connection that
-    // allowed them would take one wherever a statement could (a worker
-    // process started for a statement of a job's life costs milliseconds:
-    // see `mod.rs`, `MAX_PARALLEL_WORKERS_PER_GATHER`).
-    sqlx::raw_sql(
-        "SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; \
-         SET min_parallel_table_scan_size = 0; SET min_parallel_index_scan_size = 0",
-    )
-    .execute(&mut conn)
-    .await
-    .unwrap();
     let mut wrong = Vec::new();
     for state in ["without statistics", "analyzed"] {
         if state == "analyzed" {
