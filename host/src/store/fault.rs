@@ -164,21 +164,29 @@ pub(crate) fn no_open_transaction<DB: Database>(
     conn: &mut DB::Connection,
     _meta: PoolConnectionMetadata,
 ) -> BoxFuture<'_, Result<bool, sqlx::Error>> {
-    Box::pin(async move {
-        if transaction_depth::<DB>(conn) > 0 {
-            conn.ping().await?;
-        }
-        let depth = transaction_depth::<DB>(conn);
-        if depth > 0 {
-            // Always after an error the caller met (and the store's health
-            // reports), so not worth more than a debug line each time.
-            tracing::debug!(
-                depth,
-                "a pooled connection was left inside a transaction after an error; closing it"
-            );
-        }
-        Ok(depth == 0)
-    })
+    Box::pin(async move { Ok(!still_in_transaction::<DB>(conn).await?) })
+}
+
+/// Whether `conn` is still inside a transaction once any rollback a
+/// dropped transaction queued has run: such a connection must be closed,
+/// not used again (see [`no_open_transaction`], which SQLite's writer
+/// also asks between its writes, `store/sqlite/writer.rs`).
+pub(crate) async fn still_in_transaction<DB: Database>(
+    conn: &mut DB::Connection,
+) -> Result<bool, sqlx::Error> {
+    if transaction_depth::<DB>(conn) > 0 {
+        conn.ping().await?;
+    }
+    let depth = transaction_depth::<DB>(conn);
+    if depth > 0 {
+        // Always after an error the caller met (and the store's health
+        // reports), so not worth more than a debug line each time.
+        tracing::debug!(
+            depth,
+            "a pooled connection was left inside a transaction after an error; closing it"
+        );
+    }
+    Ok(depth > 0)
 }
 
 /// How many transactions sqlx counts open on `conn`.

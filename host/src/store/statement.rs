@@ -416,8 +416,13 @@ pub(crate) trait SqlTx: Send + Sized {
 /// are implemented for every `SqlBackend`.
 #[async_trait]
 pub(crate) trait SqlBackend: Send + Sync + std::fmt::Debug + 'static {
-    /// A connection of the backend's pools.
+    /// A connection of the backend's pools, for reads.
     type Conn<'a>: SqlConn
+    where
+        Self: 'a;
+    /// The connection writes outside a transaction go through (SQLite:
+    /// its one writer; PostgreSQL: the pool).
+    type Writes<'a>: SqlConn
     where
         Self: 'a;
     /// A write transaction.
@@ -427,7 +432,7 @@ pub(crate) trait SqlBackend: Send + Sync + std::fmt::Debug + 'static {
     /// For statements that read committed state.
     fn reads(&self) -> Self::Conn<'_>;
     /// For statements that write, each committed on its own.
-    fn writes(&self) -> Self::Conn<'_>;
+    fn writes(&self) -> Self::Writes<'_>;
     /// Opens a write transaction (SQLite: on the writer, `BEGIN
     /// IMMEDIATE`; PostgreSQL: `READ COMMITTED` on the pool).
     async fn transaction(&self) -> Result<Self::Tx<'_>>;

@@ -75,6 +75,7 @@ pub(crate) struct PgPoolConn<'a>(pub(super) &'a PgStore);
 #[async_trait]
 impl SqlBackend for PgStore {
     type Conn<'a> = PgPoolConn<'a>;
+    type Writes<'a> = PgPoolConn<'a>;
     type Tx<'a> = PgTransaction<'a>;
 
     fn reads(&self) -> PgPoolConn<'_> {

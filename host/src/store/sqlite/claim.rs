@@ -196,7 +196,7 @@ pub(super) async fn start_many(db: &SqliteStore, p: JobStartParams) -> Result<Ve
         for id in batch::padded(chunk, rows) {
             query = query.bind(id.0);
         }
-        for (id, n) in query.fetch_all(&db.writer).await? {
+        for (id, n) in query.fetch_all(&mut *db.writer.acquire().await?).await? {
             attempts.insert(JobId(id), row::to_u32("jobs", "attempts", n)?);
         }
     }

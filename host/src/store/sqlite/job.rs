@@ -1,8 +1,8 @@
 //! `jobs`: puts, reads, pull, remove and put back. Claims
 //! and starts are in `claim.rs`, finishes in `finish.rs`.
 
+use super::writer::Writer;
 use sqlx::Row as _;
-use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteArguments, SqliteConnection};
 
 use super::SqliteStore;
@@ -118,7 +118,7 @@ async fn insert_chunk(
 /// A put of one chunk and its claims in one trip (see
 /// [`TunedJobs::insert_chunk_claiming`]).
 async fn insert_chunk_claiming(
-    writer: &SqlitePool,
+    writer: &Writer,
     jobs: &[NewJob],
     claims: &[JobClaimParams],
     ids: &mut Ids,
@@ -210,7 +210,7 @@ impl TunedJobs for SqliteStore {
     }
 
     async fn claim_alone(&self, params: &JobClaimParams) -> Result<Vec<(i64, Job)>> {
-        claim_in_one_statement(&self.writer, params).await
+        claim_in_one_statement(&mut *self.writer.acquire().await?, params).await
     }
 
     async fn claim_apart(&self, params: &JobClaimParams, limit: u32) -> Result<Vec<(i64, Job)>> {

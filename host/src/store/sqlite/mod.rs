@@ -14,12 +14,14 @@
 //!
 //! # Connections and settings
 //!
-//! - Two pools. The **writer** pool has a single connection: every write of
-//!   this process goes through it, one after another (SQLite has one writer
-//!   at a time anyway, and queueing in-process is cheaper than contending
-//!   for the file lock). The **reader** pool has [`READER_CONNECTIONS`]
-//!   connections; through WAL they read the last committed state while the
-//!   writer writes.
+//! - One **writer** connection: every write of this process goes through
+//!   it, one after another (SQLite has one writer at a time anyway, and
+//!   queueing in-process is cheaper than contending for the file lock). It
+//!   is held between writes behind a fair lock (`writer.rs`), not returned
+//!   to a pool after each: sqlx pings a connection as it is released, a
+//!   round trip to SQLite's thread between any two writes. The **reader**
+//!   pool has [`READER_CONNECTIONS`] connections; through WAL they read the
+//!   last committed state while the writer writes.
 //! - Pragmas on every connection: `journal_mode=WAL`, `synchronous=FULL`
 //!   (a write acknowledged is on disk: an acknowledged put is never lost to
 //!   a power cut), `foreign_keys=ON`, `busy_timeout` = [`BUSY_TIMEOUT`]
@@ -45,10 +47,10 @@
 //! - No ping before an acquire (sqlx's `test_before_acquire`, on by
 //!   default): an embedded database's connection is not lost while idle,
 //!   and each command to a connection is a round trip to the thread sqlx
-//!   runs it on. (sqlx still pings a connection as it is released, which
-//!   runs a rollback a dropped transaction queued.) Only a connection
-//!   still counted inside a transaction is pinged at acquire, to wait for
-//!   that rollback (`store/fault.rs`).
+//!   runs it on. (sqlx still pings a reader as it is released.) Only a
+//!   connection still counted inside a transaction is pinged at acquire,
+//!   to wait for the rollback a dropped transaction queued
+//!   (`store/fault.rs`; the writer asks the same at each acquire).
 //! - Migrations (`migrations/`, embedded in the binary) run at open inside
 //!   one `BEGIN IMMEDIATE` transaction, so processes opening a new file at
 //!   the same time apply them once.
@@ -57,7 +59,7 @@
 //!
 //! The operations whose logic and statements are the same on both backends
 //! are written once in `store/` over this backend's `SqlBackend`
-//! (`tx.rs`: the reader and writer pools, and write transactions). Here are
+//! (`tx.rs`: the reader pool, the writer, and write transactions). Here are
 //! the statements tuned for SQLite, one module per entity, each
 //! implementing its entity's trait: `job.rs` ([`JobStore`]), `claim.rs`
 //! ([`ClaimStore`]; `quota.rs` claims a queue that has quotas, `finish.rs`
@@ -81,10 +83,11 @@ use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Connection as _, Sqlite, Transaction};
+use sqlx::{Connection as _, Sqlite};
 use tracing::instrument;
 
 use super::{Error, Result, Store, StoreListener, no_open_transaction};
+use writer::{WriteTx, Writer};
 
 mod batch;
 mod callbacks;
@@ -104,6 +107,7 @@ mod quota;
 mod rebuild_tests;
 mod row;
 mod tx;
+mod writer;
 
 /// How long a connection waits for another process to release the write
 /// lock before it fails with "database is locked".
@@ -122,8 +126,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/sqlite/migr
 /// The SQLite store. Cheap to clone (the pools are shared).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    /// One connection: every write.
-    writer: SqlitePool,
+    /// One connection, held between writes: every write.
+    writer: Writer,
     /// Reads of committed state.
     reader: SqlitePool,
 }
@@ -213,12 +217,15 @@ impl SqliteStore {
             .before_acquire(no_open_transaction::<Sqlite>)
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { writer, reader })
+        Ok(SqliteStore {
+            writer: Writer::new(writer),
+            reader,
+        })
     }
 
     /// A write transaction that holds the write lock from its start.
-    async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    async fn begin(&self) -> Result<WriteTx> {
+        Ok(self.writer.begin(true).await?)
     }
 
     /// A write transaction whose first statement writes: it holds the
@@ -226,8 +233,8 @@ impl SqliteStore {
     /// takes it (waiting up to the busy timeout, before reading anything),
     /// with a plain `BEGIN`, which sqlx sends without the round trip it
     /// spends checking a `BEGIN` statement of the caller's.
-    async fn begin_writing_first(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.writer.begin().await?)
+    async fn begin_writing_first(&self) -> Result<WriteTx> {
+        Ok(self.writer.begin(false).await?)
     }
 }
 
@@ -278,12 +285,12 @@ mod tests {
                 .unwrap();
             assert_eq!(mode, "wal");
             let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
-                .fetch_one(&store.writer)
+                .fetch_one(&mut *store.writer.acquire().await.unwrap())
                 .await
                 .unwrap();
             assert_eq!(sync, 2, "synchronous=FULL");
             let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
-                .fetch_one(&store.writer)
+                .fetch_one(&mut *store.writer.acquire().await.unwrap())
                 .await
                 .unwrap();
             assert_eq!(fk, 1);
@@ -329,7 +336,7 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("w.db")).await.unwrap();
         // A temporary table lives as long as its connection.
         sqlx::query("CREATE TEMP TABLE marks (n INTEGER)")
-            .execute(&store.writer)
+            .execute(&mut *store.writer.acquire().await.unwrap())
             .await
             .unwrap();
         for _ in 0..20 {

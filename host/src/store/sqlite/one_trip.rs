@@ -27,13 +27,14 @@
 //! a failure; the trip then sends `ROLLBACK` (which may find none: SQLite
 //! rolls back by itself when a commit meets a full disk). A connection
 //! whose rollback fails otherwise, or whose trip is dropped half way (its
-//! caller cancelled), is closed instead of going back to the pool:
-//! closing ends whatever it had open.
+//! caller cancelled), is closed instead of kept for the next write
+//! (`writer.rs`): closing ends whatever it had open.
 
 use futures::TryStreamExt as _;
-use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqliteRow};
-use sqlx::{Either, Encode, Sqlite, SqlitePool, Type};
+use sqlx::{Either, Encode, Sqlite, Type};
+
+use super::writer::{Writer, WriterConn};
 
 /// The most jobs a put or a finish sends as one command. At idle and
 /// under light load a transaction carries a few jobs and its round trips
@@ -147,10 +148,7 @@ impl<'q> OneTrip<'q> {
 
     /// Runs the transaction on the writer as one command and commits it;
     /// returns the rows each statement returned, in the order pushed.
-    pub(super) async fn run(
-        mut self,
-        writer: &SqlitePool,
-    ) -> Result<Vec<Vec<SqliteRow>>, TripFailed> {
+    pub(super) async fn run(mut self, writer: &Writer) -> Result<Vec<Vec<SqliteRow>>, TripFailed> {
         self.sql.push_str("COMMIT");
         let (open, answers) = self.send(writer).await?;
         open.release();
@@ -162,13 +160,13 @@ impl<'q> OneTrip<'q> {
     /// the rows each returned. [`Opened::commit`] ends it.
     pub(super) async fn run_open(
         self,
-        writer: &SqlitePool,
+        writer: &Writer,
     ) -> Result<(Opened, Vec<Vec<SqliteRow>>), TripFailed> {
         let (open, answers) = self.send(writer).await?;
         Ok((Opened(open), answers))
     }
 
-    async fn send(self, writer: &SqlitePool) -> Result<(Open, Vec<Vec<SqliteRow>>), TripFailed> {
+    async fn send(self, writer: &Writer) -> Result<(Open, Vec<Vec<SqliteRow>>), TripFailed> {
         let conn = writer.acquire().await.map_err(|error| TripFailed {
             statement: None,
             error,
@@ -245,8 +243,8 @@ fn has_numbered(sql: &str) -> bool {
 }
 
 /// The writer's connection while a trip may have a transaction open on
-/// it: closed if dropped, back to the pool once released.
-struct Open(Option<PoolConnection<Sqlite>>);
+/// it: closed if dropped, the next write's once released.
+struct Open(Option<WriterConn>);
 
 impl Open {
     fn conn(&mut self) -> &mut SqliteConnection {
@@ -254,13 +252,13 @@ impl Open {
     }
 
     /// The trip is settled (committed, or rolled back): the connection
-    /// goes back to the pool.
+    /// goes to the next write.
     fn release(mut self) {
         self.0.take();
     }
 
-    /// Rolls back whatever the trip left open; the connection goes back to
-    /// the pool outside any transaction, or is closed if that cannot be
+    /// Rolls back whatever the trip left open; the connection goes to the
+    /// next write outside any transaction, or is closed if that cannot be
     /// made sure of.
     async fn roll_back(mut self) {
         match sqlx::query("ROLLBACK").execute(self.conn()).await {
@@ -283,8 +281,8 @@ impl Open {
 
 impl Drop for Open {
     fn drop(&mut self) {
-        if let Some(mut conn) = self.0.take() {
-            conn.close_on_drop();
+        if let Some(conn) = self.0.take() {
+            conn.discard();
         }
     }
 }
@@ -296,28 +294,28 @@ mod tests {
 
     use super::*;
 
-    async fn writer() -> (tempfile::TempDir, SqlitePool) {
+    async fn writer() -> (tempfile::TempDir, Writer, SqliteConnectOptions) {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let options = SqliteConnectOptions::new()
             .filename(dir.path().join("trip.db"))
             .create_if_missing(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .expect("a database");
         sqlx::query("CREATE TABLE t (n INTEGER NOT NULL UNIQUE)")
             .execute(&pool)
             .await
             .expect("a table");
-        (dir, pool)
+        (dir, Writer::new(pool), options)
     }
 
     /// Inserts `n` in a transaction of sqlx's own: it begins only on a
     /// connection outside any transaction.
-    async fn insert_in_a_transaction_of_sqlx(pool: &SqlitePool, n: i64) {
-        let mut tx = pool
-            .begin()
+    async fn insert_in_a_transaction_of_sqlx(writer: &Writer, n: i64) {
+        let mut tx = writer
+            .begin(true)
             .await
             .expect("a connection outside any transaction");
         sqlx::query("INSERT INTO t (n) VALUES (?)")
@@ -328,9 +326,9 @@ mod tests {
         tx.commit().await.unwrap();
     }
 
-    async fn numbers(pool: &SqlitePool) -> Vec<i64> {
+    async fn numbers(writer: &Writer) -> Vec<i64> {
         sqlx::query("SELECT n FROM t ORDER BY n")
-            .fetch_all(pool)
+            .fetch_all(&mut *writer.acquire().await.expect("the writer"))
             .await
             .expect("read")
             .iter()
@@ -359,7 +357,7 @@ mod tests {
 
     #[tokio::test]
     async fn statements_run_in_one_transaction_each_with_its_own_arguments_and_rows() {
-        let (_dir, pool) = writer().await;
+        let (_dir, writer, _) = writer().await;
         let mut trip = OneTrip::writing_first();
         trip.push(
             "INSERT INTO t (n) VALUES (?), (?), (?) RETURNING n",
@@ -379,20 +377,20 @@ mod tests {
         .unwrap();
         trip.push("DELETE FROM t WHERE n = 999", |_| Ok(()))
             .unwrap();
-        let answers = trip.run(&pool).await.expect("committed");
+        let answers = trip.run(&writer).await.expect("committed");
         let got: Vec<Vec<i64>> = answers
             .iter()
             .map(|rows| rows.iter().map(|row| row.get(0)).collect())
             .collect();
         assert_eq!(got, [vec![1, 2, 5], vec![30, 4], vec![]]);
-        assert_eq!(numbers(&pool).await, [1, 2, 4, 5, 30]);
+        assert_eq!(numbers(&writer).await, [1, 2, 4, 5, 30]);
     }
 
     #[tokio::test]
     async fn a_failed_statement_rolls_back_the_whole_trip_and_names_itself() {
-        let (_dir, pool) = writer().await;
+        let (_dir, writer, _) = writer().await;
         sqlx::query("INSERT INTO t (n) VALUES (7)")
-            .execute(&pool)
+            .execute(&mut *writer.acquire().await.unwrap())
             .await
             .unwrap();
         let mut trip = OneTrip::writing_first();
@@ -400,7 +398,7 @@ mod tests {
             .unwrap();
         trip.push("INSERT INTO t (n) VALUES (?)", |args| bind(args, 7))
             .unwrap();
-        let Err(failed) = trip.run(&pool).await else {
+        let Err(failed) = trip.run(&writer).await else {
             panic!("7 is taken: the trip must fail");
         };
         assert_eq!(failed.statement, Some(1));
@@ -409,54 +407,62 @@ mod tests {
             "{}",
             failed.error
         );
-        assert_eq!(numbers(&pool).await, [7], "the first insert is rolled back");
-        // The connection is back in the pool outside any transaction: a
+        assert_eq!(
+            numbers(&writer).await,
+            [7],
+            "the first insert is rolled back"
+        );
+        // The connection is the next write's, outside any transaction: a
         // transaction of sqlx's own begins and commits on it.
-        insert_in_a_transaction_of_sqlx(&pool, 8).await;
-        assert_eq!(numbers(&pool).await, [7, 8]);
+        insert_in_a_transaction_of_sqlx(&writer, 8).await;
+        assert_eq!(numbers(&writer).await, [7, 8]);
     }
 
     #[tokio::test]
     async fn a_trip_left_open_runs_more_statements_then_commits_or_rolls_back() {
-        let (_dir, pool) = writer().await;
+        let (_dir, writer, _) = writer().await;
         let mut trip = OneTrip::writing_first();
         trip.push("INSERT INTO t (n) VALUES (?) RETURNING n", |args| {
             bind(args, 1)
         })
         .unwrap();
-        let (mut opened, answers) = trip.run_open(&pool).await.expect("ran");
+        let (mut opened, answers) = trip.run_open(&writer).await.expect("ran");
         assert_eq!(answers.len(), 1);
         sqlx::query("INSERT INTO t (n) VALUES (2)")
             .execute(opened.conn())
             .await
             .unwrap();
         opened.commit().await.expect("committed");
-        assert_eq!(numbers(&pool).await, [1, 2]);
+        assert_eq!(numbers(&writer).await, [1, 2]);
 
         let mut trip = OneTrip::writing_first();
         trip.push("INSERT INTO t (n) VALUES (?)", |args| bind(args, 3))
             .unwrap();
-        let (opened, _) = trip.run_open(&pool).await.expect("ran");
+        let (opened, _) = trip.run_open(&writer).await.expect("ran");
         opened.roll_back().await;
-        assert_eq!(numbers(&pool).await, [1, 2], "rolled back");
+        assert_eq!(numbers(&writer).await, [1, 2], "rolled back");
 
         let mut trip = OneTrip::writing_first();
         trip.push("INSERT INTO t (n) VALUES (?)", |args| bind(args, 4))
             .unwrap();
-        let (opened, _) = trip.run_open(&pool).await.expect("ran");
+        let (opened, _) = trip.run_open(&writer).await.expect("ran");
         drop(opened);
-        insert_in_a_transaction_of_sqlx(&pool, 5).await;
-        assert_eq!(numbers(&pool).await, [1, 2, 5], "dropped open: rolled back");
+        insert_in_a_transaction_of_sqlx(&writer, 5).await;
+        assert_eq!(
+            numbers(&writer).await,
+            [1, 2, 5],
+            "dropped open: rolled back"
+        );
     }
 
     #[tokio::test]
     async fn a_trip_dropped_half_way_commits_nothing_and_leaves_no_transaction_open() {
-        let (_dir, pool) = writer().await;
+        let (_dir, writer, options) = writer().await;
         // Held by another connection, the write lock makes the trip wait in
         // its first statement; it is dropped there.
         let other = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(pool.connect_options().as_ref().clone())
+            .connect_with(options)
             .await
             .unwrap();
         let mut lock = other.begin().await.unwrap();
@@ -467,13 +473,13 @@ mod tests {
         let mut trip = OneTrip::writing_first();
         trip.push("INSERT INTO t (n) VALUES (?)", |args| bind(args, 1))
             .unwrap();
-        let run = trip.run(&pool);
+        let run = trip.run(&writer);
         let timed_out = tokio::time::timeout(std::time::Duration::from_millis(100), run).await;
         assert!(timed_out.is_err(), "the trip waits for the write lock");
         lock.rollback().await.unwrap();
-        insert_in_a_transaction_of_sqlx(&pool, 2).await;
+        insert_in_a_transaction_of_sqlx(&writer, 2).await;
         assert_eq!(
-            numbers(&pool).await,
+            numbers(&writer).await,
             [2],
             "the dropped trip committed nothing"
         );

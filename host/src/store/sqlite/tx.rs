@@ -7,22 +7,23 @@
 use async_trait::async_trait;
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqliteRow};
-use sqlx::{Row as _, Sqlite, SqlitePool, Transaction, TypeInfo as _, ValueRef as _};
+use sqlx::{Row as _, Sqlite, SqlitePool, TypeInfo as _, ValueRef as _};
 
 use super::one_trip;
+use super::writer::{WriteTx, Writer};
 use crate::store::Result;
 use crate::store::sql::corrupt;
 use crate::store::statement::{self, Arg, Cell, SqlBackend, SqlRow, SqlTx, sql_conn};
 
 /// Statements inside one SQLite write transaction (SQLite has one writer
 /// at a time, so the statements of one operation never interleave with
-/// another process's): the writer's connection, inside sqlx's
-/// transaction or inside one a trip opened (`one_trip.rs`).
+/// another process's): the writer's connection, inside a transaction
+/// the writer began (`writer.rs`) or one a trip opened (`one_trip.rs`).
 pub(crate) struct SqliteTx<'a>(pub(super) &'a mut SqliteConnection);
 
 /// An open write transaction on the writer: what
 /// [`SqlBackend::transaction`] gives.
-pub(crate) struct SqliteTransaction(Transaction<'static, Sqlite>);
+pub(crate) struct SqliteTransaction(WriteTx);
 
 #[async_trait]
 impl SqlTx for SqliteTransaction {
@@ -37,24 +38,28 @@ impl SqlTx for SqliteTransaction {
     }
 }
 
-/// Statements outside a transaction, each committed on its own, on one of
-/// the store's pools (the reader for reads, the writer for writes).
+/// Reads outside a transaction, on the reader pool.
 pub(crate) struct SqlitePoolConn<'a>(pub(super) &'a SqlitePool);
 
-/// Reads on the reader pool, writes on the one-connection writer pool,
+/// Writes outside a transaction, each committed on its own, on the
+/// writer.
+pub(crate) struct SqliteWriterConn<'a>(pub(super) &'a Writer);
+
+/// Reads on the reader pool, writes on the writer's one connection,
 /// transactions on the writer with `BEGIN IMMEDIATE` (a plain `BEGIN` for
 /// one whose first statement writes).
 #[async_trait]
 impl SqlBackend for super::SqliteStore {
     type Conn<'a> = SqlitePoolConn<'a>;
+    type Writes<'a> = SqliteWriterConn<'a>;
     type Tx<'a> = SqliteTransaction;
 
     fn reads(&self) -> SqlitePoolConn<'_> {
         SqlitePoolConn(&self.reader)
     }
 
-    fn writes(&self) -> SqlitePoolConn<'_> {
-        SqlitePoolConn(&self.writer)
+    fn writes(&self) -> SqliteWriterConn<'_> {
+        SqliteWriterConn(&self.writer)
     }
 
     async fn transaction(&self) -> Result<SqliteTransaction> {
@@ -68,6 +73,12 @@ impl SqlBackend for super::SqliteStore {
 
 sql_conn!(SqliteTx<'_>, &statement::SQLITE, |this| &mut *this.0, {});
 sql_conn!(SqlitePoolConn<'_>, &statement::SQLITE, |this| this.0, {});
+sql_conn!(
+    SqliteWriterConn<'_>,
+    &statement::SQLITE,
+    |this| &mut *this.0.acquire().await?,
+    {}
+);
 
 /// Binds neutral arguments as SQLite stores them (see [`add_args`]).
 fn bind<'q>(
