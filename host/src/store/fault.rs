@@ -183,7 +183,7 @@ pub(crate) async fn still_in_transaction<DB: Database>(
         // reports), so not worth more than a debug line each time.
         tracing::debug!(
             depth,
-            "a pooled connection was left inside a transaction after an error; closing it"
+            "a connection was left inside a transaction after an error; closing it"
         );
     }
     Ok(depth > 0)

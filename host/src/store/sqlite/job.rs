@@ -1,7 +1,6 @@
 //! `jobs`: puts, reads, pull, remove and put back. Claims
 //! and starts are in `claim.rs`, finishes in `finish.rs`.
 
-use super::writer::Writer;
 use sqlx::Row as _;
 use sqlx::sqlite::{SqliteArguments, SqliteConnection};
 
@@ -10,6 +9,7 @@ use super::batch::{self, Statements};
 use super::one_trip::bind;
 use super::row::{self, lit, ms};
 use super::tx::SqliteTx;
+use super::writer::Writer;
 use crate::model::{Failure, Job, NewJob, Transition};
 use crate::store::Result;
 use crate::store::jobs::{INSERTED_COLUMNS, SKIP_DUPLICATES};

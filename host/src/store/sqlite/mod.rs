@@ -123,7 +123,7 @@ pub const READER_CONNECTIONS: u32 = 4;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/sqlite/migrations");
 
-/// The SQLite store. Cheap to clone (the pools are shared).
+/// The SQLite store. Cheap to clone (its connections are shared).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// One connection, held between writes: every write.

@@ -311,8 +311,8 @@ mod tests {
         (dir, Writer::new(pool), options)
     }
 
-    /// Inserts `n` in a transaction of sqlx's own: it begins only on a
-    /// connection outside any transaction.
+    /// Inserts `n` in a transaction the writer begins (sqlx's transaction
+    /// manager): it begins only on a connection outside any transaction.
     async fn insert_in_a_transaction_of_sqlx(writer: &Writer, n: i64) {
         let mut tx = writer
             .begin(true)
