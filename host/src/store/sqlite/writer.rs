@@ -47,7 +47,8 @@ impl Writer {
     }
 
     /// The connection, once the writes before this one are done (in the
-    /// order asked, waiting at most [`ACQUIRE_TIMEOUT`]).
+    /// order asked, waiting at most [`ACQUIRE_TIMEOUT`] for them, and at
+    /// most as long again for the pool when it opens a new connection).
     pub(super) async fn acquire(&self) -> Result<WriterConn, sqlx::Error> {
         let lock = Arc::clone(&self.held).lock_owned();
         let mut held = tokio::time::timeout(ACQUIRE_TIMEOUT, lock)
