@@ -19,6 +19,9 @@ use crate::model::{DispatcherId, JobId, RunLimits, RunRecord, RunUsage, Timestam
 /// The most runs one insert statement takes (12 parameters a run).
 pub const RUNS_PER_STATEMENT: usize = 256;
 
+/// The values of one run in a statement: the columns of [`RUN_COLUMNS`].
+const RUN_CELLS: usize = 12;
+
 /// The columns of `job_runs`, in [`RunRow`] order.
 pub const RUN_COLUMNS: &str = "job, attempt, queue, dispatcher, fuel_limit, memory_limit, \
      time_limit_ms, fuel_used, peak_memory, wall_ms, output_bytes, ended_at";
@@ -236,35 +239,62 @@ pub(crate) async fn insert<C: SqlConn + ?Sized>(conn: &mut C, runs: &[RunRecord]
     Ok(())
 }
 
+/// One row of a runs' insert: `run`'s values, or a padding row of NULLs
+/// of the same types (PostgreSQL types each column of a `VALUES` list by
+/// its rows).
+fn values(binds: &mut Binds, run: Option<RunRow>) -> String {
+    let cells: Vec<String> = match run {
+        Some(r) => vec![
+            binds.push(Bind::Id(r.0)),
+            binds.push(Bind::Int(r.1)),
+            binds.push(Bind::Text(r.2)),
+            binds.push(Bind::Id(r.3)),
+            binds.push(Bind::Int(r.4)),
+            binds.push(Bind::Int(r.5)),
+            binds.push(Bind::Int(r.6)),
+            binds.push(Bind::Int(r.7)),
+            binds.push(Bind::Int(r.8)),
+            binds.push(Bind::Int(r.9)),
+            binds.push(Bind::Int(r.10)),
+            binds.push(Bind::Int(r.11)),
+        ],
+        None => {
+            let mut cells = vec![
+                binds.push(Bind::NullId),
+                binds.push(Bind::NullInt),
+                binds.push(Bind::NullText),
+                binds.push(Bind::NullId),
+            ];
+            cells.extend((0..8).map(|_| binds.push(Bind::NullInt)));
+            cells
+        }
+    };
+    debug_assert_eq!(cells.len(), RUN_CELLS);
+    format!("({})", cells.join(", "))
+}
+
 /// The statements recording `runs`, one a chunk of [`RUNS_PER_STATEMENT`],
 /// each with its parameters (in text order: see [`Binds::in_text_order`]).
+///
+/// A chunk's rows are padded with rows of `NULL` parameters up to a power
+/// of two, which the statement's `WHERE EXISTS` leaves out (no job has a
+/// `NULL` id): the text depends on the chunk's size rounded up, not on
+/// its exact size, so that a database prepares it once for many sizes
+/// (SQLite's one-trip finish sends it in one command with the finish's
+/// write, and a command is prepared whole, `store/sqlite/one_trip.rs`).
 pub(crate) fn insert_statements(dialect: &Dialect, runs: &[RunRecord]) -> Vec<(String, Binds)> {
     let mut statements = Vec::with_capacity(runs.len().div_ceil(RUNS_PER_STATEMENT));
     for chunk in runs.chunks(RUNS_PER_STATEMENT) {
         // The columns of a `VALUES` list are `column1`... on both
         // backends.
         let mut binds = Binds::in_text_order(dialect);
-        let rows: Vec<String> = chunk
+        let mut rows: Vec<String> = chunk
             .iter()
-            .map(|run| {
-                let r = run_row(run);
-                let cells = [
-                    binds.push(Bind::Id(r.0)),
-                    binds.push(Bind::Int(r.1)),
-                    binds.push(Bind::Text(r.2)),
-                    binds.push(Bind::Id(r.3)),
-                    binds.push(Bind::Int(r.4)),
-                    binds.push(Bind::Int(r.5)),
-                    binds.push(Bind::Int(r.6)),
-                    binds.push(Bind::Int(r.7)),
-                    binds.push(Bind::Int(r.8)),
-                    binds.push(Bind::Int(r.9)),
-                    binds.push(Bind::Int(r.10)),
-                    binds.push(Bind::Int(r.11)),
-                ];
-                format!("({})", cells.join(", "))
-            })
+            .map(|run| values(&mut binds, Some(run_row(run))))
             .collect();
+        while !rows.len().is_power_of_two() {
+            rows.push(values(&mut binds, None));
+        }
         let sql = format!(
             "INSERT INTO job_runs ({RUN_COLUMNS}) SELECT * FROM (VALUES {}) AS v \
              WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.id = v.column1)",
@@ -279,11 +309,10 @@ pub(crate) fn insert_statements(dialect: &Dialect, runs: &[RunRecord]) -> Vec<(S
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_run_survives_its_row_and_huge_counts_saturate() {
-        let run = RunRecord {
+    fn run() -> RunRecord {
+        RunRecord {
             job: JobId::new(),
-            attempt: 2,
+            attempt: 1,
             queue: "q".into(),
             dispatcher: DispatcherId::new(),
             limits: RunLimits {
@@ -298,6 +327,39 @@ mod tests {
                 output_bytes: 12,
             },
             ended_at: clock::from_millis(1_700_000_000_123),
+        }
+    }
+
+    #[test]
+    fn a_statements_text_depends_on_its_size_rounded_up_to_a_power_of_two() {
+        let text = |n: usize| {
+            let runs: Vec<RunRecord> = (0..n).map(|_| run()).collect();
+            let statements = insert_statements(&super::super::statement::SQLITE, &runs);
+            statements
+                .into_iter()
+                .map(|(sql, _)| sql)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(text(5), text(8));
+        assert_ne!(text(8), text(9));
+        assert_eq!(text(9), text(16));
+        let rows = |sql: &str| sql.matches("(?, ").count();
+        assert_eq!(rows(&text(3)[0]), 4, "padded to a power of two");
+        assert_eq!(rows(&text(RUNS_PER_STATEMENT)[0]), RUNS_PER_STATEMENT);
+        let two = text(RUNS_PER_STATEMENT + 1);
+        assert_eq!((two.len(), two[1].clone()), (2, text(1)[0].clone()));
+        assert_eq!(
+            RUN_COLUMNS.split(',').count(),
+            RUN_CELLS,
+            "one value a column"
+        );
+    }
+
+    #[test]
+    fn a_run_survives_its_row_and_huge_counts_saturate() {
+        let run = RunRecord {
+            attempt: 2,
+            ..run()
         };
         assert_eq!(run_from_row(run_row(&run)).unwrap(), run);
         let mut huge = run.clone();

@@ -65,6 +65,12 @@ pub(crate) enum Bind {
     Int(i64),
     /// A text.
     Text(String),
+    /// NULL where an id goes.
+    NullId,
+    /// NULL where an integer goes.
+    NullInt,
+    /// NULL where a text goes.
+    NullText,
 }
 
 /// A statement built at run time (filters, multi-row inserts), with its
@@ -111,6 +117,9 @@ impl Binds {
                 Bind::Id(id) => Arg::Id(*id),
                 Bind::Int(v) => Arg::Int(*v),
                 Bind::Text(t) => Arg::Text(t),
+                Bind::NullId => Arg::OptId(None),
+                Bind::NullInt => Arg::OptInt(None),
+                Bind::NullText => Arg::OptText(None),
             })
             .collect()
     }

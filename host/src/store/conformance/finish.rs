@@ -341,4 +341,19 @@ pub(crate) async fn finish_writes_the_runs_it_carries<H: Harness>(h: H) {
     assert_eq!(report.reassigned, [ids[1]]);
     assert_eq!(s.job_get(ids[1]).await.unwrap().status, JobStatus::Active);
     assert_eq!(s.job_runs(ids[1]).await.unwrap(), [record(ids[1], 9)]);
+    // A batch of three runs: their insert is padded to four rows of
+    // parameters (`store/runs.rs`), and the padding writes nothing.
+    put_n(&*s, "", &m, 3).await;
+    let three = run(&*s, d, "", 3, t(3)).await;
+    let batch: Vec<_> = three.iter().map(|&id| with_run(id, 5)).collect();
+    let report = s.job_finish_many(&batch).await.unwrap();
+    assert_eq!(report.completed.len(), 3);
+    for &id in &three {
+        assert_eq!(s.job_runs(id).await.unwrap(), [record(id, 5)]);
+    }
+    assert_eq!(
+        s.queue_usage("").await.unwrap().runs,
+        5,
+        "two runs before, three now"
+    );
 }
