@@ -243,33 +243,25 @@ pub(crate) async fn insert<C: SqlConn + ?Sized>(conn: &mut C, runs: &[RunRecord]
 /// of the same types (PostgreSQL types each column of a `VALUES` list by
 /// its rows).
 fn values(binds: &mut Binds, run: Option<RunRow>) -> String {
-    let cells: Vec<String> = match run {
-        Some(r) => vec![
-            binds.push(Bind::Id(r.0)),
-            binds.push(Bind::Int(r.1)),
-            binds.push(Bind::Text(r.2)),
-            binds.push(Bind::Id(r.3)),
-            binds.push(Bind::Int(r.4)),
-            binds.push(Bind::Int(r.5)),
-            binds.push(Bind::Int(r.6)),
-            binds.push(Bind::Int(r.7)),
-            binds.push(Bind::Int(r.8)),
-            binds.push(Bind::Int(r.9)),
-            binds.push(Bind::Int(r.10)),
-            binds.push(Bind::Int(r.11)),
-        ],
-        None => {
-            let mut cells = vec![
-                binds.push(Bind::NullId),
-                binds.push(Bind::NullInt),
-                binds.push(Bind::NullText),
-                binds.push(Bind::NullId),
+    let row = match run {
+        Some(r) => {
+            let mut row = vec![
+                Bind::Id(r.0),
+                Bind::Int(r.1),
+                Bind::Text(r.2),
+                Bind::Id(r.3),
             ];
-            cells.extend((0..8).map(|_| binds.push(Bind::NullInt)));
-            cells
+            row.extend([r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11].map(Bind::Int));
+            row
+        }
+        None => {
+            let mut row = vec![Bind::NullId, Bind::NullInt, Bind::NullText, Bind::NullId];
+            row.extend((4..RUN_CELLS).map(|_| Bind::NullInt));
+            row
         }
     };
-    debug_assert_eq!(cells.len(), RUN_CELLS);
+    debug_assert_eq!(row.len(), RUN_CELLS);
+    let cells: Vec<String> = row.into_iter().map(|bind| binds.push(bind)).collect();
     format!("({})", cells.join(", "))
 }
 
