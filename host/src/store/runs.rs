@@ -326,7 +326,7 @@ mod tests {
     fn a_statements_text_depends_on_its_size_rounded_up_to_a_power_of_two() {
         let text = |n: usize| {
             let runs: Vec<RunRecord> = (0..n).map(|_| run()).collect();
-            let statements = insert_statements(&super::super::statement::SQLITE, &runs);
+            let statements = insert_statements(&crate::store::statement::SQLITE, &runs);
             statements
                 .into_iter()
                 .map(|(sql, _)| sql)

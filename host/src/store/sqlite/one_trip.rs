@@ -39,15 +39,16 @@ use super::writer::{Writer, WriterConn};
 /// The most jobs a put or a finish sends as one command. A command is
 /// prepared whole, so its text must take few forms: each of its
 /// statements is written for its batch's size rounded up to a power of
-/// two (`batch.rs`, the runs' insert in `store/runs.rs`), so a finish of
-/// at most 64 jobs takes at most seven. A larger batch goes one statement
+/// two (`batch.rs`, the runs' insert in `store/runs.rs`): up to 64 jobs,
+/// seven forms of each statement. A larger batch goes one statement
 /// at a time, each a round trip: a finish of more than 16 jobs (the limit
 /// before) took four round trips instead of two, and under 32 connections
 /// of single puts nearly half the finishes were that large (`wasync bench
 /// --mode single`, four rounds each way: 6,856 → 7,196 jobs/s with 64).
 /// Whole batches of 1,000 were slower sent as one command when the runs'
-/// insert was not padded (13.4–13.9k jobs/s against 16.5–16.7k), and no
-/// faster padded: the round trips weigh little against 1,000 rows.
+/// insert was not padded (13.4–13.9k jobs/s against 16.5–16.7k); padded,
+/// a limit of 1,024 did no better in batches than 64: the round trips
+/// weigh little against 1,000 rows.
 pub(super) const ROWS_MAX: usize = 64;
 const _: () = assert!(ROWS_MAX <= super::batch::MAX_ROWS, "one chunk a statement");
 
