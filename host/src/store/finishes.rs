@@ -25,7 +25,9 @@
 //!    command is a round trip to the database's thread (issue 16), so for
 //!    a small batch SQLite sends `BEGIN`, the batch write and the runs'
 //!    records as one (`sqlite/finish.rs`: [`sort_without_awaits`], then
-//!    [`after_write`]).
+//!    [`after_write`]), and, when no run failed, ends that command with a
+//!    gate that commits it unless the write left something to settle
+//!    ([`left_to_settle`], then [`report_written`]).
 //!
 //! The batch writes are tuned per backend ([`FinishTx`]); each is guarded
 //! by `status = 'active' AND dispatcher = <the job's dispatcher> AND
@@ -326,6 +328,37 @@ fn known(
         }
     }
     known
+}
+
+/// Whether a job among `ids` (an SQL list), once the batch write is done,
+/// leaves settling something to do, as [`known`] tells from the write's
+/// rows where the write runs alone: it has a link, a callback still to
+/// fire (its status is not `completed`), or a job awaiting it. A job the
+/// write left alone (reassigned) counts too: the caller then goes the
+/// whole way, as for any batch. Read in the write's own transaction.
+pub(crate) fn left_to_settle(ids: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM jobs WHERE jobs.id IN ({ids}) AND (jobs.status <> {completed} \
+         OR jobs.callback_of IS NOT NULL OR jobs.part_of IS NOT NULL OR {awaited}))",
+        completed = lit(JobStatus::Completed),
+        awaited = awaited(),
+    )
+}
+
+/// What [`after_write`] reports of a batch with no await and no failure
+/// whose write, as [`left_to_settle`] read in its transaction, left
+/// nothing to settle: the jobs written completed, the others were
+/// reassigned.
+pub(crate) fn report_written(params: &[JobFinishParams], written: &[Written]) -> FinishReport {
+    debug_assert!(
+        written.iter().all(|w| w.link.status == JobStatus::Completed
+            && w.link.callback_of.is_none()
+            && w.link.part_of.is_none()
+            && w.awaited == Some(false)),
+        "nothing left to settle: {written:?}"
+    );
+    let finished: HashSet<JobId> = written.iter().map(|w| w.id).collect();
+    report(params, &finished, &HashSet::new(), &HashSet::new())
 }
 
 /// The statuses of a job that has its result: an awaiter resolves as soon

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::SqliteStore;
 use super::batch::{self, Statements};
-use super::one_trip::{self, OneTrip, bind};
+use super::one_trip::{self, Gated, OneTrip, bind};
 use super::row::{lit, ms};
 use super::tx::{SqliteTx, add_args};
 use crate::model::{FailureKind, JobId, JobStatus, Timestamp, Transition};
@@ -109,6 +109,11 @@ fn cascade_sql(rows: usize) -> String {
 
 pub(super) static CASCADE: Statements = Statements::new(cascade_sql);
 
+/// The gate of a finish sent in one trip: whether its write left
+/// something to settle (`rows` job ids).
+static LEFT_TO_SETTLE: Statements =
+    Statements::new(|rows| finishes::left_to_settle(&batch::placeholders(rows)));
+
 /// Records how runs ended, in one transaction (see `store/finishes.rs`).
 pub(super) async fn finish_many(
     db: &SqliteStore,
@@ -135,10 +140,13 @@ pub(super) async fn finish_many(
 
 /// A small batch (at most [`one_trip::ROWS_MAX`] jobs, so one chunk) no
 /// run of which awaits a job: `BEGIN`, its batch write and its runs'
-/// records go to the writer's thread as one command (`one_trip.rs`); what
-/// depends on the rows the write returns (failures kept, settling: for
-/// plain jobs, nothing) runs in the transaction they left open, then
-/// `COMMIT`. Two round trips instead of four for plain jobs.
+/// records go to the writer's thread as one command (`one_trip.rs`).
+/// When no run failed, the command ends with a gate and `COMMIT`: the
+/// gate stops it when the write left something to settle
+/// ([`finishes::left_to_settle`]); otherwise it commits, and a finish of
+/// plain jobs is one round trip. What depends on the rows the write
+/// returns (failures kept, settling) runs in the transaction the command
+/// left open, then `COMMIT`: two round trips.
 async fn finish_in_one_trip(db: &SqliteStore, params: &[JobFinishParams]) -> Result<FinishReport> {
     let sorted = finishes::sort_without_awaits(params);
     let runs = finishes::runs_of(params);
@@ -153,14 +161,33 @@ async fn finish_in_one_trip(db: &SqliteStore, params: &[JobFinishParams]) -> Res
         trip.push(sql, |args| add_args(args, &binds.args()))
             .map_err(|failed| failed.error)?;
     }
-    let (mut opened, answers) = trip
-        .run_open(&db.writer)
-        .await
+    // A failure is kept in its job's history by a statement that needs
+    // the write's rows: such a batch does not try to commit at once.
+    let gated = done.iter().all(|d| d.failure.is_none());
+    if gated {
+        let ids: Vec<JobId> = done.iter().map(|d| d.params.id).collect();
+        let rows = batch::bucket(ids.len());
+        trip.push_gate(LEFT_TO_SETTLE.get(rows), |args| {
+            batch::padded(&ids, rows).try_for_each(|id| bind(args, id.0))
+        })
         .map_err(|failed| failed.error)?;
+    }
+    let (mut opened, answers) = if gated {
+        match trip.run_gated(&db.writer).await {
+            Ok(Gated::Committed(answers)) => {
+                let written = written_rows(&answers)?;
+                return Ok(finishes::report_written(params, &written));
+            }
+            Ok(Gated::Open(opened, answers)) => (opened, answers),
+            Err(failed) => return Err(failed.error.into()),
+        }
+    } else {
+        trip.run_open(&db.writer)
+            .await
+            .map_err(|failed| failed.error)?
+    };
     let after = async {
-        // The batch write's rows are the first statement's.
-        let rows = answers.first().map_or(&[][..], Vec::as_slice);
-        let written = rows.iter().map(written_of).collect::<Result<Vec<_>>>()?;
+        let written = written_rows(&answers)?;
         finishes::after_write(&mut SqliteTx(opened.conn()), params, sorted, written).await
     };
     match after.await {
@@ -260,6 +287,13 @@ fn bind_done<'q>(args: &mut SqliteArguments<'q>, chunk: &[Done<'q>]) -> sqlx::Re
         bind(args, None::<i64>)?;
     }
     Ok(())
+}
+
+/// What a trip's batch write completed: its rows are the first
+/// statement's.
+fn written_rows(answers: &[Vec<SqliteRow>]) -> Result<Vec<Written>> {
+    let rows = answers.first().map_or(&[][..], Vec::as_slice);
+    rows.iter().map(written_of).collect()
 }
 
 /// A row of [`finishes::WRITTEN`], then [`finishes::awaited`].

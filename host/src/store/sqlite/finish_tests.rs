@@ -256,3 +256,100 @@ async fn a_job_awaited_by_its_own_batch_resolves_its_awaiter() {
         "{statements:?}"
     );
 }
+
+/// A small batch without failures goes in one trip whose gate commits it
+/// at once only when its write left nothing to settle
+/// (`finish_in_one_trip`): a batch holding a job with a callback to fire
+/// and a job another job awaits is stopped, and settled as any batch; a
+/// batch of plain jobs commits.
+#[tokio::test]
+async fn a_finish_in_one_trip_still_settles_what_its_write_left() {
+    let (_dir, store) = store().await;
+    let s: &dyn Store = &store;
+    let m = module(s, "m", None).await;
+    let parent = new_job("", &m, "f", t(1));
+    let callback = LinkedJob {
+        job: new_job("", &m, "on_done", t(1)),
+        held: true,
+        link: Some(JobLink::Callback {
+            of: parent.id,
+            on: CallbackOn::Success,
+        }),
+    };
+    let (parent_id, callback_id) = (parent.id, callback.job.id);
+    let parent = LinkedJob {
+        job: parent,
+        held: false,
+        link: None,
+    };
+    s.job_insert_linked(&[parent, callback], t(1))
+        .await
+        .unwrap();
+    let three = put_n(s, "", &m, 3).await;
+    let [awaited, awaiter, plain] = three[..] else {
+        unreachable!()
+    };
+    let d = dispatcher(s).await;
+    let mut ran = run(s, d, "", 4, t(2)).await;
+    ran.sort();
+    let mut all = vec![parent_id, awaited, awaiter, plain];
+    all.sort();
+    assert_eq!(ran, all);
+    let parked = s
+        .job_finish_many(&[outcome(d, awaiter, RunOutcome::Await(awaited), t(3))])
+        .await
+        .unwrap();
+    assert_eq!(parked.awaiting, [awaiter]);
+
+    let value = |id, v| outcome(d, id, RunOutcome::Value(json!(v)), t(4));
+    let batch = [value(parent_id, 1), value(awaited, 2), value(plain, 3)];
+    let report = s.job_finish_many(&batch).await.unwrap();
+
+    assert!(report.completed.contains(&awaiter), "{report:?}");
+    let fired = s.job_get(callback_id).await.unwrap();
+    assert_eq!(fired.status, JobStatus::Pending, "the callback fired");
+    assert_eq!(
+        s.job_get(parent_id).await.unwrap().status,
+        JobStatus::Callbacks
+    );
+    let resolved = s.job_get(awaiter).await.unwrap();
+    assert_eq!(resolved.status, JobStatus::Completed);
+    assert_eq!(resolved.result, Some(json!(2)), "the awaited job's result");
+    assert_eq!(s.job_get(plain).await.unwrap().result, Some(json!(3)));
+    // The gate's condition, read again once the batch is done.
+    assert!(left_to_settle(&store, &[parent_id]).await, "callbacks left");
+    assert!(left_to_settle(&store, &[callback_id]).await, "a link");
+    assert!(!left_to_settle(&store, &[plain, awaited]).await);
+
+    // Plain jobs only: the gate lets the trip commit (in a debug build,
+    // `finishes::report_written` checks that the write's rows agree).
+    let (_dir, store) = self::store().await;
+    let s: &dyn Store = &store;
+    let (d, jobs) = running(&store, 5).await;
+    let batch: Vec<JobFinishParams> = jobs
+        .iter()
+        .map(|id| outcome(d, *id, RunOutcome::Value(json!(5)), t(6)))
+        .collect();
+    let report = s.job_finish_many(&batch).await.unwrap();
+    assert_eq!(report.completed, jobs);
+    for id in &jobs {
+        assert_eq!(s.job_get(*id).await.unwrap().status, JobStatus::Completed);
+    }
+    assert!(
+        !left_to_settle(&store, &jobs).await,
+        "the gate lets them through"
+    );
+}
+
+/// The gate's condition ([`finishes::left_to_settle`]) over `ids`, as it
+/// reads the store now.
+async fn left_to_settle(store: &SqliteStore, ids: &[JobId]) -> bool {
+    let placeholders = vec!["?"; ids.len()].join(", ");
+    let sql = format!("SELECT {}", finishes::left_to_settle(&placeholders));
+    let mut query = sqlx::query_scalar::<_, bool>(&sql);
+    for id in ids {
+        query = query.bind(id.0);
+    }
+    let mut conn = store.writer.acquire().await.unwrap();
+    query.fetch_one(&mut *conn).await.unwrap()
+}

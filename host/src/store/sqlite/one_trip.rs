@@ -20,6 +20,13 @@
 //! should a later sqlx drop it, these transactions go back to one command
 //! per statement (`store/puts.rs`), nothing else changes.
 //!
+//! A transaction that may have more to do once it sees what its
+//! statements wrote ends them with a gate ([`OneTrip::push_gate`]): a
+//! statement that fails on purpose when there is, which stops the command
+//! before its `COMMIT` with the transaction open; when there is not, the
+//! command commits, and the transaction takes one round trip instead of
+//! two (a finish of plain jobs, `finish.rs`).
+//!
 //! sqlx does not know of a transaction opened this way, so this module
 //! keeps for it the rule `store/fault.rs` keeps for sqlx's own: no
 //! transaction outlives an error on a pooled connection. sqlx's thread
@@ -67,6 +74,23 @@ pub(super) struct OneTrip<'q> {
     sql: String,
     args: SqliteArguments<'q>,
     statements: usize,
+    /// The index of the gate's statement, if one was pushed
+    /// ([`OneTrip::push_gate`]).
+    gate: Option<usize>,
+}
+
+/// What a gate's statement fails with, quoted in SQLite's message: a JSON
+/// path no document has.
+const GATE_STOP: &str = "wasync: the transaction goes on";
+
+/// What a trip with a gate came to ([`OneTrip::run_gated`]).
+pub(super) enum Gated {
+    /// The gate let it through: committed, with the rows each statement
+    /// before the gate returned.
+    Committed(Vec<Vec<SqliteRow>>),
+    /// The gate stopped it before `COMMIT`: the statements before the
+    /// gate ran, and their transaction is open.
+    Open(Opened, Vec<Vec<SqliteRow>>),
 }
 
 /// Why a trip failed: the error, and which statement met it (its index
@@ -89,6 +113,7 @@ impl<'q> OneTrip<'q> {
             sql: String::from("BEGIN;\n"),
             args: SqliteArguments::default(),
             statements: 0,
+            gate: None,
         }
     }
 
@@ -110,6 +135,7 @@ impl<'q> OneTrip<'q> {
             !has_numbered(sql),
             "numbered parameters go through push_numbered"
         );
+        debug_assert!(self.gate.is_none(), "the gate is the last statement");
         let statement = self.statements;
         bind_args(&mut self.args).map_err(|error| TripFailed {
             statement: Some(statement),
@@ -129,6 +155,7 @@ impl<'q> OneTrip<'q> {
         sql: &str,
         mut bind_param: impl FnMut(&mut SqliteArguments<'q>, usize) -> Result<(), sqlx::Error>,
     ) -> Result<(), TripFailed> {
+        debug_assert!(self.gate.is_none(), "the gate is the last statement");
         let statement = self.statements;
         let mut rest = sql;
         while let Some(at) = rest.find('?') {
@@ -151,13 +178,52 @@ impl<'q> OneTrip<'q> {
         Ok(())
     }
 
+    /// Adds the gate, the last statement before `COMMIT`: when
+    /// `condition` (an SQL boolean, its plain `?` parameters bound by
+    /// `bind_args`) holds, it fails on purpose, and sqlx's thread stops
+    /// before `COMMIT`. SQLite undoes only the statement that failed, so
+    /// the transaction stays open with everything before the gate done,
+    /// for statements that depend on what those returned
+    /// ([`OneTrip::run_gated`]). The condition reads what the statements
+    /// before it wrote; when it does not hold, the command commits and
+    /// the trip costs one round trip instead of two.
+    pub(super) fn push_gate(
+        &mut self,
+        condition: &str,
+        bind_args: impl FnOnce(&mut SqliteArguments<'q>) -> Result<(), sqlx::Error>,
+    ) -> Result<(), TripFailed> {
+        debug_assert!(self.gate.is_none(), "one gate a trip");
+        let sql = format!(
+            "SELECT json_extract('null', CASE WHEN {condition} THEN '{GATE_STOP}' ELSE '$' END)"
+        );
+        self.push(&sql, bind_args)?;
+        self.gate = Some(self.statements - 1);
+        Ok(())
+    }
+
     /// Runs the transaction on the writer as one command and commits it;
     /// returns the rows each statement returned, in the order pushed.
     pub(super) async fn run(mut self, writer: &Writer) -> Result<Vec<Vec<SqliteRow>>, TripFailed> {
         self.sql.push_str("COMMIT");
-        let (open, answers) = self.send(writer).await?;
+        let (open, answers, _) = self.send(writer).await?;
         open.release();
         Ok(answers)
+    }
+
+    /// Runs the transaction on the writer as one command, committing it
+    /// unless its gate ([`OneTrip::push_gate`]) stops it; returns the
+    /// rows each statement before the gate returned.
+    pub(super) async fn run_gated(mut self, writer: &Writer) -> Result<Gated, TripFailed> {
+        debug_assert!(self.gate.is_some(), "a gated trip has its gate");
+        self.sql.push_str("COMMIT");
+        let (open, mut answers, stopped) = self.send(writer).await?;
+        if stopped {
+            return Ok(Gated::Open(Opened(open), answers));
+        }
+        // The gate's own row: it let the trip through.
+        answers.pop();
+        open.release();
+        Ok(Gated::Committed(answers))
     }
 
     /// Runs the statements as one command and leaves their transaction
@@ -167,11 +233,14 @@ impl<'q> OneTrip<'q> {
         self,
         writer: &Writer,
     ) -> Result<(Opened, Vec<Vec<SqliteRow>>), TripFailed> {
-        let (open, answers) = self.send(writer).await?;
+        let (open, answers, _) = self.send(writer).await?;
         Ok((Opened(open), answers))
     }
 
-    async fn send(self, writer: &Writer) -> Result<(Open, Vec<Vec<SqliteRow>>), TripFailed> {
+    /// Runs the command; returns its connection, the rows of each
+    /// statement that ended, and whether the gate stopped it (the
+    /// transaction then open).
+    async fn send(self, writer: &Writer) -> Result<(Open, Vec<Vec<SqliteRow>>, bool), TripFailed> {
         let conn = writer.acquire().await.map_err(|error| TripFailed {
             statement: None,
             error,
@@ -200,10 +269,18 @@ impl<'q> OneTrip<'q> {
         };
         drop(stream);
         let Some(error) = failed else {
-            return Ok((open, answers));
+            return Ok((open, answers, false));
         };
-        open.roll_back().await;
         let statement = (1..=self.statements).contains(&ended).then(|| ended - 1);
+        let stopped_at_gate = statement.is_some()
+            && statement == self.gate
+            && error
+                .as_database_error()
+                .is_some_and(|e| e.message().contains(GATE_STOP));
+        if stopped_at_gate {
+            return Ok((open, answers, true));
+        }
+        open.roll_back().await;
         Err(TripFailed { statement, error })
     }
 }
@@ -293,200 +370,5 @@ impl Drop for Open {
 }
 
 #[cfg(test)]
-mod tests {
-    use sqlx::Row as _;
-    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-
-    use super::*;
-
-    async fn writer() -> (tempfile::TempDir, Writer, SqliteConnectOptions) {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let options = SqliteConnectOptions::new()
-            .filename(dir.path().join("trip.db"))
-            .create_if_missing(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await
-            .expect("a database");
-        sqlx::query("CREATE TABLE t (n INTEGER NOT NULL UNIQUE)")
-            .execute(&pool)
-            .await
-            .expect("a table");
-        (dir, Writer::new(pool), options)
-    }
-
-    /// Inserts `n` in a transaction the writer begins (sqlx's transaction
-    /// manager): it begins only on a connection outside any transaction.
-    async fn insert_in_a_transaction_of_sqlx(writer: &Writer, n: i64) {
-        let mut tx = writer
-            .begin(true)
-            .await
-            .expect("a connection outside any transaction");
-        sqlx::query("INSERT INTO t (n) VALUES (?)")
-            .bind(n)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-    }
-
-    async fn numbers(writer: &Writer) -> Vec<i64> {
-        sqlx::query("SELECT n FROM t ORDER BY n")
-            .fetch_all(&mut *writer.acquire().await.expect("the writer"))
-            .await
-            .expect("read")
-            .iter()
-            .map(|row| row.get(0))
-            .collect()
-    }
-
-    #[test]
-    fn a_numbered_statement_is_sent_with_plain_parameters_bound_in_text_order() {
-        let mut trip = OneTrip::writing_first();
-        let mut asked = Vec::new();
-        trip.push_numbered("a = ?2 AND b = ?1 AND c = ?2", |args, n| {
-            asked.push(n);
-            bind(args, n as i64)
-        })
-        .unwrap();
-        assert_eq!(asked, [2, 1, 2]);
-        assert!(
-            trip.sql.ends_with("a = ? AND b = ? AND c = ?;\n"),
-            "{}",
-            trip.sql
-        );
-        assert_eq!(trip.bound(), 3);
-        assert!(has_numbered("x = ?12") && !has_numbered("x IN (?, ?)"));
-    }
-
-    #[tokio::test]
-    async fn statements_run_in_one_transaction_each_with_its_own_arguments_and_rows() {
-        let (_dir, writer, _) = writer().await;
-        let mut trip = OneTrip::writing_first();
-        trip.push(
-            "INSERT INTO t (n) VALUES (?), (?), (?) RETURNING n",
-            |args| {
-                bind(args, 1)?;
-                bind(args, 2)?;
-                bind(args, 5)
-            },
-        )
-        .unwrap();
-        // `?1` is this statement's first argument, not the trip's (three
-        // are bound before it: more than this statement binds).
-        trip.push_numbered(
-            "INSERT INTO t (n) VALUES (?1 * 10), (?2) RETURNING n",
-            |args, n| bind(args, [3, 4][n - 1]),
-        )
-        .unwrap();
-        trip.push("DELETE FROM t WHERE n = 999", |_| Ok(()))
-            .unwrap();
-        let answers = trip.run(&writer).await.expect("committed");
-        let got: Vec<Vec<i64>> = answers
-            .iter()
-            .map(|rows| rows.iter().map(|row| row.get(0)).collect())
-            .collect();
-        assert_eq!(got, [vec![1, 2, 5], vec![30, 4], vec![]]);
-        assert_eq!(numbers(&writer).await, [1, 2, 4, 5, 30]);
-    }
-
-    #[tokio::test]
-    async fn a_failed_statement_rolls_back_the_whole_trip_and_names_itself() {
-        let (_dir, writer, _) = writer().await;
-        sqlx::query("INSERT INTO t (n) VALUES (7)")
-            .execute(&mut *writer.acquire().await.unwrap())
-            .await
-            .unwrap();
-        let mut trip = OneTrip::writing_first();
-        trip.push("INSERT INTO t (n) VALUES (?)", |args| bind(args, 1))
-            .unwrap();
-        trip.push("INSERT INTO t (n) VALUES (?)", |args| bind(args, 7))
-            .unwrap();
-        let Err(failed) = trip.run(&writer).await else {
-            panic!("7 is taken: the trip must fail");
-        };
-        assert_eq!(failed.statement, Some(1));
-        assert!(
-            failed.error.as_database_error().is_some(),
-            "{}",
-            failed.error
-        );
-        assert_eq!(
-            numbers(&writer).await,
-            [7],
-            "the first insert is rolled back"
-        );
-        // The connection is the next write's, outside any transaction: a
-        // transaction of sqlx's own begins and commits on it.
-        insert_in_a_transaction_of_sqlx(&writer, 8).await;
-        assert_eq!(numbers(&writer).await, [7, 8]);
-    }
-
-    #[tokio::test]
-    async fn a_trip_left_open_runs_more_statements_then_commits_or_rolls_back() {
-        let (_dir, writer, _) = writer().await;
-        let mut trip = OneTrip::writing_first();
-        trip.push("INSERT INTO t (n) VALUES (?) RETURNING n", |args| {
-            bind(args, 1)
-        })
-        .unwrap();
-        let (mut opened, answers) = trip.run_open(&writer).await.expect("ran");
-        assert_eq!(answers.len(), 1);
-        sqlx::query("INSERT INTO t (n) VALUES (2)")
-            .execute(opened.conn())
-            .await
-            .unwrap();
-        opened.commit().await.expect("committed");
-        assert_eq!(numbers(&writer).await, [1, 2]);
-
-        let mut trip = OneTrip::writing_first();
-        trip.push("INSERT INTO t (n) VALUES (?)", |args| bind(args, 3))
-            .unwrap();
-        let (opened, _) = trip.run_open(&writer).await.expect("ran");
-        opened.roll_back().await;
-        assert_eq!(numbers(&writer).await, [1, 2], "rolled back");
-
-        let mut trip = OneTrip::writing_first();
-        trip.push("INSERT INTO t (n) VALUES (?)", |args| bind(args, 4))
-            .unwrap();
-        let (opened, _) = trip.run_open(&writer).await.expect("ran");
-        drop(opened);
-        insert_in_a_transaction_of_sqlx(&writer, 5).await;
-        assert_eq!(
-            numbers(&writer).await,
-            [1, 2, 5],
-            "dropped open: rolled back"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_trip_dropped_half_way_commits_nothing_and_leaves_no_transaction_open() {
-        let (_dir, writer, options) = writer().await;
-        // Held by another connection, the write lock makes the trip wait in
-        // its first statement; it is dropped there.
-        let other = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .unwrap();
-        let mut lock = other.begin().await.unwrap();
-        sqlx::query("INSERT INTO t (n) VALUES (100)")
-            .execute(&mut *lock)
-            .await
-            .unwrap();
-        let mut trip = OneTrip::writing_first();
-        trip.push("INSERT INTO t (n) VALUES (?)", |args| bind(args, 1))
-            .unwrap();
-        let run = trip.run(&writer);
-        let timed_out = tokio::time::timeout(std::time::Duration::from_millis(100), run).await;
-        assert!(timed_out.is_err(), "the trip waits for the write lock");
-        lock.rollback().await.unwrap();
-        insert_in_a_transaction_of_sqlx(&writer, 2).await;
-        assert_eq!(
-            numbers(&writer).await,
-            [2],
-            "the dropped trip committed nothing"
-        );
-    }
-}
+#[path = "one_trip_tests.rs"]
+mod tests;
