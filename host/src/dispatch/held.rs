@@ -50,6 +50,12 @@ impl HeldJobs {
         self.claims.clone().read_owned().await
     }
 
+    /// As [`Self::claiming_owned`], unless the self-check holds claims
+    /// off now.
+    pub(super) fn try_claiming_owned(&self) -> Option<OwnedRwLockReadGuard<()>> {
+        self.claims.clone().try_read_owned().ok()
+    }
+
     /// Jobs just claimed.
     pub(super) fn hold(&self, ids: &[JobId]) {
         self.jobs.lock().unwrap().extend(ids.iter().copied());

@@ -135,7 +135,7 @@ impl Writer {
     async fn insert_claiming(&self, jobs: &[NewJob]) -> store::Result<Vec<Inserted>> {
         let queues: BTreeSet<&str> = jobs.iter().map(|job| job.queue.as_str()).collect();
         let queues: Vec<&str> = queues.into_iter().collect();
-        let Some(offer) = self.claims.offer(&queues).await else {
+        let Some(offer) = self.claims.offer(&queues, jobs.len()).await else {
             let inserted = self.store.job_insert_many(jobs).await?;
             return Ok(inserted
                 .into_iter()

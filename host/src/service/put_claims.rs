@@ -1,11 +1,11 @@
 //! Claims that ride on a put's commit.
 //!
 //! A put followed by a claim costs two durable commits before its job
-//! runs. When this process's dispatcher has a free slot in the queue a
-//! batch of puts goes to, the put batcher's transaction claims for it
-//! too (`ClaimStore::job_insert_many_claiming`): one commit puts the jobs
-//! and starts those the free slots take, the oldest due jobs of the queue
-//! first, exactly as the dispatcher's own claim would. The dispatcher
+//! runs. When this process's dispatcher wants jobs in the queue a batch
+//! of puts goes to (free slots, or room ahead of them), the put batcher's
+//! transaction claims for it too (`ClaimStore::job_insert_many_claiming`):
+//! one commit puts the jobs and starts those it wants, the oldest due
+//! jobs of the queue first, exactly as the dispatcher's own claim would. The dispatcher
 //! offers the claims and runs what they took ([`PutClaims`]); the service
 //! knows it only through this trait, installed in the [`PutClaimsSlot`]
 //! while the dispatcher runs.
@@ -17,13 +17,14 @@ use async_trait::async_trait;
 use crate::model::Job;
 use crate::store::JobClaimParams;
 
-/// What a dispatcher offers a put: claims for its agents with free slots.
+/// What a dispatcher offers a put: claims for its agents that want jobs.
 #[async_trait]
 pub trait PutClaims: Send + Sync + std::fmt::Debug {
-    /// The claims to make in the transaction that puts jobs into
-    /// `queues`; `None` when the dispatcher claims nothing now (no free
-    /// slot, or a ping due first).
-    async fn offer(&self, queues: &[&str]) -> Option<Box<dyn ClaimOffer>>;
+    /// The claims to make in the transaction that puts `jobs` jobs into
+    /// `queues`; `None` when the dispatcher claims nothing now (no agent
+    /// wants jobs, a ping due first, or a claim of its own under way while
+    /// the put is not a lone one meeting an idle agent).
+    async fn offer(&self, queues: &[&str], jobs: usize) -> Option<Box<dyn ClaimOffer>>;
 }
 
 /// Claims offered for one put transaction. Until [`ClaimOffer::taken`],
@@ -58,9 +59,9 @@ impl PutClaimsSlot {
         }
     }
 
-    /// The claims offered for a put into `queues`, if any.
-    pub async fn offer(&self, queues: &[&str]) -> Option<Box<dyn ClaimOffer>> {
+    /// The claims offered for a put of `jobs` jobs into `queues`, if any.
+    pub async fn offer(&self, queues: &[&str], jobs: usize) -> Option<Box<dyn ClaimOffer>> {
         let claims = self.0.read().unwrap().clone()?;
-        claims.offer(queues).await
+        claims.offer(queues, jobs).await
     }
 }
