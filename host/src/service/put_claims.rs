@@ -5,10 +5,10 @@
 //! of puts goes to (free slots, or room ahead of them), the put batcher's
 //! transaction claims for it too (`ClaimStore::job_insert_many_claiming`):
 //! one commit puts the jobs and starts those it wants, the oldest due
-//! jobs of the queue first, exactly as the dispatcher's own claim would. The dispatcher
-//! offers the claims and runs what they took ([`PutClaims`]); the service
-//! knows it only through this trait, installed in the [`PutClaimsSlot`]
-//! while the dispatcher runs.
+//! jobs of the queue first, exactly as the dispatcher's own claim would.
+//! The dispatcher offers the claims and runs what they took
+//! ([`PutClaims`]); the service knows it only through this trait,
+//! installed in the [`PutClaimsSlot`] while the dispatcher runs.
 
 use std::sync::{Arc, RwLock};
 
