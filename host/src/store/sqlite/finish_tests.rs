@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use super::SqliteStore;
 use super::tx::SqliteTx;
 use crate::model::{
-    CallbackOn, DispatcherId, FailureKind, JobId, JobLink, JobStatus, LinkedJob, RunOutcome,
-    Timestamp,
+    CallbackOn, DispatcherId, FailureKind, JobId, JobLink, JobStatus, LinkedJob, ModuleInfo,
+    RunOutcome, Timestamp,
 };
 use crate::store::conformance::kit::*;
 use crate::store::finishes::{self, Await, Done, FinishTx, Written};
@@ -180,21 +180,19 @@ async fn a_finish_of_plain_jobs_reads_nothing_back() {
     assert_eq!(statements, ["finish"]);
 }
 
-#[tokio::test]
-async fn a_finish_still_fires_callbacks_and_moves_parents_on() {
-    let (_dir, store) = store().await;
-    let s: &dyn Store = &store;
-    let m = module(s, "m", None).await;
-    let parent = new_job("", &m, "f", t(1));
+/// A job put at 1 ms with a callback on its success (held until the job
+/// completes): the job and its callback.
+async fn parent_with_callback(s: &dyn Store, m: &ModuleInfo) -> (JobId, JobId) {
+    let parent = new_job("", m, "f", t(1));
     let callback = LinkedJob {
-        job: new_job("", &m, "on_done", t(1)),
+        job: new_job("", m, "on_done", t(1)),
         held: true,
         link: Some(JobLink::Callback {
             of: parent.id,
             on: CallbackOn::Success,
         }),
     };
-    let (parent_id, callback_id) = (parent.id, callback.job.id);
+    let ids = (parent.id, callback.job.id);
     let parent = LinkedJob {
         job: parent,
         held: false,
@@ -203,6 +201,15 @@ async fn a_finish_still_fires_callbacks_and_moves_parents_on() {
     s.job_insert_linked(&[parent, callback], t(1))
         .await
         .unwrap();
+    ids
+}
+
+#[tokio::test]
+async fn a_finish_still_fires_callbacks_and_moves_parents_on() {
+    let (_dir, store) = store().await;
+    let s: &dyn Store = &store;
+    let m = module(s, "m", None).await;
+    let (parent_id, callback_id) = parent_with_callback(s, &m).await;
     let d = dispatcher(s).await;
 
     // The parent has a callback pending: its callbacks are read and fired.
@@ -267,24 +274,7 @@ async fn a_finish_in_one_trip_still_settles_what_its_write_left() {
     let (_dir, store) = store().await;
     let s: &dyn Store = &store;
     let m = module(s, "m", None).await;
-    let parent = new_job("", &m, "f", t(1));
-    let callback = LinkedJob {
-        job: new_job("", &m, "on_done", t(1)),
-        held: true,
-        link: Some(JobLink::Callback {
-            of: parent.id,
-            on: CallbackOn::Success,
-        }),
-    };
-    let (parent_id, callback_id) = (parent.id, callback.job.id);
-    let parent = LinkedJob {
-        job: parent,
-        held: false,
-        link: None,
-    };
-    s.job_insert_linked(&[parent, callback], t(1))
-        .await
-        .unwrap();
+    let (parent_id, callback_id) = parent_with_callback(s, &m).await;
     let three = put_n(s, "", &m, 3).await;
     let [awaited, awaiter, plain] = three[..] else {
         unreachable!()

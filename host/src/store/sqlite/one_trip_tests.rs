@@ -48,6 +48,17 @@ async fn numbers(writer: &Writer) -> Vec<i64> {
         .collect()
 }
 
+/// Inserts 2 in the transaction a trip left open after inserting 1, and
+/// commits it: `t` then holds both.
+async fn insert_two_and_commit(writer: &Writer, mut opened: Opened) {
+    sqlx::query("INSERT INTO t (n) VALUES (2)")
+        .execute(opened.conn())
+        .await
+        .unwrap();
+    opened.commit().await.expect("committed");
+    assert_eq!(numbers(writer).await, [1, 2]);
+}
+
 #[test]
 fn a_numbered_statement_is_sent_with_plain_parameters_bound_in_text_order() {
     let mut trip = OneTrip::writing_first();
@@ -138,14 +149,9 @@ async fn a_trip_left_open_runs_more_statements_then_commits_or_rolls_back() {
         bind(args, 1)
     })
     .unwrap();
-    let (mut opened, answers) = trip.run_open(&writer).await.expect("ran");
+    let (opened, answers) = trip.run_open(&writer).await.expect("ran");
     assert_eq!(answers.len(), 1);
-    sqlx::query("INSERT INTO t (n) VALUES (2)")
-        .execute(opened.conn())
-        .await
-        .unwrap();
-    opened.commit().await.expect("committed");
-    assert_eq!(numbers(&writer).await, [1, 2]);
+    insert_two_and_commit(&writer, opened).await;
 
     let mut trip = OneTrip::writing_first();
     trip.push("INSERT INTO t (n) VALUES (?)", |args| bind(args, 3))
@@ -233,17 +239,11 @@ async fn a_gate_that_does_not_hold_lets_the_command_commit() {
 async fn a_gate_that_holds_stops_the_command_with_its_transaction_open() {
     let (_dir, writer, _) = writer().await;
     // The gate reads what the statement before it wrote.
-    let Gated::Open(mut opened, answers) = gated_at(1).run_gated(&writer).await.expect("ran")
-    else {
+    let Gated::Open(opened, answers) = gated_at(1).run_gated(&writer).await.expect("ran") else {
         panic!("t holds 1: the gate stops the trip");
     };
     assert_eq!(answers.len(), 1);
-    sqlx::query("INSERT INTO t (n) VALUES (2)")
-        .execute(opened.conn())
-        .await
-        .unwrap();
-    opened.commit().await.expect("committed");
-    assert_eq!(numbers(&writer).await, [1, 2]);
+    insert_two_and_commit(&writer, opened).await;
 }
 
 #[tokio::test]
