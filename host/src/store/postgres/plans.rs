@@ -208,6 +208,101 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
     assert!(wrong.is_empty(), "unsound plans:\n{}", wrong.join("\n"));
 }
 
+/// The finish's write is planned at each run from the table as it is (it
+/// is sent unprepared: `finish.rs`), never kept from its first runs. A plan
+/// PostgreSQL keeps for a prepared statement is not made again as the
+/// table grows; only new statistics (autovacuum's, a minute or more
+/// later) discard it. Kept from a new installation's first finishes, on
+/// a small table, the finish's plan compared every job with every row of
+/// the batch: 3.4 s a finish of 1,024 jobs among 20,000, and `wasync
+/// bench` on a new database processed ~500 jobs/s (issue 16). Here the
+/// statement runs six times on a table of 400 jobs, as a connection would
+/// run it (PostgreSQL keeps a generic plan after five), the table grows to
+/// 120,000, and the plan made for a batch of the jobs in
+/// flight, its values bound as the store binds them, must find them by
+/// `jobs_pkey` without reading all of `jobs`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_finish_is_planned_from_the_table_as_it_grows() {
+    let Some(url) = testing::url() else {
+        eprintln!("skipped: {} is not set", testing::URL_VAR);
+        return;
+    };
+    let schema = TestSchema::new(&url);
+    let store = schema.open().await;
+    let mut conn = store.pool().acquire().await.unwrap().detach();
+    // A new installation's first jobs, then its first finishes.
+    let first = LOAD.replace(
+        "generate_series(1, 120000)",
+        "generate_series(100801, 101200)",
+    );
+    sqlx::raw_sql(&first).execute(&mut conn).await.unwrap();
+    let nulls = vec!["NULL"; parameters(&finish::FINISH)].join(", ");
+    sqlx::raw_sql(&format!("PREPARE kept AS {}", *finish::FINISH))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    for _ in 0..6 {
+        sqlx::raw_sql(&format!("EXECUTE kept({nulls})"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    // Then many more.
+    let grown = LOAD
+        .split_once("INSERT INTO jobs")
+        .map(|(_, jobs)| format!("INSERT INTO jobs{jobs}"))
+        .expect("LOAD inserts jobs");
+    let grown = grown.replace("generate_series(1, 120000)", "generate_series(1, 100800)");
+    sqlx::raw_sql(&grown).execute(&mut conn).await.unwrap();
+    let lines = |rows: Vec<sqlx::postgres::PgRow>| -> Vec<String> {
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0).expect("a plan line"))
+            .collect()
+    };
+    let kept = sqlx::raw_sql(&format!("EXPLAIN EXECUTE kept({nulls})"))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    let kept = lines(kept);
+    eprintln!("== kept since the table was small\n{}", kept.join("\n"));
+    assert!(
+        kept.iter().any(|s| s.contains("Seq Scan on jobs")),
+        "a plan kept from a small table no longer reads all of jobs once it grew: \
+         this test no longer shows why the finish is sent unprepared"
+    );
+
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT id FROM jobs WHERE status = 'active' AND awaiting IS NULL ORDER BY id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let n = ids.len();
+    let dispatcher = uuid::Uuid::from_u128(1);
+    let made = sqlx::query(&format!("EXPLAIN {}", *finish::FINISH))
+        .bind(ids)
+        .bind(vec![dispatcher; n])
+        .bind(vec![1_i64; n])
+        .bind(vec![Some("1"); n])
+        .bind(vec![None::<String>; n])
+        .bind(vec![None::<Vec<u8>>; n])
+        .bind(vec![None::<Vec<u8>>; n])
+        .persistent(false)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    let made = lines(made);
+    eprintln!("== made for a batch of {n}\n{}", made.join("\n"));
+    let count = |what: &str| made.iter().filter(|s| s.contains(what)).count();
+    assert!(
+        count("Seq Scan on jobs") == 0 && count("jobs_pkey") > 0,
+        "the finish's plan reads all of jobs:\n{}",
+        made.join("\n")
+    );
+    conn.close().await.unwrap();
+    store.pool().close().await;
+}
+
 #[test]
 fn parameters_are_counted() {
     assert_eq!(parameters("SELECT 1"), 0);
