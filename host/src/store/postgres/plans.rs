@@ -218,9 +218,9 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
 /// bench` on a new database processed ~500 jobs/s (issue 16). Here the
 /// statement runs six times on a table of 400 jobs, as a connection would
 /// run it (PostgreSQL keeps a generic plan after five), the table grows to
-/// 120,000, and the plan made for a batch of the jobs in
-/// flight, its values bound as the store binds them, must find them by
-/// `jobs_pkey` without reading all of `jobs`.
+/// 101,200 jobs, and the plan made for a batch of the jobs in flight, its
+/// values bound as the store binds them, must find them by `jobs_pkey`
+/// without reading all of `jobs`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_finish_is_planned_from_the_table_as_it_grows() {
     let Some(url) = testing::url() else {
