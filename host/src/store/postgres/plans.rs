@@ -13,7 +13,7 @@
 use sqlx::{Connection as _, Row as _};
 
 use super::testing::{self, TestSchema};
-use super::{claim, finish, job, quota};
+use super::{PgStore, claim, finish, job, quota};
 use crate::store::failures::records::HELD_JOBS;
 use crate::store::statement::POSTGRES;
 use crate::store::{deadline, dispatchers, finishes, jobs, queue};
@@ -53,6 +53,20 @@ async fn plan(conn: &mut sqlx::PgConnection, name: &str, sql: &str) -> Vec<Strin
         .collect()
 }
 
+/// A store in a new schema of the test server, and a connection of its
+/// own to it (the schema lives as long as the first); `None`, said on
+/// stderr, when no server is set.
+async fn new_schema() -> Option<(TestSchema, PgStore, sqlx::PgConnection)> {
+    let Some(url) = testing::url() else {
+        eprintln!("skipped: {} is not set", testing::URL_VAR);
+        return None;
+    };
+    let schema = TestSchema::new(&url);
+    let store = schema.open().await;
+    let conn = store.pool().acquire().await.unwrap().detach();
+    Some((schema, store, conn))
+}
+
 /// A table as a busy installation has it: many completed jobs, a long
 /// queue, some jobs in flight and a few awaiting; then statistics.
 const LOAD: &str = "
@@ -75,13 +89,9 @@ const LOAD: &str = "
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
-    let Some(url) = testing::url() else {
-        eprintln!("skipped: {} is not set", testing::URL_VAR);
+    let Some((_schema, store, mut conn)) = new_schema().await else {
         return;
     };
-    let schema = TestSchema::new(&url);
-    let store = schema.open().await;
-    let mut conn = store.pool().acquire().await.unwrap().detach();
     sqlx::raw_sql(LOAD).execute(&mut conn).await.unwrap();
     // Generic plans, as the store runs them; and parallel plans made as
     // cheap as they can be, so that a connection allowing them would take
@@ -223,13 +233,9 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
 /// without reading all of `jobs`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_finish_is_planned_from_the_table_as_it_grows() {
-    let Some(url) = testing::url() else {
-        eprintln!("skipped: {} is not set", testing::URL_VAR);
+    let Some((_schema, store, mut conn)) = new_schema().await else {
         return;
     };
-    let schema = TestSchema::new(&url);
-    let store = schema.open().await;
-    let mut conn = store.pool().acquire().await.unwrap().detach();
     // A new installation's first jobs, then its first finishes.
     let first = LOAD.replace(
         "generate_series(1, 120000)",
