@@ -48,6 +48,11 @@ async fn plan(conn: &mut sqlx::PgConnection, name: &str, sql: &str) -> Vec<Strin
         .fetch_all(&mut *conn)
         .await
         .unwrap_or_else(|e| panic!("explain {name}: {e}"));
+    lines(&rows)
+}
+
+/// An `EXPLAIN`'s rows, one line per step.
+fn lines(rows: &[sqlx::postgres::PgRow]) -> Vec<String> {
     rows.iter()
         .map(|r| r.try_get::<String, _>(0).expect("a plan line"))
         .collect()
@@ -260,16 +265,11 @@ async fn the_finish_is_planned_from_the_table_as_it_grows() {
         .expect("LOAD inserts jobs");
     let grown = grown.replace("generate_series(1, 120000)", "generate_series(1, 100800)");
     sqlx::raw_sql(&grown).execute(&mut conn).await.unwrap();
-    let lines = |rows: Vec<sqlx::postgres::PgRow>| -> Vec<String> {
-        rows.iter()
-            .map(|r| r.try_get::<String, _>(0).expect("a plan line"))
-            .collect()
-    };
     let kept = sqlx::raw_sql(&format!("EXPLAIN EXECUTE kept({nulls})"))
         .fetch_all(&mut conn)
         .await
         .unwrap();
-    let kept = lines(kept);
+    let kept = lines(&kept);
     eprintln!("== kept since the table was small\n{}", kept.join("\n"));
     assert!(
         kept.iter().any(|s| s.contains("Seq Scan on jobs")),
@@ -297,7 +297,7 @@ async fn the_finish_is_planned_from_the_table_as_it_grows() {
         .fetch_all(&mut conn)
         .await
         .unwrap();
-    let made = lines(made);
+    let made = lines(&made);
     eprintln!("== made for a batch of {n}\n{}", made.join("\n"));
     let count = |what: &str| made.iter().filter(|s| s.contains(what)).count();
     assert!(
