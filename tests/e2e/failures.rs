@@ -397,6 +397,12 @@ async fn a_queue_default_policy_applies_and_permanent_errors_are_final(backend: 
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 }
 
+/// The last lines of a log.
+fn tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(60)..].join("\n")
+}
+
 /// A worker paused (SIGSTOP) for longer than the death interval is
 /// declared dead and its job runs elsewhere; when it comes back (SIGCONT)
 /// its ping tells it so and reactivates it, and the outcome of the run it
@@ -435,15 +441,27 @@ async fn a_paused_worker_is_reactivated_and_its_late_outcome_dropped(backend: Ba
         pauses += 1;
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut rescued = false;
+        let mut seen = Value::Null;
         while !rescued && Instant::now() < deadline {
-            let now = http.ok(&format!("/v1/jobs/{job}")).await;
-            rescued = now["status"] == "active" && now["dispatcher"] == rescuer_id.as_str();
+            seen = http.ok(&format!("/v1/jobs/{job}")).await;
+            rescued = seen["status"] == "active" && seen["dispatcher"] == rescuer_id.as_str();
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         if rescued {
             break;
         }
-        assert!(pauses < 4, "the paused worker's job never moved");
+        if pauses == 4 {
+            // What each process saw, for a failure that happens once in many runs.
+            let paused_info = http.ok(&format!("/v1/dispatchers/{paused_id}")).await;
+            let rescuer_info = http.ok(&format!("/v1/dispatchers/{rescuer_id}")).await;
+            panic!(
+                "the paused worker's job never moved: {seen}\npaused: {paused_info}\n\
+                 rescuer: {rescuer_info}\n--- the rescuer's log ---\n{}\n\
+                 --- the paused worker's log ---\n{}",
+                tail(&rescuer.log()),
+                tail(&paused.log())
+            );
+        }
         signal(paused.pid(), "CONT");
     }
     wait_started(&http, &ledger, &jobs, 2).await;
