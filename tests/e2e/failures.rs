@@ -16,7 +16,8 @@ use crate::runs::{
     attempts, dispatcher_id, id, ledger, marks, release, wait_active_on, wait_started,
 };
 use crate::support::{
-    Backend, Database, Server, ServerOptions, exclusive, shared, signal, stderr, stdout, wait_until,
+    Backend, Database, Http, Server, ServerOptions, exclusive, shared, signal, stderr, stdout,
+    wait_until,
 };
 
 /// Short pings and death, so a death is noticed within about a second.
@@ -397,6 +398,11 @@ async fn a_queue_default_policy_applies_and_permanent_errors_are_final(backend: 
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 }
 
+/// A dispatcher's row, over HTTP.
+async fn dispatcher_row(http: &Http, dispatcher: &str) -> Value {
+    http.ok(&format!("/v1/dispatchers/{dispatcher}")).await
+}
+
 /// The last lines of a log.
 fn tail(log: &str) -> String {
     let lines: Vec<&str> = log.lines().collect();
@@ -434,7 +440,9 @@ async fn a_paused_worker_is_reactivated_and_its_late_outcome_dropped(backend: Ba
     let rescuer_id = dispatcher_id(&rescuer);
     // On SQLite a process stopped while it holds the file's write lock (a
     // claim or a ping: a millisecond in every 200) would block the others
-    // until it continues: then let it go and pause it again.
+    // until it continues: then let it go and pause it again, once it has
+    // pinged since, so that the write the stop cut short is done (pausing
+    // it again at once could cut the same write short, pause after pause).
     let mut pauses = 0;
     loop {
         signal(paused.pid(), "STOP");
@@ -452,8 +460,8 @@ async fn a_paused_worker_is_reactivated_and_its_late_outcome_dropped(backend: Ba
         }
         if pauses == 4 {
             // What each process saw, for a failure that happens once in many runs.
-            let paused_info = http.ok(&format!("/v1/dispatchers/{paused_id}")).await;
-            let rescuer_info = http.ok(&format!("/v1/dispatchers/{rescuer_id}")).await;
+            let paused_info = dispatcher_row(&http, &paused_id).await;
+            let rescuer_info = dispatcher_row(&http, &rescuer_id).await;
             panic!(
                 "the paused worker's job never moved: {seen}\npaused: {paused_info}\n\
                  rescuer: {rescuer_info}\n--- the rescuer's log ---\n{}\n\
@@ -462,7 +470,13 @@ async fn a_paused_worker_is_reactivated_and_its_late_outcome_dropped(backend: Ba
                 tail(&paused.log())
             );
         }
+        let pinged = &dispatcher_row(&http, &paused_id).await["last_ping_at"];
         signal(paused.pid(), "CONT");
+        wait_until("the paused worker's next ping", || async {
+            let info = dispatcher_row(&http, &paused_id).await;
+            (&info["last_ping_at"] != pinged).then_some(())
+        })
+        .await;
     }
     wait_started(&http, &ledger, &jobs, 2).await;
     signal(paused.pid(), "CONT");
