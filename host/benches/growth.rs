@@ -3,10 +3,9 @@
 //! `GET /v1/jobs/count`, `GET /v1/queues` and `GET /v1/queues/{name}/jobs`,
 //! timed on a small store (a working set of 1,000 pending jobs and 1,000
 //! finished jobs) and on one holding the same working set and many
-//! finished jobs (10,000,000 by default), on
-//! durable SQLite (WAL, `synchronous=FULL`, a real file) and, when
-//! `WASYNC_TEST_PG` names a server, on PostgreSQL (a schema of its own,
-//! dropped at the end).
+//! finished jobs (10,000,000 by default), on durable SQLite (WAL,
+//! `synchronous=FULL`, a real file) and, when `WASYNC_TEST_PG` names a
+//! server, on PostgreSQL (a schema of its own, dropped at the end).
 //!
 //! ```text
 //! cargo bench -p wasync --bench growth                       # 10M finished jobs
@@ -22,9 +21,9 @@
 //! of the machine's load weighs on both alike. A job is read back twice
 //! a round, from each store alike: one of the working set, and one of the
 //! finished jobs (in the grown store, spread over all of them). Each line
-//! prints the
-//! medians and their ratio (grown / small): the target is at most 1.2 for
-//! put, claim and get, and under 50 ms for the count and the listings.
+//! prints the medians and their ratio (grown / small): the target is at
+//! most 1.2 for put, claim and get, and under 50 ms for the count and the
+//! listings.
 //!
 //! The SQLite database goes in a temporary directory (under
 //! `WASYNC_BENCH_DIR` if set): put it on the disk you want to measure.
