@@ -233,12 +233,12 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
     assert!(wrong.is_empty(), "unsound plans:\n{}", wrong.join("\n"));
 }
 
-/// The tests of this file run one at a time: a schema created meanwhile
-/// (another such test's) resets the plans a connection keeps
-/// (`ResetPlanCache`), and so does an `ANALYZE` of the table, and the plans
-/// are then made again on the grown table. Other tests' schemas may still do so: a test whose kept
-/// plans do not show the trap tries again on a new schema, up to
-/// [`ATTEMPTS`] times.
+/// The tests of this file that read plans run one at a time: a schema
+/// created meanwhile (another such test's) resets the plans a connection
+/// keeps (`ResetPlanCache`), and so does an `ANALYZE` of the table, and
+/// the plans are then made again on the grown table. Other tests' schemas
+/// may still do so: a test whose kept plans do not show the trap tries
+/// again on a new schema, up to [`ATTEMPTS`] times.
 static KEEPING_PLANS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const ATTEMPTS: usize = 3;
 
