@@ -364,7 +364,7 @@ async fn kept_scans(conn: &mut sqlx::PgConnection) -> Vec<&'static str> {
         plan(conn, name, sql).await;
     }
     grow(conn).await;
-    let mut scanning = Vec::new();
+    let mut with_scans = Vec::new();
     for (name, sql) in &statements {
         let nulls = vec!["NULL"; parameters(sql)].join(", ");
         let args = if nulls.is_empty() {
@@ -382,10 +382,10 @@ async fn kept_scans(conn: &mut sqlx::PgConnection) -> Vec<&'static str> {
                 "== {name}, kept since the table was small\n{}",
                 kept.join("\n")
             );
-            scanning.push(*name);
+            with_scans.push(*name);
         }
     }
-    scanning
+    with_scans
 }
 
 /// The statements whose generic plan, made on a new installation's small
