@@ -242,6 +242,23 @@ async fn no_statement_of_a_jobs_life_scans_the_jobs_table() {
 static KEEPING_PLANS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const ATTEMPTS: usize = 3;
 
+/// A store in a new schema on which `shows` holds (`Err` says why not),
+/// tried on up to [`ATTEMPTS`] new schemas, then failing with the last
+/// reason; `None` when no server is set.
+async fn a_schema_where(
+    mut shows: impl AsyncFnMut(&mut sqlx::PgConnection) -> Result<(), String>,
+) -> Option<(TestSchema, PgStore, sqlx::PgConnection)> {
+    let mut why = String::new();
+    for _ in 0..ATTEMPTS {
+        let (schema, store, mut conn) = new_schema().await?;
+        match shows(&mut conn).await {
+            Ok(()) => return Some((schema, store, conn)),
+            Err(reason) => why = reason,
+        }
+    }
+    panic!("{why}");
+}
+
 /// A new installation's first jobs (400 of [`LOAD`]'s, and its other rows).
 async fn first_jobs(conn: &mut sqlx::PgConnection) {
     let first = LOAD.replace(
@@ -301,22 +318,22 @@ async fn finish_kept_from_a_small_table(conn: &mut sqlx::PgConnection) -> Vec<St
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_finish_is_planned_from_the_table_as_it_grows() {
     let _alone = KEEPING_PLANS.lock().await;
-    let mut attempts = 0;
-    let (_schema, store, mut conn) = loop {
-        let Some((schema, store, mut conn)) = new_schema().await else {
-            return;
-        };
-        let kept = finish_kept_from_a_small_table(&mut conn).await;
+    let Some((_schema, store, mut conn)) = a_schema_where(async |conn| {
+        let kept = finish_kept_from_a_small_table(conn).await;
         eprintln!("== kept since the table was small\n{}", kept.join("\n"));
         if kept.iter().any(|s| s.contains("Seq Scan on jobs")) {
-            break (schema, store, conn);
+            Ok(())
+        } else {
+            Err(
+                "a plan kept from a small table no longer reads all of jobs once it grew: \
+                 this test no longer shows why the finish is sent unprepared"
+                    .to_owned(),
+            )
         }
-        attempts += 1;
-        assert!(
-            attempts < ATTEMPTS,
-            "a plan kept from a small table no longer reads all of jobs once it grew: \
-             this test no longer shows why the finish is sent unprepared"
-        );
+    })
+    .await
+    else {
+        return;
     };
 
     let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
@@ -410,29 +427,27 @@ const KEPT_SCANS: [&str; 5] = ["finish", "await", "await_lock", "await_walk", "c
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plans_kept_from_a_small_table_scan_jobs_only_where_known() {
     let _alone = KEEPING_PLANS.lock().await;
-    let mut attempts = 0;
-    let (_schema, store, mut conn) = loop {
-        let Some((schema, store, mut conn)) = new_schema().await else {
-            return;
-        };
-        let scanning = kept_scans(&mut conn).await;
+    let Some((_schema, store, mut conn)) = a_schema_where(async |conn| {
+        let scanning = kept_scans(conn).await;
         assert!(
             scanning.iter().all(|name| KEPT_SCANS.contains(name)),
             "statements whose plan kept from a small table scans jobs: {scanning:?}"
         );
-        attempts += 1;
         // Fewer than known: the plans may have been reset meanwhile.
         if scanning == KEPT_SCANS {
-            break (schema, store, conn);
+            return Ok(());
         }
-        assert!(
-            attempts < ATTEMPTS,
-            "no longer kept with a scan of jobs (drop them from KEPT_SCANS): {:?}",
-            KEPT_SCANS
-                .iter()
-                .filter(|name| !scanning.contains(name))
-                .collect::<Vec<_>>()
-        );
+        let gone: Vec<_> = KEPT_SCANS
+            .iter()
+            .filter(|name| !scanning.contains(name))
+            .collect();
+        Err(format!(
+            "no longer kept with a scan of jobs (drop them from KEPT_SCANS): {gone:?}"
+        ))
+    })
+    .await
+    else {
+        return;
     };
 
     // The cascade runs at every finish: with no job awaiting the finished
