@@ -40,6 +40,12 @@ async fn plan(conn: &mut sqlx::PgConnection, name: &str, sql: &str) -> Vec<Strin
         .execute(&mut *conn)
         .await
         .unwrap_or_else(|e| panic!("prepare {name}: {e}\n{sql}"));
+    explain_prepared(conn, name, sql).await
+}
+
+/// The plan of the statement prepared as `name` (from `sql`), one line per
+/// step: the one the connection keeps, if it keeps one.
+async fn explain_prepared(conn: &mut sqlx::PgConnection, name: &str, sql: &str) -> Vec<String> {
     let nulls = vec!["NULL"; parameters(sql)].join(", ");
     let args = if nulls.is_empty() {
         String::new()
@@ -383,17 +389,7 @@ async fn kept_scans(conn: &mut sqlx::PgConnection) -> Vec<&'static str> {
     grow(conn).await;
     let mut with_scans = Vec::new();
     for (name, sql) in &statements {
-        let nulls = vec!["NULL"; parameters(sql)].join(", ");
-        let args = if nulls.is_empty() {
-            String::new()
-        } else {
-            format!("({nulls})")
-        };
-        let kept = sqlx::raw_sql(&format!("EXPLAIN EXECUTE {name}{args}"))
-            .fetch_all(&mut *conn)
-            .await
-            .unwrap();
-        let kept = lines(&kept);
+        let kept = explain_prepared(conn, name, sql).await;
         if kept.iter().any(|s| s.contains("Seq Scan on jobs")) {
             eprintln!(
                 "== {name}, kept since the table was small\n{}",
