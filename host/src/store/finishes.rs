@@ -396,7 +396,11 @@ async fn walk<T: FinishTx + ?Sized>(tx: &mut T, targets: &[JobId]) -> Result<Gra
     let ids: Vec<_> = targets.iter().map(|id| id.0).collect();
     let list = (tx.dialect().id_list)(&ids);
     let sql = WALK.text(tx.dialect());
-    let rows = tx.fetch_all("jobs", sql, &[Arg::Text(&list)]).await?;
+    // Runs only for a batch that awaits: planned each time (see the
+    // method), which costs little there.
+    let rows = tx
+        .fetch_all_planned_each_run("jobs", sql, &[Arg::Text(&list)])
+        .await?;
     rows.iter()
         .map(|r| {
             let status = r.text(1)?.parse().map_err(|e| corrupt("jobs", e))?;

@@ -301,6 +301,22 @@ pub(crate) trait SqlConn: Send {
         args: &[Arg<'_>],
     ) -> Result<Vec<SqlRow>>;
 
+    /// Runs a query planned at each run from the tables as they are, where
+    /// the backend would otherwise keep a plan per prepared statement
+    /// (PostgreSQL: a plan kept from a new installation's few first jobs
+    /// reads all of `jobs` once the table has grown, until autovacuum
+    /// first analyzes it; see `postgres/plans.rs`). For statements that
+    /// run rarely, where planning each time costs little. SQLite plans
+    /// without table sizes: the same as [`SqlConn::fetch_all`] there.
+    async fn fetch_all_planned_each_run(
+        &mut self,
+        table: &'static str,
+        sql: &str,
+        args: &[Arg<'_>],
+    ) -> Result<Vec<SqlRow>> {
+        self.fetch_all(table, sql, args).await
+    }
+
     /// Runs a query; returns its first row.
     async fn fetch_optional(
         &mut self,

@@ -196,6 +196,10 @@ impl FinishTx for PgTx<'_> {
         let targets: Vec<Uuid> = targets.iter().map(|id| id.0).collect();
         sqlx::query(LOCK)
             .bind(targets)
+            // Runs only for a batch that awaits: planned at each run, as
+            // the walk of the awaited jobs is (`finishes.rs`), never kept
+            // from a new installation's small table (`plans.rs`).
+            .persistent(false)
             .execute(&mut *self.conn)
             .await?;
         Ok(())

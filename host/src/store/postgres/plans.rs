@@ -14,8 +14,14 @@
 
 use sqlx::{Connection as _, Row as _};
 
+use serde_json::json;
+
 use super::testing::{self, TestSchema};
+use super::tx::PgTx;
 use super::{PgStore, claim, finish, job, quota};
+use crate::model::RunOutcome;
+use crate::store::conformance::kit;
+use crate::store::Store;
 use crate::store::failures::records::HELD_JOBS;
 use crate::store::statement::POSTGRES;
 use crate::store::{deadline, dispatchers, finishes, jobs, queue};
@@ -403,12 +409,73 @@ async fn kept_scans(conn: &mut sqlx::PgConnection) -> Vec<&'static str> {
 
 /// The statements whose generic plan, made on a new installation's small
 /// table, still scans `jobs` once it has grown, and why each is borne.
-/// The finish's and the await's writes are sent unprepared, planned at
-/// each run (`finish.rs`). The lock and the walk of awaited jobs run only
-/// for a batch that awaits, and the cascade's scans read one row when no
-/// job awaits the finished ones (checked below); their kept plans last
-/// until autovacuum's first statistics of the table make them again.
+/// The finish's and the await's writes, and the lock and the walk of
+/// awaited jobs (which run only for a batch that awaits), are sent
+/// unprepared, planned at each run ([`UNPREPARED`], checked by
+/// `the_statements_planned_at_each_run_are_not_kept`). The cascade, which
+/// runs at every finish, keeps its plan: its scans read one row when no
+/// job awaits the finished ones (checked below), and its kept plan lasts
+/// until autovacuum's first statistics of the table make it again.
 const KEPT_SCANS: [&str; 5] = ["finish", "await", "await_lock", "await_walk", "cascade"];
+
+/// The statements the store sends unprepared on PostgreSQL, by their
+/// names in [`per_job_statements`].
+const UNPREPARED: [&str; 4] = ["finish", "await", "await_lock", "await_walk"];
+
+/// A connection keeps no plan of the statements of [`UNPREPARED`]: after a
+/// finish that completes one job and parks another awaiting it (lock,
+/// walk, both writes and the cascade, on one connection, through the
+/// store's own finish), none is among the statements it prepared, and the
+/// cascade, which the store does prepare, is: so the check reads what the
+/// connection kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_statements_planned_at_each_run_are_not_kept() {
+    let Some((_schema, store, conn)) = new_schema().await else {
+        return;
+    };
+    conn.close().await.unwrap();
+    let s: &dyn Store = &store;
+    let m = kit::module(s, "m", None).await;
+    let d = kit::dispatcher(s).await;
+    let [inner, outer] = kit::put_n(s, "", &m, 2).await[..] else {
+        unreachable!("two jobs put")
+    };
+    assert_eq!(kit::run(s, d, "", 2, kit::t(1)).await, [inner, outer]);
+    let batch = [
+        kit::outcome(d, inner, RunOutcome::Value(json!(42)), kit::t(2)),
+        kit::outcome(d, outer, RunOutcome::Await(inner), kit::t(2)),
+    ];
+
+    let mut tx = store.begin().await.unwrap();
+    let report = finishes::finish(&mut PgTx::new(&mut tx, &store, Vec::new()), &batch)
+        .await
+        .unwrap();
+    assert_eq!(report.completed, [inner, outer], "{report:?}");
+    let prepared: Vec<String> = sqlx::query_scalar("SELECT statement FROM pg_prepared_statements")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let statements = per_job_statements();
+    let text = |name: &str| {
+        statements
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, sql)| *sql)
+            .expect("a statement of per_job_statements")
+    };
+    assert!(
+        prepared.iter().any(|p| p == text("cascade")),
+        "the cascade is not among the statements kept: {prepared:#?}"
+    );
+    let kept: Vec<&str> = UNPREPARED
+        .into_iter()
+        .filter(|name| prepared.iter().any(|p| p == text(name)))
+        .collect();
+    assert!(kept.is_empty(), "prepared and kept: {kept:?}");
+    store.pool().close().await;
+}
 
 /// Plans kept from a small table, read again once it has grown. A plan
 /// PostgreSQL keeps for a prepared statement is made again only when the
