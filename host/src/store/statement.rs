@@ -301,21 +301,19 @@ pub(crate) trait SqlConn: Send {
         args: &[Arg<'_>],
     ) -> Result<Vec<SqlRow>>;
 
-    /// Runs a query planned at each run from the tables as they are, where
-    /// the backend would otherwise keep a plan per prepared statement
-    /// (PostgreSQL: a plan kept from a new installation's few first jobs
-    /// reads all of `jobs` once the table has grown, until autovacuum
-    /// first analyzes it; see `postgres/plans.rs`). For statements that
-    /// run rarely, where planning each time costs little. SQLite plans
-    /// without table sizes: the same as [`SqlConn::fetch_all`] there.
+    /// Runs a query sent unprepared: planned at each run from the tables
+    /// as they are, never from a plan the connection kept (PostgreSQL
+    /// keeps one per prepared statement, and one kept from a new
+    /// installation's few first jobs reads all of `jobs` once the table
+    /// has grown, until autovacuum first analyzes it; see
+    /// `postgres/plans.rs`). For statements that run rarely, where
+    /// preparing and planning each time costs little.
     async fn fetch_all_planned_each_run(
         &mut self,
         table: &'static str,
         sql: &str,
         args: &[Arg<'_>],
-    ) -> Result<Vec<SqlRow>> {
-        self.fetch_all(table, sql, args).await
-    }
+    ) -> Result<Vec<SqlRow>>;
 
     /// Runs a query; returns its first row.
     async fn fetch_optional(
@@ -408,12 +406,36 @@ macro_rules! sql_conn {
                 sql: &str,
                 args: &[$crate::store::statement::Arg<'_>],
             ) -> $crate::store::Result<Vec<$crate::store::statement::SqlRow>> {
-                let $this = self;
-                let rows = bind(sqlx::query(sql), args).fetch_all($conn).await?;
-                rows.iter().map(|row| read(table, row)).collect()
+                self.fetch_rows(table, sql, args, true).await
+            }
+
+            async fn fetch_all_planned_each_run(
+                &mut self,
+                table: &'static str,
+                sql: &str,
+                args: &[$crate::store::statement::Arg<'_>],
+            ) -> $crate::store::Result<Vec<$crate::store::statement::SqlRow>> {
+                self.fetch_rows(table, sql, args, false).await
             }
 
             $($extra)*
+        }
+
+        impl $type {
+            /// Runs a query, prepared and kept by the connection when
+            /// `kept` (sqlx's `persistent`), else sent unprepared.
+            async fn fetch_rows(
+                &mut self,
+                table: &'static str,
+                sql: &str,
+                args: &[$crate::store::statement::Arg<'_>],
+                kept: bool,
+            ) -> $crate::store::Result<Vec<$crate::store::statement::SqlRow>> {
+                let $this = self;
+                let query = bind(sqlx::query(sql), args).persistent(kept);
+                let rows = query.fetch_all($conn).await?;
+                rows.iter().map(|row| read(table, row)).collect()
+            }
         }
     };
 }

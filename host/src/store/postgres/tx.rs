@@ -95,19 +95,6 @@ impl SqlBackend for PgStore {
 }
 
 sql_conn!(PgTx<'_>, &statement::POSTGRES, |this| &mut *this.conn, {
-    async fn fetch_all_planned_each_run(
-        &mut self,
-        table: &'static str,
-        sql: &str,
-        args: &[Arg<'_>],
-    ) -> Result<Vec<SqlRow>> {
-        let rows = bind(sqlx::query(sql), args)
-            .persistent(false)
-            .fetch_all(&mut *self.conn)
-            .await?;
-        rows.iter().map(|row| read(table, row)).collect()
-    }
-
     async fn announce_puts(&mut self, queues: &[String]) -> Result<()> {
         announce_puts(&mut *self.conn, self.db, queues).await
     }

@@ -61,6 +61,16 @@ impl SqlConn for Counting<'_, '_> {
         self.sent_sql(sql);
         self.tx.fetch_all(table, sql, args).await
     }
+
+    async fn fetch_all_planned_each_run(
+        &mut self,
+        table: &'static str,
+        sql: &str,
+        args: &[Arg<'_>],
+    ) -> Result<Vec<SqlRow>> {
+        self.sent_sql(sql);
+        self.tx.fetch_all_planned_each_run(table, sql, args).await
+    }
 }
 
 #[async_trait]
