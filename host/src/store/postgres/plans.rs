@@ -12,9 +12,8 @@
 //! installation's first few hundred jobs are read again once the table has
 //! grown: only known statements may scan `jobs` then (`KEPT_SCANS`).
 
-use sqlx::{Connection as _, Row as _};
-
 use serde_json::json;
+use sqlx::{Connection as _, Row as _};
 
 use super::testing::{self, TestSchema};
 use super::tx::PgTx;
