@@ -306,11 +306,7 @@ async fn finish_kept_from_a_small_table(conn: &mut sqlx::PgConnection) -> Vec<St
             .unwrap();
     }
     grow(conn).await;
-    let kept = sqlx::raw_sql(&format!("EXPLAIN EXECUTE kept({nulls})"))
-        .fetch_all(&mut *conn)
-        .await
-        .unwrap();
-    lines(&kept)
+    explain_prepared(conn, "kept", &finish::FINISH).await
 }
 
 /// The finish's write is planned at each run from the table as it is (it
