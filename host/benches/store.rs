@@ -35,12 +35,17 @@
 //!   same keys put again (every put a duplicate answered with the job
 //!   holding its key). Prints each median and the ratio to plain.
 //!
+//! `WASYNC_BENCH_VACUUM_EVERY=N` vacuums each PostgreSQL store's `jobs`
+//! every N timed claims of `claim` and `claim-priorities` (untimed), as
+//! an autovacuum tuned for a queue's table would.
+//!
 //! The SQLite database goes in a temporary directory (under
 //! `WASYNC_BENCH_DIR` if set; the default temporary directory otherwise):
 //! put it on the disk you want to measure, not on a tmpfs. PostgreSQL's
 //! data is wherever its server keeps it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -106,6 +111,11 @@ struct Bench {
     dispatcher: DispatcherId,
     /// How many distinct priorities its jobs are put with (1: all 0).
     priorities: u32,
+    /// How many jobs [`Bench::jobs`] has made: their priorities cycle over
+    /// every job put, not within each batch, so that refills of one job
+    /// keep the store's mix of priorities (within a batch, a refill of one
+    /// would always be priority 0).
+    made: AtomicUsize,
 }
 
 impl Bench {
@@ -119,6 +129,21 @@ impl Bench {
             module,
             dispatcher,
             priorities,
+            made: AtomicUsize::new(0),
+        }
+    }
+
+    /// `VACUUM`s its `jobs` table, on PostgreSQL (untimed; see
+    /// [`vacuum_every`]). SQLite's B-trees drop an entry when its row
+    /// leaves the index, so there is nothing to vacuum there.
+    async fn vacuum(&self) {
+        if let Place::Schema { url, name } = &self.place {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+            sqlx::query(&format!("VACUUM {name}.jobs"))
+                .execute(&mut conn)
+                .await
+                .expect("vacuum");
         }
     }
 
@@ -128,9 +153,10 @@ impl Bench {
     }
 
     fn jobs(&self, n: usize, at: Timestamp) -> Vec<NewJob> {
+        let first = self.made.fetch_add(n, Ordering::Relaxed);
         (0..n)
             .map(|i| NewJob {
-                priority: (i % self.priorities as usize) as i32,
+                priority: ((first + i) % self.priorities as usize) as i32,
                 ..stores::job(
                     &self.module.digest,
                     self.module.name.clone(),
@@ -191,6 +217,16 @@ async fn loaded(backend: &Backend, pending: usize, priorities: u32) -> Bench {
     b
 }
 
+/// How many timed claims of each store pass between two `VACUUM`s of its
+/// `jobs` on PostgreSQL (`WASYNC_BENCH_VACUUM_EVERY`), standing in for an
+/// autovacuum tuned for a queue's table; unset, never, as on a server
+/// whose autovacuum is off or has not yet reached the table: a claim then
+/// steps over the index entries of every job claimed before it.
+fn vacuum_every() -> Option<usize> {
+    let every = std::env::var("WASYNC_BENCH_VACUUM_EVERY").ok()?;
+    Some(every.parse().expect("WASYNC_BENCH_VACUUM_EVERY: a number of claims"))
+}
+
 /// Claims `limit` jobs (timed), then puts as many back (untimed), so the
 /// number pending stays the same.
 async fn timed_claim(b: &Bench, limit: u32, now: Timestamp) -> Duration {
@@ -220,12 +256,18 @@ async fn claim_cost(backend: &Backend, sizes: [usize; 2], rounds: usize, priorit
             timed_claim(b, 64, t(tick)).await;
         }
     }
+    let vacuum_every = vacuum_every();
     for limit in [64u32, 1] {
         let mut times = [Vec::with_capacity(rounds), Vec::with_capacity(rounds)];
-        for _ in 0..rounds {
+        for round in 1..=rounds {
             tick += 1;
             for (b, times) in stores.iter().zip(&mut times) {
                 times.push(timed_claim(b, limit, t(tick)).await);
+            }
+            if vacuum_every.is_some_and(|every| round % every == 0) {
+                for b in &stores {
+                    b.vacuum().await;
+                }
             }
         }
         let what = sizes.map(|pending| format!(" with {pending:>9} pending"));
