@@ -224,7 +224,11 @@ async fn loaded(backend: &Backend, pending: usize, priorities: u32) -> Bench {
 /// steps over the index entries of every job claimed before it.
 fn vacuum_every() -> Option<usize> {
     let every = std::env::var("WASYNC_BENCH_VACUUM_EVERY").ok()?;
-    Some(every.parse().expect("WASYNC_BENCH_VACUUM_EVERY: a number of claims"))
+    Some(
+        every
+            .parse()
+            .expect("WASYNC_BENCH_VACUUM_EVERY: a number of claims"),
+    )
 }
 
 /// Claims `limit` jobs (timed), then puts as many back (untimed), so the
