@@ -82,6 +82,7 @@ pub(crate) mod testing;
 #[cfg(test)]
 mod tests;
 mod tx;
+mod vacuum;
 mod watch;
 
 /// Connections of the main pool, per store (so per process). Enough for a
@@ -219,6 +220,9 @@ impl PgStore {
         // migration failed half-way.
         let mut conn = options.connect().await?;
         let migrated = migrate(&mut conn).await;
+        if migrated.is_ok() {
+            vacuum::warn_if_off(&mut conn).await;
+        }
         conn.close().await?;
         let schema = migrated?;
         let pool = PgPoolOptions::new()
