@@ -91,12 +91,7 @@ mod tests {
                 .contains("server's autovacuum is off")
         );
         let jobs_off = Autovacuum { jobs: false, ..on };
-        assert!(
-            jobs_off
-                .warning()
-                .unwrap()
-                .contains("autovacuum_enabled=false")
-        );
+        assert!(jobs_off.warning().unwrap().contains("off for `jobs`"));
     }
 
     /// Reads what the server and the table say, against `SHOW autovacuum`
